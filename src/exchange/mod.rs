@@ -1,0 +1,174 @@
+//! The exchange adapter boundary.
+//!
+//! The engine and the step kinds speak only [`Exchange`] and the normalized types in
+//! [`types`]; everything exchange-specific (paths, signing, wire formats, error names, rate
+//! limit headers) lives in one folder per exchange family (`upbit/`). Containment differs a lot
+//! between exchanges (only some can revoke a key by API, some export fills per symbol), so an
+//! adapter declares [`Capabilities`] and playbooks branch on them, never on exchange names.
+
+pub mod types;
+pub mod upbit;
+
+use async_trait::async_trait;
+use serde::Serialize;
+
+pub use types::*;
+
+/// What an adapter can do. Exposed to playbook templates as `exchange.*`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Capabilities {
+    /// Exchange identifier (`upbit`).
+    pub name: String,
+    /// A key can be revoked through the API (Bybit for some keys); otherwise revocation is a
+    /// guided manual step followed by verification.
+    pub revoke_key_by_api: bool,
+    /// The key's scopes / IP allowlist can be read by API.
+    pub read_key_permissions: bool,
+    /// Open orders can be cancelled in batches.
+    pub batch_cancel: bool,
+    /// Pending withdrawals can be cancelled by API.
+    pub cancel_withdrawals: bool,
+    /// Fills come inside single-order responses (Upbit `trades[]`), not as a fills list.
+    pub fills_per_order: bool,
+    /// Longest window one closed-order query may span, in seconds (`None` = unlimited).
+    pub closed_orders_max_window_secs: Option<u64>,
+    /// Most closed orders one query returns.
+    pub closed_orders_max_per_call: u32,
+    /// The field name of the client id on orders (`identifier`).
+    pub client_id_field: String,
+    /// UTC offset of the exchange's local time, seconds (Upbit: +09:00 = 32400).
+    pub local_utc_offset_secs: i32,
+    /// Where a user deletes a key by hand (shown by the manual revoke step), English.
+    pub manual_revoke_instructions_en: String,
+    /// The same, in the exchange's home language.
+    pub manual_revoke_instructions_local: String,
+    /// The home language code (`ko`).
+    pub local_language: String,
+}
+
+/// Errors from an adapter, classified so callers can decide: retry, switch key, or stop.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The exchange answered with an error envelope.
+    #[error("{exchange} error {name} (HTTP {status}): {message}")]
+    Api {
+        exchange: String,
+        status: u16,
+        name: String,
+        message: String,
+    },
+    /// Over the rate limit (429) or blocked (418).
+    #[error("rate limited by the exchange (HTTP {status}){}", retry_after_ms.map(|m| format!("; retry after {m} ms")).unwrap_or_default())]
+    RateLimited {
+        status: u16,
+        retry_after_ms: Option<u64>,
+    },
+    /// No usable answer: connection refused or dropped, timeout, TLS.
+    #[error("transport error: {0}")]
+    Transport(String),
+    /// The answer could not be parsed (truncated JSON, unexpected shape).
+    #[error("could not parse the exchange's answer from {endpoint}: {detail}")]
+    Decode { endpoint: String, detail: String },
+    /// A write was sent but no answer came back, and the exchange's state could not settle
+    /// whether it happened. Never resent blindly.
+    #[error("outcome unknown for {what}: {detail}")]
+    OutcomeUnknown { what: String, detail: String },
+    /// The adapter cannot do this on this exchange.
+    #[error("not supported by {exchange}: {what}")]
+    Unsupported { exchange: String, what: String },
+    /// Client-side refusal (bad URL, plain http to a remote host, bad argument).
+    #[error("{0}")]
+    Config(String),
+    /// Saving the raw response failed: the evidence would be incomplete, so the call fails.
+    #[error("could not save the raw response: {0}")]
+    Evidence(String),
+}
+
+impl Error {
+    /// Worth retrying the same request (reads) after a backoff.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Api { status, name, .. } => *status >= 500 || name == "server_error",
+            Error::RateLimited { status, .. } => *status == 429,
+            Error::Transport(_) => true,
+            Error::Decode { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// The key no longer works (deleted, expired): switch keys rather than retry.
+    pub fn is_key_dead(&self) -> bool {
+        matches!(self, Error::Api { name, .. } if name == "invalid_access_key" || name == "expired_access_key")
+    }
+
+    /// The exchange's error name, when it gave one.
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            Error::Api { name, .. } => Some(name),
+            _ => None,
+        }
+    }
+
+    /// What a user should do about this error.
+    pub fn advice(&self) -> String {
+        match self {
+            Error::Api { name, .. } => upbit::errors::advice(name).to_string(),
+            Error::RateLimited { .. } => "wait and retry; respond paces itself, so this means another client shares the key or IP".into(),
+            Error::Transport(_) => "check the network and --api-url; reads are retried automatically".into(),
+            Error::Decode { .. } => "the raw answer is saved under raw/; retry, and report it if it persists".into(),
+            Error::OutcomeUnknown { .. } => "check the exchange's order list before retrying; `respond resume` checks it for you".into(),
+            Error::Unsupported { .. } => "do this step by hand in the exchange's web interface".into(),
+            Error::Config(_) => "fix the command line or configuration".into(),
+            Error::Evidence(_) => "free disk space or fix permissions of the output directory, then `respond resume RUN_DIR`".into(),
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Query for closed orders.
+#[derive(Debug, Clone)]
+pub struct ClosedOrdersQuery {
+    pub window: Window,
+    pub market: Option<String>,
+    /// Most to return (≤ `closed_orders_max_per_call`).
+    pub limit: u32,
+}
+
+/// One exchange adapter. All methods use the adapter's current credentials; the adapter owns
+/// rate limiting, retries of reads, raw-response recording and error classification.
+#[async_trait]
+pub trait Exchange: Send + Sync {
+    fn capabilities(&self) -> &Capabilities;
+
+    /// The masked id of the key in use.
+    fn key_id_masked(&self) -> String;
+
+    async fn server_time(&self) -> Result<ServerTime>;
+    async fn balances(&self) -> Result<Vec<Balance>>;
+    async fn api_keys(&self) -> Result<Vec<ApiKeyInfo>>;
+    async fn probe_permissions(&self) -> Result<PermissionProbe>;
+    async fn open_orders(&self) -> Result<Vec<Order>>;
+    /// Closed orders created inside `query.window` (≤ the adapter's max window), newest first.
+    async fn closed_orders(&self, query: &ClosedOrdersQuery) -> Result<Vec<Order>>;
+    /// One order with its fills.
+    async fn order_with_fills(&self, order_id: &str) -> Result<(Order, Vec<Fill>)>;
+    /// Withdrawals, newest first, following the exchange's cursor until `since`.
+    async fn withdrawals(&self, since: chrono::DateTime<chrono::Utc>) -> Result<Vec<Transfer>>;
+    async fn deposits(&self, since: chrono::DateTime<chrono::Utc>) -> Result<Vec<Transfer>>;
+    async fn withdrawal_addresses(&self) -> Result<Vec<WithdrawalAddress>>;
+    /// Cancels every open order (batch where possible, then one by one), until none is left.
+    async fn cancel_all_open_orders(&self) -> Result<CancelReport>;
+    async fn cancel_order(&self, order_id: &str) -> Result<Order>;
+    async fn cancel_withdrawal(&self, id: &str) -> Result<Transfer>;
+    /// Revokes the current key by API; `Unsupported` where the exchange cannot.
+    async fn revoke_key(&self) -> Result<()>;
+    /// Public minute candles ending at `to` (newest first), for reference prices.
+    async fn candles(
+        &self,
+        market: &str,
+        unit_minutes: u32,
+        to: chrono::DateTime<chrono::Utc>,
+        count: u32,
+    ) -> Result<Vec<Candle>>;
+}

@@ -1,0 +1,205 @@
+//! Private files: every file the tool writes is created 0600 in a 0700 directory, never
+//! through a symlink, and its text passes the secret redactor first.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Component, Path, PathBuf};
+
+use crate::secret;
+
+const O_NOFOLLOW: i32 = 0o400000; // Linux value of O_NOFOLLOW
+
+/// Creates `dir` (and missing parents) with mode 0700. Fails when `dir` is a symlink.
+pub fn create_private_dir(dir: &Path) -> io::Result<()> {
+    if let Ok(meta) = fs::symlink_metadata(dir) {
+        if meta.file_type().is_symlink() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "{} is a symlink; refusing to write through it",
+                    dir.display()
+                ),
+            ));
+        }
+        if meta.is_dir() {
+            return Ok(());
+        }
+    }
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+}
+
+/// Creates a new directory that must not exist yet (an evidence bundle is never reused).
+pub fn create_new_private_dir(dir: &Path) -> io::Result<()> {
+    if fs::symlink_metadata(dir).is_ok() {
+        return Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!(
+                "{} already exists; a new run never writes into an existing bundle",
+                dir.display()
+            ),
+        ));
+    }
+    if let Some(parent) = dir.parent() {
+        if !parent.as_os_str().is_empty() {
+            create_private_dir(parent)?;
+        }
+    }
+    fs::DirBuilder::new().mode(0o700).create(dir)?;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+}
+
+fn open_options(append: bool) -> OpenOptions {
+    let mut o = OpenOptions::new();
+    o.write(true).mode(0o600).custom_flags(O_NOFOLLOW);
+    if append {
+        o.append(true).create(true);
+    } else {
+        o.create(true).truncate(true);
+    }
+    o
+}
+
+/// Writes `bytes` (redacted) to `path` atomically: a 0600 temp file, fsync, rename.
+pub fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let bytes = secret::redactor().redact_bytes(bytes);
+    let tmp = tmp_path(path);
+    {
+        let mut f = open_options(false).open(&tmp)?;
+        f.write_all(&bytes)?;
+        f.sync_all()?;
+    }
+    if let Ok(meta) = fs::symlink_metadata(path) {
+        if meta.file_type().is_symlink() {
+            let _ = fs::remove_file(&tmp);
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "{} is a symlink; refusing to write through it",
+                    path.display()
+                ),
+            ));
+        }
+    }
+    fs::rename(&tmp, path)
+}
+
+/// Opens `path` for appending (0600, no symlink). Callers redact what they write.
+pub fn open_append_private(path: &Path) -> io::Result<File> {
+    open_options(true).open(path)
+}
+
+/// Copies a user file into the bundle unmodified (no redaction: it is the user's original),
+/// returning the SHA-256 of the bytes copied.
+pub fn copy_private(src: &Path, dst: &Path) -> io::Result<String> {
+    let bytes = fs::read(src)?;
+    let tmp = tmp_path(dst);
+    {
+        let mut f = open_options(false).open(&tmp)?;
+        f.write_all(&bytes)?;
+        f.sync_all()?;
+    }
+    fs::rename(&tmp, dst)?;
+    Ok(sha256_hex(&bytes))
+}
+
+fn tmp_path(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
+}
+
+/// Joins a relative path that came from data onto `base`, refusing anything that could
+/// escape it (absolute paths, `..`, prefixes).
+pub fn safe_join(base: &Path, rel: &str) -> io::Result<PathBuf> {
+    let p = Path::new(rel);
+    let mut out = base.to_path_buf();
+    for c in p.components() {
+        match c {
+            Component::Normal(part) => out.push(part),
+            Component::CurDir => {}
+            _ => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("path {rel:?} would leave the run directory"),
+                ))
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Lowercase hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Sanitizes a string for use as one file-name component.
+pub fn file_component(s: &str) -> String {
+    let mut out: String = s
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    while out.starts_with('.') {
+        out.replace_range(0..1, "_");
+    }
+    out.truncate(80);
+    if out.is_empty() {
+        out.push('_');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn safe_join_refuses_escape() {
+        let base = Path::new("/tmp/run");
+        assert!(safe_join(base, "../etc/passwd").is_err());
+        assert!(safe_join(base, "/etc/passwd").is_err());
+        assert_eq!(
+            safe_join(base, "raw/a.json").unwrap(),
+            base.join("raw/a.json")
+        );
+    }
+
+    #[test]
+    fn private_files_are_0600_and_refuse_symlinks() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().join("bundle");
+        create_new_private_dir(&d).unwrap();
+        assert_eq!(
+            fs::metadata(&d).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+        let f = d.join("a.txt");
+        write_private(&f, b"hello").unwrap();
+        assert_eq!(
+            fs::metadata(&f).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        let target = dir.path().join("target.txt");
+        fs::write(&target, b"x").unwrap();
+        let link = d.join("link.txt");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        assert!(write_private(&link, b"y").is_err());
+        assert!(open_append_private(&link).is_err());
+        assert_eq!(fs::read(&target).unwrap(), b"x");
+        assert!(create_new_private_dir(&d).is_err());
+    }
+}

@@ -1,0 +1,62 @@
+//! `respond`: incident response for leaked exchange API keys.
+//!
+//! Architecture, outermost first:
+//! - [`cli`] parses flags; [`commands`] turns them into settings and runs one command;
+//!   [`exit`] maps failures to exit codes; [`output`] owns stdout/stderr.
+//! - [`playbook`] loads, validates and templates YAML playbooks; [`engine`] runs them as a DAG
+//!   with a hash-chained journal, retries, timeouts, dry runs and resume.
+//! - [`steps`] holds the step kinds a playbook can use (exchange, analysis, report, manual,
+//!   notify); [`exchange`] is the adapter boundary (Upbit first); [`mock`] is the mock
+//!   exchange used by drills and tests.
+//! - [`analysis`] diffs history against bot logs and runs the detection rules; [`report`]
+//!   writes the evidence bundle and verifies it; [`rundir`] owns the bundle directory.
+//! - [`secret`] keeps credentials out of every byte the tool writes.
+
+pub mod analysis;
+pub mod cli;
+pub mod commands;
+pub mod engine;
+pub mod exchange;
+pub mod exit;
+pub mod fsutil;
+pub mod mock;
+pub mod output;
+pub mod playbook;
+pub mod report;
+pub mod rundir;
+pub mod secret;
+pub mod steps;
+
+use std::process::ExitCode;
+
+/// Runs one parsed command line and returns the process exit code.
+pub fn run(cli: cli::Cli) -> ExitCode {
+    let printer = output::Printer::from_args(&cli.global);
+    printer.init_tracing(cli.global.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            printer.error(&format!("cannot start the async runtime: {e}"));
+            return ExitCode::from(exit::Code::RunFailed.as_u8());
+        }
+    };
+    let code = match runtime.block_on(commands::dispatch(cli.command, &printer)) {
+        Ok(code) => code,
+        Err(failure) => {
+            printer.error(&failure.to_string());
+            if printer.json() {
+                printer.summary(&serde_json::json!({
+                    "ok": false,
+                    "exit_code": failure.code as i32,
+                    "error": failure.message,
+                    "hint": failure.hint,
+                }));
+            }
+            failure.code
+        }
+    };
+    ExitCode::from(code.as_u8())
+}

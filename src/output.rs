@@ -1,0 +1,199 @@
+//! The printer: the one owner of stdout and stderr.
+//!
+//! It decides what is shown (quiet, verbose, JSON mode), redacts every line before it leaves
+//! the process, owns the indicatif style (bars only when stderr is a terminal, plain lines
+//! otherwise) and installs the tracing subscriber whose output passes the same redaction.
+
+use std::io::{IsTerminal, Write};
+use std::sync::{Arc, Mutex};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::cli::GlobalArgs;
+use crate::secret::redact;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Verbosity {
+    Quiet,
+    Normal,
+    Verbose,
+}
+
+/// Where output goes; cloned freely (shared inner state).
+#[derive(Clone)]
+pub struct Printer {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    verbosity: Verbosity,
+    json: bool,
+    color: bool,
+    progress: bool,
+    lock: Mutex<()>,
+}
+
+impl Printer {
+    pub fn from_args(g: &GlobalArgs) -> Self {
+        let verbosity = if g.quiet {
+            Verbosity::Quiet
+        } else if g.verbose > 0 {
+            Verbosity::Verbose
+        } else {
+            Verbosity::Normal
+        };
+        let no_color = g.no_color || std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let tty = std::io::stderr().is_terminal();
+        Printer {
+            inner: Arc::new(Inner {
+                verbosity,
+                json: g.json,
+                color: tty && !no_color,
+                progress: tty && verbosity != Verbosity::Quiet,
+                lock: Mutex::new(()),
+            }),
+        }
+    }
+
+    /// A printer for tests and library use: quiet progress, plain text.
+    pub fn plain(verbosity: Verbosity) -> Self {
+        Printer {
+            inner: Arc::new(Inner {
+                verbosity,
+                json: false,
+                color: false,
+                progress: false,
+                lock: Mutex::new(()),
+            }),
+        }
+    }
+
+    pub fn json(&self) -> bool {
+        self.inner.json
+    }
+    pub fn color(&self) -> bool {
+        self.inner.color
+    }
+    pub fn verbosity(&self) -> Verbosity {
+        self.inner.verbosity
+    }
+    pub fn interactive(&self) -> bool {
+        std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+    }
+
+    /// A result line for the user on stdout (suppressed in JSON mode, where only the summary
+    /// goes to stdout).
+    pub fn out(&self, text: &str) {
+        if self.inner.json {
+            return self.status(text);
+        }
+        let _g = self.inner.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let mut o = std::io::stdout().lock();
+        let _ = writeln!(o, "{}", redact(text));
+        let _ = o.flush();
+    }
+
+    /// Progress and status on stderr (hidden with -q).
+    pub fn status(&self, text: &str) {
+        if self.inner.verbosity == Verbosity::Quiet {
+            return;
+        }
+        self.err_line(text);
+    }
+
+    /// Something the user must see even with -q (warnings, manual steps).
+    pub fn important(&self, text: &str) {
+        self.err_line(text);
+    }
+
+    /// An error on stderr.
+    pub fn error(&self, text: &str) {
+        let prefix = if self.inner.color {
+            "\x1b[1;31merror:\x1b[0m "
+        } else {
+            "error: "
+        };
+        self.err_line(&format!("{prefix}{text}"));
+    }
+
+    /// A warning on stderr.
+    pub fn warn(&self, text: &str) {
+        let prefix = if self.inner.color {
+            "\x1b[1;33mwarning:\x1b[0m "
+        } else {
+            "warning: "
+        };
+        self.err_line(&format!("{prefix}{text}"));
+    }
+
+    fn err_line(&self, text: &str) {
+        let _g = self.inner.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let mut e = std::io::stderr().lock();
+        let _ = writeln!(e, "{}", redact(text));
+    }
+
+    /// The machine-readable summary (only in JSON mode), one line on stdout.
+    pub fn summary(&self, value: &serde_json::Value) {
+        if !self.inner.json {
+            return;
+        }
+        let _g = self.inner.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let mut o = std::io::stdout().lock();
+        let _ = writeln!(o, "{}", redact(&value.to_string()));
+        let _ = o.flush();
+    }
+
+    /// A progress bar with the house style; hidden when stderr is not a terminal.
+    pub fn progress(&self, len: Option<u64>, what: &str) -> ProgressBar {
+        let pb = match len {
+            Some(n) => ProgressBar::new(n),
+            None => ProgressBar::new_spinner(),
+        };
+        if self.inner.progress {
+            pb.set_draw_target(ProgressDrawTarget::stderr());
+            let style = ProgressStyle::with_template(
+                "{spinner} {prefix:.bold} [{elapsed_precise}] {wide_bar} {pos}/{len} {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
+            pb.set_style(style);
+        } else {
+            pb.set_draw_target(ProgressDrawTarget::hidden());
+        }
+        pb.set_prefix(what.to_string());
+        pb
+    }
+
+    /// Installs the tracing subscriber (diagnostics under -v), writing through redaction.
+    pub fn init_tracing(&self, verbose: u8) {
+        let level = match verbose {
+            0 => "warn",
+            1 => "info",
+            2 => "debug",
+            _ => "trace",
+        };
+        let filter =
+            tracing_subscriber::EnvFilter::try_from_env("RESPOND_LOG").unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new(format!("respond={level},warn"))
+            });
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(|| RedactingWriter)
+            .with_ansi(self.inner.color)
+            .with_target(false)
+            .try_init();
+    }
+}
+
+/// A stderr writer that redacts each write.
+pub struct RedactingWriter;
+
+impl Write for RedactingWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let red = crate::secret::redactor().redact_bytes(buf);
+        std::io::stderr().write_all(&red)?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
