@@ -1,0 +1,272 @@
+//! Drill scoring: the run's findings against the mock's ground truth.
+//!
+//! Pure functions over plain inputs (sets of order ids, times, amounts), so the score is
+//! testable without a mock and reproducible from a bundle plus a ground-truth file.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+/// Detection quality for one predicate (overall, or one rule).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Detection {
+    pub true_positives: usize,
+    pub false_positives: usize,
+    pub false_negatives: usize,
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+}
+
+impl Detection {
+    /// Compares predicted ids with actual ids. Empty predictions on an empty truth score 1.0.
+    pub fn compare(predicted: &BTreeSet<String>, actual: &BTreeSet<String>) -> Self {
+        let tp = predicted.intersection(actual).count();
+        let fp = predicted.len() - tp;
+        let fn_ = actual.len() - tp;
+        let precision = if predicted.is_empty() {
+            if actual.is_empty() {
+                1.0
+            } else {
+                0.0
+            }
+        } else {
+            tp as f64 / predicted.len() as f64
+        };
+        let recall = if actual.is_empty() {
+            1.0
+        } else {
+            tp as f64 / actual.len() as f64
+        };
+        let f1 = if precision + recall == 0.0 {
+            0.0
+        } else {
+            2.0 * precision * recall / (precision + recall)
+        };
+        Detection {
+            true_positives: tp,
+            false_positives: fp,
+            false_negatives: fn_,
+            precision,
+            recall,
+            f1,
+        }
+    }
+}
+
+/// What the drill observed, gathered by the drill runner.
+#[derive(Debug, Clone, Default)]
+pub struct Observed {
+    pub run_started_at: Option<DateTime<Utc>>,
+    /// The first containment action that reached the exchange (first cancel, or the manual
+    /// revoke instructions shown, whichever came first).
+    pub first_containment_at: Option<DateTime<Utc>>,
+    pub revocation_observed_at: Option<DateTime<Utc>>,
+    /// Exported order ids (what the tool saw).
+    pub exported_orders: BTreeSet<String>,
+    /// Order ids the tool flagged.
+    pub flagged_orders: BTreeSet<String>,
+    /// Order ids per rule that fired on them (flagged or not).
+    pub rule_hits: BTreeMap<String, BTreeSet<String>>,
+    pub flagged_withdrawals: BTreeSet<String>,
+    pub estimated_loss: Decimal,
+    pub evidence_verified: bool,
+}
+
+/// The mock's ground truth, as the drill needs it.
+#[derive(Debug, Clone, Default)]
+pub struct Truth {
+    /// Attacker order ids with their creation time.
+    pub attacker_orders: BTreeMap<String, DateTime<Utc>>,
+    pub attacker_withdrawals: BTreeSet<String>,
+    pub user_manual_orders: BTreeSet<String>,
+    pub true_loss: Decimal,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// The drill's result.
+#[derive(Debug, Clone, Serialize)]
+pub struct Scorecard {
+    pub scenario: String,
+    pub seed: Option<u64>,
+    pub reaction_secs: f64,
+    pub with_bot_log: bool,
+    pub time_to_first_containment_ms: Option<i64>,
+    pub time_to_revocation_observed_ms: Option<i64>,
+    pub attacker_orders_total: usize,
+    pub attacker_orders_after_start: usize,
+    pub detection: Detection,
+    pub per_rule: BTreeMap<String, Detection>,
+    pub withdrawals: Detection,
+    pub user_manual_orders_flagged: usize,
+    pub estimated_loss_krw: String,
+    pub true_loss_krw: String,
+    /// estimated / true (1.0 = exact); `None` when the true loss is zero.
+    pub loss_ratio: Option<f64>,
+    pub evidence_verified: bool,
+    pub min_recall: f64,
+    pub min_precision: f64,
+    pub passed: bool,
+    pub failures: Vec<String>,
+}
+
+/// The drill's settings that the score reports and judges against.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub scenario: String,
+    pub seed: Option<u64>,
+    pub reaction_secs: f64,
+    pub with_bot_log: bool,
+    pub min_recall: f64,
+    pub min_precision: f64,
+}
+
+/// Scores one drill.
+pub fn score(settings: &Settings, truth: &Truth, observed: &Observed) -> Scorecard {
+    let (min_recall, min_precision) = (settings.min_recall, settings.min_precision);
+    // Detection is judged on the orders the tool could see: attacker orders placed after the
+    // key died never reach the export, and that is containment working, not a miss.
+    let actual: BTreeSet<String> = truth
+        .attacker_orders
+        .keys()
+        .filter(|id| observed.exported_orders.contains(*id))
+        .cloned()
+        .collect();
+    let detection = Detection::compare(&observed.flagged_orders, &actual);
+    let per_rule = observed
+        .rule_hits
+        .iter()
+        .map(|(rule, ids)| (rule.clone(), Detection::compare(ids, &actual)))
+        .collect();
+    let withdrawals =
+        Detection::compare(&observed.flagged_withdrawals, &truth.attacker_withdrawals);
+    let since = |t: Option<DateTime<Utc>>| match (observed.run_started_at, t) {
+        (Some(s), Some(t)) => Some((t - s).num_milliseconds()),
+        _ => None,
+    };
+    let after_start = match observed.run_started_at {
+        Some(s) => truth.attacker_orders.values().filter(|t| **t >= s).count(),
+        None => 0,
+    };
+    let loss_ratio = if truth.true_loss.is_zero() {
+        None
+    } else {
+        use rust_decimal::prelude::ToPrimitive;
+        (observed.estimated_loss / truth.true_loss).to_f64()
+    };
+    let mut failures = Vec::new();
+    if detection.recall < min_recall {
+        failures.push(format!(
+            "recall {:.3} is below the minimum {:.3}",
+            detection.recall, min_recall
+        ));
+    }
+    if detection.precision < min_precision {
+        failures.push(format!(
+            "precision {:.3} is below the minimum {:.3}",
+            detection.precision, min_precision
+        ));
+    }
+    if !truth.attacker_withdrawals.is_empty() && withdrawals.recall < min_recall {
+        failures.push(format!(
+            "withdrawal recall {:.3} is below the minimum {:.3}",
+            withdrawals.recall, min_recall
+        ));
+    }
+    if !observed.evidence_verified {
+        failures.push("the evidence bundle did not verify".into());
+    }
+    let user_manual_orders_flagged = observed
+        .flagged_orders
+        .intersection(&truth.user_manual_orders)
+        .count();
+    Scorecard {
+        scenario: settings.scenario.clone(),
+        seed: settings.seed,
+        reaction_secs: settings.reaction_secs,
+        with_bot_log: settings.with_bot_log,
+        time_to_first_containment_ms: since(observed.first_containment_at),
+        time_to_revocation_observed_ms: since(observed.revocation_observed_at),
+        attacker_orders_total: truth.attacker_orders.len(),
+        attacker_orders_after_start: after_start,
+        detection,
+        per_rule,
+        withdrawals,
+        user_manual_orders_flagged,
+        estimated_loss_krw: observed.estimated_loss.normalize().to_string(),
+        true_loss_krw: truth.true_loss.normalize().to_string(),
+        loss_ratio,
+        evidence_verified: observed.evidence_verified,
+        min_recall,
+        min_precision,
+        passed: failures.is_empty(),
+        failures,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(v: &[&str]) -> BTreeSet<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn precision_recall_f1() {
+        let d = Detection::compare(&ids(&["a", "b", "x"]), &ids(&["a", "b", "c", "d"]));
+        assert_eq!(
+            (d.true_positives, d.false_positives, d.false_negatives),
+            (2, 1, 2)
+        );
+        assert!((d.precision - 2.0 / 3.0).abs() < 1e-9);
+        assert!((d.recall - 0.5).abs() < 1e-9);
+        assert!((d.f1 - (2.0 * (2.0 / 3.0) * 0.5 / (2.0 / 3.0 + 0.5))).abs() < 1e-9);
+        let empty = Detection::compare(&ids(&[]), &ids(&[]));
+        assert_eq!((empty.precision, empty.recall), (1.0, 1.0));
+    }
+
+    #[test]
+    fn unseen_attacker_orders_do_not_count_as_misses_but_count_as_got_through() {
+        let t0: DateTime<Utc> = "2026-11-23T00:00:00Z".parse().unwrap();
+        let truth = Truth {
+            attacker_orders: [("a", -10), ("b", 5), ("late", 60)]
+                .into_iter()
+                .map(|(id, s)| (id.to_string(), t0 + chrono::Duration::seconds(s)))
+                .collect(),
+            true_loss: Decimal::from(1000),
+            ..Default::default()
+        };
+        let observed = Observed {
+            run_started_at: Some(t0),
+            exported_orders: ids(&["a", "b", "bot1"]),
+            flagged_orders: ids(&["a", "b"]),
+            estimated_loss: Decimal::from(900),
+            evidence_verified: true,
+            ..Default::default()
+        };
+        let settings = Settings {
+            scenario: "x".into(),
+            seed: None,
+            reaction_secs: 5.0,
+            with_bot_log: true,
+            min_recall: 0.95,
+            min_precision: 0.95,
+        };
+        let s = score(&settings, &truth, &observed);
+        assert_eq!(s.detection.recall, 1.0);
+        assert_eq!(s.attacker_orders_after_start, 2);
+        assert!(s.passed, "{:?}", s.failures);
+        assert_eq!(s.loss_ratio, Some(0.9));
+        let bad = Observed {
+            evidence_verified: false,
+            flagged_orders: ids(&["a", "bot1"]),
+            ..observed
+        };
+        let s = score(&settings, &truth, &bad);
+        assert!(!s.passed);
+        assert_eq!(s.failures.len(), 3);
+    }
+}
