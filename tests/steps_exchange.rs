@@ -37,6 +37,8 @@ struct Fake {
     /// The key dies after this many authenticated calls.
     die_after: Option<u32>,
     denied: HashSet<&'static str>,
+    /// Calls this exchange does not offer.
+    unsupported: HashSet<&'static str>,
     probe: Option<PermissionProbe>,
     calls: Mutex<BTreeMap<&'static str, u32>>,
 }
@@ -92,6 +94,7 @@ impl Fake {
             dead: AtomicBool::new(false),
             die_after: None,
             denied: HashSet::new(),
+            unsupported: HashSet::new(),
             probe: None,
             calls: Mutex::new(BTreeMap::new()),
         }
@@ -113,6 +116,12 @@ impl Fake {
         }
         if self.dead.load(Ordering::SeqCst) {
             return Err(dead_err());
+        }
+        if self.unsupported.contains(what) {
+            return Err(Error::Unsupported {
+                exchange: "fake".into(),
+                what: what.into(),
+            });
         }
         if self.denied.contains(scope) {
             return Err(scope_err());
@@ -493,6 +502,15 @@ async fn snapshot_partial_keeps_what_it_read_and_names_what_is_missing() {
     assert!(msg.contains("lacks this permission"), "{msg}");
     let file = e.read("snapshot-s.json");
     assert!(file.contains("\"balances\": ["), "{file}");
+    let mut f = Fake::new(PRIMARY, account(), 1000);
+    f.unsupported.insert("addresses");
+    let e2 = env(Arc::new(f), None);
+    let out = e2.run("exchange.snapshot", json!({})).await.unwrap();
+    assert_eq!(
+        out.outputs["unsupported"],
+        json!(["withdrawal address allowlist"])
+    );
+    assert_eq!(out.outputs["withdrawal_address_count"], Value::Null);
     let ok = e
         .run("exchange.snapshot", json!({"allow_partial": true}))
         .await
@@ -1037,6 +1055,16 @@ async fn checklist_validates_and_defaults() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("withdrawal scope"), "{err}");
+    let text_probe = json!({"probe": "{\"scopes\": [\"view_account\"], \"critical\": false}", "rotate_days": "90"});
+    e.run("checklist.replacement", text_probe).await.unwrap();
+    assert!(e
+        .read("checklist.md")
+        .contains("| View account (`view_account`) | **yes** |"));
+    let err = e
+        .run("checklist.replacement", json!({"probe": "not json"}))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StepError::BadArgument { .. }), "{err}");
     let out = e
         .run("checklist.replacement", json!({"rotate_days": "90"}))
         .await

@@ -93,6 +93,24 @@ fn bad(arg: &str, message: impl Into<String>) -> StepError {
     }
 }
 
+/// An argument holding another step's outputs: an object, or its JSON text (a template that
+/// rendered a whole object gives text).
+fn object_arg(
+    args: &Map<String, Value>,
+    name: &str,
+) -> Result<Option<Map<String, Value>>, StepError> {
+    match args.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(m)) => Ok(Some(m.clone())),
+        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+        Some(Value::String(s)) => match serde_json::from_str::<Value>(s) {
+            Ok(Value::Object(m)) => Ok(Some(m)),
+            _ => Err(bad(name, "expected an object (another step's outputs)")),
+        },
+        Some(_) => Err(bad(name, "expected an object (another step's outputs)")),
+    }
+}
+
 fn str_list(v: Option<&Value>) -> Vec<String> {
     v.and_then(Value::as_array)
         .map(|a| {
@@ -263,7 +281,14 @@ impl StepKind for ReplacementChecklist {
         let rotate_date = (started + chrono::Duration::days(rotate_days))
             .format("%Y-%m-%d")
             .to_string();
-        let bots = parse_bots(args.get("bots"))?;
+        let bots_arg = match args.get("bots") {
+            Some(Value::String(s)) => Some(
+                serde_json::from_str::<Value>(s)
+                    .map_err(|_| bad("bots", "expected a list of {name, needs: [scopes]}"))?,
+            ),
+            other => other.cloned(),
+        };
+        let bots = parse_bots(bots_arg.as_ref())?;
         let bot_configs: Vec<String> =
             crate::steps::exchange::arg_string_list(args, "bot_configs")?
                 .unwrap_or_default()
@@ -275,9 +300,9 @@ impl StepKind for ReplacementChecklist {
         let caps = primary.capabilities().clone();
 
         // The old key's scopes: from the probe step, else probe again, else unknown.
-        let probe: Option<Map<String, Value>> = match args.get("probe") {
-            Some(Value::Object(m)) => Some(m.clone()),
-            Some(Value::Null) | None => match primary.probe_permissions().await {
+        let probe: Option<Map<String, Value>> = match object_arg(args, "probe")? {
+            Some(m) => Some(m),
+            None => match primary.probe_permissions().await {
                 Ok(p) => Some(probe_outputs(&p)),
                 Err(e) => {
                     ctx.printer.status(&format!(
@@ -287,12 +312,6 @@ impl StepKind for ReplacementChecklist {
                     None
                 }
             },
-            Some(_) => {
-                return Err(bad(
-                    "probe",
-                    "expected the outputs of exchange.probe_permissions",
-                ))
-            }
         };
         let held: Vec<String> = str_list(probe.as_ref().and_then(|p| p.get("scopes")));
         let mut old_scopes = Vec::new();
@@ -327,7 +346,8 @@ impl StepKind for ReplacementChecklist {
             })
             .collect();
 
-        let snapshot = args.get("snapshot").and_then(Value::as_object);
+        let snapshot_arg = object_arg(args, "snapshot")?;
+        let snapshot = snapshot_arg.as_ref();
         let addresses: Vec<String> = str_list(snapshot.and_then(|s| s.get("withdrawal_addresses")))
             .iter()
             .map(|a| inline(a))
@@ -345,7 +365,7 @@ impl StepKind for ReplacementChecklist {
                     .and_then(Value::as_str)
             })
             .map(inline);
-        let revoked = match args.get("verify").and_then(Value::as_object) {
+        let revoked = match object_arg(args, "verify")? {
             Some(v) => json!({
                 "known": true,
                 "revoked": v.get("revoked").and_then(Value::as_bool).unwrap_or(false),

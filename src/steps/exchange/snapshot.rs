@@ -27,6 +27,8 @@ pub struct Snapshot;
 struct Missing {
     what: &'static str,
     error: String,
+    /// The exchange has no such read: not a gap in the evidence.
+    unsupported: bool,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -91,6 +93,7 @@ fn settle<T>(
             };
             missing.push(Missing {
                 what,
+                unsupported: matches!(e, crate::exchange::Error::Unsupported { .. }),
                 error: format!("{e}{scope}"),
             });
             Ok(())
@@ -125,6 +128,7 @@ impl StepKind for Snapshot {
             "withdrawal_address_count",
             "withdrawal_addresses",
             "missing",
+            "unsupported",
             "switched_to_readonly",
             "path",
         ]
@@ -210,7 +214,14 @@ impl StepKind for Snapshot {
         let missing: Vec<String> = snap
             .missing
             .iter()
+            .filter(|m| !m.unsupported)
             .map(|m| format!("{}: {}", m.what, m.error))
+            .collect();
+        let unsupported: Vec<&str> = snap
+            .missing
+            .iter()
+            .filter(|m| m.unsupported)
+            .map(|m| m.what)
             .collect();
         let mut outputs = Map::new();
         outputs.insert(
@@ -249,6 +260,7 @@ impl StepKind for Snapshot {
         );
         outputs.insert("withdrawal_addresses".into(), json!(addresses));
         outputs.insert("missing".into(), json!(missing));
+        outputs.insert("unsupported".into(), json!(unsupported));
         outputs.insert(
             "switched_to_readonly".into(),
             Value::Bool(snap.switched_to_readonly),
