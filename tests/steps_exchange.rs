@@ -383,6 +383,16 @@ fn env_in(
     primary: Arc<Fake>,
     readonly: Option<Arc<Fake>>,
 ) -> Env {
+    env_with(tmp, rd, primary, readonly, false)
+}
+
+fn env_with(
+    tmp: tempfile::TempDir,
+    rd: RunDir,
+    primary: Arc<Fake>,
+    readonly: Option<Arc<Fake>>,
+    interactive: bool,
+) -> Env {
     let session = ExchangeSession::new(primary, readonly.map(|r| r as Arc<dyn Exchange>));
     let ctx = StepContext {
         step_id: "s".into(),
@@ -391,8 +401,8 @@ fn env_in(
         services: Arc::new(Services {
             exchange: Some(session),
             bot_logs: Default::default(),
-            interactive: false,
-            assume_yes: true,
+            interactive,
+            assume_yes: !interactive,
         }),
         run: json!({"id": "r1", "started_at": "2026-11-20T10:00:00.000Z", "dir": rd.path().display().to_string()}),
         dry_run: false,
@@ -726,6 +736,46 @@ async fn revoke_manual_and_by_api() {
         .await
         .unwrap()
         .is_some());
+}
+
+#[tokio::test]
+async fn revoke_on_a_terminal_stops_waiting_when_the_key_dies_or_time_is_up() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rd = RunDir::create(&tmp.path().join("run")).unwrap();
+    let e = env_with(
+        tmp,
+        rd,
+        Arc::new(Fake::new(PRIMARY, account(), 1000)),
+        None,
+        true,
+    );
+    let services = e.ctx.services.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        services.exchange.as_ref().unwrap().primary_died();
+    });
+    let out = e
+        .run("exchange.revoke_key", json!({"timeout": "30s"}))
+        .await
+        .unwrap();
+    assert_eq!(out.outputs["confirmed"], true);
+    assert_eq!(out.outputs["confirmed_by"], "observed");
+
+    let tmp = tempfile::tempdir().unwrap();
+    let rd = RunDir::create(&tmp.path().join("run")).unwrap();
+    let e = env_with(
+        tmp,
+        rd,
+        Arc::new(Fake::new(PRIMARY, account(), 1000)),
+        None,
+        true,
+    );
+    let out = e
+        .run("exchange.revoke_key", json!({"timeout": "100ms"}))
+        .await
+        .unwrap();
+    assert_eq!(out.outputs["confirmed"], false);
+    assert_eq!(out.outputs["confirmed_by"], "timeout");
 }
 
 #[tokio::test]

@@ -471,12 +471,21 @@ enum Wait {
 }
 
 async fn wait_for_confirmation(ctx: &StepContext, timeout: Duration) -> Wait {
-    use tokio::io::AsyncBufReadExt;
     let session = ctx.services.exchange.as_ref();
-    let line = async {
+    // A plain thread, not a tokio blocking task: a read still pending when the run ends must
+    // not keep the runtime (and the process) from exiting.
+    let (tx, rx) = tokio::sync::oneshot::channel::<bool>();
+    std::thread::spawn(move || {
         let mut buf = String::new();
-        let mut rd = tokio::io::BufReader::new(tokio::io::stdin());
-        let _ = rd.read_line(&mut buf).await;
+        let got = matches!(std::io::stdin().read_line(&mut buf), Ok(n) if n > 0);
+        let _ = tx.send(got);
+    });
+    let line = async {
+        match rx.await {
+            Ok(true) => {}
+            // End of input or an unreadable stdin is no confirmation: wait for the others.
+            _ => std::future::pending::<()>().await,
+        }
     };
     let observed = async {
         loop {

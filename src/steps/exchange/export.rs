@@ -457,7 +457,7 @@ impl StepKind for ExportHistory {
             });
             write_json(rd, STATE, &state)?;
             bar.inc(1);
-            bar.set_message(format!("{fetched} orders"));
+            bar.set_message(format!("{fetched} orders{}", race.budget()));
         }
         bar.finish_and_clear();
 
@@ -795,6 +795,7 @@ impl StepKind for ExportFills {
         let bar = ctx.printer.progress(Some(ids.len() as u64), "export fills");
         bar.inc(resumed as u64);
         let mut not_found: Vec<String> = Vec::new();
+        let mut fetched_fills = 0usize;
         let mut batch = FillBatch {
             order_ids: vec![],
             fills: vec![],
@@ -819,6 +820,7 @@ impl StepKind for ExportFills {
                 .await;
             match r {
                 Ok((_, fills)) => {
+                    fetched_fills += fills.len();
                     batch.fills.extend(fills);
                     batch.order_ids.push(id.clone());
                 }
@@ -833,6 +835,7 @@ impl StepKind for ExportFills {
                 }
             }
             bar.inc(1);
+            bar.set_message(format!("{fetched_fills} fills{}", race.budget()));
             if batch.order_ids.len() >= FILL_BATCH {
                 flush(&mut state, &mut batch)?;
             }

@@ -80,6 +80,15 @@ impl<'a> Race<'a> {
         self.session.switched() && self.session.readonly().is_some()
     }
 
+    /// The reader's rate-limit budget for a progress message (empty when unknown).
+    pub fn budget(&self) -> String {
+        self.session
+            .reader()
+            .budget_status()
+            .map(|b| format!(", rate limit {b}"))
+            .unwrap_or_default()
+    }
+
     /// Runs one read with the current reader; on key death switches keys once and retries.
     pub async fn read<T, F, Fut>(&mut self, f: F) -> Result<T, ReadError>
     where
