@@ -559,7 +559,11 @@ impl StepKind for RevokeKey {
             }
         }
         // Manual: the key's expiry makes sure the user deletes the right one.
-        let expire = match key.api_keys().await {
+        // Bounded: the instructions must not wait on a slow exchange.
+        let listed = tokio::time::timeout(Duration::from_secs(5), key.api_keys())
+            .await
+            .unwrap_or_else(|_| Err(crate::exchange::Error::Transport("timed out".into())));
+        let expire = match listed {
             Ok(keys) => keys
                 .iter()
                 .find(|k| k.access_key_masked == masked)

@@ -101,6 +101,7 @@ struct ChunkProof<'a> {
 
 /// Splits `[from, to)` into consecutive spans of at most `max_secs`.
 pub fn initial_spans(w: Window, max_secs: Option<u64>, markets: &[Option<String>]) -> Vec<Span> {
+    let max_secs = max_secs.filter(|s| *s > 0);
     let mut out = Vec::new();
     for m in markets {
         let mut from = w.from;
@@ -888,5 +889,58 @@ impl StepKind for ExportFills {
             outputs,
             artifacts: vec![rel.to_string()],
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn w(days: i64) -> Window {
+        let from = Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap();
+        Window {
+            from,
+            to: from + chrono::Duration::days(days),
+        }
+    }
+
+    fn rec(s: Span) -> ChunkRecord {
+        ChunkRecord {
+            span: s,
+            count: 0,
+            saturated: false,
+            file: String::new(),
+        }
+    }
+
+    #[test]
+    fn spans_respect_the_longest_window_and_tile_it() {
+        let spans = initial_spans(w(15), Some(7 * 86_400), &[None]);
+        assert_eq!(spans.len(), 3);
+        assert!(covers(
+            w(15),
+            &spans.iter().cloned().map(rec).collect::<Vec<_>>()
+        ));
+        assert_eq!(initial_spans(w(15), None, &[None]).len(), 1);
+        assert_eq!(initial_spans(w(15), Some(0), &[None]).len(), 1);
+        let two = initial_spans(w(3), None, &[Some("A".into()), Some("B".into())]);
+        assert_eq!(two.len(), 2);
+    }
+
+    #[test]
+    fn halves_tile_and_gaps_are_caught() {
+        let s = initial_spans(w(1), None, &[None]).remove(0);
+        let (a, b) = halve(&s).unwrap();
+        assert_eq!(a.to, b.from);
+        assert!(covers(w(1), &[rec(a.clone()), rec(b.clone())]));
+        assert!(!covers(w(1), &[rec(a.clone())]));
+        assert!(!covers(w(1), &[rec(b)]));
+        let tiny = Span {
+            from: s.from,
+            to: s.from + chrono::Duration::milliseconds(1),
+            market: None,
+        };
+        assert!(halve(&tiny).is_none());
     }
 }
