@@ -171,4 +171,10 @@ pub trait Exchange: Send + Sync {
         to: chrono::DateTime<chrono::Utc>,
         count: u32,
     ) -> Result<Vec<Candle>>;
+
+    /// The rate-limit budget in use, for progress bars (`default 27/30 per s`); `None` when
+    /// the adapter does not track it.
+    fn budget_status(&self) -> Option<String> {
+        None
+    }
 }

@@ -6,6 +6,9 @@
 //! but never recorded its end (reads re-run; others check their post-condition first).
 //! The engine knows only this trait; the kinds live in one file per family.
 
+pub mod checklist;
+pub mod exchange;
+
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

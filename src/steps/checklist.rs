@@ -1,0 +1,440 @@
+//! `checklist.replacement`: the replacement-key checklist (`checklist.md`).
+//!
+//! Rendered with handlebars from templates compiled into the binary (`templates/checklist.*.hbs`),
+//! in strict mode (a missing variable is an error, not an empty line) and without HTML escaping
+//! (the output is Markdown). Everything that comes from the exchange or the playbook's
+//! arguments is passed as *data*, never as template text, so a bot named `{{x}}` is printed as
+//! is. English always; the exchange's home language too when a template exists (Korean for
+//! Upbit). The rotation date is counted from the run's start, never from the clock, so a
+//! re-render gives the same file.
+
+use std::collections::BTreeSet;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use handlebars::Handlebars;
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+
+use crate::steps::exchange::{is_withdraw_scope, probe_outputs};
+use crate::steps::{ArgSpec, ArgType, Effect, StepContext, StepError, StepKind, StepOutcome};
+
+const EN: &str = include_str!("templates/checklist.en.hbs");
+const KO: &str = include_str!("templates/checklist.ko.hbs");
+
+/// Scope ids the checklist knows, with English and Korean labels (Upbit's names).
+const SCOPES: &[(&str, &str, &str)] = &[
+    ("view_account", "View account", "자산조회"),
+    ("view_orders", "View orders", "주문조회"),
+    ("make_orders", "Make orders", "주문하기"),
+    ("view_withdrawals", "View withdrawals", "출금조회"),
+    ("make_withdrawals", "Make withdrawals", "출금하기"),
+    ("view_deposits", "View deposits", "입금조회"),
+    ("make_deposits", "Make deposits", "입금하기"),
+];
+
+/// The default bot when the playbook names none: one trading bot.
+const DEFAULT_NEEDS: &[&str] = &["view_account", "view_orders", "make_orders"];
+
+#[derive(Debug, Clone, Serialize)]
+struct ScopeRow {
+    scope: String,
+    label_en: String,
+    label_ko: String,
+    held: &'static str,
+    held_ko: &'static str,
+}
+
+fn label(scope: &str) -> (String, String) {
+    SCOPES
+        .iter()
+        .find(|(id, _, _)| *id == scope)
+        .map(|(id, en, ko)| (format!("{en} (`{id}`)"), format!("{ko} (`{id}`)")))
+        .unwrap_or_else(|| (format!("`{scope}`"), format!("`{scope}`")))
+}
+
+fn row(scope: &str, held: Option<bool>) -> ScopeRow {
+    let (label_en, label_ko) = label(scope);
+    let (h, k) = match held {
+        Some(true) => ("**yes**", "**있음**"),
+        Some(false) => ("no", "없음"),
+        None => ("unknown", "알 수 없음"),
+    };
+    ScopeRow {
+        scope: scope.to_string(),
+        label_en,
+        label_ko,
+        held: h,
+        held_ko: k,
+    }
+}
+
+/// Data from an argument or the exchange, made safe for one Markdown line.
+fn inline(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                ' '
+            } else if c == '`' {
+                '\''
+            } else {
+                c
+            }
+        })
+        .collect::<String>()
+        .trim()
+        .to_string()
+}
+
+fn bad(arg: &str, message: impl Into<String>) -> StepError {
+    StepError::BadArgument {
+        arg: arg.into(),
+        message: message.into(),
+    }
+}
+
+/// An argument holding another step's outputs: an object, or its JSON text (a template that
+/// rendered a whole object gives text).
+fn object_arg(
+    args: &Map<String, Value>,
+    name: &str,
+) -> Result<Option<Map<String, Value>>, StepError> {
+    match args.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(m)) => Ok(Some(m.clone())),
+        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+        Some(Value::String(s)) => match serde_json::from_str::<Value>(s) {
+            Ok(Value::Object(m)) => Ok(Some(m)),
+            _ => Err(bad(name, "expected an object (another step's outputs)")),
+        },
+        Some(_) => Err(bad(name, "expected an object (another step's outputs)")),
+    }
+}
+
+fn str_list(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[derive(Debug, Clone)]
+struct Bot {
+    name: String,
+    needs: Vec<String>,
+}
+
+fn parse_bots(v: Option<&Value>) -> Result<Vec<Bot>, StepError> {
+    let items = match v {
+        None | Some(Value::Null) => {
+            return Ok(vec![Bot {
+                name: "trading bot".into(),
+                needs: DEFAULT_NEEDS.iter().map(|s| s.to_string()).collect(),
+            }])
+        }
+        Some(Value::Array(a)) if !a.is_empty() => a,
+        Some(_) => {
+            return Err(bad(
+                "bots",
+                "expected a non-empty list of {name, needs: [scopes]}",
+            ))
+        }
+    };
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            let name = b
+                .get("name")
+                .and_then(Value::as_str)
+                .map(inline)
+                .filter(|n| !n.is_empty())
+                .ok_or_else(|| bad("bots", format!("bot #{} has no `name`", i + 1)))?;
+            let needs = match b.get("needs") {
+                None | Some(Value::Null) => DEFAULT_NEEDS.iter().map(|s| s.to_string()).collect(),
+                Some(Value::Array(a)) => a
+                    .iter()
+                    .map(|s| {
+                        s.as_str().map(inline).ok_or_else(|| {
+                            bad(
+                                "bots",
+                                format!("bot `{name}`: `needs` must list scope names"),
+                            )
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?,
+                Some(_) => {
+                    return Err(bad("bots", format!("bot `{name}`: `needs` must be a list")))
+                }
+            };
+            if let Some(w) = needs.iter().find(|s| is_withdraw_scope(s)) {
+                return Err(bad(
+                    "bots",
+                    format!(
+                        "bot `{name}` asks for `{w}`: a bot key must never hold a withdrawal scope"
+                    ),
+                ));
+            }
+            Ok(Bot { name, needs })
+        })
+        .collect()
+}
+
+/// `checklist.replacement`.
+pub struct ReplacementChecklist;
+
+static ARGS: &[ArgSpec] = &[
+    ArgSpec { name: "probe", ty: ArgType::Map, required: false, description: "outputs of exchange.probe_permissions (else the old key is probed again)" },
+    ArgSpec { name: "bots", ty: ArgType::List, required: false, description: "bots as {name, needs: [scopes]} (default: one trading bot needing view_account, view_orders, make_orders)" },
+    ArgSpec { name: "bot_configs", ty: ArgType::List, required: false, description: "bot configuration files or places that hold the key" },
+    ArgSpec { name: "rotate_days", ty: ArgType::Integer, required: false, description: "rotate the new keys after this many days, 30 to 90 (default 60)" },
+    ArgSpec { name: "snapshot", ty: ArgType::Map, required: false, description: "outputs of exchange.snapshot (withdrawal allowlist, key expiry)" },
+    ArgSpec { name: "verify", ty: ArgType::Map, required: false, description: "outputs of exchange.verify_key_revoked" },
+    ArgSpec { name: "max_ips", ty: ArgType::Integer, required: false, description: "most IPs a key's allowlist may hold (default 10, Upbit's limit)" },
+];
+
+/// Everything the templates see.
+#[derive(Debug, Serialize)]
+pub struct ChecklistData {
+    exchange: String,
+    key: String,
+    key_expire_at: Option<String>,
+    manual_revoke: String,
+    manual_revoke_local: String,
+    old_scopes: Vec<ScopeRow>,
+    old_critical: bool,
+    old_reasons: Vec<String>,
+    withdraw_held: bool,
+    bots: Vec<Value>,
+    bot_configs: Vec<String>,
+    addresses: Vec<String>,
+    addresses_known: bool,
+    revoked: Value,
+    rotate_date: String,
+    rotate_days: i64,
+    max_ips: i64,
+}
+
+/// Renders the checklist: English, then the local language when `local_language` is `ko`.
+pub fn render(data: &ChecklistData, local_language: &str) -> Result<String, StepError> {
+    let mut hb = Handlebars::new();
+    hb.set_strict_mode(true);
+    hb.register_escape_fn(handlebars::no_escape);
+    let tpl_err =
+        |e: handlebars::TemplateError| StepError::failed(format!("checklist template: {e}"));
+    hb.register_template_string("en", EN).map_err(tpl_err)?;
+    hb.register_template_string("ko", KO).map_err(tpl_err)?;
+    let render_err =
+        |e: handlebars::RenderError| StepError::failed(format!("checklist template: {e}"));
+    let mut out = hb.render("en", data).map_err(render_err)?;
+    if local_language == "ko" {
+        out.push_str("\n---\n\n");
+        out.push_str(&hb.render("ko", data).map_err(render_err)?);
+    }
+    Ok(out)
+}
+
+#[async_trait]
+impl StepKind for ReplacementChecklist {
+    fn name(&self) -> &'static str {
+        "checklist.replacement"
+    }
+    fn effect(&self) -> Effect {
+        Effect::Write
+    }
+    fn description(&self) -> &'static str {
+        "Writes checklist.md: the new keys to create (scopes per bot, IP allowlist, no withdrawal), storage, rotation date, what else to change"
+    }
+    fn args(&self) -> &'static [ArgSpec] {
+        ARGS
+    }
+    fn outputs(&self) -> &'static [&'static str] {
+        &["path", "rotate_date", "languages"]
+    }
+
+    async fn run(
+        &self,
+        ctx: &StepContext,
+        args: &Map<String, Value>,
+    ) -> Result<StepOutcome, StepError> {
+        let rotate_days = crate::steps::exchange::arg_integer(args, "rotate_days", 60)?;
+        if !(30..=90).contains(&rotate_days) {
+            return Err(bad(
+                "rotate_days",
+                format!("{rotate_days} is outside 30..=90 days"),
+            ));
+        }
+        let max_ips = crate::steps::exchange::arg_integer(args, "max_ips", 10)?;
+        let started = ctx
+            .run
+            .get("started_at")
+            .and_then(Value::as_str)
+            .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+            .map(|t| t.with_timezone(&Utc))
+            .ok_or_else(|| {
+                StepError::failed("the run has no valid `run.started_at`; cannot date the rotation")
+            })?;
+        let rotate_date = (started + chrono::Duration::days(rotate_days))
+            .format("%Y-%m-%d")
+            .to_string();
+        let bots_arg = match args.get("bots") {
+            Some(Value::String(s)) => Some(
+                serde_json::from_str::<Value>(s)
+                    .map_err(|_| bad("bots", "expected a list of {name, needs: [scopes]}"))?,
+            ),
+            other => other.cloned(),
+        };
+        let bots = parse_bots(bots_arg.as_ref())?;
+        let bot_configs: Vec<String> =
+            crate::steps::exchange::arg_string_list(args, "bot_configs")?
+                .unwrap_or_default()
+                .iter()
+                .map(|s| inline(s))
+                .collect();
+        let session = ctx.exchange()?;
+        let primary = session.primary().clone();
+        let caps = primary.capabilities().clone();
+
+        // The old key's scopes: from the probe step, else probe again, else unknown.
+        let probe: Option<Map<String, Value>> = match object_arg(args, "probe")? {
+            Some(m) => Some(m),
+            None => match primary.probe_permissions().await {
+                Ok(p) => Some(probe_outputs(&p)),
+                Err(e) => {
+                    ctx.printer.status(&format!(
+                        "[{}] the old key's scopes are unknown: {e}",
+                        ctx.step_id
+                    ));
+                    None
+                }
+            },
+        };
+        let held: Vec<String> = str_list(probe.as_ref().and_then(|p| p.get("scopes")));
+        let mut old_scopes = Vec::new();
+        let mut listed = BTreeSet::new();
+        if let Some(p) = &probe {
+            for (key, state) in [
+                ("scopes", Some(true)),
+                ("not_held", Some(false)),
+                ("unknown", None),
+            ] {
+                for s in str_list(p.get(key)) {
+                    if listed.insert(s.clone()) {
+                        old_scopes.push(row(&inline(&s), state));
+                    }
+                }
+            }
+        }
+        for (id, _, _) in SCOPES {
+            if listed.insert(id.to_string()) {
+                old_scopes.push(row(id, None));
+            }
+        }
+        let bots_data: Vec<Value> = bots
+            .iter()
+            .map(|b| {
+                let lab = |s: &String| {
+                    let (en, ko) = label(s);
+                    json!({"scope": s, "label_en": en, "label_ko": ko})
+                };
+                let dropped: Vec<Value> = held.iter().filter(|s| !b.needs.contains(s)).map(lab).collect();
+                json!({"name": b.name, "needs": b.needs.iter().map(lab).collect::<Vec<_>>(), "dropped": dropped})
+            })
+            .collect();
+
+        let snapshot_arg = object_arg(args, "snapshot")?;
+        let snapshot = snapshot_arg.as_ref();
+        let addresses: Vec<String> = str_list(snapshot.and_then(|s| s.get("withdrawal_addresses")))
+            .iter()
+            .map(|a| inline(a))
+            .collect();
+        let addresses_known = snapshot
+            .and_then(|s| s.get("withdrawal_address_count"))
+            .is_some_and(|c| c.is_number());
+        let key_expire_at = snapshot
+            .and_then(|s| s.get("key_expire_at"))
+            .and_then(Value::as_str)
+            .or_else(|| {
+                probe
+                    .as_ref()
+                    .and_then(|p| p.get("expire_at"))
+                    .and_then(Value::as_str)
+            })
+            .map(inline);
+        let revoked = match object_arg(args, "verify")? {
+            Some(v) => json!({
+                "known": true,
+                "revoked": v.get("revoked").and_then(Value::as_bool).unwrap_or(false),
+                "observed_at": v.get("observed_at").and_then(Value::as_str).map(inline),
+            }),
+            None => json!({"known": false, "revoked": false, "observed_at": null}),
+        };
+        let data = ChecklistData {
+            exchange: inline(&caps.name),
+            key: primary.key_id_masked(),
+            key_expire_at,
+            manual_revoke: inline(&caps.manual_revoke_instructions_en),
+            manual_revoke_local: inline(if caps.manual_revoke_instructions_local.is_empty() {
+                &caps.manual_revoke_instructions_en
+            } else {
+                &caps.manual_revoke_instructions_local
+            }),
+            withdraw_held: held.iter().any(|s| is_withdraw_scope(s)),
+            old_critical: probe
+                .as_ref()
+                .and_then(|p| p.get("critical"))
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            old_reasons: str_list(probe.as_ref().and_then(|p| p.get("reasons")))
+                .iter()
+                .map(|s| inline(s))
+                .collect(),
+            old_scopes,
+            bots: bots_data,
+            bot_configs,
+            addresses,
+            addresses_known,
+            revoked,
+            rotate_date: rotate_date.clone(),
+            rotate_days,
+            max_ips,
+        };
+        let text = render(&data, &caps.local_language)?;
+        let rel = "checklist.md";
+        ctx.rundir.write(rel, text.as_bytes())?;
+        let languages: Vec<&str> = if caps.local_language == "ko" {
+            vec!["en", "ko"]
+        } else {
+            vec!["en"]
+        };
+        let mut outputs = Map::new();
+        outputs.insert("path".into(), Value::from(rel));
+        outputs.insert("rotate_date".into(), Value::from(rotate_date.clone()));
+        outputs.insert("languages".into(), json!(languages));
+        Ok(StepOutcome {
+            summary: format!(
+                "replacement checklist for {} bots written to {rel}; rotate by {rotate_date}",
+                bots.len()
+            ),
+            outputs,
+            artifacts: vec![rel.to_string()],
+        })
+    }
+
+    /// Rendering again gives the same file from the same inputs: always safe to repeat.
+    async fn check_done(
+        &self,
+        _ctx: &StepContext,
+        _args: &Map<String, Value>,
+    ) -> Result<Option<StepOutcome>, StepError> {
+        Ok(None)
+    }
+
+    fn describe(&self, _args: &Map<String, Value>) -> String {
+        "would write checklist.md (the replacement-key checklist)".into()
+    }
+}

@@ -1,0 +1,779 @@
+//! Containment: cancel open orders and pending withdrawals with the old key, get the key
+//! deleted (by API where the adapter can, else a guided manual step), and verify the deletion
+//! by watching the old key fail.
+//!
+//! Cancels always use the old (primary) key: a read-only key cannot cancel. When the old key
+//! dies mid-way the attacker lost access, but orders still resting on the book stay there, so
+//! the step says exactly which ones to cancel in the web interface.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+
+use super::{args, is_out_of_scope, to_json, ts};
+use crate::exchange::{CancelFailure, Exchange, Order};
+use crate::steps::{ArgSpec, ArgType, Effect, StepContext, StepError, StepKind, StepOutcome};
+
+fn order_line(o: &Order) -> String {
+    let opt = |d: Option<rust_decimal::Decimal>| d.map(|d| d.to_string()).unwrap_or("-".into());
+    format!(
+        "{} {} {} price {} volume {} ({})",
+        o.market,
+        o.side.as_str(),
+        o.native_type,
+        opt(o.price),
+        opt(o.volume),
+        o.id
+    )
+}
+
+/// `exchange.cancel_open_orders`.
+pub struct CancelOpenOrders;
+
+#[derive(Serialize)]
+struct CancelFile<'a> {
+    key: String,
+    rounds: u32,
+    cancelled: &'a [Order],
+    failed: &'a [CancelFailure],
+    still_open: &'a [Order],
+}
+
+static CANCEL_ARGS: &[ArgSpec] = &[ArgSpec {
+    name: "max_rounds",
+    ty: ArgType::Integer,
+    required: false,
+    description: "how many times to cancel-all and re-list before giving up (default 5)",
+}];
+
+#[async_trait]
+impl StepKind for CancelOpenOrders {
+    fn name(&self) -> &'static str {
+        "exchange.cancel_open_orders"
+    }
+    fn effect(&self) -> Effect {
+        Effect::Destructive
+    }
+    fn description(&self) -> &'static str {
+        "Cancels every open order of the old key (batch, then one by one) until none is left"
+    }
+    fn args(&self) -> &'static [ArgSpec] {
+        CANCEL_ARGS
+    }
+    fn outputs(&self) -> &'static [&'static str] {
+        &[
+            "cancelled_count",
+            "cancelled",
+            "failed",
+            "remaining",
+            "rounds",
+            "path",
+        ]
+    }
+
+    async fn run(
+        &self,
+        ctx: &StepContext,
+        args: &Map<String, Value>,
+    ) -> Result<StepOutcome, StepError> {
+        let max_rounds = args::integer(args, "max_rounds", 5)?.clamp(1, 100) as u32;
+        let session = ctx.exchange()?;
+        let key = session.primary().clone();
+        let mut cancelled: Vec<Order> = Vec::new();
+        let mut failed: Vec<CancelFailure> = Vec::new();
+        let mut still_open: Vec<Order> = Vec::new();
+        let mut rounds = 0;
+        let mut died = None;
+        while rounds < max_rounds {
+            rounds += 1;
+            match key.cancel_all_open_orders().await {
+                Ok(report) => {
+                    for o in &report.cancelled {
+                        ctx.printer.status(&format!(
+                            "[{}] cancelled {}",
+                            ctx.step_id,
+                            order_line(o)
+                        ));
+                    }
+                    cancelled.extend(report.cancelled);
+                    failed = report.failed;
+                }
+                Err(e) if e.is_key_dead() => {
+                    died = Some(e);
+                    break;
+                }
+                Err(e) => return Err(self.partial_fail(ctx, &cancelled, e.into())),
+            }
+            match key.open_orders().await {
+                Ok(open) if open.is_empty() => {
+                    still_open.clear();
+                    break;
+                }
+                Ok(open) => still_open = open,
+                Err(e) if e.is_key_dead() => {
+                    died = Some(e);
+                    break;
+                }
+                Err(e) => return Err(self.partial_fail(ctx, &cancelled, e.into())),
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        cancelled.retain(|o| seen.insert(o.id.clone()));
+        let rel = format!(
+            "cancel-{}.json",
+            crate::fsutil::file_component(&ctx.step_id)
+        );
+        ctx.rundir.write(
+            &rel,
+            &to_json(&CancelFile {
+                key: key.key_id_masked(),
+                rounds,
+                cancelled: &cancelled,
+                failed: &failed,
+                still_open: &still_open,
+            })?,
+        )?;
+        if died.is_some() {
+            session.primary_died();
+            // The old key can no longer cancel; a read-only key can at least say what is left.
+            let left = match session.readonly() {
+                Some(r) => match r.open_orders().await {
+                    Ok(o) if o.is_empty() => {
+                        "none is left open (checked with the read-only key)".to_string()
+                    }
+                    Ok(o) => format!(
+                        "{} are still open: {}",
+                        o.len(),
+                        o.iter().map(order_line).collect::<Vec<_>>().join("; ")
+                    ),
+                    Err(e) => format!("could not list what is left ({e})"),
+                },
+                None => "orders may still be open".to_string(),
+            };
+            return Err(StepError::with_hint(
+                format!(
+                    "the old key stopped working after {} cancellations (it was deleted: good, the attacker lost access); {left}",
+                    cancelled.len()
+                ),
+                "cancel any order still open in the exchange's web interface (orders stay on the book after a key is deleted)",
+            ));
+        }
+        if !still_open.is_empty() {
+            return Err(StepError::with_hint(
+                format!(
+                    "{} orders are still open after {rounds} rounds of cancelling: {}",
+                    still_open.len(),
+                    still_open
+                        .iter()
+                        .map(order_line)
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ),
+                "something keeps placing orders or cancels are refused; cancel them in the web interface and get the key deleted",
+            ));
+        }
+        let mut outputs = Map::new();
+        outputs.insert("cancelled_count".into(), Value::from(cancelled.len()));
+        outputs.insert(
+            "cancelled".into(),
+            json!(cancelled.iter().map(|o| o.id.as_str()).collect::<Vec<_>>()),
+        );
+        outputs.insert("failed".into(), json!(failed));
+        outputs.insert("remaining".into(), Value::from(0));
+        outputs.insert("rounds".into(), Value::from(rounds));
+        outputs.insert("path".into(), Value::from(rel.clone()));
+        let summary = if cancelled.is_empty() {
+            "no open order to cancel".to_string()
+        } else {
+            format!("cancelled {} open orders; none is left", cancelled.len())
+        };
+        Ok(StepOutcome {
+            outputs,
+            summary,
+            artifacts: vec![rel],
+        })
+    }
+
+    async fn check_done(
+        &self,
+        ctx: &StepContext,
+        _args: &Map<String, Value>,
+    ) -> Result<Option<StepOutcome>, StepError> {
+        let session = ctx.exchange()?;
+        // Cancelling is idempotent: whenever we cannot tell, running again is safe.
+        match session.reader().open_orders().await {
+            Ok(open) if open.is_empty() => {
+                let mut outputs = Map::new();
+                outputs.insert("cancelled_count".into(), Value::from(0));
+                outputs.insert("cancelled".into(), json!([]));
+                outputs.insert("failed".into(), json!([]));
+                outputs.insert("remaining".into(), Value::from(0));
+                outputs.insert("rounds".into(), Value::from(0));
+                outputs.insert("path".into(), Value::Null);
+                Ok(Some(StepOutcome {
+                    outputs,
+                    summary: "already done: no open order is left (what the interrupted attempt cancelled is in raw/)".into(),
+                    artifacts: vec![],
+                }))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    fn describe(&self, _args: &Map<String, Value>) -> String {
+        "would cancel every open order of the key under investigation (batch cancel, then one by one), re-listing until none is left".into()
+    }
+}
+
+impl CancelOpenOrders {
+    fn partial_fail(&self, ctx: &StepContext, cancelled: &[Order], e: StepError) -> StepError {
+        if cancelled.is_empty() {
+            return e;
+        }
+        ctx.printer.warn(&format!(
+            "[{}] {} orders were cancelled before the failure (in raw/)",
+            ctx.step_id,
+            cancelled.len()
+        ));
+        e
+    }
+}
+
+/// `exchange.cancel_pending_withdrawals`.
+pub struct CancelPendingWithdrawals;
+
+static CANCEL_W_ARGS: &[ArgSpec] = &[ArgSpec {
+    name: "since",
+    ty: ArgType::Duration,
+    required: false,
+    description: "how far back to look for pending withdrawals (default 7d)",
+}];
+
+fn skipped(reason: String) -> StepOutcome {
+    let mut outputs = Map::new();
+    outputs.insert("skipped".into(), Value::Bool(true));
+    outputs.insert("skip_reason".into(), Value::from(reason.clone()));
+    outputs.insert("pending_count".into(), Value::Null);
+    outputs.insert("cancelled_count".into(), Value::from(0));
+    outputs.insert("cancelled".into(), json!([]));
+    outputs.insert("failed".into(), json!([]));
+    StepOutcome {
+        outputs,
+        summary: format!("skipped: {reason}"),
+        artifacts: vec![],
+    }
+}
+
+#[async_trait]
+impl StepKind for CancelPendingWithdrawals {
+    fn name(&self) -> &'static str {
+        "exchange.cancel_pending_withdrawals"
+    }
+    fn effect(&self) -> Effect {
+        Effect::Destructive
+    }
+    fn description(&self) -> &'static str {
+        "Cancels pending (cancelable) withdrawals with the old key, where the exchange and the key allow it"
+    }
+    fn args(&self) -> &'static [ArgSpec] {
+        CANCEL_W_ARGS
+    }
+    fn outputs(&self) -> &'static [&'static str] {
+        &[
+            "skipped",
+            "skip_reason",
+            "pending_count",
+            "cancelled_count",
+            "cancelled",
+            "failed",
+        ]
+    }
+
+    async fn run(
+        &self,
+        ctx: &StepContext,
+        args: &Map<String, Value>,
+    ) -> Result<StepOutcome, StepError> {
+        let since_d = args::duration(args, "since", Duration::from_secs(7 * 86_400))?;
+        let since = Utc::now() - args::chrono_dur(since_d);
+        let session = ctx.exchange()?;
+        let key = session.primary().clone();
+        if !key.capabilities().cancel_withdrawals {
+            let out = skipped(format!(
+                "{} cannot cancel withdrawals by API: check pending withdrawals in its web interface",
+                key.capabilities().name
+            ));
+            ctx.printer
+                .important(&format!("[{}] {}", ctx.step_id, out.summary));
+            return Ok(out);
+        }
+        let list = match key.withdrawals(since).await {
+            Ok(l) => l,
+            Err(e) if is_out_of_scope(&e) => {
+                return Ok(skipped(
+                    "the key cannot even list withdrawals (no withdrawal scope), so it cannot have made or cancel any; check pending withdrawals in the web interface".into(),
+                ))
+            }
+            Err(e) if e.is_key_dead() => {
+                session.primary_died();
+                return Err(StepError::with_hint(
+                    "the old key stopped working before pending withdrawals could be checked (it was deleted: good)",
+                    "check for pending withdrawals in the exchange's web interface and cancel any you did not make",
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let pending: Vec<_> = list.into_iter().filter(|t| t.is_cancelable).collect();
+        let mut cancelled = Vec::new();
+        let mut failed = Vec::new();
+        for w in &pending {
+            match key.cancel_withdrawal(&w.id).await {
+                Ok(t) => {
+                    ctx.printer.status(&format!(
+                        "[{}] cancelled withdrawal {} {} {} ({})",
+                        ctx.step_id, t.amount, t.currency, t.state, t.id
+                    ));
+                    cancelled.push(w.id.clone());
+                }
+                Err(e) if is_out_of_scope(&e) => {
+                    let out = skipped(format!(
+                        "{} pending withdrawals, but the key lacks the withdrawal scope to cancel them (so it could not have made them either): check them in the web interface",
+                        pending.len()
+                    ));
+                    ctx.printer
+                        .important(&format!("[{}] {}", ctx.step_id, out.summary));
+                    return Ok(out);
+                }
+                Err(e) if e.is_key_dead() => {
+                    session.primary_died();
+                    return Err(StepError::with_hint(
+                        format!(
+                            "the old key stopped working after cancelling {} of {} pending withdrawals (it was deleted: good)",
+                            cancelled.len(),
+                            pending.len()
+                        ),
+                        "cancel the remaining pending withdrawals in the exchange's web interface",
+                    ));
+                }
+                Err(e) => failed.push(json!({"id": w.id, "reason": e.to_string()})),
+            }
+        }
+        let mut outputs = Map::new();
+        outputs.insert("skipped".into(), Value::Bool(false));
+        outputs.insert("skip_reason".into(), Value::Null);
+        outputs.insert("pending_count".into(), Value::from(pending.len()));
+        outputs.insert("cancelled_count".into(), Value::from(cancelled.len()));
+        outputs.insert("cancelled".into(), json!(cancelled));
+        outputs.insert("failed".into(), Value::Array(failed.clone()));
+        if !failed.is_empty() {
+            return Err(StepError::with_hint(
+                format!(
+                    "{} of {} pending withdrawals could not be cancelled: {}",
+                    failed.len(),
+                    pending.len(),
+                    Value::Array(failed)
+                ),
+                "cancel them in the exchange's web interface and contact support at once",
+            ));
+        }
+        Ok(StepOutcome {
+            summary: if pending.is_empty() {
+                "no pending withdrawal".into()
+            } else {
+                format!("cancelled {} pending withdrawals", cancelled.len())
+            },
+            outputs,
+            artifacts: vec![],
+        })
+    }
+
+    async fn check_done(
+        &self,
+        ctx: &StepContext,
+        _args: &Map<String, Value>,
+    ) -> Result<Option<StepOutcome>, StepError> {
+        let session = ctx.exchange()?;
+        let since = Utc::now() - chrono::Duration::days(7);
+        match session.reader().withdrawals(since).await {
+            Ok(l) if !l.iter().any(|t| t.is_cancelable) => {
+                let mut out = skipped("already done: no pending withdrawal is left".into());
+                out.outputs.insert("skipped".into(), Value::Bool(false));
+                out.outputs.insert("pending_count".into(), Value::from(0));
+                out.summary = "already done: no pending withdrawal is left".into();
+                Ok(Some(out))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    fn describe(&self, _args: &Map<String, Value>) -> String {
+        "would cancel every pending (cancelable) withdrawal of the account with the key under investigation, where the exchange and the key allow it".into()
+    }
+}
+
+/// `exchange.revoke_key`.
+pub struct RevokeKey;
+
+static REVOKE_ARGS: &[ArgSpec] = &[ArgSpec {
+    name: "timeout",
+    ty: ArgType::Duration,
+    required: false,
+    description: "how long to wait for the user's confirmation on a terminal (default 10m)",
+}];
+
+/// The manual instructions, in English and the exchange's language.
+pub(crate) fn manual_instructions(ex: &dyn Exchange, expire: Option<&str>) -> String {
+    let caps = ex.capabilities();
+    let expiry = expire
+        .map(|e| format!(" (expires {e})"))
+        .unwrap_or_default();
+    let mut s = format!(
+        "ACTION NEEDED NOW: delete the leaked {} API key {}{expiry}.\n  {}",
+        caps.name,
+        ex.key_id_masked(),
+        caps.manual_revoke_instructions_en
+    );
+    if !caps.manual_revoke_instructions_local.is_empty()
+        && caps.manual_revoke_instructions_local != caps.manual_revoke_instructions_en
+    {
+        s.push_str(&format!("\n  {}", caps.manual_revoke_instructions_local));
+    }
+    s
+}
+
+fn revoke_outputs(
+    mode: &str,
+    confirmed: bool,
+    by: &str,
+    key: String,
+    expire: Option<String>,
+) -> Map<String, Value> {
+    let mut o = Map::new();
+    o.insert("mode".into(), Value::from(mode));
+    o.insert("confirmed".into(), Value::Bool(confirmed));
+    o.insert("confirmed_by".into(), Value::from(by));
+    o.insert("key".into(), Value::from(key));
+    o.insert(
+        "key_expire_at".into(),
+        expire.map(Value::from).unwrap_or(Value::Null),
+    );
+    o
+}
+
+/// How a wait for confirmation ended.
+enum Wait {
+    User,
+    Observed,
+    Timeout,
+}
+
+async fn wait_for_confirmation(ctx: &StepContext, timeout: Duration) -> Wait {
+    let session = ctx.services.exchange.as_ref();
+    // A plain thread, not a tokio blocking task: a read still pending when the run ends must
+    // not keep the runtime (and the process) from exiting.
+    let (tx, rx) = tokio::sync::oneshot::channel::<bool>();
+    std::thread::spawn(move || {
+        let mut buf = String::new();
+        let got = matches!(std::io::stdin().read_line(&mut buf), Ok(n) if n > 0);
+        let _ = tx.send(got);
+    });
+    let line = async {
+        match rx.await {
+            Ok(true) => {}
+            // End of input or an unreadable stdin is no confirmation: wait for the others.
+            _ => std::future::pending::<()>().await,
+        }
+    };
+    let observed = async {
+        loop {
+            if session.is_some_and(|s| s.switched()) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    };
+    tokio::select! {
+        _ = line => Wait::User,
+        _ = observed => Wait::Observed,
+        _ = tokio::time::sleep(timeout) => Wait::Timeout,
+    }
+}
+
+#[async_trait]
+impl StepKind for RevokeKey {
+    fn name(&self) -> &'static str {
+        "exchange.revoke_key"
+    }
+    fn effect(&self) -> Effect {
+        Effect::Notify
+    }
+    fn description(&self) -> &'static str {
+        "Revokes the old key by API where possible; otherwise shows exact manual instructions at once and keeps going"
+    }
+    fn args(&self) -> &'static [ArgSpec] {
+        REVOKE_ARGS
+    }
+    fn outputs(&self) -> &'static [&'static str] {
+        &["mode", "confirmed", "confirmed_by", "key", "key_expire_at"]
+    }
+
+    async fn run(
+        &self,
+        ctx: &StepContext,
+        args: &Map<String, Value>,
+    ) -> Result<StepOutcome, StepError> {
+        let timeout = args::duration(args, "timeout", Duration::from_secs(600))?;
+        let session = ctx.exchange()?;
+        let key = session.primary().clone();
+        let masked = key.key_id_masked();
+        if key.capabilities().revoke_key_by_api {
+            match key.revoke_key().await {
+                Ok(()) => {
+                    return Ok(StepOutcome {
+                        outputs: revoke_outputs("api", true, "api", masked.clone(), None),
+                        summary: format!("key {masked} revoked by API"),
+                        artifacts: vec![],
+                    })
+                }
+                Err(e) if e.is_key_dead() => {
+                    session.primary_died();
+                    return Ok(StepOutcome {
+                        outputs: revoke_outputs("api", true, "observed", masked.clone(), None),
+                        summary: format!("key {masked} already no longer works"),
+                        artifacts: vec![],
+                    });
+                }
+                Err(crate::exchange::Error::Unsupported { what, .. }) => {
+                    ctx.printer.warn(&format!(
+                        "cannot revoke this key by API ({what}); falling back to the manual steps"
+                    ));
+                }
+                Err(e) => {
+                    ctx.printer.warn(&format!(
+                        "revoking by API failed ({e}); falling back to the manual steps"
+                    ));
+                }
+            }
+        }
+        // Manual: the key's expiry makes sure the user deletes the right one.
+        // Bounded: the instructions must not wait on a slow exchange.
+        let listed = tokio::time::timeout(Duration::from_secs(5), key.api_keys())
+            .await
+            .unwrap_or_else(|_| Err(crate::exchange::Error::Transport("timed out".into())));
+        let expire = match listed {
+            Ok(keys) => keys
+                .iter()
+                .find(|k| k.access_key_masked == masked)
+                .or_else(|| keys.iter().find(|k| k.is_current))
+                .and_then(|k| k.expire_at)
+                .map(ts),
+            Err(e) if e.is_key_dead() => {
+                session.primary_died();
+                ctx.printer.important(&format!(
+                    "key {masked} already fails with {}: it appears deleted; verification will confirm",
+                    e.name().unwrap_or("an authentication error")
+                ));
+                return Ok(StepOutcome {
+                    outputs: revoke_outputs("manual", true, "observed", masked.clone(), None),
+                    summary: format!("key {masked} already no longer works"),
+                    artifacts: vec![],
+                });
+            }
+            Err(_) => None,
+        };
+        ctx.printer
+            .important(&manual_instructions(key.as_ref(), expire.as_deref()));
+        ctx.printer.important(
+            "  respond keeps working meanwhile (snapshot, cancel, export) and notices when the key stops working.",
+        );
+        let (confirmed, by) = if ctx.services.interactive && !ctx.services.assume_yes {
+            ctx.printer.important(&format!(
+                "  Press Enter once the key is deleted (respond goes on by itself after {}s).",
+                timeout.as_secs()
+            ));
+            match wait_for_confirmation(ctx, timeout).await {
+                Wait::User => (true, "user"),
+                Wait::Observed => (true, "observed"),
+                Wait::Timeout => (false, "timeout"),
+            }
+        } else {
+            (false, "not_interactive")
+        };
+        Ok(StepOutcome {
+            outputs: revoke_outputs("manual", confirmed, by, masked.clone(), expire),
+            summary: format!(
+                "asked to delete key {masked} by hand ({})",
+                match by {
+                    "user" => "the user confirmed",
+                    "observed" => "the key stopped working",
+                    "timeout" => "no confirmation; verification decides",
+                    _ => "not waiting; verification decides",
+                }
+            ),
+            artifacts: vec![],
+        })
+    }
+
+    async fn check_done(
+        &self,
+        ctx: &StepContext,
+        _args: &Map<String, Value>,
+    ) -> Result<Option<StepOutcome>, StepError> {
+        let session = ctx.exchange()?;
+        let key = session.primary();
+        match key.api_keys().await {
+            Err(e) if e.is_key_dead() => {
+                session.primary_died();
+                let mode = if key.capabilities().revoke_key_by_api {
+                    "api"
+                } else {
+                    "manual"
+                };
+                Ok(Some(StepOutcome {
+                    outputs: revoke_outputs(mode, true, "observed", key.key_id_masked(), None),
+                    summary: "already done: the key no longer works".into(),
+                    artifacts: vec![],
+                }))
+            }
+            // Showing the instructions again is harmless.
+            _ => Ok(None),
+        }
+    }
+
+    fn describe(&self, _args: &Map<String, Value>) -> String {
+        "would revoke the key under investigation by API where the exchange allows it, else show the exact steps to delete it in the web interface".into()
+    }
+}
+
+/// `exchange.verify_key_revoked`.
+pub struct VerifyKeyRevoked;
+
+static VERIFY_ARGS: &[ArgSpec] = &[
+    ArgSpec {
+        name: "interval",
+        ty: ArgType::Duration,
+        required: false,
+        description: "time between polls (default 2s)",
+    },
+    ArgSpec {
+        name: "timeout",
+        ty: ArgType::Duration,
+        required: false,
+        description: "give up after this long (default 10m)",
+    },
+];
+
+#[async_trait]
+impl StepKind for VerifyKeyRevoked {
+    fn name(&self) -> &'static str {
+        "exchange.verify_key_revoked"
+    }
+    fn effect(&self) -> Effect {
+        Effect::Read
+    }
+    fn description(&self) -> &'static str {
+        "Polls with the old key until the exchange rejects it as unknown, and records when"
+    }
+    fn args(&self) -> &'static [ArgSpec] {
+        VERIFY_ARGS
+    }
+    fn outputs(&self) -> &'static [&'static str] {
+        &["revoked", "observed_at", "polls", "error_name", "key"]
+    }
+
+    async fn run(
+        &self,
+        ctx: &StepContext,
+        args: &Map<String, Value>,
+    ) -> Result<StepOutcome, StepError> {
+        let interval = args::duration(args, "interval", Duration::from_secs(2))?;
+        let timeout = args::duration(args, "timeout", Duration::from_secs(600))?;
+        let session = ctx.exchange()?;
+        let key = session.primary().clone();
+        let masked = key.key_id_masked();
+        let deadline = tokio::time::Instant::now() + timeout;
+        let bar = ctx
+            .printer
+            .progress(None, &format!("waiting for key {masked} to be deleted"));
+        let mut polls: u64 = 0;
+        let mut use_balances = false;
+        let mut last_other: Option<String> = None;
+        loop {
+            polls += 1;
+            let r = if use_balances {
+                key.balances().await.map(|_| ())
+            } else {
+                key.api_keys().await.map(|_| ())
+            };
+            match r {
+                Err(e) if e.is_key_dead() => {
+                    let observed = Utc::now();
+                    bar.finish_and_clear();
+                    session.primary_died();
+                    let mut outputs = Map::new();
+                    outputs.insert("revoked".into(), Value::Bool(true));
+                    outputs.insert("observed_at".into(), Value::from(ts(observed)));
+                    outputs.insert("polls".into(), Value::from(polls));
+                    outputs.insert(
+                        "error_name".into(),
+                        e.name().map(Value::from).unwrap_or(Value::Null),
+                    );
+                    outputs.insert("key".into(), Value::from(masked.clone()));
+                    return Ok(StepOutcome {
+                        summary: format!(
+                            "key {masked} is revoked: rejected with {} at {}",
+                            e.name().unwrap_or("an authentication error"),
+                            ts(observed)
+                        ),
+                        outputs,
+                        artifacts: vec![],
+                    });
+                }
+                Err(crate::exchange::Error::Unsupported { .. }) if !use_balances => {
+                    use_balances = true;
+                    continue;
+                }
+                Err(e) => {
+                    if last_other.as_deref() != Some(&e.to_string()) {
+                        ctx.printer.warn(&format!(
+                            "[{}] poll {polls}: {e} (still polling)",
+                            ctx.step_id
+                        ));
+                    }
+                    last_other = Some(e.to_string());
+                }
+                Ok(()) => {}
+            }
+            bar.set_message(format!("{polls} polls, key still works"));
+            bar.tick();
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                break;
+            }
+            tokio::time::sleep(interval.min(deadline - now)).await;
+        }
+        bar.finish_and_clear();
+        Err(StepError::with_hint(
+            format!(
+                "key {masked} still works after {}s ({polls} polls): it has not been deleted",
+                timeout.as_secs()
+            ),
+            format!(
+                "{}\n  then run `respond resume {}` to verify again",
+                manual_instructions(key.as_ref(), None),
+                ctx.rundir.path().display()
+            ),
+        ))
+    }
+
+    fn describe(&self, args: &Map<String, Value>) -> String {
+        format!(
+            "would poll the key under investigation every {} until it is rejected as deleted (up to {})",
+            args.get("interval").and_then(Value::as_str).unwrap_or("2s"),
+            args.get("timeout").and_then(Value::as_str).unwrap_or("10m")
+        )
+    }
+}

@@ -1,0 +1,946 @@
+//! `exchange.export_history` and `exchange.export_fills`: the investigation's data.
+//!
+//! Closed orders are fetched in chunks no longer than the adapter's longest window. Exchanges
+//! like Upbit silently drop what exceeds the per-call cap, so a chunk that comes back *full*
+//! proves nothing: it is split in half and both halves are queried again, until every chunk is
+//! below the cap. The leaf chunks, which tile the window exactly, are the completeness proof
+//! (`export_chunks.json`).
+//!
+//! Resume: every finished piece (a leaf chunk, a split, open orders, transfers, one market's
+//! candles, a batch of fills) is written to its own file under `export/` and recorded in a
+//! state file before the next request, so an interrupted or key-dead export restarts where it
+//! stopped (the raw responses of finished pieces are already in `raw/`).
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use super::{args, is_out_of_scope, to_json, ts, Race, ReadError};
+use crate::exchange::{Candle, ClosedOrdersQuery, Fill, Order, Transfer, Window};
+use crate::rundir::RunDir;
+use crate::steps::{ArgSpec, ArgType, Effect, StepContext, StepError, StepKind, StepOutcome};
+
+const STATE: &str = "export_state.json";
+const CHUNKS: &str = "export_chunks.json";
+const FILLS_STATE: &str = "export_fills_state.json";
+
+/// Reads a JSON file of the run directory, `None` when absent.
+fn read_json<T: for<'de> Deserialize<'de>>(rd: &RunDir, rel: &str) -> Result<Option<T>, StepError> {
+    let p = rd.join(rel)?;
+    match std::fs::read(&p) {
+        Ok(b) => serde_json::from_slice(&b).map(Some).map_err(|e| {
+            StepError::failed(format!(
+                "{} is damaged ({e}); delete it to start this part over",
+                p.display()
+            ))
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn write_json<T: Serialize>(rd: &RunDir, rel: &str, v: &T) -> Result<(), StepError> {
+    rd.write(rel, &to_json(v)?)?;
+    Ok(())
+}
+
+/// One closed-orders query span.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Span {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub market: Option<String>,
+}
+
+/// A finished leaf chunk: its count is below the cap (or it is `saturated`: cannot be split).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChunkRecord {
+    #[serde(flatten)]
+    pub span: Span,
+    pub count: u32,
+    /// The chunk was full and too short to split: orders may be missing.
+    #[serde(default)]
+    pub saturated: bool,
+    /// Normalized orders of the chunk, relative to the run directory.
+    pub file: String,
+}
+
+/// What the resume of `export_history` reads.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct ExportState {
+    /// The arguments that produced the window; a different request starts over.
+    request: Value,
+    window: Option<Window>,
+    cap: u32,
+    done: Vec<ChunkRecord>,
+    /// Spans that came back full and were split.
+    split: Vec<Span>,
+    open_orders_done: bool,
+    withdrawals_done: bool,
+    deposits_done: bool,
+    candles_done: Vec<String>,
+}
+
+/// The completeness proof written to `export_chunks.json`.
+#[derive(Debug, Serialize)]
+struct ChunkProof<'a> {
+    window_from: String,
+    window_to: String,
+    cap: u32,
+    max_window_secs: Option<u64>,
+    /// Every leaf chunk returned fewer orders than the cap.
+    all_below_cap: bool,
+    /// The chunks tile the window with no gap and no overlap (per market).
+    covers_window: bool,
+    chunks: &'a [ChunkRecord],
+}
+
+/// Splits `[from, to)` into consecutive spans of at most `max_secs`.
+pub fn initial_spans(w: Window, max_secs: Option<u64>, markets: &[Option<String>]) -> Vec<Span> {
+    let max_secs = max_secs.filter(|s| *s > 0);
+    let mut out = Vec::new();
+    for m in markets {
+        let mut from = w.from;
+        loop {
+            let to = match max_secs {
+                Some(s) => (from + chrono::Duration::seconds(s as i64)).min(w.to),
+                None => w.to,
+            };
+            out.push(Span {
+                from,
+                to,
+                market: m.clone(),
+            });
+            if to >= w.to {
+                break;
+            }
+            from = to;
+        }
+    }
+    out
+}
+
+/// Halves a span at the millisecond; `None` when it is too short to split.
+fn halve(s: &Span) -> Option<(Span, Span)> {
+    let ms = (s.to - s.from).num_milliseconds();
+    if ms < 2 {
+        return None;
+    }
+    let mid = s.from + chrono::Duration::milliseconds(ms / 2);
+    Some((
+        Span {
+            from: s.from,
+            to: mid,
+            market: s.market.clone(),
+        },
+        Span {
+            from: mid,
+            to: s.to,
+            market: s.market.clone(),
+        },
+    ))
+}
+
+/// Whether the chunks tile the window exactly, market by market.
+pub fn covers(w: Window, chunks: &[ChunkRecord]) -> bool {
+    let mut by_market: BTreeMap<Option<&str>, Vec<&Span>> = BTreeMap::new();
+    for c in chunks {
+        by_market
+            .entry(c.span.market.as_deref())
+            .or_default()
+            .push(&c.span);
+    }
+    !by_market.is_empty()
+        && by_market.values_mut().all(|spans| {
+            spans.sort();
+            spans.first().is_some_and(|s| s.from == w.from)
+                && spans.last().is_some_and(|s| s.to == w.to)
+                && spans.windows(2).all(|p| p[0].to == p[1].from)
+        })
+}
+
+fn chunk_file(s: &Span) -> String {
+    format!(
+        "export/chunks/{}-{}{}.json",
+        s.from.timestamp_millis(),
+        s.to.timestamp_millis(),
+        s.market
+            .as_deref()
+            .map(|m| format!("-{}", crate::fsutil::file_component(m)))
+            .unwrap_or_default()
+    )
+}
+
+/// `exchange.export_history`.
+pub struct ExportHistory;
+
+static EXPORT_ARGS: &[ArgSpec] = &[
+    ArgSpec {
+        name: "from",
+        ty: ArgType::String,
+        required: false,
+        description: "window start, RFC 3339 (else `since`)",
+    },
+    ArgSpec {
+        name: "to",
+        ty: ArgType::String,
+        required: false,
+        description: "window end, RFC 3339 (default: now)",
+    },
+    ArgSpec {
+        name: "since",
+        ty: ArgType::Duration,
+        required: false,
+        description: "window length back from `to` when `from` is not given (default 7d)",
+    },
+    ArgSpec {
+        name: "markets",
+        ty: ArgType::List,
+        required: false,
+        description: "only these markets (default: all)",
+    },
+    ArgSpec {
+        name: "include_open",
+        ty: ArgType::Boolean,
+        required: false,
+        description: "also export open orders (default true)",
+    },
+    ArgSpec {
+        name: "transfers",
+        ty: ArgType::Boolean,
+        required: false,
+        description: "also export withdrawals and deposits (default true)",
+    },
+    ArgSpec {
+        name: "candles",
+        ty: ArgType::Boolean,
+        required: false,
+        description: "hourly candles of every traded market, for reference prices (default true)",
+    },
+    ArgSpec {
+        name: "candles_margin",
+        ty: ArgType::Duration,
+        required: false,
+        description: "candles also cover this long before the window (default 3d)",
+    },
+    ArgSpec {
+        name: "allow_partial",
+        ty: ArgType::Boolean,
+        required: false,
+        description: "succeed although transfers could not be read (default false)",
+    },
+];
+
+struct Plan {
+    window: Window,
+    request: Value,
+    markets: Option<Vec<String>>,
+    include_open: bool,
+    transfers: bool,
+    candles: bool,
+    margin: chrono::Duration,
+    allow_partial: bool,
+}
+
+fn plan(args: &Map<String, Value>, now: DateTime<Utc>) -> Result<Plan, StepError> {
+    let from = args::time(args, "from")?;
+    let to = args::time(args, "to")?;
+    let since = args::duration(args, "since", Duration::from_secs(7 * 86_400))?;
+    let markets = args::string_list(args, "markets")?.filter(|m| !m.is_empty());
+    // A minute past now, so a skewed local clock cannot cut off the newest orders.
+    let to_t = to.unwrap_or(now + chrono::Duration::seconds(60));
+    let from_t = from.unwrap_or(to_t - args::chrono_dur(since));
+    if from_t >= to_t {
+        return Err(StepError::BadArgument {
+            arg: "from".into(),
+            message: format!(
+                "the window start {} is not before its end {}",
+                ts(from_t),
+                ts(to_t)
+            ),
+        });
+    }
+    let request = json!({
+        "from": args.get("from"), "to": args.get("to"), "since": args.get("since"),
+        "markets": markets,
+    });
+    Ok(Plan {
+        window: Window {
+            from: from_t,
+            to: to_t,
+        },
+        request,
+        markets,
+        include_open: args::boolean(args, "include_open", true)?,
+        transfers: args::boolean(args, "transfers", true)?,
+        candles: args::boolean(args, "candles", true)?,
+        margin: args::chrono_dur(args::duration(
+            args,
+            "candles_margin",
+            Duration::from_secs(3 * 86_400),
+        )?),
+        allow_partial: args::boolean(args, "allow_partial", false)?,
+    })
+}
+
+/// Pages hourly candles back from `to` until `floor`.
+async fn fetch_candles(
+    race: &mut Race<'_>,
+    market: &str,
+    to: DateTime<Utc>,
+    floor: DateTime<Utc>,
+) -> Result<Vec<Candle>, ReadError> {
+    const PER_CALL: u32 = 200;
+    let mut out: BTreeMap<DateTime<Utc>, Candle> = BTreeMap::new();
+    let mut cursor = to;
+    loop {
+        let m = market.to_string();
+        let batch = race
+            .read(|ex| {
+                let m = m.clone();
+                async move { ex.candles(&m, 60, cursor, PER_CALL).await }
+            })
+            .await?;
+        let n = batch.len();
+        let oldest = batch.iter().map(|c| c.start).min();
+        for c in batch {
+            out.insert(c.start, c);
+        }
+        match oldest {
+            Some(o) if o > floor && n as u32 >= PER_CALL && o < cursor => cursor = o,
+            _ => break,
+        }
+    }
+    Ok(out.into_values().filter(|c| c.start >= floor).collect())
+}
+
+#[async_trait]
+impl StepKind for ExportHistory {
+    fn name(&self) -> &'static str {
+        "exchange.export_history"
+    }
+    fn effect(&self) -> Effect {
+        Effect::Read
+    }
+    fn description(&self) -> &'static str {
+        "Exports closed and open orders (provably complete), withdrawals, deposits and reference candles for a window; resumable"
+    }
+    fn args(&self) -> &'static [ArgSpec] {
+        EXPORT_ARGS
+    }
+    fn outputs(&self) -> &'static [&'static str] {
+        &[
+            "order_count",
+            "closed_order_count",
+            "open_order_count",
+            "markets",
+            "chunks",
+            "chunk_count",
+            "cap",
+            "complete",
+            "withdrawal_count",
+            "deposit_count",
+            "candle_markets",
+            "window_from",
+            "window_to",
+            "switched_to_readonly",
+            "missing",
+            "orders_path",
+            "path",
+        ]
+    }
+
+    async fn run(
+        &self,
+        ctx: &StepContext,
+        args: &Map<String, Value>,
+    ) -> Result<StepOutcome, StepError> {
+        let mut p = plan(args, Utc::now())?;
+        let mut race = Race::new(ctx)?;
+        let caps = race.session().primary().capabilities().clone();
+        let cap = caps.closed_orders_max_per_call.max(1);
+        let rd = &ctx.rundir;
+        let mut state: ExportState = match read_json::<ExportState>(rd, STATE)? {
+            Some(s) if s.request == p.request && s.window.is_some() && s.cap == cap => {
+                ctx.printer.status(&format!(
+                    "[{}] resuming the export: {} chunks already done",
+                    ctx.step_id,
+                    s.done.len()
+                ));
+                s
+            }
+            Some(_) => {
+                ctx.printer.warn(&format!(
+                    "[{}] an earlier export with other arguments is in {STATE}; starting over",
+                    ctx.step_id
+                ));
+                ExportState::default()
+            }
+            None => ExportState::default(),
+        };
+        if let Some(w) = state.window {
+            p.window = w;
+        }
+        state.window = Some(p.window);
+        state.request = p.request.clone();
+        state.cap = cap;
+        write_json(rd, STATE, &state)?;
+
+        let markets: Vec<Option<String>> = match &p.markets {
+            Some(ms) => ms.iter().cloned().map(Some).collect(),
+            None => vec![None],
+        };
+        let mut queue = initial_spans(p.window, caps.closed_orders_max_window_secs, &markets);
+        queue.reverse();
+        let done: HashSet<Span> = state.done.iter().map(|c| c.span.clone()).collect();
+        let split: HashSet<Span> = state.split.iter().cloned().collect();
+        let bar = ctx
+            .printer
+            .progress(Some(queue.len() as u64), "export orders");
+        let mut fetched: u64 = state.done.iter().map(|c| c.count as u64).sum();
+        while let Some(span) = queue.pop() {
+            if done.contains(&span) {
+                bar.inc(1);
+                continue;
+            }
+            if split.contains(&span) {
+                if let Some((a, b)) = halve(&span) {
+                    bar.inc_length(1);
+                    queue.push(b);
+                    queue.push(a);
+                    continue;
+                }
+            }
+            let q = ClosedOrdersQuery {
+                window: Window {
+                    from: span.from,
+                    to: span.to,
+                },
+                market: span.market.clone(),
+                limit: cap,
+            };
+            let orders = match race
+                .read(|ex| {
+                    let q = q.clone();
+                    async move { ex.closed_orders(&q).await }
+                })
+                .await
+            {
+                Ok(o) => o,
+                Err(e) => {
+                    bar.abandon();
+                    return Err(race.fail(e, "export"));
+                }
+            };
+            let count = orders.len() as u32;
+            if count >= cap {
+                if let Some((a, b)) = halve(&span) {
+                    state.split.push(span);
+                    write_json(rd, STATE, &state)?;
+                    bar.inc_length(1);
+                    queue.push(b);
+                    queue.push(a);
+                    continue;
+                }
+            }
+            let file = chunk_file(&span);
+            write_json(rd, &file, &orders)?;
+            fetched += count as u64;
+            state.done.push(ChunkRecord {
+                span,
+                count,
+                saturated: count >= cap,
+                file,
+            });
+            write_json(rd, STATE, &state)?;
+            bar.inc(1);
+            bar.set_message(format!("{fetched} orders{}", race.budget()));
+        }
+        bar.finish_and_clear();
+
+        // Completeness proof.
+        let mut chunks = state.done.clone();
+        chunks.sort_by(|a, b| a.span.cmp(&b.span));
+        let all_below = chunks.iter().all(|c| c.count < cap);
+        let covers_window = covers(p.window, &chunks);
+        write_json(
+            rd,
+            CHUNKS,
+            &ChunkProof {
+                window_from: ts(p.window.from),
+                window_to: ts(p.window.to),
+                cap,
+                max_window_secs: caps.closed_orders_max_window_secs,
+                all_below_cap: all_below,
+                covers_window,
+                chunks: &chunks,
+            },
+        )?;
+
+        let mut missing: Vec<String> = Vec::new();
+        // Open orders.
+        let open_rel = "export/open_orders.json";
+        if p.include_open && !state.open_orders_done {
+            match race.read(|ex| async move { ex.open_orders().await }).await {
+                Ok(o) => {
+                    write_json(rd, open_rel, &o)?;
+                    state.open_orders_done = true;
+                    write_json(rd, STATE, &state)?;
+                }
+                Err(ReadError::Other(e)) => missing.push(format!("open orders: {e}")),
+                Err(e) => return Err(race.fail(e, "export")),
+            }
+        }
+        // Transfers.
+        let from = p.window.from;
+        for (kind, rel) in [
+            ("withdrawals", "export/withdrawals.json"),
+            ("deposits", "export/deposits.json"),
+        ] {
+            let is_w = kind == "withdrawals";
+            let already = if is_w {
+                state.withdrawals_done
+            } else {
+                state.deposits_done
+            };
+            if !p.transfers || already {
+                continue;
+            }
+            let r = race
+                .read(|ex| async move {
+                    if is_w {
+                        ex.withdrawals(from).await
+                    } else {
+                        ex.deposits(from).await
+                    }
+                })
+                .await;
+            match r {
+                Ok(list) => {
+                    write_json(rd, rel, &list)?;
+                    if is_w {
+                        state.withdrawals_done = true;
+                    } else {
+                        state.deposits_done = true;
+                    }
+                    write_json(rd, STATE, &state)?;
+                }
+                Err(ReadError::Other(e)) => {
+                    let note = if is_out_of_scope(&e) {
+                        " (the key lacks this view permission)"
+                    } else {
+                        ""
+                    };
+                    missing.push(format!("{kind}: {e}{note}"));
+                }
+                Err(e) => return Err(race.fail(e, "export")),
+            }
+        }
+
+        // Merge orders.
+        let mut seen = HashSet::new();
+        let mut orders: Vec<Order> = Vec::new();
+        let mut closed_count = 0usize;
+        for c in &chunks {
+            let list: Vec<Order> = read_json(rd, &c.file)?.unwrap_or_default();
+            for o in list {
+                if seen.insert(o.id.clone()) {
+                    closed_count += 1;
+                    orders.push(o);
+                }
+            }
+        }
+        let mut open_count = 0usize;
+        if p.include_open {
+            let list: Vec<Order> = read_json(rd, open_rel)?.unwrap_or_default();
+            for o in list {
+                if seen.insert(o.id.clone()) {
+                    open_count += 1;
+                    orders.push(o);
+                }
+            }
+        }
+        orders.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        let orders_rel = "export/orders.json";
+        write_json(rd, orders_rel, &orders)?;
+        let mut market_set: BTreeSet<String> = orders.iter().map(|o| o.market.clone()).collect();
+        market_set.extend(p.markets.iter().flatten().cloned());
+
+        // Reference candles.
+        let mut candle_markets = Vec::new();
+        if p.candles {
+            let floor = p.window.from - p.margin;
+            let todo: Vec<String> = market_set
+                .iter()
+                .filter(|m| !state.candles_done.contains(m))
+                .cloned()
+                .collect();
+            let cbar = ctx
+                .printer
+                .progress(Some(todo.len() as u64), "export candles");
+            for m in todo {
+                match fetch_candles(&mut race, &m, p.window.to, floor).await {
+                    Ok(c) => {
+                        let rel =
+                            format!("export/candles/{}.json", crate::fsutil::file_component(&m));
+                        write_json(rd, &rel, &c)?;
+                        state.candles_done.push(m.clone());
+                        write_json(rd, STATE, &state)?;
+                    }
+                    Err(ReadError::Other(e)) => missing.push(format!("candles of {m}: {e}")),
+                    Err(e) => {
+                        cbar.abandon();
+                        return Err(race.fail(e, "export"));
+                    }
+                }
+                cbar.inc(1);
+            }
+            cbar.finish_and_clear();
+            candle_markets = state.candles_done.clone();
+            candle_markets.sort();
+        }
+
+        let count_file = |rel: &str| -> Result<Value, StepError> {
+            Ok(read_json::<Vec<Transfer>>(rd, rel)?
+                .map(|l| Value::from(l.len()))
+                .unwrap_or(Value::Null))
+        };
+        let mut outputs = Map::new();
+        outputs.insert("order_count".into(), Value::from(orders.len()));
+        outputs.insert("closed_order_count".into(), Value::from(closed_count));
+        outputs.insert("open_order_count".into(), Value::from(open_count));
+        outputs.insert("markets".into(), json!(market_set));
+        outputs.insert(
+            "chunks".into(),
+            json!(chunks
+                .iter()
+                .map(|c| json!({"from": ts(c.span.from), "to": ts(c.span.to), "market": c.span.market, "count": c.count}))
+                .collect::<Vec<_>>()),
+        );
+        outputs.insert("chunk_count".into(), Value::from(chunks.len()));
+        outputs.insert("cap".into(), Value::from(cap));
+        outputs.insert("complete".into(), Value::Bool(all_below && covers_window));
+        outputs.insert(
+            "withdrawal_count".into(),
+            count_file("export/withdrawals.json")?,
+        );
+        outputs.insert("deposit_count".into(), count_file("export/deposits.json")?);
+        outputs.insert("candle_markets".into(), json!(candle_markets));
+        outputs.insert("window_from".into(), Value::from(ts(p.window.from)));
+        outputs.insert("window_to".into(), Value::from(ts(p.window.to)));
+        outputs.insert(
+            "switched_to_readonly".into(),
+            Value::Bool(race.on_readonly()),
+        );
+        if let Some(at) = race.switched_at {
+            outputs.insert("switched_at".into(), Value::from(ts(at)));
+        }
+        outputs.insert("missing".into(), json!(missing));
+        outputs.insert("orders_path".into(), Value::from(orders_rel));
+        outputs.insert("path".into(), Value::from(CHUNKS));
+
+        if !(all_below && covers_window) {
+            let bad: Vec<String> = chunks
+                .iter()
+                .filter(|c| c.saturated)
+                .map(|c| {
+                    format!(
+                        "{}..{} ({} orders)",
+                        ts(c.span.from),
+                        ts(c.span.to),
+                        c.count
+                    )
+                })
+                .collect();
+            return Err(StepError::with_hint(
+                format!(
+                    "the closed-order export cannot prove it is complete: {}",
+                    if bad.is_empty() {
+                        "the chunks do not cover the window".to_string()
+                    } else {
+                        format!(
+                            "these spans hold at least {cap} orders within one millisecond: {}",
+                            bad.join(", ")
+                        )
+                    }
+                ),
+                format!(
+                    "see {CHUNKS}; ask the exchange's support for a full export of these spans"
+                ),
+            ));
+        }
+        if !missing.is_empty() && !p.allow_partial {
+            return Err(StepError::with_hint(
+                format!("the export is incomplete; missing: {}", missing.join("; ")),
+                "give a read-only key with the missing view permissions (or fix the cause), then `respond resume RUN_DIR`: finished parts are not fetched again",
+            ));
+        }
+        let artifacts = vec![CHUNKS.to_string(), orders_rel.to_string()];
+        Ok(StepOutcome {
+            summary: format!(
+                "{} orders ({} closed in {} chunks, all below {cap}; {} open) in {} markets, {} withdrawals, {} deposits, {} ..{}",
+                orders.len(),
+                closed_count,
+                chunks.len(),
+                open_count,
+                outputs["markets"].as_array().map_or(0, Vec::len),
+                outputs["withdrawal_count"],
+                outputs["deposit_count"],
+                ts(p.window.from),
+                ts(p.window.to),
+            ),
+            outputs,
+            artifacts,
+        })
+    }
+}
+
+/// `exchange.export_fills`.
+pub struct ExportFills;
+
+static FILLS_ARGS: &[ArgSpec] = &[
+    ArgSpec {
+        name: "order_ids",
+        ty: ArgType::List,
+        required: false,
+        description: "orders whose fills to fetch",
+    },
+    ArgSpec {
+        name: "all",
+        ty: ArgType::Boolean,
+        required: false,
+        description:
+            "fetch fills of every exported order that traded (needs exchange.export_history first)",
+    },
+];
+
+/// Fills are saved in batches this large; an interruption refetches at most one batch.
+const FILL_BATCH: usize = 50;
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct FillsState {
+    done: Vec<String>,
+    batches: Vec<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct FillBatch {
+    order_ids: Vec<String>,
+    fills: Vec<Fill>,
+}
+
+#[async_trait]
+impl StepKind for ExportFills {
+    fn name(&self) -> &'static str {
+        "exchange.export_fills"
+    }
+    fn effect(&self) -> Effect {
+        Effect::Read
+    }
+    fn description(&self) -> &'static str {
+        "Fetches the fills of given orders (or of every exported order that traded); resumable"
+    }
+    fn args(&self) -> &'static [ArgSpec] {
+        FILLS_ARGS
+    }
+    fn outputs(&self) -> &'static [&'static str] {
+        &[
+            "fill_count",
+            "orders_fetched",
+            "orders_resumed",
+            "not_found",
+            "switched_to_readonly",
+            "path",
+        ]
+    }
+
+    async fn run(
+        &self,
+        ctx: &StepContext,
+        args: &Map<String, Value>,
+    ) -> Result<StepOutcome, StepError> {
+        let rd = &ctx.rundir;
+        let all = args::boolean(args, "all", false)?;
+        let mut ids: Vec<String> = args::string_list(args, "order_ids")?.unwrap_or_default();
+        if all {
+            let orders: Vec<Order> = read_json(rd, "export/orders.json")?.ok_or_else(|| {
+                StepError::with_hint(
+                    "`all: true` needs the orders exported first (export/orders.json is missing)",
+                    "run exchange.export_history before this step (`needs:`)",
+                )
+            })?;
+            ids.extend(
+                orders
+                    .into_iter()
+                    .filter(|o| o.trades_count > 0 || !o.executed_volume.is_zero())
+                    .map(|o| o.id),
+            );
+        } else if !args.contains_key("order_ids") {
+            return Err(StepError::BadArgument {
+                arg: "order_ids".into(),
+                message: "give `order_ids` (a list) or `all: true`".into(),
+            });
+        }
+        let mut uniq = HashSet::new();
+        ids.retain(|i| uniq.insert(i.clone()));
+
+        let mut state: FillsState = read_json(rd, FILLS_STATE)?.unwrap_or_default();
+        let done: HashSet<String> = state.done.iter().cloned().collect();
+        let todo: Vec<String> = ids.iter().filter(|i| !done.contains(*i)).cloned().collect();
+        let resumed = ids.len() - todo.len();
+        let mut race = Race::new(ctx)?;
+        let bar = ctx.printer.progress(Some(ids.len() as u64), "export fills");
+        bar.inc(resumed as u64);
+        let mut not_found: Vec<String> = Vec::new();
+        let mut fetched_fills = 0usize;
+        let mut batch = FillBatch {
+            order_ids: vec![],
+            fills: vec![],
+        };
+        let flush = |state: &mut FillsState, batch: &mut FillBatch| -> Result<(), StepError> {
+            if batch.order_ids.is_empty() {
+                return Ok(());
+            }
+            let rel = format!("export/fills/batch-{:06}.json", state.batches.len() + 1);
+            write_json(rd, &rel, &*batch)?;
+            state.done.append(&mut batch.order_ids);
+            state.batches.push(rel);
+            batch.fills.clear();
+            write_json(rd, FILLS_STATE, &*state)
+        };
+        for id in &todo {
+            let r = race
+                .read(|ex| {
+                    let id = id.clone();
+                    async move { ex.order_with_fills(&id).await }
+                })
+                .await;
+            match r {
+                Ok((_, fills)) => {
+                    fetched_fills += fills.len();
+                    batch.fills.extend(fills);
+                    batch.order_ids.push(id.clone());
+                }
+                Err(ReadError::Other(e)) if e.name() == Some("order_not_found") => {
+                    not_found.push(id.clone());
+                    batch.order_ids.push(id.clone());
+                }
+                Err(e) => {
+                    flush(&mut state, &mut batch)?;
+                    bar.abandon();
+                    return Err(race.fail(e, "fills export"));
+                }
+            }
+            bar.inc(1);
+            bar.set_message(format!("{fetched_fills} fills{}", race.budget()));
+            if batch.order_ids.len() >= FILL_BATCH {
+                flush(&mut state, &mut batch)?;
+            }
+        }
+        flush(&mut state, &mut batch)?;
+        bar.finish_and_clear();
+
+        let wanted: HashSet<&String> = ids.iter().collect();
+        let mut fills: Vec<Fill> = Vec::new();
+        let mut fill_ids = HashSet::new();
+        for b in &state.batches {
+            let fb: FillBatch = read_json(rd, b)?.unwrap_or(FillBatch {
+                order_ids: vec![],
+                fills: vec![],
+            });
+            for f in fb.fills {
+                if wanted.contains(&f.order_id)
+                    && fill_ids.insert((f.order_id.clone(), f.id.clone()))
+                {
+                    fills.push(f);
+                }
+            }
+        }
+        fills.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        let rel = "export/fills.json";
+        write_json(rd, rel, &fills)?;
+        let mut outputs = Map::new();
+        outputs.insert("fill_count".into(), Value::from(fills.len()));
+        outputs.insert("orders_fetched".into(), Value::from(todo.len()));
+        outputs.insert("orders_resumed".into(), Value::from(resumed));
+        outputs.insert("not_found".into(), json!(not_found));
+        outputs.insert(
+            "switched_to_readonly".into(),
+            Value::Bool(race.on_readonly()),
+        );
+        outputs.insert("path".into(), Value::from(rel));
+        Ok(StepOutcome {
+            summary: format!(
+                "{} fills of {} orders ({} fetched now, {} from an earlier attempt{})",
+                fills.len(),
+                ids.len(),
+                todo.len(),
+                resumed,
+                if not_found.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {} not found", not_found.len())
+                }
+            ),
+            outputs,
+            artifacts: vec![rel.to_string()],
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn w(days: i64) -> Window {
+        let from = Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap();
+        Window {
+            from,
+            to: from + chrono::Duration::days(days),
+        }
+    }
+
+    fn rec(s: Span) -> ChunkRecord {
+        ChunkRecord {
+            span: s,
+            count: 0,
+            saturated: false,
+            file: String::new(),
+        }
+    }
+
+    #[test]
+    fn spans_respect_the_longest_window_and_tile_it() {
+        let spans = initial_spans(w(15), Some(7 * 86_400), &[None]);
+        assert_eq!(spans.len(), 3);
+        assert!(covers(
+            w(15),
+            &spans.iter().cloned().map(rec).collect::<Vec<_>>()
+        ));
+        assert_eq!(initial_spans(w(15), None, &[None]).len(), 1);
+        assert_eq!(initial_spans(w(15), Some(0), &[None]).len(), 1);
+        let two = initial_spans(w(3), None, &[Some("A".into()), Some("B".into())]);
+        assert_eq!(two.len(), 2);
+    }
+
+    #[test]
+    fn halves_tile_and_gaps_are_caught() {
+        let s = initial_spans(w(1), None, &[None]).remove(0);
+        let (a, b) = halve(&s).unwrap();
+        assert_eq!(a.to, b.from);
+        assert!(covers(w(1), &[rec(a.clone()), rec(b.clone())]));
+        assert!(!covers(w(1), &[rec(a.clone())]));
+        assert!(!covers(w(1), &[rec(b)]));
+        let tiny = Span {
+            from: s.from,
+            to: s.from + chrono::Duration::milliseconds(1),
+            market: None,
+        };
+        assert!(halve(&tiny).is_none());
+    }
+}

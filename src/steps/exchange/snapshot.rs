@@ -1,0 +1,458 @@
+//! `exchange.snapshot` and `exchange.probe_permissions`: what the account and the key look like
+//! before anything is changed ("preserve first, then remediate").
+//!
+//! The snapshot is a set of independent reads; one failing read does not stop the others (a
+//! partial snapshot is evidence too). The normalized result goes to `snapshot-<step>.json`; the
+//! raw responses behind it are saved by the adapter.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+
+use super::args;
+use super::{is_out_of_scope, to_json, ts, Race, ReadError};
+use crate::exchange::{
+    ApiKeyInfo, Balance, Order, PermissionProbe, ServerTime, Transfer, WithdrawalAddress,
+};
+use crate::secret::mask_key;
+use crate::steps::{ArgSpec, ArgType, Effect, StepContext, StepError, StepKind, StepOutcome};
+
+/// `exchange.snapshot`.
+pub struct Snapshot;
+
+/// One read of the snapshot that failed.
+#[derive(Debug, Clone, Serialize)]
+struct Missing {
+    what: &'static str,
+    error: String,
+    /// The exchange has no such read: not a gap in the evidence.
+    unsupported: bool,
+}
+
+#[derive(Debug, Default, Serialize)]
+struct SnapshotFile {
+    exchange: String,
+    key: String,
+    reader_key: String,
+    switched_to_readonly: bool,
+    withdrawals_since: String,
+    server_time: Option<ServerTime>,
+    api_keys: Option<Vec<ApiKeyInfo>>,
+    balances: Option<Vec<Balance>>,
+    open_orders: Option<Vec<Order>>,
+    withdrawals: Option<Vec<Transfer>>,
+    withdrawal_addresses: Option<Vec<WithdrawalAddress>>,
+    missing: Vec<Missing>,
+}
+
+static SNAPSHOT_ARGS: &[ArgSpec] = &[
+    ArgSpec {
+        name: "since",
+        ty: ArgType::Duration,
+        required: false,
+        description: "how far back to list withdrawals (default 7d)",
+    },
+    ArgSpec {
+        name: "allow_partial",
+        ty: ArgType::Boolean,
+        required: false,
+        description: "succeed even when some reads failed (default false: fail listing them)",
+    },
+];
+
+/// Masks a withdrawal address for display: first 4 and last 4 characters.
+pub(crate) fn mask_address(a: &WithdrawalAddress) -> String {
+    let net = a
+        .net_type
+        .as_deref()
+        .filter(|n| *n != a.currency)
+        .map(|n| format!(" ({n})"))
+        .unwrap_or_default();
+    format!("{}{net} {}", a.currency, mask_key(&a.address))
+}
+
+/// Records one sub-read's result; returns `Err` only when the step must stop (key death).
+fn settle<T>(
+    slot: &mut Option<T>,
+    missing: &mut Vec<Missing>,
+    what: &'static str,
+    r: Result<T, ReadError>,
+) -> Result<(), ReadError> {
+    match r {
+        Ok(v) => {
+            *slot = Some(v);
+            Ok(())
+        }
+        Err(ReadError::Other(e)) => {
+            let scope = if is_out_of_scope(&e) {
+                " (the key lacks this permission)"
+            } else {
+                ""
+            };
+            missing.push(Missing {
+                what,
+                unsupported: matches!(e, crate::exchange::Error::Unsupported { .. }),
+                error: format!("{e}{scope}"),
+            });
+            Ok(())
+        }
+        Err(fatal) => Err(fatal),
+    }
+}
+
+#[async_trait]
+impl StepKind for Snapshot {
+    fn name(&self) -> &'static str {
+        "exchange.snapshot"
+    }
+    fn effect(&self) -> Effect {
+        Effect::Read
+    }
+    fn description(&self) -> &'static str {
+        "Records server time, balances, keys, open orders, recent withdrawals and the withdrawal address allowlist"
+    }
+    fn args(&self) -> &'static [ArgSpec] {
+        SNAPSHOT_ARGS
+    }
+    fn outputs(&self) -> &'static [&'static str] {
+        &[
+            "server_offset_ms",
+            "balance_count",
+            "key_count",
+            "key_expire_at",
+            "open_order_count",
+            "withdrawal_count",
+            "pending_withdrawal_count",
+            "withdrawal_address_count",
+            "withdrawal_addresses",
+            "missing",
+            "unsupported",
+            "switched_to_readonly",
+            "path",
+        ]
+    }
+
+    async fn run(
+        &self,
+        ctx: &StepContext,
+        args: &Map<String, Value>,
+    ) -> Result<StepOutcome, StepError> {
+        let since_d = args::duration(args, "since", Duration::from_secs(7 * 86_400))?;
+        let allow_partial = args::boolean(args, "allow_partial", false)?;
+        let since = chrono::Utc::now() - args::chrono_dur(since_d);
+        let mut race = Race::new(ctx)?;
+        let primary = race.session().primary().clone();
+        let caps = primary.capabilities().clone();
+        let mut snap = SnapshotFile {
+            exchange: caps.name.clone(),
+            key: primary.key_id_masked(),
+            withdrawals_since: ts(since),
+            ..Default::default()
+        };
+        let rel = format!(
+            "snapshot-{}.json",
+            crate::fsutil::file_component(&ctx.step_id)
+        );
+        let mut m = Vec::new();
+        let fatal = async {
+            let r = race.read(|ex| async move { ex.server_time().await }).await;
+            settle(&mut snap.server_time, &mut m, "server time", r)?;
+            let r = race.read(|ex| async move { ex.api_keys().await }).await;
+            settle(&mut snap.api_keys, &mut m, "key list", r)?;
+            let r = race.read(|ex| async move { ex.balances().await }).await;
+            settle(&mut snap.balances, &mut m, "balances", r)?;
+            let r = race.read(|ex| async move { ex.open_orders().await }).await;
+            settle(&mut snap.open_orders, &mut m, "open orders", r)?;
+            let r = race
+                .read(|ex| async move { ex.withdrawals(since).await })
+                .await;
+            settle(&mut snap.withdrawals, &mut m, "withdrawals", r)?;
+            let r = race
+                .read(|ex| async move { ex.withdrawal_addresses().await })
+                .await;
+            settle(
+                &mut snap.withdrawal_addresses,
+                &mut m,
+                "withdrawal address allowlist",
+                r,
+            )
+        }
+        .await;
+        snap.missing = m;
+        snap.switched_to_readonly = race.on_readonly();
+        snap.reader_key = race.session().reader().key_id_masked();
+        ctx.rundir.write(&rel, &to_json(&snap)?)?;
+        if let Err(e) = fatal {
+            return Err(race.fail(e, "snapshot"));
+        }
+
+        let key_expire_at = snap.api_keys.as_ref().and_then(|keys| {
+            keys.iter()
+                .find(|k| k.access_key_masked == snap.key)
+                .or_else(|| {
+                    if snap.switched_to_readonly {
+                        None
+                    } else {
+                        keys.iter().find(|k| k.is_current)
+                    }
+                })
+                .and_then(|k| k.expire_at)
+        });
+        let count = |n: Option<usize>| n.map(Value::from).unwrap_or(Value::Null);
+        let pending = snap
+            .withdrawals
+            .as_ref()
+            .map(|w| w.iter().filter(|t| t.is_cancelable).count());
+        let addresses: Vec<String> = snap
+            .withdrawal_addresses
+            .iter()
+            .flatten()
+            .map(mask_address)
+            .collect();
+        let missing: Vec<String> = snap
+            .missing
+            .iter()
+            .filter(|m| !m.unsupported)
+            .map(|m| format!("{}: {}", m.what, m.error))
+            .collect();
+        let unsupported: Vec<&str> = snap
+            .missing
+            .iter()
+            .filter(|m| m.unsupported)
+            .map(|m| m.what)
+            .collect();
+        let mut outputs = Map::new();
+        outputs.insert(
+            "server_offset_ms".into(),
+            snap.server_time
+                .as_ref()
+                .map(|s| Value::from(s.offset_ms))
+                .unwrap_or(Value::Null),
+        );
+        outputs.insert(
+            "balance_count".into(),
+            count(snap.balances.as_ref().map(Vec::len)),
+        );
+        outputs.insert(
+            "key_count".into(),
+            count(snap.api_keys.as_ref().map(Vec::len)),
+        );
+        outputs.insert(
+            "key_expire_at".into(),
+            key_expire_at
+                .map(|t| Value::from(ts(t)))
+                .unwrap_or(Value::Null),
+        );
+        outputs.insert(
+            "open_order_count".into(),
+            count(snap.open_orders.as_ref().map(Vec::len)),
+        );
+        outputs.insert(
+            "withdrawal_count".into(),
+            count(snap.withdrawals.as_ref().map(Vec::len)),
+        );
+        outputs.insert("pending_withdrawal_count".into(), count(pending));
+        outputs.insert(
+            "withdrawal_address_count".into(),
+            count(snap.withdrawal_addresses.as_ref().map(Vec::len)),
+        );
+        outputs.insert("withdrawal_addresses".into(), json!(addresses));
+        outputs.insert("missing".into(), json!(missing));
+        outputs.insert("unsupported".into(), json!(unsupported));
+        outputs.insert(
+            "switched_to_readonly".into(),
+            Value::Bool(snap.switched_to_readonly),
+        );
+        if let Some(at) = race.switched_at {
+            outputs.insert("switched_at".into(), Value::from(ts(at)));
+        }
+        outputs.insert("path".into(), Value::from(rel.clone()));
+
+        if !missing.is_empty() && !allow_partial {
+            return Err(StepError::with_hint(
+                format!(
+                    "the snapshot is incomplete; missing: {} (what was read is saved in {rel})",
+                    missing.join("; ")
+                ),
+                "give the key the missing view permissions or a read-only key with them, then `respond resume RUN_DIR`; or set `allow_partial: true`",
+            ));
+        }
+        let fmt_n = |n: Option<usize>| n.map(|n| n.to_string()).unwrap_or_else(|| "?".into());
+        let summary = format!(
+            "{} balances, {} keys, {} open orders, {} withdrawals ({} pending), {} allowlisted addresses; server clock {}{}",
+            fmt_n(snap.balances.as_ref().map(Vec::len)),
+            fmt_n(snap.api_keys.as_ref().map(Vec::len)),
+            fmt_n(snap.open_orders.as_ref().map(Vec::len)),
+            fmt_n(snap.withdrawals.as_ref().map(Vec::len)),
+            fmt_n(pending),
+            fmt_n(snap.withdrawal_addresses.as_ref().map(Vec::len)),
+            snap.server_time
+                .as_ref()
+                .map(|s| format!("{:+} ms from ours", s.offset_ms))
+                .unwrap_or_else(|| "unknown".into()),
+            if missing.is_empty() {
+                String::new()
+            } else {
+                format!("; missing: {}", missing.join("; "))
+            }
+        );
+        Ok(StepOutcome {
+            outputs,
+            summary,
+            artifacts: vec![rel],
+        })
+    }
+}
+
+/// `exchange.probe_permissions`.
+pub struct ProbePermissions;
+
+/// Whether a scope name lets the key move funds out.
+pub(crate) fn is_withdraw_scope(scope: &str) -> bool {
+    let s = scope.to_ascii_lowercase();
+    s.contains("withdraw") && !s.starts_with("view")
+}
+
+/// Outputs of a permission probe, as the step and the checklist show them.
+pub(crate) fn probe_outputs(p: &PermissionProbe) -> Map<String, Value> {
+    let held: Vec<&str> = p
+        .scopes
+        .iter()
+        .filter(|s| s.held == Some(true))
+        .map(|s| s.scope.as_str())
+        .collect();
+    let not_held: Vec<&str> = p
+        .scopes
+        .iter()
+        .filter(|s| s.held == Some(false))
+        .map(|s| s.scope.as_str())
+        .collect();
+    let unknown: Vec<&str> = p
+        .scopes
+        .iter()
+        .filter(|s| s.held.is_none())
+        .map(|s| s.scope.as_str())
+        .collect();
+    let withdraw: Vec<Option<bool>> = p
+        .scopes
+        .iter()
+        .filter(|s| is_withdraw_scope(&s.scope))
+        .map(|s| s.held)
+        .collect();
+    let can_withdraw = if withdraw.contains(&Some(true)) {
+        Value::Bool(true)
+    } else if !withdraw.is_empty() && withdraw.iter().all(|h| *h == Some(false)) {
+        Value::Bool(false)
+    } else {
+        Value::from("unknown")
+    };
+    let mut o = Map::new();
+    o.insert("scopes".into(), json!(held));
+    o.insert("not_held".into(), json!(not_held));
+    o.insert("unknown".into(), json!(unknown));
+    o.insert("critical".into(), Value::Bool(p.critical));
+    o.insert("reasons".into(), json!(p.reasons));
+    o.insert("can_withdraw".into(), can_withdraw);
+    o.insert(
+        "ip_restricted".into(),
+        p.ip_restricted
+            .map(Value::Bool)
+            .unwrap_or_else(|| Value::from("unknown")),
+    );
+    o.insert(
+        "expire_at".into(),
+        p.expire_at
+            .map(|t| Value::from(ts(t)))
+            .unwrap_or(Value::Null),
+    );
+    o
+}
+
+#[async_trait]
+impl StepKind for ProbePermissions {
+    fn name(&self) -> &'static str {
+        "exchange.probe_permissions"
+    }
+    fn effect(&self) -> Effect {
+        Effect::Read
+    }
+    fn description(&self) -> &'static str {
+        "Finds which scopes the old key holds by harmless reads; flags withdrawal scope or no IP allowlist as critical"
+    }
+    fn args(&self) -> &'static [ArgSpec] {
+        &[]
+    }
+    fn outputs(&self) -> &'static [&'static str] {
+        &[
+            "scopes",
+            "not_held",
+            "unknown",
+            "critical",
+            "reasons",
+            "can_withdraw",
+            "ip_restricted",
+            "expire_at",
+            "path",
+        ]
+    }
+
+    async fn run(
+        &self,
+        ctx: &StepContext,
+        _args: &Map<String, Value>,
+    ) -> Result<StepOutcome, StepError> {
+        let session = ctx.exchange()?;
+        let primary = session.primary().clone();
+        let probe = match primary.probe_permissions().await {
+            Ok(p) => p,
+            Err(e) if e.is_key_dead() => {
+                session.primary_died();
+                return Err(StepError::with_hint(
+                    format!(
+                        "the old key {} no longer works ({e}), so its permissions cannot be probed: it was deleted, which is what containment needs",
+                        primary.key_id_masked()
+                    ),
+                    "the replacement checklist lists the old key's scopes as unknown; nothing else to do for this step",
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let rel = "permissions.json".to_string();
+        ctx.rundir.write(&rel, &to_json(&probe)?)?;
+        let mut outputs = probe_outputs(&probe);
+        outputs.insert("path".into(), Value::from(rel.clone()));
+        let held = outputs["scopes"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default();
+        if probe.critical {
+            ctx.printer.important(&format!(
+                "CRITICAL: key {}: {}",
+                primary.key_id_masked(),
+                probe.reasons.join("; ")
+            ));
+        }
+        let summary = format!(
+            "key {} holds: {}{}",
+            primary.key_id_masked(),
+            if held.is_empty() {
+                "no scope found"
+            } else {
+                &held
+            },
+            if probe.critical { " (critical)" } else { "" }
+        );
+        Ok(StepOutcome {
+            outputs,
+            summary,
+            artifacts: vec![rel],
+        })
+    }
+}

@@ -1,0 +1,1127 @@
+//! The exchange step kinds and the replacement checklist against a fake in-memory exchange.
+//!
+//! The fake behaves like Upbit where it matters to the steps: closed-order queries silently
+//! truncate at the per-call cap, a deleted key fails with `invalid_access_key`, missing scopes
+//! fail with `out_of_scope`. Two keys (the leaked one and a read-only one) share one account.
+//! End-to-end tests over HTTP against the real mock live elsewhere.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use respond::exchange::*;
+use respond::output::{Printer, Verbosity};
+use respond::rundir::RunDir;
+use respond::steps::{ExchangeSession, Registry, Services, StepContext, StepError};
+use rust_decimal::Decimal;
+use serde_json::{json, Map, Value};
+
+#[derive(Default)]
+struct Account {
+    closed: Vec<Order>,
+    open: Vec<Order>,
+    withdrawals: Vec<Transfer>,
+    deposits: Vec<Transfer>,
+    addresses: Vec<WithdrawalAddress>,
+    fills: BTreeMap<String, Vec<Fill>>,
+    keys: Vec<(String, DateTime<Utc>)>,
+}
+
+struct Fake {
+    caps: Capabilities,
+    access: String,
+    account: Arc<Mutex<Account>>,
+    dead: AtomicBool,
+    /// The key dies after this many authenticated calls.
+    die_after: Option<u32>,
+    denied: HashSet<&'static str>,
+    /// Calls this exchange does not offer.
+    unsupported: HashSet<&'static str>,
+    probe: Option<PermissionProbe>,
+    calls: Mutex<BTreeMap<&'static str, u32>>,
+}
+
+fn caps(cap: u32) -> Capabilities {
+    Capabilities {
+        name: "upbit".into(),
+        revoke_key_by_api: false,
+        read_key_permissions: true,
+        batch_cancel: true,
+        cancel_withdrawals: true,
+        fills_per_order: true,
+        closed_orders_max_window_secs: Some(7 * 86_400),
+        closed_orders_max_per_call: cap,
+        client_id_field: "identifier".into(),
+        local_utc_offset_secs: 32_400,
+        manual_revoke_instructions_en:
+            "Upbit → My Page → Open API management → delete the key (2FA)".into(),
+        manual_revoke_instructions_local: "업비트 → 마이페이지 → Open API 관리 → 키 삭제".into(),
+        local_language: "ko".into(),
+    }
+}
+
+fn dead_err() -> Error {
+    Error::Api {
+        exchange: "upbit".into(),
+        status: 401,
+        name: "invalid_access_key".into(),
+        message: "잘못된 엑세스 키입니다.".into(),
+    }
+}
+
+fn scope_err() -> Error {
+    Error::Api {
+        exchange: "upbit".into(),
+        status: 403,
+        name: "out_of_scope".into(),
+        message: "권한이 부족합니다.".into(),
+    }
+}
+
+impl Fake {
+    fn new(access: &str, account: Arc<Mutex<Account>>, cap: u32) -> Fake {
+        account
+            .lock()
+            .unwrap()
+            .keys
+            .push((access.to_string(), t0() + Duration::days(300)));
+        Fake {
+            caps: caps(cap),
+            access: access.into(),
+            account,
+            dead: AtomicBool::new(false),
+            die_after: None,
+            denied: HashSet::new(),
+            unsupported: HashSet::new(),
+            probe: None,
+            calls: Mutex::new(BTreeMap::new()),
+        }
+    }
+    fn calls(&self, what: &str) -> u32 {
+        *self.calls.lock().unwrap().get(what).unwrap_or(&0)
+    }
+    fn total_calls(&self) -> u32 {
+        self.calls.lock().unwrap().values().sum()
+    }
+    fn auth(&self, what: &'static str, scope: &'static str) -> Result<()> {
+        let n = {
+            let mut c = self.calls.lock().unwrap();
+            *c.entry(what).or_default() += 1;
+            c.values().sum::<u32>()
+        };
+        if self.die_after.is_some_and(|d| n > d) {
+            self.dead.store(true, Ordering::SeqCst);
+        }
+        if self.dead.load(Ordering::SeqCst) {
+            return Err(dead_err());
+        }
+        if self.unsupported.contains(what) {
+            return Err(Error::Unsupported {
+                exchange: "fake".into(),
+                what: what.into(),
+            });
+        }
+        if self.denied.contains(scope) {
+            return Err(scope_err());
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Exchange for Fake {
+    fn capabilities(&self) -> &Capabilities {
+        &self.caps
+    }
+    fn key_id_masked(&self) -> String {
+        respond::secret::mask_key(&self.access)
+    }
+    async fn server_time(&self) -> Result<ServerTime> {
+        let local = Utc::now();
+        Ok(ServerTime {
+            server: local + Duration::milliseconds(150),
+            local,
+            offset_ms: 150,
+        })
+    }
+    async fn balances(&self) -> Result<Vec<Balance>> {
+        self.auth("balances", "view_account")?;
+        Ok(vec![Balance {
+            currency: "KRW".into(),
+            free: Decimal::new(1_000_000, 0),
+            locked: Decimal::ZERO,
+            avg_buy_price: None,
+            unit_currency: Some("KRW".into()),
+        }])
+    }
+    async fn api_keys(&self) -> Result<Vec<ApiKeyInfo>> {
+        self.auth("api_keys", "")?;
+        Ok(self
+            .account
+            .lock()
+            .unwrap()
+            .keys
+            .iter()
+            .map(|(k, exp)| ApiKeyInfo {
+                access_key_masked: respond::secret::mask_key(k),
+                is_current: *k == self.access,
+                expire_at: Some(*exp),
+                scopes: None,
+                allowed_ips: None,
+            })
+            .collect())
+    }
+    async fn probe_permissions(&self) -> Result<PermissionProbe> {
+        self.auth("probe", "")?;
+        self.probe
+            .clone()
+            .ok_or_else(|| Error::Config("no probe configured".into()))
+    }
+    async fn open_orders(&self) -> Result<Vec<Order>> {
+        self.auth("open_orders", "view_orders")?;
+        Ok(self.account.lock().unwrap().open.clone())
+    }
+    async fn closed_orders(&self, q: &ClosedOrdersQuery) -> Result<Vec<Order>> {
+        self.auth("closed_orders", "view_orders")?;
+        assert!(
+            q.window.to - q.window.from <= Duration::days(7),
+            "window over 7 days"
+        );
+        let mut v: Vec<Order> = self
+            .account
+            .lock()
+            .unwrap()
+            .closed
+            .iter()
+            .filter(|o| o.created_at >= q.window.from && o.created_at < q.window.to)
+            .filter(|o| q.market.as_ref().map_or(true, |m| *m == o.market))
+            .cloned()
+            .collect();
+        v.sort_by_key(|o| std::cmp::Reverse(o.created_at));
+        // Like Upbit: the excess is silently dropped.
+        v.truncate(q.limit.min(self.caps.closed_orders_max_per_call) as usize);
+        Ok(v)
+    }
+    async fn order_with_fills(&self, id: &str) -> Result<(Order, Vec<Fill>)> {
+        self.auth("order", "view_orders")?;
+        let a = self.account.lock().unwrap();
+        let o = a
+            .closed
+            .iter()
+            .chain(a.open.iter())
+            .find(|o| o.id == id)
+            .cloned()
+            .ok_or_else(|| Error::Api {
+                exchange: "upbit".into(),
+                status: 404,
+                name: "order_not_found".into(),
+                message: "주문을 찾지 못했습니다.".into(),
+            })?;
+        Ok((o, a.fills.get(id).cloned().unwrap_or_default()))
+    }
+    async fn withdrawals(&self, since: DateTime<Utc>) -> Result<Vec<Transfer>> {
+        self.auth("withdrawals", "view_withdrawals")?;
+        Ok(self
+            .account
+            .lock()
+            .unwrap()
+            .withdrawals
+            .iter()
+            .filter(|t| t.created_at >= since)
+            .cloned()
+            .collect())
+    }
+    async fn deposits(&self, since: DateTime<Utc>) -> Result<Vec<Transfer>> {
+        self.auth("deposits", "view_deposits")?;
+        Ok(self
+            .account
+            .lock()
+            .unwrap()
+            .deposits
+            .iter()
+            .filter(|t| t.created_at >= since)
+            .cloned()
+            .collect())
+    }
+    async fn withdrawal_addresses(&self) -> Result<Vec<WithdrawalAddress>> {
+        self.auth("addresses", "view_withdrawals")?;
+        Ok(self.account.lock().unwrap().addresses.clone())
+    }
+    async fn cancel_all_open_orders(&self) -> Result<CancelReport> {
+        self.auth("cancel_all", "make_orders")?;
+        let mut a = self.account.lock().unwrap();
+        let cancelled: Vec<Order> = a
+            .open
+            .drain(..)
+            .map(|mut o| {
+                o.state = OrderState::Cancelled;
+                o
+            })
+            .collect();
+        a.closed.extend(cancelled.iter().cloned());
+        Ok(CancelReport {
+            cancelled,
+            failed: vec![],
+        })
+    }
+    async fn cancel_order(&self, _id: &str) -> Result<Order> {
+        unreachable!("the steps use cancel_all_open_orders")
+    }
+    async fn cancel_withdrawal(&self, id: &str) -> Result<Transfer> {
+        self.auth("cancel_withdrawal", "make_withdrawals")?;
+        let mut a = self.account.lock().unwrap();
+        let t = a.withdrawals.iter_mut().find(|t| t.id == id).unwrap();
+        t.is_cancelable = false;
+        t.state = "CANCELLED".into();
+        Ok(t.clone())
+    }
+    async fn revoke_key(&self) -> Result<()> {
+        self.auth("revoke", "")?;
+        self.dead.store(true, Ordering::SeqCst);
+        Ok(())
+    }
+    async fn candles(
+        &self,
+        market: &str,
+        unit: u32,
+        to: DateTime<Utc>,
+        count: u32,
+    ) -> Result<Vec<Candle>> {
+        *self.calls.lock().unwrap().entry("candles").or_default() += 1;
+        assert_eq!(unit, 60);
+        assert!(count <= 200);
+        // Hourly candles back to t0 - 30 days, newest first, strictly before `to`.
+        let floor = t0() - Duration::days(30);
+        let mut start = to - Duration::hours(1);
+        let mut out = Vec::new();
+        while out.len() < count as usize && start >= floor {
+            out.push(Candle {
+                market: market.into(),
+                start,
+                open: Decimal::ONE,
+                high: Decimal::ONE,
+                low: Decimal::ONE,
+                close: Decimal::ONE,
+                volume: Decimal::ONE,
+                value: Decimal::ONE,
+            });
+            start -= Duration::hours(1);
+        }
+        Ok(out)
+    }
+}
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap()
+}
+
+fn order(id: &str, market: &str, at: DateTime<Utc>, state: OrderState) -> Order {
+    Order {
+        id: id.into(),
+        client_id: None,
+        market: market.into(),
+        side: Side::Buy,
+        order_type: OrderType::Limit,
+        native_type: "limit".into(),
+        state,
+        price: Some(Decimal::new(100, 0)),
+        volume: Some(Decimal::ONE),
+        remaining_volume: None,
+        executed_volume: if state == OrderState::Done {
+            Decimal::ONE
+        } else {
+            Decimal::ZERO
+        },
+        executed_funds: None,
+        paid_fee: Decimal::ZERO,
+        created_at: at,
+        created_at_local: String::new(),
+        trades_count: u32::from(state == OrderState::Done),
+        provenance: None,
+    }
+}
+
+fn transfer(id: &str, cancelable: bool) -> Transfer {
+    Transfer {
+        id: id.into(),
+        kind: TransferKind::Withdrawal,
+        currency: "BTC".into(),
+        net_type: Some("BTC".into()),
+        txid: None,
+        state: if cancelable { "WAITING" } else { "DONE" }.into(),
+        amount: Decimal::ONE,
+        fee: None,
+        address: Some("bc1qattackeraddress0000000000000000".into()),
+        created_at: Utc::now() - Duration::hours(1),
+        created_at_local: String::new(),
+        done_at: None,
+        is_cancelable: cancelable,
+        provenance: None,
+    }
+}
+
+const PRIMARY: &str = "LEAKEDaccesskey0000000000000000000000wxyz";
+const READONLY: &str = "READaccesskey11111111111111111111111111ro1";
+
+struct Env {
+    _tmp: tempfile::TempDir,
+    ctx: StepContext,
+    reg: Registry,
+}
+
+fn env(primary: Arc<Fake>, readonly: Option<Arc<Fake>>) -> Env {
+    let tmp = tempfile::tempdir().unwrap();
+    let rd = RunDir::create(&tmp.path().join("run")).unwrap();
+    env_in(tmp, rd, primary, readonly)
+}
+
+fn env_in(
+    tmp: tempfile::TempDir,
+    rd: RunDir,
+    primary: Arc<Fake>,
+    readonly: Option<Arc<Fake>>,
+) -> Env {
+    env_with(tmp, rd, primary, readonly, false)
+}
+
+fn env_with(
+    tmp: tempfile::TempDir,
+    rd: RunDir,
+    primary: Arc<Fake>,
+    readonly: Option<Arc<Fake>>,
+    interactive: bool,
+) -> Env {
+    let session = ExchangeSession::new(primary, readonly.map(|r| r as Arc<dyn Exchange>));
+    let ctx = StepContext {
+        step_id: "s".into(),
+        rundir: rd.clone(),
+        printer: Printer::plain(Verbosity::Quiet),
+        services: Arc::new(Services {
+            exchange: Some(session),
+            bot_logs: Default::default(),
+            interactive,
+            assume_yes: !interactive,
+        }),
+        run: json!({"id": "r1", "started_at": "2026-11-20T10:00:00.000Z", "dir": rd.path().display().to_string()}),
+        dry_run: false,
+    };
+    let mut reg = Registry::new();
+    respond::steps::exchange::register_exchange(&mut reg);
+    Env {
+        _tmp: tmp,
+        ctx,
+        reg,
+    }
+}
+
+fn args(v: Value) -> Map<String, Value> {
+    v.as_object().cloned().unwrap_or_default()
+}
+
+impl Env {
+    async fn run(
+        &self,
+        kind: &str,
+        a: Value,
+    ) -> std::result::Result<respond::steps::StepOutcome, StepError> {
+        self.reg
+            .get(kind)
+            .expect(kind)
+            .run(&self.ctx, &args(a))
+            .await
+    }
+    fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.ctx.rundir.join(rel).unwrap()).unwrap()
+    }
+}
+
+fn account() -> Arc<Mutex<Account>> {
+    Arc::new(Mutex::new(Account::default()))
+}
+
+#[tokio::test]
+async fn registers_every_kind() {
+    let e = env(Arc::new(Fake::new(PRIMARY, account(), 1000)), None);
+    let names: Vec<_> = e.reg.names().collect();
+    for n in [
+        "exchange.snapshot",
+        "exchange.probe_permissions",
+        "exchange.cancel_open_orders",
+        "exchange.cancel_pending_withdrawals",
+        "exchange.revoke_key",
+        "exchange.verify_key_revoked",
+        "exchange.export_history",
+        "exchange.export_fills",
+        "checklist.replacement",
+    ] {
+        assert!(names.contains(&n), "{n} missing");
+    }
+}
+
+#[tokio::test]
+async fn snapshot_outputs_and_artifact() {
+    let acc = account();
+    {
+        let mut a = acc.lock().unwrap();
+        a.open
+            .push(order("o1", "KRW-BTC", Utc::now(), OrderState::Open));
+        a.withdrawals = vec![transfer("w1", true), transfer("w2", false)];
+        a.addresses.push(WithdrawalAddress {
+            currency: "BTC".into(),
+            net_type: Some("BTC".into()),
+            address: "bc1qownaddress99999999999999999abcd".into(),
+            secondary_address: None,
+        });
+    }
+    let e = env(Arc::new(Fake::new(PRIMARY, acc, 1000)), None);
+    let out = e
+        .run("exchange.snapshot", json!({"since": "7d"}))
+        .await
+        .unwrap();
+    let o = &out.outputs;
+    assert_eq!(o["server_offset_ms"], 150);
+    assert_eq!(o["balance_count"], 1);
+    assert_eq!(o["key_count"], 1);
+    assert_eq!(o["key_expire_at"], "2027-08-28T00:00:00.000Z");
+    assert_eq!(o["open_order_count"], 1);
+    assert_eq!(o["withdrawal_count"], 2);
+    assert_eq!(o["pending_withdrawal_count"], 1);
+    assert_eq!(o["withdrawal_addresses"], json!(["BTC bc1q…abcd"]));
+    assert_eq!(o["switched_to_readonly"], false);
+    let file = e.read(o["path"].as_str().unwrap());
+    assert!(file.contains("bc1qownaddress99999999999999999abcd"));
+    assert!(
+        !file.contains(PRIMARY),
+        "the full access key must not be written"
+    );
+}
+
+#[tokio::test]
+async fn snapshot_partial_keeps_what_it_read_and_names_what_is_missing() {
+    let mut f = Fake::new(PRIMARY, account(), 1000);
+    f.denied.insert("view_withdrawals");
+    let e = env(Arc::new(f), None);
+    let err = e.run("exchange.snapshot", json!({})).await.unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("withdrawals") && msg.contains("withdrawal address allowlist"),
+        "{msg}"
+    );
+    assert!(msg.contains("lacks this permission"), "{msg}");
+    let file = e.read("snapshot-s.json");
+    assert!(file.contains("\"balances\": ["), "{file}");
+    let mut f = Fake::new(PRIMARY, account(), 1000);
+    f.unsupported.insert("addresses");
+    let e2 = env(Arc::new(f), None);
+    let out = e2.run("exchange.snapshot", json!({})).await.unwrap();
+    assert_eq!(
+        out.outputs["unsupported"],
+        json!(["withdrawal address allowlist"])
+    );
+    assert_eq!(out.outputs["withdrawal_address_count"], Value::Null);
+    let ok = e
+        .run("exchange.snapshot", json!({"allow_partial": true}))
+        .await
+        .unwrap();
+    assert_eq!(ok.outputs["withdrawal_count"], Value::Null);
+    assert_eq!(ok.outputs["missing"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn snapshot_race_without_and_with_a_readonly_key() {
+    let acc = account();
+    let mut f = Fake::new(PRIMARY, acc.clone(), 1000);
+    f.die_after = Some(2); // key list and balances work, then the user deletes the key
+    let e = env(Arc::new(f), None);
+    let err = e.run("exchange.snapshot", json!({})).await.unwrap_err();
+    let msg = err.to_string();
+    let dir = e.ctx.rundir.path().display().to_string();
+    assert!(
+        msg.contains("the old key stopped working (it was deleted: good)"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains(&format!(
+            "UPBIT_READONLY_ACCESS_KEY=… UPBIT_READONLY_SECRET_KEY=… respond resume {dir}"
+        )),
+        "{msg}"
+    );
+    assert!(e.read("snapshot-s.json").contains("\"balances\": ["));
+    assert!(e.ctx.services.exchange.as_ref().unwrap().switched());
+
+    let mut f = Fake::new(PRIMARY, acc.clone(), 1000);
+    f.die_after = Some(2);
+    let ro = Arc::new(Fake::new(READONLY, acc, 1000));
+    let e = env(Arc::new(f), Some(ro.clone()));
+    let out = e.run("exchange.snapshot", json!({})).await.unwrap();
+    assert_eq!(out.outputs["switched_to_readonly"], true);
+    assert!(out.outputs["switched_at"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(ro.calls("open_orders"), 1);
+    // The old key's expiry is found by its mask even when read with the other key.
+    assert_eq!(out.outputs["key_expire_at"], "2027-08-28T00:00:00.000Z");
+}
+
+fn probe(withdraw: Option<bool>, ip: Option<bool>) -> PermissionProbe {
+    let sp = |s: &str, held| ScopeProbe {
+        scope: s.into(),
+        held,
+        evidence: "test".into(),
+    };
+    PermissionProbe {
+        scopes: vec![
+            sp("view_account", Some(true)),
+            sp("view_orders", Some(true)),
+            sp("make_orders", Some(true)),
+            sp("view_withdrawals", Some(false)),
+            sp("make_withdrawals", withdraw),
+        ],
+        ip_restricted: ip,
+        expire_at: None,
+        critical: withdraw == Some(true) || ip == Some(false),
+        reasons: if ip == Some(false) {
+            vec!["no IP allowlist".into()]
+        } else {
+            vec![]
+        },
+    }
+}
+
+#[tokio::test]
+async fn probe_outputs_scopes_and_withdraw_state() {
+    for (w, expect) in [
+        (Some(true), json!(true)),
+        (Some(false), json!(false)),
+        (None, json!("unknown")),
+    ] {
+        let mut f = Fake::new(PRIMARY, account(), 1000);
+        f.probe = Some(probe(w, Some(false)));
+        let e = env(Arc::new(f), None);
+        let out = e
+            .run("exchange.probe_permissions", json!({}))
+            .await
+            .unwrap();
+        assert_eq!(out.outputs["can_withdraw"], expect);
+        assert_eq!(out.outputs["critical"], true);
+        assert_eq!(out.outputs["ip_restricted"], false);
+        assert_eq!(out.outputs["reasons"], json!(["no IP allowlist"]));
+        let held = out.outputs["scopes"].as_array().unwrap();
+        assert!(held.contains(&json!("make_orders")));
+        assert!(!held.contains(&json!("view_withdrawals")));
+    }
+}
+
+#[tokio::test]
+async fn cancel_is_idempotent_and_checks_its_post_condition() {
+    let acc = account();
+    for i in 0..3 {
+        acc.lock().unwrap().open.push(order(
+            &format!("o{i}"),
+            "KRW-XRP",
+            Utc::now(),
+            OrderState::Open,
+        ));
+    }
+    let e = env(Arc::new(Fake::new(PRIMARY, acc.clone(), 1000)), None);
+    let kind = e.reg.get("exchange.cancel_open_orders").unwrap().clone();
+    assert!(kind
+        .check_done(&e.ctx, &Map::new())
+        .await
+        .unwrap()
+        .is_none());
+    let out = e
+        .run("exchange.cancel_open_orders", json!({}))
+        .await
+        .unwrap();
+    assert_eq!(out.outputs["cancelled_count"], 3);
+    assert_eq!(out.outputs["cancelled"], json!(["o0", "o1", "o2"]));
+    assert_eq!(out.outputs["remaining"], 0);
+    assert!(acc.lock().unwrap().open.is_empty());
+    let again = e
+        .run("exchange.cancel_open_orders", json!({}))
+        .await
+        .unwrap();
+    assert_eq!(again.outputs["cancelled_count"], 0);
+    let done = kind.check_done(&e.ctx, &Map::new()).await.unwrap().unwrap();
+    assert!(done.summary.contains("already done"));
+    assert!(kind
+        .describe(&Map::new())
+        .contains("would cancel every open order"));
+}
+
+#[tokio::test]
+async fn cancel_stops_clearly_when_the_key_dies() {
+    let acc = account();
+    acc.lock()
+        .unwrap()
+        .open
+        .push(order("o1", "KRW-XRP", Utc::now(), OrderState::Open));
+    let f = Fake::new(PRIMARY, acc.clone(), 1000);
+    f.dead.store(true, Ordering::SeqCst);
+    let ro = Arc::new(Fake::new(READONLY, acc, 1000));
+    let e = env(Arc::new(f), Some(ro));
+    let msg = e
+        .run("exchange.cancel_open_orders", json!({}))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("1 are still open") && msg.contains("o1"),
+        "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn pending_withdrawals_cancelled_or_skipped_with_a_reason() {
+    let acc = account();
+    acc.lock().unwrap().withdrawals = vec![transfer("w1", true), transfer("w2", false)];
+    let e = env(Arc::new(Fake::new(PRIMARY, acc.clone(), 1000)), None);
+    let out = e
+        .run("exchange.cancel_pending_withdrawals", json!({}))
+        .await
+        .unwrap();
+    assert_eq!(out.outputs["cancelled"], json!(["w1"]));
+    assert_eq!(out.outputs["skipped"], false);
+
+    acc.lock().unwrap().withdrawals = vec![transfer("w3", true)];
+    let mut f = Fake::new(PRIMARY, acc.clone(), 1000);
+    f.denied.insert("make_withdrawals");
+    let e = env(Arc::new(f), None);
+    let out = e
+        .run("exchange.cancel_pending_withdrawals", json!({}))
+        .await
+        .unwrap();
+    assert_eq!(out.outputs["skipped"], true);
+    assert!(out.outputs["skip_reason"]
+        .as_str()
+        .unwrap()
+        .contains("lacks the withdrawal scope"));
+
+    let mut f = Fake::new(PRIMARY, acc, 1000);
+    f.caps.cancel_withdrawals = false;
+    let e = env(Arc::new(f), None);
+    let out = e
+        .run("exchange.cancel_pending_withdrawals", json!({}))
+        .await
+        .unwrap();
+    assert_eq!(out.outputs["skipped"], true);
+    assert!(out.summary.contains("cannot cancel withdrawals by API"));
+}
+
+#[tokio::test]
+async fn revoke_manual_and_by_api() {
+    let e = env(Arc::new(Fake::new(PRIMARY, account(), 1000)), None);
+    let out = e
+        .run("exchange.revoke_key", json!({"timeout": "1s"}))
+        .await
+        .unwrap();
+    assert_eq!(out.outputs["mode"], "manual");
+    assert_eq!(out.outputs["confirmed"], false);
+    assert_eq!(out.outputs["confirmed_by"], "not_interactive");
+    assert_eq!(out.outputs["key"], "LEAK…wxyz");
+    assert_eq!(out.outputs["key_expire_at"], "2027-08-28T00:00:00.000Z");
+
+    let mut f = Fake::new(PRIMARY, account(), 1000);
+    f.caps.revoke_key_by_api = true;
+    let f = Arc::new(f);
+    let e = env(f.clone(), None);
+    let out = e.run("exchange.revoke_key", json!({})).await.unwrap();
+    assert_eq!(out.outputs["mode"], "api");
+    assert_eq!(out.outputs["confirmed"], true);
+    assert!(f.dead.load(Ordering::SeqCst));
+    let kind = e.reg.get("exchange.revoke_key").unwrap();
+    assert!(kind
+        .check_done(&e.ctx, &Map::new())
+        .await
+        .unwrap()
+        .is_some());
+}
+
+#[tokio::test]
+async fn revoke_on_a_terminal_stops_waiting_when_the_key_dies_or_time_is_up() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rd = RunDir::create(&tmp.path().join("run")).unwrap();
+    let e = env_with(
+        tmp,
+        rd,
+        Arc::new(Fake::new(PRIMARY, account(), 1000)),
+        None,
+        true,
+    );
+    let services = e.ctx.services.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        services.exchange.as_ref().unwrap().primary_died();
+    });
+    let out = e
+        .run("exchange.revoke_key", json!({"timeout": "30s"}))
+        .await
+        .unwrap();
+    assert_eq!(out.outputs["confirmed"], true);
+    assert_eq!(out.outputs["confirmed_by"], "observed");
+
+    let tmp = tempfile::tempdir().unwrap();
+    let rd = RunDir::create(&tmp.path().join("run")).unwrap();
+    let e = env_with(
+        tmp,
+        rd,
+        Arc::new(Fake::new(PRIMARY, account(), 1000)),
+        None,
+        true,
+    );
+    let out = e
+        .run("exchange.revoke_key", json!({"timeout": "100ms"}))
+        .await
+        .unwrap();
+    assert_eq!(out.outputs["confirmed"], false);
+    assert_eq!(out.outputs["confirmed_by"], "timeout");
+}
+
+#[tokio::test]
+async fn verify_observes_revocation() {
+    let mut f = Fake::new(PRIMARY, account(), 1000);
+    f.die_after = Some(3);
+    let e = env(Arc::new(f), None);
+    let out = e
+        .run(
+            "exchange.verify_key_revoked",
+            json!({"interval": "5ms", "timeout": "5s"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.outputs["revoked"], true);
+    assert_eq!(out.outputs["polls"], 4);
+    assert_eq!(out.outputs["error_name"], "invalid_access_key");
+    let at = out.outputs["observed_at"].as_str().unwrap();
+    assert!(
+        DateTime::parse_from_rfc3339(at).is_ok() && at.ends_with('Z') && at.len() == 24,
+        "{at}"
+    );
+    assert!(e.ctx.services.exchange.as_ref().unwrap().switched());
+}
+
+#[tokio::test]
+async fn verify_times_out_with_what_to_do() {
+    let f = Arc::new(Fake::new(PRIMARY, account(), 1000));
+    let e = env(f.clone(), None);
+    let err = e
+        .run(
+            "exchange.verify_key_revoked",
+            json!({"interval": "10ms", "timeout": "60ms"}),
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("still works"), "{err}");
+    let hint = err.hint().unwrap();
+    assert!(
+        hint.contains("Open API management") && hint.contains("respond resume"),
+        "{hint}"
+    );
+    assert!(f.calls("api_keys") >= 2);
+}
+
+/// 95 closed orders in three days, 40 of them in one hour; the fake truncates at 10.
+fn busy_account() -> Arc<Mutex<Account>> {
+    let acc = account();
+    {
+        let mut a = acc.lock().unwrap();
+        for i in 0..55 {
+            a.closed.push(order(
+                &format!("c{i:03}"),
+                if i % 2 == 0 { "KRW-BTC" } else { "KRW-ETH" },
+                t0() + Duration::minutes(i * 77),
+                OrderState::Done,
+            ));
+        }
+        for i in 0..40 {
+            a.closed.push(order(
+                &format!("p{i:03}"),
+                "KRW-PUMP",
+                t0() + Duration::days(2) + Duration::seconds(i * 60),
+                OrderState::Done,
+            ));
+        }
+        a.open.push(order(
+            "open1",
+            "KRW-BTC",
+            t0() + Duration::days(3),
+            OrderState::Open,
+        ));
+        a.deposits = vec![];
+    }
+    acc
+}
+
+fn window() -> Value {
+    json!({
+        "from": "2026-10-25T00:00:00Z",
+        "to": "2026-11-08T00:00:00Z",
+        "candles_margin": "1d",
+    })
+}
+
+#[tokio::test]
+async fn export_splits_full_chunks_and_drops_nothing() {
+    let f = Arc::new(Fake::new(PRIMARY, busy_account(), 10));
+    let e = env(f.clone(), None);
+    let out = e.run("exchange.export_history", window()).await.unwrap();
+    let o = &out.outputs;
+    assert_eq!(o["closed_order_count"], 95);
+    assert_eq!(o["open_order_count"], 1);
+    assert_eq!(o["order_count"], 96);
+    assert_eq!(o["complete"], true);
+    assert_eq!(o["markets"], json!(["KRW-BTC", "KRW-ETH", "KRW-PUMP"]));
+    let chunks = o["chunks"].as_array().unwrap();
+    assert!(chunks.iter().all(|c| c["count"].as_u64().unwrap() < 10));
+    let total: u64 = chunks.iter().map(|c| c["count"].as_u64().unwrap()).sum();
+    assert_eq!(total, 95);
+    assert!(
+        f.calls("closed_orders") as usize > chunks.len(),
+        "some chunk must have been split"
+    );
+    assert_eq!(o["window_from"], "2026-10-25T00:00:00.000Z");
+    assert_eq!(o["window_to"], "2026-11-08T00:00:00.000Z");
+    let proof: Value = serde_json::from_str(&e.read("export_chunks.json")).unwrap();
+    assert_eq!(proof["all_below_cap"], true);
+    assert_eq!(proof["covers_window"], true);
+    let orders: Vec<Order> = serde_json::from_str(&e.read("export/orders.json")).unwrap();
+    let ids: HashSet<_> = orders.iter().map(|o| o.id.clone()).collect();
+    assert_eq!(ids.len(), 96);
+    assert_eq!(
+        o["candle_markets"],
+        json!(["KRW-BTC", "KRW-ETH", "KRW-PUMP"])
+    );
+    let candles: Vec<Candle> =
+        serde_json::from_str(&e.read("export/candles/KRW-PUMP.json")).unwrap();
+    // 14-day window plus one day of margin, hourly: 360 candles over two pages.
+    assert_eq!(candles.len(), 360);
+    assert_eq!(f.calls("candles"), 3 * 2);
+}
+
+#[tokio::test]
+async fn export_with_market_filter() {
+    let f = Arc::new(Fake::new(PRIMARY, busy_account(), 10));
+    let e = env(f, None);
+    let mut a = window();
+    a["markets"] = json!(["KRW-PUMP"]);
+    a["candles"] = json!(false);
+    a["include_open"] = json!("false");
+    let out = e.run("exchange.export_history", a).await.unwrap();
+    assert_eq!(out.outputs["order_count"], 40);
+    assert_eq!(out.outputs["markets"], json!(["KRW-PUMP"]));
+}
+
+#[tokio::test]
+async fn export_resume_skips_completed_chunks() {
+    let acc = busy_account();
+    let tmp = tempfile::tempdir().unwrap();
+    let rd = RunDir::create(&tmp.path().join("run")).unwrap();
+    let mut f = Fake::new(PRIMARY, acc.clone(), 10);
+    f.die_after = Some(6);
+    let f = Arc::new(f);
+    let e = env_in(tmp, rd.clone(), f.clone(), None);
+    let err = e
+        .run("exchange.export_history", window())
+        .await
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("To finish the export"), "{msg}");
+    assert!(
+        msg.contains(&format!("respond resume {}", rd.path().display())),
+        "{msg}"
+    );
+    let first_calls = f.calls("closed_orders");
+    assert_eq!(first_calls, 7);
+
+    // Resume with a read-only key: finished chunks are not fetched again.
+    let reopened = RunDir::open(rd.path()).unwrap();
+    let primary = Fake::new(PRIMARY, acc.clone(), 10);
+    primary.dead.store(true, Ordering::SeqCst);
+    let ro = Arc::new(Fake::new(READONLY, acc.clone(), 10));
+    let tmp2 = tempfile::tempdir().unwrap();
+    let e2 = env_in(tmp2, reopened, Arc::new(primary), Some(ro.clone()));
+    let out = e2.run("exchange.export_history", window()).await.unwrap();
+    assert_eq!(out.outputs["closed_order_count"], 95);
+    assert_eq!(out.outputs["switched_to_readonly"], true);
+
+    // A clean run in a fresh directory needs every call; the resume needed fewer.
+    let fresh = Arc::new(Fake::new(READONLY, acc, 10));
+    let e3 = env(fresh.clone(), None);
+    e3.run("exchange.export_history", window()).await.unwrap();
+    let full = fresh.calls("closed_orders");
+    // The dying call is the 7th: 6 answered, and the resume redoes only what was unfinished.
+    assert_eq!(ro.calls("closed_orders") + 6, full);
+
+    // Run it again once more: nothing left to fetch.
+    let before = ro.calls("closed_orders");
+    e2.run("exchange.export_history", window()).await.unwrap();
+    assert_eq!(ro.calls("closed_orders"), before);
+    assert_eq!(ro.calls("candles"), 6);
+}
+
+#[tokio::test]
+async fn export_race_switches_to_the_readonly_key() {
+    let acc = busy_account();
+    let mut f = Fake::new(PRIMARY, acc.clone(), 10);
+    f.die_after = Some(4);
+    let ro = Arc::new(Fake::new(READONLY, acc, 10));
+    let e = env(Arc::new(f), Some(ro.clone()));
+    let out = e.run("exchange.export_history", window()).await.unwrap();
+    assert_eq!(out.outputs["order_count"], 96);
+    assert_eq!(out.outputs["complete"], true);
+    assert_eq!(out.outputs["switched_to_readonly"], true);
+    assert!(ro.calls("closed_orders") > 0);
+    assert!(ro.total_calls() > 0);
+}
+
+#[tokio::test]
+async fn export_refuses_a_reversed_window() {
+    let e = env(Arc::new(Fake::new(PRIMARY, account(), 10)), None);
+    let err = e
+        .run(
+            "exchange.export_history",
+            json!({"from": "2026-11-08T00:00:00Z", "to": "2026-11-01T00:00:00Z"}),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StepError::BadArgument { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn export_fills_resumable() {
+    let acc = busy_account();
+    {
+        let mut a = acc.lock().unwrap();
+        for i in 0..3 {
+            let id = format!("p{i:03}");
+            a.fills.insert(
+                id.clone(),
+                vec![Fill {
+                    id: format!("f{i}"),
+                    order_id: id,
+                    market: "KRW-PUMP".into(),
+                    side: Side::Buy,
+                    price: Decimal::new(100, 0),
+                    volume: Decimal::ONE,
+                    funds: Decimal::new(100, 0),
+                    fee: None,
+                    created_at: t0(),
+                    created_at_local: String::new(),
+                    provenance: None,
+                }],
+            );
+        }
+    }
+    let f = Arc::new(Fake::new(PRIMARY, acc, 10));
+    let e = env(f.clone(), None);
+    let out = e
+        .run(
+            "exchange.export_fills",
+            json!({"order_ids": ["p000", "p001", "nope"]}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.outputs["fill_count"], 2);
+    assert_eq!(out.outputs["orders_fetched"], 3);
+    assert_eq!(out.outputs["not_found"], json!(["nope"]));
+    let again = e
+        .run(
+            "exchange.export_fills",
+            json!({"order_ids": ["p000", "p001", "p002"]}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(again.outputs["orders_fetched"], 1);
+    assert_eq!(again.outputs["orders_resumed"], 2);
+    assert_eq!(again.outputs["fill_count"], 3);
+    assert_eq!(f.calls("order"), 4);
+
+    let err = e
+        .run("exchange.export_fills", json!({"all": true}))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("export/orders.json"), "{err}");
+    e.run("exchange.export_history", window()).await.unwrap();
+    let all = e
+        .run("exchange.export_fills", json!({"all": true}))
+        .await
+        .unwrap();
+    assert_eq!(all.outputs["orders_fetched"], 95 - 3);
+    assert_eq!(all.outputs["fill_count"], 3);
+}
+
+#[tokio::test]
+async fn checklist_in_english_and_korean() {
+    let acc = account();
+    let f = Arc::new(Fake::new(PRIMARY, acc, 1000));
+    let e = env(f, None);
+    let a = json!({
+        "probe": {"scopes": ["view_account", "view_orders", "make_orders", "make_withdrawals"],
+                  "not_held": ["view_deposits"], "unknown": [], "critical": true,
+                  "reasons": ["withdrawal scope"], "can_withdraw": true},
+        "bots": [{"name": "{{evil}} `bot`\nnext", "needs": ["view_account", "make_orders"]}],
+        "bot_configs": ["config/{{x}}.json"],
+        "snapshot": {"withdrawal_addresses": ["BTC bc1q…abcd"], "withdrawal_address_count": 1,
+                     "key_expire_at": "2027-08-28T00:00:00.000Z"},
+        "verify": {"revoked": true, "observed_at": "2026-11-20T10:03:00.123Z"},
+    });
+    let out = e.run("checklist.replacement", a).await.unwrap();
+    assert_eq!(out.outputs["path"], "checklist.md");
+    assert_eq!(out.outputs["rotate_date"], "2027-01-19");
+    let md = e.read("checklist.md");
+    assert!(md.contains("# Replacement key checklist (upbit)"));
+    assert!(md.contains("# 교체 키 체크리스트 (upbit)"));
+    assert!(md.contains("Bot `{{evil}} 'bot' next`"), "{md}");
+    assert!(md.contains("`config/{{x}}.json`"));
+    assert!(md.contains("**2027-01-19**"));
+    assert!(md.contains("BTC bc1q…abcd"));
+    assert!(md.contains("LEAK…wxyz") && !md.contains(PRIMARY));
+    assert!(
+        md.contains("[x] Old key deleted: the exchange rejects it since 2026-11-20T10:03:00.123Z")
+    );
+    assert!(md.contains("| Make withdrawals (`make_withdrawals`) | **yes** |"));
+    assert!(md.contains("| 출금하기 (`make_withdrawals`) | **있음** |"));
+    assert!(md.contains("The old key also had View orders (`view_orders`), Make withdrawals (`make_withdrawals`)"), "{md}");
+    assert!(md.contains("at most 10 IPs"));
+    assert!(md.contains("The old key had it"));
+}
+
+#[tokio::test]
+async fn checklist_validates_and_defaults() {
+    let mut f = Fake::new(PRIMARY, account(), 1000);
+    f.probe = Some(probe(Some(false), Some(true)));
+    let e = env(Arc::new(f), None);
+    let err = e
+        .run("checklist.replacement", json!({"rotate_days": 20}))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("30..=90"), "{err}");
+    let err = e
+        .run(
+            "checklist.replacement",
+            json!({"bots": [{"name": "b", "needs": ["make_withdrawals"]}]}),
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("withdrawal scope"), "{err}");
+    let text_probe = json!({"probe": "{\"scopes\": [\"view_account\"], \"critical\": false}", "rotate_days": "90"});
+    e.run("checklist.replacement", text_probe).await.unwrap();
+    assert!(e
+        .read("checklist.md")
+        .contains("| View account (`view_account`) | **yes** |"));
+    let err = e
+        .run("checklist.replacement", json!({"probe": "not json"}))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StepError::BadArgument { .. }), "{err}");
+    let out = e
+        .run("checklist.replacement", json!({"rotate_days": "90"}))
+        .await
+        .unwrap();
+    assert_eq!(out.outputs["rotate_date"], "2027-02-18");
+    let md = e.read("checklist.md");
+    assert!(md.contains("Bot `trading bot`: a key with only View account (`view_account`), View orders (`view_orders`), Make orders (`make_orders`)."), "{md}");
+    assert!(md.contains("Delete the old key and confirm it is gone"));
+    assert!(md.contains("could not be read"));
+}
