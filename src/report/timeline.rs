@@ -31,24 +31,34 @@ const LANE_H: f64 = 100.0;
 const H: f64 = 400.0;
 const MAX_MARKS: usize = 2000;
 
-/// The market the picture's price line shows: most estimated loss among flagged orders, then
-/// most flagged orders, then name; with nothing flagged, the market with most orders.
+/// The market the picture's price line shows: the pumped one, i.e. the most estimated loss
+/// among flagged *buys* (the attack buys one coin far above its price), then among all flagged
+/// orders, then most flagged orders, then name; with nothing flagged, the most traded market.
 pub fn most_affected_market(j: &Joined<'_>) -> Option<String> {
-    let mut by: BTreeMap<&str, (Decimal, usize, usize)> = BTreeMap::new();
+    #[derive(Default, PartialEq, Eq, PartialOrd, Ord)]
+    struct Weight {
+        flagged_buys: bool,
+        buy_loss: Decimal,
+        loss: Decimal,
+        flagged: usize,
+        orders: usize,
+    }
+    let mut by: BTreeMap<&str, Weight> = BTreeMap::new();
     for (o, v) in &j.orders {
         let e = by.entry(o.market.as_str()).or_default();
-        e.2 += 1;
+        e.orders += 1;
         if let Some(v) = v.filter(|v| v.flagged) {
-            e.0 += v.est_loss_quote.unwrap_or_default();
-            e.1 += 1;
+            let loss = v.est_loss_quote.unwrap_or_default();
+            e.loss += loss;
+            e.flagged += 1;
+            if o.side == Side::Buy {
+                e.flagged_buys = true;
+                e.buy_loss += loss;
+            }
         }
     }
     by.into_iter()
-        .max_by(|a, b| {
-            (a.1 .1 > 0, a.1 .0, a.1 .1, a.1 .2)
-                .cmp(&(b.1 .1 > 0, b.1 .0, b.1 .1, b.1 .2))
-                .then_with(|| b.0.cmp(a.0))
-        })
+        .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(a.0)))
         .map(|(m, _)| m.to_string())
 }
 
@@ -199,9 +209,16 @@ pub fn render(facts: &RunFacts, j: &Joined<'_>) -> (String, String) {
                 html(&r.to_string())
             );
         }
+        // Above MAX_MARKS orders in this market, only the flagged ones are drawn.
+        let all = market_orders.len() <= MAX_MARKS;
+        let mut drawn = 0;
         for o in &market_orders {
+            let flagged = j.order_flagged(&o.id);
+            if (!all && !flagged) || drawn >= MAX_MARKS {
+                continue;
+            }
             if let Some(p) = order_price(o) {
-                let flagged = j.order_flagged(&o.id);
+                drawn += 1;
                 let _ = write!(
                     s,
                     r##"<circle cx="{:.1}" cy="{:.1}" r="{}" fill="{}" stroke="#fff" stroke-width="0.5"><title>{}</title></circle>"##,
@@ -211,9 +228,6 @@ pub fn render(facts: &RunFacts, j: &Joined<'_>) -> (String, String) {
                     if flagged { "#d32f2f" } else { "#777" },
                     html(&mark_title(o, flagged))
                 );
-            }
-            if market_orders.len() > MAX_MARKS {
-                break;
             }
         }
     } else {
@@ -315,7 +329,7 @@ pub fn render(facts: &RunFacts, j: &Joined<'_>) -> (String, String) {
             r##"<line x1="{x:.1}" y1="{PRICE_TOP}" x2="{x:.1}" y2="{:.1}" stroke="#000" stroke-dasharray="4 3"/><text x="{:.1}" y="{:.1}" text-anchor="end">key revoked (observed) {}</text>"##,
             LANE_TOP + LANE_H,
             x - 3.0,
-            PRICE_TOP + 12.0,
+            PRICE_TOP + PRICE_H - 18.0,
             html(&ts(at))
         );
     }

@@ -6,7 +6,7 @@
 //! only place values (each template's escaping does the rest). `keys.json` and
 //! `analysis.json` are built here too, from the same joins.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
 use rust_decimal::Decimal;
@@ -34,6 +34,7 @@ pub struct Joined<'a> {
     pub fills: Vec<&'a Fill>,
     pub fills_by_order: BTreeMap<&'a str, Vec<&'a Fill>>,
     pub transfer_verdicts: BTreeMap<&'a str, &'a TransferVerdict>,
+    flagged_ids: BTreeSet<&'a str>,
 }
 
 impl<'a> Joined<'a> {
@@ -61,7 +62,14 @@ impl<'a> Joined<'a> {
         for t in &result.transfers {
             transfer_verdicts.entry(t.transfer_id.as_str()).or_insert(t);
         }
+        let flagged_ids = result
+            .verdicts
+            .iter()
+            .filter(|v| v.flagged)
+            .map(|v| v.order_id.as_str())
+            .collect();
         Joined {
+            flagged_ids,
             input,
             result,
             orders,
@@ -79,10 +87,7 @@ impl<'a> Joined<'a> {
     }
 
     pub fn order_flagged(&self, order_id: &str) -> bool {
-        self.result
-            .verdicts
-            .iter()
-            .any(|v| v.flagged && v.order_id == order_id)
+        self.flagged_ids.contains(order_id)
     }
 
     /// `bot/<file>:<line>` of a verdict's matched bot-log row.
@@ -891,7 +896,7 @@ pub fn build(facts: &RunFacts, j: &Joined<'_>, unauthorized_sha256: &str) -> Rep
         overpayment: money(loss.overpayment),
         portfolio_delta: loss
             .portfolio_delta
-            .map(money)
+            .map(|d| format!("{} {quote}", money(d)))
             .unwrap_or_else(|| "not computable (balances or reference prices missing)".into()),
         withdrawn_value: money(loss.withdrawn_value),
     };
