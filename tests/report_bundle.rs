@@ -473,3 +473,43 @@ fn evidence_verify_command_exit_codes() {
         .unwrap_err();
     assert_eq!(err.code, Code::Usage);
 }
+
+#[test]
+fn odd_file_names_are_listed_the_way_coreutils_reads_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = sealed(tmp.path());
+    std::fs::write(dir.join("bot/we\\ird name.csv"), b"a,b\n").unwrap();
+    std::fs::write(dir.join("bot/new\nline.csv"), b"c\n").unwrap();
+    manifest::seal(&dir).unwrap();
+    let out = std::process::Command::new("sha256sum")
+        .args(["-c", "--strict", "SHA256SUMS"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(report::verify(&dir).unwrap().ok);
+}
+
+#[test]
+fn writers_refuse_to_write_through_a_planted_symlink() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let rd = RunDir::create(&dir).unwrap();
+    let target = tmp.path().join("victim.txt");
+    std::fs::write(&target, b"untouched").unwrap();
+    std::os::unix::fs::symlink(&target, dir.join("report.html")).unwrap();
+    let err = report::write_bundle(
+        &rd,
+        &fx::facts(),
+        &fx::input(),
+        &fx::result(),
+        &ReportOptions::default(),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("report.html"), "{err}");
+    assert_eq!(std::fs::read(&target).unwrap(), b"untouched");
+}

@@ -127,3 +127,29 @@ mod tests {
         assert_eq!(md("<b>`c`"), "\\<b\\>\\`c\\`");
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn csv_text_is_never_a_formula_nor_carries_controls(s in "\\PC*|[=+\\-@\t\r\n\u{1b}\u{202e}].*") {
+            let out = csv_text(&s);
+            prop_assert!(!matches!(out.chars().next(), Some('=' | '+' | '-' | '@' | '\t' | '\r')));
+            prop_assert!(!out.chars().any(|c| c.is_control()));
+        }
+
+        #[test]
+        fn md_never_leaves_a_bare_pipe_or_angle(s in ".*") {
+            let out = md(&clean(&s));
+            let chars: Vec<char> = out.chars().collect();
+            for (i, c) in chars.iter().enumerate() {
+                if matches!(c, '|' | '<' | '`' | '[') {
+                    prop_assert!(i > 0 && chars[i - 1] == '\\', "{out:?}");
+                }
+            }
+        }
+    }
+}
