@@ -117,6 +117,26 @@ pub(crate) fn walk(root: &Path) -> Result<Vec<Found>, ReportError> {
     Ok(out)
 }
 
+/// Size and lowercase hex SHA-256 of a file, streamed (a bundle may hold large raw files).
+/// Opens with `O_NOFOLLOW`, so a symlink swapped in after the walk is refused, not followed.
+pub(crate) fn hash_file(path: &Path) -> Result<(u64, String), ReportError> {
+    use sha2::{Digest, Sha256};
+    use std::os::unix::fs::OpenOptionsExt;
+    const O_NOFOLLOW: i32 = 0o400000;
+    let err = |source| ReportError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(O_NOFOLLOW)
+        .open(path)
+        .map_err(err)?;
+    let mut hasher = Sha256::new();
+    let size = std::io::copy(&mut f, &mut hasher).map_err(err)?;
+    Ok((size, hex::encode(hasher.finalize())))
+}
+
 /// The `SHA256SUMS` line for one file, escaped the way coreutils does.
 pub fn sums_line(hex: &str, path: &str) -> String {
     if path.contains('\\') || path.contains('\n') || path.contains('\r') {
@@ -189,15 +209,11 @@ pub fn seal(run_dir: &Path) -> Result<Manifest, ReportError> {
             }
             FoundKind::File => {}
         }
-        let bytes = std::fs::read(&f.abs).map_err(|source| ReportError::Read {
-            path: f.abs.clone(),
-            source,
-        })?;
-        let sha = fsutil::sha256_hex(&bytes);
+        let (size, sha) = hash_file(&f.abs)?;
         sums.push_str(&sums_line(&sha, &f.rel));
         files.push(ManifestFile {
             path: f.rel,
-            size: bytes.len() as u64,
+            size,
             sha256: sha,
         });
     }

@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::engine::journal;
 use crate::fsutil;
 use crate::report::manifest::{
-    parse_sums_line, walk, FoundKind, Manifest, MANIFEST_FILE, SUMS_FILE,
+    hash_file, parse_sums_line, walk, FoundKind, Manifest, MANIFEST_FILE, SUMS_FILE,
 };
 use crate::report::ReportError;
 
@@ -130,12 +130,8 @@ pub fn verify(run_dir: &Path) -> Result<VerifyReport, ReportError> {
                 found: "not a regular file".into(),
             }),
             Ok(_) => {
-                let bytes = std::fs::read(&abs).map_err(|source| ReportError::Read {
-                    path: abs.clone(),
-                    source,
-                })?;
+                let (_, found) = hash_file(&abs)?;
                 rep.checked += 1;
-                let found = fsutil::sha256_hex(&bytes);
                 if &found != expected {
                     rep.changed.push(ChangedFile {
                         path: path.clone(),

@@ -731,7 +731,8 @@ pub fn build(facts: &RunFacts, j: &Joined<'_>, unauthorized_sha256: &str) -> Rep
             ));
         }
     }
-    for (o, v) in &flagged_all {
+    // Only the earliest MAX_LISTED of each list can be among the first MAX_LISTED events.
+    for (o, v) in flagged_all.iter().take(MAX_LISTED) {
         events.push((
             o.created_at,
             2,
@@ -747,7 +748,7 @@ pub fn build(facts: &RunFacts, j: &Joined<'_>, unauthorized_sha256: &str) -> Rep
             )),
         ));
     }
-    for w in &input.withdrawals {
+    for w in withdrawals_sorted.iter().take(MAX_LISTED) {
         let flagged = j
             .transfer_verdicts
             .get(w.id.as_str())
@@ -789,7 +790,9 @@ pub fn build(facts: &RunFacts, j: &Joined<'_>, unauthorized_sha256: &str) -> Rep
         "run finished".into(),
     ));
     events.sort_by_key(|e| (e.0, e.1));
-    let timeline_more = events.len().saturating_sub(MAX_LISTED);
+    let timeline_more = events.len().saturating_sub(MAX_LISTED)
+        + flagged_all.len().saturating_sub(MAX_LISTED)
+        + withdrawals_sorted.len().saturating_sub(MAX_LISTED);
     let timeline = events
         .into_iter()
         .take(MAX_LISTED)
