@@ -24,6 +24,10 @@ fn is_deceptive_format(c: char) -> bool {
 /// visible escapes (`\u{1b}`), and a value longer than [`MAX_TEXT_CHARS`] is cut with a marker
 /// saying how long it was.
 pub fn clean(s: &str) -> String {
+    // Fast path: short printable ASCII (ids, markets, times) is already clean.
+    if s.len() <= MAX_TEXT_CHARS && s.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return s.to_string();
+    }
     let total = s.chars().count();
     let mut out = String::with_capacity(s.len().min(MAX_TEXT_CHARS * 4));
     for (i, c) in s.chars().enumerate() {
