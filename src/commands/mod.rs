@@ -1,6 +1,8 @@
 //! One function per command: turn raw flags into settings, run, report. The only layer that
 //! talks to the user through the [`Printer`]; everything below returns typed results.
 
+pub mod evidence;
+
 use crate::cli::{Command, EvidenceCommand, MockCommand, PlaybookCommand};
 use crate::exit::{Code, Failure};
 use crate::output::Printer;
@@ -19,8 +21,8 @@ pub async fn dispatch(command: Command, printer: &Printer) -> Result<Code, Failu
         }
         Command::Analyze(_) => Err(not_yet("analyze", "investigation (issue 5)")),
         Command::Resume(_) => Err(not_yet("resume", "the engine")),
-        Command::Evidence(EvidenceCommand::Verify { .. }) => {
-            Err(not_yet("evidence verify", "the evidence bundle (issue 5)"))
+        Command::Evidence(EvidenceCommand::Verify { run_dir }) => {
+            evidence::verify_command(&run_dir, printer)
         }
         Command::Playbook(
             PlaybookCommand::Check { .. } | PlaybookCommand::List | PlaybookCommand::Show { .. },

@@ -1,1 +1,129 @@
-//! placeholder: filled by its issue.
+//! The evidence bundle: CSVs, JSON facts, the readable reports, the support ticket, the
+//! SHA-256 manifest and its verification.
+//!
+//! Writers read only [`RunFacts`] (stamped by the engine), the [`AnalysisInput`] and the
+//! [`AnalysisResult`]: never the clock, never a `HashMap`, so identical inputs give
+//! byte-identical files (`respond analyze` relies on it). All untrusted text passes through
+//! [`sanitize`] before it reaches any format; templates are fixed files embedded in the binary,
+//! and data is only ever substituted into them, never parsed as a template.
+//!
+//! [`write_bundle`] writes the report files; [`manifest::seal`] then hashes the whole
+//! directory and must be the last write of a run; [`verify::verify`] checks a sealed bundle.
+
+pub mod csv;
+pub mod facts;
+pub mod html;
+pub mod manifest;
+pub mod markdown;
+pub mod sanitize;
+pub mod ticket;
+pub mod timeline;
+pub mod verify;
+pub mod view;
+
+use std::path::PathBuf;
+
+use crate::analysis::{AnalysisInput, AnalysisResult};
+use crate::rundir::RunDir;
+
+pub use facts::{Revocation, RunFacts, StepRecord, StepStatus};
+pub use manifest::{seal, Manifest};
+pub use verify::{verify, VerifyReport};
+
+/// Options of the bundle writers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReportOptions {
+    /// Write CSVs with a UTF-8 byte-order mark, so Excel reads Korean text correctly.
+    pub excel: bool,
+}
+
+/// Errors of the report writers, the manifest and verification.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("CSV error in {file}: {message}")]
+    Csv { file: String, message: String },
+    #[error(
+        "template {template} failed: {message} (this is a bug in respond; the CSVs are complete)"
+    )]
+    Template { template: String, message: String },
+    #[error("{path} is a symlink; the bundle must contain only regular files (remove it, or restore the bundle from a copy)")]
+    Symlink { path: PathBuf },
+    #[error("{path}: file name cannot be listed in SHA256SUMS ({reason})")]
+    BadFileName { path: PathBuf, reason: String },
+    #[error("{path} is not an evidence bundle: {reason}")]
+    NotABundle { path: PathBuf, reason: String },
+    #[error("the journal does not verify, refusing to seal the bundle: {0}")]
+    Journal(#[from] crate::engine::journal::JournalError),
+}
+
+/// Every file [`write_bundle`] writes, relative to the run directory, in writing order.
+pub const BUNDLE_FILES: &[&str] = &[
+    "unauthorized_trades.csv",
+    "orders.csv",
+    "fills.csv",
+    "withdrawals.csv",
+    "deposits.csv",
+    "balances.csv",
+    "keys.json",
+    "analysis.json",
+    "report.md",
+    "report.html",
+    "support_ticket.md",
+];
+
+/// Writes the report files of the bundle into `rundir` (see [`BUNDLE_FILES`]) and returns
+/// their relative paths. Does not seal: call [`manifest::seal`] after the last write.
+pub fn write_bundle(
+    rundir: &RunDir,
+    facts: &RunFacts,
+    input: &AnalysisInput,
+    result: &AnalysisResult,
+    opts: &ReportOptions,
+) -> Result<Vec<String>, ReportError> {
+    let joined = view::Joined::new(input, result);
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    let unauthorized = csv::unauthorized_trades(&joined, opts)?;
+    let unauthorized_sha = crate::fsutil::sha256_hex(&unauthorized);
+    files.push(("unauthorized_trades.csv".into(), unauthorized));
+    files.push(("orders.csv".into(), csv::orders(&joined, opts)?));
+    files.push(("fills.csv".into(), csv::fills(&joined, opts)?));
+    files.push((
+        "withdrawals.csv".into(),
+        csv::transfers(&joined, &input.withdrawals, "withdrawals.csv", opts)?,
+    ));
+    files.push((
+        "deposits.csv".into(),
+        csv::transfers(&joined, &input.deposits, "deposits.csv", opts)?,
+    ));
+    files.push(("balances.csv".into(), csv::balances(input, opts)?));
+    files.push(("keys.json".into(), view::keys_json(facts, input, result)));
+    files.push(("analysis.json".into(), view::analysis_json(facts, &joined)));
+    let report = view::build(facts, &joined, &unauthorized_sha);
+    files.push(("report.md".into(), markdown::render(&report)?.into_bytes()));
+    files.push(("report.html".into(), html::render(&report)?.into_bytes()));
+    files.push((
+        "support_ticket.md".into(),
+        ticket::render(&report)?.into_bytes(),
+    ));
+    let mut written = Vec::with_capacity(files.len());
+    for (rel, bytes) in files {
+        rundir
+            .write(&rel, &bytes)
+            .map_err(|source| ReportError::Write {
+                path: rel.clone(),
+                source,
+            })?;
+        written.push(rel);
+    }
+    Ok(written)
+}

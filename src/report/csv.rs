@@ -1,0 +1,431 @@
+//! The bundle's CSV files, written with the `csv` crate.
+//!
+//! Rows are in a deterministic order (time, then id). Text cells pass through
+//! [`sanitize::csv_text`] (control characters made visible, formula prefixes neutralised with
+//! a leading `'`, long values cut); numeric cells are written from `Decimal`s untouched, so a
+//! genuine negative number stays a number. With `--excel` a UTF-8 byte-order mark comes first.
+
+use std::collections::BTreeSet;
+
+use crate::analysis::AnalysisInput;
+use crate::engine::journal::ts;
+use crate::exchange::{Order, Provenance, Transfer};
+use crate::report::sanitize::csv_text;
+use crate::report::view::{confidence, dec, fill_loss, match_kind, money, rule_ids, score, Joined};
+use crate::report::{ReportError, ReportOptions};
+
+/// Columns of `unauthorized_trades.csv`.
+pub const UNAUTHORIZED_COLUMNS: &[&str] = &[
+    "exchange",
+    "key_masked",
+    "row_kind",
+    "order_id",
+    "identifier",
+    "fill_id",
+    "market",
+    "side",
+    "ord_type",
+    "state",
+    "created_at_utc",
+    "created_at_local",
+    "price",
+    "volume",
+    "executed_volume",
+    "funds",
+    "fee",
+    "rules",
+    "score",
+    "confidence",
+    "reference_price",
+    "deviation_pct",
+    "est_loss_quote",
+    "raw_file",
+    "raw_sha256",
+];
+
+/// Columns of `orders.csv`.
+pub const ORDER_COLUMNS: &[&str] = &[
+    "exchange",
+    "key_masked",
+    "order_id",
+    "identifier",
+    "market",
+    "side",
+    "ord_type",
+    "type_normalized",
+    "state",
+    "created_at_utc",
+    "created_at_local",
+    "price",
+    "volume",
+    "remaining_volume",
+    "executed_volume",
+    "funds",
+    "fee",
+    "trades_count",
+    "match_kind",
+    "bot_log_row",
+    "flagged",
+    "rules",
+    "score",
+    "confidence",
+    "reference_price",
+    "deviation_pct",
+    "est_loss_quote",
+    "raw_file",
+    "raw_sha256",
+];
+
+pub const FILL_COLUMNS: &[&str] = &[
+    "exchange",
+    "fill_id",
+    "order_id",
+    "market",
+    "side",
+    "created_at_utc",
+    "created_at_local",
+    "price",
+    "volume",
+    "funds",
+    "fee",
+    "order_flagged",
+    "raw_file",
+    "raw_sha256",
+];
+
+pub const TRANSFER_COLUMNS: &[&str] = &[
+    "exchange",
+    "transfer_id",
+    "kind",
+    "currency",
+    "net_type",
+    "state",
+    "amount",
+    "fee",
+    "address",
+    "txid",
+    "created_at_utc",
+    "created_at_local",
+    "done_at_utc",
+    "is_cancelable",
+    "flagged",
+    "rules",
+    "raw_file",
+    "raw_sha256",
+];
+
+pub const BALANCE_COLUMNS: &[&str] = &[
+    "when",
+    "currency",
+    "free",
+    "locked",
+    "total",
+    "avg_buy_price",
+    "unit_currency",
+];
+
+/// Collects rows; text cells are neutralised, numeric ones written as they are.
+struct Sheet {
+    file: &'static str,
+    w: csv::Writer<Vec<u8>>,
+}
+
+enum Cell {
+    /// Untrusted or free text: neutralised.
+    Text(String),
+    /// A number (or empty) produced by us from typed data: written as is.
+    Num(String),
+}
+
+fn t(s: impl AsRef<str>) -> Cell {
+    Cell::Text(s.as_ref().to_string())
+}
+fn n(s: impl Into<String>) -> Cell {
+    Cell::Num(s.into())
+}
+
+impl Sheet {
+    fn new(file: &'static str, header: &[&str], opts: &ReportOptions) -> Result<Self, ReportError> {
+        let mut buf = Vec::new();
+        if opts.excel {
+            buf.extend_from_slice("\u{FEFF}".as_bytes());
+        }
+        let mut w = csv::WriterBuilder::new().from_writer(buf);
+        w.write_record(header).map_err(|e| csv_err(file, e))?;
+        Ok(Sheet { file, w })
+    }
+
+    fn row(&mut self, cells: Vec<Cell>) -> Result<(), ReportError> {
+        let rec: Vec<String> = cells
+            .into_iter()
+            .map(|c| match c {
+                Cell::Text(s) => csv_text(&s),
+                Cell::Num(s) => s,
+            })
+            .collect();
+        self.w.write_record(&rec).map_err(|e| csv_err(self.file, e))
+    }
+
+    fn finish(self) -> Result<Vec<u8>, ReportError> {
+        let file = self.file;
+        self.w.into_inner().map_err(|e| ReportError::Csv {
+            file: file.into(),
+            message: e.to_string(),
+        })
+    }
+}
+
+fn csv_err(file: &str, e: csv::Error) -> ReportError {
+    ReportError::Csv {
+        file: file.into(),
+        message: e.to_string(),
+    }
+}
+
+fn prov(p: &Option<Provenance>) -> (String, String) {
+    p.as_ref()
+        .map(|p| (p.raw_file.clone(), p.raw_sha256.clone()))
+        .unwrap_or_default()
+}
+
+fn state(o: &Order) -> String {
+    format!("{:?}", o.state).to_lowercase()
+}
+
+fn type_normalized(o: &Order) -> String {
+    format!("{:?}", o.order_type).to_lowercase()
+}
+
+/// `unauthorized_trades.csv`: one row per fill of a flagged order when its fills are known
+/// (`row_kind` = `fill`: price, volume, funds, fee, deviation and loss are the fill's, against
+/// the order's reference price), else one row for the order (`row_kind` = `order`: the
+/// order's figures and analysis' estimate).
+pub fn unauthorized_trades(j: &Joined<'_>, opts: &ReportOptions) -> Result<Vec<u8>, ReportError> {
+    let mut s = Sheet::new("unauthorized_trades.csv", UNAUTHORIZED_COLUMNS, opts)?;
+    let input = j.input;
+    for (o, v) in j.flagged() {
+        let common = |row_kind: &str| {
+            vec![
+                t(&input.exchange),
+                t(&input.key_masked),
+                t(row_kind),
+                t(&o.id),
+                t(o.client_id.as_deref().unwrap_or("")),
+            ]
+        };
+        let fills = j.fills_by_order.get(o.id.as_str());
+        match fills {
+            Some(fills) if !fills.is_empty() => {
+                for f in fills {
+                    let (dev, loss) = match v.reference_price {
+                        Some(r) => {
+                            let (d, l) = fill_loss(f.side, f.price, f.volume, r);
+                            (d.to_string(), l.to_string())
+                        }
+                        None => (String::new(), String::new()),
+                    };
+                    let (rf, rs) = if f.provenance.is_some() {
+                        prov(&f.provenance)
+                    } else {
+                        prov(&o.provenance)
+                    };
+                    let mut row = common("fill");
+                    row.extend([
+                        t(&f.id),
+                        t(&f.market),
+                        t(f.side.as_str()),
+                        t(&o.native_type),
+                        t(state(o)),
+                        t(ts(f.created_at)),
+                        t(&f.created_at_local),
+                        n(f.price.to_string()),
+                        n(f.volume.to_string()),
+                        n(f.volume.to_string()),
+                        n(f.funds.to_string()),
+                        n(dec(f.fee)),
+                        t(rule_ids(&v.rules)),
+                        n(score(v.score)),
+                        t(confidence(v.confidence)),
+                        n(dec(v.reference_price)),
+                        n(dev),
+                        n(loss),
+                        t(rf),
+                        t(rs),
+                    ]);
+                    s.row(row)?;
+                }
+            }
+            _ => {
+                let (rf, rs) = prov(&o.provenance);
+                let mut row = common("order");
+                row.extend([
+                    t(""),
+                    t(&o.market),
+                    t(o.side.as_str()),
+                    t(&o.native_type),
+                    t(state(o)),
+                    t(ts(o.created_at)),
+                    t(&o.created_at_local),
+                    n(dec(o.price)),
+                    n(dec(o.volume)),
+                    n(o.executed_volume.to_string()),
+                    n(dec(o.executed_funds)),
+                    n(o.paid_fee.to_string()),
+                    t(rule_ids(&v.rules)),
+                    n(score(v.score)),
+                    t(confidence(v.confidence)),
+                    n(dec(v.reference_price)),
+                    n(dec(v.deviation_pct)),
+                    n(v.est_loss_quote.map(money).unwrap_or_default()),
+                    t(rf),
+                    t(rs),
+                ]);
+                s.row(row)?;
+            }
+        }
+    }
+    s.finish()
+}
+
+/// `orders.csv`: every order of the window, flagged or not, with its match and verdict.
+pub fn orders(j: &Joined<'_>, opts: &ReportOptions) -> Result<Vec<u8>, ReportError> {
+    let mut s = Sheet::new("orders.csv", ORDER_COLUMNS, opts)?;
+    let input = j.input;
+    for (o, v) in &j.orders {
+        let (rf, rs) = prov(&o.provenance);
+        let mut row = vec![
+            t(&input.exchange),
+            t(&input.key_masked),
+            t(&o.id),
+            t(o.client_id.as_deref().unwrap_or("")),
+            t(&o.market),
+            t(o.side.as_str()),
+            t(&o.native_type),
+            t(type_normalized(o)),
+            t(state(o)),
+            t(ts(o.created_at)),
+            t(&o.created_at_local),
+            n(dec(o.price)),
+            n(dec(o.volume)),
+            n(dec(o.remaining_volume)),
+            n(o.executed_volume.to_string()),
+            n(dec(o.executed_funds)),
+            n(o.paid_fee.to_string()),
+            n(o.trades_count.to_string()),
+        ];
+        match v {
+            Some(v) => row.extend([
+                t(match_kind(v.match_kind)),
+                t(j.matched_row(v)),
+                t(v.flagged.to_string()),
+                t(rule_ids(&v.rules)),
+                n(score(v.score)),
+                t(confidence(v.confidence)),
+                n(dec(v.reference_price)),
+                n(dec(v.deviation_pct)),
+                n(v.est_loss_quote.map(money).unwrap_or_default()),
+            ]),
+            None => row.extend([
+                t("not-analysed"),
+                t(""),
+                t("false"),
+                t(""),
+                n(""),
+                t(""),
+                n(""),
+                n(""),
+                n(""),
+            ]),
+        }
+        row.extend([t(rf), t(rs)]);
+        s.row(row)?;
+    }
+    s.finish()
+}
+
+/// `fills.csv`: every known fill, with whether its order was flagged.
+pub fn fills(j: &Joined<'_>, opts: &ReportOptions) -> Result<Vec<u8>, ReportError> {
+    let mut s = Sheet::new("fills.csv", FILL_COLUMNS, opts)?;
+    let flagged: BTreeSet<&str> = j.flagged().map(|(o, _)| o.id.as_str()).collect();
+    for f in &j.fills {
+        let (rf, rs) = prov(&f.provenance);
+        s.row(vec![
+            t(&j.input.exchange),
+            t(&f.id),
+            t(&f.order_id),
+            t(&f.market),
+            t(f.side.as_str()),
+            t(ts(f.created_at)),
+            t(&f.created_at_local),
+            n(f.price.to_string()),
+            n(f.volume.to_string()),
+            n(f.funds.to_string()),
+            n(dec(f.fee)),
+            t(flagged.contains(f.order_id.as_str()).to_string()),
+            t(rf),
+            t(rs),
+        ])?;
+    }
+    s.finish()
+}
+
+/// `withdrawals.csv` / `deposits.csv`: every transfer, with its verdict (R13) if any.
+pub fn transfers(
+    j: &Joined<'_>,
+    list: &[Transfer],
+    file: &'static str,
+    opts: &ReportOptions,
+) -> Result<Vec<u8>, ReportError> {
+    let mut s = Sheet::new(file, TRANSFER_COLUMNS, opts)?;
+    let mut sorted: Vec<&Transfer> = list.iter().collect();
+    sorted.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+    for tr in sorted {
+        let v = j.transfer_verdicts.get(tr.id.as_str());
+        let (rf, rs) = prov(&tr.provenance);
+        s.row(vec![
+            t(&j.input.exchange),
+            t(&tr.id),
+            t(format!("{:?}", tr.kind).to_lowercase()),
+            t(&tr.currency),
+            t(tr.net_type.as_deref().unwrap_or("")),
+            t(&tr.state),
+            n(tr.amount.to_string()),
+            n(dec(tr.fee)),
+            t(tr.address.as_deref().unwrap_or("")),
+            t(tr.txid.as_deref().unwrap_or("")),
+            t(ts(tr.created_at)),
+            t(&tr.created_at_local),
+            t(tr.done_at.map(ts).unwrap_or_default()),
+            t(tr.is_cancelable.to_string()),
+            t(v.is_some_and(|v| v.flagged).to_string()),
+            t(v.map(|v| rule_ids(&v.rules)).unwrap_or_default()),
+            t(rf),
+            t(rs),
+        ])?;
+    }
+    s.finish()
+}
+
+/// `balances.csv`: balances at the start and at the end of the run (`when`), by currency.
+pub fn balances(input: &AnalysisInput, opts: &ReportOptions) -> Result<Vec<u8>, ReportError> {
+    let mut s = Sheet::new("balances.csv", BALANCE_COLUMNS, opts)?;
+    for (when, list) in [
+        ("start", &input.balances_start),
+        ("end", &input.balances_end),
+    ] {
+        let mut sorted: Vec<_> = list.iter().collect();
+        sorted.sort_by(|a, b| a.currency.cmp(&b.currency));
+        for b in sorted {
+            s.row(vec![
+                t(when),
+                t(&b.currency),
+                n(b.free.to_string()),
+                n(b.locked.to_string()),
+                n((b.free + b.locked).to_string()),
+                n(dec(b.avg_buy_price)),
+                t(b.unit_currency.as_deref().unwrap_or("")),
+            ])?;
+        }
+    }
+    s.finish()
+}

@@ -1,0 +1,105 @@
+//! [`RunFacts`]: what the engine knows about the run itself, stamped by the engine.
+//!
+//! Report writers never read the clock (reports must be byte-identical for identical inputs),
+//! so every time a report shows about the response (start, finish, server clock, revocation,
+//! step outcomes) arrives here, as data.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::exchange::{ServerTime, Window};
+
+/// Facts about one run of `respond`, for the reports and the support ticket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunFacts {
+    /// The run id (the bundle directory's name).
+    pub run_id: String,
+    /// Exchange identifier (`upbit`).
+    pub exchange: String,
+    /// A label for the account the user gave, if any.
+    pub account_label: Option<String>,
+    /// The leaked key, masked (`abcd…wxyz`).
+    pub key_masked: String,
+    pub tool_version: String,
+    /// The playbook as given (a path or `builtin:<name>`) and the SHA-256 of its bytes.
+    pub playbook_path: String,
+    pub playbook_sha256: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    /// The exchange clock against ours at the start and at the end of the run.
+    pub server_time_start: Option<ServerTime>,
+    pub server_time_end: Option<ServerTime>,
+    /// The window whose history was exported.
+    pub investigation_window: Option<Window>,
+    /// The window whose candles gave the reference (pre-attack) prices.
+    pub reference_window: Option<Window>,
+    /// What the run observed about the leaked key.
+    pub revocation: Revocation,
+    pub dry_run: bool,
+    /// The response itself, step by step, in execution order.
+    pub steps: Vec<StepRecord>,
+}
+
+/// Whether the leaked key was seen dead, and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Revocation {
+    /// The run did not check (dry run, step skipped or failed).
+    NotChecked,
+    /// The last check found the key still working.
+    StillValid { checked_at: DateTime<Utc> },
+    /// The key was refused (`invalid_access_key`) at this time.
+    Revoked {
+        observed_at: DateTime<Utc>,
+        /// What showed it, e.g. `GET /v1/accounts → 401 invalid_access_key`.
+        evidence: String,
+    },
+}
+
+impl Revocation {
+    /// When the key was observed revoked.
+    pub fn revoked_at(&self) -> Option<DateTime<Utc>> {
+        match self {
+            Revocation::Revoked { observed_at, .. } => Some(*observed_at),
+            _ => None,
+        }
+    }
+}
+
+/// How a step of the playbook ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStatus {
+    Ok,
+    Failed,
+    /// Not run (condition false, or a dependency failed).
+    Skipped,
+    /// Dry run: described, not executed.
+    DryRun,
+    /// Waiting on a person (manual step not confirmed).
+    Pending,
+}
+
+impl StepStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepStatus::Ok => "ok",
+            StepStatus::Failed => "failed",
+            StepStatus::Skipped => "skipped",
+            StepStatus::DryRun => "dry-run",
+            StepStatus::Pending => "pending",
+        }
+    }
+}
+
+/// One step's outcome, for the report's timeline of the response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepRecord {
+    pub id: String,
+    /// The step kind (`exchange.snapshot`).
+    pub uses: String,
+    pub status: StepStatus,
+    pub summary: String,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}

@@ -1,0 +1,265 @@
+//! `SHA256SUMS` and `manifest.json`: the seal over a finished bundle.
+//!
+//! `SHA256SUMS` is in exact coreutils format (`<hex>  <path>`, sorted by path, with
+//! coreutils' `\`-prefixed escaping for a name holding `\` or a newline), so a reviewer can
+//! run `sha256sum -c SHA256SUMS` with nothing but coreutils. It covers every regular file of
+//! the bundle except itself and `manifest.json`; a symlink anywhere makes sealing fail.
+//! `manifest.json` repeats the list with sizes, ties in the journal's last entry hash and the
+//! hash of `SHA256SUMS`. Neither file holds a time: sealing the same files twice gives the
+//! same bytes. Sealing must be the last write of a run.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::journal;
+use crate::fsutil;
+use crate::report::ReportError;
+
+pub const SUMS_FILE: &str = "SHA256SUMS";
+pub const MANIFEST_FILE: &str = "manifest.json";
+
+/// `manifest.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format: u32,
+    pub tool: String,
+    pub tool_version: String,
+    pub files: Vec<ManifestFile>,
+    /// Number of entries of `journal.jsonl` and the hash of the last one (`None`: no journal).
+    pub journal_entries: u64,
+    pub journal_last_hash: Option<String>,
+    /// SHA-256 of the `SHA256SUMS` file's bytes.
+    pub sha256sums_sha256: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestFile {
+    pub path: String,
+    pub size: u64,
+    pub sha256: String,
+}
+
+/// One file found in the bundle.
+pub(crate) struct Found {
+    pub rel: String,
+    pub abs: PathBuf,
+    pub kind: FoundKind,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum FoundKind {
+    File,
+    Symlink,
+    Other,
+}
+
+/// Lists everything under `root` except the directories themselves, sorted by relative path
+/// (bytewise, `/`-separated). Does not follow symlinks.
+pub(crate) fn walk(root: &Path) -> Result<Vec<Found>, ReportError> {
+    let mut out = Vec::new();
+    let mut stack = vec![(root.to_path_buf(), String::new())];
+    while let Some((dir, prefix)) = stack.pop() {
+        let rd = std::fs::read_dir(&dir).map_err(|source| ReportError::Read {
+            path: dir.clone(),
+            source,
+        })?;
+        for e in rd {
+            let e = e.map_err(|source| ReportError::Read {
+                path: dir.clone(),
+                source,
+            })?;
+            let abs = e.path();
+            let name = match e.file_name().into_string() {
+                Ok(n) => n,
+                Err(_) => {
+                    return Err(ReportError::BadFileName {
+                        path: abs,
+                        reason: "not valid UTF-8".into(),
+                    })
+                }
+            };
+            let rel = if prefix.is_empty() {
+                name
+            } else {
+                format!("{prefix}/{name}")
+            };
+            let ft = std::fs::symlink_metadata(&abs)
+                .map_err(|source| ReportError::Read {
+                    path: abs.clone(),
+                    source,
+                })?
+                .file_type();
+            if ft.is_symlink() {
+                out.push(Found {
+                    rel,
+                    abs,
+                    kind: FoundKind::Symlink,
+                });
+            } else if ft.is_dir() {
+                stack.push((abs, rel));
+            } else if ft.is_file() {
+                out.push(Found {
+                    rel,
+                    abs,
+                    kind: FoundKind::File,
+                });
+            } else {
+                out.push(Found {
+                    rel,
+                    abs,
+                    kind: FoundKind::Other,
+                });
+            }
+        }
+    }
+    out.sort_by(|a, b| a.rel.as_bytes().cmp(b.rel.as_bytes()));
+    Ok(out)
+}
+
+/// Size and lowercase hex SHA-256 of a file, streamed (a bundle may hold large raw files).
+/// Opens with `O_NOFOLLOW`, so a symlink swapped in after the walk is refused, not followed.
+pub(crate) fn hash_file(path: &Path) -> Result<(u64, String), ReportError> {
+    use sha2::{Digest, Sha256};
+    use std::os::unix::fs::OpenOptionsExt;
+    const O_NOFOLLOW: i32 = 0o400000;
+    let err = |source| ReportError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(O_NOFOLLOW)
+        .open(path)
+        .map_err(err)?;
+    let mut hasher = Sha256::new();
+    let size = std::io::copy(&mut f, &mut hasher).map_err(err)?;
+    Ok((size, hex::encode(hasher.finalize())))
+}
+
+/// The `SHA256SUMS` line for one file, escaped the way coreutils does.
+pub fn sums_line(hex: &str, path: &str) -> String {
+    if path.contains('\\') || path.contains('\n') || path.contains('\r') {
+        let esc = path
+            .replace('\\', "\\\\")
+            .replace('\n', "\\n")
+            .replace('\r', "\\r");
+        format!("\\{hex}  {esc}\n")
+    } else {
+        format!("{hex}  {path}\n")
+    }
+}
+
+/// Parses one `SHA256SUMS` line into (hex, path); `None` if it is not in the format.
+pub fn parse_sums_line(line: &str) -> Option<(String, String)> {
+    let (escaped, line) = match line.strip_prefix('\\') {
+        Some(rest) => (true, rest),
+        None => (false, line),
+    };
+    let (hex, rest) = line.split_at_checked(64)?;
+    if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let path = rest
+        .strip_prefix("  ")
+        .or_else(|| rest.strip_prefix(" *"))?;
+    if path.is_empty() {
+        return None;
+    }
+    let path = if escaped {
+        let mut out = String::new();
+        let mut chars = path.chars();
+        while let Some(c) = chars.next() {
+            if c == '\\' {
+                match chars.next() {
+                    Some('\\') => out.push('\\'),
+                    Some('n') => out.push('\n'),
+                    Some('r') => out.push('\r'),
+                    _ => return None,
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    } else {
+        path.to_string()
+    };
+    Some((hex.to_ascii_lowercase(), path))
+}
+
+/// Hashes every regular file of the bundle at `run_dir`, writes `SHA256SUMS` and
+/// `manifest.json` (0600), and returns the manifest. Fails on a symlink or special file in the
+/// bundle, and when `journal.jsonl` exists but its chain does not verify.
+pub fn seal(run_dir: &Path) -> Result<Manifest, ReportError> {
+    let found = walk(run_dir)?;
+    let mut files = Vec::new();
+    let mut sums = String::new();
+    for f in found {
+        if f.rel == SUMS_FILE || f.rel == MANIFEST_FILE {
+            continue;
+        }
+        match f.kind {
+            FoundKind::Symlink => return Err(ReportError::Symlink { path: f.abs }),
+            FoundKind::Other => {
+                return Err(ReportError::BadFileName {
+                    path: f.abs,
+                    reason: "not a regular file".into(),
+                })
+            }
+            FoundKind::File => {}
+        }
+        let (size, sha) = hash_file(&f.abs)?;
+        sums.push_str(&sums_line(&sha, &f.rel));
+        files.push(ManifestFile {
+            path: f.rel,
+            size,
+            sha256: sha,
+        });
+    }
+    let jpath = run_dir.join(journal::FILE_NAME);
+    let (journal_entries, journal_last_hash) = if jpath.exists() {
+        let entries = journal::verify_chain(&jpath)?;
+        (entries.len() as u64, entries.last().map(|e| e.hash.clone()))
+    } else {
+        (0, None)
+    };
+    let manifest = Manifest {
+        format: 1,
+        tool: "respond".into(),
+        tool_version: env!("CARGO_PKG_VERSION").into(),
+        files,
+        journal_entries,
+        journal_last_hash,
+        sha256sums_sha256: fsutil::sha256_hex(sums.as_bytes()),
+    };
+    let write = |name: &str, bytes: &[u8]| {
+        fsutil::write_private(&run_dir.join(name), bytes).map_err(|source| ReportError::Write {
+            path: name.into(),
+            source,
+        })
+    };
+    write(SUMS_FILE, sums.as_bytes())?;
+    let mut json = serde_json::to_vec_pretty(&manifest).expect("manifest serializes");
+    json.push(b'\n');
+    write(MANIFEST_FILE, &json)?;
+    Ok(manifest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sums_lines_round_trip_with_escapes() {
+        let hex = "a".repeat(64);
+        for p in ["raw/x.body", "odd\\name", "new\nline"] {
+            let line = sums_line(&hex, p);
+            let (h, back) = parse_sums_line(line.trim_end_matches('\n')).unwrap();
+            assert_eq!(h, hex);
+            assert_eq!(back, p);
+        }
+        assert!(parse_sums_line("zz  x").is_none());
+        assert!(parse_sums_line(&format!("{hex} x")).is_none());
+    }
+}
