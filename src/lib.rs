@@ -15,6 +15,7 @@
 pub mod analysis;
 pub mod cli;
 pub mod commands;
+pub mod credentials;
 pub mod engine;
 pub mod exchange;
 pub mod exit;

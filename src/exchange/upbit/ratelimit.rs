@@ -1,0 +1,373 @@
+//! Client-side pacing for Upbit's per-group rate limits.
+//!
+//! Upbit counts requests per *group* (`default` 30/s, `order` 8/s, `order-cancel-all` 1 per
+//! 2 s, quotation groups 10/s) and reports what is left in every response's `Remaining-Req`
+//! header. Going over gives 429; insisting gives 418 and a block. So the limiter is shaped to
+//! never send a request the server would refuse: a sliding window per group (at most `limit`
+//! sends in any `window` plus a small margin for network jitter), which also adopts the
+//! server's own `sec` count when that is lower than ours (another client shares the key or IP).
+//! A 429 puts the group into exponential backoff with jitter for everyone; a 418 stops every
+//! request until the block is over instead of hammering into it.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use rand::Rng;
+use serde::Serialize;
+
+/// Budget of one group: `limit` requests per `window`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    pub limit: u32,
+    pub window: Duration,
+}
+
+/// The published budget of an Upbit group. Unknown groups get a conservative 5/s.
+pub fn budget_of(group: &str) -> Budget {
+    let per_sec = |limit| Budget {
+        limit,
+        window: Duration::from_secs(1),
+    };
+    match group {
+        "default" => per_sec(30),
+        "order" | "order-test" => per_sec(8),
+        "order-cancel-all" => Budget {
+            limit: 1,
+            window: Duration::from_secs(2),
+        },
+        "market" | "candle" | "trade" | "ticker" | "orderbook" => per_sec(10),
+        _ => per_sec(5),
+    }
+}
+
+/// The group an endpoint is expected to count against before the server says otherwise.
+pub fn group_for(method: &str, path: &str) -> &'static str {
+    let path = path.trim_end_matches('/');
+    if path.starts_with("/v1/market/") {
+        return "market";
+    }
+    if path.starts_with("/v1/candles/") {
+        return "candle";
+    }
+    if path.starts_with("/v1/trades/") {
+        return "trade";
+    }
+    if path == "/v1/ticker" || path.starts_with("/v1/ticker/") {
+        return "ticker";
+    }
+    if path == "/v1/orderbook" {
+        return "orderbook";
+    }
+    match (method, path) {
+        ("DELETE", "/v1/orders/open") => "order-cancel-all",
+        ("POST", "/v1/orders/test") => "order-test",
+        ("POST", "/v1/orders") | ("DELETE", "/v1/order") | ("DELETE", "/v1/orders/uuids") => {
+            "order"
+        }
+        _ => "default",
+    }
+}
+
+/// Current use of one group's budget, for progress displays.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BudgetUse {
+    pub group: String,
+    /// Requests sent in the current window.
+    pub used: u32,
+    pub limit: u32,
+    pub window_ms: u64,
+}
+
+/// Why a request may not be sent now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// The server answered 418: blocked for this long still.
+    Blocked(Duration),
+}
+
+#[derive(Debug)]
+struct Group {
+    budget: Budget,
+    sent: VecDeque<Instant>,
+    /// The server's last `sec` report: (when the request it answered was sent, remaining).
+    server: Option<(Instant, u32)>,
+    backoff_until: Option<Instant>,
+    backoff_level: u32,
+}
+
+impl Group {
+    fn new(budget: Budget) -> Self {
+        Group {
+            budget,
+            sent: VecDeque::new(),
+            server: None,
+            backoff_until: None,
+            backoff_level: 0,
+        }
+    }
+
+    fn span(&self) -> Duration {
+        // A margin of 5% absorbs jitter between our send time and the server's arrival time.
+        self.budget.window + self.budget.window / 20
+    }
+
+    fn prune(&mut self, now: Instant) {
+        let span = self.span();
+        while self
+            .sent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= span)
+        {
+            self.sent.pop_front();
+        }
+        if self
+            .server
+            .is_some_and(|(t, _)| now.duration_since(t) >= span)
+        {
+            self.server = None;
+        }
+    }
+
+    /// How long to wait before the next send, or zero.
+    fn wait(&mut self, now: Instant) -> Duration {
+        self.prune(now);
+        let mut until = now;
+        if let Some(b) = self.backoff_until {
+            until = until.max(b);
+        }
+        let span = self.span();
+        if self.sent.len() as u32 >= self.budget.limit {
+            if let Some(first) = self.sent.front() {
+                until = until.max(*first + span);
+            }
+        }
+        if let Some((at, remaining)) = self.server {
+            let since = self.sent.iter().filter(|t| **t > at).count() as u32;
+            if since >= remaining {
+                until = until.max(at + span);
+            }
+        }
+        until.saturating_duration_since(now)
+    }
+}
+
+/// Per-group pacing shared by all requests of one client.
+#[derive(Debug)]
+pub struct RateLimiter {
+    state: Mutex<State>,
+    backoff_base: Duration,
+    backoff_max: Duration,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    groups: HashMap<String, Group>,
+    blocked_until: Option<Instant>,
+}
+
+impl State {
+    fn group(&mut self, name: &str) -> &mut Group {
+        self.groups
+            .entry(name.to_string())
+            .or_insert_with(|| Group::new(budget_of(name)))
+    }
+}
+
+impl RateLimiter {
+    /// `backoff_base` is the first delay after a 429; it doubles per consecutive 429 up to
+    /// `backoff_max`, plus up to one base of jitter.
+    pub fn new(backoff_base: Duration, backoff_max: Duration) -> Self {
+        RateLimiter {
+            state: Mutex::new(State::default()),
+            backoff_base,
+            backoff_max,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Overrides a group's budget (tests, or a future documented change such as `order`
+    /// going to 12/s).
+    pub fn set_budget(&self, group: &str, budget: Budget) {
+        self.lock().group(group).budget = budget;
+    }
+
+    /// Waits until `group` may send, then counts the send. Returns the send instant.
+    pub async fn acquire(&self, group: &str) -> Result<Instant, Refusal> {
+        loop {
+            let wait = {
+                let mut st = self.lock();
+                let now = Instant::now();
+                if let Some(b) = st.blocked_until {
+                    if b > now {
+                        return Err(Refusal::Blocked(b - now));
+                    }
+                    st.blocked_until = None;
+                }
+                let g = st.group(group);
+                let wait = g.wait(now);
+                if wait.is_zero() {
+                    g.sent.push_back(now);
+                    return Ok(now);
+                }
+                wait
+            };
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Adopts the server's report for `group` about a request sent at `sent_at`.
+    pub fn observe(&self, group: &str, sec_remaining: Option<u32>, sent_at: Instant) {
+        let mut st = self.lock();
+        let g = st.group(group);
+        if let Some(r) = sec_remaining {
+            let newer = g.server.map_or(true, |(t, _)| sent_at >= t);
+            if newer {
+                g.server = Some((sent_at, r));
+            }
+        }
+    }
+
+    /// A successful (non-429) answer ends the group's backoff escalation.
+    pub fn succeeded(&self, group: &str) {
+        let mut st = self.lock();
+        st.group(group).backoff_level = 0;
+    }
+
+    /// A 429: backs the group off (exponential with jitter, or the server's Retry-After if
+    /// longer) and returns the delay chosen.
+    pub fn too_many(&self, group: &str, retry_after: Option<Duration>) -> Duration {
+        let base = self.backoff_base;
+        let max = self.backoff_max;
+        let mut st = self.lock();
+        let g = st.group(group);
+        let exp = base
+            .saturating_mul(1u32 << g.backoff_level.min(16))
+            .min(max);
+        let jitter_ms = rand::thread_rng().gen_range(0..=base.as_millis().max(1) as u64);
+        let mut delay = exp + Duration::from_millis(jitter_ms);
+        if let Some(ra) = retry_after {
+            delay = delay.max(ra);
+        }
+        g.backoff_level = g.backoff_level.saturating_add(1);
+        let until = Instant::now() + delay;
+        g.backoff_until = Some(g.backoff_until.map_or(until, |b| b.max(until)));
+        // The server counted this second full: forget our optimistic view of it.
+        g.server = Some((Instant::now(), 0));
+        delay
+    }
+
+    /// A 418: nothing is sent to the exchange until the block is over.
+    pub fn blocked(&self, duration: Duration) {
+        let mut st = self.lock();
+        let until = Instant::now() + duration;
+        st.blocked_until = Some(st.blocked_until.map_or(until, |b| b.max(until)));
+    }
+
+    /// Use of every group seen so far, sorted by group name.
+    pub fn snapshot(&self) -> Vec<BudgetUse> {
+        let mut st = self.lock();
+        let now = Instant::now();
+        let mut out: Vec<BudgetUse> = st
+            .groups
+            .iter_mut()
+            .map(|(name, g)| {
+                g.prune(now);
+                let in_window = g
+                    .sent
+                    .iter()
+                    .filter(|t| now.duration_since(**t) < g.budget.window)
+                    .count() as u32;
+                BudgetUse {
+                    group: name.clone(),
+                    used: in_window,
+                    limit: g.budget.limit,
+                    window_ms: g.budget.window.as_millis() as u64,
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| a.group.cmp(&b.group));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_groups() {
+        assert_eq!(group_for("DELETE", "/v1/orders/open"), "order-cancel-all");
+        assert_eq!(group_for("GET", "/v1/orders/open"), "default");
+        assert_eq!(group_for("GET", "/v1/candles/minutes/1"), "candle");
+        assert_eq!(group_for("DELETE", "/v1/order"), "order");
+        assert_eq!(budget_of("order-cancel-all").window, Duration::from_secs(2));
+    }
+
+    #[tokio::test]
+    async fn never_more_than_the_budget_in_a_window() {
+        let rl = RateLimiter::new(Duration::from_millis(100), Duration::from_secs(2));
+        rl.set_budget(
+            "g",
+            Budget {
+                limit: 3,
+                window: Duration::from_millis(100),
+            },
+        );
+        let start = Instant::now();
+        let mut sends = Vec::new();
+        for _ in 0..10 {
+            sends.push(rl.acquire("g").await.unwrap() - start);
+        }
+        for (i, t) in sends.iter().enumerate() {
+            let in_window = sends[i..]
+                .iter()
+                .filter(|u| **u - *t < Duration::from_millis(100))
+                .count();
+            assert!(
+                in_window <= 3,
+                "{in_window} sends within 100 ms after {t:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn adopts_a_lower_server_count() {
+        let rl = RateLimiter::new(Duration::from_millis(100), Duration::from_secs(2));
+        rl.set_budget(
+            "default",
+            Budget {
+                limit: 30,
+                window: Duration::from_millis(200),
+            },
+        );
+        let t0 = rl.acquire("default").await.unwrap();
+        rl.observe("default", Some(1), t0);
+        let _t1 = rl.acquire("default").await.unwrap();
+        let t2 = rl.acquire("default").await.unwrap();
+        // Our own budget (30) would allow it at once; the server said one was left.
+        assert!(
+            t2 - t0 >= Duration::from_millis(200),
+            "waited only {:?}",
+            t2 - t0
+        );
+    }
+
+    #[tokio::test]
+    async fn blocked_refuses_and_429_backs_off() {
+        let rl = RateLimiter::new(Duration::from_millis(100), Duration::from_secs(2));
+        let d1 = rl.too_many("default", None);
+        let d2 = rl.too_many("default", None);
+        assert!(d2 >= Duration::from_millis(200) && d1 <= Duration::from_millis(200));
+        rl.blocked(Duration::from_secs(30));
+        assert!(matches!(
+            rl.acquire("default").await,
+            Err(Refusal::Blocked(_))
+        ));
+    }
+}
