@@ -317,7 +317,7 @@ impl UpbitClient {
     /// a missing answer (or a 418 block in force) is an `Err`.
     async fn send_once(&self, call: &Call) -> Result<Answer> {
         let group = self.group(call);
-        let sent_at = match self.limiter.acquire(&group).await {
+        let permit = match self.limiter.acquire(&group).await {
             Ok(t) => t,
             Err(Refusal::Blocked(left)) => {
                 return Err(Error::RateLimited {
@@ -361,6 +361,7 @@ impl UpbitClient {
             Err(e) => Err((None, reqwest::header::HeaderMap::new(), describe(&e))),
         };
         let answered_local = Utc::now();
+        drop(permit);
         let (status, headers, body, transport_err) = match result {
             Ok((s, h, b)) => (s, h, b, None),
             Err((s, h, e)) => (s.unwrap_or(0), h, Vec::new(), Some(e)),
@@ -379,7 +380,7 @@ impl UpbitClient {
                         rr.group.clone(),
                     );
             }
-            self.limiter.observe(&rr.group, rr.sec, sent_at);
+            self.limiter.observe(&rr.group, rr.sec);
         }
         if let Some(e) = transport_err {
             return Err(Error::Transport(format!("{}: {e}", call.what())));

@@ -91,18 +91,26 @@ pub enum Refusal {
 #[derive(Debug)]
 struct Group {
     budget: Budget,
-    sent: VecDeque<Instant>,
-    /// The server's last `sec` report: (when the request it answered was sent, remaining).
+    /// When each recent request *finished*. The server counted it at arrival, which lies
+    /// between our send and its answer; the answer time is the safe upper bound.
+    done: VecDeque<Instant>,
+    /// Requests sent and not answered yet: they count against the window too.
+    inflight: u32,
+    /// The server's last `sec` report: (when it arrived, requests left this second).
     server: Option<(Instant, u32)>,
     backoff_until: Option<Instant>,
     backoff_level: u32,
 }
 
+/// How often a group whose budget is all in flight looks again.
+const INFLIGHT_POLL: Duration = Duration::from_millis(5);
+
 impl Group {
     fn new(budget: Budget) -> Self {
         Group {
             budget,
-            sent: VecDeque::new(),
+            done: VecDeque::new(),
+            inflight: 0,
             server: None,
             backoff_until: None,
             backoff_level: 0,
@@ -110,18 +118,18 @@ impl Group {
     }
 
     fn span(&self) -> Duration {
-        // A margin of 5% absorbs jitter between our send time and the server's arrival time.
+        // A margin of 5% absorbs clock granularity and jitter on the server's side.
         self.budget.window + self.budget.window / 20
     }
 
     fn prune(&mut self, now: Instant) {
         let span = self.span();
         while self
-            .sent
+            .done
             .front()
             .is_some_and(|t| now.duration_since(*t) >= span)
         {
-            self.sent.pop_front();
+            self.done.pop_front();
         }
         if self
             .server
@@ -139,18 +147,36 @@ impl Group {
             until = until.max(b);
         }
         let span = self.span();
-        if self.sent.len() as u32 >= self.budget.limit {
-            if let Some(first) = self.sent.front() {
-                until = until.max(*first + span);
+        if self.inflight + self.done.len() as u32 >= self.budget.limit {
+            match self.done.front() {
+                Some(first) => until = until.max(*first + span),
+                None => until = until.max(now + INFLIGHT_POLL),
             }
         }
         if let Some((at, remaining)) = self.server {
-            let since = self.sent.iter().filter(|t| **t > at).count() as u32;
+            let since = self.inflight + self.done.iter().filter(|t| **t > at).count() as u32;
             if since >= remaining {
                 until = until.max(at + span);
             }
         }
         until.saturating_duration_since(now)
+    }
+}
+
+/// A granted send. Dropping it (answer received, failed, or the future cancelled) marks the
+/// request finished, so a cancelled caller never leaks budget.
+#[derive(Debug)]
+pub struct Permit<'a> {
+    limiter: &'a RateLimiter,
+    group: String,
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        let mut st = self.limiter.lock();
+        let g = st.group(&self.group);
+        g.inflight = g.inflight.saturating_sub(1);
+        g.done.push_back(Instant::now());
     }
 }
 
@@ -197,8 +223,8 @@ impl RateLimiter {
         self.lock().group(group).budget = budget;
     }
 
-    /// Waits until `group` may send, then counts the send. Returns the send instant.
-    pub async fn acquire(&self, group: &str) -> Result<Instant, Refusal> {
+    /// Waits until `group` may send, then counts the send until the permit is dropped.
+    pub async fn acquire(&self, group: &str) -> Result<Permit<'_>, Refusal> {
         loop {
             let wait = {
                 let mut st = self.lock();
@@ -212,8 +238,11 @@ impl RateLimiter {
                 let g = st.group(group);
                 let wait = g.wait(now);
                 if wait.is_zero() {
-                    g.sent.push_back(now);
-                    return Ok(now);
+                    g.inflight += 1;
+                    return Ok(Permit {
+                        limiter: self,
+                        group: group.to_string(),
+                    });
                 }
                 wait
             };
@@ -221,15 +250,12 @@ impl RateLimiter {
         }
     }
 
-    /// Adopts the server's report for `group` about a request sent at `sent_at`.
-    pub fn observe(&self, group: &str, sec_remaining: Option<u32>, sent_at: Instant) {
-        let mut st = self.lock();
-        let g = st.group(group);
+    /// Adopts the server's `sec` report for `group`, received just now (call it after the
+    /// request's permit is dropped).
+    pub fn observe(&self, group: &str, sec_remaining: Option<u32>) {
         if let Some(r) = sec_remaining {
-            let newer = g.server.map_or(true, |(t, _)| sent_at >= t);
-            if newer {
-                g.server = Some((sent_at, r));
-            }
+            let mut st = self.lock();
+            st.group(group).server = Some((Instant::now(), r));
         }
     }
 
@@ -278,11 +304,11 @@ impl RateLimiter {
             .iter_mut()
             .map(|(name, g)| {
                 g.prune(now);
-                let in_window = g
-                    .sent
-                    .iter()
-                    .filter(|t| now.duration_since(**t) < g.budget.window)
-                    .count() as u32;
+                let in_window = g.inflight
+                    + g.done
+                        .iter()
+                        .filter(|t| now.duration_since(**t) < g.budget.window)
+                        .count() as u32;
                 BudgetUse {
                     group: name.clone(),
                     used: in_window,
@@ -322,7 +348,9 @@ mod tests {
         let start = Instant::now();
         let mut sends = Vec::new();
         for _ in 0..10 {
-            sends.push(rl.acquire("g").await.unwrap() - start);
+            let permit = rl.acquire("g").await.unwrap();
+            sends.push(Instant::now() - start);
+            drop(permit);
         }
         for (i, t) in sends.iter().enumerate() {
             let in_window = sends[i..]
@@ -346,10 +374,12 @@ mod tests {
                 window: Duration::from_millis(200),
             },
         );
-        let t0 = rl.acquire("default").await.unwrap();
-        rl.observe("default", Some(1), t0);
-        let _t1 = rl.acquire("default").await.unwrap();
-        let t2 = rl.acquire("default").await.unwrap();
+        let t0 = Instant::now();
+        drop(rl.acquire("default").await.unwrap());
+        rl.observe("default", Some(1));
+        drop(rl.acquire("default").await.unwrap());
+        drop(rl.acquire("default").await.unwrap());
+        let t2 = Instant::now();
         // Our own budget (30) would allow it at once; the server said one was left.
         assert!(
             t2 - t0 >= Duration::from_millis(200),
