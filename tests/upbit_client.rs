@@ -49,6 +49,8 @@ struct FxState {
     count_429: usize,
     count_418: usize,
     scripts: HashMap<(String, String), VecDeque<Script>>,
+    /// Requests another client (sharing the key) uses from each window, per group.
+    phantom: HashMap<String, usize>,
     /// uuid → state (wait, watch, cancel, done), creation order.
     orders: BTreeMap<String, String>,
 }
@@ -148,17 +150,19 @@ async fn handle(State(fx): State<Fx>, req: Request) -> Response {
             st.count_418 += 1;
             return reply(418, g, 0, "blocked");
         }
+        let phantom = st.phantom.get(g).copied().unwrap_or(0);
         let q = st.arrivals.entry(g.to_string()).or_default();
         while q.front().is_some_and(|t| now.duration_since(*t) >= window) {
             q.pop_front();
         }
-        if q.len() >= limit {
+        let used = q.len();
+        if used + phantom >= limit {
             st.count_429 += 1;
             st.block_until = Some(now + BLOCK_WINDOW);
             return reply(429, g, 0, "Too many requests");
         }
         q.push_back(now);
-        let n = q.len();
+        let n = used + 1 + phantom;
         let m = st.max_in_window.entry(g.to_string()).or_default();
         *m = (*m).max(n);
         let script = st
@@ -342,6 +346,14 @@ fn exchange(fx: &Fx, method: &str, path: &str, params: &[(String, String)]) -> (
             r#"[{"type":"withdraw","uuid":"w1","currency":"BTC","net_type":"BTC","txid":null,"state":"WAITING","created_at":"2024-03-01T10:00:00+09:00","done_at":null,"amount":"0.1","fee":"0.0005","transaction_type":"default","is_cancelable":true}]"#.into(),
         ),
         ("GET", "/v1/deposits") => (200, "[]".into()),
+        ("GET", "/v1/candles/minutes/1") => {
+            assert!(param(params, "to").unwrap().ends_with('Z'));
+            let m = param(params, "market").unwrap_or("");
+            (
+                200,
+                format!(r#"[{{"market":"{m}","candle_date_time_utc":"2024-03-01T00:01:00","candle_date_time_kst":"2024-03-01T09:01:00","opening_price":100.5,"high_price":101,"low_price":100,"trade_price":100.7,"timestamp":1709251260000,"candle_acc_trade_price":1007.0,"candle_acc_trade_volume":10.0,"unit":1}},{{"market":"{m}","candle_date_time_utc":"2024-03-01T00:00:00","candle_date_time_kst":"2024-03-01T09:00:00","opening_price":100,"high_price":100.5,"low_price":99,"trade_price":100.5,"timestamp":1709251200000,"candle_acc_trade_price":502.5,"candle_acc_trade_volume":5.0,"unit":1}}]"#),
+            )
+        }
         ("GET", "/v1/withdraws/coin_addresses") => (
             200,
             r#"[{"currency":"BTC","net_type":"BTC","network_name":"Bitcoin","withdraw_address":"bc1qexample","secondary_address":null}]"#.into(),
@@ -488,6 +500,13 @@ async fn signed_reads_are_recorded_without_secrets_and_rebuild_offline() {
         c.revoke_key().await,
         Err(Error::Unsupported { .. })
     ));
+    let candles = c.candles("KRW-BTC", 1, to, 2).await.unwrap();
+    assert_eq!(candles.len(), 2);
+    assert!(candles[0].start > candles[1].start, "newest first");
+    assert!(matches!(
+        c.candles("KRW-BTC", 1, to, 201).await,
+        Err(Error::Config(_))
+    ));
 
     let state = fx.lock();
     assert!(state.auth_failures.is_empty(), "{:?}", state.auth_failures);
@@ -524,6 +543,7 @@ async fn signed_reads_are_recorded_without_secrets_and_rebuild_offline() {
     assert_eq!(input.keys.iter().filter(|k| k.is_current).count(), 1);
     assert_eq!(input.key_masked, c.key_id_masked());
     assert_eq!(input.local_utc_offset_secs, 9 * 3600);
+    assert_eq!(input.candles["KRW-BTC"], candles);
     assert!(input.orders[0]
         .provenance
         .as_ref()
@@ -717,6 +737,21 @@ async fn a_burst_of_reads_never_exceeds_the_group_budget() {
     assert_eq!(st.hits.len(), 48);
     assert_eq!((st.count_429, st.count_418), (0, 0));
     assert!(st.max_in_window["default"] <= 30);
+}
+
+#[tokio::test]
+async fn the_servers_remaining_count_is_adopted_when_another_client_shares_the_key() {
+    let fx = fixture();
+    // Another client uses 22 of the 30 default requests in every window.
+    fx.lock().phantom.insert("default".into(), 22);
+    let url = start(&fx).await;
+    let c = client(&url, None, 0);
+    for _ in 0..14 {
+        c.balances().await.unwrap();
+    }
+    let st = fx.lock();
+    assert_eq!(st.hits.len(), 14);
+    assert_eq!((st.count_429, st.count_418), (0, 0));
 }
 
 #[test]

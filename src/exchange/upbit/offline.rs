@@ -271,3 +271,71 @@ pub fn rebuild_with(run_dir: &Path, opts: RebuildOptions) -> Result<Rebuilt, Off
         skipped,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rundir::{RawExchange, RunDir};
+    use chrono::Utc;
+
+    fn rec(rd: &RunDir, method: &str, path: &str, status: u16, body: &str) -> Provenance {
+        let now = Utc::now();
+        rd.record_raw(RawExchange {
+            method,
+            path,
+            params: &[],
+            status,
+            requested_at: now,
+            responded_at: now,
+            key_masked: "abcd…wxyz",
+            headers: &[],
+            body: body.as_bytes(),
+        })
+        .unwrap()
+    }
+
+    const LISTED: &str = r#"[{"uuid":"u1","side":"ask","ord_type":"limit","price":"10","state":"wait","market":"KRW-ETH","created_at":"2024-03-01T09:00:00+09:00","volume":"2","remaining_volume":"2","paid_fee":"0","executed_volume":"0","executed_funds":"0","trades_count":0,"identifier":"bot-7"}]"#;
+    const DETAIL: &str = r#"{"uuid":"u1","side":"ask","ord_type":"limit","price":"10","state":"done","market":"KRW-ETH","created_at":"2024-03-01T09:00:00+09:00","volume":"2","remaining_volume":"0","paid_fee":"0.01","executed_volume":"2","trades_count":1,
+        "trades":[{"market":"KRW-ETH","uuid":"t1","price":"10","volume":"2","funds":"20","side":"ask","created_at":"2024-03-01T09:00:05+09:00"}]}"#;
+
+    #[test]
+    fn later_records_win_and_details_contribute_fills() {
+        let t = tempfile::tempdir().unwrap();
+        let rd = RunDir::create(&t.path().join("run")).unwrap();
+        rec(&rd, "GET", "/v1/orders/open", 200, LISTED);
+        rec(
+            &rd,
+            "GET",
+            "/v1/order",
+            401,
+            r#"{"error":{"name":"invalid_access_key","message":"x"}}"#,
+        );
+        let p = rec(&rd, "GET", "/v1/order", 200, DETAIL);
+        let input = rebuild(rd.path()).unwrap();
+        assert_eq!(input.orders.len(), 1);
+        let o = &input.orders[0];
+        assert_eq!(o.state, crate::exchange::OrderState::Done);
+        assert_eq!(
+            o.client_id.as_deref(),
+            Some("bot-7"),
+            "kept from the listing"
+        );
+        assert_eq!(o.provenance.as_ref().unwrap().raw_file, p.raw_file);
+        assert_eq!(input.fills.len(), 1);
+        assert_eq!(input.fills[0].order_id, "u1");
+        assert_eq!(input.key_masked, "abcd…wxyz");
+    }
+
+    #[test]
+    fn a_modified_body_is_named() {
+        let t = tempfile::tempdir().unwrap();
+        let rd = RunDir::create(&t.path().join("run")).unwrap();
+        let p = rec(&rd, "GET", "/v1/orders/open", 200, LISTED);
+        std::fs::write(rd.path().join(&p.raw_file), "[]").unwrap();
+        let e = rebuild(rd.path()).unwrap_err().to_string();
+        assert!(e.contains(&p.raw_file) && e.contains("SHA-256"), "{e}");
+        let r = rebuild_with(rd.path(), RebuildOptions { skip_corrupt: true }).unwrap();
+        assert_eq!(r.skipped[0].file, p.raw_file);
+        assert!(r.input.orders.is_empty());
+    }
+}
