@@ -280,9 +280,13 @@ fn exchange(fx: &Fx, method: &str, path: &str, params: &[(String, String)]) -> (
         ("GET", "/v1/orders/open") => {
             let page: usize = param(params, "page").and_then(|p| p.parse().ok()).unwrap_or(1);
             let limit: usize = param(params, "limit").and_then(|p| p.parse().ok()).unwrap_or(100);
-            let open: Vec<_> = st
-                .orders
-                .iter()
+            // Keys sort by creation; `order_by=desc` lists the newest first, like Upbit.
+            let mut all: Vec<_> = st.orders.iter().collect();
+            if param(params, "order_by") == Some("desc") {
+                all.reverse();
+            }
+            let open: Vec<_> = all
+                .into_iter()
                 .filter(|(_, s)| *s == "wait" || *s == "watch")
                 .skip((page - 1) * limit)
                 .take(limit)
@@ -762,4 +766,26 @@ fn plain_http_to_a_remote_host_is_refused() {
         Err(Error::Config(m)) => assert!(m.contains("loopback"), "{m}"),
         other => panic!("{other:?}"),
     }
+}
+
+#[tokio::test]
+async fn a_batch_cancel_with_unknown_outcome_is_settled_by_listing_not_resent() {
+    quiet_panics();
+    let fx = fixture();
+    {
+        let mut st = fx.lock();
+        for i in 0..50 {
+            st.orders.insert(format!("w-{i:04}"), "wait".into());
+        }
+    }
+    fx.script("DELETE", "/v1/orders/open", vec![Script::ApplyThenDrop]);
+    let url = start(&fx).await;
+    let c = client(&url, None, 3);
+    let report = c.cancel_all_open_orders().await.unwrap();
+    assert_eq!(report.cancelled.len(), 50, "failed: {:?}", report.failed);
+    assert!(report.failed.is_empty());
+    assert_eq!(fx.hits("DELETE", "/v1/orders/open"), 1);
+    assert_eq!(fx.hits("DELETE", "/v1/orders/uuids"), 0);
+    let st = fx.lock();
+    assert_eq!((st.count_429, st.count_418), (0, 0));
 }

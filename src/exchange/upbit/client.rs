@@ -54,6 +54,8 @@ const MAX_PAGES: usize = 1000;
 const MAX_CANCEL_ROUNDS: usize = 200;
 /// Rounds in which only already-accepted orders remain open before giving up on them.
 const MAX_SETTLE_ROUNDS: usize = 20;
+/// Cancel attempts per order before it is reported as failed.
+const MAX_TRIES_PER_ORDER: u32 = 3;
 /// How long a 418 block is assumed to last when the server does not say.
 const DEFAULT_BLOCK: Duration = Duration::from_secs(60);
 
@@ -948,6 +950,7 @@ impl Exchange for UpbitClient {
         let mut accepted: Vec<String> = Vec::new();
         let mut failed: BTreeMap<String, String> = BTreeMap::new();
         let mut unsure: BTreeSet<String> = BTreeSet::new();
+        let mut tries: HashMap<String, u32> = HashMap::new();
         let mut settle_rounds = 0;
         let mut done = false;
         for _round in 0..MAX_CANCEL_ROUNDS {
@@ -957,9 +960,18 @@ impl Exchange for UpbitClient {
                 break;
             }
             let asked: BTreeSet<&String> = accepted.iter().chain(unsure.iter()).collect();
-            let fresh: Vec<&(String, String)> =
-                open.iter().filter(|(u, _)| !asked.contains(u)).collect();
+            // An order the exchange refused to cancel is tried again, a few times at most.
+            let fresh: Vec<&(String, String)> = open
+                .iter()
+                .filter(|(u, _)| {
+                    !asked.contains(u) && tries.get(u).copied().unwrap_or(0) < MAX_TRIES_PER_ORDER
+                })
+                .collect();
             if fresh.is_empty() {
+                if !open.iter().any(|(u, _)| asked.contains(u)) {
+                    // Only orders the exchange refused, each tried enough: report them.
+                    break;
+                }
                 // Cancellation is asynchronous: give accepted cancels time to show.
                 settle_rounds += 1;
                 if settle_rounds > MAX_SETTLE_ROUNDS {
@@ -987,7 +999,10 @@ impl Exchange for UpbitClient {
                 continue;
             }
             settle_rounds = 0;
-            let mut waiting: Vec<String> = fresh
+            for (u, _) in &fresh {
+                *tries.entry(u.clone()).or_default() += 1;
+            }
+            let waiting: Vec<String> = fresh
                 .iter()
                 .filter(|(_, s)| s == "wait")
                 .map(|(u, _)| u.clone())
@@ -997,7 +1012,22 @@ impl Exchange for UpbitClient {
                 .filter(|(_, s)| s != "wait")
                 .map(|(u, _)| u.clone())
                 .collect();
-            if waiting.len() > UUID_CANCEL_MAX {
+            // The batch call (newest 300 `wait` orders) and uuid calls for the rest use
+            // different rate-limit groups, so they run side by side. The batch is used when
+            // it pays: more than one uuid call's worth, and its 1-per-2-s slot is free now or
+            // the book is bigger than one batch.
+            let use_batch = waiting.len() > UUID_CANCEL_MAX
+                && (waiting.len() > BATCH_CANCEL_MAX
+                    || self.limiter.ready_in("order-cancel-all").is_zero());
+            let (in_batch, rest) = if use_batch {
+                waiting.split_at(waiting.len().min(BATCH_CANCEL_MAX))
+            } else {
+                (&[][..], &waiting[..])
+            };
+            let batch = async {
+                if in_batch.is_empty() {
+                    return None;
+                }
                 let call = Call::delete(
                     "/v1/orders/open",
                     vec![
@@ -1006,24 +1036,33 @@ impl Exchange for UpbitClient {
                         p("order_by", "desc"),
                     ],
                 );
-                match self.write(call).await {
-                    Ok(a) => match wire::parse_batch_cancel(&a.body) {
-                        Ok(b) => {
-                            accepted.extend(b.accepted);
-                            failed.extend(b.failed);
-                        }
-                        Err(_) => unsure.extend(waiting.iter().cloned()),
-                    },
-                    Err(e) if outcome_unknown(&e) => unsure.extend(waiting.iter().cloned()),
-                    Err(e) => return Err(e),
+                Some(self.write(call).await)
+            };
+            let by_uuid = async {
+                let mut acc = (Vec::new(), BTreeMap::new(), BTreeSet::new());
+                for chunk in rest.chunks(UUID_CANCEL_MAX) {
+                    self.cancel_uuids(chunk, &mut acc.0, &mut acc.1, &mut acc.2)
+                        .await?;
                 }
-                let asked: BTreeSet<&String> = accepted.iter().chain(unsure.iter()).collect();
-                waiting.retain(|u| !asked.contains(u) && !failed.contains_key(u));
+                Ok::<_, Error>(acc)
+            };
+            let (batch_res, uuid_res) = futures::join!(batch, by_uuid);
+            match batch_res {
+                None => {}
+                Some(Ok(a)) => match wire::parse_batch_cancel(&a.body) {
+                    Ok(b) => {
+                        accepted.extend(b.accepted);
+                        failed.extend(b.failed);
+                    }
+                    Err(_) => unsure.extend(in_batch.iter().cloned()),
+                },
+                Some(Err(e)) if outcome_unknown(&e) => unsure.extend(in_batch.iter().cloned()),
+                Some(Err(e)) => return Err(e),
             }
-            for chunk in waiting.chunks(UUID_CANCEL_MAX) {
-                self.cancel_uuids(chunk, &mut accepted, &mut failed, &mut unsure)
-                    .await?;
-            }
+            let (acc_ok, acc_failed, acc_unsure) = uuid_res?;
+            accepted.extend(acc_ok);
+            failed.extend(acc_failed);
+            unsure.extend(acc_unsure);
             for u in others {
                 match self
                     .write(Call::delete("/v1/order", vec![p("uuid", &u)]))

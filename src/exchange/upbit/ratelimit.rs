@@ -250,6 +250,17 @@ impl RateLimiter {
         }
     }
 
+    /// How long a send in `group` would wait now (zero = a slot is free).
+    pub fn ready_in(&self, group: &str) -> Duration {
+        let mut st = self.lock();
+        let now = Instant::now();
+        let blocked = st
+            .blocked_until
+            .map(|b| b.saturating_duration_since(now))
+            .unwrap_or_default();
+        st.group(group).wait(now).max(blocked)
+    }
+
     /// Adopts the server's `sec` report for `group`, received just now (call it after the
     /// request's permit is dropped).
     pub fn observe(&self, group: &str, sec_remaining: Option<u32>) {
