@@ -789,3 +789,72 @@ async fn a_batch_cancel_with_unknown_outcome_is_settled_by_listing_not_resent() 
     let st = fx.lock();
     assert_eq!((st.count_429, st.count_418), (0, 0));
 }
+
+#[tokio::test]
+async fn a_body_of_the_wrong_shape_is_not_retried() {
+    let fx = fixture();
+    fx.script(
+        "GET",
+        "/v1/accounts",
+        vec![Script::Status(200, r#"{"unexpected":true}"#)],
+    );
+    let url = start(&fx).await;
+    let c = client(&url, None, 3);
+    assert!(matches!(c.balances().await, Err(Error::Decode { .. })));
+    assert_eq!(fx.hits("GET", "/v1/accounts"), 1);
+    // Error envelopes are classified by name, whatever the status: out_of_scope at 401 too.
+    fx.script(
+        "GET",
+        "/v1/accounts",
+        vec![Script::Status(
+            401,
+            r#"{"error":{"name":"out_of_scope","message":"x"}}"#,
+        )],
+    );
+    match c.balances().await {
+        Err(e) => assert_eq!((e.name(), e.is_retryable()), (Some("out_of_scope"), false)),
+        Ok(_) => panic!("expected out_of_scope"),
+    }
+}
+
+#[tokio::test]
+async fn probe_reads_scopes_from_error_names_at_either_status() {
+    let fx = fixture();
+    fx.script(
+        "GET",
+        "/v1/withdraws",
+        vec![Script::Status(
+            403,
+            r#"{"error":{"name":"out_of_scope","message":"x"}}"#,
+        )],
+    );
+    fx.script(
+        "GET",
+        "/v1/withdraws/coin_addresses",
+        vec![Script::Status(
+            401,
+            r#"{"error":{"name":"out_of_scope","message":"x"}}"#,
+        )],
+    );
+    fx.script(
+        "GET",
+        "/v1/deposits",
+        vec![Script::Status(
+            401,
+            r#"{"error":{"name":"no_authorization_ip","message":"x"}}"#,
+        )],
+    );
+    let url = start(&fx).await;
+    let c = client(&url, None, 1);
+    let probe = c.probe_permissions().await.unwrap();
+    let held = |s: &str| probe.scopes.iter().find(|p| p.scope == s).unwrap().held;
+    assert_eq!(held("view_account"), Some(true));
+    assert_eq!(held("view_orders"), Some(true));
+    assert_eq!(held("view_withdrawals"), Some(false));
+    assert_eq!(held("view_deposits"), None);
+    assert_eq!(held("make_orders"), None);
+    assert_eq!(probe.ip_restricted, Some(true));
+    assert!(probe.critical);
+    // Nothing but reads was sent.
+    assert!(fx.lock().hits.iter().all(|(m, _)| m == "GET"));
+}

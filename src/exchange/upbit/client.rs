@@ -489,15 +489,20 @@ impl UpbitClient {
     ) -> Result<T> {
         let mut attempt = 0u32;
         loop {
+            // A body of the wrong shape will not improve by asking again; a truncated one may.
+            let mut permanent = false;
             let res = match self.send_once(&call).await {
-                Ok(a) => self
-                    .classify(&call, &a)
-                    .and_then(|_| parse(&a).map_err(|e| Self::decode_error(&call, &a, e))),
+                Ok(a) => self.classify(&call, &a).and_then(|_| {
+                    parse(&a).map_err(|e| {
+                        permanent = !e.truncated;
+                        Self::decode_error(&call, &a, e)
+                    })
+                }),
                 Err(e) => Err(e),
             };
             match res {
                 Ok(v) => return Ok(v),
-                Err(e) if e.is_retryable() && attempt < self.max_read_retries => {
+                Err(e) if !permanent && e.is_retryable() && attempt < self.max_read_retries => {
                     // A 429 already parked the group in backoff inside the limiter.
                     if !matches!(e, Error::RateLimited { .. }) {
                         tokio::time::sleep(self.backoff(attempt)).await;
