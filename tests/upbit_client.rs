@@ -28,6 +28,8 @@ const SECRET: &str = "fixture-secret-key-abcdefghijklmnopqrstuv";
 #[derive(Clone, Debug)]
 enum Script {
     Status(u16, &'static str),
+    /// An error envelope with this name.
+    Envelope(u16, &'static str),
     Truncated,
     Drop,
     Slow(Duration),
@@ -227,6 +229,7 @@ async fn handle(State(fx): State<Fx>, req: Request) -> Response {
             }
             return reply(code, g, remaining, body);
         }
+        Some(Script::Envelope(code, name)) => return err(code, g, remaining, name),
         Some(Script::Truncated) => {
             return reply(200, g, remaining, r#"[{"currency":"KRW","balance":"10"#)
         }
@@ -564,7 +567,7 @@ async fn reads_retry_through_500_truncation_drop_timeout_and_429_without_418() {
         "GET",
         "/v1/accounts",
         vec![
-            Script::Status(500, r#"{"error":{"name":"server_error","message":"x"}}"#),
+            Script::Envelope(500, "server_error"),
             Script::Truncated,
             Script::Drop,
             Script::Slow(Duration::from_millis(800)),
@@ -656,10 +659,7 @@ async fn a_cancel_with_unknown_outcome_is_checked_not_resent() {
     fx.script(
         "DELETE",
         "/v1/order",
-        vec![
-            Script::ApplyThenDrop,
-            Script::Status(500, r#"{"error":{"name":"server_error","message":"x"}}"#),
-        ],
+        vec![Script::ApplyThenDrop, Script::Envelope(500, "server_error")],
     );
     let url = start(&fx).await;
     let c = client(&url, None, 3);
@@ -806,10 +806,7 @@ async fn a_body_of_the_wrong_shape_is_not_retried() {
     fx.script(
         "GET",
         "/v1/accounts",
-        vec![Script::Status(
-            401,
-            r#"{"error":{"name":"out_of_scope","message":"x"}}"#,
-        )],
+        vec![Script::Envelope(401, "out_of_scope")],
     );
     match c.balances().await {
         Err(e) => assert_eq!((e.name(), e.is_retryable()), (Some("out_of_scope"), false)),
@@ -823,26 +820,17 @@ async fn probe_reads_scopes_from_error_names_at_either_status() {
     fx.script(
         "GET",
         "/v1/withdraws",
-        vec![Script::Status(
-            403,
-            r#"{"error":{"name":"out_of_scope","message":"x"}}"#,
-        )],
+        vec![Script::Envelope(403, "out_of_scope")],
     );
     fx.script(
         "GET",
         "/v1/withdraws/coin_addresses",
-        vec![Script::Status(
-            401,
-            r#"{"error":{"name":"out_of_scope","message":"x"}}"#,
-        )],
+        vec![Script::Envelope(401, "out_of_scope")],
     );
     fx.script(
         "GET",
         "/v1/deposits",
-        vec![Script::Status(
-            401,
-            r#"{"error":{"name":"no_authorization_ip","message":"x"}}"#,
-        )],
+        vec![Script::Envelope(401, "no_authorization_ip")],
     );
     let url = start(&fx).await;
     let c = client(&url, None, 1);
