@@ -846,3 +846,26 @@ async fn probe_reads_scopes_from_error_names_at_either_status() {
     // Nothing but reads was sent.
     assert!(fx.lock().hits.iter().all(|(m, _)| m == "GET"));
 }
+
+#[tokio::test]
+async fn a_big_book_is_cancelled_by_batch_and_uuid_calls_together_within_both_budgets() {
+    let fx = fixture();
+    {
+        let mut st = fx.lock();
+        for i in 0..700 {
+            st.orders.insert(format!("w-{i:04}"), "wait".into());
+        }
+    }
+    let url = start(&fx).await;
+    let c = client(&url, None, 3);
+    let report = c.cancel_all_open_orders().await.unwrap();
+    assert_eq!(report.cancelled.len(), 700, "failed: {:?}", report.failed);
+    assert!(fx.hits("DELETE", "/v1/orders/open") >= 1);
+    assert!(fx.hits("DELETE", "/v1/orders/uuids") >= 1);
+    let st = fx.lock();
+    assert_eq!((st.count_429, st.count_418), (0, 0));
+    for (g, max) in &st.max_in_window {
+        assert!(*max <= budget(g).0, "group {g}: {max} in one window");
+    }
+    assert!(st.orders.values().all(|s| s == "cancel"));
+}
