@@ -71,6 +71,40 @@ pub fn group_for(method: &str, path: &str) -> &'static str {
     }
 }
 
+/// The least time Upbit's published budgets allow to cancel a book of `wait` and `watch`
+/// orders, counting from the first listing call to the last cancel sent (no network time):
+/// list pages of 100 at the `default` pace, then batch calls of 300 at 1 per 2 s side by side
+/// with `order`-group calls (20 `wait` uuids, or one `watch` order, per call), then one
+/// listing to see the book empty. The benchmark reports containment time next to this.
+pub fn cancel_all_floor(open_wait: usize, open_watch: usize) -> Duration {
+    let list_step = Duration::from_secs(1) / budget_of("default").limit;
+    let pages = (open_wait + open_watch).div_ceil(100).max(1) as u32;
+    let listing = list_step * pages;
+    let order = budget_of("order");
+    let order_step = order.window / order.limit;
+    let batch_step = budget_of("order-cancel-all").window;
+    let (mut wait, mut watch) = (open_wait, open_watch);
+    let mut t = Duration::ZERO;
+    let mut next_batch = Duration::ZERO;
+    let mut last = Duration::ZERO;
+    while wait + watch > 0 {
+        if t >= next_batch && wait > 20 {
+            wait -= wait.min(300);
+            next_batch = t + batch_step;
+            last = t;
+        }
+        if wait > 0 {
+            wait -= wait.min(20);
+            last = t;
+        } else if watch > 0 {
+            watch -= 1;
+            last = t;
+        }
+        t += order_step;
+    }
+    listing + last + list_step
+}
+
 /// Current use of one group's budget, for progress displays.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct BudgetUse {
@@ -344,6 +378,19 @@ mod tests {
         assert_eq!(group_for("GET", "/v1/candles/minutes/1"), "candle");
         assert_eq!(group_for("DELETE", "/v1/order"), "order");
         assert_eq!(budget_of("order-cancel-all").window, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn cancel_floor_follows_the_budgets() {
+        // 10 orders: one uuid call after one listing page.
+        assert_eq!(cancel_all_floor(10, 0), Duration::from_secs(1) / 30 * 2);
+        // 1000: 10 listing pages, batches at 0 s and 2 s plus uuid calls at 8/s meet at
+        // 2.375 s, one final listing.
+        let f = cancel_all_floor(1000, 0);
+        let expected = Duration::from_secs(1) / 30 * 11 + Duration::from_millis(2375);
+        assert_eq!(f, expected);
+        // watch orders go one per order-group call.
+        assert!(cancel_all_floor(0, 16) >= Duration::from_millis(1875));
     }
 
     #[tokio::test]
