@@ -594,6 +594,15 @@ async fn reads_retry_through_500_truncation_drop_timeout_and_429_without_418() {
         .iter()
         .any(|(n, b)| n.ends_with(".meta.json")
             && String::from_utf8_lossy(b).contains("\"status\": 0")));
+    // Offline, the truncated answer is superseded by the retry that parsed.
+    let r = offline::rebuild_with(rd.path(), offline::RebuildOptions::default()).unwrap();
+    assert_eq!(r.input.balances_start, b);
+    assert_eq!(r.skipped.len(), 1);
+    assert!(
+        r.skipped[0].reason.contains("superseded"),
+        "{:?}",
+        r.skipped
+    );
 }
 
 #[tokio::test]

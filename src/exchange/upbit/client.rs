@@ -351,22 +351,31 @@ impl UpbitClient {
             req = req.header("Authorization", format!("Bearer {token}"));
         }
         let sent_local = Utc::now();
+        // A complete answer is (status, headers, body). An answer cut off mid-body keeps the
+        // bytes that arrived but is recorded with status 0: "no complete answer", which the
+        // offline rebuild skips like a connection that never answered.
         let result = match req.send().await {
-            Ok(resp) => {
+            Ok(mut resp) => {
                 let status = resp.status().as_u16();
                 let headers = resp.headers().clone();
-                match resp.bytes().await {
-                    Ok(b) => Ok((status, headers, b.to_vec())),
-                    Err(e) => Err((Some(status), headers, describe(&e))),
+                let mut body = Vec::new();
+                loop {
+                    match resp.chunk().await {
+                        Ok(Some(c)) => body.extend_from_slice(&c),
+                        Ok(None) => break Ok((status, headers, body)),
+                        Err(e) => {
+                            break Err((headers, body, format!("HTTP {status}, {}", describe(&e))))
+                        }
+                    }
                 }
             }
-            Err(e) => Err((None, reqwest::header::HeaderMap::new(), describe(&e))),
+            Err(e) => Err((reqwest::header::HeaderMap::new(), Vec::new(), describe(&e))),
         };
         let answered_local = Utc::now();
         drop(permit);
         let (status, headers, body, transport_err) = match result {
             Ok((s, h, b)) => (s, h, b, None),
-            Err((s, h, e)) => (s.unwrap_or(0), h, Vec::new(), Some(e)),
+            Err((h, b, e)) => (0, h, b, Some(e)),
         };
         let kept = kept_headers(&headers);
         let prov = self.record(call, status, sent_local, answered_local, &kept, &body)?;

@@ -224,7 +224,8 @@ pub fn rebuild_with(run_dir: &Path, opts: RebuildOptions) -> Result<Rebuilt, Off
     acc.input.exchange = "upbit".into();
     acc.input.local_utc_offset_secs = KST_OFFSET_SECS;
     let mut skipped = Vec::new();
-    for (_meta_path, side) in sidecars(run_dir)? {
+    let all = sidecars(run_dir)?;
+    for (i, (_meta_path, side)) in all.iter().enumerate() {
         if acc.input.key_masked.is_empty() && !side.key.is_empty() {
             acc.input.key_masked = side.key.clone();
         }
@@ -238,10 +239,23 @@ pub fn rebuild_with(run_dir: &Path, opts: RebuildOptions) -> Result<Rebuilt, Off
             }
         })?;
         let body = std::fs::read(&body_path).map_err(io(&body_path))?;
-        let problem = if crate::fsutil::sha256_hex(&body) != side.body_sha256 {
-            Some("body does not match the SHA-256 in its sidecar (modified or damaged)".to_string())
-        } else {
-            acc.apply(&side, &body).err().map(|e| {
+        if crate::fsutil::sha256_hex(&body) != side.body_sha256 {
+            let detail =
+                "body does not match the SHA-256 in its sidecar (modified or damaged)".to_string();
+            if !opts.skip_corrupt {
+                return Err(OfflineError::Corrupt {
+                    file: side.body_file.clone(),
+                    detail,
+                });
+            }
+            skipped.push(SkippedRaw {
+                file: side.body_file.clone(),
+                reason: detail,
+            });
+            continue;
+        }
+        let problem = {
+            acc.apply(side, &body).err().map(|e| {
                 if e.truncated {
                     format!("truncated body: {e}")
                 } else {
@@ -253,7 +267,20 @@ pub fn rebuild_with(run_dir: &Path, opts: RebuildOptions) -> Result<Rebuilt, Off
             })
         };
         if let Some(detail) = problem {
-            if opts.skip_corrupt {
+            // The live client retried reads it could not parse: a later good answer to the
+            // same request supersedes this one.
+            let retry = all[i + 1..].iter().find(|(_, later)| {
+                later.method == side.method
+                    && later.endpoint == side.endpoint
+                    && later.params == side.params
+                    && (200..300).contains(&later.status)
+            });
+            if let Some((_, later)) = retry {
+                skipped.push(SkippedRaw {
+                    file: side.body_file.clone(),
+                    reason: format!("{detail}; superseded by the retry {}", later.body_file),
+                });
+            } else if opts.skip_corrupt {
                 skipped.push(SkippedRaw {
                     file: side.body_file.clone(),
                     reason: detail,
