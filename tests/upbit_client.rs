@@ -878,3 +878,32 @@ async fn a_big_book_is_cancelled_by_batch_and_uuid_calls_together_within_both_bu
     }
     assert!(st.orders.values().all(|s| s == "cancel"));
 }
+
+#[tokio::test]
+async fn a_second_key_shares_the_budget_and_the_run_directory() {
+    let fx = fixture();
+    let url = start(&fx).await;
+    let (_t, rd) = run_dir();
+    let c = client(&url, Some(rd.clone()), 0);
+    c.balances().await.unwrap();
+    let other = c
+        .with_key(
+            "readonly-access-key-987654321",
+            Secret::new("readonly-secret-value-0009"),
+        )
+        .unwrap();
+    assert_ne!(other.key_id_masked(), c.key_id_masked());
+    // The fixture only knows the primary key's secret: the other key's token fails to verify,
+    // which proves it signs with its own secret.
+    let e = other.balances().await.unwrap_err();
+    assert_eq!(e.name(), Some("jwt_verification"));
+    let files = raw_files(&rd);
+    assert!(
+        files.iter().any(|(n, _)| n.starts_with("000002-")),
+        "numbering continues"
+    );
+    assert!(files.iter().any(|(n, b)| n.starts_with("000002-")
+        && n.ends_with(".meta.json")
+        && String::from_utf8_lossy(b).contains(&other.key_id_masked())));
+    assert!(std::ptr::eq(c.rate_limiter(), other.rate_limiter()));
+}

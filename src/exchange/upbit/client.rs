@@ -286,6 +286,38 @@ impl UpbitClient {
         })
     }
 
+    /// A client for another key of the same account (the read-only investigation key after
+    /// the leaked one is deleted), sharing this one's connection pool, rate limiter (the
+    /// budgets are the account's and the IP's, not the key's) and run directory.
+    pub fn with_key(&self, access_key: impl Into<String>, secret_key: Secret) -> Result<Self> {
+        let access_key = access_key.into();
+        if access_key.trim().is_empty() || secret_key.is_empty() {
+            return Err(Error::Config(
+                "the other key's access key and secret key must both be set".into(),
+            ));
+        }
+        let key_masked = mask_key(&access_key);
+        Ok(UpbitClient {
+            http: self.http.clone(),
+            base: self.base.clone(),
+            caps: upbit_capabilities(&key_masked),
+            key_masked,
+            access_key,
+            secret: secret_key,
+            recorder: self.recorder.clone(),
+            limiter: self.limiter.clone(),
+            max_read_retries: self.max_read_retries,
+            retry_base: self.retry_base,
+            alg: self.alg,
+            learned_groups: Mutex::new(
+                self.learned_groups
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .clone(),
+            ),
+        })
+    }
+
     /// Current use of each rate-limit group: for progress bars.
     pub fn budget_snapshot(&self) -> Vec<BudgetUse> {
         self.limiter.snapshot()
