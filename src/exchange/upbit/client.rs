@@ -1028,19 +1028,17 @@ impl Exchange for UpbitClient {
                     }
                     break;
                 }
-                // Retry orders whose cancel outcome was unknown and are still open.
-                let retry: Vec<String> = open
-                    .iter()
-                    .filter(|(u, s)| unsure.contains(u) && s == "wait")
-                    .map(|(u, _)| u.clone())
-                    .collect();
-                unsure.retain(|u| !retry.contains(u));
-                if retry.is_empty() {
-                    tokio::time::sleep(self.backoff(settle_rounds.min(3) as u32)).await;
+                // Orders whose cancel had no answer and still show open after a settle round:
+                // the state says the cancel did not take, so they go through the normal path
+                // again (within their tries). Cancelling twice cannot do harm; it is a decision
+                // made on the exchange's state, not a blind resend.
+                let before = unsure.len();
+                if settle_rounds >= 2 {
+                    let open_ids: BTreeSet<&String> = open.iter().map(|(u, _)| u).collect();
+                    unsure.retain(|u| !open_ids.contains(u));
                 }
-                for chunk in retry.chunks(UUID_CANCEL_MAX) {
-                    self.cancel_uuids(chunk, &mut accepted, &mut failed, &mut unsure)
-                        .await?;
+                if unsure.len() == before {
+                    tokio::time::sleep(self.backoff(settle_rounds.min(3) as u32)).await;
                 }
                 continue;
             }
