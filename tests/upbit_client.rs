@@ -66,6 +66,16 @@ impl Fx {
             .scripts
             .insert((method.into(), path.into()), steps.into());
     }
+    /// Adds `wait` orders `w-0000…` and `watch` orders `x-0000…`.
+    fn seed(&self, wait: usize, watch: usize) {
+        let mut st = self.lock();
+        for i in 0..wait {
+            st.orders.insert(format!("w-{i:04}"), "wait".into());
+        }
+        for i in 0..watch {
+            st.orders.insert(format!("x-{i:04}"), "watch".into());
+        }
+    }
     fn hits(&self, method: &str, path: &str) -> usize {
         self.lock()
             .hits
@@ -687,16 +697,8 @@ async fn a_cancel_with_unknown_outcome_is_checked_not_resent() {
 #[tokio::test]
 async fn cancel_all_empties_the_book_within_budgets_and_is_idempotent() {
     let fx = fixture();
-    {
-        let mut st = fx.lock();
-        for i in 0..340 {
-            st.orders.insert(format!("w-{i:04}"), "wait".into());
-        }
-        for i in 0..3 {
-            st.orders.insert(format!("x-{i:04}"), "watch".into());
-        }
-        st.orders.insert("d-0001".into(), "done".into());
-    }
+    fx.seed(340, 3);
+    fx.lock().orders.insert("d-0001".into(), "done".into());
     let url = start(&fx).await;
     let c = client(&url, None, 3);
     let report = c.cancel_all_open_orders().await.unwrap();
@@ -781,12 +783,7 @@ fn plain_http_to_a_remote_host_is_refused() {
 async fn a_batch_cancel_with_unknown_outcome_is_settled_by_listing_not_resent() {
     quiet_panics();
     let fx = fixture();
-    {
-        let mut st = fx.lock();
-        for i in 0..50 {
-            st.orders.insert(format!("w-{i:04}"), "wait".into());
-        }
-    }
+    fx.seed(50, 0);
     fx.script("DELETE", "/v1/orders/open", vec![Script::ApplyThenDrop]);
     let url = start(&fx).await;
     let c = client(&url, None, 3);
@@ -859,12 +856,7 @@ async fn probe_reads_scopes_from_error_names_at_either_status() {
 #[tokio::test]
 async fn a_big_book_is_cancelled_by_batch_and_uuid_calls_together_within_both_budgets() {
     let fx = fixture();
-    {
-        let mut st = fx.lock();
-        for i in 0..700 {
-            st.orders.insert(format!("w-{i:04}"), "wait".into());
-        }
-    }
+    fx.seed(700, 0);
     let url = start(&fx).await;
     let c = client(&url, None, 3);
     let report = c.cancel_all_open_orders().await.unwrap();
@@ -911,13 +903,7 @@ async fn a_second_key_shares_the_budget_and_the_run_directory() {
 #[tokio::test]
 async fn a_batch_cancel_that_did_not_take_is_finished_by_uuid_after_the_state_says_so() {
     let fx = fixture();
-    {
-        let mut st = fx.lock();
-        for i in 0..50 {
-            st.orders.insert(format!("w-{i:04}"), "wait".into());
-        }
-        st.orders.insert("x-0001".into(), "watch".into());
-    }
+    fx.seed(50, 1);
     fx.script(
         "DELETE",
         "/v1/orders/open",
