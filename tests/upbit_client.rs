@@ -51,6 +51,8 @@ struct FxState {
     count_429: usize,
     count_418: usize,
     scripts: HashMap<(String, String), VecDeque<Script>>,
+    /// State of the one withdrawal `w1` (WAITING until cancelled).
+    withdrawal_state: Option<String>,
     /// Requests another client (sharing the key) uses from each window, per group.
     phantom: HashMap<String, usize>,
     /// uuid → state (wait, watch, cancel, done), creation order.
@@ -358,10 +360,12 @@ fn exchange(fx: &Fx, method: &str, path: &str, params: &[(String, String)]) -> (
             assert!(ids.len() <= 20, "more than 20 uuids in one cancel");
             cancel_ids(&mut st, &ids)
         }
-        ("GET", "/v1/withdraws") => (
-            200,
-            r#"[{"type":"withdraw","uuid":"w1","currency":"BTC","net_type":"BTC","txid":null,"state":"WAITING","created_at":"2024-03-01T10:00:00+09:00","done_at":null,"amount":"0.1","fee":"0.0005","transaction_type":"default","is_cancelable":true}]"#.into(),
-        ),
+        ("GET", "/v1/withdraws") => (200, format!("[{}]", withdrawal(&st))),
+        ("GET", "/v1/withdraw") => (200, withdrawal(&st)),
+        ("DELETE", "/v1/withdraws/coin") => {
+            st.withdrawal_state = Some("CANCELLED".into());
+            (200, withdrawal(&st))
+        }
         ("GET", "/v1/deposits") => (200, "[]".into()),
         ("GET", "/v1/candles/minutes/1") => {
             assert!(param(params, "to").unwrap().ends_with('Z'));
@@ -377,6 +381,14 @@ fn exchange(fx: &Fx, method: &str, path: &str, params: &[(String, String)]) -> (
         ),
         _ => (404, "not_found".into()),
     }
+}
+
+fn withdrawal(st: &FxState) -> String {
+    let state = st.withdrawal_state.as_deref().unwrap_or("WAITING");
+    serde_json::json!({"type":"withdraw","uuid":"w1","currency":"BTC","net_type":"BTC","txid":null,
+        "state": state,"created_at":"2024-03-01T10:00:00+09:00","done_at":null,"amount":"0.1",
+        "fee":"0.0005","transaction_type":"default","is_cancelable": state == "WAITING"})
+    .to_string()
 }
 
 fn cancel_ids(st: &mut FxState, ids: &[String]) -> (u16, String) {
@@ -926,4 +938,18 @@ async fn a_batch_cancel_that_did_not_take_is_finished_by_uuid_after_the_state_sa
     assert_eq!(fx.hits("DELETE", "/v1/order"), 2);
     let st = fx.lock();
     assert_eq!((st.count_429, st.count_418), (0, 0));
+}
+
+#[tokio::test]
+async fn a_withdrawal_cancel_with_unknown_outcome_is_read_back_not_resent() {
+    quiet_panics();
+    let fx = fixture();
+    fx.script("DELETE", "/v1/withdraws/coin", vec![Script::ApplyThenDrop]);
+    let url = start(&fx).await;
+    let c = client(&url, None, 3);
+    let w = c.cancel_withdrawal("w1").await.unwrap();
+    assert_eq!(w.state, "CANCELLED");
+    assert!(!w.is_cancelable);
+    assert_eq!(fx.hits("DELETE", "/v1/withdraws/coin"), 1);
+    assert_eq!(fx.hits("GET", "/v1/withdraw"), 1);
 }
