@@ -953,3 +953,15 @@ async fn a_withdrawal_cancel_with_unknown_outcome_is_read_back_not_resent() {
     assert_eq!(fx.hits("DELETE", "/v1/withdraws/coin"), 1);
     assert_eq!(fx.hits("GET", "/v1/withdraw"), 1);
 }
+
+#[tokio::test]
+async fn hs512_tokens_verify_too() {
+    let fx = fixture();
+    let url = start(&fx).await;
+    let mut cfg = UpbitConfig::new(ACCESS, Secret::new(SECRET));
+    cfg.base_url = Some(url);
+    cfg.jwt_alg = respond::exchange::upbit::auth::JwtAlg::Hs512;
+    let c = UpbitClient::new(cfg).unwrap();
+    assert_eq!(c.open_orders().await.unwrap().len(), 0);
+    assert!(fx.lock().auth_failures.is_empty());
+}
