@@ -16,6 +16,7 @@ pub mod analysis;
 pub mod cli;
 pub mod commands;
 pub mod drill;
+pub mod credentials;
 pub mod engine;
 pub mod exchange;
 pub mod exit;

@@ -1,4 +1,11 @@
 //! The Upbit adapter: JWT signing, the HTTP client with per-group rate limiting, wire types
 //! and error classification. Facts: `shared/reference/upbit-api.md`.
 
+pub mod auth;
+pub mod client;
 pub mod errors;
+pub mod offline;
+pub mod ratelimit;
+pub mod wire;
+
+pub use client::{UpbitClient, UpbitConfig};

@@ -1,0 +1,280 @@
+//! Loading exchange credentials: environment, a private `KEY=VALUE` file, or a no-echo prompt.
+//!
+//! Never from the command line (argv is visible to every user through `ps`). Two key pairs
+//! may be given: the primary (the leaked key, used while it still works) and an optional
+//! read-only investigation key the run switches to once the leaked key is deleted. Names are
+//! `<EXCHANGE>_ACCESS_KEY` / `<EXCHANGE>_SECRET_KEY` and `<EXCHANGE>_READONLY_ACCESS_KEY` /
+//! `<EXCHANGE>_READONLY_SECRET_KEY`, the same in the environment and in the file. A file that
+//! group or others can read is refused. Errors name variables and files, never values.
+
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use crate::secret::Secret;
+
+/// One access/secret key pair.
+#[derive(Debug, Clone)]
+pub struct KeyPair {
+    pub access_key: String,
+    pub secret_key: Secret,
+}
+
+/// The key pairs a run may use.
+#[derive(Debug, Clone, Default)]
+pub struct Credentials {
+    pub primary: Option<KeyPair>,
+    pub readonly: Option<KeyPair>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialError {
+    #[error("{}: readable by group or others (mode {mode:o}); run `chmod 600 {}` and try again", path.display(), path.display())]
+    FileTooOpen { path: PathBuf, mode: u32 },
+    #[error("cannot read credentials file {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}:{line}: {reason}", path.display())]
+    Syntax {
+        path: PathBuf,
+        line: usize,
+        reason: String,
+    },
+    #[error("{access} is set but {secret} is not (or the reverse); set both")]
+    HalfPair { access: String, secret: String },
+    #[error("no credentials: set {access} and {secret} in the environment, pass --credentials FILE, or run on a terminal to be prompted")]
+    Missing { access: String, secret: String },
+    #[error("reading the prompt failed: {0}")]
+    Prompt(String),
+}
+
+/// Variable names for one exchange.
+struct Names {
+    access: String,
+    secret: String,
+    ro_access: String,
+    ro_secret: String,
+}
+
+fn names(exchange: &str) -> Names {
+    let up: String = exchange
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    Names {
+        access: format!("{up}_ACCESS_KEY"),
+        secret: format!("{up}_SECRET_KEY"),
+        ro_access: format!("{up}_READONLY_ACCESS_KEY"),
+        ro_secret: format!("{up}_READONLY_SECRET_KEY"),
+    }
+}
+
+/// Loads credentials for `exchange` (`upbit`). A file, when given, is the only source; else
+/// the environment; else, on a terminal with `allow_prompt`, a no-echo prompt for the
+/// primary pair.
+pub fn load(
+    exchange: &str,
+    file: Option<&Path>,
+    allow_prompt: bool,
+) -> Result<Credentials, CredentialError> {
+    let n = names(exchange);
+    let vars = match file {
+        Some(path) => read_file(path)?,
+        None => {
+            let mut m = HashMap::new();
+            for name in [&n.access, &n.secret, &n.ro_access, &n.ro_secret] {
+                if let Ok(v) = std::env::var(name) {
+                    m.insert(name.clone(), v);
+                }
+            }
+            m
+        }
+    };
+    let mut creds = Credentials {
+        primary: pair(&vars, &n.access, &n.secret)?,
+        readonly: pair(&vars, &n.ro_access, &n.ro_secret)?,
+    };
+    if creds.primary.is_none()
+        && creds.readonly.is_none()
+        && file.is_none()
+        && allow_prompt
+        && std::io::stdin().is_terminal()
+    {
+        let access = rpassword::prompt_password(format!("{} (input hidden): ", n.access))
+            .map_err(|e| CredentialError::Prompt(e.to_string()))?;
+        let secret = rpassword::prompt_password(format!("{} (input hidden): ", n.secret))
+            .map_err(|e| CredentialError::Prompt(e.to_string()))?;
+        let mut m = HashMap::new();
+        m.insert(n.access.clone(), access);
+        m.insert(n.secret.clone(), secret);
+        creds.primary = pair(&m, &n.access, &n.secret)?;
+    }
+    if creds.primary.is_none() && creds.readonly.is_none() {
+        return Err(CredentialError::Missing {
+            access: n.access,
+            secret: n.secret,
+        });
+    }
+    Ok(creds)
+}
+
+fn pair(
+    vars: &HashMap<String, String>,
+    access: &str,
+    secret: &str,
+) -> Result<Option<KeyPair>, CredentialError> {
+    let a = vars.get(access).map(|s| s.trim()).filter(|s| !s.is_empty());
+    let s = vars.get(secret).map(|s| s.trim()).filter(|s| !s.is_empty());
+    match (a, s) {
+        (Some(a), Some(s)) => Ok(Some(KeyPair {
+            access_key: a.to_string(),
+            secret_key: Secret::new(s),
+        })),
+        (None, None) => Ok(None),
+        _ => Err(CredentialError::HalfPair {
+            access: access.into(),
+            secret: secret.into(),
+        }),
+    }
+}
+
+/// Reads `KEY=VALUE` lines (blank lines and `#` comments allowed, optional `export `, values
+/// optionally quoted). Refuses a file with any group/other permission bit.
+fn read_file(path: &Path) -> Result<HashMap<String, String>, CredentialError> {
+    let io = |source| CredentialError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let meta = std::fs::metadata(path).map_err(io)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(CredentialError::FileTooOpen {
+                path: path.to_path_buf(),
+                mode,
+            });
+        }
+    }
+    let _ = meta;
+    let text = std::fs::read_to_string(path).map_err(io)?;
+    let mut out = HashMap::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let line = line.strip_prefix("export ").unwrap_or(line);
+        let Some((k, v)) = line.split_once('=') else {
+            // The line may be a bare secret: say where, never what.
+            return Err(CredentialError::Syntax {
+                path: path.to_path_buf(),
+                line: i + 1,
+                reason: "expected KEY=VALUE".into(),
+            });
+        };
+        let k = k.trim();
+        if k.is_empty() || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(CredentialError::Syntax {
+                path: path.to_path_buf(),
+                line: i + 1,
+                reason: "the name before = must be letters, digits and _".into(),
+            });
+        }
+        let v = v.trim();
+        let v = v
+            .strip_prefix('"')
+            .and_then(|s| s.strip_suffix('"'))
+            .or_else(|| v.strip_prefix('\'').and_then(|s| s.strip_suffix('\'')))
+            .unwrap_or(v);
+        out.insert(k.to_string(), v.to_string());
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn write(dir: &Path, mode: u32, text: &str) -> PathBuf {
+        let p = dir.join("creds.env");
+        std::fs::write(&p, text).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+        p
+    }
+
+    #[test]
+    fn file_with_both_pairs() {
+        let t = tempfile::tempdir().unwrap();
+        let p = write(
+            t.path(),
+            0o600,
+            "# keys\nTESTX_ACCESS_KEY=ak-primary-0001\nexport TESTX_SECRET_KEY=\"sk-primary-value-0001\"\n\nTESTX_READONLY_ACCESS_KEY=ak-ro\nTESTX_READONLY_SECRET_KEY='sk-readonly-value-0001'\n",
+        );
+        let c = load("testx", Some(&p), false).unwrap();
+        let pr = c.primary.unwrap();
+        assert_eq!(pr.access_key, "ak-primary-0001");
+        assert_eq!(pr.secret_key.expose(), "sk-primary-value-0001");
+        assert_eq!(
+            c.readonly.unwrap().secret_key.expose(),
+            "sk-readonly-value-0001"
+        );
+    }
+
+    #[test]
+    fn open_file_is_refused_with_chmod_advice() {
+        let t = tempfile::tempdir().unwrap();
+        for mode in [0o640, 0o604, 0o644] {
+            let p = write(
+                t.path(),
+                mode,
+                "TESTY_ACCESS_KEY=a\nTESTY_SECRET_KEY=secret-never-shown-0002\n",
+            );
+            let e = load("testy", Some(&p), false).unwrap_err();
+            let m = e.to_string();
+            assert!(matches!(e, CredentialError::FileTooOpen { .. }), "{m}");
+            assert!(m.contains("chmod 600"), "{m}");
+            assert!(!m.contains("secret-never-shown-0002"));
+        }
+    }
+
+    #[test]
+    fn errors_never_show_values() {
+        let t = tempfile::tempdir().unwrap();
+        let p = write(t.path(), 0o600, "just-a-bare-secret-value-0003\n");
+        let m = load("testz", Some(&p), false).unwrap_err().to_string();
+        assert!(
+            m.contains(":1:") && !m.contains("just-a-bare-secret-value-0003"),
+            "{m}"
+        );
+        let p = write(t.path(), 0o600, "TESTZ_ACCESS_KEY=only-access-0004\n");
+        let m = load("testz", Some(&p), false).unwrap_err().to_string();
+        assert!(
+            m.contains("TESTZ_SECRET_KEY") && !m.contains("only-access-0004"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn environment_and_missing() {
+        // Unique names: tests run in parallel in one process.
+        std::env::set_var("ENVTESTQ_ACCESS_KEY", "ak-env");
+        std::env::set_var("ENVTESTQ_SECRET_KEY", "sk-env-value-0005");
+        let c = load("envtestq", None, false).unwrap();
+        assert_eq!(c.primary.unwrap().access_key, "ak-env");
+        assert!(c.readonly.is_none());
+        let e = load("envtestnone", None, false).unwrap_err();
+        assert!(e.to_string().contains("ENVTESTNONE_ACCESS_KEY"));
+    }
+}

@@ -1,0 +1,461 @@
+//! Client-side pacing for Upbit's per-group rate limits.
+//!
+//! Upbit counts requests per *group* (`default` 30/s, `order` 8/s, `order-cancel-all` 1 per
+//! 2 s, quotation groups 10/s) and reports what is left in every response's `Remaining-Req`
+//! header. Going over gives 429; insisting gives 418 and a block. So the limiter is shaped to
+//! never send a request the server would refuse: a sliding window per group (at most `limit`
+//! sends in any `window` plus a small margin for network jitter), which also adopts the
+//! server's own `sec` count when that is lower than ours (another client shares the key or IP).
+//! A 429 puts the group into exponential backoff with jitter for everyone; a 418 stops every
+//! request until the block is over instead of hammering into it.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use rand::Rng;
+use serde::Serialize;
+
+/// Budget of one group: `limit` requests per `window`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    pub limit: u32,
+    pub window: Duration,
+}
+
+/// The published budget of an Upbit group. Unknown groups get a conservative 5/s.
+pub fn budget_of(group: &str) -> Budget {
+    let per_sec = |limit| Budget {
+        limit,
+        window: Duration::from_secs(1),
+    };
+    match group {
+        "default" => per_sec(30),
+        "order" | "order-test" => per_sec(8),
+        "order-cancel-all" => Budget {
+            limit: 1,
+            window: Duration::from_secs(2),
+        },
+        "market" | "candle" | "trade" | "ticker" | "orderbook" => per_sec(10),
+        _ => per_sec(5),
+    }
+}
+
+/// The group an endpoint is expected to count against before the server says otherwise.
+pub fn group_for(method: &str, path: &str) -> &'static str {
+    let path = path.trim_end_matches('/');
+    if path.starts_with("/v1/market/") {
+        return "market";
+    }
+    if path.starts_with("/v1/candles/") {
+        return "candle";
+    }
+    if path.starts_with("/v1/trades/") {
+        return "trade";
+    }
+    if path == "/v1/ticker" || path.starts_with("/v1/ticker/") {
+        return "ticker";
+    }
+    if path == "/v1/orderbook" {
+        return "orderbook";
+    }
+    match (method, path) {
+        ("DELETE", "/v1/orders/open") => "order-cancel-all",
+        ("POST", "/v1/orders/test") => "order-test",
+        ("POST", "/v1/orders") | ("DELETE", "/v1/order") | ("DELETE", "/v1/orders/uuids") => {
+            "order"
+        }
+        _ => "default",
+    }
+}
+
+/// The least time Upbit's published budgets allow to cancel a book of `wait` and `watch`
+/// orders, counting from the first listing call to the last cancel sent (no network time):
+/// list pages of 100 at the `default` pace, then batch calls of 300 at 1 per 2 s side by side
+/// with `order`-group calls (20 `wait` uuids, or one `watch` order, per call), then one
+/// listing to see the book empty. The benchmark reports containment time next to this.
+pub fn cancel_all_floor(open_wait: usize, open_watch: usize) -> Duration {
+    let list_step = Duration::from_secs(1) / budget_of("default").limit;
+    let pages = (open_wait + open_watch).div_ceil(100).max(1) as u32;
+    let listing = list_step * pages;
+    let order = budget_of("order");
+    let order_step = order.window / order.limit;
+    let batch_step = budget_of("order-cancel-all").window;
+    let (mut wait, mut watch) = (open_wait, open_watch);
+    let mut t = Duration::ZERO;
+    let mut next_batch = Duration::ZERO;
+    let mut last = Duration::ZERO;
+    while wait + watch > 0 {
+        if t >= next_batch && wait > 20 {
+            wait -= wait.min(300);
+            next_batch = t + batch_step;
+            last = t;
+        }
+        if wait > 0 {
+            wait -= wait.min(20);
+            last = t;
+        } else if watch > 0 {
+            watch -= 1;
+            last = t;
+        }
+        t += order_step;
+    }
+    listing + last + list_step
+}
+
+/// Current use of one group's budget, for progress displays.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BudgetUse {
+    pub group: String,
+    /// Requests sent in the current window.
+    pub used: u32,
+    pub limit: u32,
+    pub window_ms: u64,
+}
+
+/// Why a request may not be sent now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// The server answered 418: blocked for this long still.
+    Blocked(Duration),
+}
+
+#[derive(Debug)]
+struct Group {
+    budget: Budget,
+    /// When each recent request *finished*. The server counted it at arrival, which lies
+    /// between our send and its answer; the answer time is the safe upper bound.
+    done: VecDeque<Instant>,
+    /// Requests sent and not answered yet: they count against the window too.
+    inflight: u32,
+    /// The server's last `sec` report: (when it arrived, requests left this second).
+    server: Option<(Instant, u32)>,
+    backoff_until: Option<Instant>,
+    backoff_level: u32,
+}
+
+/// How often a group whose budget is all in flight looks again.
+const INFLIGHT_POLL: Duration = Duration::from_millis(5);
+
+impl Group {
+    fn new(budget: Budget) -> Self {
+        Group {
+            budget,
+            done: VecDeque::new(),
+            inflight: 0,
+            server: None,
+            backoff_until: None,
+            backoff_level: 0,
+        }
+    }
+
+    fn span(&self) -> Duration {
+        // A margin of 5% absorbs clock granularity and jitter on the server's side.
+        self.budget.window + self.budget.window / 20
+    }
+
+    fn prune(&mut self, now: Instant) {
+        let span = self.span();
+        while self
+            .done
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= span)
+        {
+            self.done.pop_front();
+        }
+        if self
+            .server
+            .is_some_and(|(t, _)| now.duration_since(t) >= span)
+        {
+            self.server = None;
+        }
+    }
+
+    /// How long to wait before the next send, or zero.
+    fn wait(&mut self, now: Instant) -> Duration {
+        self.prune(now);
+        let mut until = now;
+        if let Some(b) = self.backoff_until {
+            until = until.max(b);
+        }
+        let span = self.span();
+        if self.inflight + self.done.len() as u32 >= self.budget.limit {
+            match self.done.front() {
+                Some(first) => until = until.max(*first + span),
+                None => until = until.max(now + INFLIGHT_POLL),
+            }
+        }
+        if let Some((at, remaining)) = self.server {
+            let since = self.inflight + self.done.iter().filter(|t| **t > at).count() as u32;
+            if since >= remaining {
+                until = until.max(at + span);
+            }
+        }
+        until.saturating_duration_since(now)
+    }
+}
+
+/// A granted send. Dropping it (answer received, failed, or the future cancelled) marks the
+/// request finished, so a cancelled caller never leaks budget.
+#[derive(Debug)]
+pub struct Permit<'a> {
+    limiter: &'a RateLimiter,
+    group: String,
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        let mut st = self.limiter.lock();
+        let g = st.group(&self.group);
+        g.inflight = g.inflight.saturating_sub(1);
+        g.done.push_back(Instant::now());
+    }
+}
+
+/// Per-group pacing shared by all requests of one client.
+#[derive(Debug)]
+pub struct RateLimiter {
+    state: Mutex<State>,
+    backoff_base: Duration,
+    backoff_max: Duration,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    groups: HashMap<String, Group>,
+    blocked_until: Option<Instant>,
+}
+
+impl State {
+    fn group(&mut self, name: &str) -> &mut Group {
+        self.groups
+            .entry(name.to_string())
+            .or_insert_with(|| Group::new(budget_of(name)))
+    }
+}
+
+impl RateLimiter {
+    /// `backoff_base` is the first delay after a 429; it doubles per consecutive 429 up to
+    /// `backoff_max`, plus up to one base of jitter.
+    pub fn new(backoff_base: Duration, backoff_max: Duration) -> Self {
+        RateLimiter {
+            state: Mutex::new(State::default()),
+            backoff_base,
+            backoff_max,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Overrides a group's budget (tests, or a future documented change such as `order`
+    /// going to 12/s).
+    pub fn set_budget(&self, group: &str, budget: Budget) {
+        self.lock().group(group).budget = budget;
+    }
+
+    /// Waits until `group` may send, then counts the send until the permit is dropped.
+    pub async fn acquire(&self, group: &str) -> Result<Permit<'_>, Refusal> {
+        loop {
+            let wait = {
+                let mut st = self.lock();
+                let now = Instant::now();
+                if let Some(b) = st.blocked_until {
+                    if b > now {
+                        return Err(Refusal::Blocked(b - now));
+                    }
+                    st.blocked_until = None;
+                }
+                let g = st.group(group);
+                let wait = g.wait(now);
+                if wait.is_zero() {
+                    g.inflight += 1;
+                    return Ok(Permit {
+                        limiter: self,
+                        group: group.to_string(),
+                    });
+                }
+                wait
+            };
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// How long a send in `group` would wait now (zero = a slot is free).
+    pub fn ready_in(&self, group: &str) -> Duration {
+        let mut st = self.lock();
+        let now = Instant::now();
+        let blocked = st
+            .blocked_until
+            .map(|b| b.saturating_duration_since(now))
+            .unwrap_or_default();
+        st.group(group).wait(now).max(blocked)
+    }
+
+    /// Adopts the server's `sec` report for `group`, received just now (call it after the
+    /// request's permit is dropped).
+    pub fn observe(&self, group: &str, sec_remaining: Option<u32>) {
+        if let Some(r) = sec_remaining {
+            let mut st = self.lock();
+            st.group(group).server = Some((Instant::now(), r));
+        }
+    }
+
+    /// A successful (non-429) answer ends the group's backoff escalation.
+    pub fn succeeded(&self, group: &str) {
+        let mut st = self.lock();
+        st.group(group).backoff_level = 0;
+    }
+
+    /// A 429: backs the group off (exponential with jitter, or the server's Retry-After if
+    /// longer) and returns the delay chosen.
+    pub fn too_many(&self, group: &str, retry_after: Option<Duration>) -> Duration {
+        let base = self.backoff_base;
+        let max = self.backoff_max;
+        let mut st = self.lock();
+        let g = st.group(group);
+        let exp = base
+            .saturating_mul(1u32 << g.backoff_level.min(16))
+            .min(max);
+        let jitter_ms = rand::thread_rng().gen_range(0..=base.as_millis().max(1) as u64);
+        let mut delay = exp + Duration::from_millis(jitter_ms);
+        if let Some(ra) = retry_after {
+            delay = delay.max(ra);
+        }
+        g.backoff_level = g.backoff_level.saturating_add(1);
+        let until = Instant::now() + delay;
+        g.backoff_until = Some(g.backoff_until.map_or(until, |b| b.max(until)));
+        // The server counted this second full: forget our optimistic view of it.
+        g.server = Some((Instant::now(), 0));
+        delay
+    }
+
+    /// A 418: nothing is sent to the exchange until the block is over.
+    pub fn blocked(&self, duration: Duration) {
+        let mut st = self.lock();
+        let until = Instant::now() + duration;
+        st.blocked_until = Some(st.blocked_until.map_or(until, |b| b.max(until)));
+    }
+
+    /// Use of every group seen so far, sorted by group name.
+    pub fn snapshot(&self) -> Vec<BudgetUse> {
+        let mut st = self.lock();
+        let now = Instant::now();
+        let mut out: Vec<BudgetUse> = st
+            .groups
+            .iter_mut()
+            .map(|(name, g)| {
+                g.prune(now);
+                let in_window = g.inflight
+                    + g.done
+                        .iter()
+                        .filter(|t| now.duration_since(**t) < g.budget.window)
+                        .count() as u32;
+                BudgetUse {
+                    group: name.clone(),
+                    used: in_window,
+                    limit: g.budget.limit,
+                    window_ms: g.budget.window.as_millis() as u64,
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| a.group.cmp(&b.group));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_groups() {
+        assert_eq!(group_for("DELETE", "/v1/orders/open"), "order-cancel-all");
+        assert_eq!(group_for("GET", "/v1/orders/open"), "default");
+        assert_eq!(group_for("GET", "/v1/candles/minutes/1"), "candle");
+        assert_eq!(group_for("DELETE", "/v1/order"), "order");
+        assert_eq!(budget_of("order-cancel-all").window, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn cancel_floor_follows_the_budgets() {
+        // 10 orders: one uuid call after one listing page.
+        assert_eq!(cancel_all_floor(10, 0), Duration::from_secs(1) / 30 * 2);
+        // 1000: 10 listing pages, batches at 0 s and 2 s plus uuid calls at 8/s meet at
+        // 2.375 s, one final listing.
+        let f = cancel_all_floor(1000, 0);
+        let expected = Duration::from_secs(1) / 30 * 11 + Duration::from_millis(2375);
+        assert_eq!(f, expected);
+        // watch orders go one per order-group call.
+        assert!(cancel_all_floor(0, 16) >= Duration::from_millis(1875));
+    }
+
+    #[tokio::test]
+    async fn never_more_than_the_budget_in_a_window() {
+        let rl = RateLimiter::new(Duration::from_millis(100), Duration::from_secs(2));
+        rl.set_budget(
+            "g",
+            Budget {
+                limit: 3,
+                window: Duration::from_millis(100),
+            },
+        );
+        let start = Instant::now();
+        let mut sends = Vec::new();
+        for _ in 0..10 {
+            let permit = rl.acquire("g").await.unwrap();
+            sends.push(Instant::now() - start);
+            drop(permit);
+        }
+        for (i, t) in sends.iter().enumerate() {
+            let in_window = sends[i..]
+                .iter()
+                .filter(|u| **u - *t < Duration::from_millis(100))
+                .count();
+            assert!(
+                in_window <= 3,
+                "{in_window} sends within 100 ms after {t:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn adopts_a_lower_server_count() {
+        let rl = RateLimiter::new(Duration::from_millis(100), Duration::from_secs(2));
+        rl.set_budget(
+            "default",
+            Budget {
+                limit: 30,
+                window: Duration::from_millis(200),
+            },
+        );
+        let t0 = Instant::now();
+        drop(rl.acquire("default").await.unwrap());
+        rl.observe("default", Some(1));
+        drop(rl.acquire("default").await.unwrap());
+        drop(rl.acquire("default").await.unwrap());
+        let t2 = Instant::now();
+        // Our own budget (30) would allow it at once; the server said one was left.
+        assert!(
+            t2 - t0 >= Duration::from_millis(200),
+            "waited only {:?}",
+            t2 - t0
+        );
+    }
+
+    #[tokio::test]
+    async fn blocked_refuses_and_429_backs_off() {
+        let rl = RateLimiter::new(Duration::from_millis(100), Duration::from_secs(2));
+        let d1 = rl.too_many("default", None);
+        let d2 = rl.too_many("default", None);
+        assert!(d2 >= Duration::from_millis(200) && d1 <= Duration::from_millis(200));
+        rl.blocked(Duration::from_secs(30));
+        assert!(matches!(
+            rl.acquire("default").await,
+            Err(Refusal::Blocked(_))
+        ));
+    }
+}
