@@ -1,6 +1,8 @@
 //! One function per command: turn raw flags into settings, run, report. The only layer that
 //! talks to the user through the [`Printer`]; everything below returns typed results.
 
+pub mod playbook;
+
 use crate::cli::{Command, EvidenceCommand, MockCommand, PlaybookCommand};
 use crate::exit::{Code, Failure};
 use crate::output::Printer;
@@ -22,12 +24,9 @@ pub async fn dispatch(command: Command, printer: &Printer) -> Result<Code, Failu
         Command::Evidence(EvidenceCommand::Verify { .. }) => {
             Err(not_yet("evidence verify", "the evidence bundle (issue 5)"))
         }
-        Command::Playbook(
-            PlaybookCommand::Check { .. } | PlaybookCommand::List | PlaybookCommand::Show { .. },
-        ) => {
-            let _ = printer;
-            Err(not_yet("playbook", "the playbook engine"))
-        }
+        Command::Playbook(PlaybookCommand::Check { files }) => playbook::check(&files, printer),
+        Command::Playbook(PlaybookCommand::List) => playbook::list(printer),
+        Command::Playbook(PlaybookCommand::Show { name }) => playbook::show(&name, printer),
     }
 }
 

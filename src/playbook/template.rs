@@ -57,7 +57,11 @@ pub fn references(template: &str) -> Result<Vec<Ref>, SyntaxError> {
             .unwrap_or(0);
         return Err(SyntaxError {
             offset,
-            message: format!("template does not parse: {}", e.reason()),
+            message: {
+                let reason = e.reason().to_string();
+                let reason = reason.split(": expected").next().unwrap_or("").to_string();
+                format!("template does not parse: {reason}")
+            },
         });
     }
     let mut out = Vec::new();

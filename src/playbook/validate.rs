@@ -152,7 +152,7 @@ pub fn nearest<'a>(word: &str, known: impl IntoIterator<Item = &'a str>) -> Opti
     known
         .into_iter()
         .map(|k| (edit_distance(word, k), k))
-        .filter(|(d, k)| *d <= (k.len().max(word.len()) / 2).max(2))
+        .filter(|(d, k)| *d < word.chars().count() && *d <= (k.len().max(word.len()) / 3).max(1))
         .min_by_key(|(d, _)| *d)
         .map(|(_, k)| k.to_string())
 }
@@ -370,7 +370,7 @@ impl Validator<'_> {
                     self.at_value(
                         &child(&p, key("default")),
                         format!(
-                            "default of input `{name}` is {}, but the input is a {}",
+                            "default of input `{name}` is {}, but the input's type is {}",
                             json_type(dv),
                             ty.name()
                         ),
@@ -567,16 +567,15 @@ impl Validator<'_> {
                 if kinds.contains_key(n) {
                     deps.insert(n.clone());
                 } else {
-                    let np = if matches!(
-                        self.pos.has(&child(&child(p, key("needs")), Seg::Index(0))),
-                        true
-                    ) {
-                        child(&child(p, key("needs")), Seg::Index(j))
+                    let item = child(&child(p, key("needs")), Seg::Index(j));
+                    let at = if self.pos.has(&item) {
+                        self.pos.value(&item)
                     } else {
-                        child(p, key("needs"))
+                        self.pos.word_in_value(&child(p, key("needs")), n)
                     };
-                    self.at_value(
-                        &np,
+                    self.push(
+                        at.line,
+                        at.column,
                         format!("`needs` names unknown step `{n}`"),
                         did_you_mean(n, kinds.keys().map(String::as_str)),
                     );

@@ -41,6 +41,7 @@ pub struct Span {
 #[derive(Debug, Default)]
 pub struct Positions {
     map: HashMap<Path, Span>,
+    lines: Vec<String>,
 }
 
 impl Positions {
@@ -67,6 +68,29 @@ impl Positions {
     /// Where the value of `path` starts.
     pub fn value(&self, path: &[Seg]) -> Pos {
         self.span(path).value
+    }
+    /// Where `word` appears in the flow-style value of `path` (`needs: [a, b]`), on the
+    /// value's line, as a whole word; else the value's start.
+    pub fn word_in_value(&self, path: &[Seg], word: &str) -> Pos {
+        let v = self.value(path);
+        let Some(line) = self.lines.get(v.line.wrapping_sub(1)) else {
+            return v;
+        };
+        let from = v.column.saturating_sub(1).min(line.len());
+        let is_word = |c: char| c.is_alphanumeric() || c == '_' || c == '-';
+        let mut search = from;
+        while let Some(i) = line.get(search..).and_then(|t| t.find(word)).map(|i| i + search) {
+            let before = line[..i].chars().next_back();
+            let after = line[i + word.len()..].chars().next();
+            if !before.is_some_and(is_word) && !after.is_some_and(is_word) {
+                return Pos {
+                    line: v.line,
+                    column: i + 1,
+                };
+            }
+            search = i + word.len();
+        }
+        v
     }
     /// Whether `path` itself (not an ancestor) was located.
     pub fn has(&self, path: &[Seg]) -> bool {
@@ -153,7 +177,10 @@ struct Frame {
 
 /// Records the start of every block-style key and sequence item.
 fn scan(source: &str) -> Positions {
-    let mut pos = Positions::default();
+    let mut pos = Positions {
+        lines: source.lines().map(str::to_string).collect(),
+        ..Positions::default()
+    };
     let mut stack: Vec<Frame> = Vec::new();
     // The last key whose value is on the following lines: (path, key column).
     let mut pending: Option<(Path, usize)> = None;
