@@ -132,19 +132,29 @@ fn json_type(v: &Value) -> &'static str {
     }
 }
 
-/// Levenshtein distance.
+/// Edit distance (optimal string alignment: insertions, deletions, substitutions and
+/// transpositions of neighbours each cost one), so `valeu` is one edit from `value`.
 pub fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != *cb);
-            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
     }
-    prev[b.len()]
+    for j in 0..=b.len() {
+        d[0][j] = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut v = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = v;
+        }
+    }
+    d[a.len()][b.len()]
 }
 
 /// The known name nearest to `word`, if it is plausibly a typo of it.
@@ -741,7 +751,6 @@ impl Validator<'_> {
                             let set: BTreeSet<String> = cycle.iter().cloned().collect();
                             if reported.insert(set) {
                                 cycle.push(next.to_string());
-                                cycle.reverse();
                                 let first = &cycle[0];
                                 let sp = steps
                                     .iter()
@@ -755,7 +764,7 @@ impl Validator<'_> {
                                 };
                                 self.at_key(
                                     &at,
-                                    format!("steps depend on each other in a cycle: {}", cycle.join(" → ")),
+                                    format!("steps wait for each other in a cycle: {}", cycle.join(" → ")),
                                     Some("a step waits for its `needs` and for every step whose outputs it uses; remove one of these".into()),
                                 );
                             }
