@@ -63,7 +63,12 @@ steps:
     let d = diags(src);
     let x = has(&d, 9, 7, "`test.read` has no argument `fail_tims`");
     assert_eq!(x.hint.as_deref(), Some("did you mean `fail_times`?"));
-    has(&d, 10, 17, "argument `sleep_ms` of `test.read` must be an integer, not a string");
+    has(
+        &d,
+        10,
+        17,
+        "argument `sleep_ms` of `test.read` must be an integer, not a string",
+    );
     has(&d, 13, 5, "`manual` needs argument `instructions`");
     has(&d, 18, 19, "must be an integer, not a string input");
     assert_eq!(d.len(), 4, "{d:#?}");
@@ -94,7 +99,12 @@ steps:
     has(&d, 12, 59, "unknown step `zz`");
     let x = has(&d, 13, 16, "unknown run field `started`");
     assert_eq!(x.hint.as_deref(), Some("did you mean `started_at`?"));
-    has(&d, 13, 34, "templates can reference only inputs, steps, exchange, run");
+    has(
+        &d,
+        13,
+        34,
+        "templates can reference only inputs, steps, exchange, run",
+    );
     assert_eq!(d.len(), 6, "{d:#?}");
 }
 
@@ -156,8 +166,13 @@ steps:
     assert!(d[0].message.starts_with("invalid YAML"), "{d:?}");
     assert!(d[0].line >= 4, "{d:?}");
 
-    let d = diags("name: x\nsteps:\n  - id: a\n    uses: test.read\n    if: \"{{#if inputs.x}}\"\n");
-    assert!(d.iter().any(|x| x.line == 5 && x.message.contains("template does not parse")), "{d:#?}");
+    let d =
+        diags("name: x\nsteps:\n  - id: a\n    uses: test.read\n    if: \"{{#if inputs.x}}\"\n");
+    assert!(
+        d.iter()
+            .any(|x| x.line == 5 && x.message.contains("template does not parse")),
+        "{d:#?}"
+    );
 }
 
 #[test]
@@ -166,7 +181,11 @@ fn check_command_prints_file_line_column_and_exits_2() {
     let bad = t.path().join("bad.yaml");
     std::fs::write(&bad, "name: x\nsteps:\n  - id: a\n    uses: manul\n  - id: a\n    uses: manual\n    with: {title: t, instructions: i}\n").unwrap();
     let good = t.path().join("good.yaml");
-    std::fs::write(&good, "name: y\nsteps:\n  - id: a\n    uses: manual\n    with: {title: t, instructions: i}\n").unwrap();
+    std::fs::write(
+        &good,
+        "name: y\nsteps:\n  - id: a\n    uses: manual\n    with: {title: t, instructions: i}\n",
+    )
+    .unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_respond"))
         .args(["playbook", "check"])
         .arg(&bad)
@@ -176,9 +195,20 @@ fn check_command_prints_file_line_column_and_exits_2() {
     assert_eq!(out.status.code(), Some(2));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let b = bad.display();
-    assert!(stdout.contains(&format!("{b}:4:11: unknown step kind `manul`\n  hint: did you mean `manual`?")), "{stdout}");
-    assert!(stdout.contains(&format!("{b}:5:9: duplicate step id `a`")), "{stdout}");
-    assert!(stdout.contains(&format!("{}: ok", good.display())), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "{b}:4:11: unknown step kind `manul`\n  hint: did you mean `manual`?"
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("{b}:5:9: duplicate step id `a`")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("{}: ok", good.display())),
+        "{stdout}"
+    );
 
     let out = Command::new(env!("CARGO_BIN_EXE_respond"))
         .args(["--json", "playbook", "check"])

@@ -54,7 +54,10 @@ pub fn list(printer: &Printer) -> Result<Code, Failure> {
     for p in playbook::embedded() {
         let desc = match playbook::check(p.source, &registry) {
             Ok(pb) => pb.description.unwrap_or_default(),
-            Err(d) => format!("(does not validate with this build: {} problem(s))", d.len()),
+            Err(d) => format!(
+                "(does not validate with this build: {} problem(s))",
+                d.len()
+            ),
         };
         printer.out(&format!("{:<24} {}", p.name, desc));
         rows.push(json!({"name": p.name, "description": desc}));

@@ -117,9 +117,7 @@ impl RunReport {
         self.steps.iter().find(|s| s.id == id)
     }
     pub fn failed(&self) -> impl Iterator<Item = &StepRecord> {
-        self.steps
-            .iter()
-            .filter(|s| s.status == StepStatus::Failed)
+        self.steps.iter().filter(|s| s.status == StepStatus::Failed)
     }
 }
 

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 
-use super::journal::Journal;
+use super::journal::{Entry, Journal};
 use super::run::{self, Exec, Prior};
 use super::{EngineError, RunReport, StepRecord, StepStatus};
 use crate::output::Printer;
@@ -55,24 +55,22 @@ pub async fn resume(
         path: rundir_path.to_path_buf(),
         source,
     })?;
-    let (journal, entries, torn) = Journal::reopen(rundir_path)?;
-    if let Some(bytes) = torn {
-        printer.warn(&format!(
-            "the journal's last entry was cut short by the interruption; removed {bytes} bytes"
-        ));
-    }
-    let start = entries
-        .first()
+    // Everything that can refuse the resume is checked before the journal is touched.
+    let start = first_entry(rundir_path)
         .filter(|e| e.event == "run_start")
         .ok_or_else(|| not_a_run("its journal does not begin with run_start"))?
-        .data
-        .clone();
+        .data;
     let original = run::stored_playbook(rundir_path)?;
     let recorded_sha = start["playbook"]["sha256"].as_str().unwrap_or_default();
     let (path, source) = match playbook_source {
         Some((p, s)) => (p.to_path_buf(), s),
         None => (
-            Path::new(start["playbook"]["path"].as_str().unwrap_or("playbook.yaml")).to_path_buf(),
+            Path::new(
+                start["playbook"]["path"]
+                    .as_str()
+                    .unwrap_or("playbook.yaml"),
+            )
+            .to_path_buf(),
             original.clone(),
         ),
     };
@@ -88,7 +86,10 @@ pub async fn resume(
         ));
         rundir
             .write(
-                &format!("playbook-resume-{}.yaml", entries.len() + 1),
+                &format!(
+                    "playbook-resume-{}.yaml",
+                    Utc::now().format("%Y%m%dT%H%M%S%.3fZ")
+                ),
                 source.as_bytes(),
             )
             .map_err(|source| EngineError::Io {
@@ -114,6 +115,12 @@ pub async fn resume(
         }
     }
     let inputs = run::resolve_inputs(&pb, &opts.secret_inputs, &known)?;
+    let (journal, entries, torn) = Journal::reopen(rundir_path)?;
+    if let Some(bytes) = torn {
+        printer.warn(&format!(
+            "the journal's last entry was cut short by the interruption; removed {bytes} bytes"
+        ));
+    }
     let dry_run = start["dry_run"].as_bool().unwrap_or(false);
     let capabilities = start["exchange"].clone();
     let started_at = start["run"]["started_at"]
@@ -137,7 +144,8 @@ pub async fn resume(
         let replay = opts.replay.contains(&step.id);
         match last.get(&step.id) {
             Some((ev, data)) if ev == "step_end" => {
-                let status: Option<StepStatus> = serde_json::from_value(data["status"].clone()).ok();
+                let status: Option<StepStatus> =
+                    serde_json::from_value(data["status"].clone()).ok();
                 if matches!(status, Some(StepStatus::Ok | StepStatus::Reused)) && !replay {
                     let mut r = StepRecord::new(
                         &step.id,
@@ -146,8 +154,9 @@ pub async fn resume(
                         data["summary"].as_str().unwrap_or_default(),
                     );
                     r.outputs = data["outputs"].as_object().cloned().unwrap_or_default();
-                    r.artifacts = serde_json::from_value(data["artifacts"].clone()).unwrap_or_default();
-                    prior.insert(step.id.clone(), Prior::Done(r));
+                    r.artifacts =
+                        serde_json::from_value(data["artifacts"].clone()).unwrap_or_default();
+                    prior.insert(step.id.clone(), Prior::Done(Box::new(r)));
                 }
             }
             Some(_) => {
@@ -176,7 +185,10 @@ pub async fn resume(
     printer.status(&format!(
         "resuming run {} ({} step(s) already done)",
         run_facts["id"].as_str().unwrap_or_default(),
-        prior.values().filter(|p| matches!(p, Prior::Done(_))).count()
+        prior
+            .values()
+            .filter(|p| matches!(p, Prior::Done(_)))
+            .count()
     ));
     let exec = Arc::new(Exec {
         playbook: pb,
@@ -192,6 +204,15 @@ pub async fn resume(
         renderer: Renderer::new(),
     });
     run::execute(exec, prior).await
+}
+
+/// The journal's first entry, read without verifying or trimming anything.
+fn first_entry(dir: &Path) -> Option<Entry> {
+    use std::io::BufRead;
+    let f = std::fs::File::open(dir.join(super::journal::FILE_NAME)).ok()?;
+    let mut line = String::new();
+    std::io::BufReader::new(f).read_line(&mut line).ok()?;
+    serde_json::from_str(line.trim_end()).ok()
 }
 
 /// A minimal line diff (longest common subsequence): `- removed`, `+ added`, with line numbers.

@@ -30,7 +30,7 @@ use crate::steps::{Effect, Registry, Services, StepContext, StepError, StepKind,
 #[derive(Debug, Clone)]
 pub(crate) enum Prior {
     /// Finished with outputs: reuse them.
-    Done(StepRecord),
+    Done(Box<StepRecord>),
     /// Started, never ended.
     Interrupted,
     /// Started, never ended, and the user asked to run it again (`--replay`).
@@ -96,7 +96,7 @@ pub async fn start(
         if spec.dry_run { ", dry run" } else { "" },
         rundir.path().display()
     ));
-    let exec = Arc::new(Exec {
+    let exec = Exec {
         playbook,
         registry: registry.clone(),
         services,
@@ -108,8 +108,8 @@ pub async fn start(
         run,
         dry_run: spec.dry_run,
         renderer: Renderer::new(),
-    });
-    execute(exec, HashMap::new()).await
+    };
+    execute(Arc::new(exec), HashMap::new()).await
 }
 
 /// `run` as templates see it. The run id is the run directory's name.
@@ -132,7 +132,11 @@ pub(crate) fn journal_inputs(pb: &Playbook, inputs: &Map<String, Value>) -> Valu
         let secret = pb.input(k).is_some_and(|d| d.secret);
         out.insert(
             k.clone(),
-            if secret { json!({"secret": true}) } else { v.clone() },
+            if secret {
+                json!({"secret": true})
+            } else {
+                v.clone()
+            },
         );
     }
     Value::Object(out)
@@ -289,10 +293,7 @@ pub(crate) async fn execute(
             done.insert(step.id.clone(), r);
         }
     }
-    let records: Vec<StepRecord> = steps
-        .iter()
-        .filter_map(|s| done.remove(&s.id))
-        .collect();
+    let records: Vec<StepRecord> = steps.iter().filter_map(|s| done.remove(&s.id)).collect();
     let ok = !records.iter().any(|r| r.status == StepStatus::Failed);
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
     for r in &records {
@@ -407,7 +408,7 @@ async fn run_step(
 ) -> Result<StepRecord, EngineError> {
     let skip = |why: String| StepRecord::new(&step.id, &step.uses, StepStatus::Skipped, why);
     if let Some(Prior::Done(r)) = &prior {
-        let mut r = r.clone();
+        let mut r = (**r).clone();
         r.status = StepStatus::Reused;
         r.attempts = 0;
         return finish(&exec, r, false);
@@ -448,7 +449,11 @@ async fn run_step(
                     Value::String(s) => s.clone(),
                     other => other.to_string(),
                 };
-                return finish(&exec, skip(format!("skipped: `if: {shown}` is false")), true);
+                return finish(
+                    &exec,
+                    skip(format!("skipped: `if: {shown}` is false")),
+                    true,
+                );
             }
             Err(e) => {
                 let e = StepError::with_hint(
@@ -522,9 +527,13 @@ async fn run_step(
                 )?;
             }
             Err(e) => {
+                let why = match e {
+                    StepError::Undecidable(m) => m,
+                    other => other.to_string(),
+                };
                 let e = StepError::with_hint(
                     format!(
-                        "step `{}` was interrupted and it cannot be told whether it took effect: {e}",
+                        "step `{}` was interrupted, and whether it took effect cannot be checked: {why}",
                         step.id
                     ),
                     format!(
@@ -548,7 +557,12 @@ async fn run_step(
     )?;
     if exec.dry_run && effect != Effect::Read {
         let r = if kind.simulable() {
-            StepRecord::new(&step.id, &step.uses, StepStatus::DryRun, kind.describe(&args))
+            StepRecord::new(
+                &step.id,
+                &step.uses,
+                StepStatus::DryRun,
+                kind.describe(&args),
+            )
         } else {
             StepRecord::new(
                 &step.id,

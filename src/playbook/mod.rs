@@ -73,7 +73,10 @@ pub fn load_str(
 }
 
 /// Reads and validates a playbook file.
-pub fn load_file(path: &Path, registry: &crate::steps::Registry) -> Result<(Playbook, String), Error> {
+pub fn load_file(
+    path: &Path,
+    registry: &crate::steps::Registry,
+) -> Result<(Playbook, String), Error> {
     let source = std::fs::read_to_string(path).map_err(|source| Error::Read {
         path: path.display().to_string(),
         source,

@@ -68,16 +68,22 @@ impl InputType {
         }
     }
 
+    /// The step-argument type with the same values.
+    pub fn as_arg_type(self) -> crate::steps::ArgType {
+        use crate::steps::ArgType;
+        match self {
+            InputType::String => ArgType::String,
+            InputType::Integer => ArgType::Integer,
+            InputType::Number => ArgType::Number,
+            InputType::Boolean => ArgType::Boolean,
+            InputType::Duration => ArgType::Duration,
+            InputType::List => ArgType::List,
+        }
+    }
+
     /// Whether a YAML value has this type.
     pub fn accepts(self, v: &Value) -> bool {
-        match self {
-            InputType::String => v.is_string(),
-            InputType::Integer => v.is_i64() || v.is_u64(),
-            InputType::Number => v.is_number(),
-            InputType::Boolean => v.is_boolean(),
-            InputType::Duration => v.as_str().is_some_and(|s| parse_duration(s).is_ok()),
-            InputType::List => v.is_array(),
-        }
+        crate::playbook::validate::arg_type_accepts(self.as_arg_type(), v)
     }
 
     /// Converts a value given on the command line (`--input k=v`) to this type.
@@ -288,6 +294,9 @@ mod tests {
             InputType::List.from_cli("a, b").unwrap(),
             serde_json::json!(["a", "b"])
         );
-        assert_eq!(InputType::Boolean.from_cli("no").unwrap(), Value::Bool(false));
+        assert_eq!(
+            InputType::Boolean.from_cli("no").unwrap(),
+            Value::Bool(false)
+        );
     }
 }

@@ -420,7 +420,12 @@ mod tests {
         let paths: Vec<String> = refs.iter().map(|r| r.path.join(".")).collect();
         assert_eq!(
             paths,
-            vec!["inputs.x", "steps.b.outputs.y", "run.id", "steps.c.outputs.l"]
+            vec![
+                "inputs.x",
+                "steps.b.outputs.y",
+                "run.id",
+                "steps.c.outputs.l"
+            ]
         );
         assert_eq!(refs[0].offset, 2);
         assert!(references("{{#if x}}").is_err());

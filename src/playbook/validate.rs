@@ -85,7 +85,7 @@ pub fn check(source: &str, registry: &Registry) -> Result<Playbook, Vec<Diagnost
     };
     let pb = v.playbook(&doc);
     let mut diags = v.diags;
-    diags.sort_by(|a, b| (a.line, a.column).cmp(&(b.line, b.column)));
+    diags.sort_by_key(|d| (d.line, d.column));
     diags.dedup();
     match pb {
         Some(pb) if diags.is_empty() => Ok(pb),
@@ -141,13 +141,15 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
     for (i, row) in d.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=b.len() {
-        d[0][j] = j;
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
     }
     for i in 1..=a.len() {
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut v = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            let mut v = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
                 v = v.min(d[i - 2][j - 2] + 1);
             }
@@ -196,7 +198,13 @@ impl Validator<'_> {
         let p = self.pos.value(path);
         self.push(p.line, p.column, message, hint);
     }
-    fn push(&mut self, line: usize, column: usize, message: impl Into<String>, hint: Option<String>) {
+    fn push(
+        &mut self,
+        line: usize,
+        column: usize,
+        message: impl Into<String>,
+        hint: Option<String>,
+    ) {
         self.diags.push(Diagnostic {
             line,
             column,
@@ -208,10 +216,13 @@ impl Validator<'_> {
     fn unknown_keys(&mut self, m: &Map<String, Value>, path: &[Seg], allowed: &[&str], what: &str) {
         for k in m.keys() {
             if !allowed.contains(&k.as_str()) {
-                let hint = did_you_mean(k, allowed.iter().copied()).or_else(|| {
-                    Some(format!("{what} may have: {}", allowed.join(", ")))
-                });
-                self.at_key(&child(path, key(k)), format!("unknown key `{k}` in {what}"), hint);
+                let hint = did_you_mean(k, allowed.iter().copied())
+                    .or_else(|| Some(format!("{what} may have: {}", allowed.join(", "))));
+                self.at_key(
+                    &child(path, key(k)),
+                    format!("unknown key `{k}` in {what}"),
+                    hint,
+                );
             }
         }
     }
@@ -231,7 +242,12 @@ impl Validator<'_> {
         }
     }
 
-    fn duration(&mut self, m: &Map<String, Value>, path: &[Seg], name: &str) -> Option<std::time::Duration> {
+    fn duration(
+        &mut self,
+        m: &Map<String, Value>,
+        path: &[Seg],
+        name: &str,
+    ) -> Option<std::time::Duration> {
         let v = m.get(name)?;
         let p = child(path, key(name));
         match v.as_str().map(parse_duration) {
@@ -243,7 +259,10 @@ impl Validator<'_> {
             None => {
                 self.at_value(
                     &p,
-                    format!("`{name}` must be a duration such as `30s`, not {}", json_type(v)),
+                    format!(
+                        "`{name}` must be a duration such as `30s`, not {}",
+                        json_type(v)
+                    ),
                     None,
                 );
                 None
@@ -255,7 +274,11 @@ impl Validator<'_> {
         let v = m.get("retry")?;
         let p = child(path, key("retry"));
         let Some(r) = v.as_object() else {
-            self.at_value(&p, "`retry` must be a map with `attempts` and `backoff`", None);
+            self.at_value(
+                &p,
+                "`retry` must be a map with `attempts` and `backoff`",
+                None,
+            );
             return None;
         };
         self.unknown_keys(r, &p, &["attempts", "backoff"], "retry");
@@ -284,7 +307,12 @@ impl Validator<'_> {
 
     fn playbook(&mut self, doc: &Value) -> Option<Playbook> {
         let Some(top) = doc.as_object() else {
-            self.push(1, 1, "a playbook must be a map with `name` and `steps`", None);
+            self.push(
+                1,
+                1,
+                "a playbook must be a map with `name` and `steps`",
+                None,
+            );
             return None;
         };
         let root: Vec<Seg> = vec![];
@@ -332,14 +360,22 @@ impl Validator<'_> {
             None | Some(Value::Null) => return out,
             Some(Value::Object(m)) => m,
             Some(_) => {
-                self.at_value(&base, "`inputs` must be a map of input name to declaration", None);
+                self.at_value(
+                    &base,
+                    "`inputs` must be a map of input name to declaration",
+                    None,
+                );
                 return out;
             }
         };
         for (name, decl) in m {
             let p = child(&base, key(name));
             let Some(d) = decl.as_object() else {
-                self.at_value(&p, format!("input `{name}` must be a map with at least `type`"), None);
+                self.at_value(
+                    &p,
+                    format!("input `{name}` must be a map with at least `type`"),
+                    None,
+                );
                 continue;
             };
             self.unknown_keys(
@@ -361,8 +397,7 @@ impl Validator<'_> {
                                     ["string", "integer", "number", "boolean", "duration", "list"],
                                 )
                                 .unwrap_or_else(|| {
-                                    "types: string, integer, number, boolean, duration, list"
-                                        .into()
+                                    "types: string, integer, number, boolean, duration, list".into()
                                 }),
                             ),
                         );
@@ -392,7 +427,11 @@ impl Validator<'_> {
                 None => false,
                 Some(Value::Bool(b)) => *b,
                 Some(_) => {
-                    s.at_value(&child(&p, key(k)), format!("`{k}` must be true or false"), None);
+                    s.at_value(
+                        &child(&p, key(k)),
+                        format!("`{k}` must be true or false"),
+                        None,
+                    );
                     false
                 }
             };
@@ -442,7 +481,17 @@ impl Validator<'_> {
             self.unknown_keys(
                 m,
                 &p,
-                &["id", "uses", "with", "if", "needs", "timeout", "retry", "on_error", "description"],
+                &[
+                    "id",
+                    "uses",
+                    "with",
+                    "if",
+                    "needs",
+                    "timeout",
+                    "retry",
+                    "on_error",
+                    "description",
+                ],
                 "a step",
             );
             let id = self.string(m, &p, "id");
@@ -462,7 +511,9 @@ impl Validator<'_> {
                     );
                 }
                 if let Some(first) = ids.get(id) {
-                    let fp = self.pos.value(&[key("steps"), Seg::Index(*first), key("id")]);
+                    let fp = self
+                        .pos
+                        .value(&[key("steps"), Seg::Index(*first), key("id")]);
                     self.at_value(
                         &child(&p, key("id")),
                         format!("duplicate step id `{id}`"),
@@ -494,7 +545,11 @@ impl Validator<'_> {
                 None | Some(Value::Null) => Map::new(),
                 Some(Value::Object(w)) => w.clone(),
                 Some(_) => {
-                    self.at_value(&child(&p, key("with")), "`with` must be a map of arguments", None);
+                    self.at_value(
+                        &child(&p, key("with")),
+                        "`with` must be a map of arguments",
+                        None,
+                    );
                     Map::new()
                 }
             };
@@ -517,7 +572,11 @@ impl Validator<'_> {
                     })
                     .collect(),
                 Some(_) => {
-                    self.at_value(&child(&p, key("needs")), "`needs` must be a list of step ids", None);
+                    self.at_value(
+                        &child(&p, key("needs")),
+                        "`needs` must be a list of step ids",
+                        None,
+                    );
                     vec![]
                 }
             };
@@ -527,7 +586,10 @@ impl Validator<'_> {
                 Some(other) => {
                     self.at_value(
                         &child(&p, key("if")),
-                        format!("`if` must be a template string or a boolean, not {}", json_type(other)),
+                        format!(
+                            "`if` must be a template string or a boolean, not {}",
+                            json_type(other)
+                        ),
                         None,
                     );
                     None
@@ -604,7 +666,12 @@ impl Validator<'_> {
                 self.templates(c, &child(p, key("if")), &env, &mut refs_deps);
             }
             for (k, v) in &step.with {
-                self.templates(v, &child(&child(p, key("with")), key(k)), &env, &mut refs_deps);
+                self.templates(
+                    v,
+                    &child(&child(p, key("with")), key(k)),
+                    &env,
+                    &mut refs_deps,
+                );
             }
             deps.extend(refs_deps);
             self.args(step, p, inputs);
@@ -666,7 +733,11 @@ impl Validator<'_> {
         }
         for spec in specs.iter().filter(|s| s.required) {
             if !step.with.contains_key(spec.name) {
-                let at = if self.pos.has(&wp) { wp.clone() } else { child(p, key("uses")) };
+                let at = if self.pos.has(&wp) {
+                    wp.clone()
+                } else {
+                    child(p, key("uses"))
+                };
                 self.at_key(
                     &at,
                     format!("`{}` needs argument `{}`", step.uses, spec.name),
@@ -676,7 +747,13 @@ impl Validator<'_> {
         }
     }
 
-    fn templates(&mut self, v: &Value, path: &[Seg], env: &RefEnv<'_>, deps: &mut BTreeSet<String>) {
+    fn templates(
+        &mut self,
+        v: &Value,
+        path: &[Seg],
+        env: &RefEnv<'_>,
+        deps: &mut BTreeSet<String>,
+    ) {
         match v {
             Value::Array(a) => {
                 for (i, x) in a.iter().enumerate() {
@@ -694,7 +771,10 @@ impl Validator<'_> {
                     let before = &s[..offset.min(s.len())];
                     let nl = before.matches('\n').count();
                     if nl == 0 {
-                        (span.value.line, span.value.column + offset + usize::from(span.quoted))
+                        (
+                            span.value.line,
+                            span.value.column + offset + usize::from(span.quoted),
+                        )
                     } else {
                         let last = before.rsplit('\n').next().unwrap_or("");
                         (span.value.line + nl, span.value.column + last.len())
@@ -791,7 +871,11 @@ struct RefEnv<'a> {
 
 impl RefEnv<'_> {
     /// A problem with one reference, or `None` when it resolves.
-    fn check(&self, path: &[String], deps: &mut BTreeSet<String>) -> Option<(String, Option<String>)> {
+    fn check(
+        &self,
+        path: &[String],
+        deps: &mut BTreeSet<String>,
+    ) -> Option<(String, Option<String>)> {
         let full = path.join(".");
         let root = path[0].as_str();
         match root {
@@ -809,7 +893,10 @@ impl RefEnv<'_> {
             }
             "steps" => {
                 let Some(id) = path.get(1) else {
-                    return Some((format!("`{full}` must name a step: `steps.<id>.outputs.<name>`"), None));
+                    return Some((
+                        format!("`{full}` must name a step: `steps.<id>.outputs.<name>`"),
+                        None,
+                    ));
                 };
                 let Some(uses) = self.kinds.get(id) else {
                     return Some((
@@ -864,7 +951,10 @@ impl RefEnv<'_> {
                 }
             }
             other => Some((
-                format!("`{full}`: templates can reference only {}", ROOTS.join(", ")),
+                format!(
+                    "`{full}`: templates can reference only {}",
+                    ROOTS.join(", ")
+                ),
                 did_you_mean(other, ROOTS.iter().copied()),
             )),
         }

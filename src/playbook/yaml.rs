@@ -79,7 +79,11 @@ impl Positions {
         let from = v.column.saturating_sub(1).min(line.len());
         let is_word = |c: char| c.is_alphanumeric() || c == '_' || c == '-';
         let mut search = from;
-        while let Some(i) = line.get(search..).and_then(|t| t.find(word)).map(|i| i + search) {
+        while let Some(i) = line
+            .get(search..)
+            .and_then(|t| t.find(word))
+            .map(|i| i + search)
+        {
             let before = line[..i].chars().next_back();
             let after = line[i + word.len()..].chars().next();
             if !before.is_some_and(is_word) && !after.is_some_and(is_word) {
@@ -196,8 +200,7 @@ fn scan(source: &str) -> Positions {
             }
             block_scalar = None;
         }
-        if trimmed.is_empty() || trimmed.starts_with('#') || trimmed == "---" || trimmed == "..."
-        {
+        if trimmed.is_empty() || trimmed.starts_with('#') || trimmed == "---" || trimmed == "..." {
             continue;
         }
         let mut c = indent;
@@ -232,20 +235,8 @@ fn scan(source: &str) -> Positions {
                 let skip = after.len() - after.trim_start_matches(' ').len();
                 let vcol = c + 1 + skip;
                 let item_rest = &after[skip..];
-                pos.map.insert(
-                    item_path.clone(),
-                    Span {
-                        key: Pos {
-                            line,
-                            column: c + 1,
-                        },
-                        value: Pos {
-                            line,
-                            column: vcol + 1,
-                        },
-                        quoted: item_rest.starts_with('"') || item_rest.starts_with('\''),
-                    },
-                );
+                pos.map
+                    .insert(item_path.clone(), span_at(line, c, vcol, item_rest));
                 if item_rest.is_empty() || item_rest.starts_with('#') {
                     pending = Some((item_path, c));
                     break;
@@ -293,20 +284,7 @@ fn scan(source: &str) -> Positions {
             path.push(Seg::Key(key));
             let value = rest[vstart..].trim_start_matches(' ');
             let vcol = c + rest.len() - value.len();
-            pos.map.insert(
-                path.clone(),
-                Span {
-                    key: Pos {
-                        line,
-                        column: c + 1,
-                    },
-                    value: Pos {
-                        line,
-                        column: vcol + 1,
-                    },
-                    quoted: value.starts_with('"') || value.starts_with('\''),
-                },
-            );
+            pos.map.insert(path.clone(), span_at(line, c, vcol, value));
             if value.is_empty() || value.starts_with('#') {
                 pending = Some((path, c));
             } else if is_block_indicator(value) {
@@ -322,6 +300,22 @@ fn scan(source: &str) -> Positions {
         }
     }
     pos
+}
+
+/// The span of a node whose key (or dash) is at 0-based column `key_col` and whose value
+/// text `value` starts at 0-based column `value_col`.
+fn span_at(line: usize, key_col: usize, value_col: usize, value: &str) -> Span {
+    Span {
+        key: Pos {
+            line,
+            column: key_col + 1,
+        },
+        value: Pos {
+            line,
+            column: value_col + 1,
+        },
+        quoted: value.starts_with('"') || value.starts_with('\''),
+    }
 }
 
 fn is_block_indicator(v: &str) -> bool {
@@ -404,7 +398,8 @@ mod tests {
 
     #[test]
     fn compact_sequences_and_block_scalars() {
-        let src = "steps:\n- id: a\n  with:\n    text: |\n      id: not-a-key\n    other: 1\n- id: b\n";
+        let src =
+            "steps:\n- id: a\n  with:\n    text: |\n      id: not-a-key\n    other: 1\n- id: b\n";
         let (_, p) = parse(src).unwrap();
         assert_eq!(
             p.key(&[k("steps"), Seg::Index(1), k("id")]),

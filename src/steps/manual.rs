@@ -71,7 +71,8 @@ impl StepKind for Manual {
             })?,
             None => std::time::Duration::from_secs(600),
         };
-        ctx.printer.important(&format!("\n== ACTION NEEDED: {title} =="));
+        ctx.printer
+            .important(&format!("\n== ACTION NEEDED: {title} =="));
         for line in instructions.lines() {
             ctx.printer.important(&format!("   {line}"));
         }

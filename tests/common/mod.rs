@@ -17,6 +17,27 @@ use respond::steps::{
     StepOutcome,
 };
 
+/// The descriptive half of a test step kind.
+macro_rules! meta {
+    ($name:expr, $effect:expr, $args:expr, $outputs:expr) => {
+        fn name(&self) -> &'static str {
+            $name
+        }
+        fn effect(&self) -> Effect {
+            $effect
+        }
+        fn description(&self) -> &'static str {
+            $name
+        }
+        fn args(&self) -> &'static [ArgSpec] {
+            $args
+        }
+        fn outputs(&self) -> &'static [&'static str] {
+            $outputs
+        }
+    };
+}
+
 /// The world the test step kinds act on: how often each step wrote or was attempted.
 #[derive(Default)]
 pub struct World {
@@ -30,6 +51,14 @@ impl World {
     }
     pub fn total_writes(&self) -> u32 {
         self.writes.lock().unwrap().values().sum()
+    }
+    fn record_write(&self, id: &str) {
+        *self
+            .writes
+            .lock()
+            .unwrap()
+            .entry(id.to_string())
+            .or_default() += 1;
     }
     fn attempt(&self, id: &str) -> u32 {
         let mut a = self.attempts.lock().unwrap();
@@ -69,22 +98,12 @@ pub struct Read(pub Arc<World>);
 
 #[async_trait]
 impl StepKind for Read {
-    fn name(&self) -> &'static str {
-        "test.read"
-    }
-    fn effect(&self) -> Effect {
-        Effect::Read
-    }
-    fn description(&self) -> &'static str {
-        "test read"
-    }
-    fn args(&self) -> &'static [ArgSpec] {
-        READ_ARGS
-    }
-    fn outputs(&self) -> &'static [&'static str] {
-        &["value", "attempt"]
-    }
-    async fn run(&self, ctx: &StepContext, args: &Map<String, Value>) -> Result<StepOutcome, StepError> {
+    meta!("test.read", Effect::Read, READ_ARGS, &["value", "attempt"]);
+    async fn run(
+        &self,
+        ctx: &StepContext,
+        args: &Map<String, Value>,
+    ) -> Result<StepOutcome, StepError> {
         let n = self.0.attempt(&ctx.step_id);
         let sleep = int(args, "sleep_ms");
         if sleep > 0 {
@@ -94,7 +113,10 @@ impl StepKind for Read {
             return Err(StepError::failed(format!("flaky read, attempt {n}")));
         }
         let mut outputs = Map::new();
-        outputs.insert("value".into(), args.get("value").cloned().unwrap_or(Value::Null));
+        outputs.insert(
+            "value".into(),
+            args.get("value").cloned().unwrap_or(Value::Null),
+        );
         outputs.insert("attempt".into(), json!(n));
         Ok(StepOutcome {
             outputs,
@@ -124,39 +146,39 @@ pub struct Write(pub Arc<World>);
 
 #[async_trait]
 impl StepKind for Write {
-    fn name(&self) -> &'static str {
-        "test.write"
-    }
-    fn effect(&self) -> Effect {
-        Effect::Write
-    }
-    fn description(&self) -> &'static str {
-        "test write"
-    }
-    fn args(&self) -> &'static [ArgSpec] {
-        WRITE_ARGS
-    }
-    fn outputs(&self) -> &'static [&'static str] {
-        &["written"]
-    }
-    async fn run(&self, ctx: &StepContext, args: &Map<String, Value>) -> Result<StepOutcome, StepError> {
+    meta!("test.write", Effect::Write, WRITE_ARGS, &["written"]);
+    async fn run(
+        &self,
+        ctx: &StepContext,
+        args: &Map<String, Value>,
+    ) -> Result<StepOutcome, StepError> {
         self.0.attempt(&ctx.step_id);
         if let Some(msg) = args.get("fail").and_then(Value::as_str) {
             return Err(StepError::failed(msg.to_string()));
         }
-        *self.0.writes.lock().unwrap().entry(ctx.step_id.clone()).or_default() += 1;
+        self.0.record_write(&ctx.step_id);
         let mut outputs = Map::new();
-        outputs.insert("written".into(), args.get("tag").cloned().unwrap_or(json!(true)));
+        outputs.insert(
+            "written".into(),
+            args.get("tag").cloned().unwrap_or(json!(true)),
+        );
         Ok(StepOutcome {
             outputs,
             summary: "wrote".into(),
             artifacts: vec![],
         })
     }
-    async fn check_done(&self, ctx: &StepContext, args: &Map<String, Value>) -> Result<Option<StepOutcome>, StepError> {
+    async fn check_done(
+        &self,
+        ctx: &StepContext,
+        args: &Map<String, Value>,
+    ) -> Result<Option<StepOutcome>, StepError> {
         if self.0.writes(&ctx.step_id) > 0 {
             let mut outputs = Map::new();
-            outputs.insert("written".into(), args.get("tag").cloned().unwrap_or(json!(true)));
+            outputs.insert(
+                "written".into(),
+                args.get("tag").cloned().unwrap_or(json!(true)),
+            );
             Ok(Some(StepOutcome {
                 outputs,
                 summary: "write found".into(),
@@ -167,7 +189,10 @@ impl StepKind for Write {
         }
     }
     fn describe(&self, args: &Map<String, Value>) -> String {
-        format!("would write {}", args.get("tag").cloned().unwrap_or(Value::Null))
+        format!(
+            "would write {}",
+            args.get("tag").cloned().unwrap_or(Value::Null)
+        )
     }
 }
 
@@ -176,23 +201,13 @@ pub struct Undecidable(pub Arc<World>);
 
 #[async_trait]
 impl StepKind for Undecidable {
-    fn name(&self) -> &'static str {
-        "test.undecidable"
-    }
-    fn effect(&self) -> Effect {
-        Effect::Notify
-    }
-    fn description(&self) -> &'static str {
-        "test notify"
-    }
-    fn args(&self) -> &'static [ArgSpec] {
-        &[]
-    }
-    fn outputs(&self) -> &'static [&'static str] {
-        &[]
-    }
-    async fn run(&self, ctx: &StepContext, _args: &Map<String, Value>) -> Result<StepOutcome, StepError> {
-        *self.0.writes.lock().unwrap().entry(ctx.step_id.clone()).or_default() += 1;
+    meta!("test.undecidable", Effect::Notify, &[], &[]);
+    async fn run(
+        &self,
+        ctx: &StepContext,
+        _args: &Map<String, Value>,
+    ) -> Result<StepOutcome, StepError> {
+        self.0.record_write(&ctx.step_id);
         Ok(StepOutcome {
             summary: "notified".into(),
             ..Default::default()
@@ -205,22 +220,12 @@ pub struct Barrier(pub Arc<tokio::sync::Barrier>);
 
 #[async_trait]
 impl StepKind for Barrier {
-    fn name(&self) -> &'static str {
-        "test.barrier"
-    }
-    fn effect(&self) -> Effect {
-        Effect::Read
-    }
-    fn description(&self) -> &'static str {
-        "test barrier"
-    }
-    fn args(&self) -> &'static [ArgSpec] {
-        &[]
-    }
-    fn outputs(&self) -> &'static [&'static str] {
-        &[]
-    }
-    async fn run(&self, _ctx: &StepContext, _args: &Map<String, Value>) -> Result<StepOutcome, StepError> {
+    meta!("test.barrier", Effect::Read, &[], &[]);
+    async fn run(
+        &self,
+        _ctx: &StepContext,
+        _args: &Map<String, Value>,
+    ) -> Result<StepOutcome, StepError> {
         self.0.wait().await;
         Ok(StepOutcome {
             summary: "met".into(),
@@ -241,22 +246,12 @@ pub struct Panic;
 
 #[async_trait]
 impl StepKind for Panic {
-    fn name(&self) -> &'static str {
-        "test.panic"
-    }
-    fn effect(&self) -> Effect {
-        Effect::Write
-    }
-    fn description(&self) -> &'static str {
-        "test panic"
-    }
-    fn args(&self) -> &'static [ArgSpec] {
-        MSG_ARGS
-    }
-    fn outputs(&self) -> &'static [&'static str] {
-        &[]
-    }
-    async fn run(&self, _ctx: &StepContext, args: &Map<String, Value>) -> Result<StepOutcome, StepError> {
+    meta!("test.panic", Effect::Write, MSG_ARGS, &[]);
+    async fn run(
+        &self,
+        _ctx: &StepContext,
+        args: &Map<String, Value>,
+    ) -> Result<StepOutcome, StepError> {
         panic!("{}", args["message"].as_str().unwrap_or(""));
     }
 }
@@ -282,31 +277,30 @@ const LEAK_ARGS: &[ArgSpec] = &[
 
 #[async_trait]
 impl StepKind for Leak {
-    fn name(&self) -> &'static str {
-        "test.leak"
-    }
-    fn effect(&self) -> Effect {
-        Effect::Read
-    }
-    fn description(&self) -> &'static str {
-        "test leak"
-    }
-    fn args(&self) -> &'static [ArgSpec] {
-        LEAK_ARGS
-    }
-    fn outputs(&self) -> &'static [&'static str] {
+    meta!(
+        "test.leak",
+        Effect::Read,
+        LEAK_ARGS,
         &["plain", "b64", "pct", "nested"]
-    }
-    async fn run(&self, ctx: &StepContext, args: &Map<String, Value>) -> Result<StepOutcome, StepError> {
+    );
+    async fn run(
+        &self,
+        ctx: &StepContext,
+        args: &Map<String, Value>,
+    ) -> Result<StepOutcome, StepError> {
         use base64::Engine as _;
         let s = args["message"].as_str().unwrap_or("").to_string();
         let b64 = base64::engine::general_purpose::STANDARD.encode(&s);
-        let pct = percent_encoding::utf8_percent_encode(&s, percent_encoding::NON_ALPHANUMERIC).to_string();
+        let pct = percent_encoding::utf8_percent_encode(&s, percent_encoding::NON_ALPHANUMERIC)
+            .to_string();
         ctx.rundir
             .write("leak.txt", format!("{s} {b64} {pct}").as_bytes())
             .map_err(StepError::Io)?;
         if args.get("fail").and_then(Value::as_bool).unwrap_or(false) {
-            return Err(StepError::with_hint(format!("failed with {s}"), format!("hint {b64} {pct}")));
+            return Err(StepError::with_hint(
+                format!("failed with {s}"),
+                format!("hint {b64} {pct}"),
+            ));
         }
         let mut outputs = Map::new();
         outputs.insert("plain".into(), json!(s));
@@ -326,23 +320,13 @@ pub struct NoSim(pub Arc<World>);
 
 #[async_trait]
 impl StepKind for NoSim {
-    fn name(&self) -> &'static str {
-        "test.nosim"
-    }
-    fn effect(&self) -> Effect {
-        Effect::Destructive
-    }
-    fn description(&self) -> &'static str {
-        "test destructive"
-    }
-    fn args(&self) -> &'static [ArgSpec] {
-        &[]
-    }
-    fn outputs(&self) -> &'static [&'static str] {
-        &["gone"]
-    }
-    async fn run(&self, ctx: &StepContext, _args: &Map<String, Value>) -> Result<StepOutcome, StepError> {
-        *self.0.writes.lock().unwrap().entry(ctx.step_id.clone()).or_default() += 1;
+    meta!("test.nosim", Effect::Destructive, &[], &["gone"]);
+    async fn run(
+        &self,
+        ctx: &StepContext,
+        _args: &Map<String, Value>,
+    ) -> Result<StepOutcome, StepError> {
+        self.0.record_write(&ctx.step_id);
         Ok(StepOutcome::default())
     }
     fn simulable(&self) -> bool {
@@ -416,7 +400,14 @@ impl Harness {
             capabilities: json!({"name": "mock", "revoke_key_by_api": false}),
             dry_run,
         };
-        engine::start(spec, &self.registry, Self::services(), &Self::printer(), rundir).await
+        engine::start(
+            spec,
+            &self.registry,
+            Self::services(),
+            &Self::printer(),
+            rundir,
+        )
+        .await
     }
 }
 
