@@ -555,6 +555,28 @@ async fn resume_refuses_a_changed_playbook() {
     assert_eq!(h.world.writes("a"), 1);
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_write_cut_off_by_its_timeout_is_checked_not_repeated_on_resume() {
+    let h = Harness::new();
+    let yaml = "name: cut\nsteps:\n  - id: w\n    uses: test.write\n    timeout: 50ms\n    retry: {attempts: 3, backoff: 1ms}\n    with: {sleep_ms: 60000}\n";
+    let r = h.start("cut", yaml, &[], false).await.unwrap();
+    let w = r.step("w").unwrap();
+    assert_eq!(
+        (w.status, w.attempts),
+        (StepStatus::Failed, 1),
+        "a write is not retried after a timeout"
+    );
+    assert!(w.effect_unknown);
+    assert_eq!(h.world.writes("w"), 1);
+    let r = resume(&h, &h.run_dir("cut"), None, ResumeOptions::default())
+        .await
+        .unwrap();
+    let w = r.step("w").unwrap();
+    assert_eq!(w.status, StepStatus::Ok, "{w:?}");
+    assert!(w.summary.contains("already done"), "{w:?}");
+    assert_eq!(h.world.writes("w"), 1, "not repeated");
+}
+
 fn all_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
     for e in std::fs::read_dir(dir).unwrap() {
         let p = e.unwrap().path();

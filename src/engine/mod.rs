@@ -82,6 +82,9 @@ pub struct StepRecord {
     pub attempts: u32,
     pub outputs: Map<String, Value>,
     pub artifacts: Vec<String>,
+    /// A non-read step was cut off (timeout, crash) and may have taken effect: resume checks
+    /// its post-condition before running it again.
+    pub effect_unknown: bool,
 }
 
 impl StepRecord {
@@ -96,6 +99,7 @@ impl StepRecord {
             attempts: 0,
             outputs: Map::new(),
             artifacts: vec![],
+            effect_unknown: false,
         }
     }
 }
@@ -164,5 +168,47 @@ impl EngineError {
                 | EngineError::UnknownReplay(_)
                 | EngineError::NotARun(..)
         )
+    }
+}
+
+/// Parses repeated `--input KEY=VALUE` flags. Values are never echoed in errors (they may be
+/// secrets); a repeated key is refused.
+pub fn parse_input_flags(flags: &[String]) -> Result<BTreeMap<String, String>, EngineError> {
+    let mut out = BTreeMap::new();
+    for (n, f) in flags.iter().enumerate() {
+        let Some((k, v)) = f.split_once('=') else {
+            return Err(EngineError::Input {
+                name: format!("#{}", n + 1),
+                message: "`--input` expects KEY=VALUE".into(),
+            });
+        };
+        let k = k.trim();
+        if k.is_empty() {
+            return Err(EngineError::Input {
+                name: format!("#{}", n + 1),
+                message: "`--input` expects KEY=VALUE (the key is empty)".into(),
+            });
+        }
+        if out.insert(k.to_string(), v.to_string()).is_some() {
+            return Err(EngineError::Input {
+                name: k.to_string(),
+                message: "given more than once".into(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn input_flags() {
+        let m = parse_input_flags(&["a=1".into(), "url=http://x/?q=a=b".into()]).unwrap();
+        assert_eq!(m["url"], "http://x/?q=a=b");
+        let e = parse_input_flags(&["secretvalue".into()]).unwrap_err();
+        assert!(!e.to_string().contains("secretvalue"));
+        assert!(parse_input_flags(&["a=1".into(), "a=2".into()]).is_err());
     }
 }

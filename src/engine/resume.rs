@@ -146,7 +146,10 @@ pub async fn resume(
             Some((ev, data)) if ev == "step_end" => {
                 let status: Option<StepStatus> =
                     serde_json::from_value(data["status"].clone()).ok();
-                if matches!(status, Some(StepStatus::Ok | StepStatus::Reused)) && !replay {
+                if data["effect_unknown"] == true && !replay && !dry_run {
+                    // Cut off mid-way (timeout, crash): treated like an interrupted step.
+                    prior.insert(step.id.clone(), Prior::Interrupted);
+                } else if matches!(status, Some(StepStatus::Ok | StepStatus::Reused)) && !replay {
                     let mut r = StepRecord::new(
                         &step.id,
                         &step.uses,

@@ -264,6 +264,7 @@ pub(crate) async fn execute(
                 let uses = step.map(|s| s.uses).unwrap_or_default();
                 let mut r = StepRecord::new(&id, &uses, StepStatus::Failed, "");
                 r.error = Some(format!("step crashed: {}", panic_text(e)));
+                r.effect_unknown = true;
                 r.hint = Some("this is a bug in the step kind; the run can be resumed".into());
                 journal_end(&exec, &r)?;
                 report_line(&exec.printer, &r);
@@ -341,6 +342,7 @@ fn journal_end(exec: &Exec, r: &StepRecord) -> Result<(), EngineError> {
             "attempts": r.attempts,
             "outputs": r.outputs,
             "artifacts": r.artifacts,
+            "effect_unknown": r.effect_unknown,
         }),
     )?;
     Ok(())
@@ -587,6 +589,8 @@ async fn run_step(
     loop {
         n += 1;
         let result = attempt(kind.clone(), step_ctx.clone(), args.clone(), timeout).await;
+        // Whether a failure may have left an effect behind (cut off mid-way).
+        let mut cut_off = false;
         let (err, retryable) = match result {
             Ok(outcome) => {
                 exec.journal
@@ -602,19 +606,25 @@ async fn run_step(
                 (e, retryable)
             }
             Err(AttemptError::Timeout(d)) => (
-                StepError::with_hint(
-                    format!("timed out after {}", playbook::model::format_duration(d)),
-                    "raise the step's `timeout:` or check the connection",
-                ),
+                {
+                    cut_off = true;
+                    StepError::with_hint(
+                        format!("timed out after {}", playbook::model::format_duration(d)),
+                        "raise the step's `timeout:` or check the connection",
+                    )
+                },
                 effect == Effect::Read,
             ),
-            Err(AttemptError::Panic(msg)) => (
-                StepError::with_hint(
-                    format!("step crashed: {msg}"),
-                    "this is a bug in the step kind; the run can be resumed",
-                ),
-                false,
-            ),
+            Err(AttemptError::Panic(msg)) => {
+                cut_off = true;
+                (
+                    StepError::with_hint(
+                        format!("step crashed: {msg}"),
+                        "this is a bug in the step kind; the run can be resumed",
+                    ),
+                    false,
+                )
+            }
         };
         let again = retryable && n < attempts_max;
         let backoff = again.then(|| backoff_for(base, n));
@@ -637,7 +647,11 @@ async fn run_step(
                 ));
                 tokio::time::sleep(b).await;
             }
-            None => return finish(&exec, failed(&step, n, &err), true),
+            None => {
+                let mut r = failed(&step, n, &err);
+                r.effect_unknown = cut_off && effect != Effect::Read;
+                return finish(&exec, r, true);
+            }
         }
     }
 }

@@ -139,6 +139,12 @@ const WRITE_ARGS: &[ArgSpec] = &[
         required: false,
         description: "fail with this message (before writing)",
     },
+    ArgSpec {
+        name: "sleep_ms",
+        ty: ArgType::Integer,
+        required: false,
+        description: "hang this long after writing",
+    },
 ];
 
 /// `test.write`: counts its writes; its post-condition is "this step's write happened".
@@ -157,6 +163,10 @@ impl StepKind for Write {
             return Err(StepError::failed(msg.to_string()));
         }
         self.0.record_write(&ctx.step_id);
+        let sleep = int(args, "sleep_ms");
+        if sleep > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(sleep)).await;
+        }
         let mut outputs = Map::new();
         outputs.insert(
             "written".into(),
