@@ -42,6 +42,8 @@ pub struct Span {
 pub struct Positions {
     map: HashMap<Path, Span>,
     lines: Vec<String>,
+    /// Keys written twice in the same mapping, at their second occurrence.
+    duplicates: Vec<Pos>,
 }
 
 impl Positions {
@@ -120,16 +122,46 @@ pub fn parse(source: &str) -> Result<(Value, Positions), YamlError> {
                 column: l.column(),
             })
             .unwrap_or(Pos { line: 1, column: 1 });
-        let message = e.to_string();
-        // serde_yaml appends " at line L column C"; the position is reported separately.
-        let message = match message.find(" at line ") {
-            Some(i) => message[..i].to_string(),
-            None => message,
+        let message = strip_location(&e.to_string());
+        // serde_yaml gives no position for a duplicate key; the scanner finds the second one.
+        let pos = if message.contains("duplicate entry with key") {
+            scan(source).duplicates.first().copied().unwrap_or(pos)
+        } else {
+            pos
         };
         YamlError { pos, message }
     })?;
     let json = to_json(value);
     Ok((json, scan(source)))
+}
+
+/// Removes serde_yaml's first " at line L column C" (the position is reported separately),
+/// keeping any context after it ("while parsing a flow sequence at line 4 column 11").
+fn strip_location(message: &str) -> String {
+    let Some(i) = message.find(" at line ") else {
+        return message.to_string();
+    };
+    let rest = &message[i + " at line ".len()..];
+    let mut words = rest.splitn(4, ' ');
+    let (line, col_word, col) = (words.next(), words.next(), words.next());
+    let numeric = |w: Option<&str>| {
+        w.is_some_and(|w| {
+            let w = w.trim_end_matches(',');
+            !w.is_empty() && w.chars().all(|c| c.is_ascii_digit())
+        })
+    };
+    if numeric(line) && col_word == Some("column") && numeric(col) {
+        let col = col.map_or("", |c| c.trim_end_matches(','));
+        let consumed = [line, col_word]
+            .iter()
+            .map(|w| w.map_or(0, str::len) + 1)
+            .sum::<usize>()
+            + col.len();
+        let tail = &rest[consumed.min(rest.len())..];
+        format!("{}{}", &message[..i], tail)
+    } else {
+        message.to_string()
+    }
 }
 
 fn to_json(v: serde_yaml::Value) -> Value {
@@ -284,7 +316,16 @@ fn scan(source: &str) -> Positions {
             path.push(Seg::Key(key));
             let value = rest[vstart..].trim_start_matches(' ');
             let vcol = c + rest.len() - value.len();
-            pos.map.insert(path.clone(), span_at(line, c, vcol, value));
+            if pos
+                .map
+                .insert(path.clone(), span_at(line, c, vcol, value))
+                .is_some()
+            {
+                pos.duplicates.push(Pos {
+                    line,
+                    column: c + 1,
+                });
+            }
             if value.is_empty() || value.starts_with('#') {
                 pending = Some((path, c));
             } else if is_block_indicator(value) {
@@ -415,6 +456,13 @@ mod tests {
     #[test]
     fn invalid_yaml_has_its_position() {
         let err = parse("a: 1\nb: [1, 2\n").unwrap_err();
-        assert!(err.pos.line >= 2, "{err:?}");
+        assert_eq!(err.pos, Pos { line: 3, column: 1 });
+        assert_eq!(
+            err.message,
+            "did not find expected ',' or ']', while parsing a flow sequence at line 2 column 4"
+        );
+        let err = parse("name: x\nsteps:\n  - id: a\n    id: b\n").unwrap_err();
+        assert_eq!(err.pos, Pos { line: 4, column: 5 });
+        assert!(err.message.contains("duplicate entry with key"), "{err:?}");
     }
 }

@@ -87,14 +87,16 @@ impl StepKind for Manual {
         }
         ctx.printer
             .important("   Press Enter (or type y) when done; type n to mark it not done.");
-        let read = tokio::task::spawn_blocking(|| {
+        // A detached thread, not `spawn_blocking`: after a timeout it may stay blocked on
+        // stdin, and the runtime must not wait for it when the run ends.
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        std::thread::spawn(move || {
             let mut line = String::new();
-            std::io::stdin().read_line(&mut line).map(|_| line)
+            let _ = tx.send(std::io::stdin().read_line(&mut line).map(|_| line));
         });
-        let answer = match tokio::time::timeout(timeout, read).await {
-            Err(_) => None,
+        let answer = match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(Ok(line))) => Some(line.trim().to_ascii_lowercase()),
-            Ok(_) => None,
+            _ => None,
         };
         let confirmed = matches!(answer.as_deref(), Some("" | "y" | "yes"));
         outputs.insert("confirmed".into(), Value::Bool(confirmed));
