@@ -638,6 +638,78 @@ steps:
     assert!(text.contains("[REDACTED]"));
 }
 
+/// Run as a subprocess by `printer_output_is_redacted`: a run whose steps put a secret in
+/// their summaries and errors, printed verbosely.
+#[test]
+#[ignore = "helper: run by printer_output_is_redacted"]
+fn printer_helper() {
+    if std::env::var_os("RESPOND_PRINTER_HELPER").is_none() {
+        return;
+    }
+    let _s = respond::secret::Secret::new("canary-printer-5e1f7a");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let h = Harness::new();
+        let yaml = "name: p
+steps:
+  - id: ok
+    uses: test.leak
+    with: {message: canary-printer-5e1f7a}
+  - id: dry
+    uses: test.write
+    with: {tag: canary-printer-5e1f7a}
+  - id: bad
+    uses: test.leak
+    on_error: continue
+    with: {message: canary-printer-5e1f7a, fail: true}
+";
+        let dir = h.run_dir("p");
+        let rundir = respond::rundir::RunDir::create(&dir).unwrap();
+        let spec = engine::RunSpec {
+            playbook_path: "p.yaml".into(),
+            playbook_source: yaml.into(),
+            inputs: Default::default(),
+            capabilities: json!({}),
+            dry_run: true,
+        };
+        let printer = respond::output::Printer::plain(respond::output::Verbosity::Verbose);
+        let r = engine::start(spec, &h.registry, Harness::services(), &printer, rundir)
+            .await
+            .unwrap();
+        printer.out(&format!("{}", serde_json::to_string(&r).unwrap()));
+    });
+}
+
+#[test]
+fn printer_output_is_redacted() {
+    use base64::Engine as _;
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--ignored",
+            "--exact",
+            "printer_helper",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("RESPOND_PRINTER_HELPER", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stdout.contains("[dry_run] dry: would write \"[REDACTED]\""),
+        "{stdout}"
+    );
+    assert!(stderr.contains("failed with [REDACTED]"), "{stderr}");
+    assert!(stderr.contains("[ok] ok: leaked [REDACTED]"), "{stderr}");
+    let secret = "canary-printer-5e1f7a";
+    let b64 = base64::engine::general_purpose::STANDARD.encode(secret);
+    for form in [secret, b64.as_str()] {
+        assert!(!stdout.contains(form) && !stderr.contains(form), "{form}");
+    }
+}
+
 /// Run as a subprocess by `panic_messages_are_redacted`.
 #[test]
 #[ignore = "helper: run by panic_messages_are_redacted"]
