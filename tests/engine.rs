@@ -676,7 +676,7 @@ steps:
         let r = engine::start(spec, &h.registry, Harness::services(), &printer, rundir)
             .await
             .unwrap();
-        printer.out(&format!("{}", serde_json::to_string(&r).unwrap()));
+        printer.out(&serde_json::to_string(&r).unwrap());
     });
 }
 
