@@ -676,7 +676,7 @@ steps:
         let r = engine::start(spec, &h.registry, Harness::services(), &printer, rundir)
             .await
             .unwrap();
-        printer.out(&serde_json::to_string(&r).unwrap());
+        r.print(&printer);
     });
 }
 
@@ -697,6 +697,12 @@ fn printer_output_is_redacted() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("FAILED p (dry run): "), "{stdout}");
+    assert!(
+        stdout
+            .contains("  failed         bad                      failed — failed with [REDACTED]"),
+        "{stdout}"
+    );
     assert!(
         stdout.contains("[dry_run] dry: would write \"[REDACTED]\""),
         "{stdout}"

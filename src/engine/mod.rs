@@ -123,6 +123,40 @@ impl RunReport {
     pub fn failed(&self) -> impl Iterator<Item = &StepRecord> {
         self.steps.iter().filter(|s| s.status == StepStatus::Failed)
     }
+
+    /// 0 when no step failed, 1 otherwise.
+    pub fn exit_code(&self) -> crate::exit::Code {
+        if self.ok {
+            crate::exit::Code::Ok
+        } else {
+            crate::exit::Code::RunFailed
+        }
+    }
+
+    /// The end-of-run summary: one line per step on stdout, and the report as the JSON summary
+    /// in `--json` mode.
+    pub fn print(&self, printer: &crate::output::Printer) {
+        printer.out(&format!(
+            "{} {}{}: {}",
+            if self.ok { "done" } else { "FAILED" },
+            self.playbook,
+            if self.dry_run { " (dry run)" } else { "" },
+            self.dir.display()
+        ));
+        for s in &self.steps {
+            let mut line = format!("  {:<14} {:<24} {}", s.status.as_str(), s.id, s.summary);
+            if let Some(e) = &s.error {
+                line.push_str(&format!(" — {e}"));
+            }
+            printer.out(&line);
+            if let Some(h) = &s.hint {
+                printer.out(&format!("  {:<14} {:<24} hint: {h}", "", ""));
+            }
+        }
+        if let Ok(v) = serde_json::to_value(self) {
+            printer.summary(&v);
+        }
+    }
 }
 
 /// Why a run could not be carried out.
