@@ -466,3 +466,139 @@ mod tests {
         assert!(err.message.contains("duplicate entry with key"), "{err:?}");
     }
 }
+
+#[cfg(test)]
+mod generated {
+    //! The scanner against generated block-style documents: every node's recorded position
+    //! points at its key (or dash) in the source.
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Node {
+        Scalar(u32),
+        Map(Vec<(String, Node)>),
+        Seq(Vec<Node>),
+    }
+
+    fn node() -> impl Strategy<Value = Node> {
+        let leaf = (0u32..1000).prop_map(Node::Scalar);
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                proptest::collection::btree_map("[a-z][a-z_]{0,5}", inner.clone(), 1..4)
+                    .prop_map(|m| Node::Map(m.into_iter().collect())),
+                proptest::collection::vec(inner, 1..4).prop_map(Node::Seq),
+            ]
+        })
+    }
+
+    /// Emits `n` as the value of a key (or dash) at column `col`; records expected positions.
+    #[allow(clippy::too_many_arguments)]
+    fn emit(
+        n: &Node,
+        col: usize,
+        step: usize,
+        compact: bool,
+        inline: bool,
+        under_key: bool,
+        path: &mut Path,
+        out: &mut String,
+        want: &mut Vec<(Path, Pos)>,
+    ) {
+        match n {
+            Node::Scalar(v) => out.push_str(&format!(" {v}\n")),
+            Node::Map(m) => {
+                out.push('\n');
+                for (k, v) in m {
+                    let line = out.matches('\n').count() + 1;
+                    path.push(Seg::Key(k.clone()));
+                    want.push((
+                        path.clone(),
+                        Pos {
+                            line,
+                            column: col + step + 1,
+                        },
+                    ));
+                    out.push_str(&format!("{}{k}:", " ".repeat(col + step)));
+                    emit(v, col + step, step, compact, inline, true, path, out, want);
+                    path.pop();
+                }
+            }
+            Node::Seq(items) => {
+                out.push('\n');
+                // `key:\n- item` is valid only directly under a key.
+                let dash = if compact && under_key {
+                    col
+                } else {
+                    col + step
+                };
+                for (i, v) in items.iter().enumerate() {
+                    let line = out.matches('\n').count() + 1;
+                    path.push(Seg::Index(i));
+                    want.push((
+                        path.clone(),
+                        Pos {
+                            line,
+                            column: dash + 1,
+                        },
+                    ));
+                    if let (Node::Map(m), true) = (v, inline) {
+                        // `- first: …` with the other keys aligned under `first`.
+                        for (j, (k, vv)) in m.iter().enumerate() {
+                            let line = out.matches('\n').count() + 1;
+                            let lead = if j == 0 {
+                                format!("{}- ", " ".repeat(dash))
+                            } else {
+                                " ".repeat(dash + 2)
+                            };
+                            path.push(Seg::Key(k.clone()));
+                            want.push((
+                                path.clone(),
+                                Pos {
+                                    line,
+                                    column: dash + 3,
+                                },
+                            ));
+                            out.push_str(&format!("{lead}{k}:"));
+                            emit(vv, dash + 2, step, compact, inline, true, path, out, want);
+                            path.pop();
+                        }
+                        path.pop();
+                        continue;
+                    }
+                    out.push_str(&format!("{}-", " ".repeat(dash)));
+                    // Items are written on their own lines below the dash.
+                    emit(v, dash, step, compact, inline, false, path, out, want);
+                    path.pop();
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn scanner_positions_match_generated_documents(
+            top in proptest::collection::btree_map("[a-z][a-z_]{0,5}", node(), 1..4),
+            step in prop_oneof![Just(2usize), Just(4usize)],
+            compact in any::<bool>(),
+            inline in any::<bool>(),
+        ) {
+            let mut out = String::new();
+            let mut want = Vec::new();
+            let mut path = Vec::new();
+            for (k, v) in &top {
+                let line = out.matches('\n').count() + 1;
+                path.push(Seg::Key(k.clone()));
+                want.push((path.clone(), Pos { line, column: 1 }));
+                out.push_str(&format!("{k}:"));
+                emit(v, 0, step, compact, inline, true, &mut path, &mut out, &mut want);
+                path.pop();
+            }
+            let (_, pos) = parse(&out).map_err(|e| TestCaseError::fail(format!("{e:?}\n{out}")))?;
+            for (p, at) in want {
+                prop_assert!(pos.has(&p), "{p:?} not located in\n{out}");
+                prop_assert_eq!(pos.key(&p), at, "{:?} in\n{}", p, out);
+            }
+        }
+    }
+}
