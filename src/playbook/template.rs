@@ -431,3 +431,23 @@ mod tests {
         assert!(references("{{#if x}}").is_err());
     }
 }
+
+#[cfg(test)]
+mod strict_blocks {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn block_helpers_treat_missing_values_as_false() {
+        let r = Renderer::new();
+        let ctx = json!({"inputs": {}});
+        // handlebars' strict mode lets `#if` test a missing value (false); a typo is caught
+        // before the run instead, by `references` (every reference is resolved statically).
+        assert!(!r
+            .condition(&json!("{{#if inputs.nope}}y{{/if}}"), &ctx)
+            .unwrap());
+        let refs = references("{{#if inputs.nope}}y{{/if}}").unwrap();
+        assert_eq!(refs[0].path, ["inputs", "nope"]);
+        assert!(r.condition(&json!("{{inputs.nope}}"), &ctx).is_err());
+    }
+}
