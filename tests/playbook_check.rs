@@ -222,3 +222,31 @@ fn check_command_prints_file_line_column_and_exits_2() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["ok"], true);
 }
+
+#[test]
+fn list_and_show_embedded_playbooks() {
+    let bin = env!("CARGO_BIN_EXE_respond");
+    let out = Command::new(bin).args(["playbook", "list"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("example-notify"), "{stdout}");
+    assert!(stdout.contains("Tell a person and a webhook"), "{stdout}");
+    let out = Command::new(bin)
+        .args(["playbook", "show", "example-notify"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim_end(),
+        playbook::embedded_named("example-notify")
+            .unwrap()
+            .source
+            .trim_end()
+    );
+    let out = Command::new(bin)
+        .args(["playbook", "show", "example-notfy"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean `example-notify`?"));
+}
