@@ -226,7 +226,10 @@ fn check_command_prints_file_line_column_and_exits_2() {
 #[test]
 fn list_and_show_embedded_playbooks() {
     let bin = env!("CARGO_BIN_EXE_respond");
-    let out = Command::new(bin).args(["playbook", "list"]).output().unwrap();
+    let out = Command::new(bin)
+        .args(["playbook", "list"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("example-notify"), "{stdout}");
