@@ -304,7 +304,10 @@ impl StepKind for Leak {
         let pct = percent_encoding::utf8_percent_encode(&s, percent_encoding::NON_ALPHANUMERIC)
             .to_string();
         ctx.rundir
-            .write("leak.txt", format!("{s} {b64} {pct}").as_bytes())
+            .write(
+                &format!("leak-{}.txt", ctx.step_id),
+                format!("{s} {b64} {pct}").as_bytes(),
+            )
             .map_err(StepError::Io)?;
         if args.get("fail").and_then(Value::as_bool).unwrap_or(false) {
             return Err(StepError::with_hint(
@@ -320,7 +323,7 @@ impl StepKind for Leak {
         Ok(StepOutcome {
             outputs,
             summary: format!("leaked {s}"),
-            artifacts: vec!["leak.txt".into()],
+            artifacts: vec![format!("leak-{}.txt", ctx.step_id)],
         })
     }
 }
