@@ -246,6 +246,12 @@ pub struct ResumeArgs {
     /// Resume even though the playbook changed since the run started.
     #[arg(long)]
     pub accept_changed_playbook: bool,
+    /// The playbook to continue with (default: the copy saved in the run directory).
+    #[arg(long, value_name = "FILE")]
+    pub playbook: Option<PathBuf>,
+    /// Secret playbook inputs again, KEY=VALUE (never stored, so a resume needs them).
+    #[arg(long = "input", value_name = "KEY=VALUE")]
+    pub inputs: Vec<String>,
     #[command(flatten)]
     pub connect: ConnectArgs,
     /// Do not wait for confirmations on a terminal.

@@ -112,7 +112,10 @@ fn tmp_path(path: &Path) -> PathBuf {
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_default();
-    path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
+    // Unique per call too: concurrent steps may write the same file.
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    path.with_file_name(format!(".{name}.tmp-{}-{n}", std::process::id()))
 }
 
 /// Joins a relative path that came from data onto `base`, refusing anything that could
@@ -201,5 +204,21 @@ mod tests {
         assert!(open_append_private(&link).is_err());
         assert_eq!(fs::read(&target).unwrap(), b"x");
         assert!(create_new_private_dir(&d).is_err());
+    }
+
+    #[test]
+    fn concurrent_writes_of_one_file_do_not_collide() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("same.txt");
+        let threads: Vec<_> = (0..8)
+            .map(|i| {
+                let f = f.clone();
+                std::thread::spawn(move || write_private(&f, format!("{i}").as_bytes()))
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap().unwrap();
+        }
+        assert_eq!(fs::read_to_string(&f).unwrap().len(), 1);
     }
 }

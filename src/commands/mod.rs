@@ -2,6 +2,7 @@
 //! talks to the user through the [`Printer`]; everything below returns typed results.
 
 pub mod evidence;
+pub mod playbook;
 
 use crate::cli::{Command, EvidenceCommand, MockCommand, PlaybookCommand};
 use crate::exit::{Code, Failure};
@@ -24,12 +25,9 @@ pub async fn dispatch(command: Command, printer: &Printer) -> Result<Code, Failu
         Command::Evidence(EvidenceCommand::Verify { run_dir }) => {
             evidence::verify_command(&run_dir, printer)
         }
-        Command::Playbook(
-            PlaybookCommand::Check { .. } | PlaybookCommand::List | PlaybookCommand::Show { .. },
-        ) => {
-            let _ = printer;
-            Err(not_yet("playbook", "the playbook engine"))
-        }
+        Command::Playbook(PlaybookCommand::Check { files }) => playbook::check(&files, printer),
+        Command::Playbook(PlaybookCommand::List) => playbook::list(printer),
+        Command::Playbook(PlaybookCommand::Show { name }) => playbook::show(&name, printer),
     }
 }
 

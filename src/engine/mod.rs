@@ -1,4 +1,248 @@
 //! The playbook engine: runs steps as a DAG with retries, timeouts and `on_error`, journals
 //! every transition (hash-chained), supports dry runs and resumes interrupted runs.
+//!
+//! [`start`] begins a run in a fresh run directory, [`resume`] continues one from its
+//! journal. Both return a [`RunReport`]: a failed step is a recorded outcome, never an `Err`;
+//! `Err` ([`EngineError`]) means the run could not be carried out at all (invalid playbook,
+//! bad input, journal I/O, a changed playbook on resume). The caller maps the report to an
+//! exit code (1 when [`RunReport::ok`] is false).
 
 pub mod journal;
+pub mod resume;
+pub mod run;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+pub use resume::{resume, ResumeOptions};
+pub use run::start;
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct RunSpec {
+    /// Where the playbook came from (shown and journaled; `embedded:NAME` for built-ins).
+    pub playbook_path: PathBuf,
+    pub playbook_source: String,
+    /// Inputs given by the user (`--input k=v` and command flags), as text; typed by the
+    /// playbook's declarations.
+    pub inputs: BTreeMap<String, String>,
+    /// The adapter's capabilities (`serde_json::to_value(exchange.capabilities())`), or `{}`.
+    pub capabilities: Value,
+    pub dry_run: bool,
+}
+
+/// How a step ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStatus {
+    Ok,
+    Failed,
+    Skipped,
+    /// A dry run described it instead of running it.
+    DryRun,
+    /// A dry run cannot describe it faithfully; it did not run.
+    NotSimulable,
+    /// The run was aborted before it started.
+    NotRun,
+    /// Finished in an earlier session of this run; its recorded outputs were reused.
+    Reused,
+}
+
+impl StepStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepStatus::Ok => "ok",
+            StepStatus::Failed => "failed",
+            StepStatus::Skipped => "skipped",
+            StepStatus::DryRun => "dry_run",
+            StepStatus::NotSimulable => "not_simulable",
+            StepStatus::NotRun => "not_run",
+            StepStatus::Reused => "reused",
+        }
+    }
+    /// Whether its outputs exist for later steps.
+    pub fn has_outputs(self) -> bool {
+        matches!(self, StepStatus::Ok | StepStatus::Reused)
+    }
+}
+
+/// One step's outcome in a run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StepRecord {
+    pub id: String,
+    pub uses: String,
+    pub status: StepStatus,
+    pub summary: String,
+    pub error: Option<String>,
+    pub hint: Option<String>,
+    /// Attempts made in this session (0 when it did not run).
+    pub attempts: u32,
+    pub outputs: Map<String, Value>,
+    pub artifacts: Vec<String>,
+    /// A non-read step was cut off (timeout, crash) and may have taken effect: resume checks
+    /// its post-condition before running it again.
+    pub effect_unknown: bool,
+}
+
+impl StepRecord {
+    fn new(id: &str, uses: &str, status: StepStatus, summary: impl Into<String>) -> Self {
+        StepRecord {
+            id: id.to_string(),
+            uses: uses.to_string(),
+            status,
+            summary: summary.into(),
+            error: None,
+            hint: None,
+            attempts: 0,
+            outputs: Map::new(),
+            artifacts: vec![],
+            effect_unknown: false,
+        }
+    }
+}
+
+/// The result of a run (or of one resumed session of it), steps in playbook order.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    pub run_id: String,
+    pub dir: PathBuf,
+    pub playbook: String,
+    pub dry_run: bool,
+    pub steps: Vec<StepRecord>,
+    /// No step failed.
+    pub ok: bool,
+}
+
+impl RunReport {
+    pub fn step(&self, id: &str) -> Option<&StepRecord> {
+        self.steps.iter().find(|s| s.id == id)
+    }
+    pub fn failed(&self) -> impl Iterator<Item = &StepRecord> {
+        self.steps.iter().filter(|s| s.status == StepStatus::Failed)
+    }
+
+    /// 0 when no step failed, 1 otherwise.
+    pub fn exit_code(&self) -> crate::exit::Code {
+        if self.ok {
+            crate::exit::Code::Ok
+        } else {
+            crate::exit::Code::RunFailed
+        }
+    }
+
+    /// The end-of-run summary: one line per step on stdout, and the report as the JSON summary
+    /// in `--json` mode.
+    pub fn print(&self, printer: &crate::output::Printer) {
+        printer.out(&format!(
+            "{} {}{}: {}",
+            if self.ok { "done" } else { "FAILED" },
+            self.playbook,
+            if self.dry_run { " (dry run)" } else { "" },
+            self.dir.display()
+        ));
+        for s in &self.steps {
+            let mut line = format!("  {:<14} {:<24} {}", s.status.as_str(), s.id, s.summary);
+            if let Some(e) = &s.error {
+                line.push_str(&format!(" — {e}"));
+            }
+            printer.out(&line);
+            if let Some(h) = &s.hint {
+                printer.out(&format!("  {:<14} {:<24} hint: {h}", "", ""));
+            }
+        }
+        if let Ok(v) = serde_json::to_value(self) {
+            printer.summary(&v);
+        }
+    }
+}
+
+/// Why a run could not be carried out.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Playbook(#[from] crate::playbook::Error),
+    #[error("input `{name}`: {message}")]
+    Input { name: String, message: String },
+    #[error(transparent)]
+    Journal(#[from] journal::JournalError),
+    #[error("run directory {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0} is not a resumable run: {1}")]
+    NotARun(PathBuf, String),
+    #[error("the playbook changed since the run started:\n{diff}")]
+    PlaybookChanged { diff: String },
+    #[error("`--replay {0}`: the playbook has no step `{0}`")]
+    UnknownReplay(String),
+}
+
+impl EngineError {
+    /// What the user should do.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            EngineError::Playbook(_) => Some("fix the playbook; `respond playbook check FILE` lists every problem".into()),
+            EngineError::Input { .. } => Some("pass it as `--input NAME=VALUE`".into()),
+            EngineError::PlaybookChanged { .. } => Some("resume with the original playbook, or pass `--accept-changed-playbook` to continue with the new one".into()),
+            EngineError::Journal(_) => Some("the journal is damaged; `respond evidence verify RUN_DIR` shows where".into()),
+            _ => None,
+        }
+    }
+    /// Usage-class errors (exit 2) versus run failures (exit 1).
+    pub fn is_usage(&self) -> bool {
+        matches!(
+            self,
+            EngineError::Playbook(_)
+                | EngineError::Input { .. }
+                | EngineError::PlaybookChanged { .. }
+                | EngineError::UnknownReplay(_)
+                | EngineError::NotARun(..)
+        )
+    }
+}
+
+/// Parses repeated `--input KEY=VALUE` flags. Values are never echoed in errors (they may be
+/// secrets); a repeated key is refused.
+pub fn parse_input_flags(flags: &[String]) -> Result<BTreeMap<String, String>, EngineError> {
+    let mut out = BTreeMap::new();
+    for (n, f) in flags.iter().enumerate() {
+        let Some((k, v)) = f.split_once('=') else {
+            return Err(EngineError::Input {
+                name: format!("#{}", n + 1),
+                message: "`--input` expects KEY=VALUE".into(),
+            });
+        };
+        let k = k.trim();
+        if k.is_empty() {
+            return Err(EngineError::Input {
+                name: format!("#{}", n + 1),
+                message: "`--input` expects KEY=VALUE (the key is empty)".into(),
+            });
+        }
+        if out.insert(k.to_string(), v.to_string()).is_some() {
+            return Err(EngineError::Input {
+                name: k.to_string(),
+                message: "given more than once".into(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn input_flags() {
+        let m = parse_input_flags(&["a=1".into(), "url=http://x/?q=a=b".into()]).unwrap();
+        assert_eq!(m["url"], "http://x/?q=a=b");
+        let e = parse_input_flags(&["secretvalue".into()]).unwrap_err();
+        assert!(!e.to_string().contains("secretvalue"));
+        assert!(parse_input_flags(&["a=1".into(), "a=2".into()]).is_err());
+    }
+}

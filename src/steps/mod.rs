@@ -17,6 +17,10 @@ use async_trait::async_trait;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+pub mod builtin;
+pub mod manual;
+pub mod notify;
+
 use crate::exchange::Exchange;
 use crate::output::Printer;
 use crate::rundir::RunDir;

@@ -1,0 +1,19 @@
+//! The registry of built-in step kinds. Each family registers itself here, so the set a
+//! playbook may use (and `playbook check` knows) is defined in one place.
+
+use std::sync::Arc;
+
+use super::Registry;
+
+/// Registers the exchange-independent kinds: `manual`, `notify.webhook`.
+pub fn register_generic(reg: &mut Registry) {
+    reg.register(Arc::new(super::manual::Manual));
+    reg.register(Arc::new(super::notify::Webhook));
+}
+
+/// Every built-in kind (other families add their `register_*` call here).
+pub fn registry() -> Registry {
+    let mut reg = Registry::new();
+    register_generic(&mut reg);
+    reg
+}
