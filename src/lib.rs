@@ -15,8 +15,8 @@
 pub mod analysis;
 pub mod cli;
 pub mod commands;
-pub mod drill;
 pub mod credentials;
+pub mod drill;
 pub mod engine;
 pub mod exchange;
 pub mod exit;

@@ -200,10 +200,11 @@ pub struct Step {
 
 /// A duration that could not be parsed.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("`{0}` is not a duration (use a number and a unit: 500ms, 30s, 5m, 2h, 7d)")]
+#[error("`{0}` is not a duration (use a number and a unit: 500ms, 30s, 5m, 2h, 7d, 1w)")]
 pub struct BadDuration(pub String);
 
-/// Parses `500ms`, `30s`, `5m`, `2h`, `7d` (and sums like `1h30m`).
+/// Parses `500ms`, `30s`, `5m`, `2h`, `7d`, `1w` (and sums like `1h30m`). A bare number is
+/// refused: in a playbook a unit must be explicit.
 pub fn parse_duration(s: &str) -> Result<Duration, BadDuration> {
     let bad = || BadDuration(s.to_string());
     let t = s.trim();
@@ -228,6 +229,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, BadDuration> {
             "m" => Duration::from_secs(n.checked_mul(60).ok_or_else(bad)?),
             "h" => Duration::from_secs(n.checked_mul(3600).ok_or_else(bad)?),
             "d" => Duration::from_secs(n.checked_mul(86400).ok_or_else(bad)?),
+            "w" => Duration::from_secs(n.checked_mul(604_800).ok_or_else(bad)?),
             _ => return Err(bad()),
         };
         total = total.checked_add(d).ok_or_else(bad)?;

@@ -71,52 +71,12 @@ pub(crate) fn integer(
 }
 
 /// A duration: `500ms`, `30s`, `5m`, `2h`, `7d`, `1w`, combinations such as `1h30m`, or a bare
-/// number of seconds.
+/// number of seconds. The one parser is the playbook's; this adapts its error to text.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let t = text.trim();
-    if t.is_empty() {
-        return Err("empty duration".into());
-    }
-    if let Ok(secs) = t.parse::<u64>() {
+    if let Ok(secs) = text.trim().parse::<u64>() {
         return Ok(Duration::from_secs(secs));
     }
-    let mut total = Duration::ZERO;
-    let mut rest = t;
-    while !rest.is_empty() {
-        let digits = rest.chars().take_while(|c| c.is_ascii_digit()).count();
-        if digits == 0 {
-            return Err(format!(
-                "`{text}` is not a duration (examples: 30s, 5m, 2h, 7d)"
-            ));
-        }
-        let n: u64 = rest[..digits]
-            .parse()
-            .map_err(|_| format!("`{text}`: number too large"))?;
-        rest = &rest[digits..];
-        let unit_len = rest.chars().take_while(|c| c.is_ascii_alphabetic()).count();
-        let unit = &rest[..unit_len];
-        rest = &rest[unit_len..];
-        let part = match unit {
-            "ms" => Duration::from_millis(n),
-            "s" => Duration::from_secs(n),
-            "m" => Duration::from_secs(n.saturating_mul(60)),
-            "h" => Duration::from_secs(n.saturating_mul(3600)),
-            "d" => Duration::from_secs(n.saturating_mul(86_400)),
-            "w" => Duration::from_secs(n.saturating_mul(604_800)),
-            "" => {
-                return Err(format!(
-                    "`{text}`: a unit is missing after {n} (ms, s, m, h, d, w)"
-                ))
-            }
-            other => {
-                return Err(format!(
-                    "`{text}`: unknown unit `{other}` (ms, s, m, h, d, w)"
-                ))
-            }
-        };
-        total = total.saturating_add(part);
-    }
-    Ok(total)
+    crate::playbook::model::parse_duration(text).map_err(|e| e.to_string())
 }
 
 pub(crate) fn duration(
