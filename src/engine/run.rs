@@ -417,7 +417,14 @@ async fn run_step(
     }
     for n in &needs {
         let st = upstream[n].status;
-        if matches!(st, StepStatus::Failed | StepStatus::NotRun) {
+        // A failure the playbook declared tolerable (`on_error: continue`) does not stop the
+        // steps that need it: `needs` then only orders them after it.
+        let tolerated = st == StepStatus::Failed
+            && exec
+                .playbook
+                .step(n)
+                .is_some_and(|s| s.on_error == crate::playbook::model::OnError::Continue);
+        if matches!(st, StepStatus::Failed | StepStatus::NotRun) && !tolerated {
             return finish(
                 &exec,
                 skip(format!("skipped: needs `{n}`, which {}", st_phrase(st))),

@@ -172,7 +172,7 @@ pub enum OnError {
     /// No new steps start; running ones finish; the rest are `not_run`.
     #[default]
     Abort,
-    /// The failure is recorded and independent steps go on.
+    /// The failure is recorded and the run goes on; steps that `needs` it still run after it.
     Continue,
 }
 
