@@ -1,0 +1,352 @@
+//! The diff: which exchange orders the bot's own log accounts for.
+//!
+//! Matching priority is order uuid, then client id (`identifier`), then fuzzy (same market and
+//! side, volume within a relative tolerance, time within a tolerance). Hash maps keyed by id
+//! and per-(market, side) time-sorted vectors keep it near-linear (1M orders in well under a
+//! second). A bot-log key shared by several rows (Hummingbot logs one row per fill) consumes
+//! all those rows at once; otherwise one row matches at most one order. The bot's identifier
+//! pattern is learned from the orders matched by id/identifier.
+
+use std::collections::{BTreeSet, HashMap};
+
+use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::Decimal;
+
+use super::model::{BotLogEntry, BotLogGap, MatchKind, Thresholds};
+use crate::engine::journal::ts;
+use crate::exchange::{Order, Side, Window};
+
+/// What the diff found.
+#[derive(Debug, Clone, Default)]
+pub struct DiffResult {
+    /// Per order (same order as the input): how it matched and the (log, line) it matched.
+    pub matches: Vec<(MatchKind, Option<(usize, u64)>)>,
+    /// Index into the flattened entries for each match (for rules reading bot rows).
+    pub matched_entry: Vec<Option<usize>>,
+    pub gaps: Vec<BotLogGap>,
+    /// Bot rows outside the exported window, not compared (not gaps).
+    pub outside_window: usize,
+    pub pattern: Option<IdPattern>,
+}
+
+/// The shape of the bot's client ids.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdPattern {
+    pub prefix: String,
+    pub min_len: usize,
+    pub max_len: usize,
+    /// Characters classes seen after the prefix: `0-9`, `a-f`, `g-z`, `A-Z`, or a literal.
+    pub classes: BTreeSet<String>,
+    pub samples: usize,
+}
+
+fn class_of(c: char) -> String {
+    match c {
+        '0'..='9' => "0-9".into(),
+        'a'..='f' => "a-f".into(),
+        'g'..='z' => "g-z".into(),
+        'A'..='Z' => "A-Z".into(),
+        other => other.to_string(),
+    }
+}
+
+impl IdPattern {
+    /// Learns a pattern from client ids (`None` when there are fewer than 3).
+    pub fn learn<'a>(ids: impl Iterator<Item = &'a str>) -> Option<IdPattern> {
+        let mut prefix: Option<String> = None;
+        let mut min_len = usize::MAX;
+        let mut max_len = 0;
+        let mut samples = 0;
+        let mut all: Vec<&str> = Vec::new();
+        for id in ids {
+            samples += 1;
+            min_len = min_len.min(id.chars().count());
+            max_len = max_len.max(id.chars().count());
+            prefix = Some(match prefix {
+                None => id.to_string(),
+                Some(p) => p
+                    .chars()
+                    .zip(id.chars())
+                    .take_while(|(a, b)| a == b)
+                    .map(|(a, _)| a)
+                    .collect(),
+            });
+            if all.len() < 100_000 {
+                all.push(id);
+            }
+        }
+        if samples < 3 {
+            return None;
+        }
+        let mut prefix = prefix.unwrap_or_default();
+        // Keep the prefix up to its last separator, so `bot-a1` and `bot-a2` give `bot-`.
+        if let Some(cut) = prefix.rfind(['-', '_', ':', '.']) {
+            prefix.truncate(cut + 1);
+        } else if prefix.chars().count() == min_len {
+            prefix.clear();
+        }
+        let plen = prefix.len();
+        let classes = all
+            .iter()
+            .flat_map(|id| id[plen.min(id.len())..].chars().map(class_of))
+            .collect();
+        Some(IdPattern {
+            prefix,
+            min_len,
+            max_len,
+            classes,
+            samples,
+        })
+    }
+
+    pub fn fits(&self, id: &str) -> bool {
+        let n = id.chars().count();
+        id.starts_with(&self.prefix)
+            && n >= self.min_len
+            && n <= self.max_len
+            && id[self.prefix.len()..]
+                .chars()
+                .all(|c| self.classes.contains(&class_of(c)))
+    }
+
+    pub fn describe(&self) -> String {
+        let prefix = if self.prefix.is_empty() {
+            "no common prefix".to_string()
+        } else {
+            format!("prefix `{}`", self.prefix)
+        };
+        let len = if self.min_len == self.max_len {
+            format!("{} characters", self.min_len)
+        } else {
+            format!("{}–{} characters", self.min_len, self.max_len)
+        };
+        let classes: Vec<&str> = self.classes.iter().map(String::as_str).collect();
+        format!(
+            "{prefix}, {len}, alphabet [{}] (learned from {} of the bot's orders)",
+            classes.join(" "),
+            self.samples
+        )
+    }
+}
+
+/// Quantity of an order for fuzzy matching: base volume and quote funds, when known.
+pub(crate) fn order_volume(o: &Order) -> Option<Decimal> {
+    o.volume
+        .or(if o.executed_volume.is_zero() {
+            None
+        } else {
+            Some(o.executed_volume)
+        })
+        .filter(|v| !v.is_zero())
+}
+
+pub(crate) fn order_funds(o: &Order) -> Option<Decimal> {
+    if let Some(f) = o.executed_funds.filter(|f| !f.is_zero()) {
+        return Some(f);
+    }
+    match (o.price, order_volume(o)) {
+        (Some(p), Some(v)) => Some(p * v),
+        // Upbit `price` orders: a market buy for `price` quote.
+        (Some(p), None) => Some(p),
+        _ => None,
+    }
+}
+
+fn close(a: Decimal, b: Decimal, tol: f64) -> bool {
+    let (Some(a), Some(b)) = (a.to_f64(), b.to_f64()) else {
+        return false;
+    };
+    if b == 0.0 {
+        return a == 0.0;
+    }
+    ((a - b) / b).abs() <= tol + 1e-12
+}
+
+/// Runs the diff of `orders` against the flattened bot-log `entries`.
+pub fn diff(
+    orders: &[Order],
+    entries: &[&BotLogEntry],
+    window: Option<Window>,
+    th: &Thresholds,
+) -> DiffResult {
+    let n = orders.len();
+    let mut kind = vec![MatchKind::Unmatched; n];
+    let mut matched_entry: Vec<Option<usize>> = vec![None; n];
+    let mut used = vec![false; entries.len()];
+
+    let mut by_id: HashMap<&str, Vec<usize>> = HashMap::with_capacity(entries.len());
+    let mut by_ident: HashMap<&str, Vec<usize>> = HashMap::with_capacity(entries.len());
+    for (i, e) in entries.iter().enumerate() {
+        if let Some(id) = e.order_id.as_deref() {
+            by_id.entry(id).or_default().push(i);
+        }
+        if let Some(id) = e.identifier.as_deref() {
+            by_ident.entry(id).or_default().push(i);
+        }
+    }
+    let exchange_ids: std::collections::HashSet<&str> =
+        orders.iter().map(|o| o.id.as_str()).collect();
+
+    // Pass 1 and 2: exact keys.
+    for (pass, map) in [
+        (MatchKind::OrderId, &by_id),
+        (MatchKind::Identifier, &by_ident),
+    ] {
+        for (oi, o) in orders.iter().enumerate() {
+            if kind[oi] != MatchKind::Unmatched {
+                continue;
+            }
+            let key = match pass {
+                MatchKind::OrderId => Some(o.id.as_str()),
+                _ => o.client_id.as_deref(),
+            };
+            let Some(rows) = key.and_then(|k| map.get(k)) else {
+                continue;
+            };
+            let free: Vec<usize> = rows.iter().copied().filter(|&r| !used[r]).collect();
+            if let Some(&first) = free.first() {
+                for r in free {
+                    used[r] = true;
+                }
+                kind[oi] = pass;
+                matched_entry[oi] = Some(first);
+            }
+        }
+    }
+
+    // Pass 3: fuzzy, rows whose keys do not contradict the order.
+    let mut by_ms: HashMap<(&str, Side), Vec<(i64, usize)>> = HashMap::new();
+    for (i, e) in entries.iter().enumerate() {
+        if used[i] {
+            continue;
+        }
+        if e.order_id
+            .as_deref()
+            .is_some_and(|id| exchange_ids.contains(id))
+        {
+            continue;
+        }
+        if let (Some(m), Some(s), Some(t)) = (e.market.as_deref(), e.side, e.created_at) {
+            by_ms
+                .entry((m, s))
+                .or_default()
+                .push((t.timestamp_millis(), i));
+        }
+    }
+    for v in by_ms.values_mut() {
+        v.sort_unstable();
+    }
+    let tol_ms = th.fuzzy_time_tolerance_secs.saturating_mul(1000);
+    for (oi, o) in orders.iter().enumerate() {
+        if kind[oi] != MatchKind::Unmatched {
+            continue;
+        }
+        let Some(list) = by_ms.get(&(o.market.as_str(), o.side)) else {
+            continue;
+        };
+        let t = o.created_at.timestamp_millis();
+        let start = list.partition_point(|&(rt, _)| rt < t - tol_ms);
+        let vol = order_volume(o);
+        let funds = order_funds(o);
+        let mut best: Option<(i64, usize)> = None;
+        for &(rt, ri) in &list[start..] {
+            if rt > t + tol_ms {
+                break;
+            }
+            if used[ri] {
+                continue;
+            }
+            let e = entries[ri];
+            if e.identifier.is_some() && o.client_id.is_some() {
+                continue;
+            }
+            let qty_ok = match (e.volume, vol, e.funds, funds) {
+                (Some(a), Some(b), _, _) => close(a, b, th.fuzzy_volume_tolerance),
+                (_, _, Some(a), Some(b)) => close(a, b, th.fuzzy_volume_tolerance),
+                _ => false,
+            };
+            if !qty_ok {
+                continue;
+            }
+            let d = (rt - t).abs();
+            if best.map_or(true, |(bd, _)| d < bd) {
+                best = Some((d, ri));
+            }
+        }
+        if let Some((_, ri)) = best {
+            used[ri] = true;
+            kind[oi] = MatchKind::Fuzzy;
+            matched_entry[oi] = Some(ri);
+        }
+    }
+
+    // Gaps: unused rows inside the exported window.
+    let mut gaps = Vec::new();
+    let mut outside = 0;
+    for (i, e) in entries.iter().enumerate() {
+        if used[i] {
+            continue;
+        }
+        if let (Some(w), Some(t)) = (window, e.created_at) {
+            if t < w.from || t >= w.to {
+                outside += 1;
+                continue;
+            }
+        }
+        gaps.push(BotLogGap {
+            log: e.log,
+            line: e.line,
+            reason: gap_reason(e, window),
+        });
+    }
+
+    let pattern = IdPattern::learn(
+        orders
+            .iter()
+            .zip(&kind)
+            .filter(|(_, k)| matches!(k, MatchKind::OrderId | MatchKind::Identifier))
+            .filter_map(|(o, _)| o.client_id.as_deref()),
+    )
+    .or_else(|| IdPattern::learn(entries.iter().filter_map(|e| e.identifier.as_deref())));
+
+    DiffResult {
+        matches: kind
+            .iter()
+            .zip(&matched_entry)
+            .map(|(k, e)| (*k, e.map(|i| (entries[i].log, entries[i].line))))
+            .collect(),
+        matched_entry,
+        gaps,
+        outside_window: outside,
+        pattern,
+    }
+}
+
+fn gap_reason(e: &BotLogEntry, window: Option<Window>) -> String {
+    let mut what = Vec::new();
+    if let Some(id) = &e.order_id {
+        what.push(format!("order id {id}"));
+    }
+    if let Some(id) = &e.identifier {
+        what.push(format!("identifier {id}"));
+    }
+    if let Some(m) = &e.market {
+        what.push(m.clone());
+    }
+    if let Some(s) = e.side {
+        what.push(s.as_str().to_string());
+    }
+    if let Some(t) = e.created_at {
+        what.push(format!("at {}", ts(t)));
+    }
+    let when = match (window, e.created_at) {
+        (Some(_), Some(_)) => "inside the exported window",
+        (Some(_), None) => "without a time (cannot tell whether it is inside the window)",
+        (None, _) => "(no export window known)",
+    };
+    format!(
+        "bot-log row ({}) {when} has no matching exchange order: a gap in the data (the export \
+         or the log is incomplete, or the order was never accepted)",
+        what.join(", ")
+    )
+}
