@@ -10,6 +10,7 @@ pub mod import;
 pub mod loss;
 pub mod model;
 pub mod rules;
+pub mod synth;
 
 pub use model::*;
 

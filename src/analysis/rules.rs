@@ -27,7 +27,7 @@ use super::model::{
     AnalysisInput, BotLogEntry, Confidence, MatchKind, RuleHit, Thresholds, TransferVerdict,
 };
 use crate::engine::journal::ts;
-use crate::exchange::{OrderType, Side};
+use crate::exchange::{Candle, OrderType, Side};
 
 /// A reference price and how it was obtained.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,9 +51,13 @@ pub(crate) struct Ctx<'a> {
     pub funds: Vec<Option<Decimal>>,
     /// Quote actually exchanged (fills, else the order's executed funds).
     pub exec_funds: Vec<Option<Decimal>>,
-    /// Reference per market, fixed at the market's anchor.
+    /// Candles per market, sorted by start.
+    pub candles: BTreeMap<&'a str, Vec<&'a Candle>>,
+    /// The baseline's average prices per market, sorted by time.
+    pub base_prices: BTreeMap<&'a str, Vec<(DateTime<Utc>, Decimal)>>,
+    /// Reference per market of its earliest suspicious cluster (for valuation fallbacks).
     pub refs: BTreeMap<String, RefPrice>,
-    /// Per-order reference when no anchor applies (no-log pre-pass).
+    /// Reference per order: fixed at the first candidate order of its cluster in its market.
     pub order_ref: Vec<Option<RefPrice>>,
 }
 
@@ -84,53 +88,39 @@ pub(crate) fn quote_of(market: &str) -> &str {
     market.split_once('-').map(|(q, _)| q).unwrap_or(market)
 }
 
-/// Reference price of `market` from candles before `anchor` (median close over the
-/// reference window; else the last candles before it).
+/// Reference price from `candles` (sorted by start) before `anchor`: the median close over
+/// the reference window; else the last candles before it.
 pub(crate) fn candle_ref(
-    input: &AnalysisInput,
-    market: &str,
+    candles: &[&Candle],
     anchor: DateTime<Utc>,
     window_min: i64,
 ) -> Option<RefPrice> {
-    let candles = input.candles.get(market)?;
     let from = anchor - Duration::minutes(window_min);
-    let mut before: Vec<&crate::exchange::Candle> =
-        candles.iter().filter(|c| c.start < anchor).collect();
-    before.sort_by_key(|c| c.start);
-    let inside: Vec<&crate::exchange::Candle> =
-        before.iter().copied().filter(|c| c.start >= from).collect();
-    let (used, how) = if !inside.is_empty() {
+    let end = candles.partition_point(|c| c.start < anchor);
+    let start = candles[..end].partition_point(|c| c.start < from);
+    let (used, how) = if start < end {
         (
-            inside,
-            format!(
-                "median close of {} candles in the {window_min} min before {}",
-                0,
-                ts(anchor)
-            ),
+            &candles[start..end],
+            format!("in the {window_min} min before {}", ts(anchor)),
         )
     } else {
-        let k = before
-            .len()
-            .saturating_sub(window_min.clamp(1, 1440) as usize);
-        let last: Vec<_> = before[k..].to_vec();
-        if last.is_empty() {
+        let k = end.saturating_sub(window_min.clamp(1, 1440) as usize);
+        if k == end {
             return None;
         }
         (
-            last,
+            &candles[k..end],
             format!(
-                "median close of the last {} candles before {} (none in the {window_min} min before it)",
-                0,
+                "before {} (none in the {window_min} min before it)",
                 ts(anchor)
             ),
         )
     };
-    let n = used.len();
     let price = median(used.iter().map(|c| c.close).collect())?;
     let value: Decimal = used.iter().map(|c| c.value).sum();
     Some(RefPrice {
         price,
-        source: how.replacen(" 0 ", &format!(" {n} "), 1),
+        source: format!("median close of {} candles {how}", used.len()),
         candle_value: Some(value),
     })
 }
@@ -185,6 +175,16 @@ impl<'a> Ctx<'a> {
             exec_vol,
             funds,
             exec_funds,
+            candles: input
+                .candles
+                .iter()
+                .map(|(m, cs)| {
+                    let mut v: Vec<&Candle> = cs.iter().collect();
+                    v.sort_by_key(|c| c.start);
+                    (m.as_str(), v)
+                })
+                .collect(),
+            base_prices: BTreeMap::new(),
             refs: BTreeMap::new(),
             order_ref: vec![None; n],
         };
@@ -197,6 +197,7 @@ impl<'a> Ctx<'a> {
             }
             None => ctx.no_log_sets(),
         }
+        ctx.index_baseline_prices();
         ctx.anchor_refs();
         ctx
     }
@@ -207,7 +208,7 @@ impl<'a> Ctx<'a> {
         let w = self.th.reference_window_minutes;
         let mut hits: Vec<DateTime<Utc>> = Vec::new();
         for (i, o) in self.input.orders.iter().enumerate() {
-            let r = candle_ref(self.input, &o.market, o.created_at, w);
+            let r = self.market_ref(&o.market, o.created_at);
             if let (Some(r), Some(a)) = (&r, self.avg[i]) {
                 if deviation(o.side, a, r.price) > self.th.price_deviation {
                     hits.push(o.created_at);
@@ -230,18 +231,16 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// Market reference prices fixed at the first candidate order of each market: candles
-    /// before it, else the baseline's own recent average prices in that market.
+    fn market_ref(&self, market: &str, t: DateTime<Utc>) -> Option<RefPrice> {
+        self.candles
+            .get(market)
+            .and_then(|c| candle_ref(c, t, self.th.reference_window_minutes))
+    }
+
+    /// Reference prices of candidate orders, fixed per market at the first order of each
+    /// cluster of candidates (a new cluster starts after a gap longer than the reference
+    /// window): candles before it, else the baseline's own recent prices in that market.
     fn anchor_refs(&mut self) {
-        let mut anchor: BTreeMap<&str, DateTime<Utc>> = BTreeMap::new();
-        for (i, o) in self.input.orders.iter().enumerate() {
-            if self.candidate[i] && !(self.baseline[i] && self.had_log) {
-                let a = anchor.entry(o.market.as_str()).or_insert(o.created_at);
-                if o.created_at < *a {
-                    *a = o.created_at;
-                }
-            }
-        }
         if !self.had_log
             && self
                 .baseline
@@ -249,49 +248,70 @@ impl<'a> Ctx<'a> {
                 .zip(&self.candidate)
                 .all(|(b, c)| *b && *c)
         {
-            // No anomaly window: per-order references only.
+            // No anomaly window: the per-order references of the pre-pass stay.
             return;
         }
-        for (m, t) in anchor {
-            let r = candle_ref(self.input, m, t, self.th.reference_window_minutes)
-                .or_else(|| self.own_ref(m, t));
-            if let Some(r) = r {
-                self.refs.insert(m.to_string(), r);
+        let gap = Duration::minutes(self.th.reference_window_minutes.max(1));
+        let mut by_market: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (i, o) in self.input.orders.iter().enumerate() {
+            if self.candidate[i] {
+                by_market.entry(o.market.as_str()).or_default().push(i);
+            }
+        }
+        for (m, mut list) in by_market {
+            list.sort_by_key(|&i| (self.input.orders[i].created_at, i));
+            let mut cur: Option<(DateTime<Utc>, Option<RefPrice>)> = None;
+            let mut last_t: Option<DateTime<Utc>> = None;
+            for i in list {
+                let t = self.input.orders[i].created_at;
+                if last_t.map_or(true, |lt| t - lt > gap) {
+                    let r = self.market_ref(m, t).or_else(|| self.own_ref(m, t));
+                    if let Some(r) = &r {
+                        self.refs.entry(m.to_string()).or_insert_with(|| r.clone());
+                    }
+                    cur = Some((t, r));
+                }
+                last_t = Some(t);
+                self.order_ref[i] = cur.as_ref().and_then(|c| c.1.clone());
             }
         }
     }
 
     /// The baseline's own average prices in `market` before `t` (last 20, median).
     fn own_ref(&self, market: &str, t: DateTime<Utc>) -> Option<RefPrice> {
-        let mut prior: Vec<(DateTime<Utc>, Decimal)> = self
-            .input
-            .orders
-            .iter()
-            .enumerate()
-            .filter(|(i, o)| self.baseline[*i] && o.market == market && o.created_at < t)
-            .filter_map(|(i, o)| self.avg[i].map(|a| (o.created_at, a)))
-            .collect();
-        prior.sort();
-        let k = prior.len().saturating_sub(20);
-        let n = prior.len() - k;
-        let price = median(prior[k..].iter().map(|p| p.1).collect())?;
+        let prior = self.base_prices.get(market)?;
+        let end = prior.partition_point(|p| p.0 < t);
+        let k = end.saturating_sub(20);
+        let price = median(prior[k..end].iter().map(|p| p.1).collect())?;
         Some(RefPrice {
             price,
             source: format!(
-                "median price of the bot's own last {n} orders in {market} before {} (no candles)",
+                "median price of the bot's own last {} orders in {market} before {} (no candles)",
+                end - k,
                 ts(t)
             ),
             candle_value: None,
         })
     }
 
+    fn index_baseline_prices(&mut self) {
+        let mut m: BTreeMap<&'a str, Vec<(DateTime<Utc>, Decimal)>> = BTreeMap::new();
+        for (i, o) in self.input.orders.iter().enumerate() {
+            if let (true, Some(a)) = (self.baseline[i], self.avg[i]) {
+                m.entry(o.market.as_str())
+                    .or_default()
+                    .push((o.created_at, a));
+            }
+        }
+        for v in m.values_mut() {
+            v.sort();
+        }
+        self.base_prices = m;
+    }
+
     /// The reference that applies to order `i`.
     pub(crate) fn reference(&self, i: usize) -> Option<&RefPrice> {
-        let o = &self.input.orders[i];
-        match self.refs.get(&o.market) {
-            Some(r) if self.candidate[i] => Some(r),
-            _ => self.order_ref[i].as_ref().or(self.refs.get(&o.market)),
-        }
+        self.order_ref[i].as_ref()
     }
 }
 
@@ -846,27 +866,47 @@ pub(crate) fn withdrawal_rules(input: &AnalysisInput, had_log: bool) -> Vec<Tran
         let mut rules = Vec::new();
         let addr = w.address.as_deref().unwrap_or("");
         let key = (w.currency.as_str(), addr);
+        let listed = allow.contains(&key);
+        let new = !addr.is_empty() && !seen.contains(&key);
         let mut flagged = false;
-        if !addr.is_empty() && !seen.contains(&key) {
+        if !addr.is_empty() && !listed && !allow.is_empty() {
             flagged = true;
             rules.push(hit(
                 "R13",
                 1.0,
                 format!(
-                    "withdrawal of {} {} at {} to {}, an address no earlier withdrawal in the export used",
+                    "withdrawal of {} {} at {} to {addr}, an address that is not on the \
+                     account's withdrawal allowlist{}",
                     w.amount.normalize(),
                     w.currency,
                     ts(w.created_at),
-                    addr
+                    if new {
+                        " and that no earlier withdrawal used"
+                    } else {
+                        ""
+                    }
                 ),
             ));
-        }
-        if !allow.is_empty() && !addr.is_empty() && !allow.contains(&key) {
+        } else if new && !listed {
             flagged = true;
             rules.push(hit(
                 "R13",
                 1.0,
-                format!("address {addr} is not on the account's withdrawal allowlist"),
+                format!(
+                    "withdrawal of {} {} at {} to {addr}, an address no earlier withdrawal in \
+                     the export used (allowlist unknown)",
+                    w.amount.normalize(),
+                    w.currency,
+                    ts(w.created_at)
+                ),
+            ));
+        } else if new {
+            rules.push(hit(
+                "R13",
+                0.3,
+                format!(
+                    "first withdrawal to {addr} in the export (the address is on the allowlist)"
+                ),
             ));
         }
         if had_log {
@@ -966,14 +1006,10 @@ pub(crate) fn currency_ref(
         });
     }
     let market = format!("{quote}-{currency}");
-    if let Some(r) = ctx.refs.get(&market) {
-        return Some(r.clone());
-    }
-    let anchor = anchor?;
-    candle_ref(ctx.input, &market, anchor, ctx.th.reference_window_minutes)
-        .or_else(|| ctx_own(ctx, &market, anchor))
-}
-
-fn ctx_own(ctx: &Ctx<'_>, market: &str, anchor: DateTime<Utc>) -> Option<RefPrice> {
-    ctx.own_ref(market, anchor)
+    anchor
+        .and_then(|a| {
+            ctx.market_ref(&market, a)
+                .or_else(|| ctx.own_ref(&market, a))
+        })
+        .or_else(|| ctx.refs.get(&market).cloned())
 }
