@@ -655,3 +655,12 @@ fn same_input_gives_identical_serialized_results() {
     let c = serde_json::to_string(&analyze(&c.input, &Thresholds::default())).unwrap();
     assert_eq!(a, c);
 }
+
+#[test]
+fn candidates_without_a_bot_log_are_the_orders_rules_fired_on() {
+    let mut input = crafted();
+    input.bot_logs.clear();
+    let ids = candidate_order_ids(&input, &Thresholds::default());
+    assert!(ids.contains(&"pump-1".to_string()));
+    assert!(!ids.contains(&"bot-order-000".to_string()), "{ids:?}");
+}

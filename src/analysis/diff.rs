@@ -53,32 +53,40 @@ fn class_of(c: char) -> String {
 impl IdPattern {
     /// Learns a pattern from client ids (`None` when there are fewer than 3).
     pub fn learn<'a>(ids: impl Iterator<Item = &'a str>) -> Option<IdPattern> {
-        let mut prefix: Option<String> = None;
+        let mut first: Option<&str> = None;
+        let mut plen = 0usize; // common prefix length in bytes (on char boundaries)
         let mut min_len = usize::MAX;
         let mut max_len = 0;
         let mut samples = 0;
-        let mut all: Vec<&str> = Vec::new();
+        let mut sample: Vec<&str> = Vec::new();
         for id in ids {
             samples += 1;
-            min_len = min_len.min(id.chars().count());
-            max_len = max_len.max(id.chars().count());
-            prefix = Some(match prefix {
-                None => id.to_string(),
-                Some(p) => p
-                    .chars()
-                    .zip(id.chars())
-                    .take_while(|(a, b)| a == b)
-                    .map(|(a, _)| a)
-                    .collect(),
-            });
-            if all.len() < 100_000 {
-                all.push(id);
+            let n = id.chars().count();
+            min_len = min_len.min(n);
+            max_len = max_len.max(n);
+            match first {
+                None => {
+                    first = Some(id);
+                    plen = id.len();
+                }
+                Some(f) => {
+                    plen = f
+                        .char_indices()
+                        .zip(id.chars())
+                        .take_while(|((_, a), b)| a == b)
+                        .last()
+                        .map_or(0, |((i, a), _)| i + a.len_utf8())
+                        .min(plen);
+                }
+            }
+            if sample.len() < 10_000 {
+                sample.push(id);
             }
         }
         if samples < 3 {
             return None;
         }
-        let mut prefix = prefix.unwrap_or_default();
+        let mut prefix = first.map_or(String::new(), |f| f[..plen].to_string());
         // Keep the prefix up to its last separator, so `bot-a1` and `bot-a2` give `bot-`.
         if let Some(cut) = prefix.rfind(['-', '_', ':', '.']) {
             prefix.truncate(cut + 1);
@@ -86,10 +94,11 @@ impl IdPattern {
             prefix.clear();
         }
         let plen = prefix.len();
-        let classes = all
-            .iter()
-            .flat_map(|id| id[plen.min(id.len())..].chars().map(class_of))
-            .collect();
+        let mut seen: BTreeSet<char> = BTreeSet::new();
+        for id in &sample {
+            seen.extend(id[plen.min(id.len())..].chars());
+        }
+        let classes = seen.into_iter().map(class_of).collect();
         Some(IdPattern {
             prefix,
             min_len,
@@ -174,23 +183,36 @@ pub fn diff(
     let mut matched_entry: Vec<Option<usize>> = vec![None; n];
     let mut used = vec![false; entries.len()];
 
-    let mut by_id: HashMap<&str, Vec<usize>> = HashMap::with_capacity(entries.len());
-    let mut by_ident: HashMap<&str, Vec<usize>> = HashMap::with_capacity(entries.len());
+    // Key → first row; `next` chains further rows with the same key (no Vec per key).
+    const NONE: usize = usize::MAX;
+    let mut next_id = vec![NONE; entries.len()];
+    let mut next_ident = vec![NONE; entries.len()];
+    let mut by_id: HashMap<&str, usize> = HashMap::with_capacity(entries.len());
+    let mut by_ident: HashMap<&str, usize> = HashMap::with_capacity(entries.len());
     for (i, e) in entries.iter().enumerate() {
-        if let Some(id) = e.order_id.as_deref() {
-            by_id.entry(id).or_default().push(i);
-        }
-        if let Some(id) = e.identifier.as_deref() {
-            by_ident.entry(id).or_default().push(i);
+        for (key, map, next) in [
+            (e.order_id.as_deref(), &mut by_id, &mut next_id),
+            (e.identifier.as_deref(), &mut by_ident, &mut next_ident),
+        ] {
+            if let Some(k) = key {
+                match map.get(k) {
+                    Some(&head) => {
+                        next[i] = next[head];
+                        next[head] = i;
+                    }
+                    None => {
+                        map.insert(k, i);
+                    }
+                }
+            }
         }
     }
-    let exchange_ids: std::collections::HashSet<&str> =
-        orders.iter().map(|o| o.id.as_str()).collect();
 
-    // Pass 1 and 2: exact keys.
-    for (pass, map) in [
-        (MatchKind::OrderId, &by_id),
-        (MatchKind::Identifier, &by_ident),
+    // Pass 1 and 2: exact keys. A row whose order id exists on the exchange is always
+    // consumed here (by that order), so fuzzy matching never sees it.
+    for (pass, map, next) in [
+        (MatchKind::OrderId, &by_id, &next_id),
+        (MatchKind::Identifier, &by_ident, &next_ident),
     ] {
         for (oi, o) in orders.iter().enumerate() {
             if kind[oi] != MatchKind::Unmatched {
@@ -200,14 +222,19 @@ pub fn diff(
                 MatchKind::OrderId => Some(o.id.as_str()),
                 _ => o.client_id.as_deref(),
             };
-            let Some(rows) = key.and_then(|k| map.get(k)) else {
+            let Some(&head) = key.and_then(|k| map.get(k)) else {
                 continue;
             };
-            let free: Vec<usize> = rows.iter().copied().filter(|&r| !used[r]).collect();
-            if let Some(&first) = free.first() {
-                for r in free {
+            let mut r = head;
+            let mut first = None;
+            while r != NONE {
+                if !used[r] {
                     used[r] = true;
+                    first.get_or_insert(r);
                 }
+                r = next[r];
+            }
+            if let Some(first) = first {
                 kind[oi] = pass;
                 matched_entry[oi] = Some(first);
             }
@@ -218,12 +245,6 @@ pub fn diff(
     let mut by_ms: HashMap<(&str, Side), Vec<(i64, usize)>> = HashMap::new();
     for (i, e) in entries.iter().enumerate() {
         if used[i] {
-            continue;
-        }
-        if e.order_id
-            .as_deref()
-            .is_some_and(|id| exchange_ids.contains(id))
-        {
             continue;
         }
         if let (Some(m), Some(s), Some(t)) = (e.market.as_deref(), e.side, e.created_at) {

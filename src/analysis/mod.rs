@@ -165,15 +165,23 @@ pub fn analyze(input: &AnalysisInput, thresholds: &Thresholds) -> AnalysisResult
     }
 }
 
-/// Orders whose fills are worth fetching: every order not matched by order id or identifier,
-/// plus every flagged one. In the order of `input.orders`.
+/// Orders whose fills are worth fetching, in the order of `input.orders`. With a bot log:
+/// every order not matched by order id or identifier, plus every flagged one. Without a bot
+/// log every order is "unmatched", so this narrows to the orders any rule fired on (flagged or
+/// review), rather than asking the exchange for the fills of the whole history.
 pub fn candidate_order_ids(input: &AnalysisInput, thresholds: &Thresholds) -> Vec<String> {
     let result = analyze(input, thresholds);
+    let had_log = result.had_bot_log;
     result
         .verdicts
         .into_iter()
         .filter(|v| {
-            v.flagged || !matches!(v.match_kind, MatchKind::OrderId | MatchKind::Identifier)
+            v.flagged
+                || if had_log {
+                    !matches!(v.match_kind, MatchKind::OrderId | MatchKind::Identifier)
+                } else {
+                    !v.rules.is_empty()
+                }
         })
         .map(|v| v.order_id)
         .collect()

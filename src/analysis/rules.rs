@@ -16,6 +16,7 @@
 //! Only `High` counts as flagged: `Review` orders are listed for a human but are not claimed as
 //! unauthorized, which keeps the user's own manual trades out of the claim.
 
+use std::cell::OnceCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Duration, Timelike, Utc};
@@ -45,7 +46,8 @@ pub(crate) struct Ctx<'a> {
     pub had_log: bool,
     pub candidate: Vec<bool>,
     pub baseline: Vec<bool>,
-    /// Average execution price per order (fills, then executed funds, then limit price).
+    /// Average execution price (fills, then executed funds, then limit price) of the
+    /// candidate orders (all orders without a bot log); computed lazily for the others.
     pub avg: Vec<Option<Decimal>>,
     pub exec_vol: Vec<Decimal>,
     pub funds: Vec<Option<Decimal>>,
@@ -54,7 +56,7 @@ pub(crate) struct Ctx<'a> {
     /// Candles per market, sorted by start.
     pub candles: BTreeMap<&'a str, Vec<&'a Candle>>,
     /// The baseline's average prices per market, sorted by time.
-    pub base_prices: BTreeMap<&'a str, Vec<(DateTime<Utc>, Decimal)>>,
+    base_prices: OnceCell<BTreeMap<&'a str, Vec<(DateTime<Utc>, Decimal)>>>,
     /// Reference per market of its earliest suspicious cluster (for valuation fallbacks).
     pub refs: BTreeMap<String, RefPrice>,
     /// Reference per order: fixed at the first candidate order of its cluster in its market.
@@ -139,31 +141,27 @@ impl<'a> Ctx<'a> {
             e.0 += fl.volume;
             e.1 += fl.funds;
         }
-        let mut avg = Vec::with_capacity(n);
         let mut exec_vol = Vec::with_capacity(n);
         let mut funds = Vec::with_capacity(n);
         let mut exec_funds = Vec::with_capacity(n);
         for o in &input.orders {
-            exec_funds.push(match fills.get(o.id.as_str()) {
-                Some(&(v, fu)) if !v.is_zero() => Some(fu),
-                _ => o.executed_funds.filter(|f| !f.is_zero()),
-            });
-            let (v, fu) = match fills.get(o.id.as_str()) {
-                Some(&(v, fu)) if !v.is_zero() => (v, Some(fu)),
-                _ => (o.executed_volume, order_funds(o)),
-            };
-            let a = if !v.is_zero() {
-                match (fills.get(o.id.as_str()), o.executed_funds) {
-                    (Some(&(fv, ff)), _) if !fv.is_zero() => Some(ff / fv),
-                    (_, Some(ef)) if !ef.is_zero() => Some(ef / v),
-                    _ => o.price.filter(|_| o.order_type == OrderType::Limit),
-                }
+            let fill = if fills.is_empty() {
+                None
             } else {
-                o.price.filter(|_| o.order_type == OrderType::Limit)
+                fills.get(o.id.as_str()).copied().filter(|f| !f.0.is_zero())
             };
-            avg.push(a);
-            exec_vol.push(v);
-            funds.push(fu);
+            match fill {
+                Some((v, fu)) => {
+                    exec_funds.push(Some(fu));
+                    exec_vol.push(v);
+                    funds.push(Some(fu));
+                }
+                None => {
+                    exec_funds.push(o.executed_funds.filter(|f| !f.is_zero()));
+                    exec_vol.push(o.executed_volume);
+                    funds.push(order_funds(o));
+                }
+            }
         }
         let mut ctx = Ctx {
             input,
@@ -171,7 +169,7 @@ impl<'a> Ctx<'a> {
             had_log: diff.is_some(),
             candidate: vec![false; n],
             baseline: vec![false; n],
-            avg,
+            avg: vec![None; n],
             exec_vol,
             funds,
             exec_funds,
@@ -184,7 +182,7 @@ impl<'a> Ctx<'a> {
                     (m.as_str(), v)
                 })
                 .collect(),
-            base_prices: BTreeMap::new(),
+            base_prices: OnceCell::new(),
             refs: BTreeMap::new(),
             order_ref: vec![None; n],
         };
@@ -193,11 +191,18 @@ impl<'a> Ctx<'a> {
                 for (i, (k, _)) in d.matches.iter().enumerate() {
                     ctx.candidate[i] = *k == MatchKind::Unmatched;
                     ctx.baseline[i] = *k != MatchKind::Unmatched;
+                    if ctx.candidate[i] {
+                        ctx.avg[i] = ctx.avg_price(i);
+                    }
                 }
             }
-            None => ctx.no_log_sets(),
+            None => {
+                for i in 0..n {
+                    ctx.avg[i] = ctx.avg_price(i);
+                }
+                ctx.no_log_sets();
+            }
         }
-        ctx.index_baseline_prices();
         ctx.anchor_refs();
         ctx
     }
@@ -279,7 +284,7 @@ impl<'a> Ctx<'a> {
 
     /// The baseline's own average prices in `market` before `t` (last 20, median).
     fn own_ref(&self, market: &str, t: DateTime<Utc>) -> Option<RefPrice> {
-        let prior = self.base_prices.get(market)?;
+        let prior = self.baseline_prices().get(market)?;
         let end = prior.partition_point(|p| p.0 < t);
         let k = end.saturating_sub(20);
         let price = median(prior[k..end].iter().map(|p| p.1).collect())?;
@@ -294,19 +299,40 @@ impl<'a> Ctx<'a> {
         })
     }
 
-    fn index_baseline_prices(&mut self) {
-        let mut m: BTreeMap<&'a str, Vec<(DateTime<Utc>, Decimal)>> = BTreeMap::new();
-        for (i, o) in self.input.orders.iter().enumerate() {
-            if let (true, Some(a)) = (self.baseline[i], self.avg[i]) {
-                m.entry(o.market.as_str())
-                    .or_default()
-                    .push((o.created_at, a));
+    /// Average execution price of order `i`.
+    fn avg_price(&self, i: usize) -> Option<Decimal> {
+        let o = &self.input.orders[i];
+        let v = self.exec_vol[i];
+        let limit = o.price.filter(|_| o.order_type == OrderType::Limit);
+        if v.is_zero() {
+            return limit;
+        }
+        match self.exec_funds[i] {
+            Some(f) => Some(f / v),
+            None => limit,
+        }
+    }
+
+    /// Baseline prices per market, sorted by time; built on first use (only when a market
+    /// has no candles), so a large matched history costs nothing here.
+    fn baseline_prices(&self) -> &BTreeMap<&'a str, Vec<(DateTime<Utc>, Decimal)>> {
+        self.base_prices.get_or_init(|| {
+            let mut m: BTreeMap<&'a str, Vec<(DateTime<Utc>, Decimal)>> = BTreeMap::new();
+            for (i, o) in self.input.orders.iter().enumerate() {
+                if !self.baseline[i] {
+                    continue;
+                }
+                if let Some(a) = self.avg[i].or_else(|| self.avg_price(i)) {
+                    m.entry(o.market.as_str())
+                        .or_default()
+                        .push((o.created_at, a));
+                }
             }
-        }
-        for v in m.values_mut() {
-            v.sort();
-        }
-        self.base_prices = m;
+            for v in m.values_mut() {
+                v.sort();
+            }
+            m
+        })
     }
 
     /// The reference that applies to order `i`.
@@ -371,8 +397,12 @@ fn profile(ctx: &Ctx<'_>, entries: &[&BotLogEntry]) -> Profile {
             continue;
         }
         count += 1;
-        markets.insert(o.market.clone());
-        assets.insert(base_of(&o.market).to_string());
+        if !markets.contains(&o.market) {
+            markets.insert(o.market.clone());
+        }
+        if !assets.contains(base_of(&o.market)) {
+            assets.insert(base_of(&o.market).to_string());
+        }
         typed += 1;
         if matches!(o.order_type, OrderType::Market | OrderType::Best) {
             taker += 1;
@@ -386,8 +416,12 @@ fn profile(ctx: &Ctx<'_>, entries: &[&BotLogEntry]) -> Profile {
     let mut configured = Vec::new();
     for e in entries {
         if let Some(m) = &e.market {
-            markets.insert(m.clone());
-            assets.insert(base_of(m).to_string());
+            if !markets.contains(m) {
+                markets.insert(m.clone());
+            }
+            if !assets.contains(base_of(m)) {
+                assets.insert(base_of(m).to_string());
+            }
         }
         if let Some(t) = &e.ord_type {
             if t == "deal" {
