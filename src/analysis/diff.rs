@@ -21,13 +21,38 @@ use crate::exchange::{Order, Side, Window};
 pub struct DiffResult {
     /// Per order (same order as the input): how it matched and the (log, line) it matched.
     pub matches: Vec<(MatchKind, Option<(usize, u64)>)>,
-    /// Index into the flattened entries for each match (for rules reading bot rows).
-    pub matched_entry: Vec<Option<usize>>,
     pub gaps: Vec<BotLogGap>,
     /// Bot rows outside the exported window, not compared (not gaps).
     pub outside_window: usize,
     pub pattern: Option<IdPattern>,
 }
+
+/// A small, fast, deterministic string hasher (FxHash) for the key indexes: SipHash's DoS
+/// resistance buys nothing on a local file and costs a third of the diff's time.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct FxHasher(u64);
+
+impl std::hash::Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+            self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(K);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
+        }
+    }
+    fn write_u8(&mut self, b: u8) {
+        self.write(&[b]);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+pub(crate) type FxBuild = std::hash::BuildHasherDefault<FxHasher>;
 
 /// The shape of the bot's client ids.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -187,8 +212,10 @@ pub fn diff(
     const NONE: usize = usize::MAX;
     let mut next_id = vec![NONE; entries.len()];
     let mut next_ident = vec![NONE; entries.len()];
-    let mut by_id: HashMap<&str, usize> = HashMap::with_capacity(entries.len());
-    let mut by_ident: HashMap<&str, usize> = HashMap::with_capacity(entries.len());
+    let mut by_id: HashMap<&str, usize, FxBuild> =
+        HashMap::with_capacity_and_hasher(entries.len(), FxBuild::default());
+    let mut by_ident: HashMap<&str, usize, FxBuild> =
+        HashMap::with_capacity_and_hasher(entries.len(), FxBuild::default());
     for (i, e) in entries.iter().enumerate() {
         for (key, map, next) in [
             (e.order_id.as_deref(), &mut by_id, &mut next_id),
@@ -336,7 +363,6 @@ pub fn diff(
             .zip(&matched_entry)
             .map(|(k, e)| (*k, e.map(|i| (entries[i].log, entries[i].line))))
             .collect(),
-        matched_entry,
         gaps,
         outside_window: outside,
         pattern,

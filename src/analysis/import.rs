@@ -298,7 +298,7 @@ impl Cols {
     }
 }
 
-fn cell<'r>(rec: &'r csv::StringRecord, i: Option<usize>) -> Option<&'r str> {
+fn cell(rec: &csv::StringRecord, i: Option<usize>) -> Option<&str> {
     i.and_then(|i| rec.get(i))
         .map(str::trim)
         .filter(|s| !s.is_empty())

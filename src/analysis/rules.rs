@@ -23,7 +23,7 @@ use chrono::{DateTime, Duration, Timelike, Utc};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 
-use super::diff::{order_funds, DiffResult};
+use super::diff::{order_funds, DiffResult, FxBuild};
 use super::model::{
     AnalysisInput, BotLogEntry, Confidence, MatchKind, RuleHit, Thresholds, TransferVerdict,
 };
@@ -56,23 +56,33 @@ pub(crate) struct Ctx<'a> {
     /// Candles per market, sorted by start.
     pub candles: BTreeMap<&'a str, Vec<&'a Candle>>,
     /// The baseline's average prices per market, sorted by time.
-    base_prices: OnceCell<BTreeMap<&'a str, Vec<(DateTime<Utc>, Decimal)>>>,
+    base_prices: OnceCell<PriceIndex<'a>>,
     /// Reference per market of its earliest suspicious cluster (for valuation fallbacks).
     pub refs: BTreeMap<String, RefPrice>,
     /// Reference per order: fixed at the first candidate order of its cluster in its market.
-    pub order_ref: Vec<Option<RefPrice>>,
+    order_ref: Vec<u32>,
+    /// The distinct references `order_ref` points into.
+    ref_store: Vec<RefPrice>,
 }
 
+const NO_REF: u32 = u32::MAX;
+
+/// Average prices per market, sorted by time.
+type PriceIndex<'a> = BTreeMap<&'a str, Vec<(DateTime<Utc>, Decimal)>>;
+
+/// Median (mean of the two middle values for an even count), in linear time.
 fn median(mut v: Vec<Decimal>) -> Option<Decimal> {
-    if v.is_empty() {
+    let n = v.len();
+    if n == 0 {
         return None;
     }
-    v.sort_unstable();
-    let n = v.len();
+    let (lo, mid, _) = v.select_nth_unstable(n / 2);
+    let mid = *mid;
     Some(if n % 2 == 1 {
-        v[n / 2]
+        mid
     } else {
-        (v[n / 2 - 1] + v[n / 2]) / Decimal::TWO
+        let below = lo.iter().max().copied().unwrap_or(mid);
+        (below + mid) / Decimal::TWO
     })
 }
 
@@ -184,7 +194,8 @@ impl<'a> Ctx<'a> {
                 .collect(),
             base_prices: OnceCell::new(),
             refs: BTreeMap::new(),
-            order_ref: vec![None; n],
+            order_ref: vec![NO_REF; n],
+            ref_store: Vec::new(),
         };
         match diff {
             Some(d) => {
@@ -219,7 +230,7 @@ impl<'a> Ctx<'a> {
                     hits.push(o.created_at);
                 }
             }
-            self.order_ref[i] = r;
+            self.order_ref[i] = self.store(r);
         }
         let (Some(first), Some(last)) = (hits.iter().min(), hits.iter().max()) else {
             for i in 0..self.input.orders.len() {
@@ -265,7 +276,7 @@ impl<'a> Ctx<'a> {
         }
         for (m, mut list) in by_market {
             list.sort_by_key(|&i| (self.input.orders[i].created_at, i));
-            let mut cur: Option<(DateTime<Utc>, Option<RefPrice>)> = None;
+            let mut cur = NO_REF;
             let mut last_t: Option<DateTime<Utc>> = None;
             for i in list {
                 let t = self.input.orders[i].created_at;
@@ -274,10 +285,10 @@ impl<'a> Ctx<'a> {
                     if let Some(r) = &r {
                         self.refs.entry(m.to_string()).or_insert_with(|| r.clone());
                     }
-                    cur = Some((t, r));
+                    cur = self.store(r);
                 }
                 last_t = Some(t);
-                self.order_ref[i] = cur.as_ref().and_then(|c| c.1.clone());
+                self.order_ref[i] = cur;
             }
         }
     }
@@ -299,6 +310,16 @@ impl<'a> Ctx<'a> {
         })
     }
 
+    fn store(&mut self, r: Option<RefPrice>) -> u32 {
+        match r {
+            Some(r) => {
+                self.ref_store.push(r);
+                (self.ref_store.len() - 1) as u32
+            }
+            None => NO_REF,
+        }
+    }
+
     /// Average execution price of order `i`.
     fn avg_price(&self, i: usize) -> Option<Decimal> {
         let o = &self.input.orders[i];
@@ -315,9 +336,9 @@ impl<'a> Ctx<'a> {
 
     /// Baseline prices per market, sorted by time; built on first use (only when a market
     /// has no candles), so a large matched history costs nothing here.
-    fn baseline_prices(&self) -> &BTreeMap<&'a str, Vec<(DateTime<Utc>, Decimal)>> {
+    fn baseline_prices(&self) -> &PriceIndex<'a> {
         self.base_prices.get_or_init(|| {
-            let mut m: BTreeMap<&'a str, Vec<(DateTime<Utc>, Decimal)>> = BTreeMap::new();
+            let mut m: PriceIndex<'a> = BTreeMap::new();
             for (i, o) in self.input.orders.iter().enumerate() {
                 if !self.baseline[i] {
                     continue;
@@ -337,7 +358,7 @@ impl<'a> Ctx<'a> {
 
     /// The reference that applies to order `i`.
     pub(crate) fn reference(&self, i: usize) -> Option<&RefPrice> {
-        self.order_ref[i].as_ref()
+        self.ref_store.get(self.order_ref[i] as usize)
     }
 }
 
@@ -389,7 +410,7 @@ fn profile(ctx: &Ctx<'_>, entries: &[&BotLogEntry]) -> Profile {
         .collect();
     let (mut typed, mut taker) = (0, 0);
     let mut notionals = Vec::new();
-    let mut minutes: HashMap<i64, u32> = HashMap::new();
+    let mut minutes: HashMap<i64, u32, FxBuild> = HashMap::default();
     let mut hours = BTreeSet::new();
     let mut count = 0;
     for (i, o) in input.orders.iter().enumerate() {
