@@ -664,3 +664,65 @@ fn candidates_without_a_bot_log_are_the_orders_rules_fired_on() {
     assert!(ids.contains(&"pump-1".to_string()));
     assert!(!ids.contains(&"bot-order-000".to_string()), "{ids:?}");
 }
+
+#[test]
+fn one_asset_sold_into_a_new_coin_is_liquidate_then_concentrate() {
+    let (mut orders, entries) = bot_history();
+    let at = t0() + Duration::hours(12);
+    orders.push(order(
+        "sell",
+        None,
+        "KRW-BTC",
+        Side::Sell,
+        "market",
+        None,
+        "0.5",
+        "50000000",
+        at,
+    ));
+    orders.push(order(
+        "buy",
+        None,
+        "KRW-NEW",
+        Side::Buy,
+        "limit",
+        Some("100"),
+        "400000",
+        "40000000",
+        at + Duration::seconds(40),
+    ));
+    // Same shape into a coin the bot trades: not R7 with a single asset sold.
+    orders.push(order(
+        "sell2",
+        None,
+        "KRW-ETH",
+        Side::Sell,
+        "market",
+        None,
+        "1",
+        "5000000",
+        at + Duration::hours(5),
+    ));
+    orders.push(order(
+        "buy2",
+        None,
+        "KRW-BTC",
+        Side::Buy,
+        "limit",
+        Some("100000000"),
+        "0.04",
+        "4000000",
+        at + Duration::hours(5) + Duration::seconds(30),
+    ));
+    let input = AnalysisInput {
+        orders,
+        bot_logs: vec![log(entries)],
+        ..Default::default()
+    };
+    let r = analyze(&input, &Thresholds::default());
+    assert!(rules_of(&r, &input, "sell").contains(&"R7".to_string()));
+    assert!(rules_of(&r, &input, "buy").contains(&"R7".to_string()));
+    assert!(verdict(&r, &input, "sell").flagged);
+    assert!(!rules_of(&r, &input, "sell2").contains(&"R7".to_string()));
+    assert!(!rules_of(&r, &input, "buy2").contains(&"R7".to_string()));
+}

@@ -776,9 +776,16 @@ pub(crate) fn order_rules(
     }
 }
 
-/// R7: candidate sells across ≥ 2 assets, then buys of one asset taking ≥ half the proceeds.
+/// R7: candidate sells across ≥ 2 assets (or one asset, when the bought coin is new to the
+/// account's history), then buys of one asset taking ≥ half the proceeds.
 fn rule_r7(ctx: &Ctx<'_>, cands: &[usize], hits: &mut [Vec<RuleHit>]) {
     let orders = &ctx.input.orders;
+    let base_markets: BTreeSet<&str> = orders
+        .iter()
+        .zip(&ctx.baseline)
+        .filter(|(_, b)| **b)
+        .map(|(o, _)| o.market.as_str())
+        .collect();
     let mut sorted: Vec<usize> = cands.to_vec();
     sorted.sort_by_key(|&i| (orders[i].created_at, i));
     let gap = Duration::minutes(ctx.th.reference_window_minutes.max(1));
@@ -827,17 +834,29 @@ fn rule_r7(ctx: &Ctx<'_>, cands: &[usize], hits: &mut [Vec<RuleHit>]) {
             .iter()
             .map(|&i| ctx.funds[i].unwrap_or_default())
             .sum();
-        if assets.len() < 2 || sold.is_zero() || f(bought) < 0.5 * f(sold) {
+        // Several assets sold, or one asset sold into a market the account never traded
+        // before: either way the proceeds concentrate in one coin.
+        let new_target = !base_markets.contains(target);
+        if assets.is_empty()
+            || (assets.len() < 2 && !new_target)
+            || sold.is_zero()
+            || f(bought) < 0.5 * f(sold)
+        {
             continue;
         }
         let reason = format!(
-            "liquidate then concentrate: sells of {} assets ({}) for {} {}, then buys of {} for \
-             {} ({:.0}% of the proceeds)",
+            "liquidate then concentrate: sells of {} asset(s) ({}) for {} {}, then buys of {}{} \
+             for {} ({:.0}% of the proceeds)",
             assets.len(),
             assets.iter().copied().collect::<Vec<_>>().join(", "),
             sold.round_dp(2).normalize(),
             quote_of(target),
             target,
+            if new_target {
+                ", a market the account never traded before"
+            } else {
+                ""
+            },
             bought.round_dp(2).normalize(),
             f(bought) / f(sold) * 100.0
         );
