@@ -726,3 +726,14 @@ fn one_asset_sold_into_a_new_coin_is_liquidate_then_concentrate() {
     assert!(!rules_of(&r, &input, "sell2").contains(&"R7".to_string()));
     assert!(!rules_of(&r, &input, "buy2").contains(&"R7".to_string()));
 }
+
+#[test]
+fn empty_input_is_handled() {
+    let input = AnalysisInput::default();
+    let r = analyze(&input, &Thresholds::default());
+    assert!(r.verdicts.is_empty() && r.gaps.is_empty() && r.suspicious_window.is_none());
+    assert_eq!(r.loss.overpayment, Decimal::ZERO);
+    assert_eq!(r.loss.portfolio_delta, None);
+    assert!(r.notes[0].starts_with("no bot log"));
+    assert!(candidate_order_ids(&input, &Thresholds::default()).is_empty());
+}
