@@ -1,0 +1,192 @@
+//! Loss estimates: overpayment of the flagged orders against pre-attack reference prices, the
+//! portfolio delta between the start and end balances at those prices, and the value of
+//! flagged withdrawals. Every figure comes with a sentence that says how it was computed, so a
+//! support agent can redo the arithmetic.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+
+use super::model::{LossSummary, OrderVerdict, TransferVerdict};
+use super::rules::{currency_ref, quote_of, Ctx};
+use crate::exchange::{Balance, Side};
+
+/// Fills `est_loss_quote` of flagged verdicts and returns the totals.
+pub(crate) fn loss(
+    ctx: &Ctx<'_>,
+    verdicts: &mut [OrderVerdict],
+    transfers: &[TransferVerdict],
+    attack_start: Option<DateTime<Utc>>,
+) -> LossSummary {
+    let input = ctx.input;
+    let mut quotes: BTreeMap<&str, usize> = BTreeMap::new();
+    for (o, v) in input.orders.iter().zip(verdicts.iter()) {
+        if v.flagged {
+            *quotes.entry(quote_of(&o.market)).or_default() += 1;
+        }
+    }
+    let quote = quotes
+        .iter()
+        .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
+        .map(|(q, _)| q.to_string())
+        .or_else(|| {
+            input
+                .orders
+                .first()
+                .map(|o| quote_of(&o.market).to_string())
+        })
+        .unwrap_or_else(|| "KRW".to_string());
+    let mut explanation = Vec::new();
+
+    // Overpayment.
+    let mut total = Decimal::ZERO;
+    let (mut counted, mut no_ref, mut other_quote) = (0usize, 0usize, 0usize);
+    for (i, (o, v)) in input.orders.iter().zip(verdicts.iter_mut()).enumerate() {
+        if !v.flagged {
+            continue;
+        }
+        if quote_of(&o.market) != quote {
+            other_quote += 1;
+            continue;
+        }
+        let vol = ctx.exec_vol[i];
+        let (Some(r), false) = (v.reference_price, vol.is_zero()) else {
+            if !vol.is_zero() {
+                no_ref += 1;
+            }
+            continue;
+        };
+        let funds = match (ctx.exec_funds[i], ctx.avg[i]) {
+            (Some(f), _) => f,
+            (None, Some(a)) => a * vol,
+            (None, None) => continue,
+        };
+        let est = match o.side {
+            Side::Buy => funds - r * vol,
+            Side::Sell => r * vol - funds,
+        }
+        .round_dp(8)
+        .normalize();
+        v.est_loss_quote = Some(est);
+        total += est;
+        counted += 1;
+    }
+    explanation.push(format!(
+        "Overpayment {} {quote}: the sum over {counted} flagged orders of (average fill price − \
+         reference price) × executed volume for buys, and (reference − average) × volume for \
+         sells; each order's reference is the market's price before the suspicious window (see \
+         its reference_price). A negative term means the order got a better price than the reference.",
+        total.normalize()
+    ));
+    if no_ref > 0 {
+        explanation.push(format!(
+            "{no_ref} flagged orders with fills have no reference price (no candles and no earlier \
+             orders in their market) and are not in the overpayment."
+        ));
+    }
+    if other_quote > 0 {
+        explanation.push(format!(
+            "{other_quote} flagged orders are quoted in another currency than {quote} and are not \
+             in the overpayment."
+        ));
+    }
+
+    // Portfolio delta.
+    let anchor = attack_start.or_else(|| input.orders.iter().map(|o| o.created_at).min());
+    let before = value(ctx, &input.balances_start, &quote, anchor);
+    let after = value(ctx, &input.balances_end, &quote, anchor);
+    let portfolio_delta = match (&before, &after) {
+        _ if input.balances_start.is_empty() || input.balances_end.is_empty() => {
+            explanation.push(
+                "Portfolio delta not computed: the start or end balances were not captured."
+                    .to_string(),
+            );
+            None
+        }
+        (Ok(b), Ok(a)) => {
+            let d = (*b - *a).round_dp(8).normalize();
+            explanation.push(format!(
+                "Portfolio delta {d} {quote}: balances at the start valued {} {quote} minus \
+                 balances at the end valued {} {quote}, both at the same pre-attack reference \
+                 prices (so market moves do not count as loss).",
+                b.round_dp(8).normalize(),
+                a.round_dp(8).normalize()
+            ));
+            Some(d)
+        }
+        (Err(m), _) | (_, Err(m)) => {
+            explanation.push(format!(
+                "Portfolio delta not computed: no pre-attack reference price for {}.",
+                m.iter().cloned().collect::<Vec<_>>().join(", ")
+            ));
+            None
+        }
+    };
+
+    // Withdrawn value.
+    let mut withdrawn = Decimal::ZERO;
+    let mut missing = BTreeSet::new();
+    let mut n = 0;
+    for t in transfers.iter().filter(|t| t.flagged) {
+        let Some(w) = input.withdrawals.iter().find(|w| w.id == t.transfer_id) else {
+            continue;
+        };
+        let at = Some(anchor.map_or(w.created_at, |a| a.min(w.created_at)));
+        match currency_ref(ctx, &w.currency, &quote, at) {
+            Some(r) => {
+                withdrawn += w.amount * r.price;
+                n += 1;
+            }
+            None => {
+                missing.insert(w.currency.clone());
+            }
+        }
+    }
+    let withdrawn = withdrawn.round_dp(8).normalize();
+    explanation.push(format!(
+        "Withdrawn value {withdrawn} {quote}: {n} flagged withdrawals, amount × the currency's \
+         reference price before the attack."
+    ));
+    if !missing.is_empty() {
+        explanation.push(format!(
+            "Flagged withdrawals of {} have no reference price and are not valued.",
+            missing.into_iter().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    LossSummary {
+        quote_currency: quote,
+        overpayment: total.normalize(),
+        portfolio_delta,
+        withdrawn_value: withdrawn,
+        explanation,
+    }
+}
+
+/// Value of balances at reference prices; the currencies lacking a price on failure.
+fn value(
+    ctx: &Ctx<'_>,
+    balances: &[Balance],
+    quote: &str,
+    anchor: Option<DateTime<Utc>>,
+) -> Result<Decimal, BTreeSet<String>> {
+    let mut total = Decimal::ZERO;
+    let mut missing = BTreeSet::new();
+    for b in balances {
+        let amount = b.free + b.locked;
+        if amount.is_zero() {
+            continue;
+        }
+        match currency_ref(ctx, &b.currency, quote, anchor) {
+            Some(r) => total += amount * r.price,
+            None => {
+                missing.insert(b.currency.clone());
+            }
+        }
+    }
+    if missing.is_empty() {
+        Ok(total)
+    } else {
+        Err(missing)
+    }
+}

@@ -1,0 +1,1089 @@
+//! Detection rules R1–R14 of the reference, over the diff's result.
+//!
+//! Shaped around two order sets: the *baseline* (what the bot normally does: orders matched
+//! to its log, or, without a log, the account's orders before the suspicious window) and the
+//! *candidates* (unmatched orders, or, without a log, the orders in the window around the
+//! price anomalies). Every relative rule compares a candidate with the baseline; every rule
+//! that fires writes a sentence with the numbers it used. Reference prices come from the
+//! public candles *before* the first candidate order of a market, because the pump moves the
+//! live price.
+//!
+//! Confidence (documented for the report): with a bot log, `High` = R1 plus any of R2, R3, R4,
+//! R9 (the reference's rule) or R1 plus one of the low-false-positive pattern rules R6, R7, R8;
+//! R1 with only weak rules (R5, R10, R11, R12) is `Review`. Without a bot log, `High` = a hard
+//! R4 (≥ the hard multiple), or R7/R8 with any other rule, or a score ≥ `flag_score` that
+//! includes R4 or R6; otherwise `Review` when the score reaches half of `flag_score`.
+//! Only `High` counts as flagged: `Review` orders are listed for a human but are not claimed as
+//! unauthorized, which keeps the user's own manual trades out of the claim.
+
+use std::cell::OnceCell;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use chrono::{DateTime, Duration, Timelike, Utc};
+use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::Decimal;
+
+use super::diff::{order_funds, DiffResult, FxBuild};
+use super::model::{
+    AnalysisInput, BotLogEntry, Confidence, MatchKind, RuleHit, Thresholds, TransferVerdict,
+};
+use crate::engine::journal::ts;
+use crate::exchange::{Candle, OrderType, Side};
+
+/// A reference price and how it was obtained.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RefPrice {
+    pub price: Decimal,
+    pub source: String,
+    /// Quote value traded in the reference candles (for R5), when candles were used.
+    pub candle_value: Option<Decimal>,
+}
+
+/// Everything the rules share, computed once.
+pub(crate) struct Ctx<'a> {
+    pub input: &'a AnalysisInput,
+    pub th: &'a Thresholds,
+    pub had_log: bool,
+    pub candidate: Vec<bool>,
+    pub baseline: Vec<bool>,
+    /// Average execution price (fills, then executed funds, then limit price) of the
+    /// candidate orders (all orders without a bot log); computed lazily for the others.
+    pub avg: Vec<Option<Decimal>>,
+    pub exec_vol: Vec<Decimal>,
+    pub funds: Vec<Option<Decimal>>,
+    /// Quote actually exchanged (fills, else the order's executed funds).
+    pub exec_funds: Vec<Option<Decimal>>,
+    /// Candles per market, sorted by start.
+    pub candles: BTreeMap<&'a str, Vec<&'a Candle>>,
+    /// The baseline's average prices per market, sorted by time.
+    base_prices: OnceCell<PriceIndex<'a>>,
+    /// Reference per market of its earliest suspicious cluster (for valuation fallbacks).
+    pub refs: BTreeMap<String, RefPrice>,
+    /// Reference per order: fixed at the first candidate order of its cluster in its market.
+    order_ref: Vec<u32>,
+    /// The distinct references `order_ref` points into.
+    ref_store: Vec<RefPrice>,
+}
+
+const NO_REF: u32 = u32::MAX;
+
+/// Average prices per market, sorted by time.
+type PriceIndex<'a> = BTreeMap<&'a str, Vec<(DateTime<Utc>, Decimal)>>;
+
+/// Median (mean of the two middle values for an even count), in linear time.
+fn median(mut v: Vec<Decimal>) -> Option<Decimal> {
+    let n = v.len();
+    if n == 0 {
+        return None;
+    }
+    let (lo, mid, _) = v.select_nth_unstable(n / 2);
+    let mid = *mid;
+    Some(if n % 2 == 1 {
+        mid
+    } else {
+        let below = lo.iter().max().copied().unwrap_or(mid);
+        (below + mid) / Decimal::TWO
+    })
+}
+
+fn f(x: Decimal) -> f64 {
+    x.to_f64().unwrap_or(0.0)
+}
+
+/// Base currency of an Upbit market (`KRW-BTC` → `BTC`).
+pub(crate) fn base_of(market: &str) -> &str {
+    market.split_once('-').map(|(_, b)| b).unwrap_or(market)
+}
+
+/// Quote currency of an Upbit market (`KRW-BTC` → `KRW`).
+pub(crate) fn quote_of(market: &str) -> &str {
+    market.split_once('-').map(|(q, _)| q).unwrap_or(market)
+}
+
+/// Reference price from `candles` (sorted by start) before `anchor`: the median close over
+/// the reference window; else the last candles before it.
+pub(crate) fn candle_ref(
+    candles: &[&Candle],
+    anchor: DateTime<Utc>,
+    window_min: i64,
+) -> Option<RefPrice> {
+    let from = anchor - Duration::minutes(window_min);
+    let end = candles.partition_point(|c| c.start < anchor);
+    let start = candles[..end].partition_point(|c| c.start < from);
+    let (used, how) = if start < end {
+        (
+            &candles[start..end],
+            format!("in the {window_min} min before {}", ts(anchor)),
+        )
+    } else {
+        let k = end.saturating_sub(window_min.clamp(1, 1440) as usize);
+        if k == end {
+            return None;
+        }
+        (
+            &candles[k..end],
+            format!(
+                "before {} (none in the {window_min} min before it)",
+                ts(anchor)
+            ),
+        )
+    };
+    let price = median(used.iter().map(|c| c.close).collect())?;
+    let value: Decimal = used.iter().map(|c| c.value).sum();
+    Some(RefPrice {
+        price,
+        source: format!("median close of {} candles {how}", used.len()),
+        candle_value: Some(value),
+    })
+}
+
+impl<'a> Ctx<'a> {
+    pub(crate) fn build(
+        input: &'a AnalysisInput,
+        th: &'a Thresholds,
+        diff: Option<&DiffResult>,
+    ) -> Ctx<'a> {
+        let n = input.orders.len();
+        // Fill aggregates per order id.
+        let mut fills: HashMap<&str, (Decimal, Decimal)> = HashMap::new();
+        for fl in &input.fills {
+            let e = fills.entry(fl.order_id.as_str()).or_default();
+            e.0 += fl.volume;
+            e.1 += fl.funds;
+        }
+        let mut exec_vol = Vec::with_capacity(n);
+        let mut funds = Vec::with_capacity(n);
+        let mut exec_funds = Vec::with_capacity(n);
+        for o in &input.orders {
+            let fill = if fills.is_empty() {
+                None
+            } else {
+                fills.get(o.id.as_str()).copied().filter(|f| !f.0.is_zero())
+            };
+            match fill {
+                Some((v, fu)) => {
+                    exec_funds.push(Some(fu));
+                    exec_vol.push(v);
+                    funds.push(Some(fu));
+                }
+                None => {
+                    exec_funds.push(o.executed_funds.filter(|f| !f.is_zero()));
+                    exec_vol.push(o.executed_volume);
+                    funds.push(order_funds(o));
+                }
+            }
+        }
+        let mut ctx = Ctx {
+            input,
+            th,
+            had_log: diff.is_some(),
+            candidate: vec![false; n],
+            baseline: vec![false; n],
+            avg: vec![None; n],
+            exec_vol,
+            funds,
+            exec_funds,
+            candles: input
+                .candles
+                .iter()
+                .map(|(m, cs)| {
+                    let mut v: Vec<&Candle> = cs.iter().collect();
+                    v.sort_by_key(|c| c.start);
+                    (m.as_str(), v)
+                })
+                .collect(),
+            base_prices: OnceCell::new(),
+            refs: BTreeMap::new(),
+            order_ref: vec![NO_REF; n],
+            ref_store: Vec::new(),
+        };
+        match diff {
+            Some(d) => {
+                for (i, (k, _)) in d.matches.iter().enumerate() {
+                    ctx.candidate[i] = *k == MatchKind::Unmatched;
+                    ctx.baseline[i] = *k != MatchKind::Unmatched;
+                    if ctx.candidate[i] {
+                        ctx.avg[i] = ctx.avg_price(i);
+                    }
+                }
+            }
+            None => {
+                for i in 0..n {
+                    ctx.avg[i] = ctx.avg_price(i);
+                }
+                ctx.no_log_sets();
+            }
+        }
+        ctx.anchor_refs();
+        ctx
+    }
+
+    /// Without a log: per-order candle references find price anomalies; the window around
+    /// them (± the reference window) holds the candidates, everything before is baseline.
+    fn no_log_sets(&mut self) {
+        let w = self.th.reference_window_minutes;
+        let mut hits: Vec<DateTime<Utc>> = Vec::new();
+        for (i, o) in self.input.orders.iter().enumerate() {
+            let r = self.market_ref(&o.market, o.created_at);
+            if let (Some(r), Some(a)) = (&r, self.avg[i]) {
+                if deviation(o.side, a, r.price) > self.th.price_deviation {
+                    hits.push(o.created_at);
+                }
+            }
+            self.order_ref[i] = self.store(r);
+        }
+        let (Some(first), Some(last)) = (hits.iter().min(), hits.iter().max()) else {
+            for i in 0..self.input.orders.len() {
+                self.candidate[i] = true;
+                self.baseline[i] = true;
+            }
+            return;
+        };
+        let from = *first - Duration::minutes(w);
+        let to = *last + Duration::minutes(w);
+        for (i, o) in self.input.orders.iter().enumerate() {
+            self.candidate[i] = o.created_at >= from && o.created_at <= to;
+            self.baseline[i] = o.created_at < from;
+        }
+    }
+
+    fn market_ref(&self, market: &str, t: DateTime<Utc>) -> Option<RefPrice> {
+        self.candles
+            .get(market)
+            .and_then(|c| candle_ref(c, t, self.th.reference_window_minutes))
+    }
+
+    /// Reference prices of candidate orders, fixed per market at the first order of each
+    /// cluster of candidates (a new cluster starts after a gap longer than the reference
+    /// window): candles before it, else the baseline's own recent prices in that market.
+    fn anchor_refs(&mut self) {
+        if !self.had_log
+            && self
+                .baseline
+                .iter()
+                .zip(&self.candidate)
+                .all(|(b, c)| *b && *c)
+        {
+            // No anomaly window: the per-order references of the pre-pass stay.
+            return;
+        }
+        let gap = Duration::minutes(self.th.reference_window_minutes.max(1));
+        let mut by_market: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (i, o) in self.input.orders.iter().enumerate() {
+            if self.candidate[i] {
+                by_market.entry(o.market.as_str()).or_default().push(i);
+            }
+        }
+        for (m, mut list) in by_market {
+            list.sort_by_key(|&i| (self.input.orders[i].created_at, i));
+            let mut cur = NO_REF;
+            let mut last_t: Option<DateTime<Utc>> = None;
+            for i in list {
+                let t = self.input.orders[i].created_at;
+                if last_t.map_or(true, |lt| t - lt > gap) {
+                    let r = self.market_ref(m, t).or_else(|| self.own_ref(m, t));
+                    if let Some(r) = &r {
+                        self.refs.entry(m.to_string()).or_insert_with(|| r.clone());
+                    }
+                    cur = self.store(r);
+                }
+                last_t = Some(t);
+                self.order_ref[i] = cur;
+            }
+        }
+    }
+
+    /// The baseline's own average prices in `market` before `t` (last 20, median).
+    fn own_ref(&self, market: &str, t: DateTime<Utc>) -> Option<RefPrice> {
+        let prior = self.baseline_prices().get(market)?;
+        let end = prior.partition_point(|p| p.0 < t);
+        let k = end.saturating_sub(20);
+        let price = median(prior[k..end].iter().map(|p| p.1).collect())?;
+        Some(RefPrice {
+            price,
+            source: format!(
+                "median price of the bot's own last {} orders in {market} before {} (no candles)",
+                end - k,
+                ts(t)
+            ),
+            candle_value: None,
+        })
+    }
+
+    fn store(&mut self, r: Option<RefPrice>) -> u32 {
+        match r {
+            Some(r) => {
+                self.ref_store.push(r);
+                (self.ref_store.len() - 1) as u32
+            }
+            None => NO_REF,
+        }
+    }
+
+    /// Average execution price of order `i`.
+    fn avg_price(&self, i: usize) -> Option<Decimal> {
+        let o = &self.input.orders[i];
+        let v = self.exec_vol[i];
+        let limit = o.price.filter(|_| o.order_type == OrderType::Limit);
+        if v.is_zero() {
+            return limit;
+        }
+        match self.exec_funds[i] {
+            Some(f) => Some(f / v),
+            None => limit,
+        }
+    }
+
+    /// Baseline prices per market, sorted by time; built on first use (only when a market
+    /// has no candles), so a large matched history costs nothing here.
+    fn baseline_prices(&self) -> &PriceIndex<'a> {
+        self.base_prices.get_or_init(|| {
+            let mut m: PriceIndex<'a> = BTreeMap::new();
+            for (i, o) in self.input.orders.iter().enumerate() {
+                if !self.baseline[i] {
+                    continue;
+                }
+                if let Some(a) = self.avg[i].or_else(|| self.avg_price(i)) {
+                    m.entry(o.market.as_str())
+                        .or_default()
+                        .push((o.created_at, a));
+                }
+            }
+            for v in m.values_mut() {
+                v.sort();
+            }
+            m
+        })
+    }
+
+    /// The reference that applies to order `i`.
+    pub(crate) fn reference(&self, i: usize) -> Option<&RefPrice> {
+        self.ref_store.get(self.order_ref[i] as usize)
+    }
+}
+
+/// How far `avg` is from `reference` in the direction that hurts the account.
+fn deviation(side: Side, avg: Decimal, reference: Decimal) -> f64 {
+    if reference.is_zero() {
+        return 0.0;
+    }
+    let r = f(avg) / f(reference);
+    match side {
+        Side::Buy => r - 1.0,
+        Side::Sell => 1.0 - r,
+    }
+}
+
+fn hit(rule: &str, weight: f64, reason: String) -> RuleHit {
+    RuleHit {
+        rule: rule.to_string(),
+        weight,
+        reason,
+    }
+}
+
+/// What the baseline (the bot's normal behaviour) looks like.
+struct Profile {
+    markets: BTreeSet<String>,
+    assets: BTreeSet<String>,
+    typed: usize,
+    taker: usize,
+    notional_median: Option<Decimal>,
+    configured: Vec<Decimal>,
+    per_minute_p99: f64,
+    hours: BTreeSet<u32>,
+    count: usize,
+}
+
+fn is_taker_name(t: &str) -> bool {
+    matches!(t, "price" | "market" | "best")
+}
+
+fn profile(ctx: &Ctx<'_>, entries: &[&BotLogEntry]) -> Profile {
+    let input = ctx.input;
+    let mut markets = BTreeSet::new();
+    let mut assets: BTreeSet<String> = input
+        .balances_start
+        .iter()
+        .filter(|b| !(b.free + b.locked).is_zero())
+        .map(|b| b.currency.clone())
+        .collect();
+    let (mut typed, mut taker) = (0, 0);
+    let mut notionals = Vec::new();
+    let mut minutes: HashMap<i64, u32, FxBuild> = HashMap::default();
+    let mut hours = BTreeSet::new();
+    let mut count = 0;
+    for (i, o) in input.orders.iter().enumerate() {
+        if !ctx.baseline[i] {
+            continue;
+        }
+        count += 1;
+        if !markets.contains(&o.market) {
+            markets.insert(o.market.clone());
+        }
+        if !assets.contains(base_of(&o.market)) {
+            assets.insert(base_of(&o.market).to_string());
+        }
+        typed += 1;
+        if matches!(o.order_type, OrderType::Market | OrderType::Best) {
+            taker += 1;
+        }
+        if let Some(fu) = ctx.funds[i] {
+            notionals.push(fu);
+        }
+        *minutes.entry(o.created_at.timestamp() / 60).or_default() += 1;
+        hours.insert(o.created_at.hour());
+    }
+    let mut configured = Vec::new();
+    for e in entries {
+        if let Some(m) = &e.market {
+            if !markets.contains(m) {
+                markets.insert(m.clone());
+            }
+            if !assets.contains(base_of(m)) {
+                assets.insert(base_of(m).to_string());
+            }
+        }
+        if let Some(t) = &e.ord_type {
+            if t == "deal" {
+                if let Some(fu) = e.funds {
+                    configured.push(fu);
+                }
+            } else {
+                typed += 1;
+                if is_taker_name(t) {
+                    taker += 1;
+                }
+            }
+        }
+    }
+    let mut counts: Vec<u32> = minutes.into_values().collect();
+    counts.sort_unstable();
+    let per_minute_p99 = if counts.is_empty() {
+        1.0
+    } else {
+        counts[((counts.len() as f64 * 0.99).ceil() as usize).clamp(1, counts.len()) - 1] as f64
+    };
+    Profile {
+        markets,
+        assets,
+        typed,
+        taker,
+        notional_median: median(notionals),
+        configured,
+        per_minute_p99,
+        hours,
+        count,
+    }
+}
+
+/// Per-order rule hits (R1–R12) and the confidence each order gets.
+pub(crate) struct OrderRules {
+    pub hits: Vec<Vec<RuleHit>>,
+    pub confidence: Vec<Confidence>,
+    pub score: Vec<f64>,
+}
+
+pub(crate) fn order_rules(
+    ctx: &Ctx<'_>,
+    diff: Option<&DiffResult>,
+    entries: &[&BotLogEntry],
+) -> OrderRules {
+    let input = ctx.input;
+    let th = ctx.th;
+    let n = input.orders.len();
+    let mut hits: Vec<Vec<RuleHit>> = vec![Vec::new(); n];
+    let prof = profile(ctx, entries);
+    let cands: Vec<usize> = (0..n).filter(|&i| ctx.candidate[i]).collect();
+    let all_minutes: HashMap<i64, u32> = {
+        let mut m: HashMap<i64, u32> = HashMap::new();
+        for &i in &cands {
+            *m.entry(input.orders[i].created_at.timestamp() / 60)
+                .or_default() += 1;
+        }
+        m
+    };
+    let start_balance: BTreeMap<&str, Decimal> = input
+        .balances_start
+        .iter()
+        .map(|b| (b.currency.as_str(), b.free + b.locked))
+        .collect();
+    let stopped: Vec<crate::exchange::Window> = input
+        .bot_logs
+        .iter()
+        .flat_map(|l| l.stopped.iter().copied())
+        .collect();
+    let pattern = diff.and_then(|d| d.pattern.as_ref());
+
+    for &i in &cands {
+        let o = &input.orders[i];
+        let h = &mut hits[i];
+        // R1
+        if ctx.had_log {
+            h.push(hit(
+                "R1",
+                0.5,
+                format!(
+                    "order {} ({} {} {}) is not in the bot log: no row with this order id, {}, \
+                     nor a {} within ±{} s and ±{}% volume",
+                    o.id,
+                    o.market,
+                    o.side.as_str(),
+                    o.native_type,
+                    match &o.client_id {
+                        Some(c) => format!("identifier `{c}`"),
+                        None => "no identifier was sent".to_string(),
+                    },
+                    o.side.as_str(),
+                    th.fuzzy_time_tolerance_secs,
+                    th.fuzzy_volume_tolerance * 100.0
+                ),
+            ));
+        }
+        // R2
+        if let (Some(c), Some(p)) = (&o.client_id, pattern) {
+            if !p.fits(c) {
+                h.push(hit(
+                    "R2",
+                    0.3,
+                    format!(
+                        "client id `{c}` does not fit the bot's pattern: {}",
+                        p.describe()
+                    ),
+                ));
+            }
+        }
+        // R3
+        if ctx.had_log && !prof.markets.contains(&o.market) {
+            let new_asset = !prof.assets.contains(base_of(&o.market));
+            h.push(hit(
+                "R3",
+                if new_asset { 0.7 } else { 0.5 },
+                format!(
+                    "the bot never trades {} (its {} markets: {}){}",
+                    o.market,
+                    prof.markets.len(),
+                    prof.markets
+                        .iter()
+                        .take(8)
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    if new_asset {
+                        format!("; {} is also new to the account", base_of(&o.market))
+                    } else {
+                        String::new()
+                    }
+                ),
+            ));
+        }
+        // R4
+        if let (Some(r), Some(a)) = (ctx.reference(i), ctx.avg[i]) {
+            let d = deviation(o.side, a, r.price);
+            if d > th.price_deviation {
+                let ratio = f(a) / f(r.price).max(f64::MIN_POSITIVE);
+                let hard = match o.side {
+                    Side::Buy => ratio >= th.price_hard_multiple,
+                    Side::Sell => ratio > 0.0 && 1.0 / ratio >= th.price_hard_multiple,
+                };
+                h.push(hit(
+                    "R4",
+                    if hard { 1.0 } else { 0.6 },
+                    format!(
+                        "{} at an average {} vs a reference {} ({}): {:.1}% {} the reference{}",
+                        o.side.as_str(),
+                        a.normalize(),
+                        r.price.normalize(),
+                        r.source,
+                        (ratio - 1.0).abs() * 100.0,
+                        if ratio >= 1.0 { "above" } else { "below" },
+                        if hard {
+                            format!(", at least {}× (hard flag)", th.price_hard_multiple)
+                        } else {
+                            String::new()
+                        }
+                    ),
+                ));
+            }
+        }
+        // R5
+        if let (Some(r), Some(fu)) = (ctx.reference(i), ctx.funds[i]) {
+            if let Some(v) = r.candle_value {
+                let share = if v.is_zero() {
+                    f64::INFINITY
+                } else {
+                    f(fu) / f(v)
+                };
+                if share > th.footprint_share {
+                    h.push(hit(
+                        "R5",
+                        0.3,
+                        format!(
+                            "notional {} is {} of the {} traded in {} over the reference candles",
+                            fu.round_dp(2).normalize(),
+                            if share.is_finite() {
+                                format!("{:.0}%", share * 100.0)
+                            } else {
+                                "all".to_string()
+                            },
+                            v.round_dp(2).normalize(),
+                            o.market
+                        ),
+                    ));
+                }
+            }
+        }
+        // R6
+        let per_min = all_minutes
+            .get(&(o.created_at.timestamp() / 60))
+            .copied()
+            .unwrap_or(0) as f64;
+        let limit = th.burst_multiple * prof.per_minute_p99.max(1.0);
+        if per_min > limit {
+            h.push(hit(
+                "R6",
+                0.4,
+                format!(
+                    "{per_min} suspicious orders in the minute of {}, above {:.1} ({}× the bot's \
+                     99th percentile of {:.0} orders/minute)",
+                    ts(o.created_at),
+                    limit,
+                    th.burst_multiple,
+                    prof.per_minute_p99
+                ),
+            ));
+        }
+        // R9
+        if let Some(w) = stopped
+            .iter()
+            .find(|w| o.created_at >= w.from && o.created_at < w.to)
+        {
+            h.push(hit(
+                "R9",
+                0.7,
+                format!(
+                    "placed at {} while the bot log says the bot was stopped (since {})",
+                    ts(o.created_at),
+                    ts(w.from)
+                ),
+            ));
+        }
+        // R10
+        if prof.count >= 50 && !prof.hours.contains(&o.created_at.hour()) {
+            h.push(hit(
+                "R10",
+                0.1,
+                format!(
+                    "placed at {:02}:xx UTC, an hour in which the bot placed none of its {} orders",
+                    o.created_at.hour(),
+                    prof.count
+                ),
+            ));
+        }
+        // R11
+        if let Some(fu) = ctx.funds[i] {
+            let usual = prof
+                .notional_median
+                .or_else(|| median(prof.configured.clone()));
+            if let Some(u) = usual.filter(|u| !u.is_zero()) {
+                let ratio = f(fu) / f(u);
+                if ratio > th.size_ratio || ratio < 1.0 / th.size_ratio {
+                    h.push(hit(
+                        "R11",
+                        0.3,
+                        format!(
+                            "notional {} is {:.2}× the bot's usual {}",
+                            fu.round_dp(2).normalize(),
+                            ratio,
+                            u.round_dp(2).normalize()
+                        ),
+                    ));
+                }
+            }
+        }
+        if o.side == Side::Sell {
+            let bal = start_balance.get(base_of(&o.market)).copied();
+            if let Some(b) = bal.filter(|b| !b.is_zero()) {
+                if f(ctx.exec_vol[i]) >= 0.98 * f(b) && !h.iter().any(|x| x.rule == "R11") {
+                    h.push(hit(
+                        "R11",
+                        0.3,
+                        format!(
+                            "sold {} {}, ~100% of the {} held at the start",
+                            ctx.exec_vol[i].normalize(),
+                            base_of(&o.market),
+                            b.normalize()
+                        ),
+                    ));
+                }
+            }
+        }
+        // R12
+        if matches!(o.order_type, OrderType::Market | OrderType::Best)
+            && prof.typed >= 5
+            && prof.taker == 0
+        {
+            h.push(hit(
+                "R12",
+                0.3,
+                format!(
+                    "`{}` (taker) order, while all {} of the bot's orders are limit orders",
+                    o.native_type, prof.typed
+                ),
+            ));
+        }
+    }
+
+    rule_r7(ctx, &cands, &mut hits);
+    rule_r8(ctx, &cands, &mut hits);
+
+    let mut confidence = vec![Confidence::None; n];
+    let mut score = vec![0.0; n];
+    for i in 0..n {
+        let h = &mut hits[i];
+        h.sort_by_key(|x| x.rule[1..].parse::<u32>().unwrap_or(99));
+        let s: f64 = h.iter().map(|x| x.weight).sum();
+        score[i] = (s * 1000.0).round() / 1000.0;
+        let has = |r: &str| h.iter().any(|x| x.rule == r);
+        confidence[i] = if h.is_empty() {
+            Confidence::None
+        } else if ctx.had_log {
+            let core = ["R2", "R3", "R4", "R9", "R6", "R7", "R8"]
+                .iter()
+                .any(|r| has(r));
+            if has("R1") && core {
+                Confidence::High
+            } else {
+                Confidence::Review
+            }
+        } else {
+            let hard_r4 = h.iter().any(|x| x.rule == "R4" && x.weight >= 1.0);
+            let pattern = (has("R7") || has("R8")) && h.len() >= 2;
+            let strong = score[i] >= th.flag_score && (has("R4") || has("R6"));
+            if hard_r4 || pattern || strong {
+                Confidence::High
+            } else if score[i] >= th.flag_score / 2.0 {
+                Confidence::Review
+            } else {
+                Confidence::None
+            }
+        };
+    }
+    OrderRules {
+        hits,
+        confidence,
+        score,
+    }
+}
+
+/// R7: candidate sells across ≥ 2 assets (or one asset, when the bought coin is new to the
+/// account's history), then buys of one asset taking ≥ half the proceeds.
+fn rule_r7(ctx: &Ctx<'_>, cands: &[usize], hits: &mut [Vec<RuleHit>]) {
+    let orders = &ctx.input.orders;
+    let base_markets: BTreeSet<&str> = orders
+        .iter()
+        .zip(&ctx.baseline)
+        .filter(|(_, b)| **b)
+        .map(|(o, _)| o.market.as_str())
+        .collect();
+    let mut sorted: Vec<usize> = cands.to_vec();
+    sorted.sort_by_key(|&i| (orders[i].created_at, i));
+    let gap = Duration::minutes(ctx.th.reference_window_minutes.max(1));
+    let mut episodes: Vec<Vec<usize>> = Vec::new();
+    for &i in &sorted {
+        match episodes.last_mut() {
+            Some(ep)
+                if orders[i].created_at - orders[*ep.last().unwrap_or(&i)].created_at <= gap =>
+            {
+                ep.push(i)
+            }
+            _ => episodes.push(vec![i]),
+        }
+    }
+    for ep in episodes {
+        let mut buys: BTreeMap<&str, Decimal> = BTreeMap::new();
+        for &i in &ep {
+            if orders[i].side == Side::Buy {
+                *buys.entry(orders[i].market.as_str()).or_default() +=
+                    ctx.funds[i].unwrap_or_default();
+            }
+        }
+        let Some((target, bought)) = buys
+            .iter()
+            .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
+            .map(|(m, v)| (*m, *v))
+        else {
+            continue;
+        };
+        let first_buy = ep
+            .iter()
+            .filter(|&&i| orders[i].market == target && orders[i].side == Side::Buy)
+            .map(|&i| orders[i].created_at)
+            .min();
+        let sells: Vec<usize> = ep
+            .iter()
+            .copied()
+            .filter(|&i| {
+                orders[i].side == Side::Sell
+                    && orders[i].market != target
+                    && first_buy.is_some_and(|fb| orders[i].created_at <= fb + gap)
+            })
+            .collect();
+        let assets: BTreeSet<&str> = sells.iter().map(|&i| base_of(&orders[i].market)).collect();
+        let sold: Decimal = sells
+            .iter()
+            .map(|&i| ctx.funds[i].unwrap_or_default())
+            .sum();
+        // Several assets sold, or one asset sold into a market the account never traded
+        // before: either way the proceeds concentrate in one coin.
+        let new_target = !base_markets.contains(target);
+        if assets.is_empty()
+            || (assets.len() < 2 && !new_target)
+            || sold.is_zero()
+            || f(bought) < 0.5 * f(sold)
+        {
+            continue;
+        }
+        let reason = format!(
+            "liquidate then concentrate: sells of {} asset(s) ({}) for {} {}, then buys of {}{} \
+             for {} ({:.0}% of the proceeds)",
+            assets.len(),
+            assets.iter().copied().collect::<Vec<_>>().join(", "),
+            sold.round_dp(2).normalize(),
+            quote_of(target),
+            target,
+            if new_target {
+                ", a market the account never traded before"
+            } else {
+                ""
+            },
+            bought.round_dp(2).normalize(),
+            f(bought) / f(sold) * 100.0
+        );
+        for &i in &ep {
+            let o = &orders[i];
+            if sells.contains(&i) || (o.market == target && o.side == Side::Buy) {
+                hits[i].push(hit("R7", 0.6, reason.clone()));
+            }
+        }
+    }
+}
+
+/// R8: repeated losing buy/sell round trips in one market among the candidates.
+fn rule_r8(ctx: &Ctx<'_>, cands: &[usize], hits: &mut [Vec<RuleHit>]) {
+    let orders = &ctx.input.orders;
+    let mut by_market: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for &i in cands {
+        if ctx.avg[i].is_some() && !ctx.exec_vol[i].is_zero() {
+            by_market
+                .entry(orders[i].market.as_str())
+                .or_default()
+                .push(i);
+        }
+    }
+    for (market, mut list) in by_market {
+        list.sort_by_key(|&i| (orders[i].created_at, i));
+        let mut losing: Vec<(usize, usize, f64)> = Vec::new();
+        for w in list.windows(2) {
+            let (a, b) = (w[0], w[1]);
+            if orders[a].side == orders[b].side {
+                continue;
+            }
+            let (buy, sell) = if orders[a].side == Side::Buy {
+                (a, b)
+            } else {
+                (b, a)
+            };
+            let (Some(bp), Some(sp)) = (ctx.avg[buy], ctx.avg[sell]) else {
+                continue;
+            };
+            let loss = (f(bp) - f(sp)) / f(bp).max(f64::MIN_POSITIVE);
+            if loss > ctx.th.contra_loss {
+                losing.push((a, b, loss));
+            }
+        }
+        if losing.len() < 2 {
+            continue;
+        }
+        let mean = losing.iter().map(|l| l.2).sum::<f64>() / losing.len() as f64;
+        let reason = format!(
+            "contra trading: {} losing buy/sell round trips in {market}, losing {:.1}% each on \
+             average (threshold {:.1}%)",
+            losing.len(),
+            mean * 100.0,
+            ctx.th.contra_loss * 100.0
+        );
+        let mut marked = BTreeSet::new();
+        for (a, b, _) in losing {
+            marked.insert(a);
+            marked.insert(b);
+        }
+        for i in marked {
+            hits[i].push(hit("R8", 0.6, reason.clone()));
+        }
+    }
+}
+
+/// R13: every withdrawal, with the anomalies found. Flagged when the address is new (not used
+/// by an earlier withdrawal in the export) or not on the exchange's allowlist.
+pub(crate) fn withdrawal_rules(input: &AnalysisInput, had_log: bool) -> Vec<TransferVerdict> {
+    let mut ws: Vec<&crate::exchange::Transfer> = input.withdrawals.iter().collect();
+    ws.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+    let allow: BTreeSet<(&str, &str)> = input
+        .withdrawal_addresses
+        .iter()
+        .map(|a| (a.currency.as_str(), a.address.as_str()))
+        .collect();
+    let mut seen: BTreeSet<(&str, &str)> = BTreeSet::new();
+    let mut out: BTreeMap<&str, TransferVerdict> = BTreeMap::new();
+    for w in ws {
+        let mut rules = Vec::new();
+        let addr = w.address.as_deref().unwrap_or("");
+        let key = (w.currency.as_str(), addr);
+        let listed = allow.contains(&key);
+        let new = !addr.is_empty() && !seen.contains(&key);
+        let mut flagged = false;
+        if !addr.is_empty() && !listed && !allow.is_empty() {
+            flagged = true;
+            rules.push(hit(
+                "R13",
+                1.0,
+                format!(
+                    "withdrawal of {} {} at {} to {addr}, an address that is not on the \
+                     account's withdrawal allowlist{}",
+                    w.amount.normalize(),
+                    w.currency,
+                    ts(w.created_at),
+                    if new {
+                        " and that no earlier withdrawal used"
+                    } else {
+                        ""
+                    }
+                ),
+            ));
+        } else if new && !listed {
+            flagged = true;
+            rules.push(hit(
+                "R13",
+                1.0,
+                format!(
+                    "withdrawal of {} {} at {} to {addr}, an address no earlier withdrawal in \
+                     the export used (allowlist unknown)",
+                    w.amount.normalize(),
+                    w.currency,
+                    ts(w.created_at)
+                ),
+            ));
+        } else if new {
+            rules.push(hit(
+                "R13",
+                0.3,
+                format!(
+                    "first withdrawal to {addr} in the export (the address is on the allowlist)"
+                ),
+            ));
+        }
+        if had_log {
+            rules.push(hit(
+                "R13",
+                0.2,
+                "the bot log records no withdrawals: this one was made by a person or another tool"
+                    .to_string(),
+            ));
+        }
+        seen.insert(key);
+        out.insert(
+            w.id.as_str(),
+            TransferVerdict {
+                transfer_id: w.id.clone(),
+                rules,
+                flagged,
+            },
+        );
+    }
+    // Keep the input order.
+    input
+        .withdrawals
+        .iter()
+        .filter_map(|w| out.remove(w.id.as_str()))
+        .collect()
+}
+
+/// R14: key-hygiene findings, always reported.
+pub(crate) fn key_rules(input: &AnalysisInput) -> Vec<RuleHit> {
+    let mut out = Vec::new();
+    for k in &input.keys {
+        if let Some(ips) = &k.allowed_ips {
+            if ips.is_empty() {
+                out.push(hit(
+                    "R14",
+                    0.0,
+                    format!(
+                        "key {} has no IP allowlist: anyone holding it can call the API from anywhere",
+                        k.access_key_masked
+                    ),
+                ));
+            }
+        }
+        if let Some(scopes) = &k.scopes {
+            if scopes
+                .iter()
+                .any(|s| s.to_ascii_lowercase().contains("withdraw"))
+            {
+                out.push(hit(
+                    "R14",
+                    0.0,
+                    format!(
+                        "key {} holds a withdrawal scope, which a trading bot never needs",
+                        k.access_key_masked
+                    ),
+                ));
+            }
+        }
+    }
+    if input.keys.len() > 1 {
+        out.push(hit(
+            "R14",
+            0.0,
+            format!(
+                "the account has {} API keys ({}): confirm you created each one",
+                input.keys.len(),
+                input
+                    .keys
+                    .iter()
+                    .map(|k| k.access_key_masked.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+    }
+    if let Some(p) = &input.permissions {
+        for r in &p.reasons {
+            out.push(hit("R14", 0.0, format!("key permissions: {r}")));
+        }
+    }
+    out
+}
+
+/// Helper for loss valuation: a reference price of `currency` in `quote` at `anchor`.
+pub(crate) fn currency_ref(
+    ctx: &Ctx<'_>,
+    currency: &str,
+    quote: &str,
+    anchor: Option<DateTime<Utc>>,
+) -> Option<RefPrice> {
+    if currency == quote {
+        return Some(RefPrice {
+            price: Decimal::ONE,
+            source: "the quote currency itself".into(),
+            candle_value: None,
+        });
+    }
+    let market = format!("{quote}-{currency}");
+    anchor
+        .and_then(|a| {
+            ctx.market_ref(&market, a)
+                .or_else(|| ctx.own_ref(&market, a))
+        })
+        .or_else(|| ctx.refs.get(&market).cloned())
+}

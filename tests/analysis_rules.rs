@@ -1,0 +1,739 @@
+//! Diff priorities, each rule firing on a crafted case, exact loss figures on a hand-computed
+//! case, and determinism.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use respond::analysis::synth::{generate, Scenario};
+use respond::analysis::{
+    analyze, candidate_order_ids, AnalysisInput, AnalysisResult, BotLog, BotLogEntry, BotLogFormat,
+    Confidence, MatchKind, Thresholds,
+};
+use respond::exchange::{
+    ApiKeyInfo, Balance, Candle, Fill, Order, OrderState, OrderType, Side, Transfer, TransferKind,
+    Window,
+};
+use rust_decimal::Decimal;
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap()
+}
+
+fn dec(s: &str) -> Decimal {
+    s.parse().unwrap()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn order(
+    id: &str,
+    client: Option<&str>,
+    market: &str,
+    side: Side,
+    native: &str,
+    price: Option<&str>,
+    vol: &str,
+    funds: &str,
+    t: DateTime<Utc>,
+) -> Order {
+    Order {
+        id: id.into(),
+        client_id: client.map(str::to_string),
+        market: market.into(),
+        side,
+        order_type: match native {
+            "limit" => OrderType::Limit,
+            _ => OrderType::Market,
+        },
+        native_type: native.into(),
+        state: OrderState::Done,
+        price: price.map(dec),
+        volume: Some(dec(vol)),
+        remaining_volume: Some(Decimal::ZERO),
+        executed_volume: dec(vol),
+        executed_funds: Some(dec(funds)),
+        paid_fee: Decimal::ZERO,
+        created_at: t,
+        created_at_local: String::new(),
+        trades_count: 1,
+        provenance: None,
+    }
+}
+
+fn entry(line: u64, oid: Option<&str>, ident: Option<&str>, o: &Order) -> BotLogEntry {
+    BotLogEntry {
+        log: 0,
+        line,
+        order_id: oid.map(str::to_string),
+        identifier: ident.map(str::to_string),
+        market: Some(o.market.clone()),
+        side: Some(o.side),
+        ord_type: Some(o.native_type.clone()),
+        created_at: Some(o.created_at),
+        price: o.price,
+        volume: o.volume,
+        funds: None,
+    }
+}
+
+fn log(entries: Vec<BotLogEntry>) -> BotLog {
+    BotLog {
+        format: BotLogFormat::Generic,
+        bundle_path: "bot/1-bot.csv".into(),
+        sha256: String::new(),
+        entries,
+        skipped: vec![],
+        stopped: vec![],
+    }
+}
+
+fn candles(market: &str, close: &str, value: &str, from: DateTime<Utc>, n: i64) -> Vec<Candle> {
+    (0..n)
+        .map(|k| Candle {
+            market: market.into(),
+            start: from + Duration::minutes(k),
+            open: dec(close),
+            high: dec(close),
+            low: dec(close),
+            close: dec(close),
+            volume: Decimal::ONE,
+            value: dec(value),
+        })
+        .collect()
+}
+
+/// 60 bot limit orders on KRW-BTC (price 100,000,000, 0.001 each) every 10 minutes from t0,
+/// at hours 0..10 UTC, all in the bot log with identifiers `bot-<hex>`.
+fn bot_history() -> (Vec<Order>, Vec<BotLogEntry>) {
+    let mut orders = Vec::new();
+    let mut entries = Vec::new();
+    for k in 0..60 {
+        let t = t0() + Duration::minutes(10 * k);
+        let id = format!("bot-order-{k:03}");
+        let ident = format!("bot-{:08x}", 0xa0000 + k);
+        let side = if k % 2 == 0 { Side::Buy } else { Side::Sell };
+        let o = order(
+            &id,
+            Some(&ident),
+            "KRW-BTC",
+            side,
+            "limit",
+            Some("100000000"),
+            "0.001",
+            "100000",
+            t,
+        );
+        entries.push(entry(k as u64 + 2, Some(&id), Some(&ident), &o));
+        orders.push(o);
+    }
+    (orders, entries)
+}
+
+fn verdict<'a>(
+    r: &'a AnalysisResult,
+    input: &AnalysisInput,
+    id: &str,
+) -> &'a respond::analysis::OrderVerdict {
+    let i = input.orders.iter().position(|o| o.id == id).unwrap();
+    &r.verdicts[i]
+}
+
+fn rules_of(r: &AnalysisResult, input: &AnalysisInput, id: &str) -> Vec<String> {
+    verdict(r, input, id)
+        .rules
+        .iter()
+        .map(|h| h.rule.clone())
+        .collect()
+}
+
+#[test]
+fn diff_priorities_gaps_and_pattern() {
+    let (mut orders, mut entries) = bot_history();
+    let t = t0() + Duration::hours(12);
+    // Matched by identifier only (log has no order id).
+    let a = order(
+        "by-ident",
+        Some("bot-000ff001"),
+        "KRW-BTC",
+        Side::Buy,
+        "limit",
+        Some("100000000"),
+        "0.001",
+        "100000",
+        t,
+    );
+    entries.push(entry(100, None, Some("bot-000ff001"), &a));
+    // Matched fuzzily: volume within 0.1%, 60 s later.
+    let b = order(
+        "fuzzy",
+        None,
+        "KRW-BTC",
+        Side::Sell,
+        "limit",
+        Some("100000000"),
+        "0.002",
+        "200000",
+        t,
+    );
+    let mut eb = entry(101, None, Some("bot-000ff002"), &b);
+    eb.volume = Some(dec("0.0020015"));
+    eb.created_at = Some(t + Duration::seconds(60));
+    entries.push(eb);
+    // Two identical orders, one bot row: only one matches.
+    let c1 = order(
+        "twin-1",
+        None,
+        "KRW-ETH",
+        Side::Buy,
+        "limit",
+        Some("5000000"),
+        "0.01",
+        "50000",
+        t,
+    );
+    let c2 = order(
+        "twin-2",
+        None,
+        "KRW-ETH",
+        Side::Buy,
+        "limit",
+        Some("5000000"),
+        "0.01",
+        "50000",
+        t + Duration::seconds(5),
+    );
+    entries.push(entry(102, None, Some("bot-000ff003"), &c1));
+    // Volume 1% off: unmatched.
+    let d = order(
+        "off",
+        None,
+        "KRW-BTC",
+        Side::Buy,
+        "limit",
+        Some("100000000"),
+        "0.00101",
+        "101000",
+        t,
+    );
+    let mut ed = entry(103, None, Some("bot-000ff004"), &d);
+    ed.volume = Some(dec("0.001"));
+    // A gap inside the window, a row outside it.
+    let mut gap = ed.clone();
+    gap.line = 104;
+    gap.order_id = Some("never-seen".into());
+    let mut outside = gap.clone();
+    outside.line = 105;
+    outside.created_at = Some(t0() - Duration::days(3));
+    entries.extend([ed, gap, outside]);
+    orders.extend([a, b, c1, c2, d]);
+    let input = AnalysisInput {
+        window: Some(Window {
+            from: t0(),
+            to: t0() + Duration::days(1),
+        }),
+        orders,
+        bot_logs: vec![log(entries)],
+        ..Default::default()
+    };
+    let r = analyze(&input, &Thresholds::default());
+    assert_eq!(
+        verdict(&r, &input, "bot-order-000").match_kind,
+        MatchKind::OrderId
+    );
+    assert_eq!(
+        verdict(&r, &input, "bot-order-000").matched_row,
+        Some((0, 2))
+    );
+    assert_eq!(
+        verdict(&r, &input, "by-ident").match_kind,
+        MatchKind::Identifier
+    );
+    assert_eq!(verdict(&r, &input, "fuzzy").match_kind, MatchKind::Fuzzy);
+    assert_eq!(verdict(&r, &input, "fuzzy").matched_row, Some((0, 101)));
+    assert_eq!(verdict(&r, &input, "twin-1").match_kind, MatchKind::Fuzzy);
+    assert_eq!(
+        verdict(&r, &input, "twin-2").match_kind,
+        MatchKind::Unmatched
+    );
+    assert_eq!(verdict(&r, &input, "off").match_kind, MatchKind::Unmatched);
+    let gap_lines: Vec<u64> = r.gaps.iter().map(|g| g.line).collect();
+    assert_eq!(gap_lines, vec![103, 104], "row 105 is outside the window");
+    assert!(r.gaps[1].reason.contains("never-seen"));
+    assert!(r
+        .notes
+        .iter()
+        .any(|n| n.contains("1 bot-log rows fall outside")));
+    let p = r.identifier_pattern.as_deref().unwrap();
+    assert!(
+        p.contains("prefix `bot-`") && p.contains("12 characters"),
+        "{p}"
+    );
+    // R1 alone (normal price, bot's market, limit) = review, not flagged.
+    let v = verdict(&r, &input, "off");
+    assert_eq!(v.confidence, Confidence::Review);
+    assert!(!v.flagged);
+    assert_eq!(rules_of(&r, &input, "off"), vec!["R1"]);
+    let ids = candidate_order_ids(&input, &Thresholds::default());
+    assert_eq!(ids, vec!["fuzzy", "twin-1", "twin-2", "off"]);
+}
+
+/// The bot's history plus crafted attacker orders, one per rule.
+fn crafted() -> AnalysisInput {
+    let (mut orders, mut entries) = bot_history();
+    let at = t0() + Duration::hours(20); // an hour the bot never trades in (R10)
+    let mut push = |o: Order| orders.push(o);
+    // R2 + R12: foreign client id, market sell in the bot's market, ~all the BTC (R11).
+    push(order(
+        "sell-btc",
+        Some("x-attack-1"),
+        "KRW-BTC",
+        Side::Sell,
+        "market",
+        None,
+        "0.5",
+        "49000000",
+        at,
+    ));
+    // R7: a second asset sold, then a thin coin bought with the proceeds (R3, R4 hard, R5).
+    push(order(
+        "sell-eth",
+        None,
+        "KRW-ETH",
+        Side::Sell,
+        "market",
+        None,
+        "10",
+        "49000000",
+        at + Duration::seconds(30),
+    ));
+    push(order(
+        "pump-1",
+        None,
+        "KRW-THIN",
+        Side::Buy,
+        "limit",
+        Some("500"),
+        "100000",
+        "50000000",
+        at + Duration::seconds(60),
+    ));
+    push(order(
+        "pump-2",
+        None,
+        "KRW-THIN",
+        Side::Buy,
+        "limit",
+        Some("130"),
+        "300000",
+        "39000000",
+        at + Duration::seconds(90),
+    ));
+    // R6: a burst of 8 orders in one minute (contra round trips in KRW-CTR, R8).
+    let burst = at + Duration::hours(2);
+    for k in 0..4 {
+        push(order(
+            &format!("ctr-buy-{k}"),
+            None,
+            "KRW-CTR",
+            Side::Buy,
+            "limit",
+            Some("1000"),
+            "10",
+            "10000",
+            burst + Duration::seconds(12 * k),
+        ));
+        push(order(
+            &format!("ctr-sell-{k}"),
+            None,
+            "KRW-CTR",
+            Side::Sell,
+            "limit",
+            Some("800"),
+            "10",
+            "8000",
+            burst + Duration::seconds(12 * k + 6),
+        ));
+    }
+    // R9: a normal-looking order while the bot was stopped.
+    let stopped_at = t0() + Duration::hours(30);
+    push(order(
+        "while-stopped",
+        None,
+        "KRW-BTC",
+        Side::Buy,
+        "limit",
+        Some("100000000"),
+        "0.001",
+        "100000",
+        stopped_at,
+    ));
+    let mut bl = log(std::mem::take(&mut entries));
+    bl.stopped = vec![Window {
+        from: t0() + Duration::hours(29),
+        to: t0() + Duration::hours(31),
+    }];
+    let mut candles_map = BTreeMap::new();
+    candles_map.insert(
+        "KRW-BTC".to_string(),
+        candles(
+            "KRW-BTC",
+            "100000000",
+            "50000000000",
+            at - Duration::minutes(60),
+            60,
+        ),
+    );
+    candles_map.insert(
+        "KRW-ETH".to_string(),
+        candles(
+            "KRW-ETH",
+            "5000000",
+            "5000000000",
+            at - Duration::minutes(60),
+            60,
+        ),
+    );
+    candles_map.insert(
+        "KRW-THIN".to_string(),
+        candles("KRW-THIN", "100", "10000", at - Duration::minutes(60), 60),
+    );
+    candles_map.insert(
+        "KRW-CTR".to_string(),
+        candles(
+            "KRW-CTR",
+            "900",
+            "100000000",
+            burst - Duration::minutes(60),
+            60,
+        ),
+    );
+    AnalysisInput {
+        exchange: "upbit".into(),
+        window: Some(Window {
+            from: t0(),
+            to: t0() + Duration::days(2),
+        }),
+        orders,
+        candles: candles_map,
+        bot_logs: vec![bl],
+        balances_start: vec![Balance {
+            currency: "BTC".into(),
+            free: dec("0.5"),
+            locked: Decimal::ZERO,
+            avg_buy_price: None,
+            unit_currency: None,
+        }],
+        withdrawals: vec![Transfer {
+            id: "wd-1".into(),
+            kind: TransferKind::Withdrawal,
+            currency: "BTC".into(),
+            net_type: None,
+            txid: None,
+            state: "DONE".into(),
+            amount: dec("0.1"),
+            fee: None,
+            address: Some("bc1qnew".into()),
+            created_at: at,
+            created_at_local: String::new(),
+            done_at: None,
+            is_cancelable: false,
+            provenance: None,
+        }],
+        keys: vec![ApiKeyInfo {
+            access_key_masked: "AbCd…WxYz".into(),
+            is_current: true,
+            expire_at: None,
+            scopes: Some(vec!["orders".into(), "withdraw".into()]),
+            allowed_ips: Some(vec![]),
+        }],
+        ..Default::default()
+    }
+}
+
+#[test]
+fn each_rule_fires_on_its_crafted_case() {
+    let input = crafted();
+    let r = analyze(&input, &Thresholds::default());
+    let has = |id: &str, rule: &str| rules_of(&r, &input, id).contains(&rule.to_string());
+    for (id, rule) in [
+        ("sell-btc", "R1"),
+        ("sell-btc", "R2"),
+        ("sell-btc", "R7"),
+        ("sell-btc", "R10"),
+        ("sell-btc", "R11"),
+        ("sell-btc", "R12"),
+        ("sell-eth", "R3"),
+        ("sell-eth", "R7"),
+        ("pump-1", "R3"),
+        ("pump-1", "R4"),
+        ("pump-1", "R5"),
+        ("pump-1", "R7"),
+        ("pump-2", "R4"),
+        ("ctr-buy-0", "R6"),
+        ("ctr-sell-3", "R8"),
+        ("while-stopped", "R9"),
+    ] {
+        assert!(
+            has(id, rule),
+            "{rule} did not fire on {id}: {:?}",
+            verdict(&r, &input, id).rules
+        );
+    }
+    assert!(!has("sell-btc", "R4"), "a sale at a normal price is not R4");
+    assert!(!has("while-stopped", "R4"));
+    // Hard R4 at 5×, soft at 1.3×.
+    let w = |id: &str| {
+        verdict(&r, &input, id)
+            .rules
+            .iter()
+            .find(|h| h.rule == "R4")
+            .unwrap()
+            .weight
+    };
+    assert_eq!(w("pump-1"), 1.0);
+    assert_eq!(w("pump-2"), 0.6);
+    let reason = &verdict(&r, &input, "pump-1")
+        .rules
+        .iter()
+        .find(|h| h.rule == "R4")
+        .unwrap()
+        .reason;
+    assert!(
+        reason.contains("500") && reason.contains("100") && reason.contains("400.0% above"),
+        "{reason}"
+    );
+    for id in [
+        "sell-btc",
+        "sell-eth",
+        "pump-1",
+        "ctr-buy-0",
+        "while-stopped",
+    ] {
+        let v = verdict(&r, &input, id);
+        assert_eq!(v.confidence, Confidence::High, "{id}: {:?}", v.rules);
+        assert!(v.flagged);
+    }
+    // Bot orders are untouched.
+    assert!(r.verdicts[..60]
+        .iter()
+        .all(|v| v.rules.is_empty() && !v.flagged));
+    // R13 and R14.
+    assert!(r.transfers[0].flagged);
+    assert_eq!(r.transfers[0].rules[0].rule, "R13");
+    let keys: Vec<&str> = r.key_findings.iter().map(|h| h.reason.as_str()).collect();
+    assert!(
+        keys.iter().any(|k| k.contains("no IP allowlist")),
+        "{keys:?}"
+    );
+    assert!(
+        keys.iter().any(|k| k.contains("withdrawal scope")),
+        "{keys:?}"
+    );
+    let w = r.suspicious_window.unwrap();
+    assert_eq!(w.from, t0() + Duration::hours(20));
+}
+
+#[test]
+fn without_a_bot_log_heuristics_still_flag_the_pump() {
+    let mut input = crafted();
+    input.bot_logs.clear();
+    let r = analyze(&input, &Thresholds::default());
+    assert!(!r.had_bot_log);
+    assert!(r
+        .notes
+        .iter()
+        .any(|n| n.starts_with("no bot log: heuristics only")));
+    assert!(r.verdicts.iter().all(|v| v
+        .rules
+        .iter()
+        .all(|h| !["R1", "R2", "R3", "R9"].contains(&h.rule.as_str()))));
+    assert!(verdict(&r, &input, "pump-1").flagged);
+    assert!(
+        verdict(&r, &input, "sell-btc").flagged,
+        "{:?}",
+        verdict(&r, &input, "sell-btc").rules
+    );
+}
+
+#[test]
+fn loss_figures_are_exact_on_a_hand_computed_case() {
+    let (mut orders, entries) = bot_history();
+    let at = t0() + Duration::hours(12);
+    // Flagged sell: 0.01 BTC for 990,000 at a reference of 100,000,000 → 10,000 underpaid.
+    orders.push(order(
+        "sell",
+        Some("x-evil"),
+        "KRW-BTC",
+        Side::Sell,
+        "market",
+        None,
+        "0.01",
+        "990000",
+        at,
+    ));
+    // Flagged buy: 20 THIN filled 10 @ 500 + 10 @ 700 = 12,000 at a reference of 100 → 10,000 overpaid.
+    orders.push(order(
+        "buy",
+        None,
+        "KRW-THIN",
+        Side::Buy,
+        "limit",
+        Some("700"),
+        "20",
+        "99999",
+        at + Duration::seconds(30),
+    ));
+    let fill = |id: &str, price: &str| Fill {
+        id: id.into(),
+        order_id: "buy".into(),
+        market: "KRW-THIN".into(),
+        side: Side::Buy,
+        price: dec(price),
+        volume: dec("10"),
+        funds: dec(price) * dec("10"),
+        fee: None,
+        created_at: at + Duration::seconds(31),
+        created_at_local: String::new(),
+        provenance: None,
+    };
+    let bal = |c: &str, a: &str| Balance {
+        currency: c.into(),
+        free: dec(a),
+        locked: Decimal::ZERO,
+        avg_buy_price: None,
+        unit_currency: None,
+    };
+    let mut cm = BTreeMap::new();
+    cm.insert(
+        "KRW-BTC".to_string(),
+        candles("KRW-BTC", "100000000", "1", at - Duration::minutes(60), 60),
+    );
+    cm.insert(
+        "KRW-THIN".to_string(),
+        candles("KRW-THIN", "100", "1", at - Duration::minutes(60), 60),
+    );
+    let input = AnalysisInput {
+        orders,
+        fills: vec![fill("f1", "500"), fill("f2", "700")],
+        candles: cm,
+        bot_logs: vec![log(entries)],
+        balances_start: vec![bal("KRW", "1000"), bal("BTC", "0.01")],
+        balances_end: vec![bal("KRW", "979000"), bal("THIN", "20")],
+        ..Default::default()
+    };
+    let r = analyze(&input, &Thresholds::default());
+    let s = verdict(&r, &input, "sell");
+    let b = verdict(&r, &input, "buy");
+    assert!(s.flagged && b.flagged, "{:?} {:?}", s.rules, b.rules);
+    assert_eq!(s.est_loss_quote, Some(dec("10000")));
+    assert_eq!(b.est_loss_quote, Some(dec("10000")));
+    assert_eq!(b.reference_price, Some(dec("100")));
+    assert_eq!(b.deviation_pct, Some(dec("500")));
+    assert_eq!(r.loss.quote_currency, "KRW");
+    assert_eq!(r.loss.overpayment, dec("20000"));
+    // 1,000 + 0.01 × 100,000,000 = 1,001,000 before; 979,000 + 20 × 100 = 981,000 after.
+    assert_eq!(r.loss.portfolio_delta, Some(dec("20000")));
+    assert_eq!(r.loss.withdrawn_value, Decimal::ZERO);
+    assert!(
+        r.loss.explanation[0].contains("20000 KRW"),
+        "{:?}",
+        r.loss.explanation
+    );
+    assert!(r
+        .loss
+        .explanation
+        .iter()
+        .any(|e| e.contains("1001000") && e.contains("981000")));
+}
+
+#[test]
+fn same_input_gives_identical_serialized_results() {
+    let s = generate(Scenario::Noisy, 7, true);
+    let a = serde_json::to_string(&analyze(&s.input, &Thresholds::default())).unwrap();
+    let b = serde_json::to_string(&analyze(&s.input.clone(), &Thresholds::default())).unwrap();
+    assert_eq!(a, b);
+    let c = generate(Scenario::Noisy, 7, true);
+    let c = serde_json::to_string(&analyze(&c.input, &Thresholds::default())).unwrap();
+    assert_eq!(a, c);
+}
+
+#[test]
+fn candidates_without_a_bot_log_are_the_orders_rules_fired_on() {
+    let mut input = crafted();
+    input.bot_logs.clear();
+    let ids = candidate_order_ids(&input, &Thresholds::default());
+    assert!(ids.contains(&"pump-1".to_string()));
+    assert!(!ids.contains(&"bot-order-000".to_string()), "{ids:?}");
+}
+
+#[test]
+fn one_asset_sold_into_a_new_coin_is_liquidate_then_concentrate() {
+    let (mut orders, entries) = bot_history();
+    let at = t0() + Duration::hours(12);
+    orders.push(order(
+        "sell",
+        None,
+        "KRW-BTC",
+        Side::Sell,
+        "market",
+        None,
+        "0.5",
+        "50000000",
+        at,
+    ));
+    orders.push(order(
+        "buy",
+        None,
+        "KRW-NEW",
+        Side::Buy,
+        "limit",
+        Some("100"),
+        "400000",
+        "40000000",
+        at + Duration::seconds(40),
+    ));
+    // Same shape into a coin the bot trades: not R7 with a single asset sold.
+    orders.push(order(
+        "sell2",
+        None,
+        "KRW-ETH",
+        Side::Sell,
+        "market",
+        None,
+        "1",
+        "5000000",
+        at + Duration::hours(5),
+    ));
+    orders.push(order(
+        "buy2",
+        None,
+        "KRW-BTC",
+        Side::Buy,
+        "limit",
+        Some("100000000"),
+        "0.04",
+        "4000000",
+        at + Duration::hours(5) + Duration::seconds(30),
+    ));
+    let input = AnalysisInput {
+        orders,
+        bot_logs: vec![log(entries)],
+        ..Default::default()
+    };
+    let r = analyze(&input, &Thresholds::default());
+    assert!(rules_of(&r, &input, "sell").contains(&"R7".to_string()));
+    assert!(rules_of(&r, &input, "buy").contains(&"R7".to_string()));
+    assert!(verdict(&r, &input, "sell").flagged);
+    assert!(!rules_of(&r, &input, "sell2").contains(&"R7".to_string()));
+    assert!(!rules_of(&r, &input, "buy2").contains(&"R7".to_string()));
+}
+
+#[test]
+fn empty_input_is_handled() {
+    let input = AnalysisInput::default();
+    let r = analyze(&input, &Thresholds::default());
+    assert!(r.verdicts.is_empty() && r.gaps.is_empty() && r.suspicious_window.is_none());
+    assert_eq!(r.loss.overpayment, Decimal::ZERO);
+    assert_eq!(r.loss.portfolio_delta, None);
+    assert!(r.notes[0].starts_with("no bot log"));
+    assert!(candidate_order_ids(&input, &Thresholds::default()).is_empty());
+}
