@@ -1,8 +1,12 @@
 //! One function per command: turn raw flags into settings, run, report. The only layer that
 //! talks to the user through the [`Printer`]; everything below returns typed results.
 
+pub mod analyze;
 pub mod evidence;
+pub mod leak;
 pub mod playbook;
+pub mod resume;
+pub mod session;
 
 use crate::cli::{Command, EvidenceCommand, MockCommand, PlaybookCommand};
 use crate::exit::{Code, Failure};
@@ -12,16 +16,13 @@ use crate::output::Printer;
 /// failures with a message.
 pub async fn dispatch(command: Command, printer: &Printer) -> Result<Code, Failure> {
     match command {
-        Command::Leak(_) => Err(not_yet(
-            "leak",
-            "the Upbit client and containment steps (issue 4)",
-        )),
+        Command::Leak(args) => leak::leak(args, printer).await,
         Command::Drill(_) => Err(not_yet("drill", "the drill runner (issue 6)")),
         Command::Mock(MockCommand::Serve(_)) => {
             Err(not_yet("mock serve", "the mock exchange (issue 3)"))
         }
-        Command::Analyze(_) => Err(not_yet("analyze", "investigation (issue 5)")),
-        Command::Resume(_) => Err(not_yet("resume", "the engine")),
+        Command::Analyze(args) => analyze::analyze(args, printer).await,
+        Command::Resume(args) => resume::resume(args, printer).await,
         Command::Evidence(EvidenceCommand::Verify { run_dir }) => {
             evidence::verify_command(&run_dir, printer)
         }

@@ -178,3 +178,28 @@ pub trait Exchange: Send + Sync {
         None
     }
 }
+
+/// Rebuilds the normalized data of a run from its saved raw responses, with the parsers of the
+/// adapter family that recorded them (`exchange` = `Capabilities::name`). No network. Corrupt
+/// bodies are left out and listed as `(file, reason)`.
+pub fn offline_rebuild(
+    exchange: &str,
+    run_dir: &std::path::Path,
+) -> std::result::Result<(crate::analysis::AnalysisInput, Vec<(String, String)>), String> {
+    match exchange {
+        "upbit" => {
+            let rebuilt = upbit::offline::rebuild_with(
+                run_dir,
+                upbit::offline::RebuildOptions { skip_corrupt: true },
+            )
+            .map_err(|e| e.to_string())?;
+            let skipped = rebuilt
+                .skipped
+                .into_iter()
+                .map(|s| (s.file, s.reason))
+                .collect();
+            Ok((rebuilt.input, skipped))
+        }
+        other => Err(format!("no offline parser for exchange `{other}`")),
+    }
+}

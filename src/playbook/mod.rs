@@ -25,10 +25,16 @@ pub struct EmbeddedPlaybook {
 
 /// The embedded playbooks. Adding one is one line here plus its file in `playbooks/`.
 pub fn embedded() -> Vec<EmbeddedPlaybook> {
-    vec![EmbeddedPlaybook {
-        name: "example-notify",
-        source: include_str!("../../playbooks/example-notify.yaml"),
-    }]
+    vec![
+        EmbeddedPlaybook {
+            name: "upbit-leak",
+            source: include_str!("../../playbooks/upbit-leak.yaml"),
+        },
+        EmbeddedPlaybook {
+            name: "example-notify",
+            source: include_str!("../../playbooks/example-notify.yaml"),
+        },
+    ]
 }
 
 /// Finds an embedded playbook by name.

@@ -15,5 +15,9 @@ pub fn register_generic(reg: &mut Registry) {
 pub fn registry() -> Registry {
     let mut reg = Registry::new();
     register_generic(&mut reg);
+    super::exchange::register_exchange(&mut reg);
+    reg.register(Arc::new(super::investigate::ImportBotLogs));
+    reg.register(Arc::new(super::investigate::Flag));
+    reg.register(Arc::new(super::investigate::Evidence));
     reg
 }

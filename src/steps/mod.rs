@@ -8,6 +8,7 @@
 
 pub mod checklist;
 pub mod exchange;
+pub mod investigate;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -1,0 +1,68 @@
+//! `respond leak`: respond to a leaked key with the exchange's leak playbook.
+
+use crate::cli::LeakArgs;
+use crate::commands::session::{self, Connection, RunSettings};
+use crate::exit::{Code, Failure};
+use crate::output::Printer;
+
+pub async fn leak(args: LeakArgs, printer: &Printer) -> Result<Code, Failure> {
+    let exchange = args.exchange.as_str().to_string();
+    let mut inputs = crate::engine::parse_input_flags(&args.inputs)
+        .map_err(|e| Failure::usage(e.to_string()))?;
+    match (&args.from, &args.to) {
+        (Some(from), Some(to)) => {
+            for (name, v) in [("from", from), ("to", to)] {
+                chrono::DateTime::parse_from_rfc3339(v).map_err(|e| {
+                    Failure::usage(format!("--{name} {v:?} is not an RFC 3339 time: {e}"))
+                        .with_hint("for example 2026-11-20T00:00:00Z")
+                })?;
+                inputs.insert(name.to_string(), v.clone());
+            }
+        }
+        _ => {
+            crate::playbook::model::parse_duration(&args.since)
+                .map_err(|e| Failure::usage(format!("--since: {e}")))?;
+            inputs.insert("since".into(), args.since.clone());
+        }
+    }
+    if args.bot_log.excel {
+        inputs.insert("excel".into(), "true".into());
+    }
+    for p in &args.bot_log.bot_logs {
+        if !p.is_file() {
+            return Err(Failure::usage(format!(
+                "--bot-log {}: no such file",
+                p.display()
+            )));
+        }
+    }
+    let creds = crate::credentials::load(
+        &exchange,
+        args.connect.credentials.as_deref(),
+        printer.interactive(),
+    )
+    .map_err(|e| Failure::usage(e.to_string()))?;
+    let conn = Connection {
+        exchange,
+        api_url: args.connect.api_url.clone(),
+        primary: creds.primary,
+        readonly: creds.readonly,
+    };
+    if conn.primary.is_none() {
+        let up = conn.exchange.to_uppercase();
+        return Err(Failure::usage("the leaked key's credentials are needed to contain it").with_hint(format!(
+            "set {up}_ACCESS_KEY and {up}_SECRET_KEY (and optionally the {up}_READONLY_… pair), or pass --credentials FILE"
+        )));
+    }
+    let settings = RunSettings {
+        playbook: args.playbook.clone(),
+        inputs,
+        bot_logs: args.bot_log.clone(),
+        out: args.out.clone(),
+        dry_run: args.dry_run,
+        assume_yes: args.yes,
+        interactive: printer.interactive(),
+    };
+    let report = session::run_new(settings, &conn, printer).await?;
+    Ok(session::print_outcome(&report, printer))
+}

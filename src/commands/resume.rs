@@ -1,0 +1,50 @@
+//! `respond resume RUN_DIR`: continue an interrupted run.
+
+use crate::cli::ResumeArgs;
+use crate::commands::session::{self, Connection};
+use crate::exit::{Code, Failure};
+use crate::output::Printer;
+use crate::steps::investigate::JournalFacts;
+
+pub async fn resume(args: ResumeArgs, printer: &Printer) -> Result<Code, Failure> {
+    let facts = JournalFacts::read(&args.run_dir).map_err(|e| {
+        Failure::usage(format!(
+            "{} is not a run directory: {e}",
+            args.run_dir.display()
+        ))
+    })?;
+    let exchange = facts.exchange().ok_or_else(|| {
+        Failure::usage(format!(
+            "{}: the journal does not name an exchange",
+            args.run_dir.display()
+        ))
+    })?;
+    let creds = crate::credentials::load(
+        &exchange,
+        args.connect.credentials.as_deref(),
+        printer.interactive(),
+    )
+    .map_err(|e| Failure::usage(e.to_string()))?;
+    let conn = Connection {
+        exchange,
+        api_url: args.connect.api_url.clone(),
+        primary: creds.primary,
+        readonly: creds.readonly,
+    };
+    let opts = crate::engine::ResumeOptions {
+        replay: args.replay.clone(),
+        accept_changed_playbook: args.accept_changed_playbook,
+        secret_inputs: crate::engine::parse_input_flags(&args.inputs)
+            .map_err(|e| Failure::usage(e.to_string()))?,
+    };
+    let report = session::run_resume(
+        &args.run_dir,
+        &conn,
+        args.playbook.as_deref(),
+        opts,
+        (printer.interactive(), args.yes),
+        printer,
+    )
+    .await?;
+    Ok(session::print_outcome(&report, printer))
+}

@@ -1,0 +1,278 @@
+//! What `leak`, `resume` and `drill` share: choosing the playbook, connecting the exchange
+//! adapter to the run directory, running the engine, sealing the bundle and telling the user
+//! where everything is.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::Utc;
+
+use crate::cli::BotLogArgs;
+use crate::credentials::KeyPair;
+use crate::engine::{self, EngineError, RunReport, RunSpec};
+use crate::exchange::upbit::{UpbitClient, UpbitConfig};
+use crate::exchange::Exchange;
+use crate::exit::{Code, Failure};
+use crate::output::Printer;
+use crate::rundir::{self, RunDir};
+use crate::steps::{builtin, ExchangeSession, Services};
+
+/// The embedded playbook each exchange uses by default: `<exchange>-leak`.
+pub fn default_playbook(exchange: &str) -> String {
+    format!("{exchange}-leak")
+}
+
+/// The playbook source and where it came from (`embedded:NAME` for built-ins).
+pub fn playbook_source(file: Option<&Path>, exchange: &str) -> Result<(PathBuf, String), Failure> {
+    match file {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|e| {
+                Failure::usage(format!("cannot read playbook {}: {e}", p.display()))
+            })?;
+            Ok((p.to_path_buf(), text))
+        }
+        None => {
+            let name = default_playbook(exchange);
+            let pb = crate::playbook::embedded_named(&name).ok_or_else(|| {
+                Failure::run(format!(
+                    "the embedded playbook {name} is missing from this build"
+                ))
+            })?;
+            Ok((
+                PathBuf::from(format!("embedded:{name}")),
+                pb.source.to_string(),
+            ))
+        }
+    }
+}
+
+/// Validates a playbook before anything touches the exchange; every problem as
+/// `file:line:column`.
+pub fn validate_playbook(path: &Path, source: &str) -> Result<(), Failure> {
+    let registry = builtin::registry();
+    crate::playbook::load_str(path, source, &registry)
+        .map(|_| ())
+        .map_err(|e| {
+            Failure::usage(e.to_string())
+                .with_hint("`respond playbook check FILE` lists every problem")
+        })
+}
+
+/// The exchange connection of a run: which keys, and where the API is.
+pub struct Connection {
+    pub exchange: String,
+    pub api_url: Option<String>,
+    pub primary: Option<KeyPair>,
+    pub readonly: Option<KeyPair>,
+}
+
+impl Connection {
+    /// Checks the URL policy before a run directory exists (plain http only to loopback).
+    pub fn check(&self) -> Result<(), Failure> {
+        if let Some(u) = &self.api_url {
+            crate::exchange::upbit::client::validate_base_url(u).map_err(|e| {
+                Failure::usage(e.to_string())
+                    .with_hint("use https, or plain http to 127.0.0.1 / localhost for a mock")
+            })?;
+        }
+        if self.primary.is_none() && self.readonly.is_none() {
+            let up = self.exchange.to_uppercase();
+            return Err(Failure::usage("no exchange credentials were given").with_hint(format!(
+                "set {up}_ACCESS_KEY and {up}_SECRET_KEY in the environment, pass --credentials FILE (chmod 600), or run on a terminal to be prompted"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The masked id of the key under investigation.
+    pub fn key_masked(&self) -> String {
+        self.primary
+            .as_ref()
+            .or(self.readonly.as_ref())
+            .map(|k| crate::secret::mask_key(&k.access_key))
+            .unwrap_or_default()
+    }
+
+    /// Builds the adapters, recording into `rundir`. Without the old key (a resume with only a
+    /// read-only key) the read-only key stands in and reads go to it from the start.
+    pub fn session(
+        &self,
+        rundir: &RunDir,
+    ) -> Result<(ExchangeSession, serde_json::Value), Failure> {
+        let cfg = |k: &KeyPair| {
+            let mut c = UpbitConfig::new(k.access_key.clone(), k.secret_key.clone());
+            c.base_url = self.api_url.clone();
+            c.recorder = Some(rundir.clone());
+            c
+        };
+        let usage = |e: crate::exchange::Error| Failure::usage(e.to_string());
+        let (first, other) = match (&self.primary, &self.readonly) {
+            (Some(p), r) => (p, r.as_ref()),
+            (None, Some(r)) => (r, None),
+            (None, None) => return Err(Failure::usage("no exchange credentials were given")),
+        };
+        let primary = UpbitClient::new(cfg(first)).map_err(usage)?;
+        let readonly = match other {
+            Some(r) => Some(
+                primary
+                    .with_key(r.access_key.clone(), r.secret_key.clone())
+                    .map_err(usage)?,
+            ),
+            None => None,
+        };
+        let caps = serde_json::to_value(primary.capabilities())
+            .map_err(|e| Failure::run(e.to_string()))?;
+        let primary: Arc<dyn Exchange> = Arc::new(primary);
+        let readonly: Option<Arc<dyn Exchange>> =
+            readonly.map(|r| Arc::new(r) as Arc<dyn Exchange>);
+        let session = ExchangeSession::new(primary, readonly);
+        if self.primary.is_none() {
+            session.primary_died();
+        }
+        Ok((session, caps))
+    }
+}
+
+/// How a run is to be carried out.
+pub struct RunSettings {
+    pub playbook: Option<PathBuf>,
+    pub inputs: BTreeMap<String, String>,
+    pub bot_logs: BotLogArgs,
+    pub out: PathBuf,
+    pub dry_run: bool,
+    pub assume_yes: bool,
+    pub interactive: bool,
+}
+
+/// Runs the leak playbook in a new bundle under `settings.out` and seals it.
+pub async fn run_new(
+    settings: RunSettings,
+    conn: &Connection,
+    printer: &Printer,
+) -> Result<RunReport, Failure> {
+    conn.check()?;
+    let (pb_path, pb_source) = playbook_source(settings.playbook.as_deref(), &conn.exchange)?;
+    validate_playbook(&pb_path, &pb_source)?;
+    let started = Utc::now();
+    let dir = settings.out.join(rundir::bundle_name(
+        started,
+        &conn.exchange,
+        &conn.key_masked(),
+    ));
+    let rundir = RunDir::create(&dir).map_err(|e| {
+        Failure::run(format!(
+            "cannot create the evidence directory {}: {e}",
+            dir.display()
+        ))
+    })?;
+    printer.status(&format!("evidence bundle: {}", dir.display()));
+    let (session, capabilities) = conn.session(&rundir)?;
+    let services = Arc::new(Services {
+        exchange: Some(session),
+        bot_logs: settings.bot_logs,
+        interactive: settings.interactive,
+        assume_yes: settings.assume_yes,
+    });
+    let spec = RunSpec {
+        playbook_path: pb_path,
+        playbook_source: pb_source,
+        inputs: settings.inputs,
+        capabilities,
+        dry_run: settings.dry_run,
+    };
+    let registry = builtin::registry();
+    let report = engine::start(spec, &registry, services, printer, rundir)
+        .await
+        .map_err(|e| engine_failure(e, Some(&dir)))?;
+    seal(&dir, printer);
+    Ok(report)
+}
+
+/// Continues an interrupted run and seals it again.
+pub async fn run_resume(
+    dir: &Path,
+    conn: &Connection,
+    playbook: Option<&Path>,
+    opts: engine::ResumeOptions,
+    settings: (bool, bool),
+    printer: &Printer,
+) -> Result<RunReport, Failure> {
+    conn.check()?;
+    let rundir = RunDir::open(dir)
+        .map_err(|e| Failure::usage(format!("{} is not a run directory: {e}", dir.display())))?;
+    let (session, _caps) = conn.session(&rundir)?;
+    let services = Arc::new(Services {
+        exchange: Some(session),
+        bot_logs: BotLogArgs::default(),
+        interactive: settings.0,
+        assume_yes: settings.1,
+    });
+    let pb = match playbook {
+        Some(p) => Some((
+            p,
+            std::fs::read_to_string(p).map_err(|e| {
+                Failure::usage(format!("cannot read playbook {}: {e}", p.display()))
+            })?,
+        )),
+        None => None,
+    };
+    let registry = builtin::registry();
+    let report = engine::resume(dir, pb, &registry, services, printer, opts)
+        .await
+        .map_err(|e| engine_failure(e, Some(dir)))?;
+    seal(dir, printer);
+    Ok(report)
+}
+
+/// Writes SHA256SUMS and manifest.json: the last write of every run.
+pub fn seal(dir: &Path, printer: &Printer) {
+    if let Err(e) = crate::report::seal(dir) {
+        printer.warn(&format!(
+            "could not seal the bundle (SHA256SUMS, manifest.json): {e}; the evidence files are kept"
+        ));
+    }
+}
+
+/// An engine error as the user reads it.
+pub fn engine_failure(e: EngineError, dir: Option<&Path>) -> Failure {
+    let usage = e.is_usage();
+    let hint = e.hint();
+    let mut f = if usage {
+        Failure::usage(e.to_string())
+    } else {
+        Failure::run(e.to_string())
+    };
+    match (hint, dir) {
+        (Some(h), _) => f = f.with_hint(h),
+        (None, Some(d)) if !usage => {
+            f = f.with_hint(format!(
+                "everything gathered is kept in {}; continue with `respond resume {}`",
+                d.display(),
+                d.display()
+            ))
+        }
+        _ => {}
+    }
+    f
+}
+
+/// The closing lines of a run: where the evidence and the checklist are, how to verify, and
+/// how to resume a failed run.
+pub fn print_outcome(report: &RunReport, printer: &Printer) -> Code {
+    report.print(printer);
+    let dir = report.dir.display().to_string();
+    printer.out("");
+    printer.out(&format!("evidence:  {dir}"));
+    if report.dir.join("checklist.md").is_file() {
+        printer.out(&format!("checklist: {dir}/checklist.md"));
+    }
+    if report.dir.join("support_ticket.md").is_file() {
+        printer.out(&format!("ticket:    {dir}/support_ticket.md"));
+    }
+    printer.out(&format!("verify:    respond evidence verify {dir}"));
+    if !report.ok {
+        printer.out(&format!("resume:    respond resume {dir}"));
+    }
+    report.exit_code()
+}

@@ -1,0 +1,837 @@
+//! Analysis and report step kinds (`analysis.import_bot_logs`, `analysis.flag`,
+//! `report.evidence`) and the investigation glue they share with `respond analyze`.
+//!
+//! The investigation never trusts derived state: every pass rebuilds the exchange data from
+//! the run's saved raw responses (with the parsers of the adapter family named in the
+//! journal), re-parses the bot logs from their copies in `bot/`, and reads the run's facts
+//! (window, revocation, server time, step outcomes) from the journal. That is what makes
+//! `respond analyze` reproduce the same bundle offline, byte for byte.
+
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use crate::analysis::{self, AnalysisInput, AnalysisResult, BotLog, BotLogFormat, Thresholds};
+use crate::engine::journal::{self, Entry};
+use crate::exchange::{ServerTime, Window};
+use crate::report::{self, Revocation, RunFacts};
+use crate::rundir::RunDir;
+use crate::steps::{ArgSpec, ArgType, Effect, StepContext, StepError, StepKind, StepOutcome};
+
+/// The list of imported bot logs, at the bundle's root.
+pub const BOT_LOGS_FILE: &str = "bot_logs.json";
+
+/// One imported bot log, as recorded in [`BOT_LOGS_FILE`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BotLogRecord {
+    /// The copy inside the bundle (`bot/<n>-<name>`).
+    pub bundle_path: String,
+    /// The file name the user gave (no directories: they may name the user's home).
+    pub original_name: String,
+    pub format: BotLogFormat,
+    /// SHA-256 of the original bytes, taken before parsing.
+    pub sha256: String,
+    pub skip_bad_rows: bool,
+    pub entries: usize,
+    pub skipped_rows: usize,
+}
+
+fn read_records(run_dir: &Path) -> Result<Vec<BotLogRecord>, String> {
+    let p = run_dir.join(BOT_LOGS_FILE);
+    match std::fs::read(&p) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", p.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(format!("{}: {e}", p.display())),
+    }
+}
+
+/// Copies each bot log into the bundle (hashed before parsing), parses it, and appends it to
+/// [`BOT_LOGS_FILE`]. A malformed row fails with `file:line` unless `skip_bad_rows`.
+pub fn import_bot_logs(
+    rundir: &RunDir,
+    paths: &[PathBuf],
+    forced: Option<BotLogFormat>,
+    skip_bad_rows: bool,
+) -> Result<Vec<BotLogRecord>, String> {
+    let mut records = read_records(rundir.path())?;
+    for path in paths {
+        let index = records.len();
+        let log = analysis::import::import(path, forced, skip_bad_rows, index, rundir)
+            .map_err(|e| e.to_string())?;
+        records.push(BotLogRecord {
+            bundle_path: log.bundle_path.clone(),
+            original_name: path
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default(),
+            format: log.format,
+            sha256: log.sha256.clone(),
+            skip_bad_rows,
+            entries: log.entries.len(),
+            skipped_rows: log.skipped.len(),
+        });
+    }
+    let json = serde_json::to_vec_pretty(&records).map_err(|e| e.to_string())?;
+    rundir
+        .write(BOT_LOGS_FILE, &json)
+        .map_err(|e| e.to_string())?;
+    Ok(records)
+}
+
+/// Parses every bot log recorded in the bundle from its copy, with the format and row policy
+/// used at import.
+pub fn load_bot_logs(run_dir: &Path) -> Result<Vec<BotLog>, String> {
+    let mut out = Vec::new();
+    for (i, rec) in read_records(run_dir)?.into_iter().enumerate() {
+        let copy =
+            crate::fsutil::safe_join(run_dir, &rec.bundle_path).map_err(|e| e.to_string())?;
+        let bytes = std::fs::read(&copy).map_err(|e| format!("{}: {e}", copy.display()))?;
+        let mut log = analysis::import::parse_bytes(
+            Path::new(&rec.bundle_path),
+            &copy,
+            &bytes,
+            Some(rec.format),
+            rec.skip_bad_rows,
+            i,
+        )
+        .map_err(|e| e.to_string())?;
+        log.bundle_path = rec.bundle_path.clone();
+        out.push(log);
+    }
+    Ok(out)
+}
+
+/// Reads the journal's complete entries; tolerates an entry being written right now (a step
+/// reading the journal of its own run) by ignoring an unterminated last line.
+pub fn read_journal(run_dir: &Path) -> Result<Vec<Entry>, String> {
+    let p = run_dir.join(journal::FILE_NAME);
+    let bytes = std::fs::read(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+    let mut out = Vec::new();
+    for line in bytes.split_inclusive(|b| *b == b'\n') {
+        if !line.ends_with(b"\n") {
+            break;
+        }
+        let e: Entry = serde_json::from_slice(&line[..line.len() - 1])
+            .map_err(|e| format!("{}: {e}", p.display()))?;
+        out.push(e);
+    }
+    Ok(out)
+}
+
+fn parse_ts(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// The facts of a run as its journal tells them.
+pub struct JournalFacts {
+    entries: Vec<Entry>,
+}
+
+impl JournalFacts {
+    pub fn read(run_dir: &Path) -> Result<Self, String> {
+        Ok(JournalFacts {
+            entries: read_journal(run_dir)?,
+        })
+    }
+
+    fn run_start(&self) -> Option<&Value> {
+        self.entries
+            .iter()
+            .rev()
+            .find(|e| e.event == "run_start")
+            .map(|e| &e.data)
+    }
+
+    /// The exchange family that recorded the run (`upbit`), from the capabilities journaled at
+    /// run start.
+    pub fn exchange(&self) -> Option<String> {
+        self.run_start()?
+            .get("exchange")?
+            .get("name")?
+            .as_str()
+            .map(str::to_string)
+    }
+
+    pub fn started_at(&self) -> Option<DateTime<Utc>> {
+        self.entries
+            .iter()
+            .find(|e| e.event == "run_start")
+            .and_then(|e| parse_ts(&e.ts))
+    }
+
+    /// The latest time the engine stamped.
+    pub fn last_ts(&self) -> Option<DateTime<Utc>> {
+        self.entries.last().and_then(|e| parse_ts(&e.ts))
+    }
+
+    /// `(ended at, step_end data)` of every step of kind `uses` that ended, in journal order.
+    pub fn ends_of(&self, uses: &str) -> Vec<(DateTime<Utc>, &Value)> {
+        self.entries
+            .iter()
+            .filter(|e| {
+                e.event == "step_end" && e.data.get("uses").and_then(Value::as_str) == Some(uses)
+            })
+            .filter_map(|e| Some((parse_ts(&e.ts)?, &e.data)))
+            .collect()
+    }
+
+    /// Resolved arguments of the last start of a step of kind `uses`.
+    pub fn last_args_of(&self, uses: &str) -> Option<&Map<String, Value>> {
+        self.entries
+            .iter()
+            .rev()
+            .find(|e| {
+                e.event == "step_start" && e.data.get("uses").and_then(Value::as_str) == Some(uses)
+            })
+            .and_then(|e| e.data.get("args")?.as_object())
+    }
+
+    /// The investigation window the last successful export used.
+    pub fn export_window(&self) -> Option<Window> {
+        let (_, end) = self
+            .ends_of("exchange.export_history")
+            .into_iter()
+            .rev()
+            .find(|(_, d)| d.get("status").and_then(Value::as_str) == Some("ok"))?;
+        let out = end.get("outputs")?;
+        let from = parse_ts(out.get("window_from")?.as_str()?)?;
+        let to = parse_ts(out.get("window_to")?.as_str()?)?;
+        Some(Window { from, to })
+    }
+
+    /// What the last revocation check found.
+    pub fn revocation(&self) -> Revocation {
+        match self.ends_of("exchange.verify_key_revoked").last() {
+            None => Revocation::NotChecked,
+            Some((at, d)) => {
+                let out = d.get("outputs");
+                let revoked =
+                    out.and_then(|o| o.get("revoked")).and_then(Value::as_bool) == Some(true);
+                let observed = out
+                    .and_then(|o| o.get("observed_at"))
+                    .and_then(Value::as_str)
+                    .and_then(parse_ts);
+                match (revoked, observed) {
+                    (true, Some(observed_at)) => {
+                        let polls = out
+                            .and_then(|o| o.get("polls"))
+                            .and_then(Value::as_u64)
+                            .unwrap_or(0);
+                        let name = out
+                            .and_then(|o| o.get("error_name"))
+                            .and_then(Value::as_str)
+                            .unwrap_or("invalid_access_key");
+                        Revocation::Revoked {
+                            observed_at,
+                            evidence: format!(
+                                "the old key was refused with `{name}` (poll {polls})"
+                            ),
+                        }
+                    }
+                    _ => Revocation::StillValid { checked_at: *at },
+                }
+            }
+        }
+    }
+
+    /// Server time against the local clock, from the first (`first = true`) or last snapshot.
+    pub fn server_time(&self, first: bool) -> Option<ServerTime> {
+        let ends = self.ends_of("exchange.snapshot");
+        let pick = if first { ends.first() } else { ends.last() }?;
+        let offset_ms = pick.1.get("outputs")?.get("server_offset_ms")?.as_i64()?;
+        Some(ServerTime {
+            server: pick.0 + Duration::milliseconds(offset_ms),
+            local: pick.0,
+            offset_ms,
+        })
+    }
+
+    /// Every step's outcome so far, in the order the steps started.
+    pub fn steps(&self) -> Vec<report::StepRecord> {
+        let mut out: Vec<report::StepRecord> = Vec::new();
+        for e in &self.entries {
+            let Some(id) = e.data.get("step").and_then(Value::as_str) else {
+                continue;
+            };
+            let at = parse_ts(&e.ts);
+            match e.event.as_str() {
+                "step_start" => {
+                    out.retain(|r| r.id != id);
+                    out.push(report::StepRecord {
+                        id: id.to_string(),
+                        uses: e
+                            .data
+                            .get("uses")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_string(),
+                        status: report::StepStatus::Pending,
+                        summary: String::new(),
+                        started_at: at,
+                        finished_at: None,
+                    });
+                }
+                "step_end" => {
+                    let status = match e
+                        .data
+                        .get("status")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                    {
+                        "ok" | "reused" => report::StepStatus::Ok,
+                        "failed" => report::StepStatus::Failed,
+                        "dry_run" | "not_simulable" => report::StepStatus::DryRun,
+                        _ => report::StepStatus::Skipped,
+                    };
+                    let summary = e
+                        .data
+                        .get("summary")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string();
+                    match out.iter_mut().find(|r| r.id == id) {
+                        Some(r) => {
+                            r.status = status;
+                            r.summary = summary;
+                            r.finished_at = at;
+                        }
+                        None => out.push(report::StepRecord {
+                            id: id.to_string(),
+                            uses: e
+                                .data
+                                .get("uses")
+                                .and_then(Value::as_str)
+                                .unwrap_or_default()
+                                .to_string(),
+                            status,
+                            summary,
+                            started_at: None,
+                            finished_at: at,
+                        }),
+                    }
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+}
+
+/// Reads a `thresholds` argument (a map of [`Thresholds`] fields) over the defaults.
+pub fn thresholds_from(value: Option<&Value>) -> Result<Thresholds, String> {
+    let mut base = serde_json::to_value(Thresholds::default()).map_err(|e| e.to_string())?;
+    if let Some(v) = value {
+        let Some(over) = v.as_object() else {
+            return Err("`thresholds` must be a map of threshold names to numbers".into());
+        };
+        let obj = base
+            .as_object_mut()
+            .expect("thresholds serialize to an object");
+        for (k, val) in over {
+            if !obj.contains_key(k) {
+                let known: Vec<&str> = obj.keys().map(String::as_str).collect();
+                return Err(format!(
+                    "unknown threshold `{k}` (known: {})",
+                    known.join(", ")
+                ));
+            }
+            obj.insert(k.clone(), val.clone());
+        }
+    }
+    serde_json::from_value(base).map_err(|e| format!("bad threshold value: {e}"))
+}
+
+/// The data and conclusions of one investigation pass.
+pub struct Investigation {
+    pub input: AnalysisInput,
+    pub result: AnalysisResult,
+    pub facts: JournalFacts,
+}
+
+/// Rebuilds the run's data from `raw/` and `bot/`, and analyzes it.
+pub fn investigate(run_dir: &Path, thresholds: &Thresholds) -> Result<Investigation, String> {
+    let facts = JournalFacts::read(run_dir)?;
+    let exchange = facts
+        .exchange()
+        .ok_or("the journal does not name the exchange (was this run started without one?)")?;
+    let (mut input, skipped) = crate::exchange::offline_rebuild(&exchange, run_dir)?;
+    input.window = facts.export_window();
+    input.bot_logs = load_bot_logs(run_dir)?;
+    let mut result = analysis::analyze(&input, thresholds);
+    for (file, reason) in skipped {
+        result
+            .notes
+            .push(format!("raw response {file} was left out: {reason}"));
+    }
+    Ok(Investigation {
+        input,
+        result,
+        facts,
+    })
+}
+
+/// The facts a report states about the run, from the journal and the rebuilt data.
+pub fn run_facts(run_dir: &Path, inv: &Investigation) -> Result<RunFacts, String> {
+    let facts = &inv.facts;
+    let start = facts
+        .run_start()
+        .ok_or("the journal has no run_start entry")?
+        .clone();
+    let started_at = facts
+        .started_at()
+        .ok_or("the journal's run_start has no time")?;
+    let minutes = inv.result.thresholds.reference_window_minutes;
+    Ok(RunFacts {
+        run_id: run_dir
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default(),
+        exchange: facts.exchange().unwrap_or_default(),
+        account_label: None,
+        key_masked: inv.input.key_masked.clone(),
+        tool_version: start
+            .get("version")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+        playbook_path: start["playbook"]["path"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        playbook_sha256: start["playbook"]["sha256"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        started_at,
+        finished_at: facts.last_ts().unwrap_or(started_at),
+        server_time_start: facts.server_time(true),
+        server_time_end: facts.server_time(false),
+        investigation_window: inv.input.window,
+        reference_window: inv.result.suspicious_window.map(|w| Window {
+            from: w.from - Duration::minutes(minutes),
+            to: w.from,
+        }),
+        revocation: facts.revocation(),
+        dry_run: start
+            .get("dry_run")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        steps: facts.steps(),
+    })
+}
+
+/// Writes the whole evidence bundle for the run (not the manifest: sealing is the last write
+/// of a run, done by the command once the journal is closed).
+pub fn write_reports(
+    rundir: &RunDir,
+    thresholds: &Thresholds,
+    excel: bool,
+) -> Result<(Investigation, Vec<String>), String> {
+    let inv = investigate(rundir.path(), thresholds)?;
+    let facts = run_facts(rundir.path(), &inv)?;
+    let files = report::write_bundle(
+        rundir,
+        &facts,
+        &inv.input,
+        &inv.result,
+        &report::ReportOptions { excel },
+    )
+    .map_err(|e| e.to_string())?;
+    Ok((inv, files))
+}
+
+/// A short machine-readable summary of an analysis, as step outputs and `--json` show it.
+pub fn summary(inv: &Investigation) -> Map<String, Value> {
+    let r = &inv.result;
+    let flagged: Vec<&str> = r
+        .verdicts
+        .iter()
+        .filter(|v| v.flagged)
+        .map(|v| v.order_id.as_str())
+        .collect();
+    let review = r
+        .verdicts
+        .iter()
+        .filter(|v| !v.flagged && v.confidence == analysis::Confidence::Review)
+        .count();
+    let flagged_transfers: Vec<&str> = r
+        .transfers
+        .iter()
+        .filter(|t| t.flagged)
+        .map(|t| t.transfer_id.as_str())
+        .collect();
+    let mut m = Map::new();
+    m.insert("order_count".into(), json!(inv.input.orders.len()));
+    m.insert("fill_count".into(), json!(inv.input.fills.len()));
+    m.insert("flagged_count".into(), json!(flagged.len()));
+    m.insert("flagged_order_ids".into(), json!(flagged));
+    m.insert("review_count".into(), json!(review));
+    m.insert("flagged_withdrawal_ids".into(), json!(flagged_transfers));
+    m.insert("had_bot_log".into(), json!(r.had_bot_log));
+    m.insert("quote_currency".into(), json!(r.loss.quote_currency));
+    m.insert(
+        "overpayment".into(),
+        json!(r.loss.overpayment.normalize().to_string()),
+    );
+    m.insert(
+        "portfolio_delta".into(),
+        json!(r.loss.portfolio_delta.map(|d| d.normalize().to_string())),
+    );
+    m.insert(
+        "withdrawn_value".into(),
+        json!(r.loss.withdrawn_value.normalize().to_string()),
+    );
+    m.insert("notes".into(), json!(r.notes));
+    m
+}
+
+fn bad_arg(arg: &str, message: impl Into<String>) -> StepError {
+    StepError::BadArgument {
+        arg: arg.into(),
+        message: message.into(),
+    }
+}
+
+fn bool_arg(args: &Map<String, Value>, name: &str, default: bool) -> Result<bool, StepError> {
+    match args.get(name) {
+        None | Some(Value::Null) => Ok(default),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(Value::String(s)) => match s.trim() {
+            "" => Ok(default),
+            "true" | "yes" | "1" => Ok(true),
+            "false" | "no" | "0" => Ok(false),
+            other => Err(bad_arg(
+                name,
+                format!("expected true or false, got `{other}`"),
+            )),
+        },
+        Some(other) => Err(bad_arg(
+            name,
+            format!("expected true or false, got {other}"),
+        )),
+    }
+}
+
+fn thresholds_arg(args: &Map<String, Value>) -> Result<Thresholds, StepError> {
+    thresholds_from(args.get("thresholds")).map_err(|m| bad_arg("thresholds", m))
+}
+
+fn format_arg(f: crate::cli::BotLogFormatArg) -> BotLogFormat {
+    match f {
+        crate::cli::BotLogFormatArg::Generic => BotLogFormat::Generic,
+        crate::cli::BotLogFormatArg::Freqtrade => BotLogFormat::Freqtrade,
+        crate::cli::BotLogFormatArg::Hummingbot => BotLogFormat::Hummingbot,
+        crate::cli::BotLogFormatArg::ThreeCommas => BotLogFormat::ThreeCommas,
+    }
+}
+
+/// The `--bot-log-format` choice as the importer's format.
+pub fn forced_format(args: &crate::cli::BotLogArgs) -> Option<BotLogFormat> {
+    args.bot_log_format.map(format_arg)
+}
+
+/// `analysis.import_bot_logs`: copy, hash and parse the bot logs given on the command line.
+pub struct ImportBotLogs;
+
+#[async_trait]
+impl StepKind for ImportBotLogs {
+    fn name(&self) -> &'static str {
+        "analysis.import_bot_logs"
+    }
+    fn effect(&self) -> Effect {
+        Effect::Write
+    }
+    fn description(&self) -> &'static str {
+        "Copy the bot's own logs (--bot-log) into the bundle unmodified, hash them, and parse them."
+    }
+    fn args(&self) -> &'static [ArgSpec] {
+        &[]
+    }
+    fn outputs(&self) -> &'static [&'static str] {
+        &["count", "logs", "entries", "skipped_rows"]
+    }
+    async fn run(
+        &self,
+        ctx: &StepContext,
+        _args: &Map<String, Value>,
+    ) -> Result<StepOutcome, StepError> {
+        let opts = &ctx.services.bot_logs;
+        let records = import_bot_logs(
+            &ctx.rundir,
+            &opts.bot_logs,
+            forced_format(opts),
+            opts.skip_bad_rows,
+        )
+        .map_err(|m| {
+            StepError::with_hint(
+                m,
+                "fix the bot log, force its format with --bot-log-format, or pass --skip-bad-rows",
+            )
+        })?;
+        Ok(outcome(&records))
+    }
+    async fn check_done(
+        &self,
+        ctx: &StepContext,
+        _args: &Map<String, Value>,
+    ) -> Result<Option<StepOutcome>, StepError> {
+        // The copy and the record list are written atomically; a record list that names every
+        // given file means the import finished.
+        let records = read_records(ctx.rundir.path()).map_err(StepError::failed)?;
+        if records.len() >= ctx.services.bot_logs.bot_logs.len()
+            && ctx.rundir.path().join(BOT_LOGS_FILE).exists()
+        {
+            Ok(Some(outcome(&records)))
+        } else {
+            // Nothing recorded: importing again only copies files into the bundle.
+            let _ = std::fs::remove_file(ctx.rundir.path().join(BOT_LOGS_FILE));
+            Ok(None)
+        }
+    }
+    fn describe(&self, _args: &Map<String, Value>) -> String {
+        "would copy the given bot logs into bot/ and parse them".into()
+    }
+}
+
+fn outcome(records: &[BotLogRecord]) -> StepOutcome {
+    let entries: usize = records.iter().map(|r| r.entries).sum();
+    let skipped: usize = records.iter().map(|r| r.skipped_rows).sum();
+    let mut outputs = Map::new();
+    outputs.insert("count".into(), json!(records.len()));
+    outputs.insert(
+        "logs".into(),
+        json!(records
+            .iter()
+            .map(|r| r.bundle_path.clone())
+            .collect::<Vec<_>>()),
+    );
+    outputs.insert("entries".into(), json!(entries));
+    outputs.insert("skipped_rows".into(), json!(skipped));
+    let summary = if records.is_empty() {
+        "no bot log given: the analysis will use heuristics only".to_string()
+    } else {
+        format!(
+            "{} bot log(s), {entries} rows, {skipped} skipped",
+            records.len()
+        )
+    };
+    let mut artifacts: Vec<String> = records.iter().map(|r| r.bundle_path.clone()).collect();
+    if !records.is_empty() {
+        artifacts.push(BOT_LOGS_FILE.into());
+    }
+    StepOutcome {
+        outputs,
+        summary,
+        artifacts,
+    }
+}
+
+const FLAG_ARGS: &[ArgSpec] = &[
+    ArgSpec {
+        name: "final",
+        ty: ArgType::Boolean,
+        required: false,
+        description: "false for a first pass that only picks the orders whose fills to fetch",
+    },
+    ArgSpec {
+        name: "thresholds",
+        ty: ArgType::Map,
+        required: false,
+        description: "overrides of the detection thresholds (written into the bundle)",
+    },
+];
+
+/// `analysis.flag`: diff against the bot logs, run the rules, estimate the loss.
+pub struct Flag;
+
+#[async_trait]
+impl StepKind for Flag {
+    fn name(&self) -> &'static str {
+        "analysis.flag"
+    }
+    fn effect(&self) -> Effect {
+        Effect::Read
+    }
+    fn description(&self) -> &'static str {
+        "Diff the exported history against the bot logs, run detection rules R1-R14, estimate the loss."
+    }
+    fn args(&self) -> &'static [ArgSpec] {
+        FLAG_ARGS
+    }
+    fn outputs(&self) -> &'static [&'static str] {
+        &[
+            "candidate_order_ids",
+            "order_count",
+            "fill_count",
+            "flagged_count",
+            "flagged_order_ids",
+            "review_count",
+            "flagged_withdrawal_ids",
+            "had_bot_log",
+            "quote_currency",
+            "overpayment",
+            "portfolio_delta",
+            "withdrawn_value",
+            "notes",
+        ]
+    }
+    async fn run(
+        &self,
+        ctx: &StepContext,
+        args: &Map<String, Value>,
+    ) -> Result<StepOutcome, StepError> {
+        let thresholds = thresholds_arg(args)?;
+        let is_final = bool_arg(args, "final", true)?;
+        let dir = ctx.rundir.path().to_path_buf();
+        let th = thresholds.clone();
+        let inv = tokio::task::spawn_blocking(move || investigate(&dir, &th))
+            .await
+            .map_err(|e| StepError::failed(format!("analysis crashed: {e}")))?
+            .map_err(StepError::failed)?;
+        let mut outputs = summary(&inv);
+        let candidates = analysis::candidate_order_ids(&inv.input, &thresholds);
+        outputs.insert("candidate_order_ids".into(), json!(candidates));
+        let flagged = outputs["flagged_count"].as_u64().unwrap_or(0);
+        let summary = if is_final {
+            format!(
+                "{flagged} of {} orders flagged as unauthorized; estimated overpayment {} {}",
+                inv.input.orders.len(),
+                outputs["overpayment"].as_str().unwrap_or("0"),
+                inv.result.loss.quote_currency
+            )
+        } else {
+            format!(
+                "{} of {} orders need their fills",
+                candidates.len(),
+                inv.input.orders.len()
+            )
+        };
+        Ok(StepOutcome {
+            outputs,
+            summary,
+            artifacts: Vec::new(),
+        })
+    }
+}
+
+const EVIDENCE_ARGS: &[ArgSpec] = &[
+    ArgSpec {
+        name: "thresholds",
+        ty: ArgType::Map,
+        required: false,
+        description: "overrides of the detection thresholds (as given to analysis.flag)",
+    },
+    ArgSpec {
+        name: "excel",
+        ty: ArgType::Boolean,
+        required: false,
+        description: "write CSVs with a UTF-8 byte-order mark for Excel",
+    },
+];
+
+/// `report.evidence`: write the evidence bundle's CSVs and reports.
+pub struct Evidence;
+
+#[async_trait]
+impl StepKind for Evidence {
+    fn name(&self) -> &'static str {
+        "report.evidence"
+    }
+    fn effect(&self) -> Effect {
+        // Writes only local files, deterministically from the raw data: repeating it is safe.
+        Effect::Write
+    }
+    fn description(&self) -> &'static str {
+        "Write the evidence bundle: unauthorized_trades.csv, all orders/fills/transfers/balances, report.html/.md, support_ticket.md."
+    }
+    fn args(&self) -> &'static [ArgSpec] {
+        EVIDENCE_ARGS
+    }
+    fn outputs(&self) -> &'static [&'static str] {
+        &[
+            "files",
+            "flagged_count",
+            "overpayment",
+            "quote_currency",
+            "dir",
+        ]
+    }
+    async fn run(
+        &self,
+        ctx: &StepContext,
+        args: &Map<String, Value>,
+    ) -> Result<StepOutcome, StepError> {
+        let thresholds = thresholds_arg(args)?;
+        let excel = bool_arg(args, "excel", false)?;
+        let rundir = ctx.rundir.clone();
+        let (inv, files) =
+            tokio::task::spawn_blocking(move || write_reports(&rundir, &thresholds, excel))
+                .await
+                .map_err(|e| StepError::failed(format!("report writer crashed: {e}")))?
+                .map_err(StepError::failed)?;
+        let s = summary(&inv);
+        let mut outputs = Map::new();
+        outputs.insert("files".into(), json!(files));
+        outputs.insert("flagged_count".into(), s["flagged_count"].clone());
+        outputs.insert("overpayment".into(), s["overpayment"].clone());
+        outputs.insert("quote_currency".into(), s["quote_currency"].clone());
+        outputs.insert("dir".into(), json!(ctx.rundir.path().display().to_string()));
+        Ok(StepOutcome {
+            summary: format!(
+                "evidence written: {} files in {}",
+                files.len(),
+                ctx.rundir.path().display()
+            ),
+            outputs,
+            artifacts: files,
+        })
+    }
+    async fn check_done(
+        &self,
+        _ctx: &StepContext,
+        _args: &Map<String, Value>,
+    ) -> Result<Option<StepOutcome>, StepError> {
+        // Regenerating the reports from the same raw data gives the same bytes: safe to redo.
+        Ok(None)
+    }
+    fn describe(&self, _args: &Map<String, Value>) -> String {
+        "would write the evidence bundle (CSVs, report.html, report.md, support_ticket.md)".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thresholds_override_and_refuse_unknown_names() {
+        let t = thresholds_from(Some(&json!({"price_deviation": 0.5}))).unwrap();
+        assert_eq!(t.price_deviation, 0.5);
+        assert_eq!(t.flag_score, Thresholds::default().flag_score);
+        let e = thresholds_from(Some(&json!({"price_deviaton": 0.5}))).unwrap_err();
+        assert!(e.contains("unknown threshold `price_deviaton`"), "{e}");
+        assert!(thresholds_from(Some(&json!({"price_deviation": "x"}))).is_err());
+    }
+
+    #[test]
+    fn journal_reader_ignores_an_entry_being_written() {
+        let t = tempfile::tempdir().unwrap();
+        let j = journal::Journal::create(t.path()).unwrap();
+        j.append("run_start", json!({"exchange": {"name": "upbit"}}))
+            .unwrap();
+        drop(j);
+        let p = t.path().join(journal::FILE_NAME);
+        let mut bytes = std::fs::read(&p).unwrap();
+        bytes.extend_from_slice(b"{\"seq\":2,");
+        std::fs::write(&p, bytes).unwrap();
+        let facts = JournalFacts::read(t.path()).unwrap();
+        assert_eq!(facts.exchange().as_deref(), Some("upbit"));
+        assert_eq!(facts.steps().len(), 0);
+        assert_eq!(facts.revocation(), Revocation::NotChecked);
+    }
+}
