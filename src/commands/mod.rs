@@ -1,6 +1,8 @@
 //! One function per command: turn raw flags into settings, run, report. The only layer that
 //! talks to the user through the [`Printer`]; everything below returns typed results.
 
+pub mod mock;
+
 use crate::cli::{Command, EvidenceCommand, MockCommand, PlaybookCommand};
 use crate::exit::{Code, Failure};
 use crate::output::Printer;
@@ -14,9 +16,7 @@ pub async fn dispatch(command: Command, printer: &Printer) -> Result<Code, Failu
             "the Upbit client and containment steps (issue 4)",
         )),
         Command::Drill(_) => Err(not_yet("drill", "the drill runner (issue 6)")),
-        Command::Mock(MockCommand::Serve(_)) => {
-            Err(not_yet("mock serve", "the mock exchange (issue 3)"))
-        }
+        Command::Mock(MockCommand::Serve(args)) => mock::serve(args, printer).await,
         Command::Analyze(_) => Err(not_yet("analyze", "investigation (issue 5)")),
         Command::Resume(_) => Err(not_yet("resume", "the engine")),
         Command::Evidence(EvidenceCommand::Verify { .. }) => {
