@@ -252,7 +252,7 @@ pub fn authenticate(
         let alg_ok = claims
             .query_hash_alg
             .as_deref()
-            .is_none_or(|a| a.eq_ignore_ascii_case("SHA512"));
+            .map_or(true, |a| a.eq_ignore_ascii_case("SHA512"));
         let expected = query_hash(req.params);
         match claims.query_hash.as_deref() {
             Some(h) if alg_ok && h.eq_ignore_ascii_case(&expected) => {}

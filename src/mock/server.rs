@@ -320,7 +320,7 @@ async fn handle(State(ex): State<Arc<MockExchange>>, req: Request) -> Response {
     }
     if decision.storm_secs > 0 {
         let mut g = ex.gate();
-        if g.limiter.storm_until.is_none_or(|u| u < Instant::now()) {
+        if g.limiter.storm_until.map_or(true, |u| u < Instant::now()) {
             g.limiter.storm_until =
                 Some(Instant::now() + std::time::Duration::from_secs(decision.storm_secs));
         }
@@ -754,7 +754,7 @@ fn private(
                 .orders
                 .iter()
                 .filter(|o| o.account == acct && o.state == OrdState::Wait && want_wait)
-                .filter(|o| market.is_none_or(|m| o.market == m))
+                .filter(|o| market.map_or(true, |m| o.market == m))
                 .collect();
             v.sort_by_key(|o| o.created_at);
             if desc {
@@ -800,7 +800,7 @@ fn private(
                 .iter()
                 .filter(|o| o.account == acct && o.state != OrdState::Wait)
                 .filter(|o| states.is_empty() || states.contains(&o.state.as_str()))
-                .filter(|o| market.is_none_or(|m| o.market == m))
+                .filter(|o| market.map_or(true, |m| o.market == m))
                 .filter(|o| o.created_at >= start && o.created_at <= end)
                 .collect();
             v.sort_by_key(|o| o.created_at);
@@ -826,7 +826,7 @@ fn private(
                 .iter()
                 .filter(|o| o.account == acct)
                 .filter(|o| uu.contains(&o.uuid.to_string().as_str()) || o.identifier.as_deref().is_some_and(|i| ids.contains(&i)))
-                .filter(|o| market.is_none_or(|m| o.market == m))
+                .filter(|o| market.map_or(true, |m| o.market == m))
                 .collect();
             v.sort_by_key(|o| o.created_at);
             if desc {
@@ -958,8 +958,8 @@ fn private(
                 w.withdrawals
                     .iter()
                     .filter(|x| x.account == acct)
-                    .filter(|x| cur.is_none_or(|c| x.currency == c))
-                    .filter(|x| state.is_none_or(|s| x.state.eq_ignore_ascii_case(s)))
+                    .filter(|x| cur.map_or(true, |c| x.currency == c))
+                    .filter(|x| state.map_or(true, |s| x.state.eq_ignore_ascii_case(s)))
                     .filter(|x| uu.is_empty() || uu.contains(&x.uuid.to_string().as_str()))
                     .filter(|x| tx.is_empty() || x.txid.as_deref().is_some_and(|t| tx.contains(&t)))
                     .map(|x| (x.created_at, x.uuid.to_string(), wire::withdrawal(x)))
@@ -968,8 +968,8 @@ fn private(
                 w.deposits
                     .iter()
                     .filter(|x| x.account == acct)
-                    .filter(|x| cur.is_none_or(|c| x.currency == c))
-                    .filter(|_| state.is_none_or(|s| s.eq_ignore_ascii_case("ACCEPTED")))
+                    .filter(|x| cur.map_or(true, |c| x.currency == c))
+                    .filter(|_| state.map_or(true, |s| s.eq_ignore_ascii_case("ACCEPTED")))
                     .filter(|x| uu.is_empty() || uu.contains(&x.uuid.to_string().as_str()))
                     .filter(|x| tx.is_empty() || tx.contains(&x.txid.as_str()))
                     .map(|x| (x.created_at, x.uuid.to_string(), wire::deposit(x)))
@@ -1334,9 +1334,9 @@ fn public(ex: &MockExchange, ep: Ep, p: &Params, now: DateTime<Utc>) -> Result<V
                         }
                     }
                     if s == Side::Ask {
-                        agg.sort_by(|a, b| a.0.cmp(&b.0));
+                        agg.sort_by_key(|a| a.0);
                     } else {
-                        agg.sort_by(|a, b| b.0.cmp(&a.0));
+                        agg.sort_by_key(|b| std::cmp::Reverse(b.0));
                     }
                     agg.truncate(15);
                     agg
@@ -1367,15 +1367,7 @@ fn public(ex: &MockExchange, ep: Ep, p: &Params, now: DateTime<Utc>) -> Result<V
                     t.range(..(to_ms + 1, 0))
                         .rev()
                         .take(count)
-                        .map(|((ms, s), t)| {
-                            (
-                                *ms,
-                                t.seq + (1 << 40) + *s * 0,
-                                t.price,
-                                t.volume,
-                                t.ask_bid,
-                            )
-                        })
+                        .map(|((ms, s), t)| (*ms, *s + (1 << 40), t.price, t.volume, t.ask_bid))
                         .collect()
                 })
                 .unwrap_or_default();
