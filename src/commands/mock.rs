@@ -79,7 +79,8 @@ async fn wait_for_signal() {
                     _ = term.recv() => {}
                 }
             }
-            Err(_) => {
+            Err(e) => {
+                tracing::warn!("cannot listen for SIGTERM ({e}); stop with Ctrl-C");
                 let _ = tokio::signal::ctrl_c().await;
             }
         }
