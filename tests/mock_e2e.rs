@@ -814,7 +814,51 @@ async fn faults_are_injected_and_logged() {
     assert_eq!(bot.get("/v1/accounts", "").await.status, 200);
     let r = bot.get("/v1/api_keys", "").await;
     assert!(serde_json::from_str::<Value>(&r.body).is_err(), "truncated");
+    // Dropped connection, timeout, 429 storm.
+    s.state.set_faults(vec![
+        mock::faults::FaultRule {
+            path: "/v1/accounts".into(),
+            drop_rate: 1.0,
+            count: Some(1),
+            ..Default::default()
+        },
+        mock::faults::FaultRule {
+            path: "/v1/api_keys".into(),
+            timeout_rate: 1.0,
+            count: Some(1),
+            ..Default::default()
+        },
+    ]);
+    let t = token(&bot.ak, &bot.sk, None, Alg::Hs256, None);
+    let dropped = async {
+        let r = bot
+            .http
+            .get(format!("{}/v1/accounts", bot.base))
+            .bearer_auth(t)
+            .send()
+            .await?;
+        r.bytes().await
+    };
+    assert!(dropped.await.is_err(), "connection dropped");
+    let t = token(&bot.ak, &bot.sk, None, Alg::Hs256, None);
+    let timed_out = bot
+        .http
+        .get(format!("{}/v1/api_keys", bot.base))
+        .bearer_auth(t)
+        .timeout(std::time::Duration::from_millis(300))
+        .send()
+        .await;
+    assert!(timed_out.unwrap_err().is_timeout());
+    s.state.set_faults(vec![mock::faults::FaultRule {
+        path: "*".into(),
+        storm_secs: 5,
+        count: Some(1),
+        ..Default::default()
+    }]);
+    assert_eq!(bot.get("/v1/accounts", "").await.status, 429);
+    assert_eq!(bot.get("/v1/accounts", "").await.status, 429, "storm lasts");
     let log = s.state.requests();
-    assert_eq!(log.iter().filter(|r| r.fault.is_some()).count(), 2);
+    assert_eq!(log.iter().filter(|r| r.fault.is_some()).count(), 5);
+    // Shutdown releases the request held by the timeout fault.
     s.shutdown().await.unwrap();
 }
