@@ -862,3 +862,31 @@ async fn faults_are_injected_and_logged() {
     // Shutdown releases the request held by the timeout fault.
     s.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn repeat_page_fault_repeats_the_previous_pages_items() {
+    let s = start("pump-and-dump", opts()).await;
+    let ro = Api::new(&s, "readonly");
+    let ids = |v: Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["uuid"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let first = ids(ro.get("/v1/orders/closed", "limit=5").await.json());
+    assert_eq!(first.len(), 5);
+    s.state.set_faults(vec![mock::faults::FaultRule {
+        path: "/v1/orders/closed".into(),
+        repeat_page_rate: 1.0,
+        count: Some(1),
+        ..Default::default()
+    }]);
+    let second = ids(ro.get("/v1/orders/closed", "limit=5").await.json());
+    assert_eq!(
+        second[..3],
+        first[2..],
+        "previous page's last items come first"
+    );
+    s.shutdown().await.unwrap();
+}
