@@ -544,11 +544,7 @@ pub fn execute(w: &mut World, mk: &Markets, idx: usize, now: DateTime<Utc>) {
                 m.executed_volume += qty;
                 m.executed_funds += funds;
                 m.remaining_volume -= qty;
-                m.paid_fee += if o.side == Side::Ask {
-                    mfee
-                } else {
-                    Decimal::ZERO
-                };
+                m.paid_fee += mfee;
                 m.remaining_fee = (m.reserved_fee - m.paid_fee).max(Decimal::ZERO);
                 let dec = match opp {
                     Side::Bid => funds + mfee,
@@ -676,4 +672,120 @@ pub fn cancel(w: &mut World, idx: usize) -> Result<(), OrderError> {
     }
     finish(w, idx, false);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mock::scenario::DepthSpec;
+
+    fn setup() -> (World, Markets, DateTime<Utc>) {
+        let now: DateTime<Utc> = "2026-11-20T18:30:00Z".parse().unwrap();
+        let mk = Markets {
+            specs: vec![MarketSpec {
+                code: "KRW-XRP".into(),
+                korean_name: "리플".into(),
+                english_name: "XRP".into(),
+                price: Decimal::from(3000),
+                volatility: 0.0,
+                depth: DepthSpec {
+                    levels: 3,
+                    step_pct: Decimal::ONE,
+                    level_krw: Decimal::from(300_000),
+                },
+            }],
+            seed: 1,
+            anchor: now,
+            fee: Decimal::new(5, 4),
+        };
+        let mut w = World::default();
+        for name in ["a", "b"] {
+            let acct = w.accounts.entry(name.into()).or_default();
+            acct.bal("KRW").balance = Decimal::from(1_000_000);
+            acct.bal("XRP").balance = Decimal::from(1000);
+        }
+        (w, mk, now)
+    }
+
+    fn order(side: Side, t: OrdType, price: Option<i64>, volume: Option<i64>) -> NewOrder {
+        NewOrder {
+            market: "KRW-XRP".into(),
+            side,
+            ord_type: t,
+            price: price.map(Decimal::from),
+            volume: volume.map(Decimal::from),
+            identifier: None,
+            time_in_force: None,
+        }
+    }
+
+    #[test]
+    fn fills_between_accounts_conserve_funds_minus_fees() {
+        let (mut w, mk, now) = setup();
+        let ask = place(
+            &mut w,
+            &mk,
+            "a",
+            order(Side::Ask, OrdType::Limit, Some(3010), Some(10)),
+            now,
+        )
+        .unwrap();
+        assert_eq!(w.orders[ask].state, OrdState::Wait);
+        assert_eq!(w.accounts["a"].balances["XRP"].locked, Decimal::from(10));
+        let bid = place(
+            &mut w,
+            &mk,
+            "b",
+            order(Side::Bid, OrdType::Limit, Some(3010), Some(10)),
+            now,
+        )
+        .unwrap();
+        assert_eq!(w.orders[bid].state, OrdState::Done);
+        assert_eq!(w.orders[ask].state, OrdState::Done);
+        let fee = Decimal::from(30_100) * mk.fee;
+        assert_eq!(
+            w.accounts["a"].balances["KRW"].balance,
+            Decimal::from(1_030_100) - fee
+        );
+        assert_eq!(
+            w.accounts["b"].balances["KRW"].balance,
+            Decimal::from(969_900) - fee
+        );
+        assert_eq!(w.accounts["b"].balances["KRW"].locked, Decimal::ZERO);
+        assert_eq!(w.accounts["a"].balances["XRP"].locked, Decimal::ZERO);
+        assert_eq!(w.accounts["b"].balances["XRP"].balance, Decimal::from(1010));
+        assert_eq!(w.orders[ask].paid_fee, fee);
+    }
+
+    #[test]
+    fn market_sell_beyond_depth_ends_cancelled_and_unlocks() {
+        let (mut w, mk, now) = setup();
+        // LP bids: 3 levels of 300,000 KRW ≈ 300 XRP in total; selling 1000 exhausts them.
+        let i = place(
+            &mut w,
+            &mk,
+            "a",
+            order(Side::Ask, OrdType::Market, None, Some(1000)),
+            now,
+        )
+        .unwrap();
+        let o = &w.orders[i];
+        assert_eq!(o.state, OrdState::Cancel);
+        assert_eq!(o.trades.len(), 3);
+        assert!(o.executed_volume > Decimal::ZERO && o.executed_volume < Decimal::from(1000));
+        let x = &w.accounts["a"].balances["XRP"];
+        assert_eq!(x.locked, Decimal::ZERO);
+        assert_eq!(x.balance, Decimal::from(1000) - o.executed_volume);
+    }
+
+    #[test]
+    fn fok_without_enough_depth_does_nothing() {
+        let (mut w, mk, now) = setup();
+        let mut req = order(Side::Ask, OrdType::Limit, Some(2000), Some(1000));
+        req.time_in_force = Some("fok".into());
+        let i = place(&mut w, &mk, "a", req, now).unwrap();
+        assert_eq!(w.orders[i].state, OrdState::Cancel);
+        assert!(w.orders[i].trades.is_empty());
+        assert_eq!(w.accounts["a"].balances["XRP"].balance, Decimal::from(1000));
+    }
 }
