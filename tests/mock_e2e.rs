@@ -890,3 +890,32 @@ async fn repeat_page_fault_repeats_the_previous_pages_items() {
     );
     s.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn drill_api_can_be_disabled() {
+    let s = start(
+        "blank",
+        MockOptions {
+            drill_api: false,
+            ..opts()
+        },
+    )
+    .await;
+    let ak = s.state.key("bot").unwrap().access_key.clone();
+    let r = reqwest::Client::new()
+        .post(format!("{}/_mock/keys/{ak}/revoke", s.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(
+        Api::new(&s, "bot").get("/v1/accounts", "").await.status,
+        200,
+        "key still works"
+    );
+    assert_eq!(
+        public_json(&s, "/_mock/ground-truth").await["error"]["name"],
+        "not_found"
+    );
+    s.shutdown().await.unwrap();
+}
