@@ -364,6 +364,19 @@ async fn orders_limits_windows_identifiers_and_batch_cancel() {
         (dup.status, dup.err_name().as_str()),
         (400, "duplicated_identifier")
     );
+    let test = bot
+        .post("/v1/orders/test", json!({"market":"KRW-BTC","side":"bid","volume":"0.001","price":"100000000","ord_type":"limit","identifier":"my-1"}))
+        .await;
+    assert_eq!(
+        test.err_name(),
+        "duplicated_identifier",
+        "order test validates"
+    );
+    let test = bot
+        .post("/v1/orders/test", json!({"market":"KRW-BTC","side":"bid","volume":"0.001","price":"100000000","ord_type":"limit"}))
+        .await;
+    assert_eq!(test.status, 201);
+    assert!(test.rr.unwrap().starts_with("group=order-test;"));
     let small = bot
         .post(
             "/v1/orders",

@@ -187,6 +187,43 @@ pub fn place(
     req: NewOrder,
     now: DateTime<Utc>,
 ) -> Result<usize, OrderError> {
+    let order = prepare(w, mk, account, req, now)?;
+    let (cur, amt) = lock_of(&order);
+    let b = w
+        .accounts
+        .get_mut(account)
+        .ok_or_else(|| oerr(400, "invalid_parameter", "unknown account"))?
+        .bal(&cur);
+    b.balance -= amt;
+    b.locked += amt;
+    let idx = w.orders.len();
+    if let Some(id) = &order.identifier {
+        w.identifiers.insert((account.to_string(), id.clone()));
+    }
+    w.by_uuid.insert(order.uuid, idx);
+    w.orders.push(order);
+    execute(w, mk, idx, now);
+    Ok(idx)
+}
+
+/// The currency and amount an order locks.
+fn lock_of(o: &Order) -> (String, Decimal) {
+    let (q, b) = o.market.split_once('-').unwrap_or(("KRW", ""));
+    match o.side {
+        Side::Bid => (q.to_string(), o.locked),
+        Side::Ask => (b.to_string(), o.locked),
+    }
+}
+
+/// Validates a new order against the market, the limits and the account's funds, and builds
+/// it without touching any state (`POST /v1/orders/test` answers with this).
+pub fn prepare(
+    w: &mut World,
+    mk: &Markets,
+    account: &str,
+    req: NewOrder,
+    now: DateTime<Utc>,
+) -> Result<Order, OrderError> {
     let Some((quote, base)) = req.market.split_once('-') else {
         return Err(oerr(
             400,
@@ -329,10 +366,8 @@ pub fn place(
             ),
         });
     }
-    b.balance -= lock_amt;
-    b.locked += lock_amt;
     let uuid = Uuid::new_v4();
-    let order = Order {
+    Ok(Order {
         uuid,
         account: account.to_string(),
         market: req.market.clone(),
@@ -357,15 +392,7 @@ pub fn place(
         identifier: req.identifier.clone(),
         time_in_force: tif.clone(),
         trades: Vec::new(),
-    };
-    let idx = w.orders.len();
-    w.orders.push(order);
-    w.by_uuid.insert(uuid, idx);
-    if let Some(id) = &req.identifier {
-        w.identifiers.insert((account.to_string(), id.clone()));
-    }
-    execute(w, mk, idx, now);
-    Ok(idx)
+    })
 }
 
 /// Volume the book (real + LP) offers against a taker up to `limit` price, for FOK/post-only.

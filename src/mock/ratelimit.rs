@@ -35,6 +35,7 @@ pub const TICKER: Group = g("ticker", 10, 1000, 600);
 pub const ORDERBOOK: Group = g("orderbook", 10, 1000, 600);
 pub const DEFAULT: Group = g("default", 30, 1000, 1800);
 pub const ORDER: Group = g("order", 8, 1000, 480);
+pub const ORDER_TEST: Group = g("order-test", 8, 1000, 480);
 pub const ORDER_CANCEL_ALL: Group = g("order-cancel-all", 1, 2000, 30);
 
 /// 429s tolerated (within the strike window) before the caller is blocked.

@@ -72,6 +72,7 @@ enum Ep {
     OrdersClosed,
     OrdersUuids,
     PostOrders,
+    PostOrdersTest,
     DeleteOrder,
     DeleteOrdersOpen,
     DeleteOrdersUuids,
@@ -108,6 +109,7 @@ fn route(method: &str, path: &str) -> Option<Route> {
         ("GET", "/v1/orders/closed") => p(OrdersClosed, DEFAULT, Some("view_orders")),
         ("GET", "/v1/orders/uuids") => p(OrdersUuids, DEFAULT, Some("view_orders")),
         ("POST", "/v1/orders") => p(PostOrders, ORDER, Some("make_orders")),
+        ("POST", "/v1/orders/test") => p(PostOrdersTest, ORDER_TEST, Some("make_orders")),
         ("DELETE", "/v1/order") => p(DeleteOrder, DEFAULT, Some("make_orders")),
         ("DELETE", "/v1/orders/open") => p(DeleteOrdersOpen, ORDER_CANCEL_ALL, Some("make_orders")),
         ("DELETE", "/v1/orders/uuids") => p(DeleteOrdersUuids, DEFAULT, Some("make_orders")),
@@ -846,6 +848,14 @@ fn private(
             let o = &w.orders[idx];
             fx.created.push(o.uuid);
             let mut v = wire::order(o, false);
+            if let Some(m) = v.as_object_mut() {
+                m.remove("executed_funds");
+            }
+            Ok((201, v))
+        }
+        Ep::PostOrdersTest => {
+            let o = matching::prepare(w, &ex.markets, &acct, new_order(p)?, now)?;
+            let mut v = wire::order(&o, false);
             if let Some(m) = v.as_object_mut() {
                 m.remove("executed_funds");
             }
