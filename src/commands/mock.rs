@@ -43,6 +43,7 @@ pub async fn serve(args: MockServeArgs, printer: &Printer) -> Result<Code, Failu
     let server = mock::serve(addr, ex.clone())
         .await
         .map_err(|e| Failure::run(format!("cannot bind {addr}: {e}")))?;
+    let stop = stop_signal();
     let line = serde_json::json!({
         "url": server.url,
         "exchange": args.exchange.as_str(),
@@ -59,7 +60,7 @@ pub async fn serve(args: MockServeArgs, printer: &Printer) -> Result<Code, Failu
         args.exchange.as_str(),
         server.url
     ));
-    wait_for_signal().await;
+    stop.await;
     printer.status("shutting down");
     server
         .shutdown()
@@ -68,25 +69,34 @@ pub async fn serve(args: MockServeArgs, printer: &Printer) -> Result<Code, Failu
     Ok(Code::Ok)
 }
 
-async fn wait_for_signal() {
+/// Registers SIGINT and SIGTERM handlers now (before the first line is printed, so a
+/// supervisor that signals right after reading it is handled) and returns a future that
+/// completes on either.
+fn stop_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
+        let int = signal(SignalKind::interrupt());
+        let term = signal(SignalKind::terminate());
+        async move {
+            match (int, term) {
+                (Ok(mut i), Ok(mut t)) => {
+                    tokio::select! {
+                        _ = i.recv() => {}
+                        _ = t.recv() => {}
+                    }
                 }
-            }
-            Err(e) => {
-                tracing::warn!("cannot listen for SIGTERM ({e}); stop with Ctrl-C");
-                let _ = tokio::signal::ctrl_c().await;
+                _ => {
+                    tracing::warn!("cannot listen for SIGTERM; stop with Ctrl-C");
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
