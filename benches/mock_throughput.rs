@@ -27,6 +27,17 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
+/// CPU time (user + system, seconds) of the calling thread, from /proc/thread-self/stat.
+fn thread_cpu_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest = stat.rsplit_once(')').map(|x| x.1).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // CLK_TCK is 100 on Linux for every supported architecture.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 fn sign(ak: &str, sk: &str, query: &str, n: u64) -> String {
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let header = b64.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
@@ -61,6 +72,8 @@ fn main() {
     );
     let key = ex.key("bot").expect("bot key").clone();
     let (tx, rx) = std::sync::mpsc::channel();
+    let (cpu_ask, cpu_ask_rx) = tokio::sync::oneshot::channel::<()>();
+    let (cpu_tx, cpu_rx) = std::sync::mpsc::channel::<f64>();
     let server_ex = ex.clone();
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -71,7 +84,10 @@ fn main() {
             let s = mock::serve("127.0.0.1:0".parse().unwrap(), server_ex)
                 .await
                 .expect("bind");
+            let cpu0 = thread_cpu_secs();
             tx.send(s.url.clone()).expect("send url");
+            let _ = cpu_ask_rx.await;
+            let _ = cpu_tx.send(thread_cpu_secs() - cpu0);
             std::future::pending::<()>().await;
         });
     });
@@ -132,6 +148,8 @@ fn main() {
         }
     });
     let secs = started.elapsed().as_secs_f64();
+    let _ = cpu_ask.send(());
+    let server_cpu = cpu_rx.recv().unwrap_or(0.0);
     let rss1 = rss_kib();
     let n = done.load(Ordering::Relaxed);
     println!("mock_throughput: {n} signed private requests (GET /v1/orders/chance with query_hash), concurrency {conc}");
@@ -140,6 +158,10 @@ fn main() {
         "  elapsed {secs:.2} s, {:.0} requests/s, failed {}",
         n as f64 / secs,
         failed.load(Ordering::Relaxed)
+    );
+    println!(
+        "  server thread CPU {server_cpu:.2} s: {:.0} requests per server-CPU-second (one core)",
+        n as f64 / server_cpu.max(0.001)
     );
     println!("  RSS (whole process, KiB): before {rss0}, after {rss1}");
     for (k, r) in marks {
