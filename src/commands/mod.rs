@@ -4,6 +4,7 @@
 pub mod analyze;
 pub mod evidence;
 pub mod leak;
+pub mod mock;
 pub mod playbook;
 pub mod resume;
 pub mod session;
@@ -18,9 +19,7 @@ pub async fn dispatch(command: Command, printer: &Printer) -> Result<Code, Failu
     match command {
         Command::Leak(args) => leak::leak(args, printer).await,
         Command::Drill(_) => Err(not_yet("drill", "the drill runner (issue 6)")),
-        Command::Mock(MockCommand::Serve(_)) => {
-            Err(not_yet("mock serve", "the mock exchange (issue 3)"))
-        }
+        Command::Mock(MockCommand::Serve(args)) => mock::serve(args, printer).await,
         Command::Analyze(args) => analyze::analyze(args, printer).await,
         Command::Resume(args) => resume::resume(args, printer).await,
         Command::Evidence(EvidenceCommand::Verify { run_dir }) => {
