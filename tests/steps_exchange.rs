@@ -882,7 +882,7 @@ async fn export_splits_full_chunks_and_drops_nothing() {
     );
     assert_eq!(o["window_from"], "2026-10-25T00:00:00.000Z");
     assert_eq!(o["window_to"], "2026-11-08T00:00:00.000Z");
-    let proof: Value = serde_json::from_str(&e.read("export_chunks.json")).unwrap();
+    let proof: Value = serde_json::from_str(&e.read("s-chunks.json")).unwrap();
     assert_eq!(proof["all_below_cap"], true);
     assert_eq!(proof["covers_window"], true);
     let orders: Vec<Order> = serde_json::from_str(&e.read("export/orders.json")).unwrap();

@@ -4,7 +4,7 @@
 //! like Upbit silently drop what exceeds the per-call cap, so a chunk that comes back *full*
 //! proves nothing: it is split in half and both halves are queried again, until every chunk is
 //! below the cap. The leaf chunks, which tile the window exactly, are the completeness proof
-//! (`export_chunks.json`).
+//! (`<step id>-chunks.json`).
 //!
 //! Resume: every finished piece (a leaf chunk, a split, open orders, transfers, one market's
 //! candles, a batch of fills) is written to its own file under `export/` and recorded in a
@@ -24,9 +24,17 @@ use crate::exchange::{Candle, ClosedOrdersQuery, Fill, Order, Transfer, Window};
 use crate::rundir::RunDir;
 use crate::steps::{ArgSpec, ArgType, Effect, StepContext, StepError, StepKind, StepOutcome};
 
-const STATE: &str = "export_state.json";
-const CHUNKS: &str = "export_chunks.json";
-const FILLS_STATE: &str = "export_fills_state.json";
+/// Per-step files (a playbook may export twice, e.g. again after the key died): the resume
+/// state and the completeness proof of step `id`.
+fn state_file(step_id: &str) -> String {
+    format!("{step_id}-export-state.json")
+}
+fn fills_state_file(step_id: &str) -> String {
+    format!("{step_id}-fills-state.json")
+}
+fn chunks_file(step_id: &str) -> String {
+    format!("{step_id}-chunks.json")
+}
 
 /// Reads a JSON file of the run directory, `None` when absent.
 fn read_json<T: for<'de> Deserialize<'de>>(rd: &RunDir, rel: &str) -> Result<Option<T>, StepError> {
@@ -85,7 +93,7 @@ struct ExportState {
     candles_done: Vec<String>,
 }
 
-/// The completeness proof written to `export_chunks.json`.
+/// The completeness proof written to `<step id>-chunks.json`.
 #[derive(Debug, Serialize)]
 struct ChunkProof<'a> {
     window_from: String,
@@ -364,7 +372,9 @@ impl StepKind for ExportHistory {
         let caps = race.session().primary().capabilities().clone();
         let cap = caps.closed_orders_max_per_call.max(1);
         let rd = &ctx.rundir;
-        let mut state: ExportState = match read_json::<ExportState>(rd, STATE)? {
+        let state_rel = state_file(&ctx.step_id);
+        let chunks_rel = chunks_file(&ctx.step_id);
+        let mut state: ExportState = match read_json::<ExportState>(rd, &state_rel)? {
             Some(s) if s.request == p.request && s.window.is_some() && s.cap == cap => {
                 ctx.printer.status(&format!(
                     "[{}] resuming the export: {} chunks already done",
@@ -375,7 +385,7 @@ impl StepKind for ExportHistory {
             }
             Some(_) => {
                 ctx.printer.warn(&format!(
-                    "[{}] an earlier export with other arguments is in {STATE}; starting over",
+                    "[{}] an earlier export with other arguments is in {state_rel}; starting over",
                     ctx.step_id
                 ));
                 ExportState::default()
@@ -388,7 +398,7 @@ impl StepKind for ExportHistory {
         state.window = Some(p.window);
         state.request = p.request.clone();
         state.cap = cap;
-        write_json(rd, STATE, &state)?;
+        write_json(rd, &state_rel, &state)?;
 
         let markets: Vec<Option<String>> = match &p.markets {
             Some(ms) => ms.iter().cloned().map(Some).collect(),
@@ -440,7 +450,7 @@ impl StepKind for ExportHistory {
             if count >= cap {
                 if let Some((a, b)) = halve(&span) {
                     state.split.push(span);
-                    write_json(rd, STATE, &state)?;
+                    write_json(rd, &state_rel, &state)?;
                     bar.inc_length(1);
                     queue.push(b);
                     queue.push(a);
@@ -456,7 +466,7 @@ impl StepKind for ExportHistory {
                 saturated: count >= cap,
                 file,
             });
-            write_json(rd, STATE, &state)?;
+            write_json(rd, &state_rel, &state)?;
             bar.inc(1);
             bar.set_message(format!("{fetched} orders{}", race.budget()));
         }
@@ -469,7 +479,7 @@ impl StepKind for ExportHistory {
         let covers_window = covers(p.window, &chunks);
         write_json(
             rd,
-            CHUNKS,
+            &chunks_rel,
             &ChunkProof {
                 window_from: ts(p.window.from),
                 window_to: ts(p.window.to),
@@ -489,7 +499,7 @@ impl StepKind for ExportHistory {
                 Ok(o) => {
                     write_json(rd, open_rel, &o)?;
                     state.open_orders_done = true;
-                    write_json(rd, STATE, &state)?;
+                    write_json(rd, &state_rel, &state)?;
                 }
                 Err(ReadError::Other(e)) => missing.push(format!("open orders: {e}")),
                 Err(e) => return Err(race.fail(e, "export")),
@@ -527,7 +537,7 @@ impl StepKind for ExportHistory {
                     } else {
                         state.deposits_done = true;
                     }
-                    write_json(rd, STATE, &state)?;
+                    write_json(rd, &state_rel, &state)?;
                 }
                 Err(ReadError::Other(e)) => {
                     let note = if is_out_of_scope(&e) {
@@ -589,7 +599,7 @@ impl StepKind for ExportHistory {
                             format!("export/candles/{}.json", crate::fsutil::file_component(&m));
                         write_json(rd, &rel, &c)?;
                         state.candles_done.push(m.clone());
-                        write_json(rd, STATE, &state)?;
+                        write_json(rd, &state_rel, &state)?;
                     }
                     Err(ReadError::Other(e)) => missing.push(format!("candles of {m}: {e}")),
                     Err(e) => {
@@ -641,7 +651,7 @@ impl StepKind for ExportHistory {
         }
         outputs.insert("missing".into(), json!(missing));
         outputs.insert("orders_path".into(), Value::from(orders_rel));
-        outputs.insert("path".into(), Value::from(CHUNKS));
+        outputs.insert("path".into(), Value::from(chunks_rel.clone()));
 
         if !(all_below && covers_window) {
             let bad: Vec<String> = chunks
@@ -669,7 +679,7 @@ impl StepKind for ExportHistory {
                     }
                 ),
                 format!(
-                    "see {CHUNKS}; ask the exchange's support for a full export of these spans"
+                    "see {chunks_rel}; ask the exchange's support for a full export of these spans"
                 ),
             ));
         }
@@ -679,7 +689,7 @@ impl StepKind for ExportHistory {
                 "give a read-only key with the missing view permissions (or fix the cause), then `respond resume RUN_DIR`: finished parts are not fetched again",
             ));
         }
-        let artifacts = vec![CHUNKS.to_string(), orders_rel.to_string()];
+        let artifacts = vec![chunks_rel.clone(), orders_rel.to_string()];
         Ok(StepOutcome {
             summary: format!(
                 "{} orders ({} closed in {} chunks, all below {cap}; {} open) in {} markets, {} withdrawals, {} deposits, {} ..{}",
@@ -788,7 +798,8 @@ impl StepKind for ExportFills {
         let mut uniq = HashSet::new();
         ids.retain(|i| uniq.insert(i.clone()));
 
-        let mut state: FillsState = read_json(rd, FILLS_STATE)?.unwrap_or_default();
+        let fills_state_rel = fills_state_file(&ctx.step_id);
+        let mut state: FillsState = read_json(rd, &fills_state_rel)?.unwrap_or_default();
         let done: HashSet<String> = state.done.iter().cloned().collect();
         let todo: Vec<String> = ids.iter().filter(|i| !done.contains(*i)).cloned().collect();
         let resumed = ids.len() - todo.len();
@@ -810,7 +821,7 @@ impl StepKind for ExportFills {
             state.done.append(&mut batch.order_ids);
             state.batches.push(rel);
             batch.fills.clear();
-            write_json(rd, FILLS_STATE, &*state)
+            write_json(rd, &fills_state_rel, &*state)
         };
         for id in &todo {
             let r = race
