@@ -2,6 +2,7 @@
 //! talks to the user through the [`Printer`]; everything below returns typed results.
 
 pub mod analyze;
+pub mod drill;
 pub mod evidence;
 pub mod leak;
 pub mod mock;
@@ -18,7 +19,7 @@ use crate::output::Printer;
 pub async fn dispatch(command: Command, printer: &Printer) -> Result<Code, Failure> {
     match command {
         Command::Leak(args) => leak::leak(args, printer).await,
-        Command::Drill(_) => Err(not_yet("drill", "the drill runner (issue 6)")),
+        Command::Drill(args) => drill::drill(args, printer).await,
         Command::Mock(MockCommand::Serve(args)) => mock::serve(args, printer).await,
         Command::Analyze(args) => analyze::analyze(args, printer).await,
         Command::Resume(args) => resume::resume(args, printer).await,
@@ -29,8 +30,4 @@ pub async fn dispatch(command: Command, printer: &Printer) -> Result<Code, Failu
         Command::Playbook(PlaybookCommand::List) => playbook::list(printer),
         Command::Playbook(PlaybookCommand::Show { name }) => playbook::show(&name, printer),
     }
-}
-
-fn not_yet(cmd: &str, what: &str) -> Failure {
-    Failure::new(Code::RunFailed, format!("`respond {cmd}` is not available in this build: it needs {what}, which has not landed yet"))
 }

@@ -318,3 +318,24 @@ mod tests {
         assert_eq!(verify_chain(&p).unwrap().len(), 2);
     }
 }
+
+#[cfg(test)]
+mod float_tests {
+    use super::*;
+    use serde_json::json;
+
+    /// Regression: a float that the default (fast, inexact) float parser reads back a bit
+    /// off made a drill's journal entry fail verification. Floats must round-trip exactly.
+    #[test]
+    fn floats_in_entries_round_trip_through_verification() {
+        let t = tempfile::tempdir().unwrap();
+        let j = Journal::create(t.path()).unwrap();
+        let values: Vec<f64> = (1..200).map(|i| 1.0 / i as f64 * 0.987_654_321).collect();
+        j.append(
+            "note",
+            json!({"recall": 20.0 / 22.0, "f1": 0.952_380_952_380_952_4, "many": values}),
+        )
+        .unwrap();
+        verify_chain(&t.path().join(FILE_NAME)).unwrap();
+    }
+}

@@ -189,6 +189,12 @@ impl MockExchange {
         lock(&self.world).truth.clone()
     }
 
+    /// When an order was created (drills score how many attacker orders got through after
+    /// the run started).
+    pub fn order_created_at(&self, uuid: &uuid::Uuid) -> Option<DateTime<Utc>> {
+        lock(&self.world).order(uuid).map(|o| o.created_at)
+    }
+
     /// The request log (most recent [`state::REQUEST_LOG_CAP`] requests).
     pub fn requests(&self) -> Vec<RequestRecord> {
         lock(&self.world).requests.iter().cloned().collect()

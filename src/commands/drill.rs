@@ -1,0 +1,72 @@
+//! `respond drill`: rehearse a leak end to end against the built-in mock, with a score.
+
+use crate::cli::DrillArgs;
+use crate::drill::run::{self, DrillOptions};
+use crate::exit::{Code, Failure};
+use crate::output::Printer;
+
+pub async fn drill(args: DrillArgs, printer: &Printer) -> Result<Code, Failure> {
+    for (name, v) in [
+        ("--min-recall", args.min_recall),
+        ("--min-precision", args.min_precision),
+    ] {
+        if !(0.0..=1.0).contains(&v) {
+            return Err(Failure::usage(format!(
+                "{name} must be between 0 and 1, got {v}"
+            )));
+        }
+    }
+    let opts = DrillOptions {
+        exchange: args.exchange.as_str().to_string(),
+        scenario: args.scenario.clone(),
+        playbook: args.playbook.clone(),
+        out: args.out.clone(),
+        seed: args.seed,
+        reaction_secs: args.reaction,
+        min_recall: args.min_recall,
+        min_precision: args.min_precision,
+        with_bot_log: !args.no_bot_log,
+    };
+    let outcome = run::run(&opts, printer).await?;
+    let verified = crate::report::verify(&outcome.dir)
+        .map(|r| r.ok)
+        .unwrap_or(false);
+    let card = &outcome.scorecard;
+    if printer.json() {
+        printer.summary(&serde_json::json!({
+            "ok": card.passed && outcome.report.ok && verified,
+            "dir": outcome.dir.display().to_string(),
+            "scorecard": card,
+            "run_ok": outcome.report.ok,
+        }));
+    } else {
+        printer.out(&format!(
+            "\nDrill scorecard\n{}",
+            crate::drill::scorecard_table(card)
+        ));
+        printer.out(&format!("evidence:  {}", outcome.dir.display()));
+        printer.out(&format!(
+            "report:    {}/drill_report.md",
+            outcome.dir.display()
+        ));
+        printer.out(&format!(
+            "verify:    respond evidence verify {}",
+            outcome.dir.display()
+        ));
+    }
+    if !verified {
+        return Err(Failure::new(
+            Code::EvidenceMismatch,
+            "the drill's evidence bundle does not verify",
+        ));
+    }
+    if !outcome.report.ok {
+        printer.warn("the playbook run had failed steps (see the step table above)");
+        return Ok(Code::RunFailed);
+    }
+    Ok(if card.passed {
+        Code::Ok
+    } else {
+        Code::DrillBelowThreshold
+    })
+}

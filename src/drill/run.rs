@@ -1,0 +1,308 @@
+//! The drill runner: the mock in-process on a loopback port (real HTTP, the router of `respond
+//! mock serve`), the attack running live with the leaked key, a simulated user deleting the key
+//! through `/_mock/keys/{key}/revoke` after the reaction time, and the leak playbook run
+//! against it exactly as `respond leak` runs it, non-interactively. Then the score.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde_json::{json, Value};
+
+use crate::cli::BotLogArgs;
+use crate::commands::session::{self, Connection, RunSettings};
+use crate::credentials::KeyPair;
+use crate::engine::journal::Journal;
+use crate::engine::RunReport;
+use crate::exit::Failure;
+use crate::mock::{self, MockExchange, MockOptions};
+use crate::output::Printer;
+use crate::rundir::RunDir;
+use crate::secret::Secret;
+use crate::steps::investigate::{self, JournalFacts};
+
+use super::score::{self, Observed, Scorecard, Settings, Truth};
+
+/// What `respond drill` was asked to do.
+#[derive(Debug, Clone)]
+pub struct DrillOptions {
+    pub exchange: String,
+    pub scenario: String,
+    pub playbook: Option<PathBuf>,
+    pub out: PathBuf,
+    pub seed: Option<u64>,
+    /// Seconds the simulated user takes to delete the key.
+    pub reaction_secs: f64,
+    pub min_recall: f64,
+    pub min_precision: f64,
+    pub with_bot_log: bool,
+}
+
+/// A finished drill.
+pub struct DrillOutcome {
+    pub scorecard: Scorecard,
+    pub report: RunReport,
+    pub dir: PathBuf,
+}
+
+/// Runs one drill end to end.
+pub async fn run(opts: &DrillOptions, printer: &Printer) -> Result<DrillOutcome, Failure> {
+    if opts.exchange != "upbit" {
+        return Err(Failure::usage(format!(
+            "no mock exchange for `{}`",
+            opts.exchange
+        )));
+    }
+    if !(0.0..=3600.0).contains(&opts.reaction_secs) {
+        return Err(Failure::usage(
+            "--reaction must be between 0 and 3600 seconds",
+        ));
+    }
+    let scenario = mock::scenario::load(&opts.scenario, opts.seed)
+        .map_err(|e| Failure::usage(e.to_string()))?;
+    let state = MockExchange::new(scenario, MockOptions::default());
+    let addr = SocketAddr::from(([127, 0, 0, 1], 0));
+    let server = mock::serve(addr, state.clone())
+        .await
+        .map_err(|e| Failure::run(format!("cannot start the mock exchange on loopback: {e}")))?;
+    printer.status(&format!(
+        "mock exchange ({}) listening on {}",
+        opts.scenario, server.url
+    ));
+    let result = drive(opts, &state, &server.url, printer).await;
+    let _ = server.shutdown().await;
+    result
+}
+
+fn key_pair(k: &mock::KeyInfo) -> KeyPair {
+    KeyPair {
+        access_key: k.access_key.clone(),
+        secret_key: Secret::new(k.secret_key.clone()),
+    }
+}
+
+async fn drive(
+    opts: &DrillOptions,
+    state: &std::sync::Arc<MockExchange>,
+    url: &str,
+    printer: &Printer,
+) -> Result<DrillOutcome, Failure> {
+    let truth0 = state.ground_truth();
+    let leaked = state
+        .keys()
+        .iter()
+        .find(|k| k.access_key == truth0.leaked_access_key)
+        .ok_or_else(|| Failure::usage(format!("scenario {} names no leaked key", opts.scenario)))?
+        .clone();
+    let readonly = state
+        .keys()
+        .iter()
+        .find(|k| {
+            k.account == leaked.account
+                && k.access_key != leaked.access_key
+                && !k.scopes.iter().any(|s| s.starts_with("make_"))
+        })
+        .cloned();
+
+    // The bot's own log, as the user would bring it.
+    let scratch = std::env::temp_dir().join(format!(
+        "respond-drill-{}-{}",
+        std::process::id(),
+        Utc::now().timestamp_millis()
+    ));
+    crate::fsutil::create_private_dir(&scratch)
+        .map_err(|e| Failure::run(format!("cannot create {}: {e}", scratch.display())))?;
+    let mut bot_logs = BotLogArgs::default();
+    if opts.with_bot_log {
+        let p = scratch.join("bot-orders.csv");
+        crate::fsutil::write_private(&p, state.bot_log_csv().as_bytes())
+            .map_err(|e| Failure::run(format!("cannot write the drill's bot log: {e}")))?;
+        bot_logs.bot_logs.push(p);
+    }
+
+    // The simulated user deletes the key in the "web console" after the reaction time.
+    let run_started = Utc::now();
+    let revoke_url = format!("{url}/_mock/keys/{}/revoke", leaked.access_key);
+    let reaction = Duration::from_secs_f64(opts.reaction_secs);
+    let user = tokio::spawn(async move {
+        tokio::time::sleep(reaction).await;
+        let client = reqwest::Client::new();
+        match client.post(&revoke_url).send().await {
+            Ok(r) if r.status().is_success() => Some(Utc::now()),
+            _ => None,
+        }
+    });
+
+    let revoke_timeout = (opts.reaction_secs * 2.0 + 60.0).ceil() as u64;
+    let mut inputs = BTreeMap::new();
+    inputs.insert("revoke_interval".to_string(), "500ms".to_string());
+    inputs.insert("revoke_timeout".to_string(), format!("{revoke_timeout}s"));
+    let settings = RunSettings {
+        playbook: opts.playbook.clone(),
+        inputs,
+        bot_logs,
+        out: opts.out.clone(),
+        dry_run: false,
+        assume_yes: true,
+        interactive: false,
+    };
+    let conn = Connection {
+        exchange: opts.exchange.clone(),
+        api_url: Some(url.to_string()),
+        primary: Some(key_pair(&leaked)),
+        readonly: readonly.as_ref().map(key_pair),
+    };
+    let run = session::run_new(settings, &conn, printer).await;
+    let _ = std::fs::remove_dir_all(&scratch);
+    let report = run?;
+    let revoked_by_user = user.await.ok().flatten();
+    let dir = report.dir.clone();
+
+    let truth = truth_of(state);
+    let observed = observe(&dir, state, &leaked.access_key, run_started)?;
+    let settings = Settings {
+        scenario: opts.scenario.clone(),
+        seed: opts.seed,
+        reaction_secs: opts.reaction_secs,
+        with_bot_log: opts.with_bot_log,
+        min_recall: opts.min_recall,
+        min_precision: opts.min_precision,
+    };
+    let mut card = score::score(&settings, &truth, &observed);
+    if revoked_by_user.is_none() {
+        card.failures
+            .push("the simulated user could not revoke the key through /_mock/".into());
+        card.passed = false;
+    }
+    write_drill_report(&dir, &card, printer)?;
+    Ok(DrillOutcome {
+        scorecard: card,
+        report,
+        dir,
+    })
+}
+
+fn parse_utc(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+fn truth_of(state: &MockExchange) -> Truth {
+    let gt = state.ground_truth();
+    Truth {
+        attacker_orders: gt
+            .attacker_order_uuids
+            .iter()
+            .filter_map(|u| state.order_created_at(u).map(|t| (u.to_string(), t)))
+            .collect(),
+        attacker_withdrawals: gt
+            .attacker_withdrawal_uuids
+            .iter()
+            .map(|u| u.to_string())
+            .collect(),
+        user_manual_orders: gt
+            .user_manual_order_uuids
+            .iter()
+            .map(|u| u.to_string())
+            .collect(),
+        true_loss: Decimal::from_str(&gt.true_loss_krw).unwrap_or_default(),
+        revoked_at: gt.revoked_at.as_deref().and_then(parse_utc),
+    }
+}
+
+/// What the run saw and concluded, read back from its bundle and the mock's request log.
+fn observe(
+    dir: &Path,
+    state: &MockExchange,
+    leaked: &str,
+    run_started: DateTime<Utc>,
+) -> Result<Observed, Failure> {
+    let facts = JournalFacts::read(dir).map_err(Failure::run)?;
+    let thresholds = investigate::thresholds_from(
+        facts
+            .last_args_of("report.evidence")
+            .and_then(|a| a.get("thresholds")),
+    )
+    .map_err(Failure::run)?;
+    let inv = investigate::investigate(dir, &thresholds).map_err(Failure::run)?;
+    let mut rule_hits: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for v in &inv.result.verdicts {
+        for h in &v.rules {
+            rule_hits
+                .entry(h.rule.clone())
+                .or_default()
+                .insert(v.order_id.clone());
+        }
+    }
+    // First containment action that reached the exchange: the first cancel sent with the
+    // leaked key after the run started, or the revoke instructions shown, whichever first.
+    let first_cancel = state
+        .requests()
+        .iter()
+        .filter(|r| r.method == "DELETE" && r.access_key.as_deref() == Some(leaked))
+        .filter_map(|r| parse_utc(&r.at))
+        .filter(|t| *t >= run_started)
+        .min();
+    let revoke_shown = facts
+        .ends_of("exchange.revoke_key")
+        .first()
+        .map(|(t, _)| *t);
+    let first_containment_at = [first_cancel, revoke_shown].into_iter().flatten().min();
+    let revocation_observed_at = facts.revocation().revoked_at();
+    let verified = crate::report::verify(dir).map(|r| r.ok).unwrap_or(false);
+    Ok(Observed {
+        run_started_at: facts.started_at().or(Some(run_started)),
+        first_containment_at,
+        revocation_observed_at,
+        exported_orders: inv.input.orders.iter().map(|o| o.id.clone()).collect(),
+        flagged_orders: inv
+            .result
+            .verdicts
+            .iter()
+            .filter(|v| v.flagged)
+            .map(|v| v.order_id.clone())
+            .collect(),
+        rule_hits,
+        flagged_withdrawals: inv
+            .result
+            .transfers
+            .iter()
+            .filter(|t| t.flagged)
+            .map(|t| t.transfer_id.clone())
+            .collect(),
+        estimated_loss: inv.result.loss.overpayment + inv.result.loss.withdrawn_value,
+        evidence_verified: verified,
+    })
+}
+
+/// `drill_report.json` and `drill_report.md` into the bundle, journaled, and the bundle
+/// sealed again so `respond evidence verify` covers them.
+fn write_drill_report(dir: &Path, card: &Scorecard, printer: &Printer) -> Result<(), Failure> {
+    let rundir = RunDir::open(dir).map_err(|e| Failure::run(e.to_string()))?;
+    let json_bytes = serde_json::to_vec_pretty(card).map_err(|e| Failure::run(e.to_string()))?;
+    rundir
+        .write("drill_report.json", &json_bytes)
+        .map_err(|e| Failure::run(e.to_string()))?;
+    rundir
+        .write(
+            "drill_report.md",
+            super::scorecard_markdown(card).as_bytes(),
+        )
+        .map_err(|e| Failure::run(e.to_string()))?;
+    let (journal, _, _) = Journal::reopen(dir).map_err(|e| Failure::run(e.to_string()))?;
+    let value: Value = serde_json::to_value(card).map_err(|e| Failure::run(e.to_string()))?;
+    journal
+        .append(
+            "drill_score",
+            json!({"files": ["drill_report.json", "drill_report.md"], "scorecard": value}),
+        )
+        .map_err(|e| Failure::run(e.to_string()))?;
+    drop(journal);
+    session::seal(dir, printer);
+    Ok(())
+}
