@@ -36,18 +36,7 @@ pub async fn leak(args: LeakArgs, printer: &Printer) -> Result<Code, Failure> {
             )));
         }
     }
-    let creds = crate::credentials::load(
-        &exchange,
-        args.connect.credentials.as_deref(),
-        printer.interactive(),
-    )
-    .map_err(|e| Failure::usage(e.to_string()))?;
-    let conn = Connection {
-        exchange,
-        api_url: args.connect.api_url.clone(),
-        primary: creds.primary,
-        readonly: creds.readonly,
-    };
+    let conn = Connection::load(exchange, &args.connect, printer.interactive())?;
     if conn.primary.is_none() {
         let up = conn.exchange.to_uppercase();
         return Err(Failure::usage("the leaked key's credentials are needed to contain it").with_hint(format!(

@@ -19,18 +19,7 @@ pub async fn resume(args: ResumeArgs, printer: &Printer) -> Result<Code, Failure
             args.run_dir.display()
         ))
     })?;
-    let creds = crate::credentials::load(
-        &exchange,
-        args.connect.credentials.as_deref(),
-        printer.interactive(),
-    )
-    .map_err(|e| Failure::usage(e.to_string()))?;
-    let conn = Connection {
-        exchange,
-        api_url: args.connect.api_url.clone(),
-        primary: creds.primary,
-        readonly: creds.readonly,
-    };
+    let conn = Connection::load(exchange, &args.connect, printer.interactive())?;
     let opts = crate::engine::ResumeOptions {
         replay: args.replay.clone(),
         accept_changed_playbook: args.accept_changed_playbook,

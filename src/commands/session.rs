@@ -68,6 +68,24 @@ pub struct Connection {
 }
 
 impl Connection {
+    /// Loads credentials for `exchange` (environment, `--credentials FILE`, or a prompt) and
+    /// pairs them with the API URL.
+    pub fn load(
+        exchange: String,
+        connect: &crate::cli::ConnectArgs,
+        interactive: bool,
+    ) -> Result<Self, Failure> {
+        let creds =
+            crate::credentials::load(&exchange, connect.credentials.as_deref(), interactive)
+                .map_err(|e| Failure::usage(e.to_string()))?;
+        Ok(Connection {
+            exchange,
+            api_url: connect.api_url.clone(),
+            primary: creds.primary,
+            readonly: creds.readonly,
+        })
+    }
+
     /// Checks the URL policy before a run directory exists (plain http only to loopback).
     pub fn check(&self) -> Result<(), Failure> {
         if let Some(u) = &self.api_url {

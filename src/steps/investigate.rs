@@ -164,9 +164,21 @@ impl JournalFacts {
             .and_then(|e| parse_ts(&e.ts))
     }
 
-    /// The latest time the engine stamped.
+    /// When the run's playbook last finished (the last `run_end`), else the latest time the
+    /// engine stamped. Later entries (`analyze`, `drill_score`) do not move it, so re-analysis
+    /// reproduces the same reports.
     pub fn last_ts(&self) -> Option<DateTime<Utc>> {
-        self.entries.last().and_then(|e| parse_ts(&e.ts))
+        self.entries
+            .iter()
+            .rev()
+            .find(|e| e.event == "run_end")
+            .or_else(|| {
+                self.entries
+                    .iter()
+                    .rev()
+                    .find(|e| e.event.starts_with("step_") || e.event == "run_start")
+            })
+            .and_then(|e| parse_ts(&e.ts))
     }
 
     /// `(ended at, step_end data)` of every step of kind `uses` that ended, in journal order.
@@ -497,26 +509,6 @@ fn bad_arg(arg: &str, message: impl Into<String>) -> StepError {
     }
 }
 
-fn bool_arg(args: &Map<String, Value>, name: &str, default: bool) -> Result<bool, StepError> {
-    match args.get(name) {
-        None | Some(Value::Null) => Ok(default),
-        Some(Value::Bool(b)) => Ok(*b),
-        Some(Value::String(s)) => match s.trim() {
-            "" => Ok(default),
-            "true" | "yes" | "1" => Ok(true),
-            "false" | "no" | "0" => Ok(false),
-            other => Err(bad_arg(
-                name,
-                format!("expected true or false, got `{other}`"),
-            )),
-        },
-        Some(other) => Err(bad_arg(
-            name,
-            format!("expected true or false, got {other}"),
-        )),
-    }
-}
-
 fn thresholds_arg(args: &Map<String, Value>) -> Result<Thresholds, StepError> {
     thresholds_from(args.get("thresholds")).map_err(|m| bad_arg("thresholds", m))
 }
@@ -686,7 +678,7 @@ impl StepKind for Flag {
         args: &Map<String, Value>,
     ) -> Result<StepOutcome, StepError> {
         let thresholds = thresholds_arg(args)?;
-        let is_final = bool_arg(args, "final", true)?;
+        let is_final = crate::steps::exchange::arg_boolean(args, "final", true)?;
         let dir = ctx.rundir.path().to_path_buf();
         let th = thresholds.clone();
         let inv = tokio::task::spawn_blocking(move || investigate(&dir, &th))
@@ -767,7 +759,7 @@ impl StepKind for Evidence {
         args: &Map<String, Value>,
     ) -> Result<StepOutcome, StepError> {
         let thresholds = thresholds_arg(args)?;
-        let excel = bool_arg(args, "excel", false)?;
+        let excel = crate::steps::exchange::arg_boolean(args, "excel", false)?;
         let rundir = ctx.rundir.clone();
         let (inv, files) =
             tokio::task::spawn_blocking(move || write_reports(&rundir, &thresholds, excel))

@@ -24,7 +24,9 @@ use crate::exchange::{Error as ExError, Exchange};
 use crate::steps::{ExchangeSession, Registry, StepContext, StepError};
 
 pub use args::parse_duration;
-pub(crate) use args::{integer as arg_integer, string_list as arg_string_list};
+pub(crate) use args::{
+    boolean as arg_boolean, integer as arg_integer, string_list as arg_string_list,
+};
 pub use contain::{CancelOpenOrders, CancelPendingWithdrawals, RevokeKey, VerifyKeyRevoked};
 pub use export::{ExportFills, ExportHistory};
 pub(crate) use snapshot::{is_withdraw_scope, probe_outputs};
