@@ -41,6 +41,7 @@ pub async fn analyze(args: AnalyzeArgs, printer: &Printer) -> Result<Code, Failu
         &bot.bot_logs,
         investigate::forced_format(&bot),
         bot.skip_bad_rows,
+        true,
     )
     .map_err(|m| {
         Failure::usage(m).with_hint(

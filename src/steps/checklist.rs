@@ -244,7 +244,7 @@ impl StepKind for ReplacementChecklist {
         "checklist.replacement"
     }
     fn effect(&self) -> Effect {
-        Effect::Write
+        Effect::Read
     }
     fn description(&self) -> &'static str {
         "Writes checklist.md: the new keys to create (scopes per bot, IP allowlist, no withdrawal), storage, rotation date, what else to change"

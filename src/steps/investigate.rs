@@ -48,15 +48,22 @@ fn read_records(run_dir: &Path) -> Result<Vec<BotLogRecord>, String> {
     }
 }
 
-/// Copies each bot log into the bundle (hashed before parsing), parses it, and appends it to
-/// [`BOT_LOGS_FILE`]. A malformed row fails with `file:line` unless `skip_bad_rows`.
+/// Copies each bot log into the bundle (hashed before parsing), parses it, and records it in
+/// [`BOT_LOGS_FILE`]: appended to the logs already there (`append`, for `respond analyze`), or
+/// replacing them (the run's own import, which may be repeated). A malformed row fails with
+/// `file:line` unless `skip_bad_rows`.
 pub fn import_bot_logs(
     rundir: &RunDir,
     paths: &[PathBuf],
     forced: Option<BotLogFormat>,
     skip_bad_rows: bool,
+    append: bool,
 ) -> Result<Vec<BotLogRecord>, String> {
-    let mut records = read_records(rundir.path())?;
+    let mut records = if append {
+        read_records(rundir.path())?
+    } else {
+        Vec::new()
+    };
     for path in paths {
         let index = records.len();
         let log = analysis::import::import(path, forced, skip_bad_rows, index, rundir)
@@ -536,7 +543,7 @@ impl StepKind for ImportBotLogs {
         "analysis.import_bot_logs"
     }
     fn effect(&self) -> Effect {
-        Effect::Write
+        Effect::Read
     }
     fn description(&self) -> &'static str {
         "Copy the bot's own logs (--bot-log) into the bundle unmodified, hash them, and parse them."
@@ -553,11 +560,17 @@ impl StepKind for ImportBotLogs {
         _args: &Map<String, Value>,
     ) -> Result<StepOutcome, StepError> {
         let opts = &ctx.services.bot_logs;
+        if opts.bot_logs.is_empty() {
+            // A resumed run has no --bot-log flags: keep what the run imported before.
+            let records = read_records(ctx.rundir.path()).map_err(StepError::failed)?;
+            return Ok(outcome(&records));
+        }
         let records = import_bot_logs(
             &ctx.rundir,
             &opts.bot_logs,
             forced_format(opts),
             opts.skip_bad_rows,
+            false,
         )
         .map_err(|m| {
             StepError::with_hint(
@@ -566,24 +579,6 @@ impl StepKind for ImportBotLogs {
             )
         })?;
         Ok(outcome(&records))
-    }
-    async fn check_done(
-        &self,
-        ctx: &StepContext,
-        _args: &Map<String, Value>,
-    ) -> Result<Option<StepOutcome>, StepError> {
-        // The copy and the record list are written atomically; a record list that names every
-        // given file means the import finished.
-        let records = read_records(ctx.rundir.path()).map_err(StepError::failed)?;
-        if records.len() >= ctx.services.bot_logs.bot_logs.len()
-            && ctx.rundir.path().join(BOT_LOGS_FILE).exists()
-        {
-            Ok(Some(outcome(&records)))
-        } else {
-            // Nothing recorded: importing again only copies files into the bundle.
-            let _ = std::fs::remove_file(ctx.rundir.path().join(BOT_LOGS_FILE));
-            Ok(None)
-        }
     }
     fn describe(&self, _args: &Map<String, Value>) -> String {
         "would copy the given bot logs into bot/ and parse them".into()
@@ -736,7 +731,7 @@ impl StepKind for Evidence {
     }
     fn effect(&self) -> Effect {
         // Writes only local files, deterministically from the raw data: repeating it is safe.
-        Effect::Write
+        Effect::Read
     }
     fn description(&self) -> &'static str {
         "Write the evidence bundle: unauthorized_trades.csv, all orders/fills/transfers/balances, report.html/.md, support_ticket.md."

@@ -30,9 +30,11 @@ use crate::rundir::RunDir;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Effect {
-    /// Reads only; safe to repeat and to run in a dry run.
+    /// Changes nothing outside the run's own bundle (exchange reads, parsing, writing the
+    /// bundle's files); safe to repeat and to run in a dry run.
     Read,
-    /// Changes local or remote state in a recoverable way (writes files, places nothing).
+    /// Changes state outside the bundle in a recoverable way (files elsewhere, configuration);
+    /// places nothing on the exchange.
     Write,
     /// Changes exchange state irreversibly (cancels orders, withdrawals).
     Destructive,

@@ -430,16 +430,21 @@ pub(crate) fn manual_instructions(ex: &dyn Exchange, expire: Option<&str>) -> St
     let expiry = expire
         .map(|e| format!(" (expires {e})"))
         .unwrap_or_default();
+    // Adapters leave `{expire_at}` in their instructions for the key's expiry.
+    let fill = |t: &str| t.replace("{expire_at}", expire.unwrap_or("unknown"));
     let mut s = format!(
         "ACTION NEEDED NOW: delete the leaked {} API key {}{expiry}.\n  {}",
         caps.name,
         ex.key_id_masked(),
-        caps.manual_revoke_instructions_en
+        fill(&caps.manual_revoke_instructions_en)
     );
     if !caps.manual_revoke_instructions_local.is_empty()
         && caps.manual_revoke_instructions_local != caps.manual_revoke_instructions_en
     {
-        s.push_str(&format!("\n  {}", caps.manual_revoke_instructions_local));
+        s.push_str(&format!(
+            "\n  {}",
+            fill(&caps.manual_revoke_instructions_local)
+        ));
     }
     s
 }
