@@ -719,7 +719,8 @@ fn zoom_panel(
         } else {
             (lo * 0.9, hi * 1.1 + 1e-9)
         };
-        let py = |p: f64| Z_PRICE_TOP + Z_PRICE_H - (p - lo) / (hi - lo) * (Z_PRICE_H - 20.0) - 10.0;
+        let py =
+            |p: f64| Z_PRICE_TOP + Z_PRICE_H - (p - lo) / (hi - lo) * (Z_PRICE_H - 20.0) - 10.0;
         let _ = write!(
             s,
             r##"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text><text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"##,
