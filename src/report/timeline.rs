@@ -393,8 +393,9 @@ pub fn render(facts: &RunFacts, j: &Joined<'_>) -> (String, String) {
 
     // Time axis: five ticks.
     let axis_y = LANE_TOP + LANE_H + 16.0;
+    // Ticks over the data's extent, not the padding (a tick past the run's end confuses).
     for i in 0..5 {
-        let t = t0 + (t1 - t0) * i / 4;
+        let t = (t0 + pad) + ((t1 - pad) - (t0 + pad)) * i / 4;
         let x = sc.x(t);
         let anchor = match i {
             0 => "start",

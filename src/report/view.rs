@@ -815,13 +815,17 @@ pub fn build(facts: &RunFacts, j: &Joined<'_>, unauthorized_sha256: &str) -> Rep
                 at,
                 1,
                 "response".into(),
-                clean(&format!(
-                    "step {} ({}): {} — {}",
-                    s.id,
-                    s.uses,
-                    s.status.as_str(),
-                    s.summary
-                )),
+                clean(&if s.summary.trim().is_empty() {
+                    format!("step {} ({}): {}", s.id, s.uses, s.status.as_str())
+                } else {
+                    format!(
+                        "step {} ({}): {} — {}",
+                        s.id,
+                        s.uses,
+                        s.status.as_str(),
+                        s.summary
+                    )
+                }),
             ));
         }
     }
