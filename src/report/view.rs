@@ -199,6 +199,30 @@ pub fn price(d: Decimal, currency: &str) -> String {
     }
 }
 
+/// Rewrites every `<number> KRW` of a sentence (the analysis' and the steps' explanations)
+/// as [`amount`] does, so the prose agrees with the figures above it; anything else is kept.
+pub fn humanize_amounts(text: &str) -> String {
+    let words: Vec<&str> = text.split(' ').collect();
+    let mut out: Vec<String> = Vec::with_capacity(words.len());
+    for (i, w) in words.iter().enumerate() {
+        let next = words.get(i + 1).copied().unwrap_or("");
+        let currency = next.trim_end_matches(|c: char| !c.is_ascii_alphanumeric());
+        let plain = w.contains(|c: char| c.is_ascii_digit())
+            && w.chars()
+                .all(|c| c.is_ascii_digit() || c == '.' || c == '-');
+        let parsed = if whole_units(currency) && plain {
+            w.parse::<Decimal>().ok()
+        } else {
+            None
+        };
+        out.push(match parsed {
+            Some(d) => amount(d, currency),
+            None => (*w).to_string(),
+        });
+    }
+    out.join(" ")
+}
+
 /// The quote currency of a market: Upbit names markets `QUOTE-BASE` (`KRW-BTC`).
 pub fn market_quote(market: &str) -> &str {
     market.split_once('-').map(|(q, _)| q).unwrap_or("")
@@ -556,7 +580,7 @@ fn reasons(rules: &[RuleHit]) -> Vec<ReasonView> {
         .iter()
         .map(|r| ReasonView {
             rule: clean(&r.rule),
-            reason: clean(&r.reason),
+            reason: humanize_amounts(&clean(&r.reason)),
         })
         .collect()
 }
@@ -815,7 +839,7 @@ pub fn build(facts: &RunFacts, j: &Joined<'_>, unauthorized_sha256: &str) -> Rep
                 at,
                 1,
                 "response".into(),
-                clean(&if s.summary.trim().is_empty() {
+                humanize_amounts(&clean(&if s.summary.trim().is_empty() {
                     format!("step {} ({}): {}", s.id, s.uses, s.status.as_str())
                 } else {
                     format!(
@@ -825,7 +849,7 @@ pub fn build(facts: &RunFacts, j: &Joined<'_>, unauthorized_sha256: &str) -> Rep
                         s.status.as_str(),
                         s.summary
                     )
-                }),
+                })),
             ));
         }
     }
@@ -909,7 +933,7 @@ pub fn build(facts: &RunFacts, j: &Joined<'_>, unauthorized_sha256: &str) -> Rep
             id: clean(&s.id),
             uses: clean(&s.uses),
             status: s.status.as_str().into(),
-            summary: clean(&s.summary),
+            summary: humanize_amounts(&clean(&s.summary)),
             started: s.started_at.map(ts).unwrap_or_default(),
             finished: s.finished_at.map(ts).unwrap_or_default(),
         })
@@ -1043,7 +1067,11 @@ pub fn build(facts: &RunFacts, j: &Joined<'_>, unauthorized_sha256: &str) -> Rep
         keys,
         permissions,
         key_findings: reasons(&result.key_findings),
-        loss_explanation: loss.explanation.iter().map(|e| clean(e)).collect(),
+        loss_explanation: loss
+            .explanation
+            .iter()
+            .map(|e| humanize_amounts(&clean(e)))
+            .collect(),
         notes: result.notes.iter().map(|n| clean(n)).collect(),
         gaps_more: result.gaps.len().saturating_sub(MAX_LISTED),
         gaps,
@@ -1100,5 +1128,22 @@ mod tests {
         assert_eq!(price(d("-1234.5"), "KRW"), "-1,234.5");
         assert_eq!(market_quote("KRW-BTC"), "KRW");
         assert_eq!(market_quote("nodash"), "");
+    }
+
+    #[test]
+    fn sentences_get_whole_won_and_keep_everything_else() {
+        assert_eq!(
+            humanize_amounts("Overpayment 15525710.50335051 KRW: the sum of 19 orders at 187.59"),
+            "Overpayment 15,525,711 KRW: the sum of 19 orders at 187.59"
+        );
+        assert_eq!(
+            humanize_amounts("sells for 25206869.64 KRW, then 0.5 BTC; -1412.5 KRW."),
+            "sells for 25,206,870 KRW, then 0.5 BTC; -1,413 KRW."
+        );
+        assert_eq!(
+            humanize_amounts("KRW 12 KRWX 1e5 KRW"),
+            "KRW 12 KRWX 1e5 KRW"
+        );
+        assert_eq!(humanize_amounts(""), "");
     }
 }
