@@ -184,7 +184,7 @@ fn every_csv_holds_everything_with_verdicts() {
         fx::DUMP_ORDER,
         "2026-12-25T22:30:00.000+09:00",
         "2026-12-25T13:30:00.000Z",
-        "1500000 KRW",
+        "1,500,000 KRW",
         "source IP",
         "출발지 IP",
         "동결",

@@ -180,3 +180,135 @@ fn many_orders_become_a_histogram_and_the_page_stays_small() {
     let orders = std::fs::read_to_string(rd.path().join("orders.csv")).unwrap();
     assert_eq!(orders.lines().count(), 6005, "orders.csv holds every order");
 }
+
+/// The `<g id="tl-zoom">…</g>` group of the timeline SVG.
+fn zoom_group(html: &str) -> &str {
+    let at = html.find(r#"<g id="tl-zoom">"#).expect("a zoomed figure");
+    let svg_end = html.find("</svg>").unwrap();
+    assert!(at < svg_end, "the zoomed figure is inside the SVG");
+    &html[at..svg_end]
+}
+
+#[test]
+fn zoomed_figure_shows_the_attack_with_its_fills_reference_and_revocation() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, html) = render(tmp.path(), false);
+    let zoom = zoom_group(&html);
+    // From the reference window's start (12:00) to the revocation (13:45:12) + 5 minutes.
+    assert!(
+        zoom.contains(
+            "Zoom on the attack: 2026-12-25 12:00–13:50 UTC — KRW-XYZ price and every order"
+        ),
+        "{zoom}"
+    );
+    assert!(html.contains("zoomed figure: 2026-12-25T12:00:00.000Z to 2026-12-25T13:50:12.000Z"));
+    // The pump's two fills at their own prices, flagged; the dump in the order lane.
+    for fill in [
+        "× 340 at 2026-12-25T13:30:00.000Z",
+        "× 360 at 2026-12-25T13:30:01.000Z",
+    ] {
+        assert!(
+            zoom.contains(&format!(
+                "FLAGGED fill of KRW-XYZ buy {}: 1000 {fill}",
+                fx::PUMP_ORDER
+            )),
+            "fill {fill} in the zoom:\n{zoom}"
+        );
+    }
+    assert!(zoom.contains(&format!("FLAGGED KRW-ETH sell market {}", fx::DUMP_ORDER)));
+    assert!(zoom.contains("orders of every market in this span: "));
+    assert!(zoom.contains("flagged buy paid 360 (+260% over the reference)"));
+    assert!(zoom.contains("reference price 100"));
+    assert!(zoom.contains("key revoked (observed) 2026-12-25T13:45:12.000Z"));
+    // Candles of the market, 10-minute ones here, drawn as boxes and named by interval.
+    assert!(zoom.contains("10 min candles"));
+    assert!(zoom.contains("KRW-XYZ candle from 2026-12-25T13:40:00.000Z"));
+    assert!(
+        !zoom.contains("candle from 2026-12-25T11:50"),
+        "no candle before the span"
+    );
+    // The overview marks the zoomed span.
+    assert!(html.contains("zoomed below: 2026-12-25T12:00:00.000Z → 2026-12-25T13:50:12.000Z"));
+}
+
+#[test]
+fn nothing_flagged_means_no_zoomed_figure() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let rd = RunDir::create(&dir).unwrap();
+    let mut result = fx::result();
+    for v in result.verdicts.iter_mut() {
+        v.flagged = false;
+    }
+    result.suspicious_window = None;
+    report::write_bundle(
+        &rd,
+        &fx::facts(),
+        &fx::input(),
+        &result,
+        &ReportOptions::default(),
+    )
+    .unwrap();
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(html.contains("<svg"));
+    assert!(!html.contains("tl-zoom") && !html.contains("Zoom on the attack"));
+}
+
+#[test]
+fn krw_amounts_read_as_whole_won_and_csvs_stay_exact() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let rd = RunDir::create(&dir).unwrap();
+    let mut result = fx::result();
+    result.loss.overpayment = fx::d("15525710.50335051");
+    result.loss.portfolio_delta = Some(fx::d("-1412.5"));
+    report::write_bundle(
+        &rd,
+        &fx::facts(),
+        &fx::input(),
+        &result,
+        &ReportOptions::default(),
+    )
+    .unwrap();
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
+    let (md, html, ticket) = (
+        read("report.md"),
+        read("report.html"),
+        read("support_ticket.md"),
+    );
+    for (name, text) in [
+        ("report.md", &md),
+        ("report.html", &html),
+        ("support_ticket.md", &ticket),
+    ] {
+        assert!(
+            text.contains("15,525,711 KRW"),
+            "{name}: overpayment in whole won"
+        );
+        assert!(
+            text.contains("-1,413 KRW"),
+            "{name}: portfolio decrease rounded half away from zero"
+        );
+        assert!(
+            !text.contains("15525710.5"),
+            "{name}: no raw decimals of KRW"
+        );
+    }
+    // The pump (Upbit `price` type: spend 700,000 KRW) with its average fill price; the
+    // dump's estimated loss; the reference price, a unit price, keeps its decimals if any.
+    assert!(
+        md.contains("| price | 700,000 |"),
+        "amount to spend in whole won"
+    );
+    assert!(
+        md.contains("| 700,000 | 350 |"),
+        "funds, then the average fill price"
+    );
+    assert!(md.contains("| 1,000,000 |"), "est. loss in whole won");
+    // The balances table: KRW in whole won, coins exact.
+    assert!(md.contains("| KRW | 100,000 | 0 |"));
+    assert!(md.contains("| ETH | 2 |"));
+    // CSVs keep exact values.
+    let orders = read("orders.csv");
+    assert!(orders.contains(",700000,") && !orders.contains("700,000"));
+}

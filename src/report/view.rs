@@ -141,6 +141,93 @@ pub fn money(d: Decimal) -> String {
     d.round_dp(8).normalize().to_string()
 }
 
+/// Currencies without a minor unit: amounts in them read as whole units.
+const NO_MINOR_UNIT: &[&str] = &["KRW"];
+
+fn whole_units(currency: &str) -> bool {
+    NO_MINOR_UNIT
+        .iter()
+        .any(|c| c.eq_ignore_ascii_case(currency.trim()))
+}
+
+/// `1234567.5` → `1,234,567.5` (the sign and the decimals are kept).
+fn group_thousands(s: &str) -> String {
+    let (sign, rest) = match s.strip_prefix('-') {
+        Some(r) => ("-", r),
+        None => ("", s),
+    };
+    let (int, frac) = match rest.split_once('.') {
+        Some((i, f)) => (i, Some(f)),
+        None => (rest, None),
+    };
+    let mut out = String::with_capacity(s.len() + int.len() / 3);
+    out.push_str(sign);
+    for (i, c) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if let Some(f) = frac {
+        out.push('.');
+        out.push_str(f);
+    }
+    out
+}
+
+/// An amount of `currency` for the readable reports (the CSVs and JSON keep exact values):
+/// KRW has no minor unit, so whole won with thousands separators (`15,525,711`); any other
+/// currency up to 8 decimals, trailing zeros trimmed.
+pub fn amount(d: Decimal, currency: &str) -> String {
+    if whole_units(currency) {
+        let r = d.round_dp_with_strategy(0, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
+        let r = if r.is_zero() { Decimal::ZERO } else { r };
+        group_thousands(&r.normalize().to_string())
+    } else {
+        money(d)
+    }
+}
+
+/// A unit price quoted in `currency` for the readable reports: KRW prices of cheap coins have
+/// decimals, so they keep up to 8 (trimmed), with thousands separators; other quote
+/// currencies as [`money`].
+pub fn price(d: Decimal, currency: &str) -> String {
+    if whole_units(currency) {
+        group_thousands(&money(d))
+    } else {
+        money(d)
+    }
+}
+
+/// Rewrites every `<number> KRW` of a sentence (the analysis' and the steps' explanations)
+/// as [`amount`] does, so the prose agrees with the figures above it; anything else is kept.
+pub fn humanize_amounts(text: &str) -> String {
+    let words: Vec<&str> = text.split(' ').collect();
+    let mut out: Vec<String> = Vec::with_capacity(words.len());
+    for (i, w) in words.iter().enumerate() {
+        let next = words.get(i + 1).copied().unwrap_or("");
+        let currency = next.trim_end_matches(|c: char| !c.is_ascii_alphanumeric());
+        let plain = w.contains(|c: char| c.is_ascii_digit())
+            && w.chars()
+                .all(|c| c.is_ascii_digit() || c == '.' || c == '-');
+        let parsed = if whole_units(currency) && plain {
+            w.parse::<Decimal>().ok()
+        } else {
+            None
+        };
+        out.push(match parsed {
+            Some(d) => amount(d, currency),
+            None => (*w).to_string(),
+        });
+    }
+    out.join(" ")
+}
+
+/// The quote currency of a market: Upbit names markets `QUOTE-BASE` (`KRW-BTC`).
+pub fn market_quote(market: &str) -> &str {
+    market.split_once('-').map(|(q, _)| q).unwrap_or("")
+}
+
 pub fn rule_ids(rules: &[RuleHit]) -> String {
     rules
         .iter()
@@ -370,6 +457,8 @@ pub struct FlaggedView {
     pub volume: String,
     pub executed_volume: String,
     pub funds: String,
+    /// Executed funds / executed volume (empty when nothing executed).
+    pub avg_price: String,
     pub fee: String,
     pub rules: String,
     pub reasons: Vec<ReasonView>,
@@ -491,7 +580,7 @@ fn reasons(rules: &[RuleHit]) -> Vec<ReasonView> {
         .iter()
         .map(|r| ReasonView {
             rule: clean(&r.rule),
-            reason: clean(&r.reason),
+            reason: humanize_amounts(&clean(&r.reason)),
         })
         .collect()
 }
@@ -508,33 +597,56 @@ pub fn build(facts: &RunFacts, j: &Joined<'_>, unauthorized_sha256: &str) -> Rep
     let flagged: Vec<FlaggedView> = flagged_all
         .iter()
         .take(MAX_LISTED)
-        .map(|(o, v)| FlaggedView {
-            order_id: clean(&o.id),
-            identifier: opt_clean(&o.client_id),
-            market: clean(&o.market),
-            side: o.side.as_str().into(),
-            ord_type: clean(&o.native_type),
-            state: format!("{:?}", o.state).to_lowercase(),
-            created_utc: ts(o.created_at),
-            created_local: clean(&o.created_at_local),
-            price: dec(o.price),
-            volume: dec(o.volume),
-            executed_volume: o.executed_volume.to_string(),
-            funds: dec(o.executed_funds),
-            fee: o.paid_fee.to_string(),
-            rules: rule_ids(&v.rules),
-            reasons: reasons(&v.rules),
-            score: score(v.score),
-            confidence: confidence(v.confidence).into(),
-            match_kind: match_kind(v.match_kind).into(),
-            reference_price: dec(v.reference_price),
-            deviation_pct: dec(v.deviation_pct),
-            est_loss: dec(v.est_loss_quote),
-            raw_file: o
-                .provenance
-                .as_ref()
-                .map(|p| clean(&p.raw_file))
-                .unwrap_or_default(),
+        .map(|(o, v)| {
+            let quote = market_quote(&o.market);
+            FlaggedView {
+                order_id: clean(&o.id),
+                identifier: opt_clean(&o.client_id),
+                market: clean(&o.market),
+                side: o.side.as_str().into(),
+                ord_type: clean(&o.native_type),
+                state: format!("{:?}", o.state).to_lowercase(),
+                created_utc: ts(o.created_at),
+                created_local: clean(&o.created_at_local),
+                // Upbit's `price` type (market buy) gives in `price` the amount to spend.
+                price: match o.price {
+                    Some(p) if o.native_type == "price" => amount(p, quote),
+                    Some(p) => price(p, quote),
+                    None => String::new(),
+                },
+                volume: dec(o.volume),
+                executed_volume: o.executed_volume.to_string(),
+                funds: o
+                    .executed_funds
+                    .map(|d| amount(d, quote))
+                    .unwrap_or_default(),
+                avg_price: match o.executed_funds {
+                    Some(f) if !o.executed_volume.is_zero() => {
+                        price((f / o.executed_volume).round_dp(8), quote)
+                    }
+                    _ => String::new(),
+                },
+                fee: amount(o.paid_fee, quote),
+                rules: rule_ids(&v.rules),
+                reasons: reasons(&v.rules),
+                score: score(v.score),
+                confidence: confidence(v.confidence).into(),
+                match_kind: match_kind(v.match_kind).into(),
+                reference_price: v
+                    .reference_price
+                    .map(|p| price(p, quote))
+                    .unwrap_or_default(),
+                deviation_pct: dec(v.deviation_pct),
+                est_loss: v
+                    .est_loss_quote
+                    .map(|d| amount(d, quote))
+                    .unwrap_or_default(),
+                raw_file: o
+                    .provenance
+                    .as_ref()
+                    .map(|p| clean(&p.raw_file))
+                    .unwrap_or_default(),
+            }
         })
         .collect();
 
@@ -566,7 +678,7 @@ pub fn build(facts: &RunFacts, j: &Joined<'_>, unauthorized_sha256: &str) -> Rep
         TransferView {
             id: clean(&t.id),
             currency: clean(&t.currency),
-            amount: t.amount.to_string(),
+            amount: amount(t.amount, &t.currency),
             address: opt_clean(&t.address),
             state: clean(&t.state),
             created_utc: ts(t.created_at),
@@ -590,10 +702,16 @@ pub fn build(facts: &RunFacts, j: &Joined<'_>, unauthorized_sha256: &str) -> Rep
     }
     let balances = balances
         .into_iter()
-        .map(|(c, (s, e))| BalanceView {
-            currency: clean(c),
-            start: dec(s),
-            end: dec(e),
+        .map(|(c, (s, e))| {
+            let show = |d: Option<Decimal>| match d {
+                Some(d) if whole_units(c) => amount(d, c),
+                d => dec(d),
+            };
+            BalanceView {
+                currency: clean(c),
+                start: show(s),
+                end: show(e),
+            }
         })
         .collect();
 
@@ -721,13 +839,17 @@ pub fn build(facts: &RunFacts, j: &Joined<'_>, unauthorized_sha256: &str) -> Rep
                 at,
                 1,
                 "response".into(),
-                clean(&format!(
-                    "step {} ({}): {} — {}",
-                    s.id,
-                    s.uses,
-                    s.status.as_str(),
-                    s.summary
-                )),
+                humanize_amounts(&clean(&if s.summary.trim().is_empty() {
+                    format!("step {} ({}): {}", s.id, s.uses, s.status.as_str())
+                } else {
+                    format!(
+                        "step {} ({}): {} — {}",
+                        s.id,
+                        s.uses,
+                        s.status.as_str(),
+                        s.summary
+                    )
+                })),
             ));
         }
     }
@@ -765,7 +887,7 @@ pub fn build(facts: &RunFacts, j: &Joined<'_>, unauthorized_sha256: &str) -> Rep
             clean(&format!(
                 "{} {} {} → {}",
                 w.id,
-                w.amount,
+                amount(w.amount, &w.currency),
                 w.currency,
                 w.address.as_deref().unwrap_or("?")
             )),
@@ -811,7 +933,7 @@ pub fn build(facts: &RunFacts, j: &Joined<'_>, unauthorized_sha256: &str) -> Rep
             id: clean(&s.id),
             uses: clean(&s.uses),
             status: s.status.as_str().into(),
-            summary: clean(&s.summary),
+            summary: humanize_amounts(&clean(&s.summary)),
             started: s.started_at.map(ts).unwrap_or_default(),
             finished: s.finished_at.map(ts).unwrap_or_default(),
         })
@@ -896,12 +1018,12 @@ pub fn build(facts: &RunFacts, j: &Joined<'_>, unauthorized_sha256: &str) -> Rep
         withdrawals_flagged: result.transfers.iter().filter(|t| t.flagged).count(),
         deposits: input.deposits.len(),
         quote: quote.clone(),
-        overpayment: money(loss.overpayment),
+        overpayment: amount(loss.overpayment, &loss.quote_currency),
         portfolio_delta: loss
             .portfolio_delta
-            .map(|d| format!("{} {quote}", money(d)))
+            .map(|d| format!("{} {quote}", amount(d, &loss.quote_currency)))
             .unwrap_or_else(|| "not computable (balances or reference prices missing)".into()),
-        withdrawn_value: money(loss.withdrawn_value),
+        withdrawn_value: amount(loss.withdrawn_value, &loss.quote_currency),
     };
 
     let (timeline_svg, timeline_caption) = crate::report::timeline::render(facts, j);
@@ -945,7 +1067,11 @@ pub fn build(facts: &RunFacts, j: &Joined<'_>, unauthorized_sha256: &str) -> Rep
         keys,
         permissions,
         key_findings: reasons(&result.key_findings),
-        loss_explanation: loss.explanation.iter().map(|e| clean(e)).collect(),
+        loss_explanation: loss
+            .explanation
+            .iter()
+            .map(|e| humanize_amounts(&clean(e)))
+            .collect(),
         notes: result.notes.iter().map(|n| clean(n)).collect(),
         gaps_more: result.gaps.len().saturating_sub(MAX_LISTED),
         gaps,
@@ -964,5 +1090,60 @@ pub fn build(facts: &RunFacts, j: &Joined<'_>, unauthorized_sha256: &str) -> Rep
         timeline_caption,
         unauthorized_sha256: unauthorized_sha256.to_string(),
         ticket,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    fn d(s: &str) -> Decimal {
+        Decimal::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn krw_amounts_are_whole_won_with_separators() {
+        assert_eq!(amount(d("15525710.50335051"), "KRW"), "15,525,711");
+        assert_eq!(amount(d("1412.5"), "KRW"), "1,413");
+        assert_eq!(amount(d("-1412.5"), "KRW"), "-1,413");
+        assert_eq!(amount(d("-0.4"), "KRW"), "0", "no negative zero");
+        assert_eq!(amount(d("999"), "krw"), "999");
+        assert_eq!(amount(d("1000"), "KRW"), "1,000");
+        assert_eq!(amount(d("123456789012"), "KRW"), "123,456,789,012");
+    }
+
+    #[test]
+    fn other_quotes_keep_eight_decimals_trimmed() {
+        assert_eq!(amount(d("0.123456789"), "BTC"), "0.12345679");
+        assert_eq!(amount(d("1500.10000000"), "USDT"), "1500.1");
+        assert_eq!(amount(d("2"), ""), "2");
+    }
+
+    #[test]
+    fn krw_unit_prices_keep_their_decimals() {
+        assert_eq!(price(d("135320000"), "KRW"), "135,320,000");
+        assert_eq!(price(d("141.85"), "KRW"), "141.85");
+        assert_eq!(price(d("0.00012345"), "KRW"), "0.00012345");
+        assert_eq!(price(d("-1234.5"), "KRW"), "-1,234.5");
+        assert_eq!(market_quote("KRW-BTC"), "KRW");
+        assert_eq!(market_quote("nodash"), "");
+    }
+
+    #[test]
+    fn sentences_get_whole_won_and_keep_everything_else() {
+        assert_eq!(
+            humanize_amounts("Overpayment 15525710.50335051 KRW: the sum of 19 orders at 187.59"),
+            "Overpayment 15,525,711 KRW: the sum of 19 orders at 187.59"
+        );
+        assert_eq!(
+            humanize_amounts("sells for 25206869.64 KRW, then 0.5 BTC; -1412.5 KRW."),
+            "sells for 25,206,870 KRW, then 0.5 BTC; -1,413 KRW."
+        );
+        assert_eq!(
+            humanize_amounts("KRW 12 KRWX 1e5 KRW"),
+            "KRW 12 KRWX 1e5 KRW"
+        );
+        assert_eq!(humanize_amounts(""), "");
     }
 }
