@@ -153,7 +153,23 @@ impl Acc {
                 }
             }
             ("GET", "/v1/api_keys") => {
-                self.input.keys = wire::parse_api_keys(body, &side.key)?;
+                // Preserve first: the key list from before the leaked key was deleted is the
+                // evidence; later lists (read with another key, or after the deletion) only add
+                // keys not seen before. "Current" means the key under investigation.
+                for k in wire::parse_api_keys(body, &side.key)? {
+                    if !self
+                        .input
+                        .keys
+                        .iter()
+                        .any(|e| e.access_key_masked == k.access_key_masked)
+                    {
+                        self.input.keys.push(k);
+                    }
+                }
+                let investigated = self.input.key_masked.clone();
+                for k in &mut self.input.keys {
+                    k.is_current = k.access_key_masked == investigated;
+                }
             }
             ("GET", "/v1/orders/open" | "/v1/orders/closed" | "/v1/orders/uuids") => {
                 for o in wire::parse_orders(body, prov)? {
@@ -324,6 +340,28 @@ mod tests {
     const LISTED: &str = r#"[{"uuid":"u1","side":"ask","ord_type":"limit","price":"10","state":"wait","market":"KRW-ETH","created_at":"2024-03-01T09:00:00+09:00","volume":"2","remaining_volume":"2","paid_fee":"0","executed_volume":"0","executed_funds":"0","trades_count":0,"identifier":"bot-7"}]"#;
     const DETAIL: &str = r#"{"uuid":"u1","side":"ask","ord_type":"limit","price":"10","state":"done","market":"KRW-ETH","created_at":"2024-03-01T09:00:00+09:00","volume":"2","remaining_volume":"0","paid_fee":"0.01","executed_volume":"2","trades_count":1,
         "trades":[{"market":"KRW-ETH","uuid":"t1","price":"10","volume":"2","funds":"20","side":"ask","created_at":"2024-03-01T09:00:05+09:00"}]}"#;
+
+    /// Regression: the bundle's key list came from the last `GET /v1/api_keys`, read after the
+    /// leaked key was deleted, so the leaked key itself was missing from `keys.json`.
+    #[test]
+    fn the_key_list_from_before_the_deletion_is_kept() {
+        let t = tempfile::tempdir().unwrap();
+        let rd = RunDir::create(&t.path().join("run")).unwrap();
+        let before = r#"[{"access_key":"abcdEFGHIJKLMNOPwxyz","expire_at":"2027-01-01T00:00:00+09:00"},{"access_key":"rrrrEFGHIJKLMNOPrrrr","expire_at":"2027-02-01T00:00:00+09:00"}]"#;
+        let after =
+            r#"[{"access_key":"rrrrEFGHIJKLMNOPrrrr","expire_at":"2027-02-01T00:00:00+09:00"}]"#;
+        rec(&rd, "GET", "/v1/api_keys", 200, before);
+        rec(&rd, "GET", "/v1/api_keys", 200, after);
+        let input = rebuild(rd.path()).unwrap();
+        let masked: Vec<&str> = input
+            .keys
+            .iter()
+            .map(|k| k.access_key_masked.as_str())
+            .collect();
+        assert_eq!(masked, ["abcd…wxyz", "rrrr…rrrr"]);
+        assert!(input.keys[0].is_current);
+        assert!(!input.keys[1].is_current);
+    }
 
     #[test]
     fn later_records_win_and_details_contribute_fills() {
