@@ -204,7 +204,12 @@ impl StepKind for CancelOpenOrders {
     ) -> Result<Option<StepOutcome>, StepError> {
         let session = ctx.exchange()?;
         // Cancelling is idempotent: whenever we cannot tell, running again is safe.
-        match session.reader().open_orders().await {
+        // The old key may have been deleted since: then the read-only key tells.
+        let mut open = session.reader().open_orders().await;
+        if matches!(&open, Err(e) if e.is_key_dead()) && session.primary_died() {
+            open = session.reader().open_orders().await;
+        }
+        match open {
             Ok(open) if open.is_empty() => {
                 let mut outputs = Map::new();
                 outputs.insert("cancelled_count".into(), Value::from(0));
@@ -397,7 +402,11 @@ impl StepKind for CancelPendingWithdrawals {
     ) -> Result<Option<StepOutcome>, StepError> {
         let session = ctx.exchange()?;
         let since = Utc::now() - chrono::Duration::days(7);
-        match session.reader().withdrawals(since).await {
+        let mut list = session.reader().withdrawals(since).await;
+        if matches!(&list, Err(e) if e.is_key_dead()) && session.primary_died() {
+            list = session.reader().withdrawals(since).await;
+        }
+        match list {
             Ok(l) if !l.iter().any(|t| t.is_cancelable) => {
                 let mut out = skipped("already done: no pending withdrawal is left".into());
                 out.outputs.insert("skipped".into(), Value::Bool(false));
