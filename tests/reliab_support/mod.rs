@@ -282,26 +282,22 @@ pub fn findings(dir: &Path) -> Findings {
     }
 }
 
-/// Scalar fields whose name says they are a total, a loss or a count, anywhere in the analysis.
-fn collect_totals(v: &serde_json::Value, at: &str, out: &mut BTreeMap<String, String>) {
-    match v {
-        serde_json::Value::Object(m) => {
-            for (k, x) in m {
-                let path = format!("{at}/{k}");
-                let wanted = ["loss", "total", "count", "flagged"]
-                    .iter()
-                    .any(|w| path.contains(w));
-                match x {
-                    serde_json::Value::Object(_) => collect_totals(x, &path, out),
-                    serde_json::Value::Array(_) => {}
-                    _ if wanted => {
-                        out.insert(path, x.to_string());
-                    }
-                    _ => {}
-                }
-            }
+/// The analysis totals an interrupted run must reproduce: counts and the loss estimate
+/// (overpayment and withdrawn value; not the portfolio delta, which depends on when the
+/// first snapshot happened to be taken relative to the cancels).
+fn collect_totals(v: &serde_json::Value, _at: &str, out: &mut BTreeMap<String, String>) {
+    for ptr in [
+        "/counts/orders",
+        "/counts/fills",
+        "/counts/withdrawals",
+        "/counts/deposits",
+        "/counts/flagged",
+        "/loss/overpayment",
+        "/loss/withdrawn_value",
+    ] {
+        if let Some(x) = v.pointer(ptr) {
+            out.insert(ptr.to_string(), x.to_string());
         }
-        _ => {}
     }
 }
 
