@@ -220,7 +220,7 @@ fn an_exchange_echoing_the_request_in_its_errors_does_not_make_the_secret_travel
         "every request failed, the run cannot succeed"
     );
     assert!(
-        r.stderr.contains("echo:") || files_containing(&out, b"echo:").len() > 0,
+        r.stderr.contains("echo:") || !files_containing(&out, b"echo:").is_empty(),
         "the echoing error bodies were never seen"
     );
     assert_clean("echoing exchange", &out, &[&r.stdout, &r.stderr]);
