@@ -162,3 +162,21 @@ proptest! {
         upbit_parsers(&bytes);
     }
 }
+
+/// Found by `playbook_parser_and_validator_never_panic` (20,000 cases): a template error whose
+/// offset falls inside a multi-byte character made the validator slice a string mid-character.
+#[test]
+fn regression_template_error_inside_a_multibyte_character() {
+    let registry = respond::steps::builtin::registry();
+    for bad in [
+        "{{i\\uFFFD\\u0002ts.rotate_days}}",
+        "{{\\uFFFD\\u0002uts.x}}",
+        "{{inputs.x\\u00e9\\u0002}}",
+    ] {
+        let src = format!(
+            "name: t\ndescription: d\nsteps:\n  - id: a\n    uses: report.evidence\n    with:\n      excel: \"{bad}\"\n"
+        );
+        let r = respond::playbook::load_str(Path::new("t.yaml"), &src, &registry);
+        assert!(r.is_err(), "{bad} must be rejected");
+    }
+}
