@@ -4,7 +4,9 @@
 //! Kill points come from a fixed seed and are chosen from outside the process, with no hook in
 //! the product: when the journal reaches line N (polled every millisecond, so often mid-entry),
 //! when the raw/ directory holds N files (mid-write of a raw response), or after a random
-//! delay. Every fifth point also kills the first resume and resumes again.
+//! delay. Every fifth point also kills the first resume and resumes again. SIGKILL cannot split
+//! a single write of a journal line, so every seventh point also cuts the last journal entry in
+//! half after the kill, as a power cut would leave it.
 //!
 //! After each resume: the bundle flags the same orders with the same totals as an
 //! uninterrupted run of the same world, `respond evidence verify` passes (journal chain and
@@ -147,6 +149,37 @@ fn kill_at(child: &mut Child, out: &Path, at: KillAt, mock: &Mock, revoked: &mut
     }
 }
 
+/// What the kill left half-done: a journal entry without its newline, temp files of
+/// atomic writes (a raw response or a report being written).
+fn torn_state(dir: &Path) -> String {
+    let mut s = String::new();
+    let j = std::fs::read(dir.join("journal.jsonl")).unwrap_or_default();
+    if !j.is_empty() && !j.ends_with(b"\n") {
+        s.push_str(" mid-journal-entry");
+    }
+    let temps = [dir.to_path_buf(), dir.join("raw")]
+        .iter()
+        .filter_map(|d| std::fs::read_dir(d).ok())
+        .flat_map(|r| r.flatten())
+        .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
+        .count();
+    if temps > 0 {
+        s.push_str(&format!(" mid-write ({temps} temp file(s))"));
+    }
+    s
+}
+
+fn tear_last_journal_entry(dir: &Path) {
+    let p = dir.join("journal.jsonl");
+    let j = std::fs::read(&p).unwrap_or_default();
+    let body = j.strip_suffix(b"\n").unwrap_or(&j);
+    let start = body.iter().rposition(|c| *c == b'\n').map_or(0, |n| n + 1);
+    let cut = start + (body.len() - start) / 2;
+    if cut > start {
+        std::fs::write(&p, &j[..cut]).unwrap();
+    }
+}
+
 struct Baseline {
     findings: Findings,
     journal_lines: usize,
@@ -206,6 +239,12 @@ fn crash_and_resume(
         // Killed before the bundle existed: nothing to resume; a new run is the answer.
         return Ok(format!("{at:?}: killed before the bundle existed"));
     };
+    if i % 7 == 3 {
+        // SIGKILL cannot split one write(2) of a journal line, but a power cut or a full disk
+        // can: cut the last entry in half, as such a crash would leave it.
+        tear_last_journal_entry(&dir);
+    }
+    let state = torn_state(&dir);
     let mut resumes = 0;
     if let Some(ms) = kill_resume_after {
         let mut c = spawn(resume(&mock, &dir));
@@ -250,7 +289,9 @@ fn crash_and_resume(
     if !refused.is_empty() {
         return Err(format!("{at:?}: writes refused (sent twice?): {refused:?}"));
     }
-    Ok(format!("{at:?}: killed, {resumes} resume(s), identical"))
+    Ok(format!(
+        "{at:?}: killed{state}, {resumes} resume(s), identical"
+    ))
 }
 
 #[test]
@@ -309,6 +350,19 @@ fn killed_runs_resume_to_the_same_bundle() {
             Err(e) => failures.push(format!("point {i}: {e}")),
         }
     }
-    println!("{} kill points, {} failed", results.len(), failures.len());
+    let count = |w: &str| {
+        results
+            .iter()
+            .filter(|(_, r)| r.as_ref().is_ok_and(|m| m.contains(w)))
+            .count()
+    };
+    println!(
+        "{} kill points ({} mid-journal-entry, {} mid-write, {} with the resume killed too), {} failed",
+        results.len(),
+        count("mid-journal-entry"),
+        count("mid-write"),
+        count("2 resume(s)"),
+        failures.len()
+    );
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
