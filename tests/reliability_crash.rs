@@ -239,6 +239,23 @@ fn crash_and_resume(
         // Killed before the bundle existed: nothing to resume; a new run is the answer.
         return Ok(format!("{at:?}: killed before the bundle existed"));
     };
+    if !dir.join("journal.jsonl").exists() {
+        // Killed between creating the directory and journaling the start: resume must say
+        // that nothing ran and to start again.
+        let r = ran(resume(&mock, &dir).output().unwrap());
+        if r.code != Some(2) || !r.stderr.contains("start again with `respond leak`") {
+            return Err(format!(
+                "{at:?}: no journal, resume said (exit {:?}):\n{}",
+                r.code, r.stderr
+            ));
+        }
+        if !mock.victim_writes().is_empty() {
+            return Err(format!("{at:?}: writes sent before the journal existed"));
+        }
+        return Ok(format!(
+            "{at:?}: killed before the journal existed; resume says to start again"
+        ));
+    }
     if i % 7 == 3 {
         // SIGKILL cannot split one write(2) of a journal line, but a power cut or a full disk
         // can: cut the last entry in half, as such a crash would leave it.

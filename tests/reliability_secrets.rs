@@ -224,6 +224,14 @@ fn an_exchange_echoing_the_request_in_its_errors_does_not_make_the_secret_travel
         "the echoing error bodies were never seen"
     );
     assert_clean("echoing exchange", &out, &[&r.stdout, &r.stderr]);
+    // The signed token (full access key, valid signature) must not travel either.
+    let jwt_header = "eyJhbGciOi";
+    let hits = files_containing(&out, jwt_header.as_bytes());
+    assert!(hits.is_empty(), "a signed token was written into {hits:?}");
+    assert!(
+        !r.stderr.contains(jwt_header) && !r.stdout.contains(jwt_header),
+        "a signed token was printed"
+    );
 }
 
 #[test]
