@@ -29,6 +29,9 @@ enum Expect {
     CompleteOrResume,
 }
 
+/// Retried faults delay steps; on a loaded machine a step may then run after the user deleted
+/// the key, and fail naming what to check. Those cases accept both outcomes (the resume must
+/// then complete); the deterministic ones must complete.
 struct Case {
     name: &'static str,
     rules: serde_json::Value,
@@ -45,7 +48,7 @@ fn cases() -> Vec<Case> {
         Case {
             name: "20% HTTP 500 on every endpoint",
             rules: json!([{ "path": "/v1", "error_rate": 0.2 }]),
-            expect: Expect::Complete,
+            expect: Expect::CompleteOrResume,
         },
         Case {
             // 2 s in the issue; 150 ms keeps the suite short and still reorders responses.
@@ -65,12 +68,12 @@ fn cases() -> Vec<Case> {
         Case {
             name: "15% connections dropped mid-response",
             rules: json!([{ "path": "/v1", "drop_rate": 0.15 }]),
-            expect: Expect::Complete,
+            expect: Expect::CompleteOrResume,
         },
         Case {
             name: "15% JSON bodies truncated",
             rules: json!([{ "path": "/v1", "truncate_rate": 0.15 }]),
-            expect: Expect::Complete,
+            expect: Expect::CompleteOrResume,
         },
         Case {
             name: "3 s 429 storm on the first export page",
@@ -93,7 +96,7 @@ fn cases() -> Vec<Case> {
             name: "all of the above at low rates",
             rules: json!([{ "path": "/v1", "error_rate": 0.05, "latency_ms": 20,
                             "drop_rate": 0.05, "truncate_rate": 0.05, "repeat_page_rate": 0.3 }]),
-            expect: Expect::Complete,
+            expect: Expect::CompleteOrResume,
         },
     ]
 }
