@@ -87,13 +87,17 @@ impl Redactor {
         needles.sort_by_key(|n| std::cmp::Reverse(n.len()));
     }
 
-    /// Replaces every registered form in `text`.
+    /// Replaces every registered form in `text`, and every signed token (JWT) in it.
     pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        let text: Cow<'a, str> = match mask_jwts(text) {
+            Some(masked) => Cow::Owned(masked),
+            None => Cow::Borrowed(text),
+        };
         let needles = self.needles.read().unwrap_or_else(|e| e.into_inner());
         if needles.is_empty() || !needles.iter().any(|n| text.contains(n.as_str())) {
-            return Cow::Borrowed(text);
+            return text;
         }
-        let mut out = text.to_string();
+        let mut out = text.into_owned();
         for n in needles.iter() {
             if out.contains(n.as_str()) {
                 out = out.replace(n.as_str(), MASK);
@@ -119,6 +123,55 @@ impl Redactor {
             }
         }
     }
+}
+
+/// Masks signed tokens: `eyJ….eyJ….<signature>`, i.e. base64url JSON header and payload (a
+/// JWT such as the Upbit `Authorization` token). A token is a credential until its nonce is
+/// spent and carries the full access key; an exchange or proxy that echoes the request in an
+/// error page must not get it written into the evidence or printed. None when there is none.
+pub fn mask_jwts(text: &str) -> Option<String> {
+    if !text.contains("eyJ") {
+        return None;
+    }
+    let b = text.as_bytes();
+    let part = |from: usize| -> usize {
+        let mut i = from;
+        while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'-' || b[i] == b'_') {
+            i += 1;
+        }
+        i
+    };
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    let mut i = 0;
+    let mut found = false;
+    while let Some(off) = text[i..].find("eyJ") {
+        let start = i + off;
+        let starts_word =
+            start == 0 || !(b[start - 1].is_ascii_alphanumeric() || b[start - 1] == b'_');
+        let h_end = part(start);
+        let is_token =
+            starts_word && b.get(h_end) == Some(&b'.') && text[h_end + 1..].starts_with("eyJ") && {
+                let p_end = part(h_end + 1);
+                b.get(p_end) == Some(&b'.') && part(p_end + 1) > p_end + 1
+            };
+        if is_token {
+            let p_end = part(h_end + 1);
+            let end = part(p_end + 1);
+            out.push_str(&text[last..start]);
+            out.push_str(MASK);
+            last = end;
+            i = end;
+            found = true;
+        } else {
+            i = start + 3;
+        }
+    }
+    if !found {
+        return None;
+    }
+    out.push_str(&text[last..]);
+    Some(out)
 }
 
 trait LowerHex {
@@ -190,6 +243,17 @@ pub fn install_panic_hook() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn signed_tokens_are_masked_wherever_they_appear() {
+        let t = "eyJhbGciOiJIUzI1NiJ9.eyJhY2Nlc3Nfa2V5IjoiYSJ9.c2lnbmF0dXJl_-x";
+        let masked = mask_jwts(&format!("auth=Bearer {t} and \"{t}\"")).unwrap();
+        assert!(!masked.contains("eyJ"), "{masked}");
+        assert!(masked.starts_with("auth=Bearer "));
+        assert_eq!(mask_jwts("eyJ alone, eyJa.eyJb. no signature"), None);
+        assert_eq!(mask_jwts("plain text"), None);
+        assert!(!redactor().redact(t).contains("eyJhbGci"));
+    }
 
     #[test]
     fn secret_is_not_printed_by_debug() {

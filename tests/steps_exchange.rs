@@ -1125,3 +1125,56 @@ async fn checklist_validates_and_defaults() {
     assert!(md.contains("Delete the old key and confirm it is gone"));
     assert!(md.contains("could not be read"));
 }
+
+/// Found by the fault matrix (tests/reliability_faults.rs): when the user deletes the key before
+/// a step got to it, the step must not fail forever (a resume could never do better).
+#[tokio::test]
+async fn steps_reached_after_the_key_was_deleted_use_the_readonly_key() {
+    let acc = account();
+    acc.lock().unwrap().withdrawals = vec![transfer("w1", false)];
+    let dead = || {
+        let f = Fake::new(PRIMARY, acc.clone(), 1000);
+        f.dead.store(true, Ordering::SeqCst);
+        Arc::new(f)
+    };
+    // Withdrawals: nothing pending per the read-only key → done, not failed.
+    let ro = Arc::new(Fake::new(READONLY, acc.clone(), 1000));
+    let e = env(dead(), Some(ro.clone()));
+    let out = e
+        .run("exchange.cancel_pending_withdrawals", json!({}))
+        .await
+        .unwrap();
+    assert_eq!(out.outputs["pending_count"], 0);
+    assert!(out.summary.contains("read-only key"), "{}", out.summary);
+    // …and one still pending is named as a failure.
+    acc.lock().unwrap().withdrawals = vec![transfer("w2", true)];
+    let e = env(dead(), Some(ro));
+    let msg = e
+        .run("exchange.cancel_pending_withdrawals", json!({}))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("1 pending withdrawals"), "{msg}");
+
+    // Probe: nothing known, assume the worst; the checklist gets outputs.
+    let e = env(dead(), None);
+    let out = e
+        .run("exchange.probe_permissions", json!({}))
+        .await
+        .unwrap();
+    assert_eq!(out.outputs["critical"], true);
+    assert_eq!(out.outputs["can_withdraw"], "unknown");
+
+    // Cancel's resume check: the old key is dead, the read-only key sees nothing open.
+    let ro = Arc::new(Fake::new(READONLY, acc.clone(), 1000));
+    let e = env(dead(), Some(ro.clone()));
+    let done = e
+        .reg
+        .get("exchange.cancel_open_orders")
+        .unwrap()
+        .check_done(&e.ctx, &args(json!({})))
+        .await
+        .unwrap();
+    assert!(done.is_some(), "no open order is left: the cancel is done");
+    assert_eq!(ro.calls("open_orders"), 1);
+}

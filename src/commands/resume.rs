@@ -7,6 +7,14 @@ use crate::output::Printer;
 use crate::steps::investigate::JournalFacts;
 
 pub async fn resume(args: ResumeArgs, printer: &Printer) -> Result<Code, Failure> {
+    if args.run_dir.is_dir() && !args.run_dir.join("journal.jsonl").exists() {
+        // Killed between creating the directory and journaling the start: no step ran.
+        return Err(Failure::usage(format!(
+            "{} holds no journal: the run was interrupted before its first step, so there is nothing to resume",
+            args.run_dir.display()
+        ))
+        .with_hint("start again with `respond leak` (a new bundle is created)"));
+    }
     let facts = JournalFacts::read(&args.run_dir).map_err(|e| {
         Failure::usage(format!(
             "{} is not a run directory: {e}",

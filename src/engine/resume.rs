@@ -160,6 +160,8 @@ pub async fn resume(
                     r.artifacts =
                         serde_json::from_value(data["artifacts"].clone()).unwrap_or_default();
                     prior.insert(step.id.clone(), Prior::Done(Box::new(r)));
+                } else if matches!(status, Some(StepStatus::Failed)) && !replay && !dry_run {
+                    prior.insert(step.id.clone(), Prior::Failed);
                 }
             }
             Some(_) => {

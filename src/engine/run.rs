@@ -35,6 +35,9 @@ pub(crate) enum Prior {
     Interrupted,
     /// Started, never ended, and the user asked to run it again (`--replay`).
     Replay,
+    /// Ended failed in an earlier session: it may still have taken effect (a cancel that
+    /// lost its key half-way); a write step asks `check_done` before running again.
+    Failed,
 }
 
 /// Everything the steps of one session share.
@@ -513,6 +516,24 @@ async fn run_step(
         run: exec.run.clone(),
         dry_run: exec.dry_run,
     });
+    if matches!(prior, Some(Prior::Failed)) && effect != Effect::Read {
+        // What it was for may be achieved meanwhile (orders cancelled, key deleted): then the
+        // step is done; if not, or when that cannot be told, it simply runs again.
+        if let Ok(Some(outcome)) = kind.check_done(&step_ctx, &args).await {
+            let mut r = StepRecord::new(
+                &step.id,
+                &step.uses,
+                StepStatus::Ok,
+                format!(
+                    "failed before, done now (checked on resume): {}",
+                    outcome.summary
+                ),
+            );
+            r.outputs = outcome.outputs;
+            r.artifacts = outcome.artifacts;
+            return finish(&exec, r, true);
+        }
+    }
     if matches!(prior, Some(Prior::Interrupted)) && effect != Effect::Read {
         match kind.check_done(&step_ctx, &args).await {
             Ok(Some(outcome)) => {

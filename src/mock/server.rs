@@ -270,6 +270,9 @@ pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
     None
 }
 
+/// Largest request body accepted (Upbit's own requests are a few KiB).
+pub const MAX_BODY: usize = 1 << 20;
+
 async fn handle(State(ex): State<Arc<MockExchange>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let ip = parts
@@ -278,9 +281,22 @@ async fn handle(State(ex): State<Arc<MockExchange>>, req: Request) -> Response {
         .map(|c| c.0.ip());
     let method = parts.method.as_str().to_string();
     let path = normalize(parts.uri.path());
-    let bytes = axum::body::to_bytes(body, 1 << 20)
-        .await
-        .unwrap_or_default();
+    // Bodies are size-limited: one over the limit is refused, never processed as if empty.
+    let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(b) => b,
+        Err(_) => {
+            let out = Out::error(
+                &err(
+                    413,
+                    "payload_too_large",
+                    "request body over 1 MiB (or unreadable)",
+                ),
+                None,
+            );
+            log(&ex, &method, &path, 413, &Effects::default(), None);
+            return finish(out);
+        }
+    };
     let ctype = parts
         .headers
         .get("content-type")

@@ -768,7 +768,12 @@ impl Validator<'_> {
             Value::String(s) => {
                 let span = self.pos.span(path);
                 let locate = |offset: usize| -> (usize, usize) {
-                    let before = &s[..offset.min(s.len())];
+                    // The offset may fall inside a multi-byte character: back up to its start.
+                    let mut offset = offset.min(s.len());
+                    while !s.is_char_boundary(offset) {
+                        offset -= 1;
+                    }
+                    let before = &s[..offset];
                     let nl = before.matches('\n').count();
                     if nl == 0 {
                         (

@@ -204,7 +204,12 @@ impl StepKind for CancelOpenOrders {
     ) -> Result<Option<StepOutcome>, StepError> {
         let session = ctx.exchange()?;
         // Cancelling is idempotent: whenever we cannot tell, running again is safe.
-        match session.reader().open_orders().await {
+        // The old key may have been deleted since: then the read-only key tells.
+        let mut open = session.reader().open_orders().await;
+        if matches!(&open, Err(e) if e.is_key_dead()) && session.primary_died() {
+            open = session.reader().open_orders().await;
+        }
+        match open {
             Ok(open) if open.is_empty() => {
                 let mut outputs = Map::new();
                 outputs.insert("cancelled_count".into(), Value::from(0));
@@ -318,7 +323,26 @@ impl StepKind for CancelPendingWithdrawals {
                 ))
             }
             Err(e) if e.is_key_dead() => {
-                session.primary_died();
+                // Deleted before it could cancel anything: a read-only key can still tell
+                // whether anything is pending (then there is nothing left to do here).
+                if session.primary_died() {
+                    if let Ok(l) = session.reader().withdrawals(since).await {
+                        let pending = l.iter().filter(|t| t.is_cancelable).count();
+                        if pending == 0 {
+                            let mut out = skipped(
+                                "the old key was deleted first; the read-only key shows no pending withdrawal".into(),
+                            );
+                            out.outputs.insert("skipped".into(), Value::Bool(false));
+                            out.outputs.insert("pending_count".into(), Value::from(0));
+                            out.summary = "no pending withdrawal (checked with the read-only key after the old key was deleted)".into();
+                            return Ok(out);
+                        }
+                        return Err(StepError::with_hint(
+                            format!("the old key was deleted before it could cancel {pending} pending withdrawals (checked with the read-only key)"),
+                            "cancel them in the exchange's web interface and contact support at once",
+                        ));
+                    }
+                }
                 return Err(StepError::with_hint(
                     "the old key stopped working before pending withdrawals could be checked (it was deleted: good)",
                     "check for pending withdrawals in the exchange's web interface and cancel any you did not make",
@@ -397,7 +421,11 @@ impl StepKind for CancelPendingWithdrawals {
     ) -> Result<Option<StepOutcome>, StepError> {
         let session = ctx.exchange()?;
         let since = Utc::now() - chrono::Duration::days(7);
-        match session.reader().withdrawals(since).await {
+        let mut list = session.reader().withdrawals(since).await;
+        if matches!(&list, Err(e) if e.is_key_dead()) && session.primary_died() {
+            list = session.reader().withdrawals(since).await;
+        }
+        match list {
             Ok(l) if !l.iter().any(|t| t.is_cancelable) => {
                 let mut out = skipped("already done: no pending withdrawal is left".into());
                 out.outputs.insert("skipped".into(), Value::Bool(false));

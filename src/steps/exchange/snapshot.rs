@@ -408,14 +408,20 @@ impl StepKind for ProbePermissions {
         let probe = match primary.probe_permissions().await {
             Ok(p) => p,
             Err(e) if e.is_key_dead() => {
+                // Deleted before it could be probed (the user was fast): nothing is known, so
+                // the checklist must assume the worst. Not a failure: a resume could never
+                // do better, and the checklist needs this step's outputs.
                 session.primary_died();
-                return Err(StepError::with_hint(
-                    format!(
-                        "the old key {} no longer works ({e}), so its permissions cannot be probed: it was deleted, which is what containment needs",
-                        primary.key_id_masked()
-                    ),
-                    "the replacement checklist lists the old key's scopes as unknown; nothing else to do for this step",
-                ));
+                PermissionProbe {
+                    scopes: vec![],
+                    ip_restricted: None,
+                    expire_at: None,
+                    critical: true,
+                    reasons: vec![format!(
+                        "the key was deleted before its permissions could be probed ({}): assume it could trade and withdraw from anywhere",
+                        e.name().unwrap_or("authentication error")
+                    )],
+                }
             }
             Err(e) => return Err(e.into()),
         };

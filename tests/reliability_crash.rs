@@ -1,0 +1,385 @@
+//! Crash and resume: `respond leak` is SIGKILLed at many points of a run, then
+//! `respond resume RUN_DIR` (same environment credentials, same live mock) finishes it.
+//!
+//! Kill points come from a fixed seed and are chosen from outside the process, with no hook in
+//! the product: when the journal reaches line N (polled every millisecond, so often mid-entry),
+//! when the raw/ directory holds N files (mid-write of a raw response), or after a random
+//! delay. Every fifth point also kills the first resume and resumes again. SIGKILL cannot split
+//! a single write of a journal line, so every seventh point also cuts the last journal entry in
+//! half after the kill, as a power cut would leave it.
+//!
+//! After each resume: the bundle flags the same orders with the same totals as an
+//! uninterrupted run of the same world, `respond evidence verify` passes (journal chain and
+//! hashes), and the mock's request log shows no order cancelled twice and no write refused
+//! (a refused cancel would be a write sent twice).
+//!
+//! The world is a small pump-and-dump (one week of bot history, three markets) with a fixed
+//! "now", the live attacker off and a fixed investigation window, so that every run of it sees
+//! the same exchange. `RESPOND_CRASH_POINTS` sets the number of kill points (default 50),
+//! `RESPOND_CRASH_SEED` the seed.
+
+mod reliab_support;
+
+use std::path::Path;
+use std::process::Child;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use chrono::{DurationRound, Utc};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use respond::mock::{self, MockOptions};
+
+use reliab_support::*;
+
+const SCENARIO: &str = r#"
+name: crash-drill
+description: a small pump-and-dump for crash tests
+seed: 11
+markets:
+  - { code: KRW-BTC, korean_name: 비트코인, english_name: Bitcoin, price: "135000000", volatility: 0.025, depth: { levels: 15, step_pct: "0.05", level_krw: "40000000" } }
+  - { code: KRW-XRP, korean_name: 리플, english_name: XRP, price: "3100", volatility: 0.04, depth: { levels: 15, step_pct: "0.1", level_krw: "10000000" } }
+  - { code: KRW-MOCA, korean_name: 모카, english_name: Moca Network, price: "142", volatility: 0.06, depth: { levels: 12, step_pct: "1.5", level_krw: "300000" } }
+accounts:
+  - { name: victim, balances: { KRW: "8000000", BTC: "0.12", XRP: "1500" } }
+  - { name: attacker, balances: { KRW: "50000000", MOCA: "2000000" } }
+keys:
+  - { account: victim, label: bot, scopes: [view_account, view_orders, make_orders, view_withdrawals, view_deposits] }
+  - { account: victim, label: readonly, scopes: [view_account, view_orders, view_withdrawals, view_deposits] }
+  - { account: attacker, label: attacker, scopes: [view_account, view_orders, make_orders] }
+bot:
+  account: victim
+  key: bot
+  markets: [KRW-BTC, KRW-XRP]
+  days: 6
+  orders_per_day: 10
+  order_krw: ["50000", "400000"]
+  ord_types: [limit, limit, price, market]
+  identifier: "grid-{n}"
+  open_orders: 3
+attack:
+  key: bot
+  attacker_account: attacker
+  start_minutes_before_now: 40
+  night_kst: false
+  liquidate: [BTC]
+  liquidate_fraction: "0.9"
+  pump: { market: KRW-MOCA, multiple: "3.0", orders: 6, interval_secs: 45 }
+  open_orders: 2
+"#;
+
+/// One world: the same exchange every time it is built.
+struct World {
+    now: chrono::DateTime<Utc>,
+}
+
+impl World {
+    fn mock(&self) -> Mock {
+        let sc = mock::scenario::parse("crash-drill.yaml", SCENARIO, None).expect("scenario");
+        Mock::start(
+            sc,
+            MockOptions {
+                now: Some(self.now),
+                live_attacker: false,
+                ..MockOptions::default()
+            },
+        )
+    }
+    fn window(&self) -> (String, String) {
+        let ts = |t: chrono::DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        (
+            ts(self.now - chrono::Duration::days(7)),
+            ts(self.now + chrono::Duration::hours(1)),
+        )
+    }
+    fn leak(&self, mock: &Mock, out: &Path, bot: &Path) -> std::process::Command {
+        let (from, to) = self.window();
+        leak(mock, out, bot, &["--from", &from, "--to", &to])
+    }
+}
+
+/// Revokes the key (as the user in the console) once cancelling has ended, while `child`
+/// runs; returns early when it exits.
+fn watch_and_revoke(mock: &Mock, dir_parent: &Path, child: &mut Child, revoked: &mut bool) {
+    while child.try_wait().ok().flatten().is_none() {
+        if !*revoked && bundle(dir_parent).is_some_and(|d| step_ended(&d, "cancel_orders")) {
+            mock.revoke();
+            *revoked = true;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum KillAt {
+    JournalLines(usize),
+    RawFiles(usize),
+    Delay(u64),
+}
+
+/// Waits for the kill point, then SIGKILLs. False when the run ended first.
+fn kill_at(child: &mut Child, out: &Path, at: KillAt, mock: &Mock, revoked: &mut bool) -> bool {
+    let t0 = Instant::now();
+    loop {
+        if child.try_wait().ok().flatten().is_some() {
+            return false;
+        }
+        let dir = bundle(out);
+        if !*revoked
+            && dir
+                .as_deref()
+                .is_some_and(|d| step_ended(d, "cancel_orders"))
+        {
+            mock.revoke();
+            *revoked = true;
+        }
+        let due = match at {
+            KillAt::JournalLines(n) => dir.as_deref().is_some_and(|d| journal_lines(d) >= n),
+            KillAt::RawFiles(n) => dir
+                .as_deref()
+                .is_some_and(|d| std::fs::read_dir(d.join("raw")).map_or(0, |r| r.count()) >= n),
+            KillAt::Delay(ms) => t0.elapsed() >= Duration::from_millis(ms),
+        };
+        if due {
+            child.kill().expect("SIGKILL");
+            let _ = child.wait();
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// What the kill left half-done: a journal entry without its newline, temp files of
+/// atomic writes (a raw response or a report being written).
+fn torn_state(dir: &Path) -> String {
+    let mut s = String::new();
+    let j = std::fs::read(dir.join("journal.jsonl")).unwrap_or_default();
+    if !j.is_empty() && !j.ends_with(b"\n") {
+        s.push_str(" mid-journal-entry");
+    }
+    let temps = [dir.to_path_buf(), dir.join("raw")]
+        .iter()
+        .filter_map(|d| std::fs::read_dir(d).ok())
+        .flat_map(|r| r.flatten())
+        .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
+        .count();
+    if temps > 0 {
+        s.push_str(&format!(" mid-write ({temps} temp file(s))"));
+    }
+    s
+}
+
+fn tear_last_journal_entry(dir: &Path) {
+    let p = dir.join("journal.jsonl");
+    let j = std::fs::read(&p).unwrap_or_default();
+    let body = j.strip_suffix(b"\n").unwrap_or(&j);
+    let start = body.iter().rposition(|c| *c == b'\n').map_or(0, |n| n + 1);
+    let cut = start + (body.len() - start) / 2;
+    if cut > start {
+        std::fs::write(&p, &j[..cut]).unwrap();
+    }
+}
+
+struct Baseline {
+    findings: Findings,
+    journal_lines: usize,
+    raw_files: usize,
+    millis: u64,
+}
+
+fn baseline(world: &World) -> Baseline {
+    let tmp = tempfile::tempdir().unwrap();
+    let mock = world.mock();
+    let bot = mock.write_bot_log(tmp.path());
+    let out = tmp.path().join("ev");
+    let t0 = Instant::now();
+    let mut child = spawn(world.leak(&mock, &out, &bot));
+    let mut revoked = false;
+    watch_and_revoke(&mock, &out, &mut child, &mut revoked);
+    let r = finish(child);
+    assert_eq!(r.code, Some(0), "uninterrupted run failed\n{}", r.stderr);
+    let dir = bundle(&out).unwrap();
+    assert!(missing_attacker_orders(&mock, &dir).is_empty());
+    Baseline {
+        findings: findings(&dir),
+        journal_lines: journal_lines(&dir),
+        raw_files: std::fs::read_dir(dir.join("raw")).unwrap().count(),
+        millis: t0.elapsed().as_millis() as u64,
+    }
+}
+
+/// One kill point; Err describes what went wrong.
+fn crash_and_resume(
+    world: &World,
+    base: &Baseline,
+    i: usize,
+    rng: &mut ChaCha8Rng,
+) -> Result<String, String> {
+    let at = match i % 3 {
+        0 => KillAt::JournalLines(rng.gen_range(1..=base.journal_lines.saturating_sub(2).max(1))),
+        1 => KillAt::RawFiles(rng.gen_range(1..=base.raw_files.max(1))),
+        _ => KillAt::Delay(rng.gen_range(0..=base.millis)),
+    };
+    let kill_resume_after = (i % 5 == 4).then(|| rng.gen_range(50..=base.millis / 2 + 50));
+    let tmp = tempfile::tempdir().unwrap();
+    let mock = world.mock();
+    let bot = mock.write_bot_log(tmp.path());
+    let out = tmp.path().join("ev");
+    let mut revoked = false;
+    let mut child = spawn(world.leak(&mock, &out, &bot));
+    let killed = kill_at(&mut child, &out, at, &mock, &mut revoked);
+    if !killed {
+        let r = finish(child);
+        return Err(format!(
+            "{at:?}: the run ended before the kill point (exit {:?})",
+            r.code
+        ));
+    }
+    let Some(dir) = bundle(&out) else {
+        // Killed before the bundle existed: nothing to resume; a new run is the answer.
+        return Ok(format!("{at:?}: killed before the bundle existed"));
+    };
+    if !dir.join("journal.jsonl").exists() {
+        // Killed between creating the directory and journaling the start: resume must say
+        // that nothing ran and to start again.
+        let r = ran(resume(&mock, &dir).output().unwrap());
+        if r.code != Some(2) || !r.stderr.contains("start again with `respond leak`") {
+            return Err(format!(
+                "{at:?}: no journal, resume said (exit {:?}):\n{}",
+                r.code, r.stderr
+            ));
+        }
+        if !mock.victim_writes().is_empty() {
+            return Err(format!("{at:?}: writes sent before the journal existed"));
+        }
+        return Ok(format!(
+            "{at:?}: killed before the journal existed; resume says to start again"
+        ));
+    }
+    if i % 7 == 3 {
+        // SIGKILL cannot split one write(2) of a journal line, but a power cut or a full disk
+        // can: cut the last entry in half, as such a crash would leave it.
+        tear_last_journal_entry(&dir);
+    }
+    let state = torn_state(&dir);
+    let mut resumes = 0;
+    if let Some(ms) = kill_resume_after {
+        let mut c = spawn(resume(&mock, &dir));
+        resumes += 1;
+        kill_at(&mut c, &out, KillAt::Delay(ms), &mock, &mut revoked);
+    }
+    let mut c = spawn(resume(&mock, &dir));
+    resumes += 1;
+    watch_and_revoke(&mock, &out, &mut c, &mut revoked);
+    let r = finish(c);
+    if r.code != Some(0) {
+        return Err(format!("{at:?}: resume exit {:?}\n{}", r.code, r.stderr));
+    }
+    let f = findings(&dir);
+    if f != base.findings {
+        return Err(format!(
+            "{at:?}: resumed bundle differs from an uninterrupted run:\n  resumed {f:?}\n  baseline {:?}",
+            base.findings
+        ));
+    }
+    let v = verify(&dir);
+    if v.code != Some(0) {
+        return Err(format!(
+            "{at:?}: evidence verify failed\n{}{}",
+            v.stdout, v.stderr
+        ));
+    }
+    let cancelled = mock.cancelled();
+    let mut distinct = cancelled.clone();
+    distinct.sort();
+    distinct.dedup();
+    if distinct.len() != cancelled.len() {
+        return Err(format!(
+            "{at:?}: an order was cancelled twice: {cancelled:?}"
+        ));
+    }
+    let refused: Vec<String> = mock
+        .victim_writes()
+        .into_iter()
+        .filter(|w| !w.ends_with(" 200") && !w.ends_with(" 201"))
+        .collect();
+    if !refused.is_empty() {
+        return Err(format!("{at:?}: writes refused (sent twice?): {refused:?}"));
+    }
+    Ok(format!(
+        "{at:?}: killed{state}, {resumes} resume(s), identical"
+    ))
+}
+
+#[test]
+fn killed_runs_resume_to_the_same_bundle() {
+    let points: usize = std::env::var("RESPOND_CRASH_POINTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50);
+    let seed: u64 = std::env::var("RESPOND_CRASH_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20261123);
+    let world = World {
+        now: Utc::now()
+            .duration_trunc(chrono::Duration::minutes(1))
+            .unwrap(),
+    };
+    let base = baseline(&world);
+    assert!(
+        !base.findings.flagged.is_empty(),
+        "the baseline flags nothing"
+    );
+    println!(
+        "baseline: {} orders, {} flagged, {} journal lines, {} raw files, {} ms",
+        base.findings.orders,
+        base.findings.flagged.len(),
+        base.journal_lines,
+        base.raw_files,
+        base.millis
+    );
+    let next = AtomicUsize::new(0);
+    let workers = 3;
+    let results: Vec<(usize, Result<String, String>)> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..workers)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut out = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::SeqCst);
+                        if i >= points {
+                            return out;
+                        }
+                        let mut rng =
+                            ChaCha8Rng::seed_from_u64(seed ^ (i as u64).wrapping_mul(0x9E37));
+                        out.push((i, crash_and_resume(&world, &base, i, &mut rng)));
+                    }
+                })
+            })
+            .collect();
+        hs.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+    let mut failures = Vec::new();
+    for (i, r) in &results {
+        match r {
+            Ok(m) => println!("point {i}: {m}"),
+            Err(e) => failures.push(format!("point {i}: {e}")),
+        }
+    }
+    let count = |w: &str| {
+        results
+            .iter()
+            .filter(|(_, r)| r.as_ref().is_ok_and(|m| m.contains(w)))
+            .count()
+    };
+    println!(
+        "{} kill points ({} mid-journal-entry, {} mid-write, {} with the resume killed too), {} failed",
+        results.len(),
+        count("mid-journal-entry"),
+        count("mid-write"),
+        count("2 resume(s)"),
+        failures.len()
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}

@@ -1,0 +1,300 @@
+//! Secrets canary: a recognisable secret key is planted where it could travel, and must appear
+//! in no byte the tool writes (every file of the bundle, walked) or prints (stdout, stderr at
+//! `-vvv` with `RESPOND_LOG=trace`), nor on the process's command line.
+//!
+//! Paths it is pushed through: a full leak run against a mock whose leaked key has the canary
+//! as its secret; the same run SIGKILLed mid-way and resumed; an "exchange" that answers every
+//! request with an error body echoing the request (Authorization header, query, body); a panic
+//! whose message contains the secret (the panic hook redacts it); credential files readable by
+//! others (refused, exit 2, the value not echoed).
+//!
+//! Child processes: the tool spawns none (by design: no shell-outs, the webhook is an HTTP
+//! client); the test checks `/proc/PID/task/*/children` of the running process is empty, so no
+//! child could have inherited the environment that carries the credentials.
+
+mod reliab_support;
+
+use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use respond::mock::{self, MockOptions};
+
+use reliab_support::*;
+
+const CANARY: &str = "CANARYsecretKEY0do0not0leak0Zq81xW5tYv";
+const CANARY_ACCESS: &str = "CanaryAccessKey00000000000000000000000001";
+
+/// pump-and-dump with the leaked key's secret replaced by the canary.
+fn canary_mock() -> Mock {
+    let mut sc = mock::load("pump-and-dump", None).unwrap();
+    let k = sc.keys.iter_mut().find(|k| k.label == "bot").unwrap();
+    k.secret_key = Some(CANARY.into());
+    Mock::start(sc, MockOptions::default())
+}
+
+/// Every file under `dir`, recursively, whose bytes contain `needle`.
+fn files_containing(dir: &Path, needle: &[u8]) -> Vec<String> {
+    let mut hits = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    let mut files = 0;
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            let ft = e.file_type().unwrap();
+            if ft.is_dir() {
+                stack.push(p);
+            } else if ft.is_file() {
+                files += 1;
+                let b = std::fs::read(&p).unwrap();
+                if b.windows(needle.len()).any(|w| w == needle) {
+                    hits.push(p.display().to_string());
+                }
+            }
+        }
+    }
+    assert!(files > 0, "{}: nothing to search", dir.display());
+    hits
+}
+
+fn assert_clean(what: &str, dir: &Path, printed: &[&str]) {
+    for needle in [CANARY.as_bytes(), b"CANARYsecret"] {
+        let hits = files_containing(dir, needle);
+        assert!(hits.is_empty(), "{what}: the secret is in {hits:?}");
+    }
+    for p in printed {
+        assert!(
+            !p.contains("CANARYsecret"),
+            "{what}: the secret was printed:\n{p}"
+        );
+    }
+}
+
+/// No child process, and no secret on the command line, while `pid` runs.
+fn check_process(pid: u32) -> bool {
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    assert!(
+        !cmdline.windows(12).any(|w| w == b"CANARYsecret"),
+        "the secret is on the command line"
+    );
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    for t in tasks.flatten() {
+        let children = std::fs::read_to_string(t.path().join("children")).unwrap_or_default();
+        assert!(
+            children.trim().is_empty(),
+            "respond spawned a child process: {children}"
+        );
+    }
+    true
+}
+
+#[test]
+fn canary_secret_never_leaves_the_process_in_a_full_run_a_crash_and_a_resume() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mock = canary_mock();
+    assert_eq!(mock.key("bot").secret_key, CANARY);
+    let bot = mock.write_bot_log(tmp.path());
+    let out = tmp.path().join("ev");
+
+    // A first run, SIGKILLed once the export has started (mid-run), with maximum verbosity.
+    let mut cmd = leak(&mock, &out, &bot, &["-vvv"]);
+    cmd.env("RESPOND_LOG", "trace");
+    let mut child = spawn(cmd);
+    let t0 = Instant::now();
+    let mut checked = 0;
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        if check_process(child.id()) {
+            checked += 1;
+        }
+        if bundle(&out).is_some_and(|d| step_ended(&d, "cancel_orders")) {
+            mock.revoke();
+            child.kill().unwrap();
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "run never got to cancel"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let killed = finish(child);
+    assert!(checked > 0, "the process was never inspected");
+    let dir = bundle(&out).unwrap();
+
+    let mut cmd = resume(&mock, &dir);
+    cmd.arg("-vvv").env("RESPOND_LOG", "trace");
+    let resumed = finish(spawn(cmd));
+    assert_eq!(resumed.code, Some(0), "{}", resumed.stderr);
+    assert!(
+        resumed.stderr.len() > 10_000,
+        "-vvv should log a lot (got {} bytes)",
+        resumed.stderr.len()
+    );
+    assert_clean(
+        "crash + resume",
+        &dir,
+        &[
+            &killed.stdout,
+            &killed.stderr,
+            &resumed.stdout,
+            &resumed.stderr,
+        ],
+    );
+}
+
+/// An exchange that answers everything with 400 and a body echoing the request (a client
+/// error, so the run fails fast instead of retrying).
+async fn echo(headers: HeaderMap, uri: Uri, body: Bytes) -> (StatusCode, String) {
+    let auth = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let msg = format!(
+        "echo: {} {} auth={} body={} secret-as-sent={}",
+        uri.path(),
+        uri.query().unwrap_or_default(),
+        auth,
+        String::from_utf8_lossy(&body),
+        headers
+            .get("x-secret")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    );
+    (
+        StatusCode::BAD_REQUEST,
+        serde_json::json!({"error": {"name": "echo_error", "message": msg}}).to_string(),
+    )
+}
+
+#[test]
+fn an_exchange_echoing_the_request_in_its_errors_does_not_make_the_secret_travel() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr: SocketAddr = listener.local_addr().unwrap();
+    rt.spawn(async move {
+        let app = axum::Router::new().fallback(echo);
+        axum::serve(listener, app).await.unwrap();
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("ev");
+    let url = format!("http://{addr}");
+    let r = ran(Command::new(BIN)
+        .args([
+            "leak",
+            "--exchange",
+            "upbit",
+            "-vvv",
+            "--yes",
+            "--api-url",
+            &url,
+            "--out",
+        ])
+        .arg(&out)
+        .args([
+            "--input",
+            "revoke_timeout=1s",
+            "--input",
+            "revoke_interval=100ms",
+        ])
+        .env("UPBIT_ACCESS_KEY", CANARY_ACCESS)
+        .env("UPBIT_SECRET_KEY", CANARY)
+        .env("RESPOND_LOG", "trace")
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap());
+    assert_ne!(
+        r.code,
+        Some(0),
+        "every request failed, the run cannot succeed"
+    );
+    assert!(
+        r.stderr.contains("echo:") || !files_containing(&out, b"echo:").is_empty(),
+        "the echoing error bodies were never seen"
+    );
+    assert_clean("echoing exchange", &out, &[&r.stdout, &r.stderr]);
+    // The signed token (full access key, valid signature) must not travel either.
+    let jwt_header = "eyJhbGciOi";
+    let hits = files_containing(&out, jwt_header.as_bytes());
+    assert!(hits.is_empty(), "a signed token was written into {hits:?}");
+    assert!(
+        !r.stderr.contains(jwt_header) && !r.stdout.contains(jwt_header),
+        "a signed token was printed"
+    );
+}
+
+#[test]
+fn a_panic_message_carrying_the_secret_is_redacted() {
+    if std::env::var("RESPOND_TEST_PANIC_CHILD").is_ok() {
+        respond::secret::install_panic_hook();
+        let s = respond::secret::Secret::new(CANARY);
+        panic!("request failed with secret {}", s.expose());
+    }
+    let me = std::env::current_exe().unwrap();
+    let o = Command::new(me)
+        .args([
+            "a_panic_message_carrying_the_secret_is_redacted",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("RESPOND_TEST_PANIC_CHILD", "1")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    let outp = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        err.contains("internal error"),
+        "the hook did not run:\n{err}"
+    );
+    assert!(
+        !err.contains("CANARYsecret") && !outp.contains("CANARYsecret"),
+        "{err}"
+    );
+}
+
+#[test]
+fn credential_files_others_can_read_are_refused_without_echoing_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = tmp.path().join("creds.env");
+    std::fs::write(
+        &f,
+        format!("UPBIT_ACCESS_KEY={CANARY_ACCESS}\nUPBIT_SECRET_KEY={CANARY}\n"),
+    )
+    .unwrap();
+    for mode in [0o644, 0o640, 0o604] {
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(mode)).unwrap();
+        let r = ran(Command::new(BIN)
+            .args([
+                "leak",
+                "--exchange",
+                "upbit",
+                "--api-url",
+                "http://127.0.0.1:9",
+                "--out",
+            ])
+            .arg(tmp.path().join("ev"))
+            .arg("--credentials")
+            .arg(&f)
+            .env_remove("UPBIT_ACCESS_KEY")
+            .env_remove("UPBIT_SECRET_KEY")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap());
+        assert_eq!(r.code, Some(2), "mode {mode:o}: {}", r.stderr);
+        assert!(r.stderr.contains("chmod 600"), "{}", r.stderr);
+        assert!(!r.stderr.contains("CANARYsecret") && !r.stdout.contains("CANARYsecret"));
+        assert!(!tmp.path().join("ev").exists(), "nothing may be written");
+    }
+}
