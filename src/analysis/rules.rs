@@ -23,6 +23,12 @@
 //! includes R4 or R6; otherwise `Review` when the score reaches half of `flag_score`.
 //! Only `High` counts as flagged: `Review` orders are listed for a human but are not claimed as
 //! unauthorized, which keeps the user's own manual trades out of the claim.
+//!
+//! Withdrawals (R13): Upbit's withdrawal list carries no address, so besides a new or
+//! unlisted address, a withdrawal is flagged when it was made during the incident (at or after
+//! one reference window before the first order flagged `High`); older ones, the user's own
+//! cash-outs, are listed but not flagged. Reference prices use only candles that had *closed*
+//! before the anchor order.
 
 use std::cell::OnceCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -802,7 +808,8 @@ pub(crate) fn order_rules(
 }
 
 /// R7: candidate sells across ≥ 2 assets (or one asset, when the bought coin is new to the
-/// account's history), then buys of one asset taking ≥ half the proceeds.
+/// account's history), then buys of one asset taking ≥ half the proceeds. Marks the sells and
+/// every candidate order of the episode in the bought market.
 fn rule_r7(ctx: &Ctx<'_>, cands: &[usize], hits: &mut [Vec<RuleHit>]) {
     let orders = &ctx.input.orders;
     let base_markets: BTreeSet<&str> = orders
@@ -890,8 +897,10 @@ fn rule_r7(ctx: &Ctx<'_>, cands: &[usize], hits: &mut [Vec<RuleHit>]) {
         );
         for &i in &ep {
             let o = &orders[i];
+            // The sells that paid for it, and every order of the episode in the target market:
+            // the buys concentrate, and the attacker's sells there churn the same coin.
             let already = hits[i].iter().any(|h| h.rule == "R7");
-            if !already && (sells.contains(&i) || (o.market == target && o.side == Side::Buy)) {
+            if !already && (sells.contains(&i) || o.market == target) {
                 hits[i].push(hit("R7", 0.6, reason.clone()));
             }
         }
