@@ -737,3 +737,172 @@ fn empty_input_is_handled() {
     assert!(r.notes[0].starts_with("no bot log"));
     assert!(candidate_order_ids(&input, &Thresholds::default()).is_empty());
 }
+
+fn withdrawal(id: &str, currency: &str, amount: &str, t: DateTime<Utc>) -> Transfer {
+    Transfer {
+        id: id.into(),
+        kind: TransferKind::Withdrawal,
+        currency: currency.into(),
+        net_type: Some(currency.into()),
+        txid: None,
+        state: "DONE".into(),
+        amount: dec(amount),
+        fee: None,
+        // Upbit's withdrawal list carries no address.
+        address: None,
+        created_at: t,
+        created_at_local: String::new(),
+        done_at: None,
+        is_cancelable: false,
+        provenance: None,
+    }
+}
+
+#[test]
+fn manual_trades_in_other_markets_at_market_prices_are_review_not_claims() {
+    let (mut orders, entries) = bot_history();
+    let at = t0() + Duration::hours(12);
+    // The user's own web-UI trades: unmatched (R1), markets the bot never trades (R3), a
+    // market order (R12), at the market price.
+    orders.push(order(
+        "manual-xrp",
+        None,
+        "KRW-XRP",
+        Side::Buy,
+        "market",
+        None,
+        "100",
+        "310000",
+        at,
+    ));
+    orders.push(order(
+        "manual-seol",
+        None,
+        "KRW-SEOL",
+        Side::Sell,
+        "limit",
+        Some("1280"),
+        "500",
+        "640000",
+        at + Duration::days(1),
+    ));
+    let mut cs = BTreeMap::new();
+    cs.insert(
+        "KRW-XRP".to_string(),
+        candles(
+            "KRW-XRP",
+            "3100",
+            "1000000000",
+            at - Duration::hours(2),
+            120,
+        ),
+    );
+    let input = AnalysisInput {
+        orders,
+        bot_logs: vec![log(entries)],
+        candles: cs,
+        ..Default::default()
+    };
+    let r = analyze(&input, &Thresholds::default());
+    for id in ["manual-xrp", "manual-seol"] {
+        let v = verdict(&r, &input, id);
+        let rules = rules_of(&r, &input, id);
+        assert!(rules.contains(&"R1".to_string()) && rules.contains(&"R3".to_string()));
+        assert_eq!(v.confidence, Confidence::Review, "{id}: {rules:?}");
+        assert!(!v.flagged);
+    }
+}
+
+#[test]
+fn liquidate_then_withdraw_flags_the_sell_and_the_withdrawal_but_not_old_cash_outs() {
+    let (mut orders, entries) = bot_history();
+    let at = t0() + Duration::hours(12);
+    orders.push(order(
+        "sell-eth",
+        None,
+        "KRW-ETH",
+        Side::Sell,
+        "market",
+        None,
+        "2.5",
+        "12000000",
+        at,
+    ));
+    let mut cs = BTreeMap::new();
+    cs.insert(
+        "KRW-BTC".to_string(),
+        candles(
+            "KRW-BTC",
+            "100000000",
+            "1000000000",
+            at - Duration::hours(2),
+            120,
+        ),
+    );
+    let input = AnalysisInput {
+        orders,
+        bot_logs: vec![log(entries)],
+        withdrawals: vec![
+            withdrawal("old", "BTC", "0.01", at - Duration::days(30)),
+            withdrawal("attack", "BTC", "0.1", at + Duration::minutes(2)),
+        ],
+        candles: cs,
+        ..Default::default()
+    };
+    let r = analyze(&input, &Thresholds::default());
+    let sell = verdict(&r, &input, "sell-eth");
+    assert!(sell.flagged, "{:?}", sell.rules);
+    assert!(sell
+        .rules
+        .iter()
+        .any(|h| h.rule == "R7" && h.reason.contains("liquidate then withdraw")));
+    let flagged: Vec<&str> = r
+        .transfers
+        .iter()
+        .filter(|t| t.flagged)
+        .map(|t| t.transfer_id.as_str())
+        .collect();
+    assert_eq!(flagged, vec!["attack"]);
+    // 0.1 BTC at the 100,000,000 KRW reference.
+    assert_eq!(r.loss.withdrawn_value, dec("10000000"));
+}
+
+#[test]
+fn the_candle_still_open_at_the_pump_is_not_the_reference() {
+    let (mut orders, entries) = bot_history();
+    let hour0 = t0() + Duration::hours(10);
+    // Hourly candles: 100 for ten hours, then the hour the pump started in closes at 300.
+    let mut cs: Vec<Candle> = (0..10)
+        .map(|k| {
+            let mut c = candles("KRW-PUMP", "100", "50000000", hour0, 1).remove(0);
+            c.start = hour0 + Duration::hours(k);
+            c
+        })
+        .collect();
+    let mut pumped = cs[0].clone();
+    pumped.start = hour0 + Duration::hours(10);
+    pumped.close = dec("300");
+    cs.push(pumped);
+    orders.push(order(
+        "pump",
+        None,
+        "KRW-PUMP",
+        Side::Buy,
+        "limit",
+        Some("300"),
+        "1000",
+        "300000",
+        hour0 + Duration::hours(10) + Duration::minutes(30),
+    ));
+    let input = AnalysisInput {
+        orders,
+        bot_logs: vec![log(entries)],
+        candles: [("KRW-PUMP".to_string(), cs)].into_iter().collect(),
+        ..Default::default()
+    };
+    let r = analyze(&input, &Thresholds::default());
+    let v = verdict(&r, &input, "pump");
+    assert_eq!(v.reference_price, Some(dec("100")));
+    assert!(v.flagged);
+    assert!(v.rules.iter().any(|h| h.rule == "R4" && h.weight >= 1.0));
+}

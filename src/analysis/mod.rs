@@ -73,7 +73,12 @@ pub fn analyze(input: &AnalysisInput, thresholds: &Thresholds) -> AnalysisResult
         }),
         _ => None,
     };
-    let transfers = rules::withdrawal_rules(input, had_log);
+    let transfers = rules::withdrawal_rules(
+        input,
+        had_log,
+        suspicious_window.map(|w| w.from),
+        Duration::minutes(thresholds.reference_window_minutes.max(0)),
+    );
     let key_findings = rules::key_rules(input);
     let loss = loss::loss(
         &ctx,

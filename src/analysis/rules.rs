@@ -8,13 +8,27 @@
 //! public candles *before* the first candidate order of a market, because the pump moves the
 //! live price.
 //!
-//! Confidence (documented for the report): with a bot log, `High` = R1 plus any of R2, R3, R4,
-//! R9 (the reference's rule) or R1 plus one of the low-false-positive pattern rules R6, R7, R8;
-//! R1 with only weak rules (R5, R10, R11, R12) is `Review`. Without a bot log, `High` = a hard
+//! Confidence (documented for the report): with a bot log, `High` = R1 plus any of R2, R4, R9
+//! or one of the low-false-positive pattern rules R6, R7, R8. R1 with only R3 and the weak
+//! rules (R5, R10, R11, R12) is `Review`: this departs from the reference's "R1 plus R3 = high"
+//! on purpose, because the user's own web-UI trades are unmatched (R1) and usually in markets
+//! the bot never trades (R3), often with odd sizes (R11) and market orders (R12), while being
+//! at market prices, alone, and outside any liquidation pattern. An order in a market the bot
+//! never trades is therefore claimed as unauthorized only when it is also abnormal in a way a
+//! person trading by hand is not: far from the reference price (R4), a foreign client id (R2),
+//! a burst (R6), part of a liquidate-then-concentrate or liquidate-then-withdraw episode (R7),
+//! contra round trips (R8) or placed while the bot was stopped (R9). R3 still fires, adds its
+//! weight and is listed, so a reviewer sees it. Without a bot log, `High` = a hard
 //! R4 (≥ the hard multiple), or R7/R8 with any other rule, or a score ≥ `flag_score` that
 //! includes R4 or R6; otherwise `Review` when the score reaches half of `flag_score`.
 //! Only `High` counts as flagged: `Review` orders are listed for a human but are not claimed as
 //! unauthorized, which keeps the user's own manual trades out of the claim.
+//!
+//! Withdrawals (R13): Upbit's withdrawal list carries no address, so besides a new or
+//! unlisted address, a withdrawal is flagged when it was made during the incident (at or after
+//! one reference window before the first order flagged `High`); older ones, the user's own
+//! cash-outs, are listed but not flagged. Reference prices use only candles that had *closed*
+//! before the anchor order.
 
 use std::cell::OnceCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -100,16 +114,33 @@ pub(crate) fn quote_of(market: &str) -> &str {
     market.split_once('-').map(|(q, _)| q).unwrap_or(market)
 }
 
-/// Reference price from `candles` (sorted by start) before `anchor`: the median close over
-/// the reference window; else the last candles before it.
+/// The length of one candle in a market's series (sorted by start): the smallest gap between
+/// consecutive starts among the first ones (a missing candle only widens a gap); one minute
+/// for a single candle.
+fn candle_len(candles: &[&Candle]) -> Duration {
+    candles
+        .windows(2)
+        .take(64)
+        .map(|w| w[1].start - w[0].start)
+        .filter(|d| *d > Duration::zero())
+        .min()
+        .unwrap_or_else(|| Duration::minutes(1))
+}
+
+/// Reference price from `candles` (sorted by start) before `anchor`: the median close of the
+/// candles that *closed* within the reference window before it; else the last closed candles
+/// before it. A candle still open at `anchor` is never used: its close already holds the
+/// prices the anchored order moved (an hourly candle starting at 05:00 closes with the pump
+/// that began at 05:56).
 pub(crate) fn candle_ref(
     candles: &[&Candle],
     anchor: DateTime<Utc>,
     window_min: i64,
 ) -> Option<RefPrice> {
     let from = anchor - Duration::minutes(window_min);
-    let end = candles.partition_point(|c| c.start < anchor);
-    let start = candles[..end].partition_point(|c| c.start < from);
+    let len = candle_len(candles);
+    let end = candles.partition_point(|c| c.start + len <= anchor);
+    let start = candles[..end].partition_point(|c| c.start + len <= from);
     let (used, how) = if start < end {
         (
             &candles[start..end],
@@ -748,9 +779,9 @@ pub(crate) fn order_rules(
         confidence[i] = if h.is_empty() {
             Confidence::None
         } else if ctx.had_log {
-            let core = ["R2", "R3", "R4", "R9", "R6", "R7", "R8"]
-                .iter()
-                .any(|r| has(r));
+            // R3 (a market the bot never trades) is what the user's own manual trades look
+            // like too, so it corroborates but does not lift R1 to High on its own.
+            let core = ["R2", "R4", "R9", "R6", "R7", "R8"].iter().any(|r| has(r));
             if has("R1") && core {
                 Confidence::High
             } else {
@@ -777,7 +808,8 @@ pub(crate) fn order_rules(
 }
 
 /// R7: candidate sells across ≥ 2 assets (or one asset, when the bought coin is new to the
-/// account's history), then buys of one asset taking ≥ half the proceeds.
+/// account's history), then buys of one asset taking ≥ half the proceeds. Marks the sells and
+/// every candidate order of the episode in the bought market.
 fn rule_r7(ctx: &Ctx<'_>, cands: &[usize], hits: &mut [Vec<RuleHit>]) {
     let orders = &ctx.input.orders;
     let base_markets: BTreeSet<&str> = orders
@@ -799,6 +831,9 @@ fn rule_r7(ctx: &Ctx<'_>, cands: &[usize], hits: &mut [Vec<RuleHit>]) {
             }
             _ => episodes.push(vec![i]),
         }
+    }
+    for ep in &episodes {
+        liquidate_then_withdraw(ctx, ep, gap, hits);
     }
     for ep in episodes {
         let mut buys: BTreeMap<&str, Decimal> = BTreeMap::new();
@@ -862,10 +897,65 @@ fn rule_r7(ctx: &Ctx<'_>, cands: &[usize], hits: &mut [Vec<RuleHit>]) {
         );
         for &i in &ep {
             let o = &orders[i];
-            if sells.contains(&i) || (o.market == target && o.side == Side::Buy) {
+            // The sells that paid for it, and every order of the episode in the target market:
+            // the buys concentrate, and the attacker's sells there churn the same coin.
+            let already = hits[i].iter().any(|h| h.rule == "R7");
+            if !already && (sells.contains(&i) || o.market == target) {
                 hits[i].push(hit("R7", 0.6, reason.clone()));
             }
         }
+    }
+}
+
+/// R7, the cash-out variant (step 5 of the reference's attack): taker sells of the account's
+/// holdings, then a withdrawal within the reference window after the last of them. A bot
+/// trading with limit orders never does this, and a person selling by hand rarely withdraws
+/// within the hour; the withdrawal itself is judged by R13.
+fn liquidate_then_withdraw(ctx: &Ctx<'_>, ep: &[usize], gap: Duration, hits: &mut [Vec<RuleHit>]) {
+    let orders = &ctx.input.orders;
+    let sells: Vec<usize> = ep
+        .iter()
+        .copied()
+        .filter(|&i| {
+            let o = &orders[i];
+            o.side == Side::Sell
+                && matches!(o.order_type, OrderType::Market | OrderType::Best)
+                && !ctx.exec_vol[i].is_zero()
+        })
+        .collect();
+    let (Some(first), Some(last)) = (
+        sells.iter().map(|&i| orders[i].created_at).min(),
+        sells.iter().map(|&i| orders[i].created_at).max(),
+    ) else {
+        return;
+    };
+    let Some(w) = ctx
+        .input
+        .withdrawals
+        .iter()
+        .filter(|w| w.created_at >= first && w.created_at <= last + gap)
+        .min_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)))
+    else {
+        return;
+    };
+    let assets: BTreeSet<&str> = sells.iter().map(|&i| base_of(&orders[i].market)).collect();
+    let sold: Decimal = sells
+        .iter()
+        .map(|&i| ctx.funds[i].unwrap_or_default())
+        .sum();
+    let reason = format!(
+        "liquidate then withdraw: taker sells of {} ({} {}) from {}, then a withdrawal of {} {} \
+         at {}",
+        assets.iter().copied().collect::<Vec<_>>().join(", "),
+        sold.round_dp(2).normalize(),
+        quote_of(&orders[sells[0]].market),
+        ts(first),
+        w.amount.normalize(),
+        w.currency,
+        ts(w.created_at)
+    );
+    for i in sells {
+        hits[i].push(hit("R7", 0.6, reason.clone()));
     }
 }
 
@@ -925,8 +1015,17 @@ fn rule_r8(ctx: &Ctx<'_>, cands: &[usize], hits: &mut [Vec<RuleHit>]) {
 }
 
 /// R13: every withdrawal, with the anomalies found. Flagged when the address is new (not used
-/// by an earlier withdrawal in the export) or not on the exchange's allowlist.
-pub(crate) fn withdrawal_rules(input: &AnalysisInput, had_log: bool) -> Vec<TransferVerdict> {
+/// by an earlier withdrawal in the export) or not on the exchange's allowlist. Upbit's
+/// withdrawal list carries no address, so a withdrawal is also flagged when it was made
+/// inside the incident: at or after `reference_window` before the first order flagged as
+/// unauthorized (`incident_from`), when the attacker held the key. Earlier withdrawals
+/// (the user's own cash-outs) are listed but not flagged.
+pub(crate) fn withdrawal_rules(
+    input: &AnalysisInput,
+    had_log: bool,
+    incident_from: Option<DateTime<Utc>>,
+    reference_window: Duration,
+) -> Vec<TransferVerdict> {
     let mut ws: Vec<&crate::exchange::Transfer> = input.withdrawals.iter().collect();
     ws.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
     let allow: BTreeSet<(&str, &str)> = input
@@ -982,6 +1081,28 @@ pub(crate) fn withdrawal_rules(input: &AnalysisInput, had_log: bool) -> Vec<Tran
                     "first withdrawal to {addr} in the export (the address is on the allowlist)"
                 ),
             ));
+        }
+        if let Some(from) = incident_from.filter(|f| w.created_at >= *f - reference_window) {
+            if !flagged {
+                flagged = true;
+                rules.push(hit(
+                    "R13",
+                    1.0,
+                    format!(
+                        "withdrawal of {} {} at {}, during the incident: the first order flagged \
+                         as unauthorized was placed at {}{}",
+                        w.amount.normalize(),
+                        w.currency,
+                        ts(w.created_at),
+                        ts(from),
+                        if addr.is_empty() {
+                            " (the exchange's withdrawal list gives no address to check)"
+                        } else {
+                            ""
+                        }
+                    ),
+                ));
+            }
         }
         if had_log {
             rules.push(hit(

@@ -197,6 +197,9 @@ pub fn build(sc: &Scenario, mk: &Markets, now: DateTime<Utc>, w: &mut World) -> 
     if let Some(a) = &sc.attack {
         attack(sc, a, mk, now, w, &mut g);
     }
+    if w.truth.leaked_access_key.is_empty() {
+        name_leaked_key_without_attack(sc, w);
+    }
     w.orders.sort_by_key(|o| o.created_at);
     w.by_uuid = w
         .orders
@@ -640,6 +643,41 @@ pub fn attack_start(a: &crate::mock::scenario::AttackSpec, now: DateTime<Utc>) -
         three
     } else {
         cand
+    }
+}
+
+/// Without an attack the ground truth still names the key a drill treats as leaked: the bot's
+/// key when the scenario has a bot, else a key labelled `bot`, else the first key that can
+/// trade. A drill on such a scenario measures containment and false positives (nothing
+/// should be flagged).
+fn name_leaked_key_without_attack(sc: &Scenario, w: &mut World) {
+    let by_label = |label: &str| {
+        let mut ks: Vec<&KeyRec> = w.keys.values().filter(|k| k.label == label).collect();
+        ks.sort_by(|a, b| a.access_key.cmp(&b.access_key));
+        ks.first()
+            .map(|k| (k.access_key.clone(), k.account.clone()))
+    };
+    let chosen = sc
+        .bot
+        .as_ref()
+        .and_then(|b| by_label(&b.key))
+        .or_else(|| by_label("bot"))
+        .or_else(|| {
+            sc.keys.iter().find_map(|spec| {
+                w.keys
+                    .values()
+                    .filter(|k| {
+                        k.label == spec.label
+                            && k.account == spec.account
+                            && k.scopes.iter().any(|s| s == "make_orders")
+                    })
+                    .map(|k| (k.access_key.clone(), k.account.clone()))
+                    .next()
+            })
+        });
+    if let Some((key, account)) = chosen {
+        w.truth.leaked_access_key = key;
+        w.truth.victim_account = account;
     }
 }
 
