@@ -215,26 +215,35 @@ fn crash_and_resume(
     i: usize,
     rng: &mut ChaCha8Rng,
 ) -> Result<String, String> {
-    let at = match i % 3 {
+    let mut at = match i % 3 {
         0 => KillAt::JournalLines(rng.gen_range(1..=base.journal_lines.saturating_sub(2).max(1))),
         1 => KillAt::RawFiles(rng.gen_range(1..=base.raw_files.max(1))),
         _ => KillAt::Delay(rng.gen_range(0..=base.millis)),
     };
     let kill_resume_after = (i % 5 == 4).then(|| rng.gen_range(50..=base.millis / 2 + 50));
-    let tmp = tempfile::tempdir().unwrap();
-    let mock = world.mock();
-    let bot = mock.write_bot_log(tmp.path());
-    let out = tmp.path().join("ev");
-    let mut revoked = false;
-    let mut child = spawn(world.leak(&mock, &out, &bot));
-    let killed = kill_at(&mut child, &out, at, &mock, &mut revoked);
-    if !killed {
+    // A delay drawn from the baseline's duration can outlast a run on a less loaded machine:
+    // halve it and try again (a fresh mock each time) until the kill lands inside the run.
+    let (_tmp, mock, out, mut revoked) = loop {
+        let tmp = tempfile::tempdir().unwrap();
+        let mock = world.mock();
+        let bot = mock.write_bot_log(tmp.path());
+        let out = tmp.path().join("ev");
+        let mut revoked = false;
+        let mut child = spawn(world.leak(&mock, &out, &bot));
+        if kill_at(&mut child, &out, at, &mock, &mut revoked) {
+            break (tmp, mock, out, revoked);
+        }
         let r = finish(child);
-        return Err(format!(
-            "{at:?}: the run ended before the kill point (exit {:?})",
-            r.code
-        ));
-    }
+        match at {
+            KillAt::Delay(ms) if ms > 100 => at = KillAt::Delay(ms / 2),
+            _ => {
+                return Err(format!(
+                    "{at:?}: the run ended before the kill point (exit {:?})",
+                    r.code
+                ))
+            }
+        }
+    };
     let Some(dir) = bundle(&out) else {
         // Killed before the bundle existed: nothing to resume; a new run is the answer.
         return Ok(format!("{at:?}: killed before the bundle existed"));
