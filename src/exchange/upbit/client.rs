@@ -1073,7 +1073,9 @@ impl Exchange for UpbitClient {
                 q.drain(at..).collect()
             };
             let left = || queue.lock().unwrap_or_else(|e| e.into_inner()).len();
-            let uuid_rate = (ratelimit::budget_of("order").limit as usize * UUID_CANCEL_MAX) as f64;
+            let uuid_group = self.group(&Call::delete("/v1/orders/uuids", Vec::new()));
+            let uuid_rate =
+                (ratelimit::budget_of(&uuid_group).limit as usize * UUID_CANCEL_MAX) as f64;
             let batches = async {
                 let mut out = Vec::new();
                 loop {
