@@ -196,6 +196,18 @@ fn exporting(key: String) -> impl Fn(&[RequestRecord]) -> bool + Send + 'static 
     }
 }
 
+/// With `LEAK_E2E_TRACE` set, prints the mock's request log (to see where a run's time went).
+fn trace(log: &[RequestRecord]) {
+    if std::env::var_os("LEAK_E2E_TRACE").is_some() {
+        for (i, r) in log.iter().enumerate() {
+            println!(
+                "{i:4} {} {} {} {} {:?}",
+                r.at, r.method, r.path, r.status, r.fault
+            );
+        }
+    }
+}
+
 fn status_of(report: &RunReport, id: &str) -> StepStatus {
     report
         .step(id)
@@ -500,22 +512,24 @@ async fn rate_limit_and_server_error_storms_are_survived_without_a_418() {
             count: Some(1),
             ..FaultRule::default()
         },
-        // Then a 5xx storm on the export's reads.
+        // Then bursts of 500s on the reads of every phase (capped, so backoffs stay short).
+        FaultRule {
+            path: "/v1/accounts".into(),
+            error_rate: 0.5,
+            count: Some(3),
+            ..FaultRule::default()
+        },
         FaultRule {
             path: "/v1/orders/closed".into(),
-            error_rate: 0.4,
+            error_rate: 0.5,
+            count: Some(3),
             ..FaultRule::default()
         },
         FaultRule {
             path: "/v1/order".into(),
             method: Some("GET".into()),
             error_rate: 0.3,
-            ..FaultRule::default()
-        },
-        FaultRule {
-            path: "/v1/accounts".into(),
-            error_rate: 0.5,
-            count: Some(6),
+            count: Some(4),
             ..FaultRule::default()
         },
     ]);
@@ -532,6 +546,7 @@ async fn rate_limit_and_server_error_storms_are_survived_without_a_418() {
         count(418),
         log.len()
     );
+    trace(&log);
     assert!(count(429) > 0, "the 429 storm happened");
     assert!(count(500) > 0, "the 5xx storm happened");
     assert_eq!(count(418), 0, "the client was blocked");
@@ -636,6 +651,7 @@ async fn dry_run_cancels_nothing() {
         "open orders untouched"
     );
     let log = env.state().requests();
+    trace(&log);
     assert!(
         log.iter().all(|r| r.method == "GET"),
         "only reads in a dry run: {:?}",
