@@ -301,10 +301,24 @@ impl RateLimiter {
 
     /// Adopts the server's `sec` report for `group`, received just now (call it after the
     /// request's permit is dropped).
+    ///
+    /// The server's count matters only when our own answered sends of the last window do not
+    /// explain it (another client shares the budget): then nothing more goes out until its
+    /// window is surely over. When they do, our own window already keeps within the server's,
+    /// and waiting a whole window from the answer that reported 0 left would idle the group
+    /// for the length of every burst (30 per 1.05 s became 30 per 1.15 s in the export).
     pub fn observe(&self, group: &str, sec_remaining: Option<u32>) {
         if let Some(r) = sec_remaining {
             let mut st = self.lock();
-            st.group(group).server = Some((Instant::now(), r));
+            let now = Instant::now();
+            let g = st.group(group);
+            let used = g.budget.limit.saturating_sub(r);
+            let ours = g
+                .done
+                .iter()
+                .filter(|t| now.duration_since(**t) < g.budget.window)
+                .count() as u32;
+            g.server = (ours < used).then_some((now, r));
         }
     }
 
@@ -458,6 +472,29 @@ mod tests {
             "waited only {:?}",
             t2 - t0
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_full_count_explained_by_our_own_sends_does_not_idle_the_group() {
+        let rl = RateLimiter::new(Duration::from_millis(100), Duration::from_secs(2));
+        let budget = Budget {
+            limit: 5,
+            window: Duration::from_millis(100),
+        };
+        rl.set_budget("g", budget);
+        let t0 = Instant::now();
+        // Five sequential requests of 10 ms each; the server reports what is left after each.
+        for left in (0..5).rev() {
+            let permit = rl.acquire("g").await.unwrap();
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            drop(permit);
+            rl.observe("g", Some(left));
+        }
+        drop(rl.acquire("g").await.unwrap());
+        let sixth = Instant::now() - t0;
+        // Our own window frees a slot 105 ms after the first answer (10 ms): 115 ms. Waiting
+        // a window from the answer that said 0 left (50 ms) would give 155 ms.
+        assert_eq!(sixth, Duration::from_millis(115));
     }
 
     #[tokio::test]
