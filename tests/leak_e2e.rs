@@ -766,3 +766,53 @@ async fn a_key_deleted_at_once_still_gets_its_replacement_checklist() {
     }
     verify_bundle(&report.dir).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_cancel_with_an_unknown_outcome_is_not_sent_again() {
+    // 50 resting orders: the adapter uses the batch endpoint (DELETE /v1/orders/open), whose
+    // answer is lost after the exchange cancelled them all.
+    let yaml = r#"name: batch
+description: a victim with 50 resting orders
+seed: 5
+markets:
+  - { code: KRW-XRP, korean_name: 리플, english_name: XRP, price: "3100", volatility: 0.04, depth: { levels: 15, step_pct: "0.1", level_krw: "10000000" } }
+accounts:
+  - { name: victim, balances: { KRW: "100000000", XRP: "100000" } }
+keys:
+  - { account: victim, label: bot, scopes: [view_account, view_orders, make_orders] }
+bot: { account: victim, key: bot, markets: [KRW-XRP], days: 1, orders_per_day: 2, order_krw: ["6000", "9000"], open_orders: 50 }
+"#;
+    let sc = mock::scenario::parse("batch.yaml", yaml, None).unwrap();
+    let server = mock::serve(
+        "127.0.0.1:0".parse().unwrap(),
+        MockExchange::new(sc, MockOptions::default()),
+    )
+    .await
+    .unwrap();
+    let k = server.state.key("bot").unwrap().clone();
+    let mut cfg = UpbitConfig::new(k.access_key.clone(), Secret::new(k.secret_key.clone()));
+    cfg.base_url = Some(server.url.clone());
+    let client = UpbitClient::new(cfg).unwrap();
+    assert_eq!(client.open_orders().await.unwrap().len(), 50);
+    server.state.set_faults(vec![FaultRule {
+        path: "/v1/orders/open".into(),
+        method: Some("DELETE".into()),
+        drop_rate: 1.0,
+        count: Some(1),
+        ..FaultRule::default()
+    }]);
+    let report = client.cancel_all_open_orders().await.unwrap();
+    assert_eq!(report.cancelled.len(), 50, "read back as cancelled");
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    let deletes: Vec<RequestRecord> = server
+        .state
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "DELETE")
+        .collect();
+    assert_eq!(deletes.len(), 1, "{deletes:?}");
+    assert_eq!(deletes[0].path, "/v1/orders/open");
+    assert_eq!(deletes[0].fault.as_deref(), Some("dropped connection"));
+    assert_eq!(deletes[0].orders_cancelled.len(), 50);
+    assert!(client.open_orders().await.unwrap().is_empty());
+}
