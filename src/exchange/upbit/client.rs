@@ -410,7 +410,9 @@ impl UpbitClient {
             Err((h, b, e)) => (0, h, b, Some(e)),
         };
         let kept = kept_headers(&headers);
-        let prov = self.record(call, status, sent_local, answered_local, &kept, &body)?;
+        let prov = self
+            .record(call, status, sent_local, answered_local, kept, &body)
+            .await?;
         if let Some(rr) =
             header(&headers, "remaining-req").and_then(|v| wire::parse_remaining_req(&v))
         {
@@ -452,36 +454,50 @@ impl UpbitClient {
         })
     }
 
-    fn record(
+    /// Saves the exchange into the run directory before anything parses it. The write is
+    /// fsynced, so it runs on the blocking pool: on a runtime thread it would stall every
+    /// other request of the run for the length of the disk flush.
+    async fn record(
         &self,
         call: &Call,
         status: u16,
         requested_at: DateTime<Utc>,
         responded_at: DateTime<Utc>,
-        headers: &[(String, String)],
+        headers: Vec<(String, String)>,
         body: &[u8],
     ) -> Result<Option<Provenance>> {
-        let Some(rd) = &self.recorder else {
+        let Some(rd) = self.recorder.clone() else {
             return Ok(None);
         };
         let key = if call.auth {
-            self.key_masked.as_str()
+            self.key_masked.clone()
         } else {
-            ""
+            String::new()
         };
-        rd.record_raw(RawExchange {
-            method: call.method.as_str(),
-            path: &call.path,
-            params: &call.params,
-            status,
-            requested_at,
-            responded_at,
-            key_masked: key,
-            headers,
-            body,
+        let (method, path, params) = (
+            call.method.as_str().to_string(),
+            call.path.clone(),
+            call.params.clone(),
+        );
+        let body = body.to_vec();
+        let what = call.what();
+        tokio::task::spawn_blocking(move || {
+            rd.record_raw(RawExchange {
+                method: &method,
+                path: &path,
+                params: &params,
+                status,
+                requested_at,
+                responded_at,
+                key_masked: &key,
+                headers: &headers,
+                body: &body,
+            })
         })
+        .await
+        .map_err(|e| Error::Evidence(format!("{what}: {e}")))?
         .map(Some)
-        .map_err(|e| Error::Evidence(format!("{}: {e}", call.what())))
+        .map_err(|e| Error::Evidence(format!("{what}: {e}")))
     }
 
     /// Turns a non-2xx answer into its typed error.
@@ -1073,7 +1089,9 @@ impl Exchange for UpbitClient {
                 q.drain(at..).collect()
             };
             let left = || queue.lock().unwrap_or_else(|e| e.into_inner()).len();
-            let uuid_rate = (ratelimit::budget_of("order").limit as usize * UUID_CANCEL_MAX) as f64;
+            let uuid_group = self.group(&Call::delete("/v1/orders/uuids", Vec::new()));
+            let uuid_rate =
+                (ratelimit::budget_of(&uuid_group).limit as usize * UUID_CANCEL_MAX) as f64;
             let batches = async {
                 let mut out = Vec::new();
                 loop {

@@ -405,23 +405,25 @@ impl StepKind for ProbePermissions {
     ) -> Result<StepOutcome, StepError> {
         let session = ctx.exchange()?;
         let primary = session.primary().clone();
-        let probe = match primary.probe_permissions().await {
-            Ok(p) => p,
+        // A key deleted before it could be probed (the user acted at once, as told) is not a
+        // failure of this step: its scopes are unknown, and saying so lets the replacement
+        // checklist, which uses these outputs, still be written with every scope as unknown
+        // and the key treated as critical (nothing is known, so assume the worst).
+        let (probe, deleted) = match primary.probe_permissions().await {
+            Ok(p) => (p, None),
             Err(e) if e.is_key_dead() => {
-                // Deleted before it could be probed (the user was fast): nothing is known, so
-                // the checklist must assume the worst. Not a failure: a resume could never
-                // do better, and the checklist needs this step's outputs.
                 session.primary_died();
-                PermissionProbe {
-                    scopes: vec![],
+                let why = format!(
+                    "the old key no longer works ({e}), so its permissions could not be probed: it was deleted, which is what containment needs; treat every scope as possibly held"
+                );
+                let p = PermissionProbe {
+                    scopes: Vec::new(),
                     ip_restricted: None,
                     expire_at: None,
                     critical: true,
-                    reasons: vec![format!(
-                        "the key was deleted before its permissions could be probed ({}): assume it could trade and withdraw from anywhere",
-                        e.name().unwrap_or("authentication error")
-                    )],
-                }
+                    reasons: vec![why.clone()],
+                };
+                (p, Some(why))
             }
             Err(e) => return Err(e.into()),
         };
@@ -429,6 +431,21 @@ impl StepKind for ProbePermissions {
         ctx.rundir.write(&rel, &to_json(&probe)?)?;
         let mut outputs = probe_outputs(&probe);
         outputs.insert("path".into(), Value::from(rel.clone()));
+        if let Some(why) = deleted {
+            ctx.printer.warn(&format!(
+                "[{}] key {}: {why}",
+                ctx.step_id,
+                primary.key_id_masked()
+            ));
+            return Ok(StepOutcome {
+                outputs,
+                summary: format!(
+                    "key {}: scopes unknown (deleted before they could be probed)",
+                    primary.key_id_masked()
+                ),
+                artifacts: vec![rel],
+            });
+        }
         let held = outputs["scopes"]
             .as_array()
             .map(|a| {

@@ -1,0 +1,834 @@
+//! End-to-end tests of `respond leak` against the mock exchange over real loopback HTTP.
+//!
+//! The mock runs in-process on 127.0.0.1:0; the leak runs either through the library
+//! (`commands::session::run_new`, to inspect every step's record) or through the built binary
+//! with the credentials in the environment, as a user would. A simulated user deletes the key
+//! through the mock's drill API (`POST /_mock/keys/{key}/revoke`) at a chosen moment, and the
+//! mock's request log and ground truth are the referee: what was cancelled and how often, which
+//! statuses the exchange answered, which orders really were the attacker's.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use respond::cli::BotLogArgs;
+use respond::commands::session::{run_new, Connection, RunSettings};
+use respond::credentials::KeyPair;
+use respond::engine::{RunReport, StepStatus};
+use respond::exchange::upbit::{UpbitClient, UpbitConfig};
+use respond::exchange::Exchange;
+use respond::mock::faults::FaultRule;
+use respond::mock::{self, MockExchange, MockOptions, MockServer, RequestRecord};
+use respond::output::{Printer, Verbosity};
+use respond::secret::Secret;
+use respond::steps::investigate::investigate;
+
+/// A running mock, its scenario's bot log on disk and a place for evidence.
+struct Env {
+    server: MockServer,
+    tmp: tempfile::TempDir,
+    bot_log: PathBuf,
+}
+
+impl Env {
+    async fn start(scenario: &str, live_attacker: bool) -> Env {
+        let sc = mock::scenario::load(scenario, None).expect("scenario loads");
+        let opts = MockOptions {
+            live_attacker,
+            ..MockOptions::default()
+        };
+        let ex = MockExchange::new(sc, opts);
+        let server = mock::serve("127.0.0.1:0".parse().unwrap(), ex)
+            .await
+            .expect("mock binds");
+        let tmp = tempfile::tempdir().unwrap();
+        let bot_log = tmp.path().join("bot.csv");
+        std::fs::write(&bot_log, server.state.bot_log_csv()).unwrap();
+        Env {
+            server,
+            tmp,
+            bot_log,
+        }
+    }
+
+    fn state(&self) -> &Arc<MockExchange> {
+        &self.server.state
+    }
+
+    fn key(&self, label: &str) -> KeyPair {
+        let k = self.state().key(label).expect("scenario key");
+        KeyPair {
+            access_key: k.access_key.clone(),
+            secret_key: Secret::new(k.secret_key.clone()),
+        }
+    }
+
+    fn leaked(&self) -> String {
+        self.state().key("bot").unwrap().access_key.clone()
+    }
+
+    fn conn(&self, readonly: bool) -> Connection {
+        Connection {
+            exchange: "upbit".into(),
+            api_url: Some(self.server.url.clone()),
+            primary: Some(self.key("bot")),
+            readonly: readonly.then(|| self.key("readonly")),
+        }
+    }
+
+    fn settings(&self, dry_run: bool, inputs: &[(&str, &str)]) -> RunSettings {
+        let mut map: BTreeMap<String, String> =
+            [("revoke_interval", "200ms"), ("revoke_timeout", "20s")]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+        for (k, v) in inputs {
+            map.insert(k.to_string(), v.to_string());
+        }
+        RunSettings {
+            playbook: None,
+            inputs: map,
+            bot_logs: BotLogArgs {
+                bot_logs: vec![self.bot_log.clone()],
+                ..BotLogArgs::default()
+            },
+            out: self.tmp.path().join("evidence"),
+            dry_run,
+            assume_yes: true,
+            interactive: false,
+        }
+    }
+
+    async fn leak(&self, readonly: bool, dry_run: bool, inputs: &[(&str, &str)]) -> RunReport {
+        run_new(
+            self.settings(dry_run, inputs),
+            &self.conn(readonly),
+            &Printer::plain(Verbosity::Quiet),
+        )
+        .await
+        .unwrap_or_else(|f| panic!("the run could not start or finish: {f:?}"))
+    }
+
+    /// The victim's open orders, read with the read-only key (no recording).
+    async fn open_orders(&self) -> Vec<String> {
+        let k = self.key("readonly");
+        let mut cfg = UpbitConfig::new(k.access_key, k.secret_key);
+        cfg.base_url = Some(self.server.url.clone());
+        let c = UpbitClient::new(cfg).unwrap();
+        let mut ids: Vec<String> = c
+            .open_orders()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|o| o.id)
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    /// Requests of the leaked key.
+    fn leaked_requests(&self) -> Vec<RequestRecord> {
+        let key = self.leaked();
+        self.state()
+            .requests()
+            .into_iter()
+            .filter(|r| r.access_key.as_deref() == Some(key.as_str()))
+            .collect()
+    }
+
+    /// The simulated user: deletes the leaked key through the drill API (over HTTP, as a
+    /// browser would) once `when` holds for the request log and at least `after` has passed.
+    fn revoke_when(
+        &self,
+        after: Duration,
+        when: impl Fn(&[RequestRecord]) -> bool + Send + 'static,
+    ) -> tokio::task::JoinHandle<bool> {
+        let state = self.state().clone();
+        let url = format!("{}/_mock/keys/{}/revoke", self.server.url, self.leaked());
+        tokio::spawn(async move {
+            let start = Instant::now();
+            // A deadline so a test never hangs on a condition that never comes.
+            while start.elapsed() < Duration::from_secs(30) {
+                if start.elapsed() >= after && when(&state.requests()) {
+                    let r = reqwest::Client::new().post(&url).send().await.unwrap();
+                    assert!(r.status().is_success(), "drill API revoke: {}", r.status());
+                    return true;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            false
+        })
+    }
+}
+
+/// Containment with the leaked key is over: `cancel_orders` cancelled, read the orders back
+/// and listed the book once more (its last call), and `cancel_withdrawals` listed withdrawals
+/// (the snapshot and the permission probe list them once each before). Revoking earlier would make those steps fail, which
+/// is right but not what a test of "every step ok" wants.
+fn cancelled(key: String) -> impl Fn(&[RequestRecord]) -> bool + Send + 'static {
+    move |log| {
+        let mine: Vec<&RequestRecord> = log
+            .iter()
+            .filter(|r| r.access_key.as_deref() == Some(key.as_str()) && r.status == 200)
+            .collect();
+        let withdrawal_lists = mine
+            .iter()
+            .filter(|r| r.method == "GET" && r.path == "/v1/withdraws")
+            .count();
+        let Some(first_delete) = mine.iter().position(|r| r.method == "DELETE") else {
+            return false;
+        };
+        let Some(read_back) = mine[first_delete..]
+            .iter()
+            .position(|r| r.method == "GET" && r.path == "/v1/orders/uuids")
+        else {
+            return false;
+        };
+        withdrawal_lists >= 3
+            && mine[first_delete + read_back..]
+                .iter()
+                .any(|r| r.method == "GET" && r.path == "/v1/orders/open")
+    }
+}
+
+/// The export of the leaked key has started (after containment).
+fn exporting(key: String) -> impl Fn(&[RequestRecord]) -> bool + Send + 'static {
+    move |log| {
+        log.iter().any(|r| {
+            r.access_key.as_deref() == Some(key.as_str())
+                && r.method == "GET"
+                && r.path == "/v1/orders/closed"
+                && r.status == 200
+        })
+    }
+}
+
+/// With `LEAK_E2E_TRACE` set, prints the mock's request log (to see where a run's time went).
+fn trace(log: &[RequestRecord]) {
+    if std::env::var_os("LEAK_E2E_TRACE").is_some() {
+        for (i, r) in log.iter().enumerate() {
+            println!(
+                "{i:4} {} {} {} {} {:?}",
+                r.at, r.method, r.path, r.status, r.fault
+            );
+        }
+    }
+}
+
+fn status_of(report: &RunReport, id: &str) -> StepStatus {
+    report
+        .step(id)
+        .unwrap_or_else(|| panic!("step {id} in the report"))
+        .status
+}
+
+fn describe(report: &RunReport) -> String {
+    report
+        .steps
+        .iter()
+        .map(|s| {
+            format!(
+                "{} {:?} {} {}",
+                s.id,
+                s.status,
+                s.summary,
+                s.error.as_deref().unwrap_or("")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Every step ran and ended ok; `notify` is skipped by its `if` (no webhook given).
+fn assert_all_ok(report: &RunReport) {
+    for s in &report.steps {
+        let expected = if s.id == "notify" {
+            StepStatus::Skipped
+        } else {
+            StepStatus::Ok
+        };
+        assert_eq!(s.status, expected, "step {}:\n{}", s.id, describe(report));
+    }
+    assert!(report.ok, "{}", describe(report));
+}
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_respond")
+}
+
+/// Runs the binary with a clean credential environment plus `env` (never in argv).
+async fn run_bin(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = tokio::process::Command::new(bin());
+    cmd.args(args);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("UPBIT_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("NO_COLOR", "1");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = tokio::time::timeout(Duration::from_secs(60), cmd.output())
+        .await
+        .expect("the binary finished within 60 s")
+        .expect("the binary runs");
+    for (k, v) in env {
+        if k.contains("SECRET") {
+            let all = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(!all.contains(v), "{k} leaked into the output");
+        }
+    }
+    out
+}
+
+async fn verify_bundle(dir: &Path) {
+    let out = run_bin(&["evidence", "verify", dir.to_str().unwrap()], &[]).await;
+    assert!(
+        out.status.success(),
+        "evidence verify: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Precision and recall of "flagged" against the mock's ground truth.
+fn precision_recall(dir: &Path, truth: &BTreeSet<String>) -> (f64, f64, String) {
+    let inv = investigate(dir, &respond::analysis::Thresholds::default()).expect("investigate");
+    let (mut tp, mut fp) = (0usize, 0usize);
+    let mut fps = Vec::new();
+    let mut seen = BTreeSet::new();
+    for v in &inv.result.verdicts {
+        seen.insert(v.order_id.clone());
+        if v.flagged {
+            if truth.contains(&v.order_id) {
+                tp += 1;
+            } else {
+                fp += 1;
+                fps.push(v.order_id.clone());
+            }
+        }
+    }
+    let missing: Vec<&String> = truth.iter().filter(|u| !seen.contains(*u)).collect();
+    let fn_ = truth.len() - tp;
+    let p = if tp + fp == 0 {
+        1.0
+    } else {
+        tp as f64 / (tp + fp) as f64
+    };
+    let r = if truth.is_empty() {
+        1.0
+    } else {
+        tp as f64 / truth.len() as f64
+    };
+    let detail = format!(
+        "tp {tp} fp {fp} fn {fn_}; false positives {fps:?}; attacker orders not exported {missing:?}"
+    );
+    (p, r, detail)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_step_ok_on_a_live_pump_and_dump_and_detection_matches_ground_truth() {
+    let env = Env::start("pump-and-dump", true).await;
+    let open_before = env.open_orders().await;
+    assert_eq!(open_before.len(), 6, "4 bot and 2 attacker orders rest");
+    let user = env.revoke_when(Duration::from_millis(1500), cancelled(env.leaked()));
+    let report = env.leak(true, false, &[]).await;
+    assert!(user.await.unwrap(), "the simulated user revoked the key");
+    assert_all_ok(&report);
+
+    // Contained: nothing open, each order cancelled exactly once.
+    assert!(env.open_orders().await.is_empty());
+    let cancelled: Vec<_> = env
+        .leaked_requests()
+        .into_iter()
+        .flat_map(|r| r.orders_cancelled)
+        .map(|u| u.to_string())
+        .collect();
+    let unique: BTreeSet<_> = cancelled.iter().cloned().collect();
+    assert_eq!(
+        cancelled.len(),
+        unique.len(),
+        "an order was cancelled twice"
+    );
+    assert_eq!(
+        unique,
+        open_before.iter().cloned().collect(),
+        "exactly the open orders were cancelled"
+    );
+    let c = report.step("cancel_orders").unwrap();
+    assert_eq!(c.outputs["cancelled_count"], 6);
+
+    // Revocation observed, checklist and bundle written, bundle verifies.
+    let v = report.step("verify_revoked").unwrap();
+    assert!(!v.outputs.is_empty(), "verify_revoked outputs");
+    for f in [
+        "checklist.md",
+        "orders.csv",
+        "unauthorized_trades.csv",
+        "report.html",
+        "support_ticket.md",
+        "SHA256SUMS",
+        "manifest.json",
+        "journal.jsonl",
+    ] {
+        assert!(report.dir.join(f).is_file(), "{f} in the bundle");
+    }
+    verify_bundle(&report.dir).await;
+
+    // Detection: ground truth includes the live attacker's orders up to revocation, which
+    // only the export after revocation (with the read-only key) can see.
+    let gt = env.state().ground_truth();
+    assert!(gt.revoked_at.is_some());
+    let truth: BTreeSet<String> = gt
+        .attacker_order_uuids
+        .iter()
+        .map(|u| u.to_string())
+        .collect();
+    let (p, r, detail) = precision_recall(&report.dir, &truth);
+    println!(
+        "pump-and-dump with bot log: precision {p:.3} recall {r:.3} over {} attacker orders ({detail})",
+        truth.len()
+    );
+    assert!(
+        p >= 0.95 && r >= 0.95,
+        "precision {p:.3} recall {r:.3}: {detail}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoke_mid_export_with_a_readonly_key_switches_and_completes() {
+    let env = Env::start("pump-and-dump", false).await;
+    let user = env.revoke_when(Duration::ZERO, exporting(env.leaked()));
+    let report = env.leak(true, false, &[]).await;
+    assert!(user.await.unwrap());
+    assert_all_ok(&report);
+    let export = report.step("export").unwrap();
+    assert_eq!(
+        export.outputs["switched_to_readonly"], true,
+        "the export switched keys: {:?}",
+        export.outputs
+    );
+    // The read-only key really did the rest of the export: the mock saw it list closed orders.
+    let ro = env.key("readonly").access_key;
+    assert!(env.state().requests().iter().any(|r| {
+        r.access_key.as_deref() == Some(ro.as_str()) && r.path == "/v1/orders/closed"
+    }));
+    // After the revocation the old key was only used to see it fail, never successfully
+    // (a request already past the key check when it was revoked may still be answered 200).
+    let revoked_at: chrono::DateTime<chrono::Utc> = env
+        .state()
+        .ground_truth()
+        .revoked_at
+        .unwrap()
+        .parse()
+        .unwrap();
+    let settled = revoked_at + chrono::Duration::milliseconds(500);
+    let after: Vec<_> = env
+        .leaked_requests()
+        .into_iter()
+        .filter(|r| r.at.parse::<chrono::DateTime<chrono::Utc>>().unwrap() > settled)
+        .collect();
+    assert!(after.iter().all(|r| r.status == 401), "{after:?}");
+    verify_bundle(&report.dir).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoke_mid_export_without_a_readonly_key_keeps_everything_and_resume_completes() {
+    let env = Env::start("pump-and-dump", false).await;
+    let user = env.revoke_when(Duration::ZERO, exporting(env.leaked()));
+    let report = env.leak(false, false, &[]).await;
+    assert!(user.await.unwrap());
+    assert!(!report.ok, "{}", describe(&report));
+    let dir = report.dir.clone();
+    let export = report.step("export").unwrap();
+    assert_eq!(export.status, StepStatus::Failed, "{}", describe(&report));
+    let msg = export.error.clone().unwrap_or_default();
+    let expected = format!(
+        "the old key stopped working (it was deleted: good). To finish the export, create a read-only key (view scopes only) and run: UPBIT_READONLY_ACCESS_KEY=… UPBIT_READONLY_SECRET_KEY=… respond resume {}",
+        dir.display()
+    );
+    assert!(
+        msg.contains(&expected),
+        "export error:\n{msg}\nexpected to contain:\n{expected}"
+    );
+    // Everything gathered is kept: containment done, the export's first pieces on disk.
+    assert_eq!(status_of(&report, "snapshot"), StepStatus::Ok);
+    assert_eq!(status_of(&report, "cancel_orders"), StepStatus::Ok);
+    assert!(dir.join("journal.jsonl").is_file());
+    let raw_before = std::fs::read_dir(dir.join("raw")).unwrap().count();
+    assert!(raw_before > 0);
+    let closed_raw = |d: &Path| {
+        std::fs::read_dir(d.join("raw"))
+            .unwrap()
+            .filter(|e| {
+                let n = e.as_ref().unwrap().file_name();
+                let n = n.to_string_lossy().to_string();
+                n.contains("orders") && n.contains("closed")
+            })
+            .count()
+    };
+    let closed_before = closed_raw(&dir);
+    assert!(
+        closed_before > 0,
+        "the closed-orders answers before the key died are kept"
+    );
+
+    // The user creates a read-only key and resumes with it in the environment.
+    let ro = env.key("readonly");
+    let out = run_bin(
+        &[
+            "resume",
+            dir.to_str().unwrap(),
+            "--api-url",
+            &env.server.url,
+            "--yes",
+        ],
+        &[
+            ("UPBIT_READONLY_ACCESS_KEY", &ro.access_key),
+            ("UPBIT_READONLY_SECRET_KEY", ro.secret_key.expose()),
+        ],
+    )
+    .await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "resume:\n{stdout}\n{stderr}");
+    assert!(std::fs::read_dir(dir.join("raw")).unwrap().count() > raw_before);
+    assert!(closed_raw(&dir) >= closed_before);
+    for f in ["orders.csv", "report.html", "checklist.md", "SHA256SUMS"] {
+        assert!(dir.join(f).is_file(), "{f} after resume");
+    }
+    verify_bundle(&dir).await;
+    // The resumed export found every attacker order (all of them predate the revocation).
+    let truth: BTreeSet<String> = env
+        .state()
+        .ground_truth()
+        .attacker_order_uuids
+        .iter()
+        .map(|u| u.to_string())
+        .collect();
+    let (p, r, detail) = precision_recall(&dir, &truth);
+    assert!(p >= 0.95 && r >= 0.95, "after resume: {detail}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limit_and_server_error_storms_are_survived_without_a_418() {
+    let env = Env::start("pump-and-dump", false).await;
+    env.state().set_faults(vec![
+        // Everyone gets 429 for 2 s as soon as the run's first private list is asked for.
+        FaultRule {
+            path: "/v1/orders/open".into(),
+            method: Some("GET".into()),
+            storm_secs: 2,
+            count: Some(1),
+            ..FaultRule::default()
+        },
+        // Then bursts of 500s on the reads of every phase (capped, so backoffs stay short).
+        FaultRule {
+            path: "/v1/accounts".into(),
+            error_rate: 0.5,
+            count: Some(3),
+            ..FaultRule::default()
+        },
+        FaultRule {
+            path: "/v1/orders/closed".into(),
+            error_rate: 0.5,
+            count: Some(3),
+            ..FaultRule::default()
+        },
+        FaultRule {
+            path: "/v1/order".into(),
+            method: Some("GET".into()),
+            error_rate: 0.3,
+            count: Some(4),
+            ..FaultRule::default()
+        },
+    ]);
+    let user = env.revoke_when(Duration::ZERO, exporting(env.leaked()));
+    let report = env.leak(true, false, &[]).await;
+    assert!(user.await.unwrap());
+    assert_all_ok(&report);
+    let log = env.state().requests();
+    let count = |s: u16| log.iter().filter(|r| r.status == s).count();
+    println!(
+        "storms: {} answers 429, {} answers 500, {} answers 418, {} requests",
+        count(429),
+        count(500),
+        count(418),
+        log.len()
+    );
+    trace(&log);
+    assert!(count(429) > 0, "the 429 storm happened");
+    assert!(count(500) > 0, "the 5xx storm happened");
+    assert_eq!(count(418), 0, "the client was blocked");
+    assert!(env.open_orders().await.is_empty());
+    verify_bundle(&report.dir).await;
+}
+
+/// Asserts from the mock's log that no order was the target of two cancelling requests and
+/// that no cancel was refused because the order was already cancelled (a blind resend).
+fn assert_no_duplicate_cancel(env: &Env) {
+    let log = env.leaked_requests();
+    let mut times: HashMap<String, u32> = HashMap::new();
+    for r in log.iter().filter(|r| r.method == "DELETE") {
+        for u in &r.orders_cancelled {
+            *times.entry(u.to_string()).or_default() += 1;
+        }
+        assert!(
+            r.error.as_deref() != Some("order_not_found"),
+            "a DELETE hit an order already cancelled: {r:?}"
+        );
+    }
+    assert!(times.values().all(|&n| n == 1), "{times:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_with_an_unknown_outcome_is_not_sent_twice() {
+    let env = Env::start("pump-and-dump", false).await;
+    let open_before = env.open_orders().await;
+    // The exchange cancels, then the connection drops before the answer arrives.
+    env.state().set_faults(vec![FaultRule {
+        path: "/v1/orders/uuids".into(),
+        method: Some("DELETE".into()),
+        drop_rate: 1.0,
+        count: Some(1),
+        ..FaultRule::default()
+    }]);
+    let user = env.revoke_when(Duration::ZERO, exporting(env.leaked()));
+    let report = env.leak(true, false, &[]).await;
+    assert!(user.await.unwrap());
+    assert_all_ok(&report);
+    let deletes: Vec<RequestRecord> = env
+        .leaked_requests()
+        .into_iter()
+        .filter(|r| r.method == "DELETE")
+        .collect();
+    assert_eq!(
+        deletes.len(),
+        1,
+        "one cancel request; its outcome was settled by reading state: {deletes:?}"
+    );
+    assert_eq!(deletes[0].fault.as_deref(), Some("dropped connection"));
+    assert_eq!(deletes[0].orders_cancelled.len(), open_before.len());
+    assert_no_duplicate_cancel(&env);
+    assert!(env.open_orders().await.is_empty());
+    // The report still lists what was cancelled (read back from the exchange).
+    let c = report.step("cancel_orders").unwrap();
+    assert_eq!(c.outputs["cancelled_count"], open_before.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_single_cancel_with_an_unknown_outcome_is_settled_by_reading_the_order() {
+    let env = Env::start("pump-and-dump", false).await;
+    let open_before = env.open_orders().await;
+    // A single cancel (DELETE /v1/order) whose answer is lost; the adapter must read the
+    // order back, never DELETE it again.
+    let k = env.key("bot");
+    let mut cfg = UpbitConfig::new(k.access_key, k.secret_key);
+    cfg.base_url = Some(env.server.url.clone());
+    let client = UpbitClient::new(cfg).unwrap();
+    env.state().set_faults(vec![FaultRule {
+        path: "/v1/order".into(),
+        method: Some("DELETE".into()),
+        drop_rate: 1.0,
+        count: Some(1),
+        ..FaultRule::default()
+    }]);
+    let target = &open_before[0];
+    let o = client.cancel_order(target).await.expect("settled");
+    assert_eq!(o.id, *target);
+    assert_ne!(o.state, respond::exchange::OrderState::Open);
+    let deletes: Vec<_> = env
+        .leaked_requests()
+        .into_iter()
+        .filter(|r| r.method == "DELETE")
+        .collect();
+    assert_eq!(deletes.len(), 1, "{deletes:?}");
+    assert_no_duplicate_cancel(&env);
+    assert_eq!(env.open_orders().await.len(), open_before.len() - 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_run_cancels_nothing() {
+    let env = Env::start("pump-and-dump", false).await;
+    let open_before = env.open_orders().await;
+    assert!(!open_before.is_empty());
+    let report = env.leak(false, true, &[("revoke_timeout", "1s")]).await;
+    assert!(report.dry_run);
+    assert_eq!(status_of(&report, "cancel_orders"), StepStatus::DryRun);
+    assert_eq!(
+        env.open_orders().await,
+        open_before,
+        "open orders untouched"
+    );
+    let log = env.state().requests();
+    trace(&log);
+    assert!(
+        log.iter().all(|r| r.method == "GET"),
+        "only reads in a dry run: {:?}",
+        log.iter()
+            .filter(|r| r.method != "GET")
+            .map(|r| format!("{} {}", r.method, r.path))
+            .collect::<Vec<_>>()
+    );
+    assert!(log.iter().all(|r| r.orders_cancelled.is_empty()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_user_contains_a_live_attack_with_the_binary() {
+    let env = Env::start("pump-and-dump", true).await;
+    let bot = env.key("bot");
+    let ro = env.key("readonly");
+    let user = env.revoke_when(Duration::from_millis(1000), cancelled(env.leaked()));
+    let out_dir = env.tmp.path().join("evidence");
+    let out = run_bin(
+        &[
+            "leak",
+            "--exchange",
+            "upbit",
+            "--api-url",
+            &env.server.url,
+            "--bot-log",
+            env.bot_log.to_str().unwrap(),
+            "--out",
+            out_dir.to_str().unwrap(),
+            "--yes",
+            "--input",
+            "revoke_interval=200ms",
+            "--input",
+            "revoke_timeout=20s",
+        ],
+        &[
+            ("UPBIT_ACCESS_KEY", &bot.access_key),
+            ("UPBIT_SECRET_KEY", bot.secret_key.expose()),
+            ("UPBIT_READONLY_ACCESS_KEY", &ro.access_key),
+            ("UPBIT_READONLY_SECRET_KEY", ro.secret_key.expose()),
+        ],
+    )
+    .await;
+    assert!(user.await.unwrap());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "leak:\n{stdout}\n{stderr}");
+    // The live attacker stopped at revocation and nothing is left open.
+    let gt = env.state().ground_truth();
+    assert!(gt.revoked_at.is_some());
+    assert!(env.open_orders().await.is_empty());
+    let line = |label: &str| {
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(label).map(|s| s.trim().to_string()))
+            .unwrap_or_else(|| panic!("{label} line in:\n{stdout}"))
+    };
+    let dir = PathBuf::from(line("evidence:"));
+    assert!(dir.starts_with(&out_dir));
+    assert!(PathBuf::from(line("checklist:")).is_file());
+    assert!(dir.join("report.html").is_file());
+    verify_bundle(&dir).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_deleted_at_once_still_gets_its_replacement_checklist() {
+    // The user follows the instructions shown at the very start and deletes the key before
+    // the permission probe could read anything: the probe cannot say which scopes the key
+    // had, but the replacement checklist must still be written (scopes listed as unknown).
+    let env = Env::start("pump-and-dump", false).await;
+    let key = env.leaked();
+    let user = env.revoke_when(Duration::ZERO, move |log| {
+        log.iter()
+            .any(|r| r.access_key.as_deref() == Some(key.as_str()))
+    });
+    let report = env.leak(true, false, &[]).await;
+    assert!(user.await.unwrap());
+    assert_eq!(
+        status_of(&report, "probe"),
+        StepStatus::Ok,
+        "{}",
+        describe(&report)
+    );
+    assert_eq!(
+        status_of(&report, "checklist"),
+        StepStatus::Ok,
+        "{}",
+        describe(&report)
+    );
+    let probe = report.step("probe").unwrap();
+    assert_eq!(probe.outputs["can_withdraw"], "unknown");
+    let text = std::fs::read_to_string(report.dir.join("checklist.md")).unwrap();
+    assert!(
+        text.contains("make_withdrawals"),
+        "every scope is listed:\n{text}"
+    );
+    // Everything the read-only key can do was done; cancelling needed the old key.
+    for id in [
+        "snapshot",
+        "export",
+        "fills",
+        "verify_revoked",
+        "analyze",
+        "report",
+    ] {
+        assert_eq!(
+            status_of(&report, id),
+            StepStatus::Ok,
+            "{}",
+            describe(&report)
+        );
+    }
+    verify_bundle(&report.dir).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_cancel_with_an_unknown_outcome_is_not_sent_again() {
+    // 50 resting orders: the adapter uses the batch endpoint (DELETE /v1/orders/open), whose
+    // answer is lost after the exchange cancelled them all.
+    let yaml = r#"name: batch
+description: a victim with 50 resting orders
+seed: 5
+markets:
+  - { code: KRW-XRP, korean_name: 리플, english_name: XRP, price: "3100", volatility: 0.04, depth: { levels: 15, step_pct: "0.1", level_krw: "10000000" } }
+accounts:
+  - { name: victim, balances: { KRW: "100000000", XRP: "100000" } }
+keys:
+  - { account: victim, label: bot, scopes: [view_account, view_orders, make_orders] }
+bot: { account: victim, key: bot, markets: [KRW-XRP], days: 1, orders_per_day: 2, order_krw: ["6000", "9000"], open_orders: 50 }
+"#;
+    let sc = mock::scenario::parse("batch.yaml", yaml, None).unwrap();
+    let server = mock::serve(
+        "127.0.0.1:0".parse().unwrap(),
+        MockExchange::new(sc, MockOptions::default()),
+    )
+    .await
+    .unwrap();
+    let k = server.state.key("bot").unwrap().clone();
+    let mut cfg = UpbitConfig::new(k.access_key.clone(), Secret::new(k.secret_key.clone()));
+    cfg.base_url = Some(server.url.clone());
+    let client = UpbitClient::new(cfg).unwrap();
+    assert_eq!(client.open_orders().await.unwrap().len(), 50);
+    server.state.set_faults(vec![FaultRule {
+        path: "/v1/orders/open".into(),
+        method: Some("DELETE".into()),
+        drop_rate: 1.0,
+        count: Some(1),
+        ..FaultRule::default()
+    }]);
+    let report = client.cancel_all_open_orders().await.unwrap();
+    assert_eq!(report.cancelled.len(), 50, "read back as cancelled");
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    let deletes: Vec<RequestRecord> = server
+        .state
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "DELETE")
+        .collect();
+    assert_eq!(deletes.len(), 1, "{deletes:?}");
+    assert_eq!(deletes[0].path, "/v1/orders/open");
+    assert_eq!(deletes[0].fault.as_deref(), Some("dropped connection"));
+    assert_eq!(deletes[0].orders_cancelled.len(), 50);
+    assert!(client.open_orders().await.unwrap().is_empty());
+}
