@@ -18,8 +18,8 @@ pub enum Code {
     EvidenceMismatch = 3,
     /// A drill scored below its thresholds.
     DrillBelowThreshold = 4,
-    /// The run was interrupted (Ctrl-C); it can be resumed.
-    Interrupted = 130,
+    // 130 is not returned by the tool: it is the shell's code for a process ended by Ctrl-C
+    // (SIGINT); the journal is fsynced per entry, so such a run resumes.
 }
 
 impl Code {

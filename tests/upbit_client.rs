@@ -965,3 +965,15 @@ async fn hs512_tokens_verify_too() {
     assert_eq!(c.open_orders().await.unwrap().len(), 0);
     assert!(fx.lock().auth_failures.is_empty());
 }
+
+/// The export's progress bar shows the rate-limit budget in use: the adapter must report it
+/// (the trait's default says nothing).
+#[tokio::test]
+async fn the_budget_in_use_is_reported_for_progress_bars() {
+    let fx = fixture();
+    let url = start(&fx).await;
+    let c = client(&url, None, 0);
+    c.balances().await.unwrap();
+    let status = c.budget_status().expect("a request was just sent");
+    assert!(status.starts_with("default 1/30"), "{status}");
+}

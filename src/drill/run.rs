@@ -211,7 +211,6 @@ fn truth_of(state: &MockExchange) -> Truth {
             .map(|u| u.to_string())
             .collect(),
         true_loss: Decimal::from_str(&gt.true_loss_krw).unwrap_or_default(),
-        revoked_at: gt.revoked_at.as_deref().and_then(parse_utc),
     }
 }
 

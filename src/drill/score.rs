@@ -83,7 +83,6 @@ pub struct Truth {
     pub attacker_withdrawals: BTreeSet<String>,
     pub user_manual_orders: BTreeSet<String>,
     pub true_loss: Decimal,
-    pub revoked_at: Option<DateTime<Utc>>,
 }
 
 /// The drill's result.

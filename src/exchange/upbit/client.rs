@@ -817,6 +817,18 @@ impl Exchange for UpbitClient {
         self.key_masked.clone()
     }
 
+    /// The groups with requests in the current window, e.g. `default 12/30`, for the export's
+    /// progress bar.
+    fn budget_status(&self) -> Option<String> {
+        let busy: Vec<String> = self
+            .budget_snapshot()
+            .into_iter()
+            .filter(|b| b.used > 0)
+            .map(|b| format!("{} {}/{}", b.group, b.used, b.limit))
+            .collect();
+        (!busy.is_empty()).then(|| busy.join(", "))
+    }
+
     /// From the HTTP `Date` header of `GET /v1/api_keys` (any status: a dead key's error
     /// answer still carries the server's clock). `Date` has whole seconds, so the offset is
     /// accurate to about ±1 s; local time is the midpoint of the exchange.
