@@ -1,5 +1,7 @@
 //! Benchmark (not a timed test): diff + rules + loss over 10k / 100k / 1M exchange orders
-//! against same-size bot logs. Prints seconds and peak resident memory (VmHWM).
+//! against same-size bot logs. Prints seconds, time per order (flat = linear scaling) and peak
+//! resident memory (VmHWM), and at the end the largest size against issue 5's budget
+//! (3 s, 1 GiB on a 2-core machine).
 //! Run: `cargo bench --bench analysis` (optionally `-- 10000 100000` to choose sizes).
 
 use std::time::Instant;
@@ -28,9 +30,17 @@ fn main() {
         sizes
     };
     println!(
-        "{:>10} {:>10} {:>12} {:>10} {:>9} {:>15} {:>15}",
-        "orders", "log rows", "analyze (s)", "flagged", "gaps", "input RSS (MiB)", "peak RSS (MiB)"
+        "{:>10} {:>10} {:>12} {:>10} {:>10} {:>9} {:>15} {:>15}",
+        "orders",
+        "log rows",
+        "analyze (s)",
+        "µs/order",
+        "flagged",
+        "gaps",
+        "input RSS (MiB)",
+        "peak RSS (MiB)"
     );
+    let mut last = None;
     for n in sizes {
         let input = bench_input(n, 42);
         let rows: usize = input.bot_logs.iter().map(|l| l.entries.len()).sum();
@@ -49,15 +59,17 @@ fn main() {
             .map(|k| k as f64 / 1024.0)
             .unwrap_or(f64::NAN);
         println!(
-            "{:>10} {:>10} {:>12.3} {:>10} {:>9} {:>15.1} {:>15.1}",
+            "{:>10} {:>10} {:>12.3} {:>10.3} {:>10} {:>9} {:>15.1} {:>15.1}",
             input.orders.len(),
             rows,
             secs,
+            secs * 1e6 / n.max(1) as f64,
             flagged,
             r.gaps.len(),
             input_rss,
             hwm
         );
+        last = Some((n, secs, hwm));
         drop(r);
         drop(input);
         assert!(
@@ -66,4 +78,11 @@ fn main() {
         );
     }
     println!("(peak RSS: process high-water mark during analyze, input included)");
+    if let Some((n, secs, hwm)) = last {
+        println!(
+            "{n} orders: {:.2} of the 3 s budget, {:.2} of the 1 GiB budget",
+            secs / 3.0,
+            hwm / 1024.0
+        );
+    }
 }

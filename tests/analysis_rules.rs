@@ -37,7 +37,7 @@ fn order(
 ) -> Order {
     Order {
         id: id.into(),
-        client_id: client.map(str::to_string),
+        client_id: client.map(Into::into),
         market: market.into(),
         side,
         order_type: match native {
@@ -64,7 +64,7 @@ fn entry(line: u64, oid: Option<&str>, ident: Option<&str>, o: &Order) -> BotLog
         log: 0,
         line,
         order_id: oid.map(str::to_string),
-        identifier: ident.map(str::to_string),
+        identifier: ident.map(Into::into),
         market: Some(o.market.clone()),
         side: Some(o.side),
         ord_type: Some(o.native_type.clone()),

@@ -303,14 +303,14 @@ fn precision_recall(dir: &Path, truth: &BTreeSet<String>) -> (f64, f64, String) 
     let (mut tp, mut fp) = (0usize, 0usize);
     let mut fps = Vec::new();
     let mut seen = BTreeSet::new();
-    for v in &inv.result.verdicts {
-        seen.insert(v.order_id.clone());
+    for (o, v) in inv.input.orders.iter().zip(&inv.result.verdicts) {
+        seen.insert(o.id.clone());
         if v.flagged {
-            if truth.contains(&v.order_id) {
+            if truth.contains(&o.id) {
                 tp += 1;
             } else {
                 fp += 1;
-                fps.push(v.order_id.clone());
+                fps.push(o.id.clone());
             }
         }
     }

@@ -19,12 +19,25 @@ use crate::exchange::{Order, Side, Window};
 /// What the diff found.
 #[derive(Debug, Clone, Default)]
 pub struct DiffResult {
-    /// Per order (same order as the input): how it matched and the (log, line) it matched.
-    pub matches: Vec<(MatchKind, Option<(usize, u64)>)>,
+    /// Per order (same order as the input): how it matched.
+    pub kinds: Vec<MatchKind>,
+    /// Per order: the index (into the flattened entries) of the row it matched, or
+    /// [`NO_ROW`]. Read it through [`DiffResult::row`].
+    rows: Vec<u32>,
     pub gaps: Vec<BotLogGap>,
     /// Bot rows outside the exported window, not compared (not gaps).
     pub outside_window: usize,
     pub pattern: Option<IdPattern>,
+}
+
+impl DiffResult {
+    /// The flattened-entries index of the bot-log row order `i` matched.
+    pub fn row(&self, i: usize) -> Option<usize> {
+        self.rows
+            .get(i)
+            .filter(|&&r| r != NO_ROW)
+            .map(|&r| r as usize)
+    }
 }
 
 /// A small, fast, deterministic string hasher (FxHash) for the key indexes: SipHash's DoS
@@ -53,6 +66,56 @@ impl std::hash::Hasher for FxHasher {
 }
 
 pub(crate) type FxBuild = std::hash::BuildHasherDefault<FxHasher>;
+
+/// "No row" in the diff's row-index vectors (rows are counted in `u32`: four billion rows
+/// are beyond any bot log, and halving the index vectors matters at a million rows).
+pub const NO_ROW: u32 = u32::MAX;
+const NONE: u32 = NO_ROW;
+
+fn fx_hash(key: &str) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = FxBuild::default().build_hasher();
+    h.write(key.as_bytes());
+    h.finish()
+}
+
+/// Bot-log rows by one key (order id or identifier): the table holds each key's first row
+/// as a bare `u32` (the key is read from the row itself, so a million keys cost about
+/// 10 MiB rather than 50), and `next` chains the further rows with the same key.
+struct KeyIndex {
+    table: hashbrown::HashTable<u32>,
+    next: Vec<u32>,
+    key: fn(&BotLogEntry) -> Option<&str>,
+}
+
+impl KeyIndex {
+    fn build(entries: &[&BotLogEntry], key: fn(&BotLogEntry) -> Option<&str>) -> KeyIndex {
+        let mut table = hashbrown::HashTable::with_capacity(entries.len());
+        let mut next = vec![NONE; entries.len()];
+        let rehash = |&r: &u32| key(entries[r as usize]).map_or(0, fx_hash);
+        for (i, e) in entries.iter().enumerate() {
+            let Some(k) = key(e) else { continue };
+            let h = fx_hash(k);
+            match table.find(h, |&r: &u32| key(entries[r as usize]) == Some(k)) {
+                Some(&head) => {
+                    next[i] = next[head as usize];
+                    next[head as usize] = i as u32;
+                }
+                None => {
+                    table.insert_unique(h, i as u32, rehash);
+                }
+            }
+        }
+        KeyIndex { table, next, key }
+    }
+
+    /// The first row with `k`, if any.
+    fn head(&self, entries: &[&BotLogEntry], k: &str) -> Option<u32> {
+        self.table
+            .find(fx_hash(k), |&r| (self.key)(entries[r as usize]) == Some(k))
+            .copied()
+    }
+}
 
 /// The shape of the bot's client ids.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -205,42 +268,19 @@ pub fn diff(
 ) -> DiffResult {
     let n = orders.len();
     let mut kind = vec![MatchKind::Unmatched; n];
-    let mut matched_entry: Vec<Option<usize>> = vec![None; n];
+    let mut matched_entry: Vec<u32> = vec![NONE; n];
     let mut used = vec![false; entries.len()];
 
-    // Key → first row; `next` chains further rows with the same key (no Vec per key).
-    const NONE: usize = usize::MAX;
-    let mut next_id = vec![NONE; entries.len()];
-    let mut next_ident = vec![NONE; entries.len()];
-    let mut by_id: HashMap<&str, usize, FxBuild> =
-        HashMap::with_capacity_and_hasher(entries.len(), FxBuild::default());
-    let mut by_ident: HashMap<&str, usize, FxBuild> =
-        HashMap::with_capacity_and_hasher(entries.len(), FxBuild::default());
-    for (i, e) in entries.iter().enumerate() {
-        for (key, map, next) in [
-            (e.order_id.as_deref(), &mut by_id, &mut next_id),
-            (e.identifier.as_deref(), &mut by_ident, &mut next_ident),
-        ] {
-            if let Some(k) = key {
-                match map.get(k) {
-                    Some(&head) => {
-                        next[i] = next[head];
-                        next[head] = i;
-                    }
-                    None => {
-                        map.insert(k, i);
-                    }
-                }
-            }
-        }
-    }
+    // The two key indexes (order id, identifier), built on both cores at once.
+    let (ids, idents) = std::thread::scope(|s| {
+        let ids = s.spawn(|| KeyIndex::build(entries, |e| e.order_id.as_deref()));
+        let idents = KeyIndex::build(entries, |e| e.identifier.as_deref());
+        (ids.join().expect("index thread"), idents)
+    });
 
     // Pass 1 and 2: exact keys. A row whose order id exists on the exchange is always
     // consumed here (by that order), so fuzzy matching never sees it.
-    for (pass, map, next) in [
-        (MatchKind::OrderId, &by_id, &next_id),
-        (MatchKind::Identifier, &by_ident, &next_ident),
-    ] {
+    for (pass, index) in [(MatchKind::OrderId, &ids), (MatchKind::Identifier, &idents)] {
         for (oi, o) in orders.iter().enumerate() {
             if kind[oi] != MatchKind::Unmatched {
                 continue;
@@ -249,24 +289,27 @@ pub fn diff(
                 MatchKind::OrderId => Some(o.id.as_str()),
                 _ => o.client_id.as_deref(),
             };
-            let Some(&head) = key.and_then(|k| map.get(k)) else {
+            let Some(head) = key.and_then(|k| index.head(entries, k)) else {
                 continue;
             };
             let mut r = head;
-            let mut first = None;
+            let mut first = NONE;
             while r != NONE {
-                if !used[r] {
-                    used[r] = true;
-                    first.get_or_insert(r);
+                if !used[r as usize] {
+                    used[r as usize] = true;
+                    if first == NONE {
+                        first = r;
+                    }
                 }
-                r = next[r];
+                r = index.next[r as usize];
             }
-            if let Some(first) = first {
+            if first != NONE {
                 kind[oi] = pass;
-                matched_entry[oi] = Some(first);
+                matched_entry[oi] = first;
             }
         }
     }
+    drop((ids, idents));
 
     // Pass 3: fuzzy, rows whose keys do not contradict the order.
     let mut by_ms: HashMap<(&str, Side), Vec<(i64, usize)>> = HashMap::new();
@@ -324,7 +367,7 @@ pub fn diff(
         if let Some((_, ri)) = best {
             used[ri] = true;
             kind[oi] = MatchKind::Fuzzy;
-            matched_entry[oi] = Some(ri);
+            matched_entry[oi] = ri as u32;
         }
     }
 
@@ -358,11 +401,8 @@ pub fn diff(
     .or_else(|| IdPattern::learn(entries.iter().filter_map(|e| e.identifier.as_deref())));
 
     DiffResult {
-        matches: kind
-            .iter()
-            .zip(&matched_entry)
-            .map(|(k, e)| (*k, e.map(|i| (entries[i].log, entries[i].line))))
-            .collect(),
+        kinds: kind,
+        rows: matched_entry,
         gaps,
         outside_window: outside,
         pattern,
@@ -378,7 +418,7 @@ fn gap_reason(e: &BotLogEntry, window: Option<Window>) -> String {
         what.push(format!("identifier {id}"));
     }
     if let Some(m) = &e.market {
-        what.push(m.clone());
+        what.push(m.to_string());
     }
     if let Some(s) = e.side {
         what.push(s.as_str().to_string());

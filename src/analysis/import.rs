@@ -43,7 +43,7 @@ use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use rust_decimal::Decimal;
 
 use super::model::{BotLog, BotLogEntry, BotLogFormat, SkippedRow};
-use crate::exchange::{Side, Window};
+use crate::exchange::{CompactString, Side, Window};
 use crate::fsutil;
 use crate::rundir::RunDir;
 
@@ -433,7 +433,7 @@ impl Parser {
             }
         }
         e.order_id = cell(rec, cols.idx(&["order_id"])).map(str::to_string);
-        e.identifier = cell(rec, cols.idx(&["identifier"])).map(str::to_string);
+        e.identifier = cell(rec, cols.idx(&["identifier"])).map(CompactString::from);
         if e.order_id.is_none() && e.identifier.is_none() {
             return Err("neither order_id nor identifier is set".to_string().into());
         }
@@ -441,7 +441,7 @@ impl Parser {
             e.market = Some(self.market(m, line)?);
         }
         e.side = cell(rec, cols.idx(&["side"])).map(parse_side).transpose()?;
-        e.ord_type = cell(rec, cols.idx(&["ord_type"])).map(|s| s.to_ascii_lowercase());
+        e.ord_type = cell(rec, cols.idx(&["ord_type"])).map(|s| s.to_ascii_lowercase().into());
         e.created_at = created;
         e.price = cell(rec, cols.idx(&["price"]))
             .map(|s| parse_dec("price", s))
@@ -543,18 +543,18 @@ impl Parser {
         let base = cell(rec, ix[1]).ok_or("base asset is empty")?;
         let quote = cell(rec, ix[2]).ok_or("quote asset is empty")?;
         let mut e = self.entry(line);
-        e.market = Some(format!(
+        e.market = Some(compact_str::format_compact!(
             "{}-{}",
             quote.to_ascii_uppercase(),
             base.to_ascii_uppercase()
         ));
         e.created_at = Some(parse_time(cell(rec, ix[3]).ok_or("timestamp is empty")?)?);
-        e.identifier = Some(cell(rec, ix[4]).ok_or("order id is empty")?.to_string());
+        e.identifier = Some(cell(rec, ix[4]).ok_or("order id is empty")?.into());
         e.side = Some(parse_side(cell(rec, ix[5]).ok_or("trade type is empty")?)?);
         e.ord_type = cell(rec, ix[6]).map(|t| match t.to_ascii_lowercase().as_str() {
-            "limit" | "limit_maker" => "limit".to_string(),
-            "market" => "market".to_string(),
-            other => other.to_string(),
+            "limit" | "limit_maker" => "limit".into(),
+            "market" => "market".into(),
+            other => other.into(),
         });
         e.price = cell(rec, ix[7])
             .map(|s| parse_dec("price", s))
@@ -577,7 +577,11 @@ impl Parser {
         // 3Commas pairs are QUOTE_BASE (`KRW_BTC`).
         let market = match pair.split_once('_') {
             Some((q, b)) if !q.is_empty() && !b.is_empty() => {
-                format!("{}-{}", q.to_ascii_uppercase(), b.to_ascii_uppercase())
+                compact_str::format_compact!(
+                    "{}-{}",
+                    q.to_ascii_uppercase(),
+                    b.to_ascii_uppercase()
+                )
             }
             _ => self.market(pair, line)?,
         };
@@ -602,7 +606,7 @@ impl Parser {
         buy.created_at = Some(created);
         buy.funds = bought.or(base_order);
         buy.identifier = None;
-        buy.ord_type = deal.clone().map(|_| "deal".to_string());
+        buy.ord_type = deal.clone().map(|_| "deal".into());
         self.entries.push(buy);
         if let Some(closed) = closed {
             let mut sell = self.entry(line);
@@ -610,7 +614,7 @@ impl Parser {
             sell.side = Some(Side::Sell);
             sell.created_at = Some(closed);
             sell.funds = sold;
-            sell.ord_type = deal.map(|_| "deal".to_string());
+            sell.ord_type = deal.map(|_| "deal".into());
             self.entries.push(sell);
         }
         Ok(())
@@ -697,7 +701,7 @@ impl Parser {
             e.market = Some(self.market(p, line)?);
         }
         e.side = s(2).map(parse_side).transpose()?;
-        e.ord_type = s(3).map(|t| t.to_ascii_lowercase());
+        e.ord_type = s(3).map(|t| t.to_ascii_lowercase().into());
         let avg = s(5).map(|v| parse_dec("average", v)).transpose()?;
         e.price = match avg {
             Some(a) if !a.is_zero() => Some(a),
@@ -715,18 +719,18 @@ impl Parser {
     }
 
     /// Normalizes a market to Upbit's `QUOTE-BASE`; refuses Binance-style symbols.
-    fn market(&self, m: &str, line: u64) -> Result<String, RowError> {
+    fn market(&self, m: &str, line: u64) -> Result<CompactString, RowError> {
         let m = m.trim();
         if let Some((base, quote)) = m.split_once('/') {
             let quote = quote.split(':').next().unwrap_or(quote);
-            return Ok(format!(
+            return Ok(compact_str::format_compact!(
                 "{}-{}",
                 quote.to_ascii_uppercase(),
                 base.to_ascii_uppercase()
             ));
         }
         if m.contains('-') {
-            return Ok(m.to_ascii_uppercase());
+            return Ok(m.to_ascii_uppercase().into());
         }
         if m.chars().all(|c| c.is_ascii_alphanumeric()) {
             return Err(RowError::Fatal(ImportError::OtherExchange {

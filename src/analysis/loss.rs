@@ -50,14 +50,14 @@ pub(crate) fn loss(
             other_quote += 1;
             continue;
         }
-        let vol = ctx.exec_vol[i];
+        let vol = ctx.exec_vol(i);
         let (Some(r), false) = (v.reference_price, vol.is_zero()) else {
             if !vol.is_zero() {
                 no_ref += 1;
             }
             continue;
         };
-        let funds = match (ctx.exec_funds[i], ctx.avg[i]) {
+        let funds = match (ctx.exec_funds(i), ctx.avg[i]) {
             (Some(f), _) => f,
             (None, Some(a)) => a * vol,
             (None, None) => continue,

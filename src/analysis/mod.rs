@@ -29,12 +29,15 @@ pub fn analyze(input: &AnalysisInput, thresholds: &Thresholds) -> AnalysisResult
     let had_log = !entries.is_empty();
     let diff = had_log.then(|| diff::diff(&input.orders, &entries, input.window, thresholds));
     let ctx = rules::Ctx::build(input, thresholds, diff.as_ref());
-    let r = rules::order_rules(&ctx, diff.as_ref(), &entries);
+    let mut r = rules::order_rules(&ctx, diff.as_ref(), &entries);
 
     let mut verdicts: Vec<OrderVerdict> = Vec::with_capacity(input.orders.len());
-    for (i, o) in input.orders.iter().enumerate() {
+    for i in 0..input.orders.len() {
         let (match_kind, matched_row) = match &diff {
-            Some(d) => d.matches[i],
+            Some(d) => (
+                d.kinds[i],
+                d.row(i).map(|r| (entries[r].log, entries[r].line)),
+            ),
             None => (MatchKind::Unmatched, None),
         };
         let reference = ctx.reference(i).map(|r| r.price);
@@ -46,10 +49,9 @@ pub fn analyze(input: &AnalysisInput, thresholds: &Thresholds) -> AnalysisResult
         };
         let confidence = r.confidence[i];
         verdicts.push(OrderVerdict {
-            order_id: o.id.clone(),
             match_kind,
             matched_row,
-            rules: r.hits[i].clone(),
+            rules: std::mem::take(&mut r.hits[i]),
             score: r.score[i],
             confidence,
             flagged: confidence == Confidence::High,
@@ -177,10 +179,11 @@ pub fn analyze(input: &AnalysisInput, thresholds: &Thresholds) -> AnalysisResult
 pub fn candidate_order_ids(input: &AnalysisInput, thresholds: &Thresholds) -> Vec<String> {
     let result = analyze(input, thresholds);
     let had_log = result.had_bot_log;
-    result
-        .verdicts
-        .into_iter()
-        .filter(|v| {
+    input
+        .orders
+        .iter()
+        .zip(result.verdicts)
+        .filter(|(_, v)| {
             v.flagged
                 || if had_log {
                     !matches!(v.match_kind, MatchKind::OrderId | MatchKind::Identifier)
@@ -188,6 +191,6 @@ pub fn candidate_order_ids(input: &AnalysisInput, thresholds: &Thresholds) -> Ve
                     !v.rules.is_empty()
                 }
         })
-        .map(|v| v.order_id)
+        .map(|(o, _)| o.id.clone())
         .collect()
 }

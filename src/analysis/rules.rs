@@ -63,10 +63,10 @@ pub(crate) struct Ctx<'a> {
     /// Average execution price (fills, then executed funds, then limit price) of the
     /// candidate orders (all orders without a bot log); computed lazily for the others.
     pub avg: Vec<Option<Decimal>>,
-    pub exec_vol: Vec<Decimal>,
-    pub funds: Vec<Option<Decimal>>,
-    /// Quote actually exchanged (fills, else the order's executed funds).
-    pub exec_funds: Vec<Option<Decimal>>,
+    /// Fill totals (volume, funds) per order id, when fills were exported. Executed
+    /// volume and funds are read through it on demand rather than kept per order (three
+    /// vectors of decimals would cost 56 MiB at a million orders).
+    fills: HashMap<&'a str, (Decimal, Decimal)>,
     /// Candles per market, sorted by start.
     pub candles: BTreeMap<&'a str, Vec<&'a Candle>>,
     /// The baseline's average prices per market, sorted by time.
@@ -182,28 +182,6 @@ impl<'a> Ctx<'a> {
             e.0 += fl.volume;
             e.1 += fl.funds;
         }
-        let mut exec_vol = Vec::with_capacity(n);
-        let mut funds = Vec::with_capacity(n);
-        let mut exec_funds = Vec::with_capacity(n);
-        for o in &input.orders {
-            let fill = if fills.is_empty() {
-                None
-            } else {
-                fills.get(o.id.as_str()).copied().filter(|f| !f.0.is_zero())
-            };
-            match fill {
-                Some((v, fu)) => {
-                    exec_funds.push(Some(fu));
-                    exec_vol.push(v);
-                    funds.push(Some(fu));
-                }
-                None => {
-                    exec_funds.push(o.executed_funds.filter(|f| !f.is_zero()));
-                    exec_vol.push(o.executed_volume);
-                    funds.push(order_funds(o));
-                }
-            }
-        }
         let mut ctx = Ctx {
             input,
             th,
@@ -211,9 +189,7 @@ impl<'a> Ctx<'a> {
             candidate: vec![false; n],
             baseline: vec![false; n],
             avg: vec![None; n],
-            exec_vol,
-            funds,
-            exec_funds,
+            fills,
             candles: input
                 .candles
                 .iter()
@@ -230,7 +206,7 @@ impl<'a> Ctx<'a> {
         };
         match diff {
             Some(d) => {
-                for (i, (k, _)) in d.matches.iter().enumerate() {
+                for (i, k) in d.kinds.iter().enumerate() {
                     ctx.candidate[i] = *k == MatchKind::Unmatched;
                     ctx.baseline[i] = *k != MatchKind::Unmatched;
                     if ctx.candidate[i] {
@@ -351,15 +327,46 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// Fill totals of order `i`, when its fills were exported and show a volume.
+    fn fill(&self, i: usize) -> Option<(Decimal, Decimal)> {
+        if self.fills.is_empty() {
+            return None;
+        }
+        let id = self.input.orders[i].id.as_str();
+        self.fills.get(id).copied().filter(|f| !f.0.is_zero())
+    }
+
+    /// Executed base volume of order `i` (its fills, else the order's executed volume).
+    pub(crate) fn exec_vol(&self, i: usize) -> Decimal {
+        self.fill(i)
+            .map_or(self.input.orders[i].executed_volume, |f| f.0)
+    }
+
+    /// Quote actually exchanged (fills, else the order's executed funds).
+    pub(crate) fn exec_funds(&self, i: usize) -> Option<Decimal> {
+        match self.fill(i) {
+            Some(f) => Some(f.1),
+            None => self.input.orders[i].executed_funds.filter(|f| !f.is_zero()),
+        }
+    }
+
+    /// Notional of order `i`: quote exchanged, else what its price and volume imply.
+    pub(crate) fn funds(&self, i: usize) -> Option<Decimal> {
+        match self.fill(i) {
+            Some(f) => Some(f.1),
+            None => order_funds(&self.input.orders[i]),
+        }
+    }
+
     /// Average execution price of order `i`.
     fn avg_price(&self, i: usize) -> Option<Decimal> {
         let o = &self.input.orders[i];
-        let v = self.exec_vol[i];
+        let v = self.exec_vol(i);
         let limit = o.price.filter(|_| o.order_type == OrderType::Limit);
         if v.is_zero() {
             return limit;
         }
-        match self.exec_funds[i] {
+        match self.exec_funds(i) {
             Some(f) => Some(f / v),
             None => limit,
         }
@@ -414,9 +421,9 @@ fn hit(rule: &str, weight: f64, reason: String) -> RuleHit {
 }
 
 /// What the baseline (the bot's normal behaviour) looks like.
-struct Profile {
-    markets: BTreeSet<String>,
-    assets: BTreeSet<String>,
+struct Profile<'a> {
+    markets: BTreeSet<&'a str>,
+    assets: BTreeSet<&'a str>,
     typed: usize,
     taker: usize,
     notional_median: Option<Decimal>,
@@ -430,14 +437,14 @@ fn is_taker_name(t: &str) -> bool {
     matches!(t, "price" | "market" | "best")
 }
 
-fn profile(ctx: &Ctx<'_>, entries: &[&BotLogEntry]) -> Profile {
+fn profile<'a>(ctx: &Ctx<'a>, entries: &[&'a BotLogEntry]) -> Profile<'a> {
     let input = ctx.input;
     let mut markets = BTreeSet::new();
-    let mut assets: BTreeSet<String> = input
+    let mut assets: BTreeSet<&str> = input
         .balances_start
         .iter()
         .filter(|b| !(b.free + b.locked).is_zero())
-        .map(|b| b.currency.clone())
+        .map(|b| b.currency.as_str())
         .collect();
     let (mut typed, mut taker) = (0, 0);
     let mut notionals = Vec::new();
@@ -449,17 +456,13 @@ fn profile(ctx: &Ctx<'_>, entries: &[&BotLogEntry]) -> Profile {
             continue;
         }
         count += 1;
-        if !markets.contains(&o.market) {
-            markets.insert(o.market.clone());
-        }
-        if !assets.contains(base_of(&o.market)) {
-            assets.insert(base_of(&o.market).to_string());
-        }
+        markets.insert(o.market.as_str());
+        assets.insert(base_of(&o.market));
         typed += 1;
         if matches!(o.order_type, OrderType::Market | OrderType::Best) {
             taker += 1;
         }
-        if let Some(fu) = ctx.funds[i] {
+        if let Some(fu) = ctx.funds(i) {
             notionals.push(fu);
         }
         *minutes.entry(o.created_at.timestamp() / 60).or_default() += 1;
@@ -468,12 +471,8 @@ fn profile(ctx: &Ctx<'_>, entries: &[&BotLogEntry]) -> Profile {
     let mut configured = Vec::new();
     for e in entries {
         if let Some(m) = &e.market {
-            if !markets.contains(m) {
-                markets.insert(m.clone());
-            }
-            if !assets.contains(base_of(m)) {
-                assets.insert(base_of(m).to_string());
-            }
+            markets.insert(m.as_str());
+            assets.insert(base_of(m));
         }
         if let Some(t) = &e.ord_type {
             if t == "deal" {
@@ -515,10 +514,10 @@ pub(crate) struct OrderRules {
     pub score: Vec<f64>,
 }
 
-pub(crate) fn order_rules(
-    ctx: &Ctx<'_>,
+pub(crate) fn order_rules<'a>(
+    ctx: &Ctx<'a>,
     diff: Option<&DiffResult>,
-    entries: &[&BotLogEntry],
+    entries: &[&'a BotLogEntry],
 ) -> OrderRules {
     let input = ctx.input;
     let th = ctx.th;
@@ -585,7 +584,7 @@ pub(crate) fn order_rules(
             }
         }
         // R3
-        if ctx.had_log && !prof.markets.contains(&o.market) {
+        if ctx.had_log && !prof.markets.contains(o.market.as_str()) {
             let new_asset = !prof.assets.contains(base_of(&o.market));
             h.push(hit(
                 "R3",
@@ -638,7 +637,7 @@ pub(crate) fn order_rules(
             }
         }
         // R5
-        if let (Some(r), Some(fu)) = (ctx.reference(i), ctx.funds[i]) {
+        if let (Some(r), Some(fu)) = (ctx.reference(i), ctx.funds(i)) {
             if let Some(v) = r.candle_value {
                 let share = if v.is_zero() {
                     f64::INFINITY
@@ -712,7 +711,7 @@ pub(crate) fn order_rules(
             ));
         }
         // R11
-        if let Some(fu) = ctx.funds[i] {
+        if let Some(fu) = ctx.funds(i) {
             let usual = prof
                 .notional_median
                 .or_else(|| median(prof.configured.clone()));
@@ -735,13 +734,13 @@ pub(crate) fn order_rules(
         if o.side == Side::Sell {
             let bal = start_balance.get(base_of(&o.market)).copied();
             if let Some(b) = bal.filter(|b| !b.is_zero()) {
-                if f(ctx.exec_vol[i]) >= 0.98 * f(b) && !h.iter().any(|x| x.rule == "R11") {
+                if f(ctx.exec_vol(i)) >= 0.98 * f(b) && !h.iter().any(|x| x.rule == "R11") {
                     h.push(hit(
                         "R11",
                         0.3,
                         format!(
                             "sold {} {}, ~100% of the {} held at the start",
-                            ctx.exec_vol[i].normalize(),
+                            ctx.exec_vol(i).normalize(),
                             base_of(&o.market),
                             b.normalize()
                         ),
@@ -812,12 +811,11 @@ pub(crate) fn order_rules(
 /// every candidate order of the episode in the bought market.
 fn rule_r7(ctx: &Ctx<'_>, cands: &[usize], hits: &mut [Vec<RuleHit>]) {
     let orders = &ctx.input.orders;
-    let base_markets: BTreeSet<&str> = orders
-        .iter()
-        .zip(&ctx.baseline)
-        .filter(|(_, b)| **b)
-        .map(|(o, _)| o.market.as_str())
-        .collect();
+    // Inserted one by one: collecting would first sort a million copies of a few names.
+    let mut base_markets: BTreeSet<&str> = BTreeSet::new();
+    for (o, _) in orders.iter().zip(&ctx.baseline).filter(|(_, b)| **b) {
+        base_markets.insert(o.market.as_str());
+    }
     let mut sorted: Vec<usize> = cands.to_vec();
     sorted.sort_by_key(|&i| (orders[i].created_at, i));
     let gap = Duration::minutes(ctx.th.reference_window_minutes.max(1));
@@ -840,7 +838,7 @@ fn rule_r7(ctx: &Ctx<'_>, cands: &[usize], hits: &mut [Vec<RuleHit>]) {
         for &i in &ep {
             if orders[i].side == Side::Buy {
                 *buys.entry(orders[i].market.as_str()).or_default() +=
-                    ctx.funds[i].unwrap_or_default();
+                    ctx.funds(i).unwrap_or_default();
             }
         }
         let Some((target, bought)) = buys
@@ -867,7 +865,7 @@ fn rule_r7(ctx: &Ctx<'_>, cands: &[usize], hits: &mut [Vec<RuleHit>]) {
         let assets: BTreeSet<&str> = sells.iter().map(|&i| base_of(&orders[i].market)).collect();
         let sold: Decimal = sells
             .iter()
-            .map(|&i| ctx.funds[i].unwrap_or_default())
+            .map(|&i| ctx.funds(i).unwrap_or_default())
             .sum();
         // Several assets sold, or one asset sold into a market the account never traded
         // before: either way the proceeds concentrate in one coin.
@@ -920,7 +918,7 @@ fn liquidate_then_withdraw(ctx: &Ctx<'_>, ep: &[usize], gap: Duration, hits: &mu
             let o = &orders[i];
             o.side == Side::Sell
                 && matches!(o.order_type, OrderType::Market | OrderType::Best)
-                && !ctx.exec_vol[i].is_zero()
+                && !ctx.exec_vol(i).is_zero()
         })
         .collect();
     let (Some(first), Some(last)) = (
@@ -941,7 +939,7 @@ fn liquidate_then_withdraw(ctx: &Ctx<'_>, ep: &[usize], gap: Duration, hits: &mu
     let assets: BTreeSet<&str> = sells.iter().map(|&i| base_of(&orders[i].market)).collect();
     let sold: Decimal = sells
         .iter()
-        .map(|&i| ctx.funds[i].unwrap_or_default())
+        .map(|&i| ctx.funds(i).unwrap_or_default())
         .sum();
     let reason = format!(
         "liquidate then withdraw: taker sells of {} ({} {}) from {}, then a withdrawal of {} {} \
@@ -964,7 +962,7 @@ fn rule_r8(ctx: &Ctx<'_>, cands: &[usize], hits: &mut [Vec<RuleHit>]) {
     let orders = &ctx.input.orders;
     let mut by_market: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for &i in cands {
-        if ctx.avg[i].is_some() && !ctx.exec_vol[i].is_zero() {
+        if ctx.avg[i].is_some() && !ctx.exec_vol(i).is_zero() {
             by_market
                 .entry(orders[i].market.as_str())
                 .or_default()

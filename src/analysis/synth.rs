@@ -15,8 +15,8 @@ use rust_decimal::Decimal;
 
 use super::model::{AnalysisInput, BotLog, BotLogEntry, BotLogFormat};
 use crate::exchange::{
-    Balance, Candle, Order, OrderState, OrderType, Side, Transfer, TransferKind, Window,
-    WithdrawalAddress,
+    Balance, Candle, Order, OrderState, OrderType, Provenance, Side, Transfer, TransferKind,
+    Window, WithdrawalAddress,
 };
 
 /// The attack shapes of the mock exchange.
@@ -125,11 +125,11 @@ impl Gen {
         let id = self.uuid();
         self.orders.push(Order {
             id,
-            client_id,
-            market: market.to_string(),
+            client_id: client_id.map(Into::into),
+            market: market.into(),
             side,
             order_type,
-            native_type: native.to_string(),
+            native_type: native.into(),
             state: OrderState::Done,
             price: price.map(|p| d(p, 4)),
             volume: volume.map(|v| d(v, 8)),
@@ -179,7 +179,7 @@ impl Gen {
             log: 0,
             line: self.entries.len() as u64 + 2,
             order_id: Some(o.id.clone()),
-            identifier: Some(ident),
+            identifier: Some(ident.into()),
             market: Some(o.market.clone()),
             side: Some(side),
             ord_type: Some("limit".into()),
@@ -515,9 +515,21 @@ pub fn bench_input(n: usize, seed: u64) -> AnalysisInput {
     for k in 0..gaps {
         let mut e = entries[k * 7 % entries.len()].clone();
         e.order_id = Some(format!("missing-{k}"));
-        e.identifier = Some(format!("bot-gap{k:08x}"));
+        e.identifier = Some(format!("bot-gap{k:08x}").into());
         e.line = (entries.len() + k + 2) as u64;
         entries.push(e);
+    }
+    // As the offline rebuild gives them: every order of one 1,000-order page shares its raw
+    // response's provenance.
+    let mut orders = std::mem::take(&mut g.orders);
+    for (page, chunk) in orders.chunks_mut(1000).enumerate() {
+        let prov = std::sync::Arc::new(Provenance {
+            raw_file: format!("raw/{:06}-GET-v1_orders_closed.body", page + 1),
+            raw_sha256: format!("{:064x}", page + 1),
+        });
+        for o in chunk {
+            o.provenance = Some(prov.clone());
+        }
     }
     let candles = [(
         THIN.to_string(),
@@ -530,7 +542,7 @@ pub fn bench_input(n: usize, seed: u64) -> AnalysisInput {
             from: g.start - Duration::days(1),
             to: t + Duration::days(1),
         }),
-        orders: std::mem::take(&mut g.orders),
+        orders,
         candles,
         bot_logs: vec![BotLog {
             format: BotLogFormat::Generic,

@@ -230,12 +230,12 @@ fn observe(
     .map_err(Failure::run)?;
     let inv = investigate::investigate(dir, &thresholds).map_err(Failure::run)?;
     let mut rule_hits: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for v in &inv.result.verdicts {
+    for (o, v) in inv.input.orders.iter().zip(&inv.result.verdicts) {
         for h in &v.rules {
             rule_hits
                 .entry(h.rule.clone())
                 .or_default()
-                .insert(v.order_id.clone());
+                .insert(o.id.clone());
         }
     }
     // First containment action that reached the exchange: the first cancel sent with the
@@ -260,11 +260,12 @@ fn observe(
         revocation_observed_at,
         exported_orders: inv.input.orders.iter().map(|o| o.id.clone()).collect(),
         flagged_orders: inv
-            .result
-            .verdicts
+            .input
+            .orders
             .iter()
-            .filter(|v| v.flagged)
-            .map(|v| v.order_id.clone())
+            .zip(&inv.result.verdicts)
+            .filter(|(_, v)| v.flagged)
+            .map(|(o, _)| o.id.clone())
             .collect(),
         rule_hits,
         flagged_withdrawals: inv

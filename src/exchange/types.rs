@@ -3,8 +3,17 @@
 //! Amounts are `rust_decimal::Decimal` (exchanges send decimal strings; floats would lose the
 //! evidence). Times are UTC; the exchange-local rendering is kept beside them as the exchange
 //! sent it, so a reviewer can match the exchange's own UI.
+//!
+//! Histories run to millions of orders, so the records are kept compact: short codes
+//! (markets, order types, client ids) are [`CompactString`]s, stored inline up to 24 bytes
+//! with no heap allocation, and every record parsed from one raw response shares that
+//! response's [`Provenance`] through an `Arc`. Both serialize exactly as `String` and
+//! `Provenance` do.
+
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+pub use compact_str::CompactString;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -61,13 +70,13 @@ pub struct Order {
     /// The exchange's order id (Upbit `uuid`).
     pub id: String,
     /// The client-chosen id (Upbit `identifier`), when one was sent.
-    pub client_id: Option<String>,
+    pub client_id: Option<CompactString>,
     /// Quote-first market code as the exchange writes it (`KRW-BTC`).
-    pub market: String,
+    pub market: CompactString,
     pub side: Side,
     pub order_type: OrderType,
     /// The exchange's own type name (`limit`, `price`, `market`, `best`).
-    pub native_type: String,
+    pub native_type: CompactString,
     pub state: OrderState,
     pub price: Option<Decimal>,
     pub volume: Option<Decimal>,
@@ -80,7 +89,7 @@ pub struct Order {
     /// The creation time exactly as the exchange sent it (Upbit: KST, `+09:00`).
     pub created_at_local: String,
     pub trades_count: u32,
-    pub provenance: Option<Provenance>,
+    pub provenance: Option<Arc<Provenance>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -88,7 +97,7 @@ pub struct Fill {
     /// The exchange's trade id (Upbit trade `uuid`).
     pub id: String,
     pub order_id: String,
-    pub market: String,
+    pub market: CompactString,
     pub side: Side,
     pub price: Decimal,
     pub volume: Decimal,
@@ -97,7 +106,7 @@ pub struct Fill {
     pub fee: Option<Decimal>,
     pub created_at: DateTime<Utc>,
     pub created_at_local: String,
-    pub provenance: Option<Provenance>,
+    pub provenance: Option<Arc<Provenance>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -140,7 +149,7 @@ pub struct Transfer {
     pub created_at_local: String,
     pub done_at: Option<DateTime<Utc>>,
     pub is_cancelable: bool,
-    pub provenance: Option<Provenance>,
+    pub provenance: Option<Arc<Provenance>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

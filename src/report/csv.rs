@@ -182,7 +182,7 @@ fn csv_err(file: &str, e: csv::Error) -> ReportError {
     }
 }
 
-fn prov(p: &Option<Provenance>) -> (String, String) {
+fn prov(p: &Option<std::sync::Arc<Provenance>>) -> (String, String) {
     p.as_ref()
         .map(|p| (p.raw_file.clone(), p.raw_sha256.clone()))
         .unwrap_or_default()

@@ -39,14 +39,13 @@ pub struct Joined<'a> {
 
 impl<'a> Joined<'a> {
     pub fn new(input: &'a AnalysisInput, result: &'a AnalysisResult) -> Self {
-        let mut verdicts: BTreeMap<&str, &OrderVerdict> = BTreeMap::new();
-        for v in &result.verdicts {
-            verdicts.entry(v.order_id.as_str()).or_insert(v);
-        }
+        // Verdicts sit at their order's index; a result for other orders gives none.
+        let aligned = result.verdicts.len() == input.orders.len();
         let mut orders: Vec<(&Order, Option<&OrderVerdict>)> = input
             .orders
             .iter()
-            .map(|o| (o, verdicts.get(o.id.as_str()).copied()))
+            .enumerate()
+            .map(|(i, o)| (o, result.verdicts.get(i).filter(|_| aligned)))
             .collect();
         orders.sort_by(|a, b| (a.0.created_at, &a.0.id).cmp(&(b.0.created_at, &b.0.id)));
         let mut fills: Vec<&Fill> = input.fills.iter().collect();
@@ -62,11 +61,10 @@ impl<'a> Joined<'a> {
         for t in &result.transfers {
             transfer_verdicts.entry(t.transfer_id.as_str()).or_insert(t);
         }
-        let flagged_ids = result
-            .verdicts
+        let flagged_ids = orders
             .iter()
-            .filter(|v| v.flagged)
-            .map(|v| v.order_id.as_str())
+            .filter(|(_, v)| v.is_some_and(|v| v.flagged))
+            .map(|(o, _)| o.id.as_str())
             .collect();
         Joined {
             flagged_ids,
@@ -585,8 +583,8 @@ fn reasons(rules: &[RuleHit]) -> Vec<ReasonView> {
         .collect()
 }
 
-fn opt_clean(s: &Option<String>) -> String {
-    s.as_deref().map(clean).unwrap_or_default()
+fn opt_clean<S: AsRef<str>>(s: &Option<S>) -> String {
+    s.as_ref().map(|s| clean(s.as_ref())).unwrap_or_default()
 }
 
 /// Builds the view of the readable reports.

@@ -467,11 +467,13 @@ pub fn write_reports(
 /// A short machine-readable summary of an analysis, as step outputs and `--json` show it.
 pub fn summary(inv: &Investigation) -> Map<String, Value> {
     let r = &inv.result;
-    let flagged: Vec<&str> = r
-        .verdicts
+    let flagged: Vec<&str> = inv
+        .input
+        .orders
         .iter()
-        .filter(|v| v.flagged)
-        .map(|v| v.order_id.as_str())
+        .zip(&r.verdicts)
+        .filter(|(_, v)| v.flagged)
+        .map(|(o, _)| o.id.as_str())
         .collect();
     let review = r
         .verdicts

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, TimeZone, Utc};
 use rust_decimal::Decimal;
@@ -28,11 +29,11 @@ fn kst(t: DateTime<Utc>) -> String {
         .to_string()
 }
 
-fn prov(n: u32) -> Option<Provenance> {
-    Some(Provenance {
+fn prov(n: u32) -> Option<Arc<Provenance>> {
+    Some(Arc::new(Provenance {
         raw_file: format!("raw/{n:06}-GET-v1_orders_closed.body"),
         raw_sha256: format!("{n:064x}"),
-    })
+    }))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -50,7 +51,7 @@ pub fn order(
 ) -> Order {
     Order {
         id: id.into(),
-        client_id: client_id.map(str::to_string),
+        client_id: client_id.map(Into::into),
         market: market.into(),
         side,
         order_type: if native == "limit" {
@@ -105,9 +106,9 @@ fn hit(rule: &str, weight: f64, reason: &str) -> RuleHit {
     }
 }
 
-fn verdict(order_id: &str, kind: MatchKind, row: Option<(usize, u64)>) -> OrderVerdict {
+/// A verdict for the order at the same index of `input().orders` (named for the reader).
+fn verdict(_order_id: &str, kind: MatchKind, row: Option<(usize, u64)>) -> OrderVerdict {
     OrderVerdict {
-        order_id: order_id.into(),
         match_kind: kind,
         matched_row: row,
         rules: vec![],
@@ -450,7 +451,7 @@ pub fn hostile() -> (AnalysisInput, AnalysisResult) {
         "@SUM(1+1)<img src=https://evil.example/x.png>{}",
         megabyte()
     ));
-    input.orders[2].client_id = Some(format!("+{}", megabyte()));
+    input.orders[2].client_id = Some(format!("+{}", megabyte()).into());
     result
         .notes
         .push(format!("# heading\n`tick` {{{{#each x}}}} {}", megabyte()));

@@ -7,14 +7,15 @@
 //! accepts either form. Times keep the exchange's own rendering beside the UTC value.
 
 use std::str::FromStr;
+use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Deserializer};
 
 use crate::exchange::{
-    ApiKeyInfo, Balance, Candle, Fill, Order, OrderState, OrderType, Provenance, Side, Transfer,
-    TransferKind, WithdrawalAddress,
+    ApiKeyInfo, Balance, Candle, CompactString, Fill, Order, OrderState, OrderType, Provenance,
+    Side, Transfer, TransferKind, WithdrawalAddress,
 };
 
 /// A body that could not be read as the expected shape.
@@ -215,7 +216,7 @@ pub fn parse_api_keys(body: &[u8], current_masked: &str) -> WireResult<Vec<ApiKe
 
 #[derive(Deserialize)]
 struct WireTrade {
-    market: String,
+    market: CompactString,
     uuid: String,
     price: Dec,
     volume: Dec,
@@ -228,10 +229,10 @@ struct WireTrade {
 struct WireOrder {
     uuid: String,
     side: String,
-    ord_type: String,
+    ord_type: CompactString,
     price: Option<Dec>,
     state: String,
-    market: String,
+    market: CompactString,
     created_at: String,
     volume: Option<Dec>,
     remaining_volume: Option<Dec>,
@@ -239,7 +240,7 @@ struct WireOrder {
     executed_volume: Option<Dec>,
     executed_funds: Option<Dec>,
     trades_count: Option<u32>,
-    identifier: Option<String>,
+    identifier: Option<CompactString>,
     #[serde(default)]
     trades: Option<Vec<WireTrade>>,
 }
@@ -272,7 +273,7 @@ fn order_type(s: &str) -> OrderType {
 }
 
 impl WireOrder {
-    fn into_order(self, prov: &Option<Provenance>) -> WireResult<(Order, Vec<Fill>)> {
+    fn into_order(self, prov: &Option<Arc<Provenance>>) -> WireResult<(Order, Vec<Fill>)> {
         let order_side = side(&self.side)?;
         let fills = self
             .trades
@@ -324,11 +325,12 @@ impl WireOrder {
 /// One order (`GET /v1/order`, `DELETE /v1/order`) with its `trades[]` as fills.
 pub fn parse_order(body: &[u8], prov: Option<Provenance>) -> WireResult<(Order, Vec<Fill>)> {
     let w: WireOrder = parse(body)?;
-    w.into_order(&prov)
+    w.into_order(&prov.map(Arc::new))
 }
 
 /// A list of orders (`/v1/orders/open`, `/v1/orders/closed`, `/v1/orders/uuids`).
 pub fn parse_orders(body: &[u8], prov: Option<Provenance>) -> WireResult<Vec<Order>> {
+    let prov = prov.map(Arc::new);
     let rows: Vec<WireOrder> = parse(body)?;
     rows.into_iter()
         .map(|w| w.into_order(&prov).map(|(o, _)| o))
@@ -422,7 +424,11 @@ struct WireTransfer {
 }
 
 impl WireTransfer {
-    fn into_transfer(self, kind: TransferKind, prov: &Option<Provenance>) -> WireResult<Transfer> {
+    fn into_transfer(
+        self,
+        kind: TransferKind,
+        prov: &Option<Arc<Provenance>>,
+    ) -> WireResult<Transfer> {
         Ok(Transfer {
             kind,
             currency: self.currency,
@@ -449,6 +455,7 @@ pub fn parse_transfers(
     prov: Option<Provenance>,
 ) -> WireResult<Vec<Transfer>> {
     let rows: Vec<WireTransfer> = parse(body)?;
+    let prov = prov.map(Arc::new);
     rows.into_iter()
         .map(|t| t.into_transfer(kind, &prov))
         .collect()
@@ -461,7 +468,7 @@ pub fn parse_transfer(
     prov: Option<Provenance>,
 ) -> WireResult<Transfer> {
     let t: WireTransfer = parse(body)?;
-    t.into_transfer(kind, &prov)
+    t.into_transfer(kind, &prov.map(Arc::new))
 }
 
 /// `GET /v1/withdraws/coin_addresses`.
@@ -539,6 +546,28 @@ mod tests {
         assert_eq!(f[0].created_at.timestamp_subsec_micros(), 123456);
     }
 
+    #[test]
+    fn a_page_of_orders_shares_one_provenance_and_serializes_it_whole() {
+        let body = br#"[{"uuid":"u1","side":"bid","ord_type":"limit","price":"1","state":"done","market":"KRW-BTC","created_at":"2024-03-01T09:00:00+09:00","volume":"1","remaining_volume":"0","paid_fee":"0","executed_volume":"1"},
+                        {"uuid":"u2","side":"ask","ord_type":"market","state":"done","market":"KRW-ETH","created_at":"2024-03-01T09:00:01+09:00","volume":"1","remaining_volume":"0","paid_fee":"0","executed_volume":"1"}]"#;
+        let p = Provenance {
+            raw_file: "raw/000001-GET-v1_orders_closed.body".into(),
+            raw_sha256: "ab".repeat(32),
+        };
+        let o = parse_orders(body, Some(p.clone())).unwrap();
+        let (a, b) = (o[0].provenance.as_ref(), o[1].provenance.as_ref());
+        assert!(
+            Arc::ptr_eq(a.unwrap(), b.unwrap()),
+            "one allocation per page"
+        );
+        // Shared or not, the JSON is the plain record.
+        let j = serde_json::to_value(&o[1]).unwrap();
+        assert_eq!(j["provenance"], serde_json::to_value(&p).unwrap());
+        assert_eq!(j["market"], "KRW-ETH");
+        assert_eq!(j["native_type"], "market");
+        let back: Order = serde_json::from_value(j).unwrap();
+        assert_eq!(back, o[1]);
+    }
     #[test]
     fn decimals_from_strings_and_numbers() {
         let body = br#"[{"market":"KRW-BTC","candle_date_time_utc":"2024-03-01T00:00:00","candle_date_time_kst":"2024-03-01T09:00:00","opening_price":100,"high_price":1.5e2,"low_price":90.5,"trade_price":"120","candle_acc_trade_volume":3,"candle_acc_trade_price":360}]"#;

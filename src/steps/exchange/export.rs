@@ -578,7 +578,8 @@ impl StepKind for ExportHistory {
         orders.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         let orders_rel = "export/orders.json";
         write_json(rd, orders_rel, &orders)?;
-        let mut market_set: BTreeSet<String> = orders.iter().map(|o| o.market.clone()).collect();
+        let mut market_set: BTreeSet<String> =
+            orders.iter().map(|o| o.market.to_string()).collect();
         market_set.extend(p.markets.iter().flatten().cloned());
 
         // Reference candles.
