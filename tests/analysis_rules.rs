@@ -11,7 +11,7 @@ use respond::analysis::{
 };
 use respond::exchange::{
     ApiKeyInfo, Balance, Candle, Fill, Order, OrderState, OrderType, Side, Transfer, TransferKind,
-    Window,
+    Window, WithdrawalAddress,
 };
 use rust_decimal::Decimal;
 
@@ -905,4 +905,75 @@ fn the_candle_still_open_at_the_pump_is_not_the_reference() {
     assert_eq!(v.reference_price, Some(dec("100")));
     assert!(v.flagged);
     assert!(v.rules.iter().any(|h| h.rule == "R4" && h.weight >= 1.0));
+}
+
+#[test]
+fn a_withdrawal_during_the_incident_to_a_known_allowlisted_address_is_review_not_a_claim() {
+    // The victim's first reflex is often to move funds to their own wallet: an address on
+    // the allowlist that earlier withdrawals used. Timing alone does not make it the
+    // attacker's; a new or unlisted address, or no address at all, still does.
+    let (mut orders, entries) = bot_history();
+    let at = t0() + Duration::hours(12);
+    orders.push(order(
+        "sell-eth",
+        None,
+        "KRW-ETH",
+        Side::Sell,
+        "market",
+        None,
+        "2.5",
+        "12000000",
+        at,
+    ));
+    let to = |mut w: Transfer, addr: &str| {
+        w.address = Some(addr.into());
+        w
+    };
+    let input = AnalysisInput {
+        orders,
+        bot_logs: vec![log(entries)],
+        withdrawals: vec![
+            to(
+                withdrawal("old", "BTC", "0.01", at - Duration::days(30)),
+                "bc1-own",
+            ),
+            to(
+                withdrawal("own", "BTC", "0.1", at + Duration::minutes(1)),
+                "bc1-own",
+            ),
+            to(
+                withdrawal("new", "BTC", "0.1", at + Duration::minutes(2)),
+                "bc1-other",
+            ),
+            withdrawal("blind", "BTC", "0.1", at + Duration::minutes(3)),
+        ],
+        withdrawal_addresses: ["bc1-own", "bc1-other"]
+            .into_iter()
+            .map(|a| WithdrawalAddress {
+                currency: "BTC".into(),
+                net_type: Some("BTC".into()),
+                address: a.into(),
+                secondary_address: None,
+            })
+            .collect(),
+        ..Default::default()
+    };
+    let r = analyze(&input, &Thresholds::default());
+    assert!(verdict(&r, &input, "sell-eth").flagged);
+    let t = |id: &str| r.transfers.iter().find(|t| t.transfer_id == id).unwrap();
+    let own = t("own");
+    assert!(!own.flagged, "{:?}", own.rules);
+    assert!(
+        own.rules
+            .iter()
+            .any(|h| h.rule == "R13" && h.reason.contains("used before")),
+        "the timing is still reported for review: {:?}",
+        own.rules
+    );
+    assert!(
+        t("new").flagged,
+        "first use of an address during the incident"
+    );
+    assert!(t("blind").flagged, "no address to check: timing decides");
+    assert!(!t("old").flagged);
 }

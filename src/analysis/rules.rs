@@ -26,8 +26,9 @@
 //!
 //! Withdrawals (R13): Upbit's withdrawal list carries no address, so besides a new or
 //! unlisted address, a withdrawal is flagged when it was made during the incident (at or after
-//! one reference window before the first order flagged `High`); older ones, the user's own
-//! cash-outs, are listed but not flagged. Reference prices use only candles that had *closed*
+//! one reference window before the first order flagged `High`), unless the address is known
+//! to be allowlisted and used before (then it is listed for review: the victim moving funds to
+//! safety looks the same); older ones, the user's own cash-outs, are listed but not flagged. Reference prices use only candles that had *closed*
 //! before the anchor order.
 
 use std::cell::OnceCell;
@@ -1016,8 +1017,9 @@ fn rule_r8(ctx: &Ctx<'_>, cands: &[usize], hits: &mut [Vec<RuleHit>]) {
 /// by an earlier withdrawal in the export) or not on the exchange's allowlist. Upbit's
 /// withdrawal list carries no address, so a withdrawal is also flagged when it was made
 /// inside the incident: at or after `reference_window` before the first order flagged as
-/// unauthorized (`incident_from`), when the attacker held the key. Earlier withdrawals
-/// (the user's own cash-outs) are listed but not flagged.
+/// unauthorized (`incident_from`), when the attacker held the key, unless its address is
+/// allowlisted and used before (a review hit). Earlier withdrawals (the user's own cash-outs)
+/// are listed but not flagged.
 pub(crate) fn withdrawal_rules(
     input: &AnalysisInput,
     had_log: bool,
@@ -1081,7 +1083,23 @@ pub(crate) fn withdrawal_rules(
             ));
         }
         if let Some(from) = incident_from.filter(|f| w.created_at >= *f - reference_window) {
-            if !flagged {
+            if !flagged && listed && !new {
+                // An allowlisted address that earlier withdrawals used: as likely the
+                // victim moving funds to safety as the attacker. Reported, not claimed.
+                rules.push(hit(
+                    "R13",
+                    0.3,
+                    format!(
+                        "withdrawal of {} {} at {}, during the incident (the first order flagged \
+                         as unauthorized was placed at {}), but to {addr}, an allowlisted \
+                         address used before: check whether you made it",
+                        w.amount.normalize(),
+                        w.currency,
+                        ts(w.created_at),
+                        ts(from),
+                    ),
+                ));
+            } else if !flagged {
                 flagged = true;
                 rules.push(hit(
                     "R13",
