@@ -910,8 +910,9 @@ fn the_candle_still_open_at_the_pump_is_not_the_reference() {
 #[test]
 fn a_withdrawal_during_the_incident_to_a_known_allowlisted_address_is_review_not_a_claim() {
     // The victim's first reflex is often to move funds to their own wallet: an address on
-    // the allowlist that earlier withdrawals used. Timing alone does not make it the
-    // attacker's; a new or unlisted address, or no address at all, still does.
+    // the allowlist that earlier, completed withdrawals used. Timing alone does not make it
+    // the attacker's; a new or unlisted address, no address at all, a prior use that is
+    // itself part of the incident or never completed, or a tagged shared address still do.
     let (mut orders, entries) = bot_history();
     let at = t0() + Duration::hours(12);
     orders.push(order(
@@ -925,37 +926,45 @@ fn a_withdrawal_during_the_incident_to_a_known_allowlisted_address_is_review_not
         "12000000",
         at,
     ));
-    let to = |mut w: Transfer, addr: &str| {
-        w.address = Some(addr.into());
-        w
+    // A withdrawal `minutes` after the first flagged order (negative: before it).
+    let w = |id: &str, cur: &str, amount: &str, minutes: i64, addr: Option<&str>| {
+        let mut t = withdrawal(id, cur, amount, at + Duration::minutes(minutes));
+        t.address = addr.map(Into::into);
+        t
     };
+    let listed = |currency: &str, address: &str, tag: Option<&str>| WithdrawalAddress {
+        currency: currency.into(),
+        net_type: Some(currency.into()),
+        address: address.into(),
+        secondary_address: tag.map(Into::into),
+    };
+    let day = 24 * 60;
+    let mut old_cancelled = w("old-cancelled", "ETH", "1", -9 * day, Some("0xabc"));
+    old_cancelled.state = "CANCELLED".into();
     let input = AnalysisInput {
         orders,
         bot_logs: vec![log(entries)],
         withdrawals: vec![
-            to(
-                withdrawal("old", "BTC", "0.01", at - Duration::days(30)),
-                "bc1-own",
-            ),
-            to(
-                withdrawal("own", "BTC", "0.1", at + Duration::minutes(1)),
-                "bc1-own",
-            ),
-            to(
-                withdrawal("new", "BTC", "0.1", at + Duration::minutes(2)),
-                "bc1-other",
-            ),
-            withdrawal("blind", "BTC", "0.1", at + Duration::minutes(3)),
+            w("old", "BTC", "0.01", -30 * day, Some("bc1-own")),
+            w("own", "BTC", "0.1", 1, Some("bc1-own")),
+            w("new", "BTC", "0.1", 2, Some("bc1-other")),
+            w("blind", "BTC", "0.1", 3, None),
+            // The attacker's probe, then the real withdrawal to the same address.
+            w("probe", "BTC", "0.001", 4, Some("bc1-thief")),
+            w("main", "BTC", "5", 6, Some("bc1-thief")),
+            old_cancelled,
+            w("eth", "ETH", "1", 7, Some("0xabc")),
+            // A shared deposit address told apart by a memo the withdrawal list omits.
+            w("old-xrp", "XRP", "10", -20 * day, Some("rShared")),
+            w("xrp", "XRP", "5000", 8, Some("rShared")),
         ],
-        withdrawal_addresses: ["bc1-own", "bc1-other"]
-            .into_iter()
-            .map(|a| WithdrawalAddress {
-                currency: "BTC".into(),
-                net_type: Some("BTC".into()),
-                address: a.into(),
-                secondary_address: None,
-            })
-            .collect(),
+        withdrawal_addresses: vec![
+            listed("BTC", "bc1-own", None),
+            listed("BTC", "bc1-other", None),
+            listed("BTC", "bc1-thief", None),
+            listed("ETH", "0xabc", None),
+            listed("XRP", "rShared", Some("1234")),
+        ],
         ..Default::default()
     };
     let r = analyze(&input, &Thresholds::default());
@@ -970,10 +979,10 @@ fn a_withdrawal_during_the_incident_to_a_known_allowlisted_address_is_review_not
         "the timing is still reported for review: {:?}",
         own.rules
     );
-    assert!(
-        t("new").flagged,
-        "first use of an address during the incident"
-    );
-    assert!(t("blind").flagged, "no address to check: timing decides");
-    assert!(!t("old").flagged);
+    for id in ["new", "blind", "probe", "main", "eth", "xrp"] {
+        assert!(t(id).flagged, "{id}: {:?}", t(id).rules);
+    }
+    for id in ["old", "old-cancelled", "old-xrp"] {
+        assert!(!t(id).flagged, "{id}: {:?}", t(id).rules);
+    }
 }

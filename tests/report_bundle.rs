@@ -167,7 +167,15 @@ fn every_csv_holds_everything_with_verdicts() {
     let analysis: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("analysis.json")).unwrap()).unwrap();
     assert_eq!(analysis["thresholds"]["price_deviation"], 0.2);
-    assert_eq!(analysis["flags"].as_array().unwrap().len(), 2);
+    let flags = analysis["flags"].as_array().unwrap();
+    assert_eq!(flags.len(), 2);
+    // Each flag names its order (flagged orders in time order: the dump, then the pump).
+    let ids: Vec<&str> = flags
+        .iter()
+        .map(|f| f["order_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [fx::DUMP_ORDER, fx::PUMP_ORDER]);
+    assert_eq!(flags[1]["rules"][2]["rule"], "R4");
     assert_eq!(analysis["bot_logs"][0]["skipped"][0]["line"], 7);
     let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
     assert!(
@@ -313,6 +321,26 @@ fn an_empty_run_still_renders_every_file() {
     assert!(html.contains("No order was flagged."));
     let (_, rows) = read_csv(&rd.path().join("unauthorized_trades.csv"));
     assert!(rows.is_empty());
+}
+
+#[test]
+fn verdicts_that_do_not_line_up_with_the_orders_are_refused_not_dropped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rd = RunDir::create(&tmp.path().join("run")).unwrap();
+    let mut result = fx::result();
+    result.verdicts.pop();
+    let err = report::write_bundle(
+        &rd,
+        &fx::facts(),
+        &fx::input(),
+        &result,
+        &ReportOptions::default(),
+    )
+    .unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("3 verdicts for 4 orders"), "{msg}");
+    assert!(msg.contains("respond analyze"), "{msg}");
+    assert!(!rd.path().join("unauthorized_trades.csv").exists());
 }
 
 #[test]

@@ -70,7 +70,6 @@ pub(crate) type FxBuild = std::hash::BuildHasherDefault<FxHasher>;
 /// "No row" in the diff's row-index vectors (rows are counted in `u32`: four billion rows
 /// are beyond any bot log, and halving the index vectors matters at a million rows).
 pub const NO_ROW: u32 = u32::MAX;
-const NONE: u32 = NO_ROW;
 
 fn fx_hash(key: &str) -> u64 {
     use std::hash::{BuildHasher, Hasher};
@@ -91,7 +90,7 @@ struct KeyIndex {
 impl KeyIndex {
     fn build(entries: &[&BotLogEntry], key: fn(&BotLogEntry) -> Option<&str>) -> KeyIndex {
         let mut table = hashbrown::HashTable::with_capacity(entries.len());
-        let mut next = vec![NONE; entries.len()];
+        let mut next = vec![NO_ROW; entries.len()];
         let rehash = |&r: &u32| key(entries[r as usize]).map_or(0, fx_hash);
         for (i, e) in entries.iter().enumerate() {
             let Some(k) = key(e) else { continue };
@@ -268,14 +267,28 @@ pub fn diff(
 ) -> DiffResult {
     let n = orders.len();
     let mut kind = vec![MatchKind::Unmatched; n];
-    let mut matched_entry: Vec<u32> = vec![NONE; n];
+    let mut matched_entry: Vec<u32> = vec![NO_ROW; n];
     let mut used = vec![false; entries.len()];
 
-    // The two key indexes (order id, identifier), built on both cores at once.
+    assert!(
+        entries.len() < NO_ROW as usize,
+        "a bot log of {} rows is beyond the diff's u32 row indexes",
+        entries.len()
+    );
+    // The two key indexes (order id, identifier), built on both cores at once (one after the
+    // other if no thread can be started).
+    let by_id: fn(&BotLogEntry) -> Option<&str> = |e| e.order_id.as_deref();
+    let by_ident: fn(&BotLogEntry) -> Option<&str> = |e| e.identifier.as_deref();
     let (ids, idents) = std::thread::scope(|s| {
-        let ids = s.spawn(|| KeyIndex::build(entries, |e| e.order_id.as_deref()));
-        let idents = KeyIndex::build(entries, |e| e.identifier.as_deref());
-        (ids.join().expect("index thread"), idents)
+        let ids = std::thread::Builder::new()
+            .name("diff-index".into())
+            .spawn_scoped(s, || KeyIndex::build(entries, by_id));
+        let idents = KeyIndex::build(entries, by_ident);
+        let ids = match ids {
+            Ok(h) => h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
+            Err(_) => KeyIndex::build(entries, by_id),
+        };
+        (ids, idents)
     });
 
     // Pass 1 and 2: exact keys. A row whose order id exists on the exchange is always
@@ -293,17 +306,17 @@ pub fn diff(
                 continue;
             };
             let mut r = head;
-            let mut first = NONE;
-            while r != NONE {
+            let mut first = NO_ROW;
+            while r != NO_ROW {
                 if !used[r as usize] {
                     used[r as usize] = true;
-                    if first == NONE {
+                    if first == NO_ROW {
                         first = r;
                     }
                 }
                 r = index.next[r as usize];
             }
-            if first != NONE {
+            if first != NO_ROW {
                 kind[oi] = pass;
                 matched_entry[oi] = first;
             }

@@ -26,10 +26,12 @@
 //!
 //! Withdrawals (R13): Upbit's withdrawal list carries no address, so besides a new or
 //! unlisted address, a withdrawal is flagged when it was made during the incident (at or after
-//! one reference window before the first order flagged `High`), unless the address is known
-//! to be allowlisted and used before (then it is listed for review: the victim moving funds to
-//! safety looks the same); older ones, the user's own cash-outs, are listed but not flagged. Reference prices use only candles that had *closed*
-//! before the anchor order.
+//! one reference window before the first order flagged `High`), unless the address is
+//! allowlisted, carries no memo/tag, and a completed withdrawal used it before the incident
+//! (then it is listed with a low-weight hit: the victim moving funds to safety looks the
+//! same); older ones, the user's own cash-outs, are listed but not flagged.
+//!
+//! Reference prices use only candles that had *closed* before the anchor order.
 
 use std::cell::OnceCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -67,7 +69,7 @@ pub(crate) struct Ctx<'a> {
     /// Fill totals (volume, funds) per order id, when fills were exported. Executed
     /// volume and funds are read through it on demand rather than kept per order (three
     /// vectors of decimals would cost 56 MiB at a million orders).
-    fills: HashMap<&'a str, (Decimal, Decimal)>,
+    fills: HashMap<&'a str, (Decimal, Decimal), FxBuild>,
     /// Candles per market, sorted by start.
     pub candles: BTreeMap<&'a str, Vec<&'a Candle>>,
     /// The baseline's average prices per market, sorted by time.
@@ -177,7 +179,7 @@ impl<'a> Ctx<'a> {
     ) -> Ctx<'a> {
         let n = input.orders.len();
         // Fill aggregates per order id.
-        let mut fills: HashMap<&str, (Decimal, Decimal)> = HashMap::new();
+        let mut fills: HashMap<&str, (Decimal, Decimal), FxBuild> = HashMap::default();
         for fl in &input.fills {
             let e = fills.entry(fl.order_id.as_str()).or_default();
             e.0 += fl.volume;
@@ -1018,8 +1020,9 @@ fn rule_r8(ctx: &Ctx<'_>, cands: &[usize], hits: &mut [Vec<RuleHit>]) {
 /// withdrawal list carries no address, so a withdrawal is also flagged when it was made
 /// inside the incident: at or after `reference_window` before the first order flagged as
 /// unauthorized (`incident_from`), when the attacker held the key, unless its address is
-/// allowlisted and used before (a review hit). Earlier withdrawals (the user's own cash-outs)
-/// are listed but not flagged.
+/// allowlisted, untagged, and the destination of a completed withdrawal from before the
+/// incident (a low-weight hit instead). Earlier withdrawals (the user's own cash-outs) are
+/// listed but not flagged.
 pub(crate) fn withdrawal_rules(
     input: &AnalysisInput,
     had_log: bool,
@@ -1031,6 +1034,29 @@ pub(crate) fn withdrawal_rules(
     let allow: BTreeSet<(&str, &str)> = input
         .withdrawal_addresses
         .iter()
+        .map(|a| (a.currency.as_str(), a.address.as_str()))
+        .collect();
+    // Addresses known to be the user's own destinations: a completed withdrawal went there
+    // before the incident began. A probe during the incident, or an attempt that never
+    // completed, proves nothing.
+    let incident_start = incident_from.map(|f| f - reference_window);
+    let settled_before: BTreeSet<(&str, &str)> = ws
+        .iter()
+        .filter(|w| incident_start.is_some_and(|s| w.created_at < s))
+        .filter(|w| w.state.eq_ignore_ascii_case("done"))
+        .filter_map(|w| Some((w.currency.as_str(), w.address.as_deref()?)))
+        .filter(|(_, a)| !a.is_empty())
+        .collect();
+    // Allowlist entries with a memo/tag: a shared address (an exchange's deposit wallet) whose
+    // owner the withdrawal list, carrying no tag, cannot tell.
+    let tagged: BTreeSet<(&str, &str)> = input
+        .withdrawal_addresses
+        .iter()
+        .filter(|a| {
+            a.secondary_address
+                .as_deref()
+                .is_some_and(|t| !t.is_empty())
+        })
         .map(|a| (a.currency.as_str(), a.address.as_str()))
         .collect();
     let mut seen: BTreeSet<(&str, &str)> = BTreeSet::new();
@@ -1083,7 +1109,7 @@ pub(crate) fn withdrawal_rules(
             ));
         }
         if let Some(from) = incident_from.filter(|f| w.created_at >= *f - reference_window) {
-            if !flagged && listed && !new {
+            if !flagged && listed && settled_before.contains(&key) && !tagged.contains(&key) {
                 // An allowlisted address that earlier withdrawals used: as likely the
                 // victim moving funds to safety as the attacker. Reported, not claimed.
                 rules.push(hit(
@@ -1092,7 +1118,8 @@ pub(crate) fn withdrawal_rules(
                     format!(
                         "withdrawal of {} {} at {}, during the incident (the first order flagged \
                          as unauthorized was placed at {}), but to {addr}, an allowlisted \
-                         address used before: check whether you made it",
+                         address a completed withdrawal used before the incident: check \
+                         whether you made it",
                         w.amount.normalize(),
                         w.currency,
                         ts(w.created_at),

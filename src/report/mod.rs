@@ -64,6 +64,8 @@ pub enum ReportError {
     NotABundle { path: PathBuf, reason: String },
     #[error("the journal does not verify, refusing to seal the bundle: {0}")]
     Journal(#[from] crate::engine::journal::JournalError),
+    #[error("the analysis holds {verdicts} verdicts for {orders} orders (this is a bug in respond; raw/ and the journal are intact, `respond analyze RUN_DIR` re-runs it)")]
+    Misaligned { verdicts: usize, orders: usize },
 }
 
 /// Every file [`write_bundle`] writes, relative to the run directory, in writing order.
@@ -90,6 +92,12 @@ pub fn write_bundle(
     result: &AnalysisResult,
     opts: &ReportOptions,
 ) -> Result<Vec<String>, ReportError> {
+    if !result.verdicts.is_empty() && result.verdicts.len() != input.orders.len() {
+        return Err(ReportError::Misaligned {
+            verdicts: result.verdicts.len(),
+            orders: input.orders.len(),
+        });
+    }
     let joined = view::Joined::new(input, result);
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
     let unauthorized = csv::unauthorized_trades(&joined, opts)?;

@@ -39,13 +39,13 @@ pub struct Joined<'a> {
 
 impl<'a> Joined<'a> {
     pub fn new(input: &'a AnalysisInput, result: &'a AnalysisResult) -> Self {
-        // Verdicts sit at their order's index; a result for other orders gives none.
-        let aligned = result.verdicts.len() == input.orders.len();
+        // Verdicts sit at their order's index: `analyze` gives one per order, or none at all
+        // for a run that never reached analysis (`write_bundle` refuses anything else).
         let mut orders: Vec<(&Order, Option<&OrderVerdict>)> = input
             .orders
             .iter()
             .enumerate()
-            .map(|(i, o)| (o, result.verdicts.get(i).filter(|_| aligned)))
+            .map(|(i, o)| (o, result.verdicts.get(i)))
             .collect();
         orders.sort_by(|a, b| (a.0.created_at, &a.0.id).cmp(&(b.0.created_at, &b.0.id)));
         let mut fills: Vec<&Fill> = input.fills.iter().collect();
@@ -323,7 +323,20 @@ pub fn analysis_json(facts: &RunFacts, j: &Joined<'_>) -> Vec<u8> {
             })
         })
         .collect();
-    let flags: Vec<&OrderVerdict> = j.flagged().map(|(_, v)| v).collect();
+    /// A flag as `analysis.json` writes it: the order it is about, then the verdict.
+    #[derive(serde::Serialize)]
+    struct Flag<'a> {
+        order_id: &'a str,
+        #[serde(flatten)]
+        verdict: &'a OrderVerdict,
+    }
+    let flags: Vec<Flag<'_>> = j
+        .flagged()
+        .map(|(o, v)| Flag {
+            order_id: &o.id,
+            verdict: v,
+        })
+        .collect();
     let transfers: Vec<&TransferVerdict> = j.transfer_verdicts.values().copied().collect();
     let v = json!({
         "tool_version": facts.tool_version,
