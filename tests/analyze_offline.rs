@@ -148,6 +148,21 @@ fn analyze_adds_a_bot_log_found_later_and_refuses_a_bad_one() {
         String::from_utf8_lossy(&o.stderr)
     );
     assert_eq!(read_all(&dir, CSVS), before);
+    // No stray copy of the refused log: the bundle still verifies as it was sealed.
+    let bot_dir = dir.join("bot");
+    let copies = std::fs::read_dir(&bot_dir).map_or(0, |d| d.count());
+    assert_eq!(copies, 0, "a refused bot log left a copy in {}", bot_dir.display());
+    let o = respond()
+        .args(["evidence", "verify"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
 
     // An empty bot log is a clear error too.
     let empty = t.path().join("empty.csv");

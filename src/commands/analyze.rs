@@ -35,6 +35,9 @@ pub async fn analyze(args: AnalyzeArgs, printer: &Printer) -> Result<Code, Failu
     .map_err(Failure::usage)?;
     let excel = args.bot_log.excel;
     let (journal, _, _) = Journal::reopen(&dir).map_err(|e| Failure::run(e.to_string()))?;
+    // Read every log before the first is copied into the bundle: a refused log must leave no
+    // unsealed copy behind (the bundle would stop verifying), as `leak` checks them up front.
+    crate::commands::leak::check_bot_logs(&args.bot_log)?;
     let bot = args.bot_log.clone();
     let added = investigate::import_bot_logs(
         &rundir,
