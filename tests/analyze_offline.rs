@@ -151,7 +151,12 @@ fn analyze_adds_a_bot_log_found_later_and_refuses_a_bad_one() {
     // No stray copy of the refused log: the bundle still verifies as it was sealed.
     let bot_dir = dir.join("bot");
     let copies = std::fs::read_dir(&bot_dir).map_or(0, |d| d.count());
-    assert_eq!(copies, 0, "a refused bot log left a copy in {}", bot_dir.display());
+    assert_eq!(
+        copies,
+        0,
+        "a refused bot log left a copy in {}",
+        bot_dir.display()
+    );
     let o = respond()
         .args(["evidence", "verify"])
         .arg(&dir)

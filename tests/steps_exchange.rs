@@ -56,7 +56,8 @@ fn caps(cap: u32) -> Capabilities {
         client_id_field: "identifier".into(),
         local_utc_offset_secs: 32_400,
         manual_revoke_instructions_en:
-            "Upbit → My Page → Open API management → delete the key (2FA)".into(),
+            "Upbit → My Page → Open API management → delete the key (expires {expire_at}, 2FA)"
+                .into(),
         manual_revoke_instructions_local: "업비트 → 마이페이지 → Open API 관리 → 키 삭제".into(),
         local_language: "ko".into(),
     }
@@ -1049,6 +1050,25 @@ async fn export_fills_resumable() {
         .unwrap();
     assert_eq!(all.outputs["orders_fetched"], 95 - 3);
     assert_eq!(all.outputs["fill_count"], 3);
+}
+
+#[tokio::test]
+async fn checklist_fills_the_key_expiry_into_the_delete_instructions() {
+    let acc = account();
+    let f = Arc::new(Fake::new(PRIMARY, acc, 1000));
+    let e = env(f, None);
+    let a = json!({
+        "snapshot": {"key_expire_at": "2027-08-28T00:00:00.000Z"},
+        "verify": {"revoked": false, "observed_at": null},
+    });
+    e.run("checklist.replacement", a).await.unwrap();
+    let md = e.read("checklist.md");
+    assert!(md.contains("**Old key NOT confirmed deleted.**"), "{md}");
+    assert!(
+        md.contains("delete the key (expires 2027-08-28T00:00:00.000Z, 2FA)"),
+        "{md}"
+    );
+    assert!(!md.contains("{expire_at}"), "{md}");
 }
 
 #[tokio::test]

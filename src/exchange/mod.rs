@@ -38,12 +38,29 @@ pub struct Capabilities {
     pub client_id_field: String,
     /// UTC offset of the exchange's local time, seconds (Upbit: +09:00 = 32400).
     pub local_utc_offset_secs: i32,
-    /// Where a user deletes a key by hand (shown by the manual revoke step), English.
+    /// Where a user deletes a key by hand (shown by the manual revoke step), English. May
+    /// hold `{expire_at}` for the key's expiry: read it through
+    /// [`Capabilities::revoke_instructions`].
     pub manual_revoke_instructions_en: String,
     /// The same, in the exchange's home language.
     pub manual_revoke_instructions_local: String,
     /// The home language code (`ko`).
     pub local_language: String,
+}
+
+impl Capabilities {
+    /// The manual revocation instructions (English, home language), with `{expire_at}`
+    /// filled in (`unknown` when the expiry is not known). The home-language text falls back
+    /// to English when the adapter gives none.
+    pub fn revoke_instructions(&self, expire_at: Option<&str>) -> (String, String) {
+        let fill = |t: &str| t.replace("{expire_at}", expire_at.unwrap_or("unknown"));
+        let local = if self.manual_revoke_instructions_local.is_empty() {
+            &self.manual_revoke_instructions_en
+        } else {
+            &self.manual_revoke_instructions_local
+        };
+        (fill(&self.manual_revoke_instructions_en), fill(local))
+    }
 }
 
 /// Errors from an adapter, classified so callers can decide: retry, switch key, or stop.

@@ -373,16 +373,13 @@ impl StepKind for ReplacementChecklist {
             }),
             None => json!({"known": false, "revoked": false, "observed_at": null}),
         };
+        let (revoke_en, revoke_local) = caps.revoke_instructions(key_expire_at.as_deref());
         let data = ChecklistData {
             exchange: inline(&caps.name),
             key: primary.key_id_masked(),
             key_expire_at,
-            manual_revoke: inline(&caps.manual_revoke_instructions_en),
-            manual_revoke_local: inline(if caps.manual_revoke_instructions_local.is_empty() {
-                &caps.manual_revoke_instructions_en
-            } else {
-                &caps.manual_revoke_instructions_local
-            }),
+            manual_revoke: inline(&revoke_en),
+            manual_revoke_local: inline(&revoke_local),
             withdraw_held: held.iter().any(|s| is_withdraw_scope(s)),
             old_critical: probe
                 .as_ref()

@@ -133,29 +133,26 @@ pub fn validate_base_url(raw: &str) -> Result<url::Url> {
     }
 }
 
-/// The manual revocation instructions (English, Korean) for a key.
-pub fn revoke_instructions(key_masked: &str, expire_at: Option<DateTime<Utc>>) -> (String, String) {
-    let exp = expire_at
-        .map(crate::engine::journal::ts)
-        .unwrap_or_else(|| "unknown".into());
+/// The manual revocation instructions (English, Korean) for a key, with `{expire_at}` left
+/// for [`Capabilities::revoke_instructions`] to fill: the expiry is only known after
+/// `api_keys`.
+pub fn revoke_instructions(key_masked: &str) -> (String, String) {
     let en = format!(
         "Upbit has no API to delete a key. Delete it by hand now: sign in at upbit.com → My Page → \
-         Open API management → find the key {key_masked} (expires {exp}) → Delete, and confirm with \
-         your two-factor authentication. respond keeps containing meanwhile and verifies the deletion \
-         by polling with the old key."
+         Open API management → find the key {key_masked} (expires {{expire_at}}) → Delete, and confirm \
+         with your two-factor authentication. respond keeps containing meanwhile and verifies the \
+         deletion by polling with the old key."
     );
     let ko = format!(
         "업비트에는 API 키를 삭제하는 API가 없습니다. 지금 직접 삭제하세요: upbit.com 로그인 → 마이페이지 → \
-         Open API 관리 → {key_masked} 키 (만료 {exp}) → 삭제, 2단계 인증으로 확인. respond는 그동안 \
+         Open API 관리 → {key_masked} 키 (만료 {{expire_at}}) → 삭제, 2단계 인증으로 확인. respond는 그동안 \
          주문 취소 등 확산 방지를 계속하고, 이전 키로 조회하여 삭제를 확인합니다."
     );
     (en, ko)
 }
 
 fn upbit_capabilities(key_masked: &str) -> Capabilities {
-    // `{expire_at}` is left for the manual step to fill from the key list (see
-    // `revoke_instructions`), since the expiry is only known after `api_keys`.
-    let (en, ko) = revoke_instructions(key_masked, None);
+    let (en, ko) = revoke_instructions(key_masked);
     Capabilities {
         name: "upbit".into(),
         revoke_key_by_api: false,
@@ -167,8 +164,8 @@ fn upbit_capabilities(key_masked: &str) -> Capabilities {
         closed_orders_max_per_call: CLOSED_MAX_PER_CALL,
         client_id_field: "identifier".into(),
         local_utc_offset_secs: KST_OFFSET_SECS,
-        manual_revoke_instructions_en: en.replace("(expires unknown)", "(expires {expire_at})"),
-        manual_revoke_instructions_local: ko.replace("(만료 unknown)", "(만료 {expire_at})"),
+        manual_revoke_instructions_en: en,
+        manual_revoke_instructions_local: ko,
         local_language: "ko".into(),
     }
 }

@@ -458,21 +458,14 @@ pub(crate) fn manual_instructions(ex: &dyn Exchange, expire: Option<&str>) -> St
     let expiry = expire
         .map(|e| format!(" (expires {e})"))
         .unwrap_or_default();
-    // Adapters leave `{expire_at}` in their instructions for the key's expiry.
-    let fill = |t: &str| t.replace("{expire_at}", expire.unwrap_or("unknown"));
+    let (en, local) = caps.revoke_instructions(expire);
     let mut s = format!(
-        "ACTION NEEDED NOW: delete the leaked {} API key {}{expiry}.\n  {}",
+        "ACTION NEEDED NOW: delete the leaked {} API key {}{expiry}.\n  {en}",
         caps.name,
         ex.key_id_masked(),
-        fill(&caps.manual_revoke_instructions_en)
     );
-    if !caps.manual_revoke_instructions_local.is_empty()
-        && caps.manual_revoke_instructions_local != caps.manual_revoke_instructions_en
-    {
-        s.push_str(&format!(
-            "\n  {}",
-            fill(&caps.manual_revoke_instructions_local)
-        ));
+    if local != en {
+        s.push_str(&format!("\n  {local}"));
     }
     s
 }
