@@ -433,6 +433,18 @@ impl Env {
             .run(&self.ctx, &args(a))
             .await
     }
+    /// Runs `kind` as the playbook step `step` (state files are per step id).
+    async fn run_as(
+        &mut self,
+        step: &str,
+        kind: &str,
+        a: Value,
+    ) -> std::result::Result<respond::steps::StepOutcome, StepError> {
+        let prev = std::mem::replace(&mut self.ctx.step_id, step.into());
+        let r = self.run(kind, a).await;
+        self.ctx.step_id = prev;
+        r
+    }
     fn read(&self, rel: &str) -> String {
         std::fs::read_to_string(self.ctx.rundir.join(rel).unwrap()).unwrap()
     }
@@ -1050,6 +1062,75 @@ async fn export_fills_resumable() {
         .unwrap();
     assert_eq!(all.outputs["orders_fetched"], 95 - 3);
     assert_eq!(all.outputs["fill_count"], 3);
+}
+
+#[tokio::test]
+async fn two_fills_steps_keep_their_own_batches() {
+    // The leak playbook runs `fills` and later `fills_late`: resuming the first must find
+    // its own fills, not the batch files the second wrote.
+    let acc = busy_account();
+    {
+        let mut a = acc.lock().unwrap();
+        for i in 0..3 {
+            let id = format!("p{i:03}");
+            a.fills.insert(
+                id.clone(),
+                vec![Fill {
+                    id: format!("f{i}"),
+                    order_id: id,
+                    market: "KRW-PUMP".into(),
+                    side: Side::Buy,
+                    price: Decimal::new(100, 0),
+                    volume: Decimal::ONE,
+                    funds: Decimal::new(100, 0),
+                    fee: None,
+                    created_at: t0(),
+                    created_at_local: String::new(),
+                    provenance: None,
+                }],
+            );
+        }
+    }
+    let mut e = env(Arc::new(Fake::new(PRIMARY, acc, 10)), None);
+    let first = json!({"order_ids": ["p000"]});
+    let out = e
+        .run_as("fills", "exchange.export_fills", first.clone())
+        .await
+        .unwrap();
+    assert_eq!(out.outputs["fill_count"], 1);
+    let late = e
+        .run_as(
+            "fills_late",
+            "exchange.export_fills",
+            json!({"order_ids": ["p001", "p002"]}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(late.outputs["fill_count"], 2);
+    let again = e
+        .run_as("fills", "exchange.export_fills", first)
+        .await
+        .unwrap();
+    assert_eq!(again.outputs["orders_resumed"], 1);
+    assert_eq!(again.outputs["fill_count"], 1, "{:?}", again.outputs);
+}
+
+#[tokio::test]
+async fn a_later_export_counts_only_the_transfers_it_exported() {
+    let mut e = env(Arc::new(Fake::new(PRIMARY, busy_account(), 1000)), None);
+    let first = e
+        .run_as("export", "exchange.export_history", window())
+        .await
+        .unwrap();
+    assert!(first.outputs["withdrawal_count"].is_number());
+    let mut late = window();
+    late["transfers"] = json!(false);
+    let late = e
+        .run_as("export_late", "exchange.export_history", late)
+        .await
+        .unwrap();
+    assert_eq!(late.outputs["withdrawal_count"], Value::Null);
+    assert_eq!(late.outputs["deposit_count"], Value::Null);
 }
 
 #[tokio::test]

@@ -616,7 +616,12 @@ impl StepKind for ExportHistory {
             candle_markets.sort();
         }
 
-        let count_file = |rel: &str| -> Result<Value, StepError> {
+        // The transfer files are shared by every export step: count one only when this step
+        // wrote it, so a late export whose transfers failed does not report earlier counts.
+        let count_file = |rel: &str, done: bool| -> Result<Value, StepError> {
+            if !done {
+                return Ok(Value::Null);
+            }
             Ok(read_json::<Vec<Transfer>>(rd, rel)?
                 .map(|l| Value::from(l.len()))
                 .unwrap_or(Value::Null))
@@ -638,9 +643,12 @@ impl StepKind for ExportHistory {
         outputs.insert("complete".into(), Value::Bool(all_below && covers_window));
         outputs.insert(
             "withdrawal_count".into(),
-            count_file("export/withdrawals.json")?,
+            count_file("export/withdrawals.json", state.withdrawals_done)?,
         );
-        outputs.insert("deposit_count".into(), count_file("export/deposits.json")?);
+        outputs.insert(
+            "deposit_count".into(),
+            count_file("export/deposits.json", state.deposits_done)?,
+        );
         outputs.insert("candle_markets".into(), json!(candle_markets));
         outputs.insert("window_from".into(), Value::from(ts(p.window.from)));
         outputs.insert("window_to".into(), Value::from(ts(p.window.to)));
@@ -821,7 +829,13 @@ impl StepKind for ExportFills {
             if batch.order_ids.is_empty() {
                 return Ok(());
             }
-            let rel = format!("export/fills/batch-{:06}.json", state.batches.len() + 1);
+            // Named by step: a playbook's second fills step (`fills_late`) must not overwrite
+            // the batches the first one's state lists.
+            let rel = format!(
+                "export/fills/{}-batch-{:06}.json",
+                ctx.step_id,
+                state.batches.len() + 1
+            );
             write_json(rd, &rel, &*batch)?;
             state.done.append(&mut batch.order_ids);
             state.batches.push(rel);
