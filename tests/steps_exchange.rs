@@ -723,6 +723,23 @@ async fn pending_withdrawals_cancelled_or_skipped_with_a_reason() {
 }
 
 #[tokio::test]
+async fn a_resumed_cancel_looks_as_far_back_as_its_since_argument() {
+    // A pending withdrawal 10 days old: with `since: 30d` the step is not done on resume.
+    let acc = account();
+    let mut old = transfer("w-old", true);
+    old.created_at = Utc::now() - Duration::days(10);
+    acc.lock().unwrap().withdrawals = vec![old];
+    let e = env(Arc::new(Fake::new(PRIMARY, acc, 1000)), None);
+    let kind = e.reg.get("exchange.cancel_pending_withdrawals").unwrap();
+    let since_30d = args(json!({"since": "30d"}));
+    assert!(kind.check_done(&e.ctx, &since_30d).await.unwrap().is_none());
+    // With the default week it is out of reach, so nothing is left to do.
+    let done = kind.check_done(&e.ctx, &Map::new()).await.unwrap().unwrap();
+    assert_eq!(done.outputs["pending_count"], 0);
+    assert_eq!(done.summary, "already done: no pending withdrawal is left");
+}
+
+#[tokio::test]
 async fn revoke_manual_and_by_api() {
     let e = env(Arc::new(Fake::new(PRIMARY, account(), 1000)), None);
     let out = e

@@ -417,10 +417,12 @@ impl StepKind for CancelPendingWithdrawals {
     async fn check_done(
         &self,
         ctx: &StepContext,
-        _args: &Map<String, Value>,
+        args: &Map<String, Value>,
     ) -> Result<Option<StepOutcome>, StepError> {
         let session = ctx.exchange()?;
-        let since = Utc::now() - chrono::Duration::days(7);
+        // The same reach as `run`: a resume must not miss what the first attempt would see.
+        let since_d = args::duration(args, "since", Duration::from_secs(7 * 86_400))?;
+        let since = Utc::now() - args::chrono_dur(since_d);
         let mut list = session.reader().withdrawals(since).await;
         if matches!(&list, Err(e) if e.is_key_dead()) && session.primary_died() {
             list = session.reader().withdrawals(since).await;
