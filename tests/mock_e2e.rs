@@ -650,6 +650,34 @@ fn bad_scenario_files_are_rejected_with_file_line_column() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("unknown field"), "{e}");
+    // Shapes the generator cannot draw from are refused at parse time, not by a panic when
+    // the mock builds the history.
+    let bot = "bot:\n  account: victim\n  key: bot\n  order_krw: [\"10000\", \"20000\"]\n";
+    let manual = "manual:\n  account: victim\n  order_krw: [\"10000\", \"20000\"]\n";
+    for (tail, says) in [
+        (format!("{bot}  markets: []\n"), "bot.markets"),
+        (
+            format!("{bot}  markets: [KRW-BTC]\n  ord_types: []\n"),
+            "bot.ord_types",
+        ),
+        (
+            format!("{bot}  markets: [KRW-BTC]\n  cancel_rate: 1.5\n"),
+            "cancel_rate",
+        ),
+        (format!("{manual}  markets: []\n  orders: 5\n"), "manual.markets"),
+        (
+            format!(
+                "{bot}  markets: [KRW-BTC]\n  days: 1\n{manual}  markets: [KRW-BTC]\n  orders: 5\n  recent: 3\n"
+            ),
+            "manual.recent",
+        ),
+    ] {
+        let text = blank_plus("", &tail);
+        let e = mock::scenario::parse("sc.yaml", &text, None)
+            .expect_err(&tail)
+            .to_string();
+        assert!(e.starts_with("sc.yaml:") && e.contains(says), "{tail}: {e}");
+    }
     assert!(mock::scenario::load("/no/such/file.yaml", None)
         .unwrap_err()
         .to_string()

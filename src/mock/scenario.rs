@@ -523,6 +523,24 @@ fn validate(sc: &Scenario) -> Result<(), (String, String)> {
                 "bot.order_krw must be [min, max] with 0 < min <= max".into(),
             ));
         }
+        if b.markets.is_empty() {
+            return Err((
+                "bot".into(),
+                "bot.markets must name at least one market".into(),
+            ));
+        }
+        if b.ord_types.is_empty() {
+            return Err((
+                "ord_types".into(),
+                "bot.ord_types must name at least one order type".into(),
+            ));
+        }
+        if !(0.0..=1.0).contains(&b.cancel_rate) {
+            return Err((
+                "cancel_rate".into(),
+                "bot.cancel_rate must be between 0 and 1".into(),
+            ));
+        }
         for t in &b.ord_types {
             if !["limit", "price", "market"].contains(&t.as_str()) {
                 return Err((
@@ -569,6 +587,25 @@ fn validate(sc: &Scenario) -> Result<(), (String, String)> {
         account(&m.account)?;
         for x in &m.markets {
             market(x)?;
+        }
+        if m.orders > 0 && m.markets.is_empty() {
+            return Err((
+                "manual".into(),
+                "manual.markets must name at least one market".into(),
+            ));
+        }
+        // Orders beyond `recent` spread over the bot's history (30 days without a bot),
+        // before its last day: that needs at least two days.
+        let days = sc.bot.as_ref().map_or(30, |b| b.days);
+        if m.orders > m.recent && days < 2 {
+            return Err((
+                "recent".into(),
+                format!(
+                    "manual.recent ({}) must cover all {} manual orders when bot.days is {days} \
+                     (older manual orders need a history of at least 2 days)",
+                    m.recent, m.orders
+                ),
+            ));
         }
     }
     Ok(())
