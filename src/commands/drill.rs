@@ -55,10 +55,12 @@ pub async fn drill(args: DrillArgs, printer: &Printer) -> Result<Code, Failure> 
         ));
     }
     if !verified {
-        return Err(Failure::new(
-            Code::EvidenceMismatch,
-            "the drill's evidence bundle does not verify",
+        // The summary above already says ok: false; an Err would print a second one.
+        printer.error(&format!(
+            "the drill's evidence bundle does not verify: respond evidence verify {}",
+            outcome.dir.display()
         ));
+        return Ok(Code::EvidenceMismatch);
     }
     if !outcome.report.ok {
         printer.warn("the playbook run had failed steps (see the step table above)");
