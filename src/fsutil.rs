@@ -8,8 +8,6 @@ use std::path::{Component, Path, PathBuf};
 
 use crate::secret;
 
-const O_NOFOLLOW: i32 = 0o400000; // Linux value of O_NOFOLLOW
-
 /// Creates `dir` (and missing parents) with mode 0700. Fails when `dir` is a symlink.
 pub fn create_private_dir(dir: &Path) -> io::Result<()> {
     if let Ok(meta) = fs::symlink_metadata(dir) {
@@ -55,7 +53,7 @@ pub fn create_new_private_dir(dir: &Path) -> io::Result<()> {
 
 fn open_options(append: bool) -> OpenOptions {
     let mut o = OpenOptions::new();
-    o.write(true).mode(0o600).custom_flags(O_NOFOLLOW);
+    o.write(true).mode(0o600).custom_flags(libc::O_NOFOLLOW);
     if append {
         o.append(true).create(true);
     } else {

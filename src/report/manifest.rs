@@ -122,14 +122,13 @@ pub(crate) fn walk(root: &Path) -> Result<Vec<Found>, ReportError> {
 pub(crate) fn hash_file(path: &Path) -> Result<(u64, String), ReportError> {
     use sha2::{Digest, Sha256};
     use std::os::unix::fs::OpenOptionsExt;
-    const O_NOFOLLOW: i32 = 0o400000;
     let err = |source| ReportError::Read {
         path: path.to_path_buf(),
         source,
     };
     let mut f = std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags(O_NOFOLLOW)
+        .custom_flags(libc::O_NOFOLLOW)
         .open(path)
         .map_err(err)?;
     let mut hasher = Sha256::new();
