@@ -6,7 +6,7 @@
 //! (a) the adapter's `cancel_all_open_orders` alone and (b) a two-step run (`exchange.snapshot`
 //! then `exchange.cancel_open_orders`) through `commands::session::run_new`. Time is from the
 //! start to the mock's log of the last order cancelled, next to the least time Upbit's
-//! published budgets allow (`ratelimit::cancel_all_floor`), as a ratio.
+//! published budgets allow (`upbit::limits::cancel_all_floor`), as a ratio.
 //!
 //! Export: `exchange.export_history` then `exchange.export_fills` with `all: true` (one
 //! `GET /v1/order` per order, all in the `default` group of 30/s): requests per second of each
@@ -21,7 +21,7 @@ use chrono::{DateTime, Utc};
 use respond::cli::BotLogArgs;
 use respond::commands::session::{run_new, Connection, RunSettings};
 use respond::credentials::KeyPair;
-use respond::exchange::upbit::ratelimit::cancel_all_floor;
+use respond::exchange::upbit::limits::cancel_all_floor;
 use respond::exchange::upbit::{UpbitClient, UpbitConfig};
 use respond::exchange::Exchange;
 use respond::mock::{self, MockExchange, MockOptions, MockServer, RequestRecord};
@@ -360,7 +360,7 @@ fn main() {
                 r.s429
             );
         }
-        println!("(floor: ratelimit::cancel_all_floor, no network time; 0 = the limits impose no wait)");
+        println!("(floor: upbit::limits::cancel_all_floor, no network time; 0 = the limits impose no wait)");
         println!("(adapter+rb: until cancel_all_open_orders returned, including the final listing and read-back;");
         println!(" run: a snapshot then exchange.cancel_open_orders through run_new, from the run's start)");
         export(per_day).await;

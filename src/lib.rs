@@ -28,6 +28,7 @@ pub mod report;
 pub mod rundir;
 pub mod secret;
 pub mod steps;
+pub mod time;
 
 use std::process::ExitCode;
 

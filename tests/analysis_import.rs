@@ -12,6 +12,8 @@ use respond::fsutil::sha256_hex;
 use respond::rundir::RunDir;
 use rust_decimal::Decimal;
 
+const UPBIT: &respond::exchange::Descriptor = &respond::exchange::upbit::DESCRIPTOR;
+
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/botlogs")
@@ -26,7 +28,7 @@ fn run_dir() -> (tempfile::TempDir, RunDir) {
 
 fn imp(path: &Path, skip: bool) -> Result<BotLog, ImportError> {
     let (_t, rd) = run_dir();
-    import(path, None, skip, 0, &rd)
+    import(UPBIT, path, None, skip, 0, &rd)
 }
 
 fn dec(s: &str) -> Decimal {
@@ -38,7 +40,7 @@ fn generic_csv_is_copied_hashed_and_normalized() {
     let path = fixture("generic.csv");
     assert_eq!(detect(&path).unwrap(), BotLogFormat::Generic);
     let (_t, rd) = run_dir();
-    let log = import(&path, None, false, 2, &rd).unwrap();
+    let log = import(UPBIT, &path, None, false, 2, &rd).unwrap();
     assert_eq!(log.bundle_path, "bot/3-generic.csv");
     let original = std::fs::read(&path).unwrap();
     let copy = std::fs::read(rd.path().join(&log.bundle_path)).unwrap();
@@ -62,7 +64,10 @@ fn generic_csv_is_copied_hashed_and_normalized() {
     assert_eq!(log.entries[1].created_at, log.entries[0].created_at);
     assert_eq!(log.entries[1].side, Some(Side::Sell));
     // ccxt-style market, epoch ms, BUY upper case
-    assert_eq!(log.entries[2].market.as_deref(), Some("KRW-BTC"));
+    assert_eq!(
+        log.entries[2].market.as_ref().map(|m| m.as_str()),
+        Some("KRW-BTC")
+    );
     assert_eq!(log.entries[2].order_id, None);
     assert_eq!(
         log.entries[2].created_at.unwrap().timestamp_millis(),
@@ -80,7 +85,10 @@ fn hummingbot_current_and_2020_headers() {
     let log = imp(&fixture("hummingbot.csv"), false).unwrap();
     assert_eq!(log.format, BotLogFormat::Hummingbot);
     assert_eq!(log.entries.len(), 3);
-    assert_eq!(log.entries[0].market.as_deref(), Some("KRW-BTC"));
+    assert_eq!(
+        log.entries[0].market.as_ref().map(|m| m.as_str()),
+        Some("KRW-BTC")
+    );
     assert_eq!(
         log.entries[0].identifier.as_deref(),
         Some("buy-BTC-KRW-1763647387000001")
@@ -110,7 +118,10 @@ fn three_commas_deals_become_buy_and_sell_entries() {
         3,
         "closed deal: buy + sell; open deal: buy"
     );
-    assert_eq!(log.entries[0].market.as_deref(), Some("KRW-BTC"));
+    assert_eq!(
+        log.entries[0].market.as_ref().map(|m| m.as_str()),
+        Some("KRW-BTC")
+    );
     assert_eq!(log.entries[0].funds, Some(dec("300000")));
     assert_eq!(log.entries[1].side, Some(Side::Sell));
     assert_eq!(log.entries[1].funds, Some(dec("309000")));
@@ -145,12 +156,12 @@ fn freqtrade_sqlite_orders_table() {
     let original = std::fs::read(&db).unwrap();
     assert_eq!(detect(&db).unwrap(), BotLogFormat::Freqtrade);
     let (_t2, rd) = run_dir();
-    let log = import(&db, None, false, 0, &rd).unwrap();
+    let log = import(UPBIT, &db, None, false, 0, &rd).unwrap();
     assert_eq!(log.format, BotLogFormat::Freqtrade);
     assert_eq!(log.entries.len(), 2);
     let e = &log.entries[0];
     assert_eq!(e.order_id.as_deref(), Some("uuid-ft-1"));
-    assert_eq!(e.market.as_deref(), Some("KRW-BTC"));
+    assert_eq!(e.market.as_ref().map(|m| m.as_str()), Some("KRW-BTC"));
     assert_eq!(
         e.price,
         Some(dec("99990000")),
@@ -212,7 +223,7 @@ fn empty_binary_and_unknown_header_are_clear_errors() {
 fn the_original_is_copied_even_when_parsing_fails() {
     let (_t, rd) = run_dir();
     let path = fixture("wrong_columns.csv");
-    assert!(import(&path, None, false, 0, &rd).is_err());
+    assert!(import(UPBIT, &path, None, false, 0, &rd).is_err());
     let copy = std::fs::read(rd.path().join("bot/1-wrong_columns.csv")).unwrap();
     assert_eq!(copy, std::fs::read(&path).unwrap());
 }
@@ -251,6 +262,7 @@ fn malformed_rows_fail_with_file_and_line_unless_skipped() {
 fn forced_format_overrides_detection() {
     let (_t, rd) = run_dir();
     let err = import(
+        UPBIT,
         &fixture("hummingbot.csv"),
         Some(BotLogFormat::ThreeCommas),
         false,

@@ -38,7 +38,7 @@ fn order(
     Order {
         id: id.into(),
         client_id: client.map(Into::into),
-        market: market.into(),
+        market: respond::exchange::upbit::market(market),
         side,
         order_type: match native {
             "limit" => OrderType::Limit,
@@ -46,7 +46,9 @@ fn order(
         },
         native_type: native.into(),
         state: OrderState::Done,
-        price: price.map(dec),
+        // Upbit's `price` orders give the amount to spend, not a limit.
+        price: price.filter(|_| native != "price").map(dec),
+        quote_amount: price.filter(|_| native == "price").map(dec),
         volume: Some(dec(vol)),
         remaining_volume: Some(Decimal::ZERO),
         executed_volume: dec(vol),
@@ -69,7 +71,7 @@ fn entry(line: u64, oid: Option<&str>, ident: Option<&str>, o: &Order) -> BotLog
         side: Some(o.side),
         ord_type: Some(o.native_type.clone()),
         created_at: Some(o.created_at),
-        price: o.price,
+        price: o.price.or(o.quote_amount),
         volume: o.volume,
         funds: None,
     }
@@ -89,7 +91,7 @@ fn log(entries: Vec<BotLogEntry>) -> BotLog {
 fn candles(market: &str, close: &str, value: &str, from: DateTime<Utc>, n: i64) -> Vec<Candle> {
     (0..n)
         .map(|k| Candle {
-            market: market.into(),
+            market: respond::exchange::upbit::market(market),
             start: from + Duration::minutes(k),
             open: dec(close),
             high: dec(close),
@@ -585,7 +587,7 @@ fn loss_figures_are_exact_on_a_hand_computed_case() {
     let fill = |id: &str, price: &str| Fill {
         id: id.into(),
         order_id: "buy".into(),
-        market: "KRW-THIN".into(),
+        market: respond::exchange::upbit::market("KRW-THIN"),
         side: Side::Buy,
         price: dec(price),
         volume: dec("10"),

@@ -640,7 +640,13 @@ async fn a_single_cancel_with_an_unknown_outcome_is_settled_by_reading_the_order
         ..FaultRule::default()
     }]);
     let target = &open_before[0];
-    let o = client.cancel_order(target).await.expect("settled");
+    let o = client
+        .cancel_order(&respond::exchange::OrderRef {
+            id: target.clone(),
+            market: None,
+        })
+        .await
+        .expect("settled");
     assert_eq!(o.id, *target);
     assert_ne!(o.state, respond::exchange::OrderState::Open);
     let deletes: Vec<_> = env

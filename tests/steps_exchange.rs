@@ -50,11 +50,12 @@ fn caps(cap: u32) -> Capabilities {
         read_key_permissions: true,
         batch_cancel: true,
         cancel_withdrawals: true,
-        fills_per_order: true,
+        fills: FillsSource::PerOrder,
         closed_orders_max_window_secs: Some(7 * 86_400),
         closed_orders_max_per_call: cap,
+        history_needs_symbol: false,
         client_id_field: "identifier".into(),
-        local_utc_offset_secs: 32_400,
+        local_zone: respond::exchange::upbit::KST,
         manual_revoke_instructions_en:
             "Upbit → My Page → Open API management → delete the key (expires {expire_at}, 2FA)"
                 .into(),
@@ -63,22 +64,33 @@ fn caps(cap: u32) -> Capabilities {
     }
 }
 
-fn dead_err() -> Error {
+fn api_err(status: u16, code: &str, kind: ErrorKind, message: &str) -> Error {
     Error::Api {
         exchange: "upbit".into(),
-        status: 401,
-        name: "invalid_access_key".into(),
-        message: "잘못된 엑세스 키입니다.".into(),
+        status,
+        code: code.into(),
+        kind,
+        message: message.into(),
+        advice: "test".into(),
     }
 }
 
+fn dead_err() -> Error {
+    api_err(
+        401,
+        "invalid_access_key",
+        ErrorKind::KeyInvalid,
+        "잘못된 엑세스 키입니다.",
+    )
+}
+
 fn scope_err() -> Error {
-    Error::Api {
-        exchange: "upbit".into(),
-        status: 403,
-        name: "out_of_scope".into(),
-        message: "권한이 부족합니다.".into(),
-    }
+    api_err(
+        403,
+        "out_of_scope",
+        ErrorKind::PermissionDenied,
+        "권한이 부족합니다.",
+    )
 }
 
 impl Fake {
@@ -205,7 +217,8 @@ impl Exchange for Fake {
         v.truncate(q.limit.min(self.caps.closed_orders_max_per_call) as usize);
         Ok(v)
     }
-    async fn order_with_fills(&self, id: &str) -> Result<(Order, Vec<Fill>)> {
+    async fn order_with_fills(&self, order: &OrderRef) -> Result<(Order, Vec<Fill>)> {
+        let id = order.id.as_str();
         self.auth("order", "view_orders")?;
         let a = self.account.lock().unwrap();
         let o = a
@@ -214,11 +227,13 @@ impl Exchange for Fake {
             .chain(a.open.iter())
             .find(|o| o.id == id)
             .cloned()
-            .ok_or_else(|| Error::Api {
-                exchange: "upbit".into(),
-                status: 404,
-                name: "order_not_found".into(),
-                message: "주문을 찾지 못했습니다.".into(),
+            .ok_or_else(|| {
+                api_err(
+                    404,
+                    "order_not_found",
+                    ErrorKind::NotFound,
+                    "주문을 찾지 못했습니다.",
+                )
             })?;
         Ok((o, a.fills.get(id).cloned().unwrap_or_default()))
     }
@@ -267,7 +282,7 @@ impl Exchange for Fake {
             failed: vec![],
         })
     }
-    async fn cancel_order(&self, _id: &str) -> Result<Order> {
+    async fn cancel_order(&self, _order: &OrderRef) -> Result<Order> {
         unreachable!("the steps use cancel_all_open_orders")
     }
     async fn cancel_withdrawal(&self, id: &str) -> Result<Transfer> {
@@ -285,7 +300,7 @@ impl Exchange for Fake {
     }
     async fn candles(
         &self,
-        market: &str,
+        market: &Market,
         unit: u32,
         to: DateTime<Utc>,
         count: u32,
@@ -299,7 +314,7 @@ impl Exchange for Fake {
         let mut out = Vec::new();
         while out.len() < count as usize && start >= floor {
             out.push(Candle {
-                market: market.into(),
+                market: market.clone(),
                 start,
                 open: Decimal::ONE,
                 high: Decimal::ONE,
@@ -322,12 +337,13 @@ fn order(id: &str, market: &str, at: DateTime<Utc>, state: OrderState) -> Order 
     Order {
         id: id.into(),
         client_id: None,
-        market: market.into(),
+        market: respond::exchange::upbit::market(market),
         side: Side::Buy,
         order_type: OrderType::Limit,
         native_type: "limit".into(),
         state,
         price: Some(Decimal::new(100, 0)),
+        quote_amount: None,
         volume: Some(Decimal::ONE),
         remaining_volume: None,
         executed_volume: if state == OrderState::Done {
@@ -579,6 +595,7 @@ async fn snapshot_race_without_and_with_a_readonly_key() {
 fn probe(withdraw: Option<bool>, ip: Option<bool>) -> PermissionProbe {
     let sp = |s: &str, held| ScopeProbe {
         scope: s.into(),
+        class: respond::exchange::upbit::DESCRIPTOR.scope_class(s),
         held,
         evidence: "test".into(),
     };
@@ -1030,7 +1047,7 @@ async fn export_fills_resumable() {
                 vec![Fill {
                     id: format!("f{i}"),
                     order_id: id,
-                    market: "KRW-PUMP".into(),
+                    market: respond::exchange::upbit::market("KRW-PUMP"),
                     side: Side::Buy,
                     price: Decimal::new(100, 0),
                     volume: Decimal::ONE,
@@ -1095,7 +1112,7 @@ async fn two_fills_steps_keep_their_own_batches() {
                 vec![Fill {
                     id: format!("f{i}"),
                     order_id: id,
-                    market: "KRW-PUMP".into(),
+                    market: respond::exchange::upbit::market("KRW-PUMP"),
                     side: Side::Buy,
                     price: Decimal::new(100, 0),
                     volume: Decimal::ONE,

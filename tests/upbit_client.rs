@@ -16,8 +16,9 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
 use chrono::{TimeZone, Utc};
-use respond::exchange::upbit::{offline, UpbitClient, UpbitConfig};
-use respond::exchange::{ClosedOrdersQuery, Error, Exchange, OrderState, Window};
+use respond::exchange::replay::{self, RebuildOptions};
+use respond::exchange::upbit::{market, UpbitClient, UpbitConfig, DESCRIPTOR};
+use respond::exchange::{ClosedOrdersQuery, Error, Exchange, OrderRef, OrderState, Window};
 use respond::rundir::RunDir;
 use respond::secret::Secret;
 use sha2::{Digest, Sha512};
@@ -84,6 +85,14 @@ impl Fx {
             .iter()
             .filter(|(m, p)| m == method && p == path)
             .count()
+    }
+}
+
+/// A reference to an order of the fixture by id alone (Upbit finds orders by id).
+fn oref(id: &str) -> OrderRef {
+    OrderRef {
+        id: id.into(),
+        market: None,
     }
 }
 
@@ -496,7 +505,7 @@ async fn signed_reads_are_recorded_without_secrets_and_rebuild_offline() {
                 from: to - chrono::Duration::days(7),
                 to,
             },
-            market: Some("KRW-BTC".into()),
+            market: Some(market("KRW-BTC")),
             limit: 1000,
         })
         .await
@@ -513,7 +522,13 @@ async fn signed_reads_are_recorded_without_secrets_and_rebuild_offline() {
         })
         .await;
     assert!(matches!(too_long, Err(Error::Config(_))));
-    let (o, fills) = c.order_with_fills("o-2").await.unwrap();
+    let (o, fills) = c
+        .order_with_fills(&OrderRef {
+            id: "o-2".into(),
+            market: Some(market("KRW-BTC")),
+        })
+        .await
+        .unwrap();
     assert_eq!((o.state, fills.len()), (OrderState::Done, 0));
     let since = Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap();
     assert_eq!(c.withdrawals(since).await.unwrap().len(), 1);
@@ -529,11 +544,11 @@ async fn signed_reads_are_recorded_without_secrets_and_rebuild_offline() {
         c.revoke_key().await,
         Err(Error::Unsupported { .. })
     ));
-    let candles = c.candles("KRW-BTC", 1, to, 2).await.unwrap();
+    let candles = c.candles(&market("KRW-BTC"), 1, to, 2).await.unwrap();
     assert_eq!(candles.len(), 2);
     assert!(candles[0].start > candles[1].start, "newest first");
     assert!(matches!(
-        c.candles("KRW-BTC", 1, to, 201).await,
+        c.candles(&market("KRW-BTC"), 1, to, 201).await,
         Err(Error::Config(_))
     ));
 
@@ -558,7 +573,7 @@ async fn signed_reads_are_recorded_without_secrets_and_rebuild_offline() {
         }
     }
     // The offline rebuild sees what the live calls saw.
-    let input = offline::rebuild(rd.path()).unwrap();
+    let input = replay::rebuild(&DESCRIPTOR, rd.path(), RebuildOptions::default()).unwrap();
     assert_eq!(input.exchange, "upbit");
     assert_eq!(input.balances_start, balances);
     assert_eq!(
@@ -617,8 +632,8 @@ async fn reads_retry_through_500_truncation_drop_timeout_and_429_without_418() {
         .any(|(n, b)| n.ends_with(".meta.json")
             && String::from_utf8_lossy(b).contains("\"status\": 0")));
     // Offline, the truncated answer is superseded by the retry that parsed.
-    let r = offline::rebuild_with(rd.path(), offline::RebuildOptions::default()).unwrap();
-    assert_eq!(r.input.balances_start, b);
+    let r = replay::rebuild(&DESCRIPTOR, rd.path(), RebuildOptions::default()).unwrap();
+    assert_eq!(r.balances_start, b);
     assert_eq!(r.skipped.len(), 1);
     assert!(
         r.skipped[0].reason.contains("superseded"),
@@ -666,15 +681,21 @@ async fn a_truncated_body_fails_parsing_but_is_on_disk_and_offline_names_it() {
     }
     let body = std::fs::read(rd.path().join("raw/000001-GET-v1_accounts.body")).unwrap();
     assert_eq!(body, br#"[{"currency":"KRW","balance":"10"#);
-    let e = offline::rebuild(rd.path()).unwrap_err().to_string();
+    let e = replay::rebuild(&DESCRIPTOR, rd.path(), RebuildOptions::default())
+        .unwrap_err()
+        .to_string();
     assert!(
         e.contains("raw/000001-GET-v1_accounts.body") && e.contains("truncated"),
         "{e}"
     );
-    let r =
-        offline::rebuild_with(rd.path(), offline::RebuildOptions { skip_corrupt: true }).unwrap();
+    let r = replay::rebuild(
+        &DESCRIPTOR,
+        rd.path(),
+        RebuildOptions { skip_corrupt: true },
+    )
+    .unwrap();
     assert_eq!(r.skipped.len(), 1);
-    assert!(r.input.balances_start.is_empty());
+    assert!(r.balances_start.is_empty());
 }
 
 #[tokio::test]
@@ -694,11 +715,11 @@ async fn a_cancel_with_unknown_outcome_is_checked_not_resent() {
     );
     let url = start(&fx).await;
     let c = client(&url, None, 3);
-    let o = c.cancel_order("o-applied").await.unwrap();
+    let o = c.cancel_order(&oref("o-applied")).await.unwrap();
     assert_eq!(o.state, OrderState::Cancelled);
     assert_eq!(fx.hits("DELETE", "/v1/order"), 1, "the cancel was resent");
     // Second: a 500 and the order is still open: outcome unknown, still one DELETE.
-    match c.cancel_order("o-lost").await {
+    match c.cancel_order(&oref("o-lost")).await {
         Err(Error::OutcomeUnknown { what, .. }) => assert!(what.contains("o-lost")),
         other => panic!("{other:?}"),
     }
@@ -827,7 +848,10 @@ async fn a_body_of_the_wrong_shape_is_not_retried() {
         vec![Script::Envelope(401, "out_of_scope")],
     );
     match c.balances().await {
-        Err(e) => assert_eq!((e.name(), e.is_retryable()), (Some("out_of_scope"), false)),
+        Err(e) => {
+            assert_eq!((e.code(), e.is_retryable()), (Some("out_of_scope"), false));
+            assert!(e.is_out_of_scope());
+        }
         Ok(_) => panic!("expected out_of_scope"),
     }
 }
@@ -900,7 +924,8 @@ async fn a_second_key_shares_the_budget_and_the_run_directory() {
     // The fixture only knows the primary key's secret: the other key's token fails to verify,
     // which proves it signs with its own secret.
     let e = other.balances().await.unwrap_err();
-    assert_eq!(e.name(), Some("jwt_verification"));
+    assert_eq!(e.code(), Some("jwt_verification"));
+    assert_eq!(e.kind(), Some(respond::exchange::ErrorKind::BadSignature));
     let files = raw_files(&rd);
     assert!(
         files.iter().any(|(n, _)| n.starts_with("000002-")),

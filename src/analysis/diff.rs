@@ -13,8 +13,8 @@ use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 
 use super::model::{BotLogEntry, BotLogGap, MatchKind, Thresholds};
-use crate::engine::journal::ts;
 use crate::exchange::{Order, Side, Window};
+use crate::time::ts;
 
 /// What the diff found.
 #[derive(Debug, Clone, Default)]
@@ -242,9 +242,8 @@ pub(crate) fn order_funds(o: &Order) -> Option<Decimal> {
     }
     match (o.price, order_volume(o)) {
         (Some(p), Some(v)) => Some(p * v),
-        // Upbit `price` orders: a market buy for `price` quote.
-        (Some(p), None) => Some(p),
-        _ => None,
+        // Orders placed by amount (a market buy for a quote amount).
+        _ => o.quote_amount.or(o.price),
     }
 }
 
@@ -330,7 +329,9 @@ pub fn diff(
         if used[i] {
             continue;
         }
-        if let (Some(m), Some(s), Some(t)) = (e.market.as_deref(), e.side, e.created_at) {
+        if let (Some(m), Some(s), Some(t)) =
+            (e.market.as_ref().map(|m| m.as_str()), e.side, e.created_at)
+        {
             by_ms
                 .entry((m, s))
                 .or_default()

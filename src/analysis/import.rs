@@ -10,8 +10,9 @@
 //!   column names are matched case-insensitively, extra columns are ignored.
 //! - `order_id`: the exchange's order uuid, and/or `identifier`: the client id the bot sent.
 //!   At least one of the two columns must exist, and every row needs at least one non-empty.
-//! - Optional: `market` (Upbit code `KRW-BTC`; `BTC/KRW` is converted), `side` (`bid`, `ask`,
-//!   `buy`, `sell`, any case), `ord_type` (Upbit names: `limit`, `price`, `market`, `best`),
+//! - Optional: `market` (the exchange's own symbol, e.g. `BTC-USDT`; a ccxt-style `BASE/QUOTE`
+//!   is converted), `side` (`bid`, `ask`, `buy`, `sell`, any case), `ord_type` (`limit`,
+//!   `price` (a market buy for an amount), `market`, `best`),
 //!   `created_at` (RFC 3339 with any offset, or epoch milliseconds / seconds), `price`,
 //!   `volume` (decimal numbers), `funds` (quote amount).
 //! - Optional `event` column: a row whose `event` is `stop` or `start` carries no order; it marks
@@ -28,14 +29,17 @@
 //!   base_asset, quote_asset, timestamp, order_id, trade_type, order_type, price, amount, …`) and
 //!   the 2020 header (`Config File, Strategy, Exchange, Timestamp, Market, Base, Quote, Trade,
 //!   Type, Price, Amount, Fee, Age, Order ID, Exchange Trade ID`). One row per fill; the
-//!   Hummingbot `order_id` is the client id (`identifier`). Rows of an exchange other than Upbit
-//!   are refused ([`ImportError::OtherExchange`]).
+//!   Hummingbot `order_id` is the client id (`identifier`). Rows of an exchange other than the
+//!   run's are refused ([`ImportError::OtherExchange`]).
 //! - 3Commas deal history (semicolon-separated): one buy entry per deal at `created_at` with
 //!   `bought_volume` as quote funds, one sell entry at `closed_at` with `sold_volume`; no order
 //!   ids, so these rows only fuzzy-match and give configured sizes (`base_order_volume`).
 //!
-//! A market written Binance-style (`BTCUSDT`, no separator) is refused as a log of another
-//! exchange: it is a whole-file error even with `--skip-bad-rows`, because it means the wrong file.
+//! Markets are normalized through the run's exchange ([`Descriptor::parse_symbol`] and
+//! [`Descriptor::market_of`]), so every format ends up in the exchange's own symbols. A market
+//! the exchange says is written another exchange's way is refused as a log of another
+//! exchange: it is a whole-file error even with `--skip-bad-rows`, because it means the wrong
+//! file.
 
 use std::path::{Path, PathBuf};
 
@@ -43,7 +47,8 @@ use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use rust_decimal::Decimal;
 
 use super::model::{BotLog, BotLogEntry, BotLogFormat, SkippedRow};
-use crate::exchange::{CompactString, Side, Window};
+use crate::exchange::registry::SymbolError;
+use crate::exchange::{CompactString, Descriptor, Market, MarketCache, Side, Window};
 use crate::fsutil;
 use crate::rundir::RunDir;
 
@@ -70,11 +75,13 @@ pub enum ImportError {
     Binary { path: PathBuf },
     #[error("{path}:1: unknown bot-log header [{found}]; expected one of: {EXPECTED}. Force a format with --bot-log-format if the file is right")]
     UnknownHeader { path: PathBuf, found: String },
-    #[error("{path}:{line}: this bot log is from another exchange ({detail}); only Upbit logs can be compared with an Upbit export")]
+    #[error("{path}:{line}: this bot log is from another exchange ({detail}); only {exchange} logs can be compared with this {exchange} export")]
     OtherExchange {
         path: PathBuf,
         line: u64,
         detail: String,
+        /// The run's exchange.
+        exchange: &'static str,
     },
     #[error("{path}:{line}: {message} (use --skip-bad-rows to skip and list such rows)")]
     BadRow {
@@ -162,8 +169,10 @@ fn norm_col(c: &str) -> String {
 }
 
 /// Copies the bot log at `path` into the bundle as `bot/<log_index + 1>-<file name>` (hash of
-/// the original bytes taken by the copy), then parses it with the detected or `forced` format.
+/// the original bytes taken by the copy), then parses it with the detected or `forced` format,
+/// in the markets of `exchange`.
 pub fn import(
+    exchange: &'static Descriptor,
     path: &Path,
     forced: Option<BotLogFormat>,
     skip_bad_rows: bool,
@@ -185,7 +194,15 @@ pub fn import(
     }
     let sha256 = fsutil::copy_private(path, &dst).map_err(io)?;
     let bytes = std::fs::read(&dst).map_err(io)?;
-    let mut log = parse_bytes(path, &dst, &bytes, forced, skip_bad_rows, log_index)?;
+    let mut log = parse_bytes(
+        exchange,
+        path,
+        &dst,
+        &bytes,
+        forced,
+        skip_bad_rows,
+        log_index,
+    )?;
     log.bundle_path = bundle_path;
     log.sha256 = sha256;
     Ok(log)
@@ -194,6 +211,7 @@ pub fn import(
 /// Parses bot-log bytes without copying (the bundle copy is made by [`import`]). `db_path` is
 /// the file to open for a freqtrade database. Exposed for `respond analyze` re-runs on the copy.
 pub fn parse_bytes(
+    exchange: &'static Descriptor,
     path: &Path,
     db_path: &Path,
     bytes: &[u8],
@@ -206,6 +224,8 @@ pub fn parse_bytes(
         None => detect_bytes(path, bytes)?,
     };
     let mut p = Parser {
+        exchange,
+        markets: MarketCache::default(),
         path: path.to_path_buf(),
         log: log_index,
         skip: skip_bad_rows,
@@ -260,6 +280,9 @@ fn stopped_windows(events: &mut [(DateTime<Utc>, bool)]) -> Vec<Window> {
 }
 
 struct Parser {
+    exchange: &'static Descriptor,
+    /// One shared [`Market`] per symbol.
+    markets: MarketCache,
     path: PathBuf,
     log: usize,
     skip: bool,
@@ -533,21 +556,21 @@ impl Parser {
         ix: [Option<usize>; 9],
     ) -> Result<(), RowError> {
         let exchange = cell(rec, ix[0]).unwrap_or("");
-        if !exchange.to_ascii_lowercase().starts_with("upbit") {
+        if !exchange
+            .to_ascii_lowercase()
+            .starts_with(&self.exchange.name.to_ascii_lowercase())
+        {
             return Err(RowError::Fatal(ImportError::OtherExchange {
                 path: self.path.clone(),
                 line,
                 detail: format!("Hummingbot exchange `{exchange}`"),
+                exchange: self.exchange.display,
             }));
         }
         let base = cell(rec, ix[1]).ok_or("base asset is empty")?;
         let quote = cell(rec, ix[2]).ok_or("quote asset is empty")?;
         let mut e = self.entry(line);
-        e.market = Some(compact_str::format_compact!(
-            "{}-{}",
-            quote.to_ascii_uppercase(),
-            base.to_ascii_uppercase()
-        ));
+        e.market = Some(self.pair(base, quote));
         e.created_at = Some(parse_time(cell(rec, ix[3]).ok_or("timestamp is empty")?)?);
         e.identifier = Some(cell(rec, ix[4]).ok_or("order id is empty")?.into());
         e.side = Some(parse_side(cell(rec, ix[5]).ok_or("trade type is empty")?)?);
@@ -574,15 +597,9 @@ impl Parser {
     ) -> Result<(), RowError> {
         self.require_cols(cols, &[&["pair"], &["created_at"]])?;
         let pair = cell(rec, cols.idx(&["pair"])).ok_or("pair is empty")?;
-        // 3Commas pairs are QUOTE_BASE (`KRW_BTC`).
+        // 3Commas pairs are QUOTE_BASE (`USDT_BTC`) on every exchange.
         let market = match pair.split_once('_') {
-            Some((q, b)) if !q.is_empty() && !b.is_empty() => {
-                compact_str::format_compact!(
-                    "{}-{}",
-                    q.to_ascii_uppercase(),
-                    b.to_ascii_uppercase()
-                )
-            }
+            Some((q, b)) if !q.is_empty() && !b.is_empty() => self.pair(b, q),
             _ => self.market(pair, line)?,
         };
         let created =
@@ -718,30 +735,38 @@ impl Parser {
         Ok(())
     }
 
-    /// Normalizes a market to Upbit's `QUOTE-BASE`; refuses Binance-style symbols.
-    fn market(&self, m: &str, line: u64) -> Result<CompactString, RowError> {
+    /// The exchange's market trading `base` in `quote` (any case).
+    fn pair(&mut self, base: &str, quote: &str) -> Market {
+        let (base, quote) = (base.to_ascii_uppercase(), quote.to_ascii_uppercase());
+        let key = format!("{base}/{quote}");
+        let ex = self.exchange;
+        self.markets
+            .get(&key, |_| {
+                Ok::<_, std::convert::Infallible>((ex.market_of)(&base, &quote))
+            })
+            .unwrap_or_else(|e| match e {})
+    }
+
+    /// Normalizes a market to the exchange's own symbol: ccxt's `BASE/QUOTE[:SETTLE]`, or a
+    /// native symbol as the exchange parses it. A symbol the exchange calls foreign fails the
+    /// whole file.
+    fn market(&mut self, m: &str, line: u64) -> Result<Market, RowError> {
         let m = m.trim();
         if let Some((base, quote)) = m.split_once('/') {
             let quote = quote.split(':').next().unwrap_or(quote);
-            return Ok(compact_str::format_compact!(
-                "{}-{}",
-                quote.to_ascii_uppercase(),
-                base.to_ascii_uppercase()
-            ));
+            return Ok(self.pair(base, quote));
         }
-        if m.contains('-') {
-            return Ok(m.to_ascii_uppercase().into());
-        }
-        if m.chars().all(|c| c.is_ascii_alphanumeric()) {
-            return Err(RowError::Fatal(ImportError::OtherExchange {
+        let ex = self.exchange;
+        match self.markets.get(m, ex.parse_symbol) {
+            Ok(market) => Ok(market),
+            Err(SymbolError::Foreign(detail)) => Err(RowError::Fatal(ImportError::OtherExchange {
                 path: self.path.clone(),
                 line,
-                detail: format!(
-                    "market `{m}` is a Binance-style symbol; Upbit markets look like KRW-BTC"
-                ),
-            }));
+                detail,
+                exchange: ex.display,
+            })),
+            Err(SymbolError::Invalid(detail)) => Err(detail.into()),
         }
-        Err(format!("market `{m}` is not a market code like KRW-BTC").into())
     }
 }
 

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
 use super::model::{LossSummary, OrderVerdict, TransferVerdict};
-use super::rules::{currency_ref, quote_of, Ctx};
+use super::rules::{currency_ref, Ctx};
 use crate::exchange::{Balance, Side};
 
 /// Fills `est_loss_quote` of flagged verdicts and returns the totals.
@@ -23,20 +23,18 @@ pub(crate) fn loss(
     let mut quotes: BTreeMap<&str, usize> = BTreeMap::new();
     for (o, v) in input.orders.iter().zip(verdicts.iter()) {
         if v.flagged {
-            *quotes.entry(quote_of(&o.market)).or_default() += 1;
+            *quotes.entry(o.market.quote.as_str()).or_default() += 1;
         }
     }
+    // The quote most flagged orders are in; else the first order's; else the currency the
+    // exchange values the balances in; else none is known.
     let quote = quotes
         .iter()
         .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
         .map(|(q, _)| q.to_string())
-        .or_else(|| {
-            input
-                .orders
-                .first()
-                .map(|o| quote_of(&o.market).to_string())
-        })
-        .unwrap_or_else(|| "KRW".to_string());
+        .or_else(|| input.orders.first().map(|o| o.market.quote.to_string()))
+        .or_else(|| valuation_currency(input))
+        .unwrap_or_default();
     let mut explanation = Vec::new();
 
     // Overpayment.
@@ -46,7 +44,7 @@ pub(crate) fn loss(
         if !v.flagged {
             continue;
         }
-        if quote_of(&o.market) != quote {
+        if o.market.quote != quote {
             other_quote += 1;
             continue;
         }
@@ -161,6 +159,19 @@ pub(crate) fn loss(
         withdrawn_value: withdrawn,
         explanation,
     }
+}
+
+/// The currency most balances are valued in by the exchange (`unit_currency`).
+fn valuation_currency(input: &super::model::AnalysisInput) -> Option<String> {
+    let mut n: BTreeMap<&str, usize> = BTreeMap::new();
+    for b in input.balances_start.iter().chain(&input.balances_end) {
+        if let Some(u) = b.unit_currency.as_deref().filter(|u| !u.is_empty()) {
+            *n.entry(u).or_default() += 1;
+        }
+    }
+    n.into_iter()
+        .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(a.0)))
+        .map(|(u, _)| u.to_string())
 }
 
 /// Value of balances at reference prices; the currencies lacking a price on failure.

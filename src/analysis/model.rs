@@ -8,8 +8,8 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::exchange::{
-    ApiKeyInfo, Balance, Candle, CompactString, Fill, Order, PermissionProbe, Side, Transfer,
-    Window, WithdrawalAddress,
+    ApiKeyInfo, Balance, Candle, CompactString, Fill, History, Market, MarketInfo, Order,
+    PermissionProbe, Side, Transfer, Window, WithdrawalAddress,
 };
 
 /// Bot-log formats the importer understands.
@@ -37,7 +37,8 @@ pub struct BotLogEntry {
     pub line: u64,
     pub order_id: Option<String>,
     pub identifier: Option<CompactString>,
-    pub market: Option<CompactString>,
+    /// The market in the exchange's own symbols (the importer converts other spellings).
+    pub market: Option<Market>,
     pub side: Option<Side>,
     pub ord_type: Option<CompactString>,
     pub created_at: Option<DateTime<Utc>>,
@@ -131,6 +132,33 @@ pub struct AnalysisInput {
     pub bot_logs: Vec<BotLog>,
     /// UTC offset of the exchange's local time, seconds.
     pub local_utc_offset_secs: i32,
+    /// The exchange's market list, when the run read it (to value currencies no order traded).
+    pub markets: Vec<MarketInfo>,
+}
+
+impl From<History> for AnalysisInput {
+    /// The exchange data of a rebuilt run; the window, permissions and bot logs are the
+    /// caller's to add.
+    fn from(h: History) -> Self {
+        AnalysisInput {
+            exchange: h.exchange,
+            key_masked: h.key_masked,
+            window: None,
+            orders: h.orders,
+            fills: h.fills,
+            withdrawals: h.withdrawals,
+            deposits: h.deposits,
+            balances_start: h.balances_start,
+            balances_end: h.balances_end,
+            keys: h.keys,
+            permissions: None,
+            withdrawal_addresses: h.withdrawal_addresses,
+            candles: h.candles,
+            bot_logs: Vec::new(),
+            local_utc_offset_secs: h.local_utc_offset_secs,
+            markets: h.markets,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

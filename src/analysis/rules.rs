@@ -24,7 +24,7 @@
 //! Only `High` counts as flagged: `Review` orders are listed for a human but are not claimed as
 //! unauthorized, which keeps the user's own manual trades out of the claim.
 //!
-//! Withdrawals (R13): Upbit's withdrawal list carries no address, so besides a new or
+//! Withdrawals (R13): some exchanges' withdrawal lists carry no address, so besides a new or
 //! unlisted address, a withdrawal is flagged when it was made during the incident (at or after
 //! one reference window before the first order flagged `High`), unless the address is
 //! allowlisted, carries no memo/tag, and a completed withdrawal used it before the incident
@@ -44,8 +44,8 @@ use super::diff::{order_funds, DiffResult, FxBuild};
 use super::model::{
     AnalysisInput, BotLogEntry, Confidence, MatchKind, RuleHit, Thresholds, TransferVerdict,
 };
-use crate::engine::journal::ts;
 use crate::exchange::{Candle, OrderType, Side};
+use crate::time::ts;
 
 /// A reference price and how it was obtained.
 #[derive(Debug, Clone, PartialEq)]
@@ -80,6 +80,8 @@ pub(crate) struct Ctx<'a> {
     order_ref: Vec<u32>,
     /// The distinct references `order_ref` points into.
     ref_store: Vec<RefPrice>,
+    /// Market symbol by (base, quote), from the orders, candles and market list seen.
+    symbols: BTreeMap<(&'a str, &'a str), &'a str>,
 }
 
 const NO_REF: u32 = u32::MAX;
@@ -105,16 +107,6 @@ fn median(mut v: Vec<Decimal>) -> Option<Decimal> {
 
 fn f(x: Decimal) -> f64 {
     x.to_f64().unwrap_or(0.0)
-}
-
-/// Base currency of an Upbit market (`KRW-BTC` → `BTC`).
-pub(crate) fn base_of(market: &str) -> &str {
-    market.split_once('-').map(|(_, b)| b).unwrap_or(market)
-}
-
-/// Quote currency of an Upbit market (`KRW-BTC` → `KRW`).
-pub(crate) fn quote_of(market: &str) -> &str {
-    market.split_once('-').map(|(q, _)| q).unwrap_or(market)
 }
 
 /// The length of one candle in a market's series (sorted by start): the smallest gap between
@@ -171,7 +163,38 @@ pub(crate) fn candle_ref(
     })
 }
 
+/// Market symbol by (base, quote): every market the input names.
+fn symbols<'a>(input: &'a AnalysisInput) -> BTreeMap<(&'a str, &'a str), &'a str> {
+    let mut out = BTreeMap::new();
+    let mut add = |m: &'a crate::exchange::Market| {
+        out.entry((m.base.as_str(), m.quote.as_str()))
+            .or_insert(m.symbol.as_str());
+    };
+    for m in &input.markets {
+        add(&m.market);
+    }
+    for cs in input.candles.values() {
+        if let Some(c) = cs.first() {
+            add(&c.market);
+        }
+    }
+    let mut last: Option<&str> = None;
+    for o in &input.orders {
+        // Orders come in runs of one market: skip the map lookup while it repeats.
+        if last != Some(o.market.as_str()) {
+            add(&o.market);
+            last = Some(o.market.as_str());
+        }
+    }
+    out
+}
+
 impl<'a> Ctx<'a> {
+    /// The symbol of the market trading `base` in `quote`, when the input names one.
+    pub(crate) fn symbol_of(&self, base: &str, quote: &str) -> Option<&'a str> {
+        self.symbols.get(&(base, quote)).copied()
+    }
+
     pub(crate) fn build(
         input: &'a AnalysisInput,
         th: &'a Thresholds,
@@ -206,6 +229,7 @@ impl<'a> Ctx<'a> {
             refs: BTreeMap::new(),
             order_ref: vec![NO_REF; n],
             ref_store: Vec::new(),
+            symbols: symbols(input),
         };
         match diff {
             Some(d) => {
@@ -234,7 +258,7 @@ impl<'a> Ctx<'a> {
         let w = self.th.reference_window_minutes;
         let mut hits: Vec<DateTime<Utc>> = Vec::new();
         for (i, o) in self.input.orders.iter().enumerate() {
-            let r = self.market_ref(&o.market, o.created_at);
+            let r = self.market_ref(o.market.as_str(), o.created_at);
             if let (Some(r), Some(a)) = (&r, self.avg[i]) {
                 if deviation(o.side, a, r.price) > self.th.price_deviation {
                     hits.push(o.created_at);
@@ -436,6 +460,8 @@ struct Profile<'a> {
     count: usize,
 }
 
+/// Taker order types as bot logs name them (the generic CSV's `price` is a market buy by
+/// amount; freqtrade and Hummingbot write `market`).
 fn is_taker_name(t: &str) -> bool {
     matches!(t, "price" | "market" | "best")
 }
@@ -460,9 +486,9 @@ fn profile<'a>(ctx: &Ctx<'a>, entries: &[&'a BotLogEntry]) -> Profile<'a> {
         }
         count += 1;
         markets.insert(o.market.as_str());
-        assets.insert(base_of(&o.market));
+        assets.insert(o.market.base.as_str());
         typed += 1;
-        if matches!(o.order_type, OrderType::Market | OrderType::Best) {
+        if o.order_type.is_taker() {
             taker += 1;
         }
         if let Some(fu) = ctx.funds(i) {
@@ -475,7 +501,7 @@ fn profile<'a>(ctx: &Ctx<'a>, entries: &[&'a BotLogEntry]) -> Profile<'a> {
     for e in entries {
         if let Some(m) = &e.market {
             markets.insert(m.as_str());
-            assets.insert(base_of(m));
+            assets.insert(m.base.as_str());
         }
         if let Some(t) = &e.ord_type {
             if t == "deal" {
@@ -588,7 +614,7 @@ pub(crate) fn order_rules<'a>(
         }
         // R3
         if ctx.had_log && !prof.markets.contains(o.market.as_str()) {
-            let new_asset = !prof.assets.contains(base_of(&o.market));
+            let new_asset = !prof.assets.contains(o.market.base.as_str());
             h.push(hit(
                 "R3",
                 if new_asset { 0.7 } else { 0.5 },
@@ -603,7 +629,7 @@ pub(crate) fn order_rules<'a>(
                         .collect::<Vec<_>>()
                         .join(", "),
                     if new_asset {
-                        format!("; {} is also new to the account", base_of(&o.market))
+                        format!("; {} is also new to the account", o.market.base.as_str())
                     } else {
                         String::new()
                     }
@@ -735,7 +761,7 @@ pub(crate) fn order_rules<'a>(
             }
         }
         if o.side == Side::Sell {
-            let bal = start_balance.get(base_of(&o.market)).copied();
+            let bal = start_balance.get(o.market.base.as_str()).copied();
             if let Some(b) = bal.filter(|b| !b.is_zero()) {
                 if f(ctx.exec_vol(i)) >= 0.98 * f(b) && !h.iter().any(|x| x.rule == "R11") {
                     h.push(hit(
@@ -744,7 +770,7 @@ pub(crate) fn order_rules<'a>(
                         format!(
                             "sold {} {}, ~100% of the {} held at the start",
                             ctx.exec_vol(i).normalize(),
-                            base_of(&o.market),
+                            o.market.base.as_str(),
                             b.normalize()
                         ),
                     ));
@@ -752,10 +778,7 @@ pub(crate) fn order_rules<'a>(
             }
         }
         // R12
-        if matches!(o.order_type, OrderType::Market | OrderType::Best)
-            && prof.typed >= 5
-            && prof.taker == 0
-        {
+        if o.order_type.is_taker() && prof.typed >= 5 && prof.taker == 0 {
             h.push(hit(
                 "R12",
                 0.3,
@@ -851,9 +874,14 @@ fn rule_r7(ctx: &Ctx<'_>, cands: &[usize], hits: &mut [Vec<RuleHit>]) {
         else {
             continue;
         };
+        let target_quote = ep
+            .iter()
+            .find(|&&i| orders[i].market.as_str() == target)
+            .map(|&i| orders[i].market.quote.as_str())
+            .unwrap_or_default();
         let first_buy = ep
             .iter()
-            .filter(|&&i| orders[i].market == target && orders[i].side == Side::Buy)
+            .filter(|&&i| orders[i].market.as_str() == target && orders[i].side == Side::Buy)
             .map(|&i| orders[i].created_at)
             .min();
         let sells: Vec<usize> = ep
@@ -861,11 +889,14 @@ fn rule_r7(ctx: &Ctx<'_>, cands: &[usize], hits: &mut [Vec<RuleHit>]) {
             .copied()
             .filter(|&i| {
                 orders[i].side == Side::Sell
-                    && orders[i].market != target
+                    && orders[i].market.as_str() != target
                     && first_buy.is_some_and(|fb| orders[i].created_at <= fb + gap)
             })
             .collect();
-        let assets: BTreeSet<&str> = sells.iter().map(|&i| base_of(&orders[i].market)).collect();
+        let assets: BTreeSet<&str> = sells
+            .iter()
+            .map(|&i| orders[i].market.base.as_str())
+            .collect();
         let sold: Decimal = sells
             .iter()
             .map(|&i| ctx.funds(i).unwrap_or_default())
@@ -886,7 +917,7 @@ fn rule_r7(ctx: &Ctx<'_>, cands: &[usize], hits: &mut [Vec<RuleHit>]) {
             assets.len(),
             assets.iter().copied().collect::<Vec<_>>().join(", "),
             sold.round_dp(2).normalize(),
-            quote_of(target),
+            target_quote,
             target,
             if new_target {
                 ", a market the account never traded before"
@@ -901,7 +932,7 @@ fn rule_r7(ctx: &Ctx<'_>, cands: &[usize], hits: &mut [Vec<RuleHit>]) {
             // The sells that paid for it, and every order of the episode in the target market:
             // the buys concentrate, and the attacker's sells there churn the same coin.
             let already = hits[i].iter().any(|h| h.rule == "R7");
-            if !already && (sells.contains(&i) || o.market == target) {
+            if !already && (sells.contains(&i) || o.market.as_str() == target) {
                 hits[i].push(hit("R7", 0.6, reason.clone()));
             }
         }
@@ -919,9 +950,7 @@ fn liquidate_then_withdraw(ctx: &Ctx<'_>, ep: &[usize], gap: Duration, hits: &mu
         .copied()
         .filter(|&i| {
             let o = &orders[i];
-            o.side == Side::Sell
-                && matches!(o.order_type, OrderType::Market | OrderType::Best)
-                && !ctx.exec_vol(i).is_zero()
+            o.side == Side::Sell && o.order_type.is_taker() && !ctx.exec_vol(i).is_zero()
         })
         .collect();
     let (Some(first), Some(last)) = (
@@ -939,7 +968,10 @@ fn liquidate_then_withdraw(ctx: &Ctx<'_>, ep: &[usize], gap: Duration, hits: &mu
     else {
         return;
     };
-    let assets: BTreeSet<&str> = sells.iter().map(|&i| base_of(&orders[i].market)).collect();
+    let assets: BTreeSet<&str> = sells
+        .iter()
+        .map(|&i| orders[i].market.base.as_str())
+        .collect();
     let sold: Decimal = sells
         .iter()
         .map(|&i| ctx.funds(i).unwrap_or_default())
@@ -949,7 +981,7 @@ fn liquidate_then_withdraw(ctx: &Ctx<'_>, ep: &[usize], gap: Duration, hits: &mu
          at {}",
         assets.iter().copied().collect::<Vec<_>>().join(", "),
         sold.round_dp(2).normalize(),
-        quote_of(&orders[sells[0]].market),
+        orders[sells[0]].market.quote,
         ts(first),
         w.amount.normalize(),
         w.currency,
@@ -1243,11 +1275,8 @@ pub(crate) fn currency_ref(
             candle_value: None,
         });
     }
-    let market = format!("{quote}-{currency}");
+    let market = ctx.symbol_of(currency, quote)?;
     anchor
-        .and_then(|a| {
-            ctx.market_ref(&market, a)
-                .or_else(|| ctx.own_ref(&market, a))
-        })
-        .or_else(|| ctx.refs.get(&market).cloned())
+        .and_then(|a| ctx.market_ref(market, a).or_else(|| ctx.own_ref(market, a)))
+        .or_else(|| ctx.refs.get(market).cloned())
 }

@@ -1,6 +1,8 @@
 //! Synthetic, seeded account histories for the accuracy tests and the benchmark: 30 days of a
-//! bot placing limit orders (identifiers `bot-<hex>`) on KRW-BTC and KRW-ETH at normal prices,
-//! then one attack shaped like the mock exchange's scenarios, with the ground truth.
+//! bot placing limit orders (identifiers `bot-<hex>`) on BTC and ETH at normal prices, then one
+//! attack shaped like the mock exchange's scenarios, with the ground truth. Prices are in a
+//! fictional quote currency ([`QUOTE`], scaled like a currency without minor unit), in markets
+//! written `BASE-QUOTE`: the analysis must not care which exchange a history comes from.
 //!
 //! It lives in the library (not in `tests/`) so the benchmark and the tests share one
 //! generator; nothing in the product calls it.
@@ -15,9 +17,12 @@ use rust_decimal::Decimal;
 
 use super::model::{AnalysisInput, BotLog, BotLogEntry, BotLogFormat};
 use crate::exchange::{
-    Balance, Candle, Order, OrderState, OrderType, Provenance, Side, Transfer, TransferKind,
-    Window, WithdrawalAddress,
+    Balance, Candle, Market, Order, OrderState, OrderType, Provenance, Side, Transfer,
+    TransferKind, Window, WithdrawalAddress,
 };
+
+/// The quote currency of every synthetic market.
+pub const QUOTE: &str = "QTE";
 
 /// The attack shapes of the mock exchange.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,15 +46,23 @@ pub struct Synth {
     pub attack_withdrawals: BTreeSet<String>,
 }
 
-const THIN: &str = "KRW-THIN";
+const THIN: &str = "THIN-QTE";
 
 struct Gen {
     rng: ChaCha8Rng,
     start: DateTime<Utc>,
     /// Price per minute since `start`, per market.
     paths: BTreeMap<&'static str, Vec<f64>>,
+    /// The shared market of each symbol.
+    markets: BTreeMap<&'static str, Market>,
     orders: Vec<Order>,
     entries: Vec<BotLogEntry>,
+}
+
+/// A `BASE-QTE` symbol's market.
+fn market(symbol: &str) -> Market {
+    let (base, quote) = symbol.split_once('-').unwrap_or((symbol, QUOTE));
+    Market::new(symbol, base, quote)
 }
 
 fn d(x: f64, dp: u32) -> Decimal {
@@ -61,9 +74,9 @@ impl Gen {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut paths = BTreeMap::new();
         for (m, p0, vol) in [
-            ("KRW-BTC", 100_000_000.0, 0.0004),
-            ("KRW-ETH", 5_000_000.0, 0.0005),
-            ("KRW-XRP", 700.0, 0.0005),
+            ("BTC-QTE", 100_000_000.0, 0.0004),
+            ("ETH-QTE", 5_000_000.0, 0.0005),
+            ("XRP-QTE", 700.0, 0.0005),
             (THIN, 100.0, 0.0003),
         ] {
             let mut p: f64 = p0;
@@ -75,10 +88,12 @@ impl Gen {
             }
             paths.insert(m, v);
         }
+        let markets = paths.keys().map(|m| (*m, market(m))).collect();
         Gen {
             rng,
             start: Utc.with_ymd_and_hms(2026, 10, 20, 0, 0, 0).unwrap(),
             paths,
+            markets,
             orders: Vec::new(),
             entries: Vec::new(),
         }
@@ -123,15 +138,21 @@ impl Gen {
         };
         let ev = d(exec_volume, 8);
         let id = self.uuid();
+        // A `price` order is a market buy for an amount: the amount is not a limit price.
+        let (price, quote_amount) = match native {
+            "price" => (None, price.map(|p| d(p, 4))),
+            _ => (price.map(|p| d(p, 4)), None),
+        };
         self.orders.push(Order {
             id,
             client_id: client_id.map(Into::into),
-            market: market.into(),
+            market: self.markets[market].clone(),
             side,
             order_type,
             native_type: native.into(),
             state: OrderState::Done,
-            price: price.map(|p| d(p, 4)),
+            price,
+            quote_amount,
             volume: volume.map(|v| d(v, 8)),
             remaining_volume: Some(Decimal::ZERO),
             executed_volume: ev,
@@ -150,9 +171,9 @@ impl Gen {
     /// One bot limit order at `t`, logged in the bot log.
     fn bot_order(&mut self, t: DateTime<Utc>) {
         let market = if self.rng.gen_bool(0.6) {
-            "KRW-BTC"
+            "BTC-QTE"
         } else {
-            "KRW-ETH"
+            "ETH-QTE"
         };
         let side = if self.rng.gen_bool(0.5) {
             Side::Buy
@@ -204,7 +225,7 @@ impl Gen {
             let p = self.price(market, t);
             let val = self.rng.gen_range(value.0..value.1);
             out.push(Candle {
-                market: market.to_string(),
+                market: self.markets[market].clone(),
                 start: t,
                 open: d(p, 4),
                 high: d(p * 1.0005, 4),
@@ -235,13 +256,13 @@ pub fn generate(scenario: Scenario, seed: u64, with_bot_log: bool) -> Synth {
     let mut attack_withdrawals = BTreeSet::new();
     let mut withdrawals = Vec::new();
     let balances_start = vec![
-        bal("KRW", 1_000_000.0),
+        bal(QUOTE, 1_000_000.0),
         bal("BTC", 0.05),
         bal("ETH", 1.0),
         bal("XRP", 1000.0),
     ];
     let mut end_bal: BTreeMap<&str, f64> = [
-        ("KRW", 1_000_000.0),
+        (QUOTE, 1_000_000.0),
         ("BTC", 0.05),
         ("ETH", 1.0),
         ("XRP", 1000.0),
@@ -288,7 +309,7 @@ pub fn generate(scenario: Scenario, seed: u64, with_bot_log: bool) -> Synth {
             attack_orders.insert(g.orders[i].id.clone());
             thin += v;
         }
-        end_bal.insert("KRW", 100_000.0);
+        end_bal.insert(QUOTE, 100_000.0);
         end_bal.insert("THIN", thin);
     };
 
@@ -297,9 +318,9 @@ pub fn generate(scenario: Scenario, seed: u64, with_bot_log: bool) -> Synth {
             liquidate_and_pump(
                 &mut g,
                 &[
-                    ("KRW-BTC", "BTC", 0.05),
-                    ("KRW-ETH", "ETH", 1.0),
-                    ("KRW-XRP", "XRP", 1000.0),
+                    ("BTC-QTE", "BTC", 0.05),
+                    ("ETH-QTE", "ETH", 1.0),
+                    ("XRP-QTE", "XRP", 1000.0),
                 ],
                 8,
                 3.0,
@@ -309,7 +330,7 @@ pub fn generate(scenario: Scenario, seed: u64, with_bot_log: bool) -> Synth {
         Scenario::Withdrawal => {
             liquidate_and_pump(
                 &mut g,
-                &[("KRW-ETH", "ETH", 1.0), ("KRW-XRP", "XRP", 1000.0)],
+                &[("ETH-QTE", "ETH", 1.0), ("XRP-QTE", "XRP", 1000.0)],
                 3,
                 3.0,
                 5.0,
@@ -339,7 +360,7 @@ pub fn generate(scenario: Scenario, seed: u64, with_bot_log: bool) -> Synth {
                 attack_orders.insert(g.orders[i].id.clone());
                 at += Duration::seconds(g.rng.gen_range(40..100));
             }
-            end_bal.insert("KRW", 1_000_000.0 - 12.0 * 5000.0 * 400.0);
+            end_bal.insert(QUOTE, 1_000_000.0 - 12.0 * 5000.0 * 400.0);
         }
     }
     if scenario == Scenario::Withdrawal {
@@ -364,9 +385,9 @@ pub fn generate(scenario: Scenario, seed: u64, with_bot_log: bool) -> Synth {
             let day = g.rng.gen_range(1..28);
             let t = g.start + Duration::days(day) + Duration::minutes(g.rng.gen_range(60..720));
             let market = if g.rng.gen_bool(0.5) {
-                "KRW-BTC"
+                "BTC-QTE"
             } else {
-                "KRW-ETH"
+                "ETH-QTE"
             };
             let side = if g.rng.gen_bool(0.5) {
                 Side::Buy
@@ -389,9 +410,9 @@ pub fn generate(scenario: Scenario, seed: u64, with_bot_log: bool) -> Synth {
     let candle_from = g.start + Duration::days(27);
     let mut candles = BTreeMap::new();
     for (m, every, val) in [
-        ("KRW-BTC", 1, (5e6, 5e7)),
-        ("KRW-ETH", 1, (2e6, 2e7)),
-        ("KRW-XRP", 1, (1e6, 1e7)),
+        ("BTC-QTE", 1, (5e6, 5e7)),
+        ("ETH-QTE", 1, (2e6, 2e7)),
+        ("XRP-QTE", 1, (1e6, 1e7)),
         (THIN, 7, (5e4, 2e5)),
     ] {
         let mut cs = g.candles(m, candle_from, attack, every, val);
@@ -424,7 +445,7 @@ pub fn generate(scenario: Scenario, seed: u64, with_bot_log: bool) -> Synth {
     };
     Synth {
         input: AnalysisInput {
-            exchange: "upbit".into(),
+            exchange: "synthetic".into(),
             key_masked: "AbCd…WxYz".into(),
             window: Some(Window {
                 from: g.start,
@@ -456,7 +477,7 @@ fn bal(c: &str, a: f64) -> Balance {
         free: d(a.max(0.0), 8),
         locked: Decimal::ZERO,
         avg_buy_price: None,
-        unit_currency: Some("KRW".into()),
+        unit_currency: Some(QUOTE.into()),
     }
 }
 
@@ -537,7 +558,7 @@ pub fn bench_input(n: usize, seed: u64) -> AnalysisInput {
     )]
     .into();
     AnalysisInput {
-        exchange: "upbit".into(),
+        exchange: "synthetic".into(),
         window: Some(Window {
             from: g.start - Duration::days(1),
             to: t + Duration::days(1),

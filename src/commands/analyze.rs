@@ -37,9 +37,14 @@ pub async fn analyze(args: AnalyzeArgs, printer: &Printer) -> Result<Code, Failu
     let (journal, _, _) = Journal::reopen(&dir).map_err(|e| Failure::run(e.to_string()))?;
     // Read every log before the first is copied into the bundle: a refused log must leave no
     // unsealed copy behind (the bundle would stop verifying), as `leak` checks them up front.
-    crate::commands::leak::check_bot_logs(&args.bot_log)?;
+    let name = facts.exchange().ok_or_else(|| {
+        Failure::run("the journal does not name the exchange (was this run started without one?)")
+    })?;
+    let desc = investigate::exchange_named(&name).map_err(Failure::run)?;
+    crate::commands::leak::check_bot_logs(desc, &args.bot_log)?;
     let bot = args.bot_log.clone();
     let added = investigate::import_bot_logs(
+        desc,
         &rundir,
         &bot.bot_logs,
         investigate::forced_format(&bot),

@@ -29,7 +29,8 @@ pub async fn leak(args: LeakArgs, printer: &Printer) -> Result<Code, Failure> {
         inputs.insert("excel".into(), "true".into());
     }
     // Bad input is refused before anything touches the exchange.
-    check_bot_logs(&args.bot_log)?;
+    let desc = crate::steps::investigate::exchange_named(&exchange).map_err(Failure::usage)?;
+    check_bot_logs(desc, &args.bot_log)?;
     let conn = Connection::load(exchange, &args.connect, printer.interactive())?;
     if conn.primary.is_none() {
         let up = conn.exchange.to_uppercase();
@@ -52,18 +53,20 @@ pub async fn leak(args: LeakArgs, printer: &Printer) -> Result<Code, Failure> {
 
 /// Parses every bot log once before the run (without copying it anywhere), so a malformed one
 /// is a usage error naming its file and line before the exchange is touched.
-pub fn check_bot_logs(args: &crate::cli::BotLogArgs) -> Result<(), Failure> {
+pub fn check_bot_logs(
+    exchange: &'static crate::exchange::Descriptor,
+    args: &crate::cli::BotLogArgs,
+) -> Result<(), Failure> {
     let forced = crate::steps::investigate::forced_format(args);
     for (i, p) in args.bot_logs.iter().enumerate() {
         let bytes = std::fs::read(p)
             .map_err(|e| Failure::usage(format!("--bot-log {}: {e}", p.display())))?;
-        crate::analysis::import::parse_bytes(p, p, &bytes, forced, args.skip_bad_rows, i).map_err(
-            |e| {
+        crate::analysis::import::parse_bytes(exchange, p, p, &bytes, forced, args.skip_bad_rows, i)
+            .map_err(|e| {
                 Failure::usage(e.to_string()).with_hint(
                 "fix the bot log, force its format with --bot-log-format, or pass --skip-bad-rows",
             )
-            },
-        )?;
+            })?;
     }
     Ok(())
 }

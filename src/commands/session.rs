@@ -18,9 +18,12 @@ use crate::output::Printer;
 use crate::rundir::{self, RunDir};
 use crate::steps::{builtin, ExchangeSession, Services};
 
-/// The embedded playbook each exchange uses by default: `<exchange>-leak`.
+/// The embedded playbook an exchange uses by default (its descriptor's; `leak` otherwise).
 pub fn default_playbook(exchange: &str) -> String {
-    format!("{exchange}-leak")
+    crate::exchange::registry::get(exchange)
+        .map(|d| d.default_playbook)
+        .unwrap_or("leak")
+        .to_string()
 }
 
 /// The playbook source and where it came from (`embedded:NAME` for built-ins).
@@ -89,7 +92,7 @@ impl Connection {
     /// Checks the URL policy before a run directory exists (plain http only to loopback).
     pub fn check(&self) -> Result<(), Failure> {
         if let Some(u) = &self.api_url {
-            crate::exchange::upbit::client::validate_base_url(u).map_err(|e| {
+            crate::exchange::http::validate_base_url(u).map_err(|e| {
                 Failure::usage(e.to_string())
                     .with_hint("use https, or plain http to 127.0.0.1 / localhost for a mock")
             })?;

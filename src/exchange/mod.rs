@@ -1,23 +1,51 @@
 //! The exchange adapter boundary.
 //!
 //! The engine and the step kinds speak only [`Exchange`] and the normalized types in
-//! [`types`]; everything exchange-specific (paths, signing, wire formats, error names, rate
-//! limit headers) lives in one folder per exchange family (`upbit/`). Containment differs a lot
-//! between exchanges (only some can revoke a key by API, some export fills per symbol), so an
-//! adapter declares [`Capabilities`] and playbooks branch on them, never on exchange names.
+//! [`types`]; everything exchange-specific (paths, signing, wire formats, error codes, limits
+//! tables, symbol formats) lives in one folder per exchange, listed in [`registry`] with its
+//! [`Descriptor`]. Containment differs a lot between exchanges (only some can revoke a key by
+//! API, some export fills per symbol), so an adapter declares [`Capabilities`] and playbooks
+//! branch on them, never on exchange names.
+//!
+//! The machinery every adapter shares lives here too: the request pipeline ([`http`]: pace,
+//! sign, send, record, classify, retry), the rate limiter core ([`ratelimit`]), and the
+//! offline rebuild of a run from its raw responses ([`replay`]).
 
+pub mod http;
+pub mod ratelimit;
+pub mod registry;
+pub mod replay;
 pub mod types;
-pub mod upbit;
+
+pub use registry::adapters::*;
 
 use async_trait::async_trait;
 use serde::Serialize;
 
+pub use registry::Descriptor;
 pub use types::*;
+
+/// Where an adapter gets fills from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FillsSource {
+    /// Inside single-order answers ([`Exchange::order_with_fills`]); no fills listing.
+    PerOrder,
+    /// A fills listing by time window ([`Exchange::fills`]).
+    PerWindow {
+        /// Longest window one query may span, seconds.
+        max_window_secs: u64,
+        /// Most fills one query returns.
+        page_size: u32,
+        /// Every query names one market.
+        needs_symbol: bool,
+    },
+}
 
 /// What an adapter can do. Exposed to playbook templates as `exchange.*`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Capabilities {
-    /// Exchange identifier (`upbit`).
+    /// The exchange's registry name ([`registry::get`]).
     pub name: String,
     /// A key can be revoked through the API (Bybit for some keys); otherwise revocation is a
     /// guided manual step followed by verification.
@@ -28,23 +56,25 @@ pub struct Capabilities {
     pub batch_cancel: bool,
     /// Pending withdrawals can be cancelled by API.
     pub cancel_withdrawals: bool,
-    /// Fills come inside single-order responses (Upbit `trades[]`), not as a fills list.
-    pub fills_per_order: bool,
+    /// Where fills come from.
+    pub fills: FillsSource,
     /// Longest window one closed-order query may span, in seconds (`None` = unlimited).
     pub closed_orders_max_window_secs: Option<u64>,
     /// Most closed orders one query returns.
     pub closed_orders_max_per_call: u32,
-    /// The field name of the client id on orders (`identifier`).
+    /// Every closed-order query must name a market (the exchange keeps history per symbol).
+    pub history_needs_symbol: bool,
+    /// The field name of the client id on orders, as the exchange calls it.
     pub client_id_field: String,
-    /// UTC offset of the exchange's local time, seconds (Upbit: +09:00 = 32400).
-    pub local_utc_offset_secs: i32,
+    /// The exchange's local time zone.
+    pub local_zone: LocalZone,
     /// Where a user deletes a key by hand (shown by the manual revoke step), English. May
     /// hold `{expire_at}` for the key's expiry: read it through
     /// [`Capabilities::revoke_instructions`].
     pub manual_revoke_instructions_en: String,
     /// The same, in the exchange's home language.
     pub manual_revoke_instructions_local: String,
-    /// The home language code (`ko`).
+    /// The home language code (`en`, `ko`).
     pub local_language: String,
 }
 
@@ -63,16 +93,48 @@ impl Capabilities {
     }
 }
 
+/// What kind of refusal an exchange's error is, whatever its native code. Each adapter maps
+/// its codes to these; shared code decides on the kind, never on a native code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The key is unknown to the exchange (deleted, or mistyped).
+    KeyInvalid,
+    /// The key expired.
+    KeyExpired,
+    /// The signature did not verify: the secret does not match the key.
+    BadSignature,
+    /// The request's timestamp or nonce was refused (clock skew, a replayed nonce).
+    ClockSkew,
+    /// The key lacks the permission for this call.
+    PermissionDenied,
+    /// This machine's IP is not on the key's allowlist.
+    IpNotAllowed,
+    /// No such order, withdrawal, …
+    NotFound,
+    InsufficientFunds,
+    RateLimited,
+    /// The exchange refused the request's parameters.
+    InvalidRequest,
+    /// The exchange failed internally; worth retrying a read.
+    ServerError,
+    Other,
+}
+
 /// Errors from an adapter, classified so callers can decide: retry, switch key, or stop.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The exchange answered with an error envelope.
-    #[error("{exchange} error {name} (HTTP {status}): {message}")]
+    /// The exchange answered with an error.
+    #[error("{exchange} error {code} (HTTP {status}): {message}")]
     Api {
         exchange: String,
         status: u16,
-        name: String,
+        /// The exchange's own error name or number, as evidence.
+        code: String,
+        kind: ErrorKind,
         message: String,
+        /// What a user should do about it (the adapter's words).
+        advice: String,
     },
     /// Over the rate limit (429) or blocked (418).
     #[error("rate limited by the exchange (HTTP {status}){}", retry_after_ms.map(|m| format!("; retry after {m} ms")).unwrap_or_default())]
@@ -105,7 +167,7 @@ impl Error {
     /// Worth retrying the same request (reads) after a backoff.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Error::Api { status, name, .. } => *status >= 500 || name == "server_error",
+            Error::Api { status, kind, .. } => *status >= 500 || *kind == ErrorKind::ServerError,
             Error::RateLimited { status, .. } => *status == 429,
             Error::Transport(_) => true,
             Error::Decode { .. } => true,
@@ -113,15 +175,32 @@ impl Error {
         }
     }
 
-    /// The key no longer works (deleted, expired): switch keys rather than retry.
-    pub fn is_key_dead(&self) -> bool {
-        matches!(self, Error::Api { name, .. } if name == "invalid_access_key" || name == "expired_access_key")
+    /// The kind of an exchange's refusal, when the exchange refused.
+    pub fn kind(&self) -> Option<ErrorKind> {
+        match self {
+            Error::Api { kind, .. } => Some(*kind),
+            Error::RateLimited { .. } => Some(ErrorKind::RateLimited),
+            _ => None,
+        }
     }
 
-    /// The exchange's error name, when it gave one.
-    pub fn name(&self) -> Option<&str> {
+    /// The key no longer works (deleted, expired): switch keys rather than retry.
+    pub fn is_key_dead(&self) -> bool {
+        matches!(
+            self.kind(),
+            Some(ErrorKind::KeyInvalid | ErrorKind::KeyExpired)
+        )
+    }
+
+    /// The key lacks the permission for the call.
+    pub fn is_out_of_scope(&self) -> bool {
+        self.kind() == Some(ErrorKind::PermissionDenied)
+    }
+
+    /// The exchange's own error code, when it gave one (evidence, not for decisions).
+    pub fn code(&self) -> Option<&str> {
         match self {
-            Error::Api { name, .. } => Some(name),
+            Error::Api { code, .. } => Some(code),
             _ => None,
         }
     }
@@ -129,7 +208,7 @@ impl Error {
     /// What a user should do about this error.
     pub fn advice(&self) -> String {
         match self {
-            Error::Api { name, .. } => upbit::errors::advice(name).to_string(),
+            Error::Api { advice, .. } => advice.clone(),
             Error::RateLimited { .. } => "wait and retry; respond paces itself, so this means another client shares the key or IP".into(),
             Error::Transport(_) => "check the network and --api-url; reads are retried automatically".into(),
             Error::Decode { .. } => "the raw answer is saved under raw/; retry, and report it if it persists".into(),
@@ -147,8 +226,19 @@ pub type Result<T> = std::result::Result<T, Error>;
 #[derive(Debug, Clone)]
 pub struct ClosedOrdersQuery {
     pub window: Window,
-    pub market: Option<String>,
+    /// Required when [`Capabilities::history_needs_symbol`].
+    pub market: Option<Market>,
     /// Most to return (≤ `closed_orders_max_per_call`).
+    pub limit: u32,
+}
+
+/// Query for fills by time window ([`FillsSource::PerWindow`]).
+#[derive(Debug, Clone)]
+pub struct FillsQuery {
+    pub window: Window,
+    /// Required when the source says `needs_symbol`.
+    pub market: Option<Market>,
+    /// Most to return (≤ the source's `page_size`).
     pub limit: u32,
 }
 
@@ -168,22 +258,49 @@ pub trait Exchange: Send + Sync {
     async fn open_orders(&self) -> Result<Vec<Order>>;
     /// Closed orders created inside `query.window` (≤ the adapter's max window), newest first.
     async fn closed_orders(&self, query: &ClosedOrdersQuery) -> Result<Vec<Order>>;
-    /// One order with its fills.
-    async fn order_with_fills(&self, order_id: &str) -> Result<(Order, Vec<Fill>)>;
+    /// One order with its fills ([`FillsSource::PerOrder`]; otherwise the fills may be empty).
+    async fn order_with_fills(&self, order: &OrderRef) -> Result<(Order, Vec<Fill>)>;
+    /// Fills inside a window ([`FillsSource::PerWindow`]), newest first.
+    async fn fills(&self, query: &FillsQuery) -> Result<Vec<Fill>> {
+        let _ = query;
+        Err(Error::Unsupported {
+            exchange: self.capabilities().name.clone(),
+            what: "listing fills by time window (this exchange gives fills per order)".into(),
+        })
+    }
+    /// The exchange's public market list.
+    async fn markets(&self) -> Result<Vec<MarketInfo>> {
+        Err(Error::Unsupported {
+            exchange: self.capabilities().name.clone(),
+            what: "listing markets".into(),
+        })
+    }
+    /// The market of a native symbol (a playbook's `markets:` argument), as the exchange
+    /// writes it; a [`Error::Config`] when it is not one of this exchange's symbols.
+    fn market(&self, symbol: &str) -> Result<Market> {
+        registry::get(&self.capabilities().name)
+            .and_then(|d| (d.parse_symbol)(symbol).ok())
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "`{symbol}` is not a market symbol of {}",
+                    self.capabilities().name
+                ))
+            })
+    }
     /// Withdrawals, newest first, following the exchange's cursor until `since`.
     async fn withdrawals(&self, since: chrono::DateTime<chrono::Utc>) -> Result<Vec<Transfer>>;
     async fn deposits(&self, since: chrono::DateTime<chrono::Utc>) -> Result<Vec<Transfer>>;
     async fn withdrawal_addresses(&self) -> Result<Vec<WithdrawalAddress>>;
     /// Cancels every open order (batch where possible, then one by one), until none is left.
     async fn cancel_all_open_orders(&self) -> Result<CancelReport>;
-    async fn cancel_order(&self, order_id: &str) -> Result<Order>;
+    async fn cancel_order(&self, order: &OrderRef) -> Result<Order>;
     async fn cancel_withdrawal(&self, id: &str) -> Result<Transfer>;
     /// Revokes the current key by API; `Unsupported` where the exchange cannot.
     async fn revoke_key(&self) -> Result<()>;
     /// Public minute candles ending at `to` (newest first), for reference prices.
     async fn candles(
         &self,
-        market: &str,
+        market: &Market,
         unit_minutes: u32,
         to: chrono::DateTime<chrono::Utc>,
         count: u32,
@@ -193,30 +310,5 @@ pub trait Exchange: Send + Sync {
     /// the adapter does not track it.
     fn budget_status(&self) -> Option<String> {
         None
-    }
-}
-
-/// Rebuilds the normalized data of a run from its saved raw responses, with the parsers of the
-/// adapter family that recorded them (`exchange` = `Capabilities::name`). No network. Corrupt
-/// bodies are left out and listed as `(file, reason)`.
-pub fn offline_rebuild(
-    exchange: &str,
-    run_dir: &std::path::Path,
-) -> std::result::Result<(crate::analysis::AnalysisInput, Vec<(String, String)>), String> {
-    match exchange {
-        "upbit" => {
-            let rebuilt = upbit::offline::rebuild_with(
-                run_dir,
-                upbit::offline::RebuildOptions { skip_corrupt: true },
-            )
-            .map_err(|e| e.to_string())?;
-            let skipped = rebuilt
-                .skipped
-                .into_iter()
-                .map(|s| (s.file, s.reason))
-                .collect();
-            Ok((rebuilt.input, skipped))
-        }
-        other => Err(format!("no offline parser for exchange `{other}`")),
     }
 }

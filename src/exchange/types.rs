@@ -1,15 +1,23 @@
 //! Normalized exchange data: what every adapter returns and what analysis and reports read.
 //!
+//! The vocabulary is the exchanges' common denominator, never one exchange's: a [`Market`]
+//! carries its base and quote currencies beside the native symbol (`BTC-USDT`, `BTCUSDT`), so no
+//! shared code ever parses a symbol; an [`Order`] keeps its limit price and the quote amount
+//! of a market order apart; a [`ScopeProbe`] says what class of permission a native scope name
+//! grants. Adapters map their wire formats into these types; everything after them is
+//! exchange-neutral.
+//!
 //! Amounts are `rust_decimal::Decimal` (exchanges send decimal strings; floats would lose the
 //! evidence). Times are UTC; the exchange-local rendering is kept beside them as the exchange
 //! sent it, so a reviewer can match the exchange's own UI.
 //!
-//! Histories run to millions of orders, so the records are kept compact: short codes
-//! (markets, order types, client ids) are [`CompactString`]s, stored inline up to 24 bytes
-//! with no heap allocation, and every record parsed from one raw response shares that
-//! response's [`Provenance`] through an `Arc`. Both serialize exactly as `String` and
-//! `Provenance` do.
+//! Histories run to millions of orders, so the records are kept compact: short codes (order
+//! types, client ids) are [`CompactString`]s, stored inline up to 24 bytes with no heap
+//! allocation, a [`Market`] is one shared allocation per market (8 bytes per record), and every
+//! record parsed from one raw response shares that response's [`Provenance`] through an
+//! `Arc`. All of them serialize exactly as their plain contents do.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -38,21 +46,30 @@ impl Side {
 #[serde(rename_all = "lowercase")]
 pub enum OrderType {
     Limit,
-    /// Any taker order without a limit price (Upbit `price`, `market`).
+    /// Any taker order without a limit price (a market buy for a quote amount, a market sell
+    /// of a base volume).
     Market,
-    /// Upbit `best`: a marketable order at the best price with a time-in-force.
+    /// A marketable order at the best price with a time-in-force (immediate-or-cancel,
+    /// fill-or-kill).
     Best,
     Other,
+}
+
+impl OrderType {
+    /// Takes liquidity by construction (no limit price to rest at).
+    pub fn is_taker(self) -> bool {
+        matches!(self, OrderType::Market | OrderType::Best)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OrderState {
-    /// Resting or partially filled (Upbit `wait`, `watch`).
+    /// Resting, partially filled, or waiting for a trigger.
     Open,
-    /// Fully filled (Upbit `done`).
+    /// Fully filled.
     Done,
-    /// Cancelled, possibly after partial fills (Upbit `cancel`).
+    /// Cancelled, possibly after partial fills.
     Cancelled,
     Other,
 }
@@ -65,20 +82,135 @@ pub struct Provenance {
     pub raw_sha256: String,
 }
 
+/// A market: the symbol as the exchange writes it, and the two currencies it trades.
+///
+/// One allocation per market, shared by every record in it (cloning is a reference count).
+/// Serializes as `{"symbol", "base", "quote"}`. Adapters build markets from their own symbol
+/// formats; shared code reads `base` and `quote` and never parses `symbol`.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Market(Arc<MarketData>);
+
+/// The contents of a [`Market`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct MarketData {
+    /// The exchange's own symbol (`BTCUSDT`, `BTC-USDT`, quote first on some exchanges).
+    pub symbol: CompactString,
+    /// The traded asset (`BTC`).
+    pub base: CompactString,
+    /// The currency prices and amounts are quoted in.
+    pub quote: CompactString,
+}
+
+impl Market {
+    pub fn new(
+        symbol: impl Into<CompactString>,
+        base: impl Into<CompactString>,
+        quote: impl Into<CompactString>,
+    ) -> Self {
+        Market(Arc::new(MarketData {
+            symbol: symbol.into(),
+            base: base.into(),
+            quote: quote.into(),
+        }))
+    }
+
+    /// The native symbol.
+    pub fn as_str(&self) -> &str {
+        &self.0.symbol
+    }
+}
+
+impl std::ops::Deref for Market {
+    type Target = MarketData;
+    fn deref(&self) -> &MarketData {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Market {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}({}/{})", self.symbol, self.base, self.quote)
+    }
+}
+
+impl std::fmt::Display for Market {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.symbol)
+    }
+}
+
+/// Hands out one shared [`Market`] per symbol while a response is parsed, so a page of a
+/// thousand orders in three markets holds three allocations, not a thousand.
+#[derive(Default)]
+pub struct MarketCache(BTreeMap<CompactString, Market>);
+
+impl MarketCache {
+    /// The market of `symbol`, built by `make` the first time it is seen.
+    pub fn get<E>(
+        &mut self,
+        symbol: &str,
+        make: impl FnOnce(&str) -> Result<Market, E>,
+    ) -> Result<Market, E> {
+        if let Some(m) = self.0.get(symbol) {
+            return Ok(m.clone());
+        }
+        let m = make(symbol)?;
+        self.0.insert(symbol.into(), m.clone());
+        Ok(m)
+    }
+}
+
+/// What an exchange lists about one market (its public market list).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MarketInfo {
+    pub market: Market,
+    /// The exchange's status word (`TRADING`, `active`, …), when it gives one.
+    pub status: Option<String>,
+    /// Smallest price step, when known.
+    pub tick_size: Option<Decimal>,
+    /// Smallest base-volume step, when known.
+    pub lot_size: Option<Decimal>,
+    /// Smallest order value in the quote currency, when known.
+    pub min_notional: Option<Decimal>,
+}
+
+/// A reference to one order. Exchanges that keep orders per market need its market to find
+/// it, and refuse a reference without one ([`crate::exchange::Error::Config`]); others read
+/// only the id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderRef {
+    pub id: String,
+    /// The order's market, when known (an id from a bot log or a playbook may come alone).
+    pub market: Option<Market>,
+}
+
+impl OrderRef {
+    pub fn of(o: &Order) -> Self {
+        OrderRef {
+            id: o.id.clone(),
+            market: Some(o.market.clone()),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Order {
-    /// The exchange's order id (Upbit `uuid`).
+    /// The exchange's order id.
     pub id: String,
-    /// The client-chosen id (Upbit `identifier`), when one was sent.
+    /// The client-chosen id, when one was sent.
     pub client_id: Option<CompactString>,
-    /// Quote-first market code as the exchange writes it (`KRW-BTC`).
-    pub market: CompactString,
+    pub market: Market,
     pub side: Side,
     pub order_type: OrderType,
-    /// The exchange's own type name (`limit`, `price`, `market`, `best`).
+    /// The exchange's own type name, for display only: shared code branches on `order_type`.
     pub native_type: CompactString,
     pub state: OrderState,
+    /// The limit price; `None` for orders without one (market orders).
     pub price: Option<Decimal>,
+    /// The quote amount to spend (a market buy for an amount) or receive, when the order was
+    /// placed by amount rather than by volume.
+    pub quote_amount: Option<Decimal>,
     pub volume: Option<Decimal>,
     pub remaining_volume: Option<Decimal>,
     pub executed_volume: Decimal,
@@ -86,7 +218,7 @@ pub struct Order {
     pub executed_funds: Option<Decimal>,
     pub paid_fee: Decimal,
     pub created_at: DateTime<Utc>,
-    /// The creation time exactly as the exchange sent it (Upbit: KST, `+09:00`).
+    /// The creation time exactly as the exchange sent it (often in its local zone).
     pub created_at_local: String,
     pub trades_count: u32,
     pub provenance: Option<Arc<Provenance>>,
@@ -94,10 +226,10 @@ pub struct Order {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Fill {
-    /// The exchange's trade id (Upbit trade `uuid`).
+    /// The exchange's trade id.
     pub id: String,
     pub order_id: String,
-    pub market: CompactString,
+    pub market: Market,
     pub side: Side,
     pub price: Decimal,
     pub volume: Decimal,
@@ -134,7 +266,7 @@ pub struct ApiKeyInfo {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Transfer {
-    /// Upbit withdrawal/deposit `uuid`.
+    /// The exchange's withdrawal/deposit id.
     pub id: String,
     pub kind: TransferKind,
     pub currency: String,
@@ -171,7 +303,7 @@ pub struct WithdrawalAddress {
 /// One candle of public market data (used for reference prices).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Candle {
-    pub market: String,
+    pub market: Market,
     pub start: DateTime<Utc>,
     pub open: Decimal,
     pub high: Decimal,
@@ -219,10 +351,53 @@ pub struct PermissionProbe {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScopeProbe {
+    /// The exchange's own scope name.
     pub scope: String,
+    /// What the scope allows, set by the adapter: shared code reads this, never the name.
+    pub class: ScopeClass,
     pub held: Option<bool>,
     /// How it was determined ("GET /v1/accounts answered 200", "inferred: …").
     pub evidence: String,
+}
+
+/// What a permission scope allows, whatever the exchange calls it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScopeClass {
+    /// Reading balances, orders, history.
+    Read,
+    /// Placing and cancelling orders.
+    Trade,
+    /// Sending funds off the exchange.
+    Withdraw,
+    /// Moving funds between accounts or sub-accounts of the exchange.
+    Transfer,
+    /// Creating deposit addresses.
+    Deposit,
+    Other,
+}
+
+impl ScopeClass {
+    /// Funds can leave the account with it.
+    pub fn moves_funds(self) -> bool {
+        matches!(self, ScopeClass::Withdraw | ScopeClass::Transfer)
+    }
+}
+
+/// The exchange's home time zone, as its UI and its timestamps show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct LocalZone {
+    /// Offset from UTC, seconds (+09:00 = 32400).
+    pub utc_offset_secs: i32,
+    /// The zone's usual abbreviation, for column headers.
+    pub name: &'static str,
+}
+
+impl LocalZone {
+    pub const UTC: LocalZone = LocalZone {
+        utc_offset_secs: 0,
+        name: "UTC",
+    };
 }
 
 /// A time window, UTC, half-open [from, to).
@@ -230,4 +405,46 @@ pub struct ScopeProbe {
 pub struct Window {
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
+}
+
+/// A raw response left out of an offline rebuild, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkippedRaw {
+    /// The body file, relative to the run directory.
+    pub file: String,
+    pub reason: String,
+}
+
+/// Everything a run's saved raw responses say, rebuilt without the network by
+/// [`crate::exchange::replay`]: the normalized records of every successful answer, merged
+/// (the later record of an order wins; the first key list is kept), sorted, and the files
+/// that were left out.
+#[derive(Debug, Clone, Default)]
+pub struct History {
+    /// The exchange that recorded the run (its registry name).
+    pub exchange: String,
+    /// The masked key of the first authenticated request: the key under investigation.
+    pub key_masked: String,
+    /// UTC offset of the exchange's local time, seconds.
+    pub local_utc_offset_secs: i32,
+    /// Sorted by (created_at, id).
+    pub orders: Vec<Order>,
+    /// Sorted by (created_at, id).
+    pub fills: Vec<Fill>,
+    /// Newest first.
+    pub withdrawals: Vec<Transfer>,
+    /// Newest first.
+    pub deposits: Vec<Transfer>,
+    /// The first balance list of the run, and the last one after it.
+    pub balances_start: Vec<Balance>,
+    pub balances_end: Vec<Balance>,
+    /// Keys in the order first seen; `is_current` marks the key under investigation.
+    pub keys: Vec<ApiKeyInfo>,
+    pub withdrawal_addresses: Vec<WithdrawalAddress>,
+    /// Candles per market symbol, newest first.
+    pub candles: BTreeMap<String, Vec<Candle>>,
+    /// The exchange's market list, when the run read it.
+    pub markets: Vec<MarketInfo>,
+    /// Raw files left out (corrupt, truncated, superseded by a retry).
+    pub skipped: Vec<SkippedRaw>,
 }

@@ -27,8 +27,8 @@ pub struct EmbeddedPlaybook {
 pub fn embedded() -> Vec<EmbeddedPlaybook> {
     vec![
         EmbeddedPlaybook {
-            name: "upbit-leak",
-            source: include_str!("../../playbooks/upbit-leak.yaml"),
+            name: "leak",
+            source: include_str!("../../playbooks/leak.yaml"),
         },
         EmbeddedPlaybook {
             name: "example-notify",
@@ -37,9 +37,16 @@ pub fn embedded() -> Vec<EmbeddedPlaybook> {
     ]
 }
 
-/// Finds an embedded playbook by name.
+/// Finds an embedded playbook by name, or by a former name an exchange still answers to
+/// ([`crate::exchange::Descriptor::playbook_aliases`], e.g. `<exchange>-leak`), which
+/// resolves to that exchange's default playbook.
 pub fn embedded_named(name: &str) -> Option<EmbeddedPlaybook> {
-    embedded().into_iter().find(|p| p.name == name)
+    let canonical = crate::exchange::registry::all()
+        .iter()
+        .find(|d| d.playbook_aliases.contains(&name))
+        .map(|d| d.default_playbook)
+        .unwrap_or(name);
+    embedded().into_iter().find(|p| p.name == canonical)
 }
 
 /// A playbook that failed to load, with every problem.

@@ -4,15 +4,19 @@
 //! [`sanitize::csv_text`] (control characters made visible, formula prefixes neutralised with
 //! a leading `'`, long values cut); numeric cells are written from `Decimal`s untouched, so a
 //! genuine negative number stays a number. With `--excel` a UTF-8 byte-order mark comes first.
+//!
+//! An order's `price` column holds its limit price, or, for an order placed by amount (a
+//! market buy for a quote amount), that amount; `market` is the exchange's own symbol.
 
 use std::collections::BTreeSet;
 
 use crate::analysis::AnalysisInput;
-use crate::engine::journal::ts;
 use crate::exchange::{Order, Provenance, Transfer};
+use crate::report::format::{confidence, dec, fill_loss, match_kind, money, rule_ids, score};
+use crate::report::joined::Joined;
 use crate::report::sanitize::csv_text;
-use crate::report::view::{confidence, dec, fill_loss, match_kind, money, rule_ids, score, Joined};
 use crate::report::{ReportError, ReportOptions};
+use crate::time::ts;
 
 /// Columns of `unauthorized_trades.csv`.
 pub const UNAUTHORIZED_COLUMNS: &[&str] = &[
@@ -232,7 +236,7 @@ pub fn unauthorized_trades(j: &Joined<'_>, opts: &ReportOptions) -> Result<Vec<u
                     let mut row = common("fill");
                     row.extend([
                         t(&f.id),
-                        t(&f.market),
+                        t(f.market.as_str()),
                         t(f.side.as_str()),
                         t(&o.native_type),
                         t(state(o)),
@@ -260,13 +264,13 @@ pub fn unauthorized_trades(j: &Joined<'_>, opts: &ReportOptions) -> Result<Vec<u
                 let mut row = common("order");
                 row.extend([
                     t(""),
-                    t(&o.market),
+                    t(o.market.as_str()),
                     t(o.side.as_str()),
                     t(&o.native_type),
                     t(state(o)),
                     t(ts(o.created_at)),
                     t(&o.created_at_local),
-                    n(dec(o.price)),
+                    n(dec(o.price.or(o.quote_amount))),
                     n(dec(o.volume)),
                     n(o.executed_volume.to_string()),
                     n(dec(o.executed_funds)),
@@ -298,14 +302,14 @@ pub fn orders(j: &Joined<'_>, opts: &ReportOptions) -> Result<Vec<u8>, ReportErr
             t(&input.key_masked),
             t(&o.id),
             t(o.client_id.as_deref().unwrap_or("")),
-            t(&o.market),
+            t(o.market.as_str()),
             t(o.side.as_str()),
             t(&o.native_type),
             t(type_normalized(o)),
             t(state(o)),
             t(ts(o.created_at)),
             t(&o.created_at_local),
-            n(dec(o.price)),
+            n(dec(o.price.or(o.quote_amount))),
             n(dec(o.volume)),
             n(dec(o.remaining_volume)),
             n(o.executed_volume.to_string()),
@@ -353,7 +357,7 @@ pub fn fills(j: &Joined<'_>, opts: &ReportOptions) -> Result<Vec<u8>, ReportErro
             t(&j.input.exchange),
             t(&f.id),
             t(&f.order_id),
-            t(&f.market),
+            t(f.market.as_str()),
             t(f.side.as_str()),
             t(ts(f.created_at)),
             t(&f.created_at_local),

@@ -12,7 +12,10 @@
 
 pub mod csv;
 pub mod facts;
+pub mod format;
 pub mod html;
+pub mod joined;
+pub mod json;
 pub mod manifest;
 pub mod markdown;
 pub mod sanitize;
@@ -33,7 +36,7 @@ pub use verify::{verify, VerifyReport};
 /// Options of the bundle writers.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ReportOptions {
-    /// Write CSVs with a UTF-8 byte-order mark, so Excel reads Korean text correctly.
+    /// Write CSVs with a UTF-8 byte-order mark, so Excel reads non-ASCII text correctly.
     pub excel: bool,
 }
 
@@ -98,7 +101,7 @@ pub fn write_bundle(
             orders: input.orders.len(),
         });
     }
-    let joined = view::Joined::new(input, result);
+    let joined = joined::Joined::new(input, result);
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
     let unauthorized = csv::unauthorized_trades(&joined, opts)?;
     let unauthorized_sha = crate::fsutil::sha256_hex(&unauthorized);
@@ -114,8 +117,8 @@ pub fn write_bundle(
         csv::transfers(&joined, &input.deposits, "deposits.csv", opts)?,
     ));
     files.push(("balances.csv".into(), csv::balances(input, opts)?));
-    files.push(("keys.json".into(), view::keys_json(facts, input, result)));
-    files.push(("analysis.json".into(), view::analysis_json(facts, &joined)));
+    files.push(("keys.json".into(), json::keys_json(facts, input, result)));
+    files.push(("analysis.json".into(), json::analysis_json(facts, &joined)));
     let report = view::build(facts, &joined, &unauthorized_sha);
     files.push(("report.md".into(), markdown::render(&report)?.into_bytes()));
     files.push(("report.html".into(), html::render(&report)?.into_bytes()));

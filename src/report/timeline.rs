@@ -26,11 +26,12 @@ use chrono::{DateTime, Duration, Utc};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 
-use crate::engine::journal::ts;
 use crate::exchange::{Order, Side};
 use crate::report::facts::RunFacts;
+use crate::report::format::order_price;
+use crate::report::joined::Joined;
 use crate::report::sanitize::{clean, html};
-use crate::report::view::{order_price, Joined};
+use crate::time::ts;
 
 const W: f64 = 960.0;
 const LEFT: f64 = 90.0;

@@ -16,7 +16,7 @@ use serde_json::{json, Map, Value};
 
 use crate::analysis::{self, AnalysisInput, AnalysisResult, BotLog, BotLogFormat, Thresholds};
 use crate::engine::journal::{self, Entry};
-use crate::exchange::{ServerTime, Window};
+use crate::exchange::{registry, Descriptor, ServerTime, Window};
 use crate::report::{self, Revocation, RunFacts};
 use crate::rundir::RunDir;
 use crate::steps::{ArgSpec, ArgType, Effect, StepContext, StepError, StepKind, StepOutcome};
@@ -53,6 +53,7 @@ fn read_records(run_dir: &Path) -> Result<Vec<BotLogRecord>, String> {
 /// replacing them (the run's own import, which may be repeated). A malformed row fails with
 /// `file:line` unless `skip_bad_rows`.
 pub fn import_bot_logs(
+    exchange: &'static Descriptor,
     rundir: &RunDir,
     paths: &[PathBuf],
     forced: Option<BotLogFormat>,
@@ -66,7 +67,7 @@ pub fn import_bot_logs(
     };
     for path in paths {
         let index = records.len();
-        let log = analysis::import::import(path, forced, skip_bad_rows, index, rundir)
+        let log = analysis::import::import(exchange, path, forced, skip_bad_rows, index, rundir)
             .map_err(|e| e.to_string())?;
         records.push(BotLogRecord {
             bundle_path: log.bundle_path.clone(),
@@ -89,14 +90,15 @@ pub fn import_bot_logs(
 }
 
 /// Parses every bot log recorded in the bundle from its copy, with the format and row policy
-/// used at import.
-pub fn load_bot_logs(run_dir: &Path) -> Result<Vec<BotLog>, String> {
+/// used at import, in the markets of `exchange`.
+pub fn load_bot_logs(exchange: &'static Descriptor, run_dir: &Path) -> Result<Vec<BotLog>, String> {
     let mut out = Vec::new();
     for (i, rec) in read_records(run_dir)?.into_iter().enumerate() {
         let copy =
             crate::fsutil::safe_join(run_dir, &rec.bundle_path).map_err(|e| e.to_string())?;
         let bytes = std::fs::read(&copy).map_err(|e| format!("{}: {e}", copy.display()))?;
         let mut log = analysis::import::parse_bytes(
+            exchange,
             Path::new(&rec.bundle_path),
             &copy,
             &bytes,
@@ -372,20 +374,39 @@ pub struct Investigation {
     pub facts: JournalFacts,
 }
 
+/// The registered exchange called `name`, or a message naming the known ones.
+pub fn exchange_named(name: &str) -> Result<&'static Descriptor, String> {
+    registry::get(name).ok_or_else(|| {
+        format!(
+            "no adapter for exchange `{name}` in this build (known: {})",
+            registry::names().join(", ")
+        )
+    })
+}
+
 /// Rebuilds the run's data from `raw/` and `bot/`, and analyzes it.
 pub fn investigate(run_dir: &Path, thresholds: &Thresholds) -> Result<Investigation, String> {
     let facts = JournalFacts::read(run_dir)?;
     let exchange = facts
         .exchange()
         .ok_or("the journal does not name the exchange (was this run started without one?)")?;
-    let (mut input, skipped) = crate::exchange::offline_rebuild(&exchange, run_dir)?;
+    let desc = exchange_named(&exchange)?;
+    let history = crate::exchange::replay::rebuild(
+        desc,
+        run_dir,
+        crate::exchange::replay::RebuildOptions { skip_corrupt: true },
+    )
+    .map_err(|e| e.to_string())?;
+    let skipped = history.skipped.clone();
+    let mut input = AnalysisInput::from(history);
     input.window = facts.export_window();
-    input.bot_logs = load_bot_logs(run_dir)?;
+    input.bot_logs = load_bot_logs(desc, run_dir)?;
     let mut result = analysis::analyze(&input, thresholds);
-    for (file, reason) in skipped {
-        result
-            .notes
-            .push(format!("raw response {file} was left out: {reason}"));
+    for s in skipped {
+        result.notes.push(format!(
+            "raw response {} was left out: {}",
+            s.file, s.reason
+        ));
     }
     Ok(Investigation {
         input,
@@ -567,7 +588,10 @@ impl StepKind for ImportBotLogs {
             let records = read_records(ctx.rundir.path()).map_err(StepError::failed)?;
             return Ok(outcome(&records));
         }
+        let name = ctx.exchange()?.primary().capabilities().name.clone();
+        let desc = exchange_named(&name).map_err(StepError::failed)?;
         let records = import_bot_logs(
+            desc,
             &ctx.rundir,
             &opts.bot_logs,
             forced_format(opts),

@@ -14,6 +14,11 @@ use respond::engine::journal::Journal;
 use respond::exchange::*;
 use respond::report::{Revocation, RunFacts, StepRecord, StepStatus};
 
+/// An Upbit market by its symbol.
+pub fn mkt(symbol: &str) -> Market {
+    respond::exchange::upbit::market(symbol)
+}
+
 /// Parses a decimal literal.
 pub fn d(s: &str) -> Decimal {
     s.parse().expect("decimal literal")
@@ -52,7 +57,7 @@ pub fn order(
     Order {
         id: id.into(),
         client_id: client_id.map(Into::into),
-        market: market.into(),
+        market: mkt(market),
         side,
         order_type: if native == "limit" {
             OrderType::Limit
@@ -61,7 +66,9 @@ pub fn order(
         },
         native_type: native.into(),
         state: OrderState::Done,
-        price: price.map(d),
+        // Upbit's `price` orders give the amount to spend, not a limit.
+        price: price.filter(|_| native != "price").map(d),
+        quote_amount: price.filter(|_| native == "price").map(d),
         volume: volume.map(d),
         remaining_volume: Some(Decimal::ZERO),
         executed_volume: d(executed),
@@ -86,7 +93,7 @@ pub fn fill(
     Fill {
         id: id.into(),
         order_id: order_id.into(),
-        market: market.into(),
+        market: mkt(market),
         side,
         price: d(price),
         volume: d(vol),
@@ -251,7 +258,7 @@ pub fn input() -> AnalysisInput {
             .map(|i| {
                 let p = if i < 9 { "100" } else { "350" };
                 Candle {
-                    market: "KRW-XYZ".into(),
+                    market: mkt("KRW-XYZ"),
                     start: t(12, 0, 0) + chrono::Duration::minutes(10 * i),
                     open: d(p),
                     high: d(p),
@@ -298,6 +305,7 @@ pub fn input() -> AnalysisInput {
             stopped: vec![],
         }],
         local_utc_offset_secs: 32400,
+        markets: vec![],
     }
 }
 
@@ -435,14 +443,14 @@ pub fn hostile() -> (AnalysisInput, AnalysisResult) {
     let mut result = result();
     for o in input.orders.iter_mut() {
         if o.id == PUMP_ORDER {
-            o.market = HOSTILE_MARKET.into();
+            o.market = mkt(HOSTILE_MARKET);
             o.client_id = Some(HOSTILE_ID.into());
             o.native_type = "price\x1b[2J\u{202E}".into();
         }
     }
     for f in input.fills.iter_mut() {
         if f.order_id == PUMP_ORDER {
-            f.market = HOSTILE_MARKET.into();
+            f.market = mkt(HOSTILE_MARKET);
         }
     }
     let c = input.candles.remove("KRW-XYZ").unwrap();

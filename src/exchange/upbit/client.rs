@@ -1,41 +1,37 @@
-//! The live Upbit adapter: [`UpbitClient`] implements [`Exchange`] over reqwest (rustls).
+//! The live Upbit adapter: [`UpbitClient`] implements [`Exchange`] over the shared request
+//! pipeline ([`crate::exchange::http`]), with Upbit's JWT signer, endpoints, limits table
+//! ([`super::limits`]) and error map ([`super::errors`]). Parsing goes through [`super::wire`]
+//! (shared with the offline rebuild).
 //!
-//! Every request goes through one pipeline, in this order: the per-group rate limiter, a fresh
-//! JWT, the HTTP exchange, **the raw recording** (`RunDir::record_raw`, before anything parses
-//! the body), the `Remaining-Req` bookkeeping, then classification by the envelope's error
-//! name and parsing through [`super::wire`] (shared with the offline rebuild).
-//!
-//! Reads retry on 5xx, timeouts, dropped connections, truncated bodies and 429 (with backoff).
-//! Writes are never resent blindly: a 429 is retried (the exchange refused it before acting),
-//! but when the outcome is unknown (no answer, 5xx, unreadable answer) the client asks the
-//! exchange for the state first and reports [`Error::OutcomeUnknown`] only when the state
-//! cannot settle it.
+//! Writes are never resent blindly: when a cancel's outcome is unknown (no answer, 5xx,
+//! unreadable answer) the client asks the exchange for the order's state first and reports
+//! [`Error::OutcomeUnknown`] only when the state cannot settle it.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use rand::Rng;
-use reqwest::Method;
 
 use super::auth::{self, JwtAlg};
-use super::ratelimit::{self, BudgetUse, RateLimiter, Refusal};
+use super::limits;
 use super::wire::{self, WireError};
+use crate::exchange::http::{
+    self, outcome_unknown, p, Answer, BudgetReport, Call, Pipeline, Protocol, RetryPolicy, Signed,
+    Signer, Transport,
+};
+use crate::exchange::ratelimit::{Budget, BudgetUse, RateLimiter};
 use crate::exchange::{
     ApiKeyInfo, Balance, CancelFailure, CancelReport, Candle, Capabilities, ClosedOrdersQuery,
-    Error, Exchange, Fill, Order, OrderState, PermissionProbe, Provenance, Result, ScopeProbe,
-    ServerTime, Transfer, TransferKind, WithdrawalAddress,
+    Error, ErrorKind, Exchange, Fill, FillsSource, Market, MarketInfo, Order, OrderRef, OrderState,
+    PermissionProbe, Result, ScopeProbe, ServerTime, Transfer, TransferKind, WithdrawalAddress,
 };
-use crate::rundir::{RawExchange, RunDir};
+use crate::rundir::RunDir;
 use crate::secret::{mask_key, Secret};
 
 /// Upbit's production API.
 pub const DEFAULT_BASE_URL: &str = "https://api.upbit.com";
-/// Upbit's local time is KST, +09:00.
-pub const KST_OFFSET_SECS: i32 = 9 * 3600;
 /// Longest closed-orders window one query may span.
 pub const CLOSED_WINDOW_MAX: chrono::Duration = chrono::Duration::days(7);
 /// Most closed orders per query.
@@ -56,8 +52,6 @@ const MAX_CANCEL_ROUNDS: usize = 200;
 const MAX_SETTLE_ROUNDS: usize = 20;
 /// Cancel attempts per order before it is reported as failed.
 const MAX_TRIES_PER_ORDER: u32 = 3;
-/// How long a 418 block is assumed to last when the server does not say.
-const DEFAULT_BLOCK: Duration = Duration::from_secs(60);
 
 /// How to reach Upbit and with which key.
 #[derive(Debug, Clone)]
@@ -93,194 +87,164 @@ impl UpbitConfig {
     }
 }
 
-/// Checks an `--api-url`: https to any host, plain http only to a loopback host
-/// (127.0.0.0/8, ::1, localhost). Anything else is refused before a key is ever sent.
-pub fn validate_base_url(raw: &str) -> Result<url::Url> {
-    let url = url::Url::parse(raw)
-        .map_err(|e| Error::Config(format!("--api-url {raw:?} is not a valid URL: {e}")))?;
-    if url.cannot_be_a_base() || url.host().is_none() {
-        return Err(Error::Config(format!(
-            "--api-url {raw:?} has no host; give e.g. https://api.upbit.com or http://127.0.0.1:8080"
-        )));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(Error::Config(
-            "--api-url must not contain a user name or password".into(),
-        ));
-    }
-    match url.scheme() {
-        "https" => Ok(url),
-        "http" => {
-            let loopback = match url.host() {
-                Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-                Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
-                Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
-                None => false,
-            };
-            if loopback {
-                Ok(url)
-            } else {
-                Err(Error::Config(format!(
-                    "refusing plain http to {}: the signed requests would cross the network unencrypted. \
-                     Use https, or plain http only to a loopback address (127.0.0.1, ::1, localhost), e.g. the mock exchange",
-                    url.host_str().unwrap_or("?")
-                )))
-            }
-        }
-        other => Err(Error::Config(format!(
-            "--api-url scheme {other:?} is not supported; use https (or http to a loopback address)"
-        ))),
-    }
-}
-
-/// The manual revocation instructions (English, Korean) for a key, with `{expire_at}` left
-/// for [`Capabilities::revoke_instructions`] to fill: the expiry is only known after
-/// `api_keys`.
-pub fn revoke_instructions(key_masked: &str) -> (String, String) {
-    let en = format!(
-        "Upbit has no API to delete a key. Delete it by hand now: sign in at upbit.com → My Page → \
-         Open API management → find the key {key_masked} (expires {{expire_at}}) → Delete, and confirm \
-         with your two-factor authentication. respond keeps containing meanwhile and verifies the \
-         deletion by polling with the old key."
-    );
-    let ko = format!(
-        "업비트에는 API 키를 삭제하는 API가 없습니다. 지금 직접 삭제하세요: upbit.com 로그인 → 마이페이지 → \
-         Open API 관리 → {key_masked} 키 (만료 {{expire_at}}) → 삭제, 2단계 인증으로 확인. respond는 그동안 \
-         주문 취소 등 확산 방지를 계속하고, 이전 키로 조회하여 삭제를 확인합니다."
-    );
-    (en, ko)
-}
-
 fn upbit_capabilities(key_masked: &str) -> Capabilities {
-    let (en, ko) = revoke_instructions(key_masked);
+    let d = &super::DESCRIPTOR;
+    let (en, ko) = d.revoke.instructions(key_masked);
     Capabilities {
-        name: "upbit".into(),
-        revoke_key_by_api: false,
+        name: d.name.into(),
+        revoke_key_by_api: d.revoke.by_api,
         read_key_permissions: false,
         batch_cancel: true,
         cancel_withdrawals: true,
-        fills_per_order: true,
+        fills: FillsSource::PerOrder,
         closed_orders_max_window_secs: Some(CLOSED_WINDOW_MAX.num_seconds() as u64),
         closed_orders_max_per_call: CLOSED_MAX_PER_CALL,
+        history_needs_symbol: false,
         client_id_field: "identifier".into(),
-        local_utc_offset_secs: KST_OFFSET_SECS,
+        local_zone: d.locale.zone,
         manual_revoke_instructions_en: en,
         manual_revoke_instructions_local: ko,
-        local_language: "ko".into(),
+        local_language: d.locale.language.into(),
     }
 }
 
-/// One request: decoded parameters in the order sent (the JWT hashes exactly these).
-#[derive(Debug, Clone)]
-struct Call {
-    method: Method,
-    path: String,
-    params: Vec<(String, String)>,
-    auth: bool,
+/// Upbit's side of the pipeline: groups, `Remaining-Req`, error envelopes.
+struct UpbitProtocol;
+
+impl Protocol for UpbitProtocol {
+    fn exchange(&self) -> &'static str {
+        super::DESCRIPTOR.name
+    }
+    fn budget(&self, group: &str) -> Budget {
+        limits::budget_of(group)
+    }
+    fn group(&self, call: &Call) -> String {
+        limits::group_for(call.method.as_str(), &call.path).into()
+    }
+    fn observe(&self, headers: &reqwest::header::HeaderMap) -> Option<BudgetReport> {
+        let rr =
+            http::header(headers, "remaining-req").and_then(|v| wire::parse_remaining_req(&v))?;
+        Some(BudgetReport {
+            group: rr.group,
+            remaining: rr.sec,
+        })
+    }
+    fn rate_limit_headers(&self) -> &'static [&'static str] {
+        &["remaining-req"]
+    }
+    fn classify(&self, call: &Call, status: u16, body: &[u8]) -> Result<()> {
+        if (200..300).contains(&status) {
+            return Ok(());
+        }
+        let (code, message) = wire::parse_error_envelope(body).unwrap_or_else(|| {
+            (
+                format!("http_{status}"),
+                String::from_utf8_lossy(body).chars().take(200).collect(),
+            )
+        });
+        let (mut kind, advice) = super::errors::classify(&code);
+        if kind == ErrorKind::Other && status >= 500 {
+            kind = ErrorKind::ServerError;
+        }
+        Err(Error::Api {
+            exchange: self.exchange().into(),
+            status,
+            code,
+            kind,
+            message: format!("{} ({})", message, call.what()),
+            advice: advice.into(),
+        })
+    }
 }
 
-impl Call {
-    fn get(path: impl Into<String>, params: Vec<(String, String)>) -> Self {
-        Call {
-            method: Method::GET,
-            path: path.into(),
-            params,
-            auth: true,
+/// Signs with a JWT in `Authorization: Bearer …` over the decoded query.
+struct JwtSigner {
+    access_key: String,
+    secret: Secret,
+    alg: JwtAlg,
+}
+
+impl Signer for JwtSigner {
+    fn sign(&self, call: &Call) -> Signed {
+        let nonce = uuid::Uuid::new_v4().to_string();
+        let input = (!call.params.is_empty()).then(|| auth::hash_input(&call.params));
+        let token = auth::sign(
+            &self.access_key,
+            &self.secret,
+            &nonce,
+            input.as_deref(),
+            self.alg,
+        );
+        Signed {
+            headers: vec![("Authorization".into(), format!("Bearer {token}"))],
+            extra_params: Vec::new(),
         }
     }
-    fn delete(path: impl Into<String>, params: Vec<(String, String)>) -> Self {
-        Call {
-            method: Method::DELETE,
-            ..Call::get(path, params)
-        }
-    }
-    fn public(path: impl Into<String>, params: Vec<(String, String)>) -> Self {
-        Call {
-            auth: false,
-            ..Call::get(path, params)
-        }
-    }
-    fn what(&self) -> String {
-        format!("{} {}", self.method, self.path)
-    }
-}
-
-fn p(k: &str, v: impl ToString) -> (String, String) {
-    (k.to_string(), v.to_string())
-}
-
-/// An HTTP answer, already recorded.
-#[derive(Debug)]
-struct Answer {
-    status: u16,
-    body: Vec<u8>,
-    prov: Option<Provenance>,
-    date: Option<DateTime<Utc>>,
-    retry_after: Option<Duration>,
-    /// Local clock at send and at answer, for the server-time offset.
-    sent_local: DateTime<Utc>,
-    answered_local: DateTime<Utc>,
 }
 
 /// The Upbit adapter.
 pub struct UpbitClient {
-    http: reqwest::Client,
-    base: String,
-    access_key: String,
-    secret: Secret,
-    key_masked: String,
-    recorder: Option<RunDir>,
-    limiter: Arc<RateLimiter>,
+    pipe: Pipeline,
     caps: Capabilities,
-    max_read_retries: u32,
-    retry_base: Duration,
     alg: JwtAlg,
-    /// Endpoint → the group the server said it counts against.
-    learned_groups: Mutex<HashMap<(String, String), String>>,
 }
 
 impl std::fmt::Debug for UpbitClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("UpbitClient")
-            .field("base", &self.base)
-            .field("key", &self.key_masked)
+            .field("base", &self.pipe.transport().base())
+            .field("key", &self.pipe.key_masked())
             .finish_non_exhaustive()
     }
 }
 
+fn check_key(access_key: &str, secret: &Secret, what: &str) -> Result<()> {
+    if access_key.trim().is_empty() || secret.is_empty() {
+        return Err(Error::Config(what.into()));
+    }
+    Ok(())
+}
+
 impl UpbitClient {
     pub fn new(cfg: UpbitConfig) -> Result<Self> {
-        let base = validate_base_url(cfg.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL))?;
-        if cfg.access_key.trim().is_empty() || cfg.secret_key.is_empty() {
-            return Err(Error::Config(
-                "the Upbit access key and secret key must both be set (UPBIT_ACCESS_KEY, UPBIT_SECRET_KEY)".into(),
-            ));
-        }
-        let http = reqwest::Client::builder()
-            .timeout(cfg.request_timeout)
-            .connect_timeout(cfg.request_timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("respond/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
-        let key_masked = mask_key(&cfg.access_key);
-        Ok(UpbitClient {
-            http,
-            base: base.as_str().trim_end_matches('/').to_string(),
+        let transport = Transport::new(
+            cfg.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL),
+            cfg.request_timeout,
+            cfg.recorder,
+            Arc::new(UpbitProtocol),
+            RetryPolicy {
+                max_read_retries: cfg.max_read_retries,
+                base_delay: cfg.retry_base_delay,
+            },
+        )?;
+        check_key(
+            &cfg.access_key,
+            &cfg.secret_key,
+            "the Upbit access key and secret key must both be set (UPBIT_ACCESS_KEY, UPBIT_SECRET_KEY)",
+        )?;
+        Ok(Self::on(
+            transport,
+            cfg.access_key,
+            cfg.secret_key,
+            cfg.jwt_alg,
+        ))
+    }
+
+    fn on(transport: Arc<Transport>, access_key: String, secret: Secret, alg: JwtAlg) -> Self {
+        let key_masked = mask_key(&access_key);
+        UpbitClient {
             caps: upbit_capabilities(&key_masked),
-            key_masked,
-            access_key: cfg.access_key,
-            secret: cfg.secret_key,
-            recorder: cfg.recorder,
-            limiter: Arc::new(RateLimiter::new(
-                cfg.retry_base_delay,
-                Duration::from_secs(30),
-            )),
-            max_read_retries: cfg.max_read_retries,
-            retry_base: cfg.retry_base_delay,
-            alg: cfg.jwt_alg,
-            learned_groups: Mutex::new(HashMap::new()),
-        })
+            pipe: Pipeline::new(
+                transport,
+                Arc::new(JwtSigner {
+                    access_key,
+                    secret,
+                    alg,
+                }),
+                key_masked,
+            ),
+            alg,
+        }
     }
 
     /// A client for another key of the same account (the read-only investigation key after
@@ -288,300 +252,43 @@ impl UpbitClient {
     /// budgets are the account's and the IP's, not the key's) and run directory.
     pub fn with_key(&self, access_key: impl Into<String>, secret_key: Secret) -> Result<Self> {
         let access_key = access_key.into();
-        if access_key.trim().is_empty() || secret_key.is_empty() {
-            return Err(Error::Config(
-                "the other key's access key and secret key must both be set".into(),
-            ));
-        }
-        let key_masked = mask_key(&access_key);
-        Ok(UpbitClient {
-            http: self.http.clone(),
-            base: self.base.clone(),
-            caps: upbit_capabilities(&key_masked),
-            key_masked,
+        check_key(
+            &access_key,
+            &secret_key,
+            "the other key's access key and secret key must both be set",
+        )?;
+        Ok(Self::on(
+            self.pipe.transport().clone(),
             access_key,
-            secret: secret_key,
-            recorder: self.recorder.clone(),
-            limiter: self.limiter.clone(),
-            max_read_retries: self.max_read_retries,
-            retry_base: self.retry_base,
-            alg: self.alg,
-            learned_groups: Mutex::new(
-                self.learned_groups
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .clone(),
-            ),
-        })
+            secret_key,
+            self.alg,
+        ))
     }
 
     /// Current use of each rate-limit group: for progress bars.
     pub fn budget_snapshot(&self) -> Vec<BudgetUse> {
-        self.limiter.snapshot()
+        self.pipe.limiter().snapshot()
     }
 
     /// The limiter, to adjust a group's budget (e.g. Upbit's `order` group at 12/s).
     pub fn rate_limiter(&self) -> &RateLimiter {
-        &self.limiter
+        self.pipe.limiter()
     }
 
-    fn group(&self, call: &Call) -> String {
-        let key = (call.method.to_string(), call.path.clone());
-        let learned = self
-            .learned_groups
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        learned
-            .get(&key)
-            .cloned()
-            .unwrap_or_else(|| ratelimit::group_for(call.method.as_str(), &call.path).into())
-    }
-
-    fn backoff(&self, attempt: u32) -> Duration {
-        let base = self.retry_base;
-        let exp = base.saturating_mul(1u32 << attempt.min(8));
-        let jitter = rand::thread_rng().gen_range(0..=base.as_millis().max(1) as u64);
-        exp.min(Duration::from_secs(30)) + Duration::from_millis(jitter)
-    }
-
-    /// One HTTP exchange: pace, sign, send, record, account. Any HTTP status is an `Ok`; only
-    /// a missing answer (or a 418 block in force) is an `Err`.
-    async fn send_once(&self, call: &Call) -> Result<Answer> {
-        let group = self.group(call);
-        let permit = match self.limiter.acquire(&group).await {
-            Ok(t) => t,
-            Err(Refusal::Blocked(left)) => {
-                return Err(Error::RateLimited {
-                    status: 418,
-                    retry_after_ms: Some(left.as_millis() as u64),
-                })
-            }
-        };
-        let mut url = format!("{}{}", self.base, call.path);
-        if !call.params.is_empty() {
-            let mut ser = url::form_urlencoded::Serializer::new(String::new());
-            for (k, v) in &call.params {
-                ser.append_pair(k, v);
-            }
-            url.push('?');
-            url.push_str(&ser.finish());
-        }
-        let mut req = self.http.request(call.method.clone(), &url);
-        if call.auth {
-            let nonce = uuid::Uuid::new_v4().to_string();
-            let input = (!call.params.is_empty()).then(|| auth::hash_input(&call.params));
-            let token = auth::sign(
-                &self.access_key,
-                &self.secret,
-                &nonce,
-                input.as_deref(),
-                self.alg,
-            );
-            req = req.header("Authorization", format!("Bearer {token}"));
-        }
-        let sent_local = Utc::now();
-        // A complete answer is (status, headers, body). An answer cut off mid-body keeps the
-        // bytes that arrived but is recorded with status 0: "no complete answer", which the
-        // offline rebuild skips like a connection that never answered.
-        let result = match req.send().await {
-            Ok(mut resp) => {
-                let status = resp.status().as_u16();
-                let headers = resp.headers().clone();
-                let mut body = Vec::new();
-                loop {
-                    match resp.chunk().await {
-                        Ok(Some(c)) => body.extend_from_slice(&c),
-                        Ok(None) => break Ok((status, headers, body)),
-                        Err(e) => {
-                            break Err((headers, body, format!("HTTP {status}, {}", describe(&e))))
-                        }
-                    }
-                }
-            }
-            Err(e) => Err((reqwest::header::HeaderMap::new(), Vec::new(), describe(&e))),
-        };
-        let answered_local = Utc::now();
-        drop(permit);
-        let (status, headers, body, transport_err) = match result {
-            Ok((s, h, b)) => (s, h, b, None),
-            Err((h, b, e)) => (0, h, b, Some(e)),
-        };
-        let kept = kept_headers(&headers);
-        let prov = self
-            .record(call, status, sent_local, answered_local, kept, &body)
-            .await?;
-        if let Some(rr) =
-            header(&headers, "remaining-req").and_then(|v| wire::parse_remaining_req(&v))
-        {
-            if rr.group != group {
-                self.learned_groups
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(
-                        (call.method.to_string(), call.path.clone()),
-                        rr.group.clone(),
-                    );
-            }
-            self.limiter.observe(&rr.group, rr.sec);
-        }
-        if let Some(e) = transport_err {
-            return Err(Error::Transport(format!("{}: {e}", call.what())));
-        }
-        let retry_after = header(&headers, "retry-after")
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
-        match status {
-            429 => {
-                self.limiter.too_many(&group, retry_after);
-            }
-            418 => self.limiter.blocked(retry_after.unwrap_or(DEFAULT_BLOCK)),
-            _ => self.limiter.succeeded(&group),
-        }
-        let date = header(&headers, "date")
-            .and_then(|d| DateTime::parse_from_rfc2822(&d).ok())
-            .map(|d| d.with_timezone(&Utc));
-        Ok(Answer {
-            status,
-            body,
-            prov,
-            date,
-            retry_after,
-            sent_local,
-            answered_local,
-        })
-    }
-
-    /// Saves the exchange into the run directory before anything parses it. The write is
-    /// fsynced, so it runs on the blocking pool: on a runtime thread it would stall every
-    /// other request of the run for the length of the disk flush.
-    async fn record(
-        &self,
-        call: &Call,
-        status: u16,
-        requested_at: DateTime<Utc>,
-        responded_at: DateTime<Utc>,
-        headers: Vec<(String, String)>,
-        body: &[u8],
-    ) -> Result<Option<Provenance>> {
-        let Some(rd) = self.recorder.clone() else {
-            return Ok(None);
-        };
-        let key = if call.auth {
-            self.key_masked.clone()
-        } else {
-            String::new()
-        };
-        let (method, path, params) = (
-            call.method.as_str().to_string(),
-            call.path.clone(),
-            call.params.clone(),
-        );
-        let body = body.to_vec();
-        let what = call.what();
-        tokio::task::spawn_blocking(move || {
-            rd.record_raw(RawExchange {
-                method: &method,
-                path: &path,
-                params: &params,
-                status,
-                requested_at,
-                responded_at,
-                key_masked: &key,
-                headers: &headers,
-                body: &body,
-            })
-        })
-        .await
-        .map_err(|e| Error::Evidence(format!("{what}: {e}")))?
-        .map(Some)
-        .map_err(|e| Error::Evidence(format!("{what}: {e}")))
-    }
-
-    /// Turns a non-2xx answer into its typed error.
-    fn classify(&self, call: &Call, a: &Answer) -> Result<()> {
-        match a.status {
-            200..=299 => Ok(()),
-            429 | 418 => Err(Error::RateLimited {
-                status: a.status,
-                retry_after_ms: a.retry_after.map(|d| d.as_millis() as u64),
-            }),
-            status => {
-                let (name, message) = wire::parse_error_envelope(&a.body).unwrap_or_else(|| {
-                    (
-                        format!("http_{status}"),
-                        String::from_utf8_lossy(&a.body).chars().take(200).collect(),
-                    )
-                });
-                Err(Error::Api {
-                    exchange: "upbit".into(),
-                    status,
-                    name,
-                    message: format!("{} ({})", message, call.what()),
-                })
-            }
-        }
-    }
-
-    fn decode_error(call: &Call, a: &Answer, e: WireError) -> Error {
-        let file = a
-            .prov
-            .as_ref()
-            .map(|p| format!(" [{}]", p.raw_file))
-            .unwrap_or_default();
-        Error::Decode {
-            endpoint: format!("{}{file}", call.what()),
-            detail: e.detail,
-        }
-    }
-
-    /// A read: retried with backoff on retryable failures, parse included (a truncated body
-    /// is retried like a dropped connection).
     async fn read<T>(
         &self,
         call: Call,
         parse: impl Fn(&Answer) -> std::result::Result<T, WireError>,
     ) -> Result<T> {
-        let mut attempt = 0u32;
-        loop {
-            // A body of the wrong shape will not improve by asking again; a truncated one may.
-            let mut permanent = false;
-            let res = match self.send_once(&call).await {
-                Ok(a) => self.classify(&call, &a).and_then(|_| {
-                    parse(&a).map_err(|e| {
-                        permanent = !e.truncated;
-                        Self::decode_error(&call, &a, e)
-                    })
-                }),
-                Err(e) => Err(e),
-            };
-            match res {
-                Ok(v) => return Ok(v),
-                Err(e) if !permanent && e.is_retryable() && attempt < self.max_read_retries => {
-                    // A 429 already parked the group in backoff inside the limiter.
-                    if !matches!(e, Error::RateLimited { .. }) {
-                        tokio::time::sleep(self.backoff(attempt)).await;
-                    }
-                    attempt += 1;
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        self.pipe.read(call, parse).await
     }
 
-    /// A write: resent only after a 429 (refused before the exchange acted). Other failures
-    /// come back as they are; callers settle unknown outcomes by reading state.
     async fn write(&self, call: Call) -> Result<Answer> {
-        let mut attempt = 0u32;
-        loop {
-            let a = self.send_once(&call).await?;
-            match self.classify(&call, &a) {
-                Ok(()) => return Ok(a),
-                Err(Error::RateLimited { status: 429, .. }) if attempt < self.max_read_retries => {
-                    attempt += 1;
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        self.pipe.write(call).await
+    }
+
+    fn decode_error(call: &Call, a: &Answer, e: WireError) -> Error {
+        Pipeline::decode_error(call, a, e)
     }
 
     async fn get_order(&self, uuid: &str) -> Result<(Order, Vec<Fill>)> {
@@ -680,28 +387,36 @@ impl UpbitClient {
         Ok(out)
     }
 
-    /// One probe read: `Some(true)` on success, `Some(false)` on `out_of_scope`.
+    /// One probe read: `Some(true)` on success, `Some(false)` when the permission is denied.
     async fn probe(&self, scope: &str, call: Call, ip_refused: &mut bool) -> Result<ScopeProbe> {
-        let what = format!("{}{}", call.what(), query_suffix(&call.params));
+        let what = call.what_with_query();
         let res = self.read(call, |_| Ok(())).await;
         let (held, evidence) = match res {
             Ok(()) => (Some(true), format!("{what} answered 200")),
             Err(e) if e.is_key_dead() => return Err(e),
-            Err(Error::Api { name, status, .. }) if name == "out_of_scope" => (
-                Some(false),
-                format!("{what} answered {status} out_of_scope"),
-            ),
-            Err(Error::Api { name, status, .. }) if name == "no_authorization_i_p" => {
+            Err(Error::Api {
+                code,
+                status,
+                kind: ErrorKind::PermissionDenied,
+                ..
+            }) => (Some(false), format!("{what} answered {status} {code}")),
+            Err(Error::Api {
+                code,
+                status,
+                kind: ErrorKind::IpNotAllowed,
+                ..
+            }) => {
                 *ip_refused = true;
                 (
                     None,
-                    format!("{what} answered {status} no_authorization_i_p: this machine is not on the key's IP allowlist, so the scope could not be read from here"),
+                    format!("{what} answered {status} {code}: this machine is not on the key's IP allowlist, so the scope could not be read from here"),
                 )
             }
             Err(e) => (None, format!("{what} failed: {e}")),
         };
         Ok(ScopeProbe {
             scope: scope.into(),
+            class: super::DESCRIPTOR.scope_class(scope),
             held,
             evidence,
         })
@@ -716,7 +431,7 @@ impl UpbitClient {
                 return Ok(o);
             }
             last = Some(o);
-            tokio::time::sleep(self.backoff(attempt)).await;
+            tokio::time::sleep(self.pipe.backoff(attempt)).await;
         }
         last.ok_or_else(|| Error::Transport(format!("no state for order {uuid}")))
     }
@@ -747,57 +462,6 @@ impl UpbitClient {
     }
 }
 
-/// A write failure after which the exchange may or may not have acted.
-fn outcome_unknown(e: &Error) -> bool {
-    match e {
-        Error::Transport(_) | Error::Decode { .. } => true,
-        Error::Api { status, .. } => *status >= 500,
-        _ => false,
-    }
-}
-
-fn query_suffix(params: &[(String, String)]) -> String {
-    if params.is_empty() {
-        String::new()
-    } else {
-        format!("?{}", auth::hash_input(params))
-    }
-}
-
-fn describe(e: &reqwest::Error) -> String {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "connection failed"
-    } else if e.is_body() || e.is_decode() {
-        "connection dropped while reading the answer"
-    } else {
-        "request failed"
-    };
-    // reqwest's Display includes the URL (query only: never the Authorization header).
-    let mut msg = format!("{kind}: {e}");
-    let mut src = std::error::Error::source(e);
-    while let Some(s) = src {
-        msg.push_str(&format!(": {s}"));
-        src = s.source();
-    }
-    crate::secret::redact(&msg).into_owned()
-}
-
-fn header(h: &reqwest::header::HeaderMap, name: &str) -> Option<String> {
-    h.get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(|s| s.to_string())
-}
-
-/// The response headers worth keeping as evidence: rate limit, date, content type.
-fn kept_headers(h: &reqwest::header::HeaderMap) -> Vec<(String, String)> {
-    ["remaining-req", "date", "content-type"]
-        .iter()
-        .filter_map(|n| header(h, n).map(|v| (n.to_string(), v)))
-        .collect()
-}
-
 /// Keeps the first record of each order id.
 fn dedupe_orders(orders: &mut Vec<Order>) {
     let mut seen = BTreeSet::new();
@@ -811,51 +475,22 @@ impl Exchange for UpbitClient {
     }
 
     fn key_id_masked(&self) -> String {
-        self.key_masked.clone()
+        self.pipe.key_masked().to_string()
     }
 
     /// The groups with requests in the current window, e.g. `default 12/30`, for the export's
     /// progress bar.
     fn budget_status(&self) -> Option<String> {
-        let busy: Vec<String> = self
-            .budget_snapshot()
-            .into_iter()
-            .filter(|b| b.used > 0)
-            .map(|b| format!("{} {}/{}", b.group, b.used, b.limit))
-            .collect();
-        (!busy.is_empty()).then(|| busy.join(", "))
+        self.pipe.budget_status()
     }
 
     /// From the HTTP `Date` header of `GET /v1/api_keys` (any status: a dead key's error
     /// answer still carries the server's clock). `Date` has whole seconds, so the offset is
     /// accurate to about ±1 s; local time is the midpoint of the exchange.
     async fn server_time(&self) -> Result<ServerTime> {
-        let call = Call::get("/v1/api_keys", vec![]);
-        let mut attempt = 0;
-        let a = loop {
-            match self.send_once(&call).await {
-                Ok(a) if a.date.is_some() => break a,
-                Ok(a) if a.status == 429 && attempt < self.max_read_retries => attempt += 1,
-                Ok(a) => {
-                    return Err(Error::Decode {
-                        endpoint: call.what(),
-                        detail: format!("HTTP {} answer without a Date header", a.status),
-                    })
-                }
-                Err(e) if e.is_retryable() && attempt < self.max_read_retries => {
-                    tokio::time::sleep(self.backoff(attempt)).await;
-                    attempt += 1;
-                }
-                Err(e) => return Err(e),
-            }
-        };
-        let server = a.date.unwrap_or(a.answered_local);
-        let local = a.sent_local + (a.answered_local - a.sent_local) / 2;
-        Ok(ServerTime {
-            server,
-            local,
-            offset_ms: (server - local).num_milliseconds(),
-        })
+        self.pipe
+            .server_time(Call::get("/v1/api_keys", vec![]))
+            .await
     }
 
     async fn balances(&self) -> Result<Vec<Balance>> {
@@ -866,7 +501,7 @@ impl Exchange for UpbitClient {
     }
 
     async fn api_keys(&self) -> Result<Vec<ApiKeyInfo>> {
-        let current = self.key_masked.clone();
+        let current = self.key_id_masked();
         self.read(Call::get("/v1/api_keys", vec![]), |a| {
             wire::parse_api_keys(&a.body, &current)
         })
@@ -920,6 +555,7 @@ impl Exchange for UpbitClient {
         for scope in ["make_orders", "make_withdrawals"] {
             scopes.push(ScopeProbe {
                 scope: scope.into(),
+                class: super::DESCRIPTOR.scope_class(scope),
                 held: None,
                 evidence: "unknown: Upbit cannot show this scope without a write, and respond never places an order or a withdrawal to find out".into(),
             });
@@ -955,8 +591,8 @@ impl Exchange for UpbitClient {
         if span <= chrono::Duration::zero() {
             return Err(Error::Config(format!(
                 "closed-orders window is empty or reversed ({} → {})",
-                crate::engine::journal::ts(q.window.from),
-                crate::engine::journal::ts(q.window.to)
+                crate::time::ts(q.window.from),
+                crate::time::ts(q.window.to)
             )));
         }
         if span > CLOSED_WINDOW_MAX {
@@ -973,7 +609,7 @@ impl Exchange for UpbitClient {
         }
         let mut params = Vec::new();
         if let Some(m) = &q.market {
-            params.push(p("market", m));
+            params.push(p("market", &m.symbol));
         }
         params.extend([
             p("states[]", "done"),
@@ -991,8 +627,15 @@ impl Exchange for UpbitClient {
         .await
     }
 
-    async fn order_with_fills(&self, order_id: &str) -> Result<(Order, Vec<Fill>)> {
-        self.get_order(order_id).await
+    async fn order_with_fills(&self, order: &OrderRef) -> Result<(Order, Vec<Fill>)> {
+        self.get_order(&order.id).await
+    }
+
+    async fn markets(&self) -> Result<Vec<MarketInfo>> {
+        self.read(Call::public("/v1/market/all", vec![]), |a| {
+            wire::parse_markets(&a.body)
+        })
+        .await
     }
 
     async fn withdrawals(&self, since: DateTime<Utc>) -> Result<Vec<Transfer>> {
@@ -1063,7 +706,7 @@ impl Exchange for UpbitClient {
                     unsure.retain(|u| !open_ids.contains(u));
                 }
                 if unsure.len() == before {
-                    tokio::time::sleep(self.backoff(settle_rounds.min(3) as u32)).await;
+                    tokio::time::sleep(self.pipe.backoff(settle_rounds.min(3) as u32)).await;
                 }
                 continue;
             }
@@ -1098,9 +741,11 @@ impl Exchange for UpbitClient {
                 q.drain(at..).collect()
             };
             let left = || queue.lock().unwrap_or_else(|e| e.into_inner()).len();
-            let uuid_group = self.group(&Call::delete("/v1/orders/uuids", Vec::new()));
+            let uuid_group = self
+                .pipe
+                .group(&Call::delete("/v1/orders/uuids", Vec::new()));
             let uuid_rate =
-                (ratelimit::budget_of(&uuid_group).limit as usize * UUID_CANCEL_MAX) as f64;
+                (limits::budget_of(&uuid_group).limit as usize * UUID_CANCEL_MAX) as f64;
             let batches = async {
                 let mut out = Vec::new();
                 loop {
@@ -1108,7 +753,7 @@ impl Exchange for UpbitClient {
                     if n <= UUID_CANCEL_MAX {
                         break;
                     }
-                    let wait = self.limiter.ready_in("order-cancel-all");
+                    let wait = self.pipe.limiter().ready_in("order-cancel-all");
                     if !wait.is_zero() {
                         // Only worth waiting for the slot if uuid calls cannot finish first.
                         if n as f64 <= uuid_rate * wait.as_secs_f64() {
@@ -1174,9 +819,7 @@ impl Exchange for UpbitClient {
                     Err(e) if outcome_unknown(&e) => {
                         unsure.insert(u);
                     }
-                    Err(e @ Error::Api { .. })
-                        if !e.is_key_dead() && e.name() != Some("out_of_scope") =>
-                    {
+                    Err(e @ Error::Api { .. }) if !e.is_key_dead() && !e.is_out_of_scope() => {
                         failed.insert(u, e.to_string());
                     }
                     Err(e) => return Err(e),
@@ -1229,7 +872,8 @@ impl Exchange for UpbitClient {
         Ok(report)
     }
 
-    async fn cancel_order(&self, order_id: &str) -> Result<Order> {
+    async fn cancel_order(&self, order: &OrderRef) -> Result<Order> {
+        let order_id = order.id.as_str();
         let call = Call::delete("/v1/order", vec![p("uuid", order_id)]);
         let what = call.what();
         let err = match self.write(call.clone()).await {
@@ -1289,14 +933,14 @@ impl Exchange for UpbitClient {
 
     async fn revoke_key(&self) -> Result<()> {
         Err(Error::Unsupported {
-            exchange: "upbit".into(),
+            exchange: super::DESCRIPTOR.name.into(),
             what: "deleting an API key by API (Upbit only allows it in the web UI: My Page → Open API management)".into(),
         })
     }
 
     async fn candles(
         &self,
-        market: &str,
+        market: &Market,
         unit_minutes: u32,
         to: DateTime<Utc>,
         count: u32,
@@ -1312,7 +956,7 @@ impl Exchange for UpbitClient {
             )));
         }
         let params = vec![
-            p("market", market),
+            p("market", &market.symbol),
             p("to", to.format("%Y-%m-%dT%H:%M:%SZ")),
             p("count", count),
         ];
@@ -1329,40 +973,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn url_policy() {
-        for ok in [
-            "https://api.upbit.com",
-            "https://example.org:8443/prefix",
-            "http://127.0.0.1:8080",
-            "http://127.8.9.10",
-            "http://[::1]:9000",
-            "http://localhost:3000",
-            "http://LOCALHOST",
-        ] {
-            assert!(validate_base_url(ok).is_ok(), "{ok}");
-        }
-        for bad in [
-            "http://api.upbit.com",
-            "http://10.0.0.1",
-            "http://192.168.1.2:8080",
-            "http://[::2]",
-            "http://localhost.evil.com",
-            "ftp://127.0.0.1",
-            "not a url",
-            "https://user:pw@api.upbit.com",
-        ] {
-            match validate_base_url(bad) {
-                Err(Error::Config(m)) => assert!(!m.is_empty()),
-                other => panic!("{bad}: {other:?}"),
-            }
-        }
-        let m = validate_base_url("http://api.upbit.com")
-            .unwrap_err()
-            .to_string();
-        assert!(m.contains("loopback") && m.contains("api.upbit.com"), "{m}");
-    }
-
-    #[test]
     fn capabilities_describe_upbit() {
         let c = UpbitClient::new(UpbitConfig::new(
             "abcdefghijklmnop",
@@ -1370,8 +980,10 @@ mod tests {
         ))
         .unwrap();
         let caps = c.capabilities();
-        assert!(!caps.revoke_key_by_api && caps.batch_cancel && caps.fills_per_order);
+        assert!(!caps.revoke_key_by_api && caps.batch_cancel);
+        assert_eq!(caps.fills, FillsSource::PerOrder);
         assert_eq!(caps.closed_orders_max_window_secs, Some(7 * 86400));
+        assert_eq!(caps.local_zone.utc_offset_secs, 9 * 3600);
         assert!(caps.manual_revoke_instructions_en.contains("abcd…mnop"));
         assert!(caps.manual_revoke_instructions_en.contains("{expire_at}"));
         assert!(caps.manual_revoke_instructions_local.contains("마이페이지"));

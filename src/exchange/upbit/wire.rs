@@ -13,39 +13,23 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Deserializer};
 
+use super::market;
+use crate::exchange::replay::DecodeError;
 use crate::exchange::{
-    ApiKeyInfo, Balance, Candle, CompactString, Fill, Order, OrderState, OrderType, Provenance,
-    Side, Transfer, TransferKind, WithdrawalAddress,
+    ApiKeyInfo, Balance, Candle, CompactString, Fill, MarketCache, MarketInfo, Order, OrderState,
+    OrderType, Provenance, Side, Transfer, TransferKind, WithdrawalAddress,
 };
 
 /// A body that could not be read as the expected shape.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{detail}")]
-pub struct WireError {
-    pub detail: String,
-    /// The body ended early (a truncated transfer), as opposed to a wrong shape.
-    pub truncated: bool,
-}
-
-impl WireError {
-    fn shape(detail: impl Into<String>) -> Self {
-        WireError {
-            detail: detail.into(),
-            truncated: false,
-        }
-    }
-}
-
-impl From<serde_json::Error> for WireError {
-    fn from(e: serde_json::Error) -> Self {
-        WireError {
-            detail: format!("{e} (line {}, column {})", e.line(), e.column()),
-            truncated: e.is_eof(),
-        }
-    }
-}
+pub type WireError = DecodeError;
 
 pub type WireResult<T> = std::result::Result<T, WireError>;
+
+fn market_in(cache: &mut MarketCache, symbol: &str) -> crate::exchange::Market {
+    cache
+        .get(symbol, |s| Ok::<_, std::convert::Infallible>(market(s)))
+        .unwrap_or_else(|e| match e {})
+}
 
 /// A decimal sent as a string (exchange API) or a number (quotation API).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -273,7 +257,11 @@ fn order_type(s: &str) -> OrderType {
 }
 
 impl WireOrder {
-    fn into_order(self, prov: &Option<Arc<Provenance>>) -> WireResult<(Order, Vec<Fill>)> {
+    fn into_order(
+        self,
+        prov: &Option<Arc<Provenance>>,
+        markets: &mut MarketCache,
+    ) -> WireResult<(Order, Vec<Fill>)> {
         let order_side = side(&self.side)?;
         let fills = self
             .trades
@@ -284,7 +272,7 @@ impl WireOrder {
                 Ok(Fill {
                     id: t.uuid,
                     order_id: self.uuid.clone(),
-                    market: t.market,
+                    market: market_in(markets, &t.market),
                     side: side(&t.side)?,
                     price: t.price.0,
                     volume: t.volume.0,
@@ -299,14 +287,24 @@ impl WireOrder {
         let executed_funds = dec(self.executed_funds).or_else(|| {
             (!fills.is_empty()).then(|| fills.iter().map(|f| f.funds).sum::<Decimal>())
         });
+        // `price` orders (market buys) and `best` bids give in `price` the quote amount to
+        // spend, not a limit.
+        let by_amount =
+            self.ord_type == "price" || (self.ord_type == "best" && order_side == Side::Buy);
+        let (price, quote_amount) = if by_amount {
+            (None, dec(self.price))
+        } else {
+            (dec(self.price), None)
+        };
         let order = Order {
             client_id: self.identifier,
-            market: self.market,
+            market: market_in(markets, &self.market),
             side: order_side,
             order_type: order_type(&self.ord_type),
             native_type: self.ord_type,
             state: order_state(&self.state),
-            price: dec(self.price),
+            price,
+            quote_amount,
             volume: dec(self.volume),
             remaining_volume: dec(self.remaining_volume),
             executed_volume: dec(self.executed_volume).unwrap_or_default(),
@@ -325,15 +323,16 @@ impl WireOrder {
 /// One order (`GET /v1/order`, `DELETE /v1/order`) with its `trades[]` as fills.
 pub fn parse_order(body: &[u8], prov: Option<Provenance>) -> WireResult<(Order, Vec<Fill>)> {
     let w: WireOrder = parse(body)?;
-    w.into_order(&prov.map(Arc::new))
+    w.into_order(&prov.map(Arc::new), &mut MarketCache::default())
 }
 
 /// A list of orders (`/v1/orders/open`, `/v1/orders/closed`, `/v1/orders/uuids`).
 pub fn parse_orders(body: &[u8], prov: Option<Provenance>) -> WireResult<Vec<Order>> {
     let prov = prov.map(Arc::new);
     let rows: Vec<WireOrder> = parse(body)?;
+    let mut markets = MarketCache::default();
     rows.into_iter()
-        .map(|w| w.into_order(&prov).map(|(o, _)| o))
+        .map(|w| w.into_order(&prov, &mut markets).map(|(o, _)| o))
         .collect()
 }
 
@@ -512,7 +511,7 @@ pub fn parse_candles(body: &[u8]) -> WireResult<Vec<Candle>> {
         .map(|c| {
             Ok(Candle {
                 start: parse_time(&c.candle_date_time_utc)?,
-                market: c.market,
+                market: market(&c.market),
                 open: c.opening_price.0,
                 high: c.high_price.0,
                 low: c.low_price.0,
@@ -522,6 +521,28 @@ pub fn parse_candles(body: &[u8]) -> WireResult<Vec<Candle>> {
             })
         })
         .collect()
+}
+
+/// `GET /v1/market/all`: every market Upbit lists (no filters: Upbit's tick sizes are a
+/// table by price, not per market).
+pub fn parse_markets(body: &[u8]) -> WireResult<Vec<MarketInfo>> {
+    #[derive(Deserialize)]
+    struct M {
+        market: String,
+        #[serde(default)]
+        market_warning: Option<String>,
+    }
+    let rows: Vec<M> = parse(body)?;
+    Ok(rows
+        .into_iter()
+        .map(|m| MarketInfo {
+            market: market(&m.market),
+            status: m.market_warning,
+            tick_size: None,
+            lot_size: None,
+            min_notional: None,
+        })
+        .collect())
 }
 
 #[cfg(test)]
@@ -563,10 +584,25 @@ mod tests {
         // Shared or not, the JSON is the plain record.
         let j = serde_json::to_value(&o[1]).unwrap();
         assert_eq!(j["provenance"], serde_json::to_value(&p).unwrap());
-        assert_eq!(j["market"], "KRW-ETH");
+        assert_eq!(j["market"]["symbol"], "KRW-ETH");
+        assert_eq!(j["market"]["base"], "ETH");
+        assert_eq!(j["market"]["quote"], "KRW");
         assert_eq!(j["native_type"], "market");
         let back: Order = serde_json::from_value(j).unwrap();
         assert_eq!(back, o[1]);
+    }
+
+    #[test]
+    fn amount_orders_keep_their_amount_apart_from_a_limit_price() {
+        let body = br#"[{"uuid":"p","side":"bid","ord_type":"price","price":"50000","state":"done","market":"KRW-BTC","created_at":"2024-03-01T09:00:00+09:00","paid_fee":"0","executed_volume":"0.001"},
+                        {"uuid":"b","side":"bid","ord_type":"best","price":"7000","state":"done","market":"KRW-BTC","created_at":"2024-03-01T09:00:00+09:00","paid_fee":"0","executed_volume":"0.001"},
+                        {"uuid":"l","side":"ask","ord_type":"limit","price":"100","state":"wait","market":"KRW-BTC","created_at":"2024-03-01T09:00:00+09:00","volume":"1","paid_fee":"0","executed_volume":"0"}]"#;
+        let o = parse_orders(body, None).unwrap();
+        assert_eq!((o[0].price, o[0].quote_amount), (None, Some(d("50000"))));
+        assert_eq!((o[1].price, o[1].quote_amount), (None, Some(d("7000"))));
+        assert_eq!((o[2].price, o[2].quote_amount), (Some(d("100")), None));
+        assert!(o[0].order_type.is_taker() && !o[2].order_type.is_taker());
+        assert_eq!(o[0].market.quote, "KRW");
     }
     #[test]
     fn decimals_from_strings_and_numbers() {

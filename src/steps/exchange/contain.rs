@@ -602,7 +602,7 @@ impl StepKind for RevokeKey {
                 session.primary_died();
                 ctx.printer.important(&format!(
                     "key {masked} already fails with {}: it appears deleted; verification will confirm",
-                    e.name().unwrap_or("an authentication error")
+                    e.code().unwrap_or("an authentication error")
                 ));
                 return Ok(StepOutcome {
                     outputs: revoke_outputs("manual", true, "observed", masked.clone(), None),
@@ -747,13 +747,13 @@ impl StepKind for VerifyKeyRevoked {
                     outputs.insert("polls".into(), Value::from(polls));
                     outputs.insert(
                         "error_name".into(),
-                        e.name().map(Value::from).unwrap_or(Value::Null),
+                        e.code().map(Value::from).unwrap_or(Value::Null),
                     );
                     outputs.insert("key".into(), Value::from(masked.clone()));
                     return Ok(StepOutcome {
                         summary: format!(
                             "key {masked} is revoked: rejected with {} at {}",
-                            e.name().unwrap_or("an authentication error"),
+                            e.code().unwrap_or("an authentication error"),
                             ts(observed)
                         ),
                         outputs,

@@ -21,7 +21,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::{args, is_out_of_scope, to_json, ts, Race, ReadError};
-use crate::exchange::{Candle, ClosedOrdersQuery, Fill, Order, Transfer, Window};
+use crate::exchange::{
+    Candle, ClosedOrdersQuery, ErrorKind, Fill, Market, Order, OrderRef, Transfer, Window,
+};
 use crate::rundir::RunDir;
 use crate::steps::{ArgSpec, ArgType, Effect, StepContext, StepError, StepKind, StepOutcome};
 
@@ -299,7 +301,7 @@ fn plan(args: &Map<String, Value>, now: DateTime<Utc>) -> Result<Plan, StepError
 /// Pages hourly candles back from `to` until `floor`.
 async fn fetch_candles(
     race: &mut Race<'_>,
-    market: &str,
+    market: &Market,
     to: DateTime<Utc>,
     floor: DateTime<Utc>,
 ) -> Result<Vec<Candle>, ReadError> {
@@ -307,7 +309,7 @@ async fn fetch_candles(
     let mut out: BTreeMap<DateTime<Utc>, Candle> = BTreeMap::new();
     let mut cursor = to;
     loop {
-        let m = market.to_string();
+        let m = market.clone();
         let batch = race
             .read(|ex| {
                 let m = m.clone();
@@ -431,7 +433,11 @@ impl StepKind for ExportHistory {
                     from: span.from,
                     to: span.to,
                 },
-                market: span.market.clone(),
+                market: span
+                    .market
+                    .as_deref()
+                    .map(|m| race.session().primary().market(m))
+                    .transpose()?,
                 limit: cap,
             };
             let orders = match race
@@ -578,9 +584,19 @@ impl StepKind for ExportHistory {
         orders.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         let orders_rel = "export/orders.json";
         write_json(rd, orders_rel, &orders)?;
-        let mut market_set: BTreeSet<String> =
-            orders.iter().map(|o| o.market.to_string()).collect();
-        market_set.extend(p.markets.iter().flatten().cloned());
+        let mut market_of: BTreeMap<String, Market> = BTreeMap::new();
+        for o in &orders {
+            if !market_of.contains_key(o.market.as_str()) {
+                market_of.insert(o.market.to_string(), o.market.clone());
+            }
+        }
+        for m in p.markets.iter().flatten() {
+            if !market_of.contains_key(m) {
+                let market = race.session().primary().market(m)?;
+                market_of.insert(m.clone(), market);
+            }
+        }
+        let market_set: BTreeSet<String> = market_of.keys().cloned().collect();
 
         // Reference candles.
         let mut candle_markets = Vec::new();
@@ -595,7 +611,7 @@ impl StepKind for ExportHistory {
                 .printer
                 .progress(Some(todo.len() as u64), "export candles");
             for m in todo {
-                match fetch_candles(&mut race, &m, p.window.to, floor).await {
+                match fetch_candles(&mut race, &market_of[&m], p.window.to, floor).await {
                     Ok(c) => {
                         let rel =
                             format!("export/candles/{}.json", crate::fsutil::file_component(&m));
@@ -719,6 +735,36 @@ impl StepKind for ExportHistory {
     }
 }
 
+/// The market of each order id (exchanges that keep orders per market need it): from the
+/// exported order lists, else from the run's raw responses (the orders an analysis step
+/// picked the ids from).
+fn order_markets(
+    ctx: &StepContext,
+    ids: &[String],
+) -> Result<std::collections::HashMap<String, Market>, StepError> {
+    let rd = &ctx.rundir;
+    let mut out = std::collections::HashMap::new();
+    for rel in ["export/orders.json", "export/open_orders.json"] {
+        let list: Vec<Order> = read_json(rd, rel)?.unwrap_or_default();
+        for o in list {
+            out.entry(o.id).or_insert(o.market);
+        }
+    }
+    if ids.iter().all(|i| out.contains_key(i)) {
+        return Ok(out);
+    }
+    let name = ctx.exchange()?.primary().capabilities().name.clone();
+    if let Some(desc) = crate::exchange::registry::get(&name) {
+        let opts = crate::exchange::replay::RebuildOptions { skip_corrupt: true };
+        if let Ok(h) = crate::exchange::replay::rebuild(desc, rd.path(), opts) {
+            for o in h.orders {
+                out.entry(o.id).or_insert(o.market);
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// `exchange.export_fills`.
 pub struct ExportFills;
 
@@ -810,6 +856,7 @@ impl StepKind for ExportFills {
         }
         let mut uniq = HashSet::new();
         ids.retain(|i| uniq.insert(i.clone()));
+        let markets = order_markets(ctx, &ids)?;
 
         let fills_state_rel = fills_state_file(&ctx.step_id);
         let mut state: FillsState = read_json(rd, &fills_state_rel)?.unwrap_or_default();
@@ -847,15 +894,21 @@ impl StepKind for ExportFills {
         // still keeps the group within its budget. Results are taken in order, so the batches
         // and a resume after an error are as with one read at a time.
         let fetches = futures::stream::iter(todo.iter().cloned())
-            .map(|id| async move {
-                let mut r = Race::new(ctx)?;
-                let res = r
-                    .read(|ex| {
-                        let id = id.clone();
-                        async move { ex.order_with_fills(&id).await }
-                    })
-                    .await;
-                Ok::<_, StepError>((id, res))
+            .map(|id| {
+                let order = OrderRef {
+                    market: markets.get(&id).cloned(),
+                    id,
+                };
+                async move {
+                    let mut r = Race::new(ctx)?;
+                    let res = r
+                        .read(|ex| {
+                            let order = order.clone();
+                            async move { ex.order_with_fills(&order).await }
+                        })
+                        .await;
+                    Ok::<_, StepError>((order.id, res))
+                }
             })
             .buffered(FILLS_IN_FLIGHT);
         futures::pin_mut!(fetches);
@@ -868,7 +921,7 @@ impl StepKind for ExportFills {
                     batch.fills.extend(fills);
                     batch.order_ids.push(id.clone());
                 }
-                Err(ReadError::Other(e)) if e.name() == Some("order_not_found") => {
+                Err(ReadError::Other(e)) if e.kind() == Some(ErrorKind::NotFound) => {
                     not_found.push(id.clone());
                     batch.order_ids.push(id.clone());
                 }

@@ -166,7 +166,7 @@ pub fn key_dead_failure(ctx: &StepContext, task: &str) -> StepError {
 
 /// Whether an error says the key lacks the permission for the call.
 pub(crate) fn is_out_of_scope(e: &ExError) -> bool {
-    matches!(e.name(), Some("out_of_scope"))
+    e.is_out_of_scope()
 }
 
 /// UTC with milliseconds and `Z`, as everywhere in the bundle.

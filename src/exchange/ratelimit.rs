@@ -1,13 +1,18 @@
-//! Client-side pacing for Upbit's per-group rate limits.
+//! Client-side pacing for per-group rate limits, shared by every adapter.
 //!
-//! Upbit counts requests per *group* (`default` 30/s, `order` 8/s, `order-cancel-all` 1 per
-//! 2 s, quotation groups 10/s) and reports what is left in every response's `Remaining-Req`
-//! header. Going over gives 429; insisting gives 418 and a block. So the limiter is shaped to
-//! never send a request the server would refuse: a sliding window per group (at most `limit`
-//! sends in any `window` plus a small margin for network jitter), which also adopts the
-//! server's own `sec` count when that is lower than ours (another client shares the key or IP).
-//! A 429 puts the group into exponential backoff with jitter for everyone; a 418 stops every
-//! request until the block is over instead of hammering into it.
+//! Exchanges count requests per *group* (Upbit: `default` 30/s, `order` 8/s; Binance: request
+//! weight per minute) and often report what is left in a response header. Going over gives
+//! 429; insisting gives 418 and a block. So the limiter is shaped to never send a request the
+//! server would refuse: a sliding window per group (at most `limit` units in any `window` plus
+//! a small margin for network jitter), which also adopts the server's own count when that is
+//! lower than ours (another client shares the key or IP). A 429 puts the group into
+//! exponential backoff with jitter for everyone; a 418 stops every request until the block is
+//! over instead of hammering into it.
+//!
+//! The budgets come from the adapter's limits table (a function from group name to
+//! [`Budget`]); the header observers that feed [`RateLimiter::observe`] are the adapter's too
+//! ([`super::http::Protocol::observe`]). A request may cost more than one unit
+//! ([`RateLimiter::acquire_n`]) where the exchange counts weights.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -18,96 +23,25 @@ use tokio::time::Instant;
 use rand::Rng;
 use serde::Serialize;
 
-/// Budget of one group: `limit` requests per `window`.
+/// Budget of one group: `limit` units per `window`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Budget {
     pub limit: u32,
     pub window: Duration,
 }
 
-/// The published budget of an Upbit group. Unknown groups get a conservative 5/s.
-pub fn budget_of(group: &str) -> Budget {
-    let per_sec = |limit| Budget {
-        limit,
-        window: Duration::from_secs(1),
-    };
-    match group {
-        "default" => per_sec(30),
-        "order" | "order-test" => per_sec(8),
-        "order-cancel-all" => Budget {
-            limit: 1,
-            window: Duration::from_secs(2),
-        },
-        "market" | "candle" | "trade" | "ticker" | "orderbook" => per_sec(10),
-        _ => per_sec(5),
+impl Budget {
+    /// `limit` per second.
+    pub const fn per_sec(limit: u32) -> Budget {
+        Budget {
+            limit,
+            window: Duration::from_secs(1),
+        }
     }
 }
 
-/// The group an endpoint is expected to count against before the server says otherwise.
-pub fn group_for(method: &str, path: &str) -> &'static str {
-    let path = path.trim_end_matches('/');
-    if path.starts_with("/v1/market/") {
-        return "market";
-    }
-    if path.starts_with("/v1/candles/") {
-        return "candle";
-    }
-    if path.starts_with("/v1/trades/") {
-        return "trade";
-    }
-    if path == "/v1/ticker" || path.starts_with("/v1/ticker/") {
-        return "ticker";
-    }
-    if path == "/v1/orderbook" {
-        return "orderbook";
-    }
-    match (method, path) {
-        ("DELETE", "/v1/orders/open") => "order-cancel-all",
-        ("POST", "/v1/orders/test") => "order-test",
-        // Cancels by id (`DELETE /v1/order`, `DELETE /v1/orders/uuids`) count against
-        // `default`, not `order` (Upbit's API reference, "Rate Limit" of each endpoint).
-        ("POST", "/v1/orders") => "order",
-        _ => "default",
-    }
-}
-
-/// The least time Upbit's published budgets allow to cancel a book of `wait` and `watch`
-/// orders, counting from the first listing call to the final listing that sees the book
-/// empty (no network or server time): list pages of 100, then batch calls of 300 (only
-/// `wait` orders) at 1 per 2 s side by side with calls by id (20 `wait` uuids, or one `watch`
-/// order, per call), then one listing. Listings and cancels by id share the `default` group.
-/// Every group may spend its whole budget at once, then must wait a window: call `i` and call
-/// `i + limit` of a group are at least one window apart. So a small book has a floor of zero
-/// (the limits impose no wait); the benchmark reports containment time next to this.
-pub fn cancel_all_floor(open_wait: usize, open_watch: usize) -> Duration {
-    let default = budget_of("default");
-    let batch = budget_of("order-cancel-all");
-    // Send time of the k-th `default` call (0-based), bursting a whole budget per window.
-    let default_at = |k: usize| default.window * (k / default.limit as usize) as u32;
-    let pages = (open_wait + open_watch).div_ceil(100).max(1);
-    let mut k = pages;
-    let listed = default_at(pages - 1);
-    let (mut wait, mut watch) = (open_wait, open_watch);
-    let mut next_batch = listed;
-    let mut last = listed;
-    while wait + watch > 0 {
-        let by_id = default_at(k).max(listed);
-        if wait > 20 && next_batch <= by_id {
-            wait -= wait.min(300);
-            last = last.max(next_batch);
-            next_batch += batch.window;
-            continue;
-        }
-        if wait > 0 {
-            wait -= wait.min(20);
-        } else {
-            watch -= 1;
-        }
-        k += 1;
-        last = last.max(by_id);
-    }
-    last.max(default_at(k))
-}
+/// An adapter's limits table: the budget of each group by name.
+pub type BudgetTable = Box<dyn Fn(&str) -> Budget + Send + Sync>;
 
 /// Current use of one group's budget, for progress displays.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -129,10 +63,11 @@ pub enum Refusal {
 #[derive(Debug)]
 struct Group {
     budget: Budget,
-    /// When each recent request *finished*. The server counted it at arrival, which lies
-    /// between our send and its answer; the answer time is the safe upper bound.
-    done: VecDeque<Instant>,
-    /// Requests sent and not answered yet: they count against the window too.
+    /// When each recent request *finished*, and the units it cost. The server counted it at
+    /// arrival, which lies between our send and its answer; the answer time is the safe upper
+    /// bound.
+    done: VecDeque<(Instant, u32)>,
+    /// Units of requests sent and not answered yet: they count against the window too.
     inflight: u32,
     /// The server's last `sec` report: (when it arrived, requests left this second).
     server: Option<(Instant, u32)>,
@@ -165,7 +100,7 @@ impl Group {
         while self
             .done
             .front()
-            .is_some_and(|t| now.duration_since(*t) >= span)
+            .is_some_and(|(t, _)| now.duration_since(*t) >= span)
         {
             self.done.pop_front();
         }
@@ -177,23 +112,48 @@ impl Group {
         }
     }
 
-    /// How long to wait before the next send, or zero.
-    fn wait(&mut self, now: Instant) -> Duration {
+    /// Units answered within the window before `now`.
+    fn used_in_window(&self, now: Instant) -> u32 {
+        self.done
+            .iter()
+            .filter(|(t, _)| now.duration_since(*t) < self.budget.window)
+            .map(|(_, w)| w)
+            .sum()
+    }
+
+    /// How long to wait before a send costing `weight` units, or zero.
+    fn wait(&mut self, now: Instant, weight: u32) -> Duration {
         self.prune(now);
+        let weight = weight.clamp(1, self.budget.limit.max(1));
         let mut until = now;
         if let Some(b) = self.backoff_until {
             until = until.max(b);
         }
         let span = self.span();
-        if self.inflight + self.done.len() as u32 >= self.budget.limit {
-            match self.done.front() {
-                Some(first) => until = until.max(*first + span),
-                None => until = until.max(now + INFLIGHT_POLL),
+        let done: u32 = self.done.iter().map(|(_, w)| w).sum();
+        let mut over = (self.inflight + done + weight).saturating_sub(self.budget.limit);
+        if over > 0 {
+            // Wait until enough answered units leave the window; if those in flight are what
+            // fills it, look again shortly.
+            let mut free_at = None;
+            for (t, w) in &self.done {
+                over = over.saturating_sub(*w);
+                if over == 0 {
+                    free_at = Some(*t + span);
+                    break;
+                }
             }
+            until = until.max(free_at.unwrap_or(now + INFLIGHT_POLL));
         }
         if let Some((at, remaining)) = self.server {
-            let since = self.inflight + self.done.iter().filter(|t| **t > at).count() as u32;
-            if since >= remaining {
+            let since = self.inflight
+                + self
+                    .done
+                    .iter()
+                    .filter(|(t, _)| *t > at)
+                    .map(|(_, w)| w)
+                    .sum::<u32>();
+            if since + weight > remaining {
                 until = until.max(at + span);
             }
         }
@@ -207,45 +167,57 @@ impl Group {
 pub struct Permit<'a> {
     limiter: &'a RateLimiter,
     group: String,
+    weight: u32,
 }
 
 impl Drop for Permit<'_> {
     fn drop(&mut self) {
         let mut st = self.limiter.lock();
         let g = st.group(&self.group);
-        g.inflight = g.inflight.saturating_sub(1);
-        g.done.push_back(Instant::now());
+        g.inflight = g.inflight.saturating_sub(self.weight);
+        g.done.push_back((Instant::now(), self.weight));
     }
 }
 
 /// Per-group pacing shared by all requests of one client.
-#[derive(Debug)]
 pub struct RateLimiter {
     state: Mutex<State>,
     backoff_base: Duration,
     backoff_max: Duration,
 }
 
-#[derive(Debug, Default)]
+impl std::fmt::Debug for RateLimiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RateLimiter").finish_non_exhaustive()
+    }
+}
+
 struct State {
     groups: HashMap<String, Group>,
     blocked_until: Option<Instant>,
+    table: BudgetTable,
 }
 
 impl State {
     fn group(&mut self, name: &str) -> &mut Group {
+        let table = &self.table;
         self.groups
             .entry(name.to_string())
-            .or_insert_with(|| Group::new(budget_of(name)))
+            .or_insert_with(|| Group::new(table(name)))
     }
 }
 
 impl RateLimiter {
-    /// `backoff_base` is the first delay after a 429; it doubles per consecutive 429 up to
-    /// `backoff_max`, plus up to one base of jitter.
-    pub fn new(backoff_base: Duration, backoff_max: Duration) -> Self {
+    /// Budgets come from `table` (the adapter's limits); `backoff_base` is the first delay
+    /// after a 429; it doubles per consecutive 429 up to `backoff_max`, plus up to one base of
+    /// jitter.
+    pub fn new(table: BudgetTable, backoff_base: Duration, backoff_max: Duration) -> Self {
         RateLimiter {
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State {
+                groups: HashMap::new(),
+                blocked_until: None,
+                table,
+            }),
             backoff_base,
             backoff_max,
         }
@@ -263,6 +235,11 @@ impl RateLimiter {
 
     /// Waits until `group` may send, then counts the send until the permit is dropped.
     pub async fn acquire(&self, group: &str) -> Result<Permit<'_>, Refusal> {
+        self.acquire_n(group, 1).await
+    }
+
+    /// [`RateLimiter::acquire`] for a request costing `weight` units.
+    pub async fn acquire_n(&self, group: &str, weight: u32) -> Result<Permit<'_>, Refusal> {
         loop {
             let wait = {
                 let mut st = self.lock();
@@ -274,12 +251,14 @@ impl RateLimiter {
                     st.blocked_until = None;
                 }
                 let g = st.group(group);
-                let wait = g.wait(now);
+                let wait = g.wait(now, weight);
                 if wait.is_zero() {
-                    g.inflight += 1;
+                    let weight = weight.clamp(1, g.budget.limit.max(1));
+                    g.inflight += weight;
                     return Ok(Permit {
                         limiter: self,
                         group: group.to_string(),
+                        weight,
                     });
                 }
                 wait
@@ -296,7 +275,7 @@ impl RateLimiter {
             .blocked_until
             .map(|b| b.saturating_duration_since(now))
             .unwrap_or_default();
-        st.group(group).wait(now).max(blocked)
+        st.group(group).wait(now, 1).max(blocked)
     }
 
     /// Adopts the server's `sec` report for `group`, received just now (call it after the
@@ -313,11 +292,7 @@ impl RateLimiter {
             let now = Instant::now();
             let g = st.group(group);
             let used = g.budget.limit.saturating_sub(r);
-            let ours = g
-                .done
-                .iter()
-                .filter(|t| now.duration_since(**t) < g.budget.window)
-                .count() as u32;
+            let ours = g.used_in_window(now);
             g.server = (ours < used).then_some((now, r));
         }
     }
@@ -367,11 +342,7 @@ impl RateLimiter {
             .iter_mut()
             .map(|(name, g)| {
                 g.prune(now);
-                let in_window = g.inflight
-                    + g.done
-                        .iter()
-                        .filter(|t| now.duration_since(**t) < g.budget.window)
-                        .count() as u32;
+                let in_window = g.inflight + g.used_in_window(now);
                 BudgetUse {
                     group: name.clone(),
                     used: in_window,
@@ -389,41 +360,17 @@ impl RateLimiter {
 mod tests {
     use super::*;
 
-    #[test]
-    fn endpoint_groups() {
-        assert_eq!(group_for("DELETE", "/v1/orders/open"), "order-cancel-all");
-        assert_eq!(group_for("GET", "/v1/orders/open"), "default");
-        assert_eq!(group_for("GET", "/v1/candles/minutes/1"), "candle");
-        assert_eq!(group_for("POST", "/v1/orders"), "order");
-        assert_eq!(group_for("DELETE", "/v1/order"), "default");
-        assert_eq!(group_for("DELETE", "/v1/orders/uuids"), "default");
-        assert_eq!(budget_of("order-cancel-all").window, Duration::from_secs(2));
-    }
-
-    #[test]
-    fn cancel_floor_follows_the_budgets() {
-        // Small books: one listing, one cancel call, one listing, all within the first
-        // window's budget: the limits impose no wait.
-        assert_eq!(cancel_all_floor(10, 0), Duration::ZERO);
-        assert_eq!(cancel_all_floor(100, 0), Duration::ZERO);
-        // 1000: 10 listing pages and a batch of 300 at 0 s; 20 uuid calls (400 orders) fill
-        // the first second's `default` budget, 15 more at 1 s finish the book, and the final
-        // listing fits in that second's budget too.
-        assert_eq!(cancel_all_floor(1000, 0), Duration::from_secs(1));
-        // 3000 `wait`: 30 pages fill the first second's `default` budget, with a batch of
-        // 300 at 0 s (2700 left); each later second's 30 uuid calls take 600 and batches at
-        // 2 s and 4 s take 300: 1 s → 2100, 2 s → 1200, 3 s → 600, 4 s → 0; the final
-        // listing fits in the 4 s window.
-        assert_eq!(cancel_all_floor(3000, 0), Duration::from_secs(4));
-        // `watch` orders go one per `default` call: a listing, 28 cancels and the final
-        // listing fill one window; one more order needs the next.
-        assert_eq!(cancel_all_floor(0, 28), Duration::ZERO);
-        assert_eq!(cancel_all_floor(0, 29), Duration::from_secs(1));
+    fn limiter() -> RateLimiter {
+        RateLimiter::new(
+            Box::new(|_| Budget::per_sec(5)),
+            Duration::from_millis(100),
+            Duration::from_secs(2),
+        )
     }
 
     #[tokio::test]
     async fn never_more_than_the_budget_in_a_window() {
-        let rl = RateLimiter::new(Duration::from_millis(100), Duration::from_secs(2));
+        let rl = limiter();
         rl.set_budget(
             "g",
             Budget {
@@ -452,7 +399,7 @@ mod tests {
 
     #[tokio::test]
     async fn adopts_a_lower_server_count() {
-        let rl = RateLimiter::new(Duration::from_millis(100), Duration::from_secs(2));
+        let rl = limiter();
         rl.set_budget(
             "default",
             Budget {
@@ -476,7 +423,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_full_count_explained_by_our_own_sends_does_not_idle_the_group() {
-        let rl = RateLimiter::new(Duration::from_millis(100), Duration::from_secs(2));
+        let rl = limiter();
         let budget = Budget {
             limit: 5,
             window: Duration::from_millis(100),
@@ -499,7 +446,7 @@ mod tests {
 
     #[tokio::test]
     async fn blocked_refuses_and_429_backs_off() {
-        let rl = RateLimiter::new(Duration::from_millis(100), Duration::from_secs(2));
+        let rl = limiter();
         let d1 = rl.too_many("default", None);
         let d2 = rl.too_many("default", None);
         assert!(d2 >= Duration::from_millis(200) && d1 <= Duration::from_millis(200));
@@ -508,5 +455,35 @@ mod tests {
             rl.acquire("default").await,
             Err(Refusal::Blocked(_))
         ));
+    }
+}
+
+#[cfg(test)]
+mod weight_tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_heavy_request_waits_for_enough_units_to_leave_the_window() {
+        let rl = RateLimiter::new(
+            Box::new(|_| Budget {
+                limit: 10,
+                window: Duration::from_millis(100),
+            }),
+            Duration::from_millis(100),
+            Duration::from_secs(2),
+        );
+        let t0 = Instant::now();
+        drop(rl.acquire_n("w", 4).await.unwrap());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        drop(rl.acquire_n("w", 4).await.unwrap());
+        // 8 of 10 used: a third request of 4 waits until the first 4 leave the window
+        // (answered at 0 ms, the window plus its 5% margin: 105 ms).
+        drop(rl.acquire_n("w", 4).await.unwrap());
+        assert_eq!(Instant::now() - t0, Duration::from_millis(105));
+        // A single unit fits beside them at once.
+        let before = Instant::now();
+        drop(rl.acquire("w").await.unwrap());
+        assert_eq!(Instant::now(), before);
+        assert_eq!(rl.snapshot()[0].used, 9);
     }
 }

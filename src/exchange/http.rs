@@ -1,0 +1,698 @@
+//! The request pipeline every HTTP adapter shares.
+//!
+//! One request goes, in this order, through: the rate limiter ([`super::ratelimit`]: pace),
+//! the adapter's [`Signer`] (sign), reqwest (send), **the raw recording**
+//! ([`RunDir::record_raw`], before anything parses the body), the adapter's header observer
+//! (the server's view of the budget feeds the limiter), and the adapter's
+//! [`Protocol::classify`] (HTTP status and error bodies, including errors inside 200 answers,
+//! become typed [`Error`]s with an [`super::ErrorKind`]).
+//!
+//! On top of one request: [`Pipeline::read`] retries reads on retryable failures (5xx,
+//! timeouts, dropped connections, truncated bodies, 429 after the limiter's backoff);
+//! [`Pipeline::write`] never resends a write, except after a 429 (refused before the exchange
+//! acted). When a write's outcome is unknown ([`outcome_unknown`]: no answer, 5xx, an
+//! unreadable answer) the caller settles it by reading the exchange's state.
+//!
+//! The URL policy ([`validate_base_url`]) lives here too: https anywhere, plain http only to
+//! loopback, checked before a key is ever sent.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rand::Rng;
+use reqwest::Method;
+
+use super::ratelimit::{Budget, RateLimiter, Refusal};
+use super::replay::DecodeError;
+use super::{Error, Provenance, Result};
+use crate::rundir::{RawExchange, RunDir};
+
+/// How long a 418 block is assumed to last when the server does not say.
+const DEFAULT_BLOCK: Duration = Duration::from_secs(60);
+
+/// Checks an `--api-url`: https to any host, plain http only to a loopback host
+/// (127.0.0.0/8, ::1, localhost). Anything else is refused before a key is ever sent.
+pub fn validate_base_url(raw: &str) -> Result<url::Url> {
+    let url = url::Url::parse(raw)
+        .map_err(|e| Error::Config(format!("--api-url {raw:?} is not a valid URL: {e}")))?;
+    if url.cannot_be_a_base() || url.host().is_none() {
+        return Err(Error::Config(format!(
+            "--api-url {raw:?} has no host; give e.g. https://api.example.com or http://127.0.0.1:8080"
+        )));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(Error::Config(
+            "--api-url must not contain a user name or password".into(),
+        ));
+    }
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" => {
+            let loopback = match url.host() {
+                Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+                Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+                Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+                None => false,
+            };
+            if loopback {
+                Ok(url)
+            } else {
+                Err(Error::Config(format!(
+                    "refusing plain http to {}: the signed requests would cross the network unencrypted. \
+                     Use https, or plain http only to a loopback address (127.0.0.1, ::1, localhost), e.g. the mock exchange",
+                    url.host_str().unwrap_or("?")
+                )))
+            }
+        }
+        other => Err(Error::Config(format!(
+            "--api-url scheme {other:?} is not supported; use https (or http to a loopback address)"
+        ))),
+    }
+}
+
+/// One request: decoded parameters in the order sent (signatures hash exactly these).
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub method: Method,
+    pub path: String,
+    pub params: Vec<(String, String)>,
+    /// Signed with the key (private endpoint), or public.
+    pub auth: bool,
+}
+
+impl Call {
+    pub fn get(path: impl Into<String>, params: Vec<(String, String)>) -> Self {
+        Call {
+            method: Method::GET,
+            path: path.into(),
+            params,
+            auth: true,
+        }
+    }
+    pub fn delete(path: impl Into<String>, params: Vec<(String, String)>) -> Self {
+        Call {
+            method: Method::DELETE,
+            ..Call::get(path, params)
+        }
+    }
+    pub fn public(path: impl Into<String>, params: Vec<(String, String)>) -> Self {
+        Call {
+            auth: false,
+            ..Call::get(path, params)
+        }
+    }
+    /// `GET /path`, for messages.
+    pub fn what(&self) -> String {
+        format!("{} {}", self.method, self.path)
+    }
+    /// `GET /path?k=v&…` with the decoded parameters, for evidence sentences.
+    pub fn what_with_query(&self) -> String {
+        if self.params.is_empty() {
+            self.what()
+        } else {
+            let q: Vec<String> = self
+                .params
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            format!("{}?{}", self.what(), q.join("&"))
+        }
+    }
+}
+
+/// A `(key, value)` parameter.
+pub fn p(k: &str, v: impl ToString) -> (String, String) {
+    (k.to_string(), v.to_string())
+}
+
+/// The query string as sent: parameters in order, form-urlencoded.
+pub fn encode_query(params: &[(String, String)]) -> String {
+    let mut ser = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in params {
+        ser.append_pair(k, v);
+    }
+    ser.finish()
+}
+
+/// An HTTP answer, already recorded.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub body: Vec<u8>,
+    pub prov: Option<Provenance>,
+    /// The server's `Date` header.
+    pub date: Option<DateTime<Utc>>,
+    pub retry_after: Option<Duration>,
+    /// Local clock at send and at answer, for the server-time offset.
+    pub sent_local: DateTime<Utc>,
+    pub answered_local: DateTime<Utc>,
+}
+
+/// What a signer adds to one request.
+#[derive(Debug, Default)]
+pub struct Signed {
+    pub headers: Vec<(String, String)>,
+    /// Appended to the query after the call's own parameters (timestamp, signature).
+    pub extra_params: Vec<(String, String)>,
+}
+
+/// Signs a private request with one key. Implementations hold the secret and never print it.
+pub trait Signer: Send + Sync {
+    fn sign(&self, call: &Call) -> Signed;
+}
+
+/// What the server said about its rate-limit budget in one answer's headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BudgetReport {
+    /// The group the server counted the request against.
+    pub group: String,
+    /// Requests (or units) left in the current window, when it said.
+    pub remaining: Option<u32>,
+}
+
+/// The exchange-specific half of the pipeline, given by the adapter.
+pub trait Protocol: Send + Sync {
+    /// The registry name, for errors.
+    fn exchange(&self) -> &'static str;
+    /// The budget of a rate-limit group (the adapter's limits table).
+    fn budget(&self, group: &str) -> Budget;
+    /// The group a call is expected to count against before the server says otherwise.
+    fn group(&self, call: &Call) -> String;
+    /// Units a call costs in its group (weight-based budgets); 1 by default.
+    fn weight(&self, _call: &Call) -> u32 {
+        1
+    }
+    /// Reads the server's budget report from an answer's headers.
+    fn observe(&self, headers: &reqwest::header::HeaderMap) -> Option<BudgetReport>;
+    /// The rate-limit headers kept as evidence in the raw sidecar (`date` and `content-type`
+    /// are always kept).
+    fn rate_limit_headers(&self) -> &'static [&'static str];
+    /// Turns an answer that is not data into its typed error: an error status, or an error
+    /// inside a 200 body. 429 and 418 are [`Error::RateLimited`] whatever the body says.
+    fn classify(&self, call: &Call, status: u16, body: &[u8]) -> Result<()>;
+}
+
+/// Retry settings of a pipeline.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Extra attempts for a read after a retryable failure.
+    pub max_read_retries: u32,
+    /// First backoff delay (doubles per attempt, plus jitter).
+    pub base_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_read_retries: 4,
+            base_delay: Duration::from_millis(250),
+        }
+    }
+}
+
+/// What every key of one connection shares: the connection pool, the base URL, the rate
+/// limiter (budgets are the account's and the IP's), the recorder and the adapter protocol.
+pub struct Transport {
+    http: reqwest::Client,
+    base: String,
+    recorder: Option<RunDir>,
+    limiter: Arc<RateLimiter>,
+    protocol: Arc<dyn Protocol>,
+    retry: RetryPolicy,
+    /// Endpoint → the group the server said it counts against.
+    learned_groups: Mutex<HashMap<(String, String), String>>,
+}
+
+impl Transport {
+    /// Validates `base_url` against the URL policy and builds the HTTP client (rustls, no
+    /// redirects, `timeout` for connect and whole request).
+    pub fn new(
+        base_url: &str,
+        timeout: Duration,
+        recorder: Option<RunDir>,
+        protocol: Arc<dyn Protocol>,
+        retry: RetryPolicy,
+    ) -> Result<Arc<Self>> {
+        let base = validate_base_url(base_url)?;
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("respond/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
+        let p = protocol.clone();
+        Ok(Arc::new(Transport {
+            http,
+            base: base.as_str().trim_end_matches('/').to_string(),
+            recorder,
+            limiter: Arc::new(RateLimiter::new(
+                Box::new(move |g| p.budget(g)),
+                retry.base_delay,
+                Duration::from_secs(30),
+            )),
+            protocol,
+            retry,
+            learned_groups: Mutex::new(HashMap::new()),
+        }))
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    pub fn limiter(&self) -> &RateLimiter {
+        &self.limiter
+    }
+
+    pub fn retry(&self) -> RetryPolicy {
+        self.retry
+    }
+
+    /// The group `call` counts against: what the server said, else the adapter's table.
+    pub fn group(&self, call: &Call) -> String {
+        let key = (call.method.to_string(), call.path.clone());
+        let learned = self
+            .learned_groups
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        learned
+            .get(&key)
+            .cloned()
+            .unwrap_or_else(|| self.protocol.group(call))
+    }
+}
+
+/// One key on a [`Transport`]: the pipeline an adapter sends every request through.
+pub struct Pipeline {
+    transport: Arc<Transport>,
+    signer: Arc<dyn Signer>,
+    key_masked: String,
+}
+
+impl Pipeline {
+    pub fn new(transport: Arc<Transport>, signer: Arc<dyn Signer>, key_masked: String) -> Self {
+        Pipeline {
+            transport,
+            signer,
+            key_masked,
+        }
+    }
+
+    pub fn transport(&self) -> &Arc<Transport> {
+        &self.transport
+    }
+
+    pub fn key_masked(&self) -> &str {
+        &self.key_masked
+    }
+
+    pub fn limiter(&self) -> &RateLimiter {
+        &self.transport.limiter
+    }
+
+    /// Attempts a read gets after its first (the transport's retry policy).
+    pub fn max_read_retries(&self) -> u32 {
+        self.transport.retry.max_read_retries
+    }
+
+    pub fn group(&self, call: &Call) -> String {
+        self.transport.group(call)
+    }
+
+    /// Exponential backoff with jitter for attempt `attempt` (0-based), at most 30 s.
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let base = self.transport.retry.base_delay;
+        let exp = base.saturating_mul(1u32 << attempt.min(8));
+        let jitter = rand::thread_rng().gen_range(0..=base.as_millis().max(1) as u64);
+        exp.min(Duration::from_secs(30)) + Duration::from_millis(jitter)
+    }
+
+    /// One HTTP exchange: pace, sign, send, record, account. Any HTTP status is an `Ok`; only
+    /// a missing answer (or a 418 block in force) is an `Err`.
+    pub async fn send_once(&self, call: &Call) -> Result<Answer> {
+        let t = &self.transport;
+        let group = t.group(call);
+        let weight = t.protocol.weight(call);
+        let permit = match t.limiter.acquire_n(&group, weight).await {
+            Ok(p) => p,
+            Err(Refusal::Blocked(left)) => {
+                return Err(Error::RateLimited {
+                    status: 418,
+                    retry_after_ms: Some(left.as_millis() as u64),
+                })
+            }
+        };
+        let signed = if call.auth {
+            self.signer.sign(call)
+        } else {
+            Signed::default()
+        };
+        let mut url = format!("{}{}", t.base, call.path);
+        let mut query = call.params.clone();
+        query.extend(signed.extra_params);
+        if !query.is_empty() {
+            url.push('?');
+            url.push_str(&encode_query(&query));
+        }
+        let mut req = t.http.request(call.method.clone(), &url);
+        for (k, v) in signed.headers {
+            req = req.header(k, v);
+        }
+        let sent_local = Utc::now();
+        // A complete answer is (status, headers, body). An answer cut off mid-body keeps the
+        // bytes that arrived but is recorded with status 0: "no complete answer", which the
+        // offline rebuild skips like a connection that never answered.
+        let result = match req.send().await {
+            Ok(mut resp) => {
+                let status = resp.status().as_u16();
+                let headers = resp.headers().clone();
+                let mut body = Vec::new();
+                loop {
+                    match resp.chunk().await {
+                        Ok(Some(c)) => body.extend_from_slice(&c),
+                        Ok(None) => break Ok((status, headers, body)),
+                        Err(e) => {
+                            break Err((headers, body, format!("HTTP {status}, {}", describe(&e))))
+                        }
+                    }
+                }
+            }
+            Err(e) => Err((reqwest::header::HeaderMap::new(), Vec::new(), describe(&e))),
+        };
+        let answered_local = Utc::now();
+        drop(permit);
+        let (status, headers, body, transport_err) = match result {
+            Ok((s, h, b)) => (s, h, b, None),
+            Err((h, b, e)) => (0, h, b, Some(e)),
+        };
+        let kept = self.kept_headers(&headers);
+        let prov = self
+            .record(call, status, sent_local, answered_local, kept, &body)
+            .await?;
+        if let Some(rep) = t.protocol.observe(&headers) {
+            if rep.group != group {
+                t.learned_groups
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(
+                        (call.method.to_string(), call.path.clone()),
+                        rep.group.clone(),
+                    );
+            }
+            t.limiter.observe(&rep.group, rep.remaining);
+        }
+        if let Some(e) = transport_err {
+            return Err(Error::Transport(format!("{}: {e}", call.what())));
+        }
+        let retry_after = header(&headers, "retry-after")
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        match status {
+            429 => {
+                t.limiter.too_many(&group, retry_after);
+            }
+            418 => t.limiter.blocked(retry_after.unwrap_or(DEFAULT_BLOCK)),
+            _ => t.limiter.succeeded(&group),
+        }
+        let date = header(&headers, "date")
+            .and_then(|d| DateTime::parse_from_rfc2822(&d).ok())
+            .map(|d| d.with_timezone(&Utc));
+        Ok(Answer {
+            status,
+            body,
+            prov,
+            date,
+            retry_after,
+            sent_local,
+            answered_local,
+        })
+    }
+
+    /// The response headers worth keeping as evidence: rate limit, date, content type.
+    fn kept_headers(&self, h: &reqwest::header::HeaderMap) -> Vec<(String, String)> {
+        self.transport
+            .protocol
+            .rate_limit_headers()
+            .iter()
+            .chain(["date", "content-type"].iter())
+            .filter_map(|n| header(h, n).map(|v| (n.to_string(), v)))
+            .collect()
+    }
+
+    /// Saves the exchange into the run directory before anything parses it. The write is
+    /// fsynced, so it runs on the blocking pool: on a runtime thread it would stall every
+    /// other request of the run for the length of the disk flush.
+    async fn record(
+        &self,
+        call: &Call,
+        status: u16,
+        requested_at: DateTime<Utc>,
+        responded_at: DateTime<Utc>,
+        headers: Vec<(String, String)>,
+        body: &[u8],
+    ) -> Result<Option<Provenance>> {
+        let Some(rd) = self.transport.recorder.clone() else {
+            return Ok(None);
+        };
+        let key = if call.auth {
+            self.key_masked.clone()
+        } else {
+            String::new()
+        };
+        let (method, path, params) = (
+            call.method.as_str().to_string(),
+            call.path.clone(),
+            call.params.clone(),
+        );
+        let body = body.to_vec();
+        let what = call.what();
+        tokio::task::spawn_blocking(move || {
+            rd.record_raw(RawExchange {
+                method: &method,
+                path: &path,
+                params: &params,
+                status,
+                requested_at,
+                responded_at,
+                key_masked: &key,
+                headers: &headers,
+                body: &body,
+            })
+        })
+        .await
+        .map_err(|e| Error::Evidence(format!("{what}: {e}")))?
+        .map(Some)
+        .map_err(|e| Error::Evidence(format!("{what}: {e}")))
+    }
+
+    /// Turns an answer that is not data into its typed error.
+    pub fn classify(&self, call: &Call, a: &Answer) -> Result<()> {
+        match a.status {
+            429 | 418 => Err(Error::RateLimited {
+                status: a.status,
+                retry_after_ms: a.retry_after.map(|d| d.as_millis() as u64),
+            }),
+            status => self.transport.protocol.classify(call, status, &a.body),
+        }
+    }
+
+    /// A body the adapter could not parse, naming the call and its raw file.
+    pub fn decode_error(call: &Call, a: &Answer, e: DecodeError) -> Error {
+        let file = a
+            .prov
+            .as_ref()
+            .map(|p| format!(" [{}]", p.raw_file))
+            .unwrap_or_default();
+        Error::Decode {
+            endpoint: format!("{}{file}", call.what()),
+            detail: e.detail,
+        }
+    }
+
+    /// A read: retried with backoff on retryable failures, parse included (a truncated body
+    /// is retried like a dropped connection).
+    pub async fn read<T>(
+        &self,
+        call: Call,
+        parse: impl Fn(&Answer) -> std::result::Result<T, DecodeError>,
+    ) -> Result<T> {
+        let mut attempt = 0u32;
+        loop {
+            // A body of the wrong shape will not improve by asking again; a truncated one may.
+            let mut permanent = false;
+            let res = match self.send_once(&call).await {
+                Ok(a) => self.classify(&call, &a).and_then(|_| {
+                    parse(&a).map_err(|e| {
+                        permanent = !e.truncated;
+                        Self::decode_error(&call, &a, e)
+                    })
+                }),
+                Err(e) => Err(e),
+            };
+            match res {
+                Ok(v) => return Ok(v),
+                Err(e) if !permanent && e.is_retryable() && attempt < self.max_read_retries() => {
+                    // A 429 already parked the group in backoff inside the limiter.
+                    if !matches!(e, Error::RateLimited { .. }) {
+                        tokio::time::sleep(self.backoff(attempt)).await;
+                    }
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// A write: resent only after a 429 (refused before the exchange acted). Other failures
+    /// come back as they are; callers settle unknown outcomes by reading state.
+    pub async fn write(&self, call: Call) -> Result<Answer> {
+        let mut attempt = 0u32;
+        loop {
+            let a = self.send_once(&call).await?;
+            match self.classify(&call, &a) {
+                Ok(()) => return Ok(a),
+                Err(Error::RateLimited { status: 429, .. })
+                    if attempt < self.max_read_retries() =>
+                {
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// The server's clock from the `Date` header of `call`'s answer (any status: an error
+    /// answer still carries the server's clock). `Date` has whole seconds, so the offset is
+    /// accurate to about ±1 s; local time is the midpoint of the exchange.
+    pub async fn server_time(&self, call: Call) -> Result<super::ServerTime> {
+        let mut attempt = 0;
+        let a = loop {
+            match self.send_once(&call).await {
+                Ok(a) if a.date.is_some() => break a,
+                Ok(a) if a.status == 429 && attempt < self.max_read_retries() => attempt += 1,
+                Ok(a) => {
+                    return Err(Error::Decode {
+                        endpoint: call.what(),
+                        detail: format!("HTTP {} answer without a Date header", a.status),
+                    })
+                }
+                Err(e) if e.is_retryable() && attempt < self.max_read_retries() => {
+                    tokio::time::sleep(self.backoff(attempt)).await;
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        let server = a.date.unwrap_or(a.answered_local);
+        let local = a.sent_local + (a.answered_local - a.sent_local) / 2;
+        Ok(super::ServerTime {
+            server,
+            local,
+            offset_ms: (server - local).num_milliseconds(),
+        })
+    }
+
+    /// The groups with requests in the current window, e.g. `default 12/30`, for progress
+    /// bars; `None` when all are idle.
+    pub fn budget_status(&self) -> Option<String> {
+        let busy: Vec<String> = self
+            .limiter()
+            .snapshot()
+            .into_iter()
+            .filter(|b| b.used > 0)
+            .map(|b| format!("{} {}/{}", b.group, b.used, b.limit))
+            .collect();
+        (!busy.is_empty()).then(|| busy.join(", "))
+    }
+}
+
+/// A write failure after which the exchange may or may not have acted.
+pub fn outcome_unknown(e: &Error) -> bool {
+    match e {
+        Error::Transport(_) | Error::Decode { .. } => true,
+        Error::Api { status, .. } => *status >= 500,
+        _ => false,
+    }
+}
+
+/// A transport failure in words; redacted, and never the request's headers.
+fn describe(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "connection failed"
+    } else if e.is_body() || e.is_decode() {
+        "connection dropped while reading the answer"
+    } else {
+        "request failed"
+    };
+    // reqwest's Display includes the URL (query only: never the Authorization header).
+    let mut msg = format!("{kind}: {e}");
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        msg.push_str(&format!(": {s}"));
+        src = s.source();
+    }
+    crate::secret::redact(&msg).into_owned()
+}
+
+/// One header's value as text.
+pub fn header(h: &reqwest::header::HeaderMap, name: &str) -> Option<String> {
+    h.get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_policy() {
+        for ok in [
+            "https://api.example.com",
+            "https://example.org:8443/prefix",
+            "http://127.0.0.1:8080",
+            "http://127.8.9.10",
+            "http://[::1]:9000",
+            "http://localhost:3000",
+            "http://LOCALHOST",
+        ] {
+            assert!(validate_base_url(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://api.example.com",
+            "http://10.0.0.1",
+            "http://192.168.1.2:8080",
+            "http://[::2]",
+            "http://localhost.evil.com",
+            "ftp://127.0.0.1",
+            "not a url",
+            "https://user:pw@api.example.com",
+        ] {
+            match validate_base_url(bad) {
+                Err(Error::Config(m)) => assert!(!m.is_empty()),
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+        let m = validate_base_url("http://api.example.com")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            m.contains("loopback") && m.contains("api.example.com"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn query_is_encoded_in_order() {
+        let q = encode_query(&[p("states[]", "wait"), p("a b", "x&y")]);
+        assert_eq!(q, "states%5B%5D=wait&a+b=x%26y");
+        let c = Call::get("/v1/x", vec![p("k", 1), p("m", "n")]);
+        assert_eq!(c.what_with_query(), "GET /v1/x?k=1&m=n");
+    }
+}

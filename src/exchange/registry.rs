@@ -1,0 +1,229 @@
+//! The exchanges `respond` speaks: one [`Descriptor`] per exchange, and the only place that
+//! lists them.
+//!
+//! A descriptor holds everything shared code needs to know about an exchange without naming
+//! it: how to connect, which environment variables hold its keys, how to decode its raw
+//! responses offline, its mock façade, its scope vocabulary, its home zone and language, its
+//! quote currencies' minor units, its IP-allowlist limit, how a key is revoked, and how its
+//! market symbols are written. Adding an exchange is one folder under `src/exchange/` with a
+//! `DESCRIPTOR`, one folder under `src/mock/` for its façade, and two lines here: the module
+//! and its entry in [`all`].
+
+use std::sync::Arc;
+
+use super::replay::{DecodeError, Decoded};
+use super::{Exchange, LocalZone, Market, Result, ScopeClass};
+use crate::rundir::{RawSidecar, RunDir};
+use crate::secret::Secret;
+
+// The adapters, one folder each. Declared here so that this file is the one list of them.
+#[path = "upbit/mod.rs"]
+pub mod upbit;
+
+/// Re-exports of the adapter modules under `crate::exchange::`.
+pub mod adapters {
+    pub use super::upbit;
+}
+
+/// Every registered exchange, in the order `--exchange` lists them.
+pub fn all() -> &'static [&'static Descriptor] {
+    &[&upbit::DESCRIPTOR]
+}
+
+/// The exchange registered under `name` (case-insensitive).
+pub fn get(name: &str) -> Option<&'static Descriptor> {
+    all()
+        .iter()
+        .copied()
+        .find(|d| d.name.eq_ignore_ascii_case(name))
+}
+
+/// The registered names, for `--exchange` and error messages.
+pub fn names() -> Vec<&'static str> {
+    all().iter().map(|d| d.name).collect()
+}
+
+/// One credential an exchange's keys consist of, read from `<ENV_PREFIX>_<suffix>` (and
+/// `<ENV_PREFIX>_READONLY_<suffix>` for the read-only key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CredentialField {
+    /// `ACCESS_KEY`, `SECRET_KEY`, `PASSPHRASE`.
+    pub suffix: &'static str,
+    /// Never printed, never logged.
+    pub secret: bool,
+}
+
+/// One key's credentials, as [`Descriptor::connect`] takes them.
+#[derive(Debug, Clone)]
+pub struct KeyMaterial {
+    pub access_key: String,
+    pub secret_key: Secret,
+    /// Exchanges whose keys carry a third part (a passphrase).
+    pub passphrase: Option<Secret>,
+}
+
+/// How to reach an exchange.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectConfig {
+    /// `--api-url`; `None` = the exchange's production URL. https anywhere, plain http only to
+    /// loopback ([`super::http::validate_base_url`]).
+    pub base_url: Option<String>,
+    /// Where raw responses are recorded; `None` records nothing.
+    pub recorder: Option<RunDir>,
+}
+
+/// One of an exchange's permission scopes, for the checklist and the permission probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScopeInfo {
+    /// The exchange's own name for it.
+    pub name: &'static str,
+    pub class: ScopeClass,
+    /// A short label in English (`Make orders`).
+    pub label_en: &'static str,
+    /// The same in the exchange's home language (English again where that is English).
+    pub label_local: &'static str,
+    /// What a trading bot needs by default.
+    pub bot_default: bool,
+}
+
+/// The exchange's home zone and language: what the reports show beside UTC and English.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Locale {
+    pub zone: LocalZone,
+    /// ISO 639-1 code of the home language (`en`, `ko`); reports and the checklist add a
+    /// block in it when it is not English and a text exists for it.
+    pub language: &'static str,
+}
+
+/// How a leaked key is revoked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RevokeSupport {
+    /// The exchange has an API to delete a key.
+    pub by_api: bool,
+    /// What to do by hand, English: `{key}` is replaced by the masked key, `{expire_at}` (left
+    /// for [`super::Capabilities::revoke_instructions`]) by its expiry.
+    pub instructions_en: &'static str,
+    /// The same in the home language (empty = English only).
+    pub instructions_local: &'static str,
+}
+
+impl RevokeSupport {
+    /// The instructions (English, home language) for one key, `{expire_at}` kept.
+    pub fn instructions(&self, key_masked: &str) -> (String, String) {
+        (
+            self.instructions_en.replace("{key}", key_masked),
+            self.instructions_local.replace("{key}", key_masked),
+        )
+    }
+}
+
+/// Why a string is not one of an exchange's market symbols.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SymbolError {
+    /// Written the way another exchange writes symbols: a file of another exchange.
+    #[error("{0}")]
+    Foreign(String),
+    /// Not a market symbol at all.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Connects one adapter per key (see [`Descriptor::connect`]).
+pub type ConnectFn = fn(&ConnectConfig, &[KeyMaterial]) -> Result<Vec<Arc<dyn Exchange>>>;
+
+/// A hook that builds the exchange's mock state for a drill from a scenario.
+pub type MockHook =
+    fn(crate::mock::scenario::Scenario, crate::mock::MockOptions) -> Arc<crate::mock::MockExchange>;
+
+/// Everything shared code knows about one exchange.
+pub struct Descriptor {
+    /// The registry name (`--exchange NAME`, `Capabilities::name`, bundle names).
+    pub name: &'static str,
+    /// How people write it.
+    pub display: &'static str,
+    /// Prefix of the credential environment variables (`<PREFIX>_ACCESS_KEY`).
+    pub env_prefix: &'static str,
+    pub credential_fields: &'static [CredentialField],
+    /// The production API.
+    pub default_base_url: &'static str,
+    /// One adapter per key, all sharing one connection pool, rate limiter and recorder (the
+    /// budgets are the account's and the IP's, not the key's). The first key is the one under
+    /// investigation.
+    pub connect: ConnectFn,
+    /// Decodes one saved raw response for the offline rebuild ([`super::replay`]); the same
+    /// parsers the live adapter uses.
+    pub decode_raw: fn(&RawSidecar, &[u8]) -> std::result::Result<Decoded, DecodeError>,
+    /// The mock exchange a drill runs against.
+    pub mock: MockHook,
+    /// The exchange's permission scopes.
+    pub scopes: &'static [ScopeInfo],
+    pub locale: Locale,
+    /// Minor units of a quote currency as the exchange settles it (`Some(0)`: whole units
+    /// only), `None` when unknown (amounts are then shown with up to 8 decimals).
+    pub quote_minor_units: fn(&str) -> Option<u32>,
+    /// Most IPs one key's allowlist may hold.
+    pub ip_allowlist_limit: Option<u32>,
+    pub revoke: RevokeSupport,
+    /// A native symbol as a [`Market`], or why it is not one of this exchange's.
+    pub parse_symbol: fn(&str) -> std::result::Result<Market, SymbolError>,
+    /// The market of a (base, quote) pair, in this exchange's symbol format.
+    pub market_of: fn(base: &str, quote: &str) -> Market,
+    /// The embedded playbook `respond leak` runs by default.
+    pub default_playbook: &'static str,
+    /// Other names that resolve to `default_playbook` (names users already call it by).
+    pub playbook_aliases: &'static [&'static str],
+}
+
+impl std::fmt::Debug for Descriptor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Descriptor")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Descriptor {
+    /// The class of a scope name, [`ScopeClass::Other`] when the exchange has no such scope.
+    pub fn scope_class(&self, name: &str) -> ScopeClass {
+        self.scopes
+            .iter()
+            .find(|s| s.name == name)
+            .map(|s| s.class)
+            .unwrap_or(ScopeClass::Other)
+    }
+
+    /// Whether amounts in `currency` have no minor unit.
+    pub fn whole_units(&self, currency: &str) -> bool {
+        (self.quote_minor_units)(currency.trim()) == Some(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_descriptor_is_consistent() {
+        let mut seen = std::collections::BTreeSet::new();
+        for d in all() {
+            assert!(seen.insert(d.name), "{} registered twice", d.name);
+            assert_eq!(get(&d.name.to_uppercase()).map(|g| g.name), Some(d.name));
+            assert!(!d.credential_fields.is_empty());
+            assert!(d.scopes.iter().any(|s| s.bot_default));
+            assert!(
+                crate::playbook::embedded_named(d.default_playbook).is_some(),
+                "{}: playbook {} is not embedded",
+                d.name,
+                d.default_playbook
+            );
+            for a in d.playbook_aliases {
+                let pb = crate::playbook::embedded_named(a).map(|p| p.name);
+                assert_eq!(pb, Some(d.default_playbook), "alias {a}");
+            }
+            let m = (d.market_of)("BTC", "XYZ");
+            assert_eq!((m.base.as_str(), m.quote.as_str()), ("BTC", "XYZ"));
+            assert_eq!((d.parse_symbol)(m.as_str()).as_ref(), Ok(&m));
+        }
+        assert!(get("no-such-exchange").is_none());
+    }
+}

@@ -1,0 +1,352 @@
+//! Offline rebuild: a run's normalized exchange data from its `raw/` files, with no network.
+//!
+//! `respond analyze` and the investigation steps must reach the same data as the live run, so
+//! this reads the verbatim bodies the adapter recorded (each `*.body` with its `*.meta.json`
+//! sidecar, in recording order), checks each body against the hash in its sidecar, and hands
+//! it to the exchange's decoder ([`super::Descriptor::decode_raw`], the same parsers the live
+//! adapter uses). What the decoders return is merged here, the same way for every exchange,
+//! into a [`History`]: the later record of an order wins (keeping fields only some endpoints
+//! send), the first key list is kept (it predates the leaked key's deletion), the first
+//! balance list is the start and the last the end.
+//!
+//! Error answers (status outside 2xx, or no answer at all) are not data and are skipped. A
+//! body that is truncated, corrupt or does not match its hash is an error naming the file,
+//! unless the caller asks to skip and note it; a read the live client retried is superseded
+//! by its retry's answer.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::{
+    ApiKeyInfo, Balance, Candle, Descriptor, Fill, History, MarketInfo, Order, Provenance,
+    SkippedRaw, Transfer, TransferKind, WithdrawalAddress,
+};
+use crate::rundir::RawSidecar;
+
+/// A body that could not be read as the expected shape.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{detail}")]
+pub struct DecodeError {
+    pub detail: String,
+    /// The body ended early (a truncated transfer), as opposed to a wrong shape.
+    pub truncated: bool,
+}
+
+impl DecodeError {
+    /// A body of the wrong shape.
+    pub fn shape(detail: impl Into<String>) -> Self {
+        DecodeError {
+            detail: detail.into(),
+            truncated: false,
+        }
+    }
+}
+
+impl From<serde_json::Error> for DecodeError {
+    fn from(e: serde_json::Error) -> Self {
+        DecodeError {
+            detail: format!("{e} (line {}, column {})", e.line(), e.column()),
+            truncated: e.is_eof(),
+        }
+    }
+}
+
+/// What one raw response holds, normalized by the exchange's decoder.
+#[derive(Debug, Clone)]
+pub enum Decoded {
+    /// Not data the investigation uses (probes, cancels of many orders, unknown endpoints).
+    Nothing,
+    Balances(Vec<Balance>),
+    /// The account's keys; `is_current` as the adapter saw it.
+    Keys(Vec<ApiKeyInfo>),
+    Orders(Vec<Order>),
+    /// One order with its fills (per-order fill sources).
+    Order(Box<Order>, Vec<Fill>),
+    /// A fills listing (per-window fill sources).
+    Fills(Vec<Fill>),
+    Transfers(TransferKind, Vec<Transfer>),
+    WithdrawalAddresses(Vec<WithdrawalAddress>),
+    Candles(Vec<Candle>),
+    Markets(Vec<MarketInfo>),
+}
+
+/// Why a rebuild failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error("cannot read {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{file}: {detail} (pass the skip option to leave it out and note it)")]
+    Corrupt { file: String, detail: String },
+}
+
+/// How strict the rebuild is.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RebuildOptions {
+    /// Skip a truncated/corrupt/mismatched body (noting it) instead of failing.
+    pub skip_corrupt: bool,
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ReplayError + '_ {
+    move |source| ReplayError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Every sidecar under `raw/`, in recording order.
+pub fn sidecars(run_dir: &Path) -> Result<Vec<RawSidecar>, ReplayError> {
+    let raw = run_dir.join("raw");
+    let mut out = Vec::new();
+    let rd = match std::fs::read_dir(&raw) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(io(&raw)(e)),
+    };
+    for entry in rd {
+        let entry = entry.map_err(io(&raw))?;
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().to_string();
+        if !name.ends_with(".meta.json") || name.starts_with('.') {
+            continue;
+        }
+        let bytes = std::fs::read(&path).map_err(io(&path))?;
+        let side: RawSidecar =
+            serde_json::from_slice(&bytes).map_err(|e| ReplayError::Corrupt {
+                file: format!("raw/{name}"),
+                detail: format!(
+                    "unreadable sidecar: {e} (line {}, column {})",
+                    e.line(),
+                    e.column()
+                ),
+            })?;
+        out.push(side);
+    }
+    out.sort_by_key(|s| s.seq);
+    Ok(out)
+}
+
+/// The merge of decoded records into a [`History`].
+#[derive(Default)]
+struct Acc {
+    history: History,
+    orders: BTreeMap<String, (u64, Order)>,
+    fills: BTreeMap<String, Fill>,
+    withdrawals: BTreeMap<String, Transfer>,
+    deposits: BTreeMap<String, Transfer>,
+    markets: BTreeMap<String, MarketInfo>,
+    balances_seen: usize,
+}
+
+impl Acc {
+    fn order(&mut self, seq: u64, o: Order) {
+        match self.orders.get_mut(&o.id) {
+            Some((s, old)) if *s <= seq => {
+                // The later record wins; fields only some endpoints send are kept.
+                let mut o = o;
+                if o.executed_funds.is_none() {
+                    o.executed_funds = old.executed_funds;
+                }
+                if o.client_id.is_none() {
+                    o.client_id = old.client_id.clone();
+                }
+                *s = seq;
+                *old = o;
+            }
+            Some(_) => {}
+            None => {
+                self.orders.insert(o.id.clone(), (seq, o));
+            }
+        }
+    }
+
+    fn apply(&mut self, seq: u64, decoded: Decoded) {
+        match decoded {
+            Decoded::Nothing => {}
+            Decoded::Balances(b) => {
+                self.balances_seen += 1;
+                if self.balances_seen == 1 {
+                    self.history.balances_start = b;
+                } else {
+                    self.history.balances_end = b;
+                }
+            }
+            Decoded::Keys(keys) => {
+                // Preserve first: the key list from before the leaked key was deleted is the
+                // evidence; later lists (read with another key, or after the deletion) only add
+                // keys not seen before. "Current" means the key under investigation.
+                for k in keys {
+                    if !self
+                        .history
+                        .keys
+                        .iter()
+                        .any(|e| e.access_key_masked == k.access_key_masked)
+                    {
+                        self.history.keys.push(k);
+                    }
+                }
+                let investigated = self.history.key_masked.clone();
+                for k in &mut self.history.keys {
+                    k.is_current = k.access_key_masked == investigated;
+                }
+            }
+            Decoded::Orders(orders) => {
+                for o in orders {
+                    self.order(seq, o);
+                }
+            }
+            Decoded::Order(o, fills) => {
+                self.order(seq, *o);
+                for f in fills {
+                    self.fills.insert(f.id.clone(), f);
+                }
+            }
+            Decoded::Fills(fills) => {
+                for f in fills {
+                    self.fills.insert(f.id.clone(), f);
+                }
+            }
+            Decoded::Transfers(kind, ts) => {
+                let map = match kind {
+                    TransferKind::Withdrawal => &mut self.withdrawals,
+                    TransferKind::Deposit => &mut self.deposits,
+                };
+                for t in ts {
+                    map.insert(t.id.clone(), t);
+                }
+            }
+            Decoded::WithdrawalAddresses(a) => self.history.withdrawal_addresses = a,
+            Decoded::Candles(cs) => {
+                for c in cs {
+                    let list = self
+                        .history
+                        .candles
+                        .entry(c.market.symbol.to_string())
+                        .or_default();
+                    list.retain(|x| x.start != c.start);
+                    list.push(c);
+                }
+            }
+            Decoded::Markets(ms) => {
+                for m in ms {
+                    self.markets.insert(m.market.symbol.to_string(), m);
+                }
+            }
+        }
+    }
+
+    fn finish(mut self) -> History {
+        let mut orders: Vec<Order> = self.orders.into_values().map(|(_, o)| o).collect();
+        orders.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+        let mut fills: Vec<Fill> = self.fills.into_values().collect();
+        fills.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+        let newest_first = |mut v: Vec<Transfer>| {
+            v.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(a.id.cmp(&b.id)));
+            v
+        };
+        self.history.withdrawals = newest_first(self.withdrawals.into_values().collect());
+        self.history.deposits = newest_first(self.deposits.into_values().collect());
+        for list in self.history.candles.values_mut() {
+            list.sort_by_key(|c| std::cmp::Reverse(c.start));
+        }
+        self.history.orders = orders;
+        self.history.fills = fills;
+        self.history.markets = self.markets.into_values().collect();
+        self.history
+    }
+}
+
+/// Rebuilds the normalized data of a run of exchange `desc` from `run_dir/raw/`.
+pub fn rebuild(
+    desc: &Descriptor,
+    run_dir: &Path,
+    opts: RebuildOptions,
+) -> Result<History, ReplayError> {
+    let mut acc = Acc::default();
+    acc.history.exchange = desc.name.to_string();
+    acc.history.local_utc_offset_secs = desc.locale.zone.utc_offset_secs;
+    let mut skipped = Vec::new();
+    let all = sidecars(run_dir)?;
+    for (i, side) in all.iter().enumerate() {
+        if acc.history.key_masked.is_empty() && !side.key.is_empty() {
+            acc.history.key_masked = side.key.clone();
+        }
+        if !(200..300).contains(&side.status) {
+            continue;
+        }
+        let body_path = crate::fsutil::safe_join(run_dir, &side.body_file).map_err(|e| {
+            ReplayError::Corrupt {
+                file: side.body_file.clone(),
+                detail: format!("sidecar names an unsafe body path: {e}"),
+            }
+        })?;
+        let body = std::fs::read(&body_path).map_err(io(&body_path))?;
+        if crate::fsutil::sha256_hex(&body) != side.body_sha256 {
+            let detail =
+                "body does not match the SHA-256 in its sidecar (modified or damaged)".to_string();
+            if !opts.skip_corrupt {
+                return Err(ReplayError::Corrupt {
+                    file: side.body_file.clone(),
+                    detail,
+                });
+            }
+            skipped.push(SkippedRaw {
+                file: side.body_file.clone(),
+                reason: detail,
+            });
+            continue;
+        }
+        let problem = match (desc.decode_raw)(side, &body) {
+            Ok(d) => {
+                acc.apply(side.seq, d);
+                None
+            }
+            Err(e) if e.truncated => Some(format!("truncated body: {e}")),
+            Err(e) => Some(format!(
+                "unexpected content for {} {}: {e}",
+                side.method, side.endpoint
+            )),
+        };
+        if let Some(detail) = problem {
+            // The live client retried reads it could not parse: a later good answer to the
+            // same request supersedes this one.
+            let retry = all[i + 1..].iter().find(|later| {
+                later.method == side.method
+                    && later.endpoint == side.endpoint
+                    && later.params == side.params
+                    && (200..300).contains(&later.status)
+            });
+            if let Some(later) = retry {
+                skipped.push(SkippedRaw {
+                    file: side.body_file.clone(),
+                    reason: format!("{detail}; superseded by the retry {}", later.body_file),
+                });
+            } else if opts.skip_corrupt {
+                skipped.push(SkippedRaw {
+                    file: side.body_file.clone(),
+                    reason: detail,
+                });
+            } else {
+                return Err(ReplayError::Corrupt {
+                    file: side.body_file.clone(),
+                    detail,
+                });
+            }
+        }
+    }
+    let mut history = acc.finish();
+    history.skipped = skipped;
+    Ok(history)
+}
+
+/// The provenance of a recorded body: its file and hash, as every record parsed from it
+/// carries.
+pub fn provenance(side: &RawSidecar) -> Provenance {
+    Provenance {
+        raw_file: side.body_file.clone(),
+        raw_sha256: side.body_sha256.clone(),
+    }
+}

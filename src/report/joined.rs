@@ -1,0 +1,119 @@
+//! The orders of a run joined with their verdicts and fills, in a deterministic order (time,
+//! then id): what every bundle writer reads, together with the run's exchange (its local zone
+//! and how its currencies are written).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+
+use crate::analysis::{AnalysisInput, AnalysisResult, OrderVerdict, TransferVerdict};
+use crate::exchange::{Descriptor, Fill, Order};
+use crate::report::format::Money;
+
+/// Orders with their verdicts and fills, in a deterministic order.
+pub struct Joined<'a> {
+    pub input: &'a AnalysisInput,
+    pub result: &'a AnalysisResult,
+    /// Every order, sorted by (created_at, id), with its verdict if analysis gave one.
+    pub orders: Vec<(&'a Order, Option<&'a OrderVerdict>)>,
+    /// Every fill, sorted by (created_at, id).
+    pub fills: Vec<&'a Fill>,
+    pub fills_by_order: BTreeMap<&'a str, Vec<&'a Fill>>,
+    pub transfer_verdicts: BTreeMap<&'a str, &'a TransferVerdict>,
+    flagged_ids: BTreeSet<&'a str>,
+    /// Money in the run's exchange's currencies.
+    pub money: Money,
+    /// The run's exchange, when it is registered.
+    pub exchange: Option<&'static Descriptor>,
+}
+
+impl<'a> Joined<'a> {
+    pub fn new(input: &'a AnalysisInput, result: &'a AnalysisResult) -> Self {
+        // Verdicts sit at their order's index: `analyze` gives one per order, or none at all
+        // for a run that never reached analysis (`write_bundle` refuses anything else).
+        let mut orders: Vec<(&Order, Option<&OrderVerdict>)> = input
+            .orders
+            .iter()
+            .enumerate()
+            .map(|(i, o)| (o, result.verdicts.get(i)))
+            .collect();
+        orders.sort_by(|a, b| (a.0.created_at, &a.0.id).cmp(&(b.0.created_at, &b.0.id)));
+        let mut fills: Vec<&Fill> = input.fills.iter().collect();
+        fills.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        let mut fills_by_order: BTreeMap<&str, Vec<&Fill>> = BTreeMap::new();
+        for f in &fills {
+            fills_by_order
+                .entry(f.order_id.as_str())
+                .or_default()
+                .push(f);
+        }
+        let mut transfer_verdicts = BTreeMap::new();
+        for t in &result.transfers {
+            transfer_verdicts.entry(t.transfer_id.as_str()).or_insert(t);
+        }
+        let flagged_ids = orders
+            .iter()
+            .filter(|(_, v)| v.is_some_and(|v| v.flagged))
+            .map(|(o, _)| o.id.as_str())
+            .collect();
+        let exchange = crate::exchange::registry::get(&input.exchange);
+        Joined {
+            money: Money::of(&input.exchange),
+            exchange,
+            flagged_ids,
+            input,
+            result,
+            orders,
+            fills,
+            fills_by_order,
+            transfer_verdicts,
+        }
+    }
+
+    /// Flagged orders with their verdicts, in time order.
+    pub fn flagged(&self) -> impl Iterator<Item = (&'a Order, &'a OrderVerdict)> + '_ {
+        self.orders
+            .iter()
+            .filter_map(|(o, v)| v.filter(|v| v.flagged).map(|v| (*o, v)))
+    }
+
+    pub fn order_flagged(&self, order_id: &str) -> bool {
+        self.flagged_ids.contains(order_id)
+    }
+
+    /// `bot/<file>:<line>` of a verdict's matched bot-log row.
+    pub fn matched_row(&self, v: &OrderVerdict) -> String {
+        match v.matched_row {
+            Some((log, line)) => {
+                let file = self
+                    .input
+                    .bot_logs
+                    .get(log)
+                    .map(|l| l.bundle_path.as_str())
+                    .unwrap_or("?");
+                format!("{file}:{line}")
+            }
+            None => String::new(),
+        }
+    }
+
+    /// A time in the exchange's local zone, milliseconds, with its offset.
+    pub fn local(&self, t: DateTime<Utc>) -> String {
+        crate::time::local(t, self.input.local_utc_offset_secs)
+    }
+
+    /// Name of the exchange's local zone (its own name when the offset is its zone's, else
+    /// `UTC±hh:mm`).
+    pub fn local_zone(&self) -> String {
+        crate::time::zone_label(
+            self.input.local_utc_offset_secs,
+            self.exchange
+                .map(|d| (d.locale.zone.utc_offset_secs, d.locale.zone.name)),
+        )
+    }
+
+    /// The exchange's home language, when it is registered.
+    pub fn language(&self) -> Option<&'static str> {
+        self.exchange.map(|d| d.locale.language)
+    }
+}
