@@ -126,7 +126,7 @@ impl Redactor {
 }
 
 /// Masks signed tokens: `eyJ….eyJ….<signature>`, i.e. base64url JSON header and payload (a
-/// JWT such as the Upbit `Authorization` token). A token is a credential until its nonce is
+/// JWT such as a bearer `Authorization` token). A token is a credential until its nonce is
 /// spent and carries the full access key; an exchange or proxy that echoes the request in an
 /// error page must not get it written into the evidence or printed. None when there is none.
 pub fn mask_jwts(text: &str) -> Option<String> {

@@ -740,6 +740,42 @@ fn empty_input_is_handled() {
     assert!(candidate_order_ids(&input, &Thresholds::default()).is_empty());
 }
 
+/// R14 reads what a scope allows from the exchange's vocabulary: a read-only scope that
+/// merely names withdrawals is not a withdrawal scope (it was, when R14 matched the word).
+#[test]
+fn r14_judges_scopes_by_what_they_allow_not_by_their_name() {
+    let key = |scopes: &[&str]| ApiKeyInfo {
+        access_key_masked: "abcd…wxyz".into(),
+        is_current: true,
+        expire_at: None,
+        scopes: Some(scopes.iter().map(|s| s.to_string()).collect()),
+        allowed_ips: None,
+    };
+    let findings = |scopes: &[&str]| {
+        let input = AnalysisInput {
+            exchange: "upbit".into(),
+            keys: vec![key(scopes)],
+            ..AnalysisInput::default()
+        };
+        analyze(&input, &Thresholds::default())
+            .key_findings
+            .iter()
+            .any(|h| h.reason.contains("withdrawal scope"))
+    };
+    assert!(!findings(&["view_account", "view_withdrawals"]));
+    assert!(findings(&["view_account", "make_withdrawals"]));
+    // An exchange this build does not know: the name decides.
+    let input = AnalysisInput {
+        exchange: "elsewhere".into(),
+        keys: vec![key(&["Withdraw"])],
+        ..AnalysisInput::default()
+    };
+    assert!(analyze(&input, &Thresholds::default())
+        .key_findings
+        .iter()
+        .any(|h| h.reason.contains("withdrawal scope")));
+}
+
 fn withdrawal(id: &str, currency: &str, amount: &str, t: DateTime<Utc>) -> Transfer {
     Transfer {
         id: id.into(),

@@ -1,6 +1,6 @@
 //! Client-side pacing for per-group rate limits, shared by every adapter.
 //!
-//! Exchanges count requests per *group* (Upbit: `default` 30/s, `order` 8/s; Binance: request
+//! Exchanges count requests per *group* (`default` 30/s and `order` 8/s, say, or a request
 //! weight per minute) and often report what is left in a response header. Going over gives
 //! 429; insisting gives 418 and a block. So the limiter is shaped to never send a request the
 //! server would refuse: a sliding window per group (at most `limit` units in any `window` plus

@@ -25,6 +25,15 @@ pub mod adapters {
     pub use super::upbit;
 }
 
+/// The class of a scope name of the exchange called `exchange` ([`Descriptor::scope_class`]),
+/// or what the name suggests when the exchange is not registered.
+pub fn scope_class(exchange: &str, name: &str) -> ScopeClass {
+    match get(exchange) {
+        Some(d) => d.scope_class(name),
+        None => ScopeClass::guess(name),
+    }
+}
+
 /// Every registered exchange, in the order `--exchange` lists them.
 pub fn all() -> &'static [&'static Descriptor] {
     &[&upbit::DESCRIPTOR]
@@ -183,13 +192,14 @@ impl std::fmt::Debug for Descriptor {
 }
 
 impl Descriptor {
-    /// The class of a scope name, [`ScopeClass::Other`] when the exchange has no such scope.
+    /// The class of a scope name: the exchange's own, else what the name suggests
+    /// ([`ScopeClass::guess`]).
     pub fn scope_class(&self, name: &str) -> ScopeClass {
         self.scopes
             .iter()
             .find(|s| s.name == name)
             .map(|s| s.class)
-            .unwrap_or(ScopeClass::Other)
+            .unwrap_or_else(|| ScopeClass::guess(name))
     }
 
     /// Whether amounts in `currency` have no minor unit.

@@ -382,6 +382,27 @@ impl ScopeClass {
     pub fn moves_funds(self) -> bool {
         matches!(self, ScopeClass::Withdraw | ScopeClass::Transfer)
     }
+
+    /// The class a scope name suggests when the exchange's own vocabulary does not list it
+    /// (a name from a bot configuration, or an exchange that is not registered): read-only
+    /// names (`view…`, `read…`) are [`ScopeClass::Read`] whatever they read, then withdrawal,
+    /// transfer, deposit and trading words.
+    pub fn guess(name: &str) -> ScopeClass {
+        let n = name.to_ascii_lowercase();
+        if n.starts_with("view") || n.starts_with("read") {
+            ScopeClass::Read
+        } else if n.contains("withdraw") {
+            ScopeClass::Withdraw
+        } else if n.contains("transfer") {
+            ScopeClass::Transfer
+        } else if n.contains("deposit") {
+            ScopeClass::Deposit
+        } else if n.contains("trade") || n.contains("order") {
+            ScopeClass::Trade
+        } else {
+            ScopeClass::Other
+        }
+    }
 }
 
 /// The exchange's home time zone, as its UI and its timestamps show it.

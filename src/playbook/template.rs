@@ -353,7 +353,7 @@ mod tests {
                 "evil": "{{run.id}} {{#each inputs}}x{{/each}}",
                 "html": "<b>&</b>"
             }}},
-            "exchange": {"name": "upbit", "revoke_key_by_api": false},
+            "exchange": {"name": "example", "revoke_key_by_api": false},
             "run": {"id": "RUN1"}
         })
     }

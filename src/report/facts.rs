@@ -14,7 +14,7 @@ use crate::exchange::{ServerTime, Window};
 pub struct RunFacts {
     /// The run id (the bundle directory's name).
     pub run_id: String,
-    /// Exchange identifier (`upbit`).
+    /// The exchange's registry name.
     pub exchange: String,
     /// A label for the account the user gave, if any.
     pub account_label: Option<String>,

@@ -120,7 +120,7 @@ mod tests {
         assert_eq!(csv_text("-1"), "'-1");
         assert_eq!(csv_text("@SUM(A1)"), "'@SUM(A1)");
         assert_eq!(csv_text("\tx"), "'\\u{9}x");
-        assert_eq!(csv_text("KRW-BTC"), "KRW-BTC");
+        assert_eq!(csv_text("BTC-USDT"), "BTC-USDT");
     }
 
     #[test]

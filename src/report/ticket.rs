@@ -1,5 +1,6 @@
 //! `support_ticket.md`: text ready to paste into the exchange's support form, in English and,
-//! for Upbit, Korean: the account, the masked key, the window, every flagged order id with its
+//! when the exchange's home language is Korean, Korean first (the language comes from the
+//! exchange's descriptor): the account, the masked key, the window, every flagged order id with its
 //! UTC and exchange-local time, the estimated loss, and the requests (source IPs of the
 //! flagged API calls, counterparty accounts of the fills, freezing them), plus what to attach.
 //! Rendered like `report.md` (strict, Markdown escaping) from `templates/support_ticket.md.hbs`.

@@ -1,0 +1,482 @@
+//! Detection rules R1–R14 of the reference, over the diff's result.
+//!
+//! Shaped around two order sets: the *baseline* (what the bot normally does: orders matched
+//! to its log, or, without a log, the account's orders before the suspicious window) and the
+//! *candidates* (unmatched orders, or, without a log, the orders in the window around the
+//! price anomalies). Every relative rule compares a candidate with the baseline; every rule
+//! that fires writes a sentence with the numbers it used. Reference prices come from the
+//! public candles *before* the first candidate order of a market, because the pump moves the
+//! live price.
+//!
+//! Confidence (documented for the report): with a bot log, `High` = R1 plus any of R2, R4, R9
+//! or one of the low-false-positive pattern rules R6, R7, R8. R1 with only R3 and the weak
+//! rules (R5, R10, R11, R12) is `Review`: this departs from the reference's "R1 plus R3 = high"
+//! on purpose, because the user's own web-UI trades are unmatched (R1) and usually in markets
+//! the bot never trades (R3), often with odd sizes (R11) and market orders (R12), while being
+//! at market prices, alone, and outside any liquidation pattern. An order in a market the bot
+//! never trades is therefore claimed as unauthorized only when it is also abnormal in a way a
+//! person trading by hand is not: far from the reference price (R4), a foreign client id (R2),
+//! a burst (R6), part of a liquidate-then-concentrate or liquidate-then-withdraw episode (R7),
+//! contra round trips (R8) or placed while the bot was stopped (R9). R3 still fires, adds its
+//! weight and is listed, so a reviewer sees it. Without a bot log, `High` = a hard
+//! R4 (≥ the hard multiple), or R7/R8 with any other rule, or a score ≥ `flag_score` that
+//! includes R4 or R6; otherwise `Review` when the score reaches half of `flag_score`.
+//! Only `High` counts as flagged: `Review` orders are listed for a human but are not claimed as
+//! unauthorized, which keeps the user's own manual trades out of the claim.
+//!
+//! Withdrawals (R13): some exchanges' withdrawal lists carry no address, so besides a new or
+//! unlisted address, a withdrawal is flagged when it was made during the incident (at or after
+//! one reference window before the first order flagged `High`), unless the address is
+//! allowlisted, carries no memo/tag, and a completed withdrawal used it before the incident
+//! (then it is listed with a low-weight hit: the victim moving funds to safety looks the
+//! same); older ones, the user's own cash-outs, are listed but not flagged.
+//!
+//! Reference prices use only candles that had *closed* before the anchor order.
+//!
+//! Layout: this module holds what every rule shares ([`Ctx`]: candidate and baseline sets,
+//! reference prices, fill totals); [`profile`] what the bot normally does; [`orders`] the
+//! per-order rules R1–R12; [`patterns`] the multi-order patterns R7 and R8; [`withdrawals`]
+//! R13; [`keys`] R14; [`scoring`] the confidence policy.
+
+mod keys;
+mod orders;
+mod patterns;
+mod profile;
+mod scoring;
+mod withdrawals;
+
+pub(crate) use keys::key_rules;
+pub(crate) use orders::order_rules;
+pub(crate) use withdrawals::withdrawal_rules;
+
+use std::cell::OnceCell;
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Duration, Utc};
+use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::Decimal;
+
+use super::diff::{order_funds, DiffResult, FxBuild};
+use super::model::{AnalysisInput, MatchKind, RuleHit, Thresholds};
+use crate::exchange::{Candle, OrderType, Side};
+use crate::time::ts;
+
+/// A reference price and how it was obtained.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RefPrice {
+    pub price: Decimal,
+    pub source: String,
+    /// Quote value traded in the reference candles (for R5), when candles were used.
+    pub candle_value: Option<Decimal>,
+}
+
+/// Everything the rules share, computed once.
+pub(crate) struct Ctx<'a> {
+    pub input: &'a AnalysisInput,
+    pub th: &'a Thresholds,
+    pub had_log: bool,
+    pub candidate: Vec<bool>,
+    pub baseline: Vec<bool>,
+    /// Average execution price (fills, then executed funds, then limit price) of the
+    /// candidate orders (all orders without a bot log); computed lazily for the others.
+    pub avg: Vec<Option<Decimal>>,
+    /// Fill totals (volume, funds) per order id, when fills were exported. Executed
+    /// volume and funds are read through it on demand rather than kept per order (three
+    /// vectors of decimals would cost 56 MiB at a million orders).
+    fills: HashMap<&'a str, (Decimal, Decimal), FxBuild>,
+    /// Candles per market, sorted by start.
+    pub candles: BTreeMap<&'a str, Vec<&'a Candle>>,
+    /// The baseline's average prices per market, sorted by time.
+    base_prices: OnceCell<PriceIndex<'a>>,
+    /// Reference per market of its earliest suspicious cluster (for valuation fallbacks).
+    pub refs: BTreeMap<String, RefPrice>,
+    /// Reference per order: fixed at the first candidate order of its cluster in its market.
+    order_ref: Vec<u32>,
+    /// The distinct references `order_ref` points into.
+    ref_store: Vec<RefPrice>,
+    /// Market symbol by (base, quote), from the orders, candles and market list seen.
+    symbols: BTreeMap<(&'a str, &'a str), &'a str>,
+}
+
+const NO_REF: u32 = u32::MAX;
+
+/// Average prices per market, sorted by time.
+type PriceIndex<'a> = BTreeMap<&'a str, Vec<(DateTime<Utc>, Decimal)>>;
+
+/// Median (mean of the two middle values for an even count), in linear time.
+pub(super) fn median(mut v: Vec<Decimal>) -> Option<Decimal> {
+    let n = v.len();
+    if n == 0 {
+        return None;
+    }
+    let (lo, mid, _) = v.select_nth_unstable(n / 2);
+    let mid = *mid;
+    Some(if n % 2 == 1 {
+        mid
+    } else {
+        let below = lo.iter().max().copied().unwrap_or(mid);
+        (below + mid) / Decimal::TWO
+    })
+}
+
+pub(super) fn f(x: Decimal) -> f64 {
+    x.to_f64().unwrap_or(0.0)
+}
+
+/// The length of one candle in a market's series (sorted by start): the smallest gap between
+/// consecutive starts among the first ones (a missing candle only widens a gap); one minute
+/// for a single candle.
+fn candle_len(candles: &[&Candle]) -> Duration {
+    candles
+        .windows(2)
+        .take(64)
+        .map(|w| w[1].start - w[0].start)
+        .filter(|d| *d > Duration::zero())
+        .min()
+        .unwrap_or_else(|| Duration::minutes(1))
+}
+
+/// Reference price from `candles` (sorted by start) before `anchor`: the median close of the
+/// candles that *closed* within the reference window before it; else the last closed candles
+/// before it. A candle still open at `anchor` is never used: its close already holds the
+/// prices the anchored order moved (an hourly candle starting at 05:00 closes with the pump
+/// that began at 05:56).
+pub(crate) fn candle_ref(
+    candles: &[&Candle],
+    anchor: DateTime<Utc>,
+    window_min: i64,
+) -> Option<RefPrice> {
+    let from = anchor - Duration::minutes(window_min);
+    let len = candle_len(candles);
+    let end = candles.partition_point(|c| c.start + len <= anchor);
+    let start = candles[..end].partition_point(|c| c.start + len <= from);
+    let (used, how) = if start < end {
+        (
+            &candles[start..end],
+            format!("in the {window_min} min before {}", ts(anchor)),
+        )
+    } else {
+        let k = end.saturating_sub(window_min.clamp(1, 1440) as usize);
+        if k == end {
+            return None;
+        }
+        (
+            &candles[k..end],
+            format!(
+                "before {} (none in the {window_min} min before it)",
+                ts(anchor)
+            ),
+        )
+    };
+    let price = median(used.iter().map(|c| c.close).collect())?;
+    let value: Decimal = used.iter().map(|c| c.value).sum();
+    Some(RefPrice {
+        price,
+        source: format!("median close of {} candles {how}", used.len()),
+        candle_value: Some(value),
+    })
+}
+
+/// Market symbol by (base, quote): every market the input names.
+fn symbols<'a>(input: &'a AnalysisInput) -> BTreeMap<(&'a str, &'a str), &'a str> {
+    let mut out = BTreeMap::new();
+    let mut add = |m: &'a crate::exchange::Market| {
+        out.entry((m.base.as_str(), m.quote.as_str()))
+            .or_insert(m.symbol.as_str());
+    };
+    for m in &input.markets {
+        add(&m.market);
+    }
+    for cs in input.candles.values() {
+        if let Some(c) = cs.first() {
+            add(&c.market);
+        }
+    }
+    let mut last: Option<&str> = None;
+    for o in &input.orders {
+        // Orders come in runs of one market: skip the map lookup while it repeats.
+        if last != Some(o.market.as_str()) {
+            add(&o.market);
+            last = Some(o.market.as_str());
+        }
+    }
+    out
+}
+
+impl<'a> Ctx<'a> {
+    /// The symbol of the market trading `base` in `quote`, when the input names one.
+    pub(crate) fn symbol_of(&self, base: &str, quote: &str) -> Option<&'a str> {
+        self.symbols.get(&(base, quote)).copied()
+    }
+
+    pub(crate) fn build(
+        input: &'a AnalysisInput,
+        th: &'a Thresholds,
+        diff: Option<&DiffResult>,
+    ) -> Ctx<'a> {
+        let n = input.orders.len();
+        // Fill aggregates per order id.
+        let mut fills: HashMap<&str, (Decimal, Decimal), FxBuild> = HashMap::default();
+        for fl in &input.fills {
+            let e = fills.entry(fl.order_id.as_str()).or_default();
+            e.0 += fl.volume;
+            e.1 += fl.funds;
+        }
+        let mut ctx = Ctx {
+            input,
+            th,
+            had_log: diff.is_some(),
+            candidate: vec![false; n],
+            baseline: vec![false; n],
+            avg: vec![None; n],
+            fills,
+            candles: input
+                .candles
+                .iter()
+                .map(|(m, cs)| {
+                    let mut v: Vec<&Candle> = cs.iter().collect();
+                    v.sort_by_key(|c| c.start);
+                    (m.as_str(), v)
+                })
+                .collect(),
+            base_prices: OnceCell::new(),
+            refs: BTreeMap::new(),
+            order_ref: vec![NO_REF; n],
+            ref_store: Vec::new(),
+            symbols: symbols(input),
+        };
+        match diff {
+            Some(d) => {
+                for (i, k) in d.kinds.iter().enumerate() {
+                    ctx.candidate[i] = *k == MatchKind::Unmatched;
+                    ctx.baseline[i] = *k != MatchKind::Unmatched;
+                    if ctx.candidate[i] {
+                        ctx.avg[i] = ctx.avg_price(i);
+                    }
+                }
+            }
+            None => {
+                for i in 0..n {
+                    ctx.avg[i] = ctx.avg_price(i);
+                }
+                ctx.no_log_sets();
+            }
+        }
+        ctx.anchor_refs();
+        ctx
+    }
+
+    /// Without a log: per-order candle references find price anomalies; the window around
+    /// them (± the reference window) holds the candidates, everything before is baseline.
+    fn no_log_sets(&mut self) {
+        let w = self.th.reference_window_minutes;
+        let mut hits: Vec<DateTime<Utc>> = Vec::new();
+        for (i, o) in self.input.orders.iter().enumerate() {
+            let r = self.market_ref(o.market.as_str(), o.created_at);
+            if let (Some(r), Some(a)) = (&r, self.avg[i]) {
+                if deviation(o.side, a, r.price) > self.th.price_deviation {
+                    hits.push(o.created_at);
+                }
+            }
+            self.order_ref[i] = self.store(r);
+        }
+        let (Some(first), Some(last)) = (hits.iter().min(), hits.iter().max()) else {
+            for i in 0..self.input.orders.len() {
+                self.candidate[i] = true;
+                self.baseline[i] = true;
+            }
+            return;
+        };
+        let from = *first - Duration::minutes(w);
+        let to = *last + Duration::minutes(w);
+        for (i, o) in self.input.orders.iter().enumerate() {
+            self.candidate[i] = o.created_at >= from && o.created_at <= to;
+            self.baseline[i] = o.created_at < from;
+        }
+    }
+
+    fn market_ref(&self, market: &str, t: DateTime<Utc>) -> Option<RefPrice> {
+        self.candles
+            .get(market)
+            .and_then(|c| candle_ref(c, t, self.th.reference_window_minutes))
+    }
+
+    /// Reference prices of candidate orders, fixed per market at the first order of each
+    /// cluster of candidates (a new cluster starts after a gap longer than the reference
+    /// window): candles before it, else the baseline's own recent prices in that market.
+    fn anchor_refs(&mut self) {
+        if !self.had_log
+            && self
+                .baseline
+                .iter()
+                .zip(&self.candidate)
+                .all(|(b, c)| *b && *c)
+        {
+            // No anomaly window: the per-order references of the pre-pass stay.
+            return;
+        }
+        let gap = Duration::minutes(self.th.reference_window_minutes.max(1));
+        let mut by_market: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (i, o) in self.input.orders.iter().enumerate() {
+            if self.candidate[i] {
+                by_market.entry(o.market.as_str()).or_default().push(i);
+            }
+        }
+        for (m, mut list) in by_market {
+            list.sort_by_key(|&i| (self.input.orders[i].created_at, i));
+            let mut cur = NO_REF;
+            let mut last_t: Option<DateTime<Utc>> = None;
+            for i in list {
+                let t = self.input.orders[i].created_at;
+                if last_t.map_or(true, |lt| t - lt > gap) {
+                    let r = self.market_ref(m, t).or_else(|| self.own_ref(m, t));
+                    if let Some(r) = &r {
+                        self.refs.entry(m.to_string()).or_insert_with(|| r.clone());
+                    }
+                    cur = self.store(r);
+                }
+                last_t = Some(t);
+                self.order_ref[i] = cur;
+            }
+        }
+    }
+
+    /// The baseline's own average prices in `market` before `t` (last 20, median).
+    fn own_ref(&self, market: &str, t: DateTime<Utc>) -> Option<RefPrice> {
+        let prior = self.baseline_prices().get(market)?;
+        let end = prior.partition_point(|p| p.0 < t);
+        let k = end.saturating_sub(20);
+        let price = median(prior[k..end].iter().map(|p| p.1).collect())?;
+        Some(RefPrice {
+            price,
+            source: format!(
+                "median price of the bot's own last {} orders in {market} before {} (no candles)",
+                end - k,
+                ts(t)
+            ),
+            candle_value: None,
+        })
+    }
+
+    fn store(&mut self, r: Option<RefPrice>) -> u32 {
+        match r {
+            Some(r) => {
+                self.ref_store.push(r);
+                (self.ref_store.len() - 1) as u32
+            }
+            None => NO_REF,
+        }
+    }
+
+    /// Fill totals of order `i`, when its fills were exported and show a volume.
+    fn fill(&self, i: usize) -> Option<(Decimal, Decimal)> {
+        if self.fills.is_empty() {
+            return None;
+        }
+        let id = self.input.orders[i].id.as_str();
+        self.fills.get(id).copied().filter(|f| !f.0.is_zero())
+    }
+
+    /// Executed base volume of order `i` (its fills, else the order's executed volume).
+    pub(crate) fn exec_vol(&self, i: usize) -> Decimal {
+        self.fill(i)
+            .map_or(self.input.orders[i].executed_volume, |f| f.0)
+    }
+
+    /// Quote actually exchanged (fills, else the order's executed funds).
+    pub(crate) fn exec_funds(&self, i: usize) -> Option<Decimal> {
+        match self.fill(i) {
+            Some(f) => Some(f.1),
+            None => self.input.orders[i].executed_funds.filter(|f| !f.is_zero()),
+        }
+    }
+
+    /// Notional of order `i`: quote exchanged, else what its price and volume imply.
+    pub(crate) fn funds(&self, i: usize) -> Option<Decimal> {
+        match self.fill(i) {
+            Some(f) => Some(f.1),
+            None => order_funds(&self.input.orders[i]),
+        }
+    }
+
+    /// Average execution price of order `i`.
+    fn avg_price(&self, i: usize) -> Option<Decimal> {
+        let o = &self.input.orders[i];
+        let v = self.exec_vol(i);
+        let limit = o.price.filter(|_| o.order_type == OrderType::Limit);
+        if v.is_zero() {
+            return limit;
+        }
+        match self.exec_funds(i) {
+            Some(f) => Some(f / v),
+            None => limit,
+        }
+    }
+
+    /// Baseline prices per market, sorted by time; built on first use (only when a market
+    /// has no candles), so a large matched history costs nothing here.
+    fn baseline_prices(&self) -> &PriceIndex<'a> {
+        self.base_prices.get_or_init(|| {
+            let mut m: PriceIndex<'a> = BTreeMap::new();
+            for (i, o) in self.input.orders.iter().enumerate() {
+                if !self.baseline[i] {
+                    continue;
+                }
+                if let Some(a) = self.avg[i].or_else(|| self.avg_price(i)) {
+                    m.entry(o.market.as_str())
+                        .or_default()
+                        .push((o.created_at, a));
+                }
+            }
+            for v in m.values_mut() {
+                v.sort();
+            }
+            m
+        })
+    }
+
+    /// The reference that applies to order `i`.
+    pub(crate) fn reference(&self, i: usize) -> Option<&RefPrice> {
+        self.ref_store.get(self.order_ref[i] as usize)
+    }
+}
+
+/// How far `avg` is from `reference` in the direction that hurts the account.
+pub(super) fn deviation(side: Side, avg: Decimal, reference: Decimal) -> f64 {
+    if reference.is_zero() {
+        return 0.0;
+    }
+    let r = f(avg) / f(reference);
+    match side {
+        Side::Buy => r - 1.0,
+        Side::Sell => 1.0 - r,
+    }
+}
+
+pub(super) fn hit(rule: &str, weight: f64, reason: String) -> RuleHit {
+    RuleHit {
+        rule: rule.to_string(),
+        weight,
+        reason,
+    }
+}
+
+/// Helper for loss valuation: a reference price of `currency` in `quote` at `anchor`.
+pub(crate) fn currency_ref(
+    ctx: &Ctx<'_>,
+    currency: &str,
+    quote: &str,
+    anchor: Option<DateTime<Utc>>,
+) -> Option<RefPrice> {
+    if currency == quote {
+        return Some(RefPrice {
+            price: Decimal::ONE,
+            source: "the quote currency itself".into(),
+            candle_value: None,
+        });
+    }
+    let market = ctx.symbol_of(currency, quote)?;
+    anchor
+        .and_then(|a| ctx.market_ref(market, a).or_else(|| ctx.own_ref(market, a)))
+        .or_else(|| ctx.refs.get(market).cloned())
+}
