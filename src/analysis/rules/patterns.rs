@@ -72,14 +72,7 @@ pub(super) fn rule_r7(ctx: &Ctx<'_>, cands: &[usize], hits: &mut [Vec<RuleHit>])
                     && first_buy.is_some_and(|fb| orders[i].created_at <= fb + gap)
             })
             .collect();
-        let assets: BTreeSet<&str> = sells
-            .iter()
-            .map(|&i| orders[i].market.base.as_str())
-            .collect();
-        let sold: Decimal = sells
-            .iter()
-            .map(|&i| ctx.funds(i).unwrap_or_default())
-            .sum();
+        let (assets, sold) = sold_assets(ctx, &sells);
         // Several assets sold, or one asset sold into a market the account never traded
         // before: either way the proceeds concentrate in one coin.
         let new_target = !base_markets.contains(target);
@@ -147,14 +140,7 @@ fn liquidate_then_withdraw(ctx: &Ctx<'_>, ep: &[usize], gap: Duration, hits: &mu
     else {
         return;
     };
-    let assets: BTreeSet<&str> = sells
-        .iter()
-        .map(|&i| orders[i].market.base.as_str())
-        .collect();
-    let sold: Decimal = sells
-        .iter()
-        .map(|&i| ctx.funds(i).unwrap_or_default())
-        .sum();
+    let (assets, sold) = sold_assets(ctx, &sells);
     let reason = format!(
         "liquidate then withdraw: taker sells of {} ({} {}) from {}, then a withdrawal of {} {} \
          at {}",
@@ -169,6 +155,20 @@ fn liquidate_then_withdraw(ctx: &Ctx<'_>, ep: &[usize], gap: Duration, hits: &mu
     for i in sells {
         hits[i].push(hit("R7", 0.6, reason.clone()));
     }
+}
+
+/// The assets a set of sells sold, and the quote they brought.
+fn sold_assets<'a>(ctx: &Ctx<'a>, sells: &[usize]) -> (BTreeSet<&'a str>, Decimal) {
+    let orders = &ctx.input.orders;
+    let assets = sells
+        .iter()
+        .map(|&i| orders[i].market.base.as_str())
+        .collect();
+    let sold = sells
+        .iter()
+        .map(|&i| ctx.funds(i).unwrap_or_default())
+        .sum();
+    (assets, sold)
 }
 
 /// R8: repeated losing buy/sell round trips in one market among the candidates.
