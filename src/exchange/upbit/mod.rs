@@ -1,5 +1,5 @@
 //! The Upbit adapter: JWT signing, the HTTP client with per-group rate limiting, wire types
-//! and error classification. Facts: `shared/reference/upbit-api.md`.
+//! and error classification. Facts: `docs/exchanges/upbit.md`.
 
 pub mod auth;
 pub mod client;
