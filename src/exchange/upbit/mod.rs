@@ -5,7 +5,8 @@
 //! Upbit facts this adapter relies on: markets are written `QUOTE-BASE` (`KRW-BTC`); local
 //! time is KST (+09:00) and the home language Korean; KRW has no minor unit; a key's IP
 //! allowlist holds at most 10 addresses; keys cannot be deleted by API, only in the web
-//! console (My Page → Open API management).
+//! console (My Page → Open API management). The facts with their sources:
+//! `docs/exchanges/upbit.md`.
 
 pub mod auth;
 pub mod client;
