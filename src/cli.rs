@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Incident response for a leaked exchange API key: contain, replace, investigate, document.
@@ -80,17 +81,24 @@ Examples:
     Playbook(PlaybookCommand),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ExchangeName {
-    Upbit,
-}
+/// An exchange registered in [`crate::exchange::registry`] (`--exchange NAME`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExchangeName(&'static str);
 
 impl ExchangeName {
     pub fn as_str(self) -> &'static str {
-        match self {
-            ExchangeName::Upbit => "upbit",
-        }
+        self.0
     }
+}
+
+/// `--exchange` takes any registered name; `--help` lists them.
+fn exchange_name() -> impl TypedValueParser<Value = ExchangeName> {
+    PossibleValuesParser::new(crate::exchange::registry::names()).map(|s| {
+        let name = crate::exchange::registry::get(&s)
+            .map(|d| d.name)
+            .unwrap_or("unknown");
+        ExchangeName(name)
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -125,14 +133,15 @@ pub struct BotLogArgs {
     /// Skip malformed bot-log rows (each is listed in the bundle) instead of failing.
     #[arg(long)]
     pub skip_bad_rows: bool,
-    /// Write CSVs with a UTF-8 byte-order mark so Excel shows Korean text correctly.
+    /// Write CSVs with a UTF-8 byte-order mark so Excel shows non-ASCII (e.g. Korean) text correctly.
     #[arg(long)]
     pub excel: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct LeakArgs {
-    #[arg(long, value_enum)]
+    /// The exchange (a registered name).
+    #[arg(long, value_parser = exchange_name())]
     pub exchange: ExchangeName,
     /// Playbook file (default: the exchange's embedded leak playbook).
     #[arg(long, value_name = "FILE")]
@@ -166,7 +175,8 @@ pub struct LeakArgs {
 
 #[derive(Debug, Args)]
 pub struct DrillArgs {
-    #[arg(long, value_enum)]
+    /// The exchange (a registered name).
+    #[arg(long, value_parser = exchange_name())]
     pub exchange: ExchangeName,
     /// Built-in scenario name or a scenario YAML file.
     #[arg(long, value_name = "NAME|FILE", default_value = "pump-and-dump")]
@@ -206,7 +216,8 @@ The first line on stdout is JSON: the URL, the scenario and its keys.")]
 
 #[derive(Debug, Args)]
 pub struct MockServeArgs {
-    #[arg(long, value_enum)]
+    /// The exchange (a registered name).
+    #[arg(long, value_parser = exchange_name())]
     pub exchange: ExchangeName,
     /// Address to bind; loopback only unless --allow-remote.
     #[arg(long, default_value = "127.0.0.1:0")]

@@ -78,7 +78,7 @@ fn names(exchange: &str) -> Names {
     }
 }
 
-/// Loads credentials for `exchange` (`upbit`). A file, when given, is the only source; else
+/// Loads credentials for `exchange` (its registry name). A file, when given, is the only source; else
 /// the environment; else, on a terminal with `allow_prompt`, a no-echo prompt for the
 /// primary pair.
 pub fn load(

@@ -21,12 +21,14 @@ pub mod engine;
 pub mod exchange;
 pub mod exit;
 pub mod fsutil;
+pub mod investigation;
 pub mod mock;
 pub mod output;
 pub mod playbook;
 pub mod report;
 pub mod rundir;
 pub mod secret;
+pub mod session;
 pub mod steps;
 pub mod time;
 

@@ -1,7 +1,7 @@
 //! End-to-end tests of `respond leak` against the mock exchange over real loopback HTTP.
 //!
 //! The mock runs in-process on 127.0.0.1:0; the leak runs either through the library
-//! (`commands::session::run_new`, to inspect every step's record) or through the built binary
+//! (`session::run_new`, to inspect every step's record) or through the built binary
 //! with the credentials in the environment, as a user would. A simulated user deletes the key
 //! through the mock's drill API (`POST /_mock/keys/{key}/revoke`) at a chosen moment, and the
 //! mock's request log and ground truth are the referee: what was cancelled and how often, which
@@ -13,16 +13,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use respond::cli::BotLogArgs;
-use respond::commands::session::{run_new, Connection, RunSettings};
 use respond::credentials::KeyPair;
 use respond::engine::{RunReport, StepStatus};
 use respond::exchange::upbit::{UpbitClient, UpbitConfig};
 use respond::exchange::Exchange;
+use respond::investigation::investigate;
 use respond::mock::faults::FaultRule;
 use respond::mock::{self, MockExchange, MockOptions, MockServer, RequestRecord};
 use respond::output::{Printer, Verbosity};
 use respond::secret::Secret;
-use respond::steps::investigate::investigate;
+use respond::session::{run_new, Connection, RunSettings};
 
 /// A running mock, its scenario's bot log on disk and a place for evidence.
 struct Env {

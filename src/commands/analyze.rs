@@ -4,12 +4,12 @@
 use serde_json::json;
 
 use crate::cli::AnalyzeArgs;
-use crate::commands::session;
 use crate::engine::journal::Journal;
 use crate::exit::{Code, Failure};
+use crate::investigation::{self, JournalFacts};
 use crate::output::Printer;
 use crate::rundir::RunDir;
-use crate::steps::investigate::{self, JournalFacts};
+use crate::session;
 
 pub async fn analyze(args: AnalyzeArgs, printer: &Printer) -> Result<Code, Failure> {
     let dir = args.run_dir.clone();
@@ -26,7 +26,7 @@ pub async fn analyze(args: AnalyzeArgs, printer: &Printer) -> Result<Code, Failu
     }
     let rundir = RunDir::open(&dir).map_err(|e| not_a_run(e.to_string()))?;
     // The thresholds the run used (journaled with the report step's arguments).
-    let thresholds = investigate::thresholds_from(
+    let thresholds = investigation::thresholds_from(
         facts
             .last_args_of("report.evidence")
             .or_else(|| facts.last_args_of("analysis.flag"))
@@ -40,14 +40,14 @@ pub async fn analyze(args: AnalyzeArgs, printer: &Printer) -> Result<Code, Failu
     let name = facts.exchange().ok_or_else(|| {
         Failure::run("the journal does not name the exchange (was this run started without one?)")
     })?;
-    let desc = investigate::exchange_named(&name).map_err(Failure::run)?;
+    let desc = investigation::exchange_named(&name).map_err(Failure::run)?;
     crate::commands::leak::check_bot_logs(desc, &args.bot_log)?;
     let bot = args.bot_log.clone();
-    let added = investigate::import_bot_logs(
+    let added = investigation::import_bot_logs(
         desc,
         &rundir,
         &bot.bot_logs,
-        investigate::forced_format(&bot),
+        crate::steps::bot_logs::forced_format(&bot),
         bot.skip_bad_rows,
         true,
     )
@@ -58,11 +58,11 @@ pub async fn analyze(args: AnalyzeArgs, printer: &Printer) -> Result<Code, Failu
     })?;
     let rd = rundir.clone();
     let (inv, files) =
-        tokio::task::spawn_blocking(move || investigate::write_reports(&rd, &thresholds, excel))
+        tokio::task::spawn_blocking(move || investigation::write_reports(&rd, &thresholds, excel))
             .await
             .map_err(|e| Failure::run(format!("analysis crashed: {e}")))?
             .map_err(Failure::run)?;
-    let summary = investigate::summary(&inv);
+    let summary = investigation::summary(&inv);
     journal
         .append(
             "analyze",

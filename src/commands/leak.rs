@@ -1,9 +1,9 @@
 //! `respond leak`: respond to a leaked key with the exchange's leak playbook.
 
 use crate::cli::LeakArgs;
-use crate::commands::session::{self, Connection, RunSettings};
 use crate::exit::{Code, Failure};
 use crate::output::Printer;
+use crate::session::{self, Connection, RunSettings};
 
 pub async fn leak(args: LeakArgs, printer: &Printer) -> Result<Code, Failure> {
     let exchange = args.exchange.as_str().to_string();
@@ -29,7 +29,7 @@ pub async fn leak(args: LeakArgs, printer: &Printer) -> Result<Code, Failure> {
         inputs.insert("excel".into(), "true".into());
     }
     // Bad input is refused before anything touches the exchange.
-    let desc = crate::steps::investigate::exchange_named(&exchange).map_err(Failure::usage)?;
+    let desc = crate::investigation::exchange_named(&exchange).map_err(Failure::usage)?;
     check_bot_logs(desc, &args.bot_log)?;
     let conn = Connection::load(exchange, &args.connect, printer.interactive())?;
     if conn.primary.is_none() {
@@ -57,7 +57,7 @@ pub fn check_bot_logs(
     exchange: &'static crate::exchange::Descriptor,
     args: &crate::cli::BotLogArgs,
 ) -> Result<(), Failure> {
-    let forced = crate::steps::investigate::forced_format(args);
+    let forced = crate::steps::bot_logs::forced_format(args);
     for (i, p) in args.bot_logs.iter().enumerate() {
         let bytes = std::fs::read(p)
             .map_err(|e| Failure::usage(format!("--bot-log {}: {e}", p.display())))?;

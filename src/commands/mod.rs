@@ -8,7 +8,6 @@ pub mod leak;
 pub mod mock;
 pub mod playbook;
 pub mod resume;
-pub mod session;
 
 use crate::cli::{Command, EvidenceCommand, MockCommand, PlaybookCommand};
 use crate::exit::{Code, Failure};

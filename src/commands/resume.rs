@@ -1,10 +1,10 @@
 //! `respond resume RUN_DIR`: continue an interrupted run.
 
 use crate::cli::ResumeArgs;
-use crate::commands::session::{self, Connection};
 use crate::exit::{Code, Failure};
+use crate::investigation::JournalFacts;
 use crate::output::Printer;
-use crate::steps::investigate::JournalFacts;
+use crate::session::{self, Connection};
 
 pub async fn resume(args: ResumeArgs, printer: &Printer) -> Result<Code, Failure> {
     if args.run_dir.is_dir() && !args.run_dir.join("journal.jsonl").exists() {

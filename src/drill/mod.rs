@@ -65,11 +65,11 @@ pub fn scorecard_rows(c: &Scorecard) -> Vec<(String, String)> {
         c.user_manual_orders_flagged.to_string(),
     ));
     rows.push((
-        "loss (KRW)".into(),
+        format!("loss ({})", c.loss_currency),
         format!(
             "estimated {} vs true {}{}",
-            c.estimated_loss_krw,
-            c.true_loss_krw,
+            c.estimated_loss,
+            c.true_loss,
             c.loss_ratio
                 .map(|r| format!(" (ratio {r:.3})"))
                 .unwrap_or_default()

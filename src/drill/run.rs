@@ -14,16 +14,16 @@ use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
 use crate::cli::BotLogArgs;
-use crate::commands::session::{self, Connection, RunSettings};
 use crate::credentials::KeyPair;
 use crate::engine::journal::Journal;
 use crate::engine::RunReport;
 use crate::exit::Failure;
+use crate::investigation::{self, JournalFacts};
 use crate::mock::{self, MockExchange, MockOptions};
 use crate::output::Printer;
 use crate::rundir::RunDir;
 use crate::secret::Secret;
-use crate::steps::investigate::{self, JournalFacts};
+use crate::session::{self, Connection, RunSettings};
 
 use super::score::{self, Observed, Scorecard, Settings, Truth};
 
@@ -51,12 +51,7 @@ pub struct DrillOutcome {
 
 /// Runs one drill end to end.
 pub async fn run(opts: &DrillOptions, printer: &Printer) -> Result<DrillOutcome, Failure> {
-    if opts.exchange != "upbit" {
-        return Err(Failure::usage(format!(
-            "no mock exchange for `{}`",
-            opts.exchange
-        )));
-    }
+    let desc = crate::investigation::exchange_named(&opts.exchange).map_err(Failure::usage)?;
     if !(0.0..=3600.0).contains(&opts.reaction_secs) {
         return Err(Failure::usage(
             "--reaction must be between 0 and 3600 seconds",
@@ -64,7 +59,7 @@ pub async fn run(opts: &DrillOptions, printer: &Printer) -> Result<DrillOutcome,
     }
     let scenario = mock::scenario::load(&opts.scenario, opts.seed)
         .map_err(|e| Failure::usage(e.to_string()))?;
-    let state = MockExchange::new(scenario, MockOptions::default());
+    let state = (desc.mock)(scenario, MockOptions::default());
     let addr = SocketAddr::from(([127, 0, 0, 1], 0));
     let server = mock::serve(addr, state.clone())
         .await
@@ -222,13 +217,13 @@ fn observe(
     run_started: DateTime<Utc>,
 ) -> Result<Observed, Failure> {
     let facts = JournalFacts::read(dir).map_err(Failure::run)?;
-    let thresholds = investigate::thresholds_from(
+    let thresholds = investigation::thresholds_from(
         facts
             .last_args_of("report.evidence")
             .and_then(|a| a.get("thresholds")),
     )
     .map_err(Failure::run)?;
-    let inv = investigate::investigate(dir, &thresholds).map_err(Failure::run)?;
+    let inv = investigation::investigate(dir, &thresholds).map_err(Failure::run)?;
     let mut rule_hits: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for (o, v) in inv.input.orders.iter().zip(&inv.result.verdicts) {
         for h in &v.rules {
@@ -276,6 +271,7 @@ fn observe(
             .map(|t| t.transfer_id.clone())
             .collect(),
         estimated_loss: inv.result.loss.overpayment + inv.result.loss.withdrawn_value,
+        loss_currency: inv.result.loss.quote_currency.clone(),
         evidence_verified: verified,
     })
 }

@@ -72,6 +72,8 @@ pub struct Observed {
     pub rule_hits: BTreeMap<String, BTreeSet<String>>,
     pub flagged_withdrawals: BTreeSet<String>,
     pub estimated_loss: Decimal,
+    /// The currency of the loss figures (the analysis' quote currency).
+    pub loss_currency: String,
     pub evidence_verified: bool,
 }
 
@@ -100,8 +102,10 @@ pub struct Scorecard {
     pub per_rule: BTreeMap<String, Detection>,
     pub withdrawals: Detection,
     pub user_manual_orders_flagged: usize,
-    pub estimated_loss_krw: String,
-    pub true_loss_krw: String,
+    /// Estimated and true loss, in `loss_currency`.
+    pub estimated_loss: String,
+    pub true_loss: String,
+    pub loss_currency: String,
     /// estimated / true (1.0 = exact); `None` when the true loss is zero.
     pub loss_ratio: Option<f64>,
     pub evidence_verified: bool,
@@ -194,8 +198,9 @@ pub fn score(settings: &Settings, truth: &Truth, observed: &Observed) -> Scoreca
         per_rule,
         withdrawals,
         user_manual_orders_flagged,
-        estimated_loss_krw: observed.estimated_loss.normalize().to_string(),
-        true_loss_krw: truth.true_loss.normalize().to_string(),
+        estimated_loss: observed.estimated_loss.normalize().to_string(),
+        true_loss: truth.true_loss.normalize().to_string(),
+        loss_currency: observed.loss_currency.clone(),
         loss_ratio,
         evidence_verified: observed.evidence_verified,
         min_recall,
@@ -243,6 +248,7 @@ mod tests {
             exported_orders: ids(&["a", "b", "bot1"]),
             flagged_orders: ids(&["a", "b"]),
             estimated_loss: Decimal::from(900),
+            loss_currency: "QTE".into(),
             evidence_verified: true,
             ..Default::default()
         };

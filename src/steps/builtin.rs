@@ -16,8 +16,8 @@ pub fn registry() -> Registry {
     let mut reg = Registry::new();
     register_generic(&mut reg);
     super::exchange::register_exchange(&mut reg);
-    reg.register(Arc::new(super::investigate::ImportBotLogs));
-    reg.register(Arc::new(super::investigate::Flag));
-    reg.register(Arc::new(super::investigate::Evidence));
+    reg.register(Arc::new(super::bot_logs::ImportBotLogs));
+    reg.register(Arc::new(super::flag::Flag));
+    reg.register(Arc::new(super::evidence::Evidence));
     reg
 }

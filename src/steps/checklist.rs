@@ -4,9 +4,10 @@
 //! in strict mode (a missing variable is an error, not an empty line) and without HTML escaping
 //! (the output is Markdown). Everything that comes from the exchange or the playbook's
 //! arguments is passed as *data*, never as template text, so a bot named `{{x}}` is printed as
-//! is. English always; the exchange's home language too when a template exists (Korean for
-//! Upbit). The rotation date is counted from the run's start, never from the clock, so a
-//! re-render gives the same file.
+//! is. English always; the exchange's home language too when a template exists for it (Korean
+//! today). The scope table, what a trading bot needs by default, the IP-allowlist limit and
+//! the revocation instructions come from the exchange's descriptor. The rotation date is
+//! counted from the run's start, never from the clock, so a re-render gives the same file.
 
 use std::collections::BTreeSet;
 
@@ -16,57 +17,79 @@ use handlebars::Handlebars;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
+use crate::exchange::registry::{self, ScopeInfo};
 use crate::steps::exchange::{is_withdraw_scope, probe_outputs};
 use crate::steps::{ArgSpec, ArgType, Effect, StepContext, StepError, StepKind, StepOutcome};
 
 const EN: &str = include_str!("templates/checklist.en.hbs");
 const KO: &str = include_str!("templates/checklist.ko.hbs");
 
-/// Scope ids the checklist knows, with English and Korean labels (Upbit's names).
-const SCOPES: &[(&str, &str, &str)] = &[
-    ("view_account", "View account", "자산조회"),
-    ("view_orders", "View orders", "주문조회"),
-    ("make_orders", "Make orders", "주문하기"),
-    ("view_withdrawals", "View withdrawals", "출금조회"),
-    ("make_withdrawals", "Make withdrawals", "출금하기"),
-    ("view_deposits", "View deposits", "입금조회"),
-    ("make_deposits", "Make deposits", "입금하기"),
-];
+/// The exchange's scope vocabulary, as the checklist shows it.
+struct Scopes {
+    exchange: String,
+    table: &'static [ScopeInfo],
+}
 
-/// The default bot when the playbook names none: one trading bot.
-const DEFAULT_NEEDS: &[&str] = &["view_account", "view_orders", "make_orders"];
+impl Scopes {
+    fn of(exchange: &str) -> Self {
+        Scopes {
+            exchange: exchange.to_string(),
+            table: registry::get(exchange).map(|d| d.scopes).unwrap_or(&[]),
+        }
+    }
+
+    /// What one trading bot needs when the playbook names no bots.
+    fn bot_defaults(&self) -> Vec<String> {
+        self.table
+            .iter()
+            .filter(|s| s.bot_default)
+            .map(|s| s.name.to_string())
+            .collect()
+    }
+
+    /// (English, home-language) labels of a scope.
+    fn label(&self, scope: &str) -> (String, String) {
+        self.table
+            .iter()
+            .find(|s| s.name == scope)
+            .map(|s| {
+                (
+                    format!("{} (`{}`)", s.label_en, s.name),
+                    format!("{} (`{}`)", s.label_local, s.name),
+                )
+            })
+            .unwrap_or_else(|| (format!("`{scope}`"), format!("`{scope}`")))
+    }
+
+    fn moves_funds(&self, scope: &str) -> bool {
+        is_withdraw_scope(&self.exchange, scope)
+    }
+
+    fn row(&self, scope: &str, held: Option<bool>) -> ScopeRow {
+        let (label_en, label_local) = self.label(scope);
+        let (h, k) = match held {
+            Some(true) => ("**yes**", "**있음**"),
+            Some(false) => ("no", "없음"),
+            None => ("unknown", "알 수 없음"),
+        };
+        ScopeRow {
+            scope: scope.to_string(),
+            label_en,
+            label_local,
+            held: h,
+            held_ko: k,
+        }
+    }
+}
 
 #[derive(Debug, Clone, Serialize)]
 struct ScopeRow {
     scope: String,
     label_en: String,
-    label_ko: String,
+    /// In the exchange's home language.
+    label_local: String,
     held: &'static str,
     held_ko: &'static str,
-}
-
-fn label(scope: &str) -> (String, String) {
-    SCOPES
-        .iter()
-        .find(|(id, _, _)| *id == scope)
-        .map(|(id, en, ko)| (format!("{en} (`{id}`)"), format!("{ko} (`{id}`)")))
-        .unwrap_or_else(|| (format!("`{scope}`"), format!("`{scope}`")))
-}
-
-fn row(scope: &str, held: Option<bool>) -> ScopeRow {
-    let (label_en, label_ko) = label(scope);
-    let (h, k) = match held {
-        Some(true) => ("**yes**", "**있음**"),
-        Some(false) => ("no", "없음"),
-        None => ("unknown", "알 수 없음"),
-    };
-    ScopeRow {
-        scope: scope.to_string(),
-        label_en,
-        label_ko,
-        held: h,
-        held_ko: k,
-    }
 }
 
 /// Data from an argument or the exchange, made safe for one Markdown line.
@@ -128,12 +151,12 @@ struct Bot {
     needs: Vec<String>,
 }
 
-fn parse_bots(v: Option<&Value>) -> Result<Vec<Bot>, StepError> {
+fn parse_bots(scopes: &Scopes, v: Option<&Value>) -> Result<Vec<Bot>, StepError> {
     let items = match v {
         None | Some(Value::Null) => {
             return Ok(vec![Bot {
                 name: "trading bot".into(),
-                needs: DEFAULT_NEEDS.iter().map(|s| s.to_string()).collect(),
+                needs: scopes.bot_defaults(),
             }])
         }
         Some(Value::Array(a)) if !a.is_empty() => a,
@@ -155,7 +178,7 @@ fn parse_bots(v: Option<&Value>) -> Result<Vec<Bot>, StepError> {
                 .filter(|n| !n.is_empty())
                 .ok_or_else(|| bad("bots", format!("bot #{} has no `name`", i + 1)))?;
             let needs = match b.get("needs") {
-                None | Some(Value::Null) => DEFAULT_NEEDS.iter().map(|s| s.to_string()).collect(),
+                None | Some(Value::Null) => scopes.bot_defaults(),
                 Some(Value::Array(a)) => a
                     .iter()
                     .map(|s| {
@@ -171,7 +194,7 @@ fn parse_bots(v: Option<&Value>) -> Result<Vec<Bot>, StepError> {
                     return Err(bad("bots", format!("bot `{name}`: `needs` must be a list")))
                 }
             };
-            if let Some(w) = needs.iter().find(|s| is_withdraw_scope(s)) {
+            if let Some(w) = needs.iter().find(|s| scopes.moves_funds(s)) {
                 return Err(bad(
                     "bots",
                     format!(
@@ -194,7 +217,7 @@ static ARGS: &[ArgSpec] = &[
     ArgSpec { name: "rotate_days", ty: ArgType::Integer, required: false, description: "rotate the new keys after this many days, 30 to 90 (default 60)" },
     ArgSpec { name: "snapshot", ty: ArgType::Map, required: false, description: "outputs of exchange.snapshot (withdrawal allowlist, key expiry)" },
     ArgSpec { name: "verify", ty: ArgType::Map, required: false, description: "outputs of exchange.verify_key_revoked" },
-    ArgSpec { name: "max_ips", ty: ArgType::Integer, required: false, description: "most IPs a key's allowlist may hold (default 10, Upbit's limit)" },
+    ArgSpec { name: "max_ips", ty: ArgType::Integer, required: false, description: "most IPs a key's allowlist may hold (default: the exchange's limit, else 10)" },
 ];
 
 /// Everything the templates see.
@@ -268,7 +291,14 @@ impl StepKind for ReplacementChecklist {
                 format!("{rotate_days} is outside 30..=90 days"),
             ));
         }
-        let max_ips = crate::steps::exchange::arg_integer(args, "max_ips", 10)?;
+        let session = ctx.exchange()?;
+        let primary = session.primary().clone();
+        let caps = primary.capabilities().clone();
+        let scopes = Scopes::of(&caps.name);
+        let ip_limit = registry::get(&caps.name)
+            .and_then(|d| d.ip_allowlist_limit)
+            .unwrap_or(10);
+        let max_ips = crate::steps::exchange::arg_integer(args, "max_ips", i64::from(ip_limit))?;
         let started = ctx
             .run
             .get("started_at")
@@ -288,16 +318,13 @@ impl StepKind for ReplacementChecklist {
             ),
             other => other.cloned(),
         };
-        let bots = parse_bots(bots_arg.as_ref())?;
+        let bots = parse_bots(&scopes, bots_arg.as_ref())?;
         let bot_configs: Vec<String> =
             crate::steps::exchange::arg_string_list(args, "bot_configs")?
                 .unwrap_or_default()
                 .iter()
                 .map(|s| inline(s))
                 .collect();
-        let session = ctx.exchange()?;
-        let primary = session.primary().clone();
-        let caps = primary.capabilities().clone();
 
         // The old key's scopes: from the probe step, else probe again, else unknown.
         let probe: Option<Map<String, Value>> = match object_arg(args, "probe")? {
@@ -324,22 +351,22 @@ impl StepKind for ReplacementChecklist {
             ] {
                 for s in str_list(p.get(key)) {
                     if listed.insert(s.clone()) {
-                        old_scopes.push(row(&inline(&s), state));
+                        old_scopes.push(scopes.row(&inline(&s), state));
                     }
                 }
             }
         }
-        for (id, _, _) in SCOPES {
-            if listed.insert(id.to_string()) {
-                old_scopes.push(row(id, None));
+        for info in scopes.table {
+            if listed.insert(info.name.to_string()) {
+                old_scopes.push(scopes.row(info.name, None));
             }
         }
         let bots_data: Vec<Value> = bots
             .iter()
             .map(|b| {
                 let lab = |s: &String| {
-                    let (en, ko) = label(s);
-                    json!({"scope": s, "label_en": en, "label_ko": ko})
+                    let (en, local) = scopes.label(s);
+                    json!({"scope": s, "label_en": en, "label_local": local})
                 };
                 let dropped: Vec<Value> = held.iter().filter(|s| !b.needs.contains(s)).map(lab).collect();
                 json!({"name": b.name, "needs": b.needs.iter().map(lab).collect::<Vec<_>>(), "dropped": dropped})
@@ -380,7 +407,7 @@ impl StepKind for ReplacementChecklist {
             key_expire_at,
             manual_revoke: inline(&revoke_en),
             manual_revoke_local: inline(&revoke_local),
-            withdraw_held: held.iter().any(|s| is_withdraw_scope(s)),
+            withdraw_held: held.iter().any(|s| scopes.moves_funds(s)),
             old_critical: probe
                 .as_ref()
                 .and_then(|p| p.get("critical"))

@@ -6,9 +6,11 @@
 //! but never recorded its end (reads re-run; others check their post-condition first).
 //! The engine knows only this trait; the kinds live in one file per family.
 
+pub mod bot_logs;
 pub mod checklist;
+pub mod evidence;
 pub mod exchange;
-pub mod investigate;
+pub mod flag;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};

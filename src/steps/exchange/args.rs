@@ -168,13 +168,13 @@ mod tests {
         m.insert("a".into(), Value::String("true".into()));
         m.insert("b".into(), Value::String("60".into()));
         m.insert("c".into(), serde_json::json!(["x", " y "]));
-        m.insert("d".into(), Value::String("KRW-BTC, KRW-ETH".into()));
+        m.insert("d".into(), Value::String("BTC-USDT, ETH-USDT".into()));
         assert!(boolean(&m, "a", false).unwrap());
         assert_eq!(integer(&m, "b", 0).unwrap(), 60);
         assert_eq!(string_list(&m, "c").unwrap().unwrap(), vec!["x", "y"]);
         assert_eq!(
             string_list(&m, "d").unwrap().unwrap(),
-            vec!["KRW-BTC", "KRW-ETH"]
+            vec!["BTC-USDT", "ETH-USDT"]
         );
         assert!(integer(&m, "a", 0).is_err());
         assert_eq!(integer(&m, "missing", 7).unwrap(), 7);

@@ -1,7 +1,7 @@
 //! `exchange.export_history` and `exchange.export_fills`: the investigation's data.
 //!
-//! Closed orders are fetched in chunks no longer than the adapter's longest window. Exchanges
-//! like Upbit silently drop what exceeds the per-call cap, so a chunk that comes back *full*
+//! Closed orders are fetched in chunks no longer than the adapter's longest window. Many
+//! exchanges silently drop what exceeds the per-call cap, so a chunk that comes back *full*
 //! proves nothing: it is split in half and both halves are queried again, until every chunk is
 //! below the cap. The leaf chunks, which tile the window exactly, are the completeness proof
 //! (`<step id>-chunks.json`).

@@ -1,8 +1,9 @@
 //! Exchange step kinds: containment (snapshot, permissions, cancel, revoke, verify) and
 //! investigation (history and fills export), plus the shared pieces they all need.
 //!
-//! Every kind speaks only the [`Exchange`] trait, so the same steps drive Upbit today and other
-//! adapters later; differences are read from [`crate::exchange::Capabilities`].
+//! Every kind speaks only the [`Exchange`] trait, so the same steps drive every registered
+//! adapter; differences are read from [`crate::exchange::Capabilities`] and refusals are told
+//! apart by their [`crate::exchange::ErrorKind`], never by an exchange's error names.
 //!
 //! The one subtle rule lives here, in [`Race`]: reads go through `session.reader()`. When a read
 //! fails because the old key died (the user deleted it while the tool was working), the session
@@ -143,12 +144,17 @@ impl<'a> Race<'a> {
     }
 }
 
-/// The environment-variable prefix of an exchange's credentials (`UPBIT`).
+/// The environment-variable prefix of an exchange's credentials (its descriptor's).
 pub(crate) fn env_prefix(ctx: &StepContext) -> String {
     ctx.services
         .exchange
         .as_ref()
-        .map(|s| s.primary().capabilities().name.to_uppercase())
+        .map(|s| {
+            let name = &s.primary().capabilities().name;
+            crate::exchange::registry::get(name)
+                .map(|d| d.env_prefix.to_string())
+                .unwrap_or_else(|| name.to_uppercase())
+        })
         .unwrap_or_else(|| "EXCHANGE".into())
 }
 

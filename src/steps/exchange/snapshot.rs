@@ -309,10 +309,10 @@ impl StepKind for Snapshot {
 /// `exchange.probe_permissions`.
 pub struct ProbePermissions;
 
-/// Whether a scope name lets the key move funds out.
-pub(crate) fn is_withdraw_scope(scope: &str) -> bool {
-    let s = scope.to_ascii_lowercase();
-    s.contains("withdraw") && !s.starts_with("view")
+/// Whether a scope of `exchange` lets the key move funds out: by its class in the exchange's
+/// vocabulary, or what its name suggests where the exchange does not list it.
+pub(crate) fn is_withdraw_scope(exchange: &str, scope: &str) -> bool {
+    crate::exchange::registry::scope_class(exchange, scope).moves_funds()
 }
 
 /// Outputs of a permission probe, as the step and the checklist show them.
@@ -338,7 +338,7 @@ pub(crate) fn probe_outputs(p: &PermissionProbe) -> Map<String, Value> {
     let withdraw: Vec<Option<bool>> = p
         .scopes
         .iter()
-        .filter(|s| is_withdraw_scope(&s.scope))
+        .filter(|s| s.class.moves_funds())
         .map(|s| s.held)
         .collect();
     let can_withdraw = if withdraw.contains(&Some(true)) {

@@ -1,6 +1,7 @@
-//! What `leak`, `resume` and `drill` share: choosing the playbook, connecting the exchange
-//! adapter to the run directory, running the engine, sealing the bundle and telling the user
-//! where everything is.
+//! The run assembly `leak`, `resume` and `drill` share: choosing the playbook, connecting the
+//! exchange's adapters (through its [`Descriptor`] in the registry) to the run directory,
+//! running the engine, sealing the bundle and telling the user where everything is. The
+//! commands in `commands/` only turn flags into these settings.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -11,8 +12,7 @@ use chrono::Utc;
 use crate::cli::BotLogArgs;
 use crate::credentials::KeyPair;
 use crate::engine::{self, EngineError, RunReport, RunSpec};
-use crate::exchange::upbit::{UpbitClient, UpbitConfig};
-use crate::exchange::Exchange;
+use crate::exchange::registry::{self, ConnectConfig, Descriptor, KeyMaterial};
 use crate::exit::{Code, Failure};
 use crate::output::Printer;
 use crate::rundir::{self, RunDir};
@@ -20,7 +20,7 @@ use crate::steps::{builtin, ExchangeSession, Services};
 
 /// The embedded playbook an exchange uses by default (its descriptor's; `leak` otherwise).
 pub fn default_playbook(exchange: &str) -> String {
-    crate::exchange::registry::get(exchange)
+    registry::get(exchange)
         .map(|d| d.default_playbook)
         .unwrap_or("leak")
         .to_string()
@@ -71,6 +71,11 @@ pub struct Connection {
 }
 
 impl Connection {
+    /// The exchange's descriptor.
+    pub fn descriptor(&self) -> Result<&'static Descriptor, Failure> {
+        crate::investigation::exchange_named(&self.exchange).map_err(Failure::usage)
+    }
+
     /// Loads credentials for `exchange` (environment, `--credentials FILE`, or a prompt) and
     /// pairs them with the API URL.
     pub fn load(
@@ -98,7 +103,7 @@ impl Connection {
             })?;
         }
         if self.primary.is_none() && self.readonly.is_none() {
-            let up = self.exchange.to_uppercase();
+            let up = self.descriptor()?.env_prefix;
             return Err(Failure::usage("no exchange credentials were given").with_hint(format!(
                 "set {up}_ACCESS_KEY and {up}_SECRET_KEY in the environment, pass --credentials FILE (chmod 600), or run on a terminal to be prompted"
             )));
@@ -115,38 +120,37 @@ impl Connection {
             .unwrap_or_default()
     }
 
-    /// Builds the adapters, recording into `rundir`. Without the old key (a resume with only a
-    /// read-only key) the read-only key stands in and reads go to it from the start.
+    /// Builds the adapters through the exchange's descriptor, recording into `rundir`. Without
+    /// the old key (a resume with only a read-only key) the read-only key stands in and reads
+    /// go to it from the start.
     pub fn session(
         &self,
         rundir: &RunDir,
     ) -> Result<(ExchangeSession, serde_json::Value), Failure> {
-        let cfg = |k: &KeyPair| {
-            let mut c = UpbitConfig::new(k.access_key.clone(), k.secret_key.clone());
-            c.base_url = self.api_url.clone();
-            c.recorder = Some(rundir.clone());
-            c
+        let desc = self.descriptor()?;
+        let material = |k: &KeyPair| KeyMaterial {
+            access_key: k.access_key.clone(),
+            secret_key: k.secret_key.clone(),
+            passphrase: None,
         };
-        let usage = |e: crate::exchange::Error| Failure::usage(e.to_string());
-        let (first, other) = match (&self.primary, &self.readonly) {
-            (Some(p), r) => (p, r.as_ref()),
-            (None, Some(r)) => (r, None),
+        let keys: Vec<KeyMaterial> = match (&self.primary, &self.readonly) {
+            (Some(p), r) => std::iter::once(p).chain(r).map(material).collect(),
+            (None, Some(r)) => vec![material(r)],
             (None, None) => return Err(Failure::usage("no exchange credentials were given")),
         };
-        let primary = UpbitClient::new(cfg(first)).map_err(usage)?;
-        let readonly = match other {
-            Some(r) => Some(
-                primary
-                    .with_key(r.access_key.clone(), r.secret_key.clone())
-                    .map_err(usage)?,
-            ),
-            None => None,
+        let cfg = ConnectConfig {
+            base_url: self.api_url.clone(),
+            recorder: Some(rundir.clone()),
         };
+        let mut adapters = (desc.connect)(&cfg, &keys)
+            .map_err(|e| Failure::usage(e.to_string()))?
+            .into_iter();
+        let primary = adapters
+            .next()
+            .ok_or_else(|| Failure::run(format!("the {} adapter connected no key", desc.name)))?;
+        let readonly = adapters.next();
         let caps = serde_json::to_value(primary.capabilities())
             .map_err(|e| Failure::run(e.to_string()))?;
-        let primary: Arc<dyn Exchange> = Arc::new(primary);
-        let readonly: Option<Arc<dyn Exchange>> =
-            readonly.map(|r| Arc::new(r) as Arc<dyn Exchange>);
         let session = ExchangeSession::new(primary, readonly);
         if self.primary.is_none() {
             session.primary_died();

@@ -1,15 +1,14 @@
-//! Analysis and report step kinds (`analysis.import_bot_logs`, `analysis.flag`,
-//! `report.evidence`) and the investigation glue they share with `respond analyze`.
+//! The investigation pipeline, shared by the `analysis.*` and `report.*` steps, `respond
+//! analyze` and the drill's scoring.
 //!
-//! The investigation never trusts derived state: every pass rebuilds the exchange data from
-//! the run's saved raw responses (with the parsers of the adapter family named in the
-//! journal), re-parses the bot logs from their copies in `bot/`, and reads the run's facts
+//! An investigation never trusts derived state: every pass rebuilds the exchange data from the
+//! run's saved raw responses (with the decoder of the exchange named in the journal, through
+//! the registry), re-parses the bot logs from their copies in `bot/`, and reads the run's facts
 //! (window, revocation, server time, step outcomes) from the journal. That is what makes
 //! `respond analyze` reproduce the same bundle offline, byte for byte.
 
 use std::path::{Path, PathBuf};
 
-use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -19,7 +18,6 @@ use crate::engine::journal::{self, Entry};
 use crate::exchange::{registry, Descriptor, ServerTime, Window};
 use crate::report::{self, Revocation, RunFacts};
 use crate::rundir::RunDir;
-use crate::steps::{ArgSpec, ArgType, Effect, StepContext, StepError, StepKind, StepOutcome};
 
 /// The list of imported bot logs, at the bundle's root.
 pub const BOT_LOGS_FILE: &str = "bot_logs.json";
@@ -39,7 +37,7 @@ pub struct BotLogRecord {
     pub skipped_rows: usize,
 }
 
-fn read_records(run_dir: &Path) -> Result<Vec<BotLogRecord>, String> {
+pub(crate) fn read_records(run_dir: &Path) -> Result<Vec<BotLogRecord>, String> {
     let p = run_dir.join(BOT_LOGS_FILE);
     match std::fs::read(&p) {
         Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", p.display())),
@@ -156,8 +154,8 @@ impl JournalFacts {
             .map(|e| &e.data)
     }
 
-    /// The exchange family that recorded the run (`upbit`), from the capabilities journaled at
-    /// run start.
+    /// The exchange that recorded the run (its registry name), from the capabilities journaled
+    /// at run start.
     pub fn exchange(&self) -> Option<String> {
         self.run_start()?
             .get("exchange")?
@@ -246,7 +244,7 @@ impl JournalFacts {
                         let name = out
                             .and_then(|o| o.get("error_name"))
                             .and_then(Value::as_str)
-                            .unwrap_or("invalid_access_key");
+                            .unwrap_or("an authentication error");
                         Revocation::Revoked {
                             observed_at,
                             evidence: format!(
@@ -532,291 +530,6 @@ pub fn summary(inv: &Investigation) -> Map<String, Value> {
     m
 }
 
-fn bad_arg(arg: &str, message: impl Into<String>) -> StepError {
-    StepError::BadArgument {
-        arg: arg.into(),
-        message: message.into(),
-    }
-}
-
-fn thresholds_arg(args: &Map<String, Value>) -> Result<Thresholds, StepError> {
-    thresholds_from(args.get("thresholds")).map_err(|m| bad_arg("thresholds", m))
-}
-
-fn format_arg(f: crate::cli::BotLogFormatArg) -> BotLogFormat {
-    match f {
-        crate::cli::BotLogFormatArg::Generic => BotLogFormat::Generic,
-        crate::cli::BotLogFormatArg::Freqtrade => BotLogFormat::Freqtrade,
-        crate::cli::BotLogFormatArg::Hummingbot => BotLogFormat::Hummingbot,
-        crate::cli::BotLogFormatArg::ThreeCommas => BotLogFormat::ThreeCommas,
-    }
-}
-
-/// The `--bot-log-format` choice as the importer's format.
-pub fn forced_format(args: &crate::cli::BotLogArgs) -> Option<BotLogFormat> {
-    args.bot_log_format.map(format_arg)
-}
-
-/// `analysis.import_bot_logs`: copy, hash and parse the bot logs given on the command line.
-pub struct ImportBotLogs;
-
-#[async_trait]
-impl StepKind for ImportBotLogs {
-    fn name(&self) -> &'static str {
-        "analysis.import_bot_logs"
-    }
-    fn effect(&self) -> Effect {
-        Effect::Read
-    }
-    fn description(&self) -> &'static str {
-        "Copy the bot's own logs (--bot-log) into the bundle unmodified, hash them, and parse them."
-    }
-    fn args(&self) -> &'static [ArgSpec] {
-        &[]
-    }
-    fn outputs(&self) -> &'static [&'static str] {
-        &["count", "logs", "entries", "skipped_rows"]
-    }
-    async fn run(
-        &self,
-        ctx: &StepContext,
-        _args: &Map<String, Value>,
-    ) -> Result<StepOutcome, StepError> {
-        let opts = &ctx.services.bot_logs;
-        if opts.bot_logs.is_empty() {
-            // A resumed run has no --bot-log flags: keep what the run imported before.
-            let records = read_records(ctx.rundir.path()).map_err(StepError::failed)?;
-            return Ok(outcome(&records));
-        }
-        let name = ctx.exchange()?.primary().capabilities().name.clone();
-        let desc = exchange_named(&name).map_err(StepError::failed)?;
-        let records = import_bot_logs(
-            desc,
-            &ctx.rundir,
-            &opts.bot_logs,
-            forced_format(opts),
-            opts.skip_bad_rows,
-            false,
-        )
-        .map_err(|m| {
-            StepError::with_hint(
-                m,
-                "fix the bot log, force its format with --bot-log-format, or pass --skip-bad-rows",
-            )
-        })?;
-        Ok(outcome(&records))
-    }
-    fn describe(&self, _args: &Map<String, Value>) -> String {
-        "would copy the given bot logs into bot/ and parse them".into()
-    }
-}
-
-fn outcome(records: &[BotLogRecord]) -> StepOutcome {
-    let entries: usize = records.iter().map(|r| r.entries).sum();
-    let skipped: usize = records.iter().map(|r| r.skipped_rows).sum();
-    let mut outputs = Map::new();
-    outputs.insert("count".into(), json!(records.len()));
-    outputs.insert(
-        "logs".into(),
-        json!(records
-            .iter()
-            .map(|r| r.bundle_path.clone())
-            .collect::<Vec<_>>()),
-    );
-    outputs.insert("entries".into(), json!(entries));
-    outputs.insert("skipped_rows".into(), json!(skipped));
-    let summary = if records.is_empty() {
-        "no bot log given: the analysis will use heuristics only".to_string()
-    } else {
-        format!(
-            "{} bot log(s), {entries} rows, {skipped} skipped",
-            records.len()
-        )
-    };
-    let mut artifacts: Vec<String> = records.iter().map(|r| r.bundle_path.clone()).collect();
-    if !records.is_empty() {
-        artifacts.push(BOT_LOGS_FILE.into());
-    }
-    StepOutcome {
-        outputs,
-        summary,
-        artifacts,
-    }
-}
-
-const FLAG_ARGS: &[ArgSpec] = &[
-    ArgSpec {
-        name: "final",
-        ty: ArgType::Boolean,
-        required: false,
-        description: "false for a first pass that only picks the orders whose fills to fetch",
-    },
-    ArgSpec {
-        name: "thresholds",
-        ty: ArgType::Map,
-        required: false,
-        description: "overrides of the detection thresholds (written into the bundle)",
-    },
-];
-
-/// `analysis.flag`: diff against the bot logs, run the rules, estimate the loss.
-pub struct Flag;
-
-#[async_trait]
-impl StepKind for Flag {
-    fn name(&self) -> &'static str {
-        "analysis.flag"
-    }
-    fn effect(&self) -> Effect {
-        Effect::Read
-    }
-    fn description(&self) -> &'static str {
-        "Diff the exported history against the bot logs, run detection rules R1-R14, estimate the loss."
-    }
-    fn args(&self) -> &'static [ArgSpec] {
-        FLAG_ARGS
-    }
-    fn outputs(&self) -> &'static [&'static str] {
-        &[
-            "candidate_order_ids",
-            "order_count",
-            "fill_count",
-            "flagged_count",
-            "flagged_order_ids",
-            "review_count",
-            "flagged_withdrawal_ids",
-            "had_bot_log",
-            "quote_currency",
-            "overpayment",
-            "portfolio_delta",
-            "withdrawn_value",
-            "notes",
-        ]
-    }
-    async fn run(
-        &self,
-        ctx: &StepContext,
-        args: &Map<String, Value>,
-    ) -> Result<StepOutcome, StepError> {
-        let thresholds = thresholds_arg(args)?;
-        let is_final = crate::steps::exchange::arg_boolean(args, "final", true)?;
-        let dir = ctx.rundir.path().to_path_buf();
-        let th = thresholds.clone();
-        let inv = tokio::task::spawn_blocking(move || investigate(&dir, &th))
-            .await
-            .map_err(|e| StepError::failed(format!("analysis crashed: {e}")))?
-            .map_err(StepError::failed)?;
-        let mut outputs = summary(&inv);
-        let candidates = analysis::candidate_order_ids(&inv.input, &thresholds);
-        outputs.insert("candidate_order_ids".into(), json!(candidates));
-        let flagged = outputs["flagged_count"].as_u64().unwrap_or(0);
-        let summary = if is_final {
-            format!(
-                "{flagged} of {} orders flagged as unauthorized; estimated overpayment {} {}",
-                inv.input.orders.len(),
-                outputs["overpayment"].as_str().unwrap_or("0"),
-                inv.result.loss.quote_currency
-            )
-        } else {
-            format!(
-                "{} of {} orders need their fills",
-                candidates.len(),
-                inv.input.orders.len()
-            )
-        };
-        Ok(StepOutcome {
-            outputs,
-            summary,
-            artifacts: Vec::new(),
-        })
-    }
-}
-
-const EVIDENCE_ARGS: &[ArgSpec] = &[
-    ArgSpec {
-        name: "thresholds",
-        ty: ArgType::Map,
-        required: false,
-        description: "overrides of the detection thresholds (as given to analysis.flag)",
-    },
-    ArgSpec {
-        name: "excel",
-        ty: ArgType::Boolean,
-        required: false,
-        description: "write CSVs with a UTF-8 byte-order mark for Excel",
-    },
-];
-
-/// `report.evidence`: write the evidence bundle's CSVs and reports.
-pub struct Evidence;
-
-#[async_trait]
-impl StepKind for Evidence {
-    fn name(&self) -> &'static str {
-        "report.evidence"
-    }
-    fn effect(&self) -> Effect {
-        // Writes only local files, deterministically from the raw data: repeating it is safe.
-        Effect::Read
-    }
-    fn description(&self) -> &'static str {
-        "Write the evidence bundle: unauthorized_trades.csv, all orders/fills/transfers/balances, report.html/.md, support_ticket.md."
-    }
-    fn args(&self) -> &'static [ArgSpec] {
-        EVIDENCE_ARGS
-    }
-    fn outputs(&self) -> &'static [&'static str] {
-        &[
-            "files",
-            "flagged_count",
-            "overpayment",
-            "quote_currency",
-            "dir",
-        ]
-    }
-    async fn run(
-        &self,
-        ctx: &StepContext,
-        args: &Map<String, Value>,
-    ) -> Result<StepOutcome, StepError> {
-        let thresholds = thresholds_arg(args)?;
-        let excel = crate::steps::exchange::arg_boolean(args, "excel", false)?;
-        let rundir = ctx.rundir.clone();
-        let (inv, files) =
-            tokio::task::spawn_blocking(move || write_reports(&rundir, &thresholds, excel))
-                .await
-                .map_err(|e| StepError::failed(format!("report writer crashed: {e}")))?
-                .map_err(StepError::failed)?;
-        let s = summary(&inv);
-        let mut outputs = Map::new();
-        outputs.insert("files".into(), json!(files));
-        outputs.insert("flagged_count".into(), s["flagged_count"].clone());
-        outputs.insert("overpayment".into(), s["overpayment"].clone());
-        outputs.insert("quote_currency".into(), s["quote_currency"].clone());
-        outputs.insert("dir".into(), json!(ctx.rundir.path().display().to_string()));
-        Ok(StepOutcome {
-            summary: format!(
-                "evidence written: {} files in {}",
-                files.len(),
-                ctx.rundir.path().display()
-            ),
-            outputs,
-            artifacts: files,
-        })
-    }
-    async fn check_done(
-        &self,
-        _ctx: &StepContext,
-        _args: &Map<String, Value>,
-    ) -> Result<Option<StepOutcome>, StepError> {
-        // Regenerating the reports from the same raw data gives the same bytes: safe to redo.
-        Ok(None)
-    }
-    fn describe(&self, _args: &Map<String, Value>) -> String {
-        "would write the evidence bundle (CSVs, report.html, report.md, support_ticket.md)".into()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -835,7 +548,7 @@ mod tests {
     fn journal_reader_ignores_an_entry_being_written() {
         let t = tempfile::tempdir().unwrap();
         let j = journal::Journal::create(t.path()).unwrap();
-        j.append("run_start", json!({"exchange": {"name": "upbit"}}))
+        j.append("run_start", json!({"exchange": {"name": "example"}}))
             .unwrap();
         drop(j);
         let p = t.path().join(journal::FILE_NAME);
@@ -843,7 +556,7 @@ mod tests {
         bytes.extend_from_slice(b"{\"seq\":2,");
         std::fs::write(&p, bytes).unwrap();
         let facts = JournalFacts::read(t.path()).unwrap();
-        assert_eq!(facts.exchange().as_deref(), Some("upbit"));
+        assert_eq!(facts.exchange().as_deref(), Some("example"));
         assert_eq!(facts.steps().len(), 0);
         assert_eq!(facts.revocation(), Revocation::NotChecked);
     }
