@@ -8,7 +8,7 @@ use crate::analysis::BotLogFormat;
 use crate::investigation::{
     exchange_named, import_bot_logs, read_records, BotLogRecord, BOT_LOGS_FILE,
 };
-use crate::steps::{ArgSpec, Effect, StepContext, StepError, StepKind, StepOutcome};
+use crate::steps::{Effect, StepContext, StepError, StepInfo, StepKind, StepOutcome};
 
 fn format_arg(f: crate::cli::BotLogFormatArg) -> BotLogFormat {
     match f {
@@ -27,22 +27,20 @@ pub fn forced_format(args: &crate::cli::BotLogArgs) -> Option<BotLogFormat> {
 /// `analysis.import_bot_logs`: copy, hash and parse the bot logs given on the command line.
 pub struct ImportBotLogs;
 
+impl ImportBotLogs {
+    const INFO: StepInfo = StepInfo {
+        name: "analysis.import_bot_logs",
+        effect: Effect::Read,
+        description: "Copy the bot's own logs (--bot-log) into the bundle unmodified, hash them, and parse them.",
+        args: &[],
+        outputs: &["count", "logs", "entries", "skipped_rows"],
+    };
+}
+
 #[async_trait]
 impl StepKind for ImportBotLogs {
-    fn name(&self) -> &'static str {
-        "analysis.import_bot_logs"
-    }
-    fn effect(&self) -> Effect {
-        Effect::Read
-    }
-    fn description(&self) -> &'static str {
-        "Copy the bot's own logs (--bot-log) into the bundle unmodified, hash them, and parse them."
-    }
-    fn args(&self) -> &'static [ArgSpec] {
-        &[]
-    }
-    fn outputs(&self) -> &'static [&'static str] {
-        &["count", "logs", "entries", "skipped_rows"]
+    fn info(&self) -> &'static StepInfo {
+        &Self::INFO
     }
     async fn run(
         &self,

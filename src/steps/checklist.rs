@@ -19,7 +19,9 @@ use serde_json::{json, Map, Value};
 
 use crate::exchange::registry::{self, ScopeInfo};
 use crate::steps::exchange::{is_withdraw_scope, probe_outputs};
-use crate::steps::{ArgSpec, ArgType, Effect, StepContext, StepError, StepKind, StepOutcome};
+use crate::steps::{
+    ArgSpec, ArgType, Effect, StepContext, StepError, StepInfo, StepKind, StepOutcome,
+};
 
 const EN: &str = include_str!("templates/checklist.en.hbs");
 const KO: &str = include_str!("templates/checklist.ko.hbs");
@@ -210,7 +212,7 @@ fn parse_bots(scopes: &Scopes, v: Option<&Value>) -> Result<Vec<Bot>, StepError>
 /// `checklist.replacement`.
 pub struct ReplacementChecklist;
 
-static ARGS: &[ArgSpec] = &[
+const ARGS: &[ArgSpec] = &[
     ArgSpec { name: "probe", ty: ArgType::Map, required: false, description: "outputs of exchange.probe_permissions (else the old key is probed again)" },
     ArgSpec { name: "bots", ty: ArgType::List, required: false, description: "bots as {name, needs: [scopes]} (default: one trading bot needing view_account, view_orders, make_orders)" },
     ArgSpec { name: "bot_configs", ty: ArgType::List, required: false, description: "bot configuration files or places that hold the key" },
@@ -261,22 +263,20 @@ pub fn render(data: &ChecklistData, local_language: &str) -> Result<String, Step
     Ok(out)
 }
 
+impl ReplacementChecklist {
+    const INFO: StepInfo = StepInfo {
+        name: "checklist.replacement",
+        effect: Effect::Read,
+        description: "Writes checklist.md: the new keys to create (scopes per bot, IP allowlist, no withdrawal), storage, rotation date, what else to change",
+        args: ARGS,
+        outputs: &["path", "rotate_date", "languages"],
+    };
+}
+
 #[async_trait]
 impl StepKind for ReplacementChecklist {
-    fn name(&self) -> &'static str {
-        "checklist.replacement"
-    }
-    fn effect(&self) -> Effect {
-        Effect::Read
-    }
-    fn description(&self) -> &'static str {
-        "Writes checklist.md: the new keys to create (scopes per bot, IP allowlist, no withdrawal), storage, rotation date, what else to change"
-    }
-    fn args(&self) -> &'static [ArgSpec] {
-        ARGS
-    }
-    fn outputs(&self) -> &'static [&'static str] {
-        &["path", "rotate_date", "languages"]
+    fn info(&self) -> &'static StepInfo {
+        &Self::INFO
     }
 
     async fn run(

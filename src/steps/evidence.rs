@@ -6,7 +6,9 @@ use serde_json::{json, Map, Value};
 
 use crate::investigation::{summary, write_reports};
 use crate::steps::flag::thresholds_arg;
-use crate::steps::{ArgSpec, ArgType, Effect, StepContext, StepError, StepKind, StepOutcome};
+use crate::steps::{
+    ArgSpec, ArgType, Effect, StepContext, StepError, StepInfo, StepKind, StepOutcome,
+};
 
 const EVIDENCE_ARGS: &[ArgSpec] = &[
     ArgSpec {
@@ -26,29 +28,27 @@ const EVIDENCE_ARGS: &[ArgSpec] = &[
 /// `report.evidence`: write the evidence bundle's CSVs and reports.
 pub struct Evidence;
 
-#[async_trait]
-impl StepKind for Evidence {
-    fn name(&self) -> &'static str {
-        "report.evidence"
-    }
-    fn effect(&self) -> Effect {
-        // Writes only local files, deterministically from the raw data: repeating it is safe.
-        Effect::Read
-    }
-    fn description(&self) -> &'static str {
-        "Write the evidence bundle: unauthorized_trades.csv, all orders/fills/transfers/balances, report.html/.md, support_ticket.md."
-    }
-    fn args(&self) -> &'static [ArgSpec] {
-        EVIDENCE_ARGS
-    }
-    fn outputs(&self) -> &'static [&'static str] {
-        &[
+impl Evidence {
+    const INFO: StepInfo = StepInfo {
+        name: "report.evidence",
+        effect: // Writes only local files, deterministically from the raw data: repeating it is safe.
+        Effect::Read,
+        description: "Write the evidence bundle: unauthorized_trades.csv, all orders/fills/transfers/balances, report.html/.md, support_ticket.md.",
+        args: EVIDENCE_ARGS,
+        outputs: &[
             "files",
             "flagged_count",
             "overpayment",
             "quote_currency",
             "dir",
-        ]
+        ],
+    };
+}
+
+#[async_trait]
+impl StepKind for Evidence {
+    fn info(&self) -> &'static StepInfo {
+        &Self::INFO
     }
     async fn run(
         &self,

@@ -6,7 +6,9 @@ use serde_json::{json, Map, Value};
 
 use crate::analysis::{self, Thresholds};
 use crate::investigation::{investigate, summary, thresholds_from};
-use crate::steps::{ArgSpec, ArgType, Effect, StepContext, StepError, StepKind, StepOutcome};
+use crate::steps::{
+    ArgSpec, ArgType, Effect, StepContext, StepError, StepInfo, StepKind, StepOutcome,
+};
 
 fn bad_arg(arg: &str, message: impl Into<String>) -> StepError {
     StepError::BadArgument {
@@ -37,22 +39,13 @@ const FLAG_ARGS: &[ArgSpec] = &[
 /// `analysis.flag`: diff against the bot logs, run the rules, estimate the loss.
 pub struct Flag;
 
-#[async_trait]
-impl StepKind for Flag {
-    fn name(&self) -> &'static str {
-        "analysis.flag"
-    }
-    fn effect(&self) -> Effect {
-        Effect::Read
-    }
-    fn description(&self) -> &'static str {
-        "Diff the exported history against the bot logs, run detection rules R1-R14, estimate the loss."
-    }
-    fn args(&self) -> &'static [ArgSpec] {
-        FLAG_ARGS
-    }
-    fn outputs(&self) -> &'static [&'static str] {
-        &[
+impl Flag {
+    const INFO: StepInfo = StepInfo {
+        name: "analysis.flag",
+        effect: Effect::Read,
+        description: "Diff the exported history against the bot logs, run detection rules R1-R14, estimate the loss.",
+        args: FLAG_ARGS,
+        outputs: &[
             "candidate_order_ids",
             "order_count",
             "fill_count",
@@ -66,7 +59,14 @@ impl StepKind for Flag {
             "portfolio_delta",
             "withdrawn_value",
             "notes",
-        ]
+        ],
+    };
+}
+
+#[async_trait]
+impl StepKind for Flag {
+    fn info(&self) -> &'static StepInfo {
+        &Self::INFO
     }
     async fn run(
         &self,

@@ -8,7 +8,7 @@
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 
-use super::{ArgSpec, ArgType, Effect, StepContext, StepError, StepKind, StepOutcome};
+use super::{ArgSpec, ArgType, Effect, StepContext, StepError, StepInfo, StepKind, StepOutcome};
 use crate::playbook::model::parse_duration;
 
 /// The `manual` step kind.
@@ -39,22 +39,21 @@ fn str_arg<'a>(args: &'a Map<String, Value>, name: &str) -> &'a str {
     args.get(name).and_then(Value::as_str).unwrap_or("")
 }
 
+impl Manual {
+    const INFO: StepInfo = StepInfo {
+        name: "manual",
+        effect: Effect::Notify,
+        description:
+            "Shows instructions for a person and, on a terminal, waits for their confirmation.",
+        args: ARGS,
+        outputs: &["confirmed"],
+    };
+}
+
 #[async_trait]
 impl StepKind for Manual {
-    fn name(&self) -> &'static str {
-        "manual"
-    }
-    fn effect(&self) -> Effect {
-        Effect::Notify
-    }
-    fn description(&self) -> &'static str {
-        "Shows instructions for a person and, on a terminal, waits for their confirmation."
-    }
-    fn args(&self) -> &'static [ArgSpec] {
-        ARGS
-    }
-    fn outputs(&self) -> &'static [&'static str] {
-        &["confirmed"]
+    fn info(&self) -> &'static StepInfo {
+        &Self::INFO
     }
 
     async fn run(

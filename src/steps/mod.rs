@@ -203,17 +203,43 @@ impl StepContext {
     }
 }
 
+/// What a step kind is, declared once per kind (a `const`): its name, effect, description,
+/// argument schema and outputs.
+#[derive(Debug, Clone, Copy)]
+pub struct StepInfo {
+    /// The name used in `uses:` (`exchange.snapshot`).
+    pub name: &'static str,
+    pub effect: Effect,
+    /// One sentence for `playbook show` and `--help`-like listings.
+    pub description: &'static str,
+    pub args: &'static [ArgSpec],
+    /// Output names later steps may reference as `steps.<id>.outputs.<name>`.
+    pub outputs: &'static [&'static str],
+}
+
 /// One kind of step.
 #[async_trait]
 pub trait StepKind: Send + Sync {
+    /// The kind's declaration.
+    fn info(&self) -> &'static StepInfo;
     /// The name used in `uses:` (`exchange.snapshot`).
-    fn name(&self) -> &'static str;
-    fn effect(&self) -> Effect;
+    fn name(&self) -> &'static str {
+        self.info().name
+    }
+    fn effect(&self) -> Effect {
+        self.info().effect
+    }
     /// One sentence for `playbook show` and `--help`-like listings.
-    fn description(&self) -> &'static str;
-    fn args(&self) -> &'static [ArgSpec];
+    fn description(&self) -> &'static str {
+        self.info().description
+    }
+    fn args(&self) -> &'static [ArgSpec] {
+        self.info().args
+    }
     /// Output names later steps may reference as `steps.<id>.outputs.<name>`.
-    fn outputs(&self) -> &'static [&'static str];
+    fn outputs(&self) -> &'static [&'static str] {
+        self.info().outputs
+    }
     /// Runs the step.
     async fn run(
         &self,

@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::{json, Map, Value};
 
-use super::{ArgSpec, ArgType, Effect, StepContext, StepError, StepKind, StepOutcome};
+use super::{ArgSpec, ArgType, Effect, StepContext, StepError, StepInfo, StepKind, StepOutcome};
 use crate::playbook::model::parse_duration;
 
 /// The `notify.webhook` step kind.
@@ -51,22 +51,20 @@ fn parse_url(args: &Map<String, Value>) -> Result<url::Url, StepError> {
     Ok(u)
 }
 
+impl Webhook {
+    const INFO: StepInfo = StepInfo {
+        name: "notify.webhook",
+        effect: Effect::Notify,
+        description: "POSTs a JSON notice {text, run} to a webhook URL.",
+        args: ARGS,
+        outputs: &["status"],
+    };
+}
+
 #[async_trait]
 impl StepKind for Webhook {
-    fn name(&self) -> &'static str {
-        "notify.webhook"
-    }
-    fn effect(&self) -> Effect {
-        Effect::Notify
-    }
-    fn description(&self) -> &'static str {
-        "POSTs a JSON notice {text, run} to a webhook URL."
-    }
-    fn args(&self) -> &'static [ArgSpec] {
-        ARGS
-    }
-    fn outputs(&self) -> &'static [&'static str] {
-        &["status"]
+    fn info(&self) -> &'static StepInfo {
+        &Self::INFO
     }
 
     async fn run(

@@ -13,27 +13,22 @@ use respond::engine::{self, journal, RunReport, RunSpec};
 use respond::output::{Printer, Verbosity};
 use respond::rundir::RunDir;
 use respond::steps::{
-    builtin, ArgSpec, ArgType, Effect, Registry, Services, StepContext, StepError, StepKind,
-    StepOutcome,
+    builtin, ArgSpec, ArgType, Effect, Registry, Services, StepContext, StepError, StepInfo,
+    StepKind, StepOutcome,
 };
 
 /// The descriptive half of a test step kind.
 macro_rules! meta {
     ($name:expr, $effect:expr, $args:expr, $outputs:expr) => {
-        fn name(&self) -> &'static str {
-            $name
-        }
-        fn effect(&self) -> Effect {
-            $effect
-        }
-        fn description(&self) -> &'static str {
-            $name
-        }
-        fn args(&self) -> &'static [ArgSpec] {
-            $args
-        }
-        fn outputs(&self) -> &'static [&'static str] {
-            $outputs
+        fn info(&self) -> &'static StepInfo {
+            const INFO: StepInfo = StepInfo {
+                name: $name,
+                effect: $effect,
+                description: $name,
+                args: $args,
+                outputs: $outputs,
+            };
+            &INFO
         }
     };
 }

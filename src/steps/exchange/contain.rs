@@ -15,7 +15,9 @@ use serde_json::{json, Map, Value};
 
 use super::{args, is_out_of_scope, to_json, ts};
 use crate::exchange::{CancelFailure, Exchange, Order};
-use crate::steps::{ArgSpec, ArgType, Effect, StepContext, StepError, StepKind, StepOutcome};
+use crate::steps::{
+    ArgSpec, ArgType, Effect, StepContext, StepError, StepInfo, StepKind, StepOutcome,
+};
 
 fn order_line(o: &Order) -> String {
     let opt = |d: Option<rust_decimal::Decimal>| d.map(|d| d.to_string()).unwrap_or("-".into());
@@ -42,36 +44,35 @@ struct CancelFile<'a> {
     still_open: &'a [Order],
 }
 
-static CANCEL_ARGS: &[ArgSpec] = &[ArgSpec {
+const CANCEL_ARGS: &[ArgSpec] = &[ArgSpec {
     name: "max_rounds",
     ty: ArgType::Integer,
     required: false,
     description: "how many times to cancel-all and re-list before giving up (default 5)",
 }];
 
-#[async_trait]
-impl StepKind for CancelOpenOrders {
-    fn name(&self) -> &'static str {
-        "exchange.cancel_open_orders"
-    }
-    fn effect(&self) -> Effect {
-        Effect::Destructive
-    }
-    fn description(&self) -> &'static str {
-        "Cancels every open order of the old key (batch, then one by one) until none is left"
-    }
-    fn args(&self) -> &'static [ArgSpec] {
-        CANCEL_ARGS
-    }
-    fn outputs(&self) -> &'static [&'static str] {
-        &[
+impl CancelOpenOrders {
+    const INFO: StepInfo = StepInfo {
+        name: "exchange.cancel_open_orders",
+        effect: Effect::Destructive,
+        description:
+            "Cancels every open order of the old key (batch, then one by one) until none is left",
+        args: CANCEL_ARGS,
+        outputs: &[
             "cancelled_count",
             "cancelled",
             "failed",
             "remaining",
             "rounds",
             "path",
-        ]
+        ],
+    };
+}
+
+#[async_trait]
+impl StepKind for CancelOpenOrders {
+    fn info(&self) -> &'static StepInfo {
+        &Self::INFO
     }
 
     async fn run(
@@ -250,7 +251,7 @@ impl CancelOpenOrders {
 /// `exchange.cancel_pending_withdrawals`.
 pub struct CancelPendingWithdrawals;
 
-static CANCEL_W_ARGS: &[ArgSpec] = &[ArgSpec {
+const CANCEL_W_ARGS: &[ArgSpec] = &[ArgSpec {
     name: "since",
     ty: ArgType::Duration,
     required: false,
@@ -272,29 +273,27 @@ fn skipped(reason: String) -> StepOutcome {
     }
 }
 
-#[async_trait]
-impl StepKind for CancelPendingWithdrawals {
-    fn name(&self) -> &'static str {
-        "exchange.cancel_pending_withdrawals"
-    }
-    fn effect(&self) -> Effect {
-        Effect::Destructive
-    }
-    fn description(&self) -> &'static str {
-        "Cancels pending (cancelable) withdrawals with the old key, where the exchange and the key allow it"
-    }
-    fn args(&self) -> &'static [ArgSpec] {
-        CANCEL_W_ARGS
-    }
-    fn outputs(&self) -> &'static [&'static str] {
-        &[
+impl CancelPendingWithdrawals {
+    const INFO: StepInfo = StepInfo {
+        name: "exchange.cancel_pending_withdrawals",
+        effect: Effect::Destructive,
+        description: "Cancels pending (cancelable) withdrawals with the old key, where the exchange and the key allow it",
+        args: CANCEL_W_ARGS,
+        outputs: &[
             "skipped",
             "skip_reason",
             "pending_count",
             "cancelled_count",
             "cancelled",
             "failed",
-        ]
+        ],
+    };
+}
+
+#[async_trait]
+impl StepKind for CancelPendingWithdrawals {
+    fn info(&self) -> &'static StepInfo {
+        &Self::INFO
     }
 
     async fn run(
@@ -447,7 +446,7 @@ impl StepKind for CancelPendingWithdrawals {
 /// `exchange.revoke_key`.
 pub struct RevokeKey;
 
-static REVOKE_ARGS: &[ArgSpec] = &[ArgSpec {
+const REVOKE_ARGS: &[ArgSpec] = &[ArgSpec {
     name: "timeout",
     ty: ArgType::Duration,
     required: false,
@@ -530,22 +529,20 @@ async fn wait_for_confirmation(ctx: &StepContext, timeout: Duration) -> Wait {
     }
 }
 
+impl RevokeKey {
+    const INFO: StepInfo = StepInfo {
+        name: "exchange.revoke_key",
+        effect: Effect::Notify,
+        description: "Revokes the old key by API where possible; otherwise shows exact manual instructions at once and keeps going",
+        args: REVOKE_ARGS,
+        outputs: &["mode", "confirmed", "confirmed_by", "key", "key_expire_at"],
+    };
+}
+
 #[async_trait]
 impl StepKind for RevokeKey {
-    fn name(&self) -> &'static str {
-        "exchange.revoke_key"
-    }
-    fn effect(&self) -> Effect {
-        Effect::Notify
-    }
-    fn description(&self) -> &'static str {
-        "Revokes the old key by API where possible; otherwise shows exact manual instructions at once and keeps going"
-    }
-    fn args(&self) -> &'static [ArgSpec] {
-        REVOKE_ARGS
-    }
-    fn outputs(&self) -> &'static [&'static str] {
-        &["mode", "confirmed", "confirmed_by", "key", "key_expire_at"]
+    fn info(&self) -> &'static StepInfo {
+        &Self::INFO
     }
 
     async fn run(
@@ -679,7 +676,7 @@ impl StepKind for RevokeKey {
 /// `exchange.verify_key_revoked`.
 pub struct VerifyKeyRevoked;
 
-static VERIFY_ARGS: &[ArgSpec] = &[
+const VERIFY_ARGS: &[ArgSpec] = &[
     ArgSpec {
         name: "interval",
         ty: ArgType::Duration,
@@ -694,22 +691,21 @@ static VERIFY_ARGS: &[ArgSpec] = &[
     },
 ];
 
+impl VerifyKeyRevoked {
+    const INFO: StepInfo = StepInfo {
+        name: "exchange.verify_key_revoked",
+        effect: Effect::Read,
+        description:
+            "Polls with the old key until the exchange rejects it as unknown, and records when",
+        args: VERIFY_ARGS,
+        outputs: &["revoked", "observed_at", "polls", "error_name", "key"],
+    };
+}
+
 #[async_trait]
 impl StepKind for VerifyKeyRevoked {
-    fn name(&self) -> &'static str {
-        "exchange.verify_key_revoked"
-    }
-    fn effect(&self) -> Effect {
-        Effect::Read
-    }
-    fn description(&self) -> &'static str {
-        "Polls with the old key until the exchange rejects it as unknown, and records when"
-    }
-    fn args(&self) -> &'static [ArgSpec] {
-        VERIFY_ARGS
-    }
-    fn outputs(&self) -> &'static [&'static str] {
-        &["revoked", "observed_at", "polls", "error_name", "key"]
+    fn info(&self) -> &'static StepInfo {
+        &Self::INFO
     }
 
     async fn run(

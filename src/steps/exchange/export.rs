@@ -25,7 +25,9 @@ use crate::exchange::{
     Candle, ClosedOrdersQuery, ErrorKind, Fill, Market, Order, OrderRef, Transfer, Window,
 };
 use crate::rundir::RunDir;
-use crate::steps::{ArgSpec, ArgType, Effect, StepContext, StepError, StepKind, StepOutcome};
+use crate::steps::{
+    ArgSpec, ArgType, Effect, StepContext, StepError, StepInfo, StepKind, StepOutcome,
+};
 
 /// Per-step files (a playbook may export twice, e.g. again after the key died): the resume
 /// state and the completeness proof of step `id`.
@@ -189,7 +191,7 @@ fn chunk_file(s: &Span) -> String {
 /// `exchange.export_history`.
 pub struct ExportHistory;
 
-static EXPORT_ARGS: &[ArgSpec] = &[
+const EXPORT_ARGS: &[ArgSpec] = &[
     ArgSpec {
         name: "from",
         ty: ArgType::String,
@@ -329,22 +331,13 @@ async fn fetch_candles(
     Ok(out.into_values().filter(|c| c.start >= floor).collect())
 }
 
-#[async_trait]
-impl StepKind for ExportHistory {
-    fn name(&self) -> &'static str {
-        "exchange.export_history"
-    }
-    fn effect(&self) -> Effect {
-        Effect::Read
-    }
-    fn description(&self) -> &'static str {
-        "Exports closed and open orders (provably complete), withdrawals, deposits and reference candles for a window; resumable"
-    }
-    fn args(&self) -> &'static [ArgSpec] {
-        EXPORT_ARGS
-    }
-    fn outputs(&self) -> &'static [&'static str] {
-        &[
+impl ExportHistory {
+    const INFO: StepInfo = StepInfo {
+        name: "exchange.export_history",
+        effect: Effect::Read,
+        description: "Exports closed and open orders (provably complete), withdrawals, deposits and reference candles for a window; resumable",
+        args: EXPORT_ARGS,
+        outputs: &[
             "order_count",
             "closed_order_count",
             "open_order_count",
@@ -362,7 +355,14 @@ impl StepKind for ExportHistory {
             "missing",
             "orders_path",
             "path",
-        ]
+        ],
+    };
+}
+
+#[async_trait]
+impl StepKind for ExportHistory {
+    fn info(&self) -> &'static StepInfo {
+        &Self::INFO
     }
 
     async fn run(
@@ -768,7 +768,7 @@ fn order_markets(
 /// `exchange.export_fills`.
 pub struct ExportFills;
 
-static FILLS_ARGS: &[ArgSpec] = &[
+const FILLS_ARGS: &[ArgSpec] = &[
     ArgSpec {
         name: "order_ids",
         ty: ArgType::List,
@@ -802,29 +802,28 @@ struct FillBatch {
     fills: Vec<Fill>,
 }
 
-#[async_trait]
-impl StepKind for ExportFills {
-    fn name(&self) -> &'static str {
-        "exchange.export_fills"
-    }
-    fn effect(&self) -> Effect {
-        Effect::Read
-    }
-    fn description(&self) -> &'static str {
-        "Fetches the fills of given orders (or of every exported order that traded); resumable"
-    }
-    fn args(&self) -> &'static [ArgSpec] {
-        FILLS_ARGS
-    }
-    fn outputs(&self) -> &'static [&'static str] {
-        &[
+impl ExportFills {
+    const INFO: StepInfo = StepInfo {
+        name: "exchange.export_fills",
+        effect: Effect::Read,
+        description:
+            "Fetches the fills of given orders (or of every exported order that traded); resumable",
+        args: FILLS_ARGS,
+        outputs: &[
             "fill_count",
             "orders_fetched",
             "orders_resumed",
             "not_found",
             "switched_to_readonly",
             "path",
-        ]
+        ],
+    };
+}
+
+#[async_trait]
+impl StepKind for ExportFills {
+    fn info(&self) -> &'static StepInfo {
+        &Self::INFO
     }
 
     async fn run(

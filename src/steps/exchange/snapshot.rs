@@ -17,7 +17,9 @@ use crate::exchange::{
     ApiKeyInfo, Balance, Order, PermissionProbe, ServerTime, Transfer, WithdrawalAddress,
 };
 use crate::secret::mask_key;
-use crate::steps::{ArgSpec, ArgType, Effect, StepContext, StepError, StepKind, StepOutcome};
+use crate::steps::{
+    ArgSpec, ArgType, Effect, StepContext, StepError, StepInfo, StepKind, StepOutcome,
+};
 
 /// `exchange.snapshot`.
 pub struct Snapshot;
@@ -47,7 +49,7 @@ struct SnapshotFile {
     missing: Vec<Missing>,
 }
 
-static SNAPSHOT_ARGS: &[ArgSpec] = &[
+const SNAPSHOT_ARGS: &[ArgSpec] = &[
     ArgSpec {
         name: "since",
         ty: ArgType::Duration,
@@ -102,22 +104,13 @@ fn settle<T>(
     }
 }
 
-#[async_trait]
-impl StepKind for Snapshot {
-    fn name(&self) -> &'static str {
-        "exchange.snapshot"
-    }
-    fn effect(&self) -> Effect {
-        Effect::Read
-    }
-    fn description(&self) -> &'static str {
-        "Records server time, balances, keys, open orders, recent withdrawals and the withdrawal address allowlist"
-    }
-    fn args(&self) -> &'static [ArgSpec] {
-        SNAPSHOT_ARGS
-    }
-    fn outputs(&self) -> &'static [&'static str] {
-        &[
+impl Snapshot {
+    const INFO: StepInfo = StepInfo {
+        name: "exchange.snapshot",
+        effect: Effect::Read,
+        description: "Records server time, balances, keys, open orders, recent withdrawals and the withdrawal address allowlist",
+        args: SNAPSHOT_ARGS,
+        outputs: &[
             "server_offset_ms",
             "balance_count",
             "key_count",
@@ -131,7 +124,14 @@ impl StepKind for Snapshot {
             "unsupported",
             "switched_to_readonly",
             "path",
-        ]
+        ],
+    };
+}
+
+#[async_trait]
+impl StepKind for Snapshot {
+    fn info(&self) -> &'static StepInfo {
+        &Self::INFO
     }
 
     async fn run(
@@ -370,22 +370,13 @@ pub(crate) fn probe_outputs(p: &PermissionProbe) -> Map<String, Value> {
     o
 }
 
-#[async_trait]
-impl StepKind for ProbePermissions {
-    fn name(&self) -> &'static str {
-        "exchange.probe_permissions"
-    }
-    fn effect(&self) -> Effect {
-        Effect::Read
-    }
-    fn description(&self) -> &'static str {
-        "Finds which scopes the old key holds by harmless reads; flags withdrawal scope or no IP allowlist as critical"
-    }
-    fn args(&self) -> &'static [ArgSpec] {
-        &[]
-    }
-    fn outputs(&self) -> &'static [&'static str] {
-        &[
+impl ProbePermissions {
+    const INFO: StepInfo = StepInfo {
+        name: "exchange.probe_permissions",
+        effect: Effect::Read,
+        description: "Finds which scopes the old key holds by harmless reads; flags withdrawal scope or no IP allowlist as critical",
+        args: &[],
+        outputs: &[
             "scopes",
             "not_held",
             "unknown",
@@ -395,7 +386,14 @@ impl StepKind for ProbePermissions {
             "ip_restricted",
             "expire_at",
             "path",
-        ]
+        ],
+    };
+}
+
+#[async_trait]
+impl StepKind for ProbePermissions {
+    fn info(&self) -> &'static StepInfo {
+        &Self::INFO
     }
 
     async fn run(
