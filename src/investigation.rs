@@ -296,17 +296,11 @@ impl JournalFacts {
                     });
                 }
                 "step_end" => {
-                    let status = match e
+                    let status = e
                         .data
                         .get("status")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                    {
-                        "ok" | "reused" => report::StepStatus::Ok,
-                        "failed" => report::StepStatus::Failed,
-                        "dry_run" | "not_simulable" => report::StepStatus::DryRun,
-                        _ => report::StepStatus::Skipped,
-                    };
+                        .and_then(|s| serde_json::from_value(s.clone()).ok())
+                        .unwrap_or(report::StepStatus::Skipped);
                     let summary = e
                         .data
                         .get("summary")

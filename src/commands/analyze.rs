@@ -4,6 +4,7 @@
 use serde_json::json;
 
 use crate::cli::AnalyzeArgs;
+use crate::engine::events::{self, Event};
 use crate::engine::journal::Journal;
 use crate::exit::{Code, Failure};
 use crate::investigation::{self, JournalFacts};
@@ -64,14 +65,11 @@ pub async fn analyze(args: AnalyzeArgs, printer: &Printer) -> Result<Code, Failu
             .map_err(Failure::run)?;
     let summary = investigation::summary(&inv);
     journal
-        .append(
-            "analyze",
-            json!({
-                "bot_logs": added.iter().map(|r| r.bundle_path.clone()).collect::<Vec<_>>(),
-                "files": files,
-                "summary": summary,
-            }),
-        )
+        .record(&Event::Analyze(events::Analyze {
+            bot_logs: added.iter().map(|r| r.bundle_path.clone()).collect(),
+            files,
+            summary: summary.clone(),
+        }))
         .map_err(|e| Failure::run(e.to_string()))?;
     drop(journal);
     session::seal(&dir, printer);

@@ -11,10 +11,11 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::cli::BotLogArgs;
 use crate::credentials::KeyPair;
+use crate::engine::events::{self, Event};
 use crate::engine::journal::Journal;
 use crate::engine::RunReport;
 use crate::exit::Failure;
@@ -293,10 +294,10 @@ fn write_drill_report(dir: &Path, card: &Scorecard, printer: &Printer) -> Result
     let (journal, _, _) = Journal::reopen(dir).map_err(|e| Failure::run(e.to_string()))?;
     let value: Value = serde_json::to_value(card).map_err(|e| Failure::run(e.to_string()))?;
     journal
-        .append(
-            "drill_score",
-            json!({"files": ["drill_report.json", "drill_report.md"], "scorecard": value}),
-        )
+        .record(&Event::DrillScore(events::DrillScore {
+            files: vec!["drill_report.json".into(), "drill_report.md".into()],
+            scorecard: value,
+        }))
         .map_err(|e| Failure::run(e.to_string()))?;
     drop(journal);
     session::seal(dir, printer);

@@ -15,10 +15,11 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::events::Event;
 use crate::fsutil;
 
 pub const FILE_NAME: &str = "journal.jsonl";
@@ -84,9 +85,7 @@ fn hash_of(seq: u64, ts: &str, event: &str, data: &Value, prev: &str) -> String 
 }
 
 /// Formats a time the way the journal and the bundle do: UTC, milliseconds, `Z`.
-pub fn ts(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
+pub use crate::time::ts;
 
 impl Journal {
     /// Creates a new, empty journal in `dir`.
@@ -188,6 +187,17 @@ impl Journal {
     /// Appends one entry stamped now.
     pub fn append(&self, event: &str, data: Value) -> Result<Entry, JournalError> {
         self.append_at(Utc::now(), event, data)
+    }
+
+    /// Appends one typed event stamped `at`.
+    pub fn record_at(&self, at: DateTime<Utc>, event: &Event) -> Result<Entry, JournalError> {
+        let (name, data) = event.parts();
+        self.append_at(at, &name, data)
+    }
+
+    /// Appends one typed event stamped now.
+    pub fn record(&self, event: &Event) -> Result<Entry, JournalError> {
+        self.record_at(Utc::now(), event)
     }
 }
 

@@ -7,6 +7,7 @@
 //! bad input, journal I/O, a changed playbook on resume). The caller maps the report to an
 //! exit code (1 when [`RunReport::ok`] is false).
 
+pub mod events;
 pub mod journal;
 pub mod resume;
 pub mod run;
@@ -34,40 +35,7 @@ pub struct RunSpec {
     pub dry_run: bool,
 }
 
-/// How a step ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StepStatus {
-    Ok,
-    Failed,
-    Skipped,
-    /// A dry run described it instead of running it.
-    DryRun,
-    /// A dry run cannot describe it faithfully; it did not run.
-    NotSimulable,
-    /// The run was aborted before it started.
-    NotRun,
-    /// Finished in an earlier session of this run; its recorded outputs were reused.
-    Reused,
-}
-
-impl StepStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StepStatus::Ok => "ok",
-            StepStatus::Failed => "failed",
-            StepStatus::Skipped => "skipped",
-            StepStatus::DryRun => "dry_run",
-            StepStatus::NotSimulable => "not_simulable",
-            StepStatus::NotRun => "not_run",
-            StepStatus::Reused => "reused",
-        }
-    }
-    /// Whether its outputs exist for later steps.
-    pub fn has_outputs(self) -> bool {
-        matches!(self, StepStatus::Ok | StepStatus::Reused)
-    }
-}
+pub use events::StepStatus;
 
 /// One step's outcome in a run.
 #[derive(Debug, Clone, PartialEq, Serialize)]

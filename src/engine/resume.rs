@@ -17,6 +17,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 
+use super::events::{self, Event};
 use super::journal::{Entry, Journal};
 use super::run::{self, Exec, Prior};
 use super::{EngineError, RunReport, StepRecord, StepStatus};
@@ -176,17 +177,14 @@ pub async fn resume(
             None => {}
         }
     }
-    journal.append(
-        "resume",
-        json!({
-            "version": env!("CARGO_PKG_VERSION"),
-            "torn_bytes_removed": torn,
-            "replay": opts.replay,
-            "playbook_changed": changed,
-            "playbook_sha256": sha,
-            "inputs": run::journal_inputs(&pb, &inputs),
-        }),
-    )?;
+    journal.record(&Event::Resume(events::Resume {
+        version: env!("CARGO_PKG_VERSION").into(),
+        torn_bytes_removed: torn,
+        replay: opts.replay.clone(),
+        playbook_changed: changed,
+        playbook_sha256: sha.clone(),
+        inputs: run::journal_inputs(&pb, &inputs),
+    }))?;
     printer.status(&format!(
         "resuming run {} ({} step(s) already done)",
         run_facts["id"].as_str().unwrap_or_default(),

@@ -17,6 +17,7 @@ use rand::Rng;
 use serde_json::{json, Map, Value};
 use tokio::task::JoinSet;
 
+use super::events::{self, Event};
 use super::journal::{self, Journal};
 use super::{EngineError, RunReport, RunSpec, StepRecord, StepStatus};
 use crate::output::Printer;
@@ -76,20 +77,19 @@ pub async fn start(
         .write("playbook.yaml", spec.playbook_source.as_bytes())
         .map_err(io)?;
     let journal = Journal::create(rundir.path())?;
-    journal.append_at(
+    journal.record_at(
         started_at,
-        "run_start",
-        json!({
-            "version": env!("CARGO_PKG_VERSION"),
-            "run": run,
-            "playbook": {
-                "name": playbook.name,
-                "path": spec.playbook_path.display().to_string(),
-                "sha256": crate::fsutil::sha256_hex(spec.playbook_source.as_bytes()),
+        &Event::RunStart(events::RunStart {
+            version: env!("CARGO_PKG_VERSION").into(),
+            run: run.clone(),
+            playbook: events::PlaybookRef {
+                name: playbook.name.clone(),
+                path: spec.playbook_path.display().to_string(),
+                sha256: crate::fsutil::sha256_hex(spec.playbook_source.as_bytes()),
             },
-            "inputs": journal_inputs(&playbook, &inputs),
-            "exchange": spec.capabilities,
-            "dry_run": spec.dry_run,
+            inputs: journal_inputs(&playbook, &inputs),
+            exchange: spec.capabilities.clone(),
+            dry_run: spec.dry_run,
         }),
     )?;
     printer.status(&format!(
@@ -299,14 +299,15 @@ pub(crate) async fn execute(
     }
     let records: Vec<StepRecord> = steps.iter().filter_map(|s| done.remove(&s.id)).collect();
     let ok = !records.iter().any(|r| r.status == StepStatus::Failed);
-    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     for r in &records {
-        *counts.entry(r.status.as_str()).or_default() += 1;
+        *counts.entry(r.status.as_str().to_string()).or_default() += 1;
     }
-    exec.journal.append(
-        "run_end",
-        json!({"ok": ok, "aborted_after": aborting, "counts": counts}),
-    )?;
+    exec.journal.record(&Event::RunEnd(events::RunEnd {
+        ok,
+        aborted_after: aborting.clone(),
+        counts,
+    }))?;
     Ok(RunReport {
         run_id: exec.run["id"].as_str().unwrap_or_default().to_string(),
         dir: exec.rundir.path().to_path_buf(),
@@ -333,21 +334,18 @@ fn panic_text(e: tokio::task::JoinError) -> String {
 }
 
 fn journal_end(exec: &Exec, r: &StepRecord) -> Result<(), EngineError> {
-    exec.journal.append(
-        "step_end",
-        json!({
-            "step": r.id,
-            "uses": r.uses,
-            "status": r.status,
-            "summary": r.summary,
-            "error": r.error,
-            "hint": r.hint,
-            "attempts": r.attempts,
-            "outputs": r.outputs,
-            "artifacts": r.artifacts,
-            "effect_unknown": r.effect_unknown,
-        }),
-    )?;
+    exec.journal.record(&Event::StepEnd(events::StepEnd {
+        step: r.id.clone(),
+        uses: r.uses.clone(),
+        status: r.status,
+        summary: r.summary.clone(),
+        error: r.error.clone(),
+        hint: r.hint.clone(),
+        attempts: r.attempts,
+        outputs: r.outputs.clone(),
+        artifacts: r.artifacts.clone(),
+        effect_unknown: r.effect_unknown,
+    }))?;
     Ok(())
 }
 
@@ -551,10 +549,9 @@ async fn run_step(
                 return finish(&exec, r, true);
             }
             Ok(None) => {
-                exec.journal.append(
-                    "note",
+                exec.journal.record(&Event::Note(
                     json!({"step": step.id, "note": "interrupted step had not taken effect; running it"}),
-                )?;
+                ))?;
             }
             Err(e) => {
                 let why = match e {
@@ -575,16 +572,13 @@ async fn run_step(
             }
         }
     }
-    exec.journal.append(
-        "step_start",
-        json!({
-            "step": step.id,
-            "uses": step.uses,
-            "effect": effect,
-            "args": args,
-            "dry_run": exec.dry_run && effect != Effect::Read,
-        }),
-    )?;
+    exec.journal.record(&Event::StepStart(events::StepStart {
+        step: step.id.clone(),
+        uses: step.uses.clone(),
+        effect,
+        args: args.clone(),
+        dry_run: exec.dry_run && effect != Effect::Read,
+    }))?;
     if exec.dry_run && effect != Effect::Read {
         let r = if kind.simulable() {
             StepRecord::new(
@@ -622,7 +616,12 @@ async fn run_step(
         let (err, retryable) = match result {
             Ok(outcome) => {
                 exec.journal
-                    .append("step_attempt", json!({"step": step.id, "n": n, "ok": true}))?;
+                    .record(&Event::StepAttempt(events::StepAttempt {
+                        step: step.id.clone(),
+                        n,
+                        ok: true,
+                        failure: None,
+                    }))?;
                 let mut r = StepRecord::new(&step.id, &step.uses, StepStatus::Ok, outcome.summary);
                 r.outputs = outcome.outputs;
                 r.artifacts = outcome.artifacts;
@@ -656,16 +655,16 @@ async fn run_step(
         };
         let again = retryable && n < attempts_max;
         let backoff = again.then(|| backoff_for(base, n));
-        exec.journal.append(
-            "step_attempt",
-            json!({
-                "step": step.id,
-                "n": n,
-                "ok": false,
-                "error": err.to_string(),
-                "backoff_ms": backoff.map(|b| b.as_millis() as u64),
-            }),
-        )?;
+        exec.journal
+            .record(&Event::StepAttempt(events::StepAttempt {
+                step: step.id.clone(),
+                n,
+                ok: false,
+                failure: Some(events::AttemptFailure {
+                    error: err.to_string(),
+                    backoff_ms: backoff.map(|b| b.as_millis() as u64),
+                }),
+            }))?;
         match backoff {
             Some(b) => {
                 exec.printer.status(&format!(
@@ -699,6 +698,7 @@ fn st_phrase(st: StepStatus) -> &'static str {
         StepStatus::DryRun => "only ran as a dry run (no outputs)",
         StepStatus::NotSimulable => "cannot be simulated in a dry run (no outputs)",
         StepStatus::Ok | StepStatus::Reused => "finished",
+        StepStatus::Pending => "has not finished",
     }
 }
 

@@ -66,31 +66,8 @@ impl Revocation {
     }
 }
 
-/// How a step of the playbook ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StepStatus {
-    Ok,
-    Failed,
-    /// Not run (condition false, or a dependency failed).
-    Skipped,
-    /// Dry run: described, not executed.
-    DryRun,
-    /// Waiting on a person (manual step not confirmed).
-    Pending,
-}
-
-impl StepStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StepStatus::Ok => "ok",
-            StepStatus::Failed => "failed",
-            StepStatus::Skipped => "skipped",
-            StepStatus::DryRun => "dry-run",
-            StepStatus::Pending => "pending",
-        }
-    }
-}
+/// How a step ended, as the journal says (the reports show [`StepStatus::report_label`]).
+pub use crate::engine::StepStatus;
 
 /// One step's outcome, for the report's timeline of the response.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -505,13 +505,13 @@ pub fn build(facts: &RunFacts, j: &Joined<'_>, unauthorized_sha256: &str) -> Rep
                 1,
                 "response".into(),
                 m.humanize(&clean(&if s.summary.trim().is_empty() {
-                    format!("step {} ({}): {}", s.id, s.uses, s.status.as_str())
+                    format!("step {} ({}): {}", s.id, s.uses, s.status.report_label())
                 } else {
                     format!(
                         "step {} ({}): {} — {}",
                         s.id,
                         s.uses,
-                        s.status.as_str(),
+                        s.status.report_label(),
                         s.summary
                     )
                 })),
@@ -597,7 +597,7 @@ pub fn build(facts: &RunFacts, j: &Joined<'_>, unauthorized_sha256: &str) -> Rep
         .map(|s| StepView {
             id: clean(&s.id),
             uses: clean(&s.uses),
-            status: s.status.as_str().into(),
+            status: s.status.report_label().into(),
             summary: m.humanize(&clean(&s.summary)),
             started: s.started_at.map(ts).unwrap_or_default(),
             finished: s.finished_at.map(ts).unwrap_or_default(),

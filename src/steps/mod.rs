@@ -29,7 +29,7 @@ use crate::output::Printer;
 use crate::rundir::RunDir;
 
 /// What running a step does to the world.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Effect {
     /// Changes nothing outside the run's own bundle (exchange reads, parsing, writing the
