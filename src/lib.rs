@@ -2,15 +2,18 @@
 //!
 //! Architecture, outermost first:
 //! - [`cli`] parses flags; [`commands`] turns them into settings and runs one command;
-//!   [`exit`] maps failures to exit codes; [`output`] owns stdout/stderr.
+//!   [`session`] assembles a run (playbook, exchange connection, engine, sealing); [`exit`]
+//!   maps failures to exit codes; [`output`] owns stdout/stderr.
 //! - [`playbook`] loads, validates and templates YAML playbooks; [`engine`] runs them as a DAG
-//!   with a hash-chained journal, retries, timeouts, dry runs and resume.
+//!   with a hash-chained journal of typed events, retries, timeouts, dry runs and resume.
 //! - [`steps`] holds the step kinds a playbook can use (exchange, analysis, report, manual,
-//!   notify); [`exchange`] is the adapter boundary (Upbit first); [`mock`] is the mock
-//!   exchange used by drills and tests.
-//! - [`analysis`] diffs history against bot logs and runs the detection rules; [`report`]
+//!   notify); [`exchange`] is the adapter boundary, exchange-neutral, with one folder per
+//!   exchange listed in [`exchange::registry`] (Upbit first); [`mock`] is the mock exchange
+//!   used by drills and tests.
+//! - [`investigation`] rebuilds a run's data from its raw responses and analyzes it;
+//!   [`analysis`] diffs history against bot logs and runs the detection rules; [`report`]
 //!   writes the evidence bundle and verifies it; [`rundir`] owns the bundle directory.
-//! - [`secret`] keeps credentials out of every byte the tool writes.
+//! - [`secret`] keeps credentials out of every byte the tool writes; [`time`] formats times.
 
 pub mod analysis;
 pub mod cli;

@@ -33,10 +33,10 @@
 //!
 //! Reference prices use only candles that had *closed* before the anchor order.
 //!
-//! Layout: this module holds what every rule shares ([`Ctx`]: candidate and baseline sets,
-//! reference prices, fill totals); [`profile`] what the bot normally does; [`orders`] the
-//! per-order rules R1–R12; [`patterns`] the multi-order patterns R7 and R8; [`withdrawals`]
-//! R13; [`keys`] R14; [`scoring`] the confidence policy.
+//! Layout: this module holds what every rule shares (`Ctx`: candidate and baseline sets,
+//! reference prices, fill totals); `profile` what the bot normally does; `orders` the
+//! per-order rules R1–R12; `patterns` the multi-order patterns R7 and R8; `withdrawals` R13;
+//! `keys` R14; `scoring` the confidence policy.
 
 mod keys;
 mod orders;

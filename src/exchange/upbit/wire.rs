@@ -1,6 +1,6 @@
 //! Upbit wire formats: the one place that turns Upbit's JSON into normalized types.
 //!
-//! Both the live client ([`super::client`]) and the offline rebuild ([`super::offline`]) parse
+//! Both the live client ([`super::client`]) and the offline rebuild ([`super::decode`]) parse
 //! through these functions, so a bundle re-analyzed later yields exactly what the run saw.
 //! Upbit's exchange API sends decimals as strings, the quotation API as JSON numbers, and both
 //! omit null fields; every wire struct therefore takes optional fields and a decimal type that
