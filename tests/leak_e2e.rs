@@ -488,6 +488,22 @@ async fn revoke_mid_export_without_a_readonly_key_keeps_everything_and_resume_co
         "the closed-orders answers before the key died are kept"
     );
 
+    // Point 6(b): a resume with no credentials at all, without a terminal, knows the old key
+    // is dead and says exactly which variables to set (not the old key's).
+    let out = resume_bin(&dir, &env.server.url, &[]).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let expected = format!(
+        "UPBIT_READONLY_ACCESS_KEY=… UPBIT_READONLY_SECRET_KEY=… respond resume {}",
+        dir.display()
+    );
+    assert!(
+        stderr.contains(&expected),
+        "{stderr}\nexpected:\n{expected}"
+    );
+    assert!(stderr.contains("was deleted"), "{stderr}");
+    assert!(!stderr.contains("set UPBIT_ACCESS_KEY"), "{stderr}");
+
     // The user creates a read-only key and resumes with it in the environment.
     let ro = env.key("readonly");
     let out = resume_bin(
