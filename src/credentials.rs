@@ -109,14 +109,7 @@ pub fn load(
         && allow_prompt
         && std::io::stdin().is_terminal()
     {
-        let access = rpassword::prompt_password(format!("{} (input hidden): ", n.access))
-            .map_err(|e| CredentialError::Prompt(e.to_string()))?;
-        let secret = rpassword::prompt_password(format!("{} (input hidden): ", n.secret))
-            .map_err(|e| CredentialError::Prompt(e.to_string()))?;
-        let mut m = HashMap::new();
-        m.insert(n.access.clone(), access);
-        m.insert(n.secret.clone(), secret);
-        creds.primary = pair(&m, &n.access, &n.secret)?;
+        creds.primary = prompt_pair(&n.access, &n.secret)?;
     }
     if creds.primary.is_none() && creds.readonly.is_none() {
         return Err(CredentialError::Missing {
@@ -125,6 +118,27 @@ pub fn load(
         });
     }
     Ok(creds)
+}
+
+/// Asks on the terminal, without echo, for the read-only pair (`<EXCHANGE>_READONLY_…`): a
+/// resume after the old key was deleted needs it, not the old key.
+pub fn prompt_readonly(exchange: &str) -> Result<KeyPair, CredentialError> {
+    let n = names(exchange);
+    prompt_pair(&n.ro_access, &n.ro_secret)?.ok_or(CredentialError::Missing {
+        access: n.ro_access,
+        secret: n.ro_secret,
+    })
+}
+
+fn prompt_pair(access: &str, secret: &str) -> Result<Option<KeyPair>, CredentialError> {
+    let prompt = |name: &str| {
+        rpassword::prompt_password(format!("{name} (input hidden): "))
+            .map_err(|e| CredentialError::Prompt(e.to_string()))
+    };
+    let mut m = HashMap::new();
+    m.insert(access.to_string(), prompt(access)?);
+    m.insert(secret.to_string(), prompt(secret)?);
+    pair(&m, access, secret)
 }
 
 fn pair(

@@ -31,7 +31,12 @@ struct Inner {
     color: bool,
     progress: bool,
     lock: Mutex<()>,
+    /// When set, lines are kept here instead of printed (tests).
+    capture: Option<Captured>,
 }
+
+/// The lines a capturing printer kept (stdout and stderr in order, redacted).
+pub type Captured = Arc<Mutex<Vec<String>>>;
 
 impl Printer {
     pub fn from_args(g: &GlobalArgs) -> Self {
@@ -51,12 +56,24 @@ impl Printer {
                 color: tty && !no_color,
                 progress: tty && verbosity != Verbosity::Quiet,
                 lock: Mutex::new(()),
+                capture: None,
             }),
         }
     }
 
     /// A printer for tests and library use: quiet progress, plain text.
     pub fn plain(verbosity: Verbosity) -> Self {
+        Self::plain_to(verbosity, None)
+    }
+
+    /// A plain printer that keeps its lines instead of printing them: for tests that assert
+    /// what a user would read.
+    pub fn capturing(verbosity: Verbosity) -> (Self, Captured) {
+        let lines: Captured = Arc::default();
+        (Self::plain_to(verbosity, Some(lines.clone())), lines)
+    }
+
+    fn plain_to(verbosity: Verbosity, capture: Option<Captured>) -> Self {
         Printer {
             inner: Arc::new(Inner {
                 verbosity,
@@ -64,7 +81,21 @@ impl Printer {
                 color: false,
                 progress: false,
                 lock: Mutex::new(()),
+                capture,
             }),
+        }
+    }
+
+    /// Keeps `text` when capturing; true when it did.
+    fn captured(&self, text: &str) -> bool {
+        match &self.inner.capture {
+            Some(c) => {
+                c.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(redact(text).into_owned());
+                true
+            }
+            None => false,
         }
     }
 
@@ -86,6 +117,9 @@ impl Printer {
     pub fn out(&self, text: &str) {
         if self.inner.json {
             return self.status(text);
+        }
+        if self.captured(text) {
+            return;
         }
         let _g = self.inner.lock.lock().unwrap_or_else(|e| e.into_inner());
         let mut o = std::io::stdout().lock();
@@ -127,6 +161,9 @@ impl Printer {
     }
 
     fn err_line(&self, text: &str) {
+        if self.captured(text) {
+            return;
+        }
         let _g = self.inner.lock.lock().unwrap_or_else(|e| e.into_inner());
         let mut e = std::io::stderr().lock();
         let _ = writeln!(e, "{}", redact(text));

@@ -144,9 +144,23 @@ impl Connection {
         let primary: Arc<dyn Exchange> = Arc::new(primary);
         let readonly: Option<Arc<dyn Exchange>> =
             readonly.map(|r| Arc::new(r) as Arc<dyn Exchange>);
-        let session = ExchangeSession::new(primary, readonly);
-        if self.primary.is_none() {
-            session.primary_died();
+        let exchange = &self.exchange;
+        let session = if self.primary.is_none() {
+            let old = crate::exchange::key_history(exchange, rundir.path()).unwrap_or_default();
+            ExchangeSession::readonly_only(primary, old)
+        } else {
+            ExchangeSession::new(primary, readonly)
+        };
+        // A resume: a key the run saw accepted before still counts as seen accepted.
+        for k in [
+            session.primary(),
+            session.readonly().unwrap_or(session.primary()),
+        ] {
+            let masked = k.key_id_masked();
+            let h = crate::exchange::key_history_of(exchange, rundir.path(), &masked);
+            if let Some((at, _)) = h.accepted {
+                session.remember_accepted(&masked, at);
+            }
         }
         Ok((session, caps))
     }

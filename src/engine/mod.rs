@@ -85,6 +85,9 @@ pub struct StepRecord {
     /// A non-read step was cut off (timeout, crash) and may have taken effect: resume checks
     /// its post-condition before running it again.
     pub effect_unknown: bool,
+    /// Its failure stopped the whole run (see [`RunReport::stopped`]).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub stops_run: bool,
 }
 
 impl StepRecord {
@@ -100,6 +103,7 @@ impl StepRecord {
             outputs: Map::new(),
             artifacts: vec![],
             effect_unknown: false,
+            stops_run: false,
         }
     }
 }
@@ -114,6 +118,17 @@ pub struct RunReport {
     pub steps: Vec<StepRecord>,
     /// No step failed.
     pub ok: bool,
+    /// A step failed in a way no other step can get past (the exchange never accepted the
+    /// key): the run stopped there, and the command exits 2 (bad input, not a run failure).
+    pub stopped: Option<RunStop>,
+}
+
+/// Why a run stopped early as a whole.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunStop {
+    pub step: String,
+    pub message: String,
+    pub hint: Option<String>,
 }
 
 impl RunReport {
@@ -124,9 +139,12 @@ impl RunReport {
         self.steps.iter().filter(|s| s.status == StepStatus::Failed)
     }
 
-    /// 0 when no step failed, 1 otherwise.
+    /// 0 when no step failed, 2 when the run stopped on bad input (a key never accepted),
+    /// 1 otherwise.
     pub fn exit_code(&self) -> crate::exit::Code {
-        if self.ok {
+        if self.stopped.is_some() {
+            crate::exit::Code::Usage
+        } else if self.ok {
             crate::exit::Code::Ok
         } else {
             crate::exit::Code::RunFailed
@@ -151,6 +169,14 @@ impl RunReport {
             printer.out(&line);
             if let Some(h) = &s.hint {
                 printer.out(&format!("  {:<14} {:<24} hint: {h}", "", ""));
+            }
+        }
+        if let Some(stop) = &self.stopped {
+            printer.out("");
+            printer.out(&format!("STOPPED at `{}`: {}", stop.step, stop.message));
+            if let Some(h) = &stop.hint {
+                let dir = self.dir.display().to_string();
+                printer.out(&format!("  next: {}", h.replace("RUN_DIR", &dir)));
             }
         }
         if let Ok(v) = serde_json::to_value(self) {

@@ -18,7 +18,7 @@ use serde_json::{json, Map, Value};
 use tokio::task::JoinSet;
 
 use super::journal::{self, Journal};
-use super::{EngineError, RunReport, RunSpec, StepRecord, StepStatus};
+use super::{EngineError, RunReport, RunSpec, RunStop, StepRecord, StepStatus};
 use crate::output::Printer;
 use crate::playbook::template::{self, Renderer};
 use crate::playbook::{self, validate, InputDecl, OnError, Playbook, Step};
@@ -228,6 +228,7 @@ pub(crate) async fn execute(
     let mut running: HashMap<tokio::task::Id, String> = HashMap::new();
     let mut set: JoinSet<Result<StepRecord, EngineError>> = JoinSet::new();
     let mut aborting: Option<String> = None;
+    let mut stopped: Option<RunStop> = None;
     loop {
         if aborting.is_none() {
             for step in &steps {
@@ -275,13 +276,23 @@ pub(crate) async fn execute(
             }
         };
         if record.status == StepStatus::Failed
-            && exec
-                .playbook
-                .step(&record.id)
-                .is_some_and(|s| s.on_error == OnError::Abort)
+            && (record.stops_run
+                || exec
+                    .playbook
+                    .step(&record.id)
+                    .is_some_and(|s| s.on_error == OnError::Abort))
             && aborting.is_none()
         {
             aborting = Some(record.id.clone());
+        }
+        // A failure no step can get past (a key the exchange never accepted) stops the run
+        // whatever the step's `on_error`.
+        if record.stops_run && stopped.is_none() {
+            stopped = Some(RunStop {
+                step: record.id.clone(),
+                message: record.error.clone().unwrap_or_default(),
+                hint: record.hint.clone(),
+            });
         }
         done.insert(record.id.clone(), record);
     }
@@ -303,10 +314,11 @@ pub(crate) async fn execute(
     for r in &records {
         *counts.entry(r.status.as_str()).or_default() += 1;
     }
-    exec.journal.append(
-        "run_end",
-        json!({"ok": ok, "aborted_after": aborting, "counts": counts}),
-    )?;
+    let mut end = json!({"ok": ok, "aborted_after": aborting, "counts": counts});
+    if let Some(s) = &stopped {
+        end["stopped"] = json!(s);
+    }
+    exec.journal.append("run_end", end)?;
     Ok(RunReport {
         run_id: exec.run["id"].as_str().unwrap_or_default().to_string(),
         dir: exec.rundir.path().to_path_buf(),
@@ -314,6 +326,7 @@ pub(crate) async fn execute(
         dry_run: exec.dry_run,
         steps: records,
         ok,
+        stopped,
     })
 }
 
@@ -346,6 +359,7 @@ fn journal_end(exec: &Exec, r: &StepRecord) -> Result<(), EngineError> {
             "outputs": r.outputs,
             "artifacts": r.artifacts,
             "effect_unknown": r.effect_unknown,
+            "stops_run": r.stops_run,
         }),
     )?;
     Ok(())
@@ -609,9 +623,19 @@ async fn run_step(
     exec.printer
         .status(&format!("[start] {} ({})", step.id, step.uses));
     let retry = step.retry.or(exec.playbook.defaults.retry);
-    let attempts_max = retry.map(|r| r.attempts.max(1)).unwrap_or(1);
     let base = retry.map(|r| r.backoff).unwrap_or(Duration::from_secs(1));
     let timeout = step.timeout.or(exec.playbook.defaults.timeout);
+    // A kind that owns its waiting is never retried (a retry would multiply the wait), and
+    // not cut off before its own limit plus room for its last request.
+    let wait = kind.owns_wait(&args);
+    let attempts_max = match wait {
+        Some(_) => 1,
+        None => retry.map(|r| r.attempts.max(1)).unwrap_or(1),
+    };
+    let timeout = match wait {
+        Some(w) => Some((w + crate::steps::WAIT_GRACE).max(timeout.unwrap_or_default())),
+        None => timeout,
+    };
     let args = Arc::new(args);
     let mut n = 0u32;
     loop {
@@ -630,7 +654,9 @@ async fn run_step(
                 return finish(&exec, r, true);
             }
             Err(AttemptError::Step(e)) => {
-                let retryable = effect == Effect::Read || e.is_retryable();
+                // Reads are retried on any error, other steps on transient ones; an error
+                // that cannot clear (a refused key, nothing at the API address) never is.
+                let retryable = !e.is_permanent() && (effect == Effect::Read || e.is_retryable());
                 (e, retryable)
             }
             Err(AttemptError::Timeout(d)) => (
@@ -678,6 +704,7 @@ async fn run_step(
             None => {
                 let mut r = failed(&step, n, &err);
                 r.effect_unknown = cut_off && effect != Effect::Read;
+                r.stops_run = err.stops_run();
                 return finish(&exec, r, true);
             }
         }

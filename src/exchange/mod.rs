@@ -8,6 +8,7 @@
 
 pub mod types;
 pub mod upbit;
+pub mod watch;
 
 use async_trait::async_trait;
 use serde::Serialize;
@@ -80,9 +81,28 @@ pub enum Error {
         status: u16,
         retry_after_ms: Option<u64>,
     },
-    /// No usable answer: connection refused or dropped, timeout, TLS.
+    /// No usable answer: connection dropped, timeout, TLS. Worth retrying.
     #[error("transport error: {0}")]
     Transport(String),
+    /// Nothing listens at the API address (connection refused): the URL or the port is wrong,
+    /// or the service is down. Waiting does not fix a wrong `--api-url`, so this is not
+    /// retried; the request never reached the exchange, so nothing took effect.
+    #[error("cannot reach the exchange: {0}")]
+    Unreachable(String),
+    /// The exchange refused a key before it ever accepted it in this run (or in the run being
+    /// resumed): the key is mistyped, was deleted before the run, expired, or its secret is
+    /// wrong. Nothing can be done with it, and its refusal proves nothing about a revocation.
+    #[error("the exchange refused {role} {key} with {name} from its first request: this key was never accepted here ({message})")]
+    NeverAccepted {
+        exchange: String,
+        /// Which key: `the key under investigation`, `the read-only key`.
+        role: String,
+        /// The masked key.
+        key: String,
+        /// The exchange's error name (`invalid_access_key`).
+        name: String,
+        message: String,
+    },
     /// The answer could not be parsed (truncated JSON, unexpected shape).
     #[error("could not parse the exchange's answer from {endpoint}: {detail}")]
     Decode { endpoint: String, detail: String },
@@ -113,6 +133,40 @@ impl Error {
         }
     }
 
+    /// Waiting or asking again cannot change the answer: a wrong secret, a key refused before
+    /// it ever worked, nothing listening at the API address, a missing permission, evidence
+    /// that cannot be saved, a call the exchange does not offer. A poll or a retry stops at
+    /// once on these, with [`Error::advice`].
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            Error::Api { name, .. } => upbit::errors::is_permanent(name),
+            Error::NeverAccepted { .. }
+            | Error::Unreachable(_)
+            | Error::Config(_)
+            | Error::Evidence(_)
+            | Error::Unsupported { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// The exchange refused the key itself (unknown, expired, bad signature, no token), as
+    /// opposed to refusing one call. Before the key was ever accepted this means the key was
+    /// never usable here; after, the key died ([`Error::is_key_dead`]) or its secret changed.
+    pub fn refuses_key(&self) -> bool {
+        matches!(self, Error::Api { name, .. } if upbit::errors::refuses_key(name))
+    }
+
+    /// The answer shows the exchange knew the key and checked its signature (it then refused
+    /// only this call: a missing scope, this machine's IP, an unknown order).
+    pub fn proves_key_accepted(&self) -> bool {
+        matches!(self, Error::Api { name, .. } if upbit::errors::proves_key_accepted(name))
+    }
+
+    /// The run cannot go on: no step can do anything useful with this key (see
+    /// [`Error::NeverAccepted`]). The engine stops the run and the command exits 2.
+    pub fn stops_run(&self) -> bool {
+        matches!(self, Error::NeverAccepted { .. })
+    }
     /// The key no longer works (deleted, expired): switch keys rather than retry.
     pub fn is_key_dead(&self) -> bool {
         matches!(self, Error::Api { name, .. } if name == "invalid_access_key" || name == "expired_access_key")
@@ -132,6 +186,8 @@ impl Error {
             Error::Api { name, .. } => upbit::errors::advice(name).to_string(),
             Error::RateLimited { .. } => "wait and retry; respond paces itself, so this means another client shares the key or IP".into(),
             Error::Transport(_) => "check the network and --api-url; reads are retried automatically".into(),
+            Error::Unreachable(_) => "nothing answers at this address: check --api-url (scheme, host and port) and that the exchange or mock is running; nothing was sent, so nothing took effect".into(),
+            Error::NeverAccepted { name, .. } => upbit::errors::never_accepted_advice(name).to_string(),
             Error::Decode { .. } => "the raw answer is saved under raw/; retry, and report it if it persists".into(),
             Error::OutcomeUnknown { .. } => "check the exchange's order list before retrying; `respond resume` checks it for you".into(),
             Error::Unsupported { .. } => "do this step by hand in the exchange's web interface".into(),
@@ -194,6 +250,58 @@ pub trait Exchange: Send + Sync {
     fn budget_status(&self) -> Option<String> {
         None
     }
+
+    /// When the exchange first accepted this key (answered a signed request past its key and
+    /// signature checks), as the adapter saw it request by request; `None` when it has not, or
+    /// when the adapter does not track it. [`watch::Watched`] tracks the same per call for
+    /// every adapter; this finer view covers a call whose first request was accepted and a
+    /// later one refused.
+    fn key_accepted_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        None
+    }
+}
+
+/// What a run's saved raw responses show about one key: whether the exchange ever accepted it
+/// and whether it refused it as unknown or expired afterwards. A resume reads this, so a key
+/// seen working before an interruption still counts as seen working.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyHistory {
+    /// The masked key.
+    pub key: String,
+    /// The first accepted answer: when, and its raw file.
+    pub accepted: Option<(chrono::DateTime<chrono::Utc>, String)>,
+    /// The first answer refusing the key as dead (`invalid_access_key`, `expired_access_key`):
+    /// when, the error name, and its raw file.
+    pub refused: Option<(chrono::DateTime<chrono::Utc>, String, String)>,
+}
+
+impl KeyHistory {
+    /// Seen accepted, then refused as dead: the key was revoked (or expired) during the run.
+    pub fn known_dead(&self) -> bool {
+        self.accepted.is_some() && self.refused.is_some()
+    }
+}
+
+/// The key under investigation in a run directory (the key of its first signed request, as the
+/// offline rebuild counts it) and what its raw responses show, read with the parsers of the
+/// adapter family that recorded them. `None` when no signed request was recorded.
+pub fn key_history(exchange: &str, run_dir: &std::path::Path) -> Option<KeyHistory> {
+    match exchange {
+        "upbit" => upbit::offline::key_history(run_dir, None),
+        _ => None,
+    }
+}
+
+/// The same for a given masked key (the read-only key, or the old key when known).
+pub fn key_history_of(exchange: &str, run_dir: &std::path::Path, key: &str) -> KeyHistory {
+    match exchange {
+        "upbit" => upbit::offline::key_history(run_dir, Some(key)),
+        _ => None,
+    }
+    .unwrap_or_else(|| KeyHistory {
+        key: key.to_string(),
+        ..KeyHistory::default()
+    })
 }
 
 /// Rebuilds the normalized data of a run from its saved raw responses, with the parsers of the

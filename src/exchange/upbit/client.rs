@@ -237,6 +237,8 @@ pub struct UpbitClient {
     alg: JwtAlg,
     /// Endpoint → the group the server said it counts against.
     learned_groups: Mutex<HashMap<(String, String), String>>,
+    /// When Upbit first accepted this key (a signed request answered past its key checks).
+    accepted_at: std::sync::OnceLock<DateTime<Utc>>,
 }
 
 impl std::fmt::Debug for UpbitClient {
@@ -280,6 +282,7 @@ impl UpbitClient {
             retry_base: cfg.retry_base_delay,
             alg: cfg.jwt_alg,
             learned_groups: Mutex::new(HashMap::new()),
+            accepted_at: std::sync::OnceLock::new(),
         })
     }
 
@@ -312,6 +315,7 @@ impl UpbitClient {
                     .unwrap_or_else(|e| e.into_inner())
                     .clone(),
             ),
+            accepted_at: std::sync::OnceLock::new(),
         })
     }
 
@@ -323,6 +327,10 @@ impl UpbitClient {
     /// The limiter, to adjust a group's budget (e.g. Upbit's `order` group at 12/s).
     pub fn rate_limiter(&self) -> &RateLimiter {
         &self.limiter
+    }
+
+    fn key_accepted(&self, at: DateTime<Utc>) {
+        let _ = self.accepted_at.set(at);
     }
 
     fn group(&self, call: &Call) -> String {
@@ -380,6 +388,7 @@ impl UpbitClient {
             req = req.header("Authorization", format!("Bearer {token}"));
         }
         let sent_local = Utc::now();
+        let mut refused = false;
         // A complete answer is (status, headers, body). An answer cut off mid-body keeps the
         // bytes that arrived but is recorded with status 0: "no complete answer", which the
         // offline rebuild skips like a connection that never answered.
@@ -398,7 +407,10 @@ impl UpbitClient {
                     }
                 }
             }
-            Err(e) => Err((reqwest::header::HeaderMap::new(), Vec::new(), describe(&e))),
+            Err(e) => {
+                refused = is_connection_refused(&e);
+                Err((reqwest::header::HeaderMap::new(), Vec::new(), describe(&e)))
+            }
         };
         let answered_local = Utc::now();
         drop(permit);
@@ -425,7 +437,13 @@ impl UpbitClient {
             self.limiter.observe(&rr.group, rr.sec);
         }
         if let Some(e) = transport_err {
+            if refused {
+                return Err(Error::Unreachable(format!("{}: {e}", call.what())));
+            }
             return Err(Error::Transport(format!("{}: {e}", call.what())));
+        }
+        if call.auth && (200..300).contains(&status) {
+            self.key_accepted(answered_local);
         }
         let retry_after = header(&headers, "retry-after")
             .and_then(|v| v.trim().parse::<u64>().ok())
@@ -512,12 +530,16 @@ impl UpbitClient {
                         String::from_utf8_lossy(&a.body).chars().take(200).collect(),
                     )
                 });
-                Err(Error::Api {
+                let e = Error::Api {
                     exchange: "upbit".into(),
                     status,
                     name,
                     message: format!("{} ({})", message, call.what()),
-                })
+                };
+                if call.auth && e.proves_key_accepted() {
+                    self.key_accepted(a.answered_local);
+                }
+                Err(e)
             }
         }
     }
@@ -764,6 +786,20 @@ fn query_suffix(params: &[(String, String)]) -> String {
     }
 }
 
+/// Nothing listened at the address: the connection was refused outright.
+fn is_connection_refused(e: &reqwest::Error) -> bool {
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        if s.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused)
+        {
+            return true;
+        }
+        src = s.source();
+    }
+    false
+}
+
 fn describe(e: &reqwest::Error) -> String {
     let kind = if e.is_timeout() {
         "timed out"
@@ -824,6 +860,10 @@ impl Exchange for UpbitClient {
             .map(|b| format!("{} {}/{}", b.group, b.used, b.limit))
             .collect();
         (!busy.is_empty()).then(|| busy.join(", "))
+    }
+
+    fn key_accepted_at(&self) -> Option<DateTime<Utc>> {
+        self.accepted_at.get().copied()
     }
 
     /// From the HTTP `Date` header of `GET /v1/api_keys` (any status: a dead key's error

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::analysis::AnalysisInput;
-use crate::exchange::{Fill, Order, Provenance, Transfer, TransferKind};
+use crate::exchange::{Fill, KeyHistory, Order, Provenance, Transfer, TransferKind};
 use crate::rundir::RawSidecar;
 
 use super::client::KST_OFFSET_SECS;
@@ -313,6 +313,66 @@ pub fn rebuild_with(run_dir: &Path, opts: RebuildOptions) -> Result<Rebuilt, Off
         input: acc.finish(),
         skipped,
     })
+}
+
+/// What `run_dir/raw/` shows about one key (`key`, or the key of the first signed request):
+/// its first accepted answer, and its first refusal as dead (see
+/// [`crate::exchange::KeyHistory`]). Unreadable or damaged files are passed over: a run killed
+/// mid-write leaves one, and the verdict only needs the answers that are intact. `None` when
+/// no signed request was recorded and no key was named.
+pub fn key_history(run_dir: &Path, key: Option<&str>) -> Option<KeyHistory> {
+    let raw = run_dir.join("raw");
+    let mut sides: Vec<RawSidecar> = std::fs::read_dir(&raw)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".meta.json"))
+        .filter_map(|e| serde_json::from_slice(&std::fs::read(e.path()).ok()?).ok())
+        .collect();
+    sides.sort_by_key(|s: &RawSidecar| s.seq);
+    let key = match key {
+        Some(k) => k.to_string(),
+        None => sides.iter().find(|s| !s.key.is_empty())?.key.clone(),
+    };
+    let mut h = KeyHistory {
+        key: key.clone(),
+        ..KeyHistory::default()
+    };
+    let at = |s: &RawSidecar| {
+        chrono::DateTime::parse_from_rfc3339(&s.responded_at)
+            .ok()
+            .map(|t| t.with_timezone(&chrono::Utc))
+    };
+    for side in sides.iter().filter(|s| s.key == key) {
+        let Some(t) = at(side) else { continue };
+        if (200..300).contains(&side.status) {
+            if h.accepted.as_ref().map_or(true, |(a, _)| t < *a) {
+                h.accepted = Some((t, side.body_file.clone()));
+            }
+            continue;
+        }
+        let Ok(body_path) = crate::fsutil::safe_join(run_dir, &side.body_file) else {
+            continue;
+        };
+        let Ok(body) = std::fs::read(&body_path) else {
+            continue;
+        };
+        if crate::fsutil::sha256_hex(&body) != side.body_sha256 {
+            continue;
+        }
+        let Some((name, _)) = wire::parse_error_envelope(&body) else {
+            continue;
+        };
+        if super::errors::proves_key_accepted(&name) {
+            if h.accepted.as_ref().map_or(true, |(a, _)| t < *a) {
+                h.accepted = Some((t, side.body_file.clone()));
+            }
+        } else if matches!(name.as_str(), "invalid_access_key" | "expired_access_key")
+            && h.refused.as_ref().map_or(true, |(r, _, _)| t < *r)
+        {
+            h.refused = Some((t, name, side.body_file.clone()));
+        }
+    }
+    Some(h)
 }
 
 #[cfg(test)]
