@@ -380,6 +380,7 @@ impl UpbitClient {
             req = req.header("Authorization", format!("Bearer {token}"));
         }
         let sent_local = Utc::now();
+        let clock = std::time::Instant::now();
         // A complete answer is (status, headers, body). An answer cut off mid-body keeps the
         // bytes that arrived but is recorded with status 0: "no complete answer", which the
         // offline rebuild skips like a connection that never answered.
@@ -410,9 +411,17 @@ impl UpbitClient {
         let prov = self
             .record(call, status, sent_local, answered_local, kept, &body)
             .await?;
-        if let Some(rr) =
-            header(&headers, "remaining-req").and_then(|v| wire::parse_remaining_req(&v))
-        {
+        let remaining =
+            header(&headers, "remaining-req").and_then(|v| wire::parse_remaining_req(&v));
+        log_exchange(
+            call,
+            &self.key_masked,
+            status,
+            clock.elapsed(),
+            remaining.as_ref(),
+            transport_err.as_deref(),
+        );
+        if let Some(rr) = remaining {
             if rr.group != group {
                 self.learned_groups
                     .lock()
@@ -761,6 +770,48 @@ fn query_suffix(params: &[(String, String)]) -> String {
         String::new()
     } else {
         format!("?{}", auth::hash_input(params))
+    }
+}
+
+/// One line per HTTP exchange for `-v` (info) and its parameter names for `-vv` (debug): the
+/// method and path, never the token (a header) nor parameter values.
+fn log_exchange(
+    call: &Call,
+    key_masked: &str,
+    status: u16,
+    took: Duration,
+    remaining: Option<&wire::RemainingReq>,
+    transport_err: Option<&str>,
+) {
+    let key = if call.auth { key_masked } else { "public" };
+    let ms = took.as_millis();
+    let budget = match remaining {
+        Some(r) => match r.sec {
+            Some(n) => format!("budget: {n} left this second in group {}", r.group),
+            None => format!("budget: group {}", r.group),
+        },
+        None => "budget: no Remaining-Req".to_string(),
+    };
+    match transport_err {
+        Some(e) => tracing::info!(
+            "{} {} [{key}] -> no complete answer after {ms} ms ({e}); {budget}",
+            call.method,
+            call.path
+        ),
+        None => tracing::info!(
+            "{} {} [{key}] -> {status} in {ms} ms; {budget}",
+            call.method,
+            call.path
+        ),
+    }
+    if !call.params.is_empty() {
+        let names: BTreeSet<&str> = call.params.iter().map(|(k, _)| k.as_str()).collect();
+        tracing::debug!(
+            "{} {}: parameters {}",
+            call.method,
+            call.path,
+            names.into_iter().collect::<Vec<_>>().join(", ")
+        );
     }
 }
 

@@ -790,9 +790,12 @@ impl StepKind for VerifyKeyRevoked {
                 timeout.as_secs()
             ),
             format!(
-                "{}\n  then run `respond resume {}` to verify again",
+                "{}\n  then run `{}` to verify again",
                 manual_instructions(key.as_ref(), None),
-                ctx.rundir.path().display()
+                crate::output::respond_command([
+                    "resume",
+                    &ctx.rundir.path().display().to_string()
+                ])
             ),
         ))
     }
