@@ -792,7 +792,8 @@ fn log_exchange(
         },
         None => "budget: no Remaining-Req".to_string(),
     };
-    match transport_err {
+    // Only the kind of failure: the full error names the URL with its query.
+    match transport_err.map(|e| e.split(": ").next().unwrap_or(e)) {
         Some(e) => tracing::info!(
             "{} {} [{key}] -> no complete answer after {ms} ms ({e}); {budget}",
             call.method,
