@@ -703,6 +703,15 @@ enum AttemptError {
     Panic(String),
 }
 
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// One attempt in its own task (a panic is caught as a `JoinError`), under the timeout.
 async fn attempt(
     kind: Arc<dyn StepKind>,
@@ -712,6 +721,9 @@ async fn attempt(
 ) -> Result<StepOutcome, AttemptError> {
     let handle = tokio::spawn(async move { kind.run(&ctx, &args).await });
     let abort = handle.abort_handle();
+    // The step's work stops with its attempt: when SIGINT/SIGTERM aborts the step's task, this
+    // future is dropped, and the spawned task must not go on sending requests.
+    let _stop_with_attempt = AbortOnDrop(abort.clone());
     let joined = match timeout {
         Some(d) => match tokio::time::timeout(d, handle).await {
             Ok(j) => j,
