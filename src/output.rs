@@ -234,3 +234,128 @@ impl Write for RedactingWriter {
         std::io::stderr().flush()
     }
 }
+
+/// Characters a POSIX shell takes literally in an unquoted word (`…` is the mask of a key in
+/// bundle names: no shell gives it a meaning).
+fn shell_safe(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "-_./:=@%+,…".contains(c)
+}
+
+/// One word as a POSIX shell reads it back: unchanged when every character is literal, else in
+/// single quotes (a `'` inside becomes `'\''`).
+pub fn shell_word(word: &str) -> std::borrow::Cow<'_, str> {
+    if !word.is_empty() && word.chars().all(shell_safe) {
+        return std::borrow::Cow::Borrowed(word);
+    }
+    std::borrow::Cow::Owned(format!("'{}'", word.replace('\'', r"'\''")))
+}
+
+/// A command line to paste into a shell, each word quoted as needed. The one place that prints
+/// commands for the user (resume, analyze, verify, chmod lines, environment-variable hints):
+/// a leading `NAME=VALUE` word is an environment assignment, so only its value is quoted.
+pub fn shell_command<I, S>(words: I) -> String
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<str>,
+{
+    let mut out = String::new();
+    let mut assignments = true;
+    for w in words {
+        let w = w.as_ref();
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        let assignment = w.split_once('=').filter(|(name, _)| {
+            !name.is_empty()
+                && !name.starts_with(|c: char| c.is_ascii_digit())
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        });
+        match assignment {
+            Some((name, value)) if assignments => {
+                out.push_str(name);
+                out.push('=');
+                out.push_str(&shell_word(value));
+            }
+            _ => {
+                assignments = false;
+                out.push_str(&shell_word(w));
+            }
+        }
+    }
+    out
+}
+
+/// `respond ARGS…` as a command line to paste; paths are shown as the OS gives them.
+pub fn respond_command<I, S>(args: I) -> String
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<str>,
+{
+    let words: Vec<String> = std::iter::once("respond".to_string())
+        .chain(args.into_iter().map(|a| a.as_ref().to_string()))
+        .collect();
+    shell_command(words)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `sh` makes of a command line: its words, one per line.
+    fn sh_words(line: &str) -> Vec<String> {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("for w in {line}; do printf '%s\\0' \"$w\"; done"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{line}");
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .split_terminator('\0')
+            .map(str::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn words_survive_the_shell() {
+        for w in [
+            "evidence/20261123T052100Z-upbit-abcd…wxyz",
+            "my evidence/run 1",
+            "it's here",
+            "$HOME/`id`/$(id)",
+            "a\"b\\c",
+            "tab\there",
+            "semi;colon&amp|pipe>out<in",
+            "~user",
+            "#not-a-comment",
+            "*glob?[x]",
+            "",
+            "line\nbreak",
+            "한글 경로",
+        ] {
+            let q = shell_word(w);
+            assert_eq!(sh_words(&q), vec![w.to_string()], "{w:?} quoted as {q}");
+        }
+        assert_eq!(shell_word("ev/2026-upbit-ab…yz"), "ev/2026-upbit-ab…yz");
+    }
+
+    #[test]
+    fn commands_quote_paths_and_keep_assignments() {
+        let c = shell_command([
+            "UPBIT_READONLY_ACCESS_KEY=…",
+            "respond",
+            "resume",
+            "/tmp/my ev'dir/x",
+        ]);
+        assert_eq!(
+            c,
+            r"UPBIT_READONLY_ACCESS_KEY=… respond resume '/tmp/my ev'\''dir/x'"
+        );
+        assert_eq!(
+            respond_command(["analyze", "a b", "--bot-log", "FIXED_FILE"]),
+            "respond analyze 'a b' --bot-log FIXED_FILE"
+        );
+        // After the program name, `a=b` is an argument: quoted as a whole when needed.
+        assert_eq!(shell_command(["respond", "x=a b"]), "respond 'x=a b'");
+    }
+}

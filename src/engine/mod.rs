@@ -4,9 +4,11 @@
 //! [`start`] begins a run in a fresh run directory, [`resume`] continues one from its
 //! journal. Both return a [`RunReport`]: a failed step is a recorded outcome, never an `Err`;
 //! `Err` ([`EngineError`]) means the run could not be carried out at all (invalid playbook,
-//! bad input, journal I/O, a changed playbook on resume). The caller maps the report to an
+//! bad input, journal I/O, a changed playbook on resume) or was stopped by SIGINT/SIGTERM
+//! ([`interrupt`]: the journal then ends with `run_interrupted`). The caller maps the report to an
 //! exit code (1 when [`RunReport::ok`] is false).
 
+pub mod interrupt;
 pub mod journal;
 pub mod resume;
 pub mod run;
@@ -191,7 +193,11 @@ pub enum EngineError {
     #[error(transparent)]
     Playbook(#[from] crate::playbook::Error),
     #[error("input `{name}`: {message}")]
-    Input { name: String, message: String },
+    Input {
+        name: String,
+        message: String,
+        hint: Option<String>,
+    },
     #[error(transparent)]
     Journal(#[from] journal::JournalError),
     #[error("run directory {path}: {source}")]
@@ -205,6 +211,20 @@ pub enum EngineError {
     PlaybookChanged { diff: String },
     #[error("`--replay {0}`: the playbook has no step `{0}`")]
     UnknownReplay(String),
+    #[error("interrupted by {}{}: the journal is flushed and ends with `run_interrupted`", .signal.describe(), stopped_phrase(.stopped))]
+    Interrupted {
+        signal: interrupt::Signal,
+        /// Steps that were running and were stopped.
+        stopped: Vec<String>,
+    },
+}
+
+fn stopped_phrase(stopped: &[String]) -> String {
+    if stopped.is_empty() {
+        String::new()
+    } else {
+        format!(" (stopped: {})", stopped.join(", "))
+    }
 }
 
 impl EngineError {
@@ -212,7 +232,7 @@ impl EngineError {
     pub fn hint(&self) -> Option<String> {
         match self {
             EngineError::Playbook(_) => Some("fix the playbook; `respond playbook check FILE` lists every problem".into()),
-            EngineError::Input { .. } => Some("pass it as `--input NAME=VALUE`".into()),
+            EngineError::Input { hint, .. } => hint.clone(),
             EngineError::PlaybookChanged { .. } => Some("resume with the original playbook, or pass `--accept-changed-playbook` to continue with the new one".into()),
             EngineError::Journal(_) => Some("the journal is damaged; `respond evidence verify RUN_DIR` shows where".into()),
             _ => None,
@@ -231,6 +251,16 @@ impl EngineError {
     }
 }
 
+impl From<crate::playbook::inputs::InputError> for EngineError {
+    fn from(e: crate::playbook::inputs::InputError) -> Self {
+        EngineError::Input {
+            name: e.name,
+            message: e.message,
+            hint: e.hint,
+        }
+    }
+}
+
 /// Parses repeated `--input KEY=VALUE` flags. Values are never echoed in errors (they may be
 /// secrets); a repeated key is refused.
 pub fn parse_input_flags(flags: &[String]) -> Result<BTreeMap<String, String>, EngineError> {
@@ -240,6 +270,7 @@ pub fn parse_input_flags(flags: &[String]) -> Result<BTreeMap<String, String>, E
             return Err(EngineError::Input {
                 name: format!("#{}", n + 1),
                 message: "`--input` expects KEY=VALUE".into(),
+                hint: Some("for example `--input rotate_days=60`".into()),
             });
         };
         let k = k.trim();
@@ -247,12 +278,14 @@ pub fn parse_input_flags(flags: &[String]) -> Result<BTreeMap<String, String>, E
             return Err(EngineError::Input {
                 name: format!("#{}", n + 1),
                 message: "`--input` expects KEY=VALUE (the key is empty)".into(),
+                hint: Some("for example `--input rotate_days=60`".into()),
             });
         }
         if out.insert(k.to_string(), v.to_string()).is_some() {
             return Err(EngineError::Input {
                 name: k.to_string(),
                 message: "given more than once".into(),
+                hint: Some("give each input once".into()),
             });
         }
     }

@@ -21,9 +21,8 @@ use super::journal::{self, Journal};
 use super::{EngineError, RunReport, RunSpec, RunStop, StepRecord, StepStatus};
 use crate::output::Printer;
 use crate::playbook::template::{self, Renderer};
-use crate::playbook::{self, validate, InputDecl, OnError, Playbook, Step};
+use crate::playbook::{self, validate, OnError, Playbook, Step};
 use crate::rundir::RunDir;
-use crate::secret::Secret;
 use crate::steps::{Effect, Registry, Services, StepContext, StepError, StepKind, StepOutcome};
 
 /// What resume knows about a step from earlier sessions.
@@ -146,62 +145,14 @@ pub(crate) fn journal_inputs(pb: &Playbook, inputs: &Map<String, Value>) -> Valu
 }
 
 /// Types the user's inputs by their declarations, fills defaults, refuses unknown or missing
-/// ones. `known` holds already-typed values (recovered by resume) used before defaults.
+/// ones and values outside their declared constraints ([`playbook::inputs::resolve`]).
+/// `known` holds already-typed values (recovered by resume) used before defaults.
 pub(crate) fn resolve_inputs(
     pb: &Playbook,
     given: &BTreeMap<String, String>,
     known: &Map<String, Value>,
 ) -> Result<Map<String, Value>, EngineError> {
-    for name in given.keys() {
-        if pb.input(name).is_none() {
-            let hint = validate::nearest(name, pb.inputs.iter().map(|i| i.name.as_str()));
-            return Err(EngineError::Input {
-                name: name.clone(),
-                message: match hint {
-                    Some(h) => format!("the playbook has no such input (did you mean `{h}`?)"),
-                    None => "the playbook has no such input".into(),
-                },
-            });
-        }
-    }
-    let mut out = Map::new();
-    for InputDecl {
-        name,
-        ty,
-        default,
-        required,
-        secret,
-        ..
-    } in &pb.inputs
-    {
-        let value = if let Some(raw) = given.get(name) {
-            if *secret {
-                let _ = Secret::new(raw.clone());
-            }
-            ty.from_cli(raw).map_err(|message| EngineError::Input {
-                name: name.clone(),
-                message,
-            })?
-        } else if let Some(v) = known.get(name) {
-            v.clone()
-        } else if let Some(d) = default {
-            d.clone()
-        } else if *required {
-            return Err(EngineError::Input {
-                name: name.clone(),
-                message: if *secret {
-                    "is required (secret inputs are never stored, so a resumed run needs it again)"
-                        .into()
-                } else {
-                    "is required".into()
-                },
-            });
-        } else {
-            Value::Null
-        };
-        out.insert(name.clone(), value);
-    }
-    Ok(out)
+    Ok(playbook::inputs::resolve(pb, given, known, Utc::now())?)
 }
 
 /// The ids a step waits for: its `needs`, and the steps whose outputs it references.
@@ -254,7 +205,14 @@ pub(crate) async fn execute(
                 running.insert(handle.id(), step.id.clone());
             }
         }
-        let Some(joined) = set.join_next_with_id().await else {
+        let next = tokio::select! {
+            biased;
+            sig = super::interrupt::wait() => {
+                return interrupted(&exec, set, running, sig).await;
+            }
+            j = set.join_next_with_id() => j,
+        };
+        let Some(joined) = next else {
             break;
         };
         let record = match joined {
@@ -326,6 +284,29 @@ pub(crate) async fn execute(
         dry_run: exec.dry_run,
         steps: records,
         ok,
+        stopped,
+    })
+}
+
+/// Stops every running step after SIGINT/SIGTERM, waits until they are gone (so no entry can
+/// follow), and journals `run_interrupted`. Steps cut off mid-way have a start without an end:
+/// resume checks a write's effect before running it again, as after a crash.
+async fn interrupted(
+    exec: &Exec,
+    mut set: JoinSet<Result<StepRecord, EngineError>>,
+    running: HashMap<tokio::task::Id, String>,
+    sig: super::interrupt::Signal,
+) -> Result<RunReport, EngineError> {
+    set.abort_all();
+    while set.join_next().await.is_some() {}
+    let mut stopped: Vec<String> = running.into_values().collect();
+    stopped.sort();
+    exec.journal.append(
+        "run_interrupted",
+        json!({"signal": sig.name(), "stopped_steps": stopped}),
+    )?;
+    Err(EngineError::Interrupted {
+        signal: sig,
         stopped,
     })
 }
@@ -581,8 +562,13 @@ async fn run_step(
                         step.id
                     ),
                     format!(
-                        "check by hand, then `respond resume RUN_DIR --replay {}` to run it again",
-                        step.id
+                        "check by hand, then `{}` to run it again",
+                        crate::output::respond_command([
+                            "resume",
+                            &exec.rundir.path().display().to_string(),
+                            "--replay",
+                            &step.id,
+                        ])
                     ),
                 );
                 return finish(&exec, failed(&step, 0, &e), true);
@@ -744,6 +730,15 @@ enum AttemptError {
     Panic(String),
 }
 
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// One attempt in its own task (a panic is caught as a `JoinError`), under the timeout.
 async fn attempt(
     kind: Arc<dyn StepKind>,
@@ -753,6 +748,9 @@ async fn attempt(
 ) -> Result<StepOutcome, AttemptError> {
     let handle = tokio::spawn(async move { kind.run(&ctx, &args).await });
     let abort = handle.abort_handle();
+    // The step's work stops with its attempt: when SIGINT/SIGTERM aborts the step's task, this
+    // future is dropped, and the spawned task must not go on sending requests.
+    let _stop_with_attempt = AbortOnDrop(abort.clone());
     let joined = match timeout {
         Some(d) => match tokio::time::timeout(d, handle).await {
             Ok(j) => j,

@@ -68,24 +68,98 @@ pub fn import_bot_logs(
         let index = records.len();
         let log = analysis::import::import(path, forced, skip_bad_rows, index, rundir)
             .map_err(|e| e.to_string())?;
-        records.push(BotLogRecord {
-            bundle_path: log.bundle_path.clone(),
-            original_name: path
-                .file_name()
-                .map(|n| n.to_string_lossy().to_string())
-                .unwrap_or_default(),
-            format: log.format,
-            sha256: log.sha256.clone(),
-            skip_bad_rows,
-            entries: log.entries.len(),
-            skipped_rows: log.skipped.len(),
-        });
+        records.push(record_of(path, &log, skip_bad_rows));
     }
     let json = serde_json::to_vec_pretty(&records).map_err(|e| e.to_string())?;
     rundir
         .write(BOT_LOGS_FILE, &json)
         .map_err(|e| e.to_string())?;
     Ok(records)
+}
+
+/// A bot log the run could not import: the run goes on without it (containment does not wait
+/// for a bot log), and the problem is journaled (as the import step's `rejected` output),
+/// printed, and noted in the report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RejectedBotLog {
+    /// The file name the user gave (no directories).
+    pub original_name: String,
+    /// Where its unmodified copy is kept (`bot/rejected-<n>-<name>`), when it could be read.
+    pub bundle_copy: Option<String>,
+    /// What is wrong, as `name:line: message`.
+    pub error: String,
+    /// The path as given on the command line (printed, never stored: it may name a home).
+    #[serde(skip)]
+    pub given: PathBuf,
+}
+
+/// The run's own import (`analysis.import_bot_logs`): like [`import_bot_logs`], except that a
+/// log that cannot be imported does not stop the others or the run. Its copy is moved aside to
+/// `bot/rejected-<n>-<name>` (kept as evidence, out of the way of a corrected log added later
+/// by `respond analyze`), and it is returned as rejected.
+pub fn import_run_bot_logs(
+    rundir: &RunDir,
+    paths: &[PathBuf],
+    forced: Option<BotLogFormat>,
+    skip_bad_rows: bool,
+) -> Result<(Vec<BotLogRecord>, Vec<RejectedBotLog>), String> {
+    let mut records = Vec::new();
+    let mut rejected = Vec::new();
+    for path in paths {
+        let index = records.len();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        match analysis::import::import(path, forced, skip_bad_rows, index, rundir) {
+            Ok(log) => records.push(record_of(path, &log, skip_bad_rows)),
+            Err(e) => {
+                // The message starts with the path as given; the bundle keeps only its name.
+                let full = e.to_string();
+                let shown = path.display().to_string();
+                let error = match full.strip_prefix(&shown) {
+                    Some(rest) => format!("{name}{rest}"),
+                    None => full,
+                };
+                let component = crate::fsutil::file_component(&name);
+                let copy = format!("bot/{}-{component}", index + 1);
+                let kept = format!("bot/rejected-{}-{component}", rejected.len() + 1);
+                let bundle_copy = match (rundir.join(&copy), rundir.join(&kept)) {
+                    (Ok(from), Ok(to)) if from.is_file() => {
+                        std::fs::rename(&from, &to).map_err(|e| format!("{kept}: {e}"))?;
+                        Some(kept)
+                    }
+                    _ => None,
+                };
+                rejected.push(RejectedBotLog {
+                    original_name: name,
+                    bundle_copy,
+                    error,
+                    given: path.clone(),
+                });
+            }
+        }
+    }
+    let json = serde_json::to_vec_pretty(&records).map_err(|e| e.to_string())?;
+    rundir
+        .write(BOT_LOGS_FILE, &json)
+        .map_err(|e| e.to_string())?;
+    Ok((records, rejected))
+}
+
+fn record_of(path: &Path, log: &BotLog, skip_bad_rows: bool) -> BotLogRecord {
+    BotLogRecord {
+        bundle_path: log.bundle_path.clone(),
+        original_name: path
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default(),
+        format: log.format,
+        sha256: log.sha256.clone(),
+        skip_bad_rows,
+        entries: log.entries.len(),
+        skipped_rows: log.skipped.len(),
+    }
 }
 
 /// Parses every bot log recorded in the bundle from its copy, with the format and row policy
@@ -197,6 +271,15 @@ impl JournalFacts {
             })
             .filter_map(|e| Some((parse_ts(&e.ts)?, &e.data)))
             .collect()
+    }
+
+    /// The bot logs the run's last import could not use (see [`RejectedBotLog`]).
+    pub fn rejected_bot_logs(&self) -> Vec<RejectedBotLog> {
+        self.ends_of("analysis.import_bot_logs")
+            .last()
+            .and_then(|(_, d)| d.get("outputs")?.get("rejected").cloned())
+            .and_then(|v| serde_json::from_value(v).ok())
+            .unwrap_or_default()
     }
 
     /// Resolved arguments of the last start of a step of kind `uses`.
@@ -382,6 +465,33 @@ pub fn investigate(run_dir: &Path, thresholds: &Thresholds) -> Result<Investigat
     input.window = facts.export_window();
     input.bot_logs = load_bot_logs(run_dir)?;
     let mut result = analysis::analyze(&input, thresholds);
+    // Logs added by `respond analyze` after the run's import, if any.
+    let imported_at_run = facts
+        .ends_of("analysis.import_bot_logs")
+        .last()
+        .and_then(|(_, d)| d.get("outputs")?.get("count")?.as_u64())
+        .unwrap_or(0) as usize;
+    let added: Vec<&str> = input
+        .bot_logs
+        .iter()
+        .skip(imported_at_run)
+        .map(|l| l.bundle_path.as_str())
+        .collect();
+    for r in facts.rejected_bot_logs() {
+        let kept = r
+            .bundle_copy
+            .map(|c| format!(" (its original is kept as {c})"))
+            .unwrap_or_default();
+        let next = if added.is_empty() {
+            "add a corrected copy with `respond analyze RUN_DIR --bot-log FIXED_FILE`".to_string()
+        } else {
+            format!("bot logs added since: {}", added.join(", "))
+        };
+        result.notes.push(format!(
+            "bot log `{}` was left out of the run's analysis: {}{kept}; {next}",
+            r.original_name, r.error
+        ));
+    }
     for (file, reason) in skipped {
         result
             .notes
@@ -565,29 +675,41 @@ impl StepKind for ImportBotLogs {
         if opts.bot_logs.is_empty() {
             // A resumed run has no --bot-log flags: keep what the run imported before.
             let records = read_records(ctx.rundir.path()).map_err(StepError::failed)?;
-            return Ok(outcome(&records));
+            let rejected = JournalFacts::read(ctx.rundir.path())
+                .map(|f| f.rejected_bot_logs())
+                .unwrap_or_default();
+            return Ok(outcome(&records, &rejected));
         }
-        let records = import_bot_logs(
+        let (records, rejected) = import_run_bot_logs(
             &ctx.rundir,
             &opts.bot_logs,
             forced_format(opts),
             opts.skip_bad_rows,
-            false,
         )
-        .map_err(|m| {
-            StepError::with_hint(
-                m,
-                "fix the bot log, force its format with --bot-log-format, or pass --skip-bad-rows",
-            )
-        })?;
-        Ok(outcome(&records))
+        .map_err(StepError::failed)?;
+        for r in &rejected {
+            ctx.printer.warn(&format!(
+                "bot log {} is left out of the analysis: {}\n  the run goes on without it \
+                 (containment does not wait for a bot log); fix it (or use --skip-bad-rows, \
+                 --bot-log-format) and add it afterwards with: {}",
+                r.given.display(),
+                r.error,
+                crate::output::respond_command([
+                    "analyze",
+                    &ctx.rundir.path().display().to_string(),
+                    "--bot-log",
+                    "FIXED_FILE",
+                ])
+            ));
+        }
+        Ok(outcome(&records, &rejected))
     }
     fn describe(&self, _args: &Map<String, Value>) -> String {
         "would copy the given bot logs into bot/ and parse them".into()
     }
 }
 
-fn outcome(records: &[BotLogRecord]) -> StepOutcome {
+fn outcome(records: &[BotLogRecord], rejected: &[RejectedBotLog]) -> StepOutcome {
     let entries: usize = records.iter().map(|r| r.entries).sum();
     let skipped: usize = records.iter().map(|r| r.skipped_rows).sum();
     let mut outputs = Map::new();
@@ -601,7 +723,8 @@ fn outcome(records: &[BotLogRecord]) -> StepOutcome {
     );
     outputs.insert("entries".into(), json!(entries));
     outputs.insert("skipped_rows".into(), json!(skipped));
-    let summary = if records.is_empty() {
+    outputs.insert("rejected".into(), json!(rejected));
+    let mut summary = if records.is_empty() && rejected.is_empty() {
         "no bot log given: the analysis will use heuristics only".to_string()
     } else {
         format!(
@@ -609,7 +732,11 @@ fn outcome(records: &[BotLogRecord]) -> StepOutcome {
             records.len()
         )
     };
+    for r in rejected {
+        summary.push_str(&format!("; REJECTED {}", r.error));
+    }
     let mut artifacts: Vec<String> = records.iter().map(|r| r.bundle_path.clone()).collect();
+    artifacts.extend(rejected.iter().filter_map(|r| r.bundle_copy.clone()));
     if !records.is_empty() {
         artifacts.push(BOT_LOGS_FILE.into());
     }

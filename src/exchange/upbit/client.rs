@@ -389,6 +389,7 @@ impl UpbitClient {
         }
         let sent_local = Utc::now();
         let mut refused = false;
+        let clock = std::time::Instant::now();
         // A complete answer is (status, headers, body). An answer cut off mid-body keeps the
         // bytes that arrived but is recorded with status 0: "no complete answer", which the
         // offline rebuild skips like a connection that never answered.
@@ -422,9 +423,17 @@ impl UpbitClient {
         let prov = self
             .record(call, status, sent_local, answered_local, kept, &body)
             .await?;
-        if let Some(rr) =
-            header(&headers, "remaining-req").and_then(|v| wire::parse_remaining_req(&v))
-        {
+        let remaining =
+            header(&headers, "remaining-req").and_then(|v| wire::parse_remaining_req(&v));
+        log_exchange(
+            call,
+            &self.key_masked,
+            status,
+            clock.elapsed(),
+            remaining.as_ref(),
+            transport_err.as_deref(),
+        );
+        if let Some(rr) = remaining {
             if rr.group != group {
                 self.learned_groups
                     .lock()
@@ -798,6 +807,49 @@ fn is_connection_refused(e: &reqwest::Error) -> bool {
         src = s.source();
     }
     false
+}
+
+/// One line per HTTP exchange for `-v` (info) and its parameter names for `-vv` (debug): the
+/// method and path, never the token (a header) nor parameter values.
+fn log_exchange(
+    call: &Call,
+    key_masked: &str,
+    status: u16,
+    took: Duration,
+    remaining: Option<&wire::RemainingReq>,
+    transport_err: Option<&str>,
+) {
+    let key = if call.auth { key_masked } else { "public" };
+    let ms = took.as_millis();
+    let budget = match remaining {
+        Some(r) => match r.sec {
+            Some(n) => format!("budget: {n} left this second in group {}", r.group),
+            None => format!("budget: group {}", r.group),
+        },
+        None => "budget: no Remaining-Req".to_string(),
+    };
+    // Only the kind of failure: the full error names the URL with its query.
+    match transport_err.map(|e| e.split(": ").next().unwrap_or(e)) {
+        Some(e) => tracing::info!(
+            "{} {} [{key}] -> no complete answer after {ms} ms ({e}); {budget}",
+            call.method,
+            call.path
+        ),
+        None => tracing::info!(
+            "{} {} [{key}] -> {status} in {ms} ms; {budget}",
+            call.method,
+            call.path
+        ),
+    }
+    if !call.params.is_empty() {
+        let names: BTreeSet<&str> = call.params.iter().map(|(k, _)| k.as_str()).collect();
+        tracing::debug!(
+            "{} {}: parameters {}",
+            call.method,
+            call.path,
+            names.into_iter().collect::<Vec<_>>().join(", ")
+        );
+    }
 }
 
 fn describe(e: &reqwest::Error) -> String {

@@ -1043,9 +1043,12 @@ impl StepKind for VerifyKeyRevoked {
         Err(StepError::with_hint(
             what,
             format!(
-                "{}\n  then run `respond resume {}` to verify again",
+                "{}\n  then run `{}` to verify again",
                 manual_instructions(key.as_ref(), None),
-                ctx.rundir.path().display()
+                crate::output::respond_command([
+                    "resume",
+                    &ctx.rundir.path().display().to_string()
+                ])
             ),
         ))
     }

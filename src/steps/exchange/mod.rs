@@ -138,8 +138,11 @@ impl<'a> Race<'a> {
                     self.session.reader().key_id_masked()
                 ),
                 format!(
-                    "create another read-only key (view scopes only) and run `respond resume {}`",
-                    self.ctx.rundir.path().display()
+                    "create another read-only key (view scopes only) and run `{}`",
+                    crate::output::respond_command([
+                        "resume",
+                        &self.ctx.rundir.path().display().to_string()
+                    ])
                 ),
             ),
             ReadError::Other(e) | ReadError::Stop(e) => StepError::Exchange(e),
@@ -160,9 +163,16 @@ pub(crate) fn env_prefix(ctx: &StepContext) -> String {
 pub fn key_dead_failure(ctx: &StepContext, task: &str) -> StepError {
     let ex = env_prefix(ctx);
     let dir = ctx.rundir.path().display();
+    let cmd = crate::output::shell_command([
+        format!("{ex}_READONLY_ACCESS_KEY=…"),
+        format!("{ex}_READONLY_SECRET_KEY=…"),
+        "respond".into(),
+        "resume".into(),
+        dir.to_string(),
+    ]);
     StepError::permanent(
         format!(
-            "the old key stopped working (it was deleted: good). To finish the {task}, create a read-only key (view scopes only) and run: {ex}_READONLY_ACCESS_KEY=… {ex}_READONLY_SECRET_KEY=… respond resume {dir}"
+            "the old key stopped working (it was deleted: good). To finish the {task}, create a read-only key (view scopes only) and run: {cmd}"
         ),
         format!("everything gathered so far is kept in {dir}; the resume continues where this step stopped"),
     )
