@@ -20,10 +20,11 @@ const EXIT_CODES: &str = "\
 Exit codes:
   0  ok
   1  the run failed (a step failed, the exchange refused, I/O)
-  2  usage error or invalid input (bad playbook, bad CSV, bad flag)
+  2  usage error or invalid input (bad playbook, bad CSV, bad flag); for leak, a bot log
+     that was left out (containment and the bundle completed without it)
   3  evidence verification failed
   4  drill scored below its thresholds
-  130 interrupted (resume with `respond resume RUN_DIR`)";
+  130 interrupted by Ctrl-C, 143 by SIGTERM (resume with `respond resume RUN_DIR`)";
 
 #[derive(Debug, Args, Clone)]
 pub struct GlobalArgs {
@@ -146,9 +147,10 @@ pub struct LeakArgs {
     /// Playbook file (default: the exchange's embedded leak playbook).
     #[arg(long, value_name = "FILE")]
     pub playbook: Option<PathBuf>,
-    /// How far back to investigate (e.g. 7d, 36h, 90m).
-    #[arg(long, default_value = "7d", conflicts_with_all = ["from", "to"])]
-    pub since: String,
+    /// How far back to investigate (e.g. 7d, 36h, 90m; the leak playbook allows 1m to 366d)
+    /// [default: the playbook's, 7d].
+    #[arg(long, conflicts_with_all = ["from", "to"])]
+    pub since: Option<String>,
     /// Start of the investigation window (RFC 3339, e.g. 2026-11-20T00:00:00Z).
     #[arg(long, requires = "to")]
     pub from: Option<String>,
@@ -168,7 +170,8 @@ pub struct LeakArgs {
     /// Do not wait for confirmations on a terminal.
     #[arg(long)]
     pub yes: bool,
-    /// Playbook input, KEY=VALUE (repeatable).
+    /// Playbook input, KEY=VALUE (repeatable). An input set by a flag (--since, --from, --to,
+    /// --excel) cannot also be given here.
     #[arg(long = "input", value_name = "KEY=VALUE")]
     pub inputs: Vec<String>,
 }

@@ -29,7 +29,7 @@ pub struct Credentials {
 
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialError {
-    #[error("{}: readable by group or others (mode {mode:o}); run `chmod 600 {}` and try again", path.display(), path.display())]
+    #[error("{}: readable by group or others (mode {mode:o}); run `{}` and try again", path.display(), crate::output::shell_command(["chmod", "600", &path.display().to_string()]))]
     FileTooOpen { path: PathBuf, mode: u32 },
     #[error("cannot read credentials file {}: {source}", path.display())]
     Io {
@@ -109,14 +109,7 @@ pub fn load(
         && allow_prompt
         && std::io::stdin().is_terminal()
     {
-        let access = rpassword::prompt_password(format!("{} (input hidden): ", n.access))
-            .map_err(|e| CredentialError::Prompt(e.to_string()))?;
-        let secret = rpassword::prompt_password(format!("{} (input hidden): ", n.secret))
-            .map_err(|e| CredentialError::Prompt(e.to_string()))?;
-        let mut m = HashMap::new();
-        m.insert(n.access.clone(), access);
-        m.insert(n.secret.clone(), secret);
-        creds.primary = pair(&m, &n.access, &n.secret)?;
+        creds.primary = prompt_pair(&n.access, &n.secret)?;
     }
     if creds.primary.is_none() && creds.readonly.is_none() {
         return Err(CredentialError::Missing {
@@ -125,6 +118,27 @@ pub fn load(
         });
     }
     Ok(creds)
+}
+
+/// Asks on the terminal, without echo, for the read-only pair (`<EXCHANGE>_READONLY_…`): a
+/// resume after the old key was deleted needs it, not the old key.
+pub fn prompt_readonly(exchange: &str) -> Result<KeyPair, CredentialError> {
+    let n = names(exchange);
+    prompt_pair(&n.ro_access, &n.ro_secret)?.ok_or(CredentialError::Missing {
+        access: n.ro_access,
+        secret: n.ro_secret,
+    })
+}
+
+fn prompt_pair(access: &str, secret: &str) -> Result<Option<KeyPair>, CredentialError> {
+    let prompt = |name: &str| {
+        rpassword::prompt_password(format!("{name} (input hidden): "))
+            .map_err(|e| CredentialError::Prompt(e.to_string()))
+    };
+    let mut m = HashMap::new();
+    m.insert(access.to_string(), prompt(access)?);
+    m.insert(secret.to_string(), prompt(secret)?);
+    pair(&m, access, secret)
 }
 
 fn pair(
@@ -148,7 +162,9 @@ fn pair(
 }
 
 /// Reads `KEY=VALUE` lines (blank lines and `#` comments allowed, optional `export `, values
-/// optionally quoted). Refuses a file with any group/other permission bit.
+/// optionally quoted, an unquoted ` # comment` after a value stripped). Refuses a file with any
+/// group/other permission bit. A line that cannot be read as such is refused with `file:line`
+/// when its key is one this tool reads (other lines of a shared `.env` file do not matter).
 fn read_file(path: &Path) -> Result<HashMap<String, String>, CredentialError> {
     let io = |source| CredentialError::Io {
         path: path.to_path_buf(),
@@ -168,6 +184,11 @@ fn read_file(path: &Path) -> Result<HashMap<String, String>, CredentialError> {
     }
     let _ = meta;
     let text = std::fs::read_to_string(path).map_err(io)?;
+    let syntax = |line: usize, reason: &str| CredentialError::Syntax {
+        path: path.to_path_buf(),
+        line,
+        reason: reason.to_string(),
+    };
     let mut out = HashMap::new();
     for (i, raw) in text.lines().enumerate() {
         let line = raw.trim();
@@ -177,29 +198,58 @@ fn read_file(path: &Path) -> Result<HashMap<String, String>, CredentialError> {
         let line = line.strip_prefix("export ").unwrap_or(line);
         let Some((k, v)) = line.split_once('=') else {
             // The line may be a bare secret: say where, never what.
-            return Err(CredentialError::Syntax {
-                path: path.to_path_buf(),
-                line: i + 1,
-                reason: "expected KEY=VALUE".into(),
-            });
+            return Err(syntax(i + 1, "expected KEY=VALUE"));
         };
         let k = k.trim();
         if k.is_empty() || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(CredentialError::Syntax {
-                path: path.to_path_buf(),
-                line: i + 1,
-                reason: "the name before = must be letters, digits and _".into(),
-            });
+            return Err(syntax(
+                i + 1,
+                "the name before = must be letters, digits and _",
+            ));
         }
-        let v = v.trim();
-        let v = v
-            .strip_prefix('"')
-            .and_then(|s| s.strip_suffix('"'))
-            .or_else(|| v.strip_prefix('\'').and_then(|s| s.strip_suffix('\'')))
-            .unwrap_or(v);
-        out.insert(k.to_string(), v.to_string());
+        match value(v) {
+            Ok(v) => {
+                out.insert(k.to_string(), v);
+            }
+            // Only the keys this tool reads must parse; a line never shows its value.
+            Err(reason) if k.ends_with("_ACCESS_KEY") || k.ends_with("_SECRET_KEY") => {
+                return Err(syntax(i + 1, &format!("{k}: {reason}")));
+            }
+            Err(_) => {}
+        }
     }
     Ok(out)
+}
+
+/// The value of a `KEY=VALUE` line, as a shell would read it: `"…"` or `'…'` quoted (then
+/// only whitespace and a `# comment` may follow), or unquoted up to a ` #` comment. An
+/// unquoted value with whitespace inside is refused: a secret never holds a space, and
+/// `KEY=value comment` must not become part of the secret. Reasons never include the value.
+fn value(v: &str) -> Result<String, &'static str> {
+    let v = v.trim();
+    if let Some(q) = v.chars().next().filter(|c| *c == '"' || *c == '\'') {
+        let body = &v[1..];
+        let Some(end) = body.find(q) else {
+            return Err("the value's opening quote is never closed");
+        };
+        let rest = body[end + 1..].trim_start();
+        if !(rest.is_empty() || rest.starts_with('#')) {
+            return Err("only a `# comment` may follow the closing quote");
+        }
+        return Ok(body[..end].to_string());
+    }
+    let cut = v
+        .char_indices()
+        .find(|(i, c)| *c == '#' && (*i == 0 || v[..*i].ends_with(char::is_whitespace)))
+        .map(|(i, _)| i)
+        .unwrap_or(v.len());
+    let value = v[..cut].trim_end();
+    if value.contains(char::is_whitespace) {
+        return Err(
+            "the unquoted value contains a space; start a comment with ` #`, or quote the value",
+        );
+    }
+    Ok(value.to_string())
 }
 
 #[cfg(test)]
@@ -264,6 +314,55 @@ mod tests {
             m.contains("TESTZ_SECRET_KEY") && !m.contains("only-access-0004"),
             "{m}"
         );
+    }
+
+    #[test]
+    fn comments_after_values_never_become_part_of_the_secret() {
+        let t = tempfile::tempdir().unwrap();
+        let p = write(
+            t.path(),
+            0o600,
+            "TESTC_ACCESS_KEY=ak-0006 # the bot's key\n\
+             TESTC_SECRET_KEY=sk-value-0006\t# rotated 2026-11\n\
+             TESTC_READONLY_ACCESS_KEY=\"ak-ro-0006\"   # view only\n\
+             TESTC_READONLY_SECRET_KEY='sk#ro 0006' # quoted: kept whole\n\
+             OTHER_SETTING=hello world\n",
+        );
+        let c = load("testc", Some(&p), false).unwrap();
+        let pr = c.primary.unwrap();
+        assert_eq!(pr.access_key, "ak-0006");
+        assert_eq!(pr.secret_key.expose(), "sk-value-0006");
+        let ro = c.readonly.unwrap();
+        assert_eq!(ro.access_key, "ak-ro-0006");
+        assert_eq!(ro.secret_key.expose(), "sk#ro 0006");
+        // `#` inside a word is part of it, as in a shell.
+        let p = write(
+            t.path(),
+            0o600,
+            "TESTC_ACCESS_KEY=a#b\nTESTC_SECRET_KEY=c#d\n",
+        );
+        let c = load("testc", Some(&p), false).unwrap();
+        assert_eq!(c.primary.unwrap().secret_key.expose(), "c#d");
+    }
+
+    #[test]
+    fn unreadable_values_are_refused_with_the_line_and_never_shown() {
+        let t = tempfile::tempdir().unwrap();
+        for (text, line) in [
+            ("TESTD_ACCESS_KEY=a\nTESTD_SECRET_KEY=sk-0007 rotated\n", 2),
+            ("TESTD_ACCESS_KEY=a\n\nTESTD_SECRET_KEY=\"sk-0007\n", 3),
+            ("TESTD_ACCESS_KEY='a'x\nTESTD_SECRET_KEY=sk-0007\n", 1),
+        ] {
+            let p = write(t.path(), 0o600, text);
+            let e = load("testd", Some(&p), false).unwrap_err();
+            let m = e.to_string();
+            assert!(
+                matches!(e, CredentialError::Syntax { line: l, .. } if l == line),
+                "{m}"
+            );
+            assert!(m.contains(&format!("creds.env:{line}:")), "{m}");
+            assert!(!m.contains("sk-0007") && !m.contains("rotated"), "{m}");
+        }
     }
 
     #[test]

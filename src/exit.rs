@@ -18,13 +18,24 @@ pub enum Code {
     EvidenceMismatch = 3,
     /// A drill scored below its thresholds.
     DrillBelowThreshold = 4,
-    // 130 is not returned by the tool: it is the shell's code for a process ended by Ctrl-C
-    // (SIGINT); the journal is fsynced per entry, so such a run resumes.
+    /// A run stopped by Ctrl-C (SIGINT): 128 + 2, as a shell reports it. The journal ends with
+    /// `run_interrupted`; `respond resume RUN_DIR` continues.
+    Interrupted = 130,
+    /// A run stopped by SIGTERM: 128 + 15. As [`Code::Interrupted`].
+    Terminated = 143,
 }
 
 impl Code {
     pub fn as_u8(self) -> u8 {
         self as i32 as u8
+    }
+
+    /// The code of a run stopped by `sig`.
+    pub fn interrupted_by(sig: crate::engine::interrupt::Signal) -> Self {
+        match sig {
+            crate::engine::interrupt::Signal::Interrupt => Code::Interrupted,
+            crate::engine::interrupt::Signal::Terminate => Code::Terminated,
+        }
     }
 }
 

@@ -67,24 +67,99 @@ pub fn import_bot_logs(
         let index = records.len();
         let log = analysis::import::import(exchange, path, forced, skip_bad_rows, index, rundir)
             .map_err(|e| e.to_string())?;
-        records.push(BotLogRecord {
-            bundle_path: log.bundle_path.clone(),
-            original_name: path
-                .file_name()
-                .map(|n| n.to_string_lossy().to_string())
-                .unwrap_or_default(),
-            format: log.format,
-            sha256: log.sha256.clone(),
-            skip_bad_rows,
-            entries: log.entries.len(),
-            skipped_rows: log.skipped.len(),
-        });
+        records.push(record_of(path, &log, skip_bad_rows));
     }
     let json = serde_json::to_vec_pretty(&records).map_err(|e| e.to_string())?;
     rundir
         .write(BOT_LOGS_FILE, &json)
         .map_err(|e| e.to_string())?;
     Ok(records)
+}
+
+/// A bot log the run could not import: the run goes on without it (containment does not wait
+/// for a bot log), and the problem is journaled (as the import step's `rejected` output),
+/// printed, and noted in the report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RejectedBotLog {
+    /// The file name the user gave (no directories).
+    pub original_name: String,
+    /// Where its unmodified copy is kept (`bot/rejected-<n>-<name>`), when it could be read.
+    pub bundle_copy: Option<String>,
+    /// What is wrong, as `name:line: message`.
+    pub error: String,
+    /// The path as given on the command line (printed, never stored: it may name a home).
+    #[serde(skip)]
+    pub given: PathBuf,
+}
+
+/// The run's own import (`analysis.import_bot_logs`): like [`import_bot_logs`], except that a
+/// log that cannot be imported does not stop the others or the run. Its copy is moved aside to
+/// `bot/rejected-<n>-<name>` (kept as evidence, out of the way of a corrected log added later
+/// by `respond analyze`), and it is returned as rejected.
+pub fn import_run_bot_logs(
+    exchange: &'static Descriptor,
+    rundir: &RunDir,
+    paths: &[PathBuf],
+    forced: Option<BotLogFormat>,
+    skip_bad_rows: bool,
+) -> Result<(Vec<BotLogRecord>, Vec<RejectedBotLog>), String> {
+    let mut records = Vec::new();
+    let mut rejected = Vec::new();
+    for path in paths {
+        let index = records.len();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        match analysis::import::import(exchange, path, forced, skip_bad_rows, index, rundir) {
+            Ok(log) => records.push(record_of(path, &log, skip_bad_rows)),
+            Err(e) => {
+                // The message starts with the path as given; the bundle keeps only its name.
+                let full = e.to_string();
+                let shown = path.display().to_string();
+                let error = match full.strip_prefix(&shown) {
+                    Some(rest) => format!("{name}{rest}"),
+                    None => full,
+                };
+                let component = crate::fsutil::file_component(&name);
+                let copy = format!("bot/{}-{component}", index + 1);
+                let kept = format!("bot/rejected-{}-{component}", rejected.len() + 1);
+                let bundle_copy = match (rundir.join(&copy), rundir.join(&kept)) {
+                    (Ok(from), Ok(to)) if from.is_file() => {
+                        std::fs::rename(&from, &to).map_err(|e| format!("{kept}: {e}"))?;
+                        Some(kept)
+                    }
+                    _ => None,
+                };
+                rejected.push(RejectedBotLog {
+                    original_name: name,
+                    bundle_copy,
+                    error,
+                    given: path.clone(),
+                });
+            }
+        }
+    }
+    let json = serde_json::to_vec_pretty(&records).map_err(|e| e.to_string())?;
+    rundir
+        .write(BOT_LOGS_FILE, &json)
+        .map_err(|e| e.to_string())?;
+    Ok((records, rejected))
+}
+
+fn record_of(path: &Path, log: &BotLog, skip_bad_rows: bool) -> BotLogRecord {
+    BotLogRecord {
+        bundle_path: log.bundle_path.clone(),
+        original_name: path
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default(),
+        format: log.format,
+        sha256: log.sha256.clone(),
+        skip_bad_rows,
+        entries: log.entries.len(),
+        skipped_rows: log.skipped.len(),
+    }
 }
 
 /// Parses every bot log recorded in the bundle from its copy, with the format and row policy
@@ -197,6 +272,15 @@ impl JournalFacts {
             })
             .filter_map(|e| Some((parse_ts(&e.ts)?, &e.data)))
             .collect()
+    }
+
+    /// The bot logs the run's last import could not use (see [`RejectedBotLog`]).
+    pub fn rejected_bot_logs(&self) -> Vec<RejectedBotLog> {
+        self.ends_of("analysis.import_bot_logs")
+            .last()
+            .and_then(|(_, d)| d.get("outputs")?.get("rejected").cloned())
+            .and_then(|v| serde_json::from_value(v).ok())
+            .unwrap_or_default()
     }
 
     /// Resolved arguments of the last start of a step of kind `uses`.
@@ -394,6 +478,33 @@ pub fn investigate(run_dir: &Path, thresholds: &Thresholds) -> Result<Investigat
     input.window = facts.export_window();
     input.bot_logs = load_bot_logs(desc, run_dir)?;
     let mut result = analysis::analyze(&input, thresholds);
+    // Logs added by `respond analyze` after the run's import, if any.
+    let imported_at_run = facts
+        .ends_of("analysis.import_bot_logs")
+        .last()
+        .and_then(|(_, d)| d.get("outputs")?.get("count")?.as_u64())
+        .unwrap_or(0) as usize;
+    let added: Vec<&str> = input
+        .bot_logs
+        .iter()
+        .skip(imported_at_run)
+        .map(|l| l.bundle_path.as_str())
+        .collect();
+    for r in facts.rejected_bot_logs() {
+        let kept = r
+            .bundle_copy
+            .map(|c| format!(" (its original is kept as {c})"))
+            .unwrap_or_default();
+        let next = if added.is_empty() {
+            "add a corrected copy with `respond analyze RUN_DIR --bot-log FIXED_FILE`".to_string()
+        } else {
+            format!("bot logs added since: {}", added.join(", "))
+        };
+        result.notes.push(format!(
+            "bot log `{}` was left out of the run's analysis: {}{kept}; {next}",
+            r.original_name, r.error
+        ));
+    }
     for s in skipped {
         result.notes.push(format!(
             "raw response {} was left out: {}",

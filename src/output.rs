@@ -31,7 +31,12 @@ struct Inner {
     color: bool,
     progress: bool,
     lock: Mutex<()>,
+    /// When set, lines are kept here instead of printed (tests).
+    capture: Option<Captured>,
 }
+
+/// The lines a capturing printer kept (stdout and stderr in order, redacted).
+pub type Captured = Arc<Mutex<Vec<String>>>;
 
 impl Printer {
     pub fn from_args(g: &GlobalArgs) -> Self {
@@ -51,12 +56,24 @@ impl Printer {
                 color: tty && !no_color,
                 progress: tty && verbosity != Verbosity::Quiet,
                 lock: Mutex::new(()),
+                capture: None,
             }),
         }
     }
 
     /// A printer for tests and library use: quiet progress, plain text.
     pub fn plain(verbosity: Verbosity) -> Self {
+        Self::plain_to(verbosity, None)
+    }
+
+    /// A plain printer that keeps its lines instead of printing them: for tests that assert
+    /// what a user would read.
+    pub fn capturing(verbosity: Verbosity) -> (Self, Captured) {
+        let lines: Captured = Arc::default();
+        (Self::plain_to(verbosity, Some(lines.clone())), lines)
+    }
+
+    fn plain_to(verbosity: Verbosity, capture: Option<Captured>) -> Self {
         Printer {
             inner: Arc::new(Inner {
                 verbosity,
@@ -64,7 +81,21 @@ impl Printer {
                 color: false,
                 progress: false,
                 lock: Mutex::new(()),
+                capture,
             }),
+        }
+    }
+
+    /// Keeps `text` when capturing; true when it did.
+    fn captured(&self, text: &str) -> bool {
+        match &self.inner.capture {
+            Some(c) => {
+                c.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(redact(text).into_owned());
+                true
+            }
+            None => false,
         }
     }
 
@@ -86,6 +117,9 @@ impl Printer {
     pub fn out(&self, text: &str) {
         if self.inner.json {
             return self.status(text);
+        }
+        if self.captured(text) {
+            return;
         }
         let _g = self.inner.lock.lock().unwrap_or_else(|e| e.into_inner());
         let mut o = std::io::stdout().lock();
@@ -127,6 +161,9 @@ impl Printer {
     }
 
     fn err_line(&self, text: &str) {
+        if self.captured(text) {
+            return;
+        }
         let _g = self.inner.lock.lock().unwrap_or_else(|e| e.into_inner());
         let mut e = std::io::stderr().lock();
         let _ = writeln!(e, "{}", redact(text));
@@ -195,5 +232,130 @@ impl Write for RedactingWriter {
     }
     fn flush(&mut self) -> std::io::Result<()> {
         std::io::stderr().flush()
+    }
+}
+
+/// Characters a POSIX shell takes literally in an unquoted word (`…` is the mask of a key in
+/// bundle names: no shell gives it a meaning).
+fn shell_safe(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "-_./:=@%+,…".contains(c)
+}
+
+/// One word as a POSIX shell reads it back: unchanged when every character is literal, else in
+/// single quotes (a `'` inside becomes `'\''`).
+pub fn shell_word(word: &str) -> std::borrow::Cow<'_, str> {
+    if !word.is_empty() && word.chars().all(shell_safe) {
+        return std::borrow::Cow::Borrowed(word);
+    }
+    std::borrow::Cow::Owned(format!("'{}'", word.replace('\'', r"'\''")))
+}
+
+/// A command line to paste into a shell, each word quoted as needed. The one place that prints
+/// commands for the user (resume, analyze, verify, chmod lines, environment-variable hints):
+/// a leading `NAME=VALUE` word is an environment assignment, so only its value is quoted.
+pub fn shell_command<I, S>(words: I) -> String
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<str>,
+{
+    let mut out = String::new();
+    let mut assignments = true;
+    for w in words {
+        let w = w.as_ref();
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        let assignment = w.split_once('=').filter(|(name, _)| {
+            !name.is_empty()
+                && !name.starts_with(|c: char| c.is_ascii_digit())
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        });
+        match assignment {
+            Some((name, value)) if assignments => {
+                out.push_str(name);
+                out.push('=');
+                out.push_str(&shell_word(value));
+            }
+            _ => {
+                assignments = false;
+                out.push_str(&shell_word(w));
+            }
+        }
+    }
+    out
+}
+
+/// `respond ARGS…` as a command line to paste; paths are shown as the OS gives them.
+pub fn respond_command<I, S>(args: I) -> String
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<str>,
+{
+    let words: Vec<String> = std::iter::once("respond".to_string())
+        .chain(args.into_iter().map(|a| a.as_ref().to_string()))
+        .collect();
+    shell_command(words)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `sh` makes of a command line: its words, one per line.
+    fn sh_words(line: &str) -> Vec<String> {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("for w in {line}; do printf '%s\\0' \"$w\"; done"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{line}");
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .split_terminator('\0')
+            .map(str::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn words_survive_the_shell() {
+        for w in [
+            "evidence/20261123T052100Z-example-abcd…wxyz",
+            "my evidence/run 1",
+            "it's here",
+            "$HOME/`id`/$(id)",
+            "a\"b\\c",
+            "tab\there",
+            "semi;colon&amp|pipe>out<in",
+            "~user",
+            "#not-a-comment",
+            "*glob?[x]",
+            "",
+            "line\nbreak",
+            "한글 경로",
+        ] {
+            let q = shell_word(w);
+            assert_eq!(sh_words(&q), vec![w.to_string()], "{w:?} quoted as {q}");
+        }
+        assert_eq!(shell_word("ev/2026-example-ab…yz"), "ev/2026-example-ab…yz");
+    }
+
+    #[test]
+    fn commands_quote_paths_and_keep_assignments() {
+        let c = shell_command([
+            "EXAMPLE_READONLY_ACCESS_KEY=…",
+            "respond",
+            "resume",
+            "/tmp/my ev'dir/x",
+        ]);
+        assert_eq!(
+            c,
+            r"EXAMPLE_READONLY_ACCESS_KEY=… respond resume '/tmp/my ev'\''dir/x'"
+        );
+        assert_eq!(
+            respond_command(["analyze", "a b", "--bot-log", "FIXED_FILE"]),
+            "respond analyze 'a b' --bot-log FIXED_FILE"
+        );
+        // After the program name, `a=b` is an argument: quoted as a whole when needed.
+        assert_eq!(shell_command(["respond", "x=a b"]), "respond 'x=a b'");
     }
 }

@@ -159,6 +159,53 @@ steps:
     assert_eq!(attempts[2].data["ok"], true);
 }
 
+/// Issue 11, point 5: a kind that owns its waiting is not retried, so its wait is never
+/// multiplied by the retry policy, and the step's `timeout:` does not cut it off before its
+/// own limit (plus the grace for its last request).
+#[tokio::test(start_paused = true)]
+async fn a_step_that_owns_its_wait_is_not_retried_nor_cut_short() {
+    let h = Harness::new();
+    let yaml = "name: waits
+defaults:
+  timeout: 1m
+  retry: {attempts: 3, backoff: 1s}
+steps:
+  - id: finishes
+    uses: test.wait
+    on_error: continue
+    with: {wait_ms: 300000, sleep_ms: 240000}
+  - id: overruns
+    uses: test.wait
+    on_error: continue
+    with: {wait_ms: 120000, sleep_ms: 3600000}
+";
+    let started = tokio::time::Instant::now();
+    let r = h.start("waits", yaml, &[], false).await.unwrap();
+    let took = started.elapsed();
+    // 4 minutes of waiting inside a 5-minute wait: the 1-minute step timeout does not apply.
+    let ok = r.step("finishes").unwrap();
+    assert_eq!((ok.status, ok.attempts), (StepStatus::Ok, 1), "{ok:?}");
+    // A wait that overruns its own 2 minutes is ended once, after 2 minutes and the grace.
+    let cut = r.step("overruns").unwrap();
+    assert_eq!(
+        (cut.status, cut.attempts),
+        (StepStatus::Failed, 1),
+        "{cut:?}"
+    );
+    assert!(
+        cut.error
+            .as_deref()
+            .unwrap()
+            .contains("timed out after 150s"),
+        "{cut:?}"
+    );
+    assert_eq!(h.world.attempts_of("overruns"), 1);
+    assert!(
+        took >= std::time::Duration::from_secs(240) && took < std::time::Duration::from_secs(250),
+        "{took:?}"
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn on_error_abort_and_continue() {
     let h = Harness::new();

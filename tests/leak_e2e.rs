@@ -287,6 +287,15 @@ async fn run_bin(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
     out
 }
 
+/// `respond resume DIR --api-url URL --yes` with these credentials only.
+async fn resume_bin(dir: &Path, url: &str, env: &[(&str, &str)]) -> std::process::Output {
+    run_bin(
+        &["resume", dir.to_str().unwrap(), "--api-url", url, "--yes"],
+        env,
+    )
+    .await
+}
+
 async fn verify_bundle(dir: &Path) {
     let out = run_bin(&["evidence", "verify", dir.to_str().unwrap()], &[]).await;
     assert!(
@@ -479,16 +488,27 @@ async fn revoke_mid_export_without_a_readonly_key_keeps_everything_and_resume_co
         "the closed-orders answers before the key died are kept"
     );
 
+    // Point 6(b): a resume with no credentials at all, without a terminal, knows the old key
+    // is dead and says exactly which variables to set (not the old key's).
+    let out = resume_bin(&dir, &env.server.url, &[]).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let expected = format!(
+        "UPBIT_READONLY_ACCESS_KEY=… UPBIT_READONLY_SECRET_KEY=… respond resume {}",
+        dir.display()
+    );
+    assert!(
+        stderr.contains(&expected),
+        "{stderr}\nexpected:\n{expected}"
+    );
+    assert!(stderr.contains("was deleted"), "{stderr}");
+    assert!(!stderr.contains("set UPBIT_ACCESS_KEY"), "{stderr}");
+
     // The user creates a read-only key and resumes with it in the environment.
     let ro = env.key("readonly");
-    let out = run_bin(
-        &[
-            "resume",
-            dir.to_str().unwrap(),
-            "--api-url",
-            &env.server.url,
-            "--yes",
-        ],
+    let out = resume_bin(
+        &dir,
+        &env.server.url,
         &[
             ("UPBIT_READONLY_ACCESS_KEY", &ro.access_key),
             ("UPBIT_READONLY_SECRET_KEY", ro.secret_key.expose()),
@@ -837,4 +857,239 @@ bot: { account: victim, key: bot, markets: [KRW-XRP], days: 1, orders_per_day: 2
     assert_eq!(deletes[0].fault.as_deref(), Some("dropped connection"));
     assert_eq!(deletes[0].orders_cancelled.len(), 50);
     assert!(client.open_orders().await.unwrap().is_empty());
+}
+
+/// `respond leak` over the last hour against `url`, bundle under `out`, with only this key.
+async fn leak_with_key(url: &str, out: &Path, access: &str, secret: &str) -> std::process::Output {
+    run_bin(
+        &[
+            "leak",
+            "--exchange",
+            "upbit",
+            "--api-url",
+            url,
+            "--since",
+            "1h",
+            "--yes",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[("UPBIT_ACCESS_KEY", access), ("UPBIT_SECRET_KEY", secret)],
+    )
+    .await
+}
+
+/// The bundle directory a binary run printed on its `evidence:` line.
+fn evidence_line(stdout: &str) -> PathBuf {
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("evidence:").map(|s| PathBuf::from(s.trim())))
+        .unwrap_or_else(|| panic!("an evidence: line in:\n{stdout}"))
+}
+
+/// Requests the mock saw signed with `access_key`.
+fn requests_of(env: &Env, access_key: &str) -> Vec<RequestRecord> {
+    env.state()
+        .requests()
+        .into_iter()
+        .filter(|r| r.access_key.as_deref() == Some(access_key))
+        .collect()
+}
+
+/// Issue 11, point 1: a mistyped key (40 × `Z`) is refused with `invalid_access_key` from its
+/// very first request. That proves nothing about a revocation: the real key keeps trading. The
+/// run says the key was never accepted here and what to do, stops at once (a handful of
+/// requests, no retries, no polling) and exits 2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_refused_from_its_first_request_is_never_reported_revoked() {
+    let env = Env::start("pump-and-dump", false).await;
+    let typo = "Z".repeat(40);
+    let out_dir = env.tmp.path().join("evidence");
+    let out = leak_with_key(
+        &env.server.url,
+        &out_dir,
+        &typo,
+        "any-secret-for-a-mistyped-key",
+    )
+    .await;
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    let all = format!("{stdout}\n{stderr}");
+    assert_eq!(out.status.code(), Some(2), "leak:\n{all}");
+    for lie in [
+        "appears deleted",
+        "is revoked",
+        "deleted: good",
+        "revocation worked",
+    ] {
+        assert!(!all.contains(lie), "claims `{lie}`:\n{all}");
+    }
+    assert!(all.contains("was never accepted here"), "{all}");
+    assert!(all.contains("check the access key you entered"), "{all}");
+    assert!(
+        all.contains("confirm in Upbit's web console") && all.contains("read-only key"),
+        "{all}"
+    );
+    // Stopped within seconds: each first read tried once, nothing retried or polled.
+    let tried = requests_of(&env, &typo);
+    assert!(
+        !tried.is_empty() && tried.len() <= 4,
+        "{} requests with the refused key: {:?}",
+        tried.len(),
+        tried
+            .iter()
+            .map(|r| format!("{} {}", r.method, r.path))
+            .collect::<Vec<_>>()
+    );
+    assert!(!stderr.contains("[retry]"), "{stderr}");
+    // The journal agrees: no verification claimed, the run stopped.
+    let dir = evidence_line(&stdout);
+    let journal = std::fs::read_to_string(dir.join("journal.jsonl")).unwrap();
+    let entries: Vec<serde_json::Value> = journal
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(!entries.iter().any(|e| e["event"] == "step_end"
+        && e["data"]["step"] == "verify_revoked"
+        && e["data"]["status"] == "ok"));
+    let end = entries
+        .iter()
+        .rev()
+        .find(|e| e["event"] == "run_end")
+        .unwrap();
+    assert!(
+        end["data"]["stopped"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("never accepted"),
+        "{end}"
+    );
+    // The real key was never touched and still works.
+    assert!(!env.open_orders().await.is_empty());
+}
+
+/// Point 5: a wrong secret (`jwt_verification`) cannot clear by waiting: the run stops at once
+/// with the advice, exit 2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_secret_stops_the_run_at_once_with_its_advice() {
+    let env = Env::start("pump-and-dump", false).await;
+    let bot = env.key("bot");
+    let out_dir = env.tmp.path().join("evidence");
+    let out = leak_with_key(
+        &env.server.url,
+        &out_dir,
+        &bot.access_key,
+        "not-the-secret-of-this-key-000000000000",
+    )
+    .await;
+    let all = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(2), "{all}");
+    assert!(all.contains("jwt_verification"), "{all}");
+    assert!(
+        all.contains("the secret key does not match the access key"),
+        "{all}"
+    );
+    assert!(
+        !all.contains("[retry]") && !all.contains("still polling"),
+        "{all}"
+    );
+    assert!(requests_of(&env, &bot.access_key).len() <= 4);
+    // Nothing was cancelled with a key that was never accepted.
+    assert_eq!(env.open_orders().await.len(), 6);
+}
+
+/// Point 5: nothing listening at `--api-url` (connection refused) is a local problem waiting
+/// cannot fix: no step retries it and the deletion is not polled for minutes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_refused_fails_at_once_with_its_advice() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    let out = leak_with_key(
+        &url,
+        &tmp.path().join("ev"),
+        "KEYaccesskey000000000000000000000000abcd",
+        "secret-for-a-closed-port-000000000000000",
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    let all = format!("{}\n{stderr}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(all.contains("cannot reach the exchange"), "{all}");
+    assert!(all.contains("check --api-url"), "{all}");
+    assert!(!stderr.contains("[retry]"), "{stderr}");
+    assert!(!stderr.contains("still polling"), "{stderr}");
+    // The instructions to delete the key were shown all the same.
+    assert!(stderr.contains("ACTION NEEDED NOW"), "{stderr}");
+}
+
+/// Point 1 across a resume: the raw answers of the run being resumed show the key accepted,
+/// so its refusal now is a verified revocation; the same refusal in a fresh run is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resume_remembers_that_the_key_worked_and_a_fresh_run_does_not_claim_revocation() {
+    use respond::rundir::RunDir;
+    use respond::steps::{builtin, Services, StepContext};
+
+    let env = Env::start("pump-and-dump", false).await;
+    let conn = env.conn(false);
+    let verify = |rundir: RunDir| {
+        let conn = &conn;
+        async move {
+            let (session, _) = conn.session(&rundir).unwrap();
+            let ctx = StepContext {
+                step_id: "verify_revoked".into(),
+                rundir: rundir.clone(),
+                printer: Printer::plain(Verbosity::Quiet),
+                services: Arc::new(Services {
+                    exchange: Some(session),
+                    bot_logs: BotLogArgs::default(),
+                    interactive: false,
+                    assume_yes: true,
+                }),
+                run: serde_json::json!({}),
+                dry_run: false,
+            };
+            let args = serde_json::json!({"interval": "100ms", "timeout": "10s"});
+            builtin::registry()
+                .get("exchange.verify_key_revoked")
+                .unwrap()
+                .run(&ctx, args.as_object().unwrap())
+                .await
+        }
+    };
+    // The first session: the key answers (recorded in raw/), then the process dies.
+    let first = env.tmp.path().join("run-resumed");
+    let rundir = RunDir::create(&first).unwrap();
+    {
+        let (session, _) = conn.session(&rundir).unwrap();
+        session.primary().api_keys().await.unwrap();
+    }
+    // The user deletes the key; the resumed session (a new process) verifies.
+    let r = reqwest::Client::new()
+        .post(format!(
+            "{}/_mock/keys/{}/revoke",
+            env.server.url,
+            env.leaked()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    let out = verify(RunDir::open(&first).unwrap()).await.unwrap();
+    assert_eq!(out.outputs["revoked"], true, "{}", out.summary);
+    assert!(out.outputs["accepted_at"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(out.outputs["error_name"], "invalid_access_key");
+
+    // A fresh run meeting the same dead key never saw it work: no revocation is claimed.
+    let fresh = RunDir::create(&env.tmp.path().join("run-fresh")).unwrap();
+    let err = verify(fresh).await.unwrap_err();
+    assert!(err.stops_run(), "{err}");
+    assert!(err.to_string().contains("never accepted here"), "{err}");
 }

@@ -253,3 +253,94 @@ fn list_and_show_embedded_playbooks() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean `example-notify`?"));
 }
+
+/// Issue 11: input constraints are declared in the playbook (`min`, `max`, `before`) and
+/// `playbook check` validates the declarations: bounds of the input's type, `min` ≤ `max`, a
+/// default inside them, `before` naming another time input.
+#[test]
+fn input_constraints_are_checked_where_they_are_written() {
+    let src = "name: x
+inputs:
+  rotate_days:
+    type: integer
+    default: 20
+    min: 30
+    max: 90
+  since:
+    type: duration
+    min: 7d
+    max: 1d
+  label:
+    type: string
+    min: 3
+  from:
+    type: time
+    max: tomorrow
+    before: tu
+  to:
+    type: time
+    default: \"\"
+  limit:
+    type: integer
+    max: 2.5
+  n:
+    type: number
+    before: to
+steps:
+  - id: a
+    uses: test.read
+";
+    let d = diags(src);
+    has(
+        &d,
+        5,
+        14,
+        "default of input `rotate_days`: `20` is below the minimum 30",
+    );
+    has(&d, 10, 10, "`min` (7d) is above `max` (1d)");
+    has(
+        &d,
+        14,
+        10,
+        "only integer, number, duration and time inputs take bounds",
+    );
+    has(
+        &d,
+        17,
+        10,
+        "`max` of input `from`: `tomorrow` is not an RFC 3339 time",
+    );
+    let x = has(&d, 18, 13, "`before` names unknown input `tu`");
+    assert_eq!(x.hint.as_deref(), Some("did you mean `to`?"));
+    let x = has(
+        &d,
+        21,
+        14,
+        "default of input `to`: `` is not an RFC 3339 time",
+    );
+    assert!(x.hint.unwrap().contains("leave `default` out"));
+    has(
+        &d,
+        24,
+        10,
+        "`max` of input `limit`: must be an integer, not `2.5`",
+    );
+    has(&d, 27, 5, "`before` applies only to time inputs");
+    assert_eq!(d.len(), 8, "{d:#?}");
+}
+
+/// The embedded leak playbook declares the bounds the issue asked for.
+#[test]
+fn the_leak_playbook_bounds_its_inputs() {
+    let h = common::Harness::new();
+    let src = playbook::embedded_named("upbit-leak").unwrap().source;
+    let pb = playbook::check(src, &h.registry).unwrap();
+    let bounds = |n: &str| {
+        let i = pb.input(n).unwrap();
+        (i.min.clone(), i.max.clone())
+    };
+    use serde_json::json;
+    assert_eq!(bounds("rotate_days"), (Some(json!(30)), Some(json!(90))));
+    assert_eq!(bounds("since"), (Some(json!("1m")), Some(json!("366d"))));
+    assert_eq!(pb.input("from").unwrap().before.as_deref(), Some("to"));
+}

@@ -298,3 +298,36 @@ fn credential_files_others_can_read_are_refused_without_echoing_them() {
         assert!(!tmp.path().join("ev").exists(), "nothing may be written");
     }
 }
+
+/// Issue 11, point 6: `-v` shows each request: method, endpoint, which key (masked), status,
+/// time and the rate-limit budget the exchange reported; `-vv` adds parameter names. Never
+/// the token, the secret or a full access key.
+#[test]
+fn verbose_shows_each_request_with_its_status_and_budget_but_no_secret() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mock = canary_mock();
+    let bot = mock.write_bot_log(tmp.path());
+    let out = tmp.path().join("ev");
+    let access = mock.key("bot").access_key;
+    let masked = respond::secret::mask_key(&access);
+    for (flag, extra) in [("-v", None), ("-vv", Some("parameters "))] {
+        let b = bot.display().to_string();
+        let mut cmd = dry_leak(&mock, &out, &[flag, "--bot-log", &b, "--since", "1h"]);
+        cmd.env_remove("RESPOND_LOG");
+        let ran = finish(spawn(cmd));
+        let err = &ran.stderr;
+        let line = format!("GET /v1/accounts [{masked}] -> 200 in ");
+        assert!(err.contains(&line), "{flag}: no `{line}` in\n{err}");
+        assert!(
+            err.contains("left this second in group default"),
+            "{flag}: no budget in\n{err}"
+        );
+        assert!(err.contains("GET /v1/orders/closed ["), "{flag}\n{err}");
+        if let Some(x) = extra {
+            assert!(err.contains(x), "{flag}: no `{x}` in\n{err}");
+        }
+        for secret in [CANARY, "CANARYsecret", &access, "Bearer", "eyJ"] {
+            assert!(!err.contains(secret), "{flag}: `{secret}` printed");
+        }
+    }
+}

@@ -2,7 +2,7 @@
 //! fields carrying HTML, handlebars syntax, CSV formula prefixes, terminal control sequences and
 //! a 1 MB string go through a whole leak run; the HTML report, the CSVs and the terminal must
 //! render them inert. Output paths: an existing bundle directory (or a symlink in its place) is
-//! never written into.
+//! never written into; the run goes on in the private fallback directory instead.
 
 mod reliab_support;
 
@@ -125,18 +125,29 @@ fn an_existing_bundle_or_a_symlink_in_its_place_is_never_written_into() {
             std::os::unix::fs::symlink(&elsewhere, &p).unwrap();
         }
     }
-    let r = ran(leak(&mock, &out, &bot, &[]).output().unwrap());
-    assert_ne!(
-        r.code,
-        Some(0),
-        "the run used an existing bundle\n{}",
-        r.stderr
+    // The run goes on in the private fallback directory (issue 11: a local problem never
+    // stops containment), never into the existing bundle or through the symlink.
+    let state = tmp.path().join("state");
+    let fallback = state.join("respond").join("evidence");
+    let mut cmd = leak(&mock, &out, &bot, &[]);
+    cmd.env("XDG_STATE_HOME", &state);
+    let mut child = spawn(cmd);
+    revoke_after_cancel(
+        &mock,
+        &fallback,
+        &mut child,
+        std::time::Duration::from_secs(60),
     );
+    let r = finish(child);
+    assert_eq!(r.code, Some(0), "{}\n{}", r.stdout, r.stderr);
     assert!(
-        r.stderr.contains("cannot create the evidence directory"),
+        r.stderr
+            .contains("cannot create the evidence bundle under --out"),
         "{}",
         r.stderr
     );
+    let dir = bundle(&fallback).expect("a bundle in the fallback directory");
+    assert_eq!(verify(&dir).code, Some(0));
     assert_eq!(
         std::fs::read_dir(&elsewhere).unwrap().count(),
         0,
@@ -151,6 +162,4 @@ fn an_existing_bundle_or_a_symlink_in_its_place_is_never_written_into() {
             );
         }
     }
-    // Nothing was sent to the exchange either: refusing happens before any request.
-    assert!(mock.victim_writes().is_empty());
 }

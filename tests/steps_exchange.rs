@@ -41,6 +41,10 @@ struct Fake {
     unsupported: HashSet<&'static str>,
     probe: Option<PermissionProbe>,
     calls: Mutex<BTreeMap<&'static str, u32>>,
+    /// `api_keys` answers after this long (a hanging request).
+    api_keys_delay: Option<std::time::Duration>,
+    /// `api_keys` fails with this error from its n-th call on (n, error).
+    api_keys_error: Option<(u32, fn() -> Error)>,
 }
 
 fn caps(cap: u32) -> Capabilities {
@@ -110,6 +114,8 @@ impl Fake {
             unsupported: HashSet::new(),
             probe: None,
             calls: Mutex::new(BTreeMap::new()),
+            api_keys_delay: None,
+            api_keys_error: None,
         }
     }
     fn calls(&self, what: &str) -> u32 {
@@ -171,6 +177,14 @@ impl Exchange for Fake {
     }
     async fn api_keys(&self) -> Result<Vec<ApiKeyInfo>> {
         self.auth("api_keys", "")?;
+        if let Some(d) = self.api_keys_delay {
+            tokio::time::sleep(d).await;
+        }
+        if let Some((from, e)) = self.api_keys_error {
+            if self.calls("api_keys") >= from {
+                return Err(e());
+            }
+        }
         Ok(self
             .account
             .lock()
@@ -461,6 +475,11 @@ impl Env {
         self.ctx.step_id = prev;
         r
     }
+    /// What a resume knows from the run's raw answers: the old key worked before.
+    fn seen_accepted(&self) {
+        let session = self.ctx.services.exchange.as_ref().unwrap();
+        session.remember_accepted(&respond::secret::mask_key(PRIMARY), t0());
+    }
     fn read(&self, rel: &str) -> String {
         std::fs::read_to_string(self.ctx.rundir.join(rel).unwrap()).unwrap()
     }
@@ -680,8 +699,8 @@ async fn cancel_is_idempotent_and_checks_its_post_condition() {
         .contains("would cancel every open order"));
 }
 
-#[tokio::test]
-async fn cancel_stops_clearly_when_the_key_dies() {
+/// A refused old key and a read-only key of the same account, which has one open order `o1`.
+fn dead_key_and_one_open_order() -> (Arc<Fake>, Arc<Fake>) {
     let acc = account();
     acc.lock()
         .unwrap()
@@ -689,8 +708,14 @@ async fn cancel_stops_clearly_when_the_key_dies() {
         .push(order("o1", "KRW-XRP", Utc::now(), OrderState::Open));
     let f = Fake::new(PRIMARY, acc.clone(), 1000);
     f.dead.store(true, Ordering::SeqCst);
-    let ro = Arc::new(Fake::new(READONLY, acc, 1000));
-    let e = env(Arc::new(f), Some(ro));
+    (Arc::new(f), Arc::new(Fake::new(READONLY, acc, 1000)))
+}
+
+#[tokio::test]
+async fn cancel_stops_clearly_when_the_key_dies() {
+    let (f, ro) = dead_key_and_one_open_order();
+    let e = env(f, Some(ro));
+    e.seen_accepted();
     let msg = e
         .run("exchange.cancel_open_orders", json!({}))
         .await
@@ -988,6 +1013,7 @@ async fn export_resume_skips_completed_chunks() {
     let ro = Arc::new(Fake::new(READONLY, acc.clone(), 10));
     let tmp2 = tempfile::tempdir().unwrap();
     let e2 = env_in(tmp2, reopened, Arc::new(primary), Some(ro.clone()));
+    e2.seen_accepted();
     let out = e2.run("exchange.export_history", window()).await.unwrap();
     assert_eq!(out.outputs["closed_order_count"], 95);
     assert_eq!(out.outputs["switched_to_readonly"], true);
@@ -1275,6 +1301,7 @@ async fn steps_reached_after_the_key_was_deleted_use_the_readonly_key() {
     // Withdrawals: nothing pending per the read-only key → done, not failed.
     let ro = Arc::new(Fake::new(READONLY, acc.clone(), 1000));
     let e = env(dead(), Some(ro.clone()));
+    e.seen_accepted();
     let out = e
         .run("exchange.cancel_pending_withdrawals", json!({}))
         .await
@@ -1284,6 +1311,7 @@ async fn steps_reached_after_the_key_was_deleted_use_the_readonly_key() {
     // …and one still pending is named as a failure.
     acc.lock().unwrap().withdrawals = vec![transfer("w2", true)];
     let e = env(dead(), Some(ro));
+    e.seen_accepted();
     let msg = e
         .run("exchange.cancel_pending_withdrawals", json!({}))
         .await
@@ -1293,6 +1321,7 @@ async fn steps_reached_after_the_key_was_deleted_use_the_readonly_key() {
 
     // Probe: nothing known, assume the worst; the checklist gets outputs.
     let e = env(dead(), None);
+    e.seen_accepted();
     let out = e
         .run("exchange.probe_permissions", json!({}))
         .await
@@ -1303,6 +1332,7 @@ async fn steps_reached_after_the_key_was_deleted_use_the_readonly_key() {
     // Cancel's resume check: the old key is dead, the read-only key sees nothing open.
     let ro = Arc::new(Fake::new(READONLY, acc.clone(), 1000));
     let e = env(dead(), Some(ro.clone()));
+    e.seen_accepted();
     let done = e
         .reg
         .get("exchange.cancel_open_orders")
@@ -1312,4 +1342,293 @@ async fn steps_reached_after_the_key_was_deleted_use_the_readonly_key() {
         .unwrap();
     assert!(done.is_some(), "no open order is left: the cancel is done");
     assert_eq!(ro.calls("open_orders"), 1);
+}
+
+/// Issue 11, point 1: a key refused from its very first call was never accepted here. No step
+/// reads that refusal as a deletion: each stops the run, and after the first refusal nothing
+/// more is sent with the key.
+#[tokio::test]
+async fn a_key_never_accepted_stops_every_containment_step() {
+    let (f, ro) = dead_key_and_one_open_order();
+    let e = env(f.clone(), Some(ro.clone()));
+    for (kind, a) in [
+        ("exchange.revoke_key", json!({"timeout": "1s"})),
+        ("exchange.snapshot", json!({})),
+        ("exchange.probe_permissions", json!({})),
+        ("exchange.cancel_open_orders", json!({})),
+        ("exchange.cancel_pending_withdrawals", json!({})),
+        (
+            "exchange.verify_key_revoked",
+            json!({"interval": "1s", "timeout": "1m"}),
+        ),
+    ] {
+        let err = e.run(kind, a).await.unwrap_err();
+        assert!(err.stops_run(), "{kind}: {err}");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("LEAK…wxyz") && msg.contains("was never accepted here"),
+            "{kind}: {msg}"
+        );
+        assert!(!msg.contains("deleted: good"), "{kind}: {msg}");
+        let hint = err.hint().unwrap();
+        assert!(hint.contains("check the access key you entered"), "{hint}");
+    }
+    assert_eq!(f.total_calls(), 1, "one refusal, then nothing more sent");
+    // The read-only key was never used to paper over it (no switch, no "deleted" reads).
+    assert_eq!(ro.total_calls(), 0);
+}
+
+/// Point 6(a): the key was deleted (after it worked) before the cancel got to it; the
+/// read-only key shows nothing open: nothing to cancel, which is success.
+#[tokio::test]
+async fn a_cancel_after_the_deletion_is_ok_when_the_readonly_key_sees_nothing_open() {
+    let acc = account();
+    let f = Fake::new(PRIMARY, acc.clone(), 1000);
+    f.dead.store(true, Ordering::SeqCst);
+    let ro = Arc::new(Fake::new(READONLY, acc, 1000));
+    let e = env(Arc::new(f), Some(ro.clone()));
+    e.seen_accepted();
+    let out = e
+        .run("exchange.cancel_open_orders", json!({}))
+        .await
+        .unwrap();
+    let ro_masked = respond::secret::mask_key(READONLY);
+    assert!(
+        out.summary.contains(&format!(
+            "nothing to cancel, confirmed with the read-only key {ro_masked}"
+        )),
+        "{}",
+        out.summary
+    );
+    assert!(out.summary.contains("already deleted"), "{}", out.summary);
+    assert_eq!(out.outputs["remaining"], 0);
+    assert_eq!(out.outputs["confirmed_with"], ro_masked.as_str());
+    assert_eq!(ro.calls("open_orders"), 1);
+}
+
+/// The deletion wait alone under the default retry policy (3 attempts) and a 10-minute
+/// timeout for both the step and its wait.
+const WAIT_PLAYBOOK: &str = r#"name: wait
+description: the deletion wait under the default retry policy
+defaults:
+  timeout: 10m
+  retry: { attempts: 3, backoff: 1s }
+steps:
+  - id: verify_revoked
+    uses: exchange.verify_key_revoked
+    with: { interval: 2s, timeout: "{{inputs.wait}}" }
+inputs:
+  wait: { type: duration, default: 10m }
+"#;
+
+/// Runs WAIT_PLAYBOOK through the engine with `primary` (seen accepted when `accepted`):
+/// the report, every line a user would read, and the (paused-clock) time it took.
+async fn run_wait(
+    primary: Arc<Fake>,
+    accepted: bool,
+    wait: &str,
+) -> (respond::engine::RunReport, Vec<String>, std::time::Duration) {
+    let tmp = tempfile::tempdir().unwrap();
+    let rd = RunDir::create(&tmp.path().join("run")).unwrap();
+    let session = ExchangeSession::new(primary, None);
+    if accepted {
+        session.remember_accepted(&respond::secret::mask_key(PRIMARY), t0());
+    }
+    let services = Arc::new(Services {
+        exchange: Some(session),
+        bot_logs: Default::default(),
+        interactive: false,
+        assume_yes: true,
+    });
+    let (printer, lines) = Printer::capturing(Verbosity::Normal);
+    let spec = respond::engine::RunSpec {
+        playbook_path: "wait.yaml".into(),
+        playbook_source: WAIT_PLAYBOOK.into(),
+        inputs: [("wait".to_string(), wait.to_string())].into(),
+        capabilities: json!({"name": "upbit"}),
+        dry_run: false,
+    };
+    let started = tokio::time::Instant::now();
+    let report = respond::engine::start(
+        spec,
+        &respond::steps::builtin::registry(),
+        services,
+        &printer,
+        rd,
+    )
+    .await
+    .unwrap();
+    let took = started.elapsed();
+    let lines = lines.lock().unwrap().clone();
+    (report, lines, took)
+}
+
+/// Seconds of a `45s` / `4m05s` / `1h02m` clock.
+fn secs(clock: &str) -> u64 {
+    let (h, rest) = clock.split_once('h').unwrap_or(("0", clock));
+    let (m, rest) = rest.split_once('m').unwrap_or(("0", rest));
+    let s = rest.trim_end_matches('s');
+    let n = |x: &str| {
+        if x.is_empty() {
+            0
+        } else {
+            x.parse::<u64>().unwrap()
+        }
+    };
+    n(h) * 3600 + n(m) * 60 + n(s)
+}
+
+/// The "so far" of every status line of the wait, in seconds.
+fn waited(lines: &[String]) -> Vec<u64> {
+    lines
+        .iter()
+        .filter(|l| l.starts_with("[verify_revoked] waiting for"))
+        .map(|l| {
+            let head = l.split(" so far").next().unwrap();
+            secs(head.rsplit(": ").next().unwrap())
+        })
+        .collect()
+}
+
+fn assert_every_30s(w: &[u64], all: &[String]) {
+    assert_eq!(w.first(), Some(&0), "a line at the start:\n{all:#?}");
+    for pair in w.windows(2) {
+        assert!(
+            pair[1] > pair[0] && pair[1] - pair[0] <= 30,
+            "a status line at least every 30 s: {w:?}"
+        );
+    }
+}
+
+/// Point 5: a key that is never deleted. The wait says what it waits for, how long so far and
+/// at most, and how to stop, at least every 30 s without a terminal; its 10-minute timeout is
+/// not multiplied by the 3 attempts of the retry policy (about 30 minutes before).
+#[tokio::test(start_paused = true)]
+async fn the_deletion_wait_reports_every_30s_and_its_timeout_is_not_retried() {
+    let f = Arc::new(Fake::new(PRIMARY, account(), 1000));
+    let (report, lines, took) = run_wait(f.clone(), false, "10m").await;
+    let step = report.step("verify_revoked").unwrap();
+    assert_eq!(
+        step.status,
+        respond::engine::StepStatus::Failed,
+        "{lines:#?}"
+    );
+    assert_eq!(step.attempts, 1, "a wait is never retried");
+    assert!(
+        step.error
+            .as_deref()
+            .unwrap()
+            .contains("still works after 10m00s"),
+        "{:?}",
+        step.error
+    );
+    assert!(
+        took >= std::time::Duration::from_secs(600) && took < std::time::Duration::from_secs(660),
+        "the wait took {took:?} (paused clock)"
+    );
+    let w = waited(&lines);
+    assert_every_30s(&w, &lines);
+    assert!(*w.last().unwrap() >= 570, "{w:?}");
+    let status: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.starts_with("[verify_revoked] waiting for"))
+        .collect();
+    for l in &status {
+        assert!(
+            l.contains("upbit to refuse key LEAK…wxyz as deleted"),
+            "{l}"
+        );
+        assert!(l.contains("at most 10m00s"), "{l}");
+        assert!(l.contains("To stop: Ctrl-C, then `respond resume "), "{l}");
+    }
+    assert!(status.last().unwrap().contains("the key still works"));
+    assert!(
+        !lines.iter().any(|l| l.starts_with("[retry]")),
+        "{lines:#?}"
+    );
+    assert!(f.calls("api_keys") >= 290, "polled every 2 s");
+}
+
+/// Point 5: a poll that hangs does not silence the status lines, and does not outlast the wait.
+#[tokio::test(start_paused = true)]
+async fn a_hanging_poll_keeps_the_status_lines_and_ends_with_the_wait() {
+    let mut f = Fake::new(PRIMARY, account(), 1000);
+    f.api_keys_delay = Some(std::time::Duration::from_secs(45));
+    let (report, lines, took) = run_wait(Arc::new(f), false, "3m").await;
+    let step = report.step("verify_revoked").unwrap();
+    assert_eq!(step.attempts, 1);
+    let err = step.error.as_deref().unwrap();
+    assert!(err.contains("no answer within"), "{err}");
+    assert!(
+        took >= std::time::Duration::from_secs(180) && took < std::time::Duration::from_secs(190),
+        "{took:?}"
+    );
+    let w = waited(&lines);
+    assert_every_30s(&w, &lines);
+    assert!(*w.last().unwrap() >= 150, "{w:?}");
+}
+
+/// Point 5: errors that waiting cannot clear end the wait at once, with their advice.
+#[tokio::test(start_paused = true)]
+async fn errors_that_cannot_clear_end_the_wait_at_once() {
+    type Case = (fn() -> Error, &'static str);
+    let cases: [Case; 2] = [
+        (
+            || Error::Unreachable("GET /v1/api_keys: connection refused".into()),
+            "check --api-url",
+        ),
+        (
+            || Error::Evidence("raw/000002: permission denied".into()),
+            "fix permissions of the output directory",
+        ),
+    ];
+    for (err, advice) in cases {
+        let mut f = Fake::new(PRIMARY, account(), 1000);
+        f.api_keys_error = Some((2, err));
+        let f = Arc::new(f);
+        let (report, lines, took) = run_wait(f.clone(), false, "10m").await;
+        let step = report.step("verify_revoked").unwrap();
+        assert_eq!(step.attempts, 1, "{lines:#?}");
+        assert!(
+            step.error
+                .as_deref()
+                .unwrap()
+                .contains("cannot tell whether key LEAK…wxyz was deleted"),
+            "{:?}",
+            step.error
+        );
+        assert!(
+            step.hint.as_deref().unwrap().contains(advice),
+            "{:?}",
+            step.hint
+        );
+        assert_eq!(
+            f.calls("api_keys"),
+            2,
+            "the first poll worked, the second ends it"
+        );
+        assert!(took < std::time::Duration::from_secs(5), "{took:?}");
+        assert!(report.stopped.is_none());
+    }
+}
+
+/// Point 1 through the engine: a key refused from its first request stops the run at once,
+/// exit 2, with no retry and no wait.
+#[tokio::test(start_paused = true)]
+async fn a_key_never_accepted_stops_the_run_with_exit_2_at_once() {
+    let f = Fake::new(PRIMARY, account(), 1000);
+    f.dead.store(true, Ordering::SeqCst);
+    let f = Arc::new(f);
+    let (report, lines, took) = run_wait(f.clone(), false, "10m").await;
+    let stop = report.stopped.as_ref().expect("the run stopped");
+    assert_eq!(stop.step, "verify_revoked");
+    assert!(stop.message.contains("never accepted here"), "{stop:?}");
+    assert_eq!(report.exit_code(), respond::exit::Code::Usage);
+    assert_eq!(report.step("verify_revoked").unwrap().attempts, 1);
+    assert_eq!(f.calls("api_keys"), 1);
+    assert!(took < std::time::Duration::from_secs(1), "{took:?}");
+    assert!(
+        !lines.iter().any(|l| l.contains("is revoked")),
+        "{lines:#?}"
+    );
 }

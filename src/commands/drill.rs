@@ -49,16 +49,13 @@ pub async fn drill(args: DrillArgs, printer: &Printer) -> Result<Code, Failure> 
             "report:    {}/drill_report.md",
             outcome.dir.display()
         ));
-        printer.out(&format!(
-            "verify:    respond evidence verify {}",
-            outcome.dir.display()
-        ));
+        printer.out(&format!("verify:    {}", verify_command(&outcome.dir)));
     }
     if !verified {
         // The summary above already says ok: false; an Err would print a second one.
         printer.error(&format!(
-            "the drill's evidence bundle does not verify: respond evidence verify {}",
-            outcome.dir.display()
+            "the drill's evidence bundle does not verify: {}",
+            verify_command(&outcome.dir)
         ));
         return Ok(Code::EvidenceMismatch);
     }
@@ -71,4 +68,9 @@ pub async fn drill(args: DrillArgs, printer: &Printer) -> Result<Code, Failure> 
     } else {
         Code::DrillBelowThreshold
     })
+}
+
+/// `respond evidence verify DIR`, quoted for the shell.
+fn verify_command(dir: &std::path::Path) -> String {
+    crate::output::respond_command(["evidence", "verify", &dir.display().to_string()])
 }

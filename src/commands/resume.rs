@@ -1,6 +1,12 @@
 //! `respond resume RUN_DIR`: continue an interrupted run.
+//!
+//! Credentials come as for `leak`. When none are given and the run's own saved answers show
+//! the old key refused (deleted), the old key is of no use any more: on a terminal the resume
+//! asks for a read-only key instead, and without one it says exactly which variables to set.
 
 use crate::cli::ResumeArgs;
+use crate::credentials::CredentialError;
+use crate::exchange::KeyHistory;
 use crate::exit::{Code, Failure};
 use crate::investigation::JournalFacts;
 use crate::output::Printer;
@@ -27,7 +33,7 @@ pub async fn resume(args: ResumeArgs, printer: &Printer) -> Result<Code, Failure
             args.run_dir.display()
         ))
     })?;
-    let conn = Connection::load(exchange, &args.connect, printer.interactive())?;
+    let conn = connection(&args, exchange, printer)?;
     let opts = crate::engine::ResumeOptions {
         replay: args.replay.clone(),
         accept_changed_playbook: args.accept_changed_playbook,
@@ -44,4 +50,72 @@ pub async fn resume(args: ResumeArgs, printer: &Printer) -> Result<Code, Failure
     )
     .await?;
     Ok(session::print_outcome(&report, printer))
+}
+
+/// The resume's credentials; with none given and the old key refused, the read-only key.
+fn connection(
+    args: &ResumeArgs,
+    exchange: String,
+    printer: &Printer,
+) -> Result<Connection, Failure> {
+    let file = args.connect.credentials.as_deref();
+    let creds = match crate::credentials::load(&exchange, file, false) {
+        Ok(c) => c,
+        Err(CredentialError::Missing { .. }) => {
+            let refused = crate::exchange::key_history(&exchange, &args.run_dir)
+                .filter(|h| h.refused.is_some());
+            match refused {
+                // The old key cannot help: ask for (or name) the read-only key.
+                Some(h) => readonly_only(args, &exchange, &h, printer)?,
+                // As for `leak`: the prompt asks for the old key.
+                None => return Connection::load(exchange, &args.connect, printer.interactive()),
+            }
+        }
+        Err(e) => return Err(Failure::usage(e.to_string())),
+    };
+    Ok(Connection {
+        exchange,
+        api_url: args.connect.api_url.clone(),
+        primary: creds.primary,
+        readonly: creds.readonly,
+    })
+}
+
+fn readonly_only(
+    args: &ResumeArgs,
+    exchange: &str,
+    old: &KeyHistory,
+    printer: &Printer,
+) -> Result<crate::credentials::Credentials, Failure> {
+    let up = exchange.to_uppercase();
+    let dir = args.run_dir.display();
+    let name = old
+        .refused
+        .as_ref()
+        .map_or("an error", |(_, n, _)| n.as_str());
+    let why = match (&old.accepted, &old.refused) {
+        (Some(_), Some((at, _, _))) => format!(
+            "the old key {} was deleted (refused with {name} at {}), so this resume needs a read-only key",
+            old.key,
+            crate::engine::journal::ts(*at)
+        ),
+        _ => format!(
+            "the key {} was refused with {name} from its first request (it was never accepted in this run), so this resume needs a read-only key",
+            old.key
+        ),
+    };
+    if printer.interactive() {
+        printer.important(&format!(
+            "{why}: enter a read-only key (view scopes only; input hidden)."
+        ));
+        let pair = crate::credentials::prompt_readonly(exchange)
+            .map_err(|e| Failure::usage(e.to_string()))?;
+        return Ok(crate::credentials::Credentials {
+            primary: None,
+            readonly: Some(pair),
+        });
+    }
+    Err(Failure::usage(format!("{why}, and no credentials were given")).with_hint(format!(
+        "create a read-only key (view scopes only) and run: {up}_READONLY_ACCESS_KEY=… {up}_READONLY_SECRET_KEY=… respond resume {dir} (or put both variables in a chmod 600 file and pass --credentials FILE)"
+    )))
 }

@@ -136,6 +136,9 @@ pub struct StepEnd {
     pub artifacts: Vec<String>,
     /// Cut off mid-way (timeout, crash): it may have had an effect.
     pub effect_unknown: bool,
+    /// Its failure stopped the whole run (a key the exchange never accepted).
+    #[serde(default)]
+    pub stops_run: bool,
 }
 
 /// `run_end`: the playbook finished (a later session may add more after a resume).
@@ -145,6 +148,17 @@ pub struct RunEnd {
     pub aborted_after: Option<String>,
     /// Steps per status.
     pub counts: BTreeMap<String, usize>,
+    /// Why the run stopped as a whole, when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<super::RunStop>,
+}
+
+/// `run_interrupted`: SIGINT/SIGTERM stopped the run; the steps that were running.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunInterrupted {
+    /// `SIGINT`, `SIGTERM`.
+    pub signal: String,
+    pub stopped_steps: Vec<String>,
 }
 
 /// `resume`: a later session continues the run.
@@ -183,6 +197,7 @@ pub enum Event {
     StepAttempt(StepAttempt),
     StepEnd(StepEnd),
     RunEnd(RunEnd),
+    RunInterrupted(RunInterrupted),
     Resume(Resume),
     /// Free-form remarks (`{"step", "note"}`).
     Note(Value),
@@ -267,11 +282,12 @@ mod tests {
                 outputs: Map::new(),
                 artifacts: vec!["f".into()],
                 effect_unknown: false,
+                stops_run: true,
             }),
             "step_end",
             json!({"step": "a", "uses": "x.y", "status": "dry_run", "summary": "s", "error": null,
                    "hint": "h", "attempts": 0, "outputs": {}, "artifacts": ["f"],
-                   "effect_unknown": false}),
+                   "effect_unknown": false, "stops_run": true}),
         );
         same(
             Event::StepStart(StepStart {
@@ -289,9 +305,35 @@ mod tests {
                 ok: true,
                 aborted_after: None,
                 counts: [("ok".to_string(), 3)].into_iter().collect(),
+                stopped: None,
             }),
             "run_end",
             json!({"ok": true, "aborted_after": null, "counts": {"ok": 3}}),
+        );
+        let stop = super::super::RunStop {
+            step: "s".into(),
+            message: "m".into(),
+            hint: None,
+        };
+        let mut end = json!({"ok": false, "aborted_after": "s", "counts": {"failed": 1}});
+        end["stopped"] = json!(stop);
+        same(
+            Event::RunEnd(RunEnd {
+                ok: false,
+                aborted_after: Some("s".into()),
+                counts: [("failed".to_string(), 1)].into_iter().collect(),
+                stopped: Some(stop.clone()),
+            }),
+            "run_end",
+            end,
+        );
+        same(
+            Event::RunInterrupted(RunInterrupted {
+                signal: "SIGINT".into(),
+                stopped_steps: vec!["a".into()],
+            }),
+            "run_interrupted",
+            json!({"signal": "SIGINT", "stopped_steps": ["a"]}),
         );
         same(
             Event::Note(json!({"step": "a", "note": "n"})),

@@ -4,10 +4,12 @@
 //! [`start`] begins a run in a fresh run directory, [`resume`] continues one from its
 //! journal. Both return a [`RunReport`]: a failed step is a recorded outcome, never an `Err`;
 //! `Err` ([`EngineError`]) means the run could not be carried out at all (invalid playbook,
-//! bad input, journal I/O, a changed playbook on resume). The caller maps the report to an
+//! bad input, journal I/O, a changed playbook on resume) or was stopped by SIGINT/SIGTERM
+//! ([`interrupt`]: the journal then ends with `run_interrupted`). The caller maps the report to an
 //! exit code (1 when [`RunReport::ok`] is false).
 
 pub mod events;
+pub mod interrupt;
 pub mod journal;
 pub mod resume;
 pub mod run;
@@ -53,6 +55,9 @@ pub struct StepRecord {
     /// A non-read step was cut off (timeout, crash) and may have taken effect: resume checks
     /// its post-condition before running it again.
     pub effect_unknown: bool,
+    /// Its failure stopped the whole run (see [`RunReport::stopped`]).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub stops_run: bool,
 }
 
 impl StepRecord {
@@ -68,6 +73,7 @@ impl StepRecord {
             outputs: Map::new(),
             artifacts: vec![],
             effect_unknown: false,
+            stops_run: false,
         }
     }
 }
@@ -82,6 +88,17 @@ pub struct RunReport {
     pub steps: Vec<StepRecord>,
     /// No step failed.
     pub ok: bool,
+    /// A step failed in a way no other step can get past (the exchange never accepted the
+    /// key): the run stopped there, and the command exits 2 (bad input, not a run failure).
+    pub stopped: Option<RunStop>,
+}
+
+/// Why a run stopped early as a whole.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct RunStop {
+    pub step: String,
+    pub message: String,
+    pub hint: Option<String>,
 }
 
 impl RunReport {
@@ -92,9 +109,12 @@ impl RunReport {
         self.steps.iter().filter(|s| s.status == StepStatus::Failed)
     }
 
-    /// 0 when no step failed, 1 otherwise.
+    /// 0 when no step failed, 2 when the run stopped on bad input (a key never accepted),
+    /// 1 otherwise.
     pub fn exit_code(&self) -> crate::exit::Code {
-        if self.ok {
+        if self.stopped.is_some() {
+            crate::exit::Code::Usage
+        } else if self.ok {
             crate::exit::Code::Ok
         } else {
             crate::exit::Code::RunFailed
@@ -121,6 +141,14 @@ impl RunReport {
                 printer.out(&format!("  {:<14} {:<24} hint: {h}", "", ""));
             }
         }
+        if let Some(stop) = &self.stopped {
+            printer.out("");
+            printer.out(&format!("STOPPED at `{}`: {}", stop.step, stop.message));
+            if let Some(h) = &stop.hint {
+                let dir = self.dir.display().to_string();
+                printer.out(&format!("  next: {}", h.replace("RUN_DIR", &dir)));
+            }
+        }
         if let Ok(v) = serde_json::to_value(self) {
             printer.summary(&v);
         }
@@ -133,7 +161,11 @@ pub enum EngineError {
     #[error(transparent)]
     Playbook(#[from] crate::playbook::Error),
     #[error("input `{name}`: {message}")]
-    Input { name: String, message: String },
+    Input {
+        name: String,
+        message: String,
+        hint: Option<String>,
+    },
     #[error(transparent)]
     Journal(#[from] journal::JournalError),
     #[error("run directory {path}: {source}")]
@@ -147,6 +179,20 @@ pub enum EngineError {
     PlaybookChanged { diff: String },
     #[error("`--replay {0}`: the playbook has no step `{0}`")]
     UnknownReplay(String),
+    #[error("interrupted by {}{}: the journal is flushed and ends with `run_interrupted`", .signal.describe(), stopped_phrase(.stopped))]
+    Interrupted {
+        signal: interrupt::Signal,
+        /// Steps that were running and were stopped.
+        stopped: Vec<String>,
+    },
+}
+
+fn stopped_phrase(stopped: &[String]) -> String {
+    if stopped.is_empty() {
+        String::new()
+    } else {
+        format!(" (stopped: {})", stopped.join(", "))
+    }
 }
 
 impl EngineError {
@@ -154,7 +200,7 @@ impl EngineError {
     pub fn hint(&self) -> Option<String> {
         match self {
             EngineError::Playbook(_) => Some("fix the playbook; `respond playbook check FILE` lists every problem".into()),
-            EngineError::Input { .. } => Some("pass it as `--input NAME=VALUE`".into()),
+            EngineError::Input { hint, .. } => hint.clone(),
             EngineError::PlaybookChanged { .. } => Some("resume with the original playbook, or pass `--accept-changed-playbook` to continue with the new one".into()),
             EngineError::Journal(_) => Some("the journal is damaged; `respond evidence verify RUN_DIR` shows where".into()),
             _ => None,
@@ -173,6 +219,16 @@ impl EngineError {
     }
 }
 
+impl From<crate::playbook::inputs::InputError> for EngineError {
+    fn from(e: crate::playbook::inputs::InputError) -> Self {
+        EngineError::Input {
+            name: e.name,
+            message: e.message,
+            hint: e.hint,
+        }
+    }
+}
+
 /// Parses repeated `--input KEY=VALUE` flags. Values are never echoed in errors (they may be
 /// secrets); a repeated key is refused.
 pub fn parse_input_flags(flags: &[String]) -> Result<BTreeMap<String, String>, EngineError> {
@@ -182,6 +238,7 @@ pub fn parse_input_flags(flags: &[String]) -> Result<BTreeMap<String, String>, E
             return Err(EngineError::Input {
                 name: format!("#{}", n + 1),
                 message: "`--input` expects KEY=VALUE".into(),
+                hint: Some("for example `--input rotate_days=60`".into()),
             });
         };
         let k = k.trim();
@@ -189,12 +246,14 @@ pub fn parse_input_flags(flags: &[String]) -> Result<BTreeMap<String, String>, E
             return Err(EngineError::Input {
                 name: format!("#{}", n + 1),
                 message: "`--input` expects KEY=VALUE (the key is empty)".into(),
+                hint: Some("for example `--input rotate_days=60`".into()),
             });
         }
         if out.insert(k.to_string(), v.to_string()).is_some() {
             return Err(EngineError::Input {
                 name: k.to_string(),
                 message: "given more than once".into(),
+                hint: Some("give each input once".into()),
             });
         }
     }

@@ -19,12 +19,11 @@ use tokio::task::JoinSet;
 
 use super::events::{self, Event};
 use super::journal::{self, Journal};
-use super::{EngineError, RunReport, RunSpec, StepRecord, StepStatus};
+use super::{EngineError, RunReport, RunSpec, RunStop, StepRecord, StepStatus};
 use crate::output::Printer;
 use crate::playbook::template::{self, Renderer};
-use crate::playbook::{self, validate, InputDecl, OnError, Playbook, Step};
+use crate::playbook::{self, validate, OnError, Playbook, Step};
 use crate::rundir::RunDir;
-use crate::secret::Secret;
 use crate::steps::{Effect, Registry, Services, StepContext, StepError, StepKind, StepOutcome};
 
 /// What resume knows about a step from earlier sessions.
@@ -146,62 +145,14 @@ pub(crate) fn journal_inputs(pb: &Playbook, inputs: &Map<String, Value>) -> Valu
 }
 
 /// Types the user's inputs by their declarations, fills defaults, refuses unknown or missing
-/// ones. `known` holds already-typed values (recovered by resume) used before defaults.
+/// ones and values outside their declared constraints ([`playbook::inputs::resolve`]).
+/// `known` holds already-typed values (recovered by resume) used before defaults.
 pub(crate) fn resolve_inputs(
     pb: &Playbook,
     given: &BTreeMap<String, String>,
     known: &Map<String, Value>,
 ) -> Result<Map<String, Value>, EngineError> {
-    for name in given.keys() {
-        if pb.input(name).is_none() {
-            let hint = validate::nearest(name, pb.inputs.iter().map(|i| i.name.as_str()));
-            return Err(EngineError::Input {
-                name: name.clone(),
-                message: match hint {
-                    Some(h) => format!("the playbook has no such input (did you mean `{h}`?)"),
-                    None => "the playbook has no such input".into(),
-                },
-            });
-        }
-    }
-    let mut out = Map::new();
-    for InputDecl {
-        name,
-        ty,
-        default,
-        required,
-        secret,
-        ..
-    } in &pb.inputs
-    {
-        let value = if let Some(raw) = given.get(name) {
-            if *secret {
-                let _ = Secret::new(raw.clone());
-            }
-            ty.from_cli(raw).map_err(|message| EngineError::Input {
-                name: name.clone(),
-                message,
-            })?
-        } else if let Some(v) = known.get(name) {
-            v.clone()
-        } else if let Some(d) = default {
-            d.clone()
-        } else if *required {
-            return Err(EngineError::Input {
-                name: name.clone(),
-                message: if *secret {
-                    "is required (secret inputs are never stored, so a resumed run needs it again)"
-                        .into()
-                } else {
-                    "is required".into()
-                },
-            });
-        } else {
-            Value::Null
-        };
-        out.insert(name.clone(), value);
-    }
-    Ok(out)
+    Ok(playbook::inputs::resolve(pb, given, known, Utc::now())?)
 }
 
 /// The ids a step waits for: its `needs`, and the steps whose outputs it references.
@@ -228,6 +179,7 @@ pub(crate) async fn execute(
     let mut running: HashMap<tokio::task::Id, String> = HashMap::new();
     let mut set: JoinSet<Result<StepRecord, EngineError>> = JoinSet::new();
     let mut aborting: Option<String> = None;
+    let mut stopped: Option<RunStop> = None;
     loop {
         if aborting.is_none() {
             for step in &steps {
@@ -253,7 +205,14 @@ pub(crate) async fn execute(
                 running.insert(handle.id(), step.id.clone());
             }
         }
-        let Some(joined) = set.join_next_with_id().await else {
+        let next = tokio::select! {
+            biased;
+            sig = super::interrupt::wait() => {
+                return interrupted(&exec, set, running, sig).await;
+            }
+            j = set.join_next_with_id() => j,
+        };
+        let Some(joined) = next else {
             break;
         };
         let record = match joined {
@@ -275,13 +234,23 @@ pub(crate) async fn execute(
             }
         };
         if record.status == StepStatus::Failed
-            && exec
-                .playbook
-                .step(&record.id)
-                .is_some_and(|s| s.on_error == OnError::Abort)
+            && (record.stops_run
+                || exec
+                    .playbook
+                    .step(&record.id)
+                    .is_some_and(|s| s.on_error == OnError::Abort))
             && aborting.is_none()
         {
             aborting = Some(record.id.clone());
+        }
+        // A failure no step can get past (a key the exchange never accepted) stops the run
+        // whatever the step's `on_error`.
+        if record.stops_run && stopped.is_none() {
+            stopped = Some(RunStop {
+                step: record.id.clone(),
+                message: record.error.clone().unwrap_or_default(),
+                hint: record.hint.clone(),
+            });
         }
         done.insert(record.id.clone(), record);
     }
@@ -307,6 +276,7 @@ pub(crate) async fn execute(
         ok,
         aborted_after: aborting.clone(),
         counts,
+        stopped: stopped.clone(),
     }))?;
     Ok(RunReport {
         run_id: exec.run["id"].as_str().unwrap_or_default().to_string(),
@@ -315,6 +285,31 @@ pub(crate) async fn execute(
         dry_run: exec.dry_run,
         steps: records,
         ok,
+        stopped,
+    })
+}
+
+/// Stops every running step after SIGINT/SIGTERM, waits until they are gone (so no entry can
+/// follow), and journals `run_interrupted`. Steps cut off mid-way have a start without an end:
+/// resume checks a write's effect before running it again, as after a crash.
+async fn interrupted(
+    exec: &Exec,
+    mut set: JoinSet<Result<StepRecord, EngineError>>,
+    running: HashMap<tokio::task::Id, String>,
+    sig: super::interrupt::Signal,
+) -> Result<RunReport, EngineError> {
+    set.abort_all();
+    while set.join_next().await.is_some() {}
+    let mut stopped: Vec<String> = running.into_values().collect();
+    stopped.sort();
+    exec.journal
+        .record(&Event::RunInterrupted(events::RunInterrupted {
+            signal: sig.name().to_string(),
+            stopped_steps: stopped.clone(),
+        }))?;
+    Err(EngineError::Interrupted {
+        signal: sig,
+        stopped,
     })
 }
 
@@ -345,6 +340,7 @@ fn journal_end(exec: &Exec, r: &StepRecord) -> Result<(), EngineError> {
         outputs: r.outputs.clone(),
         artifacts: r.artifacts.clone(),
         effect_unknown: r.effect_unknown,
+        stops_run: r.stops_run,
     }))?;
     Ok(())
 }
@@ -564,8 +560,13 @@ async fn run_step(
                         step.id
                     ),
                     format!(
-                        "check by hand, then `respond resume RUN_DIR --replay {}` to run it again",
-                        step.id
+                        "check by hand, then `{}` to run it again",
+                        crate::output::respond_command([
+                            "resume",
+                            &exec.rundir.path().display().to_string(),
+                            "--replay",
+                            &step.id,
+                        ])
                     ),
                 );
                 return finish(&exec, failed(&step, 0, &e), true);
@@ -603,9 +604,19 @@ async fn run_step(
     exec.printer
         .status(&format!("[start] {} ({})", step.id, step.uses));
     let retry = step.retry.or(exec.playbook.defaults.retry);
-    let attempts_max = retry.map(|r| r.attempts.max(1)).unwrap_or(1);
     let base = retry.map(|r| r.backoff).unwrap_or(Duration::from_secs(1));
     let timeout = step.timeout.or(exec.playbook.defaults.timeout);
+    // A kind that owns its waiting is never retried (a retry would multiply the wait), and
+    // not cut off before its own limit plus room for its last request.
+    let wait = kind.owns_wait(&args);
+    let attempts_max = match wait {
+        Some(_) => 1,
+        None => retry.map(|r| r.attempts.max(1)).unwrap_or(1),
+    };
+    let timeout = match wait {
+        Some(w) => Some((w + crate::steps::WAIT_GRACE).max(timeout.unwrap_or_default())),
+        None => timeout,
+    };
     let args = Arc::new(args);
     let mut n = 0u32;
     loop {
@@ -629,7 +640,9 @@ async fn run_step(
                 return finish(&exec, r, true);
             }
             Err(AttemptError::Step(e)) => {
-                let retryable = effect == Effect::Read || e.is_retryable();
+                // Reads are retried on any error, other steps on transient ones; an error
+                // that cannot clear (a refused key, nothing at the API address) never is.
+                let retryable = !e.is_permanent() && (effect == Effect::Read || e.is_retryable());
                 (e, retryable)
             }
             Err(AttemptError::Timeout(d)) => (
@@ -677,6 +690,7 @@ async fn run_step(
             None => {
                 let mut r = failed(&step, n, &err);
                 r.effect_unknown = cut_off && effect != Effect::Read;
+                r.stops_run = err.stops_run();
                 return finish(&exec, r, true);
             }
         }
@@ -717,6 +731,15 @@ enum AttemptError {
     Panic(String),
 }
 
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// One attempt in its own task (a panic is caught as a `JoinError`), under the timeout.
 async fn attempt(
     kind: Arc<dyn StepKind>,
@@ -726,6 +749,9 @@ async fn attempt(
 ) -> Result<StepOutcome, AttemptError> {
     let handle = tokio::spawn(async move { kind.run(&ctx, &args).await });
     let abort = handle.abort_handle();
+    // The step's work stops with its attempt: when SIGINT/SIGTERM aborts the step's task, this
+    // future is dropped, and the spawned task must not go on sending requests.
+    let _stop_with_attempt = AbortOnDrop(abort.clone());
     let joined = match timeout {
         Some(d) => match tokio::time::timeout(d, handle).await {
             Ok(j) => j,

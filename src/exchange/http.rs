@@ -13,12 +13,18 @@
 //! acted). When a write's outcome is unknown ([`outcome_unknown`]: no answer, 5xx, an
 //! unreadable answer) the caller settles it by reading the exchange's state.
 //!
+//! The pipeline also notes when the exchange first accepted the key (a signed request answered
+//! past its key and signature checks, [`Pipeline::key_accepted_at`]), tells a connection that
+//! nothing listens at ([`Error::Unreachable`]) from other transport failures, and logs one
+//! line per request at `-v` (method, path, status, time, budget; never a token or a parameter
+//! value).
+//!
 //! The URL policy ([`validate_base_url`]) lives here too: https anywhere, plain http only to
 //! loopback, checked before a key is ever sent.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -291,6 +297,8 @@ pub struct Pipeline {
     transport: Arc<Transport>,
     signer: Arc<dyn Signer>,
     key_masked: String,
+    /// When the exchange first accepted this key.
+    accepted_at: OnceLock<DateTime<Utc>>,
 }
 
 impl Pipeline {
@@ -299,7 +307,14 @@ impl Pipeline {
             transport,
             signer,
             key_masked,
+            accepted_at: OnceLock::new(),
         }
+    }
+
+    /// When the exchange first accepted this key (answered a signed request past its key and
+    /// signature checks), as this pipeline saw it request by request.
+    pub fn key_accepted_at(&self) -> Option<DateTime<Utc>> {
+        self.accepted_at.get().copied()
     }
 
     pub fn transport(&self) -> &Arc<Transport> {
@@ -363,6 +378,8 @@ impl Pipeline {
             req = req.header(k, v);
         }
         let sent_local = Utc::now();
+        let clock = std::time::Instant::now();
+        let mut refused = false;
         // A complete answer is (status, headers, body). An answer cut off mid-body keeps the
         // bytes that arrived but is recorded with status 0: "no complete answer", which the
         // offline rebuild skips like a connection that never answered.
@@ -381,7 +398,10 @@ impl Pipeline {
                     }
                 }
             }
-            Err(e) => Err((reqwest::header::HeaderMap::new(), Vec::new(), describe(&e))),
+            Err(e) => {
+                refused = is_connection_refused(&e);
+                Err((reqwest::header::HeaderMap::new(), Vec::new(), describe(&e)))
+            }
         };
         let answered_local = Utc::now();
         drop(permit);
@@ -393,7 +413,16 @@ impl Pipeline {
         let prov = self
             .record(call, status, sent_local, answered_local, kept, &body)
             .await?;
-        if let Some(rep) = t.protocol.observe(&headers) {
+        let report = t.protocol.observe(&headers);
+        log_exchange(
+            call,
+            &self.key_masked,
+            status,
+            clock.elapsed(),
+            report.as_ref(),
+            transport_err.as_deref(),
+        );
+        if let Some(rep) = report {
             if rep.group != group {
                 t.learned_groups
                     .lock()
@@ -406,7 +435,13 @@ impl Pipeline {
             t.limiter.observe(&rep.group, rep.remaining);
         }
         if let Some(e) = transport_err {
+            if refused {
+                return Err(Error::Unreachable(format!("{}: {e}", call.what())));
+            }
             return Err(Error::Transport(format!("{}: {e}", call.what())));
+        }
+        if call.auth && (200..300).contains(&status) {
+            let _ = self.accepted_at.set(answered_local);
         }
         let retry_after = header(&headers, "retry-after")
             .and_then(|v| v.trim().parse::<u64>().ok())
@@ -489,15 +524,22 @@ impl Pipeline {
         .map_err(|e| Error::Evidence(format!("{what}: {e}")))
     }
 
-    /// Turns an answer that is not data into its typed error.
+    /// Turns an answer that is not data into its typed error. An error only given after the
+    /// key's checks passed counts as the key accepted.
     pub fn classify(&self, call: &Call, a: &Answer) -> Result<()> {
-        match a.status {
+        let res = match a.status {
             429 | 418 => Err(Error::RateLimited {
                 status: a.status,
                 retry_after_ms: a.retry_after.map(|d| d.as_millis() as u64),
             }),
             status => self.transport.protocol.classify(call, status, &a.body),
+        };
+        if let Err(e) = &res {
+            if call.auth && e.proves_key_accepted() {
+                let _ = self.accepted_at.set(a.answered_local);
+            }
         }
+        res
     }
 
     /// A body the adapter could not parse, naming the call and its raw file.
@@ -616,6 +658,63 @@ pub fn outcome_unknown(e: &Error) -> bool {
         Error::Transport(_) | Error::Decode { .. } => true,
         Error::Api { status, .. } => *status >= 500,
         _ => false,
+    }
+}
+
+/// Nothing listened at the address: the connection was refused outright.
+fn is_connection_refused(e: &reqwest::Error) -> bool {
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        if s.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused)
+        {
+            return true;
+        }
+        src = s.source();
+    }
+    false
+}
+
+/// One line per HTTP exchange for `-v` (info) and its parameter names for `-vv` (debug): the
+/// method and path, never the token (a header) nor parameter values.
+fn log_exchange(
+    call: &Call,
+    key_masked: &str,
+    status: u16,
+    took: Duration,
+    report: Option<&BudgetReport>,
+    transport_err: Option<&str>,
+) {
+    let key = if call.auth { key_masked } else { "public" };
+    let ms = took.as_millis();
+    let budget = match report {
+        Some(r) => match r.remaining {
+            Some(n) => format!("budget: {n} left this second in group {}", r.group),
+            None => format!("budget: group {}", r.group),
+        },
+        None => "budget: not reported".to_string(),
+    };
+    // Only the kind of failure: the full error names the URL with its query.
+    match transport_err.map(|e| e.split(": ").next().unwrap_or(e)) {
+        Some(e) => tracing::info!(
+            "{} {} [{key}] -> no complete answer after {ms} ms ({e}); {budget}",
+            call.method,
+            call.path
+        ),
+        None => tracing::info!(
+            "{} {} [{key}] -> {status} in {ms} ms; {budget}",
+            call.method,
+            call.path
+        ),
+    }
+    if !call.params.is_empty() {
+        let names: BTreeSet<&str> = call.params.iter().map(|(k, _)| k.as_str()).collect();
+        tracing::debug!(
+            "{} {}: parameters {}",
+            call.method,
+            call.path,
+            names.into_iter().collect::<Vec<_>>().join(", ")
+        );
     }
 }
 

@@ -16,6 +16,7 @@ pub mod ratelimit;
 pub mod registry;
 pub mod replay;
 pub mod types;
+pub mod watch;
 
 pub use registry::adapters::*;
 
@@ -121,6 +122,51 @@ pub enum ErrorKind {
     Other,
 }
 
+impl ErrorKind {
+    /// The exchange refused the key itself (unknown, expired, a signature that does not verify
+    /// with it, no credentials).
+    pub fn refuses_key(self) -> bool {
+        matches!(
+            self,
+            ErrorKind::KeyInvalid | ErrorKind::KeyExpired | ErrorKind::BadSignature
+        )
+    }
+
+    /// Only given after the exchange found the key and checked its signature: the key's own
+    /// scopes or IP allowlist refused the call, or the call reached the business logic.
+    pub fn proves_key_accepted(self) -> bool {
+        matches!(
+            self,
+            ErrorKind::PermissionDenied | ErrorKind::IpNotAllowed | ErrorKind::NotFound
+        )
+    }
+
+    /// Asking again cannot clear it.
+    pub fn is_permanent(self) -> bool {
+        self.refuses_key()
+            || matches!(
+                self,
+                ErrorKind::PermissionDenied | ErrorKind::IpNotAllowed | ErrorKind::InvalidRequest
+            )
+    }
+}
+
+/// A key refused from its very first request ([`Error::NeverAccepted`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyRefusal {
+    pub exchange: String,
+    /// Which key: `the key under investigation`, `the read-only key`.
+    pub role: String,
+    /// The masked key.
+    pub key: String,
+    /// The exchange's own error code, as evidence.
+    pub code: String,
+    pub kind: ErrorKind,
+    pub message: String,
+    /// What to do about a key refused from its first request (the exchange's words).
+    pub advice: String,
+}
+
 /// Errors from an adapter, classified so callers can decide: retry, switch key, or stop.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -142,9 +188,19 @@ pub enum Error {
         status: u16,
         retry_after_ms: Option<u64>,
     },
-    /// No usable answer: connection refused or dropped, timeout, TLS.
+    /// No usable answer: connection dropped, timeout, TLS. Worth retrying.
     #[error("transport error: {0}")]
     Transport(String),
+    /// Nothing listens at the API address (connection refused): the URL or the port is wrong,
+    /// or the service is down. Waiting does not fix a wrong `--api-url`, so this is not
+    /// retried; the request never reached the exchange, so nothing took effect.
+    #[error("cannot reach the exchange: {0}")]
+    Unreachable(String),
+    /// The exchange refused a key before it ever accepted it in this run (or in the run being
+    /// resumed): the key is mistyped, was deleted before the run, expired, or its secret is
+    /// wrong. Nothing can be done with it, and its refusal proves nothing about a revocation.
+    #[error("the exchange refused {} {} with {} from its first request: this key was never accepted here ({})", .0.role, .0.key, .0.code, .0.message)]
+    NeverAccepted(Box<KeyRefusal>),
     /// The answer could not be parsed (truncated JSON, unexpected shape).
     #[error("could not parse the exchange's answer from {endpoint}: {detail}")]
     Decode { endpoint: String, detail: String },
@@ -179,9 +235,45 @@ impl Error {
     pub fn kind(&self) -> Option<ErrorKind> {
         match self {
             Error::Api { kind, .. } => Some(*kind),
+            Error::NeverAccepted(r) => Some(r.kind),
             Error::RateLimited { .. } => Some(ErrorKind::RateLimited),
             _ => None,
         }
+    }
+
+    /// Waiting or asking again cannot change the answer: a wrong secret, a key refused before
+    /// it ever worked, nothing listening at the API address, a missing permission, a request
+    /// the exchange rejects as malformed, evidence that cannot be saved, a call the exchange
+    /// does not offer. A poll or a retry stops at once on these, with [`Error::advice`].
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            Error::Api { kind, .. } => kind.is_permanent(),
+            Error::NeverAccepted(_)
+            | Error::Unreachable(_)
+            | Error::Config(_)
+            | Error::Evidence(_)
+            | Error::Unsupported { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// The exchange refused the key itself (unknown, expired, bad signature, no token), as
+    /// opposed to refusing one call. Before the key was ever accepted this means the key was
+    /// never usable here; after, the key died ([`Error::is_key_dead`]) or its secret changed.
+    pub fn refuses_key(&self) -> bool {
+        matches!(self, Error::Api { kind, .. } if kind.refuses_key())
+    }
+
+    /// The answer shows the exchange knew the key and checked its signature (it then refused
+    /// only this call: a missing scope, this machine's IP, an unknown order).
+    pub fn proves_key_accepted(&self) -> bool {
+        matches!(self, Error::Api { kind, .. } if kind.proves_key_accepted())
+    }
+
+    /// The run cannot go on: no step can do anything useful with this key (see
+    /// [`Error::NeverAccepted`]). The engine stops the run and the command exits 2.
+    pub fn stops_run(&self) -> bool {
+        matches!(self, Error::NeverAccepted(_))
     }
 
     /// The key no longer works (deleted, expired): switch keys rather than retry.
@@ -201,6 +293,7 @@ impl Error {
     pub fn code(&self) -> Option<&str> {
         match self {
             Error::Api { code, .. } => Some(code),
+            Error::NeverAccepted(r) => Some(&r.code),
             _ => None,
         }
     }
@@ -211,6 +304,8 @@ impl Error {
             Error::Api { advice, .. } => advice.clone(),
             Error::RateLimited { .. } => "wait and retry; respond paces itself, so this means another client shares the key or IP".into(),
             Error::Transport(_) => "check the network and --api-url; reads are retried automatically".into(),
+            Error::Unreachable(_) => "nothing answers at this address: check --api-url (scheme, host and port) and that the exchange or mock is running; nothing was sent, so nothing took effect".into(),
+            Error::NeverAccepted(r) => r.advice.clone(),
             Error::Decode { .. } => "the raw answer is saved under raw/; retry, and report it if it persists".into(),
             Error::OutcomeUnknown { .. } => "check the exchange's order list before retrying; `respond resume` checks it for you".into(),
             Error::Unsupported { .. } => "do this step by hand in the exchange's web interface".into(),
@@ -311,4 +406,52 @@ pub trait Exchange: Send + Sync {
     fn budget_status(&self) -> Option<String> {
         None
     }
+
+    /// When the exchange first accepted this key (answered a signed request past its key and
+    /// signature checks), as the adapter saw it request by request; `None` when it has not, or
+    /// when the adapter does not track it. [`watch::Watched`] tracks the same per call for
+    /// every adapter; this finer view covers a call whose first request was accepted and a
+    /// later one refused.
+    fn key_accepted_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        None
+    }
+}
+
+/// What a run's saved raw responses show about one key: whether the exchange ever accepted it
+/// and whether it refused it as unknown or expired afterwards. A resume reads this, so a key
+/// seen working before an interruption still counts as seen working.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyHistory {
+    /// The masked key.
+    pub key: String,
+    /// The first accepted answer: when, and its raw file.
+    pub accepted: Option<(chrono::DateTime<chrono::Utc>, String)>,
+    /// The first answer refusing the key as dead (`invalid_access_key`, `expired_access_key`):
+    /// when, the error name, and its raw file.
+    pub refused: Option<(chrono::DateTime<chrono::Utc>, String, String)>,
+}
+
+impl KeyHistory {
+    /// Seen accepted, then refused as dead: the key was revoked (or expired) during the run.
+    pub fn known_dead(&self) -> bool {
+        self.accepted.is_some() && self.refused.is_some()
+    }
+}
+
+/// The key under investigation in a run directory (the key of its first signed request, as the
+/// offline rebuild counts it) and what its raw responses show, read with the error map of the
+/// exchange that recorded them ([`replay::key_history`]). `None` when no signed request was
+/// recorded or the exchange is not registered.
+pub fn key_history(exchange: &str, run_dir: &std::path::Path) -> Option<KeyHistory> {
+    replay::key_history(registry::get(exchange)?, run_dir, None)
+}
+
+/// The same for a given masked key (the read-only key, or the old key when known).
+pub fn key_history_of(exchange: &str, run_dir: &std::path::Path, key: &str) -> KeyHistory {
+    registry::get(exchange)
+        .and_then(|d| replay::key_history(d, run_dir, Some(key)))
+        .unwrap_or_else(|| KeyHistory {
+            key: key.to_string(),
+            ..KeyHistory::default()
+        })
 }

@@ -12,7 +12,7 @@
 use std::sync::Arc;
 
 use super::replay::{DecodeError, Decoded};
-use super::{Exchange, LocalZone, Market, Result, ScopeClass};
+use super::{ErrorKind, Exchange, LocalZone, Market, Result, ScopeClass};
 use crate::rundir::{RawSidecar, RunDir};
 use crate::secret::Secret;
 
@@ -137,6 +137,9 @@ pub enum SymbolError {
     Invalid(String),
 }
 
+/// Reads a saved error answer (see [`Descriptor::error_of`]).
+pub type ErrorOfFn = fn(u16, &[u8]) -> Option<(String, ErrorKind)>;
+
 /// Connects one adapter per key (see [`Descriptor::connect`]).
 pub type ConnectFn = fn(&ConnectConfig, &[KeyMaterial]) -> Result<Vec<Arc<dyn Exchange>>>;
 
@@ -162,6 +165,12 @@ pub struct Descriptor {
     /// Decodes one saved raw response for the offline rebuild ([`super::replay`]); the same
     /// parsers the live adapter uses.
     pub decode_raw: fn(&RawSidecar, &[u8]) -> std::result::Result<Decoded, DecodeError>,
+    /// The exchange's error code and its kind in a saved error answer (status, body), as the
+    /// live adapter classifies it; `None` when the body is not an error the exchange wrote.
+    pub error_of: ErrorOfFn,
+    /// What to do about a key refused from its very first request, by the refusal's kind and
+    /// code.
+    pub never_accepted_advice: fn(ErrorKind, &str) -> &'static str,
     /// The mock exchange a drill runs against.
     pub mock: MockHook,
     /// The exchange's permission scopes.

@@ -18,8 +18,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::{
-    ApiKeyInfo, Balance, Candle, Descriptor, Fill, History, MarketInfo, Order, Provenance,
-    SkippedRaw, Transfer, TransferKind, WithdrawalAddress,
+    ApiKeyInfo, Balance, Candle, Descriptor, ErrorKind, Fill, History, KeyHistory, MarketInfo,
+    Order, Provenance, SkippedRaw, Transfer, TransferKind, WithdrawalAddress,
 };
 use crate::rundir::RawSidecar;
 
@@ -340,6 +340,66 @@ pub fn rebuild(
     let mut history = acc.finish();
     history.skipped = skipped;
     Ok(history)
+}
+
+/// What `run_dir/raw/` shows about one key (`key`, or the key of the first signed request):
+/// its first accepted answer, and its first refusal as dead (see [`KeyHistory`]), with the
+/// exchange's error map ([`Descriptor::error_of`]). Unreadable or damaged files are passed
+/// over: a run killed mid-write leaves one, and the verdict only needs the answers that are
+/// intact. `None` when no signed request was recorded and no key was named.
+pub fn key_history(desc: &Descriptor, run_dir: &Path, key: Option<&str>) -> Option<KeyHistory> {
+    let raw = run_dir.join("raw");
+    let mut sides: Vec<RawSidecar> = std::fs::read_dir(&raw)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".meta.json"))
+        .filter_map(|e| serde_json::from_slice(&std::fs::read(e.path()).ok()?).ok())
+        .collect();
+    sides.sort_by_key(|s: &RawSidecar| s.seq);
+    let key = match key {
+        Some(k) => k.to_string(),
+        None => sides.iter().find(|s| !s.key.is_empty())?.key.clone(),
+    };
+    let mut h = KeyHistory {
+        key: key.clone(),
+        ..KeyHistory::default()
+    };
+    let at = |s: &RawSidecar| {
+        chrono::DateTime::parse_from_rfc3339(&s.responded_at)
+            .ok()
+            .map(|t| t.with_timezone(&chrono::Utc))
+    };
+    for side in sides.iter().filter(|s| s.key == key) {
+        let Some(t) = at(side) else { continue };
+        if (200..300).contains(&side.status) {
+            if h.accepted.as_ref().map_or(true, |(a, _)| t < *a) {
+                h.accepted = Some((t, side.body_file.clone()));
+            }
+            continue;
+        }
+        let Ok(body_path) = crate::fsutil::safe_join(run_dir, &side.body_file) else {
+            continue;
+        };
+        let Ok(body) = std::fs::read(&body_path) else {
+            continue;
+        };
+        if crate::fsutil::sha256_hex(&body) != side.body_sha256 {
+            continue;
+        }
+        let Some((code, kind)) = (desc.error_of)(side.status, &body) else {
+            continue;
+        };
+        if kind.proves_key_accepted() {
+            if h.accepted.as_ref().map_or(true, |(a, _)| t < *a) {
+                h.accepted = Some((t, side.body_file.clone()));
+            }
+        } else if matches!(kind, ErrorKind::KeyInvalid | ErrorKind::KeyExpired)
+            && h.refused.as_ref().map_or(true, |(r, _, _)| t < *r)
+        {
+            h.refused = Some((t, code, side.body_file.clone()));
+        }
+    }
+    Some(h)
 }
 
 /// The provenance of a recorded body: its file and hash, as every record parsed from it

@@ -1,10 +1,11 @@
 //! Playbooks: YAML files that say what a response run does, step by step.
 //!
 //! [`yaml`] parses with positions (the only `serde_yaml` caller), [`validate`] builds the
-//! [`model`] or reports every problem as `file:line:column`, [`template`] resolves `with` and
-//! `if` at run time. Default playbooks are embedded in the binary ([`embedded`]); a path given
+//! [`model`] or reports every problem as `file:line:column`, [`inputs`] types input values and
+//! enforces their declared constraints, [`template`] resolves `with` and `if` at run time. Default playbooks are embedded in the binary ([`embedded`]); a path given
 //! on the command line overrides them.
 
+pub mod inputs;
 pub mod model;
 pub mod template;
 pub mod validate;

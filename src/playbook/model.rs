@@ -42,6 +42,8 @@ pub enum InputType {
     Number,
     Boolean,
     Duration,
+    /// An RFC 3339 instant (`2026-11-20T00:00:00Z`).
+    Time,
     List,
 }
 
@@ -53,6 +55,7 @@ impl InputType {
             "number" => InputType::Number,
             "boolean" => InputType::Boolean,
             "duration" => InputType::Duration,
+            "time" => InputType::Time,
             "list" => InputType::List,
             _ => return None,
         })
@@ -64,9 +67,15 @@ impl InputType {
             InputType::Number => "number",
             InputType::Boolean => "boolean",
             InputType::Duration => "duration",
+            InputType::Time => "time",
             InputType::List => "list",
         }
     }
+
+    /// Every type name, for hints.
+    pub const NAMES: &'static [&'static str] = &[
+        "string", "integer", "number", "boolean", "duration", "time", "list",
+    ];
 
     /// The step-argument type with the same values.
     pub fn as_arg_type(self) -> crate::steps::ArgType {
@@ -77,13 +86,18 @@ impl InputType {
             InputType::Number => ArgType::Number,
             InputType::Boolean => ArgType::Boolean,
             InputType::Duration => ArgType::Duration,
+            // A time reaches steps as its RFC 3339 text.
+            InputType::Time => ArgType::String,
             InputType::List => ArgType::List,
         }
     }
 
     /// Whether a YAML value has this type.
     pub fn accepts(self, v: &Value) -> bool {
-        crate::playbook::validate::arg_type_accepts(self.as_arg_type(), v)
+        match self {
+            InputType::Time => v.as_str().is_some_and(|s| parse_time(s).is_ok()),
+            other => crate::playbook::validate::arg_type_accepts(other.as_arg_type(), v),
+        }
     }
 
     /// Converts a value given on the command line (`--input k=v`) to this type.
@@ -110,6 +124,9 @@ impl InputType {
             InputType::Duration => parse_duration(s)
                 .map(|_| Value::String(s.trim().to_string()))
                 .map_err(|e| e.to_string()),
+            // Empty means "not given" (`--input from=`), like an input without a default.
+            InputType::Time if s.trim().is_empty() => Ok(Value::Null),
+            InputType::Time => parse_time(s).map(|_| Value::String(s.trim().to_string())),
             InputType::List => {
                 let t = s.trim();
                 if t.starts_with('[') {
@@ -146,6 +163,16 @@ pub struct InputDecl {
     /// Never written to the journal or printed; must be re-supplied on resume.
     #[serde(default)]
     pub secret: bool,
+    /// The smallest value allowed (integer, number, duration and time inputs; a time bound
+    /// may be `now` or `now-7d`). Checked by `playbook check` and before a run's first step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<Value>,
+    /// The largest value allowed (as `min`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<Value>,
+    /// Time inputs only: when both are given, this one must be earlier than the named input.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<String>,
 }
 
 /// Playbook-wide defaults for steps.
@@ -235,6 +262,13 @@ pub fn parse_duration(s: &str) -> Result<Duration, BadDuration> {
         total = total.checked_add(d).ok_or_else(bad)?;
     }
     Ok(total)
+}
+
+/// Parses an RFC 3339 time (`2026-11-20T00:00:00Z`, any offset) to UTC.
+pub fn parse_time(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(s.trim())
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|e| format!("`{s}` is not an RFC 3339 time such as 2026-11-20T00:00:00Z ({e})"))
 }
 
 /// Renders a duration the way playbooks write it.

@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use super::inputs;
 use super::model::{
     parse_duration, Defaults, InputDecl, InputType, OnError, Playbook, Retry, Step,
 };
@@ -382,7 +383,16 @@ impl Validator<'_> {
             self.unknown_keys(
                 d,
                 &p,
-                &["type", "default", "required", "description", "secret"],
+                &[
+                    "type",
+                    "default",
+                    "required",
+                    "description",
+                    "secret",
+                    "min",
+                    "max",
+                    "before",
+                ],
                 "an input",
             );
             let ty = match d.get("type") {
@@ -393,13 +403,9 @@ impl Validator<'_> {
                             &child(&p, key("type")),
                             format!("unknown input type `{t}`"),
                             Some(
-                                did_you_mean(
-                                    t,
-                                    ["string", "integer", "number", "boolean", "duration", "list"],
-                                )
-                                .unwrap_or_else(|| {
-                                    "types: string, integer, number, boolean, duration, list".into()
-                                }),
+                                did_you_mean(t, InputType::NAMES.iter().copied()).unwrap_or_else(
+                                    || format!("types: {}", InputType::NAMES.join(", ")),
+                                ),
                             ),
                         );
                         None
@@ -411,18 +417,59 @@ impl Validator<'_> {
                 }
             };
             let default = d.get("default").cloned().filter(|v| !v.is_null());
+            let mut default_ok = true;
             if let (Some(ty), Some(dv)) = (ty, &default) {
                 if !ty.accepts(dv) {
-                    self.at_value(
-                        &child(&p, key("default")),
-                        format!(
-                            "default of input `{name}` is {}, but the input's type is {}",
-                            json_type(dv),
-                            ty.name()
+                    default_ok = false;
+                    let (message, hint) = match (ty, dv.as_str()) {
+                        (InputType::Time, Some(t)) => (
+                            format!(
+                                "default of input `{name}`: {}",
+                                super::model::parse_time(t).err().unwrap_or_default()
+                            ),
+                            Some("leave `default` out for \"not given\"".to_string()),
                         ),
-                        None,
-                    );
+                        _ => (
+                            format!(
+                                "default of input `{name}` is {}, but the input's type is {}",
+                                json_type(dv),
+                                ty.name()
+                            ),
+                            None,
+                        ),
+                    };
+                    self.at_value(&child(&p, key("default")), message, hint);
                 }
+            }
+            let min = d.get("min").cloned().filter(|v| !v.is_null());
+            let max = d.get("max").cloned().filter(|v| !v.is_null());
+            let mut bounds_ok = true;
+            if let Some(ty) = ty {
+                for (k, b) in [("min", &min), ("max", &max)] {
+                    let Some(b) = b else { continue };
+                    if let Err(e) = inputs::check_bound(ty, b) {
+                        bounds_ok = false;
+                        self.at_value(
+                            &child(&p, key(k)),
+                            format!("`{k}` of input `{name}`: {e}"),
+                            None,
+                        );
+                    }
+                }
+                if let (true, Some(a), Some(b)) = (bounds_ok, &min, &max) {
+                    if let Err(e) = inputs::check_range(ty, a, b) {
+                        bounds_ok = false;
+                        self.at_value(&child(&p, key("min")), format!("input `{name}`: {e}"), None);
+                    }
+                }
+            }
+            let before = self.string(d, &p, "before");
+            if before.is_some() && ty.is_some_and(|t| t != InputType::Time) {
+                self.at_key(
+                    &child(&p, key("before")),
+                    "`before` applies only to time inputs",
+                    None,
+                );
             }
             let flag = |s: &mut Self, k: &str| match d.get(k) {
                 None => false,
@@ -440,14 +487,50 @@ impl Validator<'_> {
             let secret = flag(self, "secret");
             let description = self.string(d, &p, "description");
             if let Some(ty) = ty {
-                out.push(InputDecl {
+                let decl = InputDecl {
                     name: name.clone(),
                     ty,
                     default,
                     required,
                     description,
                     secret,
-                });
+                    min,
+                    max,
+                    before,
+                };
+                if let (true, true, Some(dv)) = (default_ok, bounds_ok, &decl.default) {
+                    if let Err(e) = inputs::check_value(&decl, dv, chrono::Utc::now()) {
+                        self.at_value(
+                            &child(&p, key("default")),
+                            format!("default of input `{name}`: {e}"),
+                            None,
+                        );
+                    }
+                }
+                out.push(decl);
+            }
+        }
+        for d in &out {
+            let Some(other) = &d.before else { continue };
+            let at = child(&child(&base, key(&d.name)), key("before"));
+            match out.iter().find(|i| &i.name == other) {
+                None => self.at_value(
+                    &at,
+                    format!("`before` names unknown input `{other}`"),
+                    did_you_mean(other, out.iter().map(|i| i.name.as_str())),
+                ),
+                Some(o) if o.name == d.name => {
+                    self.at_value(&at, "an input cannot be `before` itself", None)
+                }
+                Some(o) if o.ty != InputType::Time => self.at_value(
+                    &at,
+                    format!(
+                        "`before` must name a time input; `{other}` is a {}",
+                        o.ty.name()
+                    ),
+                    None,
+                ),
+                Some(_) => {}
             }
         }
         out
@@ -1013,6 +1096,7 @@ fn input_fits(input: InputType, arg: ArgType) -> bool {
             | (InputType::Number, ArgType::Number)
             | (InputType::Boolean, ArgType::Boolean)
             | (InputType::Duration, ArgType::Duration | ArgType::String)
+            | (InputType::Time, ArgType::String)
             | (InputType::List, ArgType::List)
     )
 }

@@ -15,6 +15,8 @@ use crate::engine::{self, EngineError, RunReport, RunSpec};
 use crate::exchange::registry::{self, ConnectConfig, Descriptor, KeyMaterial};
 use crate::exit::{Code, Failure};
 use crate::output::Printer;
+use crate::playbook::inputs::InputError;
+use crate::playbook::Playbook;
 use crate::rundir::{self, RunDir};
 use crate::steps::{builtin, ExchangeSession, Services};
 
@@ -52,14 +54,26 @@ pub fn playbook_source(file: Option<&Path>, exchange: &str) -> Result<(PathBuf, 
 
 /// Validates a playbook before anything touches the exchange; every problem as
 /// `file:line:column`.
-pub fn validate_playbook(path: &Path, source: &str) -> Result<(), Failure> {
+pub fn validate_playbook(path: &Path, source: &str) -> Result<Playbook, Failure> {
     let registry = builtin::registry();
-    crate::playbook::load_str(path, source, &registry)
-        .map(|_| ())
-        .map_err(|e| {
-            Failure::usage(e.to_string())
-                .with_hint("`respond playbook check FILE` lists every problem")
-        })
+    crate::playbook::load_str(path, source, &registry).map_err(|e| {
+        Failure::usage(e.to_string()).with_hint("`respond playbook check FILE` lists every problem")
+    })
+}
+
+/// Types the run's inputs against the playbook and its declared constraints, so a value that
+/// could only fail once a step runs is refused before a bundle exists or a request is sent.
+pub fn check_inputs(pb: &Playbook, inputs: &BTreeMap<String, String>) -> Result<(), InputError> {
+    crate::playbook::inputs::resolve(pb, inputs, &serde_json::Map::new(), Utc::now()).map(|_| ())
+}
+
+/// An input error as the user reads it (exit 2).
+pub fn input_failure(e: InputError) -> Failure {
+    let f = Failure::usage(e.to_string());
+    match e.hint {
+        Some(h) => f.with_hint(h),
+        None => f,
+    }
 }
 
 /// The exchange connection of a run: which keys, and where the API is.
@@ -151,9 +165,23 @@ impl Connection {
         let readonly = adapters.next();
         let caps = serde_json::to_value(primary.capabilities())
             .map_err(|e| Failure::run(e.to_string()))?;
-        let session = ExchangeSession::new(primary, readonly);
-        if self.primary.is_none() {
-            session.primary_died();
+        let exchange = &self.exchange;
+        let session = if self.primary.is_none() {
+            let old = crate::exchange::key_history(exchange, rundir.path()).unwrap_or_default();
+            ExchangeSession::readonly_only(primary, old)
+        } else {
+            ExchangeSession::new(primary, readonly)
+        };
+        // A resume: a key the run saw accepted before still counts as seen accepted.
+        for k in [
+            session.primary(),
+            session.readonly().unwrap_or(session.primary()),
+        ] {
+            let masked = k.key_id_masked();
+            let h = crate::exchange::key_history_of(exchange, rundir.path(), &masked);
+            if let Some((at, _)) = h.accepted {
+                session.remember_accepted(&masked, at);
+            }
         }
         Ok((session, caps))
     }
@@ -170,7 +198,9 @@ pub struct RunSettings {
     pub interactive: bool,
 }
 
-/// Runs the leak playbook in a new bundle under `settings.out` and seals it.
+/// Runs the leak playbook in a new bundle under `settings.out` and seals it. When `out` cannot
+/// be written, the bundle goes to the private fallback directory ([`fallback_roots`]) and the
+/// run goes on: containment never waits for a local problem.
 pub async fn run_new(
     settings: RunSettings,
     conn: &Connection,
@@ -178,19 +208,12 @@ pub async fn run_new(
 ) -> Result<RunReport, Failure> {
     conn.check()?;
     let (pb_path, pb_source) = playbook_source(settings.playbook.as_deref(), &conn.exchange)?;
-    validate_playbook(&pb_path, &pb_source)?;
+    let pb = validate_playbook(&pb_path, &pb_source)?;
+    check_inputs(&pb, &settings.inputs).map_err(input_failure)?;
     let started = Utc::now();
-    let dir = settings.out.join(rundir::bundle_name(
-        started,
-        &conn.exchange,
-        &conn.key_masked(),
-    ));
-    let rundir = RunDir::create(&dir).map_err(|e| {
-        Failure::run(format!(
-            "cannot create the evidence directory {}: {e}",
-            dir.display()
-        ))
-    })?;
+    let name = rundir::bundle_name(started, &conn.exchange, &conn.key_masked());
+    let rundir = create_bundle(&settings.out, &name, printer)?;
+    let dir = rundir.path().to_path_buf();
     printer.status(&format!("evidence bundle: {}", dir.display()));
     let (session, capabilities) = conn.session(&rundir)?;
     let services = Arc::new(Services {
@@ -207,11 +230,114 @@ pub async fn run_new(
         dry_run: settings.dry_run,
     };
     let registry = builtin::registry();
+    listen_for_interrupts(&dir);
     let report = engine::start(spec, &registry, services, printer, rundir)
         .await
-        .map_err(|e| engine_failure(e, Some(&dir)))?;
+        .map_err(|e| engine_failure_printed(e, &dir, printer))?;
     seal(&dir, printer);
     Ok(report)
+}
+
+/// Where a bundle goes when `--out` cannot be written, in order: the user's state directory
+/// (`$XDG_STATE_HOME/respond/evidence`, else `~/.local/state/respond/evidence`), then
+/// `respond-evidence-<uid>` in the temporary directory.
+pub fn fallback_roots() -> Vec<PathBuf> {
+    let mut roots = Vec::new();
+    let state = std::env::var_os("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .map(PathBuf::from)
+                .filter(|p| p.is_absolute())
+                .map(|h| h.join(".local").join("state"))
+        });
+    if let Some(s) = state {
+        roots.push(s.join("respond").join("evidence"));
+    }
+    // A per-user name: the temporary directory is shared (ownership is checked on use).
+    let user = {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata("/proc/self")
+            .map(|m| m.uid().to_string())
+            .ok()
+            .or_else(|| std::env::var("USER").ok())
+            .unwrap_or_else(|| "user".into())
+    };
+    roots.push(std::env::temp_dir().join(format!("respond-evidence-{user}")));
+    roots
+}
+
+/// Creates the bundle `name` in the fallback `root`: `root` is created 0700 (or tightened to
+/// 0700) and must be a real directory owned by the same user as the bundle this process just
+/// created in it; otherwise the bundle is removed again and the root refused.
+fn create_in_fallback(root: &Path, name: &str) -> std::io::Result<RunDir> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    crate::fsutil::create_private_dir(root)?;
+    let meta = std::fs::symlink_metadata(root)?;
+    if !meta.is_dir() {
+        return Err(std::io::Error::other(format!(
+            "{} is not a directory",
+            root.display()
+        )));
+    }
+    let dir = root.join(name);
+    let rundir = RunDir::create(&dir)?;
+    let mine = std::fs::symlink_metadata(&dir)?.uid();
+    if meta.uid() != mine {
+        let _ = std::fs::remove_dir_all(&dir);
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!("{} belongs to another user", root.display()),
+        ));
+    }
+    if meta.mode() & 0o777 != 0o700 {
+        std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(rundir)
+}
+
+/// Creates the run's bundle `name` under `out`, or, when that fails, under the first fallback
+/// root that works, saying loudly where.
+fn create_bundle(out: &Path, name: &str, printer: &Printer) -> Result<RunDir, Failure> {
+    let wanted = out.join(name);
+    let first = match RunDir::create(&wanted) {
+        Ok(r) => return Ok(r),
+        Err(e) => e,
+    };
+    let mut tried = vec![format!("{}: {first}", wanted.display())];
+    for root in fallback_roots() {
+        let dir = root.join(name);
+        match create_in_fallback(&root, name) {
+            Ok(r) => {
+                printer.warn(&format!(
+                    "cannot create the evidence bundle under --out {}: {first}\n  \
+                     the run goes on (containment first); the evidence is kept in {} \
+                     (private, 0700): move it where you want once the incident is handled",
+                    out.display(),
+                    dir.display()
+                ));
+                return Ok(r);
+            }
+            Err(e) => tried.push(format!("{}: {e}", dir.display())),
+        }
+    }
+    Err(Failure::run(format!(
+        "cannot create the evidence bundle anywhere: {}",
+        tried.join("; ")
+    ))
+    .with_hint("pass --out DIR on a writable disk"))
+}
+
+/// Ctrl-C and SIGTERM stop the run cleanly from here on (see [`engine::interrupt`]).
+fn listen_for_interrupts(dir: &Path) {
+    engine::interrupt::install();
+    engine::interrupt::set_resume_line(resume_command(dir));
+}
+
+/// `respond resume DIR`, quoted for the shell.
+pub fn resume_command(dir: &Path) -> String {
+    crate::output::respond_command(["resume", &dir.display().to_string()])
 }
 
 /// Continues an interrupted run and seals it again.
@@ -243,9 +369,10 @@ pub async fn run_resume(
         None => None,
     };
     let registry = builtin::registry();
+    listen_for_interrupts(dir);
     let report = engine::resume(dir, pb, &registry, services, printer, opts)
         .await
-        .map_err(|e| engine_failure(e, Some(dir)))?;
+        .map_err(|e| engine_failure_printed(e, dir, printer))?;
     seal(dir, printer);
     Ok(report)
 }
@@ -257,6 +384,22 @@ pub fn seal(dir: &Path, printer: &Printer) {
             "could not seal the bundle (SHA256SUMS, manifest.json): {e}; the evidence files are kept"
         ));
     }
+}
+
+/// An engine error as the user reads it. An interrupted run first prints its closing lines
+/// (where the evidence is, the exact resume command) on stdout.
+fn engine_failure_printed(e: EngineError, dir: &Path, printer: &Printer) -> Failure {
+    if let EngineError::Interrupted { signal, .. } = &e {
+        let resume = resume_command(dir);
+        printer.out("");
+        printer.out(&format!("evidence:  {}", dir.display()));
+        printer.out(&format!("resume:    {resume}"));
+        return Failure::new(Code::interrupted_by(*signal), e.to_string()).with_hint(format!(
+            "nothing is lost: everything gathered is kept in {}; continue with: {resume}",
+            dir.display()
+        ));
+    }
+    engine_failure(e, Some(dir))
 }
 
 /// An engine error as the user reads it.
@@ -272,9 +415,9 @@ pub fn engine_failure(e: EngineError, dir: Option<&Path>) -> Failure {
         (Some(h), _) => f = f.with_hint(h),
         (None, Some(d)) if !usage => {
             f = f.with_hint(format!(
-                "everything gathered is kept in {}; continue with `respond resume {}`",
+                "everything gathered is kept in {}; continue with: {}",
                 d.display(),
-                d.display()
+                resume_command(d)
             ))
         }
         _ => {}
@@ -282,9 +425,25 @@ pub fn engine_failure(e: EngineError, dir: Option<&Path>) -> Failure {
     f
 }
 
-/// The closing lines of a run: where the evidence and the checklist are, how to verify, and
-/// how to resume a failed run.
+/// The bot logs the run's import step could not use.
+fn rejected_bot_logs(report: &RunReport) -> Vec<crate::investigation::RejectedBotLog> {
+    report
+        .steps
+        .iter()
+        .filter(|s| s.uses == "analysis.import_bot_logs" && s.status.has_outputs())
+        .filter_map(|s| s.outputs.get("rejected").cloned())
+        .filter_map(|v| serde_json::from_value::<Vec<_>>(v).ok())
+        .flatten()
+        .collect()
+}
+
+/// The closing lines of a run: where the evidence and the checklist are, how to verify, how to
+/// resume a failed run, and how to add a bot log that was left out.
+///
+/// The code: 1 when a step failed (resume first); else 2 when a bot log was left out (the
+/// input was bad, though containment and the bundle are complete without it); else 0.
 pub fn print_outcome(report: &RunReport, printer: &Printer) -> Code {
+    use crate::output::respond_command;
     report.print(printer);
     let dir = report.dir.display().to_string();
     printer.out("");
@@ -295,9 +454,25 @@ pub fn print_outcome(report: &RunReport, printer: &Printer) -> Code {
     if report.dir.join("support_ticket.md").is_file() {
         printer.out(&format!("ticket:    {dir}/support_ticket.md"));
     }
-    printer.out(&format!("verify:    respond evidence verify {dir}"));
+    printer.out(&format!(
+        "verify:    {}",
+        respond_command(["evidence", "verify", &dir])
+    ));
     if !report.ok {
-        printer.out(&format!("resume:    respond resume {dir}"));
+        printer.out(&format!("resume:    {}", resume_command(&report.dir)));
     }
-    report.exit_code()
+    let rejected = rejected_bot_logs(report);
+    for r in &rejected {
+        printer.out(&format!("bot log:   LEFT OUT {}", r.error));
+    }
+    if !rejected.is_empty() {
+        printer.out(&format!(
+            "add it:    {}",
+            respond_command(["analyze", &dir, "--bot-log", "FIXED_FILE"])
+        ));
+    }
+    match report.exit_code() {
+        Code::Ok if !rejected.is_empty() => Code::Usage,
+        code => code,
+    }
 }

@@ -6,7 +6,8 @@ use serde_json::{json, Map, Value};
 
 use crate::analysis::BotLogFormat;
 use crate::investigation::{
-    exchange_named, import_bot_logs, read_records, BotLogRecord, BOT_LOGS_FILE,
+    exchange_named, import_run_bot_logs, read_records, BotLogRecord, JournalFacts, RejectedBotLog,
+    BOT_LOGS_FILE,
 };
 use crate::steps::{Effect, StepContext, StepError, StepInfo, StepKind, StepOutcome};
 
@@ -51,32 +52,44 @@ impl StepKind for ImportBotLogs {
         if opts.bot_logs.is_empty() {
             // A resumed run has no --bot-log flags: keep what the run imported before.
             let records = read_records(ctx.rundir.path()).map_err(StepError::failed)?;
-            return Ok(outcome(&records));
+            let rejected = JournalFacts::read(ctx.rundir.path())
+                .map(|f| f.rejected_bot_logs())
+                .unwrap_or_default();
+            return Ok(outcome(&records, &rejected));
         }
         let name = ctx.exchange()?.primary().capabilities().name.clone();
         let desc = exchange_named(&name).map_err(StepError::failed)?;
-        let records = import_bot_logs(
+        let (records, rejected) = import_run_bot_logs(
             desc,
             &ctx.rundir,
             &opts.bot_logs,
             forced_format(opts),
             opts.skip_bad_rows,
-            false,
         )
-        .map_err(|m| {
-            StepError::with_hint(
-                m,
-                "fix the bot log, force its format with --bot-log-format, or pass --skip-bad-rows",
-            )
-        })?;
-        Ok(outcome(&records))
+        .map_err(StepError::failed)?;
+        for r in &rejected {
+            ctx.printer.warn(&format!(
+                "bot log {} is left out of the analysis: {}\n  the run goes on without it \
+                 (containment does not wait for a bot log); fix it (or use --skip-bad-rows, \
+                 --bot-log-format) and add it afterwards with: {}",
+                r.given.display(),
+                r.error,
+                crate::output::respond_command([
+                    "analyze",
+                    &ctx.rundir.path().display().to_string(),
+                    "--bot-log",
+                    "FIXED_FILE",
+                ])
+            ));
+        }
+        Ok(outcome(&records, &rejected))
     }
     fn describe(&self, _args: &Map<String, Value>) -> String {
         "would copy the given bot logs into bot/ and parse them".into()
     }
 }
 
-fn outcome(records: &[BotLogRecord]) -> StepOutcome {
+fn outcome(records: &[BotLogRecord], rejected: &[RejectedBotLog]) -> StepOutcome {
     let entries: usize = records.iter().map(|r| r.entries).sum();
     let skipped: usize = records.iter().map(|r| r.skipped_rows).sum();
     let mut outputs = Map::new();
@@ -90,7 +103,8 @@ fn outcome(records: &[BotLogRecord]) -> StepOutcome {
     );
     outputs.insert("entries".into(), json!(entries));
     outputs.insert("skipped_rows".into(), json!(skipped));
-    let summary = if records.is_empty() {
+    outputs.insert("rejected".into(), json!(rejected));
+    let mut summary = if records.is_empty() && rejected.is_empty() {
         "no bot log given: the analysis will use heuristics only".to_string()
     } else {
         format!(
@@ -98,7 +112,11 @@ fn outcome(records: &[BotLogRecord]) -> StepOutcome {
             records.len()
         )
     };
+    for r in rejected {
+        summary.push_str(&format!("; REJECTED {}", r.error));
+    }
     let mut artifacts: Vec<String> = records.iter().map(|r| r.bundle_path.clone()).collect();
+    artifacts.extend(rejected.iter().filter_map(|r| r.bundle_copy.clone()));
     if !records.is_empty() {
         artifacts.push(BOT_LOGS_FILE.into());
     }

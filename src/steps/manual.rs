@@ -93,7 +93,12 @@ impl StepKind for Manual {
             let mut line = String::new();
             let _ = tx.send(std::io::stdin().read_line(&mut line).map(|_| line));
         });
-        let answer = match tokio::time::timeout(timeout, rx).await {
+        let mut status = crate::steps::WaitStatus::start(
+            ctx,
+            format!("your confirmation (Enter or y) of: {title}"),
+            timeout,
+        );
+        let answer = match status.during(tokio::time::timeout(timeout, rx)).await {
             Ok(Ok(Ok(line))) => Some(line.trim().to_ascii_lowercase()),
             _ => None,
         };
@@ -126,5 +131,12 @@ impl StepKind for Manual {
             str_arg(args, "title"),
             str_arg(args, "instructions")
         )
+    }
+
+    fn owns_wait(&self, args: &Map<String, Value>) -> Option<std::time::Duration> {
+        match args.get("timeout").and_then(Value::as_str) {
+            Some(t) => parse_duration(t).ok(),
+            None => Some(std::time::Duration::from_secs(600)),
+        }
     }
 }

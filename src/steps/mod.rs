@@ -13,8 +13,10 @@ pub mod exchange;
 pub mod flag;
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::Serialize;
@@ -24,7 +26,10 @@ pub mod builtin;
 pub mod manual;
 pub mod notify;
 
-use crate::exchange::Exchange;
+use chrono::{DateTime, Utc};
+
+use crate::exchange::watch::Watched;
+use crate::exchange::{Exchange, KeyHistory};
 use crate::output::Printer;
 use crate::rundir::RunDir;
 
@@ -91,6 +96,12 @@ pub enum StepError {
     Io(#[from] std::io::Error),
     #[error("bad argument `{arg}`: {message}")]
     BadArgument { arg: String, message: String },
+    /// A failure that running the step again cannot change (the key it needs is dead).
+    #[error("{message}")]
+    Permanent {
+        message: String,
+        hint: Option<String>,
+    },
     /// The post-condition of an interrupted step cannot be checked.
     #[error("cannot tell whether the interrupted step took effect: {0}")]
     Undecidable(String),
@@ -109,6 +120,13 @@ impl StepError {
             hint: Some(hint.into()),
         }
     }
+    /// A failure running the step again cannot change.
+    pub fn permanent(message: impl Into<String>, hint: impl Into<String>) -> Self {
+        StepError::Permanent {
+            message: message.into(),
+            hint: Some(hint.into()),
+        }
+    }
     /// Worth retrying under the step's retry policy.
     pub fn is_retryable(&self) -> bool {
         match self {
@@ -117,10 +135,28 @@ impl StepError {
             _ => false,
         }
     }
+    /// Never worth another attempt, not even for a read: the retry policy does not apply
+    /// (a dead or refused key, a wrong secret, nothing at the API address, an unwritable
+    /// bundle, a bad argument).
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            StepError::Exchange(e) => e.is_permanent(),
+            StepError::Io(_)
+            | StepError::BadArgument { .. }
+            | StepError::Permanent { .. }
+            | StepError::Undecidable(_) => true,
+            StepError::Failed { .. } => false,
+        }
+    }
+    /// The whole run cannot go on (see [`crate::exchange::Error::stops_run`]): the engine
+    /// starts no further step and the command exits 2.
+    pub fn stops_run(&self) -> bool {
+        matches!(self, StepError::Exchange(e) if e.stops_run())
+    }
     /// What to do about it.
     pub fn hint(&self) -> Option<String> {
         match self {
-            StepError::Failed { hint, .. } => hint.clone(),
+            StepError::Failed { hint, .. } | StepError::Permanent { hint, .. } => hint.clone(),
             StepError::Exchange(e) => Some(e.advice()),
             StepError::Undecidable(_) => Some("check the exchange by hand, then `respond resume RUN_DIR --replay STEP` to run it again".into()),
             _ => None,
@@ -130,26 +166,91 @@ impl StepError {
 
 /// The exchange credentials of a run: the (possibly leaked) key, and optionally a fresh
 /// read-only key the run switches to once the old key dies (the race of issue 4).
+///
+/// Both keys are [`Watched`]: the session knows whether the exchange ever accepted each, so a
+/// refusal of the old key reads as "revoked" only after it was seen working, in this run or in
+/// the run being resumed ([`ExchangeSession::remember_accepted`]). A resume may have only the
+/// read-only key ([`ExchangeSession::readonly_only`]): it then stands in for the old key's
+/// reads, and what is known of the old key comes from the run's saved answers.
 pub struct ExchangeSession {
     primary: Arc<dyn Exchange>,
+    primary_watch: Arc<Watched>,
     readonly: Option<Arc<dyn Exchange>>,
+    readonly_watch: Option<Arc<Watched>>,
     switched: AtomicBool,
+    /// Set when the old key's credentials were not given: what the run's evidence shows of it.
+    absent_old_key: Option<KeyHistory>,
 }
+
+/// How messages name the key under investigation.
+pub const OLD_KEY_ROLE: &str = "the key under investigation";
+/// How messages name the read-only key.
+pub const READONLY_KEY_ROLE: &str = "the read-only key";
 
 impl ExchangeSession {
     pub fn new(primary: Arc<dyn Exchange>, readonly: Option<Arc<dyn Exchange>>) -> Self {
+        let primary_watch = Arc::new(Watched::new(primary, OLD_KEY_ROLE));
+        let readonly_watch = readonly.map(|r| Arc::new(Watched::new(r, READONLY_KEY_ROLE)));
         ExchangeSession {
-            primary,
-            readonly,
+            primary: primary_watch.clone(),
+            primary_watch,
+            readonly: readonly_watch.clone().map(|r| r as Arc<dyn Exchange>),
+            readonly_watch,
             switched: AtomicBool::new(false),
+            absent_old_key: None,
         }
     }
-    /// The key under investigation, whatever its state.
+    /// A session with only the read-only key (a resume after the old key was deleted): reads
+    /// go to it from the start; `old_key` is what the run's saved answers show of the old key.
+    pub fn readonly_only(readonly: Arc<dyn Exchange>, old_key: KeyHistory) -> Self {
+        let watch = Arc::new(Watched::new(readonly, READONLY_KEY_ROLE));
+        ExchangeSession {
+            primary: watch.clone(),
+            primary_watch: watch.clone(),
+            readonly: Some(watch.clone()),
+            readonly_watch: Some(watch),
+            switched: AtomicBool::new(true),
+            absent_old_key: Some(old_key),
+        }
+    }
+    /// The key under investigation, whatever its state (the read-only key stands in when the
+    /// old key's credentials were not given: see [`ExchangeSession::old_key_given`]).
     pub fn primary(&self) -> &Arc<dyn Exchange> {
         &self.primary
     }
     pub fn readonly(&self) -> Option<&Arc<dyn Exchange>> {
         self.readonly.as_ref()
+    }
+    /// Whether the old key's credentials were given (else only the read-only key is here).
+    pub fn old_key_given(&self) -> bool {
+        self.absent_old_key.is_none()
+    }
+    /// What the run's saved answers show of the old key, when its credentials were not given.
+    pub fn absent_old_key(&self) -> Option<&KeyHistory> {
+        self.absent_old_key.as_ref()
+    }
+    /// The old key, masked, even when only the read-only key is here.
+    pub fn old_key_masked(&self) -> String {
+        match &self.absent_old_key {
+            Some(h) if !h.key.is_empty() => h.key.clone(),
+            Some(_) => "(unknown)".into(),
+            None => self.primary.key_id_masked(),
+        }
+    }
+    /// Records what the run being resumed saw: the exchange accepted this key (masked) then.
+    pub fn remember_accepted(&self, key_masked: &str, at: DateTime<Utc>) {
+        for w in std::iter::once(&self.primary_watch).chain(self.readonly_watch.as_ref()) {
+            if w.key_id_masked() == key_masked {
+                w.remember_accepted(at);
+            }
+        }
+    }
+    /// When the exchange first accepted the old key, in this run or the one resumed.
+    pub fn old_key_accepted_at(&self) -> Option<DateTime<Utc>> {
+        match &self.absent_old_key {
+            Some(h) => h.accepted.as_ref().map(|(t, _)| *t),
+            None => self.primary_watch.accepted_at(),
+        }
     }
     /// The key reads should use now.
     pub fn reader(&self) -> Arc<dyn Exchange> {
@@ -270,6 +371,100 @@ pub trait StepKind: Send + Sync {
     /// Whether a dry run can describe this step faithfully.
     fn simulable(&self) -> bool {
         true
+    }
+    /// A kind that waits for something outside the tool (a person deleting a key, the
+    /// exchange refusing it) owns its waiting: it returns, for these arguments, the longest it
+    /// waits. Such a step says what it waits for at least every [`WAIT_STATUS_EVERY`] (see
+    /// [`WaitStatus`]) and ends with its own failure when its time is up. The engine never
+    /// retries it (a retry would multiply the wait) and does not cut it off before that time
+    /// plus [`WAIT_GRACE`] (or the step's `timeout:`, when longer).
+    fn owns_wait(&self, _args: &Map<String, Value>) -> Option<Duration> {
+        None
+    }
+}
+
+/// How often a waiting step says what it waits for, terminal or not.
+pub const WAIT_STATUS_EVERY: Duration = Duration::from_secs(30);
+/// What the engine adds to a waiting step's own limit before cutting it off: room for its last
+/// request to end.
+pub const WAIT_GRACE: Duration = Duration::from_secs(30);
+
+/// The status lines of a step that waits: what it waits for, how long so far and at most, and
+/// how to stop. Plain lines (they go to logs and CI too), one at the start and one at least
+/// every [`WAIT_STATUS_EVERY`] after, also while a single request hangs.
+pub struct WaitStatus<'a> {
+    ctx: &'a StepContext,
+    what: String,
+    max: Duration,
+    started: tokio::time::Instant,
+    next: tokio::time::Instant,
+    detail: String,
+}
+
+impl<'a> WaitStatus<'a> {
+    /// Starts the clock and prints the first line. `what` completes "waiting for …".
+    pub fn start(ctx: &'a StepContext, what: impl Into<String>, max: Duration) -> Self {
+        let now = tokio::time::Instant::now();
+        let mut w = WaitStatus {
+            ctx,
+            what: what.into(),
+            max,
+            started: now,
+            next: now,
+            detail: String::new(),
+        };
+        w.print();
+        w
+    }
+
+    /// What the last look found (`12 polls, the key still works`), shown in the next line.
+    pub fn set_detail(&mut self, detail: impl Into<String>) {
+        self.detail = detail.into();
+    }
+
+    /// How long the wait has lasted.
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// Runs `fut` to its end, printing a line whenever one is due meanwhile.
+    pub async fn during<F: Future>(&mut self, fut: F) -> F::Output {
+        tokio::pin!(fut);
+        loop {
+            tokio::select! {
+                out = &mut fut => return out,
+                _ = tokio::time::sleep_until(self.next) => self.print(),
+            }
+        }
+    }
+
+    fn print(&mut self) {
+        let detail = if self.detail.is_empty() {
+            String::new()
+        } else {
+            format!("; {}", self.detail)
+        };
+        self.ctx.printer.status(&format!(
+            "[{}] waiting for {}: {} so far, at most {}{detail}. To stop: Ctrl-C, then `respond resume {}`",
+            self.ctx.step_id,
+            self.what,
+            clock(self.started.elapsed()),
+            clock(self.max),
+            self.ctx.rundir.path().display()
+        ));
+        self.next = tokio::time::Instant::now() + WAIT_STATUS_EVERY;
+    }
+}
+
+/// `45s`, `4m05s`, `1h02m`: a wait's length for people.
+pub fn clock(d: Duration) -> String {
+    let s = d.as_secs();
+    if s < 60 {
+        format!("{s}s")
+    } else if s < 3600 {
+        format!("{}m{:02}s", s / 60, s % 60)
+    } else {
+        format!("{}h{:02}m", s / 3600, (s % 3600) / 60)
     }
 }
 

@@ -55,6 +55,9 @@ impl World {
             .entry(id.to_string())
             .or_default() += 1;
     }
+    pub fn attempts_of(&self, id: &str) -> u32 {
+        *self.attempts.lock().unwrap().get(id).unwrap_or(&0)
+    }
     fn attempt(&self, id: &str) -> u32 {
         let mut a = self.attempts.lock().unwrap();
         let n = a.entry(id.to_string()).or_default();
@@ -323,6 +326,44 @@ impl StepKind for Leak {
     }
 }
 
+const WAIT_ARGS: &[ArgSpec] = &[
+    ArgSpec {
+        name: "wait_ms",
+        ty: ArgType::Integer,
+        required: true,
+        description: "the longest it says it waits",
+    },
+    ArgSpec {
+        name: "sleep_ms",
+        ty: ArgType::Integer,
+        required: false,
+        description: "how long it really takes",
+    },
+];
+
+/// `test.wait`: a read that owns its waiting (up to `wait_ms`) and takes `sleep_ms`.
+pub struct Wait(pub Arc<World>);
+
+#[async_trait]
+impl StepKind for Wait {
+    meta!("test.wait", Effect::Read, WAIT_ARGS, &["waited"]);
+    async fn run(
+        &self,
+        ctx: &StepContext,
+        args: &Map<String, Value>,
+    ) -> Result<StepOutcome, StepError> {
+        self.0.attempt(&ctx.step_id);
+        tokio::time::sleep(std::time::Duration::from_millis(int(args, "sleep_ms"))).await;
+        Ok(StepOutcome {
+            summary: "waited".into(),
+            ..Default::default()
+        })
+    }
+    fn owns_wait(&self, args: &Map<String, Value>) -> Option<std::time::Duration> {
+        Some(std::time::Duration::from_millis(int(args, "wait_ms")))
+    }
+}
+
 /// `test.nosim`: a destructive step a dry run cannot simulate.
 pub struct NoSim(pub Arc<World>);
 
@@ -364,6 +405,7 @@ impl Harness {
         registry.register(Arc::new(Panic));
         registry.register(Arc::new(Leak));
         registry.register(Arc::new(NoSim(world.clone())));
+        registry.register(Arc::new(Wait(world.clone())));
         Harness {
             world,
             barrier,

@@ -128,27 +128,43 @@ pub fn respond(mock: &Mock, args: &[&str]) -> Command {
     c
 }
 
-/// `respond leak` against the mock, writing under `out`, fast polling of the old key.
-pub fn leak(mock: &Mock, out: &Path, bot_log: &Path, extra: &[&str]) -> Command {
+/// `respond leak --exchange upbit` against the mock, writing under `out`, with `extra` flags.
+fn leak_command(mock: &Mock, out: &Path, extra: &[&str]) -> Command {
     let out = out.display().to_string();
-    let bot_log = bot_log.display().to_string();
     let mut args = vec![
         "leak",
         "--exchange",
         "upbit",
         "--api-url",
         &mock.url,
-        "--bot-log",
-        &bot_log,
         "--out",
         &out,
+    ];
+    args.extend_from_slice(extra);
+    respond(mock, &args)
+}
+
+/// `respond leak` against the mock, writing under `out`, fast polling of the old key.
+pub fn leak(mock: &Mock, out: &Path, bot_log: &Path, extra: &[&str]) -> Command {
+    let bot_log = bot_log.display().to_string();
+    let mut args = vec![
+        "--bot-log",
+        &bot_log,
         "--input",
         "revoke_interval=100ms",
         "--input",
         "revoke_timeout=60s",
     ];
     args.extend_from_slice(extra);
-    respond(mock, &args)
+    leak_command(mock, out, &args)
+}
+
+/// `respond leak --dry-run` against the mock (reads only, nothing cancelled) writing under
+/// `out`, polling the old key for one second only, with `extra` flags.
+pub fn dry_leak(mock: &Mock, out: &Path, extra: &[&str]) -> Command {
+    let mut args = vec!["--dry-run", "--input", "revoke_timeout=1s"];
+    args.extend_from_slice(extra);
+    leak_command(mock, out, &args)
 }
 
 /// `respond resume DIR` against the mock.

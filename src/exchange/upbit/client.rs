@@ -484,6 +484,10 @@ impl Exchange for UpbitClient {
         self.pipe.budget_status()
     }
 
+    fn key_accepted_at(&self) -> Option<DateTime<Utc>> {
+        self.pipe.key_accepted_at()
+    }
+
     /// From the HTTP `Date` header of `GET /v1/api_keys` (any status: a dead key's error
     /// answer still carries the server's clock). `Date` has whole seconds, so the offset is
     /// accurate to about ±1 s; local time is the midpoint of the exchange.

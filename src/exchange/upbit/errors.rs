@@ -3,17 +3,17 @@
 use crate::exchange::ErrorKind;
 
 /// The kind and the advice for an Upbit error name (as [`super::wire::parse_error_envelope`]
-/// normalizes it). Unknown names are [`ErrorKind::Other`], or [`ErrorKind::ServerError`] for
-/// an HTTP 5xx without an envelope.
+/// normalizes it). Unknown names are [`ErrorKind::Other`]; the adapter makes an unknown name
+/// of an HTTP 5xx a [`ErrorKind::ServerError`].
 pub fn classify(name: &str) -> (ErrorKind, &'static str) {
     use ErrorKind::*;
     match name {
-        "invalid_access_key" => (KeyInvalid, "the key is unknown to Upbit: it was deleted (revocation worked) or mistyped; continue with a read-only key"),
+        "invalid_access_key" => (KeyInvalid, "the key is unknown to Upbit: deleted after it worked here (revocation worked), or never valid (mistyped, deleted before the run); continue with a read-only key"),
         "expired_access_key" => (KeyExpired, "the key expired; issue a new one (keys last one year)"),
         "jwt_verification" => (BadSignature, "the secret key does not match the access key; check both values"),
         "no_authorization_token" => (BadSignature, "no credentials were sent; set UPBIT_ACCESS_KEY and UPBIT_SECRET_KEY"),
         "nonce_used" => (ClockSkew, "a request was replayed; retry (respond sends a fresh nonce each time)"),
-        "invalid_query_payload" => (BadSignature, "the request's query hash did not match; this is a client bug, please report it"),
+        "invalid_query_payload" => (InvalidRequest, "the request's query hash did not match; this is a client bug, please report it"),
         "out_of_scope" => (PermissionDenied, "the key lacks the permission for this call; use a key with the needed view scopes"),
         "no_authorization_i_p" | "no_authorization_ip" => (IpNotAllowed, "this machine's IP is not on the key's allowlist; run from an allowed IP or use another key"),
         "open_api_withdraw_locked" => (PermissionDenied, "withdrawals are locked for this account; contact Upbit"),
@@ -29,6 +29,27 @@ pub fn classify(name: &str) -> (ErrorKind, &'static str) {
     }
 }
 
+/// The error name and kind of a saved error answer (the offline view of
+/// [`super::client`]'s classification); `None` when the body is no error envelope.
+pub fn error_of(status: u16, body: &[u8]) -> Option<(String, ErrorKind)> {
+    let (name, _) = super::wire::parse_error_envelope(body)?;
+    let (mut kind, _) = classify(&name);
+    if kind == ErrorKind::Other && status >= 500 {
+        kind = ErrorKind::ServerError;
+    }
+    Some((name, kind))
+}
+
+/// What to do about a key refused from its very first request.
+pub fn never_accepted_advice(_kind: ErrorKind, name: &str) -> &'static str {
+    match name {
+        "jwt_verification" => "the secret key does not match the access key: check both values you entered (UPBIT_SECRET_KEY belongs to UPBIT_ACCESS_KEY) and run again",
+        "expired_access_key" => "the key expired before this run, so it works for no one now; check that this is the key that leaked, and investigate with a read-only key",
+        "no_authorization_token" => "no credentials were sent; set UPBIT_ACCESS_KEY and UPBIT_SECRET_KEY",
+        _ => "check the access key you entered (a typo, or another account's key) and run again; if you already deleted the key, confirm in Upbit's web console (My Page → Open API management) that it is gone, then continue with a read-only key (view scopes only): UPBIT_READONLY_ACCESS_KEY=… UPBIT_READONLY_SECRET_KEY=… respond resume RUN_DIR",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -41,5 +62,49 @@ mod tests {
         assert_eq!(classify("no_authorization_i_p").0, ErrorKind::IpNotAllowed);
         assert_eq!(classify("order_not_found").0, ErrorKind::NotFound);
         assert_eq!(classify("something_new").0, ErrorKind::Other);
+    }
+
+    /// The kinds keep the split the adapter made by name before kinds existed: which errors
+    /// refuse the key, which prove it was accepted, which no retry can clear.
+    #[test]
+    fn kinds_keep_the_key_verdicts_of_the_names() {
+        let refuses = [
+            "invalid_access_key",
+            "expired_access_key",
+            "jwt_verification",
+            "no_authorization_token",
+        ];
+        let accepted = [
+            "out_of_scope",
+            "no_authorization_i_p",
+            "no_authorization_ip",
+            "order_not_found",
+            "withdraw_not_found",
+            "deposit_not_found",
+        ];
+        for n in refuses {
+            assert!(classify(n).0.refuses_key(), "{n}");
+            assert!(classify(n).0.is_permanent(), "{n}");
+        }
+        for n in accepted {
+            assert!(classify(n).0.proves_key_accepted(), "{n}");
+        }
+        for n in ["invalid_query_payload", "open_api_withdraw_locked"] {
+            assert!(
+                classify(n).0.is_permanent() && !classify(n).0.refuses_key(),
+                "{n}"
+            );
+        }
+        for n in ["server_error", "nonce_used", "insufficient_funds_bid"] {
+            assert!(!classify(n).0.is_permanent(), "{n}");
+        }
+        assert_eq!(
+            error_of(
+                401,
+                br#"{"error":{"name":"invalid_access_key","message":"x"}}"#
+            ),
+            Some(("invalid_access_key".into(), ErrorKind::KeyInvalid))
+        );
+        assert_eq!(error_of(500, b"oops"), None);
     }
 }

@@ -118,6 +118,8 @@ pub const DESCRIPTOR: Descriptor = Descriptor {
     default_base_url: client::DEFAULT_BASE_URL,
     connect,
     decode_raw: decode::decode_raw,
+    error_of: errors::error_of,
+    never_accepted_advice: errors::never_accepted_advice,
     mock: mock_state,
     scopes: SCOPES,
     locale: Locale {

@@ -16,7 +16,7 @@ use serde_json::{json, Map, Value};
 use super::{args, is_out_of_scope, to_json, ts};
 use crate::exchange::{CancelFailure, Exchange, Order};
 use crate::steps::{
-    ArgSpec, ArgType, Effect, StepContext, StepError, StepInfo, StepKind, StepOutcome,
+    ArgSpec, ArgType, Effect, StepContext, StepError, StepInfo, StepKind, StepOutcome, WaitStatus,
 };
 
 fn order_line(o: &Order) -> String {
@@ -65,6 +65,7 @@ impl CancelOpenOrders {
             "remaining",
             "rounds",
             "path",
+            "confirmed_with",
         ],
     };
 }
@@ -82,6 +83,12 @@ impl StepKind for CancelOpenOrders {
     ) -> Result<StepOutcome, StepError> {
         let max_rounds = args::integer(args, "max_rounds", 5)?.clamp(1, 100) as u32;
         let session = ctx.exchange()?;
+        if !session.old_key_given() {
+            // A resume with only the read-only key: it cannot cancel, but it can tell whether
+            // anything is left to cancel.
+            return left_open_after_deletion(ctx, 0, "the old key's credentials were not given")
+                .await;
+        }
         let key = session.primary().clone();
         let mut cancelled: Vec<Order> = Vec::new();
         let mut failed: Vec<CancelFailure> = Vec::new();
@@ -139,28 +146,24 @@ impl StepKind for CancelOpenOrders {
         )?;
         if died.is_some() {
             session.primary_died();
-            // The old key can no longer cancel; a read-only key can at least say what is left.
-            let left = match session.readonly() {
-                Some(r) => match r.open_orders().await {
-                    Ok(o) if o.is_empty() => {
-                        "none is left open (checked with the read-only key)".to_string()
-                    }
-                    Ok(o) => format!(
-                        "{} are still open: {}",
-                        o.len(),
-                        o.iter().map(order_line).collect::<Vec<_>>().join("; ")
-                    ),
-                    Err(e) => format!("could not list what is left ({e})"),
-                },
-                None => "orders may still be open".to_string(),
-            };
-            return Err(StepError::with_hint(
+            let why = if cancelled.is_empty() {
+                "the old key was already deleted (it no longer works: the attacker lost access)"
+                    .to_string()
+            } else {
                 format!(
-                    "the old key stopped working after {} cancellations (it was deleted: good, the attacker lost access); {left}",
+                    "the old key stopped working after {} cancellations (it was deleted: good, the attacker lost access)",
                     cancelled.len()
-                ),
-                "cancel any order still open in the exchange's web interface (orders stay on the book after a key is deleted)",
-            ));
+                )
+            };
+            let mut out = left_open_after_deletion(ctx, cancelled.len(), &why).await?;
+            out.outputs.insert(
+                "cancelled".into(),
+                json!(cancelled.iter().map(|o| o.id.as_str()).collect::<Vec<_>>()),
+            );
+            out.outputs.insert("rounds".into(), Value::from(rounds));
+            out.outputs.insert("path".into(), Value::from(rel.clone()));
+            out.artifacts.push(rel);
+            return Ok(out);
         }
         if !still_open.is_empty() {
             return Err(StepError::with_hint(
@@ -186,6 +189,7 @@ impl StepKind for CancelOpenOrders {
         outputs.insert("remaining".into(), Value::from(0));
         outputs.insert("rounds".into(), Value::from(rounds));
         outputs.insert("path".into(), Value::from(rel.clone()));
+        outputs.insert("confirmed_with".into(), Value::Null);
         let summary = if cancelled.is_empty() {
             "no open order to cancel".to_string()
         } else {
@@ -219,6 +223,7 @@ impl StepKind for CancelOpenOrders {
                 outputs.insert("remaining".into(), Value::from(0));
                 outputs.insert("rounds".into(), Value::from(0));
                 outputs.insert("path".into(), Value::Null);
+                outputs.insert("confirmed_with".into(), Value::Null);
                 Ok(Some(StepOutcome {
                     outputs,
                     summary: "already done: no open order is left (what the interrupted attempt cancelled is in raw/)".into(),
@@ -231,6 +236,71 @@ impl StepKind for CancelOpenOrders {
 
     fn describe(&self, _args: &Map<String, Value>) -> String {
         "would cancel every open order of the key under investigation (batch cancel, then one by one), re-listing until none is left".into()
+    }
+}
+
+/// Cancelling is over because the old key is gone (deleted, or not given to a resume): the
+/// read-only key says whether anything is left open. Nothing left is success ("nothing to
+/// cancel, confirmed with the read-only key"); orders left, or no way to look, is a failure
+/// naming what to cancel by hand.
+async fn left_open_after_deletion(
+    ctx: &StepContext,
+    cancelled: usize,
+    why: &str,
+) -> Result<StepOutcome, StepError> {
+    let session = ctx.exchange()?;
+    let hint = "cancel any order still open in the exchange's web interface (orders stay on the book after a key is deleted)";
+    let Some(r) = session.readonly() else {
+        return Err(StepError::with_hint(
+            format!(
+                "{why}; orders may still be open, and without a read-only key respond cannot look"
+            ),
+            format!(
+                "{hint}; or give a read-only key (view scopes only) and run `respond resume {}`",
+                ctx.rundir.path().display()
+            ),
+        ));
+    };
+    match r.open_orders().await {
+        Ok(o) if o.is_empty() => {
+            let mut outputs = Map::new();
+            outputs.insert("cancelled_count".into(), Value::from(cancelled));
+            outputs.insert("cancelled".into(), json!([]));
+            outputs.insert("failed".into(), json!([]));
+            outputs.insert("remaining".into(), Value::from(0));
+            outputs.insert("rounds".into(), Value::from(0));
+            outputs.insert("path".into(), Value::Null);
+            outputs.insert("confirmed_with".into(), Value::from(r.key_id_masked()));
+            let summary = if cancelled == 0 {
+                format!(
+                    "nothing to cancel, confirmed with the read-only key {} ({why})",
+                    r.key_id_masked()
+                )
+            } else {
+                format!(
+                    "cancelled {cancelled} open orders; none is left, confirmed with the read-only key {} ({why})",
+                    r.key_id_masked()
+                )
+            };
+            Ok(StepOutcome {
+                outputs,
+                summary,
+                artifacts: vec![],
+            })
+        }
+        Ok(o) => Err(StepError::with_hint(
+            format!(
+                "{why}; {} are still open (checked with the read-only key): {}",
+                o.len(),
+                o.iter().map(order_line).collect::<Vec<_>>().join("; ")
+            ),
+            hint,
+        )),
+        Err(e) if e.stops_run() => Err(e.into()),
+        Err(e) => Err(StepError::with_hint(
+            format!("{why}; could not list what is left with the read-only key ({e})"),
+            hint,
+        )),
     }
 }
 
@@ -305,6 +375,22 @@ impl StepKind for CancelPendingWithdrawals {
         let since = Utc::now() - args::chrono_dur(since_d);
         let session = ctx.exchange()?;
         let key = session.primary().clone();
+        if !session.old_key_given() {
+            // A resume with only the read-only key: it cannot cancel, but it can look.
+            let l = session.reader().withdrawals(since).await?;
+            let pending = l.iter().filter(|t| t.is_cancelable).count();
+            if pending > 0 {
+                return Err(StepError::with_hint(
+                    format!("{pending} withdrawals are pending (checked with the read-only key), and the old key's credentials were not given, so respond cannot cancel them"),
+                    "cancel them in the exchange's web interface and contact support at once",
+                ));
+            }
+            let mut out = skipped("the old key's credentials were not given; the read-only key shows no pending withdrawal".into());
+            out.outputs.insert("skipped".into(), Value::Bool(false));
+            out.outputs.insert("pending_count".into(), Value::from(0));
+            out.summary = "no pending withdrawal (checked with the read-only key)".into();
+            return Ok(out);
+        }
         if !key.capabilities().cancel_withdrawals {
             let out = skipped(format!(
                 "{} cannot cancel withdrawals by API: check pending withdrawals in its web interface",
@@ -455,15 +541,23 @@ const REVOKE_ARGS: &[ArgSpec] = &[ArgSpec {
 
 /// The manual instructions, in English and the exchange's language.
 pub(crate) fn manual_instructions(ex: &dyn Exchange, expire: Option<&str>) -> String {
+    manual_instructions_for(ex, &ex.key_id_masked(), expire)
+}
+
+/// The manual instructions for the key `masked`, with `ex` (which may be the read-only key
+/// standing in for it) giving the exchange's wording.
+fn manual_instructions_for(ex: &dyn Exchange, masked: &str, expire: Option<&str>) -> String {
     let caps = ex.capabilities();
     let expiry = expire
         .map(|e| format!(" (expires {e})"))
         .unwrap_or_default();
     let (en, local) = caps.revoke_instructions(expire);
+    // An adapter may name its own key in the wording: name the key to delete instead.
+    let own = ex.key_id_masked();
+    let (en, local) = (en.replace(&own, masked), local.replace(&own, masked));
     let mut s = format!(
-        "ACTION NEEDED NOW: delete the leaked {} API key {}{expiry}.\n  {en}",
+        "ACTION NEEDED NOW: delete the leaked {} API key {masked}{expiry}.\n  {en}",
         caps.name,
-        ex.key_id_masked(),
     );
     if local != en {
         s.push_str(&format!("\n  {local}"));
@@ -495,6 +589,42 @@ enum Wait {
     User,
     Observed,
     Timeout,
+}
+
+/// `revoke_key` in a resume without the old key's credentials: what the run's own answers
+/// show decides; nothing can be asked of the key itself.
+fn revoke_without_old_key(ctx: &StepContext) -> Result<StepOutcome, StepError> {
+    let session = ctx.exchange()?;
+    let masked = session.old_key_masked();
+    let history = session.absent_old_key().cloned().unwrap_or_default();
+    if let (true, Some((at, name, file))) = (history.known_dead(), &history.refused) {
+        return Ok(StepOutcome {
+            outputs: revoke_outputs("manual", true, "observed", masked.clone(), None),
+            summary: format!(
+                "key {masked} no longer works: refused with {name} at {} ({file}) after it was accepted",
+                ts(*at)
+            ),
+            artifacts: vec![],
+        });
+    }
+    ctx.printer.important(&manual_instructions_for(
+        session.primary().as_ref(),
+        &masked,
+        None,
+    ));
+    let why = if history.accepted.is_some() {
+        "its credentials were not given to this resume, so respond cannot check it"
+    } else {
+        "it was never accepted in this run (check that the key you delete is the leaked one), and its credentials were not given, so respond cannot check it"
+    };
+    ctx.printer.important(&format!(
+        "  key {masked}: {why}; confirm in the web console that it is gone."
+    ));
+    Ok(StepOutcome {
+        outputs: revoke_outputs("manual", false, "not_verifiable", masked.clone(), None),
+        summary: format!("asked to delete key {masked} by hand ({why})"),
+        artifacts: vec![],
+    })
 }
 
 async fn wait_for_confirmation(ctx: &StepContext, timeout: Duration) -> Wait {
@@ -552,6 +682,9 @@ impl StepKind for RevokeKey {
     ) -> Result<StepOutcome, StepError> {
         let timeout = args::duration(args, "timeout", Duration::from_secs(600))?;
         let session = ctx.exchange()?;
+        if !session.old_key_given() {
+            return revoke_without_old_key(ctx);
+        }
         let key = session.primary().clone();
         let masked = key.key_id_masked();
         if key.capabilities().revoke_key_by_api {
@@ -571,6 +704,7 @@ impl StepKind for RevokeKey {
                         artifacts: vec![],
                     });
                 }
+                Err(e) if e.stops_run() => return Err(e.into()),
                 Err(crate::exchange::Error::Unsupported { what, .. }) => {
                     ctx.printer.warn(&format!(
                         "cannot revoke this key by API ({what}); falling back to the manual steps"
@@ -595,10 +729,15 @@ impl StepKind for RevokeKey {
                 .or_else(|| keys.iter().find(|k| k.is_current))
                 .and_then(|k| k.expire_at)
                 .map(ts),
+            // Refused before it was ever accepted: nothing was revoked, and nothing can be done
+            // with this key (the run stops).
+            Err(e) if e.stops_run() => return Err(e.into()),
             Err(e) if e.is_key_dead() => {
+                // It was accepted earlier (else the refusal would have stopped the run): the
+                // user already deleted it.
                 session.primary_died();
                 ctx.printer.important(&format!(
-                    "key {masked} already fails with {}: it appears deleted; verification will confirm",
+                    "key {masked} worked earlier in this run and now fails with {}: it was deleted; verification will confirm",
                     e.code().unwrap_or("an authentication error")
                 ));
                 return Ok(StepOutcome {
@@ -619,7 +758,12 @@ impl StepKind for RevokeKey {
                 "  Press Enter once the key is deleted (respond goes on by itself after {}s).",
                 timeout.as_secs()
             ));
-            match wait_for_confirmation(ctx, timeout).await {
+            let mut status = WaitStatus::start(
+                ctx,
+                format!("your confirmation (Enter) that key {masked} is deleted, or for the exchange to refuse it"),
+                timeout,
+            );
+            match status.during(wait_for_confirmation(ctx, timeout)).await {
                 Wait::User => (true, "user"),
                 Wait::Observed => (true, "observed"),
                 Wait::Timeout => (false, "timeout"),
@@ -671,6 +815,48 @@ impl StepKind for RevokeKey {
     fn describe(&self, _args: &Map<String, Value>) -> String {
         "would revoke the key under investigation by API where the exchange allows it, else show the exact steps to delete it in the web interface".into()
     }
+
+    fn owns_wait(&self, args: &Map<String, Value>) -> Option<Duration> {
+        args::duration(args, "timeout", Duration::from_secs(600)).ok()
+    }
+}
+
+/// `verify_key_revoked` in a resume without the old key's credentials: the run's own saved
+/// answers decide. Revoked only when they show the key accepted and later refused.
+fn verify_from_evidence(ctx: &StepContext) -> Result<StepOutcome, StepError> {
+    let session = ctx.exchange()?;
+    let masked = session.old_key_masked();
+    let h = session.absent_old_key().cloned().unwrap_or_default();
+    let ex = session.primary().capabilities().name.to_uppercase();
+    let dir = ctx.rundir.path().display();
+    match (&h.accepted, &h.refused) {
+        (Some((acc_at, acc_file)), Some((at, name, file))) => {
+            let mut outputs = Map::new();
+            outputs.insert("revoked".into(), Value::Bool(true));
+            outputs.insert("observed_at".into(), Value::from(ts(*at)));
+            outputs.insert("polls".into(), Value::from(0));
+            outputs.insert("error_name".into(), Value::from(name.clone()));
+            outputs.insert("key".into(), Value::from(masked.clone()));
+            outputs.insert("accepted_at".into(), Value::from(ts(*acc_at)));
+            Ok(StepOutcome {
+                summary: format!(
+                    "key {masked} is revoked: this run saw it accepted at {} ({acc_file}) and rejected with {name} at {} ({file})",
+                    ts(*acc_at),
+                    ts(*at)
+                ),
+                outputs,
+                artifacts: vec![],
+            })
+        }
+        (Some(_), None) => Err(StepError::permanent(
+            format!("cannot verify that key {masked} was deleted: it worked earlier in this run, and its credentials were not given to this resume"),
+            format!("delete it in the web console if not done yet, then resume with the old key too ({ex}_ACCESS_KEY and {ex}_SECRET_KEY, with the read-only pair) to verify: respond resume {dir}"),
+        )),
+        (None, _) => Err(StepError::permanent(
+            format!("key {masked} was never accepted in this run, so respond cannot verify that it was deleted (a key refused from its first request may be mistyped while the real one still works)"),
+            "confirm in the exchange's web console (Open API management) that the leaked key is gone",
+        )),
+    }
 }
 
 /// `exchange.verify_key_revoked`.
@@ -698,7 +884,14 @@ impl VerifyKeyRevoked {
         description:
             "Polls with the old key until the exchange rejects it as unknown, and records when",
         args: VERIFY_ARGS,
-        outputs: &["revoked", "observed_at", "polls", "error_name", "key"],
+        outputs: &[
+            "revoked",
+            "observed_at",
+            "polls",
+            "error_name",
+            "key",
+            "accepted_at",
+        ],
     };
 }
 
@@ -716,27 +909,51 @@ impl StepKind for VerifyKeyRevoked {
         let interval = args::duration(args, "interval", Duration::from_secs(2))?;
         let timeout = args::duration(args, "timeout", Duration::from_secs(600))?;
         let session = ctx.exchange()?;
+        if !session.old_key_given() {
+            return verify_from_evidence(ctx);
+        }
         let key = session.primary().clone();
         let masked = key.key_id_masked();
         let deadline = tokio::time::Instant::now() + timeout;
-        let bar = ctx
-            .printer
-            .progress(None, &format!("waiting for key {masked} to be deleted"));
+        let mut status = WaitStatus::start(
+            ctx,
+            format!(
+                "{} to refuse key {masked} as deleted (delete it in the web console)",
+                key.capabilities().name
+            ),
+            timeout,
+        );
         let mut polls: u64 = 0;
         let mut use_balances = false;
         let mut last_other: Option<String> = None;
         loop {
             polls += 1;
-            let r = if use_balances {
-                key.balances().await.map(|_| ())
-            } else {
-                key.api_keys().await.map(|_| ())
+            let poll = async {
+                if use_balances {
+                    key.balances().await.map(|_| ())
+                } else {
+                    key.api_keys().await.map(|_| ())
+                }
+            };
+            // No single poll outlasts the wait: a hanging request ends with the deadline.
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let r = match status.during(tokio::time::timeout(left, poll)).await {
+                Ok(r) => r,
+                Err(_) => {
+                    last_other = Some(format!(
+                        "the last poll got no answer within the {} left",
+                        crate::steps::clock(left)
+                    ));
+                    break;
+                }
             };
             match r {
                 Err(e) if e.is_key_dead() => {
                     let observed = Utc::now();
-                    bar.finish_and_clear();
                     session.primary_died();
+                    // The watch turns a refusal of a key never accepted into `NeverAccepted`,
+                    // so a key refused here was accepted before.
+                    let accepted = session.old_key_accepted_at();
                     let mut outputs = Map::new();
                     outputs.insert("revoked".into(), Value::Bool(true));
                     outputs.insert("observed_at".into(), Value::from(ts(observed)));
@@ -746,9 +963,16 @@ impl StepKind for VerifyKeyRevoked {
                         e.code().map(Value::from).unwrap_or(Value::Null),
                     );
                     outputs.insert("key".into(), Value::from(masked.clone()));
+                    outputs.insert(
+                        "accepted_at".into(),
+                        accepted.map(|t| Value::from(ts(t))).unwrap_or(Value::Null),
+                    );
                     return Ok(StepOutcome {
                         summary: format!(
-                            "key {masked} is revoked: rejected with {} at {}",
+                            "key {masked} is revoked: accepted{} and then rejected with {} at {}",
+                            accepted
+                                .map(|t| format!(" at {}", ts(t)))
+                                .unwrap_or_default(),
                             e.code().unwrap_or("an authentication error"),
                             ts(observed)
                         ),
@@ -760,6 +984,23 @@ impl StepKind for VerifyKeyRevoked {
                     use_balances = true;
                     continue;
                 }
+                // Never accepted: stops the run with its own message.
+                Err(e) if e.stops_run() => return Err(e.into()),
+                // Waiting cannot clear it (nothing at the API address, a wrong secret, the
+                // bundle cannot be written): say so now, not after the whole wait.
+                Err(e) if e.is_permanent() => {
+                    return Err(StepError::permanent(
+                        format!(
+                            "cannot tell whether key {masked} was deleted: {e} (poll {polls}, after {})",
+                            crate::steps::clock(status.elapsed())
+                        ),
+                        format!(
+                            "{}; then `respond resume {}` to verify again",
+                            e.advice(),
+                            ctx.rundir.path().display()
+                        ),
+                    ));
+                }
                 Err(e) => {
                     if last_other.as_deref() != Some(&e.to_string()) {
                         ctx.printer.warn(&format!(
@@ -767,30 +1008,47 @@ impl StepKind for VerifyKeyRevoked {
                             ctx.step_id
                         ));
                     }
+                    status.set_detail(format!("{polls} polls, the last one failed: {e}"));
                     last_other = Some(e.to_string());
                 }
-                Ok(()) => {}
+                Ok(()) => {
+                    status.set_detail(format!("{polls} polls, the key still works"));
+                    last_other = None;
+                }
             }
-            bar.set_message(format!("{polls} polls, key still works"));
-            bar.tick();
             let now = tokio::time::Instant::now();
             if now >= deadline {
                 break;
             }
-            tokio::time::sleep(interval.min(deadline - now)).await;
+            status
+                .during(tokio::time::sleep(interval.min(deadline - now)))
+                .await;
         }
-        bar.finish_and_clear();
-        Err(StepError::with_hint(
-            format!(
-                "key {masked} still works after {}s ({polls} polls): it has not been deleted",
-                timeout.as_secs()
+        let what = match &last_other {
+            None => format!(
+                "key {masked} still works after {} ({polls} polls): it has not been deleted",
+                crate::steps::clock(timeout)
             ),
+            Some(e) => format!(
+                "key {masked} was not seen refused within {} ({polls} polls; {e})",
+                crate::steps::clock(timeout)
+            ),
+        };
+        Err(StepError::with_hint(
+            what,
             format!(
-                "{}\n  then run `respond resume {}` to verify again",
+                "{}\n  then run `{}` to verify again",
                 manual_instructions(key.as_ref(), None),
-                ctx.rundir.path().display()
+                crate::output::respond_command([
+                    "resume",
+                    &ctx.rundir.path().display().to_string()
+                ])
             ),
         ))
+    }
+
+    fn owns_wait(&self, args: &Map<String, Value>) -> Option<Duration> {
+        args::duration(args, "timeout", Duration::from_secs(600)).ok()
     }
 
     fn describe(&self, args: &Map<String, Value>) -> String {

@@ -53,6 +53,9 @@ pub(crate) enum ReadError {
     PrimaryDead,
     /// The read-only key died too.
     ReadonlyDead(ExError),
+    /// The run cannot go on (a key the exchange never accepted): see
+    /// [`ExError::stops_run`].
+    Stop(ExError),
     /// Any other failure of this one read.
     Other(ExError),
 }
@@ -120,6 +123,7 @@ impl<'a> Race<'a> {
                     }
                     return Err(ReadError::PrimaryDead);
                 }
+                Err(e) if e.stops_run() => return Err(ReadError::Stop(e)),
                 Err(e) => return Err(ReadError::Other(e)),
             }
         }
@@ -129,17 +133,20 @@ impl<'a> Race<'a> {
     pub fn fail(&self, err: ReadError, task: &str) -> StepError {
         match err {
             ReadError::PrimaryDead => key_dead_failure(self.ctx, task),
-            ReadError::ReadonlyDead(e) => StepError::with_hint(
+            ReadError::ReadonlyDead(e) => StepError::permanent(
                 format!(
                     "the read-only key {} stopped working too ({e})",
                     self.session.reader().key_id_masked()
                 ),
                 format!(
-                    "create another read-only key (view scopes only) and run `respond resume {}`",
-                    self.ctx.rundir.path().display()
+                    "create another read-only key (view scopes only) and run `{}`",
+                    crate::output::respond_command([
+                        "resume",
+                        &self.ctx.rundir.path().display().to_string()
+                    ])
                 ),
             ),
-            ReadError::Other(e) => StepError::Exchange(e),
+            ReadError::Other(e) | ReadError::Stop(e) => StepError::Exchange(e),
         }
     }
 }
@@ -162,9 +169,16 @@ pub(crate) fn env_prefix(ctx: &StepContext) -> String {
 pub fn key_dead_failure(ctx: &StepContext, task: &str) -> StepError {
     let ex = env_prefix(ctx);
     let dir = ctx.rundir.path().display();
-    StepError::with_hint(
+    let cmd = crate::output::shell_command([
+        format!("{ex}_READONLY_ACCESS_KEY=…"),
+        format!("{ex}_READONLY_SECRET_KEY=…"),
+        "respond".into(),
+        "resume".into(),
+        dir.to_string(),
+    ]);
+    StepError::permanent(
         format!(
-            "the old key stopped working (it was deleted: good). To finish the {task}, create a read-only key (view scopes only) and run: {ex}_READONLY_ACCESS_KEY=… {ex}_READONLY_SECRET_KEY=… respond resume {dir}"
+            "the old key stopped working (it was deleted: good). To finish the {task}, create a read-only key (view scopes only) and run: {cmd}"
         ),
         format!("everything gathered so far is kept in {dir}; the resume continues where this step stopped"),
     )

@@ -31,6 +31,9 @@ struct Missing {
     error: String,
     /// The exchange has no such read: not a gap in the evidence.
     unsupported: bool,
+    /// Asking again cannot fill the gap (nothing at the API address, a missing scope).
+    #[serde(skip)]
+    permanent: bool,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -96,6 +99,7 @@ fn settle<T>(
             missing.push(Missing {
                 what,
                 unsupported: matches!(e, crate::exchange::Error::Unsupported { .. }),
+                permanent: e.is_permanent(),
                 error: format!("{e}{scope}"),
             });
             Ok(())
@@ -271,13 +275,16 @@ impl StepKind for Snapshot {
         outputs.insert("path".into(), Value::from(rel.clone()));
 
         if !missing.is_empty() && !allow_partial {
-            return Err(StepError::with_hint(
-                format!(
-                    "the snapshot is incomplete; missing: {} (what was read is saved in {rel})",
-                    missing.join("; ")
-                ),
-                "give the key the missing view permissions or a read-only key with them, then `respond resume RUN_DIR`; or set `allow_partial: true`",
-            ));
+            let message = format!(
+                "the snapshot is incomplete; missing: {} (what was read is saved in {rel})",
+                missing.join("; ")
+            );
+            let hint = "give the key the missing view permissions or a read-only key with them, then `respond resume RUN_DIR`; or set `allow_partial: true`";
+            // Another attempt cannot fill gaps that asking again does not fill.
+            if snap.missing.iter().all(|m| m.unsupported || m.permanent) {
+                return Err(StepError::permanent(message, hint));
+            }
+            return Err(StepError::with_hint(message, hint));
         }
         let fmt_n = |n: Option<usize>| n.map(|n| n.to_string()).unwrap_or_else(|| "?".into());
         let summary = format!(
@@ -407,13 +414,24 @@ impl StepKind for ProbePermissions {
         // failure of this step: its scopes are unknown, and saying so lets the replacement
         // checklist, which uses these outputs, still be written with every scope as unknown
         // and the key treated as critical (nothing is known, so assume the worst).
-        let (probe, deleted) = match primary.probe_permissions().await {
+        let probed = if session.old_key_given() {
+            primary.probe_permissions().await
+        } else {
+            Err(crate::exchange::Error::Config(
+                "its credentials were not given to this resume".into(),
+            ))
+        };
+        let (probe, deleted) = match probed {
             Ok(p) => (p, None),
-            Err(e) if e.is_key_dead() => {
+            Err(e) if e.is_key_dead() || !session.old_key_given() => {
                 session.primary_died();
-                let why = format!(
-                    "the old key no longer works ({e}), so its permissions could not be probed: it was deleted, which is what containment needs; treat every scope as possibly held"
-                );
+                let why = if session.old_key_given() {
+                    format!(
+                        "the old key no longer works ({e}), so its permissions could not be probed: it was deleted, which is what containment needs; treat every scope as possibly held"
+                    )
+                } else {
+                    format!("the old key's permissions could not be probed ({e}); treat every scope as possibly held")
+                };
                 let p = PermissionProbe {
                     scopes: Vec::new(),
                     ip_restricted: None,
@@ -430,16 +448,18 @@ impl StepKind for ProbePermissions {
         let mut outputs = probe_outputs(&probe);
         outputs.insert("path".into(), Value::from(rel.clone()));
         if let Some(why) = deleted {
-            ctx.printer.warn(&format!(
-                "[{}] key {}: {why}",
-                ctx.step_id,
-                primary.key_id_masked()
-            ));
+            let masked = session.old_key_masked();
+            ctx.printer
+                .warn(&format!("[{}] key {masked}: {why}", ctx.step_id));
             return Ok(StepOutcome {
                 outputs,
                 summary: format!(
-                    "key {}: scopes unknown (deleted before they could be probed)",
-                    primary.key_id_masked()
+                    "key {masked}: scopes unknown ({})",
+                    if session.old_key_given() {
+                        "deleted before they could be probed"
+                    } else {
+                        "its credentials were not given to this resume"
+                    }
                 ),
                 artifacts: vec![rel],
             });
