@@ -231,11 +231,11 @@ impl Error {
         }
     }
 
-    /// The kind of an exchange's refusal, when the exchange refused.
+    /// The kind of an exchange's refusal of one call (a key never accepted is not one: its
+    /// refusal's kind is in the [`KeyRefusal`]).
     pub fn kind(&self) -> Option<ErrorKind> {
         match self {
             Error::Api { kind, .. } => Some(*kind),
-            Error::NeverAccepted(r) => Some(r.kind),
             Error::RateLimited { .. } => Some(ErrorKind::RateLimited),
             _ => None,
         }
