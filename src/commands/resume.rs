@@ -33,6 +33,7 @@ pub async fn resume(args: ResumeArgs, printer: &Printer) -> Result<Code, Failure
         accept_changed_playbook: args.accept_changed_playbook,
         secret_inputs: crate::engine::parse_input_flags(&args.inputs)
             .map_err(|e| Failure::usage(e.to_string()))?,
+        ..Default::default()
     };
     let report = session::run_resume(
         &args.run_dir,

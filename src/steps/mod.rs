@@ -243,6 +243,12 @@ pub trait StepKind: Send + Sync {
     fn simulable(&self) -> bool {
         true
     }
+    /// Whether the step reads everything the run gathered (every raw response in the bundle),
+    /// not only its own arguments: then it depends on every step that is not downstream of it,
+    /// and a resume that runs any of those again runs it again too.
+    fn reads_whole_bundle(&self) -> bool {
+        false
+    }
 }
 
 /// The step kinds a playbook may use, by name.
