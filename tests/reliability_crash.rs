@@ -17,6 +17,9 @@
 //! "now", the live attacker off and a fixed investigation window, so that every run of it sees
 //! the same exchange. `RESPOND_CRASH_POINTS` sets the number of kill points (default 50),
 //! `RESPOND_CRASH_SEED` the seed.
+//!
+//! One more test drives the same binary: one writer per run (a second `respond` on a run being
+//! written exits 2 at once naming the holder; a SIGKILLed holder never blocks the resume).
 
 mod reliab_support;
 
@@ -391,4 +394,70 @@ fn killed_runs_resume_to_the_same_bundle() {
         failures.len()
     );
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// Waits (at most a minute) until `done` holds, or the child exits (false).
+fn wait_for(child: &mut Child, mut done: impl FnMut() -> bool) -> bool {
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(60) {
+        if done() {
+            return true;
+        }
+        if child.try_wait().ok().flatten().is_some() {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    false
+}
+
+#[test]
+fn one_writer_per_run_and_a_killed_writer_never_blocks_its_resume() {
+    let world = World {
+        now: Utc::now()
+            .duration_trunc(chrono::Duration::minutes(1))
+            .unwrap(),
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let mock = world.mock();
+    let bot = mock.write_bot_log(tmp.path());
+    let out = tmp.path().join("ev");
+    // Nobody deletes the key yet: the run waits for it to die, holding the run's lock.
+    let mut leak = spawn(world.leak(&mock, &out, &bot));
+    let waiting = wait_for(&mut leak, || {
+        bundle(&out).is_some_and(|d| step_ended(&d, "cancel_orders"))
+    });
+    assert!(waiting, "the run never reached its wait");
+    let dir = bundle(&out).unwrap();
+    let pid = leak.id();
+    let d = dir.display().to_string();
+    let holder = format!("another respond (pid {pid}, since 20");
+    for (what, mut cmd) in [
+        ("resume", resume(&mock, &dir)),
+        ("analyze", respond(&mock, &["analyze", &d])),
+    ] {
+        let r = ran(cmd.output().unwrap());
+        assert_eq!(r.code, Some(2), "{what} while the run works:\n{}", r.stderr);
+        assert!(
+            r.stderr.contains(&holder) && r.stderr.contains("is working on this run"),
+            "{what}:\n{}",
+            r.stderr
+        );
+    }
+    let v = verify(&dir);
+    assert!(
+        v.stderr
+            .contains("a respond process is writing this run right now"),
+        "{}",
+        v.stderr
+    );
+    // The holder is killed: the kernel drops its lock, and the resume goes ahead at once.
+    leak.kill().unwrap();
+    let _ = leak.wait();
+    let mut revoked = false;
+    let mut c = spawn(resume(&mock, &dir));
+    watch_and_revoke(&mock, &out, &mut c, &mut revoked);
+    let r = finish(c);
+    assert_eq!(r.code, Some(0), "resume after SIGKILL:\n{}", r.stderr);
+    assert_eq!(verify(&dir).code, Some(0));
 }

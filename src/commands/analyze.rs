@@ -24,6 +24,7 @@ pub async fn analyze(args: AnalyzeArgs, printer: &Printer) -> Result<Code, Failu
             )));
         }
     }
+    let _lock = session::lock_run(&dir)?;
     let rundir = RunDir::open(&dir).map_err(|e| not_a_run(e.to_string()))?;
     // The thresholds the run used (journaled with the report step's arguments).
     let thresholds = investigate::thresholds_from(

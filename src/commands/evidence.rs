@@ -13,6 +13,13 @@ use crate::report::{verify, ReportError, VerifyReport};
 
 /// Runs `respond evidence verify`.
 pub fn verify_command(run_dir: &Path, printer: &Printer) -> Result<Code, Failure> {
+    // A run being written does not match its (old or absent) seal until its writer seals it.
+    if let Err(crate::rundir::LockError::Busy { .. }) = crate::rundir::RunLock::shared(run_dir) {
+        printer.warn(&format!(
+            "a respond process is writing this run right now: verify {} again when it has finished",
+            terminal(&run_dir.display().to_string())
+        ));
+    }
     let rep = match verify(run_dir) {
         Ok(r) => r,
         Err(e @ ReportError::NotABundle { .. }) => {

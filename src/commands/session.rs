@@ -15,7 +15,7 @@ use crate::exchange::upbit::{UpbitClient, UpbitConfig};
 use crate::exchange::Exchange;
 use crate::exit::{Code, Failure};
 use crate::output::Printer;
-use crate::rundir::{self, RunDir};
+use crate::rundir::{self, LockError, RunDir, RunLock};
 use crate::steps::{builtin, ExchangeSession, Services};
 
 /// The embedded playbook each exchange uses by default: `<exchange>-leak`.
@@ -184,6 +184,7 @@ pub async fn run_new(
             dir.display()
         ))
     })?;
+    let _lock = lock_run(&dir)?;
     printer.status(&format!("evidence bundle: {}", dir.display()));
     let (session, capabilities) = conn.session(&rundir)?;
     let services = Arc::new(Services {
@@ -217,6 +218,7 @@ pub async fn run_resume(
     printer: &Printer,
 ) -> Result<RunReport, Failure> {
     conn.check()?;
+    let _lock = lock_run(dir)?;
     let rundir = RunDir::open(dir)
         .map_err(|e| Failure::usage(format!("{} is not a run directory: {e}", dir.display())))?;
     let (session, _caps) = conn.session(&rundir)?;
@@ -241,6 +243,22 @@ pub async fn run_resume(
         .map_err(|e| engine_failure(e, Some(dir)))?;
     seal(dir, printer);
     Ok(report)
+}
+
+/// Takes the run's lock (one writer per run): a second process is refused at once (exit 2),
+/// naming the holder.
+pub fn lock_run(dir: &Path) -> Result<RunLock, Failure> {
+    RunLock::acquire(dir).map_err(lock_failure)
+}
+
+/// A lock that could not be taken, as the user reads it: busy is exit 2.
+pub fn lock_failure(e: LockError) -> Failure {
+    let hint = e.hint();
+    match e {
+        LockError::Busy { .. } => Failure::usage(e.to_string()),
+        LockError::Io { .. } => Failure::run(e.to_string()),
+    }
+    .with_hint(hint)
 }
 
 /// Writes SHA256SUMS and manifest.json: the last write of every run.

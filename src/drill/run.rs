@@ -283,6 +283,7 @@ fn observe(
 /// `drill_report.json` and `drill_report.md` into the bundle, journaled, and the bundle
 /// sealed again so `respond evidence verify` covers them.
 fn write_drill_report(dir: &Path, card: &Scorecard, printer: &Printer) -> Result<(), Failure> {
+    let _lock = session::lock_run(dir)?;
     let rundir = RunDir::open(dir).map_err(|e| Failure::run(e.to_string()))?;
     let json_bytes = serde_json::to_vec_pretty(card).map_err(|e| Failure::run(e.to_string()))?;
     rundir

@@ -6,7 +6,8 @@
 //! the bundle except itself and `manifest.json`; a symlink anywhere makes sealing fail.
 //! `manifest.json` repeats the list with sizes, ties in the journal's last entry hash and the
 //! hash of `SHA256SUMS`. Neither file holds a time: sealing the same files twice gives the
-//! same bytes. Sealing must be the last write of a run.
+//! same bytes. Sealing must be the last write of a run. The run's lock file
+//! ([`crate::rundir::LOCK_FILE`]) is not evidence and is never listed.
 
 use std::path::{Path, PathBuf};
 
@@ -187,6 +188,14 @@ pub fn parse_sums_line(line: &str) -> Option<(String, String)> {
     Some((hex.to_ascii_lowercase(), path))
 }
 
+/// Whether a path of the bundle is outside the seal by rule: the seal files themselves and
+/// the run's lock file (when it is a regular file; anything else in its place is reported).
+pub(crate) fn outside_seal(rel: &str, kind: &FoundKind) -> bool {
+    rel == SUMS_FILE
+        || rel == MANIFEST_FILE
+        || (rel == crate::rundir::LOCK_FILE && *kind == FoundKind::File)
+}
+
 /// Hashes every regular file of the bundle at `run_dir`, writes `SHA256SUMS` and
 /// `manifest.json` (0600), and returns the manifest. Fails on a symlink or special file in the
 /// bundle, and when `journal.jsonl` exists but its chain does not verify.
@@ -195,7 +204,7 @@ pub fn seal(run_dir: &Path) -> Result<Manifest, ReportError> {
     let mut files = Vec::new();
     let mut sums = String::new();
     for f in found {
-        if f.rel == SUMS_FILE || f.rel == MANIFEST_FILE {
+        if outside_seal(&f.rel, &f.kind) {
             continue;
         }
         match f.kind {

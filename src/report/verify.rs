@@ -1,8 +1,8 @@
 //! `respond evidence verify`: is this bundle exactly what was sealed?
 //!
 //! Checks every line of `SHA256SUMS` against the file on disk (changed, missing), lists every
-//! file not covered by it (extra: nothing is ignored but `SHA256SUMS` and `manifest.json`
-//! themselves), checks `manifest.json` against `SHA256SUMS` and the journal, and verifies the
+//! file not covered by it (extra: nothing is ignored but `SHA256SUMS`, `manifest.json` and
+//! the run's lock file), checks `manifest.json` against `SHA256SUMS` and the journal, and verifies the
 //! journal's hash chain with [`crate::engine::journal::verify_chain`]. A path in
 //! `SHA256SUMS` that would leave the bundle, or a symlink, is a problem, never followed.
 
@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::engine::journal;
 use crate::fsutil;
 use crate::report::manifest::{
-    hash_file, parse_sums_line, walk, FoundKind, Manifest, MANIFEST_FILE, SUMS_FILE,
+    hash_file, outside_seal, parse_sums_line, walk, FoundKind, Manifest, MANIFEST_FILE, SUMS_FILE,
 };
 use crate::report::ReportError;
 
@@ -144,7 +144,7 @@ pub fn verify(run_dir: &Path) -> Result<VerifyReport, ReportError> {
     }
 
     for f in walk(run_dir)? {
-        if f.rel == SUMS_FILE || f.rel == MANIFEST_FILE || listed.contains_key(&f.rel) {
+        if outside_seal(&f.rel, &f.kind) || listed.contains_key(&f.rel) {
             continue;
         }
         rep.extra.push(match f.kind {
