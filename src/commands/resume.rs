@@ -27,6 +27,15 @@ pub async fn resume(args: ResumeArgs, printer: &Printer) -> Result<Code, Failure
             args.run_dir.display()
         ))
     })?;
+    // A bundle that does not match its seal, or a complete one, needs no key to say so.
+    if let Some(done) = session::resume_precheck(
+        &args.run_dir,
+        !args.replay.is_empty(),
+        args.playbook.as_deref(),
+        printer,
+    )? {
+        return Ok(session::print_outcome(&done, printer));
+    }
     let conn = Connection::load(exchange, &args.connect, printer.interactive())?;
     let opts = crate::engine::ResumeOptions {
         replay: args.replay.clone(),
