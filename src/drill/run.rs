@@ -178,7 +178,7 @@ async fn drive(
             .push("the simulated user could not revoke the key through /_mock/".into());
         card.passed = false;
     }
-    write_drill_report(&dir, &card, printer)?;
+    write_drill_report(&dir, &card)?;
     Ok(DrillOutcome {
         scorecard: card,
         report,
@@ -281,9 +281,18 @@ fn observe(
 }
 
 /// `drill_report.json` and `drill_report.md` into the bundle, journaled, and the bundle
-/// sealed again so `respond evidence verify` covers them.
-fn write_drill_report(dir: &Path, card: &Scorecard, printer: &Printer) -> Result<(), Failure> {
+/// sealed again so `respond evidence verify` covers them: under the run's lock, and only when
+/// the sealed bundle still verifies.
+fn write_drill_report(dir: &Path, card: &Scorecard) -> Result<(), Failure> {
+    let _lock = session::lock_run(dir)?;
+    let pf = session::check_before_writing(dir, "drill")?;
     let rundir = RunDir::open(dir).map_err(|e| Failure::run(e.to_string()))?;
+    let (journal, _, _) = Journal::reopen(dir).map_err(|e| Failure::run(e.to_string()))?;
+    if let Some(data) = session::reopen_entry(&pf, "drill") {
+        journal
+            .append("reopen", data)
+            .map_err(|e| Failure::run(e.to_string()))?;
+    }
     let json_bytes = serde_json::to_vec_pretty(card).map_err(|e| Failure::run(e.to_string()))?;
     rundir
         .write("drill_report.json", &json_bytes)
@@ -294,7 +303,6 @@ fn write_drill_report(dir: &Path, card: &Scorecard, printer: &Printer) -> Result
             super::scorecard_markdown(card).as_bytes(),
         )
         .map_err(|e| Failure::run(e.to_string()))?;
-    let (journal, _, _) = Journal::reopen(dir).map_err(|e| Failure::run(e.to_string()))?;
     let value: Value = serde_json::to_value(card).map_err(|e| Failure::run(e.to_string()))?;
     journal
         .append(
@@ -303,6 +311,5 @@ fn write_drill_report(dir: &Path, card: &Scorecard, printer: &Printer) -> Result
         )
         .map_err(|e| Failure::run(e.to_string()))?;
     drop(journal);
-    session::seal(dir, printer);
-    Ok(())
+    session::seal(dir)
 }
