@@ -5,7 +5,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use respond::mock::{self, MockExchange, MockOptions, MockServer};
+use respond::mock::upbit::Upbit;
+use respond::mock::{self, MockOptions, MockServer, Venue};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha512};
 
@@ -25,17 +26,25 @@ fn opts() -> MockOptions {
 
 async fn start(scenario: &str, o: MockOptions) -> MockServer {
     let sc = mock::scenario::load(scenario, None).expect("scenario loads");
-    let ex = MockExchange::new(sc, o);
-    mock::serve("127.0.0.1:0".parse::<SocketAddr>().unwrap(), ex)
-        .await
-        .expect("binds")
+    let ex = Venue::new(&Upbit, sc, o).unwrap();
+    mock::serve(
+        "127.0.0.1:0".parse::<SocketAddr>().unwrap(),
+        Arc::new(Upbit),
+        ex,
+    )
+    .await
+    .expect("binds")
 }
 
 async fn start_yaml(yaml: &str, o: MockOptions) -> MockServer {
     let sc = mock::scenario::parse("test.yaml", yaml, None).expect("scenario parses");
-    mock::serve("127.0.0.1:0".parse().unwrap(), MockExchange::new(sc, o))
-        .await
-        .unwrap()
+    mock::serve(
+        "127.0.0.1:0".parse().unwrap(),
+        Arc::new(Upbit),
+        Venue::new(&Upbit, sc, o).unwrap(),
+    )
+    .await
+    .unwrap()
 }
 
 /// GET on the mock (public or drill API), parsed as JSON.
@@ -606,7 +615,7 @@ async fn big_market_buy_walks_the_thin_book() {
 fn scenario_history_is_deterministic_per_seed() {
     let mk = |seed| {
         let sc = mock::scenario::load("pump-and-dump", Some(seed)).unwrap();
-        MockExchange::new(sc, opts())
+        Venue::new(&Upbit, sc, opts()).unwrap()
     };
     let (a, b, c) = (mk(9), mk(9), mk(10));
     assert_eq!(a.bot_log_csv(), b.bot_log_csv());
@@ -694,9 +703,9 @@ async fn pump_and_dump_history_ground_truth_and_candles() {
         assert!(!log.contains(&u.to_string()), "attacker order in bot log");
     }
     assert!(
-        gt.true_loss_krw.parse::<f64>().unwrap() > 100_000.0,
+        gt.true_loss.parse::<f64>().unwrap() > 100_000.0,
         "{}",
-        gt.true_loss_krw
+        gt.true_loss
     );
     let http = reqwest::Client::new();
     let via_http: Value = public_json(&s, "/_mock/ground-truth").await;
@@ -762,15 +771,17 @@ async fn live_attacker_trades_until_the_key_is_revoked() {
         a.live.min_interval_ms = 20;
         a.live.max_interval_ms = 40;
     }
-    let ex: Arc<MockExchange> = MockExchange::new(
+    let ex: Arc<Venue> = Venue::new(
+        &Upbit,
         sc,
         MockOptions {
             live_attacker: true,
             ..opts()
         },
-    );
+    )
+    .unwrap();
     let before = ex.ground_truth().attacker_order_uuids.len();
-    let s = mock::serve("127.0.0.1:0".parse().unwrap(), ex.clone())
+    let s = mock::serve("127.0.0.1:0".parse().unwrap(), Arc::new(Upbit), ex.clone())
         .await
         .unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(400)).await;

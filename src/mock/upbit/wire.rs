@@ -1,4 +1,4 @@
-//! How the mock renders Upbit's wire format: KST timestamps, decimal strings on the exchange
+//! How the Upbit façade renders the venue in Upbit's wire format: KST timestamps, decimal strings on the exchange
 //! API, JSON numbers on the quotation API, omitted nulls, and the error envelope.
 //!
 //! Sample (GET /v1/order):
@@ -13,7 +13,9 @@ use chrono::{DateTime, FixedOffset, Utc};
 use rust_decimal::Decimal;
 use serde_json::{json, Map, Value};
 
-use crate::mock::state::{Deposit, Order, Withdrawal};
+use crate::mock::venue::state::{
+    Deposit, Order, OrderKind, OrderState, Side, Tif, Withdrawal, WithdrawalState,
+};
 
 pub fn kst_offset() -> FixedOffset {
     FixedOffset::east_opt(9 * 3600).expect("valid offset")
@@ -34,12 +36,78 @@ pub fn kst_micro(t: DateTime<Utc>) -> String {
 }
 
 /// A decimal string as Upbit writes it (no exponent, no trailing zeros).
-pub fn dec(d: Decimal) -> String {
-    let n = d.normalize();
-    if n.is_zero() {
-        "0".into()
-    } else {
-        n.to_string()
+pub use crate::mock::venue::dec;
+
+/// `ord_type`: `limit`, `price` (market buy by total), `market` (market sell), `best`.
+pub fn ord_type(k: OrderKind) -> &'static str {
+    match k {
+        OrderKind::Limit => "limit",
+        OrderKind::MarketBuyQuote => "price",
+        OrderKind::MarketSellBase => "market",
+        OrderKind::Best => "best",
+    }
+}
+
+/// Parses `ord_type`.
+pub fn parse_ord_type(s: &str) -> Option<OrderKind> {
+    Some(match s {
+        "limit" => OrderKind::Limit,
+        "price" => OrderKind::MarketBuyQuote,
+        "market" => OrderKind::MarketSellBase,
+        "best" => OrderKind::Best,
+        _ => return None,
+    })
+}
+
+/// `state`: `wait`, `done`, `cancel`.
+pub fn state(s: OrderState) -> &'static str {
+    match s {
+        OrderState::Open => "wait",
+        OrderState::Done => "done",
+        OrderState::Cancelled => "cancel",
+    }
+}
+
+/// `time_in_force`: `ioc`, `fok`, `post_only`.
+pub fn tif(t: Tif) -> &'static str {
+    match t {
+        Tif::Ioc => "ioc",
+        Tif::Fok => "fok",
+        Tif::PostOnly => "post_only",
+    }
+}
+
+pub fn parse_tif(s: &str) -> Option<Tif> {
+    Some(match s {
+        "ioc" => Tif::Ioc,
+        "fok" => Tif::Fok,
+        "post_only" => Tif::PostOnly,
+        _ => return None,
+    })
+}
+
+/// A fill's `trend`: `up` when the taker bought, `down` when it sold.
+pub fn trend(taker: Side) -> &'static str {
+    match taker {
+        Side::Bid => "up",
+        Side::Ask => "down",
+    }
+}
+
+/// A public trade's `ask_bid`: the taker's side, upper case.
+pub fn ask_bid(taker: Side) -> &'static str {
+    match taker {
+        Side::Bid => "BID",
+        Side::Ask => "ASK",
+    }
+}
+
+/// A withdrawal's `state`.
+pub fn withdrawal_state(s: WithdrawalState) -> &'static str {
+    match s {
+        WithdrawalState::Waiting => "WAITING",
+        WithdrawalState::Done => "DONE",
+        WithdrawalState::Cancelled => "CANCELLED",
     }
 }
 
@@ -65,12 +133,13 @@ pub fn order(o: &Order, with_trades: bool) -> Value {
     let mut m = Map::new();
     m.insert("uuid".into(), json!(o.uuid.to_string()));
     m.insert("side".into(), json!(o.side.as_str()));
-    m.insert("ord_type".into(), json!(o.ord_type.as_str()));
-    if let Some(p) = o.price {
+    m.insert("ord_type".into(), json!(ord_type(o.kind)));
+    // `price` is the limit price, or the total of a market buy by total.
+    if let Some(p) = o.price.or(o.quote_amount) {
         m.insert("price".into(), json!(dec(p)));
     }
-    m.insert("state".into(), json!(o.state.as_str()));
-    m.insert("market".into(), json!(o.market));
+    m.insert("state".into(), json!(state(o.state)));
+    m.insert("market".into(), json!(o.market.symbol));
     m.insert("created_at".into(), json!(kst(o.created_at)));
     if let Some(v) = o.volume {
         m.insert("volume".into(), json!(dec(v)));
@@ -88,8 +157,8 @@ pub fn order(o: &Order, with_trades: bool) -> Value {
     if let Some(i) = &o.identifier {
         m.insert("identifier".into(), json!(i));
     }
-    if let Some(t) = &o.time_in_force {
-        m.insert("time_in_force".into(), json!(t));
+    if let Some(t) = o.tif {
+        m.insert("time_in_force".into(), json!(tif(t)));
     }
     if with_trades {
         let trades: Vec<Value> = o
@@ -97,8 +166,8 @@ pub fn order(o: &Order, with_trades: bool) -> Value {
             .iter()
             .map(|f| {
                 json!({
-                    "market": f.market, "uuid": f.uuid.to_string(), "price": dec(f.price),
-                    "volume": dec(f.volume), "funds": dec(f.funds), "trend": f.trend,
+                    "market": f.market.symbol, "uuid": f.uuid.to_string(), "price": dec(f.price),
+                    "volume": dec(f.volume), "funds": dec(f.funds), "trend": trend(f.taker_side),
                     "side": f.side.as_str(), "created_at": kst_micro(f.created_at),
                 })
             })
@@ -117,7 +186,7 @@ pub fn withdrawal(w: &Withdrawal) -> Value {
     if let Some(t) = &w.txid {
         m.insert("txid".into(), json!(t));
     }
-    m.insert("state".into(), json!(w.state));
+    m.insert("state".into(), json!(withdrawal_state(w.state)));
     m.insert("created_at".into(), json!(kst(w.created_at)));
     if let Some(d) = w.done_at {
         m.insert("done_at".into(), json!(kst(d)));
@@ -125,7 +194,10 @@ pub fn withdrawal(w: &Withdrawal) -> Value {
     m.insert("amount".into(), json!(dec(w.amount)));
     m.insert("fee".into(), json!(dec(w.fee)));
     m.insert("transaction_type".into(), json!("default"));
-    m.insert("is_cancelable".into(), json!(w.state == "WAITING"));
+    m.insert(
+        "is_cancelable".into(),
+        json!(w.state == WithdrawalState::Waiting),
+    );
     Value::Object(m)
 }
 

@@ -1,18 +1,16 @@
-//! Routes and handlers: one fallback handler that normalizes the request the way real
+//! Upbit's routes and handlers: one fallback handler that normalizes the request the way real
 //! clients send it (double slashes, GET parameters in a form body, JSON bodies on DELETE),
 //! then authenticates, rate-limits and dispatches by (method, path).
 //!
 //! A single dispatcher instead of axum's per-route extractors keeps the quirks in one place,
 //! answers unknown paths with Upbit's error envelope, and puts `Remaining-Req` on every
-//! response, errors included.
+//! response, errors included. Quotation (public) endpoints are in [`super::quotation`].
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::Router;
 use chrono::{DateTime, Duration, NaiveDateTime, TimeZone, Utc};
@@ -20,50 +18,27 @@ use rust_decimal::Decimal;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::mock::auth::{self, Params, RequestAuth};
-use crate::mock::matching::{self, NewOrder};
-use crate::mock::ratelimit::{self, Group, Verdict};
-use crate::mock::state::{KeyRec, OrdState, OrdType, RequestRecord, Side, Withdrawal, World};
-use crate::mock::wire;
-use crate::mock::MockExchange;
+use super::auth::{self, Params, RequestAuth};
+use super::errors::{err, ApiErr, MIN_TOTAL_KRW};
+use super::limits::{self, Group};
+use super::{quotation, wire, Upbit};
+use crate::mock::http::{self, Effects, Out};
+use crate::mock::venue::keys::KeyRec;
+use crate::mock::venue::matching::{self, NewOrder};
+use crate::mock::venue::ratelimit::Verdict;
+use crate::mock::venue::state::{
+    OrderKind, OrderState, Side, Tif, Withdrawal, WithdrawalState, World,
+};
+use crate::mock::venue::Venue;
+use crate::mock::Facade;
 
-/// The mock's router: the same for `respond mock serve`, drills and tests.
-pub fn router(state: Arc<MockExchange>) -> Router {
-    Router::new().fallback(handle).with_state(state)
-}
-
-/// An API error: status, Upbit error name (a number on the quotation API), message.
-#[derive(Debug, Clone)]
-pub struct ApiErr {
-    pub status: u16,
-    pub name: Value,
-    pub message: String,
-}
-
-fn err(status: u16, name: &str, message: impl Into<String>) -> ApiErr {
-    ApiErr {
-        status,
-        name: json!(name),
-        message: message.into(),
-    }
-}
-
-fn qerr(status: u16, message: &str) -> ApiErr {
-    ApiErr {
-        status,
-        name: json!(status),
-        message: message.into(),
-    }
-}
-
-impl From<matching::OrderError> for ApiErr {
-    fn from(e: matching::OrderError) -> Self {
-        err(e.status, e.name, e.message)
-    }
+/// The façade's router (the drill API is mounted next to it by [`crate::mock::router`]).
+pub fn router(venue: Arc<Venue>) -> Router {
+    Router::new().fallback(handle).with_state(venue)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Ep {
+pub(super) enum Ep {
     Accounts,
     ApiKeys,
     Chance,
@@ -93,11 +68,10 @@ enum Ep {
 enum Route {
     Public(Ep, Group),
     Private(Ep, Group, Option<&'static str>),
-    Drill,
 }
 
 fn route(method: &str, path: &str) -> Option<Route> {
-    use ratelimit::*;
+    use limits::*;
     use Ep::*;
     let p = |e, g, s| Some(Route::Private(e, g, s));
     match (method, path) {
@@ -128,7 +102,6 @@ fn route(method: &str, path: &str) -> Option<Route> {
         ("GET", "/v1/ticker") => Some(Route::Public(Ticker, TICKER)),
         ("GET", "/v1/orderbook") => Some(Route::Public(Orderbook, ORDERBOOK)),
         ("GET", "/v1/trades/ticks") => Some(Route::Public(Trades, TRADE)),
-        (_, p) if p.starts_with("/_mock/") => Some(Route::Drill),
         ("GET", p) => {
             let unit = p
                 .strip_prefix("/v1/candles/minutes/")?
@@ -140,73 +113,19 @@ fn route(method: &str, path: &str) -> Option<Route> {
     }
 }
 
-/// Collapses repeated slashes and drops a trailing slash.
-fn normalize(path: &str) -> String {
-    let mut out = String::with_capacity(path.len());
-    let mut prev = false;
-    for c in path.chars() {
-        if c == '/' {
-            if !prev {
-                out.push('/');
-            }
-            prev = true;
-        } else {
-            out.push(c);
-            prev = false;
-        }
-    }
-    if out.len() > 1 && out.ends_with('/') {
-        out.pop();
-    }
-    out
+/// Upbit's error envelope with a `Remaining-Req` header when known.
+fn error_out(e: &ApiErr, rr: Option<String>) -> Out {
+    with_rr(e.out(), rr)
 }
 
-/// A response before it becomes HTTP (faults may truncate or drop its body).
-struct Out {
-    status: u16,
-    body: Vec<u8>,
-    json: bool,
-    rr: Option<String>,
-    retry_after: Option<u64>,
-}
-
-impl Out {
-    fn json(status: u16, v: &Value, rr: Option<String>) -> Out {
-        Out {
-            status,
-            body: serde_json::to_vec(v).unwrap_or_default(),
-            json: true,
-            rr,
-            retry_after: None,
-        }
-    }
-    fn error(e: &ApiErr, rr: Option<String>) -> Out {
-        Out::json(
-            e.status,
-            &json!({"error": {"name": e.name, "message": e.message}}),
-            rr,
-        )
-    }
-    fn text(status: u16, t: &str, rr: Option<String>) -> Out {
-        Out {
-            status,
-            body: t.as_bytes().to_vec(),
-            json: false,
-            rr,
-            retry_after: None,
-        }
+fn with_rr(out: Out, rr: Option<String>) -> Out {
+    match rr {
+        Some(v) => out.header("remaining-req", v),
+        None => out,
     }
 }
 
-#[derive(Default)]
-struct Effects {
-    created: Vec<Uuid>,
-    cancelled: Vec<Uuid>,
-    access_key: Option<String>,
-    error: Option<String>,
-}
-
-fn first<'a>(p: &'a Params, k: &str) -> Option<&'a str> {
+pub(super) fn first<'a>(p: &'a Params, k: &str) -> Option<&'a str> {
     p.iter().find(|(a, _)| a == k).map(|(_, v)| v.as_str())
 }
 
@@ -228,7 +147,7 @@ fn dec_param(p: &Params, k: &str) -> Result<Option<Decimal>, ApiErr> {
     }
 }
 
-fn int_param(p: &Params, k: &str, default: usize, max: usize) -> Result<usize, ApiErr> {
+pub(super) fn int_param(p: &Params, k: &str, default: usize, max: usize) -> Result<usize, ApiErr> {
     match first(p, k) {
         None | Some("") => Ok(default),
         Some(s) => {
@@ -270,32 +189,23 @@ pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
     None
 }
 
-/// Largest request body accepted (Upbit's own requests are a few KiB).
-pub const MAX_BODY: usize = 1 << 20;
-
-async fn handle(State(ex): State<Arc<MockExchange>>, req: Request) -> Response {
+async fn handle(State(ex): State<Arc<Venue>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let ip = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
     let method = parts.method.as_str().to_string();
-    let path = normalize(parts.uri.path());
+    let path = http::normalize(parts.uri.path());
     // Bodies are size-limited: one over the limit is refused, never processed as if empty.
-    let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
-        Ok(b) => b,
-        Err(_) => {
-            let out = Out::error(
-                &err(
-                    413,
-                    "payload_too_large",
-                    "request body over 1 MiB (or unreadable)",
-                ),
-                None,
-            );
-            log(&ex, &method, &path, 413, &Effects::default(), None);
-            return finish(out);
-        }
+    let Some(bytes) = http::read_body(body).await else {
+        let e = err(
+            413,
+            "payload_too_large",
+            "request body over 1 MiB (or unreadable)",
+        );
+        http::log(&ex, &method, &path, 413, &Effects::default(), None);
+        return e.out().into_response();
     };
     let ctype = parts
         .headers
@@ -323,39 +233,16 @@ async fn handle(State(ex): State<Arc<MockExchange>>, req: Request) -> Response {
             None => Vec::new(),
         },
     };
-    let drill = path.starts_with("/_mock/");
-    let decision = if drill {
-        Default::default()
-    } else {
-        ex.faults().decide(&method, &path)
-    };
-    let fault = decision.label();
-    if let Some(f) = &fault {
-        tracing::warn!(target: "respond::mock", "fault injected on {method} {path}: {f}");
-    }
-    if decision.latency_ms > 0 {
-        tokio::time::sleep(std::time::Duration::from_millis(decision.latency_ms)).await;
-    }
-    if decision.storm_secs > 0 {
-        let mut g = ex.gate();
-        if g.limiter.storm_until.map_or(true, |u| u < Instant::now()) {
-            g.limiter.storm_until =
-                Some(Instant::now() + std::time::Duration::from_secs(decision.storm_secs));
-        }
-    }
+    let (decision, fault) = http::inject(&ex, &method, &path).await;
     if decision.timeout {
-        log(&ex, &method, &path, 0, &Effects::default(), fault.clone());
-        let mut rx = ex.shutdown_signal();
-        let _ = rx.wait_for(|v| *v).await;
-        return finish(Out::text(503, "shutting down", None));
+        return http::hold(&ex, &method, &path, fault).await;
     }
     let mut fx = Effects::default();
-    let out = if decision.error {
+    let mut out = if decision.error {
         let rr = route(&method, &path).map(|r| match r {
-            Route::Public(_, g) | Route::Private(_, g, _) => ratelimit::header(g, g.limit),
-            Route::Drill => ratelimit::header(ratelimit::DEFAULT, ratelimit::DEFAULT.limit),
+            Route::Public(_, g) | Route::Private(_, g, _) => limits::header(g, g.budget.limit),
         });
-        Out::error(
+        error_out(
             &err(500, "server_error", "일시적인 서버 오류입니다. (injected)"),
             rr,
         )
@@ -365,106 +252,42 @@ async fn handle(State(ex): State<Arc<MockExchange>>, req: Request) -> Response {
             &method,
             &path,
             &params,
-            body_json.as_ref(),
             authz.as_deref(),
             ip,
             decision.repeat_page,
             &mut fx,
         )
     };
-    log(&ex, &method, &path, out.status, &fx, fault);
+    http::log(&ex, &method, &path, out.status, &fx, fault);
     if decision.drop {
-        let mut r = Response::new(Body::from_stream(futures::stream::once(async {
-            Err::<Bytes, std::io::Error>(std::io::Error::other(
-                "connection dropped (injected fault)",
-            ))
-        })));
-        *r.status_mut() = StatusCode::OK;
-        return r;
+        return http::dropped();
     }
-    let mut out = out;
-    if decision.truncate && out.body.len() > 2 {
-        let n = out.body.len() / 2;
-        out.body.truncate(n);
+    if decision.truncate {
+        out.truncate();
     }
-    finish(out)
-}
-
-fn log(
-    ex: &MockExchange,
-    method: &str,
-    path: &str,
-    status: u16,
-    fx: &Effects,
-    fault: Option<String>,
-) {
-    if path.starts_with("/_mock/") {
-        return;
-    }
-    let rec = RequestRecord {
-        at: crate::engine::journal::ts(ex.now()),
-        method: method.to_string(),
-        path: path.to_string(),
-        access_key: fx.access_key.clone(),
-        status,
-        error: fx.error.clone(),
-        orders_created: fx.created.clone(),
-        orders_cancelled: fx.cancelled.clone(),
-        fault,
-    };
-    ex.world().log_request(rec);
-}
-
-fn finish(out: Out) -> Response {
-    let mut r = Response::new(Body::from(out.body));
-    *r.status_mut() = StatusCode::from_u16(out.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let h = r.headers_mut();
-    h.insert(
-        "content-type",
-        HeaderValue::from_static(if out.json {
-            "application/json; charset=utf-8"
-        } else {
-            "text/plain; charset=utf-8"
-        }),
-    );
-    if let Some(rr) = out.rr.and_then(|v| HeaderValue::from_str(&v).ok()) {
-        h.insert("remaining-req", rr);
-    }
-    if let Some(s) = out.retry_after {
-        if let Ok(v) = HeaderValue::from_str(&s.to_string()) {
-            h.insert("retry-after", v);
-        }
-    }
-    r
+    out.into_response()
 }
 
 fn limited(v: Verdict, group: Group) -> Result<String, Out> {
     match v {
-        Verdict::Allowed { remaining } => Ok(ratelimit::header(group, remaining)),
-        Verdict::TooMany => Err(Out::text(
-            429,
-            "Too many API requests.",
-            Some(ratelimit::header(group, 0)),
-        )),
-        Verdict::Blocked { seconds } => {
-            let mut o = Out::text(
-                418,
-                &format!("Too many requests after 429 responses: blocked for {seconds} seconds."),
-                Some(ratelimit::header(group, 0)),
-            );
-            o.retry_after = Some(seconds);
-            Err(o)
-        }
+        Verdict::Allowed { remaining } => Ok(limits::header(group, remaining)),
+        Verdict::TooMany => Err(Out::text(429, "Too many API requests.")
+            .header("remaining-req", limits::header(group, 0))),
+        Verdict::Blocked { seconds } => Err(Out::text(
+            418,
+            &format!("Too many requests after 429 responses: blocked for {seconds} seconds."),
+        )
+        .header("remaining-req", limits::header(group, 0))
+        .header("retry-after", seconds.to_string())),
     }
 }
 
 #[allow(clippy::too_many_arguments)]
 fn process(
-    ex: &MockExchange,
+    ex: &Venue,
     method: &str,
     path: &str,
     params: &Params,
-    body: Option<&Value>,
     authz: Option<&str>,
     ip: Option<IpAddr>,
     repeat_page: bool,
@@ -476,34 +299,23 @@ fn process(
             let rr = ex
                 .gate()
                 .limiter
-                .remaining(ratelimit::DEFAULT, &ipkey, Instant::now());
+                .remaining(limits::DEFAULT.budget, &ipkey, Instant::now());
             let e = err(
                 404,
                 "not_found",
                 format!("{method} {path}: no such endpoint"),
             );
             fx.error = Some("not_found".into());
-            Out::error(&e, Some(ratelimit::header(ratelimit::DEFAULT, rr)))
-        }
-        Some(Route::Drill) => {
-            if !ex.opts.drill_api {
-                return Out::error(
-                    &err(
-                        404,
-                        "not_found",
-                        "the drill API is disabled (--no-drill-api)",
-                    ),
-                    None,
-                );
-            }
-            drill(ex, method, path, body)
+            error_out(&e, Some(limits::header(limits::DEFAULT, rr)))
         }
         Some(Route::Public(ep, group)) => {
             let v = if ex.opts.rate_limits {
-                ex.gate().limiter.hit(group, &ipkey, Instant::now())
+                ex.gate()
+                    .limiter
+                    .hit(group.budget, &ipkey, 1, Instant::now())
             } else {
                 Verdict::Allowed {
-                    remaining: group.limit,
+                    remaining: group.budget.limit,
                 }
             };
             let rr = match limited(v, group) {
@@ -511,11 +323,11 @@ fn process(
                 Err(o) => return o,
             };
             let now = ex.now();
-            match public(ex, ep, params, now) {
-                Ok(v) => Out::json(200, &v, Some(rr)),
+            match quotation::public(ex, ep, params, now) {
+                Ok(v) => with_rr(Out::json(200, &v), Some(rr)),
                 Err(e) => {
-                    fx.error = Some(e.name.to_string());
-                    Out::error(&e, Some(rr))
+                    fx.error = Some(e.log_name());
+                    error_out(&e, Some(rr))
                 }
             }
         }
@@ -540,12 +352,14 @@ fn process(
                     Ok(k) => k,
                     Err((e, ak)) => {
                         let caller = ak.clone().unwrap_or(ipkey);
-                        let rem = gate.limiter.remaining(group, &caller, Instant::now());
+                        let rem = gate
+                            .limiter
+                            .remaining(group.budget, &caller, Instant::now());
                         fx.access_key = ak;
                         fx.error = Some(e.name.to_string());
-                        return Out::error(
+                        return error_out(
                             &err(e.status, e.name, e.message),
-                            Some(ratelimit::header(group, rem)),
+                            Some(limits::header(group, rem)),
                         );
                     }
                 }
@@ -554,10 +368,10 @@ fn process(
             let v = if ex.opts.rate_limits {
                 ex.gate()
                     .limiter
-                    .hit(group, &key.access_key, Instant::now())
+                    .hit(group.budget, &key.access_key, 1, Instant::now())
             } else {
                 Verdict::Allowed {
-                    remaining: group.limit,
+                    remaining: group.budget.limit,
                 }
             };
             let rr = match limited(v, group) {
@@ -569,130 +383,34 @@ fn process(
             };
             let mut w = ex.world();
             match private(ex, &mut w, ep, &key, params, now, fx, repeat_page) {
-                Ok((status, v)) => Out::json(status, &v, Some(rr)),
+                Ok((status, v)) => with_rr(Out::json(status, &v), Some(rr)),
                 Err(e) => {
                     fx.error = Some(e.name.as_str().unwrap_or("error").to_string());
-                    Out::error(&e, Some(rr))
+                    error_out(&e, Some(rr))
                 }
             }
         }
     }
 }
 
-fn drill(ex: &MockExchange, method: &str, path: &str, body: Option<&Value>) -> Out {
-    let rest = path.trim_start_matches("/_mock/");
-    match (method, rest) {
-        ("GET", "ground-truth") => Out::json(200, &json!(ex.ground_truth()), None),
-        ("GET", "requests") => Out::json(200, &json!(ex.requests()), None),
-        ("GET", "bot-log") => Out::text(200, &ex.bot_log_csv(), None),
-        ("GET", "state") => {
-            let w = ex.world();
-            let accounts: serde_json::Map<String, Value> = w
-                .accounts
-                .iter()
-                .map(|(name, a)| {
-                    let bals: serde_json::Map<String, Value> = a
-                        .balances
-                        .iter()
-                        .map(|(c, b)| (c.clone(), json!({"balance": wire::dec(b.balance), "locked": wire::dec(b.locked)})))
-                        .collect();
-                    (name.clone(), Value::Object(bals))
-                })
-                .collect();
-            let keys: Vec<Value> = ex
-                .keys()
-                .iter()
-                .map(|k| {
-                    let rec = w.keys.get(&k.access_key);
-                    json!({"account": k.account, "label": k.label, "access_key": k.access_key,
-                        "scopes": k.scopes,
-                        "revoked_at": rec.and_then(|r| r.revoked_at).map(crate::engine::journal::ts)})
-                })
-                .collect();
-            let open = w
-                .orders
-                .iter()
-                .filter(|o| o.state == OrdState::Wait)
-                .count();
-            Out::json(
-                200,
-                &json!({"scenario": ex.scenario.name, "now": crate::engine::journal::ts(ex.now()),
-                    "scenario_now": crate::engine::journal::ts(ex.scenario_now),
-                    "accounts": accounts, "keys": keys, "orders": w.orders.len(), "open_orders": open,
-                    "withdrawals": w.withdrawals.len(), "requests_logged": w.requests.len(),
-                    "requests_dropped": w.requests_dropped}),
-                None,
-            )
-        }
-        ("GET", "faults") => {
-            let rules: Vec<_> = ex
-                .faults()
-                .rules
-                .iter()
-                .map(|(r, used)| json!({"rule": r, "used": used}))
-                .collect();
-            Out::json(200, &json!(rules), None)
-        }
-        ("POST", "faults") => {
-            let parsed: Result<Vec<crate::mock::faults::FaultRule>, _> = match body {
-                Some(Value::Array(_)) => {
-                    serde_json::from_value(body.cloned().unwrap_or(Value::Null))
-                }
-                Some(v) => {
-                    serde_json::from_value(v.get("rules").cloned().unwrap_or(Value::Array(vec![])))
-                }
-                None => Ok(Vec::new()),
-            };
-            match parsed {
-                Ok(rules) => {
-                    let n = rules.len();
-                    ex.set_faults(rules);
-                    Out::json(200, &json!({"rules": n}), None)
-                }
-                Err(e) => Out::error(
-                    &err(400, "invalid_parameter", format!("bad fault rules: {e}")),
-                    None,
-                ),
-            }
-        }
-        ("POST", r) if r.starts_with("keys/") && r.ends_with("/revoke") => {
-            let ak = &r["keys/".len()..r.len() - "/revoke".len()];
-            if ex.revoke_key(ak) {
-                Out::json(200, &json!({"access_key": ak, "revoked": true}), None)
-            } else {
-                Out::error(&err(404, "invalid_access_key", "no such key"), None)
-            }
-        }
-        _ => Out::error(
-            &err(
-                404,
-                "not_found",
-                format!("{method} {path}: no such drill endpoint"),
-            ),
-            None,
-        ),
-    }
-}
-
-fn account_json(cur: &str, b: &crate::mock::state::Balance) -> Value {
+fn account_json(cur: &str, b: &crate::mock::venue::state::Balance) -> Value {
     json!({"currency": cur, "balance": wire::dec(b.balance), "locked": wire::dec(b.locked),
         "avg_buy_price": wire::dec(b.avg_buy_price), "avg_buy_price_modified": false,
-        "unit_currency": "KRW"})
+        "unit_currency": Upbit.quote_currency()})
 }
 
 fn find_order(w: &World, account: &str, p: &Params) -> Result<usize, ApiErr> {
     let nf = || err(404, "order_not_found", "주문을 찾지 못했습니다.");
     if let Some(u) = first(p, "uuid") {
         let u: Uuid = u.parse().map_err(|_| nf())?;
-        let i = *w.by_uuid.get(&u).ok_or_else(nf)?;
+        let i = w.position(&u).ok_or_else(nf)?;
         if w.orders[i].account != account {
             return Err(nf());
         }
         return Ok(i);
     }
     if let Some(id) = first(p, "identifier") {
-        let o = w.find_by_identifier(account, id).ok_or_else(nf)?;
-        return Ok(w.by_uuid[&o.uuid]);
+        return w.find_by_identifier(account, id).ok_or_else(nf);
     }
     Err(err(
         400,
@@ -715,7 +433,7 @@ fn sort_desc(p: &Params) -> Result<bool, ApiErr> {
 
 #[allow(clippy::too_many_arguments)]
 fn private(
-    ex: &MockExchange,
+    ex: &Venue,
     w: &mut World,
     ep: Ep,
     key: &KeyRec,
@@ -732,7 +450,7 @@ fn private(
             let v: Vec<Value> = a
                 .balances
                 .iter()
-                .filter(|(c, b)| c.as_str() == "KRW" || !b.balance.is_zero() || !b.locked.is_zero())
+                .filter(|(c, b)| c.as_str() == Upbit.quote_currency() || !b.balance.is_zero() || !b.locked.is_zero())
                 .map(|(c, b)| account_json(c, b))
                 .collect();
             ok(json!(v))
@@ -745,18 +463,18 @@ fn private(
         Ep::Chance => {
             let m = first(p, "market").ok_or_else(|| err(400, "validation_error", "market is required"))?;
             let (_, spec) = ex.markets.get(m).ok_or_else(|| err(404, "market_does_not_exist", "market does not exist"))?;
-            let (q, b) = m.split_once('-').unwrap_or(("KRW", ""));
+            let (q, b) = (spec.market.quote.as_str(), spec.market.base.as_str());
             let a = w.accounts.entry(acct).or_default();
             let qa = account_json(q, a.bal(q));
             let ba = account_json(b, a.bal(b));
             let fee = wire::dec(ex.markets.fee);
             ok(json!({"bid_fee": fee, "ask_fee": fee, "maker_bid_fee": fee, "maker_ask_fee": fee,
-                "market": {"id": spec.code, "name": format!("{b}/{q}"),
+                "market": {"id": spec.market.symbol, "name": format!("{b}/{q}"),
                     "order_types": ["limit"], "order_sides": ["ask", "bid"],
                     "bid_types": ["limit", "price", "best_fok", "best_ioc", "limit_ioc", "limit_fok"],
                     "ask_types": ["limit", "market", "best_fok", "best_ioc", "limit_ioc", "limit_fok"],
-                    "bid": {"currency": q, "min_total": matching::MIN_TOTAL_KRW.to_string()},
-                    "ask": {"currency": q, "min_total": matching::MIN_TOTAL_KRW.to_string()},
+                    "bid": {"currency": q, "min_total": MIN_TOTAL_KRW.to_string()},
+                    "ask": {"currency": q, "min_total": MIN_TOTAL_KRW.to_string()},
                     "max_total": "1000000000", "state": "active"},
                 "bid_account": qa, "ask_account": ba}))
         }
@@ -779,11 +497,11 @@ fn private(
             let page = int_param(p, "page", 1, usize::MAX)?;
             let limit = int_param(p, "limit", 100, 100)?;
             let desc = sort_desc(p)?;
-            let mut v: Vec<&crate::mock::state::Order> = w
+            let mut v: Vec<&crate::mock::venue::state::Order> = w
                 .orders
                 .iter()
-                .filter(|o| o.account == acct && o.state == OrdState::Wait && want_wait)
-                .filter(|o| market.map_or(true, |m| o.market == m))
+                .filter(|o| o.account == acct && o.state == OrderState::Open && want_wait)
+                .filter(|o| market.map_or(true, |m| o.market.symbol == m))
                 .collect();
             v.sort_by_key(|o| o.created_at);
             if desc {
@@ -824,12 +542,12 @@ fn private(
             if end - start > week {
                 return Err(err(400, "validation_error", "start_time and end_time must be at most 7 days apart"));
             }
-            let mut v: Vec<&crate::mock::state::Order> = w
+            let mut v: Vec<&crate::mock::venue::state::Order> = w
                 .orders
                 .iter()
-                .filter(|o| o.account == acct && o.state != OrdState::Wait)
-                .filter(|o| states.is_empty() || states.contains(&o.state.as_str()))
-                .filter(|o| market.map_or(true, |m| o.market == m))
+                .filter(|o| o.account == acct && o.state != OrderState::Open)
+                .filter(|o| states.is_empty() || states.contains(&wire::state(o.state)))
+                .filter(|o| market.map_or(true, |m| o.market.symbol == m))
                 .filter(|o| o.created_at >= start && o.created_at <= end)
                 .collect();
             v.sort_by_key(|o| o.created_at);
@@ -850,12 +568,12 @@ fn private(
             }
             let market = first(p, "market");
             let desc = sort_desc(p)?;
-            let mut v: Vec<&crate::mock::state::Order> = w
+            let mut v: Vec<&crate::mock::venue::state::Order> = w
                 .orders
                 .iter()
                 .filter(|o| o.account == acct)
                 .filter(|o| uu.contains(&o.uuid.to_string().as_str()) || o.identifier.as_deref().is_some_and(|i| ids.contains(&i)))
-                .filter(|o| market.map_or(true, |m| o.market == m))
+                .filter(|o| market.map_or(true, |m| o.market.symbol == m))
                 .collect();
             v.sort_by_key(|o| o.created_at);
             if desc {
@@ -864,7 +582,7 @@ fn private(
             ok(json!(v.iter().map(|o| wire::order(o, false)).collect::<Vec<_>>()))
         }
         Ep::PostOrders => {
-            let req = new_order(p)?;
+            let req = new_order(ex, p)?;
             let idx = matching::place(w, &ex.markets, &acct, req, now)?;
             let o = &w.orders[idx];
             fx.created.push(o.uuid);
@@ -875,7 +593,7 @@ fn private(
             Ok((201, v))
         }
         Ep::PostOrdersTest => {
-            let o = matching::prepare(w, &ex.markets, &acct, new_order(p)?, now)?;
+            let o = matching::prepare(w, &ex.markets, &acct, new_order(ex, p)?, now)?;
             let mut v = wire::order(&o, false);
             if let Some(m) = v.as_object_mut() {
                 m.remove("executed_funds");
@@ -884,7 +602,7 @@ fn private(
         }
         Ep::DeleteOrder => {
             let i = find_order(w, &acct, p)?;
-            if w.orders[i].state != OrdState::Wait {
+            if w.orders[i].state != OrderState::Open {
                 return Err(err(400, "order_not_found", "이미 체결되었거나 취소된 주문입니다."));
             }
             let v = wire::order(&w.orders[i], false);
@@ -915,11 +633,11 @@ fn private(
                 .filter(|&i| {
                     let o = &w.orders[i];
                     o.account == acct
-                        && o.state == OrdState::Wait
+                        && o.state == OrderState::Open
                         && (side == "all" || o.side.as_str() == side)
-                        && (pairs.is_empty() || pairs.contains(&o.market))
-                        && (quotes.is_empty() || quotes.iter().any(|q| o.market.starts_with(&format!("{q}-"))))
-                        && !excluded.contains(&o.market)
+                        && (pairs.is_empty() || pairs.contains(&o.market.symbol))
+                        && (quotes.is_empty() || quotes.contains(&o.market.quote))
+                        && !excluded.contains(&o.market.symbol)
                 })
                 .collect();
             idx.sort_by_key(|&i| w.orders[i].created_at);
@@ -934,7 +652,7 @@ fn private(
                     fx.cancelled.push(o.uuid);
                     let mut m = serde_json::Map::new();
                     m.insert("uuid".into(), json!(o.uuid.to_string()));
-                    m.insert("market".into(), json!(o.market));
+                    m.insert("market".into(), json!(o.market.symbol));
                     if let Some(id) = &o.identifier {
                         m.insert("identifier".into(), json!(id));
                     }
@@ -968,7 +686,7 @@ fn private(
                         fx.cancelled.push(o.uuid);
                         let mut m = serde_json::Map::new();
                         m.insert("uuid".into(), json!(o.uuid.to_string()));
-                        m.insert("market".into(), json!(o.market));
+                        m.insert("market".into(), json!(o.market.symbol));
                         if let Some(id) = &o.identifier {
                             m.insert("identifier".into(), json!(id));
                         }
@@ -996,7 +714,7 @@ fn private(
                     .iter()
                     .filter(|x| x.account == acct)
                     .filter(|x| cur.map_or(true, |c| x.currency == c))
-                    .filter(|x| state.map_or(true, |s| x.state.eq_ignore_ascii_case(s)))
+                    .filter(|x| state.map_or(true, |s| wire::withdrawal_state(x.state).eq_ignore_ascii_case(s)))
                     .filter(|x| uu.is_empty() || uu.contains(&x.uuid.to_string().as_str()))
                     .filter(|x| tx.is_empty() || x.txid.as_deref().is_some_and(|t| tx.contains(&t)))
                     .map(|x| (x.created_at, x.uuid.to_string(), wire::withdrawal(x)))
@@ -1082,7 +800,7 @@ fn private(
                 net_type: net,
                 address,
                 txid: None,
-                state: "WAITING",
+                state: WithdrawalState::Waiting,
                 created_at: now,
                 done_at: None,
                 amount,
@@ -1102,10 +820,10 @@ fn private(
                 .iter()
                 .position(|x| x.account == acct && x.uuid.to_string() == u)
                 .ok_or_else(|| err(404, "withdraw_not_found", "출금 내역을 찾지 못했습니다."))?;
-            if w.withdrawals[i].state != "WAITING" {
+            if w.withdrawals[i].state != WithdrawalState::Waiting {
                 return Err(err(400, "validation_error", "this withdrawal can no longer be cancelled"));
             }
-            w.withdrawals[i].state = "CANCELLED";
+            w.withdrawals[i].state = WithdrawalState::Cancelled;
             let (cur, amt) = (w.withdrawals[i].currency.clone(), w.withdrawals[i].amount + w.withdrawals[i].fee);
             let b = w.accounts.entry(acct).or_default().bal(&cur);
             b.locked -= amt;
@@ -1147,8 +865,10 @@ fn paged(
     items
 }
 
-/// Parses a new order from request parameters.
-pub fn new_order(p: &Params) -> Result<NewOrder, ApiErr> {
+/// Parses and checks a new order the way Upbit does, in Upbit's order of checks: required
+/// fields, number formats, the market's shape and existence, `time_in_force`, the amounts
+/// each `ord_type` needs; the venue then checks the minimum total, the identifier and funds.
+pub fn new_order(ex: &Venue, p: &Params) -> Result<NewOrder, ApiErr> {
     let market = first(p, "market")
         .ok_or_else(|| err(400, "validation_error", "market is required"))?
         .to_string();
@@ -1157,8 +877,8 @@ pub fn new_order(p: &Params) -> Result<NewOrder, ApiErr> {
         Some("ask") => Side::Ask,
         _ => return Err(err(400, "validation_error", "side must be bid or ask")),
     };
-    let ord_type = first(p, "ord_type")
-        .and_then(OrdType::parse)
+    let kind = first(p, "ord_type")
+        .and_then(wire::parse_ord_type)
         .ok_or_else(|| {
             err(
                 400,
@@ -1166,379 +886,107 @@ pub fn new_order(p: &Params) -> Result<NewOrder, ApiErr> {
                 "ord_type must be limit, price, market or best",
             )
         })?;
-    Ok(NewOrder {
-        market,
-        side,
-        ord_type,
-        price: dec_param(p, "price")?,
-        volume: dec_param(p, "volume")?,
-        identifier: first(p, "identifier")
-            .filter(|s| !s.is_empty())
-            .map(str::to_string),
-        time_in_force: first(p, "time_in_force")
-            .filter(|s| !s.is_empty())
-            .map(str::to_string),
-    })
-}
-
-fn markets_param<'a>(ex: &MockExchange, p: &'a Params, k: &str) -> Result<Vec<&'a str>, ApiErr> {
-    let ms: Vec<&str> = first(p, k)
-        .unwrap_or("")
-        .split(',')
-        .map(str::trim)
+    let price = dec_param(p, "price")?;
+    let volume = dec_param(p, "volume")?;
+    let identifier = first(p, "identifier")
         .filter(|s| !s.is_empty())
-        .collect();
-    if ms.is_empty() {
-        return Err(qerr(400, &format!("{k} is required")));
+        .map(str::to_string);
+    let tif = first(p, "time_in_force").filter(|s| !s.is_empty());
+    if Upbit.parse_symbol(&market).is_none() {
+        return Err(err(
+            400,
+            "invalid_parameter",
+            "market must look like KRW-BTC",
+        ));
     }
-    for m in &ms {
-        if ex.markets.get(m).is_none() {
-            return Err(qerr(404, "Code not found"));
-        }
-    }
-    Ok(ms)
-}
-
-/// Synthetic background volume for a market-minute (the reference path's own trading).
-fn bg_volume(ex: &MockExchange, code: &str, minute: i64, price: Decimal) -> Decimal {
-    let Some((mi, spec)) = ex.markets.get(code) else {
-        return Decimal::ZERO;
+    let (_, conf) = ex.markets.get(&market).ok_or_else(|| {
+        err(
+            404,
+            "market_does_not_exist",
+            format!("market {market} does not exist"),
+        )
+    })?;
+    let tif = match tif {
+        None => None,
+        Some(t) => Some(wire::parse_tif(t).ok_or_else(|| {
+            err(
+                400,
+                "invalid_parameter",
+                "time_in_force must be ioc, fok or post_only",
+            )
+        })?),
     };
-    let h =
-        ((minute as u64).wrapping_mul(2_654_435_761) ^ (mi as u64 * 97) ^ ex.markets.seed) % 1000;
-    let krw = spec.depth.level_krw * Decimal::from(h + 50) / Decimal::from(2000);
-    matching::round_vol(krw / price.max(Decimal::new(1, 8)))
-}
-
-struct Candle {
-    start: i64,
-    open: Decimal,
-    high: Decimal,
-    low: Decimal,
-    close: Decimal,
-    vol: Decimal,
-    value: Decimal,
-    last_ms: i64,
-}
-
-fn candle(
-    ex: &MockExchange,
-    w: &World,
-    code: &str,
-    start_min: i64,
-    unit: i64,
-    now: DateTime<Utc>,
-) -> Candle {
-    let step = (unit / 48).max(1);
-    let mut c = Candle {
-        start: start_min,
-        open: Decimal::ZERO,
-        high: Decimal::ZERO,
-        low: Decimal::MAX,
-        close: Decimal::ZERO,
-        vol: Decimal::ZERO,
-        value: Decimal::ZERO,
-        last_ms: 0,
+    let pos = |d: Option<Decimal>, what: &str| -> Result<Decimal, ApiErr> {
+        match d {
+            Some(v) if v > Decimal::ZERO => Ok(v),
+            Some(_) => Err(err(
+                400,
+                "invalid_parameter",
+                format!("{what} must be positive"),
+            )),
+            None => Err(err(
+                400,
+                "validation_error",
+                format!("{what} is required for this ord_type"),
+            )),
+        }
     };
-    let now_min = now.timestamp().div_euclid(60);
-    let mut m = start_min;
-    while m < start_min + unit && m <= now_min {
-        let t = Utc.timestamp_opt(m * 60, 0).single().unwrap_or(now);
-        let px = ex.markets.ref_price(code, t);
-        if c.open.is_zero() {
-            c.open = px;
+    let mut req = NewOrder {
+        market: conf.market.clone(),
+        side,
+        kind,
+        price: None,
+        quote_amount: None,
+        volume: None,
+        identifier,
+        tif,
+    };
+    match (kind, side) {
+        (OrderKind::Limit, _) => {
+            req.price = Some(pos(price, "price")?);
+            req.volume = Some(pos(volume, "volume")?);
         }
-        c.high = c.high.max(px);
-        c.low = c.low.min(px);
-        c.close = px;
-        let v = bg_volume(ex, code, m, px) * Decimal::from(step);
-        c.vol += v;
-        c.value += v * px;
-        c.last_ms = m * 60_000 + 30_000;
-        m += step;
-    }
-    if let Some(tape) = w.tape.get(code) {
-        let from = start_min * 60_000;
-        let to = (start_min + unit) * 60_000;
-        for ((ms, _), t) in tape.range((from, 0)..(to, 0)) {
-            c.high = c.high.max(t.price);
-            c.low = c.low.min(t.price);
-            c.vol += t.volume;
-            c.value += t.volume * t.price;
-            if *ms >= c.last_ms {
-                c.close = t.price;
-                c.last_ms = *ms;
-            }
-        }
-    }
-    if c.low == Decimal::MAX {
-        c.low = c.open;
-    }
-    c
-}
-
-fn utc_naive(ms: i64) -> (String, String) {
-    let t = Utc.timestamp_millis_opt(ms).single().unwrap_or_default();
-    (
-        t.format("%Y-%m-%dT%H:%M:%S").to_string(),
-        t.with_timezone(&wire::kst_offset())
-            .format("%Y-%m-%dT%H:%M:%S")
-            .to_string(),
-    )
-}
-
-fn public(ex: &MockExchange, ep: Ep, p: &Params, now: DateTime<Utc>) -> Result<Value, ApiErr> {
-    let w = ex.world();
-    match ep {
-        Ep::MarketAll => {
-            let details = first(p, "isDetails") == Some("true");
-            Ok(json!(ex
-                .markets
-                .specs
-                .iter()
-                .map(|m| if details {
-                    json!({"market": m.code, "korean_name": m.korean_name, "english_name": m.english_name, "market_warning": "NONE"})
-                } else {
-                    json!({"market": m.code, "korean_name": m.korean_name, "english_name": m.english_name})
-                })
-                .collect::<Vec<_>>()))
-        }
-        Ep::Ticker => {
-            let ms = markets_param(ex, p, "markets")?;
-            let mut out = Vec::new();
-            let day_start = now.timestamp().div_euclid(86_400) * 1440;
-            let now_min = now.timestamp().div_euclid(60);
-            for m in ms {
-                let day = candle(ex, &w, m, day_start, now_min - day_start + 1, now);
-                let prev = ex.markets.ref_price(
-                    m,
-                    Utc.timestamp_opt(day_start * 60 - 60, 0)
-                        .single()
-                        .unwrap_or(now),
-                );
-                let last = w
-                    .tape
-                    .get(m)
-                    .and_then(|t| t.iter().next_back())
-                    .filter(|((ms, _), _)| now.timestamp_millis() - ms < 120_000);
-                let price = last
-                    .map(|(_, t)| t.price)
-                    .unwrap_or_else(|| ex.markets.ref_price(m, now));
-                let change = price - prev;
-                let rate = if prev.is_zero() {
-                    Decimal::ZERO
-                } else {
-                    (change / prev).round_dp(8)
-                };
-                let ts = now.timestamp_millis();
-                let (d_utc, t_utc) = (
-                    now.format("%Y%m%d").to_string(),
-                    now.format("%H%M%S").to_string(),
-                );
-                let k = now.with_timezone(&wire::kst_offset());
-                out.push(json!({
-                    "market": m, "trade_date": d_utc, "trade_time": t_utc,
-                    "trade_date_kst": k.format("%Y%m%d").to_string(), "trade_time_kst": k.format("%H%M%S").to_string(),
-                    "trade_timestamp": ts, "opening_price": wire::num(day.open), "high_price": wire::num(day.high.max(price)),
-                    "low_price": wire::num(day.low.min(price)), "trade_price": wire::num(price), "prev_closing_price": wire::num(prev),
-                    "change": if change > Decimal::ZERO { "RISE" } else if change < Decimal::ZERO { "FALL" } else { "EVEN" },
-                    "change_price": wire::num(change.abs()), "change_rate": wire::num(rate.abs()),
-                    "signed_change_price": wire::num(change), "signed_change_rate": wire::num(rate),
-                    "trade_volume": wire::num(last.map(|(_, t)| t.volume).unwrap_or(Decimal::new(1, 2))),
-                    "acc_trade_price": wire::num(day.value.round_dp(8)), "acc_trade_price_24h": wire::num(day.value.round_dp(8)),
-                    "acc_trade_volume": wire::num(day.vol), "acc_trade_volume_24h": wire::num(day.vol),
-                    "highest_52_week_price": wire::num(price * Decimal::new(15, 1)), "highest_52_week_date": "2026-03-14",
-                    "lowest_52_week_price": wire::num(price * Decimal::new(6, 1)), "lowest_52_week_date": "2025-12-02",
-                    "timestamp": ts,
-                }));
-            }
-            Ok(json!(out))
-        }
-        Ep::Orderbook => {
-            let ms = markets_param(ex, p, "markets")?;
-            let mut out = Vec::new();
-            for m in ms {
-                let side = |s: Side| -> Vec<(Decimal, Decimal)> {
-                    let mut agg: Vec<(Decimal, Decimal)> = ex.markets.lp_levels(m, s, now);
-                    if let Some(b) = w.books.get(m) {
-                        let rs = if s == Side::Ask { &b.asks } else { &b.bids };
-                        for r in rs {
-                            let v = w.orders[r.idx].remaining_volume;
-                            match agg.iter_mut().find(|x| x.0 == r.price) {
-                                Some(x) => x.1 += v,
-                                None => agg.push((r.price, v)),
-                            }
-                        }
-                    }
-                    if s == Side::Ask {
-                        agg.sort_by_key(|a| a.0);
-                    } else {
-                        agg.sort_by_key(|b| std::cmp::Reverse(b.0));
-                    }
-                    agg.truncate(15);
-                    agg
-                };
-                let asks = side(Side::Ask);
-                let bids = side(Side::Bid);
-                let units: Vec<Value> = asks
-                    .iter()
-                    .zip(bids.iter())
-                    .map(|(a, b)| json!({"ask_price": wire::num(a.0), "bid_price": wire::num(b.0), "ask_size": wire::num(a.1), "bid_size": wire::num(b.1)}))
-                    .collect();
-                out.push(json!({"market": m, "timestamp": now.timestamp_millis(),
-                    "total_ask_size": wire::num(asks.iter().map(|x| x.1).sum()),
-                    "total_bid_size": wire::num(bids.iter().map(|x| x.1).sum()),
-                    "orderbook_units": units, "level": 0}));
-            }
-            Ok(json!(out))
-        }
-        Ep::Trades => {
-            let m = markets_param(ex, p, "market")?[0];
-            let count = int_param(p, "count", 1, 500).map_err(|e| qerr(400, &e.message))?;
-            let to_ms = now.timestamp_millis();
-            // Real fills from the tape, plus the reference path's background prints every 20 s.
-            let mut v: Vec<(i64, u64, Decimal, Decimal, &str)> = w
-                .tape
-                .get(m)
-                .map(|t| {
-                    t.range(..(to_ms + 1, 0))
-                        .rev()
-                        .take(count)
-                        .map(|((ms, s), t)| (*ms, *s + (1 << 40), t.price, t.volume, t.ask_bid))
-                        .collect()
-                })
-                .unwrap_or_default();
-            let mut t = to_ms - to_ms.rem_euclid(20_000);
-            for _ in 0..count {
-                let at = Utc.timestamp_millis_opt(t).single().unwrap_or(now);
-                let px = ex.markets.ref_price(m, at);
-                let side = if (t / 20_000) % 2 == 0 { "BID" } else { "ASK" };
-                v.push((
-                    t,
-                    (t / 20_000) as u64,
-                    px,
-                    bg_volume(ex, m, t / 60_000, px),
-                    side,
-                ));
-                t -= 20_000;
-            }
-            v.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)));
-            v.truncate(count);
-            let prev = ex.markets.ref_price(m, now - Duration::days(1));
-            Ok(json!(v
-                .iter()
-                .map(|(ms, seq, px, vol, ab)| {
-                    let at = Utc.timestamp_millis_opt(*ms).single().unwrap_or(now);
-                    json!({"market": m, "trade_date_utc": at.format("%Y-%m-%d").to_string(),
-                        "trade_time_utc": at.format("%H:%M:%S").to_string(), "timestamp": ms,
-                        "trade_price": wire::num(*px), "trade_volume": wire::num(*vol),
-                        "prev_closing_price": wire::num(prev), "change_price": wire::num(*px - prev),
-                        "ask_bid": ab, "sequential_id": (*ms as u64) * 1000 + (seq % 1000)})
-                })
-                .collect::<Vec<_>>()))
-        }
-        Ep::Candles(unit) => {
-            if ![1, 3, 5, 10, 15, 30, 60, 240].contains(&unit) {
-                return Err(qerr(
+        (OrderKind::MarketBuyQuote, Side::Bid) | (OrderKind::Best, Side::Bid) => {
+            if volume.is_some() {
+                return Err(err(
                     400,
-                    "unit must be one of 1, 3, 5, 10, 15, 30, 60, 240",
+                    "validation_error",
+                    "volume must be empty for a market buy by total",
                 ));
             }
-            let m = markets_param(ex, p, "market")?[0];
-            let count = int_param(p, "count", 1, 200).map_err(|e| qerr(400, &e.message))?;
-            let to = match first(p, "to").filter(|s| !s.is_empty()) {
-                Some(s) => parse_time(s).ok_or_else(|| qerr(400, "to: not a time"))?,
-                None => now + Duration::minutes(unit as i64),
-            };
-            let u = unit as i64;
-            let to_min = (to.timestamp_millis() - 1).div_euclid(60_000);
-            let mut start = to_min - to_min.rem_euclid(u);
-            let now_min = now.timestamp().div_euclid(60);
-            while start > now_min {
-                start -= u;
-            }
-            let mut out = Vec::new();
-            for _ in 0..count {
-                let c = candle(ex, &w, m, start, u, now);
-                let (utc, kst) = utc_naive(c.start * 60_000);
-                out.push(json!({"market": m, "candle_date_time_utc": utc, "candle_date_time_kst": kst,
-                    "opening_price": wire::num(c.open), "high_price": wire::num(c.high), "low_price": wire::num(c.low),
-                    "trade_price": wire::num(c.close), "timestamp": c.last_ms,
-                    "candle_acc_trade_price": wire::num(c.value.round_dp(8)), "candle_acc_trade_volume": wire::num(c.vol),
-                    "unit": unit}));
-                start -= u;
-            }
-            Ok(json!(out))
+            req.quote_amount = Some(pos(price, "price")?);
         }
-        _ => Err(qerr(404, "no such endpoint")),
+        (OrderKind::MarketSellBase, Side::Ask) | (OrderKind::Best, Side::Ask) => {
+            if price.is_some() {
+                return Err(err(
+                    400,
+                    "validation_error",
+                    "price must be empty for a market sell",
+                ));
+            }
+            req.volume = Some(pos(volume, "volume")?);
+        }
+        (OrderKind::MarketBuyQuote, Side::Ask) => {
+            return Err(err(
+                400,
+                "invalid_parameter",
+                "ord_type price is for bids (market buy by total)",
+            ))
+        }
+        (OrderKind::MarketSellBase, Side::Bid) => {
+            return Err(err(
+                400,
+                "invalid_parameter",
+                "ord_type market is for asks (market sell by volume)",
+            ))
+        }
     }
-}
-
-/// The live attacker's order path: the same key checks as a request (known, not revoked,
-/// not expired, scope `make_orders`), the `order` rate limit, then the matching engine. The
-/// order is logged in the request log and the ground truth.
-pub(crate) fn internal_order(
-    ex: &MockExchange,
-    access_key: &str,
-    req: NewOrder,
-) -> Result<Uuid, ApiErr> {
-    let now = ex.now();
-    let key = ex.world().keys.get(access_key).cloned();
-    let mut fx = Effects {
-        access_key: Some(access_key.to_string()),
-        ..Default::default()
-    };
-    let result = (|| {
-        let key = key.ok_or_else(|| err(401, auth::INVALID_KEY.name, auth::INVALID_KEY.message))?;
-        if key.revoked_at.is_some() {
-            return Err(err(401, auth::INVALID_KEY.name, auth::INVALID_KEY.message));
-        }
-        if key.expire_at <= now {
-            return Err(err(401, auth::EXPIRED_KEY.name, auth::EXPIRED_KEY.message));
-        }
-        if !key.scopes.iter().any(|s| s == "make_orders") {
-            let e = auth::out_of_scope(ex.opts.out_of_scope_status);
-            return Err(err(e.status, e.name, e.message));
-        }
-        if let Verdict::TooMany | Verdict::Blocked { .. } =
-            ex.gate()
-                .limiter
-                .hit(ratelimit::ORDER, access_key, Instant::now())
-        {
-            return Err(err(429, "too_many_requests", "rate limited"));
-        }
-        let mut w = ex.world();
-        let idx = matching::place(&mut w, &ex.markets, &key.account, req, now)?;
-        let o = w.orders[idx].clone();
-        w.record_attacker_order(o.uuid, now);
-        let mut loss = o.paid_fee;
-        for f in &o.trades {
-            let r = ex.markets.ref_price(&f.market, now);
-            loss += match f.side {
-                Side::Bid => (f.price - r) * f.volume,
-                Side::Ask => (r - f.price) * f.volume,
-            };
-        }
-        w.add_loss(loss);
-        Ok(o.uuid)
-    })();
-    let status = match &result {
-        Ok(u) => {
-            fx.created.push(*u);
-            201
-        }
-        Err(e) => {
-            fx.error = e.name.as_str().map(str::to_string);
-            e.status
-        }
-    };
-    log(
-        ex,
-        "POST",
-        "/v1/orders (live attacker, in-process)",
-        status,
-        &fx,
-        None,
-    );
-    result
+    if kind == OrderKind::Best && !matches!(tif, Some(Tif::Ioc) | Some(Tif::Fok)) {
+        return Err(err(
+            400,
+            "invalid_parameter",
+            "ord_type best needs time_in_force ioc or fok",
+        ));
+    }
+    Ok(req)
 }

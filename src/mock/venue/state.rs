@@ -1,0 +1,409 @@
+//! The venue's mutable world: accounts and balances, keys, orders and fills, withdrawals,
+//! deposits, the public trade tape, the ground truth and the request log, in neutral terms
+//! (a façade renders them in its exchange's wire format).
+//!
+//! Everything lives behind one mutex in [`crate::mock::Venue`]: requests are short and a
+//! single lock keeps the matching engine trivially consistent. Logs that grow with traffic
+//! (request log, nonces) are bounded so memory stays flat under load.
+//!
+//! Orders are stored once, in order of arrival, and found by uuid or by (account, identifier)
+//! through indexes.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::mock::venue::keys::KeyRec;
+use crate::mock::venue::matching::Book;
+
+/// The side of an order (the generic bot-log format writes `bid` / `ask`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Side {
+    Bid,
+    Ask,
+}
+
+impl Side {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Bid => "bid",
+            Side::Ask => "ask",
+        }
+    }
+    pub fn opposite(self) -> Side {
+        match self {
+            Side::Bid => Side::Ask,
+            Side::Ask => Side::Bid,
+        }
+    }
+}
+
+/// What an order asks for, in neutral terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OrderKind {
+    /// A limit price and a base volume.
+    Limit,
+    /// A market buy spending a quote amount.
+    MarketBuyQuote,
+    /// A market sell of a base volume.
+    MarketSellBase,
+    /// At the best opposite price, immediate (ioc or fok): a bid spends a quote amount, an
+    /// ask sells a base volume.
+    Best,
+}
+
+impl OrderKind {
+    /// The generic bot-log format's name (`limit`, `price`, `market`, `best`).
+    pub fn bot_log_name(self) -> &'static str {
+        match self {
+            OrderKind::Limit => "limit",
+            OrderKind::MarketBuyQuote => "price",
+            OrderKind::MarketSellBase => "market",
+            OrderKind::Best => "best",
+        }
+    }
+    /// Parses a generic bot-log order-type name.
+    pub fn from_bot_log_name(s: &str) -> Option<Self> {
+        Some(match s {
+            "limit" => OrderKind::Limit,
+            "price" => OrderKind::MarketBuyQuote,
+            "market" => OrderKind::MarketSellBase,
+            "best" => OrderKind::Best,
+            _ => return None,
+        })
+    }
+}
+
+/// Time in force of an order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Tif {
+    /// Immediate or cancel.
+    Ioc,
+    /// Fill or kill.
+    Fok,
+    /// Maker only: cancelled when it would take.
+    PostOnly,
+}
+
+/// The life cycle of an order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum OrderState {
+    /// Resting in the book (or not yet matched).
+    Open,
+    /// Completely filled.
+    Done,
+    /// Ended before being completely filled (cancelled, expired, killed).
+    Cancelled,
+}
+
+impl OrderState {
+    pub fn is_closed(self) -> bool {
+        self != OrderState::Open
+    }
+}
+
+/// A market: the façade's native symbol and its base and quote assets.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Market {
+    /// As the façade writes it (`KRW-BTC`, `BTCUSDT`, …).
+    pub symbol: String,
+    pub base: String,
+    pub quote: String,
+}
+
+/// One fill as seen by one order.
+#[derive(Debug, Clone)]
+pub struct Fill {
+    pub uuid: Uuid,
+    pub market: Arc<Market>,
+    pub price: Decimal,
+    pub volume: Decimal,
+    /// Quote amount (price × volume).
+    pub funds: Decimal,
+    /// This order's side.
+    pub side: Side,
+    /// The side of the order that took liquidity (the price moved up when it bought).
+    pub taker_side: Side,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Order {
+    pub uuid: Uuid,
+    pub account: String,
+    pub market: Arc<Market>,
+    pub side: Side,
+    pub kind: OrderKind,
+    /// The limit price (limit orders only).
+    pub price: Option<Decimal>,
+    /// The quote amount to spend (market buys by quote amount and best bids).
+    pub quote_amount: Option<Decimal>,
+    /// The base volume asked for (limit orders, market sells, best asks).
+    pub volume: Option<Decimal>,
+    pub remaining_volume: Decimal,
+    /// For orders sized by quote amount: what is still to spend.
+    pub remaining_funds: Decimal,
+    pub reserved_fee: Decimal,
+    pub remaining_fee: Decimal,
+    pub paid_fee: Decimal,
+    pub locked: Decimal,
+    pub executed_volume: Decimal,
+    pub executed_funds: Decimal,
+    pub state: OrderState,
+    pub created_at: DateTime<Utc>,
+    pub identifier: Option<String>,
+    pub tif: Option<Tif>,
+    pub trades: Vec<Fill>,
+}
+
+impl Order {
+    /// The currency this order locks: the quote for bids, the base for asks.
+    pub fn lock_currency(&self) -> &str {
+        match self.side {
+            Side::Bid => &self.market.quote,
+            Side::Ask => &self.market.base,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Balance {
+    pub balance: Decimal,
+    pub locked: Decimal,
+    pub avg_buy_price: Decimal,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Account {
+    pub balances: BTreeMap<String, Balance>,
+}
+
+impl Account {
+    pub fn bal(&mut self, cur: &str) -> &mut Balance {
+        self.balances.entry(cur.to_string()).or_default()
+    }
+}
+
+/// Where a withdrawal is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WithdrawalState {
+    Waiting,
+    Done,
+    Cancelled,
+}
+
+#[derive(Debug, Clone)]
+pub struct Withdrawal {
+    pub uuid: Uuid,
+    pub account: String,
+    pub currency: String,
+    pub net_type: String,
+    pub address: String,
+    pub txid: Option<String>,
+    pub state: WithdrawalState,
+    pub created_at: DateTime<Utc>,
+    pub done_at: Option<DateTime<Utc>>,
+    pub amount: Decimal,
+    pub fee: Decimal,
+}
+
+#[derive(Debug, Clone)]
+pub struct Deposit {
+    pub uuid: Uuid,
+    pub account: String,
+    pub currency: String,
+    pub net_type: String,
+    pub txid: String,
+    pub created_at: DateTime<Utc>,
+    pub amount: Decimal,
+}
+
+/// An address on the withdrawal allowlist.
+#[derive(Debug, Clone)]
+pub struct CoinAddress {
+    pub account: String,
+    pub currency: String,
+    pub net_type: String,
+    pub address: String,
+    pub registered_at: DateTime<Utc>,
+}
+
+/// A public trade on the tape (one per fill pair).
+#[derive(Debug, Clone)]
+pub struct Tick {
+    pub price: Decimal,
+    pub volume: Decimal,
+    pub taker_side: Side,
+    pub seq: u64,
+}
+
+/// What really happened in the scenario; scored against by drills.
+///
+/// - `victim_account`, `leaked_access_key`: whose key leaked.
+/// - `attack_started_at`: first attacker action (UTC).
+/// - `attacker_order_uuids`: every order placed by the attacker with the leaked key, generated
+///   history and live orders alike (the attacker's own-account counter-orders are not listed:
+///   they are not on the victim's account).
+/// - `attacker_withdrawal_uuids`: withdrawals the attacker made with the leaked key.
+/// - `user_manual_order_uuids`: the user's own web-UI orders (noisy scenario): NOT attacker
+///   orders, absent from the bot log; a detector should flag them at most as "review".
+/// - `true_loss`: Σ over attacker fills of the deviation from the reference price times
+///   the volume (paid above reference on buys, received below it on sells), plus fees paid,
+///   plus withdrawals valued at the reference price; a decimal string in `loss_currency`
+///   (the façade's quote currency).
+/// - `revoked_at`: when the leaked key was revoked through `/_mock/keys/{key}/revoke`.
+/// - `attacker_orders_by_minute`: attacker order count per UTC minute (`…T05:31Z` → n),
+///   so a drill can count orders placed after a given reaction time.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct GroundTruth {
+    pub victim_account: String,
+    pub leaked_access_key: String,
+    pub attack_started_at: Option<String>,
+    pub attacker_order_uuids: Vec<Uuid>,
+    pub attacker_withdrawal_uuids: Vec<Uuid>,
+    pub user_manual_order_uuids: Vec<Uuid>,
+    pub true_loss: String,
+    pub loss_currency: String,
+    pub revoked_at: Option<String>,
+    pub attacker_orders_by_minute: BTreeMap<String, u32>,
+    #[serde(skip)]
+    pub loss: Decimal,
+    /// Decimal places the loss is rounded to (the quote's minor unit).
+    #[serde(skip)]
+    pub loss_dp: u32,
+}
+
+/// One line of the request log.
+#[derive(Debug, Clone, Serialize)]
+pub struct RequestRecord {
+    pub at: String,
+    pub method: String,
+    pub path: String,
+    pub access_key: Option<String>,
+    pub status: u16,
+    pub error: Option<String>,
+    pub orders_created: Vec<Uuid>,
+    pub orders_cancelled: Vec<Uuid>,
+    pub fault: Option<String>,
+}
+
+/// Bound on the request log; older entries are dropped (and counted).
+pub const REQUEST_LOG_CAP: usize = 100_000;
+
+/// The whole mutable world.
+#[derive(Debug, Default)]
+pub struct World {
+    pub accounts: BTreeMap<String, Account>,
+    pub keys: HashMap<String, KeyRec>,
+    /// Every order; positions are stable once [`World::reindex`] ran after generation.
+    pub orders: Vec<Order>,
+    by_uuid: HashMap<Uuid, usize>,
+    by_identifier: HashMap<(String, String), usize>,
+    pub books: BTreeMap<String, Book>,
+    pub tape: BTreeMap<String, BTreeMap<(i64, u64), Tick>>,
+    pub withdrawals: Vec<Withdrawal>,
+    pub deposits: Vec<Deposit>,
+    pub addresses: Vec<CoinAddress>,
+    pub truth: GroundTruth,
+    pub requests: VecDeque<RequestRecord>,
+    pub requests_dropped: u64,
+    pub seq: u64,
+    /// Last items of the previous list page per (account, list), for the repeat-page fault.
+    pub last_pages: HashMap<(String, String), Vec<serde_json::Value>>,
+}
+
+impl World {
+    pub fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    /// Appends an order and indexes it; returns its position.
+    pub fn push_order(&mut self, o: Order) -> usize {
+        let idx = self.orders.len();
+        self.index(idx, &o);
+        self.orders.push(o);
+        idx
+    }
+
+    fn index(&mut self, idx: usize, o: &Order) {
+        self.by_uuid.insert(o.uuid, idx);
+        if let Some(id) = &o.identifier {
+            let k = (o.account.clone(), id.clone());
+            // The latest order with an identifier wins (as a reverse scan would find it).
+            let e = self.by_identifier.entry(k).or_insert(idx);
+            *e = (*e).max(idx);
+        }
+    }
+
+    /// Sets an order's state.
+    pub fn set_state(&mut self, idx: usize, state: OrderState) {
+        self.orders[idx].state = state;
+    }
+
+    /// Rebuilds every index (after generation sorted the orders by time).
+    pub fn reindex(&mut self) {
+        self.by_uuid.clear();
+        self.by_identifier.clear();
+        let orders = std::mem::take(&mut self.orders);
+        for (i, o) in orders.iter().enumerate() {
+            self.index(i, o);
+        }
+        self.orders = orders;
+    }
+
+    pub fn position(&self, uuid: &Uuid) -> Option<usize> {
+        self.by_uuid.get(uuid).copied()
+    }
+
+    pub fn order(&self, uuid: &Uuid) -> Option<&Order> {
+        self.position(uuid).map(|i| &self.orders[i])
+    }
+
+    /// Whether an account already used an identifier.
+    pub fn identifier_used(&self, account: &str, ident: &str) -> bool {
+        self.by_identifier
+            .contains_key(&(account.to_string(), ident.to_string()))
+    }
+
+    /// The latest order of an account with this identifier.
+    pub fn find_by_identifier(&self, account: &str, ident: &str) -> Option<usize> {
+        self.by_identifier
+            .get(&(account.to_string(), ident.to_string()))
+            .copied()
+    }
+
+    pub fn log_request(&mut self, rec: RequestRecord) {
+        if self.requests.len() >= REQUEST_LOG_CAP {
+            self.requests.pop_front();
+            self.requests_dropped += 1;
+        }
+        self.requests.push_back(rec);
+    }
+
+    /// Records an attacker order in the ground truth.
+    pub fn record_attacker_order(&mut self, uuid: Uuid, at: DateTime<Utc>) {
+        self.truth.attacker_order_uuids.push(uuid);
+        let minute = at.format("%Y-%m-%dT%H:%MZ").to_string();
+        *self
+            .truth
+            .attacker_orders_by_minute
+            .entry(minute)
+            .or_default() += 1;
+    }
+
+    pub fn add_loss(&mut self, d: Decimal) {
+        self.truth.loss += d;
+        self.truth.true_loss = self
+            .truth
+            .loss
+            .round_dp(self.truth.loss_dp)
+            .normalize()
+            .to_string();
+    }
+}
