@@ -139,11 +139,7 @@ fn state(venue: &Venue) -> Out {
                 "revoked_at": rec.and_then(|r| r.revoked_at).map(clock::ts)})
         })
         .collect();
-    let open = w
-        .orders
-        .iter()
-        .filter(|o| o.state == OrderState::Open)
-        .count();
+    let open = w.count_in_state(OrderState::Open);
     Out::json(
         200,
         &json!({"scenario": venue.scenario.name, "exchange": venue.exchange(),

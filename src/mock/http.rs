@@ -62,6 +62,15 @@ impl Out {
             headers: Vec::new(),
         }
     }
+    /// A body that is JSON text already.
+    pub fn raw_json(status: u16, body: String) -> Out {
+        Out {
+            status,
+            body: body.into_bytes(),
+            json: true,
+            headers: Vec::new(),
+        }
+    }
     pub fn text(status: u16, t: &str) -> Out {
         Out {
             status,

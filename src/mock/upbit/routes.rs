@@ -27,7 +27,7 @@ use crate::mock::venue::keys::KeyRec;
 use crate::mock::venue::matching::{self, NewOrder};
 use crate::mock::venue::ratelimit::Verdict;
 use crate::mock::venue::state::{
-    OrderKind, OrderState, Side, Tif, Withdrawal, WithdrawalState, World,
+    Order, OrderKind, OrderState, Side, Tif, Withdrawal, WithdrawalState, World,
 };
 use crate::mock::venue::Venue;
 use crate::mock::Facade;
@@ -383,7 +383,8 @@ fn process(
             };
             let mut w = ex.world();
             match private(ex, &mut w, ep, &key, params, now, fx, repeat_page) {
-                Ok((status, v)) => with_rr(Out::json(status, &v), Some(rr)),
+                Ok((status, Reply::Value(v))) => with_rr(Out::json(status, &v), Some(rr)),
+                Ok((status, Reply::Raw(body))) => with_rr(Out::raw_json(status, body), Some(rr)),
                 Err(e) => {
                     fx.error = Some(e.name.as_str().unwrap_or("error").to_string());
                     error_out(&e, Some(rr))
@@ -431,6 +432,12 @@ fn sort_desc(p: &Params) -> Result<bool, ApiErr> {
     }
 }
 
+/// A private endpoint's answer: a JSON value, or JSON text written directly (lists of orders).
+enum Reply {
+    Value(Value),
+    Raw(String),
+}
+
 #[allow(clippy::too_many_arguments)]
 fn private(
     ex: &Venue,
@@ -441,9 +448,10 @@ fn private(
     now: DateTime<Utc>,
     fx: &mut Effects,
     repeat_page: bool,
-) -> Result<(u16, Value), ApiErr> {
+) -> Result<(u16, Reply), ApiErr> {
     let acct = key.account.clone();
-    let ok = |v: Value| Ok((200, v));
+    let ok = |v: Value| Ok((200, Reply::Value(v)));
+    let raw = |items: &[String]| Ok((200, Reply::Raw(wire::array(items))));
     match ep {
         Ep::Accounts => {
             let a = w.accounts.get(&acct).cloned().unwrap_or_default();
@@ -497,18 +505,15 @@ fn private(
             let page = int_param(p, "page", 1, usize::MAX)?;
             let limit = int_param(p, "limit", 100, 100)?;
             let desc = sort_desc(p)?;
-            let mut v: Vec<&crate::mock::venue::state::Order> = w
-                .orders
-                .iter()
-                .filter(|o| o.account == acct && o.state == OrderState::Open && want_wait)
-                .filter(|o| market.map_or(true, |m| o.market.symbol == m))
+            let states: &[OrderState] = if want_wait { &[OrderState::Open] } else { &[] };
+            let keep = |o: &Order| market.map_or(true, |m| o.market.symbol == m);
+            let skip = (page - 1).saturating_mul(limit);
+            let items: Vec<String> = w
+                .list_orders(&acct, states, None, desc, &keep, skip, limit)
+                .into_iter()
+                .map(|i| wire::order_json(&w.orders[i], false))
                 .collect();
-            v.sort_by_key(|o| o.created_at);
-            if desc {
-                v.reverse();
-            }
-            let items: Vec<Value> = v.iter().skip((page - 1) * limit).take(limit).map(|o| wire::order(o, false)).collect();
-            ok(json!(paged(w, &acct, "open", items, repeat_page, limit)))
+            raw(&paged(w, &acct, "open", items, repeat_page, limit))
         }
         Ep::OrdersClosed => {
             let market = first(p, "market");
@@ -542,20 +547,17 @@ fn private(
             if end - start > week {
                 return Err(err(400, "validation_error", "start_time and end_time must be at most 7 days apart"));
             }
-            let mut v: Vec<&crate::mock::venue::state::Order> = w
-                .orders
-                .iter()
-                .filter(|o| o.account == acct && o.state != OrderState::Open)
-                .filter(|o| states.is_empty() || states.contains(&wire::state(o.state)))
-                .filter(|o| market.map_or(true, |m| o.market.symbol == m))
-                .filter(|o| o.created_at >= start && o.created_at <= end)
+            let wanted: Vec<OrderState> = [OrderState::Done, OrderState::Cancelled]
+                .into_iter()
+                .filter(|st| states.is_empty() || states.contains(&wire::state(*st)))
                 .collect();
-            v.sort_by_key(|o| o.created_at);
-            if desc {
-                v.reverse();
-            }
-            let items: Vec<Value> = v.iter().take(limit).map(|o| wire::order(o, false)).collect();
-            ok(json!(paged(w, &acct, "closed", items, repeat_page, limit)))
+            let keep = |o: &Order| market.map_or(true, |m| o.market.symbol == m);
+            let items: Vec<String> = w
+                .list_orders(&acct, &wanted, Some((start, end)), desc, &keep, 0, limit)
+                .into_iter()
+                .map(|i| wire::order_json(&w.orders[i], false))
+                .collect();
+            raw(&paged(w, &acct, "closed", items, repeat_page, limit))
         }
         Ep::OrdersUuids => {
             let uu = all(p, "uuids");
@@ -579,7 +581,7 @@ fn private(
             if desc {
                 v.reverse();
             }
-            ok(json!(v.iter().map(|o| wire::order(o, false)).collect::<Vec<_>>()))
+            raw(&v.iter().map(|o| wire::order_json(o, false)).collect::<Vec<_>>())
         }
         Ep::PostOrders => {
             let req = new_order(ex, p)?;
@@ -590,7 +592,7 @@ fn private(
             if let Some(m) = v.as_object_mut() {
                 m.remove("executed_funds");
             }
-            Ok((201, v))
+            Ok((201, Reply::Value(v)))
         }
         Ep::PostOrdersTest => {
             let o = matching::prepare(w, &ex.markets, &acct, new_order(ex, p)?, now)?;
@@ -598,7 +600,7 @@ fn private(
             if let Some(m) = v.as_object_mut() {
                 m.remove("executed_funds");
             }
-            Ok((201, v))
+            Ok((201, Reply::Value(v)))
         }
         Ep::DeleteOrder => {
             let i = find_order(w, &acct, p)?;
@@ -629,22 +631,13 @@ fn private(
             }
             let count = int_param(p, "count", 20, 300)?;
             let desc = sort_desc(p)?;
-            let mut idx: Vec<usize> = (0..w.orders.len())
-                .filter(|&i| {
-                    let o = &w.orders[i];
-                    o.account == acct
-                        && o.state == OrderState::Open
-                        && (side == "all" || o.side.as_str() == side)
-                        && (pairs.is_empty() || pairs.contains(&o.market.symbol))
-                        && (quotes.is_empty() || quotes.contains(&o.market.quote))
-                        && !excluded.contains(&o.market.symbol)
-                })
-                .collect();
-            idx.sort_by_key(|&i| w.orders[i].created_at);
-            if desc {
-                idx.reverse();
-            }
-            idx.truncate(count);
+            let keep = |o: &Order| {
+                (side == "all" || o.side.as_str() == side)
+                    && (pairs.is_empty() || pairs.contains(&o.market.symbol))
+                    && (quotes.is_empty() || quotes.contains(&o.market.quote))
+                    && !excluded.contains(&o.market.symbol)
+            };
+            let idx = w.list_orders(&acct, &[OrderState::Open], None, desc, &keep, 0, count);
             let mut done = Vec::new();
             for i in idx {
                 if matching::cancel(w, i).is_ok() {
@@ -746,9 +739,9 @@ fn private(
                     items.truncate(pos);
                 }
             }
-            let page_items: Vec<Value> = items.into_iter().skip((page - 1) * limit).take(limit).map(|x| x.2).collect();
+            let page_items: Vec<String> = items.into_iter().skip((page - 1).saturating_mul(limit)).take(limit).map(|x| x.2.to_string()).collect();
             let kind = if ep == Ep::Withdraws { "withdraws" } else { "deposits" };
-            ok(json!(paged(w, &acct, kind, page_items, repeat_page, limit)))
+            raw(&paged(w, &acct, kind, page_items, repeat_page, limit))
         }
         Ep::Withdraw => {
             let nf = || err(404, "withdraw_not_found", "출금 내역을 찾지 못했습니다.");
@@ -811,7 +804,7 @@ fn private(
                 w.truth.attacker_withdrawal_uuids.push(x.uuid);
             }
             w.withdrawals.push(x);
-            Ok((201, v))
+            Ok((201, Reply::Value(v)))
         }
         Ep::DeleteWithdrawCoin => {
             let u = first(p, "uuid").ok_or_else(|| err(400, "validation_error", "uuid is required"))?;
@@ -844,20 +837,20 @@ fn paged(
     w: &mut World,
     acct: &str,
     kind: &str,
-    mut items: Vec<Value>,
+    mut items: Vec<String>,
     repeat: bool,
     limit: usize,
-) -> Vec<Value> {
+) -> Vec<String> {
     let key = (acct.to_string(), kind.to_string());
     if repeat {
         if let Some(prev) = w.last_pages.get(&key) {
-            let mut out: Vec<Value> = prev.clone();
+            let mut out: Vec<String> = prev.clone();
             out.append(&mut items);
             out.truncate(limit);
             items = out;
         }
     }
-    let tail: Vec<Value> = items.iter().rev().take(3).rev().cloned().collect();
+    let tail: Vec<String> = items.iter().rev().take(3).rev().cloned().collect();
     if w.last_pages.len() > 10_000 {
         w.last_pages.clear();
     }

@@ -468,11 +468,11 @@ fn bot_history(
                         ident.clone(),
                         sc.fee,
                     );
-                    if let Some(o) = w.orders.last_mut() {
-                        o.state = OrderState::Cancelled;
-                        o.volume = Some(v);
-                        o.remaining_volume = v;
-                    }
+                    let last = w.orders.len() - 1;
+                    w.set_state(last, OrderState::Cancelled);
+                    let o = &mut w.orders[last];
+                    o.volume = Some(v);
+                    o.remaining_volume = v;
                     u
                 } else {
                     filled_order(
@@ -743,13 +743,13 @@ fn attack(
             None,
             fee,
         );
-        if let Some(o) = w.orders.last_mut() {
-            o.volume = Some(vol);
-            o.remaining_volume = vol - sold;
-            if sold < vol {
-                o.state = OrderState::Cancelled;
-            }
+        let last = w.orders.len() - 1;
+        if sold < vol {
+            w.set_state(last, OrderState::Cancelled);
         }
+        let o = &mut w.orders[last];
+        o.volume = Some(vol);
+        o.remaining_volume = vol - sold;
         w.record_attacker_order(u, t);
         let acct = w.accounts.get_mut(&victim).expect("victim exists");
         acct.bal(cur).balance -= sold;

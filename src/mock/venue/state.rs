@@ -6,10 +6,11 @@
 //! single lock keeps the matching engine trivially consistent. Logs that grow with traffic
 //! (request log, nonces) are bounded so memory stays flat under load.
 //!
-//! Orders are stored once, in order of arrival, and found by uuid or by (account, identifier)
-//! through indexes.
+//! Orders are stored once, in order of arrival, and found through indexes: by uuid, by
+//! (account, identifier), and by (account, state) ordered by creation time, so listing an
+//! account's open or closed orders never scans the orders of everyone.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -295,6 +296,10 @@ pub struct RequestRecord {
 /// Bound on the request log; older entries are dropped (and counted).
 pub const REQUEST_LOG_CAP: usize = 100_000;
 
+/// Index key of an order among its account's orders in one state: creation time, then
+/// position (ties keep arrival order).
+pub type OrderSlot = (DateTime<Utc>, usize);
+
 /// The whole mutable world.
 #[derive(Debug, Default)]
 pub struct World {
@@ -304,6 +309,7 @@ pub struct World {
     pub orders: Vec<Order>,
     by_uuid: HashMap<Uuid, usize>,
     by_identifier: HashMap<(String, String), usize>,
+    by_state: HashMap<(String, OrderState), BTreeSet<OrderSlot>>,
     pub books: BTreeMap<String, Book>,
     pub tape: BTreeMap<String, BTreeMap<(i64, u64), Tick>>,
     pub withdrawals: Vec<Withdrawal>,
@@ -313,8 +319,9 @@ pub struct World {
     pub requests: VecDeque<RequestRecord>,
     pub requests_dropped: u64,
     pub seq: u64,
-    /// Last items of the previous list page per (account, list), for the repeat-page fault.
-    pub last_pages: HashMap<(String, String), Vec<serde_json::Value>>,
+    /// Last items of the previous list page per (account, list), as the façade rendered
+    /// them (JSON text), for the repeat-page fault.
+    pub last_pages: HashMap<(String, String), Vec<String>>,
 }
 
 impl World {
@@ -339,10 +346,27 @@ impl World {
             let e = self.by_identifier.entry(k).or_insert(idx);
             *e = (*e).max(idx);
         }
+        self.by_state
+            .entry((o.account.clone(), o.state))
+            .or_default()
+            .insert((o.created_at, idx));
     }
 
-    /// Sets an order's state.
+    /// Sets an order's state, moving it between the per-state indexes. Every change of state
+    /// after generation goes through here.
     pub fn set_state(&mut self, idx: usize, state: OrderState) {
+        let (old, at) = (self.orders[idx].state, self.orders[idx].created_at);
+        if old == state {
+            return;
+        }
+        let account = self.orders[idx].account.clone();
+        if let Some(s) = self.by_state.get_mut(&(account.clone(), old)) {
+            s.remove(&(at, idx));
+        }
+        self.by_state
+            .entry((account, state))
+            .or_default()
+            .insert((at, idx));
         self.orders[idx].state = state;
     }
 
@@ -350,6 +374,7 @@ impl World {
     pub fn reindex(&mut self) {
         self.by_uuid.clear();
         self.by_identifier.clear();
+        self.by_state.clear();
         let orders = std::mem::take(&mut self.orders);
         for (i, o) in orders.iter().enumerate() {
             self.index(i, o);
@@ -376,6 +401,86 @@ impl World {
         self.by_identifier
             .get(&(account.to_string(), ident.to_string()))
             .copied()
+    }
+
+    /// An account's orders in one state, oldest first: (creation time, position).
+    pub fn orders_in_state(
+        &self,
+        account: &str,
+        state: OrderState,
+    ) -> impl DoubleEndedIterator<Item = &OrderSlot> + '_ {
+        self.by_state
+            .get(&(account.to_string(), state))
+            .into_iter()
+            .flat_map(|s| s.iter())
+    }
+
+    /// An account's orders in one state created within `[from, to]`, oldest first.
+    pub fn orders_in_state_between(
+        &self,
+        account: &str,
+        state: OrderState,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> impl DoubleEndedIterator<Item = &OrderSlot> + '_ {
+        self.by_state
+            .get(&(account.to_string(), state))
+            .into_iter()
+            .flat_map(move |s| s.range((from, 0)..=(to, usize::MAX)))
+    }
+
+    /// A page of an account's orders in `states` (within `between`, inclusive, when given)
+    /// that `keep` accepts, by creation time (newest first when `newest_first`; ties by
+    /// arrival): positions `skip..skip + take` of that list. Walks only the account's orders
+    /// in those states, from the wanted end, and stops once the page is full.
+    #[allow(clippy::too_many_arguments)]
+    pub fn list_orders(
+        &self,
+        account: &str,
+        states: &[OrderState],
+        between: Option<(DateTime<Utc>, DateTime<Utc>)>,
+        newest_first: bool,
+        keep: &dyn Fn(&Order) -> bool,
+        skip: usize,
+        take: usize,
+    ) -> Vec<usize> {
+        let want = skip.saturating_add(take);
+        let mut slots: Vec<OrderSlot> = Vec::new();
+        for &st in states {
+            let Some(set) = self.by_state.get(&(account.to_string(), st)) else {
+                continue;
+            };
+            let range: Box<dyn DoubleEndedIterator<Item = &OrderSlot>> = match between {
+                Some((from, to)) if from <= to => Box::new(set.range((from, 0)..=(to, usize::MAX))),
+                Some(_) => continue,
+                None => Box::new(set.iter()),
+            };
+            let matching = |s: &&OrderSlot| keep(&self.orders[s.1]);
+            if newest_first {
+                slots.extend(range.rev().filter(matching).take(want).copied());
+            } else {
+                slots.extend(range.filter(matching).take(want).copied());
+            }
+        }
+        slots.sort_unstable();
+        if newest_first {
+            slots.reverse();
+        }
+        slots
+            .into_iter()
+            .skip(skip)
+            .take(take)
+            .map(|s| s.1)
+            .collect()
+    }
+
+    /// Number of orders in a state, over all accounts.
+    pub fn count_in_state(&self, state: OrderState) -> usize {
+        self.by_state
+            .iter()
+            .filter(|((_, s), _)| *s == state)
+            .map(|(_, v)| v.len())
+            .sum()
     }
 
     pub fn log_request(&mut self, rec: RequestRecord) {
@@ -405,5 +510,127 @@ impl World {
             .round_dp(self.truth.loss_dp)
             .normalize()
             .to_string();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn order(account: &str, minute: i64, state: OrderState) -> Order {
+        let t0: DateTime<Utc> = "2026-11-20T00:00:00Z".parse().unwrap();
+        Order {
+            uuid: Uuid::new_v4(),
+            account: account.into(),
+            market: Arc::new(Market {
+                symbol: if minute % 2 == 0 { "EVEN" } else { "ODD" }.into(),
+                base: "B".into(),
+                quote: "Q".into(),
+            }),
+            side: Side::Bid,
+            kind: OrderKind::Limit,
+            price: Some(Decimal::ONE),
+            quote_amount: None,
+            volume: Some(Decimal::ONE),
+            remaining_volume: Decimal::ONE,
+            remaining_funds: Decimal::ZERO,
+            reserved_fee: Decimal::ZERO,
+            remaining_fee: Decimal::ZERO,
+            paid_fee: Decimal::ZERO,
+            locked: Decimal::ZERO,
+            executed_volume: Decimal::ZERO,
+            executed_funds: Decimal::ZERO,
+            state,
+            created_at: t0 + chrono::Duration::minutes(minute),
+            identifier: Some(format!("id-{minute}")),
+            tif: None,
+            trades: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn listings_follow_state_changes_time_order_and_windows() {
+        let mut w = World::default();
+        let t = |m: i64| {
+            "2026-11-20T00:00:00Z".parse::<DateTime<Utc>>().unwrap() + chrono::Duration::minutes(m)
+        };
+        for m in 0..10 {
+            let st = if m % 3 == 0 {
+                OrderState::Cancelled
+            } else {
+                OrderState::Done
+            };
+            w.push_order(order("a", m, st));
+            w.push_order(order("b", m, OrderState::Done));
+        }
+        // Two orders of the same minute keep their arrival order.
+        let tie = w.push_order(order("a", 4, OrderState::Open));
+        let any = |_: &Order| true;
+        let closed = [OrderState::Done, OrderState::Cancelled];
+        let newest = w.list_orders("a", &closed, None, true, &any, 0, 3);
+        let minutes: Vec<i64> = newest
+            .iter()
+            .map(|&i| (w.orders[i].created_at - t(0)).num_minutes())
+            .collect();
+        assert_eq!(minutes, [9, 8, 7], "both states merged, newest first");
+        assert_eq!(
+            w.list_orders("a", &[OrderState::Open], None, true, &any, 0, 10),
+            [tie]
+        );
+        // Cancelling moves it between indexes.
+        w.set_state(tie, OrderState::Cancelled);
+        assert!(w
+            .list_orders("a", &[OrderState::Open], None, true, &any, 0, 10)
+            .is_empty());
+        let window = w.list_orders(
+            "a",
+            &[OrderState::Cancelled],
+            Some((t(3), t(6))),
+            false,
+            &any,
+            0,
+            10,
+        );
+        let got: Vec<(i64, usize)> = window
+            .iter()
+            .map(|&i| ((w.orders[i].created_at - t(0)).num_minutes(), i))
+            .collect();
+        assert_eq!(
+            got.iter().map(|g| g.0).collect::<Vec<_>>(),
+            [3, 4, 6],
+            "inclusive bounds"
+        );
+        assert!(got[1].1 == tie);
+        // A filter, a skip, and another account untouched.
+        let even = |o: &Order| o.market.symbol == "EVEN";
+        let page = w.list_orders("a", &closed, None, false, &even, 1, 2);
+        let minutes: Vec<i64> = page
+            .iter()
+            .map(|&i| (w.orders[i].created_at - t(0)).num_minutes())
+            .collect();
+        assert_eq!(minutes, [2, 4]);
+        let same_minute = w.list_orders("a", &closed, None, false, &even, 2, 2);
+        assert_eq!(same_minute[1], tie, "a tie keeps arrival order");
+        assert_eq!(
+            w.orders[same_minute[0]].created_at,
+            w.orders[tie].created_at
+        );
+        assert_eq!(
+            w.list_orders("b", &closed, None, true, &any, 0, 100).len(),
+            10
+        );
+        assert_eq!(w.count_in_state(OrderState::Open), 0);
+        assert_eq!(
+            w.find_by_identifier("a", "id-4"),
+            Some(tie),
+            "the latest wins"
+        );
+        // Rebuilding the indexes gives the same answers.
+        let before = w.list_orders("a", &closed, None, true, &any, 0, 100);
+        w.reindex();
+        assert_eq!(
+            w.list_orders("a", &closed, None, true, &any, 0, 100),
+            before
+        );
     }
 }
