@@ -26,9 +26,8 @@ use crate::mock::http::{self, Effects, Out};
 use crate::mock::venue::keys::KeyRec;
 use crate::mock::venue::matching::{self, NewOrder};
 use crate::mock::venue::ratelimit::Verdict;
-use crate::mock::venue::state::{
-    Order, OrderKind, OrderState, Side, Tif, Withdrawal, WithdrawalState, World,
-};
+use crate::mock::venue::state::{Order, OrderKind, OrderState, Side, Tif, World};
+use crate::mock::venue::transfers::{self, TransferError, WithdrawalRequest};
 use crate::mock::venue::Venue;
 use crate::mock::Facade;
 
@@ -776,51 +775,19 @@ fn private(
             let amount = dec_param(p, "amount")?.filter(|a| *a > Decimal::ZERO).ok_or_else(|| err(400, "validation_error", "amount must be positive"))?;
             let address = first(p, "address").ok_or_else(|| err(400, "validation_error", "address is required"))?.to_string();
             let net = first(p, "net_type").unwrap_or(&cur).to_string();
-            if !w.addresses.iter().any(|a| a.account == acct && a.currency == cur && a.address == address) {
-                return Err(err(400, "withdraw_address_not_registered", "출금 허용 주소로 등록되지 않은 주소입니다."));
-            }
-            let fee = Decimal::new(5, 4);
-            let b = w.accounts.entry(acct.clone()).or_default().bal(&cur);
-            if b.balance < amount + fee {
-                return Err(err(400, "insufficient_funds_withdraw", "출금 가능 금액이 부족합니다."));
-            }
-            b.balance -= amount + fee;
-            b.locked += amount + fee;
-            let x = Withdrawal {
-                uuid: Uuid::new_v4(),
-                account: acct.clone(),
-                currency: cur,
-                net_type: net,
-                address,
-                txid: None,
-                state: WithdrawalState::Waiting,
-                created_at: now,
-                done_at: None,
-                amount,
-                fee,
-            };
-            let v = wire::withdrawal(&x);
-            if w.truth.leaked_access_key == key.access_key {
-                w.truth.attacker_withdrawal_uuids.push(x.uuid);
-            }
-            w.withdrawals.push(x);
-            Ok((201, Reply::Value(v)))
+            let req = WithdrawalRequest { currency: cur, net_type: net, address, amount };
+            let i = transfers::request_withdrawal(w, &acct, &key.access_key, req, now).map_err(|e| match e {
+                TransferError::NotAllowlisted => err(400, "withdraw_address_not_registered", "출금 허용 주소로 등록되지 않은 주소입니다."),
+                _ => err(400, "insufficient_funds_withdraw", "출금 가능 금액이 부족합니다."),
+            })?;
+            Ok((201, Reply::Value(wire::withdrawal(&w.withdrawals[i]))))
         }
         Ep::DeleteWithdrawCoin => {
             let u = first(p, "uuid").ok_or_else(|| err(400, "validation_error", "uuid is required"))?;
-            let i = w
-                .withdrawals
-                .iter()
-                .position(|x| x.account == acct && x.uuid.to_string() == u)
-                .ok_or_else(|| err(404, "withdraw_not_found", "출금 내역을 찾지 못했습니다."))?;
-            if w.withdrawals[i].state != WithdrawalState::Waiting {
-                return Err(err(400, "validation_error", "this withdrawal can no longer be cancelled"));
-            }
-            w.withdrawals[i].state = WithdrawalState::Cancelled;
-            let (cur, amt) = (w.withdrawals[i].currency.clone(), w.withdrawals[i].amount + w.withdrawals[i].fee);
-            let b = w.accounts.entry(acct).or_default().bal(&cur);
-            b.locked -= amt;
-            b.balance += amt;
+            let i = transfers::cancel_withdrawal(w, &acct, u).map_err(|e| match e {
+                TransferError::NotCancellable => err(400, "validation_error", "this withdrawal can no longer be cancelled"),
+                _ => err(404, "withdraw_not_found", "출금 내역을 찾지 못했습니다."),
+            })?;
             let mut v = wire::withdrawal(&w.withdrawals[i]);
             if let Some(m) = v.as_object_mut() {
                 m.insert("is_cancelable".into(), json!(false));

@@ -26,6 +26,7 @@ use crate::mock::venue::state::{
     Account, CoinAddress, Deposit, Fill, Market, Order, OrderKind, OrderState, Side, Tick,
     Withdrawal, WithdrawalState, World,
 };
+use crate::mock::venue::transfers::WITHDRAWAL_FEE;
 use crate::mock::venue::{clock, dec, KeyMaker};
 
 /// One row of the generic bot-log CSV.
@@ -177,7 +178,7 @@ pub fn build(
                 created_at: at,
                 done_at: Some(at + Duration::minutes(25)),
                 amount: Decimal::new(1, 2),
-                fee: Decimal::new(5, 4),
+                fee: WITHDRAWAL_FEE,
             });
         }
     }
@@ -926,7 +927,7 @@ fn attack(
             .get_mut(&victim)
             .map(|x| x.bal(&wd.currency).balance)
             .unwrap_or_default();
-        let wfee = Decimal::new(5, 4);
+        let wfee = WITHDRAWAL_FEE;
         let amount = wd.amount.min(have - wfee);
         if amount <= Decimal::ZERO {
             continue;

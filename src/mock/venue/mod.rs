@@ -25,6 +25,7 @@ pub mod replay;
 pub mod rules;
 pub mod scenario;
 pub mod state;
+pub mod transfers;
 pub mod translate;
 
 use std::collections::BTreeSet;

@@ -441,7 +441,7 @@ fn parse_offset(s: &str) -> Option<FixedOffset> {
 }
 
 /// The offset older files' `night_kst` stands for.
-const NIGHT_KST_OFFSET: &str = "+09:00";
+const LEGACY_NIGHT_OFFSET: &str = "+09:00";
 
 /// Loads a built-in scenario by name, or a YAML file by path. `seed` overrides the file's.
 pub fn load(name_or_path: &str, seed: Option<u64>) -> Result<Scenario, ScenarioError> {
@@ -597,7 +597,7 @@ fn normalize(sc: &mut Scenario) -> Result<(), Located> {
             }
             a.night = true;
             a.night_kst = false;
-            sc.utc_offset = Some(NIGHT_KST_OFFSET.into());
+            sc.utc_offset = Some(LEGACY_NIGHT_OFFSET.into());
         }
     }
     Ok(())

@@ -111,7 +111,7 @@ impl OrderState {
 /// A market: the façade's native symbol and its base and quote assets.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Market {
-    /// As the façade writes it (`KRW-BTC`, `BTCUSDT`, …).
+    /// As the façade writes it (`QUOTE-BASE`, `BASEQUOTE`, …).
     pub symbol: String,
     pub base: String,
     pub quote: String,
