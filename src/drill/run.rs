@@ -19,7 +19,7 @@ use crate::credentials::KeyPair;
 use crate::engine::journal::Journal;
 use crate::engine::RunReport;
 use crate::exit::Failure;
-use crate::mock::{self, MockExchange, MockOptions};
+use crate::mock::{self, MockOptions, Permission, Venue};
 use crate::output::Printer;
 use crate::rundir::RunDir;
 use crate::secret::Secret;
@@ -51,12 +51,8 @@ pub struct DrillOutcome {
 
 /// Runs one drill end to end.
 pub async fn run(opts: &DrillOptions, printer: &Printer) -> Result<DrillOutcome, Failure> {
-    if opts.exchange != "upbit" {
-        return Err(Failure::usage(format!(
-            "no mock exchange for `{}`",
-            opts.exchange
-        )));
-    }
+    let facade = mock::facade(&opts.exchange)
+        .ok_or_else(|| Failure::usage(format!("no mock exchange for `{}`", opts.exchange)))?;
     if !(0.0..=3600.0).contains(&opts.reaction_secs) {
         return Err(Failure::usage(
             "--reaction must be between 0 and 3600 seconds",
@@ -64,9 +60,10 @@ pub async fn run(opts: &DrillOptions, printer: &Printer) -> Result<DrillOutcome,
     }
     let scenario = mock::scenario::load(&opts.scenario, opts.seed)
         .map_err(|e| Failure::usage(e.to_string()))?;
-    let state = MockExchange::new(scenario, MockOptions::default());
+    let state = Venue::new(facade.as_ref(), scenario, MockOptions::default())
+        .map_err(|e| Failure::usage(e.to_string()))?;
     let addr = SocketAddr::from(([127, 0, 0, 1], 0));
-    let server = mock::serve(addr, state.clone())
+    let server = mock::serve(addr, facade, state.clone())
         .await
         .map_err(|e| Failure::run(format!("cannot start the mock exchange on loopback: {e}")))?;
     printer.status(&format!(
@@ -87,7 +84,7 @@ fn key_pair(k: &mock::KeyInfo) -> KeyPair {
 
 async fn drive(
     opts: &DrillOptions,
-    state: &std::sync::Arc<MockExchange>,
+    state: &std::sync::Arc<Venue>,
     url: &str,
     printer: &Printer,
 ) -> Result<DrillOutcome, Failure> {
@@ -104,7 +101,7 @@ async fn drive(
         .find(|k| {
             k.account == leaked.account
                 && k.access_key != leaked.access_key
-                && !k.scopes.iter().any(|s| s.starts_with("make_"))
+                && k.permissions.iter().all(|p| *p == Permission::Read)
         })
         .cloned();
 
@@ -192,7 +189,7 @@ fn parse_utc(s: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
-fn truth_of(state: &MockExchange) -> Truth {
+fn truth_of(state: &Venue) -> Truth {
     let gt = state.ground_truth();
     Truth {
         attacker_orders: gt
@@ -210,14 +207,14 @@ fn truth_of(state: &MockExchange) -> Truth {
             .iter()
             .map(|u| u.to_string())
             .collect(),
-        true_loss: Decimal::from_str(&gt.true_loss_krw).unwrap_or_default(),
+        true_loss: Decimal::from_str(&gt.true_loss).unwrap_or_default(),
     }
 }
 
 /// What the run saw and concluded, read back from its bundle and the mock's request log.
 fn observe(
     dir: &Path,
-    state: &MockExchange,
+    state: &Venue,
     leaked: &str,
     run_started: DateTime<Utc>,
 ) -> Result<Observed, Failure> {
