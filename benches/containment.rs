@@ -23,7 +23,8 @@ use respond::credentials::KeyPair;
 use respond::exchange::upbit::limits::cancel_all_floor;
 use respond::exchange::upbit::{UpbitClient, UpbitConfig};
 use respond::exchange::Exchange;
-use respond::mock::{self, MockExchange, MockOptions, MockServer, RequestRecord};
+use respond::mock::upbit::Upbit;
+use respond::mock::{self, MockOptions, MockServer, RequestRecord, Venue};
 use respond::output::{Printer, Verbosity};
 use respond::secret::Secret;
 use respond::session::{run_new, Connection, RunSettings};
@@ -63,19 +64,21 @@ impl Mock {
     async fn start(open: usize, days: u32, per_day: u32) -> Mock {
         let sc = mock::scenario::parse("bench.yaml", &scenario_yaml(open, days, per_day), None)
             .expect("bench scenario parses");
-        let ex = MockExchange::new(
+        let ex = Venue::new(
+            &Upbit,
             sc,
             MockOptions {
                 live_attacker: false,
                 ..MockOptions::default()
             },
-        );
-        let server = mock::serve("127.0.0.1:0".parse().unwrap(), ex)
+        )
+        .unwrap();
+        let server = mock::serve("127.0.0.1:0".parse().unwrap(), Arc::new(Upbit), ex)
             .await
             .expect("mock binds");
         Mock { server }
     }
-    fn state(&self) -> &Arc<MockExchange> {
+    fn state(&self) -> &Arc<Venue> {
         &self.server.state
     }
     fn key(&self, label: &str) -> KeyPair {

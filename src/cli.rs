@@ -65,7 +65,10 @@ Examples:
     /// Re-run diff, rules, loss and reports offline from a run's saved raw responses.
     #[command(after_help = "\
 Examples:
-  respond analyze evidence/20261123T052100Z-upbit-abcd…wxyz --bot-log found-later.csv")]
+  respond analyze evidence/20261123T052100Z-upbit-abcd…wxyz --bot-log found-later.csv
+  respond analyze evidence/20261123T052100Z-upbit-abcd…wxyz --out reanalysis/
+A bundle that does not match its seal is refused (exit 3) and left as it is; --out analyzes
+a copy in a new bundle that records which files did not match.")]
     Analyze(AnalyzeArgs),
     /// Continue an interrupted run.
     #[command(after_help = "\
@@ -249,6 +252,10 @@ pub struct AnalyzeArgs {
     pub run_dir: PathBuf,
     #[command(flatten)]
     pub bot_log: BotLogArgs,
+    /// Analyze a copy: write a new bundle under DIR (RUN_DIR is only read), recording which
+    /// of RUN_DIR's files did not match its seal.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

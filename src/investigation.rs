@@ -246,21 +246,72 @@ impl JournalFacts {
             .and_then(|e| parse_ts(&e.ts))
     }
 
-    /// When the run's playbook last finished (the last `run_end`), else the latest time the
-    /// engine stamped. Later entries (`analyze`, `drill_score`) do not move it, so re-analysis
-    /// reproduces the same reports.
+    /// The latest time the engine stamped (a run's start or end, a resume, a step event).
+    /// Later entries of other commands (`reopen`, `analyze`, `copy`, `drill_score`) do not
+    /// move it, so re-analysis reproduces the same reports.
     pub fn last_ts(&self) -> Option<DateTime<Utc>> {
         self.entries
             .iter()
             .rev()
-            .find(|e| e.event == "run_end")
-            .or_else(|| {
-                self.entries
-                    .iter()
-                    .rev()
-                    .find(|e| e.event.starts_with("step_") || e.event == "run_start")
+            .find(|e| {
+                e.event.starts_with("step_")
+                    || matches!(e.event.as_str(), "run_start" | "resume" | "run_end")
             })
             .and_then(|e| parse_ts(&e.ts))
+    }
+
+    /// The facts as the evidence report states them: the journal up to the last start of the
+    /// report step (`report.evidence`), the moment the report was written; all of it when no
+    /// report step ever started. What the journal records after that (the end of the run,
+    /// `respond analyze`) is not in the report, so re-analysing the same data reproduces the
+    /// run's own report byte for byte.
+    pub fn as_of_report(mut self) -> JournalFacts {
+        if let Some(i) = self.entries.iter().rposition(|e| {
+            e.event == "step_start"
+                && e.data.get("uses").and_then(Value::as_str) == Some("report.evidence")
+        }) {
+            self.entries.truncate(i + 1);
+        }
+        self
+    }
+
+    /// Where the evidence came from, when it is not where it was gathered: for a bundle that
+    /// is a copy of another (`respond analyze RUN_DIR --out DIR`), which files of the original
+    /// did not match its seal or its own records.
+    pub fn provenance_notes(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for e in self.entries.iter().filter(|e| e.event == "copy") {
+            let from = e.data["from"].as_str().unwrap_or("another bundle");
+            let problems: Vec<&str> = e.data["mismatches"]
+                .as_array()
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            if problems.is_empty() {
+                out.push(format!(
+                    "this bundle is a copy of {from}, which matched its seal when it was copied"
+                ));
+            } else {
+                let aside = e.data["unverified"].as_array().map_or(0, Vec::len);
+                out.push(format!(
+                    "this bundle is a copy of {from}, which did NOT match its seal or its own records when it was copied ({} problem(s)); {}: {}",
+                    problems.len(),
+                    if aside > 0 {
+                        "raw responses that did not match their own sidecars are kept under unverified/ and left out of the analysis; the other files were used as they were"
+                    } else {
+                        "the files were used as they were"
+                    },
+                    problems
+                        .iter()
+                        .map(|p| match p.split_once(char::is_whitespace) {
+                            Some((kind, rest)) => format!("{kind}: {}", rest.trim_start()),
+                            None => p.to_string(),
+                        })
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ));
+            }
+        }
+        out
     }
 
     /// `(ended at, step_end data)` of every step of kind `uses` that ended, in journal order.
@@ -462,7 +513,14 @@ pub fn exchange_named(name: &str) -> Result<&'static Descriptor, String> {
 
 /// Rebuilds the run's data from `raw/` and `bot/`, and analyzes it.
 pub fn investigate(run_dir: &Path, thresholds: &Thresholds) -> Result<Investigation, String> {
-    let facts = JournalFacts::read(run_dir)?;
+    investigate_with(run_dir, thresholds, JournalFacts::read(run_dir)?)
+}
+
+fn investigate_with(
+    run_dir: &Path,
+    thresholds: &Thresholds,
+    facts: JournalFacts,
+) -> Result<Investigation, String> {
     let exchange = facts
         .exchange()
         .ok_or("the journal does not name the exchange (was this run started without one?)")?;
@@ -575,7 +633,10 @@ pub fn write_reports(
     thresholds: &Thresholds,
     excel: bool,
 ) -> Result<(Investigation, Vec<String>), String> {
-    let inv = investigate(rundir.path(), thresholds)?;
+    let all = JournalFacts::read(rundir.path())?;
+    let provenance = all.provenance_notes();
+    let mut inv = investigate_with(rundir.path(), thresholds, all.as_of_report())?;
+    inv.result.notes.extend(provenance);
     let facts = run_facts(rundir.path(), &inv)?;
     let files = report::write_bundle(
         rundir,

@@ -1,7 +1,13 @@
 //! `respond analyze RUN_DIR` re-runs the investigation offline from a bundle's raw responses:
-//! it never calls the exchange (the mock is gone by then), the CSVs come out byte-identical to
-//! the run's own, a second pass gives byte-identical reports, a bot log found later is added,
-//! and the bundle still verifies.
+//! it never calls the exchange (the mock is gone by then), the CSVs and reports come out
+//! byte-identical to the run's own, a bot log found later is added, and the bundle still
+//! verifies.
+//!
+//! Nothing re-seals over a mismatch: a bundle whose files no longer match its seal (or whose
+//! raw responses no longer match their sidecars) is refused by `analyze` and `resume` with
+//! exit 3 and left byte for byte as it was; `analyze --out` analyzes a copy in a new bundle
+//! that records the mismatches; `resume` on a complete bundle changes nothing; a journal that
+//! is empty or missing does not verify.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -60,6 +66,7 @@ fn analyze_is_offline_reproducible_and_keeps_the_bundle_verifiable() {
     let t = tempfile::tempdir().unwrap();
     let dir = drill(t.path());
     let csv_before = read_all(&dir, CSVS);
+    let reports_before = read_all(&dir, REPORTS);
 
     let first = respond().arg("analyze").arg(&dir).output().unwrap();
     assert!(
@@ -78,6 +85,10 @@ fn analyze_is_offline_reproducible_and_keeps_the_bundle_verifiable() {
         "CSVs must be byte-identical offline"
     );
     let reports_first = read_all(&dir, REPORTS);
+    assert!(
+        reports_first == reports_before,
+        "the run's own reports must come out byte-identical offline"
+    );
 
     let second = respond().arg("analyze").arg(&dir).output().unwrap();
     assert!(second.status.success());
@@ -189,4 +200,268 @@ fn analyze_adds_a_bot_log_found_later_and_refuses_a_bad_one() {
     // Not a run directory.
     let o = respond().arg("analyze").arg(t.path()).output().unwrap();
     assert_eq!(o.status.code(), Some(2));
+}
+
+/// Every file of the bundle, by relative path (the lock file aside when `with_lock` is false:
+/// it names the last process that held the run, and is not evidence).
+fn snapshot(dir: &Path, with_lock: bool) -> std::collections::BTreeMap<String, Vec<u8>> {
+    fn walk(root: &Path, d: &Path, out: &mut std::collections::BTreeMap<String, Vec<u8>>) {
+        for e in std::fs::read_dir(d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(root, &p, out);
+            } else {
+                let rel = p.strip_prefix(root).unwrap().display().to_string();
+                out.insert(rel, std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    let mut out = std::collections::BTreeMap::new();
+    walk(dir, dir, &mut out);
+    if !with_lock {
+        out.remove(respond::rundir::LOCK_FILE);
+    }
+    out
+}
+
+fn run(args: &[&std::ffi::OsStr]) -> (Option<i32>, String, String) {
+    let o = respond()
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env_remove("UPBIT_ACCESS_KEY")
+        .env_remove("UPBIT_SECRET_KEY")
+        .env_remove("UPBIT_READONLY_ACCESS_KEY")
+        .env_remove("UPBIT_READONLY_SECRET_KEY")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+fn raw_bodies(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir.join("raw"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".body"))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn a_bundle_that_does_not_match_is_never_resealed_and_a_copy_can_be_analyzed() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = drill(t.path());
+    let d = dir.as_os_str();
+    // One byte of one raw response changes.
+    let body = format!("raw/{}", raw_bodies(&dir)[2]);
+    let mut bytes = std::fs::read(dir.join(&body)).unwrap();
+    bytes[0] ^= 0x01;
+    std::fs::write(dir.join(&body), bytes).unwrap();
+    let before = snapshot(&dir, false);
+
+    let (code, out, _) = run(&["evidence".as_ref(), "verify".as_ref(), d]);
+    assert_eq!(code, Some(3), "{out}");
+    assert!(
+        out.contains(&format!("raw       {body}: sha256")),
+        "verify checks the raw sidecar too:\n{out}"
+    );
+    let (code, _, err) = run(&["analyze".as_ref(), d]);
+    assert_eq!(code, Some(3), "analyze over a mismatch:\n{err}");
+    assert!(err.contains(&format!("changed   {body}")), "{err}");
+    assert!(
+        err.contains("wrote nothing") && err.contains("--out DIR"),
+        "{err}"
+    );
+    assert!(snapshot(&dir, false) == before, "the bundle was changed");
+    let (code, _, _) = run(&["evidence".as_ref(), "verify".as_ref(), d]);
+    assert_eq!(code, Some(3), "the mismatch must still show");
+
+    // The copy: a new bundle that verifies and says what did not match.
+    let re = t.path().join("re");
+    let (code, out, err) = run(&[
+        "--json".as_ref(),
+        "analyze".as_ref(),
+        d,
+        "--out".as_ref(),
+        re.as_os_str(),
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let copy = PathBuf::from(v["dir"].as_str().unwrap());
+    assert!(copy.starts_with(&re), "{}", copy.display());
+    assert!(v["source_mismatches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m.as_str().unwrap().contains(&body)));
+    let (code, out, _) = run(&["evidence".as_ref(), "verify".as_ref(), copy.as_os_str()]);
+    assert_eq!(code, Some(0), "the copy verifies:\n{out}");
+    assert!(copy.join("unverified").join(&body).is_file());
+    assert!(!copy.join(&body).exists(), "left out of the analysis");
+    let journal = std::fs::read_to_string(copy.join("journal.jsonl")).unwrap();
+    let entry = journal
+        .lines()
+        .find(|l| l.contains(r#""event":"copy""#))
+        .expect("a copy entry");
+    assert!(entry.contains(&body) && entry.contains(r#""source_verified":false"#));
+    let report = std::fs::read_to_string(copy.join("report.md")).unwrap();
+    assert!(
+        report.contains("did NOT match its seal") && report.contains(&body),
+        "the report says which files did not match"
+    );
+    assert!(snapshot(&dir, false) == before, "the source is only read");
+}
+
+#[test]
+fn resume_leaves_a_complete_bundle_alone_and_refuses_a_tampered_one() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = drill(t.path());
+    let d = dir.as_os_str();
+    let before = snapshot(&dir, true);
+    let (code, out, err) = run(&["resume".as_ref(), d]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("is complete"), "{out}");
+    assert!(
+        snapshot(&dir, true) == before,
+        "a complete bundle is not touched"
+    );
+
+    // A row added to a CSV, a raw response deleted: refused, named, untouched.
+    let mut csv = std::fs::read(dir.join("orders.csv")).unwrap();
+    csv.extend_from_slice(b"upbit,x,order,forged\n");
+    std::fs::write(dir.join("orders.csv"), csv).unwrap();
+    let gone = format!("raw/{}", raw_bodies(&dir)[0]);
+    std::fs::remove_file(dir.join(&gone)).unwrap();
+    let before = snapshot(&dir, true);
+    let (code, _, err) = run(&["resume".as_ref(), d]);
+    assert_eq!(code, Some(3), "{err}");
+    assert!(err.contains("changed   orders.csv"), "{err}");
+    assert!(err.contains(&format!("missing   {gone}")), "{err}");
+    assert!(
+        snapshot(&dir, true) == before,
+        "a refused resume wrote something"
+    );
+    let (code, _, _) = run(&["evidence".as_ref(), "verify".as_ref(), d]);
+    assert_eq!(code, Some(3));
+}
+
+/// Seals `dir` by hand, as a tool that does not check its journal would.
+fn seal_by_hand(dir: &Path) {
+    use respond::report::manifest::{sums_line, Manifest, ManifestFile};
+    let mut files = Vec::new();
+    let mut sums = String::new();
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "SHA256SUMS" && n != "manifest.json")
+        .collect();
+    names.sort();
+    for n in names {
+        let b = std::fs::read(dir.join(&n)).unwrap();
+        let sha = respond::fsutil::sha256_hex(&b);
+        sums.push_str(&sums_line(&sha, &n));
+        files.push(ManifestFile {
+            path: n,
+            size: b.len() as u64,
+            sha256: sha,
+        });
+    }
+    let m = Manifest {
+        format: 1,
+        tool: "respond".into(),
+        tool_version: "0.1.0".into(),
+        files,
+        journal_entries: 0,
+        journal_last_hash: None,
+        sha256sums_sha256: respond::fsutil::sha256_hex(sums.as_bytes()),
+    };
+    std::fs::write(dir.join("SHA256SUMS"), sums).unwrap();
+    std::fs::write(dir.join("manifest.json"), serde_json::to_vec(&m).unwrap()).unwrap();
+}
+
+#[test]
+fn a_journal_that_is_empty_or_missing_does_not_verify() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path().join("bundle");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("orders.csv"), "order_id\n").unwrap();
+    std::fs::write(dir.join("journal.jsonl"), "").unwrap();
+    seal_by_hand(&dir);
+    let rep = respond::report::verify(&dir).unwrap();
+    assert!(!rep.ok, "{rep:?}");
+    assert!(
+        rep.journal_error.as_deref().unwrap().contains("empty"),
+        "{rep:?}"
+    );
+    let e = respond::report::seal(&dir).unwrap_err().to_string();
+    assert!(e.contains("journal.jsonl is empty"), "{e}");
+
+    std::fs::remove_file(dir.join("journal.jsonl")).unwrap();
+    seal_by_hand(&dir);
+    let rep = respond::report::verify(&dir).unwrap();
+    assert!(!rep.ok);
+    assert!(rep.journal_error.as_deref().unwrap().contains("missing"));
+    assert!(respond::report::seal(&dir).is_err());
+    let (code, out, _) = run(&["evidence".as_ref(), "verify".as_ref(), dir.as_os_str()]);
+    assert_eq!(code, Some(3), "{out}");
+}
+
+#[test]
+fn a_resume_after_an_interrupted_reanalysis_rewrites_the_reports_before_sealing() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = drill(t.path());
+    let report = std::fs::read(dir.join("report.md")).unwrap();
+    // `respond analyze` opened the sealed bundle and was killed while rewriting the reports.
+    let (j, _, _) = respond::engine::journal::Journal::reopen(&dir).unwrap();
+    j.append(
+        "reopen",
+        serde_json::json!({"by": "analyze", "verified": true}),
+    )
+    .unwrap();
+    drop(j);
+    std::fs::write(dir.join("report.md"), &report[..report.len() / 2]).unwrap();
+    let o = respond()
+        .args(["resume", "--api-url", "http://127.0.0.1:9"])
+        .arg(&dir)
+        .env("NO_COLOR", "1")
+        .env("UPBIT_ACCESS_KEY", "A".repeat(40))
+        .env("UPBIT_SECRET_KEY", "B".repeat(40))
+        .env_remove("UPBIT_READONLY_ACCESS_KEY")
+        .env_remove("UPBIT_READONLY_SECRET_KEY")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let rebuilt = std::fs::read(dir.join("report.md")).unwrap();
+    assert!(
+        rebuilt.len() > report.len() / 2 + 100,
+        "the half-written report was sealed instead of rebuilt"
+    );
+    let (code, out, _) = run(&["evidence".as_ref(), "verify".as_ref(), dir.as_os_str()]);
+    assert_eq!(code, Some(0), "{out}");
+    // What it holds is what a fresh analysis of the same evidence gives.
+    let copy = t.path().join("copy").join(dir.file_name().unwrap());
+    copy_tree(&dir, &copy);
+    let (code, _, err) = run(&["analyze".as_ref(), copy.as_os_str()]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(std::fs::read(copy.join("report.md")).unwrap() == rebuilt);
+    assert_eq!(read_all(&copy, CSVS), read_all(&dir, CSVS));
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let (src, dst) = (e.path(), to.join(e.file_name()));
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&src, &dst);
+        } else {
+            std::fs::copy(&src, &dst).unwrap();
+        }
+    }
 }

@@ -507,6 +507,100 @@ async fn resume_after_a_crash_at_every_entry_repeats_no_write() {
     assert!(cases > all.len(), "{cases}");
 }
 
+/// `src` fails the first time (tolerated), so `mid` ran on what it had; `tmpl` reads `mid`'s
+/// outputs, `w` writes what `tmpl` found; `side` depends on nothing; `never` is skipped by its
+/// condition and `after_never` only waits for it.
+const STALE: &str = "name: stale
+inputs:
+  on: {type: boolean, default: false}
+steps:
+  - id: src
+    uses: test.read
+    on_error: continue
+    with: {value: 5, fail_times: 1}
+  - id: mid
+    uses: test.read
+    needs: [src]
+    with: {value: 1}
+  - id: tmpl
+    uses: test.read
+    with: {value: \"{{ steps.mid.outputs.attempt }}\"}
+  - id: w
+    uses: test.write
+    with: {tag: \"{{ steps.tmpl.outputs.value }}\"}
+  - id: side
+    uses: test.read
+    with: {value: 9}
+  - id: never
+    uses: test.read
+    if: \"{{ inputs.on }}\"
+  - id: after_never
+    uses: test.read
+    needs: [never]
+";
+
+#[tokio::test]
+async fn a_step_run_again_on_resume_reruns_every_step_that_depends_on_it() {
+    let h = Harness::new();
+    let first = h.start("stale", STALE, &[], false).await.unwrap();
+    assert_eq!(status(&first, "src"), StepStatus::Failed);
+    assert_eq!(status(&first, "mid"), StepStatus::Ok, "{first:#?}");
+    assert_eq!(status(&first, "never"), StepStatus::Skipped);
+    assert_eq!(first.step("tmpl").unwrap().outputs["value"], json!(1));
+    assert_eq!(h.world.writes("w"), 1);
+    let dir = h.run_dir("stale");
+
+    // The resume runs `src` again (it now succeeds): what was computed from its first,
+    // failed, run is stale. Through `needs` (mid), a template reference (tmpl reads mid) and
+    // transitively (w writes what tmpl read), each runs again; the write checks first.
+    let r = resume(&h, &dir, None, ResumeOptions::default())
+        .await
+        .unwrap();
+    assert!(r.ok, "{r:#?}");
+    assert_eq!(status(&r, "src"), StepStatus::Ok);
+    for id in ["mid", "tmpl", "w"] {
+        assert_eq!(status(&r, id), StepStatus::Ok, "{id} must not be reused");
+    }
+    assert_eq!(r.step("mid").unwrap().outputs["attempt"], json!(2));
+    assert_eq!(r.step("tmpl").unwrap().outputs["value"], json!(2));
+    assert_eq!(r.step("w").unwrap().outputs["written"], json!(2));
+    assert!(
+        r.step("w")
+            .unwrap()
+            .summary
+            .contains("checked again on resume"),
+        "{:?}",
+        r.step("w")
+    );
+    assert_eq!(
+        h.world.writes("w"),
+        1,
+        "a done write is checked, not repeated"
+    );
+    // Nothing it depends on ran again: reused. Skipped again with the same inputs: nothing
+    // new, so what waits on it is reused too.
+    assert_eq!(status(&r, "side"), StepStatus::Reused);
+    assert_eq!(status(&r, "never"), StepStatus::Skipped);
+    assert_eq!(status(&r, "after_never"), StepStatus::Reused);
+    let e = entries(&dir);
+    let resumed = e.iter().rfind(|x| x.event == "resume").unwrap();
+    assert_eq!(
+        resumed.data["rerun"],
+        json!({"mid": "src", "tmpl": "mid", "w": "tmpl"})
+    );
+
+    // `--replay` is a step run again too: everything downstream follows it.
+    let r = resume(&h, &dir, None, replay("mid")).await.unwrap();
+    assert!(r.ok, "{r:#?}");
+    assert_eq!(status(&r, "src"), StepStatus::Reused);
+    for id in ["mid", "tmpl", "w"] {
+        assert_eq!(status(&r, id), StepStatus::Ok, "{id} after --replay mid");
+    }
+    assert_eq!(r.step("tmpl").unwrap().outputs["value"], json!(3));
+    assert_eq!(h.world.writes("w"), 1);
+    assert_eq!(status(&r, "side"), StepStatus::Reused);
+}
+
 #[tokio::test]
 async fn resume_trims_a_torn_entry_and_needs_the_secret_again() {
     let h = Harness::new();

@@ -140,7 +140,7 @@ proptest! {
 
     #[test]
     fn mock_jwt_and_query_hash_never_panic(header in proptest::collection::vec(any::<u8>(), 0..80), payload in proptest::collection::vec(any::<u8>(), 0..200), sig in proptest::collection::vec(any::<u8>(), 0..64), raw in ".{0,200}", query in ".{0,200}") {
-        use respond::mock::auth;
+        use respond::mock::upbit::auth;
         for token in [format!("{}.{}.{}", b64(&header), b64(&payload), b64(&sig)), raw.clone()] {
             let _ = auth::peek_claims(&token);
             let _ = auth::verify_signature(&token, "secret");
@@ -159,7 +159,7 @@ proptest! {
 
     #[test]
     fn mock_jwt_with_json_claims_never_panics(access in ".{0,40}", nonce in ".{0,40}", hash in ".{0,130}", alg in "(HS256|HS512|none|RS256|.{0,8})") {
-        use respond::mock::auth;
+        use respond::mock::upbit::auth;
         let header = serde_json::json!({"alg": alg, "typ": "JWT"}).to_string();
         let payload = serde_json::json!({"access_key": access, "nonce": nonce, "query_hash": hash, "query_hash_alg": "SHA512"}).to_string();
         let token = format!("{}.{}.{}", b64(header.as_bytes()), b64(payload.as_bytes()), b64(b"sig"));

@@ -8,13 +8,6 @@ use std::path::{Path, PathBuf};
 /// Files allowed to name exchanges outside their folders.
 const ALLOWED: &[&str] = &["src/exchange/registry.rs", "src/cli.rs", "src/lib.rs"];
 
-/// Known exceptions, each with the work that removes it.
-const PENDING: &[&str] = &[
-    // Reads the mock's ground truth (`true_loss_krw`), named by the mock until its
-    // exchange-neutral venue lands.
-    "src/drill/run.rs",
-];
-
 fn files(dir: &Path, out: &mut Vec<PathBuf>) {
     for e in std::fs::read_dir(dir).unwrap() {
         let p = e.unwrap().path();
@@ -53,13 +46,7 @@ fn shared_code_names_no_exchange() {
             .unwrap()
             .to_string_lossy()
             .replace('\\', "/");
-        // The mock is being split into a neutral venue and per-exchange façades: until then
-        // the whole folder is the Upbit façade.
-        if rel.starts_with("src/mock/")
-            || folders.iter().any(|f| rel.starts_with(f.as_str()))
-            || ALLOWED.contains(&rel.as_str())
-            || PENDING.contains(&rel.as_str())
-        {
+        if folders.iter().any(|f| rel.starts_with(f.as_str())) || ALLOWED.contains(&rel.as_str()) {
             continue;
         }
         let Ok(text) = std::fs::read_to_string(&p) else {

@@ -19,7 +19,8 @@ use respond::exchange::upbit::{UpbitClient, UpbitConfig};
 use respond::exchange::Exchange;
 use respond::investigation::investigate;
 use respond::mock::faults::FaultRule;
-use respond::mock::{self, MockExchange, MockOptions, MockServer, RequestRecord};
+use respond::mock::upbit::Upbit;
+use respond::mock::{self, MockOptions, MockServer, RequestRecord, Venue};
 use respond::output::{Printer, Verbosity};
 use respond::secret::Secret;
 use respond::session::{run_new, Connection, RunSettings};
@@ -38,8 +39,8 @@ impl Env {
             live_attacker,
             ..MockOptions::default()
         };
-        let ex = MockExchange::new(sc, opts);
-        let server = mock::serve("127.0.0.1:0".parse().unwrap(), ex)
+        let ex = Venue::new(&Upbit, sc, opts).unwrap();
+        let server = mock::serve("127.0.0.1:0".parse().unwrap(), Arc::new(Upbit), ex)
             .await
             .expect("mock binds");
         let tmp = tempfile::tempdir().unwrap();
@@ -52,7 +53,7 @@ impl Env {
         }
     }
 
-    fn state(&self) -> &Arc<MockExchange> {
+    fn state(&self) -> &Arc<Venue> {
         &self.server.state
     }
 
@@ -827,7 +828,8 @@ bot: { account: victim, key: bot, markets: [KRW-XRP], days: 1, orders_per_day: 2
     let sc = mock::scenario::parse("batch.yaml", yaml, None).unwrap();
     let server = mock::serve(
         "127.0.0.1:0".parse().unwrap(),
-        MockExchange::new(sc, MockOptions::default()),
+        Arc::new(Upbit),
+        Venue::new(&Upbit, sc, MockOptions::default()).unwrap(),
     )
     .await
     .unwrap();

@@ -6,8 +6,10 @@
 
 use std::path::PathBuf;
 use std::process::Command;
+use std::sync::Arc;
 
-use respond::mock::{self, MockExchange, MockOptions};
+use respond::mock::upbit::Upbit;
+use respond::mock::{self, MockOptions, Venue};
 
 fn venv_python() -> PathBuf {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
@@ -49,15 +51,17 @@ fn venv_python() -> PathBuf {
 async fn ccxt_upbit_drives_the_mock() {
     let py = tokio::task::spawn_blocking(venv_python).await.unwrap();
     let sc = mock::scenario::load("blank", None).unwrap();
-    let ex = MockExchange::new(
+    let ex = Venue::new(
+        &Upbit,
         sc,
         MockOptions {
             live_attacker: false,
             ..MockOptions::default()
         },
-    );
+    )
+    .unwrap();
     let key = ex.key("bot").unwrap().clone();
-    let server = mock::serve("127.0.0.1:0".parse().unwrap(), ex.clone())
+    let server = mock::serve("127.0.0.1:0".parse().unwrap(), Arc::new(Upbit), ex.clone())
         .await
         .unwrap();
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/ccxt_upbit.py");

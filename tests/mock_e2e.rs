@@ -5,7 +5,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use respond::mock::{self, MockExchange, MockOptions, MockServer};
+use respond::mock::upbit::Upbit;
+use respond::mock::{self, MockOptions, MockServer, Venue};
+use rust_decimal::Decimal;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha512};
 
@@ -25,17 +27,25 @@ fn opts() -> MockOptions {
 
 async fn start(scenario: &str, o: MockOptions) -> MockServer {
     let sc = mock::scenario::load(scenario, None).expect("scenario loads");
-    let ex = MockExchange::new(sc, o);
-    mock::serve("127.0.0.1:0".parse::<SocketAddr>().unwrap(), ex)
-        .await
-        .expect("binds")
+    let ex = Venue::new(&Upbit, sc, o).unwrap();
+    mock::serve(
+        "127.0.0.1:0".parse::<SocketAddr>().unwrap(),
+        Arc::new(Upbit),
+        ex,
+    )
+    .await
+    .expect("binds")
 }
 
 async fn start_yaml(yaml: &str, o: MockOptions) -> MockServer {
     let sc = mock::scenario::parse("test.yaml", yaml, None).expect("scenario parses");
-    mock::serve("127.0.0.1:0".parse().unwrap(), MockExchange::new(sc, o))
-        .await
-        .unwrap()
+    mock::serve(
+        "127.0.0.1:0".parse().unwrap(),
+        Arc::new(Upbit),
+        Venue::new(&Upbit, sc, o).unwrap(),
+    )
+    .await
+    .unwrap()
 }
 
 /// GET on the mock (public or drill API), parsed as JSON.
@@ -606,7 +616,7 @@ async fn big_market_buy_walks_the_thin_book() {
 fn scenario_history_is_deterministic_per_seed() {
     let mk = |seed| {
         let sc = mock::scenario::load("pump-and-dump", Some(seed)).unwrap();
-        MockExchange::new(sc, opts())
+        Venue::new(&Upbit, sc, opts()).unwrap()
     };
     let (a, b, c) = (mk(9), mk(9), mk(10));
     assert_eq!(a.bot_log_csv(), b.bot_log_csv());
@@ -694,9 +704,9 @@ async fn pump_and_dump_history_ground_truth_and_candles() {
         assert!(!log.contains(&u.to_string()), "attacker order in bot log");
     }
     assert!(
-        gt.true_loss_krw.parse::<f64>().unwrap() > 100_000.0,
+        gt.true_loss.parse::<f64>().unwrap() > 100_000.0,
         "{}",
-        gt.true_loss_krw
+        gt.true_loss
     );
     let http = reqwest::Client::new();
     let via_http: Value = public_json(&s, "/_mock/ground-truth").await;
@@ -762,15 +772,17 @@ async fn live_attacker_trades_until_the_key_is_revoked() {
         a.live.min_interval_ms = 20;
         a.live.max_interval_ms = 40;
     }
-    let ex: Arc<MockExchange> = MockExchange::new(
+    let ex: Arc<Venue> = Venue::new(
+        &Upbit,
         sc,
         MockOptions {
             live_attacker: true,
             ..opts()
         },
-    );
+    )
+    .unwrap();
     let before = ex.ground_truth().attacker_order_uuids.len();
-    let s = mock::serve("127.0.0.1:0".parse().unwrap(), ex.clone())
+    let s = mock::serve("127.0.0.1:0".parse().unwrap(), Arc::new(Upbit), ex.clone())
         .await
         .unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(400)).await;
@@ -959,4 +971,115 @@ async fn drill_api_can_be_disabled() {
         "not_found"
     );
     s.shutdown().await.unwrap();
+}
+
+#[test]
+fn neutral_builtins_match_their_legacy_spelling() {
+    // The built-in scenarios are written with base assets, `*_quote` amounts and permission
+    // classes; the same scenario in the older spelling (`code: KRW-…`, `*_krw`, Upbit scope
+    // names, `night_kst`) must give the same world.
+    let legacy = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/mock/legacy-pump-and-dump.yaml"
+    );
+    let build = |sc| Venue::new(&Upbit, sc, opts()).unwrap();
+    let old = build(mock::scenario::load(legacy, None).unwrap());
+    let new = build(mock::scenario::load("pump-and-dump", None).unwrap());
+    assert_eq!(old.bot_log_csv(), new.bot_log_csv());
+    let json = |v: &Venue| {
+        (
+            serde_json::to_string(&v.ground_truth()).unwrap(),
+            serde_json::to_string(v.keys()).unwrap(),
+        )
+    };
+    assert_eq!(json(&old), json(&new));
+    let gt = new.ground_truth();
+    assert_eq!(gt.loss_currency, "KRW");
+    assert!(gt.attacker_order_uuids.len() >= 14);
+    assert_eq!(
+        new.key("bot").unwrap().scopes,
+        [
+            "view_account",
+            "view_orders",
+            "make_orders",
+            "view_withdrawals",
+            "view_deposits"
+        ]
+    );
+}
+
+const DOLLAR_SCENARIO: &str = r#"name: dollars
+seed: 4
+now: 2026-11-20T18:30:00Z
+quote: USDT
+markets:
+  - { base: BTC, name: Bitcoin, price: "96000", depth: { level_quote: "20000" } }
+  - { base: XRP, name: XRP, names: { ko: 리플 }, price: "2.2" }
+accounts:
+  - { name: victim, balances: { USDT: "10000", BTC: "0.5" } }
+keys:
+  - { account: victim, label: bot, permissions: [read, trade] }
+bot: { account: victim, key: bot, markets: [BTC, XRP], days: 2, orders_per_day: 20, order_quote: ["40", "200"] }
+"#;
+
+#[tokio::test]
+async fn a_scenario_in_dollars_is_served_in_won() {
+    let s = start_yaml(DOLLAR_SCENARIO, opts()).await;
+    // 1 USDT = 1,400 KRW, prices snapped to five significant digits, amounts to whole won.
+    let btc = s.state.markets.get("KRW-BTC").expect("KRW-BTC").1;
+    assert_eq!(btc.price, Decimal::from(134_400_000));
+    assert_eq!(btc.depth.level_value, Decimal::from(28_000_000));
+    let xrp = s.state.markets.get("KRW-XRP").expect("KRW-XRP").1;
+    assert_eq!(xrp.price, Decimal::from(3080));
+    let markets = public_json(&s, "/v1/market/all").await;
+    assert_eq!(markets[0]["market"], "KRW-BTC");
+    assert_eq!(
+        markets[0]["korean_name"], "Bitcoin",
+        "no Korean name: the English one"
+    );
+    assert_eq!(markets[1]["korean_name"], "리플");
+    let bot = Api::new(&s, "bot");
+    let accounts = bot.get("/v1/accounts", "").await.json();
+    let krw = accounts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["currency"] == "KRW")
+        .expect("the dollar balance became won");
+    assert_eq!(krw["balance"], "14000000");
+    assert_eq!(s.state.ground_truth().loss_currency, "KRW");
+    // The bot's orders are sized in won and clear Upbit's 5,000 KRW minimum.
+    let closed = bot
+        .get("/v1/orders/closed", "limit=1000&state=done")
+        .await
+        .json();
+    for o in closed.as_array().unwrap() {
+        let value: Decimal = o["executed_funds"].as_str().unwrap().parse().unwrap();
+        assert!(value >= Decimal::from(5000), "{o}");
+    }
+    s.shutdown().await.unwrap();
+}
+
+#[test]
+fn scenarios_the_facade_cannot_take_are_refused_with_file_line_column() {
+    let refuse = |text: &str, needle: &str, says: &str| {
+        let sc = mock::scenario::parse("f.yaml", text, None).expect("parses");
+        let e = Venue::new(&Upbit, sc, opts())
+            .err()
+            .expect("refused")
+            .to_string();
+        let line = text.lines().position(|l| l.contains(needle)).unwrap() + 1;
+        assert!(e.starts_with(&format!("f.yaml:{line}:")), "{e}");
+        assert!(e.contains(says), "{e}");
+    };
+    refuse(
+        &DOLLAR_SCENARIO.replace("quote: USDT", "quote: JPY"),
+        "quote: JPY",
+        "no rate from JPY",
+    );
+    refuse(
+        &DOLLAR_SCENARIO.replace("permissions: [read, trade]", "scopes: [trade_spot]"),
+        "trade_spot",
+        "unknown scope `trade_spot` for upbit",
+    );
 }

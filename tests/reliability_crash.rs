@@ -10,13 +10,20 @@
 //!
 //! After each resume: the bundle flags the same orders with the same totals as an
 //! uninterrupted run of the same world, `respond evidence verify` passes (journal chain and
-//! hashes), and the mock's request log shows no order cancelled twice and no write refused
-//! (a refused cancel would be a write sent twice).
+//! hashes), the mock's request log shows no order cancelled twice and no write refused
+//! (a refused cancel would be a write sent twice), and `respond analyze` run on a copy of the
+//! resumed bundle changes not one byte of its CSVs or reports: a resume is a fresh analysis.
 //!
 //! The world is a small pump-and-dump (one week of bot history, three markets) with a fixed
 //! "now", the live attacker off and a fixed investigation window, so that every run of it sees
-//! the same exchange. `RESPOND_CRASH_POINTS` sets the number of kill points (default 50),
-//! `RESPOND_CRASH_SEED` the seed.
+//! the same exchange. `RESPOND_CRASH_POINTS` sets the number of kill points (default 8, which
+//! covers every kind: by journal line, by raw file, by delay, a killed resume, a torn entry;
+//! CI runs 50), `RESPOND_CRASH_SEED` the seed.
+//!
+//! Two more tests here drive the same binary: one writer per run (a second `respond` on a run
+//! being written exits 2 at once naming the holder; a SIGKILLed holder never blocks the
+//! resume), and the resume of a run whose late export failed for want of a read-only key,
+//! which must run again everything that depends on that export.
 
 mod reliab_support;
 
@@ -180,6 +187,68 @@ fn tear_last_journal_entry(dir: &Path) {
     }
 }
 
+/// The files `respond analyze` rewrites: a resume must leave them exactly as it would.
+const DERIVED: &[&str] = respond::report::BUNDLE_FILES;
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let (src, dst) = (e.path(), to.join(e.file_name()));
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&src, &dst);
+        } else {
+            std::fs::copy(&src, &dst).unwrap();
+        }
+    }
+}
+
+/// Runs `respond analyze` on a copy of `dir` (same directory name, so the same run id) and
+/// compares every derived file byte for byte.
+fn analysis_of_a_copy_changes_nothing(dir: &Path) -> Result<(), String> {
+    let tmp = tempfile::tempdir().unwrap();
+    let copy = tmp.path().join(dir.file_name().unwrap());
+    copy_tree(dir, &copy);
+    let r = ran(std::process::Command::new(BIN)
+        .arg("analyze")
+        .arg(&copy)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap());
+    if r.code != Some(0) {
+        return Err(format!("analyze of a copy exit {:?}\n{}", r.code, r.stderr));
+    }
+    let changed: Vec<&str> = DERIVED
+        .iter()
+        .copied()
+        .filter(|f| std::fs::read(dir.join(f)).ok() != std::fs::read(copy.join(f)).ok())
+        .collect();
+    if !changed.is_empty() {
+        let diff = |f: &str| {
+            let a = std::fs::read_to_string(dir.join(f)).unwrap_or_default();
+            let b = std::fs::read_to_string(copy.join(f)).unwrap_or_default();
+            let first = a
+                .lines()
+                .zip(b.lines())
+                .find(|(x, y)| x != y)
+                .map(|(x, y)| format!("\n    resumed:  {x}\n    analyzed: {y}"))
+                .unwrap_or_else(|| {
+                    format!(" ({} vs {} lines)", a.lines().count(), b.lines().count())
+                });
+            format!("{f}{first}")
+        };
+        return Err(format!(
+            "`respond analyze` after the resume changed {}",
+            changed
+                .iter()
+                .map(|f| diff(f))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ));
+    }
+    Ok(())
+}
+
 struct Baseline {
     findings: Findings,
     journal_lines: usize,
@@ -200,6 +269,7 @@ fn baseline(world: &World) -> Baseline {
     assert_eq!(r.code, Some(0), "uninterrupted run failed\n{}", r.stderr);
     let dir = bundle(&out).unwrap();
     assert!(missing_attacker_orders(&mock, &dir).is_empty());
+    analysis_of_a_copy_changes_nothing(&dir).expect("an uninterrupted run");
     Baseline {
         findings: findings(&dir),
         journal_lines: journal_lines(&dir),
@@ -298,6 +368,9 @@ fn crash_and_resume(
             v.stdout, v.stderr
         ));
     }
+    if let Err(e) = analysis_of_a_copy_changes_nothing(&dir) {
+        return Err(format!("{at:?}: {e}"));
+    }
     let cancelled = mock.cancelled();
     let mut distinct = cancelled.clone();
     distinct.sort();
@@ -325,7 +398,7 @@ fn killed_runs_resume_to_the_same_bundle() {
     let points: usize = std::env::var("RESPOND_CRASH_POINTS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(50);
+        .unwrap_or(8);
     let seed: u64 = std::env::var("RESPOND_CRASH_SEED")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -391,4 +464,152 @@ fn killed_runs_resume_to_the_same_bundle() {
         failures.len()
     );
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// Waits (at most a minute) until `done` holds, or the child exits (false).
+fn wait_for(child: &mut Child, mut done: impl FnMut() -> bool) -> bool {
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(60) {
+        if done() {
+            return true;
+        }
+        if child.try_wait().ok().flatten().is_some() {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    false
+}
+
+#[test]
+fn one_writer_per_run_and_a_killed_writer_never_blocks_its_resume() {
+    let world = World {
+        now: Utc::now()
+            .duration_trunc(chrono::Duration::minutes(1))
+            .unwrap(),
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let mock = world.mock();
+    let bot = mock.write_bot_log(tmp.path());
+    let out = tmp.path().join("ev");
+    // Nobody deletes the key yet: the run waits for it to die, holding the run's lock.
+    let mut leak = spawn(world.leak(&mock, &out, &bot));
+    let waiting = wait_for(&mut leak, || {
+        bundle(&out).is_some_and(|d| step_ended(&d, "cancel_orders"))
+    });
+    assert!(waiting, "the run never reached its wait");
+    let dir = bundle(&out).unwrap();
+    let pid = leak.id();
+    let d = dir.display().to_string();
+    let holder = format!("another respond (pid {pid}, since 20");
+    for (what, mut cmd) in [
+        ("resume", resume(&mock, &dir)),
+        ("analyze", respond(&mock, &["analyze", &d])),
+        ("analyze --out", {
+            let o = tmp.path().join("copy").display().to_string();
+            respond(&mock, &["analyze", &d, "--out", &o])
+        }),
+    ] {
+        let r = ran(cmd.output().unwrap());
+        assert_eq!(r.code, Some(2), "{what} while the run works:\n{}", r.stderr);
+        assert!(
+            r.stderr.contains(&holder) && r.stderr.contains("is working on this run"),
+            "{what}:\n{}",
+            r.stderr
+        );
+    }
+    assert!(
+        !tmp.path().join("copy").exists(),
+        "a refused copy created nothing"
+    );
+    let v = verify(&dir);
+    assert!(
+        v.stderr
+            .contains("a respond process is writing this run right now"),
+        "{}",
+        v.stderr
+    );
+    // The holder is killed: the kernel drops its lock, and the resume goes ahead at once.
+    leak.kill().unwrap();
+    let _ = leak.wait();
+    let mut revoked = false;
+    let mut c = spawn(resume(&mock, &dir));
+    watch_and_revoke(&mock, &out, &mut c, &mut revoked);
+    let r = finish(c);
+    assert_eq!(r.code, Some(0), "resume after SIGKILL:\n{}", r.stderr);
+    assert_eq!(verify(&dir).code, Some(0));
+    analysis_of_a_copy_changes_nothing(&dir).unwrap();
+}
+
+/// Issue 11, point 4: the key dies mid-run with no read-only key, after the first export but
+/// while the attacker still trades, so the late export fails (exit 1) and everything after it
+/// works on what the first export saw. The resume, with a read-only key, exports again: the
+/// triage, the fills of the new orders, the final snapshot, the analysis and the report must
+/// all run again on the new data, not be reused.
+#[test]
+fn a_resume_reruns_everything_the_late_export_touches() {
+    let tmp = tempfile::tempdir().unwrap();
+    // The crash world, with the attacker trading live until the key is deleted.
+    let live = SCENARIO.replace(
+        "  open_orders: 2\n",
+        "  open_orders: 2\n  live: { enabled: true, min_interval_ms: 200, max_interval_ms: 600, order_krw: \"30000\" }\n",
+    );
+    assert_ne!(live, SCENARIO);
+    let sc = mock::scenario::parse("crash-live.yaml", &live, None).expect("scenario");
+    let mock = Mock::start(sc, MockOptions::default());
+    let bot = mock.write_bot_log(tmp.path());
+    let out = tmp.path().join("ev");
+    let mut cmd = leak(&mock, &out, &bot, &[]);
+    cmd.env_remove("UPBIT_READONLY_ACCESS_KEY")
+        .env_remove("UPBIT_READONLY_SECRET_KEY");
+    let mut child = spawn(cmd);
+    let exported = wait_for(&mut child, || {
+        bundle(&out).is_some_and(|d| step_ended(&d, "export"))
+    });
+    assert!(exported, "the first export never ended");
+    // The attacker places more orders after the first export, then the user deletes the key.
+    let seen = mock.state.ground_truth().attacker_order_uuids.len();
+    let more = wait_for(&mut child, || {
+        mock.state.ground_truth().attacker_order_uuids.len() >= seen + 2
+    });
+    assert!(more, "the live attacker placed no order after the export");
+    mock.revoke();
+    let r = finish(child);
+    assert_eq!(
+        r.code,
+        Some(1),
+        "the late export needs a read-only key\n{}",
+        r.stderr
+    );
+    let dir = bundle(&out).unwrap();
+    assert!(
+        !missing_attacker_orders(&mock, &dir).is_empty(),
+        "the first session cannot have seen the orders placed after its export"
+    );
+
+    let r = ran(resume(&mock, &dir).output().unwrap());
+    assert_eq!(r.code, Some(0), "resume with a read-only key\n{}", r.stderr);
+    let missing = missing_attacker_orders(&mock, &dir);
+    assert!(
+        missing.is_empty(),
+        "orders.csv lacks attacker orders {missing:?}"
+    );
+    let journal = std::fs::read_to_string(dir.join("journal.jsonl")).unwrap();
+    let session = &journal[journal.rfind(r#""event":"resume""#).unwrap()..];
+    for step in [
+        "export_late",
+        "triage_late",
+        "fills_late",
+        "final_snapshot",
+        "analyze",
+        "report",
+    ] {
+        let ran = format!(r#""event":"step_start","data":{{"step":"{step}""#);
+        assert!(
+            session.contains(&ran),
+            "{step} must run again in the resume"
+        );
+    }
+    assert_eq!(verify(&dir).code, Some(0));
+    analysis_of_a_copy_changes_nothing(&dir).unwrap();
 }

@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use respond::mock::scenario::KeySpec;
-use respond::mock::{self, MockExchange, MockOptions};
+use respond::mock::upbit::Upbit;
+use respond::mock::{self, MockOptions, Venue};
 use sha2::{Digest, Sha256, Sha512};
 
 const CLIENTS: usize = 200;
@@ -85,13 +86,15 @@ fn mock_under_load_enforces_limits_exactly_with_bounded_memory() {
             ..template.clone()
         });
     }
-    let ex = MockExchange::new(
+    let ex = Venue::new(
+        &Upbit,
         sc,
         MockOptions {
             live_attacker: false,
             ..MockOptions::default()
         },
-    );
+    )
+    .unwrap();
     let keys: Vec<_> = (0..KEYS)
         .map(|i| ex.key(&format!("load{i}")).unwrap().clone())
         .collect();
@@ -101,7 +104,11 @@ fn mock_under_load_enforces_limits_exactly_with_bounded_memory() {
         .build()
         .unwrap();
     let server = server_rt
-        .block_on(mock::serve("127.0.0.1:0".parse().unwrap(), ex.clone()))
+        .block_on(mock::serve(
+            "127.0.0.1:0".parse().unwrap(),
+            Arc::new(Upbit),
+            ex.clone(),
+        ))
         .unwrap();
     let url = server.url.clone();
     let rss0 = rss_kib();

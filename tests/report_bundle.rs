@@ -219,6 +219,9 @@ fn identical_inputs_give_identical_bytes_whatever_the_input_order() {
         let b = std::fs::read(tmp.path().join("b").join(f)).unwrap();
         assert!(a == b, "{f} differs between identical runs");
     }
+    // A bundle is sealed only with its journal.
+    fx::journal(&tmp.path().join("a"));
+    fx::journal(&tmp.path().join("b"));
     let ma = manifest::seal(&tmp.path().join("a")).unwrap();
     let mb = manifest::seal(&tmp.path().join("b")).unwrap();
     assert_eq!(ma, mb);
@@ -474,6 +477,7 @@ fn verify_never_reads_outside_the_bundle_and_seal_refuses_symlinks() {
 
     let dir2 = tmp.path().join("with-link");
     write(&dir2, &fx::input(), &fx::result(), false);
+    fx::journal(&dir2);
     std::os::unix::fs::symlink("/etc/passwd", dir2.join("raw/link")).unwrap();
     let err = manifest::seal(&dir2).unwrap_err();
     assert!(matches!(err, report::ReportError::Symlink { .. }), "{err}");

@@ -1,22 +1,50 @@
 //! `respond analyze RUN_DIR`: re-run the diff, rules, loss and reports offline from a run's
 //! saved raw responses (never calling the exchange), optionally with bot logs found later.
+//!
+//! In place, it holds the run's lock and first runs the checks of `respond evidence verify`
+//! ([`session::check_before_writing`]): a bundle that does not match its seal (or, never
+//! sealed, its own journal and raw sidecars) is refused with exit 3 and left byte for byte as
+//! it was, so `verify` still fails. `--out DIR` analyzes a copy instead: RUN_DIR is only read
+//! (under a shared lock, so no writer changes it meanwhile), its files are copied into a new
+//! bundle under DIR, the journal's verified part continues there (a damaged rest is kept
+//! verbatim as `source-journal.jsonl`), raw responses that do not match their own sidecars
+//! are kept under `unverified/` and left out of the analysis, and a `copy` entry records which
+//! files did not match; the report repeats it in its notes. The new bundle verifies.
 
-use serde_json::json;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use chrono::Utc;
+use serde_json::{json, Value};
 
 use crate::cli::AnalyzeArgs;
 use crate::engine::events::{self, Event};
-use crate::engine::journal::Journal;
+use crate::engine::journal::{self, Journal};
 use crate::exit::{Code, Failure};
+use crate::fsutil;
 use crate::investigation::{self, JournalFacts};
 use crate::output::Printer;
-use crate::rundir::RunDir;
+use crate::report::manifest::{outside_seal, walk, FoundKind};
+use crate::rundir::{self, RunDir, RunLock};
 use crate::session;
 
+/// Where a copy keeps the raw responses that did not match their own sidecars.
+const UNVERIFIED: &str = "unverified";
+
+/// Where the analysis writes, and what it journals before anything else.
+struct Target {
+    dir: PathBuf,
+    _lock: RunLock,
+    first_entries: Vec<Event>,
+    /// For a copy: the source's name and its mismatches.
+    copy_of: Option<(String, Vec<String>)>,
+}
+
 pub async fn analyze(args: AnalyzeArgs, printer: &Printer) -> Result<Code, Failure> {
-    let dir = args.run_dir.clone();
+    let src = args.run_dir.clone();
     let not_a_run =
-        |e: String| Failure::usage(format!("{} is not a run directory: {e}", dir.display()));
-    let facts = JournalFacts::read(&dir).map_err(not_a_run)?;
+        |e: String| Failure::usage(format!("{} is not a run directory: {e}", src.display()));
+    let facts = JournalFacts::read(&src).map_err(not_a_run)?;
     for p in &args.bot_log.bot_logs {
         if !p.is_file() {
             return Err(Failure::usage(format!(
@@ -25,7 +53,6 @@ pub async fn analyze(args: AnalyzeArgs, printer: &Printer) -> Result<Code, Failu
             )));
         }
     }
-    let rundir = RunDir::open(&dir).map_err(|e| not_a_run(e.to_string()))?;
     // The thresholds the run used (journaled with the report step's arguments).
     let thresholds = investigation::thresholds_from(
         facts
@@ -34,8 +61,13 @@ pub async fn analyze(args: AnalyzeArgs, printer: &Printer) -> Result<Code, Failu
             .and_then(|a| a.get("thresholds")),
     )
     .map_err(Failure::usage)?;
-    let excel = args.bot_log.excel;
-    let (journal, _, _) = Journal::reopen(&dir).map_err(|e| Failure::run(e.to_string()))?;
+    // Excel-style CSVs when asked now or when the run wrote them so.
+    let excel = args.bot_log.excel
+        || facts
+            .last_args_of("report.evidence")
+            .and_then(|a| a.get("excel"))
+            .and_then(Value::as_bool)
+            == Some(true);
     // Read every log before the first is copied into the bundle: a refused log must leave no
     // unsealed copy behind (the bundle would stop verifying), as `leak` checks them up front.
     let name = facts.exchange().ok_or_else(|| {
@@ -43,6 +75,30 @@ pub async fn analyze(args: AnalyzeArgs, printer: &Printer) -> Result<Code, Failu
     })?;
     let desc = investigation::exchange_named(&name).map_err(Failure::run)?;
     crate::commands::leak::check_bot_logs(desc, &args.bot_log)?;
+    let target = match &args.out {
+        None => {
+            let lock = session::lock_run(&src)?;
+            let pf = session::check_before_writing(&src, "analyze")?;
+            Target {
+                dir: src.clone(),
+                _lock: lock,
+                first_entries: session::reopen_entry(&pf, "analyze")
+                    .map(Event::Reopen)
+                    .into_iter()
+                    .collect(),
+                copy_of: None,
+            }
+        }
+        Some(out) => copy_target(&src, out)?,
+    };
+    let dir = target.dir.clone();
+    let rundir = RunDir::open(&dir).map_err(|e| not_a_run(e.to_string()))?;
+    let (journal, _, _) = Journal::reopen(&dir).map_err(|e| Failure::run(e.to_string()))?;
+    for event in &target.first_entries {
+        journal
+            .record(event)
+            .map_err(|e| Failure::run(e.to_string()))?;
+    }
     let bot = args.bot_log.clone();
     let added = investigation::import_bot_logs(
         desc,
@@ -72,7 +128,7 @@ pub async fn analyze(args: AnalyzeArgs, printer: &Printer) -> Result<Code, Failu
         }))
         .map_err(|e| Failure::run(e.to_string()))?;
     drop(journal);
-    session::seal(&dir, printer);
+    session::seal(&dir)?;
     printer.out(&format!(
         "{} of {} orders flagged as unauthorized ({} for review); estimated overpayment {} {}",
         summary["flagged_count"],
@@ -84,7 +140,117 @@ pub async fn analyze(args: AnalyzeArgs, printer: &Printer) -> Result<Code, Failu
     for note in &inv.result.notes {
         printer.out(&format!("note: {note}"));
     }
+    if let Some((name, problems)) = &target.copy_of {
+        if problems.is_empty() {
+            printer.out(&format!("a copy of {name}, which matched its seal"));
+        } else {
+            printer.warn(&format!(
+                "{name} did not match its seal ({} problem(s)); the new bundle records them in its journal and report",
+                problems.len()
+            ));
+        }
+    }
     printer.out(&format!("evidence: {}", dir.display()));
-    printer.summary(&json!({"ok": true, "dir": dir.display().to_string(), "analysis": summary}));
+    let mut out = json!({"ok": true, "dir": dir.display().to_string(), "analysis": summary});
+    if let Some((name, problems)) = &target.copy_of {
+        out["copy_of"] = json!(name);
+        out["source_mismatches"] = json!(problems);
+    }
+    printer.summary(&out);
     Ok(Code::Ok)
+}
+
+/// Copies the run in `src` into a new bundle under `out` for analysis (see the module
+/// documentation) and returns it, locked.
+fn copy_target(src: &Path, out: &Path) -> Result<Target, Failure> {
+    // Readers share: no writer can change the source while it is copied.
+    let _reading = RunLock::shared(src).map_err(session::lock_failure)?;
+    let pf = crate::report::verify::preflight(src).map_err(|e| Failure::usage(e.to_string()))?;
+    let src_journal = src.join(journal::FILE_NAME);
+    let (kept, kept_bytes) = journal::verified_prefix(&src_journal)
+        .map_err(|e| Failure::usage(format!("{}: {e}", src.display())))?;
+    if !kept.iter().any(|e| e.event == "run_start") {
+        return Err(Failure::usage(format!(
+            "{}: its journal is damaged from its first entry, so there is no run to analyze",
+            src.display()
+        ))
+        .with_hint("`respond evidence verify RUN_DIR` shows where the journal breaks"));
+    }
+    let journal_bytes =
+        std::fs::read(&src_journal).map_err(|e| Failure::run(format!("{}: {e}", src.display())))?;
+    let name = src
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "run".into());
+    let dst = out.join(format!(
+        "{name}-analysis-{}",
+        Utc::now().format("%Y%m%dT%H%M%SZ")
+    ));
+    RunDir::create(&dst).map_err(|e| {
+        Failure::run(format!(
+            "cannot create the new bundle {}: {e}",
+            dst.display()
+        ))
+    })?;
+    let lock = session::lock_run(&dst)?;
+    // A raw response that does not match its own sidecar is not evidence the analysis can use
+    // (the rebuild would leave it out anyway): it is kept, under unverified/, and named.
+    let aside: BTreeSet<String> = crate::report::verify::raw_mismatches(src, &BTreeMap::new())
+        .map_err(|e| Failure::run(e.to_string()))?
+        .into_iter()
+        .flat_map(|m| [m.sidecar, m.body])
+        .collect();
+    let io = |what: &Path, e: std::io::Error| {
+        Failure::run(format!(
+            "copying into {}: {}: {e}",
+            dst.display(),
+            what.display()
+        ))
+    };
+    let mut copied = 0usize;
+    for f in walk(src).map_err(|e| Failure::run(e.to_string()))? {
+        let base = f.rel.rsplit('/').next().unwrap_or_default();
+        if outside_seal(&f.rel, &f.kind)
+            || f.kind != FoundKind::File
+            || f.rel == journal::FILE_NAME
+            || rundir::is_temp_name(base)
+        {
+            continue;
+        }
+        let rel = if aside.contains(&f.rel) {
+            format!("{UNVERIFIED}/{}", f.rel)
+        } else {
+            f.rel.clone()
+        };
+        let to = fsutil::safe_join(&dst, &rel).map_err(|e| io(&f.abs, e))?;
+        if let Some(parent) = to.parent() {
+            fsutil::create_private_dir(parent).map_err(|e| io(parent, e))?;
+        }
+        fsutil::copy_private(&f.abs, &to).map_err(|e| io(&f.abs, e))?;
+        copied += 1;
+    }
+    fsutil::write_private(&dst.join(journal::FILE_NAME), &journal_bytes[..kept_bytes])
+        .map_err(|e| io(&src_journal, e))?;
+    let set_aside = journal_bytes.len() - kept_bytes;
+    if set_aside > 0 {
+        fsutil::copy_private(&src_journal, &dst.join("source-journal.jsonl"))
+            .map_err(|e| io(&src_journal, e))?;
+    }
+    let record = json!({
+        "from": name,
+        "source_state": pf.state,
+        "source_verified": pf.ok(),
+        "mismatches": pf.problems,
+        "files_copied": copied,
+        "journal_entries_kept": kept.len(),
+        "journal_bytes_set_aside": set_aside,
+        "set_aside_in": (set_aside > 0).then_some("source-journal.jsonl"),
+        "unverified": aside.iter().map(|r| format!("{UNVERIFIED}/{r}")).collect::<Vec<_>>(),
+    });
+    Ok(Target {
+        dir: dst,
+        _lock: lock,
+        first_entries: vec![Event::Copy(record)],
+        copy_of: Some((name, pf.problems)),
+    })
 }

@@ -1,6 +1,7 @@
 //! `respond evidence verify RUN_DIR`: check a sealed bundle and say, line by line, what does
-//! not match. Exit 0 when everything matches, 3 on any mismatch, 2 when RUN_DIR is not a
-//! bundle. File names come from the bundle, so every one is made terminal-safe first.
+//! not match (every hash, the journal's chain, each raw response against its sidecar). Exit 0
+//! when everything matches, 3 on any mismatch, 2 when RUN_DIR is not a bundle. File names
+//! come from the bundle, so every one is made terminal-safe first.
 
 use std::path::Path;
 
@@ -9,10 +10,17 @@ use serde_json::json;
 use crate::exit::{Code, Failure};
 use crate::output::Printer;
 use crate::report::sanitize::terminal;
-use crate::report::{verify, ReportError, VerifyReport};
+use crate::report::{verify, ReportError};
 
 /// Runs `respond evidence verify`.
 pub fn verify_command(run_dir: &Path, printer: &Printer) -> Result<Code, Failure> {
+    // A run being written does not match its (old or absent) seal until its writer seals it.
+    if let Err(crate::rundir::LockError::Busy { .. }) = crate::rundir::RunLock::shared(run_dir) {
+        printer.warn(&format!(
+            "a respond process is writing this run right now: verify {} again when it has finished",
+            terminal(&run_dir.display().to_string())
+        ));
+    }
     let rep = match verify(run_dir) {
         Ok(r) => r,
         Err(e @ ReportError::NotABundle { .. }) => {
@@ -22,7 +30,7 @@ pub fn verify_command(run_dir: &Path, printer: &Printer) -> Result<Code, Failure
         }
         Err(e) => return Err(Failure::run(terminal(&e.to_string()))),
     };
-    for line in problem_lines(&rep) {
+    for line in rep.problem_lines() {
         printer.out(&line);
     }
     let dir = terminal(&run_dir.display().to_string());
@@ -33,11 +41,12 @@ pub fn verify_command(run_dir: &Path, printer: &Printer) -> Result<Code, Failure
         ));
     } else {
         printer.out(&format!(
-            "MISMATCH: {dir}: {} changed, {} missing, {} extra, {} manifest problem(s), journal {}",
+            "MISMATCH: {dir}: {} changed, {} missing, {} extra, {} manifest problem(s), {} raw response(s) not matching their sidecar, journal {}",
             rep.changed.len(),
             rep.missing.len(),
             rep.extra.len(),
             rep.manifest_problems.len(),
+            rep.raw_problems.len(),
             if rep.journal_error.is_some() {
                 "BROKEN"
             } else {
@@ -56,36 +65,11 @@ pub fn verify_command(run_dir: &Path, printer: &Printer) -> Result<Code, Failure
         "manifest_problems": rep.manifest_problems,
         "journal_entries": rep.journal_entries,
         "journal_error": rep.journal_error,
+        "raw_problems": rep.raw_problems,
     }));
     Ok(if rep.ok {
         Code::Ok
     } else {
         Code::EvidenceMismatch
     })
-}
-
-/// One line per problem, terminal-safe.
-pub fn problem_lines(rep: &VerifyReport) -> Vec<String> {
-    let mut out = Vec::new();
-    for c in &rep.changed {
-        out.push(format!(
-            "changed   {} (expected sha256 {}, found {})",
-            terminal(&c.path),
-            c.expected,
-            terminal(&c.found)
-        ));
-    }
-    for m in &rep.missing {
-        out.push(format!("missing   {}", terminal(m)));
-    }
-    for x in &rep.extra {
-        out.push(format!("extra     {} (not in SHA256SUMS)", terminal(x)));
-    }
-    for p in &rep.manifest_problems {
-        out.push(format!("manifest  {}", terminal(p)));
-    }
-    if let Some(e) = &rep.journal_error {
-        out.push(format!("journal   {}", terminal(e)));
-    }
-    out
 }

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use crate::cli::MockServeArgs;
 use crate::exit::{Code, Failure};
-use crate::mock::{self, MockExchange, MockOptions};
+use crate::mock::{self, MockOptions, Venue};
 use crate::output::Printer;
 
 pub async fn serve(args: MockServeArgs, printer: &Printer) -> Result<Code, Failure> {
@@ -23,6 +23,9 @@ pub async fn serve(args: MockServeArgs, printer: &Printer) -> Result<Code, Failu
     if ![401, 403].contains(&args.out_of_scope_status) {
         return Err(Failure::usage("--out-of-scope-status must be 401 or 403"));
     }
+    let facade = mock::facade(args.exchange.as_str()).ok_or_else(|| {
+        Failure::usage(format!("no mock exchange for `{}`", args.exchange.as_str()))
+    })?;
     let scenario = mock::scenario::load(&args.scenario, args.seed)
         .map_err(|e| Failure::usage(e.to_string()))?;
     let name = scenario.name.clone();
@@ -31,7 +34,8 @@ pub async fn serve(args: MockServeArgs, printer: &Printer) -> Result<Code, Failu
         out_of_scope_status: args.out_of_scope_status,
         ..MockOptions::default()
     };
-    let ex = MockExchange::new(scenario, opts);
+    let ex =
+        Venue::new(facade.as_ref(), scenario, opts).map_err(|e| Failure::usage(e.to_string()))?;
     if let Some(path) = &args.bot_log_out {
         crate::fsutil::write_private(path, ex.bot_log_csv().as_bytes()).map_err(|e| {
             Failure::run(format!(
@@ -40,7 +44,7 @@ pub async fn serve(args: MockServeArgs, printer: &Printer) -> Result<Code, Failu
             ))
         })?;
     }
-    let server = mock::serve(addr, ex.clone())
+    let server = mock::serve(addr, facade, ex.clone())
         .await
         .map_err(|e| Failure::run(format!("cannot bind {addr}: {e}")))?;
     let stop = stop_signal();

@@ -33,12 +33,22 @@ pub async fn resume(args: ResumeArgs, printer: &Printer) -> Result<Code, Failure
             args.run_dir.display()
         ))
     })?;
+    // A bundle that does not match its seal, or a complete one, needs no key to say so.
+    if let Some(done) = session::resume_precheck(
+        &args.run_dir,
+        !args.replay.is_empty(),
+        args.playbook.as_deref(),
+        printer,
+    )? {
+        return Ok(session::print_outcome(&done, printer));
+    }
     let conn = connection(&args, exchange, printer)?;
     let opts = crate::engine::ResumeOptions {
         replay: args.replay.clone(),
         accept_changed_playbook: args.accept_changed_playbook,
         secret_inputs: crate::engine::parse_input_flags(&args.inputs)
             .map_err(|e| Failure::usage(e.to_string()))?,
+        ..Default::default()
     };
     let report = session::run_resume(
         &args.run_dir,

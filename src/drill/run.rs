@@ -20,7 +20,7 @@ use crate::engine::journal::Journal;
 use crate::engine::RunReport;
 use crate::exit::Failure;
 use crate::investigation::{self, JournalFacts};
-use crate::mock::{self, MockExchange, MockOptions};
+use crate::mock::{self, MockOptions, Permission, Venue};
 use crate::output::Printer;
 use crate::rundir::RunDir;
 use crate::secret::Secret;
@@ -53,6 +53,7 @@ pub struct DrillOutcome {
 /// Runs one drill end to end.
 pub async fn run(opts: &DrillOptions, printer: &Printer) -> Result<DrillOutcome, Failure> {
     let desc = crate::investigation::exchange_named(&opts.exchange).map_err(Failure::usage)?;
+    let facade = (desc.mock)();
     if !(0.0..=3600.0).contains(&opts.reaction_secs) {
         return Err(Failure::usage(
             "--reaction must be between 0 and 3600 seconds",
@@ -60,9 +61,10 @@ pub async fn run(opts: &DrillOptions, printer: &Printer) -> Result<DrillOutcome,
     }
     let scenario = mock::scenario::load(&opts.scenario, opts.seed)
         .map_err(|e| Failure::usage(e.to_string()))?;
-    let state = (desc.mock)(scenario, MockOptions::default());
+    let state = Venue::new(facade.as_ref(), scenario, MockOptions::default())
+        .map_err(|e| Failure::usage(e.to_string()))?;
     let addr = SocketAddr::from(([127, 0, 0, 1], 0));
-    let server = mock::serve(addr, state.clone())
+    let server = mock::serve(addr, facade, state.clone())
         .await
         .map_err(|e| Failure::run(format!("cannot start the mock exchange on loopback: {e}")))?;
     printer.status(&format!(
@@ -83,7 +85,7 @@ fn key_pair(k: &mock::KeyInfo) -> KeyPair {
 
 async fn drive(
     opts: &DrillOptions,
-    state: &std::sync::Arc<MockExchange>,
+    state: &std::sync::Arc<Venue>,
     url: &str,
     printer: &Printer,
 ) -> Result<DrillOutcome, Failure> {
@@ -100,7 +102,7 @@ async fn drive(
         .find(|k| {
             k.account == leaked.account
                 && k.access_key != leaked.access_key
-                && !k.scopes.iter().any(|s| s.starts_with("make_"))
+                && k.permissions.iter().all(|p| *p == Permission::Read)
         })
         .cloned();
 
@@ -174,7 +176,7 @@ async fn drive(
             .push("the simulated user could not revoke the key through /_mock/".into());
         card.passed = false;
     }
-    write_drill_report(&dir, &card, printer)?;
+    write_drill_report(&dir, &card)?;
     Ok(DrillOutcome {
         scorecard: card,
         report,
@@ -188,7 +190,7 @@ fn parse_utc(s: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
-fn truth_of(state: &MockExchange) -> Truth {
+fn truth_of(state: &Venue) -> Truth {
     let gt = state.ground_truth();
     Truth {
         attacker_orders: gt
@@ -206,14 +208,14 @@ fn truth_of(state: &MockExchange) -> Truth {
             .iter()
             .map(|u| u.to_string())
             .collect(),
-        true_loss: Decimal::from_str(&gt.true_loss_krw).unwrap_or_default(),
+        true_loss: Decimal::from_str(&gt.true_loss).unwrap_or_default(),
     }
 }
 
 /// What the run saw and concluded, read back from its bundle and the mock's request log.
 fn observe(
     dir: &Path,
-    state: &MockExchange,
+    state: &Venue,
     leaked: &str,
     run_started: DateTime<Utc>,
 ) -> Result<Observed, Failure> {
@@ -278,9 +280,18 @@ fn observe(
 }
 
 /// `drill_report.json` and `drill_report.md` into the bundle, journaled, and the bundle
-/// sealed again so `respond evidence verify` covers them.
-fn write_drill_report(dir: &Path, card: &Scorecard, printer: &Printer) -> Result<(), Failure> {
+/// sealed again so `respond evidence verify` covers them: under the run's lock, and only when
+/// the sealed bundle still verifies.
+fn write_drill_report(dir: &Path, card: &Scorecard) -> Result<(), Failure> {
+    let _lock = session::lock_run(dir)?;
+    let pf = session::check_before_writing(dir, "drill")?;
     let rundir = RunDir::open(dir).map_err(|e| Failure::run(e.to_string()))?;
+    let (journal, _, _) = Journal::reopen(dir).map_err(|e| Failure::run(e.to_string()))?;
+    if let Some(data) = session::reopen_entry(&pf, "drill") {
+        journal
+            .append("reopen", data)
+            .map_err(|e| Failure::run(e.to_string()))?;
+    }
     let json_bytes = serde_json::to_vec_pretty(card).map_err(|e| Failure::run(e.to_string()))?;
     rundir
         .write("drill_report.json", &json_bytes)
@@ -291,7 +302,6 @@ fn write_drill_report(dir: &Path, card: &Scorecard, printer: &Printer) -> Result
             super::scorecard_markdown(card).as_bytes(),
         )
         .map_err(|e| Failure::run(e.to_string()))?;
-    let (journal, _, _) = Journal::reopen(dir).map_err(|e| Failure::run(e.to_string()))?;
     let value: Value = serde_json::to_value(card).map_err(|e| Failure::run(e.to_string()))?;
     journal
         .record(&Event::DrillScore(events::DrillScore {
@@ -300,6 +310,5 @@ fn write_drill_report(dir: &Path, card: &Scorecard, printer: &Printer) -> Result
         }))
         .map_err(|e| Failure::run(e.to_string()))?;
     drop(journal);
-    session::seal(dir, printer);
-    Ok(())
+    session::seal(dir)
 }

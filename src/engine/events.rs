@@ -170,6 +170,9 @@ pub struct Resume {
     pub playbook_changed: bool,
     pub playbook_sha256: String,
     pub inputs: Value,
+    /// Steps that run again because a step they depend on does: step → the cause.
+    #[serde(default)]
+    pub rerun: BTreeMap<String, String>,
 }
 
 /// `analyze`: `respond analyze` rewrote the reports.
@@ -203,6 +206,12 @@ pub enum Event {
     Note(Value),
     Analyze(Analyze),
     DrillScore(DrillScore),
+    /// A sealed bundle was opened again to be written (`{"by", "version", "verified",
+    /// "sealed_entries"}`).
+    Reopen(Value),
+    /// This bundle is a copy of another (`respond analyze RUN_DIR --out DIR`): where from, what
+    /// did not match, what was set aside.
+    Copy(Value),
 }
 
 impl Event {

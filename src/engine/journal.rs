@@ -2,7 +2,8 @@
 //!
 //! Each line is one compact JSON object with the fields, in this order:
 //! `seq` (1-based), `ts` (UTC, milliseconds, `Z`), `event` (`run_start`, `step_start`,
-//! `step_attempt`, `step_end`, `run_end`, `note`, …), `data` (event-specific object), `prev`
+//! `step_attempt`, `step_end`, `run_end`, `note`, `reopen` (a sealed bundle was verified and
+//! opened for more writes), `analyze`, `copy`, …), `data` (event-specific object), `prev`
 //! (the previous entry's `hash`, or 64 zeros for the first) and `hash`: the lowercase hex
 //! SHA-256 of the line's bytes as serialized *without* the `hash` field (the same object
 //! with `seq, ts, event, data, prev` only, compact). Text is redacted before it is hashed, so
@@ -225,12 +226,63 @@ pub fn trim_torn_tail(path: &Path) -> Result<Option<usize>, JournalError> {
     Ok(Some(bytes.len() - keep))
 }
 
+/// Like [`verify_chain`], but an unterminated last line (a write cut short by a crash, which
+/// [`Journal::reopen`] trims) is set aside instead of failing: returns the entries before it
+/// and the torn tail's length. Reads only; changes nothing on disk.
+pub fn verify_chain_tolerant(path: &Path) -> Result<(Vec<Entry>, Option<usize>), JournalError> {
+    let bytes = std::fs::read(path).map_err(|source| JournalError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let keep = if bytes.is_empty() || bytes.ends_with(b"\n") {
+        bytes.len()
+    } else {
+        bytes
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map(|i| i + 1)
+            .unwrap_or(0)
+    };
+    let torn = (keep < bytes.len()).then(|| bytes.len() - keep);
+    let entries = verify_reader(path, &bytes[..keep])?;
+    Ok((entries, torn))
+}
+
 /// Reads and checks the whole chain: sequence numbers, `prev` links and every hash.
 pub fn verify_chain(path: &Path) -> Result<Vec<Entry>, JournalError> {
     let f = File::open(path).map_err(|source| JournalError::Io {
         path: path.to_path_buf(),
         source,
     })?;
+    verify_reader(path, f)
+}
+
+fn verify_reader(path: &Path, f: impl std::io::Read) -> Result<Vec<Entry>, JournalError> {
+    let (entries, _, err) = walk_chain(path, f)?;
+    match err {
+        Some(e) => Err(e),
+        None => Ok(entries),
+    }
+}
+
+/// The longest prefix of the journal at `path` whose chain verifies: its entries and its
+/// length in bytes (to keep what is sound of a damaged journal; the rest is the caller's to
+/// preserve as it is).
+pub fn verified_prefix(path: &Path) -> Result<(Vec<Entry>, usize), JournalError> {
+    let f = File::open(path).map_err(|source| JournalError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let (entries, bytes, _) = walk_chain(path, f)?;
+    Ok((entries, bytes))
+}
+
+/// Checks entry after entry until the first that does not verify: the good entries, their
+/// length in bytes, and what is wrong with the next line, if anything. `Err` only on I/O.
+fn walk_chain(
+    path: &Path,
+    f: impl std::io::Read,
+) -> Result<(Vec<Entry>, usize, Option<JournalError>), JournalError> {
     let mut out: Vec<Entry> = Vec::new();
     let mut prev = GENESIS.to_string();
     let broken = |line: u64, message: String| JournalError::Broken {
@@ -241,6 +293,7 @@ pub fn verify_chain(path: &Path) -> Result<Vec<Entry>, JournalError> {
     let mut reader = BufReader::new(f);
     let mut buf = Vec::new();
     let mut lineno = 0u64;
+    let mut good = 0usize;
     loop {
         buf.clear();
         let n = reader
@@ -254,39 +307,41 @@ pub fn verify_chain(path: &Path) -> Result<Vec<Entry>, JournalError> {
         }
         lineno += 1;
         if !buf.ends_with(b"\n") {
-            return Err(broken(
+            let e = broken(
                 lineno,
                 "last entry is incomplete (the run was interrupted while writing it)".into(),
-            ));
+            );
+            return Ok((out, good, Some(e)));
         }
-        let entry: Entry = serde_json::from_slice(&buf[..buf.len() - 1])
-            .map_err(|e| broken(lineno, format!("not a journal entry: {e}")))?;
-        if entry.seq != lineno {
-            return Err(broken(
-                lineno,
-                format!(
-                    "sequence number {} where {} was expected (an entry was removed or reordered)",
-                    entry.seq, lineno
-                ),
-            ));
-        }
-        if entry.prev != prev {
-            return Err(broken(
-                lineno,
-                "chain broken: `prev` does not match the previous entry's hash".into(),
-            ));
-        }
-        let want = hash_of(entry.seq, &entry.ts, &entry.event, &entry.data, &entry.prev);
-        if want != entry.hash {
-            return Err(broken(
-                lineno,
-                "entry was altered: its hash does not match its content".into(),
-            ));
+        let entry: Entry = match serde_json::from_slice(&buf[..buf.len() - 1]) {
+            Ok(e) => e,
+            Err(e) => {
+                let e = broken(lineno, format!("not a journal entry: {e}"));
+                return Ok((out, good, Some(e)));
+            }
+        };
+        let problem = if entry.seq != lineno {
+            Some(format!(
+                "sequence number {} where {} was expected (an entry was removed or reordered)",
+                entry.seq, lineno
+            ))
+        } else if entry.prev != prev {
+            Some("chain broken: `prev` does not match the previous entry's hash".into())
+        } else if hash_of(entry.seq, &entry.ts, &entry.event, &entry.data, &entry.prev)
+            != entry.hash
+        {
+            Some("entry was altered: its hash does not match its content".into())
+        } else {
+            None
+        };
+        if let Some(m) = problem {
+            return Ok((out, good, Some(broken(lineno, m))));
         }
         prev = entry.hash.clone();
+        good += n;
         out.push(entry);
     }
-    Ok(out)
+    Ok((out, good, None))
 }
 
 #[cfg(test)]

@@ -38,6 +38,9 @@ pub(crate) enum Prior {
     /// Ended failed in an earlier session: it may still have taken effect (a cancel that
     /// lost its key half-way); a write step asks `check_done` before running again.
     Failed,
+    /// Ended ok in an earlier session, but a step it depends on runs again in this one: its
+    /// outcome is not reused; a write step asks `check_done` before running again.
+    Stale,
 }
 
 /// Everything the steps of one session share.
@@ -156,7 +159,7 @@ pub(crate) fn resolve_inputs(
 }
 
 /// The ids a step waits for: its `needs`, and the steps whose outputs it references.
-fn dependencies(step: &Step) -> (BTreeSet<String>, BTreeSet<String>) {
+pub(crate) fn dependencies(step: &Step) -> (BTreeSet<String>, BTreeSet<String>) {
     let needs: BTreeSet<String> = step.needs.iter().cloned().collect();
     let mut refs = template::step_references(&Value::Object(step.with.clone()));
     if let Some(c) = &step.condition {
@@ -510,18 +513,20 @@ async fn run_step(
         run: exec.run.clone(),
         dry_run: exec.dry_run,
     });
-    if matches!(prior, Some(Prior::Failed)) && effect != Effect::Read {
+    if matches!(prior, Some(Prior::Failed | Prior::Stale)) && effect != Effect::Read {
         // What it was for may be achieved meanwhile (orders cancelled, key deleted): then the
         // step is done; if not, or when that cannot be told, it simply runs again.
         if let Ok(Some(outcome)) = kind.check_done(&step_ctx, &args).await {
+            let why = if matches!(prior, Some(Prior::Stale)) {
+                "in effect (checked again on resume, as a step it depends on ran again)"
+            } else {
+                "failed before, done now (checked on resume)"
+            };
             let mut r = StepRecord::new(
                 &step.id,
                 &step.uses,
                 StepStatus::Ok,
-                format!(
-                    "failed before, done now (checked on resume): {}",
-                    outcome.summary
-                ),
+                format!("{why}: {}", outcome.summary),
             );
             r.outputs = outcome.outputs;
             r.artifacts = outcome.artifacts;

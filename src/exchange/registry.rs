@@ -143,9 +143,8 @@ pub type ErrorOfFn = fn(u16, &[u8]) -> Option<(String, ErrorKind)>;
 /// Connects one adapter per key (see [`Descriptor::connect`]).
 pub type ConnectFn = fn(&ConnectConfig, &[KeyMaterial]) -> Result<Vec<Arc<dyn Exchange>>>;
 
-/// A hook that builds the exchange's mock state for a drill from a scenario.
-pub type MockHook =
-    fn(crate::mock::scenario::Scenario, crate::mock::MockOptions) -> Arc<crate::mock::MockExchange>;
+/// The exchange's mock façade (its REST API over the exchange-neutral venue).
+pub type MockHook = fn() -> Arc<dyn crate::mock::Facade>;
 
 /// Everything shared code knows about one exchange.
 pub struct Descriptor {
@@ -171,7 +170,7 @@ pub struct Descriptor {
     /// What to do about a key refused from its very first request, by the refusal's kind and
     /// code.
     pub never_accepted_advice: fn(ErrorKind, &str) -> &'static str,
-    /// The mock exchange a drill runs against.
+    /// The mock exchange a drill runs against: the façade of `src/mock/<name>/`.
     pub mock: MockHook,
     /// The exchange's permission scopes.
     pub scopes: &'static [ScopeInfo],

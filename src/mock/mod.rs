@@ -1,44 +1,45 @@
-//! The mock Upbit exchange used by drills, tests and `respond mock serve`.
+//! The mock exchange used by drills, tests and `respond mock serve`: an exchange-neutral
+//! [`venue`] behind a per-exchange [`Facade`].
 //!
-//! One [`MockExchange`] holds a scenario's world behind a mutex; [`router`] turns it into an
-//! axum router (the same one in-process and on the command line) and [`serve`] binds it.
-//! The drill-only API under `/_mock/` (revoke a key, ground truth, state, faults, request log)
-//! is what a drill or a test uses to play the user's web-console part and to score a run.
+//! The venue holds a scenario's world (accounts, markets, matching, history, keys, faults,
+//! ground truth, the live attacker); a façade speaks one exchange's REST API over it (routes,
+//! authentication, wire format, error names, rate-limit headers). [`router`] puts the façade's
+//! routes and the shared drill API ([`drill_api`], under `/_mock/`) into one axum router, the
+//! same in-process and on the command line; [`serve`] binds it.
 //!
-//! Layout: [`scenario`] (YAML), [`history`] (generated past and ground truth), [`matching`]
-//! (books, liquidity provider, reference prices), [`state`] (the world), [`auth`] (JWT and
-//! query hash), [`ratelimit`], [`faults`], [`wire`] (Upbit's JSON shapes), [`server`]
-//! (routes and handlers), [`live`] (the attacker who keeps trading until the key is revoked).
+//! Adding an exchange's mock is one folder `src/mock/<name>/` implementing [`Facade`], named
+//! by the exchange's descriptor in [`crate::exchange::registry`]. [`http`] has the request
+//! plumbing façades share (path normalization, body limit, injected faults, the request log).
 
-pub mod auth;
-pub mod faults;
-pub mod history;
-pub mod live;
-pub mod matching;
-pub mod ratelimit;
-pub mod scenario;
-pub mod server;
-pub mod state;
-pub mod wire;
+pub mod drill_api;
+pub mod http;
+pub mod upbit;
+pub mod venue;
+
+pub use venue::{faults, scenario};
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use rust_decimal::Decimal;
 
-pub use history::{BotLogRow, BOT_LOG_HEADER};
-pub use scenario::{load, Scenario, ScenarioError};
-pub use server::router;
-pub use state::{GroundTruth, RequestRecord};
+pub use venue::history::{BotLogRow, BOT_LOG_HEADER};
+pub use venue::keys::Permission;
+pub use venue::ratelimit::{BlockPolicy, Budget};
+pub use venue::rules::{PriceRules, TickRule};
+pub use venue::scenario::{load, Scenario, ScenarioError};
+pub use venue::state::{GroundTruth, RequestRecord};
+pub use venue::{KeyFormat, KeyInfo, Venue};
 
 /// Run-time options that are not part of the scenario.
 #[derive(Debug, Clone)]
 pub struct MockOptions {
     /// Serve the `/_mock/` API (off with `--no-drill-api`).
     pub drill_api: bool,
-    /// Status for `out_of_scope`: 403 (current docs) or 401 (older docs).
+    /// Status of a permission error, for façades whose exchange documented two (older and
+    /// current docs): 403 or 401.
     pub out_of_scope_status: u16,
     /// Fixed "now" (overrides the scenario's); default: real time rounded down to the minute.
     pub now: Option<DateTime<Utc>>,
@@ -63,178 +64,53 @@ impl Default for MockOptions {
     }
 }
 
-/// Upper bound on remembered nonces (memory stays flat under load).
-pub const NONCE_CAP: usize = 500_000;
-
-/// A key as `respond mock serve` lists it on its first stdout line.
-#[derive(Debug, Clone, Serialize)]
-pub struct KeyInfo {
-    pub account: String,
-    pub label: String,
-    pub access_key: String,
-    pub secret_key: String,
-    pub scopes: Vec<String>,
+/// One exchange's face on the venue.
+///
+/// The venue asks a façade for its terms when it is built (quote currency and rate, symbols,
+/// price rules, key format, scope names, the budget in-process orders count against); the
+/// façade's router then serves the venue in the exchange's wire format.
+pub trait Facade: Send + Sync + 'static {
+    /// The exchange name (`--exchange`).
+    fn name(&self) -> &'static str;
+    /// The quote currency of its markets.
+    fn quote_currency(&self) -> &'static str;
+    /// Units of `scenario_quote` per one unit of [`Facade::quote_currency`] (a scenario
+    /// written in another currency is translated by it); None when there is no rate.
+    fn quote_rate(&self, scenario_quote: &str) -> Option<Decimal>;
+    /// The native symbol of a market.
+    fn symbol(&self, base: &str, quote: &str) -> String;
+    /// (base, quote) of a native symbol; None when it is not shaped like one.
+    fn parse_symbol(&self, symbol: &str) -> Option<(String, String)>;
+    /// Tick, lot and minimum order value.
+    fn price_rules(&self) -> PriceRules;
+    /// How generated keys look.
+    fn key_format(&self) -> KeyFormat;
+    /// The native scope names and the permission class each grants, in the exchange's order.
+    fn scopes(&self) -> &'static [(&'static str, Permission)];
+    /// The rate-limit budget an in-process order (the live attacker's) counts against.
+    fn order_budget(&self) -> Option<Budget>;
+    /// When a caller that keeps exceeding its budget is blocked (None: never).
+    fn block_policy(&self) -> Option<BlockPolicy>;
+    /// The exchange's REST API over the venue (without `/_mock/`).
+    fn router(&self, venue: Arc<Venue>) -> axum::Router;
 }
 
-/// Authentication and rate-limit state (separate lock from the world).
-pub struct Gate {
-    pub nonces: auth::NonceStore,
-    pub limiter: ratelimit::Limiter,
+/// The façade of an exchange, by name (its descriptor's [`Descriptor::mock`] in the registry);
+/// None when no such exchange is registered.
+///
+/// [`Descriptor::mock`]: crate::exchange::Descriptor::mock
+pub fn facade(exchange: &str) -> Option<Arc<dyn Facade>> {
+    crate::exchange::registry::get(exchange).map(|d| (d.mock)())
 }
 
-/// The mock exchange.
-pub struct MockExchange {
-    pub scenario: Scenario,
-    pub opts: MockOptions,
-    pub markets: matching::Markets,
-    /// The scenario's "now": history ends here.
-    pub scenario_now: DateTime<Utc>,
-    clock_offset: chrono::Duration,
-    world: Mutex<state::World>,
-    gate: Mutex<Gate>,
-    faults: Mutex<faults::Faults>,
-    bot_log: Vec<BotLogRow>,
-    keys: Vec<KeyInfo>,
-    shutdown: tokio::sync::watch::Sender<bool>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-impl MockExchange {
-    /// Builds the world from a scenario: accounts, keys, generated history and ground truth.
-    pub fn new(scenario: Scenario, opts: MockOptions) -> Arc<MockExchange> {
-        let now = history::scenario_now(&scenario, opts.now);
-        let real = Utc::now();
-        // With a fixed past "now" the clock runs from it; otherwise it is the real clock.
-        let clock_offset = if opts.now.is_some() || scenario.now.is_some() {
-            now - real
-        } else {
-            chrono::Duration::zero()
-        };
-        let markets = matching::Markets {
-            specs: scenario.markets.clone(),
-            seed: scenario.seed,
-            anchor: now,
-            fee: scenario.fee,
-        };
-        let mut world = state::World::default();
-        let bot_log = history::build(&scenario, &markets, now, &mut world);
-        let mut keys: Vec<KeyInfo> = scenario
-            .keys
-            .iter()
-            .filter_map(|k| {
-                world
-                    .keys
-                    .values()
-                    .find(|r| r.label == k.label)
-                    .map(|r| KeyInfo {
-                        account: r.account.clone(),
-                        label: r.label.clone(),
-                        access_key: r.access_key.clone(),
-                        secret_key: r.secret_key.clone(),
-                        scopes: r.scopes.clone(),
-                    })
-            })
-            .collect();
-        keys.dedup_by(|a, b| a.access_key == b.access_key);
-        let faults = faults::Faults::new(scenario.faults.clone(), scenario.seed);
-        let (shutdown, _) = tokio::sync::watch::channel(false);
-        Arc::new(MockExchange {
-            opts: opts.clone(),
-            markets,
-            scenario_now: now,
-            clock_offset,
-            world: Mutex::new(world),
-            gate: Mutex::new(Gate {
-                nonces: auth::NonceStore::new(opts.nonce_window, NONCE_CAP),
-                limiter: ratelimit::Limiter::default(),
-            }),
-            faults: Mutex::new(faults),
-            bot_log,
-            keys,
-            shutdown,
-            scenario,
-        })
-    }
-
-    /// The mock's clock (real time, shifted when the scenario fixes "now").
-    pub fn now(&self) -> DateTime<Utc> {
-        Utc::now() + self.clock_offset
-    }
-
-    /// The keys of the scenario, in scenario order.
-    pub fn keys(&self) -> &[KeyInfo] {
-        &self.keys
-    }
-
-    /// A key by its label.
-    pub fn key(&self, label: &str) -> Option<&KeyInfo> {
-        self.keys.iter().find(|k| k.label == label)
-    }
-
-    /// The bot's own log, as rows.
-    pub fn bot_log(&self) -> &[BotLogRow] {
-        &self.bot_log
-    }
-
-    /// The bot's own log in the generic bot-log CSV format.
-    pub fn bot_log_csv(&self) -> String {
-        history::bot_log_csv(&self.bot_log)
-    }
-
-    /// What really happened (grows while the live attacker trades).
-    pub fn ground_truth(&self) -> GroundTruth {
-        lock(&self.world).truth.clone()
-    }
-
-    /// When an order was created (drills score how many attacker orders got through after
-    /// the run started).
-    pub fn order_created_at(&self, uuid: &uuid::Uuid) -> Option<DateTime<Utc>> {
-        lock(&self.world).order(uuid).map(|o| o.created_at)
-    }
-
-    /// The request log (most recent [`state::REQUEST_LOG_CAP`] requests).
-    pub fn requests(&self) -> Vec<RequestRecord> {
-        lock(&self.world).requests.iter().cloned().collect()
-    }
-
-    /// Revokes a key the way the user does in the web console. False when unknown.
-    pub fn revoke_key(&self, access_key: &str) -> bool {
-        let now = self.now();
-        let mut w = lock(&self.world);
-        let revoked = match w.keys.get_mut(access_key) {
-            Some(k) => {
-                if k.revoked_at.is_none() {
-                    k.revoked_at = Some(now);
-                }
-                true
-            }
-            None => false,
-        };
-        if revoked && w.truth.leaked_access_key == access_key && w.truth.revoked_at.is_none() {
-            w.truth.revoked_at = Some(crate::engine::journal::ts(now));
-        }
-        revoked
-    }
-
-    /// Replaces the active fault rules.
-    pub fn set_faults(&self, rules: Vec<faults::FaultRule>) {
-        lock(&self.faults).set(rules);
-    }
-
-    pub(crate) fn world(&self) -> MutexGuard<'_, state::World> {
-        lock(&self.world)
-    }
-    pub(crate) fn gate(&self) -> MutexGuard<'_, Gate> {
-        lock(&self.gate)
-    }
-    pub(crate) fn faults(&self) -> MutexGuard<'_, faults::Faults> {
-        lock(&self.faults)
-    }
-    pub(crate) fn shutdown_signal(&self) -> tokio::sync::watch::Receiver<bool> {
-        self.shutdown.subscribe()
+/// The mock's router: the façade's API plus, unless disabled, the drill API under `/_mock/`.
+/// The same for `respond mock serve`, drills and tests.
+pub fn router(facade: &dyn Facade, venue: Arc<Venue>) -> axum::Router {
+    let api = facade.router(venue.clone());
+    if venue.opts.drill_api {
+        drill_api::router(venue).merge(api)
+    } else {
+        api
     }
 }
 
@@ -243,7 +119,7 @@ pub struct MockServer {
     /// `http://127.0.0.1:PORT`
     pub url: String,
     pub addr: SocketAddr,
-    pub state: Arc<MockExchange>,
+    pub state: Arc<Venue>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     join: tokio::task::JoinHandle<std::io::Result<()>>,
     live: Option<tokio::task::JoinHandle<()>>,
@@ -253,7 +129,7 @@ impl MockServer {
     /// Stops accepting, finishes in-flight requests (pending injected timeouts are released)
     /// and stops the live attacker.
     pub async fn shutdown(mut self) -> std::io::Result<()> {
-        let _ = self.state.shutdown.send(true);
+        self.state.begin_shutdown();
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
@@ -267,12 +143,28 @@ impl MockServer {
     }
 }
 
-/// Binds `addr` and serves the mock in the background (use `127.0.0.1:0` for a free port).
-/// Starts the live attacker when the scenario and options enable it.
-pub async fn serve(addr: SocketAddr, state: Arc<MockExchange>) -> std::io::Result<MockServer> {
+/// Binds `addr` and serves `venue` through `facade` in the background (use `127.0.0.1:0` for
+/// a free port). Starts the live attacker when the scenario and options enable it. The venue
+/// must have been built for this façade.
+pub async fn serve(
+    addr: SocketAddr,
+    facade: Arc<dyn Facade>,
+    venue: Arc<Venue>,
+) -> std::io::Result<MockServer> {
+    if venue.exchange() != facade.name() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!(
+                "the venue was built for the {} mock, not {}",
+                venue.exchange(),
+                facade.name()
+            ),
+        ));
+    }
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
-    let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let app =
+        router(facade.as_ref(), venue.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let (stop, rx) = tokio::sync::oneshot::channel::<()>();
     let join = tokio::spawn(async move {
         axum::serve(listener, app)
@@ -281,11 +173,11 @@ pub async fn serve(addr: SocketAddr, state: Arc<MockExchange>) -> std::io::Resul
             })
             .await
     });
-    let live = live::spawn(&state);
+    let live = venue::live::spawn(&venue);
     Ok(MockServer {
         url: format!("http://{addr}"),
         addr,
-        state,
+        state: venue,
         stop: Some(stop),
         join,
         live,

@@ -7,6 +7,11 @@
 //! `manifest.json` repeats the list with sizes, ties in the journal's last entry hash and the
 //! hash of `SHA256SUMS`. Neither file holds a time: sealing the same files twice gives the
 //! same bytes. Sealing must be the last write of a run.
+//!
+//! [`seal`] refuses what it must not cover: a symlink or special file, a journal that is
+//! missing, empty or broken, and a raw response whose body no longer has the SHA-256 its
+//! sidecar recorded when it was saved. The run's lock file ([`crate::rundir::LOCK_FILE`]) is
+//! not evidence and is never listed.
 
 use std::path::{Path, PathBuf};
 
@@ -187,15 +192,36 @@ pub fn parse_sums_line(line: &str) -> Option<(String, String)> {
     Some((hex.to_ascii_lowercase(), path))
 }
 
+/// Whether a path of the bundle is outside the seal by rule: the seal files themselves and
+/// the run's lock file (when it is a regular file; anything else in its place is reported).
+pub(crate) fn outside_seal(rel: &str, kind: &FoundKind) -> bool {
+    rel == SUMS_FILE
+        || rel == MANIFEST_FILE
+        || (rel == crate::rundir::LOCK_FILE && *kind == FoundKind::File)
+}
+
 /// Hashes every regular file of the bundle at `run_dir`, writes `SHA256SUMS` and
 /// `manifest.json` (0600), and returns the manifest. Fails on a symlink or special file in the
-/// bundle, and when `journal.jsonl` exists but its chain does not verify.
+/// bundle, when `journal.jsonl` is missing, empty or its chain does not verify, and when a raw
+/// response does not match its sidecar.
 pub fn seal(run_dir: &Path) -> Result<Manifest, ReportError> {
+    let jpath = run_dir.join(journal::FILE_NAME);
+    if !jpath.is_file() {
+        return Err(ReportError::NoJournal {
+            reason: "journal.jsonl is missing".into(),
+        });
+    }
+    let entries = journal::verify_chain(&jpath)?;
+    if entries.is_empty() {
+        return Err(ReportError::NoJournal {
+            reason: "journal.jsonl is empty".into(),
+        });
+    }
     let found = walk(run_dir)?;
     let mut files = Vec::new();
     let mut sums = String::new();
     for f in found {
-        if f.rel == SUMS_FILE || f.rel == MANIFEST_FILE {
+        if outside_seal(&f.rel, &f.kind) {
             continue;
         }
         match f.kind {
@@ -216,20 +242,22 @@ pub fn seal(run_dir: &Path) -> Result<Manifest, ReportError> {
             sha256: sha,
         });
     }
-    let jpath = run_dir.join(journal::FILE_NAME);
-    let (journal_entries, journal_last_hash) = if jpath.exists() {
-        let entries = journal::verify_chain(&jpath)?;
-        (entries.len() as u64, entries.last().map(|e| e.hash.clone()))
-    } else {
-        (0, None)
-    };
+    let known: std::collections::BTreeMap<String, String> = files
+        .iter()
+        .map(|f| (f.path.clone(), f.sha256.clone()))
+        .collect();
+    let raw = crate::report::verify::check_raw(run_dir, &known)?;
+    if !raw.is_empty() {
+        return Err(ReportError::RawMismatch { problems: raw });
+    }
+    // The journal as hashed above: sealing is the last write, nothing appends meanwhile.
     let manifest = Manifest {
         format: 1,
         tool: "respond".into(),
         tool_version: env!("CARGO_PKG_VERSION").into(),
         files,
-        journal_entries,
-        journal_last_hash,
+        journal_entries: entries.len() as u64,
+        journal_last_hash: entries.last().map(|e| e.hash.clone()),
         sha256sums_sha256: fsutil::sha256_hex(sums.as_bytes()),
     };
     let write = |name: &str, bytes: &[u8]| {

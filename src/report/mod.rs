@@ -67,6 +67,10 @@ pub enum ReportError {
     NotABundle { path: PathBuf, reason: String },
     #[error("the journal does not verify, refusing to seal the bundle: {0}")]
     Journal(#[from] crate::engine::journal::JournalError),
+    #[error("refusing to seal the bundle: {reason}")]
+    NoJournal { reason: String },
+    #[error("refusing to seal the bundle: raw responses no longer match their sidecars:\n  {}", .problems.join("\n  "))]
+    RawMismatch { problems: Vec<String> },
     #[error("the analysis holds {verdicts} verdicts for {orders} orders (this is a bug in respond; raw/ and the journal are intact, `respond analyze RUN_DIR` re-runs it)")]
     Misaligned { verdicts: usize, orders: usize },
 }

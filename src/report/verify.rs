@@ -1,22 +1,38 @@
-//! `respond evidence verify`: is this bundle exactly what was sealed?
+//! `respond evidence verify`: is this bundle exactly what was sealed? And, for every command
+//! about to write into a bundle, [`preflight`]: may it?
 //!
-//! Checks every line of `SHA256SUMS` against the file on disk (changed, missing), lists every
-//! file not covered by it (extra: nothing is ignored but `SHA256SUMS` and `manifest.json`
-//! themselves), checks `manifest.json` against `SHA256SUMS` and the journal, and verifies the
-//! journal's hash chain with [`crate::engine::journal::verify_chain`]. A path in
-//! `SHA256SUMS` that would leave the bundle, or a symlink, is a problem, never followed.
+//! [`verify`] checks every line of `SHA256SUMS` against the file on disk (changed, missing),
+//! lists every file not covered by it (extra: nothing is ignored but `SHA256SUMS`,
+//! `manifest.json` and the run's lock file), checks `manifest.json` against `SHA256SUMS` and
+//! the journal, verifies the journal's hash chain with
+//! [`crate::engine::journal::verify_chain`] (a missing or empty journal does not verify), and
+//! checks each raw response's body against the SHA-256 its sidecar recorded when it was saved
+//! ([`check_raw`]). A path in `SHA256SUMS` that would leave the bundle, or a symlink, is a
+//! problem, never followed.
+//!
+//! [`preflight`] is what `resume`, `analyze` and a drill run before their first write: a
+//! sealed bundle must pass [`verify`] in full; a bundle sealed and then opened by a command
+//! that did not reach its seal (it journaled `reopen` or `resume` after the sealed entry) must
+//! still hold every raw response and bot log the seal covered, unchanged; a bundle never
+//! sealed (an interrupted run) must have a journal that verifies (a torn last line aside) and
+//! raw responses that match their sidecars. Any problem means: write nothing, exit 3.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::Serialize;
 
-use crate::engine::journal;
+use crate::engine::journal::{self, Entry};
 use crate::fsutil;
 use crate::report::manifest::{
-    hash_file, parse_sums_line, walk, FoundKind, Manifest, MANIFEST_FILE, SUMS_FILE,
+    hash_file, outside_seal, parse_sums_line, walk, FoundKind, Manifest, MANIFEST_FILE, SUMS_FILE,
 };
+use crate::report::sanitize::terminal;
 use crate::report::ReportError;
+use crate::rundir::RawSidecar;
+
+/// The manifest problem of a bundle whose first seal was cut off between its two files.
+const MANIFEST_MISSING: &str = "manifest.json is missing";
 
 /// The outcome of verifying one bundle.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -37,6 +53,40 @@ pub struct VerifyReport {
     pub journal_entries: usize,
     /// Why the journal does not verify.
     pub journal_error: Option<String>,
+    /// Raw responses whose body does not match the SHA-256 its sidecar recorded, or whose
+    /// sidecar is unreadable or names another file.
+    pub raw_problems: Vec<String>,
+}
+
+impl VerifyReport {
+    /// One line per problem, terminal-safe, each naming the file.
+    pub fn problem_lines(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for c in &self.changed {
+            out.push(format!(
+                "changed   {} (expected sha256 {}, found {})",
+                terminal(&c.path),
+                c.expected,
+                terminal(&c.found)
+            ));
+        }
+        for m in &self.missing {
+            out.push(format!("missing   {}", terminal(m)));
+        }
+        for x in &self.extra {
+            out.push(format!("extra     {} (not in SHA256SUMS)", terminal(x)));
+        }
+        for p in &self.manifest_problems {
+            out.push(format!("manifest  {}", terminal(p)));
+        }
+        if let Some(e) = &self.journal_error {
+            out.push(format!("journal   {}", terminal(e)));
+        }
+        for r in &self.raw_problems {
+            out.push(format!("raw       {}", terminal(r)));
+        }
+        out
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -107,6 +157,8 @@ pub fn verify(run_dir: &Path) -> Result<VerifyReport, ReportError> {
         }
     }
 
+    // Hashes computed here, reused by the raw sidecar check.
+    let mut hashed: BTreeMap<String, String> = BTreeMap::new();
     for (path, expected) in &listed {
         let abs = match fsutil::safe_join(run_dir, path) {
             Ok(p) => p,
@@ -132,6 +184,7 @@ pub fn verify(run_dir: &Path) -> Result<VerifyReport, ReportError> {
             Ok(_) => {
                 let (_, found) = hash_file(&abs)?;
                 rep.checked += 1;
+                hashed.insert(path.clone(), found.clone());
                 if &found != expected {
                     rep.changed.push(ChangedFile {
                         path: path.clone(),
@@ -144,7 +197,7 @@ pub fn verify(run_dir: &Path) -> Result<VerifyReport, ReportError> {
     }
 
     for f in walk(run_dir)? {
-        if f.rel == SUMS_FILE || f.rel == MANIFEST_FILE || listed.contains_key(&f.rel) {
+        if outside_seal(&f.rel, &f.kind) || listed.contains_key(&f.rel) {
             continue;
         }
         rep.extra.push(match f.kind {
@@ -161,6 +214,9 @@ pub fn verify(run_dir: &Path) -> Result<VerifyReport, ReportError> {
         rep.journal_error = Some("journal.jsonl is missing from the bundle".into());
     } else {
         match journal::verify_chain(&jpath) {
+            Ok(entries) if entries.is_empty() => {
+                rep.journal_error = Some("journal.jsonl is empty: the run recorded nothing".into())
+            }
             Ok(entries) => {
                 rep.journal_entries = entries.len();
                 journal_last = entries.last().map(|e| e.hash.clone());
@@ -168,6 +224,8 @@ pub fn verify(run_dir: &Path) -> Result<VerifyReport, ReportError> {
             Err(e) => rep.journal_error = Some(e.to_string()),
         }
     }
+
+    rep.raw_problems = check_raw(run_dir, &hashed)?;
 
     check_manifest(
         run_dir,
@@ -182,8 +240,331 @@ pub fn verify(run_dir: &Path) -> Result<VerifyReport, ReportError> {
         && rep.missing.is_empty()
         && rep.extra.is_empty()
         && rep.manifest_problems.is_empty()
-        && rep.journal_error.is_none();
+        && rep.journal_error.is_none()
+        && rep.raw_problems.is_empty();
     Ok(rep)
+}
+
+/// Checks every raw response's sidecar (`raw/*.meta.json`) against its body: the sidecar must
+/// parse, name its own body (`raw/<same stem>.body`), and that body must be a regular file
+/// with the SHA-256 the sidecar recorded when the response was saved. `known` holds hashes
+/// already computed by the caller (relative path → hex). A body without a sidecar is not a
+/// problem: a run killed between the two writes leaves one.
+pub(crate) fn check_raw(
+    run_dir: &Path,
+    known: &BTreeMap<String, String>,
+) -> Result<Vec<String>, ReportError> {
+    Ok(raw_mismatches(run_dir, known)?
+        .into_iter()
+        .map(|p| p.message)
+        .collect())
+}
+
+/// One raw response that does not match its sidecar.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RawMismatch {
+    /// `raw/<stem>.meta.json`
+    pub sidecar: String,
+    /// `raw/<stem>.body`
+    pub body: String,
+    /// What is wrong, naming the files.
+    pub message: String,
+}
+
+/// [`check_raw`], with the files of each problem.
+pub(crate) fn raw_mismatches(
+    run_dir: &Path,
+    known: &BTreeMap<String, String>,
+) -> Result<Vec<RawMismatch>, ReportError> {
+    let raw = run_dir.join("raw");
+    let rd = match std::fs::read_dir(&raw) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => return Err(ReportError::Read { path: raw, source }),
+    };
+    let mut names: Vec<String> = rd
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".meta.json") && !crate::rundir::is_temp_name(n))
+        .collect();
+    names.sort();
+    let mut problems = Vec::new();
+    for name in names {
+        let rel = format!("raw/{name}");
+        let abs = raw.join(&name);
+        let stem = name.trim_end_matches(".meta.json");
+        let body_rel = format!("raw/{stem}.body");
+        match std::fs::symlink_metadata(&abs) {
+            Ok(m) if m.is_file() => {}
+            // A symlink or special file is reported by the walk (extra, or changed).
+            _ => continue,
+        }
+        let mut problem = |message: String| {
+            problems.push(RawMismatch {
+                sidecar: rel.clone(),
+                body: body_rel.clone(),
+                message,
+            })
+        };
+        let bytes = std::fs::read(&abs).map_err(|source| ReportError::Read {
+            path: abs.clone(),
+            source,
+        })?;
+        let side: RawSidecar = match serde_json::from_slice(&bytes) {
+            Ok(s) => s,
+            Err(e) => {
+                problem(format!("{rel}: not a raw response sidecar ({e})"));
+                continue;
+            }
+        };
+        if side.body_file != body_rel {
+            problem(format!(
+                "{rel}: names {:?} as its body instead of {body_rel}",
+                side.body_file
+            ));
+        }
+        let body_abs = raw.join(format!("{stem}.body"));
+        let found = match std::fs::symlink_metadata(&body_abs) {
+            Err(_) => {
+                problem(format!(
+                    "{body_rel}: missing (its sidecar {rel} records sha256 {})",
+                    side.body_sha256
+                ));
+                continue;
+            }
+            Ok(m) if !m.is_file() => {
+                problem(format!("{body_rel}: not a regular file"));
+                continue;
+            }
+            Ok(_) => match known.get(&body_rel) {
+                Some(h) => h.clone(),
+                None => hash_file(&body_abs)?.1,
+            },
+        };
+        if found != side.body_sha256 {
+            problem(format!(
+                "{body_rel}: sha256 {found}, but its sidecar {rel} recorded {} when the response was saved",
+                side.body_sha256
+            ));
+        }
+    }
+    Ok(problems)
+}
+
+/// What a bundle is to a command about to write into it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SealState {
+    /// Never sealed: a run that was interrupted (or is being written).
+    Unsealed,
+    /// Sealed, and nothing was written since.
+    Sealed,
+    /// Sealed, then opened for more writes by a command that did not reach its seal.
+    Reopened,
+}
+
+/// The checks a command runs before writing into a bundle (see the module documentation).
+#[derive(Debug, Clone)]
+pub struct Preflight {
+    pub state: SealState,
+    /// Every mismatch, one terminal-safe line each, naming the file. Empty: safe to write.
+    pub problems: Vec<String>,
+    /// The journal's entries (a torn last line set aside).
+    pub entries: Vec<Entry>,
+    /// Bytes of a torn last journal line (a write cut short), which a writer trims.
+    pub torn_bytes: Option<usize>,
+}
+
+impl Preflight {
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// Reads a seal file that must be a regular file; `None` when absent.
+fn read_seal_file(path: &Path, problems: &mut Vec<String>) -> Option<Vec<u8>> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    match std::fs::symlink_metadata(path) {
+        Err(_) => None,
+        Ok(m) if !m.is_file() => {
+            problems.push(format!("manifest  {name} is not a regular file"));
+            Some(Vec::new())
+        }
+        Ok(_) => match std::fs::read(path) {
+            Ok(b) => Some(b),
+            Err(e) => {
+                problems.push(format!("manifest  {name} cannot be read: {e}"));
+                Some(Vec::new())
+            }
+        },
+    }
+}
+
+/// How many entries long the journal was when its bytes had SHA-256 `sha` (a prefix at an
+/// entry boundary), if it ever was.
+fn prefix_with_hash(journal: &[u8], sha: &str) -> Option<usize> {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for (n, line) in journal.split_inclusive(|b| *b == b'\n').enumerate() {
+        if !line.ends_with(b"\n") {
+            break;
+        }
+        h.update(line);
+        if hex::encode(h.clone().finalize()) == sha {
+            return Some(n + 1);
+        }
+    }
+    None
+}
+
+/// Runs the checks a command must pass before it writes into (and re-seals) the bundle at
+/// `run_dir`. `Err` only when it is not a directory at all.
+pub fn preflight(run_dir: &Path) -> Result<Preflight, ReportError> {
+    match std::fs::symlink_metadata(run_dir) {
+        Ok(m) if m.is_dir() => {}
+        _ => {
+            return Err(ReportError::NotABundle {
+                path: run_dir.to_path_buf(),
+                reason: "not a directory (pass the run directory itself)".into(),
+            })
+        }
+    }
+    let mut problems = Vec::new();
+    let jpath = run_dir.join(journal::FILE_NAME);
+    let journal_bytes = match std::fs::symlink_metadata(&jpath) {
+        Ok(m) if m.is_file() => std::fs::read(&jpath).ok(),
+        _ => None,
+    };
+    let (entries, torn_bytes) = match &journal_bytes {
+        None => {
+            problems.push("journal   journal.jsonl is missing or not a regular file".into());
+            (Vec::new(), None)
+        }
+        Some(_) => match journal::verify_chain_tolerant(&jpath) {
+            Ok((e, t)) => {
+                if e.is_empty() {
+                    problems
+                        .push("journal   journal.jsonl is empty: the run recorded nothing".into());
+                }
+                (e, t)
+            }
+            Err(e) => {
+                problems.push(format!("journal   {}", terminal(&e.to_string())));
+                (Vec::new(), None)
+            }
+        },
+    };
+    let journal_ok = problems.is_empty();
+    let sums = read_seal_file(&run_dir.join(SUMS_FILE), &mut problems);
+    let manifest = read_seal_file(&run_dir.join(MANIFEST_FILE), &mut problems);
+    let out = |state, problems| Preflight {
+        state,
+        problems,
+        entries: entries.clone(),
+        torn_bytes,
+    };
+    if sums.is_none() && manifest.is_none() {
+        problems.extend(
+            check_raw(run_dir, &BTreeMap::new())?
+                .into_iter()
+                .map(|r| format!("raw       {}", terminal(&r))),
+        );
+        return Ok(out(SealState::Unsealed, problems));
+    }
+    // What the seal covered: the manifest (written last) when there is one, else SHA256SUMS
+    // alone (a first seal cut off between its two files).
+    let mut sealed_files: BTreeMap<String, String> = BTreeMap::new();
+    let mut sealed_entries: Option<usize> = None;
+    if let Some(bytes) = &manifest {
+        match serde_json::from_slice::<Manifest>(bytes) {
+            Ok(m) => {
+                sealed_files = m.files.into_iter().map(|f| (f.path, f.sha256)).collect();
+                let n = m.journal_entries as usize;
+                if n >= 1 && entries.get(n - 1).map(|e| &e.hash) == m.journal_last_hash.as_ref() {
+                    sealed_entries = Some(n);
+                }
+            }
+            Err(e) if !bytes.is_empty() => problems.push(format!(
+                "manifest  manifest.json is not a respond manifest: {e}"
+            )),
+            Err(_) => {}
+        }
+    } else if let Some(bytes) = &sums {
+        let text = String::from_utf8_lossy(bytes);
+        sealed_files = text
+            .lines()
+            .filter_map(parse_sums_line)
+            .map(|(h, p)| (p, h))
+            .collect();
+        if let (Some(sha), Some(jb)) = (sealed_files.get(journal::FILE_NAME), &journal_bytes) {
+            sealed_entries = prefix_with_hash(jb, sha);
+        }
+    }
+    let continued = sealed_entries.is_some_and(|n| entries.len() > n || torn_bytes.is_some());
+    if journal_ok && problems.is_empty() && continued {
+        // Opened after sealing by a command that did not reach its own seal: what it may have
+        // rewritten is not checkable, but evidence is never rewritten: every raw response and
+        // bot log the seal covered, and the playbook copy, must be there unchanged.
+        for (path, expected) in &sealed_files {
+            if !(path.starts_with("raw/") || path.starts_with("bot/") || path == "playbook.yaml") {
+                continue;
+            }
+            let Ok(abs) = fsutil::safe_join(run_dir, path) else {
+                problems.push(format!(
+                    "manifest  the seal lists {:?}, outside the bundle",
+                    terminal(path)
+                ));
+                continue;
+            };
+            match std::fs::symlink_metadata(&abs) {
+                Err(_) => problems.push(format!("missing   {} (it was sealed)", terminal(path))),
+                Ok(m) if !m.is_file() => problems.push(format!(
+                    "changed   {} (sealed as a regular file, now a symlink or special file)",
+                    terminal(path)
+                )),
+                Ok(_) => {
+                    let (_, found) = hash_file(&abs)?;
+                    if &found != expected {
+                        problems.push(format!(
+                            "changed   {} (sealed sha256 {expected}, found {found})",
+                            terminal(path)
+                        ));
+                    }
+                }
+            }
+        }
+        problems.extend(
+            check_raw(run_dir, &BTreeMap::new())?
+                .into_iter()
+                .map(|r| format!("raw       {}", terminal(&r))),
+        );
+        return Ok(out(SealState::Reopened, problems));
+    }
+    // Sealed (or claiming to be): everything must verify.
+    if journal_ok && sealed_entries.is_none() && !entries.is_empty() {
+        problems.push(
+            "journal   journal.jsonl does not continue the journal the bundle was sealed with (entries were changed or removed after sealing)"
+                .into(),
+        );
+    }
+    match verify(run_dir) {
+        Ok(rep) => {
+            for line in rep.problem_lines() {
+                let tolerated = manifest.is_none()
+                    && sealed_entries == Some(entries.len())
+                    && line == format!("manifest  {MANIFEST_MISSING}");
+                if !tolerated && !problems.contains(&line) {
+                    problems.push(line);
+                }
+            }
+        }
+        Err(ReportError::NotABundle { .. }) => problems.push(format!("missing   {SUMS_FILE}")),
+        Err(e) => return Err(e),
+    }
+    Ok(out(SealState::Sealed, problems))
 }
 
 fn check_manifest(
@@ -208,7 +589,7 @@ fn check_manifest(
             return;
         }
         Err(_) => {
-            problems.push("manifest.json is missing".into());
+            problems.push(MANIFEST_MISSING.into());
             return;
         }
     };

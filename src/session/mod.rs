@@ -1,7 +1,8 @@
-//! The run assembly `leak`, `resume` and `drill` share: choosing the playbook, connecting the
-//! exchange's adapters (through its [`Descriptor`] in the registry) to the run directory,
-//! running the engine, sealing the bundle and telling the user where everything is. The
-//! commands in `commands/` only turn flags into these settings.
+//! The run assembly `leak`, `resume`, `analyze` and `drill` share: choosing the playbook,
+//! connecting the exchange's adapters (through its [`Descriptor`] in the registry) to the run
+//! directory, running the engine, holding the run's lock, checking a bundle before writing
+//! into it, sealing it and telling the user where everything is. The commands in `commands/`
+//! only turn flags into these settings.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -17,7 +18,8 @@ use crate::exit::{Code, Failure};
 use crate::output::Printer;
 use crate::playbook::inputs::InputError;
 use crate::playbook::Playbook;
-use crate::rundir::{self, RunDir};
+use crate::report::verify::{Preflight, SealState};
+use crate::rundir::{self, LockError, RunDir, RunLock};
 use crate::steps::{builtin, ExchangeSession, Services};
 
 /// The embedded playbook an exchange uses by default (its descriptor's; `leak` otherwise).
@@ -214,6 +216,7 @@ pub async fn run_new(
     let name = rundir::bundle_name(started, &conn.exchange, &conn.key_masked());
     let rundir = create_bundle(&settings.out, &name, printer)?;
     let dir = rundir.path().to_path_buf();
+    let _lock = lock_run(&dir)?;
     printer.status(&format!("evidence bundle: {}", dir.display()));
     let (session, capabilities) = conn.session(&rundir)?;
     let services = Arc::new(Services {
@@ -234,7 +237,7 @@ pub async fn run_new(
     let report = engine::start(spec, &registry, services, printer, rundir)
         .await
         .map_err(|e| engine_failure_printed(e, &dir, printer))?;
-    seal(&dir, printer);
+    seal(&dir)?;
     Ok(report)
 }
 
@@ -340,16 +343,75 @@ pub fn resume_command(dir: &Path) -> String {
     crate::output::respond_command(["resume", &dir.display().to_string()])
 }
 
-/// Continues an interrupted run and seals it again.
+/// Before `resume` asks for credentials: a read-only look at the bundle, so that one that
+/// does not match its seal is refused (exit 3) and a complete one is reported as such
+/// (`Some(report)`) without a key being needed. [`run_resume`] checks again under the lock.
+pub fn resume_precheck(
+    dir: &Path,
+    replay: bool,
+    playbook: Option<&Path>,
+    printer: &Printer,
+) -> Result<Option<RunReport>, Failure> {
+    // A bundle being written does not match its seal until its writer seals it: say who.
+    drop(RunLock::shared(dir).map_err(lock_failure)?);
+    let pf = check_before_writing(dir, "resume")?;
+    Ok(complete_run(dir, &pf, replay, playbook, printer))
+}
+
+/// The run in `dir` is sealed, verified and complete, and nothing asks to redo any of it.
+fn complete_run(
+    dir: &Path,
+    pf: &Preflight,
+    replay: bool,
+    playbook: Option<&Path>,
+    printer: &Printer,
+) -> Option<RunReport> {
+    if pf.state != SealState::Sealed || replay || playbook.is_some() {
+        return None;
+    }
+    let report = engine::resume::completed(dir, &pf.entries)?;
+    printer.out(&format!(
+        "{} is complete: sealed, verified, and its last session ended with every step done; nothing to resume, nothing was changed",
+        dir.display()
+    ));
+    Some(report)
+}
+
+/// Continues an interrupted run and seals it again. Holds the run's lock throughout; refuses
+/// (exit 3, nothing written) a bundle that does not match its seal or its own records, and
+/// leaves a complete, sealed run as it is.
 pub async fn run_resume(
     dir: &Path,
     conn: &Connection,
     playbook: Option<&Path>,
-    opts: engine::ResumeOptions,
+    mut opts: engine::ResumeOptions,
     settings: (bool, bool),
     printer: &Printer,
 ) -> Result<RunReport, Failure> {
     conn.check()?;
+    let _lock = lock_run(dir)?;
+    let pf = check_before_writing(dir, "resume")?;
+    if let Some(report) = complete_run(dir, &pf, !opts.replay.is_empty(), playbook, printer) {
+        return Ok(report);
+    }
+    opts.reopen = reopen_entry(&pf, "resume");
+    let registry = builtin::registry();
+    if pf.state == SealState::Reopened {
+        // A command opened the sealed bundle and was cut off before sealing it again: the
+        // reports it may have been rewriting are vouched for by nothing, so the steps that
+        // write them from the evidence run again (and what follows them).
+        for e in pf.entries.iter().filter(|e| e.event == "step_end") {
+            let whole = e.data["uses"]
+                .as_str()
+                .and_then(|u| registry.get(u))
+                .is_some_and(|k| k.reads_whole_bundle());
+            if let (true, Some(id)) = (whole, e.data["step"].as_str()) {
+                if !opts.replay.iter().any(|r| r == id) {
+                    opts.replay.push(id.to_string());
+                }
+            }
+        }
+    }
     let rundir = RunDir::open(dir)
         .map_err(|e| Failure::usage(format!("{} is not a run directory: {e}", dir.display())))?;
     let (session, _caps) = conn.session(&rundir)?;
@@ -368,22 +430,88 @@ pub async fn run_resume(
         )),
         None => None,
     };
-    let registry = builtin::registry();
     listen_for_interrupts(dir);
     let report = engine::resume(dir, pb, &registry, services, printer, opts)
         .await
         .map_err(|e| engine_failure_printed(e, dir, printer))?;
-    seal(dir, printer);
+    seal(dir)?;
     Ok(report)
 }
 
-/// Writes SHA256SUMS and manifest.json: the last write of every run.
-pub fn seal(dir: &Path, printer: &Printer) {
-    if let Err(e) = crate::report::seal(dir) {
-        printer.warn(&format!(
-            "could not seal the bundle (SHA256SUMS, manifest.json): {e}; the evidence files are kept"
-        ));
+/// Takes the run's lock (one writer per run): a second process is refused at once (exit 2),
+/// naming the holder.
+pub fn lock_run(dir: &Path) -> Result<RunLock, Failure> {
+    RunLock::acquire(dir).map_err(lock_failure)
+}
+
+/// A lock that could not be taken, as the user reads it: busy is exit 2.
+pub fn lock_failure(e: LockError) -> Failure {
+    let hint = e.hint();
+    match e {
+        LockError::Busy { .. } => Failure::usage(e.to_string()),
+        LockError::Io { .. } => Failure::run(e.to_string()),
     }
+    .with_hint(hint)
+}
+
+/// The checks every command runs before it writes into (and re-seals) a bundle: what
+/// `respond evidence verify` checks for a sealed one, the journal and the raw responses for
+/// an interrupted one. A mismatch is exit 3, naming every file, with nothing written.
+pub fn check_before_writing(dir: &Path, command: &str) -> Result<Preflight, Failure> {
+    let pf = crate::report::verify::preflight(dir).map_err(|e| {
+        Failure::usage(e.to_string())
+            .with_hint("pass the run directory that holds journal.jsonl and raw/")
+    })?;
+    if pf.ok() {
+        return Ok(pf);
+    }
+    let shown = crate::report::sanitize::terminal(&dir.display().to_string());
+    Err(Failure::new(
+        Code::EvidenceMismatch,
+        format!(
+            "{shown} does not match {}; `respond {command}` wrote nothing:\n  {}",
+            match pf.state {
+                SealState::Unsealed => "what the run recorded",
+                SealState::Sealed | SealState::Reopened => "its seal",
+            },
+            pf.problems.join("\n  ")
+        ),
+    )
+    .with_hint(format!(
+        "`respond evidence verify {shown}` lists the same; to analyze the evidence anyway, `respond analyze {shown} --out DIR` writes a new bundle that records these mismatches"
+    )))
+}
+
+/// The journal entry a command writes first when it opens a sealed bundle (`None` for a bundle
+/// that was not sealed, or already reopened).
+pub fn reopen_entry(pf: &Preflight, by: &str) -> Option<serde_json::Value> {
+    (pf.state == SealState::Sealed).then(|| {
+        serde_json::json!({
+            "by": by,
+            "version": env!("CARGO_PKG_VERSION"),
+            "verified": true,
+            "sealed_entries": pf.entries.len(),
+        })
+    })
+}
+
+/// Writes SHA256SUMS and manifest.json: the last write of every run. A raw response that no
+/// longer matches its sidecar is never sealed over (exit 3).
+pub fn seal(dir: &Path) -> Result<(), Failure> {
+    crate::report::seal(dir).map(|_| ()).map_err(|e| {
+        let shown = dir.display();
+        let code = match e {
+            crate::report::ReportError::RawMismatch { .. } => Code::EvidenceMismatch,
+            _ => Code::RunFailed,
+        };
+        Failure::new(
+            code,
+            format!("could not seal the bundle (SHA256SUMS, manifest.json): {e}"),
+        )
+        .with_hint(format!(
+            "the evidence files are kept in {shown}; `respond evidence verify {shown}` lists what does not match"
+        ))
+    })
 }
 
 /// An engine error as the user reads it. An interrupted run first prints its closing lines

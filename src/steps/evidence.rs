@@ -91,4 +91,7 @@ impl StepKind for Evidence {
     fn describe(&self, _args: &Map<String, Value>) -> String {
         "would write the evidence bundle (CSVs, report.html, report.md, support_ticket.md)".into()
     }
+    fn reads_whole_bundle(&self) -> bool {
+        true
+    }
 }

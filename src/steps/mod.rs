@@ -372,6 +372,12 @@ pub trait StepKind: Send + Sync {
     fn simulable(&self) -> bool {
         true
     }
+    /// Whether the step reads everything the run gathered (every raw response in the bundle),
+    /// not only its own arguments: then it depends on every step that is not downstream of it,
+    /// and a resume that runs any of those again runs it again too.
+    fn reads_whole_bundle(&self) -> bool {
+        false
+    }
     /// A kind that waits for something outside the tool (a person deleting a key, the
     /// exchange refusing it) owns its waiting: it returns, for these arguments, the longest it
     /// waits. Such a step says what it waits for at least every [`WAIT_STATUS_EVERY`] (see
@@ -445,12 +451,15 @@ impl<'a> WaitStatus<'a> {
             format!("; {}", self.detail)
         };
         self.ctx.printer.status(&format!(
-            "[{}] waiting for {}: {} so far, at most {}{detail}. To stop: Ctrl-C, then `respond resume {}`",
+            "[{}] waiting for {}: {} so far, at most {}{detail}. To stop: Ctrl-C, then `{}`",
             self.ctx.step_id,
             self.what,
             clock(self.started.elapsed()),
             clock(self.max),
-            self.ctx.rundir.path().display()
+            crate::output::respond_command([
+                "resume",
+                &self.ctx.rundir.path().display().to_string()
+            ])
         ));
         self.next = tokio::time::Instant::now() + WAIT_STATUS_EVERY;
     }

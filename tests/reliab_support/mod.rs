@@ -14,7 +14,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use respond::mock::{self, KeyInfo, MockExchange, MockOptions, MockServer, Scenario};
+use respond::mock::upbit::Upbit;
+use respond::mock::{self, KeyInfo, MockOptions, MockServer, Scenario, Venue};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_respond");
 
@@ -23,7 +24,7 @@ pub struct Mock {
     pub rt: tokio::runtime::Runtime,
     server: Option<MockServer>,
     pub url: String,
-    pub state: Arc<MockExchange>,
+    pub state: Arc<Venue>,
 }
 
 impl Mock {
@@ -33,9 +34,13 @@ impl Mock {
             .enable_all()
             .build()
             .expect("runtime");
-        let state = MockExchange::new(scenario, opts);
+        let state = Venue::new(&Upbit, scenario, opts).expect("the scenario fits the upbit mock");
         let server = rt
-            .block_on(mock::serve("127.0.0.1:0".parse().unwrap(), state.clone()))
+            .block_on(mock::serve(
+                "127.0.0.1:0".parse().unwrap(),
+                Arc::new(Upbit),
+                state.clone(),
+            ))
             .expect("bind the mock");
         Mock {
             url: server.url.clone(),

@@ -120,7 +120,7 @@ pub const DESCRIPTOR: Descriptor = Descriptor {
     decode_raw: decode::decode_raw,
     error_of: errors::error_of,
     never_accepted_advice: errors::never_accepted_advice,
-    mock: mock_state,
+    mock: mock_facade,
     scopes: SCOPES,
     locale: Locale {
         zone: KST,
@@ -200,11 +200,8 @@ fn connect(cfg: &ConnectConfig, keys: &[KeyMaterial]) -> Result<Vec<Arc<dyn Exch
     Ok(out)
 }
 
-fn mock_state(
-    scenario: crate::mock::scenario::Scenario,
-    opts: crate::mock::MockOptions,
-) -> Arc<crate::mock::MockExchange> {
-    crate::mock::MockExchange::new(scenario, opts)
+fn mock_facade() -> Arc<dyn crate::mock::Facade> {
+    Arc::new(crate::mock::upbit::Upbit)
 }
 
 #[cfg(test)]

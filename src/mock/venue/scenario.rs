@@ -1,32 +1,42 @@
 //! Scenario files: the one place that calls `serde_yaml` for the mock.
 //!
-//! A scenario describes the world the mock starts in (accounts, keys, markets, withdrawal
+//! A scenario describes the world the venue starts in (accounts, keys, markets, withdrawal
 //! allowlists) and the generators that fill its past (a bot profile, an attack profile, the
-//! user's own manual trades). Built-ins live in `scenarios/*.yaml` and are embedded with
-//! `include_str!`; any other argument is read as a file path. Parse errors and semantic errors
-//! both come back as [`ScenarioError`] displaying `file:line:column: message`, so a bad file is
-//! rejected before anything starts.
+//! user's own manual trades), in neutral terms: markets by base asset, prices and amounts in
+//! the scenario's declared `quote` currency, keys by permission class. The venue translates it
+//! into a façade's quote currency when it starts ([`crate::mock::venue::translate`]).
+//!
+//! Older files name markets by a `QUOTE-BASE` code and amounts as `*_krw`; they keep loading
+//! (their quote is the one of their codes), and the two spellings may be mixed.
+//!
+//! Built-ins live in `scenarios/*.yaml` and are embedded with `include_str!`; any other
+//! argument is read as a file path. Parse errors and semantic errors both come back as
+//! [`ScenarioError`] displaying `file:line:column: message`, so a bad file is rejected before
+//! anything starts.
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, FixedOffset, Utc};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
+use crate::mock::venue::keys::Permission;
+
 /// Built-in scenarios: (name, YAML text).
 pub const BUILTINS: &[(&str, &str)] = &[
-    ("blank", include_str!("../../scenarios/blank.yaml")),
+    ("blank", include_str!("../../../scenarios/blank.yaml")),
     (
         "pump-and-dump",
-        include_str!("../../scenarios/pump-and-dump.yaml"),
+        include_str!("../../../scenarios/pump-and-dump.yaml"),
     ),
-    ("contra", include_str!("../../scenarios/contra.yaml")),
+    ("contra", include_str!("../../../scenarios/contra.yaml")),
     (
         "withdrawal",
-        include_str!("../../scenarios/withdrawal.yaml"),
+        include_str!("../../../scenarios/withdrawal.yaml"),
     ),
-    ("noisy", include_str!("../../scenarios/noisy.yaml")),
+    ("noisy", include_str!("../../../scenarios/noisy.yaml")),
 ];
 
 /// Names of the built-in scenarios.
@@ -52,18 +62,8 @@ pub enum ScenarioError {
     },
 }
 
-/// Scopes as Upbit names them in the key list (`respond mock serve` prints these).
-pub const SCOPES: &[&str] = &[
-    "view_account",
-    "view_orders",
-    "make_orders",
-    "view_withdrawals",
-    "make_withdrawals",
-    "view_deposits",
-    "make_deposits",
-];
-
-/// A loaded, validated scenario with its seed resolved.
+/// A loaded, validated scenario with its seed resolved, markets named by base asset and
+/// amounts in [`Scenario::quote`].
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
@@ -75,6 +75,13 @@ pub struct Scenario {
     /// Fixed "now" for reproducible history; default: the real time rounded down to the minute.
     #[serde(default)]
     pub now: Option<DateTime<Utc>>,
+    /// The currency prices and amounts are written in (required unless the markets are given
+    /// by `QUOTE-BASE` code, whose quote it then is).
+    #[serde(default)]
+    pub quote: String,
+    /// The victim's local time zone (`+09:00`), for attacks at night.
+    #[serde(default)]
+    pub utc_offset: Option<String>,
     /// Trading fee rate (0.0005 = 0.05 %).
     #[serde(default = "default_fee")]
     pub fee: Decimal,
@@ -90,10 +97,13 @@ pub struct Scenario {
     #[serde(default)]
     pub manual: Option<ManualSpec>,
     #[serde(default)]
-    pub faults: Vec<crate::mock::faults::FaultRule>,
+    pub faults: Vec<crate::mock::venue::faults::FaultRule>,
     /// Where the scenario came from (built-in name or path), for messages.
     #[serde(skip)]
     pub source: String,
+    /// The file's text, to point at a line when a façade refuses something later.
+    #[serde(skip)]
+    pub text: Arc<str>,
 }
 
 fn default_fee() -> Decimal {
@@ -103,10 +113,22 @@ fn default_fee() -> Decimal {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MarketSpec {
-    pub code: String,
-    pub korean_name: String,
-    pub english_name: String,
-    /// Reference price at "now" (KRW).
+    /// The base asset (`BTC`); the market trades it against the scenario's quote.
+    #[serde(default)]
+    pub base: String,
+    /// Older files: `QUOTE-BASE` (`KRW-BTC`); read into `base` and the scenario's quote.
+    #[serde(default)]
+    pub code: Option<String>,
+    /// Display name (English).
+    #[serde(default, alias = "english_name")]
+    pub name: String,
+    /// Display names by language code: `{ ko: 비트코인 }`.
+    #[serde(default)]
+    pub names: BTreeMap<String, String>,
+    /// Older files: the Korean name (read into `names.ko`).
+    #[serde(default)]
+    pub korean_name: Option<String>,
+    /// Reference price at "now", in the scenario's quote.
     pub price: Decimal,
     /// Daily volatility of the reference path (0.03 = 3 %).
     #[serde(default = "default_vol")]
@@ -120,7 +142,7 @@ fn default_vol() -> f64 {
 }
 
 /// The liquidity provider's book: `levels` price levels per side, `step_pct` apart, each
-/// worth `level_krw`.
+/// worth `level_quote` (default: 4,000 times the façade's minimum order value).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DepthSpec {
@@ -128,8 +150,8 @@ pub struct DepthSpec {
     pub levels: u32,
     #[serde(default = "default_step")]
     pub step_pct: Decimal,
-    #[serde(default = "default_level_krw")]
-    pub level_krw: Decimal,
+    #[serde(default, alias = "level_krw")]
+    pub level_quote: Option<Decimal>,
 }
 
 fn default_levels() -> u32 {
@@ -138,16 +160,13 @@ fn default_levels() -> u32 {
 fn default_step() -> Decimal {
     Decimal::new(1, 1)
 }
-fn default_level_krw() -> Decimal {
-    Decimal::from(20_000_000)
-}
 
 impl Default for DepthSpec {
     fn default() -> Self {
         DepthSpec {
             levels: default_levels(),
             step_pct: default_step(),
-            level_krw: default_level_krw(),
+            level_quote: None,
         }
     }
 }
@@ -156,6 +175,7 @@ impl Default for DepthSpec {
 #[serde(deny_unknown_fields)]
 pub struct AccountSpec {
     pub name: String,
+    /// Balances by asset; the scenario's quote currency is translated with the prices.
     #[serde(default)]
     pub balances: BTreeMap<String, Decimal>,
 }
@@ -170,6 +190,14 @@ pub struct KeySpec {
     pub access_key: Option<String>,
     #[serde(default)]
     pub secret_key: Option<String>,
+    #[serde(default)]
+    pub passphrase: Option<String>,
+    /// What the key may do, whatever the exchange calls it: `read`, `trade`, `withdraw`,
+    /// `transfer`, `deposit`. The façade grants its native scopes for each.
+    #[serde(default)]
+    pub permissions: Vec<Permission>,
+    /// Native scope names of the façade (older files); checked against the façade.
+    #[serde(default)]
     pub scopes: Vec<String>,
     #[serde(default)]
     pub allowed_ips: Vec<String>,
@@ -208,14 +236,17 @@ pub struct BotSpec {
     pub account: String,
     /// Label of the key the bot trades with.
     pub key: String,
+    /// Base assets (or, in older files, `QUOTE-BASE` codes).
     pub markets: Vec<String>,
     #[serde(default = "default_days")]
     pub days: u32,
     #[serde(default = "default_per_day")]
     pub orders_per_day: u32,
-    /// Order size range in KRW: [min, max].
-    pub order_krw: [Decimal; 2],
-    /// Order types the bot uses (`limit`, `price`, `market`).
+    /// Order size range in the quote: [min, max].
+    #[serde(alias = "order_krw")]
+    pub order_quote: [Decimal; 2],
+    /// Order types the bot uses, by their bot-log names: `limit`, `price` (market buy by
+    /// quote amount), `market` (market sell by volume).
     #[serde(default = "default_ord_types")]
     pub ord_types: Vec<String>,
     /// Identifier pattern; `{n}` is the order's sequence number.
@@ -254,10 +285,13 @@ pub struct AttackSpec {
     /// The attack starts this long before "now" ...
     #[serde(default = "default_attack_start")]
     pub start_minutes_before_now: i64,
-    /// ... or, when set, at the latest 03:00 KST at least that long before "now".
+    /// ... or, when set, at the latest 03:00 victim's time (`utc_offset`) at least that long
+    /// before "now". Older files: `night_kst` (03:00 at +09:00).
+    #[serde(default)]
+    pub night: bool,
     #[serde(default)]
     pub night_kst: bool,
-    /// Currencies of the victim sold at market first.
+    /// Assets of the victim sold at market first.
     #[serde(default)]
     pub liquidate: Vec<String>,
     #[serde(default = "default_liq_fraction")]
@@ -285,6 +319,7 @@ fn default_liq_fraction() -> Decimal {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PumpSpec {
+    /// Base asset (or `QUOTE-BASE` code).
     pub market: String,
     /// Final fill price as a multiple of the reference price.
     pub multiple: Decimal,
@@ -300,11 +335,14 @@ fn default_interval() -> i64 {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ContraSpec {
+    /// Base asset (or `QUOTE-BASE` code).
     pub market: String,
     pub round_trips: u32,
     /// Loss per round trip, percent of its size.
     pub loss_pct: Decimal,
-    pub size_krw: Decimal,
+    /// Size of a round trip in the quote.
+    #[serde(alias = "size_krw")]
+    pub size_quote: Decimal,
     #[serde(default = "default_interval")]
     pub interval_secs: i64,
 }
@@ -331,8 +369,9 @@ pub struct LiveSpec {
     /// Market the live attacker buys (default: the pump market).
     #[serde(default)]
     pub market: Option<String>,
-    #[serde(default = "default_live_krw")]
-    pub order_krw: Decimal,
+    /// Size of each order in the quote (default: 4 times the façade's minimum order value).
+    #[serde(default, alias = "order_krw")]
+    pub order_quote: Option<Decimal>,
 }
 
 fn default_min_ms() -> u64 {
@@ -341,18 +380,17 @@ fn default_min_ms() -> u64 {
 fn default_max_ms() -> u64 {
     2000
 }
-fn default_live_krw() -> Decimal {
-    Decimal::from(20_000)
-}
 
 /// The user's own trades in the web UI: no identifier, unusual markets and sizes.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ManualSpec {
     pub account: String,
+    /// Base assets (or `QUOTE-BASE` codes).
     pub markets: Vec<String>,
     pub orders: u32,
-    pub order_krw: [Decimal; 2],
+    #[serde(alias = "order_krw")]
+    pub order_quote: [Decimal; 2],
     /// Manual orders placed in the last day (the rest spread over the bot's history).
     #[serde(default = "default_recent")]
     pub recent: u32,
@@ -361,6 +399,49 @@ pub struct ManualSpec {
 fn default_recent() -> u32 {
     3
 }
+
+impl Scenario {
+    /// An error pointing at the first line of the file that contains `needle`.
+    pub fn error_at(&self, needle: &str, message: impl Into<String>) -> ScenarioError {
+        let (line, column) = locate(&self.text, needle);
+        ScenarioError::Invalid {
+            file: self.source.clone(),
+            line,
+            column,
+            message: message.into(),
+        }
+    }
+
+    /// The victim's local offset (+00:00 when the file gives none).
+    pub fn local_offset(&self) -> FixedOffset {
+        self.utc_offset
+            .as_deref()
+            .and_then(parse_offset)
+            .unwrap_or_else(|| FixedOffset::east_opt(0).expect("zero offset"))
+    }
+}
+
+/// `+09:00`, `-05:30`, `Z`.
+fn parse_offset(s: &str) -> Option<FixedOffset> {
+    if s == "Z" {
+        return FixedOffset::east_opt(0);
+    }
+    let (sign, rest) = match s.as_bytes().first()? {
+        b'+' => (1, &s[1..]),
+        b'-' => (-1, &s[1..]),
+        _ => return None,
+    };
+    let (h, m) = rest.split_once(':')?;
+    let (h, m): (i32, i32) = (h.parse().ok()?, m.parse().ok()?);
+    if (0..=14).contains(&h) && (0..60).contains(&m) {
+        FixedOffset::east_opt(sign * (h * 3600 + m * 60))
+    } else {
+        None
+    }
+}
+
+/// The offset older files' `night_kst` stands for.
+const LEGACY_NIGHT_OFFSET: &str = "+09:00";
 
 /// Loads a built-in scenario by name, or a YAML file by path. `seed` overrides the file's.
 pub fn load(name_or_path: &str, seed: Option<u64>) -> Result<Scenario, ScenarioError> {
@@ -398,15 +479,9 @@ pub fn parse(file: &str, text: &str, seed: Option<u64>) -> Result<Scenario, Scen
         sc.seed = s;
     }
     sc.source = file.to_string();
-    validate(&sc).map_err(|(needle, message)| {
-        let (line, column) = locate(text, &needle);
-        ScenarioError::Invalid {
-            file: file.to_string(),
-            line,
-            column,
-            message,
-        }
-    })?;
+    sc.text = Arc::from(text);
+    normalize(&mut sc).map_err(|(needle, message)| sc.error_at(&needle, message))?;
+    validate(&sc).map_err(|(needle, message)| sc.error_at(&needle, message))?;
     Ok(sc)
 }
 
@@ -423,10 +498,115 @@ fn locate(text: &str, needle: &str) -> (usize, usize) {
     (1, 1)
 }
 
-/// Semantic checks; an error is (text to locate in the file, message).
-fn validate(sc: &Scenario) -> Result<(), (String, String)> {
-    let market = |m: &str| -> Result<(), (String, String)> {
-        if sc.markets.iter().any(|x| x.code == m) {
+/// An error: (text to locate in the file, message).
+type Located = (String, String);
+
+/// Reads the older spellings into the neutral ones: `code: QUOTE-BASE` into `base` and the
+/// scenario's quote, market references by code into bases, `korean_name` into `names.ko`,
+/// `night_kst` into `night` at +09:00.
+fn normalize(sc: &mut Scenario) -> Result<(), Located> {
+    let mut code_quote: Option<String> = None;
+    for m in &mut sc.markets {
+        if let Some(code) = m.code.take() {
+            if !m.base.is_empty() {
+                return Err((
+                    code,
+                    "a market has either `base` or `code`, not both".into(),
+                ));
+            }
+            let Some((q, b)) = code
+                .split_once('-')
+                .filter(|(q, b)| !q.is_empty() && !b.is_empty())
+            else {
+                return Err((
+                    code.clone(),
+                    format!("market code `{code}` must look like QUOTE-BASE"),
+                ));
+            };
+            match &code_quote {
+                Some(cq) if cq != q => {
+                    return Err((
+                        code.clone(),
+                        format!("market `{code}`: every market must share one quote ({cq})"),
+                    ))
+                }
+                _ => code_quote = Some(q.to_string()),
+            }
+            m.base = b.to_string();
+        }
+        if m.base.is_empty() {
+            return Err(("markets".into(), "every market needs a `base`".into()));
+        }
+        if let Some(k) = m.korean_name.take() {
+            m.names.entry("ko".into()).or_insert(k);
+        }
+        if m.name.is_empty() {
+            m.name = m.base.clone();
+        }
+    }
+    match (&code_quote, sc.quote.is_empty()) {
+        (Some(q), true) => sc.quote = q.clone(),
+        (Some(q), false) if *q != sc.quote => {
+            return Err((
+                q.clone(),
+                format!(
+                    "market codes are quoted in {q} but the scenario declares `quote: {}`",
+                    sc.quote
+                ),
+            ))
+        }
+        (None, true) => {
+            return Err((
+                "markets".into(),
+                "declare the currency prices and amounts are written in with `quote:`".into(),
+            ))
+        }
+        _ => {}
+    }
+    let quote = sc.quote.clone();
+    let base_of = |r: &mut String| {
+        if let Some(b) = r
+            .strip_prefix(quote.as_str())
+            .and_then(|x| x.strip_prefix('-'))
+        {
+            *r = b.to_string();
+        }
+    };
+    if let Some(b) = &mut sc.bot {
+        b.markets.iter_mut().for_each(base_of);
+    }
+    if let Some(m) = &mut sc.manual {
+        m.markets.iter_mut().for_each(base_of);
+    }
+    if let Some(a) = &mut sc.attack {
+        if let Some(p) = &mut a.pump {
+            base_of(&mut p.market);
+        }
+        if let Some(c) = &mut a.contra {
+            base_of(&mut c.market);
+        }
+        if let Some(m) = &mut a.live.market {
+            base_of(m);
+        }
+        if a.night_kst {
+            if sc.utc_offset.is_some() {
+                return Err((
+                    "night_kst".into(),
+                    "`night_kst` fixes the time zone: use `night` with `utc_offset` instead".into(),
+                ));
+            }
+            a.night = true;
+            a.night_kst = false;
+            sc.utc_offset = Some(LEGACY_NIGHT_OFFSET.into());
+        }
+    }
+    Ok(())
+}
+
+/// Semantic checks.
+fn validate(sc: &Scenario) -> Result<(), Located> {
+    let market = |m: &str| -> Result<(), Located> {
+        if sc.markets.iter().any(|x| x.base == m) {
             Ok(())
         } else {
             Err((
@@ -435,7 +615,7 @@ fn validate(sc: &Scenario) -> Result<(), (String, String)> {
             ))
         }
     };
-    let account = |a: &str| -> Result<(), (String, String)> {
+    let account = |a: &str| -> Result<(), Located> {
         if sc.accounts.iter().any(|x| x.name == a) {
             Ok(())
         } else {
@@ -445,7 +625,7 @@ fn validate(sc: &Scenario) -> Result<(), (String, String)> {
             ))
         }
     };
-    let key = |l: &str| -> Result<(), (String, String)> {
+    let key = |l: &str| -> Result<(), Located> {
         if sc.keys.iter().any(|k| k.label == l) {
             Ok(())
         } else {
@@ -458,27 +638,38 @@ fn validate(sc: &Scenario) -> Result<(), (String, String)> {
             "a scenario needs at least one market".into(),
         ));
     }
+    if let Some(o) = &sc.utc_offset {
+        if parse_offset(o).is_none() {
+            return Err((o.clone(), format!("utc_offset `{o}` must look like +09:00")));
+        }
+    }
+    let mut bases = std::collections::HashSet::new();
     for m in &sc.markets {
-        let ok = m
-            .code
-            .split_once('-')
-            .is_some_and(|(q, b)| !q.is_empty() && !b.is_empty());
-        if !ok {
+        if m.base == sc.quote {
             return Err((
-                m.code.clone(),
-                format!("market code `{}` must look like KRW-BTC", m.code),
+                m.base.clone(),
+                format!("market {}: the base cannot be the quote", m.base),
             ));
+        }
+        if !bases.insert(m.base.as_str()) {
+            return Err((m.base.clone(), format!("duplicate market {}", m.base)));
         }
         if m.price <= Decimal::ZERO {
             return Err((
-                m.code.clone(),
-                format!("market {}: price must be > 0", m.code),
+                m.base.clone(),
+                format!("market {}: price must be > 0", m.base),
             ));
         }
         if m.depth.levels == 0 || m.depth.step_pct <= Decimal::ZERO {
             return Err((
-                m.code.clone(),
-                format!("market {}: depth needs levels > 0 and step_pct > 0", m.code),
+                m.base.clone(),
+                format!("market {}: depth needs levels > 0 and step_pct > 0", m.base),
+            ));
+        }
+        if m.depth.level_quote.is_some_and(|v| v <= Decimal::ZERO) {
+            return Err((
+                m.base.clone(),
+                format!("market {}: depth.level_quote must be > 0", m.base),
             ));
         }
     }
@@ -490,14 +681,6 @@ fn validate(sc: &Scenario) -> Result<(), (String, String)> {
                 k.label.clone(),
                 format!("duplicate key label `{}`", k.label),
             ));
-        }
-        for s in &k.scopes {
-            if !SCOPES.contains(&s.as_str()) {
-                return Err((
-                    s.clone(),
-                    format!("unknown scope `{s}`; known: {}", SCOPES.join(", ")),
-                ));
-            }
         }
         for ip in &k.allowed_ips {
             if ip.parse::<std::net::IpAddr>().is_err() {
@@ -517,10 +700,10 @@ fn validate(sc: &Scenario) -> Result<(), (String, String)> {
         for m in &b.markets {
             market(m)?;
         }
-        if b.order_krw[0] > b.order_krw[1] || b.order_krw[0] <= Decimal::ZERO {
+        if b.order_quote[0] > b.order_quote[1] || b.order_quote[0] <= Decimal::ZERO {
             return Err((
-                "order_krw".into(),
-                "bot.order_krw must be [min, max] with 0 < min <= max".into(),
+                "order_".into(),
+                "bot.order_quote must be [min, max] with 0 < min <= max".into(),
             ));
         }
         if b.markets.is_empty() {
@@ -553,6 +736,9 @@ fn validate(sc: &Scenario) -> Result<(), (String, String)> {
     if let Some(a) = &sc.attack {
         key(&a.key)?;
         account(&a.attacker_account)?;
+        for cur in &a.liquidate {
+            market(cur)?;
+        }
         if let Some(p) = &a.pump {
             market(&p.market)?;
             if p.multiple <= Decimal::ONE {
@@ -564,6 +750,9 @@ fn validate(sc: &Scenario) -> Result<(), (String, String)> {
         }
         if let Some(m) = &a.live.market {
             market(m)?;
+        }
+        if a.live.order_quote.is_some_and(|v| v <= Decimal::ZERO) {
+            return Err(("live".into(), "attack.live.order_quote must be > 0".into()));
         }
         if a.live.enabled && a.live.min_interval_ms > a.live.max_interval_ms {
             return Err((
@@ -609,4 +798,70 @@ fn validate(sc: &Scenario) -> Result<(), (String, String)> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OLD: &str = r#"name: old
+seed: 1
+markets:
+  - { code: AAA-COIN, korean_name: 코인, english_name: Coin, price: "100" }
+accounts: [{ name: v, balances: { AAA: "1000" } }]
+keys: [{ account: v, label: bot, scopes: [native_scope] }]
+bot: { account: v, key: bot, markets: [AAA-COIN], order_krw: ["10", "20"] }
+attack: { key: bot, attacker_account: v, night_kst: true, live: { order_krw: "30" } }
+"#;
+
+    const NEW: &str = r#"name: new
+seed: 1
+quote: AAA
+utc_offset: "+09:00"
+markets:
+  - { base: COIN, name: Coin, names: { ko: 코인 }, price: "100" }
+accounts: [{ name: v, balances: { AAA: "1000" } }]
+keys: [{ account: v, label: bot, permissions: [read, trade] }]
+bot: { account: v, key: bot, markets: [COIN], order_quote: ["10", "20"] }
+attack: { key: bot, attacker_account: v, night: true, live: { order_quote: "30" } }
+"#;
+
+    #[test]
+    fn old_and_new_spellings_read_the_same() {
+        let old = parse("old.yaml", OLD, None).unwrap();
+        let new = parse("new.yaml", NEW, None).unwrap();
+        for sc in [&old, &new] {
+            assert_eq!(sc.quote, "AAA");
+            assert_eq!(sc.markets[0].base, "COIN");
+            assert_eq!(sc.markets[0].name, "Coin");
+            assert_eq!(sc.markets[0].names["ko"], "코인");
+            assert_eq!(sc.bot.as_ref().unwrap().markets, vec!["COIN".to_string()]);
+            assert_eq!(sc.bot.as_ref().unwrap().order_quote[1], Decimal::from(20));
+            let a = sc.attack.as_ref().unwrap();
+            assert!(a.night);
+            assert_eq!(a.live.order_quote, Some(Decimal::from(30)));
+            assert_eq!(sc.local_offset().local_minus_utc(), 9 * 3600);
+        }
+        assert_eq!(old.keys[0].scopes, vec!["native_scope".to_string()]);
+        assert_eq!(
+            new.keys[0].permissions,
+            vec![Permission::Read, Permission::Trade]
+        );
+    }
+
+    #[test]
+    fn a_neutral_file_must_declare_its_quote() {
+        let text = NEW.replace("quote: AAA\n", "");
+        let e = parse("n.yaml", &text, None).unwrap_err().to_string();
+        assert!(e.starts_with("n.yaml:") && e.contains("quote:"), "{e}");
+        let text = OLD.replace("code: AAA-COIN", "code: AAACOIN");
+        let e = parse("o.yaml", &text, None).unwrap_err().to_string();
+        assert!(
+            e.starts_with("o.yaml:4:") && e.contains("QUOTE-BASE"),
+            "{e}"
+        );
+        let text = NEW.replace("permissions: [read, trade]", "permissions: [read, fly]");
+        let e = parse("n.yaml", &text, None).unwrap_err().to_string();
+        assert!(e.starts_with("n.yaml:8:"), "{e}");
+    }
 }

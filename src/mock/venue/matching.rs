@@ -1,18 +1,24 @@
 //! The matching engine: per-market books with price-time priority, the scenario's liquidity
-//! provider, the reference price path, and order placement, settlement and cancellation.
+//! provider, the reference price path, and order placement, settlement and cancellation, in
+//! neutral terms (the façade validated the request's native shape first and names the errors).
 //!
 //! The liquidity provider is not stored: its levels are computed from the reference price at
 //! the moment an order arrives (finite depth per level, replenished between orders), and merged
 //! with the real resting orders of accounts. Real orders win ties. This keeps the book
 //! realistic (a big market order walks it) without an ever-growing set of LP orders.
 
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
-use rust_decimal::{Decimal, RoundingStrategy};
+use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use crate::mock::scenario::MarketSpec;
-use crate::mock::state::{Fill, OrdState, OrdType, Order, Side, Tick, World};
+use crate::mock::venue::rules::PriceRules;
+use crate::mock::venue::state::{
+    Fill, Market, Order, OrderKind, OrderState, Side, Tick, Tif, World,
+};
 
 /// A resting order in a book.
 #[derive(Debug, Clone)]
@@ -51,14 +57,40 @@ impl Book {
     }
 }
 
+/// The liquidity provider's book: `levels` price levels per side, `step_pct` apart, each
+/// worth `level_value` in the quote currency.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Depth {
+    pub levels: u32,
+    pub step_pct: Decimal,
+    pub level_value: Decimal,
+}
+
+/// One market of the venue, in the façade's quote currency.
+#[derive(Debug, Clone)]
+pub struct MarketConf {
+    pub market: Arc<Market>,
+    /// Display name (English).
+    pub name: String,
+    /// Display names by language code (`ko` → 비트코인).
+    pub local_names: BTreeMap<String, String>,
+    /// Reference price at the scenario's "now".
+    pub price: Decimal,
+    /// Daily volatility of the reference path (0.03 = 3 %).
+    pub volatility: f64,
+    pub depth: Depth,
+}
+
 /// Markets with their reference price path.
 #[derive(Debug, Clone)]
 pub struct Markets {
-    pub specs: Vec<MarketSpec>,
+    pub list: Vec<MarketConf>,
+    by_symbol: HashMap<String, usize>,
     pub seed: u64,
     /// The scenario's "now": the reference price equals the spec price there.
     pub anchor: DateTime<Utc>,
     pub fee: Decimal,
+    pub rules: PriceRules,
 }
 
 const PERIODS_MIN: [f64; 6] = [17.0, 83.0, 371.0, 1440.0, 4463.0, 14_221.0];
@@ -75,29 +107,45 @@ fn hash01(seed: u64, a: u64, b: i64) -> f64 {
     (z >> 11) as f64 / (1u64 << 53) as f64
 }
 
-/// Rounds a price to 5 significant digits (integers above 100,000), like KRW tick sizes.
-pub fn round_price(p: Decimal) -> Decimal {
-    if p <= Decimal::ZERO {
-        return Decimal::ZERO;
-    }
-    let digits = p.trunc().to_string().trim_start_matches('0').len() as i64;
-    let keep = 5 - digits;
-    if keep >= 0 {
-        p.round_dp(keep.min(4) as u32).normalize()
-    } else {
-        let f = Decimal::from(10i64.pow((-keep) as u32));
-        ((p / f).round() * f).normalize()
-    }
-}
-
-pub fn round_vol(v: Decimal) -> Decimal {
-    v.round_dp_with_strategy(8, RoundingStrategy::ToZero)
-        .normalize()
-}
-
 impl Markets {
-    pub fn get(&self, code: &str) -> Option<(usize, &MarketSpec)> {
-        self.specs.iter().enumerate().find(|(_, m)| m.code == code)
+    pub fn new(
+        list: Vec<MarketConf>,
+        seed: u64,
+        anchor: DateTime<Utc>,
+        fee: Decimal,
+        rules: PriceRules,
+    ) -> Markets {
+        let by_symbol = list
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (m.market.symbol.clone(), i))
+            .collect();
+        Markets {
+            list,
+            by_symbol,
+            seed,
+            anchor,
+            fee,
+            rules,
+        }
+    }
+
+    /// A market by its native symbol, with its position (which seeds its price path).
+    pub fn get(&self, symbol: &str) -> Option<(usize, &MarketConf)> {
+        self.by_symbol.get(symbol).map(|&i| (i, &self.list[i]))
+    }
+
+    /// The market trading `base` against the quote currency.
+    pub fn by_base(&self, base: &str) -> Option<&MarketConf> {
+        self.list.iter().find(|m| m.market.base == base)
+    }
+
+    pub fn round_price(&self, p: Decimal) -> Decimal {
+        self.rules.round_price(p)
+    }
+
+    pub fn round_vol(&self, v: Decimal) -> Decimal {
+        self.rules.round_volume(v)
     }
 
     fn wave(&self, mi: usize, minute: i64) -> f64 {
@@ -111,8 +159,8 @@ impl Markets {
     }
 
     /// The reference price of a market at a time (normal level: no pump, that comes from fills).
-    pub fn ref_price(&self, code: &str, t: DateTime<Utc>) -> Decimal {
-        let Some((mi, spec)) = self.get(code) else {
+    pub fn ref_price(&self, symbol: &str, t: DateTime<Utc>) -> Decimal {
+        let Some((mi, spec)) = self.get(symbol) else {
             return Decimal::ZERO;
         };
         let minute = t.timestamp().div_euclid(60);
@@ -120,66 +168,82 @@ impl Markets {
         let scale = spec.volatility * 0.35;
         let f = (scale * (self.wave(mi, minute) - self.wave(mi, anchor))).exp();
         let base = spec.price.to_f64().unwrap_or(1.0);
-        round_price(Decimal::from_f64(base * f).unwrap_or(spec.price))
+        self.round_price(Decimal::from_f64(base * f).unwrap_or(spec.price))
     }
 
     /// The liquidity provider's levels on one side at `t`: (price, volume), best first.
-    pub fn lp_levels(&self, code: &str, side: Side, t: DateTime<Utc>) -> Vec<(Decimal, Decimal)> {
-        let Some((_, spec)) = self.get(code) else {
+    pub fn lp_levels(&self, symbol: &str, side: Side, t: DateTime<Utc>) -> Vec<(Decimal, Decimal)> {
+        let Some((_, spec)) = self.get(symbol) else {
             return Vec::new();
         };
-        let r = self.ref_price(code, t);
+        let r = self.ref_price(symbol, t);
         let step = spec.depth.step_pct / Decimal::from(100);
         (1..=spec.depth.levels)
             .map(|i| {
                 let k = step * Decimal::from(i);
                 let p = match side {
-                    Side::Ask => round_price(r * (Decimal::ONE + k)),
-                    Side::Bid => round_price(r * (Decimal::ONE - k)),
+                    Side::Ask => self.round_price(r * (Decimal::ONE + k)),
+                    Side::Bid => self.round_price(r * (Decimal::ONE - k)),
                 };
                 (
                     p,
-                    round_vol(spec.depth.level_krw / p.max(Decimal::new(1, 8))),
+                    self.round_vol(spec.depth.level_value / p.max(Decimal::new(1, 8))),
                 )
             })
             .filter(|(p, _)| *p > Decimal::ZERO)
             .collect()
     }
-}
 
-/// What a client asked for.
-#[derive(Debug, Clone)]
-pub struct NewOrder {
-    pub market: String,
-    pub side: Side,
-    pub ord_type: OrdType,
-    pub price: Option<Decimal>,
-    pub volume: Option<Decimal>,
-    pub identifier: Option<String>,
-    pub time_in_force: Option<String>,
-}
-
-/// Why an order was refused: (HTTP status, Upbit error name, message).
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{name}: {message}")]
-pub struct OrderError {
-    pub status: u16,
-    pub name: &'static str,
-    pub message: String,
-}
-
-fn oerr(status: u16, name: &'static str, message: impl Into<String>) -> OrderError {
-    OrderError {
-        status,
-        name,
-        message: message.into(),
+    /// Synthetic background volume of a market-minute (the reference path's own trading).
+    pub fn background_volume(&self, symbol: &str, minute: i64, price: Decimal) -> Decimal {
+        let Some((mi, spec)) = self.get(symbol) else {
+            return Decimal::ZERO;
+        };
+        let h = ((minute as u64).wrapping_mul(2_654_435_761) ^ (mi as u64 * 97) ^ self.seed) % 1000;
+        let value = spec.depth.level_value * Decimal::from(h + 50) / Decimal::from(2000);
+        self.round_vol(value / price.max(Decimal::new(1, 8)))
     }
 }
 
-/// Minimum order total on KRW markets.
-pub const MIN_TOTAL_KRW: i64 = 5000;
+/// What a client asked for, in neutral terms.
+#[derive(Debug, Clone)]
+pub struct NewOrder {
+    pub market: Arc<Market>,
+    pub side: Side,
+    pub kind: OrderKind,
+    /// Limit price (limit orders).
+    pub price: Option<Decimal>,
+    /// Quote amount to spend (market buys by quote amount, best bids).
+    pub quote_amount: Option<Decimal>,
+    /// Base volume (limit orders, market sells, best asks).
+    pub volume: Option<Decimal>,
+    pub identifier: Option<String>,
+    pub tif: Option<Tif>,
+}
 
-/// Validates, locks funds, matches and settles a new order; returns its index.
+/// Why the venue refused an order or a cancel; each façade gives it its native name.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum OrderError {
+    /// The request's shape does not fit its kind (a façade validates this first).
+    #[error("invalid order: {0}")]
+    Invalid(String),
+    #[error("order value below the minimum of {min} {currency}")]
+    BelowMinNotional {
+        side: Side,
+        min: Decimal,
+        currency: String,
+    },
+    #[error("identifier already used by another order")]
+    DuplicateIdentifier,
+    #[error("unknown account")]
+    UnknownAccount,
+    #[error("insufficient {currency}")]
+    InsufficientFunds { side: Side, currency: String },
+    #[error("the order is no longer open")]
+    NotOpen,
+}
+
+/// Validates, locks funds, matches and settles a new order; returns its position.
 pub fn place(
     w: &mut World,
     mk: &Markets,
@@ -188,35 +252,22 @@ pub fn place(
     now: DateTime<Utc>,
 ) -> Result<usize, OrderError> {
     let order = prepare(w, mk, account, req, now)?;
-    let (cur, amt) = lock_of(&order);
+    let (cur, amt) = (order.lock_currency().to_string(), order.locked);
     let b = w
         .accounts
         .get_mut(account)
-        .ok_or_else(|| oerr(400, "invalid_parameter", "unknown account"))?
+        .ok_or(OrderError::UnknownAccount)?
         .bal(&cur);
     b.balance -= amt;
     b.locked += amt;
-    let idx = w.orders.len();
-    if let Some(id) = &order.identifier {
-        w.identifiers.insert((account.to_string(), id.clone()));
-    }
-    w.by_uuid.insert(order.uuid, idx);
-    w.orders.push(order);
+    let idx = w.push_order(order);
     execute(w, mk, idx, now);
     Ok(idx)
 }
 
-/// The currency and amount an order locks.
-fn lock_of(o: &Order) -> (String, Decimal) {
-    let (q, b) = o.market.split_once('-').unwrap_or(("KRW", ""));
-    match o.side {
-        Side::Bid => (q.to_string(), o.locked),
-        Side::Ask => (b.to_string(), o.locked),
-    }
-}
-
-/// Validates a new order against the market, the limits and the account's funds, and builds
-/// it without touching any state (`POST /v1/orders/test` answers with this).
+/// Checks a new order against the minimum value, the identifiers in use and the account's
+/// funds, and builds it without touching any state (a façade's "test order" answers with
+/// this).
 pub fn prepare(
     w: &mut World,
     mk: &Markets,
@@ -224,156 +275,92 @@ pub fn prepare(
     req: NewOrder,
     now: DateTime<Utc>,
 ) -> Result<Order, OrderError> {
-    let Some((quote, base)) = req.market.split_once('-') else {
-        return Err(oerr(
-            400,
-            "invalid_parameter",
-            "market must look like KRW-BTC",
-        ));
-    };
-    let (quote, base) = (quote.to_string(), base.to_string());
-    if mk.get(&req.market).is_none() {
-        return Err(oerr(
-            404,
-            "market_does_not_exist",
-            format!("market {} does not exist", req.market),
-        ));
-    }
-    let tif = req.time_in_force.clone();
-    if let Some(t) = &tif {
-        if !["ioc", "fok", "post_only"].contains(&t.as_str()) {
-            return Err(oerr(
-                400,
-                "invalid_parameter",
-                "time_in_force must be ioc, fok or post_only",
-            ));
-        }
-    }
     let pos = |d: Option<Decimal>, what: &str| -> Result<Decimal, OrderError> {
         match d {
             Some(v) if v > Decimal::ZERO => Ok(v),
-            Some(_) => Err(oerr(
-                400,
-                "invalid_parameter",
-                format!("{what} must be positive"),
-            )),
-            None => Err(oerr(
-                400,
-                "validation_error",
-                format!("{what} is required for this ord_type"),
-            )),
+            _ => Err(OrderError::Invalid(format!("{what} must be positive"))),
         }
     };
     let fee = mk.fee;
-    let min_total = Decimal::from(MIN_TOTAL_KRW);
-    // What the order will lock.
-    let (price, volume, total) = match (req.ord_type, req.side) {
-        (OrdType::Limit, _) => {
+    // What the order will lock: (limit price, quote amount, volume, value).
+    let (price, quote_amount, volume, total) = match (req.kind, req.side) {
+        (OrderKind::Limit, _) => {
             let p = pos(req.price, "price")?;
             let v = pos(req.volume, "volume")?;
-            (Some(p), Some(v), p * v)
+            (Some(p), None, Some(v), p * v)
         }
-        (OrdType::Price, Side::Bid) | (OrdType::Best, Side::Bid) => {
-            if req.volume.is_some() {
-                return Err(oerr(
-                    400,
-                    "validation_error",
-                    "volume must be empty for a market buy by total",
-                ));
-            }
-            let p = pos(req.price, "price")?;
-            (Some(p), None, p)
+        (OrderKind::MarketBuyQuote, Side::Bid) | (OrderKind::Best, Side::Bid) => {
+            let q = pos(req.quote_amount, "quote amount")?;
+            (None, Some(q), None, q)
         }
-        (OrdType::Market, Side::Ask) | (OrdType::Best, Side::Ask) => {
-            if req.price.is_some() {
-                return Err(oerr(
-                    400,
-                    "validation_error",
-                    "price must be empty for a market sell",
-                ));
-            }
+        (OrderKind::MarketSellBase, Side::Ask) | (OrderKind::Best, Side::Ask) => {
             let v = pos(req.volume, "volume")?;
-            (None, Some(v), v * mk.ref_price(&req.market, now))
+            (
+                None,
+                None,
+                Some(v),
+                v * mk.ref_price(&req.market.symbol, now),
+            )
         }
-        (OrdType::Price, Side::Ask) => {
-            return Err(oerr(
-                400,
-                "invalid_parameter",
-                "ord_type price is for bids (market buy by total)",
+        (OrderKind::MarketBuyQuote, Side::Ask) => {
+            return Err(OrderError::Invalid(
+                "a market buy by quote amount is a bid".into(),
             ))
         }
-        (OrdType::Market, Side::Bid) => {
-            return Err(oerr(
-                400,
-                "invalid_parameter",
-                "ord_type market is for asks (market sell by volume)",
+        (OrderKind::MarketSellBase, Side::Bid) => {
+            return Err(OrderError::Invalid(
+                "a market sell by base volume is an ask".into(),
             ))
         }
     };
-    if req.ord_type == OrdType::Best && !matches!(tif.as_deref(), Some("ioc") | Some("fok")) {
-        return Err(oerr(
-            400,
-            "invalid_parameter",
-            "ord_type best needs time_in_force ioc or fok",
+    if req.kind == OrderKind::Best && !matches!(req.tif, Some(Tif::Ioc) | Some(Tif::Fok)) {
+        return Err(OrderError::Invalid(
+            "a best-price order needs ioc or fok".into(),
         ));
     }
-    if quote == "KRW" && total < min_total {
-        return Err(match req.side {
-            Side::Bid => oerr(
-                400,
-                "under_min_total_bid",
-                "최소주문금액 이상으로 주문해주세요 (5,000 KRW)",
-            ),
-            Side::Ask => oerr(
-                400,
-                "under_min_total_ask",
-                "최소주문금액 이상으로 주문해주세요 (5,000 KRW)",
-            ),
+    let min = mk.rules.min_notional;
+    if min > Decimal::ZERO && total < min {
+        return Err(OrderError::BelowMinNotional {
+            side: req.side,
+            min,
+            currency: req.market.quote.clone(),
         });
     }
     if let Some(id) = &req.identifier {
-        if w.identifiers.contains(&(account.to_string(), id.clone())) {
-            return Err(oerr(
-                400,
-                "duplicated_identifier",
-                "identifier already used by another order",
-            ));
+        if w.identifier_used(account, id) {
+            return Err(OrderError::DuplicateIdentifier);
         }
     }
     let acct = w
         .accounts
         .get_mut(account)
-        .ok_or_else(|| oerr(400, "invalid_parameter", "unknown account"))?;
+        .ok_or(OrderError::UnknownAccount)?;
     let (lock_cur, lock_amt, reserved_fee) = match req.side {
         Side::Bid => {
             let f = total * fee;
-            (quote.clone(), total + f, f)
+            (req.market.quote.as_str(), total + f, f)
         }
-        Side::Ask => (base.clone(), volume.unwrap_or_default(), Decimal::ZERO),
+        Side::Ask => (
+            req.market.base.as_str(),
+            volume.unwrap_or_default(),
+            Decimal::ZERO,
+        ),
     };
-    let b = acct.bal(&lock_cur);
+    let b = acct.bal(lock_cur);
     if b.balance < lock_amt {
-        return Err(match req.side {
-            Side::Bid => oerr(
-                400,
-                "insufficient_funds_bid",
-                "주문가능한 금액(KRW)이 부족합니다.",
-            ),
-            Side::Ask => oerr(
-                400,
-                "insufficient_funds_ask",
-                format!("주문가능한 금액({base})이 부족합니다."),
-            ),
+        return Err(OrderError::InsufficientFunds {
+            side: req.side,
+            currency: lock_cur.to_string(),
         });
     }
-    let uuid = Uuid::new_v4();
     Ok(Order {
-        uuid,
+        uuid: Uuid::new_v4(),
         account: account.to_string(),
         market: req.market.clone(),
         side: req.side,
-        ord_type: req.ord_type,
+        kind: req.kind,
         price,
+        quote_amount,
         volume,
         remaining_volume: volume.unwrap_or_default(),
         remaining_funds: if req.side == Side::Bid && volume.is_none() {
@@ -387,28 +374,25 @@ pub fn prepare(
         locked: lock_amt,
         executed_volume: Decimal::ZERO,
         executed_funds: Decimal::ZERO,
-        state: OrdState::Wait,
+        state: OrderState::Open,
         created_at: now,
-        identifier: req.identifier.clone(),
-        time_in_force: tif.clone(),
+        identifier: req.identifier,
+        tif: req.tif,
         trades: Vec::new(),
     })
 }
 
 /// Volume the book (real + LP) offers against a taker up to `limit` price, for FOK/post-only.
 fn available(w: &World, mk: &Markets, o: &Order, now: DateTime<Utc>) -> (Decimal, Decimal) {
-    let opp = match o.side {
-        Side::Bid => Side::Ask,
-        Side::Ask => Side::Bid,
-    };
-    let ok = |p: Decimal| match (o.side, o.ord_type == OrdType::Limit, o.price) {
+    let opp = o.side.opposite();
+    let ok = |p: Decimal| match (o.side, o.kind == OrderKind::Limit, o.price) {
         (Side::Bid, true, Some(l)) => p <= l,
         (Side::Ask, true, Some(l)) => p >= l,
         _ => true,
     };
     let mut vol = Decimal::ZERO;
     let mut funds = Decimal::ZERO;
-    if let Some(book) = w.books.get(&o.market) {
+    if let Some(book) = w.books.get(&o.market.symbol) {
         let side = if opp == Side::Ask {
             &book.asks
         } else {
@@ -420,7 +404,7 @@ fn available(w: &World, mk: &Markets, o: &Order, now: DateTime<Utc>) -> (Decimal
         }
     }
     for (p, v) in mk
-        .lp_levels(&o.market, opp, now)
+        .lp_levels(&o.market.symbol, opp, now)
         .into_iter()
         .filter(|(p, _)| ok(*p))
     {
@@ -433,8 +417,7 @@ fn available(w: &World, mk: &Markets, o: &Order, now: DateTime<Utc>) -> (Decimal
 /// Matches order `idx` against the book and the LP, settles fills, and rests or finishes it.
 pub fn execute(w: &mut World, mk: &Markets, idx: usize, now: DateTime<Utc>) {
     let o = w.orders[idx].clone();
-    let tif = o.time_in_force.as_deref();
-    if tif == Some("fok") {
+    if o.tif == Some(Tif::Fok) {
         let (vol, funds) = available(w, mk, &o, now);
         let enough = match o.volume {
             Some(v) => vol >= v,
@@ -445,30 +428,19 @@ pub fn execute(w: &mut World, mk: &Markets, idx: usize, now: DateTime<Utc>) {
             return;
         }
     }
-    if tif == Some("post_only") {
+    if o.tif == Some(Tif::PostOnly) {
         let (vol, _) = available(w, mk, &o, now);
         if vol > Decimal::ZERO {
             finish(w, idx, false);
             return;
         }
     }
-    let opp = match o.side {
-        Side::Bid => Side::Ask,
-        Side::Ask => Side::Bid,
-    };
-    let mut lp = mk.lp_levels(&o.market, opp, now);
+    let opp = o.side.opposite();
+    let mut lp = mk.lp_levels(&o.market.symbol, opp, now);
     let mut li = 0usize;
     let fee = mk.fee;
-    let base = o
-        .market
-        .split_once('-')
-        .map(|x| x.1.to_string())
-        .unwrap_or_default();
-    let quote = o
-        .market
-        .split_once('-')
-        .map(|x| x.0.to_string())
-        .unwrap_or_default();
+    let base = o.market.base.clone();
+    let quote = o.market.quote.clone();
     loop {
         let cur = &w.orders[idx];
         let want_vol = cur.volume.is_some();
@@ -478,7 +450,7 @@ pub fn execute(w: &mut World, mk: &Markets, idx: usize, now: DateTime<Utc>) {
         if !want_vol && cur.remaining_funds <= Decimal::ZERO {
             break;
         }
-        let real = w.books.get(&o.market).and_then(|b| match opp {
+        let real = w.books.get(&o.market.symbol).and_then(|b| match opp {
             Side::Ask => b.asks.first().cloned(),
             Side::Bid => b.bids.first().cloned(),
         });
@@ -498,7 +470,7 @@ pub fn execute(w: &mut World, mk: &Markets, idx: usize, now: DateTime<Utc>) {
             (_, Some(l)) => (l.0, l.1, None),
             (None, None) => break,
         };
-        if let (OrdType::Limit, Some(limit)) = (o.ord_type, o.price) {
+        if let (OrderKind::Limit, Some(limit)) = (o.kind, o.price) {
             let crosses = match o.side {
                 Side::Bid => px <= limit,
                 Side::Ask => px >= limit,
@@ -510,7 +482,7 @@ pub fn execute(w: &mut World, mk: &Markets, idx: usize, now: DateTime<Utc>) {
         let qty = if want_vol {
             cur.remaining_volume.min(avail)
         } else {
-            round_vol(cur.remaining_funds / px).min(avail)
+            mk.round_vol(cur.remaining_funds / px).min(avail)
         };
         if qty <= Decimal::ZERO {
             break;
@@ -541,8 +513,8 @@ pub fn execute(w: &mut World, mk: &Markets, idx: usize, now: DateTime<Utc>) {
                 price: px,
                 volume: qty,
                 funds,
-                trend: if o.side == Side::Bid { "up" } else { "down" },
                 side: o.side,
+                taker_side: o.side,
                 created_at: now,
             });
         }
@@ -554,7 +526,7 @@ pub fn execute(w: &mut World, mk: &Markets, idx: usize, now: DateTime<Utc>) {
                 let held = b.balance + b.locked;
                 let newq = held + qty;
                 if newq > Decimal::ZERO {
-                    b.avg_buy_price = round_price((b.avg_buy_price * held + funds) / newq);
+                    b.avg_buy_price = mk.round_price((b.avg_buy_price * held + funds) / newq);
                 }
                 b.balance += qty;
             }
@@ -584,8 +556,8 @@ pub fn execute(w: &mut World, mk: &Markets, idx: usize, now: DateTime<Utc>) {
                     price: px,
                     volume: qty,
                     funds,
-                    trend: if o.side == Side::Bid { "up" } else { "down" },
                     side: opp,
+                    taker_side: o.side,
                     created_at: now,
                 });
                 let done = m.remaining_volume <= Decimal::ZERO;
@@ -602,7 +574,7 @@ pub fn execute(w: &mut World, mk: &Markets, idx: usize, now: DateTime<Utc>) {
                     }
                 }
                 if done {
-                    if let Some(b) = w.books.get_mut(&o.market) {
+                    if let Some(b) = w.books.get_mut(&o.market.symbol) {
                         b.remove(mi);
                     }
                     finish(w, mi, true);
@@ -611,12 +583,12 @@ pub fn execute(w: &mut World, mk: &Markets, idx: usize, now: DateTime<Utc>) {
             None => lp[li].1 -= qty,
         }
         let seq = w.next_seq();
-        w.tape.entry(o.market.clone()).or_default().insert(
+        w.tape.entry(o.market.symbol.clone()).or_default().insert(
             (now.timestamp_millis(), seq),
             Tick {
                 price: px,
                 volume: qty,
-                ask_bid: if o.side == Side::Bid { "BID" } else { "ASK" },
+                taker_side: o.side,
                 seq,
             },
         );
@@ -625,13 +597,13 @@ pub fn execute(w: &mut World, mk: &Markets, idx: usize, now: DateTime<Utc>) {
     let filled = match cur.volume {
         Some(_) => cur.remaining_volume <= Decimal::ZERO,
         None => {
-            cur.remaining_funds < cur.price.unwrap_or_default() / Decimal::from(10_000)
+            cur.remaining_funds < cur.quote_amount.unwrap_or_default() / Decimal::from(10_000)
                 || cur.remaining_funds <= Decimal::ZERO
         }
     };
     if filled {
         finish(w, idx, true);
-    } else if cur.ord_type == OrdType::Limit && cur.time_in_force.is_none() {
+    } else if cur.kind == OrderKind::Limit && cur.tif.is_none() {
         // Rest in the book; release what a better fill price saved.
         if cur.side == Side::Bid {
             let need = cur.remaining_volume * cur.price.unwrap_or_default() * (Decimal::ONE + fee);
@@ -645,37 +617,37 @@ pub fn execute(w: &mut World, mk: &Markets, idx: usize, now: DateTime<Utc>) {
             }
         }
         let seq = w.next_seq();
-        w.books.entry(cur.market.clone()).or_default().insert(
-            cur.side,
-            Rest {
-                price: cur.price.unwrap_or_default(),
-                seq,
-                idx,
-            },
-        );
+        w.books
+            .entry(cur.market.symbol.clone())
+            .or_default()
+            .insert(
+                cur.side,
+                Rest {
+                    price: cur.price.unwrap_or_default(),
+                    seq,
+                    idx,
+                },
+            );
     } else {
         finish(w, idx, false);
     }
 }
 
-/// Ends an order: releases what it still locks; `done` when filled, else `cancel`.
+/// Ends an order: releases what it still locks; `done` when filled, else cancelled.
 pub fn finish(w: &mut World, idx: usize, done: bool) {
+    w.set_state(
+        idx,
+        if done {
+            OrderState::Done
+        } else {
+            OrderState::Cancelled
+        },
+    );
     let o = &mut w.orders[idx];
-    o.state = if done {
-        OrdState::Done
-    } else {
-        OrdState::Cancel
-    };
     let rel = o.locked;
     o.locked = Decimal::ZERO;
     o.remaining_fee = if done { Decimal::ZERO } else { o.remaining_fee };
-    let cur = {
-        let (q, b) = o.market.split_once('-').unwrap_or(("KRW", ""));
-        match o.side {
-            Side::Bid => q.to_string(),
-            Side::Ask => b.to_string(),
-        }
-    };
+    let cur = o.lock_currency().to_string();
     let acct = o.account.clone();
     if rel != Decimal::ZERO {
         let b = w.accounts.entry(acct).or_default().bal(&cur);
@@ -684,17 +656,13 @@ pub fn finish(w: &mut World, idx: usize, done: bool) {
     }
 }
 
-/// Cancels a waiting order. Errors when it is not waiting.
+/// Cancels an open order. Errors when it is not open.
 pub fn cancel(w: &mut World, idx: usize) -> Result<(), OrderError> {
-    if w.orders[idx].state != OrdState::Wait {
-        return Err(oerr(
-            400,
-            "order_not_found",
-            "주문을 찾지 못했습니다. (already done or cancelled)",
-        ));
+    if w.orders[idx].state != OrderState::Open {
+        return Err(OrderError::NotOpen);
     }
-    let market = w.orders[idx].market.clone();
-    if let Some(b) = w.books.get_mut(&market) {
+    let symbol = w.orders[idx].market.symbol.clone();
+    if let Some(b) = w.books.get_mut(&symbol) {
         b.remove(idx);
     }
     finish(w, idx, false);
@@ -704,45 +672,55 @@ pub fn cancel(w: &mut World, idx: usize) -> Result<(), OrderError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mock::scenario::DepthSpec;
 
     fn setup() -> (World, Markets, DateTime<Utc>) {
         let now: DateTime<Utc> = "2026-11-20T18:30:00Z".parse().unwrap();
-        let mk = Markets {
-            specs: vec![MarketSpec {
-                code: "KRW-XRP".into(),
-                korean_name: "리플".into(),
-                english_name: "XRP".into(),
+        let rules = crate::mock::venue::rules::sample();
+        let mk = Markets::new(
+            vec![MarketConf {
+                market: market(),
+                name: "Coin".into(),
+                local_names: BTreeMap::new(),
                 price: Decimal::from(3000),
                 volatility: 0.0,
-                depth: DepthSpec {
+                depth: Depth {
                     levels: 3,
                     step_pct: Decimal::ONE,
-                    level_krw: Decimal::from(300_000),
+                    level_value: Decimal::from(300_000),
                 },
             }],
-            seed: 1,
-            anchor: now,
-            fee: Decimal::new(5, 4),
-        };
+            1,
+            now,
+            Decimal::new(5, 4),
+            rules,
+        );
         let mut w = World::default();
         for name in ["a", "b"] {
             let acct = w.accounts.entry(name.into()).or_default();
-            acct.bal("KRW").balance = Decimal::from(1_000_000);
-            acct.bal("XRP").balance = Decimal::from(1000);
+            acct.bal("QUOTE").balance = Decimal::from(1_000_000);
+            acct.bal("COIN").balance = Decimal::from(1000);
         }
         (w, mk, now)
     }
 
-    fn order(side: Side, t: OrdType, price: Option<i64>, volume: Option<i64>) -> NewOrder {
+    fn market() -> Arc<Market> {
+        Arc::new(Market {
+            symbol: "COIN/QUOTE".into(),
+            base: "COIN".into(),
+            quote: "QUOTE".into(),
+        })
+    }
+
+    fn order(side: Side, kind: OrderKind, price: Option<i64>, volume: Option<i64>) -> NewOrder {
         NewOrder {
-            market: "KRW-XRP".into(),
+            market: market(),
             side,
-            ord_type: t,
+            kind,
             price: price.map(Decimal::from),
+            quote_amount: None,
             volume: volume.map(Decimal::from),
             identifier: None,
-            time_in_force: None,
+            tif: None,
         }
     }
 
@@ -753,54 +731,57 @@ mod tests {
             &mut w,
             &mk,
             "a",
-            order(Side::Ask, OrdType::Limit, Some(3010), Some(10)),
+            order(Side::Ask, OrderKind::Limit, Some(3010), Some(10)),
             now,
         )
         .unwrap();
-        assert_eq!(w.orders[ask].state, OrdState::Wait);
-        assert_eq!(w.accounts["a"].balances["XRP"].locked, Decimal::from(10));
+        assert_eq!(w.orders[ask].state, OrderState::Open);
+        assert_eq!(w.accounts["a"].balances["COIN"].locked, Decimal::from(10));
         let bid = place(
             &mut w,
             &mk,
             "b",
-            order(Side::Bid, OrdType::Limit, Some(3010), Some(10)),
+            order(Side::Bid, OrderKind::Limit, Some(3010), Some(10)),
             now,
         )
         .unwrap();
-        assert_eq!(w.orders[bid].state, OrdState::Done);
-        assert_eq!(w.orders[ask].state, OrdState::Done);
+        assert_eq!(w.orders[bid].state, OrderState::Done);
+        assert_eq!(w.orders[ask].state, OrderState::Done);
         let fee = Decimal::from(30_100) * mk.fee;
         assert_eq!(
-            w.accounts["a"].balances["KRW"].balance,
+            w.accounts["a"].balances["QUOTE"].balance,
             Decimal::from(1_030_100) - fee
         );
         assert_eq!(
-            w.accounts["b"].balances["KRW"].balance,
+            w.accounts["b"].balances["QUOTE"].balance,
             Decimal::from(969_900) - fee
         );
-        assert_eq!(w.accounts["b"].balances["KRW"].locked, Decimal::ZERO);
-        assert_eq!(w.accounts["a"].balances["XRP"].locked, Decimal::ZERO);
-        assert_eq!(w.accounts["b"].balances["XRP"].balance, Decimal::from(1010));
+        assert_eq!(w.accounts["b"].balances["QUOTE"].locked, Decimal::ZERO);
+        assert_eq!(w.accounts["a"].balances["COIN"].locked, Decimal::ZERO);
+        assert_eq!(
+            w.accounts["b"].balances["COIN"].balance,
+            Decimal::from(1010)
+        );
         assert_eq!(w.orders[ask].paid_fee, fee);
     }
 
     #[test]
     fn market_sell_beyond_depth_ends_cancelled_and_unlocks() {
         let (mut w, mk, now) = setup();
-        // LP bids: 3 levels of 300,000 KRW ≈ 300 XRP in total; selling 1000 exhausts them.
+        // LP bids: 3 levels worth 300,000 each ≈ 300 COIN in total; selling 1000 exhausts them.
         let i = place(
             &mut w,
             &mk,
             "a",
-            order(Side::Ask, OrdType::Market, None, Some(1000)),
+            order(Side::Ask, OrderKind::MarketSellBase, None, Some(1000)),
             now,
         )
         .unwrap();
         let o = &w.orders[i];
-        assert_eq!(o.state, OrdState::Cancel);
+        assert_eq!(o.state, OrderState::Cancelled);
         assert_eq!(o.trades.len(), 3);
         assert!(o.executed_volume > Decimal::ZERO && o.executed_volume < Decimal::from(1000));
-        let x = &w.accounts["a"].balances["XRP"];
+        let x = &w.accounts["a"].balances["COIN"];
         assert_eq!(x.locked, Decimal::ZERO);
         assert_eq!(x.balance, Decimal::from(1000) - o.executed_volume);
     }
@@ -808,11 +789,14 @@ mod tests {
     #[test]
     fn fok_without_enough_depth_does_nothing() {
         let (mut w, mk, now) = setup();
-        let mut req = order(Side::Ask, OrdType::Limit, Some(2000), Some(1000));
-        req.time_in_force = Some("fok".into());
+        let mut req = order(Side::Ask, OrderKind::Limit, Some(2000), Some(1000));
+        req.tif = Some(Tif::Fok);
         let i = place(&mut w, &mk, "a", req, now).unwrap();
-        assert_eq!(w.orders[i].state, OrdState::Cancel);
+        assert_eq!(w.orders[i].state, OrderState::Cancelled);
         assert!(w.orders[i].trades.is_empty());
-        assert_eq!(w.accounts["a"].balances["XRP"].balance, Decimal::from(1000));
+        assert_eq!(
+            w.accounts["a"].balances["COIN"].balance,
+            Decimal::from(1000)
+        );
     }
 }

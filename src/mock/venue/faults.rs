@@ -1,7 +1,7 @@
 //! Injected faults, from the scenario's `faults:` list or `POST /_mock/faults` at run time.
 //!
-//! A rule matches requests by method and path prefix and, with its probabilities, answers
-//! 500 `server_error`, adds latency, never answers (a timeout for the client), drops the
+//! A rule matches requests by method and path prefix (the façade's paths) and, with its
+//! probabilities, answers a server error (500, in the façade's error envelope), adds latency, never answers (a timeout for the client), drops the
 //! connection mid-response, truncates the JSON body, starts a 429 storm for everyone, or makes
 //! a list endpoint repeat items of the previous page. Every injected fault is logged (tracing
 //! and the request log). Decisions use a seeded RNG so a scenario's faults are reproducible.

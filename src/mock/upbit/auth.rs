@@ -1,20 +1,23 @@
-//! JWT verification, independent from the client's signer on purpose.
+//! Upbit's JWT verification, independent from the client's signer on purpose (the mock is
+//! the oracle the client is tested against).
 //!
 //! Tokens are verified with the `jsonwebtoken` crate (HS256 and HS512 only; `none`, RS256 and
 //! everything else are refused), and `query_hash` is recomputed with `sha2` over the decoded
 //! query string (arrays as `key[]=v`, order as sent) or the JSON body's fields joined
 //! `k=v&…` in body order. Checks run in the reference's order and each failure carries its
-//! documented Upbit error name. Nonces are remembered per key for a bounded time window.
+//! documented Upbit error name. Nonces are remembered per key for a bounded time window (the
+//! venue's replay store).
 
-use std::collections::{HashSet, VecDeque};
-use std::time::{Duration, Instant};
+use std::collections::HashSet;
+use std::time::Instant;
 
 use base64::Engine as _;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use sha2::{Digest, Sha512};
 
-use crate::mock::state::KeyRec;
+use crate::mock::venue::keys::KeyRec;
+pub use crate::mock::venue::replay::NonceStore;
 
 /// An authentication failure: HTTP status and Upbit error name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -157,65 +160,6 @@ pub fn query_hash(params: &Params) -> String {
     hex::encode(Sha512::digest(hash_input(params).as_bytes()))
 }
 
-/// Nonces seen per key within a time window; bounded in count too, so memory stays flat.
-/// Stores a 64-bit digest of (key, nonce), not the strings: a collision would only make a
-/// fresh nonce look replayed, with odds far below anything a test or a drill can reach.
-pub struct NonceStore {
-    window: Duration,
-    cap: usize,
-    seen: HashSet<u64>,
-    order: VecDeque<(Instant, u64)>,
-}
-
-fn nonce_digest(key: &str, nonce: &str) -> u64 {
-    let d = Sha512::new()
-        .chain_update(key.as_bytes())
-        .chain_update([0u8])
-        .chain_update(nonce.as_bytes())
-        .finalize();
-    let mut b = [0u8; 8];
-    b.copy_from_slice(&d[..8]);
-    u64::from_le_bytes(b)
-}
-
-impl NonceStore {
-    pub fn new(window: Duration, cap: usize) -> Self {
-        NonceStore {
-            window,
-            cap,
-            seen: HashSet::new(),
-            order: VecDeque::new(),
-        }
-    }
-
-    /// Records a nonce; false when it was already used within the window.
-    pub fn check_and_insert(&mut self, key: &str, nonce: &str, now: Instant) -> bool {
-        while let Some((t, _)) = self.order.front() {
-            if now.duration_since(*t) > self.window || self.order.len() >= self.cap {
-                if let Some((_, k)) = self.order.pop_front() {
-                    self.seen.remove(&k);
-                }
-            } else {
-                break;
-            }
-        }
-        let k = nonce_digest(key, nonce);
-        if !self.seen.insert(k) {
-            return false;
-        }
-        self.order.push_back((now, k));
-        true
-    }
-
-    pub fn len(&self) -> usize {
-        self.seen.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.seen.is_empty()
-    }
-}
-
 /// Everything the verifier needs to know about the request.
 pub struct RequestAuth<'a> {
     pub authorization: Option<&'a str>,
@@ -244,14 +188,14 @@ pub fn authenticate(
     let peek = peek_claims(token).map_err(|e| (e, None))?;
     let ak = Some(peek.access_key.clone());
     let key = lookup(&peek.access_key).ok_or((INVALID_KEY, ak.clone()))?;
-    if key.revoked_at.is_some() {
+    if key.is_revoked() {
         return Err((INVALID_KEY, ak));
     }
     let claims = verify_signature(token, &key.secret_key).map_err(|e| (e, ak.clone()))?;
-    if key.expire_at <= now {
+    if key.is_expired(now) {
         return Err((EXPIRED_KEY, ak));
     }
-    if !key.allowed_ips.is_empty() && !req.ip.is_some_and(|ip| key.allowed_ips.contains(&ip)) {
+    if !key.ip_allowed(req.ip) {
         return Err((NO_IP, ak));
     }
     let Some(nonce) = claims.nonce.as_deref().filter(|n| !n.is_empty()) else {
@@ -272,7 +216,7 @@ pub fn authenticate(
         }
     }
     if let Some(scope) = req.scope {
-        if !key.scopes.iter().any(|s| s == scope) {
+        if !key.has_scope(scope) {
             return Err((out_of_scope(out_of_scope_status), ak));
         }
     }
@@ -348,18 +292,5 @@ mod tests {
             assert!(peek_claims(&t).is_err(), "{alg} accepted by peek");
             assert!(verify_signature(&t, SECRET).is_err(), "{alg} accepted");
         }
-    }
-
-    #[test]
-    fn nonce_store_is_bounded() {
-        let mut s = NonceStore::new(Duration::from_secs(60), 100);
-        let now = Instant::now();
-        assert!(s.check_and_insert("k", "a", now));
-        assert!(!s.check_and_insert("k", "a", now));
-        assert!(s.check_and_insert("k2", "a", now));
-        for i in 0..1000 {
-            s.check_and_insert("k", &i.to_string(), now);
-        }
-        assert!(s.len() <= 100);
     }
 }

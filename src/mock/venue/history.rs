@@ -7,6 +7,11 @@
 //! scenario's balances with the attack's effects applied (the bot's past trades are taken as
 //! already reflected in them). Open orders (the bot's and the attacker's) are real resting
 //! orders with locked funds.
+//!
+//! Everything here is in the façade's terms already: the scenario was translated into its
+//! quote currency, and sizes that must clear the minimum order value derive from its rules.
+
+use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Timelike, Utc};
 use rand::{Rng, SeedableRng};
@@ -14,23 +19,27 @@ use rand_chacha::ChaCha8Rng;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use crate::mock::matching::{round_price, round_vol, Markets, Rest};
-use crate::mock::scenario::Scenario;
-use crate::mock::state::{
-    Account, CoinAddress, Deposit, Fill, KeyRec, OrdState, OrdType, Order, Side, Tick, Withdrawal,
-    World,
+use crate::mock::venue::keys::{KeyRec, Permission};
+use crate::mock::venue::matching::{Markets, Rest};
+use crate::mock::venue::scenario::{AttackSpec, Scenario};
+use crate::mock::venue::state::{
+    Account, CoinAddress, Deposit, Fill, Market, Order, OrderKind, OrderState, Side, Tick,
+    Withdrawal, WithdrawalState, World,
 };
-use crate::mock::wire::kst_offset;
+use crate::mock::venue::transfers::WITHDRAWAL_FEE;
+use crate::mock::venue::{clock, dec, KeyMaker};
 
 /// One row of the generic bot-log CSV.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BotLogRow {
     pub order_id: Uuid,
     pub identifier: Option<String>,
+    /// The façade's native symbol.
     pub market: String,
     pub side: Side,
-    pub ord_type: OrdType,
+    pub kind: OrderKind,
     pub created_at: DateTime<Utc>,
+    /// The limit price, or the quote amount of a market buy by quote amount.
     pub price: Option<Decimal>,
     pub volume: Option<Decimal>,
 }
@@ -51,10 +60,10 @@ pub fn bot_log_csv(rows: &[BotLogRow]) -> String {
             r.identifier.clone().unwrap_or_default(),
             r.market.clone(),
             r.side.as_str().to_string(),
-            r.ord_type.as_str().to_string(),
-            crate::engine::journal::ts(r.created_at),
-            r.price.map(crate::mock::wire::dec).unwrap_or_default(),
-            r.volume.map(crate::mock::wire::dec).unwrap_or_default(),
+            r.kind.bot_log_name().to_string(),
+            clock::ts(r.created_at),
+            r.price.map(dec).unwrap_or_default(),
+            r.volume.map(dec).unwrap_or_default(),
         ];
         let _ = w.write_record(&rec);
     }
@@ -99,62 +108,48 @@ impl Gen {
     }
 }
 
-/// The scenario's "now" rounded down to the minute, unless fixed.
-pub fn scenario_now(sc: &Scenario, explicit: Option<DateTime<Utc>>) -> DateTime<Utc> {
-    let t = explicit.or(sc.now).unwrap_or_else(Utc::now);
-    t.with_second(0)
-        .and_then(|t| t.with_nanosecond(0))
-        .unwrap_or(t)
-}
-
 /// Sets up accounts, keys and addresses, then generates history. Returns the bot log.
-pub fn build(sc: &Scenario, mk: &Markets, now: DateTime<Utc>, w: &mut World) -> Vec<BotLogRow> {
+pub fn build(
+    sc: &Scenario,
+    keys: &KeyMaker<'_>,
+    mk: &Markets,
+    now: DateTime<Utc>,
+    w: &mut World,
+) -> Vec<BotLogRow> {
     let mut g = Gen::new(sc.seed);
+    let quote = sc.quote.as_str();
+    w.truth.loss_currency = quote.to_string();
+    w.truth.loss_dp = mk.rules.quote_dp;
     for a in &sc.accounts {
         let mut acct = Account::default();
         for (cur, amt) in &a.balances {
             acct.bal(cur).balance = *amt;
-            if cur != "KRW" {
-                let m = format!("KRW-{cur}");
-                acct.bal(cur).avg_buy_price = mk.ref_price(&m, now - Duration::days(20));
+            if cur != quote {
+                acct.bal(cur).avg_buy_price = mk
+                    .by_base(cur)
+                    .map(|m| mk.ref_price(&m.market.symbol, now - Duration::days(20)))
+                    .unwrap_or_default();
             }
         }
         w.accounts.insert(a.name.clone(), acct);
-        // The account was funded by a KRW deposit long ago.
-        if let Some(krw) = a.balances.get("KRW") {
+        // The account was funded by a deposit of the quote currency long ago.
+        if let Some(funds) = a.balances.get(quote) {
             let uuid = g.uuid();
             let txid = g.token(24);
             w.deposits.push(Deposit {
                 uuid,
                 account: a.name.clone(),
-                currency: "KRW".into(),
-                net_type: "KRW".into(),
+                currency: quote.into(),
+                net_type: quote.into(),
                 txid,
                 created_at: now - Duration::days(45),
-                amount: *krw,
+                amount: *funds,
             });
         }
     }
     for k in &sc.keys {
-        let access_key = k.access_key.clone().unwrap_or_else(|| g.token(40));
-        let secret_key = k.secret_key.clone().unwrap_or_else(|| g.token(40));
-        w.keys.insert(
-            access_key.clone(),
-            KeyRec {
-                account: k.account.clone(),
-                label: k.label.clone(),
-                access_key,
-                secret_key,
-                scopes: k.scopes.clone(),
-                allowed_ips: k
-                    .allowed_ips
-                    .iter()
-                    .filter_map(|s| s.parse().ok())
-                    .collect(),
-                expire_at: now + Duration::days(k.expires_in_days),
-                revoked_at: None,
-            },
-        );
+        let rec = keys.make(&mut g, k, now);
+        w.keys.insert(rec.access_key.clone(), rec);
     }
     for a in &sc.withdraw_addresses {
         let registered_at = now - Duration::minutes(a.registered_minutes_ago);
@@ -179,11 +174,11 @@ pub fn build(sc: &Scenario, mk: &Markets, now: DateTime<Utc>, w: &mut World) -> 
                 net_type: net.clone(),
                 address: a.address.clone(),
                 txid: Some(txid),
-                state: "DONE",
+                state: WithdrawalState::Done,
                 created_at: at,
                 done_at: Some(at + Duration::minutes(25)),
                 amount: Decimal::new(1, 2),
-                fee: Decimal::new(5, 4),
+                fee: WITHDRAWAL_FEE,
             });
         }
     }
@@ -201,20 +196,22 @@ pub fn build(sc: &Scenario, mk: &Markets, now: DateTime<Utc>, w: &mut World) -> 
         name_leaked_key_without_attack(sc, w);
     }
     w.orders.sort_by_key(|o| o.created_at);
-    w.by_uuid = w
-        .orders
-        .iter()
-        .enumerate()
-        .map(|(i, o)| (o.uuid, i))
-        .collect();
-    // Rebuild the books (indices changed with the sort).
+    w.reindex();
+    // Rebuild the books (positions changed with the sort).
     w.books.clear();
     let waiting: Vec<(usize, Side, Decimal, String)> = w
         .orders
         .iter()
         .enumerate()
-        .filter(|(_, o)| o.state == OrdState::Wait)
-        .map(|(i, o)| (i, o.side, o.price.unwrap_or_default(), o.market.clone()))
+        .filter(|(_, o)| o.state == OrderState::Open)
+        .map(|(i, o)| {
+            (
+                i,
+                o.side,
+                o.price.unwrap_or_default(),
+                o.market.symbol.clone(),
+            )
+        })
         .collect();
     for (idx, side, price, market) in waiting {
         let seq = w.next_seq();
@@ -228,15 +225,17 @@ pub fn build(sc: &Scenario, mk: &Markets, now: DateTime<Utc>, w: &mut World) -> 
     log
 }
 
+/// A finished order with its fills. `amount` is the limit price, or the quote amount of a
+/// market buy by quote amount.
 #[allow(clippy::too_many_arguments)]
 fn filled_order(
     g: &mut Gen,
     w: &mut World,
     account: &str,
-    market: &str,
+    market: &Arc<Market>,
     side: Side,
-    ord_type: OrdType,
-    price_field: Option<Decimal>,
+    kind: OrderKind,
+    amount: Option<Decimal>,
     fills: &[(Decimal, Decimal)],
     at: DateTime<Utc>,
     identifier: Option<String>,
@@ -253,19 +252,19 @@ fn filled_order(
         let fu = g.uuid();
         trades.push(Fill {
             uuid: fu,
-            market: market.to_string(),
+            market: market.clone(),
             price: *p,
             volume: *v,
             funds,
-            trend: if side == Side::Bid { "up" } else { "down" },
             side,
+            taker_side: side,
             created_at: at + Duration::milliseconds(120 + 35 * i as i64),
         });
         if g.mute_tape {
             continue;
         }
         let seq = w.next_seq();
-        w.tape.entry(market.to_string()).or_default().insert(
+        w.tape.entry(market.symbol.clone()).or_default().insert(
             (
                 (at + Duration::milliseconds(120 + 35 * i as i64)).timestamp_millis(),
                 seq,
@@ -273,27 +272,22 @@ fn filled_order(
             Tick {
                 price: *p,
                 volume: *v,
-                ask_bid: if side == Side::Bid { "BID" } else { "ASK" },
+                taker_side: side,
                 seq,
             },
         );
     }
     let paid_fee = ef * fee;
-    let volume = match ord_type {
-        OrdType::Price => None,
-        _ => Some(ev),
-    };
-    if let Some(id) = &identifier {
-        w.identifiers.insert((account.to_string(), id.clone()));
-    }
-    w.orders.push(Order {
+    let by_quote = kind == OrderKind::MarketBuyQuote;
+    w.push_order(Order {
         uuid,
         account: account.into(),
-        market: market.into(),
+        market: market.clone(),
         side,
-        ord_type,
-        price: price_field,
-        volume,
+        kind,
+        price: if by_quote { None } else { amount },
+        quote_amount: if by_quote { amount } else { None },
+        volume: if by_quote { None } else { Some(ev) },
         remaining_volume: Decimal::ZERO,
         remaining_funds: Decimal::ZERO,
         reserved_fee: if side == Side::Bid {
@@ -306,10 +300,10 @@ fn filled_order(
         locked: Decimal::ZERO,
         executed_volume: ev,
         executed_funds: ef,
-        state: OrdState::Done,
+        state: OrderState::Done,
         created_at: at,
         identifier,
-        time_in_force: None,
+        tif: None,
         trades,
     });
     uuid
@@ -321,7 +315,7 @@ fn open_order(
     g: &mut Gen,
     w: &mut World,
     account: &str,
-    market: &str,
+    market: &Arc<Market>,
     side: Side,
     price: Decimal,
     volume: Decimal,
@@ -329,14 +323,13 @@ fn open_order(
     identifier: Option<String>,
     fee: Decimal,
 ) -> Option<Uuid> {
-    let (q, b) = market.split_once('-')?;
     let (cur, amt, rfee) = match side {
         Side::Bid => (
-            q,
+            market.quote.as_str(),
             price * volume * (Decimal::ONE + fee),
             price * volume * fee,
         ),
-        Side::Ask => (b, volume, Decimal::ZERO),
+        Side::Ask => (market.base.as_str(), volume, Decimal::ZERO),
     };
     let bal = w.accounts.get_mut(account)?.bal(cur);
     if bal.balance < amt {
@@ -345,16 +338,14 @@ fn open_order(
     bal.balance -= amt;
     bal.locked += amt;
     let uuid = g.uuid();
-    if let Some(id) = &identifier {
-        w.identifiers.insert((account.to_string(), id.clone()));
-    }
-    w.orders.push(Order {
+    w.push_order(Order {
         uuid,
         account: account.into(),
-        market: market.into(),
+        market: market.clone(),
         side,
-        ord_type: OrdType::Limit,
+        kind: OrderKind::Limit,
         price: Some(price),
+        quote_amount: None,
         volume: Some(volume),
         remaining_volume: volume,
         remaining_funds: Decimal::ZERO,
@@ -364,18 +355,25 @@ fn open_order(
         locked: amt,
         executed_volume: Decimal::ZERO,
         executed_funds: Decimal::ZERO,
-        state: OrdState::Wait,
+        state: OrderState::Open,
         created_at: at,
         identifier,
-        time_in_force: None,
+        tif: None,
         trades: Vec::new(),
     });
     Some(uuid)
 }
 
+/// The market trading `base` (validated by the scenario).
+fn market_of(mk: &Markets, base: &str) -> Arc<Market> {
+    mk.by_base(base)
+        .map(|m| m.market.clone())
+        .expect("scenario validation checked every market reference")
+}
+
 fn bot_history(
     sc: &Scenario,
-    bot: &crate::mock::scenario::BotSpec,
+    bot: &crate::mock::venue::scenario::BotSpec,
     mk: &Markets,
     now: DateTime<Utc>,
     w: &mut World,
@@ -393,16 +391,17 @@ fn bot_history(
     for off in times {
         n += 1;
         let at = start + Duration::milliseconds(off);
-        let market = bot.markets[g.rng.gen_range(0..bot.markets.len())].clone();
-        let ord_type = OrdType::parse(&bot.ord_types[g.rng.gen_range(0..bot.ord_types.len())])
-            .unwrap_or(OrdType::Limit);
-        let size = g
-            .dec_between(bot.order_krw[0], bot.order_krw[1])
-            .round_dp(0);
-        let r = mk.ref_price(&market, at);
+        let market = market_of(mk, &bot.markets[g.rng.gen_range(0..bot.markets.len())]);
+        let ord_type =
+            OrderKind::from_bot_log_name(&bot.ord_types[g.rng.gen_range(0..bot.ord_types.len())])
+                .unwrap_or(OrderKind::Limit);
+        let size = mk
+            .rules
+            .round_quote(g.dec_between(bot.order_quote[0], bot.order_quote[1]));
+        let r = mk.ref_price(&market.symbol, at);
         let side = match ord_type {
-            OrdType::Price => Side::Bid,
-            OrdType::Market => Side::Ask,
+            OrderKind::MarketBuyQuote => Side::Bid,
+            OrderKind::MarketSellBase => Side::Ask,
             _ => {
                 if g.rng.gen_bool(0.5) {
                     Side::Bid
@@ -413,9 +412,9 @@ fn bot_history(
         };
         let ident = Some(bot.identifier.replace("{n}", &n.to_string()));
         let (uuid, price, volume) = match ord_type {
-            OrdType::Price => {
-                let px = round_price(r * Decimal::new(10005, 4));
-                let v = round_vol(size / px);
+            OrderKind::MarketBuyQuote => {
+                let px = mk.round_price(r * Decimal::new(10005, 4));
+                let v = mk.round_vol(size / px);
                 let u = filled_order(
                     g,
                     w,
@@ -431,9 +430,9 @@ fn bot_history(
                 );
                 (u, Some(size), None)
             }
-            OrdType::Market => {
-                let px = round_price(r * Decimal::new(9995, 4));
-                let v = round_vol(size / r);
+            OrderKind::MarketSellBase => {
+                let px = mk.round_price(r * Decimal::new(9995, 4));
+                let v = mk.round_vol(size / r);
                 let u = filled_order(
                     g,
                     w,
@@ -451,11 +450,11 @@ fn bot_history(
             }
             _ => {
                 let d = g.pct(0.004);
-                let px = round_price(match side {
+                let px = mk.round_price(match side {
                     Side::Bid => r * (Decimal::ONE - d),
                     Side::Ask => r * (Decimal::ONE + d),
                 });
-                let v = round_vol(size / px);
+                let v = mk.round_vol(size / px);
                 let u = if g.rng.gen_bool(bot.cancel_rate.clamp(0.0, 1.0)) {
                     let u = filled_order(
                         g,
@@ -470,11 +469,11 @@ fn bot_history(
                         ident.clone(),
                         sc.fee,
                     );
-                    if let Some(o) = w.orders.last_mut() {
-                        o.state = OrdState::Cancel;
-                        o.volume = Some(v);
-                        o.remaining_volume = v;
-                    }
+                    let last = w.orders.len() - 1;
+                    w.set_state(last, OrderState::Cancelled);
+                    let o = &mut w.orders[last];
+                    o.volume = Some(v);
+                    o.remaining_volume = v;
                     u
                 } else {
                     filled_order(
@@ -498,9 +497,9 @@ fn bot_history(
         log.push(BotLogRow {
             order_id: uuid,
             identifier: ident,
-            market,
+            market: market.symbol.clone(),
             side,
-            ord_type,
+            kind: ord_type,
             created_at: at - Duration::milliseconds(latency),
             price,
             volume,
@@ -508,22 +507,22 @@ fn bot_history(
     }
     for _ in 0..bot.open_orders {
         n += 1;
-        let market = bot.markets[g.rng.gen_range(0..bot.markets.len())].clone();
+        let market = market_of(mk, &bot.markets[g.rng.gen_range(0..bot.markets.len())]);
         let at = now - Duration::seconds(g.rng.gen_range(60..3600));
-        let r = mk.ref_price(&market, now);
+        let r = mk.ref_price(&market.symbol, now);
         let side = if g.rng.gen_bool(0.5) {
             Side::Bid
         } else {
             Side::Ask
         };
-        let px = round_price(match side {
+        let px = mk.round_price(match side {
             Side::Bid => r * Decimal::new(97, 2),
             Side::Ask => r * Decimal::new(103, 2),
         });
-        let size = g
-            .dec_between(bot.order_krw[0], bot.order_krw[1])
-            .round_dp(0);
-        let v = round_vol(size / px);
+        let size = mk
+            .rules
+            .round_quote(g.dec_between(bot.order_quote[0], bot.order_quote[1]));
+        let v = mk.round_vol(size / px);
         let ident = Some(bot.identifier.replace("{n}", &n.to_string()));
         if let Some(u) = open_order(
             g,
@@ -540,9 +539,9 @@ fn bot_history(
             log.push(BotLogRow {
                 order_id: u,
                 identifier: ident,
-                market,
+                market: market.symbol.clone(),
                 side,
-                ord_type: OrdType::Limit,
+                kind: OrderKind::Limit,
                 created_at: at - Duration::milliseconds(40),
                 price: Some(px),
                 volume: Some(v),
@@ -554,7 +553,7 @@ fn bot_history(
 
 fn manual_history(
     sc: &Scenario,
-    m: &crate::mock::scenario::ManualSpec,
+    m: &crate::mock::venue::scenario::ManualSpec,
     mk: &Markets,
     now: DateTime<Utc>,
     w: &mut World,
@@ -567,22 +566,22 @@ fn manual_history(
         } else {
             now - Duration::minutes(g.rng.gen_range(1440..days * 1440))
         };
-        let market = m.markets[g.rng.gen_range(0..m.markets.len())].clone();
-        let size = g
-            .dec_between(m.order_krw[0], m.order_krw[1])
-            .round_dp(0)
-            .max(Decimal::from(10_000));
-        let r = mk.ref_price(&market, at);
+        let market = market_of(mk, &m.markets[g.rng.gen_range(0..m.markets.len())]);
+        let size = mk
+            .rules
+            .round_quote(g.dec_between(m.order_quote[0], m.order_quote[1]))
+            .max(mk.rules.min_notional * Decimal::TWO);
+        let r = mk.ref_price(&market.symbol, at);
         let u = if g.rng.gen_bool(0.5) {
-            let px = round_price(r * Decimal::new(1002, 3));
-            let v = round_vol(size / px);
+            let px = mk.round_price(r * Decimal::new(1002, 3));
+            let v = mk.round_vol(size / px);
             filled_order(
                 g,
                 w,
                 &m.account,
                 &market,
                 Side::Bid,
-                OrdType::Price,
+                OrderKind::MarketBuyQuote,
                 Some(size),
                 &[(px, v)],
                 at,
@@ -590,8 +589,8 @@ fn manual_history(
                 sc.fee,
             )
         } else {
-            let px = round_price(r);
-            let v = round_vol(size / px);
+            let px = mk.round_price(r);
+            let v = mk.round_vol(size / px);
             let side = if g.rng.gen_bool(0.5) {
                 Side::Bid
             } else {
@@ -603,7 +602,7 @@ fn manual_history(
                 &m.account,
                 &market,
                 side,
-                OrdType::Limit,
+                OrderKind::Limit,
                 Some(px),
                 &[(px, v)],
                 at,
@@ -615,23 +614,25 @@ fn manual_history(
     }
 }
 
-/// The attack's start: `start_minutes_before_now` before now, moved back to 03:00 KST of the
-/// same night when `night_kst` is set and that night is at most 6 hours earlier.
-pub fn attack_start(a: &crate::mock::scenario::AttackSpec, now: DateTime<Utc>) -> DateTime<Utc> {
+/// The attack's start: `start_minutes_before_now` before now, moved back to 03:00 of the same
+/// night in the victim's time zone when `night` is set and that night is at most 6 hours
+/// earlier.
+pub fn attack_start(sc: &Scenario, a: &AttackSpec, now: DateTime<Utc>) -> DateTime<Utc> {
     let cand = now - Duration::minutes(a.start_minutes_before_now);
-    if !a.night_kst {
+    if !a.night {
         return cand;
     }
-    let local = cand.with_timezone(&kst_offset());
+    let zone = sc.local_offset();
+    let local = cand.with_timezone(&zone);
     let h = local.hour();
     if (1..6).contains(&h) {
         return cand;
     }
-    // Latest 03:00 KST before cand.
+    // Latest local 03:00 before cand.
     let three = local
         .date_naive()
         .and_hms_opt(3, 0, 0)
-        .and_then(|n| n.and_local_timezone(kst_offset()).single())
+        .and_then(|n| n.and_local_timezone(zone).single())
         .map(|t| t.with_timezone(&Utc))
         .unwrap_or(cand);
     let three = if three > cand {
@@ -669,7 +670,7 @@ fn name_leaked_key_without_attack(sc: &Scenario, w: &mut World) {
                     .filter(|k| {
                         k.label == spec.label
                             && k.account == spec.account
-                            && k.scopes.iter().any(|s| s == "make_orders")
+                            && k.can(Permission::Trade)
                     })
                     .map(|k| (k.access_key.clone(), k.account.clone()))
                     .next()
@@ -683,7 +684,7 @@ fn name_leaked_key_without_attack(sc: &Scenario, w: &mut World) {
 
 fn attack(
     sc: &Scenario,
-    a: &crate::mock::scenario::AttackSpec,
+    a: &AttackSpec,
     mk: &Markets,
     now: DateTime<Utc>,
     w: &mut World,
@@ -695,31 +696,32 @@ fn attack(
     let victim = key.account.clone();
     let attacker = a.attacker_account.clone();
     let fee = sc.fee;
-    let t0 = attack_start(a, now);
+    let quote = sc.quote.as_str();
+    let min = mk.rules.min_notional;
+    let t0 = attack_start(sc, a, now);
     w.truth.victim_account = victim.clone();
     w.truth.leaked_access_key = key.access_key.clone();
-    w.truth.attack_started_at = Some(crate::engine::journal::ts(t0));
+    w.truth.attack_started_at = Some(clock::ts(t0));
     w.add_loss(Decimal::ZERO);
     let mut t = t0;
     // 1. Liquidation: market sells walking the LP's bids.
     for cur in &a.liquidate {
-        let market = format!("KRW-{cur}");
-        if mk.get(&market).is_none() {
+        let Some(market) = mk.by_base(cur).map(|m| m.market.clone()) else {
             continue;
-        }
+        };
         let have = w
             .accounts
             .get_mut(&victim)
             .map(|x| x.bal(cur).balance)
             .unwrap_or_default();
-        let mut left = round_vol(have * a.liquidate_fraction);
+        let mut left = mk.round_vol(have * a.liquidate_fraction);
         if left <= Decimal::ZERO {
             continue;
         }
         let vol = left;
-        let r = mk.ref_price(&market, t);
+        let r = mk.ref_price(&market.symbol, t);
         let mut fills = Vec::new();
-        for (p, v) in mk.lp_levels(&market, Side::Bid, t) {
+        for (p, v) in mk.lp_levels(&market.symbol, Side::Bid, t) {
             let q = v.min(left);
             fills.push((p, q));
             left -= q;
@@ -735,49 +737,50 @@ fn attack(
             &victim,
             &market,
             Side::Ask,
-            OrdType::Market,
+            OrderKind::MarketSellBase,
             None,
             &fills,
             t,
             None,
             fee,
         );
-        if let Some(o) = w.orders.last_mut() {
-            o.volume = Some(vol);
-            o.remaining_volume = vol - sold;
-            if sold < vol {
-                o.state = OrdState::Cancel;
-            }
+        let last = w.orders.len() - 1;
+        if sold < vol {
+            w.set_state(last, OrderState::Cancelled);
         }
+        let o = &mut w.orders[last];
+        o.volume = Some(vol);
+        o.remaining_volume = vol - sold;
         w.record_attacker_order(u, t);
         let acct = w.accounts.get_mut(&victim).expect("victim exists");
         acct.bal(cur).balance -= sold;
-        acct.bal("KRW").balance += proceeds - proceeds * fee;
+        acct.bal(quote).balance += proceeds - proceeds * fee;
         w.add_loss(r * sold - proceeds + proceeds * fee);
         t += Duration::seconds(g.rng.gen_range(20..60));
     }
     // 2. Pump: the attacker's ask ladder, lifted by the victim's market buys.
     if let Some(p) = &a.pump {
-        let base = p
-            .market
-            .split_once('-')
-            .map(|x| x.1.to_string())
-            .unwrap_or_default();
-        let r0 = mk.ref_price(&p.market, t);
-        let krw = w
+        let market = market_of(mk, &p.market);
+        let base = market.base.clone();
+        let r0 = mk.ref_price(&market.symbol, t);
+        let funds = w
             .accounts
             .get_mut(&victim)
-            .map(|x| x.bal("KRW").balance)
+            .map(|x| x.bal(quote).balance)
             .unwrap_or_default();
-        let budget = (krw * Decimal::new(95, 2) / (Decimal::ONE + fee)).round_dp(0);
-        let per = (budget / Decimal::from(p.orders.max(1))).round_dp(0);
-        if per >= Decimal::from(5000) {
+        let budget = mk
+            .rules
+            .round_quote(funds * Decimal::new(95, 2) / (Decimal::ONE + fee));
+        let per = mk
+            .rules
+            .round_quote(budget / Decimal::from(p.orders.max(1)));
+        if per >= min {
             let ladder_at = t - Duration::minutes(3);
             let mut asks = Vec::new();
             for i in 0..p.orders {
                 let k = Decimal::from(i + 1) / Decimal::from(p.orders);
-                let px = round_price(r0 * (Decimal::ONE + (p.multiple - Decimal::ONE) * k));
-                let v = round_vol(per / px);
+                let px = mk.round_price(r0 * (Decimal::ONE + (p.multiple - Decimal::ONE) * k));
+                let v = mk.round_vol(per / px);
                 asks.push((px, v));
             }
             for (i, (px, v)) in asks.iter().enumerate() {
@@ -787,9 +790,9 @@ fn attack(
                     g,
                     w,
                     &attacker,
-                    &p.market,
+                    &market,
                     Side::Ask,
-                    OrdType::Limit,
+                    OrderKind::Limit,
                     Some(*px),
                     &[(*px, *v)],
                     ladder_at,
@@ -807,9 +810,9 @@ fn attack(
                     g,
                     w,
                     &victim,
-                    &p.market,
+                    &market,
                     Side::Bid,
-                    OrdType::Price,
+                    OrderKind::MarketBuyQuote,
                     Some(px * *v),
                     &[(*px, *v)],
                     at,
@@ -818,38 +821,34 @@ fn attack(
                 );
                 w.record_attacker_order(u, at);
                 let spent = *px * *v;
-                let rr = mk.ref_price(&p.market, at);
+                let rr = mk.ref_price(&market.symbol, at);
                 w.add_loss((*px - rr) * *v + spent * fee);
                 let va = w.accounts.get_mut(&victim).expect("victim exists");
-                va.bal("KRW").balance -= spent + spent * fee;
+                va.bal(quote).balance -= spent + spent * fee;
                 va.bal(&base).balance += *v;
                 let aa = w.accounts.entry(attacker.clone()).or_default();
                 let ab = aa.bal(&base);
                 ab.balance = (ab.balance - *v).max(Decimal::ZERO);
-                aa.bal("KRW").balance += spent - spent * fee;
+                aa.bal(quote).balance += spent - spent * fee;
             }
             t += Duration::seconds(p.interval_secs * p.orders as i64);
         }
     }
     // 3. Contra: buy high from the attacker, sell low to the attacker.
     if let Some(c) = &a.contra {
-        let base = c
-            .market
-            .split_once('-')
-            .map(|x| x.1.to_string())
-            .unwrap_or_default();
+        let market = market_of(mk, &c.market);
         let half = c.loss_pct / Decimal::from(200);
         for _ in 0..c.round_trips {
-            let r = mk.ref_price(&c.market, t);
-            let hi = round_price(r * (Decimal::ONE + half));
-            let lo = round_price(r * (Decimal::ONE - half));
-            let v = round_vol(c.size_krw / r);
-            let krw = w
+            let r = mk.ref_price(&market.symbol, t);
+            let hi = mk.round_price(r * (Decimal::ONE + half));
+            let lo = mk.round_price(r * (Decimal::ONE - half));
+            let v = mk.round_vol(c.size_quote / r);
+            let funds = w
                 .accounts
                 .get_mut(&victim)
-                .map(|x| x.bal("KRW").balance)
+                .map(|x| x.bal(quote).balance)
                 .unwrap_or_default();
-            if krw < hi * v * (Decimal::ONE + fee) {
+            if funds < hi * v * (Decimal::ONE + fee) {
                 break;
             }
             g.mute_tape = true;
@@ -857,9 +856,9 @@ fn attack(
                 g,
                 w,
                 &attacker,
-                &c.market,
+                &market,
                 Side::Ask,
-                OrdType::Limit,
+                OrderKind::Limit,
                 Some(hi),
                 &[(hi, v)],
                 t - Duration::seconds(5),
@@ -871,9 +870,9 @@ fn attack(
                 g,
                 w,
                 &victim,
-                &c.market,
+                &market,
                 Side::Bid,
-                OrdType::Limit,
+                OrderKind::Limit,
                 Some(hi),
                 &[(hi, v)],
                 t,
@@ -887,9 +886,9 @@ fn attack(
                 g,
                 w,
                 &attacker,
-                &c.market,
+                &market,
                 Side::Bid,
-                OrdType::Limit,
+                OrderKind::Limit,
                 Some(lo),
                 &[(lo, v)],
                 t2 - Duration::seconds(5),
@@ -901,9 +900,9 @@ fn attack(
                 g,
                 w,
                 &victim,
-                &c.market,
+                &market,
                 Side::Ask,
-                OrdType::Limit,
+                OrderKind::Limit,
                 Some(lo),
                 &[(lo, v)],
                 t2,
@@ -911,14 +910,13 @@ fn attack(
                 fee,
             );
             w.record_attacker_order(ua, t2);
-            let r2 = mk.ref_price(&c.market, t2);
+            let r2 = mk.ref_price(&market.symbol, t2);
             w.add_loss((hi - r) * v + (r2 - lo) * v + (hi + lo) * v * fee);
             let va = w.accounts.get_mut(&victim).expect("victim exists");
-            va.bal("KRW").balance -= hi * v * (Decimal::ONE + fee);
-            va.bal("KRW").balance += lo * v * (Decimal::ONE - fee);
+            va.bal(quote).balance -= hi * v * (Decimal::ONE + fee);
+            va.bal(quote).balance += lo * v * (Decimal::ONE - fee);
             let aa = w.accounts.entry(attacker.clone()).or_default();
-            aa.bal("KRW").balance += (hi - lo) * v;
-            let _ = &base;
+            aa.bal(quote).balance += (hi - lo) * v;
             t += Duration::seconds(c.interval_secs);
         }
     }
@@ -929,7 +927,7 @@ fn attack(
             .get_mut(&victim)
             .map(|x| x.bal(&wd.currency).balance)
             .unwrap_or_default();
-        let wfee = Decimal::new(5, 4);
+        let wfee = WITHDRAWAL_FEE;
         let amount = wd.amount.min(have - wfee);
         if amount <= Decimal::ZERO {
             continue;
@@ -949,14 +947,17 @@ fn attack(
             net_type: net,
             address: wd.address.clone(),
             txid: Some(txid),
-            state: "DONE",
+            state: WithdrawalState::Done,
             created_at: t,
             done_at: Some(t + Duration::minutes(12)),
             amount,
             fee: wfee,
         });
         w.truth.attacker_withdrawal_uuids.push(uuid);
-        let r = mk.ref_price(&format!("KRW-{}", wd.currency), t);
+        let r = mk
+            .by_base(&wd.currency)
+            .map(|m| mk.ref_price(&m.market.symbol, t))
+            .unwrap_or_default();
         w.add_loss(r * (amount + wfee));
         w.accounts
             .get_mut(&victim)
@@ -969,13 +970,14 @@ fn attack(
     let om = a
         .pump
         .as_ref()
-        .map(|p| p.market.clone())
-        .or_else(|| a.contra.as_ref().map(|c| c.market.clone()))
-        .unwrap_or_else(|| mk.specs[0].code.clone());
+        .map(|p| market_of(mk, &p.market))
+        .or_else(|| a.contra.as_ref().map(|c| market_of(mk, &c.market)))
+        .unwrap_or_else(|| mk.list[0].market.clone());
     for i in 0..a.open_orders {
-        let r = mk.ref_price(&om, now);
-        let px = round_price(r * (Decimal::new(95, 2) - Decimal::new(i as i64, 2)));
-        let v = round_vol(Decimal::from(50_000) / px);
+        let r = mk.ref_price(&om.symbol, now);
+        let px = mk.round_price(r * (Decimal::new(95, 2) - Decimal::new(i as i64, 2)));
+        // Ten times the minimum order value each.
+        let v = mk.round_vol(min * Decimal::TEN / px);
         let at = t + Duration::seconds(30 * (i as i64 + 1));
         if let Some(u) = open_order(g, w, &victim, &om, Side::Bid, px, v, at.min(now), None, fee) {
             w.record_attacker_order(u, at.min(now));

@@ -1,0 +1,184 @@
+//! Request plumbing every façade shares: path normalization, the body limit, a response
+//! before it becomes HTTP ([`Out`]), injected faults applied around a handler, and the
+//! request log. What goes into a body (the error envelope, headers such as rate-limit
+//! counters) is the façade's.
+
+use std::time::{Duration, Instant};
+
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::Response;
+use uuid::Uuid;
+
+use crate::mock::venue::faults::Decision;
+use crate::mock::venue::state::RequestRecord;
+use crate::mock::venue::{clock, Venue};
+
+/// Largest request body accepted (exchange requests are a few KiB).
+pub const MAX_BODY: usize = 1 << 20;
+
+/// Collapses repeated slashes and drops a trailing slash.
+pub fn normalize(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    let mut prev = false;
+    for c in path.chars() {
+        if c == '/' {
+            if !prev {
+                out.push('/');
+            }
+            prev = true;
+        } else {
+            out.push(c);
+            prev = false;
+        }
+    }
+    if out.len() > 1 && out.ends_with('/') {
+        out.pop();
+    }
+    out
+}
+
+/// Reads a body up to [`MAX_BODY`]; None when it is larger or unreadable (refuse the request,
+/// never process it as if empty).
+pub async fn read_body(body: Body) -> Option<Bytes> {
+    axum::body::to_bytes(body, MAX_BODY).await.ok()
+}
+
+/// A response before it becomes HTTP (faults may truncate or drop its body).
+#[derive(Debug, Clone)]
+pub struct Out {
+    pub status: u16,
+    pub body: Vec<u8>,
+    pub json: bool,
+    pub headers: Vec<(&'static str, String)>,
+}
+
+impl Out {
+    pub fn json(status: u16, v: &serde_json::Value) -> Out {
+        Out {
+            status,
+            body: serde_json::to_vec(v).unwrap_or_default(),
+            json: true,
+            headers: Vec::new(),
+        }
+    }
+    /// A body that is JSON text already.
+    pub fn raw_json(status: u16, body: String) -> Out {
+        Out {
+            status,
+            body: body.into_bytes(),
+            json: true,
+            headers: Vec::new(),
+        }
+    }
+    pub fn text(status: u16, t: &str) -> Out {
+        Out {
+            status,
+            body: t.as_bytes().to_vec(),
+            json: false,
+            headers: Vec::new(),
+        }
+    }
+    /// Adds a header (lowercase name).
+    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Out {
+        self.headers.push((name, value.into()));
+        self
+    }
+    /// Cuts the body in half (the truncation fault).
+    pub fn truncate(&mut self) {
+        if self.body.len() > 2 {
+            let n = self.body.len() / 2;
+            self.body.truncate(n);
+        }
+    }
+    pub fn into_response(self) -> Response {
+        let mut r = Response::new(Body::from(self.body));
+        *r.status_mut() =
+            StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let h = r.headers_mut();
+        h.insert(
+            "content-type",
+            HeaderValue::from_static(if self.json {
+                "application/json; charset=utf-8"
+            } else {
+                "text/plain; charset=utf-8"
+            }),
+        );
+        for (k, v) in self.headers {
+            if let Ok(v) = HeaderValue::from_str(&v) {
+                h.insert(k, v);
+            }
+        }
+        r
+    }
+}
+
+/// What a request did, for the request log.
+#[derive(Debug, Default)]
+pub struct Effects {
+    pub created: Vec<Uuid>,
+    pub cancelled: Vec<Uuid>,
+    pub access_key: Option<String>,
+    pub error: Option<String>,
+}
+
+/// Appends one request to the venue's log.
+pub fn log(
+    venue: &Venue,
+    method: &str,
+    path: &str,
+    status: u16,
+    fx: &Effects,
+    fault: Option<String>,
+) {
+    venue.log_request(RequestRecord {
+        at: clock::ts(venue.now()),
+        method: method.to_string(),
+        path: path.to_string(),
+        access_key: fx.access_key.clone(),
+        status,
+        error: fx.error.clone(),
+        orders_created: fx.created.clone(),
+        orders_cancelled: fx.cancelled.clone(),
+        fault,
+    });
+}
+
+/// Draws the faults for a request, logs them (tracing), sleeps the injected latency and starts
+/// an injected 429 storm. The caller then handles `timeout`, `error`, `drop`, `truncate` and
+/// `repeat_page`.
+pub async fn inject(venue: &Venue, method: &str, path: &str) -> (Decision, Option<String>) {
+    let decision = venue.faults().decide(method, path);
+    let label = decision.label();
+    if let Some(f) = &label {
+        tracing::warn!(target: "respond::mock", "fault injected on {method} {path}: {f}");
+    }
+    if decision.latency_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(decision.latency_ms)).await;
+    }
+    if decision.storm_secs > 0 {
+        venue
+            .gate()
+            .limiter
+            .start_storm(decision.storm_secs, Instant::now());
+    }
+    (decision, label)
+}
+
+/// The injected timeout: logs the request with status 0 and never answers until the server
+/// shuts down.
+pub async fn hold(venue: &Venue, method: &str, path: &str, fault: Option<String>) -> Response {
+    log(venue, method, path, 0, &Effects::default(), fault);
+    let mut rx = venue.shutdown_signal();
+    let _ = rx.wait_for(|v| *v).await;
+    Out::text(503, "shutting down").into_response()
+}
+
+/// The injected dropped connection: a 200 whose body stream fails.
+pub fn dropped() -> Response {
+    let mut r = Response::new(Body::from_stream(futures::stream::once(async {
+        Err::<Bytes, std::io::Error>(std::io::Error::other("connection dropped (injected fault)"))
+    })));
+    *r.status_mut() = StatusCode::OK;
+    r
+}

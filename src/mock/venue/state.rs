@@ -1,0 +1,636 @@
+//! The venue's mutable world: accounts and balances, keys, orders and fills, withdrawals,
+//! deposits, the public trade tape, the ground truth and the request log, in neutral terms
+//! (a façade renders them in its exchange's wire format).
+//!
+//! Everything lives behind one mutex in [`crate::mock::Venue`]: requests are short and a
+//! single lock keeps the matching engine trivially consistent. Logs that grow with traffic
+//! (request log, nonces) are bounded so memory stays flat under load.
+//!
+//! Orders are stored once, in order of arrival, and found through indexes: by uuid, by
+//! (account, identifier), and by (account, state) ordered by creation time, so listing an
+//! account's open or closed orders never scans the orders of everyone.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::mock::venue::keys::KeyRec;
+use crate::mock::venue::matching::Book;
+
+/// The side of an order (the generic bot-log format writes `bid` / `ask`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Side {
+    Bid,
+    Ask,
+}
+
+impl Side {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Bid => "bid",
+            Side::Ask => "ask",
+        }
+    }
+    pub fn opposite(self) -> Side {
+        match self {
+            Side::Bid => Side::Ask,
+            Side::Ask => Side::Bid,
+        }
+    }
+}
+
+/// What an order asks for, in neutral terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OrderKind {
+    /// A limit price and a base volume.
+    Limit,
+    /// A market buy spending a quote amount.
+    MarketBuyQuote,
+    /// A market sell of a base volume.
+    MarketSellBase,
+    /// At the best opposite price, immediate (ioc or fok): a bid spends a quote amount, an
+    /// ask sells a base volume.
+    Best,
+}
+
+impl OrderKind {
+    /// The generic bot-log format's name (`limit`, `price`, `market`, `best`).
+    pub fn bot_log_name(self) -> &'static str {
+        match self {
+            OrderKind::Limit => "limit",
+            OrderKind::MarketBuyQuote => "price",
+            OrderKind::MarketSellBase => "market",
+            OrderKind::Best => "best",
+        }
+    }
+    /// Parses a generic bot-log order-type name.
+    pub fn from_bot_log_name(s: &str) -> Option<Self> {
+        Some(match s {
+            "limit" => OrderKind::Limit,
+            "price" => OrderKind::MarketBuyQuote,
+            "market" => OrderKind::MarketSellBase,
+            "best" => OrderKind::Best,
+            _ => return None,
+        })
+    }
+}
+
+/// Time in force of an order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Tif {
+    /// Immediate or cancel.
+    Ioc,
+    /// Fill or kill.
+    Fok,
+    /// Maker only: cancelled when it would take.
+    PostOnly,
+}
+
+/// The life cycle of an order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum OrderState {
+    /// Resting in the book (or not yet matched).
+    Open,
+    /// Completely filled.
+    Done,
+    /// Ended before being completely filled (cancelled, expired, killed).
+    Cancelled,
+}
+
+impl OrderState {
+    pub fn is_closed(self) -> bool {
+        self != OrderState::Open
+    }
+}
+
+/// A market: the façade's native symbol and its base and quote assets.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Market {
+    /// As the façade writes it (`QUOTE-BASE`, `BASEQUOTE`, …).
+    pub symbol: String,
+    pub base: String,
+    pub quote: String,
+}
+
+/// One fill as seen by one order.
+#[derive(Debug, Clone)]
+pub struct Fill {
+    pub uuid: Uuid,
+    pub market: Arc<Market>,
+    pub price: Decimal,
+    pub volume: Decimal,
+    /// Quote amount (price × volume).
+    pub funds: Decimal,
+    /// This order's side.
+    pub side: Side,
+    /// The side of the order that took liquidity (the price moved up when it bought).
+    pub taker_side: Side,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Order {
+    pub uuid: Uuid,
+    pub account: String,
+    pub market: Arc<Market>,
+    pub side: Side,
+    pub kind: OrderKind,
+    /// The limit price (limit orders only).
+    pub price: Option<Decimal>,
+    /// The quote amount to spend (market buys by quote amount and best bids).
+    pub quote_amount: Option<Decimal>,
+    /// The base volume asked for (limit orders, market sells, best asks).
+    pub volume: Option<Decimal>,
+    pub remaining_volume: Decimal,
+    /// For orders sized by quote amount: what is still to spend.
+    pub remaining_funds: Decimal,
+    pub reserved_fee: Decimal,
+    pub remaining_fee: Decimal,
+    pub paid_fee: Decimal,
+    pub locked: Decimal,
+    pub executed_volume: Decimal,
+    pub executed_funds: Decimal,
+    pub state: OrderState,
+    pub created_at: DateTime<Utc>,
+    pub identifier: Option<String>,
+    pub tif: Option<Tif>,
+    pub trades: Vec<Fill>,
+}
+
+impl Order {
+    /// The currency this order locks: the quote for bids, the base for asks.
+    pub fn lock_currency(&self) -> &str {
+        match self.side {
+            Side::Bid => &self.market.quote,
+            Side::Ask => &self.market.base,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Balance {
+    pub balance: Decimal,
+    pub locked: Decimal,
+    pub avg_buy_price: Decimal,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Account {
+    pub balances: BTreeMap<String, Balance>,
+}
+
+impl Account {
+    pub fn bal(&mut self, cur: &str) -> &mut Balance {
+        self.balances.entry(cur.to_string()).or_default()
+    }
+}
+
+/// Where a withdrawal is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WithdrawalState {
+    Waiting,
+    Done,
+    Cancelled,
+}
+
+#[derive(Debug, Clone)]
+pub struct Withdrawal {
+    pub uuid: Uuid,
+    pub account: String,
+    pub currency: String,
+    pub net_type: String,
+    pub address: String,
+    pub txid: Option<String>,
+    pub state: WithdrawalState,
+    pub created_at: DateTime<Utc>,
+    pub done_at: Option<DateTime<Utc>>,
+    pub amount: Decimal,
+    pub fee: Decimal,
+}
+
+#[derive(Debug, Clone)]
+pub struct Deposit {
+    pub uuid: Uuid,
+    pub account: String,
+    pub currency: String,
+    pub net_type: String,
+    pub txid: String,
+    pub created_at: DateTime<Utc>,
+    pub amount: Decimal,
+}
+
+/// An address on the withdrawal allowlist.
+#[derive(Debug, Clone)]
+pub struct CoinAddress {
+    pub account: String,
+    pub currency: String,
+    pub net_type: String,
+    pub address: String,
+    pub registered_at: DateTime<Utc>,
+}
+
+/// A public trade on the tape (one per fill pair).
+#[derive(Debug, Clone)]
+pub struct Tick {
+    pub price: Decimal,
+    pub volume: Decimal,
+    pub taker_side: Side,
+    pub seq: u64,
+}
+
+/// What really happened in the scenario; scored against by drills.
+///
+/// - `victim_account`, `leaked_access_key`: whose key leaked.
+/// - `attack_started_at`: first attacker action (UTC).
+/// - `attacker_order_uuids`: every order placed by the attacker with the leaked key, generated
+///   history and live orders alike (the attacker's own-account counter-orders are not listed:
+///   they are not on the victim's account).
+/// - `attacker_withdrawal_uuids`: withdrawals the attacker made with the leaked key.
+/// - `user_manual_order_uuids`: the user's own web-UI orders (noisy scenario): NOT attacker
+///   orders, absent from the bot log; a detector should flag them at most as "review".
+/// - `true_loss`: Σ over attacker fills of the deviation from the reference price times
+///   the volume (paid above reference on buys, received below it on sells), plus fees paid,
+///   plus withdrawals valued at the reference price; a decimal string in `loss_currency`
+///   (the façade's quote currency).
+/// - `revoked_at`: when the leaked key was revoked through `/_mock/keys/{key}/revoke`.
+/// - `attacker_orders_by_minute`: attacker order count per UTC minute (`…T05:31Z` → n),
+///   so a drill can count orders placed after a given reaction time.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct GroundTruth {
+    pub victim_account: String,
+    pub leaked_access_key: String,
+    pub attack_started_at: Option<String>,
+    pub attacker_order_uuids: Vec<Uuid>,
+    pub attacker_withdrawal_uuids: Vec<Uuid>,
+    pub user_manual_order_uuids: Vec<Uuid>,
+    pub true_loss: String,
+    pub loss_currency: String,
+    pub revoked_at: Option<String>,
+    pub attacker_orders_by_minute: BTreeMap<String, u32>,
+    #[serde(skip)]
+    pub loss: Decimal,
+    /// Decimal places the loss is rounded to (the quote's minor unit).
+    #[serde(skip)]
+    pub loss_dp: u32,
+}
+
+/// One line of the request log.
+#[derive(Debug, Clone, Serialize)]
+pub struct RequestRecord {
+    pub at: String,
+    pub method: String,
+    pub path: String,
+    pub access_key: Option<String>,
+    pub status: u16,
+    pub error: Option<String>,
+    pub orders_created: Vec<Uuid>,
+    pub orders_cancelled: Vec<Uuid>,
+    pub fault: Option<String>,
+}
+
+/// Bound on the request log; older entries are dropped (and counted).
+pub const REQUEST_LOG_CAP: usize = 100_000;
+
+/// Index key of an order among its account's orders in one state: creation time, then
+/// position (ties keep arrival order).
+pub type OrderSlot = (DateTime<Utc>, usize);
+
+/// The whole mutable world.
+#[derive(Debug, Default)]
+pub struct World {
+    pub accounts: BTreeMap<String, Account>,
+    pub keys: HashMap<String, KeyRec>,
+    /// Every order; positions are stable once [`World::reindex`] ran after generation.
+    pub orders: Vec<Order>,
+    by_uuid: HashMap<Uuid, usize>,
+    by_identifier: HashMap<(String, String), usize>,
+    by_state: HashMap<(String, OrderState), BTreeSet<OrderSlot>>,
+    pub books: BTreeMap<String, Book>,
+    pub tape: BTreeMap<String, BTreeMap<(i64, u64), Tick>>,
+    pub withdrawals: Vec<Withdrawal>,
+    pub deposits: Vec<Deposit>,
+    pub addresses: Vec<CoinAddress>,
+    pub truth: GroundTruth,
+    pub requests: VecDeque<RequestRecord>,
+    pub requests_dropped: u64,
+    pub seq: u64,
+    /// Last items of the previous list page per (account, list), as the façade rendered
+    /// them (JSON text), for the repeat-page fault.
+    pub last_pages: HashMap<(String, String), Vec<String>>,
+}
+
+impl World {
+    pub fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    /// Appends an order and indexes it; returns its position.
+    pub fn push_order(&mut self, o: Order) -> usize {
+        let idx = self.orders.len();
+        self.index(idx, &o);
+        self.orders.push(o);
+        idx
+    }
+
+    fn index(&mut self, idx: usize, o: &Order) {
+        self.by_uuid.insert(o.uuid, idx);
+        if let Some(id) = &o.identifier {
+            let k = (o.account.clone(), id.clone());
+            // The latest order with an identifier wins (as a reverse scan would find it).
+            let e = self.by_identifier.entry(k).or_insert(idx);
+            *e = (*e).max(idx);
+        }
+        self.by_state
+            .entry((o.account.clone(), o.state))
+            .or_default()
+            .insert((o.created_at, idx));
+    }
+
+    /// Sets an order's state, moving it between the per-state indexes. Every change of state
+    /// after generation goes through here.
+    pub fn set_state(&mut self, idx: usize, state: OrderState) {
+        let (old, at) = (self.orders[idx].state, self.orders[idx].created_at);
+        if old == state {
+            return;
+        }
+        let account = self.orders[idx].account.clone();
+        if let Some(s) = self.by_state.get_mut(&(account.clone(), old)) {
+            s.remove(&(at, idx));
+        }
+        self.by_state
+            .entry((account, state))
+            .or_default()
+            .insert((at, idx));
+        self.orders[idx].state = state;
+    }
+
+    /// Rebuilds every index (after generation sorted the orders by time).
+    pub fn reindex(&mut self) {
+        self.by_uuid.clear();
+        self.by_identifier.clear();
+        self.by_state.clear();
+        let orders = std::mem::take(&mut self.orders);
+        for (i, o) in orders.iter().enumerate() {
+            self.index(i, o);
+        }
+        self.orders = orders;
+    }
+
+    pub fn position(&self, uuid: &Uuid) -> Option<usize> {
+        self.by_uuid.get(uuid).copied()
+    }
+
+    pub fn order(&self, uuid: &Uuid) -> Option<&Order> {
+        self.position(uuid).map(|i| &self.orders[i])
+    }
+
+    /// Whether an account already used an identifier.
+    pub fn identifier_used(&self, account: &str, ident: &str) -> bool {
+        self.by_identifier
+            .contains_key(&(account.to_string(), ident.to_string()))
+    }
+
+    /// The latest order of an account with this identifier.
+    pub fn find_by_identifier(&self, account: &str, ident: &str) -> Option<usize> {
+        self.by_identifier
+            .get(&(account.to_string(), ident.to_string()))
+            .copied()
+    }
+
+    /// An account's orders in one state, oldest first: (creation time, position).
+    pub fn orders_in_state(
+        &self,
+        account: &str,
+        state: OrderState,
+    ) -> impl DoubleEndedIterator<Item = &OrderSlot> + '_ {
+        self.by_state
+            .get(&(account.to_string(), state))
+            .into_iter()
+            .flat_map(|s| s.iter())
+    }
+
+    /// An account's orders in one state created within `[from, to]`, oldest first.
+    pub fn orders_in_state_between(
+        &self,
+        account: &str,
+        state: OrderState,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> impl DoubleEndedIterator<Item = &OrderSlot> + '_ {
+        self.by_state
+            .get(&(account.to_string(), state))
+            .into_iter()
+            .flat_map(move |s| s.range((from, 0)..=(to, usize::MAX)))
+    }
+
+    /// A page of an account's orders in `states` (within `between`, inclusive, when given)
+    /// that `keep` accepts, by creation time (newest first when `newest_first`; ties by
+    /// arrival): positions `skip..skip + take` of that list. Walks only the account's orders
+    /// in those states, from the wanted end, and stops once the page is full.
+    #[allow(clippy::too_many_arguments)]
+    pub fn list_orders(
+        &self,
+        account: &str,
+        states: &[OrderState],
+        between: Option<(DateTime<Utc>, DateTime<Utc>)>,
+        newest_first: bool,
+        keep: &dyn Fn(&Order) -> bool,
+        skip: usize,
+        take: usize,
+    ) -> Vec<usize> {
+        let want = skip.saturating_add(take);
+        let mut slots: Vec<OrderSlot> = Vec::new();
+        for &st in states {
+            let Some(set) = self.by_state.get(&(account.to_string(), st)) else {
+                continue;
+            };
+            let range: Box<dyn DoubleEndedIterator<Item = &OrderSlot>> = match between {
+                Some((from, to)) if from <= to => Box::new(set.range((from, 0)..=(to, usize::MAX))),
+                Some(_) => continue,
+                None => Box::new(set.iter()),
+            };
+            let matching = |s: &&OrderSlot| keep(&self.orders[s.1]);
+            if newest_first {
+                slots.extend(range.rev().filter(matching).take(want).copied());
+            } else {
+                slots.extend(range.filter(matching).take(want).copied());
+            }
+        }
+        slots.sort_unstable();
+        if newest_first {
+            slots.reverse();
+        }
+        slots
+            .into_iter()
+            .skip(skip)
+            .take(take)
+            .map(|s| s.1)
+            .collect()
+    }
+
+    /// Number of orders in a state, over all accounts.
+    pub fn count_in_state(&self, state: OrderState) -> usize {
+        self.by_state
+            .iter()
+            .filter(|((_, s), _)| *s == state)
+            .map(|(_, v)| v.len())
+            .sum()
+    }
+
+    pub fn log_request(&mut self, rec: RequestRecord) {
+        if self.requests.len() >= REQUEST_LOG_CAP {
+            self.requests.pop_front();
+            self.requests_dropped += 1;
+        }
+        self.requests.push_back(rec);
+    }
+
+    /// Records an attacker order in the ground truth.
+    pub fn record_attacker_order(&mut self, uuid: Uuid, at: DateTime<Utc>) {
+        self.truth.attacker_order_uuids.push(uuid);
+        let minute = at.format("%Y-%m-%dT%H:%MZ").to_string();
+        *self
+            .truth
+            .attacker_orders_by_minute
+            .entry(minute)
+            .or_default() += 1;
+    }
+
+    pub fn add_loss(&mut self, d: Decimal) {
+        self.truth.loss += d;
+        self.truth.true_loss = self
+            .truth
+            .loss
+            .round_dp(self.truth.loss_dp)
+            .normalize()
+            .to_string();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn order(account: &str, minute: i64, state: OrderState) -> Order {
+        let t0: DateTime<Utc> = "2026-11-20T00:00:00Z".parse().unwrap();
+        Order {
+            uuid: Uuid::new_v4(),
+            account: account.into(),
+            market: Arc::new(Market {
+                symbol: if minute % 2 == 0 { "EVEN" } else { "ODD" }.into(),
+                base: "B".into(),
+                quote: "Q".into(),
+            }),
+            side: Side::Bid,
+            kind: OrderKind::Limit,
+            price: Some(Decimal::ONE),
+            quote_amount: None,
+            volume: Some(Decimal::ONE),
+            remaining_volume: Decimal::ONE,
+            remaining_funds: Decimal::ZERO,
+            reserved_fee: Decimal::ZERO,
+            remaining_fee: Decimal::ZERO,
+            paid_fee: Decimal::ZERO,
+            locked: Decimal::ZERO,
+            executed_volume: Decimal::ZERO,
+            executed_funds: Decimal::ZERO,
+            state,
+            created_at: t0 + chrono::Duration::minutes(minute),
+            identifier: Some(format!("id-{minute}")),
+            tif: None,
+            trades: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn listings_follow_state_changes_time_order_and_windows() {
+        let mut w = World::default();
+        let t = |m: i64| {
+            "2026-11-20T00:00:00Z".parse::<DateTime<Utc>>().unwrap() + chrono::Duration::minutes(m)
+        };
+        for m in 0..10 {
+            let st = if m % 3 == 0 {
+                OrderState::Cancelled
+            } else {
+                OrderState::Done
+            };
+            w.push_order(order("a", m, st));
+            w.push_order(order("b", m, OrderState::Done));
+        }
+        // Two orders of the same minute keep their arrival order.
+        let tie = w.push_order(order("a", 4, OrderState::Open));
+        let any = |_: &Order| true;
+        let closed = [OrderState::Done, OrderState::Cancelled];
+        let newest = w.list_orders("a", &closed, None, true, &any, 0, 3);
+        let minutes: Vec<i64> = newest
+            .iter()
+            .map(|&i| (w.orders[i].created_at - t(0)).num_minutes())
+            .collect();
+        assert_eq!(minutes, [9, 8, 7], "both states merged, newest first");
+        assert_eq!(
+            w.list_orders("a", &[OrderState::Open], None, true, &any, 0, 10),
+            [tie]
+        );
+        // Cancelling moves it between indexes.
+        w.set_state(tie, OrderState::Cancelled);
+        assert!(w
+            .list_orders("a", &[OrderState::Open], None, true, &any, 0, 10)
+            .is_empty());
+        let window = w.list_orders(
+            "a",
+            &[OrderState::Cancelled],
+            Some((t(3), t(6))),
+            false,
+            &any,
+            0,
+            10,
+        );
+        let got: Vec<(i64, usize)> = window
+            .iter()
+            .map(|&i| ((w.orders[i].created_at - t(0)).num_minutes(), i))
+            .collect();
+        assert_eq!(
+            got.iter().map(|g| g.0).collect::<Vec<_>>(),
+            [3, 4, 6],
+            "inclusive bounds"
+        );
+        assert!(got[1].1 == tie);
+        // A filter, a skip, and another account untouched.
+        let even = |o: &Order| o.market.symbol == "EVEN";
+        let page = w.list_orders("a", &closed, None, false, &even, 1, 2);
+        let minutes: Vec<i64> = page
+            .iter()
+            .map(|&i| (w.orders[i].created_at - t(0)).num_minutes())
+            .collect();
+        assert_eq!(minutes, [2, 4]);
+        let same_minute = w.list_orders("a", &closed, None, false, &even, 2, 2);
+        assert_eq!(same_minute[1], tie, "a tie keeps arrival order");
+        assert_eq!(
+            w.orders[same_minute[0]].created_at,
+            w.orders[tie].created_at
+        );
+        assert_eq!(
+            w.list_orders("b", &closed, None, true, &any, 0, 100).len(),
+            10
+        );
+        assert_eq!(w.count_in_state(OrderState::Open), 0);
+        assert_eq!(
+            w.find_by_identifier("a", "id-4"),
+            Some(tie),
+            "the latest wins"
+        );
+        // Rebuilding the indexes gives the same answers.
+        let before = w.list_orders("a", &closed, None, true, &any, 0, 100);
+        w.reindex();
+        assert_eq!(
+            w.list_orders("a", &closed, None, true, &any, 0, 100),
+            before
+        );
+    }
+}

@@ -1,0 +1,149 @@
+//! From a scenario's neutral terms to a façade's: prices and amounts converted from the
+//! scenario's quote currency into the façade's by its rate and rounded by its price rules, the
+//! quote balance renamed, defaults that depend on the façade's minimum order value resolved,
+//! native scope names checked, and the markets named by the façade's symbols.
+//!
+//! A scenario already written in the façade's quote is taken as is (no rounding), so the
+//! built-in scenarios give the same history, bot log and ground truth as before translation
+//! existed.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use rust_decimal::Decimal;
+
+use crate::mock::venue::matching::{Depth, MarketConf};
+use crate::mock::venue::rules::PriceRules;
+use crate::mock::venue::scenario::{Scenario, ScenarioError};
+use crate::mock::venue::state::Market;
+use crate::mock::Facade;
+
+/// Default value of a liquidity level, in minimum order values.
+const LEVEL_MIN_ORDERS: i64 = 4000;
+/// Default size of a live attacker's order, in minimum order values.
+const LIVE_MIN_ORDERS: i64 = 4;
+
+/// Converts scenario amounts into the façade's quote.
+struct Terms {
+    /// Scenario units per façade quote unit; None when the scenario is in the façade's quote.
+    rate: Option<Decimal>,
+    rules: PriceRules,
+}
+
+impl Terms {
+    fn price(&self, p: Decimal) -> Decimal {
+        match self.rate {
+            None => p,
+            Some(r) => self.rules.round_price(p / r),
+        }
+    }
+    fn amount(&self, a: Decimal) -> Decimal {
+        match self.rate {
+            None => a,
+            Some(r) => self.rules.round_quote(a / r),
+        }
+    }
+}
+
+/// The scenario in `facade`'s quote currency, with its native scopes checked.
+pub fn translate(sc: &Scenario, facade: &dyn Facade) -> Result<Scenario, ScenarioError> {
+    let to = facade.quote_currency();
+    let rules = facade.price_rules();
+    let rate = if sc.quote == to {
+        None
+    } else {
+        match facade.quote_rate(&sc.quote) {
+            Some(r) if r > Decimal::ZERO => Some(r),
+            _ => {
+                return Err(sc.error_at(
+                    &sc.quote,
+                    format!(
+                        "the {} mock quotes in {to} and has no rate from {}; write the scenario \
+                         in {to}",
+                        facade.name(),
+                        sc.quote
+                    ),
+                ))
+            }
+        }
+    };
+    let known = facade.scopes();
+    for k in &sc.keys {
+        for s in &k.scopes {
+            if !known.iter().any(|(n, _)| n == s) {
+                let names: Vec<&str> = known.iter().map(|(n, _)| *n).collect();
+                return Err(sc.error_at(
+                    s,
+                    format!(
+                        "unknown scope `{s}` for {}; known: {} (or use `permissions:` with \
+                         read, trade, withdraw, transfer, deposit)",
+                        facade.name(),
+                        names.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+    let t = Terms { rate, rules };
+    let min = rules.min_notional;
+    let mut out = sc.clone();
+    out.quote = to.to_string();
+    for m in &mut out.markets {
+        m.price = t.price(m.price);
+        m.depth.level_quote = Some(match m.depth.level_quote {
+            Some(v) => t.amount(v),
+            None => min * Decimal::from(LEVEL_MIN_ORDERS),
+        });
+    }
+    for a in &mut out.accounts {
+        let mut balances = BTreeMap::new();
+        for (cur, amt) in &a.balances {
+            let (cur, amt) = if *cur == sc.quote {
+                (to.to_string(), t.amount(*amt))
+            } else {
+                (cur.clone(), *amt)
+            };
+            *balances.entry(cur).or_insert(Decimal::ZERO) += amt;
+        }
+        a.balances = balances;
+    }
+    if let Some(b) = &mut out.bot {
+        b.order_quote = b.order_quote.map(|v| t.amount(v));
+    }
+    if let Some(m) = &mut out.manual {
+        m.order_quote = m.order_quote.map(|v| t.amount(v));
+    }
+    if let Some(a) = &mut out.attack {
+        if let Some(c) = &mut a.contra {
+            c.size_quote = t.amount(c.size_quote);
+        }
+        a.live.order_quote = Some(match a.live.order_quote {
+            Some(v) => t.amount(v),
+            None => min * Decimal::from(LIVE_MIN_ORDERS),
+        });
+    }
+    Ok(out)
+}
+
+/// The venue's markets for a translated scenario, named by the façade's symbols.
+pub fn markets(sc: &Scenario, facade: &dyn Facade) -> Vec<MarketConf> {
+    sc.markets
+        .iter()
+        .map(|m| MarketConf {
+            market: Arc::new(Market {
+                symbol: facade.symbol(&m.base, &sc.quote),
+                base: m.base.clone(),
+                quote: sc.quote.clone(),
+            }),
+            name: m.name.clone(),
+            local_names: m.names.clone(),
+            price: m.price,
+            volatility: m.volatility,
+            depth: Depth {
+                levels: m.depth.levels,
+                step_pct: m.depth.step_pct,
+                level_value: m.depth.level_quote.unwrap_or_default(),
+            },
+        })
+        .collect()
+}
