@@ -46,7 +46,12 @@ fn shared_code_names_no_exchange() {
             .unwrap()
             .to_string_lossy()
             .replace('\\', "/");
-        if folders.iter().any(|f| rel.starts_with(f.as_str())) || ALLOWED.contains(&rel.as_str()) {
+        // The mock has its own layout (a façade folder per exchange, declared in `mock/mod.rs`,
+        // over a neutral venue whose scenarios are written in a default quote currency).
+        if rel.starts_with("src/mock/")
+            || folders.iter().any(|f| rel.starts_with(f.as_str()))
+            || ALLOWED.contains(&rel.as_str())
+        {
             continue;
         }
         let Ok(text) = std::fs::read_to_string(&p) else {
