@@ -2,8 +2,8 @@
 //! injection, resume after a crash at every journal entry, changed-playbook refusal, secrets.
 
 use std::path::Path;
-use std::process::Command;
 
+use crate::support::child::run_test_in_child;
 use crate::support::steps::{entries, index_of, Harness};
 use respond::engine::{self, journal, EngineError, ResumeOptions, StepStatus};
 use serde_json::json;
@@ -822,20 +822,9 @@ steps:
 #[test]
 fn printer_output_is_redacted() {
     use base64::Engine as _;
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--ignored",
-            "--exact",
-            "engine::printer_helper",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("RESPOND_PRINTER_HELPER", "1")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stderr}");
+    let out = run_test_in_child("engine::printer_helper", "RESPOND_PRINTER_HELPER", true);
+    let (stdout, stderr) = (&out.stdout, &out.stderr);
+    assert_eq!(out.code, Some(0), "{stderr}");
     assert!(stdout.contains("FAILED p (dry run): "), "{stdout}");
     assert!(
         stdout
@@ -869,20 +858,9 @@ fn panic_helper() {
 
 #[test]
 fn panic_messages_are_redacted() {
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--ignored",
-            "--exact",
-            "engine::panic_helper",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("RESPOND_PANIC_HELPER", "1")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(!out.status.success(), "the helper panicked");
+    let out = run_test_in_child("engine::panic_helper", "RESPOND_PANIC_HELPER", true);
+    let (stdout, stderr) = (&out.stdout, &out.stderr);
+    assert_ne!(out.code, Some(0), "the helper panicked");
     assert!(
         stderr.contains("failed while holding [REDACTED]"),
         "{stderr}"
