@@ -133,7 +133,7 @@ pub async fn resume(
             .write(
                 &format!(
                     "playbook-resume-{}.yaml",
-                    Utc::now().format("%Y%m%dT%H%M%S%.3fZ")
+                    crate::time::now().format("%Y%m%dT%H%M%S%.3fZ")
                 ),
                 source.as_bytes(),
             )
@@ -145,7 +145,7 @@ pub async fn resume(
         .as_str()
         .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
         .map(|t| t.with_timezone(&Utc))
-        .unwrap_or_else(Utc::now);
+        .unwrap_or_else(crate::time::now);
     let run_facts = run::run_facts(&rundir, started_at);
 
     // Each step's last journaled state.

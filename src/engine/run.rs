@@ -69,7 +69,7 @@ pub async fn start(
 ) -> Result<RunReport, EngineError> {
     let playbook = playbook::load_str(&spec.playbook_path, &spec.playbook_source, registry)?;
     let inputs = resolve_inputs(&playbook, &spec.inputs, &Map::new())?;
-    let started_at = Utc::now();
+    let started_at = crate::time::now();
     let run = run_facts(&rundir, started_at);
     let io = |source| EngineError::Io {
         path: rundir.path().to_path_buf(),
@@ -155,7 +155,12 @@ pub(crate) fn resolve_inputs(
     given: &BTreeMap<String, String>,
     known: &Map<String, Value>,
 ) -> Result<Map<String, Value>, EngineError> {
-    Ok(playbook::inputs::resolve(pb, given, known, Utc::now())?)
+    Ok(playbook::inputs::resolve(
+        pb,
+        given,
+        known,
+        crate::time::now(),
+    )?)
 }
 
 /// The ids a step waits for: its `needs`, and the steps whose outputs it references.

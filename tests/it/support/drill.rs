@@ -57,20 +57,33 @@ impl Drill {
     }
 }
 
-/// The runtime drills run on.
+/// The runtime a drill runs on: one thread whose clock is paused, so that the user's
+/// reaction, the live attacker's pauses, the deletion polls and the rate limiters' pacing take
+/// no real time. Every timestamp of the run follows that clock too ([`respond::time::now`]).
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
+        .start_paused(true)
         .build()
         .unwrap()
 }
 
-/// Runs the drills concurrently on one runtime; their outcomes in input order.
+/// Runs the drills at once, each on its own thread and paused runtime (a paused clock needs a
+/// single-threaded runtime; threads keep both cores busy); their outcomes in input order.
 pub fn run_all(list: &[Drill]) -> Vec<Result<DrillOutcome, Failure>> {
-    runtime().block_on(async {
-        let printer = Printer::plain(Verbosity::Quiet);
-        futures::future::join_all(list.iter().map(|d| run(&d.0, &printer))).await
+    std::thread::scope(|s| {
+        let runs: Vec<_> = list
+            .iter()
+            .map(|d| {
+                s.spawn(move || {
+                    runtime().block_on(async {
+                        respond::time::follow_tokio_clock();
+                        run(&d.0, &Printer::plain(Verbosity::Quiet)).await
+                    })
+                })
+            })
+            .collect();
+        runs.into_iter().map(|h| h.join().unwrap()).collect()
     })
 }
 
