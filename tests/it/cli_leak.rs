@@ -275,45 +275,52 @@ fn an_unwritable_out_does_not_stop_the_cancels() {
 /// Issue 11, point 6: Ctrl-C (SIGINT) and SIGTERM stop a run with its journal flushed (the
 /// last entry `run_interrupted`), print the exact resume command (quoted for a shell: the
 /// output path has a space and a quote), and exit 130 / 143; the printed resume finishes it.
+/// The two signals stop two runs at once, each against its own mock.
 #[test]
 fn ctrl_c_and_sigterm_leave_a_flushed_journal_and_the_resume_line() {
-    for (signal, code) in [("INT", 130), ("TERM", 143)] {
-        let mock = Mock::pump_and_dump(MockOptions::default());
-        let t = tempfile::tempdir().unwrap();
-        let bot = mock.write_bot_log(t.path());
-        let out = t.path().join("my ev'idence");
-        let mut child = cli::leak(&mock, &out, &bot, &[]).spawn();
-        // Wait until containment is done and the key is being polled (the key is never
-        // deleted here, so the run would wait a minute).
-        let contained = child.wait_for(|| {
-            run_dir::bundle(&out).is_some_and(|d| run_dir::step_ended(&d, "cancel_orders"))
-        });
-        assert!(contained, "the run ended early or no cancel after 60 s");
-        let dir = run_dir::bundle(&out).unwrap();
-        child.signal(signal);
-        let ran = child.finish();
-        assert_eq!(
-            ran.code,
-            Some(code),
-            "SIG{signal}\n{}\n{}",
-            ran.stdout,
-            ran.stderr
-        );
-        let journal = std::fs::read_to_string(dir.join("journal.jsonl")).unwrap();
-        let last: serde_json::Value =
-            serde_json::from_str(journal.lines().last().unwrap()).unwrap();
-        assert_eq!(last["event"], "run_interrupted", "SIG{signal}: {last}");
-        assert_eq!(last["data"]["signal"], format!("SIG{signal}"));
-        let quoted = format!("'{}'", dir.display().to_string().replace('\'', r"'\''"));
-        let line = format!("resume:    respond resume {quoted}");
-        assert!(
-            ran.stdout.contains(&line),
-            "SIG{signal}: no `{line}` in\n{}",
-            ran.stdout
-        );
-        // The printed command, as a shell reads it, resumes and completes the run.
-        mock.revoke();
-        let o = cli::resume(&mock, &dir).run();
-        assert_eq!(o.code, Some(0), "resume after SIG{signal}\n{}", o.stderr);
-    }
+    std::thread::scope(|s| {
+        for (signal, code) in [("INT", 130), ("TERM", 143)] {
+            s.spawn(move || interrupted_run_resumes(signal, code));
+        }
+    });
+}
+
+/// One run stopped by SIG`signal`: exit `code`, the journal and resume line, the resume.
+fn interrupted_run_resumes(signal: &str, code: i32) {
+    let mock = Mock::pump_and_dump(MockOptions::default());
+    let t = tempfile::tempdir().unwrap();
+    let bot = mock.write_bot_log(t.path());
+    let out = t.path().join("my ev'idence");
+    let mut child = cli::leak(&mock, &out, &bot, &[]).spawn();
+    // Wait until containment is done and the key is being polled (the key is never
+    // deleted here, so the run would wait a minute).
+    let contained = child.wait_for(|| {
+        run_dir::bundle(&out).is_some_and(|d| run_dir::step_ended(&d, "cancel_orders"))
+    });
+    assert!(contained, "the run ended early or no cancel after 60 s");
+    let dir = run_dir::bundle(&out).unwrap();
+    child.signal(signal);
+    let ran = child.finish();
+    assert_eq!(
+        ran.code,
+        Some(code),
+        "SIG{signal}\n{}\n{}",
+        ran.stdout,
+        ran.stderr
+    );
+    let journal = std::fs::read_to_string(dir.join("journal.jsonl")).unwrap();
+    let last: serde_json::Value = serde_json::from_str(journal.lines().last().unwrap()).unwrap();
+    assert_eq!(last["event"], "run_interrupted", "SIG{signal}: {last}");
+    assert_eq!(last["data"]["signal"], format!("SIG{signal}"));
+    let quoted = format!("'{}'", dir.display().to_string().replace('\'', r"'\''"));
+    let line = format!("resume:    respond resume {quoted}");
+    assert!(
+        ran.stdout.contains(&line),
+        "SIG{signal}: no `{line}` in\n{}",
+        ran.stdout
+    );
+    // The printed command, as a shell reads it, resumes and completes the run.
+    mock.revoke();
+    let o = cli::resume(&mock, &dir).run();
+    assert_eq!(o.code, Some(0), "resume after SIG{signal}\n{}", o.stderr);
 }

@@ -148,18 +148,10 @@ fn drill_json(args: &[&str], out: &Path, code: i32) -> serde_json::Value {
         .json()
 }
 
+/// The passing drill and the one that cannot pass run at once (two processes on two cores).
 #[test]
 fn cli_prints_one_json_scorecard_and_gates_on_thresholds() {
     let tmp = tempfile::tempdir().unwrap();
-    let v = drill_json(&[], tmp.path(), 0);
-    assert_eq!(v["scorecard"]["scenario"], "pump-and-dump");
-    assert_eq!(v["scorecard"]["passed"], true);
-    assert!(v["scorecard"]["detection"]["precision"].as_f64().unwrap() >= 0.95);
-    let dir = v["dir"].as_str().unwrap();
-    assert!(Path::new(dir).join("drill_report.json").is_file());
-    assert!(Path::new(dir).join("drill_report.md").is_file());
-    verify(Path::new(dir)).code(0);
-
     // Out-of-range thresholds are a usage error.
     Respond::new()
         .args(["drill", "--exchange", "upbit", "--min-precision", "1.01"])
@@ -184,11 +176,31 @@ fn cli_prints_one_json_scorecard_and_gates_on_thresholds() {
     let pb_path = tmp.path().join("absurd.yaml");
     std::fs::write(&pb_path, patched).unwrap();
     let pb_arg = pb_path.to_str().unwrap();
-    let v = drill_json(
-        &["--scenario", "contra", "--playbook", pb_arg],
-        tmp.path(),
-        4,
-    );
-    assert_eq!(v["scorecard"]["passed"], false);
-    assert_eq!(v["scorecard"]["detection"]["recall"], 0.0);
+    // One directory each: two drills starting in the same second would want one bundle name.
+    let (good_out, gated_out) = (tmp.path().join("good"), tmp.path().join("gated"));
+    std::fs::create_dir_all(&good_out).unwrap();
+    std::fs::create_dir_all(&gated_out).unwrap();
+    let (good, gated) = std::thread::scope(|s| {
+        let good = s.spawn(|| drill_json(&[], &good_out, 0));
+        let gated = s.spawn(|| {
+            drill_json(
+                &["--scenario", "contra", "--playbook", pb_arg],
+                &gated_out,
+                4,
+            )
+        });
+        (good.join().unwrap(), gated.join().unwrap())
+    });
+
+    let v = good;
+    assert_eq!(v["scorecard"]["scenario"], "pump-and-dump");
+    assert_eq!(v["scorecard"]["passed"], true);
+    assert!(v["scorecard"]["detection"]["precision"].as_f64().unwrap() >= 0.95);
+    let dir = v["dir"].as_str().unwrap();
+    assert!(Path::new(dir).join("drill_report.json").is_file());
+    assert!(Path::new(dir).join("drill_report.md").is_file());
+    verify(Path::new(dir)).code(0);
+
+    assert_eq!(gated["scorecard"]["passed"], false);
+    assert_eq!(gated["scorecard"]["detection"]["recall"], 0.0);
 }
