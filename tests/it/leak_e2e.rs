@@ -5,12 +5,16 @@
 //! with the credentials in the environment, as a user would. A simulated user deletes the key
 //! through the mock's drill API (`POST /_mock/keys/{key}/revoke`) at a chosen moment, and the
 //! mock's request log and ground truth are the referee: what was cancelled and how often, which
-//! statuses the exchange answered, which orders really were the attacker's.
+//! statuses the exchange answered, which orders really were the attacker's. The library's runs
+//! share one paused tokio runtime with the mock, so backoffs, storms, the live attacker and the
+//! deletion polls take no real time; the binary's runs wait on real time and on events.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use respond::cli::BotLogArgs;
 use respond::credentials::KeyPair;
@@ -40,6 +44,9 @@ impl Env {
             live_attacker,
             ..MockOptions::default()
         };
+        // Timestamps follow tokio's clock: paused in the tests of the library's run, so the
+        // user's reaction, backoffs and deletion polls take no real time.
+        respond::time::follow_tokio_clock();
         let server = support::mock::serve_builtin(scenario, opts).await;
         let tmp = tempfile::tempdir().unwrap();
         let bot_log = tmp.path().join("bot.csv");
@@ -308,7 +315,7 @@ fn precision_recall(dir: &Path, truth: &BTreeSet<String>) -> (f64, f64, String) 
     (p, r, detail)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn every_step_ok_on_a_live_pump_and_dump_and_detection_matches_ground_truth() {
     let env = Env::start("pump-and-dump", true).await;
     let open_before = env.open_orders().await;
@@ -377,6 +384,8 @@ async fn every_step_ok_on_a_live_pump_and_dump_and_detection_matches_ground_trut
     );
 }
 
+// Real time: the user must delete the key while the export's pages are being fetched, a race
+// a paused clock would settle before the user's next look.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revoke_mid_export_with_a_readonly_key_switches_and_completes() {
     let env = Env::start("pump-and-dump", false).await;
@@ -503,7 +512,7 @@ async fn revoke_mid_export_without_a_readonly_key_keeps_everything_and_resume_co
     assert!(p >= 0.95 && r >= 0.95, "after resume: {detail}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn rate_limit_and_server_error_storms_are_survived_without_a_418() {
     let env = Env::start("pump-and-dump", false).await;
     env.state().set_faults(vec![
@@ -574,7 +583,7 @@ fn assert_no_duplicate_cancel(env: &Env) {
     assert!(times.values().all(|&n| n == 1), "{times:?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn a_cancel_with_an_unknown_outcome_is_not_sent_twice() {
     let env = Env::start("pump-and-dump", false).await;
     let open_before = env.open_orders().await;
@@ -609,7 +618,7 @@ async fn a_cancel_with_an_unknown_outcome_is_not_sent_twice() {
     assert_eq!(c.outputs["cancelled_count"], open_before.len());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn a_single_cancel_with_an_unknown_outcome_is_settled_by_reading_the_order() {
     let env = Env::start("pump-and-dump", false).await;
     let open_before = env.open_orders().await;
@@ -646,7 +655,7 @@ async fn a_single_cancel_with_an_unknown_outcome_is_settled_by_reading_the_order
     assert_eq!(env.open_orders().await.len(), open_before.len() - 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn dry_run_cancels_nothing() {
     let env = Env::start("pump-and-dump", false).await;
     let open_before = env.open_orders().await;
@@ -725,7 +734,7 @@ async fn a_new_user_contains_a_live_attack_with_the_binary() {
     verify_bundle(&dir);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn a_key_deleted_at_once_still_gets_its_replacement_checklist() {
     // The user follows the instructions shown at the very start and deletes the key before
     // the permission probe could read anything: the probe cannot say which scopes the key
@@ -776,7 +785,7 @@ async fn a_key_deleted_at_once_still_gets_its_replacement_checklist() {
     verify_bundle(&report.dir);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn a_batch_cancel_with_an_unknown_outcome_is_not_sent_again() {
     // 50 resting orders: the adapter uses the batch endpoint (DELETE /v1/orders/open), whose
     // answer is lost after the exchange cancelled them all.
@@ -990,7 +999,7 @@ async fn connection_refused_fails_at_once_with_its_advice() {
 
 /// Point 1 across a resume: the raw answers of the run being resumed show the key accepted,
 /// so its refusal now is a verified revocation; the same refusal in a fresh run is not.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn a_resume_remembers_that_the_key_worked_and_a_fresh_run_does_not_claim_revocation() {
     use respond::rundir::RunDir;
     use respond::steps::{builtin, Services, StepContext};
