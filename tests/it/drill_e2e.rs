@@ -4,8 +4,10 @@
 //! CLI prints one JSON scorecard, leaves a bundle `respond evidence verify` accepts, and exits
 //! 4 when the detection cannot meet the thresholds.
 //!
-//! Each drill runs the mock in-process and takes a few seconds (the reaction time plus the
-//! playbook), so the drills of one test run concurrently on one runtime.
+//! Each drill runs the mock in-process on its own paused tokio runtime (the reaction, the live
+//! attacker's pauses and the deletion polls take no real time; only the CPU work does), and the
+//! drills of one test run at once on their own threads. The CLI test runs the binary on real
+//! time.
 
 use std::path::Path;
 
