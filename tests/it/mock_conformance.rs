@@ -1,8 +1,9 @@
 //! Conformance: ccxt's `upbit` class (an independent client from PyPI) drives the mock over
 //! loopback. The virtual environment lives in `target/ccxt-venv` (created with `python3 -m
 //! venv` and `pip install ccxt` when missing; `.ci/run` installs it). If it cannot be set up
-//! the test fails with a clear message instead of passing silently. Keys go to the script
-//! through the environment, never argv.
+//! (no Python, no network) the test prints a notice that it skipped, which nextest shows
+//! (`.config/nextest.toml`); with `RESPOND_REQUIRE_CCXT=1` (`.ci/run`) that is a failure. Keys
+//! go to the script through the environment, never argv.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -11,7 +12,8 @@ use std::sync::Arc;
 use respond::mock::upbit::Upbit;
 use respond::mock::{self, MockOptions, Venue};
 
-fn venv_python() -> PathBuf {
+/// The venv's python with ccxt, set up when missing; why not, when it cannot be.
+fn venv_python() -> Result<PathBuf, String> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let venv = std::env::var_os("CCXT_VENV")
         .map(PathBuf::from)
@@ -24,32 +26,44 @@ fn venv_python() -> PathBuf {
             .is_ok_and(|s| s.success())
     };
     if py.exists() && has_ccxt(&py) {
-        return py;
+        return Ok(py);
     }
     let made = Command::new("python3")
         .args(["-m", "venv"])
         .arg(&venv)
         .status();
-    assert!(
-        made.is_ok_and(|s| s.success()),
-        "cannot create the ccxt virtual environment at {}: is python3 with venv installed?",
-        venv.display()
-    );
+    if !made.is_ok_and(|s| s.success()) {
+        return Err(format!(
+            "cannot create the ccxt virtual environment at {}: is python3 with venv installed?",
+            venv.display()
+        ));
+    }
     let pip = Command::new(venv.join("bin/pip"))
         .args(["install", "-q", "ccxt"])
         .status();
-    assert!(
-        pip.is_ok_and(|s| s.success()) && has_ccxt(&py),
-        "cannot `pip install ccxt` into {} (no package registry?). The conformance test needs \
-         it: run `python3 -m venv target/ccxt-venv && target/ccxt-venv/bin/pip install ccxt`",
-        venv.display()
-    );
-    py
+    if !(pip.is_ok_and(|s| s.success()) && has_ccxt(&py)) {
+        return Err(format!(
+            "cannot `pip install ccxt` into {} (no package registry?): run `python3 -m venv \
+             target/ccxt-venv && target/ccxt-venv/bin/pip install ccxt`",
+            venv.display()
+        ));
+    }
+    Ok(py)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ccxt_upbit_drives_the_mock() {
-    let py = tokio::task::spawn_blocking(venv_python).await.unwrap();
+    let py = match tokio::task::spawn_blocking(venv_python).await.unwrap() {
+        Ok(py) => py,
+        Err(why) => {
+            assert!(
+                std::env::var_os("RESPOND_REQUIRE_CCXT").is_none(),
+                "RESPOND_REQUIRE_CCXT is set but ccxt cannot be set up: {why}"
+            );
+            println!("notice: skipping the ccxt conformance test: {why}");
+            return;
+        }
+    };
     let sc = mock::scenario::load("blank", None).unwrap();
     let ex = Venue::new(
         &Upbit,
