@@ -31,6 +31,7 @@ fn opts(out: &Path, scenario: &str, reaction: f64, with_bot_log: bool, min: f64)
         min_recall: min,
         min_precision: if with_bot_log { min } else { 0.0 },
         with_bot_log,
+        excel: false,
     }
 }
 

@@ -328,7 +328,8 @@ fn krw_amounts_read_as_whole_won_and_csvs_stay_exact() {
     let rd = RunDir::create(&dir).unwrap();
     let mut result = fx::result();
     result.loss.overpayment = fx::d("15525710.50335051");
-    result.loss.portfolio_delta = Some(fx::d("-1412.5"));
+    result.loss.total = fx::d("15525711.2");
+    result.loss.change_during_response = Some(fx::d("-1412.5"));
     report::write_bundle(
         &rd,
         &fx::facts(),
@@ -350,17 +351,23 @@ fn krw_amounts_read_as_whole_won_and_csvs_stay_exact() {
     ] {
         assert!(
             text.contains("15,525,711 KRW"),
-            "{name}: overpayment in whole won"
-        );
-        assert!(
-            text.contains("-1,413 KRW"),
-            "{name}: portfolio decrease rounded half away from zero"
+            "{name}: overpayment and total in whole won"
         );
         assert!(
             !text.contains("15525710.5"),
             "{name}: no raw decimals of KRW"
         );
     }
+    for (name, text) in [("report.md", &md), ("report.html", &html)] {
+        assert!(
+            text.contains("-1,413 KRW"),
+            "{name}: the change during the response rounded half away from zero"
+        );
+    }
+    assert!(
+        !ticket.contains("1,413"),
+        "the change during the response is not part of the claim"
+    );
     // The pump (Upbit `price` type: spend 700,000 KRW) with its average fill price; the
     // dump's estimated loss; the reference price, a unit price, keeps its decimals if any.
     assert!(

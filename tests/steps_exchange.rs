@@ -536,7 +536,7 @@ async fn snapshot_outputs_and_artifact() {
     assert_eq!(o["open_order_count"], 1);
     assert_eq!(o["withdrawal_count"], 2);
     assert_eq!(o["pending_withdrawal_count"], 1);
-    assert_eq!(o["withdrawal_addresses"], json!(["BTC bc1q…abcd"]));
+    assert_eq!(o["withdrawal_addresses"], json!(["BTC bc1q...abcd"]));
     assert_eq!(o["switched_to_readonly"], false);
     let file = e.read(o["path"].as_str().unwrap());
     assert!(file.contains("bc1qownaddress99999999999999999abcd"));
@@ -791,7 +791,7 @@ async fn revoke_manual_and_by_api() {
     assert_eq!(out.outputs["mode"], "manual");
     assert_eq!(out.outputs["confirmed"], false);
     assert_eq!(out.outputs["confirmed_by"], "not_interactive");
-    assert_eq!(out.outputs["key"], "LEAK…wxyz");
+    assert_eq!(out.outputs["key"], "LEAK...wxyz");
     assert_eq!(out.outputs["key_expire_at"], "2027-08-28T00:00:00.000Z");
 
     let mut f = Fake::new(PRIMARY, account(), 1000);
@@ -1223,7 +1223,7 @@ async fn checklist_in_english_and_korean() {
                   "reasons": ["withdrawal scope"], "can_withdraw": true},
         "bots": [{"name": "{{evil}} `bot`\nnext", "needs": ["view_account", "make_orders"]}],
         "bot_configs": ["config/{{x}}.json"],
-        "snapshot": {"withdrawal_addresses": ["BTC bc1q…abcd"], "withdrawal_address_count": 1,
+        "snapshot": {"withdrawal_addresses": ["BTC bc1q...abcd"], "withdrawal_address_count": 1,
                      "key_expire_at": "2027-08-28T00:00:00.000Z"},
         "verify": {"revoked": true, "observed_at": "2026-11-20T10:03:00.123Z"},
     });
@@ -1236,8 +1236,8 @@ async fn checklist_in_english_and_korean() {
     assert!(md.contains("Bot `{{evil}} 'bot' next`"), "{md}");
     assert!(md.contains("`config/{{x}}.json`"));
     assert!(md.contains("**2027-01-19**"));
-    assert!(md.contains("BTC bc1q…abcd"));
-    assert!(md.contains("LEAK…wxyz") && !md.contains(PRIMARY));
+    assert!(md.contains("BTC bc1q...abcd"));
+    assert!(md.contains("LEAK...wxyz") && !md.contains(PRIMARY));
     assert!(
         md.contains("[x] Old key deleted: the exchange rejects it since 2026-11-20T10:03:00.123Z")
     );
@@ -1366,7 +1366,7 @@ async fn a_key_never_accepted_stops_every_containment_step() {
         assert!(err.stops_run(), "{kind}: {err}");
         let msg = err.to_string();
         assert!(
-            msg.contains("LEAK…wxyz") && msg.contains("was never accepted here"),
+            msg.contains("LEAK...wxyz") && msg.contains("was never accepted here"),
             "{kind}: {msg}"
         );
         assert!(!msg.contains("deleted: good"), "{kind}: {msg}");
@@ -1535,7 +1535,7 @@ async fn the_deletion_wait_reports_every_30s_and_its_timeout_is_not_retried() {
         .collect();
     for l in &status {
         assert!(
-            l.contains("upbit to refuse key LEAK…wxyz as deleted"),
+            l.contains("upbit to refuse key LEAK...wxyz as deleted"),
             "{l}"
         );
         assert!(l.contains("at most 10m00s"), "{l}");
@@ -1593,7 +1593,7 @@ async fn errors_that_cannot_clear_end_the_wait_at_once() {
             step.error
                 .as_deref()
                 .unwrap()
-                .contains("cannot tell whether key LEAK…wxyz was deleted"),
+                .contains("cannot tell whether key LEAK...wxyz was deleted"),
             "{:?}",
             step.error
         );

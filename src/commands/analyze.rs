@@ -130,12 +130,11 @@ pub async fn analyze(args: AnalyzeArgs, printer: &Printer) -> Result<Code, Failu
     drop(journal);
     session::seal(&dir)?;
     printer.out(&format!(
-        "{} of {} orders flagged as unauthorized ({} for review); estimated overpayment {} {}",
+        "{} of {} orders flagged as unauthorized ({} for review); {}",
         summary["flagged_count"],
         summary["order_count"],
         summary["review_count"],
-        summary["overpayment"].as_str().unwrap_or("0"),
-        summary["quote_currency"].as_str().unwrap_or("")
+        summary["loss_text"].as_str().unwrap_or_default()
     ));
     for note in &inv.result.notes {
         printer.out(&format!("note: {note}"));

@@ -41,6 +41,8 @@ pub struct DrillOptions {
     pub min_recall: f64,
     pub min_precision: f64,
     pub with_bot_log: bool,
+    /// CSVs with a UTF-8 byte-order mark (the playbook's `excel` input).
+    pub excel: bool,
 }
 
 /// A finished drill.
@@ -139,6 +141,9 @@ async fn drive(
     let mut inputs = BTreeMap::new();
     inputs.insert("revoke_interval".to_string(), "500ms".to_string());
     inputs.insert("revoke_timeout".to_string(), format!("{revoke_timeout}s"));
+    if opts.excel {
+        inputs.insert("excel".to_string(), "true".to_string());
+    }
     let settings = RunSettings {
         playbook: opts.playbook.clone(),
         inputs,
@@ -161,7 +166,13 @@ async fn drive(
     let dir = report.dir.clone();
 
     let truth = truth_of(state);
-    let observed = observe(&dir, state, &leaked.access_key, run_started)?;
+    let observed = observe(
+        &dir,
+        state,
+        &leaked.access_key,
+        run_started,
+        truth.true_loss,
+    )?;
     let settings = Settings {
         scenario: opts.scenario.clone(),
         seed: opts.seed,
@@ -218,6 +229,7 @@ fn observe(
     state: &Venue,
     leaked: &str,
     run_started: DateTime<Utc>,
+    truth_loss: Decimal,
 ) -> Result<Observed, Failure> {
     let facts = JournalFacts::read(dir).map_err(Failure::run)?;
     let thresholds = investigation::thresholds_from(
@@ -252,6 +264,7 @@ fn observe(
     let first_containment_at = [first_cancel, revoke_shown].into_iter().flatten().min();
     let revocation_observed_at = facts.revocation().revoked_at();
     let verified = crate::report::verify(dir).map(|r| r.ok).unwrap_or(false);
+    let money = crate::report::format::Money::of(&inv.input.exchange);
     Ok(Observed {
         run_started_at: facts.started_at().or(Some(run_started)),
         first_containment_at,
@@ -273,8 +286,16 @@ fn observe(
             .filter(|t| t.flagged)
             .map(|t| t.transfer_id.clone())
             .collect(),
-        estimated_loss: inv.result.loss.overpayment + inv.result.loss.withdrawn_value,
+        estimated_loss: inv.result.loss.total,
+        loss_parts: score::LossParts {
+            overpayment: inv.result.loss.overpayment.normalize().to_string(),
+            withdrawn_value: inv.result.loss.withdrawn_value.normalize().to_string(),
+            fees: inv.result.loss.fees.normalize().to_string(),
+        },
+        loss_unpriced: inv.result.loss.unpriced.clone(),
         loss_currency: inv.result.loss.quote_currency.clone(),
+        loss_text: money.loss_line(&inv.result.loss),
+        true_loss_text: money.with_currency(truth_loss, &inv.result.loss.quote_currency),
         evidence_verified: verified,
     })
 }
