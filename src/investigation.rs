@@ -496,6 +496,7 @@ impl JournalFacts {
                         crate::time::ts(at)
                     ),
                     at,
+                    cancelled: n,
                 });
             }
         }

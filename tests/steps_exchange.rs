@@ -1204,7 +1204,7 @@ async fn checklist_fills_the_key_expiry_into_the_delete_instructions() {
     });
     e.run("checklist.replacement", a).await.unwrap();
     let md = e.read("checklist.md");
-    assert!(md.contains("**Old key NOT confirmed deleted.**"), "{md}");
+    assert!(md.contains("**Old key NOT confirmed deleted**"), "{md}");
     assert!(
         md.contains("delete the key (expires 2027-08-28T00:00:00.000Z, 2FA)"),
         "{md}"
@@ -1239,13 +1239,63 @@ async fn checklist_in_english_and_korean() {
     assert!(md.contains("BTC bc1q...abcd"));
     assert!(md.contains("LEAK...wxyz") && !md.contains(PRIMARY));
     assert!(
-        md.contains("[x] Old key deleted: the exchange rejects it since 2026-11-20T10:03:00.123Z")
+        md.contains("[x] The old key is deleted: the exchange refuses it since 2026-11-20 19:03:00 KST (2026-11-20 10:03:00 UTC)"),
+        "{md}"
+    );
+    assert!(
+        md.contains("[x] 기존 키 삭제됨: 2026-11-20 19:03:00 KST (2026-11-20 10:03:00 UTC)부터")
     );
     assert!(md.contains("| Make withdrawals (`make_withdrawals`) | **yes** |"));
     assert!(md.contains("| 출금하기 (`make_withdrawals`) | **있음** |"));
     assert!(md.contains("The old key also had View orders (`view_orders`), Make withdrawals (`make_withdrawals`)"), "{md}");
     assert!(md.contains("at most 10 IPs"));
     assert!(md.contains("The old key had it"));
+}
+
+#[tokio::test]
+async fn checklist_counts_what_the_run_proved_and_shows_the_key_deleted() {
+    // The probe could not tell the trading scope (Upbit shows it only by a write); the run's
+    // own cancels, accepted by the exchange, prove it. The deletion comes from the journal.
+    let acc = account();
+    let f = Arc::new(Fake::new(PRIMARY, acc, 1000));
+    let e = env(f, None);
+    let j = respond::engine::journal::Journal::create(e.ctx.rundir.path()).unwrap();
+    let at = |s: &str| s.parse::<chrono::DateTime<Utc>>().unwrap();
+    j.append_at(
+        at("2026-11-20T10:01:00Z"),
+        "step_end",
+        json!({"step": "cancel_orders", "uses": "exchange.cancel_open_orders", "status": "ok",
+               "outputs": {"cancelled_count": 6}}),
+    )
+    .unwrap();
+    j.append_at(
+        at("2026-11-20T10:03:01Z"),
+        "step_end",
+        json!({"step": "verify_revoked", "uses": "exchange.verify_key_revoked", "status": "ok",
+               "outputs": {"revoked": true, "observed_at": "2026-11-20T10:03:00.123Z",
+                           "error_name": "invalid_access_key", "polls": 3}}),
+    )
+    .unwrap();
+    drop(j);
+    let a = json!({
+        "probe": {"scopes": ["view_account", "view_orders"], "not_held": [],
+                  "unknown": ["make_orders", "make_withdrawals"], "critical": true,
+                  "reasons": ["withdrawal scope unknown"], "can_withdraw": "unknown"},
+    });
+    e.run("checklist.replacement", a).await.unwrap();
+    let md = e.read("checklist.md");
+    assert!(
+        md.contains("| Make orders (`make_orders`) | **yes** (confirmed: this run cancelled 6 with the key, the exchange accepted it) |"),
+        "{md}"
+    );
+    assert!(md.contains("| Make withdrawals (`make_withdrawals`) | unknown |"));
+    assert!(md.contains(
+        "| 주문하기 (`make_orders`) | **있음** (확인됨: 이번 대응에서 이 키로 6건 취소 성공) |"
+    ));
+    assert!(
+        md.contains("- [x] The old key is deleted: the exchange refuses it since 2026-11-20 19:03:00 KST (2026-11-20 10:03:00 UTC) (observed by this run)."),
+        "{md}"
+    );
 }
 
 #[tokio::test]

@@ -82,6 +82,9 @@ pub struct ProvenScope {
     /// What proved it, e.g. `cancelled 6 open orders with the key at 2026-…Z`.
     pub evidence: String,
     pub at: DateTime<Utc>,
+    /// How many cancels the exchange accepted with the key.
+    #[serde(default)]
+    pub cancelled: u64,
 }
 
 /// Whether the leaked key was seen dead, and when.

@@ -82,6 +82,15 @@ impl<'a> Joined<'a> {
             .filter_map(|(o, v)| v.filter(|v| v.flagged).map(|v| (*o, v)))
     }
 
+    /// The withdrawals analysis flagged (R13), in the order of the input.
+    pub fn flagged_withdrawals(&self) -> impl Iterator<Item = &'a crate::exchange::Transfer> + '_ {
+        self.input.withdrawals.iter().filter(|w| {
+            self.transfer_verdicts
+                .get(w.id.as_str())
+                .is_some_and(|v| v.flagged)
+        })
+    }
+
     /// Orders left for a human to review (confidence `review`, not flagged), in time order.
     pub fn review(&self) -> impl Iterator<Item = (&'a Order, &'a OrderVerdict)> + '_ {
         self.orders.iter().filter_map(|(o, v)| {

@@ -575,6 +575,16 @@ pub fn print_outcome(report: &RunReport, printer: &Printer) -> Code {
     report.print(printer);
     let dir = report.dir.display().to_string();
     printer.out("");
+    // The claim first: the estimated loss and its parts, as the report states it.
+    if let Some(loss) = report
+        .steps
+        .iter()
+        .rev()
+        .filter(|s| s.uses == "report.evidence" && s.status.has_outputs())
+        .find_map(|s| s.outputs.get("loss_text")?.as_str())
+    {
+        printer.out(&format!("loss:      {loss}"));
+    }
     printer.out(&format!("evidence:  {dir}"));
     if report.dir.join("checklist.md").is_file() {
         printer.out(&format!("checklist: {dir}/checklist.md"));

@@ -543,13 +543,10 @@ pub fn build(facts: &RunFacts, j: &Joined<'_>, unauthorized_sha256: &str) -> Rep
         .take(MAX_LISTED)
         .map(|t| transfer_view(j, t))
         .collect();
-    let flagged_withdrawals: Vec<TransferView> = withdrawals_sorted
+    let mut flagged_sorted: Vec<&Transfer> = j.flagged_withdrawals().collect();
+    flagged_sorted.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+    let flagged_withdrawals: Vec<TransferView> = flagged_sorted
         .iter()
-        .filter(|t| {
-            j.transfer_verdicts
-                .get(t.id.as_str())
-                .is_some_and(|v| v.flagged)
-        })
         .take(MAX_LISTED)
         .map(|t| transfer_view(j, t))
         .collect();
@@ -888,7 +885,7 @@ pub fn build(facts: &RunFacts, j: &Joined<'_>, unauthorized_sha256: &str) -> Rep
             .account_label
             .as_deref()
             .map(clean)
-            .unwrap_or_else(|| "(not given)".into()),
+            .unwrap_or_else(|| "(not given; set it with --input account=...)".into()),
         key_masked: clean(&facts.key_masked),
         tool_version: clean(&facts.tool_version),
         playbook_path: clean(&facts.playbook_path),

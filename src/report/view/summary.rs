@@ -229,16 +229,7 @@ fn missing_text(t: &Texts, m: &Missing<'_>) -> String {
 /// The first and last unauthorized action: flagged orders and flagged withdrawals.
 pub(crate) fn span(j: &Joined<'_>) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
     let orders = j.flagged().map(|(o, _): (&Order, _)| o.created_at);
-    let withdrawals = j
-        .input
-        .withdrawals
-        .iter()
-        .filter(|w| {
-            j.transfer_verdicts
-                .get(w.id.as_str())
-                .is_some_and(|v| v.flagged)
-        })
-        .map(|w| w.created_at);
+    let withdrawals = j.flagged_withdrawals().map(|w| w.created_at);
     let all: Vec<DateTime<Utc>> = orders.chain(withdrawals).collect();
     Some((*all.iter().min()?, *all.iter().max()?))
 }
