@@ -6,11 +6,9 @@
 //! request for compensation, a Korean block without English or Markdown escapes, a variant for
 //! a run that found nothing).
 
-mod report_fixture;
-
 use std::path::Path;
 
-use report_fixture as fx;
+use crate::support::report_fixture as fx;
 use respond::analysis::{AnalysisInput, AnalysisResult, Confidence};
 use respond::exchange::WithdrawalAddress;
 use respond::report::facts::IncidentInputs;

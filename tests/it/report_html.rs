@@ -1,13 +1,13 @@
 //! report.html as a reviewer receives it: self-contained (no remote resource), the timeline
-//! SVG present with the flagged orders, hostile strings escaped. When `/usr/bin/chromium`
-//! exists (CI installs it), one test also renders it headless to a PNG and checks the pixels
-//! of the timeline (skipped with a notice otherwise).
-
-mod report_fixture;
+//! SVG present with the flagged orders, its labels off the plots, hostile strings escaped.
+//! When `/usr/bin/chromium` exists (CI installs it), tests also render it headless: the
+//! timeline's pixels, the first screen (the claim, the INCOMPLETE banner), and the print view
+//! (A4 pages with every table inside them, rasterized by poppler's `pdftoppm`). Each says it
+//! skipped when a tool is missing.
 
 use std::path::{Path, PathBuf};
 
-use report_fixture as fx;
+use crate::support::report_fixture as fx;
 use respond::report::{self, ReportOptions};
 use respond::rundir::RunDir;
 
