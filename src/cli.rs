@@ -286,8 +286,16 @@ pub struct ResumeArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum EvidenceCommand {
-    /// Check every hash in SHA256SUMS and the journal's hash chain.
+    /// Check every hash in SHA256SUMS, the journal's hash chain and every trusted timestamp.
     Verify { run_dir: PathBuf },
+    /// Have a time-stamping authority (RFC 3161) sign the sealed manifest's hash: proof that
+    /// the evidence existed at that time. The token is kept under timestamps/ and sealed.
+    Timestamp {
+        run_dir: PathBuf,
+        /// The authority's URL (e.g. http://timestamp.digicert.com, https://freetsa.org/tsr).
+        #[arg(long, value_name = "URL")]
+        tsa: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -654,6 +654,23 @@ pub fn thresholds_from(value: Option<&Value>) -> Result<Thresholds, String> {
     serde_json::from_value(base).map_err(|e| format!("bad threshold value: {e}"))
 }
 
+/// The thresholds a run's analysis used (journaled with the report step's arguments) and
+/// whether it wrote Excel-style CSVs: what rewrites its reports the same way.
+pub fn report_settings(facts: &JournalFacts) -> Result<(Thresholds, bool), String> {
+    let thresholds = thresholds_from(
+        facts
+            .last_args_of("report.evidence")
+            .or_else(|| facts.last_args_of("analysis.flag"))
+            .and_then(|a| a.get("thresholds")),
+    )?;
+    let excel = facts
+        .last_args_of("report.evidence")
+        .and_then(|a| a.get("excel"))
+        .and_then(Value::as_bool)
+        == Some(true);
+    Ok((thresholds, excel))
+}
+
 /// The data and conclusions of one investigation pass.
 pub struct Investigation {
     pub input: AnalysisInput,

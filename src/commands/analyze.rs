@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use chrono::Utc;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::cli::AnalyzeArgs;
 use crate::engine::events::{self, Event};
@@ -53,21 +53,10 @@ pub async fn analyze(args: AnalyzeArgs, printer: &Printer) -> Result<Code, Failu
             )));
         }
     }
-    // The thresholds the run used (journaled with the report step's arguments).
-    let thresholds = investigation::thresholds_from(
-        facts
-            .last_args_of("report.evidence")
-            .or_else(|| facts.last_args_of("analysis.flag"))
-            .and_then(|a| a.get("thresholds")),
-    )
-    .map_err(Failure::usage)?;
-    // Excel-style CSVs when asked now or when the run wrote them so.
-    let excel = args.bot_log.excel
-        || facts
-            .last_args_of("report.evidence")
-            .and_then(|a| a.get("excel"))
-            .and_then(Value::as_bool)
-            == Some(true);
+    // The thresholds the run used; Excel-style CSVs when asked now or when the run wrote them so.
+    let (thresholds, excel_before) =
+        investigation::report_settings(&facts).map_err(Failure::usage)?;
+    let excel = args.bot_log.excel || excel_before;
     // Read every log before the first is copied into the bundle: a refused log must leave no
     // unsealed copy behind (the bundle would stop verifying), as `leak` checks them up front.
     let name = facts.exchange().ok_or_else(|| {

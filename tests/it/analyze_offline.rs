@@ -12,31 +12,10 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::support::cli::drill_bundle as drill;
+
 fn respond() -> Command {
     Command::new(env!("CARGO_BIN_EXE_respond"))
-}
-
-fn drill(out: &Path) -> PathBuf {
-    let o = respond()
-        .args([
-            "--json",
-            "drill",
-            "--exchange",
-            "upbit",
-            "--reaction",
-            "1",
-            "--out",
-        ])
-        .arg(out)
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "drill failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    PathBuf::from(v["dir"].as_str().unwrap())
 }
 
 const CSVS: &[&str] = &[

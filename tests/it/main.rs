@@ -15,6 +15,7 @@ mod cli_leak;
 mod drill_e2e;
 mod engine;
 mod engine_interrupt;
+mod evidence_timestamp;
 mod fuzz_props;
 mod layout;
 mod leak_e2e;

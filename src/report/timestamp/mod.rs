@@ -98,12 +98,34 @@ pub fn next_index(run_dir: &Path) -> u32 {
 }
 
 /// One timestamp of the bundle, checked.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Checked {
     pub info: TimestampInfo,
     pub verified: token::Verified,
-    /// Derived files rewritten since (allowed), and whether the journal only grew.
+    /// Files a later seal rewrote from the evidence since the stamp (allowed).
     pub rewritten: Vec<String>,
+}
+
+impl Checked {
+    /// What `evidence verify` prints for it.
+    pub fn line(&self) -> String {
+        let mut line = format!(
+            "{}: signed by {} at {} over {} (SHA-256 {}); the signer's certificate has SHA-256 {}",
+            self.info.token_file,
+            self.info.tsa,
+            crate::time::ts(self.info.gen_time),
+            self.info.manifest_file,
+            self.info.manifest_sha256,
+            self.verified.signer_sha256,
+        );
+        if !self.rewritten.is_empty() {
+            line.push_str(&format!(
+                "; rewritten from the evidence since: {}",
+                self.rewritten.join(", ")
+            ));
+        }
+        line
+    }
 }
 
 /// Reads and verifies timestamp `n` against its own manifest copy (not yet against the rest

@@ -128,3 +128,28 @@ pub fn verify(dir: &Path) -> Ran {
         .output()
         .unwrap())
 }
+
+/// A quick `respond drill --exchange upbit` writing under `out`; returns its sealed bundle.
+pub fn drill_bundle(out: &Path) -> std::path::PathBuf {
+    let o = Command::new(BIN)
+        .args([
+            "--json",
+            "drill",
+            "--exchange",
+            "upbit",
+            "--reaction",
+            "1",
+            "--out",
+        ])
+        .arg(out)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "drill failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    std::path::PathBuf::from(v["dir"].as_str().unwrap())
+}
