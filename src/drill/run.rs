@@ -45,6 +45,42 @@ pub struct DrillOptions {
     pub excel: bool,
 }
 
+impl DrillOptions {
+    /// The `respond drill` command with these options, quoted for the shell: what runs the
+    /// drill again (an interrupted drill cannot be resumed, its mock exchange stops with it).
+    pub fn command_line(&self) -> String {
+        let mut words = vec![
+            "drill".to_string(),
+            "--exchange".into(),
+            self.exchange.clone(),
+            "--scenario".into(),
+            self.scenario.clone(),
+        ];
+        if let Some(p) = &self.playbook {
+            words.extend(["--playbook".into(), p.display().to_string()]);
+        }
+        words.extend(["--out".into(), self.out.display().to_string()]);
+        if let Some(seed) = self.seed {
+            words.extend(["--seed".into(), seed.to_string()]);
+        }
+        words.extend([
+            "--reaction".into(),
+            self.reaction_secs.to_string(),
+            "--min-recall".into(),
+            self.min_recall.to_string(),
+            "--min-precision".into(),
+            self.min_precision.to_string(),
+        ]);
+        if !self.with_bot_log {
+            words.push("--no-bot-log".into());
+        }
+        if self.excel {
+            words.push("--excel".into());
+        }
+        crate::output::respond_command(words)
+    }
+}
+
 /// A finished drill.
 pub struct DrillOutcome {
     pub scorecard: Scorecard,
@@ -152,6 +188,7 @@ async fn drive(
         dry_run: false,
         assume_yes: true,
         interactive: false,
+        rerun: Some(opts.command_line()),
     };
     let conn = Connection {
         exchange: opts.exchange.clone(),

@@ -360,3 +360,71 @@ fn cli_prints_one_json_scorecard_and_gates_on_thresholds() {
     assert_eq!(v["scorecard"]["passed"], false);
     assert_eq!(v["scorecard"]["detection"]["recall"], 0.0);
 }
+
+/// An interrupted drill cannot be resumed (its mock exchange stops with it): instead of a
+/// `respond resume` line that would fail, it prints where the partial bundle is and the exact
+/// command that runs the drill again.
+#[test]
+fn an_interrupted_drill_prints_how_to_run_it_again_not_a_resume_line() {
+    use crate::support::run_dir::{bundle, step_ended};
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("drill out");
+    let mut child = bin()
+        .args(["drill", "--exchange", "upbit", "--reaction", "60", "--out"])
+        .arg(&out)
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Containment is done and the old key is being polled: the simulated user waits 60 s.
+    let t0 = std::time::Instant::now();
+    let dir = loop {
+        if let Some(d) = bundle(&out).filter(|d| step_ended(d, "cancel_orders")) {
+            break d;
+        }
+        assert!(child.try_wait().unwrap().is_none(), "the drill ended early");
+        assert!(t0.elapsed().as_secs() < 60, "no cancel after 60 s");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let st = Command::new("kill")
+        .arg("-INT")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let o = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(130), "{stdout}\n{stderr}");
+    assert!(!stdout.contains("respond resume"), "{stdout}");
+    assert!(!stderr.contains("respond resume"), "{stderr}");
+    // The printed command, as a shell splits it, is a drill with the same options.
+    let again = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("run again: "))
+        .unwrap_or_else(|| panic!("no `run again:` line in\n{stdout}"));
+    let words = Command::new("sh")
+        .arg("-c")
+        .arg(format!("for w in {again}; do printf '%s\\0' \"$w\"; done"))
+        .output()
+        .unwrap()
+        .stdout;
+    let words: Vec<String> = String::from_utf8(words)
+        .unwrap()
+        .split_terminator('\0')
+        .map(str::to_string)
+        .collect();
+    assert_eq!(words[0], "respond", "{again}");
+    let cli = <respond::cli::Cli as clap::Parser>::try_parse_from(&words)
+        .unwrap_or_else(|e| panic!("`{again}` does not parse: {e}"));
+    let respond::cli::Command::Drill(d) = cli.command else {
+        panic!("`{again}` is not a drill");
+    };
+    assert_eq!(d.out, out);
+    assert_eq!(d.reaction, 60.0);
+    assert_eq!(d.scenario, "pump-and-dump");
+    assert!(!d.no_bot_log && !d.excel);
+    assert!(stdout.contains(&dir.display().to_string()), "{stdout}");
+    assert!(stderr.contains("cannot be resumed"), "{stderr}");
+}

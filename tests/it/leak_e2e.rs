@@ -98,6 +98,7 @@ impl Env {
             dry_run,
             assume_yes: true,
             interactive: false,
+            rerun: None,
         }
     }
 
