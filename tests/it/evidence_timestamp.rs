@@ -225,6 +225,14 @@ fn a_local_tsa_stamps_the_sealed_manifest_and_verify_checks_it_offline() {
 
     // A real authority.
     let (url, served) = serve(tsa.clone());
+    // Another writer holds the run: refused before anything is asked or written.
+    let lock = respond::rundir::RunLock::acquire(&bundle).unwrap();
+    let r = timestamp(&bundle, &url);
+    assert_eq!(r.code, Some(2), "{}", r.stderr);
+    assert!(r.stderr.contains("is working on this run"), "{}", r.stderr);
+    assert_eq!(served.load(Ordering::SeqCst), 0);
+    drop(lock);
+
     let manifest = std::fs::read(bundle.join("manifest.json")).unwrap();
     let r = timestamp(&bundle, &url);
     assert_eq!(r.code, Some(0), "{}\n{}", r.stdout, r.stderr);
