@@ -95,7 +95,7 @@ impl Money {
         }
     }
 
-    /// An amount followed by its currency (`15,525,711 KRW`).
+    /// An amount followed by its currency (`15,525,711.25 USD`).
     pub fn with_currency(&self, d: Decimal, currency: &str) -> String {
         format!("{} {}", self.amount(d, currency), currency.trim())
     }
@@ -111,7 +111,7 @@ impl Money {
         }
     }
 
-    /// The estimated loss in one line, total first, then its parts (`estimated loss 1,234 KRW =
+    /// The estimated loss in one line, total first, then its parts (`estimated loss 1,234 USD =
     /// overpayment 1,000 + withdrawn 200 + fees 34`), and what could not be priced.
     pub fn loss_line(&self, loss: &crate::analysis::LossSummary) -> String {
         let q = loss.quote_currency.as_str();

@@ -145,7 +145,7 @@ impl<'a> Joined<'a> {
     }
 
     /// `t` for reading, in the exchange's local zone then UTC, to the second:
-    /// `2026-11-30 05:46:00 KST (2026-11-29 20:46:00 UTC)`.
+    /// `2026-11-29 21:46:00 CET (2026-11-29 20:46:00 UTC)`.
     pub fn when(&self, t: DateTime<Utc>) -> String {
         format!("{} ({})", self.local_short(t), utc_short(t))
     }

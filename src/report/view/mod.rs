@@ -89,7 +89,7 @@ pub struct ReportView {
 #[derive(Debug, Serialize)]
 pub struct LossView {
     pub quote: String,
-    /// `15,443,567 KRW`
+    /// `15,443,567.12 USD`
     pub total: String,
     pub overpayment: String,
     pub withdrawn: String,
@@ -119,7 +119,7 @@ pub struct TimestampView {
 pub struct RunView {
     pub id: String,
     pub exchange: String,
-    /// The exchange's display name (`Upbit`).
+    /// The exchange's display name (as its descriptor spells it).
     pub exchange_display: String,
     pub account: String,
     pub key_masked: String,
@@ -234,7 +234,7 @@ pub struct TransferView {
     pub state: String,
     pub created_utc: String,
     pub created_local: String,
-    /// Both, for reading: `2026-11-30 05:46:38 KST (2026-11-29 20:46:38 UTC)`.
+    /// Both, for reading: `2026-11-29 21:46:38 CET (2026-11-29 20:46:38 UTC)`.
     pub created: String,
     pub done_utc: String,
     pub flagged: bool,
