@@ -9,7 +9,9 @@
 //! bundle under DIR, the journal's verified part continues there (a damaged rest is kept
 //! verbatim as `source-journal.jsonl`), raw responses that do not match their own sidecars
 //! are kept under `unverified/` and left out of the analysis, and a `copy` entry records which
-//! files did not match; the report repeats it in its notes. The new bundle verifies.
+//! files did not match; the report repeats it in its notes. Trusted timestamps (`timestamps/`)
+//! are copied only from a source that matches its seal (they vouch for the source as it was).
+//! The new bundle verifies.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -196,8 +198,18 @@ fn copy_target(src: &Path, out: &Path) -> Result<Target, Failure> {
         ))
     };
     let mut copied = 0usize;
+    // Trusted timestamps vouch for the source as it was stamped: they carry over to the copy
+    // only when the source still matches its seal.
+    let timestamps_left_out =
+        !pf.ok() && std::fs::symlink_metadata(src.join(crate::report::timestamp::DIR)).is_ok();
     for f in walk(src).map_err(|e| Failure::run(e.to_string()))? {
         let base = f.rel.rsplit('/').next().unwrap_or_default();
+        if timestamps_left_out
+            && f.rel
+                .starts_with(&format!("{}/", crate::report::timestamp::DIR))
+        {
+            continue;
+        }
         if outside_seal(&f.rel, &f.kind)
             || f.kind != FoundKind::File
             || f.rel == journal::FILE_NAME
@@ -234,6 +246,7 @@ fn copy_target(src: &Path, out: &Path) -> Result<Target, Failure> {
         "journal_bytes_set_aside": set_aside,
         "set_aside_in": (set_aside > 0).then_some("source-journal.jsonl"),
         "unverified": aside.iter().map(|r| format!("{UNVERIFIED}/{r}")).collect::<Vec<_>>(),
+        "timestamps_left_out": timestamps_left_out,
     });
     Ok(Target {
         dir: dst,

@@ -335,6 +335,34 @@ fn a_local_tsa_stamps_the_sealed_manifest_and_verify_checks_it_offline() {
         "{}",
         v.stdout
     );
+
+    // A copy analyzed from that bundle leaves out the timestamps that no longer hold: they
+    // vouch for the source as it was, not for the copy. The copy verifies.
+    let copies = tmp.path().join("copies");
+    let o = Command::new(BIN)
+        .args(["--json", "analyze"])
+        .arg(&bundle)
+        .arg("--out")
+        .arg(&copies)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let out: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let copy = PathBuf::from(out["dir"].as_str().unwrap());
+    assert!(!copy.join("timestamps").exists());
+    let v = verify(&copy);
+    assert_eq!(v.code, Some(0), "{}", v.stdout);
+    let journal = std::fs::read_to_string(copy.join("journal.jsonl")).unwrap();
+    assert!(
+        journal.contains("\"timestamps_left_out\":true"),
+        "{journal}"
+    );
 }
 
 #[test]
