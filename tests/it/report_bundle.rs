@@ -164,9 +164,13 @@ fn unauthorized_trades_has_reference_columns_and_one_row_per_fill() {
 fn every_csv_holds_everything_with_verdicts() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("run");
-    write(&dir, &fx::input(), &fx::result(), false);
+    // A score that sums to negative zero (a rule's weight taken back) prints as 0.00.
+    let mut result = fx::result();
+    result.verdicts[0].score = -0.0;
+    write(&dir, &fx::input(), &result, false);
     let (h, rows) = read_csv(&dir.join("orders.csv"));
     assert_eq!(rows.len(), 4);
+    assert_eq!(rows[0][col(&h, "score")], "0.00");
     assert_eq!(rows[0][col(&h, "order_id")], "7f3a-0001");
     assert_eq!(rows[0][col(&h, "match_kind")], "order-id");
     assert_eq!(rows[0][col(&h, "bot_log_row")], "bot/bot.csv:2");
