@@ -92,6 +92,14 @@ pub struct Thresholds {
     pub reference_window_minutes: i64,
     /// Score at or above which an order is flagged.
     pub flag_score: f64,
+    /// R7: the longest pause, in minutes, between the sells of a liquidation and the next
+    /// act of the same chain (another sell, or the first buy they funded).
+    #[serde(default = "default_chain_gap_minutes")]
+    pub chain_gap_minutes: i64,
+}
+
+fn default_chain_gap_minutes() -> i64 {
+    10
 }
 
 impl Default for Thresholds {
@@ -107,6 +115,7 @@ impl Default for Thresholds {
             size_ratio: 5.0,
             reference_window_minutes: 60,
             flag_score: 1.0,
+            chain_gap_minutes: default_chain_gap_minutes(),
         }
     }
 }

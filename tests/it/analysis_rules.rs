@@ -1242,3 +1242,81 @@ fn a_later_episode_churning_the_concentrated_coin_continues_it_but_a_lone_exit_d
     }
     assert!(!rules_of(&r, &input, "exit").contains(&"R7".to_string()));
 }
+
+/// The `noisy` drill at some hours of the day: the user's own XRP sell by hand, 56 minutes
+/// before the thief's BTC liquidation and pump into a new coin, fell in the same reference
+/// window and was taken for part of the liquidation. A liquidation is a chain of sells each
+/// minutes from the next act, ending at the buys it funds; a sell that never filled, or one
+/// placed after the last buy, funded nothing either.
+#[test]
+fn only_sells_chained_close_to_the_buys_they_funded_are_the_liquidation() {
+    let (mut orders, entries) = bot_history();
+    let at = t0() + Duration::hours(12);
+    let manual = |id: &str, t| {
+        order(
+            id,
+            None,
+            "KRW-XRP",
+            Side::Sell,
+            "limit",
+            Some("3100"),
+            "500",
+            "1550000",
+            t,
+        )
+    };
+    orders.push(manual("early", at - Duration::minutes(56)));
+    let mut unfilled = manual("unfilled", at - Duration::seconds(30));
+    unfilled.state = OrderState::Cancelled;
+    unfilled.executed_volume = Decimal::ZERO;
+    unfilled.executed_funds = Some(Decimal::ZERO);
+    unfilled.remaining_volume = unfilled.volume;
+    orders.push(unfilled);
+    orders.push(order(
+        "sell",
+        None,
+        "KRW-BTC",
+        Side::Sell,
+        "market",
+        None,
+        "0.5",
+        "50000000",
+        at,
+    ));
+    for k in 0..4 {
+        orders.push(order(
+            &format!("buy{k}"),
+            None,
+            "KRW-NEW",
+            Side::Buy,
+            "limit",
+            Some("100"),
+            "100000",
+            "10000000",
+            at + Duration::seconds(40 * (k + 1)),
+        ));
+    }
+    orders.push(manual("after", at + Duration::minutes(20)));
+    let input = AnalysisInput {
+        orders,
+        bot_logs: vec![log(entries)],
+        ..Default::default()
+    };
+    let r = analyze(&input, &Thresholds::default());
+    for id in ["sell", "buy0", "buy3"] {
+        assert!(
+            rules_of(&r, &input, id).contains(&"R7".to_string()),
+            "{id}: {:?}",
+            rules_of(&r, &input, id)
+        );
+        assert!(verdict(&r, &input, id).flagged, "{id}");
+    }
+    for id in ["early", "unfilled", "after"] {
+        assert!(
+            !rules_of(&r, &input, id).contains(&"R7".to_string()),
+            "{id}: {:?}",
+            rules_of(&r, &input, id)
+        );
+        assert!(!verdict(&r, &input, id).flagged, "{id}");
+    }
+}

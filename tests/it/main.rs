@@ -8,6 +8,7 @@
 mod support;
 
 mod analysis_accuracy;
+mod analysis_all_hours;
 mod analysis_import;
 mod analysis_rules;
 mod analyze_offline;
