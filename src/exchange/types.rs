@@ -253,7 +253,7 @@ pub struct Balance {
 /// What an exchange tells about one API key of the account.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ApiKeyInfo {
-    /// Masked to first4…last4; never the full key.
+    /// Masked to first4...last4; never the full key.
     pub access_key_masked: String,
     /// True when this is the key the run is using.
     pub is_current: bool,
@@ -298,7 +298,7 @@ pub struct WithdrawalAddress {
     pub net_type: Option<String>,
     pub address: String,
     pub secondary_address: Option<String>,
-    /// When the address was added to the allowlist, where the exchange says (Upbit does not).
+    /// When the address was added to the allowlist, where the exchange says (not every one does).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registered_at: Option<DateTime<Utc>>,
 }
