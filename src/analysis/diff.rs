@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use chrono::{DateTime, Duration, Utc};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 
@@ -28,9 +29,25 @@ pub struct DiffResult {
     /// Bot rows outside the exported window, not compared (not gaps).
     pub outside_window: usize,
     pub pattern: Option<IdPattern>,
+    /// The span the bot log's timed rows cover (first to last row, widened by the fuzzy time
+    /// tolerance); `None` when no row has a time.
+    pub span: Option<Window>,
+    /// Where the log is *cut*: the exchange holds unmatched orders that fit the bot's own
+    /// identifiers before the span's start (`cut_before`) or after its end (`cut_after`), so
+    /// the bot traded beyond what the log holds (a log exported an hour ago). An order on the
+    /// far side of a cut is *not covered* by the log, which is not the same as being absent
+    /// from it. A side without such evidence is not cut: a log whose bot merely stopped
+    /// trading a while ago still speaks for the time since.
+    pub cut_before: Option<DateTime<Utc>>,
+    pub cut_after: Option<DateTime<Utc>>,
 }
 
 impl DiffResult {
+    /// Whether the bot log covers time `t` (see [`DiffResult::cut_after`]).
+    pub fn covers(&self, t: DateTime<Utc>) -> bool {
+        self.cut_before.map_or(true, |c| t >= c) && self.cut_after.map_or(true, |c| t < c)
+    }
+
     /// The flattened-entries index of the bot-log row order `i` matched.
     pub fn row(&self, i: usize) -> Option<usize> {
         self.rows
@@ -116,14 +133,30 @@ impl KeyIndex {
     }
 }
 
-/// The shape of the bot's client ids.
+/// One shape of the bot's client ids: a prefix, a length range, the characters used after the
+/// prefix, and whether the ids end in a counter.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IdPattern {
+pub struct IdShape {
     pub prefix: String,
     pub min_len: usize,
     pub max_len: usize,
     /// Characters classes seen after the prefix: `0-9`, `a-f`, `g-z`, `A-Z`, or a literal.
     pub classes: BTreeSet<String>,
+    /// The ids end in a decimal counter (`grid-7`, `grid-999`): a counter grows by digits, so
+    /// the length may exceed the longest id seen (`grid-1000` fits `grid-1`…`grid-999`).
+    pub counter: bool,
+    pub samples: usize,
+}
+
+/// Digits a counter may grow by beyond the longest id seen (a thousand times more orders).
+const COUNTER_GROWTH: usize = 3;
+
+/// The shapes of the bot's client ids, learned from its own orders. A bot that restarted with
+/// another prefix, or runs two strategies, has one shape per prefix; an id fits when it fits
+/// any of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdPattern {
+    pub shapes: Vec<IdShape>,
     pub samples: usize,
 }
 
@@ -137,89 +170,147 @@ fn class_of(c: char) -> String {
     }
 }
 
-impl IdPattern {
-    /// Learns a pattern from client ids (`None` when there are fewer than 3).
-    pub fn learn<'a>(ids: impl Iterator<Item = &'a str>) -> Option<IdPattern> {
-        let mut first: Option<&str> = None;
-        let mut plen = 0usize; // common prefix length in bytes (on char boundaries)
-        let mut min_len = usize::MAX;
-        let mut max_len = 0;
-        let mut samples = 0;
-        let mut sample: Vec<&str> = Vec::new();
+fn is_sep(c: char) -> bool {
+    matches!(c, '-' | '_' | ':' | '.')
+}
+
+/// The group an id is learned in: its text up to and including its first separator (within
+/// the first 24 characters), else nothing (ids without a separated head form one group).
+fn head_of(id: &str) -> &str {
+    match id.char_indices().take(24).find(|(_, c)| is_sep(*c)) {
+        Some((i, c)) => &id[..i + c.len_utf8()],
+        None => "",
+    }
+}
+
+/// Length in characters of the run of ASCII digits that ends `s`.
+fn trailing_digits(s: &str) -> usize {
+    s.chars().rev().take_while(|c| c.is_ascii_digit()).count()
+}
+
+impl IdShape {
+    /// Learns one shape from ids of one group (at least one id).
+    fn learn(ids: &[&str]) -> IdShape {
+        let first = ids[0];
+        let mut plen = first.len();
+        let (mut min_len, mut max_len) = (usize::MAX, 0);
+        let (mut min_digits, mut max_digits) = (usize::MAX, 0);
         for id in ids {
-            samples += 1;
             let n = id.chars().count();
             min_len = min_len.min(n);
             max_len = max_len.max(n);
-            match first {
-                None => {
-                    first = Some(id);
-                    plen = id.len();
-                }
-                Some(f) => {
-                    plen = f
-                        .char_indices()
-                        .zip(id.chars())
-                        .take_while(|((_, a), b)| a == b)
-                        .last()
-                        .map_or(0, |((i, a), _)| i + a.len_utf8())
-                        .min(plen);
-                }
-            }
-            if sample.len() < 10_000 {
-                sample.push(id);
-            }
+            let d = trailing_digits(id);
+            min_digits = min_digits.min(d);
+            max_digits = max_digits.max(d);
+            plen = first
+                .char_indices()
+                .zip(id.chars())
+                .take_while(|((_, a), b)| a == b)
+                .last()
+                .map_or(0, |((i, a), _)| i + a.len_utf8())
+                .min(plen);
         }
-        if samples < 3 {
-            return None;
-        }
-        let mut prefix = first.map_or(String::new(), |f| f[..plen].to_string());
+        let mut prefix = first[..plen].to_string();
         // Keep the prefix up to its last separator, so `bot-a1` and `bot-a2` give `bot-`.
-        if let Some(cut) = prefix.rfind(['-', '_', ':', '.']) {
+        if let Some(cut) = prefix.rfind(is_sep) {
             prefix.truncate(cut + 1);
         } else if prefix.chars().count() == min_len {
             prefix.clear();
         }
         let plen = prefix.len();
         let mut seen: BTreeSet<char> = BTreeSet::new();
-        for id in &sample {
+        for id in ids.iter().take(10_000) {
             seen.extend(id[plen.min(id.len())..].chars());
         }
-        let classes = seen.into_iter().map(class_of).collect();
-        Some(IdPattern {
+        // A counter: every id ends in digits, and either the digits vary in length or they
+        // are all there is after the prefix.
+        let all_digits_after_prefix = ids.iter().all(|id| {
+            let rest = &id[plen.min(id.len())..];
+            !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit())
+        });
+        let counter = min_digits > 0 && (min_digits < max_digits || all_digits_after_prefix);
+        IdShape {
             prefix,
             min_len,
             max_len,
-            classes,
-            samples,
-        })
+            classes: seen.into_iter().map(class_of).collect(),
+            counter,
+            samples: ids.len(),
+        }
     }
 
     pub fn fits(&self, id: &str) -> bool {
         let n = id.chars().count();
+        let max = if self.counter {
+            self.max_len + COUNTER_GROWTH
+        } else {
+            self.max_len
+        };
         id.starts_with(&self.prefix)
             && n >= self.min_len
-            && n <= self.max_len
+            && n <= max
             && id[self.prefix.len()..]
                 .chars()
                 .all(|c| self.classes.contains(&class_of(c)))
     }
 
-    pub fn describe(&self) -> String {
+    fn describe(&self) -> String {
         let prefix = if self.prefix.is_empty() {
             "no common prefix".to_string()
         } else {
             format!("prefix `{}`", self.prefix)
         };
-        let len = if self.min_len == self.max_len {
+        let mut len = if self.min_len == self.max_len {
             format!("{} characters", self.min_len)
         } else {
             format!("{}–{} characters", self.min_len, self.max_len)
         };
+        if self.counter {
+            len.push_str(&format!(
+                " (ending in a counter: up to {COUNTER_GROWTH} more digits fit)"
+            ));
+        }
         let classes: Vec<&str> = self.classes.iter().map(String::as_str).collect();
+        format!("{prefix}, {len}, alphabet [{}]", classes.join(" "))
+    }
+}
+
+impl IdPattern {
+    /// Learns the shapes of client ids (`None` when there are fewer than 3). Ids are grouped
+    /// by their head (the text up to the first separator); each group of at least 3 ids is one
+    /// shape (when none is that large, one shape covers them all).
+    pub fn learn<'a>(ids: impl Iterator<Item = &'a str>) -> Option<IdPattern> {
+        let mut groups: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+        let mut samples = 0usize;
+        for id in ids {
+            samples += 1;
+            groups.entry(head_of(id)).or_default().push(id);
+        }
+        if samples < 3 {
+            return None;
+        }
+        let mut shapes: Vec<IdShape> = groups
+            .values()
+            .filter(|g| g.len() >= 3)
+            .map(|g| IdShape::learn(g))
+            .collect();
+        if shapes.is_empty() {
+            // No group is large enough: one shape over every id.
+            let all: Vec<&str> = groups.values().flatten().copied().collect();
+            shapes.push(IdShape::learn(&all));
+        }
+        Some(IdPattern { shapes, samples })
+    }
+
+    pub fn fits(&self, id: &str) -> bool {
+        self.shapes.iter().any(|s| s.fits(id))
+    }
+
+    pub fn describe(&self) -> String {
+        let shapes: Vec<String> = self.shapes.iter().map(IdShape::describe).collect();
         format!(
-            "{prefix}, {len}, alphabet [{}] (learned from {} of the bot's orders)",
-            classes.join(" "),
+            "{} (learned from {} of the bot's orders)",
+            shapes.join("; or "),
             self.samples
         )
     }
@@ -257,10 +348,12 @@ fn close(a: Decimal, b: Decimal, tol: f64) -> bool {
     ((a - b) / b).abs() <= tol + 1e-12
 }
 
-/// Runs the diff of `orders` against the flattened bot-log `entries`.
+/// Runs the diff of `orders` against the flattened bot-log `entries`; `events` are the
+/// stop/start windows the logs record (they count towards the span the logs cover).
 pub fn diff(
     orders: &[Order],
     entries: &[&BotLogEntry],
+    events: &[Window],
     window: Option<Window>,
     th: &Thresholds,
 ) -> DiffResult {
@@ -414,13 +507,61 @@ pub fn diff(
     )
     .or_else(|| IdPattern::learn(entries.iter().filter_map(|e| e.identifier.as_deref())));
 
+    let span = log_span(entries, events, th);
+    let (cut_before, cut_after) = match (&span, &pattern) {
+        (Some(w), Some(p)) => {
+            let beyond = |before: bool| {
+                orders.iter().zip(&kind).any(|(o, k)| {
+                    *k == MatchKind::Unmatched
+                        && (if before {
+                            o.created_at < w.from
+                        } else {
+                            o.created_at >= w.to
+                        })
+                        && o.client_id.as_deref().is_some_and(|c| p.fits(c))
+                })
+            };
+            (
+                beyond(true).then_some(w.from),
+                beyond(false).then_some(w.to),
+            )
+        }
+        _ => (None, None),
+    };
+
     DiffResult {
         kinds: kind,
         rows: matched_entry,
         gaps,
         outside_window: outside,
         pattern,
+        span,
+        cut_before,
+        cut_after,
     }
+}
+
+/// The span of the bot log's timed rows and events, widened by the fuzzy time tolerance.
+fn log_span(entries: &[&BotLogEntry], events: &[Window], th: &Thresholds) -> Option<Window> {
+    let times = entries
+        .iter()
+        .filter_map(|e| e.created_at)
+        .chain(events.iter().flat_map(|w| [w.from, w.to]));
+    let (mut lo, mut hi): (Option<DateTime<Utc>>, Option<DateTime<Utc>>) = (None, None);
+    for t in times {
+        lo = Some(lo.map_or(t, |l| l.min(t)));
+        hi = Some(hi.map_or(t, |h| h.max(t)));
+    }
+    // An open-ended stop (`stop` without a later `start`) reaches the end of time: the log
+    // then speaks for everything after it.
+    let tol = Duration::seconds(th.fuzzy_time_tolerance_secs.max(0));
+    let (lo, hi) = (lo?, hi?);
+    Some(Window {
+        from: lo.checked_sub_signed(tol).unwrap_or(lo),
+        to: hi
+            .checked_add_signed(tol + Duration::milliseconds(1))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC),
+    })
 }
 
 fn gap_reason(e: &BotLogEntry, window: Option<Window>) -> String {

@@ -27,9 +27,16 @@ pub fn analyze(input: &AnalysisInput, thresholds: &Thresholds) -> AnalysisResult
         .flat_map(|l| l.entries.iter())
         .collect();
     let had_log = !entries.is_empty();
-    let diff = had_log.then(|| diff::diff(&input.orders, &entries, input.window, thresholds));
+    let events: Vec<Window> = input
+        .bot_logs
+        .iter()
+        .flat_map(|l| l.stopped.iter().copied())
+        .collect();
+    let diff =
+        had_log.then(|| diff::diff(&input.orders, &entries, &events, input.window, thresholds));
     let ctx = rules::Ctx::build(input, thresholds, diff.as_ref());
-    let mut r = rules::order_rules(&ctx, diff.as_ref(), &entries);
+    let assessment = rules::assess_withdrawals(&ctx);
+    let mut r = rules::order_rules(&ctx, &entries, &assessment.to_new_destinations());
 
     let mut verdicts: Vec<OrderVerdict> = Vec::with_capacity(input.orders.len());
     for i in 0..input.orders.len() {
@@ -58,6 +65,8 @@ pub fn analyze(input: &AnalysisInput, thresholds: &Thresholds) -> AnalysisResult
             reference_price: reference.map(|p| p.normalize()),
             deviation_pct,
             est_loss_quote: None,
+            user_trade: std::mem::take(&mut r.user_trade[i]),
+            not_covered_by_log: had_log && ctx.candidate[i] && !ctx.in_log_span[i],
         });
     }
 
@@ -75,12 +84,7 @@ pub fn analyze(input: &AnalysisInput, thresholds: &Thresholds) -> AnalysisResult
         }),
         _ => None,
     };
-    let transfers = rules::withdrawal_rules(
-        input,
-        had_log,
-        suspicious_window.map(|w| w.from),
-        Duration::minutes(thresholds.reference_window_minutes.max(0)),
-    );
+    let transfers = rules::withdrawal_rules(&ctx, &assessment, suspicious_window.map(|w| w.from));
     let key_findings = rules::key_rules(input);
     let loss = loss::loss(
         &ctx,
@@ -92,9 +96,9 @@ pub fn analyze(input: &AnalysisInput, thresholds: &Thresholds) -> AnalysisResult
     let mut notes = Vec::new();
     if !had_log {
         notes.push(if input.bot_logs.is_empty() {
-            "no bot log: heuristics only (R1 unmatched, R2 foreign client id, R3 unknown market \
-             and R9 bot stopped need the bot's log; add one with `respond analyze RUN_DIR \
-             --bot-log FILE`)"
+            "no bot log: heuristics only (R1 unmatched, R2 foreign client id and R9 bot stopped \
+             need the bot's log, and R3 compares with the account's earlier history instead of \
+             the bot's markets; add one with `respond analyze RUN_DIR --bot-log FILE`)"
                 .to_string()
         } else {
             "the bot log(s) hold no usable rows: heuristics only".to_string()
@@ -124,6 +128,34 @@ pub fn analyze(input: &AnalysisInput, thresholds: &Thresholds) -> AnalysisResult
                 l.skipped.len()
             ));
         }
+    }
+    let span = diff.as_ref().and_then(|d| d.span);
+    let uncovered = verdicts.iter().filter(|v| v.not_covered_by_log).count();
+    if let (Some(d), Some(w)) = (&diff, span) {
+        if uncovered > 0 {
+            let side = match (d.cut_before, d.cut_after) {
+                (Some(_), Some(_)) => "before it starts and after it ends",
+                (Some(_), None) => "before it starts",
+                _ => "after it ends",
+            };
+            notes.push(format!(
+                "the bot log's rows span {} → {}, and the exchange holds orders with the bot's \
+                 own identifiers {side} that the log lacks: the log is cut (e.g. exported \
+                 before the window ended). {uncovered} orders beyond the cut are \"not covered \
+                 by the log\" (not \"absent from it\") and were judged on heuristics, with the \
+                 bot's profile and identifier pattern learned from the log",
+                crate::time::ts(w.from),
+                crate::time::ts(w.to)
+            ));
+        }
+    }
+    let users = verdicts.iter().filter(|v| v.user_trade.is_some()).count();
+    if users > 0 {
+        notes.push(format!(
+            "{users} orders look like your own web or app trades (no identifier, fair prices, \
+             a market and a size like your usual ones, outside any attack pattern): they are \
+             kept at review at most and not claimed; each says why"
+        ));
     }
     let review = verdicts
         .iter()
@@ -169,6 +201,7 @@ pub fn analyze(input: &AnalysisInput, thresholds: &Thresholds) -> AnalysisResult
         had_bot_log: had_log,
         suspicious_window,
         notes,
+        bot_log_coverage: span,
     }
 }
 

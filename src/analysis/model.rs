@@ -76,10 +76,15 @@ pub struct Thresholds {
     pub fuzzy_volume_tolerance: f64,
     /// Fuzzy match: time tolerance, seconds.
     pub fuzzy_time_tolerance_secs: i64,
-    /// R4: buy above / sell below reference by more than this fraction.
+    /// R4 (average fill) and R15 (limit at placement): buy above / sell below reference by
+    /// more than this fraction.
     pub price_deviation: f64,
     /// R4 hard flag multiple.
     pub price_hard_multiple: f64,
+    /// R15 hard flag multiple: a limit buy placed at this multiple of the reference or more (a
+    /// sell at its inverse or less) is intent, however it filled.
+    #[serde(default = "default_limit_hard_multiple")]
+    pub limit_hard_multiple: f64,
     /// R5: share of the market's volume that counts as outsized.
     pub footprint_share: f64,
     /// R6: multiple of the bot's p99 orders/minute that counts as a burst.
@@ -93,9 +98,13 @@ pub struct Thresholds {
     /// Score at or above which an order is flagged.
     pub flag_score: f64,
     /// R7: the longest pause, in minutes, between the sells of a liquidation and the next
-    /// act of the same chain (another sell, or the first buy they funded).
+    /// action of the same chain (another sell, or the first buy they funded).
     #[serde(default = "default_chain_gap_minutes")]
     pub chain_gap_minutes: i64,
+}
+
+fn default_limit_hard_multiple() -> f64 {
+    2.0
 }
 
 fn default_chain_gap_minutes() -> i64 {
@@ -109,6 +118,7 @@ impl Default for Thresholds {
             fuzzy_time_tolerance_secs: 120,
             price_deviation: 0.20,
             price_hard_multiple: 3.0,
+            limit_hard_multiple: default_limit_hard_multiple(),
             footprint_share: 0.25,
             burst_multiple: 3.0,
             contra_loss: 0.05,
@@ -216,6 +226,14 @@ pub struct OrderVerdict {
     pub deviation_pct: Option<Decimal>,
     /// Overpayment (buys) or underpayment (sells) vs the reference, in the quote currency.
     pub est_loss_quote: Option<Decimal>,
+    /// Why the order is kept at review at most: it looks like the user's own web or app trade
+    /// (no identifier, fair prices, a usual market and size). Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_trade: Option<String>,
+    /// The order falls outside every bot log's span: the log cannot say whether the bot
+    /// placed it, so it was judged without the log (never "absent from the log").
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub not_covered_by_log: bool,
 }
 
 /// A bot-log row with no exchange order: a gap in the data, reported, never dropped.
@@ -226,12 +244,19 @@ pub struct BotLogGap {
     pub reason: String,
 }
 
-/// A flagged withdrawal (R13).
+/// The verdict on one withdrawal (R13): `flagged` when the confidence is `high` (claimed as
+/// unauthorized); `review` is listed for the user to confirm, not claimed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TransferVerdict {
     pub transfer_id: String,
     pub rules: Vec<RuleHit>,
     pub flagged: bool,
+    #[serde(default = "confidence_none")]
+    pub confidence: Confidence,
+}
+
+fn confidence_none() -> Confidence {
+    Confidence::None
 }
 
 /// Loss estimate, in one quote currency, each figure explained.
@@ -279,4 +304,9 @@ pub struct AnalysisResult {
     pub notes: Vec<String>,
     /// The learned identifier pattern of the bot, described.
     pub identifier_pattern: Option<String>,
+    /// The span of the bot log's timed rows (first to last, ± the fuzzy time tolerance);
+    /// absent without a log or without times. Orders beyond it count as not covered only
+    /// where the log is cut (see the notes and each verdict's `not_covered_by_log`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bot_log_coverage: Option<Window>,
 }

@@ -255,12 +255,6 @@ pub fn generate(scenario: Scenario, seed: u64, with_bot_log: bool) -> Synth {
     let mut attack_orders = BTreeSet::new();
     let mut attack_withdrawals = BTreeSet::new();
     let mut withdrawals = Vec::new();
-    let balances_start = vec![
-        bal(QUOTE, 1_000_000.0),
-        bal("BTC", 0.05),
-        bal("ETH", 1.0),
-        bal("XRP", 1000.0),
-    ];
     let mut end_bal: BTreeMap<&str, f64> = [
         (QUOTE, 1_000_000.0),
         ("BTC", 0.05),
@@ -453,13 +447,15 @@ pub fn generate(scenario: Scenario, seed: u64, with_bot_log: bool) -> Synth {
             }),
             orders,
             withdrawals,
-            balances_start,
+            // The response starts after the attack: both snapshots hold what it left.
+            balances_start: end_bal.iter().map(|(c, a)| bal(c, *a)).collect(),
             balances_end: end_bal.iter().map(|(c, a)| bal(c, *a)).collect(),
             withdrawal_addresses: vec![WithdrawalAddress {
                 currency: "BTC".into(),
                 net_type: Some("BTC".into()),
                 address: "bc1quseraddress".into(),
                 secondary_address: None,
+                registered_at: None,
             }],
             candles,
             bot_logs,

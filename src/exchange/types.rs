@@ -298,6 +298,9 @@ pub struct WithdrawalAddress {
     pub net_type: Option<String>,
     pub address: String,
     pub secondary_address: Option<String>,
+    /// When the address was added to the allowlist, where the exchange says (not every one does).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registered_at: Option<DateTime<Utc>>,
 }
 
 /// One candle of public market data (used for reference prices).

@@ -145,6 +145,7 @@ async fn snapshot_outputs_and_artifact() {
             net_type: Some("BTC".into()),
             address: "bc1qownaddress99999999999999999abcd".into(),
             secondary_address: None,
+            registered_at: None,
         });
     }
     let e = env(Arc::new(Fake::new(PRIMARY, acc, 1000)), None);

@@ -8,46 +8,41 @@
 //! public candles *before* the first candidate order of a market, because the pump moves the
 //! live price.
 //!
-//! Confidence (documented for the report): with a bot log, `High` = R1 plus any of R2, R4, R9
-//! or one of the low-false-positive pattern rules R6, R7, R8. R1 with only R3 and the weak
-//! rules (R5, R10, R11, R12) is `Review`: this departs from the reference's "R1 plus R3 = high"
-//! on purpose, because the user's own web-UI trades are unmatched (R1) and usually in markets
-//! the bot never trades (R3), often with odd sizes (R11) and market orders (R12), while being
-//! at market prices, alone, and outside any liquidation pattern. An order in a market the bot
-//! never trades is therefore claimed as unauthorized only when it is also abnormal in a way a
-//! person trading by hand is not: far from the reference price (R4), a foreign client id (R2),
-//! a burst (R6), part of a liquidate-then-concentrate or liquidate-then-withdraw episode (R7),
-//! contra round trips (R8) or placed while the bot was stopped (R9). R3 still fires, adds its
-//! weight and is listed, so a reviewer sees it. Without a bot log, `High` = a hard
-//! R4 (≥ the hard multiple), or R7/R8 with any other rule, or a score ≥ `flag_score` that
-//! includes R4 or R6; otherwise `Review` when the score reaches half of `flag_score`.
-//! Only `High` counts as flagged: `Review` orders are listed for a human but are not claimed as
-//! unauthorized, which keeps the user's own manual trades out of the claim.
+//! Confidence: each kind of act is judged on its own evidence (the policy per act is in
+//! `docs/detection.md` §5.0, the code in [`scoring`]). `High` needs a score of at least
+//! `flag_score` and an act a person trading by hand does not commit: with a log, R1 plus a
+//! foreign identifier (R2), a price far from the reference at fill (R4) or at placement (R15),
+//! a burst (R6), a liquidation chained to the buys it funded (R7), contra round trips (R8),
+//! trading while the bot was stopped (R9) or a size far beyond the bot's own (R11 at 0.5);
+//! without a log (or beyond a log that was cut early), the same acts less R1 and R2. R1 with
+//! only R3 and the weak rules (R5, R10, R11, R12, R16) stays `Review`: the user's own web-UI
+//! trades are unmatched and usually in markets the bot never trades. An order that fits the
+//! user-trade model ([`user`]) is `Review` at most and says why; one judged without a log that
+//! looks like the bot's own is `None`. Only `High` counts as flagged.
 //!
-//! Withdrawals (R13): some exchanges' withdrawal lists carry no address, so besides a new or
-//! unlisted address, a withdrawal is flagged when it was made during the incident (at or after
-//! one reference window before the first order flagged `High`), unless the address is
-//! allowlisted, carries no memo/tag, and a completed withdrawal used it before the incident
-//! (then it is listed with a low-weight hit: the victim moving funds to safety looks the
-//! same); older ones, the user's own cash-outs, are listed but not flagged.
+//! Withdrawals (R13) are judged on the withdrawal itself, with or without a flagged order
+//! ([`withdrawals`]): a never-used destination with recent registration, most of the holding,
+//! an outsized amount or company is `High`; the long-used destination during the incident is
+//! `Review` (the owner moving funds to safety looks the same).
 //!
 //! Reference prices use only candles that had *closed* before the anchor order.
 //!
 //! Layout: this module holds what every rule shares (`Ctx`: candidate and baseline sets,
 //! reference prices, fill totals); `profile` what the bot normally does; `orders` the
-//! per-order rules R1–R12; `patterns` the multi-order patterns R7 and R8; `withdrawals` R13;
-//! `keys` R14; `scoring` the confidence policy.
+//! per-order rules R1–R12, R15 and R16; `patterns` the multi-order patterns R7 and R8; `withdrawals` R13;
+//! `keys` R14; `user` the user-trade model; `scoring` the confidence policy.
 
 mod keys;
 mod orders;
 mod patterns;
 mod profile;
 mod scoring;
+mod user;
 mod withdrawals;
 
 pub(crate) use keys::key_rules;
 pub(crate) use orders::order_rules;
-pub(crate) use withdrawals::withdrawal_rules;
+pub(crate) use withdrawals::{assess as assess_withdrawals, withdrawal_rules};
 
 use std::cell::OnceCell;
 use std::collections::{BTreeMap, HashMap};
@@ -56,7 +51,7 @@ use chrono::{DateTime, Duration, Utc};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 
-use super::diff::{order_funds, DiffResult, FxBuild};
+use super::diff::{order_funds, DiffResult, FxBuild, IdPattern};
 use super::model::{AnalysisInput, MatchKind, RuleHit, Thresholds};
 use crate::exchange::{Candle, OrderType, Side};
 use crate::time::ts;
@@ -96,6 +91,20 @@ pub(crate) struct Ctx<'a> {
     ref_store: Vec<RefPrice>,
     /// Market symbol by (base, quote), from the orders, candles and market list seen.
     symbols: BTreeMap<(&'a str, &'a str), &'a str>,
+    /// Per order: inside the span a bot log covers (always false without a log). A candidate
+    /// outside it is judged without the log: the log cannot say it is absent.
+    pub in_log_span: Vec<bool>,
+    /// The shapes of the bot's client ids: learned from its matched orders (with a log) or
+    /// from the history before the suspicious window (without one).
+    pub pattern: Option<IdPattern>,
+    /// Per candidate order: the share of the account's holding it spent (a buy: of the quote
+    /// held just before it; a sell: of the base held just before it), and whether the base
+    /// asset was held just before it. Reconstructed backwards from the start snapshot
+    /// through the executed orders; absent without a snapshot.
+    holding: HashMap<usize, (f64, bool), FxBuild>,
+    /// Per withdrawal (index into the input's withdrawals): the share of its currency's
+    /// holding it took, reconstructed the same way.
+    withdrawal_share: HashMap<usize, f64, FxBuild>,
 }
 
 const NO_REF: u32 = u32::MAX;
@@ -244,12 +253,17 @@ impl<'a> Ctx<'a> {
             order_ref: vec![NO_REF; n],
             ref_store: Vec::new(),
             symbols: symbols(input),
+            in_log_span: vec![false; n],
+            pattern: diff.and_then(|d| d.pattern.clone()),
+            holding: HashMap::default(),
+            withdrawal_share: HashMap::default(),
         };
         match diff {
             Some(d) => {
                 for (i, k) in d.kinds.iter().enumerate() {
                     ctx.candidate[i] = *k == MatchKind::Unmatched;
                     ctx.baseline[i] = *k != MatchKind::Unmatched;
+                    ctx.in_log_span[i] = d.covers(input.orders[i].created_at);
                     if ctx.candidate[i] {
                         ctx.avg[i] = ctx.avg_price(i);
                     }
@@ -260,25 +274,188 @@ impl<'a> Ctx<'a> {
                     ctx.avg[i] = ctx.avg_price(i);
                 }
                 ctx.no_log_sets();
+                // Without a log, the bot's identifiers are learned from the history before
+                // the suspicious window (when there is one).
+                if ctx
+                    .baseline
+                    .iter()
+                    .zip(&ctx.candidate)
+                    .any(|(b, c)| *b != *c)
+                {
+                    ctx.pattern = IdPattern::learn(
+                        input
+                            .orders
+                            .iter()
+                            .zip(&ctx.baseline)
+                            .filter(|(_, b)| **b)
+                            .filter_map(|(o, _)| o.client_id.as_deref())
+                            .filter(|c| !c.is_empty()),
+                    );
+                }
             }
         }
         ctx.anchor_refs();
+        ctx.holdings();
         ctx
     }
 
-    /// Without a log: per-order candle references find price anomalies; the window around
-    /// them (± the reference window) holds the candidates, everything before is baseline.
+    /// Reconstructs what the account held just before each candidate order and each
+    /// withdrawal: the start snapshot, with every executed order, withdrawal and deposit from
+    /// the latest back undone (a buy gave base and took quote, a sell the reverse, a
+    /// withdrawal took its amount and fee, a deposit gave its amount; trading fees left out).
+    /// Events after the snapshot are undone too, a small error on a live attack's last
+    /// orders.
+    fn holdings(&mut self) {
+        if self.input.balances_start.is_empty() {
+            return;
+        }
+        let mut held: BTreeMap<&str, Decimal> = BTreeMap::new();
+        for b in &self.input.balances_start {
+            *held.entry(b.currency.as_str()).or_default() += b.free + b.locked;
+        }
+        let input = self.input;
+        let orders = &input.orders;
+        // (kind, index): kind 0 = order, 1 = withdrawal, 2 = deposit; 8 bytes each, sorted
+        // by time through the records (a million orders cost 8 MB here, not 24).
+        let moved = |t: &crate::exchange::Transfer| {
+            let s = t.state.to_ascii_lowercase();
+            !(s.contains("cancel") || s.contains("reject") || s.contains("fail"))
+        };
+        let mut events: Vec<(u8, u32)> = (0..orders.len() as u32).map(|i| (0, i)).collect();
+        for (i, w) in input.withdrawals.iter().enumerate() {
+            if moved(w) {
+                events.push((1, i as u32));
+            }
+        }
+        for (i, d) in input.deposits.iter().enumerate() {
+            if moved(d) {
+                events.push((2, i as u32));
+            }
+        }
+        let at = |&(k, i): &(u8, u32)| match k {
+            0 => orders[i as usize].created_at,
+            1 => input.withdrawals[i as usize].created_at,
+            _ => input.deposits[i as usize].created_at,
+        };
+        events.sort_by_key(|e| std::cmp::Reverse((at(e), e.0, e.1)));
+        let mut out: HashMap<usize, (f64, bool), FxBuild> = HashMap::default();
+        let mut wout: HashMap<usize, f64, FxBuild> = HashMap::default();
+        let share = |spent: Decimal, of: Decimal| {
+            if of.is_zero() {
+                if spent.is_zero() {
+                    0.0
+                } else {
+                    1.0
+                }
+            } else {
+                (f(spent) / f(of)).min(1.0)
+            }
+        };
+        for (kind, i) in events {
+            let i = i as usize;
+            match kind {
+                1 => {
+                    let w = &input.withdrawals[i];
+                    let e = held.entry(w.currency.as_str()).or_default();
+                    *e += w.amount + w.fee.unwrap_or_default();
+                    wout.insert(i, share(w.amount, *e));
+                    continue;
+                }
+                2 => {
+                    let d = &input.deposits[i];
+                    let e = held.entry(d.currency.as_str()).or_default();
+                    *e = (*e - d.amount).max(Decimal::ZERO);
+                    continue;
+                }
+                _ => {}
+            }
+            let o = &orders[i];
+            let vol = self.exec_vol(i);
+            let funds = self.exec_funds(i).unwrap_or_default();
+            let (base, quote) = (o.market.base.as_str(), o.market.quote.as_str());
+            if !vol.is_zero() {
+                let (b, q) = match o.side {
+                    Side::Buy => (-vol, funds),
+                    Side::Sell => (vol, -funds),
+                };
+                let e = held.entry(base).or_default();
+                *e = (*e + b).max(Decimal::ZERO);
+                let e = held.entry(quote).or_default();
+                *e = (*e + q).max(Decimal::ZERO);
+            }
+            if !self.candidate[i] {
+                continue;
+            }
+            let base_before = held.get(base).copied().unwrap_or_default();
+            let (spent, of) = match o.side {
+                Side::Buy => (
+                    self.funds(i).unwrap_or_default(),
+                    held.get(quote).copied().unwrap_or_default(),
+                ),
+                Side::Sell => (
+                    if vol.is_zero() {
+                        o.volume.unwrap_or_default()
+                    } else {
+                        vol
+                    },
+                    base_before,
+                ),
+            };
+            out.insert(i, (share(spent, of), !base_before.is_zero()));
+        }
+        self.holding = out;
+        self.withdrawal_share = wout;
+    }
+
+    /// The share of its currency's holding withdrawal `i` (index into the input's
+    /// withdrawals) took, when the start snapshot allows the reconstruction.
+    pub(crate) fn withdrawal_share(&self, i: usize) -> Option<f64> {
+        self.withdrawal_share.get(&i).copied()
+    }
+
+    /// The share of the holding candidate `i` spent (see [`Ctx::holding`]).
+    pub(crate) fn holding_share(&self, i: usize) -> Option<f64> {
+        self.holding.get(&i).map(|h| h.0)
+    }
+
+    /// Whether the account held candidate `i`'s base asset just before it.
+    pub(crate) fn held_base_before(&self, i: usize) -> Option<bool> {
+        self.holding.get(&i).map(|h| h.1)
+    }
+
+    /// Whether candidate `i` is judged against the bot log (a log exists and covers its time).
+    pub(crate) fn judged_with_log(&self, i: usize) -> bool {
+        self.had_log && self.in_log_span[i]
+    }
+
+    /// Without a log: per-order candle references find price anomalies (an average fill, or
+    /// a limit placed, beyond `price_deviation` in the harmful direction) and contra round
+    /// trips; the window around them (± the reference window) holds the candidates,
+    /// everything before is baseline.
     fn no_log_sets(&mut self) {
         let w = self.th.reference_window_minutes;
         let mut hits: Vec<DateTime<Utc>> = Vec::new();
         for (i, o) in self.input.orders.iter().enumerate() {
             let r = self.market_ref(o.market.as_str(), o.created_at);
-            if let (Some(r), Some(a)) = (&r, self.avg[i]) {
-                if deviation(o.side, a, r.price) > self.th.price_deviation {
+            if let Some(r) = &r {
+                let fill = self.avg[i].filter(|_| !self.exec_vol(i).is_zero());
+                let limit = limit_price(o);
+                if [fill, limit]
+                    .into_iter()
+                    .flatten()
+                    .any(|p| deviation(o.side, p, r.price) > self.th.price_deviation)
+                {
                     hits.push(o.created_at);
                 }
             }
             self.order_ref[i] = self.store(r);
+        }
+        let all: Vec<usize> = (0..self.input.orders.len()).collect();
+        for trips in patterns::contra_trips(self, &all).into_values() {
+            for (a, b, _) in trips {
+                hits.push(self.input.orders[a].created_at);
+                hits.push(self.input.orders[b].created_at);
+            }
         }
         let (Some(first), Some(last)) = (hits.iter().min(), hits.iter().max()) else {
             for i in 0..self.input.orders.len() {
@@ -439,6 +616,11 @@ impl<'a> Ctx<'a> {
     pub(crate) fn reference(&self, i: usize) -> Option<&RefPrice> {
         self.ref_store.get(self.order_ref[i] as usize)
     }
+}
+
+/// The limit price of a limit order.
+pub(super) fn limit_price(o: &crate::exchange::Order) -> Option<Decimal> {
+    o.price.filter(|_| o.order_type == OrderType::Limit)
 }
 
 /// How far `avg` is from `reference` in the direction that hurts the account.

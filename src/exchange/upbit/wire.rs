@@ -487,6 +487,7 @@ pub fn parse_withdrawal_addresses(body: &[u8]) -> WireResult<Vec<WithdrawalAddre
             net_type: w.net_type,
             address: w.withdraw_address,
             secondary_address: w.secondary_address.filter(|s| !s.is_empty()),
+            registered_at: None,
         })
         .collect())
 }

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Timelike, Utc};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
@@ -78,6 +79,9 @@ pub struct Gen {
     /// While set, generated fills stay off the public tape (counter-orders of a fill that the
     /// other side already put there).
     pub mute_tape: bool,
+    /// The bot's identifier counter after its last order (an attacker copying the bot's
+    /// identifiers continues it).
+    pub bot_counter: u64,
 }
 
 impl Gen {
@@ -85,6 +89,7 @@ impl Gen {
         Gen {
             rng: ChaCha8Rng::seed_from_u64(seed),
             mute_tape: false,
+            bot_counter: 0,
         }
     }
     pub fn uuid(&mut self) -> Uuid {
@@ -191,6 +196,10 @@ pub fn build(
     }
     if let Some(a) = &sc.attack {
         attack(sc, a, mk, now, w, &mut g);
+    }
+    if let Some(m) = &sc.manual {
+        let t0 = sc.attack.as_ref().map_or(now, |a| attack_start(sc, a, now));
+        manual_incident(sc, m, mk, t0, w, &mut g);
     }
     if w.truth.leaked_access_key.is_empty() {
         name_leaked_key_without_attack(sc, w);
@@ -386,22 +395,51 @@ fn bot_history(
         .collect();
     times.sort_unstable();
     let start = now - Duration::milliseconds(span_ms);
+    // Regular orders, and the bursts' orders (burst index) in time order.
+    let mut slots: Vec<(i64, Option<usize>)> = times.into_iter().map(|t| (t, None)).collect();
+    for (b, x) in bot.bursts.iter().enumerate() {
+        let from = span_ms - x.minutes_before_now * 60_000;
+        for k in 0..x.orders as i64 {
+            slots.push((from + k * x.interval_secs * 1000, Some(b)));
+        }
+    }
+    slots.sort_by_key(|s| (s.0, s.1.is_some()));
+    let log_end = bot
+        .log_ends_minutes_before_now
+        .map(|m| now - Duration::minutes(m));
+    let restart_at = bot.restart.as_ref().map(|r| {
+        (
+            now - Duration::minutes(r.minutes_before_now),
+            r.identifier.as_str(),
+        )
+    });
+    let mut ids = BotIds::new(&bot.identifier, restart_at);
     let mut log = Vec::new();
-    let mut n = 0u64;
-    for off in times {
-        n += 1;
+    for (off, burst) in slots {
         let at = start + Duration::milliseconds(off);
-        let market = market_of(mk, &bot.markets[g.rng.gen_range(0..bot.markets.len())]);
-        let ord_type =
-            OrderKind::from_bot_log_name(&bot.ord_types[g.rng.gen_range(0..bot.ord_types.len())])
-                .unwrap_or(OrderKind::Limit);
+        let burst = burst.map(|b| &bot.bursts[b]);
+        let (market, ord_type) = match burst {
+            None => (
+                market_of(mk, &bot.markets[g.rng.gen_range(0..bot.markets.len())]),
+                OrderKind::from_bot_log_name(
+                    &bot.ord_types[g.rng.gen_range(0..bot.ord_types.len())],
+                )
+                .unwrap_or(OrderKind::Limit),
+            ),
+            Some(b) => (
+                market_of(mk, &b.market),
+                OrderKind::from_bot_log_name(&b.ord_type).unwrap_or(OrderKind::Limit),
+            ),
+        };
         let size = mk
             .rules
             .round_quote(g.dec_between(bot.order_quote[0], bot.order_quote[1]));
         let r = mk.ref_price(&market.symbol, at);
-        let side = match ord_type {
-            OrderKind::MarketBuyQuote => Side::Bid,
-            OrderKind::MarketSellBase => Side::Ask,
+        let side = match (ord_type, burst) {
+            (OrderKind::MarketBuyQuote, _) => Side::Bid,
+            (OrderKind::MarketSellBase, _) => Side::Ask,
+            (_, Some(b)) if b.side == "sell" => Side::Ask,
+            (_, Some(_)) => Side::Bid,
             _ => {
                 if g.rng.gen_bool(0.5) {
                     Side::Bid
@@ -410,7 +448,7 @@ fn bot_history(
                 }
             }
         };
-        let ident = Some(bot.identifier.replace("{n}", &n.to_string()));
+        let ident = Some(ids.next(at));
         let (uuid, price, volume) = match ord_type {
             OrderKind::MarketBuyQuote => {
                 let px = mk.round_price(r * Decimal::new(10005, 4));
@@ -494,19 +532,20 @@ fn bot_history(
             }
         };
         let latency = g.rng.gen_range(5..250);
-        log.push(BotLogRow {
-            order_id: uuid,
-            identifier: ident,
-            market: market.symbol.clone(),
-            side,
-            kind: ord_type,
-            created_at: at - Duration::milliseconds(latency),
-            price,
-            volume,
-        });
+        if log_end.map_or(true, |e| at <= e) {
+            log.push(BotLogRow {
+                order_id: uuid,
+                identifier: ident,
+                market: market.symbol.clone(),
+                side,
+                kind: ord_type,
+                created_at: at - Duration::milliseconds(latency),
+                price,
+                volume,
+            });
+        }
     }
     for _ in 0..bot.open_orders {
-        n += 1;
         let market = market_of(mk, &bot.markets[g.rng.gen_range(0..bot.markets.len())]);
         let at = now - Duration::seconds(g.rng.gen_range(60..3600));
         let r = mk.ref_price(&market.symbol, now);
@@ -523,7 +562,7 @@ fn bot_history(
             .rules
             .round_quote(g.dec_between(bot.order_quote[0], bot.order_quote[1]));
         let v = mk.round_vol(size / px);
-        let ident = Some(bot.identifier.replace("{n}", &n.to_string()));
+        let ident = Some(ids.next(at));
         if let Some(u) = open_order(
             g,
             w,
@@ -536,19 +575,56 @@ fn bot_history(
             ident.clone(),
             sc.fee,
         ) {
-            log.push(BotLogRow {
-                order_id: u,
-                identifier: ident,
-                market: market.symbol.clone(),
-                side,
-                kind: OrderKind::Limit,
-                created_at: at - Duration::milliseconds(40),
-                price: Some(px),
-                volume: Some(v),
-            });
+            if log_end.map_or(true, |e| at <= e) {
+                log.push(BotLogRow {
+                    order_id: u,
+                    identifier: ident,
+                    market: market.symbol.clone(),
+                    side,
+                    kind: OrderKind::Limit,
+                    created_at: at - Duration::milliseconds(40),
+                    price: Some(px),
+                    volume: Some(v),
+                });
+            }
         }
     }
+    g.bot_counter = ids.n;
     log
+}
+
+/// The bot's identifiers: `{n}` counts its orders; after a restart, the new pattern counts
+/// again from 1.
+struct BotIds<'a> {
+    pattern: &'a str,
+    restart: Option<(DateTime<Utc>, &'a str)>,
+    restarted: bool,
+    n: u64,
+}
+
+impl<'a> BotIds<'a> {
+    fn new(pattern: &'a str, restart: Option<(DateTime<Utc>, &'a str)>) -> Self {
+        BotIds {
+            pattern,
+            restart,
+            restarted: false,
+            n: 0,
+        }
+    }
+
+    /// The identifier of the bot's next order, placed at `at` (orders come in time order,
+    /// except the resting ones placed last, which are all after a restart in the past).
+    fn next(&mut self, at: DateTime<Utc>) -> String {
+        if let Some((t, p)) = self.restart {
+            if at >= t && !self.restarted {
+                self.restarted = true;
+                self.pattern = p;
+                self.n = 0;
+            }
+        }
+        self.n += 1;
+        self.pattern.replace("{n}", &self.n.to_string())
+    }
 }
 
 fn manual_history(
@@ -611,6 +687,211 @@ fn manual_history(
             )
         };
         w.truth.user_manual_order_uuids.push(u);
+    }
+}
+
+/// The identifier of the attacker's next order: the bot's pattern, continuing its counter
+/// (none when the attacker sends none).
+fn attack_id(a: &AttackSpec, g: &mut Gen) -> Option<String> {
+    let p = a.identifier.as_ref()?;
+    g.bot_counter += 1;
+    Some(p.replace("{n}", &g.bot_counter.to_string()))
+}
+
+/// One limit bid of the victim's at `limit` (rounded) for `v`: filled against the liquidity
+/// provider's best ask with probability `fair_share` (near the fair price), else against the
+/// attacker's own ask a little below the bid. Returns the quote spent, or `None` when the
+/// budget does not cover it.
+#[allow(clippy::too_many_arguments)]
+fn high_bid(
+    sc: &Scenario,
+    a: &AttackSpec,
+    mk: &Markets,
+    w: &mut World,
+    g: &mut Gen,
+    (victim, attacker): (&str, &str),
+    market: &Arc<Market>,
+    (limit, v, fair_share): (Decimal, Decimal, f64),
+    at: DateTime<Utc>,
+    budget: Decimal,
+) -> Option<Decimal> {
+    let fee = sc.fee;
+    let quote = market.quote.clone();
+    let limit = mk.round_price(limit);
+    let r = mk.ref_price(&market.symbol, at);
+    let fair = g.rng.gen_bool(fair_share.clamp(0.0, 1.0));
+    let px = if fair {
+        mk.lp_levels(&market.symbol, Side::Ask, at)
+            .first()
+            .map_or(r, |l| l.0)
+    } else {
+        let k = Decimal::new(90, 2) + g.pct(0.08);
+        mk.round_price(limit * k)
+    };
+    let spent = px * v;
+    if v <= Decimal::ZERO || spent * (Decimal::ONE + fee) > budget {
+        return None;
+    }
+    if !fair {
+        g.mute_tape = true;
+        filled_order(
+            g,
+            w,
+            attacker,
+            market,
+            Side::Ask,
+            OrderKind::Limit,
+            Some(px),
+            &[(px, v)],
+            at - Duration::seconds(20),
+            None,
+            fee,
+        );
+        g.mute_tape = false;
+        let aa = w.accounts.entry(attacker.to_string()).or_default();
+        let ab = aa.bal(&market.base);
+        ab.balance = (ab.balance - v).max(Decimal::ZERO);
+        aa.bal(&quote).balance += spent - spent * fee;
+    }
+    let ident = attack_id(a, g);
+    let u = filled_order(
+        g,
+        w,
+        victim,
+        market,
+        Side::Bid,
+        OrderKind::Limit,
+        Some(limit),
+        &[(px, v)],
+        at,
+        ident,
+        fee,
+    );
+    w.record_attacker_order(u, at);
+    w.add_loss((px - r) * v + spent * fee);
+    let va = w.accounts.get_mut(victim).expect("victim exists");
+    va.bal(&quote).balance -= spent + spent * fee;
+    va.bal(&market.base).balance += v;
+    Some(spent + spent * fee)
+}
+
+/// The user's own trades and withdrawals around the attack (`t0`: its start, or "now"
+/// without one), in the ground truth as theirs.
+fn manual_incident(
+    sc: &Scenario,
+    m: &crate::mock::venue::scenario::ManualSpec,
+    mk: &Markets,
+    t0: DateTime<Utc>,
+    w: &mut World,
+    g: &mut Gen,
+) {
+    let quote = sc.quote.as_str();
+    let fee = sc.fee;
+    for x in &m.incident {
+        let ms = (x.minutes_after_attack * Decimal::from(60_000))
+            .round()
+            .to_i64()
+            .unwrap_or(0);
+        let at = t0 + Duration::milliseconds(ms);
+        let market = market_of(mk, &x.market);
+        let r = mk.ref_price(&market.symbol, at);
+        let side = if x.side == "sell" {
+            Side::Ask
+        } else {
+            Side::Bid
+        };
+        let price = mk.round_price(r * (Decimal::ONE + x.price_pct / Decimal::ONE_HUNDRED));
+        let (kind, amount, px, v) = match (x.ord_type.as_str(), side) {
+            ("market", Side::Bid) => {
+                let px = mk.round_price(r * Decimal::new(10005, 4));
+                (
+                    OrderKind::MarketBuyQuote,
+                    Some(x.quote),
+                    px,
+                    mk.round_vol(x.quote / px),
+                )
+            }
+            ("market", Side::Ask) => {
+                let px = mk.round_price(r * Decimal::new(9995, 4));
+                (
+                    OrderKind::MarketSellBase,
+                    None,
+                    px,
+                    mk.round_vol(x.quote / r),
+                )
+            }
+            _ => (
+                OrderKind::Limit,
+                Some(price),
+                price,
+                mk.round_vol(x.quote / price),
+            ),
+        };
+        let u = if x.fill {
+            let u = filled_order(
+                g,
+                w,
+                &m.account,
+                &market,
+                side,
+                kind,
+                amount,
+                &[(px, v)],
+                at,
+                None,
+                fee,
+            );
+            let acct = w.accounts.entry(m.account.clone()).or_default();
+            let funds = px * v;
+            match side {
+                Side::Bid => {
+                    acct.bal(quote).balance -= funds + funds * fee;
+                    acct.bal(&market.base).balance += v;
+                }
+                Side::Ask => {
+                    let b = acct.bal(&market.base);
+                    b.balance = (b.balance - v).max(Decimal::ZERO);
+                    acct.bal(quote).balance += funds - funds * fee;
+                }
+            }
+            Some(u)
+        } else {
+            open_order(g, w, &m.account, &market, side, price, v, at, None, fee)
+        };
+        if let Some(u) = u {
+            w.truth.user_manual_order_uuids.push(u);
+        }
+    }
+    for x in &m.withdrawals {
+        let at = t0 + Duration::minutes(x.minutes_after_attack);
+        let net = w
+            .addresses
+            .iter()
+            .find(|a| a.address == x.address)
+            .map(|a| a.net_type.clone())
+            .unwrap_or_else(|| x.currency.clone());
+        let uuid = g.uuid();
+        let txid = hex::encode(g.rng.gen::<[u8; 32]>());
+        w.withdrawals.push(Withdrawal {
+            uuid,
+            account: m.account.clone(),
+            currency: x.currency.clone(),
+            net_type: net,
+            address: x.address.clone(),
+            txid: Some(txid),
+            state: WithdrawalState::Done,
+            created_at: at,
+            done_at: Some(at + Duration::minutes(15)),
+            amount: x.amount,
+            fee: WITHDRAWAL_FEE,
+        });
+        w.truth.user_withdrawal_uuids.push(uuid);
+        let b = w
+            .accounts
+            .entry(m.account.clone())
+            .or_default()
+            .bal(&x.currency);
+        b.balance = (b.balance - x.amount - WITHDRAWAL_FEE).max(Decimal::ZERO);
     }
 }
 
@@ -704,7 +985,8 @@ fn attack(
     w.truth.attack_started_at = Some(clock::ts(t0));
     w.add_loss(Decimal::ZERO);
     let mut t = t0;
-    // 1. Liquidation: market sells walking the LP's bids.
+    // 1. Liquidation: market sells walking the LP's bids (split into orders of the bot's
+    // sizes when the attacker copies them).
     for cur in &a.liquidate {
         let Some(market) = mk.by_base(cur).map(|m| m.market.clone()) else {
             continue;
@@ -714,48 +996,71 @@ fn attack(
             .get_mut(&victim)
             .map(|x| x.bal(cur).balance)
             .unwrap_or_default();
-        let mut left = mk.round_vol(have * a.liquidate_fraction);
-        if left <= Decimal::ZERO {
+        let total = mk.round_vol(have * a.liquidate_fraction);
+        if total <= Decimal::ZERO {
             continue;
         }
-        let vol = left;
         let r = mk.ref_price(&market.symbol, t);
-        let mut fills = Vec::new();
-        for (p, v) in mk.lp_levels(&market.symbol, Side::Bid, t) {
-            let q = v.min(left);
-            fills.push((p, q));
-            left -= q;
-            if left <= Decimal::ZERO {
-                break;
+        let mut chunks: Vec<Decimal> = Vec::new();
+        match &a.order_quote {
+            Some(q) => {
+                let mut rest = total;
+                while rest > Decimal::ZERO {
+                    let size = g.dec_between(q[0], q[1]);
+                    let v = mk.round_vol(size / r).min(rest);
+                    if chunks.len() == 19 || v <= Decimal::ZERO {
+                        chunks.push(rest);
+                        break;
+                    }
+                    chunks.push(v);
+                    rest -= v;
+                }
             }
+            None => chunks.push(total),
         }
-        let sold: Decimal = fills.iter().map(|f| f.1).sum();
-        let proceeds: Decimal = fills.iter().map(|f| f.0 * f.1).sum();
-        let u = filled_order(
-            g,
-            w,
-            &victim,
-            &market,
-            Side::Ask,
-            OrderKind::MarketSellBase,
-            None,
-            &fills,
-            t,
-            None,
-            fee,
-        );
-        let last = w.orders.len() - 1;
-        if sold < vol {
-            w.set_state(last, OrderState::Cancelled);
+        for (k, vol) in chunks.into_iter().enumerate() {
+            if k > 0 {
+                t += Duration::seconds(g.rng.gen_range(4..12));
+            }
+            let mut left = vol;
+            let mut fills = Vec::new();
+            for (p, v) in mk.lp_levels(&market.symbol, Side::Bid, t) {
+                let q = v.min(left);
+                fills.push((p, q));
+                left -= q;
+                if left <= Decimal::ZERO {
+                    break;
+                }
+            }
+            let sold: Decimal = fills.iter().map(|f| f.1).sum();
+            let proceeds: Decimal = fills.iter().map(|f| f.0 * f.1).sum();
+            let ident = attack_id(a, g);
+            let u = filled_order(
+                g,
+                w,
+                &victim,
+                &market,
+                Side::Ask,
+                OrderKind::MarketSellBase,
+                None,
+                &fills,
+                t,
+                ident,
+                fee,
+            );
+            let last = w.orders.len() - 1;
+            if sold < vol {
+                w.set_state(last, OrderState::Cancelled);
+            }
+            let o = &mut w.orders[last];
+            o.volume = Some(vol);
+            o.remaining_volume = vol - sold;
+            w.record_attacker_order(u, t);
+            let acct = w.accounts.get_mut(&victim).expect("victim exists");
+            acct.bal(cur).balance -= sold;
+            acct.bal(quote).balance += proceeds - proceeds * fee;
+            w.add_loss(r * sold - proceeds + proceeds * fee);
         }
-        let o = &mut w.orders[last];
-        o.volume = Some(vol);
-        o.remaining_volume = vol - sold;
-        w.record_attacker_order(u, t);
-        let acct = w.accounts.get_mut(&victim).expect("victim exists");
-        acct.bal(cur).balance -= sold;
-        acct.bal(quote).balance += proceeds - proceeds * fee;
-        w.add_loss(r * sold - proceeds + proceeds * fee);
         t += Duration::seconds(g.rng.gen_range(20..60));
     }
     // 2. Pump: the attacker's ask ladder, lifted by the victim's market buys.
@@ -780,11 +1085,25 @@ fn attack(
             for i in 0..p.orders {
                 let k = Decimal::from(i + 1) / Decimal::from(p.orders);
                 let px = mk.round_price(r0 * (Decimal::ONE + (p.multiple - Decimal::ONE) * k));
-                let v = mk.round_vol(per / px);
+                let size = match &a.order_quote {
+                    Some(q) => mk.rules.round_quote(g.dec_between(q[0], q[1])),
+                    None => per,
+                };
+                let v = mk.round_vol(size / px);
                 asks.push((px, v));
             }
+            let limit = p.ord_type == "limit";
             for (i, (px, v)) in asks.iter().enumerate() {
                 let at = t + Duration::seconds(p.interval_secs * i as i64);
+                let spent = *px * *v;
+                let have = w
+                    .accounts
+                    .get_mut(&victim)
+                    .map(|x| x.bal(quote).balance)
+                    .unwrap_or_default();
+                if spent * (Decimal::ONE + fee) > have {
+                    break;
+                }
                 g.mute_tape = true;
                 filled_order(
                     g,
@@ -806,21 +1125,25 @@ fn attack(
                         f.created_at = at + Duration::milliseconds(120);
                     }
                 }
+                let ident = attack_id(a, g);
                 let u = filled_order(
                     g,
                     w,
                     &victim,
                     &market,
                     Side::Bid,
-                    OrderKind::MarketBuyQuote,
-                    Some(px * *v),
+                    if limit {
+                        OrderKind::Limit
+                    } else {
+                        OrderKind::MarketBuyQuote
+                    },
+                    Some(if limit { *px } else { spent }),
                     &[(*px, *v)],
                     at,
-                    None,
+                    ident,
                     fee,
                 );
                 w.record_attacker_order(u, at);
-                let spent = *px * *v;
                 let rr = mk.ref_price(&market.symbol, at);
                 w.add_loss((*px - rr) * *v + spent * fee);
                 let va = w.accounts.get_mut(&victim).expect("victim exists");
@@ -833,6 +1156,98 @@ fn attack(
             }
             t += Duration::seconds(p.interval_secs * p.orders as i64);
         }
+    }
+    // 2b. Limit bids far above the market, spending the idle quote.
+    if let Some(b) = &a.bids {
+        let market = market_of(mk, &b.market);
+        let funds = w
+            .accounts
+            .get_mut(&victim)
+            .map(|x| x.bal(quote).balance)
+            .unwrap_or_default();
+        let mut budget = funds * b.spend_fraction;
+        for k in 0..b.orders {
+            let at = t + Duration::seconds(b.interval_secs * k as i64);
+            let r = mk.ref_price(&market.symbol, at);
+            let multiple = g.dec_between(b.multiple[0], b.multiple[1]);
+            let size = match &a.order_quote {
+                Some(q) => mk.rules.round_quote(g.dec_between(q[0], q[1])),
+                None => mk
+                    .rules
+                    .round_quote(budget / Decimal::from((b.orders - k).max(1))),
+            };
+            let v = mk.round_vol(size / r);
+            let spent = high_bid(
+                sc,
+                a,
+                mk,
+                w,
+                g,
+                (&victim, &attacker),
+                &market,
+                (r * multiple, v, b.fair_fill_share),
+                at,
+                budget,
+            );
+            match spent {
+                Some(x) => budget -= x,
+                None => break,
+            }
+        }
+        t += Duration::seconds(b.interval_secs * b.orders as i64);
+    }
+    // 2c. The bot's resting bids cancelled and re-posted far above the market.
+    if let Some(rp) = &a.repost {
+        let mut resting: Vec<usize> = w
+            .orders
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| {
+                o.account == victim
+                    && o.state == OrderState::Open
+                    && o.side == Side::Bid
+                    && o.identifier.is_some()
+                    && o.created_at < t
+            })
+            .map(|(i, _)| i)
+            .collect();
+        resting.sort_by_key(|&i| (w.orders[i].created_at, i));
+        resting.truncate(rp.orders as usize);
+        for (k, idx) in resting.into_iter().enumerate() {
+            let at = t + Duration::seconds(rp.interval_secs * k as i64);
+            let (market, v, locked) = {
+                let o = &w.orders[idx];
+                (o.market.clone(), o.remaining_volume, o.locked)
+            };
+            w.set_state(idx, OrderState::Cancelled);
+            w.orders[idx].locked = Decimal::ZERO;
+            let va = w
+                .accounts
+                .get_mut(&victim)
+                .expect("victim exists")
+                .bal(quote);
+            va.locked -= locked;
+            va.balance += locked;
+            let r = mk.ref_price(&market.symbol, at);
+            let budget = w
+                .accounts
+                .get_mut(&victim)
+                .map(|x| x.bal(quote).balance)
+                .unwrap_or_default();
+            high_bid(
+                sc,
+                a,
+                mk,
+                w,
+                g,
+                (&victim, &attacker),
+                &market,
+                (r * rp.multiple, v, rp.fair_fill_share),
+                at,
+                budget,
+            );
+        }
+        t += Duration::seconds(rp.interval_secs * rp.orders as i64);
     }
     // 3. Contra: buy high from the attacker, sell low to the attacker.
     if let Some(c) = &a.contra {

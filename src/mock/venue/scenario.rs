@@ -37,6 +37,21 @@ pub const BUILTINS: &[(&str, &str)] = &[
         include_str!("../../../scenarios/withdrawal.yaml"),
     ),
     ("noisy", include_str!("../../../scenarios/noisy.yaml")),
+    ("copycat", include_str!("../../../scenarios/copycat.yaml")),
+    (
+        "idle-bids",
+        include_str!("../../../scenarios/idle-bids.yaml"),
+    ),
+    (
+        "slow-pump",
+        include_str!("../../../scenarios/slow-pump.yaml"),
+    ),
+    ("repost", include_str!("../../../scenarios/repost.yaml")),
+    (
+        "pump-user-trades",
+        include_str!("../../../scenarios/pump-user-trades.yaml"),
+    ),
+    ("log-cut", include_str!("../../../scenarios/log-cut.yaml")),
 ];
 
 /// Names of the built-in scenarios.
@@ -258,6 +273,53 @@ pub struct BotSpec {
     /// Limit orders still open at "now".
     #[serde(default)]
     pub open_orders: u32,
+    /// The bot's log was exported this long before "now": its rows stop there while the bot
+    /// keeps trading (a log exported an hour ago).
+    #[serde(default)]
+    pub log_ends_minutes_before_now: Option<i64>,
+    /// The bot restarted with another identifier pattern (its counter starts again at 1).
+    #[serde(default)]
+    pub restart: Option<RestartSpec>,
+    /// Bursts of orders in quick succession (a DCA bot buying in steps).
+    #[serde(default)]
+    pub bursts: Vec<BurstSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestartSpec {
+    pub minutes_before_now: i64,
+    /// The new identifier pattern; `{n}` counts again from 1.
+    pub identifier: String,
+}
+
+/// `orders` bot orders `interval_secs` apart from `minutes_before_now`, in one market and
+/// side, sized within the bot's range, at the market's price.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BurstSpec {
+    pub minutes_before_now: i64,
+    /// Base asset (or `QUOTE-BASE` code).
+    pub market: String,
+    pub orders: u32,
+    #[serde(default = "default_burst_interval")]
+    pub interval_secs: i64,
+    /// `buy` or `sell`.
+    #[serde(default = "default_buy")]
+    pub side: String,
+    /// `limit` or `price` (a buy by quote amount) / `market` (a sell by volume).
+    #[serde(default = "default_limit")]
+    pub ord_type: String,
+}
+
+fn default_burst_interval() -> i64 {
+    4
+}
+fn default_buy() -> String {
+    "buy".into()
+}
+fn default_limit() -> String {
+    "limit".into()
 }
 
 fn default_days() -> u32 {
@@ -307,6 +369,61 @@ pub struct AttackSpec {
     pub open_orders: u32,
     #[serde(default)]
     pub live: LiveSpec,
+    /// The identifiers the attacker sends, copying the bot's: `{n}` continues the bot's
+    /// counter past its last order (`grid-{n}`). Without it the attacker sends none.
+    #[serde(default)]
+    pub identifier: Option<String>,
+    /// Order sizes copied from the bot, in the quote: the liquidation is split into orders of
+    /// this size (at most 20 per asset) and each pump buy is this size.
+    #[serde(default, alias = "order_krw")]
+    pub order_quote: Option<[Decimal; 2]>,
+    /// Limit bids far above the market, spending the idle quote balance.
+    #[serde(default)]
+    pub bids: Option<BidsSpec>,
+    /// Cancel the bot's resting bids and re-post them, under the bot's next identifiers, far
+    /// above the market.
+    #[serde(default)]
+    pub repost: Option<RepostSpec>,
+}
+
+/// Limit bids at `multiple` (a range) times the reference. A share `fair_fill_share` of them
+/// fill against the liquidity provider's best ask (near the fair price); the others against
+/// the attacker's own ask a little below the bid.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BidsSpec {
+    /// Base asset (or `QUOTE-BASE` code).
+    pub market: String,
+    pub orders: u32,
+    /// [min, max] multiple of the reference price.
+    pub multiple: [Decimal; 2],
+    #[serde(default = "default_fair_share")]
+    pub fair_fill_share: f64,
+    /// Share of the quote balance the bids may spend.
+    #[serde(default = "default_spend")]
+    pub spend_fraction: Decimal,
+    #[serde(default = "default_interval")]
+    pub interval_secs: i64,
+}
+
+/// Re-post up to `orders` of the bot's resting bids at `multiple` times the reference (fills
+/// as for [`BidsSpec`]).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepostSpec {
+    pub orders: u32,
+    pub multiple: Decimal,
+    #[serde(default = "default_fair_share")]
+    pub fair_fill_share: f64,
+    #[serde(default = "default_interval")]
+    pub interval_secs: i64,
+}
+
+fn default_fair_share() -> f64 {
+    0.75
+}
+fn default_spend() -> Decimal {
+    Decimal::new(9, 1)
 }
 
 fn default_attack_start() -> i64 {
@@ -326,10 +443,17 @@ pub struct PumpSpec {
     pub orders: u32,
     #[serde(default = "default_interval")]
     pub interval_secs: i64,
+    /// `price` (market buys by quote amount, the default) or `limit` (limit buys at the
+    /// ladder's prices).
+    #[serde(default = "default_price")]
+    pub ord_type: String,
 }
 
 fn default_interval() -> i64 {
     30
+}
+fn default_price() -> String {
+    "price".into()
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -394,6 +518,51 @@ pub struct ManualSpec {
     /// Manual orders placed in the last day (the rest spread over the bot's history).
     #[serde(default = "default_recent")]
     pub recent: u32,
+    /// The user's own trades around the attack, each placed as given.
+    #[serde(default)]
+    pub incident: Vec<ManualTradeSpec>,
+    /// The user's own withdrawals around the attack (e.g. to their long-used cold wallet).
+    #[serde(default)]
+    pub withdrawals: Vec<ManualWithdrawalSpec>,
+}
+
+/// One trade of the user's, `minutes_after_attack` after the attack starts (negative:
+/// before it; without an attack, before "now").
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManualTradeSpec {
+    pub minutes_after_attack: Decimal,
+    /// Base asset (or `QUOTE-BASE` code).
+    pub market: String,
+    /// `buy` or `sell`.
+    pub side: String,
+    /// `limit` or `market`.
+    #[serde(default = "default_limit")]
+    pub ord_type: String,
+    /// Size in the quote.
+    #[serde(alias = "krw")]
+    pub quote: Decimal,
+    /// `false`: a limit order left resting, unfilled.
+    #[serde(default = "default_true")]
+    pub fill: bool,
+    /// A limit price this many percent from the reference (positive: above).
+    #[serde(default)]
+    pub price_pct: Decimal,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// One withdrawal of the user's to an allowlisted address.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManualWithdrawalSpec {
+    pub minutes_after_attack: i64,
+    pub currency: String,
+    pub amount: Decimal,
+    /// Must name an address in `withdraw_addresses`.
+    pub address: String,
 }
 
 fn default_recent() -> u32 {
@@ -575,8 +744,16 @@ fn normalize(sc: &mut Scenario) -> Result<(), Located> {
     if let Some(b) = &mut sc.bot {
         b.markets.iter_mut().for_each(base_of);
     }
+    if let Some(b) = &mut sc.bot {
+        for x in &mut b.bursts {
+            base_of(&mut x.market);
+        }
+    }
     if let Some(m) = &mut sc.manual {
         m.markets.iter_mut().for_each(base_of);
+        for t in &mut m.incident {
+            base_of(&mut t.market);
+        }
     }
     if let Some(a) = &mut sc.attack {
         if let Some(p) = &mut a.pump {
@@ -587,6 +764,9 @@ fn normalize(sc: &mut Scenario) -> Result<(), Located> {
         }
         if let Some(m) = &mut a.live.market {
             base_of(m);
+        }
+        if let Some(b) = &mut a.bids {
+            base_of(&mut b.market);
         }
         if a.night_kst {
             if sc.utc_offset.is_some() {
@@ -601,6 +781,18 @@ fn normalize(sc: &mut Scenario) -> Result<(), Located> {
         }
     }
     Ok(())
+}
+
+/// `buy` or `sell`.
+fn side_of(s: &str, what: &str) -> Result<(), Located> {
+    if s == "buy" || s == "sell" {
+        Ok(())
+    } else {
+        Err((
+            s.to_string(),
+            format!("{what}: side `{s}` must be buy or sell"),
+        ))
+    }
 }
 
 /// Semantic checks.
@@ -732,6 +924,39 @@ fn validate(sc: &Scenario) -> Result<(), Located> {
                 ));
             }
         }
+        if let Some(r) = &b.restart {
+            if r.minutes_before_now <= 0 || r.minutes_before_now >= b.days as i64 * 1440 {
+                return Err((
+                    "restart".into(),
+                    "bot.restart.minutes_before_now must fall inside the bot's history".into(),
+                ));
+            }
+        }
+        if b.log_ends_minutes_before_now.is_some_and(|m| m <= 0) {
+            return Err((
+                "log_ends_minutes_before_now".into(),
+                "bot.log_ends_minutes_before_now must be > 0".into(),
+            ));
+        }
+        for x in &b.bursts {
+            market(&x.market)?;
+            side_of(&x.side, "bursts")?;
+            if !["limit", "price", "market"].contains(&x.ord_type.as_str()) {
+                return Err((
+                    x.ord_type.clone(),
+                    format!(
+                        "burst ord_type `{}` must be limit, price or market",
+                        x.ord_type
+                    ),
+                ));
+            }
+            if x.orders == 0 || x.interval_secs <= 0 || x.minutes_before_now <= 0 {
+                return Err((
+                    "bursts".into(),
+                    "a burst needs orders > 0, interval_secs > 0, minutes_before_now > 0".into(),
+                ));
+            }
+        }
     }
     if let Some(a) = &sc.attack {
         key(&a.key)?;
@@ -747,6 +972,45 @@ fn validate(sc: &Scenario) -> Result<(), Located> {
         }
         if let Some(c) = &a.contra {
             market(&c.market)?;
+        }
+        if let Some(p) = &a.pump {
+            if !["price", "limit"].contains(&p.ord_type.as_str()) {
+                return Err((
+                    p.ord_type.clone(),
+                    "attack.pump.ord_type must be price or limit".into(),
+                ));
+            }
+        }
+        if let Some(q) = &a.order_quote {
+            if q[0] > q[1] || q[0] <= Decimal::ZERO {
+                return Err((
+                    "order_quote".into(),
+                    "attack.order_quote must be [min, max] with 0 < min <= max".into(),
+                ));
+            }
+        }
+        if let Some(b) = &a.bids {
+            market(&b.market)?;
+            if b.multiple[0] > b.multiple[1] || b.multiple[0] <= Decimal::ONE {
+                return Err((
+                    "multiple".into(),
+                    "attack.bids.multiple must be [min, max] with 1 < min <= max".into(),
+                ));
+            }
+            if !(0.0..=1.0).contains(&b.fair_fill_share) {
+                return Err((
+                    "fair_fill_share".into(),
+                    "attack.bids.fair_fill_share must be between 0 and 1".into(),
+                ));
+            }
+        }
+        if let Some(r) = &a.repost {
+            if r.multiple <= Decimal::ONE || !(0.0..=1.0).contains(&r.fair_fill_share) {
+                return Err((
+                    "repost".into(),
+                    "attack.repost needs multiple > 1 and fair_fill_share between 0 and 1".into(),
+                ));
+            }
         }
         if let Some(m) = &a.live.market {
             market(m)?;
@@ -776,6 +1040,38 @@ fn validate(sc: &Scenario) -> Result<(), Located> {
         account(&m.account)?;
         for x in &m.markets {
             market(x)?;
+        }
+        for t in &m.incident {
+            market(&t.market)?;
+            side_of(&t.side, "incident")?;
+            if !["limit", "market"].contains(&t.ord_type.as_str()) {
+                return Err((
+                    t.ord_type.clone(),
+                    "manual.incident ord_type must be limit or market".into(),
+                ));
+            }
+            if t.quote <= Decimal::ZERO || (!t.fill && t.ord_type != "limit") {
+                return Err((
+                    "incident".into(),
+                    "a manual trade needs quote > 0, and only a limit order can stay unfilled"
+                        .into(),
+                ));
+            }
+        }
+        for w in &m.withdrawals {
+            if !sc
+                .withdraw_addresses
+                .iter()
+                .any(|x| x.address == w.address && x.currency == w.currency)
+            {
+                return Err((
+                    w.address.clone(),
+                    format!(
+                        "withdrawal address `{}` is not a {} address in withdraw_addresses",
+                        w.address, w.currency
+                    ),
+                ));
+            }
         }
         if m.orders > 0 && m.markets.is_empty() {
             return Err((

@@ -268,6 +268,8 @@ pub struct GroundTruth {
     pub attacker_order_uuids: Vec<Uuid>,
     pub attacker_withdrawal_uuids: Vec<Uuid>,
     pub user_manual_order_uuids: Vec<Uuid>,
+    /// The user's own withdrawals (e.g. to their long-used cold wallet): not the attacker's.
+    pub user_withdrawal_uuids: Vec<Uuid>,
     pub true_loss: String,
     pub loss_currency: String,
     pub revoked_at: Option<String>,

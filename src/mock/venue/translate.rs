@@ -112,11 +112,15 @@ pub fn translate(sc: &Scenario, facade: &dyn Facade) -> Result<Scenario, Scenari
     }
     if let Some(m) = &mut out.manual {
         m.order_quote = m.order_quote.map(|v| t.amount(v));
+        for x in &mut m.incident {
+            x.quote = t.amount(x.quote);
+        }
     }
     if let Some(a) = &mut out.attack {
         if let Some(c) = &mut a.contra {
             c.size_quote = t.amount(c.size_quote);
         }
+        a.order_quote = a.order_quote.map(|q| q.map(|v| t.amount(v)));
         a.live.order_quote = Some(match a.live.order_quote {
             Some(v) => t.amount(v),
             None => min * Decimal::from(LIVE_MIN_ORDERS),

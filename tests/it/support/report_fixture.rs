@@ -125,6 +125,8 @@ fn verdict(_order_id: &str, kind: MatchKind, row: Option<(usize, u64)>) -> Order
         reference_price: None,
         deviation_pct: None,
         est_loss_quote: None,
+        user_trade: None,
+        not_covered_by_log: false,
     }
 }
 
@@ -354,6 +356,7 @@ pub fn result() -> AnalysisResult {
                 "withdrawal to an address not on the allowlist",
             )],
             flagged: true,
+            confidence: Confidence::High,
         }],
         key_findings: vec![hit(
             "R14",
@@ -378,6 +381,7 @@ pub fn result() -> AnalysisResult {
         }),
         notes: vec!["fills fetched for flagged orders only".into()],
         identifier_pattern: Some("prefix `bot-`, 8 characters, [a-z0-9-]".into()),
+        bot_log_coverage: None,
     }
 }
 

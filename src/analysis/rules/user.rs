@@ -1,0 +1,213 @@
+//! The user-trade model: the account owner's own web and app trades, told apart from both the
+//! bot and the thief, so they are never claimed as unauthorized.
+//!
+//! A person trading by hand sends no identifier (web and app orders carry none), trades at
+//! the market's price, in markets the account already trades or holds, in sizes like their
+//! own earlier trades, one order at a time. The thief's acts differ in at least one of these:
+//! a price far from the reference (R4, R15), a part in a liquidation or contra pattern (R7,
+//! R8), a size the account never traded (a near-total sale of a holding, far beyond the
+//! owner's earlier trades), a coin the account never held. An order that matches the model is
+//! kept at `review` at most, with the reasons in words ([`UserProfile::explain`]).
+//!
+//! The owner's earlier trades are the candidate orders without an identifier placed at least
+//! one reference window before the incident (the first order priced far from the reference
+//! or part of a pattern) at fair prices; without a bot log, the history before the
+//! suspicious window's orders without an identifier, when the bot sends one with almost
+//! every order.
+//!
+//! The same file also holds the bot's counterpart, used where no log judges an order: an
+//! order carrying an identifier that fits the bot's learned pattern, in the bot's markets,
+//! at a fair price and a size within the bot's range looks like the bot's own.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Duration, Utc};
+use rust_decimal::Decimal;
+
+use super::super::model::RuleHit;
+use super::profile::Profile;
+use super::{f, Ctx};
+use crate::exchange::Side;
+
+/// A sale of at least this share of a holding is a liquidation, not a usual trade.
+const NEAR_TOTAL: f64 = 0.9;
+
+/// The owner's trades are "usual" up to this multiple of the largest earlier one.
+const USER_SIZE_SLACK: f64 = 2.0;
+
+/// Hits that rule the user-trade (and the bot) model out: a price far from the reference,
+/// a pattern, an identifier the bot would not send.
+const NOT_BY_HAND: [&str; 5] = ["R2", "R4", "R7", "R8", "R15"];
+
+fn has_any(h: &[RuleHit], rules: &[&str]) -> bool {
+    h.iter().any(|x| rules.contains(&x.rule.as_str()))
+}
+
+/// What the owner's own earlier trades look like.
+pub(super) struct UserProfile<'a> {
+    /// Base assets of the markets the owner traded by hand.
+    bases: BTreeSet<&'a str>,
+    /// The largest notional among them.
+    largest: Option<Decimal>,
+    trades: usize,
+    /// One reference window before the first order priced far from the reference or part of
+    /// a pattern.
+    incident_start: Option<DateTime<Utc>>,
+}
+
+/// Learns the owner's earlier hand trades (see the module documentation).
+pub(super) fn user_profile<'a>(
+    ctx: &Ctx<'a>,
+    cands: &[usize],
+    hits: &[Vec<RuleHit>],
+) -> UserProfile<'a> {
+    let orders = &ctx.input.orders;
+    let window = Duration::minutes(ctx.th.reference_window_minutes.max(0));
+    let incident_start = cands
+        .iter()
+        .filter(|&&i| has_any(&hits[i], &NOT_BY_HAND))
+        .map(|&i| orders[i].created_at)
+        .min()
+        .map(|t| t - window);
+    let no_id = |i: usize| {
+        orders[i]
+            .client_id
+            .as_deref()
+            .map_or(true, |c| c.is_empty())
+    };
+    let mut past: Vec<usize> = cands
+        .iter()
+        .copied()
+        .filter(|&i| {
+            no_id(i)
+                && !has_any(&hits[i], &NOT_BY_HAND)
+                && incident_start.map_or(true, |s| orders[i].created_at < s)
+        })
+        .collect();
+    if !ctx.had_log {
+        // Without a log the earlier history is the baseline: its orders without an
+        // identifier are the owner's only when the rest (the bot's) almost always carry one.
+        let base: Vec<usize> = (0..orders.len()).filter(|&i| ctx.baseline[i]).collect();
+        let with_id = base.iter().filter(|&&i| !no_id(i)).count();
+        if base.len() >= 20 && with_id as f64 >= 0.95 * base.len() as f64 {
+            past.extend(
+                base.iter()
+                    .copied()
+                    .filter(|&i| no_id(i) && !ctx.candidate[i]),
+            );
+        }
+    }
+    let mut bases = BTreeSet::new();
+    let mut largest: Option<Decimal> = None;
+    for &i in &past {
+        bases.insert(orders[i].market.base.as_str());
+        if let Some(fu) = ctx.funds(i) {
+            largest = Some(largest.map_or(fu, |l| l.max(fu)));
+        }
+    }
+    UserProfile {
+        bases,
+        largest,
+        trades: past.len(),
+        incident_start,
+    }
+}
+
+impl UserProfile<'_> {
+    /// Why candidate `i` looks like the owner's own trade, or `None` when it does not.
+    pub(super) fn explain(
+        &self,
+        ctx: &Ctx<'_>,
+        prof: &Profile<'_>,
+        i: usize,
+        hits: &[RuleHit],
+    ) -> Option<String> {
+        let o = &ctx.input.orders[i];
+        if o.client_id.as_deref().is_some_and(|c| !c.is_empty()) || has_any(hits, &NOT_BY_HAND) {
+            return None;
+        }
+        let base = o.market.base.as_str();
+        let held = ctx.held_base_before(i);
+        let market = if self.bases.contains(base) {
+            format!("{base}, which you traded by hand before")
+        } else if prof.markets.contains(o.market.as_str()) {
+            format!("{}, a market the bot trades", o.market)
+        } else if held == Some(true) {
+            format!("{base}, which the account held")
+        } else {
+            return None;
+        };
+        let share = ctx.holding_share(i);
+        if o.side == Side::Sell && share.is_some_and(|s| s >= NEAR_TOTAL) {
+            return None;
+        }
+        let fu = ctx.funds(i);
+        let size = match (fu, self.largest.filter(|_| self.trades >= 2)) {
+            (Some(fu), Some(l)) => {
+                if f(fu) > USER_SIZE_SLACK * f(l) {
+                    return None;
+                }
+                format!(
+                    "{} (your earlier hand trades went up to {})",
+                    fu.round_dp(2).normalize(),
+                    l.round_dp(2).normalize()
+                )
+            }
+            (Some(fu), None) => {
+                if let Some(p) = prof.notional_p99.filter(|p| !p.is_zero()) {
+                    if f(fu) > ctx.th.size_ratio * f(p) {
+                        return None;
+                    }
+                }
+                match share {
+                    Some(s) => format!(
+                        "{} ({:.0}% of what the account held)",
+                        fu.round_dp(2).normalize(),
+                        s * 100.0
+                    ),
+                    None => fu.round_dp(2).normalize().to_string(),
+                }
+            }
+            (None, _) => "no size known".to_string(),
+        };
+        let price = match (ctx.reference(i), ctx.avg[i]) {
+            (Some(r), Some(a)) if !r.price.is_zero() => format!(
+                "at {} against a reference of {} ({:+.1}%)",
+                a.normalize(),
+                r.price.normalize(),
+                (f(a) / f(r.price) - 1.0) * 100.0
+            ),
+            _ => "at no price far from its market's".to_string(),
+        };
+        let during = match self.incident_start {
+            Some(s) if o.created_at >= s => "; placed during the incident",
+            _ => "",
+        };
+        Some(format!(
+            "looks like your own web or app trade: no identifier (web and app orders carry \
+             none), {price}, in {market}, size {size}, not part of a liquidation or contra \
+             pattern{during}. Kept at review, not claimed as unauthorized: confirm it was yours"
+        ))
+    }
+}
+
+/// Without a log to judge it (no log, or after the log's end): an order with an identifier
+/// that fits the bot's pattern, in the bot's markets, at a fair price and a size within the
+/// bot's range looks like the bot's own, and is not claimed.
+pub(super) fn looks_like_the_bot(
+    ctx: &Ctx<'_>,
+    prof: &Profile<'_>,
+    i: usize,
+    hits: &[RuleHit],
+) -> bool {
+    let o = &ctx.input.orders[i];
+    if ctx.judged_with_log(i) || has_any(hits, &NOT_BY_HAND) {
+        return false;
+    }
+    let fits = match (&ctx.pattern, o.client_id.as_deref()) {
+        (Some(p), Some(c)) if !c.is_empty() => p.fits(c),
+        _ => false,
+    };
+    let size_ok = !hits.iter().any(|h| h.rule == "R11" && h.weight >= 0.5);
+    fits && prof.markets.contains(o.market.as_str()) && size_ok
+}
