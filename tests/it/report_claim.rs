@@ -200,6 +200,7 @@ fn allowlisted(address: &str) -> WithdrawalAddress {
         net_type: Some("XYZ".into()),
         address: address.into(),
         secondary_address: None,
+        registered_at: None,
     }
 }
 
