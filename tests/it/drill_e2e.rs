@@ -17,8 +17,6 @@ use respond::drill::scorecard_table;
 use crate::support::drill::{run_all, Drill};
 use crate::support::respond::{verify, Respond};
 
-const BUILT_IN: [&str; 5] = ["pump-and-dump", "contra", "withdrawal", "noisy", "blank"];
-
 /// What a support desk receives holds on a drill's bundle (issue 16): one estimated loss,
 /// stated first; the ticket's local block free of English escapes, asking for compensation
 /// only when something was found; the CSVs for Korean Excel; the same counts everywhere; the
@@ -192,8 +190,8 @@ fn drills(list: Vec<Drill>) -> Vec<Scorecard> {
 #[test]
 fn every_built_in_scenario_passes_its_drill() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut list: Vec<Drill> = BUILT_IN
-        .iter()
+    let mut list: Vec<Drill> = respond::mock::scenario::builtin_names()
+        .into_iter()
         .map(|s| Drill::new(s, &tmp.path().join(s)).reaction(2.0).min(0.95))
         .collect();
     list.push(
