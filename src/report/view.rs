@@ -234,6 +234,8 @@ pub struct TicketView {
     pub orders_more: usize,
     pub markets: String,
     pub withdrawal_ids: Vec<String>,
+    /// The exchange's own notes for its support desk (its descriptor's texts), English.
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -719,6 +721,10 @@ pub fn build(facts: &RunFacts, j: &Joined<'_>, unauthorized_sha256: &str) -> Rep
             .filter(|t| t.flagged)
             .map(|t| clean(&t.transfer_id))
             .collect(),
+        notes: j
+            .exchange
+            .map(|d| d.texts.ticket_en.iter().map(|t| t.to_string()).collect())
+            .unwrap_or_default(),
     };
 
     ReportView {
