@@ -17,11 +17,14 @@ use crate::rundir::{RawSidecar, RunDir};
 use crate::secret::Secret;
 
 // The adapters, one folder each. Declared here so that this file is the one list of them.
+#[path = "binance/mod.rs"]
+pub mod binance;
 #[path = "upbit/mod.rs"]
 pub mod upbit;
 
 /// Re-exports of the adapter modules under `crate::exchange::`.
 pub mod adapters {
+    pub use super::binance;
     pub use super::upbit;
 }
 
@@ -36,7 +39,7 @@ pub fn scope_class(exchange: &str, name: &str) -> ScopeClass {
 
 /// Every registered exchange, in the order `--exchange` lists them.
 pub fn all() -> &'static [&'static Descriptor] {
-    &[&upbit::DESCRIPTOR]
+    &[&upbit::DESCRIPTOR, &binance::DESCRIPTOR]
 }
 
 /// The exchange registered under `name` (case-insensitive).
@@ -268,8 +271,10 @@ mod tests {
                 let pb = crate::playbook::embedded_named(a).map(|p| p.name);
                 assert_eq!(pb, Some(d.default_playbook), "alias {a}");
             }
-            let m = (d.market_of)("BTC", "XYZ");
-            assert_eq!((m.base.as_str(), m.quote.as_str()), ("BTC", "XYZ"));
+            // A quote every exchange lists: symbols without a separator split only at a
+            // quote the exchange knows.
+            let m = (d.market_of)("BTC", "USDT");
+            assert_eq!((m.base.as_str(), m.quote.as_str()), ("BTC", "USDT"));
             assert_eq!((d.parse_symbol)(m.as_str()).as_ref(), Ok(&m));
         }
         assert!(get("no-such-exchange").is_none());
