@@ -11,6 +11,7 @@ mod analysis_accuracy;
 mod analysis_import;
 mod analysis_rules;
 mod analyze_offline;
+mod binance_botlogs;
 mod cli_leak;
 mod drill_e2e;
 mod engine;
