@@ -567,6 +567,54 @@ impl BinanceClient {
         Ok((days, span))
     }
 
+    /// Asks every listed symbol quoted in a touched asset for the account's latest order
+    /// (`allOrders` with `limit=1` and no window: Binance answers the most recent), and adds
+    /// those with one in the window; the bases found are touched in turn, until no new one
+    /// turns up. A coin bought with the victim's USDT and sold again before the next daily
+    /// snapshot is found this way, though no balance, snapshot or transfer shows it.
+    async fn probe_quoted(
+        &self,
+        markets: &Markets,
+        scan: &mut MarketScan,
+        assets: &mut BTreeSet<String>,
+        window: Window,
+    ) -> Result<()> {
+        let mut probed: BTreeSet<String> = BTreeSet::new();
+        let mut found = Vec::new();
+        let mut failed = Vec::new();
+        loop {
+            let todo: Vec<Market> = super::scan::quoted_in(markets, assets, scan)
+                .into_iter()
+                .filter(|m| !probed.contains(m.as_str()))
+                .collect();
+            if todo.is_empty() {
+                break;
+            }
+            for m in todo {
+                probed.insert(m.to_string());
+                let call = Call::get(
+                    "/api/v3/allOrders",
+                    vec![p("symbol", &m.symbol), p("limit", 1)],
+                );
+                match self
+                    .read(call, |a| wire::parse_latest_order_time(&a.body))
+                    .await
+                {
+                    Ok(Some(t)) if t >= window.from => {
+                        found.push(m.to_string());
+                        assets.insert(m.base.to_string());
+                        super::scan::add_probed(scan, markets, m, t);
+                    }
+                    Ok(_) => {}
+                    Err(e) if e.is_key_dead() || e.stops_run() => return Err(e),
+                    Err(e) => failed.push((m.to_string(), e.to_string())),
+                }
+            }
+        }
+        super::scan::record_probe(scan, probed.len(), found, failed);
+        Ok(())
+    }
+
     /// The parent account deletes the leaked sub-account key; then the key must be refused.
     async fn revoke_by_master(&self, master: &Pipeline, sub_account: &str) -> Result<()> {
         // The key's full id goes into the call: keep it out of the saved sidecars.
@@ -834,7 +882,7 @@ impl Exchange for BinanceClient {
         let snapshots = soft(self.snapshots(req.window).await)?;
         let deposits = soft(self.deposits(req.window.from).await)?;
         let withdrawals = soft(self.withdrawals(req.window.from).await)?;
-        super::scan::choose(
+        let (mut scan, mut assets) = super::scan::choose_with_assets(
             &req.selection,
             &markets,
             req.window,
@@ -845,7 +893,10 @@ impl Exchange for BinanceClient {
                 withdrawals,
                 hints: &req.hints,
             },
-        )
+        )?;
+        self.probe_quoted(&markets, &mut scan, &mut assets, req.window)
+            .await?;
+        Ok(scan)
     }
 
     /// Per symbol and 24-hour window: `allOrders` (20) and, for the symbols that traded,

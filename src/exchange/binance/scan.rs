@@ -16,8 +16,8 @@ use chrono::{DateTime, Utc};
 
 use super::wire::{DaySnapshot, Markets};
 use crate::exchange::{
-    Balance, Error, MarketHint, MarketScan, MarketSelection, Result, ScanSource, ScannedMarket,
-    Transfer, Window,
+    Balance, Error, Market, MarketHint, MarketScan, MarketSelection, Result, ScanSource,
+    ScannedMarket, Transfer, Window,
 };
 
 /// How far back Binance keeps daily account snapshots.
@@ -52,6 +52,17 @@ pub fn choose(
     window: Window,
     sources: Sources<'_>,
 ) -> Result<MarketScan> {
+    choose_with_assets(selection, markets, window, sources).map(|(scan, _)| scan)
+}
+
+/// [`choose`], and the assets a `touched` scan found touched (empty for the other selections):
+/// the symbols quoted in them are what [`quoted_in`] proposes to probe.
+pub fn choose_with_assets(
+    selection: &MarketSelection,
+    markets: &Markets,
+    window: Window,
+    sources: Sources<'_>,
+) -> Result<(MarketScan, BTreeSet<String>)> {
     let listing = ScanSource {
         source: "Binance's market list".into(),
         call: Some("GET /api/v3/exchangeInfo".into()),
@@ -61,18 +72,21 @@ pub fn choose(
     };
     match selection {
         MarketSelection::All => {
-            return Ok(MarketScan {
-                selection: selection.clone(),
-                markets: markets
-                    .values()
-                    .map(|m| ScannedMarket {
-                        market: m.market.clone(),
-                        reasons: vec!["every listed symbol (--symbols all)".into()],
-                    })
-                    .collect(),
-                sources: vec![listing],
-                limits: Vec::new(),
-            })
+            return Ok((
+                MarketScan {
+                    selection: selection.clone(),
+                    markets: markets
+                        .values()
+                        .map(|m| ScannedMarket {
+                            market: m.market.clone(),
+                            reasons: vec!["every listed symbol (--symbols all)".into()],
+                        })
+                        .collect(),
+                    sources: vec![listing],
+                    limits: Vec::new(),
+                },
+                BTreeSet::new(),
+            ))
         }
         MarketSelection::Listed(list) => {
             let mut out = Vec::new();
@@ -95,12 +109,15 @@ pub fn choose(
             }
             out.sort_by(|a, b| a.market.symbol.cmp(&b.market.symbol));
             out.dedup_by(|a, b| a.market.symbol == b.market.symbol);
-            return Ok(MarketScan {
-                selection: selection.clone(),
-                markets: out,
-                sources: vec![listing],
-                limits: Vec::new(),
-            });
+            return Ok((
+                MarketScan {
+                    selection: selection.clone(),
+                    markets: out,
+                    sources: vec![listing],
+                    limits: Vec::new(),
+                },
+                BTreeSet::new(),
+            ));
         }
         MarketSelection::Touched => {}
     }
@@ -255,7 +272,6 @@ pub fn choose(
         detail: format!("{} markets", hinted.len()),
         found: hinted.into_iter().collect(),
     });
-    limits.push("an asset the account held only between two daily snapshots (bought and sold within a day), never deposited or withdrew, and that neither the bot log nor an order of this run names, leaves no trace here: read every symbol with --symbols all".into());
 
     // Every symbol whose base is a touched asset, with the asset's reasons.
     let mut chosen: BTreeMap<String, ScannedMarket> = BTreeMap::new();
@@ -287,18 +303,109 @@ pub fn choose(
             }
         }
     }
-    Ok(MarketScan {
-        selection: selection.clone(),
-        markets: chosen.into_values().collect(),
-        sources: report,
-        limits,
-    })
+    Ok((
+        MarketScan {
+            selection: selection.clone(),
+            markets: chosen.into_values().collect(),
+            sources: report,
+            limits,
+        },
+        assets.into_keys().collect(),
+    ))
+}
+
+/// Listed symbols not chosen yet whose quote asset is touched: the account may have traded
+/// them with that asset and kept none of their base (a round trip within a day, after the last
+/// snapshot), which no balance, snapshot or transfer shows. Sorted by symbol.
+pub fn quoted_in(markets: &Markets, assets: &BTreeSet<String>, scan: &MarketScan) -> Vec<Market> {
+    let chosen: BTreeSet<&str> = scan.markets.iter().map(|m| m.market.as_str()).collect();
+    let mut out: Vec<Market> = markets
+        .values()
+        .filter(|m| assets.contains(m.market.quote.as_str()))
+        .filter(|m| !chosen.contains(m.market.as_str()))
+        .map(|m| m.market.clone())
+        .collect();
+    out.sort_by(|a, b| a.symbol.cmp(&b.symbol));
+    out
+}
+
+/// The call that probes one symbol for the account's latest order.
+pub const PROBE_CALL: &str = "GET /api/v3/allOrders?symbol=…&limit=1";
+
+/// Adds `market` to the scan: its latest order (the probe's answer) is at `latest`, in the
+/// window. Its base asset is then touched, so every listed symbol of that base is read too.
+pub fn add_probed(scan: &mut MarketScan, markets: &Markets, market: Market, latest: DateTime<Utc>) {
+    let base = market.base.clone();
+    let reason = format!(
+        "{} traded in {}: the account's latest order there is from {} ({PROBE_CALL}), and {} was touched",
+        base,
+        market.symbol,
+        crate::time::ts(latest),
+        market.quote
+    );
+    let same_base = markets
+        .values()
+        .filter(|m| m.market.base == base)
+        .map(|m| m.market.clone());
+    for m in std::iter::once(market.clone()).chain(same_base) {
+        match scan
+            .markets
+            .iter_mut()
+            .find(|x| x.market.symbol == m.symbol)
+        {
+            Some(x) if x.reasons.contains(&reason) => {}
+            Some(x) => x.reasons.push(reason.clone()),
+            None => scan.markets.push(ScannedMarket {
+                market: m,
+                reasons: vec![reason.clone()],
+            }),
+        }
+    }
+    scan.markets
+        .sort_by(|a, b| a.market.symbol.cmp(&b.market.symbol));
+}
+
+/// States the probe in the scan: how many symbols it asked, which it found, which could not be
+/// asked, and what a touched scan still cannot see.
+pub fn record_probe(
+    scan: &mut MarketScan,
+    probed: usize,
+    found: Vec<String>,
+    failed: Vec<(String, String)>,
+) {
+    let detail = format!(
+        "{probed} symbols quoted in a touched asset probed for the account's latest order, {} with one in the window{}",
+        found.len(),
+        if failed.is_empty() {
+            String::new()
+        } else {
+            format!(", {} could not be asked", failed.len())
+        }
+    );
+    if !failed.is_empty() {
+        scan.limits.push(format!(
+            "the latest order could not be read for {}: an asset traded only there and held at no snapshot is missed; read them with --symbols",
+            failed
+                .iter()
+                .map(|(s, e)| format!("{s} ({e})"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    scan.sources.push(ScanSource {
+        source: "latest order of every symbol quoted in a touched asset".into(),
+        call: Some(PROBE_CALL.into()),
+        read: failed.is_empty(),
+        detail,
+        found,
+    });
+    scan.limits.push("a market whose base asset left no trace here and whose quote asset was not touched either cannot have been traded without trading a market that was read; orders Binance archived (cancelled with nothing filled, more than 90 days old) are in no listing; --symbols all reads every market".into());
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exchange::{Market, MarketInfo, TransferKind};
+    use crate::exchange::{MarketInfo, TransferKind};
     use chrono::TimeZone;
 
     fn markets(symbols: &[(&str, &str, &str)]) -> Markets {
@@ -424,7 +531,76 @@ mod tests {
             doge.reasons
         );
         assert!(scan.sources.iter().all(|s| s.read));
+        assert!(scan.limits.is_empty(), "{:?}", scan.limits);
+        let mut scan = scan;
+        record_probe(&mut scan, 3, vec!["ETHUSDT".into()], Vec::new());
+        assert!(scan.sources.iter().all(|s| s.read));
         assert!(scan.limits.iter().any(|l| l.contains("--symbols all")));
+        record_probe(
+            &mut scan,
+            1,
+            Vec::new(),
+            vec![("XUSDT".into(), "HTTP 500".into())],
+        );
+        assert!(!scan.sources.last().unwrap().read);
+        assert!(scan.limits.iter().any(|l| l.contains("XUSDT (HTTP 500)")));
+    }
+
+    /// Symbols quoted in a touched asset and not chosen are the probe's candidates; once a
+    /// probe finds one, its base is touched and the symbols quoted in it follow.
+    #[test]
+    fn the_probe_follows_the_quote_assets() {
+        let mk = markets(&[
+            ("BTCUSDT", "BTC", "USDT"),
+            ("TOKIUSDT", "TOKI", "USDT"),
+            ("MOCATOKI", "MOCA", "TOKI"),
+            ("ETHBTC", "ETH", "BTC"),
+            ("TOKIBTC", "TOKI", "BTC"),
+        ]);
+        let (mut scan, mut assets) = choose_with_assets(
+            &MarketSelection::Touched,
+            &mk,
+            window(),
+            Sources {
+                balances: Ok(vec![bal("USDT")]),
+                snapshots: Ok((Vec::new(), window())),
+                deposits: Ok(Vec::new()),
+                withdrawals: Ok(Vec::new()),
+                hints: &[],
+            },
+        )
+        .unwrap();
+        assert!(scan.markets.is_empty());
+        assert_eq!(assets, BTreeSet::from(["USDT".to_string()]));
+        let first: Vec<String> = quoted_in(&mk, &assets, &scan)
+            .iter()
+            .map(|m| m.to_string())
+            .collect();
+        assert_eq!(first, ["BTCUSDT", "TOKIUSDT"]);
+        assert!(quoted_in(&mk, &assets, &scan)
+            .iter()
+            .all(|m| m.quote == "USDT"));
+        let toki = mk["TOKIUSDT"].market.clone();
+        add_probed(
+            &mut scan,
+            &mk,
+            toki,
+            window().to - chrono::Duration::hours(1),
+        );
+        assets.insert("TOKI".into());
+        let next: Vec<String> = quoted_in(&mk, &assets, &scan)
+            .iter()
+            .map(|m| m.to_string())
+            .collect();
+        assert_eq!(next, ["BTCUSDT", "MOCATOKI"]);
+        // The probed coin's other symbols are read too.
+        let chosen: Vec<&str> = scan.markets.iter().map(|m| m.market.as_str()).collect();
+        assert_eq!(chosen, ["TOKIBTC", "TOKIUSDT"]);
+        assert!(
+            scan.markets[1].reasons[0].contains("TOKI traded in TOKIUSDT"),
+            "{:?}",
+            scan.markets[1].reasons
+        );
     }
 
     #[test]

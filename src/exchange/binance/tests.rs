@@ -612,25 +612,21 @@ async fn the_scan_reads_every_symbol_of_every_touched_asset() {
         }
         ("GET", "/sapi/v1/capital/deposit/hisrec") => ok("[]"),
         ("GET", "/sapi/v1/capital/withdraw/history") => ok("[]"),
+        // The probe of ETHUSDT (quoted in USDT, held): no order there.
+        ("GET", "/api/v3/allOrders") => ok("[]"),
         _ => err(404, -1, "no"),
     })
     .await;
     let now = Utc::now();
-    let scan = s
-        .hmac()
-        .history_markets(&MarketScanRequest {
-            window: Window {
-                from: now - chrono::Duration::days(7),
-                to: now,
-            },
-            selection: MarketSelection::Touched,
-            hints: vec![MarketHint {
-                market: Market::new("BTCUSDT", "BTC", "USDT"),
-                source: "named by the bot log bot/1-log.csv".into(),
-            }],
-        })
-        .await
-        .unwrap();
+    let scan = touched_week(
+        &s,
+        now,
+        vec![MarketHint {
+            market: Market::new("BTCUSDT", "BTC", "USDT"),
+            source: "named by the bot log bot/1-log.csv".into(),
+        }],
+    )
+    .await;
     let symbols: Vec<&str> = scan.markets.iter().map(|m| m.market.as_str()).collect();
     assert_eq!(symbols, ["BTCUSDT", "PUMPBTC", "PUMPUSDT"]);
     assert!(scan.sources.iter().all(|s| s.read), "{:?}", scan.sources);
@@ -645,6 +641,92 @@ async fn the_scan_reads_every_symbol_of_every_touched_asset() {
         )
         .unwrap();
     assert_eq!((plan.calls, plan.cost), (42, 840));
+    let probes: Vec<Option<String>> = s
+        .seen()
+        .iter()
+        .filter(|r| r.is("GET", "/api/v3/allOrders"))
+        .map(|r| r.param("symbol").map(String::from))
+        .collect();
+    assert_eq!(probes, [Some("ETHUSDT".to_string())]);
+}
+
+/// The `touched` scan of the week before `now`, with `hints`.
+async fn touched_week(
+    s: &Running,
+    now: chrono::DateTime<Utc>,
+    hints: Vec<MarketHint>,
+) -> crate::exchange::MarketScan {
+    s.hmac()
+        .history_markets(&MarketScanRequest {
+            window: Window {
+                from: now - chrono::Duration::days(7),
+                to: now,
+            },
+            selection: MarketSelection::Touched,
+            hints,
+        })
+        .await
+        .unwrap()
+}
+
+/// The contra attack: the thief buys a thin coin with the victim's USDT and sells it back
+/// within the day, so no balance, snapshot or transfer names the coin. The symbols quoted in a
+/// touched asset are asked for the account's latest order, and the coin's markets are read,
+/// with the coins traded against it in turn.
+#[tokio::test]
+async fn a_coin_bought_and_sold_within_the_day_is_found_by_its_latest_order() {
+    const INFO: &str = r#"{"timezone":"UTC","serverTime":1,"rateLimits":[],"exchangeFilters":[],"symbols":[
+ {"symbol":"BTCUSDT","status":"TRADING","baseAsset":"BTC","quoteAsset":"USDT","filters":[]},
+ {"symbol":"TOKIUSDT","status":"TRADING","baseAsset":"TOKI","quoteAsset":"USDT","filters":[]},
+ {"symbol":"TOKIBTC","status":"TRADING","baseAsset":"TOKI","quoteAsset":"BTC","filters":[]},
+ {"symbol":"MOCATOKI","status":"TRADING","baseAsset":"MOCA","quoteAsset":"TOKI","filters":[]},
+ {"symbol":"ETHBTC","status":"TRADING","baseAsset":"ETH","quoteAsset":"BTC","filters":[]}]}"#;
+    let now = Utc::now();
+    let hour_ago = (now - chrono::Duration::hours(1)).timestamp_millis();
+    let month_ago = (now - chrono::Duration::days(30)).timestamp_millis();
+    let s = stub(0, move |r| match (r.method.as_str(), r.path.as_str()) {
+        ("GET", "/api/v3/exchangeInfo") => ok(INFO),
+        ("GET", "/api/v3/account") => {
+            ok(r#"{"balances":[{"asset":"USDT","free":"10","locked":"0"}]}"#)
+        }
+        ("GET", "/sapi/v1/accountSnapshot") => ok(r#"{"code":200,"msg":"","snapshotVos":[]}"#),
+        ("GET", "/sapi/v1/capital/deposit/hisrec") => ok("[]"),
+        ("GET", "/sapi/v1/capital/withdraw/history") => ok("[]"),
+        ("GET", "/api/v3/allOrders") => {
+            // Binance's "most recent orders": no window, one order.
+            assert_eq!(r.param("limit"), Some("1"));
+            assert_eq!(r.param("startTime"), None);
+            match r.param("symbol").unwrap_or_default() {
+                "TOKIUSDT" => ok(&format!("[{}]", order("TOKIUSDT", 7, "FILLED", hour_ago))),
+                "MOCATOKI" => ok(&format!("[{}]", order("MOCATOKI", 8, "FILLED", hour_ago))),
+                // Traded, but before the window.
+                "BTCUSDT" => ok(&format!("[{}]", order("BTCUSDT", 1, "FILLED", month_ago))),
+                _ => ok("[]"),
+            }
+        }
+        _ => err(404, -1, "no"),
+    })
+    .await;
+    let scan = touched_week(&s, now, Vec::new()).await;
+    let symbols: Vec<&str> = scan.markets.iter().map(|m| m.market.as_str()).collect();
+    assert_eq!(symbols, ["MOCATOKI", "TOKIBTC", "TOKIUSDT"]);
+    let mut probes: Vec<String> = s
+        .seen()
+        .iter()
+        .filter(|r| r.is("GET", "/api/v3/allOrders"))
+        .filter_map(|r| r.param("symbol").map(String::from))
+        .collect();
+    probes.sort();
+    // ETHBTC is quoted in BTC, which the account never touched: not asked.
+    assert_eq!(probes, ["BTCUSDT", "MOCATOKI", "TOKIUSDT"]);
+    let probe = scan.sources.last().unwrap();
+    assert!(probe.read, "{probe:?}");
+    assert_eq!(probe.found, ["TOKIUSDT", "MOCATOKI"]);
+    assert!(
+        scan.markets[2].reasons[0].contains("TOKI traded in TOKIUSDT"),
+        "{:?}",
+        scan.markets[2].reasons
+    );
 }
 
 /// A parent account deletes the leaked sub-account key: the key is read first (evidence it

@@ -453,6 +453,23 @@ fn cancelled_of(w: WireCancelled, out: &mut Vec<Cancelled>) {
     }
 }
 
+/// `GET /api/v3/allOrders` without a window (the most recent orders): the last time any of
+/// them was created or updated; `None` for no order.
+pub fn parse_latest_order_time(body: &[u8]) -> WireResult<Option<DateTime<Utc>>> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Times {
+        time: i64,
+        update_time: Option<i64>,
+    }
+    let rows: Vec<Times> = parse(body)?;
+    rows.iter()
+        .map(|r| r.update_time.unwrap_or(r.time).max(r.time))
+        .max()
+        .map(ms)
+        .transpose()
+}
+
 /// `DELETE /api/v3/openOrders` (an array of orders and order lists) or `DELETE /api/v3/order`
 /// (one order).
 pub fn parse_cancelled(body: &[u8]) -> WireResult<Vec<Cancelled>> {
