@@ -346,6 +346,18 @@ fn positive(d: Option<Dec>) -> Option<Decimal> {
     dec(d).filter(|v| *v > Decimal::ZERO)
 }
 
+/// Whether a `clientOrderId` is one Binance assigned to an order placed in its own website or
+/// app (`web_`, `and_`, `ios_` and 32 hex digits), not one a client sent: such an order has no
+/// client id in the normalized record (as on exchanges that leave it empty), so a person's
+/// trades in the app are not judged against the bot's id pattern. The raw answer keeps it.
+pub fn placed_in_binance_ui(client_order_id: &str) -> bool {
+    ["web_", "and_", "ios_"].iter().any(|p| {
+        client_order_id
+            .strip_prefix(p)
+            .is_some_and(|rest| rest.len() == 32 && rest.chars().all(|c| c.is_ascii_hexdigit()))
+    })
+}
+
 fn order_of(
     w: WireOrder,
     markets: &Markets,
@@ -366,7 +378,7 @@ fn order_of(
         client_id: w
             .orig_client_order_id
             .or(w.client_order_id)
-            .filter(|c| !c.is_empty())
+            .filter(|c| !c.is_empty() && !placed_in_binance_ui(c))
             .map(CompactString::from),
         market: market_of(markets, cache, &w.symbol),
         side: side(&w.side)?,
@@ -809,6 +821,24 @@ mod tests {
         // The list decides where the heuristic would split otherwise.
         let w = &m["WEIRDUSDTX"].market;
         assert_eq!((w.base.as_str(), w.quote.as_str()), ("WEIRDUSDT", "X"));
+    }
+
+    /// Orders placed in Binance's website or app carry an id Binance made up: no client id.
+    #[test]
+    fn ids_binance_assigned_in_its_ui_are_no_client_ids() {
+        for (id, sent) in [
+            ("web_1e3d4378460b4bc88627c6a89cc18ae9", false),
+            ("and_059bea04ee574a76878c4de37dae7e7c", false),
+            ("ios_704b002f280b4b489cf35d53a38e95dd", false),
+            ("x-TKT5PX2F0a1b2c3d4e5f60718293a4", true),
+            ("web_manual_tp", true),
+            ("freqtrade-17", true),
+            ("6gCrw2kRUAF9CvJDGP16IP", true),
+        ] {
+            let body = ORDER.replace("x-TKT5PX2F0a1b2c3d4e5f60718293a4", id);
+            let o = parse_order(body.as_bytes(), &markets(), None).unwrap();
+            assert_eq!(o.client_id.is_some(), sent, "{id}");
+        }
     }
 
     #[test]
