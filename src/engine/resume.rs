@@ -87,7 +87,10 @@ pub async fn resume(
         ),
     };
     let sha = crate::fsutil::sha256_hex(source.as_bytes());
-    let changed = sha != recorded_sha;
+    // The stored copy may differ from the original only by masked secrets (see
+    // `PlaybookRef::copy_sha256`); it is the same playbook.
+    let copy_sha = start["playbook"]["copy_sha256"].as_str();
+    let changed = sha != recorded_sha && Some(sha.as_str()) != copy_sha;
     let diff = changed.then(|| line_diff(&original, &source));
     if let (Some(diff), false) = (&diff, opts.accept_changed_playbook) {
         return Err(EngineError::PlaybookChanged { diff: diff.clone() });

@@ -75,8 +75,12 @@ pub async fn start(
         path: rundir.path().to_path_buf(),
         source,
     };
-    rundir
+    let copy = rundir
         .write("playbook.yaml", spec.playbook_source.as_bytes())
+        .map_err(io)?;
+    let sha256 = crate::fsutil::sha256_hex(spec.playbook_source.as_bytes());
+    let copy_sha256 = std::fs::read(&copy)
+        .map(|b| crate::fsutil::sha256_hex(&b))
         .map_err(io)?;
     let journal = Journal::create(rundir.path())?;
     journal.record_at(
@@ -87,7 +91,8 @@ pub async fn start(
             playbook: events::PlaybookRef {
                 name: playbook.name.clone(),
                 path: spec.playbook_path.display().to_string(),
-                sha256: crate::fsutil::sha256_hex(spec.playbook_source.as_bytes()),
+                copy_sha256: (copy_sha256 != sha256).then_some(copy_sha256),
+                sha256,
             },
             inputs: journal_inputs(&playbook, &inputs),
             exchange: spec.capabilities.clone(),
