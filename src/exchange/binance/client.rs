@@ -590,6 +590,10 @@ impl BinanceClient {
             if todo.is_empty() {
                 break;
             }
+            tracing::info!(
+                "asking {} symbols quoted in a touched asset for the account's latest order (weight 20 each)",
+                todo.len()
+            );
             for m in todo {
                 probed.insert(m.to_string());
                 let call = Call::get(
