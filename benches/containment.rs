@@ -100,6 +100,7 @@ impl Mock {
             api_url: Some(self.server.url.clone()),
             primary: Some(self.key("bot")),
             readonly: Some(self.key("readonly")),
+            master: None,
         }
     }
 }

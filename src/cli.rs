@@ -160,6 +160,12 @@ pub struct LeakArgs {
     /// End of the investigation window (RFC 3339).
     #[arg(long, requires = "from")]
     pub to: Option<String>,
+    /// Where the exchange keeps history per market (Binance): which markets to read.
+    /// `touched` (every market of an asset the account held, deposited, withdrew or traded),
+    /// `all` (every listed market: slow, the run prints an estimate), or SYMBOL,SYMBOL…
+    /// [default: the playbook's, touched].
+    #[arg(long, value_name = "touched|all|LIST")]
+    pub symbols: Option<String>,
     #[command(flatten)]
     pub bot_log: BotLogArgs,
     /// Parent directory of the evidence bundle.
@@ -174,7 +180,7 @@ pub struct LeakArgs {
     #[arg(long)]
     pub yes: bool,
     /// Playbook input, KEY=VALUE (repeatable). An input set by a flag (--since, --from, --to,
-    /// --excel) cannot also be given here.
+    /// --symbols, --excel) cannot also be given here.
     #[arg(long = "input", value_name = "KEY=VALUE")]
     pub inputs: Vec<String>,
 }

@@ -91,7 +91,12 @@ pub struct DrillOutcome {
 /// Runs one drill end to end.
 pub async fn run(opts: &DrillOptions, printer: &Printer) -> Result<DrillOutcome, Failure> {
     let desc = crate::investigation::exchange_named(&opts.exchange).map_err(Failure::usage)?;
-    let facade = (desc.mock)();
+    let facade = desc.mock.map(|f| f()).ok_or_else(|| {
+        Failure::usage(format!(
+            "there is no mock {} exchange to drill against yet",
+            desc.display
+        ))
+    })?;
     if !(0.0..=3600.0).contains(&opts.reaction_secs) {
         return Err(Failure::usage(
             "--reaction must be between 0 and 3600 seconds",
@@ -198,6 +203,7 @@ async fn drive(
         api_url: Some(url.to_string()),
         primary: Some(key_pair(&leaked)),
         readonly: readonly.as_ref().map(key_pair),
+        master: None,
     };
     let run = session::run_new(settings, &conn, printer).await;
     let _ = std::fs::remove_dir_all(&scratch);

@@ -96,11 +96,13 @@ pub trait Facade: Send + Sync + 'static {
 }
 
 /// The façade of an exchange, by name (its descriptor's [`Descriptor::mock`] in the registry);
-/// None when no such exchange is registered.
+/// None when no such exchange is registered or its façade is not built.
 ///
 /// [`Descriptor::mock`]: crate::exchange::Descriptor::mock
 pub fn facade(exchange: &str) -> Option<Arc<dyn Facade>> {
-    crate::exchange::registry::get(exchange).map(|d| (d.mock)())
+    crate::exchange::registry::get(exchange)
+        .and_then(|d| d.mock)
+        .map(|f| f())
 }
 
 /// The mock's router: the façade's API plus, unless disabled, the drill API under `/_mock/`.

@@ -12,6 +12,7 @@ mod analysis_all_hours;
 mod analysis_import;
 mod analysis_rules;
 mod analyze_offline;
+mod binance_botlogs;
 mod cli_leak;
 mod drill_e2e;
 mod engine;

@@ -54,6 +54,8 @@ pub struct TicketView {
     pub review: usize,
     /// The requests to the exchange, numbered (`1. …`).
     pub requests: Both2,
+    /// The exchange's own notes for its support desk (its descriptor's texts), English.
+    pub notes: Vec<String>,
 }
 
 /// A list in English and in the exchange's home language.
@@ -306,6 +308,10 @@ pub fn build(
     let found = totals.flagged > 0 || totals.withdrawals_flagged > 0;
     TicketView {
         requests: requests(found, !withdrawals.is_empty(), &loss.total),
+        notes: j
+            .exchange
+            .map(|d| d.texts.ticket_en.iter().map(|t| t.to_string()).collect())
+            .unwrap_or_default(),
         has_local: j.language().is_some_and(|l| l != "en"),
         language: j.language().unwrap_or("en").into(),
         found,
