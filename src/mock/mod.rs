@@ -26,7 +26,7 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
 pub use venue::history::{BotLogRow, BOT_LOG_HEADER};
-pub use venue::keys::Permission;
+pub use venue::keys::{KeyType, Permission};
 pub use venue::ratelimit::{BlockPolicy, Budget};
 pub use venue::rules::{PriceRules, TickRule};
 pub use venue::scenario::{load, Scenario, ScenarioError};
@@ -87,6 +87,10 @@ pub trait Facade: Send + Sync + 'static {
     fn key_format(&self) -> KeyFormat;
     /// The native scope names and the permission class each grants, in the exchange's order.
     fn scopes(&self) -> &'static [(&'static str, Permission)];
+    /// The kinds of key the exchange issues (a scenario key of another kind is refused).
+    fn key_types(&self) -> &'static [KeyType] {
+        &[KeyType::Hmac]
+    }
     /// The rate-limit budget an in-process order (the live attacker's) counts against.
     fn order_budget(&self) -> Option<Budget>;
     /// When a caller that keeps exceeding its budget is blocked (None: never).
