@@ -8,9 +8,11 @@
 //! same in-process and on the command line; [`serve`] binds it.
 //!
 //! Adding an exchange's mock is one folder `src/mock/<name>/` implementing [`Facade`], named
-//! by the exchange's descriptor in [`crate::exchange::registry`]. [`http`] has the request
+//! by the exchange's descriptor in [`crate::exchange::registry`] (or, while the exchange has
+//! no client adapter, listed in this file's façades without a client). [`http`] has the request
 //! plumbing façades share (path normalization, body limit, injected faults, the request log).
 
+pub mod binance;
 pub mod drill_api;
 pub mod http;
 pub mod upbit;
@@ -99,12 +101,36 @@ pub trait Facade: Send + Sync + 'static {
     fn router(&self, venue: Arc<Venue>) -> axum::Router;
 }
 
-/// The façade of an exchange, by name (its descriptor's [`Descriptor::mock`] in the registry);
-/// None when no such exchange is registered.
+/// Façades whose exchange has no client adapter in [`crate::exchange::registry`] yet: they
+/// serve `respond mock serve` (for bots and client libraries) until the exchange's descriptor
+/// names them, and the registry then takes over.
+const MOCK_ONLY: &[(&str, crate::exchange::registry::MockHook)] =
+    &[("binance", || Arc::new(binance::Binance))];
+
+/// The façade of an exchange, by name (case-insensitive): its descriptor's [`Descriptor::mock`]
+/// in the registry, else a façade that has no client yet; None when neither exists.
 ///
 /// [`Descriptor::mock`]: crate::exchange::Descriptor::mock
 pub fn facade(exchange: &str) -> Option<Arc<dyn Facade>> {
-    crate::exchange::registry::get(exchange).map(|d| (d.mock)())
+    crate::exchange::registry::get(exchange)
+        .map(|d| (d.mock)())
+        .or_else(|| {
+            MOCK_ONLY
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(exchange))
+                .map(|(_, f)| f())
+        })
+}
+
+/// The names [`facade`] answers: the registered exchanges, then the façades without a client.
+pub fn facade_names() -> Vec<&'static str> {
+    let mut names = crate::exchange::registry::names();
+    for (n, _) in MOCK_ONLY {
+        if !names.iter().any(|x| x.eq_ignore_ascii_case(n)) {
+            names.push(n);
+        }
+    }
+    names
 }
 
 /// The mock's router: the façade's API plus, unless disabled, the drill API under `/_mock/`.

@@ -653,11 +653,17 @@ pub fn execute(w: &mut World, mk: &Markets, idx: usize, now: DateTime<Utc>) {
         );
     }
     let cur = w.orders[idx].clone();
+    // An order sized by quote amount is filled once what is left cannot buy one more lot at
+    // its last fill's price (or is a rounding crumb).
     let filled = match cur.volume {
         Some(_) => cur.remaining_volume <= Decimal::ZERO,
         None => {
             cur.remaining_funds < cur.quote_amount.unwrap_or_default() / Decimal::from(10_000)
                 || cur.remaining_funds <= Decimal::ZERO
+                || cur
+                    .trades
+                    .last()
+                    .is_some_and(|f| mk.round_vol(cur.remaining_funds / f.price).is_zero())
         }
     };
     if filled {
@@ -932,6 +938,23 @@ mod tests {
         let ids: Vec<u64> = w.orders[bid].trades.iter().map(|f| f.id).collect();
         assert_eq!(ids[0], 42, "the maker's fill is the same trade");
         assert!(ids.windows(2).all(|p| p[1] == p[0] + 1), "{ids:?}");
+    }
+
+    #[test]
+    fn a_buy_by_quote_amount_is_filled_when_the_rest_cannot_buy_a_lot() {
+        let (mut w, mut mk, now) = setup();
+        mk.rules.volume_dp = 2;
+        let mut req = order(Side::Bid, OrderKind::MarketBuyQuote, None, None);
+        req.quote_amount = Some(Decimal::from(10_000));
+        let i = place(&mut w, &mk, "a", req, now).unwrap();
+        let o = &w.orders[i];
+        // 10,000 at ~3,030 buys 3.30 lots of 0.01; a few units are left, less than a lot.
+        assert!(
+            o.remaining_funds > Decimal::ZERO
+                && o.remaining_funds < o.trades[0].price / Decimal::ONE_HUNDRED
+        );
+        assert_eq!(o.state, OrderState::Done);
+        assert_eq!(w.accounts["a"].balances["QUOTE"].locked, Decimal::ZERO);
     }
 
     #[test]
