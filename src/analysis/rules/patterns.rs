@@ -38,9 +38,12 @@ pub(super) fn rule_r7(ctx: &Ctx<'_>, cands: &[usize], hits: &mut [Vec<RuleHit>])
     for ep in &episodes {
         liquidate_then_withdraw(ctx, ep, gap, hits);
     }
-    for ep in episodes {
+    // Target market → when its concentration began, and why: later episodes that keep
+    // buying it continue the same concentration (see `continue_concentration`).
+    let mut concentrated: BTreeMap<&str, (chrono::DateTime<chrono::Utc>, String)> = BTreeMap::new();
+    for ep in &episodes {
         let mut buys: BTreeMap<&str, Decimal> = BTreeMap::new();
-        for &i in &ep {
+        for &i in ep {
             if orders[i].side == Side::Buy {
                 *buys.entry(orders[i].market.as_str()).or_default() +=
                     ctx.funds(i).unwrap_or_default();
@@ -99,13 +102,57 @@ pub(super) fn rule_r7(ctx: &Ctx<'_>, cands: &[usize], hits: &mut [Vec<RuleHit>])
             bought.round_dp(2).normalize(),
             f(bought) / f(sold) * 100.0
         );
-        for &i in &ep {
+        for &i in ep {
             let o = &orders[i];
             // The sells that paid for it, and every order of the episode in the target market:
             // the buys concentrate, and the attacker's sells there churn the same coin.
             let already = hits[i].iter().any(|h| h.rule == "R7");
             if !already && (sells.contains(&i) || o.market.as_str() == target) {
                 hits[i].push(hit("R7", 0.6, reason.clone()));
+            }
+        }
+        if let Some(fb) = first_buy {
+            concentrated.entry(target).or_insert((fb, reason));
+        }
+    }
+    continue_concentration(ctx, &episodes, &concentrated, hits);
+}
+
+/// R7, continued: a later episode that buys a coin an earlier episode concentrated the proceeds
+/// in, after that concentration began, however much later (the thief keeps trading the same
+/// coin with the leaked key until it dies), continues it: its orders in that market (the buys,
+/// and the sells that churn the same coin among them) carry R7 as the first episode's did. An
+/// episode that only sells the coin does not: that is the user's own exit as often as not.
+fn continue_concentration(
+    ctx: &Ctx<'_>,
+    episodes: &[Vec<usize>],
+    concentrated: &BTreeMap<&str, (chrono::DateTime<chrono::Utc>, String)>,
+    hits: &mut [Vec<RuleHit>],
+) {
+    let orders = &ctx.input.orders;
+    for ep in episodes {
+        for (target, (began, why)) in concentrated {
+            let in_target = |i: &usize| orders[*i].market.as_str() == *target;
+            let buys_after = ep.iter().filter(|i| in_target(i)).any(|&i| {
+                orders[i].side == Side::Buy
+                    && orders[i].created_at >= *began
+                    && !hits[i].iter().any(|h| h.rule == "R7")
+            });
+            if !buys_after {
+                continue;
+            }
+            for &i in ep.iter().filter(|i| in_target(i)) {
+                if orders[i].created_at < *began || hits[i].iter().any(|h| h.rule == "R7") {
+                    continue;
+                }
+                hits[i].push(hit(
+                    "R7",
+                    0.6,
+                    format!(
+                        "continues the concentration into {target} that began at {}: {why}",
+                        ts(*began)
+                    ),
+                ));
             }
         }
     }

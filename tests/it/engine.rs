@@ -1,12 +1,10 @@
 //! The engine: DAG order and concurrency, retries, timeouts, on_error, dry run, template
 //! injection, resume after a crash at every journal entry, changed-playbook refusal, secrets.
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 
-use common::{entries, index_of, Harness};
+use crate::support::steps::{entries, index_of, Harness};
 use respond::engine::{self, journal, EngineError, ResumeOptions, StepStatus};
 use serde_json::json;
 
@@ -828,7 +826,7 @@ fn printer_output_is_redacted() {
         .args([
             "--ignored",
             "--exact",
-            "printer_helper",
+            "engine::printer_helper",
             "--nocapture",
             "--test-threads=1",
         ])
@@ -875,7 +873,7 @@ fn panic_messages_are_redacted() {
         .args([
             "--ignored",
             "--exact",
-            "panic_helper",
+            "engine::panic_helper",
             "--nocapture",
             "--test-threads=1",
         ])

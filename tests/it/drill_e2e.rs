@@ -205,7 +205,7 @@ fn cli_prints_one_json_scorecard_and_gates_on_thresholds() {
     // A playbook whose thresholds switch off the contra rules (R8 never fires, R4 never
     // fires, no bursts): the contra round trips are only unmatched orders in a market the bot
     // never trades (R1 + R3), which is "review", not a claim. Recall 0, exit 4.
-    let pb = include_str!("../playbooks/leak.yaml");
+    let pb = include_str!("../../playbooks/leak.yaml");
     let th = "      thresholds: { contra_loss: 100, price_deviation: 100, burst_multiple: 1000 }\n";
     let patched = pb
         .replace(

@@ -4,12 +4,12 @@
 //! render them inert. Output paths: an existing bundle directory (or a symlink in its place) is
 //! never written into; the run goes on in the private fallback directory instead.
 
-mod reliab_support;
-
 use chrono::Utc;
 use respond::mock::{self, MockOptions};
 
-use reliab_support::*;
+use crate::support::cli::*;
+use crate::support::mock::*;
+use crate::support::run_dir::*;
 
 const HOSTILE_ID: &str =
     "=HYPERLINK(\"http://evil\")<script>alert(1)</script>{{run.dir}}\u{1b}[2J-{n}";

@@ -8,14 +8,14 @@
 //! unwritable `--out` are reported while the cancels go ahead against a live mock over
 //! loopback. Ctrl-C and SIGTERM stop a run with a flushed journal and the exact resume line.
 
-mod reliab_support;
-
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use respond::mock::MockOptions;
+
+use crate::support::{cli, mock::Mock, run_dir};
 
 fn leak(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_respond"));
@@ -95,8 +95,8 @@ fn a_bad_window_is_a_usage_error() {
 }
 
 /// `respond leak --dry-run` against the mock, in `dir`, writing under `dir/ev`.
-fn dry_leak(mock: &reliab_support::Mock, dir: &Path, extra: &[&str]) -> Output {
-    let mut c = reliab_support::dry_leak(mock, Path::new("ev"), extra);
+fn dry_leak(mock: &Mock, dir: &Path, extra: &[&str]) -> Output {
+    let mut c = cli::dry_leak(mock, Path::new("ev"), extra);
     c.current_dir(dir);
     c.output().unwrap()
 }
@@ -105,7 +105,7 @@ fn dry_leak(mock: &reliab_support::Mock, dir: &Path, extra: &[&str]) -> Output {
 /// window pages for hours); each is refused before the first request, exit 2, no bundle.
 #[test]
 fn inputs_that_could_only_fail_later_are_refused_before_the_first_request() {
-    let mock = reliab_support::Mock::pump_and_dump(MockOptions::default());
+    let mock = Mock::pump_and_dump(MockOptions::default());
     let t = tempfile::tempdir().unwrap();
     let cases: &[(&[&str], &str)] = &[
         (
@@ -163,18 +163,18 @@ fn inputs_that_could_only_fail_later_are_refused_before_the_first_request() {
 /// Issue 11, point 6: `--input since=3d` was silently replaced by the `--since` default (7d).
 #[test]
 fn an_explicit_input_wins_over_a_flags_default() {
-    let mock = reliab_support::Mock::pump_and_dump(MockOptions::default());
+    let mock = Mock::pump_and_dump(MockOptions::default());
     let t = tempfile::tempdir().unwrap();
     let o = dry_leak(&mock, t.path(), &["--input", "since=3d"]);
     assert!(o.status.code().is_some(), "{}", stderr(&o));
-    let dir = reliab_support::bundle(&t.path().join("ev")).expect("a bundle");
+    let dir = run_dir::bundle(&t.path().join("ev")).expect("a bundle");
     let journal = std::fs::read_to_string(dir.join("journal.jsonl")).unwrap();
     let start: serde_json::Value = serde_json::from_str(journal.lines().next().unwrap()).unwrap();
     assert_eq!(start["data"]["inputs"]["since"], "3d", "{start}");
 }
 
 /// A pump-and-dump mock, its bot log with one malformed row appended, and the line number.
-fn bad_bot_log(mock: &reliab_support::Mock, dir: &Path) -> (PathBuf, usize) {
+fn bad_bot_log(mock: &Mock, dir: &Path) -> (PathBuf, usize) {
     let p = mock.write_bot_log(dir);
     let mut text = std::fs::read_to_string(&p).unwrap();
     text.push_str("bad-1,grid-x,KRW-BTC,sideways,limit,2026-11-20T00:00:00Z,100,1\n");
@@ -184,7 +184,7 @@ fn bad_bot_log(mock: &reliab_support::Mock, dir: &Path) -> (PathBuf, usize) {
 }
 
 /// The victim's open orders now, read with the read-only key (nothing recorded).
-fn open_orders(mock: &reliab_support::Mock) -> usize {
+fn open_orders(mock: &Mock) -> usize {
     use respond::exchange::upbit::{UpbitClient, UpbitConfig};
     use respond::exchange::Exchange;
     let k = mock.key("readonly");
@@ -196,19 +196,19 @@ fn open_orders(mock: &reliab_support::Mock) -> usize {
 
 /// Runs `respond leak` against `mock`, deleting the key once the cancels are done.
 fn contained_run(
-    mock: &reliab_support::Mock,
+    mock: &Mock,
     out: &Path,
     watch: &Path,
     bot_log: &Path,
     env: &[(&str, &Path)],
-) -> reliab_support::Ran {
-    let mut cmd = reliab_support::leak(mock, out, bot_log, &[]);
+) -> cli::Ran {
+    let mut cmd = cli::leak(mock, out, bot_log, &[]);
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let mut child = reliab_support::spawn(cmd);
-    reliab_support::revoke_after_cancel(mock, watch, &mut child, Duration::from_secs(60));
-    reliab_support::finish(child)
+    let mut child = cli::spawn(cmd);
+    cli::revoke_after_cancel(mock, watch, &mut child, Duration::from_secs(60));
+    cli::finish(child)
 }
 
 /// Issue 11, point 5: a malformed bot log used to refuse the whole run (exit 2) before the
@@ -217,7 +217,7 @@ fn contained_run(
 /// `respond analyze` command that adds a fixed copy. Exit 2: the input was bad.
 #[test]
 fn a_malformed_bot_log_does_not_stop_the_cancels() {
-    let mock = reliab_support::Mock::pump_and_dump(MockOptions::default());
+    let mock = Mock::pump_and_dump(MockOptions::default());
     assert!(
         open_orders(&mock) > 0,
         "the scenario starts with open orders"
@@ -231,7 +231,7 @@ fn a_malformed_bot_log_does_not_stop_the_cancels() {
     assert_eq!(open_orders(&mock), 0, "every open order is cancelled");
     assert!(!mock.cancelled().is_empty());
     assert!(ran.stderr.contains(&at), "{}", ran.stderr);
-    let dir = reliab_support::bundle(&out).expect("a bundle");
+    let dir = run_dir::bundle(&out).expect("a bundle");
     for f in ["journal.jsonl", "report.md", "analysis.json"] {
         let text = std::fs::read_to_string(dir.join(f)).unwrap();
         assert!(text.contains(&at), "{f} does not name {at}");
@@ -242,11 +242,11 @@ fn a_malformed_bot_log_does_not_stop_the_cancels() {
     );
     let analyze = format!("respond analyze {} --bot-log FIXED_FILE", dir.display());
     assert!(ran.stdout.contains(&analyze), "{}", ran.stdout);
-    assert_eq!(reliab_support::verify(&dir).code, Some(0));
+    assert_eq!(cli::verify(&dir).code, Some(0));
     // The printed command adds the fixed log.
     let fixed = t.path().join("fixed.csv");
     std::fs::write(&fixed, mock.state.bot_log_csv()).unwrap();
-    let o = Command::new(reliab_support::BIN)
+    let o = Command::new(cli::BIN)
         .arg("analyze")
         .arg(&dir)
         .arg("--bot-log")
@@ -264,7 +264,7 @@ fn a_malformed_bot_log_does_not_stop_the_cancels() {
 #[test]
 fn an_unwritable_out_does_not_stop_the_cancels() {
     use std::os::unix::fs::PermissionsExt;
-    let mock = reliab_support::Mock::pump_and_dump(MockOptions::default());
+    let mock = Mock::pump_and_dump(MockOptions::default());
     let t = tempfile::tempdir().unwrap();
     let bot = mock.write_bot_log(t.path());
     // A directory cannot be created under a regular file (whoever runs the test, root too).
@@ -275,7 +275,7 @@ fn an_unwritable_out_does_not_stop_the_cancels() {
     let ran = contained_run(&mock, &out, &fallback, &bot, &[("XDG_STATE_HOME", &state)]);
     assert_eq!(ran.code, Some(0), "{}\n{}", ran.stdout, ran.stderr);
     assert_eq!(open_orders(&mock), 0, "every open order is cancelled");
-    let dir = reliab_support::bundle(&fallback).expect("a bundle in the fallback directory");
+    let dir = run_dir::bundle(&fallback).expect("a bundle in the fallback directory");
     assert!(
         ran.stderr
             .contains(&format!("the evidence is kept in {}", dir.display())),
@@ -289,7 +289,7 @@ fn an_unwritable_out_does_not_stop_the_cancels() {
         let mode = std::fs::metadata(d).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o700, "{}", d.display());
     }
-    assert_eq!(reliab_support::verify(&dir).code, Some(0));
+    assert_eq!(cli::verify(&dir).code, Some(0));
 }
 
 /// Issue 11, point 6: Ctrl-C (SIGINT) and SIGTERM stop a run with its journal flushed (the
@@ -298,17 +298,17 @@ fn an_unwritable_out_does_not_stop_the_cancels() {
 #[test]
 fn ctrl_c_and_sigterm_leave_a_flushed_journal_and_the_resume_line() {
     for (signal, code) in [("INT", 130), ("TERM", 143)] {
-        let mock = reliab_support::Mock::pump_and_dump(MockOptions::default());
+        let mock = Mock::pump_and_dump(MockOptions::default());
         let t = tempfile::tempdir().unwrap();
         let bot = mock.write_bot_log(t.path());
         let out = t.path().join("my ev'idence");
-        let mut child = reliab_support::spawn(reliab_support::leak(&mock, &out, &bot, &[]));
+        let mut child = cli::spawn(cli::leak(&mock, &out, &bot, &[]));
         // Wait until containment is done and the key is being polled (the key is never
         // deleted here, so the run would wait a minute).
         let t0 = Instant::now();
         let dir = loop {
-            if let Some(d) = reliab_support::bundle(&out) {
-                if reliab_support::step_ended(&d, "cancel_orders") {
+            if let Some(d) = run_dir::bundle(&out) {
+                if run_dir::step_ended(&d, "cancel_orders") {
                     break d;
                 }
             }
@@ -325,7 +325,7 @@ fn ctrl_c_and_sigterm_leave_a_flushed_journal_and_the_resume_line() {
             .status()
             .unwrap();
         assert!(st.success());
-        let ran = reliab_support::finish(child);
+        let ran = cli::finish(child);
         assert_eq!(
             ran.code,
             Some(code),
@@ -347,7 +347,7 @@ fn ctrl_c_and_sigterm_leave_a_flushed_journal_and_the_resume_line() {
         );
         // The printed command, as a shell reads it, resumes and completes the run.
         mock.revoke();
-        let o = reliab_support::resume(&mock, &dir).output().unwrap();
+        let o = cli::resume(&mock, &dir).output().unwrap();
         assert_eq!(
             o.status.code(),
             Some(0),

@@ -1,7 +1,5 @@
 //! Test-only step kinds and helpers for the engine tests (never part of the product).
 
-#![allow(dead_code)]
-
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};

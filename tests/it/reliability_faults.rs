@@ -11,15 +11,15 @@
 //! The cases run concurrently (each against its own mock): they spend their time waiting on
 //! rate limits and injected latency, not on the CPU.
 
-mod reliab_support;
-
 use std::time::{Duration, Instant};
 
 use respond::mock::faults::FaultRule;
 use respond::mock::MockOptions;
 use serde_json::json;
 
-use reliab_support::*;
+use crate::support::cli::*;
+use crate::support::mock::*;
+use crate::support::run_dir::*;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Expect {

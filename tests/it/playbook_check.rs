@@ -1,13 +1,13 @@
 //! `playbook check`: every kind of problem, at its exact line:column, all reported at once.
 
-mod common;
-
 use std::process::Command;
 
 use respond::playbook::{self, Diagnostic};
 
+use crate::support::steps::Harness;
+
 fn diags(src: &str) -> Vec<Diagnostic> {
-    let h = common::Harness::new();
+    let h = Harness::new();
     match playbook::check(src, &h.registry) {
         Ok(_) => vec![],
         Err(d) => d,
@@ -27,7 +27,7 @@ fn valid_playbook_passes() {
     let src = "name: ok\ninputs:\n  n:\n    type: integer\n    default: 2\nsteps:\n  - id: a\n    uses: test.read\n    with:\n      value: \"{{ inputs.n }}\"\n      fail_times: \"{{ inputs.n }}\"\n  - id: b\n    uses: test.write\n    with:\n      tag: \"{{ steps.a.outputs.value }} {{ exchange.name }} {{ run.id }}\"\n";
     assert!(diags(src).is_empty(), "{:#?}", diags(src));
     for e in playbook::embedded() {
-        let h = common::Harness::new();
+        let h = Harness::new();
         assert!(playbook::check(e.source, &h.registry).is_ok(), "{}", e.name);
     }
 }
@@ -332,7 +332,7 @@ steps:
 /// The embedded leak playbook declares the bounds the issue asked for.
 #[test]
 fn the_leak_playbook_bounds_its_inputs() {
-    let h = common::Harness::new();
+    let h = Harness::new();
     let src = playbook::embedded_named("upbit-leak").unwrap().source;
     let pb = playbook::check(src, &h.registry).unwrap();
     let bounds = |n: &str| {

@@ -3,11 +3,9 @@
 //! exists (CI installs it), one test also renders it headless to a PNG and checks the pixels
 //! of the timeline (skipped with a notice otherwise).
 
-mod report_fixture;
-
 use std::path::{Path, PathBuf};
 
-use report_fixture as fx;
+use crate::support::report_fixture as fx;
 use respond::report::{self, ReportOptions};
 use respond::rundir::RunDir;
 

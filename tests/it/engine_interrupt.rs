@@ -6,8 +6,6 @@
 //! signal listener calls; each test binary runs in its own process, so this global state does
 //! not leak into other tests. The clock is tokio's paused clock: no wall-clock sleeps.
 
-mod common;
-
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +16,8 @@ use serde_json::{Map, Value};
 use respond::engine::interrupt::{self, Signal};
 use respond::engine::EngineError;
 use respond::steps::{Effect, StepContext, StepError, StepInfo, StepKind, StepOutcome};
+
+use crate::support::steps::{entries, Harness};
 
 /// `test.ticker`: works forever, one tick every 10 ms (a poll, a paged export).
 struct Ticker(Arc<AtomicU64>);
@@ -48,7 +48,7 @@ impl StepKind for Ticker {
 
 #[tokio::test(start_paused = true)]
 async fn a_signal_stops_running_steps_and_journals_run_interrupted() {
-    let mut h = common::Harness::new();
+    let mut h = Harness::new();
     let ticks = Arc::new(AtomicU64::new(0));
     h.registry.register(Arc::new(Ticker(ticks.clone())));
     let yaml = "name: t\nsteps:\n  - id: tick\n    uses: test.ticker\n    timeout: 1h\n  - id: other\n    uses: test.read\n    with: { sleep_ms: 3600000 }\n";
@@ -76,7 +76,7 @@ async fn a_signal_stops_running_steps_and_journals_run_interrupted() {
         at_stop,
         "the step kept working"
     );
-    let entries = common::entries(&h.run_dir("run"));
+    let entries = entries(&h.run_dir("run"));
     let last = entries.last().unwrap();
     assert_eq!(last.event, "run_interrupted");
     assert_eq!(last.data["signal"], "SIGTERM");

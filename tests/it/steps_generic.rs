@@ -1,10 +1,8 @@
 //! The generic product step kinds (`manual`, `notify.webhook`) run through the engine,
 //! against a webhook receiver on loopback.
 
-mod common;
-
+use crate::support::steps::{entries, index_of, Harness};
 use axum::{extract::State, http::StatusCode, routing::post, Json, Router};
-use common::{entries, index_of, Harness};
 use respond::engine::StepStatus;
 use serde_json::Value;
 use tokio::sync::mpsc;

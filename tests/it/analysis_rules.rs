@@ -1024,3 +1024,143 @@ fn a_withdrawal_during_the_incident_to_a_known_allowlisted_address_is_review_not
         assert!(!t(id).flagged, "{id}: {:?}", t(id).rules);
     }
 }
+
+/// A thief who keeps buying the concentrated coin hours after the liquidation (the drill's live
+/// attacker, when the scripted attack happened the previous night) is still concentrating:
+/// those buys carry R7 too, so they are claimed, not left for review.
+#[test]
+fn buys_of_the_concentrated_coin_hours_later_continue_the_concentration() {
+    let (mut orders, entries) = bot_history();
+    let at = t0() + Duration::hours(12);
+    for (id, m, v, q) in [
+        ("s1", "KRW-BTC", "0.5", "50000000"),
+        ("s2", "KRW-ETH", "5", "20000000"),
+    ] {
+        orders.push(order(id, None, m, Side::Sell, "market", None, v, q, at));
+    }
+    orders.push(order(
+        "buy",
+        None,
+        "KRW-NEW",
+        Side::Buy,
+        "limit",
+        Some("100"),
+        "600000",
+        "60000000",
+        at + Duration::seconds(40),
+    ));
+    for (n, id) in ["late1", "late2"].iter().enumerate() {
+        orders.push(order(
+            id,
+            None,
+            "KRW-NEW",
+            Side::Buy,
+            "price",
+            None,
+            "300",
+            "30000",
+            at + Duration::hours(4) + Duration::seconds(2 * n as i64),
+        ));
+    }
+    // The same shape in a market the episode did not concentrate in stays as it was.
+    orders.push(order(
+        "other",
+        None,
+        "KRW-XRP",
+        Side::Buy,
+        "limit",
+        Some("700"),
+        "40",
+        "28000",
+        at + Duration::hours(4),
+    ));
+    let input = AnalysisInput {
+        orders,
+        bot_logs: vec![log(entries)],
+        ..Default::default()
+    };
+    let r = analyze(&input, &Thresholds::default());
+    for id in ["late1", "late2"] {
+        assert!(
+            rules_of(&r, &input, id).contains(&"R7".to_string()),
+            "{id}: {:?}",
+            rules_of(&r, &input, id)
+        );
+        assert!(verdict(&r, &input, id).flagged, "{id} must be high");
+    }
+    assert!(!rules_of(&r, &input, "other").contains(&"R7".to_string()));
+}
+
+/// The later episode's sell of the concentrated coin, among its buys, is the same churn the
+/// first episode's sells there were; a later episode that only sells it is not claimed.
+#[test]
+fn a_later_episode_churning_the_concentrated_coin_continues_it_but_a_lone_exit_does_not() {
+    let (mut orders, entries) = bot_history();
+    let at = t0() + Duration::hours(12);
+    for (id, m, v, q) in [
+        ("s1", "KRW-BTC", "0.5", "50000000"),
+        ("s2", "KRW-ETH", "5", "20000000"),
+    ] {
+        orders.push(order(id, None, m, Side::Sell, "market", None, v, q, at));
+    }
+    orders.push(order(
+        "buy",
+        None,
+        "KRW-NEW",
+        Side::Buy,
+        "limit",
+        Some("100"),
+        "600000",
+        "60000000",
+        at + Duration::seconds(40),
+    ));
+    let later = at + Duration::hours(4);
+    orders.push(order(
+        "late_buy",
+        None,
+        "KRW-NEW",
+        Side::Buy,
+        "price",
+        None,
+        "300",
+        "30000",
+        later,
+    ));
+    orders.push(order(
+        "late_sell",
+        None,
+        "KRW-NEW",
+        Side::Sell,
+        "market",
+        None,
+        "200",
+        "20000",
+        later + Duration::seconds(3),
+    ));
+    let exit = at + Duration::hours(9);
+    orders.push(order(
+        "exit",
+        None,
+        "KRW-NEW",
+        Side::Sell,
+        "market",
+        None,
+        "1000",
+        "90000",
+        exit,
+    ));
+    let input = AnalysisInput {
+        orders,
+        bot_logs: vec![log(entries)],
+        ..Default::default()
+    };
+    let r = analyze(&input, &Thresholds::default());
+    for id in ["late_buy", "late_sell"] {
+        assert!(
+            verdict(&r, &input, id).flagged,
+            "{id}: {:?}",
+            rules_of(&r, &input, id)
+        );
+    }
+    assert!(!rules_of(&r, &input, "exit").contains(&"R7".to_string()));
+}

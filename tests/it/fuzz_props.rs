@@ -39,7 +39,7 @@ fn mutate(base: &[u8], at: usize, cut: usize, with: &[u8]) -> Vec<u8> {
     v
 }
 
-const PLAYBOOK: &str = include_str!("../playbooks/leak.yaml");
+const PLAYBOOK: &str = include_str!("../../playbooks/leak.yaml");
 
 const GENERIC_LOG: &str = "order_id,identifier,market,side,ord_type,created_at,price,volume\n\
 c8ba9059-f2fb-4d35-a841-d3625d6249e2,grid-1,KRW-BTC,bid,limit,2026-11-16T06:34:36.000Z,135660000,0.00221572\n\

@@ -12,8 +12,6 @@
 //! client); the test checks `/proc/PID/task/*/children` of the running process is empty, so no
 //! child could have inherited the environment that carries the credentials.
 
-mod reliab_support;
-
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -24,7 +22,9 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use respond::mock::{self, MockOptions};
 
-use reliab_support::*;
+use crate::support::cli::*;
+use crate::support::mock::*;
+use crate::support::run_dir::*;
 
 const CANARY: &str = "CANARYsecretKEY0do0not0leak0Zq81xW5tYv";
 const CANARY_ACCESS: &str = "CanaryAccessKey00000000000000000000000001";
@@ -244,7 +244,7 @@ fn a_panic_message_carrying_the_secret_is_redacted() {
     let me = std::env::current_exe().unwrap();
     let o = Command::new(me)
         .args([
-            "a_panic_message_carrying_the_secret_is_redacted",
+            "reliability_secrets::a_panic_message_carrying_the_secret_is_redacted",
             "--exact",
             "--nocapture",
             "--test-threads=1",

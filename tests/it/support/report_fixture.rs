@@ -1,7 +1,6 @@
 //! A realistic hand-built incident for the report tests: an Upbit account whose bot trades
 //! KRW-BTC, hit on Christmas night by a liquidation (KRW-ETH sold) and a pump buy of an
 //! illiquid coin (KRW-XYZ, flagged R1+R3+R4, two fills), plus a withdrawal to a new address.
-#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -25,8 +25,6 @@
 //! resume), and the resume of a run whose late export failed for want of a read-only key,
 //! which must run again everything that depends on that export.
 
-mod reliab_support;
-
 use std::path::Path;
 use std::process::Child;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -37,7 +35,9 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use respond::mock::{self, MockOptions};
 
-use reliab_support::*;
+use crate::support::cli::*;
+use crate::support::mock::*;
+use crate::support::run_dir::*;
 
 const SCENARIO: &str = r#"
 name: crash-drill

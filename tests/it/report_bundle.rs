@@ -2,11 +2,9 @@
 //! determinism, the Excel BOM, sealing (checked by coreutils' `sha256sum -c`), verification
 //! of tampered bundles, and the `evidence verify` command's exit codes.
 
-mod report_fixture;
-
 use std::path::{Path, PathBuf};
 
-use report_fixture as fx;
+use crate::support::report_fixture as fx;
 use respond::exit::Code;
 use respond::output::{Printer, Verbosity};
 use respond::report::{self, manifest, ReportOptions, BUNDLE_FILES};

@@ -9,7 +9,7 @@
 //! minus before); a body over the size limit is refused with 413, not buffered.
 //!
 //! `#[ignore]`d: it saturates the machine for its duration; `.ci/run` runs it with
-//! `cargo test --test reliability_load -- --ignored`.
+//! `cargo nextest run --run-ignored ignored-only -E 'test(/^reliability_load::/)'`.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

@@ -1,6 +1,6 @@
 //! Accuracy of the detection on synthetic scenarios shaped like the mock's (30 days of a bot,
 //! then an attack): precision and recall of "flagged" per scenario, and per rule. Run with
-//! `cargo test --test analysis_accuracy -- --nocapture` to see the tables.
+//! `cargo nextest run --no-capture -E 'test(/^analysis_accuracy::/)'` to see the tables.
 
 use std::collections::{BTreeMap, BTreeSet};
 
