@@ -18,6 +18,7 @@ mod engine_interrupt;
 mod fuzz_props;
 mod layout;
 mod leak_e2e;
+mod mock_binance;
 mod mock_cli;
 mod mock_conformance;
 mod mock_e2e;

@@ -1,31 +1,45 @@
-//! Conformance: ccxt's `upbit` class (an independent client from PyPI) drives the mock over
-//! loopback. The virtual environment lives in `target/ccxt-venv` (created with `python3 -m
-//! venv` and `pip install ccxt` when missing; `.ci/run` installs it). If it cannot be set up
-//! the test fails with a clear message instead of passing silently. Keys go to the script
-//! through the environment, never argv.
+//! Conformance: ccxt's `upbit` and `binance` classes (an independent client from PyPI) drive
+//! the mock over loopback. The virtual environment lives in `target/ccxt-venv` (`.ci/run`
+//! installs it). The Upbit test creates it with `python3 -m venv` and `pip install ccxt` when
+//! missing and fails with a clear message if it cannot; the Binance test uses it when it is
+//! there and otherwise says on stderr that it skipped. Keys go to the scripts through the
+//! environment, never argv.
 
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
 
+use respond::mock::binance::Binance;
 use respond::mock::upbit::Upbit;
 use respond::mock::{self, MockOptions, Venue};
 
-fn venv_python() -> PathBuf {
+fn venv_dir() -> PathBuf {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let venv = std::env::var_os("CCXT_VENV")
+    std::env::var_os("CCXT_VENV")
         .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target/ccxt-venv"));
-    let py = venv.join("bin/python");
-    let has_ccxt = |py: &PathBuf| {
-        Command::new(py)
+        .unwrap_or_else(|| root.join("target/ccxt-venv"))
+}
+
+fn has_ccxt(py: &PathBuf) -> bool {
+    py.exists()
+        && Command::new(py)
             .args(["-c", "import ccxt"])
             .status()
             .is_ok_and(|s| s.success())
-    };
-    if py.exists() && has_ccxt(&py) {
+}
+
+/// The virtual environment's python when ccxt imports there.
+fn ccxt_python() -> Option<PathBuf> {
+    let py = venv_dir().join("bin/python");
+    has_ccxt(&py).then_some(py)
+}
+
+fn venv_python() -> PathBuf {
+    if let Some(py) = ccxt_python() {
         return py;
     }
+    let venv = venv_dir();
+    let py = venv.join("bin/python");
     let made = Command::new("python3")
         .args(["-m", "venv"])
         .arg(&venv)
@@ -91,5 +105,73 @@ async fn ccxt_upbit_drives_the_mock() {
     assert_eq!(posts, 2);
     let cancels: usize = log.iter().map(|r| r.orders_cancelled.len()).sum();
     assert_eq!(cancels, 1);
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ccxt_binance_drives_the_mock() {
+    let Some(py) = tokio::task::spawn_blocking(ccxt_python).await.unwrap() else {
+        eprintln!(
+            "SKIPPED ccxt_binance_drives_the_mock: no ccxt in {} (python3 -m venv \
+             target/ccxt-venv && target/ccxt-venv/bin/pip install ccxt)",
+            venv_dir().display()
+        );
+        return;
+    };
+    let sc = mock::scenario::load("blank", None).unwrap();
+    let ex = Venue::new(
+        &Binance,
+        sc,
+        MockOptions {
+            live_attacker: false,
+            ..MockOptions::default()
+        },
+    )
+    .unwrap();
+    let server = mock::serve(
+        "127.0.0.1:0".parse().unwrap(),
+        Arc::new(Binance),
+        ex.clone(),
+    )
+    .await
+    .unwrap();
+    let script =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/ccxt_binance.py");
+    let mut cmd = tokio::process::Command::new(py);
+    cmd.arg(script).arg(&server.url);
+    for (label, var) in [
+        ("bot", "BOT"),
+        ("readonly", "READONLY"),
+        ("attacker", "ATTACKER"),
+    ] {
+        let k = ex.key(label).unwrap();
+        cmd.env(format!("MOCK_{var}_KEY"), &k.access_key)
+            .env(format!("MOCK_{var}_SECRET"), &k.secret_key);
+    }
+    let out = cmd.output().await.expect("runs the script");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "ccxt conformance failed\nstdout: {stdout}\nstderr: {stderr}"
+    );
+    let v: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or("")).unwrap();
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["checked"].as_array().unwrap().len(), 14, "{v}");
+    // The writes reached the mock once each: five orders, three cancelled (one alone, two by
+    // symbol), and the attacker's key revoked.
+    let log = ex.requests();
+    let posts = log
+        .iter()
+        .filter(|r| r.method == "POST" && r.path == "/api/v3/order" && r.status == 200)
+        .count();
+    assert_eq!(posts, 4, "three limit orders and the market buy");
+    let cancels: usize = log.iter().map(|r| r.orders_cancelled.len()).sum();
+    assert_eq!(cancels, 3);
+    assert!(log
+        .iter()
+        .any(|r| r.path == "/sapi/v1/capital/config/getall" && r.status == 200));
+    assert!(log.iter().any(|r| r.status == 429) && log.iter().any(|r| r.status == 418));
+    assert!(ex.world().keys[&ex.key("attacker").unwrap().access_key].is_revoked());
     server.shutdown().await.unwrap();
 }
