@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use base64::Engine as _;
-use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use respond::mock::binance::Binance;
 use respond::mock::{self, MockOptions, MockServer, Venue};
@@ -14,19 +13,7 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 use sha2::Sha256;
 
-const NOW: &str = "2026-11-20T18:30:00Z";
-
-fn now() -> DateTime<Utc> {
-    NOW.parse().unwrap()
-}
-
-fn opts() -> MockOptions {
-    MockOptions {
-        now: Some(now()),
-        live_attacker: false,
-        ..MockOptions::default()
-    }
-}
+use crate::support::mock::{now, opts};
 
 async fn serve(sc: mock::Scenario, o: MockOptions) -> MockServer {
     let ex = Venue::new(&Binance, sc, o).expect("the scenario fits the binance mock");
@@ -478,6 +465,16 @@ async fn ed25519_keys_sign_with_the_pem_the_banner_gives() {
     s.shutdown().await.unwrap();
 }
 
+/// A master deletes its sub-account's API key: `DELETE /sapi/v1/sub-account/subAccountApi`.
+async fn delete_sub_key(api: &Api, email: &str, key: &str) -> Resp {
+    api.call(
+        "DELETE",
+        "/sapi/v1/sub-account/subAccountApi",
+        &[("email", email), ("subAccountApiKey", key)],
+    )
+    .await
+}
+
 #[tokio::test]
 async fn permissions_ips_revocation_and_sub_account_keys() {
     let s = start_yaml(ED25519_SCENARIO).await;
@@ -512,48 +509,16 @@ async fn permissions_ips_revocation_and_sub_account_keys() {
     let master = Api::new(&s, "master");
     let sub_key = sub.key.clone();
     // Not its sub-account, or a key of another account: -1002.
-    master
-        .call(
-            "DELETE",
-            "/sapi/v1/sub-account/subAccountApi",
-            &[
-                ("email", "victim@mock.invalid"),
-                ("subAccountApiKey", &sub_key),
-            ],
-        )
+    delete_sub_key(&master, "victim@mock.invalid", &sub_key)
         .await
         .refused(401, -1002);
-    master
-        .call(
-            "DELETE",
-            "/sapi/v1/sub-account/subAccountApi",
-            &[
-                ("email", "fund@example.com"),
-                ("subAccountApiKey", &master.key.clone()),
-            ],
-        )
+    delete_sub_key(&master, "fund@example.com", &master.key)
         .await
         .refused(401, -1002);
-    sub.call(
-        "DELETE",
-        "/sapi/v1/sub-account/subAccountApi",
-        &[
-            ("email", "fund@example.com"),
-            ("subAccountApiKey", &sub_key),
-        ],
-    )
-    .await
-    .refused(401, -1002);
-    let r = master
-        .call(
-            "DELETE",
-            "/sapi/v1/sub-account/subAccountApi",
-            &[
-                ("email", "fund@example.com"),
-                ("subAccountApiKey", &sub_key),
-            ],
-        )
-        .await;
+    delete_sub_key(&sub, "fund@example.com", &sub_key)
+        .await
+        .refused(401, -1002);
+    let r = delete_sub_key(&master, "fund@example.com", &sub_key).await;
     // The two refused calls of the master's account cost their weight too.
     assert_eq!(
         r.header("x-sapi-used-uid-weight-1m").as_deref(),
@@ -793,6 +758,64 @@ async fn orders_are_queried_cancelled_and_cancelled_per_symbol() {
     s.shutdown().await.unwrap();
 }
 
+/// BTCUSDT's history at `path` over the 31 days before `t` (ms), one 24-hour call a day.
+async fn day_by_day(api: &Api, path: &str, t: i64) -> Vec<Value> {
+    let day = 86_400_000i64;
+    let mut all = Vec::new();
+    for k in (0..31).rev() {
+        let (a, b) = (t - (k + 1) * day + 1, t - k * day);
+        let page = api
+            .get(
+                path,
+                &[
+                    ("symbol", "BTCUSDT"),
+                    ("startTime", &a.to_string()),
+                    ("endTime", &b.to_string()),
+                    ("limit", "1000"),
+                ],
+            )
+            .await
+            .ok();
+        all.extend(page.as_array().unwrap().iter().cloned());
+    }
+    all
+}
+
+/// Every id of BTCUSDT's history at `path`, following the `cursor` parameter from 0 in pages
+/// of `limit`; each page ascends.
+async fn page_by_cursor(api: &Api, path: &str, cursor: &str, id: &str, limit: usize) -> Vec<u64> {
+    let mut all: Vec<u64> = Vec::new();
+    let mut from = 0u64;
+    loop {
+        let page = api
+            .get(
+                path,
+                &[
+                    ("symbol", "BTCUSDT"),
+                    (cursor, &from.to_string()),
+                    ("limit", &limit.to_string()),
+                ],
+            )
+            .await
+            .ok();
+        let ids: Vec<u64> = page
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o[id].as_u64().unwrap())
+            .collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "ascending");
+        let full = ids.len() == limit;
+        if let Some(last) = ids.last() {
+            from = last + 1;
+        }
+        all.extend(ids);
+        if !full {
+            return all;
+        }
+    }
+}
+
 #[tokio::test]
 async fn history_takes_a_symbol_and_24_hours_and_pages_by_cursor() {
     let s = start("pump-and-dump").await;
@@ -841,59 +864,13 @@ async fn history_takes_a_symbol_and_24_hours_and_pages_by_cursor() {
     .await
     .refused(400, -1130);
     // Every BTC order of 30 days: day by day, and by the orderId cursor: the same orders.
-    let mut by_day: Vec<u64> = Vec::new();
-    for k in (0..31).rev() {
-        let (a, b) = (t - (k + 1) * day + 1, t - k * day);
-        let page = bot
-            .get(
-                "/api/v3/allOrders",
-                &[
-                    ("symbol", "BTCUSDT"),
-                    ("startTime", &ms(a)),
-                    ("endTime", &ms(b)),
-                    ("limit", "1000"),
-                ],
-            )
-            .await
-            .ok();
-        by_day.extend(
-            page.as_array()
-                .unwrap()
-                .iter()
-                .map(|o| o["orderId"].as_u64().unwrap()),
-        );
-    }
+    let by_day: Vec<u64> = day_by_day(&bot, "/api/v3/allOrders", t)
+        .await
+        .iter()
+        .map(|o| o["orderId"].as_u64().unwrap())
+        .collect();
     assert!(by_day.len() > 200, "{}", by_day.len());
-    let mut by_cursor: Vec<u64> = Vec::new();
-    let mut from = 0u64;
-    loop {
-        let page = bot
-            .get(
-                "/api/v3/allOrders",
-                &[
-                    ("symbol", "BTCUSDT"),
-                    ("orderId", &from.to_string()),
-                    ("limit", "100"),
-                ],
-            )
-            .await
-            .ok();
-        let ids: Vec<u64> = page
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|o| o["orderId"].as_u64().unwrap())
-            .collect();
-        assert!(ids.windows(2).all(|w| w[0] < w[1]), "ascending");
-        let full = ids.len() == 100;
-        if let Some(last) = ids.last() {
-            from = last + 1;
-        }
-        by_cursor.extend(ids);
-        if !full {
-            break;
-        }
-    }
+    let by_cursor = page_by_cursor(&bot, "/api/v3/allOrders", "orderId", "orderId", 100).await;
     assert_eq!(by_day, by_cursor);
     // Without times: the most recent, ascending.
     let recent = bot
@@ -913,55 +890,12 @@ async fn history_takes_a_symbol_and_24_hours_and_pages_by_cursor() {
     // Fills: by day and by the fromId cursor agree too; ids ascending; each fill names its
     // order, which is one of the symbol's.
     let mut trades_by_day: Vec<u64> = Vec::new();
-    for k in (0..31).rev() {
-        let (a, b) = (t - (k + 1) * day + 1, t - k * day);
-        let page = bot
-            .get(
-                "/api/v3/myTrades",
-                &[
-                    ("symbol", "BTCUSDT"),
-                    ("startTime", &ms(a)),
-                    ("endTime", &ms(b)),
-                    ("limit", "1000"),
-                ],
-            )
-            .await
-            .ok();
-        for f in page.as_array().unwrap() {
-            assert!(by_cursor.contains(&f["orderId"].as_u64().unwrap()));
-            assert_eq!(f["commissionAsset"], "USDT");
-            trades_by_day.push(f["id"].as_u64().unwrap());
-        }
+    for f in day_by_day(&bot, "/api/v3/myTrades", t).await {
+        assert!(by_cursor.contains(&f["orderId"].as_u64().unwrap()));
+        assert_eq!(f["commissionAsset"], "USDT");
+        trades_by_day.push(f["id"].as_u64().unwrap());
     }
-    let mut trades_by_cursor: Vec<u64> = Vec::new();
-    let mut from = 0u64;
-    loop {
-        let page = bot
-            .get(
-                "/api/v3/myTrades",
-                &[
-                    ("symbol", "BTCUSDT"),
-                    ("fromId", &from.to_string()),
-                    ("limit", "1000"),
-                ],
-            )
-            .await
-            .ok();
-        let ids: Vec<u64> = page
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|f| f["id"].as_u64().unwrap())
-            .collect();
-        let full = ids.len() == 1000;
-        if let Some(last) = ids.last() {
-            from = last + 1;
-        }
-        trades_by_cursor.extend(ids);
-        if !full {
-            break;
-        }
-    }
+    let trades_by_cursor = page_by_cursor(&bot, "/api/v3/myTrades", "fromId", "id", 1000).await;
     assert!(trades_by_cursor.windows(2).all(|w| w[0] < w[1]));
     assert_eq!(trades_by_day, trades_by_cursor);
     let used = |r: &Resp| -> u32 { r.header("x-mbx-used-weight-1m").unwrap().parse().unwrap() };

@@ -61,6 +61,18 @@ fn venv_python() -> PathBuf {
     py
 }
 
+/// Runs a conformance script; it must succeed, and its last stdout line is its JSON summary.
+async fn run_script(mut cmd: tokio::process::Command) -> serde_json::Value {
+    let out = cmd.output().await.expect("runs the script");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "ccxt conformance failed\nstdout: {stdout}\nstderr: {stderr}"
+    );
+    serde_json::from_str(stdout.lines().last().unwrap_or("")).unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ccxt_upbit_drives_the_mock() {
     let py = tokio::task::spawn_blocking(venv_python).await.unwrap();
@@ -79,21 +91,12 @@ async fn ccxt_upbit_drives_the_mock() {
         .await
         .unwrap();
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/ccxt_upbit.py");
-    let out = tokio::process::Command::new(py)
-        .arg(script)
+    let mut cmd = tokio::process::Command::new(py);
+    cmd.arg(script)
         .arg(&server.url)
         .env("MOCK_ACCESS_KEY", &key.access_key)
-        .env("MOCK_SECRET_KEY", &key.secret_key)
-        .output()
-        .await
-        .expect("runs the script");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "ccxt conformance failed\nstdout: {stdout}\nstderr: {stderr}"
-    );
-    let v: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or("")).unwrap();
+        .env("MOCK_SECRET_KEY", &key.secret_key);
+    let v = run_script(cmd).await;
     assert_eq!(v["ok"], true);
     assert_eq!(v["checked"].as_array().unwrap().len(), 9);
     // The script's writes reached the mock exactly once each.
@@ -148,14 +151,7 @@ async fn ccxt_binance_drives_the_mock() {
         cmd.env(format!("MOCK_{var}_KEY"), &k.access_key)
             .env(format!("MOCK_{var}_SECRET"), &k.secret_key);
     }
-    let out = cmd.output().await.expect("runs the script");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "ccxt conformance failed\nstdout: {stdout}\nstderr: {stderr}"
-    );
-    let v: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or("")).unwrap();
+    let v = run_script(cmd).await;
     assert_eq!(v["ok"], true);
     assert_eq!(v["checked"].as_array().unwrap().len(), 14, "{v}");
     // The writes reached the mock once each: five orders, three cancelled (one alone, two by

@@ -11,19 +11,7 @@ use rust_decimal::Decimal;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha512};
 
-const NOW: &str = "2026-11-20T18:30:00Z"; // 03:30 KST
-
-fn now() -> DateTime<Utc> {
-    NOW.parse().unwrap()
-}
-
-fn opts() -> MockOptions {
-    MockOptions {
-        now: Some(now()),
-        live_attacker: false,
-        ..MockOptions::default()
-    }
-}
+use crate::support::mock::{now, opts};
 
 async fn start(scenario: &str, o: MockOptions) -> MockServer {
     let sc = mock::scenario::load(scenario, None).expect("scenario loads");
