@@ -83,3 +83,60 @@ fn non_loopback_needs_allow_remote_and_bad_files_stop_everything() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&format!("{}:", bad.display())), "{err}");
 }
+
+#[test]
+fn serve_binance_names_the_victims_and_the_attackers_keys_and_answers() {
+    let mut child = respond()
+        .args([
+            "mock",
+            "serve",
+            "--exchange",
+            "binance",
+            "--scenario",
+            "blank",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&line).expect("first line is JSON");
+    assert_eq!(v["exchange"], "binance");
+    let keys = v["keys"].as_array().unwrap();
+    let labels: Vec<&str> = keys.iter().map(|k| k["label"].as_str().unwrap()).collect();
+    assert_eq!(labels, ["bot", "readonly", "attacker"]);
+    assert_eq!(keys[2]["account"], "attacker");
+    let scopes = |i: usize| keys[i]["scopes"].as_array().unwrap().clone();
+    assert!(scopes(0).iter().any(|s| s == "enableSpotAndMarginTrading"));
+    assert!(!scopes(1).iter().any(|s| s == "enableSpotAndMarginTrading"));
+    // Binance's paths answer on the printed URL.
+    let url = format!("{}/api/v3/time", v["url"].as_str().unwrap());
+    let body = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async { reqwest::get(url).await?.json::<serde_json::Value>().await })
+        .unwrap();
+    assert!(body["serverTime"].as_i64().is_some(), "{body}");
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}
+
+#[test]
+fn serve_refuses_an_exchange_without_a_mock() {
+    let out = respond()
+        .args(["mock", "serve", "--exchange", "kraken"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("binance") && err.contains("upbit"), "{err}");
+}
