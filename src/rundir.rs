@@ -282,7 +282,7 @@ impl RunLock {
                 holder: read_holder(&path),
             });
         }
-        let since = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
+        let since = crate::time::now().to_rfc3339_opts(SecondsFormat::Millis, true);
         let text = format!("pid {}\nsince {since}\n", std::process::id());
         file.set_len(0).map_err(io)?;
         file.write_all_at(text.as_bytes(), 0).map_err(io)?;

@@ -1,8 +1,45 @@
-//! Time as `respond` writes it, on the ground floor (no dependency on anything else in the
-//! crate): UTC with milliseconds and `Z` everywhere in the bundle, and an exchange's local
-//! rendering beside it where a reviewer compares with the exchange's own UI.
+//! Time as `respond` reads and writes it, on the ground floor (no dependency on anything else
+//! in the crate): the clock every timestamp comes from ([`now`]), UTC with milliseconds and `Z`
+//! everywhere in the bundle, and an exchange's local rendering beside it where a reviewer
+//! compares with the exchange's own UI.
+//!
+//! Waits, polls, timeouts and pacing run on tokio's timers; timestamps come from [`now`], the
+//! system's clock. A test that pauses tokio's clock (`tokio::time::pause`) calls
+//! [`follow_tokio_clock`] so that the timestamps follow the same paused clock as the waits: a
+//! drill's 12 s user reaction then takes no wall-clock time, and its journal still says 12 s.
+
+use std::sync::OnceLock;
 
 use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
+
+/// Set by [`follow_tokio_clock`]: the UTC time and the tokio instant it was called at.
+static TOKIO_ANCHOR: OnceLock<(DateTime<Utc>, tokio::time::Instant)> = OnceLock::new();
+
+/// Now, in UTC: what every journal entry, raw-response sidecar, lock file and mock record is
+/// stamped with. The system clock, unless [`follow_tokio_clock`] was called.
+pub fn now() -> DateTime<Utc> {
+    match TOKIO_ANCHOR.get() {
+        None => Utc::now(),
+        Some((at, instant)) => {
+            let i = tokio::time::Instant::now();
+            let since = |d: std::time::Duration| chrono::Duration::from_std(d).unwrap_or_default();
+            if i >= *instant {
+                *at + since(i - *instant)
+            } else {
+                *at - since(*instant - i)
+            }
+        }
+    }
+}
+
+/// From now on (for the rest of the process), [`now`] is the system time of this call plus
+/// the time tokio's clock has moved since: for tests on a paused tokio clock, whose sleeps,
+/// timeouts and polls take no real time. Call it inside the paused runtime, before the run.
+/// On a clock that is not paused the two agree, so other runtimes of the process keep stamping
+/// (nearly) the system time. Later calls change nothing.
+pub fn follow_tokio_clock() {
+    TOKIO_ANCHOR.get_or_init(|| (Utc::now(), tokio::time::Instant::now()));
+}
 
 /// UTC with milliseconds and `Z` (`2026-11-20T14:03:07.120Z`), as everywhere in the bundle.
 pub fn ts(t: DateTime<Utc>) -> String {

@@ -14,7 +14,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use chrono::Utc;
 use serde_json::{json, Value};
 
 use crate::cli::AnalyzeArgs;
@@ -184,7 +183,7 @@ fn copy_target(src: &Path, out: &Path) -> Result<Target, Failure> {
         .unwrap_or_else(|| "run".into());
     let dst = out.join(format!(
         "{name}-analysis-{}",
-        Utc::now().format("%Y%m%dT%H%M%SZ")
+        crate::time::now().format("%Y%m%dT%H%M%SZ")
     ));
     RunDir::create(&dst).map_err(|e| {
         Failure::run(format!(

@@ -106,11 +106,14 @@ async fn drive(
         })
         .cloned();
 
-    // The bot's own log, as the user would bring it.
+    // The bot's own log, as the user would bring it: a scratch directory of this drill's own
+    // (drills of one process may start in the same millisecond, on a paused clock at once).
+    static DRILLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let scratch = std::env::temp_dir().join(format!(
-        "respond-drill-{}-{}",
+        "respond-drill-{}-{}-{}",
         std::process::id(),
-        Utc::now().timestamp_millis()
+        Utc::now().timestamp_millis(),
+        DRILLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     ));
     crate::fsutil::create_private_dir(&scratch)
         .map_err(|e| Failure::run(format!("cannot create {}: {e}", scratch.display())))?;
@@ -123,14 +126,14 @@ async fn drive(
     }
 
     // The simulated user deletes the key in the "web console" after the reaction time.
-    let run_started = Utc::now();
+    let run_started = crate::time::now();
     let revoke_url = format!("{url}/_mock/keys/{}/revoke", leaked.access_key);
     let reaction = Duration::from_secs_f64(opts.reaction_secs);
     let user = tokio::spawn(async move {
         tokio::time::sleep(reaction).await;
         let client = reqwest::Client::new();
         match client.post(&revoke_url).send().await {
-            Ok(r) if r.status().is_success() => Some(Utc::now()),
+            Ok(r) if r.status().is_success() => Some(crate::time::now()),
             _ => None,
         }
     });

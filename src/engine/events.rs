@@ -75,6 +75,11 @@ pub struct PlaybookRef {
     /// A file path, or `embedded:<name>`.
     pub path: String,
     pub sha256: String,
+    /// The hash of the run's copy (`playbook.yaml`) when it differs from `sha256`: the copy is
+    /// written through the secret filter, so a secret that appears in the playbook's text is
+    /// masked there. Resuming from that copy is not a change of playbook.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copy_sha256: Option<String>,
 }
 
 /// `run_start`: the first entry of every run.

@@ -187,7 +187,7 @@ impl Journal {
 
     /// Appends one entry stamped now.
     pub fn append(&self, event: &str, data: Value) -> Result<Entry, JournalError> {
-        self.append_at(Utc::now(), event, data)
+        self.append_at(crate::time::now(), event, data)
     }
 
     /// Appends one typed event stamped `at`.
@@ -198,7 +198,7 @@ impl Journal {
 
     /// Appends one typed event stamped now.
     pub fn record(&self, event: &Event) -> Result<Entry, JournalError> {
-        self.record_at(Utc::now(), event)
+        self.record_at(crate::time::now(), event)
     }
 }
 

@@ -87,7 +87,10 @@ pub async fn resume(
         ),
     };
     let sha = crate::fsutil::sha256_hex(source.as_bytes());
-    let changed = sha != recorded_sha;
+    // The stored copy may differ from the original only by masked secrets (see
+    // `PlaybookRef::copy_sha256`); it is the same playbook.
+    let copy_sha = start["playbook"]["copy_sha256"].as_str();
+    let changed = sha != recorded_sha && Some(sha.as_str()) != copy_sha;
     let diff = changed.then(|| line_diff(&original, &source));
     if let (Some(diff), false) = (&diff, opts.accept_changed_playbook) {
         return Err(EngineError::PlaybookChanged { diff: diff.clone() });
@@ -133,7 +136,7 @@ pub async fn resume(
             .write(
                 &format!(
                     "playbook-resume-{}.yaml",
-                    Utc::now().format("%Y%m%dT%H%M%S%.3fZ")
+                    crate::time::now().format("%Y%m%dT%H%M%S%.3fZ")
                 ),
                 source.as_bytes(),
             )
@@ -145,7 +148,7 @@ pub async fn resume(
         .as_str()
         .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
         .map(|t| t.with_timezone(&Utc))
-        .unwrap_or_else(Utc::now);
+        .unwrap_or_else(crate::time::now);
     let run_facts = run::run_facts(&rundir, started_at);
 
     // Each step's last journaled state.

@@ -69,14 +69,18 @@ pub async fn start(
 ) -> Result<RunReport, EngineError> {
     let playbook = playbook::load_str(&spec.playbook_path, &spec.playbook_source, registry)?;
     let inputs = resolve_inputs(&playbook, &spec.inputs, &Map::new())?;
-    let started_at = Utc::now();
+    let started_at = crate::time::now();
     let run = run_facts(&rundir, started_at);
     let io = |source| EngineError::Io {
         path: rundir.path().to_path_buf(),
         source,
     };
-    rundir
+    let copy = rundir
         .write("playbook.yaml", spec.playbook_source.as_bytes())
+        .map_err(io)?;
+    let sha256 = crate::fsutil::sha256_hex(spec.playbook_source.as_bytes());
+    let copy_sha256 = std::fs::read(&copy)
+        .map(|b| crate::fsutil::sha256_hex(&b))
         .map_err(io)?;
     let journal = Journal::create(rundir.path())?;
     journal.record_at(
@@ -87,7 +91,8 @@ pub async fn start(
             playbook: events::PlaybookRef {
                 name: playbook.name.clone(),
                 path: spec.playbook_path.display().to_string(),
-                sha256: crate::fsutil::sha256_hex(spec.playbook_source.as_bytes()),
+                copy_sha256: (copy_sha256 != sha256).then_some(copy_sha256),
+                sha256,
             },
             inputs: journal_inputs(&playbook, &inputs),
             exchange: spec.capabilities.clone(),
@@ -155,7 +160,12 @@ pub(crate) fn resolve_inputs(
     given: &BTreeMap<String, String>,
     known: &Map<String, Value>,
 ) -> Result<Map<String, Value>, EngineError> {
-    Ok(playbook::inputs::resolve(pb, given, known, Utc::now())?)
+    Ok(playbook::inputs::resolve(
+        pb,
+        given,
+        known,
+        crate::time::now(),
+    )?)
 }
 
 /// The ids a step waits for: its `needs`, and the steps whose outputs it references.

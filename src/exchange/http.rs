@@ -377,7 +377,7 @@ impl Pipeline {
         for (k, v) in signed.headers {
             req = req.header(k, v);
         }
-        let sent_local = Utc::now();
+        let sent_local = crate::time::now();
         let clock = std::time::Instant::now();
         let mut refused = false;
         // A complete answer is (status, headers, body). An answer cut off mid-body keeps the
@@ -403,7 +403,7 @@ impl Pipeline {
                 Err((reqwest::header::HeaderMap::new(), Vec::new(), describe(&e)))
             }
         };
-        let answered_local = Utc::now();
+        let answered_local = crate::time::now();
         drop(permit);
         let (status, headers, body, transport_err) = match result {
             Ok((s, h, b)) => (s, h, b, None),

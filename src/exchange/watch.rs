@@ -117,8 +117,8 @@ impl Watched {
             fut.await
         };
         match &result {
-            Ok(_) => self.accepted(Utc::now()),
-            Err(e) if e.proves_key_accepted() => self.accepted(Utc::now()),
+            Ok(_) => self.accepted(crate::time::now()),
+            Err(e) if e.proves_key_accepted() => self.accepted(crate::time::now()),
             Err(e) if e.refuses_key() && self.accepted_at().is_none() => {
                 // Let every other call of this key finish: one of them may have been accepted
                 // just before the key was deleted.

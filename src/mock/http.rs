@@ -3,7 +3,9 @@
 //! request log. What goes into a body (the error envelope, headers such as rate-limit
 //! counters) is the façade's.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use std::net::{IpAddr, SocketAddr};
 

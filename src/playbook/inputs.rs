@@ -124,12 +124,12 @@ pub fn check_bound(ty: InputType, bound: &Value) -> Result<(), String> {
     if ty == InputType::Number && !bound.is_number() {
         return Err(format!("must be a number, not `{}`", text_of(bound)));
     }
-    scalar(ty, bound, Utc::now()).map(|_| ())
+    scalar(ty, bound, crate::time::now()).map(|_| ())
 }
 
 /// `min` ≤ `max`, when both are valid bounds; the problem otherwise.
 pub fn check_range(ty: InputType, min: &Value, max: &Value) -> Result<(), String> {
-    let now = Utc::now();
+    let now = crate::time::now();
     match (scalar(ty, min, now), scalar(ty, max, now)) {
         (Ok(a), Ok(b)) if a.partial_cmp(&b) == Some(Ordering::Greater) => Err(format!(
             "`min` ({}) is above `max` ({})",

@@ -499,7 +499,7 @@ impl Validator<'_> {
                     before,
                 };
                 if let (true, true, Some(dv)) = (default_ok, bounds_ok, &decl.default) {
-                    if let Err(e) = inputs::check_value(&decl, dv, chrono::Utc::now()) {
+                    if let Err(e) = inputs::check_value(&decl, dv, crate::time::now()) {
                         self.at_value(
                             &child(&p, key("default")),
                             format!("default of input `{name}`: {e}"),

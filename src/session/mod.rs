@@ -8,8 +8,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use chrono::Utc;
-
 use crate::cli::BotLogArgs;
 use crate::credentials::KeyPair;
 use crate::engine::{self, EngineError, RunReport, RunSpec};
@@ -66,7 +64,8 @@ pub fn validate_playbook(path: &Path, source: &str) -> Result<Playbook, Failure>
 /// Types the run's inputs against the playbook and its declared constraints, so a value that
 /// could only fail once a step runs is refused before a bundle exists or a request is sent.
 pub fn check_inputs(pb: &Playbook, inputs: &BTreeMap<String, String>) -> Result<(), InputError> {
-    crate::playbook::inputs::resolve(pb, inputs, &serde_json::Map::new(), Utc::now()).map(|_| ())
+    crate::playbook::inputs::resolve(pb, inputs, &serde_json::Map::new(), crate::time::now())
+        .map(|_| ())
 }
 
 /// An input error as the user reads it (exit 2).
@@ -212,7 +211,7 @@ pub async fn run_new(
     let (pb_path, pb_source) = playbook_source(settings.playbook.as_deref(), &conn.exchange)?;
     let pb = validate_playbook(&pb_path, &pb_source)?;
     check_inputs(&pb, &settings.inputs).map_err(input_failure)?;
-    let started = Utc::now();
+    let started = crate::time::now();
     let name = rundir::bundle_name(started, &conn.exchange, &conn.key_masked());
     let rundir = create_bundle(&settings.out, &name, printer)?;
     let dir = rundir.path().to_path_buf();

@@ -10,34 +10,10 @@
 //! is empty or missing does not verify.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-fn respond() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_respond"))
-}
-
-fn drill(out: &Path) -> PathBuf {
-    let o = respond()
-        .args([
-            "--json",
-            "drill",
-            "--exchange",
-            "upbit",
-            "--reaction",
-            "1",
-            "--out",
-        ])
-        .arg(out)
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "drill failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    PathBuf::from(v["dir"].as_str().unwrap())
-}
+use crate::support::drill::{bundle as drill, run_all, Drill};
+use crate::support::respond::Respond;
+use crate::support::run_dir::copy_tree;
 
 const CSVS: &[&str] = &[
     "unauthorized_trades.csv",
@@ -68,17 +44,12 @@ fn analyze_is_offline_reproducible_and_keeps_the_bundle_verifiable() {
     let csv_before = read_all(&dir, CSVS);
     let reports_before = read_all(&dir, REPORTS);
 
-    let first = respond().arg("analyze").arg(&dir).output().unwrap();
-    assert!(
-        first.status.success(),
-        "{}",
-        String::from_utf8_lossy(&first.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&first.stdout);
-    assert!(
-        stdout.contains("orders flagged as unauthorized"),
-        "{stdout}"
-    );
+    Respond::new()
+        .arg("analyze")
+        .arg(&dir)
+        .run()
+        .success()
+        .stdout_has("orders flagged as unauthorized");
     assert_eq!(
         read_all(&dir, CSVS),
         csv_before,
@@ -90,46 +61,33 @@ fn analyze_is_offline_reproducible_and_keeps_the_bundle_verifiable() {
         "the run's own reports must come out byte-identical offline"
     );
 
-    let second = respond().arg("analyze").arg(&dir).output().unwrap();
-    assert!(second.status.success());
+    Respond::new().arg("analyze").arg(&dir).run().success();
     assert_eq!(
         read_all(&dir, REPORTS),
         reports_first,
         "a second pass must give the same reports"
     );
 
-    let v = respond()
+    Respond::new()
         .args(["evidence", "verify"])
         .arg(&dir)
-        .output()
-        .unwrap();
-    assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stdout));
+        .run()
+        .success();
 }
 
 #[test]
 fn analyze_adds_a_bot_log_found_later_and_refuses_a_bad_one() {
     let t = tempfile::tempdir().unwrap();
     let out = t.path().join("ev");
-    let o = respond()
-        .args([
-            "--json",
-            "drill",
-            "--exchange",
-            "upbit",
-            "--reaction",
-            "1",
-            "--no-bot-log",
-            "--min-recall",
-            "0",
-            "--min-precision",
-            "0",
-            "--out",
-        ])
-        .arg(&out)
-        .output()
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let dir = PathBuf::from(v["dir"].as_str().unwrap());
+    let no_log = Drill::new("pump-and-dump", &out)
+        .reaction(1.0)
+        .without_bot_log()
+        .min(0.0);
+    let dir = run_all(&[no_log])
+        .pop()
+        .unwrap()
+        .expect("the drill runs")
+        .dir;
     let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
     assert!(
         report.to_lowercase().contains("heuristics"),
@@ -140,24 +98,14 @@ fn analyze_adds_a_bot_log_found_later_and_refuses_a_bad_one() {
     let bad = t.path().join("bad.csv");
     std::fs::write(&bad, "order_id,identifier,market,side,ord_type,created_at,price,volume\nabc,,KRW-BTC,sideways,limit,notatime,1,1\n").unwrap();
     let before = read_all(&dir, CSVS);
-    let o = respond()
+    Respond::new()
         .arg("analyze")
         .arg(&dir)
         .arg("--bot-log")
         .arg(&bad)
-        .output()
-        .unwrap();
-    assert_eq!(
-        o.status.code(),
-        Some(2),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    assert!(
-        String::from_utf8_lossy(&o.stderr).contains("bad.csv:2"),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+        .run()
+        .code(2)
+        .stderr_has("bad.csv:2");
     assert_eq!(read_all(&dir, CSVS), before);
     // No stray copy of the refused log: the bundle still verifies as it was sealed.
     let bot_dir = dir.join("bot");
@@ -168,38 +116,26 @@ fn analyze_adds_a_bot_log_found_later_and_refuses_a_bad_one() {
         "a refused bot log left a copy in {}",
         bot_dir.display()
     );
-    let o = respond()
+    Respond::new()
         .args(["evidence", "verify"])
         .arg(&dir)
-        .output()
-        .unwrap();
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stdout)
-    );
+        .run()
+        .code(0);
 
     // An empty bot log is a clear error too.
     let empty = t.path().join("empty.csv");
     std::fs::write(&empty, "").unwrap();
-    let o = respond()
+    Respond::new()
         .arg("analyze")
         .arg(&dir)
         .arg("--bot-log")
         .arg(&empty)
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(2));
-    assert!(
-        String::from_utf8_lossy(&o.stderr).contains("empty"),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+        .run()
+        .code(2)
+        .stderr_has("empty");
 
     // Not a run directory.
-    let o = respond().arg("analyze").arg(t.path()).output().unwrap();
-    assert_eq!(o.status.code(), Some(2));
+    Respond::new().arg("analyze").arg(t.path()).run().code(2);
 }
 
 /// Every file of the bundle, by relative path (the lock file aside when `with_lock` is false:
@@ -224,22 +160,10 @@ fn snapshot(dir: &Path, with_lock: bool) -> std::collections::BTreeMap<String, V
     out
 }
 
+/// `respond ARGS`: exit code, stdout, stderr.
 fn run(args: &[&std::ffi::OsStr]) -> (Option<i32>, String, String) {
-    let o = respond()
-        .args(args)
-        .env("NO_COLOR", "1")
-        .env_remove("UPBIT_ACCESS_KEY")
-        .env_remove("UPBIT_SECRET_KEY")
-        .env_remove("UPBIT_READONLY_ACCESS_KEY")
-        .env_remove("UPBIT_READONLY_SECRET_KEY")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
-    (
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
+    let r = Respond::new().args(args).run();
+    (r.code, r.stdout, r.stderr)
 }
 
 fn raw_bodies(dir: &Path) -> Vec<String> {
@@ -425,18 +349,13 @@ fn a_resume_after_an_interrupted_reanalysis_rewrites_the_reports_before_sealing(
     .unwrap();
     drop(j);
     std::fs::write(dir.join("report.md"), &report[..report.len() / 2]).unwrap();
-    let o = respond()
+    Respond::new()
         .args(["resume", "--api-url", "http://127.0.0.1:9"])
         .arg(&dir)
-        .env("NO_COLOR", "1")
         .env("UPBIT_ACCESS_KEY", "A".repeat(40))
         .env("UPBIT_SECRET_KEY", "B".repeat(40))
-        .env_remove("UPBIT_READONLY_ACCESS_KEY")
-        .env_remove("UPBIT_READONLY_SECRET_KEY")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        .run()
+        .success();
     let rebuilt = std::fs::read(dir.join("report.md")).unwrap();
     assert!(
         rebuilt.len() > report.len() / 2 + 100,
@@ -451,17 +370,4 @@ fn a_resume_after_an_interrupted_reanalysis_rewrites_the_reports_before_sealing(
     assert_eq!(code, Some(0), "{err}");
     assert!(std::fs::read(copy.join("report.md")).unwrap() == rebuilt);
     assert_eq!(read_all(&copy, CSVS), read_all(&dir, CSVS));
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let (src, dst) = (e.path(), to.join(e.file_name()));
-        if e.file_type().unwrap().is_dir() {
-            copy_tree(&src, &dst);
-        } else {
-            std::fs::copy(&src, &dst).unwrap();
-        }
-    }
 }

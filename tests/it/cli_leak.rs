@@ -10,40 +10,29 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use respond::mock::MockOptions;
 
+use crate::support::respond::{verify, Ran, Respond};
 use crate::support::{cli, mock::Mock, run_dir};
 
-fn leak(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_respond"));
-    c.current_dir(dir)
+/// `respond leak --exchange upbit --out ev EXTRA` in `dir` with only `env` as credentials.
+fn leak(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Ran {
+    Respond::new()
+        .current_dir(dir)
         .args(["leak", "--exchange", "upbit", "--out", "ev"])
-        .args(extra);
-    for k in [
-        "UPBIT_ACCESS_KEY",
-        "UPBIT_SECRET_KEY",
-        "UPBIT_READONLY_ACCESS_KEY",
-        "UPBIT_READONLY_SECRET_KEY",
-    ] {
-        c.env_remove(k);
-    }
-    c.envs(env.iter().copied());
-    c.output().unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).to_string()
+        .args(extra)
+        .envs(env.iter().copied())
+        .run()
 }
 
 #[test]
 fn missing_credentials_are_a_usage_error_with_a_hint() {
     let t = tempfile::tempdir().unwrap();
     let o = leak(t.path(), &[], &[]);
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(stderr(&o).contains("UPBIT_ACCESS_KEY"), "{}", stderr(&o));
+    assert_eq!(o.code, Some(2), "{}", o.stderr);
+    assert!(o.stderr.contains("UPBIT_ACCESS_KEY"), "{}", o.stderr);
     assert!(!t.path().join("ev").exists());
 }
 
@@ -58,10 +47,10 @@ fn a_loose_credentials_file_is_refused_and_its_secret_never_printed() {
     .unwrap();
     std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
     let o = leak(t.path(), &["--credentials", "creds.env"], &[]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("chmod 600"), "{}", stderr(&o));
-    assert!(!stderr(&o).contains("canary-secret-loose-file"));
-    assert!(!String::from_utf8_lossy(&o.stdout).contains("canary-secret-loose-file"));
+    assert_eq!(o.code, Some(2));
+    assert!(o.stderr.contains("chmod 600"), "{}", o.stderr);
+    assert!(!o.stderr.contains("canary-secret-loose-file"));
+    assert!(!o.stdout.contains("canary-secret-loose-file"));
 }
 
 #[test]
@@ -75,11 +64,11 @@ fn plain_http_to_a_remote_host_is_refused() {
             ("UPBIT_SECRET_KEY", "canary-secret-remote-http"),
         ],
     );
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(o.code, Some(2), "{}", o.stderr);
     assert!(
-        stderr(&o).contains("loopback") || stderr(&o).contains("http"),
+        o.stderr.contains("loopback") || o.stderr.contains("http"),
         "{}",
-        stderr(&o)
+        o.stderr
     );
     assert!(!t.path().join("ev").exists());
 }
@@ -88,17 +77,17 @@ fn plain_http_to_a_remote_host_is_refused() {
 fn a_bad_window_is_a_usage_error() {
     let t = tempfile::tempdir().unwrap();
     let o = leak(t.path(), &["--since", "7 parsecs"], &[]);
-    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(o.code, Some(2));
     let o = leak(t.path(), &["--from", "yesterday", "--to", "today"], &[]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("RFC 3339"), "{}", stderr(&o));
+    assert_eq!(o.code, Some(2));
+    assert!(o.stderr.contains("RFC 3339"), "{}", o.stderr);
 }
 
 /// `respond leak --dry-run` against the mock, in `dir`, writing under `dir/ev`.
-fn dry_leak(mock: &Mock, dir: &Path, extra: &[&str]) -> Output {
-    let mut c = cli::dry_leak(mock, Path::new("ev"), extra);
-    c.current_dir(dir);
-    c.output().unwrap()
+fn dry_leak(mock: &Mock, dir: &Path, extra: &[&str]) -> Ran {
+    cli::dry_leak(mock, Path::new("ev"), extra)
+        .current_dir(dir)
+        .run()
 }
 
 /// Issue 11, point 6: each of these could only fail once a step runs (or never: a 100,000-day
@@ -146,8 +135,8 @@ fn inputs_that_could_only_fail_later_are_refused_before_the_first_request() {
     ];
     for (args, said) in cases {
         let o = dry_leak(&mock, t.path(), args);
-        let err = stderr(&o);
-        assert_eq!(o.status.code(), Some(2), "{args:?}\n{err}");
+        let err = o.stderr;
+        assert_eq!(o.code, Some(2), "{args:?}\n{err}");
         assert!(err.contains(said), "{args:?}: expected `{said}` in\n{err}");
         assert!(
             !t.path().join("ev").exists(),
@@ -166,7 +155,7 @@ fn an_explicit_input_wins_over_a_flags_default() {
     let mock = Mock::pump_and_dump(MockOptions::default());
     let t = tempfile::tempdir().unwrap();
     let o = dry_leak(&mock, t.path(), &["--input", "since=3d"]);
-    assert!(o.status.code().is_some(), "{}", stderr(&o));
+    assert!(o.code.is_some(), "{}", o.stderr);
     let dir = run_dir::bundle(&t.path().join("ev")).expect("a bundle");
     let journal = std::fs::read_to_string(dir.join("journal.jsonl")).unwrap();
     let start: serde_json::Value = serde_json::from_str(journal.lines().next().unwrap()).unwrap();
@@ -185,13 +174,7 @@ fn bad_bot_log(mock: &Mock, dir: &Path) -> (PathBuf, usize) {
 
 /// The victim's open orders now, read with the read-only key (nothing recorded).
 fn open_orders(mock: &Mock) -> usize {
-    use respond::exchange::upbit::{UpbitClient, UpbitConfig};
-    use respond::exchange::Exchange;
-    let k = mock.key("readonly");
-    let mut cfg = UpbitConfig::new(k.access_key, respond::secret::Secret::new(k.secret_key));
-    cfg.base_url = Some(mock.url.clone());
-    let c = UpbitClient::new(cfg).unwrap();
-    mock.rt.block_on(c.open_orders()).unwrap().len()
+    mock.open_orders().len()
 }
 
 /// Runs `respond leak` against `mock`, deleting the key once the cancels are done.
@@ -201,14 +184,12 @@ fn contained_run(
     watch: &Path,
     bot_log: &Path,
     env: &[(&str, &Path)],
-) -> cli::Ran {
-    let mut cmd = cli::leak(mock, out, bot_log, &[]);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cli::spawn(cmd);
-    cli::revoke_after_cancel(mock, watch, &mut child, Duration::from_secs(60));
-    cli::finish(child)
+) -> Ran {
+    let mut run = cli::leak(mock, out, bot_log, &[])
+        .envs(env.iter().copied())
+        .spawn();
+    cli::revoke_after_cancel(mock, watch, &mut run, Duration::from_secs(60));
+    run.finish()
 }
 
 /// Issue 11, point 5: a malformed bot log used to refuse the whole run (exit 2) before the
@@ -242,18 +223,17 @@ fn a_malformed_bot_log_does_not_stop_the_cancels() {
     );
     let analyze = format!("respond analyze {} --bot-log FIXED_FILE", dir.display());
     assert!(ran.stdout.contains(&analyze), "{}", ran.stdout);
-    assert_eq!(cli::verify(&dir).code, Some(0));
+    assert_eq!(verify(&dir).code, Some(0));
     // The printed command adds the fixed log.
     let fixed = t.path().join("fixed.csv");
     std::fs::write(&fixed, mock.state.bot_log_csv()).unwrap();
-    let o = Command::new(cli::BIN)
+    Respond::new()
         .arg("analyze")
         .arg(&dir)
         .arg("--bot-log")
         .arg(&fixed)
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        .run()
+        .success();
     let logs = std::fs::read_to_string(dir.join("bot_logs.json")).unwrap();
     assert!(logs.contains("fixed.csv"), "{logs}");
 }
@@ -289,70 +269,58 @@ fn an_unwritable_out_does_not_stop_the_cancels() {
         let mode = std::fs::metadata(d).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o700, "{}", d.display());
     }
-    assert_eq!(cli::verify(&dir).code, Some(0));
+    assert_eq!(verify(&dir).code, Some(0));
 }
 
 /// Issue 11, point 6: Ctrl-C (SIGINT) and SIGTERM stop a run with its journal flushed (the
 /// last entry `run_interrupted`), print the exact resume command (quoted for a shell: the
 /// output path has a space and a quote), and exit 130 / 143; the printed resume finishes it.
+/// The two signals stop two runs at once, each against its own mock.
 #[test]
 fn ctrl_c_and_sigterm_leave_a_flushed_journal_and_the_resume_line() {
-    for (signal, code) in [("INT", 130), ("TERM", 143)] {
-        let mock = Mock::pump_and_dump(MockOptions::default());
-        let t = tempfile::tempdir().unwrap();
-        let bot = mock.write_bot_log(t.path());
-        let out = t.path().join("my ev'idence");
-        let mut child = cli::spawn(cli::leak(&mock, &out, &bot, &[]));
-        // Wait until containment is done and the key is being polled (the key is never
-        // deleted here, so the run would wait a minute).
-        let t0 = Instant::now();
-        let dir = loop {
-            if let Some(d) = run_dir::bundle(&out) {
-                if run_dir::step_ended(&d, "cancel_orders") {
-                    break d;
-                }
-            }
-            assert!(child.try_wait().unwrap().is_none(), "the run ended early");
-            assert!(
-                t0.elapsed() < Duration::from_secs(60),
-                "no cancel after 60 s"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        let st = Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(child.id().to_string())
-            .status()
-            .unwrap();
-        assert!(st.success());
-        let ran = cli::finish(child);
-        assert_eq!(
-            ran.code,
-            Some(code),
-            "SIG{signal}\n{}\n{}",
-            ran.stdout,
-            ran.stderr
-        );
-        let journal = std::fs::read_to_string(dir.join("journal.jsonl")).unwrap();
-        let last: serde_json::Value =
-            serde_json::from_str(journal.lines().last().unwrap()).unwrap();
-        assert_eq!(last["event"], "run_interrupted", "SIG{signal}: {last}");
-        assert_eq!(last["data"]["signal"], format!("SIG{signal}"));
-        let quoted = format!("'{}'", dir.display().to_string().replace('\'', r"'\''"));
-        let line = format!("resume:    respond resume {quoted}");
-        assert!(
-            ran.stdout.contains(&line),
-            "SIG{signal}: no `{line}` in\n{}",
-            ran.stdout
-        );
-        // The printed command, as a shell reads it, resumes and completes the run.
-        mock.revoke();
-        let o = cli::resume(&mock, &dir).output().unwrap();
-        assert_eq!(
-            o.status.code(),
-            Some(0),
-            "resume after SIG{signal}\n{}",
-            stderr(&o)
-        );
-    }
+    std::thread::scope(|s| {
+        for (signal, code) in [("INT", 130), ("TERM", 143)] {
+            s.spawn(move || interrupted_run_resumes(signal, code));
+        }
+    });
+}
+
+/// One run stopped by SIG`signal`: exit `code`, the journal and resume line, the resume.
+fn interrupted_run_resumes(signal: &str, code: i32) {
+    let mock = Mock::pump_and_dump(MockOptions::default());
+    let t = tempfile::tempdir().unwrap();
+    let bot = mock.write_bot_log(t.path());
+    let out = t.path().join("my ev'idence");
+    let mut child = cli::leak(&mock, &out, &bot, &[]).spawn();
+    // Wait until containment is done and the key is being polled (the key is never
+    // deleted here, so the run would wait a minute).
+    let contained = child.wait_for(|| {
+        run_dir::bundle(&out).is_some_and(|d| run_dir::step_ended(&d, "cancel_orders"))
+    });
+    assert!(contained, "the run ended early or no cancel after 60 s");
+    let dir = run_dir::bundle(&out).unwrap();
+    child.signal(signal);
+    let ran = child.finish();
+    assert_eq!(
+        ran.code,
+        Some(code),
+        "SIG{signal}\n{}\n{}",
+        ran.stdout,
+        ran.stderr
+    );
+    let journal = std::fs::read_to_string(dir.join("journal.jsonl")).unwrap();
+    let last: serde_json::Value = serde_json::from_str(journal.lines().last().unwrap()).unwrap();
+    assert_eq!(last["event"], "run_interrupted", "SIG{signal}: {last}");
+    assert_eq!(last["data"]["signal"], format!("SIG{signal}"));
+    let quoted = format!("'{}'", dir.display().to_string().replace('\'', r"'\''"));
+    let line = format!("resume:    respond resume {quoted}");
+    assert!(
+        ran.stdout.contains(&line),
+        "SIG{signal}: no `{line}` in\n{}",
+        ran.stdout
+    );
+    // The printed command, as a shell reads it, resumes and completes the run.
+    mock.revoke();
+    let o = cli::resume(&mock, &dir).run();
+    assert_eq!(o.code, Some(0), "resume after SIG{signal}\n{}", o.stderr);
 }

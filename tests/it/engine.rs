@@ -2,8 +2,8 @@
 //! injection, resume after a crash at every journal entry, changed-playbook refusal, secrets.
 
 use std::path::Path;
-use std::process::Command;
 
+use crate::support::child::run_test_in_child;
 use crate::support::steps::{entries, index_of, Harness};
 use respond::engine::{self, journal, EngineError, ResumeOptions, StepStatus};
 use serde_json::json;
@@ -694,6 +694,37 @@ async fn resume_refuses_a_changed_playbook() {
     assert_eq!(h.world.writes("a"), 1);
 }
 
+/// The run's playbook copy is written through the secret filter, so a secret that happens to
+/// appear in the playbook's text is masked in the copy. Resuming from that copy is not a change
+/// of playbook: the run remembers the copy's own hash.
+#[tokio::test]
+async fn resume_from_the_stored_copy_survives_a_masked_secret() {
+    let h = Harness::new();
+    let yaml = format!("# the vault entry is called tok-stored-0042\n{CHAIN}");
+    let secret = [("token", "tok-stored-0042")];
+    h.start("masked", &yaml, &secret, false).await.unwrap();
+    let dir = h.run_dir("masked");
+    let copy = std::fs::read_to_string(dir.join("playbook.yaml")).unwrap();
+    assert!(
+        !copy.contains("tok-stored-0042"),
+        "the copy masks the secret"
+    );
+    let opts = || ResumeOptions {
+        secret_inputs: [("token".to_string(), "tok-stored-0042".to_string())].into(),
+        ..Default::default()
+    };
+    let r = resume(&h, &dir, None, opts()).await.unwrap();
+    assert!(r.ok);
+    // The original file is still the same playbook; an edited one is still a change.
+    resume(&h, &dir, Some(&yaml), opts()).await.unwrap();
+    let edited = yaml.replace(
+        "label: {type: string, default: L}",
+        "label: {type: string, default: M}",
+    );
+    let err = resume(&h, &dir, Some(&edited), opts()).await.unwrap_err();
+    assert!(matches!(err, EngineError::PlaybookChanged { .. }), "{err}");
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_write_cut_off_by_its_timeout_is_checked_not_repeated_on_resume() {
     let h = Harness::new();
@@ -822,20 +853,9 @@ steps:
 #[test]
 fn printer_output_is_redacted() {
     use base64::Engine as _;
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--ignored",
-            "--exact",
-            "engine::printer_helper",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("RESPOND_PRINTER_HELPER", "1")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stderr}");
+    let out = run_test_in_child("engine::printer_helper", "RESPOND_PRINTER_HELPER", true);
+    let (stdout, stderr) = (&out.stdout, &out.stderr);
+    assert_eq!(out.code, Some(0), "{stderr}");
     assert!(stdout.contains("FAILED p (dry run): "), "{stdout}");
     assert!(
         stdout
@@ -869,20 +889,9 @@ fn panic_helper() {
 
 #[test]
 fn panic_messages_are_redacted() {
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--ignored",
-            "--exact",
-            "engine::panic_helper",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("RESPOND_PANIC_HELPER", "1")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(!out.status.success(), "the helper panicked");
+    let out = run_test_in_child("engine::panic_helper", "RESPOND_PANIC_HELPER", true);
+    let (stdout, stderr) = (&out.stdout, &out.stderr);
+    assert_ne!(out.code, Some(0), "the helper panicked");
     assert!(
         stderr.contains("failed while holding [REDACTED]"),
         "{stderr}"

@@ -5,12 +5,16 @@
 //! with the credentials in the environment, as a user would. A simulated user deletes the key
 //! through the mock's drill API (`POST /_mock/keys/{key}/revoke`) at a chosen moment, and the
 //! mock's request log and ground truth are the referee: what was cancelled and how often, which
-//! statuses the exchange answered, which orders really were the attacker's.
+//! statuses the exchange answered, which orders really were the attacker's. The library's runs
+//! share one paused tokio runtime with the mock, so backoffs, storms, the live attacker and the
+//! deletion polls take no real time; the binary's runs wait on real time and on events.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use respond::cli::BotLogArgs;
 use respond::credentials::KeyPair;
@@ -19,11 +23,13 @@ use respond::exchange::upbit::{UpbitClient, UpbitConfig};
 use respond::exchange::Exchange;
 use respond::investigation::investigate;
 use respond::mock::faults::FaultRule;
-use respond::mock::upbit::Upbit;
 use respond::mock::{self, MockOptions, MockServer, RequestRecord, Venue};
 use respond::output::{Printer, Verbosity};
 use respond::secret::Secret;
 use respond::session::{run_new, Connection, RunSettings};
+
+use crate::support;
+use crate::support::respond::{verify, Ran, Respond};
 
 /// A running mock, its scenario's bot log on disk and a place for evidence.
 struct Env {
@@ -34,15 +40,14 @@ struct Env {
 
 impl Env {
     async fn start(scenario: &str, live_attacker: bool) -> Env {
-        let sc = mock::scenario::load(scenario, None).expect("scenario loads");
         let opts = MockOptions {
             live_attacker,
             ..MockOptions::default()
         };
-        let ex = Venue::new(&Upbit, sc, opts).unwrap();
-        let server = mock::serve("127.0.0.1:0".parse().unwrap(), Arc::new(Upbit), ex)
-            .await
-            .expect("mock binds");
+        // Timestamps follow tokio's clock: paused in the tests of the library's run, so the
+        // user's reaction, backoffs and deletion polls take no real time.
+        respond::time::follow_tokio_clock();
+        let server = support::mock::serve_builtin(scenario, opts).await;
         let tmp = tempfile::tempdir().unwrap();
         let bot_log = tmp.path().join("bot.csv");
         std::fs::write(&bot_log, server.state.bot_log_csv()).unwrap();
@@ -113,19 +118,8 @@ impl Env {
 
     /// The victim's open orders, read with the read-only key (no recording).
     async fn open_orders(&self) -> Vec<String> {
-        let k = self.key("readonly");
-        let mut cfg = UpbitConfig::new(k.access_key, k.secret_key);
-        cfg.base_url = Some(self.server.url.clone());
-        let c = UpbitClient::new(cfg).unwrap();
-        let mut ids: Vec<String> = c
-            .open_orders()
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|o| o.id)
-            .collect();
-        ids.sort();
-        ids
+        let k = self.state().key("readonly").expect("scenario key").clone();
+        support::mock::open_orders(&self.server.url, &k).await
     }
 
     /// Requests of the leaked key.
@@ -146,14 +140,13 @@ impl Env {
         when: impl Fn(&[RequestRecord]) -> bool + Send + 'static,
     ) -> tokio::task::JoinHandle<bool> {
         let state = self.state().clone();
-        let url = format!("{}/_mock/keys/{}/revoke", self.server.url, self.leaked());
+        let (url, leaked) = (self.server.url.clone(), self.leaked());
         tokio::spawn(async move {
             let start = Instant::now();
             // A deadline so a test never hangs on a condition that never comes.
             while start.elapsed() < Duration::from_secs(30) {
                 if start.elapsed() >= after && when(&state.requests()) {
-                    let r = reqwest::Client::new().post(&url).send().await.unwrap();
-                    assert!(r.status().is_success(), "drill API revoke: {}", r.status());
+                    support::mock::revoke(&url, &leaked).await;
                     return true;
                 }
                 tokio::time::sleep(Duration::from_millis(20)).await;
@@ -254,42 +247,27 @@ fn assert_all_ok(report: &RunReport) {
     assert!(report.ok, "{}", describe(report));
 }
 
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_respond")
-}
-
-/// Runs the binary with a clean credential environment plus `env` (never in argv).
-async fn run_bin(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
-    let mut cmd = tokio::process::Command::new(bin());
-    cmd.args(args);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("UPBIT_") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.env("NO_COLOR", "1");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = tokio::time::timeout(Duration::from_secs(60), cmd.output())
-        .await
-        .expect("the binary finished within 60 s")
-        .expect("the binary runs");
+/// Runs the binary with a clean credential environment plus `env` (never in argv), off the
+/// runtime's threads (the mock it talks to is served by this runtime).
+async fn run_bin(args: &[&str], env: &[(&str, &str)]) -> Ran {
+    let cmd = Respond::new().args(args).envs(env.iter().copied());
+    let out = tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::task::spawn_blocking(move || cmd.run()),
+    )
+    .await
+    .expect("the binary finished within 60 s")
+    .expect("the binary runs");
     for (k, v) in env {
         if k.contains("SECRET") {
-            let all = format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-            assert!(!all.contains(v), "{k} leaked into the output");
+            assert!(!out.all().contains(v), "{k} leaked into the output");
         }
     }
     out
 }
 
 /// `respond resume DIR --api-url URL --yes` with these credentials only.
-async fn resume_bin(dir: &Path, url: &str, env: &[(&str, &str)]) -> std::process::Output {
+async fn resume_bin(dir: &Path, url: &str, env: &[(&str, &str)]) -> Ran {
     run_bin(
         &["resume", dir.to_str().unwrap(), "--api-url", url, "--yes"],
         env,
@@ -297,14 +275,9 @@ async fn resume_bin(dir: &Path, url: &str, env: &[(&str, &str)]) -> std::process
     .await
 }
 
-async fn verify_bundle(dir: &Path) {
-    let out = run_bin(&["evidence", "verify", dir.to_str().unwrap()], &[]).await;
-    assert!(
-        out.status.success(),
-        "evidence verify: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+/// `respond evidence verify DIR` exits 0.
+fn verify_bundle(dir: &Path) {
+    verify(dir).success();
 }
 
 /// Precision and recall of "flagged" against the mock's ground truth.
@@ -342,7 +315,7 @@ fn precision_recall(dir: &Path, truth: &BTreeSet<String>) -> (f64, f64, String) 
     (p, r, detail)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn every_step_ok_on_a_live_pump_and_dump_and_detection_matches_ground_truth() {
     let env = Env::start("pump-and-dump", true).await;
     let open_before = env.open_orders().await;
@@ -389,7 +362,7 @@ async fn every_step_ok_on_a_live_pump_and_dump_and_detection_matches_ground_trut
     ] {
         assert!(report.dir.join(f).is_file(), "{f} in the bundle");
     }
-    verify_bundle(&report.dir).await;
+    verify_bundle(&report.dir);
 
     // Detection: ground truth includes the live attacker's orders up to revocation, which
     // only the export after revocation (with the read-only key) can see.
@@ -411,6 +384,8 @@ async fn every_step_ok_on_a_live_pump_and_dump_and_detection_matches_ground_trut
     );
 }
 
+// Real time: the user must delete the key while the export's pages are being fetched, a race
+// a paused clock would settle before the user's next look.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revoke_mid_export_with_a_readonly_key_switches_and_completes() {
     let env = Env::start("pump-and-dump", false).await;
@@ -445,7 +420,7 @@ async fn revoke_mid_export_with_a_readonly_key_switches_and_completes() {
         .filter(|r| r.at.parse::<chrono::DateTime<chrono::Utc>>().unwrap() > settled)
         .collect();
     assert!(after.iter().all(|r| r.status == 401), "{after:?}");
-    verify_bundle(&report.dir).await;
+    verify_bundle(&report.dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -492,8 +467,8 @@ async fn revoke_mid_export_without_a_readonly_key_keeps_everything_and_resume_co
     // Point 6(b): a resume with no credentials at all, without a terminal, knows the old key
     // is dead and says exactly which variables to set (not the old key's).
     let out = resume_bin(&dir, &env.server.url, &[]).await;
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let stderr = out.stderr;
+    assert_eq!(out.code, Some(2), "{stderr}");
     let expected = format!(
         "UPBIT_READONLY_ACCESS_KEY=… UPBIT_READONLY_SECRET_KEY=… respond resume {}",
         dir.display()
@@ -516,15 +491,15 @@ async fn revoke_mid_export_without_a_readonly_key_keeps_everything_and_resume_co
         ],
     )
     .await;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "resume:\n{stdout}\n{stderr}");
+    let stdout = out.stdout;
+    let stderr = out.stderr;
+    assert!(out.code == Some(0), "resume:\n{stdout}\n{stderr}");
     assert!(std::fs::read_dir(dir.join("raw")).unwrap().count() > raw_before);
     assert!(closed_raw(&dir) >= closed_before);
     for f in ["orders.csv", "report.html", "checklist.md", "SHA256SUMS"] {
         assert!(dir.join(f).is_file(), "{f} after resume");
     }
-    verify_bundle(&dir).await;
+    verify_bundle(&dir);
     // The resumed export found every attacker order (all of them predate the revocation).
     let truth: BTreeSet<String> = env
         .state()
@@ -537,7 +512,7 @@ async fn revoke_mid_export_without_a_readonly_key_keeps_everything_and_resume_co
     assert!(p >= 0.95 && r >= 0.95, "after resume: {detail}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn rate_limit_and_server_error_storms_are_survived_without_a_418() {
     let env = Env::start("pump-and-dump", false).await;
     env.state().set_faults(vec![
@@ -588,7 +563,7 @@ async fn rate_limit_and_server_error_storms_are_survived_without_a_418() {
     assert!(count(500) > 0, "the 5xx storm happened");
     assert_eq!(count(418), 0, "the client was blocked");
     assert!(env.open_orders().await.is_empty());
-    verify_bundle(&report.dir).await;
+    verify_bundle(&report.dir);
 }
 
 /// Asserts from the mock's log that no order was the target of two cancelling requests and
@@ -608,7 +583,7 @@ fn assert_no_duplicate_cancel(env: &Env) {
     assert!(times.values().all(|&n| n == 1), "{times:?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn a_cancel_with_an_unknown_outcome_is_not_sent_twice() {
     let env = Env::start("pump-and-dump", false).await;
     let open_before = env.open_orders().await;
@@ -643,7 +618,7 @@ async fn a_cancel_with_an_unknown_outcome_is_not_sent_twice() {
     assert_eq!(c.outputs["cancelled_count"], open_before.len());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn a_single_cancel_with_an_unknown_outcome_is_settled_by_reading_the_order() {
     let env = Env::start("pump-and-dump", false).await;
     let open_before = env.open_orders().await;
@@ -680,7 +655,7 @@ async fn a_single_cancel_with_an_unknown_outcome_is_settled_by_reading_the_order
     assert_eq!(env.open_orders().await.len(), open_before.len() - 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn dry_run_cancels_nothing() {
     let env = Env::start("pump-and-dump", false).await;
     let open_before = env.open_orders().await;
@@ -739,9 +714,9 @@ async fn a_new_user_contains_a_live_attack_with_the_binary() {
     )
     .await;
     assert!(user.await.unwrap());
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "leak:\n{stdout}\n{stderr}");
+    let stdout = out.stdout;
+    let stderr = out.stderr;
+    assert!(out.code == Some(0), "leak:\n{stdout}\n{stderr}");
     // The live attacker stopped at revocation and nothing is left open.
     let gt = env.state().ground_truth();
     assert!(gt.revoked_at.is_some());
@@ -756,10 +731,10 @@ async fn a_new_user_contains_a_live_attack_with_the_binary() {
     assert!(dir.starts_with(&out_dir));
     assert!(PathBuf::from(line("checklist:")).is_file());
     assert!(dir.join("report.html").is_file());
-    verify_bundle(&dir).await;
+    verify_bundle(&dir);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn a_key_deleted_at_once_still_gets_its_replacement_checklist() {
     // The user follows the instructions shown at the very start and deletes the key before
     // the permission probe could read anything: the probe cannot say which scopes the key
@@ -807,10 +782,10 @@ async fn a_key_deleted_at_once_still_gets_its_replacement_checklist() {
             describe(&report)
         );
     }
-    verify_bundle(&report.dir).await;
+    verify_bundle(&report.dir);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn a_batch_cancel_with_an_unknown_outcome_is_not_sent_again() {
     // 50 resting orders: the adapter uses the batch endpoint (DELETE /v1/orders/open), whose
     // answer is lost after the exchange cancelled them all.
@@ -826,13 +801,7 @@ keys:
 bot: { account: victim, key: bot, markets: [KRW-XRP], days: 1, orders_per_day: 2, order_krw: ["6000", "9000"], open_orders: 50 }
 "#;
     let sc = mock::scenario::parse("batch.yaml", yaml, None).unwrap();
-    let server = mock::serve(
-        "127.0.0.1:0".parse().unwrap(),
-        Arc::new(Upbit),
-        Venue::new(&Upbit, sc, MockOptions::default()).unwrap(),
-    )
-    .await
-    .unwrap();
+    let server = support::mock::serve(sc, MockOptions::default()).await;
     let k = server.state.key("bot").unwrap().clone();
     let mut cfg = UpbitConfig::new(k.access_key.clone(), Secret::new(k.secret_key.clone()));
     cfg.base_url = Some(server.url.clone());
@@ -862,7 +831,7 @@ bot: { account: victim, key: bot, markets: [KRW-XRP], days: 1, orders_per_day: 2
 }
 
 /// `respond leak` over the last hour against `url`, bundle under `out`, with only this key.
-async fn leak_with_key(url: &str, out: &Path, access: &str, secret: &str) -> std::process::Output {
+async fn leak_with_key(url: &str, out: &Path, access: &str, secret: &str) -> Ran {
     run_bin(
         &[
             "leak",
@@ -914,10 +883,10 @@ async fn a_key_refused_from_its_first_request_is_never_reported_revoked() {
         "any-secret-for-a-mistyped-key",
     )
     .await;
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    let stdout = out.stdout.clone();
+    let stderr = out.stderr.clone();
     let all = format!("{stdout}\n{stderr}");
-    assert_eq!(out.status.code(), Some(2), "leak:\n{all}");
+    assert_eq!(out.code, Some(2), "leak:\n{all}");
     for lie in [
         "appears deleted",
         "is revoked",
@@ -984,12 +953,8 @@ async fn a_wrong_secret_stops_the_run_at_once_with_its_advice() {
         "not-the-secret-of-this-key-000000000000",
     )
     .await;
-    let all = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(out.status.code(), Some(2), "{all}");
+    let all = format!("{}\n{}", out.stdout, out.stderr);
+    assert_eq!(out.code, Some(2), "{all}");
     assert!(all.contains("jwt_verification"), "{all}");
     assert!(
         all.contains("the secret key does not match the access key"),
@@ -1021,9 +986,9 @@ async fn connection_refused_fails_at_once_with_its_advice() {
         "secret-for-a-closed-port-000000000000000",
     )
     .await;
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    let all = format!("{}\n{stderr}", String::from_utf8_lossy(&out.stdout));
-    assert_eq!(out.status.code(), Some(1), "{all}");
+    let stderr = out.stderr.clone();
+    let all = format!("{}\n{stderr}", out.stdout);
+    assert_eq!(out.code, Some(1), "{all}");
     assert!(all.contains("cannot reach the exchange"), "{all}");
     assert!(all.contains("check --api-url"), "{all}");
     assert!(!stderr.contains("[retry]"), "{stderr}");
@@ -1034,7 +999,7 @@ async fn connection_refused_fails_at_once_with_its_advice() {
 
 /// Point 1 across a resume: the raw answers of the run being resumed show the key accepted,
 /// so its refusal now is a verified revocation; the same refusal in a fresh run is not.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn a_resume_remembers_that_the_key_worked_and_a_fresh_run_does_not_claim_revocation() {
     use respond::rundir::RunDir;
     use respond::steps::{builtin, Services, StepContext};

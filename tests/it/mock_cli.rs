@@ -2,17 +2,14 @@
 //! scenario files, and a clean stop on SIGTERM.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 
-fn respond() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_respond"))
-}
+use crate::support::respond::Respond;
 
 #[test]
 fn serve_prints_url_and_keys_then_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let botlog = dir.path().join("bot.csv");
-    let mut child = respond()
+    let mut child = Respond::new()
         .args([
             "mock",
             "serve",
@@ -25,12 +22,9 @@ fn serve_prints_url_and_keys_then_stops_cleanly_on_sigterm() {
         ])
         .arg("--bot-log-out")
         .arg(&botlog)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+        .spawn();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
+    BufReader::new(child.child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
     let v: serde_json::Value = serde_json::from_str(&line).expect("first line is JSON");
@@ -47,17 +41,13 @@ fn serve_prints_url_and_keys_then_stops_cleanly_on_sigterm() {
         .any(|s| s == "make_orders"));
     let csv = std::fs::read_to_string(&botlog).unwrap();
     assert!(csv.starts_with("order_id,identifier,market,side,ord_type,created_at,price,volume\n"));
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    assert_eq!(child.wait().unwrap().code(), Some(0));
+    child.signal("TERM");
+    child.finish().code(0);
 }
 
 #[test]
 fn non_loopback_needs_allow_remote_and_bad_files_stop_everything() {
-    let out = respond()
+    let out = Respond::new()
         .args([
             "mock",
             "serve",
@@ -66,27 +56,24 @@ fn non_loopback_needs_allow_remote_and_bad_files_stop_everything() {
             "--addr",
             "0.0.0.0:0",
         ])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
+        .run()
+        .code(2);
     assert!(out.stdout.is_empty());
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.yaml");
     std::fs::write(&bad, "name: x\nmarkets: {\n").unwrap();
-    let out = respond()
+    let out = Respond::new()
         .args(["mock", "serve", "--exchange", "upbit", "--scenario"])
         .arg(&bad)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
+        .run()
+        .code(2);
     assert!(out.stdout.is_empty(), "nothing started");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains(&format!("{}:", bad.display())), "{err}");
+    out.stderr_has(&format!("{}:", bad.display()));
 }
 
 #[test]
 fn serve_binance_names_the_victims_and_the_attackers_keys_and_answers() {
-    let mut child = respond()
+    let mut child = Respond::new()
         .args([
             "mock",
             "serve",
@@ -95,12 +82,9 @@ fn serve_binance_names_the_victims_and_the_attackers_keys_and_answers() {
             "--scenario",
             "blank",
         ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+        .spawn();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
+    BufReader::new(child.child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
     let v: serde_json::Value = serde_json::from_str(&line).expect("first line is JSON");
@@ -121,22 +105,16 @@ fn serve_binance_names_the_victims_and_the_attackers_keys_and_answers() {
         .block_on(async { reqwest::get(url).await?.json::<serde_json::Value>().await })
         .unwrap();
     assert!(body["serverTime"].as_i64().is_some(), "{body}");
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    assert_eq!(child.wait().unwrap().code(), Some(0));
+    child.signal("TERM");
+    child.finish().code(0);
 }
 
 #[test]
 fn serve_refuses_an_exchange_without_a_mock() {
-    let out = respond()
+    let out = Respond::new()
         .args(["mock", "serve", "--exchange", "kraken"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
+        .run()
+        .code(2);
     assert!(out.stdout.is_empty());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("binance") && err.contains("upbit"), "{err}");
+    out.stderr_has("binance").stderr_has("upbit");
 }

@@ -753,7 +753,9 @@ async fn pump_and_dump_history_ground_truth_and_candles() {
     s.shutdown().await.unwrap();
 }
 
-#[tokio::test]
+// On a paused clock: the attacker's 20–40 ms pauses and the test's waits take no real time,
+// and a loaded machine cannot starve the attacker of its turn within the wait.
+#[tokio::test(start_paused = true)]
 async fn live_attacker_trades_until_the_key_is_revoked() {
     let mut sc = mock::scenario::load("pump-and-dump", None).unwrap();
     if let Some(a) = sc.attack.as_mut() {

@@ -1,9 +1,8 @@
 //! `playbook check`: every kind of problem, at its exact line:column, all reported at once.
 
-use std::process::Command;
-
 use respond::playbook::{self, Diagnostic};
 
+use crate::support::respond::Respond;
 use crate::support::steps::Harness;
 
 fn diags(src: &str) -> Vec<Diagnostic> {
@@ -189,14 +188,13 @@ fn check_command_prints_file_line_column_and_exits_2() {
         "name: y\nsteps:\n  - id: a\n    uses: manual\n    with: {title: t, instructions: i}\n",
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_respond"))
+    let out = Respond::new()
         .args(["playbook", "check"])
         .arg(&bad)
         .arg(&good)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let stdout = String::from_utf8_lossy(&out.stdout);
+        .run()
+        .code(2);
+    let stdout = out.stdout;
     let b = bad.display();
     assert!(
         stdout.contains(&format!(
@@ -213,45 +211,39 @@ fn check_command_prints_file_line_column_and_exits_2() {
         "{stdout}"
     );
 
-    let out = Command::new(env!("CARGO_BIN_EXE_respond"))
+    let v = Respond::new()
         .args(["--json", "playbook", "check"])
         .arg(&good)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        .run()
+        .code(0)
+        .json();
     assert_eq!(v["ok"], true);
 }
 
 #[test]
 fn list_and_show_embedded_playbooks() {
-    let bin = env!("CARGO_BIN_EXE_respond");
-    let out = Command::new(bin)
+    Respond::new()
         .args(["playbook", "list"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("example-notify"), "{stdout}");
-    assert!(stdout.contains("Tell a person and a webhook"), "{stdout}");
-    let out = Command::new(bin)
+        .run()
+        .code(0)
+        .stdout_has("example-notify")
+        .stdout_has("Tell a person and a webhook");
+    let out = Respond::new()
         .args(["playbook", "show", "example-notify"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0));
+        .run()
+        .code(0);
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim_end(),
+        out.stdout.trim_end(),
         playbook::embedded_named("example-notify")
             .unwrap()
             .source
             .trim_end()
     );
-    let out = Command::new(bin)
+    Respond::new()
         .args(["playbook", "show", "example-notfy"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean `example-notify`?"));
+        .run()
+        .code(2)
+        .stderr_has("did you mean `example-notify`?");
 }
 
 /// Issue 11: input constraints are declared in the playbook (`min`, `max`, `before`) and

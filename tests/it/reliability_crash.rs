@@ -16,9 +16,9 @@
 //!
 //! The world is a small pump-and-dump (one week of bot history, three markets) with a fixed
 //! "now", the live attacker off and a fixed investigation window, so that every run of it sees
-//! the same exchange. `RESPOND_CRASH_POINTS` sets the number of kill points (default 8, which
-//! covers every kind: by journal line, by raw file, by delay, a killed resume, a torn entry;
-//! CI runs 50), `RESPOND_CRASH_SEED` the seed.
+//! the same exchange. `RESPOND_CRASH_POINTS` sets the number of kill points (default 5, the
+//! fewest that cover every kind: by journal line (0, 3), by raw file (1, 4), by delay (2), a
+//! killed resume (4), a torn entry (3); CI runs 50), `RESPOND_CRASH_SEED` the seed.
 //!
 //! Two more tests here drive the same binary: one writer per run (a second `respond` on a run
 //! being written exits 2 at once naming the holder; a SIGKILLed holder never blocks the
@@ -26,7 +26,6 @@
 //! which must run again everything that depends on that export.
 
 use std::path::Path;
-use std::process::Child;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -37,6 +36,7 @@ use respond::mock::{self, MockOptions};
 
 use crate::support::cli::*;
 use crate::support::mock::*;
+use crate::support::respond::{verify, Respond, Running};
 use crate::support::run_dir::*;
 
 const SCENARIO: &str = r#"
@@ -99,7 +99,7 @@ impl World {
             ts(self.now + chrono::Duration::hours(1)),
         )
     }
-    fn leak(&self, mock: &Mock, out: &Path, bot: &Path) -> std::process::Command {
+    fn leak(&self, mock: &Mock, out: &Path, bot: &Path) -> Respond {
         let (from, to) = self.window();
         leak(mock, out, bot, &["--from", &from, "--to", &to])
     }
@@ -107,8 +107,8 @@ impl World {
 
 /// Revokes the key (as the user in the console) once cancelling has ended, while `child`
 /// runs; returns early when it exits.
-fn watch_and_revoke(mock: &Mock, dir_parent: &Path, child: &mut Child, revoked: &mut bool) {
-    while child.try_wait().ok().flatten().is_none() {
+fn watch_and_revoke(mock: &Mock, dir_parent: &Path, run: &mut Running, revoked: &mut bool) {
+    while !run.exited() {
         if !*revoked && bundle(dir_parent).is_some_and(|d| step_ended(&d, "cancel_orders")) {
             mock.revoke();
             *revoked = true;
@@ -125,10 +125,10 @@ enum KillAt {
 }
 
 /// Waits for the kill point, then SIGKILLs. False when the run ended first.
-fn kill_at(child: &mut Child, out: &Path, at: KillAt, mock: &Mock, revoked: &mut bool) -> bool {
+fn kill_at(run: &mut Running, out: &Path, at: KillAt, mock: &Mock, revoked: &mut bool) -> bool {
     let t0 = Instant::now();
     loop {
-        if child.try_wait().ok().flatten().is_some() {
+        if run.exited() {
             return false;
         }
         let dir = bundle(out);
@@ -148,8 +148,7 @@ fn kill_at(child: &mut Child, out: &Path, at: KillAt, mock: &Mock, revoked: &mut
             KillAt::Delay(ms) => t0.elapsed() >= Duration::from_millis(ms),
         };
         if due {
-            child.kill().expect("SIGKILL");
-            let _ = child.wait();
+            run.kill();
             return true;
         }
         std::thread::sleep(Duration::from_millis(1));
@@ -190,31 +189,13 @@ fn tear_last_journal_entry(dir: &Path) {
 /// The files `respond analyze` rewrites: a resume must leave them exactly as it would.
 const DERIVED: &[&str] = respond::report::BUNDLE_FILES;
 
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let (src, dst) = (e.path(), to.join(e.file_name()));
-        if e.file_type().unwrap().is_dir() {
-            copy_tree(&src, &dst);
-        } else {
-            std::fs::copy(&src, &dst).unwrap();
-        }
-    }
-}
-
 /// Runs `respond analyze` on a copy of `dir` (same directory name, so the same run id) and
 /// compares every derived file byte for byte.
 fn analysis_of_a_copy_changes_nothing(dir: &Path) -> Result<(), String> {
     let tmp = tempfile::tempdir().unwrap();
     let copy = tmp.path().join(dir.file_name().unwrap());
     copy_tree(dir, &copy);
-    let r = ran(std::process::Command::new(BIN)
-        .arg("analyze")
-        .arg(&copy)
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap());
+    let r = Respond::new().arg("analyze").arg(&copy).run();
     if r.code != Some(0) {
         return Err(format!("analyze of a copy exit {:?}\n{}", r.code, r.stderr));
     }
@@ -262,10 +243,10 @@ fn baseline(world: &World) -> Baseline {
     let bot = mock.write_bot_log(tmp.path());
     let out = tmp.path().join("ev");
     let t0 = Instant::now();
-    let mut child = spawn(world.leak(&mock, &out, &bot));
+    let mut run = world.leak(&mock, &out, &bot).spawn();
     let mut revoked = false;
-    watch_and_revoke(&mock, &out, &mut child, &mut revoked);
-    let r = finish(child);
+    watch_and_revoke(&mock, &out, &mut run, &mut revoked);
+    let r = run.finish();
     assert_eq!(r.code, Some(0), "uninterrupted run failed\n{}", r.stderr);
     let dir = bundle(&out).unwrap();
     assert!(missing_attacker_orders(&mock, &dir).is_empty());
@@ -299,11 +280,11 @@ fn crash_and_resume(
         let bot = mock.write_bot_log(tmp.path());
         let out = tmp.path().join("ev");
         let mut revoked = false;
-        let mut child = spawn(world.leak(&mock, &out, &bot));
-        if kill_at(&mut child, &out, at, &mock, &mut revoked) {
+        let mut run = world.leak(&mock, &out, &bot).spawn();
+        if kill_at(&mut run, &out, at, &mock, &mut revoked) {
             break (tmp, mock, out, revoked);
         }
-        let r = finish(child);
+        let r = run.finish();
         match at {
             KillAt::Delay(ms) if ms > 100 => at = KillAt::Delay(ms / 2),
             _ => {
@@ -321,7 +302,7 @@ fn crash_and_resume(
     if !dir.join("journal.jsonl").exists() {
         // Killed between creating the directory and journaling the start: resume must say
         // that nothing ran and to start again.
-        let r = ran(resume(&mock, &dir).output().unwrap());
+        let r = resume(&mock, &dir).run();
         if r.code != Some(2) || !r.stderr.contains("start again with `respond leak`") {
             return Err(format!(
                 "{at:?}: no journal, resume said (exit {:?}):\n{}",
@@ -343,14 +324,14 @@ fn crash_and_resume(
     let state = torn_state(&dir);
     let mut resumes = 0;
     if let Some(ms) = kill_resume_after {
-        let mut c = spawn(resume(&mock, &dir));
+        let mut c = resume(&mock, &dir).spawn();
         resumes += 1;
         kill_at(&mut c, &out, KillAt::Delay(ms), &mock, &mut revoked);
     }
-    let mut c = spawn(resume(&mock, &dir));
+    let mut c = resume(&mock, &dir).spawn();
     resumes += 1;
     watch_and_revoke(&mock, &out, &mut c, &mut revoked);
-    let r = finish(c);
+    let r = c.finish();
     if r.code != Some(0) {
         return Err(format!("{at:?}: resume exit {:?}\n{}", r.code, r.stderr));
     }
@@ -398,7 +379,7 @@ fn killed_runs_resume_to_the_same_bundle() {
     let points: usize = std::env::var("RESPOND_CRASH_POINTS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(8);
+        .unwrap_or(5);
     let seed: u64 = std::env::var("RESPOND_CRASH_SEED")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -466,21 +447,6 @@ fn killed_runs_resume_to_the_same_bundle() {
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
-/// Waits (at most a minute) until `done` holds, or the child exits (false).
-fn wait_for(child: &mut Child, mut done: impl FnMut() -> bool) -> bool {
-    let t0 = Instant::now();
-    while t0.elapsed() < Duration::from_secs(60) {
-        if done() {
-            return true;
-        }
-        if child.try_wait().ok().flatten().is_some() {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    false
-}
-
 #[test]
 fn one_writer_per_run_and_a_killed_writer_never_blocks_its_resume() {
     let world = World {
@@ -493,16 +459,14 @@ fn one_writer_per_run_and_a_killed_writer_never_blocks_its_resume() {
     let bot = mock.write_bot_log(tmp.path());
     let out = tmp.path().join("ev");
     // Nobody deletes the key yet: the run waits for it to die, holding the run's lock.
-    let mut leak = spawn(world.leak(&mock, &out, &bot));
-    let waiting = wait_for(&mut leak, || {
-        bundle(&out).is_some_and(|d| step_ended(&d, "cancel_orders"))
-    });
+    let mut leak = world.leak(&mock, &out, &bot).spawn();
+    let waiting = leak.wait_for(|| bundle(&out).is_some_and(|d| step_ended(&d, "cancel_orders")));
     assert!(waiting, "the run never reached its wait");
     let dir = bundle(&out).unwrap();
     let pid = leak.id();
     let d = dir.display().to_string();
     let holder = format!("another respond (pid {pid}, since 20");
-    for (what, mut cmd) in [
+    for (what, cmd) in [
         ("resume", resume(&mock, &dir)),
         ("analyze", respond(&mock, &["analyze", &d])),
         ("analyze --out", {
@@ -510,7 +474,7 @@ fn one_writer_per_run_and_a_killed_writer_never_blocks_its_resume() {
             respond(&mock, &["analyze", &d, "--out", &o])
         }),
     ] {
-        let r = ran(cmd.output().unwrap());
+        let r = cmd.run();
         assert_eq!(r.code, Some(2), "{what} while the run works:\n{}", r.stderr);
         assert!(
             r.stderr.contains(&holder) && r.stderr.contains("is working on this run"),
@@ -530,12 +494,11 @@ fn one_writer_per_run_and_a_killed_writer_never_blocks_its_resume() {
         v.stderr
     );
     // The holder is killed: the kernel drops its lock, and the resume goes ahead at once.
-    leak.kill().unwrap();
-    let _ = leak.wait();
+    leak.kill();
     let mut revoked = false;
-    let mut c = spawn(resume(&mock, &dir));
+    let mut c = resume(&mock, &dir).spawn();
     watch_and_revoke(&mock, &out, &mut c, &mut revoked);
-    let r = finish(c);
+    let r = c.finish();
     assert_eq!(r.code, Some(0), "resume after SIGKILL:\n{}", r.stderr);
     assert_eq!(verify(&dir).code, Some(0));
     analysis_of_a_copy_changes_nothing(&dir).unwrap();
@@ -559,22 +522,18 @@ fn a_resume_reruns_everything_the_late_export_touches() {
     let mock = Mock::start(sc, MockOptions::default());
     let bot = mock.write_bot_log(tmp.path());
     let out = tmp.path().join("ev");
-    let mut cmd = leak(&mock, &out, &bot, &[]);
-    cmd.env_remove("UPBIT_READONLY_ACCESS_KEY")
-        .env_remove("UPBIT_READONLY_SECRET_KEY");
-    let mut child = spawn(cmd);
-    let exported = wait_for(&mut child, || {
-        bundle(&out).is_some_and(|d| step_ended(&d, "export"))
-    });
+    let mut child = leak(&mock, &out, &bot, &[])
+        .env_remove("UPBIT_READONLY_ACCESS_KEY")
+        .env_remove("UPBIT_READONLY_SECRET_KEY")
+        .spawn();
+    let exported = child.wait_for(|| bundle(&out).is_some_and(|d| step_ended(&d, "export")));
     assert!(exported, "the first export never ended");
     // The attacker places more orders after the first export, then the user deletes the key.
     let seen = mock.state.ground_truth().attacker_order_uuids.len();
-    let more = wait_for(&mut child, || {
-        mock.state.ground_truth().attacker_order_uuids.len() >= seen + 2
-    });
+    let more = child.wait_for(|| mock.state.ground_truth().attacker_order_uuids.len() >= seen + 2);
     assert!(more, "the live attacker placed no order after the export");
     mock.revoke();
-    let r = finish(child);
+    let r = child.finish();
     assert_eq!(
         r.code,
         Some(1),
@@ -587,7 +546,7 @@ fn a_resume_reruns_everything_the_late_export_touches() {
         "the first session cannot have seen the orders placed after its export"
     );
 
-    let r = ran(resume(&mock, &dir).output().unwrap());
+    let r = resume(&mock, &dir).run();
     assert_eq!(r.code, Some(0), "resume with a read-only key\n{}", r.stderr);
     let missing = missing_attacker_orders(&mock, &dir);
     assert!(

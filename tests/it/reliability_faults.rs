@@ -124,9 +124,9 @@ fn run_case(case: &Case) -> Outcome {
     let bot_log = mock.write_bot_log(tmp.path());
     let out = tmp.path().join("ev");
     let t0 = Instant::now();
-    let mut child = spawn(leak(&mock, &out, &bot_log, &[]));
-    revoke_after_cancel(&mock, &out, &mut child, Duration::from_secs(20));
-    let r = finish(child);
+    let mut run = leak(&mock, &out, &bot_log, &[]).spawn();
+    revoke_after_cancel(&mock, &out, &mut run, Duration::from_secs(20));
+    let r = run.finish();
     let secs = t0.elapsed().as_secs_f64();
     let dir = bundle(&out).unwrap_or_else(|| panic!("{}: no bundle\n{}", case.name, r.stderr));
     let missing_after_run = missing_attacker_orders(&mock, &dir).len();
@@ -145,7 +145,7 @@ fn run_case(case: &Case) -> Outcome {
     if r.code != Some(0) {
         // What the message says to do, with the exchange healthy again.
         mock.state.set_faults(vec![]);
-        let rr = ran(resume(&mock, &dir).output().unwrap());
+        let rr = resume(&mock, &dir).run();
         assert_eq!(
             rr.code,
             Some(0),

@@ -15,15 +15,16 @@
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use respond::mock::{self, MockOptions};
 
+use crate::support::child::run_test_in_child;
 use crate::support::cli::*;
 use crate::support::mock::*;
+use crate::support::respond::Respond;
 use crate::support::run_dir::*;
 
 const CANARY: &str = "CANARYsecretKEY0do0not0leak0Zq81xW5tYv";
@@ -103,13 +104,13 @@ fn canary_secret_never_leaves_the_process_in_a_full_run_a_crash_and_a_resume() {
     let out = tmp.path().join("ev");
 
     // A first run, SIGKILLed once the export has started (mid-run), with maximum verbosity.
-    let mut cmd = leak(&mock, &out, &bot, &["-vvv"]);
-    cmd.env("RESPOND_LOG", "trace");
-    let mut child = spawn(cmd);
+    let mut child = leak(&mock, &out, &bot, &["-vvv"])
+        .env("RESPOND_LOG", "trace")
+        .spawn();
     let t0 = Instant::now();
     let mut checked = 0;
     loop {
-        if child.try_wait().unwrap().is_some() {
+        if child.exited() {
             break;
         }
         if check_process(child.id()) {
@@ -117,7 +118,7 @@ fn canary_secret_never_leaves_the_process_in_a_full_run_a_crash_and_a_resume() {
         }
         if bundle(&out).is_some_and(|d| step_ended(&d, "cancel_orders")) {
             mock.revoke();
-            child.kill().unwrap();
+            child.kill();
             break;
         }
         assert!(
@@ -126,13 +127,14 @@ fn canary_secret_never_leaves_the_process_in_a_full_run_a_crash_and_a_resume() {
         );
         std::thread::sleep(Duration::from_millis(5));
     }
-    let killed = finish(child);
+    let killed = child.finish();
     assert!(checked > 0, "the process was never inspected");
     let dir = bundle(&out).unwrap();
 
-    let mut cmd = resume(&mock, &dir);
-    cmd.arg("-vvv").env("RESPOND_LOG", "trace");
-    let resumed = finish(spawn(cmd));
+    let resumed = resume(&mock, &dir)
+        .arg("-vvv")
+        .env("RESPOND_LOG", "trace")
+        .run();
     assert_eq!(resumed.code, Some(0), "{}", resumed.stderr);
     assert!(
         resumed.stderr.len() > 10_000,
@@ -189,7 +191,7 @@ fn an_exchange_echoing_the_request_in_its_errors_does_not_make_the_secret_travel
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("ev");
     let url = format!("http://{addr}");
-    let r = ran(Command::new(BIN)
+    let r = Respond::new()
         .args([
             "leak",
             "--exchange",
@@ -210,10 +212,7 @@ fn an_exchange_echoing_the_request_in_its_errors_does_not_make_the_secret_travel
         .env("UPBIT_ACCESS_KEY", CANARY_ACCESS)
         .env("UPBIT_SECRET_KEY", CANARY)
         .env("RESPOND_LOG", "trace")
-        .env("NO_COLOR", "1")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap());
+        .run();
     assert_ne!(
         r.code,
         Some(0),
@@ -241,19 +240,12 @@ fn a_panic_message_carrying_the_secret_is_redacted() {
         let s = respond::secret::Secret::new(CANARY);
         panic!("request failed with secret {}", s.expose());
     }
-    let me = std::env::current_exe().unwrap();
-    let o = Command::new(me)
-        .args([
-            "reliability_secrets::a_panic_message_carrying_the_secret_is_redacted",
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("RESPOND_TEST_PANIC_CHILD", "1")
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    let outp = String::from_utf8_lossy(&o.stdout);
+    let o = run_test_in_child(
+        "reliability_secrets::a_panic_message_carrying_the_secret_is_redacted",
+        "RESPOND_TEST_PANIC_CHILD",
+        false,
+    );
+    let (err, outp) = (&o.stderr, &o.stdout);
     assert!(
         err.contains("internal error"),
         "the hook did not run:\n{err}"
@@ -275,7 +267,7 @@ fn credential_files_others_can_read_are_refused_without_echoing_them() {
     .unwrap();
     for mode in [0o644, 0o640, 0o604] {
         std::fs::set_permissions(&f, std::fs::Permissions::from_mode(mode)).unwrap();
-        let r = ran(Command::new(BIN)
+        let r = Respond::new()
             .args([
                 "leak",
                 "--exchange",
@@ -287,11 +279,7 @@ fn credential_files_others_can_read_are_refused_without_echoing_them() {
             .arg(tmp.path().join("ev"))
             .arg("--credentials")
             .arg(&f)
-            .env_remove("UPBIT_ACCESS_KEY")
-            .env_remove("UPBIT_SECRET_KEY")
-            .stdin(std::process::Stdio::null())
-            .output()
-            .unwrap());
+            .run();
         assert_eq!(r.code, Some(2), "mode {mode:o}: {}", r.stderr);
         assert!(r.stderr.contains("chmod 600"), "{}", r.stderr);
         assert!(!r.stderr.contains("CANARYsecret") && !r.stdout.contains("CANARYsecret"));
@@ -312,9 +300,9 @@ fn verbose_shows_each_request_with_its_status_and_budget_but_no_secret() {
     let masked = respond::secret::mask_key(&access);
     for (flag, extra) in [("-v", None), ("-vv", Some("parameters "))] {
         let b = bot.display().to_string();
-        let mut cmd = dry_leak(&mock, &out, &[flag, "--bot-log", &b, "--since", "1h"]);
-        cmd.env_remove("RESPOND_LOG");
-        let ran = finish(spawn(cmd));
+        let ran = dry_leak(&mock, &out, &[flag, "--bot-log", &b, "--since", "1h"])
+            .env_remove("RESPOND_LOG")
+            .run();
         let err = &ran.stderr;
         let line = format!("GET /v1/accounts [{masked}] -> 200 in ");
         assert!(err.contains(&line), "{flag}: no `{line}` in\n{err}");

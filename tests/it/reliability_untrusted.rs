@@ -9,6 +9,7 @@ use respond::mock::{self, MockOptions};
 
 use crate::support::cli::*;
 use crate::support::mock::*;
+use crate::support::respond::verify;
 use crate::support::run_dir::*;
 
 const HOSTILE_ID: &str =
@@ -39,9 +40,9 @@ fn hostile_identifiers_and_bot_log_fields_are_rendered_inert() {
     ));
     std::fs::write(&bot, log).unwrap();
     let out = tmp.path().join("ev");
-    let mut child = spawn(leak(&mock, &out, &bot, &["--skip-bad-rows"]));
+    let mut child = leak(&mock, &out, &bot, &["--skip-bad-rows"]).spawn();
     revoke_after_cancel(&mock, &out, &mut child, std::time::Duration::from_secs(20));
-    let r = finish(child);
+    let r = child.finish();
     let dir = bundle(&out).expect("bundle");
     assert_eq!(r.code, Some(0), "{}", r.stderr);
 
@@ -129,16 +130,16 @@ fn an_existing_bundle_or_a_symlink_in_its_place_is_never_written_into() {
     // stops containment), never into the existing bundle or through the symlink.
     let state = tmp.path().join("state");
     let fallback = state.join("respond").join("evidence");
-    let mut cmd = leak(&mock, &out, &bot, &[]);
-    cmd.env("XDG_STATE_HOME", &state);
-    let mut child = spawn(cmd);
+    let mut child = leak(&mock, &out, &bot, &[])
+        .env("XDG_STATE_HOME", &state)
+        .spawn();
     revoke_after_cancel(
         &mock,
         &fallback,
         &mut child,
         std::time::Duration::from_secs(60),
     );
-    let r = finish(child);
+    let r = child.finish();
     assert_eq!(r.code, Some(0), "{}\n{}", r.stdout, r.stderr);
     assert!(
         r.stderr

@@ -82,7 +82,7 @@ pub fn interval(b: Budget) -> (&'static str, u32, &'static str) {
 mod tests {
     use super::*;
     use crate::mock::venue::ratelimit::{Limiter, Verdict};
-    use std::time::Instant;
+    use tokio::time::Instant;
 
     #[test]
     fn a_minute_of_weight_then_429s_then_a_two_minute_ban() {

@@ -351,7 +351,7 @@ fn check_order_budget(c: &mut Ctx<'_>, account: &str) -> Result<(), ApiErr> {
     if !c.ex.opts.rate_limits {
         return Ok(());
     }
-    let now = std::time::Instant::now();
+    let now = tokio::time::Instant::now();
     let gate = c.ex.gate();
     let storm = gate.limiter.storm_until.is_some_and(|u| now < u);
     for (budget, header) in ORDER_BUDGETS {
@@ -375,7 +375,7 @@ fn count_order(c: &mut Ctx<'_>, account: &str) {
     if !c.ex.opts.rate_limits {
         return;
     }
-    let now = std::time::Instant::now();
+    let now = tokio::time::Instant::now();
     let mut gate = c.ex.gate();
     for (budget, header) in ORDER_BUDGETS {
         let _ = gate.limiter.hit(budget, account, 1, now);

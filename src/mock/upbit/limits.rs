@@ -53,7 +53,7 @@ pub fn header(group: Group, remaining: u32) -> String {
 mod tests {
     use super::*;
     use crate::mock::venue::ratelimit::{Limiter, Verdict};
-    use std::time::Instant;
+    use tokio::time::Instant;
 
     #[test]
     fn order_group_is_eight_per_second_then_429_then_418() {

@@ -14,7 +14,7 @@ impl Clock {
     pub fn new(anchor: DateTime<Utc>, fixed: bool) -> Clock {
         Clock {
             offset: if fixed {
-                anchor - Utc::now()
+                anchor - crate::time::now()
             } else {
                 chrono::Duration::zero()
             },
@@ -22,7 +22,7 @@ impl Clock {
     }
 
     pub fn now(&self) -> DateTime<Utc> {
-        Utc::now() + self.offset
+        crate::time::now() + self.offset
     }
 }
 
@@ -32,7 +32,7 @@ pub fn scenario_now(
     explicit: Option<DateTime<Utc>>,
     scenario: Option<DateTime<Utc>>,
 ) -> DateTime<Utc> {
-    let t = explicit.or(scenario).unwrap_or_else(Utc::now);
+    let t = explicit.or(scenario).unwrap_or_else(crate::time::now);
     t.with_second(0)
         .and_then(|t| t.with_nanosecond(0))
         .unwrap_or(t)

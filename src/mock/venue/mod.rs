@@ -30,7 +30,7 @@ pub mod translate;
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use tokio::time::Instant;
 
 use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;

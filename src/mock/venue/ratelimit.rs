@@ -6,9 +6,14 @@
 //! verdict is "too many"; a caller that collects too many of those within a strike window is
 //! blocked for a while when the façade's [`BlockPolicy`] says so. Counters of idle callers are
 //! swept so memory stays flat. A fault can start a "storm": everyone is refused for a while.
+//!
+//! Windows are measured on tokio's clock (`tokio::time::Instant`), the clock the client's
+//! limiter paces itself by: a drill on a paused clock sees the same windows on both sides.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 /// A rate-limit budget: `limit` units per `window`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,7 +9,6 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::Utc;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
@@ -372,7 +371,7 @@ impl StepKind for CancelPendingWithdrawals {
         args: &Map<String, Value>,
     ) -> Result<StepOutcome, StepError> {
         let since_d = args::duration(args, "since", Duration::from_secs(7 * 86_400))?;
-        let since = Utc::now() - args::chrono_dur(since_d);
+        let since = crate::time::now() - args::chrono_dur(since_d);
         let session = ctx.exchange()?;
         let key = session.primary().clone();
         if !session.old_key_given() {
@@ -507,7 +506,7 @@ impl StepKind for CancelPendingWithdrawals {
         let session = ctx.exchange()?;
         // The same reach as `run`: a resume must not miss what the first attempt would see.
         let since_d = args::duration(args, "since", Duration::from_secs(7 * 86_400))?;
-        let since = Utc::now() - args::chrono_dur(since_d);
+        let since = crate::time::now() - args::chrono_dur(since_d);
         let mut list = session.reader().withdrawals(since).await;
         if matches!(&list, Err(e) if e.is_key_dead()) && session.primary_died() {
             list = session.reader().withdrawals(since).await;
@@ -949,7 +948,7 @@ impl StepKind for VerifyKeyRevoked {
             };
             match r {
                 Err(e) if e.is_key_dead() => {
-                    let observed = Utc::now();
+                    let observed = crate::time::now();
                     session.primary_died();
                     // The watch turns a refusal of a key never accepted into `NeverAccepted`,
                     // so a key refused here was accepted before.

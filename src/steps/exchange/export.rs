@@ -370,7 +370,7 @@ impl StepKind for ExportHistory {
         ctx: &StepContext,
         args: &Map<String, Value>,
     ) -> Result<StepOutcome, StepError> {
-        let mut p = plan(args, Utc::now())?;
+        let mut p = plan(args, crate::time::now())?;
         let mut race = Race::new(ctx)?;
         let caps = race.session().primary().capabilities().clone();
         let cap = caps.closed_orders_max_per_call.max(1);

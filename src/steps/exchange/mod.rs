@@ -110,7 +110,7 @@ impl<'a> Race<'a> {
                         return Err(ReadError::ReadonlyDead(e));
                     }
                     if self.session.primary_died() {
-                        let now = Utc::now();
+                        let now = crate::time::now();
                         self.switched_at = Some(now);
                         self.ctx.printer.warn(&format!(
                             "[{}] the old key {} stopped working at {} (deleted: good); continuing with the read-only key {}",

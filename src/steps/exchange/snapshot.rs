@@ -145,7 +145,7 @@ impl StepKind for Snapshot {
     ) -> Result<StepOutcome, StepError> {
         let since_d = args::duration(args, "since", Duration::from_secs(7 * 86_400))?;
         let allow_partial = args::boolean(args, "allow_partial", false)?;
-        let since = chrono::Utc::now() - args::chrono_dur(since_d);
+        let since = crate::time::now() - args::chrono_dur(since_d);
         let mut race = Race::new(ctx)?;
         let primary = race.session().primary().clone();
         let caps = primary.capabilities().clone();

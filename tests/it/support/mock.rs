@@ -1,14 +1,57 @@
-//! The mock exchange for tests that drive the `respond` binary: served on loopback from its
-//! own small runtime (so a test thread can block on a child process while it answers), with
-//! the scenario's keys, the user's console actions (`/_mock/` revoke) and readers of its
-//! request log.
+//! The mock exchange in tests: [`serve`]d in-process on a loopback port of the test's own
+//! runtime (real HTTP, the router of `respond mock serve`), or, for tests that drive the
+//! `respond` binary, a [`Mock`] on its own small runtime (so a test thread can block on a child
+//! process while it answers). Both come with the user's console action (`/_mock/` revoke) and a
+//! look at the victim's open orders through the read-only key.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use respond::exchange::upbit::{UpbitClient, UpbitConfig};
+use respond::exchange::Exchange;
 use respond::mock::upbit::Upbit;
 use respond::mock::{self, KeyInfo, MockOptions, MockServer, Scenario, Venue};
+use respond::secret::Secret;
+
+/// Serves `scenario` on `127.0.0.1:0` from the current runtime.
+pub async fn serve(scenario: Scenario, opts: MockOptions) -> MockServer {
+    let state = Venue::new(&Upbit, scenario, opts).expect("the scenario fits the upbit mock");
+    mock::serve("127.0.0.1:0".parse().unwrap(), Arc::new(Upbit), state)
+        .await
+        .expect("bind the mock")
+}
+
+/// Serves the built-in scenario `name`.
+pub async fn serve_builtin(name: &str, opts: MockOptions) -> MockServer {
+    serve(mock::load(name, None).expect("built-in scenario"), opts).await
+}
+
+/// The user deletes `access_key` in the web console: `POST /_mock/keys/{key}/revoke`.
+pub async fn revoke(url: &str, access_key: &str) {
+    let r = reqwest::Client::new()
+        .post(format!("{url}/_mock/keys/{access_key}/revoke"))
+        .send()
+        .await
+        .expect("revoke request");
+    assert!(r.status().is_success(), "drill API revoke: {}", r.status());
+}
+
+/// The ids of the open orders `key` sees, sorted (a read: nothing is recorded).
+pub async fn open_orders(url: &str, key: &KeyInfo) -> Vec<String> {
+    let mut cfg = UpbitConfig::new(key.access_key.clone(), Secret::new(key.secret_key.clone()));
+    cfg.base_url = Some(url.to_string());
+    let c = UpbitClient::new(cfg).unwrap();
+    let mut ids: Vec<String> = c
+        .open_orders()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| o.id)
+        .collect();
+    ids.sort();
+    ids
+}
 
 /// The pinned "now" of the mock's end-to-end tests: 2026-11-20 18:30 UTC (03:30 KST).
 pub fn now() -> chrono::DateTime<chrono::Utc> {
@@ -39,17 +82,10 @@ impl Mock {
             .enable_all()
             .build()
             .expect("runtime");
-        let state = Venue::new(&Upbit, scenario, opts).expect("the scenario fits the upbit mock");
-        let server = rt
-            .block_on(mock::serve(
-                "127.0.0.1:0".parse().unwrap(),
-                Arc::new(Upbit),
-                state.clone(),
-            ))
-            .expect("bind the mock");
+        let server = rt.block_on(serve(scenario, opts));
         Mock {
             url: server.url.clone(),
-            state,
+            state: server.state.clone(),
             server: Some(server),
             rt,
         }
@@ -66,17 +102,14 @@ impl Mock {
 
     /// The user deletes the leaked key in the web console: `POST /_mock/keys/{key}/revoke`.
     pub fn revoke(&self) {
-        let url = format!(
-            "{}/_mock/keys/{}/revoke",
-            self.url,
-            self.key("bot").access_key
-        );
-        let status = self
-            .rt
-            .block_on(async { reqwest::Client::new().post(url).send().await })
-            .expect("revoke request")
-            .status();
-        assert!(status.is_success(), "revoke answered {status}");
+        self.rt
+            .block_on(revoke(&self.url, &self.key("bot").access_key));
+    }
+
+    /// The victim's open orders now, read with the read-only key.
+    pub fn open_orders(&self) -> Vec<String> {
+        self.rt
+            .block_on(open_orders(&self.url, &self.key("readonly")))
     }
 
     /// Writes the bot's own log where `respond leak --bot-log` reads it.
