@@ -3,7 +3,16 @@
 
 use std::io::{BufRead, BufReader};
 
-use crate::support::respond::Respond;
+use crate::support::respond::{Respond, Running};
+
+/// The JSON banner `mock serve` prints as its first stdout line.
+fn banner(child: &mut Running) -> serde_json::Value {
+    let mut line = String::new();
+    BufReader::new(child.child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    serde_json::from_str(&line).expect("first line is JSON")
+}
 
 #[test]
 fn serve_prints_url_and_keys_then_stops_cleanly_on_sigterm() {
@@ -23,11 +32,7 @@ fn serve_prints_url_and_keys_then_stops_cleanly_on_sigterm() {
         .arg("--bot-log-out")
         .arg(&botlog)
         .spawn();
-    let mut line = String::new();
-    BufReader::new(child.child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_str(&line).expect("first line is JSON");
+    let v = banner(&mut child);
     assert!(v["url"].as_str().unwrap().starts_with("http://127.0.0.1:"));
     assert_eq!(v["exchange"], "upbit");
     assert_eq!(v["scenario"], "contra");
@@ -83,11 +88,7 @@ fn serve_binance_names_the_victims_and_the_attackers_keys_and_answers() {
             "blank",
         ])
         .spawn();
-    let mut line = String::new();
-    BufReader::new(child.child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_str(&line).expect("first line is JSON");
+    let v = banner(&mut child);
     assert_eq!(v["exchange"], "binance");
     let keys = v["keys"].as_array().unwrap();
     let labels: Vec<&str> = keys.iter().map(|k| k["label"].as_str().unwrap()).collect();
