@@ -135,6 +135,7 @@ async fn run_playbook(m: &Mock, dir: &Path, yaml: &str) -> respond::engine::RunR
         dry_run: false,
         assume_yes: true,
         interactive: false,
+        rerun: None,
     };
     run_new(settings, &m.conn(), &Printer::plain(Verbosity::Quiet))
         .await

@@ -65,15 +65,15 @@ Examples:
     /// Re-run diff, rules, loss and reports offline from a run's saved raw responses.
     #[command(after_help = "\
 Examples:
-  respond analyze evidence/20261123T052100Z-upbit-abcd…wxyz --bot-log found-later.csv
-  respond analyze evidence/20261123T052100Z-upbit-abcd…wxyz --out reanalysis/
+  respond analyze evidence/20261123T052100Z-upbit-abcd...wxyz --bot-log found-later.csv
+  respond analyze evidence/20261123T052100Z-upbit-abcd...wxyz --out reanalysis/
 A bundle that does not match its seal is refused (exit 3) and left as it is; --out analyzes
 a copy in a new bundle that records which files did not match.")]
     Analyze(AnalyzeArgs),
     /// Continue an interrupted run.
     #[command(after_help = "\
 Examples:
-  respond resume evidence/20261123T052100Z-upbit-abcd…wxyz
+  respond resume evidence/20261123T052100Z-upbit-abcd...wxyz
   UPBIT_READONLY_ACCESS_KEY=… UPBIT_READONLY_SECRET_KEY=… respond resume RUN_DIR
   respond resume RUN_DIR --replay cancel_orders")]
     Resume(ResumeArgs),
@@ -220,6 +220,10 @@ pub struct DrillArgs {
     /// Run without the bot log (heuristics only).
     #[arg(long)]
     pub no_bot_log: bool,
+    /// Write CSVs with a UTF-8 byte-order mark (already the default for an exchange whose home
+    /// language is not English).
+    #[arg(long)]
+    pub excel: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -294,8 +298,16 @@ pub struct ResumeArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum EvidenceCommand {
-    /// Check every hash in SHA256SUMS and the journal's hash chain.
+    /// Check every hash in SHA256SUMS, the journal's hash chain and every trusted timestamp.
     Verify { run_dir: PathBuf },
+    /// Have a time-stamping authority (RFC 3161) sign the sealed manifest's hash: proof that
+    /// the evidence existed at that time. The token is kept under timestamps/ and sealed.
+    Timestamp {
+        run_dir: PathBuf,
+        /// The authority's URL (e.g. http://timestamp.digicert.com, https://freetsa.org/tsr).
+        #[arg(long, value_name = "URL")]
+        tsa: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

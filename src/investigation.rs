@@ -378,19 +378,179 @@ impl JournalFacts {
                             .unwrap_or(0);
                         let name = out
                             .and_then(|o| o.get("error_name"))
+                            .and_then(Value::as_str);
+                        let accepted_at = out
+                            .and_then(|o| o.get("accepted_at"))
                             .and_then(Value::as_str)
-                            .unwrap_or("an authentication error");
+                            .and_then(parse_ts);
                         Revocation::Revoked {
                             observed_at,
                             evidence: format!(
-                                "the old key was refused with `{name}` (poll {polls})"
+                                "the old key{} was refused with {} (poll {polls})",
+                                accepted_at
+                                    .map(|a| format!(", accepted at {}", crate::time::ts(a)))
+                                    .unwrap_or_default(),
+                                name.unwrap_or("an authentication error")
                             ),
+                            refused_with: name.map(str::to_string),
+                            accepted_at,
                         }
                     }
                     _ => Revocation::StillValid { checked_at: *at },
                 }
             }
         }
+    }
+
+    /// The incident as the user described it (playbook inputs `account`, `discovered_at`,
+    /// `leak_vector`, `contact`, `bot_ips`), from the run's start.
+    pub fn incident(&self) -> report::facts::IncidentInputs {
+        let inputs = self.run_start().and_then(|s| s.get("inputs"));
+        let text = |name: &str| {
+            inputs
+                .and_then(|i| i.get(name))
+                .and_then(Value::as_str)
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+        };
+        let bot_ips = match inputs.and_then(|i| i.get("bot_ips")) {
+            Some(Value::Array(a)) => a
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect(),
+            Some(Value::String(s)) => s
+                .split([',', ' '])
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect(),
+            _ => Vec::new(),
+        };
+        report::facts::IncidentInputs {
+            account: text("account"),
+            discovered_at: text("discovered_at"),
+            leak_vector: text("leak_vector"),
+            contact: text("contact"),
+            bot_ips,
+        }
+    }
+
+    /// Open orders cancelled by the run: the last end of each cancel step, added up.
+    pub fn cancelled_orders(&self) -> usize {
+        self.last_end_per_step("exchange.cancel_open_orders")
+            .iter()
+            .filter_map(|(_, d)| d.get("outputs")?.get("cancelled_count")?.as_u64())
+            .sum::<u64>() as usize
+    }
+
+    /// The last end of every step of kind `uses`, one per step id, in journal order.
+    fn last_end_per_step(&self, uses: &str) -> Vec<(DateTime<Utc>, &Value)> {
+        let mut out: Vec<(DateTime<Utc>, &Value)> = Vec::new();
+        for (at, d) in self.ends_of(uses) {
+            let id = d.get("step").and_then(Value::as_str);
+            out.retain(|(_, e)| e.get("step").and_then(Value::as_str) != id);
+            out.push((at, d));
+        }
+        out
+    }
+
+    /// Scopes of the exchange `desc` that the run's own actions proved the key held: a cancel
+    /// of open orders that succeeded proves the trading scopes, one of pending withdrawals the
+    /// withdrawal scopes.
+    pub fn proven_scopes(&self, desc: &Descriptor) -> Vec<report::facts::ProvenScope> {
+        use crate::exchange::ScopeClass;
+        let mut out = Vec::new();
+        for (uses, class, what) in [
+            (
+                "exchange.cancel_open_orders",
+                ScopeClass::Trade,
+                "open orders",
+            ),
+            (
+                "exchange.cancel_pending_withdrawals",
+                ScopeClass::Withdraw,
+                "pending withdrawals",
+            ),
+        ] {
+            let done: Vec<(DateTime<Utc>, u64)> = self
+                .last_end_per_step(uses)
+                .into_iter()
+                .filter_map(|(at, d)| {
+                    let n = d.get("outputs")?.get("cancelled_count")?.as_u64()?;
+                    (n > 0).then_some((at, n))
+                })
+                .collect();
+            let Some(&(at, _)) = done.first() else {
+                continue;
+            };
+            let n: u64 = done.iter().map(|(_, n)| n).sum();
+            for scope in desc.scopes.iter().filter(|s| s.class == class) {
+                out.push(report::facts::ProvenScope {
+                    scope: scope.name.to_string(),
+                    evidence: format!(
+                        "this run cancelled {n} {what} with the key (the exchange accepted the cancels, finished at {})",
+                        crate::time::ts(at)
+                    ),
+                    at,
+                    cancelled: n,
+                });
+            }
+        }
+        out
+    }
+
+    /// Steps of the run's playbook (the copy in the bundle) that never started, leaving out
+    /// the report step and everything that comes after it.
+    pub fn not_started(&self, run_dir: &Path) -> Vec<String> {
+        #[derive(Deserialize)]
+        struct Pb {
+            #[serde(default)]
+            steps: Vec<PbStep>,
+        }
+        #[derive(Deserialize)]
+        struct PbStep {
+            id: String,
+            uses: String,
+            #[serde(default)]
+            needs: Vec<String>,
+        }
+        let Ok(text) = std::fs::read_to_string(run_dir.join("playbook.yaml")) else {
+            return Vec::new();
+        };
+        let Ok(pb) = serde_yaml::from_str::<Pb>(&text) else {
+            return Vec::new();
+        };
+        let started: std::collections::BTreeSet<String> =
+            self.steps().into_iter().map(|s| s.id).collect();
+        // The report step and what needs it, transitively.
+        let mut after: std::collections::BTreeSet<&str> = pb
+            .steps
+            .iter()
+            .filter(|s| s.uses == "report.evidence")
+            .map(|s| s.id.as_str())
+            .collect();
+        loop {
+            let more: Vec<&str> = pb
+                .steps
+                .iter()
+                .filter(|s| !after.contains(s.id.as_str()))
+                .filter(|s| s.needs.iter().any(|n| after.contains(n.as_str())))
+                .map(|s| s.id.as_str())
+                .collect();
+            if more.is_empty() {
+                break;
+            }
+            after.extend(more);
+        }
+        pb.steps
+            .iter()
+            .filter(|s| !after.contains(s.id.as_str()) && !started.contains(&s.id))
+            .map(|s| s.id.clone())
+            .collect()
     }
 
     /// Server time against the local clock, from the first (`first = true`) or last snapshot.
@@ -494,6 +654,23 @@ pub fn thresholds_from(value: Option<&Value>) -> Result<Thresholds, String> {
     serde_json::from_value(base).map_err(|e| format!("bad threshold value: {e}"))
 }
 
+/// The thresholds a run's analysis used (journaled with the report step's arguments) and
+/// whether it wrote Excel-style CSVs: what rewrites its reports the same way.
+pub fn report_settings(facts: &JournalFacts) -> Result<(Thresholds, bool), String> {
+    let thresholds = thresholds_from(
+        facts
+            .last_args_of("report.evidence")
+            .or_else(|| facts.last_args_of("analysis.flag"))
+            .and_then(|a| a.get("thresholds")),
+    )?;
+    let excel = facts
+        .last_args_of("report.evidence")
+        .and_then(|a| a.get("excel"))
+        .and_then(Value::as_bool)
+        == Some(true);
+    Ok((thresholds, excel))
+}
+
 /// The data and conclusions of one investigation pass.
 pub struct Investigation {
     pub input: AnalysisInput,
@@ -587,13 +764,17 @@ pub fn run_facts(run_dir: &Path, inv: &Investigation) -> Result<RunFacts, String
         .started_at()
         .ok_or("the journal's run_start has no time")?;
     let minutes = inv.result.thresholds.reference_window_minutes;
+    let incident = facts.incident();
+    let proven_scopes = registry::get(&inv.input.exchange)
+        .map(|d| facts.proven_scopes(d))
+        .unwrap_or_default();
     Ok(RunFacts {
         run_id: run_dir
             .file_name()
             .map(|n| n.to_string_lossy().to_string())
             .unwrap_or_default(),
         exchange: facts.exchange().unwrap_or_default(),
-        account_label: None,
+        account_label: incident.account.clone(),
         key_masked: inv.input.key_masked.clone(),
         tool_version: start
             .get("version")
@@ -623,6 +804,11 @@ pub fn run_facts(run_dir: &Path, inv: &Investigation) -> Result<RunFacts, String
             .and_then(Value::as_bool)
             .unwrap_or(false),
         steps: facts.steps(),
+        not_started: facts.not_started(run_dir),
+        incident,
+        cancelled_orders: facts.cancelled_orders(),
+        proven_scopes,
+        timestamps: report::timestamp::read_all(run_dir),
     })
 }
 
@@ -680,18 +866,21 @@ pub fn summary(inv: &Investigation) -> Map<String, Value> {
     m.insert("flagged_withdrawal_ids".into(), json!(flagged_transfers));
     m.insert("had_bot_log".into(), json!(r.had_bot_log));
     m.insert("quote_currency".into(), json!(r.loss.quote_currency));
+    let d = |v: rust_decimal::Decimal| json!(v.normalize().to_string());
+    m.insert("loss_total".into(), d(r.loss.total));
+    m.insert("overpayment".into(), d(r.loss.overpayment));
+    m.insert("withdrawn_value".into(), d(r.loss.withdrawn_value));
+    m.insert("fees".into(), d(r.loss.fees));
+    m.insert("loss_unpriced".into(), json!(r.loss.unpriced));
     m.insert(
-        "overpayment".into(),
-        json!(r.loss.overpayment.normalize().to_string()),
+        "change_during_response".into(),
+        json!(r
+            .loss
+            .change_during_response
+            .map(|v| v.normalize().to_string())),
     );
-    m.insert(
-        "portfolio_delta".into(),
-        json!(r.loss.portfolio_delta.map(|d| d.normalize().to_string())),
-    );
-    m.insert(
-        "withdrawn_value".into(),
-        json!(r.loss.withdrawn_value.normalize().to_string()),
-    );
+    let money = report::format::Money::of(&inv.input.exchange);
+    m.insert("loss_text".into(), json!(money.loss_line(&r.loss)));
     m.insert("notes".into(), json!(r.notes));
     m
 }

@@ -319,7 +319,7 @@ mod tests {
     #[test]
     fn words_survive_the_shell() {
         for w in [
-            "evidence/20261123T052100Z-example-abcd…wxyz",
+            "evidence/20261123T052100Z-example-abcd...wxyz",
             "my evidence/run 1",
             "it's here",
             "$HOME/`id`/$(id)",
@@ -336,7 +336,10 @@ mod tests {
             let q = shell_word(w);
             assert_eq!(sh_words(&q), vec![w.to_string()], "{w:?} quoted as {q}");
         }
-        assert_eq!(shell_word("ev/2026-example-ab…yz"), "ev/2026-example-ab…yz");
+        assert_eq!(
+            shell_word("ev/2026-example-ab...yz"),
+            "ev/2026-example-ab...yz"
+        );
     }
 
     #[test]

@@ -33,7 +33,7 @@ pub struct RunDir {
     raw_seq: Arc<AtomicU64>,
 }
 
-/// `evidence/<UTC yyyymmddThhmmssZ>-<exchange>-<key first4…last4>`.
+/// `evidence/<UTC yyyymmddThhmmssZ>-<exchange>-<key first4...last4>`.
 pub fn bundle_name(started: DateTime<Utc>, exchange: &str, masked_key: &str) -> String {
     format!(
         "{}-{}-{}",
@@ -362,7 +362,7 @@ mod tests {
                 status: 200,
                 requested_at: now,
                 responded_at: now,
-                key_masked: "abcd…wxyz",
+                key_masked: "abcd...wxyz",
                 headers: &[],
                 body: b"[]",
             })
@@ -378,7 +378,7 @@ mod tests {
                 status: 200,
                 requested_at: now,
                 responded_at: now,
-                key_masked: "abcd…wxyz",
+                key_masked: "abcd...wxyz",
                 headers: &[],
                 body: b"[]",
             })

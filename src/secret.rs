@@ -208,15 +208,15 @@ pub fn redact(text: &str) -> Cow<'_, str> {
     redactor().redact(text)
 }
 
-/// Masks an access key to its first and last four characters: `abcd…wxyz`.
+/// Masks an access key to its first and last four characters: `abcd...wxyz`.
 pub fn mask_key(key: &str) -> String {
     let chars: Vec<char> = key.chars().collect();
     if chars.len() <= 8 {
-        return "…".to_string();
+        return "...".to_string();
     }
     let head: String = chars[..4].iter().collect();
     let tail: String = chars[chars.len() - 4..].iter().collect();
-    format!("{head}…{tail}")
+    format!("{head}...{tail}")
 }
 
 /// Installs a panic hook that redacts the panic message before printing it.
@@ -278,7 +278,7 @@ mod tests {
 
     #[test]
     fn masks_keys() {
-        assert_eq!(mask_key("abcdefghijklmnopwxyz"), "abcd…wxyz");
-        assert_eq!(mask_key("short"), "…");
+        assert_eq!(mask_key("abcdefghijklmnopwxyz"), "abcd...wxyz");
+        assert_eq!(mask_key("short"), "...");
     }
 }

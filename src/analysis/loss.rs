@@ -1,9 +1,11 @@
-//! Loss estimates: overpayment of the flagged orders against pre-attack reference prices, the
-//! portfolio delta between the start and end balances at those prices, and the value of
-//! flagged withdrawals. Every figure comes with a sentence that says how it was computed, so a
-//! support agent can redo the arithmetic.
+//! Loss estimates: one total claimed, made of the overpayment of the flagged orders against
+//! pre-attack reference prices, the value of flagged withdrawals at those prices and the fees
+//! the flagged orders paid; what could not be priced is named and left out of the total. The
+//! change of the portfolio's value during the response (start and end balances at the same
+//! prices) is reported beside it, never in it. Every figure comes with a sentence that says how
+//! it was computed, so a support agent can redo the arithmetic.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -37,21 +39,46 @@ pub(crate) fn loss(
         .unwrap_or_default();
     let mut explanation = Vec::new();
 
-    // Overpayment.
+    // Fees of the flagged orders' fills, for orders whose own fee total is zero.
+    let mut fill_fees: HashMap<&str, Decimal> = HashMap::new();
+    for (o, v) in input.orders.iter().zip(verdicts.iter()) {
+        if v.flagged && o.paid_fee.is_zero() {
+            fill_fees.insert(o.id.as_str(), Decimal::ZERO);
+        }
+    }
+    if !fill_fees.is_empty() {
+        for f in &input.fills {
+            if let (Some(sum), Some(fee)) = (fill_fees.get_mut(f.order_id.as_str()), f.fee) {
+                *sum += fee;
+            }
+        }
+    }
+
+    // Overpayment and fees.
     let mut total = Decimal::ZERO;
+    let mut fees = Decimal::ZERO;
     let (mut counted, mut no_ref, mut other_quote) = (0usize, 0usize, 0usize);
+    let mut no_ref_markets: BTreeSet<&str> = BTreeSet::new();
+    let mut other_quotes: BTreeSet<&str> = BTreeSet::new();
     for (i, (o, v)) in input.orders.iter().zip(verdicts.iter_mut()).enumerate() {
         if !v.flagged {
             continue;
         }
         if o.market.quote != quote {
             other_quote += 1;
+            other_quotes.insert(o.market.quote.as_str());
             continue;
         }
+        fees += if o.paid_fee.is_zero() {
+            fill_fees.get(o.id.as_str()).copied().unwrap_or_default()
+        } else {
+            o.paid_fee
+        };
         let vol = ctx.exec_vol(i);
         let (Some(r), false) = (v.reference_price, vol.is_zero()) else {
             if !vol.is_zero() {
                 no_ref += 1;
+                no_ref_markets.insert(o.market.as_str());
             }
             continue;
         };
@@ -77,27 +104,40 @@ pub(crate) fn loss(
          its reference_price). A negative term means the order got a better price than the reference.",
         total.normalize()
     ));
+    let fees = fees.round_dp(8).normalize();
+    explanation.push(format!(
+        "Fees {fees} {quote}: the trading fees the flagged orders in {quote} paid (their fee \
+         totals as the exchange reported them)."
+    ));
+    let mut unpriced = Vec::new();
     if no_ref > 0 {
-        explanation.push(format!(
-            "{no_ref} flagged orders with fills have no reference price (no candles and no earlier \
-             orders in their market) and are not in the overpayment."
-        ));
+        let text = format!(
+            "{no_ref} flagged orders with fills in {} have no reference price (no candles and no \
+             earlier orders in their market), so their overpayment is not estimated",
+            no_ref_markets.into_iter().collect::<Vec<_>>().join(", ")
+        );
+        explanation.push(format!("{text}."));
+        unpriced.push(text);
     }
     if other_quote > 0 {
-        explanation.push(format!(
-            "{other_quote} flagged orders are quoted in another currency than {quote} and are not \
-             in the overpayment."
-        ));
+        let text = format!(
+            "{other_quote} flagged orders are quoted in {} rather than {quote}, so their \
+             overpayment and fees are not in the {quote} total",
+            other_quotes.into_iter().collect::<Vec<_>>().join(", ")
+        );
+        explanation.push(format!("{text}."));
+        unpriced.push(text);
     }
 
-    // Portfolio delta.
+    // Change during the response.
     let anchor = attack_start.or_else(|| input.orders.iter().map(|o| o.created_at).min());
     let before = value(ctx, &input.balances_start, &quote, anchor);
     let after = value(ctx, &input.balances_end, &quote, anchor);
-    let portfolio_delta = match (&before, &after) {
+    let change_during_response = match (&before, &after) {
         _ if input.balances_start.is_empty() || input.balances_end.is_empty() => {
             explanation.push(
-                "Portfolio delta not computed: the start or end balances were not captured."
+                "Change during the response not computed: the start or end balances were not \
+                 captured."
                     .to_string(),
             );
             None
@@ -105,9 +145,10 @@ pub(crate) fn loss(
         (Ok(b), Ok(a)) => {
             let d = (*b - *a).round_dp(8).normalize();
             explanation.push(format!(
-                "Portfolio delta {d} {quote}: balances at the start valued {} {quote} minus \
-                 balances at the end valued {} {quote}, both at the same pre-attack reference \
-                 prices (so market moves do not count as loss).",
+                "Change during the response {d} {quote} (not part of the estimated loss): \
+                 balances when the response started valued {} {quote} minus balances when it \
+                 ended valued {} {quote}, both at the same pre-attack reference prices. The \
+                 response starts after the attack, so this covers only its own minutes.",
                 b.round_dp(8).normalize(),
                 a.round_dp(8).normalize()
             ));
@@ -115,7 +156,7 @@ pub(crate) fn loss(
         }
         (Err(m), _) | (_, Err(m)) => {
             explanation.push(format!(
-                "Portfolio delta not computed: no pre-attack reference price for {}.",
+                "Change during the response not computed: no pre-attack reference price for {}.",
                 m.iter().cloned().collect::<Vec<_>>().join(", ")
             ));
             None
@@ -147,17 +188,48 @@ pub(crate) fn loss(
          reference price before the attack."
     ));
     if !missing.is_empty() {
-        explanation.push(format!(
-            "Flagged withdrawals of {} have no reference price and are not valued.",
+        let text = format!(
+            "flagged withdrawals of {} have no reference price in {quote} and are not valued",
             missing.into_iter().collect::<Vec<_>>().join(", ")
-        ));
+        );
+        explanation.push(format!("{}.", capitalized(&text)));
+        unpriced.push(text);
     }
+    let overpayment = total.normalize();
+    let sum = (overpayment + withdrawn + fees).round_dp(8).normalize();
+    explanation.insert(
+        0,
+        format!(
+            "Estimated loss {sum} {quote} = overpayment {overpayment} + withdrawn value \
+             {withdrawn} + fees {fees}{}.",
+            if unpriced.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; this is the total of the parts that could be priced ({} not priced: {})",
+                    unpriced.len(),
+                    unpriced.join("; ")
+                )
+            }
+        ),
+    );
     LossSummary {
         quote_currency: quote,
-        overpayment: total.normalize(),
-        portfolio_delta,
+        total: sum,
+        overpayment,
         withdrawn_value: withdrawn,
+        fees,
+        unpriced,
+        change_during_response,
         explanation,
+    }
+}
+
+fn capitalized(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
     }
 }
 

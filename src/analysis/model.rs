@@ -92,6 +92,14 @@ pub struct Thresholds {
     pub reference_window_minutes: i64,
     /// Score at or above which an order is flagged.
     pub flag_score: f64,
+    /// R7: the longest pause, in minutes, between the sells of a liquidation and the next
+    /// act of the same chain (another sell, or the first buy they funded).
+    #[serde(default = "default_chain_gap_minutes")]
+    pub chain_gap_minutes: i64,
+}
+
+fn default_chain_gap_minutes() -> i64 {
+    10
 }
 
 impl Default for Thresholds {
@@ -107,6 +115,7 @@ impl Default for Thresholds {
             size_ratio: 5.0,
             reference_window_minutes: 60,
             flag_score: 1.0,
+            chain_gap_minutes: default_chain_gap_minutes(),
         }
     }
 }
@@ -226,16 +235,29 @@ pub struct TransferVerdict {
 }
 
 /// Loss estimate, in one quote currency, each figure explained.
+///
+/// The claim is [`LossSummary::total`]: overpayment + withdrawn value + fees of the flagged
+/// orders. Parts that could not be priced are named in [`LossSummary::unpriced`], and the total
+/// is then the total of the rest. [`LossSummary::change_during_response`] is not part of it: it
+/// covers only the minutes of the response, which starts after the attack.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LossSummary {
     pub quote_currency: String,
+    /// The estimated loss: `overpayment + withdrawn_value + fees`.
+    pub total: Decimal,
     /// Σ over flagged buys (fill − reference) × volume, mirrored for sells.
     pub overpayment: Decimal,
-    /// Portfolio value before minus after, both at pre-attack prices (`None` when balances
-    /// or reference prices are missing).
-    pub portfolio_delta: Option<Decimal>,
     /// Value of flagged withdrawals at reference prices.
     pub withdrawn_value: Decimal,
+    /// Trading fees the flagged orders paid, in the quote currency.
+    pub fees: Decimal,
+    /// What could not be priced and is left out of `total`, one sentence each (empty: the
+    /// total is complete).
+    pub unpriced: Vec<String>,
+    /// Portfolio value at the start of the response minus at its end, both at pre-attack
+    /// prices (`None` when balances or reference prices are missing). Not part of the claim:
+    /// the response starts after the attack, so this shows only what changed meanwhile.
+    pub change_during_response: Option<Decimal>,
     pub explanation: Vec<String>,
 }
 

@@ -446,7 +446,7 @@ pub fn generate(scenario: Scenario, seed: u64, with_bot_log: bool) -> Synth {
     Synth {
         input: AnalysisInput {
             exchange: "synthetic".into(),
-            key_masked: "AbCd…WxYz".into(),
+            key_masked: "AbCd...WxYz".into(),
             window: Some(Window {
                 from: g.start,
                 to: end,

@@ -9,12 +9,14 @@
 //! bundle under DIR, the journal's verified part continues there (a damaged rest is kept
 //! verbatim as `source-journal.jsonl`), raw responses that do not match their own sidecars
 //! are kept under `unverified/` and left out of the analysis, and a `copy` entry records which
-//! files did not match; the report repeats it in its notes. The new bundle verifies.
+//! files did not match; the report repeats it in its notes. Trusted timestamps (`timestamps/`)
+//! are copied only from a source that matches its seal (they vouch for the source as it was).
+//! The new bundle verifies.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::cli::AnalyzeArgs;
 use crate::engine::events::{self, Event};
@@ -52,21 +54,10 @@ pub async fn analyze(args: AnalyzeArgs, printer: &Printer) -> Result<Code, Failu
             )));
         }
     }
-    // The thresholds the run used (journaled with the report step's arguments).
-    let thresholds = investigation::thresholds_from(
-        facts
-            .last_args_of("report.evidence")
-            .or_else(|| facts.last_args_of("analysis.flag"))
-            .and_then(|a| a.get("thresholds")),
-    )
-    .map_err(Failure::usage)?;
-    // Excel-style CSVs when asked now or when the run wrote them so.
-    let excel = args.bot_log.excel
-        || facts
-            .last_args_of("report.evidence")
-            .and_then(|a| a.get("excel"))
-            .and_then(Value::as_bool)
-            == Some(true);
+    // The thresholds the run used; Excel-style CSVs when asked now or when the run wrote them so.
+    let (thresholds, excel_before) =
+        investigation::report_settings(&facts).map_err(Failure::usage)?;
+    let excel = args.bot_log.excel || excel_before;
     // Read every log before the first is copied into the bundle: a refused log must leave no
     // unsealed copy behind (the bundle would stop verifying), as `leak` checks them up front.
     let name = facts.exchange().ok_or_else(|| {
@@ -129,12 +120,11 @@ pub async fn analyze(args: AnalyzeArgs, printer: &Printer) -> Result<Code, Failu
     drop(journal);
     session::seal(&dir)?;
     printer.out(&format!(
-        "{} of {} orders flagged as unauthorized ({} for review); estimated overpayment {} {}",
+        "{} of {} orders flagged as unauthorized ({} for review); {}",
         summary["flagged_count"],
         summary["order_count"],
         summary["review_count"],
-        summary["overpayment"].as_str().unwrap_or("0"),
-        summary["quote_currency"].as_str().unwrap_or("")
+        summary["loss_text"].as_str().unwrap_or_default()
     ));
     for note in &inv.result.notes {
         printer.out(&format!("note: {note}"));
@@ -207,8 +197,18 @@ fn copy_target(src: &Path, out: &Path) -> Result<Target, Failure> {
         ))
     };
     let mut copied = 0usize;
+    // Trusted timestamps vouch for the source as it was stamped: they carry over to the copy
+    // only when the source still matches its seal.
+    let timestamps_left_out =
+        !pf.ok() && std::fs::symlink_metadata(src.join(crate::report::timestamp::DIR)).is_ok();
     for f in walk(src).map_err(|e| Failure::run(e.to_string()))? {
         let base = f.rel.rsplit('/').next().unwrap_or_default();
+        if timestamps_left_out
+            && f.rel
+                .starts_with(&format!("{}/", crate::report::timestamp::DIR))
+        {
+            continue;
+        }
         if outside_seal(&f.rel, &f.kind)
             || f.kind != FoundKind::File
             || f.rel == journal::FILE_NAME
@@ -245,6 +245,7 @@ fn copy_target(src: &Path, out: &Path) -> Result<Target, Failure> {
         "journal_bytes_set_aside": set_aside,
         "set_aside_in": (set_aside > 0).then_some("source-journal.jsonl"),
         "unverified": aside.iter().map(|r| format!("{UNVERIFIED}/{r}")).collect::<Vec<_>>(),
+        "timestamps_left_out": timestamps_left_out,
     });
     Ok(Target {
         dir: dst,

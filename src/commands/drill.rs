@@ -26,6 +26,7 @@ pub async fn drill(args: DrillArgs, printer: &Printer) -> Result<Code, Failure> 
         min_recall: args.min_recall,
         min_precision: args.min_precision,
         with_bot_log: !args.no_bot_log,
+        excel: args.excel,
     };
     let outcome = run::run(&opts, printer).await?;
     let verified = crate::report::verify(&outcome.dir)

@@ -45,6 +45,7 @@ pub async fn leak(args: LeakArgs, printer: &Printer) -> Result<Code, Failure> {
         dry_run: args.dry_run,
         assume_yes: args.yes,
         interactive: printer.interactive(),
+        rerun: None,
     };
     let report = session::run_new(settings, &conn, printer).await?;
     let code = session::print_outcome(&report, printer);

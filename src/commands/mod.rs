@@ -25,6 +25,9 @@ pub async fn dispatch(command: Command, printer: &Printer) -> Result<Code, Failu
         Command::Evidence(EvidenceCommand::Verify { run_dir }) => {
             evidence::verify_command(&run_dir, printer)
         }
+        Command::Evidence(EvidenceCommand::Timestamp { run_dir, tsa }) => {
+            evidence::timestamp_command(&run_dir, &tsa, printer).await
+        }
         Command::Playbook(PlaybookCommand::Check { files }) => playbook::check(&files, printer),
         Command::Playbook(PlaybookCommand::List) => playbook::list(printer),
         Command::Playbook(PlaybookCommand::Show { name }) => playbook::show(&name, printer),

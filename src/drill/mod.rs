@@ -38,6 +38,17 @@ pub fn scorecard_rows(c: &Scorecard) -> Vec<(String, String)> {
                 "none (heuristics only)".into()
             },
         ),
+        (
+            format!("loss ({})", c.loss_currency),
+            format!(
+                "{} vs true {}{}",
+                c.loss_text,
+                c.true_loss_text,
+                c.loss_ratio
+                    .map(|r| format!(" (ratio {r:.3})"))
+                    .unwrap_or_default()
+            ),
+        ),
         ("user reaction".into(), format!("{:.1} s", c.reaction_secs)),
         (
             "first containment action".into(),
@@ -63,17 +74,6 @@ pub fn scorecard_rows(c: &Scorecard) -> Vec<(String, String)> {
     rows.push((
         "user's own trades flagged".into(),
         c.user_manual_orders_flagged.to_string(),
-    ));
-    rows.push((
-        format!("loss ({})", c.loss_currency),
-        format!(
-            "estimated {} vs true {}{}",
-            c.estimated_loss,
-            c.true_loss,
-            c.loss_ratio
-                .map(|r| format!(" (ratio {r:.3})"))
-                .unwrap_or_default()
-        ),
     ));
     rows.push((
         "evidence bundle".into(),
@@ -123,8 +123,9 @@ pub fn scorecard_markdown(c: &Scorecard) -> String {
     s.push_str(
         "\nDetection is judged on the attacker orders the export could see; orders the attacker \
          could not place because the key was already dead count as contained, not as misses. \
-         Loss compares the estimate (overpayment + flagged withdrawals at reference prices) with \
-         the mock's true loss (attacker fills' deviation from reference, fees, withdrawals).\n",
+         Loss compares the estimate (overpayment + flagged withdrawals at reference prices + fees \
+         of the flagged orders) with the mock's true loss (attacker fills' deviation from \
+         reference, fees, withdrawals).\n",
     );
     s
 }

@@ -41,6 +41,44 @@ pub struct DrillOptions {
     pub min_recall: f64,
     pub min_precision: f64,
     pub with_bot_log: bool,
+    /// CSVs with a UTF-8 byte-order mark (the playbook's `excel` input).
+    pub excel: bool,
+}
+
+impl DrillOptions {
+    /// The `respond drill` command with these options, quoted for the shell: what runs the
+    /// drill again (an interrupted drill cannot be resumed, its mock exchange stops with it).
+    pub fn command_line(&self) -> String {
+        let mut words = vec![
+            "drill".to_string(),
+            "--exchange".into(),
+            self.exchange.clone(),
+            "--scenario".into(),
+            self.scenario.clone(),
+        ];
+        if let Some(p) = &self.playbook {
+            words.extend(["--playbook".into(), p.display().to_string()]);
+        }
+        words.extend(["--out".into(), self.out.display().to_string()]);
+        if let Some(seed) = self.seed {
+            words.extend(["--seed".into(), seed.to_string()]);
+        }
+        words.extend([
+            "--reaction".into(),
+            self.reaction_secs.to_string(),
+            "--min-recall".into(),
+            self.min_recall.to_string(),
+            "--min-precision".into(),
+            self.min_precision.to_string(),
+        ]);
+        if !self.with_bot_log {
+            words.push("--no-bot-log".into());
+        }
+        if self.excel {
+            words.push("--excel".into());
+        }
+        crate::output::respond_command(words)
+    }
 }
 
 /// A finished drill.
@@ -142,6 +180,9 @@ async fn drive(
     let mut inputs = BTreeMap::new();
     inputs.insert("revoke_interval".to_string(), "500ms".to_string());
     inputs.insert("revoke_timeout".to_string(), format!("{revoke_timeout}s"));
+    if opts.excel {
+        inputs.insert("excel".to_string(), "true".to_string());
+    }
     let settings = RunSettings {
         playbook: opts.playbook.clone(),
         inputs,
@@ -150,6 +191,7 @@ async fn drive(
         dry_run: false,
         assume_yes: true,
         interactive: false,
+        rerun: Some(opts.command_line()),
     };
     let conn = Connection {
         exchange: opts.exchange.clone(),
@@ -164,7 +206,13 @@ async fn drive(
     let dir = report.dir.clone();
 
     let truth = truth_of(state);
-    let observed = observe(&dir, state, &leaked.access_key, run_started)?;
+    let observed = observe(
+        &dir,
+        state,
+        &leaked.access_key,
+        run_started,
+        truth.true_loss,
+    )?;
     let settings = Settings {
         scenario: opts.scenario.clone(),
         seed: opts.seed,
@@ -221,6 +269,7 @@ fn observe(
     state: &Venue,
     leaked: &str,
     run_started: DateTime<Utc>,
+    truth_loss: Decimal,
 ) -> Result<Observed, Failure> {
     let facts = JournalFacts::read(dir).map_err(Failure::run)?;
     let thresholds = investigation::thresholds_from(
@@ -255,6 +304,7 @@ fn observe(
     let first_containment_at = [first_cancel, revoke_shown].into_iter().flatten().min();
     let revocation_observed_at = facts.revocation().revoked_at();
     let verified = crate::report::verify(dir).map(|r| r.ok).unwrap_or(false);
+    let money = crate::report::format::Money::of(&inv.input.exchange);
     Ok(Observed {
         run_started_at: facts.started_at().or(Some(run_started)),
         first_containment_at,
@@ -276,8 +326,16 @@ fn observe(
             .filter(|t| t.flagged)
             .map(|t| t.transfer_id.clone())
             .collect(),
-        estimated_loss: inv.result.loss.overpayment + inv.result.loss.withdrawn_value,
+        estimated_loss: inv.result.loss.total,
+        loss_parts: score::LossParts {
+            overpayment: inv.result.loss.overpayment.normalize().to_string(),
+            withdrawn_value: inv.result.loss.withdrawn_value.normalize().to_string(),
+            fees: inv.result.loss.fees.normalize().to_string(),
+        },
+        loss_unpriced: inv.result.loss.unpriced.clone(),
         loss_currency: inv.result.loss.quote_currency.clone(),
+        loss_text: money.loss_line(&inv.result.loss),
+        true_loss_text: money.with_currency(truth_loss, &inv.result.loss.quote_currency),
         evidence_verified: verified,
     })
 }

@@ -71,10 +71,27 @@ pub struct Observed {
     /// Order ids per rule that fired on them (flagged or not).
     pub rule_hits: BTreeMap<String, BTreeSet<String>>,
     pub flagged_withdrawals: BTreeSet<String>,
+    /// The analysis' estimated loss (`loss.total`).
     pub estimated_loss: Decimal,
+    /// Its parts: overpayment, withdrawn value, fees.
+    pub loss_parts: LossParts,
+    /// What could not be priced (the estimate is then the total of the rest).
+    pub loss_unpriced: Vec<String>,
     /// The currency of the loss figures (the analysis' quote currency).
     pub loss_currency: String,
+    /// The loss as the reports state it (formatted in the exchange's units): total, then parts.
+    pub loss_text: String,
+    /// The true loss formatted like `loss_text`'s amounts.
+    pub true_loss_text: String,
     pub evidence_verified: bool,
+}
+
+/// The parts of the estimated loss, exact.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct LossParts {
+    pub overpayment: String,
+    pub withdrawn_value: String,
+    pub fees: String,
 }
 
 /// The mock's ground truth, as the drill needs it.
@@ -102,10 +119,15 @@ pub struct Scorecard {
     pub per_rule: BTreeMap<String, Detection>,
     pub withdrawals: Detection,
     pub user_manual_orders_flagged: usize,
-    /// Estimated and true loss, in `loss_currency`.
+    /// Estimated (`loss.total` of the analysis) and true loss, in `loss_currency`.
     pub estimated_loss: String,
+    pub estimated_loss_parts: LossParts,
+    pub loss_unpriced: Vec<String>,
     pub true_loss: String,
     pub loss_currency: String,
+    /// The estimate as the reports state it: total first, then its parts.
+    pub loss_text: String,
+    pub true_loss_text: String,
     /// estimated / true (1.0 = exact); `None` when the true loss is zero.
     pub loss_ratio: Option<f64>,
     pub evidence_verified: bool,
@@ -199,8 +221,12 @@ pub fn score(settings: &Settings, truth: &Truth, observed: &Observed) -> Scoreca
         withdrawals,
         user_manual_orders_flagged,
         estimated_loss: observed.estimated_loss.normalize().to_string(),
+        estimated_loss_parts: observed.loss_parts.clone(),
+        loss_unpriced: observed.loss_unpriced.clone(),
         true_loss: truth.true_loss.normalize().to_string(),
         loss_currency: observed.loss_currency.clone(),
+        loss_text: observed.loss_text.clone(),
+        true_loss_text: observed.true_loss_text.clone(),
         loss_ratio,
         evidence_verified: observed.evidence_verified,
         min_recall,
@@ -249,6 +275,7 @@ mod tests {
             flagged_orders: ids(&["a", "b"]),
             estimated_loss: Decimal::from(900),
             loss_currency: "QTE".into(),
+            loss_text: "estimated loss 900 QTE = overpayment 900 + withdrawn 0 + fees 0".into(),
             evidence_verified: true,
             ..Default::default()
         };

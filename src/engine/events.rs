@@ -217,6 +217,9 @@ pub enum Event {
     /// This bundle is a copy of another (`respond analyze RUN_DIR --out DIR`): where from, what
     /// did not match, what was set aside.
     Copy(Value),
+    /// `respond evidence timestamp` stored an RFC 3161 token over the sealed manifest
+    /// (`{"index", "tsa_url", "tsa", "gen_time", "serial", "manifest_sha256", "files"}`).
+    Timestamp(Value),
 }
 
 impl Event {

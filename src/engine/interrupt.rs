@@ -42,7 +42,26 @@ impl Signal {
 struct State {
     tx: watch::Sender<Option<Signal>>,
     /// Printed when a second signal ends the process at once.
-    resume_line: std::sync::Mutex<Option<String>>,
+    resume_line: std::sync::Mutex<Option<AfterStop>>,
+}
+
+/// What the user does after stopping the run: the command, and whether it continues the run
+/// (`respond resume DIR`) or runs it again from the start (a drill, which cannot be resumed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AfterStop {
+    pub command: String,
+    pub resumes: bool,
+}
+
+impl AfterStop {
+    /// `continue with: …` or `run it again with: …`.
+    pub fn phrase(&self) -> String {
+        if self.resumes {
+            format!("continue with: {}", self.command)
+        } else {
+            format!("it cannot be resumed; run it again with: {}", self.command)
+        }
+    }
 }
 
 static STATE: OnceLock<State> = OnceLock::new();
@@ -95,7 +114,7 @@ pub fn raise(sig: Signal) {
             sig.describe()
         );
         if let Some(l) = line {
-            msg.push_str(&format!(", continue with: {l}"));
+            msg.push_str(&format!(", {}", l.phrase()));
         }
         eprintln!("{}", crate::secret::redact(&msg));
         std::process::exit(i32::from(crate::exit::Code::interrupted_by(sig).as_u8()));
@@ -109,11 +128,20 @@ pub fn received() -> Option<Signal> {
 }
 
 /// Sets the command printed if a second signal ends the process.
-pub fn set_resume_line(line: String) {
+pub fn set_resume_line(after: AfterStop) {
     *state()
         .resume_line
         .lock()
-        .unwrap_or_else(|e| e.into_inner()) = Some(line);
+        .unwrap_or_else(|e| e.into_inner()) = Some(after);
+}
+
+/// The command set by [`set_resume_line`], if any.
+pub fn resume_line() -> Option<AfterStop> {
+    state()
+        .resume_line
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
 }
 
 /// Resolves once a signal has arrived (at once if one already did); never without one.

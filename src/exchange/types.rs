@@ -253,7 +253,7 @@ pub struct Balance {
 /// What an exchange tells about one API key of the account.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ApiKeyInfo {
-    /// Masked to first4…last4; never the full key.
+    /// Masked to first4...last4; never the full key.
     pub access_key_masked: String,
     /// True when this is the key the run is using.
     pub is_current: bool,

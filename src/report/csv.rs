@@ -3,7 +3,14 @@
 //! Rows are in a deterministic order (time, then id). Text cells pass through
 //! [`sanitize::csv_text`] (control characters made visible, formula prefixes neutralised with
 //! a leading `'`, long values cut); numeric cells are written from `Decimal`s untouched, so a
-//! genuine negative number stays a number. With `--excel` a UTF-8 byte-order mark comes first.
+//! genuine negative number stays a number. A UTF-8 byte-order mark comes first with `--excel`,
+//! and always for an exchange whose home language is not English (Excel in that language reads
+//! a CSV without one in its legacy code page and garbles every non-ASCII character).
+//!
+//! `unauthorized_trades.csv` and `fills.csv` lead with what a support agent reads first: the
+//! time (the exchange's local time as it sent it, then UTC), market, side, price, volume,
+//! amount and fee. A fill whose exchange reports fees per order only gets its share of the
+//! order's fee by amount, and `fee_basis` says which it is.
 //!
 //! An order's `price` column holds its limit price, or, for an order placed by amount (a
 //! market buy for a quote amount), that amount; `market` is the exchange's own symbol.
@@ -20,29 +27,31 @@ use crate::time::ts;
 
 /// Columns of `unauthorized_trades.csv`.
 pub const UNAUTHORIZED_COLUMNS: &[&str] = &[
-    "exchange",
-    "key_masked",
-    "row_kind",
-    "order_id",
-    "identifier",
-    "fill_id",
+    "created_at_local",
+    "created_at_utc",
     "market",
     "side",
-    "ord_type",
-    "state",
-    "created_at_utc",
-    "created_at_local",
     "price",
     "volume",
-    "executed_volume",
-    "funds",
+    "amount",
     "fee",
+    "fee_basis",
+    "row_kind",
+    "order_id",
+    "fill_id",
+    "identifier",
+    "ord_type",
+    "state",
+    "order_price",
+    "order_volume",
     "rules",
     "score",
     "confidence",
     "reference_price",
     "deviation_pct",
     "est_loss_quote",
+    "exchange",
+    "key_masked",
     "raw_file",
     "raw_sha256",
 ];
@@ -81,18 +90,19 @@ pub const ORDER_COLUMNS: &[&str] = &[
 ];
 
 pub const FILL_COLUMNS: &[&str] = &[
-    "exchange",
-    "fill_id",
-    "order_id",
+    "created_at_local",
+    "created_at_utc",
     "market",
     "side",
-    "created_at_utc",
-    "created_at_local",
     "price",
     "volume",
-    "funds",
+    "amount",
     "fee",
+    "fee_basis",
+    "fill_id",
+    "order_id",
     "order_flagged",
+    "exchange",
     "raw_file",
     "raw_sha256",
 ];
@@ -208,13 +218,17 @@ pub fn unauthorized_trades(j: &Joined<'_>, opts: &ReportOptions) -> Result<Vec<u
     let mut s = Sheet::new("unauthorized_trades.csv", UNAUTHORIZED_COLUMNS, opts)?;
     let input = j.input;
     for (o, v) in j.flagged() {
-        let common = |row_kind: &str| {
+        // What follows the identifying columns, the same for every row of the order.
+        let verdict = |dev: String, loss: String| {
             vec![
+                t(rule_ids(&v.rules)),
+                n(score(v.score)),
+                t(confidence(v.confidence)),
+                n(dec(v.reference_price)),
+                n(dev),
+                n(loss),
                 t(&input.exchange),
                 t(&input.key_masked),
-                t(row_kind),
-                t(&o.id),
-                t(o.client_id.as_deref().unwrap_or("")),
             ]
         };
         let fills = j.fills_by_order.get(o.id.as_str());
@@ -233,62 +247,80 @@ pub fn unauthorized_trades(j: &Joined<'_>, opts: &ReportOptions) -> Result<Vec<u
                     } else {
                         prov(&o.provenance)
                     };
-                    let mut row = common("fill");
-                    row.extend([
-                        t(&f.id),
+                    let (fee, basis) = fee_cells(j, o, f);
+                    let mut row = vec![
+                        t(&f.created_at_local),
+                        t(ts(f.created_at)),
                         t(f.market.as_str()),
                         t(f.side.as_str()),
-                        t(&o.native_type),
-                        t(state(o)),
-                        t(ts(f.created_at)),
-                        t(&f.created_at_local),
                         n(f.price.to_string()),
                         n(f.volume.to_string()),
-                        n(f.volume.to_string()),
                         n(f.funds.to_string()),
-                        n(dec(f.fee)),
-                        t(rule_ids(&v.rules)),
-                        n(score(v.score)),
-                        t(confidence(v.confidence)),
-                        n(dec(v.reference_price)),
-                        n(dev),
-                        n(loss),
-                        t(rf),
-                        t(rs),
-                    ]);
+                        n(fee),
+                        t(basis),
+                        t("fill"),
+                        t(&o.id),
+                        t(&f.id),
+                        t(o.client_id.as_deref().unwrap_or("")),
+                        t(&o.native_type),
+                        t(state(o)),
+                        n(dec(o.price.or(o.quote_amount))),
+                        n(dec(o.volume)),
+                    ];
+                    row.extend(verdict(dev, loss));
+                    row.extend([t(rf), t(rs)]);
                     s.row(row)?;
                 }
             }
             _ => {
                 let (rf, rs) = prov(&o.provenance);
-                let mut row = common("order");
-                row.extend([
-                    t(""),
+                let mut row = vec![
+                    t(&o.created_at_local),
+                    t(ts(o.created_at)),
                     t(o.market.as_str()),
                     t(o.side.as_str()),
-                    t(&o.native_type),
-                    t(state(o)),
-                    t(ts(o.created_at)),
-                    t(&o.created_at_local),
-                    n(dec(o.price.or(o.quote_amount))),
-                    n(dec(o.volume)),
+                    n(dec(avg_price(o))),
                     n(o.executed_volume.to_string()),
                     n(dec(o.executed_funds)),
                     n(o.paid_fee.to_string()),
-                    t(rule_ids(&v.rules)),
-                    n(score(v.score)),
-                    t(confidence(v.confidence)),
-                    n(dec(v.reference_price)),
-                    n(dec(v.deviation_pct)),
-                    n(v.est_loss_quote.map(money).unwrap_or_default()),
-                    t(rf),
-                    t(rs),
-                ]);
+                    t("order"),
+                    t("order"),
+                    t(&o.id),
+                    t(""),
+                    t(o.client_id.as_deref().unwrap_or("")),
+                    t(&o.native_type),
+                    t(state(o)),
+                    n(dec(o.price.or(o.quote_amount))),
+                    n(dec(o.volume)),
+                ];
+                row.extend(verdict(
+                    dec(v.deviation_pct),
+                    v.est_loss_quote.map(money).unwrap_or_default(),
+                ));
+                row.extend([t(rf), t(rs)]);
                 s.row(row)?;
             }
         }
     }
     s.finish()
+}
+
+/// An order's average execution price (executed funds / executed volume), if it filled.
+fn avg_price(o: &Order) -> Option<rust_decimal::Decimal> {
+    match o.executed_funds {
+        Some(f) if !o.executed_volume.is_zero() => Some((f / o.executed_volume).round_dp(8)),
+        _ => None,
+    }
+}
+
+/// The fee cell of a fill and its basis: `fill` (the exchange's per-fill fee) or
+/// `order share` (the order's fee total shared over its fills by amount).
+fn fee_cells(j: &Joined<'_>, o: &Order, f: &crate::exchange::Fill) -> (String, &'static str) {
+    match j.fill_fee(o, f) {
+        Some((fee, false)) => (fee.to_string(), "fill"),
+        Some((fee, true)) => (fee.to_string(), "order share"),
+        None => (String::new(), ""),
+    }
 }
 
 /// `orders.csv`: every order of the window, flagged or not, with its match and verdict.
@@ -351,21 +383,28 @@ pub fn orders(j: &Joined<'_>, opts: &ReportOptions) -> Result<Vec<u8>, ReportErr
 pub fn fills(j: &Joined<'_>, opts: &ReportOptions) -> Result<Vec<u8>, ReportError> {
     let mut s = Sheet::new("fills.csv", FILL_COLUMNS, opts)?;
     let flagged: BTreeSet<&str> = j.flagged().map(|(o, _)| o.id.as_str()).collect();
+    let orders: std::collections::BTreeMap<&str, &Order> =
+        j.orders.iter().map(|(o, _)| (o.id.as_str(), *o)).collect();
     for f in &j.fills {
         let (rf, rs) = prov(&f.provenance);
+        let (fee, basis) = match orders.get(f.order_id.as_str()) {
+            Some(o) => fee_cells(j, o, f),
+            None => (dec(f.fee), if f.fee.is_some() { "fill" } else { "" }),
+        };
         s.row(vec![
-            t(&j.input.exchange),
-            t(&f.id),
-            t(&f.order_id),
+            t(&f.created_at_local),
+            t(ts(f.created_at)),
             t(f.market.as_str()),
             t(f.side.as_str()),
-            t(ts(f.created_at)),
-            t(&f.created_at_local),
             n(f.price.to_string()),
             n(f.volume.to_string()),
             n(f.funds.to_string()),
-            n(dec(f.fee)),
+            n(fee),
+            t(basis),
+            t(&f.id),
+            t(&f.order_id),
             t(flagged.contains(f.order_id.as_str()).to_string()),
+            t(&j.input.exchange),
             t(rf),
             t(rs),
         ])?;

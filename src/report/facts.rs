@@ -18,7 +18,7 @@ pub struct RunFacts {
     pub exchange: String,
     /// A label for the account the user gave, if any.
     pub account_label: Option<String>,
-    /// The leaked key, masked (`abcd…wxyz`).
+    /// The leaked key, masked (`abcd...wxyz`).
     pub key_masked: String,
     pub tool_version: String,
     /// The playbook as given (a path or `builtin:<name>`) and the SHA-256 of its bytes.
@@ -38,6 +38,53 @@ pub struct RunFacts {
     pub dry_run: bool,
     /// The response itself, step by step, in execution order.
     pub steps: Vec<StepRecord>,
+    /// Steps of the playbook that never started before the report was written (a run cut
+    /// off, analyzed offline), by id; steps that come after the report are not counted.
+    #[serde(default)]
+    pub not_started: Vec<String>,
+    /// What the user told the run about the incident (playbook inputs), for the ticket.
+    #[serde(default)]
+    pub incident: IncidentInputs,
+    /// Open orders the run cancelled with the leaked key.
+    #[serde(default)]
+    pub cancelled_orders: usize,
+    /// Scopes the key was proven to hold by this run's own actions (a cancel that succeeded
+    /// proves the trading scope).
+    #[serde(default)]
+    pub proven_scopes: Vec<ProvenScope>,
+    /// Trusted (RFC 3161) timestamps of the bundle, oldest first.
+    #[serde(default)]
+    pub timestamps: Vec<crate::report::timestamp::TimestampInfo>,
+}
+
+/// The incident as the user describes it: playbook inputs `account`, `discovered_at`,
+/// `leak_vector`, `contact` and `bot_ips`. Each is `None` (or empty) when not given, and the
+/// ticket then shows a placeholder naming the input.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncidentInputs {
+    /// The account at the exchange (its e-mail or member id).
+    pub account: Option<String>,
+    /// When the user noticed the leak (as given: free text or RFC 3339).
+    pub discovered_at: Option<String>,
+    /// How the key is thought to have leaked.
+    pub leak_vector: Option<String>,
+    /// How support can reach the user.
+    pub contact: Option<String>,
+    /// The bot's own server addresses (the only legitimate sources of API calls).
+    pub bot_ips: Vec<String>,
+}
+
+/// A scope of the leaked key proven by an action of this run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProvenScope {
+    /// The exchange's scope name (`make_orders`).
+    pub scope: String,
+    /// What proved it, e.g. `cancelled 6 open orders with the key at 2026-…Z`.
+    pub evidence: String,
+    pub at: DateTime<Utc>,
+    /// How many cancels the exchange accepted with the key.
+    #[serde(default)]
+    pub cancelled: u64,
 }
 
 /// Whether the leaked key was seen dead, and when.
@@ -53,6 +100,12 @@ pub enum Revocation {
         observed_at: DateTime<Utc>,
         /// What showed it, e.g. `GET /v1/accounts → 401 invalid_access_key`.
         evidence: String,
+        /// The exchange's error for the refused key (`invalid_access_key`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        refused_with: Option<String>,
+        /// When this run (or the run it resumes) last saw the key accepted.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        accepted_at: Option<DateTime<Utc>>,
     },
 }
 

@@ -78,29 +78,57 @@ impl Money {
         (self.minor_units)(currency.trim()) == Some(0)
     }
 
-    /// An amount of `currency`: whole units with thousands separators (`15,525,711`) for a
-    /// currency without minor unit; any other currency up to 8 decimals, trailing zeros
-    /// trimmed.
+    /// An amount of `currency`: in the currency's minor units, with thousands separators
+    /// (`15,525,711` for a currency without minor unit, `1,500.10` with two); a currency whose
+    /// minor units the exchange does not give (a coin) up to 8 decimals, trailing zeros trimmed.
     pub fn amount(&self, d: Decimal, currency: &str) -> String {
-        if self.whole_units(currency) {
-            let r =
-                d.round_dp_with_strategy(0, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
-            let r = if r.is_zero() { Decimal::ZERO } else { r };
-            group_thousands(&r.normalize().to_string())
+        match (self.minor_units)(currency.trim()) {
+            Some(units) => {
+                let r = d.round_dp_with_strategy(
+                    units,
+                    rust_decimal::RoundingStrategy::MidpointAwayFromZero,
+                );
+                let r = if r.is_zero() { Decimal::ZERO } else { r };
+                group_thousands(&format!("{:.*}", units as usize, r))
+            }
+            None => money(d),
+        }
+    }
+
+    /// An amount followed by its currency (`15,525,711.25 USD`).
+    pub fn with_currency(&self, d: Decimal, currency: &str) -> String {
+        format!("{} {}", self.amount(d, currency), currency.trim())
+    }
+
+    /// A unit price quoted in `currency`: prices of cheap coins have decimals, so a price keeps
+    /// up to 8 (trimmed), with thousands separators when the currency's minor units are known;
+    /// other quote currencies as [`money`].
+    pub fn price(&self, d: Decimal, currency: &str) -> String {
+        if (self.minor_units)(currency.trim()).is_some() {
+            group_thousands(&money(d))
         } else {
             money(d)
         }
     }
 
-    /// A unit price quoted in `currency`: prices of cheap coins in a currency without minor
-    /// unit have decimals, so they keep up to 8 (trimmed), with thousands separators; other
-    /// quote currencies as [`money`].
-    pub fn price(&self, d: Decimal, currency: &str) -> String {
-        if self.whole_units(currency) {
-            group_thousands(&money(d))
-        } else {
-            money(d)
+    /// The estimated loss in one line, total first, then its parts (`estimated loss 1,234 USD =
+    /// overpayment 1,000 + withdrawn 200 + fees 34`), and what could not be priced.
+    pub fn loss_line(&self, loss: &crate::analysis::LossSummary) -> String {
+        let q = loss.quote_currency.as_str();
+        let mut s = format!(
+            "estimated loss {} = overpayment {} + withdrawn {} + fees {}",
+            self.with_currency(loss.total, q),
+            self.amount(loss.overpayment, q),
+            self.amount(loss.withdrawn_value, q),
+            self.amount(loss.fees, q)
+        );
+        if !loss.unpriced.is_empty() {
+            s.push_str(&format!(
+                " (the priced parts only; not priced: {})",
+                loss.unpriced.join("; ")
+            ));
         }
+        s
     }
 
     /// A balance cell: whole units where the currency has no minor unit, else exact.
@@ -145,8 +173,11 @@ pub fn rule_ids(rules: &[RuleHit]) -> String {
         .join(";")
 }
 
+/// A score with two decimals; never `-0.00` (a sum of weights that cancel out is zero).
 pub fn score(s: f64) -> String {
-    format!("{s:.2}")
+    let r = (s * 100.0).round() / 100.0;
+    let r = if r == 0.0 || !r.is_finite() { 0.0 } else { r };
+    format!("{r:.2}")
 }
 
 pub fn confidence(c: Confidence) -> &'static str {
@@ -172,6 +203,28 @@ pub fn order_price(o: &Order) -> Option<Decimal> {
         Some(f) if !o.executed_volume.is_zero() => Some(f / o.executed_volume),
         _ => o.price,
     }
+}
+
+/// A fill's share of its order's fee total, by amount (funds, else volume): what a fill row
+/// shows when the exchange reports fees per order only. `None` when there is nothing to share.
+pub fn fee_share(
+    order_fee: Decimal,
+    fill: &crate::exchange::Fill,
+    fills: &[&crate::exchange::Fill],
+) -> Option<Decimal> {
+    if order_fee.is_zero() {
+        return Some(Decimal::ZERO);
+    }
+    let funds: Decimal = fills.iter().map(|f| f.funds).sum();
+    let volume: Decimal = fills.iter().map(|f| f.volume).sum();
+    let share = if !funds.is_zero() {
+        fill.funds / funds
+    } else if !volume.is_zero() {
+        fill.volume / volume
+    } else {
+        return None;
+    };
+    Some((order_fee * share).round_dp(8).normalize())
 }
 
 /// Deviation (%) and estimated loss of one fill against a reference price: buys lose
@@ -252,6 +305,55 @@ mod tests {
         );
         assert_eq!(m.humanize("ZMU 12 ZMUX 1e5 ZMU"), "ZMU 12 ZMUX 1e5 ZMU");
         assert_eq!(m.humanize(""), "");
+    }
+
+    #[test]
+    fn known_minor_units_round_and_group() {
+        let m = Money::new(|c| match c {
+            "ZMU" => Some(0),
+            "TWO" => Some(2),
+            _ => None,
+        });
+        assert_eq!(m.amount(d("1500.1"), "TWO"), "1,500.10");
+        assert_eq!(m.amount(d("-0.004"), "TWO"), "0.00", "no negative zero");
+        assert_eq!(m.amount(d("1234567.125"), "TWO"), "1,234,567.13");
+        assert_eq!(
+            m.with_currency(d("15443567.12504236"), "ZMU"),
+            "15,443,567 ZMU"
+        );
+        assert_eq!(m.price(d("1234.56789"), "TWO"), "1,234.56789");
+    }
+
+    #[test]
+    fn scores_never_read_negative_zero() {
+        assert_eq!(score(-0.0), "0.00");
+        assert_eq!(score(-0.001), "0.00");
+        assert_eq!(score(2.404), "2.40");
+        assert_eq!(score(-0.5), "-0.50");
+    }
+
+    #[test]
+    fn the_loss_line_states_the_total_first_with_its_parts() {
+        let m = money();
+        let loss = crate::analysis::LossSummary {
+            quote_currency: "ZMU".into(),
+            total: d("15443567.4"),
+            overpayment: d("15430000.2"),
+            withdrawn_value: d("0"),
+            fees: d("13567.2"),
+            ..Default::default()
+        };
+        assert_eq!(
+            m.loss_line(&loss),
+            "estimated loss 15,443,567 ZMU = overpayment 15,430,000 + withdrawn 0 + fees 13,567"
+        );
+        let partial = crate::analysis::LossSummary {
+            unpriced: vec!["flagged withdrawals of XYZ have no reference price".into()],
+            ..loss
+        };
+        assert!(m
+            .loss_line(&partial)
+            .ends_with("(the priced parts only; not priced: flagged withdrawals of XYZ have no reference price)"));
     }
 
     #[test]

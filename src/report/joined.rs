@@ -10,6 +10,11 @@ use crate::analysis::{AnalysisInput, AnalysisResult, OrderVerdict, TransferVerdi
 use crate::exchange::{Descriptor, Fill, Order};
 use crate::report::format::Money;
 
+/// `t` in UTC to the second: `2026-11-29 20:46:00 UTC`.
+pub fn utc_short(t: DateTime<Utc>) -> String {
+    format!("{} UTC", t.format("%Y-%m-%d %H:%M:%S"))
+}
+
 /// Orders with their verdicts and fills, in a deterministic order.
 pub struct Joined<'a> {
     pub input: &'a AnalysisInput,
@@ -77,6 +82,33 @@ impl<'a> Joined<'a> {
             .filter_map(|(o, v)| v.filter(|v| v.flagged).map(|v| (*o, v)))
     }
 
+    /// The withdrawals analysis flagged (R13), in the order of the input.
+    pub fn flagged_withdrawals(&self) -> impl Iterator<Item = &'a crate::exchange::Transfer> + '_ {
+        self.input.withdrawals.iter().filter(|w| {
+            self.transfer_verdicts
+                .get(w.id.as_str())
+                .is_some_and(|v| v.flagged)
+        })
+    }
+
+    /// Orders left for a human to review (confidence `review`, not flagged), in time order.
+    pub fn review(&self) -> impl Iterator<Item = (&'a Order, &'a OrderVerdict)> + '_ {
+        self.orders.iter().filter_map(|(o, v)| {
+            v.filter(|v| !v.flagged && v.confidence == crate::analysis::Confidence::Review)
+                .map(|v| (*o, v))
+        })
+    }
+
+    /// The fee of one fill of `order`: the fill's own, else the order's fee total shared over
+    /// its fills by amount (`true` when shared this way).
+    pub fn fill_fee(&self, order: &Order, fill: &Fill) -> Option<(rust_decimal::Decimal, bool)> {
+        if let Some(fee) = fill.fee {
+            return Some((fee, false));
+        }
+        let fills = self.fills_by_order.get(order.id.as_str())?;
+        crate::report::format::fee_share(order.paid_fee, fill, fills).map(|f| (f, true))
+    }
+
     pub fn order_flagged(&self, order_id: &str) -> bool {
         self.flagged_ids.contains(order_id)
     }
@@ -109,6 +141,22 @@ impl<'a> Joined<'a> {
             self.input.local_utc_offset_secs,
             self.exchange
                 .map(|d| (d.locale.zone.utc_offset_secs, d.locale.zone.name)),
+        )
+    }
+
+    /// `t` for reading, in the exchange's local zone then UTC, to the second:
+    /// `2026-11-29 21:46:00 CET (2026-11-29 20:46:00 UTC)`.
+    pub fn when(&self, t: DateTime<Utc>) -> String {
+        format!("{} ({})", self.local_short(t), utc_short(t))
+    }
+
+    /// `t` in the exchange's local zone, to the second, with the zone's name.
+    pub fn local_short(&self, t: DateTime<Utc>) -> String {
+        format!(
+            "{} {}",
+            t.with_timezone(&crate::time::offset(self.input.local_utc_offset_secs))
+                .format("%Y-%m-%d %H:%M:%S"),
+            self.local_zone()
         )
     }
 

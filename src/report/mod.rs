@@ -21,6 +21,7 @@ pub mod markdown;
 pub mod sanitize;
 pub mod ticket;
 pub mod timeline;
+pub mod timestamp;
 pub mod verify;
 pub mod view;
 
@@ -37,6 +38,8 @@ pub use verify::{verify, VerifyReport};
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ReportOptions {
     /// Write CSVs with a UTF-8 byte-order mark, so Excel reads non-ASCII text correctly.
+    /// [`write_bundle`] turns it on by itself for an exchange whose home language is not
+    /// English.
     pub excel: bool,
 }
 
@@ -106,6 +109,11 @@ pub fn write_bundle(
         });
     }
     let joined = joined::Joined::new(input, result);
+    // Excel in a non-English locale reads a CSV without a byte-order mark in its legacy code
+    // page: the mark is the default there.
+    let opts = &ReportOptions {
+        excel: opts.excel || joined.language().is_some_and(|l| l != "en"),
+    };
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
     let unauthorized = csv::unauthorized_trades(&joined, opts)?;
     let unauthorized_sha = crate::fsutil::sha256_hex(&unauthorized);

@@ -16,6 +16,14 @@
 //! at their limit, the reference price, and every order of any market in that span. The zoomed
 //! span is shaded on the overview so the two figures read together.
 //!
+//! Unauthorized withdrawals are purple diamonds between the panels (and on the zoomed lane),
+//! each titled with its amount, destination and txid.
+//!
+//! The axes read in the exchange's local time (the zone is named on them; the caption gives
+//! UTC). Labels sit outside the plot areas, in a strip above each panel or in the left
+//! margin, and the zoomed candles are translucent outlines, so no label or candle hides a
+//! mark.
+//!
 //! Every text is escaped with [`sanitize::html`]; coordinates are formatted with one decimal
 //! and nothing reads the clock, so the output is deterministic.
 
@@ -36,17 +44,19 @@ use crate::time::ts;
 const W: f64 = 960.0;
 const LEFT: f64 = 90.0;
 const RIGHT: f64 = 20.0;
-const PRICE_TOP: f64 = 30.0;
+const PRICE_TOP: f64 = 40.0;
 const PRICE_H: f64 = 180.0;
-const LANE_TOP: f64 = 250.0;
+const LANE_TOP: f64 = 262.0;
 const LANE_H: f64 = 100.0;
-const H: f64 = 400.0;
+const H: f64 = 412.0;
+/// The row between the panels that holds the withdrawal marks.
+const W_ROW: f64 = PRICE_TOP + PRICE_H + 14.0;
 const MAX_MARKS: usize = 2000;
 /// The zoomed figure, below the overview.
-const Z_TOP: f64 = 440.0;
-const Z_PRICE_TOP: f64 = Z_TOP + 44.0;
+const Z_TOP: f64 = H + 40.0;
+const Z_PRICE_TOP: f64 = Z_TOP + 62.0;
 const Z_PRICE_H: f64 = 220.0;
-const Z_LANE_TOP: f64 = Z_PRICE_TOP + Z_PRICE_H + 28.0;
+const Z_LANE_TOP: f64 = Z_PRICE_TOP + Z_PRICE_H + 30.0;
 const Z_LANE_H: f64 = 80.0;
 const Z_H: f64 = Z_LANE_TOP + Z_LANE_H + 50.0;
 /// Margin of the zoomed span after the revocation / last flagged order.
@@ -101,6 +111,88 @@ impl Scale {
 
 fn f(d: Decimal) -> f64 {
     d.to_f64().unwrap_or(0.0)
+}
+
+/// Rough width in pixels of `text` at the picture's 11 px font (wide enough for Latin text).
+fn text_width(text: &str) -> f64 {
+    text.chars().count() as f64 * 6.3
+}
+
+/// A label for the vertical line at `x` in the strip above a panel whose title, starting at
+/// `LEFT`, is `title_width` wide: left of the line (anchored at its end) when it fits between
+/// the title and the line, else right of it. Returns (x, anchor).
+fn strip_label(x: f64, width: f64, title_width: f64) -> (f64, &'static str) {
+    if x - 4.0 - width > LEFT + title_width + 8.0 {
+        (x - 4.0, "end")
+    } else {
+        (x + 4.0, "start")
+    }
+}
+
+/// The price line's label in the left margin, below or above the axis labels it would touch.
+fn margin_label(y: f64, hi_y: f64, lo_y: f64) -> f64 {
+    let mut y = y + 4.0;
+    for axis in [hi_y, lo_y] {
+        if (y - (axis + 4.0)).abs() < 12.0 {
+            y = if y >= axis + 4.0 {
+                axis + 16.0
+            } else {
+                axis - 8.0
+            };
+        }
+    }
+    y
+}
+
+/// `t` on an axis: the exchange's local time.
+fn local_label(j: &Joined<'_>, t: DateTime<Utc>, fmt: &str) -> String {
+    t.with_timezone(&crate::time::offset(j.input.local_utc_offset_secs))
+        .format(fmt)
+        .to_string()
+}
+
+/// A withdrawal mark: a purple diamond at (x, y) with its details in the title.
+fn withdrawal_mark(s: &mut String, x: f64, y: f64, title: &str) {
+    let _ = write!(
+        s,
+        r##"<path d="M{x:.1} {:.1} L{:.1} {y:.1} L{x:.1} {:.1} L{:.1} {y:.1} Z" fill="#7b1fa2" stroke="#fff" stroke-width="0.8"><title>{}</title></path>"##,
+        y - 7.0,
+        x + 6.0,
+        y + 7.0,
+        x - 6.0,
+        html(title)
+    );
+}
+
+/// The unauthorized withdrawals, with their marks' titles.
+fn flagged_withdrawals(j: &Joined<'_>) -> Vec<(DateTime<Utc>, String)> {
+    let mut out: Vec<(DateTime<Utc>, String)> = j
+        .flagged_withdrawals()
+        .map(|w| {
+            let (to, _, _) = crate::report::view::destination(w, &j.input.withdrawal_addresses);
+            (
+                w.created_at,
+                clean(&format!(
+                    "unauthorized withdrawal {}: {} {}{} to {} at {}{}",
+                    w.id,
+                    w.amount.normalize(),
+                    w.currency,
+                    w.net_type
+                        .as_deref()
+                        .map(|n| format!(" (network {n})"))
+                        .unwrap_or_default(),
+                    to.unwrap_or("an address the record does not give"),
+                    ts(w.created_at),
+                    w.txid
+                        .as_deref()
+                        .map(|t| format!("; txid {t}"))
+                        .unwrap_or_default()
+                )),
+            )
+        })
+        .collect();
+    out.sort();
+    out
 }
 
 /// Renders the SVG and a one-line caption (plain text, for the HTML and Markdown reports).
@@ -170,8 +262,12 @@ pub fn render(facts: &RunFacts, j: &Joined<'_>) -> (String, String) {
         r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {height}" width="100%" role="img" aria-labelledby="tl-title" font-family="sans-serif" font-size="11">"##
     );
     let title = match &market {
-        Some(m) => format!("Orders over time (UTC); price line: {}", clean(m)),
-        None => "Orders over time (UTC)".to_string(),
+        Some(m) => format!(
+            "Orders over time ({}); price line: {}",
+            j.local_zone(),
+            clean(m)
+        ),
+        None => format!("Orders over time ({})", j.local_zone()),
     };
     let _ = write!(s, r##"<title id="tl-title">{}</title>"##, html(&title));
     let _ = write!(
@@ -184,14 +280,12 @@ pub fn render(facts: &RunFacts, j: &Joined<'_>) -> (String, String) {
         let (a, b) = (sc.x(za), sc.x(zb).max(sc.x(za) + 3.0));
         let _ = write!(
             s,
-            r##"<rect x="{a:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="none" stroke="#e65100" stroke-width="1.5"><title>zoomed below: {} → {}</title></rect><text x="{:.1}" y="{:.1}" text-anchor="end" fill="#e65100">zoomed below ↓</text>"##,
+            r##"<rect x="{a:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="none" stroke="#e65100" stroke-width="1.5"><title>zoomed below: {} → {}</title></rect>"##,
             PRICE_TOP - 4.0,
             b - a,
             LANE_TOP + LANE_H - PRICE_TOP + 8.0,
             ts(za),
-            ts(zb),
-            b,
-            PRICE_TOP - 8.0
+            ts(zb)
         );
     }
 
@@ -260,11 +354,11 @@ pub fn render(facts: &RunFacts, j: &Joined<'_>) -> (String, String) {
             let y = py(f(r));
             let _ = write!(
                 s,
-                r##"<line x1="{LEFT}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#2e7d32" stroke-dasharray="6 3"/><text x="{:.1}" y="{:.1}" fill="#2e7d32">reference {}</text>"##,
+                r##"<line x1="{LEFT}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#2e7d32" stroke-dasharray="6 3"/><text x="{:.1}" y="{:.1}" text-anchor="end" fill="#2e7d32">ref {}</text>"##,
                 W - RIGHT,
-                LEFT + 4.0,
-                y - 3.0,
-                html(&r.to_string())
+                LEFT - 4.0,
+                margin_label(y, py(hi), py(lo)),
+                html(&format_price(f(r)))
             );
         }
         // Above MAX_MARKS orders in this market, only the flagged ones are drawn.
@@ -296,14 +390,15 @@ pub fn render(facts: &RunFacts, j: &Joined<'_>) -> (String, String) {
             PRICE_TOP + 20.0
         );
     }
+    let price_title = match &market {
+        Some(m) => format!("{}: price", clean(m)),
+        None => "price".into(),
+    };
     let _ = write!(
         s,
         r##"<text x="{LEFT}" y="{:.1}" font-weight="bold">{}</text>"##,
         PRICE_TOP - 8.0,
-        html(&match &market {
-            Some(m) => format!("{}: price", clean(m)),
-            None => "price".into(),
-        })
+        html(&price_title)
     );
 
     // Order lane.
@@ -379,20 +474,39 @@ pub fn render(facts: &RunFacts, j: &Joined<'_>) -> (String, String) {
         }
     }
 
-    // Revocation.
-    if let Some(at) = revoked {
-        let x = sc.x(at);
+    // Unauthorized withdrawals, between the panels.
+    let withdrawals = flagged_withdrawals(j);
+    if !withdrawals.is_empty() {
         let _ = write!(
             s,
-            r##"<line x1="{x:.1}" y1="{PRICE_TOP}" x2="{x:.1}" y2="{:.1}" stroke="#000" stroke-dasharray="4 3"/><text x="{:.1}" y="{:.1}" text-anchor="end">key revoked (observed) {}</text>"##,
+            r##"<text x="{:.1}" y="{:.1}" text-anchor="end" fill="#7b1fa2">withdrawals</text>"##,
+            LEFT - 4.0,
+            W_ROW + 4.0
+        );
+    }
+    for (at, title) in &withdrawals {
+        withdrawal_mark(&mut s, sc.x(*at), W_ROW, title);
+    }
+
+    // Revocation: the line, its label in the strip above the price panel.
+    if let Some(at) = revoked {
+        let x = sc.x(at);
+        let label = format!(
+            "key revoked (observed) {}",
+            local_label(j, at, "%m-%d %H:%M:%S")
+        );
+        let (lx, anchor) = strip_label(x, text_width(&label), text_width(&price_title));
+        let _ = write!(
+            s,
+            r##"<line x1="{x:.1}" y1="{:.1}" x2="{x:.1}" y2="{:.1}" stroke="#000" stroke-dasharray="4 3"/><text x="{lx:.1}" y="{:.1}" text-anchor="{anchor}">{}</text>"##,
+            PRICE_TOP - 4.0,
             LANE_TOP + LANE_H,
-            x - 3.0,
-            PRICE_TOP + PRICE_H - 18.0,
-            html(&ts(at))
+            PRICE_TOP - 8.0,
+            html(&label)
         );
     }
 
-    // Time axis: five ticks.
+    // Time axis: five ticks, in the exchange's local time.
     let axis_y = LANE_TOP + LANE_H + 16.0;
     // Ticks over the data's extent, not the padding (a tick past the run's end confuses).
     for i in 0..5 {
@@ -408,11 +522,27 @@ pub fn render(facts: &RunFacts, j: &Joined<'_>) -> (String, String) {
             r##"<line x1="{x:.1}" y1="{:.1}" x2="{x:.1}" y2="{:.1}" stroke="#999"/><text x="{x:.1}" y="{axis_y:.1}" text-anchor="{anchor}">{}</text>"##,
             LANE_TOP + LANE_H,
             LANE_TOP + LANE_H + 4.0,
-            html(&t.format("%m-%d %H:%M:%SZ").to_string())
+            html(&local_label(j, t, "%m-%d %H:%M"))
         );
     }
+    let _ = write!(
+        s,
+        r##"<text x="{:.1}" y="{axis_y:.1}" text-anchor="end" fill="#555">{}</text>"##,
+        LEFT - 4.0,
+        html(&j.local_zone())
+    );
     // Legend.
     let ly = H - 12.0;
+    let _ = write!(
+        s,
+        r##"<g><rect x="{:.1}" y="{:.1}" width="12" height="9" fill="none" stroke="#e65100" stroke-width="1.5"/><text x="{:.1}" y="{ly:.1}">zoomed below</text><path d="M{:.1} {:.1} l5 5 l-5 5 l-5 -5 Z" fill="#7b1fa2"/><text x="{:.1}" y="{ly:.1}">unauthorized withdrawal</text></g>"##,
+        LEFT + 470.0,
+        ly - 9.0,
+        LEFT + 486.0,
+        LEFT + 590.0,
+        ly - 9.0,
+        LEFT + 600.0
+    );
     let _ = write!(
         s,
         r##"<g><circle cx="{LEFT}" cy="{:.1}" r="4" fill="#d32f2f"/><text x="{:.1}" y="{ly:.1}">flagged order</text><circle cx="{:.1}" cy="{:.1}" r="3" fill="#777"/><text x="{:.1}" y="{ly:.1}">other order</text><line x1="{:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="#1f5fbf" stroke-width="2"/><text x="{:.1}" y="{ly:.1}">candle close</text><rect x="{:.1}" y="{:.1}" width="12" height="8" fill="#fde2e1"/><text x="{:.1}" y="{ly:.1}">suspicious window</text></g>"##,
@@ -431,7 +561,15 @@ pub fn render(facts: &RunFacts, j: &Joined<'_>) -> (String, String) {
         LEFT + 346.0
     );
     if let Some(span) = zoom {
-        zoom_panel(&mut s, facts, j, market.as_deref(), &all_candles, span);
+        zoom_panel(
+            &mut s,
+            facts,
+            j,
+            market.as_deref(),
+            &all_candles,
+            &withdrawals,
+            span,
+        );
     }
     s.push_str("</svg>");
 
@@ -550,6 +688,7 @@ fn zoom_panel(
     j: &Joined<'_>,
     market: Option<&str>,
     candles: &[&crate::exchange::Candle],
+    withdrawals: &[(DateTime<Utc>, String)],
     (za, zb): (DateTime<Utc>, DateTime<Utc>),
 ) {
     let sc = Scale {
@@ -559,19 +698,22 @@ fn zoom_panel(
     let in_span = |t: DateTime<Utc>| t >= za && t <= zb;
     let right = W - RIGHT;
     let _ = write!(s, r##"<g id="tl-zoom">"##);
-    let same_day = za.date_naive() == zb.date_naive();
+    let off = j.input.local_utc_offset_secs;
+    let local_day = |t: DateTime<Utc>| t.with_timezone(&crate::time::offset(off)).date_naive();
+    let same_day = local_day(za) == local_day(zb);
+    let zone = j.local_zone();
     let span_text = if same_day {
         format!(
-            "{} {}–{} UTC",
-            za.format("%Y-%m-%d"),
-            za.format("%H:%M"),
-            zb.format("%H:%M")
+            "{} {}–{} {zone}",
+            local_label(j, za, "%Y-%m-%d"),
+            local_label(j, za, "%H:%M"),
+            local_label(j, zb, "%H:%M")
         )
     } else {
         format!(
-            "{} – {} UTC",
-            za.format("%Y-%m-%d %H:%M"),
-            zb.format("%Y-%m-%d %H:%M")
+            "{} – {} {zone}",
+            local_label(j, za, "%Y-%m-%d %H:%M"),
+            local_label(j, zb, "%Y-%m-%d %H:%M")
         )
     };
     let _ = write!(
@@ -601,10 +743,10 @@ fn zoom_panel(
         r##"<text x="{LEFT}" y="{:.1}" fill="#555">{}</text>"##,
         Z_TOP + 22.0,
         html(&if zc.is_empty() {
-            "dots: the account's fills at their own prices (no candles in this span)".to_string()
+            "dots: the account's fills at their own prices (no candles in this span); green band: reference-price window".to_string()
         } else {
             format!(
-                "dots: the account's fills at their own prices; blue boxes: {} candles (high–low, bar = close), coarser than the attack",
+                "dots: the account's fills at their own prices; blue outlines: {} candles (high–low, bar = close), coarser than the attack; green band: reference-price window",
                 interval_words(interval)
             )
         })
@@ -617,12 +759,10 @@ fn zoom_panel(
             let (a, b) = (clamp(w.from), clamp(w.to));
             let _ = write!(
                 s,
-                r##"<rect x="{a:.1}" y="{Z_PRICE_TOP}" width="{:.1}" height="{Z_PRICE_H}" fill="#e8f5e9"><title>reference-price window {} → {}</title></rect><text x="{:.1}" y="{:.1}" fill="#2e7d32">reference window</text>"##,
+                r##"<rect x="{a:.1}" y="{Z_PRICE_TOP}" width="{:.1}" height="{Z_PRICE_H}" fill="#e8f5e9"><title>reference-price window {} → {}</title></rect>"##,
                 (b - a).max(1.0),
                 ts(w.from),
-                ts(w.to),
-                a + 4.0,
-                Z_PRICE_TOP + 14.0
+                ts(w.to)
             );
         }
     }
@@ -739,7 +879,7 @@ fn zoom_panel(
             let (yh, yl, yc) = (py(f(c.high)), py(f(c.low)), py(f(c.close)));
             let _ = write!(
                 s,
-                r##"<g><title>{}</title><rect x="{a:.1}" y="{yh:.1}" width="{:.1}" height="{:.1}" fill="#dbe7f7" stroke="#1f5fbf" stroke-width="0.8"/><line x1="{a:.1}" y1="{yc:.1}" x2="{b:.1}" y2="{yc:.1}" stroke="#1f5fbf" stroke-width="2"/></g>"##,
+                r##"<g><title>{}</title><rect x="{a:.1}" y="{yh:.1}" width="{:.1}" height="{:.1}" fill="#1f5fbf" fill-opacity="0.08" stroke="#1f5fbf" stroke-width="0.8"/><line x1="{a:.1}" y1="{yc:.1}" x2="{b:.1}" y2="{yc:.1}" stroke="#1f5fbf" stroke-width="1.5" stroke-opacity="0.6"/></g>"##,
                 html(&clean(&format!(
                     "{} candle from {}: open {} high {} low {} close {}",
                     c.market,
@@ -757,10 +897,11 @@ fn zoom_panel(
             let y = py(f(r));
             let _ = write!(
                 s,
-                r##"<line x1="{LEFT}" y1="{y:.1}" x2="{right:.1}" y2="{y:.1}" stroke="#2e7d32" stroke-dasharray="6 3"/><text x="{:.1}" y="{:.1}" fill="#2e7d32">reference price {}</text>"##,
-                LEFT + 4.0,
-                y - 4.0,
-                html(&r.normalize().to_string())
+                r##"<line x1="{LEFT}" y1="{y:.1}" x2="{right:.1}" y2="{y:.1}" stroke="#2e7d32" stroke-dasharray="6 3"><title>reference price {}</title></line><text x="{:.1}" y="{:.1}" text-anchor="end" fill="#2e7d32">ref {}</text>"##,
+                html(&r.normalize().to_string()),
+                LEFT - 4.0,
+                margin_label(y, py(hi), py(lo)),
+                html(&format_price(f(r)))
             );
         }
         for p in &points {
@@ -804,20 +945,15 @@ fn zoom_panel(
                     )
                 })
                 .unwrap_or_default();
-            let x = sc.x(top.at);
-            let (anchor, dx) = if x > W / 2.0 {
-                ("end", -8.0)
-            } else {
-                ("start", 8.0)
-            };
+            let (x, y) = (sc.x(top.at), py(f(top.price)));
             let _ = write!(
                 s,
-                r##"<text x="{:.1}" y="{:.1}" text-anchor="{anchor}" fill="#d32f2f" font-weight="bold">{}</text>"##,
-                x + dx,
-                py(f(top.price)) + 4.0,
+                r##"<circle cx="{x:.1}" cy="{y:.1}" r="8" fill="none" stroke="#d32f2f" stroke-width="1.5"/><text x="{LEFT}" y="{:.1}" fill="#d32f2f" font-weight="bold">{}</text>"##,
+                Z_TOP + 38.0,
                 html(&format!(
-                    "flagged buy paid {}{pct}",
-                    top.price.round_dp(8).normalize()
+                    "Circled: the highest price a flagged buy paid, {} at {}{pct}",
+                    top.price.round_dp(8).normalize(),
+                    local_label(j, top.at, "%H:%M:%S")
                 ))
             );
         }
@@ -829,14 +965,15 @@ fn zoom_panel(
             Z_PRICE_TOP + 20.0
         );
     }
+    let zoom_title = match market {
+        Some(m) => format!("{}: price (zoomed)", clean(m)),
+        None => "price (zoomed)".into(),
+    };
     let _ = write!(
         s,
         r##"<text x="{LEFT}" y="{:.1}" font-weight="bold">{}</text>"##,
         Z_PRICE_TOP - 6.0,
-        html(&match market {
-            Some(m) => format!("{}: price (zoomed)", clean(m)),
-            None => "price (zoomed)".into(),
-        })
+        html(&zoom_title)
     );
 
     // Every order of any market in the span.
@@ -883,16 +1020,23 @@ fn zoom_panel(
         );
     }
 
-    // Revocation.
+    // Unauthorized withdrawals on the lane's middle line.
+    for (at, title) in withdrawals.iter().filter(|(t, _)| in_span(*t)) {
+        withdrawal_mark(s, sc.x(*at), mid, title);
+    }
+
+    // Revocation: the line, its label in the strip above the price panel.
     if let Some(at) = facts.revocation.revoked_at().filter(|t| in_span(*t)) {
         let x = sc.x(at);
+        let label = format!("key revoked (observed) {}", local_label(j, at, "%H:%M:%S"));
+        let (lx, anchor) = strip_label(x, text_width(&label), text_width(&zoom_title));
         let _ = write!(
             s,
-            r##"<line x1="{x:.1}" y1="{Z_PRICE_TOP}" x2="{x:.1}" y2="{:.1}" stroke="#000" stroke-dasharray="4 3"/><text x="{:.1}" y="{:.1}" text-anchor="end">key revoked (observed) {}</text>"##,
+            r##"<line x1="{x:.1}" y1="{:.1}" x2="{x:.1}" y2="{:.1}" stroke="#000" stroke-dasharray="4 3"/><text x="{lx:.1}" y="{:.1}" text-anchor="{anchor}">{}</text>"##,
+            Z_PRICE_TOP - 4.0,
             Z_LANE_TOP + Z_LANE_H,
-            x - 3.0,
-            Z_PRICE_TOP + 32.0,
-            html(&ts(at))
+            Z_PRICE_TOP - 6.0,
+            html(&label)
         );
     }
 
@@ -900,17 +1044,22 @@ fn zoom_panel(
     let axis = Z_LANE_TOP + Z_LANE_H;
     let step = tick_step(zb - za);
     let step_s = step.num_seconds().max(60);
-    let mut t = DateTime::<Utc>::from_timestamp(za.timestamp().div_euclid(step_s) * step_s, 0)
-        .unwrap_or(za);
+    // Round ticks in local time (a 3-hour step falls on local 00:00, 03:00, …).
+    let off = i64::from(off);
+    let mut t = DateTime::<Utc>::from_timestamp(
+        (za.timestamp() + off).div_euclid(step_s) * step_s - off,
+        0,
+    )
+    .unwrap_or(za);
     while t < za {
         t += step;
     }
     while t <= zb {
         let x = sc.x(t);
         let label = if same_day {
-            t.format("%H:%M").to_string()
+            local_label(j, t, "%H:%M")
         } else {
-            t.format("%m-%d %H:%M").to_string()
+            local_label(j, t, "%m-%d %H:%M")
         };
         let _ = write!(
             s,
@@ -921,6 +1070,13 @@ fn zoom_panel(
         );
         t += step;
     }
+    let _ = write!(
+        s,
+        r##"<text x="{:.1}" y="{:.1}" text-anchor="end" fill="#555">{}</text>"##,
+        LEFT - 4.0,
+        axis + 16.0,
+        html(&zone)
+    );
 
     // Legend.
     let ly = Z_H - 12.0;

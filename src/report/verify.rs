@@ -7,8 +7,10 @@
 //! the journal, verifies the journal's hash chain with
 //! [`crate::engine::journal::verify_chain`] (a missing or empty journal does not verify), and
 //! checks each raw response's body against the SHA-256 its sidecar recorded when it was saved
-//! ([`check_raw`]). A path in `SHA256SUMS` that would leave the bundle, or a symlink, is a
-//! problem, never followed.
+//! ([`check_raw`]), and each trusted timestamp under `timestamps/` (its token's signature
+//! and imprint, and its stamped manifest against the bundle now:
+//! [`crate::report::timestamp::check_all`]). A path in `SHA256SUMS` that would leave the
+//! bundle, or a symlink, is a problem, never followed.
 //!
 //! [`preflight`] is what `resume`, `analyze` and a drill run before their first write: a
 //! sealed bundle must pass [`verify`] in full; a bundle sealed and then opened by a command
@@ -56,6 +58,11 @@ pub struct VerifyReport {
     /// Raw responses whose body does not match the SHA-256 its sidecar recorded, or whose
     /// sidecar is unreadable or names another file.
     pub raw_problems: Vec<String>,
+    /// Trusted timestamps whose token verifies and whose stamped manifest agrees with the
+    /// bundle as it is now.
+    pub timestamps: Vec<crate::report::timestamp::Checked>,
+    /// Timestamps that do not hold, one line each naming the token.
+    pub timestamp_problems: Vec<String>,
 }
 
 impl VerifyReport {
@@ -84,6 +91,9 @@ impl VerifyReport {
         }
         for r in &self.raw_problems {
             out.push(format!("raw       {}", terminal(r)));
+        }
+        for t in &self.timestamp_problems {
+            out.push(format!("timestamp {}", terminal(t)));
         }
         out
     }
@@ -210,6 +220,7 @@ pub fn verify(run_dir: &Path) -> Result<VerifyReport, ReportError> {
     // The journal chain.
     let jpath = run_dir.join(journal::FILE_NAME);
     let mut journal_last: Option<String> = None;
+    let mut journal_hashes: Vec<String> = Vec::new();
     if std::fs::symlink_metadata(&jpath).is_err() {
         rep.journal_error = Some("journal.jsonl is missing from the bundle".into());
     } else {
@@ -220,12 +231,15 @@ pub fn verify(run_dir: &Path) -> Result<VerifyReport, ReportError> {
             Ok(entries) => {
                 rep.journal_entries = entries.len();
                 journal_last = entries.last().map(|e| e.hash.clone());
+                journal_hashes = entries.iter().map(|e| e.hash.clone()).collect();
             }
             Err(e) => rep.journal_error = Some(e.to_string()),
         }
     }
 
     rep.raw_problems = check_raw(run_dir, &hashed)?;
+    (rep.timestamps, rep.timestamp_problems) =
+        crate::report::timestamp::check_all(run_dir, &listed, &journal_hashes);
 
     check_manifest(
         run_dir,
@@ -241,7 +255,8 @@ pub fn verify(run_dir: &Path) -> Result<VerifyReport, ReportError> {
         && rep.extra.is_empty()
         && rep.manifest_problems.is_empty()
         && rep.journal_error.is_none()
-        && rep.raw_problems.is_empty();
+        && rep.raw_problems.is_empty()
+        && rep.timestamp_problems.is_empty();
     Ok(rep)
 }
 

@@ -197,6 +197,9 @@ pub struct RunSettings {
     pub dry_run: bool,
     pub assume_yes: bool,
     pub interactive: bool,
+    /// The command that runs it again from the start, for a run that cannot be resumed (a
+    /// drill: its mock exchange stops with it); `None`: `respond resume DIR` continues it.
+    pub rerun: Option<String>,
 }
 
 /// Runs the leak playbook in a new bundle under `settings.out` and seals it. When `out` cannot
@@ -232,10 +235,14 @@ pub async fn run_new(
         dry_run: settings.dry_run,
     };
     let registry = builtin::registry();
-    listen_for_interrupts(&dir);
+    let after = match settings.rerun {
+        Some(command) => AfterInterrupt::RunAgain(command),
+        None => AfterInterrupt::Resume(resume_command(&dir)),
+    };
+    listen_for_interrupts(&after);
     let report = engine::start(spec, &registry, services, printer, rundir)
         .await
-        .map_err(|e| engine_failure_printed(e, &dir, printer))?;
+        .map_err(|e| engine_failure_printed(e, &dir, &after, printer))?;
     seal(&dir)?;
     Ok(report)
 }
@@ -331,10 +338,33 @@ fn create_bundle(out: &Path, name: &str, printer: &Printer) -> Result<RunDir, Fa
     .with_hint("pass --out DIR on a writable disk"))
 }
 
+/// What a run stopped by a signal tells the user to do next.
+enum AfterInterrupt {
+    /// `respond resume DIR` (quoted for the shell) continues it.
+    Resume(String),
+    /// It cannot be resumed; this command runs it again from the start.
+    RunAgain(String),
+}
+
+impl AfterInterrupt {
+    fn after_stop(&self) -> engine::interrupt::AfterStop {
+        match self {
+            AfterInterrupt::Resume(c) => engine::interrupt::AfterStop {
+                command: c.clone(),
+                resumes: true,
+            },
+            AfterInterrupt::RunAgain(c) => engine::interrupt::AfterStop {
+                command: c.clone(),
+                resumes: false,
+            },
+        }
+    }
+}
+
 /// Ctrl-C and SIGTERM stop the run cleanly from here on (see [`engine::interrupt`]).
-fn listen_for_interrupts(dir: &Path) {
+fn listen_for_interrupts(after: &AfterInterrupt) {
     engine::interrupt::install();
-    engine::interrupt::set_resume_line(resume_command(dir));
+    engine::interrupt::set_resume_line(after.after_stop());
 }
 
 /// `respond resume DIR`, quoted for the shell.
@@ -429,10 +459,11 @@ pub async fn run_resume(
         )),
         None => None,
     };
-    listen_for_interrupts(dir);
+    let after = AfterInterrupt::Resume(resume_command(dir));
+    listen_for_interrupts(&after);
     let report = engine::resume(dir, pb, &registry, services, printer, opts)
         .await
-        .map_err(|e| engine_failure_printed(e, dir, printer))?;
+        .map_err(|e| engine_failure_printed(e, dir, &after, printer))?;
     seal(dir)?;
     Ok(report)
 }
@@ -515,16 +546,38 @@ pub fn seal(dir: &Path) -> Result<(), Failure> {
 
 /// An engine error as the user reads it. An interrupted run first prints its closing lines
 /// (where the evidence is, the exact resume command) on stdout.
-fn engine_failure_printed(e: EngineError, dir: &Path, printer: &Printer) -> Failure {
+fn engine_failure_printed(
+    e: EngineError,
+    dir: &Path,
+    after: &AfterInterrupt,
+    printer: &Printer,
+) -> Failure {
     if let EngineError::Interrupted { signal, .. } = &e {
-        let resume = resume_command(dir);
         printer.out("");
         printer.out(&format!("evidence:  {}", dir.display()));
-        printer.out(&format!("resume:    {resume}"));
-        return Failure::new(Code::interrupted_by(*signal), e.to_string()).with_hint(format!(
-            "nothing is lost: everything gathered is kept in {}; continue with: {resume}",
-            dir.display()
-        ));
+        let (hint, code) = match after {
+            AfterInterrupt::Resume(resume) => {
+                printer.out(&format!("resume:    {resume}"));
+                (
+                    format!(
+                        "nothing is lost: everything gathered is kept in {}; continue with: {resume}",
+                        dir.display()
+                    ),
+                    Code::interrupted_by(*signal),
+                )
+            }
+            AfterInterrupt::RunAgain(again) => {
+                printer.out(&format!("run again: {again}"));
+                (
+                    format!(
+                        "a drill cannot be resumed: its mock exchange stopped with it. What it gathered is kept in {}; run the drill again with: {again}",
+                        dir.display()
+                    ),
+                    Code::interrupted_by(*signal),
+                )
+            }
+        };
+        return Failure::new(code, e.to_string()).with_hint(hint);
     }
     engine_failure(e, Some(dir))
 }
@@ -574,6 +627,16 @@ pub fn print_outcome(report: &RunReport, printer: &Printer) -> Code {
     report.print(printer);
     let dir = report.dir.display().to_string();
     printer.out("");
+    // The claim first: the estimated loss and its parts, as the report states it.
+    if let Some(loss) = report
+        .steps
+        .iter()
+        .rev()
+        .filter(|s| s.uses == "report.evidence" && s.status.has_outputs())
+        .find_map(|s| s.outputs.get("loss_text")?.as_str())
+    {
+        printer.out(&format!("loss:      {loss}"));
+    }
     printer.out(&format!("evidence:  {dir}"));
     if report.dir.join("checklist.md").is_file() {
         printer.out(&format!("checklist: {dir}/checklist.md"));

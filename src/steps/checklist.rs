@@ -80,6 +80,8 @@ impl Scopes {
             label_local,
             held: h,
             held_ko: k,
+            proof: String::new(),
+            proof_ko: String::new(),
         }
     }
 }
@@ -92,6 +94,9 @@ struct ScopeRow {
     label_local: String,
     held: &'static str,
     held_ko: &'static str,
+    /// What this run did with the key that proves it held the scope (empty: nothing).
+    proof: String,
+    proof_ko: String,
 }
 
 /// Data from an argument or the exchange, made safe for one Markdown line.
@@ -361,6 +366,40 @@ impl StepKind for ReplacementChecklist {
                 old_scopes.push(scopes.row(info.name, None));
             }
         }
+        // What the run's own actions proved (a cancel the exchange accepted proves the
+        // trading scope), and what it observed of the key's deletion: from the journal.
+        let journal = crate::investigation::JournalFacts::read(ctx.rundir.path()).ok();
+        let mut held = held;
+        if let (Some(facts), Some(desc)) = (&journal, registry::get(&caps.name)) {
+            for p in facts.proven_scopes(desc) {
+                if let Some(row) = old_scopes.iter_mut().find(|r| r.scope == p.scope) {
+                    if row.held != "**yes**" {
+                        let proven = scopes.row(&p.scope, Some(true));
+                        row.held = proven.held;
+                        row.held_ko = proven.held_ko;
+                    }
+                    row.proof = format!(
+                        "confirmed: this run cancelled {} with the key, the exchange accepted it",
+                        p.cancelled
+                    );
+                    row.proof_ko =
+                        format!("확인됨: 이번 대응에서 이 키로 {}건 취소 성공", p.cancelled);
+                }
+                if !held.contains(&p.scope) {
+                    held.push(p.scope);
+                }
+            }
+        }
+        let zone = caps.local_zone;
+        let when = |t: DateTime<Utc>| {
+            format!(
+                "{} {} ({} UTC)",
+                t.with_timezone(&crate::time::offset(zone.utc_offset_secs))
+                    .format("%Y-%m-%d %H:%M:%S"),
+                zone.name,
+                t.format("%Y-%m-%d %H:%M:%S")
+            )
+        };
         let bots_data: Vec<Value> = bots
             .iter()
             .map(|b| {
@@ -396,9 +435,21 @@ impl StepKind for ReplacementChecklist {
             Some(v) => json!({
                 "known": true,
                 "revoked": v.get("revoked").and_then(Value::as_bool).unwrap_or(false),
-                "observed_at": v.get("observed_at").and_then(Value::as_str).map(inline),
+                "observed_at": v
+                    .get("observed_at")
+                    .and_then(Value::as_str)
+                    .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+                    .map(|t| when(t.with_timezone(&Utc))),
             }),
-            None => json!({"known": false, "revoked": false, "observed_at": null}),
+            None => match journal.as_ref().map(|f| f.revocation()) {
+                Some(crate::report::Revocation::Revoked { observed_at, .. }) => json!({
+                    "known": true, "revoked": true, "observed_at": when(observed_at),
+                }),
+                Some(crate::report::Revocation::StillValid { checked_at }) => json!({
+                    "known": true, "revoked": false, "observed_at": when(checked_at),
+                }),
+                _ => json!({"known": false, "revoked": false, "observed_at": null}),
+            },
         };
         let (revoke_en, revoke_local) = caps.revoke_instructions(key_expire_at.as_deref());
         let data = ChecklistData {

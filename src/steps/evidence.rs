@@ -38,8 +38,13 @@ impl Evidence {
         outputs: &[
             "files",
             "flagged_count",
+            "review_count",
+            "loss_total",
             "overpayment",
+            "withdrawn_value",
+            "fees",
             "quote_currency",
+            "loss_text",
             "dir",
         ],
     };
@@ -66,9 +71,11 @@ impl StepKind for Evidence {
         let s = summary(&inv);
         let mut outputs = Map::new();
         outputs.insert("files".into(), json!(files));
-        outputs.insert("flagged_count".into(), s["flagged_count"].clone());
-        outputs.insert("overpayment".into(), s["overpayment"].clone());
-        outputs.insert("quote_currency".into(), s["quote_currency"].clone());
+        for k in Self::INFO.outputs {
+            if let Some(v) = s.get(*k) {
+                outputs.insert((*k).into(), v.clone());
+            }
+        }
         outputs.insert("dir".into(), json!(ctx.rundir.path().display().to_string()));
         Ok(StepOutcome {
             summary: format!(

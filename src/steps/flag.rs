@@ -55,9 +55,13 @@ impl Flag {
             "flagged_withdrawal_ids",
             "had_bot_log",
             "quote_currency",
+            "loss_total",
             "overpayment",
-            "portfolio_delta",
             "withdrawn_value",
+            "fees",
+            "loss_unpriced",
+            "change_during_response",
+            "loss_text",
             "notes",
         ],
     };
@@ -87,10 +91,9 @@ impl StepKind for Flag {
         let flagged = outputs["flagged_count"].as_u64().unwrap_or(0);
         let summary = if is_final {
             format!(
-                "{flagged} of {} orders flagged as unauthorized; estimated overpayment {} {}",
+                "{flagged} of {} orders flagged as unauthorized; {}",
                 inv.input.orders.len(),
-                outputs["overpayment"].as_str().unwrap_or("0"),
-                inv.result.loss.quote_currency
+                outputs["loss_text"].as_str().unwrap_or_default()
             )
         } else {
             format!(

@@ -450,16 +450,28 @@ impl<'a> WaitStatus<'a> {
         } else {
             format!("; {}", self.detail)
         };
+        // What follows a Ctrl-C: `respond resume DIR`, unless the run cannot be resumed (a
+        // drill), which says so.
+        let after = crate::engine::interrupt::resume_line().unwrap_or_else(|| {
+            crate::engine::interrupt::AfterStop {
+                command: crate::output::respond_command([
+                    "resume",
+                    &self.ctx.rundir.path().display().to_string(),
+                ]),
+                resumes: true,
+            }
+        });
+        let stop = if after.resumes {
+            format!("To stop: Ctrl-C, then `{}`", after.command)
+        } else {
+            "To stop: Ctrl-C (a drill cannot be resumed)".to_string()
+        };
         self.ctx.printer.status(&format!(
-            "[{}] waiting for {}: {} so far, at most {}{detail}. To stop: Ctrl-C, then `{}`",
+            "[{}] waiting for {}: {} so far, at most {}{detail}. {stop}",
             self.ctx.step_id,
             self.what,
             clock(self.started.elapsed()),
             clock(self.max),
-            crate::output::respond_command([
-                "resume",
-                &self.ctx.rundir.path().display().to_string()
-            ])
         ));
         self.next = tokio::time::Instant::now() + WAIT_STATUS_EVERY;
     }

@@ -441,7 +441,7 @@ fn crafted() -> AnalysisInput {
             provenance: None,
         }],
         keys: vec![ApiKeyInfo {
-            access_key_masked: "AbCd…WxYz".into(),
+            access_key_masked: "AbCd...WxYz".into(),
             is_current: true,
             expire_at: None,
             scopes: Some(vec!["orders".into(), "withdraw".into()]),
@@ -633,8 +633,15 @@ fn loss_figures_are_exact_on_a_hand_computed_case() {
     assert_eq!(r.loss.quote_currency, "KRW");
     assert_eq!(r.loss.overpayment, dec("20000"));
     // 1,000 + 0.01 × 100,000,000 = 1,001,000 before; 979,000 + 20 × 100 = 981,000 after.
-    assert_eq!(r.loss.portfolio_delta, Some(dec("20000")));
+    assert_eq!(r.loss.change_during_response, Some(dec("20000")));
     assert_eq!(r.loss.withdrawn_value, Decimal::ZERO);
+    // The claim: overpayment + withdrawn + the flagged orders' fees; the change during the
+    // response is not in it.
+    assert_eq!(
+        r.loss.total,
+        r.loss.overpayment + r.loss.withdrawn_value + r.loss.fees
+    );
+    assert!(r.loss.unpriced.is_empty(), "{:?}", r.loss.unpriced);
     assert!(
         r.loss.explanation[0].contains("20000 KRW"),
         "{:?}",
@@ -735,7 +742,7 @@ fn empty_input_is_handled() {
     let r = analyze(&input, &Thresholds::default());
     assert!(r.verdicts.is_empty() && r.gaps.is_empty() && r.suspicious_window.is_none());
     assert_eq!(r.loss.overpayment, Decimal::ZERO);
-    assert_eq!(r.loss.portfolio_delta, None);
+    assert_eq!(r.loss.change_during_response, None);
     assert!(r.notes[0].starts_with("no bot log"));
     assert!(candidate_order_ids(&input, &Thresholds::default()).is_empty());
 }
@@ -745,7 +752,7 @@ fn empty_input_is_handled() {
 #[test]
 fn r14_judges_scopes_by_what_they_allow_not_by_their_name() {
     let key = |scopes: &[&str]| ApiKeyInfo {
-        access_key_masked: "abcd…wxyz".into(),
+        access_key_masked: "abcd...wxyz".into(),
         is_current: true,
         expire_at: None,
         scopes: Some(scopes.iter().map(|s| s.to_string()).collect()),
@@ -851,11 +858,12 @@ fn manual_trades_in_other_markets_at_market_prices_are_review_not_claims() {
     }
 }
 
-#[test]
-fn liquidate_then_withdraw_flags_the_sell_and_the_withdrawal_but_not_old_cash_outs() {
+/// The bot's history, then a market sell of 2.5 ETH (paying `fee`) at noon of the second
+/// day, the given withdrawals, and BTC candles around it (no ETH candles).
+fn sell_eth_then_withdraw(fee: Decimal, withdrawals: Vec<Transfer>) -> AnalysisInput {
     let (mut orders, entries) = bot_history();
     let at = t0() + Duration::hours(12);
-    orders.push(order(
+    let mut sell = order(
         "sell-eth",
         None,
         "KRW-ETH",
@@ -865,7 +873,9 @@ fn liquidate_then_withdraw_flags_the_sell_and_the_withdrawal_but_not_old_cash_ou
         "2.5",
         "12000000",
         at,
-    ));
+    );
+    sell.paid_fee = fee;
+    orders.push(sell);
     let mut cs = BTreeMap::new();
     cs.insert(
         "KRW-BTC".to_string(),
@@ -877,16 +887,25 @@ fn liquidate_then_withdraw_flags_the_sell_and_the_withdrawal_but_not_old_cash_ou
             120,
         ),
     );
-    let input = AnalysisInput {
+    AnalysisInput {
         orders,
         bot_logs: vec![log(entries)],
-        withdrawals: vec![
+        withdrawals,
+        candles: cs,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn liquidate_then_withdraw_flags_the_sell_and_the_withdrawal_but_not_old_cash_outs() {
+    let at = t0() + Duration::hours(12);
+    let input = sell_eth_then_withdraw(
+        Decimal::ZERO,
+        vec![
             withdrawal("old", "BTC", "0.01", at - Duration::days(30)),
             withdrawal("attack", "BTC", "0.1", at + Duration::minutes(2)),
         ],
-        candles: cs,
-        ..Default::default()
-    };
+    );
     let r = analyze(&input, &Thresholds::default());
     let sell = verdict(&r, &input, "sell-eth");
     assert!(sell.flagged, "{:?}", sell.rules);
@@ -903,6 +922,65 @@ fn liquidate_then_withdraw_flags_the_sell_and_the_withdrawal_but_not_old_cash_ou
     assert_eq!(flagged, vec!["attack"]);
     // 0.1 BTC at the 100,000,000 KRW reference.
     assert_eq!(r.loss.withdrawn_value, dec("10000000"));
+}
+
+#[test]
+fn the_loss_total_adds_fees_and_names_what_could_not_be_priced() {
+    let at = t0() + Duration::hours(12);
+    let input = sell_eth_then_withdraw(
+        dec("6000"),
+        vec![
+            withdrawal("attack", "BTC", "0.1", at + Duration::minutes(2)),
+            // A coin without any market or candle: its value cannot be priced.
+            withdrawal("attack-2", "NOPRICE", "50", at + Duration::minutes(3)),
+        ],
+    );
+    let r = analyze(&input, &Thresholds::default());
+    assert!(verdict(&r, &input, "sell-eth").flagged);
+    let flagged: Vec<&str> = r
+        .transfers
+        .iter()
+        .filter(|t| t.flagged)
+        .map(|t| t.transfer_id.as_str())
+        .collect();
+    assert_eq!(flagged, vec!["attack", "attack-2"]);
+    assert_eq!(r.loss.fees, dec("6000"), "the flagged sell's fee");
+    assert_eq!(
+        r.loss.withdrawn_value,
+        dec("10000000"),
+        "only the BTC is priced"
+    );
+    assert_eq!(
+        r.loss.total,
+        r.loss.overpayment + dec("10000000") + dec("6000")
+    );
+    // The ETH sell has no ETH candles (no reference), the NOPRICE coin no price at all.
+    assert_eq!(r.loss.unpriced.len(), 2, "{:?}", r.loss.unpriced);
+    assert!(
+        r.loss.unpriced[0].contains("KRW-ETH"),
+        "{:?}",
+        r.loss.unpriced
+    );
+    assert!(
+        r.loss.unpriced[1].contains("NOPRICE"),
+        "{:?}",
+        r.loss.unpriced
+    );
+    assert!(
+        r.loss.explanation[0].starts_with("Estimated loss ")
+            && r.loss.explanation[0].contains("could be priced"),
+        "{:?}",
+        r.loss.explanation
+    );
+    let json = serde_json::to_value(&r.loss).unwrap();
+    let keys: Vec<&str> = json
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str())
+        .collect();
+    assert_eq!(&keys[..3], ["quote_currency", "total", "overpayment"]);
+    assert!(json.get("portfolio_delta").is_none());
 }
 
 #[test]
@@ -1163,4 +1241,82 @@ fn a_later_episode_churning_the_concentrated_coin_continues_it_but_a_lone_exit_d
         );
     }
     assert!(!rules_of(&r, &input, "exit").contains(&"R7".to_string()));
+}
+
+/// The `noisy` drill at some hours of the day: the user's own XRP sell by hand, 56 minutes
+/// before the thief's BTC liquidation and pump into a new coin, fell in the same reference
+/// window and was taken for part of the liquidation. A liquidation is a chain of sells each
+/// minutes from the next act, ending at the buys it funds; a sell that never filled, or one
+/// placed after the last buy, funded nothing either.
+#[test]
+fn only_sells_chained_close_to_the_buys_they_funded_are_the_liquidation() {
+    let (mut orders, entries) = bot_history();
+    let at = t0() + Duration::hours(12);
+    let manual = |id: &str, t| {
+        order(
+            id,
+            None,
+            "KRW-XRP",
+            Side::Sell,
+            "limit",
+            Some("3100"),
+            "500",
+            "1550000",
+            t,
+        )
+    };
+    orders.push(manual("early", at - Duration::minutes(56)));
+    let mut unfilled = manual("unfilled", at - Duration::seconds(30));
+    unfilled.state = OrderState::Cancelled;
+    unfilled.executed_volume = Decimal::ZERO;
+    unfilled.executed_funds = Some(Decimal::ZERO);
+    unfilled.remaining_volume = unfilled.volume;
+    orders.push(unfilled);
+    orders.push(order(
+        "sell",
+        None,
+        "KRW-BTC",
+        Side::Sell,
+        "market",
+        None,
+        "0.5",
+        "50000000",
+        at,
+    ));
+    for k in 0..4 {
+        orders.push(order(
+            &format!("buy{k}"),
+            None,
+            "KRW-NEW",
+            Side::Buy,
+            "limit",
+            Some("100"),
+            "100000",
+            "10000000",
+            at + Duration::seconds(40 * (k + 1)),
+        ));
+    }
+    orders.push(manual("after", at + Duration::minutes(20)));
+    let input = AnalysisInput {
+        orders,
+        bot_logs: vec![log(entries)],
+        ..Default::default()
+    };
+    let r = analyze(&input, &Thresholds::default());
+    for id in ["sell", "buy0", "buy3"] {
+        assert!(
+            rules_of(&r, &input, id).contains(&"R7".to_string()),
+            "{id}: {:?}",
+            rules_of(&r, &input, id)
+        );
+        assert!(verdict(&r, &input, id).flagged, "{id}");
+    }
+    for id in ["early", "unfilled", "after"] {
+        assert!(
+            !rules_of(&r, &input, id).contains(&"R7".to_string()),
+            "{id}: {:?}",
+            rules_of(&r, &input, id)
+        );
+        assert!(!verdict(&r, &input, id).flagged, "{id}");
+    }
 }

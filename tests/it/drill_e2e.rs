@@ -19,6 +19,136 @@ use crate::support::respond::{verify, Respond};
 
 const BUILT_IN: [&str; 5] = ["pump-and-dump", "contra", "withdrawal", "noisy", "blank"];
 
+/// What a support desk receives holds on a drill's bundle (issue 16): one estimated loss,
+/// stated first; the ticket's local block free of English escapes, asking for compensation
+/// only when something was found; the CSVs for Korean Excel; the same counts everywhere; the
+/// old key shown deleted; stolen withdrawals traced and marked.
+fn claim_holds(dir: &Path, card: &Scorecard) {
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
+    let name = dir.file_name().unwrap().to_string_lossy().to_string();
+    assert!(name.is_ascii(), "bundle folder name {name:?} is ASCII");
+    let analysis: serde_json::Value = serde_json::from_str(&read("analysis.json")).unwrap();
+    let loss = &analysis["loss"];
+    let keys: Vec<&str> = loss
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str())
+        .collect();
+    assert_eq!(&keys[..2], ["quote_currency", "total"], "{name}");
+    let dec = |v: &serde_json::Value| {
+        v.as_str()
+            .unwrap()
+            .parse::<rust_decimal::Decimal>()
+            .unwrap()
+    };
+    assert_eq!(
+        dec(&loss["total"]),
+        dec(&loss["overpayment"]) + dec(&loss["withdrawn_value"]) + dec(&loss["fees"]),
+        "{name}"
+    );
+    assert_eq!(
+        card.estimated_loss,
+        loss["total"].as_str().unwrap(),
+        "{name}"
+    );
+    // The total as the reports write it (`15,443,567 KRW`) leads the first screen, the
+    // scorecard and the ticket.
+    let total = card
+        .loss_text
+        .strip_prefix("estimated loss ")
+        .and_then(|t| t.split(" = ").next())
+        .unwrap_or_else(|| panic!("{name}: {}", card.loss_text))
+        .to_string();
+    assert!(!total.contains('.'), "{name}: whole won: {total}");
+    let html = read("report.html");
+    let first = &html[..html.find(r#"<section id="timeline-picture">"#).unwrap()];
+    assert!(
+        first.contains(&format!("<b>{total}</b>estimated loss")),
+        "{name}: {total}"
+    );
+    let ticket = read("support_ticket.md");
+    let ko = &ticket[..ticket.find("\n---\n").expect("a Korean block")];
+    assert!(
+        !ko.contains('\\'),
+        "{name}: an escape in the Korean block:\n{ko}"
+    );
+    let found = analysis["counts"]["flagged"].as_u64().unwrap() > 0
+        || card.withdrawals.true_positives + card.withdrawals.false_positives > 0;
+    assert_eq!(
+        ticket.contains(&format!("compensation of the estimated loss of {total}")),
+        found,
+        "{name}"
+    );
+    assert_eq!(
+        ticket.contains("found no unauthorized order or withdrawal"),
+        !found,
+        "{name}"
+    );
+    // The CSV Korean Excel opens: a byte-order mark, time first, fees on fill rows, no -0.00.
+    let csv = std::fs::read(dir.join("unauthorized_trades.csv")).unwrap();
+    assert!(csv.starts_with(b"\xEF\xBB\xBF"), "{name}: BOM");
+    let text = String::from_utf8(csv[3..].to_vec()).unwrap();
+    let mut rd = csv::Reader::from_reader(text.as_bytes());
+    let header: Vec<String> = rd.headers().unwrap().iter().map(String::from).collect();
+    assert_eq!(&header[..2], ["created_at_local", "created_at_utc"]);
+    let at = |c: &str| header.iter().position(|h| h == c).unwrap();
+    for row in rd.records() {
+        let row = row.unwrap();
+        if &row[at("row_kind")] == "fill" {
+            assert!(!row[at("fee")].is_empty(), "{name}: fee on a fill row");
+        }
+        assert_ne!(&row[at("score")], "-0.00");
+        assert!(row[at("key_masked")].contains("..."), "{name}: ASCII mask");
+    }
+    // One count of review orders: the report's, and orders.csv's.
+    let orders = read("orders.csv");
+    let mut rd = csv::Reader::from_reader(orders.trim_start_matches('\u{feff}').as_bytes());
+    let h: Vec<String> = rd.headers().unwrap().iter().map(String::from).collect();
+    let (conf, flagged) = (
+        h.iter().position(|c| c == "confidence").unwrap(),
+        h.iter().position(|c| c == "flagged").unwrap(),
+    );
+    let review = rd
+        .records()
+        .filter(|r| {
+            let r = r.as_ref().unwrap();
+            &r[conf] == "review" && &r[flagged] == "false"
+        })
+        .count();
+    assert!(
+        html.contains(&format!(
+            r#"<h3 id="review">Orders for review ({review}): not in the claim"#
+        )),
+        "{name}: {review} review orders"
+    );
+    // The old key shows as deleted in the checklist, with the time the exchange refused it.
+    let checklist = read("checklist.md");
+    assert!(
+        checklist.contains("- [x] The old key is deleted"),
+        "{name}:\n{checklist}"
+    );
+    // A stolen withdrawal is traced and marked.
+    if card.withdrawals.true_positives > 0 {
+        let withdrawals = read("withdrawals.csv");
+        let txid = withdrawals
+            .lines()
+            .find(|l| l.contains(",true,R13"))
+            .and_then(|l| l.split(',').nth(9))
+            .unwrap_or_else(|| panic!("{name}: a flagged withdrawal in withdrawals.csv"))
+            .to_string();
+        assert!(
+            html.contains(&txid) && ticket.contains(&txid),
+            "{name}: txid {txid}"
+        );
+        assert!(
+            html.contains("unauthorized withdrawal "),
+            "{name}: the timeline marks it"
+        );
+        assert!(ticket.contains("trace the withdrawal's transaction (txid)"));
+    }
+}
+
 /// Runs the drills concurrently and returns their scorecards in input order, printing each.
 /// The CLI test uses a longer reaction, so the key dies after the playbook's containment
 /// steps even in a debug build under load and the exit code reflects only the score.
@@ -53,6 +183,7 @@ fn drills(list: Vec<Drill>) -> Vec<Scorecard> {
                 "{}: bundle does not verify",
                 o.scenario
             );
+            claim_holds(&out.dir, &out.scorecard);
             out.scorecard
         })
         .collect()
@@ -205,4 +336,62 @@ fn cli_prints_one_json_scorecard_and_gates_on_thresholds() {
 
     assert_eq!(gated["scorecard"]["passed"], false);
     assert_eq!(gated["scorecard"]["detection"]["recall"], 0.0);
+}
+
+/// An interrupted drill cannot be resumed (its mock exchange stops with it): instead of a
+/// `respond resume` line that would fail, it prints where the partial bundle is and the exact
+/// command that runs the drill again.
+#[test]
+fn an_interrupted_drill_prints_how_to_run_it_again_not_a_resume_line() {
+    use crate::support::run_dir::{bundle, step_ended};
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("drill out");
+    let mut child = Respond::new()
+        .args(["drill", "--exchange", "upbit", "--reaction", "60", "--out"])
+        .arg(&out)
+        .spawn();
+    // Containment is done and the old key is being polled: the simulated user waits 60 s.
+    let mut dir = None;
+    let reached = child.wait_for(|| {
+        dir = bundle(&out).filter(|d| step_ended(d, "cancel_orders"));
+        dir.is_some()
+    });
+    assert!(
+        reached,
+        "the drill ended early or cancelled nothing within a minute"
+    );
+    let dir = dir.unwrap();
+    child.signal("INT");
+    let o = child.finish().code(130);
+    let (stdout, stderr) = (&o.stdout, &o.stderr);
+    assert!(!stdout.contains("respond resume"), "{stdout}");
+    assert!(!stderr.contains("respond resume"), "{stderr}");
+    // The printed command, as a shell splits it, is a drill with the same options.
+    let again = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("run again: "))
+        .unwrap_or_else(|| panic!("no `run again:` line in\n{stdout}"));
+    let words = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("for w in {again}; do printf '%s\\0' \"$w\"; done"))
+        .output()
+        .unwrap()
+        .stdout;
+    let words: Vec<String> = String::from_utf8(words)
+        .unwrap()
+        .split_terminator('\0')
+        .map(str::to_string)
+        .collect();
+    assert_eq!(words[0], "respond", "{again}");
+    let cli = <respond::cli::Cli as clap::Parser>::try_parse_from(&words)
+        .unwrap_or_else(|e| panic!("`{again}` does not parse: {e}"));
+    let respond::cli::Command::Drill(d) = cli.command else {
+        panic!("`{again}` is not a drill");
+    };
+    assert_eq!(d.out, out);
+    assert_eq!(d.reaction, 60.0);
+    assert_eq!(d.scenario, "pump-and-dump");
+    assert!(!d.no_bot_log && !d.excel);
+    assert!(stdout.contains(&dir.display().to_string()), "{stdout}");
+    assert!(stderr.contains("cannot be resumed"), "{stderr}");
 }

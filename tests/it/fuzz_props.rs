@@ -78,7 +78,7 @@ fn upbit_parsers(body: &[u8]) {
     use respond::exchange::upbit::wire;
     let _ = wire::parse_error_envelope(body);
     let _ = wire::parse_balances(body);
-    let _ = wire::parse_api_keys(body, "abcd…wxyz");
+    let _ = wire::parse_api_keys(body, "abcd...wxyz");
     let _ = wire::parse_order(body, None);
     let _ = wire::parse_orders(body, None);
     let _ = wire::parse_order_states(body);

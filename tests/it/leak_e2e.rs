@@ -103,6 +103,7 @@ impl Env {
             dry_run,
             assume_yes: true,
             interactive: false,
+            rerun: None,
         }
     }
 
@@ -730,6 +731,33 @@ async fn a_new_user_contains_a_live_attack_with_the_binary() {
     let dir = PathBuf::from(line("evidence:"));
     assert!(dir.starts_with(&out_dir));
     assert!(PathBuf::from(line("checklist:")).is_file());
+    // The claim, first among the closing lines, formatted as the report writes it: whole won
+    // with separators, the total then its parts.
+    let loss = line("loss:");
+    assert!(
+        loss.starts_with("estimated loss ") && loss.contains(" KRW = overpayment "),
+        "{loss}"
+    );
+    assert!(!loss.contains('.'), "whole won, no decimals: {loss}");
+    assert!(
+        stdout.find("loss:").unwrap() < stdout.find("evidence:").unwrap(),
+        "the loss comes first"
+    );
+    let analysis: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("analysis.json")).unwrap()).unwrap();
+    let total: rust_decimal::Decimal = analysis["loss"]["total"].as_str().unwrap().parse().unwrap();
+    let shown: String = loss["estimated loss ".len()..]
+        .split(' ')
+        .next()
+        .unwrap()
+        .replace(',', "");
+    assert_eq!(
+        shown,
+        total
+            .round_dp_with_strategy(0, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
+            .to_string(),
+        "{loss}"
+    );
     assert!(dir.join("report.html").is_file());
     verify_bundle(&dir);
 }

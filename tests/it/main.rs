@@ -8,6 +8,7 @@
 mod support;
 
 mod analysis_accuracy;
+mod analysis_all_hours;
 mod analysis_import;
 mod analysis_rules;
 mod analyze_offline;
@@ -15,6 +16,7 @@ mod cli_leak;
 mod drill_e2e;
 mod engine;
 mod engine_interrupt;
+mod evidence_timestamp;
 mod fuzz_props;
 mod layout;
 mod leak_e2e;
@@ -29,6 +31,7 @@ mod reliability_load;
 mod reliability_secrets;
 mod reliability_untrusted;
 mod report_bundle;
+mod report_claim;
 mod report_html;
 mod steps_exchange;
 mod steps_generic;

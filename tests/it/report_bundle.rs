@@ -58,25 +58,43 @@ fn col(header: &[String], name: &str) -> usize {
 fn unauthorized_trades_has_reference_columns_and_one_row_per_fill() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("run");
-    write(&dir, &fx::input(), &fx::result(), false);
+    // As Upbit gives them: the pump's fills without a fee of their own.
+    let mut input = fx::input();
+    for f in input
+        .fills
+        .iter_mut()
+        .filter(|f| f.order_id == fx::PUMP_ORDER)
+    {
+        f.fee = None;
+    }
+    write(&dir, &input, &fx::result(), false);
     let (h, rows) = read_csv(&dir.join("unauthorized_trades.csv"));
+    // What a support agent reads first leads: time (local, then UTC), market, side, price,
+    // volume, amount, fee.
+    assert_eq!(
+        &h[..8],
+        [
+            "created_at_local",
+            "created_at_utc",
+            "market",
+            "side",
+            "price",
+            "volume",
+            "amount",
+            "fee"
+        ]
+    );
     for c in [
+        "fee_basis",
         "exchange",
         "key_masked",
         "order_id",
         "identifier",
         "fill_id",
-        "market",
-        "side",
         "ord_type",
         "state",
-        "created_at_utc",
-        "created_at_local",
-        "price",
-        "volume",
-        "executed_volume",
-        "funds",
-        "fee",
+        "order_price",
+        "order_volume",
         "rules",
         "score",
         "confidence",
@@ -128,15 +146,31 @@ fn unauthorized_trades_has_reference_columns_and_one_row_per_fill() {
     // A genuine negative number in a numeric column is left a number.
     assert_eq!(rows[0][col(&h, "deviation_pct")], "-12.5");
     assert_eq!(rows[0][col(&h, "fill_id")], "");
+    // Fees on fill rows: Upbit gives the order's fee total (0.5) only, so each fill carries
+    // its share by amount (340,000 and 360,000 of 700,000), and says so.
+    assert_eq!(pump[col(&h, "fee")], "0.24285714");
+    assert_eq!(rows[2][col(&h, "fee")], "0.25714286");
+    assert_eq!(pump[col(&h, "fee_basis")], "order share");
+    assert_eq!(rows[0][col(&h, "fee")], "0.5");
+    assert_eq!(rows[0][col(&h, "fee_basis")], "order");
+    assert_eq!(pump[col(&h, "amount")], "340000");
+    // No negative zero among the scores.
+    assert!(rows.iter().all(|r| r[col(&h, "score")] != "-0.00"));
+    // The mask is ASCII: Excel in a Korean locale shows it as it is.
+    assert!(fx::KEY.is_ascii() && fx::KEY.contains("..."));
 }
 
 #[test]
 fn every_csv_holds_everything_with_verdicts() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("run");
-    write(&dir, &fx::input(), &fx::result(), false);
+    // A score that sums to negative zero (a rule's weight taken back) prints as 0.00.
+    let mut result = fx::result();
+    result.verdicts[0].score = -0.0;
+    write(&dir, &fx::input(), &result, false);
     let (h, rows) = read_csv(&dir.join("orders.csv"));
     assert_eq!(rows.len(), 4);
+    assert_eq!(rows[0][col(&h, "score")], "0.00");
     assert_eq!(rows[0][col(&h, "order_id")], "7f3a-0001");
     assert_eq!(rows[0][col(&h, "match_kind")], "order-id");
     assert_eq!(rows[0][col(&h, "bot_log_row")], "bot/bot.csv:2");
@@ -188,9 +222,11 @@ fn every_csv_holds_everything_with_verdicts() {
     for needle in [
         fx::PUMP_ORDER,
         fx::DUMP_ORDER,
-        "2026-12-25T22:30:00.000+09:00",
-        "2026-12-25T13:30:00.000Z",
+        "2026-12-25 22:30:00 KST",
+        "2026-12-25 13:30:00 UTC",
         "1,500,000 KRW",
+        "compensation",
+        "보상",
         "source IP",
         "출발지 IP",
         "동결",
@@ -235,8 +271,23 @@ fn excel_option_writes_a_bom_on_every_csv_only() {
         let bom = bytes.starts_with(b"\xEF\xBB\xBF");
         assert_eq!(bom, f.ends_with(".csv"), "{f}");
     }
+    // An exchange whose home language is not English gets the mark without being asked:
+    // Excel in that locale reads a CSV without it in its legacy code page.
+    let home = tmp.path().join("h");
+    write(&home, &fx::input(), &fx::result(), false);
+    for f in BUNDLE_FILES.iter().filter(|f| f.ends_with(".csv")) {
+        assert!(
+            std::fs::read(home.join(f))
+                .unwrap()
+                .starts_with(b"\xEF\xBB\xBF"),
+            "{f}: BOM by default for a Korean-language exchange"
+        );
+    }
+    // Without a known home language, only when asked.
+    let mut input = fx::input();
+    input.exchange = "unregistered".into();
     let plain = tmp.path().join("p");
-    write(&plain, &fx::input(), &fx::result(), false);
+    write(&plain, &input, &fx::result(), false);
     assert!(!std::fs::read(plain.join("orders.csv"))
         .unwrap()
         .starts_with(b"\xEF\xBB\xBF"));

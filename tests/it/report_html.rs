@@ -1,7 +1,9 @@
 //! report.html as a reviewer receives it: self-contained (no remote resource), the timeline
-//! SVG present with the flagged orders, hostile strings escaped. When `/usr/bin/chromium`
-//! exists (CI installs it), one test also renders it headless to a PNG and checks the pixels
-//! of the timeline (skipped with a notice otherwise).
+//! SVG present with the flagged orders, its labels off the plots, hostile strings escaped.
+//! When `/usr/bin/chromium` exists (CI installs it), tests also render it headless: the
+//! timeline's pixels, the first screen (the claim, the INCOMPLETE banner), and the print view
+//! (A4 pages with every table inside them, rasterized by poppler's `pdftoppm`). Each says it
+//! skipped when a tool is missing.
 
 use std::path::{Path, PathBuf};
 
@@ -55,7 +57,10 @@ fn report_is_self_contained_with_timeline_and_flags() {
         html.contains("<polyline"),
         "price line of the pumped market"
     );
-    assert!(html.contains("key revoked (observed) 2026-12-25T13:45:12.000Z"));
+    // Axes and their labels in the exchange's local time (KST here), UTC in the caption.
+    assert!(html.contains("key revoked (observed) 12-25 22:45:12"));
+    assert!(html.contains("key observed revoked at 2026-12-25T13:45:12.000Z"));
+    assert!(html.contains("Orders over time (KST)"));
     assert!(
         html.contains("KRW-XYZ: price"),
         "the most-affected market is the pumped one"
@@ -106,32 +111,301 @@ fn hostile_strings_are_escaped_in_html_and_svg() {
 
 /// Pixels of a PNG within a small distance of `rgb`.
 fn pixels_near(png_bytes: &[u8], rgb: [u8; 3]) -> usize {
-    let mut decoder = png::Decoder::new(std::io::Cursor::new(png_bytes));
-    decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
-    let mut reader = decoder.read_info().expect("png header");
-    let mut buf = vec![0; reader.output_buffer_size().expect("png size")];
-    let info = reader.next_frame(&mut buf).expect("png frame");
-    let channels = info.color_type.samples();
-    assert!(channels >= 3, "a colour screenshot");
-    buf[..info.buffer_size()]
-        .chunks_exact(channels)
-        .filter(|p| (0..3).all(|c| p[c].abs_diff(rgb[c]) <= 24))
-        .count()
+    let img = Image::decode(png_bytes);
+    assert!(img.channels >= 3, "a colour screenshot");
+    img.count(rgb, 0..img.height)
 }
 
-/// Runs where Chromium is installed (`.ci/run` installs Debian's `chromium`); elsewhere it
-/// says it skipped. `RESPOND_REQUIRE_CHROMIUM=1` turns a missing browser into a failure.
-#[test]
-fn chromium_renders_the_report_offline() {
-    let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+/// The installed Chromium, or `None` after printing that `what` is skipped.
+/// `RESPOND_REQUIRE_CHROMIUM=1` (set by `.ci/run` once it installed it) turns a missing
+/// browser into a failure.
+fn chromium(what: &str) -> Option<&'static str> {
+    let found = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
         .into_iter()
         .find(|p| Path::new(p).exists());
-    let Some(chromium) = chromium else {
+    if found.is_none() {
         assert!(
             std::env::var_os("RESPOND_REQUIRE_CHROMIUM").is_none(),
             "RESPOND_REQUIRE_CHROMIUM is set but chromium is not installed"
         );
-        println!("notice: chromium not installed; skipping the headless screenshot of report.html");
+        println!("notice: chromium not installed; skipping {what}");
+    }
+    found
+}
+
+/// Decoded PNG: width, height, RGB(A) channels, pixels.
+struct Image {
+    width: usize,
+    height: usize,
+    channels: usize,
+    data: Vec<u8>,
+}
+
+impl Image {
+    fn decode(png_bytes: &[u8]) -> Image {
+        let mut decoder = png::Decoder::new(std::io::Cursor::new(png_bytes));
+        decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
+        let mut reader = decoder.read_info().expect("png header");
+        let mut buf = vec![0; reader.output_buffer_size().expect("png size")];
+        let info = reader.next_frame(&mut buf).expect("png frame");
+        buf.truncate(info.buffer_size());
+        Image {
+            width: info.width as usize,
+            height: info.height as usize,
+            channels: info.color_type.samples(),
+            data: buf,
+        }
+    }
+
+    fn pixel(&self, x: usize, y: usize) -> &[u8] {
+        let at = (y * self.width + x) * self.channels;
+        &self.data[at..at + 3]
+    }
+
+    /// Pixels near `rgb` in the rows `rows`.
+    fn count(&self, rgb: [u8; 3], rows: std::ops::Range<usize>) -> usize {
+        rows.flat_map(|y| (0..self.width).map(move |x| (x, y)))
+            .filter(|&(x, y)| {
+                let p = self.pixel(x, y);
+                (0..3).all(|c| p[c].abs_diff(rgb[c]) <= 24)
+            })
+            .count()
+    }
+}
+
+/// The first screen as a reader opens it (1200×900), for the fixture's facts changed by
+/// `change`: how many pixels of the INCOMPLETE banner's red and of the total's blue card.
+fn first_screen_colors(
+    chromium: &str,
+    tmp: &Path,
+    change: impl Fn(&mut respond::report::RunFacts),
+) -> (usize, usize) {
+    std::fs::create_dir_all(tmp).unwrap();
+    let rd = RunDir::create(&tmp.join("run")).unwrap();
+    let mut facts = fx::facts();
+    change(&mut facts);
+    report::write_bundle(
+        &rd,
+        &facts,
+        &fx::input(),
+        &fx::result(),
+        &ReportOptions::default(),
+    )
+    .unwrap();
+    let png = screenshot_sized(chromium, tmp, &rd.path().join("report.html"), "1200,900");
+    let img = Image::decode(&png);
+    (
+        img.count([0xc6, 0x28, 0x28], 0..img.height),
+        img.count([0x0d, 0x47, 0xa1], 0..img.height),
+    )
+}
+
+#[test]
+fn chromium_shows_the_claim_and_the_incomplete_banner_on_the_first_screen() {
+    let Some(chromium) = chromium("the first-screen check of report.html") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let (banner, total) = first_screen_colors(chromium, &tmp.path().join("done"), |_| {});
+    let (banner_cut, total_cut) = first_screen_colors(chromium, &tmp.path().join("cut"), |f| {
+        f.steps.push(respond::report::StepRecord {
+            id: "export".into(),
+            uses: "exchange.export_history".into(),
+            status: respond::report::StepStatus::Failed,
+            summary: "429 storm".into(),
+            started_at: None,
+            finished_at: None,
+        });
+    });
+    println!(
+        "first screen: total card {total} px (complete run), {total_cut} px (incomplete); banner {banner} px / {banner_cut} px"
+    );
+    assert!(
+        total > 5_000,
+        "the estimated loss card is on the first screen: {total} px"
+    );
+    assert!(
+        total_cut > 5_000,
+        "and still is under the banner: {total_cut} px"
+    );
+    assert!(
+        banner_cut > 20_000,
+        "the INCOMPLETE banner shows: {banner_cut} px"
+    );
+    assert!(banner < 500, "no banner on a complete run: {banner} px");
+}
+
+/// Runs where `pdftoppm` (Debian's poppler-utils, installed by `.ci/run`) is; `None` after a
+/// notice otherwise (a failure under `RESPOND_REQUIRE_CHROMIUM`).
+fn pdftoppm() -> Option<&'static str> {
+    let found = ["/usr/bin/pdftoppm"]
+        .into_iter()
+        .find(|p| Path::new(p).exists());
+    if found.is_none() {
+        assert!(
+            std::env::var_os("RESPOND_REQUIRE_CHROMIUM").is_none(),
+            "RESPOND_REQUIRE_CHROMIUM is set but pdftoppm (poppler-utils) is not installed"
+        );
+        println!("notice: pdftoppm not installed; skipping the print layout check of report.html");
+    }
+    found
+}
+
+/// Prints `page` to A4 PDF with Chromium and rasterizes every page at 50 dpi.
+fn print_pages(chromium: &str, pdftoppm: &str, tmp: &Path, page: &Path) -> Vec<Image> {
+    let pdf = tmp.join("report.pdf");
+    let out = std::process::Command::new(chromium)
+        .args(HEADLESS)
+        .arg(format!("--user-data-dir={}", tmp.join("profile").display()))
+        .arg("--no-pdf-header-footer")
+        .arg(format!("--print-to-pdf={}", pdf.display()))
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .expect("run chromium");
+    assert!(
+        out.status.success() && pdf.is_file(),
+        "chromium could not print: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let prefix = tmp.join("page");
+    let out = std::process::Command::new(pdftoppm)
+        .args(["-r", "50", "-png"])
+        .arg(&pdf)
+        .arg(&prefix)
+        .output()
+        .expect("run pdftoppm");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut files: Vec<_> = std::fs::read_dir(tmp)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("page"))
+        })
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .map(|f| Image::decode(&std::fs::read(f).unwrap()))
+        .collect()
+}
+
+/// Columns of the page's right margin (the outer 8 mm of the 12 mm) that hold anything but
+/// white: where a table wider than the page would spill.
+fn right_margin_ink(page: &Image) -> usize {
+    let strip = (8.0 / 25.4 * 50.0) as usize;
+    (page.width - strip..page.width)
+        .flat_map(|x| (0..page.height).map(move |y| (x, y)))
+        .filter(|&(x, y)| page.pixel(x, y).iter().any(|c| *c < 235))
+        .count()
+}
+
+#[test]
+fn chromium_prints_every_table_inside_an_a4_page() {
+    let Some(chromium) = chromium("the print layout check of report.html") else {
+        return;
+    };
+    let Some(pdftoppm) = pdftoppm() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    // Hostile data: 1,024-character ids without a break, wide tables, long reasons.
+    let (path, _) = render(tmp.path(), true);
+    let pages = print_pages(chromium, pdftoppm, tmp.path(), &path);
+    assert!(pages.len() >= 2, "{} pages", pages.len());
+    for (i, p) in pages.iter().enumerate() {
+        // A4 at 50 dpi: 413 × 585 pixels (portrait).
+        assert!(
+            p.width.abs_diff(413) <= 2 && p.height.abs_diff(585) <= 2,
+            "page {} is {}×{}, not A4 portrait",
+            i + 1,
+            p.width,
+            p.height
+        );
+        let ink = right_margin_ink(p);
+        assert_eq!(
+            ink,
+            0,
+            "page {}: {ink} pixels spill into the right margin",
+            i + 1
+        );
+    }
+    println!(
+        "report.html prints on {} A4 pages, nothing in the margins",
+        pages.len()
+    );
+}
+
+#[test]
+fn timeline_labels_stay_off_the_plots_and_candles_never_hide_a_fill() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, html) = render(tmp.path(), false);
+    let svg = &html[html.find("<svg").unwrap()..html.find("</svg>").unwrap()];
+    let attr = |el: &str, name: &str| -> Option<f64> {
+        let at = el.find(&format!(" {name}=\""))? + name.len() + 3;
+        el[at..].split('"').next()?.parse().ok()
+    };
+    // The plot areas: the panels' frames.
+    let panels: Vec<(f64, f64, f64, f64)> = svg
+        .split("<rect")
+        .skip(1)
+        .filter(|r| r.contains(r##"fill="none" stroke="#999""##))
+        .map(|r| {
+            let (x, y) = (attr(r, "x").unwrap(), attr(r, "y").unwrap());
+            (
+                x,
+                y,
+                x + attr(r, "width").unwrap(),
+                y + attr(r, "height").unwrap(),
+            )
+        })
+        .collect();
+    assert!(
+        panels.len() >= 4,
+        "overview and zoom, price and lane: {panels:?}"
+    );
+    let mut labels = 0;
+    for t in svg.split("<text").skip(1) {
+        let (x, y) = (attr(t, "x").unwrap(), attr(t, "y").unwrap());
+        let text = &t[t.find('>').unwrap() + 1..t.find("</text>").unwrap()];
+        let w = text.chars().count() as f64 * 6.3;
+        let (left, right) = if t.contains(r#"text-anchor="end""#) {
+            (x - w, x)
+        } else if t.contains(r#"text-anchor="middle""#) {
+            (x - w / 2.0, x + w / 2.0)
+        } else {
+            (x, x + w)
+        };
+        let (top, bottom) = (y - 10.0, y + 2.0);
+        for (px0, py0, px1, py1) in &panels {
+            let overlaps = left < *px1 && right > *px0 && top < *py1 && bottom > *py0;
+            assert!(
+                !overlaps,
+                "label `{text}` at ({x}, {y}) lies on a plot area"
+            );
+        }
+        labels += 1;
+    }
+    assert!(labels > 20, "{labels} labels checked");
+    // Candles are translucent outlines, drawn before the fills.
+    let zoom = zoom_group(&html);
+    for c in zoom.split("candle from").skip(1) {
+        let rect = &c[c.find("<rect").unwrap()..];
+        let rect = &rect[..rect.find("/>").unwrap()];
+        let opacity = attr(rect, "fill-opacity").expect("a translucent candle");
+        assert!(opacity <= 0.1, "candle fill opacity {opacity}");
+    }
+    let last_candle = zoom.rfind("candle from").unwrap();
+    let first_fill = zoom.find("FLAGGED fill of").unwrap();
+    assert!(last_candle < first_fill, "fills are drawn over the candles");
+}
+#[test]
+fn chromium_renders_the_report_offline() {
+    let Some(chromium) = chromium("the headless screenshot of report.html") else {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
@@ -179,23 +453,32 @@ fn chromium_renders_the_report_offline() {
     }
 }
 
-/// A headless Chromium screenshot (1200×2400) of `page`, as PNG bytes.
+/// A headless Chromium screenshot (1200×4200, the whole timeline included) of `page`, as
+/// PNG bytes.
 fn screenshot(chromium: &str, tmp: &Path, page: &Path) -> Vec<u8> {
+    screenshot_sized(chromium, tmp, page, "1200,4200")
+}
+
+/// Chromium's flags for a headless, offline, reproducible render.
+const HEADLESS: &[&str] = &[
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+];
+
+/// A headless Chromium screenshot of `page` at `size` (`W,H`), as PNG bytes.
+fn screenshot_sized(chromium: &str, tmp: &Path, page: &Path, size: &str) -> Vec<u8> {
     let png = tmp.join("report.png");
     let profile = tmp.join("profile");
     let out = std::process::Command::new(chromium)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--hide-scrollbars",
-            "--window-size=1200,2400",
-        ])
+        .args(HEADLESS)
+        .arg(format!("--window-size={size}"))
         .arg(format!("--user-data-dir={}", profile.display()))
         .arg(format!("--screenshot={}", png.display()))
         .arg(format!("file://{}", page.display()))
@@ -259,12 +542,17 @@ fn zoomed_figure_shows_the_attack_with_its_fills_reference_and_revocation() {
     let tmp = tempfile::tempdir().unwrap();
     let (_, html) = render(tmp.path(), false);
     let zoom = zoom_group(&html);
-    // From the reference window's start (12:00) to the revocation (13:45:12) + 5 minutes.
+    // From the reference window's start (12:00 UTC) to the revocation (13:45:12) + 5
+    // minutes, in local time.
     assert!(
         zoom.contains(
-            "Zoom on the attack: 2026-12-25 12:00–13:50 UTC — KRW-XYZ price and every order"
+            "Zoom on the attack: 2026-12-25 21:00–22:50 KST — KRW-XYZ price and every order"
         ),
         "{zoom}"
+    );
+    assert!(
+        zoom.contains(r#"text-anchor="middle">22:30</text>"#),
+        "local ticks"
     );
     assert!(html.contains("zoomed figure: 2026-12-25T12:00:00.000Z to 2026-12-25T13:50:12.000Z"));
     // The pump's two fills at their own prices, flagged; the dump in the order lane.
@@ -282,9 +570,11 @@ fn zoomed_figure_shows_the_attack_with_its_fills_reference_and_revocation() {
     }
     assert!(zoom.contains(&format!("FLAGGED KRW-ETH sell market {}", fx::DUMP_ORDER)));
     assert!(zoom.contains("orders of every market in this span: "));
-    assert!(zoom.contains("flagged buy paid 360 (+260% over the reference)"));
+    assert!(zoom.contains(
+        "the highest price a flagged buy paid, 360 at 22:30:01 (+260% over the reference)"
+    ));
     assert!(zoom.contains("reference price 100"));
-    assert!(zoom.contains("key revoked (observed) 2026-12-25T13:45:12.000Z"));
+    assert!(zoom.contains("key revoked (observed) 22:45:12"));
     // Candles of the market, 10-minute ones here, drawn as boxes and named by interval.
     assert!(zoom.contains("10 min candles"));
     assert!(zoom.contains("KRW-XYZ candle from 2026-12-25T13:40:00.000Z"));
@@ -326,7 +616,8 @@ fn krw_amounts_read_as_whole_won_and_csvs_stay_exact() {
     let rd = RunDir::create(&dir).unwrap();
     let mut result = fx::result();
     result.loss.overpayment = fx::d("15525710.50335051");
-    result.loss.portfolio_delta = Some(fx::d("-1412.5"));
+    result.loss.total = fx::d("15525711.2");
+    result.loss.change_during_response = Some(fx::d("-1412.5"));
     report::write_bundle(
         &rd,
         &fx::facts(),
@@ -348,17 +639,23 @@ fn krw_amounts_read_as_whole_won_and_csvs_stay_exact() {
     ] {
         assert!(
             text.contains("15,525,711 KRW"),
-            "{name}: overpayment in whole won"
-        );
-        assert!(
-            text.contains("-1,413 KRW"),
-            "{name}: portfolio decrease rounded half away from zero"
+            "{name}: overpayment and total in whole won"
         );
         assert!(
             !text.contains("15525710.5"),
             "{name}: no raw decimals of KRW"
         );
     }
+    for (name, text) in [("report.md", &md), ("report.html", &html)] {
+        assert!(
+            text.contains("-1,413 KRW"),
+            "{name}: the change during the response rounded half away from zero"
+        );
+    }
+    assert!(
+        !ticket.contains("1,413"),
+        "the change during the response is not part of the claim"
+    );
     // The pump (Upbit `price` type: spend 700,000 KRW) with its average fill price; the
     // dump's estimated loss; the reference price, a unit price, keeps its decimals if any.
     assert!(

@@ -160,7 +160,7 @@ async fn snapshot_outputs_and_artifact() {
     assert_eq!(o["open_order_count"], 1);
     assert_eq!(o["withdrawal_count"], 2);
     assert_eq!(o["pending_withdrawal_count"], 1);
-    assert_eq!(o["withdrawal_addresses"], json!(["BTC bc1q…abcd"]));
+    assert_eq!(o["withdrawal_addresses"], json!(["BTC bc1q...abcd"]));
     assert_eq!(o["switched_to_readonly"], false);
     let file = e.read(o["path"].as_str().unwrap());
     assert!(file.contains("bc1qownaddress99999999999999999abcd"));
@@ -415,7 +415,7 @@ async fn revoke_manual_and_by_api() {
     assert_eq!(out.outputs["mode"], "manual");
     assert_eq!(out.outputs["confirmed"], false);
     assert_eq!(out.outputs["confirmed_by"], "not_interactive");
-    assert_eq!(out.outputs["key"], "LEAK…wxyz");
+    assert_eq!(out.outputs["key"], "LEAK...wxyz");
     assert_eq!(out.outputs["key_expire_at"], "2027-08-28T00:00:00.000Z");
 
     let mut f = Fake::new(PRIMARY, account(), 1000);
@@ -828,7 +828,7 @@ async fn checklist_fills_the_key_expiry_into_the_delete_instructions() {
     });
     e.run("checklist.replacement", a).await.unwrap();
     let md = e.read("checklist.md");
-    assert!(md.contains("**Old key NOT confirmed deleted.**"), "{md}");
+    assert!(md.contains("**Old key NOT confirmed deleted**"), "{md}");
     assert!(
         md.contains("delete the key (expires 2027-08-28T00:00:00.000Z, 2FA)"),
         "{md}"
@@ -847,7 +847,7 @@ async fn checklist_in_english_and_korean() {
                   "reasons": ["withdrawal scope"], "can_withdraw": true},
         "bots": [{"name": "{{evil}} `bot`\nnext", "needs": ["view_account", "make_orders"]}],
         "bot_configs": ["config/{{x}}.json"],
-        "snapshot": {"withdrawal_addresses": ["BTC bc1q…abcd"], "withdrawal_address_count": 1,
+        "snapshot": {"withdrawal_addresses": ["BTC bc1q...abcd"], "withdrawal_address_count": 1,
                      "key_expire_at": "2027-08-28T00:00:00.000Z"},
         "verify": {"revoked": true, "observed_at": "2026-11-20T10:03:00.123Z"},
     });
@@ -860,16 +860,66 @@ async fn checklist_in_english_and_korean() {
     assert!(md.contains("Bot `{{evil}} 'bot' next`"), "{md}");
     assert!(md.contains("`config/{{x}}.json`"));
     assert!(md.contains("**2027-01-19**"));
-    assert!(md.contains("BTC bc1q…abcd"));
-    assert!(md.contains("LEAK…wxyz") && !md.contains(PRIMARY));
+    assert!(md.contains("BTC bc1q...abcd"));
+    assert!(md.contains("LEAK...wxyz") && !md.contains(PRIMARY));
     assert!(
-        md.contains("[x] Old key deleted: the exchange rejects it since 2026-11-20T10:03:00.123Z")
+        md.contains("[x] The old key is deleted: the exchange refuses it since 2026-11-20 19:03:00 KST (2026-11-20 10:03:00 UTC)"),
+        "{md}"
+    );
+    assert!(
+        md.contains("[x] 기존 키 삭제됨: 2026-11-20 19:03:00 KST (2026-11-20 10:03:00 UTC)부터")
     );
     assert!(md.contains("| Make withdrawals (`make_withdrawals`) | **yes** |"));
     assert!(md.contains("| 출금하기 (`make_withdrawals`) | **있음** |"));
     assert!(md.contains("The old key also had View orders (`view_orders`), Make withdrawals (`make_withdrawals`)"), "{md}");
     assert!(md.contains("at most 10 IPs"));
     assert!(md.contains("The old key had it"));
+}
+
+#[tokio::test]
+async fn checklist_counts_what_the_run_proved_and_shows_the_key_deleted() {
+    // The probe could not tell the trading scope (Upbit shows it only by a write); the run's
+    // own cancels, accepted by the exchange, prove it. The deletion comes from the journal.
+    let acc = account();
+    let f = Arc::new(Fake::new(PRIMARY, acc, 1000));
+    let e = env(f, None);
+    let j = respond::engine::journal::Journal::create(e.ctx.rundir.path()).unwrap();
+    let at = |s: &str| s.parse::<chrono::DateTime<Utc>>().unwrap();
+    j.append_at(
+        at("2026-11-20T10:01:00Z"),
+        "step_end",
+        json!({"step": "cancel_orders", "uses": "exchange.cancel_open_orders", "status": "ok",
+               "outputs": {"cancelled_count": 6}}),
+    )
+    .unwrap();
+    j.append_at(
+        at("2026-11-20T10:03:01Z"),
+        "step_end",
+        json!({"step": "verify_revoked", "uses": "exchange.verify_key_revoked", "status": "ok",
+               "outputs": {"revoked": true, "observed_at": "2026-11-20T10:03:00.123Z",
+                           "error_name": "invalid_access_key", "polls": 3}}),
+    )
+    .unwrap();
+    drop(j);
+    let a = json!({
+        "probe": {"scopes": ["view_account", "view_orders"], "not_held": [],
+                  "unknown": ["make_orders", "make_withdrawals"], "critical": true,
+                  "reasons": ["withdrawal scope unknown"], "can_withdraw": "unknown"},
+    });
+    e.run("checklist.replacement", a).await.unwrap();
+    let md = e.read("checklist.md");
+    assert!(
+        md.contains("| Make orders (`make_orders`) | **yes** (confirmed: this run cancelled 6 with the key, the exchange accepted it) |"),
+        "{md}"
+    );
+    assert!(md.contains("| Make withdrawals (`make_withdrawals`) | unknown |"));
+    assert!(md.contains(
+        "| 주문하기 (`make_orders`) | **있음** (확인됨: 이번 대응에서 이 키로 6건 취소 성공) |"
+    ));
+    assert!(
+        md.contains("- [x] The old key is deleted: the exchange refuses it since 2026-11-20 19:03:00 KST (2026-11-20 10:03:00 UTC) (observed by this run)."),
+        "{md}"
+    );
 }
 
 #[tokio::test]
@@ -990,7 +1040,7 @@ async fn a_key_never_accepted_stops_every_containment_step() {
         assert!(err.stops_run(), "{kind}: {err}");
         let msg = err.to_string();
         assert!(
-            msg.contains("LEAK…wxyz") && msg.contains("was never accepted here"),
+            msg.contains("LEAK...wxyz") && msg.contains("was never accepted here"),
             "{kind}: {msg}"
         );
         assert!(!msg.contains("deleted: good"), "{kind}: {msg}");
@@ -1159,7 +1209,7 @@ async fn the_deletion_wait_reports_every_30s_and_its_timeout_is_not_retried() {
         .collect();
     for l in &status {
         assert!(
-            l.contains("upbit to refuse key LEAK…wxyz as deleted"),
+            l.contains("upbit to refuse key LEAK...wxyz as deleted"),
             "{l}"
         );
         assert!(l.contains("at most 10m00s"), "{l}");
@@ -1217,7 +1267,7 @@ async fn errors_that_cannot_clear_end_the_wait_at_once() {
             step.error
                 .as_deref()
                 .unwrap()
-                .contains("cannot tell whether key LEAK…wxyz was deleted"),
+                .contains("cannot tell whether key LEAK...wxyz was deleted"),
             "{:?}",
             step.error
         );

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
 
 use super::super::model::RuleHit;
@@ -11,9 +11,10 @@ use super::{f, hit, Ctx};
 use crate::exchange::Side;
 use crate::time::ts;
 
-/// R7: candidate sells across ≥ 2 assets (or one asset, when the bought coin is new to the
-/// account's history), then buys of one asset taking ≥ half the proceeds. Marks the sells and
-/// every candidate order of the episode in the bought market.
+/// R7: a chain of executed candidate sells across ≥ 2 assets (or one asset, when the bought
+/// coin is new to the account's history), each close in time to the next act of the chain
+/// (see [`funding_chain`]), then buys of one asset taking ≥ half the proceeds. Marks the sells
+/// of the chain and every candidate order of the episode in the bought market.
 pub(super) fn rule_r7(ctx: &Ctx<'_>, cands: &[usize], hits: &mut [Vec<RuleHit>]) {
     let orders = &ctx.input.orders;
     // Inserted one by one: collecting would first sort a million copies of a few names.
@@ -40,7 +41,7 @@ pub(super) fn rule_r7(ctx: &Ctx<'_>, cands: &[usize], hits: &mut [Vec<RuleHit>])
     }
     // Target market → when its concentration began, and why: later episodes that keep
     // buying it continue the same concentration (see `continue_concentration`).
-    let mut concentrated: BTreeMap<&str, (chrono::DateTime<chrono::Utc>, String)> = BTreeMap::new();
+    let mut concentrated: BTreeMap<&str, (DateTime<Utc>, String)> = BTreeMap::new();
     for ep in &episodes {
         let mut buys: BTreeMap<&str, Decimal> = BTreeMap::new();
         for &i in ep {
@@ -61,20 +62,15 @@ pub(super) fn rule_r7(ctx: &Ctx<'_>, cands: &[usize], hits: &mut [Vec<RuleHit>])
             .find(|&&i| orders[i].market.as_str() == target)
             .map(|&i| orders[i].market.quote.as_str())
             .unwrap_or_default();
-        let first_buy = ep
+        let target_buys = ep
             .iter()
             .filter(|&&i| orders[i].market.as_str() == target && orders[i].side == Side::Buy)
-            .map(|&i| orders[i].created_at)
-            .min();
-        let sells: Vec<usize> = ep
-            .iter()
-            .copied()
-            .filter(|&i| {
-                orders[i].side == Side::Sell
-                    && orders[i].market.as_str() != target
-                    && first_buy.is_some_and(|fb| orders[i].created_at <= fb + gap)
-            })
-            .collect();
+            .map(|&i| orders[i].created_at);
+        let (Some(first_buy), Some(last_buy)) = (target_buys.clone().min(), target_buys.max())
+        else {
+            continue;
+        };
+        let sells = funding_chain(ctx, ep, target, first_buy, last_buy);
         let (assets, sold) = sold_assets(ctx, &sells);
         // Several assets sold, or one asset sold into a market the account never traded
         // before: either way the proceeds concentrate in one coin.
@@ -111,11 +107,53 @@ pub(super) fn rule_r7(ctx: &Ctx<'_>, cands: &[usize], hits: &mut [Vec<RuleHit>])
                 hits[i].push(hit("R7", 0.6, reason.clone()));
             }
         }
-        if let Some(fb) = first_buy {
-            concentrated.entry(target).or_insert((fb, reason));
-        }
+        concentrated.entry(target).or_insert((first_buy, reason));
     }
     continue_concentration(ctx, &episodes, &concentrated, hits);
+}
+
+/// The sells that funded buys of `target` from `first_buy` to `last_buy`: executed sells in
+/// other markets, walking back from the first buy while each is at most `chain_gap_minutes`
+/// before the next act of the chain (a scripted liquidation sells one holding after another
+/// within seconds and buys at once), plus those placed among the buys. A sell that never
+/// filled funded nothing, a sell placed after the last buy funded nothing, and a sell long
+/// before the chain (the user's own trade an hour earlier, in the same reference window) is
+/// another story.
+fn funding_chain(
+    ctx: &Ctx<'_>,
+    ep: &[usize],
+    target: &str,
+    first_buy: DateTime<Utc>,
+    last_buy: DateTime<Utc>,
+) -> Vec<usize> {
+    let orders = &ctx.input.orders;
+    let chain_gap = Duration::minutes(ctx.th.chain_gap_minutes.max(1));
+    let mut sells: Vec<usize> = ep
+        .iter()
+        .copied()
+        .filter(|&i| {
+            let o = &orders[i];
+            o.side == Side::Sell
+                && o.market.as_str() != target
+                && !ctx.exec_vol(i).is_zero()
+                && o.created_at <= last_buy
+        })
+        .collect();
+    sells.sort_by_key(|&i| std::cmp::Reverse((orders[i].created_at, i)));
+    let mut chain = Vec::new();
+    let mut next = first_buy;
+    for i in sells {
+        let t = orders[i].created_at;
+        if t >= first_buy {
+            chain.push(i);
+        } else if next - t <= chain_gap {
+            chain.push(i);
+            next = t;
+        } else {
+            break;
+        }
+    }
+    chain
 }
 
 /// R7, continued: a later episode that buys a coin an earlier episode concentrated the proceeds
@@ -126,7 +164,7 @@ pub(super) fn rule_r7(ctx: &Ctx<'_>, cands: &[usize], hits: &mut [Vec<RuleHit>])
 fn continue_concentration(
     ctx: &Ctx<'_>,
     episodes: &[Vec<usize>],
-    concentrated: &BTreeMap<&str, (chrono::DateTime<chrono::Utc>, String)>,
+    concentrated: &BTreeMap<&str, (DateTime<Utc>, String)>,
     hits: &mut [Vec<RuleHit>],
 ) {
     let orders = &ctx.input.orders;

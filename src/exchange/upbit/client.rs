@@ -988,7 +988,7 @@ mod tests {
         assert_eq!(caps.fills, FillsSource::PerOrder);
         assert_eq!(caps.closed_orders_max_window_secs, Some(7 * 86400));
         assert_eq!(caps.local_zone.utc_offset_secs, 9 * 3600);
-        assert!(caps.manual_revoke_instructions_en.contains("abcd…mnop"));
+        assert!(caps.manual_revoke_instructions_en.contains("abcd...mnop"));
         assert!(caps.manual_revoke_instructions_en.contains("{expire_at}"));
         assert!(caps.manual_revoke_instructions_local.contains("마이페이지"));
     }

@@ -78,7 +78,7 @@ mod tests {
             status,
             requested_at: now,
             responded_at: now,
-            key_masked: "abcd…wxyz",
+            key_masked: "abcd...wxyz",
             headers: &[],
             body: body.as_bytes(),
         })
@@ -106,7 +106,7 @@ mod tests {
             .iter()
             .map(|k| k.access_key_masked.as_str())
             .collect();
-        assert_eq!(masked, ["abcd…wxyz", "rrrr…rrrr"]);
+        assert_eq!(masked, ["abcd...wxyz", "rrrr...rrrr"]);
         assert!(input.keys[0].is_current);
         assert!(!input.keys[1].is_current);
     }
@@ -136,7 +136,7 @@ mod tests {
         assert_eq!(o.provenance.as_ref().unwrap().raw_file, p.raw_file);
         assert_eq!(input.fills.len(), 1);
         assert_eq!(input.fills[0].order_id, "u1");
-        assert_eq!(input.key_masked, "abcd…wxyz");
+        assert_eq!(input.key_masked, "abcd...wxyz");
     }
 
     #[test]

@@ -228,13 +228,13 @@ mod tests {
 
     #[test]
     fn revoke_instructions_name_the_key_and_keep_the_expiry_slot() {
-        let (en, ko) = DESCRIPTOR.revoke.instructions("abcd…wxyz");
+        let (en, ko) = DESCRIPTOR.revoke.instructions("abcd...wxyz");
         assert!(
-            en.contains("abcd…wxyz") && en.contains("{expire_at}"),
+            en.contains("abcd...wxyz") && en.contains("{expire_at}"),
             "{en}"
         );
         assert!(
-            ko.contains("abcd…wxyz") && ko.contains("마이페이지"),
+            ko.contains("abcd...wxyz") && ko.contains("마이페이지"),
             "{ko}"
         );
     }

@@ -29,6 +29,7 @@ impl Drill {
             min_recall: 0.95,
             min_precision: 0.95,
             with_bot_log: true,
+            excel: false,
         })
     }
 

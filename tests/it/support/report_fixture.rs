@@ -11,6 +11,7 @@ use rust_decimal::Decimal;
 use respond::analysis::*;
 use respond::engine::journal::Journal;
 use respond::exchange::*;
+use respond::report::facts::IncidentInputs;
 use respond::report::{Revocation, RunFacts, StepRecord, StepStatus};
 
 /// An Upbit market by its symbol.
@@ -127,7 +128,7 @@ fn verdict(_order_id: &str, kind: MatchKind, row: Option<(usize, u64)>) -> Order
     }
 }
 
-pub const KEY: &str = "abcd…wxyz";
+pub const KEY: &str = "abcd...wxyz";
 pub const PUMP_ORDER: &str = "9c1e5d7a-0004-4f1b-8a55-attack000004";
 pub const DUMP_ORDER: &str = "9c1e5d7a-0003-4f1b-8a55-attack000003";
 
@@ -361,9 +362,12 @@ pub fn result() -> AnalysisResult {
         )],
         loss: LossSummary {
             quote_currency: "KRW".into(),
+            total: d("1650001"),
             overpayment: d("1500000"),
-            portfolio_delta: Some(d("8050000")),
             withdrawn_value: d("150000"),
+            fees: d("1"),
+            unpriced: vec![],
+            change_during_response: Some(d("8050000")),
             explanation: vec!["XYZ bought at 340–360 against a reference of 100".into()],
         },
         thresholds: Thresholds::default(),
@@ -379,7 +383,7 @@ pub fn result() -> AnalysisResult {
 
 pub fn facts() -> RunFacts {
     RunFacts {
-        run_id: "20261225T133500Z-upbit-abcd…wxyz".into(),
+        run_id: "20261225T133500Z-upbit-abcd...wxyz".into(),
         exchange: "upbit".into(),
         account_label: Some("main account".into()),
         key_masked: KEY.into(),
@@ -405,6 +409,8 @@ pub fn facts() -> RunFacts {
         revocation: Revocation::Revoked {
             observed_at: t(13, 45, 12),
             evidence: "GET /v1/accounts → 401 invalid_access_key".into(),
+            refused_with: Some("invalid_access_key".into()),
+            accepted_at: Some(t(13, 35, 1)),
         },
         dry_run: false,
         steps: vec![
@@ -425,6 +431,14 @@ pub fn facts() -> RunFacts {
                 finished_at: Some(t(13, 45, 12)),
             },
         ],
+        not_started: vec![],
+        incident: IncidentInputs {
+            account: Some("main account".into()),
+            ..Default::default()
+        },
+        cancelled_orders: 0,
+        proven_scopes: vec![],
+        timestamps: vec![],
     }
 }
 

@@ -86,8 +86,8 @@ pub fn findings(dir: &Path) -> Findings {
 }
 
 /// The analysis totals an interrupted run must reproduce: counts and the loss estimate
-/// (overpayment and withdrawn value; not the portfolio delta, which depends on when the
-/// first snapshot happened to be taken relative to the cancels).
+/// (the total, overpayment, withdrawn value and fees; not the change during the response,
+/// which depends on when the first snapshot happened to be taken relative to the cancels).
 fn collect_totals(v: &serde_json::Value, _at: &str, out: &mut BTreeMap<String, String>) {
     for ptr in [
         "/counts/orders",
@@ -95,8 +95,10 @@ fn collect_totals(v: &serde_json::Value, _at: &str, out: &mut BTreeMap<String, S
         "/counts/withdrawals",
         "/counts/deposits",
         "/counts/flagged",
+        "/loss/total",
         "/loss/overpayment",
         "/loss/withdrawn_value",
+        "/loss/fees",
     ] {
         if let Some(x) = v.pointer(ptr) {
             out.insert(ptr.to_string(), x.to_string());

@@ -1,6 +1,10 @@
 //! The sanitized view the readable reports (`report.html`, `report.md`, `support_ticket.md`)
 //! are rendered from.
 //!
+//! [`summary`] builds the first screen (what happened, how much, what was done, whether the
+//! run is complete, what to do next, in English and the exchange's language) and
+//! [`ticket`] the support ticket's data; this module builds the rest and puts them together.
+//!
 //! [`build`] turns the [`Joined`] orders plus the [`RunFacts`] into [`ReportView`]: every
 //! string in it has passed [`sanitize::clean`](crate::report::sanitize::clean) and every
 //! number is pre-formatted ([`crate::report::format`]), so the templates only place values
@@ -13,8 +17,11 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use crate::analysis::{Confidence, OrderVerdict, RuleHit};
-use crate::exchange::{Order, Side, Transfer, Window};
+pub mod summary;
+pub mod ticket;
+
+use crate::analysis::{OrderVerdict, RuleHit};
+use crate::exchange::{Order, Side, Transfer, Window, WithdrawalAddress};
 use crate::report::facts::{Revocation, RunFacts};
 use crate::report::format::{confidence, dec, match_kind, rule_ids, score, Money};
 pub use crate::report::joined::Joined;
@@ -37,12 +44,21 @@ fn window_text(w: &Option<Window>) -> String {
 #[derive(Debug, Serialize)]
 pub struct ReportView {
     pub run: RunView,
+    /// The first screen.
+    pub summary: summary::SummaryView,
+    /// The estimated loss, total first.
+    pub loss: LossView,
     pub totals: Totals,
     pub flagged: Vec<FlaggedView>,
     pub flagged_more: usize,
+    /// Orders left for a human to review (not in the claim), in their own table.
+    pub review: Vec<FlaggedView>,
+    pub review_more: usize,
     pub markets: Vec<MarketView>,
     pub withdrawals: Vec<TransferView>,
     pub withdrawals_more: usize,
+    /// The flagged withdrawals in full: destination, network, txid, the allowlist entry.
+    pub flagged_withdrawals: Vec<TransferView>,
     pub balances: Vec<BalanceView>,
     pub keys: Vec<KeyView>,
     pub permissions: Vec<String>,
@@ -63,13 +79,48 @@ pub struct ReportView {
     pub timeline_svg: String,
     pub timeline_caption: String,
     pub unauthorized_sha256: String,
-    pub ticket: TicketView,
+    /// Trusted timestamps of the bundle (RFC 3161), oldest first.
+    pub timestamps: Vec<TimestampView>,
+    pub ticket: ticket::TicketView,
+}
+
+/// The estimated loss as the reports state it: the total first, then its parts, all in the
+/// quote currency's units.
+#[derive(Debug, Serialize)]
+pub struct LossView {
+    pub quote: String,
+    /// `15,443,567.12 USD`
+    pub total: String,
+    pub overpayment: String,
+    pub withdrawn: String,
+    pub fees: String,
+    /// Everything could be priced.
+    pub complete: bool,
+    /// What could not be priced (then `total` is the total of the rest).
+    pub unpriced: Vec<String>,
+    /// The portfolio's change during the response (not part of the claim).
+    pub change_during_response: String,
+}
+
+/// One trusted timestamp, as the report names it.
+#[derive(Debug, Serialize)]
+pub struct TimestampView {
+    pub tsa: String,
+    pub tsa_url: String,
+    pub time_utc: String,
+    pub time_local: String,
+    pub token_file: String,
+    pub manifest_file: String,
+    pub manifest_sha256: String,
+    pub serial: String,
 }
 
 #[derive(Debug, Serialize)]
 pub struct RunView {
     pub id: String,
     pub exchange: String,
+    /// The exchange's display name (as its descriptor spells it).
+    pub exchange_display: String,
     pub account: String,
     pub key_masked: String,
     pub tool_version: String,
@@ -85,6 +136,10 @@ pub struct RunView {
     pub suspicious_window: String,
     pub server_time: Vec<ServerTimeView>,
     pub revocation: String,
+    /// The exchange's home language (`ko`; `en` when unknown): the `lang` of the local blocks.
+    pub language: String,
+    /// A block in the exchange's home language exists (it is not English).
+    pub has_local: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -98,21 +153,22 @@ pub struct ServerTimeView {
 #[derive(Debug, Serialize)]
 pub struct Totals {
     pub orders: usize,
+    /// Orders flagged as unauthorized (high confidence): the claim.
     pub flagged: usize,
-    pub high: usize,
+    /// Flagged orders that filled, at least in part.
+    pub flagged_filled: usize,
+    /// Orders left for a human to review (not in the claim).
     pub review: usize,
     pub fills: usize,
     pub withdrawals: usize,
     pub withdrawals_flagged: usize,
     pub deposits: usize,
     pub quote: String,
-    pub overpayment: String,
-    pub portfolio_delta: String,
-    pub withdrawn_value: String,
 }
 
 #[derive(Debug, Serialize)]
 pub struct FlaggedView {
+    pub created: String,
     pub order_id: String,
     pub identifier: String,
     pub market: String,
@@ -139,7 +195,7 @@ pub struct FlaggedView {
     pub raw_file: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct ReasonView {
     pub rule: String,
     pub reason: String,
@@ -154,14 +210,33 @@ pub struct MarketView {
     pub sells: usize,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct TransferView {
     pub id: String,
     pub currency: String,
     pub amount: String,
+    pub fee: String,
+    /// The network (`net_type`), or empty.
+    pub network: String,
+    pub txid: String,
+    /// The destination address: from the record, else inferred from the allowlist snapshot
+    /// (see `address_source`); empty when neither tells.
     pub address: String,
+    /// Where `address` comes from, or why it is unknown.
+    pub address_source: String,
+    /// `address` is the withdrawal record's own (not inferred from the allowlist).
+    pub address_from_record: bool,
+    /// Allowlisted addresses it may have gone to, when the record names none and the
+    /// allowlist has several for its currency and network.
+    pub address_candidates: Vec<String>,
+    /// When the allowlist entry was registered, or why that is not known.
+    pub registered: String,
     pub state: String,
     pub created_utc: String,
+    pub created_local: String,
+    /// Both, for reading: `2026-11-29 21:46:38 CET (2026-11-29 20:46:38 UTC)`.
+    pub created: String,
+    pub done_utc: String,
     pub flagged: bool,
     pub rules: String,
     pub reasons: Vec<ReasonView>,
@@ -178,6 +253,8 @@ pub struct BalanceView {
 pub struct KeyView {
     pub masked: String,
     pub current: bool,
+    /// The scopes the exchange listed, else those the run proved (`make_orders (proven by
+    /// this run)`), else `unknown`.
     pub scopes: String,
     pub allowed_ips: String,
     pub expire_at: String,
@@ -224,27 +301,6 @@ pub struct StepView {
     pub finished: String,
 }
 
-#[derive(Debug, Serialize)]
-pub struct TicketView {
-    /// A Korean block first (the exchange's home language is Korean).
-    pub korean: bool,
-    /// The exchange's home language code (`en` when unknown).
-    pub language: String,
-    pub orders: Vec<TicketOrder>,
-    pub orders_more: usize,
-    pub markets: String,
-    pub withdrawal_ids: Vec<String>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct TicketOrder {
-    pub order_id: String,
-    pub market: String,
-    pub side: String,
-    pub utc: String,
-    pub local: String,
-}
-
 fn reasons(money: &Money, rules: &[RuleHit]) -> Vec<ReasonView> {
     rules
         .iter()
@@ -259,66 +315,204 @@ fn opt_clean<S: AsRef<str>>(s: &Option<S>) -> String {
     s.as_ref().map(|s| clean(s.as_ref())).unwrap_or_default()
 }
 
+/// One order with its verdict, as the flag and review tables show it.
+fn order_view(j: &Joined<'_>, o: &Order, v: &OrderVerdict) -> FlaggedView {
+    let m = &j.money;
+    let quote = o.market.quote.as_str();
+    FlaggedView {
+        created: j.when(o.created_at),
+        order_id: clean(&o.id),
+        identifier: opt_clean(&o.client_id),
+        market: clean(o.market.as_str()),
+        side: o.side.as_str().into(),
+        ord_type: clean(&o.native_type),
+        state: format!("{:?}", o.state).to_lowercase(),
+        created_utc: ts(o.created_at),
+        created_local: clean(&o.created_at_local),
+        // The limit price, or the amount to spend of an order placed by amount.
+        price: match (o.price, o.quote_amount) {
+            (Some(p), _) => m.price(p, quote),
+            (None, Some(a)) => m.amount(a, quote),
+            (None, None) => String::new(),
+        },
+        volume: dec(o.volume),
+        executed_volume: o.executed_volume.normalize().to_string(),
+        funds: o
+            .executed_funds
+            .map(|d| m.amount(d, quote))
+            .unwrap_or_default(),
+        avg_price: match o.executed_funds {
+            Some(f) if !o.executed_volume.is_zero() => {
+                m.price((f / o.executed_volume).round_dp(8), quote)
+            }
+            _ => String::new(),
+        },
+        fee: m.amount(o.paid_fee, quote),
+        rules: rule_ids(&v.rules),
+        reasons: reasons(m, &v.rules),
+        score: score(v.score),
+        confidence: confidence(v.confidence).into(),
+        match_kind: match_kind(v.match_kind).into(),
+        reference_price: v
+            .reference_price
+            .map(|p| m.price(p, quote))
+            .unwrap_or_default(),
+        deviation_pct: dec(v.deviation_pct),
+        est_loss: v
+            .est_loss_quote
+            .map(|d| m.amount(d, quote))
+            .unwrap_or_default(),
+        raw_file: o
+            .provenance
+            .as_ref()
+            .map(|p| clean(&p.raw_file))
+            .unwrap_or_default(),
+    }
+}
+
+/// Where a withdrawal went: its record's address; else, when the allowlist snapshot holds
+/// exactly one address for its currency and network, that one; else the candidates.
+pub(crate) fn destination<'a>(
+    t: &'a Transfer,
+    allowlist: &'a [WithdrawalAddress],
+) -> (Option<&'a str>, String, Vec<&'a WithdrawalAddress>) {
+    if let Some(a) = t.address.as_deref().filter(|a| !a.is_empty()) {
+        let entry: Vec<&WithdrawalAddress> = allowlist
+            .iter()
+            .filter(|e| e.currency == t.currency && e.address == a)
+            .collect();
+        return (Some(a), "the withdrawal record".into(), entry);
+    }
+    let candidates: Vec<&WithdrawalAddress> = allowlist
+        .iter()
+        .filter(|e| e.currency == t.currency)
+        .filter(|e| match (&e.net_type, &t.net_type) {
+            (Some(a), Some(b)) => a == b,
+            _ => true,
+        })
+        .collect();
+    let net = t.net_type.as_deref().unwrap_or("?");
+    match candidates.as_slice() {
+        [] => (
+            None,
+            format!(
+                "not in the withdrawal record, and the allowlist snapshot holds no {} address on network {net}",
+                t.currency
+            ),
+            candidates,
+        ),
+        [one] => (
+            Some(one.address.as_str()),
+            format!(
+                "the allowlist snapshot: the withdrawal record names no address, and the only allowlisted {} address on network {net} is this one",
+                t.currency
+            ),
+            candidates,
+        ),
+        _ => (
+            None,
+            format!(
+                "not in the withdrawal record; the allowlist snapshot holds {} {} addresses on network {net} (below): the txid shows which one received it",
+                candidates.len(),
+                t.currency
+            ),
+            candidates,
+        ),
+    }
+}
+
+fn transfer_view(j: &Joined<'_>, t: &Transfer) -> TransferView {
+    let m = &j.money;
+    let v = j.transfer_verdicts.get(t.id.as_str());
+    let (address, source, entries) = destination(t, &j.input.withdrawal_addresses);
+    let candidates = if address.is_none() && entries.len() > 1 {
+        entries
+            .iter()
+            .map(|e| {
+                clean(&match &e.secondary_address {
+                    Some(tag) if !tag.is_empty() => format!("{} (memo/tag {tag})", e.address),
+                    _ => e.address.clone(),
+                })
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let registered = if entries.is_empty() {
+        "no allowlist entry matches".to_string()
+    } else {
+        "not reported by the exchange's API; the exchange's withdrawal-address settings show \
+         it, and the ticket asks for it"
+            .to_string()
+    };
+    TransferView {
+        id: clean(&t.id),
+        currency: clean(&t.currency),
+        amount: m.amount(t.amount, &t.currency),
+        fee: t.fee.map(|f| m.amount(f, &t.currency)).unwrap_or_default(),
+        network: opt_clean(&t.net_type),
+        txid: opt_clean(&t.txid),
+        address_from_record: t.address.as_deref().is_some_and(|a| !a.is_empty()),
+        address: address.map(clean).unwrap_or_default(),
+        address_source: clean(&source),
+        address_candidates: candidates,
+        registered,
+        state: clean(&t.state),
+        created_utc: ts(t.created_at),
+        created_local: j.local(t.created_at),
+        created: j.when(t.created_at),
+        done_utc: t.done_at.map(ts).unwrap_or_default(),
+        flagged: v.is_some_and(|v| v.flagged),
+        rules: v.map(|v| rule_ids(&v.rules)).unwrap_or_default(),
+        reasons: v.map(|v| reasons(m, &v.rules)).unwrap_or_default(),
+    }
+}
+
+/// The estimated loss, formatted.
+fn loss_view(j: &Joined<'_>) -> LossView {
+    let m = &j.money;
+    let loss = &j.result.loss;
+    let q = loss.quote_currency.as_str();
+    let quote = if q.is_empty() {
+        "quote".to_string()
+    } else {
+        clean(q)
+    };
+    LossView {
+        total: format!("{} {quote}", m.amount(loss.total, q)),
+        overpayment: format!("{} {quote}", m.amount(loss.overpayment, q)),
+        withdrawn: format!("{} {quote}", m.amount(loss.withdrawn_value, q)),
+        fees: format!("{} {quote}", m.amount(loss.fees, q)),
+        complete: loss.unpriced.is_empty(),
+        unpriced: loss
+            .unpriced
+            .iter()
+            .map(|u| m.humanize(&clean(u)))
+            .collect(),
+        change_during_response: loss
+            .change_during_response
+            .map(|d| format!("{} {quote}", m.amount(d, q)))
+            .unwrap_or_else(|| "not computable (balances or reference prices missing)".into()),
+        quote,
+    }
+}
+
 /// Builds the view of the readable reports.
 pub fn build(facts: &RunFacts, j: &Joined<'_>, unauthorized_sha256: &str) -> ReportView {
     let input = j.input;
     let result = j.result;
     let m = &j.money;
     let flagged_all: Vec<(&Order, &OrderVerdict)> = j.flagged().collect();
+    let review_all: Vec<(&Order, &OrderVerdict)> = j.review().collect();
     let flagged: Vec<FlaggedView> = flagged_all
         .iter()
         .take(MAX_LISTED)
-        .map(|(o, v)| {
-            let quote = o.market.quote.as_str();
-            FlaggedView {
-                order_id: clean(&o.id),
-                identifier: opt_clean(&o.client_id),
-                market: clean(o.market.as_str()),
-                side: o.side.as_str().into(),
-                ord_type: clean(&o.native_type),
-                state: format!("{:?}", o.state).to_lowercase(),
-                created_utc: ts(o.created_at),
-                created_local: clean(&o.created_at_local),
-                // The limit price, or the amount to spend of an order placed by amount.
-                price: match (o.price, o.quote_amount) {
-                    (Some(p), _) => m.price(p, quote),
-                    (None, Some(a)) => m.amount(a, quote),
-                    (None, None) => String::new(),
-                },
-                volume: dec(o.volume),
-                executed_volume: o.executed_volume.to_string(),
-                funds: o
-                    .executed_funds
-                    .map(|d| m.amount(d, quote))
-                    .unwrap_or_default(),
-                avg_price: match o.executed_funds {
-                    Some(f) if !o.executed_volume.is_zero() => {
-                        m.price((f / o.executed_volume).round_dp(8), quote)
-                    }
-                    _ => String::new(),
-                },
-                fee: m.amount(o.paid_fee, quote),
-                rules: rule_ids(&v.rules),
-                reasons: reasons(m, &v.rules),
-                score: score(v.score),
-                confidence: confidence(v.confidence).into(),
-                match_kind: match_kind(v.match_kind).into(),
-                reference_price: v
-                    .reference_price
-                    .map(|p| m.price(p, quote))
-                    .unwrap_or_default(),
-                deviation_pct: dec(v.deviation_pct),
-                est_loss: v
-                    .est_loss_quote
-                    .map(|d| m.amount(d, quote))
-                    .unwrap_or_default(),
-                raw_file: o
-                    .provenance
-                    .as_ref()
-                    .map(|p| clean(&p.raw_file))
-                    .unwrap_or_default(),
-            }
-        })
+        .map(|(o, v)| order_view(j, o, v))
+        .collect();
+    let review: Vec<FlaggedView> = review_all
+        .iter()
+        .take(MAX_LISTED)
+        .map(|(o, v)| order_view(j, o, v))
         .collect();
 
     let mut markets: BTreeMap<&str, MarketView> = BTreeMap::new();
@@ -344,24 +538,17 @@ pub fn build(facts: &RunFacts, j: &Joined<'_>, unauthorized_sha256: &str) -> Rep
 
     let mut withdrawals_sorted: Vec<&Transfer> = input.withdrawals.iter().collect();
     withdrawals_sorted.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
-    let transfer_view = |t: &Transfer| {
-        let v = j.transfer_verdicts.get(t.id.as_str());
-        TransferView {
-            id: clean(&t.id),
-            currency: clean(&t.currency),
-            amount: m.amount(t.amount, &t.currency),
-            address: opt_clean(&t.address),
-            state: clean(&t.state),
-            created_utc: ts(t.created_at),
-            flagged: v.is_some_and(|v| v.flagged),
-            rules: v.map(|v| rule_ids(&v.rules)).unwrap_or_default(),
-            reasons: v.map(|v| reasons(m, &v.rules)).unwrap_or_default(),
-        }
-    };
     let withdrawals: Vec<TransferView> = withdrawals_sorted
         .iter()
         .take(MAX_LISTED)
-        .map(|t| transfer_view(t))
+        .map(|t| transfer_view(j, t))
+        .collect();
+    let mut flagged_sorted: Vec<&Transfer> = j.flagged_withdrawals().collect();
+    flagged_sorted.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+    let flagged_withdrawals: Vec<TransferView> = flagged_sorted
+        .iter()
+        .take(MAX_LISTED)
+        .map(|t| transfer_view(j, t))
         .collect();
 
     let mut balances: BTreeMap<&str, (Option<Decimal>, Option<Decimal>)> = BTreeMap::new();
@@ -380,6 +567,11 @@ pub fn build(facts: &RunFacts, j: &Joined<'_>, unauthorized_sha256: &str) -> Rep
         })
         .collect();
 
+    let proven: Vec<&str> = facts
+        .proven_scopes
+        .iter()
+        .map(|p| p.scope.as_str())
+        .collect();
     let keys = input
         .keys
         .iter()
@@ -388,6 +580,10 @@ pub fn build(facts: &RunFacts, j: &Joined<'_>, unauthorized_sha256: &str) -> Rep
             current: k.is_current,
             scopes: match &k.scopes {
                 Some(s) => clean(&s.join(", ")),
+                None if k.is_current && !proven.is_empty() => clean(&format!(
+                    "at least {} (proven by this run's actions); the others unknown",
+                    proven.join(", ")
+                )),
                 None => "unknown".into(),
             },
             allowed_ips: match &k.allowed_ips {
@@ -398,19 +594,26 @@ pub fn build(facts: &RunFacts, j: &Joined<'_>, unauthorized_sha256: &str) -> Rep
             expire_at: k.expire_at.map(ts).unwrap_or_else(|| "unknown".into()),
         })
         .collect();
-    let permissions = match &input.permissions {
+    let mut permissions = match &input.permissions {
         Some(p) => {
             let mut out: Vec<String> = p
                 .scopes
                 .iter()
-                .map(|s| {
-                    let held = match s.held {
-                        Some(true) => "held",
-                        Some(false) => "not held",
-                        None => "unknown",
-                    };
-                    clean(&format!("{}: {held} ({})", s.scope, s.evidence))
-                })
+                .map(
+                    |s| match facts.proven_scopes.iter().find(|x| x.scope == s.scope) {
+                        Some(x) if s.held != Some(true) => {
+                            clean(&format!("{}: held (confirmed: {})", s.scope, x.evidence))
+                        }
+                        _ => {
+                            let held = match s.held {
+                                Some(true) => "held",
+                                Some(false) => "not held",
+                                None => "unknown",
+                            };
+                            clean(&format!("{}: {held} ({})", s.scope, s.evidence))
+                        }
+                    },
+                )
                 .collect();
             if p.critical {
                 out.push("CRITICAL: the key could withdraw or had no IP restriction".into());
@@ -420,6 +623,18 @@ pub fn build(facts: &RunFacts, j: &Joined<'_>, unauthorized_sha256: &str) -> Rep
         }
         None => vec![],
     };
+    for x in &facts.proven_scopes {
+        let listed = input
+            .permissions
+            .as_ref()
+            .is_some_and(|p| p.scopes.iter().any(|s| s.scope == x.scope));
+        if !listed {
+            permissions.push(clean(&format!(
+                "{}: held (confirmed: {})",
+                x.scope, x.evidence
+            )));
+        }
+    }
 
     let log_path = |log: usize| {
         input
@@ -549,18 +764,37 @@ pub fn build(facts: &RunFacts, j: &Joined<'_>, unauthorized_sha256: &str) -> Rep
                 "withdrawal"
             }
             .into(),
-            clean(&format!(
-                "{} {} {} → {}",
-                w.id,
-                m.amount(w.amount, &w.currency),
-                w.currency,
-                w.address.as_deref().unwrap_or("?")
-            )),
+            clean(&{
+                let (to, _, candidates) = destination(w, &input.withdrawal_addresses);
+                format!(
+                    "{} {} {}{} → {}{}",
+                    w.id,
+                    m.amount(w.amount, &w.currency),
+                    w.currency,
+                    w.net_type
+                        .as_deref()
+                        .map(|n| format!(" (network {n})"))
+                        .unwrap_or_default(),
+                    match to {
+                        Some(a) => a.to_string(),
+                        None if candidates.len() > 1 => format!(
+                            "one of {} allowlisted addresses (see Withdrawals)",
+                            candidates.len()
+                        ),
+                        None => "address not recorded".into(),
+                    },
+                    w.txid
+                        .as_deref()
+                        .map(|t| format!("; txid {t}"))
+                        .unwrap_or_default()
+                )
+            }),
         ));
     }
     if let Revocation::Revoked {
         observed_at,
         evidence,
+        ..
     } = &facts.revocation
     {
         events.push((
@@ -629,9 +863,10 @@ pub fn build(facts: &RunFacts, j: &Joined<'_>, unauthorized_sha256: &str) -> Rep
         Revocation::Revoked {
             observed_at,
             evidence,
+            ..
         } => format!(
-            "revoked: first refused at {} ({})",
-            ts(*observed_at),
+            "deleted: refused by the exchange from {} on ({})",
+            j.when(*observed_at),
             clean(evidence)
         ),
     };
@@ -639,11 +874,18 @@ pub fn build(facts: &RunFacts, j: &Joined<'_>, unauthorized_sha256: &str) -> Rep
     let run = RunView {
         id: clean(&facts.run_id),
         exchange: clean(&facts.exchange),
+        exchange_display: clean(
+            j.exchange
+                .map(|d| d.display)
+                .unwrap_or(facts.exchange.as_str()),
+        ),
+        language: j.language().unwrap_or("en").into(),
+        has_local: j.language().is_some_and(|l| l != "en"),
         account: facts
             .account_label
             .as_deref()
             .map(clean)
-            .unwrap_or_else(|| "(not given)".into()),
+            .unwrap_or_else(|| "(not given; set it with --input account=...)".into()),
         key_masked: clean(&facts.key_masked),
         tool_version: clean(&facts.tool_version),
         playbook_path: clean(&facts.playbook_path),
@@ -663,69 +905,50 @@ pub fn build(facts: &RunFacts, j: &Joined<'_>, unauthorized_sha256: &str) -> Rep
         revocation,
     };
 
-    let high = flagged_all
-        .iter()
-        .filter(|(_, v)| v.confidence == Confidence::High)
-        .count();
-    let loss = &result.loss;
-    let quote = if loss.quote_currency.is_empty() {
-        "quote".to_string()
-    } else {
-        clean(&loss.quote_currency)
-    };
+    let loss = loss_view(j);
     let totals = Totals {
         orders: input.orders.len(),
         flagged: flagged_all.len(),
-        high,
-        review: flagged_all.len() - high,
+        flagged_filled: flagged_all
+            .iter()
+            .filter(|(o, _)| !o.executed_volume.is_zero())
+            .count(),
+        review: review_all.len(),
         fills: input.fills.len(),
         withdrawals: input.withdrawals.len(),
         withdrawals_flagged: result.transfers.iter().filter(|t| t.flagged).count(),
         deposits: input.deposits.len(),
-        quote: quote.clone(),
-        overpayment: m.amount(loss.overpayment, &loss.quote_currency),
-        portfolio_delta: loss
-            .portfolio_delta
-            .map(|d| format!("{} {quote}", m.amount(d, &loss.quote_currency)))
-            .unwrap_or_else(|| "not computable (balances or reference prices missing)".into()),
-        withdrawn_value: m.amount(loss.withdrawn_value, &loss.quote_currency),
+        quote: loss.quote.clone(),
     };
 
     let (timeline_svg, timeline_caption) = crate::report::timeline::render(facts, j);
-
-    let mut flagged_markets: Vec<&str> =
-        flagged_all.iter().map(|(o, _)| o.market.as_str()).collect();
-    flagged_markets.sort_unstable();
-    flagged_markets.dedup();
-    let ticket = TicketView {
-        korean: j.language() == Some("ko"),
-        language: j.language().unwrap_or("en").into(),
-        orders: flagged_all
-            .iter()
-            .take(MAX_LISTED)
-            .map(|(o, _)| TicketOrder {
-                order_id: clean(&o.id),
-                market: clean(o.market.as_str()),
-                side: o.side.as_str().into(),
-                utc: ts(o.created_at),
-                local: j.local(o.created_at),
-            })
-            .collect(),
-        orders_more: flagged_all.len().saturating_sub(MAX_LISTED),
-        markets: clean(&flagged_markets.join(", ")),
-        withdrawal_ids: result
-            .transfers
-            .iter()
-            .filter(|t| t.flagged)
-            .map(|t| clean(&t.transfer_id))
-            .collect(),
-    };
+    let timestamps: Vec<TimestampView> = facts
+        .timestamps
+        .iter()
+        .map(|t| TimestampView {
+            tsa: clean(&t.tsa),
+            tsa_url: opt_clean(&t.tsa_url),
+            time_utc: ts(t.gen_time),
+            time_local: j.local(t.gen_time),
+            token_file: clean(&t.token_file),
+            manifest_file: clean(&t.manifest_file),
+            manifest_sha256: clean(&t.manifest_sha256),
+            serial: clean(&t.serial),
+        })
+        .collect();
+    let summary = summary::build(facts, j, &loss, &totals);
+    let ticket = ticket::build(facts, j, &loss, &totals, &flagged_withdrawals);
 
     ReportView {
         run,
+        summary,
+        loss,
         totals,
         flagged_more: flagged_all.len().saturating_sub(MAX_LISTED),
         flagged,
+        review_more: review_all.len().saturating_sub(MAX_LISTED),
+        review,
+        flagged_withdrawals,
         markets: markets.into_values().collect(),
         withdrawals_more: withdrawals_sorted.len().saturating_sub(MAX_LISTED),
         withdrawals,
@@ -733,7 +956,8 @@ pub fn build(facts: &RunFacts, j: &Joined<'_>, unauthorized_sha256: &str) -> Rep
         keys,
         permissions,
         key_findings: reasons(m, &result.key_findings),
-        loss_explanation: loss
+        loss_explanation: result
+            .loss
             .explanation
             .iter()
             .map(|e| m.humanize(&clean(e)))
@@ -755,6 +979,7 @@ pub fn build(facts: &RunFacts, j: &Joined<'_>, unauthorized_sha256: &str) -> Rep
         timeline_svg,
         timeline_caption,
         unauthorized_sha256: unauthorized_sha256.to_string(),
+        timestamps,
         ticket,
     }
 }
