@@ -102,6 +102,7 @@ async fn analyze_case(case: &Case, dir: &Path, playbook: &Path) -> Outcome {
         dry_run: false,
         assume_yes: true,
         interactive: false,
+        rerun: None,
     };
     let conn = Connection {
         exchange: "upbit".into(),
