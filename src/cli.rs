@@ -105,6 +105,18 @@ fn exchange_name() -> impl TypedValueParser<Value = ExchangeName> {
     })
 }
 
+/// `mock serve --exchange` takes the name of any mock façade (registered exchanges, and
+/// façades whose exchange has no client yet).
+fn mock_exchange_name() -> impl TypedValueParser<Value = ExchangeName> {
+    PossibleValuesParser::new(crate::mock::facade_names()).map(|s| {
+        let name = crate::mock::facade_names()
+            .into_iter()
+            .find(|n| n.eq_ignore_ascii_case(&s))
+            .unwrap_or("unknown");
+        ExchangeName(name)
+    })
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum BotLogFormatArg {
     Generic,
@@ -232,8 +244,8 @@ The first line on stdout is JSON: the URL, the scenario and its keys.")]
 
 #[derive(Debug, Args)]
 pub struct MockServeArgs {
-    /// The exchange (a registered name).
-    #[arg(long, value_parser = exchange_name())]
+    /// The exchange whose mock to serve.
+    #[arg(long, value_parser = mock_exchange_name())]
     pub exchange: ExchangeName,
     /// Address to bind; loopback only unless --allow-remote.
     #[arg(long, default_value = "127.0.0.1:0")]

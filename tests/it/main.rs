@@ -21,6 +21,7 @@ mod evidence_timestamp;
 mod fuzz_props;
 mod layout;
 mod leak_e2e;
+mod mock_binance;
 mod mock_cli;
 mod mock_conformance;
 mod mock_e2e;

@@ -186,7 +186,7 @@ pub const DESCRIPTOR: Descriptor = Descriptor {
     decode_raw: decode::decode_raw,
     error_of: errors::error_of,
     never_accepted_advice: errors::never_accepted_advice,
-    mock: None,
+    mock: Some(mock_facade),
     scopes: SCOPES,
     locale: Locale {
         zone: LocalZone::UTC,
@@ -323,4 +323,9 @@ mod symbol_tests {
         );
         assert!(local.is_empty());
     }
+}
+
+/// The Binance façade of the mock (`src/mock/binance/`).
+fn mock_facade() -> std::sync::Arc<dyn crate::mock::Facade> {
+    std::sync::Arc::new(crate::mock::binance::Binance)
 }
