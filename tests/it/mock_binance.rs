@@ -677,7 +677,7 @@ async fn orders_are_queried_cancelled_and_cancelled_per_symbol() {
         "the attacker's bids: {symbols:?}"
     );
     // One order, by id and by client id (a bot order has its identifier; the attacker's
-    // orders show their uuid's hex digits).
+    // API orders, sent without one, show the 22 letters and digits Binance assigns).
     let first = open.iter().find(|o| o["symbol"] != "MOCAUSDT").unwrap();
     let id = first["orderId"].to_string();
     let sym = first["symbol"].as_str().unwrap();
@@ -696,14 +696,19 @@ async fn orders_are_queried_cancelled_and_cancelled_per_symbol() {
         .ok();
     assert_eq!(by_cid["orderId"], first["orderId"]);
     let moca: Vec<&Value> = open.iter().filter(|o| o["symbol"] == "MOCAUSDT").collect();
-    let uuid_id = moca[0]["clientOrderId"].as_str().unwrap();
-    assert_eq!(uuid_id.len(), 32);
-    bot.get(
-        "/api/v3/order",
-        &[("symbol", "MOCAUSDT"), ("origClientOrderId", uuid_id)],
-    )
-    .await
-    .ok();
+    let auto_id = moca[0]["clientOrderId"].as_str().unwrap();
+    assert!(
+        auto_id.len() == 22 && auto_id.bytes().all(|b| b.is_ascii_alphanumeric()),
+        "{auto_id}"
+    );
+    let by_auto = bot
+        .get(
+            "/api/v3/order",
+            &[("symbol", "MOCAUSDT"), ("origClientOrderId", auto_id)],
+        )
+        .await
+        .ok();
+    assert_eq!(by_auto["orderId"], moca[0]["orderId"]);
     bot.get("/api/v3/order", &[("symbol", "TOKIUSDT"), ("orderId", &id)])
         .await
         .refused(400, -2013);
@@ -1270,4 +1275,40 @@ fn every_price_the_venue_writes_fits_the_published_tick() {
             );
         }
     }
+}
+
+#[tokio::test]
+async fn the_users_website_orders_show_the_client_id_binance_gives_them() {
+    let s = start("noisy").await;
+    let bot = Api::new(&s, "bot");
+    let manual = s.state.ground_truth().user_manual_order_uuids;
+    assert!(!manual.is_empty(), "noisy has manual orders");
+    for u in &manual {
+        let (symbol, idx) = {
+            let w = s.state.world();
+            let i = w.position(u).unwrap();
+            (w.orders[i].market.symbol.clone(), i)
+        };
+        let id = (respond::mock::binance::wire::ORDER_ID_BASE + idx as u64).to_string();
+        let o = bot
+            .get("/api/v3/order", &[("symbol", &symbol), ("orderId", &id)])
+            .await
+            .ok();
+        let cid = o["clientOrderId"].as_str().unwrap();
+        let hex = cid.strip_prefix("web_").unwrap_or_else(|| panic!("{cid}"));
+        assert!(
+            hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{cid}"
+        );
+        // It finds the order, as Binance's does.
+        let by_cid = bot
+            .get(
+                "/api/v3/order",
+                &[("symbol", &symbol), ("origClientOrderId", cid)],
+            )
+            .await
+            .ok();
+        assert_eq!(by_cid["orderId"], o["orderId"]);
+    }
+    s.shutdown().await.unwrap();
 }

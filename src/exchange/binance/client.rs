@@ -173,7 +173,8 @@ struct BinanceSigner {
 
 impl Signer for BinanceSigner {
     fn sign(&self, call: &Call) -> Signed {
-        let now = Utc::now().timestamp_millis() + self.shared.offset_ms.load(Ordering::Relaxed);
+        let now =
+            crate::time::now().timestamp_millis() + self.shared.offset_ms.load(Ordering::Relaxed);
         Signed {
             headers: vec![("X-MBX-APIKEY".into(), self.access_key.clone())],
             extra_params: auth::signed_params(&self.key, &call.params, now),
@@ -510,7 +511,7 @@ impl BinanceClient {
         kind: TransferKind,
         since: DateTime<Utc>,
     ) -> Result<Vec<Transfer>> {
-        let now = Utc::now() + chrono::Duration::seconds(60);
+        let now = crate::time::now() + chrono::Duration::seconds(60);
         let mut out: Vec<Transfer> = Vec::new();
         let mut from = since;
         while from < now {
@@ -543,7 +544,7 @@ impl BinanceClient {
 
     /// `GET /sapi/v1/accountSnapshot?type=SPOT` over the window's last 30 days.
     async fn snapshots(&self, window: Window) -> Result<(Vec<wire::DaySnapshot>, Window)> {
-        let now = Utc::now();
+        let now = crate::time::now();
         // "The query time period must be less than 30 days": a minute short of it.
         let from = window.from.max(
             now - chrono::Duration::days(super::scan::SNAPSHOT_DAYS) + chrono::Duration::minutes(1),

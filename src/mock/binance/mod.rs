@@ -35,6 +35,7 @@ use rust_decimal::Decimal;
 use crate::mock::venue::keys::{KeyType, Permission};
 use crate::mock::venue::ratelimit::{BlockPolicy, Budget};
 use crate::mock::venue::rules::{PriceRules, TickRule};
+use crate::mock::venue::state::World;
 use crate::mock::venue::{KeyFormat, Venue};
 use crate::mock::Facade;
 
@@ -132,6 +133,19 @@ impl Facade for Binance {
 
     fn router(&self, venue: Arc<Venue>) -> axum::Router {
         routes::router(venue)
+    }
+
+    /// `orderId`: [`wire::ORDER_ID_BASE`] plus the order's position in the venue.
+    fn public_order_id(&self, world: &World, uuid: &uuid::Uuid) -> String {
+        match world.position(uuid) {
+            Some(i) => wire::order_id(i).to_string(),
+            None => uuid.to_string(),
+        }
+    }
+
+    /// A withdrawal's `id`: the 32 hex digits of its uuid.
+    fn public_withdrawal_id(&self, _world: &World, uuid: &uuid::Uuid) -> String {
+        uuid.simple().to_string()
     }
 }
 

@@ -95,7 +95,7 @@ fn find(
     if o.account != account || o.market.symbol != symbol {
         return Err(missing());
     }
-    if by_client.is_some_and(|cid| wire::client_order_id(o) != cid) {
+    if by_client.is_some_and(|cid| wire::client_order_id(w, o) != cid) {
         return Err(missing());
     }
     Ok(idx)
@@ -110,7 +110,7 @@ pub fn get_order(c: &Ctx<'_>) -> Result<Value, ApiErr> {
     if wire::archived(&w.orders[idx], c.now) {
         return Err(errors::archived());
     }
-    Ok(wire::order(&w.orders[idx], idx))
+    Ok(wire::order(&w, idx))
 }
 
 /// An account's open orders (of one symbol), oldest first.
@@ -137,7 +137,7 @@ pub fn open_orders(c: &Ctx<'_>) -> Result<Reply, ApiErr> {
     let w = c.ex.world();
     let items: Vec<String> = open_in(&w, &key.account, symbol.as_deref())
         .into_iter()
-        .map(|i| wire::order_json(&w.orders[i], i))
+        .map(|i| wire::order_json(&w, i))
         .collect();
     Ok(Reply::Raw(wire::array(&items)))
 }
@@ -230,10 +230,7 @@ pub fn all_orders(c: &mut Ctx<'_>) -> Result<Reply, ApiErr> {
         }
     };
     idx.sort_unstable();
-    let items: Vec<String> = idx
-        .iter()
-        .map(|&i| wire::order_json(&w.orders[i], i))
-        .collect();
+    let items: Vec<String> = idx.iter().map(|&i| wire::order_json(&w, i)).collect();
     let items = w.page(acct, "binance-all-orders", items, c.repeat_page, limit);
     Ok(Reply::Raw(wire::array(&items)))
 }
@@ -505,7 +502,7 @@ pub fn new_order(c: &mut Ctx<'_>, test: bool) -> Result<Value, ApiErr> {
     }
     let idx = matching::place(&mut w, &c.ex.markets, &key.account, req, now)?;
     c.fx.created.push(w.orders[idx].uuid);
-    let v = wire::new_order(&w.orders[idx], idx, c.ex.markets.fee, resp);
+    let v = wire::new_order(&w, idx, c.ex.markets.fee, resp);
     drop(w);
     count_order(c, &key.account);
     Ok(v)
@@ -545,7 +542,7 @@ pub fn cancel_order(c: &mut Ctx<'_>) -> Result<Value, ApiErr> {
     }
     matching::cancel(&mut w, idx)?;
     c.fx.cancelled.push(w.orders[idx].uuid);
-    Ok(wire::cancelled(&w.orders[idx], idx, &id, c.now))
+    Ok(wire::cancelled(&w, idx, &id, c.now))
 }
 
 /// `DELETE /api/v3/openOrders`: every open order of the symbol (`-2011` when there is none).
@@ -562,7 +559,7 @@ pub fn cancel_open_orders(c: &mut Ctx<'_>) -> Result<Value, ApiErr> {
         if matching::cancel(&mut w, idx).is_ok() {
             c.fx.cancelled.push(w.orders[idx].uuid);
             let id = uuid::Uuid::new_v4().simple().to_string()[..22].to_string();
-            out.push(wire::cancelled(&w.orders[idx], idx, &id, c.now));
+            out.push(wire::cancelled(&w, idx, &id, c.now));
         }
     }
     Ok(Value::Array(out))

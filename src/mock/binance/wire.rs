@@ -3,8 +3,9 @@
 //! Prices and quantities are strings with eight decimals (`"0.01000000"`); ids and times are
 //! numbers (epoch milliseconds, UTC). The venue's orders are numbered by their position:
 //! `orderId` is [`ORDER_ID_BASE`] plus it, so ids grow with time like Binance's. Trade ids are
-//! the venue's trade numbers. An order placed without a client id shows the 32 hex digits of
-//! its uuid as `clientOrderId` (and can be looked up by it).
+//! the venue's trade numbers. An order placed without a client id shows the one Binance would
+//! assign: `web_` and the 32 hex digits of its uuid for the user's own orders in the website,
+//! else 22 letters and digits (the uuid in base 62) for an API order; either looks it up.
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -45,22 +46,62 @@ pub fn order_idx(id: u64, len: usize) -> Option<usize> {
     (i < len).then_some(i)
 }
 
-/// The order's client id: the one it was placed with, else its uuid's hex digits.
-pub fn client_order_id(o: &Order) -> String {
-    o.identifier
-        .clone()
-        .unwrap_or_else(|| o.uuid.simple().to_string())
+/// Letters and digits of a Binance-assigned client id, in base-62 digit order.
+const B62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// The 22-character client id Binance assigns to an API order sent without one (the uuid in
+/// base 62, zero-padded: 62^22 > 2^128).
+pub fn auto_client_id(u: &uuid::Uuid) -> String {
+    let mut n = u.as_u128();
+    let mut out = [b'0'; 22];
+    for c in out.iter_mut().rev() {
+        *c = B62[(n % 62) as usize];
+        n /= 62;
+    }
+    out.iter().map(|&b| b as char).collect()
 }
 
-/// Finds an account's order by client id (given, else the uuid form).
+/// The uuid behind an [`auto_client_id`]; None when `id` is not one.
+fn parse_auto_client_id(id: &str) -> Option<uuid::Uuid> {
+    if id.len() != 22 {
+        return None;
+    }
+    let mut n: u128 = 0;
+    for b in id.bytes() {
+        let d = B62.iter().position(|&x| x == b)? as u128;
+        n = n.checked_mul(62)?.checked_add(d)?;
+    }
+    Some(uuid::Uuid::from_u128(n))
+}
+
+/// Whether the order is one the user placed in the website (the scenario's manual orders).
+pub fn manual(w: &World, o: &Order) -> bool {
+    w.truth.user_manual_order_uuids.contains(&o.uuid)
+}
+
+/// The order's client id: the one it was placed with, else the one Binance assigns (`web_`
+/// and 32 hex digits in the website, 22 letters and digits through the API).
+pub fn client_order_id(w: &World, o: &Order) -> String {
+    match &o.identifier {
+        Some(id) => id.clone(),
+        None if manual(w, o) => format!("web_{}", o.uuid.simple()),
+        None => auto_client_id(&o.uuid),
+    }
+}
+
+/// Finds an account's order by client id (given, else the one Binance assigned).
 pub fn find_by_client_id(w: &World, account: &str, id: &str) -> Option<usize> {
     if let Some(i) = w.find_by_identifier(account, id) {
         return Some(i);
     }
-    let u = uuid::Uuid::try_parse(id).ok().filter(|_| id.len() == 32)?;
+    let u = match id.strip_prefix("web_") {
+        Some(hex) if hex.len() == 32 => uuid::Uuid::try_parse(hex).ok()?,
+        Some(_) => return None,
+        None => parse_auto_client_id(id)?,
+    };
     let i = w.position(&u)?;
     let o = &w.orders[i];
-    (o.account == account && o.identifier.is_none()).then_some(i)
+    (o.account == account && o.identifier.is_none() && client_order_id(w, o) == id).then_some(i)
 }
 
 pub fn side(s: Side) -> &'static str {
@@ -123,12 +164,13 @@ pub fn archived(o: &Order, now: DateTime<Utc>) -> bool {
 }
 
 /// The fields every order shape shares, in Binance's order.
-fn core(o: &Order, idx: usize) -> serde_json::Map<String, Value> {
+fn core(w: &World, idx: usize) -> serde_json::Map<String, Value> {
+    let o = &w.orders[idx];
     let mut m = serde_json::Map::new();
     m.insert("symbol".into(), json!(o.market.symbol));
     m.insert("orderId".into(), json!(order_id(idx)));
     m.insert("orderListId".into(), json!(-1));
-    m.insert("clientOrderId".into(), json!(client_order_id(o)));
+    m.insert("clientOrderId".into(), json!(client_order_id(w, o)));
     m
 }
 
@@ -147,8 +189,9 @@ fn amounts(m: &mut serde_json::Map<String, Value>, o: &Order) {
 }
 
 /// An order as `GET /api/v3/order`, `openOrders` and `allOrders` show it.
-pub fn order(o: &Order, idx: usize) -> Value {
-    let mut m = core(o, idx);
+pub fn order(w: &World, idx: usize) -> Value {
+    let o = &w.orders[idx];
+    let mut m = core(w, idx);
     amounts(&mut m, o);
     m.insert("stopPrice".into(), json!(d8(Decimal::ZERO)));
     m.insert("icebergQty".into(), json!(d8(Decimal::ZERO)));
@@ -165,8 +208,8 @@ pub fn order(o: &Order, idx: usize) -> Value {
 }
 
 /// Order JSON text for a list (written straight into the answer).
-pub fn order_json(o: &Order, idx: usize) -> String {
-    order(o, idx).to_string()
+pub fn order_json(w: &World, idx: usize) -> String {
+    order(w, idx).to_string()
 }
 
 /// How much detail a new order's answer carries.
@@ -178,8 +221,9 @@ pub enum RespType {
 }
 
 /// `POST /api/v3/order`'s answer.
-pub fn new_order(o: &Order, idx: usize, fee: Decimal, resp: RespType) -> Value {
-    let mut m = core(o, idx);
+pub fn new_order(w: &World, idx: usize, fee: Decimal, resp: RespType) -> Value {
+    let o = &w.orders[idx];
+    let mut m = core(w, idx);
     m.insert("transactTime".into(), json!(ms(o.created_at)));
     if resp == RespType::Ack {
         return Value::Object(m);
@@ -206,10 +250,11 @@ pub fn new_order(o: &Order, idx: usize, fee: Decimal, resp: RespType) -> Value {
 }
 
 /// A cancelled order (`DELETE /api/v3/order` and each item of `DELETE openOrders`).
-pub fn cancelled(o: &Order, idx: usize, cancel_id: &str, at: DateTime<Utc>) -> Value {
+pub fn cancelled(w: &World, idx: usize, cancel_id: &str, at: DateTime<Utc>) -> Value {
+    let o = &w.orders[idx];
     let mut m = serde_json::Map::new();
     m.insert("symbol".into(), json!(o.market.symbol));
-    m.insert("origClientOrderId".into(), json!(client_order_id(o)));
+    m.insert("origClientOrderId".into(), json!(client_order_id(w, o)));
     m.insert("orderId".into(), json!(order_id(idx)));
     m.insert("orderListId".into(), json!(-1));
     m.insert("clientOrderId".into(), json!(cancel_id));
@@ -305,5 +350,17 @@ mod tests {
         assert_eq!(order_idx(order_id(41), 42), Some(41));
         assert_eq!(order_idx(order_id(42), 42), None);
         assert_eq!(order_idx(7, 42), None);
+    }
+
+    #[test]
+    fn assigned_client_ids_are_22_letters_and_digits_and_round_trip() {
+        for u in [uuid::Uuid::nil(), uuid::Uuid::max(), uuid::Uuid::new_v4()] {
+            let id = auto_client_id(&u);
+            assert_eq!(id.len(), 22, "{id}");
+            assert!(id.bytes().all(|b| b.is_ascii_alphanumeric()), "{id}");
+            assert_eq!(parse_auto_client_id(&id), Some(u));
+        }
+        assert_eq!(parse_auto_client_id("zzzzzzzzzzzzzzzzzzzzzz"), None);
+        assert_eq!(parse_auto_client_id("web_0123"), None);
     }
 }
