@@ -249,6 +249,11 @@ fn connect(cfg: &ConnectConfig, keys: &[KeyMaterial]) -> Result<Vec<Arc<dyn Exch
     Ok(out)
 }
 
+/// The Binance façade of the mock (`src/mock/binance/`).
+fn mock_facade() -> Arc<dyn crate::mock::Facade> {
+    Arc::new(crate::mock::binance::Binance)
+}
+
 #[cfg(test)]
 mod symbol_tests {
     use super::*;
@@ -323,9 +328,4 @@ mod symbol_tests {
         );
         assert!(local.is_empty());
     }
-}
-
-/// The Binance façade of the mock (`src/mock/binance/`).
-fn mock_facade() -> std::sync::Arc<dyn crate::mock::Facade> {
-    std::sync::Arc::new(crate::mock::binance::Binance)
 }
