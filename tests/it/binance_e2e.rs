@@ -195,5 +195,15 @@ fn every_built_in_scenario_passes_its_binance_drill() {
             respond::report::verify(&out.dir).unwrap().ok,
             "{name}: the bundle verifies"
         );
+        // Binance's support desk reads English: the ticket has no Korean, not even in its
+        // table headers.
+        let ticket = std::fs::read_to_string(out.dir.join("support_ticket.md")).unwrap();
+        assert!(
+            !ticket
+                .chars()
+                .any(|c| ('\u{AC00}'..='\u{D7A3}').contains(&c)),
+            "{name}: Korean in the Binance ticket:\n{ticket}"
+        );
+        assert!(ticket.contains("Requests:"), "{name}");
     }
 }
