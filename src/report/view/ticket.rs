@@ -28,6 +28,8 @@ pub struct TicketView {
     pub has_local: bool,
     /// The exchange's home language code (`en` when unknown).
     pub language: String,
+    /// Times are shown in a local zone besides UTC (not when the exchange keeps UTC).
+    pub two_clocks: bool,
     /// Something unauthorized was found; without it the ticket asks the exchange to confirm.
     pub found: bool,
     pub account: Both,
@@ -314,6 +316,7 @@ pub fn build(
             .unwrap_or_default(),
         has_local: j.language().is_some_and(|l| l != "en"),
         language: j.language().unwrap_or("en").into(),
+        two_clocks: j.input.local_utc_offset_secs != 0,
         found,
         account: input(&inc.account, "account", "account", "계정"),
         contact: input(&inc.contact, "contact", "contact", "연락처"),
