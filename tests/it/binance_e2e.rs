@@ -205,7 +205,8 @@ fn every_built_in_scenario_passes_its_binance_drill() {
             "{name}: Korean in the Binance ticket:\n{ticket}"
         );
         assert!(ticket.contains("Requests:"), "{name}");
-        // Binance keeps UTC: one time column, one investigation window.
+        // Binance keeps UTC: one time column, one investigation window, times not repeated.
+        assert!(!ticket.contains(" UTC (20"), "{name}:\n{ticket}");
         assert!(!ticket.contains("| UTC | UTC |"), "{name}:\n{ticket}");
         assert_eq!(
             ticket.matches("Investigation window").count(),
