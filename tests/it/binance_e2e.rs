@@ -205,6 +205,8 @@ fn every_built_in_scenario_passes_its_binance_drill() {
             "{name}: Korean in the Binance ticket:\n{ticket}"
         );
         assert!(ticket.contains("Requests:"), "{name}");
+        // Binance calls it an API key (Open API is Upbit's name).
+        assert!(!ticket.contains("Open API"), "{name}");
         // Binance keeps UTC: one time column, one investigation window, times not repeated.
         assert!(!ticket.contains(" UTC (20"), "{name}:\n{ticket}");
         assert!(!ticket.contains("| UTC | UTC |"), "{name}:\n{ticket}");
