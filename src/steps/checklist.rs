@@ -397,13 +397,17 @@ impl StepKind for ReplacementChecklist {
             }
         }
         let zone = caps.local_zone;
+        // The exchange's zone then UTC; UTC once where the exchange keeps UTC.
         let when = |t: DateTime<Utc>| {
+            let utc = t.format("%Y-%m-%d %H:%M:%S");
+            if zone.utc_offset_secs == 0 {
+                return format!("{utc} UTC");
+            }
             format!(
-                "{} {} ({} UTC)",
+                "{} {} ({utc} UTC)",
                 t.with_timezone(&crate::time::offset(zone.utc_offset_secs))
                     .format("%Y-%m-%d %H:%M:%S"),
                 zone.name,
-                t.format("%Y-%m-%d %H:%M:%S")
             )
         };
         let bots_data: Vec<Value> = bots

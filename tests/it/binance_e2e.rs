@@ -208,7 +208,10 @@ fn every_built_in_scenario_passes_its_binance_drill() {
         // Binance calls it an API key (Open API is Upbit's name).
         assert!(!ticket.contains("Open API"), "{name}");
         // Binance keeps UTC: one time column, one investigation window, times not repeated.
-        assert!(!ticket.contains(" UTC (20"), "{name}:\n{ticket}");
+        for f in ["support_ticket.md", "report.md", "checklist.md"] {
+            let text = std::fs::read_to_string(out.dir.join(f)).unwrap();
+            assert!(!text.contains(" UTC (20"), "{name}: {f}:\n{text}");
+        }
         assert!(!ticket.contains("| UTC | UTC |"), "{name}:\n{ticket}");
         assert_eq!(
             ticket.matches("Investigation window").count(),
