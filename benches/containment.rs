@@ -6,7 +6,11 @@
 //! (a) the adapter's `cancel_all_open_orders` alone and (b) a two-step run (`exchange.snapshot`
 //! then `exchange.cancel_open_orders`) through `session::run_new`. Time is from the
 //! start to the mock's log of the last order cancelled, next to the least time Upbit's
-//! published budgets allow (`upbit::limits::cancel_all_floor`), as a ratio.
+//! published budgets allow (`upbit::limits::cancel_all_floor`), as a ratio. A Binance row per
+//! size runs the same against the Binance façade (the scenario's markets as USDT symbols),
+//! next to the floor Binance's request weights allow (`binance::limits::floor` of
+//! `containment_weight`: one all-symbol listing per round and the last, one cancel-all per
+//! symbol).
 //!
 //! Export: `exchange.export_history` then `exchange.export_fills` with `all: true` (one
 //! `GET /v1/order` per order, all in the `default` group of 30/s): requests per second of each
@@ -20,9 +24,12 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use respond::cli::BotLogArgs;
 use respond::credentials::KeyPair;
+use respond::exchange::binance::limits::{containment_weight, floor as binance_floor};
+use respond::exchange::binance::{BinanceClient, BinanceConfig};
 use respond::exchange::upbit::limits::cancel_all_floor;
 use respond::exchange::upbit::{UpbitClient, UpbitConfig};
 use respond::exchange::Exchange;
+use respond::mock::binance::Binance;
 use respond::mock::upbit::Upbit;
 use respond::mock::{self, MockOptions, MockServer, RequestRecord, Venue};
 use respond::output::{Printer, Verbosity};
@@ -41,8 +48,8 @@ markets:
 accounts:
   - {{ name: victim, balances: {{ KRW: "100000000000", BTC: "1000", XRP: "100000000" }} }}
 keys:
-  - {{ account: victim, label: bot, scopes: [view_account, view_orders, make_orders, view_withdrawals, view_deposits] }}
-  - {{ account: victim, label: readonly, scopes: [view_account, view_orders, view_withdrawals, view_deposits] }}
+  - {{ account: victim, label: bot, permissions: [read, trade] }}
+  - {{ account: victim, label: readonly, permissions: [read] }}
 bot:
   account: victim
   key: bot
@@ -58,14 +65,18 @@ bot:
 
 struct Mock {
     server: MockServer,
+    exchange: &'static str,
 }
 
 impl Mock {
     async fn start(open: usize, days: u32, per_day: u32) -> Mock {
+        Mock::start_on(Arc::new(Upbit), open, days, per_day).await
+    }
+    async fn start_on(facade: Arc<dyn mock::Facade>, open: usize, days: u32, per_day: u32) -> Mock {
         let sc = mock::scenario::parse("bench.yaml", &scenario_yaml(open, days, per_day), None)
             .expect("bench scenario parses");
         let ex = Venue::new(
-            &Upbit,
+            facade.as_ref(),
             sc,
             MockOptions {
                 live_attacker: false,
@@ -73,10 +84,11 @@ impl Mock {
             },
         )
         .unwrap();
-        let server = mock::serve("127.0.0.1:0".parse().unwrap(), Arc::new(Upbit), ex)
+        let exchange = facade.name();
+        let server = mock::serve("127.0.0.1:0".parse().unwrap(), facade, ex)
             .await
             .expect("mock binds");
-        Mock { server }
+        Mock { server, exchange }
     }
     fn state(&self) -> &Arc<Venue> {
         &self.server.state
@@ -88,18 +100,26 @@ impl Mock {
             secret_key: Secret::new(k.secret_key.clone()),
         }
     }
-    fn client(&self, label: &str) -> UpbitClient {
+    fn client(&self, label: &str) -> Box<dyn Exchange> {
         let k = self.key(label);
-        let mut cfg = UpbitConfig::new(k.access_key, k.secret_key);
-        cfg.base_url = Some(self.server.url.clone());
-        UpbitClient::new(cfg).expect("client")
+        let url = Some(self.server.url.clone());
+        if self.exchange == "binance" {
+            let mut cfg = BinanceConfig::new(k.access_key, k.secret_key);
+            cfg.base_url = url;
+            Box::new(BinanceClient::new(cfg).expect("client"))
+        } else {
+            let mut cfg = UpbitConfig::new(k.access_key, k.secret_key);
+            cfg.base_url = url;
+            Box::new(UpbitClient::new(cfg).expect("client"))
+        }
     }
     fn conn(&self) -> Connection {
         Connection {
-            exchange: "upbit".into(),
+            exchange: self.exchange.into(),
             api_url: Some(self.server.url.clone()),
             primary: Some(self.key("bot")),
             readonly: Some(self.key("readonly")),
+            master: None,
         }
     }
 }
@@ -167,6 +187,7 @@ steps:
 "#;
 
 struct Row {
+    exchange: &'static str,
     n: usize,
     floor: Duration,
     adapter: f64,
@@ -177,8 +198,15 @@ struct Row {
 }
 
 async fn containment(n: usize) -> Row {
+    containment_on(Arc::new(Upbit), n).await
+}
+
+/// The bench scenario's markets (KRW-BTC, KRW-XRP: two symbols on either exchange).
+const SYMBOLS: u64 = 2;
+
+async fn containment_on(facade: Arc<dyn mock::Facade>, n: usize) -> Row {
     // (a) the adapter alone.
-    let m = Mock::start(n, 1, 4).await;
+    let m = Mock::start_on(facade.clone(), n, 1, 4).await;
     let open = m.client("readonly").open_orders().await.unwrap().len();
     assert_eq!(
         open, n,
@@ -199,7 +227,7 @@ async fn containment(n: usize) -> Row {
     m.server.shutdown().await.ok();
 
     // (b) a run: snapshot, then cancel.
-    let m = Mock::start(n, 1, 4).await;
+    let m = Mock::start_on(facade, n, 1, 4).await;
     let tmp = tempfile::tempdir().unwrap();
     let t0 = m.state().now();
     let report = run_playbook(&m, tmp.path(), CONTAIN_PLAYBOOK).await;
@@ -210,10 +238,17 @@ async fn containment(n: usize) -> Row {
     let run = secs(last.unwrap() - t0);
     requests += log.len();
     s429 += log.iter().filter(|r| r.status == 429).count();
+    let floor = if m.exchange == "binance" {
+        // Every order open at the first listing is cancelled in that round.
+        binance_floor(containment_weight(SYMBOLS, 1))
+    } else {
+        cancel_all_floor(n, 0)
+    };
     m.server.shutdown().await.ok();
     Row {
+        exchange: m.exchange,
         n,
-        floor: cancel_all_floor(n, 0),
+        floor,
         adapter,
         adapter_total,
         run,
@@ -325,12 +360,16 @@ fn main() {
         // connection pool): a warm-up run keeps it out of the table.
         containment(10).await;
         let mut rows = Vec::new();
-        for n in sizes {
+        for &n in &sizes {
             rows.push(containment(n).await);
+        }
+        for &n in &sizes {
+            rows.push(containment_on(Arc::new(Binance), n).await);
         }
         println!("time to containment (start -> last open order cancelled, mock log), rate limits enforced");
         println!(
-            "{:>6} {:>10} {:>12} {:>7} {:>12} {:>12} {:>7} {:>9} {:>5}",
+            "{:<8} {:>6} {:>10} {:>12} {:>7} {:>12} {:>12} {:>7} {:>9} {:>5}",
+            "exchange",
             "orders",
             "floor s",
             "adapter s",
@@ -352,7 +391,8 @@ fn main() {
         for r in &rows {
             let f = r.floor.as_secs_f64();
             println!(
-                "{:>6} {:>10.3} {:>12.3} {:>7} {:>12.3} {:>12.3} {:>7} {:>9} {:>5}",
+                "{:<8} {:>6} {:>10.3} {:>12.3} {:>7} {:>12.3} {:>12.3} {:>7} {:>9} {:>5}",
+                r.exchange,
                 r.n,
                 f,
                 r.adapter,
@@ -364,7 +404,7 @@ fn main() {
                 r.s429
             );
         }
-        println!("(floor: upbit::limits::cancel_all_floor, no network time; 0 = the limits impose no wait)");
+        println!("(floor: upbit::limits::cancel_all_floor, binance::limits::floor(containment_weight), no network time; 0 = the limits impose no wait)");
         println!("(adapter+rb: until cancel_all_open_orders returned, including the final listing and read-back;");
         println!(" run: a snapshot then exchange.cancel_open_orders through run_new, from the run's start)");
         export(per_day).await;

@@ -3,7 +3,9 @@
 //!
 //! - `throughput`: signed private requests per second the mock sustains on loopback, and its
 //!   memory before, during and after the run (`MOCK_BENCH_REQUESTS=1000000` for the long memory
-//!   run, `MOCK_BENCH_CONCURRENCY=64`).
+//!   run, `MOCK_BENCH_CONCURRENCY=64`), one row per façade: Upbit (`GET /v1/orders/chance`, a
+//!   JWT with a `query_hash`) and Binance (`GET /api/v3/openOrders?symbol=BTCUSDT`, an HMAC
+//!   hex signature, `timestamp` and `recvWindow`).
 //! - `closed`: with `MOCK_BENCH_STORED_ORDERS` (default 1,000,000) orders stored, the CPU of
 //!   the closed-orders listing itself (the index walk, in-process) and the server CPU per HTTP
 //!   call (`MOCK_BENCH_CLOSED_CALLS` sequential calls, default 200) for a full page (limit 1000)
@@ -13,9 +15,11 @@
 //!   which grows with the page, not with the orders stored.
 //!
 //! The server runs on its own single-threaded tokio runtime (one core); clients run on a
-//! second runtime and sign each request with a small HS256 signer (hmac + sha2) over a
-//! query with a `query_hash`, so every request goes through the full JWT, nonce and hash
-//! checks. Rate limits are disabled for the measurement (they would answer 429 instead).
+//! second runtime and sign each request with a small signer (hmac + sha2): for Upbit an HS256
+//! JWT over a query with a `query_hash`, so every request goes through the full JWT, nonce and
+//! hash checks; for Binance the hex HMAC-SHA256 of the query, so every request goes through
+//! the key, timestamp window and signature checks. Rate limits are disabled for the
+//! measurement (they would answer 429 instead).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -23,9 +27,10 @@ use std::time::Instant;
 
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
+use respond::mock::binance::Binance;
 use respond::mock::upbit::Upbit;
 use respond::mock::venue::state::{Order, OrderState};
-use respond::mock::{self, MockOptions, Venue};
+use respond::mock::{self, Facade, KeyInfo, MockOptions, Venue};
 use sha2::{Digest, Sha256, Sha512};
 
 fn rss_kib() -> u64 {
@@ -72,11 +77,71 @@ fn sign(ak: &str, sk: &str, query: &str, n: u64) -> String {
     format!("{msg}.{}", b64.encode(mac.finalize().into_bytes()))
 }
 
+/// Binance's signature: hex HMAC-SHA256 of the query, keyed with the secret.
+fn sign_binance(sk: &str, query: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(sk.as_bytes()).expect("hmac key");
+    mac.update(query.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// The exchange whose façade a throughput row measures.
+#[derive(Clone, Copy)]
+enum Exchange {
+    Upbit,
+    Binance,
+}
+
+impl Exchange {
+    fn facade(self) -> Arc<dyn Facade> {
+        match self {
+            Exchange::Upbit => Arc::new(Upbit),
+            Exchange::Binance => Arc::new(Binance),
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Exchange::Upbit => "upbit: GET /v1/orders/chance with query_hash",
+            Exchange::Binance => "binance: GET /api/v3/openOrders?symbol=BTCUSDT, HMAC hex",
+        }
+    }
+
+    /// The n-th signed request; `skew_ms` is the mock's clock minus this machine's.
+    fn request(
+        self,
+        client: &reqwest::Client,
+        url: &str,
+        key: &KeyInfo,
+        n: u64,
+        skew_ms: i64,
+    ) -> reqwest::RequestBuilder {
+        match self {
+            Exchange::Upbit => {
+                let query = "market=KRW-BTC";
+                client
+                    .get(format!("{url}/v1/orders/chance?{query}"))
+                    .bearer_auth(sign(&key.access_key, &key.secret_key, query, n))
+            }
+            Exchange::Binance => {
+                let ts = chrono::Utc::now().timestamp_millis() + skew_ms;
+                let query = format!("symbol=BTCUSDT&recvWindow=5000&timestamp={ts}");
+                let sig = sign_binance(&key.secret_key, &query);
+                client
+                    .get(format!("{url}/api/v3/openOrders?{query}&signature={sig}"))
+                    .header("X-MBX-APIKEY", &key.access_key)
+            }
+        }
+    }
+}
+
 fn main() {
     let cases = std::env::var("MOCK_BENCH_CASES").unwrap_or_else(|_| "throughput,closed".into());
     for case in cases.split(',').map(str::trim) {
         match case {
-            "throughput" => throughput(),
+            "throughput" => {
+                throughput(Exchange::Upbit);
+                throughput(Exchange::Binance);
+            }
             "closed" => closed_orders_at_scale(),
             other => eprintln!("mock_throughput: unknown case `{other}` (throughput, closed)"),
         }
@@ -91,7 +156,7 @@ fn opts() -> MockOptions {
     }
 }
 
-fn throughput() {
+fn throughput(exchange: Exchange) {
     let total: u64 = std::env::var("MOCK_BENCH_REQUESTS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -101,9 +166,11 @@ fn throughput() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(64);
     let sc = mock::scenario::load("blank", Some(1)).expect("blank scenario");
-    let ex = Venue::new(&Upbit, sc, opts()).expect("blank fits the upbit mock");
+    let facade = exchange.facade();
+    let ex = Venue::new(facade.as_ref(), sc, opts()).expect("blank fits the mock");
     let key = ex.key("bot").expect("bot key").clone();
-    let server = Server::start(ex);
+    let skew_ms = (ex.now() - chrono::Utc::now()).num_milliseconds();
+    let server = Server::start(facade, ex);
     let cpu0 = server.cpu();
     let url = server.url.clone();
     let rss0 = rss_kib();
@@ -121,13 +188,11 @@ fn throughput() {
             .pool_max_idle_per_host(conc as usize)
             .build()
             .expect("client");
-        let query = "market=KRW-BTC";
-        let target = format!("{url}/v1/orders/chance?{query}");
         let mut tasks = Vec::new();
         for c in 0..conc {
-            let (client, target, done, failed, key) = (
+            let (client, url, done, failed, key) = (
                 client.clone(),
-                target.clone(),
+                url.clone(),
                 done.clone(),
                 failed.clone(),
                 key.clone(),
@@ -135,8 +200,8 @@ fn throughput() {
             tasks.push(tokio::spawn(async move {
                 let mut n = c;
                 while n < total {
-                    let t = sign(&key.access_key, &key.secret_key, query, n);
-                    match client.get(&target).bearer_auth(t).send().await {
+                    let req = exchange.request(&client, &url, &key, n, skew_ms);
+                    match req.send().await {
                         Ok(r) if r.status() == 200 => {
                             let _ = r.bytes().await;
                         }
@@ -165,7 +230,10 @@ fn throughput() {
     let server_cpu = server.cpu() - cpu0;
     let rss1 = rss_kib();
     let n = done.load(Ordering::Relaxed);
-    println!("mock_throughput: {n} signed private requests (GET /v1/orders/chance with query_hash), concurrency {conc}");
+    println!(
+        "mock_throughput {}: {n} signed private requests, concurrency {conc}",
+        exchange.describe()
+    );
     println!("  server: one current-thread runtime (one core); clients share the machine");
     println!(
         "  elapsed {secs:.2} s, {:.0} requests/s, failed {}",
@@ -189,7 +257,7 @@ struct Server {
 }
 
 impl Server {
-    fn start(ex: Arc<Venue>) -> Server {
+    fn start(facade: Arc<dyn Facade>, ex: Arc<Venue>) -> Server {
         let (tx, rx) = std::sync::mpsc::channel();
         let (ask, mut asks) =
             tokio::sync::mpsc::unbounded_channel::<std::sync::mpsc::Sender<f64>>();
@@ -199,7 +267,7 @@ impl Server {
                 .build()
                 .expect("server runtime");
             rt.block_on(async move {
-                let s = mock::serve("127.0.0.1:0".parse().unwrap(), Arc::new(Upbit), ex)
+                let s = mock::serve("127.0.0.1:0".parse().unwrap(), facade, ex)
                     .await
                     .expect("bind");
                 tx.send(s.url.clone()).expect("send url");
@@ -283,7 +351,7 @@ bot: {{ account: victim, key: bot, markets: [BTC, XRP], days: {days}, orders_per
             us / 1000.0
         );
     }
-    let server = Server::start(ex);
+    let server = Server::start(Arc::new(Upbit), ex);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -105,6 +105,18 @@ fn exchange_name() -> impl TypedValueParser<Value = ExchangeName> {
     })
 }
 
+/// `mock serve --exchange` takes the name of any mock façade (registered exchanges, and
+/// façades whose exchange has no client yet).
+fn mock_exchange_name() -> impl TypedValueParser<Value = ExchangeName> {
+    PossibleValuesParser::new(crate::mock::facade_names()).map(|s| {
+        let name = crate::mock::facade_names()
+            .into_iter()
+            .find(|n| n.eq_ignore_ascii_case(&s))
+            .unwrap_or("unknown");
+        ExchangeName(name)
+    })
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum BotLogFormatArg {
     Generic,
@@ -160,6 +172,12 @@ pub struct LeakArgs {
     /// End of the investigation window (RFC 3339).
     #[arg(long, requires = "from")]
     pub to: Option<String>,
+    /// Where the exchange keeps history per market (Binance): which markets to read.
+    /// `touched` (every market of an asset the account held, deposited, withdrew or traded),
+    /// `all` (every listed market: slow, the run prints an estimate), or SYMBOL,SYMBOL…
+    /// [default: the playbook's, touched].
+    #[arg(long, value_name = "touched|all|LIST")]
+    pub symbols: Option<String>,
     #[command(flatten)]
     pub bot_log: BotLogArgs,
     /// Parent directory of the evidence bundle.
@@ -174,7 +192,7 @@ pub struct LeakArgs {
     #[arg(long)]
     pub yes: bool,
     /// Playbook input, KEY=VALUE (repeatable). An input set by a flag (--since, --from, --to,
-    /// --excel) cannot also be given here.
+    /// --symbols, --excel) cannot also be given here.
     #[arg(long = "input", value_name = "KEY=VALUE")]
     pub inputs: Vec<String>,
 }
@@ -226,8 +244,8 @@ The first line on stdout is JSON: the URL, the scenario and its keys.")]
 
 #[derive(Debug, Args)]
 pub struct MockServeArgs {
-    /// The exchange (a registered name).
-    #[arg(long, value_parser = exchange_name())]
+    /// The exchange whose mock to serve.
+    #[arg(long, value_parser = mock_exchange_name())]
     pub exchange: ExchangeName,
     /// Address to bind; loopback only unless --allow-remote.
     #[arg(long, default_value = "127.0.0.1:0")]

@@ -25,6 +25,12 @@ pub struct KeyPair {
 pub struct Credentials {
     pub primary: Option<KeyPair>,
     pub readonly: Option<KeyPair>,
+    /// A parent account's key (`<EXCHANGE>_MASTER_ACCESS_KEY` / `…_MASTER_SECRET_KEY`), for
+    /// exchanges where a parent account can delete a sub-account's key by API.
+    pub master: Option<KeyPair>,
+    /// Which sub-account the leaked key belongs to, as the parent account names it
+    /// (`<EXCHANGE>_SUB_ACCOUNT`; not a secret).
+    pub sub_account: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +63,9 @@ struct Names {
     secret: String,
     ro_access: String,
     ro_secret: String,
+    master_access: String,
+    master_secret: String,
+    sub_account: String,
 }
 
 fn names(exchange: &str) -> Names {
@@ -75,6 +84,9 @@ fn names(exchange: &str) -> Names {
         secret: format!("{up}_SECRET_KEY"),
         ro_access: format!("{up}_READONLY_ACCESS_KEY"),
         ro_secret: format!("{up}_READONLY_SECRET_KEY"),
+        master_access: format!("{up}_MASTER_ACCESS_KEY"),
+        master_secret: format!("{up}_MASTER_SECRET_KEY"),
+        sub_account: format!("{up}_SUB_ACCOUNT"),
     }
 }
 
@@ -91,7 +103,15 @@ pub fn load(
         Some(path) => read_file(path)?,
         None => {
             let mut m = HashMap::new();
-            for name in [&n.access, &n.secret, &n.ro_access, &n.ro_secret] {
+            for name in [
+                &n.access,
+                &n.secret,
+                &n.ro_access,
+                &n.ro_secret,
+                &n.master_access,
+                &n.master_secret,
+                &n.sub_account,
+            ] {
                 if let Ok(v) = std::env::var(name) {
                     m.insert(name.clone(), v);
                 }
@@ -102,6 +122,11 @@ pub fn load(
     let mut creds = Credentials {
         primary: pair(&vars, &n.access, &n.secret)?,
         readonly: pair(&vars, &n.ro_access, &n.ro_secret)?,
+        master: pair(&vars, &n.master_access, &n.master_secret)?,
+        sub_account: vars
+            .get(&n.sub_account)
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty()),
     };
     if creds.primary.is_none()
         && creds.readonly.is_none()

@@ -330,7 +330,7 @@ pub struct RawExchange<'a> {
 }
 
 /// The sidecar written next to each raw body.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct RawSidecar {
     pub seq: u64,
     pub method: String,

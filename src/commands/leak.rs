@@ -74,6 +74,7 @@ fn inputs_of(args: &LeakArgs) -> Result<(Inputs, BTreeMap<String, &'static str>)
         ("since", "--since", &args.since),
         ("from", "--from", &args.from),
         ("to", "--to", &args.to),
+        ("symbols", "--symbols", &args.symbols),
         ("excel", "--excel", &excel),
     ] {
         let Some(v) = value else { continue };

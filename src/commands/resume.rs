@@ -88,6 +88,7 @@ fn connection(
         api_url: args.connect.api_url.clone(),
         primary: creds.primary,
         readonly: creds.readonly,
+        master: creds.master.map(|m| (m, creds.sub_account)),
     })
 }
 
@@ -121,8 +122,8 @@ fn readonly_only(
         let pair = crate::credentials::prompt_readonly(exchange)
             .map_err(|e| Failure::usage(e.to_string()))?;
         return Ok(crate::credentials::Credentials {
-            primary: None,
             readonly: Some(pair),
+            ..Default::default()
         });
     }
     Err(Failure::usage(format!("{why}, and no credentials were given")).with_hint(format!(

@@ -91,7 +91,12 @@ pub struct DrillOutcome {
 /// Runs one drill end to end.
 pub async fn run(opts: &DrillOptions, printer: &Printer) -> Result<DrillOutcome, Failure> {
     let desc = crate::investigation::exchange_named(&opts.exchange).map_err(Failure::usage)?;
-    let facade = (desc.mock)();
+    let facade = desc.mock.map(|f| f()).ok_or_else(|| {
+        Failure::usage(format!(
+            "there is no mock {} exchange to drill against yet",
+            desc.display
+        ))
+    })?;
     if !(0.0..=3600.0).contains(&opts.reaction_secs) {
         return Err(Failure::usage(
             "--reaction must be between 0 and 3600 seconds",
@@ -102,14 +107,14 @@ pub async fn run(opts: &DrillOptions, printer: &Printer) -> Result<DrillOutcome,
     let state = Venue::new(facade.as_ref(), scenario, MockOptions::default())
         .map_err(|e| Failure::usage(e.to_string()))?;
     let addr = SocketAddr::from(([127, 0, 0, 1], 0));
-    let server = mock::serve(addr, facade, state.clone())
+    let server = mock::serve(addr, facade.clone(), state.clone())
         .await
         .map_err(|e| Failure::run(format!("cannot start the mock exchange on loopback: {e}")))?;
     printer.status(&format!(
         "mock exchange ({}) listening on {}",
         opts.scenario, server.url
     ));
-    let result = drive(opts, &state, &server.url, printer).await;
+    let result = drive(opts, facade.as_ref(), &state, &server.url, printer).await;
     let _ = server.shutdown().await;
     result
 }
@@ -123,6 +128,7 @@ fn key_pair(k: &mock::KeyInfo) -> KeyPair {
 
 async fn drive(
     opts: &DrillOptions,
+    facade: &dyn mock::Facade,
     state: &std::sync::Arc<Venue>,
     url: &str,
     printer: &Printer,
@@ -198,6 +204,7 @@ async fn drive(
         api_url: Some(url.to_string()),
         primary: Some(key_pair(&leaked)),
         readonly: readonly.as_ref().map(key_pair),
+        master: None,
     };
     let run = session::run_new(settings, &conn, printer).await;
     let _ = std::fs::remove_dir_all(&scratch);
@@ -205,7 +212,7 @@ async fn drive(
     let revoked_by_user = user.await.ok().flatten();
     let dir = report.dir.clone();
 
-    let truth = truth_of(state);
+    let truth = truth_of(facade, state);
     let observed = observe(
         &dir,
         state,
@@ -241,23 +248,28 @@ fn parse_utc(s: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
-fn truth_of(state: &Venue) -> Truth {
+/// What really happened, under the ids the façade shows (those the run exported).
+fn truth_of(facade: &dyn mock::Facade, state: &Venue) -> Truth {
     let gt = state.ground_truth();
+    let w = state.world();
     Truth {
         attacker_orders: gt
             .attacker_order_uuids
             .iter()
-            .filter_map(|u| state.order_created_at(u).map(|t| (u.to_string(), t)))
+            .filter_map(|u| {
+                let o = w.order(u)?;
+                Some((facade.public_order_id(&w, u), o.created_at))
+            })
             .collect(),
         attacker_withdrawals: gt
             .attacker_withdrawal_uuids
             .iter()
-            .map(|u| u.to_string())
+            .map(|u| facade.public_withdrawal_id(&w, u))
             .collect(),
         user_manual_orders: gt
             .user_manual_order_uuids
             .iter()
-            .map(|u| u.to_string())
+            .map(|u| facade.public_order_id(&w, u))
             .collect(),
         true_loss: Decimal::from_str(&gt.true_loss).unwrap_or_default(),
     }

@@ -193,6 +193,12 @@ pub trait Protocol: Send + Sync {
     }
     /// Reads the server's budget report from an answer's headers.
     fn observe(&self, headers: &reqwest::header::HeaderMap) -> Option<BudgetReport>;
+    /// Further budgets the same answer reports (an exchange that counts request weight and
+    /// orders apart reports both at once); they feed the limiter like the first one, but never
+    /// teach the pipeline which group a call counts against. None by default.
+    fn observe_more(&self, _headers: &reqwest::header::HeaderMap) -> Vec<BudgetReport> {
+        Vec::new()
+    }
     /// The rate-limit headers kept as evidence in the raw sidecar (`date` and `content-type`
     /// are always kept).
     fn rate_limit_headers(&self) -> &'static [&'static str];
@@ -432,6 +438,9 @@ impl Pipeline {
                         rep.group.clone(),
                     );
             }
+            t.limiter.observe(&rep.group, rep.remaining);
+        }
+        for rep in t.protocol.observe_more(&headers) {
             t.limiter.observe(&rep.group, rep.remaining);
         }
         if let Some(e) = transport_err {

@@ -11,6 +11,7 @@
 //! sign, send, record, classify, retry), the rate limiter core ([`ratelimit`]), and the
 //! offline rebuild of a run from its raw responses ([`replay`]).
 
+pub mod decimal;
 pub mod http;
 pub mod ratelimit;
 pub mod registry;
@@ -333,8 +334,159 @@ pub struct FillsQuery {
     pub window: Window,
     /// Required when the source says `needs_symbol`.
     pub market: Option<Market>,
-    /// Most to return (≤ the source's `page_size`).
+    /// Page size (≤ the source's `page_size`); the adapter follows the exchange's cursor until
+    /// the window is covered, so the answer is every fill of the window.
     pub limit: u32,
+}
+
+/// Which markets an export reads where the exchange keeps history per market
+/// ([`Capabilities::history_needs_symbol`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", tag = "mode", content = "symbols")]
+pub enum MarketSelection {
+    /// Every market of an asset the account touched (held now or on a day the exchange kept a
+    /// snapshot of, deposited, withdrawn, named by the bot log or by an order of this run),
+    /// paired with every quote the exchange lists for it.
+    Touched,
+    /// Every market the exchange lists.
+    All,
+    /// These native symbols only.
+    Listed(Vec<String>),
+}
+
+impl MarketSelection {
+    /// `touched`, `all`, or a comma-separated list of symbols (any case).
+    pub fn parse(s: &str) -> std::result::Result<MarketSelection, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "" | "touched" => Ok(MarketSelection::Touched),
+            "all" => Ok(MarketSelection::All),
+            _ => {
+                let list: Vec<String> = s
+                    .split(',')
+                    .map(|x| x.trim().to_ascii_uppercase())
+                    .filter(|x| !x.is_empty())
+                    .collect();
+                if list.iter().all(|x| {
+                    x.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-_/".contains(c))
+                }) {
+                    Ok(MarketSelection::Listed(list))
+                } else {
+                    Err(format!(
+                        "`{s}` is neither `touched`, `all` nor a comma-separated list of market symbols"
+                    ))
+                }
+            }
+        }
+    }
+}
+
+/// A market the run's own evidence names (the bot log, an order this run saw), and where.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MarketHint {
+    pub market: Market,
+    /// Where it was named, for the scan's reasons (`bot log bot/1-trades.csv`).
+    pub source: String,
+}
+
+/// What [`Exchange::history_markets`] is asked.
+#[derive(Debug, Clone)]
+pub struct MarketScanRequest {
+    pub window: Window,
+    pub selection: MarketSelection,
+    pub hints: Vec<MarketHint>,
+}
+
+/// The markets an export reads, each with why, and what was read to find them: the bundle's
+/// statement of which markets the history covers.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct MarketScan {
+    pub selection: MarketSelection,
+    pub markets: Vec<ScannedMarket>,
+    /// Every source the scan read (or could not read).
+    pub sources: Vec<ScanSource>,
+    /// What a scan in this mode cannot see, in words (a market of an asset the account held
+    /// only between two snapshots, say).
+    pub limits: Vec<String>,
+}
+
+/// One market of a [`MarketScan`].
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct ScannedMarket {
+    pub market: Market,
+    /// Why it is scanned (`PUMP held now (GET /api/v3/account)`).
+    pub reasons: Vec<String>,
+}
+
+/// One source of a [`MarketScan`].
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct ScanSource {
+    /// What was read (`balances now`, `daily account snapshots`).
+    pub source: String,
+    /// The call, as `GET /path`, when the source is an exchange call.
+    pub call: Option<String>,
+    /// Whether it was read; when not, `detail` says why.
+    pub read: bool,
+    pub detail: String,
+    /// The assets (or markets) it named.
+    pub found: Vec<String>,
+}
+
+/// What exporting history costs against the exchange's rate limits, planned before the first
+/// call ([`Exchange::history_plan`]), for the progress bar and the estimate of a wide scan.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct CallPlan {
+    /// Calls at most (history and fills listings, before any page is split).
+    pub calls: u64,
+    /// Their cost in the exchange's unit.
+    pub cost: u64,
+    /// The unit (`request weight`).
+    pub unit: String,
+    /// The budget the calls share, per `budget_window_secs`.
+    pub budget: u64,
+    pub budget_window_secs: u64,
+}
+
+impl CallPlan {
+    /// The least time the budget allows for the whole plan, seconds.
+    pub fn min_secs(&self) -> u64 {
+        if self.budget == 0 {
+            return 0;
+        }
+        // Every full budget's worth after the first waits a window.
+        (self.cost.saturating_sub(1) / self.budget) * self.budget_window_secs
+    }
+
+    /// `~1,234 calls, ~24,680 request weight: at least 4 min at 6,000 per 60 s`.
+    pub fn describe(&self) -> String {
+        let group = |n: u64| {
+            let s = n.to_string();
+            let mut out = String::new();
+            for (i, c) in s.chars().enumerate() {
+                if i > 0 && (s.len() - i) % 3 == 0 {
+                    out.push(',');
+                }
+                out.push(c);
+            }
+            out
+        };
+        let secs = self.min_secs();
+        let time = if secs == 0 {
+            "within one budget window".to_string()
+        } else if secs < 120 {
+            format!("at least {secs} s")
+        } else {
+            format!("at least {} min", secs.div_ceil(60))
+        };
+        format!(
+            "up to {} calls, {} {}: {time} at {} per {} s",
+            group(self.calls),
+            group(self.cost),
+            self.unit,
+            group(self.budget),
+            self.budget_window_secs
+        )
+    }
 }
 
 /// One exchange adapter. All methods use the adapter's current credentials; the adapter owns
@@ -362,6 +514,22 @@ pub trait Exchange: Send + Sync {
             exchange: self.capabilities().name.clone(),
             what: "listing fills by time window (this exchange gives fills per order)".into(),
         })
+    }
+    /// Which markets to read history of where the exchange keeps it per market
+    /// ([`Capabilities::history_needs_symbol`]), each with why: the completeness statement of
+    /// an export. Unsupported where history is kept per account.
+    async fn history_markets(&self, request: &MarketScanRequest) -> Result<MarketScan> {
+        let _ = request;
+        Err(Error::Unsupported {
+            exchange: self.capabilities().name.clone(),
+            what: "choosing markets to scan (this exchange keeps history per account)".into(),
+        })
+    }
+    /// What exporting closed orders and fills of `markets` markets over `window` costs against
+    /// the exchange's limits; `None` when the adapter cannot tell.
+    fn history_plan(&self, markets: usize, window: Window) -> Option<CallPlan> {
+        let _ = (markets, window);
+        None
     }
     /// The exchange's public market list.
     async fn markets(&self) -> Result<Vec<MarketInfo>> {

@@ -11,17 +11,20 @@
 
 use std::sync::Arc;
 
-use super::replay::{DecodeError, Decoded};
+use super::replay::{DecodeContext, DecodeError, Decoded};
 use super::{ErrorKind, Exchange, LocalZone, Market, Result, ScopeClass};
 use crate::rundir::{RawSidecar, RunDir};
 use crate::secret::Secret;
 
 // The adapters, one folder each. Declared here so that this file is the one list of them.
+#[path = "binance/mod.rs"]
+pub mod binance;
 #[path = "upbit/mod.rs"]
 pub mod upbit;
 
 /// Re-exports of the adapter modules under `crate::exchange::`.
 pub mod adapters {
+    pub use super::binance;
     pub use super::upbit;
 }
 
@@ -36,7 +39,7 @@ pub fn scope_class(exchange: &str, name: &str) -> ScopeClass {
 
 /// Every registered exchange, in the order `--exchange` lists them.
 pub fn all() -> &'static [&'static Descriptor] {
-    &[&upbit::DESCRIPTOR]
+    &[&upbit::DESCRIPTOR, &binance::DESCRIPTOR]
 }
 
 /// The exchange registered under `name` (case-insensitive).
@@ -71,6 +74,16 @@ pub struct KeyMaterial {
     pub passphrase: Option<Secret>,
 }
 
+/// A parent account's key, for exchanges where a parent account can delete a sub-account's
+/// key by API (`<ENV_PREFIX>_MASTER_ACCESS_KEY`, `…_MASTER_SECRET_KEY`, `…_SUB_ACCOUNT`).
+#[derive(Debug, Clone)]
+pub struct MasterKey {
+    pub key: KeyMaterial,
+    /// The sub-account the leaked key belongs to, as the parent account names it (an email
+    /// on some exchanges); `None` when not given.
+    pub sub_account: Option<String>,
+}
+
 /// How to reach an exchange.
 #[derive(Debug, Clone, Default)]
 pub struct ConnectConfig {
@@ -79,6 +92,9 @@ pub struct ConnectConfig {
     pub base_url: Option<String>,
     /// Where raw responses are recorded; `None` records nothing.
     pub recorder: Option<RunDir>,
+    /// A parent account's key, when the user gave one: adapters that can delete the leaked
+    /// key through it report [`super::Capabilities::revoke_key_by_api`].
+    pub master: Option<MasterKey>,
 }
 
 /// One of an exchange's permission scopes, for the checklist and the permission probe.
@@ -102,6 +118,15 @@ pub struct Locale {
     /// ISO 639-1 code of the home language (`en`, `ko`); reports and the checklist add a
     /// block in it when it is not English and a text exists for it.
     pub language: &'static str,
+}
+
+/// What an exchange's users need told in the exchange's own terms (English), beyond what
+/// the shared texts say: the checklist lists them in a section of their own, the support
+/// ticket after its requests. Empty where the shared texts say it all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ExchangeTexts {
+    pub checklist_en: &'static [&'static str],
+    pub ticket_en: &'static [&'static str],
 }
 
 /// How a leaked key is revoked.
@@ -138,7 +163,11 @@ pub enum SymbolError {
 }
 
 /// Reads a saved error answer (see [`Descriptor::error_of`]).
-pub type ErrorOfFn = fn(u16, &[u8]) -> Option<(String, ErrorKind)>;
+pub type ErrorOfFn = fn(&RawSidecar, &[u8]) -> Option<(String, ErrorKind)>;
+
+/// Decodes one saved answer (see [`Descriptor::decode_raw`]).
+pub type DecodeRawFn =
+    fn(&RawSidecar, &[u8], &DecodeContext<'_>) -> std::result::Result<Decoded, DecodeError>;
 
 /// Connects one adapter per key (see [`Descriptor::connect`]).
 pub type ConnectFn = fn(&ConnectConfig, &[KeyMaterial]) -> Result<Vec<Arc<dyn Exchange>>>;
@@ -162,16 +191,18 @@ pub struct Descriptor {
     /// investigation.
     pub connect: ConnectFn,
     /// Decodes one saved raw response for the offline rebuild ([`super::replay`]); the same
-    /// parsers the live adapter uses.
-    pub decode_raw: fn(&RawSidecar, &[u8]) -> std::result::Result<Decoded, DecodeError>,
-    /// The exchange's error code and its kind in a saved error answer (status, body), as the
-    /// live adapter classifies it; `None` when the body is not an error the exchange wrote.
+    /// parsers the live adapter uses, with the markets listed by earlier answers.
+    pub decode_raw: DecodeRawFn,
+    /// The exchange's error code and its kind in a saved error answer (its sidecar: the call
+    /// and the status; its body), as the live adapter classifies it; `None` when the body is
+    /// not an error the exchange wrote.
     pub error_of: ErrorOfFn,
     /// What to do about a key refused from its very first request, by the refusal's kind and
     /// code.
     pub never_accepted_advice: fn(ErrorKind, &str) -> &'static str,
-    /// The mock exchange a drill runs against: the façade of `src/mock/<name>/`.
-    pub mock: MockHook,
+    /// The mock exchange a drill runs against: the façade of `src/mock/<name>/` (`None` while
+    /// an exchange's façade is not built yet: its drills and `mock serve` say so).
+    pub mock: Option<MockHook>,
     /// The exchange's permission scopes.
     pub scopes: &'static [ScopeInfo],
     pub locale: Locale,
@@ -181,6 +212,8 @@ pub struct Descriptor {
     /// Most IPs one key's allowlist may hold.
     pub ip_allowlist_limit: Option<u32>,
     pub revoke: RevokeSupport,
+    /// Checklist and ticket texts in the exchange's own terms.
+    pub texts: ExchangeTexts,
     /// A native symbol as a [`Market`], or why it is not one of this exchange's.
     pub parse_symbol: fn(&str) -> std::result::Result<Market, SymbolError>,
     /// The market of a (base, quote) pair, in this exchange's symbol format.
@@ -238,8 +271,10 @@ mod tests {
                 let pb = crate::playbook::embedded_named(a).map(|p| p.name);
                 assert_eq!(pb, Some(d.default_playbook), "alias {a}");
             }
-            let m = (d.market_of)("BTC", "XYZ");
-            assert_eq!((m.base.as_str(), m.quote.as_str()), ("BTC", "XYZ"));
+            // A quote every exchange lists: symbols without a separator split only at a
+            // quote the exchange knows.
+            let m = (d.market_of)("BTC", "USDT");
+            assert_eq!((m.base.as_str(), m.quote.as_str()), ("BTC", "USDT"));
             assert_eq!((d.parse_symbol)(m.as_str()).as_ref(), Ok(&m));
         }
         assert!(get("no-such-exchange").is_none());

@@ -51,6 +51,24 @@ impl From<serde_json::Error> for DecodeError {
     }
 }
 
+/// What the rebuild knows when it decodes one answer: the markets listed by the answers
+/// recorded before it. Exchanges whose symbols carry no separator (`BTCUSDT`) need their market
+/// list to tell base from quote; their live adapter reads the list before any answer that
+/// names a symbol, so the raw files hold it earlier in the recording order.
+#[derive(Debug, Clone, Copy)]
+pub struct DecodeContext<'a> {
+    /// By native symbol.
+    pub markets: &'a BTreeMap<String, MarketInfo>,
+}
+
+impl DecodeContext<'_> {
+    /// A context that knows no market (a decoder's unit tests, a single answer).
+    pub fn empty() -> DecodeContext<'static> {
+        static EMPTY: BTreeMap<String, MarketInfo> = BTreeMap::new();
+        DecodeContext { markets: &EMPTY }
+    }
+}
+
 /// What one raw response holds, normalized by the exchange's decoder.
 #[derive(Debug, Clone)]
 pub enum Decoded {
@@ -299,7 +317,10 @@ pub fn rebuild(
             });
             continue;
         }
-        let problem = match (desc.decode_raw)(side, &body) {
+        let ctx = DecodeContext {
+            markets: &acc.markets,
+        };
+        let problem = match (desc.decode_raw)(side, &body, &ctx) {
             Ok(d) => {
                 acc.apply(side.seq, d);
                 None
@@ -386,7 +407,7 @@ pub fn key_history(desc: &Descriptor, run_dir: &Path, key: Option<&str>) -> Opti
         if crate::fsutil::sha256_hex(&body) != side.body_sha256 {
             continue;
         }
-        let Some((code, kind)) = (desc.error_of)(side.status, &body) else {
+        let Some((code, kind)) = (desc.error_of)(side, &body) else {
             continue;
         };
         if kind.proves_key_accepted() {

@@ -23,9 +23,9 @@ use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
 use super::{
-    ApiKeyInfo, Balance, CancelReport, Candle, Capabilities, ClosedOrdersQuery, Error, ErrorKind,
-    Exchange, Fill, FillsQuery, Market, MarketInfo, Order, OrderRef, PermissionProbe, Result,
-    ServerTime, Transfer, WithdrawalAddress,
+    ApiKeyInfo, Balance, CallPlan, CancelReport, Candle, Capabilities, ClosedOrdersQuery, Error,
+    ErrorKind, Exchange, Fill, FillsQuery, Market, MarketInfo, MarketScan, MarketScanRequest,
+    Order, OrderRef, PermissionProbe, Result, ServerTime, Transfer, Window, WithdrawalAddress,
 };
 
 #[derive(Debug, Clone, Default)]
@@ -197,6 +197,12 @@ impl Exchange for Watched {
     async fn markets(&self) -> Result<Vec<MarketInfo>> {
         // Public market data: says nothing about the key.
         self.inner.markets().await
+    }
+    async fn history_markets(&self, request: &MarketScanRequest) -> Result<MarketScan> {
+        self.call(self.inner.history_markets(request)).await
+    }
+    fn history_plan(&self, markets: usize, window: Window) -> Option<CallPlan> {
+        self.inner.history_plan(markets, window)
     }
     fn market(&self, symbol: &str) -> Result<Market> {
         self.inner.market(symbol)

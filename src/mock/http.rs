@@ -7,13 +7,17 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use std::net::{IpAddr, SocketAddr};
+
 use axum::body::{Body, Bytes};
-use axum::http::{HeaderValue, StatusCode};
+use axum::extract::ConnectInfo;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use uuid::Uuid;
 
 use crate::mock::venue::faults::Decision;
 use crate::mock::venue::state::RequestRecord;
+use crate::mock::venue::Venue as VenueRef;
 use crate::mock::venue::{clock, Venue};
 
 /// Largest request body accepted (exchange requests are a few KiB).
@@ -44,6 +48,86 @@ pub fn normalize(path: &str) -> String {
 /// never process it as if empty).
 pub async fn read_body(body: Body) -> Option<Bytes> {
     axum::body::to_bytes(body, MAX_BODY).await.ok()
+}
+
+/// A request as a façade's handler reads it.
+pub struct Received {
+    /// The client's address (None in-process).
+    pub ip: Option<IpAddr>,
+    pub method: String,
+    /// Normalized ([`normalize`]).
+    pub path: String,
+    pub headers: HeaderMap,
+    /// The raw query string (empty when none).
+    pub query: String,
+    /// None when the body was over [`MAX_BODY`] or unreadable: refuse the request (log it
+    /// with [`log_refused_body`]), never process it as if empty.
+    pub body: Option<Bytes>,
+}
+
+impl Received {
+    /// A header's value as text.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    }
+}
+
+/// Reads the parts of a request every façade needs.
+pub async fn receive(req: axum::extract::Request) -> Received {
+    let (parts, body) = req.into_parts();
+    Received {
+        ip: parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip()),
+        method: parts.method.as_str().to_string(),
+        path: normalize(parts.uri.path()),
+        query: parts.uri.query().unwrap_or("").to_string(),
+        headers: parts.headers,
+        body: read_body(body).await,
+    }
+}
+
+/// Logs a request refused for its body (413).
+pub fn log_refused_body(venue: &VenueRef, r: &Received) {
+    log(venue, &r.method, &r.path, 413, &Effects::default(), None);
+}
+
+/// Logs a handled request and applies the response faults drawn for it (a dropped
+/// connection, a truncated body).
+pub fn finish(
+    venue: &VenueRef,
+    r: &Received,
+    mut out: Out,
+    fx: &Effects,
+    decision: &Decision,
+    fault: Option<String>,
+) -> Response {
+    log(venue, &r.method, &r.path, out.status, fx, fault);
+    if decision.drop {
+        return dropped();
+    }
+    if decision.truncate {
+        out.truncate();
+    }
+    out.into_response()
+}
+
+/// A JSON array of items already written as JSON text.
+pub fn json_array(items: &[String]) -> String {
+    let mut s = String::with_capacity(items.iter().map(|i| i.len() + 1).sum::<usize>() + 2);
+    s.push('[');
+    for (n, i) in items.iter().enumerate() {
+        if n > 0 {
+            s.push(',');
+        }
+        s.push_str(i);
+    }
+    s.push(']');
+    s
 }
 
 /// A response before it becomes HTTP (faults may truncate or drop its body).

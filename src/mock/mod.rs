@@ -8,9 +8,11 @@
 //! same in-process and on the command line; [`serve`] binds it.
 //!
 //! Adding an exchange's mock is one folder `src/mock/<name>/` implementing [`Facade`], named
-//! by the exchange's descriptor in [`crate::exchange::registry`]. [`http`] has the request
+//! by the exchange's descriptor in [`crate::exchange::registry`] (or, while the exchange has
+//! no client adapter, listed in this file's façades without a client). [`http`] has the request
 //! plumbing façades share (path normalization, body limit, injected faults, the request log).
 
+pub mod binance;
 pub mod drill_api;
 pub mod http;
 pub mod upbit;
@@ -26,7 +28,7 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
 pub use venue::history::{BotLogRow, BOT_LOG_HEADER};
-pub use venue::keys::Permission;
+pub use venue::keys::{KeyType, Permission};
 pub use venue::ratelimit::{BlockPolicy, Budget};
 pub use venue::rules::{PriceRules, TickRule};
 pub use venue::scenario::{load, Scenario, ScenarioError};
@@ -87,20 +89,63 @@ pub trait Facade: Send + Sync + 'static {
     fn key_format(&self) -> KeyFormat;
     /// The native scope names and the permission class each grants, in the exchange's order.
     fn scopes(&self) -> &'static [(&'static str, Permission)];
+    /// The kinds of key the exchange issues (a scenario key of another kind is refused).
+    fn key_types(&self) -> &'static [KeyType] {
+        &[KeyType::Hmac]
+    }
     /// The rate-limit budget an in-process order (the live attacker's) counts against.
     fn order_budget(&self) -> Option<Budget>;
     /// When a caller that keeps exceeding its budget is blocked (None: never).
     fn block_policy(&self) -> Option<BlockPolicy>;
     /// The exchange's REST API over the venue (without `/_mock/`).
     fn router(&self, venue: Arc<Venue>) -> axum::Router;
+    /// The id the exchange shows for the venue's order `uuid` (what an export of it carries,
+    /// so what a drill scores against); the uuid itself by default.
+    fn public_order_id(&self, world: &venue::state::World, uuid: &uuid::Uuid) -> String {
+        let _ = world;
+        uuid.to_string()
+    }
+    /// The id the exchange shows for the venue's withdrawal `uuid`; the uuid by default.
+    fn public_withdrawal_id(&self, world: &venue::state::World, uuid: &uuid::Uuid) -> String {
+        let _ = world;
+        uuid.to_string()
+    }
 }
 
-/// The façade of an exchange, by name (its descriptor's [`Descriptor::mock`] in the registry);
-/// None when no such exchange is registered.
+/// Façades whose exchange has no client adapter in [`crate::exchange::registry`] yet: they
+/// serve `respond mock serve` (for bots and client libraries) until the exchange's descriptor
+/// names them, and the registry then takes over. Empty while every façade has its client.
+const MOCK_ONLY: &[(&str, crate::exchange::registry::MockHook)] = &[];
+
+/// The façade of an exchange, by name (case-insensitive): its descriptor's [`Descriptor::mock`]
+/// in the registry first, else a façade that has no client yet; None when neither exists.
 ///
 /// [`Descriptor::mock`]: crate::exchange::Descriptor::mock
 pub fn facade(exchange: &str) -> Option<Arc<dyn Facade>> {
-    crate::exchange::registry::get(exchange).map(|d| (d.mock)())
+    crate::exchange::registry::get(exchange)
+        .and_then(|d| d.mock)
+        .map(|f| f())
+        .or_else(|| {
+            MOCK_ONLY
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(exchange))
+                .map(|(_, f)| f())
+        })
+}
+
+/// The names [`facade`] answers: the registered exchanges with a façade, then the façades
+/// without a client.
+pub fn facade_names() -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = crate::exchange::registry::names()
+        .into_iter()
+        .filter(|n| crate::exchange::registry::get(n).is_some_and(|d| d.mock.is_some()))
+        .collect();
+    for (n, _) in MOCK_ONLY {
+        if !names.iter().any(|x| x.eq_ignore_ascii_case(n)) {
+            names.push(n);
+        }
+    }
+    names
 }
 
 /// The mock's router: the façade's API plus, unless disabled, the drill API under `/_mock/`.

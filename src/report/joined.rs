@@ -145,8 +145,12 @@ impl<'a> Joined<'a> {
     }
 
     /// `t` for reading, in the exchange's local zone then UTC, to the second:
-    /// `2026-11-29 21:46:00 CET (2026-11-29 20:46:00 UTC)`.
+    /// `2026-11-29 21:46:00 CET (2026-11-29 20:46:00 UTC)`; UTC alone where the local zone is
+    /// UTC.
     pub fn when(&self, t: DateTime<Utc>) -> String {
+        if self.input.local_utc_offset_secs == 0 {
+            return utc_short(t);
+        }
         format!("{} ({})", self.local_short(t), utc_short(t))
     }
 

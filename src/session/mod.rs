@@ -11,7 +11,7 @@ use std::sync::Arc;
 use crate::cli::BotLogArgs;
 use crate::credentials::KeyPair;
 use crate::engine::{self, EngineError, RunReport, RunSpec};
-use crate::exchange::registry::{self, ConnectConfig, Descriptor, KeyMaterial};
+use crate::exchange::registry::{self, ConnectConfig, Descriptor, KeyMaterial, MasterKey};
 use crate::exit::{Code, Failure};
 use crate::output::Printer;
 use crate::playbook::inputs::InputError;
@@ -83,6 +83,9 @@ pub struct Connection {
     pub api_url: Option<String>,
     pub primary: Option<KeyPair>,
     pub readonly: Option<KeyPair>,
+    /// A parent account's key and the sub-account of the leaked key, for exchanges where the
+    /// parent can delete it by API.
+    pub master: Option<(KeyPair, Option<String>)>,
 }
 
 impl Connection {
@@ -106,6 +109,7 @@ impl Connection {
             api_url: connect.api_url.clone(),
             primary: creds.primary,
             readonly: creds.readonly,
+            master: creds.master.map(|m| (m, creds.sub_account)),
         })
     }
 
@@ -156,6 +160,10 @@ impl Connection {
         let cfg = ConnectConfig {
             base_url: self.api_url.clone(),
             recorder: Some(rundir.clone()),
+            master: self.master.as_ref().map(|(k, sub)| MasterKey {
+                key: material(k),
+                sub_account: sub.clone(),
+            }),
         };
         let mut adapters = (desc.connect)(&cfg, &keys)
             .map_err(|e| Failure::usage(e.to_string()))?

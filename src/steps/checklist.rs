@@ -247,6 +247,12 @@ pub struct ChecklistData {
     rotate_date: String,
     rotate_days: i64,
     max_ips: i64,
+    /// How people write the exchange's name.
+    exchange_display: String,
+    /// The exchange's own checklist lines ([`registry::ExchangeTexts`]).
+    exchange_notes: Vec<String>,
+    /// Pending withdrawals can be cancelled by API.
+    withdrawals_cancellable: bool,
 }
 
 /// Renders the checklist: English, then the local language when `local_language` is `ko`.
@@ -391,13 +397,17 @@ impl StepKind for ReplacementChecklist {
             }
         }
         let zone = caps.local_zone;
+        // The exchange's zone then UTC; UTC once where the exchange keeps UTC.
         let when = |t: DateTime<Utc>| {
+            let utc = t.format("%Y-%m-%d %H:%M:%S");
+            if zone.utc_offset_secs == 0 {
+                return format!("{utc} UTC");
+            }
             format!(
-                "{} {} ({} UTC)",
+                "{} {} ({utc} UTC)",
                 t.with_timezone(&crate::time::offset(zone.utc_offset_secs))
                     .format("%Y-%m-%d %H:%M:%S"),
                 zone.name,
-                t.format("%Y-%m-%d %H:%M:%S")
             )
         };
         let bots_data: Vec<Value> = bots
@@ -477,6 +487,13 @@ impl StepKind for ReplacementChecklist {
             rotate_date: rotate_date.clone(),
             rotate_days,
             max_ips,
+            exchange_display: registry::get(&caps.name)
+                .map(|d| d.display.to_string())
+                .unwrap_or_else(|| inline(&caps.name)),
+            exchange_notes: registry::get(&caps.name)
+                .map(|d| d.texts.checklist_en.iter().map(|t| t.to_string()).collect())
+                .unwrap_or_default(),
+            withdrawals_cancellable: caps.cancel_withdrawals,
         };
         let text = render(&data, &caps.local_language)?;
         let rel = "checklist.md";

@@ -115,6 +115,7 @@ async fn analyze_case(case: &Case, dir: &Path, playbook: &Path) -> Outcome {
             secret_key: Secret::new(key.secret_key.clone()),
         }),
         readonly: None,
+        master: None,
     };
     let report = session::run_new(settings, &conn, &Printer::plain(Verbosity::Quiet))
         .await

@@ -30,7 +30,9 @@ fn shared_code_names_no_exchange() {
         words.extend(
             [d.name, d.display, d.env_prefix, d.locale.zone.name]
                 .iter()
-                .map(|w| w.to_ascii_lowercase()),
+                .map(|w| w.to_ascii_lowercase())
+                // An exchange that keeps UTC is not named by it: every report writes UTC.
+                .filter(|w| w != "utc"),
         );
         folders.push(format!("src/exchange/{}/", d.name));
         folders.push(format!("src/mock/{}/", d.name));

@@ -80,6 +80,7 @@ impl Env {
             api_url: Some(self.server.url.clone()),
             primary: Some(self.key("bot")),
             readonly: readonly.then(|| self.key("readonly")),
+            master: None,
         }
     }
 

@@ -3,7 +3,16 @@
 
 use std::io::{BufRead, BufReader};
 
-use crate::support::respond::Respond;
+use crate::support::respond::{Respond, Running};
+
+/// The JSON banner `mock serve` prints as its first stdout line.
+fn banner(child: &mut Running) -> serde_json::Value {
+    let mut line = String::new();
+    BufReader::new(child.child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    serde_json::from_str(&line).expect("first line is JSON")
+}
 
 #[test]
 fn serve_prints_url_and_keys_then_stops_cleanly_on_sigterm() {
@@ -23,11 +32,7 @@ fn serve_prints_url_and_keys_then_stops_cleanly_on_sigterm() {
         .arg("--bot-log-out")
         .arg(&botlog)
         .spawn();
-    let mut line = String::new();
-    BufReader::new(child.child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_str(&line).expect("first line is JSON");
+    let v = banner(&mut child);
     assert!(v["url"].as_str().unwrap().starts_with("http://127.0.0.1:"));
     assert_eq!(v["exchange"], "upbit");
     assert_eq!(v["scenario"], "contra");
@@ -69,4 +74,48 @@ fn non_loopback_needs_allow_remote_and_bad_files_stop_everything() {
         .code(2);
     assert!(out.stdout.is_empty(), "nothing started");
     out.stderr_has(&format!("{}:", bad.display()));
+}
+
+#[test]
+fn serve_binance_names_the_victims_and_the_attackers_keys_and_answers() {
+    let mut child = Respond::new()
+        .args([
+            "mock",
+            "serve",
+            "--exchange",
+            "binance",
+            "--scenario",
+            "blank",
+        ])
+        .spawn();
+    let v = banner(&mut child);
+    assert_eq!(v["exchange"], "binance");
+    let keys = v["keys"].as_array().unwrap();
+    let labels: Vec<&str> = keys.iter().map(|k| k["label"].as_str().unwrap()).collect();
+    assert_eq!(labels, ["bot", "readonly", "attacker"]);
+    assert_eq!(keys[2]["account"], "attacker");
+    let scopes = |i: usize| keys[i]["scopes"].as_array().unwrap().clone();
+    assert!(scopes(0).iter().any(|s| s == "enableSpotAndMarginTrading"));
+    assert!(!scopes(1).iter().any(|s| s == "enableSpotAndMarginTrading"));
+    // Binance's paths answer on the printed URL.
+    let url = format!("{}/api/v3/time", v["url"].as_str().unwrap());
+    let body = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async { reqwest::get(url).await?.json::<serde_json::Value>().await })
+        .unwrap();
+    assert!(body["serverTime"].as_i64().is_some(), "{body}");
+    child.signal("TERM");
+    child.finish().code(0);
+}
+
+#[test]
+fn serve_refuses_an_exchange_without_a_mock() {
+    let out = Respond::new()
+        .args(["mock", "serve", "--exchange", "kraken"])
+        .run()
+        .code(2);
+    assert!(out.stdout.is_empty());
+    out.stderr_has("binance").stderr_has("upbit");
 }

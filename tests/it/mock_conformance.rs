@@ -1,14 +1,15 @@
-//! Conformance: ccxt's `upbit` class (an independent client from PyPI) drives the mock over
-//! loopback. The virtual environment lives in `target/ccxt-venv` (created with `python3 -m
-//! venv` and `pip install ccxt` when missing; `.ci/run` installs it). If it cannot be set up
-//! (no Python, no network) the test prints a notice that it skipped, which nextest shows
-//! (`.config/nextest.toml`); with `RESPOND_REQUIRE_CCXT=1` (`.ci/run`) that is a failure. Keys
-//! go to the script through the environment, never argv.
+//! Conformance: ccxt's `upbit` and `binance` classes (an independent client from PyPI) drive
+//! the mock over loopback. The virtual environment lives in `target/ccxt-venv` (created with
+//! `python3 -m venv` and `pip install ccxt` when missing; `.ci/run` installs it). If it cannot
+//! be set up (no Python, no network) each test prints a notice that it skipped, which nextest
+//! shows (`.config/nextest.toml`); with `RESPOND_REQUIRE_CCXT=1` (`.ci/run`) that is a
+//! failure. Keys go to the scripts through the environment, never argv.
 
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
 
+use respond::mock::binance::Binance;
 use respond::mock::upbit::Upbit;
 use respond::mock::{self, MockOptions, Venue};
 
@@ -51,18 +52,38 @@ fn venv_python() -> Result<PathBuf, String> {
     Ok(py)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ccxt_upbit_drives_the_mock() {
-    let py = match tokio::task::spawn_blocking(venv_python).await.unwrap() {
-        Ok(py) => py,
+/// The venv's python with ccxt; None (after a notice on stdout) when it cannot be set up and
+/// `RESPOND_REQUIRE_CCXT` is not set.
+async fn ccxt_or_skip(test: &str) -> Option<PathBuf> {
+    match tokio::task::spawn_blocking(venv_python).await.unwrap() {
+        Ok(py) => Some(py),
         Err(why) => {
             assert!(
                 std::env::var_os("RESPOND_REQUIRE_CCXT").is_none(),
                 "RESPOND_REQUIRE_CCXT is set but ccxt cannot be set up: {why}"
             );
-            println!("notice: skipping the ccxt conformance test: {why}");
-            return;
+            println!("notice: skipping {test}: {why}");
+            None
         }
+    }
+}
+
+/// Runs a conformance script; it must succeed, and its last stdout line is its JSON summary.
+async fn run_script(mut cmd: tokio::process::Command) -> serde_json::Value {
+    let out = cmd.output().await.expect("runs the script");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "ccxt conformance failed\nstdout: {stdout}\nstderr: {stderr}"
+    );
+    serde_json::from_str(stdout.lines().last().unwrap_or("")).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ccxt_upbit_drives_the_mock() {
+    let Some(py) = ccxt_or_skip("ccxt_upbit_drives_the_mock").await else {
+        return;
     };
     let sc = mock::scenario::load("blank", None).unwrap();
     let ex = Venue::new(
@@ -79,21 +100,12 @@ async fn ccxt_upbit_drives_the_mock() {
         .await
         .unwrap();
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/ccxt_upbit.py");
-    let out = tokio::process::Command::new(py)
-        .arg(script)
+    let mut cmd = tokio::process::Command::new(py);
+    cmd.arg(script)
         .arg(&server.url)
         .env("MOCK_ACCESS_KEY", &key.access_key)
-        .env("MOCK_SECRET_KEY", &key.secret_key)
-        .output()
-        .await
-        .expect("runs the script");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "ccxt conformance failed\nstdout: {stdout}\nstderr: {stderr}"
-    );
-    let v: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or("")).unwrap();
+        .env("MOCK_SECRET_KEY", &key.secret_key);
+    let v = run_script(cmd).await;
     assert_eq!(v["ok"], true);
     assert_eq!(v["checked"].as_array().unwrap().len(), 9);
     // The script's writes reached the mock exactly once each.
@@ -105,5 +117,61 @@ async fn ccxt_upbit_drives_the_mock() {
     assert_eq!(posts, 2);
     let cancels: usize = log.iter().map(|r| r.orders_cancelled.len()).sum();
     assert_eq!(cancels, 1);
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ccxt_binance_drives_the_mock() {
+    let Some(py) = ccxt_or_skip("ccxt_binance_drives_the_mock").await else {
+        return;
+    };
+    let sc = mock::scenario::load("blank", None).unwrap();
+    let ex = Venue::new(
+        &Binance,
+        sc,
+        MockOptions {
+            live_attacker: false,
+            ..MockOptions::default()
+        },
+    )
+    .unwrap();
+    let server = mock::serve(
+        "127.0.0.1:0".parse().unwrap(),
+        Arc::new(Binance),
+        ex.clone(),
+    )
+    .await
+    .unwrap();
+    let script =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/ccxt_binance.py");
+    let mut cmd = tokio::process::Command::new(py);
+    cmd.arg(script).arg(&server.url);
+    for (label, var) in [
+        ("bot", "BOT"),
+        ("readonly", "READONLY"),
+        ("attacker", "ATTACKER"),
+    ] {
+        let k = ex.key(label).unwrap();
+        cmd.env(format!("MOCK_{var}_KEY"), &k.access_key)
+            .env(format!("MOCK_{var}_SECRET"), &k.secret_key);
+    }
+    let v = run_script(cmd).await;
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["checked"].as_array().unwrap().len(), 14, "{v}");
+    // The writes reached the mock once each: five orders, three cancelled (one alone, two by
+    // symbol), and the attacker's key revoked.
+    let log = ex.requests();
+    let posts = log
+        .iter()
+        .filter(|r| r.method == "POST" && r.path == "/api/v3/order" && r.status == 200)
+        .count();
+    assert_eq!(posts, 4, "three limit orders and the market buy");
+    let cancels: usize = log.iter().map(|r| r.orders_cancelled.len()).sum();
+    assert_eq!(cancels, 3);
+    assert!(log
+        .iter()
+        .any(|r| r.path == "/sapi/v1/capital/config/getall" && r.status == 200));
+    assert!(log.iter().any(|r| r.status == 429) && log.iter().any(|r| r.status == 418));
+    assert!(ex.world().keys[&ex.key("attacker").unwrap().access_key].is_revoked());
     server.shutdown().await.unwrap();
 }

@@ -11,19 +11,7 @@ use rust_decimal::Decimal;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha512};
 
-const NOW: &str = "2026-11-20T18:30:00Z"; // 03:30 KST
-
-fn now() -> DateTime<Utc> {
-    NOW.parse().unwrap()
-}
-
-fn opts() -> MockOptions {
-    MockOptions {
-        now: Some(now()),
-        live_attacker: false,
-        ..MockOptions::default()
-    }
-}
+use crate::support::mock::{now, opts};
 
 async fn start(scenario: &str, o: MockOptions) -> MockServer {
     let sc = mock::scenario::load(scenario, None).expect("scenario loads");
@@ -1083,5 +1071,35 @@ fn scenarios_the_facade_cannot_take_are_refused_with_file_line_column() {
         &DOLLAR_SCENARIO.replace("permissions: [read, trade]", "scopes: [trade_spot]"),
         "trade_spot",
         "unknown scope `trade_spot` for upbit",
+    );
+    refuse(
+        &DOLLAR_SCENARIO.replace(
+            "label: bot, permissions",
+            "label: bot, key_type: ed25519, permissions",
+        ),
+        "key_type: ed25519",
+        "the upbit mock issues no ed25519 keys",
+    );
+}
+
+#[test]
+fn generated_fills_are_numbered_in_time_order() {
+    let sc = mock::scenario::load("pump-and-dump", None).unwrap();
+    let ex = Venue::new(&Upbit, sc, opts()).unwrap();
+    let w = ex.world();
+    let mut fills: Vec<(DateTime<Utc>, u64)> = w
+        .orders
+        .iter()
+        .flat_map(|o| o.trades.iter().map(|f| (f.created_at, f.id)))
+        .collect();
+    assert!(fills.len() > 1000, "{}", fills.len());
+    fills.sort();
+    let ids: Vec<u64> = fills.iter().map(|f| f.1).collect();
+    let expected: Vec<u64> = (1..=ids.len() as u64).collect();
+    assert_eq!(ids, expected, "1, 2, 3, … in time order");
+    assert_eq!(
+        w.trade_seq,
+        ids.len() as u64,
+        "the next trade continues from there"
     );
 }

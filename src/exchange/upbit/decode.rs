@@ -2,7 +2,7 @@
 //! endpoint holds which data, parsed with the same [`super::wire`] functions the live client
 //! uses, so a bundle re-analyzed later yields exactly what the run saw.
 
-use crate::exchange::replay::{provenance, DecodeError, Decoded};
+use crate::exchange::replay::{provenance, DecodeContext, DecodeError, Decoded};
 use crate::exchange::TransferKind;
 use crate::rundir::RawSidecar;
 
@@ -10,7 +10,11 @@ use super::wire;
 
 /// Decodes one successful raw answer by its endpoint; endpoints the investigation does not
 /// read decode to [`Decoded::Nothing`].
-pub fn decode_raw(side: &RawSidecar, body: &[u8]) -> Result<Decoded, DecodeError> {
+pub fn decode_raw(
+    side: &RawSidecar,
+    body: &[u8],
+    _ctx: &DecodeContext<'_>,
+) -> Result<Decoded, DecodeError> {
     let prov = || Some(provenance(side));
     Ok(match (side.method.as_str(), side.endpoint.as_str()) {
         ("GET", "/v1/accounts") => Decoded::Balances(wire::parse_balances(body)?),

@@ -31,7 +31,8 @@ pub fn classify(name: &str) -> (ErrorKind, &'static str) {
 
 /// The error name and kind of a saved error answer (the offline view of
 /// [`super::client`]'s classification); `None` when the body is no error envelope.
-pub fn error_of(status: u16, body: &[u8]) -> Option<(String, ErrorKind)> {
+pub fn error_of(side: &crate::rundir::RawSidecar, body: &[u8]) -> Option<(String, ErrorKind)> {
+    let status = side.status;
     let (name, _) = super::wire::parse_error_envelope(body)?;
     let (mut kind, _) = classify(&name);
     if kind == ErrorKind::Other && status >= 500 {
@@ -98,13 +99,17 @@ mod tests {
         for n in ["server_error", "nonce_used", "insufficient_funds_bid"] {
             assert!(!classify(n).0.is_permanent(), "{n}");
         }
+        let status = |status| crate::rundir::RawSidecar {
+            status,
+            ..Default::default()
+        };
         assert_eq!(
             error_of(
-                401,
+                &status(401),
                 br#"{"error":{"name":"invalid_access_key","message":"x"}}"#
             ),
             Some(("invalid_access_key".into(), ErrorKind::KeyInvalid))
         );
-        assert_eq!(error_of(500, b"oops"), None);
+        assert_eq!(error_of(&status(500), b"oops"), None);
     }
 }

@@ -20,8 +20,8 @@ use std::sync::Arc;
 pub use client::{UpbitClient, UpbitConfig};
 
 use crate::exchange::registry::{
-    ConnectConfig, CredentialField, Descriptor, KeyMaterial, Locale, RevokeSupport, ScopeInfo,
-    SymbolError,
+    ConnectConfig, CredentialField, Descriptor, ExchangeTexts, KeyMaterial, Locale, RevokeSupport,
+    ScopeInfo, SymbolError,
 };
 use crate::exchange::{Exchange, LocalZone, Market, Result, ScopeClass};
 
@@ -120,7 +120,7 @@ pub const DESCRIPTOR: Descriptor = Descriptor {
     decode_raw: decode::decode_raw,
     error_of: errors::error_of,
     never_accepted_advice: errors::never_accepted_advice,
-    mock: mock_facade,
+    mock: Some(mock_facade),
     scopes: SCOPES,
     locale: Locale {
         zone: KST,
@@ -137,6 +137,10 @@ pub const DESCRIPTOR: Descriptor = Descriptor {
         instructions_local: "업비트에는 API 키를 삭제하는 API가 없습니다. 지금 직접 삭제하세요: upbit.com 로그인 → 마이페이지 → \
          Open API 관리 → {key} 키 (만료 {expire_at}) → 삭제, 2단계 인증으로 확인. respond는 그동안 \
          주문 취소 등 확산 방지를 계속하고, 이전 키로 조회하여 삭제를 확인합니다.",
+    },
+    texts: ExchangeTexts {
+        checklist_en: &[],
+        ticket_en: &[],
     },
     parse_symbol,
     market_of,

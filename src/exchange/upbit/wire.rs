@@ -6,14 +6,14 @@
 //! omit null fields; every wire struct therefore takes optional fields and a decimal type that
 //! accepts either form. Times keep the exchange's own rendering beside the UTC value.
 
-use std::str::FromStr;
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use rust_decimal::Decimal;
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
 use super::market;
+use crate::exchange::decimal::{dec, Dec};
 use crate::exchange::replay::DecodeError;
 use crate::exchange::{
     ApiKeyInfo, Balance, Candle, CompactString, Fill, MarketCache, MarketInfo, Order, OrderState,
@@ -29,38 +29,6 @@ fn market_in(cache: &mut MarketCache, symbol: &str) -> crate::exchange::Market {
     cache
         .get(symbol, |s| Ok::<_, std::convert::Infallible>(market(s)))
         .unwrap_or_else(|e| match e {})
-}
-
-/// A decimal sent as a string (exchange API) or a number (quotation API).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Dec(pub Decimal);
-
-impl<'de> Deserialize<'de> for Dec {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let v = serde_json::Value::deserialize(d)?;
-        let s = match &v {
-            serde_json::Value::String(s) => s.clone(),
-            serde_json::Value::Number(n) => n.to_string(),
-            other => {
-                return Err(serde::de::Error::custom(format!(
-                    "expected a decimal, found {other}"
-                )))
-            }
-        };
-        parse_decimal(&s)
-            .map(Dec)
-            .ok_or_else(|| serde::de::Error::custom(format!("not a decimal: {s:?}")))
-    }
-}
-
-fn parse_decimal(s: &str) -> Option<Decimal> {
-    Decimal::from_str(s)
-        .ok()
-        .or_else(|| Decimal::from_scientific(s).ok())
-}
-
-fn dec(v: Option<Dec>) -> Option<Decimal> {
-    v.map(|d| d.0)
 }
 
 /// Parses an Upbit timestamp: RFC 3339 with offset (`+09:00`, possibly microseconds), or a

@@ -6,11 +6,11 @@
 //! answers unknown paths with Upbit's error envelope, and puts `Remaining-Req` on every
 //! response, errors included. Quotation (public) endpoints are in [`super::quotation`].
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 use tokio::time::Instant;
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::response::Response;
 use axum::Router;
 use chrono::{DateTime, Duration, NaiveDateTime, TimeZone, Utc};
@@ -189,56 +189,43 @@ pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
 }
 
 async fn handle(State(ex): State<Arc<Venue>>, req: Request) -> Response {
-    let (parts, body) = req.into_parts();
-    let ip = parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
-    let method = parts.method.as_str().to_string();
-    let path = http::normalize(parts.uri.path());
+    let r = http::receive(req).await;
+    let (method, path) = (r.method.as_str(), r.path.as_str());
     // Bodies are size-limited: one over the limit is refused, never processed as if empty.
-    let Some(bytes) = http::read_body(body).await else {
-        let e = err(
+    let Some(bytes) = &r.body else {
+        http::log_refused_body(&ex, &r);
+        return err(
             413,
             "payload_too_large",
             "request body over 1 MiB (or unreadable)",
-        );
-        http::log(&ex, &method, &path, 413, &Effects::default(), None);
-        return e.out().into_response();
+        )
+        .out()
+        .into_response();
     };
-    let ctype = parts
-        .headers
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
-    let authz = parts
-        .headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
+    let ctype = r.header("content-type").unwrap_or_default();
+    let authz = r.header("authorization");
     let body_json: Option<Value> = if bytes.is_empty() {
         None
     } else if ctype.contains("json") || bytes.first() == Some(&b'{') {
-        serde_json::from_slice(&bytes).ok()
+        serde_json::from_slice(bytes).ok()
     } else {
         None
     };
-    let params: Params = match parts.uri.query().filter(|q| !q.is_empty()) {
+    let params: Params = match Some(r.query.as_str()).filter(|q| !q.is_empty()) {
         Some(q) => auth::parse_query(q),
         None => match &body_json {
             Some(v) => auth::json_params(v).unwrap_or_default(),
-            None if !bytes.is_empty() => auth::parse_query(&String::from_utf8_lossy(&bytes)),
+            None if !bytes.is_empty() => auth::parse_query(&String::from_utf8_lossy(bytes)),
             None => Vec::new(),
         },
     };
-    let (decision, fault) = http::inject(&ex, &method, &path).await;
+    let (decision, fault) = http::inject(&ex, method, path).await;
     if decision.timeout {
-        return http::hold(&ex, &method, &path, fault).await;
+        return http::hold(&ex, method, path, fault).await;
     }
     let mut fx = Effects::default();
-    let mut out = if decision.error {
-        let rr = route(&method, &path).map(|r| match r {
+    let out = if decision.error {
+        let rr = route(method, path).map(|r| match r {
             Route::Public(_, g) | Route::Private(_, g, _) => limits::header(g, g.budget.limit),
         });
         error_out(
@@ -248,23 +235,16 @@ async fn handle(State(ex): State<Arc<Venue>>, req: Request) -> Response {
     } else {
         process(
             &ex,
-            &method,
-            &path,
+            method,
+            path,
             &params,
             authz.as_deref(),
-            ip,
+            r.ip,
             decision.repeat_page,
             &mut fx,
         )
     };
-    http::log(&ex, &method, &path, out.status, &fx, fault);
-    if decision.drop {
-        return http::dropped();
-    }
-    if decision.truncate {
-        out.truncate();
-    }
-    out.into_response()
+    http::finish(&ex, &r, out, &fx, &decision, fault)
 }
 
 fn limited(v: Verdict, group: Group) -> Result<String, Out> {
@@ -512,7 +492,7 @@ fn private(
                 .into_iter()
                 .map(|i| wire::order_json(&w.orders[i], false))
                 .collect();
-            raw(&paged(w, &acct, "open", items, repeat_page, limit))
+            raw(&w.page(&acct, "open", items, repeat_page, limit))
         }
         Ep::OrdersClosed => {
             let market = first(p, "market");
@@ -556,7 +536,7 @@ fn private(
                 .into_iter()
                 .map(|i| wire::order_json(&w.orders[i], false))
                 .collect();
-            raw(&paged(w, &acct, "closed", items, repeat_page, limit))
+            raw(&w.page(&acct, "closed", items, repeat_page, limit))
         }
         Ep::OrdersUuids => {
             let uu = all(p, "uuids");
@@ -740,7 +720,7 @@ fn private(
             }
             let page_items: Vec<String> = items.into_iter().skip((page - 1).saturating_mul(limit)).take(limit).map(|x| x.2.to_string()).collect();
             let kind = if ep == Ep::Withdraws { "withdraws" } else { "deposits" };
-            raw(&paged(w, &acct, kind, page_items, repeat_page, limit))
+            raw(&w.page(&acct, kind, page_items, repeat_page, limit))
         }
         Ep::Withdraw => {
             let nf = || err(404, "withdraw_not_found", "출금 내역을 찾지 못했습니다.");
@@ -796,33 +776,6 @@ fn private(
         }
         _ => Err(err(404, "not_found", "no such endpoint")),
     }
-}
-
-/// Remembers the last page per (account, list) and, under the repeat-page fault, prepends
-/// the previous page's last items to this one.
-fn paged(
-    w: &mut World,
-    acct: &str,
-    kind: &str,
-    mut items: Vec<String>,
-    repeat: bool,
-    limit: usize,
-) -> Vec<String> {
-    let key = (acct.to_string(), kind.to_string());
-    if repeat {
-        if let Some(prev) = w.last_pages.get(&key) {
-            let mut out: Vec<String> = prev.clone();
-            out.append(&mut items);
-            out.truncate(limit);
-            items = out;
-        }
-    }
-    let tail: Vec<String> = items.iter().rev().take(3).rev().cloned().collect();
-    if w.last_pages.len() > 10_000 {
-        w.last_pages.clear();
-    }
-    w.last_pages.insert(key, tail);
-    items
 }
 
 /// Parses and checks a new order the way Upbit does, in Upbit's order of checks: required
@@ -933,7 +886,8 @@ pub fn new_order(ex: &Venue, p: &Params) -> Result<NewOrder, ApiErr> {
                 "ord_type price is for bids (market buy by total)",
             ))
         }
-        (OrderKind::MarketSellBase, Side::Bid) => {
+        // `parse_ord_type` never gives a market buy by volume: Upbit has none.
+        (OrderKind::MarketSellBase, Side::Bid) | (OrderKind::MarketBuyBase, _) => {
             return Err(err(
                 400,
                 "invalid_parameter",

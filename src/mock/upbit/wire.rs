@@ -63,12 +63,13 @@ pub fn kst_micro(t: DateTime<Utc>) -> String {
 /// A decimal string as Upbit writes it (no exponent, no trailing zeros).
 pub use crate::mock::venue::dec;
 
-/// `ord_type`: `limit`, `price` (market buy by total), `market` (market sell), `best`.
+/// `ord_type`: `limit`, `price` (market buy by total), `market` (market sell; Upbit has no
+/// market buy by volume, the venue's other façades do), `best`.
 pub fn ord_type(k: OrderKind) -> &'static str {
     match k {
         OrderKind::Limit => "limit",
         OrderKind::MarketBuyQuote => "price",
-        OrderKind::MarketSellBase => "market",
+        OrderKind::MarketSellBase | OrderKind::MarketBuyBase => "market",
         OrderKind::Best => "best",
     }
 }
@@ -281,18 +282,7 @@ pub fn order(o: &Order, with_trades: bool) -> Value {
 }
 
 /// A JSON array of already-rendered items.
-pub fn array(items: &[String]) -> String {
-    let mut s = String::with_capacity(items.iter().map(|i| i.len() + 1).sum::<usize>() + 2);
-    s.push('[');
-    for (n, i) in items.iter().enumerate() {
-        if n > 0 {
-            s.push(',');
-        }
-        s.push_str(i);
-    }
-    s.push(']');
-    s
-}
+pub use crate::mock::http::json_array as array;
 
 pub fn withdrawal(w: &Withdrawal) -> Value {
     let mut m = Map::new();
@@ -424,6 +414,7 @@ mod tests {
             trades: (0..2)
                 .map(|i| Fill {
                     uuid: uuid::Uuid::new_v4(),
+                    id: i as u64 + 1,
                     market: market.clone(),
                     price: d("135000000"),
                     volume: d("0.00006150"),

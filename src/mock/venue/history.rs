@@ -126,7 +126,11 @@ pub fn build(
     w.truth.loss_currency = quote.to_string();
     w.truth.loss_dp = mk.rules.quote_dp;
     for a in &sc.accounts {
-        let mut acct = Account::default();
+        let mut acct = Account {
+            email: a.email(),
+            master: a.master.clone(),
+            ..Account::default()
+        };
         for (cur, amt) in &a.balances {
             acct.bal(cur).balance = *amt;
             if cur != quote {
@@ -206,6 +210,7 @@ pub fn build(
     }
     w.orders.sort_by_key(|o| o.created_at);
     w.reindex();
+    w.number_fills();
     // Rebuild the books (positions changed with the sort).
     w.books.clear();
     let waiting: Vec<(usize, Side, Decimal, String)> = w
@@ -261,6 +266,8 @@ fn filled_order(
         let fu = g.uuid();
         trades.push(Fill {
             uuid: fu,
+            // Numbered in time order once the whole history is written.
+            id: 0,
             market: market.clone(),
             price: *p,
             volume: *v,

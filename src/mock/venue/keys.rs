@@ -48,6 +48,83 @@ impl Permission {
     }
 }
 
+/// How a key signs: with a shared secret (HMAC, the secret is a random string) or with an
+/// Ed25519 key pair (the secret is the private key as PKCS#8 PEM; the exchange keeps the
+/// public key). A façade says which kinds its exchange issues.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyType {
+    #[default]
+    Hmac,
+    Ed25519,
+}
+
+impl KeyType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyType::Hmac => "hmac",
+            KeyType::Ed25519 => "ed25519",
+        }
+    }
+}
+
+/// DER prefix of an Ed25519 private key in PKCS#8 v1 (RFC 8410), followed by the 32-byte seed.
+const ED25519_PKCS8_PREFIX: [u8; 16] = [
+    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+];
+/// DER prefix of an Ed25519 public key in SubjectPublicKeyInfo, followed by the 32-byte key.
+const ED25519_SPKI_PREFIX: [u8; 12] = [
+    0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+];
+
+fn pem(label: &str, der: &[u8]) -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for chunk in b64.as_bytes().chunks(64) {
+        out.push_str(&String::from_utf8_lossy(chunk));
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
+}
+
+fn pem_der(text: &str, label: &str) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    let begin = format!("-----BEGIN {label}-----");
+    let end = format!("-----END {label}-----");
+    let body = text.trim().strip_prefix(&begin)?.strip_suffix(&end)?;
+    let b64: String = body.chars().filter(|c| !c.is_whitespace()).collect();
+    base64::engine::general_purpose::STANDARD.decode(b64).ok()
+}
+
+/// An Ed25519 key pair from its 32-byte seed: (private key PEM, public key PEM).
+pub fn ed25519_pem_pair(seed: &[u8; 32]) -> (String, String) {
+    let pair = ring::signature::Ed25519KeyPair::from_seed_unchecked(seed)
+        .expect("any 32 bytes are an Ed25519 seed");
+    let mut private = ED25519_PKCS8_PREFIX.to_vec();
+    private.extend_from_slice(seed);
+    let mut public = ED25519_SPKI_PREFIX.to_vec();
+    public.extend_from_slice(ring::signature::KeyPair::public_key(&pair).as_ref());
+    (pem("PRIVATE KEY", &private), pem("PUBLIC KEY", &public))
+}
+
+/// The seed in an Ed25519 private key PEM (PKCS#8 v1, as [`ed25519_pem_pair`] writes it);
+/// None for anything else.
+pub fn ed25519_seed(private_pem: &str) -> Option<[u8; 32]> {
+    let der = pem_der(private_pem, "PRIVATE KEY")?;
+    let seed = der.strip_prefix(&ED25519_PKCS8_PREFIX[..])?;
+    seed.try_into().ok()
+}
+
+/// The raw 32-byte key in an Ed25519 public key PEM (SubjectPublicKeyInfo); None for
+/// anything else.
+pub fn ed25519_public_key(public_pem: &str) -> Option<[u8; 32]> {
+    let der = pem_der(public_pem, "PUBLIC KEY")?;
+    let key = der.strip_prefix(&ED25519_SPKI_PREFIX[..])?;
+    key.try_into().ok()
+}
+
 /// A key's secret material as a façade generates it.
 #[derive(Clone)]
 pub struct KeySecrets {
@@ -64,8 +141,12 @@ pub struct KeyRec {
     pub account: String,
     pub label: String,
     pub access_key: String,
+    /// The HMAC secret, or the Ed25519 private key (PEM) the user keeps.
     pub secret_key: String,
     pub passphrase: Option<String>,
+    pub key_type: KeyType,
+    /// The Ed25519 public key (PEM) the exchange verifies with.
+    pub public_key: Option<String>,
     /// The façade's native scope names.
     pub scopes: Vec<String>,
     /// The neutral classes those scopes grant.
@@ -81,6 +162,7 @@ impl std::fmt::Debug for KeyRec {
             .field("account", &self.account)
             .field("label", &self.label)
             .field("access_key", &self.access_key)
+            .field("key_type", &self.key_type)
             .field("scopes", &self.scopes)
             .field("permissions", &self.permissions)
             .finish_non_exhaustive()
@@ -123,6 +205,11 @@ impl KeyRec {
     pub fn ip_allowed(&self, ip: Option<IpAddr>) -> bool {
         self.allowed_ips.is_empty() || ip.is_some_and(|ip| self.allowed_ips.contains(&ip))
     }
+    /// When the key was created, for façades that show it: the venue keeps no creation time,
+    /// so it is a year before the expiry.
+    pub fn created_at(&self) -> DateTime<Utc> {
+        self.expire_at - chrono::Duration::days(365)
+    }
     pub fn has_scope(&self, native: &str) -> bool {
         self.scopes.iter().any(|s| s == native)
     }
@@ -141,5 +228,37 @@ impl KeyRec {
             return Err(KeyProblem::Missing(need));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ed25519_pem_pair_matches_the_reference_vector() {
+        // docs/exchanges/binance.md §3.2: the seed 00 01 … 1f.
+        let seed: [u8; 32] = std::array::from_fn(|i| i as u8);
+        let (private, public) = ed25519_pem_pair(&seed);
+        assert_eq!(
+            private,
+            "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIAABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f\n-----END PRIVATE KEY-----\n"
+        );
+        assert_eq!(
+            public,
+            "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAA6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg=\n-----END PUBLIC KEY-----\n"
+        );
+        assert!(
+            private.len() < 120,
+            "clients tell Ed25519 from RSA PEMs by length"
+        );
+        assert_eq!(ed25519_seed(&private), Some(seed));
+        assert_eq!(
+            hex::encode(ed25519_public_key(&public).unwrap()),
+            "03a107bff3ce10be1d70dd18e74bc09967e4d6309ba50d5f1ddc8664125531b8"
+        );
+        assert_eq!(ed25519_seed(&public), None);
+        assert_eq!(ed25519_seed("not a pem"), None);
+        assert_eq!(ed25519_public_key(&private), None);
     }
 }

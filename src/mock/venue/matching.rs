@@ -302,9 +302,20 @@ pub fn prepare(
                 v * mk.ref_price(&req.market.symbol, now),
             )
         }
+        (OrderKind::MarketBuyBase, Side::Bid) => {
+            let v = pos(req.volume, "volume")?;
+            // It locks what taking `v` costs now (the order matches at once, at this `now`).
+            let (_, cost) = cost_to_take(w, mk, &req.market.symbol, Side::Bid, v, now);
+            (None, None, Some(v), cost)
+        }
         (OrderKind::MarketBuyQuote, Side::Ask) => {
             return Err(OrderError::Invalid(
                 "a market buy by quote amount is a bid".into(),
+            ))
+        }
+        (OrderKind::MarketBuyBase, Side::Ask) => {
+            return Err(OrderError::Invalid(
+                "a market buy by base volume is a bid".into(),
             ))
         }
         (OrderKind::MarketSellBase, Side::Bid) => {
@@ -414,6 +425,51 @@ fn available(w: &World, mk: &Markets, o: &Order, now: DateTime<Utc>) -> (Decimal
     (vol, funds)
 }
 
+/// What a taker on `side` gets for up to `volume` at market now, walking the resting orders
+/// and the LP's levels best first (resting orders first at a tie, as matching does): the
+/// volume available (at most `volume`) and its quote cost.
+pub fn cost_to_take(
+    w: &World,
+    mk: &Markets,
+    symbol: &str,
+    side: Side,
+    volume: Decimal,
+    now: DateTime<Utc>,
+) -> (Decimal, Decimal) {
+    let opp = side.opposite();
+    // (price, real order first at a tie, volume)
+    let mut levels: Vec<(Decimal, u8, Decimal)> = mk
+        .lp_levels(symbol, opp, now)
+        .into_iter()
+        .map(|(p, v)| (p, 1, v))
+        .collect();
+    if let Some(book) = w.books.get(symbol) {
+        let rest = if opp == Side::Ask {
+            &book.asks
+        } else {
+            &book.bids
+        };
+        levels.extend(
+            rest.iter()
+                .map(|r| (r.price, 0, w.orders[r.idx].remaining_volume)),
+        );
+    }
+    levels.sort_by(|a, b| match opp {
+        Side::Ask => (a.0, a.1).cmp(&(b.0, b.1)),
+        Side::Bid => b.0.cmp(&a.0).then(a.1.cmp(&b.1)),
+    });
+    let (mut got, mut cost) = (Decimal::ZERO, Decimal::ZERO);
+    for (p, _, v) in levels {
+        if got >= volume {
+            break;
+        }
+        let q = v.min(volume - got);
+        got += q;
+        cost += q * p;
+    }
+    (got, cost)
+}
+
 /// Matches order `idx` against the book and the LP, settles fills, and rests or finishes it.
 pub fn execute(w: &mut World, mk: &Markets, idx: usize, now: DateTime<Utc>) {
     let o = w.orders[idx].clone();
@@ -490,6 +546,7 @@ pub fn execute(w: &mut World, mk: &Markets, idx: usize, now: DateTime<Utc>) {
         let funds = qty * px;
         let tfee = funds * fee;
         let taker_acct = o.account.clone();
+        let trade_id = w.next_trade_id();
         // Taker side.
         {
             let t = &mut w.orders[idx];
@@ -509,6 +566,7 @@ pub fn execute(w: &mut World, mk: &Markets, idx: usize, now: DateTime<Utc>) {
             t.locked -= dec;
             t.trades.push(Fill {
                 uuid: Uuid::new_v4(),
+                id: trade_id,
                 market: o.market.clone(),
                 price: px,
                 volume: qty,
@@ -552,6 +610,7 @@ pub fn execute(w: &mut World, mk: &Markets, idx: usize, now: DateTime<Utc>) {
                 m.locked -= dec;
                 m.trades.push(Fill {
                     uuid: Uuid::new_v4(),
+                    id: trade_id,
                     market: o.market.clone(),
                     price: px,
                     volume: qty,
@@ -594,11 +653,17 @@ pub fn execute(w: &mut World, mk: &Markets, idx: usize, now: DateTime<Utc>) {
         );
     }
     let cur = w.orders[idx].clone();
+    // An order sized by quote amount is filled once what is left cannot buy one more lot at
+    // its last fill's price (or is a rounding crumb).
     let filled = match cur.volume {
         Some(_) => cur.remaining_volume <= Decimal::ZERO,
         None => {
             cur.remaining_funds < cur.quote_amount.unwrap_or_default() / Decimal::from(10_000)
                 || cur.remaining_funds <= Decimal::ZERO
+                || cur
+                    .trades
+                    .last()
+                    .is_some_and(|f| mk.round_vol(cur.remaining_funds / f.price).is_zero())
         }
     };
     if filled {
@@ -784,6 +849,112 @@ mod tests {
         let x = &w.accounts["a"].balances["COIN"];
         assert_eq!(x.locked, Decimal::ZERO);
         assert_eq!(x.balance, Decimal::from(1000) - o.executed_volume);
+    }
+
+    #[test]
+    fn a_market_buy_of_a_volume_takes_exactly_it_and_unlocks_the_rest() {
+        let (mut w, mk, now) = setup();
+        // A resting ask below the LP's first level is taken first.
+        let ask = place(
+            &mut w,
+            &mk,
+            "a",
+            order(Side::Ask, OrderKind::Limit, Some(3010), Some(10)),
+            now,
+        )
+        .unwrap();
+        let (avail, cost) = cost_to_take(&w, &mk, "COIN/QUOTE", Side::Bid, Decimal::from(150), now);
+        assert_eq!(avail, Decimal::from(150));
+        let i = place(
+            &mut w,
+            &mk,
+            "b",
+            order(Side::Bid, OrderKind::MarketBuyBase, None, Some(150)),
+            now,
+        )
+        .unwrap();
+        let o = &w.orders[i];
+        assert_eq!(o.state, OrderState::Done);
+        assert_eq!(o.executed_volume, Decimal::from(150));
+        assert_eq!(o.executed_funds, cost);
+        assert_eq!(
+            o.trades[0].price,
+            Decimal::from(3010),
+            "the resting ask first"
+        );
+        assert_eq!(w.orders[ask].state, OrderState::Done);
+        let q = &w.accounts["b"].balances["QUOTE"];
+        assert_eq!(q.locked, Decimal::ZERO);
+        assert_eq!(
+            q.balance,
+            Decimal::from(1_000_000) - cost - cost * mk.fee,
+            "paid the walk and its fee, nothing else"
+        );
+        // More than the book holds: what there is, then cancelled with nothing locked.
+        let j = place(
+            &mut w,
+            &mk,
+            "a",
+            order(Side::Bid, OrderKind::MarketBuyBase, None, Some(100_000)),
+            now,
+        )
+        .unwrap();
+        assert_eq!(w.orders[j].state, OrderState::Cancelled);
+        assert!(w.orders[j].executed_volume < Decimal::from(100_000));
+        assert_eq!(w.accounts["a"].balances["QUOTE"].locked, Decimal::ZERO);
+        assert!(matches!(
+            prepare(
+                &mut w,
+                &mk,
+                "a",
+                order(Side::Ask, OrderKind::MarketBuyBase, None, Some(1)),
+                now
+            ),
+            Err(OrderError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn both_sides_of_a_match_share_one_increasing_trade_number() {
+        let (mut w, mk, now) = setup();
+        w.trade_seq = 41;
+        let ask = place(
+            &mut w,
+            &mk,
+            "a",
+            order(Side::Ask, OrderKind::Limit, Some(3010), Some(10)),
+            now,
+        )
+        .unwrap();
+        let bid = place(
+            &mut w,
+            &mk,
+            "b",
+            order(Side::Bid, OrderKind::Limit, Some(3100), Some(300)),
+            now,
+        )
+        .unwrap();
+        assert_eq!(w.orders[ask].trades[0].id, 42);
+        let ids: Vec<u64> = w.orders[bid].trades.iter().map(|f| f.id).collect();
+        assert_eq!(ids[0], 42, "the maker's fill is the same trade");
+        assert!(ids.windows(2).all(|p| p[1] == p[0] + 1), "{ids:?}");
+    }
+
+    #[test]
+    fn a_buy_by_quote_amount_is_filled_when_the_rest_cannot_buy_a_lot() {
+        let (mut w, mut mk, now) = setup();
+        mk.rules.volume_dp = 2;
+        let mut req = order(Side::Bid, OrderKind::MarketBuyQuote, None, None);
+        req.quote_amount = Some(Decimal::from(10_000));
+        let i = place(&mut w, &mk, "a", req, now).unwrap();
+        let o = &w.orders[i];
+        // 10,000 at ~3,030 buys 3.30 lots of 0.01; a few units are left, less than a lot.
+        assert!(
+            o.remaining_funds > Decimal::ZERO
+                && o.remaining_funds < o.trades[0].price / Decimal::ONE_HUNDRED
+        );
+        assert_eq!(o.state, OrderState::Done);
+        assert_eq!(w.accounts["a"].balances["QUOTE"].locked, Decimal::ZERO);
     }
 
     #[test]

@@ -39,7 +39,7 @@ use uuid::Uuid;
 
 use crate::mock::{Facade, MockOptions};
 use history::{BotLogRow, Gen};
-use keys::{KeyProblem, KeyRec, Permission};
+use keys::{KeyProblem, KeyRec, KeyType, Permission};
 use matching::{Markets, NewOrder, OrderError};
 use ratelimit::{Budget, Verdict};
 use scenario::{KeySpec, Scenario, ScenarioError};
@@ -64,11 +64,22 @@ pub struct KeyInfo {
     pub secret_key: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub passphrase: Option<String>,
+    /// How the key signs; shown only when it is not `hmac` (`secret_key` is then the private
+    /// key PEM).
+    #[serde(skip_serializing_if = "is_hmac")]
+    pub key_type: KeyType,
+    /// The Ed25519 public key the exchange holds (PEM).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<String>,
     /// The façade's native scope names.
     pub scopes: Vec<String>,
     /// The neutral classes they grant.
     #[serde(skip)]
     pub permissions: BTreeSet<Permission>,
+}
+
+fn is_hmac(t: &KeyType) -> bool {
+    *t == KeyType::Hmac
 }
 
 /// How a façade's keys look when the scenario does not fix them: lengths of the random
@@ -95,10 +106,24 @@ impl KeyMaker<'_> {
             .access_key
             .clone()
             .unwrap_or_else(|| g.token(self.format.access_len));
-        let secret_key = spec
-            .secret_key
-            .clone()
-            .unwrap_or_else(|| g.token(self.format.secret_len));
+        let (secret_key, public_key) = match spec.key_type {
+            KeyType::Hmac => (
+                spec.secret_key
+                    .clone()
+                    .unwrap_or_else(|| g.token(self.format.secret_len)),
+                None,
+            ),
+            KeyType::Ed25519 => {
+                // The scenario's private key (validated when it was loaded), else a new pair.
+                let seed = spec
+                    .secret_key
+                    .as_deref()
+                    .and_then(keys::ed25519_seed)
+                    .unwrap_or_else(|| rand::Rng::gen(&mut g.rng));
+                let (private, public) = keys::ed25519_pem_pair(&seed);
+                (private, Some(public))
+            }
+        };
         let passphrase = match (&spec.passphrase, self.format.passphrase_len) {
             (Some(p), _) => Some(p.clone()),
             (None, Some(n)) => Some(g.token(n)),
@@ -122,6 +147,8 @@ impl KeyMaker<'_> {
             access_key,
             secret_key,
             passphrase,
+            key_type: spec.key_type,
+            public_key,
             scopes,
             permissions,
             allowed_ips: spec
@@ -215,6 +242,8 @@ impl Venue {
                         access_key: r.access_key.clone(),
                         secret_key: r.secret_key.clone(),
                         passphrase: r.passphrase.clone(),
+                        key_type: r.key_type,
+                        public_key: r.public_key.clone(),
                         scopes: r.scopes.clone(),
                         permissions: r.permissions.clone(),
                     })
@@ -292,20 +321,7 @@ impl Venue {
     /// Revokes a key the way the user does in the web console. False when unknown.
     pub fn revoke_key(&self, access_key: &str) -> bool {
         let now = self.now();
-        let mut w = lock(&self.world);
-        let revoked = match w.keys.get_mut(access_key) {
-            Some(k) => {
-                if k.revoked_at.is_none() {
-                    k.revoked_at = Some(now);
-                }
-                true
-            }
-            None => false,
-        };
-        if revoked && w.truth.leaked_access_key == access_key && w.truth.revoked_at.is_none() {
-            w.truth.revoked_at = Some(clock::ts(now));
-        }
-        revoked
+        lock(&self.world).revoke_key(access_key, now)
     }
 
     /// Replaces the active fault rules.

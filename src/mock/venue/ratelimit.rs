@@ -45,6 +45,7 @@ pub struct BlockPolicy {
 #[derive(Debug)]
 struct Counter {
     start: Instant,
+    window: Duration,
     used: u32,
     strikes: u32,
     strike_start: Instant,
@@ -88,6 +89,7 @@ impl Limiter {
             .entry((budget.name, caller.to_string()))
             .or_insert(Counter {
                 start: now,
+                window: budget.window,
                 used: 0,
                 strikes: 0,
                 strike_start: now,
@@ -140,6 +142,17 @@ impl Limiter {
         }
     }
 
+    /// What `caller` used of `budget` in the current window, and how long until that window
+    /// ends (zero when no window is running).
+    pub fn usage(&self, budget: Budget, caller: &str, now: Instant) -> (u32, Duration) {
+        match self.counters.get(&(budget.name, caller.to_string())) {
+            Some(c) if now.duration_since(c.start) < budget.window => {
+                (c.used, budget.window - now.duration_since(c.start))
+            }
+            _ => (0, Duration::ZERO),
+        }
+    }
+
     /// Starts (or keeps) a storm lasting `secs` from now.
     pub fn start_storm(&mut self, secs: u64, now: Instant) {
         if self.storm_until.map_or(true, |u| u < now) {
@@ -155,9 +168,12 @@ impl Limiter {
             return;
         }
         self.last_sweep = Some(now);
+        // A counter goes once idle, unless its window still runs (a minute or a day long
+        // budget must not reset early) or it holds a block.
         self.counters.retain(|_, c| {
             c.blocked_until.is_some_and(|u| u > now)
                 || now.duration_since(c.last) < Duration::from_secs(30)
+                || now.duration_since(c.start) < c.window
         });
     }
 
@@ -220,6 +236,33 @@ mod tests {
         for _ in 0..100 {
             assert_eq!(l.hit(B, "k", 1, t), Verdict::TooMany);
         }
+    }
+
+    #[test]
+    fn a_long_window_survives_the_idle_sweep_and_reports_its_usage() {
+        const MINUTE: Budget = Budget::new("minute", 100, 60_000);
+        let mut l = Limiter::new(None);
+        let t = Instant::now();
+        assert_eq!(
+            l.hit(MINUTE, "ip", 90, t),
+            Verdict::Allowed { remaining: 10 }
+        );
+        assert_eq!(
+            l.usage(MINUTE, "ip", t + Duration::from_secs(20)),
+            (90, Duration::from_secs(40))
+        );
+        // 40 s idle: the sweep runs (another caller's request) but the minute is not over.
+        let later = t + Duration::from_secs(40);
+        assert!(matches!(
+            l.hit(MINUTE, "other", 1, later),
+            Verdict::Allowed { .. }
+        ));
+        assert_eq!(l.hit(MINUTE, "ip", 20, later), Verdict::TooMany);
+        assert_eq!(l.usage(MINUTE, "ip", t + Duration::from_secs(61)).0, 0);
+        assert!(matches!(
+            l.hit(MINUTE, "ip", 20, t + Duration::from_secs(61)),
+            Verdict::Allowed { remaining: 80 }
+        ));
     }
 
     #[test]

@@ -53,6 +53,28 @@ impl PriceRules {
         }
     }
 
+    /// The tick at price `p`: the step [`PriceRules::round_price`] snaps to there (façades
+    /// that publish a fixed tick per market take it at the market's reference price).
+    pub fn tick_at(&self, p: Decimal) -> Decimal {
+        match self.tick {
+            TickRule::Significant { digits, max_dp } => {
+                let int_digits = p.trunc().to_string().trim_start_matches('0').len() as i64;
+                let keep = digits as i64 - int_digits;
+                if keep >= 0 {
+                    Decimal::new(1, keep.min(max_dp as i64) as u32)
+                } else {
+                    Decimal::from(10i64.pow((-keep) as u32))
+                }
+            }
+            TickRule::Step(step) => step,
+        }
+    }
+
+    /// The lot: the smallest step of a base volume.
+    pub fn lot(&self) -> Decimal {
+        Decimal::new(1, self.volume_dp)
+    }
+
     /// A base volume, rounded toward zero to the lot precision.
     pub fn round_volume(&self, v: Decimal) -> Decimal {
         v.round_dp_with_strategy(self.volume_dp, RoundingStrategy::ToZero)
@@ -97,6 +119,31 @@ mod tests {
         assert_eq!(r.round_price(d("0.123456")), d("0.1235"));
         assert_eq!(r.round_price(d("-1")), Decimal::ZERO);
         assert_eq!(r.round_volume(d("0.123456789")), d("0.12345678"));
+        assert_eq!(r.lot(), d("0.00000001"));
+    }
+
+    #[test]
+    fn the_tick_at_a_price_is_the_step_prices_snap_to() {
+        let r = sig5();
+        let d = |s: &str| s.parse::<Decimal>().unwrap();
+        for (p, tick) in [
+            ("135123456", "10000"),
+            ("96428.57", "1"),
+            ("3101.7", "0.1"),
+            ("142.123", "0.01"),
+            ("2.2142", "0.0001"),
+            ("0.0264286", "0.0001"),
+        ] {
+            let t = r.tick_at(d(p));
+            assert_eq!(t, d(tick), "{p}");
+            let snapped = r.round_price(d(p));
+            assert!((snapped / t).fract().is_zero(), "{p}: {snapped} on {t}");
+        }
+        let step = PriceRules {
+            tick: TickRule::Step(Decimal::new(1, 2)),
+            ..sig5()
+        };
+        assert_eq!(step.tick_at(d("96428.5712")), d("0.01"));
     }
 
     #[test]

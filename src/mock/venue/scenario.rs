@@ -22,7 +22,7 @@ use chrono::{DateTime, FixedOffset, Utc};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
-use crate::mock::venue::keys::Permission;
+use crate::mock::venue::keys::{KeyType, Permission};
 
 /// Built-in scenarios: (name, YAML text).
 pub const BUILTINS: &[(&str, &str)] = &[
@@ -193,6 +193,23 @@ pub struct AccountSpec {
     /// Balances by asset; the scenario's quote currency is translated with the prices.
     #[serde(default)]
     pub balances: BTreeMap<String, Decimal>,
+    /// The account's login email, for exchanges that name sub-accounts by it (default
+    /// `<name>@mock.invalid`).
+    #[serde(default)]
+    pub email: Option<String>,
+    /// The account that manages this one as a sub-account (it may delete this account's keys
+    /// where the exchange has an API for that).
+    #[serde(default)]
+    pub master: Option<String>,
+}
+
+impl AccountSpec {
+    /// The login email: the given one, else `<name>@mock.invalid`.
+    pub fn email(&self) -> String {
+        self.email
+            .clone()
+            .unwrap_or_else(|| format!("{}@mock.invalid", self.name))
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -207,6 +224,10 @@ pub struct KeySpec {
     pub secret_key: Option<String>,
     #[serde(default)]
     pub passphrase: Option<String>,
+    /// `hmac` (default: a shared secret) or `ed25519` (a key pair: `secret_key`, when given,
+    /// is the private key as PKCS#8 PEM). Only for façades whose exchange issues that kind.
+    #[serde(default)]
+    pub key_type: KeyType,
     /// What the key may do, whatever the exchange calls it: `read`, `trade`, `withdraw`,
     /// `transfer`, `deposit`. The façade grants its native scopes for each.
     #[serde(default)]
@@ -865,9 +886,38 @@ fn validate(sc: &Scenario) -> Result<(), Located> {
             ));
         }
     }
+    let mut emails = std::collections::HashSet::new();
+    for a in &sc.accounts {
+        if !emails.insert(a.email()) {
+            return Err((
+                a.name.clone(),
+                format!("duplicate account email {}", a.email()),
+            ));
+        }
+        if let Some(m) = &a.master {
+            account(m)?;
+            if *m == a.name {
+                return Err((m.clone(), format!("account {m} cannot be its own master")));
+            }
+        }
+    }
     let mut labels = std::collections::HashSet::new();
     for k in &sc.keys {
         account(&k.account)?;
+        if k.key_type == KeyType::Ed25519 {
+            if let Some(sk) = &k.secret_key {
+                if crate::mock::venue::keys::ed25519_seed(sk).is_none() {
+                    return Err((
+                        k.label.clone(),
+                        format!(
+                            "key `{}`: an ed25519 secret_key must be an Ed25519 private key \
+                             (PKCS#8 PEM, -----BEGIN PRIVATE KEY-----)",
+                            k.label
+                        ),
+                    ));
+                }
+            }
+        }
         if !labels.insert(k.label.clone()) {
             return Err((
                 k.label.clone(),

@@ -53,18 +53,21 @@ pub enum OrderKind {
     MarketBuyQuote,
     /// A market sell of a base volume.
     MarketSellBase,
+    /// A market buy of a base volume (it locks what walking the book costs now).
+    MarketBuyBase,
     /// At the best opposite price, immediate (ioc or fok): a bid spends a quote amount, an
     /// ask sells a base volume.
     Best,
 }
 
 impl OrderKind {
-    /// The generic bot-log format's name (`limit`, `price`, `market`, `best`).
+    /// The generic bot-log format's name (`limit`, `price`, `market`, `best`): `market` is
+    /// a market order of a base volume, on either side.
     pub fn bot_log_name(self) -> &'static str {
         match self {
             OrderKind::Limit => "limit",
             OrderKind::MarketBuyQuote => "price",
-            OrderKind::MarketSellBase => "market",
+            OrderKind::MarketSellBase | OrderKind::MarketBuyBase => "market",
             OrderKind::Best => "best",
         }
     }
@@ -121,6 +124,9 @@ pub struct Market {
 #[derive(Debug, Clone)]
 pub struct Fill {
     pub uuid: Uuid,
+    /// The trade's number: venue-wide, increasing with time, the same for both sides of a
+    /// match (façades whose exchange numbers its trades show it).
+    pub id: u64,
     pub market: Arc<Market>,
     pub price: Decimal,
     pub volume: Decimal,
@@ -182,6 +188,10 @@ pub struct Balance {
 #[derive(Debug, Clone, Default)]
 pub struct Account {
     pub balances: BTreeMap<String, Balance>,
+    /// The account's login email (exchanges that name sub-accounts by it).
+    pub email: String,
+    /// The account that manages this one as its sub-account.
+    pub master: Option<String>,
 }
 
 impl Account {
@@ -321,6 +331,8 @@ pub struct World {
     pub requests: VecDeque<RequestRecord>,
     pub requests_dropped: u64,
     pub seq: u64,
+    /// The last trade number given ([`Fill::id`]).
+    pub trade_seq: u64,
     /// Last items of the previous list page per (account, list), as the façade rendered
     /// them (JSON text), for the repeat-page fault.
     pub last_pages: HashMap<(String, String), Vec<String>>,
@@ -330,6 +342,12 @@ impl World {
     pub fn next_seq(&mut self) -> u64 {
         self.seq += 1;
         self.seq
+    }
+
+    /// The number of the next trade ([`Fill::id`]).
+    pub fn next_trade_id(&mut self) -> u64 {
+        self.trade_seq += 1;
+        self.trade_seq
     }
 
     /// Appends an order and indexes it; returns its position.
@@ -502,6 +520,70 @@ impl World {
             .attacker_orders_by_minute
             .entry(minute)
             .or_default() += 1;
+    }
+
+    /// A list page as a façade rendered it (JSON text per item): remembers its last items per
+    /// (account, list) and, under the repeat-page fault, puts the previous page's last items
+    /// in front of this one (cut to `limit`).
+    pub fn page(
+        &mut self,
+        acct: &str,
+        kind: &str,
+        mut items: Vec<String>,
+        repeat: bool,
+        limit: usize,
+    ) -> Vec<String> {
+        let key = (acct.to_string(), kind.to_string());
+        if repeat {
+            if let Some(prev) = self.last_pages.get(&key) {
+                let mut out: Vec<String> = prev.clone();
+                out.append(&mut items);
+                out.truncate(limit);
+                items = out;
+            }
+        }
+        let tail: Vec<String> = items.iter().rev().take(3).rev().cloned().collect();
+        if self.last_pages.len() > 10_000 {
+            self.last_pages.clear();
+        }
+        self.last_pages.insert(key, tail);
+        items
+    }
+
+    /// Revokes a key (the user deleting it, or a master account deleting its sub-account's
+    /// key) and, for the leaked key, records when in the ground truth. False when unknown.
+    pub fn revoke_key(&mut self, access_key: &str, now: DateTime<Utc>) -> bool {
+        let Some(k) = self.keys.get_mut(access_key) else {
+            return false;
+        };
+        if k.revoked_at.is_none() {
+            k.revoked_at = Some(now);
+        }
+        if self.truth.leaked_access_key == access_key && self.truth.revoked_at.is_none() {
+            self.truth.revoked_at = Some(crate::mock::venue::clock::ts(now));
+        }
+        true
+    }
+
+    /// Numbers every fill in time order (ties by order position, then fill position), after
+    /// generation wrote them out of order; trades matched later continue from there.
+    pub fn number_fills(&mut self) {
+        let mut all: Vec<(DateTime<Utc>, usize, usize)> = self
+            .orders
+            .iter()
+            .enumerate()
+            .flat_map(|(i, o)| {
+                o.trades
+                    .iter()
+                    .enumerate()
+                    .map(move |(j, f)| (f.created_at, i, j))
+            })
+            .collect();
+        all.sort_unstable();
+        for (n, (_, i, j)) in all.iter().enumerate() {
+            self.orders[*i].trades[*j].id = n as u64 + 1;
+        }
+        self.trade_seq = all.len() as u64;
     }
 
     pub fn add_loss(&mut self, d: Decimal) {

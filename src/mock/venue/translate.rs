@@ -84,6 +84,19 @@ pub fn translate(sc: &Scenario, facade: &dyn Facade) -> Result<Scenario, Scenari
             }
         }
     }
+    for k in &sc.keys {
+        if !facade.key_types().contains(&k.key_type) {
+            return Err(sc.error_at(
+                &k.label,
+                format!(
+                    "key `{}`: the {} mock issues no {} keys",
+                    k.label,
+                    facade.name(),
+                    k.key_type.as_str()
+                ),
+            ));
+        }
+    }
     let t = Terms { rate, rules };
     let min = rules.min_notional;
     let mut out = sc.clone();

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::exchange::Order;
 use crate::report::facts::{Revocation, RunFacts, StepStatus};
-use crate::report::joined::{utc_short, Joined};
+use crate::report::joined::Joined;
 use crate::report::sanitize::clean;
 
 use super::{LossView, Totals};
@@ -242,12 +242,12 @@ pub fn build(facts: &RunFacts, j: &Joined<'_>, loss: &LossView, totals: &Totals)
         .language()
         .filter(|l| *l != "en")
         .and_then(texts_for)
-        .map(|t| block(t, facts, j, loss, totals, &missing, true))
+        .map(|t| block(t, facts, j, loss, totals, &missing))
         .unwrap_or_default();
     SummaryView {
         complete: missing.is_empty(),
         found,
-        en: block(&EN, facts, j, loss, totals, &missing, false),
+        en: block(&EN, facts, j, loss, totals, &missing),
         local,
     }
 }
@@ -259,7 +259,6 @@ fn block(
     loss: &LossView,
     totals: &Totals,
     missing: &[Missing<'_>],
-    local: bool,
 ) -> Block {
     // Commands name the bundle by its directory name, as seen from its parent directory.
     let run_dir = clean(&facts.run_id);
@@ -267,13 +266,7 @@ fn block(
     let mut markets: Vec<&str> = j.flagged().map(|(o, _)| o.market.as_str()).collect();
     markets.sort_unstable();
     markets.dedup();
-    let when = |at: DateTime<Utc>| {
-        if local {
-            j.when(at)
-        } else {
-            format!("{} ({})", j.local_short(at), utc_short(at))
-        }
-    };
+    let when = |at: DateTime<Utc>| j.when(at);
     let happened = match span(j) {
         Some((first, last)) => {
             let values = [

@@ -28,6 +28,8 @@ pub struct TicketView {
     pub has_local: bool,
     /// The exchange's home language code (`en` when unknown).
     pub language: String,
+    /// Times are shown in a local zone besides UTC (not when the exchange keeps UTC).
+    pub two_clocks: bool,
     /// Something unauthorized was found; without it the ticket asks the exchange to confirm.
     pub found: bool,
     pub account: Both,
@@ -54,6 +56,8 @@ pub struct TicketView {
     pub review: usize,
     /// The requests to the exchange, numbered (`1. …`).
     pub requests: Both2,
+    /// The exchange's own notes for its support desk (its descriptor's texts), English.
+    pub notes: Vec<String>,
 }
 
 /// A list in English and in the exchange's home language.
@@ -306,8 +310,13 @@ pub fn build(
     let found = totals.flagged > 0 || totals.withdrawals_flagged > 0;
     TicketView {
         requests: requests(found, !withdrawals.is_empty(), &loss.total),
+        notes: j
+            .exchange
+            .map(|d| d.texts.ticket_en.iter().map(|t| t.to_string()).collect())
+            .unwrap_or_default(),
         has_local: j.language().is_some_and(|l| l != "en"),
         language: j.language().unwrap_or("en").into(),
+        two_clocks: j.input.local_utc_offset_secs != 0,
         found,
         account: input(&inc.account, "account", "account", "계정"),
         contact: input(&inc.contact, "contact", "contact", "연락처"),

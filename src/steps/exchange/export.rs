@@ -20,9 +20,11 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
+use super::scan::{self, FillChunk, WindowFills};
 use super::{args, is_out_of_scope, to_json, ts, Race, ReadError};
 use crate::exchange::{
-    Candle, ClosedOrdersQuery, ErrorKind, Fill, Market, Order, OrderRef, Transfer, Window,
+    Candle, ClosedOrdersQuery, ErrorKind, Fill, FillsSource, Market, MarketScan, MarketSelection,
+    Order, OrderRef, Transfer, Window,
 };
 use crate::rundir::RunDir;
 use crate::steps::{
@@ -96,6 +98,12 @@ struct ExportState {
     withdrawals_done: bool,
     deposits_done: bool,
     candles_done: Vec<String>,
+    /// The markets chosen where history is kept per market ([`scan`]).
+    #[serde(default)]
+    scan: Option<MarketScan>,
+    /// Windows whose fills were read, where fills are listed per window.
+    #[serde(default)]
+    fills_done: Vec<FillChunk>,
 }
 
 /// The completeness proof written to `<step id>-chunks.json`.
@@ -177,8 +185,13 @@ pub fn covers(w: Window, chunks: &[ChunkRecord]) -> bool {
 }
 
 fn chunk_file(s: &Span) -> String {
+    span_file("export/chunks", s)
+}
+
+/// `DIR/<from ms>-<to ms>[-<market>].json`: where one span's records are kept.
+pub(crate) fn span_file(dir: &str, s: &Span) -> String {
     format!(
-        "export/chunks/{}-{}{}.json",
+        "{dir}/{}-{}{}.json",
         s.from.timestamp_millis(),
         s.to.timestamp_millis(),
         s.market
@@ -217,6 +230,12 @@ const EXPORT_ARGS: &[ArgSpec] = &[
         description: "only these markets (default: all)",
     },
     ArgSpec {
+        name: "symbols",
+        ty: ArgType::String,
+        required: false,
+        description: "where history is kept per market: `touched` (default: every market of an asset the account touched), `all`, or a comma-separated list",
+    },
+    ArgSpec {
         name: "include_open",
         ty: ArgType::Boolean,
         required: false,
@@ -252,6 +271,7 @@ struct Plan {
     window: Window,
     request: Value,
     markets: Option<Vec<String>>,
+    symbols: MarketSelection,
     include_open: bool,
     transfers: bool,
     candles: bool,
@@ -277,10 +297,28 @@ fn plan(args: &Map<String, Value>, now: DateTime<Utc>) -> Result<Plan, StepError
             ),
         });
     }
-    let request = json!({
+    let symbols_arg = match args.get("symbols") {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => {
+            return Err(StepError::BadArgument {
+                arg: "symbols".into(),
+                message: format!("expected `touched`, `all` or a list of symbols, not {other}"),
+            })
+        }
+    };
+    let symbols =
+        MarketSelection::parse(&symbols_arg).map_err(|message| StepError::BadArgument {
+            arg: "symbols".into(),
+            message,
+        })?;
+    let mut request = json!({
         "from": args.get("from"), "to": args.get("to"), "since": args.get("since"),
         "markets": markets,
     });
+    if symbols != MarketSelection::Touched {
+        request["symbols"] = json!(symbols);
+    }
     Ok(Plan {
         window: Window {
             from: from_t,
@@ -288,6 +326,7 @@ fn plan(args: &Map<String, Value>, now: DateTime<Utc>) -> Result<Plan, StepError
         },
         request,
         markets,
+        symbols,
         include_open: args::boolean(args, "include_open", true)?,
         transfers: args::boolean(args, "transfers", true)?,
         candles: args::boolean(args, "candles", true)?,
@@ -353,6 +392,10 @@ impl ExportHistory {
             "window_to",
             "switched_to_readonly",
             "missing",
+            "symbol_count",
+            "symbols_path",
+            "fill_count",
+            "fills_path",
             "orders_path",
             "path",
         ],
@@ -403,9 +446,33 @@ impl StepKind for ExportHistory {
         state.cap = cap;
         write_json(rd, &state_rel, &state)?;
 
-        let markets: Vec<Option<String>> = match &p.markets {
-            Some(ms) => ms.iter().cloned().map(Some).collect(),
-            None => vec![None],
+        // Where history is kept per market, the adapter chooses the markets (with the run's own
+        // evidence as hints) and the choice is the bundle's completeness statement.
+        let mut scanned: BTreeMap<String, Market> = BTreeMap::new();
+        let mut plan_text = String::new();
+        let markets: Vec<Option<String>> = if caps.history_needs_symbol {
+            let selection = match &p.markets {
+                Some(ms) => MarketSelection::Listed(ms.clone()),
+                None => p.symbols.clone(),
+            };
+            let (chosen, plan) =
+                scan::choose(ctx, &mut race, p.window, selection, state.scan.clone()).await?;
+            if state.scan.is_none() {
+                state.scan = Some(chosen.clone());
+                write_json(rd, &state_rel, &state)?;
+            }
+            if let Some(plan) = plan {
+                plan_text = format!("; plan: {}", plan.describe());
+            }
+            for m in &chosen.markets {
+                scanned.insert(m.market.symbol.to_string(), m.market.clone());
+            }
+            scanned.keys().cloned().map(Some).collect()
+        } else {
+            match &p.markets {
+                Some(ms) => ms.iter().cloned().map(Some).collect(),
+                None => vec![None],
+            }
         };
         let mut queue = initial_spans(p.window, caps.closed_orders_max_window_secs, &markets);
         queue.reverse();
@@ -414,6 +481,9 @@ impl StepKind for ExportHistory {
         let bar = ctx
             .printer
             .progress(Some(queue.len() as u64), "export orders");
+        if !plan_text.is_empty() {
+            bar.set_message(plan_text.trim_start_matches("; ").to_string());
+        }
         let mut fetched: u64 = state.done.iter().map(|c| c.count as u64).sum();
         while let Some(span) = queue.pop() {
             if done.contains(&span) {
@@ -433,11 +503,13 @@ impl StepKind for ExportHistory {
                     from: span.from,
                     to: span.to,
                 },
-                market: span
-                    .market
-                    .as_deref()
-                    .map(|m| race.session().primary().market(m))
-                    .transpose()?,
+                market: match span.market.as_deref() {
+                    Some(m) => Some(match scanned.get(m) {
+                        Some(known) => known.clone(),
+                        None => race.session().primary().market(m)?,
+                    }),
+                    None => None,
+                },
                 limit: cap,
             };
             let orders = match race
@@ -475,7 +547,7 @@ impl StepKind for ExportHistory {
             });
             write_json(rd, &state_rel, &state)?;
             bar.inc(1);
-            bar.set_message(format!("{fetched} orders{}", race.budget()));
+            bar.set_message(format!("{fetched} orders{}{plan_text}", race.budget()));
         }
         bar.finish_and_clear();
 
@@ -598,6 +670,29 @@ impl StepKind for ExportHistory {
         }
         let market_set: BTreeSet<String> = market_of.keys().cloned().collect();
 
+        // Fills, where the exchange lists them by window: every window of every market with a
+        // filled order, each saved before the next call.
+        let mut window_fills: Option<WindowFills> = None;
+        if let source @ FillsSource::PerWindow { .. } = caps.fills {
+            let mut fills_done = state.fills_done.clone();
+            let merged = scan::window_fills(
+                ctx,
+                &mut race,
+                source,
+                p.window,
+                &orders,
+                &market_of,
+                &mut fills_done,
+                |d| {
+                    state.fills_done = d.to_vec();
+                    write_json(rd, &state_rel, &state)
+                },
+            )
+            .await?;
+            state.fills_done = fills_done;
+            window_fills = Some(merged);
+        }
+
         // Reference candles.
         let mut candle_markets = Vec::new();
         if p.candles {
@@ -676,6 +771,17 @@ impl StepKind for ExportHistory {
             outputs.insert("switched_at".into(), Value::from(ts(at)));
         }
         outputs.insert("missing".into(), json!(missing));
+        if let Some(scan) = &state.scan {
+            outputs.insert("symbol_count".into(), Value::from(scan.markets.len()));
+            outputs.insert(
+                "symbols_path".into(),
+                Value::from(scan::symbols_file(&ctx.step_id)),
+            );
+        }
+        if let Some(wf) = &window_fills {
+            outputs.insert("fill_count".into(), Value::from(wf.fills.len()));
+            outputs.insert("fills_path".into(), Value::from(scan::WINDOW_FILLS));
+        }
         outputs.insert("orders_path".into(), Value::from(orders_rel));
         outputs.insert("path".into(), Value::from(chunks_rel.clone()));
 
@@ -715,7 +821,13 @@ impl StepKind for ExportHistory {
                 "give a read-only key with the missing view permissions (or fix the cause), then `respond resume RUN_DIR`: finished parts are not fetched again",
             ));
         }
-        let artifacts = vec![chunks_rel.clone(), orders_rel.to_string()];
+        let mut artifacts = vec![chunks_rel.clone(), orders_rel.to_string()];
+        if state.scan.is_some() {
+            artifacts.push(scan::symbols_file(&ctx.step_id));
+        }
+        if window_fills.is_some() {
+            artifacts.push(scan::WINDOW_FILLS.to_string());
+        }
         Ok(StepOutcome {
             summary: format!(
                 "{} orders ({} closed in {} chunks, all below {cap}; {} open) in {} markets, {} withdrawals, {} deposits, {} ..{}",
@@ -763,6 +875,34 @@ fn order_markets(
         }
     }
     Ok(out)
+}
+
+/// The fills of `ids` an export already read by window ([`scan::WINDOW_FILLS`]), for each
+/// order it covers (orders it did not cover are absent).
+fn exported_fills(
+    ctx: &StepContext,
+    ids: &[String],
+) -> Result<Vec<(String, Vec<Fill>)>, StepError> {
+    let by_window = matches!(
+        ctx.exchange()?.primary().capabilities().fills,
+        FillsSource::PerWindow { .. }
+    );
+    if !by_window || ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rd = &ctx.rundir;
+    let Some(wf) = read_json::<WindowFills>(rd, scan::WINDOW_FILLS)? else {
+        return Ok(Vec::new());
+    };
+    let orders: Vec<Order> = read_json(rd, "export/orders.json")?.unwrap_or_default();
+    let by_id: BTreeMap<String, &Order> = orders.iter().map(|o| (o.id.clone(), o)).collect();
+    Ok(ids
+        .iter()
+        .filter_map(|id| {
+            scan::covered_fills(&wf, &by_id, id)
+                .map(|f| (id.clone(), f.into_iter().cloned().collect()))
+        })
+        .collect())
 }
 
 /// `exchange.export_fills`.
@@ -813,6 +953,7 @@ impl ExportFills {
             "fill_count",
             "orders_fetched",
             "orders_resumed",
+            "orders_from_export",
             "not_found",
             "switched_to_readonly",
             "path",
@@ -860,8 +1001,13 @@ impl StepKind for ExportFills {
         let fills_state_rel = fills_state_file(&ctx.step_id);
         let mut state: FillsState = read_json(rd, &fills_state_rel)?.unwrap_or_default();
         let done: HashSet<String> = state.done.iter().cloned().collect();
-        let todo: Vec<String> = ids.iter().filter(|i| !done.contains(*i)).cloned().collect();
+        let mut todo: Vec<String> = ids.iter().filter(|i| !done.contains(*i)).cloned().collect();
         let resumed = ids.len() - todo.len();
+        // Where the export read fills by window, the fills of the orders it covered are here
+        // already: only the others are asked for one by one.
+        let covered = exported_fills(ctx, &todo)?;
+        let from_export = covered.len();
+        todo.retain(|id| !covered.iter().any(|(c, _)| c == id));
         let race = Race::new(ctx)?;
         let bar = ctx.printer.progress(Some(ids.len() as u64), "export fills");
         bar.inc(resumed as u64);
@@ -888,6 +1034,15 @@ impl StepKind for ExportFills {
             batch.fills.clear();
             write_json(rd, &fills_state_rel, &*state)
         };
+        for (id, fills) in covered {
+            fetched_fills += fills.len();
+            batch.fills.extend(fills);
+            batch.order_ids.push(id);
+            bar.inc(1);
+            if batch.order_ids.len() >= FILL_BATCH {
+                flush(&mut state, &mut batch)?;
+            }
+        }
         // A few reads in flight: each answer is written to disk (fsync) before the next read
         // could start, which alone held the export well under the rate limit; the limiter
         // still keeps the group within its budget. Results are taken in order, so the batches
@@ -962,6 +1117,7 @@ impl StepKind for ExportFills {
         outputs.insert("fill_count".into(), Value::from(fills.len()));
         outputs.insert("orders_fetched".into(), Value::from(todo.len()));
         outputs.insert("orders_resumed".into(), Value::from(resumed));
+        outputs.insert("orders_from_export".into(), Value::from(from_export));
         outputs.insert("not_found".into(), json!(not_found));
         outputs.insert(
             "switched_to_readonly".into(),
@@ -970,11 +1126,16 @@ impl StepKind for ExportFills {
         outputs.insert("path".into(), Value::from(rel));
         Ok(StepOutcome {
             summary: format!(
-                "{} fills of {} orders ({} fetched now, {} from an earlier attempt{})",
+                "{} fills of {} orders ({} fetched now, {} from an earlier attempt{}{})",
                 fills.len(),
                 ids.len(),
                 todo.len(),
                 resumed,
+                if from_export > 0 {
+                    format!(", {from_export} from the export's fills by window")
+                } else {
+                    String::new()
+                },
                 if not_found.is_empty() {
                     String::new()
                 } else {

@@ -14,6 +14,7 @@
 mod args;
 mod contain;
 mod export;
+mod scan;
 mod snapshot;
 
 use std::future::Future;

@@ -33,6 +33,12 @@ impl Drill {
         })
     }
 
+    /// The exchange whose mock the drill runs against (`upbit` unless told).
+    pub fn exchange(mut self, name: &str) -> Self {
+        self.0.exchange = name.into();
+        self
+    }
+
     /// Seconds the simulated user takes to delete the key.
     pub fn reaction(mut self, secs: f64) -> Self {
         self.0.reaction_secs = secs;

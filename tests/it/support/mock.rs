@@ -53,6 +53,20 @@ pub async fn open_orders(url: &str, key: &KeyInfo) -> Vec<String> {
     ids
 }
 
+/// The pinned "now" of the mock's end-to-end tests: 2026-11-20 18:30 UTC (03:30 KST).
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    "2026-11-20T18:30:00Z".parse().unwrap()
+}
+
+/// Mock options for end-to-end tests: the clock pinned at [`now`], no live attacker.
+pub fn opts() -> MockOptions {
+    MockOptions {
+        now: Some(now()),
+        live_attacker: false,
+        ..MockOptions::default()
+    }
+}
+
 /// A mock exchange served on loopback from its own small runtime.
 pub struct Mock {
     pub rt: tokio::runtime::Runtime,
