@@ -16,8 +16,6 @@ use respond::mock::{self, MockOptions, MockServer, RequestRecord, Venue};
 use crate::support::drill::{run_all, Drill};
 use crate::support::respond::{verify, Respond};
 
-const BUILT_IN: [&str; 5] = ["pump-and-dump", "contra", "withdrawal", "noisy", "blank"];
-
 /// The Binance mock of the built-in `scenario`, live attacker on, served on `127.0.0.1:0`.
 async fn serve(scenario: &str) -> MockServer {
     let sc = mock::load(scenario, None).expect("built-in scenario");
@@ -167,8 +165,8 @@ async fn a_binance_leak_is_contained_and_documented_with_the_binary() {
 #[test]
 fn every_built_in_scenario_passes_its_binance_drill() {
     let tmp = tempfile::tempdir().unwrap();
-    let list: Vec<Drill> = BUILT_IN
-        .iter()
+    let list: Vec<Drill> = respond::mock::scenario::builtin_names()
+        .into_iter()
         .map(|s| {
             Drill::new(s, &tmp.path().join(s))
                 .exchange("binance")

@@ -717,6 +717,8 @@ pub fn parse_addresses(body: &[u8]) -> WireResult<Vec<WithdrawalAddress>> {
             net_type: a.network.filter(|n| !n.is_empty()),
             address: a.address,
             secondary_address: a.address_tag.filter(|t| !t.is_empty()),
+            // The address book gives no time an address was added.
+            registered_at: None,
         })
         .collect())
 }
