@@ -25,16 +25,23 @@ use respond::output::{Printer, Verbosity};
 use respond::secret::Secret;
 use respond::session::{self, Connection, RunSettings};
 
-/// The playbook's investigation steps, without containment: the mock's key stays alive.
+/// The playbook's investigation steps, without containment: the mock's key stays alive. The
+/// snapshot comes first, as in the leak playbook: it preserves the balances and the withdrawal
+/// address allowlist, without which a withdrawal's destination (Upbit's withdrawal list names
+/// none) and the share of a holding it took cannot be told.
 const PLAYBOOK: &str = r#"
 name: investigate-only
-description: Export, bot logs, triage and fills, as the leak playbook runs them.
+description: Snapshot, export, bot logs, triage and fills, as the leak playbook runs them.
 inputs:
   from: { type: time, description: window start }
   to: { type: time, description: window end }
 steps:
+  - id: snapshot
+    uses: exchange.snapshot
+    with: { since: 7d }
   - id: export
     uses: exchange.export_history
+    needs: [snapshot]
     with: { from: "{{inputs.from}}", to: "{{inputs.to}}" }
   - id: bot_logs
     uses: analysis.import_bot_logs
@@ -357,6 +364,20 @@ fn judge(case: &Case, out: &Outcome) -> Option<String> {
     })
 }
 
+/// Withdrawals only, to freshly allowlisted addresses, then the user's own cold-wallet
+/// withdrawal: the thief's are claimed without any order, the user's is review.
+#[test]
+fn withdraw_only_passes_at_every_hour_of_the_day() {
+    at_every_hour("withdraw-only");
+}
+
+/// Legitimate behaviour around a small pump: bot restart, DCA bursts, rebalancing, hand sells
+/// during the pump, a cold-wallet withdrawal; none of it is claimed.
+#[test]
+fn legit_zoo_passes_at_every_hour_of_the_day() {
+    at_every_hour("legit-zoo");
+}
+
 /// Each built-in scenario has its test above: a new one must be added there.
 #[test]
 fn every_built_in_scenario_is_covered() {
@@ -372,6 +393,8 @@ fn every_built_in_scenario_is_covered() {
         "repost",
         "pump-user-trades",
         "log-cut",
+        "withdraw-only",
+        "legit-zoo",
     ];
     let mut names = mock::scenario::builtin_names();
     names.sort_unstable();

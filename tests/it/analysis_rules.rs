@@ -1235,6 +1235,21 @@ fn a_limit_bid_far_above_the_market_is_intent_even_when_filled_near_fair() {
     }
 }
 
+/// Four completed 0.01 BTC withdrawals `cold-1`…`cold-4`, `every_days` apart before `at`
+/// (Upbit's list gives no address).
+fn cold_wallet_uses(at: DateTime<Utc>, every_days: i64) -> Vec<Transfer> {
+    (1..=4)
+        .map(|k| {
+            withdrawal(
+                &format!("cold-{k}"),
+                "BTC",
+                "0.01",
+                at - Duration::days(every_days * k),
+            )
+        })
+        .collect()
+}
+
 #[test]
 fn a_withdrawal_only_thief_is_flagged_without_any_order_and_the_cold_wallet_is_review() {
     // Upbit's withdrawal list names no address: the only ETH address on the allowlist is the
@@ -1248,16 +1263,7 @@ fn a_withdrawal_only_thief_is_flagged_without_any_order_and_the_cold_wallet_is_r
         secondary_address: None,
         registered_at: None,
     };
-    let mut ws: Vec<Transfer> = (1..=4)
-        .map(|k| {
-            withdrawal(
-                &format!("cold-{k}"),
-                "BTC",
-                "0.01",
-                at - Duration::days(30 * k),
-            )
-        })
-        .collect();
+    let mut ws = cold_wallet_uses(at, 30);
     ws.push(withdrawal("eth-thief", "ETH", "1.2", at));
     ws.push(withdrawal(
         "own-move",
@@ -2042,4 +2048,77 @@ fn only_sells_chained_close_to_the_buys_they_funded_are_the_liquidation() {
             verdict(&r, &input, id)
         );
     }
+}
+
+#[test]
+fn the_cold_wallet_named_by_the_allowlist_keeps_the_owners_sells_out_of_liquidate_then_withdraw() {
+    // The legit-zoo shape: the owner sells some BTC by hand half an hour before the thief's
+    // market sell, then moves BTC to the cold wallet four completed withdrawals used, the last
+    // 60 days earlier (long before a 7-day order window, but on the withdrawal pages read).
+    // Upbit's withdrawal list names no address: with the snapshot's allowlist the destination
+    // is the only BTC address, an established one, so there is no "liquidate then withdraw"
+    // and the owner's sell is never claimed. Without the allowlist the same destination is
+    // unknown and both sells are taken for a liquidation followed by a cash-out: that is why
+    // the snapshot is part of every playbook that judges withdrawals.
+    let at = t0() + Duration::hours(12);
+    let mut ws = cold_wallet_uses(at, 60);
+    ws.push(withdrawal("own", "BTC", "0.03", at + Duration::minutes(20)));
+    let mut input = sell_eth_then_withdraw(Decimal::ZERO, ws);
+    input.orders.push(order(
+        "own-sell",
+        None,
+        "KRW-BTC",
+        Side::Sell,
+        "market",
+        None,
+        "0.003",
+        "300000",
+        at - Duration::minutes(30),
+    ));
+    let cold = WithdrawalAddress {
+        currency: "BTC".into(),
+        net_type: Some("BTC".into()),
+        address: "bc1-cold".into(),
+        secondary_address: None,
+        registered_at: None,
+    };
+    let then_withdraw = |r: &AnalysisResult, input: &AnalysisInput, id: &str| {
+        verdict(r, input, id)
+            .rules
+            .iter()
+            .any(|h| h.rule == "R7" && h.reason.contains("liquidate then withdraw"))
+    };
+    let transfer = |r: &AnalysisResult, id: &str| {
+        r.transfers
+            .iter()
+            .find(|t| t.transfer_id == id)
+            .unwrap()
+            .clone()
+    };
+
+    // Without the allowlist: the destination is unknown, and the owner is blamed.
+    let r = analyze(&input, &Thresholds::default());
+    assert!(then_withdraw(&r, &input, "own-sell"));
+    assert!(verdict(&r, &input, "own-sell").flagged);
+    assert!(transfer(&r, "own").flagged);
+
+    // With it: the cold wallet is established, its withdrawal review, and neither sell is
+    // taken for a liquidation followed by a cash-out.
+    input.withdrawal_addresses = vec![cold];
+    let r = analyze(&input, &Thresholds::default());
+    assert_no_high_below_the_flag_score(&r);
+    for id in ["own-sell", "sell-eth"] {
+        assert!(
+            !then_withdraw(&r, &input, id),
+            "{id}: {:?}",
+            rules_of(&r, &input, id)
+        );
+    }
+    let own_sell = verdict(&r, &input, "own-sell");
+    assert!(!own_sell.flagged, "{:?}", own_sell.rules);
+    let own = transfer(&r, "own");
+    // No order is claimed, so there is no incident: the move to an established wallet is
+    // the owner's own (not even review).
+    assert!(!own.flagged, "{:?}", own.rules);
+    assert_eq!(own.confidence, Confidence::None, "{:?}", own.rules);
 }

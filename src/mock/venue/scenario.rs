@@ -52,6 +52,14 @@ pub const BUILTINS: &[(&str, &str)] = &[
         include_str!("../../../scenarios/pump-user-trades.yaml"),
     ),
     ("log-cut", include_str!("../../../scenarios/log-cut.yaml")),
+    (
+        "withdraw-only",
+        include_str!("../../../scenarios/withdraw-only.yaml"),
+    ),
+    (
+        "legit-zoo",
+        include_str!("../../../scenarios/legit-zoo.yaml"),
+    ),
 ];
 
 /// Names of the built-in scenarios.
