@@ -492,6 +492,7 @@ fn transfer(
         net_type: Some(cur.to_string()),
         txid: None,
         state: "DONE".into(),
+        status: crate::exchange::TransferStatus::Completed,
         amount: d(amount, 8),
         fee: None,
         address: Some(addr.to_string()),

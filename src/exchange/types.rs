@@ -272,8 +272,12 @@ pub struct Transfer {
     pub currency: String,
     pub net_type: Option<String>,
     pub txid: Option<String>,
-    /// The exchange's state name (`WAITING`, `DONE`, `CANCELLED`, …).
+    /// The exchange's state name (`WAITING`, `DONE`, `CANCELLED`, …), as it gave it.
     pub state: String,
+    /// What that state means in every exchange's terms (the adapter maps its own names):
+    /// shared code reads this, never `state`.
+    #[serde(default)]
+    pub status: TransferStatus,
     pub amount: Decimal,
     pub fee: Option<Decimal>,
     pub address: Option<String>,
@@ -282,6 +286,21 @@ pub struct Transfer {
     pub done_at: Option<DateTime<Utc>>,
     pub is_cancelable: bool,
     pub provenance: Option<Arc<Provenance>>,
+}
+
+/// A transfer's state in neutral terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransferStatus {
+    /// Not final yet (waiting, processing, awaiting approval).
+    Pending,
+    /// Sent (a withdrawal) or credited (a deposit).
+    Completed,
+    /// Cancelled, rejected or failed: nothing moved.
+    Failed,
+    /// A state the adapter does not know.
+    #[default]
+    Unknown,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -444,6 +444,7 @@ fn crafted() -> AnalysisInput {
             net_type: None,
             txid: None,
             state: "DONE".into(),
+            status: respond::exchange::TransferStatus::Completed,
             amount: dec("0.1"),
             fee: None,
             address: Some("bc1qnew".into()),
@@ -814,6 +815,7 @@ fn withdrawal(id: &str, currency: &str, amount: &str, t: DateTime<Utc>) -> Trans
         net_type: Some(currency.into()),
         txid: None,
         state: "DONE".into(),
+        status: respond::exchange::TransferStatus::Completed,
         amount: dec(amount),
         fee: None,
         // Upbit's withdrawal list carries no address.
@@ -1081,6 +1083,7 @@ fn a_withdrawal_during_the_incident_to_a_known_allowlisted_address_is_review_not
     let day = 24 * 60;
     let mut old_cancelled = w("old-cancelled", "ETH", "1", -9 * day, Some("0xabc"));
     old_cancelled.state = "CANCELLED".into();
+    old_cancelled.status = respond::exchange::TransferStatus::Failed;
     let input = AnalysisInput {
         orders,
         bot_logs: vec![log(entries)],

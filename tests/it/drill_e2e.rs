@@ -222,7 +222,9 @@ fn every_built_in_scenario_passes_its_drill() {
             assert!((0.0..=1.0).contains(&d.precision), "{rule}");
         }
         if c.scenario != "blank" {
-            assert!(c.attacker_orders_total > 0, "{}", c.scenario);
+            // The thief traded, or withdrew (`withdraw-only` does nothing else).
+            let stolen = c.withdrawals.true_positives + c.withdrawals.false_negatives;
+            assert!(c.attacker_orders_total > 0 || stolen > 0, "{}", c.scenario);
             // The loss estimate is within 10% of the truth.
             let r = c.loss_ratio.expect("a true loss");
             assert!((0.9..=1.1).contains(&r), "{}: loss ratio {r}", c.scenario);

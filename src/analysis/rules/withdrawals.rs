@@ -84,7 +84,7 @@ impl<'a> Assessment<'a> {
 }
 
 fn done(w: &Transfer) -> bool {
-    w.state.eq_ignore_ascii_case("done")
+    w.status == crate::exchange::TransferStatus::Completed
 }
 
 fn describe(d: &Dest<'_>) -> String {

@@ -466,6 +466,7 @@ mod tests {
             net_type: None,
             txid: None,
             state: "COMPLETED".into(),
+            status: crate::exchange::TransferStatus::Completed,
             amount: rust_decimal::Decimal::ONE,
             fee: None,
             address: None,

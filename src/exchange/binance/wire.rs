@@ -609,6 +609,21 @@ pub fn withdrawal_state(status: Option<i64>) -> (&'static str, bool) {
     }
 }
 
+/// The states of [`withdrawal_state`] and [`deposit_state`] in neutral terms.
+pub fn transfer_status(state: &str) -> crate::exchange::TransferStatus {
+    use crate::exchange::TransferStatus::*;
+    match state {
+        "COMPLETED" | "SUCCESS" | "CREDITED_NOT_WITHDRAWABLE" => Completed,
+        "EMAIL_SENT"
+        | "AWAITING_APPROVAL"
+        | "PROCESSING"
+        | "PENDING"
+        | "WAITING_USER_CONFIRMATION" => Pending,
+        "CANCELLED" | "REJECTED" | "FAILURE" | "WRONG_DEPOSIT" => Failed,
+        _ => Unknown,
+    }
+}
+
 fn deposit_state(status: Option<i64>) -> &'static str {
     match status {
         Some(0) => "PENDING",
@@ -637,6 +652,7 @@ pub fn parse_withdrawals(body: &[u8], prov: Option<Provenance>) -> WireResult<Ve
                 net_type: w.network.filter(|n| !n.is_empty()),
                 txid: w.tx_id.filter(|t| !t.is_empty()),
                 state: state.into(),
+                status: transfer_status(state),
                 amount: w.amount.0,
                 fee: dec(w.transaction_fee),
                 address: w.address.map(|a| match w.address_tag.as_deref() {
@@ -679,6 +695,7 @@ pub fn parse_deposits(body: &[u8], prov: Option<Provenance>) -> WireResult<Vec<T
                 net_type: d.network.filter(|n| !n.is_empty()),
                 txid: d.tx_id.filter(|t| !t.is_empty()),
                 state: deposit_state(d.status).into(),
+                status: transfer_status(deposit_state(d.status)),
                 amount: d.amount.0,
                 fee: None,
                 address: d.address.map(|a| match d.address_tag.as_deref() {
@@ -931,6 +948,9 @@ mod tests {
     fn transfers_read_both_time_formats() {
         let w = parse_withdrawals(WITHDRAWALS.as_bytes(), None).unwrap();
         assert_eq!(w[0].state, "COMPLETED");
+        // Shared code reads the neutral status: an earlier COMPLETED withdrawal vouches for
+        // its destination as an earlier DONE one does on Upbit.
+        assert_eq!(w[0].status, crate::exchange::TransferStatus::Completed);
         assert!(!w[0].is_cancelable);
         assert_eq!(crate::time::ts(w[0].created_at), "2025-01-02T00:05:12.000Z");
         assert_eq!(

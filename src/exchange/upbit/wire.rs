@@ -401,6 +401,7 @@ impl WireTransfer {
             currency: self.currency,
             net_type: self.net_type,
             txid: self.txid,
+            status: transfer_status(&self.state),
             state: self.state,
             amount: self.amount.0,
             fee: dec(self.fee),
@@ -512,6 +513,17 @@ pub fn parse_markets(body: &[u8]) -> WireResult<Vec<MarketInfo>> {
             min_notional: None,
         })
         .collect())
+}
+
+/// Upbit's withdrawal and deposit states in neutral terms.
+pub fn transfer_status(state: &str) -> crate::exchange::TransferStatus {
+    use crate::exchange::TransferStatus::*;
+    match state.to_ascii_uppercase().as_str() {
+        "DONE" | "ACCEPTED" => Completed,
+        "WAITING" | "PROCESSING" | "REFUNDING" | "TRAVEL_RULE_SUSPECTED" => Pending,
+        "FAILED" | "CANCELLED" | "CANCELED" | "REJECTED" | "REFUNDED" => Failed,
+        _ => Unknown,
+    }
 }
 
 #[cfg(test)]

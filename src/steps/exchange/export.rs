@@ -248,6 +248,12 @@ const EXPORT_ARGS: &[ArgSpec] = &[
         description: "also export withdrawals and deposits (default true)",
     },
     ArgSpec {
+        name: "transfers_history",
+        ty: ArgType::Duration,
+        required: false,
+        description: "withdrawals and deposits reach at least this far back from the window's end (default 180d): the destinations the owner used before tell their own addresses from a thief's new ones",
+    },
+    ArgSpec {
         name: "candles",
         ty: ArgType::Boolean,
         required: false,
@@ -274,6 +280,8 @@ struct Plan {
     symbols: MarketSelection,
     include_open: bool,
     transfers: bool,
+    /// Where the withdrawal and deposit history starts (at or before the window's start).
+    transfers_from: DateTime<Utc>,
     candles: bool,
     margin: chrono::Duration,
     allow_partial: bool,
@@ -329,6 +337,13 @@ fn plan(args: &Map<String, Value>, now: DateTime<Utc>) -> Result<Plan, StepError
         symbols,
         include_open: args::boolean(args, "include_open", true)?,
         transfers: args::boolean(args, "transfers", true)?,
+        transfers_from: from_t.min(
+            to_t - args::chrono_dur(args::duration(
+                args,
+                "transfers_history",
+                Duration::from_secs(180 * 86_400),
+            )?),
+        ),
         candles: args::boolean(args, "candles", true)?,
         margin: args::chrono_dur(args::duration(
             args,
@@ -584,8 +599,8 @@ impl StepKind for ExportHistory {
                 Err(e) => return Err(race.fail(e, "export")),
             }
         }
-        // Transfers.
-        let from = p.window.from;
+        // Transfers, from further back than the window: earlier destinations are the baseline.
+        let from = p.transfers_from;
         for (kind, rel) in [
             ("withdrawals", "export/withdrawals.json"),
             ("deposits", "export/deposits.json"),

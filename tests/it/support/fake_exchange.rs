@@ -300,6 +300,7 @@ impl Exchange for Fake {
         let t = a.withdrawals.iter_mut().find(|t| t.id == id).unwrap();
         t.is_cancelable = false;
         t.state = "CANCELLED".into();
+        t.status = respond::exchange::TransferStatus::Failed;
         Ok(t.clone())
     }
     async fn revoke_key(&self) -> Result<()> {
@@ -377,6 +378,11 @@ pub fn transfer(id: &str, cancelable: bool) -> Transfer {
         net_type: Some("BTC".into()),
         txid: None,
         state: if cancelable { "WAITING" } else { "DONE" }.into(),
+        status: if cancelable {
+            respond::exchange::TransferStatus::Pending
+        } else {
+            respond::exchange::TransferStatus::Completed
+        },
         amount: Decimal::ONE,
         fee: None,
         address: Some("bc1qattackeraddress0000000000000000".into()),
