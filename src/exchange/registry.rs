@@ -74,6 +74,21 @@ pub struct KeyMaterial {
     pub passphrase: Option<Secret>,
 }
 
+/// What every adapter's `connect` returns: `primary` first, then one client per further key,
+/// made by `with_key` from the primary so that all of them share its rate budget and recorder.
+pub fn primary_and_others<C: super::Exchange + 'static>(
+    primary: C,
+    others: &[KeyMaterial],
+    with_key: impl Fn(&C, &KeyMaterial) -> super::Result<C>,
+) -> super::Result<Vec<std::sync::Arc<dyn super::Exchange>>> {
+    let mut out: Vec<std::sync::Arc<dyn super::Exchange>> = Vec::with_capacity(others.len() + 1);
+    for k in others {
+        out.push(std::sync::Arc::new(with_key(&primary, k)?));
+    }
+    out.insert(0, std::sync::Arc::new(primary));
+    Ok(out)
+}
+
 /// A parent account's key, for exchanges where a parent account can delete a sub-account's
 /// key by API (`<ENV_PREFIX>_MASTER_ACCESS_KEY`, `…_MASTER_SECRET_KEY`, `…_SUB_ACCOUNT`).
 #[derive(Debug, Clone)]

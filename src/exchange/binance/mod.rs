@@ -237,16 +237,9 @@ fn connect(cfg: &ConnectConfig, keys: &[KeyMaterial]) -> Result<Vec<Arc<dyn Exch
     c.base_url = cfg.base_url.clone();
     c.recorder = cfg.recorder.clone();
     c.master = cfg.master.clone();
-    let primary = BinanceClient::new(c)?;
-    let mut out = Vec::with_capacity(keys.len());
-    for k in others {
-        out.push(
-            Arc::new(primary.with_key(k.access_key.clone(), k.secret_key.clone())?)
-                as Arc<dyn Exchange>,
-        );
-    }
-    out.insert(0, Arc::new(primary));
-    Ok(out)
+    crate::exchange::registry::primary_and_others(BinanceClient::new(c)?, others, |p, k| {
+        p.with_key(k.access_key.clone(), k.secret_key.clone())
+    })
 }
 
 /// The Binance façade of the mock (`src/mock/binance/`).

@@ -192,16 +192,9 @@ fn connect(cfg: &ConnectConfig, keys: &[KeyMaterial]) -> Result<Vec<Arc<dyn Exch
     let mut c = UpbitConfig::new(first.access_key.clone(), first.secret_key.clone());
     c.base_url = cfg.base_url.clone();
     c.recorder = cfg.recorder.clone();
-    let primary = UpbitClient::new(c)?;
-    let mut out = Vec::with_capacity(keys.len());
-    for k in others {
-        out.push(
-            Arc::new(primary.with_key(k.access_key.clone(), k.secret_key.clone())?)
-                as Arc<dyn Exchange>,
-        );
-    }
-    out.insert(0, Arc::new(primary));
-    Ok(out)
+    crate::exchange::registry::primary_and_others(UpbitClient::new(c)?, others, |p, k| {
+        p.with_key(k.access_key.clone(), k.secret_key.clone())
+    })
 }
 
 fn mock_facade() -> Arc<dyn crate::mock::Facade> {
