@@ -4,8 +4,11 @@
 //! - `throughput`: signed private requests per second the mock sustains on loopback, and its
 //!   memory before, during and after the run (`MOCK_BENCH_REQUESTS=1000000` for the long memory
 //!   run, `MOCK_BENCH_CONCURRENCY=64`), one row per façade: Upbit (`GET /v1/orders/chance`, a
-//!   JWT with a `query_hash`) and Binance (`GET /api/v3/openOrders?symbol=BTCUSDT`, an HMAC
-//!   hex signature, `timestamp` and `recvWindow`).
+//!   JWT with a `query_hash`), Binance (`GET /api/v3/openOrders?symbol=BTCUSDT`, an HMAC
+//!   hex signature, `timestamp` and `recvWindow`) and Bybit (`GET /v5/order/realtime?
+//!   category=spot&symbol=BTCUSDT`, `X-BAPI-*` headers with a hex HMAC over timestamp, key,
+//!   window and query; a `retCode` other than 0 counts as failed, as Bybit answers errors
+//!   with HTTP 200).
 //! - `closed`: with `MOCK_BENCH_STORED_ORDERS` (default 1,000,000) orders stored, the CPU of
 //!   the closed-orders listing itself (the index walk, in-process) and the server CPU per HTTP
 //!   call (`MOCK_BENCH_CLOSED_CALLS` sequential calls, default 200) for a full page (limit 1000)
@@ -28,6 +31,7 @@ use std::time::Instant;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use respond::mock::binance::Binance;
+use respond::mock::bybit::Bybit;
 use respond::mock::upbit::Upbit;
 use respond::mock::venue::state::{Order, OrderState};
 use respond::mock::{self, Facade, KeyInfo, MockOptions, Venue};
@@ -77,8 +81,9 @@ fn sign(ak: &str, sk: &str, query: &str, n: u64) -> String {
     format!("{msg}.{}", b64.encode(mac.finalize().into_bytes()))
 }
 
-/// Binance's signature: hex HMAC-SHA256 of the query, keyed with the secret.
-fn sign_binance(sk: &str, query: &str) -> String {
+/// Binance's signature (hex HMAC-SHA256 of the query) and Bybit's (of timestamp, key,
+/// window and query), keyed with the secret.
+fn hmac_hex(sk: &str, query: &str) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(sk.as_bytes()).expect("hmac key");
     mac.update(query.as_bytes());
     hex::encode(mac.finalize().into_bytes())
@@ -89,6 +94,7 @@ fn sign_binance(sk: &str, query: &str) -> String {
 enum Exchange {
     Upbit,
     Binance,
+    Bybit,
 }
 
 impl Exchange {
@@ -96,6 +102,7 @@ impl Exchange {
         match self {
             Exchange::Upbit => Arc::new(Upbit),
             Exchange::Binance => Arc::new(Binance),
+            Exchange::Bybit => Arc::new(Bybit),
         }
     }
 
@@ -103,6 +110,18 @@ impl Exchange {
         match self {
             Exchange::Upbit => "upbit: GET /v1/orders/chance with query_hash",
             Exchange::Binance => "binance: GET /api/v3/openOrders?symbol=BTCUSDT, HMAC hex",
+            Exchange::Bybit => {
+                "bybit: GET /v5/order/realtime?category=spot&symbol=BTCUSDT, HMAC hex"
+            }
+        }
+    }
+
+    /// Whether an HTTP 200 answer is still a refusal (Bybit's `retCode`).
+    fn refused(self, body: &[u8]) -> bool {
+        match self {
+            Exchange::Bybit => serde_json::from_slice::<serde_json::Value>(body)
+                .map_or(true, |v| v["retCode"] != 0),
+            _ => false,
         }
     }
 
@@ -125,10 +144,21 @@ impl Exchange {
             Exchange::Binance => {
                 let ts = chrono::Utc::now().timestamp_millis() + skew_ms;
                 let query = format!("symbol=BTCUSDT&recvWindow=5000&timestamp={ts}");
-                let sig = sign_binance(&key.secret_key, &query);
+                let sig = hmac_hex(&key.secret_key, &query);
                 client
                     .get(format!("{url}/api/v3/openOrders?{query}&signature={sig}"))
                     .header("X-MBX-APIKEY", &key.access_key)
+            }
+            Exchange::Bybit => {
+                let ts = (chrono::Utc::now().timestamp_millis() + skew_ms).to_string();
+                let query = "category=spot&symbol=BTCUSDT";
+                let text = format!("{ts}{}5000{query}", key.access_key);
+                client
+                    .get(format!("{url}/v5/order/realtime?{query}"))
+                    .header("X-BAPI-API-KEY", &key.access_key)
+                    .header("X-BAPI-TIMESTAMP", ts)
+                    .header("X-BAPI-RECV-WINDOW", "5000")
+                    .header("X-BAPI-SIGN", hmac_hex(&key.secret_key, &text))
             }
         }
     }
@@ -141,6 +171,7 @@ fn main() {
             "throughput" => {
                 throughput(Exchange::Upbit);
                 throughput(Exchange::Binance);
+                throughput(Exchange::Bybit);
             }
             "closed" => closed_orders_at_scale(),
             other => eprintln!("mock_throughput: unknown case `{other}` (throughput, closed)"),
@@ -203,7 +234,10 @@ fn throughput(exchange: Exchange) {
                     let req = exchange.request(&client, &url, &key, n, skew_ms);
                     match req.send().await {
                         Ok(r) if r.status() == 200 => {
-                            let _ = r.bytes().await;
+                            let body = r.bytes().await.unwrap_or_default();
+                            if exchange.refused(&body) {
+                                failed.fetch_add(1, Ordering::Relaxed);
+                            }
                         }
                         _ => {
                             failed.fetch_add(1, Ordering::Relaxed);

@@ -9,34 +9,17 @@ first failed check.
 """
 import json
 import os
-import re
 import sys
 import urllib.request
 
 import ccxt
 
-
-def check(cond, what):
-    if not cond:
-        print(json.dumps({"ok": False, "failed": what}))
-        sys.exit(1)
-
-
-def refused(call, kind, what):
-    """The call raises `kind` (and nothing else)."""
-    try:
-        call()
-    except kind as e:
-        return str(e)
-    except Exception as e:  # noqa: BLE001 - report what else it raised
-        check(False, "%s: raised %s: %s" % (what, type(e).__name__, e))
-    check(False, "%s: no error" % what)
+import common
+from common import check, refused
 
 
 def client(base, key, secret):
-    ex = ccxt.binance({"apiKey": key, "secret": secret, "enableRateLimit": False})
-    ex.urls["api"] = {k: re.sub(r"^https://[^/]+", base, v) for k, v in ex.urls["api"].items()}
-    return ex
+    return common.client("binance", base, key, secret)
 
 
 def main():

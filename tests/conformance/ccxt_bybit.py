@@ -6,39 +6,21 @@ transfer, so it may delete itself), MOCK_READONLY_KEY/MOCK_READONLY_SECRET,
 MOCK_ATTACKER_KEY/MOCK_ATTACKER_SECRET. ccxt runs with its default options (it loads spot,
 linear, inverse and option markets and the currencies with a key; its default type is swap,
 which the calls here never need: each names a symbol or a coin): only its URLs point at the
-mock. Prints one
-JSON line with what it checked; exits 1 on the first failed check.
+mock. Prints one JSON line with what it checked; exits 1 on the first failed check.
 """
 import json
 import os
-import re
 import sys
 import urllib.request
 
 import ccxt
 
-
-def check(cond, what):
-    if not cond:
-        print(json.dumps({"ok": False, "failed": what}))
-        sys.exit(1)
-
-
-def refused(call, kind, what):
-    """The call raises `kind` (and nothing else); returns its message."""
-    try:
-        call()
-    except kind as e:
-        return str(e)
-    except Exception as e:  # noqa: BLE001 - report what else it raised
-        check(False, "%s: raised %s: %s" % (what, type(e).__name__, e))
-    check(False, "%s: no error" % what)
+import common
+from common import check, refused
 
 
 def client(base, key, secret):
-    ex = ccxt.bybit({"apiKey": key, "secret": secret, "enableRateLimit": False})
-    ex.urls["api"] = {k: re.sub(r"^https://[^/]+", base, v) for k, v in ex.urls["api"].items()}
-    return ex
+    return common.client("bybit", base, key, secret)
 
 
 def main():

@@ -13,6 +13,7 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 use sha2::Sha256;
 
+use crate::support::http::{public, Resp};
 use crate::support::mock::{now, opts};
 
 async fn serve(sc: mock::Scenario, o: MockOptions) -> MockServer {
@@ -42,24 +43,16 @@ fn dv(v: &Value) -> Decimal {
     d(v.as_str().unwrap_or_else(|| panic!("not a string: {v}")))
 }
 
-struct Resp {
-    status: u16,
-    headers: reqwest::header::HeaderMap,
-    body: String,
+/// Binance's error envelope on a raw answer.
+trait Answer {
+    fn code(&self) -> i64;
+    fn ok(&self) -> Value;
+    fn refused(&self, status: u16, code: i64);
 }
 
-impl Resp {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or(Value::Null)
-    }
+impl Answer for Resp {
     fn code(&self) -> i64 {
         self.json()["code"].as_i64().unwrap_or(0)
-    }
-    fn header(&self, name: &str) -> Option<String> {
-        self.headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
     }
     fn ok(&self) -> Value {
         assert_eq!(self.status, 200, "{}", self.body);
@@ -160,12 +153,7 @@ impl Api {
                 .header("content-type", "application/x-www-form-urlencoded")
                 .body(body.to_string());
         }
-        let r = rb.send().await.unwrap();
-        Resp {
-            status: r.status().as_u16(),
-            headers: r.headers().clone(),
-            body: r.text().await.unwrap(),
-        }
+        Resp::read(rb.send().await.unwrap()).await
     }
 
     /// A signed request: GET and DELETE in the query, POST in the body (as ccxt sends them).
@@ -181,15 +169,6 @@ impl Api {
 
     async fn get(&self, path: &str, params: &[(&str, &str)]) -> Resp {
         self.call("GET", path, params).await
-    }
-}
-
-async fn public(s: &MockServer, path: &str) -> Resp {
-    let r = reqwest::get(format!("{}{path}", s.url)).await.unwrap();
-    Resp {
-        status: r.status().as_u16(),
-        headers: r.headers().clone(),
-        body: r.text().await.unwrap(),
     }
 }
 

@@ -11,6 +11,7 @@ use rust_decimal::Decimal;
 use serde_json::{json, Value};
 use sha2::Sha256;
 
+use crate::support::http::{public, Resp};
 use crate::support::mock::opts;
 
 async fn serve(sc: mock::Scenario, o: MockOptions) -> MockServer {
@@ -32,24 +33,16 @@ fn dv(v: &Value) -> Decimal {
     d(v.as_str().unwrap_or_else(|| panic!("not a string: {v}")))
 }
 
-struct Resp {
-    status: u16,
-    headers: reqwest::header::HeaderMap,
-    body: String,
+/// Bybit's envelope on a raw answer.
+trait Answer {
+    fn code(&self) -> i64;
+    fn ok(&self) -> Value;
+    fn refused(&self, code: i64);
 }
 
-impl Resp {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or(Value::Null)
-    }
+impl Answer for Resp {
     fn code(&self) -> i64 {
         self.json()["retCode"].as_i64().unwrap_or(-1)
-    }
-    fn header(&self, name: &str) -> Option<String> {
-        self.headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
     }
     /// The `result` of a success (HTTP 200, retCode 0).
     fn ok(&self) -> Value {
@@ -119,12 +112,7 @@ impl Api {
                 .header("content-type", "application/json")
                 .body(payload.to_string());
         }
-        let r = rb.send().await.unwrap();
-        Resp {
-            status: r.status().as_u16(),
-            headers: r.headers().clone(),
-            body: r.text().await.unwrap(),
-        }
+        Resp::read(rb.send().await.unwrap()).await
     }
 
     async fn get(&self, path: &str, query: &str) -> Resp {
@@ -134,15 +122,6 @@ impl Api {
     async fn post(&self, path: &str, body: Value) -> Resp {
         let b = body.to_string();
         self.raw("POST", path, &b, &b).await
-    }
-}
-
-async fn public(s: &MockServer, path: &str) -> Resp {
-    let r = reqwest::get(format!("{}{path}", s.url)).await.unwrap();
-    Resp {
-        status: r.status().as_u16(),
-        headers: r.headers().clone(),
-        body: r.text().await.unwrap(),
     }
 }
 

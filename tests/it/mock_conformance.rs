@@ -12,7 +12,7 @@ use std::sync::Arc;
 use respond::mock::binance::Binance;
 use respond::mock::bybit::Bybit;
 use respond::mock::upbit::Upbit;
-use respond::mock::{self, MockOptions, Venue};
+use respond::mock::{self, Facade, MockOptions, Venue};
 
 /// The venv's python with ccxt, set up when missing; why not, when it cannot be.
 fn venv_python() -> Result<PathBuf, String> {
@@ -81,6 +81,41 @@ async fn run_script(mut cmd: tokio::process::Command) -> serde_json::Value {
     serde_json::from_str(stdout.lines().last().unwrap_or("")).unwrap()
 }
 
+/// Serves scenario `blank` through `facade` (no live attacker) and runs the conformance
+/// `script` against it with the `bot`, `readonly` and `attacker` keys in the environment
+/// (`MOCK_BOT_KEY`, `MOCK_BOT_SECRET`, …): the venue, the server and the script's summary.
+async fn drive(
+    py: PathBuf,
+    facade: Arc<dyn Facade>,
+    script: &str,
+) -> (Arc<Venue>, mock::MockServer, serde_json::Value) {
+    let sc = mock::scenario::load("blank", None).unwrap();
+    let opts = MockOptions {
+        live_attacker: false,
+        ..MockOptions::default()
+    };
+    let ex = Venue::new(facade.as_ref(), sc, opts).unwrap();
+    let server = mock::serve("127.0.0.1:0".parse().unwrap(), facade, ex.clone())
+        .await
+        .unwrap();
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/conformance")
+        .join(script);
+    let mut cmd = tokio::process::Command::new(py);
+    cmd.arg(script).arg(&server.url);
+    for (label, var) in [
+        ("bot", "BOT"),
+        ("readonly", "READONLY"),
+        ("attacker", "ATTACKER"),
+    ] {
+        let k = ex.key(label).unwrap();
+        cmd.env(format!("MOCK_{var}_KEY"), &k.access_key)
+            .env(format!("MOCK_{var}_SECRET"), &k.secret_key);
+    }
+    let v = run_script(cmd).await;
+    (ex, server, v)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ccxt_upbit_drives_the_mock() {
     let Some(py) = ccxt_or_skip("ccxt_upbit_drives_the_mock").await else {
@@ -126,37 +161,7 @@ async fn ccxt_binance_drives_the_mock() {
     let Some(py) = ccxt_or_skip("ccxt_binance_drives_the_mock").await else {
         return;
     };
-    let sc = mock::scenario::load("blank", None).unwrap();
-    let ex = Venue::new(
-        &Binance,
-        sc,
-        MockOptions {
-            live_attacker: false,
-            ..MockOptions::default()
-        },
-    )
-    .unwrap();
-    let server = mock::serve(
-        "127.0.0.1:0".parse().unwrap(),
-        Arc::new(Binance),
-        ex.clone(),
-    )
-    .await
-    .unwrap();
-    let script =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/ccxt_binance.py");
-    let mut cmd = tokio::process::Command::new(py);
-    cmd.arg(script).arg(&server.url);
-    for (label, var) in [
-        ("bot", "BOT"),
-        ("readonly", "READONLY"),
-        ("attacker", "ATTACKER"),
-    ] {
-        let k = ex.key(label).unwrap();
-        cmd.env(format!("MOCK_{var}_KEY"), &k.access_key)
-            .env(format!("MOCK_{var}_SECRET"), &k.secret_key);
-    }
-    let v = run_script(cmd).await;
+    let (ex, server, v) = drive(py, Arc::new(Binance), "ccxt_binance.py").await;
     assert_eq!(v["ok"], true);
     assert_eq!(v["checked"].as_array().unwrap().len(), 14, "{v}");
     // The writes reached the mock once each: five orders, three cancelled (one alone, two by
@@ -182,32 +187,7 @@ async fn ccxt_bybit_drives_the_mock() {
     let Some(py) = ccxt_or_skip("ccxt_bybit_drives_the_mock").await else {
         return;
     };
-    let sc = mock::scenario::load("blank", None).unwrap();
-    let ex = Venue::new(
-        &Bybit,
-        sc,
-        MockOptions {
-            live_attacker: false,
-            ..MockOptions::default()
-        },
-    )
-    .unwrap();
-    let server = mock::serve("127.0.0.1:0".parse().unwrap(), Arc::new(Bybit), ex.clone())
-        .await
-        .unwrap();
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/ccxt_bybit.py");
-    let mut cmd = tokio::process::Command::new(py);
-    cmd.arg(script).arg(&server.url);
-    for (label, var) in [
-        ("bot", "BOT"),
-        ("readonly", "READONLY"),
-        ("attacker", "ATTACKER"),
-    ] {
-        let k = ex.key(label).unwrap();
-        cmd.env(format!("MOCK_{var}_KEY"), &k.access_key)
-            .env(format!("MOCK_{var}_SECRET"), &k.secret_key);
-    }
-    let v = run_script(cmd).await;
+    let (ex, server, v) = drive(py, Arc::new(Bybit), "ccxt_bybit.py").await;
     assert_eq!(v["ok"], true);
     assert_eq!(v["checked"].as_array().unwrap().len(), 14, "{v}");
     // The writes reached the mock once each: four orders, three cancelled (one alone, two
@@ -224,9 +204,7 @@ async fn ccxt_bybit_drives_the_mock() {
         .iter()
         .any(|r| r.path == "/v5/asset/coin/query-info" && r.error.is_none()));
     assert!(log.iter().any(|r| r.error.as_deref() == Some("10006")));
-    let w = ex.world();
-    assert!(w.keys[&ex.key("attacker").unwrap().access_key].is_revoked());
-    assert!(w.keys[&ex.key("bot").unwrap().access_key].is_revoked());
-    drop(w);
+    let revoked = |label: &str| ex.world().keys[&ex.key(label).unwrap().access_key].is_revoked();
+    assert!(revoked("attacker") && revoked("bot"));
     server.shutdown().await.unwrap();
 }

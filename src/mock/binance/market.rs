@@ -7,7 +7,7 @@
 //! step; its minimum value is the venue's minimum order value. New orders are checked
 //! against the same numbers ([`filters`]).
 
-use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};
+use chrono::{DateTime, Duration, TimeZone, Utc};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
@@ -15,7 +15,7 @@ use super::errors::{self, ApiErr};
 use super::limits;
 use super::routes::Ctx;
 use super::wire::{d8, ms};
-use crate::mock::venue::market_data::{book_side, candle, recent_trades};
+use crate::mock::venue::market_data::{book_side, candle, period_bucket, recent_trades, Period};
 use crate::mock::venue::matching::MarketConf;
 use crate::mock::venue::state::Side;
 use crate::mock::venue::Venue;
@@ -181,40 +181,27 @@ pub fn trades(c: &Ctx<'_>) -> Result<Value, ApiErr> {
         .collect::<Vec<_>>()))
 }
 
-/// A kline interval: its start containing `t` and its length, in minutes.
+/// A kline interval: its start containing `minute` and its length, in minutes.
 fn bucket(interval: &str, minute: i64) -> Option<(i64, i64)> {
-    let fixed = |len: i64| Some((minute - minute.rem_euclid(len), len));
-    match interval {
-        "1m" => fixed(1),
-        "3m" => fixed(3),
-        "5m" => fixed(5),
-        "15m" => fixed(15),
-        "30m" => fixed(30),
-        "1h" => fixed(60),
-        "2h" => fixed(120),
-        "4h" => fixed(240),
-        "6h" => fixed(360),
-        "8h" => fixed(480),
-        "12h" => fixed(720),
-        "1d" => fixed(1440),
-        "3d" => fixed(4320),
-        // Weeks start on Monday (1970-01-05 is the first).
-        "1w" => Some((minute - (minute - 4 * 1440).rem_euclid(10_080), 10_080)),
-        "1M" => {
-            let t = Utc.timestamp_opt(minute * 60, 0).single()?;
-            let start = Utc
-                .with_ymd_and_hms(t.year(), t.month(), 1, 0, 0, 0)
-                .single()?;
-            let (y, mo) = if t.month() == 12 {
-                (t.year() + 1, 1)
-            } else {
-                (t.year(), t.month() + 1)
-            };
-            let next = Utc.with_ymd_and_hms(y, mo, 1, 0, 0, 0).single()?;
-            Some((start.timestamp() / 60, (next - start).num_minutes()))
-        }
-        _ => None,
-    }
+    let period = match interval {
+        "1m" => Period::Minutes(1),
+        "3m" => Period::Minutes(3),
+        "5m" => Period::Minutes(5),
+        "15m" => Period::Minutes(15),
+        "30m" => Period::Minutes(30),
+        "1h" => Period::Minutes(60),
+        "2h" => Period::Minutes(120),
+        "4h" => Period::Minutes(240),
+        "6h" => Period::Minutes(360),
+        "8h" => Period::Minutes(480),
+        "12h" => Period::Minutes(720),
+        "1d" => Period::Minutes(1440),
+        "3d" => Period::Minutes(4320),
+        "1w" => Period::Week,
+        "1M" => Period::Month,
+        _ => return None,
+    };
+    period_bucket(period, minute)
 }
 
 /// `GET /api/v3/klines`: oldest first; the most recent without times.

@@ -36,6 +36,7 @@ use crate::mock::venue::keys::{KeyType, Permission};
 use crate::mock::venue::ratelimit::{BlockPolicy, Budget};
 use crate::mock::venue::rules::{PriceRules, TickRule};
 use crate::mock::venue::state::World;
+use crate::mock::venue::translate;
 use crate::mock::venue::{KeyFormat, Venue};
 use crate::mock::Facade;
 
@@ -49,9 +50,6 @@ pub const SCOPES: &[(&str, Permission)] = &[
     ("enableInternalTransfer", Permission::Transfer),
     ("permitsUniversalTransfer", Permission::Transfer),
 ];
-
-/// KRW per US dollar (and dollar stablecoins), for scenarios written in won.
-const KRW_PER_USD: i64 = 1400;
 
 /// Quote assets a symbol may end with (the venue lists USDT markets; the others let a symbol
 /// of another quote parse, so it is refused as unknown rather than as malformed).
@@ -76,11 +74,7 @@ impl Facade for Binance {
     }
 
     fn quote_rate(&self, scenario_quote: &str) -> Option<Decimal> {
-        match scenario_quote {
-            "USDT" | "USD" | "USDC" => Some(Decimal::ONE),
-            "KRW" => Some(Decimal::from(KRW_PER_USD)),
-            _ => None,
-        }
+        translate::usd_quote_rate(scenario_quote)
     }
 
     fn symbol(&self, base: &str, quote: &str) -> String {
@@ -88,11 +82,7 @@ impl Facade for Binance {
     }
 
     fn parse_symbol(&self, symbol: &str) -> Option<(String, String)> {
-        QUOTES.iter().find_map(|q| {
-            let base = symbol.strip_suffix(q)?;
-            (!base.is_empty() && base.chars().all(|c| c.is_ascii_alphanumeric()))
-                .then(|| (base.to_string(), q.to_string()))
-        })
+        translate::split_quote_suffix(symbol, QUOTES)
     }
 
     fn price_rules(&self) -> PriceRules {

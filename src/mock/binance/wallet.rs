@@ -18,6 +18,7 @@ use super::errors::{self, ApiErr};
 use super::market::day_start;
 use super::routes::{Ctx, Reply};
 use super::wire::{self, d8, ms};
+use crate::mock::venue::clock::{self, WindowError};
 use crate::mock::venue::keys::Permission;
 use crate::mock::venue::state::{Order, OrderState, Side, WithdrawalState, World};
 
@@ -249,20 +250,11 @@ pub fn account_snapshot(c: &Ctx<'_>) -> Result<Value, ApiErr> {
 
 /// The window of a wallet history: at most 90 days, the last 90 days by default.
 fn history_window(c: &Ctx<'_>) -> Result<(DateTime<Utc>, DateTime<Utc>), ApiErr> {
-    let span = Duration::days(90);
-    let (s, e) = match (c.time("startTime")?, c.time("endTime")?) {
-        (Some(s), Some(e)) => (s, e),
-        (Some(s), None) => (s, s + span),
-        (None, Some(e)) => (e - span, e),
-        (None, None) => (c.now - span, c.now),
-    };
-    if e < s {
-        return Err(errors::bad_combination());
-    }
-    if e - s > span {
-        return Err(errors::window_too_long(90 * 24));
-    }
-    Ok((s, e))
+    let (start, end) = (c.time("startTime")?, c.time("endTime")?);
+    clock::window(start, end, c.now, Duration::days(90)).map_err(|e| match e {
+        WindowError::Reversed => errors::bad_combination(),
+        WindowError::TooLong => errors::window_too_long(90 * 24),
+    })
 }
 
 /// `offset` (default 0) and `limit` (default and most 1,000).

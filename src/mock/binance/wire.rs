@@ -145,15 +145,9 @@ pub fn status(o: &Order) -> &'static str {
     }
 }
 
-/// When the order last changed (its last fill, else its creation: the venue keeps no cancel
-/// time).
+/// When the order last changed ([`Order::updated_at`]).
 pub fn update_time(o: &Order) -> DateTime<Utc> {
-    o.trades
-        .iter()
-        .map(|f| f.created_at)
-        .max()
-        .unwrap_or(o.created_at)
-        .max(o.created_at)
+    o.updated_at()
 }
 
 /// Whether a cancelled order with nothing filled is over 90 days old (archived by Binance).

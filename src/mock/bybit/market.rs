@@ -7,7 +7,6 @@
 //! `minOrderQty` the venue's volume step, `minOrderAmt` the venue's minimum order value; new
 //! orders are checked against the same numbers ([`Filters`]).
 
-use chrono::{Datelike, TimeZone, Utc};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
@@ -15,7 +14,7 @@ use super::errors::{self, ApiErr};
 use super::routes::Ctx;
 use super::wire::ms_s;
 use crate::mock::venue::dec;
-use crate::mock::venue::market_data::{book_side, candle};
+use crate::mock::venue::market_data::{book_side, candle, period_bucket, Period};
 use crate::mock::venue::matching::MarketConf;
 use crate::mock::venue::state::Side;
 use crate::mock::venue::Venue;
@@ -122,29 +121,16 @@ pub fn tickers(c: &Ctx<'_>) -> Result<Value, ApiErr> {
 
 /// A kline interval's start containing `minute` and its length, in minutes.
 fn bucket(interval: &str, minute: i64) -> Option<(i64, i64)> {
-    let fixed = |len: i64| Some((minute - minute.rem_euclid(len), len));
-    match interval {
+    let period = match interval {
         "1" | "3" | "5" | "15" | "30" | "60" | "120" | "240" | "360" | "720" => {
-            fixed(interval.parse().ok()?)
+            Period::Minutes(interval.parse().ok()?)
         }
-        "D" => fixed(1440),
-        // Weeks start on Monday (1970-01-05 is the first).
-        "W" => Some((minute - (minute - 4 * 1440).rem_euclid(10_080), 10_080)),
-        "M" => {
-            let t = Utc.timestamp_opt(minute * 60, 0).single()?;
-            let start = Utc
-                .with_ymd_and_hms(t.year(), t.month(), 1, 0, 0, 0)
-                .single()?;
-            let (y, mo) = if t.month() == 12 {
-                (t.year() + 1, 1)
-            } else {
-                (t.year(), t.month() + 1)
-            };
-            let next = Utc.with_ymd_and_hms(y, mo, 1, 0, 0, 0).single()?;
-            Some((start.timestamp() / 60, (next - start).num_minutes()))
-        }
-        _ => None,
-    }
+        "D" => Period::Minutes(1440),
+        "W" => Period::Week,
+        "M" => Period::Month,
+        _ => return None,
+    };
+    period_bucket(period, minute)
 }
 
 /// `GET /v5/market/kline`: newest first, `limit` candles ending at `end` (default now),

@@ -41,6 +41,7 @@ use crate::mock::venue::keys::Permission;
 use crate::mock::venue::ratelimit::{BlockPolicy, Budget};
 use crate::mock::venue::rules::{PriceRules, TickRule};
 use crate::mock::venue::state::World;
+use crate::mock::venue::translate;
 use crate::mock::venue::{KeyFormat, Venue};
 use crate::mock::Facade;
 
@@ -52,9 +53,6 @@ pub const SCOPES: &[(&str, Permission)] = &[
     ("SubMemberTransfer", Permission::Transfer),
     ("Withdraw", Permission::Withdraw),
 ];
-
-/// KRW per US dollar (and dollar stablecoins), for scenarios written in won.
-const KRW_PER_USD: i64 = 1400;
 
 /// Quote coins a symbol may end with (the venue lists USDT markets; the others let a symbol
 /// of another quote parse, so it is refused as unknown rather than as malformed).
@@ -77,11 +75,7 @@ impl Facade for Bybit {
     }
 
     fn quote_rate(&self, scenario_quote: &str) -> Option<Decimal> {
-        match scenario_quote {
-            "USDT" | "USD" | "USDC" => Some(Decimal::ONE),
-            "KRW" => Some(Decimal::from(KRW_PER_USD)),
-            _ => None,
-        }
+        translate::usd_quote_rate(scenario_quote)
     }
 
     fn symbol(&self, base: &str, quote: &str) -> String {
@@ -89,11 +83,7 @@ impl Facade for Bybit {
     }
 
     fn parse_symbol(&self, symbol: &str) -> Option<(String, String)> {
-        QUOTES.iter().find_map(|q| {
-            let base = symbol.strip_suffix(q)?;
-            (!base.is_empty() && base.chars().all(|c| c.is_ascii_alphanumeric()))
-                .then(|| (base.to_string(), q.to_string()))
-        })
+        translate::split_quote_suffix(symbol, QUOTES)
     }
 
     fn price_rules(&self) -> PriceRules {

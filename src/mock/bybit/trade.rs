@@ -23,6 +23,7 @@ use super::errors::{self, ApiErr};
 use super::market;
 use super::routes::Ctx;
 use super::wire::{self, ms, ms_s};
+use crate::mock::venue::clock::{self, WindowError};
 use crate::mock::venue::dec;
 use crate::mock::venue::matching::{self, NewOrder};
 use crate::mock::venue::state::{Market, Order, OrderKind, OrderState, Side, Tif, World};
@@ -409,7 +410,7 @@ pub fn page(
         None => None,
         Some(s) => Some(wire::parse_cursor(s).ok_or_else(|| errors::bad_param("cursor"))?),
     };
-    items.sort_by(|a, b| b.0.cmp(&a.0));
+    items.sort_by_key(|b| std::cmp::Reverse(b.0));
     let mut rest = items
         .into_iter()
         .filter(|(k, _)| after.map_or(true, |a| *k < a));
@@ -435,25 +436,18 @@ pub fn seven_days(c: &Ctx<'_>) -> Result<(DateTime<Utc>, DateTime<Utc>), ApiErr>
     window(c, Duration::days(7), errors::window_too_long)
 }
 
-/// A window of at most `span` (see [`seven_days`]).
+/// A window of at most `span` (see [`seven_days`]; `too_long` when longer, 10001 when
+/// reversed).
 pub fn window(
     c: &Ctx<'_>,
     span: Duration,
     too_long: fn() -> ApiErr,
 ) -> Result<(DateTime<Utc>, DateTime<Utc>), ApiErr> {
-    let (s, e) = match (c.time("startTime")?, c.time("endTime")?) {
-        (Some(s), Some(e)) => (s, e),
-        (Some(s), None) => (s, s + span),
-        (None, Some(e)) => (e - span, e),
-        (None, None) => (c.now - span, c.now),
-    };
-    if e < s {
-        return Err(errors::params("params error: endTime is before startTime"));
-    }
-    if e - s > span {
-        return Err(too_long());
-    }
-    Ok((s, e))
+    let (start, end) = (c.time("startTime")?, c.time("endTime")?);
+    clock::window(start, end, c.now, span).map_err(|e| match e {
+        WindowError::Reversed => errors::params("params error: endTime is before startTime"),
+        WindowError::TooLong => too_long(),
+    })
 }
 
 /// Filters of the order lists: symbol, baseCoin, orderId, orderLinkId.
@@ -497,6 +491,29 @@ impl Pick {
     }
 }
 
+/// The answer of a list for a derivatives category: nothing.
+fn nothing(c: &Ctx<'_>) -> Value {
+    json!({"category": c.get("category"), "list": [], "nextPageCursor": ""})
+}
+
+/// The held conditional orders of `account` in `filter` (any when None) that `pick` selects
+/// and `keep` accepts.
+fn held(
+    c: &Ctx<'_>,
+    account: &str,
+    filter: Option<&str>,
+    pick: &Pick,
+    keep: impl Fn(&Conditional) -> bool,
+) -> Vec<Item> {
+    c.shared
+        .conditionals()
+        .iter()
+        .filter(|x| x.account == account && filter.map_or(true, |f| x.filter == f))
+        .filter(|x| pick.conditional(x) && keep(x))
+        .map(conditional_item)
+        .collect()
+}
+
 fn venue_item(w: &World, idx: usize) -> Item {
     (
         (ms(w.orders[idx].created_at), idx as u64),
@@ -513,7 +530,7 @@ fn conditional_item(x: &Conditional) -> Item {
 /// order named by `orderId` or `orderLinkId` is found in either.
 pub fn realtime(c: &mut Ctx<'_>) -> Result<Value, ApiErr> {
     if !c.spot()? {
-        return Ok(json!({"category": c.get("category"), "list": [], "nextPageCursor": ""}));
+        return Ok(nothing(c));
     }
     let key = c.key()?.clone();
     let limit = c.limit(20, 50)?;
@@ -562,17 +579,9 @@ pub fn realtime(c: &mut Ctx<'_>) -> Result<Value, ApiErr> {
             );
         }
         if filter.is_some() || all_kinds {
-            items.extend(
-                c.shared
-                    .conditionals()
-                    .iter()
-                    .filter(|x| {
-                        x.account == key.account && (by_id || x.cancelled_at.is_some() == closed)
-                    })
-                    .filter(|x| filter.map_or(true, |f| x.filter == f))
-                    .filter(|x| pick.conditional(x))
-                    .map(conditional_item),
-            );
+            items.extend(held(c, &key.account, filter, &pick, |x| {
+                by_id || x.cancelled_at.is_some() == closed
+            }));
         }
     }
     let (list, next) = page(c, &key.account, "bybit-realtime", items, limit)?;
@@ -583,7 +592,7 @@ pub fn realtime(c: &mut Ctx<'_>) -> Result<Value, ApiErr> {
 /// newest first, filtered by symbol, coin, id, client id, `orderStatus` and `orderFilter`.
 pub fn history(c: &mut Ctx<'_>) -> Result<Value, ApiErr> {
     if !c.spot()? {
-        return Ok(json!({"category": c.get("category"), "list": [], "nextPageCursor": ""}));
+        return Ok(nothing(c));
     }
     let key = c.key()?.clone();
     let limit = c.limit(20, 50)?;
@@ -619,17 +628,12 @@ pub fn history(c: &mut Ctx<'_>) -> Result<Value, ApiErr> {
             );
         }
         if filter.is_some() || all_kinds {
-            items.extend(
-                c.shared
-                    .conditionals()
-                    .iter()
-                    .filter(|x| x.account == key.account && x.cancelled_at.is_some())
-                    .filter(|x| x.created_at >= s && x.created_at <= e)
-                    .filter(|x| filter.map_or(true, |f| x.filter == f))
-                    .filter(|_| status.as_deref().map_or(true, |st| st == "Deactivated"))
-                    .filter(|x| pick.conditional(x))
-                    .map(conditional_item),
-            );
+            items.extend(held(c, &key.account, filter, &pick, |x| {
+                x.cancelled_at.is_some()
+                    && x.created_at >= s
+                    && x.created_at <= e
+                    && status.as_deref().map_or(true, |st| st == "Deactivated")
+            }));
         }
     }
     let (list, next) = page(c, &key.account, "bybit-history", items, limit)?;
@@ -639,7 +643,7 @@ pub fn history(c: &mut Ctx<'_>) -> Result<Value, ApiErr> {
 /// `GET /v5/execution/list`: fills within a window of at most seven days, newest first.
 pub fn executions(c: &mut Ctx<'_>) -> Result<Value, ApiErr> {
     if !c.spot()? {
-        return Ok(json!({"category": c.get("category"), "list": [], "nextPageCursor": ""}));
+        return Ok(nothing(c));
     }
     let key = c.key()?.clone();
     let limit = c.limit(50, 100)?;

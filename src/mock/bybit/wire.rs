@@ -72,16 +72,6 @@ pub fn status(o: &Order) -> &'static str {
     }
 }
 
-/// When the order last changed: its last fill, else its creation.
-pub fn updated(o: &Order) -> DateTime<Utc> {
-    o.trades
-        .iter()
-        .map(|f| f.created_at)
-        .max()
-        .unwrap_or(o.created_at)
-        .max(o.created_at)
-}
-
 /// One JSON object from several (json! objects have a size limit).
 pub fn merge<const N: usize>(parts: [Value; N]) -> Value {
     let mut out = serde_json::Map::new();
@@ -153,7 +143,7 @@ pub fn order(w: &World, idx: usize) -> Value {
             "triggerDirection": 0, "triggerBy": "", "lastPriceOnCreated": "", "basePrice": "",
             "reduceOnly": false, "closeOnTrigger": false, "placeType": "", "smpType": "None",
             "smpGroup": 0, "smpOrderId": ""}),
-        json!({"createdTime": ms_s(o.created_at), "updatedTime": ms_s(updated(o)),
+        json!({"createdTime": ms_s(o.created_at), "updatedTime": ms_s(o.updated_at()),
             "cumFeeDetail": fee_detail}),
     ])
 }

@@ -36,7 +36,7 @@ pub const SCOPES: &[(&str, Permission)] = &[
 ];
 
 /// KRW per US dollar (and dollar stablecoins), for scenarios written in dollars.
-const KRW_PER_USD: i64 = 1400;
+use crate::mock::venue::translate::KRW_PER_USD;
 
 /// The Upbit façade (KRW markets).
 #[derive(Debug, Clone, Copy, Default)]

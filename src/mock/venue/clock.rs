@@ -1,5 +1,6 @@
 //! The venue's clock: real time, shifted when the scenario (or the caller) fixes "now", and
-//! the UTC timestamp format the drill API and the request log write.
+//! the UTC timestamp format the drill API and the request log write, and the default history
+//! window façades share.
 
 use chrono::{DateTime, Timelike, Utc};
 
@@ -41,4 +42,36 @@ pub fn scenario_now(
 /// UTC with milliseconds and `Z`, as the journal writes times.
 pub fn ts(t: DateTime<Utc>) -> String {
     crate::engine::journal::ts(t)
+}
+
+/// Why a history window was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WindowError {
+    /// The end is before the start.
+    Reversed,
+    /// Longer than the endpoint allows.
+    TooLong,
+}
+
+/// A history window of at most `span`: the ends as given, `start + span` or `end - span` when
+/// one is missing, the last `span` up to `now` when both are.
+pub fn window(
+    start: Option<DateTime<Utc>>,
+    end: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    span: chrono::Duration,
+) -> Result<(DateTime<Utc>, DateTime<Utc>), WindowError> {
+    let (s, e) = match (start, end) {
+        (Some(s), Some(e)) => (s, e),
+        (Some(s), None) => (s, s + span),
+        (None, Some(e)) => (e - span, e),
+        (None, None) => (now - span, now),
+    };
+    if e < s {
+        return Err(WindowError::Reversed);
+    }
+    if e - s > span {
+        return Err(WindowError::TooLong);
+    }
+    Ok((s, e))
 }

@@ -2,11 +2,45 @@
 //! trading plus the real fills on the tape), the merged order book (liquidity provider plus
 //! resting orders) and the recent trades. Façades only format them.
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Datelike, TimeZone, Utc};
 use rust_decimal::Decimal;
 
 use crate::mock::venue::matching::Markets;
 use crate::mock::venue::state::{Side, World};
+
+/// A candle period, whatever a façade calls it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Period {
+    Minutes(i64),
+    /// Monday to Monday (UTC).
+    Week,
+    /// A calendar month (UTC).
+    Month,
+}
+
+/// The start (epoch minutes) of the `period` containing epoch minute `minute`, and its
+/// length in minutes.
+pub fn period_bucket(period: Period, minute: i64) -> Option<(i64, i64)> {
+    match period {
+        Period::Minutes(len) if len > 0 => Some((minute - minute.rem_euclid(len), len)),
+        Period::Minutes(_) => None,
+        // Weeks start on Monday (1970-01-05 is the first).
+        Period::Week => Some((minute - (minute - 4 * 1440).rem_euclid(10_080), 10_080)),
+        Period::Month => {
+            let t = Utc.timestamp_opt(minute * 60, 0).single()?;
+            let start = Utc
+                .with_ymd_and_hms(t.year(), t.month(), 1, 0, 0, 0)
+                .single()?;
+            let (y, mo) = if t.month() == 12 {
+                (t.year() + 1, 1)
+            } else {
+                (t.year(), t.month() + 1)
+            };
+            let next = Utc.with_ymd_and_hms(y, mo, 1, 0, 0, 0).single()?;
+            Some((start.timestamp() / 60, (next - start).num_minutes()))
+        }
+    }
+}
 
 /// One candle of `unit` minutes starting at minute `start`.
 #[derive(Debug, Clone)]

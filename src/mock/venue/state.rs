@@ -169,6 +169,17 @@ pub struct Order {
 }
 
 impl Order {
+    /// When the order last changed: its last fill, else its creation (the venue keeps no
+    /// cancel time).
+    pub fn updated_at(&self) -> DateTime<Utc> {
+        self.trades
+            .iter()
+            .map(|f| f.created_at)
+            .max()
+            .unwrap_or(self.created_at)
+            .max(self.created_at)
+    }
+
     /// The currency this order locks: the quote for bids, the base for asks.
     pub fn lock_currency(&self) -> &str {
         match self.side {

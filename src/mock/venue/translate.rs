@@ -18,6 +18,30 @@ use crate::mock::venue::scenario::{Scenario, ScenarioError};
 use crate::mock::venue::state::Market;
 use crate::mock::Facade;
 
+/// KRW per US dollar (and dollar stablecoins), for scenarios written in won on a façade
+/// quoted in dollars.
+pub const KRW_PER_USD: i64 = 1400;
+
+/// Units of `scenario_quote` per dollar for a façade quoted in a dollar stablecoin: 1 for
+/// dollars and stablecoins, [`KRW_PER_USD`] for won, None for anything else.
+pub fn usd_quote_rate(scenario_quote: &str) -> Option<Decimal> {
+    match scenario_quote {
+        "USDT" | "USD" | "USDC" => Some(Decimal::ONE),
+        "KRW" => Some(Decimal::from(KRW_PER_USD)),
+        _ => None,
+    }
+}
+
+/// (base, quote) of a `BASEQUOTE` symbol ending with one of `quotes` (tried in order), the
+/// base letters and digits only.
+pub fn split_quote_suffix(symbol: &str, quotes: &[&str]) -> Option<(String, String)> {
+    quotes.iter().find_map(|q| {
+        let base = symbol.strip_suffix(q)?;
+        (!base.is_empty() && base.chars().all(|c| c.is_ascii_alphanumeric()))
+            .then(|| (base.to_string(), q.to_string()))
+    })
+}
+
 /// Default value of a liquidity level, in minimum order values.
 const LEVEL_MIN_ORDERS: i64 = 4000;
 /// Default size of a live attacker's order, in minimum order values.
