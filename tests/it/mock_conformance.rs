@@ -71,6 +71,8 @@ async fn ccxt_or_skip(test: &str) -> Option<PathBuf> {
 
 /// Runs a conformance script; it must succeed, and its last stdout line is its JSON summary.
 async fn run_script(mut cmd: tokio::process::Command) -> serde_json::Value {
+    // The scripts import `common.py`: no bytecode cache left in the source tree.
+    cmd.env("PYTHONDONTWRITEBYTECODE", "1");
     let out = cmd.output().await.expect("runs the script");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
