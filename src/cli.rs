@@ -59,6 +59,7 @@ you, or a no-echo prompt. Never from the command line.")]
     #[command(after_help = "\
 Examples:
   respond drill --exchange upbit
+  respond drill --exchange upbit --exchange binance     # coordinated: every exchange at once
   respond drill --exchange upbit --scenario contra --reaction 30 --min-recall 0.95 --json")]
     Drill(DrillArgs),
     /// Run the mock exchange on its own.
@@ -206,9 +207,10 @@ pub struct LeakArgs {
 
 #[derive(Debug, Args)]
 pub struct DrillArgs {
-    /// The exchange (a registered name).
-    #[arg(long, value_parser = exchange_name())]
-    pub exchange: ExchangeName,
+    /// The exchange (a registered name). Repeat it for a coordinated drill: one mock per
+    /// exchange, attacked at the same time, one incident folder, a score per exchange and overall.
+    #[arg(long, value_parser = exchange_name(), required = true)]
+    pub exchange: Vec<ExchangeName>,
     /// Built-in scenario name or a scenario YAML file.
     #[arg(long, value_name = "NAME|FILE", default_value = "pump-and-dump")]
     pub scenario: String,

@@ -16,8 +16,12 @@ pub async fn drill(args: DrillArgs, printer: &Printer) -> Result<Code, Failure> 
             )));
         }
     }
+    let exchange = match args.exchange.as_slice() {
+        [one] => one.as_str().to_string(),
+        _ => return super::incident::drill(args, printer).await,
+    };
     let opts = DrillOptions {
-        exchange: args.exchange.as_str().to_string(),
+        exchange,
         scenario: args.scenario.clone(),
         playbook: args.playbook.clone(),
         out: args.out.clone(),

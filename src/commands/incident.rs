@@ -15,35 +15,29 @@ pub async fn leak(args: LeakArgs, printer: &Printer) -> Result<Code, Failure> {
     let (inputs, _by_flag) = super::leak::inputs_of(&args)?;
     let accounts = match &args.accounts {
         Some(file) => {
-            for (given, flag) in [
-                (args.connect.api_url.is_some(), "--api-url"),
-                (args.connect.credentials.is_some(), "--credentials"),
-                (!args.bot_log.bot_logs.is_empty(), "--bot-log"),
-            ] {
-                if given {
-                    return Err(Failure::usage(format!(
-                        "{flag} cannot be given with --accounts: each account names its own in the file"
-                    ))
-                    .with_hint("set api_url, credentials and bot_logs per account in the accounts file"));
-                }
-            }
+            refuse_flags(
+                &[
+                    (args.connect.api_url.is_some(), "--api-url"),
+                    (args.connect.credentials.is_some(), "--credentials"),
+                    (!args.bot_log.bot_logs.is_empty(), "--bot-log"),
+                ],
+                "cannot be given with --accounts: each account names its own in the file",
+                "set api_url, credentials and bot_logs per account in the accounts file",
+            )?;
             accounts::load(file).map_err(|e| {
                 Failure::usage(e.to_string())
                     .with_hint("nothing was started; fix the accounts file (format: README, One incident across several exchanges)")
             })?
         }
         None => {
-            for (given, flag) in [
-                (args.connect.api_url.is_some(), "--api-url"),
-                (!args.bot_log.bot_logs.is_empty(), "--bot-log"),
-            ] {
-                if given {
-                    return Err(Failure::usage(format!(
-                        "{flag} with several --exchange flags would not say which exchange it belongs to"
-                    ))
-                    .with_hint("use --accounts FILE with api_url and bot_logs per account"));
-                }
-            }
+            refuse_flags(
+                &[
+                    (args.connect.api_url.is_some(), "--api-url"),
+                    (!args.bot_log.bot_logs.is_empty(), "--bot-log"),
+                ],
+                "with several --exchange flags would not say which exchange it belongs to",
+                "use --accounts FILE with api_url and bot_logs per account",
+            )?;
             let ds: Vec<_> = args
                 .exchange
                 .iter()
@@ -61,6 +55,14 @@ pub async fn leak(args: LeakArgs, printer: &Printer) -> Result<Code, Failure> {
         assume_yes: args.yes,
     };
     run::run(accounts, common, printer).await
+}
+
+/// Refuses the first flag given (`true`) among `flags`: `FLAG why`, with `hint`.
+fn refuse_flags(flags: &[(bool, &str)], why: &str, hint: &str) -> Result<(), Failure> {
+    match flags.iter().find(|(given, _)| *given) {
+        Some((_, flag)) => Err(Failure::usage(format!("{flag} {why}")).with_hint(hint)),
+        None => Ok(()),
+    }
 }
 
 /// `respond evidence verify INCIDENT_DIR`: every bundle, and the incident's seal.
@@ -195,4 +197,71 @@ pub async fn analyze(args: crate::cli::AnalyzeArgs, printer: &Printer) -> Result
     }
     run::finish(&dir, printer)?;
     Ok(worst)
+}
+
+/// `respond drill --exchange A --exchange B …`: the coordinated drill.
+pub async fn drill(args: crate::cli::DrillArgs, printer: &Printer) -> Result<Code, Failure> {
+    use crate::incident::drill::{self, Plan};
+    let mut names: Vec<&str> = args.exchange.iter().map(|e| e.as_str()).collect();
+    let n = names.len();
+    names.sort();
+    names.dedup();
+    if names.len() != n {
+        return Err(Failure::usage(
+            "each --exchange once in a coordinated drill",
+        ));
+    }
+    for (name, v) in [
+        ("--min-recall", args.min_recall),
+        ("--min-precision", args.min_precision),
+    ] {
+        if !(0.0..=1.0).contains(&v) {
+            return Err(Failure::usage(format!(
+                "{name} must be between 0 and 1, got {v}"
+            )));
+        }
+    }
+    let dir = args.out.join(format!(
+        "{}-incident-drill-{}",
+        crate::time::now().format("%Y%m%dT%H%M%SZ"),
+        names.join("-")
+    ));
+    crate::fsutil::create_private_dir(&args.out)
+        .and_then(|_| crate::fsutil::create_new_private_dir(&dir))
+        .map_err(|e| Failure::run(format!("cannot create {}: {e}", dir.display())))?;
+    let plans = args
+        .exchange
+        .iter()
+        .map(|e| Plan {
+            exchange: e.as_str().to_string(),
+            opts: crate::drill::run::DrillOptions {
+                exchange: e.as_str().to_string(),
+                scenario: args.scenario.clone(),
+                playbook: args.playbook.clone(),
+                out: dir.join(e.as_str()),
+                seed: args.seed,
+                reaction_secs: args.reaction,
+                min_recall: args.min_recall,
+                min_precision: args.min_precision,
+                with_bot_log: !args.no_bot_log,
+                excel: args.excel,
+            },
+        })
+        .collect();
+    let (whole, code) = drill::run(&dir, plans, printer).await?;
+    if printer.json() {
+        printer.summary(&serde_json::json!({
+            "ok": code == Code::Ok,
+            "dir": dir.display().to_string(),
+            "score": whole,
+        }));
+    } else {
+        printer.out(&format!("\n{}", drill::markdown(&whole)));
+        printer.out(&format!(
+            "drill:     {}/{}",
+            dir.display(),
+            drill::REPORT_MD
+        ));
+    }
+    Ok(code)
 }

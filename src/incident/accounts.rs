@@ -31,7 +31,7 @@ pub struct Account {
     /// Keys and API URL (the secrets never leave this value).
     pub conn: Connection,
     pub bot_logs: Vec<PathBuf>,
-    /// Where the credentials come from, as the user wrote it (`env:UPBIT_MAIN`, `file:PATH`,
+    /// Where the credentials come from, as the user wrote it (`env:PREFIX`, `file:PATH`,
     /// `environment`): recorded in the incident so `respond resume INCIDENT_DIR` reads them
     /// again. Never a value.
     pub source: Source,
@@ -62,6 +62,8 @@ pub enum CredSource {
     Env(String),
     /// A `chmod 600` `KEY=VALUE` file with the exchange's variable names.
     File(PathBuf),
+    /// A coordinated drill's mock keys: nothing to read again (a drill cannot be resumed).
+    Drill,
 }
 
 impl CredSource {
@@ -70,6 +72,10 @@ impl CredSource {
         match self {
             CredSource::Env(prefix) => credentials::load(prefix, None, false),
             CredSource::File(path) => credentials::load(exchange.env_prefix, Some(path), false),
+            CredSource::Drill => Err(CredentialError::Missing {
+                access: "a drill's mock key".into(),
+                secret: "nothing to resume: run the drill again".into(),
+            }),
         }
     }
 
@@ -77,7 +83,7 @@ impl CredSource {
     fn names(&self, exchange: &Descriptor) -> String {
         let prefix = match self {
             CredSource::Env(p) => p.to_ascii_uppercase(),
-            CredSource::File(_) => exchange.env_prefix.to_string(),
+            CredSource::File(_) | CredSource::Drill => exchange.env_prefix.to_string(),
         };
         format!("{prefix}_ACCESS_KEY and {prefix}_SECRET_KEY")
     }
@@ -419,7 +425,7 @@ fn read_account(
                         s.names(exchange),
                         match s {
                             CredSource::Env(_) => "are not set in the environment",
-                            CredSource::File(_) => "are not in the file",
+                            CredSource::File(_) | CredSource::Drill => "are not in the file",
                         }
                     ),
                 ));

@@ -16,7 +16,13 @@ use crate::fsutil::sha256_hex;
 /// The seal's file name.
 pub const FILE: &str = "incident-manifest.json";
 /// The incident's own files, sealed by name.
-pub const OWN_FILES: &[&str] = &[record::FILE, "incident.md", "incident.html"];
+pub const OWN_FILES: &[&str] = &[
+    record::FILE,
+    "incident.md",
+    "incident.html",
+    super::drill::REPORT_MD,
+    super::drill::REPORT_JSON,
+];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct IncidentManifest {
@@ -154,6 +160,7 @@ pub fn verify(dir: &Path) -> IncidentVerify {
         }
     }
     if !manifest.files.iter().any(|f| f.path == record::FILE) {
+        // Sealed first among the own files: without it nothing says which bundles belong.
         out.problems
             .push(format!("manifest  {FILE} does not seal {}", record::FILE));
     }

@@ -8,9 +8,11 @@
 //!
 //! - [`accounts`] reads the accounts file (every problem as `file:line:column`) or the flags;
 //! - [`run`] runs the accounts in parallel and prints the guidance and the progress view;
+//! - [`drill`] is the coordinated drill (one mock per exchange, attacked at once);
 //! - [`record`] is `incident.json`, [`report`] the incident report, [`manifest`] the seal.
 
 pub mod accounts;
+pub mod drill;
 pub mod manifest;
 pub mod record;
 pub mod report;

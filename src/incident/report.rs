@@ -67,6 +67,13 @@ pub fn account_view(dir: &Path, a: &AccountRecord) -> AccountView {
                         Some("exchange.revoke_key") if d["outputs"]["confirmed"] == true => {
                             v.revoked_at = Some(ts)
                         }
+                        // The old key refused after it was accepted: the deletion observed.
+                        Some("exchange.verify_key_revoked") if d["outputs"]["revoked"] == true => {
+                            v.revoked_at = d["outputs"]["observed_at"]
+                                .as_str()
+                                .map(str::to_string)
+                                .or(Some(ts))
+                        }
                         _ => {}
                     }
                 }
@@ -230,7 +237,7 @@ fn loss_view(dir: &Path, views: &[AccountView]) -> LossView {
         }
     }
     if lv.unconverted.is_empty() {
-        lv.converted = Some((target, total.round_dp(8).normalize()));
+        lv.converted = Some((target, total.round_dp(2).normalize()));
     }
     lv
 }
@@ -271,7 +278,7 @@ fn summary_lines(views: &[AccountView], loss: &LossView) -> Vec<String> {
     let per: Vec<String> = loss
         .per_currency
         .iter()
-        .map(|(c, t)| format!("{} {c}", t.normalize()))
+        .map(|(c, t)| format!("{} {c}", t.round_dp(2).normalize()))
         .collect();
     out.push(format!(
         "loss:      {}{}",

@@ -356,6 +356,23 @@ async fn a_two_exchange_incident_is_one_folder_that_verifies_and_detects_tamperi
     assert!(v.stdout.contains("orders.csv"), "{}", v.all());
     std::fs::write(&csv, &original).unwrap();
     verify(&dir).code(0);
+    // `respond analyze INCIDENT_DIR` analyzes every bundle again and seals the incident again.
+    let a = Respond::new().arg("analyze").arg(&dir).run();
+    assert_eq!(a.code, Some(0), "{}", a.all());
+    assert!(
+        a.stdout.contains("[up-main]") && a.stdout.contains("[bn-main]"),
+        "{}",
+        a.all()
+    );
+    for b in &bundles {
+        let j = std::fs::read_to_string(b.join("journal.jsonl")).unwrap();
+        assert!(
+            j.contains("\"by\":\"analyze\""),
+            "reopened by analyze: {}",
+            b.display()
+        );
+    }
+    verify(&dir).code(0);
     // The incident's own report changed: refused too.
     let report = dir.join("incident.md");
     let mut text = std::fs::read(&report).unwrap();
@@ -399,4 +416,92 @@ async fn one_exchange_failing_does_not_stop_the_other_accounts_cancels() {
         .expect(&md);
     assert!(up.contains("contained"), "{up}");
     assert!(bn.contains("NOT contained"), "{bn}");
+
+    // `respond resume INCIDENT_DIR` continues only the unfinished account: the complete one's
+    // bundle is left byte for byte as it was.
+    let record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("incident.json")).unwrap()).unwrap();
+    let bundle_of = |label: &str| {
+        let a = record["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["label"] == label)
+            .unwrap();
+        dir.join(a["bundle"].as_str().expect("a bundle"))
+    };
+    let (up_b, bn_b) = (bundle_of("up-main"), bundle_of("bn-main"));
+    let up_journal = std::fs::read(up_b.join("journal.jsonl")).unwrap();
+    let bn_journal = std::fs::read(bn_b.join("journal.jsonl")).unwrap();
+    t.binance.state.set_faults(vec![]);
+    let env = t.env.clone();
+    let resume = Respond::new()
+        .arg("resume")
+        .arg(&dir)
+        .arg("--yes")
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let r = tokio::task::spawn_blocking(move || resume.run())
+        .await
+        .unwrap();
+    let rall = r.all();
+    assert!(
+        rall.contains("[up-main]") && rall.contains("is complete"),
+        "{rall}"
+    );
+    assert_eq!(
+        std::fs::read(up_b.join("journal.jsonl")).unwrap(),
+        up_journal
+    );
+    let after = std::fs::read(bn_b.join("journal.jsonl")).unwrap();
+    assert!(
+        after.len() > bn_journal.len(),
+        "the unfinished account was resumed:\n{rall}"
+    );
+    verify(&dir).code(0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_coordinated_drill_scores_each_exchange_and_the_whole() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("evidence");
+    let cmd = Respond::new()
+        .args([
+            "drill",
+            "--exchange",
+            "upbit",
+            "--exchange",
+            "binance",
+            "--reaction",
+            "1",
+            "--out",
+        ])
+        .arg(&out);
+    let ran = tokio::task::spawn_blocking(move || cmd.run())
+        .await
+        .unwrap();
+    let all = ran.all();
+    assert!(matches!(ran.code, Some(0) | Some(4)), "{all}");
+    let dir = incident_dir(&out);
+    let score: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("drill_report.json")).unwrap())
+            .unwrap();
+    let ex = score["exchanges"].as_array().unwrap();
+    assert_eq!(ex.len(), 2, "{score}");
+    for e in ex {
+        assert!(e["scorecard"]["detection"]["recall"].is_number(), "{e}");
+        assert!(e["bundle"].is_string(), "{e}");
+    }
+    assert!(
+        score["time_to_contain_every_account_ms"].is_i64(),
+        "{score}"
+    );
+    assert_eq!(score["incident_verified"], true, "{score}");
+    assert_eq!(ran.code == Some(0), score["passed"] == true, "{all}");
+    // The slowest containment is the whole's.
+    let slowest = ex
+        .iter()
+        .filter_map(|e| e["scorecard"]["time_to_first_containment_ms"].as_i64())
+        .max();
+    assert_eq!(score["time_to_contain_every_account_ms"].as_i64(), slowest);
+    verify(&dir).code(0);
 }
