@@ -15,13 +15,12 @@ use respond::mock::{self, KeyInfo, MockOptions, MockServer, Venue};
 
 use crate::support::respond::{Ran, Respond};
 
-/// The mock of `exchange` serving the built-in pump-and-dump scenario on `127.0.0.1:0`, its
-/// clock pinned, no live attacker.
+/// The mock of `exchange` serving the built-in pump-and-dump scenario on `127.0.0.1:0` (its
+/// attack within the run's default window), no live attacker.
 async fn serve(exchange: &str) -> MockServer {
     let facade = mock::facade(exchange).expect("a mock façade");
     let sc = mock::load("pump-and-dump", None).expect("built-in scenario");
     let opts = MockOptions {
-        now: Some(crate::support::mock::now()),
         live_attacker: false,
         ..MockOptions::default()
     };
@@ -49,6 +48,36 @@ fn refused(path: &Path) -> String {
         Ok(a) => panic!("accepted {} accounts", a.len()),
         Err(e) => e.to_string(),
     }
+}
+
+#[test]
+fn the_guidance_order_puts_keys_that_can_move_funds_first() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut yaml = String::from("accounts:\n");
+    for (label, exchange, scopes) in [
+        ("trader", "upbit", "[trade]"),
+        ("unknown", "binance", "[]"),
+        ("withdrawer", "binance", "[withdraw, trade]"),
+        ("viewer", "upbit", "[read]"),
+    ] {
+        let prefix = respond::exchange::registry::get(exchange)
+            .unwrap()
+            .env_prefix;
+        let f = private(
+            tmp.path(),
+            &format!("{label}.env"),
+            &format!("{prefix}_ACCESS_KEY=ak-{label}-x\n{prefix}_SECRET_KEY=sk-{label}-x\n"),
+        );
+        yaml.push_str(&format!(
+            "  - label: {label}\n    exchange: {exchange}\n    credentials:\n      file: {}\n    scopes: {scopes}\n",
+            f.display()
+        ));
+    }
+    let f = write(tmp.path(), "incident.yaml", &yaml);
+    let mut accounts = accounts::load(&f).unwrap();
+    accounts.sort_by_key(|a| a.risk());
+    let order: Vec<&str> = accounts.iter().map(|a| a.label.as_str()).collect();
+    assert_eq!(order, ["unknown", "withdrawer", "trader", "viewer"]);
 }
 
 #[test]
@@ -330,6 +359,20 @@ async fn a_two_exchange_incident_is_one_folder_that_verifies_and_detects_tamperi
         "{md}"
     );
     assert!(md.contains("contained, complete"), "{md}");
+    // One timeline across both exchanges, and one total with the rates it used.
+    assert!(
+        md.contains("[up-main] unauthorized") && md.contains("[bn-main] unauthorized"),
+        "{md}"
+    );
+    assert!(
+        md.contains("Converted total: **") && md.contains("Rates used"),
+        "{md}"
+    );
+    let page = std::fs::read_to_string(dir.join("incident.html")).unwrap();
+    assert!(
+        page.contains("<svg") && page.contains("up-main (upbit)"),
+        "{page}"
+    );
     // Each bundle verifies alone, and the incident as a whole.
     let record: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("incident.json")).unwrap()).unwrap();
