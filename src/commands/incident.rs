@@ -211,16 +211,7 @@ pub async fn drill(args: crate::cli::DrillArgs, printer: &Printer) -> Result<Cod
             "each --exchange once in a coordinated drill",
         ));
     }
-    for (name, v) in [
-        ("--min-recall", args.min_recall),
-        ("--min-precision", args.min_precision),
-    ] {
-        if !(0.0..=1.0).contains(&v) {
-            return Err(Failure::usage(format!(
-                "{name} must be between 0 and 1, got {v}"
-            )));
-        }
-    }
+    super::drill::check_thresholds(&args)?;
     let dir = args.out.join(format!(
         "{}-incident-drill-{}",
         crate::time::now().format("%Y%m%dT%H%M%SZ"),

@@ -165,6 +165,13 @@ pub async fn run(
     }
     record.write(&dir)?;
     finish(&dir, printer)?;
+    if matches!(worst, Code::Interrupted | Code::Terminated) || worst == Code::RunFailed {
+        // Every account's own resume line was printed with its label; one line does them all.
+        printer.out(&format!(
+            "resume:    {}",
+            crate::session::resume_command(&dir)
+        ));
+    }
     Ok(worst)
 }
 
