@@ -505,15 +505,20 @@ pub fn from_flags(
             Some(p) => CredSource::File(p.to_path_buf()),
             None => CredSource::Env(d.env_prefix.to_string()),
         };
-        let c = src
-            .load(d)
-            .map_err(|e| crate::exit::Failure::usage(e.to_string()))?;
-        if c.primary.is_none() {
-            return Err(crate::exit::Failure::usage(format!(
+        let missing = || {
+            crate::exit::Failure::usage(format!(
                 "missing credential for {}: {} are needed to contain the leaked key",
                 d.name,
                 src.names(d)
-            )));
+            ))
+            .with_hint("nothing was started; set them in the environment or pass --credentials FILE (chmod 600)")
+        };
+        let c = src.load(d).map_err(|e| match e {
+            CredentialError::Missing { .. } => missing(),
+            e => crate::exit::Failure::usage(e.to_string()),
+        })?;
+        if c.primary.is_none() {
+            return Err(missing());
         }
         out.push(Account {
             label: d.name.to_string(),

@@ -548,3 +548,52 @@ async fn a_coordinated_drill_scores_each_exchange_and_the_whole() {
     assert_eq!(score["time_to_contain_every_account_ms"].as_i64(), slowest);
     verify(&dir).code(0);
 }
+
+#[test]
+fn several_exchange_flags_need_every_exchanges_key_and_refuse_a_shared_api_url() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("evidence");
+    // Only the first exchange's key is set: refused before anything starts, naming the other's
+    // variables.
+    let (first, second) = (
+        respond::exchange::registry::all()[0],
+        respond::exchange::registry::all()[1],
+    );
+    let ran = Respond::new()
+        .args([
+            "leak",
+            "--exchange",
+            first.name,
+            "--exchange",
+            second.name,
+            "--out",
+        ])
+        .arg(&out)
+        .env(format!("{}_ACCESS_KEY", first.env_prefix), "ak-inc-flags")
+        .env(format!("{}_SECRET_KEY", first.env_prefix), "sk-inc-flags")
+        .run()
+        .code(2);
+    assert!(
+        ran.stderr.contains(&format!(
+            "missing credential for {}: {}_ACCESS_KEY and {}_SECRET_KEY",
+            second.name, second.env_prefix, second.env_prefix
+        )),
+        "{}",
+        ran.all()
+    );
+    assert!(!ran.all().contains("sk-inc-flags"));
+    assert!(!out.exists(), "nothing started");
+    let ran = Respond::new()
+        .args(["leak", "--exchange", first.name, "--exchange", second.name])
+        .args(["--api-url", "http://127.0.0.1:9", "--out"])
+        .arg(&out)
+        .run()
+        .code(2);
+    assert!(
+        ran.stderr
+            .contains("--api-url with several --exchange flags"),
+        "{}",
+        ran.all()
+    );
+    assert!(!out.exists(), "nothing started");
+}
