@@ -49,6 +49,8 @@ pub enum Command {
 Examples:
   UPBIT_ACCESS_KEY=… UPBIT_SECRET_KEY=… respond leak --exchange upbit --since 7d --bot-log bot.csv
   respond leak --exchange upbit --api-url http://127.0.0.1:8080 --credentials creds.env --dry-run
+  respond leak --exchange upbit --exchange binance --since 3d     # one incident, both at once
+  respond leak --accounts incident.yaml --since 3d                 # accounts from a file
 Credentials come from UPBIT_ACCESS_KEY / UPBIT_SECRET_KEY (and optionally
 UPBIT_READONLY_ACCESS_KEY / UPBIT_READONLY_SECRET_KEY), a --credentials file readable only by
 you, or a no-echo prompt. Never from the command line.")]
@@ -57,6 +59,7 @@ you, or a no-echo prompt. Never from the command line.")]
     #[command(after_help = "\
 Examples:
   respond drill --exchange upbit
+  respond drill --exchange upbit --exchange binance     # coordinated: every exchange at once
   respond drill --exchange upbit --scenario contra --reaction 30 --min-recall 0.95 --json")]
     Drill(DrillArgs),
     /// Run the mock exchange on its own.
@@ -156,9 +159,14 @@ pub struct BotLogArgs {
 
 #[derive(Debug, Args)]
 pub struct LeakArgs {
-    /// The exchange (a registered name).
-    #[arg(long, value_parser = exchange_name())]
-    pub exchange: ExchangeName,
+    /// The exchange (a registered name). Repeat it for one incident across several exchanges
+    /// (credentials from each exchange's environment variables or --credentials FILE).
+    #[arg(long, value_parser = exchange_name(), required_unless_present = "accounts")]
+    pub exchange: Vec<ExchangeName>,
+    /// One incident across several accounts: a YAML file listing each account's exchange,
+    /// label, credentials source, API URL and bot logs (see README).
+    #[arg(long, value_name = "FILE", conflicts_with = "exchange")]
+    pub accounts: Option<PathBuf>,
     /// Playbook file (default: the exchange's embedded leak playbook).
     #[arg(long, value_name = "FILE")]
     pub playbook: Option<PathBuf>,
@@ -199,9 +207,10 @@ pub struct LeakArgs {
 
 #[derive(Debug, Args)]
 pub struct DrillArgs {
-    /// The exchange (a registered name).
-    #[arg(long, value_parser = exchange_name())]
-    pub exchange: ExchangeName,
+    /// The exchange (a registered name). Repeat it for a coordinated drill: one mock per
+    /// exchange, attacked at the same time, one incident folder, a score per exchange and overall.
+    #[arg(long, value_parser = exchange_name(), required = true)]
+    pub exchange: Vec<ExchangeName>,
     /// Built-in scenario name or a scenario YAML file.
     #[arg(long, value_name = "NAME|FILE", default_value = "pump-and-dump")]
     pub scenario: String,

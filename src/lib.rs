@@ -24,6 +24,7 @@ pub mod engine;
 pub mod exchange;
 pub mod exit;
 pub mod fsutil;
+pub mod incident;
 pub mod investigation;
 pub mod mock;
 pub mod output;

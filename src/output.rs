@@ -23,6 +23,8 @@ pub enum Verbosity {
 #[derive(Clone)]
 pub struct Printer {
     inner: Arc<Inner>,
+    /// `[label] ` before every line: one account's lines among an incident's.
+    prefix: Option<Arc<str>>,
 }
 
 struct Inner {
@@ -58,6 +60,7 @@ impl Printer {
                 lock: Mutex::new(()),
                 capture: None,
             }),
+            prefix: None,
         }
     }
 
@@ -83,11 +86,35 @@ impl Printer {
                 lock: Mutex::new(()),
                 capture,
             }),
+            prefix: None,
+        }
+    }
+
+    /// The same printer with `[label] ` before every line it prints (stdout and stderr).
+    pub fn labelled(&self, label: &str) -> Printer {
+        Printer {
+            inner: self.inner.clone(),
+            prefix: Some(Arc::from(format!("[{label}] "))),
+        }
+    }
+
+    /// `text` with the label before each of its lines.
+    fn prefixed<'a>(&self, text: &'a str) -> std::borrow::Cow<'a, str> {
+        match &self.prefix {
+            None => std::borrow::Cow::Borrowed(text),
+            Some(p) => std::borrow::Cow::Owned(
+                text.split('\n')
+                    .map(|l| format!("{p}{l}"))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            ),
         }
     }
 
     /// Keeps `text` when capturing; true when it did.
     fn captured(&self, text: &str) -> bool {
+        let owned = self.prefixed(text);
+        let text: &str = &owned;
         match &self.inner.capture {
             Some(c) => {
                 c.lock()
@@ -123,7 +150,7 @@ impl Printer {
         }
         let _g = self.inner.lock.lock().unwrap_or_else(|e| e.into_inner());
         let mut o = std::io::stdout().lock();
-        let _ = writeln!(o, "{}", redact(text));
+        let _ = writeln!(o, "{}", redact(&self.prefixed(text)));
         let _ = o.flush();
     }
 
@@ -166,7 +193,7 @@ impl Printer {
         }
         let _g = self.inner.lock.lock().unwrap_or_else(|e| e.into_inner());
         let mut e = std::io::stderr().lock();
-        let _ = writeln!(e, "{}", redact(text));
+        let _ = writeln!(e, "{}", redact(&self.prefixed(text)));
     }
 
     /// The machine-readable summary (only in JSON mode), one line on stdout.

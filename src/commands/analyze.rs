@@ -42,6 +42,9 @@ struct Target {
 }
 
 pub async fn analyze(args: AnalyzeArgs, printer: &Printer) -> Result<Code, Failure> {
+    if crate::incident::record::IncidentRecord::is_incident(&args.run_dir) {
+        return Box::pin(super::incident::analyze(args, printer)).await;
+    }
     let src = args.run_dir.clone();
     let not_a_run =
         |e: String| Failure::usage(format!("{} is not a run directory: {e}", src.display()));

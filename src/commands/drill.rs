@@ -5,7 +5,8 @@ use crate::drill::run::{self, DrillOptions};
 use crate::exit::{Code, Failure};
 use crate::output::Printer;
 
-pub async fn drill(args: DrillArgs, printer: &Printer) -> Result<Code, Failure> {
+/// `--min-recall` and `--min-precision` are fractions.
+pub(crate) fn check_thresholds(args: &DrillArgs) -> Result<(), Failure> {
     for (name, v) in [
         ("--min-recall", args.min_recall),
         ("--min-precision", args.min_precision),
@@ -16,8 +17,17 @@ pub async fn drill(args: DrillArgs, printer: &Printer) -> Result<Code, Failure> 
             )));
         }
     }
+    Ok(())
+}
+
+pub async fn drill(args: DrillArgs, printer: &Printer) -> Result<Code, Failure> {
+    check_thresholds(&args)?;
+    let exchange = match args.exchange.as_slice() {
+        [one] => one.as_str().to_string(),
+        _ => return super::incident::drill(args, printer).await,
+    };
     let opts = DrillOptions {
-        exchange: args.exchange.as_str().to_string(),
+        exchange,
         scenario: args.scenario.clone(),
         playbook: args.playbook.clone(),
         out: args.out.clone(),

@@ -14,7 +14,11 @@ use crate::output::Printer;
 use crate::session::{self, Connection, RunSettings};
 
 pub async fn leak(args: LeakArgs, printer: &Printer) -> Result<Code, Failure> {
-    let exchange = args.exchange.as_str().to_string();
+    let exchange = match args.exchange.as_slice() {
+        [one] if args.accounts.is_none() => one.as_str().to_string(),
+        // Several exchanges or an accounts file: one incident.
+        _ => return super::incident::leak(args, printer).await,
+    };
     let (inputs, by_flag) = inputs_of(&args)?;
     // Bad input is refused before anything touches the exchange.
     let (pb_path, pb_source) = session::playbook_source(args.playbook.as_deref(), &exchange)?;
@@ -59,13 +63,15 @@ pub async fn leak(args: LeakArgs, printer: &Printer) -> Result<Code, Failure> {
 }
 
 /// Input name → value as text.
-type Inputs = BTreeMap<String, String>;
+pub(crate) type Inputs = BTreeMap<String, String>;
 
 /// The playbook inputs of the command line: `--input` values plus the flags that set inputs,
 /// and for each input set by a flag, the flag's name. An input given both ways is refused:
 /// neither may silently win (a flag's default never overrides an explicit `--input`, since
 /// flags without a value set nothing and the playbook's default applies).
-fn inputs_of(args: &LeakArgs) -> Result<(Inputs, BTreeMap<String, &'static str>), Failure> {
+pub(crate) fn inputs_of(
+    args: &LeakArgs,
+) -> Result<(Inputs, BTreeMap<String, &'static str>), Failure> {
     let mut inputs = crate::engine::parse_input_flags(&args.inputs)
         .map_err(|e| session::engine_failure(e, None))?;
     let mut by_flag = BTreeMap::new();

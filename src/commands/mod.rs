@@ -4,6 +4,7 @@
 pub mod analyze;
 pub mod drill;
 pub mod evidence;
+pub mod incident;
 pub mod leak;
 pub mod mock;
 pub mod playbook;
@@ -22,6 +23,11 @@ pub async fn dispatch(command: Command, printer: &Printer) -> Result<Code, Failu
         Command::Mock(MockCommand::Serve(args)) => mock::serve(args, printer).await,
         Command::Analyze(args) => analyze::analyze(args, printer).await,
         Command::Resume(args) => resume::resume(args, printer).await,
+        Command::Evidence(EvidenceCommand::Verify { run_dir })
+            if crate::incident::record::IncidentRecord::is_incident(&run_dir) =>
+        {
+            incident::verify(&run_dir, printer)
+        }
         Command::Evidence(EvidenceCommand::Verify { run_dir }) => {
             evidence::verify_command(&run_dir, printer)
         }

@@ -13,6 +13,9 @@ use crate::output::Printer;
 use crate::session::{self, Connection};
 
 pub async fn resume(args: ResumeArgs, printer: &Printer) -> Result<Code, Failure> {
+    if crate::incident::record::IncidentRecord::is_incident(&args.run_dir) {
+        return super::incident::resume(args, printer).await;
+    }
     if args.run_dir.is_dir() && !args.run_dir.join("journal.jsonl").exists() {
         // Killed between creating the directory and journaling the start: no step ran.
         return Err(Failure::usage(format!(

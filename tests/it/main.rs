@@ -20,6 +20,7 @@ mod engine;
 mod engine_interrupt;
 mod evidence_timestamp;
 mod fuzz_props;
+mod incident;
 mod layout;
 mod leak_e2e;
 mod mock_binance;
