@@ -420,12 +420,15 @@ async fn export_binance(per_day: u32) {
             .filter(|r| r.method == "GET" && r.path == path)
             .count()
     };
-    let mut times: Vec<DateTime<Utc>> = log.iter().map(at).collect();
-    times.sort();
-    let gap = times
+    let mut timed: Vec<(DateTime<Utc>, String)> = log
+        .iter()
+        .map(|r| (at(r), format!("{} {}", r.method, r.path)))
+        .collect();
+    timed.sort();
+    let (gap, gap_between) = timed
         .windows(2)
-        .map(|p| secs(p[1] - p[0]))
-        .fold(0.0, f64::max);
+        .map(|p| (secs(p[1].0 - p[0].0), format!("{} -> {}", p[0].1, p[1].1)))
+        .fold((0.0, String::new()), |a, b| if b.0 > a.0 { b } else { a });
     // Everything else the export sent: the symbol scan (balances, snapshots, transfers, the
     // one-order probes of quoted symbols), the clock and the markets.
     let n_proof = log.len() as u64 - n_history;
@@ -463,7 +466,7 @@ async fn export_binance(per_day: u32) {
         requests as f64 / minimum.max(1) as f64
     );
     println!(
-        "  allOrders {} (minimum {}), myTrades {} (minimum {}); longest pause between requests {gap:.3} s",
+        "  allOrders {} (minimum {}), myTrades {} (minimum {}); longest pause between requests {gap:.3} s ({gap_between})",
         calls("/api/v3/allOrders"),
         symbols * per_symbol(count("order_count")),
         calls("/api/v3/myTrades"),
