@@ -662,8 +662,8 @@ impl Pipeline {
 }
 
 /// A write failure after which the exchange may or may not have acted: no answer, an
-/// unreadable one, a 5xx, or an error the adapter classified as the server's own (Binance's
-/// `-1007` says "execution status unknown" whatever HTTP status carries it).
+/// unreadable one, a 5xx, or an error the adapter classified as the server's own (an
+/// exchange's "execution status unknown" code, whatever HTTP status carries it).
 pub fn outcome_unknown(e: &Error) -> bool {
     match e {
         Error::Transport(_) | Error::Decode { .. } => true,

@@ -342,9 +342,9 @@ pub struct World {
     pub list_of: HashMap<usize, usize>,
 }
 
-/// Orders placed together so that the first fill of one leg cancels the others (Binance's
-/// OCO). Neutral: a façade that offers order lists creates them with [`World::push_list`];
-/// the matching engine cancels the other legs ([`crate::mock::venue::matching::end_linked`]).
+/// Orders placed together so that the first fill of one leg cancels the others (an OCO).
+/// Neutral: a façade that offers order lists creates them with [`World::push_list`]; the
+/// matching engine cancels the other legs ([`crate::mock::venue::matching::end_linked`]).
 #[derive(Debug, Clone)]
 pub struct OrderList {
     pub account: String,
@@ -388,6 +388,17 @@ impl World {
         }
         self.order_lists.push(list);
         pos
+    }
+
+    /// Whether order `idx` is a stop leg of an order list (it waits off the book).
+    pub fn held_off_book(&self, idx: usize) -> bool {
+        self.list_of(idx).is_some_and(|(_, l)| {
+            l.legs
+                .iter()
+                .position(|&i| i == idx)
+                .and_then(|k| l.stops.get(k).copied().flatten())
+                .is_some()
+        })
     }
 
     /// The list order `idx` is a leg of.
