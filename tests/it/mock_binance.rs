@@ -1529,3 +1529,80 @@ async fn oco_order_lists_are_placed_matched_listed_and_cancelled() {
     );
     s.shutdown().await.unwrap();
 }
+
+const OCO_SCENARIO: &str = r#"name: oco
+seed: 5
+now: 2026-11-20T18:30:00Z
+quote: USDT
+markets:
+  - { base: ETH, name: Ethereum, price: "3400" }
+  - { base: BTC, name: Bitcoin, price: "96000" }
+accounts:
+  - { name: victim, balances: { USDT: "10000", BTC: "0.5" } }
+  - { name: attacker, balances: { USDT: "100000" } }
+keys:
+  - { account: victim, label: bot, permissions: [read, trade] }
+  - { account: attacker, label: attacker, permissions: [read, trade] }
+attack:
+  key: bot
+  attacker_account: attacker
+  start_minutes_before_now: 30
+  open_oco: 1
+"#;
+
+/// A scenario's `attack.open_oco` leaves an OCO open in the victim's account: both legs
+/// listed open under one `orderListId` (the stop leg off the book: the book shows no ask
+/// under the market), the quantity locked once, both legs the attacker's in the ground
+/// truth. A façade without order lists refuses the scenario, naming the field.
+#[tokio::test]
+async fn a_scenario_leaves_an_attacker_oco_open_where_the_facade_serves_order_lists() {
+    let s = start_yaml(OCO_SCENARIO).await;
+    let bot = Api::new(&s, "bot");
+    let lists = bot.get("/api/v3/openOrderList", &[]).await.ok();
+    let lists = lists.as_array().unwrap();
+    assert_eq!(lists.len(), 1, "{lists:?}");
+    let id = &lists[0]["orderListId"];
+    let open = bot.get("/api/v3/openOrders", &[]).await.ok();
+    let legs: Vec<&Value> = open
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| &o["orderListId"] == id)
+        .collect();
+    let mut types: Vec<&str> = legs.iter().map(|o| o["type"].as_str().unwrap()).collect();
+    types.sort();
+    assert_eq!(types, ["LIMIT_MAKER", "STOP_LOSS_LIMIT"]);
+    let depth = public(&s, "/api/v3/depth?symbol=BTCUSDT&limit=5")
+        .await
+        .ok();
+    let best_bid = dv(&depth["bids"][0][0]);
+    let best_ask = dv(&depth["asks"][0][0]);
+    assert!(
+        best_ask > best_bid,
+        "no ask rests under the market: {depth}"
+    );
+    let account = bot.get("/api/v3/account", &[]).await.ok();
+    let btc = account["balances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["asset"] == "BTC")
+        .unwrap()
+        .clone();
+    let qty = dv(&legs[0]["origQty"]);
+    assert_eq!(dv(&btc["locked"]), qty, "locked once");
+    assert_eq!(dv(&btc["free"]) + qty, d("0.5"));
+    let truth = s.state.ground_truth();
+    assert!(truth.attacker_order_uuids.len() >= 2);
+    s.shutdown().await.unwrap();
+
+    let sc = mock::scenario::parse("oco.yaml", OCO_SCENARIO, None).unwrap();
+    let e = Venue::new(&respond::mock::upbit::Upbit, sc, opts())
+        .err()
+        .expect("the upbit mock refuses an OCO scenario");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("open_oco") && msg.contains("upbit") && msg.contains("oco.yaml:"),
+        "{msg}"
+    );
+}
