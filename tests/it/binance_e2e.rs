@@ -374,3 +374,37 @@ async fn containment_cancels_an_oco_and_proves_no_order_list_is_left() {
     );
     s.shutdown().await.unwrap();
 }
+
+/// The Binance drill of a scenario whose attacker also leaves an OCO open (`idle-bids` with
+/// `attack.open_oco: 1`): the run cancels the list with its legs, the cancel answer naming
+/// the list and the empty order-list listing are in the bundle's `raw/`, and the drill still
+/// passes.
+#[test]
+fn a_binance_drill_contains_an_attacker_oco() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/idle-bids.yaml"),
+    )
+    .unwrap()
+    .replace("name: idle-bids", "name: idle-bids-oco")
+    .replace("\nattack:\n", "\nattack:\n  open_oco: 1\n");
+    assert!(text.contains("open_oco: 1"));
+    let file = tmp.path().join("idle-bids-oco.yaml");
+    std::fs::write(&file, text).unwrap();
+    let list = vec![Drill::new(file.to_str().unwrap(), &tmp.path().join("out"))
+        .exchange("binance")
+        .reaction(2.0)
+        .min(0.95)];
+    let out = run_all(&list)
+        .pop()
+        .unwrap()
+        .unwrap_or_else(|e| panic!("the drill ran: {e:?}"));
+    assert!(out.scorecard.passed, "{:?}", out.scorecard.failures);
+    let cancels = raw_answers(&out.dir, "DELETE", "api_v3_openOrders").join("\n");
+    assert!(
+        cancels.contains(r#""contingencyType":"OCO""#),
+        "the cancel answers name the list:\n{cancels}"
+    );
+    let proofs = raw_answers(&out.dir, "GET", "api_v3_openOrderList");
+    assert_eq!(proofs.last().map(String::as_str), Some("[]"), "{proofs:?}");
+}
