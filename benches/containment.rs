@@ -15,6 +15,10 @@
 //! Export: `exchange.export_history` then `exchange.export_fills` with `all: true` (one
 //! `GET /v1/order` per order, all in the `default` group of 30/s): requests per second of each
 //! step, from the mock's request log, against that ceiling, and the 429s seen (must be 0).
+//! A Binance row runs `exchange.export_history` on the Binance façade: its requests against
+//! the minimum (per symbol read × 24-hour window × page of 1,000, orders and fills, plus the
+//! completeness proof's own calls), the busiest minute's request weight against Binance's
+//! 6,000, and the 429s (must be 0); `BINANCE_EXPORT_ORDERS` sizes it (default `EXPORT_ORDERS`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -193,6 +197,8 @@ struct Row {
     adapter: f64,
     adapter_total: f64,
     run: f64,
+    /// The longest pause between two requests of the run.
+    gap: f64,
     requests: usize,
     s429: usize,
 }
@@ -236,6 +242,14 @@ async fn containment_on(facade: Arc<dyn mock::Facade>, n: usize) -> Row {
     let (last, cancelled) = last_cancel(&log);
     assert_eq!(cancelled, n);
     let run = secs(last.unwrap() - t0);
+    // The longest pause between two requests of the run: a wait the limits did not need
+    // shows here.
+    let mut times: Vec<DateTime<Utc>> = log.iter().map(at).collect();
+    times.sort();
+    let gap = times
+        .windows(2)
+        .map(|p| secs(p[1] - p[0]))
+        .fold(0.0, f64::max);
     requests += log.len();
     s429 += log.iter().filter(|r| r.status == 429).count();
     let floor = if m.exchange == "binance" {
@@ -252,6 +266,7 @@ async fn containment_on(facade: Arc<dyn mock::Facade>, n: usize) -> Row {
         adapter,
         adapter_total,
         run,
+        gap,
         requests,
         s429,
     }
@@ -340,6 +355,133 @@ async fn export(per_day: u32) {
     m.server.shutdown().await.ok();
 }
 
+const EXPORT_HISTORY_PLAYBOOK: &str = r#"name: export-bench-binance
+description: Export the history (orders and fills per symbol and 24-hour window).
+steps:
+  - id: export
+    uses: exchange.export_history
+    with:
+      since: 10d
+"#;
+
+/// Binance's weight of a logged request (`GET /api/v3/openOrders` with no symbol, `myTrades`
+/// by window: the calls respond makes), and whether it counts against the per-IP
+/// `REQUEST_WEIGHT` budget (not the `/sapi` ones).
+fn binance_weight(r: &RequestRecord) -> Option<u32> {
+    let method = reqwest::Method::from_bytes(r.method.as_bytes()).ok()?;
+    let call = respond::exchange::http::Call {
+        method,
+        ..respond::exchange::http::Call::get(r.path.clone(), vec![])
+    };
+    let (group, w) = respond::exchange::binance::limits::cost(&call);
+    (group == respond::exchange::binance::limits::WEIGHT).then_some(w)
+}
+
+/// The Binance export row: requests against the minimum (one call per symbol, 24-hour window
+/// and page of 1,000 for orders and again for fills, plus the calls of the completeness proof
+/// that chose the symbols), the busiest minute's request weight against Binance's 6,000, and
+/// the 429s (must be 0).
+async fn export_binance(per_day: u32) {
+    let days = 3;
+    let m = Mock::start_on(Arc::new(Binance), 0, days, per_day).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let wall = Instant::now();
+    let report = run_playbook(&m, tmp.path(), EXPORT_HISTORY_PLAYBOOK).await;
+    let total = wall.elapsed().as_secs_f64();
+    assert!(report.ok, "binance export run ok");
+    let log = m.state().requests();
+    let out = |k: &str| {
+        report
+            .step("export")
+            .and_then(|s| s.outputs.get(k).cloned())
+            .unwrap_or_default()
+    };
+    let symbols = out("symbol_count").as_u64().unwrap_or(0);
+    let span = |k: &str| -> DateTime<Utc> { out(k).as_str().unwrap_or_default().parse().unwrap() };
+    let hours = secs(span("window_to") - span("window_from")) / 3600.0;
+    let windows = (hours / 24.0).ceil() as u64;
+    // Pages of 1,000 per symbol and window: the exported orders and fills spread evenly over
+    // the symbols and the days of history (the bench's bot trades both markets every day);
+    // a window with nothing in it still takes one call.
+    let count = |k: &str| out(k).as_u64().unwrap_or(0);
+    let busy = u64::from(days).min(windows);
+    let pages = |n: u64| {
+        n.div_ceil(symbols.max(1) * busy.max(1))
+            .div_ceil(1000)
+            .max(1)
+    };
+    let per_symbol = |n: u64| busy * pages(n) + (windows - busy);
+    let history = |r: &RequestRecord| {
+        r.method == "GET" && (r.path == "/api/v3/allOrders" || r.path == "/api/v3/myTrades")
+    };
+    let n_history = log.iter().filter(|r| history(r)).count() as u64;
+    let calls = |path: &str| {
+        log.iter()
+            .filter(|r| r.method == "GET" && r.path == path)
+            .count()
+    };
+    let mut timed: Vec<(DateTime<Utc>, String)> = log
+        .iter()
+        .map(|r| (at(r), format!("{} {}", r.method, r.path)))
+        .collect();
+    timed.sort();
+    let (gap, gap_between) = timed
+        .windows(2)
+        .map(|p| (secs(p[1].0 - p[0].0), format!("{} -> {}", p[0].1, p[1].1)))
+        .fold((0.0, String::new()), |a, b| if b.0 > a.0 { b } else { a });
+    // Everything else the export sent: the symbol scan (balances, snapshots, transfers, the
+    // one-order probes of quoted symbols), the clock and the markets.
+    let n_proof = log.len() as u64 - n_history;
+    let minimum =
+        symbols * (per_symbol(count("order_count")) + per_symbol(count("fill_count"))) + n_proof;
+    let requests = log.len() as u64;
+    // The busiest minute of request weight.
+    let weighted: Vec<(DateTime<Utc>, u32)> = log
+        .iter()
+        .filter_map(|r| Some((at(r), binance_weight(r)?)))
+        .collect();
+    let busiest = weighted
+        .iter()
+        .map(|(t0, _)| {
+            weighted
+                .iter()
+                .filter(|(t, _)| *t >= *t0 && secs(*t - *t0) < 60.0)
+                .map(|(_, w)| u64::from(*w))
+                .sum::<u64>()
+        })
+        .max()
+        .unwrap_or(0);
+    let total_weight: u64 = weighted.iter().map(|(_, w)| u64::from(*w)).sum();
+    let ceiling = u64::from(respond::exchange::binance::limits::WEIGHT_PER_MINUTE);
+    let s429 = log.iter().filter(|r| r.status == 429).count();
+    let s418 = log.iter().filter(|r| r.status == 418).count();
+    println!();
+    println!(
+        "binance export ({days} days of history, {} orders and {} fills, {symbols} symbols read, {windows} 24-hour windows; run {total:.2} s)",
+        count("order_count"),
+        count("fill_count")
+    );
+    println!(
+        "requests {requests} (history {n_history}, completeness proof and set-up {n_proof}); minimum {minimum}; ratio {:.2}",
+        requests as f64 / minimum.max(1) as f64
+    );
+    println!(
+        "  allOrders {} (minimum {}), myTrades {} (minimum {}); longest pause between requests {gap:.3} s ({gap_between})",
+        calls("/api/v3/allOrders"),
+        symbols * per_symbol(count("order_count")),
+        calls("/api/v3/myTrades"),
+        symbols * per_symbol(count("fill_count")),
+    );
+    println!(
+        "request weight: {total_weight} in all, busiest minute {busiest} of {ceiling} ({:.3} of the ceiling; floor {:.1} s)",
+        busiest as f64 / ceiling as f64,
+        binance_floor(total_weight).as_secs_f64()
+    );
+    println!("429 answers: {s429}   418 answers: {s418}");
+    assert_eq!(s429, 0, "the binance export provoked 429s");
+    m.server.shutdown().await.ok();
+}
+
 fn main() {
     let sizes: Vec<usize> = std::env::var("CONTAINMENT_SIZES")
         .ok()
@@ -368,7 +510,7 @@ fn main() {
         }
         println!("time to containment (start -> last open order cancelled, mock log), rate limits enforced");
         println!(
-            "{:<8} {:>6} {:>10} {:>12} {:>7} {:>12} {:>12} {:>7} {:>9} {:>5}",
+            "{:<8} {:>6} {:>10} {:>12} {:>7} {:>12} {:>12} {:>7} {:>10} {:>9} {:>5}",
             "exchange",
             "orders",
             "floor s",
@@ -377,6 +519,7 @@ fn main() {
             "adapter+rb s",
             "run s",
             "ratio",
+            "max gap s",
             "requests",
             "429"
         );
@@ -391,7 +534,7 @@ fn main() {
         for r in &rows {
             let f = r.floor.as_secs_f64();
             println!(
-                "{:<8} {:>6} {:>10.3} {:>12.3} {:>7} {:>12.3} {:>12.3} {:>7} {:>9} {:>5}",
+                "{:<8} {:>6} {:>10.3} {:>12.3} {:>7} {:>12.3} {:>12.3} {:>7} {:>10.3} {:>9} {:>5}",
                 r.exchange,
                 r.n,
                 f,
@@ -400,13 +543,22 @@ fn main() {
                 r.adapter_total,
                 r.run,
                 ratio(r.run, f),
+                r.gap,
                 r.requests,
                 r.s429
             );
         }
         println!("(floor: upbit::limits::cancel_all_floor, binance::limits::floor(containment_weight), no network time; 0 = the limits impose no wait)");
         println!("(adapter+rb: until cancel_all_open_orders returned, including the final listing and read-back;");
-        println!(" run: a snapshot then exchange.cancel_open_orders through run_new, from the run's start)");
+        println!(" run: a snapshot then exchange.cancel_open_orders through run_new, from the run's start;");
+        println!(" max gap: the longest pause between two requests of the run)");
         export(per_day).await;
+        // The Binance export has no per-order calls: `BINANCE_EXPORT_ORDERS` sizes it apart.
+        let binance_per_day = std::env::var("BINANCE_EXPORT_ORDERS")
+            .ok()
+            .and_then(|v| v.parse::<u32>().ok())
+            .map(|n| n.div_ceil(3))
+            .unwrap_or(per_day);
+        export_binance(binance_per_day).await;
     });
 }

@@ -809,6 +809,34 @@ pub fn run_facts(run_dir: &Path, inv: &Investigation) -> Result<RunFacts, String
         cancelled_orders: facts.cancelled_orders(),
         proven_scopes,
         timestamps: report::timestamp::read_all(run_dir),
+        history_markets: history_markets(run_dir, facts),
+    })
+}
+
+/// The markets the run's last history export read and its completeness statement, when the
+/// exchange keeps history per market (the export wrote `<step id>-symbols.json`). An
+/// unreadable statement file gives none: the ticket then names no markets.
+fn history_markets(run_dir: &Path, facts: &JournalFacts) -> Option<report::facts::HistoryMarkets> {
+    let file = facts
+        .ends_of("exchange.export_history")
+        .last()
+        .and_then(|(_, d)| {
+            d.get("outputs")?
+                .get("symbols_path")?
+                .as_str()
+                .map(str::to_string)
+        })?;
+    let v: Value = serde_json::from_slice(&std::fs::read(run_dir.join(&file)).ok()?).ok()?;
+    let symbols = v
+        .get("markets")?
+        .as_array()?
+        .iter()
+        .filter_map(|m| m.get("symbol")?.as_str().map(str::to_string))
+        .collect();
+    Some(report::facts::HistoryMarkets {
+        file,
+        symbols,
+        statement: v.get("statement")?.as_str()?.to_string(),
     })
 }
 

@@ -661,11 +661,13 @@ impl Pipeline {
     }
 }
 
-/// A write failure after which the exchange may or may not have acted.
+/// A write failure after which the exchange may or may not have acted: no answer, an
+/// unreadable one, a 5xx, or an error the adapter classified as the server's own (an
+/// exchange's "execution status unknown" code, whatever HTTP status carries it).
 pub fn outcome_unknown(e: &Error) -> bool {
     match e {
         Error::Transport(_) | Error::Decode { .. } => true,
-        Error::Api { status, .. } => *status >= 500,
+        Error::Api { status, kind, .. } => *status >= 500 || *kind == super::ErrorKind::ServerError,
         _ => false,
     }
 }

@@ -96,6 +96,11 @@ pub trait Facade: Send + Sync + 'static {
     }
     /// The rate-limit budget an in-process order (the live attacker's) counts against.
     fn order_budget(&self) -> Option<Budget>;
+    /// Whether it serves order lists (one-cancels-the-other pairs): a scenario's
+    /// `attack.open_oco` needs them.
+    fn order_lists(&self) -> bool {
+        false
+    }
     /// When a caller that keeps exceeding its budget is blocked (None: never).
     fn block_policy(&self) -> Option<BlockPolicy>;
     /// The exchange's REST API over the venue (without `/_mock/`).

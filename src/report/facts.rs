@@ -55,6 +55,21 @@ pub struct RunFacts {
     /// Trusted (RFC 3161) timestamps of the bundle, oldest first.
     #[serde(default)]
     pub timestamps: Vec<crate::report::timestamp::TimestampInfo>,
+    /// Where the exchange keeps history per market: the markets the export read and its
+    /// completeness statement (from the export's `<step id>-symbols.json`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history_markets: Option<HistoryMarkets>,
+}
+
+/// The markets an export read, and what that leaves out, as its statement file says.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryMarkets {
+    /// The statement file, relative to the bundle.
+    pub file: String,
+    /// The markets read, as the exchange writes them.
+    pub symbols: Vec<String>,
+    /// Which markets were read and what a missing one would take.
+    pub statement: String,
 }
 
 /// The incident as the user describes it: playbook inputs `account`, `discovered_at`,

@@ -216,5 +216,195 @@ fn every_built_in_scenario_passes_its_binance_drill() {
             1,
             "{name}:\n{ticket}"
         );
+        binance_claim_holds(name, &out.dir, &ticket);
     }
+}
+
+/// What Binance's support desk and the user need on top of the generic claim: the ticket
+/// names the symbols whose history was read (every market of an unauthorized order among
+/// them) and the completeness statement; the checklist says Binance requires an IP
+/// restriction before a key may withdraw, and that a pending withdrawal cannot be cancelled
+/// by API.
+fn binance_claim_holds(name: &str, dir: &Path, ticket: &str) {
+    let line = |prefix: &str| {
+        ticket
+            .lines()
+            .find_map(|l| l.strip_prefix(prefix))
+            .unwrap_or_else(|| panic!("{name}: no `{prefix}` in the ticket:\n{ticket}"))
+            .to_string()
+    };
+    let read = line("- Markets whose orders and fills were read (");
+    let (count, rest) = read.split_once("): ").unwrap();
+    let listed: Vec<&str> = rest
+        .split("; each with the reason")
+        .next()
+        .unwrap()
+        .split(", ")
+        .collect();
+    assert_eq!(
+        count.parse::<usize>().unwrap(),
+        listed.len(),
+        "{name}: {read}"
+    );
+    assert!(rest.contains("-symbols.json"), "{name}: {read}");
+    let statement: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            files(dir)
+                .into_iter()
+                .find(|p| p.to_string_lossy().ends_with("-symbols.json"))
+                .unwrap_or_else(|| panic!("{name}: the statement file is in the bundle")),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let in_file: Vec<&str> = statement["markets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["symbol"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        listed, in_file,
+        "{name}: the ticket names the file's markets"
+    );
+    if let Some(m) = ticket
+        .lines()
+        .find_map(|l| l.strip_prefix("- Unauthorized orders: "))
+        .and_then(|l| l.split("(markets: ").nth(1))
+    {
+        for market in m
+            .trim_end_matches(')')
+            .split(", ")
+            .filter(|s| !s.is_empty())
+        {
+            assert!(
+                listed.contains(&market),
+                "{name}: {market} traded but not read"
+            );
+        }
+    }
+    let completeness = line("- Completeness of the history: ");
+    assert!(
+        completeness.starts_with(&format!(
+            "Orders and fills were read for exactly the {} markets",
+            listed.len()
+        )),
+        "{name}: {completeness}"
+    );
+    let checklist = std::fs::read_to_string(dir.join("checklist.md")).unwrap();
+    assert!(
+        checklist.contains("Binance requires it before Enable Withdrawals can be ticked"),
+        "{name}: IP restriction for withdrawal keys:\n{checklist}"
+    );
+    assert!(
+        checklist.contains("Binance cannot cancel a pending withdrawal by API"),
+        "{name}: pending withdrawals:\n{checklist}"
+    );
+}
+
+/// The raw answers recorded under `run/raw` for `method path` (path as the recorder slugs
+/// it: `api_v3_openOrderList`), oldest first.
+fn raw_answers(run: &Path, method: &str, slug: &str) -> Vec<String> {
+    let mut names: Vec<PathBuf> = files(&run.join("raw"))
+        .into_iter()
+        .filter(|p| {
+            let n = p.file_name().unwrap().to_string_lossy();
+            n.ends_with(&format!("-{method}-{slug}.body"))
+        })
+        .collect();
+    names.sort();
+    names
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect()
+}
+
+/// A resting OCO (Binance's order list) in the leaked account: containment cancels both legs,
+/// proves with `GET /api/v3/openOrderList` that no list is left, and keeps the cancel answer
+/// naming the list in `raw/` as the evidence of what was open.
+#[tokio::test]
+async fn containment_cancels_an_oco_and_proves_no_order_list_is_left() {
+    use crate::mock_binance::{leg_ids, place_oco, start, Api};
+    use respond::exchange::binance::{BinanceClient, BinanceConfig};
+    use respond::exchange::Exchange;
+
+    let s = start("blank").await;
+    let bot = Api::new(&s, "bot");
+    let list = place_oco(&bot, &s, "0.001").await;
+    let legs = leg_ids(&list);
+    let tmp = tempfile::tempdir().unwrap();
+    let run = respond::rundir::RunDir::create(&tmp.path().join("run")).unwrap();
+    let k = s.state.key("bot").unwrap().clone();
+    let mut cfg = BinanceConfig::new(k.access_key, respond::secret::Secret::new(k.secret_key));
+    cfg.base_url = Some(s.url.clone());
+    cfg.recorder = Some(run);
+    let client = BinanceClient::new(cfg).unwrap();
+
+    let report = client.cancel_all_open_orders().await.unwrap();
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    let mut ids: Vec<String> = report.cancelled.iter().map(|o| o.id.clone()).collect();
+    ids.sort();
+    let mut want = legs.clone();
+    want.sort();
+    assert_eq!(ids, want, "both legs reported cancelled");
+
+    // The venue: nothing open, no list executing.
+    assert_eq!(
+        bot.get("/api/v3/openOrders", &[]).await.ok(),
+        serde_json::Value::Array(vec![])
+    );
+    assert_eq!(
+        bot.get("/api/v3/openOrderList", &[]).await.ok(),
+        serde_json::Value::Array(vec![])
+    );
+    // The evidence: the cancel answer naming the list and its legs, then the empty listing.
+    let run_dir = tmp.path().join("run");
+    let cancels = raw_answers(&run_dir, "DELETE", "api_v3_openOrders");
+    assert_eq!(cancels.len(), 1, "one cancel-all for the one symbol");
+    let answer: serde_json::Value = serde_json::from_str(&cancels[0]).unwrap();
+    let l = &answer[0];
+    assert_eq!(l["contingencyType"], "OCO");
+    assert_eq!(l["orderListId"], list["orderListId"]);
+    assert_eq!(l["orderReports"].as_array().unwrap().len(), 2);
+    let proofs = raw_answers(&run_dir, "GET", "api_v3_openOrderList");
+    assert_eq!(
+        proofs,
+        ["[]"],
+        "the lists were listed once, and none was left"
+    );
+    s.shutdown().await.unwrap();
+}
+
+/// The Binance drill of a scenario whose attacker also leaves an OCO open (`idle-bids` with
+/// `attack.open_oco: 1`): the run cancels the list with its legs, the cancel answer naming
+/// the list and the empty order-list listing are in the bundle's `raw/`, and the drill still
+/// passes.
+#[test]
+fn a_binance_drill_contains_an_attacker_oco() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/idle-bids.yaml"),
+    )
+    .unwrap()
+    .replace("name: idle-bids", "name: idle-bids-oco")
+    .replace("\nattack:\n", "\nattack:\n  open_oco: 1\n");
+    assert!(text.contains("open_oco: 1"));
+    let file = tmp.path().join("idle-bids-oco.yaml");
+    std::fs::write(&file, text).unwrap();
+    let list = vec![Drill::new(file.to_str().unwrap(), &tmp.path().join("out"))
+        .exchange("binance")
+        .reaction(2.0)
+        .min(0.95)];
+    let out = run_all(&list)
+        .pop()
+        .unwrap()
+        .unwrap_or_else(|e| panic!("the drill ran: {e:?}"));
+    assert!(out.scorecard.passed, "{:?}", out.scorecard.failures);
+    let cancels = raw_answers(&out.dir, "DELETE", "api_v3_openOrders").join("\n");
+    assert!(
+        cancels.contains(r#""contingencyType":"OCO""#),
+        "the cancel answers name the list:\n{cancels}"
+    );
+    let proofs = raw_answers(&out.dir, "GET", "api_v3_openOrderList");
+    assert_eq!(proofs.last().map(String::as_str), Some("[]"), "{proofs:?}");
 }

@@ -23,7 +23,7 @@ async fn serve(sc: mock::Scenario, o: MockOptions) -> MockServer {
         .expect("binds")
 }
 
-async fn start(scenario: &str) -> MockServer {
+pub(crate) async fn start(scenario: &str) -> MockServer {
     serve(mock::scenario::load(scenario, None).unwrap(), opts()).await
 }
 
@@ -44,7 +44,7 @@ fn dv(v: &Value) -> Decimal {
 }
 
 /// Binance's error envelope on a raw answer.
-trait Answer {
+pub(crate) trait Answer {
     fn code(&self) -> i64;
     fn ok(&self) -> Value;
     fn refused(&self, status: u16, code: i64);
@@ -69,7 +69,7 @@ enum Signer {
 }
 
 /// A Binance caller: HMAC hex or Ed25519 base64 over `query + body`.
-struct Api {
+pub(crate) struct Api {
     base: String,
     http: reqwest::Client,
     key: String,
@@ -92,7 +92,7 @@ fn enc(s: &str) -> String {
 }
 
 impl Api {
-    fn new(s: &MockServer, label: &str) -> Api {
+    pub(crate) fn new(s: &MockServer, label: &str) -> Api {
         let k = s.state.key(label).expect("key exists");
         let signer = match k.public_key {
             Some(_) => Signer::Ed25519(
@@ -157,7 +157,7 @@ impl Api {
     }
 
     /// A signed request: GET and DELETE in the query, POST in the body (as ccxt sends them).
-    async fn call(&self, method: &str, path: &str, params: &[(&str, &str)]) -> Resp {
+    pub(crate) async fn call(&self, method: &str, path: &str, params: &[(&str, &str)]) -> Resp {
         let q = self.query(params);
         let signed = format!("{q}&signature={}", self.sign(&q));
         if method == "POST" {
@@ -167,8 +167,21 @@ impl Api {
         }
     }
 
-    async fn get(&self, path: &str, params: &[(&str, &str)]) -> Resp {
+    pub(crate) async fn get(&self, path: &str, params: &[(&str, &str)]) -> Resp {
         self.call("GET", path, params).await
+    }
+
+    /// A `LIMIT` `GTC` buy.
+    async fn limit_buy(&self, symbol: &str, quantity: &str, price: &str) -> Resp {
+        let p = [
+            ("symbol", symbol),
+            ("side", "BUY"),
+            ("type", "LIMIT"),
+            ("timeInForce", "GTC"),
+            ("quantity", quantity),
+            ("price", price),
+        ];
+        self.call("POST", "/api/v3/order", &p).await
     }
 }
 
@@ -398,21 +411,7 @@ async fn ed25519_keys_sign_with_the_pem_the_banner_gives() {
     );
     let bot = Api::new(&s, "bot");
     bot.get("/api/v3/account", &[]).await.ok();
-    let placed = bot
-        .call(
-            "POST",
-            "/api/v3/order",
-            &[
-                ("symbol", "BTCUSDT"),
-                ("side", "BUY"),
-                ("type", "LIMIT"),
-                ("timeInForce", "GTC"),
-                ("quantity", "0.001"),
-                ("price", "60000"),
-            ],
-        )
-        .await
-        .ok();
+    let placed = bot.limit_buy("BTCUSDT", "0.001", "60000").await.ok();
     assert_eq!(placed["status"], "NEW");
     // The base64 signature sent without percent-encoding: `+` becomes a space, refused.
     let mut tries = 0;
@@ -602,7 +601,12 @@ async fn new_orders_meet_the_filters_and_market_orders_fill() {
     ]);
     expect(post(maker.clone()).await, -2010, "immediately match");
     maker[4] = ("price", "60000");
-    assert_eq!(post(maker).await.ok()["type"], "LIMIT_MAKER");
+    let rests = post(maker).await.ok();
+    assert_eq!(rests["type"], "LIMIT_MAKER");
+    assert_eq!(
+        rests["status"], "NEW",
+        "a post-only order that would not take rests"
+    );
     // A market buy by quote amount spends it; a market buy by quantity gets exactly that.
     let by_quote = post(order(&[("type", "MARKET"), ("quoteOrderQty", "100")]))
         .await
@@ -1290,4 +1294,294 @@ async fn the_users_website_orders_show_the_client_id_binance_gives_them() {
         assert_eq!(by_cid["orderId"], o["orderId"]);
     }
     s.shutdown().await.unwrap();
+}
+
+/// A SELL OCO on BTCUSDT around the book: the `LIMIT_MAKER` leg just under the best ask, the
+/// stop 3% under the best bid (`STOP_LOSS_LIMIT` at 4% under).
+pub(crate) async fn place_oco(bot: &Api, s: &MockServer, qty: &str) -> Value {
+    let depth = public(s, "/api/v3/depth?symbol=BTCUSDT&limit=5").await.ok();
+    let ask = dv(&depth["asks"][0][0]);
+    let bid = dv(&depth["bids"][0][0]);
+    let above = (ask - d("0.01")).to_string();
+    let stop = (bid * d("0.97")).round_dp(2).to_string();
+    let limit = (bid * d("0.96")).round_dp(2).to_string();
+    bot.call(
+        "POST",
+        "/api/v3/orderList/oco",
+        &[
+            ("symbol", "BTCUSDT"),
+            ("side", "SELL"),
+            ("quantity", qty),
+            ("aboveType", "LIMIT_MAKER"),
+            ("abovePrice", &above),
+            ("belowType", "STOP_LOSS_LIMIT"),
+            ("belowStopPrice", &stop),
+            ("belowPrice", &limit),
+            ("belowTimeInForce", "GTC"),
+        ],
+    )
+    .await
+    .ok()
+}
+
+pub(crate) fn leg_ids(list: &Value) -> Vec<String> {
+    list["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["orderId"].to_string())
+        .collect()
+}
+
+/// Order lists as Binance serves them: an OCO is two legs sharing an `orderListId` (one
+/// lock for both), `openOrderList` lists it, the first fill of the book leg expires the stop
+/// leg, cancelling one leg cancels the list, and `DELETE openOrders` answers a list object
+/// (with a report per leg) beside the plain orders it cancelled.
+#[tokio::test]
+async fn oco_order_lists_are_placed_matched_listed_and_cancelled() {
+    let s = start("blank").await;
+    let bot = Api::new(&s, "bot");
+    let btc_locked = |acct: Value| {
+        acct["balances"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["asset"] == "BTC")
+            .map(|b| dv(&b["locked"]))
+            .unwrap()
+    };
+    // Refusals: legs the wrong way round, and prices on the wrong side of the market.
+    let sell_oco = |legs: &'static [(&'static str, &'static str)]| {
+        let bot = &bot;
+        async move {
+            let mut p = vec![
+                ("symbol", "BTCUSDT"),
+                ("side", "SELL"),
+                ("quantity", "0.001"),
+            ];
+            p.extend_from_slice(legs);
+            bot.call("POST", "/api/v3/orderList/oco", &p).await
+        }
+    };
+    sell_oco(&[
+        ("aboveType", "STOP_LOSS"),
+        ("aboveStopPrice", "99000"),
+        ("belowType", "LIMIT_MAKER"),
+        ("belowPrice", "90000"),
+    ])
+    .await
+    .refused(400, -1014);
+    let r = sell_oco(&[
+        ("aboveType", "LIMIT_MAKER"),
+        ("abovePrice", "1000"),
+        ("belowType", "STOP_LOSS"),
+        ("belowStopPrice", "900"),
+    ])
+    .await;
+    r.refused(400, -2010);
+    assert!(r.body.contains("relationship of the prices"), "{}", r.body);
+
+    // Placed: two legs, one list, the quantity locked once.
+    let list = place_oco(&bot, &s, "0.001").await;
+    assert_eq!(list["contingencyType"], "OCO");
+    assert_eq!(list["listStatusType"], "EXEC_STARTED");
+    let list_id = list["orderListId"].as_i64().unwrap();
+    assert!(list_id > 0);
+    let types: Vec<&str> = list["orderReports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["LIMIT_MAKER", "STOP_LOSS_LIMIT"]);
+    let legs = leg_ids(&list);
+    let r = bot.get("/api/v3/openOrders", &[]).await;
+    let weight = |r: &Resp| -> u32 { r.header("x-mbx-used-weight-1m").unwrap().parse().unwrap() };
+    let used = weight(&r);
+    let open = r.ok();
+    let open = open.as_array().unwrap();
+    assert_eq!(open.len(), 2, "{open:?}");
+    assert!(open.iter().all(|o| o["orderListId"] == list_id));
+    let stop_leg = open
+        .iter()
+        .find(|o| o["type"] == "STOP_LOSS_LIMIT")
+        .unwrap();
+    assert!(dv(&stop_leg["stopPrice"]) > Decimal::ZERO);
+    assert_eq!(stop_leg["isWorking"], false);
+    let r = bot.get("/api/v3/openOrderList", &[]).await;
+    assert_eq!(weight(&r), used + 6);
+    let lists = r.ok();
+    assert_eq!(lists.as_array().unwrap().len(), 1);
+    assert_eq!(lists[0]["orderListId"], list_id);
+    assert_eq!(
+        btc_locked(bot.get("/api/v3/account", &[]).await.ok()),
+        d("0.001")
+    );
+
+    // The attacker buys into the book leg: it fills, the stop leg expires, the list is over.
+    let attacker = Api::new(&s, "attacker");
+    let above = open.iter().find(|o| o["type"] == "LIMIT_MAKER").unwrap();
+    let price = above["price"].as_str().unwrap().to_string();
+    attacker.limit_buy("BTCUSDT", "0.001", &price).await.ok();
+    let state = |id: &str| {
+        let bot = &bot;
+        let id = id.to_string();
+        async move {
+            bot.get("/api/v3/order", &[("symbol", "BTCUSDT"), ("orderId", &id)])
+                .await
+                .ok()["status"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+    assert_eq!(state(&legs[0]).await, "FILLED");
+    assert_eq!(state(&legs[1]).await, "EXPIRED");
+    assert_eq!(
+        bot.get("/api/v3/openOrderList", &[]).await.ok(),
+        Value::Array(vec![])
+    );
+    assert_eq!(
+        btc_locked(bot.get("/api/v3/account", &[]).await.ok()),
+        Decimal::ZERO
+    );
+
+    // Cancel-all per symbol: a plain order and a list, answered side by side.
+    let list = place_oco(&bot, &s, "0.001").await;
+    bot.limit_buy("BTCUSDT", "0.001", "50000").await.ok();
+    let all = bot
+        .call("DELETE", "/api/v3/openOrders", &[("symbol", "BTCUSDT")])
+        .await
+        .ok();
+    let all = all.as_array().unwrap();
+    assert_eq!(all.len(), 2, "{all:?}");
+    let l = all.iter().find(|x| x["contingencyType"] == "OCO").unwrap();
+    assert_eq!(l["orderListId"], list["orderListId"]);
+    assert_eq!(l["listStatusType"], "ALL_DONE");
+    let reports = l["orderReports"].as_array().unwrap();
+    assert_eq!(reports.len(), 2);
+    assert!(reports.iter().all(|o| o["status"] == "CANCELED"));
+    assert!(all
+        .iter()
+        .any(|x| x["orderListId"] == -1 && x["status"] == "CANCELED"));
+    assert_eq!(
+        bot.get("/api/v3/openOrderList", &[]).await.ok(),
+        Value::Array(vec![])
+    );
+
+    // By list id; again: -2011. One leg by its own id: the list goes with it.
+    let list = place_oco(&bot, &s, "0.001").await;
+    let id = list["orderListId"].to_string();
+    let c = bot
+        .call(
+            "DELETE",
+            "/api/v3/orderList",
+            &[("symbol", "BTCUSDT"), ("orderListId", &id)],
+        )
+        .await
+        .ok();
+    assert_eq!(c["listOrderStatus"], "ALL_DONE");
+    bot.call(
+        "DELETE",
+        "/api/v3/orderList",
+        &[("symbol", "BTCUSDT"), ("orderListId", &id)],
+    )
+    .await
+    .refused(400, -2011);
+    let list = place_oco(&bot, &s, "0.001").await;
+    let legs = leg_ids(&list);
+    bot.call(
+        "DELETE",
+        "/api/v3/order",
+        &[("symbol", "BTCUSDT"), ("orderId", &legs[1])],
+    )
+    .await
+    .ok();
+    assert_eq!(state(&legs[0]).await, "CANCELED");
+    assert_eq!(
+        bot.get("/api/v3/openOrders", &[]).await.ok(),
+        Value::Array(vec![])
+    );
+    assert_eq!(
+        btc_locked(bot.get("/api/v3/account", &[]).await.ok()),
+        Decimal::ZERO
+    );
+    s.shutdown().await.unwrap();
+}
+
+const OCO_SCENARIO: &str = r#"name: oco
+seed: 5
+now: 2026-11-20T18:30:00Z
+quote: USDT
+markets:
+  - { base: ETH, name: Ethereum, price: "3400" }
+  - { base: BTC, name: Bitcoin, price: "96000" }
+accounts:
+  - { name: victim, balances: { USDT: "10000", BTC: "0.5" } }
+  - { name: attacker, balances: { USDT: "100000" } }
+keys:
+  - { account: victim, label: bot, permissions: [read, trade] }
+  - { account: attacker, label: attacker, permissions: [read, trade] }
+attack:
+  key: bot
+  attacker_account: attacker
+  start_minutes_before_now: 30
+  open_oco: 1
+"#;
+
+/// A scenario's `attack.open_oco` leaves an OCO open in the victim's account: both legs
+/// listed open under one `orderListId` (the stop leg off the book: the book shows no ask
+/// under the market), the quantity locked once, both legs the attacker's in the ground
+/// truth. A façade without order lists refuses the scenario, naming the field.
+#[tokio::test]
+async fn a_scenario_leaves_an_attacker_oco_open_where_the_facade_serves_order_lists() {
+    let s = start_yaml(OCO_SCENARIO).await;
+    let bot = Api::new(&s, "bot");
+    let lists = bot.get("/api/v3/openOrderList", &[]).await.ok();
+    let lists = lists.as_array().unwrap();
+    assert_eq!(lists.len(), 1, "{lists:?}");
+    let id = &lists[0]["orderListId"];
+    let open = bot.get("/api/v3/openOrders", &[]).await.ok();
+    let legs: Vec<&Value> = open
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| &o["orderListId"] == id)
+        .collect();
+    let mut types: Vec<&str> = legs.iter().map(|o| o["type"].as_str().unwrap()).collect();
+    types.sort();
+    assert_eq!(types, ["LIMIT_MAKER", "STOP_LOSS_LIMIT"]);
+    let depth = public(&s, "/api/v3/depth?symbol=BTCUSDT&limit=5")
+        .await
+        .ok();
+    let best_bid = dv(&depth["bids"][0][0]);
+    let best_ask = dv(&depth["asks"][0][0]);
+    assert!(
+        best_ask > best_bid,
+        "no ask rests under the market: {depth}"
+    );
+    let account = bot.get("/api/v3/account", &[]).await.ok();
+    let btc = account["balances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["asset"] == "BTC")
+        .unwrap()
+        .clone();
+    let qty = dv(&legs[0]["origQty"]);
+    assert_eq!(dv(&btc["locked"]), qty, "locked once");
+    assert_eq!(dv(&btc["free"]) + qty, d("0.5"));
+    let truth = s.state.ground_truth();
+    assert!(truth.attacker_order_uuids.len() >= 2);
+    s.shutdown().await.unwrap();
+
+    let sc = mock::scenario::parse("oco.yaml", OCO_SCENARIO, None).unwrap();
+    let e = Venue::new(&respond::mock::upbit::Upbit, sc, opts())
+        .err()
+        .expect("the upbit mock refuses an OCO scenario");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("open_oco") && msg.contains("upbit") && msg.contains("oco.yaml:"),
+        "{msg}"
+    );
 }

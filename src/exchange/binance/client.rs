@@ -481,6 +481,40 @@ impl BinanceClient {
         }
     }
 
+    /// Sends one cancel (`DELETE /api/v3/openOrders` of a symbol, `DELETE /api/v3/orderList`)
+    /// and notes what its answer says about each order. An unreadable answer, nothing left to
+    /// cancel (filled or cancelled meanwhile) and an unknown outcome are left to the next
+    /// listing; a refusal is returned for the report; a dead key or an error that ends the
+    /// run is the error.
+    async fn cancel_and_note(
+        &self,
+        call: Call,
+        answered: &mut HashMap<String, wire::Cancelled>,
+    ) -> Result<Option<Error>> {
+        match self.write(call).await {
+            Ok(a) => {
+                if let Ok(list) = wire::parse_cancelled(&a.body) {
+                    for c in list {
+                        answered.insert(c.order_id.clone(), c);
+                    }
+                }
+                Ok(None)
+            }
+            Err(e) if e.kind() == Some(ErrorKind::NotFound) => Ok(None),
+            Err(e) if outcome_unknown(&e) => Ok(None),
+            Err(e @ Error::Api { .. }) if !e.is_key_dead() && !e.is_out_of_scope() => Ok(Some(e)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `GET /api/v3/openOrderList`: the order lists still executing, every symbol (weight 6).
+    async fn open_order_lists(&self) -> Result<Vec<wire::OpenList>> {
+        self.read(Call::get("/api/v3/openOrderList", vec![]), |a| {
+            wire::parse_open_lists(&a.body)
+        })
+        .await
+    }
+
     /// `GET /sapi/v1/account/apiRestrictions`, remembered.
     async fn restrictions_now(&self) -> Result<Restrictions> {
         let r = self
@@ -963,10 +997,13 @@ impl Exchange for BinanceClient {
     }
 
     /// Rounds of: list every open order (one call) → `DELETE /api/v3/openOrders` for each
-    /// symbol with open orders (order lists included) → list again, until none is left. A
-    /// cancel whose outcome is unknown is settled by the next listing, never sent blindly
-    /// again; orders that left the book without a cancel answer are read back for their final
-    /// state. Running it with nothing open does nothing but list.
+    /// symbol with open orders (order lists included: Binance cancels a list's legs together
+    /// and answers with the list) → list again, until none is left. Then the order lists:
+    /// `GET /api/v3/openOrderList` must answer none; a list still executing is cancelled with
+    /// `DELETE /api/v3/orderList` and everything is listed again. A cancel whose outcome is
+    /// unknown is settled by the next listing, never sent blindly again; orders that left the
+    /// book without a cancel answer are read back for their final state. Running it with
+    /// nothing open does nothing but the two listings.
     async fn cancel_all_open_orders(&self) -> Result<CancelReport> {
         // Every order listed open, as first seen, and what the cancels answered about it.
         let mut seen: BTreeMap<String, Order> = BTreeMap::new();
@@ -974,6 +1011,12 @@ impl Exchange for BinanceClient {
         let mut failed: BTreeMap<String, String> = BTreeMap::new();
         let mut tries: HashMap<String, u32> = HashMap::new();
         let mut still_open: Vec<Order> = Vec::new();
+        // Order lists cancelled by id: tries, the refusal, the lists left open at the end.
+        let mut list_tries: HashMap<String, u32> = HashMap::new();
+        let mut list_failed: BTreeMap<String, String> = BTreeMap::new();
+        let mut lists_left: Vec<wire::OpenList> = Vec::new();
+        // Legs of lists cancelled by id that no order listing showed: (symbol, order id).
+        let mut unlisted_legs: BTreeSet<(String, String)> = BTreeSet::new();
         let mut done = false;
         for _round in 0..MAX_CANCEL_ROUNDS {
             let open = self.open_orders().await?;
@@ -986,8 +1029,32 @@ impl Exchange for BinanceClient {
                 .filter(|s| tries.get(s).copied().unwrap_or(0) < MAX_TRIES_PER_SYMBOL)
                 .collect();
             if open.is_empty() {
-                done = true;
-                break;
+                let lists = self.open_order_lists().await?;
+                if lists.is_empty() {
+                    done = true;
+                    break;
+                }
+                let (to_cancel, spent): (Vec<_>, Vec<_>) = lists.into_iter().partition(|l| {
+                    list_tries.get(&l.list_id).copied().unwrap_or(0) < MAX_TRIES_PER_SYMBOL
+                });
+                if to_cancel.is_empty() {
+                    lists_left = spent;
+                    break;
+                }
+                for l in to_cancel {
+                    *list_tries.entry(l.list_id.clone()).or_default() += 1;
+                    for id in &l.order_ids {
+                        unlisted_legs.insert((l.symbol.clone(), id.clone()));
+                    }
+                    let call = Call::delete(
+                        "/api/v3/orderList",
+                        vec![p("symbol", &l.symbol), p("orderListId", &l.list_id)],
+                    );
+                    if let Some(e) = self.cancel_and_note(call, &mut answered).await? {
+                        list_failed.insert(l.list_id.clone(), e.to_string());
+                    }
+                }
+                continue;
             }
             if symbols.is_empty() {
                 still_open = open;
@@ -996,28 +1063,46 @@ impl Exchange for BinanceClient {
             for symbol in symbols {
                 *tries.entry(symbol.clone()).or_default() += 1;
                 let call = Call::delete("/api/v3/openOrders", vec![p("symbol", &symbol)]);
-                match self.write(call).await {
-                    // An unreadable answer: the next listing says what happened.
-                    Ok(a) => {
-                        if let Ok(list) = wire::parse_cancelled(&a.body) {
-                            for c in list {
-                                answered.insert(c.order_id.clone(), c);
-                            }
-                        }
+                if let Some(e) = self.cancel_and_note(call, &mut answered).await? {
+                    for o in open.iter().filter(|o| o.market.symbol == symbol.as_str()) {
+                        failed.insert(o.id.clone(), e.to_string());
                     }
-                    // Nothing left to cancel on that symbol (filled or cancelled meanwhile).
-                    Err(e) if e.kind() == Some(ErrorKind::NotFound) => {}
-                    Err(e) if outcome_unknown(&e) => {}
-                    Err(e @ Error::Api { .. }) if !e.is_key_dead() && !e.is_out_of_scope() => {
-                        for o in open.iter().filter(|o| o.market.symbol == symbol.as_str()) {
-                            failed.insert(o.id.clone(), e.to_string());
-                        }
-                    }
-                    Err(e) => return Err(e),
                 }
             }
         }
         let mut report = CancelReport::default();
+        // A list's legs no listing showed open are read once, for the report.
+        for (symbol, id) in unlisted_legs {
+            if seen.contains_key(&id) {
+                continue;
+            }
+            let read = match self.market(&symbol) {
+                Ok(m) => self.get_order(&m, &id).await,
+                Err(e) => Err(e),
+            };
+            match read {
+                Ok(o) => {
+                    seen.insert(id, o);
+                }
+                Err(e) if e.is_key_dead() => return Err(e),
+                Err(e) => report.failed.push(CancelFailure {
+                    order_id: id,
+                    reason: format!("a leg of an order list; its state could not be read: {e}"),
+                }),
+            }
+        }
+        for l in &lists_left {
+            report.failed.push(CancelFailure {
+                order_id: format!("orderList {}", l.list_id),
+                reason: list_failed.get(&l.list_id).cloned().unwrap_or_else(|| {
+                    format!(
+                        "order list on {} still open after its cancels (orders {})",
+                        l.symbol,
+                        l.order_ids.join(", ")
+                    )
+                }),
+            });
+        }
         let open_ids: BTreeSet<&String> = still_open.iter().map(|o| &o.id).collect();
         for (id, o) in &seen {
             if open_ids.contains(id) {

@@ -76,6 +76,8 @@ pub fn cost(call: &Call) -> (&'static str, u32) {
         ("DELETE", "/api/v3/openOrders") => (WEIGHT, 1),
         ("GET", "/api/v3/order") => (WEIGHT, 4),
         ("DELETE", "/api/v3/order") => (WEIGHT, 1),
+        ("GET", "/api/v3/openOrderList") => (WEIGHT, 6),
+        ("DELETE", "/api/v3/orderList") => (WEIGHT, 1),
         ("GET", "/api/v3/allOrders") => (WEIGHT, 20),
         ("GET", "/api/v3/myTrades") => (WEIGHT, if has(call, "orderId") { 5 } else { 20 }),
         ("GET", "/api/v3/klines") => (WEIGHT, 2),
@@ -156,10 +158,11 @@ pub fn floor(weight: u64) -> Duration {
 }
 
 /// Containment's weight for a book of open orders over `symbols` symbols, cancelled in
-/// `rounds` rounds: a listing of every open order (80) per round and the final one, and one
-/// cancel-all (1) per symbol.
+/// `rounds` rounds: a listing of every open order (80) per round and the final one, one
+/// cancel-all (1) per symbol, and the listing of open order lists (6) that proves none is
+/// left.
 pub fn containment_weight(symbols: u64, rounds: u64) -> u64 {
-    80 * (rounds + 1) + symbols
+    80 * (rounds + 1) + symbols + 6
 }
 
 #[cfg(test)]
@@ -231,6 +234,6 @@ mod tests {
         assert_eq!(floor(6000), Duration::ZERO);
         assert_eq!(floor(6001), Duration::from_secs(60));
         assert_eq!(floor(18_000), Duration::from_secs(120));
-        assert_eq!(containment_weight(3, 1), 163);
+        assert_eq!(containment_weight(3, 1), 169);
     }
 }

@@ -443,6 +443,7 @@ async fn cancel_all_goes_symbol_by_symbol_and_settles_unknown_outcomes_by_readin
         match (r.method.as_str(), r.path.as_str()) {
             ("GET", "/api/v3/exchangeInfo") => ok(EXCHANGE_INFO),
             ("GET", "/api/v3/openOrders") => ok(&format!("[{}]", book.join(","))),
+            ("GET", "/api/v3/openOrderList") => ok("[]"),
             ("DELETE", "/api/v3/openOrders") => {
                 let sym = r.param("symbol").unwrap().to_string();
                 book.retain(|o| !o.contains(&format!(r#""symbol":"{sym}""#)));
@@ -452,10 +453,7 @@ async fn cancel_all_goes_symbol_by_symbol_and_settles_unknown_outcomes_by_readin
                 }
                 ok(r#"[{"symbol":"BTCUSDT","origClientOrderId":"c1","orderId":1,"orderListId":-1,"clientOrderId":"x","transactTime":5,"price":"1","origQty":"2","executedQty":"0","cummulativeQuoteQty":"0","status":"CANCELED","timeInForce":"GTC","type":"LIMIT","side":"BUY"}]"#)
             }
-            ("GET", "/api/v3/order") => {
-                let id: i64 = r.param("orderId").unwrap().parse().unwrap();
-                ok(&order("PUMPUSDT", id, "CANCELED", 1_735_775_000_000 + id))
-            }
+            ("GET", "/api/v3/order") => read_back(r, "CANCELED"),
             _ => err(404, -1, "no"),
         }
     })
@@ -481,10 +479,108 @@ async fn cancel_all_goes_symbol_by_symbol_and_settles_unknown_outcomes_by_readin
     );
     assert_eq!(s.count("GET", "/api/v3/openOrders"), 2);
     assert_eq!(
+        s.count("GET", "/api/v3/openOrderList"),
+        1,
+        "no order list is left: verified once the orders are gone"
+    );
+    assert_eq!(
         s.count("GET", "/api/v3/order"),
         2,
         "the unknown outcomes are read back"
     );
+}
+
+/// `GET /api/v3/order` of a PUMPUSDT order in `status`.
+fn read_back(r: &Seen, status: &str) -> Reply {
+    let id: i64 = r.param("orderId").unwrap().parse().unwrap();
+    ok(&order("PUMPUSDT", id, status, 1_735_775_000_000 + id))
+}
+
+fn open_list(id: i64, legs: [i64; 2]) -> String {
+    format!(
+        r#"{{"orderListId":{id},"contingencyType":"OCO","listStatusType":"EXEC_STARTED","listOrderStatus":"EXECUTING","listClientOrderId":"l{id}","transactionTime":5,"symbol":"PUMPUSDT","orders":[{{"symbol":"PUMPUSDT","orderId":{},"clientOrderId":"a"}},{{"symbol":"PUMPUSDT","orderId":{},"clientOrderId":"b"}}]}}"#,
+        legs[0], legs[1]
+    )
+}
+
+/// An order list Binance still reports executing once no order is listed open is cancelled
+/// by its id, its legs are read for the report, and the lists are listed again until none
+/// is left; a list that stays open whatever is sent is a failure naming it, not a success.
+#[tokio::test]
+async fn order_lists_left_after_the_orders_are_cancelled_by_id_until_none_is_open() {
+    let lists = Arc::new(Mutex::new(vec![open_list(31, [12, 13])]));
+    let l = lists.clone();
+    let s = stub(0, move |r| {
+        let mut lists = l.lock().unwrap();
+        match (r.method.as_str(), r.path.as_str()) {
+            ("GET", "/api/v3/exchangeInfo") => ok(EXCHANGE_INFO),
+            ("GET", "/api/v3/openOrders") => ok("[]"),
+            ("GET", "/api/v3/openOrderList") => ok(&format!("[{}]", lists.join(","))),
+            ("DELETE", "/api/v3/orderList") => {
+                assert_eq!(r.param("symbol"), Some("PUMPUSDT"));
+                assert_eq!(r.param("orderListId"), Some("31"));
+                lists.clear();
+                ok(r#"{"orderListId":31,"contingencyType":"OCO","listStatusType":"ALL_DONE","listOrderStatus":"ALL_DONE","listClientOrderId":"l31","transactionTime":6,"symbol":"PUMPUSDT","orders":[],"orderReports":[{"symbol":"PUMPUSDT","orderId":12,"orderListId":31,"status":"CANCELED","executedQty":"0"},{"symbol":"PUMPUSDT","orderId":13,"orderListId":31,"status":"CANCELED","executedQty":"0"}]}"#)
+            }
+            ("GET", "/api/v3/order") => read_back(r, "CANCELED"),
+            _ => err(404, -1, "no"),
+        }
+    })
+    .await;
+    let report = s.hmac().cancel_all_open_orders().await.unwrap();
+    let ids: Vec<&str> = report.cancelled.iter().map(|o| o.id.as_str()).collect();
+    assert_eq!(ids, ["12", "13"], "{report:?}");
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    assert_eq!(s.count("DELETE", "/api/v3/orderList"), 1);
+    assert_eq!(s.count("GET", "/api/v3/openOrderList"), 2);
+
+    // A list that never goes away: a bounded number of cancels, then a failure naming it.
+    let s = stub(0, move |r| match (r.method.as_str(), r.path.as_str()) {
+        ("GET", "/api/v3/exchangeInfo") => ok(EXCHANGE_INFO),
+        ("GET", "/api/v3/openOrders") => ok("[]"),
+        ("GET", "/api/v3/openOrderList") => ok(&format!("[{}]", open_list(32, [14, 15]))),
+        ("DELETE", "/api/v3/orderList") => err(400, -2011, "Unknown order sent."),
+        ("GET", "/api/v3/order") => read_back(r, "NEW"),
+        _ => err(404, -1, "no"),
+    })
+    .await;
+    let report = s.hmac().cancel_all_open_orders().await.unwrap();
+    assert!(report.cancelled.is_empty(), "{report:?}");
+    let failed: Vec<&str> = report.failed.iter().map(|f| f.order_id.as_str()).collect();
+    assert!(failed.contains(&"orderList 32"), "{failed:?}");
+    assert!(
+        failed.contains(&"14") && failed.contains(&"15"),
+        "{failed:?}"
+    );
+    assert_eq!(s.count("DELETE", "/api/v3/orderList"), 3);
+}
+
+/// `-1007` says the outcome is unknown whatever HTTP status carries it: a cancel answered so
+/// is settled by reading the order, never reported as refused.
+#[tokio::test]
+async fn a_cancel_answered_1007_with_a_4xx_is_settled_by_reading() {
+    let s = stub(0, |r| match (r.method.as_str(), r.path.as_str()) {
+        ("GET", "/api/v3/exchangeInfo") => ok(EXCHANGE_INFO),
+        ("DELETE", "/api/v3/order") => err(
+            408,
+            -1007,
+            "Timeout waiting for response from backend server. Send status unknown; execution status unknown.",
+        ),
+        ("GET", "/api/v3/order") => ok(&order("PUMPUSDT", 9, "CANCELED", 1_735_775_000_009)),
+        _ => err(404, -1, "no"),
+    })
+    .await;
+    let c = s.hmac();
+    let m = c.market("PUMPUSDT").unwrap();
+    let o = c
+        .cancel_order(&crate::exchange::OrderRef {
+            id: "9".into(),
+            market: Some(m),
+        })
+        .await
+        .unwrap();
+    assert_eq!(o.state, OrderState::Cancelled);
+    assert_eq!(s.count("DELETE", "/api/v3/order"), 1, "never resent");
 }
 
 fn trade(id: i64, order_id: i64, time: i64) -> String {

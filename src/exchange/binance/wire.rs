@@ -465,6 +465,41 @@ fn cancelled_of(w: WireCancelled, out: &mut Vec<Cancelled>) {
     }
 }
 
+/// An order list still executing, as `GET /api/v3/openOrderList` lists it: its id, symbol
+/// and the ids of its orders.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpenList {
+    pub list_id: String,
+    pub symbol: String,
+    pub order_ids: Vec<String>,
+}
+
+/// `GET /api/v3/openOrderList`: the order lists (OCO, OTO…) still open, every symbol.
+pub fn parse_open_lists(body: &[u8]) -> WireResult<Vec<OpenList>> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Leg {
+        order_id: i64,
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct List {
+        order_list_id: i64,
+        symbol: String,
+        #[serde(default)]
+        orders: Vec<Leg>,
+    }
+    let rows: Vec<List> = parse(body)?;
+    Ok(rows
+        .into_iter()
+        .map(|l| OpenList {
+            list_id: l.order_list_id.to_string(),
+            symbol: l.symbol,
+            order_ids: l.orders.iter().map(|o| o.order_id.to_string()).collect(),
+        })
+        .collect())
+}
+
 /// `GET /api/v3/allOrders` without a window (the most recent orders): the last time any of
 /// them was created or updated; `None` for no order.
 pub fn parse_latest_order_time(body: &[u8]) -> WireResult<Option<DateTime<Utc>>> {
@@ -1012,6 +1047,23 @@ mod tests {
         let ids: Vec<&str> = c.iter().map(|c| c.order_id.as_str()).collect();
         assert_eq!(ids, ["11", "12", "13"]);
         assert_eq!(c[0].executed_volume.normalize().to_string(), "0.5");
+    }
+
+    #[test]
+    fn open_order_lists_name_their_orders() {
+        let body = r#"[{"orderListId":31,"contingencyType":"OCO","listStatusType":"EXEC_STARTED","listOrderStatus":"EXECUTING","listClientOrderId":"l","transactionTime":2,"symbol":"PUMPUSDT",
+           "orders":[{"symbol":"PUMPUSDT","orderId":12,"clientOrderId":"o1"},{"symbol":"PUMPUSDT","orderId":13,"clientOrderId":"o2"}]}]"#;
+        let l = parse_open_lists(body.as_bytes()).unwrap();
+        assert_eq!(
+            l,
+            [OpenList {
+                list_id: "31".into(),
+                symbol: "PUMPUSDT".into(),
+                order_ids: vec!["12".into(), "13".into()]
+            }]
+        );
+        assert!(parse_open_lists(b"[]").unwrap().is_empty());
+        assert!(parse_open_lists(br#"{"orderListId":1}"#).is_err());
     }
 
     #[test]

@@ -73,8 +73,8 @@ fn symbol_json(ex: &Venue, m: &MarketConf) -> Value {
     json!({"symbol": m.market.symbol, "status": "TRADING", "baseAsset": m.market.base,
         "baseAssetPrecision": 8, "quoteAsset": m.market.quote, "quotePrecision": 8,
         "quoteAssetPrecision": 8, "baseCommissionPrecision": 8, "quoteCommissionPrecision": 8,
-        "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET"],
-        "icebergAllowed": false, "ocoAllowed": false, "otoAllowed": false,
+        "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS", "STOP_LOSS_LIMIT"],
+        "icebergAllowed": false, "ocoAllowed": true, "otoAllowed": false,
         "quoteOrderQtyMarketAllowed": true, "allowTrailingStop": false,
         "cancelReplaceAllowed": false, "isSpotTradingAllowed": true, "isMarginTradingAllowed": false,
         "filters": [

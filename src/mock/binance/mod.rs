@@ -117,6 +117,10 @@ impl Facade for Binance {
         Some(limits::ORDERS_10S)
     }
 
+    fn order_lists(&self) -> bool {
+        true
+    }
+
     fn block_policy(&self) -> Option<BlockPolicy> {
         Some(limits::BAN)
     }

@@ -55,6 +55,9 @@ pub enum Ep {
     TestOrder,
     CancelOrder,
     CancelOpenOrders,
+    NewOco,
+    OpenOrderLists,
+    CancelOrderList,
     ApiRestrictions,
     ApiTradingStatus,
     CoinConfig,
@@ -100,6 +103,9 @@ pub fn route(method: &str, path: &str) -> Option<(Ep, Security)> {
         ("POST", "/api/v3/order/test") => (TestOrder, Signed(Trade)),
         ("DELETE", "/api/v3/order") => (CancelOrder, Signed(Trade)),
         ("DELETE", "/api/v3/openOrders") => (CancelOpenOrders, Signed(Trade)),
+        ("POST", "/api/v3/orderList/oco") => (NewOco, Signed(Trade)),
+        ("GET", "/api/v3/openOrderList") => (OpenOrderLists, Signed(Read)),
+        ("DELETE", "/api/v3/orderList") => (CancelOrderList, Signed(Trade)),
         ("GET", "/sapi/v1/account/apiRestrictions") => (ApiRestrictions, Signed(Read)),
         ("GET", "/sapi/v1/account/apiTradingStatus") => (ApiTradingStatus, Signed(Read)),
         ("GET", "/sapi/v1/capital/config/getall") => (CoinConfig, Signed(Read)),
@@ -148,8 +154,14 @@ pub fn cost(ep: Ep, p: &Params) -> Cost {
         }),
         Ep::GetOrder => Weight(4),
         Ep::OpenOrders => Weight(if has("symbol") { 6 } else { 80 }),
+        Ep::OpenOrderLists => Weight(6),
         Ep::MyTrades => Weight(if has("orderId") { 5 } else { 20 }),
-        Ep::NewOrder | Ep::TestOrder | Ep::CancelOrder | Ep::CancelOpenOrders => Weight(1),
+        Ep::NewOrder
+        | Ep::TestOrder
+        | Ep::CancelOrder
+        | Ep::CancelOpenOrders
+        | Ep::NewOco
+        | Ep::CancelOrderList => Weight(1),
         Ep::ApiRestrictions | Ep::ApiTradingStatus | Ep::DepositHistory | Ep::MarginPairs => {
             SapiIp(1)
         }
@@ -468,6 +480,9 @@ fn dispatch(ep: Ep, c: &mut Ctx<'_>) -> Result<Reply, ApiErr> {
         Ep::TestOrder => v(trade::new_order(c, true)),
         Ep::CancelOrder => v(trade::cancel_order(c)),
         Ep::CancelOpenOrders => v(trade::cancel_open_orders(c)),
+        Ep::NewOco => v(trade::new_oco(c)),
+        Ep::OpenOrderLists => v(trade::open_order_lists(c)),
+        Ep::CancelOrderList => v(trade::cancel_order_list(c)),
         Ep::ApiRestrictions => v(wallet::api_restrictions(c)),
         Ep::ApiTradingStatus => v(Ok(wallet::api_trading_status(c))),
         Ep::CoinConfig => v(wallet::coin_config(c)),

@@ -7,8 +7,16 @@
 //! the symbol, side and type, the parameters each type takes, the filters (`PRICE_FILTER`,
 //! `LOT_SIZE`, `NOTIONAL`), the account's order count, then the venue (funds, a post-only
 //! order that would take). A `MARKET` buy takes `quantity` (the venue walks the book for it)
-//! or `quoteOrderQty`; a `MARKET` sell takes `quantity` only. Order lists (OCO) are not
-//! offered, so every order has `orderListId: -1`.
+//! or `quoteOrderQty`; a `MARKET` sell takes `quantity` only.
+//!
+//! Order lists: `POST /api/v3/orderList/oco` places a one-cancels-the-other pair, one leg
+//! `LIMIT_MAKER` (resting in the book) and one stop leg (`STOP_LOSS_LIMIT` or `STOP_LOSS`),
+//! above and below the price as the side requires; the list locks what its book leg locks.
+//! The venue never triggers stops: the stop leg stays open, off the book, until the list
+//! ends. A fill of the book leg (even partial) expires the stop leg; cancelling either leg
+//! (`DELETE /api/v3/order`) cancels the list. `GET /api/v3/openOrderList`,
+//! `DELETE /api/v3/orderList`, and `DELETE /api/v3/openOrders`, whose answer mixes plain
+//! cancelled orders with order-list objects (`orderReports` naming each leg), as Binance's.
 
 use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
@@ -21,7 +29,7 @@ use super::routes::{Ctx, Reply};
 use super::wire::{self, RespType};
 use crate::mock::venue::market_data::book_side;
 use crate::mock::venue::matching::{self, NewOrder};
-use crate::mock::venue::state::{Order, OrderKind, OrderState, Side, Tif, World};
+use crate::mock::venue::state::{Order, OrderKind, OrderList, OrderState, Side, Tif, World};
 
 const ALL_STATES: [OrderState; 3] = [OrderState::Open, OrderState::Done, OrderState::Cancelled];
 
@@ -381,16 +389,21 @@ fn count_order(c: &mut Ctx<'_>, account: &str) {
     }
 }
 
+/// `side`: `BUY` or `SELL` (`-1102` when missing, `-1117` otherwise).
+fn side_param(c: &Ctx<'_>) -> Result<Side, ApiErr> {
+    match c.get("side") {
+        None => Err(errors::mandatory("side")),
+        Some("BUY") => Ok(Side::Bid),
+        Some("SELL") => Ok(Side::Ask),
+        Some(_) => Err(errors::bad_side()),
+    }
+}
+
 /// `POST /api/v3/order` (and `/order/test`, which checks everything and places nothing).
 pub fn new_order(c: &mut Ctx<'_>, test: bool) -> Result<Value, ApiErr> {
     let key = c.key()?.clone();
     let conf = c.market()?.clone();
-    let side = match c.get("side") {
-        None => return Err(errors::mandatory("side")),
-        Some("BUY") => Side::Bid,
-        Some("SELL") => Side::Ask,
-        Some(_) => return Err(errors::bad_side()),
-    };
+    let side = side_param(c)?;
     let typ = c.get("type").ok_or_else(|| errors::mandatory("type"))?;
     let qty = decimal(c, "quantity")?;
     let price = decimal(c, "price")?;
@@ -542,6 +555,16 @@ pub fn cancel_order(c: &mut Ctx<'_>) -> Result<Value, ApiErr> {
     }
     matching::cancel(&mut w, idx)?;
     c.fx.cancelled.push(w.orders[idx].uuid);
+    // Cancelling a leg cancels its list.
+    let siblings: Vec<usize> = w
+        .list_of(idx)
+        .map(|(_, l)| l.legs.iter().copied().filter(|&i| i != idx).collect())
+        .unwrap_or_default();
+    for s in siblings {
+        if matching::cancel(&mut w, s).is_ok() {
+            c.fx.cancelled.push(w.orders[s].uuid);
+        }
+    }
     Ok(wire::cancelled(&w, idx, &id, c.now))
 }
 
@@ -555,12 +578,254 @@ pub fn cancel_open_orders(c: &mut Ctx<'_>) -> Result<Value, ApiErr> {
         return Err(errors::unknown_order());
     }
     let mut out = Vec::new();
+    let mut lists_done = std::collections::BTreeSet::new();
     for idx in open {
+        if let Some((pos, _)) = w.list_of(idx) {
+            // The list's legs are cancelled together and answered as one list object.
+            if lists_done.insert(pos) {
+                out.push(cancel_list(c, &mut w, pos));
+            }
+            continue;
+        }
         if matching::cancel(&mut w, idx).is_ok() {
             c.fx.cancelled.push(w.orders[idx].uuid);
-            let id = uuid::Uuid::new_v4().simple().to_string()[..22].to_string();
-            out.push(wire::cancelled(&w, idx, &id, c.now));
+            out.push(wire::cancelled(&w, idx, &new_cancel_id(), c.now));
         }
     }
     Ok(Value::Array(out))
+}
+
+/// A random 22-character id for a cancel sent without one.
+fn new_cancel_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..22].to_string()
+}
+
+/// Cancels every open leg of list `pos`; its list object with a report per leg.
+fn cancel_list(c: &mut Ctx<'_>, w: &mut World, pos: usize) -> Value {
+    let legs = w.order_lists[pos].legs.clone();
+    let mut reports = Vec::new();
+    for idx in legs {
+        if matching::cancel(w, idx).is_ok() {
+            c.fx.cancelled.push(w.orders[idx].uuid);
+        }
+        reports.push(wire::cancelled(w, idx, &new_cancel_id(), c.now));
+    }
+    wire::order_list(w, pos, c.now, Some(reports))
+}
+
+/// The order list named by `orderListId` or `listClientOrderId` among the account's lists in
+/// the symbol (`-2011` when there is none).
+fn find_list(c: &Ctx<'_>, w: &World, account: &str, symbol: &str) -> Result<usize, ApiErr> {
+    let pos = match (c.int("orderListId")?, c.get("listClientOrderId")) {
+        (None, None) => return Err(errors::one_of("orderListId", "listClientOrderId")),
+        (Some(id), _) => wire::list_pos(id, w.order_lists.len()),
+        (None, Some(cid)) => w
+            .order_lists
+            .iter()
+            .rposition(|l| l.account == account && l.identifier == cid),
+    }
+    .ok_or_else(errors::unknown_order)?;
+    let l = &w.order_lists[pos];
+    if l.account != account || l.market.symbol != symbol {
+        return Err(errors::unknown_order());
+    }
+    Ok(pos)
+}
+
+/// `GET /api/v3/openOrderList`: the account's order lists with a leg still open, oldest first.
+pub fn open_order_lists(c: &Ctx<'_>) -> Result<Value, ApiErr> {
+    let key = c.key()?;
+    let w = c.ex.world();
+    let lists: Vec<Value> = (0..w.order_lists.len())
+        .filter(|&p| w.order_lists[p].account == key.account && w.order_lists[p].is_open(&w))
+        .map(|p| wire::order_list(&w, p, w.order_lists[p].created_at, None))
+        .collect();
+    Ok(Value::Array(lists))
+}
+
+/// `DELETE /api/v3/orderList`: cancels an open list (`-2011` when it is over or unknown).
+pub fn cancel_order_list(c: &mut Ctx<'_>) -> Result<Value, ApiErr> {
+    let key = c.key()?.clone();
+    let symbol = c.market()?.market.symbol.clone();
+    let ex = c.ex;
+    let mut w = ex.world();
+    let pos = find_list(c, &w, &key.account, &symbol)?;
+    if !w.order_lists[pos].is_open(&w) {
+        return Err(errors::unknown_order());
+    }
+    Ok(cancel_list(c, &mut w, pos))
+}
+
+/// One leg of a new OCO as sent: its type, limit price, stop price, time in force, client id.
+struct LegSpec {
+    typ: String,
+    price: Option<Decimal>,
+    stop: Option<Decimal>,
+    tif: Option<String>,
+    client_id: Option<String>,
+}
+
+fn leg_spec(c: &Ctx<'_>, at: &str) -> Result<LegSpec, ApiErr> {
+    let k = |s: &str| format!("{at}{s}");
+    Ok(LegSpec {
+        typ: c
+            .get(&k("Type"))
+            .ok_or_else(|| errors::mandatory(&k("Type")))?
+            .to_string(),
+        price: decimal(c, &k("Price"))?,
+        stop: decimal(c, &k("StopPrice"))?,
+        tif: c.get(&k("TimeInForce")).map(str::to_string),
+        client_id: client_id(c, &k("ClientOrderId"))?,
+    })
+}
+
+/// `POST /api/v3/orderList/oco`: a `LIMIT_MAKER` leg and a stop leg on one side, the limit
+/// above the price and the stop below for a sell (the reverse for a buy). Counts as two
+/// orders.
+pub fn new_oco(c: &mut Ctx<'_>) -> Result<Value, ApiErr> {
+    let key = c.key()?.clone();
+    let conf = c.market()?.clone();
+    let side = side_param(c)?;
+    let qty = decimal(c, "quantity")?.ok_or_else(|| errors::mandatory("quantity"))?;
+    let above = leg_spec(c, "above")?;
+    let below = leg_spec(c, "below")?;
+    let list_client_id = client_id(c, "listClientOrderId")?;
+    // The book leg sits where the side wants its fill (above for a sell), the stop opposite.
+    let (book, stop, book_first) = match side {
+        Side::Ask => (&above, &below, true),
+        Side::Bid => (&below, &above, false),
+    };
+    if book.typ != "LIMIT_MAKER" || !matches!(stop.typ.as_str(), "STOP_LOSS_LIMIT" | "STOP_LOSS") {
+        return Err(errors::unsupported(&format!(
+            "an OCO {} with above {} and below {} (the mock takes LIMIT_MAKER {} a STOP_LOSS or STOP_LOSS_LIMIT)",
+            wire::side(side),
+            above.typ,
+            below.typ,
+            if side == Side::Ask { "above" } else { "below" }
+        )));
+    }
+    let f = market::filters(c.ex, &conf);
+    let book_price = book.price.ok_or_else(|| errors::mandatory("price"))?;
+    if book.stop.is_some() {
+        return Err(errors::not_required("stopPrice"));
+    }
+    let stop_price = stop.stop.ok_or_else(|| errors::mandatory("stopPrice"))?;
+    let stop_limit = match stop.typ.as_str() {
+        "STOP_LOSS_LIMIT" => {
+            match stop.tif.as_deref() {
+                None => return Err(errors::mandatory("timeInForce")),
+                Some("GTC" | "IOC" | "FOK") => {}
+                Some(_) => return Err(errors::bad_tif()),
+            }
+            Some(stop.price.ok_or_else(|| errors::mandatory("price"))?)
+        }
+        _ => {
+            if stop.price.is_some() {
+                return Err(errors::not_required("price"));
+            }
+            None
+        }
+    };
+    for p in [Some(book_price), Some(stop_price), stop_limit]
+        .into_iter()
+        .flatten()
+    {
+        if !f.price_ok(p) {
+            return Err(errors::filter("PRICE_FILTER"));
+        }
+    }
+    if !f.qty_ok(qty) {
+        return Err(errors::filter("LOT_SIZE"));
+    }
+    let last = c.ex.markets.ref_price(&conf.market.symbol, c.now);
+    let ordered = match side {
+        Side::Ask => book_price > last && last > stop_price,
+        Side::Bid => book_price < last && last < stop_price,
+    };
+    if !ordered {
+        return Err(errors::rejected(
+            "The relationship of the prices for the orders is not correct.",
+        ));
+    }
+    let leg_req =
+        |price: Decimal, kind: OrderKind, tif: Option<Tif>, id: &Option<String>| NewOrder {
+            market: conf.market.clone(),
+            side,
+            kind,
+            price: (kind == OrderKind::Limit).then_some(price),
+            quote_amount: None,
+            volume: Some(qty),
+            identifier: id.clone(),
+            tif,
+        };
+    let stop_kind = match (stop_limit, side) {
+        (Some(_), _) => OrderKind::Limit,
+        (None, Side::Ask) => OrderKind::MarketSellBase,
+        (None, Side::Bid) => OrderKind::MarketBuyBase,
+    };
+    let stop_req = leg_req(
+        stop_limit.unwrap_or(stop_price),
+        stop_kind,
+        None,
+        &stop.client_id,
+    );
+    let book_req = leg_req(
+        book_price,
+        OrderKind::Limit,
+        Some(Tif::PostOnly),
+        &book.client_id,
+    );
+    check_order_budget(c, &key.account)?;
+    let now = c.now;
+    let ex = c.ex;
+    let mut w = ex.world();
+    let best = book_side(
+        &ex.markets,
+        &w,
+        &conf.market.symbol,
+        side.opposite(),
+        now,
+        1,
+    );
+    let takes = best.first().is_some_and(|(p, _)| match side {
+        Side::Bid => *p <= book_price,
+        Side::Ask => *p >= book_price,
+    });
+    if takes {
+        return Err(errors::rejected("Order would immediately match and take."));
+    }
+    // The stop leg is checked while the funds are still free, then held off the book
+    // locking nothing: the list locks what its book leg locks.
+    let mut stop_order = matching::prepare(&mut w, &ex.markets, &key.account, stop_req, now)?;
+    stop_order.locked = Decimal::ZERO;
+    stop_order.reserved_fee = Decimal::ZERO;
+    stop_order.remaining_fee = Decimal::ZERO;
+    let book_idx = matching::place(&mut w, &ex.markets, &key.account, book_req, now)?;
+    let stop_idx = w.push_order(stop_order);
+    let (legs, stops) = if book_first {
+        (vec![book_idx, stop_idx], vec![None, Some(stop_price)])
+    } else {
+        (vec![stop_idx, book_idx], vec![Some(stop_price), None])
+    };
+    let pos = w.push_list(OrderList {
+        account: key.account.clone(),
+        market: conf.market.clone(),
+        legs: legs.clone(),
+        stops,
+        identifier: list_client_id.unwrap_or_else(new_cancel_id),
+        created_at: now,
+    });
+    let fee = ex.markets.fee;
+    let reports: Vec<Value> = legs
+        .iter()
+        .map(|&i| {
+            c.fx.created.push(w.orders[i].uuid);
+            wire::new_order(&w, i, fee, RespType::Result)
+        })
+        .collect();
+    let v = wire::order_list(&w, pos, now, Some(reports));
+    drop(w);
+    count_order(c, &key.account);
+    count_order(c, &key.account);
+    Ok(v)
 }

@@ -168,6 +168,84 @@ fn core(w: &World, idx: usize) -> serde_json::Map<String, Value> {
     m
 }
 
+/// `orderListId` of the venue's order list at `pos`.
+pub fn list_id(pos: usize) -> i64 {
+    pos as i64 + 1
+}
+
+/// The position of `orderListId` among `len` lists.
+pub fn list_pos(id: i64, len: usize) -> Option<usize> {
+    let i = usize::try_from(id.checked_sub(1)?).ok()?;
+    (i < len).then_some(i)
+}
+
+/// What a leg of an order list shows beside a plain order: its `orderListId`; a stop leg
+/// also its `type` (`STOP_LOSS_LIMIT`, or `STOP_LOSS` for a market stop), `stopPrice`, and
+/// `isWorking: false` (the venue never triggers it); a leg ended by its sibling's fill is
+/// `EXPIRED`. Orders in no list are left as they are.
+fn leg(w: &World, idx: usize, m: &mut serde_json::Map<String, Value>) {
+    let Some((pos, list)) = w.list_of(idx) else {
+        return;
+    };
+    m.insert("orderListId".into(), json!(list_id(pos)));
+    let o = &w.orders[idx];
+    let i = list.legs.iter().position(|&l| l == idx);
+    if let Some(stop) = i.and_then(|i| list.stops.get(i).copied().flatten()) {
+        let t = if o.kind == OrderKind::Limit {
+            "STOP_LOSS_LIMIT"
+        } else {
+            "STOP_LOSS"
+        };
+        if m.contains_key("type") {
+            m.insert("type".into(), json!(t));
+        }
+        m.insert("stopPrice".into(), json!(d8(stop)));
+        if m.contains_key("isWorking") {
+            m.insert("isWorking".into(), json!(false));
+        }
+    }
+    let sibling_filled = list
+        .legs
+        .iter()
+        .any(|&l| l != idx && w.orders[l].executed_volume > Decimal::ZERO);
+    if o.state == OrderState::Cancelled && sibling_filled && m.contains_key("status") {
+        m.insert("status".into(), json!("EXPIRED"));
+    }
+}
+
+/// An order list (`contingencyType: OCO`) as `GET /api/v3/openOrderList` shows it, with the
+/// `orderReports` the answers to placing and cancelling it carry.
+pub fn order_list(w: &World, pos: usize, at: DateTime<Utc>, reports: Option<Vec<Value>>) -> Value {
+    let l = &w.order_lists[pos];
+    let open = l.is_open(w);
+    let orders: Vec<Value> = l
+        .legs
+        .iter()
+        .map(|&i| {
+            json!({"symbol": l.market.symbol, "orderId": order_id(i),
+                "clientOrderId": client_order_id(w, &w.orders[i])})
+        })
+        .collect();
+    let (list_status, order_status) = if open {
+        ("EXEC_STARTED", "EXECUTING")
+    } else {
+        ("ALL_DONE", "ALL_DONE")
+    };
+    let mut m = serde_json::Map::new();
+    m.insert("orderListId".into(), json!(list_id(pos)));
+    m.insert("contingencyType".into(), json!("OCO"));
+    m.insert("listStatusType".into(), json!(list_status));
+    m.insert("listOrderStatus".into(), json!(order_status));
+    m.insert("listClientOrderId".into(), json!(l.identifier));
+    m.insert("transactionTime".into(), json!(ms(at)));
+    m.insert("symbol".into(), json!(l.market.symbol));
+    m.insert("orders".into(), Value::Array(orders));
+    if let Some(r) = reports {
+        m.insert("orderReports".into(), Value::Array(r));
+    }
+    Value::Object(m)
+}
+
 fn amounts(m: &mut serde_json::Map<String, Value>, o: &Order) {
     m.insert("price".into(), json!(d8(o.price.unwrap_or_default())));
     m.insert(
@@ -198,6 +276,7 @@ pub fn order(w: &World, idx: usize) -> Value {
         json!(d8(o.quote_amount.unwrap_or_default())),
     );
     m.insert("selfTradePreventionMode".into(), json!("EXPIRE_MAKER"));
+    leg(w, idx, &mut m);
     Value::Object(m)
 }
 
@@ -220,6 +299,7 @@ pub fn new_order(w: &World, idx: usize, fee: Decimal, resp: RespType) -> Value {
     let mut m = core(w, idx);
     m.insert("transactTime".into(), json!(ms(o.created_at)));
     if resp == RespType::Ack {
+        leg(w, idx, &mut m);
         return Value::Object(m);
     }
     amounts(&mut m, o);
@@ -240,6 +320,7 @@ pub fn new_order(w: &World, idx: usize, fee: Decimal, resp: RespType) -> Value {
             .collect();
         m.insert("fills".into(), Value::Array(fills));
     }
+    leg(w, idx, &mut m);
     Value::Object(m)
 }
 
@@ -259,6 +340,7 @@ pub fn cancelled(w: &World, idx: usize, cancel_id: &str, at: DateTime<Utc>) -> V
         json!(d8(o.quote_amount.unwrap_or_default())),
     );
     m.insert("selfTradePreventionMode".into(), json!("EXPIRE_MAKER"));
+    leg(w, idx, &mut m);
     Value::Object(m)
 }
 

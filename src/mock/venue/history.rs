@@ -24,8 +24,8 @@ use crate::mock::venue::keys::{KeyRec, Permission};
 use crate::mock::venue::matching::{Markets, Rest};
 use crate::mock::venue::scenario::{AttackSpec, Scenario};
 use crate::mock::venue::state::{
-    Account, CoinAddress, Deposit, Fill, Market, Order, OrderKind, OrderState, Side, Tick,
-    Withdrawal, WithdrawalState, World,
+    Account, CoinAddress, Deposit, Fill, Market, Order, OrderKind, OrderList, OrderState, Side,
+    Tick, Tif, Withdrawal, WithdrawalState, World,
 };
 use crate::mock::venue::transfers::WITHDRAWAL_FEE;
 use crate::mock::venue::{clock, dec, KeyMaker};
@@ -208,8 +208,20 @@ pub fn build(
     if w.truth.leaked_access_key.is_empty() {
         name_leaked_key_without_attack(sc, w);
     }
+    // Order lists name their legs by position: remember them by uuid across the sort.
+    let list_legs: Vec<Vec<Uuid>> = w
+        .order_lists
+        .iter()
+        .map(|l| l.legs.iter().map(|&i| w.orders[i].uuid).collect())
+        .collect();
     w.orders.sort_by_key(|o| o.created_at);
     w.reindex();
+    let lists = std::mem::take(&mut w.order_lists);
+    w.list_of.clear();
+    for (mut l, uuids) in lists.into_iter().zip(list_legs) {
+        l.legs = uuids.iter().filter_map(|u| w.position(u)).collect();
+        w.push_list(l);
+    }
     w.number_fills();
     // Rebuild the books (positions changed with the sort).
     w.books.clear();
@@ -217,7 +229,7 @@ pub fn build(
         .orders
         .iter()
         .enumerate()
-        .filter(|(_, o)| o.state == OrderState::Open)
+        .filter(|(i, o)| o.state == OrderState::Open && !w.held_off_book(*i))
         .map(|(i, o)| {
             (
                 i,
@@ -1403,6 +1415,57 @@ fn attack(
         let at = t + Duration::seconds(30 * (i as i64 + 1));
         if let Some(u) = open_order(g, w, &victim, &om, Side::Bid, px, v, at.min(now), None, fee) {
             w.record_attacker_order(u, at.min(now));
+        }
+    }
+    // 6. One-cancels-the-other sells left open, on the first market whose base the victim
+    // holds: the limit leg rests in the book, the stop leg beside it locks nothing.
+    let held = mk.list.iter().map(|m| m.market.clone()).find(|m| {
+        w.accounts
+            .get(&victim)
+            .and_then(|a| a.balances.get(&m.base))
+            .is_some_and(|b| b.balance > Decimal::ZERO)
+    });
+    if let Some(hm) = held.filter(|_| a.open_oco > 0) {
+        for i in 0..a.open_oco {
+            let r = mk.ref_price(&hm.symbol, now);
+            let above = mk.round_price(r * Decimal::new(105, 2));
+            let stop = mk.round_price(r * Decimal::new(95, 2));
+            let limit = mk.round_price(r * Decimal::new(94, 2));
+            let v = mk.round_vol(min * Decimal::TEN / limit);
+            let at = (t + Duration::seconds(20 * (i as i64 + 1))).min(now);
+            let Some(book) = open_order(g, w, &victim, &hm, Side::Ask, above, v, at, None, fee)
+            else {
+                break;
+            };
+            let Some(held_leg) = open_order(g, w, &victim, &hm, Side::Ask, limit, v, at, None, fee)
+            else {
+                break;
+            };
+            // The stop leg gives back what it locked: the list locks the quantity once.
+            let pos = w.position(&held_leg).expect("just placed");
+            let locked = std::mem::take(&mut w.orders[pos].locked);
+            w.orders[pos].reserved_fee = Decimal::ZERO;
+            w.orders[pos].remaining_fee = Decimal::ZERO;
+            let b = w
+                .accounts
+                .get_mut(&victim)
+                .expect("victim exists")
+                .bal(&hm.base);
+            b.locked -= locked;
+            b.balance += locked;
+            let book_pos = w.position(&book).expect("just placed");
+            w.orders[book_pos].tif = Some(Tif::PostOnly);
+            let legs = vec![book_pos, pos];
+            w.push_list(OrderList {
+                account: victim.clone(),
+                market: hm.clone(),
+                legs,
+                stops: vec![None, Some(stop)],
+                identifier: g.uuid().simple().to_string()[..22].to_string(),
+                created_at: at,
+            });
+            w.record_attacker_order(book, at);
+            w.record_attacker_order(held_leg, at);
         }
     }
 }

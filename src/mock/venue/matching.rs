@@ -638,6 +638,7 @@ pub fn execute(w: &mut World, mk: &Markets, idx: usize, now: DateTime<Utc>) {
                     }
                     finish(w, mi, true);
                 }
+                end_linked(w, mi);
             }
             None => lp[li].1 -= qty,
         }
@@ -668,8 +669,9 @@ pub fn execute(w: &mut World, mk: &Markets, idx: usize, now: DateTime<Utc>) {
     };
     if filled {
         finish(w, idx, true);
-    } else if cur.kind == OrderKind::Limit && cur.tif.is_none() {
-        // Rest in the book; release what a better fill price saved.
+    } else if cur.kind == OrderKind::Limit && matches!(cur.tif, None | Some(Tif::PostOnly)) {
+        // Rest in the book (a post-only order that would not take, too); release what a
+        // better fill price saved.
         if cur.side == Side::Bid {
             let need = cur.remaining_volume * cur.price.unwrap_or_default() * (Decimal::ONE + fee);
             let excess = cur.locked - need;
@@ -718,6 +720,18 @@ pub fn finish(w: &mut World, idx: usize, done: bool) {
         let b = w.accounts.entry(acct).or_default().bal(&cur);
         b.locked -= rel;
         b.balance += rel;
+    }
+}
+
+/// After a fill of order `idx`: the other open legs of its order list are cancelled (one
+/// leg filling, even partly, ends the others).
+pub fn end_linked(w: &mut World, idx: usize) {
+    let Some((_, list)) = w.list_of(idx) else {
+        return;
+    };
+    let others: Vec<usize> = list.legs.iter().copied().filter(|&l| l != idx).collect();
+    for other in others {
+        let _ = cancel(w, other);
     }
 }
 

@@ -396,6 +396,12 @@ pub struct AttackSpec {
     /// Limit orders the attacker leaves open (the cancel step must find them).
     #[serde(default)]
     pub open_orders: u32,
+    /// One-cancels-the-other sell pairs the attacker leaves open on the victim's first held
+    /// market: a limit leg 5% above the reference and a stop-limit leg 5% below (stop) and 6%
+    /// below (limit). Only façades with order lists take it
+    /// ([`crate::mock::Facade::order_lists`]); the others refuse the scenario.
+    #[serde(default)]
+    pub open_oco: u32,
     #[serde(default)]
     pub live: LiveSpec,
     /// The identifiers the attacker sends, copying the bot's: `{n}` continues the bot's

@@ -347,6 +347,36 @@ pub struct World {
     /// Last items of the previous list page per (account, list), as the façade rendered
     /// them (JSON text), for the repeat-page fault.
     pub last_pages: HashMap<(String, String), Vec<String>>,
+    /// Order lists (one-cancels-the-other), in order of arrival.
+    pub order_lists: Vec<OrderList>,
+    /// The list an order is a leg of (order position → list position).
+    pub list_of: HashMap<usize, usize>,
+}
+
+/// Orders placed together so that the first fill of one leg cancels the others (an OCO).
+/// Neutral: a façade that offers order lists creates them with [`World::push_list`]; the
+/// matching engine cancels the other legs ([`crate::mock::venue::matching::end_linked`]).
+#[derive(Debug, Clone)]
+pub struct OrderList {
+    pub account: String,
+    pub market: Arc<Market>,
+    /// Positions of the legs, in the order the façade placed them.
+    pub legs: Vec<usize>,
+    /// Per leg: the stop price of a leg held off the book until its stop triggers (the
+    /// venue never triggers stops: such a leg stays open until the list ends).
+    pub stops: Vec<Option<Decimal>>,
+    /// The list's client id.
+    pub identifier: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl OrderList {
+    /// Whether any leg is still open.
+    pub fn is_open(&self, w: &World) -> bool {
+        self.legs
+            .iter()
+            .any(|&i| w.orders.get(i).is_some_and(|o| o.state == OrderState::Open))
+    }
 }
 
 impl World {
@@ -359,6 +389,33 @@ impl World {
     pub fn next_trade_id(&mut self) -> u64 {
         self.trade_seq += 1;
         self.trade_seq
+    }
+
+    /// Records an order list over legs already placed; returns its position.
+    pub fn push_list(&mut self, list: OrderList) -> usize {
+        let pos = self.order_lists.len();
+        for &leg in &list.legs {
+            self.list_of.insert(leg, pos);
+        }
+        self.order_lists.push(list);
+        pos
+    }
+
+    /// Whether order `idx` is a stop leg of an order list (it waits off the book).
+    pub fn held_off_book(&self, idx: usize) -> bool {
+        self.list_of(idx).is_some_and(|(_, l)| {
+            l.legs
+                .iter()
+                .position(|&i| i == idx)
+                .and_then(|k| l.stops.get(k).copied().flatten())
+                .is_some()
+        })
+    }
+
+    /// The list order `idx` is a leg of.
+    pub fn list_of(&self, idx: usize) -> Option<(usize, &OrderList)> {
+        let pos = *self.list_of.get(&idx)?;
+        Some((pos, self.order_lists.get(pos)?))
     }
 
     /// Appends an order and indexes it; returns its position.

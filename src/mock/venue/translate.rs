@@ -71,6 +71,15 @@ impl Terms {
 
 /// The scenario in `facade`'s quote currency, with its native scopes checked.
 pub fn translate(sc: &Scenario, facade: &dyn Facade) -> Result<Scenario, ScenarioError> {
+    if sc.attack.as_ref().is_some_and(|a| a.open_oco > 0) && !facade.order_lists() {
+        return Err(sc.error_at(
+            "open_oco",
+            format!(
+                "attack.open_oco places one-cancels-the-other order lists, which the {} mock does not serve: remove it for this exchange, or run the scenario on a mock that serves order lists",
+                facade.name()
+            ),
+        ));
+    }
     let to = facade.quote_currency();
     let rules = facade.price_rules();
     let rate = if sc.quote == to {

@@ -58,7 +58,24 @@ pub struct TicketView {
     pub requests: Both2,
     /// The exchange's own notes for its support desk (its descriptor's texts), English.
     pub notes: Vec<String>,
+    /// Where history is kept per market: the markets read and the completeness statement.
+    pub history: Option<TicketHistory>,
 }
+
+/// The markets whose history the export read, for the ticket (English).
+#[derive(Debug, Serialize)]
+pub struct TicketHistory {
+    pub count: usize,
+    /// The first markets, comma-separated.
+    pub symbols: String,
+    /// How many more are in the statement file.
+    pub more: usize,
+    pub file: String,
+    pub statement: String,
+}
+
+/// The most markets the ticket names (the statement file lists them all).
+const MAX_MARKETS_NAMED: usize = 40;
 
 /// A list in English and in the exchange's home language.
 #[derive(Debug, Default, Serialize)]
@@ -345,5 +362,19 @@ pub fn build(
         unfilled,
         withdrawals: withdrawals.to_vec(),
         review: totals.review,
+        history: facts.history_markets.as_ref().map(|h| TicketHistory {
+            count: h.symbols.len(),
+            symbols: clean(
+                &h.symbols
+                    .iter()
+                    .take(MAX_MARKETS_NAMED)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
+            more: h.symbols.len().saturating_sub(MAX_MARKETS_NAMED),
+            file: clean(&h.file),
+            statement: clean(&h.statement),
+        }),
     }
 }

@@ -445,6 +445,7 @@ pub fn facts() -> RunFacts {
         cancelled_orders: 0,
         proven_scopes: vec![],
         timestamps: vec![],
+        history_markets: None,
     }
 }
 
