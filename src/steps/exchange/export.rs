@@ -957,38 +957,19 @@ impl StepKind for ExportHistory {
             }
         }
 
-        // Merge orders.
-        let mut seen = HashSet::new();
-        let mut orders: Vec<Order> = Vec::new();
-        let mut closed_count = 0usize;
-        for c in &chunks {
-            let list: Vec<Order> = read_json(rd, &c.file)?.unwrap_or_default();
-            for o in list {
-                if seen.insert(o.id.clone()) {
-                    closed_count += 1;
-                    orders.push(o);
-                }
-            }
-        }
-        let mut open_count = 0usize;
-        if p.include_open {
-            let list: Vec<Order> = read_json(rd, open_rel)?.unwrap_or_default();
-            for o in list {
-                if seen.insert(o.id.clone()) {
-                    open_count += 1;
-                    orders.push(o);
-                }
-            }
-        }
-        orders.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        // Merge orders: streamed to disk in time order (see [`merge_orders`]); kept in memory
+        // only where fills are listed by window and need them.
+        let open_list: Vec<Order> = if p.include_open {
+            read_json(rd, open_rel)?.unwrap_or_default()
+        } else {
+            Vec::new()
+        };
         let orders_rel = "export/orders.json";
-        write_json(rd, orders_rel, &orders)?;
-        let mut market_of: BTreeMap<String, Market> = BTreeMap::new();
-        for o in &orders {
-            if !market_of.contains_key(o.market.as_str()) {
-                market_of.insert(o.market.to_string(), o.market.clone());
-            }
-        }
+        let keep = matches!(caps.fills, FillsSource::PerWindow { .. });
+        let merged = merge_orders(rd, &chunks, open_list, orders_rel, keep)?;
+        let (closed_count, open_count) = (merged.closed, merged.open);
+        let orders = merged.kept;
+        let mut market_of = merged.markets;
         for m in p.markets.iter().flatten() {
             if !market_of.contains_key(m) {
                 let market = race.session().primary().market(m)?;
@@ -1065,7 +1046,7 @@ impl StepKind for ExportHistory {
                 .unwrap_or(Value::Null))
         };
         let mut outputs = Map::new();
-        outputs.insert("order_count".into(), Value::from(orders.len()));
+        outputs.insert("order_count".into(), Value::from(closed_count + open_count));
         outputs.insert("closed_order_count".into(), Value::from(closed_count));
         outputs.insert("open_order_count".into(), Value::from(open_count));
         outputs.insert("markets".into(), json!(market_set));
@@ -1157,8 +1138,8 @@ impl StepKind for ExportHistory {
         }
         Ok(StepOutcome {
             summary: format!(
-                "{} orders ({} closed in {} chunks, all below {cap}; {} open) in {} markets, {} withdrawals, {} deposits, {} ..{}",
-                orders.len(),
+                "{} orders ({} closed in {} chunks, each proven whole; {} open) in {} markets, {} withdrawals, {} deposits, {} ..{}",
+                closed_count + open_count,
                 closed_count,
                 chunks.len(),
                 open_count,
@@ -1172,6 +1153,139 @@ impl StepKind for ExportHistory {
             artifacts,
         })
     }
+}
+
+/// What [`merge_orders`] wrote.
+struct Merged {
+    closed: usize,
+    open: usize,
+    /// The market of every order written.
+    markets: BTreeMap<String, Market>,
+    /// The orders written, when asked to keep them.
+    kept: Vec<Order>,
+}
+
+/// One order waiting in [`merge_orders`]'s heap, smallest (time, id, closed before open) first.
+struct Pending {
+    key: (DateTime<Utc>, String, u8),
+    order: Order,
+}
+
+impl PartialEq for Pending {
+    fn eq(&self, o: &Self) -> bool {
+        self.key == o.key
+    }
+}
+impl Eq for Pending {}
+impl PartialOrd for Pending {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Pending {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        o.key.cmp(&self.key)
+    }
+}
+
+/// Writes the closed orders of `chunks` and the `open` ones to `rel` as one JSON list sorted
+/// by (creation time, id), each order once (a closed record before an open one of the same
+/// id), holding only the chunks near the point being written: memory is flat in the number
+/// of orders. A chunk's orders were created inside its span, though shown as much as a second
+/// earlier (times to the second), so once every chunk starting more than a second after an
+/// order is still unread, nothing older than it can turn up. An order outside that range is
+/// no answer to the chunk's query (a faulty page repeating another's) and is left to the
+/// chunk whose span holds it.
+fn merge_orders(
+    rd: &RunDir,
+    chunks: &[ChunkRecord],
+    open: Vec<Order>,
+    rel: &str,
+    keep: bool,
+) -> Result<Merged, StepError> {
+    let slack = cursor_overlap();
+    let mut by_market: BTreeMap<Option<&str>, std::collections::VecDeque<&ChunkRecord>> =
+        BTreeMap::new();
+    for c in chunks {
+        by_market
+            .entry(c.span.market.as_deref())
+            .or_default()
+            .push_back(c);
+    }
+    for q in by_market.values_mut() {
+        q.make_contiguous().sort_by(|a, b| a.span.cmp(&b.span));
+    }
+    let mut heap: std::collections::BinaryHeap<Pending> = open
+        .into_iter()
+        .map(|o| Pending {
+            key: (o.created_at, o.id.clone(), 1),
+            order: o,
+        })
+        .collect();
+    let mut out = rd.write_pieces(rel)?;
+    out.piece(b"[")?;
+    let mut m = Merged {
+        closed: 0,
+        open: 0,
+        markets: BTreeMap::new(),
+        kept: Vec::new(),
+    };
+    let mut last: Option<(DateTime<Utc>, String)> = None;
+    loop {
+        // The earliest a still unread chunk's order can be.
+        let next = by_market
+            .iter()
+            .filter_map(|(k, q)| q.front().map(|c| (c.span.from - slack, *k)))
+            .min();
+        let ready = match (heap.peek(), next) {
+            (None, None) => break,
+            (Some(p), Some((floor, _))) => p.key.0 < floor,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+        };
+        if !ready {
+            let (_, k) = next.expect("an unread chunk");
+            let c = by_market
+                .get_mut(&k)
+                .and_then(|q| q.pop_front())
+                .expect("the chunk");
+            let list: Vec<Order> = read_json(rd, &c.file)?.unwrap_or_default();
+            heap.extend(
+                list.into_iter()
+                    .filter(|o| o.created_at >= c.span.from - slack && o.created_at < c.span.to)
+                    .map(|o| Pending {
+                        key: (o.created_at, o.id.clone(), 0),
+                        order: o,
+                    }),
+            );
+            continue;
+        }
+        let Some(p) = heap.pop() else { break };
+        let (at, id, rank) = p.key;
+        if last.as_ref().is_some_and(|(t, i)| *t == at && *i == id) {
+            continue;
+        }
+        if m.closed + m.open > 0 {
+            out.piece(b",")?;
+        }
+        out.piece(&to_json(&p.order)?)?;
+        if rank == 0 {
+            m.closed += 1;
+        } else {
+            m.open += 1;
+        }
+        if !m.markets.contains_key(p.order.market.as_str()) {
+            m.markets
+                .insert(p.order.market.to_string(), p.order.market.clone());
+        }
+        if keep {
+            m.kept.push(p.order);
+        }
+        last = Some((at, id));
+    }
+    out.piece(b"]")?;
+    out.commit()?;
+    Ok(m)
 }
 
 /// The market of each order id (exchanges that keep orders per market need it): from the
@@ -1560,6 +1674,75 @@ mod tests {
             market: None,
         };
         assert_eq!(next_step(&tiny, &dense, 10, newest), Next::Saturated);
+    }
+
+    #[test]
+    fn merged_orders_are_sorted_once_each_without_holding_them_all() {
+        let tmp = tempfile::tempdir().unwrap();
+        let rd = RunDir::create(&tmp.path().join("run")).unwrap();
+        let s = initial_spans(w(1), None, &[None]).remove(0);
+        let ms = |n: i64| s.from + chrono::Duration::milliseconds(n);
+        let mk = |id: &str, t: DateTime<Utc>, market: &str| {
+            let mut o = at(&s, 0);
+            o.id = id.into();
+            o.created_at = t;
+            o.market = crate::exchange::upbit::market(market);
+            o
+        };
+        let span = |a: i64, b: i64, m: &str| Span {
+            from: ms(a),
+            to: ms(b),
+            market: Some(m.into()),
+        };
+        // BTC: [0, 10 s) and [10.5 s, 20 s) (its first order shown a second early, at 10 s, to
+        // the second); a stray order of another span repeated in the second chunk. XRP:
+        // [0, 20 s) interleaved in time. An open order also seen closed.
+        let chunks = [
+            (
+                span(0, 10_000, "KRW-BTC"),
+                vec![
+                    mk("b2", ms(9_000), "KRW-BTC"),
+                    mk("b1", ms(1_000), "KRW-BTC"),
+                ],
+            ),
+            (
+                span(10_500, 20_000, "KRW-BTC"),
+                vec![
+                    mk("b3", ms(10_000), "KRW-BTC"),
+                    mk("b1", ms(1_000), "KRW-BTC"),
+                ],
+            ),
+            (
+                span(0, 20_000, "KRW-XRP"),
+                vec![
+                    mk("x1", ms(9_500), "KRW-XRP"),
+                    mk("x2", ms(15_000), "KRW-XRP"),
+                ],
+            ),
+        ];
+        let mut records = Vec::new();
+        for (sp, orders) in chunks {
+            let file = chunk_file(&sp);
+            write_json(&rd, &file, &orders).unwrap();
+            records.push(ChunkRecord {
+                count: orders.len() as u32,
+                file,
+                ..rec(sp)
+            });
+        }
+        let open = vec![
+            mk("x2", ms(15_000), "KRW-XRP"),
+            mk("o1", ms(12_000), "KRW-BTC"),
+        ];
+        let m = merge_orders(&rd, &records, open, "export/orders.json", false).unwrap();
+        let written: Vec<Order> =
+            serde_json::from_slice(&std::fs::read(rd.join("export/orders.json").unwrap()).unwrap())
+                .unwrap();
+        let ids: Vec<&str> = written.iter().map(|o| o.id.as_str()).collect();
+        assert_eq!(ids, ["b1", "b2", "x1", "b3", "o1", "x2"]);
+        assert_eq!((m.closed, m.open), (5, 1));
+        assert_eq!(m.markets.len(), 2);
+        assert!(m.kept.is_empty());
     }
 
     #[test]
