@@ -321,7 +321,7 @@ pub type Result<T> = std::result::Result<T, Error>;
 /// Which orders a closed-orders answer holds when the window has more than the cap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FullPage {
-    /// The newest: every order after the answer's oldest one is in it (Upbit, `order_by=desc`).
+    /// The newest: every order after the answer's oldest one is in it (a list sorted newest first).
     Newest,
     /// The oldest: every order before the answer's newest one is in it (a list read from the
     /// window's start).

@@ -3,7 +3,7 @@
 //! Closed orders are fetched in spans no longer than the adapter's longest window. Many
 //! exchanges silently drop what exceeds the per-call cap, so a *full* answer is only evidence
 //! for the part of its span it provably holds: where the adapter says which orders a full
-//! answer keeps ([`FullPage`]: Upbit's newest first), that is everything after the answer's
+//! answer keeps ([`FullPage`]: e.g. newest first), that is everything after the answer's
 //! oldest order (its whole second, as times may be shown to the second, is left to the next
 //! call), and the rest of the span is read next by that cursor; no answer is discarded. Where
 //! the adapter cannot say, or the cursor cannot move (a page within one second), the span is
@@ -1616,7 +1616,7 @@ mod tests {
         Order {
             id: format!("o{secs}"),
             client_id: None,
-            market: crate::exchange::upbit::market("KRW-BTC"),
+            market: Market::new("BTC-QQQ", "BTC", "QQQ"),
             side: crate::exchange::Side::Buy,
             order_type: crate::exchange::OrderType::Limit,
             native_type: "limit".into(),
@@ -1686,7 +1686,7 @@ mod tests {
             let mut o = at(&s, 0);
             o.id = id.into();
             o.created_at = t;
-            o.market = crate::exchange::upbit::market(market);
+            o.market = Market::new(market, market, "QQQ");
             o
         };
         let span = |a: i64, b: i64, m: &str| Span {
@@ -1699,24 +1699,24 @@ mod tests {
         // [0, 20 s) interleaved in time. An open order also seen closed.
         let chunks = [
             (
-                span(0, 10_000, "KRW-BTC"),
+                span(0, 10_000, "BTC-QQQ"),
                 vec![
-                    mk("b2", ms(9_000), "KRW-BTC"),
-                    mk("b1", ms(1_000), "KRW-BTC"),
+                    mk("b2", ms(9_000), "BTC-QQQ"),
+                    mk("b1", ms(1_000), "BTC-QQQ"),
                 ],
             ),
             (
-                span(10_500, 20_000, "KRW-BTC"),
+                span(10_500, 20_000, "BTC-QQQ"),
                 vec![
-                    mk("b3", ms(10_000), "KRW-BTC"),
-                    mk("b1", ms(1_000), "KRW-BTC"),
+                    mk("b3", ms(10_000), "BTC-QQQ"),
+                    mk("b1", ms(1_000), "BTC-QQQ"),
                 ],
             ),
             (
-                span(0, 20_000, "KRW-XRP"),
+                span(0, 20_000, "XRP-QQQ"),
                 vec![
-                    mk("x1", ms(9_500), "KRW-XRP"),
-                    mk("x2", ms(15_000), "KRW-XRP"),
+                    mk("x1", ms(9_500), "XRP-QQQ"),
+                    mk("x2", ms(15_000), "XRP-QQQ"),
                 ],
             ),
         ];
@@ -1731,8 +1731,8 @@ mod tests {
             });
         }
         let open = vec![
-            mk("x2", ms(15_000), "KRW-XRP"),
-            mk("o1", ms(12_000), "KRW-BTC"),
+            mk("x2", ms(15_000), "XRP-QQQ"),
+            mk("o1", ms(12_000), "BTC-QQQ"),
         ];
         let m = merge_orders(&rd, &records, open, "export/orders.json", false).unwrap();
         let written: Vec<Order> =
