@@ -71,9 +71,62 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
         f.write_all(&bytes)?;
         f.sync_all()?;
     }
+    replace_with(&tmp, path)
+}
+
+/// A private file written piece by piece (each piece redacted: a piece is one whole record,
+/// so a secret cannot straddle two), so a large file is never held in memory whole. It
+/// replaces `path` atomically on [`PieceWriter::commit`]; dropped before, it leaves `path` as
+/// it was.
+pub struct PieceWriter {
+    path: PathBuf,
+    tmp: PathBuf,
+    out: Option<io::BufWriter<File>>,
+}
+
+impl PieceWriter {
+    pub fn create(path: &Path) -> io::Result<Self> {
+        let tmp = tmp_path(path);
+        let f = open_options(false).open(&tmp)?;
+        Ok(PieceWriter {
+            path: path.to_path_buf(),
+            tmp,
+            out: Some(io::BufWriter::with_capacity(1 << 20, f)),
+        })
+    }
+
+    /// Appends one piece, redacted.
+    pub fn piece(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let bytes = secret::redactor().redact_bytes(bytes);
+        match self.out.as_mut() {
+            Some(w) => w.write_all(&bytes),
+            None => Err(io::Error::other("the file was already committed")),
+        }
+    }
+
+    /// Flushes, syncs and puts the file in place.
+    pub fn commit(mut self) -> io::Result<()> {
+        if let Some(w) = self.out.take() {
+            let f = w.into_inner().map_err(|e| e.into_error())?;
+            f.sync_all()?;
+        }
+        replace_with(&self.tmp, &self.path)
+    }
+}
+
+impl Drop for PieceWriter {
+    fn drop(&mut self) {
+        if self.out.is_some() {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// Renames the finished temp file `tmp` over `path`, never through a symlink.
+fn replace_with(tmp: &Path, path: &Path) -> io::Result<()> {
     if let Ok(meta) = fs::symlink_metadata(path) {
         if meta.file_type().is_symlink() {
-            let _ = fs::remove_file(&tmp);
+            let _ = fs::remove_file(tmp);
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!(
@@ -83,7 +136,7 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
             ));
         }
     }
-    fs::rename(&tmp, path)
+    fs::rename(tmp, path)
 }
 
 /// Opens `path` for appending (0600, no symlink). Callers redact what they write.

@@ -104,6 +104,16 @@ impl RunDir {
         Ok(p)
     }
 
+    /// A private file at `rel` written piece by piece ([`fsutil::PieceWriter`]), creating
+    /// parent folders.
+    pub fn write_pieces(&self, rel: &str) -> std::io::Result<fsutil::PieceWriter> {
+        let p = self.join(rel)?;
+        if let Some(parent) = p.parent() {
+            fsutil::create_private_dir(parent)?;
+        }
+        fsutil::PieceWriter::create(&p)
+    }
+
     /// Saves one raw exchange response verbatim (after redaction) with its sidecar, before
     /// anything parses it. Returns where it went and its hash.
     pub fn record_raw(&self, exchange: RawExchange<'_>) -> std::io::Result<Provenance> {

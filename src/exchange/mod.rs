@@ -318,6 +318,18 @@ impl Error {
 
 pub type Result<T> = std::result::Result<T, Error>;
 
+/// Which orders a closed-orders answer holds when the window has more than the cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FullPage {
+    /// The newest: every order after the answer's oldest one is in it (a list sorted newest first).
+    Newest,
+    /// The oldest: every order before the answer's newest one is in it (a list read from the
+    /// window's start).
+    Oldest,
+    /// Not known: a full answer proves nothing, its window is halved and read again.
+    Unknown,
+}
+
 /// Query for closed orders.
 #[derive(Debug, Clone)]
 pub struct ClosedOrdersQuery {
@@ -524,6 +536,11 @@ pub trait Exchange: Send + Sync {
             exchange: self.capabilities().name.clone(),
             what: "choosing markets to scan (this exchange keeps history per account)".into(),
         })
+    }
+    /// Which orders a full closed-orders answer keeps when the window holds more than the cap:
+    /// what lets the export continue a full page by cursor instead of halving its window.
+    fn closed_orders_full_page(&self) -> FullPage {
+        FullPage::Unknown
     }
     /// What exporting closed orders and fills of `markets` markets over `window` costs against
     /// the exchange's limits; `None` when the adapter cannot tell.

@@ -204,6 +204,9 @@ impl Exchange for Watched {
     fn history_plan(&self, markets: usize, window: Window) -> Option<CallPlan> {
         self.inner.history_plan(markets, window)
     }
+    fn closed_orders_full_page(&self) -> super::FullPage {
+        self.inner.closed_orders_full_page()
+    }
     fn market(&self, symbol: &str) -> Result<Market> {
         self.inner.market(symbol)
     }

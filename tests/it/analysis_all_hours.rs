@@ -14,16 +14,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::support;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use futures::StreamExt;
 use respond::cli::BotLogArgs;
-use respond::credentials::KeyPair;
 use respond::drill::score::Detection;
 use respond::mock::upbit::Upbit;
 use respond::mock::{self, MockOptions, Venue};
-use respond::output::{Printer, Verbosity};
-use respond::secret::Secret;
-use respond::session::{self, Connection, RunSettings};
 
 /// The playbook's investigation steps, without containment: the mock's key stays alive. The
 /// snapshot comes first, as in the leak playbook: it preserves the balances and the withdrawal
@@ -104,29 +101,16 @@ async fn analyze_case(case: &Case, dir: &Path, playbook: &Path) -> Outcome {
     let mut inputs = BTreeMap::new();
     inputs.insert("from".to_string(), ts(case.now - Duration::days(7)));
     inputs.insert("to".to_string(), ts(case.now + Duration::hours(1)));
-    let settings = RunSettings {
-        playbook: Some(playbook.to_path_buf()),
+    let report = support::mock::run_playbook(
+        &server.url,
+        &key,
+        playbook,
         inputs,
         bot_logs,
-        out: dir.join("out"),
-        dry_run: false,
-        assume_yes: true,
-        interactive: false,
-        rerun: None,
-    };
-    let conn = Connection {
-        exchange: "upbit".into(),
-        api_url: Some(server.url.clone()),
-        primary: Some(KeyPair {
-            access_key: key.access_key.clone(),
-            secret_key: Secret::new(key.secret_key.clone()),
-        }),
-        readonly: None,
-        master: None,
-    };
-    let report = session::run_new(settings, &conn, &Printer::plain(Verbosity::Quiet))
-        .await
-        .unwrap_or_else(|e| panic!("{} at {}: run failed: {e:?}", case.scenario, case.now));
+        dir.join("out"),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{} at {}: run failed: {e:?}", case.scenario, case.now));
     let _ = server.shutdown().await;
     let inv = respond::investigation::investigate(&report.dir, &Default::default())
         .unwrap_or_else(|e| panic!("{} at {}: {e}", case.scenario, case.now));

@@ -324,7 +324,7 @@ fn raw_answers(run: &Path, method: &str, slug: &str) -> Vec<String> {
 /// naming the list in `raw/` as the evidence of what was open.
 #[tokio::test]
 async fn containment_cancels_an_oco_and_proves_no_order_list_is_left() {
-    use crate::mock_binance::{leg_ids, place_oco, start, Api};
+    use crate::mock_binance::{leg_ids, place_oco, start, Answer, Api};
     use respond::exchange::binance::{BinanceClient, BinanceConfig};
     use respond::exchange::Exchange;
 

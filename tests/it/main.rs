@@ -19,6 +19,7 @@ mod drill_e2e;
 mod engine;
 mod engine_interrupt;
 mod evidence_timestamp;
+mod export_paging;
 mod fuzz_props;
 mod incident;
 mod layout;

@@ -573,14 +573,13 @@ async fn export_splits_full_chunks_and_drops_nothing() {
     assert!(chunks.iter().all(|c| c["count"].as_u64().unwrap() < 10));
     let total: u64 = chunks.iter().map(|c| c["count"].as_u64().unwrap()).sum();
     assert_eq!(total, 95);
-    assert!(
-        f.calls("closed_orders") as usize > chunks.len(),
-        "some chunk must have been split"
-    );
+    // A full answer is continued by cursor, never discarded: one chunk per call.
+    assert_eq!(f.calls("closed_orders") as usize, chunks.len());
+    assert!(chunks.len() > 2, "full pages were continued");
     assert_eq!(o["window_from"], "2026-10-25T00:00:00.000Z");
     assert_eq!(o["window_to"], "2026-11-08T00:00:00.000Z");
     let proof: Value = serde_json::from_str(&e.read("s-chunks.json")).unwrap();
-    assert_eq!(proof["all_below_cap"], true);
+    assert_eq!(proof["every_chunk_proven"], true);
     assert_eq!(proof["covers_window"], true);
     let orders: Vec<Order> = serde_json::from_str(&e.read("export/orders.json")).unwrap();
     let ids: HashSet<_> = orders.iter().map(|o| o.id.clone()).collect();
@@ -628,8 +627,12 @@ async fn export_resume_skips_completed_chunks() {
         msg.contains(&format!("respond resume {}", rd.path().display())),
         "{msg}"
     );
+    // Reads are in flight together: the 7th and those sent with it fail, 6 were answered.
     let first_calls = f.calls("closed_orders");
-    assert_eq!(first_calls, 7);
+    assert!(first_calls >= 7, "{first_calls}");
+    let first: Value = serde_json::from_str(&e.read("s-export-state.json")).unwrap();
+    let finished: Vec<Value> = first["done"].as_array().unwrap().clone();
+    assert_eq!(finished.len(), 6, "every answer saved, those in flight too");
 
     // Resume with a read-only key: finished chunks are not fetched again.
     let reopened = RunDir::open(rd.path()).unwrap();
@@ -648,8 +651,15 @@ async fn export_resume_skips_completed_chunks() {
     let e3 = env(fresh.clone(), None);
     e3.run("exchange.export_history", window()).await.unwrap();
     let full = fresh.calls("closed_orders");
-    // The dying call is the 7th: 6 answered, and the resume redoes only what was unfinished.
-    assert_eq!(ro.calls("closed_orders") + 6, full);
+    // 6 answered before the key died; the resume read only what no finished chunk covers
+    // (how it shares that among lanes may cost a partial page more or less than the first
+    // attempt would have), and every chunk finished before is part of the proof as it was.
+    assert!(ro.calls("closed_orders") < full);
+    let proof: Value = serde_json::from_str(&e2.read("s-chunks.json")).unwrap();
+    let chunks = proof["chunks"].as_array().unwrap();
+    for c in &finished {
+        assert!(chunks.contains(c), "{c} kept");
+    }
 
     // Run it again once more: nothing left to fetch.
     let before = ro.calls("closed_orders");

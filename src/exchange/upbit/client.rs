@@ -635,6 +635,11 @@ impl Exchange for UpbitClient {
         self.get_order(&order.id).await
     }
 
+    /// `order_by=desc`: a full answer holds the window's newest orders.
+    fn closed_orders_full_page(&self) -> crate::exchange::FullPage {
+        crate::exchange::FullPage::Newest
+    }
+
     async fn markets(&self) -> Result<Vec<MarketInfo>> {
         self.read(Call::public("/v1/market/all", vec![]), |a| {
             wire::parse_markets(&a.body)

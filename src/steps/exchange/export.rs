@@ -1,21 +1,31 @@
 //! `exchange.export_history` and `exchange.export_fills`: the investigation's data.
 //!
-//! Closed orders are fetched in chunks no longer than the adapter's longest window. Many
-//! exchanges silently drop what exceeds the per-call cap, so a chunk that comes back *full*
-//! proves nothing: it is split in half and both halves are queried again, until every chunk is
-//! below the cap. The leaf chunks, which tile the window exactly, are the completeness proof
-//! (`<step id>-chunks.json`).
+//! Closed orders are fetched in spans no longer than the adapter's longest window. Many
+//! exchanges silently drop what exceeds the per-call cap, so a *full* answer is only evidence
+//! for the part of its span it provably holds: where the adapter says which orders a full
+//! answer keeps ([`FullPage`]: e.g. newest first), that is everything after the answer's
+//! oldest order (its whole second, as times may be shown to the second, is left to the next
+//! call), and the rest of the span is read next by that cursor; no answer is discarded. Where
+//! the adapter cannot say, or the cursor cannot move (a page within one second), the span is
+//! halved and both halves are read again. The chunks, each answered below the cap or continued
+//! by cursor, tile the window exactly: the completeness proof (`<step id>-chunks.json`).
 //!
-//! Resume: every finished piece (a leaf chunk, a split, open orders, transfers, one market's
+//! Several reads are in flight at once (`CLOSED_IN_FLIGHT`), so the rate budget stays busy:
+//! spans run side by side, and a long remainder is shared among idle lanes (each part costs at
+//! most one partial page more). Every answer is recorded in `raw/` by the adapter before it is
+//! parsed.
+//!
+//! Resume: every finished piece (a chunk, a split, open orders, transfers, one market's
 //! candles, a batch of fills) is written to its own file under `export/` and recorded in a
 //! state file before the next request, so an interrupted or key-dead export restarts where it
-//! stopped (the raw responses of finished pieces are already in `raw/`).
+//! stopped (the raw responses of finished pieces are already in `raw/`): it reads only what no
+//! finished chunk covers, however the interrupted attempt had divided its spans.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Timelike, Utc};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -23,8 +33,8 @@ use serde_json::{json, Map, Value};
 use super::scan::{self, FillChunk, WindowFills};
 use super::{args, is_out_of_scope, to_json, ts, Race, ReadError};
 use crate::exchange::{
-    Candle, ClosedOrdersQuery, ErrorKind, Fill, FillsSource, Market, MarketScan, MarketSelection,
-    Order, OrderRef, Transfer, Window,
+    Candle, ClosedOrdersQuery, ErrorKind, Fill, FillsSource, FullPage, Market, MarketScan,
+    MarketSelection, Order, OrderRef, Transfer, Window,
 };
 use crate::rundir::RunDir;
 use crate::steps::{
@@ -71,17 +81,31 @@ pub struct Span {
     pub market: Option<String>,
 }
 
-/// A finished leaf chunk: its count is below the cap (or it is `saturated`: cannot be split).
+/// A finished chunk: its answer was below the cap, or it is the newer part of a full page
+/// continued by cursor (`cursor`), or it is `saturated` (full and too short to split).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChunkRecord {
     #[serde(flatten)]
     pub span: Span,
+    /// Orders of the chunk (those of its span; a cursor chunk leaves the boundary second to
+    /// the next page).
     pub count: u32,
     /// The chunk was full and too short to split: orders may be missing.
     #[serde(default)]
     pub saturated: bool,
+    /// The answer was a full page, newest first: every order after its oldest was in it, so
+    /// the chunk starts just after that oldest order and the next page reads what is older.
+    #[serde(default)]
+    pub cursor: bool,
     /// Normalized orders of the chunk, relative to the run directory.
     pub file: String,
+}
+
+impl ChunkRecord {
+    /// Whether the chunk's answer provably holds every order of its span.
+    pub fn proven(&self, cap: u32) -> bool {
+        !self.saturated && (self.cursor || self.count < cap)
+    }
 }
 
 /// What the resume of `export_history` reads.
@@ -113,8 +137,9 @@ struct ChunkProof<'a> {
     window_to: String,
     cap: u32,
     max_window_secs: Option<u64>,
-    /// Every leaf chunk returned fewer orders than the cap.
-    all_below_cap: bool,
+    /// Every chunk is proven whole: its answer held fewer orders than the cap, or it is the
+    /// newer part of a full page read newest first (it starts after that page's oldest order).
+    every_chunk_proven: bool,
     /// The chunks tile the window with no gap and no overlap (per market).
     covers_window: bool,
     chunks: &'a [ChunkRecord],
@@ -140,6 +165,47 @@ pub fn initial_spans(w: Window, max_secs: Option<u64>, markets: &[Option<String>
                 break;
             }
             from = to;
+        }
+    }
+    out
+}
+
+/// The parts of `spans` no finished chunk covers yet: what is left to read (all of it on a
+/// fresh start; on a resume, whatever the interrupted export had not finished, however it had
+/// divided its spans).
+pub fn pending_spans(spans: &[Span], done: &[ChunkRecord]) -> Vec<Span> {
+    let mut by_market: BTreeMap<Option<&str>, Vec<&Span>> = BTreeMap::new();
+    for c in done {
+        by_market
+            .entry(c.span.market.as_deref())
+            .or_default()
+            .push(&c.span);
+    }
+    for v in by_market.values_mut() {
+        v.sort();
+    }
+    let mut out = Vec::new();
+    for s in spans {
+        let mut cur = s.from;
+        for d in by_market.get(&s.market.as_deref()).into_iter().flatten() {
+            if d.to <= cur || d.from >= s.to {
+                continue;
+            }
+            if d.from > cur {
+                out.push(Span {
+                    from: cur,
+                    to: d.from,
+                    market: s.market.clone(),
+                });
+            }
+            cur = cur.max(d.to);
+        }
+        if cur < s.to {
+            out.push(Span {
+                from: cur,
+                to: s.to,
+                market: s.market.clone(),
+            });
         }
     }
     out
@@ -199,6 +265,307 @@ pub(crate) fn span_file(dir: &str, s: &Span) -> String {
             .map(|m| format!("-{}", crate::fsutil::file_component(m)))
             .unwrap_or_default()
     )
+}
+
+/// Closed-order reads in flight at once: enough to keep a 30-per-second budget busy while each
+/// answer is parsed and written.
+const CLOSED_IN_FLIGHT: usize = 6;
+
+/// A span left to read is shared among idle lanes only when each part still holds about this
+/// many full pages (each part ends with one partial page: at most 1/16 more requests).
+const PAGES_PER_LANE: i64 = 16;
+
+/// How far after the oldest order of a full page the next page reaches back: the exchange may
+/// show creation times to the second, so the whole second of that order is read again by the
+/// next page (and left out of this one's chunk: nothing is counted twice).
+fn cursor_overlap() -> chrono::Duration {
+    chrono::Duration::seconds(1)
+}
+
+/// Why the closed-order lanes stopped.
+enum LaneError {
+    Step(StepError),
+    Read(ReadError),
+}
+
+impl From<StepError> for LaneError {
+    fn from(e: StepError) -> Self {
+        LaneError::Step(e)
+    }
+}
+
+impl From<std::io::Error> for LaneError {
+    fn from(e: std::io::Error) -> Self {
+        LaneError::Step(e.into())
+    }
+}
+
+/// What one answer of a span means for the export.
+#[derive(Debug, PartialEq)]
+enum Next {
+    /// Below the cap: the span is whole.
+    Done,
+    /// Full, newest first: `[cursor, to)` is whole; `[from, cursor)` is read next.
+    Continue(DateTime<Utc>),
+    /// Full, oldest first: `[from, cursor)` is whole; `[cursor, to)` is read next.
+    ContinueAfter(DateTime<Utc>),
+    /// Full and the cursor cannot move (a page within one second): halve the span.
+    Halve(Span, Span),
+    /// Full, within one millisecond: orders may be missing.
+    Saturated,
+}
+
+/// Decides how a span goes on after an answer of `orders`, given which orders a full answer
+/// keeps.
+fn next_step(span: &Span, orders: &[Order], cap: u32, keeps: FullPage) -> Next {
+    if (orders.len() as u32) < cap {
+        return Next::Done;
+    }
+    let cursor = match keeps {
+        FullPage::Newest => orders
+            .iter()
+            .map(|o| o.created_at)
+            .min()
+            .map(|t| Next::Continue(t + cursor_overlap())),
+        // Every order before the newest one's whole second is in the answer: the chunk is
+        // `[from, cursor)` and `[cursor, to)` is read next.
+        FullPage::Oldest => orders
+            .iter()
+            .map(|o| o.created_at)
+            .max()
+            .and_then(|t| t.with_nanosecond(0))
+            .map(Next::ContinueAfter),
+        FullPage::Unknown => None,
+    };
+    match cursor {
+        Some(Next::Continue(c) | Next::ContinueAfter(c)) if c > span.from && c < span.to => {
+            cursor.unwrap()
+        }
+        _ => match halve(span) {
+            Some((a, b)) => Next::Halve(a, b),
+            None => Next::Saturated,
+        },
+    }
+}
+
+/// Splits `[from, to)` into `k` consecutive parts.
+fn split_even(s: &Span, k: i64) -> Vec<Span> {
+    let ms = (s.to - s.from).num_milliseconds();
+    let k = k.clamp(1, ms.max(1));
+    let mut out = Vec::new();
+    let mut from = s.from;
+    for i in 1..=k {
+        let to = if i == k {
+            s.to
+        } else {
+            s.from + chrono::Duration::milliseconds(ms * i / k)
+        };
+        out.push(Span {
+            from,
+            to,
+            market: s.market.clone(),
+        });
+        from = to;
+    }
+    out
+}
+
+/// The closed-order part of `export_history`: spans read by cursor, several at once.
+struct ClosedLanes<'a> {
+    ctx: &'a StepContext,
+    scanned: &'a BTreeMap<String, Market>,
+    state: &'a mut ExportState,
+    state_rel: &'a str,
+    cap: u32,
+    plan_text: &'a str,
+    /// Which orders a full answer keeps.
+    keeps: FullPage,
+    /// When a lane switched to the read-only key.
+    switched_at: Option<DateTime<Utc>>,
+}
+
+impl ClosedLanes<'_> {
+    fn query(&self, span: &Span) -> Result<ClosedOrdersQuery, StepError> {
+        let ctx = self.ctx;
+        Ok(ClosedOrdersQuery {
+            window: Window {
+                from: span.from,
+                to: span.to,
+            },
+            market: match span.market.as_deref() {
+                Some(m) => Some(match self.scanned.get(m) {
+                    Some(known) => known.clone(),
+                    None => ctx.exchange()?.primary().market(m)?,
+                }),
+                None => None,
+            },
+            limit: self.cap,
+        })
+    }
+
+    /// Reads every span of `todo` to the end. Each answer is saved (its chunk file, then the
+    /// state) as it arrives; on a failure the reads in flight are finished and saved first.
+    async fn run(&mut self, todo: Vec<Span>) -> Result<(), LaneError> {
+        let ctx = self.ctx;
+        let mut queue: std::collections::VecDeque<Span> = todo.into();
+        let split: HashSet<Span> = self.state.split.iter().cloned().collect();
+        let bar = ctx
+            .printer
+            .progress(Some(queue.len() as u64), "export orders");
+        if !self.plan_text.is_empty() {
+            bar.set_message(self.plan_text.trim_start_matches("; ").to_string());
+        }
+        let mut fetched: u64 = self.state.done.iter().map(|c| c.count as u64).sum();
+        let mut running = futures::stream::FuturesUnordered::new();
+        let mut failure: Option<LaneError> = None;
+        loop {
+            while failure.is_none() && running.len() < CLOSED_IN_FLIGHT {
+                let Some(span) = queue.pop_front() else { break };
+                if split.contains(&span) {
+                    if let Some((a, b)) = halve(&span) {
+                        bar.inc_length(1);
+                        queue.push_front(b);
+                        queue.push_front(a);
+                        continue;
+                    }
+                }
+                let q = match self.query(&span) {
+                    Ok(q) => q,
+                    Err(e) => {
+                        failure = Some(e.into());
+                        break;
+                    }
+                };
+                running.push(async move {
+                    let mut race = Race::new(ctx).map_err(LaneError::Step)?;
+                    let r = race
+                        .read(|ex| {
+                            let q = q.clone();
+                            async move { ex.closed_orders(&q).await }
+                        })
+                        .await;
+                    Ok::<_, LaneError>((span, r, race.switched_at))
+                });
+            }
+            let Some(next) = running.next().await else {
+                break;
+            };
+            let (span, r, switched) = match next {
+                Ok(v) => v,
+                Err(e) => {
+                    failure.get_or_insert(e);
+                    continue;
+                }
+            };
+            self.switched_at = self.switched_at.or(switched);
+            let orders = match r {
+                Ok(o) => o,
+                Err(e) => {
+                    failure.get_or_insert(LaneError::Read(e));
+                    continue;
+                }
+            };
+            match next_step(&span, &orders, self.cap, self.keeps) {
+                Next::Halve(a, b) => {
+                    self.state.split.push(span);
+                    write_json(&ctx.rundir, self.state_rel, &*self.state)?;
+                    bar.inc_length(1);
+                    queue.push_front(b);
+                    queue.push_front(a);
+                    continue;
+                }
+                step @ (Next::Continue(c) | Next::ContinueAfter(c)) => {
+                    let newest = matches!(step, Next::Continue(_));
+                    let (chunk, rest) = if newest {
+                        (
+                            Span {
+                                from: c,
+                                to: span.to,
+                                market: span.market.clone(),
+                            },
+                            Span {
+                                from: span.from,
+                                to: c,
+                                market: span.market,
+                            },
+                        )
+                    } else {
+                        (
+                            Span {
+                                from: span.from,
+                                to: c,
+                                market: span.market.clone(),
+                            },
+                            Span {
+                                from: c,
+                                to: span.to,
+                                market: span.market,
+                            },
+                        )
+                    };
+                    let kept: Vec<Order> = orders
+                        .into_iter()
+                        .filter(|o| o.created_at >= chunk.from && o.created_at < chunk.to)
+                        .collect();
+                    // The page just read spans about the chunk plus the boundary second: how
+                    // many pages the rest holds, to share it among idle lanes when long enough.
+                    let page_ms = ((chunk.to - chunk.from) + cursor_overlap())
+                        .num_milliseconds()
+                        .max(1);
+                    fetched += kept.len() as u64;
+                    self.finish(chunk, kept, false, true)?;
+                    let pages = (rest.to - rest.from).num_milliseconds() / page_ms;
+                    let idle = CLOSED_IN_FLIGHT.saturating_sub(running.len() + queue.len()) as i64;
+                    let k = (pages / PAGES_PER_LANE).min(idle).max(1);
+                    bar.inc_length(k as u64);
+                    for part in split_even(&rest, k).into_iter().rev() {
+                        queue.push_front(part);
+                    }
+                }
+                Next::Done => {
+                    fetched += orders.len() as u64;
+                    self.finish(span, orders, false, false)?;
+                }
+                Next::Saturated => {
+                    fetched += orders.len() as u64;
+                    self.finish(span, orders, true, false)?;
+                }
+            }
+            bar.inc(1);
+            bar.set_message(format!("{fetched} orders{}", self.plan_text));
+        }
+        match failure {
+            Some(e) => {
+                bar.abandon();
+                Err(e)
+            }
+            None => {
+                bar.finish_and_clear();
+                Ok(())
+            }
+        }
+    }
+
+    /// Saves a finished chunk: its orders, then the state that lists it.
+    fn finish(
+        &mut self,
+        span: Span,
+        orders: Vec<Order>,
+        saturated: bool,
+        cursor: bool,
+    ) -> Result<(), StepError> {
+        let rd = &self.ctx.rundir;
+        let file = chunk_file(&span);
+        write_json(rd, &file, &orders)?;
+        self.state.done.push(ChunkRecord {
+            span,
+            count: orders.len() as u32,
+            saturated,
+            cursor,
+            file,
+        });
+        write_json(rd, self.state_rel, &*self.state)
+    }
 }
 
 /// `exchange.export_history`.
@@ -489,87 +856,32 @@ impl StepKind for ExportHistory {
                 None => vec![None],
             }
         };
-        let mut queue = initial_spans(p.window, caps.closed_orders_max_window_secs, &markets);
-        queue.reverse();
-        let done: HashSet<Span> = state.done.iter().map(|c| c.span.clone()).collect();
-        let split: HashSet<Span> = state.split.iter().cloned().collect();
-        let bar = ctx
-            .printer
-            .progress(Some(queue.len() as u64), "export orders");
-        if !plan_text.is_empty() {
-            bar.set_message(plan_text.trim_start_matches("; ").to_string());
+        let todo = pending_spans(
+            &initial_spans(p.window, caps.closed_orders_max_window_secs, &markets),
+            &state.done,
+        );
+        let mut lanes = ClosedLanes {
+            ctx,
+            scanned: &scanned,
+            state: &mut state,
+            state_rel: &state_rel,
+            cap,
+            plan_text: &plan_text,
+            keeps: race.session().primary().closed_orders_full_page(),
+            switched_at: None,
+        };
+        let result = lanes.run(todo).await;
+        race.switched_at = race.switched_at.or(lanes.switched_at);
+        match result {
+            Ok(()) => {}
+            Err(LaneError::Step(e)) => return Err(e),
+            Err(LaneError::Read(e)) => return Err(race.fail(e, "export")),
         }
-        let mut fetched: u64 = state.done.iter().map(|c| c.count as u64).sum();
-        while let Some(span) = queue.pop() {
-            if done.contains(&span) {
-                bar.inc(1);
-                continue;
-            }
-            if split.contains(&span) {
-                if let Some((a, b)) = halve(&span) {
-                    bar.inc_length(1);
-                    queue.push(b);
-                    queue.push(a);
-                    continue;
-                }
-            }
-            let q = ClosedOrdersQuery {
-                window: Window {
-                    from: span.from,
-                    to: span.to,
-                },
-                market: match span.market.as_deref() {
-                    Some(m) => Some(match scanned.get(m) {
-                        Some(known) => known.clone(),
-                        None => race.session().primary().market(m)?,
-                    }),
-                    None => None,
-                },
-                limit: cap,
-            };
-            let orders = match race
-                .read(|ex| {
-                    let q = q.clone();
-                    async move { ex.closed_orders(&q).await }
-                })
-                .await
-            {
-                Ok(o) => o,
-                Err(e) => {
-                    bar.abandon();
-                    return Err(race.fail(e, "export"));
-                }
-            };
-            let count = orders.len() as u32;
-            if count >= cap {
-                if let Some((a, b)) = halve(&span) {
-                    state.split.push(span);
-                    write_json(rd, &state_rel, &state)?;
-                    bar.inc_length(1);
-                    queue.push(b);
-                    queue.push(a);
-                    continue;
-                }
-            }
-            let file = chunk_file(&span);
-            write_json(rd, &file, &orders)?;
-            fetched += count as u64;
-            state.done.push(ChunkRecord {
-                span,
-                count,
-                saturated: count >= cap,
-                file,
-            });
-            write_json(rd, &state_rel, &state)?;
-            bar.inc(1);
-            bar.set_message(format!("{fetched} orders{}{plan_text}", race.budget()));
-        }
-        bar.finish_and_clear();
 
         // Completeness proof.
         let mut chunks = state.done.clone();
         chunks.sort_by(|a, b| a.span.cmp(&b.span));
-        let all_below = chunks.iter().all(|c| c.count < cap);
+        let all_below = chunks.iter().all(|c| c.proven(cap));
         let covers_window = covers(p.window, &chunks);
         write_json(
             rd,
@@ -579,7 +891,7 @@ impl StepKind for ExportHistory {
                 window_to: ts(p.window.to),
                 cap,
                 max_window_secs: caps.closed_orders_max_window_secs,
-                all_below_cap: all_below,
+                every_chunk_proven: all_below,
                 covers_window,
                 chunks: &chunks,
             },
@@ -645,38 +957,19 @@ impl StepKind for ExportHistory {
             }
         }
 
-        // Merge orders.
-        let mut seen = HashSet::new();
-        let mut orders: Vec<Order> = Vec::new();
-        let mut closed_count = 0usize;
-        for c in &chunks {
-            let list: Vec<Order> = read_json(rd, &c.file)?.unwrap_or_default();
-            for o in list {
-                if seen.insert(o.id.clone()) {
-                    closed_count += 1;
-                    orders.push(o);
-                }
-            }
-        }
-        let mut open_count = 0usize;
-        if p.include_open {
-            let list: Vec<Order> = read_json(rd, open_rel)?.unwrap_or_default();
-            for o in list {
-                if seen.insert(o.id.clone()) {
-                    open_count += 1;
-                    orders.push(o);
-                }
-            }
-        }
-        orders.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        // Merge orders: streamed to disk in time order (see [`merge_orders`]); kept in memory
+        // only where fills are listed by window and need them.
+        let open_list: Vec<Order> = if p.include_open {
+            read_json(rd, open_rel)?.unwrap_or_default()
+        } else {
+            Vec::new()
+        };
         let orders_rel = "export/orders.json";
-        write_json(rd, orders_rel, &orders)?;
-        let mut market_of: BTreeMap<String, Market> = BTreeMap::new();
-        for o in &orders {
-            if !market_of.contains_key(o.market.as_str()) {
-                market_of.insert(o.market.to_string(), o.market.clone());
-            }
-        }
+        let keep = matches!(caps.fills, FillsSource::PerWindow { .. });
+        let merged = merge_orders(rd, &chunks, open_list, orders_rel, keep)?;
+        let (closed_count, open_count) = (merged.closed, merged.open);
+        let orders = merged.kept;
+        let mut market_of = merged.markets;
         for m in p.markets.iter().flatten() {
             if !market_of.contains_key(m) {
                 let market = race.session().primary().market(m)?;
@@ -753,7 +1046,7 @@ impl StepKind for ExportHistory {
                 .unwrap_or(Value::Null))
         };
         let mut outputs = Map::new();
-        outputs.insert("order_count".into(), Value::from(orders.len()));
+        outputs.insert("order_count".into(), Value::from(closed_count + open_count));
         outputs.insert("closed_order_count".into(), Value::from(closed_count));
         outputs.insert("open_order_count".into(), Value::from(open_count));
         outputs.insert("markets".into(), json!(market_set));
@@ -845,8 +1138,8 @@ impl StepKind for ExportHistory {
         }
         Ok(StepOutcome {
             summary: format!(
-                "{} orders ({} closed in {} chunks, all below {cap}; {} open) in {} markets, {} withdrawals, {} deposits, {} ..{}",
-                orders.len(),
+                "{} orders ({} closed in {} chunks, each proven whole; {} open) in {} markets, {} withdrawals, {} deposits, {} ..{}",
+                closed_count + open_count,
                 closed_count,
                 chunks.len(),
                 open_count,
@@ -860,6 +1153,139 @@ impl StepKind for ExportHistory {
             artifacts,
         })
     }
+}
+
+/// What [`merge_orders`] wrote.
+struct Merged {
+    closed: usize,
+    open: usize,
+    /// The market of every order written.
+    markets: BTreeMap<String, Market>,
+    /// The orders written, when asked to keep them.
+    kept: Vec<Order>,
+}
+
+/// One order waiting in [`merge_orders`]'s heap, smallest (time, id, closed before open) first.
+struct Pending {
+    key: (DateTime<Utc>, String, u8),
+    order: Order,
+}
+
+impl PartialEq for Pending {
+    fn eq(&self, o: &Self) -> bool {
+        self.key == o.key
+    }
+}
+impl Eq for Pending {}
+impl PartialOrd for Pending {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Pending {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        o.key.cmp(&self.key)
+    }
+}
+
+/// Writes the closed orders of `chunks` and the `open` ones to `rel` as one JSON list sorted
+/// by (creation time, id), each order once (a closed record before an open one of the same
+/// id), holding only the chunks near the point being written: memory is flat in the number
+/// of orders. A chunk's orders were created inside its span, though shown as much as a second
+/// earlier (times to the second), so once every chunk starting more than a second after an
+/// order is still unread, nothing older than it can turn up. An order outside that range is
+/// no answer to the chunk's query (a faulty page repeating another's) and is left to the
+/// chunk whose span holds it.
+fn merge_orders(
+    rd: &RunDir,
+    chunks: &[ChunkRecord],
+    open: Vec<Order>,
+    rel: &str,
+    keep: bool,
+) -> Result<Merged, StepError> {
+    let slack = cursor_overlap();
+    let mut by_market: BTreeMap<Option<&str>, std::collections::VecDeque<&ChunkRecord>> =
+        BTreeMap::new();
+    for c in chunks {
+        by_market
+            .entry(c.span.market.as_deref())
+            .or_default()
+            .push_back(c);
+    }
+    for q in by_market.values_mut() {
+        q.make_contiguous().sort_by(|a, b| a.span.cmp(&b.span));
+    }
+    let mut heap: std::collections::BinaryHeap<Pending> = open
+        .into_iter()
+        .map(|o| Pending {
+            key: (o.created_at, o.id.clone(), 1),
+            order: o,
+        })
+        .collect();
+    let mut out = rd.write_pieces(rel)?;
+    out.piece(b"[")?;
+    let mut m = Merged {
+        closed: 0,
+        open: 0,
+        markets: BTreeMap::new(),
+        kept: Vec::new(),
+    };
+    let mut last: Option<(DateTime<Utc>, String)> = None;
+    loop {
+        // The earliest a still unread chunk's order can be.
+        let next = by_market
+            .iter()
+            .filter_map(|(k, q)| q.front().map(|c| (c.span.from - slack, *k)))
+            .min();
+        let ready = match (heap.peek(), next) {
+            (None, None) => break,
+            (Some(p), Some((floor, _))) => p.key.0 < floor,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+        };
+        if !ready {
+            let (_, k) = next.expect("an unread chunk");
+            let c = by_market
+                .get_mut(&k)
+                .and_then(|q| q.pop_front())
+                .expect("the chunk");
+            let list: Vec<Order> = read_json(rd, &c.file)?.unwrap_or_default();
+            heap.extend(
+                list.into_iter()
+                    .filter(|o| o.created_at >= c.span.from - slack && o.created_at < c.span.to)
+                    .map(|o| Pending {
+                        key: (o.created_at, o.id.clone(), 0),
+                        order: o,
+                    }),
+            );
+            continue;
+        }
+        let Some(p) = heap.pop() else { break };
+        let (at, id, rank) = p.key;
+        if last.as_ref().is_some_and(|(t, i)| *t == at && *i == id) {
+            continue;
+        }
+        if m.closed + m.open > 0 {
+            out.piece(b",")?;
+        }
+        out.piece(&to_json(&p.order)?)?;
+        if rank == 0 {
+            m.closed += 1;
+        } else {
+            m.open += 1;
+        }
+        if !m.markets.contains_key(p.order.market.as_str()) {
+            m.markets
+                .insert(p.order.market.to_string(), p.order.market.clone());
+        }
+        if keep {
+            m.kept.push(p.order);
+        }
+        last = Some((at, id));
+    }
+    out.piece(b"]")?;
+    out.commit()?;
+    Ok(m)
 }
 
 /// The market of each order id (exchanges that keep orders per market need it): from the
@@ -1181,8 +1607,176 @@ mod tests {
             span: s,
             count: 0,
             saturated: false,
+            cursor: false,
             file: String::new(),
         }
+    }
+
+    fn at(s: &Span, secs: i64) -> Order {
+        Order {
+            id: format!("o{secs}"),
+            client_id: None,
+            market: Market::new("BTC-QQQ", "BTC", "QQQ"),
+            side: crate::exchange::Side::Buy,
+            order_type: crate::exchange::OrderType::Limit,
+            native_type: "limit".into(),
+            state: crate::exchange::OrderState::Done,
+            price: None,
+            quote_amount: None,
+            volume: None,
+            remaining_volume: None,
+            executed_volume: Default::default(),
+            executed_funds: None,
+            paid_fee: Default::default(),
+            created_at: s.from + chrono::Duration::seconds(secs),
+            created_at_local: String::new(),
+            trades_count: 0,
+            provenance: None,
+        }
+    }
+
+    #[test]
+    fn a_full_page_continues_after_its_oldest_second_and_a_short_one_ends_the_span() {
+        let s = initial_spans(w(1), None, &[None]).remove(0);
+        let page: Vec<Order> = (100..110).map(|i| at(&s, i)).collect();
+        let newest = FullPage::Newest;
+        assert_eq!(next_step(&s, &page[..9], 10, newest), Next::Done);
+        assert_eq!(
+            next_step(&s, &page, 10, newest),
+            Next::Continue(s.from + chrono::Duration::seconds(101))
+        );
+        assert_eq!(
+            next_step(&s, &page, 10, FullPage::Oldest),
+            Next::ContinueAfter(s.from + chrono::Duration::seconds(109))
+        );
+        // Where the adapter cannot say which orders a full answer keeps, it proves nothing.
+        assert!(matches!(
+            next_step(&s, &page, 10, FullPage::Unknown),
+            Next::Halve(..)
+        ));
+        // Ten orders within one second: the page after them asks for `[from, that second
+        // + 1 s)`, gets them again, the cursor cannot move and the span is halved.
+        let dense: Vec<Order> = (0..10).map(|_| at(&s, 5)).collect();
+        let c = s.from + chrono::Duration::seconds(6);
+        assert_eq!(next_step(&s, &dense, 10, newest), Next::Continue(c));
+        let rest = Span {
+            from: s.from,
+            to: c,
+            market: None,
+        };
+        assert!(matches!(
+            next_step(&rest, &dense, 10, newest),
+            Next::Halve(..)
+        ));
+        let tiny = Span {
+            from: s.from,
+            to: s.from + chrono::Duration::milliseconds(1),
+            market: None,
+        };
+        assert_eq!(next_step(&tiny, &dense, 10, newest), Next::Saturated);
+    }
+
+    #[test]
+    fn merged_orders_are_sorted_once_each_without_holding_them_all() {
+        let tmp = tempfile::tempdir().unwrap();
+        let rd = RunDir::create(&tmp.path().join("run")).unwrap();
+        let s = initial_spans(w(1), None, &[None]).remove(0);
+        let ms = |n: i64| s.from + chrono::Duration::milliseconds(n);
+        let mk = |id: &str, t: DateTime<Utc>, market: &str| {
+            let mut o = at(&s, 0);
+            o.id = id.into();
+            o.created_at = t;
+            o.market = Market::new(market, market, "QQQ");
+            o
+        };
+        let span = |a: i64, b: i64, m: &str| Span {
+            from: ms(a),
+            to: ms(b),
+            market: Some(m.into()),
+        };
+        // BTC: [0, 10 s) and [10.5 s, 20 s) (its first order shown a second early, at 10 s, to
+        // the second); a stray order of another span repeated in the second chunk. XRP:
+        // [0, 20 s) interleaved in time. An open order also seen closed.
+        let chunks = [
+            (
+                span(0, 10_000, "BTC-QQQ"),
+                vec![
+                    mk("b2", ms(9_000), "BTC-QQQ"),
+                    mk("b1", ms(1_000), "BTC-QQQ"),
+                ],
+            ),
+            (
+                span(10_500, 20_000, "BTC-QQQ"),
+                vec![
+                    mk("b3", ms(10_000), "BTC-QQQ"),
+                    mk("b1", ms(1_000), "BTC-QQQ"),
+                ],
+            ),
+            (
+                span(0, 20_000, "XRP-QQQ"),
+                vec![
+                    mk("x1", ms(9_500), "XRP-QQQ"),
+                    mk("x2", ms(15_000), "XRP-QQQ"),
+                ],
+            ),
+        ];
+        let mut records = Vec::new();
+        for (sp, orders) in chunks {
+            let file = chunk_file(&sp);
+            write_json(&rd, &file, &orders).unwrap();
+            records.push(ChunkRecord {
+                count: orders.len() as u32,
+                file,
+                ..rec(sp)
+            });
+        }
+        let open = vec![
+            mk("x2", ms(15_000), "XRP-QQQ"),
+            mk("o1", ms(12_000), "BTC-QQQ"),
+        ];
+        let m = merge_orders(&rd, &records, open, "export/orders.json", false).unwrap();
+        let written: Vec<Order> =
+            serde_json::from_slice(&std::fs::read(rd.join("export/orders.json").unwrap()).unwrap())
+                .unwrap();
+        let ids: Vec<&str> = written.iter().map(|o| o.id.as_str()).collect();
+        assert_eq!(ids, ["b1", "b2", "x1", "b3", "o1", "x2"]);
+        assert_eq!((m.closed, m.open), (5, 1));
+        assert_eq!(m.markets.len(), 2);
+        assert!(m.kept.is_empty());
+    }
+
+    #[test]
+    fn a_resume_reads_only_what_no_chunk_covers() {
+        let spans = initial_spans(w(14), Some(7 * 86_400), &[None]);
+        assert_eq!(pending_spans(&spans, &[]), spans);
+        let day = chrono::Duration::days(1);
+        let first = &spans[0];
+        // A cursor chunk at the end of the first span and a whole second span are done.
+        let done = vec![
+            rec(Span {
+                from: first.to - day,
+                to: first.to,
+                market: None,
+            }),
+            rec(spans[1].clone()),
+        ];
+        assert_eq!(
+            pending_spans(&spans, &done),
+            vec![Span {
+                from: first.from,
+                to: first.to - day,
+                market: None,
+            }]
+        );
+        let parts = split_even(&spans[1], 3);
+        assert_eq!(parts.len(), 3);
+        assert!(covers(
+            Window {
+                from: spans[1].from,
+                to: spans[1].to
+            },
+            &parts.into_iter().map(rec).collect::<Vec<_>>()
+        ));
     }
 
     #[test]

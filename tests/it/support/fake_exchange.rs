@@ -226,6 +226,10 @@ impl Exchange for Fake {
         v.truncate(q.limit.min(self.caps.closed_orders_max_per_call) as usize);
         Ok(v)
     }
+    /// Like Upbit: newest first, the excess dropped.
+    fn closed_orders_full_page(&self) -> respond::exchange::FullPage {
+        respond::exchange::FullPage::Newest
+    }
     async fn order_with_fills(&self, order: &OrderRef) -> Result<(Order, Vec<Fill>)> {
         let id = order.id.as_str();
         self.auth("order", "view_orders")?;

@@ -4,15 +4,17 @@
 //! process while it answers). Both come with the user's console action (`/_mock/` revoke) and a
 //! look at the victim's open orders through the read-only key.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use respond::exchange::upbit::{UpbitClient, UpbitConfig};
 use respond::exchange::Exchange;
+use respond::exit::Failure;
 use respond::mock::upbit::Upbit;
 use respond::mock::{self, KeyInfo, MockOptions, MockServer, Scenario, Venue};
 use respond::secret::Secret;
+use respond::session::{run_new, Connection, RunSettings};
 
 /// Serves `scenario` on `127.0.0.1:0` from the current runtime.
 pub async fn serve(scenario: Scenario, opts: MockOptions) -> MockServer {
@@ -150,4 +152,42 @@ impl Drop for Mock {
             let _ = self.rt.block_on(s.shutdown());
         }
     }
+}
+
+/// Runs `playbook` as `respond leak` would (non-interactive, `--yes`, quiet) against the mock
+/// at `url`, with `key` as the only key, its output under `out`.
+pub async fn run_playbook(
+    url: &str,
+    key: &KeyInfo,
+    playbook: &Path,
+    inputs: BTreeMap<String, String>,
+    bot_logs: respond::cli::BotLogArgs,
+    out: PathBuf,
+) -> Result<respond::engine::RunReport, Failure> {
+    let settings = RunSettings {
+        playbook: Some(playbook.to_path_buf()),
+        inputs,
+        bot_logs,
+        out,
+        dry_run: false,
+        assume_yes: true,
+        interactive: false,
+        rerun: None,
+    };
+    let conn = Connection {
+        exchange: "upbit".into(),
+        api_url: Some(url.to_string()),
+        primary: Some(respond::credentials::KeyPair {
+            access_key: key.access_key.clone(),
+            secret_key: Secret::new(key.secret_key.clone()),
+        }),
+        readonly: None,
+        master: None,
+    };
+    run_new(
+        settings,
+        &conn,
+        &respond::output::Printer::plain(respond::output::Verbosity::Quiet),
+    )
+    .await
 }
