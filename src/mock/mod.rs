@@ -13,6 +13,7 @@
 //! plumbing façades share (path normalization, body limit, injected faults, the request log).
 
 pub mod binance;
+pub mod bybit;
 pub mod drill_api;
 pub mod http;
 pub mod upbit;
@@ -114,8 +115,9 @@ pub trait Facade: Send + Sync + 'static {
 
 /// Façades whose exchange has no client adapter in [`crate::exchange::registry`] yet: they
 /// serve `respond mock serve` (for bots and client libraries) until the exchange's descriptor
-/// names them, and the registry then takes over. Empty while every façade has its client.
-const MOCK_ONLY: &[(&str, crate::exchange::registry::MockHook)] = &[];
+/// names them, and the registry then takes over.
+const MOCK_ONLY: &[(&str, crate::exchange::registry::MockHook)] =
+    &[("bybit", || Arc::new(bybit::Bybit))];
 
 /// The façade of an exchange, by name (case-insensitive): its descriptor's [`Descriptor::mock`]
 /// in the registry first, else a façade that has no client yet; None when neither exists.

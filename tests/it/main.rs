@@ -23,6 +23,7 @@ mod fuzz_props;
 mod layout;
 mod leak_e2e;
 mod mock_binance;
+mod mock_bybit;
 mod mock_cli;
 mod mock_conformance;
 mod mock_e2e;

@@ -1,0 +1,256 @@
+//! Bybit's JSON shapes over the venue: numeric-string order ids, statuses, the order and
+//! execution objects, withdrawal and deposit rows, and the opaque list cursors.
+//!
+//! Numbers are decimal strings and times epoch-ms strings, as v5 writes them. An order's
+//! `orderId` is [`ORDER_ID_BASE`] plus its position in the venue (stable once placed); a
+//! conditional order the façade holds counts from [`CONDITIONAL_ID_BASE`]. Fees are charged
+//! in the quote coin on both sides (the venue's rule), so `cumFeeDetail` and `feeCurrency`
+//! name the quote coin.
+
+use chrono::{DateTime, TimeZone, Utc};
+use rust_decimal::Decimal;
+use serde_json::{json, Value};
+
+use crate::mock::venue::dec;
+use crate::mock::venue::state::{
+    Deposit, Fill, Order, OrderKind, OrderState, Side, Tif, Withdrawal, WithdrawalState, World,
+};
+
+/// `orderId` of the venue's first order.
+pub const ORDER_ID_BASE: u64 = 1_800_000_000_000_000_000;
+/// `orderId` of the façade's first conditional order.
+pub const CONDITIONAL_ID_BASE: u64 = 1_900_000_000_000_000_000;
+/// `withdrawId` of the venue's first withdrawal.
+pub const WITHDRAW_ID_BASE: u64 = 130_000_000;
+/// `id` of the venue's first deposit.
+pub const DEPOSIT_ID_BASE: u64 = 160_000_000;
+
+/// Epoch milliseconds.
+pub fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+/// Epoch milliseconds as a string.
+pub fn ms_s(t: DateTime<Utc>) -> String {
+    t.timestamp_millis().to_string()
+}
+
+/// A time from epoch milliseconds.
+pub fn from_ms(ms: i64) -> Option<DateTime<Utc>> {
+    Utc.timestamp_millis_opt(ms).single()
+}
+
+/// The `orderId` of the venue's order at `idx`.
+pub fn order_id(idx: usize) -> String {
+    (ORDER_ID_BASE + idx as u64).to_string()
+}
+
+/// The venue position an `orderId` names (None when it names no venue order).
+pub fn order_idx(id: &str, len: usize) -> Option<usize> {
+    let n: u64 = id.parse().ok()?;
+    let i = n.checked_sub(ORDER_ID_BASE)? as usize;
+    (i < len && n < CONDITIONAL_ID_BASE).then_some(i)
+}
+
+/// `Buy` / `Sell`.
+pub fn side(s: Side) -> &'static str {
+    match s {
+        Side::Bid => "Buy",
+        Side::Ask => "Sell",
+    }
+}
+
+/// Bybit's `orderStatus` of a venue order.
+pub fn status(o: &Order) -> &'static str {
+    let filled = o.executed_volume > Decimal::ZERO;
+    match (o.state, filled) {
+        (OrderState::Open, false) => "New",
+        (OrderState::Open, true) => "PartiallyFilled",
+        (OrderState::Done, _) => "Filled",
+        (OrderState::Cancelled, false) => "Cancelled",
+        (OrderState::Cancelled, true) => "PartiallyFilledCanceled",
+    }
+}
+
+/// When the order last changed: its last fill, else its creation.
+pub fn updated(o: &Order) -> DateTime<Utc> {
+    o.trades
+        .iter()
+        .map(|f| f.created_at)
+        .max()
+        .unwrap_or(o.created_at)
+        .max(o.created_at)
+}
+
+/// One JSON object from several (json! objects have a size limit).
+pub fn merge<const N: usize>(parts: [Value; N]) -> Value {
+    let mut out = serde_json::Map::new();
+    for p in parts {
+        if let Value::Object(m) = p {
+            out.extend(m);
+        }
+    }
+    Value::Object(out)
+}
+
+/// The order object of `/v5/order/realtime` and `/v5/order/history`.
+pub fn order(w: &World, idx: usize) -> Value {
+    let o = &w.orders[idx];
+    let market = !matches!(o.kind, OrderKind::Limit);
+    let (qty, unit) = match o.kind {
+        OrderKind::MarketBuyQuote | OrderKind::Best if o.side == Side::Bid => {
+            (o.quote_amount.unwrap_or_default(), "quoteCoin")
+        }
+        OrderKind::Limit => (o.volume.unwrap_or_default(), ""),
+        _ => (o.volume.unwrap_or_default(), "baseCoin"),
+    };
+    let tif = match (market, o.tif) {
+        (true, _) | (false, Some(Tif::Ioc)) => "IOC",
+        (false, Some(Tif::Fok)) => "FOK",
+        (false, Some(Tif::PostOnly)) => "PostOnly",
+        (false, None) => "GTC",
+    };
+    let avg = if o.executed_volume > Decimal::ZERO {
+        dec((o.executed_funds / o.executed_volume).round_dp(8))
+    } else {
+        String::new()
+    };
+    let (leaves_qty, leaves_value) = if o.state == OrderState::Open {
+        match unit {
+            "quoteCoin" => (Decimal::ZERO, o.remaining_funds),
+            _ => (
+                o.remaining_volume,
+                o.price.map_or(Decimal::ZERO, |p| p * o.remaining_volume),
+            ),
+        }
+    } else {
+        (Decimal::ZERO, Decimal::ZERO)
+    };
+    let fee = dec(o.paid_fee);
+    let cancel_type = if o.state == OrderState::Cancelled {
+        "CancelByUser"
+    } else {
+        "UNKNOWN"
+    };
+    let fee_detail = if o.paid_fee > Decimal::ZERO {
+        json!({o.market.quote.clone(): fee})
+    } else {
+        json!({})
+    };
+    merge([
+        json!({"orderId": order_id(idx), "orderLinkId": o.identifier.clone().unwrap_or_default(),
+            "blockTradeId": "", "symbol": o.market.symbol,
+            "price": dec(o.price.unwrap_or_default()), "qty": dec(qty), "side": side(o.side),
+            "isLeverage": "0", "positionIdx": 0, "orderStatus": status(o),
+            "cancelType": cancel_type, "rejectReason": "EC_NoError", "avgPrice": avg,
+            "leavesQty": dec(leaves_qty), "leavesValue": dec(leaves_value),
+            "cumExecQty": dec(o.executed_volume), "cumExecValue": dec(o.executed_funds),
+            "cumExecFee": fee, "timeInForce": tif,
+            "orderType": if market { "Market" } else { "Limit" }}),
+        json!({"stopOrderType": "", "orderIv": "", "marketUnit": unit, "triggerPrice": "0",
+            "takeProfit": "0", "stopLoss": "0", "tpslMode": "", "ocoTriggerBy": "",
+            "tpLimitPrice": "", "slLimitPrice": "", "tpTriggerBy": "", "slTriggerBy": "",
+            "triggerDirection": 0, "triggerBy": "", "lastPriceOnCreated": "", "basePrice": "",
+            "reduceOnly": false, "closeOnTrigger": false, "placeType": "", "smpType": "None",
+            "smpGroup": 0, "smpOrderId": ""}),
+        json!({"createdTime": ms_s(o.created_at), "updatedTime": ms_s(updated(o)),
+            "cumFeeDetail": fee_detail}),
+    ])
+}
+
+/// One fill as `/v5/execution/list` writes it.
+pub fn execution(w: &World, idx: usize, f: &Fill, fee_rate: Decimal) -> Value {
+    let o = &w.orders[idx];
+    let fee = (f.funds * fee_rate).round_dp(8);
+    merge([
+        json!({"symbol": f.market.symbol, "orderId": order_id(idx),
+            "orderLinkId": o.identifier.clone().unwrap_or_default(), "side": side(f.side),
+            "orderPrice": dec(o.price.unwrap_or_default()),
+            "orderQty": dec(o.volume.unwrap_or_default()), "leavesQty": dec(o.remaining_volume),
+            "createType": "CreateByUser",
+            "orderType": if o.kind == OrderKind::Limit { "Limit" } else { "Market" },
+            "stopOrderType": "", "execFee": dec(fee), "execId": f.uuid.to_string(),
+            "execPrice": dec(f.price), "execQty": dec(f.volume), "execType": "Trade"}),
+        json!({"execValue": dec(f.funds), "execTime": ms_s(f.created_at),
+            "feeCurrency": f.market.quote, "isMaker": f.side != f.taker_side,
+            "feeRate": dec(fee_rate), "tradeIv": "", "markIv": "", "markPrice": "",
+            "indexPrice": "", "underlyingPrice": "", "blockTradeId": "", "closedSize": "",
+            "seq": f.id, "extraFees": ""}),
+    ])
+}
+
+/// A withdrawal's `withdrawId`: [`WITHDRAW_ID_BASE`] plus its position.
+pub fn withdraw_id(pos: usize) -> String {
+    (WITHDRAW_ID_BASE + pos as u64).to_string()
+}
+
+/// The venue position a `withdrawId` names.
+pub fn withdraw_pos(id: &str, len: usize) -> Option<usize> {
+    let n: u64 = id.parse().ok()?;
+    let i = n.checked_sub(WITHDRAW_ID_BASE)? as usize;
+    (i < len).then_some(i)
+}
+
+/// Bybit's withdrawal `status`.
+pub fn withdrawal_status(s: WithdrawalState) -> &'static str {
+    match s {
+        WithdrawalState::Waiting => "Pending",
+        WithdrawalState::Done => "success",
+        WithdrawalState::Cancelled => "CancelByUser",
+    }
+}
+
+/// A row of `/v5/asset/withdraw/query-record`.
+pub fn withdrawal(pos: usize, x: &Withdrawal) -> Value {
+    json!({"coin": x.currency, "chain": x.net_type, "amount": dec(x.amount),
+        "txID": if x.state == WithdrawalState::Done { x.txid.clone().unwrap_or_default() }
+            else { String::new() },
+        "status": withdrawal_status(x.state), "toAddress": x.address, "tag": "",
+        "withdrawFee": dec(x.fee), "createTime": ms_s(x.created_at),
+        "updateTime": ms_s(x.done_at.unwrap_or(x.created_at)), "withdrawId": withdraw_id(pos),
+        "withdrawType": 0, "fee": "", "tax": "", "taxRate": "", "taxType": ""})
+}
+
+/// A row of `/v5/asset/deposit/query-record` (every venue deposit is credited: status 3).
+pub fn deposit(pos: usize, x: &Deposit) -> Value {
+    json!({"coin": x.currency, "chain": x.net_type, "amount": dec(x.amount), "txID": x.txid,
+        "status": 3, "toAddress": "", "tag": "", "depositFee": "",
+        "successAt": ms_s(x.created_at), "confirmations": "50", "txIndex": "0",
+        "blockHash": "", "batchReleaseLimit": "-1", "depositType": "0", "fromAddress": "",
+        "taxDepositRecordsId": "0", "taxStatus": 0,
+        "id": (DEPOSIT_ID_BASE + pos as u64).to_string()})
+}
+
+/// A list cursor: the sort key of the last item served (time ms, tie-break), opaque to
+/// clients and made of URL-safe characters only.
+pub fn cursor(t_ms: i64, tie: u64) -> String {
+    format!("{t_ms}_{tie}")
+}
+
+/// The sort key a cursor carries (None when it is not one of ours).
+pub fn parse_cursor(s: &str) -> Option<(i64, u64)> {
+    let (a, b) = s.split_once('_')?;
+    Some((a.parse().ok()?, b.parse().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_and_cursors_round_trip() {
+        assert_eq!(order_id(5), "1800000000000000005");
+        assert_eq!(order_idx("1800000000000000005", 6), Some(5));
+        assert_eq!(order_idx("1800000000000000006", 6), None);
+        assert_eq!(order_idx("1900000000000000001", usize::MAX), None);
+        assert_eq!(order_idx("12", 6), None);
+        assert_eq!(order_idx("x", 6), None);
+        assert_eq!(withdraw_pos(&withdraw_id(3), 4), Some(3));
+        assert_eq!(withdraw_pos(&withdraw_id(4), 4), None);
+        assert_eq!(
+            parse_cursor(&cursor(1_735_776_000_000, 42)),
+            Some((1_735_776_000_000, 42))
+        );
+        assert_eq!(parse_cursor("132766%3A2"), None);
+    }
+}
