@@ -822,13 +822,26 @@ impl Exchange for BybitClient {
     /// The address book (needs the Withdrawal permission: a `10005` here is itself evidence
     /// that the key lacks it).
     async fn withdrawal_addresses(&self) -> Result<Vec<WithdrawalAddress>> {
-        self.pages(
-            "/v5/asset/withdraw/query-address",
-            vec![p("addressType", 2), p("limit", 50)],
-            usize::MAX,
-            |a| wire::parse_addresses(&a.body),
-        )
-        .await
+        match self
+            .pages(
+                "/v5/asset/withdraw/query-address",
+                vec![p("addressType", 2), p("limit", 50)],
+                usize::MAX,
+                |a| wire::parse_addresses(&a.body),
+            )
+            .await
+        {
+            // Bybit shows the address book only to a key that may withdraw: for any other key
+            // the book cannot be read, and the refusal (kept under raw/) shows the key could
+            // not withdraw.
+            Err(e) if e.is_out_of_scope() => Err(Error::Unsupported {
+                exchange: super::DESCRIPTOR.name.into(),
+                what: format!(
+                    "reading the withdrawal address book with a key without the Withdrawal permission ({e})"
+                ),
+            }),
+            other => other,
+        }
     }
 
     /// Rounds of: list every open spot order → `POST /v5/order/cancel-all` once per order

@@ -202,7 +202,7 @@ pub const DESCRIPTOR: Descriptor = Descriptor {
     decode_raw: decode::decode_raw,
     error_of: errors::error_of,
     never_accepted_advice: errors::never_accepted_advice,
-    mock: None,
+    mock: Some(mock_facade),
     scopes: SCOPES,
     locale: Locale {
         zone: LocalZone::UTC,
@@ -251,6 +251,11 @@ fn connect(cfg: &ConnectConfig, keys: &[KeyMaterial]) -> Result<Vec<Arc<dyn Exch
     crate::exchange::registry::primary_and_others(BybitClient::new(c)?, others, |p, k| {
         p.with_key(k.access_key.clone(), k.secret_key.clone())
     })
+}
+
+/// The Bybit façade of the mock (`src/mock/bybit/`).
+fn mock_facade() -> Arc<dyn crate::mock::Facade> {
+    Arc::new(crate::mock::bybit::Bybit)
 }
 
 #[cfg(test)]
