@@ -288,19 +288,21 @@ async fn signing_is_accepted_and_each_failure_has_its_code() {
         .unwrap();
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["retCode"], 10003);
-    // Too old, and a second ahead.
+    // Too old, and ahead.
     let stale = Api {
         skew_ms: -5001,
         ..Api::new(&s, "bot")
     };
     stale.get("/v5/user/query-api", "").await.refused(10002);
+    // (The mock's clock runs on while the request travels: the exact bounds are pinned in
+    // the verifier's unit tests.)
     let ahead = Api {
-        skew_ms: 1000,
+        skew_ms: 2000,
         ..Api::new(&s, "bot")
     };
     ahead.get("/v5/user/query-api", "").await.refused(10002);
     let fine = Api {
-        skew_ms: 999,
+        skew_ms: 500,
         ..Api::new(&s, "bot")
     };
     fine.get("/v5/user/query-api", "").await.ok();
@@ -483,6 +485,14 @@ async fn orders_fills_history_and_their_errors() {
     )
     .await
     .refused(170213);
+    // By id, a closed order is still found among the recent ones (ccxt's fetch_order).
+    let by_id = bot
+        .get("/v5/order/realtime", &format!("category=spot&orderId={id}"))
+        .await
+        .ok();
+    assert_eq!(by_id["list"][0]["orderStatus"], "Cancelled");
+    let open = bot.get("/v5/order/realtime", "category=spot").await.ok();
+    assert_eq!(open["list"], json!([]), "not among the open ones");
     // A market buy of 20 USDT (the quote amount by default).
     let mkt = bot
         .post(

@@ -1,4 +1,4 @@
-//! Conformance: ccxt's `upbit` and `binance` classes (an independent client from PyPI) drive
+//! Conformance: ccxt's `upbit`, `binance` and `bybit` classes (an independent client from PyPI) drive
 //! the mock over loopback. The virtual environment lives in `target/ccxt-venv` (created with
 //! `python3 -m venv` and `pip install ccxt` when missing; `.ci/run` installs it). If it cannot
 //! be set up (no Python, no network) each test prints a notice that it skipped, which nextest
@@ -10,6 +10,7 @@ use std::process::Command;
 use std::sync::Arc;
 
 use respond::mock::binance::Binance;
+use respond::mock::bybit::Bybit;
 use respond::mock::upbit::Upbit;
 use respond::mock::{self, MockOptions, Venue};
 
@@ -173,5 +174,59 @@ async fn ccxt_binance_drives_the_mock() {
         .any(|r| r.path == "/sapi/v1/capital/config/getall" && r.status == 200));
     assert!(log.iter().any(|r| r.status == 429) && log.iter().any(|r| r.status == 418));
     assert!(ex.world().keys[&ex.key("attacker").unwrap().access_key].is_revoked());
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ccxt_bybit_drives_the_mock() {
+    let Some(py) = ccxt_or_skip("ccxt_bybit_drives_the_mock").await else {
+        return;
+    };
+    let sc = mock::scenario::load("blank", None).unwrap();
+    let ex = Venue::new(
+        &Bybit,
+        sc,
+        MockOptions {
+            live_attacker: false,
+            ..MockOptions::default()
+        },
+    )
+    .unwrap();
+    let server = mock::serve("127.0.0.1:0".parse().unwrap(), Arc::new(Bybit), ex.clone())
+        .await
+        .unwrap();
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/ccxt_bybit.py");
+    let mut cmd = tokio::process::Command::new(py);
+    cmd.arg(script).arg(&server.url);
+    for (label, var) in [
+        ("bot", "BOT"),
+        ("readonly", "READONLY"),
+        ("attacker", "ATTACKER"),
+    ] {
+        let k = ex.key(label).unwrap();
+        cmd.env(format!("MOCK_{var}_KEY"), &k.access_key)
+            .env(format!("MOCK_{var}_SECRET"), &k.secret_key);
+    }
+    let v = run_script(cmd).await;
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["checked"].as_array().unwrap().len(), 14, "{v}");
+    // The writes reached the mock once each: four orders, three cancelled (one alone, two
+    // by cancel-all), and both keys gone (the attacker's revoked, the bot's deleted itself).
+    let log = ex.requests();
+    let placed = log
+        .iter()
+        .filter(|r| r.path == "/v5/order/create" && r.error.is_none())
+        .count();
+    assert_eq!(placed, 4, "three limit orders and the market buy");
+    let cancels: usize = log.iter().map(|r| r.orders_cancelled.len()).sum();
+    assert_eq!(cancels, 3);
+    assert!(log
+        .iter()
+        .any(|r| r.path == "/v5/asset/coin/query-info" && r.error.is_none()));
+    assert!(log.iter().any(|r| r.error.as_deref() == Some("10006")));
+    let w = ex.world();
+    assert!(w.keys[&ex.key("attacker").unwrap().access_key].is_revoked());
+    assert!(w.keys[&ex.key("bot").unwrap().access_key].is_revoked());
+    drop(w);
     server.shutdown().await.unwrap();
 }

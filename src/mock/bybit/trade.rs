@@ -509,7 +509,8 @@ fn conditional_item(x: &Conditional) -> Item {
 }
 
 /// `GET /v5/order/realtime`: open orders (`openOnly=0`, the default) or the account's
-/// most recent 500 closed ones (`openOnly=1`), plain and conditional per `orderFilter`.
+/// most recent 500 closed ones (`openOnly=1`), plain and conditional per `orderFilter`; an
+/// order named by `orderId` or `orderLinkId` is found in either.
 pub fn realtime(c: &mut Ctx<'_>) -> Result<Value, ApiErr> {
     if !c.spot()? {
         return Ok(json!({"category": c.get("category"), "list": [], "nextPageCursor": ""}));
@@ -524,13 +525,16 @@ pub fn realtime(c: &mut Ctx<'_>) -> Result<Value, ApiErr> {
         Some(_) => return Err(errors::bad_param("openOnly")),
     };
     let pick = Pick::from(c);
+    // By id the order is found open or among the recent closed ones, whatever `openOnly`.
+    let by_id = pick.id.is_some() || pick.link.is_some();
     let mut items = Vec::new();
     {
         let w = c.ex.world();
         if filter.is_none() {
             let keep = |o: &Order| pick.market(&o.market);
-            let idx = if closed {
-                w.list_orders(
+            let mut idx = Vec::new();
+            if closed || by_id {
+                idx = w.list_orders(
                     &key.account,
                     &[OrderState::Done, OrderState::Cancelled],
                     None,
@@ -538,9 +542,10 @@ pub fn realtime(c: &mut Ctx<'_>) -> Result<Value, ApiErr> {
                     &keep,
                     0,
                     RECENT_CLOSED,
-                )
-            } else {
-                w.list_orders(
+                );
+            }
+            if !closed || by_id {
+                idx.extend(w.list_orders(
                     &key.account,
                     &[OrderState::Open],
                     None,
@@ -548,8 +553,8 @@ pub fn realtime(c: &mut Ctx<'_>) -> Result<Value, ApiErr> {
                     &keep,
                     0,
                     usize::MAX,
-                )
-            };
+                ));
+            }
             items.extend(
                 idx.into_iter()
                     .filter(|i| pick.order(&w, *i))
@@ -561,7 +566,9 @@ pub fn realtime(c: &mut Ctx<'_>) -> Result<Value, ApiErr> {
                 c.shared
                     .conditionals()
                     .iter()
-                    .filter(|x| x.account == key.account && x.cancelled_at.is_some() == closed)
+                    .filter(|x| {
+                        x.account == key.account && (by_id || x.cancelled_at.is_some() == closed)
+                    })
                     .filter(|x| filter.map_or(true, |f| x.filter == f))
                     .filter(|x| pick.conditional(x))
                     .map(conditional_item),
