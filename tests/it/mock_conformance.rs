@@ -224,9 +224,10 @@ async fn ccxt_bybit_drives_the_mock() {
         .iter()
         .any(|r| r.path == "/v5/asset/coin/query-info" && r.error.is_none()));
     assert!(log.iter().any(|r| r.error.as_deref() == Some("10006")));
-    let w = ex.world();
-    assert!(w.keys[&ex.key("attacker").unwrap().access_key].is_revoked());
-    assert!(w.keys[&ex.key("bot").unwrap().access_key].is_revoked());
-    drop(w);
+    {
+        let w = ex.world();
+        assert!(w.keys[&ex.key("attacker").unwrap().access_key].is_revoked());
+        assert!(w.keys[&ex.key("bot").unwrap().access_key].is_revoked());
+    }
     server.shutdown().await.unwrap();
 }

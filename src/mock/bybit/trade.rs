@@ -409,7 +409,7 @@ pub fn page(
         None => None,
         Some(s) => Some(wire::parse_cursor(s).ok_or_else(|| errors::bad_param("cursor"))?),
     };
-    items.sort_by(|a, b| b.0.cmp(&a.0));
+    items.sort_by_key(|x| std::cmp::Reverse(x.0));
     let mut rest = items
         .into_iter()
         .filter(|(k, _)| after.map_or(true, |a| *k < a));
