@@ -157,6 +157,15 @@ async fn a_bybit_key_that_may_delete_itself_is_deleted_by_respond() {
     // No user in this test: the venue's record of the deletion is the run's own call.
     assert!(state.ground_truth().revoked_at.is_some());
     let dir = evidence_dir(&out.stdout, &all);
+    // The figure the README quotes: wall-clock time from the run's start to the deletion.
+    let journal = std::fs::read_to_string(dir.join("journal.jsonl")).unwrap();
+    let first: serde_json::Value = serde_json::from_str(journal.lines().next().unwrap()).unwrap();
+    let ts = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap();
+    let took = ts(&deleted_at) - ts(first["ts"].as_str().unwrap());
+    println!(
+        "bybit leak, no read-only key: deleted by respond {} ms after the run started",
+        took.num_milliseconds()
+    );
     let paths = revoke_paths(&dir);
     assert!(
         paths
@@ -318,5 +327,93 @@ fn every_built_in_scenario_passes_its_bybit_drill() {
         } else {
             assert_eq!(c.revoked_by, "the user", "{name}");
         }
+    }
+}
+
+/// The order of actions, measured (README, Bybit): `pump-and-dump` (its attacker keeps trading
+/// with the leaked key until it dies) with a bot key that may delete itself, with and without a
+/// read-only key, under the default playbook (the old key cancels, then deletes itself) and
+/// under a delete-first variant (the key gone at once; cancels are left to a read-only key,
+/// which Bybit does not let cancel). Prints the four scorecards; the README's figures come from
+/// this output. Every run must still revoke by API and seal a bundle that verifies.
+#[test]
+fn both_orders_of_actions_are_measured_in_drills() {
+    let tmp = tempfile::tempdir().unwrap();
+    let default =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/playbooks/leak.yaml"))
+            .unwrap();
+    let first = default
+        .replace(
+            r#"if: "{{#unless exchange.revoke_after_containment}}yes{{/unless}}""#,
+            r#"if: "yes""#,
+        )
+        .replace(
+            r#"if: "{{exchange.revoke_after_containment}}""#,
+            r#"if: "no""#,
+        );
+    assert_ne!(first, default);
+    let first_path = tmp.path().join("delete-first.yaml");
+    std::fs::write(&first_path, &first).unwrap();
+    let sc = mock::scenario::BUILTINS
+        .iter()
+        .find(|(n, _)| *n == "pump-and-dump")
+        .map(|(_, t)| t.to_string())
+        .expect("built-in")
+        .replace(
+            "label: bot, permissions: [read, trade]",
+            "label: bot, permissions: [read, trade, transfer]",
+        );
+    let with_ro = tmp.path().join("pump-transfer.yaml");
+    std::fs::write(&with_ro, &sc).unwrap();
+    let without_ro = tmp.path().join("pump-transfer-no-readonly.yaml");
+    std::fs::write(
+        &without_ro,
+        sc.lines()
+            .filter(|l| !l.contains("label: readonly"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )
+    .unwrap();
+    let runs = [
+        (
+            "read-only key, cancel then delete (default)",
+            &with_ro,
+            false,
+        ),
+        ("read-only key, delete first", &with_ro, true),
+        (
+            "no read-only key, cancel, export, delete (default)",
+            &without_ro,
+            false,
+        ),
+        ("no read-only key, delete first", &without_ro, true),
+    ];
+    let list: Vec<Drill> = runs
+        .iter()
+        .enumerate()
+        .map(|(i, (_, sc, first))| {
+            let d = Drill::new(sc.to_str().unwrap(), &tmp.path().join(i.to_string()))
+                .exchange("bybit")
+                .reaction(600.0)
+                .min(0.0);
+            if *first {
+                d.playbook(&first_path)
+            } else {
+                d
+            }
+        })
+        .collect();
+    for ((label, _, _), r) in runs.iter().zip(run_all(&list)) {
+        let out = r.unwrap_or_else(|e| panic!("{label}: drill failed to run: {e:?}"));
+        let c = &out.scorecard;
+        println!(
+            "=== bybit pump-and-dump (bot key may transfer), {label} ===\n{}",
+            respond::drill::scorecard_table(c)
+        );
+        assert_eq!(
+            c.revoked_by, "respond (POST /v5/user/delete-api)",
+            "{label}"
+        );
+        assert!(respond::report::verify(&out.dir).unwrap().ok, "{label}");
     }
 }

@@ -556,6 +556,69 @@ impl BybitClient {
         Ok(out)
     }
 
+    /// The final states of orders that left the book: the recent closed orders first (one
+    /// listing, Bybit keeps the last 500), then the history over the window the known ones were
+    /// created in (when it fits Bybit's 7 days); what neither shows is read one by one by the
+    /// caller.
+    async fn final_states(
+        &self,
+        ids: &BTreeSet<String>,
+        seen: &BTreeMap<String, Order>,
+    ) -> Result<BTreeMap<String, Order>> {
+        let mut finals: BTreeMap<String, Order> = BTreeMap::new();
+        if ids.is_empty() {
+            return Ok(finals);
+        }
+        let markets = self.markets_table().await;
+        let parse = |a: &Answer| wire::parse_orders(&a.body, &markets, a.prov.clone());
+        let take = |list: Vec<Order>, finals: &mut BTreeMap<String, Order>| {
+            for o in list {
+                if ids.contains(&o.id) && o.state != OrderState::Open {
+                    finals.insert(o.id.clone(), o);
+                }
+            }
+        };
+        let recent = self
+            .pages(
+                "/v5/order/realtime",
+                vec![
+                    p("category", "spot"),
+                    p("openOnly", 1),
+                    p("limit", ORDERS_PAGE),
+                ],
+                ids.len() + ORDERS_PAGE as usize,
+                parse,
+            )
+            .await;
+        match recent {
+            Ok(list) => take(list, &mut finals),
+            Err(e) if e.is_key_dead() => return Err(e),
+            Err(_) => {}
+        }
+        let missing: Vec<&Order> = ids
+            .iter()
+            .filter(|id| !finals.contains_key(*id))
+            .filter_map(|id| seen.get(id))
+            .collect();
+        let now = crate::time::now() + chrono::Duration::minutes(1);
+        if let Some(from) = missing.iter().map(|o| o.created_at).min() {
+            if now - from <= HISTORY_WINDOW_MAX {
+                let mut params = vec![p("category", "spot")];
+                params.extend(span_params(Window { from, to: now }));
+                params.push(p("limit", ORDERS_PAGE));
+                match self
+                    .pages("/v5/order/history", params, usize::MAX, parse)
+                    .await
+                {
+                    Ok(list) => take(list, &mut finals),
+                    Err(e) if e.is_key_dead() => return Err(e),
+                    Err(_) => {}
+                }
+            }
+        }
+        Ok(finals)
+    }
+
     /// Deletes the calling key: `delete-api` for a master account's key, `delete-sub-api`
     /// (without `apikey`) for a sub-account's. An unknown outcome is settled by the key itself.
     async fn delete_self(&self, key: &KeyInfo) -> Result<()> {
@@ -844,28 +907,36 @@ impl Exchange for BybitClient {
         }
     }
 
-    /// Rounds of: list every open spot order → `POST /v5/order/cancel-all` once per order
-    /// filter (normal, conditional, TP/SL, OCO, bidirectional TP/SL) → list again, until none is
-    /// left. Cancels are asynchronous at Bybit, so the final states are read back from the
-    /// recent orders (`order/realtime?openOnly=1`), then one by one for those not there. A
-    /// cancel whose outcome is unknown is settled by the next listing, never resent blindly.
+    /// Rounds of: `POST /v5/order/cancel-all` once per order filter (normal, conditional,
+    /// TP/SL, OCO, bidirectional TP/SL) → list every open spot order → again while any is left.
+    /// The first cancels go out before any listing (the snapshot has already preserved the
+    /// book): a thousand open orders are off the book after five calls, not after twenty pages
+    /// of listing. Each answer names the orders it took; cancels are asynchronous at Bybit, so
+    /// the final states are read back from the recent orders (`order/realtime?openOnly=1`), the
+    /// history, then one by one. A cancel whose outcome is unknown is settled by the next
+    /// listing, never resent blindly.
     async fn cancel_all_open_orders(&self) -> Result<CancelReport> {
+        let mut ids: BTreeSet<String> = BTreeSet::new();
         let mut seen: BTreeMap<String, Order> = BTreeMap::new();
         let mut failed: BTreeMap<String, String> = BTreeMap::new();
         let mut still_open: Vec<Order> = Vec::new();
         let mut done = false;
         for round in 0..MAX_CANCEL_ROUNDS {
-            let open = self.open_orders().await?;
-            for o in &open {
-                seen.entry(o.id.clone()).or_insert_with(|| o.clone());
-            }
-            if open.is_empty() {
-                done = true;
-                break;
-            }
-            if round + 1 == MAX_CANCEL_ROUNDS {
-                still_open = open;
-                break;
+            let mut open = Vec::new();
+            if round > 0 {
+                open = self.open_orders().await?;
+                for o in &open {
+                    ids.insert(o.id.clone());
+                    seen.entry(o.id.clone()).or_insert_with(|| o.clone());
+                }
+                if open.is_empty() {
+                    done = true;
+                    break;
+                }
+                if round + 1 == MAX_CANCEL_ROUNDS {
+                    still_open = open;
+                    break;
+                }
             }
             for filter in CANCEL_FILTERS {
                 let call = Call::post_json(
@@ -873,7 +944,7 @@ impl Exchange for BybitClient {
                     vec![field("category", "spot"), field("orderFilter", *filter)],
                 );
                 match self.write(call).await {
-                    Ok(_) => {}
+                    Ok(a) => ids.extend(wire::parse_cancelled(&a.body).unwrap_or_default()),
                     Err(e) if e.kind() == Some(ErrorKind::NotFound) => {}
                     Err(e) if outcome_unknown(&e) => {}
                     Err(e @ Error::Api { .. }) if !e.is_key_dead() && !e.is_out_of_scope() => {
@@ -887,37 +958,11 @@ impl Exchange for BybitClient {
                 }
             }
         }
-        // Final states: the recent closed orders in one listing, the rest one by one.
-        let open_ids: BTreeSet<&String> = still_open.iter().map(|o| &o.id).collect();
-        let mut finals: BTreeMap<String, Order> = BTreeMap::new();
-        if seen.keys().any(|id| !open_ids.contains(id)) {
-            let markets = self.markets_table().await;
-            let recent = self
-                .pages(
-                    "/v5/order/realtime",
-                    vec![
-                        p("category", "spot"),
-                        p("openOnly", 1),
-                        p("limit", ORDERS_PAGE),
-                    ],
-                    seen.len().max(1) * 4,
-                    |a| wire::parse_orders(&a.body, &markets, a.prov.clone()),
-                )
-                .await;
-            match recent {
-                Ok(list) => {
-                    for o in list {
-                        if seen.contains_key(&o.id) && o.state != OrderState::Open {
-                            finals.insert(o.id.clone(), o);
-                        }
-                    }
-                }
-                Err(e) if e.is_key_dead() => return Err(e),
-                Err(_) => {}
-            }
-        }
+        let open_ids: BTreeSet<String> = still_open.iter().map(|o| o.id.clone()).collect();
+        let settle: BTreeSet<String> = ids.difference(&open_ids).cloned().collect();
+        let finals = self.final_states(&settle, &seen).await?;
         let mut report = CancelReport::default();
-        for (id, o) in &seen {
+        for id in &ids {
             if open_ids.contains(id) {
                 report.failed.push(CancelFailure {
                     order_id: id.clone(),
@@ -928,9 +973,9 @@ impl Exchange for BybitClient {
                 });
                 continue;
             }
-            let final_order = match finals.remove(id) {
-                Some(f) => f,
-                None => match self.get_order(&o.id).await {
+            let final_order = match finals.get(id) {
+                Some(f) => f.clone(),
+                None => match self.get_order(id).await {
                     Ok(f) => f,
                     Err(e) if e.is_key_dead() => return Err(e),
                     Err(e) => {

@@ -682,8 +682,8 @@ async fn cursors_are_followed() {
     assert!(matches!(e, Error::Config(_)), "{e}");
 }
 
-/// Cancel rounds: every order filter gets its `cancel-all`, the book is listed again until
-/// empty, and the final states come from the recent orders listing.
+/// Cancel rounds: every order filter gets its `cancel-all` before any listing, the book is
+/// listed until empty, and the final states come from the recent orders listing.
 #[tokio::test]
 async fn cancel_rounds_cover_every_order_filter() {
     let open = Arc::new(Mutex::new(true));
@@ -713,10 +713,16 @@ async fn cancel_rounds_cover_every_order_filter() {
         ("POST", "/v5/order/cancel-all") => {
             let v: serde_json::Value = serde_json::from_str(&seen.body).unwrap();
             assert_eq!(v["category"], "spot");
+            // The answer names what each filter took: the normal order, then the conditional.
+            let took = match v["orderFilter"].as_str() {
+                Some("Order") => r#"[{"orderId":"1","orderLinkId":""}]"#,
+                Some("StopOrder") => r#"[{"orderId":"2","orderLinkId":""}]"#,
+                _ => "[]",
+            };
             if v["orderFilter"] == "BidirectionalTpslOrder" {
                 *o2.lock().unwrap() = false;
             }
-            (vec![], r#"{"retCode":0,"retMsg":"OK","result":{"list":[],"success":"1"},"retExtInfo":{},"time":1}"#.into())
+            (vec![], format!(r#"{{"retCode":0,"retMsg":"OK","result":{{"list":{took},"success":"1"}},"retExtInfo":{{}},"time":1}}"#))
         }
         _ => panic!("unexpected {} {}", seen.method, seen.path),
     })
@@ -737,6 +743,17 @@ async fn cancel_rounds_cover_every_order_filter() {
         .collect();
     assert_eq!(filters, super::client::CANCEL_FILTERS);
     assert!(!*open.lock().unwrap());
+    // The cancels went out first; one listing then found the book empty.
+    let seen = s.seen();
+    let first_list = seen
+        .iter()
+        .position(|x| x.is("GET", "/v5/order/realtime"))
+        .unwrap();
+    let first_cancel = seen
+        .iter()
+        .position(|x| x.is("POST", "/v5/order/cancel-all"))
+        .unwrap();
+    assert!(first_cancel < first_list);
 }
 
 /// What the client recorded rebuilds offline into the same records, and a 200 carrying
