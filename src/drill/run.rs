@@ -305,7 +305,7 @@ fn observe(
     let first_cancel = state
         .requests()
         .iter()
-        // A DELETE (Upbit, Binance), or a POST to a cancel endpoint (Bybit's writes are POSTs).
+        // A DELETE, or a POST to a cancel endpoint (exchanges whose writes are all POSTs).
         .filter(|r| {
             (r.method == "DELETE" || (r.method == "POST" && r.path.contains("cancel")))
                 && r.access_key.as_deref() == Some(leaked)

@@ -497,7 +497,7 @@ impl Pipeline {
             }
             return Err(Error::Transport(format!("{}: {e}", call.what())));
         }
-        // An error inside a 200 body (Bybit's `retCode`) is no acceptance.
+        // An error inside a 200 body (an exchange's own error code) is no acceptance.
         if call.auth
             && (200..300).contains(&status)
             && t.protocol.classify(call, status, &body).is_ok()

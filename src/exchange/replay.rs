@@ -317,7 +317,7 @@ pub fn rebuild(
             });
             continue;
         }
-        // An error the exchange wrote inside a 2xx answer (Bybit's `retCode`) is no data.
+        // An error the exchange wrote inside a 2xx answer (an exchange's own error code) is no data.
         if (desc.error_of)(side, &body).is_some() {
             continue;
         }
@@ -400,7 +400,7 @@ pub fn key_history(desc: &Descriptor, run_dir: &Path, key: Option<&str>) -> Opti
             .ok()
             .and_then(|p| std::fs::read(p).ok())
             .filter(|b| crate::fsutil::sha256_hex(b) == side.body_sha256);
-        // An error inside a 2xx answer (Bybit's `retCode`) is read as the error it is.
+        // An error inside a 2xx answer (an exchange's own error code) is read as the error it is.
         let error = body.as_deref().and_then(|b| (desc.error_of)(side, b));
         if (200..300).contains(&side.status) && error.is_none() {
             if h.accepted.as_ref().map_or(true, |(a, _)| t < *a) {
