@@ -595,13 +595,19 @@ impl BybitClient {
             Err(e) if e.is_key_dead() => return Err(e),
             Err(_) => {}
         }
-        let missing: Vec<&Order> = ids
+        // Orders only a cancel answer named were never listed: their creation time is unknown,
+        // so the history's whole last 7 days is read for them.
+        let now = crate::time::now() + chrono::Duration::minutes(1);
+        let week_ago = now - HISTORY_WINDOW_MAX;
+        let from = ids
             .iter()
             .filter(|id| !finals.contains_key(*id))
-            .filter_map(|id| seen.get(id))
-            .collect();
-        let now = crate::time::now() + chrono::Duration::minutes(1);
-        if let Some(from) = missing.iter().map(|o| o.created_at).min() {
+            .map(|id| {
+                seen.get(id)
+                    .map_or(week_ago, |o| o.created_at.max(week_ago))
+            })
+            .min();
+        if let Some(from) = from {
             if now - from <= HISTORY_WINDOW_MAX {
                 let mut params = vec![p("category", "spot")];
                 params.extend(span_params(Window { from, to: now }));
