@@ -180,6 +180,12 @@ async fn a_bybit_key_that_may_delete_itself_is_deleted_by_respond() {
         "{checklist}"
     );
     assert!(checklist.contains("2FA"), "{checklist}");
+    let ticket = std::fs::read_to_string(dir.join("support_ticket.md")).unwrap();
+    assert!(
+        ticket.contains("deleted by respond at ")
+            && ticket.contains("with POST /v5/user/delete-api"),
+        "{ticket}"
+    );
     // Nothing of the bot's account is left open.
     assert!(state
         .world()
