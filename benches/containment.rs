@@ -10,7 +10,9 @@
 //! size runs the same against the Binance façade (the scenario's markets as USDT symbols),
 //! next to the floor Binance's request weights allow (`binance::limits::floor` of
 //! `containment_weight`: one all-symbol listing per round and the last, one cancel-all per
-//! symbol).
+//! symbol). A Bybit row per size runs it against the Bybit façade: one listing and five
+//! `cancel-all` calls (one per order filter) per round, against 50 and 20 per second, whatever
+//! the book's size (spot `cancel-all` has no count limit), so its floor is zero.
 //!
 //! Export: `exchange.export_history` then `exchange.export_fills` with `all: true` (one
 //! `GET /v1/order` per order, all in the `default` group of 30/s): requests per second of each
@@ -30,10 +32,12 @@ use respond::cli::BotLogArgs;
 use respond::credentials::KeyPair;
 use respond::exchange::binance::limits::{containment_weight, floor as binance_floor};
 use respond::exchange::binance::{BinanceClient, BinanceConfig};
+use respond::exchange::bybit::{BybitClient, BybitConfig};
 use respond::exchange::upbit::limits::cancel_all_floor;
 use respond::exchange::upbit::{UpbitClient, UpbitConfig};
 use respond::exchange::Exchange;
 use respond::mock::binance::Binance;
+use respond::mock::bybit::Bybit;
 use respond::mock::upbit::Upbit;
 use respond::mock::{self, MockOptions, MockServer, RequestRecord, Venue};
 use respond::output::{Printer, Verbosity};
@@ -111,6 +115,10 @@ impl Mock {
             let mut cfg = BinanceConfig::new(k.access_key, k.secret_key);
             cfg.base_url = url;
             Box::new(BinanceClient::new(cfg).expect("client"))
+        } else if self.exchange == "bybit" {
+            let mut cfg = BybitConfig::new(k.access_key, k.secret_key);
+            cfg.base_url = url;
+            Box::new(BybitClient::new(cfg).expect("client"))
         } else {
             let mut cfg = UpbitConfig::new(k.access_key, k.secret_key);
             cfg.base_url = url;
@@ -255,6 +263,9 @@ async fn containment_on(facade: Arc<dyn mock::Facade>, n: usize) -> Row {
     let floor = if m.exchange == "binance" {
         // Every order open at the first listing is cancelled in that round.
         binance_floor(containment_weight(SYMBOLS, 1))
+    } else if m.exchange == "bybit" {
+        // Two listings and five cancel-all calls: within one second's budget of each.
+        Duration::ZERO
     } else {
         cancel_all_floor(n, 0)
     };
@@ -508,6 +519,9 @@ fn main() {
         for &n in &sizes {
             rows.push(containment_on(Arc::new(Binance), n).await);
         }
+        for &n in &sizes {
+            rows.push(containment_on(Arc::new(Bybit), n).await);
+        }
         println!("time to containment (start -> last open order cancelled, mock log), rate limits enforced");
         println!(
             "{:<8} {:>6} {:>10} {:>12} {:>7} {:>12} {:>12} {:>7} {:>10} {:>9} {:>5}",
@@ -548,7 +562,7 @@ fn main() {
                 r.s429
             );
         }
-        println!("(floor: upbit::limits::cancel_all_floor, binance::limits::floor(containment_weight), no network time; 0 = the limits impose no wait)");
+        println!("(floor: upbit::limits::cancel_all_floor, binance::limits::floor(containment_weight), zero for bybit, no network time; 0 = the limits impose no wait)");
         println!("(adapter+rb: until cancel_all_open_orders returned, including the final listing and read-back;");
         println!(" run: a snapshot then exchange.cancel_open_orders through run_new, from the run's start;");
         println!(" max gap: the longest pause between two requests of the run)");

@@ -383,7 +383,22 @@ impl JournalFacts {
                             .and_then(|o| o.get("accepted_at"))
                             .and_then(Value::as_str)
                             .and_then(parse_ts);
+                        // The run's own API call deleted it: the revoke step's `mode` and
+                        // `confirmed_by` are both `api`; when that step ended.
+                        let deleted_by_api_at = self
+                            .ends_of("exchange.revoke_key")
+                            .into_iter()
+                            .find(|(_, d)| {
+                                let o = |k: &str| {
+                                    d.get("outputs")
+                                        .and_then(|o| o.get(k))
+                                        .and_then(Value::as_str)
+                                };
+                                o("mode") == Some("api") && o("confirmed_by") == Some("api")
+                            })
+                            .map(|(t, _)| t);
                         Revocation::Revoked {
+                            deleted_by_api_at,
                             observed_at,
                             evidence: format!(
                                 "the old key{} was refused with {} (poll {polls})",

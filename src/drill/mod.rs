@@ -56,7 +56,15 @@ pub fn scorecard_rows(c: &Scorecard) -> Vec<(String, String)> {
         ),
         (
             "revocation observed".into(),
-            ms(c.time_to_revocation_observed_ms),
+            if c.revoked_by.is_empty() {
+                ms(c.time_to_revocation_observed_ms)
+            } else {
+                format!(
+                    "{} (by {})",
+                    ms(c.time_to_revocation_observed_ms),
+                    c.revoked_by
+                )
+            },
         ),
         (
             "attacker orders".into(),

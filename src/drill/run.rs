@@ -305,22 +305,52 @@ fn observe(
     let first_cancel = state
         .requests()
         .iter()
-        .filter(|r| r.method == "DELETE" && r.access_key.as_deref() == Some(leaked))
+        // A DELETE, or a POST to a cancel endpoint (exchanges whose writes are all POSTs).
+        .filter(|r| {
+            (r.method == "DELETE" || (r.method == "POST" && r.path.contains("cancel")))
+                && r.access_key.as_deref() == Some(leaked)
+        })
         .filter_map(|r| parse_utc(&r.at))
         .filter(|t| *t >= run_started)
         .min();
+    // A revoke step the playbook skipped (its other branch ran) showed nothing.
     let revoke_shown = facts
         .ends_of("exchange.revoke_key")
-        .first()
-        .map(|(t, _)| *t);
+        .into_iter()
+        .find(|(_, d)| d.get("status").and_then(|s| s.as_str()) != Some("skipped"))
+        .map(|(t, _)| t);
     let first_containment_at = [first_cancel, revoke_shown].into_iter().flatten().min();
     let revocation_observed_at = facts.revocation().revoked_at();
+    // Deleted by the run's own API call (the revoke step's `mode` and `confirmed_by` are
+    // `api`), else by the simulated user.
+    let by_api = facts
+        .ends_of("exchange.revoke_key")
+        .into_iter()
+        .any(|(_, d)| {
+            let out = |k: &str| {
+                d.get("outputs")
+                    .and_then(|o| o.get(k))
+                    .and_then(|v| v.as_str())
+            };
+            out("mode") == Some("api") && out("confirmed_by") == Some("api")
+        });
+    let revoked_by = match (revocation_observed_at, by_api) {
+        (None, _) => String::new(),
+        (Some(_), true) => {
+            let call = crate::exchange::registry::get(&inv.input.exchange)
+                .map(|d| d.revoke.api_call)
+                .unwrap_or_default();
+            format!("respond ({call})")
+        }
+        (Some(_), false) => "the user".to_string(),
+    };
     let verified = crate::report::verify(dir).map(|r| r.ok).unwrap_or(false);
     let money = crate::report::format::Money::of(&inv.input.exchange);
     Ok(Observed {
         run_started_at: facts.started_at().or(Some(run_started)),
         first_containment_at,
         revocation_observed_at,
+        revoked_by,
         exported_orders: inv.input.orders.iter().map(|o| o.id.clone()).collect(),
         flagged_orders: inv
             .input

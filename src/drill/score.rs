@@ -64,6 +64,9 @@ pub struct Observed {
     /// revoke instructions shown, whichever came first).
     pub first_containment_at: Option<DateTime<Utc>>,
     pub revocation_observed_at: Option<DateTime<Utc>>,
+    /// Who revoked the key: `respond (POST /v5/user/delete-api)` when the run deleted it by
+    /// API, `the user` when the simulated user did, empty when it was not revoked.
+    pub revoked_by: String,
     /// Exported order ids (what the tool saw).
     pub exported_orders: BTreeSet<String>,
     /// Order ids the tool flagged.
@@ -113,6 +116,8 @@ pub struct Scorecard {
     pub with_bot_log: bool,
     pub time_to_first_containment_ms: Option<i64>,
     pub time_to_revocation_observed_ms: Option<i64>,
+    /// Who revoked the key ([`Observed::revoked_by`]).
+    pub revoked_by: String,
     pub attacker_orders_total: usize,
     pub attacker_orders_after_start: usize,
     pub detection: Detection,
@@ -214,6 +219,7 @@ pub fn score(settings: &Settings, truth: &Truth, observed: &Observed) -> Scoreca
         with_bot_log: settings.with_bot_log,
         time_to_first_containment_ms: since(observed.first_containment_at),
         time_to_revocation_observed_ms: since(observed.revocation_observed_at),
+        revoked_by: observed.revoked_by.clone(),
         attacker_orders_total: truth.attacker_orders.len(),
         attacker_orders_after_start: after_start,
         detection,

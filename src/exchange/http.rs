@@ -87,6 +87,9 @@ pub struct Call {
     pub params: Vec<(String, String)>,
     /// Signed with the key (private endpoint), or public.
     pub auth: bool,
+    /// A JSON body sent instead of the query (exchanges whose writes take JSON); `params`
+    /// then lists its top-level fields, for the raw sidecar and messages.
+    pub body: Option<String>,
 }
 
 impl Call {
@@ -96,6 +99,33 @@ impl Call {
             path: path.into(),
             params,
             auth: true,
+            body: None,
+        }
+    }
+    /// A signed `POST` whose body is a JSON object of `fields`, in order, compact (no
+    /// whitespace): the bytes sent are the bytes signed.
+    pub fn post_json(path: impl Into<String>, fields: Vec<(String, serde_json::Value)>) -> Self {
+        let mut body = String::from("{");
+        for (i, (k, v)) in fields.iter().enumerate() {
+            if i > 0 {
+                body.push(',');
+            }
+            body.push_str(&serde_json::Value::from(k.as_str()).to_string());
+            body.push(':');
+            body.push_str(&v.to_string());
+        }
+        body.push('}');
+        let params = fields
+            .into_iter()
+            .map(|(k, v)| match v {
+                serde_json::Value::String(s) => (k, s),
+                other => (k, other.to_string()),
+            })
+            .collect();
+        Call {
+            method: Method::POST,
+            body: Some(body),
+            ..Call::get(path, params)
         }
     }
     pub fn delete(path: impl Into<String>, params: Vec<(String, String)>) -> Self {
@@ -193,6 +223,15 @@ pub trait Protocol: Send + Sync {
     }
     /// Reads the server's budget report from an answer's headers.
     fn observe(&self, headers: &reqwest::header::HeaderMap) -> Option<BudgetReport>;
+    /// The same, for exchanges whose headers report the budget of the endpoint called without
+    /// naming it (a budget per endpoint): [`Protocol::observe`] by default.
+    fn observe_call(
+        &self,
+        _call: &Call,
+        headers: &reqwest::header::HeaderMap,
+    ) -> Option<BudgetReport> {
+        self.observe(headers)
+    }
     /// Further budgets the same answer reports (an exchange that counts request weight and
     /// orders apart reports both at once); they feed the limiter like the first one, but never
     /// teach the pipeline which group a call counts against. None by default.
@@ -373,7 +412,11 @@ impl Pipeline {
             Signed::default()
         };
         let mut url = format!("{}{}", t.base, call.path);
-        let mut query = call.params.clone();
+        let mut query = if call.body.is_some() {
+            Vec::new()
+        } else {
+            call.params.clone()
+        };
         query.extend(signed.extra_params);
         if !query.is_empty() {
             url.push('?');
@@ -382,6 +425,11 @@ impl Pipeline {
         let mut req = t.http.request(call.method.clone(), &url);
         for (k, v) in signed.headers {
             req = req.header(k, v);
+        }
+        if let Some(body) = &call.body {
+            req = req
+                .header("Content-Type", "application/json")
+                .body(body.clone());
         }
         let sent_local = crate::time::now();
         let clock = std::time::Instant::now();
@@ -419,7 +467,7 @@ impl Pipeline {
         let prov = self
             .record(call, status, sent_local, answered_local, kept, &body)
             .await?;
-        let report = t.protocol.observe(&headers);
+        let report = t.protocol.observe_call(call, &headers);
         log_exchange(
             call,
             &self.key_masked,
@@ -449,7 +497,11 @@ impl Pipeline {
             }
             return Err(Error::Transport(format!("{}: {e}", call.what())));
         }
-        if call.auth && (200..300).contains(&status) {
+        // An error inside a 200 body (an exchange's own error code) is no acceptance.
+        if call.auth
+            && (200..300).contains(&status)
+            && t.protocol.classify(call, status, &body).is_ok()
+        {
             let _ = self.accepted_at.set(answered_local);
         }
         let retry_after = header(&headers, "retry-after")
@@ -800,6 +852,22 @@ mod tests {
 
     #[test]
     fn query_is_encoded_in_order() {
+        let post = Call::post_json(
+            "/v5/x",
+            vec![
+                ("category".into(), "spot".into()),
+                ("readOnly".into(), 1.into()),
+            ],
+        );
+        assert_eq!(
+            post.body.as_deref(),
+            Some(r#"{"category":"spot","readOnly":1}"#)
+        );
+        assert_eq!(
+            post.what_with_query(),
+            "POST /v5/x?category=spot&readOnly=1"
+        );
+        assert_eq!(Call::post_json("/v5/y", vec![]).body.as_deref(), Some("{}"));
         let q = encode_query(&[p("states[]", "wait"), p("a b", "x&y")]);
         assert_eq!(q, "states%5B%5D=wait&a+b=x%26y");
         let c = Call::get("/v1/x", vec![p("k", 1), p("m", "n")]);

@@ -49,9 +49,14 @@ pub enum FillsSource {
 pub struct Capabilities {
     /// The exchange's registry name ([`registry::get`]).
     pub name: String,
-    /// A key can be revoked through the API (Bybit for some keys); otherwise revocation is a
-    /// guided manual step followed by verification.
+    /// A key can be revoked through the API (on some exchanges, for some keys); otherwise
+    /// revocation is a guided manual step followed by verification.
     pub revoke_key_by_api: bool,
+    /// The API revocation is the key deleting itself, and no other key of the account can
+    /// cancel orders in its place (the exchange's read-only keys cannot): the default playbook
+    /// cancels with the old key first and revokes right after ([`Capabilities::revoke_key_by_api`]
+    /// keys only). `false`: revoke (or show the manual steps) first.
+    pub revoke_after_containment: bool,
     /// The key's scopes / IP allowlist can be read by API.
     pub read_key_permissions: bool,
     /// Open orders can be cancelled in batches.

@@ -19,12 +19,15 @@ use crate::secret::Secret;
 // The adapters, one folder each. Declared here so that this file is the one list of them.
 #[path = "binance/mod.rs"]
 pub mod binance;
+#[path = "bybit/mod.rs"]
+pub mod bybit;
 #[path = "upbit/mod.rs"]
 pub mod upbit;
 
 /// Re-exports of the adapter modules under `crate::exchange::`.
 pub mod adapters {
     pub use super::binance;
+    pub use super::bybit;
     pub use super::upbit;
 }
 
@@ -39,7 +42,7 @@ pub fn scope_class(exchange: &str, name: &str) -> ScopeClass {
 
 /// Every registered exchange, in the order `--exchange` lists them.
 pub fn all() -> &'static [&'static Descriptor] {
-    &[&upbit::DESCRIPTOR, &binance::DESCRIPTOR]
+    &[&upbit::DESCRIPTOR, &binance::DESCRIPTOR, &bybit::DESCRIPTOR]
 }
 
 /// The exchange registered under `name` (case-insensitive).
@@ -154,6 +157,9 @@ pub struct RevokeSupport {
     pub instructions_en: &'static str,
     /// The same in the home language (empty = English only).
     pub instructions_local: &'static str,
+    /// The call that deletes a key by API (`POST /v5/user/delete-api`), named by the checklist
+    /// when `respond` deleted the key; empty where there is none.
+    pub api_call: &'static str,
 }
 
 impl RevokeSupport {

@@ -317,6 +317,10 @@ pub fn rebuild(
             });
             continue;
         }
+        // An error the exchange wrote inside a 2xx answer (an exchange's own error code) is no data.
+        if (desc.error_of)(side, &body).is_some() {
+            continue;
+        }
         let ctx = DecodeContext {
             markets: &acc.markets,
         };
@@ -392,22 +396,19 @@ pub fn key_history(desc: &Descriptor, run_dir: &Path, key: Option<&str>) -> Opti
     };
     for side in sides.iter().filter(|s| s.key == key) {
         let Some(t) = at(side) else { continue };
-        if (200..300).contains(&side.status) {
+        let body = crate::fsutil::safe_join(run_dir, &side.body_file)
+            .ok()
+            .and_then(|p| std::fs::read(p).ok())
+            .filter(|b| crate::fsutil::sha256_hex(b) == side.body_sha256);
+        // An error inside a 2xx answer (an exchange's own error code) is read as the error it is.
+        let error = body.as_deref().and_then(|b| (desc.error_of)(side, b));
+        if (200..300).contains(&side.status) && error.is_none() {
             if h.accepted.as_ref().map_or(true, |(a, _)| t < *a) {
                 h.accepted = Some((t, side.body_file.clone()));
             }
             continue;
         }
-        let Ok(body_path) = crate::fsutil::safe_join(run_dir, &side.body_file) else {
-            continue;
-        };
-        let Ok(body) = std::fs::read(&body_path) else {
-            continue;
-        };
-        if crate::fsutil::sha256_hex(&body) != side.body_sha256 {
-            continue;
-        }
-        let Some((code, kind)) = (desc.error_of)(side, &body) else {
+        let Some((code, kind)) = error else {
             continue;
         };
         if kind.proves_key_accepted() {

@@ -48,6 +48,7 @@ pub fn exchange_fields() -> Vec<String> {
     let sample = crate::exchange::Capabilities {
         name: String::new(),
         revoke_key_by_api: false,
+        revoke_after_containment: false,
         read_key_permissions: false,
         batch_cancel: false,
         cancel_withdrawals: false,
@@ -61,11 +62,18 @@ pub fn exchange_fields() -> Vec<String> {
         manual_revoke_instructions_local: String::new(),
         local_language: String::new(),
     };
-    match serde_json::to_value(sample) {
+    let mut fields: Vec<String> = match serde_json::to_value(sample) {
         Ok(Value::Object(m)) => m.keys().cloned().collect(),
         _ => vec![],
-    }
+    };
+    fields.extend(SESSION_FIELDS.iter().map(|f| f.to_string()));
+    fields
 }
+
+/// What the session adds to `exchange.*` beside the adapter's capabilities:
+/// `reads_after_revoke`, true when a read-only key was given, so the run can still read the
+/// account once the old key is revoked.
+pub const SESSION_FIELDS: &[&str] = &["reads_after_revoke"];
 
 /// Parses and validates a playbook source.
 pub fn check(source: &str, registry: &Registry) -> Result<Playbook, Vec<Diagnostic>> {

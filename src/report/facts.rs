@@ -121,6 +121,10 @@ pub enum Revocation {
         /// When this run (or the run it resumes) last saw the key accepted.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         accepted_at: Option<DateTime<Utc>>,
+        /// When this run deleted the key itself by API (the exchange's
+        /// [`crate::exchange::registry::RevokeSupport::api_call`]), when it did.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        deleted_by_api_at: Option<DateTime<Utc>>,
     },
 }
 

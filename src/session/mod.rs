@@ -172,8 +172,11 @@ impl Connection {
             .next()
             .ok_or_else(|| Failure::run(format!("the {} adapter connected no key", desc.name)))?;
         let readonly = adapters.next();
-        let caps = serde_json::to_value(primary.capabilities())
+        let mut caps = serde_json::to_value(primary.capabilities())
             .map_err(|e| Failure::run(e.to_string()))?;
+        // `exchange.reads_after_revoke` (crate::playbook::validate::SESSION_FIELDS).
+        caps["reads_after_revoke"] =
+            serde_json::Value::Bool(self.primary.is_some() && readonly.is_some());
         let exchange = &self.exchange;
         let session = if self.primary.is_none() {
             let old = crate::exchange::key_history(exchange, rundir.path()).unwrap_or_default();

@@ -244,6 +244,8 @@ pub struct ChecklistData {
     addresses: Vec<String>,
     addresses_known: bool,
     revoked: Value,
+    /// `at T by POST /v5/user/delete-api` when this run deleted the key by API.
+    deleted_by_respond: Option<String>,
     rotate_date: String,
     rotate_days: i64,
     max_ips: i64,
@@ -461,6 +463,24 @@ impl StepKind for ReplacementChecklist {
                 _ => json!({"known": false, "revoked": false, "observed_at": null}),
             },
         };
+        // The key deleted by this run's own API call (the revoke step's `mode` and
+        // `confirmed_by` both `api`).
+        let deleted_by_respond = journal
+            .as_ref()
+            .and_then(|f| {
+                f.ends_of("exchange.revoke_key")
+                    .into_iter()
+                    .find_map(|(at, d)| {
+                        let o = d.get("outputs")?;
+                        let api = |k: &str| o.get(k).and_then(Value::as_str) == Some("api");
+                        (api("mode") && api("confirmed_by")).then_some(at)
+                    })
+            })
+            .and_then(|at| {
+                registry::get(&caps.name)
+                    .filter(|d| !d.revoke.api_call.is_empty())
+                    .map(|d| format!("at {} by {}", when(at), d.revoke.api_call))
+            });
         let (revoke_en, revoke_local) = caps.revoke_instructions(key_expire_at.as_deref());
         let data = ChecklistData {
             exchange: inline(&caps.name),
@@ -484,6 +504,7 @@ impl StepKind for ReplacementChecklist {
             addresses,
             addresses_known,
             revoked,
+            deleted_by_respond,
             rotate_date: rotate_date.clone(),
             rotate_days,
             max_ips,

@@ -236,10 +236,18 @@ fn describe(report: &RunReport) -> String {
         .join("\n")
 }
 
-/// Every step ran and ended ok; `notify` is skipped by its `if` (no webhook given).
+/// Every step ran and ended ok; `notify` is skipped by its `if` (no webhook given), and so are
+/// the steps of the branch for exchanges whose key deletes itself after containment.
 fn assert_all_ok(report: &RunReport) {
     for s in &report.steps {
-        let expected = if s.id == "notify" {
+        let expected = if [
+            "notify",
+            "export_before_revoke",
+            "revoke_key_by_api",
+            "fills_before_revoke",
+        ]
+        .contains(&s.id.as_str())
+        {
             StepStatus::Skipped
         } else {
             StepStatus::Ok

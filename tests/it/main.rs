@@ -14,6 +14,7 @@ mod analysis_rules;
 mod analyze_offline;
 mod binance_botlogs;
 mod binance_e2e;
+mod bybit_e2e;
 mod cli_leak;
 mod drill_e2e;
 mod engine;

@@ -217,6 +217,7 @@ fn capabilities(key_masked: &str, revoke_by_api: bool) -> Capabilities {
     Capabilities {
         name: d.name.into(),
         revoke_key_by_api: revoke_by_api,
+        revoke_after_containment: false,
         read_key_permissions: true,
         batch_cancel: true,
         cancel_withdrawals: false,

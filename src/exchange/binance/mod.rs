@@ -206,6 +206,7 @@ pub const DESCRIPTOR: Descriptor = Descriptor {
          respond keeps containing meanwhile and verifies the deletion by polling with the old key until \
          Binance refuses it (-2015).",
         instructions_local: "",
+        api_call: "DELETE /sapi/v1/sub-account/subAccountApi",
     },
     texts: ExchangeTexts {
         checklist_en: &[

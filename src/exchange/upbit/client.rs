@@ -93,6 +93,7 @@ fn upbit_capabilities(key_masked: &str) -> Capabilities {
     Capabilities {
         name: d.name.into(),
         revoke_key_by_api: d.revoke.by_api,
+        revoke_after_containment: false,
         read_key_permissions: false,
         batch_cancel: true,
         cancel_withdrawals: true,

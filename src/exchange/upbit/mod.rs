@@ -137,6 +137,7 @@ pub const DESCRIPTOR: Descriptor = Descriptor {
         instructions_local: "업비트에는 API 키를 삭제하는 API가 없습니다. 지금 직접 삭제하세요: upbit.com 로그인 → 마이페이지 → \
          Open API 관리 → {key} 키 (만료 {expire_at}) → 삭제, 2단계 인증으로 확인. respond는 그동안 \
          주문 취소 등 확산 방지를 계속하고, 이전 키로 조회하여 삭제를 확인합니다.",
+        api_call: "",
     },
     texts: ExchangeTexts {
         checklist_en: &[],

@@ -193,12 +193,21 @@ fn key_state(facts: &RunFacts, j: &Joined<'_>) -> Both {
         Revocation::Revoked {
             observed_at,
             refused_with,
+            deleted_by_api_at,
             ..
         } => {
             let error = clean(refused_with.as_deref().unwrap_or("authentication error"));
+            let by = deleted_by_api_at
+                .zip(
+                    crate::exchange::registry::get(&facts.exchange)
+                        .map(|d| d.revoke.api_call)
+                        .filter(|c| !c.is_empty()),
+                )
+                .map(|(at, call)| format!("deleted by respond at {} with {call}; ", j.when(at)))
+                .unwrap_or_default();
             Both {
                 en: format!(
-                    "deleted: your API refused it with {error} from {} on",
+                    "{by}deleted: your API refused it with {error} from {} on",
                     j.when(*observed_at)
                 ),
                 local: format!(

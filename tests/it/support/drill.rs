@@ -59,6 +59,12 @@ impl Drill {
         self
     }
 
+    /// Runs this playbook instead of the exchange's default one.
+    pub fn playbook(mut self, path: &Path) -> Self {
+        self.0.playbook = Some(path.to_path_buf());
+        self
+    }
+
     pub fn options(&self) -> &DrillOptions {
         &self.0
     }

@@ -46,6 +46,7 @@ pub fn caps(cap: u32) -> Capabilities {
     Capabilities {
         name: "upbit".into(),
         revoke_key_by_api: false,
+        revoke_after_containment: false,
         read_key_permissions: true,
         batch_cancel: true,
         cancel_withdrawals: true,

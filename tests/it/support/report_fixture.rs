@@ -417,6 +417,7 @@ pub fn facts() -> RunFacts {
             evidence: "GET /v1/accounts → 401 invalid_access_key".into(),
             refused_with: Some("invalid_access_key".into()),
             accepted_at: Some(t(13, 35, 1)),
+            deleted_by_api_at: None,
         },
         dry_run: false,
         steps: vec![
