@@ -460,11 +460,25 @@ impl BybitClient {
             let page = self.read(Call::get(path, ps), &parse).await?;
             out.extend(page.rows);
             match page.next {
-                Some(c) if out.len() < enough && Some(&c) != cursor.as_ref() => cursor = Some(c),
-                _ => break,
+                None => return Ok(out),
+                Some(_) if out.len() >= enough => return Ok(out),
+                // A list that does not end is never passed off as the whole: callers (the
+                // export's completeness proof) read a short list as "nothing more".
+                Some(c) if Some(&c) == cursor.as_ref() => {
+                    return Err(Error::Decode {
+                        endpoint: path.to_string(),
+                        detail: "Bybit sent the same page cursor again while announcing a next page, so the list could not be read to its end".into(),
+                    })
+                }
+                Some(c) => cursor = Some(c),
             }
         }
-        Ok(out)
+        Err(Error::Decode {
+            endpoint: path.to_string(),
+            detail: format!(
+                "still a next page cursor after {MAX_PAGES} pages, so the list was not read to its end"
+            ),
+        })
     }
 
     /// A signed write: never resent, except once after `10002` (refused before Bybit acted).
@@ -641,7 +655,9 @@ impl BybitClient {
             Err(e) => return Err(e),
         };
         match self.key_now().await {
-            Err(e) if e.is_key_dead() => Ok(()),
+            // Only "API key is invalid" proves the deletion; "User authentication failed"
+            // (10007) may be a header or auth-service fault.
+            Err(e) if e.code() == Some(errors::INVALID_KEY) => Ok(()),
             Ok(_) => Err(Error::OutcomeUnknown {
                 what,
                 detail: format!("{err}; the key still works, so the deletion did not take effect"),
@@ -811,8 +827,21 @@ impl Exchange for BybitClient {
                 wire::parse_orders(&a.body, &markets, a.prov.clone())
             })
             .await?;
+        let rows = out.len();
         let mut seen = BTreeSet::new();
         out.retain(|o| seen.insert(o.id.clone()));
+        // A full answer must not look short once repeated rows are dropped: the export reads
+        // fewer rows than the limit as "the window is whole".
+        if rows >= q.limit as usize && out.len() < q.limit as usize {
+            return Err(Error::Decode {
+                endpoint: "/v5/order/history".into(),
+                detail: format!(
+                    "{rows} rows came back for a limit of {}, {} of them repeated across pages: the window cannot be proven whole",
+                    q.limit,
+                    rows - out.len()
+                ),
+            });
+        }
         out.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
         Ok(out)
     }

@@ -806,3 +806,95 @@ async fn recorded_answers_rebuild_offline() {
     let _ = DecodeContext::empty();
     let _ = ScopeClass::Read;
 }
+
+/// A list whose cursor never ends (the same cursor sent back while a next page is announced)
+/// is an error, never a short list passed off as the whole: the export would otherwise call
+/// the window complete.
+#[tokio::test]
+async fn a_cursor_that_repeats_is_an_error_not_a_short_list() {
+    let s = stub(|seen| {
+        assert!(seen.is("GET", "/v5/execution/list"));
+        (
+            vec![],
+            EXECUTIONS.replace("132766%3A2%2C132766%3A2", "same"),
+        )
+    })
+    .await;
+    let to = Utc.timestamp_millis_opt(1735776000000).unwrap();
+    let e = s
+        .client(None)
+        .fills(&crate::exchange::FillsQuery {
+            window: Window {
+                from: to - chrono::Duration::days(7),
+                to,
+            },
+            market: None,
+            limit: 100,
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Decode { .. }), "{e}");
+    assert!(e.to_string().contains("cursor"), "{e}");
+    assert_eq!(s.count("GET", "/v5/execution/list"), 2);
+}
+
+/// After a `delete-api` whose outcome is unknown, only Bybit's "API key is invalid" (10003)
+/// proves the key is gone. "User authentication failed" (10007) can come from a header or an
+/// auth-service fault: the deletion stays unproven and is not reported as done.
+#[tokio::test]
+async fn an_unknown_delete_is_proven_only_by_10003() {
+    for (after, deleted) in [(10003, true), (10007, false)] {
+        let mut reads = 0;
+        let q = query_api(r#"["Withdraw"]"#, r#"["*"]"#);
+        let s = stub(move |seen| {
+            if seen.is("GET", "/v5/user/query-api") {
+                reads += 1;
+                if reads == 1 {
+                    (vec![], q.clone())
+                } else {
+                    (vec![], env_err(after, "refused"))
+                }
+            } else if seen.is("POST", "/v5/user/delete-api") {
+                (vec![], env_err(10016, "Internal server error."))
+            } else if seen.is("POST", "/v5/user/update-api") {
+                (vec![], env_err(after, "refused"))
+            } else {
+                panic!("unexpected {} {}", seen.method, seen.path)
+            }
+        })
+        .await;
+        let r = s.client(None).revoke_key().await;
+        assert_eq!(r.is_ok(), deleted, "after {after}: {r:?}");
+        assert_eq!(s.count("POST", "/v5/user/delete-api"), 1, "never resent");
+    }
+}
+
+/// Rows repeated across pages are dropped, but a full answer stays full: it is an error, not a
+/// short list the export would read as "the window is whole".
+#[tokio::test]
+async fn repeated_rows_do_not_make_a_full_answer_look_short() {
+    let s = stub(|seen| {
+        assert!(seen.is("GET", "/v5/order/history"));
+        let o = |id| order_json(id, "Filled", "Limit", "Buy", "0.01", "");
+        match seen.param("cursor").as_deref() {
+            None => (vec![], orders_page(&[o("1")], "next")),
+            Some("next") => (vec![], orders_page(&[o("1"), o("2")], "")),
+            Some(other) => panic!("cursor {other:?}"),
+        }
+    })
+    .await;
+    let to = Utc.timestamp_millis_opt(1735776000000).unwrap();
+    let e = s
+        .client(None)
+        .closed_orders(&ClosedOrdersQuery {
+            window: Window {
+                from: to - chrono::Duration::days(1),
+                to,
+            },
+            market: None,
+            limit: 3,
+        })
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("repeated"), "{e}");
+}
