@@ -122,3 +122,34 @@ pub fn bundle_of(drill: Drill) -> PathBuf {
     );
     d.dir
 }
+
+/// The built-in scenarios a per-exchange "every scenario" drill test runs: all of them with
+/// `RESPOND_ALL_SCENARIOS=1` (set by `.ci/run`), else six that cover each kind of attack (the
+/// 3Commas pump, a contra-trade, a withdrawal, noise, an empty account, a copycat bot), with a
+/// notice. Upbit's drill test and the time-of-day analysis always run every scenario.
+pub fn scenarios(exchange: &str) -> Vec<&'static str> {
+    let all = respond::mock::scenario::builtin_names();
+    if std::env::var("RESPOND_ALL_SCENARIOS").is_ok_and(|v| v == "1") {
+        return all;
+    }
+    const DEFAULT: [&str; 6] = [
+        "pump-and-dump",
+        "contra",
+        "withdrawal",
+        "noisy",
+        "blank",
+        "copycat",
+    ];
+    let picked: Vec<&'static str> = all.into_iter().filter(|n| DEFAULT.contains(n)).collect();
+    assert_eq!(
+        picked.len(),
+        DEFAULT.len(),
+        "the default scenarios are built in"
+    );
+    println!(
+        "notice: {exchange}: {} of the built-in scenarios ({}); RESPOND_ALL_SCENARIOS=1 runs every one, as CI does",
+        picked.len(),
+        picked.join(", ")
+    );
+    picked
+}
