@@ -724,6 +724,29 @@ pub fn outcome_unknown(e: &Error) -> bool {
     }
 }
 
+/// Settles a key deletion whose answer was lost (`err`, an [`outcome_unknown`] error of the
+/// call `what`) by what the key answers now (`check`): deleted only when `gone` says that
+/// refusal proves it; a key that still works, or a check that failed otherwise, leaves the
+/// outcome unknown (never resent).
+pub fn settle_deletion<T>(
+    what: String,
+    err: &Error,
+    check: super::Result<T>,
+    gone: impl Fn(&Error) -> bool,
+) -> super::Result<()> {
+    match check {
+        Err(e) if gone(&e) => Ok(()),
+        Ok(_) => Err(Error::OutcomeUnknown {
+            what,
+            detail: format!("{err}; the key still works, so the deletion did not take effect"),
+        }),
+        Err(e2) => Err(Error::OutcomeUnknown {
+            what,
+            detail: format!("{err}; checking the key also failed: {e2}"),
+        }),
+    }
+}
+
 /// Nothing listened at the address: the connection was refused outright.
 fn is_connection_refused(e: &reqwest::Error) -> bool {
     let mut src = std::error::Error::source(e);

@@ -512,8 +512,18 @@ impl CallPlan {
 pub trait Exchange: Send + Sync {
     fn capabilities(&self) -> &Capabilities;
 
-    /// The masked id of the key in use.
-    fn key_id_masked(&self) -> String;
+    /// The signed-request pipeline behind the adapter, when it has one: the masked key, the
+    /// budget in use and the key's first acceptance are read from it by default.
+    fn pipeline(&self) -> Option<&http::Pipeline> {
+        None
+    }
+
+    /// The masked id of the key in use (from [`Exchange::pipeline`] by default).
+    fn key_id_masked(&self) -> String {
+        self.pipeline()
+            .map(|p| p.key_masked().to_string())
+            .unwrap_or_default()
+    }
 
     async fn server_time(&self) -> Result<ServerTime>;
     async fn balances(&self) -> Result<Vec<Balance>>;
@@ -594,7 +604,7 @@ pub trait Exchange: Send + Sync {
     /// The rate-limit budget in use, for progress bars (`default 27/30 per s`); `None` when
     /// the adapter does not track it.
     fn budget_status(&self) -> Option<String> {
-        None
+        self.pipeline().and_then(http::Pipeline::budget_status)
     }
 
     /// When the exchange first accepted this key (answered a signed request past its key and
@@ -603,7 +613,7 @@ pub trait Exchange: Send + Sync {
     /// every adapter; this finer view covers a call whose first request was accepted and a
     /// later one refused.
     fn key_accepted_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
-        None
+        self.pipeline().and_then(http::Pipeline::key_accepted_at)
     }
 }
 

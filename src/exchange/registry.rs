@@ -77,14 +77,25 @@ pub struct KeyMaterial {
     pub passphrase: Option<Secret>,
 }
 
-/// What every adapter's `connect` returns: `primary` first, then one client per further key,
-/// made by `with_key` from the primary so that all of them share its rate budget and recorder.
+/// What every adapter's `connect` returns: the client `primary` makes from the first key,
+/// then one client per further key, made by `with_key` from the primary so that all of them
+/// share its rate budget and recorder. No key at all is a configuration error naming the
+/// exchange's variables.
 pub fn primary_and_others<C: super::Exchange + 'static>(
-    primary: C,
-    others: &[KeyMaterial],
+    exchange: &Descriptor,
+    keys: &[KeyMaterial],
+    primary: impl FnOnce(&KeyMaterial) -> super::Result<C>,
     with_key: impl Fn(&C, &KeyMaterial) -> super::Result<C>,
 ) -> super::Result<Vec<std::sync::Arc<dyn super::Exchange>>> {
-    let mut out: Vec<std::sync::Arc<dyn super::Exchange>> = Vec::with_capacity(others.len() + 1);
+    let Some((first, others)) = keys.split_first() else {
+        let prefix = exchange.env_prefix;
+        return Err(super::Error::Config(format!(
+            "no {} key was given ({prefix}_ACCESS_KEY, {prefix}_SECRET_KEY)",
+            exchange.display
+        )));
+    };
+    let primary = primary(first)?;
+    let mut out: Vec<std::sync::Arc<dyn super::Exchange>> = Vec::with_capacity(keys.len());
     for k in others {
         out.push(std::sync::Arc::new(with_key(&primary, k)?));
     }

@@ -674,17 +674,8 @@ impl BinanceClient {
             Err(e) => return Err(e),
         };
         // Unknown outcome: the key itself says whether it is gone.
-        match self.restrictions_now().await {
-            Err(e) if e.is_key_dead() => Ok(()),
-            Ok(_) => Err(Error::OutcomeUnknown {
-                what,
-                detail: format!("{err}; the key still works, so the deletion did not take effect"),
-            }),
-            Err(e2) => Err(Error::OutcomeUnknown {
-                what,
-                detail: format!("{err}; checking the key also failed: {e2}"),
-            }),
-        }
+        let check = self.restrictions_now().await;
+        crate::exchange::http::settle_deletion(what, &err, check, Error::is_key_dead)
     }
 }
 
@@ -694,16 +685,8 @@ impl Exchange for BinanceClient {
         &self.caps
     }
 
-    fn key_id_masked(&self) -> String {
-        self.pipe.key_masked().to_string()
-    }
-
-    fn budget_status(&self) -> Option<String> {
-        self.pipe.budget_status()
-    }
-
-    fn key_accepted_at(&self) -> Option<DateTime<Utc>> {
-        self.pipe.key_accepted_at()
+    fn pipeline(&self) -> Option<&crate::exchange::http::Pipeline> {
+        Some(&self.pipe)
     }
 
     /// `GET /api/v3/time` (milliseconds; local time is the midpoint of the exchange), adopted

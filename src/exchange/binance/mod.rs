@@ -229,16 +229,14 @@ pub const DESCRIPTOR: Descriptor = Descriptor {
 };
 
 fn connect(cfg: &ConnectConfig, keys: &[KeyMaterial]) -> Result<Vec<Arc<dyn Exchange>>> {
-    let Some((first, others)) = keys.split_first() else {
-        return Err(crate::exchange::Error::Config(
-            "no Binance key was given (BINANCE_ACCESS_KEY, BINANCE_SECRET_KEY)".into(),
-        ));
+    let primary = |first: &KeyMaterial| {
+        let mut c = BinanceConfig::new(first.access_key.clone(), first.secret_key.clone());
+        c.base_url = cfg.base_url.clone();
+        c.recorder = cfg.recorder.clone();
+        c.master = cfg.master.clone();
+        BinanceClient::new(c)
     };
-    let mut c = BinanceConfig::new(first.access_key.clone(), first.secret_key.clone());
-    c.base_url = cfg.base_url.clone();
-    c.recorder = cfg.recorder.clone();
-    c.master = cfg.master.clone();
-    crate::exchange::registry::primary_and_others(BinanceClient::new(c)?, others, |p, k| {
+    crate::exchange::registry::primary_and_others(&DESCRIPTOR, keys, primary, |p, k| {
         p.with_key(k.access_key.clone(), k.secret_key.clone())
     })
 }

@@ -654,19 +654,12 @@ impl BybitClient {
             Err(e) if outcome_unknown(&e) => e,
             Err(e) => return Err(e),
         };
-        match self.key_now().await {
-            // Only "API key is invalid" proves the deletion; "User authentication failed"
-            // (10007) may be a header or auth-service fault.
-            Err(e) if e.code() == Some(errors::INVALID_KEY) => Ok(()),
-            Ok(_) => Err(Error::OutcomeUnknown {
-                what,
-                detail: format!("{err}; the key still works, so the deletion did not take effect"),
-            }),
-            Err(e2) => Err(Error::OutcomeUnknown {
-                what,
-                detail: format!("{err}; checking the key also failed: {e2}"),
-            }),
-        }
+        // Only "API key is invalid" proves the deletion; "User authentication failed" (10007)
+        // may be a header or auth-service fault.
+        let check = self.key_now().await;
+        crate::exchange::http::settle_deletion(what, &err, check, |e| {
+            e.code() == Some(errors::INVALID_KEY)
+        })
     }
 }
 
@@ -676,16 +669,8 @@ impl Exchange for BybitClient {
         &self.caps
     }
 
-    fn key_id_masked(&self) -> String {
-        self.pipe.key_masked().to_string()
-    }
-
-    fn budget_status(&self) -> Option<String> {
-        self.pipe.budget_status()
-    }
-
-    fn key_accepted_at(&self) -> Option<DateTime<Utc>> {
-        self.pipe.key_accepted_at()
+    fn pipeline(&self) -> Option<&crate::exchange::http::Pipeline> {
+        Some(&self.pipe)
     }
 
     /// `GET /v5/market/time`, adopted as the signing clock's offset.

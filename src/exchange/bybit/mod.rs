@@ -240,15 +240,13 @@ pub const DESCRIPTOR: Descriptor = Descriptor {
 };
 
 fn connect(cfg: &ConnectConfig, keys: &[KeyMaterial]) -> Result<Vec<Arc<dyn Exchange>>> {
-    let Some((first, others)) = keys.split_first() else {
-        return Err(crate::exchange::Error::Config(
-            "no Bybit key was given (BYBIT_ACCESS_KEY, BYBIT_SECRET_KEY)".into(),
-        ));
+    let primary = |first: &KeyMaterial| {
+        let mut c = BybitConfig::new(first.access_key.clone(), first.secret_key.clone());
+        c.base_url = cfg.base_url.clone();
+        c.recorder = cfg.recorder.clone();
+        BybitClient::new(c)
     };
-    let mut c = BybitConfig::new(first.access_key.clone(), first.secret_key.clone());
-    c.base_url = cfg.base_url.clone();
-    c.recorder = cfg.recorder.clone();
-    crate::exchange::registry::primary_and_others(BybitClient::new(c)?, others, |p, k| {
+    crate::exchange::registry::primary_and_others(&DESCRIPTOR, keys, primary, |p, k| {
         p.with_key(k.access_key.clone(), k.secret_key.clone())
     })
 }

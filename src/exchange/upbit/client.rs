@@ -475,18 +475,8 @@ impl Exchange for UpbitClient {
         &self.caps
     }
 
-    fn key_id_masked(&self) -> String {
-        self.pipe.key_masked().to_string()
-    }
-
-    /// The groups with requests in the current window, e.g. `default 12/30`, for the export's
-    /// progress bar.
-    fn budget_status(&self) -> Option<String> {
-        self.pipe.budget_status()
-    }
-
-    fn key_accepted_at(&self) -> Option<DateTime<Utc>> {
-        self.pipe.key_accepted_at()
+    fn pipeline(&self) -> Option<&crate::exchange::http::Pipeline> {
+        Some(&self.pipe)
     }
 
     /// From the HTTP `Date` header of `GET /v1/api_keys` (any status: a dead key's error

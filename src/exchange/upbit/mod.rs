@@ -185,15 +185,13 @@ fn quote_minor_units(currency: &str) -> Option<u32> {
 }
 
 fn connect(cfg: &ConnectConfig, keys: &[KeyMaterial]) -> Result<Vec<Arc<dyn Exchange>>> {
-    let Some((first, others)) = keys.split_first() else {
-        return Err(crate::exchange::Error::Config(
-            "no Upbit key was given (UPBIT_ACCESS_KEY, UPBIT_SECRET_KEY)".into(),
-        ));
+    let primary = |first: &KeyMaterial| {
+        let mut c = UpbitConfig::new(first.access_key.clone(), first.secret_key.clone());
+        c.base_url = cfg.base_url.clone();
+        c.recorder = cfg.recorder.clone();
+        UpbitClient::new(c)
     };
-    let mut c = UpbitConfig::new(first.access_key.clone(), first.secret_key.clone());
-    c.base_url = cfg.base_url.clone();
-    c.recorder = cfg.recorder.clone();
-    crate::exchange::registry::primary_and_others(UpbitClient::new(c)?, others, |p, k| {
+    crate::exchange::registry::primary_and_others(&DESCRIPTOR, keys, primary, |p, k| {
         p.with_key(k.access_key.clone(), k.secret_key.clone())
     })
 }
