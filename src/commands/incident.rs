@@ -132,7 +132,7 @@ pub async fn resume(args: crate::cli::ResumeArgs, printer: &Printer) -> Result<C
     for a in &record.accounts {
         let p = printer.labelled(&a.label);
         let Some(rel) = &a.bundle else {
-            p.warn("this account's run never started (no bundle): start it with `respond leak` for this account alone");
+            p.warn(NO_BUNDLE);
             worst = run::worse(worst, Code::RunFailed);
             continue;
         };
@@ -195,9 +195,16 @@ pub async fn analyze(args: crate::cli::AnalyzeArgs, printer: &Printer) -> Result
         };
         worst = run::worse(worst, code);
     }
+    for a in record.accounts.iter().filter(|a| a.bundle.is_none()) {
+        printer.labelled(&a.label).warn(NO_BUNDLE);
+        worst = run::worse(worst, Code::RunFailed);
+    }
     run::finish(&dir, printer)?;
     Ok(worst)
 }
+
+/// What `resume` and `analyze INCIDENT_DIR` say of an account whose run never made a bundle.
+const NO_BUNDLE: &str = "this account's run never started (no bundle): start it with `respond leak` for this account alone";
 
 /// `respond drill --exchange A --exchange B …`: the coordinated drill.
 pub async fn drill(args: crate::cli::DrillArgs, printer: &Printer) -> Result<Code, Failure> {

@@ -547,6 +547,23 @@ async fn a_coordinated_drill_scores_each_exchange_and_the_whole() {
         .max();
     assert_eq!(score["time_to_contain_every_account_ms"].as_i64(), slowest);
     verify(&dir).code(0);
+    // An account the record names without a bundle is named by `analyze`, with exit 1.
+    let rec = dir.join("incident.json");
+    let mut r: serde_json::Value = serde_json::from_slice(&std::fs::read(&rec).unwrap()).unwrap();
+    for a in r["accounts"].as_array_mut().unwrap() {
+        if a["label"] == "binance" {
+            a["bundle"] = serde_json::Value::Null;
+        }
+    }
+    std::fs::write(&rec, serde_json::to_vec_pretty(&r).unwrap()).unwrap();
+    let a = Respond::new().arg("analyze").arg(&dir).run();
+    assert_eq!(a.code, Some(1), "{}", a.all());
+    let all = a.all();
+    assert!(
+        all.lines()
+            .any(|l| l.contains("[binance]") && l.contains("no bundle")),
+        "{all}"
+    );
 }
 
 #[test]
