@@ -395,26 +395,54 @@ pub fn resume_precheck(
     // A bundle being written does not match its seal until its writer seals it: say who.
     drop(RunLock::shared(dir).map_err(lock_failure)?);
     let pf = check_before_writing(dir, "resume")?;
-    Ok(complete_run(dir, &pf, replay, playbook, printer))
+    if seal_cut_off(dir, &pf) && complete_run(dir, &pf, replay, playbook, None)?.is_some() {
+        // Finishing the seal is a write: under the run's lock, checked again.
+        let _lock = lock_run(dir)?;
+        let pf = check_before_writing(dir, "resume")?;
+        return complete_run(dir, &pf, replay, playbook, Some(printer));
+    }
+    complete_run(dir, &pf, replay, playbook, Some(printer))
 }
 
-/// The run in `dir` is sealed, verified and complete, and nothing asks to redo any of it.
+/// The run's first seal was cut off after SHA256SUMS and before manifest.json: the preflight
+/// tolerates it (every file matches SHA256SUMS), but the bundle does not verify until the seal
+/// is finished.
+fn seal_cut_off(dir: &Path, pf: &Preflight) -> bool {
+    pf.state == SealState::Sealed
+        && std::fs::symlink_metadata(dir.join(crate::report::manifest::MANIFEST_FILE)).is_err()
+}
+
+/// The run in `dir` is sealed, verified and complete, and nothing asks to redo any of it. With
+/// a printer (the caller holds the run's lock when the seal was cut off), a seal cut off
+/// between its two files is finished first, and the user is told so.
 fn complete_run(
     dir: &Path,
     pf: &Preflight,
     replay: bool,
     playbook: Option<&Path>,
-    printer: &Printer,
-) -> Option<RunReport> {
+    printer: Option<&Printer>,
+) -> Result<Option<RunReport>, Failure> {
     if pf.state != SealState::Sealed || replay || playbook.is_some() {
-        return None;
+        return Ok(None);
     }
-    let report = engine::resume::completed(dir, &pf.entries)?;
-    printer.out(&format!(
-        "{} is complete: sealed, verified, and its last session ended with every step done; nothing to resume, nothing was changed",
-        dir.display()
-    ));
-    Some(report)
+    let Some(report) = engine::resume::completed(dir, &pf.entries) else {
+        return Ok(None);
+    };
+    let Some(printer) = printer else {
+        return Ok(Some(report));
+    };
+    let shown = dir.display();
+    if seal_cut_off(dir, pf) {
+        seal(dir)?;
+        printer.out(&format!(
+            "{shown} is complete: every step was done and every file matched SHA256SUMS, but the run was cut off before manifest.json was written; resume finished its seal (no step ran again)"
+        ));
+    } else {
+        printer.out(&format!(
+            "{shown} is complete: sealed, verified, and its last session ended with every step done; nothing to resume, nothing was changed"
+        ));
+    }
+    Ok(Some(report))
 }
 
 /// Continues an interrupted run and seals it again. Holds the run's lock throughout; refuses
@@ -431,7 +459,8 @@ pub async fn run_resume(
     conn.check()?;
     let _lock = lock_run(dir)?;
     let pf = check_before_writing(dir, "resume")?;
-    if let Some(report) = complete_run(dir, &pf, !opts.replay.is_empty(), playbook, printer) {
+    if let Some(report) = complete_run(dir, &pf, !opts.replay.is_empty(), playbook, Some(printer))?
+    {
         return Ok(report);
     }
     opts.reopen = reopen_entry(&pf, "resume");

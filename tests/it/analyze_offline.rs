@@ -274,6 +274,47 @@ fn resume_leaves_a_complete_bundle_alone_and_refuses_a_tampered_one() {
     assert_eq!(code, Some(3));
 }
 
+#[test]
+fn resume_finishes_a_seal_cut_off_between_its_two_files() {
+    // Killed after SHA256SUMS was written and before manifest.json: the resume must not call
+    // the bundle complete while `evidence verify` fails; it finishes the seal, no key needed.
+    let t = tempfile::tempdir().unwrap();
+    let dir = drill(t.path());
+    let d = dir.as_os_str();
+    std::fs::remove_file(dir.join("manifest.json")).unwrap();
+    let (code, _, _) = run(&["evidence".as_ref(), "verify".as_ref(), d]);
+    assert_eq!(
+        code,
+        Some(3),
+        "a bundle without manifest.json does not verify"
+    );
+    let sums = std::fs::read(dir.join("SHA256SUMS")).unwrap();
+    let (code, out, err) = run(&["resume".as_ref(), d]);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(out.contains("finished its seal"), "{out}");
+    assert!(dir.join("manifest.json").is_file());
+    assert_eq!(
+        std::fs::read(dir.join("SHA256SUMS")).unwrap(),
+        sums,
+        "the files SHA256SUMS vouched for are sealed as they were"
+    );
+    let (code, out, err) = run(&["evidence".as_ref(), "verify".as_ref(), d]);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+
+    // Cut off the same way, but a file changed since: refused, nothing written.
+    std::fs::remove_file(dir.join("manifest.json")).unwrap();
+    let mut csv = std::fs::read(dir.join("orders.csv")).unwrap();
+    csv.extend_from_slice(b"upbit,x,order,forged\n");
+    std::fs::write(dir.join("orders.csv"), csv).unwrap();
+    let (code, _, err) = run(&["resume".as_ref(), d]);
+    assert_eq!(code, Some(3), "{err}");
+    assert!(err.contains("orders.csv"), "{err}");
+    assert!(
+        !dir.join("manifest.json").exists(),
+        "a refused resume sealed over a change"
+    );
+}
+
 /// Seals `dir` by hand, as a tool that does not check its journal would.
 fn seal_by_hand(dir: &Path) {
     use respond::report::manifest::{sums_line, Manifest, ManifestFile};
