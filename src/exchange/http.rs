@@ -42,11 +42,12 @@ const DEFAULT_BLOCK: Duration = Duration::from_secs(60);
 /// Checks an `--api-url`: https to any host, plain http only to a loopback host
 /// (127.0.0.0/8, ::1, localhost). Anything else is refused before a key is ever sent.
 pub fn validate_base_url(raw: &str) -> Result<url::Url> {
+    let shown = without_userinfo(raw);
     let url = url::Url::parse(raw)
-        .map_err(|e| Error::Config(format!("--api-url {raw:?} is not a valid URL: {e}")))?;
+        .map_err(|e| Error::Config(format!("--api-url {shown:?} is not a valid URL: {e}")))?;
     if url.cannot_be_a_base() || url.host().is_none() {
         return Err(Error::Config(format!(
-            "--api-url {raw:?} has no host; give e.g. https://api.example.com or http://127.0.0.1:8080"
+            "--api-url {shown:?} has no host; give e.g. https://api.example.com or http://127.0.0.1:8080"
         )));
     }
     if !url.username().is_empty() || url.password().is_some() {
@@ -76,6 +77,23 @@ pub fn validate_base_url(raw: &str) -> Result<url::Url> {
         other => Err(Error::Config(format!(
             "--api-url scheme {other:?} is not supported; use https (or http to a loopback address)"
         ))),
+    }
+}
+
+/// `raw` as an error may show it: whatever stands between `://` and the last `@` before the
+/// path (a user name and password, perhaps) is replaced by `***`.
+fn without_userinfo(raw: &str) -> String {
+    let Some(start) = raw.find("://").map(|i| i + 3) else {
+        return match raw.rfind('@') {
+            Some(at) => format!("***{}", &raw[at..]),
+            None => raw.to_string(),
+        };
+    };
+    let rest = &raw[start..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{}***{}", &raw[..start], &rest[at..]),
+        None => raw.to_string(),
     }
 }
 
@@ -871,6 +889,16 @@ mod tests {
             m.contains("loopback") && m.contains("api.example.com"),
             "{m}"
         );
+        // A URL that does not parse, or has no host, is named without what precedes an `@`:
+        // it may be a user name and password.
+        for bad in [
+            "https://trader:hunter2@api.exa mple.com",
+            "https://trader:hunter2@",
+            "ftp://trader:hunter2@127.0.0.1",
+        ] {
+            let m = validate_base_url(bad).unwrap_err().to_string();
+            assert!(!m.contains("hunter2") && !m.contains("trader"), "{m}");
+        }
     }
 
     #[test]
