@@ -156,6 +156,12 @@ async fn a_bybit_key_that_may_delete_itself_is_deleted_by_respond() {
     );
     // No user in this test: the venue's record of the deletion is the run's own call.
     assert!(state.ground_truth().revoked_at.is_some());
+    // The wait for the refusal says the key was deleted by API, never to go to the console.
+    assert!(
+        all.contains("as deleted (deleted by API; waiting until the deletion takes effect)")
+            && !all.contains("delete it in the web console"),
+        "{all}"
+    );
     let dir = evidence_dir(&out.stdout, &all);
     // The figure the README quotes: wall-clock time from the run's start to the deletion.
     let journal = std::fs::read_to_string(dir.join("journal.jsonl")).unwrap();

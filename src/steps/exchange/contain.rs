@@ -914,10 +914,23 @@ impl StepKind for VerifyKeyRevoked {
         let key = session.primary().clone();
         let masked = key.key_id_masked();
         let deadline = tokio::time::Instant::now() + timeout;
+        // The journal says whether this run deleted the key by API (no console visit then).
+        let by_api = crate::investigation::JournalFacts::read(ctx.rundir.path())
+            .map(|f| {
+                f.ends_of(RevokeKey::INFO.name)
+                    .iter()
+                    .any(|(_, d)| d["status"] == "ok" && d["outputs"]["mode"] == "api")
+            })
+            .unwrap_or(false);
+        let what = if by_api {
+            "deleted by API; waiting until the deletion takes effect"
+        } else {
+            "delete it in the web console"
+        };
         let mut status = WaitStatus::start(
             ctx,
             format!(
-                "{} to refuse key {masked} as deleted (delete it in the web console)",
+                "{} to refuse key {masked} as deleted ({what})",
                 key.capabilities().name
             ),
             timeout,
