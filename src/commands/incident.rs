@@ -118,6 +118,7 @@ pub async fn resume(args: crate::cli::ResumeArgs, printer: &Printer) -> Result<C
     }
     let dir = args.run_dir.clone();
     let mut record = IncidentRecord::read(&dir)?;
+    unchanged_since_sealed(&dir, "resume")?;
     let secret_inputs = crate::engine::parse_input_flags(&args.inputs)
         .map_err(|e| Failure::usage(e.to_string()))?;
     // Bundles that appeared after the record was last written (a run cut off early).
@@ -178,6 +179,7 @@ pub async fn analyze(args: crate::cli::AnalyzeArgs, printer: &Printer) -> Result
     }
     let dir = args.run_dir.clone();
     let record = IncidentRecord::read(&dir)?;
+    unchanged_since_sealed(&dir, "analyze")?;
     let mut worst = Code::Ok;
     for (a, b) in record.bundles(&dir) {
         let p = printer.labelled(&a.label);
@@ -201,6 +203,26 @@ pub async fn analyze(args: crate::cli::AnalyzeArgs, printer: &Printer) -> Result
     }
     run::finish(&dir, printer)?;
     Ok(worst)
+}
+
+/// A sealed incident whose own files no longer match its seal is refused (exit 3) before
+/// anything is written: its report would otherwise be written and sealed over the change.
+fn unchanged_since_sealed(dir: &Path, command: &str) -> Result<(), Failure> {
+    let problems = manifest::own_problems(dir);
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let shown = crate::report::sanitize::terminal(&dir.display().to_string());
+    Err(Failure::new(
+        Code::EvidenceMismatch,
+        format!(
+            "incident {shown} does not match its seal; `respond {command}` wrote nothing:\n  {}",
+            problems.join("\n  ")
+        ),
+    )
+    .with_hint(format!(
+        "`respond evidence verify {shown}` lists the same; restore the incident's files from a copy, or analyze one bundle with `respond analyze BUNDLE --out DIR`"
+    )))
 }
 
 /// What `resume` and `analyze INCIDENT_DIR` say of an account whose run never made a bundle.

@@ -121,6 +121,77 @@ pub struct IncidentVerify {
     pub bundles: Vec<(String, String, bool)>,
 }
 
+/// Checks the incident's own files (`incident.json`, its reports, the lock file) against the
+/// seal, pushing a line per problem; returns the top-level names the seal knows.
+fn own_files(
+    dir: &Path,
+    manifest: &IncidentManifest,
+    problems: &mut Vec<String>,
+) -> BTreeSet<String> {
+    use crate::report::sanitize::terminal;
+    let mut known: BTreeSet<String> = [FILE.to_string()].into();
+    let lock = dir.join(crate::rundir::LOCK_FILE);
+    match std::fs::symlink_metadata(&lock) {
+        Ok(m) if m.is_file() => {
+            known.insert(crate::rundir::LOCK_FILE.to_string());
+        }
+        // Anything else in the lock file's place is reported as an extra file below.
+        _ => {}
+    }
+    for f in &manifest.files {
+        known.insert(f.path.clone());
+        let Ok(path) = crate::fsutil::safe_join(dir, &f.path) else {
+            problems.push(format!(
+                "manifest  {} lies outside the incident",
+                terminal(&f.path)
+            ));
+            continue;
+        };
+        match hash_file(&path) {
+            Ok(h) if h == f.sha256 => {}
+            Ok(h) => problems.push(format!(
+                "changed   {} (expected sha256 {}, found {h})",
+                terminal(&f.path),
+                f.sha256
+            )),
+            Err(_) => problems.push(format!("missing   {}", terminal(&f.path))),
+        }
+    }
+    for own in OWN_FILES {
+        if !known.contains(*own) && dir.join(own).exists() {
+            problems.push(format!("extra     {own} (not in {FILE})"));
+            known.insert(own.to_string());
+        }
+    }
+    if !manifest.files.iter().any(|f| f.path == record::FILE) {
+        // Sealed first among the own files: without it nothing says which bundles belong.
+        problems.push(format!("manifest  {FILE} does not seal {}", record::FILE));
+    }
+    known
+}
+
+/// What a command that writes into a sealed incident (`resume`, `analyze` INCIDENT_DIR) checks
+/// first: the incident's own files against `incident-manifest.json`. Each bundle is checked by
+/// its own command before it is written (a bundle resumed by a run cut off before the incident
+/// was sealed again no longer matches the incident's record of its seal, and that is not
+/// tampering). Empty for an incident that was never sealed.
+pub fn own_problems(dir: &Path) -> Vec<String> {
+    let mut problems = Vec::new();
+    if std::fs::symlink_metadata(dir.join(FILE)).is_err() {
+        return problems;
+    }
+    match std::fs::read(dir.join(FILE))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<IncidentManifest>(&b).ok())
+    {
+        Some(m) => {
+            own_files(dir, &m, &mut problems);
+        }
+        None => problems.push(format!("manifest  {FILE} is unreadable")),
+    }
+    problems
+}
+
 /// Verifies the incident at `dir`: its own files against the seal, every bundle alone and
 /// against the seal, and nothing extra.
 pub fn verify(dir: &Path) -> IncidentVerify {
@@ -134,36 +205,7 @@ pub fn verify(dir: &Path) -> IncidentVerify {
             .push(format!("manifest  {FILE} is missing or unreadable"));
         return out;
     };
-    let mut known: BTreeSet<String> = [FILE, crate::rundir::LOCK_FILE]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    for f in &manifest.files {
-        known.insert(f.path.clone());
-        match hash_file(&dir.join(&f.path)) {
-            Ok(h) if h == f.sha256 => {}
-            Ok(h) => out.problems.push(format!(
-                "changed   {} (expected sha256 {}, found {h})",
-                terminal(&f.path),
-                f.sha256
-            )),
-            Err(_) => out
-                .problems
-                .push(format!("missing   {}", terminal(&f.path))),
-        }
-    }
-    for own in OWN_FILES {
-        if !known.contains(*own) && dir.join(own).exists() {
-            out.problems
-                .push(format!("extra     {own} (not in {FILE})"));
-            known.insert(own.to_string());
-        }
-    }
-    if !manifest.files.iter().any(|f| f.path == record::FILE) {
-        // Sealed first among the own files: without it nothing says which bundles belong.
-        out.problems
-            .push(format!("manifest  {FILE} does not seal {}", record::FILE));
-    }
+    let mut known = own_files(dir, &manifest, &mut out.problems);
     let mut bundle_dirs = BTreeSet::new();
     for b in &manifest.bundles {
         let path = match crate::fsutil::safe_join(dir, &b.dir) {

@@ -68,8 +68,27 @@ impl IncidentRecord {
         let p = dir.join(FILE);
         let text = std::fs::read_to_string(&p)
             .map_err(|e| Failure::usage(format!("{}: {e}", p.display())))?;
-        serde_json::from_str(&text)
-            .map_err(|e| Failure::usage(format!("{}: not an incident record: {e}", p.display())))
+        let record: Self = serde_json::from_str(&text)
+            .map_err(|e| Failure::usage(format!("{}: not an incident record: {e}", p.display())))?;
+        // Every bundle the record names lies inside the incident folder: a record that points
+        // elsewhere would have commands write, and seal, files outside it.
+        for a in &record.accounts {
+            if let Some(b) = &a.bundle {
+                if crate::fsutil::safe_join(dir, b).is_err() {
+                    return Err(Failure::new(
+                        crate::exit::Code::EvidenceMismatch,
+                        format!(
+                            "{}: account {} names bundle {} outside the incident folder; nothing was written",
+                            p.display(),
+                            crate::report::sanitize::terminal(&a.label),
+                            crate::report::sanitize::terminal(b)
+                        ),
+                    )
+                    .with_hint("`respond evidence verify` the incident folder; restore incident.json from a copy"));
+                }
+            }
+        }
+        Ok(record)
     }
 
     pub fn write(&self, dir: &Path) -> Result<(), Failure> {

@@ -547,8 +547,67 @@ async fn a_coordinated_drill_scores_each_exchange_and_the_whole() {
         .max();
     assert_eq!(score["time_to_contain_every_account_ms"].as_i64(), slowest);
     verify(&dir).code(0);
-    // An account the record names without a bundle is named by `analyze`, with exit 1.
+    // The incident's own report changed after sealing: `analyze` and `resume` of the incident
+    // refuse (exit 3) and write nothing, not even into the bundles.
+    let report = dir.join("incident.md");
+    let original = std::fs::read(&report).unwrap();
+    let mut text = original.clone();
+    text[0] ^= 0x01;
+    std::fs::write(&report, &text).unwrap();
+    let journals = |d: &Path| -> Vec<Vec<u8>> {
+        ex.iter()
+            .map(|e| std::fs::read(d.join(e["bundle"].as_str().unwrap()).join("journal.jsonl")))
+            .map(Result::unwrap)
+            .collect()
+    };
+    let before = journals(&dir);
+    for cmd in ["analyze", "resume"] {
+        let r = Respond::new().arg(cmd).arg(&dir).run();
+        assert_eq!(r.code, Some(3), "{cmd}: {}", r.all());
+        assert!(
+            r.stderr.contains("incident.md") && r.stderr.contains("wrote nothing"),
+            "{cmd}: {}",
+            r.all()
+        );
+        assert_eq!(
+            std::fs::read(&report).unwrap(),
+            text,
+            "{cmd} rewrote the report"
+        );
+        assert!(journals(&dir) == before, "{cmd} wrote into a bundle");
+    }
+    std::fs::write(&report, &original).unwrap();
+    verify(&dir).code(0);
+    // A record whose bundle path leaves the incident folder is refused, sealed or not.
     let rec = dir.join("incident.json");
+    let sealed_record = std::fs::read(&rec).unwrap();
+    let manifest = dir.join("incident-manifest.json");
+    let sealed_manifest = std::fs::read(&manifest).unwrap();
+    let mut r: serde_json::Value = serde_json::from_slice(&sealed_record).unwrap();
+    r["accounts"][0]["bundle"] = serde_json::Value::from("../../elsewhere");
+    std::fs::write(&rec, serde_json::to_vec_pretty(&r).unwrap()).unwrap();
+    std::fs::remove_file(&manifest).unwrap();
+    for cmd in ["analyze", "resume"] {
+        let r = Respond::new().arg(cmd).arg(&dir).run();
+        assert_eq!(r.code, Some(3), "{cmd}: {}", r.all());
+        assert!(
+            r.stderr.contains("outside the incident"),
+            "{cmd}: {}",
+            r.all()
+        );
+    }
+    std::fs::write(&rec, &sealed_record).unwrap();
+    std::fs::write(&manifest, &sealed_manifest).unwrap();
+    verify(&dir).code(0);
+    // A lock file that is not a regular file is not waved through by `evidence verify`.
+    let lock = dir.join(".respond.lock");
+    std::fs::create_dir(&lock).unwrap();
+    let v = verify(&dir).code(3);
+    assert!(v.stdout.contains(".respond.lock"), "{}", v.all());
+    std::fs::remove_dir(&lock).unwrap();
+    // An account the record names without a bundle (an incident cut off before its seal) is
+    // named by `analyze`, with exit 1.
+    std::fs::remove_file(&manifest).unwrap();
     let mut r: serde_json::Value = serde_json::from_slice(&std::fs::read(&rec).unwrap()).unwrap();
     for a in r["accounts"].as_array_mut().unwrap() {
         if a["label"] == "binance" {
