@@ -142,7 +142,15 @@ pub async fn resume(args: crate::cli::ResumeArgs, printer: &Printer) -> Result<C
             worst = run::worse(worst, session::print_outcome(&done, &p));
             continue;
         }
-        let acc = accounts::from_record(&a.label, &a.exchange, &a.source)?;
+        // An account whose credentials are gone says so under its label; the others go on.
+        let acc = match accounts::from_record(&a.label, &a.exchange, &a.source) {
+            Ok(acc) => acc,
+            Err(f) => {
+                p.error(&f.to_string());
+                worst = run::worse(worst, f.code);
+                continue;
+            }
+        };
         let opts = crate::engine::ResumeOptions {
             secret_inputs: secret_inputs.clone(),
             ..Default::default()

@@ -111,6 +111,51 @@ fn a_missing_credential_is_refused_at_its_source() {
 }
 
 #[test]
+fn a_plain_http_api_url_and_a_bot_log_that_is_not_a_file_are_refused_at_their_lines() {
+    let tmp = tempfile::tempdir().unwrap();
+    let creds = private(
+        tmp.path(),
+        "up.env",
+        "UPBIT_ACCESS_KEY=ak-inc-url-1\nUPBIT_SECRET_KEY=sk-inc-url-1\n",
+    );
+    let f = write(
+        tmp.path(),
+        "incident.yaml",
+        &format!(
+            "accounts:\n  - label: a\n    exchange: upbit\n    credentials:\n      file: {}\n    api_url: http://trader:pw-inc-9@10.0.0.1:8080\n    bot_logs: [{}]\n",
+            creds.display(),
+            tmp.path().display()
+        ),
+    );
+    let e = refused(&f);
+    assert!(
+        e.contains(&format!("{}:6:14:", f.display())) && e.contains("user name or password"),
+        "{e}"
+    );
+    assert!(
+        e.contains(&format!("{}:7:", f.display())),
+        "the bot log's line: {e}"
+    );
+    assert!(
+        !e.contains("pw-inc-9") && !e.contains("sk-inc-url"),
+        "no secret: {e}"
+    );
+    let f = write(
+        tmp.path(),
+        "incident2.yaml",
+        &format!(
+            "accounts:\n  - label: a\n    exchange: upbit\n    credentials:\n      file: {}\n    api_url: http://10.0.0.1:8080\n",
+            creds.display()
+        ),
+    );
+    let e = refused(&f);
+    assert!(
+        e.contains(&format!("{}:6:14:", f.display())) && e.contains("refusing plain http"),
+        "{e}"
+    );
+}
+
+#[test]
 fn a_duplicate_label_is_refused_at_the_second_one() {
     let tmp = tempfile::tempdir().unwrap();
     let creds = private(
@@ -477,6 +522,41 @@ async fn one_exchange_failing_does_not_stop_the_other_accounts_cancels() {
     let up_journal = std::fs::read(up_b.join("journal.jsonl")).unwrap();
     let bn_journal = std::fs::read(bn_b.join("journal.jsonl")).unwrap();
     t.binance.state.set_faults(vec![]);
+    // Resumed without one account's credentials: that account says what is missing, under its
+    // label; the others are still handled and the incident report is written again.
+    let env_up: Vec<(String, String)> = t
+        .env
+        .iter()
+        .filter(|(k, _)| k.starts_with("INC_UP"))
+        .cloned()
+        .collect();
+    let resume = Respond::new()
+        .arg("resume")
+        .arg(&dir)
+        .arg("--yes")
+        .envs(env_up.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let r = tokio::task::spawn_blocking(move || resume.run())
+        .await
+        .unwrap();
+    let rall = r.all();
+    assert_eq!(r.code, Some(2), "{rall}");
+    assert!(
+        rall.lines()
+            .any(|l| l.contains("[bn-main]") && l.contains("INC_BN_ACCESS_KEY")),
+        "{rall}"
+    );
+    assert!(
+        rall.contains("[up-main]") && rall.contains("is complete"),
+        "{rall}"
+    );
+    assert_eq!(
+        std::fs::read(bn_b.join("journal.jsonl")).unwrap(),
+        bn_journal
+    );
+    assert!(
+        dir.join("incident-manifest.json").is_file() && dir.join("incident.md").is_file(),
+        "the incident is sealed again"
+    );
     let env = t.env.clone();
     let resume = Respond::new()
         .arg("resume")
