@@ -20,10 +20,12 @@ pub fn classify(code: &str) -> (ErrorKind, &'static str) {
     use ErrorKind::*;
     match code {
         "10003" => (KeyInvalid, "Bybit does not know this API key (API key is invalid): after it worked in this run it was deleted; continue with a read-only key"),
-        "10007" => (KeyInvalid, "Bybit could not authenticate the request (User authentication failed): check the BYBIT_ACCESS_KEY you entered"),
-        "33004" | "-2015" => (KeyExpired, "the API key expired (keys without an IP binding expire after 3 months): it no longer works"),
+        // Not proof that the key is gone (a header or auth-service fault answers it too): it
+        // refuses the key without ever reading as a deletion.
+        "10007" => (BadSignature, "Bybit could not authenticate the request (User authentication failed): check the BYBIT_ACCESS_KEY and BYBIT_SECRET_KEY you entered"),
+        "33004" => (KeyExpired, "the API key expired (keys without an IP binding expire after 3 months): it no longer works"),
         "10004" => (BadSignature, "the signature did not verify: the secret (HMAC secret or RSA private key in PEM form) does not belong to this API key; check both values"),
-        "10002" | "-1" => (ClockSkew, "the request's timestamp was outside Bybit's recv_window: this machine's clock is off; respond corrects it once from GET /v5/market/time, so fix the system clock (NTP) if this persists"),
+        "10002" => (ClockSkew, "the request's timestamp was outside Bybit's recv_window: this machine's clock is off; respond corrects it once from GET /v5/market/time, so fix the system clock (NTP) if this persists"),
         "10005" => (PermissionDenied, "the key lacks the permission for this call (Permission denied)"),
         "10027" => (PermissionDenied, "Bybit banned transactions on this account (Transactions are banned); contact Bybit support"),
         "10010" => (IpNotAllowed, "this machine's IP is not bound to the key (Unmatched IP): run from an IP the key allows, or use a read-only key bound to this one"),
@@ -62,7 +64,7 @@ pub fn never_accepted_advice(_kind: ErrorKind, code: &str) -> &'static str {
     match code {
         "10004" => "the secret does not belong to this API key: check both values you entered (BYBIT_SECRET_KEY is the HMAC secret, or the RSA private key in PEM form, of BYBIT_ACCESS_KEY) and run again",
         "10002" => "Bybit refused the request's timestamp even after respond corrected its clock from GET /v5/market/time: fix the system clock (NTP) and run again",
-        "33004" | "-2015" => "the key had already expired (Bybit keys without an IP binding expire after 3 months): it cannot be used any more, by you or by a thief; continue with a read-only key: BYBIT_READONLY_ACCESS_KEY=… BYBIT_READONLY_SECRET_KEY=… respond resume RUN_DIR",
+        "33004" => "the key had already expired (Bybit keys without an IP binding expire after 3 months): it cannot be used any more, by you or by a thief; continue with a read-only key: BYBIT_READONLY_ACCESS_KEY=… BYBIT_READONLY_SECRET_KEY=… respond resume RUN_DIR",
         _ => "Bybit answers 10003 (API key is invalid) for a key it does not know: mistyped, another account's or the testnet's, or already deleted. Check the key you entered, or, if you already deleted the key, confirm under API Management that it is gone and continue with a read-only key: BYBIT_READONLY_ACCESS_KEY=… BYBIT_READONLY_SECRET_KEY=… respond resume RUN_DIR",
     }
 }

@@ -869,6 +869,25 @@ async fn an_unknown_delete_is_proven_only_by_10003() {
     }
 }
 
+/// "User authentication failed" (10007) refuses the request, but it is no proof that the key
+/// is gone: it never reads as a dead (deleted, expired) key, which the verification step would
+/// report as a revocation. Only 10003 and an expiry do.
+#[test]
+fn only_an_unknown_or_expired_key_reads_as_dead() {
+    use crate::exchange::ErrorKind;
+    for code in ["10007", "10004", "10005", "10010", "10002", "-2015", "-1"] {
+        let (kind, _) = super::errors::classify(code);
+        assert!(
+            !matches!(kind, ErrorKind::KeyInvalid | ErrorKind::KeyExpired),
+            "{code}: {kind:?}"
+        );
+    }
+    assert_eq!(super::errors::classify("10003").0, ErrorKind::KeyInvalid);
+    assert_eq!(super::errors::classify("33004").0, ErrorKind::KeyExpired);
+    // 10007 still refuses the key: a key refused so from its first request stops the run.
+    assert!(super::errors::classify("10007").0.refuses_key());
+}
+
 /// Rows repeated across pages are dropped, but a full answer stays full: it is an error, not a
 /// short list the export would read as "the window is whole".
 #[tokio::test]
