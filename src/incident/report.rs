@@ -64,23 +64,21 @@ pub fn account_view(dir: &Path, a: &AccountRecord) -> AccountView {
                     match d["uses"].as_str() {
                         Some("exchange.cancel_open_orders") if ok => v.contained_at = Some(ts),
                         Some("exchange.cancel_open_orders") => v.contained_at = None,
-                        Some("exchange.revoke_key") if d["outputs"]["confirmed"] == true => {
-                            v.revoked_at = Some(ts)
-                        }
-                        // The old key refused after it was accepted: the deletion observed.
-                        Some("exchange.verify_key_revoked") if d["outputs"]["revoked"] == true => {
-                            v.revoked_at = d["outputs"]["observed_at"]
-                                .as_str()
-                                .map(str::to_string)
-                                .or(Some(ts))
-                        }
                         _ => {}
                     }
                 }
                 Some("run_end") => v.run_ok = d["ok"] == true,
-                Some("run_start") | Some("run_resume") => v.run_ok = false,
+                // A session that started (or resumed) and never ended is not complete.
+                Some("run_start") | Some("resume") => v.run_ok = false,
                 _ => {}
             }
+        }
+    }
+    // Revoked only as the bundle's own report says it: the old key observed refused by the
+    // last verification (an API call that answered OK, or a user who said "done", is no proof).
+    if let Ok(facts) = crate::investigation::JournalFacts::read(&b) {
+        if let crate::report::facts::Revocation::Revoked { observed_at, .. } = facts.revocation() {
+            v.revoked_at = Some(crate::time::ts(observed_at));
         }
     }
     v.verified = crate::report::verify::verify(&b).is_ok_and(|r| r.ok);
@@ -552,4 +550,89 @@ fn page(
     }
     s.push_str("</ul><h2>Verify</h2><p><code>respond evidence verify INCIDENT_DIR</code> checks every bundle and <code>incident-manifest.json</code>; each bundle also verifies alone with <code>respond evidence verify BUNDLE</code>.</p></body></html>");
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::incident::accounts::{CredSource, Source};
+    use serde_json::json;
+
+    /// A bundle whose journal holds `events` (the chain is not what this view reads).
+    fn view_of(events: &[(&str, Value)]) -> AccountView {
+        let tmp = tempfile::tempdir().unwrap();
+        let b = tmp.path().join("a").join("bundle");
+        std::fs::create_dir_all(&b).unwrap();
+        let mut text = String::new();
+        for (i, (event, data)) in events.iter().enumerate() {
+            let ts = format!("2026-11-30T00:00:{:02}Z", i);
+            let e = json!({"seq": i, "ts": ts, "event": event, "data": data, "prev": "", "hash": format!("h{i}")});
+            text.push_str(&e.to_string());
+            text.push('\n');
+        }
+        std::fs::write(b.join("journal.jsonl"), text).unwrap();
+        let a = AccountRecord {
+            label: "a".into(),
+            exchange: "upbit".into(),
+            key_masked: "k".into(),
+            scopes: vec![],
+            source: Source {
+                credentials: CredSource::Env("X".into()),
+                readonly: None,
+                master: None,
+                sub_account: None,
+                api_url: None,
+            },
+            bundle: Some("a/bundle".into()),
+        };
+        account_view(tmp.path(), &a)
+    }
+
+    fn step(uses: &str, status: &str, outputs: Value) -> (&'static str, Value) {
+        (
+            "step_end",
+            json!({"step": "s", "uses": uses, "status": status, "outputs": outputs}),
+        )
+    }
+
+    #[test]
+    fn revoked_only_when_the_old_key_was_observed_refused() {
+        // The user said "done", and the API call answered OK: neither is an observation.
+        let said = view_of(&[
+            ("run_start", json!({})),
+            step(
+                "exchange.revoke_key",
+                "ok",
+                json!({"mode": "manual", "confirmed": true, "confirmed_by": "user"}),
+            ),
+            step(
+                "exchange.verify_key_revoked",
+                "failed",
+                json!({"revoked": false}),
+            ),
+            ("run_end", json!({"ok": false})),
+        ]);
+        assert_eq!(said.revoked_at, None);
+        let seen = view_of(&[
+            ("run_start", json!({})),
+            step(
+                "exchange.verify_key_revoked",
+                "ok",
+                json!({"revoked": true, "observed_at": "2026-11-30T00:00:05.000Z", "polls": 3}),
+            ),
+            ("run_end", json!({"ok": true})),
+        ]);
+        assert_eq!(seen.revoked_at.as_deref(), Some("2026-11-30T00:00:05.000Z"));
+        assert!(seen.run_ok);
+    }
+
+    #[test]
+    fn a_resume_that_never_ended_leaves_the_run_incomplete() {
+        let v = view_of(&[
+            ("run_start", json!({})),
+            ("run_end", json!({"ok": true})),
+            ("resume", json!({})),
+        ]);
+        assert!(!v.run_ok);
+    }
 }
