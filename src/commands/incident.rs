@@ -138,9 +138,19 @@ pub async fn resume(args: crate::cli::ResumeArgs, printer: &Printer) -> Result<C
             continue;
         };
         let b = dir.join(rel);
-        if let Some(done) = session::resume_precheck(&b, false, None, &p)? {
-            worst = run::worse(worst, session::print_outcome(&done, &p));
-            continue;
+        // A bundle that is busy or does not match its seal is named under its label; the other
+        // accounts go on.
+        match session::resume_precheck(&b, false, None, &p) {
+            Ok(Some(done)) => {
+                worst = run::worse(worst, session::print_outcome(&done, &p));
+                continue;
+            }
+            Ok(None) => {}
+            Err(f) => {
+                p.error(&f.to_string());
+                worst = run::worse(worst, f.code);
+                continue;
+            }
         }
         // An account whose credentials are gone says so under its label; the others go on.
         let acc = match accounts::from_record(&a.label, &a.exchange, &a.source) {
@@ -156,20 +166,27 @@ pub async fn resume(args: crate::cli::ResumeArgs, printer: &Printer) -> Result<C
             ..Default::default()
         };
         let yes = args.yes;
-        tasks.push(tokio::spawn(async move {
-            match session::run_resume(&b, &acc.conn, None, opts, (false, yes), &p).await {
-                Ok(r) => session::print_outcome(&r, &p),
-                Err(f) => {
-                    p.error(&f.to_string());
-                    f.code
+        let label = a.label.clone();
+        tasks.push((
+            label,
+            tokio::spawn(async move {
+                match session::run_resume(&b, &acc.conn, None, opts, (false, yes), &p).await {
+                    Ok(r) => session::print_outcome(&r, &p),
+                    Err(f) => {
+                        p.error(&f.to_string());
+                        f.code
+                    }
                 }
-            }
-        }));
+            }),
+        ));
     }
-    for t in tasks {
-        let code = t
-            .await
-            .map_err(|e| Failure::run(format!("an account's task ended abnormally: {e}")))?;
+    for (label, t) in tasks {
+        let code = t.await.unwrap_or_else(|e| {
+            printer
+                .labelled(&label)
+                .error(&format!("this account's task ended abnormally: {e}"));
+            Code::RunFailed
+        });
         worst = run::worse(worst, code);
     }
     run::finish(&dir, printer)?;

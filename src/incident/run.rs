@@ -126,32 +126,43 @@ pub async fn run(
         let p = printer.labelled(&a.label);
         let states = states.clone();
         let whole = printer.clone();
-        tasks.push(tokio::spawn(async move {
-            let result = session::run_new(settings, &a.conn, &p).await;
-            let (state, code) = match &result {
-                Ok(r) => {
-                    let code = session::print_outcome(r, &p);
-                    (if r.ok { State::Done } else { State::Failed }, code)
-                }
-                Err(f) => {
-                    p.error(&f.to_string());
-                    (State::Failed, f.code)
-                }
-            };
-            states
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(a.label.clone(), state);
-            print_states(&states, &whole);
-            (a.label, result.ok(), code)
-        }));
+        let label = a.label.clone();
+        tasks.push((
+            label,
+            tokio::spawn(async move {
+                let result = session::run_new(settings, &a.conn, &p).await;
+                let (state, code) = match &result {
+                    Ok(r) => {
+                        let code = session::print_outcome(r, &p);
+                        (if r.ok { State::Done } else { State::Failed }, code)
+                    }
+                    Err(f) => {
+                        p.error(&f.to_string());
+                        (State::Failed, f.code)
+                    }
+                };
+                states
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(a.label.clone(), state);
+                print_states(&states, &whole);
+                (a.label, result.ok(), code)
+            }),
+        ));
     }
     let mut worst = Code::Ok;
     let mut reports: BTreeMap<String, RunReport> = BTreeMap::new();
-    for t in tasks {
-        let (label, report, code) = t
-            .await
-            .map_err(|e| Failure::run(format!("an account's task ended abnormally: {e}")))?;
+    // Every account is awaited, and the incident recorded and sealed, whatever one of them did.
+    for (label, t) in tasks {
+        let (label, report, code) = match t.await {
+            Ok(done) => done,
+            Err(e) => {
+                printer
+                    .labelled(&label)
+                    .error(&format!("this account's task ended abnormally: {e}"));
+                (label, None, Code::RunFailed)
+            }
+        };
         worst = worse(worst, code);
         if let Some(r) = report {
             reports.insert(label, r);

@@ -557,6 +557,9 @@ async fn one_exchange_failing_does_not_stop_the_other_accounts_cancels() {
         dir.join("incident-manifest.json").is_file() && dir.join("incident.md").is_file(),
         "the incident is sealed again"
     );
+    // The complete account's bundle busy (another respond holds its lock): named under its
+    // label, while the unfinished account is resumed all the same.
+    let held = respond::rundir::RunLock::acquire(&up_b).unwrap();
     let env = t.env.clone();
     let resume = Respond::new()
         .arg("resume")
@@ -566,9 +569,12 @@ async fn one_exchange_failing_does_not_stop_the_other_accounts_cancels() {
     let r = tokio::task::spawn_blocking(move || resume.run())
         .await
         .unwrap();
+    drop(held);
     let rall = r.all();
+    assert_eq!(r.code, Some(2), "{rall}");
     assert!(
-        rall.contains("[up-main]") && rall.contains("is complete"),
+        rall.lines()
+            .any(|l| l.contains("[up-main]") && l.contains("another respond")),
         "{rall}"
     );
     assert_eq!(
@@ -579,6 +585,27 @@ async fn one_exchange_failing_does_not_stop_the_other_accounts_cancels() {
     assert!(
         after.len() > bn_journal.len(),
         "the unfinished account was resumed:\n{rall}"
+    );
+    verify(&dir).code(0);
+    // Once free, the complete account says so again and is left as it was.
+    let env = t.env.clone();
+    let resume = Respond::new()
+        .arg("resume")
+        .arg(&dir)
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let r = tokio::task::spawn_blocking(move || resume.run())
+        .await
+        .unwrap();
+    let rall = r.all();
+    assert!(
+        rall.lines()
+            .any(|l| l.contains("[up-main]") && l.contains("is complete")),
+        "{rall}"
+    );
+    assert!(!rall.contains("another respond"), "{rall}");
+    assert_eq!(
+        std::fs::read(up_b.join("journal.jsonl")).unwrap(),
+        up_journal
     );
     verify(&dir).code(0);
 }
