@@ -47,6 +47,13 @@ pub struct SealedBundle {
     pub dir: String,
     pub manifest_sha256: String,
     pub sha256sums_sha256: String,
+    /// The bundle's journal as its seal recorded it: entries, and the last entry's hash. A
+    /// command that writes into a sealed bundle journals first, so a bundle sealed again
+    /// legitimately continues this journal.
+    #[serde(default)]
+    pub journal_entries: u64,
+    #[serde(default)]
+    pub journal_last_hash: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -87,12 +94,17 @@ pub fn seal(dir: &Path, record: &IncidentRecord) -> Result<IncidentManifest, Man
         if !(m.is_file() && s.is_file()) {
             continue;
         }
+        let sealed: Option<crate::report::manifest::Manifest> = std::fs::read(&m)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
         bundles.push(SealedBundle {
             label: a.label.clone(),
             exchange: a.exchange.clone(),
             dir: a.bundle.clone().unwrap_or_default(),
             manifest_sha256: hash_file(&m)?,
             sha256sums_sha256: hash_file(&s)?,
+            journal_entries: sealed.as_ref().map_or(0, |m| m.journal_entries),
+            journal_last_hash: sealed.and_then(|m| m.journal_last_hash),
         });
     }
     let manifest = IncidentManifest {
@@ -186,10 +198,45 @@ pub fn own_problems(dir: &Path) -> Vec<String> {
     {
         Some(m) => {
             own_files(dir, &m, &mut problems);
+            for b in &m.bundles {
+                resealed_without_continuing(dir, b, &mut problems);
+            }
         }
         None => problems.push(format!("manifest  {FILE} is unreadable")),
     }
     problems
+}
+
+/// A bundle whose seal changed since the incident was sealed is accepted only when its
+/// journal continues the one the incident recorded (a command reopened it, journaling first,
+/// and sealed it again); a bundle sealed again over the same journal was rewritten by hand.
+fn resealed_without_continuing(dir: &Path, b: &SealedBundle, problems: &mut Vec<String>) {
+    use crate::report::sanitize::terminal;
+    let Ok(path) = crate::fsutil::safe_join(dir, &b.dir) else {
+        problems.push(format!(
+            "manifest  bundle {} lies outside the incident",
+            terminal(&b.dir)
+        ));
+        return;
+    };
+    let same = |name: &str, want: &str| hash_file(&path.join(name)).is_ok_and(|h| h == want);
+    if same("manifest.json", &b.manifest_sha256) && same("SHA256SUMS", &b.sha256sums_sha256) {
+        return;
+    }
+    let entries = crate::engine::journal::verify_chain_tolerant(
+        &path.join(crate::engine::journal::FILE_NAME),
+    )
+    .map(|(e, _)| e)
+    .unwrap_or_default();
+    let n = b.journal_entries as usize;
+    let continues =
+        n >= 1 && entries.len() > n && b.journal_last_hash.as_ref() == Some(&entries[n - 1].hash);
+    if !continues {
+        problems.push(format!(
+            "changed   {}/SHA256SUMS, manifest.json: the bundle was sealed again since the incident's seal without continuing the journal it had then",
+            terminal(&b.dir)
+        ));
+    }
 }
 
 /// Verifies the incident at `dir`: its own files against the seal, every bundle alone and

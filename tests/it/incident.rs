@@ -706,6 +706,35 @@ async fn a_coordinated_drill_scores_each_exchange_and_the_whole() {
     std::fs::write(&rec, &sealed_record).unwrap();
     std::fs::write(&manifest, &sealed_manifest).unwrap();
     verify(&dir).code(0);
+    // One bundle changed and sealed again by hand (its journal as it was): `analyze` of the
+    // incident refuses to seal the incident over it, and the incident's seal is left alone.
+    let one = dir.join(ex[0]["bundle"].as_str().unwrap());
+    let csv = one.join("orders.csv");
+    let original_csv = std::fs::read(&csv).unwrap();
+    let mut forged = original_csv.clone();
+    forged.extend_from_slice(b"forged,row\n");
+    std::fs::write(&csv, &forged).unwrap();
+    respond::report::seal(&one).unwrap();
+    let v = verify(&dir).code(3);
+    assert!(v.stdout.contains("SHA256SUMS"), "{}", v.all());
+    let r = Respond::new().arg("analyze").arg(&dir).run();
+    assert_eq!(r.code, Some(3), "{}", r.all());
+    assert!(
+        r.stderr.contains("without continuing the journal"),
+        "{}",
+        r.all()
+    );
+    assert_eq!(std::fs::read(&manifest).unwrap(), sealed_manifest);
+    std::fs::write(&csv, &original_csv).unwrap();
+    respond::report::seal(&one).unwrap();
+    verify(&dir).code(0);
+    // A bundle analyzed again on its own (reopened, journaled, sealed again) continues its
+    // journal: the incident's analysis goes on and seals the incident again.
+    let r = Respond::new().arg("analyze").arg(&one).run();
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    let r = Respond::new().arg("analyze").arg(&dir).run();
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    verify(&dir).code(0);
     // A lock file that is not a regular file is not waved through by `evidence verify`.
     let lock = dir.join(".respond.lock");
     std::fs::create_dir(&lock).unwrap();
