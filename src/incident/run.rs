@@ -169,10 +169,23 @@ pub async fn run(
         }
     }
     for acc in &mut record.accounts {
-        acc.bundle = reports
-            .get(&acc.label)
-            .map(|r| relative(&dir, &r.dir))
+        let report = reports.get(&acc.label);
+        acc.bundle = report
+            .and_then(|r| inside(&dir, &r.dir))
             .or_else(|| find_bundle(&dir, &acc.label));
+        if let Some(r) = report.filter(|r| inside(&dir, &r.dir).is_none()) {
+            // `INCIDENT/<label>/` could not be written and the bundle went to the fallback
+            // directory (containment never waits for a local problem): the incident names no
+            // bundle for the account, and says where it is.
+            printer.labelled(&acc.label).warn(&format!(
+                "this account's bundle was written outside the incident folder, at {} ({} was not writable): it verifies on its own; move it into {} and run `respond resume {}` to bring it into the incident",
+                r.dir.display(),
+                dir.join(&acc.label).display(),
+                dir.join(&acc.label).display(),
+                dir.display()
+            ));
+            worst = worse(worst, Code::RunFailed);
+        }
     }
     record.write(&dir)?;
     finish(&dir, printer)?;
@@ -225,10 +238,10 @@ pub fn worse(a: Code, b: Code) -> Code {
     }
 }
 
-fn relative(base: &Path, p: &Path) -> String {
-    p.strip_prefix(base)
-        .map(|r| r.display().to_string())
-        .unwrap_or_else(|_| p.display().to_string())
+/// `p` relative to the incident folder `base`, when it lies inside it.
+fn inside(base: &Path, p: &Path) -> Option<String> {
+    let rel = p.strip_prefix(base).ok()?.display().to_string();
+    crate::fsutil::safe_join(base, &rel).ok().map(|_| rel)
 }
 
 /// The bundle under `INCIDENT/<label>/` (a run that failed before it reported back).
