@@ -14,6 +14,7 @@
 
 pub mod binance;
 pub mod bybit;
+pub mod coinbase;
 pub mod drill_api;
 pub mod http;
 pub mod upbit;
@@ -94,6 +95,11 @@ pub trait Facade: Send + Sync + 'static {
     fn key_types(&self) -> &'static [KeyType] {
         &[KeyType::Hmac]
     }
+    /// How the exchange names a new key (its access key), drawn from the scenario's random
+    /// stream; None: a random token of [`KeyFormat::access_len`] characters.
+    fn key_name(&self) -> Option<fn(&mut dyn rand::RngCore) -> String> {
+        None
+    }
     /// The rate-limit budget an in-process order (the live attacker's) counts against.
     fn order_budget(&self) -> Option<Budget>;
     /// Whether it serves order lists (one-cancels-the-other pairs): a scenario's
@@ -120,8 +126,8 @@ pub trait Facade: Send + Sync + 'static {
 
 /// Façades whose exchange has no client adapter in [`crate::exchange::registry`] yet: they
 /// serve `respond mock serve` (for bots and client libraries) until the exchange's descriptor
-/// names them, and the registry then takes over. Empty while every façade has its client.
-const MOCK_ONLY: &[(&str, crate::exchange::registry::MockHook)] = &[];
+/// names them, and the registry then takes over.
+const MOCK_ONLY: &[(&str, crate::exchange::registry::MockHook)] = &[("coinbase", coinbase::hook)];
 
 /// The façade of an exchange, by name (case-insensitive): its descriptor's [`Descriptor::mock`]
 /// in the registry first, else a façade that has no client yet; None when neither exists.
