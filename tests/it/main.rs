@@ -16,6 +16,7 @@ mod binance_botlogs;
 mod binance_e2e;
 mod bybit_e2e;
 mod cli_leak;
+mod coinbase_e2e;
 mod drill_e2e;
 mod engine;
 mod engine_interrupt;

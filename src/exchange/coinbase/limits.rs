@@ -1,12 +1,13 @@
 //! Coinbase's rate limits and the headers that report them.
 //!
 //! Advanced Trade counts private requests per user (about 30 per second) and public ones per IP
-//! (about 10 per second); the App API (v2) counts 10,000 requests per hour per key. Answers may
-//! carry `x-ratelimit-limit`, `x-ratelimit-remaining` and `x-ratelimit-reset`; the report is
-//! read against the group of the call just made ([`observe`]). Over the limit Coinbase answers
-//! 429, which the pipeline waits out. The figures of `docs/exchanges/coinbase.md` §6.
-
-use std::time::Duration;
+//! (about 10 per second). The App API (v2) documents 10,000 requests per hour per key; its calls
+//! are signed with the same key and are counted here against the same per-user second budget,
+//! the stricter reading: `x-ratelimit-remaining` on a v2 answer then cannot park a separate
+//! hour-long budget. Answers may carry `x-ratelimit-limit`, `x-ratelimit-remaining` and
+//! `x-ratelimit-reset`; the report is read against the group of the call just made
+//! ([`observe`]). Over the limit Coinbase answers 429, which the pipeline waits out. The
+//! figures of `docs/exchanges/coinbase.md` §6.
 
 use crate::exchange::http::{header, BudgetReport, Call};
 use crate::exchange::ratelimit::Budget;
@@ -18,33 +19,20 @@ pub const HEADERS: &[&str] = &[
     "x-ratelimit-reset",
 ];
 
-/// Signed Advanced Trade requests (per user).
+/// Signed requests, Advanced Trade and App API alike (per user).
 pub const PRIVATE: &str = "private";
 /// Unsigned market data (per IP).
 pub const PUBLIC: &str = "public";
-/// The App API (v2), per key.
-pub const APP: &str = "app";
 
 /// The group a call counts against.
 pub fn group(call: &Call) -> String {
-    if call.path.starts_with("/v2/") {
-        APP
-    } else if call.auth {
-        PRIVATE
-    } else {
-        PUBLIC
-    }
-    .to_string()
+    if call.auth { PRIVATE } else { PUBLIC }.to_string()
 }
 
 /// The published budget of a group.
 pub fn budget_of(group: &str) -> Budget {
     match group {
         PRIVATE => Budget::per_sec(30),
-        APP => Budget {
-            limit: 10_000,
-            window: Duration::from_secs(3600),
-        },
         _ => Budget::per_sec(10),
     }
 }

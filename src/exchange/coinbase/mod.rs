@@ -118,7 +118,7 @@ pub const DESCRIPTOR: Descriptor = Descriptor {
     decode_raw: decode::decode_raw,
     error_of: errors::error_of,
     never_accepted_advice: errors::never_accepted_advice,
-    mock: None,
+    mock: Some(crate::mock::coinbase::hook),
     scopes: SCOPES,
     locale: Locale {
         zone: LocalZone::UTC,

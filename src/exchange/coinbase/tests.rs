@@ -1060,3 +1060,21 @@ async fn what_coinbase_cannot_do_by_api_is_unsupported() {
     assert!(!caps.cancel_withdrawals && !caps.history_needs_symbol);
     assert!(caps.manual_revoke_instructions_en.contains("orga...1111"));
 }
+
+/// App API calls count against the per-user second budget with Advanced Trade's: a v2 answer
+/// reporting `x-ratelimit-remaining: 0` parks a second, never an hour (a drill's export hung
+/// on a separate hourly group).
+#[test]
+fn app_api_calls_share_the_per_user_second_budget() {
+    use crate::exchange::http::Call;
+    let v2 = Call::get("/v2/accounts/x/transactions", vec![]);
+    let at = Call::get("/api/v3/brokerage/accounts", vec![]);
+    let public = Call::public("/api/v3/brokerage/market/products", vec![]);
+    assert_eq!(super::limits::group(&v2), super::limits::group(&at));
+    let b = super::limits::budget_of(&super::limits::group(&v2));
+    assert_eq!((b.limit, b.window), (30, std::time::Duration::from_secs(1)));
+    assert_eq!(
+        super::limits::budget_of(&super::limits::group(&public)).limit,
+        10
+    );
+}
