@@ -592,6 +592,20 @@ async fn a_revoked_key_is_refused_from_then_on() {
     assert_eq!(r.status().as_u16(), 200);
     unauthorized(&bot.get("/api/v3/brokerage/key_permissions").await);
     unauthorized(&bot.get("/v2/accounts").await);
+    // A key name percent-encoded in the drill path is the same key.
+    let ro = Cdp::new(&s, "readonly");
+    ok(&ro.get("/v2/accounts").await);
+    let r = reqwest::Client::new()
+        .post(format!(
+            "{}/_mock/keys/{}/revoke",
+            s.url,
+            ro.name.replace('/', "%2F")
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    unauthorized(&ro.get("/v2/accounts").await);
     assert!(s
         .state
         .requests()
