@@ -621,3 +621,69 @@ async fn a_revoked_key_is_refused_from_then_on() {
         .any(|p| p["product_id"] == "BTC-USD"));
     s.shutdown().await.unwrap();
 }
+
+#[test]
+fn every_builtin_scenario_runs_in_usd_markets_with_cdp_keys() {
+    for name in mock::scenario::builtin_names() {
+        let sc = mock::scenario::load(name, None).unwrap();
+        let ex = Venue::new(&Coinbase, sc, opts()).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(!ex.markets.list.is_empty(), "{name}");
+        for m in &ex.markets.list {
+            assert_eq!(m.market.quote, "USD", "{name}");
+            assert_eq!(m.market.symbol, format!("{}-USD", m.market.base), "{name}");
+            assert!(
+                m.price > rust_decimal::Decimal::ZERO,
+                "{name}: {}",
+                m.market.symbol
+            );
+        }
+        for k in ex.keys() {
+            assert_eq!(k.key_type, KeyType::Es256, "{name}: {}", k.label);
+            assert!(k.access_key.starts_with("organizations/"), "{name}");
+            assert!(keys::p256_scalar(&k.secret_key).is_some(), "{name}");
+        }
+    }
+    // The thin coins stay: blank's TOKI (37 KRW) is a USD market under a dollar.
+    let ex = Venue::new(
+        &Coinbase,
+        mock::scenario::load("blank", None).unwrap(),
+        opts(),
+    )
+    .unwrap();
+    let toki = ex.markets.get("TOKI-USD").unwrap().1;
+    assert!(toki.price < rust_decimal::Decimal::ONE, "{}", toki.price);
+}
+
+#[test]
+fn an_es256_secret_key_must_be_a_p256_sec1_pem() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/blank.yaml"),
+    )
+    .unwrap();
+    let pem = "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIMmvqdhFunUWa1whV2ex1pNOUMPbNuibEnuKYisSD2choAoGCCqGSM49\nAwEHoUQDQgAEYP7UuiVanTHJYet0xjVtaMBJuJI7Yfps5mliLmDyn7Z5A/4QCLi8\nmaQa6elWKLxk8vGyDC1+n1F3o8KU1EYimQ==\n-----END EC PRIVATE KEY-----\n";
+    let with = |secret: &str| {
+        let p = dir.path().join("s.yaml");
+        let line = format!(
+            "  - {{ account: victim, label: cdp, key_type: es256, access_key: \"organizations/o/apiKeys/k\", secret_key: {}, permissions: [read] }}\n",
+            serde_json::to_string(secret).unwrap()
+        );
+        std::fs::write(&p, format!("{base}{line}")).unwrap();
+        mock::scenario::load(p.to_str().unwrap(), None)
+    };
+    let e = with("not a key").unwrap_err().to_string();
+    assert!(e.contains("es256 secret_key must be a P-256"), "{e}");
+    assert!(e.contains("s.yaml:"), "file:line:col: {e}");
+    let sc = with(pem).unwrap();
+    let ex = Venue::new(&Coinbase, sc, opts()).unwrap();
+    let k = ex.key("cdp").unwrap();
+    assert_eq!(k.access_key, "organizations/o/apiKeys/k");
+    assert_eq!(k.secret_key, pem);
+    // Another exchange refuses a P-256 key at its line.
+    let sc = with(pem).unwrap();
+    let e = Venue::new(&respond::mock::bybit::Bybit, sc, opts())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("issues no es256 keys"), "{e}");
+}
