@@ -332,7 +332,24 @@ async fn bad_tokens_are_refused_with_a_bare_401_and_the_reason_logged() {
         .await
         .unwrap();
     unauthorized(&Resp::read(r).await);
-    // The genuine token still works.
+    // The genuine token works once: the same token again is a replay.
+    let token = bot.token("GET", path, &Claims::default());
+    let send = || async {
+        let r = reqwest::Client::new()
+            .get(format!("{}{path}", s.url))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        Resp::read(r).await
+    };
+    ok(&send().await);
+    unauthorized(&send().await);
+    assert!(s
+        .state
+        .requests()
+        .iter()
+        .any(|r| r.error.as_deref() == Some("unauthorized: nonce reused")));
     ok(&bot.get(path).await);
     s.shutdown().await.unwrap();
 }

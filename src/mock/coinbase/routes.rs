@@ -364,7 +364,20 @@ pub fn process(ex: &Venue, req: &Incoming<'_>, fx: &mut Effects) -> Out {
             };
             let lookup = |name: &str| ex.world().keys.get(name).cloned();
             match auth::authenticate(&presented, lookup, now) {
-                Ok(k) => Some(k),
+                Ok((k, nonce)) => {
+                    let fresh = ex.gate().nonces.check_and_insert(
+                        &k.access_key,
+                        &nonce,
+                        std::time::Instant::now(),
+                    );
+                    if !fresh {
+                        let e = errors::unauthorized("nonce reused");
+                        fx.access_key = Some(k.access_key.clone());
+                        fx.error = Some(e.log_name());
+                        return e.out(api);
+                    }
+                    Some(k)
+                }
                 Err((e, name)) => {
                     fx.access_key = name;
                     fx.error = Some(e.log_name());
