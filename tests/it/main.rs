@@ -29,6 +29,7 @@ mod leak_e2e;
 mod mock_binance;
 mod mock_bybit;
 mod mock_cli;
+mod mock_coinbase;
 mod mock_conformance;
 mod mock_e2e;
 mod playbook_check;

@@ -10,8 +10,9 @@
 //! apart, with `nbf` not in the future and `exp` not past (both within [`SKEW_SECS`]); a `uri`
 //! claim (or an element of `uris`) of `METHOD host/path` naming this request: its method,
 //! the host the client addressed (the `Host` header; a leading `http://` or `https://` is
-//! ignored) and its path without the query. Any failure is a 401 whose body does not say
-//! which check failed.
+//! ignored) and its path without the query. The router then refuses a nonce the key already
+//! used (the venue's nonce store). Any failure is a 401 whose body does not say which check
+//! failed.
 
 use std::net::IpAddr;
 
@@ -90,13 +91,13 @@ fn verify_signature(key: &KeyRec, alg: &str, message: &[u8], sig: &[u8]) -> bool
     }
 }
 
-/// The key a request is signed with, or the 401 (with the key name when one was presented,
-/// for the request log).
+/// The key a request is signed with and the token's nonce, or the 401 (with the key name when
+/// one was presented, for the request log).
 pub fn authenticate(
     p: &Presented<'_>,
     lookup: impl Fn(&str) -> Option<KeyRec>,
     now: DateTime<Utc>,
-) -> Result<KeyRec, (ApiErr, Option<String>)> {
+) -> Result<(KeyRec, String), (ApiErr, Option<String>)> {
     let fail = |why: &'static str, name: Option<&str>| {
         Err((errors::unauthorized(why), name.map(str::to_string)))
     };
@@ -125,9 +126,9 @@ pub fn authenticate(
     if alg != "ES256" && alg != "EdDSA" {
         return fail("unsupported alg", name);
     }
-    if text(&header, "nonce").is_none() {
+    let Some(nonce) = text(&header, "nonce") else {
         return fail("no nonce", name);
-    }
+    };
     let Some(key) = lookup(&kid) else {
         return fail("unknown key", name);
     };
@@ -177,7 +178,7 @@ pub fn authenticate(
     {
         return fail("uri does not name this request", name);
     }
-    Ok(key)
+    Ok((key, nonce))
 }
 
 #[cfg(test)]
@@ -279,7 +280,7 @@ mod tests {
                 path: "/api/v3/brokerage/accounts",
                 ip: None,
             };
-            authenticate(&p, lookup, at).map(|k| k.access_key)
+            authenticate(&p, lookup, at).map(|(k, _)| k.access_key)
         };
         assert_eq!(check(v1, now).unwrap(), ed_name);
         assert_eq!(check(v2, now).unwrap(), ec_name);

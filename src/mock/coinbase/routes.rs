@@ -273,18 +273,7 @@ fn parse(req: &Incoming<'_>) -> Result<(Params, Value), ApiErr> {
     let Value::Object(m) = &body else {
         return Err(errors::invalid("the body is not a JSON object"));
     };
-    let p = m
-        .iter()
-        .filter_map(|(k, v)| {
-            let s = match v {
-                Value::String(s) => s.clone(),
-                Value::Number(n) => n.to_string(),
-                Value::Bool(b) => b.to_string(),
-                _ => return None,
-            };
-            Some((k.clone(), s))
-        })
-        .collect();
+    let p = http::scalar_members(m);
     Ok((p, body))
 }
 
@@ -364,7 +353,20 @@ pub fn process(ex: &Venue, req: &Incoming<'_>, fx: &mut Effects) -> Out {
             };
             let lookup = |name: &str| ex.world().keys.get(name).cloned();
             match auth::authenticate(&presented, lookup, now) {
-                Ok(k) => Some(k),
+                Ok((k, nonce)) => {
+                    let fresh = ex.gate().nonces.check_and_insert(
+                        &k.access_key,
+                        &nonce,
+                        std::time::Instant::now(),
+                    );
+                    if !fresh {
+                        let e = errors::unauthorized("nonce reused");
+                        fx.access_key = Some(k.access_key.clone());
+                        fx.error = Some(e.log_name());
+                        return e.out(api);
+                    }
+                    Some(k)
+                }
                 Err((e, name)) => {
                     fx.access_key = name;
                     fx.error = Some(e.log_name());

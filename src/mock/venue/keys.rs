@@ -128,7 +128,7 @@ pub fn ed25519_public_key(public_pem: &str) -> Option<[u8; 32]> {
     key.try_into().ok()
 }
 
-/// DER of a P-256 private key in SEC1 (RFC 5915, as OpenSSL and Coinbase write it) up to the
+/// DER of a P-256 private key in SEC1 (RFC 5915, as OpenSSL writes it) up to the
 /// 32-byte scalar; [`SEC1_P256_MIDDLE`] and the 65-byte public point follow.
 const SEC1_P256_PREFIX: [u8; 7] = [0x30, 0x77, 0x02, 0x01, 0x01, 0x04, 0x20];
 /// Between the scalar and the public point: the curve (prime256v1) and the BIT STRING header.
