@@ -12,7 +12,10 @@
 //! `containment_weight`: one all-symbol listing per round and the last, one cancel-all per
 //! symbol). A Bybit row per size runs it against the Bybit façade: one listing and five
 //! `cancel-all` calls (one per order filter) per round, against 50 and 20 per second, whatever
-//! the book's size (spot `cancel-all` has no count limit), so its floor is zero.
+//! the book's size (spot `cancel-all` has no count limit), so its floor is zero. A Coinbase
+//! row per size runs it against the Coinbase façade: per round one listing page and one
+//! `batch_cancel` per 100 orders, then a final listing, against 30 signed requests per second
+//! (`coinbase_floor`).
 //!
 //! Export: `exchange.export_history` then `exchange.export_fills` with `all: true` (one
 //! `GET /v1/order` per order, all in the `default` group of 30/s): requests per second of each
@@ -33,11 +36,13 @@ use respond::credentials::KeyPair;
 use respond::exchange::binance::limits::{containment_weight, floor as binance_floor};
 use respond::exchange::binance::{BinanceClient, BinanceConfig};
 use respond::exchange::bybit::{BybitClient, BybitConfig};
+use respond::exchange::coinbase::{CoinbaseClient, CoinbaseConfig};
 use respond::exchange::upbit::limits::cancel_all_floor;
 use respond::exchange::upbit::{UpbitClient, UpbitConfig};
 use respond::exchange::Exchange;
 use respond::mock::binance::Binance;
 use respond::mock::bybit::Bybit;
+use respond::mock::coinbase::Coinbase;
 use respond::mock::upbit::Upbit;
 use respond::mock::{self, MockOptions, MockServer, RequestRecord, Venue};
 use respond::output::{Printer, Verbosity};
@@ -119,6 +124,10 @@ impl Mock {
             let mut cfg = BybitConfig::new(k.access_key, k.secret_key);
             cfg.base_url = url;
             Box::new(BybitClient::new(cfg).expect("client"))
+        } else if self.exchange == "coinbase" {
+            let mut cfg = CoinbaseConfig::new(k.access_key, k.secret_key);
+            cfg.base_url = url;
+            Box::new(CoinbaseClient::new(cfg).expect("client"))
         } else {
             let mut cfg = UpbitConfig::new(k.access_key, k.secret_key);
             cfg.base_url = url;
@@ -266,6 +275,8 @@ async fn containment_on(facade: Arc<dyn mock::Facade>, n: usize) -> Row {
     } else if m.exchange == "bybit" {
         // Two listings and five cancel-all calls: within one second's budget of each.
         Duration::ZERO
+    } else if m.exchange == "coinbase" {
+        coinbase_floor(n)
     } else {
         cancel_all_floor(n, 0)
     };
@@ -281,6 +292,14 @@ async fn containment_on(facade: Arc<dyn mock::Facade>, n: usize) -> Row {
         requests,
         s429,
     }
+}
+
+/// The least time Coinbase's 30 signed requests per second allow for cancelling `n` open
+/// orders: a listing page and a `batch_cancel` per 100 orders, then one listing that finds none
+/// (every full second's budget after the first waits a second).
+fn coinbase_floor(n: usize) -> Duration {
+    let calls = 2 * n.div_ceil(100) + 1;
+    Duration::from_secs(((calls - 1) / 30) as u64)
 }
 
 /// Requests per second of the requests in `log` matching `f`: first to last, and over whole
@@ -522,6 +541,9 @@ fn main() {
         for &n in &sizes {
             rows.push(containment_on(Arc::new(Bybit), n).await);
         }
+        for &n in &sizes {
+            rows.push(containment_on(Arc::new(Coinbase), n).await);
+        }
         println!("time to containment (start -> last open order cancelled, mock log), rate limits enforced");
         println!(
             "{:<8} {:>6} {:>10} {:>12} {:>7} {:>12} {:>12} {:>7} {:>10} {:>9} {:>5}",
@@ -562,7 +584,7 @@ fn main() {
                 r.s429
             );
         }
-        println!("(floor: upbit::limits::cancel_all_floor, binance::limits::floor(containment_weight), zero for bybit, no network time; 0 = the limits impose no wait)");
+        println!("(floor: upbit::limits::cancel_all_floor, binance::limits::floor(containment_weight), zero for bybit, coinbase_floor, no network time; 0 = the limits impose no wait)");
         println!("(adapter+rb: until cancel_all_open_orders returned, including the final listing and read-back;");
         println!(" run: a snapshot then exchange.cancel_open_orders through run_new, from the run's start;");
         println!(" max gap: the longest pause between two requests of the run)");

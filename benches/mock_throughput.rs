@@ -8,7 +8,9 @@
 //!   hex signature, `timestamp` and `recvWindow`) and Bybit (`GET /v5/order/realtime?
 //!   category=spot&symbol=BTCUSDT`, `X-BAPI-*` headers with a hex HMAC over timestamp, key,
 //!   window and query; a `retCode` other than 0 counts as failed, as Bybit answers errors
-//!   with HTTP 200).
+//!   with HTTP 200) and Coinbase (`GET /api/v3/brokerage/orders/historical/batch?
+//!   order_status=OPEN&product_ids=BTC-USD`, a fresh ES256 JWT per request, verified with the
+//!   key's P-256 public key).
 //! - `closed`: with `MOCK_BENCH_STORED_ORDERS` (default 1,000,000) orders stored, the CPU of
 //!   the closed-orders listing itself (the index walk, in-process) and the server CPU per HTTP
 //!   call (`MOCK_BENCH_CLOSED_CALLS` sequential calls, default 200) for a full page (limit 1000)
@@ -32,6 +34,7 @@ use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use respond::mock::binance::Binance;
 use respond::mock::bybit::Bybit;
+use respond::mock::coinbase::Coinbase;
 use respond::mock::upbit::Upbit;
 use respond::mock::venue::state::{Order, OrderState};
 use respond::mock::{self, Facade, KeyInfo, MockOptions, Venue};
@@ -95,6 +98,40 @@ enum Exchange {
     Upbit,
     Binance,
     Bybit,
+    Coinbase,
+}
+
+/// A CDP bearer token (ES256, raw `r‖s`) for `GET {host}{path}`, signed with the key's
+/// P-256 private key (the pair is built once per run).
+fn cdp_token(key: &KeyInfo, host: &str, path: &str, now_s: i64, n: u64) -> String {
+    use ring::signature::{EcdsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+    static PAIR: std::sync::OnceLock<EcdsaKeyPair> = std::sync::OnceLock::new();
+    let rng = ring::rand::SystemRandom::new();
+    let pair = PAIR.get_or_init(|| {
+        let scalar = respond::mock::venue::keys::p256_scalar(&key.secret_key).expect("P-256 key");
+        let point = respond::mock::venue::keys::p256_public_point(&scalar).expect("its point");
+        EcdsaKeyPair::from_private_key_and_public_key(
+            &ECDSA_P256_SHA256_FIXED_SIGNING,
+            &scalar,
+            &point,
+            &rng,
+        )
+        .expect("a key pair")
+    });
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let name = &key.access_key;
+    let header = format!(r#"{{"alg":"ES256","kid":"{name}","nonce":"{n:032x}","typ":"JWT"}}"#);
+    let claims = format!(
+        r#"{{"sub":"{name}","iss":"cdp","nbf":{now_s},"exp":{},"uri":"GET {host}{path}"}}"#,
+        now_s + 120
+    );
+    let msg = format!(
+        "{}.{}",
+        b64.encode(header.as_bytes()),
+        b64.encode(claims.as_bytes())
+    );
+    let sig = pair.sign(&rng, msg.as_bytes()).expect("signs");
+    format!("{msg}.{}", b64.encode(sig.as_ref()))
 }
 
 impl Exchange {
@@ -103,6 +140,7 @@ impl Exchange {
             Exchange::Upbit => Arc::new(Upbit),
             Exchange::Binance => Arc::new(Binance),
             Exchange::Bybit => Arc::new(Bybit),
+            Exchange::Coinbase => Arc::new(Coinbase),
         }
     }
 
@@ -112,6 +150,9 @@ impl Exchange {
             Exchange::Binance => "binance: GET /api/v3/openOrders?symbol=BTCUSDT, HMAC hex",
             Exchange::Bybit => {
                 "bybit: GET /v5/order/realtime?category=spot&symbol=BTCUSDT, HMAC hex"
+            }
+            Exchange::Coinbase => {
+                "coinbase: GET /api/v3/brokerage/orders/historical/batch?order_status=OPEN, ES256 JWT"
             }
         }
     }
@@ -160,6 +201,14 @@ impl Exchange {
                     .header("X-BAPI-RECV-WINDOW", "5000")
                     .header("X-BAPI-SIGN", hmac_hex(&key.secret_key, &text))
             }
+            Exchange::Coinbase => {
+                let path = "/api/v3/brokerage/orders/historical/batch";
+                let host = url.trim_start_matches("http://");
+                let now_s = (chrono::Utc::now().timestamp_millis() + skew_ms) / 1000;
+                client
+                    .get(format!("{url}{path}?order_status=OPEN&product_ids=BTC-USD"))
+                    .bearer_auth(cdp_token(key, host, path, now_s, n))
+            }
         }
     }
 }
@@ -172,6 +221,7 @@ fn main() {
                 throughput(Exchange::Upbit);
                 throughput(Exchange::Binance);
                 throughput(Exchange::Bybit);
+                throughput(Exchange::Coinbase);
             }
             "closed" => closed_orders_at_scale(),
             other => eprintln!("mock_throughput: unknown case `{other}` (throughput, closed)"),

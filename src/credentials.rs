@@ -5,7 +5,8 @@
 //! read-only investigation key the run switches to once the leaked key is deleted. Names are
 //! `<EXCHANGE>_ACCESS_KEY` / `<EXCHANGE>_SECRET_KEY` and `<EXCHANGE>_READONLY_ACCESS_KEY` /
 //! `<EXCHANGE>_READONLY_SECRET_KEY`, the same in the environment and in the file. A file that
-//! group or others can read is refused. Errors name variables and files, never values.
+//! group or others can read is refused. A secret that is a PEM private key may span lines: in
+//! the file as one quoted value, at the prompt as the pasted block up to its `-----END` line. Errors name variables and files, never values.
 
 use std::collections::HashMap;
 use std::io::IsTerminal;
@@ -162,8 +163,39 @@ fn prompt_pair(access: &str, secret: &str) -> Result<Option<KeyPair>, Credential
     };
     let mut m = HashMap::new();
     m.insert(access.to_string(), prompt(access)?);
-    m.insert(secret.to_string(), prompt(secret)?);
+    let first = prompt(secret)?;
+    let value = pem_rest(first, || {
+        rpassword::read_password().map_err(|e| CredentialError::Prompt(e.to_string()))
+    })?;
+    m.insert(secret.to_string(), value);
     pair(&m, access, secret)
+}
+
+/// Most lines a pasted PEM private key is read for.
+const PEM_MAX_LINES: usize = 200;
+
+/// A secret typed or pasted at a prompt, which reads one line at a time: a PEM private key's
+/// first line (`-----BEGIN …`) is followed by the lines `next` reads, up to its `-----END …`
+/// line. Any other value is kept as it is.
+fn pem_rest(
+    first: String,
+    mut next: impl FnMut() -> Result<String, CredentialError>,
+) -> Result<String, CredentialError> {
+    if !first.trim_start().starts_with("-----BEGIN") || first.contains("-----END") {
+        return Ok(first);
+    }
+    let mut out = first.trim().to_string();
+    for _ in 0..PEM_MAX_LINES {
+        let line = next()?;
+        out.push('\n');
+        out.push_str(line.trim());
+        if line.contains("-----END") {
+            return Ok(out);
+        }
+    }
+    Err(CredentialError::Prompt(format!(
+        "the pasted private key had no -----END line within {PEM_MAX_LINES} lines"
+    )))
 }
 
 fn pair(
@@ -187,7 +219,8 @@ fn pair(
 }
 
 /// Reads `KEY=VALUE` lines (blank lines and `#` comments allowed, optional `export `, values
-/// optionally quoted, an unquoted ` # comment` after a value stripped). Refuses a file with any
+/// optionally quoted, an unquoted ` # comment` after a value stripped; a quoted `…_SECRET_KEY`
+/// may span lines, as a PEM private key does). Refuses a file with any
 /// group/other permission bit. A line that cannot be read as such is refused with `file:line`
 /// when its key is one this tool reads (other lines of a shared `.env` file do not matter).
 fn read_file(path: &Path) -> Result<HashMap<String, String>, CredentialError> {
@@ -215,8 +248,12 @@ fn read_file(path: &Path) -> Result<HashMap<String, String>, CredentialError> {
         reason: reason.to_string(),
     };
     let mut out = HashMap::new();
-    for (i, raw) in text.lines().enumerate() {
-        let line = raw.trim();
+    let lines: Vec<&str> = text.lines().collect();
+    let mut next = 0;
+    while next < lines.len() {
+        let i = next;
+        next += 1;
+        let line = lines[i].trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
@@ -232,7 +269,28 @@ fn read_file(path: &Path) -> Result<HashMap<String, String>, CredentialError> {
                 "the name before = must be letters, digits and _",
             ));
         }
-        match value(v) {
+        // A quoted secret may span lines (a PEM private key): it runs to the line that
+        // closes its quote.
+        let mut v = v.to_string();
+        if k.ends_with("_SECRET_KEY") {
+            if let Some(q) = v
+                .trim_start()
+                .chars()
+                .next()
+                .filter(|c| *c == '"' || *c == '\'')
+            {
+                if !v.trim_start()[1..].contains(q) {
+                    if let Some(end) = (next..lines.len()).find(|j| lines[*j].contains(q)) {
+                        for l in &lines[next..=end] {
+                            v.push('\n');
+                            v.push_str(l.trim_end());
+                        }
+                        next = end + 1;
+                    }
+                }
+            }
+        }
+        match value(&v) {
             Ok(v) => {
                 out.insert(k.to_string(), v);
             }
@@ -388,6 +446,55 @@ mod tests {
             assert!(m.contains(&format!("creds.env:{line}:")), "{m}");
             assert!(!m.contains("sk-0007") && !m.contains("rotated"), "{m}");
         }
+    }
+
+    const PEM: &str = "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIMmvqdhFunUWa1whV2ex1pNOUMPbNuibEnuKYisSD2choAoGCCqGSM49\nAwEHoUQDQgAEYP7UuiVanTHJYet0xjVtaMBJuJI7Yfps5mliLmDyn7Z5A/4QCLi8\nmaQa6elWKLxk8vGyDC1+n1F3o8KU1EYimQ==\n-----END EC PRIVATE KEY-----";
+
+    /// A PEM private key is one quoted value over several lines in the file, a value with
+    /// literal `\n` in the environment, and a pasted block at the prompt; a quote never closed
+    /// is still refused at the line that opened it.
+    #[test]
+    fn multi_line_private_keys_are_read_whole() {
+        let t = tempfile::tempdir().unwrap();
+        for q in ['"', '\''] {
+            let p = write(
+                t.path(),
+                0o600,
+                &format!(
+                    "TESTM_ACCESS_KEY=organizations/o/apiKeys/k\nTESTM_SECRET_KEY={q}{PEM}\n{q}\nTESTM_READONLY_ACCESS_KEY=ro\nTESTM_READONLY_SECRET_KEY=sk-ro-0008\n"
+                ),
+            );
+            let c = load("testm", Some(&p), false).unwrap();
+            assert_eq!(c.primary.unwrap().secret_key.expose(), PEM);
+            assert_eq!(c.readonly.unwrap().secret_key.expose(), "sk-ro-0008");
+        }
+        let p = write(
+            t.path(),
+            0o600,
+            "TESTM_ACCESS_KEY=a\nTESTM_SECRET_KEY=\"-----BEGIN EC PRIVATE KEY-----\nMHcCAQEE\n",
+        );
+        let e = load("testm", Some(&p), false).unwrap_err().to_string();
+        assert!(
+            e.ends_with(":2: TESTM_SECRET_KEY: the value's opening quote is never closed"),
+            "{e}"
+        );
+        assert!(!e.contains("MHcC"), "{e}");
+
+        std::env::set_var("ENVTESTPEM_ACCESS_KEY", "organizations/o/apiKeys/k");
+        std::env::set_var("ENVTESTPEM_SECRET_KEY", format!("{PEM}\n"));
+        let c = load("envtestpem", None, false).unwrap();
+        assert_eq!(c.primary.unwrap().secret_key.expose(), PEM);
+
+        let mut rest = PEM.lines().skip(1).map(String::from);
+        let first = PEM.lines().next().unwrap().to_string();
+        let got = pem_rest(first, || Ok(rest.next().unwrap())).unwrap();
+        assert_eq!(got, PEM);
+        assert_eq!(
+            pem_rest("plain-secret".into(), || unreachable!()).unwrap(),
+            "plain-secret"
+        );
+        let e = pem_rest("-----BEGIN X-----".into(), || Ok("AAAA".into())).unwrap_err();
+        assert!(e.to_string().contains("no -----END line"), "{e}");
     }
 
     #[test]

@@ -1,11 +1,53 @@
 //! Decimals as exchanges send them: as JSON strings (most private APIs) or JSON numbers
 //! (market data), sometimes in scientific notation. Adapters' wire types read them through
-//! [`Dec`], so an amount never passes through a float.
+//! [`Dec`] (or [`ODec`], where an empty string or `null` means none), so an amount never passes
+//! through a float.
 
 use std::str::FromStr;
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Deserializer};
+
+/// A decimal sent as a string (or a number); `""` and `null` are none.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct ODec(pub Option<Decimal>);
+
+impl<'de> Deserialize<'de> for ODec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        read(serde_json::Value::deserialize(d)?, true)
+            .map(ODec)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// The decimal in a JSON string or number; with `empty_is_none`, `""` and `null` are none
+/// (without, they are refused).
+fn read(v: serde_json::Value, empty_is_none: bool) -> Result<Option<Decimal>, String> {
+    let s = match v {
+        serde_json::Value::Null if empty_is_none => return Ok(None),
+        serde_json::Value::String(s) if empty_is_none && s.trim().is_empty() => return Ok(None),
+        serde_json::Value::String(s) => s,
+        serde_json::Value::Number(n) => n.to_string(),
+        other => return Err(format!("expected a decimal, found {other}")),
+    };
+    parse_decimal(&s)
+        .map(Some)
+        .ok_or_else(|| format!("not a decimal: {s:?}"))
+}
+
+/// A string or a number, as text (ids and times come both ways); `null` is empty.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Text(pub String);
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Text(match serde_json::Value::deserialize(d)? {
+            serde_json::Value::String(s) => s,
+            serde_json::Value::Null => String::new(),
+            other => other.to_string(),
+        }))
+    }
+}
 
 /// A decimal sent as a string or as a number.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -13,19 +55,11 @@ pub struct Dec(pub Decimal);
 
 impl<'de> Deserialize<'de> for Dec {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let v = serde_json::Value::deserialize(d)?;
-        let s = match &v {
-            serde_json::Value::String(s) => s.clone(),
-            serde_json::Value::Number(n) => n.to_string(),
-            other => {
-                return Err(serde::de::Error::custom(format!(
-                    "expected a decimal, found {other}"
-                )))
-            }
-        };
-        parse_decimal(&s)
-            .map(Dec)
-            .ok_or_else(|| serde::de::Error::custom(format!("not a decimal: {s:?}")))
+        match read(serde_json::Value::deserialize(d)?, false) {
+            Ok(Some(v)) => Ok(Dec(v)),
+            Ok(None) => Err(serde::de::Error::custom("expected a decimal")),
+            Err(e) => Err(serde::de::Error::custom(e)),
+        }
     }
 }
 

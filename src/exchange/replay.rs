@@ -82,6 +82,8 @@ pub enum Decoded {
     Order(Box<Order>, Vec<Fill>),
     /// A fills listing (per-window fill sources).
     Fills(Vec<Fill>),
+    /// A transfers listing of the kind the call asked for; each transfer is filed by its own
+    /// [`Transfer::kind`] (a listing may hold both kinds).
     Transfers(TransferKind, Vec<Transfer>),
     WithdrawalAddresses(Vec<WithdrawalAddress>),
     Candles(Vec<Candle>),
@@ -227,12 +229,14 @@ impl Acc {
                     self.fills.insert(f.id.clone(), f);
                 }
             }
-            Decoded::Transfers(kind, ts) => {
-                let map = match kind {
-                    TransferKind::Withdrawal => &mut self.withdrawals,
-                    TransferKind::Deposit => &mut self.deposits,
-                };
+            // Each transfer goes by its own kind: one listing may hold both (an account's
+            // transactions).
+            Decoded::Transfers(_, ts) => {
                 for t in ts {
+                    let map = match t.kind {
+                        TransferKind::Withdrawal => &mut self.withdrawals,
+                        TransferKind::Deposit => &mut self.deposits,
+                    };
                     map.insert(t.id.clone(), t);
                 }
             }

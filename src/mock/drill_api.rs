@@ -95,7 +95,10 @@ fn dispatch(venue: &Venue, method: &str, path: &str, body: Option<&Value>) -> Ou
             }
         }
         ("POST", r) if r.starts_with("keys/") && r.ends_with("/revoke") => {
-            let ak = &r["keys/".len()..r.len() - "/revoke".len()];
+            // A key name may hold slashes, sent as they are or percent-encoded.
+            let raw = &r["keys/".len()..r.len() - "/revoke".len()];
+            let decoded = percent_encoding::percent_decode_str(raw).decode_utf8_lossy();
+            let ak: &str = &decoded;
             if venue.revoke_key(ak) {
                 Out::json(200, &json!({"access_key": ak, "revoked": true}))
             } else {

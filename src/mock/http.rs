@@ -116,6 +116,23 @@ pub fn finish(
     out.into_response()
 }
 
+/// A JSON body's scalar members as (name, text) parameters, in the body's order (strings as
+/// they are, numbers and booleans as written; objects, arrays and nulls left out).
+pub fn scalar_members(m: &serde_json::Map<String, serde_json::Value>) -> Vec<(String, String)> {
+    use serde_json::Value;
+    m.iter()
+        .filter_map(|(k, v)| {
+            let s = match v {
+                Value::String(s) => s.clone(),
+                Value::Number(n) => n.to_string(),
+                Value::Bool(b) => b.to_string(),
+                _ => return None,
+            };
+            Some((k.clone(), s))
+        })
+        .collect()
+}
+
 /// A JSON array of items already written as JSON text.
 pub fn json_array(items: &[String]) -> String {
     let mut s = String::with_capacity(items.iter().map(|i| i.len() + 1).sum::<usize>() + 2);

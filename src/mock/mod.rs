@@ -14,6 +14,7 @@
 
 pub mod binance;
 pub mod bybit;
+pub mod coinbase;
 pub mod drill_api;
 pub mod http;
 pub mod upbit;
@@ -93,6 +94,11 @@ pub trait Facade: Send + Sync + 'static {
     /// The kinds of key the exchange issues (a scenario key of another kind is refused).
     fn key_types(&self) -> &'static [KeyType] {
         &[KeyType::Hmac]
+    }
+    /// How the exchange names a new key (its access key), drawn from the scenario's random
+    /// stream; None: a random token of [`KeyFormat::access_len`] characters.
+    fn key_name(&self) -> Option<fn(&mut dyn rand::RngCore) -> String> {
+        None
     }
     /// The rate-limit budget an in-process order (the live attacker's) counts against.
     fn order_budget(&self) -> Option<Budget>;

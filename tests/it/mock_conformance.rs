@@ -1,4 +1,4 @@
-//! Conformance: ccxt's `upbit`, `binance` and `bybit` classes (an independent client from PyPI) drive
+//! Conformance: ccxt's `upbit`, `binance`, `bybit` and `coinbase` classes (an independent client from PyPI) drive
 //! the mock over loopback. The virtual environment lives in `target/ccxt-venv` (created with
 //! `python3 -m venv` and `pip install ccxt` when missing; `.ci/run` installs it). If it cannot
 //! be set up (no Python, no network) each test prints a notice that it skipped, which nextest
@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use respond::mock::binance::Binance;
 use respond::mock::bybit::Bybit;
+use respond::mock::coinbase::Coinbase;
 use respond::mock::upbit::Upbit;
 use respond::mock::{self, Facade, MockOptions, Venue};
 
@@ -208,5 +209,33 @@ async fn ccxt_bybit_drives_the_mock() {
     assert!(log.iter().any(|r| r.error.as_deref() == Some("10006")));
     let revoked = |label: &str| ex.world().keys[&ex.key(label).unwrap().access_key].is_revoked();
     assert!(revoked("attacker") && revoked("bot"));
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ccxt_coinbase_drives_the_mock() {
+    let Some(py) = ccxt_or_skip("ccxt_coinbase_drives_the_mock").await else {
+        return;
+    };
+    let (ex, server, v) = drive(py, Arc::new(Coinbase), "ccxt_coinbase.py").await;
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["checked"].as_array().unwrap().len(), 14, "{v}");
+    // The writes reached the mock once each: four orders placed, three cancelled (one alone,
+    // two in one batch), and the attacker's key revoked.
+    let log = ex.requests();
+    let placed: usize = log
+        .iter()
+        .filter(|r| r.path == "/api/v3/brokerage/orders")
+        .map(|r| r.orders_created.len())
+        .sum();
+    assert_eq!(placed, 4, "three limit orders and the market buy");
+    let cancels: usize = log.iter().map(|r| r.orders_cancelled.len()).sum();
+    assert_eq!(cancels, 3);
+    assert!(log
+        .iter()
+        .any(|r| r.path.ends_with("/transactions") && r.error.is_none()));
+    assert!(log.iter().any(|r| r.status == 429));
+    assert!(log.iter().any(|r| r.status == 403));
+    assert!(ex.world().keys[&ex.key("attacker").unwrap().access_key].is_revoked());
     server.shutdown().await.unwrap();
 }

@@ -16,6 +16,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use crate::exchange::decimal::parse_decimal;
+pub use crate::exchange::decimal::{ODec, Text};
 use crate::exchange::replay::DecodeError;
 use crate::exchange::{
     ApiKeyInfo, Balance, Candle, CompactString, Fill, Market, MarketCache, MarketInfo, Order,
@@ -67,44 +68,6 @@ pub fn result<T: DeserializeOwned>(body: &[u8]) -> WireResult<T> {
     }
     env.result
         .ok_or_else(|| WireError::shape("an envelope without `result`"))
-}
-
-/// A decimal sent as a string (or a number); `""` and `null` are none.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct ODec(pub Option<Decimal>);
-
-impl<'de> Deserialize<'de> for ODec {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let v = serde_json::Value::deserialize(d)?;
-        let s = match &v {
-            serde_json::Value::Null => return Ok(ODec(None)),
-            serde_json::Value::String(s) if s.trim().is_empty() => return Ok(ODec(None)),
-            serde_json::Value::String(s) => s.clone(),
-            serde_json::Value::Number(n) => n.to_string(),
-            other => {
-                return Err(serde::de::Error::custom(format!(
-                    "expected a decimal, found {other}"
-                )))
-            }
-        };
-        parse_decimal(&s)
-            .map(|d| ODec(Some(d)))
-            .ok_or_else(|| serde::de::Error::custom(format!("not a decimal: {s:?}")))
-    }
-}
-
-/// A string or a number, as text (ids and times come both ways).
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Text(pub String);
-
-impl<'de> Deserialize<'de> for Text {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Ok(Text(match serde_json::Value::deserialize(d)? {
-            serde_json::Value::String(s) => s,
-            serde_json::Value::Null => String::new(),
-            other => other.to_string(),
-        }))
-    }
 }
 
 fn d(v: &ODec) -> Option<Decimal> {

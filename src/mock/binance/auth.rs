@@ -205,7 +205,8 @@ pub fn authenticate(
     let valid = match (key.key_type, &key.public_key) {
         (KeyType::Hmac, _) => verify_hmac(&key.secret_key, &payload, &sig),
         (KeyType::Ed25519, Some(pem)) => verify_ed25519(pem, &payload, &sig),
-        (KeyType::Ed25519, None) => false,
+        // Binance issues no P-256 keys (the scenario is refused before this).
+        (KeyType::Ed25519, None) | (KeyType::Es256, _) => false,
     };
     if !valid {
         return Err(fail(errors::bad_signature()));

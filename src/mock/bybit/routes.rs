@@ -332,18 +332,7 @@ fn parse(req: &Incoming<'_>) -> Result<(Params, Value), ApiErr> {
             "params error: the body is not a JSON object",
         ));
     };
-    let p = m
-        .iter()
-        .filter_map(|(k, v)| {
-            let s = match v {
-                Value::String(s) => s.clone(),
-                Value::Number(n) => n.to_string(),
-                Value::Bool(b) => b.to_string(),
-                _ => return None,
-            };
-            Some((k.clone(), s))
-        })
-        .collect();
+    let p = http::scalar_members(m);
     Ok((p, body))
 }
 

@@ -48,15 +48,17 @@ impl Permission {
     }
 }
 
-/// How a key signs: with a shared secret (HMAC, the secret is a random string) or with an
+/// How a key signs: with a shared secret (HMAC, the secret is a random string), with an
 /// Ed25519 key pair (the secret is the private key as PKCS#8 PEM; the exchange keeps the
-/// public key). A façade says which kinds its exchange issues.
+/// public key) or with a P-256 ECDSA key pair (`es256`: the secret is the private key as SEC1
+/// PEM, `-----BEGIN EC PRIVATE KEY-----`). A façade says which kinds its exchange issues.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum KeyType {
     #[default]
     Hmac,
     Ed25519,
+    Es256,
 }
 
 impl KeyType {
@@ -64,6 +66,7 @@ impl KeyType {
         match self {
             KeyType::Hmac => "hmac",
             KeyType::Ed25519 => "ed25519",
+            KeyType::Es256 => "es256",
         }
     }
 }
@@ -125,6 +128,72 @@ pub fn ed25519_public_key(public_pem: &str) -> Option<[u8; 32]> {
     key.try_into().ok()
 }
 
+/// DER of a P-256 private key in SEC1 (RFC 5915, as OpenSSL writes it) up to the
+/// 32-byte scalar; [`SEC1_P256_MIDDLE`] and the 65-byte public point follow.
+const SEC1_P256_PREFIX: [u8; 7] = [0x30, 0x77, 0x02, 0x01, 0x01, 0x04, 0x20];
+/// Between the scalar and the public point: the curve (prime256v1) and the BIT STRING header.
+const SEC1_P256_MIDDLE: [u8; 16] = [
+    0xa0, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0xa1, 0x44, 0x03, 0x42,
+];
+/// DER prefix of a P-256 public key in SubjectPublicKeyInfo, followed by the 65-byte point.
+const P256_SPKI_PREFIX: [u8; 26] = [
+    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a,
+    0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+];
+
+/// The public point (65 bytes, uncompressed) of a P-256 scalar; None when the 32 bytes are
+/// not a valid scalar (zero or not below the group order).
+pub fn p256_public_point(scalar: &[u8; 32]) -> Option<[u8; 65]> {
+    // ring computes the point only while generating a key: it is handed the scalar as its
+    // "random" bytes (ring's fixed-bytes source, a test helper marked deprecated).
+    #[allow(deprecated)]
+    let rng = ring::test::rand::FixedSliceRandom { bytes: scalar };
+    let alg = &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING;
+    let pkcs8 = ring::signature::EcdsaKeyPair::generate_pkcs8(alg, &rng).ok()?;
+    let der = pkcs8.as_ref();
+    // ring's PKCS#8 ends with the BIT STRING holding the point.
+    let point: [u8; 65] = der.get(der.len().checked_sub(65)?..)?.try_into().ok()?;
+    let pair = ring::signature::EcdsaKeyPair::from_private_key_and_public_key(
+        alg,
+        scalar,
+        &point,
+        &ring::rand::SystemRandom::new(),
+    )
+    .ok()?;
+    (ring::signature::KeyPair::public_key(&pair).as_ref() == point).then_some(point)
+}
+
+/// A P-256 key pair from its scalar: (private key SEC1 PEM, public key PEM); None when the
+/// bytes are not a valid scalar.
+pub fn p256_pem_pair(scalar: &[u8; 32]) -> Option<(String, String)> {
+    let point = p256_public_point(scalar)?;
+    let mut private = SEC1_P256_PREFIX.to_vec();
+    private.extend_from_slice(scalar);
+    private.extend_from_slice(&SEC1_P256_MIDDLE);
+    private.push(0x00);
+    private.extend_from_slice(&point);
+    let mut public = P256_SPKI_PREFIX.to_vec();
+    public.extend_from_slice(&point);
+    Some((pem("EC PRIVATE KEY", &private), pem("PUBLIC KEY", &public)))
+}
+
+/// The scalar in a P-256 SEC1 private key PEM whose public point matches it; None for
+/// anything else.
+pub fn p256_scalar(private_pem: &str) -> Option<[u8; 32]> {
+    let der = pem_der(private_pem, "EC PRIVATE KEY")?;
+    let rest = der.strip_prefix(&SEC1_P256_PREFIX[..])?;
+    let scalar: [u8; 32] = rest.get(..32)?.try_into().ok()?;
+    let tail = rest.get(32..)?.strip_prefix(&SEC1_P256_MIDDLE[..])?;
+    let point = tail.strip_prefix(&[0x00][..])?;
+    (p256_public_point(&scalar)?[..] == *point).then_some(scalar)
+}
+
+/// The 65-byte point in a P-256 public key PEM (SubjectPublicKeyInfo); None otherwise.
+pub fn p256_public_key(public_pem: &str) -> Option<[u8; 65]> {
+    let der = pem_der(public_pem, "PUBLIC KEY")?;
+    der.strip_prefix(&P256_SPKI_PREFIX[..])?.try_into().ok()
+}
+
 /// A key's secret material as a façade generates it.
 #[derive(Clone)]
 pub struct KeySecrets {
@@ -141,11 +210,11 @@ pub struct KeyRec {
     pub account: String,
     pub label: String,
     pub access_key: String,
-    /// The HMAC secret, or the Ed25519 private key (PEM) the user keeps.
+    /// The HMAC secret, or the Ed25519 or P-256 private key (PEM) the user keeps.
     pub secret_key: String,
     pub passphrase: Option<String>,
     pub key_type: KeyType,
-    /// The Ed25519 public key (PEM) the exchange verifies with.
+    /// The Ed25519 or P-256 public key (PEM) the exchange verifies with.
     pub public_key: Option<String>,
     /// The façade's native scope names.
     pub scopes: Vec<String>,
@@ -260,5 +329,36 @@ mod tests {
         assert_eq!(ed25519_seed(&public), None);
         assert_eq!(ed25519_seed("not a pem"), None);
         assert_eq!(ed25519_public_key(&private), None);
+    }
+
+    #[test]
+    fn p256_pem_pair_matches_the_coinbase_reference_vector() {
+        // docs/exchanges/coinbase.md §3.3 V2.
+        let scalar: [u8; 32] =
+            hex::decode("c9afa9d845ba75166b5c215767b1d6934e50c3db36e89b127b8a622b120f6721")
+                .unwrap()
+                .try_into()
+                .unwrap();
+        let (private, public) = p256_pem_pair(&scalar).unwrap();
+        assert_eq!(
+            private,
+            "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIMmvqdhFunUWa1whV2ex1pNOUMPbNuibEnuKYisSD2choAoGCCqGSM49\nAwEHoUQDQgAEYP7UuiVanTHJYet0xjVtaMBJuJI7Yfps5mliLmDyn7Z5A/4QCLi8\nmaQa6elWKLxk8vGyDC1+n1F3o8KU1EYimQ==\n-----END EC PRIVATE KEY-----\n"
+        );
+        assert_eq!(
+            hex::encode(&p256_public_key(&public).unwrap()[1..33]),
+            "60fed4ba255a9d31c961eb74c6356d68c049b8923b61fa6ce669622e60f29fb6"
+        );
+        assert_eq!(p256_scalar(&private), Some(scalar));
+        assert_eq!(p256_public_point(&[0u8; 32]), None);
+        assert_eq!(p256_public_point(&[0xffu8; 32]), None);
+        // A point that does not belong to the scalar is refused.
+        let mut other = scalar;
+        other[31] ^= 1;
+        let (p2, _) = p256_pem_pair(&other).unwrap();
+        let mut der = pem_der(&private, "EC PRIVATE KEY").unwrap();
+        let theirs = pem_der(&p2, "EC PRIVATE KEY").unwrap();
+        der[56..].copy_from_slice(&theirs[56..]);
+        assert_eq!(p256_scalar(&pem("EC PRIVATE KEY", &der)), None);
+        assert_eq!(p256_scalar(&public), None);
     }
 }

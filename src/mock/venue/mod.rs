@@ -96,16 +96,19 @@ pub struct KeyMaker<'a> {
     pub format: KeyFormat,
     /// The façade's native scopes and the class each grants, in its canonical order.
     pub scopes: &'a [(&'static str, Permission)],
+    /// How the façade names a new key, when not by a random token of `format.access_len`
+    /// ([`Facade::key_name`]).
+    pub name: Option<fn(&mut dyn rand::RngCore) -> String>,
 }
 
 impl KeyMaker<'_> {
     /// The record for `spec`: secrets drawn from `g` when the scenario gives none; native
     /// scopes as given, then those the permission classes grant (in the façade's order).
     pub fn make(&self, g: &mut Gen, spec: &KeySpec, now: DateTime<Utc>) -> KeyRec {
-        let access_key = spec
-            .access_key
-            .clone()
-            .unwrap_or_else(|| g.token(self.format.access_len));
+        let access_key = spec.access_key.clone().unwrap_or_else(|| match self.name {
+            Some(name) => name(&mut g.rng),
+            None => g.token(self.format.access_len),
+        });
         let (secret_key, public_key) = match spec.key_type {
             KeyType::Hmac => (
                 spec.secret_key
@@ -122,6 +125,18 @@ impl KeyMaker<'_> {
                     .unwrap_or_else(|| rand::Rng::gen(&mut g.rng));
                 let (private, public) = keys::ed25519_pem_pair(&seed);
                 (private, Some(public))
+            }
+            KeyType::Es256 => {
+                // The scenario's private key (validated when it was loaded), else a new pair
+                // (a draw that is no valid scalar is drawn again).
+                let mut scalar = spec.secret_key.as_deref().and_then(keys::p256_scalar);
+                let pair = loop {
+                    let s = scalar.take().unwrap_or_else(|| rand::Rng::gen(&mut g.rng));
+                    if let Some(pair) = keys::p256_pem_pair(&s) {
+                        break pair;
+                    }
+                };
+                (pair.0, Some(pair.1))
             }
         };
         let passphrase = match (&spec.passphrase, self.format.passphrase_len) {
@@ -226,6 +241,7 @@ impl Venue {
         let maker = KeyMaker {
             format: facade.key_format(),
             scopes: facade.scopes(),
+            name: facade.key_name(),
         };
         let bot_log = history::build(&scenario, &maker, &markets, now, &mut world);
         let mut keys: Vec<KeyInfo> = scenario

@@ -232,8 +232,10 @@ pub struct KeySpec {
     pub secret_key: Option<String>,
     #[serde(default)]
     pub passphrase: Option<String>,
-    /// `hmac` (default: a shared secret) or `ed25519` (a key pair: `secret_key`, when given,
-    /// is the private key as PKCS#8 PEM). Only for façades whose exchange issues that kind.
+    /// `hmac` (default: a shared secret; on a façade whose exchange issues no HMAC keys, its
+    /// own first kind), `ed25519` (a key pair: `secret_key`, when given, is the private key as
+    /// PKCS#8 PEM) or `es256` (a P-256 pair: SEC1 PEM). Only for façades whose exchange
+    /// issues that kind.
     #[serde(default)]
     pub key_type: KeyType,
     /// What the key may do, whatever the exchange calls it: `read`, `trade`, `withdraw`,
@@ -926,6 +928,20 @@ fn validate(sc: &Scenario) -> Result<(), Located> {
                         format!(
                             "key `{}`: an ed25519 secret_key must be an Ed25519 private key \
                              (PKCS#8 PEM, -----BEGIN PRIVATE KEY-----)",
+                            k.label
+                        ),
+                    ));
+                }
+            }
+        }
+        if k.key_type == KeyType::Es256 {
+            if let Some(sk) = &k.secret_key {
+                if crate::mock::venue::keys::p256_scalar(sk).is_none() {
+                    return Err((
+                        k.label.clone(),
+                        format!(
+                            "key `{}`: an es256 secret_key must be a P-256 private key \
+                             (SEC1 PEM with its public key, -----BEGIN EC PRIVATE KEY-----)",
                             k.label
                         ),
                     ));

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use rust_decimal::Decimal;
 
+use crate::mock::venue::keys::KeyType;
 use crate::mock::venue::matching::{Depth, MarketConf};
 use crate::mock::venue::rules::PriceRules;
 use crate::mock::venue::scenario::{Scenario, ScenarioError};
@@ -117,8 +118,15 @@ pub fn translate(sc: &Scenario, facade: &dyn Facade) -> Result<Scenario, Scenari
             }
         }
     }
+    // A key of the default kind (hmac) on a façade whose exchange issues none becomes the
+    // exchange's first kind.
+    let issued = facade.key_types();
+    let native = |t: KeyType| match (t, issued.first()) {
+        (KeyType::Hmac, Some(first)) if !issued.contains(&KeyType::Hmac) => *first,
+        _ => t,
+    };
     for k in &sc.keys {
-        if !facade.key_types().contains(&k.key_type) {
+        if !issued.contains(&native(k.key_type)) {
             return Err(sc.error_at(
                 &k.label,
                 format!(
@@ -134,6 +142,9 @@ pub fn translate(sc: &Scenario, facade: &dyn Facade) -> Result<Scenario, Scenari
     let min = rules.min_notional;
     let mut out = sc.clone();
     out.quote = to.to_string();
+    for k in &mut out.keys {
+        k.key_type = native(k.key_type);
+    }
     for m in &mut out.markets {
         m.price = t.price(m.price);
         m.depth.level_quote = Some(match m.depth.level_quote {

@@ -1,0 +1,529 @@
+//! Coinbase's spot order endpoints over the venue: create (`market_market_ioc`,
+//! `limit_limit_gtc`, `limit_limit_fok`, `sor_limit_ioc`), batch cancel (at most 100 ids, a
+//! result per id), order history (`orders/historical/batch`, filtered by status, product,
+//! side, type, ids and creation time, newest first, paged by an opaque cursor), one order,
+//! and fills (`orders/historical/fills`, by order, trade or product and sequence time, newest
+//! first, cursor paged).
+//!
+//! Order ids are the venue's uuids. A create refused for the order itself (funds, sizes,
+//! configuration) is HTTP 200 with `success: false` and an `error_response`; a malformed
+//! request is a 400. A `client_order_id` already used by one of the account's orders creates
+//! nothing and answers that order (the mock's reading of Coinbase's idempotent client ids).
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use super::errors::{self, ApiErr};
+use super::market::{self, BASE_MAX_SIZE};
+use super::routes::Ctx;
+use super::wire::{self, ts};
+use crate::mock::venue::dec;
+use crate::mock::venue::matching::{self, NewOrder, OrderError};
+use crate::mock::venue::state::{Order, OrderKind, OrderState, Side, Tif, World};
+
+/// Ids one `batch_cancel` may name.
+pub const MAX_CANCEL_IDS: usize = 100;
+/// Largest page of orders or fills.
+pub const MAX_PAGE: usize = 1000;
+/// Page size when `limit` is absent.
+pub const DEFAULT_PAGE: usize = 100;
+
+const ALL_STATES: [OrderState; 3] = [OrderState::Open, OrderState::Done, OrderState::Cancelled];
+
+/// A sort key: creation time (ns) and a tie-break.
+fn key_of(t: DateTime<Utc>, tie: u64) -> (i64, u64) {
+    (t.timestamp_nanos_opt().unwrap_or(i64::MAX), tie)
+}
+
+/// The order configuration an order was placed with.
+fn configuration(o: &Order) -> Value {
+    let kind = wire::config_kind(o);
+    let inner = match o.kind {
+        OrderKind::Limit => {
+            let mut v = json!({"base_size": dec(o.volume.unwrap_or_default()),
+                "limit_price": dec(o.price.unwrap_or_default())});
+            if kind == "limit_limit_gtc" {
+                v["post_only"] = json!(o.tif == Some(Tif::PostOnly));
+            }
+            v
+        }
+        _ => match (o.quote_amount, o.volume) {
+            (Some(q), _) => json!({"quote_size": dec(q)}),
+            (None, v) => json!({"base_size": dec(v.unwrap_or_default())}),
+        },
+    };
+    json!({ kind: inner })
+}
+
+/// An order as Coinbase shows it.
+pub fn order_json(o: &Order, user: &str, portfolio: &str) -> Value {
+    let filled = o.executed_volume;
+    let value = o.executed_funds;
+    let avg = if filled.is_zero() {
+        Decimal::ZERO
+    } else {
+        (value / filled).round_dp(8)
+    };
+    let asked = o.volume.unwrap_or_default();
+    let completion = match (o.state, asked.is_zero()) {
+        (OrderState::Done, _) => Decimal::from(100),
+        (_, false) => (filled / asked * Decimal::from(100)).round_dp(2),
+        (_, true) => match o.quote_amount {
+            Some(q) if !q.is_zero() => (value / q * Decimal::from(100)).round_dp(2),
+            _ => Decimal::ZERO,
+        },
+    };
+    let last_fill = o.trades.iter().map(|f| f.created_at).max();
+    json!({"order_id": o.uuid.to_string(), "product_id": o.market.symbol, "user_id": user,
+        "order_configuration": configuration(o), "side": wire::side(o.side),
+        "client_order_id": o.identifier.clone().unwrap_or_default(), "status": wire::status(o),
+        "time_in_force": wire::time_in_force(o), "created_time": ts(o.created_at),
+        "completion_percentage": dec(completion), "filled_size": dec(filled),
+        "average_filled_price": dec(avg), "fee": "", "number_of_fills": o.trades.len().to_string(),
+        "filled_value": dec(value), "pending_cancel": false,
+        "size_in_quote": o.quote_amount.is_some() && o.kind != OrderKind::Limit,
+        "total_fees": dec(o.paid_fee), "size_inclusive_of_fees": false,
+        "total_value_after_fees": dec(match o.side {
+            Side::Bid => value + o.paid_fee,
+            Side::Ask => value - o.paid_fee,
+        }),
+        "trigger_status": "INVALID_ORDER_TYPE", "order_type": wire::order_type(o),
+        "reject_reason": "REJECT_REASON_UNSPECIFIED", "settled": o.state.is_closed(),
+        "product_type": "SPOT", "reject_message": "", "cancel_message": "",
+        "order_placement_source": "RETAIL_ADVANCED", "outstanding_hold_amount": dec(o.locked),
+        "is_liquidation": false,
+        "last_fill_time": last_fill.map(ts).map(Value::String).unwrap_or(Value::Null),
+        "edit_history": [], "leverage": "", "margin_type": "UNKNOWN_MARGIN_TYPE",
+        "retail_portfolio_id": portfolio, "originating_order_id": "", "attached_order_id": ""})
+}
+
+/// The user id and portfolio uuid shown for an account.
+pub fn user_and_portfolio(account: &str) -> (String, String) {
+    (
+        wire::stable_uuid(&["user", account]).to_string(),
+        wire::stable_uuid(&["portfolio", account]).to_string(),
+    )
+}
+
+/// A refusal of the order itself: HTTP 200, `success: false`.
+fn refused(error: &str, message: &str, preview: &str, config: &Value) -> Value {
+    json!({"success": false, "failure_reason": "UNKNOWN_FAILURE_REASON", "order_id": "",
+        "error_response": {"error": error, "message": message, "error_details": message,
+            "preview_failure_reason": preview,
+            "new_order_failure_reason": "UNKNOWN_FAILURE_REASON"},
+        "order_configuration": config})
+}
+
+/// A decimal string field of the configuration (None when absent; 400 when malformed).
+fn size(cfg: &Value, k: &str) -> Result<Option<Decimal>, ApiErr> {
+    match cfg.get(k) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if !s.is_empty() => {
+            let ok = s.len() <= 40
+                && s.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+                && s.bytes().filter(|b| *b == b'.').count() <= 1;
+            match s.parse::<Decimal>() {
+                Ok(d) if ok && d > Decimal::ZERO => Ok(Some(d)),
+                _ => Err(errors::invalid(format!("invalid {k}: {s}"))),
+            }
+        }
+        Some(_) => Err(errors::invalid(format!("{k} must be a decimal string"))),
+    }
+}
+
+/// `POST /api/v3/brokerage/orders`.
+pub fn create(c: &mut Ctx<'_>) -> Result<Value, ApiErr> {
+    let key = c.key()?.clone();
+    let client_id = match c.body.get("client_order_id") {
+        Some(Value::String(s)) if !s.is_empty() && s.len() <= 128 => s.clone(),
+        _ => return Err(errors::invalid("client_order_id is required")),
+    };
+    let product_id = c
+        .get("product_id")
+        .ok_or_else(|| errors::invalid("product_id is required"))?
+        .to_string();
+    let conf =
+        c.ex.markets
+            .get(&product_id)
+            .map(|m| m.1.clone())
+            .ok_or_else(|| errors::invalid(format!("ProductID {product_id} is invalid")))?;
+    let side = match c.get("side") {
+        Some("BUY") => Side::Bid,
+        Some("SELL") => Side::Ask,
+        _ => return Err(errors::invalid("side must be BUY or SELL")),
+    };
+    let config = c
+        .body
+        .get("order_configuration")
+        .cloned()
+        .unwrap_or(Value::Null);
+    let Some((kind_name, cfg)) = config
+        .as_object()
+        .filter(|m| m.len() == 1)
+        .and_then(|m| m.iter().next())
+        .map(|(k, v)| (k.clone(), v.clone()))
+    else {
+        return Err(errors::invalid(
+            "order_configuration must hold exactly one order kind",
+        ));
+    };
+    {
+        let w = c.ex.world();
+        if let Some(idx) = w.find_by_identifier(&key.account, &client_id) {
+            let o = &w.orders[idx];
+            return Ok(json!({"success": true,
+                "success_response": {"order_id": o.uuid.to_string(), "product_id": o.market.symbol,
+                    "side": wire::side(o.side), "client_order_id": client_id},
+                "order_configuration": configuration(o)}));
+        }
+    }
+    let unsupported = || {
+        Ok(refused(
+            "UNSUPPORTED_ORDER_CONFIGURATION",
+            "this order configuration is not offered by the mock",
+            "PREVIEW_INVALID_ORDER_CONFIG",
+            &config,
+        ))
+    };
+    let inc = market::increments(c.ex, &conf);
+    let (kind, price, quote, base, tif) = match kind_name.as_str() {
+        "market_market_ioc" => {
+            let (q, b) = (size(&cfg, "quote_size")?, size(&cfg, "base_size")?);
+            match (side, q, b) {
+                (Side::Bid, Some(q), None) => {
+                    (OrderKind::MarketBuyQuote, None, Some(q), None, None)
+                }
+                (Side::Bid, None, Some(b)) => (OrderKind::MarketBuyBase, None, None, Some(b), None),
+                (Side::Ask, None, Some(b)) => {
+                    (OrderKind::MarketSellBase, None, None, Some(b), None)
+                }
+                (Side::Ask, Some(_), None) => return unsupported(),
+                _ => {
+                    return Err(errors::invalid(
+                        "market_market_ioc takes exactly one of quote_size and base_size",
+                    ))
+                }
+            }
+        }
+        "limit_limit_gtc" | "limit_limit_fok" | "sor_limit_ioc" => {
+            let b =
+                size(&cfg, "base_size")?.ok_or_else(|| errors::invalid("base_size is required"))?;
+            let p = size(&cfg, "limit_price")?
+                .ok_or_else(|| errors::invalid("limit_price is required"))?;
+            let post_only = matches!(cfg.get("post_only"), Some(Value::Bool(true)));
+            let tif = match kind_name.as_str() {
+                "limit_limit_fok" => Some(Tif::Fok),
+                "sor_limit_ioc" => Some(Tif::Ioc),
+                _ if post_only => Some(Tif::PostOnly),
+                _ => None,
+            };
+            (OrderKind::Limit, Some(p), None, Some(b), tif)
+        }
+        _ => return unsupported(),
+    };
+    if let Some(p) = price {
+        if !(p % inc.price).is_zero() {
+            return Ok(refused(
+                "INVALID_PRICE_PRECISION",
+                "limit_price has too many decimals for this product",
+                "PREVIEW_INVALID_PRICE_PRECISION",
+                &config,
+            ));
+        }
+    }
+    if let Some(b) = base {
+        if !(b % inc.base).is_zero() {
+            return Ok(refused(
+                "INVALID_SIZE_PRECISION",
+                "base_size has too many decimals for this product",
+                "PREVIEW_INVALID_SIZE_PRECISION",
+                &config,
+            ));
+        }
+        if b > Decimal::from(BASE_MAX_SIZE) {
+            return Ok(refused(
+                "UNKNOWN_FAILURE_REASON",
+                "base_size is above the product's maximum",
+                "PREVIEW_INVALID_BASE_SIZE_TOO_LARGE",
+                &config,
+            ));
+        }
+    }
+    if let Some(q) = quote {
+        if q.scale() > 8 {
+            return Ok(refused(
+                "INVALID_SIZE_PRECISION",
+                "quote_size has too many decimals",
+                "PREVIEW_INVALID_QUOTE_SIZE_PRECISION",
+                &config,
+            ));
+        }
+    }
+    let req = NewOrder {
+        market: conf.market.clone(),
+        side,
+        kind,
+        price,
+        quote_amount: quote,
+        volume: base,
+        identifier: Some(client_id.clone()),
+        tif,
+    };
+    let mut w = c.ex.world();
+    match matching::place(&mut w, &c.ex.markets, &key.account, req, c.now) {
+        Ok(idx) => {
+            let o = &w.orders[idx];
+            c.fx.created.push(o.uuid);
+            Ok(json!({"success": true,
+                "success_response": {"order_id": o.uuid.to_string(), "product_id": o.market.symbol,
+                    "side": wire::side(side), "client_order_id": client_id},
+                "order_configuration": config}))
+        }
+        Err(OrderError::InsufficientFunds { .. }) => Ok(refused(
+            "INSUFFICIENT_FUND",
+            "Insufficient balance in source account",
+            "PREVIEW_INSUFFICIENT_FUND",
+            &config,
+        )),
+        Err(OrderError::BelowMinNotional { min, currency, .. }) => Ok(refused(
+            "UNKNOWN_FAILURE_REASON",
+            &format!("order value below the minimum of {} {currency}", dec(min)),
+            "PREVIEW_INVALID_QUOTE_SIZE_TOO_SMALL",
+            &config,
+        )),
+        Err(e) => Ok(refused(
+            "UNKNOWN_FAILURE_REASON",
+            &e.to_string(),
+            "UNKNOWN_PREVIEW_FAILURE_REASON",
+            &config,
+        )),
+    }
+}
+
+/// The order a path or list names, if it is the account's.
+fn own_order(w: &World, account: &str, id: &str) -> Option<usize> {
+    let uuid = Uuid::parse_str(id).ok()?;
+    let idx = w.position(&uuid)?;
+    (w.orders[idx].account == account).then_some(idx)
+}
+
+/// `GET /api/v3/brokerage/orders/historical/{order_id}`.
+pub fn historical_one(c: &mut Ctx<'_>) -> Result<Value, ApiErr> {
+    let key = c.key()?;
+    let w = c.ex.world();
+    let idx = own_order(&w, &key.account, c.arg.unwrap_or_default())
+        .ok_or_else(|| errors::not_found("order with this orderID was not found"))?;
+    let (user, portfolio) = user_and_portfolio(&key.account);
+    Ok(json!({"order": order_json(&w.orders[idx], &user, &portfolio)}))
+}
+
+/// The cursor parameter (400 when it is not one of ours).
+fn cursor(c: &Ctx<'_>) -> Result<Option<(i64, u64)>, ApiErr> {
+    match c.get("cursor") {
+        None => Ok(None),
+        Some(s) => wire::parse_cursor(s)
+            .map(Some)
+            .ok_or_else(|| errors::invalid(format!("invalid cursor {s}"))),
+    }
+}
+
+/// Renders a page through the repeat-page fault (the venue keeps each list's last items).
+fn render_page(
+    c: &Ctx<'_>,
+    account: &str,
+    kind: &str,
+    items: Vec<Value>,
+    limit: usize,
+) -> Vec<Value> {
+    let texts: Vec<String> = items.iter().map(Value::to_string).collect();
+    let texts =
+        c.ex.world()
+            .page(account, kind, texts, c.repeat_page, limit);
+    texts
+        .iter()
+        .filter_map(|t| serde_json::from_str(t).ok())
+        .collect()
+}
+
+/// `GET /api/v3/brokerage/orders/historical/batch`.
+pub fn historical_batch(c: &mut Ctx<'_>) -> Result<Value, ApiErr> {
+    let key = c.key()?.clone();
+    let statuses = c.all(&["order_status"]);
+    let mut states: Vec<OrderState> = Vec::new();
+    for s in &statuses {
+        let st = wire::states_for(s)
+            .ok_or_else(|| errors::invalid(format!("invalid order_status {s}")))?;
+        for x in st {
+            if !states.contains(x) {
+                states.push(*x);
+            }
+        }
+    }
+    if statuses.is_empty() {
+        states = ALL_STATES.to_vec();
+    }
+    let products = c.all(&["product_ids", "product_id"]);
+    let ids = c.all(&["order_ids"]);
+    let side = match c.get("order_side") {
+        None => None,
+        Some("BUY") => Some(Side::Bid),
+        Some("SELL") => Some(Side::Ask),
+        Some(s) => return Err(errors::invalid(format!("invalid order_side {s}"))),
+    };
+    let types = c.all(&["order_types", "order_type"]);
+    let (start, end) = (c.time("start_date")?, c.time("end_date")?);
+    let limit = c.limit(DEFAULT_PAGE, MAX_PAGE)?;
+    let after = cursor(c)?;
+    let (user, portfolio) = user_and_portfolio(&key.account);
+    let (chosen, has_next) = {
+        let w = c.ex.world();
+        let keep = |o: &Order| {
+            (products.is_empty() || products.contains(&o.market.symbol))
+                && (ids.is_empty() || ids.iter().any(|i| *i == o.uuid.to_string()))
+                && side.map_or(true, |s| s == o.side)
+                && (types.is_empty() || types.iter().any(|t| t == wire::order_type(o)))
+                && after.map_or(true, |a| {
+                    w.position(&o.uuid)
+                        .is_some_and(|i| key_of(o.created_at, i as u64) < a)
+                })
+        };
+        let between = (start.is_some() || end.is_some()).then(|| {
+            (
+                start.unwrap_or(DateTime::<Utc>::MIN_UTC),
+                end.unwrap_or(DateTime::<Utc>::MAX_UTC),
+            )
+        });
+        let mut idxs = w.list_orders(&key.account, &states, between, true, &keep, 0, limit + 1);
+        let has_next = idxs.len() > limit;
+        idxs.truncate(limit);
+        let chosen: Vec<(usize, Value)> = idxs
+            .into_iter()
+            .map(|i| (i, order_json(&w.orders[i], &user, &portfolio)))
+            .collect();
+        (
+            chosen
+                .iter()
+                .map(|(i, v)| (key_of(w.orders[*i].created_at, *i as u64), v.clone()))
+                .collect::<Vec<_>>(),
+            has_next,
+        )
+    };
+    let next = match chosen.last() {
+        Some((k, _)) if has_next => wire::cursor(*k),
+        _ => String::new(),
+    };
+    let items: Vec<Value> = chosen.into_iter().map(|(_, v)| v).collect();
+    let orders = render_page(c, &key.account, "coinbase-orders", items, limit);
+    Ok(json!({"orders": orders, "sequence": "0", "has_next": has_next, "cursor": next}))
+}
+
+/// `GET /api/v3/brokerage/orders/historical/fills`.
+pub fn fills(c: &mut Ctx<'_>) -> Result<Value, ApiErr> {
+    let key = c.key()?.clone();
+    let products = c.all(&["product_ids", "product_id"]);
+    let order_ids = c.all(&["order_ids", "order_id"]);
+    let trade_ids = c.all(&["trade_ids"]);
+    let (start, end) = (
+        c.time("start_sequence_timestamp")?,
+        c.time("end_sequence_timestamp")?,
+    );
+    let limit = c.limit(DEFAULT_PAGE, MAX_PAGE)?;
+    let after = cursor(c)?;
+    let (user, portfolio) = user_and_portfolio(&key.account);
+    let mut rows: Vec<((i64, u64), Value)> = {
+        let w = c.ex.world();
+        let keep = |o: &Order| {
+            !o.trades.is_empty()
+                && (products.is_empty() || products.contains(&o.market.symbol))
+                && (order_ids.is_empty() || order_ids.iter().any(|i| *i == o.uuid.to_string()))
+        };
+        let idxs = w.list_orders(&key.account, &ALL_STATES, None, true, &keep, 0, usize::MAX);
+        let mut rows = Vec::new();
+        for i in idxs {
+            let o = &w.orders[i];
+            for f in &o.trades {
+                let k = key_of(f.created_at, f.id);
+                if after.is_some_and(|a| k >= a)
+                    || start.is_some_and(|s| f.created_at < s)
+                    || end.is_some_and(|e| f.created_at > e)
+                    || (!trade_ids.is_empty() && !trade_ids.contains(&f.id.to_string()))
+                {
+                    continue;
+                }
+                let commission = if o.executed_funds.is_zero() {
+                    Decimal::ZERO
+                } else {
+                    (o.paid_fee * f.funds / o.executed_funds).round_dp(8)
+                };
+                let liquidity = if f.taker_side == f.side {
+                    "TAKER"
+                } else {
+                    "MAKER"
+                };
+                rows.push((
+                    k,
+                    json!({"entry_id": f.uuid.to_string(), "trade_id": f.id.to_string(),
+                        "order_id": o.uuid.to_string(), "trade_time": ts(f.created_at),
+                        "trade_type": "FILL", "price": dec(f.price), "size": dec(f.volume),
+                        "commission": dec(commission), "product_id": f.market.symbol,
+                        "sequence_timestamp": ts(f.created_at), "liquidity_indicator": liquidity,
+                        "size_in_quote": false, "user_id": user, "side": wire::side(f.side),
+                        "retail_portfolio_id": portfolio}),
+                ));
+            }
+        }
+        rows
+    };
+    rows.sort_by_key(|r| std::cmp::Reverse(r.0));
+    let has_next = rows.len() > limit;
+    rows.truncate(limit);
+    let next = match rows.last() {
+        Some((k, _)) if has_next => wire::cursor(*k),
+        _ => String::new(),
+    };
+    let items: Vec<Value> = rows.into_iter().map(|(_, v)| v).collect();
+    let fills = render_page(c, &key.account, "coinbase-fills", items, limit);
+    Ok(json!({"fills": fills, "cursor": next}))
+}
+
+/// `POST /api/v3/brokerage/orders/batch_cancel` `{"order_ids": [...]}`: at most 100 ids; a
+/// result per id, in order (an id that is not an open order of the account fails alone).
+pub fn batch_cancel(c: &mut Ctx<'_>) -> Result<Value, ApiErr> {
+    let key = c.key()?.clone();
+    let Some(list) = c.body.get("order_ids").and_then(Value::as_array) else {
+        return Err(errors::invalid("order_ids is required"));
+    };
+    if list.is_empty() {
+        return Err(errors::invalid("order_ids is empty"));
+    }
+    if list.len() > MAX_CANCEL_IDS {
+        return Err(errors::invalid(format!(
+            "too many order_ids: {} (at most {MAX_CANCEL_IDS} per request)",
+            list.len()
+        )));
+    }
+    let mut w = c.ex.world();
+    let mut results = Vec::new();
+    for v in list {
+        let id = v.as_str().unwrap_or_default().to_string();
+        let outcome = match own_order(&w, &key.account, &id) {
+            None => Err("UNKNOWN_CANCEL_ORDER"),
+            Some(idx) if w.orders[idx].state != OrderState::Open => Err("INVALID_CANCEL_REQUEST"),
+            Some(idx) => match matching::cancel(&mut w, idx) {
+                Ok(()) => {
+                    c.fx.cancelled.push(w.orders[idx].uuid);
+                    Ok(())
+                }
+                Err(_) => Err("INVALID_CANCEL_REQUEST"),
+            },
+        };
+        results.push(match outcome {
+            Ok(()) => json!({"success": true,
+                "failure_reason": "UNKNOWN_CANCEL_FAILURE_REASON", "order_id": id}),
+            Err(reason) => json!({"success": false, "failure_reason": reason, "order_id": id}),
+        });
+    }
+    Ok(json!({"results": results}))
+}
