@@ -704,3 +704,74 @@ fn an_es256_secret_key_must_be_a_p256_sec1_pem() {
         .to_string();
     assert!(e.contains("issues no es256 keys"), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn withdrawals_are_sends_in_the_wallets_transactions_paged_by_starting_after() {
+    let sc = mock::scenario::load("withdrawal", None).unwrap();
+    let ex = Venue::new(&Coinbase, sc, opts()).unwrap();
+    let s = mock::serve("127.0.0.1:0".parse().unwrap(), Arc::new(Coinbase), ex)
+        .await
+        .unwrap();
+    let bot = Cdp::new(&s, "bot");
+    let v = ok(&bot.get("/api/v3/brokerage/key_permissions").await);
+    assert_eq!(v["can_transfer"], true, "a withdraw key may transfer: {v}");
+    let want: Vec<String> = {
+        let victim = s.state.ground_truth().victim_account;
+        let w = s.state.world();
+        w.withdrawals
+            .iter()
+            .filter(|x| x.account == victim && x.currency == "BTC")
+            .map(|x| x.uuid.to_string())
+            .collect()
+    };
+    assert!(want.len() >= 2, "{want:?}");
+    let accounts = ok(&bot.get("/api/v3/brokerage/accounts?limit=250").await);
+    let btc = accounts["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["currency"] == "BTC")
+        .unwrap()["uuid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // One a page, following pagination.next_starting_after.
+    let path = format!("/v2/accounts/{btc}/transactions");
+    let mut got = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let q = match &after {
+            Some(a) => format!("{path}?limit=1&starting_after={a}"),
+            None => format!("{path}?limit=1"),
+        };
+        let v = ok(&bot.get(&q).await);
+        for t in v["data"].as_array().unwrap() {
+            if t["type"] == "send" {
+                assert!(
+                    t["amount"]["amount"].as_str().unwrap().starts_with('-'),
+                    "{t}"
+                );
+                assert!(
+                    t["to"]["address"].as_str().is_some_and(|a| !a.is_empty()),
+                    "{t}"
+                );
+                got.push(t["id"].as_str().unwrap().to_string());
+            }
+        }
+        match v["pagination"]["next_starting_after"].as_str() {
+            Some(n) => after = Some(n.to_string()),
+            None => break,
+        }
+    }
+    let mut a = got.clone();
+    a.sort();
+    let mut b = want.clone();
+    b.sort();
+    assert_eq!(a, b);
+    // Another user's wallet is not found.
+    let att = Cdp::new(&s, "attacker");
+    let r = att.get(&path).await;
+    assert_eq!(r.status, 404, "{}", r.body);
+    assert_eq!(r.json()["errors"][0]["id"], "not_found");
+    s.shutdown().await.unwrap();
+}
