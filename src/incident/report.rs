@@ -573,7 +573,7 @@ mod tests {
         std::fs::write(b.join("journal.jsonl"), text).unwrap();
         let a = AccountRecord {
             label: "a".into(),
-            exchange: "upbit".into(),
+            exchange: "example".into(),
             key_masked: "k".into(),
             scopes: vec![],
             source: Source {
