@@ -21,6 +21,8 @@ use crate::secret::Secret;
 pub mod binance;
 #[path = "bybit/mod.rs"]
 pub mod bybit;
+#[path = "kucoin/mod.rs"]
+pub mod kucoin;
 #[path = "upbit/mod.rs"]
 pub mod upbit;
 
@@ -28,6 +30,7 @@ pub mod upbit;
 pub mod adapters {
     pub use super::binance;
     pub use super::bybit;
+    pub use super::kucoin;
     pub use super::upbit;
 }
 
@@ -42,7 +45,12 @@ pub fn scope_class(exchange: &str, name: &str) -> ScopeClass {
 
 /// Every registered exchange, in the order `--exchange` lists them.
 pub fn all() -> &'static [&'static Descriptor] {
-    &[&upbit::DESCRIPTOR, &binance::DESCRIPTOR, &bybit::DESCRIPTOR]
+    &[
+        &upbit::DESCRIPTOR,
+        &binance::DESCRIPTOR,
+        &bybit::DESCRIPTOR,
+        &kucoin::DESCRIPTOR,
+    ]
 }
 
 /// The exchange registered under `name` (case-insensitive).
