@@ -106,6 +106,7 @@ impl Mock {
         KeyPair {
             access_key: k.access_key.clone(),
             secret_key: Secret::new(k.secret_key.clone()),
+            passphrase: k.passphrase.clone().map(Secret::new),
         }
     }
     fn client(&self, label: &str) -> Box<dyn Exchange> {

@@ -550,7 +550,19 @@ impl KucoinClient {
                 (None, true) => ps.push(p("currentPage", 1)),
                 (None, false) => {}
             }
-            let page = self.read(Call::get(path, ps), &parse).await?;
+            let page = match self.read(Call::get(path, ps), &parse).await {
+                Ok(page) => page,
+                // A path served for the first page and not for a later one is no empty list.
+                Err(e) if next.is_some() && not_served(&e) => {
+                    return Err(Error::Decode {
+                        endpoint: path.to_string(),
+                        detail: format!(
+                        "a later page was refused ({e}), so the list could not be read to its end"
+                    ),
+                    })
+                }
+                Err(e) => return Err(e),
+            };
             let empty = page.rows.is_empty();
             out.extend(page.rows);
             match page.next {
