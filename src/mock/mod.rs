@@ -121,12 +121,8 @@ pub trait Facade: Send + Sync + 'static {
 
 /// Façades whose exchange has no client adapter in [`crate::exchange::registry`] yet: they
 /// serve `respond mock serve` (for bots and client libraries) until the exchange's descriptor
-/// names them, and the registry then takes over.
-const MOCK_ONLY: &[(&str, crate::exchange::registry::MockHook)] = &[("kucoin", kucoin_facade)];
-
-fn kucoin_facade() -> Arc<dyn Facade> {
-    Arc::new(kucoin::Kucoin)
-}
+/// names them, and the registry then takes over. Empty while every façade has its client.
+const MOCK_ONLY: &[(&str, crate::exchange::registry::MockHook)] = &[];
 
 /// The façade of an exchange, by name (case-insensitive): its descriptor's [`Descriptor::mock`]
 /// in the registry first, else a façade that has no client yet; None when neither exists.

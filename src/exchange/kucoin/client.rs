@@ -737,10 +737,33 @@ impl KucoinClient {
         Ok(())
     }
 
-    /// HF orders of one symbol, then every listed symbol (`active/symbols` first).
+    /// The open HF orders of every symbol `active/symbols` names. That call needs the Spot
+    /// permission: a key without it (a read-only key) reads every listed symbol of a currency
+    /// with funds on hold instead (an open order holds what it may spend).
     async fn hf_open_orders(&self, markets: &Markets) -> Result<Vec<Order>> {
+        let symbols = match self.hf_active_symbols().await {
+            Ok(s) => s,
+            Err(e) if e.is_out_of_scope() => {
+                let held: BTreeSet<String> = self
+                    .balances()
+                    .await?
+                    .into_iter()
+                    .filter(|b| !b.locked.is_zero())
+                    .map(|b| b.currency)
+                    .collect();
+                markets
+                    .values()
+                    .filter(|m| {
+                        held.contains(m.market.base.as_str())
+                            || held.contains(m.market.quote.as_str())
+                    })
+                    .map(|m| m.market.symbol.to_string())
+                    .collect()
+            }
+            Err(e) => return Err(e),
+        };
         let mut out = Vec::new();
-        for s in self.hf_active_symbols().await? {
+        for s in symbols {
             let rows = self
                 .read(
                     Call::get("/api/v1/hf/orders/active", vec![p("symbol", &s)]),

@@ -158,7 +158,7 @@ pub const DESCRIPTOR: Descriptor = Descriptor {
     decode_raw: decode::decode_raw,
     error_of: errors::error_of,
     never_accepted_advice: errors::never_accepted_advice,
-    mock: None,
+    mock: Some(mock_facade),
     scopes: SCOPES,
     locale: Locale {
         zone: LocalZone::UTC,
@@ -208,6 +208,11 @@ fn connect(cfg: &ConnectConfig, keys: &[KeyMaterial]) -> Result<Vec<Arc<dyn Exch
         KucoinClient::new(c)
     };
     crate::exchange::registry::primary_and_others(&DESCRIPTOR, keys, primary, |p, k| p.with_key(k))
+}
+
+/// The KuCoin façade of the mock (`src/mock/kucoin/`).
+fn mock_facade() -> Arc<dyn crate::mock::Facade> {
+    Arc::new(crate::mock::kucoin::Kucoin)
 }
 
 #[cfg(test)]
