@@ -23,6 +23,7 @@ mod evidence_timestamp;
 mod export_paging;
 mod fuzz_props;
 mod incident;
+mod kucoin_e2e;
 mod layout;
 mod leak_e2e;
 mod mock_binance;
