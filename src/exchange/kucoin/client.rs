@@ -151,15 +151,15 @@ impl Protocol for KucoinProtocol {
         let kind = if code == "http_404" {
             ErrorKind::InvalidRequest
         } else {
-            errors::kind_of(status, &code)
+            errors::kind_of_msg(status, &code, &message)
         };
         Err(Error::Api {
             exchange: self.exchange().into(),
             status,
-            code: code.clone(),
+            advice: errors::advice_msg(&code, &message).into(),
+            code,
             kind,
             message: format!("{message} ({})", call.what()),
-            advice: errors::classify(&code).1.into(),
         })
     }
 }

@@ -31,7 +31,8 @@ pub fn classify(code: &str) -> (ErrorKind, &'static str) {
         "400007" => (PermissionDenied, "the key lacks the permission for this call (Access Denied): KuCoin keys hold General, Spot, Margin, Futures, Transfer, Withdrawal … permissions"),
         "411100" => (PermissionDenied, "KuCoin froze this account (User are frozen): contact KuCoin support"),
         "429000" => (RateLimited, "too many requests (a resource pool's quota is used up); respond paces itself, so another client uses this account's keys: stop it"),
-        "400100" | "order_not_exist" | "order_not_exist_or_not_allow_to_cancel" => (NotFound, "KuCoin knows no such order, or it can no longer be cancelled"),
+        "order_not_exist" | "order_not_exist_or_not_allow_to_cancel" => (NotFound, "KuCoin knows no such order, or it can no longer be cancelled"),
+        "400100" => (InvalidRequest, "KuCoin refused a parameter of the request (400100): this is a client bug, please report it"),
         "260000" | "115008" => (NotFound, "KuCoin knows no such withdrawal, or it can no longer be cancelled (only PROCESSING withdrawals can)"),
         "200004" | "230003" | "600100" => (InsufficientFunds, "not enough balance"),
         "126001" => (InvalidRequest, "this account does not use KuCoin's high-frequency spot endpoints: this is a client bug, please report it"),
@@ -39,6 +40,24 @@ pub fn classify(code: &str) -> (ErrorKind, &'static str) {
         "404000" => (InvalidRequest, "KuCoin does not serve this path (Url Not Found)"),
         "500000" | "503000" => (ServerError, "KuCoin had an internal problem; reads are retried automatically"),
         _ => (Other, "see KuCoin's error code list (Spot → Errors in KuCoin's API docs) for this code"),
+    }
+}
+
+/// The kind of `code` answered with `status` and `msg`: KuCoin's parameter error `400100`
+/// also says "the order does not exist" (by its message only).
+pub fn kind_of_msg(status: u16, code: &str, msg: &str) -> ErrorKind {
+    let m = msg.to_ascii_lowercase();
+    if code == "400100" && (m.contains("not exist") || m.contains("not_exist")) {
+        return ErrorKind::NotFound;
+    }
+    kind_of(status, code)
+}
+
+/// The advice for `code` with `msg` (see [`kind_of_msg`]).
+pub fn advice_msg(code: &str, msg: &str) -> &'static str {
+    match kind_of_msg(400, code, msg) {
+        ErrorKind::NotFound if code == "400100" => classify("order_not_exist").1,
+        _ => classify(code).1,
     }
 }
 
@@ -55,8 +74,8 @@ pub fn kind_of(status: u16, code: &str) -> ErrorKind {
 /// The code and kind of a saved error answer (the offline view of the live classification);
 /// `None` when the body is no KuCoin error.
 pub fn error_of(side: &RawSidecar, body: &[u8]) -> Option<(String, ErrorKind)> {
-    let (code, _) = super::wire::parse_error(body)?;
-    let kind = kind_of(side.status, &code);
+    let (code, msg) = super::wire::parse_error(body)?;
+    let kind = kind_of_msg(side.status, &code, &msg);
     Some((code, kind))
 }
 

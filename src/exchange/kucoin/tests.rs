@@ -227,13 +227,22 @@ fn codes_map_to_kinds() {
         ("400007", ErrorKind::PermissionDenied),
         ("429000", ErrorKind::RateLimited),
         ("200004", ErrorKind::InsufficientFunds),
-        ("400100", ErrorKind::NotFound),
+        ("400100", ErrorKind::InvalidRequest),
+        ("order_not_exist", ErrorKind::NotFound),
         ("999999", ErrorKind::Other),
     ] {
         assert_eq!(errors::kind_of(400, code), kind, "{code}");
         assert!(!errors::classify(code).1.is_empty());
     }
     assert_eq!(errors::kind_of(503, "999999"), ErrorKind::ServerError);
+    assert_eq!(
+        errors::kind_of_msg(400, "400100", "The order does not exist."),
+        ErrorKind::NotFound
+    );
+    assert_eq!(
+        errors::kind_of_msg(400, "400100", "Order size below the minimum requirement."),
+        ErrorKind::InvalidRequest
+    );
     let call = Call::get("/api/v1/accounts", vec![]);
     // An error inside an HTTP 200 answer.
     let e = KucoinProtocol
