@@ -12,7 +12,10 @@
 //! `containment_weight`: one all-symbol listing per round and the last, one cancel-all per
 //! symbol). A Bybit row per size runs it against the Bybit façade: one listing and five
 //! `cancel-all` calls (one per order filter) per round, against 50 and 20 per second, whatever
-//! the book's size (spot `cancel-all` has no count limit), so its floor is zero.
+//! the book's size (spot `cancel-all` has no count limit), so its floor is zero. A KuCoin row
+//! per size runs it against the KuCoin façade: per round three cancel-all calls (HF, classic,
+//! stop orders; weights 30, 20 and 3) and the listings (2 per symbol), far inside the Spot
+//! pool's 4,000 per 30 s, so its floor is zero too.
 //!
 //! Export: `exchange.export_history` then `exchange.export_fills` with `all: true` (one
 //! `GET /v1/order` per order, all in the `default` group of 30/s): requests per second of each
@@ -33,11 +36,13 @@ use respond::credentials::KeyPair;
 use respond::exchange::binance::limits::{containment_weight, floor as binance_floor};
 use respond::exchange::binance::{BinanceClient, BinanceConfig};
 use respond::exchange::bybit::{BybitClient, BybitConfig};
+use respond::exchange::kucoin::{KucoinClient, KucoinConfig};
 use respond::exchange::upbit::limits::cancel_all_floor;
 use respond::exchange::upbit::{UpbitClient, UpbitConfig};
 use respond::exchange::Exchange;
 use respond::mock::binance::Binance;
 use respond::mock::bybit::Bybit;
+use respond::mock::kucoin::Kucoin;
 use respond::mock::upbit::Upbit;
 use respond::mock::{self, MockOptions, MockServer, RequestRecord, Venue};
 use respond::output::{Printer, Verbosity};
@@ -120,6 +125,11 @@ impl Mock {
             let mut cfg = BybitConfig::new(k.access_key, k.secret_key);
             cfg.base_url = url;
             Box::new(BybitClient::new(cfg).expect("client"))
+        } else if self.exchange == "kucoin" {
+            let mut cfg = KucoinConfig::new(k.access_key, k.secret_key);
+            cfg.passphrase = k.passphrase;
+            cfg.base_url = url;
+            Box::new(KucoinClient::new(cfg).expect("client"))
         } else {
             let mut cfg = UpbitConfig::new(k.access_key, k.secret_key);
             cfg.base_url = url;
@@ -264,8 +274,9 @@ async fn containment_on(facade: Arc<dyn mock::Facade>, n: usize) -> Row {
     let floor = if m.exchange == "binance" {
         // Every order open at the first listing is cancelled in that round.
         binance_floor(containment_weight(SYMBOLS, 1))
-    } else if m.exchange == "bybit" {
-        // Two listings and five cancel-all calls: within one second's budget of each.
+    } else if m.exchange == "bybit" || m.exchange == "kucoin" {
+        // Bybit: two listings and five cancel-all calls, within one second's budget of each.
+        // KuCoin: three cancel-all calls and the listings, within the Spot pool's 30 s.
         Duration::ZERO
     } else {
         cancel_all_floor(n, 0)
@@ -523,6 +534,9 @@ fn main() {
         for &n in &sizes {
             rows.push(containment_on(Arc::new(Bybit), n).await);
         }
+        for &n in &sizes {
+            rows.push(containment_on(Arc::new(Kucoin), n).await);
+        }
         println!("time to containment (start -> last open order cancelled, mock log), rate limits enforced");
         println!(
             "{:<8} {:>6} {:>10} {:>12} {:>7} {:>12} {:>12} {:>7} {:>10} {:>9} {:>5}",
@@ -563,7 +577,7 @@ fn main() {
                 r.s429
             );
         }
-        println!("(floor: upbit::limits::cancel_all_floor, binance::limits::floor(containment_weight), zero for bybit, no network time; 0 = the limits impose no wait)");
+        println!("(floor: upbit::limits::cancel_all_floor, binance::limits::floor(containment_weight), zero for bybit and kucoin, no network time; 0 = the limits impose no wait)");
         println!("(adapter+rb: until cancel_all_open_orders returned, including the final listing and read-back;");
         println!(" run: a snapshot then exchange.cancel_open_orders through run_new, from the run's start;");
         println!(" max gap: the longest pause between two requests of the run)");
