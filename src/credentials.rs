@@ -5,7 +5,7 @@
 //! read-only investigation key the run switches to once the leaked key is deleted. Names are
 //! `<EXCHANGE>_ACCESS_KEY` / `<EXCHANGE>_SECRET_KEY` and `<EXCHANGE>_READONLY_ACCESS_KEY` /
 //! `<EXCHANGE>_READONLY_SECRET_KEY`, the same in the environment and in the file. Exchanges
-//! whose keys carry a third part (KuCoin's passphrase) read it from `<EXCHANGE>_PASSPHRASE`,
+//! whose keys carry a third part (a passphrase) read it from `<EXCHANGE>_PASSPHRASE`,
 //! `<EXCHANGE>_READONLY_PASSPHRASE` and `<EXCHANGE>_MASTER_PASSPHRASE`, a secret like the
 //! secret key (prompted without echo, redacted everywhere). A file that group or others can
 //! read is refused. Errors name variables and files, never values.
@@ -370,7 +370,7 @@ mod tests {
         );
     }
 
-    /// KuCoin's keys carry a passphrase: read for every key from the file, a secret from then
+    /// Keys with a passphrase (a third part): read for every key from the file, a secret from then
     /// on (redacted wherever text goes), and a broken passphrase line is refused by line,
     /// never shown.
     #[test]
@@ -379,11 +379,11 @@ mod tests {
         let p = write(
             t.path(),
             0o600,
-            "KUCOIN_ACCESS_KEY=kc-ak-1\nKUCOIN_SECRET_KEY=kc-sk-value-0001\nKUCOIN_PASSPHRASE=kc-pass-primary-0001\n\
-             KUCOIN_READONLY_ACCESS_KEY=kc-ro\nKUCOIN_READONLY_SECRET_KEY=kc-sk-ro-0001\nKUCOIN_READONLY_PASSPHRASE='kc-pass-ro-0001'\n\
-             KUCOIN_MASTER_ACCESS_KEY=kc-m\nKUCOIN_MASTER_SECRET_KEY=kc-sk-m-0001\nKUCOIN_MASTER_PASSPHRASE=kc-pass-master-0001\nKUCOIN_SUB_ACCOUNT=bot1\n",
+            "TESTP_ACCESS_KEY=kc-ak-1\nTESTP_SECRET_KEY=kc-sk-value-0001\nTESTP_PASSPHRASE=kc-pass-primary-0001\n\
+             TESTP_READONLY_ACCESS_KEY=kc-ro\nTESTP_READONLY_SECRET_KEY=kc-sk-ro-0001\nTESTP_READONLY_PASSPHRASE='kc-pass-ro-0001'\n\
+             TESTP_MASTER_ACCESS_KEY=kc-m\nTESTP_MASTER_SECRET_KEY=kc-sk-m-0001\nTESTP_MASTER_PASSPHRASE=kc-pass-master-0001\nTESTP_SUB_ACCOUNT=bot1\n",
         );
-        let c = load("kucoin", Some(&p), false).unwrap();
+        let c = load("testp", Some(&p), false).unwrap();
         let pass = |k: &Option<KeyPair>| {
             k.as_ref()
                 .and_then(|k| k.passphrase.as_ref())
@@ -399,10 +399,10 @@ mod tests {
         let bad = write(
             t.path(),
             0o600,
-            "KUCOIN_ACCESS_KEY=kc-ak-1\nKUCOIN_SECRET_KEY=kc-sk-value-0001\nKUCOIN_PASSPHRASE=\"kc-unclosed-0002\n",
+            "TESTP_ACCESS_KEY=kc-ak-1\nTESTP_SECRET_KEY=kc-sk-value-0001\nTESTP_PASSPHRASE=\"kc-unclosed-0002\n",
         );
-        let e = load("kucoin", Some(&bad), false).unwrap_err().to_string();
-        assert!(e.contains(":3:") && e.contains("KUCOIN_PASSPHRASE"), "{e}");
+        let e = load("testp", Some(&bad), false).unwrap_err().to_string();
+        assert!(e.contains(":3:") && e.contains("TESTP_PASSPHRASE"), "{e}");
         assert!(!e.contains("kc-unclosed-0002"), "{e}");
     }
 
