@@ -8,7 +8,7 @@ use std::sync::Arc;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use respond::mock::kucoin::Kucoin;
-use respond::mock::{self, MockOptions, MockServer, Venue};
+use respond::mock::{self, Facade, MockOptions, MockServer, Venue};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 use sha2::Sha256;
@@ -1009,5 +1009,109 @@ async fn a_master_key_deletes_its_sub_accounts_key_which_is_then_refused() {
         .await
         .refused(400, "400100");
     assert!(s.state.world().keys[&sub.key].is_revoked());
+    s.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn drill_api_and_injected_faults_in_kucoins_terms() {
+    let s = start("pump-and-dump").await;
+    let truth = public(&s, "/_mock/ground-truth").await;
+    assert_eq!(truth.status, 200);
+    assert_eq!(truth.json()["loss_currency"], "USDT");
+    let state = public(&s, "/_mock/state").await.json();
+    assert_eq!(state["exchange"], "kucoin");
+    let log = public(&s, "/_mock/bot-log").await.body;
+    assert!(log.lines().nth(1).unwrap().contains("-USDT,"), "{log}");
+    // The attacker's orders are found by the id the façade shows for them.
+    let t = s.state.ground_truth();
+    let (id, symbol) = {
+        let w = s.state.world();
+        let uuid = t.attacker_order_uuids.last().expect("the attack traded");
+        let o = w.order(uuid).unwrap();
+        (Kucoin.public_order_id(&w, uuid), o.market.symbol.clone())
+    };
+    let ro = Api::new(&s, "readonly");
+    let o = ro
+        .get(
+            &format!("/api/v1/hf/orders/{id}"),
+            &format!("symbol={symbol}"),
+        )
+        .await
+        .ok();
+    assert_eq!(o["id"], id.as_str());
+    // An injected server error: 500 with 500000, and nothing placed.
+    let set = |rules: Value| {
+        let url = format!("{}/_mock/faults", s.url);
+        async move {
+            let r = reqwest::Client::new()
+                .post(url)
+                .json(&rules)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+        }
+    };
+    set(json!([{"path": "/api/v1/hf/orders", "method": "POST", "error_rate": 1.0, "count": 1}]))
+        .await;
+    let bot = Api::new(&s, "bot");
+    let before = s.state.world().orders.len();
+    let order = limit_order("BTC-USDT", "buy", "50000", "0.001", "f1");
+    bot.post("/api/v1/hf/orders", order.clone())
+        .await
+        .refused(500, "500000");
+    assert_eq!(s.state.world().orders.len(), before);
+    bot.post("/api/v1/hf/orders", order).await.ok();
+    // A rate-limit storm: 429000 for everyone while it lasts.
+    set(json!([{"path": "*", "storm_secs": 60, "count": 1}])).await;
+    let r = ro.get("/api/v1/accounts", "").await;
+    r.refused(429, "429000");
+    assert_eq!(r.header("gw-ratelimit-limit").as_deref(), Some("2000"));
+    s.shutdown().await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_live_attacker_trades_on_kucoin_until_the_key_is_revoked() {
+    let sc = mock::scenario::load("pump-and-dump", None).unwrap();
+    let s = serve(
+        sc,
+        MockOptions {
+            live_attacker: true,
+            ..MockOptions::default()
+        },
+    )
+    .await;
+    let before = s.state.ground_truth().attacker_order_uuids.len();
+    // Paused time: the attacker's waits pass at once.
+    for _ in 0..600 {
+        if s.state.ground_truth().attacker_order_uuids.len() >= before + 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let truth = s.state.ground_truth();
+    assert!(
+        truth.attacker_order_uuids.len() >= before + 2,
+        "the live attacker placed nothing"
+    );
+    {
+        let w = s.state.world();
+        let live = w.order(truth.attacker_order_uuids.last().unwrap()).unwrap();
+        assert!(
+            live.market.symbol.ends_with("-USDT"),
+            "{}",
+            live.market.symbol
+        );
+    }
+    // The user deletes the key in the web UI (the drill API): the attacker stops.
+    assert!(s.state.revoke_key(&truth.leaked_access_key));
+    let after = s.state.ground_truth();
+    for _ in 0..100 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        s.state.ground_truth().attacker_order_uuids.len() <= after.attacker_order_uuids.len(),
+        "nothing after the revocation"
+    );
     s.shutdown().await.unwrap();
 }
