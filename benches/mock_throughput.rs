@@ -8,7 +8,9 @@
 //!   hex signature, `timestamp` and `recvWindow`) and Bybit (`GET /v5/order/realtime?
 //!   category=spot&symbol=BTCUSDT`, `X-BAPI-*` headers with a hex HMAC over timestamp, key,
 //!   window and query; a `retCode` other than 0 counts as failed, as Bybit answers errors
-//!   with HTTP 200).
+//!   with HTTP 200) and KuCoin (`GET /api/v1/hf/orders/active?symbol=BTC-USDT`, `KC-API-*`
+//!   headers with a base64 HMAC over timestamp, method, path and query, and the passphrase
+//!   HMAC-signed).
 //! - `closed`: with `MOCK_BENCH_STORED_ORDERS` (default 1,000,000) orders stored, the CPU of
 //!   the closed-orders listing itself (the index walk, in-process) and the server CPU per HTTP
 //!   call (`MOCK_BENCH_CLOSED_CALLS` sequential calls, default 200) for a full page (limit 1000)
@@ -32,6 +34,7 @@ use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use respond::mock::binance::Binance;
 use respond::mock::bybit::Bybit;
+use respond::mock::kucoin::Kucoin;
 use respond::mock::upbit::Upbit;
 use respond::mock::venue::state::{Order, OrderState};
 use respond::mock::{self, Facade, KeyInfo, MockOptions, Venue};
@@ -95,6 +98,7 @@ enum Exchange {
     Upbit,
     Binance,
     Bybit,
+    Kucoin,
 }
 
 impl Exchange {
@@ -103,6 +107,7 @@ impl Exchange {
             Exchange::Upbit => Arc::new(Upbit),
             Exchange::Binance => Arc::new(Binance),
             Exchange::Bybit => Arc::new(Bybit),
+            Exchange::Kucoin => Arc::new(Kucoin),
         }
     }
 
@@ -112,6 +117,9 @@ impl Exchange {
             Exchange::Binance => "binance: GET /api/v3/openOrders?symbol=BTCUSDT, HMAC hex",
             Exchange::Bybit => {
                 "bybit: GET /v5/order/realtime?category=spot&symbol=BTCUSDT, HMAC hex"
+            }
+            Exchange::Kucoin => {
+                "kucoin: GET /api/v1/hf/orders/active?symbol=BTC-USDT, HMAC base64 + passphrase"
             }
         }
     }
@@ -160,6 +168,24 @@ impl Exchange {
                     .header("X-BAPI-RECV-WINDOW", "5000")
                     .header("X-BAPI-SIGN", hmac_hex(&key.secret_key, &text))
             }
+            Exchange::Kucoin => {
+                let ts = (chrono::Utc::now().timestamp_millis() + skew_ms).to_string();
+                let path = "/api/v1/hf/orders/active?symbol=BTC-USDT";
+                let b64 = |text: &str| {
+                    let mut mac =
+                        Hmac::<Sha256>::new_from_slice(key.secret_key.as_bytes()).expect("key");
+                    mac.update(text.as_bytes());
+                    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+                };
+                let pass = key.passphrase.as_deref().unwrap_or_default();
+                client
+                    .get(format!("{url}{path}"))
+                    .header("KC-API-KEY", &key.access_key)
+                    .header("KC-API-TIMESTAMP", &ts)
+                    .header("KC-API-SIGN", b64(&format!("{ts}GET{path}")))
+                    .header("KC-API-PASSPHRASE", b64(pass))
+                    .header("KC-API-KEY-VERSION", "2")
+            }
         }
     }
 }
@@ -172,6 +198,7 @@ fn main() {
                 throughput(Exchange::Upbit);
                 throughput(Exchange::Binance);
                 throughput(Exchange::Bybit);
+                throughput(Exchange::Kucoin);
             }
             "closed" => closed_orders_at_scale(),
             other => eprintln!("mock_throughput: unknown case `{other}` (throughput, closed)"),

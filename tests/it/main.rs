@@ -31,6 +31,7 @@ mod mock_bybit;
 mod mock_cli;
 mod mock_conformance;
 mod mock_e2e;
+mod mock_kucoin;
 mod playbook_check;
 mod reliability_crash;
 mod reliability_faults;

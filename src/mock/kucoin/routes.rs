@@ -113,6 +113,7 @@ pub enum Ep {
     StopCancel,
     Withdrawals,
     Deposits,
+    WithdrawalCreate,
     WithdrawalCancel,
     SubKeyDelete,
 }
@@ -210,6 +211,7 @@ pub fn route(method: &str, path: &str) -> Option<Route> {
         ("DELETE", ["api", "v1", "stop-order", _]) => r(StopCancel, Signed(Trade), S, 3, id(3)),
         ("GET", ["api", "v1", "withdrawals"]) => r(Withdrawals, Signed(Read), M, 20, None),
         ("GET", ["api", "v1", "deposits"]) => r(Deposits, Signed(Read), M, 5, None),
+        ("POST", ["api", "v3", "withdrawals"]) => r(WithdrawalCreate, Signed(Withdraw), M, 5, None),
         ("DELETE", ["api", "v1", "withdrawals", _]) => {
             r(WithdrawalCancel, Signed(Withdraw), M, 20, id(3))
         }
@@ -574,6 +576,7 @@ fn dispatch(ep: Ep, c: &mut Ctx<'_>) -> Result<Value, ApiErr> {
         Ep::StopCancel => trade::stop_cancel(c)?,
         Ep::Withdrawals => wallet::withdrawals(c)?,
         Ep::Deposits => wallet::deposits(c)?,
+        Ep::WithdrawalCreate => wallet::withdrawal_create(c)?,
         Ep::WithdrawalCancel => wallet::withdrawal_cancel(c)?,
         Ep::SubKeyDelete => wallet::delete_sub_key(c)?,
     })

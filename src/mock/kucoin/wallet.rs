@@ -1,7 +1,7 @@
 //! KuCoin's account, key and wallet endpoints over the venue: balances
 //! (`GET /api/v1/accounts`), the calling key's settings (`GET /api/v1/user/api-key`),
-//! withdrawal and deposit records (page-numbered, newest first), cancelling a `PROCESSING`
-//! withdrawal, and a master account's key deleting a key of one of its sub-accounts
+//! withdrawal and deposit records (page-numbered, newest first), a withdrawal to an
+//! allowlisted address and cancelling a `PROCESSING` one, and a master account's key deleting a key of one of its sub-accounts
 //! (`DELETE /api/v1/sub/api-key`).
 //!
 //! Balances: the venue keeps one balance per coin, shown as the `trade` account (or
@@ -173,6 +173,50 @@ pub fn deposits(c: &Ctx<'_>) -> Result<Value, ApiErr> {
         |_| status.as_deref().map_or(true, |s| s == "SUCCESS"),
         wire::deposit,
     )
+}
+
+/// `POST /api/v3/withdrawals`: a withdrawal (`withdrawType` `ADDRESS`) of `amount` to
+/// `toAddress`, which must be on the account's withdrawal allowlist (400100 otherwise);
+/// `PROCESSING` until cancelled (`{"withdrawalId"}`). 200004 when the balance cannot cover
+/// the amount and the fee.
+pub fn withdrawal_create(c: &mut Ctx<'_>) -> Result<Value, ApiErr> {
+    let k = c.key()?.clone();
+    let need = |n: &str| {
+        c.get(n)
+            .map(str::to_string)
+            .ok_or_else(|| errors::required(n))
+    };
+    let currency = need("currency")?;
+    let address = need("toAddress")?;
+    let amount: rust_decimal::Decimal = need("amount")?
+        .parse()
+        .ok()
+        .filter(|a: &rust_decimal::Decimal| a.is_sign_positive() && !a.is_zero())
+        .ok_or_else(|| errors::bad_param("amount"))?;
+    if c.get("withdrawType").is_some_and(|t| t != "ADDRESS") {
+        return Err(errors::params(
+            "only withdrawType ADDRESS is offered by this mock",
+        ));
+    }
+    let mut w = c.ex.world();
+    let net_type = w
+        .addresses
+        .iter()
+        .find(|a| a.account == k.account && a.currency == currency && a.address == address)
+        .map(|a| a.net_type.clone())
+        .unwrap_or_else(|| currency.clone());
+    let req = transfers::WithdrawalRequest {
+        currency,
+        net_type,
+        address,
+        amount,
+    };
+    let pos = transfers::request_withdrawal(&mut w, &k.account, &k.access_key, req, c.now)
+        .map_err(|e| match e {
+            transfers::TransferError::InsufficientFunds => errors::insufficient(),
+            _ => errors::params("the address is not on the withdrawal allowlist"),
+        })?;
+    Ok(json!({"withdrawalId": wire::withdrawal_id(pos)}))
 }
 
 /// `DELETE /api/v1/withdrawals/{id}`: cancels a `PROCESSING` withdrawal of the caller's
