@@ -16,6 +16,9 @@
 //! row per size runs it against the Coinbase façade: per round one listing page and one
 //! `batch_cancel` per 100 orders, then a final listing, against 30 signed requests per second
 //! (`coinbase_floor`).
+//! A KuCoin row per size runs it against the KuCoin façade: per round three cancel-all calls
+//! (HF, classic, stop orders; weights 30, 20 and 3) and the listings (2 per symbol), far inside
+//! the Spot pool's 4,000 per 30 s, so its floor is zero too.
 //!
 //! Export: `exchange.export_history` then `exchange.export_fills` with `all: true` (one
 //! `GET /v1/order` per order, all in the `default` group of 30/s): requests per second of each
@@ -37,12 +40,14 @@ use respond::exchange::binance::limits::{containment_weight, floor as binance_fl
 use respond::exchange::binance::{BinanceClient, BinanceConfig};
 use respond::exchange::bybit::{BybitClient, BybitConfig};
 use respond::exchange::coinbase::{CoinbaseClient, CoinbaseConfig};
+use respond::exchange::kucoin::{KucoinClient, KucoinConfig};
 use respond::exchange::upbit::limits::cancel_all_floor;
 use respond::exchange::upbit::{UpbitClient, UpbitConfig};
 use respond::exchange::Exchange;
 use respond::mock::binance::Binance;
 use respond::mock::bybit::Bybit;
 use respond::mock::coinbase::Coinbase;
+use respond::mock::kucoin::Kucoin;
 use respond::mock::upbit::Upbit;
 use respond::mock::{self, MockOptions, MockServer, RequestRecord, Venue};
 use respond::output::{Printer, Verbosity};
@@ -111,6 +116,7 @@ impl Mock {
         KeyPair {
             access_key: k.access_key.clone(),
             secret_key: Secret::new(k.secret_key.clone()),
+            passphrase: k.passphrase.clone().map(Secret::new),
         }
     }
     fn client(&self, label: &str) -> Box<dyn Exchange> {
@@ -128,6 +134,11 @@ impl Mock {
             let mut cfg = CoinbaseConfig::new(k.access_key, k.secret_key);
             cfg.base_url = url;
             Box::new(CoinbaseClient::new(cfg).expect("client"))
+        } else if self.exchange == "kucoin" {
+            let mut cfg = KucoinConfig::new(k.access_key, k.secret_key);
+            cfg.passphrase = k.passphrase;
+            cfg.base_url = url;
+            Box::new(KucoinClient::new(cfg).expect("client"))
         } else {
             let mut cfg = UpbitConfig::new(k.access_key, k.secret_key);
             cfg.base_url = url;
@@ -272,8 +283,9 @@ async fn containment_on(facade: Arc<dyn mock::Facade>, n: usize) -> Row {
     let floor = if m.exchange == "binance" {
         // Every order open at the first listing is cancelled in that round.
         binance_floor(containment_weight(SYMBOLS, 1))
-    } else if m.exchange == "bybit" {
-        // Two listings and five cancel-all calls: within one second's budget of each.
+    } else if m.exchange == "bybit" || m.exchange == "kucoin" {
+        // Bybit: two listings and five cancel-all calls, within one second's budget of each.
+        // KuCoin: three cancel-all calls and the listings, within the Spot pool's 30 s.
         Duration::ZERO
     } else if m.exchange == "coinbase" {
         coinbase_floor(n)
@@ -544,6 +556,9 @@ fn main() {
         for &n in &sizes {
             rows.push(containment_on(Arc::new(Coinbase), n).await);
         }
+        for &n in &sizes {
+            rows.push(containment_on(Arc::new(Kucoin), n).await);
+        }
         println!("time to containment (start -> last open order cancelled, mock log), rate limits enforced");
         println!(
             "{:<8} {:>6} {:>10} {:>12} {:>7} {:>12} {:>12} {:>7} {:>10} {:>9} {:>5}",
@@ -584,7 +599,7 @@ fn main() {
                 r.s429
             );
         }
-        println!("(floor: upbit::limits::cancel_all_floor, binance::limits::floor(containment_weight), zero for bybit, coinbase_floor, no network time; 0 = the limits impose no wait)");
+        println!("(floor: upbit::limits::cancel_all_floor, binance::limits::floor(containment_weight), zero for bybit and kucoin, coinbase_floor, no network time; 0 = the limits impose no wait)");
         println!("(adapter+rb: until cancel_all_open_orders returned, including the final listing and read-back;");
         println!(" run: a snapshot then exchange.cancel_open_orders through run_new, from the run's start;");
         println!(" max gap: the longest pause between two requests of the run)");

@@ -125,6 +125,7 @@ async fn export(orders: usize) {
         primary: Some(KeyPair {
             access_key: k.access_key.clone(),
             secret_key: Secret::new(k.secret_key.clone()),
+            passphrase: k.passphrase.clone().map(Secret::new),
         }),
         readonly: None,
         master: None,

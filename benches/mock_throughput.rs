@@ -5,12 +5,14 @@
 //!   memory before, during and after the run (`MOCK_BENCH_REQUESTS=1000000` for the long memory
 //!   run, `MOCK_BENCH_CONCURRENCY=64`), one row per façade: Upbit (`GET /v1/orders/chance`, a
 //!   JWT with a `query_hash`), Binance (`GET /api/v3/openOrders?symbol=BTCUSDT`, an HMAC
-//!   hex signature, `timestamp` and `recvWindow`) and Bybit (`GET /v5/order/realtime?
+//!   hex signature, `timestamp` and `recvWindow`), Bybit (`GET /v5/order/realtime?
 //!   category=spot&symbol=BTCUSDT`, `X-BAPI-*` headers with a hex HMAC over timestamp, key,
 //!   window and query; a `retCode` other than 0 counts as failed, as Bybit answers errors
-//!   with HTTP 200) and Coinbase (`GET /api/v3/brokerage/orders/historical/batch?
+//!   with HTTP 200), Coinbase (`GET /api/v3/brokerage/orders/historical/batch?
 //!   order_status=OPEN&product_ids=BTC-USD`, a fresh ES256 JWT per request, verified with the
-//!   key's P-256 public key).
+//!   key's P-256 public key) and KuCoin
+//!   (`GET /api/v1/hf/orders/active?symbol=BTC-USDT`, `KC-API-*` headers with a base64 HMAC over
+//!   timestamp, method, path and query, and the passphrase HMAC-signed).
 //! - `closed`: with `MOCK_BENCH_STORED_ORDERS` (default 1,000,000) orders stored, the CPU of
 //!   the closed-orders listing itself (the index walk, in-process) and the server CPU per HTTP
 //!   call (`MOCK_BENCH_CLOSED_CALLS` sequential calls, default 200) for a full page (limit 1000)
@@ -35,6 +37,7 @@ use hmac::{Hmac, Mac};
 use respond::mock::binance::Binance;
 use respond::mock::bybit::Bybit;
 use respond::mock::coinbase::Coinbase;
+use respond::mock::kucoin::Kucoin;
 use respond::mock::upbit::Upbit;
 use respond::mock::venue::state::{Order, OrderState};
 use respond::mock::{self, Facade, KeyInfo, MockOptions, Venue};
@@ -99,6 +102,7 @@ enum Exchange {
     Binance,
     Bybit,
     Coinbase,
+    Kucoin,
 }
 
 /// A CDP bearer token (ES256, raw `r‖s`) for `GET {host}{path}`, signed with the key's
@@ -141,6 +145,7 @@ impl Exchange {
             Exchange::Binance => Arc::new(Binance),
             Exchange::Bybit => Arc::new(Bybit),
             Exchange::Coinbase => Arc::new(Coinbase),
+            Exchange::Kucoin => Arc::new(Kucoin),
         }
     }
 
@@ -153,6 +158,8 @@ impl Exchange {
             }
             Exchange::Coinbase => {
                 "coinbase: GET /api/v3/brokerage/orders/historical/batch?order_status=OPEN, ES256 JWT"
+            Exchange::Kucoin => {
+                "kucoin: GET /api/v1/hf/orders/active?symbol=BTC-USDT, HMAC base64 + passphrase"
             }
         }
     }
@@ -208,6 +215,23 @@ impl Exchange {
                 client
                     .get(format!("{url}{path}?order_status=OPEN&product_ids=BTC-USD"))
                     .bearer_auth(cdp_token(key, host, path, now_s, n))
+            Exchange::Kucoin => {
+                let ts = (chrono::Utc::now().timestamp_millis() + skew_ms).to_string();
+                let path = "/api/v1/hf/orders/active?symbol=BTC-USDT";
+                let b64 = |text: &str| {
+                    let mut mac =
+                        Hmac::<Sha256>::new_from_slice(key.secret_key.as_bytes()).expect("key");
+                    mac.update(text.as_bytes());
+                    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+                };
+                let pass = key.passphrase.as_deref().unwrap_or_default();
+                client
+                    .get(format!("{url}{path}"))
+                    .header("KC-API-KEY", &key.access_key)
+                    .header("KC-API-TIMESTAMP", &ts)
+                    .header("KC-API-SIGN", b64(&format!("{ts}GET{path}")))
+                    .header("KC-API-PASSPHRASE", b64(pass))
+                    .header("KC-API-KEY-VERSION", "2")
             }
         }
     }
@@ -222,6 +246,7 @@ fn main() {
                 throughput(Exchange::Binance);
                 throughput(Exchange::Bybit);
                 throughput(Exchange::Coinbase);
+                throughput(Exchange::Kucoin);
             }
             "closed" => closed_orders_at_scale(),
             other => eprintln!("mock_throughput: unknown case `{other}` (throughput, closed)"),

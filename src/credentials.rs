@@ -4,9 +4,13 @@
 //! may be given: the primary (the leaked key, used while it still works) and an optional
 //! read-only investigation key the run switches to once the leaked key is deleted. Names are
 //! `<EXCHANGE>_ACCESS_KEY` / `<EXCHANGE>_SECRET_KEY` and `<EXCHANGE>_READONLY_ACCESS_KEY` /
-//! `<EXCHANGE>_READONLY_SECRET_KEY`, the same in the environment and in the file. A file that
-//! group or others can read is refused. A secret that is a PEM private key may span lines: in
-//! the file as one quoted value, at the prompt as the pasted block up to its `-----END` line. Errors name variables and files, never values.
+//! `<EXCHANGE>_READONLY_SECRET_KEY`, the same in the environment and in the file. Exchanges
+//! whose keys carry a third part (a passphrase) read it from `<EXCHANGE>_PASSPHRASE`,
+//! `<EXCHANGE>_READONLY_PASSPHRASE` and `<EXCHANGE>_MASTER_PASSPHRASE`, a secret like the
+//! secret key (prompted without echo, redacted everywhere). A file that group or others can
+//! read is refused. A secret that is a PEM private key may span lines: in the file as one
+//! quoted value, at the prompt as the pasted block up to its `-----END` line. Errors name
+//! variables and files, never values.
 
 use std::collections::HashMap;
 use std::io::IsTerminal;
@@ -19,6 +23,8 @@ use crate::secret::Secret;
 pub struct KeyPair {
     pub access_key: String,
     pub secret_key: Secret,
+    /// The key's passphrase, on exchanges whose keys have one (`<EXCHANGE>_PASSPHRASE`).
+    pub passphrase: Option<Secret>,
 }
 
 /// The key pairs a run may use.
@@ -67,6 +73,11 @@ struct Names {
     master_access: String,
     master_secret: String,
     sub_account: String,
+    passphrase: String,
+    ro_passphrase: String,
+    master_passphrase: String,
+    /// The exchange's keys carry a passphrase ([`crate::exchange::registry::CredentialField`]).
+    has_passphrase: bool,
 }
 
 fn names(exchange: &str) -> Names {
@@ -88,6 +99,11 @@ fn names(exchange: &str) -> Names {
         master_access: format!("{up}_MASTER_ACCESS_KEY"),
         master_secret: format!("{up}_MASTER_SECRET_KEY"),
         sub_account: format!("{up}_SUB_ACCOUNT"),
+        passphrase: format!("{up}_PASSPHRASE"),
+        ro_passphrase: format!("{up}_READONLY_PASSPHRASE"),
+        master_passphrase: format!("{up}_MASTER_PASSPHRASE"),
+        has_passphrase: crate::exchange::registry::get(exchange)
+            .is_some_and(|d| d.credential_fields.iter().any(|f| f.suffix == "PASSPHRASE")),
     }
 }
 
@@ -112,6 +128,9 @@ pub fn load(
                 &n.master_access,
                 &n.master_secret,
                 &n.sub_account,
+                &n.passphrase,
+                &n.ro_passphrase,
+                &n.master_passphrase,
             ] {
                 if let Ok(v) = std::env::var(name) {
                     m.insert(name.clone(), v);
@@ -121,9 +140,17 @@ pub fn load(
         }
     };
     let mut creds = Credentials {
-        primary: pair(&vars, &n.access, &n.secret)?,
-        readonly: pair(&vars, &n.ro_access, &n.ro_secret)?,
-        master: pair(&vars, &n.master_access, &n.master_secret)?,
+        primary: with_passphrase(pair(&vars, &n.access, &n.secret)?, &vars, &n.passphrase),
+        readonly: with_passphrase(
+            pair(&vars, &n.ro_access, &n.ro_secret)?,
+            &vars,
+            &n.ro_passphrase,
+        ),
+        master: with_passphrase(
+            pair(&vars, &n.master_access, &n.master_secret)?,
+            &vars,
+            &n.master_passphrase,
+        ),
         sub_account: vars
             .get(&n.sub_account)
             .map(|s| s.trim().to_string())
@@ -135,7 +162,11 @@ pub fn load(
         && allow_prompt
         && std::io::stdin().is_terminal()
     {
-        creds.primary = prompt_pair(&n.access, &n.secret)?;
+        creds.primary = prompt_pair(
+            &n.access,
+            &n.secret,
+            n.has_passphrase.then_some(&*n.passphrase),
+        )?;
     }
     if creds.primary.is_none() && creds.readonly.is_none() {
         return Err(CredentialError::Missing {
@@ -150,13 +181,18 @@ pub fn load(
 /// resume after the old key was deleted needs it, not the old key.
 pub fn prompt_readonly(exchange: &str) -> Result<KeyPair, CredentialError> {
     let n = names(exchange);
-    prompt_pair(&n.ro_access, &n.ro_secret)?.ok_or(CredentialError::Missing {
+    let pass = n.has_passphrase.then_some(&*n.ro_passphrase);
+    prompt_pair(&n.ro_access, &n.ro_secret, pass)?.ok_or(CredentialError::Missing {
         access: n.ro_access,
         secret: n.ro_secret,
     })
 }
 
-fn prompt_pair(access: &str, secret: &str) -> Result<Option<KeyPair>, CredentialError> {
+fn prompt_pair(
+    access: &str,
+    secret: &str,
+    passphrase: Option<&str>,
+) -> Result<Option<KeyPair>, CredentialError> {
     let prompt = |name: &str| {
         rpassword::prompt_password(format!("{name} (input hidden): "))
             .map_err(|e| CredentialError::Prompt(e.to_string()))
@@ -168,7 +204,30 @@ fn prompt_pair(access: &str, secret: &str) -> Result<Option<KeyPair>, Credential
         rpassword::read_password().map_err(|e| CredentialError::Prompt(e.to_string()))
     })?;
     m.insert(secret.to_string(), value);
-    pair(&m, access, secret)
+    if let Some(p) = passphrase {
+        m.insert(p.to_string(), prompt(p)?);
+    }
+    Ok(with_passphrase(
+        pair(&m, access, secret)?,
+        &m,
+        passphrase.unwrap_or(""),
+    ))
+}
+
+/// The pair with its passphrase from `name`, when one is set (a secret from here on).
+fn with_passphrase(
+    pair: Option<KeyPair>,
+    vars: &HashMap<String, String>,
+    name: &str,
+) -> Option<KeyPair> {
+    pair.map(|mut k| {
+        k.passphrase = vars
+            .get(name)
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
+            .map(Secret::new);
+        k
+    })
 }
 
 /// Most lines a pasted PEM private key is read for.
@@ -209,6 +268,7 @@ fn pair(
         (Some(a), Some(s)) => Ok(Some(KeyPair {
             access_key: a.to_string(),
             secret_key: Secret::new(s),
+            passphrase: None,
         })),
         (None, None) => Ok(None),
         _ => Err(CredentialError::HalfPair {
@@ -295,7 +355,11 @@ fn read_file(path: &Path) -> Result<HashMap<String, String>, CredentialError> {
                 out.insert(k.to_string(), v);
             }
             // Only the keys this tool reads must parse; a line never shows its value.
-            Err(reason) if k.ends_with("_ACCESS_KEY") || k.ends_with("_SECRET_KEY") => {
+            Err(reason)
+                if k.ends_with("_ACCESS_KEY")
+                    || k.ends_with("_SECRET_KEY")
+                    || k.ends_with("_PASSPHRASE") =>
+            {
                 return Err(syntax(i + 1, &format!("{k}: {reason}")));
             }
             Err(_) => {}
@@ -363,6 +427,42 @@ mod tests {
             c.readonly.unwrap().secret_key.expose(),
             "sk-readonly-value-0001"
         );
+    }
+
+    /// Keys with a passphrase (a third part): read for every key from the file, a secret from then
+    /// on (redacted wherever text goes), and a broken passphrase line is refused by line,
+    /// never shown.
+    #[test]
+    fn passphrases_are_read_as_secrets() {
+        let t = tempfile::tempdir().unwrap();
+        let p = write(
+            t.path(),
+            0o600,
+            "TESTP_ACCESS_KEY=kc-ak-1\nTESTP_SECRET_KEY=kc-sk-value-0001\nTESTP_PASSPHRASE=kc-pass-primary-0001\n\
+             TESTP_READONLY_ACCESS_KEY=kc-ro\nTESTP_READONLY_SECRET_KEY=kc-sk-ro-0001\nTESTP_READONLY_PASSPHRASE='kc-pass-ro-0001'\n\
+             TESTP_MASTER_ACCESS_KEY=kc-m\nTESTP_MASTER_SECRET_KEY=kc-sk-m-0001\nTESTP_MASTER_PASSPHRASE=kc-pass-master-0001\nTESTP_SUB_ACCOUNT=bot1\n",
+        );
+        let c = load("testp", Some(&p), false).unwrap();
+        let pass = |k: &Option<KeyPair>| {
+            k.as_ref()
+                .and_then(|k| k.passphrase.as_ref())
+                .map(|s| s.expose().to_string())
+        };
+        assert_eq!(pass(&c.primary).as_deref(), Some("kc-pass-primary-0001"));
+        assert_eq!(pass(&c.readonly).as_deref(), Some("kc-pass-ro-0001"));
+        assert_eq!(pass(&c.master).as_deref(), Some("kc-pass-master-0001"));
+        assert_eq!(c.sub_account.as_deref(), Some("bot1"));
+        let shown = crate::secret::redact("passphrase kc-pass-primary-0001 in a message");
+        assert!(!shown.contains("kc-pass-primary-0001"), "{shown}");
+        assert!(!format!("{:?}", c.primary).contains("kc-pass-primary-0001"));
+        let bad = write(
+            t.path(),
+            0o600,
+            "TESTP_ACCESS_KEY=kc-ak-1\nTESTP_SECRET_KEY=kc-sk-value-0001\nTESTP_PASSPHRASE=\"kc-unclosed-0002\n",
+        );
+        let e = load("testp", Some(&bad), false).unwrap_err().to_string();
+        assert!(e.contains(":3:") && e.contains("TESTP_PASSPHRASE"), "{e}");
+        assert!(!e.contains("kc-unclosed-0002"), "{e}");
     }
 
     #[test]

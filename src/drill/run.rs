@@ -123,6 +123,7 @@ fn key_pair(k: &mock::KeyInfo) -> KeyPair {
     KeyPair {
         access_key: k.access_key.clone(),
         secret_key: Secret::new(k.secret_key.clone()),
+        passphrase: k.passphrase.clone().map(Secret::new),
     }
 }
 

@@ -23,6 +23,8 @@ pub mod binance;
 pub mod bybit;
 #[path = "coinbase/mod.rs"]
 pub mod coinbase;
+#[path = "kucoin/mod.rs"]
+pub mod kucoin;
 #[path = "upbit/mod.rs"]
 pub mod upbit;
 
@@ -31,6 +33,7 @@ pub mod adapters {
     pub use super::binance;
     pub use super::bybit;
     pub use super::coinbase;
+    pub use super::kucoin;
     pub use super::upbit;
 }
 
@@ -50,6 +53,7 @@ pub fn all() -> &'static [&'static Descriptor] {
         &binance::DESCRIPTOR,
         &bybit::DESCRIPTOR,
         &coinbase::DESCRIPTOR,
+        &kucoin::DESCRIPTOR,
     ]
 }
 

@@ -17,6 +17,7 @@ pub mod bybit;
 pub mod coinbase;
 pub mod drill_api;
 pub mod http;
+pub mod kucoin;
 pub mod upbit;
 pub mod venue;
 

@@ -150,7 +150,7 @@ impl Connection {
         let material = |k: &KeyPair| KeyMaterial {
             access_key: k.access_key.clone(),
             secret_key: k.secret_key.clone(),
-            passphrase: None,
+            passphrase: k.passphrase.clone(),
         };
         let keys: Vec<KeyMaterial> = match (&self.primary, &self.readonly) {
             (Some(p), r) => std::iter::once(p).chain(r).map(material).collect(),

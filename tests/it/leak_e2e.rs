@@ -67,6 +67,7 @@ impl Env {
         KeyPair {
             access_key: k.access_key.clone(),
             secret_key: Secret::new(k.secret_key.clone()),
+            passphrase: None,
         }
     }
 

@@ -1,4 +1,4 @@
-//! Conformance: ccxt's `upbit`, `binance`, `bybit` and `coinbase` classes (an independent client from PyPI) drive
+//! Conformance: ccxt's `upbit`, `binance`, `bybit`, `coinbase` and `kucoin` classes (an independent client from PyPI) drive
 //! the mock over loopback. The virtual environment lives in `target/ccxt-venv` (created with
 //! `python3 -m venv` and `pip install ccxt` when missing; `.ci/run` installs it). If it cannot
 //! be set up (no Python, no network) each test prints a notice that it skipped, which nextest
@@ -12,6 +12,7 @@ use std::sync::Arc;
 use respond::mock::binance::Binance;
 use respond::mock::bybit::Bybit;
 use respond::mock::coinbase::Coinbase;
+use respond::mock::kucoin::Kucoin;
 use respond::mock::upbit::Upbit;
 use respond::mock::{self, Facade, MockOptions, Venue};
 
@@ -86,7 +87,7 @@ async fn run_script(mut cmd: tokio::process::Command) -> serde_json::Value {
 
 /// Serves scenario `blank` through `facade` (no live attacker) and runs the conformance
 /// `script` against it with the `bot`, `readonly` and `attacker` keys in the environment
-/// (`MOCK_BOT_KEY`, `MOCK_BOT_SECRET`, …): the venue, the server and the script's summary.
+/// (`MOCK_BOT_KEY`, `MOCK_BOT_SECRET`, `MOCK_BOT_PASSPHRASE` where keys have one, …): the venue, the server and the script's summary.
 async fn drive(
     py: PathBuf,
     facade: Arc<dyn Facade>,
@@ -114,6 +115,9 @@ async fn drive(
         let k = ex.key(label).unwrap();
         cmd.env(format!("MOCK_{var}_KEY"), &k.access_key)
             .env(format!("MOCK_{var}_SECRET"), &k.secret_key);
+        if let Some(p) = &k.passphrase {
+            cmd.env(format!("MOCK_{var}_PASSPHRASE"), p);
+        }
     }
     let v = run_script(cmd).await;
     (ex, server, v)
@@ -236,6 +240,40 @@ async fn ccxt_coinbase_drives_the_mock() {
         .any(|r| r.path.ends_with("/transactions") && r.error.is_none()));
     assert!(log.iter().any(|r| r.status == 429));
     assert!(log.iter().any(|r| r.status == 403));
+    assert!(ex.world().keys[&ex.key("attacker").unwrap().access_key].is_revoked());
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ccxt_kucoin_drives_the_mock() {
+    let Some(py) = ccxt_or_skip("ccxt_kucoin_drives_the_mock").await else {
+        return;
+    };
+    let (ex, server, v) = drive(py, Arc::new(Kucoin), "ccxt_kucoin.py").await;
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["checked"].as_array().unwrap().len(), 15, "{v}");
+    // The writes reached the mock once each: four HF orders (two cancelled alone or by
+    // cancel-all, one more by cancel-all, the market buy filled) and one stop order
+    // cancelled by the stop cancel-all; the attacker's key is revoked.
+    let log = ex.requests();
+    let placed = |method: &str, path: &str| {
+        log.iter()
+            .filter(|r| r.method == method && r.path == path && r.error.is_none())
+            .count()
+    };
+    assert_eq!(placed("POST", "/api/v1/hf/orders"), 4);
+    assert_eq!(placed("POST", "/api/v1/stop-order"), 1);
+    assert_eq!(placed("DELETE", "/api/v1/stop-order/cancel"), 1);
+    assert_eq!(placed("DELETE", "/api/v1/hf/orders/cancelAll"), 1);
+    let cancels: usize = log.iter().map(|r| r.orders_cancelled.len()).sum();
+    assert_eq!(cancels, 3);
+    assert!(placed("GET", "/api/v3/currencies") >= 1);
+    for code in ["400003", "400004", "400005", "400007", "429000"] {
+        assert!(
+            log.iter().any(|r| r.error.as_deref() == Some(code)),
+            "{code} answered"
+        );
+    }
     assert!(ex.world().keys[&ex.key("attacker").unwrap().access_key].is_revoked());
     server.shutdown().await.unwrap();
 }

@@ -319,3 +319,96 @@ fn verbose_shows_each_request_with_its_status_and_budget_but_no_secret() {
         }
     }
 }
+
+const PASS_CANARY: &str = "CANARYpassPHRASE0do0not0leak0Kc7";
+
+/// A KuCoin-like exchange that shows the key's settings and refuses everything else with a
+/// body echoing the request's query and every header (`KC-API-PASSPHRASE` included).
+async fn kucoin_echo(headers: HeaderMap, uri: Uri) -> (StatusCode, String) {
+    if uri.path() == "/api/v1/user/api-key" {
+        return (
+            StatusCode::OK,
+            r#"{"code":"200000","data":{"permission":"General,Spot","ipWhitelist":""}}"#.into(),
+        );
+    }
+    let all: Vec<String> = headers
+        .iter()
+        .map(|(k, v)| format!("{k}={}", v.to_str().unwrap_or_default()))
+        .collect();
+    let msg = format!(
+        "echo: {} {} {}",
+        uri.path(),
+        uri.query().unwrap_or_default(),
+        all.join(" ")
+    );
+    (
+        StatusCode::BAD_REQUEST,
+        serde_json::json!({"code": "400100", "msg": msg}).to_string(),
+    )
+}
+
+/// KuCoin's third credential, the passphrase, is a secret like the secret key: set for the
+/// leaked key and for a master key (whose sub-account key deletion sends the leaked key's
+/// passphrase in its query), echoed back by the exchange in every error, it appears in no
+/// file of the run, no line of output at `-vvv`, and not on the command line.
+#[test]
+fn a_kucoin_passphrase_never_reaches_the_bundle_the_logs_or_the_errors() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr: SocketAddr = listener.local_addr().unwrap();
+    rt.spawn(async move {
+        let app = axum::Router::new().fallback(kucoin_echo);
+        axum::serve(listener, app).await.unwrap();
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("ev");
+    let url = format!("http://{addr}");
+    let r = Respond::new()
+        .args([
+            "leak",
+            "--exchange",
+            "kucoin",
+            "-vvv",
+            "--yes",
+            "--api-url",
+            &url,
+            "--out",
+        ])
+        .arg(&out)
+        .args([
+            "--input",
+            "revoke_timeout=1s",
+            "--input",
+            "revoke_interval=100ms",
+        ])
+        .env("KUCOIN_ACCESS_KEY", CANARY_ACCESS)
+        .env("KUCOIN_SECRET_KEY", CANARY)
+        .env("KUCOIN_PASSPHRASE", PASS_CANARY)
+        .env("KUCOIN_MASTER_ACCESS_KEY", "CanaryMasterKey000000000001")
+        .env("KUCOIN_MASTER_SECRET_KEY", "CANARYsecretMASTER0do0not0leak")
+        .env("KUCOIN_MASTER_PASSPHRASE", "CANARYpassMASTER0do0not0leak")
+        .env("KUCOIN_SUB_ACCOUNT", "bot1")
+        .env("RESPOND_LOG", "trace")
+        .run();
+    assert_ne!(r.code, Some(0), "every request failed");
+    assert!(
+        r.stderr.contains("echo:") || !files_containing(&out, b"echo:").is_empty(),
+        "the echoing error bodies were never seen"
+    );
+    assert!(
+        !files_containing(&out, b"/api/v1/sub/api-key").is_empty()
+            || r.stderr.contains("/api/v1/sub/api-key"),
+        "the master's deletion (the passphrase in its query) was tried"
+    );
+    assert_clean("echoing kucoin", &out, &[&r.stdout, &r.stderr]);
+    for needle in ["CANARYpass", "CANARYsecretMASTER"] {
+        let hits = files_containing(&out, needle.as_bytes());
+        assert!(hits.is_empty(), "{needle} is in {hits:?}");
+        assert!(
+            !r.stdout.contains(needle) && !r.stderr.contains(needle),
+            "{needle} was printed"
+        );
+    }
+}

@@ -180,6 +180,7 @@ pub async fn run_playbook(
         primary: Some(respond::credentials::KeyPair {
             access_key: key.access_key.clone(),
             secret_key: Secret::new(key.secret_key.clone()),
+            passphrase: None,
         }),
         readonly: None,
         master: None,
