@@ -158,6 +158,7 @@ impl Exchange {
             }
             Exchange::Coinbase => {
                 "coinbase: GET /api/v3/brokerage/orders/historical/batch?order_status=OPEN, ES256 JWT"
+            }
             Exchange::Kucoin => {
                 "kucoin: GET /api/v1/hf/orders/active?symbol=BTC-USDT, HMAC base64 + passphrase"
             }
@@ -215,6 +216,7 @@ impl Exchange {
                 client
                     .get(format!("{url}{path}?order_status=OPEN&product_ids=BTC-USD"))
                     .bearer_auth(cdp_token(key, host, path, now_s, n))
+            }
             Exchange::Kucoin => {
                 let ts = (chrono::Utc::now().timestamp_millis() + skew_ms).to_string();
                 let path = "/api/v1/hf/orders/active?symbol=BTC-USDT";
