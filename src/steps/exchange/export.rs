@@ -81,8 +81,8 @@ pub struct Span {
     pub market: Option<String>,
 }
 
-/// A finished chunk: its answer was below the cap, or it is the newer part of a full page
-/// continued by cursor (`cursor`), or it is `saturated` (full and too short to split).
+/// A finished chunk: its answer was below the cap, or it is the provably whole part of a full
+/// page continued by cursor (`cursor`), or it is `saturated` (full and too short to split).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChunkRecord {
     #[serde(flatten)]
@@ -93,8 +93,10 @@ pub struct ChunkRecord {
     /// The chunk was full and too short to split: orders may be missing.
     #[serde(default)]
     pub saturated: bool,
-    /// The answer was a full page, newest first: every order after its oldest was in it, so
-    /// the chunk starts just after that oldest order and the next page reads what is older.
+    /// The answer was a full page whose provable part is the chunk: newest first, every order
+    /// after its oldest was in it, so the chunk starts just after that oldest order and the
+    /// next page reads what is older; oldest first, the chunk ends just before the newest
+    /// order and the next page reads what is newer.
     #[serde(default)]
     pub cursor: bool,
     /// Normalized orders of the chunk, relative to the run directory.
@@ -138,7 +140,8 @@ struct ChunkProof<'a> {
     cap: u32,
     max_window_secs: Option<u64>,
     /// Every chunk is proven whole: its answer held fewer orders than the cap, or it is the
-    /// newer part of a full page read newest first (it starts after that page's oldest order).
+    /// provable part of a full page continued by cursor (newest first: after that page's oldest
+    /// order; oldest first: before its newest).
     every_chunk_proven: bool,
     /// The chunks tile the window with no gap and no overlap (per market).
     covers_window: bool,
