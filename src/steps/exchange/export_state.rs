@@ -249,7 +249,7 @@ mod tests {
         Span {
             from: t(h),
             to: t(h + 1),
-            market: Some("KRW-BTC".into()),
+            market: Some("AAA-BBB".into()),
         }
     }
 
@@ -287,7 +287,7 @@ mod tests {
             log.append(&StateEntry::Done(chunk(h))).unwrap();
         }
         log.append(&StateEntry::Split(span(5))).unwrap();
-        log.append(&StateEntry::CandlesDone("KRW-BTC".into()))
+        log.append(&StateEntry::CandlesDone("AAA-BBB".into()))
             .unwrap();
         let path = rd.join("s.jsonl").unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
@@ -306,7 +306,7 @@ mod tests {
         let state = state.unwrap();
         assert_eq!(state.done, vec![chunk(1), chunk(2), chunk(3)]);
         assert_eq!(state.split, vec![span(5)]);
-        assert_eq!(state.candles_done, vec!["KRW-BTC".to_string()]);
+        assert_eq!(state.candles_done, vec!["AAA-BBB".to_string()]);
         assert_eq!(state.window, started().window);
         // The torn tail is cut off; the next append follows the last whole line.
         log.append(&StateEntry::Done(chunk(4))).unwrap();
