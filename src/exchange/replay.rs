@@ -281,7 +281,93 @@ impl Acc {
     }
 }
 
+/// What reading one recorded answer gave, before it is merged.
+enum Answer {
+    /// Not data: an error status, or an exchange's error inside a 2xx answer.
+    NoData,
+    Data(Decoded),
+    /// The body does not match its sidecar's hash.
+    Mismatch,
+    /// The body could not be decoded (`detail`).
+    Undecodable(String),
+}
+
+/// Reads, checks and decodes one recorded answer with the markets known before it.
+fn read_answer(
+    desc: &Descriptor,
+    run_dir: &Path,
+    side: &RawSidecar,
+    ctx: &DecodeContext<'_>,
+) -> Result<Answer, ReplayError> {
+    if !(200..300).contains(&side.status) {
+        return Ok(Answer::NoData);
+    }
+    let body_path =
+        crate::fsutil::safe_join(run_dir, &side.body_file).map_err(|e| ReplayError::Corrupt {
+            file: side.body_file.clone(),
+            detail: format!("sidecar names an unsafe body path: {e}"),
+        })?;
+    let body = std::fs::read(&body_path).map_err(io(&body_path))?;
+    if crate::fsutil::sha256_hex(&body) != side.body_sha256 {
+        return Ok(Answer::Mismatch);
+    }
+    // An error the exchange wrote inside a 2xx answer (an exchange's own error code) is no data.
+    if (desc.error_of)(side, &body).is_some() {
+        return Ok(Answer::NoData);
+    }
+    Ok(match (desc.decode_raw)(side, &body, ctx) {
+        Ok(d) => Answer::Data(d),
+        Err(e) if e.truncated => Answer::Undecodable(format!("truncated body: {e}")),
+        Err(e) => Answer::Undecodable(format!(
+            "unexpected content for {} {}: {e}",
+            side.method, side.endpoint
+        )),
+    })
+}
+
+/// Answers read ahead per thread: the rebuild reads, hashes and decodes a batch of answers on
+/// several threads, then merges them in recording order.
+const BATCH_PER_THREAD: usize = 32;
+
+/// Reads `sides` on up to `threads` threads, each with the same markets; results in order.
+fn read_batch(
+    desc: &Descriptor,
+    run_dir: &Path,
+    sides: &[RawSidecar],
+    ctx: &DecodeContext<'_>,
+    threads: usize,
+) -> Vec<Result<Answer, ReplayError>> {
+    if threads <= 1 || sides.len() <= 1 {
+        return sides
+            .iter()
+            .map(|s| read_answer(desc, run_dir, s, ctx))
+            .collect();
+    }
+    let per = sides.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = sides
+            .chunks(per)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|s| read_answer(desc, run_dir, s, ctx))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|h| h.join().expect("a rebuild thread panicked"))
+            .collect()
+    })
+}
+
 /// Rebuilds the normalized data of a run of exchange `desc` from `run_dir/raw/`.
+///
+/// Answers are read, checked and decoded in batches on several threads and merged in
+/// recording order, so the result is the one a single pass gives: an answer is decoded with
+/// the markets listed before it (after a market list, the rest of its batch is read again
+/// with the new markets), and the first damaged answer in recording order is the error.
 pub fn rebuild(
     desc: &Descriptor,
     run_dir: &Path,
@@ -292,54 +378,54 @@ pub fn rebuild(
     acc.history.local_utc_offset_secs = desc.locale.zone.utc_offset_secs;
     let mut skipped = Vec::new();
     let all = sidecars(run_dir)?;
-    for (i, side) in all.iter().enumerate() {
-        if acc.history.key_masked.is_empty() && !side.key.is_empty() {
-            acc.history.key_masked = side.key.clone();
-        }
-        if !(200..300).contains(&side.status) {
-            continue;
-        }
-        let body_path = crate::fsutil::safe_join(run_dir, &side.body_file).map_err(|e| {
-            ReplayError::Corrupt {
-                file: side.body_file.clone(),
-                detail: format!("sidecar names an unsafe body path: {e}"),
-            }
-        })?;
-        let body = std::fs::read(&body_path).map_err(io(&body_path))?;
-        if crate::fsutil::sha256_hex(&body) != side.body_sha256 {
-            let detail =
-                "body does not match the SHA-256 in its sidecar (modified or damaged)".to_string();
-            if !opts.skip_corrupt {
-                return Err(ReplayError::Corrupt {
-                    file: side.body_file.clone(),
-                    detail,
-                });
-            }
-            skipped.push(SkippedRaw {
-                file: side.body_file.clone(),
-                reason: detail,
-            });
-            continue;
-        }
-        // An error the exchange wrote inside a 2xx answer (an exchange's own error code) is no data.
-        if (desc.error_of)(side, &body).is_some() {
-            continue;
-        }
-        let ctx = DecodeContext {
-            markets: &acc.markets,
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut next = 0;
+    while next < all.len() {
+        let end = (next + threads * BATCH_PER_THREAD).min(all.len());
+        let read = {
+            let ctx = DecodeContext {
+                markets: &acc.markets,
+            };
+            read_batch(desc, run_dir, &all[next..end], &ctx, threads)
         };
-        let problem = match (desc.decode_raw)(side, &body, &ctx) {
-            Ok(d) => {
-                acc.apply(side.seq, d);
-                None
+        let start = next;
+        next = end;
+        for (j, answer) in read.into_iter().enumerate() {
+            let i = start + j;
+            let side = &all[i];
+            if acc.history.key_masked.is_empty() && !side.key.is_empty() {
+                acc.history.key_masked = side.key.clone();
             }
-            Err(e) if e.truncated => Some(format!("truncated body: {e}")),
-            Err(e) => Some(format!(
-                "unexpected content for {} {}: {e}",
-                side.method, side.endpoint
-            )),
-        };
-        if let Some(detail) = problem {
+            let detail = match answer? {
+                Answer::NoData => continue,
+                Answer::Data(d) => {
+                    let markets = matches!(d, Decoded::Markets(_));
+                    acc.apply(side.seq, d);
+                    if markets && i + 1 < end {
+                        // Later answers of this batch were decoded without these markets.
+                        next = i + 1;
+                        break;
+                    }
+                    continue;
+                }
+                Answer::Mismatch => {
+                    let detail =
+                        "body does not match the SHA-256 in its sidecar (modified or damaged)"
+                            .to_string();
+                    if !opts.skip_corrupt {
+                        return Err(ReplayError::Corrupt {
+                            file: side.body_file.clone(),
+                            detail,
+                        });
+                    }
+                    skipped.push(SkippedRaw {
+                        file: side.body_file.clone(),
+                        reason: detail,
+                    });
+                    continue;
+                }
+                Answer::Undecodable(detail) => detail,
+            };
             // The live client retried reads it could not parse: a later good answer to the
             // same request supersedes this one.
             let retry = all[i + 1..].iter().find(|later| {

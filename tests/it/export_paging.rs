@@ -1,12 +1,14 @@
 //! The closed-order export against the mock over loopback, with more orders in the window
 //! than one page holds: a full page is continued by cursor (never split and discarded), so the
 //! export sends the least number of requests (counted in the mock's request log) and every
-//! order arrives exactly once.
+//! order arrives exactly once. Upbit answers a full page with the window's newest orders,
+//! Binance's `allOrders` with its oldest: both are continued by cursor.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use respond::exchange::Order;
+use respond::mock::binance::Binance;
 use respond::mock::upbit::Upbit;
 use respond::mock::venue::state::OrderState;
 use respond::mock::{self, MockOptions, Venue};
@@ -56,33 +58,35 @@ steps:
       candles: false
 "#;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_window_over_one_page_is_read_by_cursor_with_the_fewest_requests() {
+/// Serves `facade` with [`scenario`]`(per_day)` and runs [`PLAYBOOK`] against it (the run must
+/// succeed); the temporary directory holds the evidence.
+async fn export(
+    facade: Arc<dyn mock::Facade>,
+    per_day: u32,
+) -> (
+    mock::MockServer,
+    respond::engine::RunReport,
+    tempfile::TempDir,
+) {
     let venue = Venue::new(
-        &Upbit,
-        scenario(1_300),
+        facade.as_ref(),
+        scenario(per_day),
         MockOptions {
             live_attacker: false,
             ..MockOptions::default()
         },
     )
     .unwrap();
-    let server = mock::serve("127.0.0.1:0".parse().unwrap(), Arc::new(Upbit), venue)
+    let exchange = facade.name();
+    let server = mock::serve("127.0.0.1:0".parse().unwrap(), facade, venue)
         .await
         .unwrap();
-    let stored = {
-        let w = server.state.world();
-        w.count_in_state(OrderState::Done) + w.count_in_state(OrderState::Cancelled)
-    };
-    assert!(
-        stored > 2 * PAGE,
-        "the window holds {stored} orders: over two pages"
-    );
     let k = server.state.key("bot").unwrap().clone();
     let tmp = tempfile::tempdir().unwrap();
     let pb = tmp.path().join("playbook.yaml");
     std::fs::write(&pb, PLAYBOOK).unwrap();
-    let report = support::mock::run_playbook(
+    let report = support::mock::run_playbook_on(
+        exchange,
         &server.url,
         &k,
         &pb,
@@ -96,6 +100,38 @@ async fn a_window_over_one_page_is_read_by_cursor_with_the_fewest_requests() {
         report.ok,
         "export ok: {:?}",
         report.failed().collect::<Vec<_>>()
+    );
+    (server, report, tmp)
+}
+
+/// Every one of the `stored` orders once, in the merged list and across the chunk files, and
+/// the completeness proof holds with at least one page continued by cursor.
+fn exported_once(dir: &std::path::Path, stored: usize) {
+    let orders: Vec<Order> =
+        serde_json::from_slice(&std::fs::read(dir.join("export/orders.json")).unwrap()).unwrap();
+    let ids: HashSet<&str> = orders.iter().map(|o| o.id.as_str()).collect();
+    assert_eq!(orders.len(), stored);
+    assert_eq!(ids.len(), stored);
+    let proof: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("export-chunks.json")).unwrap()).unwrap();
+    assert_eq!(proof["every_chunk_proven"], true);
+    assert_eq!(proof["covers_window"], true);
+    let chunks = proof["chunks"].as_array().unwrap();
+    let in_chunks: u64 = chunks.iter().map(|c| c["count"].as_u64().unwrap()).sum();
+    assert_eq!(in_chunks, stored as u64, "the chunks do not overlap");
+    assert!(chunks.iter().any(|c| c["cursor"] == true));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_window_over_one_page_is_read_by_cursor_with_the_fewest_requests() {
+    let (server, report, _tmp) = export(Arc::new(Upbit), 1_300).await;
+    let stored = {
+        let w = server.state.world();
+        w.count_in_state(OrderState::Done) + w.count_in_state(OrderState::Cancelled)
+    };
+    assert!(
+        stored > 2 * PAGE,
+        "the window holds {stored} orders: over two pages"
     );
     let out = &report.step("export").unwrap().outputs;
     assert_eq!(out["complete"], true);
@@ -115,21 +151,73 @@ async fn a_window_over_one_page_is_read_by_cursor_with_the_fewest_requests() {
     );
     assert!(log.iter().all(|r| r.status == 200), "no refusal, no 429");
 
-    // Every order once, in the merged list and across the chunk files.
-    let orders: Vec<Order> =
-        serde_json::from_slice(&std::fs::read(report.dir.join("export/orders.json")).unwrap())
-            .unwrap();
-    let ids: HashSet<&str> = orders.iter().map(|o| o.id.as_str()).collect();
-    assert_eq!(orders.len(), stored);
-    assert_eq!(ids.len(), stored);
-    let proof: Value =
-        serde_json::from_slice(&std::fs::read(report.dir.join("export-chunks.json")).unwrap())
-            .unwrap();
-    assert_eq!(proof["every_chunk_proven"], true);
-    assert_eq!(proof["covers_window"], true);
-    let chunks = proof["chunks"].as_array().unwrap();
-    let in_chunks: u64 = chunks.iter().map(|c| c["count"].as_u64().unwrap()).sum();
-    assert_eq!(in_chunks, stored as u64, "the chunks do not overlap");
-    assert!(chunks.iter().any(|c| c["cursor"] == true));
+    exported_once(&report.dir, stored);
+    server.shutdown().await.ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_binance_window_over_one_page_is_read_oldest_first_with_the_fewest_requests() {
+    // About 2,500 orders per symbol and 24-hour window: three `allOrders` pages each.
+    let (server, report, _tmp) = export(Arc::new(Binance), 5_000).await;
+    let k = server.state.key("bot").unwrap().clone();
+    let out = &report.step("export").unwrap().outputs;
+    assert_eq!(out["complete"], true);
+    let time =
+        |k: &str| -> chrono::DateTime<chrono::Utc> { out[k].as_str().unwrap().parse().unwrap() };
+    let (from, to) = (time("window_from"), time("window_to"));
+    let symbols = out["symbol_count"].as_u64().unwrap() as usize;
+
+    // The stored orders per market and 24-hour span of the window (as the export reads it).
+    let day = chrono::Duration::hours(24);
+    let mut spans = Vec::new();
+    let mut t = from;
+    while t < to {
+        spans.push((t, (t + day).min(to)));
+        t += day;
+    }
+    let mut per_span: BTreeMap<(String, usize), usize> = BTreeMap::new();
+    let mut stored = 0;
+    {
+        let w = server.state.world();
+        for o in w.orders.iter().filter(|o| o.account == k.account) {
+            if let Some(i) = spans
+                .iter()
+                .position(|(a, b)| o.created_at >= *a && o.created_at < *b)
+            {
+                *per_span.entry((o.market.symbol.clone(), i)).or_default() += 1;
+                stored += 1;
+            }
+        }
+    }
+    let traded: HashSet<&str> = per_span.keys().map(|(m, _)| m.as_str()).collect();
+    assert!(
+        per_span.values().any(|n| *n > 2 * PAGE),
+        "a symbol's 24 hours hold over two pages: {per_span:?}"
+    );
+    assert_eq!(out["order_count"], stored as u64);
+
+    // One request per page of each symbol and span (⌊n / page⌋ full pages and the partial
+    // one that ends the span); a symbol that did not trade, one empty answer per span.
+    let minimum: usize = (0..spans.len())
+        .map(|i| {
+            traded
+                .iter()
+                .map(|m| per_span.get(&(m.to_string(), i)).copied().unwrap_or(0) / PAGE + 1)
+                .sum::<usize>()
+        })
+        .sum::<usize>()
+        + (symbols - traded.len()) * spans.len();
+    let log = server.state.requests();
+    let all_orders = log
+        .iter()
+        .filter(|r| r.method == "GET" && r.path == "/api/v3/allOrders")
+        .count();
+    assert_eq!(
+        all_orders, minimum,
+        "allOrders requests for {stored} orders"
+    );
+    assert!(log.iter().all(|r| r.status == 200), "no refusal, no 429");
+
+    exported_once(&report.dir, stored);
     server.shutdown().await.ok();
 }

@@ -630,9 +630,26 @@ async fn export_resume_skips_completed_chunks() {
     // Reads are in flight together: the 7th and those sent with it fail, 6 were answered.
     let first_calls = f.calls("closed_orders");
     assert!(first_calls >= 7, "{first_calls}");
-    let first: Value = serde_json::from_str(&e.read("s-export-state.json")).unwrap();
-    let finished: Vec<Value> = first["done"].as_array().unwrap().clone();
+    // The state is a journal: a line naming the request, then one line per finished piece.
+    let journal = e.read("s-export-state.jsonl");
+    let lines: Vec<Value> = journal
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(lines[0].get("start").is_some(), "{journal}");
+    let finished: Vec<Value> = lines
+        .iter()
+        .filter_map(|l| l.get("done").cloned())
+        .collect();
     assert_eq!(finished.len(), 6, "every answer saved, those in flight too");
+    // A crash cut the next line short: the resume sets it aside.
+    let state_path = rd.path().join("s-export-state.jsonl");
+    let mut torn = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&state_path)
+        .unwrap();
+    std::io::Write::write_all(&mut torn, br#"{"done":{"from":"2026-10-2"#).unwrap();
+    drop(torn);
 
     // Resume with a read-only key: finished chunks are not fetched again.
     let reopened = RunDir::open(rd.path()).unwrap();
@@ -660,6 +677,13 @@ async fn export_resume_skips_completed_chunks() {
     for c in &finished {
         assert!(chunks.contains(c), "{c} kept");
     }
+    // The journal grew by appending: its first lines are as they were, the torn tail is gone.
+    let after = std::fs::read_to_string(&state_path).unwrap();
+    let before_torn = journal.trim_end_matches('\n');
+    assert!(after.starts_with(before_torn), "{after}");
+    assert!(after
+        .lines()
+        .all(|l| serde_json::from_str::<Value>(l).is_ok()));
 
     // Run it again once more: nothing left to fetch.
     let before = ro.calls("closed_orders");

@@ -810,6 +810,12 @@ impl Exchange for BinanceClient {
         Ok(out)
     }
 
+    /// `allOrders` with `startTime`/`endTime` answers from the window's start, by `orderId`
+    /// ascending: a full answer holds the window's oldest orders.
+    fn closed_orders_full_page(&self) -> crate::exchange::FullPage {
+        crate::exchange::FullPage::Oldest
+    }
+
     /// `GET /api/v3/order`, and its trades (`myTrades` by `orderId`) when it filled.
     async fn order_with_fills(&self, order: &OrderRef) -> Result<(Order, Vec<Fill>)> {
         let market = needs_market(order.market.as_ref(), "orders")?;

@@ -30,11 +30,12 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::scan::{self, FillChunk, WindowFills};
+use super::export_state::{ExportState, StateEntry, StateLog};
+use super::scan::{self, WindowFills};
 use super::{args, is_out_of_scope, to_json, ts, Race, ReadError};
 use crate::exchange::{
-    Candle, ClosedOrdersQuery, ErrorKind, Fill, FillsSource, FullPage, Market, MarketScan,
-    MarketSelection, Order, OrderRef, Transfer, Window,
+    Candle, ClosedOrdersQuery, ErrorKind, Fill, FillsSource, FullPage, Market, MarketSelection,
+    Order, OrderRef, Transfer, Window,
 };
 use crate::rundir::RunDir;
 use crate::steps::{
@@ -44,6 +45,10 @@ use crate::steps::{
 /// Per-step files (a playbook may export twice, e.g. again after the key died): the resume
 /// state and the completeness proof of step `id`.
 fn state_file(step_id: &str) -> String {
+    format!("{step_id}-export-state.jsonl")
+}
+/// Where an earlier version kept the whole state in one JSON document.
+fn legacy_state_file(step_id: &str) -> String {
     format!("{step_id}-export-state.json")
 }
 fn fills_state_file(step_id: &str) -> String {
@@ -81,8 +86,8 @@ pub struct Span {
     pub market: Option<String>,
 }
 
-/// A finished chunk: its answer was below the cap, or it is the newer part of a full page
-/// continued by cursor (`cursor`), or it is `saturated` (full and too short to split).
+/// A finished chunk: its answer was below the cap, or it is the provably whole part of a full
+/// page continued by cursor (`cursor`), or it is `saturated` (full and too short to split).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChunkRecord {
     #[serde(flatten)]
@@ -93,8 +98,10 @@ pub struct ChunkRecord {
     /// The chunk was full and too short to split: orders may be missing.
     #[serde(default)]
     pub saturated: bool,
-    /// The answer was a full page, newest first: every order after its oldest was in it, so
-    /// the chunk starts just after that oldest order and the next page reads what is older.
+    /// The answer was a full page whose provable part is the chunk: newest first, every order
+    /// after its oldest was in it, so the chunk starts just after that oldest order and the
+    /// next page reads what is older; oldest first, the chunk ends just before the newest
+    /// order and the next page reads what is newer.
     #[serde(default)]
     pub cursor: bool,
     /// Normalized orders of the chunk, relative to the run directory.
@@ -108,28 +115,6 @@ impl ChunkRecord {
     }
 }
 
-/// What the resume of `export_history` reads.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct ExportState {
-    /// The arguments that produced the window; a different request starts over.
-    request: Value,
-    window: Option<Window>,
-    cap: u32,
-    done: Vec<ChunkRecord>,
-    /// Spans that came back full and were split.
-    split: Vec<Span>,
-    open_orders_done: bool,
-    withdrawals_done: bool,
-    deposits_done: bool,
-    candles_done: Vec<String>,
-    /// The markets chosen where history is kept per market ([`scan`]).
-    #[serde(default)]
-    scan: Option<MarketScan>,
-    /// Windows whose fills were read, where fills are listed per window.
-    #[serde(default)]
-    fills_done: Vec<FillChunk>,
-}
-
 /// The completeness proof written to `<step id>-chunks.json`.
 #[derive(Debug, Serialize)]
 struct ChunkProof<'a> {
@@ -138,7 +123,8 @@ struct ChunkProof<'a> {
     cap: u32,
     max_window_secs: Option<u64>,
     /// Every chunk is proven whole: its answer held fewer orders than the cap, or it is the
-    /// newer part of a full page read newest first (it starts after that page's oldest order).
+    /// provable part of a full page continued by cursor (newest first: after that page's oldest
+    /// order; oldest first: before its newest).
     every_chunk_proven: bool,
     /// The chunks tile the window with no gap and no overlap (per market).
     covers_window: bool,
@@ -375,7 +361,7 @@ struct ClosedLanes<'a> {
     ctx: &'a StepContext,
     scanned: &'a BTreeMap<String, Market>,
     state: &'a mut ExportState,
-    state_rel: &'a str,
+    log: &'a mut StateLog,
     cap: u32,
     plan_text: &'a str,
     /// Which orders a full answer keeps.
@@ -467,8 +453,8 @@ impl ClosedLanes<'_> {
             };
             match next_step(&span, &orders, self.cap, self.keeps) {
                 Next::Halve(a, b) => {
+                    self.log.append(&StateEntry::Split(span.clone()))?;
                     self.state.split.push(span);
-                    write_json(&ctx.rundir, self.state_rel, &*self.state)?;
                     bar.inc_length(1);
                     queue.push_front(b);
                     queue.push_front(a);
@@ -557,14 +543,16 @@ impl ClosedLanes<'_> {
         let rd = &self.ctx.rundir;
         let file = chunk_file(&span);
         write_json(rd, &file, &orders)?;
-        self.state.done.push(ChunkRecord {
+        let record = ChunkRecord {
             span,
             count: orders.len() as u32,
             saturated,
             cursor,
             file,
-        });
-        write_json(rd, self.state_rel, &*self.state)
+        };
+        self.log.append(&StateEntry::Done(record.clone()))?;
+        self.state.done.push(record);
+        Ok(())
     }
 }
 
@@ -802,7 +790,8 @@ impl StepKind for ExportHistory {
         let rd = &ctx.rundir;
         let state_rel = state_file(&ctx.step_id);
         let chunks_rel = chunks_file(&ctx.step_id);
-        let mut state: ExportState = match read_json::<ExportState>(rd, &state_rel)? {
+        let (mut log, earlier) = StateLog::open(rd, &state_rel, &legacy_state_file(&ctx.step_id))?;
+        let mut state: ExportState = match earlier {
             Some(s) if s.request == p.request && s.window.is_some() && s.cap == cap => {
                 ctx.printer.status(&format!(
                     "[{}] resuming the export: {} chunks already done",
@@ -811,22 +800,26 @@ impl StepKind for ExportHistory {
                 ));
                 s
             }
-            Some(_) => {
-                ctx.printer.warn(&format!(
-                    "[{}] an earlier export with other arguments is in {state_rel}; starting over",
-                    ctx.step_id
-                ));
-                ExportState::default()
+            earlier => {
+                if earlier.is_some() {
+                    ctx.printer.warn(&format!(
+                        "[{}] an earlier export with other arguments is in {state_rel}; starting over",
+                        ctx.step_id
+                    ));
+                }
+                let fresh = ExportState {
+                    request: p.request.clone(),
+                    window: Some(p.window),
+                    cap,
+                    ..ExportState::default()
+                };
+                log.start(&fresh)?;
+                fresh
             }
-            None => ExportState::default(),
         };
         if let Some(w) = state.window {
             p.window = w;
         }
-        state.window = Some(p.window);
-        state.request = p.request.clone();
-        state.cap = cap;
-        write_json(rd, &state_rel, &state)?;
 
         // Where history is kept per market, the adapter chooses the markets (with the run's own
         // evidence as hints) and the choice is the bundle's completeness statement.
@@ -840,8 +833,8 @@ impl StepKind for ExportHistory {
             let (chosen, plan) =
                 scan::choose(ctx, &mut race, p.window, selection, state.scan.clone()).await?;
             if state.scan.is_none() {
+                log.append(&StateEntry::Scan(chosen.clone()))?;
                 state.scan = Some(chosen.clone());
-                write_json(rd, &state_rel, &state)?;
             }
             if let Some(plan) = plan {
                 plan_text = format!("; plan: {}", plan.describe());
@@ -864,7 +857,7 @@ impl StepKind for ExportHistory {
             ctx,
             scanned: &scanned,
             state: &mut state,
-            state_rel: &state_rel,
+            log: &mut log,
             cap,
             plan_text: &plan_text,
             keeps: race.session().primary().closed_orders_full_page(),
@@ -904,8 +897,8 @@ impl StepKind for ExportHistory {
             match race.read(|ex| async move { ex.open_orders().await }).await {
                 Ok(o) => {
                     write_json(rd, open_rel, &o)?;
+                    log.append(&StateEntry::OpenOrdersDone)?;
                     state.open_orders_done = true;
-                    write_json(rd, &state_rel, &state)?;
                 }
                 Err(ReadError::Other(e)) => missing.push(format!("open orders: {e}")),
                 Err(e) => return Err(race.fail(e, "export")),
@@ -939,11 +932,12 @@ impl StepKind for ExportHistory {
                 Ok(list) => {
                     write_json(rd, rel, &list)?;
                     if is_w {
+                        log.append(&StateEntry::WithdrawalsDone)?;
                         state.withdrawals_done = true;
                     } else {
+                        log.append(&StateEntry::DepositsDone)?;
                         state.deposits_done = true;
                     }
-                    write_json(rd, &state_rel, &state)?;
                 }
                 Err(ReadError::Other(e)) => {
                     let note = if is_out_of_scope(&e) {
@@ -992,8 +986,12 @@ impl StepKind for ExportHistory {
                 &market_of,
                 &mut fills_done,
                 |d| {
+                    // Each call adds the windows finished since the last.
+                    for f in d.iter().skip(state.fills_done.len()) {
+                        log.append(&StateEntry::FillsDone(f.clone()))?;
+                    }
                     state.fills_done = d.to_vec();
-                    write_json(rd, &state_rel, &state)
+                    Ok(())
                 },
             )
             .await?;
@@ -1019,8 +1017,8 @@ impl StepKind for ExportHistory {
                         let rel =
                             format!("export/candles/{}.json", crate::fsutil::file_component(&m));
                         write_json(rd, &rel, &c)?;
+                        log.append(&StateEntry::CandlesDone(m.clone()))?;
                         state.candles_done.push(m.clone());
-                        write_json(rd, &state_rel, &state)?;
                     }
                     Err(ReadError::Other(e)) => missing.push(format!("candles of {m}: {e}")),
                     Err(e) => {

@@ -14,6 +14,7 @@
 mod args;
 mod contain;
 mod export;
+mod export_state;
 mod scan;
 mod snapshot;
 

@@ -164,6 +164,19 @@ pub async fn run_playbook(
     bot_logs: respond::cli::BotLogArgs,
     out: PathBuf,
 ) -> Result<respond::engine::RunReport, Failure> {
+    run_playbook_on("upbit", url, key, playbook, inputs, bot_logs, out).await
+}
+
+/// [`run_playbook`] against the mock's `exchange` façade (`upbit`, `binance`, …).
+pub async fn run_playbook_on(
+    exchange: &str,
+    url: &str,
+    key: &KeyInfo,
+    playbook: &Path,
+    inputs: BTreeMap<String, String>,
+    bot_logs: respond::cli::BotLogArgs,
+    out: PathBuf,
+) -> Result<respond::engine::RunReport, Failure> {
     let settings = RunSettings {
         playbook: Some(playbook.to_path_buf()),
         inputs,
@@ -175,7 +188,7 @@ pub async fn run_playbook(
         rerun: None,
     };
     let conn = Connection {
-        exchange: "upbit".into(),
+        exchange: exchange.into(),
         api_url: Some(url.to_string()),
         primary: Some(respond::credentials::KeyPair {
             access_key: key.access_key.clone(),

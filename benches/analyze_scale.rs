@@ -1,0 +1,301 @@
+//! `respond analyze RUN_DIR --out DIR` end to end at scale, next to a pandas merge of the same
+//! orders with the same bot log. Run: `cargo bench --bench analyze_scale`
+//! (`ANALYZE_BENCH_ORDERS=1000000` for the issue's size; the default, 20,000, takes seconds).
+//!
+//! The bundle is the one a user would have: a victim whose bot placed that many orders over six
+//! days, exported by `exchange.export_history` (closed orders only) from the mock over loopback
+//! through `session::run_new`, so `raw/` holds the recorded pages and `export/orders.json` the
+//! merged orders; the bot log is the mock's own record of the bot's orders (one row per
+//! order). Then, each in a child process whose peak RSS is its rusage (`/usr/bin/time -f %M`):
+//! - `respond analyze RUN_DIR --bot-log bot.csv --out DIR` (the release binary of this build):
+//!   the rebuild from `raw/`, the analysis, the reports and the seal;
+//! - a pandas merge of `export/orders.json` with the bot log on the order id (a venv under
+//!   `target/pandas-venv`, made with `pip install pandas` when missing; when it cannot be made,
+//!   the pandas side is skipped with a notice).
+//!
+//! `ANALYZE_BENCH_BEFORE=PATH` also times another build of `respond` on the same bundle (e.g.
+//! one from before a change). Prints both times, the ratio pandas / respond (goal ≥ 5) and both peak RSS (goal for
+//! respond < 1 GiB).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Instant;
+
+use respond::cli::BotLogArgs;
+use respond::credentials::KeyPair;
+use respond::mock::upbit::Upbit;
+use respond::mock::{self, MockOptions, Venue};
+use respond::output::{Printer, Verbosity};
+use respond::secret::Secret;
+use respond::session::{run_new, Connection, RunSettings};
+
+fn scenario(orders: usize) -> mock::Scenario {
+    let days = 6;
+    let yaml = format!(
+        r#"name: analyze-bench
+description: analyze benchmark
+seed: 3
+markets:
+  - {{ code: KRW-BTC, korean_name: 비트코인, english_name: Bitcoin, price: "135000000", volatility: 0.025, depth: {{ levels: 15, step_pct: "0.05", level_krw: "40000000" }} }}
+  - {{ code: KRW-XRP, korean_name: 리플, english_name: XRP, price: "3100", volatility: 0.04, depth: {{ levels: 15, step_pct: "0.1", level_krw: "10000000" }} }}
+accounts:
+  - {{ name: victim, balances: {{ KRW: "100000000000", BTC: "1000", XRP: "100000000" }} }}
+keys:
+  - {{ account: victim, label: bot, permissions: [read, trade] }}
+bot:
+  account: victim
+  key: bot
+  markets: [KRW-BTC, KRW-XRP]
+  days: {days}
+  orders_per_day: {}
+  order_krw: ["6000", "20000"]
+  ord_types: [limit, price, market]
+  open_orders: 0
+"#,
+        orders.div_ceil(days)
+    );
+    mock::scenario::parse("analyze-bench.yaml", &yaml, None).expect("bench scenario parses")
+}
+
+const PLAYBOOK: &str = r#"name: analyze-bench
+description: Export the closed orders of seven days.
+steps:
+  - id: export
+    uses: exchange.export_history
+    with:
+      since: 7d
+      include_open: false
+      transfers: false
+      candles: false
+"#;
+
+/// The pandas side: what a user would write to find the orders the bot did not place.
+const PANDAS: &str = r#"
+import sys, time, json, resource
+import pandas as pd
+orders_path, bot_path = sys.argv[1], sys.argv[2]
+t = time.monotonic()
+orders = pd.json_normalize(json.load(open(orders_path)))
+bot = pd.read_csv(bot_path, dtype=str)
+m = orders.merge(bot, how="outer", left_on="id", right_on="order_id", indicator=True)
+unauthorized = m[m["_merge"] == "left_only"]
+missing = m[m["_merge"] == "right_only"]
+unauthorized.to_csv(sys.argv[3], index=False)
+print(f"{len(orders)} {len(bot)} {len(unauthorized)} {len(missing)} {time.monotonic() - t:.3f}")
+"#;
+
+/// Runs `program args`, returning its wall time, peak RSS in KiB (the child's rusage as GNU
+/// `time` reports it: `/usr/bin/time -f %M`; `None` without it) and stdout.
+fn measure(program: &Path, args: &[&std::ffi::OsStr]) -> (f64, Option<u64>, String) {
+    let rusage = tempfile::NamedTempFile::new().unwrap();
+    let gnu_time = Path::new("/usr/bin/time");
+    let mut cmd = if gnu_time.exists() {
+        let mut c = Command::new(gnu_time);
+        c.arg("-f")
+            .arg("%M")
+            .arg("-o")
+            .arg(rusage.path())
+            .arg(program);
+        c
+    } else {
+        Command::new(program)
+    };
+    cmd.args(args).env("NO_COLOR", "1");
+    let t = Instant::now();
+    let out = cmd.output().expect("spawn");
+    let secs = t.elapsed().as_secs_f64();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let peak = std::fs::read_to_string(rusage.path())
+        .ok()
+        .and_then(|s| s.lines().last().and_then(|l| l.trim().parse().ok()));
+    (secs, peak, stdout)
+}
+
+/// The venv's python with pandas, made when missing; `None` (with the reason) when it cannot be.
+fn pandas_python(target: &Path) -> Result<PathBuf, String> {
+    let venv = target.join("pandas-venv");
+    let py = venv.join("bin/python");
+    let has = |py: &Path| {
+        Command::new(py)
+            .args(["-c", "import pandas"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if py.exists() && has(&py) {
+        return Ok(py);
+    }
+    let made = Command::new("python3")
+        .args(["-m", "venv"])
+        .arg(&venv)
+        .status()
+        .map_err(|e| format!("python3 -m venv: {e}"))?;
+    if !made.success() {
+        return Err("python3 -m venv failed".into());
+    }
+    let pip = Command::new(venv.join("bin/pip"))
+        .args(["install", "--quiet", "pandas"])
+        .status()
+        .map_err(|e| format!("pip: {e}"))?;
+    if !pip.success() || !has(&py) {
+        return Err("pip install pandas failed".into());
+    }
+    Ok(py)
+}
+
+fn mib(kib: Option<u64>) -> String {
+    match kib {
+        Some(k) => format!(
+            "{:.0} MiB ({:.2} of 1 GiB)",
+            k as f64 / 1024.0,
+            k as f64 / 1048576.0
+        ),
+        None => "not measured (no /usr/bin/time)".into(),
+    }
+}
+
+fn main() {
+    let orders: usize = std::env::var("ANALYZE_BENCH_ORDERS")
+        .ok()
+        .and_then(|v| v.replace('_', "").parse().ok())
+        .unwrap_or(20_000);
+    let target = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target");
+    let tmp = tempfile::tempdir_in(&target).unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+
+    // The bundle, as the export writes it, and the bot's log.
+    let t = Instant::now();
+    let (run_dir, stored) = rt.block_on(async {
+        let venue = Venue::new(
+            &Upbit,
+            scenario(orders),
+            MockOptions {
+                live_attacker: false,
+                ..MockOptions::default()
+            },
+        )
+        .unwrap();
+        let server = mock::serve("127.0.0.1:0".parse().unwrap(), Arc::new(Upbit), venue)
+            .await
+            .expect("mock binds");
+        std::fs::write(tmp.path().join("bot.csv"), server.state.bot_log_csv()).unwrap();
+        let k = server.state.key("bot").expect("key").clone();
+        let pb = tmp.path().join("playbook.yaml");
+        std::fs::write(&pb, PLAYBOOK).unwrap();
+        let settings = RunSettings {
+            playbook: Some(pb),
+            inputs: BTreeMap::new(),
+            bot_logs: BotLogArgs::default(),
+            out: tmp.path().join("evidence"),
+            dry_run: false,
+            assume_yes: true,
+            interactive: false,
+            rerun: None,
+        };
+        let conn = Connection {
+            exchange: "upbit".into(),
+            api_url: Some(server.url.clone()),
+            primary: Some(KeyPair {
+                access_key: k.access_key.clone(),
+                secret_key: Secret::new(k.secret_key.clone()),
+            }),
+            readonly: None,
+            master: None,
+        };
+        let report = run_new(settings, &conn, &Printer::plain(Verbosity::Quiet))
+            .await
+            .expect("run starts");
+        assert!(report.ok, "export run ok");
+        let stored = report.step("export").expect("export step").outputs["closed_order_count"]
+            .as_u64()
+            .unwrap_or(0);
+        server.shutdown().await.ok();
+        (report.dir.clone(), stored)
+    });
+    drop(rt);
+    let raw_files = std::fs::read_dir(run_dir.join("raw"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    println!(
+        "bundle: {stored} orders exported ({raw_files} files under raw/), bot log of the same orders; built in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    let bot = tmp.path().join("bot.csv");
+
+    let out_dir = tmp.path().join("reanalysis");
+    let (secs, rss, _) = measure(
+        Path::new(env!("CARGO_BIN_EXE_respond")),
+        &[
+            "analyze".as_ref(),
+            run_dir.as_os_str(),
+            "--bot-log".as_ref(),
+            bot.as_os_str(),
+            "--out".as_ref(),
+            out_dir.as_os_str(),
+        ],
+    );
+    println!(
+        "respond analyze --out (rebuild from raw/, analysis, reports, seal): {secs:.2} s, peak RSS {}",
+        mib(rss)
+    );
+
+    // Another build of respond on the same bundle (e.g. before a change), when named.
+    if let Some(before) = std::env::var_os("ANALYZE_BENCH_BEFORE") {
+        let other = tmp.path().join("reanalysis-before");
+        let (bsecs, brss, _) = measure(
+            Path::new(&before),
+            &[
+                "analyze".as_ref(),
+                run_dir.as_os_str(),
+                "--bot-log".as_ref(),
+                bot.as_os_str(),
+                "--out".as_ref(),
+                other.as_os_str(),
+            ],
+        );
+        println!(
+            "  the same with ANALYZE_BENCH_BEFORE ({}): {bsecs:.2} s, peak RSS {}",
+            Path::new(&before).display(),
+            mib(brss)
+        );
+    }
+
+    match pandas_python(&target) {
+        Err(why) => println!("pandas side skipped: {why}"),
+        Ok(py) => {
+            let script = tmp.path().join("merge.py");
+            std::fs::write(&script, PANDAS).unwrap();
+            let unmatched = tmp.path().join("unauthorized.csv");
+            let orders_json = run_dir.join("export/orders.json");
+            let (psecs, prss, line) = measure(
+                &py,
+                &[
+                    script.as_os_str(),
+                    orders_json.as_os_str(),
+                    bot.as_os_str(),
+                    unmatched.as_os_str(),
+                ],
+            );
+            println!(
+                "pandas merge of export/orders.json with the bot log (load, merge, write the unmatched): {psecs:.2} s, peak RSS {}  [orders, log rows, unmatched orders, unmatched rows, inner s: {}]",
+                mib(prss),
+                line.trim()
+            );
+            println!(
+                "ratio pandas / respond: {:.2} (goal >= 5)",
+                psecs / secs.max(1e-9)
+            );
+        }
+    }
+}
