@@ -209,6 +209,7 @@ fn main() {
             primary: Some(KeyPair {
                 access_key: k.access_key.clone(),
                 secret_key: Secret::new(k.secret_key.clone()),
+                passphrase: None,
             }),
             readonly: None,
             master: None,
