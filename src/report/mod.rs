@@ -78,7 +78,9 @@ pub enum ReportError {
     Misaligned { verdicts: usize, orders: usize },
 }
 
-/// Every file [`write_bundle`] writes, relative to the run directory, in writing order.
+/// Every file [`write_bundle`] writes, relative to the run directory, in writing order: all a
+/// command that reopens a sealed bundle to analyze it again may change (besides the bot-log
+/// record and the journal; see [`verify::preflight`]).
 pub const BUNDLE_FILES: &[&str] = &[
     "unauthorized_trades.csv",
     "orders.csv",
@@ -140,6 +142,10 @@ pub fn write_bundle(
     ));
     let mut written = Vec::with_capacity(files.len());
     for (rel, bytes) in files {
+        debug_assert!(
+            BUNDLE_FILES.contains(&rel.as_str()),
+            "{rel} not in BUNDLE_FILES"
+        );
         rundir
             .write(&rel, &bytes)
             .map_err(|source| ReportError::Write {

@@ -19,7 +19,7 @@
 //! sealed (an interrupted run) must have a journal that verifies (a torn last line aside) and
 //! raw responses that match their sidecars. Any problem means: write nothing, exit 3.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use serde::Serialize;
@@ -523,8 +523,29 @@ pub fn preflight(run_dir: &Path) -> Result<Preflight, ReportError> {
         // Opened after sealing by a command that did not reach its own seal: what it may have
         // rewritten is not checkable, but evidence is never rewritten: every raw response and
         // bot log the seal covered, and the playbook copy, must be there unchanged.
+        // Reopened by `analyze` (its entry comes first after the seal), which rewrites only the
+        // report files and the bot-log record: every other sealed file (the export, snapshots,
+        // cancel answers, chunk and state files) must be unchanged too, except what a step
+        // journaled since as its artifact.
+        let after = &entries[sealed_entries.unwrap_or(0).min(entries.len())..];
+        let by_analyze = after
+            .first()
+            .is_some_and(|e| e.event == "reopen" && e.data["by"] == "analyze");
+        let mut may_change: BTreeSet<String> = crate::report::BUNDLE_FILES
+            .iter()
+            .chain(["bot_logs.json", journal::FILE_NAME].iter())
+            .map(|s| s.to_string())
+            .collect();
+        for e in after.iter().filter(|e| e.event == "step_end") {
+            if let Some(list) = e.data["artifacts"].as_array() {
+                may_change.extend(list.iter().filter_map(|a| a.as_str().map(str::to_string)));
+            }
+        }
         for (path, expected) in &sealed_files {
-            if !(path.starts_with("raw/") || path.starts_with("bot/") || path == "playbook.yaml") {
+            let evidence =
+                path.starts_with("raw/") || path.starts_with("bot/") || path == "playbook.yaml";
+            let checked = evidence || (by_analyze && !may_change.contains(path));
+            if !checked {
                 continue;
             }
             let Ok(abs) = fsutil::safe_join(run_dir, path) else {

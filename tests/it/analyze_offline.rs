@@ -315,6 +315,54 @@ fn resume_finishes_a_seal_cut_off_between_its_two_files() {
     );
 }
 
+#[test]
+fn a_bundle_analyze_reopened_and_left_unsealed_keeps_its_export_as_sealed() {
+    // `analyze` reopened the sealed bundle (its journal entry first) and was cut off before
+    // sealing again. It rewrites only the report files: a changed export file is tampering,
+    // and resume refuses to seal over it; a half-written report is what resume rewrites.
+    let t = tempfile::tempdir().unwrap();
+    let dir = drill(t.path());
+    let d = dir.as_os_str();
+    {
+        let (journal, _, _) = respond::engine::journal::Journal::reopen(&dir).unwrap();
+        journal
+            .record(&respond::engine::events::Event::Reopen(serde_json::json!({
+                "by": "analyze",
+                "version": env!("CARGO_PKG_VERSION"),
+                "verified": true,
+            })))
+            .unwrap();
+    }
+    let export = dir.join("export").join("orders.json");
+    let original = std::fs::read(&export).unwrap();
+    let mut changed = original.clone();
+    let at = changed.iter().position(|b| b.is_ascii_digit()).unwrap();
+    changed[at] = if changed[at] == b'9' {
+        b'8'
+    } else {
+        changed[at] + 1
+    };
+    std::fs::write(&export, &changed).unwrap();
+    let (code, _, err) = run(&["resume".as_ref(), d]);
+    assert_eq!(code, Some(3), "{err}");
+    assert!(err.contains("changed   export/orders.json"), "{err}");
+    assert!(
+        !dir.join("manifest.json").exists() || {
+            let (c, _, _) = run(&["evidence".as_ref(), "verify".as_ref(), d]);
+            c == Some(3)
+        }
+    );
+    // The export as sealed, a report cut off mid-write: analyzing again rewrites it and seals
+    // (a resume would too, with a key; the drill's exchange is gone).
+    std::fs::write(&export, &original).unwrap();
+    std::fs::write(dir.join("report.md"), b"# cut off").unwrap();
+    let (code, out, err) = run(&["analyze".as_ref(), d]);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    let (code, out, err) = run(&["evidence".as_ref(), "verify".as_ref(), d]);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert_ne!(std::fs::read(dir.join("report.md")).unwrap(), b"# cut off");
+}
+
 /// Seals `dir` by hand, as a tool that does not check its journal would.
 fn seal_by_hand(dir: &Path) {
     use respond::report::manifest::{sums_line, Manifest, ManifestFile};
