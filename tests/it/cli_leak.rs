@@ -142,9 +142,17 @@ fn inputs_that_could_only_fail_later_are_refused_before_the_first_request() {
             !t.path().join("ev").exists(),
             "{args:?}: a bundle was created"
         );
+        // The mock's own live attacker logs its in-process orders too (after a few seconds,
+        // which a loaded machine reaches): only requests over HTTP are respond's.
+        let called: Vec<_> = mock
+            .state
+            .requests()
+            .into_iter()
+            .filter(|r| !r.path.starts_with("(live attacker"))
+            .collect();
         assert!(
-            mock.state.requests().is_empty(),
-            "{args:?}: the exchange was called"
+            called.is_empty(),
+            "{args:?}: the exchange was called: {called:?}"
         );
     }
 }
