@@ -1568,6 +1568,46 @@ fn liquidation_is_judged_per_market_and_in_time_and_never_takes_the_owners_sells
     }
 }
 
+/// The owner closing a whole position by hand hours before the incident (fair price, no
+/// identifier, far above the bot's sizes) is kept at review; the thief's near-total sales
+/// during the incident are still claimed.
+#[test]
+fn the_owners_near_total_sale_before_the_incident_stays_review() {
+    let mut input = pump_with_user_trades();
+    let at = t0() + Duration::hours(9);
+    input.orders.push(order(
+        "own-close-seol",
+        None,
+        "KRW-SEOL",
+        Side::Sell,
+        "market",
+        None,
+        "1000",
+        "20000000",
+        at - Duration::hours(6),
+    ));
+    input.balances_start.push(bal("SEOL", "0"));
+    input.candles.extend(candle_map(&[(
+        "KRW-SEOL",
+        "20000",
+        at - Duration::hours(9),
+    )]));
+    let r = analyze(&input, &Thresholds::default());
+    let v = verdict(&r, &input, "own-close-seol");
+    assert!(
+        v.rules
+            .iter()
+            .any(|h| h.rule == "R11" && h.reason.contains("~100% of what the account held")),
+        "{:?}",
+        v.rules
+    );
+    assert_eq!(v.confidence, Confidence::Review, "{:?}", v.rules);
+    assert!(v.user_trade.is_some(), "{:?}", v.rules);
+    for id in ["liq-btc", "liq-eth"] {
+        assert_eq!(verdict(&r, &input, id).confidence, Confidence::High, "{id}");
+    }
+}
+
 #[test]
 fn the_owners_fair_hand_trades_stay_review_and_say_why() {
     let input = pump_with_user_trades();

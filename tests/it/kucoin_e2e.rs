@@ -312,24 +312,6 @@ fn every_built_in_scenario_passes_its_kucoin_drill() {
         );
         assert!(respond::report::verify(&out.dir).unwrap().ok, "{name}");
         assert_eq!(c.revoked_by, "the user", "{name}");
-        if name == KNOWN_GAP && !c.passed {
-            // Issue 14 stays open on this: KuCoin's world for this scenario holds one of the
-            // user's own hand trades that sells a whole holding at night, about six times the
-            // bot's largest order, and the detector claims it (precision 13/14). Only that
-            // failure is tolerated, and it is said out loud.
-            assert!(
-                c.detection.recall >= 0.95
-                    && c.user_manual_orders_flagged == 1
-                    && c.detection.false_positives == 1,
-                "{name}: not the known gap: {:?}",
-                c.failures
-            );
-            println!(
-                "notice: KNOWN GAP, not a pass: kucoin drill {name} flags one of the user's own trades (precision {:.3})",
-                c.detection.precision
-            );
-            continue;
-        }
         assert!(c.passed, "{name}: {:?}", c.failures);
         assert!(
             c.detection.precision >= 0.95 && c.detection.recall >= 0.95,
@@ -339,6 +321,3 @@ fn every_built_in_scenario_passes_its_kucoin_drill() {
         );
     }
 }
-
-/// The one scenario whose KuCoin drill falls short (see its use above).
-const KNOWN_GAP: &str = "pump-user-trades";

@@ -5,8 +5,8 @@
 //! the market's price, in markets the account already trades or holds, in sizes like their
 //! own earlier trades, one order at a time. The thief's acts differ in at least one of these:
 //! a price far from the reference (R4, R15), a part in a liquidation or contra pattern (R7,
-//! R8), a size the account never traded (a near-total sale of a holding, far beyond the
-//! owner's earlier trades), a coin the account never held. An order that matches the model is
+//! R8), a size the account never traded (a near-total sale of a holding during the incident,
+//! or a size far beyond the owner's earlier trades), a coin the account never held. An order that matches the model is
 //! kept at `review` at most, with the reasons in words ([`UserProfile::explain`]).
 //!
 //! The owner's earlier trades are the candidate orders without an identifier placed at least
@@ -138,7 +138,11 @@ impl UserProfile<'_> {
             return None;
         };
         let share = ctx.holding_share(i);
-        if o.side == Side::Sell && share.is_some_and(|s| s >= NEAR_TOTAL) {
+        // A near-total sale is the thief's liquidation during the incident; placed before it
+        // (one reference window before its first far-priced or patterned order), at a fair
+        // price and in a size like the owner's own, it is the owner closing a position.
+        let before_incident = self.incident_start.is_some_and(|s| o.created_at < s);
+        if o.side == Side::Sell && share.is_some_and(|s| s >= NEAR_TOTAL) && !before_incident {
             return None;
         }
         let fu = ctx.funds(i);
