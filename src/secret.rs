@@ -75,6 +75,11 @@ impl Redactor {
         forms.push(pct.to_lowercase_hex());
         let form_pct = url::form_urlencoded::byte_serialize(b).collect::<String>();
         forms.push(form_pct);
+        // As it stands inside a JSON string (a recorded request's parameters): `"`, `\` and
+        // control characters escaped.
+        if let Ok(json) = serde_json::to_string(value) {
+            forms.push(json[1..json.len() - 1].to_string());
+        }
         let mut needles = self.needles.write().unwrap_or_else(|e| e.into_inner());
         for f in forms {
             // Trim base64 padding variants to their stable prefix too: a secret embedded in a
@@ -242,6 +247,18 @@ pub fn install_panic_hook() {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_secret_with_quotes_or_backslashes_is_redacted_inside_json_too() {
+        let r = Redactor::default();
+        let pass = r#"pa"ss\word-77"#;
+        r.add(pass);
+        let recorded = serde_json::json!({ "params": [["passphrase", pass]] }).to_string();
+        let out = r.redact(&recorded);
+        assert!(!out.contains("word-77"), "{out}");
+        assert!(out.contains(MASK), "{out}");
+    }
+
     use super::*;
 
     #[test]

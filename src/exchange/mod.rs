@@ -626,7 +626,8 @@ pub struct KeyHistory {
     pub key: String,
     /// The first accepted answer: when, and its raw file.
     pub accepted: Option<(chrono::DateTime<chrono::Utc>, String)>,
-    /// The first answer refusing the key as dead (`invalid_access_key`, `expired_access_key`):
+    /// The first answer refusing the key as dead (`invalid_access_key`, `expired_access_key`)
+    /// after the last answer that accepted it (a refusal the key answered past is no deletion):
     /// when, the error name, and its raw file.
     pub refused: Option<(chrono::DateTime<chrono::Utc>, String, String)>,
 }

@@ -484,6 +484,8 @@ pub fn key_history(desc: &Descriptor, run_dir: &Path, key: Option<&str>) -> Opti
             .ok()
             .map(|t| t.with_timezone(&chrono::Utc))
     };
+    let mut last_accepted: Option<chrono::DateTime<chrono::Utc>> = None;
+    let mut refusals = Vec::new();
     for side in sides.iter().filter(|s| s.key == key) {
         let Some(t) = at(side) else { continue };
         let body = crate::fsutil::safe_join(run_dir, &side.body_file)
@@ -493,6 +495,7 @@ pub fn key_history(desc: &Descriptor, run_dir: &Path, key: Option<&str>) -> Opti
         // An error inside a 2xx answer (an exchange's own error code) is read as the error it is.
         let error = body.as_deref().and_then(|b| (desc.error_of)(side, b));
         if (200..300).contains(&side.status) && error.is_none() {
+            last_accepted = last_accepted.max(Some(t));
             if h.accepted.as_ref().map_or(true, |(a, _)| t < *a) {
                 h.accepted = Some((t, side.body_file.clone()));
             }
@@ -502,15 +505,20 @@ pub fn key_history(desc: &Descriptor, run_dir: &Path, key: Option<&str>) -> Opti
             continue;
         };
         if kind.proves_key_accepted() {
+            last_accepted = last_accepted.max(Some(t));
             if h.accepted.as_ref().map_or(true, |(a, _)| t < *a) {
                 h.accepted = Some((t, side.body_file.clone()));
             }
-        } else if matches!(kind, ErrorKind::KeyInvalid | ErrorKind::KeyExpired)
-            && h.refused.as_ref().map_or(true, |(r, _, _)| t < *r)
-        {
-            h.refused = Some((t, code, side.body_file.clone()));
+        } else if matches!(kind, ErrorKind::KeyInvalid | ErrorKind::KeyExpired) {
+            refusals.push((t, code, side.body_file.clone()));
         }
     }
+    // A refusal the key answered past (accepted again later) was no deletion: the refusal
+    // that counts is the first after the last accepted answer.
+    h.refused = refusals
+        .into_iter()
+        .filter(|(t, _, _)| last_accepted.map_or(true, |a| *t > a))
+        .min_by_key(|(t, _, _)| *t);
     Some(h)
 }
 

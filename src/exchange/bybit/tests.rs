@@ -807,6 +807,33 @@ async fn recorded_answers_rebuild_offline() {
     let _ = ScopeClass::Read;
 }
 
+/// A refusal the key answered past (accepted again afterwards) proves no deletion in the
+/// saved evidence: only a refusal after the last accepted answer does.
+#[tokio::test]
+async fn a_refusal_followed_by_an_acceptance_is_no_revocation_in_the_evidence() {
+    let mut n = 0;
+    let s = stub(move |seen| {
+        assert!(seen.is("GET", "/v5/user/query-api"));
+        n += 1;
+        match n {
+            2 | 4 => (vec![], env_err(10003, "API key is invalid.")),
+            _ => (vec![], QUERY_API.into()),
+        }
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let rd = crate::rundir::RunDir::create(&dir.path().join("run")).unwrap();
+    let c = s.client(Some(rd.clone()));
+    c.api_keys().await.unwrap();
+    assert!(c.api_keys().await.unwrap_err().is_key_dead());
+    c.api_keys().await.unwrap();
+    let kh = crate::exchange::key_history("bybit", rd.path()).unwrap();
+    assert!(!kh.known_dead(), "{kh:?}");
+    assert!(c.api_keys().await.unwrap_err().is_key_dead());
+    let kh = crate::exchange::key_history("bybit", rd.path()).unwrap();
+    assert!(kh.known_dead(), "{kh:?}");
+}
+
 /// A list whose cursor never ends (the same cursor sent back while a next page is announced)
 /// is an error, never a short list passed off as the whole: the export would otherwise call
 /// the window complete.

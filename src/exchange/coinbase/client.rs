@@ -358,7 +358,9 @@ impl CoinbaseClient {
         }
     }
 
-    /// A signed read: the clock first, one more try after an expired-token refusal.
+    /// A signed read: the clock first, one more try after an expired-token refusal, or after
+    /// a plain 401 (Coinbase answers an expired token, a drifted clock's, with the same bare
+    /// 401 as a deleted key: the clock is read again before the refusal is the key's).
     async fn read<T>(
         &self,
         call: Call,
@@ -366,7 +368,7 @@ impl CoinbaseClient {
     ) -> Result<T> {
         self.ensure_time().await;
         match self.pipe.read(call.clone(), &parse).await {
-            Err(e) if e.kind() == Some(ErrorKind::ClockSkew) => {
+            Err(e) if retry_after_clock(&e) => {
                 self.sync_time().await?;
                 self.pipe.read(call, &parse).await
             }
@@ -374,12 +376,12 @@ impl CoinbaseClient {
         }
     }
 
-    /// A signed write: never resent, except once after an expired-token refusal (refused
-    /// before Coinbase acted).
+    /// A signed write: never resent, except once after an expired-token refusal or a plain
+    /// 401 (refused before Coinbase acted), with the clock read again.
     async fn write(&self, call: Call) -> Result<Answer> {
         self.ensure_time().await;
         match self.pipe.write(call.clone()).await {
-            Err(e) if e.kind() == Some(ErrorKind::ClockSkew) => {
+            Err(e) if retry_after_clock(&e) => {
                 self.sync_time().await?;
                 self.pipe.write(call).await
             }
@@ -966,4 +968,10 @@ impl Exchange for CoinbaseClient {
             })
             .await
     }
+}
+
+/// A refusal worth one more try with the clock read again: an expired token, or Coinbase's
+/// bare 401 (which it answers for an expired token too).
+fn retry_after_clock(e: &crate::exchange::Error) -> bool {
+    matches!(e.kind(), Some(ErrorKind::ClockSkew | ErrorKind::KeyInvalid))
 }

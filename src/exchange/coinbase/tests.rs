@@ -818,6 +818,36 @@ async fn rate_limits_are_waited_out() {
     );
 }
 
+/// Coinbase answers every authentication failure with the same plain 401, an expired token
+/// (this machine's clock drifted since it was read) included: the clock is read again and the
+/// call tried once more before the refusal is taken as the key's; a 401 the key then answers
+/// past is no deletion in the evidence either.
+#[tokio::test]
+async fn a_plain_401_is_retried_after_reading_the_clock_again() {
+    let mut n = 0;
+    let s = stub(move |seen| {
+        assert!(seen.is("GET", "/api/v3/brokerage/key_permissions"));
+        n += 1;
+        if n == 1 {
+            (401, vec![], "Unauthorized".into())
+        } else {
+            (200, vec![], KEY_PERMS.into())
+        }
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let rd = crate::rundir::RunDir::create(&dir.path().join("run")).unwrap();
+    let c = s.client(Some(rd.clone()));
+    c.api_keys().await.unwrap();
+    assert_eq!(s.count("GET", "/api/v3/brokerage/key_permissions"), 2);
+    assert!(
+        s.count("GET", "/api/v3/brokerage/time") >= 2,
+        "the clock read again"
+    );
+    let kh = crate::exchange::key_history("coinbase", rd.path()).unwrap();
+    assert!(!kh.known_dead(), "{kh:?}");
+}
+
 /// Open orders are listed page by page (cursor), cancelled at most 100 per batch_cancel, and
 /// listed again until none is left; each order's final state is read back.
 #[tokio::test]

@@ -23,7 +23,8 @@ pub fn classify(code: &str) -> (ErrorKind, &'static str) {
     use ErrorKind::*;
     match code {
         "400003" => (KeyInvalid, "KuCoin does not know this API key (KC-API-KEY not exists): after it worked in this run it was deleted; continue with a read-only key"),
-        "400001" => (KeyInvalid, "KuCoin found an authentication header missing: check that KUCOIN_ACCESS_KEY, KUCOIN_SECRET_KEY and KUCOIN_PASSPHRASE are all set"),
+        // A header stripped on the way (a proxy) is no proof that the key is gone.
+        "400001" => (BadSignature, "KuCoin found an authentication header missing: check that KUCOIN_ACCESS_KEY, KUCOIN_SECRET_KEY and KUCOIN_PASSPHRASE are all set"),
         "400004" => (BadSignature, "the passphrase is wrong (KC-API-PASSPHRASE error): KUCOIN_PASSPHRASE must be the passphrase chosen when the key was created, not the trading password"),
         "400005" => (BadSignature, "the signature did not verify (Signature error): KUCOIN_SECRET_KEY does not belong to this API key; check both values"),
         "400002" => (ClockSkew, "KuCoin refused the request's timestamp (more than 5 s from its clock): respond corrects its clock from GET /api/v1/timestamp, so fix the system clock (NTP) if this persists"),

@@ -220,6 +220,8 @@ fn samples_parse() {
 fn codes_map_to_kinds() {
     for (code, kind) in [
         ("400003", ErrorKind::KeyInvalid),
+        // A missing header (a proxy may strip one) is no proof that the key is gone.
+        ("400001", ErrorKind::BadSignature),
         ("400004", ErrorKind::BadSignature),
         ("400005", ErrorKind::BadSignature),
         ("400002", ErrorKind::ClockSkew),
