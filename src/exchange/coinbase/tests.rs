@@ -776,31 +776,33 @@ async fn tokens_verify_and_refusals_are_classified() {
     assert!(!e.to_string().contains("eyJ"));
 }
 
+/// A stub whose `key_permissions` answers `first` once, then the permissions with `headers`.
+async fn permissions_after(first: Reply, headers: Vec<(&'static str, String)>) -> Running {
+    let mut first = Some(first);
+    stub(move |seen| {
+        assert!(seen.is("GET", "/api/v3/brokerage/key_permissions"));
+        first
+            .take()
+            .unwrap_or_else(|| (200, headers.clone(), KEY_PERMS.into()))
+    })
+    .await
+}
+
 /// 429 is waited out and asked again; the rate-limit headers are kept as evidence.
 #[tokio::test]
 async fn rate_limits_are_waited_out() {
-    let mut n = 0;
-    let s = stub(move |seen| {
-        assert!(seen.is("GET", "/api/v3/brokerage/key_permissions"));
-        n += 1;
-        if n == 1 {
-            (
-                429,
-                vec![("retry-after", "0".into())],
-                r#"{"error":"resource_exhausted","message":"Too many requests"}"#.into(),
-            )
-        } else {
-            (
-                200,
-                vec![
-                    ("x-ratelimit-limit", "30".into()),
-                    ("x-ratelimit-remaining", "28".into()),
-                    ("x-ratelimit-reset", "1".into()),
-                ],
-                KEY_PERMS.into(),
-            )
-        }
-    })
+    let s = permissions_after(
+        (
+            429,
+            vec![("retry-after", "0".into())],
+            r#"{"error":"resource_exhausted","message":"Too many requests"}"#.into(),
+        ),
+        vec![
+            ("x-ratelimit-limit", "30".into()),
+            ("x-ratelimit-remaining", "28".into()),
+            ("x-ratelimit-reset", "1".into()),
+        ],
+    )
     .await;
     let dir = tempfile::tempdir().unwrap();
     let rd = crate::rundir::RunDir::create(&dir.path().join("run")).unwrap();
@@ -824,17 +826,7 @@ async fn rate_limits_are_waited_out() {
 /// past is no deletion in the evidence either.
 #[tokio::test]
 async fn a_plain_401_is_retried_after_reading_the_clock_again() {
-    let mut n = 0;
-    let s = stub(move |seen| {
-        assert!(seen.is("GET", "/api/v3/brokerage/key_permissions"));
-        n += 1;
-        if n == 1 {
-            (401, vec![], "Unauthorized".into())
-        } else {
-            (200, vec![], KEY_PERMS.into())
-        }
-    })
-    .await;
+    let s = permissions_after((401, vec![], "Unauthorized".into()), vec![]).await;
     let dir = tempfile::tempdir().unwrap();
     let rd = crate::rundir::RunDir::create(&dir.path().join("run")).unwrap();
     let c = s.client(Some(rd.clone()));
