@@ -359,6 +359,65 @@ pub struct CancelFailure {
     pub reason: String,
 }
 
+impl CancelReport {
+    fn fail(&mut self, order_id: &str, reason: String) {
+        self.failed.push(CancelFailure {
+            order_id: order_id.to_string(),
+            reason,
+        });
+    }
+
+    /// An order still listed open after the last cancel round, with why (the cancel's refusal,
+    /// else `default`).
+    pub fn still_open(&mut self, order_id: &str, refusal: Option<&String>, default: &str) {
+        self.fail(
+            order_id,
+            refusal.cloned().unwrap_or_else(|| default.to_string()),
+        );
+    }
+
+    /// An order seen open that is no longer listed: filed by its final state as read back
+    /// (cancelled, or why not: filled first, another state with the cancel's refusal if any),
+    /// or, when it could not be read, as unsettled. A dead key ends the containment (`Err`).
+    pub fn settle(
+        &mut self,
+        order_id: &str,
+        read_back: super::Result<Order>,
+        refusal: Option<&String>,
+    ) -> super::Result<()> {
+        let o = match read_back {
+            Ok(o) => o,
+            Err(e) if e.is_key_dead() => return Err(e),
+            Err(e) => {
+                self.fail(
+                    order_id,
+                    format!("not open any more, but its final state could not be read: {e}"),
+                );
+                return Ok(());
+            }
+        };
+        match o.state {
+            OrderState::Cancelled => self.cancelled.push(o),
+            OrderState::Done => self.fail(order_id, "filled before the cancel took effect".into()),
+            state => self.fail(
+                order_id,
+                refusal
+                    .cloned()
+                    .unwrap_or_else(|| format!("state {state:?} after the cancels")),
+            ),
+        }
+        Ok(())
+    }
+
+    /// After the rounds: when they ran out (`!done`) with nothing listed open and nothing
+    /// failed, the report says so rather than passing for a complete containment.
+    pub fn rounds_ran_out(&mut self, done: bool, nothing_listed: bool, rounds: usize) {
+        if !done && nothing_listed && self.failed.is_empty() {
+            self.fail("", format!("orders still open after {rounds} rounds"));
+        }
+    }
+}
+
 /// What a key could do, found by harmless reads.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PermissionProbe {

@@ -1096,16 +1096,10 @@ impl Exchange for BinanceClient {
         let open_ids: BTreeSet<&String> = still_open.iter().map(|o| &o.id).collect();
         for (id, o) in &seen {
             if open_ids.contains(id) {
-                report.failed.push(CancelFailure {
-                    order_id: id.clone(),
-                    reason: failed
-                        .get(id)
-                        .cloned()
-                        .unwrap_or_else(|| "still open after its symbol's cancels".into()),
-                });
+                report.still_open(id, failed.get(id), "still open after its symbol's cancels");
                 continue;
             }
-            let final_order = match answered.get(id) {
+            let read_back = match answered.get(id) {
                 Some(c) => {
                     let mut o = o.clone();
                     o.state = wire::order_state(&c.status);
@@ -1116,43 +1110,14 @@ impl Exchange for BinanceClient {
                     if c.executed_funds.is_some() {
                         o.executed_funds = c.executed_funds;
                     }
-                    o
+                    Ok(o)
                 }
                 // Left the book without a cancel answer naming it: read its final state.
-                None => match self.get_order(&o.market, id).await {
-                    Ok(o) => o,
-                    Err(e) if e.is_key_dead() => return Err(e),
-                    Err(e) => {
-                        report.failed.push(CancelFailure {
-                            order_id: id.clone(),
-                            reason: format!(
-                                "not open any more, but its final state could not be read: {e}"
-                            ),
-                        });
-                        continue;
-                    }
-                },
+                None => self.get_order(&o.market, id).await,
             };
-            match final_order.state {
-                OrderState::Cancelled => report.cancelled.push(final_order),
-                OrderState::Done => report.failed.push(CancelFailure {
-                    order_id: id.clone(),
-                    reason: "filled before the cancel took effect".into(),
-                }),
-                _ => report.failed.push(CancelFailure {
-                    order_id: id.clone(),
-                    reason: failed.get(id).cloned().unwrap_or_else(|| {
-                        format!("state {:?} after the cancels", final_order.state)
-                    }),
-                }),
-            }
+            report.settle(id, read_back, failed.get(id))?;
         }
-        if !done && still_open.is_empty() && report.failed.is_empty() {
-            report.failed.push(CancelFailure {
-                order_id: String::new(),
-                reason: format!("orders still open after {MAX_CANCEL_ROUNDS} rounds"),
-            });
-        }
+        report.rounds_ran_out(done, still_open.is_empty(), MAX_CANCEL_ROUNDS);
         Ok(report)
     }
 

@@ -36,10 +36,10 @@ use crate::exchange::http::{
     Signer, Transport,
 };
 use crate::exchange::{
-    ApiKeyInfo, Balance, CancelFailure, CancelReport, Candle, Capabilities, ClosedOrdersQuery,
-    Error, ErrorKind, Exchange, Fill, FillsQuery, FillsSource, Market, MarketInfo, Order, OrderRef,
-    OrderState, PermissionProbe, Result, ScopeClass, ScopeProbe, ServerTime, Transfer,
-    TransferKind, WithdrawalAddress,
+    ApiKeyInfo, Balance, CancelReport, Candle, Capabilities, ClosedOrdersQuery, Error, ErrorKind,
+    Exchange, Fill, FillsQuery, FillsSource, Market, MarketInfo, Order, OrderRef, OrderState,
+    PermissionProbe, Result, ScopeClass, ScopeProbe, ServerTime, Transfer, TransferKind,
+    WithdrawalAddress,
 };
 use crate::rundir::RunDir;
 use crate::secret::{mask_key, Secret};
@@ -818,51 +818,16 @@ impl Exchange for CoinbaseClient {
         let mut report = CancelReport::default();
         for id in &ids {
             if open_ids.contains(id) {
-                report.failed.push(CancelFailure {
-                    order_id: id.clone(),
-                    reason: failed
-                        .get(id)
-                        .cloned()
-                        .unwrap_or_else(|| "still open after the cancels".into()),
-                });
+                report.still_open(id, failed.get(id), "still open after the cancels");
                 continue;
             }
-            let final_order = match finals.get(id) {
-                Some(f) => f.clone(),
-                None => match self.get_order(id).await {
-                    Ok(f) => f,
-                    Err(e) if e.is_key_dead() => return Err(e),
-                    Err(e) => {
-                        report.failed.push(CancelFailure {
-                            order_id: id.clone(),
-                            reason: format!(
-                                "not open any more, but its final state could not be read: {e}"
-                            ),
-                        });
-                        continue;
-                    }
-                },
+            let read_back = match finals.get(id) {
+                Some(f) => Ok(f.clone()),
+                None => self.get_order(id).await,
             };
-            match final_order.state {
-                OrderState::Cancelled => report.cancelled.push(final_order),
-                OrderState::Done => report.failed.push(CancelFailure {
-                    order_id: id.clone(),
-                    reason: "filled before the cancel took effect".into(),
-                }),
-                _ => report.failed.push(CancelFailure {
-                    order_id: id.clone(),
-                    reason: failed.get(id).cloned().unwrap_or_else(|| {
-                        format!("state {:?} after the cancels", final_order.state)
-                    }),
-                }),
-            }
+            report.settle(id, read_back, failed.get(id))?;
         }
-        if !done && still_open.is_empty() && report.failed.is_empty() {
-            report.failed.push(CancelFailure {
-                order_id: String::new(),
-                reason: format!("orders still open after {MAX_CANCEL_ROUNDS} rounds"),
-            });
-        }
+        report.rounds_ran_out(done, still_open.is_empty(), MAX_CANCEL_ROUNDS);
         Ok(report)
     }
 

@@ -37,11 +37,10 @@ use crate::exchange::http::{
 };
 use crate::exchange::registry::{KeyMaterial, MasterKey};
 use crate::exchange::{
-    ApiKeyInfo, Balance, CallPlan, CancelFailure, CancelReport, Candle, Capabilities,
-    ClosedOrdersQuery, Error, ErrorKind, Exchange, Fill, FillsQuery, FillsSource, Market,
-    MarketInfo, MarketScan, MarketScanRequest, MarketSelection, Order, OrderRef, OrderState,
-    PermissionProbe, Result, ScopeProbe, ServerTime, Transfer, TransferKind, TransferStatus,
-    Window, WithdrawalAddress,
+    ApiKeyInfo, Balance, CallPlan, CancelReport, Candle, Capabilities, ClosedOrdersQuery, Error,
+    ErrorKind, Exchange, Fill, FillsQuery, FillsSource, Market, MarketInfo, MarketScan,
+    MarketScanRequest, MarketSelection, Order, OrderRef, OrderState, PermissionProbe, Result,
+    ScopeProbe, ServerTime, Transfer, TransferKind, TransferStatus, Window, WithdrawalAddress,
 };
 use crate::rundir::RunDir;
 use crate::secret::{mask_key, Secret};
@@ -1142,40 +1141,16 @@ impl Exchange for KucoinClient {
         let mut report = CancelReport::default();
         for (id, o) in &seen {
             if open_ids.contains(id) {
-                report.failed.push(CancelFailure {
-                    order_id: id.clone(),
-                    reason: failed_symbols
-                        .get(o.market.symbol.as_str())
-                        .map(|e| format!("KuCoin could not cancel {}: {e}", o.market.symbol))
-                        .unwrap_or_else(|| "still open after the cancels".into()),
-                });
+                let refusal = failed_symbols
+                    .get(o.market.symbol.as_str())
+                    .map(|e| format!("KuCoin could not cancel {}: {e}", o.market.symbol));
+                report.still_open(id, refusal.as_ref(), "still open after the cancels");
                 continue;
             }
-            match self.get_order(id, Some(&o.market)).await {
-                Ok(f) if f.state == OrderState::Cancelled => report.cancelled.push(f),
-                Ok(f) if f.state == OrderState::Done => report.failed.push(CancelFailure {
-                    order_id: id.clone(),
-                    reason: "filled before the cancel took effect".into(),
-                }),
-                Ok(f) => report.failed.push(CancelFailure {
-                    order_id: id.clone(),
-                    reason: format!("state {:?} after the cancels", f.state),
-                }),
-                Err(e) if e.is_key_dead() => return Err(e),
-                Err(e) => report.failed.push(CancelFailure {
-                    order_id: id.clone(),
-                    reason: format!(
-                        "not open any more, but its final state could not be read: {e}"
-                    ),
-                }),
-            }
+            let read_back = self.get_order(id, Some(&o.market)).await;
+            report.settle(id, read_back, None)?;
         }
-        if !done && still_open.is_empty() && report.failed.is_empty() {
-            report.failed.push(CancelFailure {
-                order_id: String::new(),
-                reason: format!("orders still open after {MAX_CANCEL_ROUNDS} rounds"),
-            });
-        }
+        report.rounds_ran_out(done, still_open.is_empty(), MAX_CANCEL_ROUNDS);
         Ok(report)
     }
 
