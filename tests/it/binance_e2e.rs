@@ -15,6 +15,7 @@ use respond::mock::{self, MockOptions, MockServer, RequestRecord, Venue};
 
 use crate::support::drill::{run_all, Drill};
 use crate::support::respond::{verify, Respond};
+use crate::support::run_dir::files;
 
 /// The Binance mock of the built-in `scenario`, live attacker on, served on `127.0.0.1:0`.
 async fn serve(scenario: &str) -> MockServer {
@@ -36,19 +37,6 @@ fn exporting(log: &[RequestRecord], key: &str) -> bool {
 }
 
 /// Every file under `dir`, recursively.
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(files(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_binance_leak_is_contained_and_documented_with_the_binary() {
     let server = serve("pump-and-dump").await;

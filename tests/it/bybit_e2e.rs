@@ -7,15 +7,17 @@
 //! guided manual step, and a simulated user deletes it through the drill API once the export
 //! has started. The drills run as `drill_e2e`'s do: the library's drill on paused tokio clocks.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use respond::mock::bybit::Bybit;
-use respond::mock::{self, MockOptions, MockServer, RequestRecord, Venue};
+use respond::mock::{self, MockOptions, MockServer, Venue};
 
 use crate::support::drill::{run_all, Drill};
+use crate::support::mock::calls;
 use crate::support::respond::{verify, Respond};
+use crate::support::run_dir::{evidence_dir, files};
 
 /// Bybit's permissions that let a key delete itself.
 const SELF_DELETE: &[&str] = &["AccountTransfer", "SubMemberTransfer", "Withdraw"];
@@ -34,34 +36,6 @@ fn self_deletable(scenario: &str) -> bool {
     let v = Venue::new(&Bybit, sc, MockOptions::default()).unwrap();
     let bot = v.key("bot").unwrap();
     bot.scopes.iter().any(|s| SELF_DELETE.contains(&s.as_str()))
-}
-
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(files(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
-}
-
-fn calls<'a>(log: &'a [RequestRecord], key: &str, path: &str) -> Vec<&'a RequestRecord> {
-    log.iter()
-        .filter(|r| r.access_key.as_deref() == Some(key) && r.path == path)
-        .collect()
-}
-
-fn evidence_dir(stdout: &str, all: &str) -> PathBuf {
-    PathBuf::from(
-        stdout
-            .lines()
-            .find_map(|l| l.strip_prefix("evidence:").map(|s| s.trim().to_string()))
-            .unwrap_or_else(|| panic!("an evidence line in:\n{all}")),
-    )
 }
 
 /// The revoke steps' `mode` and `confirmed_by`, as journaled.

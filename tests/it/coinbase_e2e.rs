@@ -14,10 +14,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use respond::mock::coinbase::Coinbase;
-use respond::mock::{self, MockOptions, MockServer, RequestRecord, Venue};
+use respond::mock::{self, MockOptions, MockServer, Venue};
 
 use crate::support::drill::{run_all, Drill};
+use crate::support::mock::calls;
 use crate::support::respond::{verify, Respond};
+use crate::support::run_dir::{evidence_dir, files};
 
 const BATCH_CANCEL: &str = "/api/v3/brokerage/orders/batch_cancel";
 
@@ -27,34 +29,6 @@ async fn serve(scenario: &str) -> MockServer {
     mock::serve("127.0.0.1:0".parse().unwrap(), Arc::new(Coinbase), state)
         .await
         .expect("bind the mock")
-}
-
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(files(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
-}
-
-fn calls<'a>(log: &'a [RequestRecord], key: &str, path: &str) -> Vec<&'a RequestRecord> {
-    log.iter()
-        .filter(|r| r.access_key.as_deref() == Some(key) && r.path == path)
-        .collect()
-}
-
-fn evidence_dir(stdout: &str, all: &str) -> PathBuf {
-    PathBuf::from(
-        stdout
-            .lines()
-            .find_map(|l| l.strip_prefix("evidence:").map(|s| s.trim().to_string()))
-            .unwrap_or_else(|| panic!("an evidence line in:\n{all}")),
-    )
 }
 
 /// Whether a run under `out` has journaled the end of step `step`.

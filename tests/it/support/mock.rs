@@ -205,3 +205,14 @@ pub async fn run_playbook_on(
     )
     .await
 }
+
+/// The requests of the mock's log made with `key` to `path`.
+pub fn calls<'a>(
+    log: &'a [mock::RequestRecord],
+    key: &str,
+    path: &str,
+) -> Vec<&'a mock::RequestRecord> {
+    log.iter()
+        .filter(|r| r.access_key.as_deref() == Some(key) && r.path == path)
+        .collect()
+}

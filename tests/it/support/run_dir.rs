@@ -119,3 +119,28 @@ pub fn copy_tree(from: &Path, to: &Path) {
         }
     }
 }
+
+/// Every file under `dir`, at any depth.
+pub fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(files(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// The bundle a run's stdout names on its `evidence:` line (`all`: the whole output, shown
+/// when the line is missing).
+pub fn evidence_dir(stdout: &str, all: &str) -> PathBuf {
+    PathBuf::from(
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("evidence:").map(|s| s.trim().to_string()))
+            .unwrap_or_else(|| panic!("an evidence line in:\n{all}")),
+    )
+}
