@@ -205,6 +205,19 @@ pub struct Answer {
     pub answered_local: DateTime<Utc>,
 }
 
+impl Answer {
+    /// The exchange's clock `server` (as this answer states it) against ours at the request's
+    /// midpoint.
+    pub fn server_time(&self, server: DateTime<Utc>) -> super::ServerTime {
+        let local = self.sent_local + (self.answered_local - self.sent_local) / 2;
+        super::ServerTime {
+            server,
+            local,
+            offset_ms: (server - local).num_milliseconds(),
+        }
+    }
+}
+
 /// What a signer adds to one request.
 #[derive(Debug, Default)]
 pub struct Signed {
@@ -709,12 +722,7 @@ impl Pipeline {
             }
         };
         let server = a.date.unwrap_or(a.answered_local);
-        let local = a.sent_local + (a.answered_local - a.sent_local) / 2;
-        Ok(super::ServerTime {
-            server,
-            local,
-            offset_ms: (server - local).num_milliseconds(),
-        })
+        Ok(a.server_time(server))
     }
 
     /// The groups with requests in the current window, e.g. `default 12/30`, for progress

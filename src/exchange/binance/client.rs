@@ -376,12 +376,7 @@ impl BinanceClient {
             .pipe
             .read(call, |a: &Answer| {
                 let server = wire::ms(wire::parse_server_time(&a.body)?)?;
-                let local = a.sent_local + (a.answered_local - a.sent_local) / 2;
-                Ok(ServerTime {
-                    server,
-                    local,
-                    offset_ms: (server - local).num_milliseconds(),
-                })
+                Ok(a.server_time(server))
             })
             .await?;
         self.shared.offset_ms.store(st.offset_ms, Ordering::Relaxed);
