@@ -2,13 +2,17 @@
 //! than one page holds: a full page is continued by cursor (never split and discarded), so the
 //! export sends the least number of requests (counted in the mock's request log) and every
 //! order arrives exactly once. Upbit answers a full page with the window's newest orders,
-//! Binance's `allOrders` with its oldest: both are continued by cursor.
+//! Binance's `allOrders` with its oldest: both are continued by cursor. Bybit and Coinbase
+//! follow their own page cursor inside one call (50 and 100 orders a page, up to 1,000 a
+//! call) newest first: a full call is continued by cursor too.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use respond::exchange::Order;
 use respond::mock::binance::Binance;
+use respond::mock::bybit::Bybit;
+use respond::mock::coinbase::Coinbase;
 use respond::mock::upbit::Upbit;
 use respond::mock::venue::state::OrderState;
 use respond::mock::{self, MockOptions, Venue};
@@ -220,4 +224,62 @@ async fn a_binance_window_over_one_page_is_read_oldest_first_with_the_fewest_req
 
     exported_once(&report.dir, stored);
     server.shutdown().await.ok();
+}
+
+/// Exports [`scenario`]`(per_day)` from an exchange that keeps history per account (one
+/// listing, `path`, `page` orders a request, `cap` a call) and checks the request count against
+/// the floor: ⌈stored / page⌉ (one more when the last page is full), plus at most one page per
+/// full call continued by cursor (its boundary second is read again by the next call).
+async fn per_account_export(
+    facade: Arc<dyn mock::Facade>,
+    per_day: u32,
+    path: &str,
+    page: usize,
+    cap: usize,
+) {
+    let (server, report, _tmp) = export(facade, per_day).await;
+    let stored = {
+        let w = server.state.world();
+        w.count_in_state(OrderState::Done) + w.count_in_state(OrderState::Cancelled)
+    };
+    assert!(
+        stored > 2 * cap,
+        "the window holds {stored} orders: over two calls"
+    );
+    let out = &report.step("export").unwrap().outputs;
+    assert_eq!(out["complete"], true);
+    assert_eq!(out["closed_order_count"], stored as u64);
+
+    let log = server.state.requests();
+    let sent = log
+        .iter()
+        .filter(|r| r.method == "GET" && r.path == path)
+        .count();
+    let floor = stored / page + 1;
+    let continued = stored / cap;
+    assert!(
+        (floor..=floor + continued).contains(&sent),
+        "{path}: {sent} requests for {stored} orders (floor {floor}, {continued} full calls)"
+    );
+    assert!(log.iter().all(|r| r.status == 200), "no refusal, no 429");
+
+    exported_once(&report.dir, stored);
+    server.shutdown().await.ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bybit_window_over_one_call_is_continued_by_cursor_with_the_fewest_requests() {
+    per_account_export(Arc::new(Bybit), 1_050, "/v5/order/history", 50, 1000).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_coinbase_window_over_one_call_is_continued_by_cursor_with_the_fewest_requests() {
+    per_account_export(
+        Arc::new(Coinbase),
+        1_300,
+        "/api/v3/brokerage/orders/historical/batch",
+        100,
+        1000,
+    )
+    .await;
 }

@@ -825,6 +825,12 @@ impl Exchange for BybitClient {
         Ok(out)
     }
 
+    /// `order/history` lists a window newest first and the cursor walks it in that order, so
+    /// a call that stops at its limit holds every order created after its oldest one.
+    fn closed_orders_full_page(&self) -> crate::exchange::FullPage {
+        crate::exchange::FullPage::Newest
+    }
+
     /// The order, and its executions (`execution/list` by `orderId`) when it filled.
     async fn order_with_fills(&self, order: &OrderRef) -> Result<(Order, Vec<Fill>)> {
         let o = self.get_order(&order.id).await?;

@@ -648,9 +648,15 @@ impl Exchange for CoinbaseClient {
         params.push(p("start_date", wire::ts_param(q.window.from)));
         params.push(p("end_date", wire::ts_param(q.window.to)));
         params.push(p("limit", ORDERS_PAGE.min(q.limit)));
+        // Rows outside the window (Coinbase's `end_date` is inclusive) are dropped page by
+        // page, before the pages are counted: a full answer never looks short.
+        let inside = |o: &Order| o.created_at >= q.window.from && o.created_at < q.window.to;
         let mut out = self
             .pages(ORDERS_BATCH, params, q.limit as usize, |a| {
-                wire::parse_orders(&a.body, a.prov.clone())
+                wire::parse_orders(&a.body, a.prov.clone()).map(|mut page| {
+                    page.rows.retain(inside);
+                    page
+                })
             })
             .await?;
         let rows = out.len();
@@ -668,9 +674,15 @@ impl Exchange for CoinbaseClient {
                 ),
             });
         }
-        out.retain(|o| o.created_at >= q.window.from && o.created_at < q.window.to);
         out.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
         Ok(out)
+    }
+
+    /// `orders/historical/batch` lists newest first (by creation) and the cursor walks it in
+    /// that order, so a call that stops at its limit holds every order created after its
+    /// oldest one.
+    fn closed_orders_full_page(&self) -> crate::exchange::FullPage {
+        crate::exchange::FullPage::Newest
     }
 
     /// The order, and its fills (`orders/historical/fills` by `order_ids`) when it filled.
