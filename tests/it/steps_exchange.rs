@@ -722,29 +722,7 @@ async fn export_refuses_a_reversed_window() {
 
 #[tokio::test]
 async fn export_fills_resumable() {
-    let acc = busy_account();
-    {
-        let mut a = acc.lock().unwrap();
-        for i in 0..3 {
-            let id = format!("p{i:03}");
-            a.fills.insert(
-                id.clone(),
-                vec![Fill {
-                    id: format!("f{i}"),
-                    order_id: id,
-                    market: respond::exchange::upbit::market("KRW-PUMP"),
-                    side: Side::Buy,
-                    price: Decimal::new(100, 0),
-                    volume: Decimal::ONE,
-                    funds: Decimal::new(100, 0),
-                    fee: None,
-                    created_at: t0(),
-                    created_at_local: String::new(),
-                    provenance: None,
-                }],
-            );
-        }
-    }
+    let acc = account_with_fills(3);
     let f = Arc::new(Fake::new(PRIMARY, acc, 10));
     let e = env(f.clone(), None);
     let out = e
@@ -783,15 +761,21 @@ async fn export_fills_resumable() {
     assert_eq!(all.outputs["fill_count"], 3);
 }
 
-#[tokio::test]
-async fn two_fills_steps_keep_their_own_batches() {
-    // The leak playbook runs `fills` and later `fills_late`: resuming the first must find
-    // its own fills, not the batch files the second wrote.
+/// The busy account with orders `p000`… `p{n-1}` (more added past its 40), each with one fill.
+fn account_with_fills(n: usize) -> Arc<Mutex<Account>> {
     let acc = busy_account();
     {
         let mut a = acc.lock().unwrap();
-        for i in 0..3 {
+        for i in 0..n {
             let id = format!("p{i:03}");
+            if i >= 40 {
+                a.closed.push(order(
+                    &id,
+                    "KRW-PUMP",
+                    t0() + Duration::days(2) + Duration::seconds(i as i64 * 60),
+                    OrderState::Done,
+                ));
+            }
             a.fills.insert(
                 id.clone(),
                 vec![Fill {
@@ -810,6 +794,132 @@ async fn two_fills_steps_keep_their_own_batches() {
             );
         }
     }
+    acc
+}
+
+fn fill_ids(n: std::ops::Range<usize>) -> Value {
+    json!(n.map(|i| format!("p{i:03}")).collect::<Vec<_>>())
+}
+
+#[tokio::test]
+async fn export_fills_state_is_a_journal_appended_per_batch() {
+    let f = Arc::new(Fake::new(PRIMARY, account_with_fills(95), 10));
+    let e = env(f.clone(), None);
+    let out = e
+        .run(
+            "exchange.export_fills",
+            json!({"order_ids": fill_ids(0..60)}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.outputs["fill_count"], 60);
+    // One line per batch of 50 (and the last, partial one), nothing rewritten whole.
+    let journal = e.read("s-fills-state.jsonl");
+    assert_eq!(journal.lines().count(), 2, "{journal}");
+    assert!(journal
+        .lines()
+        .all(|l| serde_json::from_str::<Value>(l).is_ok()));
+    let path = e.ctx.rundir.join("s-fills-state.jsonl").unwrap();
+
+    // A crash cut the next line short: the resume sets it aside and fetches only what no
+    // whole line lists.
+    let mut torn = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    std::io::Write::write_all(&mut torn, br#"{"batch":{"file":"export/fi"#).unwrap();
+    drop(torn);
+    let before = f.calls("order");
+    let again = e
+        .run(
+            "exchange.export_fills",
+            json!({"order_ids": fill_ids(0..95)}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(again.outputs["orders_resumed"], 60);
+    assert_eq!(again.outputs["orders_fetched"], 35);
+    assert_eq!(f.calls("order") - before, 35, "resume is exact");
+    assert_eq!(again.outputs["fill_count"], 95);
+    let after = e.read("s-fills-state.jsonl");
+    assert!(
+        after.starts_with(&journal),
+        "appended, never rewritten:\n{after}"
+    );
+    assert_eq!(after.lines().count(), 3);
+    assert!(after
+        .lines()
+        .all(|l| serde_json::from_str::<Value>(l).is_ok()));
+
+    // A line damaged before the last is named with its file, line and column.
+    let mut lines: Vec<&str> = after.lines().collect();
+    lines.insert(1, r#"{"batch": 12}"#);
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    let err = e
+        .run(
+            "exchange.export_fills",
+            json!({"order_ids": fill_ids(0..95)}),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("s-fills-state.jsonl:2:"), "{err}");
+}
+
+#[tokio::test]
+async fn a_fills_state_written_whole_by_an_earlier_version_is_resumed_exactly() {
+    let f = Arc::new(Fake::new(PRIMARY, account_with_fills(95), 10));
+    let e = env(f.clone(), None);
+    // The earlier format: one JSON document, rewritten after every batch.
+    let batch = json!({"order_ids": ["p000", "p001"], "fills": []});
+    e.ctx
+        .rundir
+        .write(
+            "export/fills/s-batch-000001.json",
+            &serde_json::to_vec(&batch).unwrap(),
+        )
+        .unwrap();
+    e.ctx
+        .rundir
+        .write(
+            "s-fills-state.json",
+            br#"{"done":["p000","p001"],"batches":["export/fills/s-batch-000001.json"]}"#,
+        )
+        .unwrap();
+    let out = e
+        .run(
+            "exchange.export_fills",
+            json!({"order_ids": fill_ids(0..5)}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.outputs["orders_resumed"], 2);
+    assert_eq!(out.outputs["orders_fetched"], 3);
+    assert_eq!(f.calls("order"), 3);
+    assert!(!e.ctx.rundir.join("s-fills-state.json").unwrap().exists());
+    // The next batch is numbered after the converted one: nothing is overwritten.
+    assert!(e
+        .ctx
+        .rundir
+        .join("export/fills/s-batch-000002.json")
+        .unwrap()
+        .exists());
+    let again = e
+        .run(
+            "exchange.export_fills",
+            json!({"order_ids": fill_ids(0..5)}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(again.outputs["orders_resumed"], 5);
+    assert_eq!(f.calls("order"), 3);
+}
+
+#[tokio::test]
+async fn two_fills_steps_keep_their_own_batches() {
+    // The leak playbook runs `fills` and later `fills_late`: resuming the first must find
+    // its own fills, not the batch files the second wrote.
+    let acc = account_with_fills(3);
     let mut e = env(Arc::new(Fake::new(PRIMARY, acc, 10)), None);
     let first = json!({"order_ids": ["p000"]});
     let out = e

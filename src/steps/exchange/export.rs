@@ -30,7 +30,7 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::export_state::{ExportState, StateEntry, StateLog};
+use super::export_state::{ExportState, FillsEntry, FillsState, Journal, StateEntry, StateLog};
 use super::scan::{self, WindowFills};
 use super::{args, is_out_of_scope, to_json, ts, Race, ReadError};
 use crate::exchange::{
@@ -52,6 +52,11 @@ fn legacy_state_file(step_id: &str) -> String {
     format!("{step_id}-export-state.json")
 }
 fn fills_state_file(step_id: &str) -> String {
+    format!("{step_id}-fills-state.jsonl")
+}
+/// Where an earlier version kept the fills state in one JSON document, rewritten whole after
+/// every batch.
+fn legacy_fills_state_file(step_id: &str) -> String {
     format!("{step_id}-fills-state.json")
 }
 fn chunks_file(step_id: &str) -> String {
@@ -1369,12 +1374,6 @@ const FILL_BATCH: usize = 50;
 /// Order reads in flight at once while fetching fills.
 const FILLS_IN_FLIGHT: usize = 4;
 
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct FillsState {
-    done: Vec<String>,
-    batches: Vec<String>,
-}
-
 #[derive(Debug, Serialize, Deserialize)]
 struct FillBatch {
     order_ids: Vec<String>,
@@ -1437,8 +1436,12 @@ impl StepKind for ExportFills {
         ids.retain(|i| uniq.insert(i.clone()));
         let markets = order_markets(ctx, &ids)?;
 
-        let fills_state_rel = fills_state_file(&ctx.step_id);
-        let mut state: FillsState = read_json(rd, &fills_state_rel)?.unwrap_or_default();
+        let (mut journal, earlier) = Journal::<FillsState>::open(
+            rd,
+            &fills_state_file(&ctx.step_id),
+            &legacy_fills_state_file(&ctx.step_id),
+        )?;
+        let mut state = earlier.unwrap_or_default();
         let done: HashSet<String> = state.done.iter().cloned().collect();
         let mut todo: Vec<String> = ids.iter().filter(|i| !done.contains(*i)).cloned().collect();
         let resumed = ids.len() - todo.len();
@@ -1456,7 +1459,9 @@ impl StepKind for ExportFills {
             order_ids: vec![],
             fills: vec![],
         };
-        let flush = |state: &mut FillsState, batch: &mut FillBatch| -> Result<(), StepError> {
+        // Each batch is written whole, then one line naming it is appended to the journal: a
+        // batch without its line is fetched again (and its file, numbered the same, rewritten).
+        let mut flush = |state: &mut FillsState, batch: &mut FillBatch| -> Result<(), StepError> {
             if batch.order_ids.is_empty() {
                 return Ok(());
             }
@@ -1468,10 +1473,14 @@ impl StepKind for ExportFills {
                 state.batches.len() + 1
             );
             write_json(rd, &rel, &*batch)?;
+            journal.append(&FillsEntry::Batch {
+                file: Some(rel.clone()),
+                order_ids: batch.order_ids.clone(),
+            })?;
             state.done.append(&mut batch.order_ids);
             state.batches.push(rel);
             batch.fills.clear();
-            write_json(rd, &fills_state_rel, &*state)
+            Ok(())
         };
         for (id, fills) in covered {
             fetched_fills += fills.len();

@@ -5,12 +5,16 @@
 //! chunk costs the same at the thousandth chunk as at the first (the whole state rewritten
 //! after every chunk grew quadratically with the number of orders).
 //!
+//! `exchange.export_fills` keeps its state the same way (`<step id>-fills-state.jsonl`): one
+//! line per saved batch of fills, naming the batch file and the orders it settled.
+//!
 //! A crash can cut the last line short: a last line without its newline is set aside when the
 //! journal is read and cut off before the next append (what it recorded is read again). Any
-//! other line that does not parse is damage, reported with `file:line`.
+//! other line that does not parse is damage, reported with `file:line:column`.
 
 use std::io::Write;
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -62,7 +66,26 @@ pub(super) enum StateEntry {
     FillsDone(FillChunk),
 }
 
-impl ExportState {
+/// A state kept as a journal of entries: folded from its lines, written back as lines.
+pub(super) trait Journaled: Default + DeserializeOwned {
+    type Entry: Serialize + DeserializeOwned;
+    /// Whether the journal's first line must be an entry that starts the state ([`Self::starts`]).
+    const NEEDS_START: bool;
+    /// Whether `e` starts the state over (what follows it is folded into a fresh state).
+    fn starts(e: &Self::Entry) -> bool;
+    fn apply(&mut self, e: Self::Entry);
+    /// The journal lines that rebuild this state.
+    fn entries(&self) -> Vec<Self::Entry>;
+}
+
+impl Journaled for ExportState {
+    type Entry = StateEntry;
+    const NEEDS_START: bool = true;
+
+    fn starts(e: &StateEntry) -> bool {
+        matches!(e, StateEntry::Start { .. })
+    }
+
     fn apply(&mut self, e: StateEntry) {
         match e {
             StateEntry::Start {
@@ -88,7 +111,6 @@ impl ExportState {
         }
     }
 
-    /// The journal lines that rebuild this state.
     fn entries(&self) -> Vec<StateEntry> {
         let mut out = Vec::new();
         if let Some(window) = self.window {
@@ -121,37 +143,95 @@ impl ExportState {
     }
 }
 
-/// The journal of one export step, open for appending.
-pub(super) struct StateLog {
-    path: std::path::PathBuf,
-    file: Option<std::fs::File>,
+/// The resume state of `export_fills`: the orders whose fills are saved, and the batch
+/// files that hold them.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub(super) struct FillsState {
+    pub done: Vec<String>,
+    pub batches: Vec<String>,
 }
 
-fn line(e: &StateEntry) -> Result<Vec<u8>, StepError> {
+/// One line of the fills journal: a saved batch (`file`) and the orders it settled. A line
+/// without a file lists orders settled in batches named by earlier lines (a converted
+/// earlier-format state).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum FillsEntry {
+    Batch {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        file: Option<String>,
+        order_ids: Vec<String>,
+    },
+}
+
+impl Journaled for FillsState {
+    type Entry = FillsEntry;
+    const NEEDS_START: bool = false;
+
+    fn starts(_: &FillsEntry) -> bool {
+        false
+    }
+
+    fn apply(&mut self, e: FillsEntry) {
+        let FillsEntry::Batch { file, order_ids } = e;
+        self.batches.extend(file);
+        self.done.extend(order_ids);
+    }
+
+    fn entries(&self) -> Vec<FillsEntry> {
+        let mut out: Vec<FillsEntry> = self
+            .batches
+            .iter()
+            .map(|f| FillsEntry::Batch {
+                file: Some(f.clone()),
+                order_ids: Vec::new(),
+            })
+            .collect();
+        if !self.done.is_empty() {
+            out.push(FillsEntry::Batch {
+                file: None,
+                order_ids: self.done.clone(),
+            });
+        }
+        out
+    }
+}
+
+/// The journal of one step's state `S`, open for appending.
+pub(super) struct Journal<S> {
+    path: std::path::PathBuf,
+    file: Option<std::fs::File>,
+    _state: std::marker::PhantomData<S>,
+}
+
+/// The export's journal.
+pub(super) type StateLog = Journal<ExportState>;
+
+fn line<E: Serialize>(e: &E) -> Result<Vec<u8>, StepError> {
     let mut v =
         serde_json::to_vec(e).map_err(|e| StepError::failed(format!("cannot serialize: {e}")))?;
     v.push(b'\n');
     Ok(v)
 }
 
-impl StateLog {
+impl<S: Journaled> Journal<S> {
     /// The journal at `rel` and what it holds: `None` when there is none yet. A last line cut
     /// short is set aside (and cut off at the first append); a state written whole by an
     /// earlier version at `legacy` is read and turned into a journal.
-    pub fn open(
-        rd: &RunDir,
-        rel: &str,
-        legacy: &str,
-    ) -> Result<(StateLog, Option<ExportState>), StepError> {
+    pub fn open(rd: &RunDir, rel: &str, legacy: &str) -> Result<(Self, Option<S>), StepError> {
         let path = rd.join(rel)?;
-        let mut log = StateLog { path, file: None };
+        let mut log = Journal {
+            path,
+            file: None,
+            _state: std::marker::PhantomData,
+        };
         let bytes = match std::fs::read(&log.path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let old = rd.join(legacy)?;
                 return match std::fs::read(&old) {
                     Ok(b) => {
-                        let state: ExportState = serde_json::from_slice(&b).map_err(|e| {
+                        let state: S = serde_json::from_slice(&b).map_err(|e| {
                             StepError::failed(format!(
                                 "{} is damaged ({e}); delete it to start this part over",
                                 old.display()
@@ -168,12 +248,12 @@ impl StateLog {
             Err(e) => return Err(e.into()),
         };
         let whole = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-        let mut state: Option<ExportState> = None;
+        let mut state: Option<S> = None;
         for (i, l) in bytes[..whole].split(|&b| b == b'\n').enumerate() {
             if l.is_empty() {
                 continue;
             }
-            let e: StateEntry = serde_json::from_slice(l).map_err(|e| {
+            let e: S::Entry = serde_json::from_slice(l).map_err(|e| {
                 StepError::failed(format!(
                     "{}:{}:{} is damaged ({e}); delete the file to start this part over",
                     log.path.display(),
@@ -182,12 +262,17 @@ impl StateLog {
                 ))
             })?;
             match (&mut state, e) {
-                (s, e @ StateEntry::Start { .. }) => {
-                    let mut fresh = ExportState::default();
+                (s, e) if S::starts(&e) => {
+                    let mut fresh = S::default();
                     fresh.apply(e);
                     *s = Some(fresh);
                 }
                 (Some(s), e) => s.apply(e),
+                (s @ None, e) if !S::NEEDS_START => {
+                    let mut fresh = S::default();
+                    fresh.apply(e);
+                    *s = Some(fresh);
+                }
                 (None, _) => {
                     return Err(StepError::failed(format!(
                         "{}:{}: the first line must name the request; delete the file to start this part over",
@@ -208,11 +293,11 @@ impl StateLog {
     }
 
     /// Starts the journal over with `state`'s lines (a new request, or a legacy state).
-    pub fn start(&mut self, state: &ExportState) -> Result<(), StepError> {
+    pub fn start(&mut self, state: &S) -> Result<(), StepError> {
         self.rewrite(&state.entries())
     }
 
-    fn rewrite(&mut self, entries: &[StateEntry]) -> Result<(), StepError> {
+    fn rewrite(&mut self, entries: &[S::Entry]) -> Result<(), StepError> {
         self.file = None;
         let mut bytes = Vec::new();
         for e in entries {
@@ -226,7 +311,7 @@ impl StateLog {
     }
 
     /// Appends one line and syncs it.
-    pub fn append(&mut self, e: &StateEntry) -> Result<(), StepError> {
+    pub fn append(&mut self, e: &S::Entry) -> Result<(), StepError> {
         let bytes = line(e)?;
         let bytes = crate::secret::redactor().redact_bytes(&bytes);
         if self.file.is_none() {
