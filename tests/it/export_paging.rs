@@ -4,7 +4,8 @@
 //! order arrives exactly once. Upbit answers a full page with the window's newest orders,
 //! Binance's `allOrders` with its oldest: both are continued by cursor. Bybit and Coinbase
 //! follow their own page cursor inside one call (50 and 100 orders a page, up to 1,000 a
-//! call) newest first: a full call is continued by cursor too.
+//! call) newest first: a full call is continued by cursor too. KuCoin's HF list (100 a page)
+//! is read per symbol, its classic list once per span.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use respond::exchange::Order;
 use respond::mock::binance::Binance;
 use respond::mock::bybit::Bybit;
 use respond::mock::coinbase::Coinbase;
+use respond::mock::kucoin::Kucoin;
 use respond::mock::upbit::Upbit;
 use respond::mock::venue::state::OrderState;
 use respond::mock::{self, MockOptions, Venue};
@@ -282,4 +284,59 @@ async fn a_coinbase_window_over_one_call_is_continued_by_cursor_with_the_fewest_
         1000,
     )
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kucoin_symbol_over_one_call_is_continued_by_cursor_with_the_fewest_requests() {
+    const HF_PAGE: usize = 100;
+    const CALL: usize = 950;
+    let (server, report, _tmp) = export(Arc::new(Kucoin), 2_200).await;
+    let k = server.state.key("bot").unwrap().clone();
+    let out = &report.step("export").unwrap().outputs;
+    assert_eq!(out["complete"], true);
+    let time =
+        |k: &str| -> chrono::DateTime<chrono::Utc> { out[k].as_str().unwrap().parse().unwrap() };
+    let (from, to) = (time("window_from"), time("window_to"));
+    let symbols = out["symbol_count"].as_u64().unwrap() as usize;
+    let mut per_symbol: BTreeMap<String, usize> = BTreeMap::new();
+    {
+        let w = server.state.world();
+        for o in w.orders.iter().filter(|o| o.account == k.account) {
+            if o.created_at >= from && o.created_at < to {
+                *per_symbol.entry(o.market.symbol.clone()).or_default() += 1;
+            }
+        }
+    }
+    let stored: usize = per_symbol.values().sum();
+    assert!(
+        per_symbol.values().any(|n| *n > 2 * CALL),
+        "a symbol holds over two calls: {per_symbol:?}"
+    );
+    assert_eq!(out["order_count"], stored as u64);
+
+    // Each symbol's HF list: its full pages, then the page that ends it (short or empty); a
+    // call cut at its limit may read its boundary page again. The classic list once a symbol.
+    let floor: usize =
+        per_symbol.values().map(|n| n / HF_PAGE + 1).sum::<usize>() + (symbols - per_symbol.len());
+    let continued: usize = per_symbol.values().map(|n| n / CALL).sum();
+    let log = server.state.requests();
+    let count = |path: &str| {
+        log.iter()
+            .filter(|r| r.method == "GET" && r.path == path)
+            .count()
+    };
+    let hf = count("/api/v1/hf/orders/done");
+    assert!(
+        (floor..=floor + continued).contains(&hf),
+        "{hf} HF requests for {stored} orders (floor {floor}, {continued} full calls)"
+    );
+    assert_eq!(
+        count("/api/v1/orders"),
+        symbols,
+        "the classic list once a symbol"
+    );
+    assert!(log.iter().all(|r| r.status == 200), "no refusal, no 429");
+
+    exported_once(&report.dir, stored);
+    server.shutdown().await.ok();
 }

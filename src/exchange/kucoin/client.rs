@@ -60,6 +60,12 @@ pub const TRANSFER_WINDOW_MAX: chrono::Duration = chrono::Duration::days(7);
 /// Most closed orders one [`Exchange::closed_orders`] call collects (pages followed): the
 /// export halves a window that reaches it.
 pub const CLOSED_ORDERS_MAX: u32 = 1000;
+/// What the export asks one closed-orders call for: a call cut at its limit answers only the
+/// orders it provably holds ([`provable`]), usually all but a few of its ten pages of 100, so
+/// a limit a little under ten pages lets a call end on a whole page.
+pub const CLOSED_ORDERS_CALL: u32 = 950;
+/// Classic spans read to their end kept to answer the export's later queries inside them.
+const CLASSIC_KEPT: usize = 32;
 /// Safety bound on pages followed by one listing.
 const MAX_PAGES: usize = 1000;
 /// Safety bound on cancel rounds (cancel all → list → again).
@@ -221,6 +227,28 @@ pub struct KucoinClient {
     key_info: Mutex<Option<KeyInfo>>,
     /// The family of every order seen, by id.
     families: Mutex<BTreeMap<String, Family>>,
+    /// Classic closed orders of spans read to their end, by symbol, newest span last.
+    classic_read: Mutex<std::collections::VecDeque<ClassicSpan>>,
+}
+
+/// One symbol's classic closed orders of a span, read to the end of the list.
+struct ClassicSpan {
+    symbol: String,
+    window: Window,
+    orders: Vec<(Order, DateTime<Utc>)>,
+}
+
+/// How much of a list read newest first and cut at its limit is provably whole. The list is
+/// ordered by a time no earlier than each order's creation (KuCoin's HF done list by last
+/// update, classic lists by creation): every order whose time is after the rows' oldest one is
+/// in the rows, and so is every order *created* after it. Answers that oldest time and how
+/// many rows were created from it on.
+fn provable(rows: &[(Order, DateTime<Utc>)]) -> (Option<DateTime<Utc>>, usize) {
+    let bound = rows.iter().map(|(_, t)| *t).min();
+    let n = bound.map_or(0, |b| {
+        rows.iter().filter(|(o, _)| o.created_at >= b).count()
+    });
+    (bound, n)
 }
 
 impl std::fmt::Debug for KucoinClient {
@@ -269,7 +297,7 @@ fn capabilities(key_masked: &str, revoke_by_api: bool) -> Capabilities {
             needs_symbol: true,
         },
         closed_orders_max_window_secs: Some(week),
-        closed_orders_max_per_call: CLOSED_ORDERS_MAX,
+        closed_orders_max_per_call: CLOSED_ORDERS_CALL,
         history_needs_symbol: true,
         client_id_field: "clientOid".into(),
         local_zone: d.locale.zone,
@@ -408,6 +436,7 @@ impl KucoinClient {
             master,
             key_info: Mutex::new(None),
             families: Mutex::new(BTreeMap::new()),
+            classic_read: Mutex::new(Default::default()),
         }
     }
 
@@ -534,6 +563,19 @@ impl KucoinClient {
         enough: usize,
         parse: impl Fn(&Answer) -> std::result::Result<Page<T>, WireError>,
     ) -> Result<Vec<T>> {
+        self.walk(path, params, numbered, |rows| rows.len() >= enough, parse)
+            .await
+    }
+
+    /// [`Self::pages`], stopping once `enough` says the rows read so far suffice.
+    async fn walk<T>(
+        &self,
+        path: &str,
+        params: Vec<(String, String)>,
+        numbered: bool,
+        enough: impl Fn(&[T]) -> bool,
+        parse: impl Fn(&Answer) -> std::result::Result<Page<T>, WireError>,
+    ) -> Result<Vec<T>> {
         let mut out = Vec::new();
         let mut next: Option<String> = None;
         for _ in 0..MAX_PAGES {
@@ -561,7 +603,7 @@ impl KucoinClient {
             out.extend(page.rows);
             match page.next {
                 None => return Ok(out),
-                Some(_) if empty || out.len() >= enough => return Ok(out),
+                Some(_) if empty || enough(&out) => return Ok(out),
                 // A list that does not end is never passed off as the whole: callers (the
                 // export's completeness proof) read a short list as "nothing more".
                 Some(n) if Some(&n) == next.as_ref() => {
@@ -579,6 +621,36 @@ impl KucoinClient {
                 "still a next page after {MAX_PAGES} pages, so the list was not read to its end"
             ),
         })
+    }
+
+    /// The classic closed orders of `window`, when a span holding it was read to its end.
+    fn classic_kept(&self, symbol: &str, window: Window) -> Option<Vec<(Order, DateTime<Utc>)>> {
+        let kept = self.classic_read.lock().unwrap_or_else(|e| e.into_inner());
+        kept.iter()
+            .rev()
+            .find(|k| {
+                k.symbol == symbol && k.window.from <= window.from && window.to <= k.window.to
+            })
+            .map(|k| {
+                k.orders
+                    .iter()
+                    .filter(|(o, _)| o.created_at >= window.from && o.created_at < window.to)
+                    .cloned()
+                    .collect()
+            })
+    }
+
+    /// Remembers a classic span read to its end (the last [`CLASSIC_KEPT`] of them).
+    fn keep_classic(&self, symbol: &str, window: Window, rows: &[(Order, DateTime<Utc>)]) {
+        let mut kept = self.classic_read.lock().unwrap_or_else(|e| e.into_inner());
+        if kept.len() >= CLASSIC_KEPT {
+            kept.pop_front();
+        }
+        kept.push_back(ClassicSpan {
+            symbol: symbol.to_string(),
+            window,
+            orders: rows.to_vec(),
+        });
     }
 
     fn note_family(&self, orders: &[Order], family: Family) {
@@ -903,7 +975,11 @@ impl Exchange for KucoinClient {
     }
 
     /// One symbol's closed orders of a window of ≤ 7 days: HF (`hf/orders/done`, by `lastId`)
-    /// and classic (`orders?status=done`, numbered pages), merged, newest first.
+    /// and classic (`orders?status=done`, numbered pages), merged, newest first. A list cut at
+    /// the limit is read on until `limit` of its orders are provably whole ([`provable`]) and
+    /// the answer keeps only what every cut list provably holds, so it is "every order created
+    /// after its oldest one" ([`FullPage::Newest`](crate::exchange::FullPage::Newest)). The
+    /// classic list of a span read to its end answers later queries inside that span.
     async fn closed_orders(&self, q: &ClosedOrdersQuery) -> Result<Vec<Order>> {
         check_window(q.window, "orders")?;
         let market = needs_market(q.market.as_ref(), "orders")?;
@@ -913,40 +989,88 @@ impl Exchange for KucoinClient {
                 q.limit
             )));
         }
+        let limit = q.limit as usize;
         let markets = self.markets_table().await;
-        let parse = |a: &Answer| wire::parse_orders(&a.body, &markets, a.prov.clone());
+        // Open rows are dropped page by page, before the rows are counted.
+        let closed = |mut page: Page<(Order, DateTime<Utc>)>| {
+            page.rows.retain(|(o, _)| o.state != OrderState::Open);
+            page
+        };
+        let enough = |rows: &[(Order, DateTime<Utc>)]| provable(rows).1 >= limit;
         let mut params = vec![p("symbol", &market.symbol)];
         params.extend(span_params(q.window));
         let mut hf_params = params.clone();
         hf_params.push(p("limit", HF_PAGE.min(q.limit)));
         let hf = self
-            .pages(
-                "/api/v1/hf/orders/done",
-                hf_params,
-                false,
-                q.limit as usize,
-                parse,
-            )
+            .walk("/api/v1/hf/orders/done", hf_params, false, enough, |a| {
+                wire::parse_orders_updated(&a.body, &markets, a.prov.clone()).map(closed)
+            })
             .await?;
+        let cl = match self.classic_kept(&market.symbol, q.window) {
+            Some(rows) => rows,
+            None => {
+                let mut cl_params = vec![p("status", "done"), p("tradeType", "TRADE")];
+                cl_params.extend(params);
+                cl_params.push(p("pageSize", CLASSIC_PAGE));
+                let rows = classic(
+                    self.walk("/api/v1/orders", cl_params, true, enough, |a| {
+                        wire::parse_orders(&a.body, &markets, a.prov.clone()).map(|page| {
+                            closed(Page {
+                                rows: page
+                                    .rows
+                                    .into_iter()
+                                    .map(|o| {
+                                        let t = o.created_at;
+                                        (o, t)
+                                    })
+                                    .collect(),
+                                next: page.next,
+                            })
+                        })
+                    })
+                    .await,
+                    "GET /api/v1/orders",
+                )?;
+                if !enough(&rows) {
+                    self.keep_classic(&market.symbol, q.window, &rows);
+                }
+                rows
+            }
+        };
+        // Where a list was cut, only what it provably holds is answered.
+        let bound = [&hf, &cl]
+            .into_iter()
+            .filter(|rows| enough(rows))
+            .filter_map(|rows| provable(rows).0)
+            .max();
+        let cut = bound.is_some();
+        let keep = |(o, _): &(Order, DateTime<Utc>)| bound.map_or(true, |b| o.created_at >= b);
+        let hf: Vec<Order> = hf.into_iter().filter(keep).map(|(o, _)| o).collect();
+        let cl: Vec<Order> = cl.into_iter().filter(keep).map(|(o, _)| o).collect();
         self.note_family(&hf, Family::Hf);
-        let mut cl_params = vec![p("status", "done"), p("tradeType", "TRADE")];
-        cl_params.extend(params);
-        cl_params.push(p("pageSize", CLASSIC_PAGE));
-        let cl = classic(
-            self.pages("/api/v1/orders", cl_params, true, q.limit as usize, parse)
-                .await,
-            "GET /api/v1/orders",
-        )?;
         self.note_family(&cl, Family::Classic);
         let mut seen = BTreeSet::new();
-        let mut out: Vec<Order> = hf
-            .into_iter()
-            .chain(cl)
-            .filter(|o| o.state != OrderState::Open)
-            .collect();
+        let mut out: Vec<Order> = hf.into_iter().chain(cl).collect();
+        let rows = out.len();
         out.retain(|o| seen.insert(o.id.clone()));
+        // A cut answer must not look short once repeated rows are dropped: the export reads
+        // fewer orders than the limit as "the window is whole".
+        if cut && out.len() < limit {
+            return Err(Error::Decode {
+                endpoint: "/api/v1/hf/orders/done".into(),
+                detail: format!(
+                    "{rows} orders came back for a limit of {limit}, {} of them repeated across pages: the window cannot be proven whole",
+                    rows - out.len()
+                ),
+            });
+        }
         out.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
         Ok(out)
+    }
+
+    /// A cut call holds every order created after its oldest one (see `closed_orders`).
+    fn closed_orders_full_page(&self) -> crate::exchange::FullPage {
+        crate::exchange::FullPage::Newest
     }
 
     /// The order, and its fills (`hf/fills` or `fills` by `orderId`) when it filled.

@@ -604,6 +604,91 @@ async fn hf_cursor_and_classic_pages_are_followed() {
     assert!(matches!(e, Error::Decode { .. }), "{e}");
 }
 
+/// KuCoin lists HF closed orders newest first by their last update. A call cut at its limit
+/// reads on until `limit` orders are provably whole (created after the oldest update read)
+/// and answers only those: a long-lived order updated late never makes the call claim older
+/// orders it has not read. The classic list of a span read to its end is not read again for a
+/// query inside that span.
+#[tokio::test]
+async fn a_cut_hf_list_answers_only_what_it_provably_holds() {
+    let to = window().to.timestamp_millis();
+    let min = 60_000;
+    // (id, created, last updated), minutes before the window's end, newest update first.
+    let rows = [
+        ("a", 120, 0),
+        ("b", 240, 60),
+        ("c", 90, 89),
+        ("d", 100, 99),
+        ("e", 130, 110),
+        ("f", 115, 114),
+        ("g", 118, 117),
+        ("h", 119, 118),
+    ];
+    let order = move |(id, created, updated): (&str, i64, i64)| {
+        order_json(id, false, false, "limit", "0.01", "950").replace(
+            r#""createdAt":1735775000000,"lastUpdatedAt":1735775100000"#,
+            &format!(
+                r#""createdAt":{},"lastUpdatedAt":{}"#,
+                to - created * min,
+                to - updated * min
+            ),
+        )
+    };
+    let s = stub(move |seen| match seen.path.as_str() {
+        "/api/v1/hf/orders/done" => {
+            let from: usize = seen
+                .param("lastId")
+                .map_or(0, |l| l.parse::<usize>().unwrap());
+            let page: Vec<String> = rows.iter().skip(from).take(3).map(|r| order(*r)).collect();
+            ok(&format!(
+                r#"{{"lastId":{},"items":[{}]}}"#,
+                from + page.len(),
+                page.join(",")
+            ))
+        }
+        "/api/v1/orders" => {
+            ok(r#"{"currentPage":1,"pageSize":500,"totalNum":0,"totalPage":0,"items":[]}"#)
+        }
+        _ => panic!("unexpected {}", seen.path),
+    })
+    .await;
+    let c = s.client(None);
+    assert_eq!(
+        c.closed_orders_full_page(),
+        crate::exchange::FullPage::Newest
+    );
+    let btc = Market::new("BTC-USDT", "BTC", "USDT");
+    let got = c
+        .closed_orders(&ClosedOrdersQuery {
+            window: window(),
+            market: Some(btc.clone()),
+            limit: 3,
+        })
+        .await
+        .unwrap();
+    // After a, b, c the oldest update is c's and nothing was created since: read on. After
+    // d, e, f: c and d only. After g, h: the oldest update is h's, 118 minutes back, and c, d,
+    // f and g (created then) were created since; a, b and e are left to the next query.
+    let mut ids: Vec<&str> = got.iter().map(|o| o.id.as_str()).collect();
+    ids.sort();
+    assert_eq!(ids, ["c", "d", "f", "g"]);
+    assert_eq!(s.count("GET", "/api/v1/hf/orders/done"), 3);
+    assert_eq!(s.count("GET", "/api/v1/orders"), 1);
+    // The export reads the rest of the span next: the classic list is known for it.
+    let rest = Window {
+        from: window().from,
+        to: window().to - chrono::Duration::minutes(100),
+    };
+    c.closed_orders(&ClosedOrdersQuery {
+        window: rest,
+        market: Some(btc),
+        limit: 3,
+    })
+    .await
+    .unwrap();
+    assert_eq!(s.count("GET", "/api/v1/orders"), 1, "classic read once");
+}
+
 /// Containment: every open order (HF from its symbols, classic) is cancelled by the cancel-all
 /// calls, stop orders too, the book listed again until empty, and each order's final state
 /// read back.

@@ -359,6 +359,8 @@ struct WireOrder {
     is_active: Option<bool>,
     cancel_exist: Option<bool>,
     created_at: Text,
+    /// HF orders: the last change (a fill, the cancel).
+    last_updated_at: Option<Text>,
 }
 
 fn side(s: &str) -> WireResult<Side> {
@@ -457,6 +459,31 @@ pub fn parse_orders(
     let rows = rows
         .into_iter()
         .map(|w| order_of(w, markets, &mut cache, prov.clone()))
+        .collect::<WireResult<Vec<_>>>()?;
+    Ok(Page { rows, next })
+}
+
+/// A page of orders, each with the time KuCoin last changed it (`lastUpdatedAt`; the creation
+/// time where it is absent or earlier): what the HF done list is ordered by.
+pub fn parse_orders_updated(
+    body: &[u8],
+    markets: &Markets,
+    prov: Option<Provenance>,
+) -> WireResult<Page<(Order, DateTime<Utc>)>> {
+    let (rows, next) = page::<WireOrder>(body)?;
+    let prov = prov.map(Arc::new);
+    let mut cache = MarketCache::default();
+    let rows = rows
+        .into_iter()
+        .map(|mut w| {
+            let updated = w.last_updated_at.take().filter(|t| !t.0.is_empty());
+            let o = order_of(w, markets, &mut cache, prov.clone())?;
+            let updated = match updated {
+                Some(t) => ms_text(&t.0)?.max(o.created_at),
+                None => o.created_at,
+            };
+            Ok((o, updated))
+        })
         .collect::<WireResult<Vec<_>>>()?;
     Ok(Page { rows, next })
 }

@@ -193,7 +193,7 @@ pub async fn run_playbook_on(
         primary: Some(respond::credentials::KeyPair {
             access_key: key.access_key.clone(),
             secret_key: Secret::new(key.secret_key.clone()),
-            passphrase: None,
+            passphrase: key.passphrase.clone().map(Secret::new),
         }),
         readonly: None,
         master: None,
