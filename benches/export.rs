@@ -1,15 +1,20 @@
-//! The closed-order export against the mock over loopback with Upbit's rate limits enforced:
-//! requests against the minimum and throughput against the ceiling. Run:
-//! `cargo bench --bench export` (`EXPORT_BENCH_ORDERS=100000,1000000` picks the sizes; the
-//! default, 20,000, takes seconds).
+//! The closed-order export against the mock over loopback with each exchange's rate limits
+//! enforced: requests against the minimum and throughput against the ceiling. Run:
+//! `cargo bench --bench export` (`EXPORT_BENCH_ORDERS=100000,1000000` picks the sizes for
+//! every exchange; the defaults, 20,000 for Upbit and 5,000 for the others, take seconds;
+//! `EXPORT_BENCH_EXCHANGES=upbit,bybit,kucoin,coinbase` picks the exchanges).
 //!
-//! For each size, a victim whose bot placed that many orders over six days; then
+//! For each exchange and size, a victim whose bot placed that many orders over six days; then
 //! `exchange.export_history` (closed orders only: no open orders, transfers or candles) of the
 //! last seven days through `session::run_new`. From the mock's request log:
-//! - requests: closed-order calls next to the minimum, ⌈orders / 1,000⌉ (plus one empty answer
-//!   when the count is a multiple of the page), as a ratio (goal ≤ 1.1);
-//! - throughput: closed-order calls per second, first to last, against the `default` group's
-//!   ceiling of 30/s (goal ≥ 0.9), and the least time that ceiling allows for the minimum;
+//! - requests: closed-order requests next to the minimum, as a ratio (goal ≤ 1.1). The minimum
+//!   is ⌈orders / page⌉ plus the page that proves the list ends (Upbit 1,000 a page, Bybit 50,
+//!   Coinbase 100); KuCoin keeps history per symbol: per symbol its HF pages of 100 plus the
+//!   empty page that ends the list, and one classic-list request;
+//! - throughput: closed-order requests per second, first to last, against the exchange's
+//!   ceiling for them (Upbit's `default` group 30/s, Bybit's `order/history` 50/s, Coinbase's
+//!   private 30/s, KuCoin's Spot pool 4,000 weight per 30 s at weight 2: 66.7/s) (goal ≥ 0.9),
+//!   and the least time that ceiling allows for the minimum;
 //! - 429 answers (must be 0), and the process's peak RSS (mock and client together: the mock
 //!   holds every order in memory, the client streams each page to disk).
 
@@ -20,6 +25,9 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 use respond::cli::BotLogArgs;
 use respond::credentials::KeyPair;
+use respond::mock::bybit::Bybit;
+use respond::mock::coinbase::Coinbase;
+use respond::mock::kucoin::Kucoin;
 use respond::mock::upbit::Upbit;
 use respond::mock::venue::state::OrderState;
 use respond::mock::{self, MockOptions, RequestRecord, Venue};
@@ -27,9 +35,59 @@ use respond::output::{Printer, Verbosity};
 use respond::secret::Secret;
 use respond::session::{run_new, Connection, RunSettings};
 
-/// Upbit's most closed orders per call, and the `default` group's requests per second.
-const PAGE: usize = 1000;
-const CEILING: f64 = 30.0;
+/// How one exchange lists closed orders, and its ceiling for those requests.
+struct Spec {
+    name: &'static str,
+    facade: fn() -> Arc<dyn mock::Facade>,
+    /// The closed-order listings (KuCoin: HF, then classic).
+    paths: &'static [&'static str],
+    /// Orders a page.
+    page: usize,
+    /// Requests per second the exchange allows for them.
+    ceiling: f64,
+    /// History is kept per symbol, with one classic-list request per symbol.
+    per_symbol: bool,
+    default_orders: usize,
+}
+
+const SPECS: &[Spec] = &[
+    Spec {
+        name: "upbit",
+        facade: || Arc::new(Upbit),
+        paths: &["/v1/orders/closed"],
+        page: 1000,
+        ceiling: 30.0,
+        per_symbol: false,
+        default_orders: 20_000,
+    },
+    Spec {
+        name: "bybit",
+        facade: || Arc::new(Bybit),
+        paths: &["/v5/order/history"],
+        page: 50,
+        ceiling: 50.0,
+        per_symbol: false,
+        default_orders: 5_000,
+    },
+    Spec {
+        name: "kucoin",
+        facade: || Arc::new(Kucoin),
+        paths: &["/api/v1/hf/orders/done", "/api/v1/orders"],
+        page: 100,
+        ceiling: 4000.0 / 2.0 / 30.0,
+        per_symbol: true,
+        default_orders: 5_000,
+    },
+    Spec {
+        name: "coinbase",
+        facade: || Arc::new(Coinbase),
+        paths: &["/api/v3/brokerage/orders/historical/batch"],
+        page: 100,
+        ceiling: 30.0,
+        per_symbol: false,
+        default_orders: 5_000,
+    },
+];
 
 fn status_kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -86,10 +144,11 @@ fn at(r: &RequestRecord) -> DateTime<Utc> {
     r.at.parse().expect("request log time")
 }
 
-async fn export(orders: usize) {
+async fn export(spec: &Spec, orders: usize) {
     let t_build = Instant::now();
+    let facade = (spec.facade)();
     let venue = Venue::new(
-        &Upbit,
+        facade.as_ref(),
         scenario(orders),
         MockOptions {
             live_attacker: false,
@@ -98,7 +157,7 @@ async fn export(orders: usize) {
     )
     .unwrap();
     let built = t_build.elapsed().as_secs_f64();
-    let server = mock::serve("127.0.0.1:0".parse().unwrap(), Arc::new(Upbit), venue)
+    let server = mock::serve("127.0.0.1:0".parse().unwrap(), facade, venue)
         .await
         .expect("mock binds");
     let stored = {
@@ -120,7 +179,7 @@ async fn export(orders: usize) {
         rerun: None,
     };
     let conn = Connection {
-        exchange: "upbit".into(),
+        exchange: spec.name.into(),
         api_url: Some(server.url.clone()),
         primary: Some(KeyPair {
             access_key: k.access_key.clone(),
@@ -143,11 +202,30 @@ async fn export(orders: usize) {
     let log = server.state.requests();
     let closed: Vec<&RequestRecord> = log
         .iter()
-        .filter(|r| r.method == "GET" && r.path == "/v1/orders/closed")
+        .filter(|r| r.method == "GET" && spec.paths.contains(&r.path.as_str()))
         .collect();
     let s429 = log.iter().filter(|r| r.status == 429).count();
     let n = closed.len();
-    let minimum = stored / PAGE + 1;
+    let minimum = if spec.per_symbol {
+        let time = |k: &str| -> DateTime<Utc> { out[k].as_str().unwrap().parse().unwrap() };
+        let (from, to) = (time("window_from"), time("window_to"));
+        let symbols = out["symbol_count"].as_u64().unwrap_or(0) as usize;
+        let mut per_symbol: BTreeMap<String, usize> = BTreeMap::new();
+        let w = server.state.world();
+        for o in w.orders.iter().filter(|o| o.account == k.account) {
+            if o.created_at >= from && o.created_at < to {
+                *per_symbol.entry(o.market.symbol.clone()).or_default() += 1;
+            }
+        }
+        per_symbol
+            .values()
+            .map(|c| c / spec.page + 1)
+            .sum::<usize>()
+            + (symbols - per_symbol.len())
+            + symbols
+    } else {
+        stored / spec.page + 1
+    };
     let span = closed
         .first()
         .zip(closed.last())
@@ -158,16 +236,17 @@ async fn export(orders: usize) {
     } else {
         0.0
     };
-    let least = (minimum - 1) as f64 / CEILING;
+    let least = (minimum - 1) as f64 / spec.ceiling;
     println!(
-        "{:>9} {:>9} {:>6} {:>7.3} {:>9.2} {:>9.2} {:>7.3} {:>9.2} {:>9.2} {:>5} {:>9} {:>8.1}",
+        "{:>8} {:>9} {:>9} {:>6} {:>7.3} {:>9.2} {:>9.2} {:>7.3} {:>9.2} {:>9.2} {:>5} {:>9} {:>8.1}",
+        spec.name,
         stored,
         n,
         minimum,
         n as f64 / minimum as f64,
         rate,
-        CEILING,
-        rate / CEILING,
+        spec.ceiling,
+        rate / spec.ceiling,
         span,
         least,
         s429,
@@ -178,18 +257,26 @@ async fn export(orders: usize) {
 }
 
 fn main() {
-    let sizes: Vec<usize> = std::env::var("EXPORT_BENCH_ORDERS")
+    let sizes: Option<Vec<usize>> = std::env::var("EXPORT_BENCH_ORDERS")
         .ok()
-        .map(|s| s.split(',').filter_map(|x| x.trim().parse().ok()).collect())
-        .unwrap_or_else(|| vec![20_000]);
+        .map(|s| s.split(',').filter_map(|x| x.trim().parse().ok()).collect());
+    let exchanges: Vec<String> = std::env::var("EXPORT_BENCH_EXCHANGES")
+        .ok()
+        .map(|s| {
+            s.split(',')
+                .map(|x| x.trim().to_ascii_lowercase())
+                .collect()
+        })
+        .unwrap_or_else(|| SPECS.iter().map(|s| s.name.to_string()).collect());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
-    println!("closed-order export over loopback, Upbit's rate limits enforced by the mock");
+    println!("closed-order export over loopback, each exchange's rate limits enforced by the mock");
     println!(
-        "{:>9} {:>9} {:>6} {:>7} {:>9} {:>9} {:>7} {:>9} {:>9} {:>5} {:>9} {:>8}",
+        "{:>8} {:>9} {:>9} {:>6} {:>7} {:>9} {:>9} {:>7} {:>9} {:>9} {:>5} {:>9} {:>8}",
+        "exchange",
         "orders",
         "requests",
         "min",
@@ -204,10 +291,17 @@ fn main() {
         "run s"
     );
     rt.block_on(async {
-        for &n in &sizes {
-            export(n).await;
+        for spec in SPECS
+            .iter()
+            .filter(|s| exchanges.iter().any(|e| e == s.name))
+        {
+            let sizes = sizes.clone().unwrap_or_else(|| vec![spec.default_orders]);
+            for &n in &sizes {
+                export(spec, n).await;
+            }
         }
     });
-    println!("(min: ⌈orders / 1,000⌉, plus one empty answer when a multiple; req/s: closed-order calls, first to last;");
-    println!(" least s: what 30/s allows for the minimum; peak MiB: mock and client in one process; run s: mock set-up + export)");
+    println!("(min: ⌈orders / page⌉ plus the page that ends the list (KuCoin: per symbol, and one classic request a symbol);");
+    println!(" req/s: closed-order requests, first to last; least s: what the ceiling allows for the minimum;");
+    println!(" peak MiB: mock and client in one process; run s: mock set-up + export)");
 }

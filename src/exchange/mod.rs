@@ -557,6 +557,11 @@ pub trait Exchange: Send + Sync {
     fn closed_orders_full_page(&self) -> FullPage {
         FullPage::Unknown
     }
+    /// Most closed orders one request returns, where a call follows the exchange's cursor over
+    /// several pages: the export shares a long span among idle lanes by requests, not calls.
+    fn closed_orders_page(&self) -> u32 {
+        self.capabilities().closed_orders_max_per_call
+    }
     /// What exporting closed orders and fills of `markets` markets over `window` costs against
     /// the exchange's limits; `None` when the adapter cannot tell.
     fn history_plan(&self, markets: usize, window: Window) -> Option<CallPlan> {

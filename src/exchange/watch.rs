@@ -207,6 +207,9 @@ impl Exchange for Watched {
     fn closed_orders_full_page(&self) -> super::FullPage {
         self.inner.closed_orders_full_page()
     }
+    fn closed_orders_page(&self) -> u32 {
+        self.inner.closed_orders_page()
+    }
     fn market(&self, symbol: &str) -> Result<Market> {
         self.inner.market(symbol)
     }

@@ -831,6 +831,10 @@ impl Exchange for BybitClient {
         crate::exchange::FullPage::Newest
     }
 
+    fn closed_orders_page(&self) -> u32 {
+        ORDERS_PAGE
+    }
+
     /// The order, and its executions (`execution/list` by `orderId`) when it filled.
     async fn order_with_fills(&self, order: &OrderRef) -> Result<(Order, Vec<Fill>)> {
         let o = self.get_order(&order.id).await?;

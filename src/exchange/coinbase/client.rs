@@ -685,6 +685,10 @@ impl Exchange for CoinbaseClient {
         crate::exchange::FullPage::Newest
     }
 
+    fn closed_orders_page(&self) -> u32 {
+        ORDERS_PAGE
+    }
+
     /// The order, and its fills (`orders/historical/fills` by `order_ids`) when it filled.
     async fn order_with_fills(&self, order: &OrderRef) -> Result<(Order, Vec<Fill>)> {
         let o = self.get_order(&order.id).await?;

@@ -1073,6 +1073,10 @@ impl Exchange for KucoinClient {
         crate::exchange::FullPage::Newest
     }
 
+    fn closed_orders_page(&self) -> u32 {
+        HF_PAGE
+    }
+
     /// The order, and its fills (`hf/fills` or `fills` by `orderId`) when it filled.
     async fn order_with_fills(&self, order: &OrderRef) -> Result<(Order, Vec<Fill>)> {
         let o = self.get_order(&order.id, order.market.as_ref()).await?;

@@ -263,7 +263,9 @@ pub(crate) fn span_file(dir: &str, s: &Span) -> String {
 const CLOSED_IN_FLIGHT: usize = 6;
 
 /// A span left to read is shared among idle lanes only when each part still holds about this
-/// many full pages (each part ends with one partial page: at most 1/16 more requests).
+/// many full pages, counted in requests (each part ends with one partial page: at most 1/16
+/// more requests), so an exchange whose call follows its cursor over many pages (Bybit: 20 of
+/// 50) shares a span its one lane would read one request at a time.
 const PAGES_PER_LANE: i64 = 16;
 
 /// How far after the oldest order of a full page the next page reaches back: the exchange may
@@ -371,6 +373,8 @@ struct ClosedLanes<'a> {
     plan_text: &'a str,
     /// Which orders a full answer keeps.
     keeps: FullPage,
+    /// Requests a full call costs (the exchange's pages it follows by cursor).
+    pages_per_call: i64,
     /// When a lane switched to the read-only key.
     switched_at: Option<DateTime<Utc>>,
 }
@@ -505,7 +509,8 @@ impl ClosedLanes<'_> {
                         .max(1);
                     fetched += kept.len() as u64;
                     self.finish(chunk, kept, false, true)?;
-                    let pages = (rest.to - rest.from).num_milliseconds() / page_ms;
+                    let pages =
+                        (rest.to - rest.from).num_milliseconds() / page_ms * self.pages_per_call;
                     let idle = CLOSED_IN_FLIGHT.saturating_sub(running.len() + queue.len()) as i64;
                     let k = (pages / PAGES_PER_LANE).min(idle).max(1);
                     bar.inc_length(k as u64);
@@ -866,6 +871,8 @@ impl StepKind for ExportHistory {
             cap,
             plan_text: &plan_text,
             keeps: race.session().primary().closed_orders_full_page(),
+            pages_per_call: (cap / race.session().primary().closed_orders_page().max(1)).max(1)
+                as i64,
             switched_at: None,
         };
         let result = lanes.run(todo).await;
