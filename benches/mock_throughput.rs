@@ -16,7 +16,8 @@
 //!   timestamp, method, path and query, and the passphrase HMAC-signed).
 //! - `limited`: the same run with rate limits ON, as `respond mock serve` runs: each façade's
 //!   own budgets (Upbit's per-second groups with its 418 block, Binance's request weight per
-//!   minute, Bybit's per-endpoint limit answered as `retCode` 10006, KuCoin's weight quota,
+//!   minute, Bybit's IP limit (HTTP 403) and per-endpoint limit (`retCode` 10006), KuCoin's
+//!   weight quota,
 //!   Coinbase's requests per second). The clients do not back off: a refused request is
 //!   counted and the next goes out at once, so the row is what the mock spends serving and
 //!   refusing a client that ignores its limits (requests per server-CPU-second, all answers).
@@ -182,6 +183,12 @@ impl Exchange {
                 .map_or(true, |v| v["retCode"] != 0),
             _ => false,
         }
+    }
+
+    /// Whether an HTTP status is a rate-limit refusal: 429, 418 (a caller blocked for
+    /// ignoring 429s), and Bybit's 403 "access too frequent" (its IP limit).
+    fn limited_status(self, status: u16) -> bool {
+        status == 429 || status == 418 || (matches!(self, Exchange::Bybit) && status == 403)
     }
 
     /// Whether an HTTP 200 answer is a rate-limit refusal (Bybit's `retCode` 10006).
@@ -524,7 +531,7 @@ fn throughput(exchange: Exchange, rate_limits: bool) {
                                 failed.fetch_add(1, Ordering::Relaxed);
                             }
                         }
-                        Ok(r) if [418, 429].contains(&r.status().as_u16()) => {
+                        Ok(r) if exchange.limited_status(r.status().as_u16()) => {
                             let _ = r.bytes().await;
                             limited.fetch_add(1, Ordering::Relaxed);
                         }
