@@ -1,5 +1,6 @@
 //! The mock's costs, measured (not timed in tests). Run manually:
-//! `cargo bench --bench mock_throughput`; `MOCK_BENCH_CASES=throughput,closed` picks cases.
+//! `cargo bench --bench mock_throughput`; `MOCK_BENCH_CASES=throughput,limited,closed` picks
+//! cases.
 //!
 //! - `throughput`: signed private requests per second the mock sustains on loopback, and its
 //!   memory before, during and after the run (`MOCK_BENCH_REQUESTS=1000000` for the long memory
@@ -13,20 +14,30 @@
 //!   key's P-256 public key) and KuCoin
 //!   (`GET /api/v1/hf/orders/active?symbol=BTC-USDT`, `KC-API-*` headers with a base64 HMAC over
 //!   timestamp, method, path and query, and the passphrase HMAC-signed).
-//! - `closed`: with `MOCK_BENCH_STORED_ORDERS` (default 1,000,000) orders stored, the CPU of
-//!   the closed-orders listing itself (the index walk, in-process) and the server CPU per HTTP
-//!   call (`MOCK_BENCH_CLOSED_CALLS` sequential calls, default 200) for a full page (limit 1000)
-//!   in the default 7-day window, a page filtered by market and state, and the default page
-//!   (100). Issue 18's goal is well under 1 ms of CPU for the listing at 1M orders; a scan of
-//!   every stored order cost 60–160 ms a call. What remains of a call is writing the page,
-//!   which grows with the page, not with the orders stored.
+//! - `limited`: the same run with rate limits ON, as `respond mock serve` runs: each façade's
+//!   own budgets (Upbit's per-second groups with its 418 block, Binance's request weight per
+//!   minute, Bybit's IP limit (HTTP 403) and per-endpoint limit (`retCode` 10006), KuCoin's
+//!   weight quota,
+//!   Coinbase's requests per second). The clients do not back off: a refused request is
+//!   counted and the next goes out at once, so the row is what the mock spends serving and
+//!   refusing a client that ignores its limits (requests per server-CPU-second, all answers).
+//! - `closed`: per façade (`MOCK_BENCH_EXCHANGES=upbit,binance,...` picks), with
+//!   `MOCK_BENCH_STORED_ORDERS` (default 1,000,000) orders of one account stored: the CPU of
+//!   the listing itself (the order and fill index walks, in-process) and the server CPU per
+//!   HTTP call (`MOCK_BENCH_CLOSED_CALLS` sequential calls, default 200) of each history
+//!   endpoint an export reads, at its largest page (Upbit `orders/closed`; Binance
+//!   `allOrders` and `myTrades`; Bybit `order/history` and `execution/list`; KuCoin
+//!   `hf/orders/done` and `hf/fills`; Coinbase `orders/historical/batch` and `.../fills`).
+//!   Issue 18's goal is under 1 ms of CPU per call at 1M orders; a scan of every stored
+//!   order cost 60–160 ms a call. What remains of a call is writing the page, which grows
+//!   with the page, not with the orders stored.
 //!
 //! The server runs on its own single-threaded tokio runtime (one core); clients run on a
 //! second runtime and sign each request with a small signer (hmac + sha2): for Upbit an HS256
 //! JWT over a query with a `query_hash`, so every request goes through the full JWT, nonce and
 //! hash checks; for Binance the hex HMAC-SHA256 of the query, so every request goes through
 //! the key, timestamp window and signature checks. Rate limits are disabled for the
-//! measurement (they would answer 429 instead).
+//! measurement except in `limited` (they would answer 429 instead).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -174,7 +185,23 @@ impl Exchange {
         }
     }
 
-    /// The n-th signed request; `skew_ms` is the mock's clock minus this machine's.
+    /// Whether an HTTP status is a rate-limit refusal: 429, 418 (a caller blocked for
+    /// ignoring 429s), and Bybit's 403 "access too frequent" (its IP limit).
+    fn limited_status(self, status: u16) -> bool {
+        status == 429 || status == 418 || (matches!(self, Exchange::Bybit) && status == 403)
+    }
+
+    /// Whether an HTTP 200 answer is a rate-limit refusal (Bybit's `retCode` 10006).
+    fn limited_in_body(self, body: &[u8]) -> bool {
+        match self {
+            Exchange::Bybit => serde_json::from_slice::<serde_json::Value>(body)
+                .is_ok_and(|v| v["retCode"] == 10006),
+            _ => false,
+        }
+    }
+
+    /// The n-th signed request of the throughput run; `skew_ms` is the mock's clock minus
+    /// this machine's.
     fn request(
         self,
         client: &reqwest::Client,
@@ -183,43 +210,77 @@ impl Exchange {
         n: u64,
         skew_ms: i64,
     ) -> reqwest::RequestBuilder {
-        match self {
-            Exchange::Upbit => {
-                let query = "market=KRW-BTC";
-                client
-                    .get(format!("{url}/v1/orders/chance?{query}"))
-                    .bearer_auth(sign(&key.access_key, &key.secret_key, query, n))
+        let (path, query) = match self {
+            Exchange::Upbit => ("/v1/orders/chance", "market=KRW-BTC"),
+            Exchange::Binance => ("/api/v3/openOrders", "symbol=BTCUSDT"),
+            Exchange::Bybit => ("/v5/order/realtime", "category=spot&symbol=BTCUSDT"),
+            Exchange::Coinbase => (
+                "/api/v3/brokerage/orders/historical/batch",
+                "order_status=OPEN&product_ids=BTC-USD",
+            ),
+            Exchange::Kucoin => ("/api/v1/hf/orders/active", "symbol=BTC-USDT"),
+        };
+        self.signed_get(client, url, key, n, skew_ms, path, query)
+    }
+
+    /// A signed `GET path?query` as the exchange wants it signed.
+    #[allow(clippy::too_many_arguments)]
+    fn signed_get(
+        self,
+        client: &reqwest::Client,
+        url: &str,
+        key: &KeyInfo,
+        n: u64,
+        skew_ms: i64,
+        path: &str,
+        query: &str,
+    ) -> reqwest::RequestBuilder {
+        let with_query = |q: &str| {
+            if q.is_empty() {
+                format!("{url}{path}")
+            } else {
+                format!("{url}{path}?{q}")
             }
+        };
+        match self {
+            Exchange::Upbit => client.get(with_query(query)).bearer_auth(sign(
+                &key.access_key,
+                &key.secret_key,
+                query,
+                n,
+            )),
             Exchange::Binance => {
                 let ts = chrono::Utc::now().timestamp_millis() + skew_ms;
-                let query = format!("symbol=BTCUSDT&recvWindow=5000&timestamp={ts}");
+                let query = format!("{query}&recvWindow=5000&timestamp={ts}");
                 let sig = hmac_hex(&key.secret_key, &query);
                 client
-                    .get(format!("{url}/api/v3/openOrders?{query}&signature={sig}"))
+                    .get(with_query(&format!("{query}&signature={sig}")))
                     .header("X-MBX-APIKEY", &key.access_key)
             }
             Exchange::Bybit => {
                 let ts = (chrono::Utc::now().timestamp_millis() + skew_ms).to_string();
-                let query = "category=spot&symbol=BTCUSDT";
                 let text = format!("{ts}{}5000{query}", key.access_key);
                 client
-                    .get(format!("{url}/v5/order/realtime?{query}"))
+                    .get(with_query(query))
                     .header("X-BAPI-API-KEY", &key.access_key)
                     .header("X-BAPI-TIMESTAMP", ts)
                     .header("X-BAPI-RECV-WINDOW", "5000")
                     .header("X-BAPI-SIGN", hmac_hex(&key.secret_key, &text))
             }
             Exchange::Coinbase => {
-                let path = "/api/v3/brokerage/orders/historical/batch";
                 let host = url.trim_start_matches("http://");
                 let now_s = (chrono::Utc::now().timestamp_millis() + skew_ms) / 1000;
                 client
-                    .get(format!("{url}{path}?order_status=OPEN&product_ids=BTC-USD"))
+                    .get(with_query(query))
                     .bearer_auth(cdp_token(key, host, path, now_s, n))
             }
             Exchange::Kucoin => {
                 let ts = (chrono::Utc::now().timestamp_millis() + skew_ms).to_string();
-                let path = "/api/v1/hf/orders/active?symbol=BTC-USDT";
+                let target = if query.is_empty() {
+                    path.to_string()
+                } else {
+                    format!("{path}?{query}")
+                };
                 let b64 = |text: &str| {
                     let mut mac =
                         Hmac::<Sha256>::new_from_slice(key.secret_key.as_bytes()).expect("key");
@@ -228,43 +289,193 @@ impl Exchange {
                 };
                 let pass = key.passphrase.as_deref().unwrap_or_default();
                 client
-                    .get(format!("{url}{path}"))
+                    .get(with_query(query))
                     .header("KC-API-KEY", &key.access_key)
                     .header("KC-API-TIMESTAMP", &ts)
-                    .header("KC-API-SIGN", b64(&format!("{ts}GET{path}")))
+                    .header("KC-API-SIGN", b64(&format!("{ts}GET{target}")))
                     .header("KC-API-PASSPHRASE", b64(pass))
                     .header("KC-API-KEY-VERSION", "2")
             }
         }
     }
-}
 
-fn main() {
-    let cases = std::env::var("MOCK_BENCH_CASES").unwrap_or_else(|_| "throughput,closed".into());
-    for case in cases.split(',').map(str::trim) {
-        match case {
-            "throughput" => {
-                throughput(Exchange::Upbit);
-                throughput(Exchange::Binance);
-                throughput(Exchange::Bybit);
-                throughput(Exchange::Coinbase);
-                throughput(Exchange::Kucoin);
-            }
-            "closed" => closed_orders_at_scale(),
-            other => eprintln!("mock_throughput: unknown case `{other}` (throughput, closed)"),
+    /// The history endpoints an export reads, at their largest page: (label, path, query,
+    /// what the page holds). `now_ms` is the mock's clock.
+    fn history_calls(self, now_ms: i64) -> Vec<(&'static str, &'static str, String, Held)> {
+        let day = 86_400_000;
+        match self {
+            Exchange::Upbit => vec![
+                (
+                    "closed orders, full page, default 7-day window",
+                    "/v1/orders/closed",
+                    "limit=1000".into(),
+                    Held::Orders,
+                ),
+                (
+                    "closed orders, one market, cancelled only",
+                    "/v1/orders/closed",
+                    "market=KRW-XRP&states[]=cancel&limit=1000".into(),
+                    Held::Orders,
+                ),
+                (
+                    "closed orders, default page (100)",
+                    "/v1/orders/closed",
+                    String::new(),
+                    Held::Orders,
+                ),
+            ],
+            Exchange::Binance => vec![
+                (
+                    "allOrders, full page, a 24-hour window",
+                    "/api/v3/allOrders",
+                    format!(
+                        "symbol=BTCUSDT&startTime={}&endTime={}&limit=1000",
+                        now_ms - 2 * day,
+                        now_ms - day
+                    ),
+                    Held::Orders,
+                ),
+                (
+                    "allOrders, full page, the most recent",
+                    "/api/v3/allOrders",
+                    "symbol=BTCUSDT&limit=1000".into(),
+                    Held::Orders,
+                ),
+                (
+                    "myTrades, full page, a 24-hour window",
+                    "/api/v3/myTrades",
+                    format!(
+                        "symbol=BTCUSDT&startTime={}&endTime={}&limit=1000",
+                        now_ms - 2 * day,
+                        now_ms - day
+                    ),
+                    Held::Fills,
+                ),
+                (
+                    "myTrades, full page from fromId 1",
+                    "/api/v3/myTrades",
+                    "symbol=BTCUSDT&fromId=1&limit=1000".into(),
+                    Held::Fills,
+                ),
+            ],
+            Exchange::Bybit => vec![
+                (
+                    "order/history, full page (50), default 7-day window",
+                    "/v5/order/history",
+                    "category=spot&limit=50".into(),
+                    Held::Orders,
+                ),
+                (
+                    "execution/list, full page (100), default 7-day window",
+                    "/v5/execution/list",
+                    "category=spot&limit=100".into(),
+                    Held::Fills,
+                ),
+            ],
+            Exchange::Kucoin => vec![
+                (
+                    "hf/orders/done, full page (100), default window",
+                    "/api/v1/hf/orders/done",
+                    "symbol=BTC-USDT&limit=100".into(),
+                    Held::Orders,
+                ),
+                (
+                    "hf/fills, full page (100), default window",
+                    "/api/v1/hf/fills",
+                    "symbol=BTC-USDT&limit=100".into(),
+                    Held::Fills,
+                ),
+            ],
+            Exchange::Coinbase => vec![
+                (
+                    "orders/historical/batch, full page (1000)",
+                    "/api/v3/brokerage/orders/historical/batch",
+                    "limit=1000".into(),
+                    Held::Orders,
+                ),
+                (
+                    "orders/historical/fills, full page (1000)",
+                    "/api/v3/brokerage/orders/historical/fills",
+                    "limit=1000".into(),
+                    Held::Fills,
+                ),
+            ],
         }
     }
 }
 
-fn opts() -> MockOptions {
+/// What a history page lists.
+#[derive(Clone, Copy)]
+enum Held {
+    Orders,
+    Fills,
+}
+
+/// The number of items in a history answer, wherever the exchange puts its list.
+fn items_in(v: &serde_json::Value) -> usize {
+    let list = |v: &serde_json::Value| v.as_array().map_or(0, Vec::len);
+    if v.is_array() {
+        return list(v);
+    }
+    for path in [
+        &["result", "list"][..],
+        &["data", "items"][..],
+        &["orders"][..],
+        &["fills"][..],
+    ] {
+        let mut x = v;
+        for k in path {
+            x = &x[*k];
+        }
+        if x.is_array() {
+            return list(x);
+        }
+    }
+    0
+}
+
+fn main() {
+    let cases =
+        std::env::var("MOCK_BENCH_CASES").unwrap_or_else(|_| "throughput,limited,closed".into());
+    let all = [
+        Exchange::Upbit,
+        Exchange::Binance,
+        Exchange::Bybit,
+        Exchange::Coinbase,
+        Exchange::Kucoin,
+    ];
+    let picked: Vec<Exchange> = match std::env::var("MOCK_BENCH_EXCHANGES") {
+        Ok(v) => all
+            .into_iter()
+            .filter(|e| v.split(',').any(|n| n.trim() == e.facade().name()))
+            .collect(),
+        Err(_) => all.to_vec(),
+    };
+    for case in cases.split(',').map(str::trim) {
+        match case {
+            "throughput" => picked.iter().for_each(|e| throughput(*e, false)),
+            "limited" => picked.iter().for_each(|e| throughput(*e, true)),
+            "closed" => picked.iter().for_each(|e| history_at_scale(*e)),
+            other => {
+                eprintln!("mock_throughput: unknown case `{other}` (throughput, limited, closed)")
+            }
+        }
+    }
+}
+
+fn opts(rate_limits: bool) -> MockOptions {
     MockOptions {
         live_attacker: false,
-        rate_limits: false,
+        rate_limits,
         ..MockOptions::default()
     }
 }
 
-fn throughput(exchange: Exchange) {
+/// `rate_limits`: as `respond mock serve` runs (the exchange's budgets enforced, a 429 or
+/// the exchange's refusal past them); the clients do not back off: a refused request counts
+/// and the next one goes out at once, so the row measures what the mock spends answering a
+/// client that ignores its limits, refusals included.
+fn throughput(exchange: Exchange, rate_limits: bool) {
     let total: u64 = std::env::var("MOCK_BENCH_REQUESTS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -275,7 +486,7 @@ fn throughput(exchange: Exchange) {
         .unwrap_or(64);
     let sc = mock::scenario::load("blank", Some(1)).expect("blank scenario");
     let facade = exchange.facade();
-    let ex = Venue::new(facade.as_ref(), sc, opts()).expect("blank fits the mock");
+    let ex = Venue::new(facade.as_ref(), sc, opts(rate_limits)).expect("blank fits the mock");
     let key = ex.key("bot").expect("bot key").clone();
     let skew_ms = (ex.now() - chrono::Utc::now()).num_milliseconds();
     let server = Server::start(facade, ex);
@@ -289,6 +500,7 @@ fn throughput(exchange: Exchange) {
         .expect("client runtime");
     let done = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
+    let limited = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let mut marks = Vec::new();
     rt.block_on(async {
@@ -298,11 +510,12 @@ fn throughput(exchange: Exchange) {
             .expect("client");
         let mut tasks = Vec::new();
         for c in 0..conc {
-            let (client, url, done, failed, key) = (
+            let (client, url, done, failed, limited, key) = (
                 client.clone(),
                 url.clone(),
                 done.clone(),
                 failed.clone(),
+                limited.clone(),
                 key.clone(),
             );
             tasks.push(tokio::spawn(async move {
@@ -312,9 +525,15 @@ fn throughput(exchange: Exchange) {
                     match req.send().await {
                         Ok(r) if r.status() == 200 => {
                             let body = r.bytes().await.unwrap_or_default();
-                            if exchange.refused(&body) {
+                            if exchange.limited_in_body(&body) {
+                                limited.fetch_add(1, Ordering::Relaxed);
+                            } else if exchange.refused(&body) {
                                 failed.fetch_add(1, Ordering::Relaxed);
                             }
+                        }
+                        Ok(r) if exchange.limited_status(r.status().as_u16()) => {
+                            let _ = r.bytes().await;
+                            limited.fetch_add(1, Ordering::Relaxed);
                         }
                         _ => {
                             failed.fetch_add(1, Ordering::Relaxed);
@@ -342,13 +561,20 @@ fn throughput(exchange: Exchange) {
     let rss1 = rss_kib();
     let n = done.load(Ordering::Relaxed);
     println!(
-        "mock_throughput {}: {n} signed private requests, concurrency {conc}",
-        exchange.describe()
+        "mock_throughput {}: {n} signed private requests, concurrency {conc}, rate limits {}",
+        exchange.describe(),
+        if rate_limits {
+            "ON (as `respond mock serve` runs; clients do not back off)"
+        } else {
+            "off"
+        }
     );
     println!("  server: one current-thread runtime (one core); clients share the machine");
     println!(
-        "  elapsed {secs:.2} s, {:.0} requests/s, failed {}",
+        "  elapsed {secs:.2} s, {:.0} requests/s, refused by a rate limit (429/418) {}, \
+         other failures {}",
         n as f64 / secs,
+        limited.load(Ordering::Relaxed),
         failed.load(Ordering::Relaxed)
     );
     println!(
@@ -401,15 +627,9 @@ impl Server {
     }
 }
 
-fn closed_orders_at_scale() {
-    let stored: u64 = std::env::var("MOCK_BENCH_STORED_ORDERS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000);
-    let calls: u32 = std::env::var("MOCK_BENCH_CLOSED_CALLS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(200);
+/// A venue of `exchange` holding `MOCK_BENCH_STORED_ORDERS` orders of one account (the bot's
+/// 30 days on two markets), rate limits off.
+fn stored_venue(exchange: Exchange, stored: u64) -> (Arc<Venue>, f64) {
     let days = 30u64;
     let yaml = format!(
         r#"name: closed-orders-bench
@@ -428,18 +648,37 @@ bot: {{ account: victim, key: bot, markets: [BTC, XRP], days: {days}, orders_per
         stored.div_ceil(days)
     );
     let sc = mock::scenario::parse("closed-bench.yaml", &yaml, None).expect("bench scenario");
-    let rss0 = rss_kib();
     let t0 = Instant::now();
-    let ex = Venue::new(&Upbit, sc, opts()).expect("bench scenario fits the upbit mock");
-    let built = t0.elapsed().as_secs_f64();
+    let ex = Venue::new(exchange.facade().as_ref(), sc, opts(false))
+        .expect("the bench scenario fits every mock");
+    (ex, t0.elapsed().as_secs_f64())
+}
+
+/// Issue 18's goal at scale, per façade: with `MOCK_BENCH_STORED_ORDERS` orders stored, the
+/// CPU of the listing alone (the index walk, in-process, for the page of orders and of
+/// fills) and the server CPU per HTTP call of each history endpoint at its largest page.
+fn history_at_scale(exchange: Exchange) {
+    let stored: u64 = std::env::var("MOCK_BENCH_STORED_ORDERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let calls: u32 = std::env::var("MOCK_BENCH_CLOSED_CALLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    let rss0 = rss_kib();
+    let (ex, built) = stored_venue(exchange, stored);
     let n_orders = ex.world().orders.len();
+    let n_fills: usize = ex.world().orders.iter().map(|o| o.trades.len()).sum();
     let rss1 = rss_kib();
     let key = ex.key("bot").expect("bot key").clone();
+    let name = exchange.facade().name();
     println!(
-        "mock_throughput closed: {n_orders} stored orders (generated in {built:.1} s, RSS +{} MiB)",
+        "mock_throughput closed {name}: {n_orders} stored orders, {n_fills} fills (generated in \
+         {built:.1} s, RSS +{} MiB)",
         rss1.saturating_sub(rss0) / 1024
     );
-    // The listing alone, in-process: the index walk that replaced the scan.
+    // The listings alone, in-process: the index walks that replaced the scans.
     {
         let w = ex.world();
         let account = &ex.keys()[0].account;
@@ -447,6 +686,7 @@ bot: {{ account: victim, key: bot, markets: [BTC, XRP], days: {days}, orders_per
         let from = now - chrono::Duration::days(7);
         let closed = [OrderState::Done, OrderState::Cancelled];
         let any = |_: &Order| true;
+        let any_fill = |_: usize, _: &Order, _: &respond::mock::venue::state::Fill| true;
         let rounds = 2000u32;
         let cpu0 = thread_cpu_secs();
         let mut found = 0;
@@ -457,12 +697,26 @@ bot: {{ account: victim, key: bot, markets: [BTC, XRP], days: {days}, orders_per
         }
         let us = (thread_cpu_secs() - cpu0) * 1e6 / f64::from(rounds);
         println!(
-            "  listing alone (index walk, {found} of the newest closed orders in a 7-day window): \
+            "  listing alone (order index walk, {found} of the newest closed orders in a 7-day \
+             window): {us:.1} µs of CPU per call ({:.3} of the 1 ms goal)",
+            us / 1000.0
+        );
+        let cpu0 = thread_cpu_secs();
+        for _ in 0..rounds {
+            found = w
+                .list_fills(account, (from, now), true, &any_fill, 1000)
+                .len();
+        }
+        let us = (thread_cpu_secs() - cpu0) * 1e6 / f64::from(rounds);
+        println!(
+            "  listing alone (fill index walk, {found} of the newest fills in a 7-day window): \
              {us:.1} µs of CPU per call ({:.3} of the 1 ms goal)",
             us / 1000.0
         );
     }
-    let server = Server::start(Arc::new(Upbit), ex);
+    let now_ms = ex.now().timestamp_millis();
+    let skew_ms = (ex.now() - chrono::Utc::now()).num_milliseconds();
+    let server = Server::start(exchange.facade(), ex);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -470,39 +724,32 @@ bot: {{ account: victim, key: bot, markets: [BTC, XRP], days: {days}, orders_per
     rt.block_on(async {
         let client = reqwest::Client::new();
         let mut nonce = 1u64 << 40;
-        for (label, query) in [
-            ("full page, default 7-day window", "limit=1000"),
-            (
-                "one market, cancelled only",
-                "market=KRW-XRP&states[]=cancel&limit=1000",
-            ),
-            ("default page (100)", ""),
-        ] {
-            let target = if query.is_empty() {
-                format!("{}/v1/orders/closed", server.url)
-            } else {
-                format!("{}/v1/orders/closed?{query}", server.url)
-            };
+        for (label, path, query, held) in exchange.history_calls(now_ms) {
             let mut items = 0usize;
             let cpu0 = server.cpu();
             for _ in 0..calls {
                 nonce += 1;
-                let t = sign(&key.access_key, &key.secret_key, query, nonce);
-                let r = client
-                    .get(&target)
-                    .bearer_auth(t)
+                let r = exchange
+                    .signed_get(&client, &server.url, &key, nonce, skew_ms, path, &query)
                     .send()
                     .await
                     .expect("request");
-                assert_eq!(r.status(), 200, "{label}");
+                assert_eq!(r.status(), 200, "{name} {label}");
                 let v: serde_json::Value = r.json().await.expect("json");
-                items = v.as_array().map_or(0, Vec::len);
+                assert!(
+                    !exchange.refused(v.to_string().as_bytes()),
+                    "{name} {label}: {v}"
+                );
+                items = items_in(&v);
             }
             let per_call_ms = (server.cpu() - cpu0) * 1000.0 / f64::from(calls);
+            let what = match held {
+                Held::Orders => "orders",
+                Held::Fills => "fills",
+            };
             println!(
-                "  {label}: {items} orders a page, server CPU {per_call_ms:.3} ms per call \
-                 over {calls} calls ({:.2} of the 1 ms goal)",
-                per_call_ms
+                "  {label}: {items} {what} a page, server CPU {per_call_ms:.3} ms per call \
+                 over {calls} calls ({per_call_ms:.2} of the 1 ms goal)"
             );
         }
     });

@@ -29,7 +29,7 @@ use super::routes::{Ctx, Reply};
 use super::wire::{self, RespType};
 use crate::mock::venue::market_data::book_side;
 use crate::mock::venue::matching::{self, NewOrder};
-use crate::mock::venue::state::{Order, OrderKind, OrderList, OrderState, Side, Tif, World};
+use crate::mock::venue::state::{Fill, Order, OrderKind, OrderList, OrderState, Side, Tif, World};
 
 const ALL_STATES: [OrderState; 3] = [OrderState::Open, OrderState::Done, OrderState::Cancelled];
 
@@ -277,18 +277,23 @@ pub fn my_trades(c: &mut Ctx<'_>) -> Result<Reply, ApiErr> {
             }
         }
         None => {
-            let keep = |o: &Order| o.market.symbol == symbol;
+            // Walk the account's fill index from the wanted end: by time from `startTime`,
+            // from the time of trade `fromId` (ids follow times), or back from `endTime`.
+            let keep = |_: usize, o: &Order, f: &Fill| {
+                o.market.symbol == symbol && from_id.map_or(true, |id| f.id >= id)
+            };
             let until = end.unwrap_or_else(far_future);
-            for i in w.list_orders(
-                acct,
-                &ALL_STATES,
-                Some((far_past(), until)),
-                false,
-                &keep,
-                0,
-                usize::MAX,
-            ) {
-                collect(&w, i);
+            let oldest_first = from_id.is_some() || start.is_some();
+            let from = match (from_id, start) {
+                (_, Some(s)) => s,
+                (Some(id), None) if id > w.last_fill_id() => far_future(),
+                (Some(id), None) if w.fill_ids_follow_time() => {
+                    w.fill_time(id).unwrap_or_else(far_past)
+                }
+                _ => far_past(),
+            };
+            for (_, id, i, j) in w.list_fills(acct, (from, until), !oldest_first, &keep, limit) {
+                fills.push((id, w.orders[i].trades[j].created_at, i, j));
             }
         }
     }

@@ -26,9 +26,8 @@ use super::wire::{self, ms, ms_s};
 use crate::mock::venue::clock::{self, WindowError};
 use crate::mock::venue::dec;
 use crate::mock::venue::matching::{self, NewOrder};
-use crate::mock::venue::state::{Market, Order, OrderKind, OrderState, Side, Tif, World};
+use crate::mock::venue::state::{Fill, Market, Order, OrderKind, OrderState, Side, Tif, World};
 
-const ALL_STATES: [OrderState; 3] = [OrderState::Open, OrderState::Done, OrderState::Cancelled];
 /// Closed orders `/v5/order/realtime` keeps (`openOnly=1`).
 const RECENT_CLOSED: usize = 500;
 
@@ -406,10 +405,7 @@ pub fn page(
     mut items: Vec<Item>,
     limit: usize,
 ) -> Result<(Vec<Value>, String), ApiErr> {
-    let after = match c.get("cursor") {
-        None => None,
-        Some(s) => Some(wire::parse_cursor(s).ok_or_else(|| errors::bad_param("cursor"))?),
-    };
+    let after = cursor_arg(c)?;
     items.sort_by_key(|b| std::cmp::Reverse(b.0));
     let mut rest = items
         .into_iter()
@@ -427,6 +423,24 @@ pub fn page(
         .filter_map(|t| serde_json::from_str(t).ok())
         .collect();
     Ok((values, next))
+}
+
+/// The `cursor` parameter: the sort key of the last item of the previous page.
+fn cursor_arg(c: &Ctx<'_>) -> Result<Option<(i64, u64)>, ApiErr> {
+    match c.get("cursor") {
+        None => Ok(None),
+        Some(s) => Ok(Some(
+            wire::parse_cursor(s).ok_or_else(|| errors::bad_param("cursor"))?,
+        )),
+    }
+}
+
+/// The end of a window cut at a cursor: nothing after the cursor's millisecond can follow it
+/// on a newest-first page, so an index walk starts there instead of at the window's end.
+fn cut_at(end: DateTime<Utc>, after: Option<(i64, u64)>) -> DateTime<Utc> {
+    after
+        .and_then(|(t, _)| DateTime::<Utc>::from_timestamp_millis(t.checked_add(1)?))
+        .map_or(end, |next_ms| end.min(next_ms - Duration::nanoseconds(1)))
 }
 
 /// `startTime`/`endTime` at most seven days apart: the last seven days when neither is
@@ -601,31 +615,29 @@ pub fn history(c: &mut Ctx<'_>) -> Result<Value, ApiErr> {
     let all_kinds = c.get("orderFilter").is_none();
     let status = c.get("orderStatus").map(str::to_string);
     let pick = Pick::from(c);
+    let after = cursor_arg(c)?;
     let mut items = Vec::new();
     {
         let w = c.ex.world();
         if filter.is_none() {
-            let keep = |o: &Order| pick.market(&o.market);
+            // The page and one more (whether a next page exists), walked newest first from
+            // the cursor; the held orders below join them and `page` cuts the union.
+            let keep = |i: usize, o: &Order| {
+                pick.order(&w, i)
+                    && status.as_deref().map_or(true, |st| wire::status(o) == st)
+                    && after.map_or(true, |a| (ms(o.created_at), i as u64) < a)
+            };
             let states = [OrderState::Done, OrderState::Cancelled];
-            let idx = w.list_orders(
+            let idx = w.list_orders_at(
                 &key.account,
                 &states,
-                Some((s, e)),
+                Some((s, cut_at(e, after))),
                 true,
                 &keep,
                 0,
-                usize::MAX,
+                limit + 1,
             );
-            items.extend(
-                idx.into_iter()
-                    .filter(|i| pick.order(&w, *i))
-                    .filter(|i| {
-                        status
-                            .as_deref()
-                            .map_or(true, |st| wire::status(&w.orders[*i]) == st)
-                    })
-                    .map(|i| venue_item(&w, i)),
-            );
+            items.extend(idx.into_iter().map(|i| venue_item(&w, i)));
         }
         if filter.is_some() || all_kinds {
             items.extend(held(c, &key.account, filter, &pick, |x| {
@@ -653,28 +665,21 @@ pub fn executions(c: &mut Ctx<'_>) -> Result<Value, ApiErr> {
     }
     let pick = Pick::from(c);
     let fee = c.ex.markets.fee;
+    let after = cursor_arg(c)?;
     let mut items = Vec::new();
     {
         let w = c.ex.world();
-        let keep = |o: &Order| pick.market(&o.market) && !o.trades.is_empty();
-        let far_past = DateTime::<Utc>::MIN_UTC;
-        for idx in w.list_orders(
-            &key.account,
-            &ALL_STATES,
-            Some((far_past, e)),
-            false,
-            &keep,
-            0,
-            usize::MAX,
-        ) {
-            if !pick.order(&w, idx) {
-                continue;
-            }
-            for f in &w.orders[idx].trades {
-                if f.created_at >= s && f.created_at <= e {
-                    items.push(((ms(f.created_at), f.id), wire::execution(&w, idx, f, fee)));
-                }
-            }
+        // The page and one more, walked newest first from the cursor in the fill index.
+        let keep = |i: usize, _: &Order, f: &Fill| {
+            pick.order(&w, i) && after.map_or(true, |a| (ms(f.created_at), f.id) < a)
+        };
+        let mut slots = w.list_fills(&key.account, (s, cut_at(e, after)), true, &keep, limit + 1);
+        // Fills of one trade (both sides in this account) keep their orders' order under
+        // `page`'s stable sort, as when the account's orders were read oldest first.
+        slots.sort_by_key(|x| (w.orders[x.2].created_at, x.2, x.3));
+        for (_, _, idx, j) in slots {
+            let f = &w.orders[idx].trades[j];
+            items.push(((ms(f.created_at), f.id), wire::execution(&w, idx, f, fee)));
         }
     }
     let (list, next) = page(c, &key.account, "bybit-executions", items, limit)?;

@@ -21,7 +21,7 @@ use super::routes::Ctx;
 use super::wire::{self, ts};
 use crate::mock::venue::dec;
 use crate::mock::venue::matching::{self, NewOrder, OrderError};
-use crate::mock::venue::state::{Order, OrderKind, OrderState, Side, Tif, World};
+use crate::mock::venue::state::{Fill, Order, OrderKind, OrderState, Side, Tif, World};
 
 /// Ids one `batch_cancel` may name.
 pub const MAX_CANCEL_IDS: usize = 100;
@@ -379,23 +379,23 @@ pub fn historical_batch(c: &mut Ctx<'_>) -> Result<Value, ApiErr> {
     let (user, portfolio) = user_and_portfolio(&key.account);
     let (chosen, has_next) = {
         let w = c.ex.world();
-        let keep = |o: &Order| {
+        let keep = |i: usize, o: &Order| {
             (products.is_empty() || products.contains(&o.market.symbol))
                 && (ids.is_empty() || ids.iter().any(|i| *i == o.uuid.to_string()))
                 && side.map_or(true, |s| s == o.side)
                 && (types.is_empty() || types.iter().any(|t| t == wire::order_type(o)))
-                && after.map_or(true, |a| {
-                    w.position(&o.uuid)
-                        .is_some_and(|i| key_of(o.created_at, i as u64) < a)
-                })
+                && after.map_or(true, |a| key_of(o.created_at, i as u64) < a)
         };
-        let between = (start.is_some() || end.is_some()).then(|| {
+        // Newest first from the cursor's time: the walk stops once the page is full.
+        let cut = after.map(|(nanos, _)| DateTime::<Utc>::from_timestamp_nanos(nanos));
+        let between = (start.is_some() || end.is_some() || cut.is_some()).then(|| {
+            let to = end.unwrap_or(DateTime::<Utc>::MAX_UTC);
             (
                 start.unwrap_or(DateTime::<Utc>::MIN_UTC),
-                end.unwrap_or(DateTime::<Utc>::MAX_UTC),
+                cut.map_or(to, |c| to.min(c)),
             )
         });
-        let mut idxs = w.list_orders(&key.account, &states, between, true, &keep, 0, limit + 1);
+        let mut idxs = w.list_orders_at(&key.account, &states, between, true, &keep, 0, limit + 1);
         let has_next = idxs.len() > limit;
         idxs.truncate(limit);
         let chosen: Vec<(usize, Value)> = idxs
@@ -434,24 +434,30 @@ pub fn fills(c: &mut Ctx<'_>) -> Result<Value, ApiErr> {
     let (user, portfolio) = user_and_portfolio(&key.account);
     let mut rows: Vec<((i64, u64), Value)> = {
         let w = c.ex.world();
-        let keep = |o: &Order| {
-            !o.trades.is_empty()
-                && (products.is_empty() || products.contains(&o.market.symbol))
+        let keep = |_: usize, o: &Order, f: &Fill| {
+            (products.is_empty() || products.contains(&o.market.symbol))
                 && (order_ids.is_empty() || order_ids.iter().any(|i| *i == o.uuid.to_string()))
+                && after.map_or(true, |a| key_of(f.created_at, f.id) < a)
+                && (trade_ids.is_empty() || trade_ids.contains(&f.id.to_string()))
         };
-        let idxs = w.list_orders(&key.account, &ALL_STATES, None, true, &keep, 0, usize::MAX);
+        // The page and one more, newest first from the cursor, in the account's fill index.
+        let to = match after {
+            Some((nanos, _)) => end
+                .unwrap_or(DateTime::<Utc>::MAX_UTC)
+                .min(DateTime::<Utc>::from_timestamp_nanos(nanos)),
+            None => end.unwrap_or(DateTime::<Utc>::MAX_UTC),
+        };
+        let from = start.unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let mut slots = w.list_fills(&key.account, (from, to), true, &keep, limit + 1);
+        // Fills of one trade (both sides in this account) in the order of their orders,
+        // newest first, under the stable sort below.
+        slots.sort_by_key(|x| (std::cmp::Reverse((w.orders[x.2].created_at, x.2)), x.3));
         let mut rows = Vec::new();
-        for i in idxs {
+        for (_, _, i, j) in slots {
             let o = &w.orders[i];
-            for f in &o.trades {
+            let f = &o.trades[j];
+            {
                 let k = key_of(f.created_at, f.id);
-                if after.is_some_and(|a| k >= a)
-                    || start.is_some_and(|s| f.created_at < s)
-                    || end.is_some_and(|e| f.created_at > e)
-                    || (!trade_ids.is_empty() && !trade_ids.contains(&f.id.to_string()))
-                {
-                    continue;
-                }
                 let commission = if o.executed_funds.is_zero() {
                     Decimal::ZERO
                 } else {

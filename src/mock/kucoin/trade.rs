@@ -31,7 +31,7 @@ use super::wire::{self, ms};
 use crate::mock::venue::clock::{self, WindowError};
 use crate::mock::venue::dec;
 use crate::mock::venue::matching::{self, MarketConf, NewOrder};
-use crate::mock::venue::state::{Market, Order, OrderKind, OrderState, Side, Tif, World};
+use crate::mock::venue::state::{Fill, Market, Order, OrderKind, OrderState, Side, Tif, World};
 
 /// Which endpoints an order belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -438,20 +438,24 @@ pub fn hf_done(c: &mut Ctx<'_>) -> Result<Value, ApiErr> {
             Some(i) if i < w.orders.len() => Some((w.orders[i].created_at, i)),
             Some(_) => return Err(errors::bad_param("lastId")),
         };
-        let keep = |o: &Order| o.market.symbol == symbol && pick(o);
-        w.list_orders(
+        let keep = |i: usize, o: &Order| {
+            o.market.symbol == symbol
+                && pick(o)
+                && family_of(c, i) == Family::Hf
+                && cutoff.map_or(true, |k| (o.created_at, i) < k)
+        };
+        // Newest first from the `lastId` order's time: the walk stops at the page's end.
+        let end = cutoff.map_or(e, |k| e.min(k.0));
+        w.list_orders_at(
             &account,
             &[OrderState::Done, OrderState::Cancelled],
-            Some((s, e)),
+            Some((s, end)),
             true,
             &keep,
             0,
-            usize::MAX,
+            limit,
         )
         .into_iter()
-        .filter(|i| family_of(c, *i) == Family::Hf)
-        .filter(|i| cutoff.map_or(true, |k| (w.orders[*i].created_at, *i) < k))
-        .take(limit)
         .map(|i| (i, wire::order(&w, i, true)))
         .collect()
     };
@@ -471,43 +475,43 @@ pub fn hf_done(c: &mut Ctx<'_>) -> Result<Value, ApiErr> {
 }
 
 /// Fills of the caller's orders of `family` that `keep` accepts, created within `[s, e]`,
-/// newest first: (fill id, JSON).
+/// newest first: (fill id, JSON); the first `take` of them with a fill id below `below`.
 fn fills_of(
     c: &Ctx<'_>,
     family: Family,
     keep: &dyn Fn(&Order) -> bool,
     order_id: Option<&str>,
     (s, e): (DateTime<Utc>, DateTime<Utc>),
+    (below, take): (Option<u64>, usize),
 ) -> Vec<(u64, Value)> {
     let account = c.key.map(|k| k.account.clone()).unwrap_or_default();
     let fee = c.ex.markets.fee;
     let w = c.ex.world();
-    let keep = |o: &Order| !o.trades.is_empty() && keep(o);
-    let states = [OrderState::Open, OrderState::Done, OrderState::Cancelled];
-    let mut out = Vec::new();
-    for idx in w.list_orders(
-        &account,
-        &states,
-        Some((DateTime::<Utc>::MIN_UTC, e)),
-        false,
-        &keep,
-        0,
-        usize::MAX,
-    ) {
-        if family_of(c, idx) != family || order_id.is_some_and(|id| wire::order_id(idx) != id) {
-            continue;
-        }
-        for f in &w.orders[idx].trades {
-            if f.created_at >= s && f.created_at <= e {
-                out.push((
-                    wire::fill_id(f),
-                    wire::fill(&w, idx, f, fee, family == Family::Hf),
-                ));
-            }
-        }
-    }
-    out.sort_by_key(|(id, _)| std::cmp::Reverse(*id));
-    out
+    let keep = |idx: usize, o: &Order, f: &Fill| {
+        keep(o)
+            && below.map_or(true, |b| wire::fill_id(f) < b)
+            && family_of(c, idx) == family
+            && order_id.map_or(true, |id| wire::order_id(idx) == id)
+    };
+    // Fill ids are trade ids doubled (ids follow times): nothing newer than the trade
+    // `below` names can be below it, so the walk starts at that trade's time.
+    let end = match below {
+        Some(b) if w.fill_ids_follow_time() => w.fill_time(b / 2).map_or(e, |t| e.min(t)),
+        _ => e,
+    };
+    let mut slots = w.list_fills(&account, (s, end), true, &keep, take);
+    slots.sort_by_key(|x| std::cmp::Reverse(wire::fill_id(&w.orders[x.2].trades[x.3])));
+    slots.truncate(take);
+    slots
+        .into_iter()
+        .map(|(_, _, idx, j)| {
+            let f = &w.orders[idx].trades[j];
+            (
+                wire::fill_id(f),
+                wire::fill(&w, idx, f, fee, family == Family::Hf),
+            )
+        })
+        .collect()
 }
 
 /// `GET /api/v1/hf/fills`: fills of one symbol's HF orders (or of one order), newest first,
@@ -520,11 +524,7 @@ pub fn hf_fills(c: &mut Ctx<'_>) -> Result<Value, ApiErr> {
     let last = c.int("lastId")?.map(|n| n as u64);
     let pick = order_filter(c);
     let keep = |o: &Order| o.market.symbol == symbol && pick(o);
-    let items: Vec<(u64, Value)> = fills_of(c, Family::Hf, &keep, c.get("orderId"), span)
-        .into_iter()
-        .filter(|(id, _)| last.map_or(true, |l| *id < l))
-        .take(limit)
-        .collect();
+    let items = fills_of(c, Family::Hf, &keep, c.get("orderId"), span, (last, limit));
     let last_id = items.last().map(|(id, _)| *id).or(last).unwrap_or(0);
     let list = remember(
         c,
@@ -607,10 +607,17 @@ pub fn fills(c: &mut Ctx<'_>) -> Result<Value, ApiErr> {
     let span = window(c)?;
     let pick = order_filter(c);
     let keep = |o: &Order| symbol.as_deref().map_or(true, |s| o.market.symbol == s) && pick(o);
-    let items: Vec<Value> = fills_of(c, Family::Classic, &keep, c.get("orderId"), span)
-        .into_iter()
-        .map(|(_, v)| v)
-        .collect();
+    let items: Vec<Value> = fills_of(
+        c,
+        Family::Classic,
+        &keep,
+        c.get("orderId"),
+        span,
+        (None, usize::MAX),
+    )
+    .into_iter()
+    .map(|(_, v)| v)
+    .collect();
     let mut v = wire::paged(items, page, size);
     let chosen: Vec<Value> = serde_json::from_value(v["items"].take()).unwrap_or_default();
     v["items"] = Value::Array(remember(c, &account, "kucoin-fills", chosen, size));

@@ -29,21 +29,47 @@ pub fn kst_offset() -> FixedOffset {
 
 /// Appends `2026-11-23T14:31:00+09:00`, or with `.123456` microseconds.
 fn push_kst(out: &mut String, t: DateTime<Utc>, micros: bool) {
+    // Digits written by hand: the page writer's hot path (a full page has a time per order).
     let l = t.with_timezone(&kst_offset());
-    let _ = write!(
-        out,
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-        l.year(),
-        l.month(),
-        l.day(),
-        l.hour(),
-        l.minute(),
-        l.second()
-    );
+    match u64::try_from(l.year()) {
+        Ok(y) if y <= 9999 => push_digits(out, y, 4),
+        _ => {
+            let _ = write!(out, "{:04}", l.year());
+        }
+    }
+    out.push('-');
+    push_digits(out, u64::from(l.month()), 2);
+    out.push('-');
+    push_digits(out, u64::from(l.day()), 2);
+    out.push('T');
+    push_digits(out, u64::from(l.hour()), 2);
+    out.push(':');
+    push_digits(out, u64::from(l.minute()), 2);
+    out.push(':');
+    push_digits(out, u64::from(l.second()), 2);
     if micros {
-        let _ = write!(out, ".{:06}", l.nanosecond() % 1_000_000_000 / 1000);
+        out.push('.');
+        push_digits(out, u64::from(l.nanosecond() % 1_000_000_000 / 1000), 6);
     }
     out.push_str("+09:00");
+}
+
+/// Appends `n` in decimal, zero-padded to at least `width` digits.
+fn push_digits(out: &mut String, mut n: u64, width: usize) {
+    let mut buf = [b'0'; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let start = i.min(buf.len().saturating_sub(width));
+    for &b in &buf[start..] {
+        out.push(char::from(b));
+    }
 }
 
 /// `2026-11-23T14:31:00+09:00`
@@ -206,12 +232,48 @@ fn push_json_str(out: &mut String, v: &str) {
     }
 }
 
+/// What [`crate::mock::venue::dec`] writes (normalized, no exponent, `0` for any zero),
+/// without the formatter: the mantissa's digits with the point put in by hand.
 fn push_dec(out: &mut String, d: Decimal) {
-    let n = d.normalize();
-    if n.is_zero() {
-        out.push('0');
-    } else {
+    let mut scale = d.scale() as usize;
+    let Ok(mut m) = u64::try_from(d.mantissa().unsigned_abs()) else {
+        let n = d.normalize();
         let _ = write!(out, "{n}");
+        return;
+    };
+    if m == 0 {
+        out.push('0');
+        return;
+    }
+    while scale > 0 && m % 10 == 0 {
+        m /= 10;
+        scale -= 1;
+    }
+    if d.is_sign_negative() {
+        out.push('-');
+    }
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    while m > 0 {
+        i -= 1;
+        buf[i] = b'0' + (m % 10) as u8;
+        m /= 10;
+    }
+    let digits = &buf[i..];
+    let push = |out: &mut String, ds: &[u8]| ds.iter().for_each(|&b| out.push(char::from(b)));
+    if scale == 0 {
+        push(out, digits);
+    } else if digits.len() > scale {
+        let (int, frac) = digits.split_at(digits.len() - scale);
+        push(out, int);
+        out.push('.');
+        push(out, frac);
+    } else {
+        out.push_str("0.");
+        for _ in digits.len()..scale {
+            out.push('0');
+        }
+        push(out, digits);
     }
 }
 
@@ -424,6 +486,44 @@ mod tests {
                     created_at: at + chrono::Duration::microseconds(i * 1_234_567),
                 })
                 .collect(),
+        }
+    }
+
+    #[test]
+    fn decimals_and_times_are_written_as_the_formatter_writes_them() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(18);
+        let mut cases: Vec<Decimal> = ["0", "-0.000", "1E-8", "-0.5", "100", "1.10", "12.5000"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
+        cases.push(Decimal::MAX);
+        cases.push(Decimal::MIN);
+        cases.push(Decimal::from_i128_with_scale(i128::from(u64::MAX) + 7, 9));
+        for _ in 0..20_000 {
+            let m: i64 = match rng.gen_range(0..3) {
+                0 => rng.gen_range(-1000..1000),
+                1 => rng.gen_range(-10_000_000_000..10_000_000_000),
+                _ => rng.gen(),
+            };
+            cases.push(Decimal::new(m, rng.gen_range(0..=28)));
+        }
+        for d in cases {
+            let mut s = String::new();
+            push_dec(&mut s, d);
+            assert_eq!(s, crate::mock::venue::dec(d), "{d:?}");
+        }
+        let t0: DateTime<Utc> = "0001-01-01T00:00:00Z".parse().unwrap();
+        for _ in 0..20_000 {
+            let t = t0 + chrono::Duration::microseconds(rng.gen_range(0..300_000_000_000_000_000));
+            for (micros, f) in [
+                (false, "%Y-%m-%dT%H:%M:%S%:z"),
+                (true, "%Y-%m-%dT%H:%M:%S%.6f%:z"),
+            ] {
+                let mut s = String::new();
+                push_kst(&mut s, t, micros);
+                assert_eq!(s, t.with_timezone(&kst_offset()).format(f).to_string());
+            }
         }
     }
 

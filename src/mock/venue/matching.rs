@@ -564,7 +564,10 @@ pub fn execute(w: &mut World, mk: &Markets, idx: usize, now: DateTime<Utc>) {
                 Side::Ask => qty,
             };
             t.locked -= dec;
-            t.trades.push(Fill {
+        }
+        w.push_fill(
+            idx,
+            Fill {
                 uuid: Uuid::new_v4(),
                 id: trade_id,
                 market: o.market.clone(),
@@ -574,8 +577,8 @@ pub fn execute(w: &mut World, mk: &Markets, idx: usize, now: DateTime<Utc>) {
                 side: o.side,
                 taker_side: o.side,
                 created_at: now,
-            });
-        }
+            },
+        );
         let acct = w.accounts.entry(taker_acct).or_default();
         match o.side {
             Side::Bid => {
@@ -608,19 +611,22 @@ pub fn execute(w: &mut World, mk: &Markets, idx: usize, now: DateTime<Utc>) {
                     Side::Ask => qty,
                 };
                 m.locked -= dec;
-                m.trades.push(Fill {
-                    uuid: Uuid::new_v4(),
-                    id: trade_id,
-                    market: o.market.clone(),
-                    price: px,
-                    volume: qty,
-                    funds,
-                    side: opp,
-                    taker_side: o.side,
-                    created_at: now,
-                });
                 let done = m.remaining_volume <= Decimal::ZERO;
                 let macct_name = m.account.clone();
+                w.push_fill(
+                    mi,
+                    Fill {
+                        uuid: Uuid::new_v4(),
+                        id: trade_id,
+                        market: o.market.clone(),
+                        price: px,
+                        volume: qty,
+                        funds,
+                        side: opp,
+                        taker_side: o.side,
+                        created_at: now,
+                    },
+                );
                 let macct = w.accounts.entry(macct_name).or_default();
                 match opp {
                     Side::Ask => {

@@ -8,7 +8,8 @@
 //!
 //! Orders are stored once, in order of arrival, and found through indexes: by uuid, by
 //! (account, identifier), and by (account, state) ordered by creation time, so listing an
-//! account's open or closed orders never scans the orders of everyone.
+//! account's open or closed orders never scans the orders of everyone. Fills are indexed by
+//! account and (fill time, trade id), so a fill history page walks only the fills it shows.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
@@ -323,6 +324,10 @@ pub const REQUEST_LOG_CAP: usize = 100_000;
 /// position (ties keep arrival order).
 pub type OrderSlot = (DateTime<Utc>, usize);
 
+/// Index key of a fill among its account's fills: fill time, trade id, then the position of
+/// its order and its position among the order's fills.
+pub type FillSlot = (DateTime<Utc>, u64, usize, usize);
+
 /// The whole mutable world.
 #[derive(Debug, Default)]
 pub struct World {
@@ -333,6 +338,14 @@ pub struct World {
     by_uuid: HashMap<Uuid, usize>,
     by_identifier: HashMap<(String, String), usize>,
     by_state: HashMap<(String, OrderState), BTreeSet<OrderSlot>>,
+    by_fill: HashMap<String, BTreeSet<FillSlot>>,
+    /// Fill time by trade id (ids are dense from 1).
+    fill_at: Vec<DateTime<Utc>>,
+    /// The highest trade id indexed and its fill time.
+    fill_last: Option<(u64, DateTime<Utc>)>,
+    /// Set once a fill was indexed older than one with a lower trade id: trade ids then no
+    /// longer follow fill times.
+    fill_ids_unordered: bool,
     pub books: BTreeMap<String, Book>,
     pub tape: BTreeMap<String, BTreeMap<(i64, u64), Tick>>,
     pub withdrawals: Vec<Withdrawal>,
@@ -426,7 +439,132 @@ impl World {
         idx
     }
 
+    /// Appends a fill to order `idx` and indexes it. Every fill made after generation goes
+    /// through here.
+    pub fn push_fill(&mut self, idx: usize, f: Fill) {
+        let slot = (f.created_at, f.id, idx, self.orders[idx].trades.len());
+        self.orders[idx].trades.push(f);
+        let account = self.orders[idx].account.clone();
+        self.index_fill(&account, slot);
+    }
+
+    fn index_fill(&mut self, account: &str, slot: FillSlot) {
+        let (t, id, _, _) = slot;
+        match self.fill_last {
+            Some((last, at)) if id < last || (id == last && t != at) || (id > last && t < at) => {
+                self.fill_ids_unordered = true;
+            }
+            _ => {}
+        }
+        if self.fill_last.map_or(true, |(last, _)| id > last) {
+            self.fill_last = Some((id, t));
+        }
+        let i = id as usize;
+        if self.fill_at.len() <= i {
+            self.fill_at.resize(i + 1, DateTime::<Utc>::MIN_UTC);
+        }
+        self.fill_at[i] = t;
+        match self.by_fill.get_mut(account) {
+            Some(set) => {
+                set.insert(slot);
+            }
+            None => {
+                self.by_fill
+                    .insert(account.to_string(), BTreeSet::from([slot]));
+            }
+        }
+    }
+
+    /// Rebuilds the fill index (after generation renumbered or moved fills), indexing in
+    /// trade-id order so that [`World::fill_ids_follow_time`] tells whether ids follow times.
+    fn reindex_fills(&mut self) {
+        self.by_fill.clear();
+        self.fill_at.clear();
+        self.fill_last = None;
+        self.fill_ids_unordered = false;
+        let mut all: Vec<(u64, DateTime<Utc>, usize, usize)> = self
+            .orders
+            .iter()
+            .enumerate()
+            .flat_map(|(i, o)| {
+                o.trades
+                    .iter()
+                    .enumerate()
+                    .map(move |(j, f)| (f.id, f.created_at, i, j))
+            })
+            .collect();
+        all.sort_unstable();
+        for (id, t, i, j) in all {
+            let account = std::mem::take(&mut self.orders[i].account);
+            self.index_fill(&account, (t, id, i, j));
+            self.orders[i].account = account;
+        }
+    }
+
+    /// Whether trade ids follow fill times (a fill with a higher id is never older), so an
+    /// order by (time, id) is an order by id. True for generated history and for fills the
+    /// engine makes on a clock that does not go back.
+    pub fn fill_ids_follow_time(&self) -> bool {
+        !self.fill_ids_unordered
+    }
+
+    /// The time of the fill with trade id `id` (None when no fill has it).
+    pub fn fill_time(&self, id: u64) -> Option<DateTime<Utc>> {
+        self.fill_at
+            .get(usize::try_from(id).ok()?)
+            .copied()
+            .filter(|t| id > 0 && *t != DateTime::<Utc>::MIN_UTC)
+    }
+
+    /// The highest trade id made so far.
+    pub fn last_fill_id(&self) -> u64 {
+        self.fill_last.map_or(0, |(id, _)| id)
+    }
+
+    /// An account's fills made within `[from, to]` (inclusive) that `keep` accepts (order
+    /// position, order, fill), by (fill time, trade id), newest first when asked: the first
+    /// `take` of them and any after those with the same trade id as the last. When trade ids
+    /// do not follow fill times ([`World::fill_ids_follow_time`]) every accepted fill in the
+    /// window instead, so a caller that orders by trade id still sees each candidate: callers
+    /// sort by their own key and cut.
+    pub fn list_fills(
+        &self,
+        account: &str,
+        (from, to): (DateTime<Utc>, DateTime<Utc>),
+        newest_first: bool,
+        keep: &dyn Fn(usize, &Order, &Fill) -> bool,
+        take: usize,
+    ) -> Vec<FillSlot> {
+        let Some(set) = self.by_fill.get(account) else {
+            return Vec::new();
+        };
+        if from > to {
+            return Vec::new();
+        }
+        let range = set.range((from, 0, 0, 0)..=(to, u64::MAX, usize::MAX, usize::MAX));
+        let range: Box<dyn Iterator<Item = &FillSlot>> = if newest_first {
+            Box::new(range.rev())
+        } else {
+            Box::new(range)
+        };
+        let all = !self.fill_ids_follow_time();
+        let mut out: Vec<FillSlot> = Vec::new();
+        for s in range {
+            if !all && out.len() >= take && out.last().is_some_and(|l| l.1 != s.1) {
+                break;
+            }
+            let o = &self.orders[s.2];
+            if keep(s.2, o, &o.trades[s.3]) {
+                out.push(*s);
+            }
+        }
+        out
+    }
+
     fn index(&mut self, idx: usize, o: &Order) {
+        for (j, f) in o.trades.iter().enumerate() {
+            self.index_fill(&o.account, (f.created_at, f.id, idx, j));
+        }
         self.by_uuid.insert(o.uuid, idx);
         if let Some(id) = &o.identifier {
             let k = (o.account.clone(), id.clone());
@@ -468,6 +606,7 @@ impl World {
             self.index(i, o);
         }
         self.orders = orders;
+        self.reindex_fills();
     }
 
     pub fn position(&self, uuid: &Uuid) -> Option<usize> {
@@ -532,6 +671,22 @@ impl World {
         skip: usize,
         take: usize,
     ) -> Vec<usize> {
+        let keep = |_: usize, o: &Order| keep(o);
+        self.list_orders_at(account, states, between, newest_first, &keep, skip, take)
+    }
+
+    /// [`World::list_orders`] with a filter that also sees each order's position.
+    #[allow(clippy::too_many_arguments)]
+    pub fn list_orders_at(
+        &self,
+        account: &str,
+        states: &[OrderState],
+        between: Option<(DateTime<Utc>, DateTime<Utc>)>,
+        newest_first: bool,
+        keep: &dyn Fn(usize, &Order) -> bool,
+        skip: usize,
+        take: usize,
+    ) -> Vec<usize> {
         let want = skip.saturating_add(take);
         let mut slots: Vec<OrderSlot> = Vec::new();
         for &st in states {
@@ -543,7 +698,7 @@ impl World {
                 Some(_) => continue,
                 None => Box::new(set.iter()),
             };
-            let matching = |s: &&OrderSlot| keep(&self.orders[s.1]);
+            let matching = |s: &&OrderSlot| keep(s.1, &self.orders[s.1]);
             if newest_first {
                 slots.extend(range.rev().filter(matching).take(want).copied());
             } else {
@@ -652,6 +807,7 @@ impl World {
             self.orders[*i].trades[*j].id = n as u64 + 1;
         }
         self.trade_seq = all.len() as u64;
+        self.reindex_fills();
     }
 
     pub fn add_loss(&mut self, d: Decimal) {
@@ -784,5 +940,140 @@ mod tests {
             w.list_orders("a", &closed, None, true, &any, 0, 100),
             before
         );
+    }
+
+    /// Every fill of `account` in `[from, to]` that `keep` accepts, by scanning every order:
+    /// what the fill index must agree with.
+    fn scan_fills(
+        w: &World,
+        account: &str,
+        (from, to): (DateTime<Utc>, DateTime<Utc>),
+        newest_first: bool,
+        keep: &dyn Fn(usize, &Order, &Fill) -> bool,
+    ) -> Vec<FillSlot> {
+        let mut v: Vec<FillSlot> = Vec::new();
+        for (i, o) in w.orders.iter().enumerate() {
+            for (j, f) in o.trades.iter().enumerate() {
+                if o.account == account
+                    && f.created_at >= from
+                    && f.created_at <= to
+                    && keep(i, o, f)
+                {
+                    v.push((f.created_at, f.id, i, j));
+                }
+            }
+        }
+        v.sort_unstable();
+        if newest_first {
+            v.reverse();
+        }
+        v
+    }
+
+    #[test]
+    fn the_fill_index_returns_what_a_scan_of_every_order_returns() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(18);
+        let t0: DateTime<Utc> = "2026-11-20T00:00:00Z".parse().unwrap();
+        let at = |ms: i64| t0 + chrono::Duration::milliseconds(ms);
+        let mut w = World::default();
+        // A generated past: orders with fills at random times, numbered afterwards.
+        for n in 0..600 {
+            let account = ["a", "b", "c"][rng.gen_range(0..3)];
+            let mut o = order(account, n, OrderState::Done);
+            for _ in 0..rng.gen_range(0..4) {
+                o.trades.push(Fill {
+                    uuid: Uuid::new_v4(),
+                    id: 0,
+                    market: o.market.clone(),
+                    price: Decimal::ONE,
+                    volume: Decimal::ONE,
+                    funds: Decimal::ONE,
+                    side: Side::Bid,
+                    taker_side: Side::Bid,
+                    created_at: at(rng.gen_range(0..5_000)),
+                });
+            }
+            w.push_order(o);
+        }
+        w.number_fills();
+        let check = |w: &World, rng: &mut rand_chacha::ChaCha8Rng| {
+            for _ in 0..300 {
+                let account = ["a", "b", "c", "nobody"][rng.gen_range(0..4)];
+                let (x, y) = (rng.gen_range(-100..6_100), rng.gen_range(-100..6_100));
+                let window = (at(x.min(y)), at(x.max(y)));
+                let newest = rng.gen_bool(0.5);
+                let take = rng.gen_range(0..40);
+                let even = rng.gen_bool(0.5);
+                let min_id = rng.gen_range(0..w.last_fill_id() + 2);
+                let keep = |_: usize, o: &Order, f: &Fill| {
+                    (!even || o.market.symbol == "EVEN") && f.id >= min_id
+                };
+                let all = scan_fills(w, account, window, newest, &keep);
+                let got = w.list_fills(account, window, newest, &keep, take);
+                if !w.fill_ids_follow_time() {
+                    assert_eq!(got, all, "unordered ids: every candidate");
+                    continue;
+                }
+                assert!(got.len() >= take.min(all.len()), "at least the page");
+                assert_eq!(got[..], all[..got.len()], "a prefix of the scan's order");
+                if let (Some(last), Some(next)) = (got.last(), all.get(got.len())) {
+                    assert_ne!(last.1, next.1, "ties of the last trade id come along");
+                }
+                // Ids follow times: the first `take` by trade id are among those walked.
+                let mut by_id: Vec<u64> = all.iter().map(|s| s.1).collect();
+                by_id.sort_unstable();
+                if newest {
+                    by_id.reverse();
+                }
+                let mut walked: Vec<u64> = got.iter().map(|s| s.1).collect();
+                walked.sort_unstable();
+                if newest {
+                    walked.reverse();
+                }
+                let n = take.min(by_id.len());
+                assert_eq!(walked[..n], by_id[..n]);
+                if let Some(&id) = got.first().map(|s| &s.1) {
+                    assert_eq!(w.fill_time(id), Some(got[0].0));
+                }
+            }
+        };
+        assert!(w.fill_ids_follow_time(), "numbered in time order");
+        check(&w, &mut rng);
+        // Fills the engine makes later, on a clock that goes forward, keep ids in order;
+        // one older than the newest fill breaks the order and the index says so.
+        for k in 0..40 {
+            let i = rng.gen_range(0..w.orders.len());
+            let id = w.next_trade_id();
+            let f = Fill {
+                uuid: Uuid::new_v4(),
+                id,
+                market: w.orders[i].market.clone(),
+                price: Decimal::ONE,
+                volume: Decimal::ONE,
+                funds: Decimal::ONE,
+                side: Side::Ask,
+                taker_side: Side::Bid,
+                created_at: at(6_000 + k * 3),
+            };
+            w.push_fill(i, f.clone());
+            if k % 5 == 0 {
+                // The maker's side of the same trade.
+                w.push_fill(rng.gen_range(0..w.orders.len()), f);
+            }
+        }
+        assert!(w.fill_ids_follow_time());
+        check(&w, &mut rng);
+        let id = w.next_trade_id();
+        let mut late = w
+            .orders
+            .iter()
+            .find_map(|o| o.trades.first().cloned())
+            .expect("a fill");
+        late.id = id;
+        late.created_at = at(100);
+        w.push_fill(3, late);
+        assert!(!w.fill_ids_follow_time());
+        check(&w, &mut rng);
     }
 }
