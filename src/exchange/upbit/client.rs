@@ -358,6 +358,31 @@ impl UpbitClient {
         Ok(out)
     }
 
+    /// Open orders' raw states and, from the same pages, the orders themselves: the first
+    /// listing of a containment is both its plan (states) and its evidence of the book
+    /// (orders). A page whose orders do not parse still gives its states, so cancelling never
+    /// waits on the evidence; the orders are then `None` (the raw pages are kept either way).
+    async fn list_open_with_orders(&self) -> Result<(Vec<(String, String)>, Option<Vec<Order>>)> {
+        let rows = self
+            .open_pages(|a| {
+                let states = wire::parse_order_states(&a.body)?;
+                let orders = wire::parse_orders(&a.body, a.prov.clone())
+                    .ok()
+                    .filter(|o| o.len() == states.len());
+                Ok(match orders {
+                    Some(o) => states.into_iter().zip(o.into_iter().map(Some)).collect(),
+                    None => states.into_iter().map(|s| (s, None)).collect::<Vec<_>>(),
+                })
+            })
+            .await?;
+        let mut seen = BTreeSet::new();
+        let (states, orders): (Vec<_>, Vec<_>) = rows
+            .into_iter()
+            .filter(|((u, _), _)| seen.insert(u.clone()))
+            .unzip();
+        Ok((states, orders.into_iter().collect()))
+    }
+
     async fn transfers(
         &self,
         path: &str,
@@ -661,6 +686,8 @@ impl Exchange for UpbitClient {
     /// cancel for (or whose cancel had no answer) is read back, and the report lists those
     /// whose final state is `cancel`. Running it again with nothing open does nothing.
     async fn cancel_all_open_orders(&self) -> Result<CancelReport> {
+        // The first listing's orders: what was open when containment began.
+        let (mut listed, mut open_at_start): (bool, Option<Vec<Order>>) = (false, None);
         let mut accepted: Vec<String> = Vec::new();
         let mut failed: BTreeMap<String, String> = BTreeMap::new();
         let mut unsure: BTreeSet<String> = BTreeSet::new();
@@ -668,7 +695,13 @@ impl Exchange for UpbitClient {
         let mut settle_rounds = 0;
         let mut done = false;
         for _round in 0..MAX_CANCEL_ROUNDS {
-            let open = self.list_open_states().await?;
+            let open = if !listed {
+                let (states, orders) = self.list_open_with_orders().await?;
+                (listed, open_at_start) = (true, orders);
+                states
+            } else {
+                self.list_open_states().await?
+            };
             if open.is_empty() {
                 done = true;
                 break;
@@ -835,7 +868,10 @@ impl Exchange for UpbitClient {
             }
         }
         let finals = self.orders_by_uuid(&touched).await?;
-        let mut report = CancelReport::default();
+        let mut report = CancelReport {
+            open_at_start,
+            ..CancelReport::default()
+        };
         let mut found = BTreeSet::new();
         for o in finals {
             found.insert(o.id.clone());
@@ -870,6 +906,12 @@ impl Exchange for UpbitClient {
             });
         }
         Ok(report)
+    }
+
+    /// The first listing of [`Exchange::cancel_all_open_orders`] is kept as the evidence of
+    /// the book: no second listing before it.
+    async fn cancel_all_open_orders_listed(&self) -> Result<CancelReport> {
+        self.cancel_all_open_orders().await
     }
 
     async fn cancel_order(&self, order: &OrderRef) -> Result<Order> {
