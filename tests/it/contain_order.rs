@@ -34,7 +34,7 @@ async fn the_first_cancel_goes_before_the_snapshot_and_no_open_order_is_lost() {
     let sc = support::mock::two_markets("big-book", 1, 4, n);
     let server = support::mock::serve(sc, MockOptions::default()).await;
     let bot = server.state.key("bot").unwrap();
-    let open_before: BTreeSet<String> = support::mock::open_orders(&server.url, &bot)
+    let open_before: BTreeSet<String> = support::mock::open_orders(&server.url, bot)
         .await
         .into_iter()
         .collect();
@@ -50,7 +50,7 @@ async fn the_first_cancel_goes_before_the_snapshot_and_no_open_order_is_lost() {
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
-    let report = support::mock::run_leak(&server.url, &bot, inputs, tmp.path().join("ev"))
+    let report = support::mock::run_leak(&server.url, bot, inputs, tmp.path().join("ev"))
         .await
         .unwrap_or_else(|f| panic!("the run could not start: {f:?}"));
     for id in ["cancel_orders", "snapshot", "probe"] {
@@ -116,7 +116,7 @@ async fn the_first_cancel_goes_before_the_snapshot_and_no_open_order_is_lost() {
         ours(&|r| r.method == "GET" && r.path == "/v1/orders/open")
     );
     assert_eq!(raw_count("-DELETE-"), ours(&is_cancel));
-    assert!(support::mock::open_orders(&server.url, &bot)
+    assert!(support::mock::open_orders(&server.url, bot)
         .await
         .is_empty());
 }
