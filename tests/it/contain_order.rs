@@ -70,8 +70,14 @@ async fn the_first_cancel_goes_before_the_snapshot_and_no_open_order_is_lost() {
     // The key list: only the revocation step's one read (it shows what to delete at once);
     // the snapshot's clock and key list come after.
     assert!(seen("/v1/api_keys") <= 1, "{}", seen("/v1/api_keys"));
-    // The book is listed once, by the cancel path: pages of 100, until one is not full.
-    assert_eq!(seen("/v1/orders/open"), n / 100 + 1);
+    // The book is listed once, by the cancel path: pages of 100 until one is not full (the
+    // first alone, then four at a time: at most three read past the end).
+    let pages = n / 100 + 1;
+    let listed = seen("/v1/orders/open");
+    assert!(
+        (pages..pages + 4).contains(&listed),
+        "{listed} listing calls"
+    );
 
     // No order that was open is missing from the evidence: the snapshot names each, from the
     // cancel path's listing, and says so; the cancel step cancelled each.
