@@ -593,6 +593,24 @@ pub trait Exchange: Send + Sync {
     async fn withdrawal_addresses(&self) -> Result<Vec<WithdrawalAddress>>;
     /// Cancels every open order (batch where possible, then one by one), until none is left.
     async fn cancel_all_open_orders(&self) -> Result<CancelReport>;
+    /// [`Exchange::cancel_all_open_orders`], keeping what was open when it began in
+    /// [`CancelReport::open_at_start`]: the listing containment starts from is the evidence of
+    /// the book, so nothing lists it separately before. This default lists once
+    /// ([`Exchange::open_orders`]) and then cancels; a listing that fails for another reason
+    /// than the key's death does not hold the cancels back (`open_at_start` stays `None`).
+    /// Adapters whose cancel path lists first anyway keep that listing instead.
+    async fn cancel_all_open_orders_listed(&self) -> Result<CancelReport> {
+        let listed = match self.open_orders().await {
+            Ok(open) => Some(open),
+            Err(e) if e.is_key_dead() || e.stops_run() => return Err(e),
+            Err(_) => None,
+        };
+        let mut report = self.cancel_all_open_orders().await?;
+        if report.open_at_start.is_none() {
+            report.open_at_start = listed;
+        }
+        Ok(report)
+    }
     async fn cancel_order(&self, order: &OrderRef) -> Result<Order>;
     async fn cancel_withdrawal(&self, id: &str) -> Result<Transfer>;
     /// Revokes the current key by API; `Unsupported` where the exchange cannot.

@@ -351,6 +351,12 @@ pub struct ServerTime {
 pub struct CancelReport {
     pub cancelled: Vec<Order>,
     pub failed: Vec<CancelFailure>,
+    /// The open orders as the cancel path's first listing showed them, before its first
+    /// cancel: the evidence of what was open when containment began
+    /// ([`super::Exchange::cancel_all_open_orders_listed`]). `None` where nothing was listed
+    /// first (or that listing failed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open_at_start: Option<Vec<Order>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -27,29 +27,7 @@ const PAGE: usize = 1000;
 
 /// A victim whose bot placed `per_day` orders a day for two days, none left open.
 fn scenario(per_day: u32) -> mock::Scenario {
-    let yaml = format!(
-        r#"name: paging
-description: more closed orders than one page
-seed: 5
-markets:
-  - {{ code: KRW-BTC, korean_name: 비트코인, english_name: Bitcoin, price: "135000000", volatility: 0.025, depth: {{ levels: 15, step_pct: "0.05", level_krw: "40000000" }} }}
-  - {{ code: KRW-XRP, korean_name: 리플, english_name: XRP, price: "3100", volatility: 0.04, depth: {{ levels: 15, step_pct: "0.1", level_krw: "10000000" }} }}
-accounts:
-  - {{ name: victim, balances: {{ KRW: "100000000000", BTC: "1000", XRP: "100000000" }} }}
-keys:
-  - {{ account: victim, label: bot, permissions: [read, trade] }}
-bot:
-  account: victim
-  key: bot
-  markets: [KRW-BTC, KRW-XRP]
-  days: 2
-  orders_per_day: {per_day}
-  order_krw: ["6000", "20000"]
-  ord_types: [limit, price, market]
-  open_orders: 0
-"#
-    );
-    mock::scenario::parse("paging.yaml", &yaml, None).expect("scenario parses")
+    support::mock::two_markets("paging", 2, per_day, 0)
 }
 
 const PLAYBOOK: &str = r#"name: export-paging

@@ -160,9 +160,10 @@ impl Env {
 }
 
 /// Containment with the leaked key is over: `cancel_orders` cancelled, read the orders back
-/// and listed the book once more (its last call), and `cancel_withdrawals` listed withdrawals
-/// (the snapshot and the permission probe list them once each before). Revoking earlier would make those steps fail, which
-/// is right but not what a test of "every step ok" wants.
+/// and listed the book once more (its last call), `cancel_withdrawals` listed withdrawals, and
+/// the snapshot and the permission probe, which run after the cancels, listed them once each.
+/// Revoking earlier would make those steps fail, which is right but not what a test of "every
+/// step ok" wants.
 fn cancelled(key: String) -> impl Fn(&[RequestRecord]) -> bool + Send + 'static {
     move |log| {
         let mine: Vec<&RequestRecord> = log

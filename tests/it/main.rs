@@ -17,6 +17,7 @@ mod binance_e2e;
 mod bybit_e2e;
 mod cli_leak;
 mod coinbase_e2e;
+mod contain_order;
 mod drill_e2e;
 mod engine;
 mod engine_interrupt;

@@ -38,6 +38,10 @@ pub const CLOSED_WINDOW_MAX: chrono::Duration = chrono::Duration::days(7);
 pub const CLOSED_MAX_PER_CALL: u32 = 1000;
 /// Page size of open orders, withdrawals and deposits.
 pub const PAGE_LIMIT: usize = 100;
+/// Open-order pages read at once after the first (see `open_pages`).
+const OPEN_PAGES_IN_FLIGHT: usize = 4;
+/// Cancels by uuid in flight at once during containment.
+const UUID_CANCEL_IN_FLIGHT: usize = 8;
 /// Most orders one `DELETE /v1/orders/open` cancels.
 pub const BATCH_CANCEL_MAX: usize = 300;
 /// Most ids one `DELETE /v1/orders/uuids` takes.
@@ -314,28 +318,36 @@ impl UpbitClient {
         Ok(out)
     }
 
-    /// Every open order (`wait` and `watch`), following pages of 100, parsed by `parse`.
+    /// Every open order (`wait` and `watch`), following pages of 100, parsed by `parse`: the
+    /// first page alone (a small book needs no more), then [`OPEN_PAGES_IN_FLIGHT`] pages at a
+    /// time until one is not full, so a big book takes a few round trips instead of one per
+    /// page, for at most three pages read past its end. Rows may repeat across pages when the
+    /// book moves meanwhile: callers keep the first of each order.
     async fn open_pages<T>(
         &self,
         parse: impl Fn(&Answer) -> std::result::Result<Vec<T>, WireError>,
     ) -> Result<Vec<T>> {
         let mut out = Vec::new();
-        for page in 1..=MAX_PAGES {
-            let params = vec![
-                p("states[]", "wait"),
-                p("states[]", "watch"),
-                p("page", page),
-                p("limit", PAGE_LIMIT),
-                p("order_by", "desc"),
-            ];
-            let mut rows = self
-                .read(Call::get("/v1/orders/open", params), &parse)
-                .await?;
-            let n = rows.len();
-            out.append(&mut rows);
-            if n < PAGE_LIMIT {
+        let (mut first, mut width) = (1, 1);
+        while first <= MAX_PAGES {
+            let last = (first + width - 1).min(MAX_PAGES);
+            let reads = (first..=last).map(|page| {
+                let params = vec![
+                    p("states[]", "wait"),
+                    p("states[]", "watch"),
+                    p("page", page),
+                    p("limit", PAGE_LIMIT),
+                    p("order_by", "desc"),
+                ];
+                self.read(Call::get("/v1/orders/open", params), &parse)
+            });
+            let pages = futures::future::try_join_all(reads).await?;
+            let short = pages.iter().any(|rows| rows.len() < PAGE_LIMIT);
+            out.extend(pages.into_iter().flatten());
+            if short {
                 break;
             }
+            (first, width) = (last + 1, OPEN_PAGES_IN_FLIGHT);
         }
         Ok(out)
     }
@@ -356,6 +368,31 @@ impl UpbitClient {
         let mut seen = BTreeSet::new();
         out.retain(|(u, _)| seen.insert(u.clone()));
         Ok(out)
+    }
+
+    /// Open orders' raw states and, from the same pages, the orders themselves: the first
+    /// listing of a containment is both its plan (states) and its evidence of the book
+    /// (orders). A page whose orders do not parse still gives its states, so cancelling never
+    /// waits on the evidence; the orders are then `None` (the raw pages are kept either way).
+    async fn list_open_with_orders(&self) -> Result<(Vec<(String, String)>, Option<Vec<Order>>)> {
+        let rows = self
+            .open_pages(|a| {
+                let states = wire::parse_order_states(&a.body)?;
+                let orders = wire::parse_orders(&a.body, a.prov.clone())
+                    .ok()
+                    .filter(|o| o.len() == states.len());
+                Ok(match orders {
+                    Some(o) => states.into_iter().zip(o.into_iter().map(Some)).collect(),
+                    None => states.into_iter().map(|s| (s, None)).collect::<Vec<_>>(),
+                })
+            })
+            .await?;
+        let mut seen = BTreeSet::new();
+        let (states, orders): (Vec<_>, Vec<_>) = rows
+            .into_iter()
+            .filter(|((u, _), _)| seen.insert(u.clone()))
+            .unzip();
+        Ok((states, orders.into_iter().collect()))
     }
 
     async fn transfers(
@@ -661,6 +698,8 @@ impl Exchange for UpbitClient {
     /// cancel for (or whose cancel had no answer) is read back, and the report lists those
     /// whose final state is `cancel`. Running it again with nothing open does nothing.
     async fn cancel_all_open_orders(&self) -> Result<CancelReport> {
+        // The first listing's orders: what was open when containment began.
+        let (mut listed, mut open_at_start): (bool, Option<Vec<Order>>) = (false, None);
         let mut accepted: Vec<String> = Vec::new();
         let mut failed: BTreeMap<String, String> = BTreeMap::new();
         let mut unsure: BTreeSet<String> = BTreeSet::new();
@@ -668,7 +707,13 @@ impl Exchange for UpbitClient {
         let mut settle_rounds = 0;
         let mut done = false;
         for _round in 0..MAX_CANCEL_ROUNDS {
-            let open = self.list_open_states().await?;
+            let open = if !listed {
+                let (states, orders) = self.list_open_with_orders().await?;
+                (listed, open_at_start) = (true, orders);
+                states
+            } else {
+                self.list_open_states().await?
+            };
             if open.is_empty() {
                 done = true;
                 break;
@@ -741,9 +786,8 @@ impl Exchange for UpbitClient {
                 q.drain(at..).collect()
             };
             let left = || queue.lock().unwrap_or_else(|e| e.into_inner()).len();
-            let uuid_group = self
-                .pipe
-                .group(&Call::delete("/v1/orders/uuids", Vec::new()));
+            let uuid_call = Call::delete("/v1/orders/uuids", Vec::new());
+            let uuid_group = self.pipe.group(&uuid_call);
             let uuid_rate =
                 (limits::budget_of(&uuid_group).limit as usize * UUID_CANCEL_MAX) as f64;
             let batches = async {
@@ -780,7 +824,10 @@ impl Exchange for UpbitClient {
                 }
                 out
             };
-            let by_uuid = async {
+            // Several uuid calls in flight at once: the limiter still sends no more than the
+            // group's budget, but a window's budget goes out as soon as it opens instead of
+            // one round trip after another.
+            let uuid_worker = || async {
                 let mut acc = (Vec::new(), BTreeMap::new(), BTreeSet::new());
                 loop {
                     let chunk = take_back(UUID_CANCEL_MAX);
@@ -789,6 +836,34 @@ impl Exchange for UpbitClient {
                     }
                     self.cancel_uuids(&chunk, &mut acc.0, &mut acc.1, &mut acc.2)
                         .await?;
+                }
+                Ok::<_, Error>(acc)
+            };
+            let by_uuid = async {
+                let mut acc = (Vec::new(), BTreeMap::new(), BTreeSet::new());
+                // The first call alone: its `Remaining-Req` says which group uuid cancels
+                // count against here before several go out at once.
+                let chunk = take_back(UUID_CANCEL_MAX);
+                if !chunk.is_empty() {
+                    self.cancel_uuids(&chunk, &mut acc.0, &mut acc.1, &mut acc.2)
+                        .await?;
+                }
+                // Several at once only where they count against the group the limiter
+                // expected (Upbit's documented `default`): a send counted in one group and
+                // answered as another's leaves the server's count ahead of ours, and only
+                // one answer after another lets the limiter adopt it.
+                let learned = self.pipe.group(&uuid_call);
+                let in_flight = if learned == limits::group_for("DELETE", "/v1/orders/uuids") {
+                    UUID_CANCEL_IN_FLIGHT
+                } else {
+                    1
+                };
+                let workers = (0..in_flight).map(|_| uuid_worker());
+                for done in futures::future::join_all(workers).await {
+                    let (ok, refused, unsure) = done?;
+                    acc.0.extend(ok);
+                    acc.1.extend(refused);
+                    acc.2.extend(unsure);
                 }
                 Ok::<_, Error>(acc)
             };
@@ -835,7 +910,10 @@ impl Exchange for UpbitClient {
             }
         }
         let finals = self.orders_by_uuid(&touched).await?;
-        let mut report = CancelReport::default();
+        let mut report = CancelReport {
+            open_at_start,
+            ..CancelReport::default()
+        };
         let mut found = BTreeSet::new();
         for o in finals {
             found.insert(o.id.clone());
@@ -870,6 +948,12 @@ impl Exchange for UpbitClient {
             });
         }
         Ok(report)
+    }
+
+    /// The first listing of [`Exchange::cancel_all_open_orders`] is kept as the evidence of
+    /// the book: no second listing before it.
+    async fn cancel_all_open_orders_listed(&self) -> Result<CancelReport> {
+        self.cancel_all_open_orders().await
     }
 
     async fn cancel_order(&self, order: &OrderRef) -> Result<Order> {

@@ -38,9 +38,38 @@ pub struct CancelOpenOrders;
 struct CancelFile<'a> {
     key: String,
     rounds: u32,
+    /// When the step began, just before its first listing.
+    began_at: String,
+    /// What was open when containment began: the cancel path's first listing, before its
+    /// first cancel (absent where it could not be listed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    open_at_start: Option<&'a [Order]>,
     cancelled: &'a [Order],
     failed: &'a [CancelFailure],
     still_open: &'a [Order],
+}
+
+/// The file a cancel step with id `step_id` writes its result to.
+pub(super) fn cancel_file(step_id: &str) -> String {
+    format!("cancel-{}.json", crate::fsutil::file_component(step_id))
+}
+
+/// What the cancel step `step_id` of this run found open before its first cancel: its file,
+/// when the step began, and the orders; `None` when it left no such listing (it failed before
+/// writing its file, was already done on a resume, or its listing failed).
+pub(super) fn open_at_start(
+    ctx: &StepContext,
+    step_id: &str,
+) -> Option<(String, String, Vec<Order>)> {
+    #[derive(serde::Deserialize)]
+    struct Saved {
+        began_at: String,
+        open_at_start: Option<Vec<Order>>,
+    }
+    let rel = cancel_file(step_id);
+    let bytes = std::fs::read(ctx.rundir.path().join(&rel)).ok()?;
+    let saved: Saved = serde_json::from_slice(&bytes).ok()?;
+    Some((rel, saved.began_at, saved.open_at_start?))
 }
 
 const CANCEL_ARGS: &[ArgSpec] = &[ArgSpec {
@@ -89,6 +118,8 @@ impl StepKind for CancelOpenOrders {
                 .await;
         }
         let key = session.primary().clone();
+        let began_at = ts(crate::time::now());
+        let mut open_at_start: Option<Vec<Order>> = None;
         let mut cancelled: Vec<Order> = Vec::new();
         let mut failed: Vec<CancelFailure> = Vec::new();
         let mut still_open: Vec<Order> = Vec::new();
@@ -96,8 +127,18 @@ impl StepKind for CancelOpenOrders {
         let mut died = None;
         while rounds < max_rounds {
             rounds += 1;
-            match key.cancel_all_open_orders().await {
-                Ok(report) => {
+            // The first round's listing is the evidence of what was open: nothing lists the
+            // book before it (the snapshot takes it from here), so cancelling starts at once.
+            let res = if rounds == 1 {
+                key.cancel_all_open_orders_listed().await
+            } else {
+                key.cancel_all_open_orders().await
+            };
+            match res {
+                Ok(mut report) => {
+                    if rounds == 1 {
+                        open_at_start = report.open_at_start.take();
+                    }
                     for o in &report.cancelled {
                         ctx.printer.status(&format!(
                             "[{}] cancelled {}",
@@ -129,15 +170,14 @@ impl StepKind for CancelOpenOrders {
         }
         let mut seen = std::collections::HashSet::new();
         cancelled.retain(|o| seen.insert(o.id.clone()));
-        let rel = format!(
-            "cancel-{}.json",
-            crate::fsutil::file_component(&ctx.step_id)
-        );
+        let rel = cancel_file(&ctx.step_id);
         ctx.rundir.write(
             &rel,
             &to_json(&CancelFile {
                 key: key.key_id_masked(),
                 rounds,
+                began_at,
+                open_at_start: open_at_start.as_deref(),
                 cancelled: &cancelled,
                 failed: &failed,
                 still_open: &still_open,

@@ -47,6 +47,8 @@ struct SnapshotFile {
     api_keys: Option<Vec<ApiKeyInfo>>,
     balances: Option<Vec<Balance>>,
     open_orders: Option<Vec<Order>>,
+    /// Where `open_orders` comes from and when it was listed.
+    open_orders_source: String,
     withdrawals: Option<Vec<Transfer>>,
     withdrawal_addresses: Option<Vec<WithdrawalAddress>>,
     missing: Vec<Missing>,
@@ -58,6 +60,12 @@ const SNAPSHOT_ARGS: &[ArgSpec] = &[
         ty: ArgType::Duration,
         required: false,
         description: "how far back to list withdrawals (default 7d)",
+    },
+    ArgSpec {
+        name: "open_orders_from",
+        ty: ArgType::String,
+        required: false,
+        description: "the id of a cancel step (`exchange.cancel_open_orders`) this snapshot runs after: the open orders are that step's listing from before its first cancel, not listed again (listed here when it left none)",
     },
     ArgSpec {
         name: "allow_partial",
@@ -145,6 +153,9 @@ impl StepKind for Snapshot {
     ) -> Result<StepOutcome, StepError> {
         let since_d = args::duration(args, "since", Duration::from_secs(7 * 86_400))?;
         let allow_partial = args::boolean(args, "allow_partial", false)?;
+        let cancel_step = args::string(args, "open_orders_from")?.filter(|s| !s.is_empty());
+        let cancel_step = cancel_step.as_deref();
+        let from_cancel = cancel_step.and_then(|id| super::contain::open_at_start(ctx, id));
         let since = crate::time::now() - args::chrono_dur(since_d);
         let mut race = Race::new(ctx)?;
         let primary = race.session().primary().clone();
@@ -167,8 +178,23 @@ impl StepKind for Snapshot {
             settle(&mut snap.api_keys, &mut m, "key list", r)?;
             let r = race.read(|ex| async move { ex.balances().await }).await;
             settle(&mut snap.balances, &mut m, "balances", r)?;
-            let r = race.read(|ex| async move { ex.open_orders().await }).await;
-            settle(&mut snap.open_orders, &mut m, "open orders", r)?;
+            match &from_cancel {
+                Some((rel, began_at, open)) => {
+                    snap.open_orders = Some(open.clone());
+                    snap.open_orders_source = format!(
+                        "listed by `{}` before its first cancel (it began at {began_at}; {rel}, its raw answers under raw/)",
+                        cancel_step.unwrap_or_default()
+                    );
+                }
+                None => {
+                    let r = race.read(|ex| async move { ex.open_orders().await }).await;
+                    settle(&mut snap.open_orders, &mut m, "open orders", r)?;
+                    snap.open_orders_source = match cancel_step {
+                        Some(id) => format!("listed by this snapshot at {}, after `{id}`, which left no listing of its own (what it cancelled is in its answers under raw/)", ts(crate::time::now())),
+                        None => format!("listed by this snapshot at {}", ts(crate::time::now())),
+                    };
+                }
+            }
             let r = race
                 .read(|ex| async move { ex.withdrawals(since).await })
                 .await;

@@ -293,7 +293,7 @@ impl Exchange for Fake {
         a.closed.extend(cancelled.iter().cloned());
         Ok(CancelReport {
             cancelled,
-            failed: vec![],
+            ..CancelReport::default()
         })
     }
     async fn cancel_order(&self, _order: &OrderRef) -> Result<Order> {

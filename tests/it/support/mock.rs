@@ -24,6 +24,34 @@ pub async fn serve(scenario: Scenario, opts: MockOptions) -> MockServer {
         .expect("bind the mock")
 }
 
+/// A victim on two markets (KRW-BTC, KRW-XRP) with ample balances and one trading key, `bot`,
+/// whose bot placed `per_day` orders a day for `days` days and left `open` resting.
+pub fn two_markets(name: &str, days: u32, per_day: u32, open: usize) -> Scenario {
+    let yaml = format!(
+        r#"name: {name}
+description: a victim trading two markets
+seed: 5
+markets:
+  - {{ code: KRW-BTC, korean_name: 비트코인, english_name: Bitcoin, price: "135000000", volatility: 0.025, depth: {{ levels: 15, step_pct: "0.05", level_krw: "40000000" }} }}
+  - {{ code: KRW-XRP, korean_name: 리플, english_name: XRP, price: "3100", volatility: 0.04, depth: {{ levels: 15, step_pct: "0.1", level_krw: "10000000" }} }}
+accounts:
+  - {{ name: victim, balances: {{ KRW: "100000000000", BTC: "1000", XRP: "100000000" }} }}
+keys:
+  - {{ account: victim, label: bot, permissions: [read, trade] }}
+bot:
+  account: victim
+  key: bot
+  markets: [KRW-BTC, KRW-XRP]
+  days: {days}
+  orders_per_day: {per_day}
+  order_krw: ["6000", "20000"]
+  ord_types: [limit, price, market]
+  open_orders: {open}
+"#
+    );
+    mock::scenario::parse(&format!("{name}.yaml"), &yaml, None).expect("scenario parses")
+}
+
 /// Serves the built-in scenario `name`.
 pub async fn serve_builtin(name: &str, opts: MockOptions) -> MockServer {
     serve(mock::load(name, None).expect("built-in scenario"), opts).await
@@ -177,8 +205,32 @@ pub async fn run_playbook_on(
     bot_logs: respond::cli::BotLogArgs,
     out: PathBuf,
 ) -> Result<respond::engine::RunReport, Failure> {
+    let playbook = Some(playbook.to_path_buf());
+    run_on(exchange, url, key, playbook, inputs, bot_logs, out).await
+}
+
+/// The default leak playbook, run as [`run_playbook`] runs one, without bot logs.
+pub async fn run_leak(
+    url: &str,
+    key: &KeyInfo,
+    inputs: BTreeMap<String, String>,
+    out: PathBuf,
+) -> Result<respond::engine::RunReport, Failure> {
+    let no_logs = respond::cli::BotLogArgs::default();
+    run_on("upbit", url, key, None, inputs, no_logs, out).await
+}
+
+async fn run_on(
+    exchange: &str,
+    url: &str,
+    key: &KeyInfo,
+    playbook: Option<PathBuf>,
+    inputs: BTreeMap<String, String>,
+    bot_logs: respond::cli::BotLogArgs,
+    out: PathBuf,
+) -> Result<respond::engine::RunReport, Failure> {
     let settings = RunSettings {
-        playbook: Some(playbook.to_path_buf()),
+        playbook,
         inputs,
         bot_logs,
         out,
