@@ -8,7 +8,8 @@
 //!   path, valid two minutes from the server's clock: the offset is read from `GET
 //!   /api/v3/brokerage/time` before the first signed request, and an expired-token refusal
 //!   reads it again and sends the request once more.
-//! - **No cancel-all.** Open orders are listed (`order_status=OPEN`, cursor) and cancelled with
+//! - **No cancel-all.** Open orders are listed (`order_status=OPEN`, then `PENDING`, `QUEUED` and
+//!   `CANCEL_QUEUED` apart: `OPEN` combines with no other status; cursor) and cancelled with
 //!   `POST /api/v3/brokerage/orders/batch_cancel`, at most [`BATCH_CANCEL_MAX`] ids per call,
 //!   listing again until none is left; each answer says per order whether the cancel started.
 //! - **Cursors.** Advanced Trade lists follow `cursor` while `has_next`; App API lists follow
@@ -68,6 +69,9 @@ const MAX_PAGES: usize = 1000;
 const MAX_CANCEL_ROUNDS: usize = 10;
 
 const ORDERS_BATCH: &str = "/api/v3/brokerage/orders/historical/batch";
+/// The statuses of an order that can still trade, one listing each group: `OPEN` cannot be
+/// combined with another status (docs/exchanges/coinbase.md §4).
+const OPEN_STATUSES: [&[&str]; 2] = [&["OPEN"], &["PENDING", "QUEUED", "CANCEL_QUEUED"]];
 const FILLS: &str = "/api/v3/brokerage/orders/historical/fills";
 const BATCH_CANCEL: &str = "/api/v3/brokerage/orders/batch_cancel";
 const KEY_PERMISSIONS: &str = "/api/v3/brokerage/key_permissions";
@@ -290,6 +294,12 @@ impl CoinbaseClient {
     ) -> Self {
         let key_masked = mask_key(&key_name);
         let base = transport.base().to_string();
+        // The key name and its public key: the same private key gives the same fingerprint
+        // whatever form its PEM was given in, and nothing secret goes into it.
+        let fingerprint = crate::exchange::http::credentials_fingerprint(&[
+            key_name.as_bytes(),
+            &key.public_key(),
+        ]);
         CoinbaseClient {
             caps: capabilities(&key_masked),
             pipe: Pipeline::new(
@@ -301,7 +311,8 @@ impl CoinbaseClient {
                     shared: shared.clone(),
                 }),
                 key_masked,
-            ),
+            )
+            .with_fingerprint(fingerprint),
             shared,
         }
     }
@@ -610,16 +621,23 @@ impl Exchange for CoinbaseClient {
         })
     }
 
-    /// `GET /api/v3/brokerage/orders/historical/batch?order_status=OPEN`, every page.
+    /// `GET /api/v3/brokerage/orders/historical/batch?order_status=OPEN`, then
+    /// `order_status=PENDING`, `QUEUED` and `CANCEL_QUEUED` in a second listing (Coinbase
+    /// refuses `OPEN` combined with other statuses), every page of each: an order accepted but
+    /// not on the book yet, or whose cancel is only queued, can still trade.
     async fn open_orders(&self) -> Result<Vec<Order>> {
-        let mut out = self
-            .pages(
-                ORDERS_BATCH,
-                vec![p("order_status", "OPEN"), p("limit", ORDERS_PAGE)],
-                usize::MAX,
-                |a| wire::parse_orders(&a.body, a.prov.clone()),
-            )
-            .await?;
+        let mut out = Vec::new();
+        for statuses in OPEN_STATUSES {
+            let mut params: Vec<(String, String)> =
+                statuses.iter().map(|s| p("order_status", s)).collect();
+            params.push(p("limit", ORDERS_PAGE));
+            out.extend(
+                self.pages(ORDERS_BATCH, params, usize::MAX, |a| {
+                    wire::parse_orders(&a.body, a.prov.clone())
+                })
+                .await?,
+            );
+        }
         let mut seen = BTreeSet::new();
         out.retain(|o| o.state == OrderState::Open && seen.insert(o.id.clone()));
         Ok(out)

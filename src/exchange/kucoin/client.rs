@@ -62,6 +62,8 @@ pub const TRANSFER_WINDOW_MAX: chrono::Duration = chrono::Duration::days(7);
 pub const CLOSED_ORDERS_MAX: u32 = 1000;
 /// Safety bound on pages followed by one listing.
 const MAX_PAGES: usize = 1000;
+/// The listing of stop orders not triggered yet (page-numbered).
+const STOP_ORDERS: &str = "/api/v1/stop-order";
 /// Safety bound on cancel rounds (cancel all → list → again).
 const MAX_CANCEL_ROUNDS: usize = 10;
 
@@ -128,6 +130,9 @@ impl Protocol for KucoinProtocol {
     }
     fn rate_limit_headers(&self) -> &'static [&'static str] {
         limits::HEADERS
+    }
+    fn retry_after(&self, headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+        limits::retry_after(headers)
     }
     fn classify(&self, call: &Call, status: u16, body: &[u8]) -> Result<()> {
         let ok = (200..300).contains(&status);
@@ -205,6 +210,8 @@ impl Signer for KucoinSigner {
 enum Family {
     Hf,
     Classic,
+    /// A stop order not triggered yet (`/api/v1/stop-order`).
+    Stop,
 }
 
 /// The KuCoin spot adapter.
@@ -390,6 +397,11 @@ impl KucoinClient {
     ) -> Self {
         let key_masked = mask_key(&access_key);
         let by_api = master.as_ref().is_some_and(|(_, sub)| sub.is_some());
+        let fingerprint = crate::exchange::http::credentials_fingerprint(&[
+            access_key.as_bytes(),
+            secret.expose().as_bytes(),
+            passphrase.expose().as_bytes(),
+        ]);
         KucoinClient {
             caps: capabilities(&key_masked, by_api),
             pipe: Pipeline::new(
@@ -401,7 +413,8 @@ impl KucoinClient {
                     shared: shared.clone(),
                 }),
                 key_masked,
-            ),
+            )
+            .with_fingerprint(fingerprint),
             shared,
             access_key,
             passphrase,
@@ -628,6 +641,10 @@ impl KucoinClient {
         let classic_call = Call::get(format!("/api/v1/orders/{id}"), vec![]);
         let parse = |a: &Answer| wire::parse_order(&a.body, &markets, a.prov.clone());
         match (self.family_of(id), market) {
+            (Some(Family::Stop), _) => {
+                self.read(Call::get(format!("{STOP_ORDERS}/{id}"), vec![]), parse)
+                    .await
+            }
             (Some(Family::Classic), _) | (None, None) => self.read(classic_call, parse).await,
             (_, Some(m)) => match self.read(hf(m), parse).await {
                 Err(e)
@@ -729,6 +746,30 @@ impl KucoinClient {
             }
         }
         Ok(())
+    }
+
+    /// The stop orders not triggered yet, every page (`GET /api/v1/stop-order`). A path KuCoin
+    /// does not serve (`404000`) on the first page counts as none, as for the cancel-all of
+    /// stop orders; any other refusal is an error, never an empty list.
+    async fn stop_orders(&self, markets: &Markets) -> Result<Vec<Order>> {
+        let r = self
+            .pages(
+                STOP_ORDERS,
+                vec![p("tradeType", "TRADE"), p("pageSize", CLASSIC_PAGE)],
+                true,
+                usize::MAX,
+                |a| wire::parse_orders(&a.body, markets, a.prov.clone()),
+            )
+            .await;
+        match r {
+            Err(e) if not_served(&e) => {
+                tracing::info!(
+                    "KuCoin does not serve GET {STOP_ORDERS} here ({e}); no stop orders counted"
+                );
+                Ok(Vec::new())
+            }
+            other => other,
+        }
     }
 
     /// The open HF orders of every symbol `active/symbols` names. That call needs the Spot
@@ -874,8 +915,9 @@ impl Exchange for KucoinClient {
         })
     }
 
-    /// HF open orders (symbol by symbol, from `active/symbols`) and classic ones
-    /// (`GET /api/v1/orders?status=active`, every page).
+    /// HF open orders (symbol by symbol, from `active/symbols`), classic ones
+    /// (`GET /api/v1/orders?status=active`, every page) and stop orders not triggered yet
+    /// (`GET /api/v1/stop-order`, every page): an untriggered stop can still trade.
     async fn open_orders(&self) -> Result<Vec<Order>> {
         let markets = self.markets_table().await;
         let hf = self.hf_open_orders(&markets).await?;
@@ -896,8 +938,10 @@ impl Exchange for KucoinClient {
             "GET /api/v1/orders",
         )?;
         self.note_family(&cl, Family::Classic);
+        let stops = self.stop_orders(&markets).await?;
+        self.note_family(&stops, Family::Stop);
         let mut seen = BTreeSet::new();
-        let mut out: Vec<Order> = hf.into_iter().chain(cl).collect();
+        let mut out: Vec<Order> = hf.into_iter().chain(cl).chain(stops).collect();
         out.retain(|o| o.state == OrderState::Open && seen.insert(o.id.clone()));
         Ok(out)
     }
@@ -1142,20 +1186,36 @@ impl Exchange for KucoinClient {
                 report.still_open(id, refusal.as_ref(), "still open after the cancels");
                 continue;
             }
-            let read_back = self.get_order(id, Some(&o.market)).await;
+            let read_back = match self.get_order(id, Some(&o.market)).await {
+                // A stop order KuCoin named among the `cancelledOrderIds` and no longer knows
+                // was cancelled (a cancelled stop order leaves KuCoin's stop-order book).
+                Err(e)
+                    if e.kind() == Some(ErrorKind::NotFound)
+                        && named.contains(id)
+                        && self.family_of(id) == Some(Family::Stop) =>
+                {
+                    Ok(Order {
+                        state: OrderState::Cancelled,
+                        ..o.clone()
+                    })
+                }
+                other => other,
+            };
             report.settle(id, read_back, None)?;
         }
         report.rounds_ran_out(done, still_open.is_empty(), MAX_CANCEL_ROUNDS);
         Ok(report)
     }
 
-    /// `DELETE /api/v1/hf/orders/{id}?symbol=` (or `/api/v1/orders/{id}` for a classic order),
-    /// then the order is read back (KuCoin cancels asynchronously).
+    /// `DELETE /api/v1/hf/orders/{id}?symbol=` (or `/api/v1/orders/{id}` for a classic order,
+    /// `/api/v1/stop-order/{id}` for a stop order), then the order is read back (KuCoin
+    /// cancels asynchronously).
     async fn cancel_order(&self, order: &OrderRef) -> Result<Order> {
         let call = match (self.family_of(&order.id), order.market.as_ref()) {
             (Some(Family::Classic), _) => {
                 Call::delete(format!("/api/v1/orders/{}", order.id), vec![])
             }
+            (Some(Family::Stop), _) => Call::delete(format!("{STOP_ORDERS}/{}", order.id), vec![]),
             (_, Some(m)) => Call::delete(
                 format!("/api/v1/hf/orders/{}", order.id),
                 vec![p("symbol", &m.symbol)],
