@@ -19,7 +19,7 @@ use respond::mock::{self, MockOptions, MockServer, Venue};
 use crate::support::drill::{run_all, Drill};
 use crate::support::mock::calls;
 use crate::support::respond::{verify, Respond};
-use crate::support::run_dir::{evidence_dir, files};
+use crate::support::run_dir::{evidence_dir, files, step_ends};
 
 const BATCH_CANCEL: &str = "/api/v3/brokerage/orders/batch_cancel";
 
@@ -237,13 +237,11 @@ fn every_built_in_scenario_passes_its_coinbase_drill() {
 /// ok with `revoked` true, or a `exchange.revoke_key` step that saw the key refused
 /// (`confirmed_by` `observed`).
 fn claims_deleted(dir: &Path) -> bool {
-    std::fs::read_to_string(dir.join("journal.jsonl"))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v["event"] == "step_end" && v["data"]["status"] == "ok")
-        .any(|v| {
-            let (uses, out) = (&v["data"]["uses"], &v["data"]["outputs"]);
+    step_ends(dir)
+        .iter()
+        .filter(|d| d["status"] == "ok")
+        .any(|d| {
+            let (uses, out) = (&d["uses"], &d["outputs"]);
             (uses == "exchange.verify_key_revoked" && out["revoked"] == true)
                 || (uses == "exchange.revoke_key"
                     && out["confirmed"] == true

@@ -490,6 +490,20 @@ async fn pools_count_weights_with_headers_then_429000() {
     s.shutdown().await.unwrap();
 }
 
+/// Places an order through `api` at `path` (HF, classic or stop); its `orderId`.
+async fn place(api: &Api, path: &str, body: Value) -> String {
+    api.post(path, body).await.ok()["orderId"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// A stop-loss sell of 0.001 BTC-USDT at 40,000 once the price reaches 41,000.
+fn stop_loss(oid: &str) -> Value {
+    json!({"clientOid": oid, "symbol": "BTC-USDT", "side": "sell", "type": "limit",
+        "price": "40000", "size": "0.001", "stopPrice": "41000", "stop": "loss"})
+}
+
 fn limit_order(symbol: &str, side: &str, price: &str, size: &str, oid: &str) -> Value {
     json!({"clientOid": oid, "symbol": symbol, "side": side, "type": "limit", "price": price,
         "size": size})
@@ -662,36 +676,12 @@ async fn cancel_all_touches_one_family_each_hf_classic_and_stop() {
         } else {
             "1000"
         };
-        let r = bot
-            .post(
-                "/api/v1/hf/orders",
-                limit_order(sym, "buy", price, "0.001", &format!("h{i}")),
-            )
-            .await
-            .ok();
-        hf.push(r["orderId"].as_str().unwrap().to_string());
+        let order = limit_order(sym, "buy", price, "0.001", &format!("h{i}"));
+        hf.push(place(&bot, "/api/v1/hf/orders", order).await);
     }
-    let classic = bot
-        .post(
-            "/api/v1/orders",
-            limit_order("BTC-USDT", "buy", "50000", "0.001", "k1"),
-        )
-        .await
-        .ok()["orderId"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let stop = bot
-        .post(
-            "/api/v1/stop-order",
-            json!({"clientOid": "s1", "symbol": "BTC-USDT", "side": "sell", "type": "limit",
-                "price": "40000", "size": "0.001", "stopPrice": "41000", "stop": "loss"}),
-        )
-        .await
-        .ok()["orderId"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let order = limit_order("BTC-USDT", "buy", "50000", "0.001", "k1");
+    let classic = place(&bot, "/api/v1/orders", order).await;
+    let stop = place(&bot, "/api/v1/stop-order", stop_loss("s1")).await;
     let syms = bot.get("/api/v1/hf/orders/active/symbols", "").await.ok();
     assert_eq!(syms["symbols"], json!(["BTC-USDT", "ETH-USDT"]));
     let active = bot
@@ -1126,27 +1116,9 @@ async fn the_adapter_lists_cancels_and_checks_stop_orders() {
     use respond::secret::Secret;
     let s = start("blank").await;
     let bot = Api::new(&s, "bot");
-    let hf = bot
-        .post(
-            "/api/v1/hf/orders",
-            limit_order("BTC-USDT", "buy", "50000", "0.001", "h1"),
-        )
-        .await
-        .ok()["orderId"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let stop = bot
-        .post(
-            "/api/v1/stop-order",
-            json!({"clientOid": "s1", "symbol": "BTC-USDT", "side": "sell", "type": "limit",
-                "price": "40000", "size": "0.001", "stopPrice": "41000", "stop": "loss"}),
-        )
-        .await
-        .ok()["orderId"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let order = limit_order("BTC-USDT", "buy", "50000", "0.001", "h1");
+    let hf = place(&bot, "/api/v1/hf/orders", order).await;
+    let stop = place(&bot, "/api/v1/stop-order", stop_loss("s1")).await;
     let k = s.state.key("bot").unwrap().clone();
     let mut cfg = KucoinConfig::new(k.access_key.clone(), Secret::new(k.secret_key.clone()));
     cfg.passphrase = k.passphrase.clone().map(Secret::new);
@@ -1173,25 +1145,12 @@ async fn the_adapter_lists_cancels_and_checks_stop_orders() {
     assert!(c.open_orders().await.unwrap().is_empty());
     assert_eq!(bot.get("/api/v1/stop-order", "").await.ok()["totalNum"], 0);
     // A stop order left open (its cancel not served) is seen by the final check.
-    let again = bot
-        .post(
-            "/api/v1/stop-order",
-            json!({"clientOid": "s2", "symbol": "BTC-USDT", "side": "sell", "type": "limit",
-                "price": "40000", "size": "0.001", "stopPrice": "41000"}),
-        )
-        .await
-        .ok()["orderId"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let open: Vec<String> = c
-        .open_orders()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|o| o.id)
-        .collect();
-    assert_eq!(open, [again]);
+    let again = place(&bot, "/api/v1/stop-order", stop_loss("s2")).await;
+    let open = c.open_orders().await.unwrap();
+    assert_eq!(
+        open.iter().map(|o| o.id.as_str()).collect::<Vec<_>>(),
+        [again]
+    );
 }
 
 /// After a `429000` the adapter waits the `gw-ratelimit-reset` KuCoin answered (ms until the

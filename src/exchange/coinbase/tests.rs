@@ -721,6 +721,39 @@ fn ok(body: impl Into<String>) -> Reply {
     (200, vec![], body.into())
 }
 
+/// The stub's answer to a read-back by `order_ids`: those of them in `cancelled`, cancelled.
+fn read_back_reply(seen: &Seen, cancelled: &[String]) -> Reply {
+    let rows: Vec<String> = seen
+        .params("order_ids")
+        .iter()
+        .filter(|id| cancelled.contains(id))
+        .map(|id| order_json(id, "CANCELLED", LIMIT_CFG, "BUY"))
+        .collect();
+    ok(orders_page(&rows, ""))
+}
+
+/// The stub's answer to `batch_cancel`: at most 100 ids, each a success when `cancel` says it
+/// cancelled it, else `INVALID_CANCEL_REQUEST`.
+fn batch_cancel_reply(seen: &Seen, mut cancel: impl FnMut(&str) -> bool) -> Reply {
+    let body: serde_json::Value = serde_json::from_str(&seen.body).unwrap();
+    let ids = body["order_ids"].as_array().unwrap();
+    assert!(ids.len() <= 100, "{} ids in one batch", ids.len());
+    let results: Vec<String> = ids
+        .iter()
+        .map(|id| {
+            let id = id.as_str().unwrap();
+            let done = cancel(id);
+            let reason = if done {
+                "UNKNOWN_CANCEL_FAILURE_REASON"
+            } else {
+                "INVALID_CANCEL_REQUEST"
+            };
+            format!(r#"{{"success":{done},"failure_reason":"{reason}","order_id":"{id}"}}"#)
+        })
+        .collect();
+    ok(format!(r#"{{"results":[{}]}}"#, results.join(",")))
+}
+
 /// The stub accepts the client's tokens (signature, claims, uri, fresh nonce each time); a key
 /// the stub does not know is refused with the plain-text 401, which the client reads as the key
 /// refused, and a 403 as a missing permission.
@@ -869,43 +902,20 @@ async fn containment_cancels_in_batches_of_at_most_100_until_none_left() {
                 };
                 return ok(orders_page(&rows, &next));
             }
-            let ids = seen.params("order_ids");
-            let rows: Vec<String> = ids
-                .iter()
-                .filter(|id| cancelled.contains(id))
-                .map(|id| order_json(id, "CANCELLED", LIMIT_CFG, "BUY"))
-                .collect();
-            return ok(orders_page(&rows, ""));
+            return read_back_reply(seen, &cancelled);
         }
         if seen.is("POST", "/api/v3/brokerage/orders/batch_cancel") {
-            let body: serde_json::Value = serde_json::from_str(&seen.body).unwrap();
-            let ids: Vec<String> = body["order_ids"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_str().unwrap().to_string())
-                .collect();
-            assert!(ids.len() <= 100, "{} ids in one batch", ids.len());
-            let mut results = Vec::new();
-            for id in ids {
+            return batch_cancel_reply(seen, |id| {
                 let ok = !(id == "o007" && stubborn);
                 if id == "o007" {
                     stubborn = false;
                 }
                 if ok {
-                    open.retain(|o| o != &id);
-                    cancelled.push(id.clone());
+                    open.retain(|o| o != id);
+                    cancelled.push(id.to_string());
                 }
-                results.push(format!(
-                    r#"{{"success":{ok},"failure_reason":"{}","order_id":"{id}"}}"#,
-                    if ok {
-                        "UNKNOWN_CANCEL_FAILURE_REASON"
-                    } else {
-                        "INVALID_CANCEL_REQUEST"
-                    }
-                ));
-            }
-            return ok(format!(r#"{{"results":[{}]}}"#, results.join(",")));
+                ok
+            });
         }
         panic!("unexpected {} {}", seen.method, seen.path);
     })
@@ -1135,46 +1145,24 @@ async fn pending_and_queued_orders_are_listed_cancelled_and_checked() {
                     .collect();
                 return ok(orders_page(&rows, ""));
             }
-            let rows: Vec<String> = seen
-                .params("order_ids")
-                .iter()
-                .filter(|id| cancelled.contains(id))
-                .map(|id| order_json(id, "CANCELLED", LIMIT_CFG, "BUY"))
-                .collect();
-            return ok(orders_page(&rows, ""));
+            return read_back_reply(seen, &cancelled);
         }
         if seen.is("POST", "/api/v3/brokerage/orders/batch_cancel") {
-            let body: serde_json::Value = serde_json::from_str(&seen.body).unwrap();
-            let mut results = Vec::new();
-            for id in body["order_ids"].as_array().unwrap() {
-                let id = id.as_str().unwrap().to_string();
-                let known = open.iter().any(|(o, _)| *o == id);
+            return batch_cancel_reply(seen, |id| {
+                let known = open.iter().any(|(o, _)| o == id);
                 if known {
-                    open.retain(|(o, _)| *o != id);
-                    cancelled.push(id.clone());
+                    open.retain(|(o, _)| o != id);
+                    cancelled.push(id.to_string());
                 }
-                results.push(format!(
-                    r#"{{"success":{known},"failure_reason":"{}","order_id":"{id}"}}"#,
-                    if known {
-                        "UNKNOWN_CANCEL_FAILURE_REASON"
-                    } else {
-                        "INVALID_CANCEL_REQUEST"
-                    }
-                ));
-            }
-            return ok(format!(r#"{{"results":[{}]}}"#, results.join(",")));
+                known
+            });
         }
         panic!("unexpected {} {}", seen.method, seen.path);
     })
     .await;
     let c = s.client(None);
-    let mut listed: Vec<String> = c
-        .open_orders()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|o| o.id)
-        .collect();
+    let orders = c.open_orders().await.unwrap();
+    let mut listed: Vec<&str> = orders.iter().map(|o| o.id.as_str()).collect();
     listed.sort();
     assert_eq!(listed, ["o1", "p1", "q1"]);
     let report = c.cancel_all_open_orders().await.unwrap();
