@@ -24,6 +24,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -214,6 +215,51 @@ impl Answer {
             server,
             local,
             offset_ms: (server - local).num_milliseconds(),
+        }
+    }
+}
+
+/// The exchange's clock as one connection knows it: the offset (server − local) that every key
+/// of the connection stamps and signs its requests with. It is read from the exchange before
+/// the first signed request ([`ServerClock::ensure`]) and again by an adapter whose request
+/// was refused for its timestamp ([`ServerClock::set`]).
+#[derive(Debug, Default)]
+pub struct ServerClock {
+    offset_ms: AtomicI64,
+    synced: AtomicBool,
+}
+
+impl ServerClock {
+    /// The offset in use (server − local), milliseconds.
+    pub fn offset_ms(&self) -> i64 {
+        self.offset_ms.load(Ordering::Relaxed)
+    }
+
+    /// Now on the exchange's clock, milliseconds since the epoch.
+    pub fn now_ms(&self) -> i64 {
+        crate::time::now().timestamp_millis() + self.offset_ms()
+    }
+
+    /// Adopts a reading of the exchange's clock.
+    pub fn set(&self, st: &super::ServerTime) {
+        self.offset_ms.store(st.offset_ms, Ordering::Relaxed);
+        self.synced.store(true, Ordering::Relaxed);
+    }
+
+    /// Reads the clock with `sync` (which [`ServerClock::set`]s it) unless that was done; when
+    /// it fails, the local clock stays in use (logged; the adapter reads the clock again
+    /// when the exchange refuses a timestamp).
+    pub async fn ensure<F>(&self, exchange: &str, sync: impl FnOnce() -> F)
+    where
+        F: std::future::Future<Output = Result<super::ServerTime>>,
+    {
+        if !self.synced.load(Ordering::Relaxed) {
+            if let Err(e) = sync().await {
+                tracing::info!(
+                    "could not read {exchange}'s clock: {e}; signing with the local clock"
+                );
+                self.synced.store(true, Ordering::Relaxed);
+            }
         }
     }
 }

@@ -21,7 +21,6 @@
 //!   manual step and verifies it by polling.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,8 +32,8 @@ use super::auth::{self, KeySigner};
 use super::limits;
 use super::wire::{self, KeyPermissions, Page, WireAccount, WireError};
 use crate::exchange::http::{
-    outcome_unknown, p, Answer, BudgetReport, Call, Pipeline, Protocol, RetryPolicy, Signed,
-    Signer, Transport,
+    outcome_unknown, p, Answer, BudgetReport, Call, Pipeline, Protocol, RetryPolicy, ServerClock,
+    Signed, Signer, Transport,
 };
 use crate::exchange::{
     ApiKeyInfo, Balance, CancelReport, Candle, Capabilities, ClosedOrdersQuery, Error, ErrorKind,
@@ -168,8 +167,7 @@ impl Protocol for CoinbaseProtocol {
 /// What every key of one connection shares: the server-time offset.
 #[derive(Default)]
 struct Shared {
-    offset_ms: AtomicI64,
-    time_synced: AtomicBool,
+    clock: ServerClock,
 }
 
 /// Signs with a fresh JWT per request.
@@ -182,8 +180,7 @@ struct CoinbaseSigner {
 
 impl Signer for CoinbaseSigner {
     fn sign(&self, call: &Call) -> Signed {
-        let now_ms =
-            crate::time::now().timestamp_millis() + self.shared.offset_ms.load(Ordering::Relaxed);
+        let now_ms = self.shared.clock.now_ms();
         let uri = auth::uri_claim(call.method.as_str(), &self.base, &call.path);
         Signed {
             headers: auth::headers(&self.key, &self.key_name, &uri, now_ms.div_euclid(1000)),
@@ -336,7 +333,7 @@ impl CoinbaseClient {
 
     /// The clock offset in use (server − local), milliseconds.
     pub fn clock_offset_ms(&self) -> i64 {
-        self.shared.offset_ms.load(Ordering::Relaxed)
+        self.shared.clock.offset_ms()
     }
 
     async fn sync_time(&self) -> Result<ServerTime> {
@@ -348,20 +345,15 @@ impl CoinbaseClient {
                 Ok(a.server_time(server))
             })
             .await?;
-        self.shared.offset_ms.store(st.offset_ms, Ordering::Relaxed);
-        self.shared.time_synced.store(true, Ordering::Relaxed);
+        self.shared.clock.set(&st);
         Ok(st)
     }
 
     async fn ensure_time(&self) {
-        if !self.shared.time_synced.load(Ordering::Relaxed) {
-            if let Err(e) = self.sync_time().await {
-                tracing::info!(
-                    "could not read Coinbase's clock: {e}; signing with the local clock"
-                );
-                self.shared.time_synced.store(true, Ordering::Relaxed);
-            }
-        }
+        self.shared
+            .clock
+            .ensure("Coinbase", || self.sync_time())
+            .await;
     }
 
     /// A signed read: the clock first, one more try after an expired-token refusal, or after

@@ -19,7 +19,6 @@
 //!   sub-account's key ([`KucoinClient::revoke_key`]).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -32,8 +31,8 @@ use super::errors;
 use super::limits;
 use super::wire::{self, KeyInfo, Markets, Page, WireError};
 use crate::exchange::http::{
-    outcome_unknown, p, Answer, BudgetReport, Call, Pipeline, Protocol, RetryPolicy, Signed,
-    Signer, Transport,
+    outcome_unknown, p, Answer, BudgetReport, Call, Pipeline, Protocol, RetryPolicy, ServerClock,
+    Signed, Signer, Transport,
 };
 use crate::exchange::registry::{KeyMaterial, MasterKey};
 use crate::exchange::{
@@ -171,8 +170,7 @@ impl Protocol for KucoinProtocol {
 /// What every key of one connection shares: the server-time offset and the market list.
 #[derive(Default)]
 struct Shared {
-    offset_ms: AtomicI64,
-    time_synced: AtomicBool,
+    clock: ServerClock,
     markets: OnceCell<Arc<Markets>>,
 }
 
@@ -186,8 +184,7 @@ struct KucoinSigner {
 
 impl Signer for KucoinSigner {
     fn sign(&self, call: &Call) -> Signed {
-        let now =
-            crate::time::now().timestamp_millis() + self.shared.offset_ms.load(Ordering::Relaxed);
+        let now = self.shared.clock.now_ms();
         let (query, body) = match &call.body {
             Some(b) => (String::new(), b.clone()),
             None => (auth::raw_query(&call.params), String::new()),
@@ -446,7 +443,7 @@ impl KucoinClient {
 
     /// The clock offset in use (server − local), milliseconds.
     pub fn clock_offset_ms(&self) -> i64 {
-        self.shared.offset_ms.load(Ordering::Relaxed)
+        self.shared.clock.offset_ms()
     }
 
     async fn sync_time(&self) -> Result<ServerTime> {
@@ -459,18 +456,15 @@ impl KucoinClient {
                 Ok(a.server_time(server))
             })
             .await?;
-        self.shared.offset_ms.store(st.offset_ms, Ordering::Relaxed);
-        self.shared.time_synced.store(true, Ordering::Relaxed);
+        self.shared.clock.set(&st);
         Ok(st)
     }
 
     async fn ensure_time(&self) {
-        if !self.shared.time_synced.load(Ordering::Relaxed) {
-            if let Err(e) = self.sync_time().await {
-                tracing::info!("could not read KuCoin's clock: {e}; signing with the local clock");
-                self.shared.time_synced.store(true, Ordering::Relaxed);
-            }
-        }
+        self.shared
+            .clock
+            .ensure("KuCoin", || self.sync_time())
+            .await;
     }
 
     /// The spot market list, read once per connection. When it cannot be read, symbols are
