@@ -641,8 +641,8 @@ pub struct KeyHistory {
     pub refused: Option<(chrono::DateTime<chrono::Utc>, String, String)>,
     /// Whether the credentials `refused` was refused with (the fingerprint recorded beside each
     /// signed answer) had been accepted before: only then is the refusal the key's deletion. A
-    /// resume that signed the same key name with another secret is refused too (Coinbase
-    /// answers both with the same 401), which proves nothing about the key.
+    /// resume that signed the same key name with another secret is refused too (some exchanges
+    /// answer both with the same error), which proves nothing about the key.
     pub refused_after_accepted: bool,
 }
 

@@ -304,8 +304,8 @@ impl RateLimiter {
     }
 
     /// A 429: backs the group off (exponential with jitter, or the wait the server said if
-    /// longer: `Retry-After`, or the adapter's own header such as KuCoin's
-    /// `gw-ratelimit-reset`) and returns the delay chosen.
+    /// longer: `Retry-After`, or a reset header of the adapter's own, read by
+    /// [`super::http::Protocol::retry_after`]) and returns the delay chosen.
     pub fn too_many(&self, group: &str, retry_after: Option<Duration>) -> Duration {
         let base = self.backoff_base;
         let max = self.backoff_max;

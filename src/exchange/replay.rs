@@ -464,8 +464,8 @@ pub fn rebuild(
 /// intact. `None` when no signed request was recorded and no key was named.
 ///
 /// A key name is not its credentials: a resume may sign with the same key name and another
-/// secret, which some exchanges refuse exactly as they refuse a deleted key (Coinbase's bare
-/// 401). So each answer is taken with the fingerprint of the credentials that signed it
+/// secret, which some exchanges refuse exactly as they refuse a deleted key (the same bare
+/// status and body). So each answer is taken with the fingerprint of the credentials that signed it
 /// ([`RawSidecar::credentials`]). With `credentials` given, only that fingerprint's answers
 /// count (what these credentials did in the run). Without, the refusal counts as a deletion
 /// only when the credentials it was refused with had been accepted before it
