@@ -117,6 +117,16 @@ impl RunDir {
     /// Saves one raw exchange response verbatim (after redaction) with its sidecar, before
     /// anything parses it. Returns where it went and its hash.
     pub fn record_raw(&self, exchange: RawExchange<'_>) -> std::io::Result<Provenance> {
+        self.record_raw_with(exchange, "")
+    }
+
+    /// [`RunDir::record_raw`] naming, beside the masked key, the fingerprint of the
+    /// credentials that signed the request ([`RawSidecar::credentials`]; empty: not told).
+    pub fn record_raw_with(
+        &self,
+        exchange: RawExchange<'_>,
+        credentials: &str,
+    ) -> std::io::Result<Provenance> {
         let n = self.raw_seq.fetch_add(1, Ordering::SeqCst) + 1;
         let slug = fsutil::file_component(&exchange.path.trim_start_matches('/').replace('/', "_"));
         let base = format!("raw/{n:06}-{}-{slug}", exchange.method);
@@ -143,6 +153,7 @@ impl RunDir {
             body_file: body_rel.clone(),
             body_sha256: sha.clone(),
             headers: exchange.headers.to_vec(),
+            credentials: credentials.to_string(),
         };
         let json = serde_json::to_vec_pretty(&sidecar).map_err(std::io::Error::other)?;
         self.write(&meta_rel, &json)?;
@@ -353,6 +364,12 @@ pub struct RawSidecar {
     pub body_file: String,
     pub body_sha256: String,
     pub headers: Vec<(String, String)>,
+    /// A fingerprint of the credentials that signed the request (never the secret: a hash the
+    /// adapter derives from it, or from its public key), so a resume tells the same key name
+    /// signed with other credentials apart. Empty for public calls, for adapters that do not
+    /// give one, and in bundles written before it existed.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub credentials: String,
 }
 
 #[cfg(test)]

@@ -108,8 +108,13 @@ fn readonly_only(
         .as_ref()
         .map_or("an error", |(_, n, _)| n.as_str());
     let why = match (&old.accepted, &old.refused) {
-        (Some(_), Some((at, _, _))) => format!(
+        (Some(_), Some((at, _, _))) if old.known_dead() => format!(
             "the old key {} was deleted (refused with {name} at {}), so this resume needs a read-only key",
+            old.key,
+            crate::engine::journal::ts(*at)
+        ),
+        (Some(_), Some((at, _, _))) => format!(
+            "the old key {} was last refused with {name} at {} with credentials this run never saw accepted (a wrong secret for the key name, which proves no deletion), and no credentials were given to check it, so this resume needs the old key's right credentials or a read-only key",
             old.key,
             crate::engine::journal::ts(*at)
         ),

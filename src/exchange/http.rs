@@ -24,6 +24,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -218,6 +219,51 @@ impl Answer {
     }
 }
 
+/// The exchange's clock as one connection knows it: the offset (server − local) that every key
+/// of the connection stamps and signs its requests with. It is read from the exchange before
+/// the first signed request ([`ServerClock::ensure`]) and again by an adapter whose request
+/// was refused for its timestamp ([`ServerClock::set`]).
+#[derive(Debug, Default)]
+pub struct ServerClock {
+    offset_ms: AtomicI64,
+    synced: AtomicBool,
+}
+
+impl ServerClock {
+    /// The offset in use (server − local), milliseconds.
+    pub fn offset_ms(&self) -> i64 {
+        self.offset_ms.load(Ordering::Relaxed)
+    }
+
+    /// Now on the exchange's clock, milliseconds since the epoch.
+    pub fn now_ms(&self) -> i64 {
+        crate::time::now().timestamp_millis() + self.offset_ms()
+    }
+
+    /// Adopts a reading of the exchange's clock.
+    pub fn set(&self, st: &super::ServerTime) {
+        self.offset_ms.store(st.offset_ms, Ordering::Relaxed);
+        self.synced.store(true, Ordering::Relaxed);
+    }
+
+    /// Reads the clock with `sync` (which [`ServerClock::set`]s it) unless that was done; when
+    /// it fails, the local clock stays in use (logged; the adapter reads the clock again
+    /// when the exchange refuses a timestamp).
+    pub async fn ensure<F>(&self, exchange: &str, sync: impl FnOnce() -> F)
+    where
+        F: std::future::Future<Output = Result<super::ServerTime>>,
+    {
+        if !self.synced.load(Ordering::Relaxed) {
+            if let Err(e) = sync().await {
+                tracing::info!(
+                    "could not read {exchange}'s clock: {e}; signing with the local clock"
+                );
+                self.synced.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
 /// What a signer adds to one request.
 #[derive(Debug, Default)]
 pub struct Signed {
@@ -275,6 +321,19 @@ pub trait Protocol: Send + Sync {
     /// Turns an answer that is not data into its typed error: an error status, or an error
     /// inside a 200 body. 429 and 418 are [`Error::RateLimited`] whatever the body says.
     fn classify(&self, call: &Call, status: u16, body: &[u8]) -> Result<()>;
+    /// How long the server said to wait before asking again, from an answer's headers: the
+    /// standard `Retry-After` (seconds) by default. The limiter parks the call's group at
+    /// least this long after a 429.
+    fn retry_after(&self, headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+        retry_after_header(headers)
+    }
+}
+
+/// The standard `Retry-After` header, in whole seconds.
+pub fn retry_after_header(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    header(headers, "retry-after")
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
 }
 
 /// Retry settings of a pipeline.
@@ -373,6 +432,9 @@ pub struct Pipeline {
     transport: Arc<Transport>,
     signer: Arc<dyn Signer>,
     key_masked: String,
+    /// A fingerprint of the credentials ([`credentials_fingerprint`]); empty when the adapter
+    /// gives none.
+    fingerprint: String,
     /// When the exchange first accepted this key.
     accepted_at: OnceLock<DateTime<Utc>>,
 }
@@ -383,8 +445,22 @@ impl Pipeline {
             transport,
             signer,
             key_masked,
+            fingerprint: String::new(),
             accepted_at: OnceLock::new(),
         }
+    }
+
+    /// The same pipeline naming `fingerprint` ([`credentials_fingerprint`]) as the
+    /// credentials of every signed request it records, so that a resume can tell the same key
+    /// name signed with other credentials apart (see [`super::KeyHistory`]).
+    pub fn with_fingerprint(mut self, fingerprint: String) -> Self {
+        self.fingerprint = fingerprint;
+        self
+    }
+
+    /// The fingerprint of the credentials this pipeline signs with; empty when not given.
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
     }
 
     /// When the exchange first accepted this key (answered a signed request past its key and
@@ -535,9 +611,7 @@ impl Pipeline {
         {
             let _ = self.accepted_at.set(answered_local);
         }
-        let retry_after = header(&headers, "retry-after")
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+        let retry_after = t.protocol.retry_after(&headers);
         match status {
             429 => {
                 t.limiter.too_many(&group, retry_after);
@@ -585,10 +659,10 @@ impl Pipeline {
         let Some(rd) = self.transport.recorder.clone() else {
             return Ok(None);
         };
-        let key = if call.auth {
-            self.key_masked.clone()
+        let (key, credentials) = if call.auth {
+            (self.key_masked.clone(), self.fingerprint.clone())
         } else {
-            String::new()
+            (String::new(), String::new())
         };
         let (method, path, params) = (
             call.method.as_str().to_string(),
@@ -598,7 +672,7 @@ impl Pipeline {
         let body = body.to_vec();
         let what = call.what();
         tokio::task::spawn_blocking(move || {
-            rd.record_raw(RawExchange {
+            let exchange = RawExchange {
                 method: &method,
                 path: &path,
                 params: &params,
@@ -608,7 +682,8 @@ impl Pipeline {
                 key_masked: &key,
                 headers: &headers,
                 body: &body,
-            })
+            };
+            rd.record_raw_with(exchange, &credentials)
         })
         .await
         .map_err(|e| Error::Evidence(format!("{what}: {e}")))?
@@ -852,6 +927,25 @@ fn describe(e: &reqwest::Error) -> String {
 }
 
 /// One header's value as text.
+/// A fingerprint of one key's credentials, to tell the same key name signed with other
+/// credentials apart across a run and its resumes (a wrong secret is refused just like a
+/// deleted key by some exchanges). `parts` are what identifies the credentials: the key name
+/// with its public key where there is one, else the secret's parts. The fingerprint is the
+/// first 16 hex digits of a domain-separated SHA-256 over them, length-prefixed: it names the
+/// credentials without standing in for them (a key's secret is far too long to be guessed
+/// from 64 bits), and it is the same for the same credentials in every run.
+pub fn credentials_fingerprint(parts: &[&[u8]]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"respond credentials fingerprint v1\0");
+    for p in parts {
+        h.update((p.len() as u64).to_be_bytes());
+        h.update(p);
+    }
+    let d = h.finalize();
+    format!("cred:{}", hex::encode(&d[..8]))
+}
+
 pub fn header(h: &reqwest::header::HeaderMap, name: &str) -> Option<String> {
     h.get(name)
         .and_then(|v| v.to_str().ok())

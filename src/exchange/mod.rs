@@ -638,6 +638,15 @@ pub trait Exchange: Send + Sync {
     fn key_accepted_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
         self.pipeline().and_then(http::Pipeline::key_accepted_at)
     }
+
+    /// The fingerprint of the credentials this adapter signs with
+    /// ([`http::credentials_fingerprint`], recorded beside each signed answer); empty when the
+    /// adapter gives none.
+    fn credentials_fingerprint(&self) -> String {
+        self.pipeline()
+            .map(|p| p.fingerprint().to_string())
+            .unwrap_or_default()
+    }
 }
 
 /// What a run's saved raw responses show about one key: whether the exchange ever accepted it
@@ -653,12 +662,18 @@ pub struct KeyHistory {
     /// after the last answer that accepted it (a refusal the key answered past is no deletion):
     /// when, the error name, and its raw file.
     pub refused: Option<(chrono::DateTime<chrono::Utc>, String, String)>,
+    /// Whether the credentials `refused` was refused with (the fingerprint recorded beside each
+    /// signed answer) had been accepted before: only then is the refusal the key's deletion. A
+    /// resume that signed the same key name with another secret is refused too (some exchanges
+    /// answer both with the same error), which proves nothing about the key.
+    pub refused_after_accepted: bool,
 }
 
 impl KeyHistory {
-    /// Seen accepted, then refused as dead: the key was revoked (or expired) during the run.
+    /// Seen accepted, then refused as dead with the same credentials: the key was revoked (or
+    /// expired) during the run.
     pub fn known_dead(&self) -> bool {
-        self.accepted.is_some() && self.refused.is_some()
+        self.accepted.is_some() && self.refused.is_some() && self.refused_after_accepted
     }
 }
 
@@ -667,15 +682,19 @@ impl KeyHistory {
 /// exchange that recorded them ([`replay::key_history`]). `None` when no signed request was
 /// recorded or the exchange is not registered.
 pub fn key_history(exchange: &str, run_dir: &std::path::Path) -> Option<KeyHistory> {
-    replay::key_history(registry::get(exchange)?, run_dir, None)
+    replay::key_history(registry::get(exchange)?, run_dir, None, None)
 }
 
-/// The same for a given masked key (the read-only key, or the old key when known).
-pub fn key_history_of(exchange: &str, run_dir: &std::path::Path, key: &str) -> KeyHistory {
+/// What the run's raw responses show of the credentials of `key` ([`Exchange::key_id_masked`]
+/// and [`Exchange::credentials_fingerprint`]): only the answers signed with these credentials
+/// count, so the same key name given with another secret was not "seen accepted".
+pub fn key_history_of(exchange: &str, run_dir: &std::path::Path, key: &dyn Exchange) -> KeyHistory {
+    let masked = key.key_id_masked();
+    let credentials = key.credentials_fingerprint();
     registry::get(exchange)
-        .and_then(|d| replay::key_history(d, run_dir, Some(key)))
+        .and_then(|d| replay::key_history(d, run_dir, Some(&masked), Some(&credentials)))
         .unwrap_or_else(|| KeyHistory {
-            key: key.to_string(),
+            key: masked,
             ..KeyHistory::default()
         })
 }

@@ -303,8 +303,9 @@ impl RateLimiter {
         st.group(group).backoff_level = 0;
     }
 
-    /// A 429: backs the group off (exponential with jitter, or the server's Retry-After if
-    /// longer) and returns the delay chosen.
+    /// A 429: backs the group off (exponential with jitter, or the wait the server said if
+    /// longer: `Retry-After`, or a reset header of the adapter's own, read by
+    /// [`super::http::Protocol::retry_after`]) and returns the delay chosen.
     pub fn too_many(&self, group: &str, retry_after: Option<Duration>) -> Duration {
         let base = self.backoff_base;
         let max = self.backoff_max;
@@ -319,10 +320,18 @@ impl RateLimiter {
             delay = delay.max(ra);
         }
         g.backoff_level = g.backoff_level.saturating_add(1);
-        let until = Instant::now() + delay;
+        let now = Instant::now();
+        let until = now + delay;
         g.backoff_until = Some(g.backoff_until.map_or(until, |b| b.max(until)));
-        // The server counted this second full: forget our optimistic view of it.
-        g.server = Some((Instant::now(), 0));
+        // The server counted the window full: forget our optimistic view of it, for a whole
+        // window from now, or only until the reset the server said when it said one (a
+        // window that started before our requests ends sooner).
+        let span = g.span();
+        let full_from = retry_after
+            .and_then(|ra| (now + ra).checked_sub(span))
+            .filter(|t| *t < now)
+            .unwrap_or(now);
+        g.server = Some((full_from, 0));
         delay
     }
 

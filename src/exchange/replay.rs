@@ -462,7 +462,21 @@ pub fn rebuild(
 /// exchange's error map ([`Descriptor::error_of`]). Unreadable or damaged files are passed
 /// over: a run killed mid-write leaves one, and the verdict only needs the answers that are
 /// intact. `None` when no signed request was recorded and no key was named.
-pub fn key_history(desc: &Descriptor, run_dir: &Path, key: Option<&str>) -> Option<KeyHistory> {
+///
+/// A key name is not its credentials: a resume may sign with the same key name and another
+/// secret, which some exchanges refuse exactly as they refuse a deleted key (the same bare
+/// status and body). So each answer is taken with the fingerprint of the credentials that signed it
+/// ([`RawSidecar::credentials`]). With `credentials` given, only that fingerprint's answers
+/// count (what these credentials did in the run). Without, the refusal counts as a deletion
+/// only when the credentials it was refused with had been accepted before it
+/// ([`KeyHistory::refused_after_accepted`]). Any accepted answer of the key name after a
+/// refusal shows the key was not deleted then.
+pub fn key_history(
+    desc: &Descriptor,
+    run_dir: &Path,
+    key: Option<&str>,
+    credentials: Option<&str>,
+) -> Option<KeyHistory> {
     let raw = run_dir.join("raw");
     let mut sides: Vec<RawSidecar> = std::fs::read_dir(&raw)
         .ok()?
@@ -475,17 +489,16 @@ pub fn key_history(desc: &Descriptor, run_dir: &Path, key: Option<&str>) -> Opti
         Some(k) => k.to_string(),
         None => sides.iter().find(|s| !s.key.is_empty())?.key.clone(),
     };
-    let mut h = KeyHistory {
-        key: key.clone(),
-        ..KeyHistory::default()
-    };
     let at = |s: &RawSidecar| {
         chrono::DateTime::parse_from_rfc3339(&s.responded_at)
             .ok()
             .map(|t| t.with_timezone(&chrono::Utc))
     };
-    let mut last_accepted: Option<chrono::DateTime<chrono::Utc>> = None;
-    let mut refusals = Vec::new();
+    type When = chrono::DateTime<chrono::Utc>;
+    // (when, raw file, credentials) of each accepted answer; (when, code, raw file,
+    // credentials) of each refusal as dead.
+    let mut accepted: Vec<(When, String, String)> = Vec::new();
+    let mut refusals: Vec<(When, String, String, String)> = Vec::new();
     for side in sides.iter().filter(|s| s.key == key) {
         let Some(t) = at(side) else { continue };
         let body = crate::fsutil::safe_join(run_dir, &side.body_file)
@@ -494,32 +507,55 @@ pub fn key_history(desc: &Descriptor, run_dir: &Path, key: Option<&str>) -> Opti
             .filter(|b| crate::fsutil::sha256_hex(b) == side.body_sha256);
         // An error inside a 2xx answer (an exchange's own error code) is read as the error it is.
         let error = body.as_deref().and_then(|b| (desc.error_of)(side, b));
-        if (200..300).contains(&side.status) && error.is_none() {
-            last_accepted = last_accepted.max(Some(t));
-            if h.accepted.as_ref().map_or(true, |(a, _)| t < *a) {
-                h.accepted = Some((t, side.body_file.clone()));
+        let cred = side.credentials.clone();
+        match error {
+            None if (200..300).contains(&side.status) => {
+                accepted.push((t, side.body_file.clone(), cred));
             }
-            continue;
-        }
-        let Some((code, kind)) = error else {
-            continue;
-        };
-        if kind.proves_key_accepted() {
-            last_accepted = last_accepted.max(Some(t));
-            if h.accepted.as_ref().map_or(true, |(a, _)| t < *a) {
-                h.accepted = Some((t, side.body_file.clone()));
+            Some((_, kind)) if kind.proves_key_accepted() => {
+                accepted.push((t, side.body_file.clone(), cred));
             }
-        } else if matches!(kind, ErrorKind::KeyInvalid | ErrorKind::KeyExpired) {
-            refusals.push((t, code, side.body_file.clone()));
+            Some((code, ErrorKind::KeyInvalid | ErrorKind::KeyExpired)) => {
+                refusals.push((t, code, side.body_file.clone(), cred));
+            }
+            _ => {}
         }
     }
-    // A refusal the key answered past (accepted again later) was no deletion: the refusal
-    // that counts is the first after the last accepted answer.
-    h.refused = refusals
+    let ours = |c: &str| credentials.map_or(true, |want| want == c);
+    let first_of = |c: Option<&str>| {
+        accepted
+            .iter()
+            .filter(|(_, _, ac)| ours(ac.as_str()) && c.map_or(true, |c| c == ac.as_str()))
+            .min_by_key(|(t, _, _)| *t)
+            .map(|(t, f, _)| (*t, f.clone()))
+    };
+    // A refusal the key answered past (accepted again later, with any credentials) was no
+    // deletion: the refusals that count come after the last accepted answer. The first of
+    // them refused with credentials that had been accepted is the deletion; without one, the
+    // first of them is kept, as a refusal that proves none.
+    let last_accepted = accepted.iter().map(|(t, _, _)| *t).max();
+    let after: Vec<_> = refusals
         .into_iter()
-        .filter(|(t, _, _)| last_accepted.map_or(true, |a| *t > a))
-        .min_by_key(|(t, _, _)| *t);
-    Some(h)
+        .filter(|(t, _, _, c)| ours(c.as_str()) && last_accepted.map_or(true, |a| *t > a))
+        .collect();
+    let proven = |c: &String| first_of(Some(c.as_str())).is_some();
+    let refused = after
+        .iter()
+        .filter(|(_, _, _, c)| proven(c))
+        .min_by_key(|(t, _, _, _)| *t)
+        .or_else(|| after.iter().min_by_key(|(t, _, _, _)| *t));
+    let refused_after_accepted = refused.is_some_and(|(_, _, _, c)| proven(c));
+    // The acceptance that makes the refusal a deletion is the one of the same credentials.
+    let accepted = match refused {
+        Some((_, _, _, c)) if refused_after_accepted => first_of(Some(c.as_str())),
+        _ => first_of(None),
+    };
+    Some(KeyHistory {
+        key,
+        accepted,
+        refused: refused.map(|(t, code, file, _)| (*t, code.clone(), file.clone())),
+        refused_after_accepted,
+    })
 }
 
 /// The provenance of a recorded body: its file and hash, as every record parsed from it

@@ -253,4 +253,7 @@ impl Exchange for Watched {
     fn key_accepted_at(&self) -> Option<DateTime<Utc>> {
         self.accepted_at()
     }
+    fn credentials_fingerprint(&self) -> String {
+        self.inner.credentials_fingerprint()
+    }
 }

@@ -184,15 +184,15 @@ impl Connection {
         } else {
             ExchangeSession::new(primary, readonly)
         };
-        // A resume: a key the run saw accepted before still counts as seen accepted.
+        // A resume: a key the run saw accepted before, with these same credentials (not only
+        // the same key name), still counts as seen accepted.
         for k in [
             session.primary(),
             session.readonly().unwrap_or(session.primary()),
         ] {
-            let masked = k.key_id_masked();
-            let h = crate::exchange::key_history_of(exchange, rundir.path(), &masked);
+            let h = crate::exchange::key_history_of(exchange, rundir.path(), k.as_ref());
             if let Some((at, _)) = h.accepted {
-                session.remember_accepted(&masked, at);
+                session.remember_accepted(&k.key_id_masked(), at);
             }
         }
         Ok((session, caps))

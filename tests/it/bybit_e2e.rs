@@ -17,7 +17,7 @@ use respond::mock::{self, MockOptions, MockServer, Venue};
 use crate::support::drill::{run_all, Drill};
 use crate::support::mock::calls;
 use crate::support::respond::{verify, Respond};
-use crate::support::run_dir::{evidence_dir, files};
+use crate::support::run_dir::{evidence_dir, files, step_ends};
 
 /// Bybit's permissions that let a key delete itself.
 const SELF_DELETE: &[&str] = &["AccountTransfer", "SubMemberTransfer", "Withdraw"];
@@ -40,17 +40,15 @@ fn self_deletable(scenario: &str) -> bool {
 
 /// The revoke steps' `mode` and `confirmed_by`, as journaled.
 fn revoke_paths(dir: &Path) -> Vec<(String, String, String)> {
-    std::fs::read_to_string(dir.join("journal.jsonl"))
-        .unwrap()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|e| e["event"] == "step_end" && e["data"]["uses"] == "exchange.revoke_key")
-        .map(|e| {
+    step_ends(dir)
+        .iter()
+        .filter(|d| d["uses"] == "exchange.revoke_key")
+        .map(|d| {
             let s = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
             (
-                s(&e["data"]["step"]),
-                s(&e["data"]["outputs"]["mode"]),
-                s(&e["data"]["outputs"]["confirmed_by"]),
+                s(&d["step"]),
+                s(&d["outputs"]["mode"]),
+                s(&d["outputs"]["confirmed_by"]),
             )
         })
         .collect()

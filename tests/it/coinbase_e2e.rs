@@ -19,7 +19,7 @@ use respond::mock::{self, MockOptions, MockServer, Venue};
 use crate::support::drill::{run_all, Drill};
 use crate::support::mock::calls;
 use crate::support::respond::{verify, Respond};
-use crate::support::run_dir::{evidence_dir, files};
+use crate::support::run_dir::{evidence_dir, files, step_ends};
 
 const BATCH_CANCEL: &str = "/api/v3/brokerage/orders/batch_cancel";
 
@@ -231,4 +231,126 @@ fn every_built_in_scenario_passes_its_coinbase_drill() {
         assert_eq!(c.revoked_by, "the user", "{name}");
         assert!(respond::report::verify(&out.dir).unwrap().ok, "{name}");
     }
+}
+
+/// Whether the journal claims the key deleted: a `exchange.verify_key_revoked` step that ended
+/// ok with `revoked` true, or a `exchange.revoke_key` step that saw the key refused
+/// (`confirmed_by` `observed`).
+fn claims_deleted(dir: &Path) -> bool {
+    step_ends(dir)
+        .iter()
+        .filter(|d| d["status"] == "ok")
+        .any(|d| {
+            let (uses, out) = (&d["uses"], &d["outputs"]);
+            (uses == "exchange.verify_key_revoked" && out["revoked"] == true)
+                || (uses == "exchange.revoke_key"
+                    && out["confirmed"] == true
+                    && out["confirmed_by"] == "observed")
+        })
+}
+
+/// No false revocation from a wrong private key (integrity review): Coinbase answers the same
+/// bare 401 to a deleted key and to a token signed with a private key that is not the key
+/// name's. A run saw the key work and stopped before the key was deleted; a resume given the
+/// same key name with another EC private key is refused with 401, and must not read that as
+/// the key deleted: it stops as a key never accepted with these credentials. A later resume
+/// without the old key's credentials must not read the run's saved answers (accepted with the
+/// right private key, refused with the wrong one) as a deletion either. The key was never
+/// deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_private_key_on_resume_is_no_revocation() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = serve("contra").await;
+    let state = server.state.clone();
+    let bot = state.key("bot").unwrap().clone();
+    let ro = state.key("readonly").unwrap().clone();
+    assert_ne!(bot.secret_key, ro.secret_key);
+    assert!(ro.secret_key.contains("-----BEGIN"), "another EC key");
+    let out_dir = tmp.path().join("evidence");
+    let run = |args: Vec<String>, env: Vec<(&'static str, String)>| {
+        let cmd = Respond::new().args(args).envs(env);
+        tokio::task::spawn_blocking(move || cmd.run())
+    };
+    let ro_env = || {
+        vec![
+            ("COINBASE_READONLY_ACCESS_KEY", ro.access_key.clone()),
+            ("COINBASE_READONLY_SECRET_KEY", ro.secret_key.clone()),
+        ]
+    };
+    // The key works throughout the first run; nobody deletes it, so the verification gives up.
+    let mut env = vec![
+        ("COINBASE_ACCESS_KEY", bot.access_key.clone()),
+        ("COINBASE_SECRET_KEY", bot.secret_key.clone()),
+    ];
+    env.extend(ro_env());
+    let first = run(
+        [
+            "leak",
+            "--exchange",
+            "coinbase",
+            "--api-url",
+            &server.url,
+            "--out",
+            out_dir.to_str().unwrap(),
+            "--yes",
+            "--input",
+            "revoke_interval=100ms",
+            "--input",
+            "revoke_timeout=1s",
+        ]
+        .map(String::from)
+        .to_vec(),
+        env,
+    )
+    .await
+    .unwrap();
+    let all = first.all();
+    assert_ne!(first.code, Some(0), "the key was never deleted:\n{all}");
+    let dir = evidence_dir(&first.stdout, &all);
+    assert!(!claims_deleted(&dir), "{all}");
+    // The resume: the same key name, the read-only key's private key.
+    let resume = || {
+        [
+            "resume",
+            dir.to_str().unwrap(),
+            "--api-url",
+            &server.url,
+            "--yes",
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let mut env = vec![
+        ("COINBASE_ACCESS_KEY", bot.access_key.clone()),
+        ("COINBASE_SECRET_KEY", ro.secret_key.clone()),
+    ];
+    env.extend(ro_env());
+    let wrong = run(resume(), env).await.unwrap();
+    let all = wrong.all();
+    // A key never accepted with these credentials: the run stops at once (exit 2).
+    assert_eq!(wrong.code, Some(2), "{all}");
+    assert!(all.contains("never accepted"), "{all}");
+    let log = state.requests();
+    assert!(
+        log.iter()
+            .any(|r| r.access_key.as_deref() == Some(bot.access_key.as_str()) && r.status == 401),
+        "the wrong private key was refused"
+    );
+    assert!(
+        !claims_deleted(&dir),
+        "a wrong private key read as the key deleted:\n{all}"
+    );
+    assert!(!all.contains("is revoked"), "{all}");
+    // Without the old key's credentials the saved answers decide: still no deletion.
+    let evidence_only = run(resume(), ro_env()).await.unwrap();
+    let all = evidence_only.all();
+    assert!(
+        !claims_deleted(&dir),
+        "the saved answers read as a deletion:\n{all}"
+    );
+    assert!(all.contains("proves no deletion"), "{all}");
+    assert!(!all.contains("is revoked"), "{all}");
+    assert!(!all.contains("no longer works"), "{all}");
+    assert!(state.ground_truth().revoked_at.is_none());
+    server.shutdown().await.unwrap();
 }

@@ -18,7 +18,7 @@ use respond::mock::{self, KeyInfo, MockOptions, MockServer, Venue};
 use crate::support::drill::{run_all, Drill};
 use crate::support::mock::calls;
 use crate::support::respond::{verify, Respond};
-use crate::support::run_dir::{evidence_dir, files};
+use crate::support::run_dir::{evidence_dir, files, step_ends};
 
 async fn serve(scenario: &str) -> MockServer {
     let sc = mock::load(scenario, None).expect("scenario");
@@ -30,14 +30,12 @@ async fn serve(scenario: &str) -> MockServer {
 
 /// The revoke steps' `mode`, as journaled.
 fn revoke_modes(dir: &Path) -> Vec<(String, String)> {
-    std::fs::read_to_string(dir.join("journal.jsonl"))
-        .unwrap()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|e| e["event"] == "step_end" && e["data"]["uses"] == "exchange.revoke_key")
-        .map(|e| {
+    step_ends(dir)
+        .iter()
+        .filter(|d| d["uses"] == "exchange.revoke_key")
+        .map(|d| {
             let s = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
-            (s(&e["data"]["step"]), s(&e["data"]["outputs"]["mode"]))
+            (s(&d["step"]), s(&d["outputs"]["mode"]))
         })
         .collect()
 }

@@ -775,3 +775,26 @@ async fn withdrawals_are_sends_in_the_wallets_transactions_paged_by_starting_aft
     assert_eq!(r.json()["errors"][0]["id"], "not_found");
     s.shutdown().await.unwrap();
 }
+
+/// As at Coinbase, `OPEN` cannot be combined with other statuses in one listing (400
+/// `INVALID_ARGUMENT`); `PENDING`, `QUEUED` and `CANCEL_QUEUED` together are a valid filter.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_cannot_be_combined_with_other_statuses() {
+    let s = start().await;
+    let bot = Cdp::new(&s, "bot");
+    for q in [
+        "order_status=OPEN&order_status=PENDING",
+        "order_status=OPEN,QUEUED",
+    ] {
+        let r = bot
+            .get(&format!("/api/v3/brokerage/orders/historical/batch?{q}"))
+            .await;
+        assert_eq!(r.status, 400, "{q}: {}", r.body);
+        assert_eq!(r.json()["error"], "INVALID_ARGUMENT", "{q}");
+    }
+    let v = ok(&bot
+        .get("/api/v3/brokerage/orders/historical/batch?order_status=PENDING&order_status=QUEUED&order_status=CANCEL_QUEUED")
+        .await);
+    assert_eq!(v["orders"], json!([]));
+    s.shutdown().await.unwrap();
+}

@@ -490,6 +490,20 @@ async fn pools_count_weights_with_headers_then_429000() {
     s.shutdown().await.unwrap();
 }
 
+/// Places an order through `api` at `path` (HF, classic or stop); its `orderId`.
+async fn place(api: &Api, path: &str, body: Value) -> String {
+    api.post(path, body).await.ok()["orderId"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// A stop-loss sell of 0.001 BTC-USDT at 40,000 once the price reaches 41,000.
+fn stop_loss(oid: &str) -> Value {
+    json!({"clientOid": oid, "symbol": "BTC-USDT", "side": "sell", "type": "limit",
+        "price": "40000", "size": "0.001", "stopPrice": "41000", "stop": "loss"})
+}
+
 fn limit_order(symbol: &str, side: &str, price: &str, size: &str, oid: &str) -> Value {
     json!({"clientOid": oid, "symbol": symbol, "side": side, "type": "limit", "price": price,
         "size": size})
@@ -662,36 +676,12 @@ async fn cancel_all_touches_one_family_each_hf_classic_and_stop() {
         } else {
             "1000"
         };
-        let r = bot
-            .post(
-                "/api/v1/hf/orders",
-                limit_order(sym, "buy", price, "0.001", &format!("h{i}")),
-            )
-            .await
-            .ok();
-        hf.push(r["orderId"].as_str().unwrap().to_string());
+        let order = limit_order(sym, "buy", price, "0.001", &format!("h{i}"));
+        hf.push(place(&bot, "/api/v1/hf/orders", order).await);
     }
-    let classic = bot
-        .post(
-            "/api/v1/orders",
-            limit_order("BTC-USDT", "buy", "50000", "0.001", "k1"),
-        )
-        .await
-        .ok()["orderId"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let stop = bot
-        .post(
-            "/api/v1/stop-order",
-            json!({"clientOid": "s1", "symbol": "BTC-USDT", "side": "sell", "type": "limit",
-                "price": "40000", "size": "0.001", "stopPrice": "41000", "stop": "loss"}),
-        )
-        .await
-        .ok()["orderId"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let order = limit_order("BTC-USDT", "buy", "50000", "0.001", "k1");
+    let classic = place(&bot, "/api/v1/orders", order).await;
+    let stop = place(&bot, "/api/v1/stop-order", stop_loss("s1")).await;
     let syms = bot.get("/api/v1/hf/orders/active/symbols", "").await.ok();
     assert_eq!(syms["symbols"], json!(["BTC-USDT", "ETH-USDT"]));
     let active = bot
@@ -1112,6 +1102,106 @@ async fn the_live_attacker_trades_on_kucoin_until_the_key_is_revoked() {
     assert!(
         s.state.ground_truth().attacker_order_uuids.len() <= after.attacker_order_uuids.len(),
         "nothing after the revocation"
+    );
+    s.shutdown().await.unwrap();
+}
+
+/// The adapter against the mock: a stop order is open too (integrity review). It is listed
+/// with the open orders (`GET /api/v1/stop-order`), cancelled with them, and the final check
+/// that nothing is left open reads the stop orders as well.
+#[tokio::test]
+async fn the_adapter_lists_cancels_and_checks_stop_orders() {
+    use respond::exchange::kucoin::{KucoinClient, KucoinConfig};
+    use respond::exchange::{Exchange, OrderState};
+    use respond::secret::Secret;
+    let s = start("blank").await;
+    let bot = Api::new(&s, "bot");
+    let order = limit_order("BTC-USDT", "buy", "50000", "0.001", "h1");
+    let hf = place(&bot, "/api/v1/hf/orders", order).await;
+    let stop = place(&bot, "/api/v1/stop-order", stop_loss("s1")).await;
+    let k = s.state.key("bot").unwrap().clone();
+    let mut cfg = KucoinConfig::new(k.access_key.clone(), Secret::new(k.secret_key.clone()));
+    cfg.passphrase = k.passphrase.clone().map(Secret::new);
+    cfg.base_url = Some(s.url.clone());
+    let c = KucoinClient::new(cfg).unwrap();
+    let open = c.open_orders().await.unwrap();
+    let mut ids: Vec<&str> = open.iter().map(|o| o.id.as_str()).collect();
+    ids.sort();
+    let mut want = vec![hf.as_str(), stop.as_str()];
+    want.sort();
+    assert_eq!(ids, want, "the stop order is open too");
+    let listed = open.iter().find(|o| o.id == stop).unwrap();
+    assert_eq!(listed.state, OrderState::Open);
+    assert_eq!(listed.market.symbol.as_str(), "BTC-USDT");
+    assert_eq!(listed.client_id.as_deref(), Some("s1"));
+    let report = c.cancel_all_open_orders().await.unwrap();
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    let stop_after = report
+        .cancelled
+        .iter()
+        .find(|o| o.id == stop)
+        .expect("the stop order among the cancelled");
+    assert_eq!(stop_after.state, OrderState::Cancelled);
+    assert!(c.open_orders().await.unwrap().is_empty());
+    assert_eq!(bot.get("/api/v1/stop-order", "").await.ok()["totalNum"], 0);
+    // A stop order left open (its cancel not served) is seen by the final check.
+    let again = place(&bot, "/api/v1/stop-order", stop_loss("s2")).await;
+    let open = c.open_orders().await.unwrap();
+    assert_eq!(
+        open.iter().map(|o| o.id.as_str()).collect::<Vec<_>>(),
+        [again]
+    );
+}
+
+/// After a `429000` the adapter waits the `gw-ratelimit-reset` KuCoin answered (ms until the
+/// pool frees weight) before it asks again: not less (it would meet the same refusal), and not
+/// a whole window more when the pool's window started earlier. Another key of the account
+/// spent the Management pool 20 s ago; on a paused clock the adapter's read is refused once,
+/// sent again when the pool resets and answered.
+#[tokio::test(start_paused = true)]
+async fn a_429000_waits_the_reset_kucoin_answered() {
+    use respond::exchange::kucoin::{KucoinClient, KucoinConfig};
+    use respond::exchange::Exchange;
+    use respond::secret::Secret;
+    // The adapter's timestamps follow the paused clock the mock's pools count with.
+    respond::time::follow_tokio_clock();
+    let s = start("blank").await;
+    let ro = Api::new(&s, "readonly");
+    let mut reset = None;
+    for _ in 0..200 {
+        let r = ro.get("/api/v1/user/api-key", "").await;
+        if r.status == 429 {
+            reset = r.header("gw-ratelimit-reset");
+            break;
+        }
+    }
+    let reset: i64 = reset.expect("the pool runs out").parse().unwrap();
+    assert!(reset > 25_000, "the pool's window just started: {reset} ms");
+    tokio::time::sleep(std::time::Duration::from_secs(20)).await;
+    let before = s.state.requests().len();
+    let k = s.state.key("bot").unwrap().clone();
+    let mut cfg = KucoinConfig::new(k.access_key.clone(), Secret::new(k.secret_key.clone()));
+    cfg.passphrase = k.passphrase.clone().map(Secret::new);
+    cfg.base_url = Some(s.url.clone());
+    let c = KucoinClient::new(cfg).unwrap();
+    c.balances().await.expect("answered once the pool reset");
+    let log = s.state.requests()[before..].to_vec();
+    let at = |r: &respond::mock::venue::state::RequestRecord| {
+        chrono::DateTime::parse_from_rfc3339(&r.at).unwrap()
+    };
+    let calls: Vec<_> = log
+        .iter()
+        .filter(|r| r.path == "/api/v1/accounts")
+        .collect();
+    assert_eq!(calls.len(), 2, "refused once, then answered: {log:?}");
+    assert_eq!(calls[0].error.as_deref(), Some("429000"));
+    assert_eq!(calls[1].status, 200);
+    let waited = (at(calls[1]) - at(calls[0])).num_milliseconds();
+    // The pool resets `reset` ms after the refusal the readonly key met, 20 s before ours.
+    let left = reset - 20_000;
+    assert!(
+        waited >= left - 1_000 && waited < left + 5_000,
+        "waited {waited} ms for a reset {left} ms away"
     );
     s.shutdown().await.unwrap();
 }

@@ -18,7 +18,6 @@
 //!   settled by reading the open orders or the order, never by sending it again.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -31,8 +30,8 @@ use super::errors;
 use super::limits;
 use super::wire::{self, Markets, Restrictions, WireError};
 use crate::exchange::http::{
-    outcome_unknown, p, Answer, BudgetReport, Call, Pipeline, Protocol, RetryPolicy, Signed,
-    Signer, Transport,
+    outcome_unknown, p, Answer, BudgetReport, Call, Pipeline, Protocol, RetryPolicy, ServerClock,
+    Signed, Signer, Transport,
 };
 use crate::exchange::registry::MasterKey;
 use crate::exchange::{
@@ -159,8 +158,7 @@ impl Protocol for BinanceProtocol {
 /// What every key of one connection shares: the server-time offset and the market list.
 #[derive(Default)]
 struct Shared {
-    offset_ms: AtomicI64,
-    time_synced: AtomicBool,
+    clock: ServerClock,
     markets: OnceCell<Arc<Markets>>,
 }
 
@@ -173,8 +171,7 @@ struct BinanceSigner {
 
 impl Signer for BinanceSigner {
     fn sign(&self, call: &Call) -> Signed {
-        let now =
-            crate::time::now().timestamp_millis() + self.shared.offset_ms.load(Ordering::Relaxed);
+        let now = self.shared.clock.now_ms();
         Signed {
             headers: vec![("X-MBX-APIKEY".into(), self.access_key.clone())],
             extra_params: auth::signed_params(&self.key, &call.params, now),
@@ -366,7 +363,7 @@ impl BinanceClient {
 
     /// The clock offset in use (server − local), milliseconds.
     pub fn clock_offset_ms(&self) -> i64 {
-        self.shared.offset_ms.load(Ordering::Relaxed)
+        self.shared.clock.offset_ms()
     }
 
     /// Reads Binance's clock and adopts the offset.
@@ -379,20 +376,17 @@ impl BinanceClient {
                 Ok(a.server_time(server))
             })
             .await?;
-        self.shared.offset_ms.store(st.offset_ms, Ordering::Relaxed);
-        self.shared.time_synced.store(true, Ordering::Relaxed);
+        self.shared.clock.set(&st);
         Ok(st)
     }
 
     /// The first signed request of a connection reads the clock first; a failure leaves the
     /// local clock in use (a `-1021` then reads it again).
     async fn ensure_time(&self) {
-        if !self.shared.time_synced.load(Ordering::Relaxed) {
-            if let Err(e) = self.sync_time().await {
-                tracing::info!("could not read Binance's clock: {e}; signing with the local clock");
-                self.shared.time_synced.store(true, Ordering::Relaxed);
-            }
-        }
+        self.shared
+            .clock
+            .ensure("Binance", || self.sync_time())
+            .await;
     }
 
     /// The market list, read once per connection before the first answer that names a

@@ -16,7 +16,6 @@
 //!   ([`BybitClient::revoke_key`]); any other key is left to the guided manual step.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -31,7 +30,7 @@ use super::limits;
 use super::wire::{self, KeyInfo, Markets, Page, WireError};
 use crate::exchange::http::{
     encode_query, outcome_unknown, p, Answer, BudgetReport, Call, Pipeline, Protocol, RetryPolicy,
-    Signed, Signer, Transport,
+    ServerClock, Signed, Signer, Transport,
 };
 use crate::exchange::{
     ApiKeyInfo, Balance, CancelReport, Candle, Capabilities, ClosedOrdersQuery, Error, ErrorKind,
@@ -164,8 +163,7 @@ impl Protocol for BybitProtocol {
 /// What every key of one connection shares: the server-time offset and the market list.
 #[derive(Default)]
 struct Shared {
-    offset_ms: AtomicI64,
-    time_synced: AtomicBool,
+    clock: ServerClock,
     markets: OnceCell<Arc<Markets>>,
 }
 
@@ -178,8 +176,7 @@ struct BybitSigner {
 
 impl Signer for BybitSigner {
     fn sign(&self, call: &Call) -> Signed {
-        let now =
-            crate::time::now().timestamp_millis() + self.shared.offset_ms.load(Ordering::Relaxed);
+        let now = self.shared.clock.now_ms();
         let rest = match &call.body {
             Some(b) => b.clone(),
             None => encode_query(&call.params),
@@ -352,7 +349,7 @@ impl BybitClient {
 
     /// The clock offset in use (server − local), milliseconds.
     pub fn clock_offset_ms(&self) -> i64 {
-        self.shared.offset_ms.load(Ordering::Relaxed)
+        self.shared.clock.offset_ms()
     }
 
     async fn sync_time(&self) -> Result<ServerTime> {
@@ -364,18 +361,12 @@ impl BybitClient {
                 Ok(a.server_time(server))
             })
             .await?;
-        self.shared.offset_ms.store(st.offset_ms, Ordering::Relaxed);
-        self.shared.time_synced.store(true, Ordering::Relaxed);
+        self.shared.clock.set(&st);
         Ok(st)
     }
 
     async fn ensure_time(&self) {
-        if !self.shared.time_synced.load(Ordering::Relaxed) {
-            if let Err(e) = self.sync_time().await {
-                tracing::info!("could not read Bybit's clock: {e}; signing with the local clock");
-                self.shared.time_synced.store(true, Ordering::Relaxed);
-            }
-        }
+        self.shared.clock.ensure("Bybit", || self.sync_time()).await;
     }
 
     /// The spot market list, read once per connection (every page) before the first answer

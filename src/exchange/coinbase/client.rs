@@ -8,7 +8,8 @@
 //!   path, valid two minutes from the server's clock: the offset is read from `GET
 //!   /api/v3/brokerage/time` before the first signed request, and an expired-token refusal
 //!   reads it again and sends the request once more.
-//! - **No cancel-all.** Open orders are listed (`order_status=OPEN`, cursor) and cancelled with
+//! - **No cancel-all.** Open orders are listed (`order_status=OPEN`, then `PENDING`, `QUEUED` and
+//!   `CANCEL_QUEUED` apart: `OPEN` combines with no other status; cursor) and cancelled with
 //!   `POST /api/v3/brokerage/orders/batch_cancel`, at most [`BATCH_CANCEL_MAX`] ids per call,
 //!   listing again until none is left; each answer says per order whether the cancel started.
 //! - **Cursors.** Advanced Trade lists follow `cursor` while `has_next`; App API lists follow
@@ -20,7 +21,6 @@
 //!   manual step and verifies it by polling.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,8 +32,8 @@ use super::auth::{self, KeySigner};
 use super::limits;
 use super::wire::{self, KeyPermissions, Page, WireAccount, WireError};
 use crate::exchange::http::{
-    outcome_unknown, p, Answer, BudgetReport, Call, Pipeline, Protocol, RetryPolicy, Signed,
-    Signer, Transport,
+    outcome_unknown, p, Answer, BudgetReport, Call, Pipeline, Protocol, RetryPolicy, ServerClock,
+    Signed, Signer, Transport,
 };
 use crate::exchange::{
     ApiKeyInfo, Balance, CancelReport, Candle, Capabilities, ClosedOrdersQuery, Error, ErrorKind,
@@ -68,6 +68,9 @@ const MAX_PAGES: usize = 1000;
 const MAX_CANCEL_ROUNDS: usize = 10;
 
 const ORDERS_BATCH: &str = "/api/v3/brokerage/orders/historical/batch";
+/// The statuses of an order that can still trade, one listing each group: `OPEN` cannot be
+/// combined with another status (docs/exchanges/coinbase.md §4).
+const OPEN_STATUSES: [&[&str]; 2] = [&["OPEN"], &["PENDING", "QUEUED", "CANCEL_QUEUED"]];
 const FILLS: &str = "/api/v3/brokerage/orders/historical/fills";
 const BATCH_CANCEL: &str = "/api/v3/brokerage/orders/batch_cancel";
 const KEY_PERMISSIONS: &str = "/api/v3/brokerage/key_permissions";
@@ -164,8 +167,7 @@ impl Protocol for CoinbaseProtocol {
 /// What every key of one connection shares: the server-time offset.
 #[derive(Default)]
 struct Shared {
-    offset_ms: AtomicI64,
-    time_synced: AtomicBool,
+    clock: ServerClock,
 }
 
 /// Signs with a fresh JWT per request.
@@ -178,8 +180,7 @@ struct CoinbaseSigner {
 
 impl Signer for CoinbaseSigner {
     fn sign(&self, call: &Call) -> Signed {
-        let now_ms =
-            crate::time::now().timestamp_millis() + self.shared.offset_ms.load(Ordering::Relaxed);
+        let now_ms = self.shared.clock.now_ms();
         let uri = auth::uri_claim(call.method.as_str(), &self.base, &call.path);
         Signed {
             headers: auth::headers(&self.key, &self.key_name, &uri, now_ms.div_euclid(1000)),
@@ -290,6 +291,12 @@ impl CoinbaseClient {
     ) -> Self {
         let key_masked = mask_key(&key_name);
         let base = transport.base().to_string();
+        // The key name and its public key: the same private key gives the same fingerprint
+        // whatever form its PEM was given in, and nothing secret goes into it.
+        let fingerprint = crate::exchange::http::credentials_fingerprint(&[
+            key_name.as_bytes(),
+            &key.public_key(),
+        ]);
         CoinbaseClient {
             caps: capabilities(&key_masked),
             pipe: Pipeline::new(
@@ -301,7 +308,8 @@ impl CoinbaseClient {
                     shared: shared.clone(),
                 }),
                 key_masked,
-            ),
+            )
+            .with_fingerprint(fingerprint),
             shared,
         }
     }
@@ -325,7 +333,7 @@ impl CoinbaseClient {
 
     /// The clock offset in use (server − local), milliseconds.
     pub fn clock_offset_ms(&self) -> i64 {
-        self.shared.offset_ms.load(Ordering::Relaxed)
+        self.shared.clock.offset_ms()
     }
 
     async fn sync_time(&self) -> Result<ServerTime> {
@@ -337,20 +345,15 @@ impl CoinbaseClient {
                 Ok(a.server_time(server))
             })
             .await?;
-        self.shared.offset_ms.store(st.offset_ms, Ordering::Relaxed);
-        self.shared.time_synced.store(true, Ordering::Relaxed);
+        self.shared.clock.set(&st);
         Ok(st)
     }
 
     async fn ensure_time(&self) {
-        if !self.shared.time_synced.load(Ordering::Relaxed) {
-            if let Err(e) = self.sync_time().await {
-                tracing::info!(
-                    "could not read Coinbase's clock: {e}; signing with the local clock"
-                );
-                self.shared.time_synced.store(true, Ordering::Relaxed);
-            }
-        }
+        self.shared
+            .clock
+            .ensure("Coinbase", || self.sync_time())
+            .await;
     }
 
     /// A signed read: the clock first, one more try after an expired-token refusal, or after
@@ -610,16 +613,23 @@ impl Exchange for CoinbaseClient {
         })
     }
 
-    /// `GET /api/v3/brokerage/orders/historical/batch?order_status=OPEN`, every page.
+    /// `GET /api/v3/brokerage/orders/historical/batch?order_status=OPEN`, then
+    /// `order_status=PENDING`, `QUEUED` and `CANCEL_QUEUED` in a second listing (Coinbase
+    /// refuses `OPEN` combined with other statuses), every page of each: an order accepted but
+    /// not on the book yet, or whose cancel is only queued, can still trade.
     async fn open_orders(&self) -> Result<Vec<Order>> {
-        let mut out = self
-            .pages(
-                ORDERS_BATCH,
-                vec![p("order_status", "OPEN"), p("limit", ORDERS_PAGE)],
-                usize::MAX,
-                |a| wire::parse_orders(&a.body, a.prov.clone()),
-            )
-            .await?;
+        let mut out = Vec::new();
+        for statuses in OPEN_STATUSES {
+            let mut params: Vec<(String, String)> =
+                statuses.iter().map(|s| p("order_status", s)).collect();
+            params.push(p("limit", ORDERS_PAGE));
+            out.extend(
+                self.pages(ORDERS_BATCH, params, usize::MAX, |a| {
+                    wire::parse_orders(&a.body, a.prov.clone())
+                })
+                .await?,
+            );
+        }
         let mut seen = BTreeSet::new();
         out.retain(|o| o.state == OrderState::Open && seen.insert(o.id.clone()));
         Ok(out)

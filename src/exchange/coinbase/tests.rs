@@ -467,6 +467,7 @@ fn side(status: u16, path: &str) -> RawSidecar {
         body_file: String::new(),
         body_sha256: String::new(),
         headers: vec![],
+        credentials: String::new(),
     }
 }
 
@@ -720,6 +721,39 @@ fn ok(body: impl Into<String>) -> Reply {
     (200, vec![], body.into())
 }
 
+/// The stub's answer to a read-back by `order_ids`: those of them in `cancelled`, cancelled.
+fn read_back_reply(seen: &Seen, cancelled: &[String]) -> Reply {
+    let rows: Vec<String> = seen
+        .params("order_ids")
+        .iter()
+        .filter(|id| cancelled.contains(id))
+        .map(|id| order_json(id, "CANCELLED", LIMIT_CFG, "BUY"))
+        .collect();
+    ok(orders_page(&rows, ""))
+}
+
+/// The stub's answer to `batch_cancel`: at most 100 ids, each a success when `cancel` says it
+/// cancelled it, else `INVALID_CANCEL_REQUEST`.
+fn batch_cancel_reply(seen: &Seen, mut cancel: impl FnMut(&str) -> bool) -> Reply {
+    let body: serde_json::Value = serde_json::from_str(&seen.body).unwrap();
+    let ids = body["order_ids"].as_array().unwrap();
+    assert!(ids.len() <= 100, "{} ids in one batch", ids.len());
+    let results: Vec<String> = ids
+        .iter()
+        .map(|id| {
+            let id = id.as_str().unwrap();
+            let done = cancel(id);
+            let reason = if done {
+                "UNKNOWN_CANCEL_FAILURE_REASON"
+            } else {
+                "INVALID_CANCEL_REQUEST"
+            };
+            format!(r#"{{"success":{done},"failure_reason":"{reason}","order_id":"{id}"}}"#)
+        })
+        .collect();
+    ok(format!(r#"{{"results":[{}]}}"#, results.join(",")))
+}
+
 /// The stub accepts the client's tokens (signature, claims, uri, fresh nonce each time); a key
 /// the stub does not know is refused with the plain-text 401, which the client reads as the key
 /// refused, and a 403 as a missing permission.
@@ -868,43 +902,20 @@ async fn containment_cancels_in_batches_of_at_most_100_until_none_left() {
                 };
                 return ok(orders_page(&rows, &next));
             }
-            let ids = seen.params("order_ids");
-            let rows: Vec<String> = ids
-                .iter()
-                .filter(|id| cancelled.contains(id))
-                .map(|id| order_json(id, "CANCELLED", LIMIT_CFG, "BUY"))
-                .collect();
-            return ok(orders_page(&rows, ""));
+            return read_back_reply(seen, &cancelled);
         }
         if seen.is("POST", "/api/v3/brokerage/orders/batch_cancel") {
-            let body: serde_json::Value = serde_json::from_str(&seen.body).unwrap();
-            let ids: Vec<String> = body["order_ids"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_str().unwrap().to_string())
-                .collect();
-            assert!(ids.len() <= 100, "{} ids in one batch", ids.len());
-            let mut results = Vec::new();
-            for id in ids {
+            return batch_cancel_reply(seen, |id| {
                 let ok = !(id == "o007" && stubborn);
                 if id == "o007" {
                     stubborn = false;
                 }
                 if ok {
-                    open.retain(|o| o != &id);
-                    cancelled.push(id.clone());
+                    open.retain(|o| o != id);
+                    cancelled.push(id.to_string());
                 }
-                results.push(format!(
-                    r#"{{"success":{ok},"failure_reason":"{}","order_id":"{id}"}}"#,
-                    if ok {
-                        "UNKNOWN_CANCEL_FAILURE_REASON"
-                    } else {
-                        "INVALID_CANCEL_REQUEST"
-                    }
-                ));
-            }
-            return ok(format!(r#"{{"results":[{}]}}"#, results.join(",")));
+                ok
+            });
         }
         panic!("unexpected {} {}", seen.method, seen.path);
     })
@@ -1099,4 +1110,148 @@ fn app_api_calls_share_the_per_user_second_budget() {
         super::limits::budget_of(&super::limits::group(&public)).limit,
         10
     );
+}
+
+/// Orders Coinbase has accepted but not yet put on the book (`PENDING`, `QUEUED`) and orders
+/// whose cancel is queued (`CANCEL_QUEUED`) are open too: they are listed (by a second call,
+/// since `OPEN` cannot be combined with other statuses), cancelled, and the final check lists
+/// them too.
+#[tokio::test]
+async fn pending_and_queued_orders_are_listed_cancelled_and_checked() {
+    let open: Arc<Mutex<Vec<(String, &'static str)>>> = Arc::new(Mutex::new(vec![
+        ("o1".into(), "OPEN"),
+        ("p1".into(), "PENDING"),
+        ("q1".into(), "QUEUED"),
+    ]));
+    let cancelled: Arc<Mutex<Vec<String>>> = Arc::default();
+    let (o2, c2) = (open.clone(), cancelled.clone());
+    let s = stub(move |seen| {
+        let mut open = o2.lock().unwrap();
+        let mut cancelled = c2.lock().unwrap();
+        if seen.is("GET", "/api/v3/brokerage/orders/historical/batch") {
+            let statuses = seen.params("order_status");
+            if statuses.len() > 1 && statuses.iter().any(|s| s == "OPEN") {
+                return (
+                    400,
+                    vec![],
+                    r#"{"error":"INVALID_ARGUMENT","message":"cannot pair OPEN orders with other order statuses"}"#.into(),
+                );
+            }
+            if !statuses.is_empty() {
+                let rows: Vec<String> = open
+                    .iter()
+                    .filter(|(_, st)| statuses.iter().any(|s| s == st))
+                    .map(|(id, st)| order_json(id, st, LIMIT_CFG, "BUY"))
+                    .collect();
+                return ok(orders_page(&rows, ""));
+            }
+            return read_back_reply(seen, &cancelled);
+        }
+        if seen.is("POST", "/api/v3/brokerage/orders/batch_cancel") {
+            return batch_cancel_reply(seen, |id| {
+                let known = open.iter().any(|(o, _)| o == id);
+                if known {
+                    open.retain(|(o, _)| o != id);
+                    cancelled.push(id.to_string());
+                }
+                known
+            });
+        }
+        panic!("unexpected {} {}", seen.method, seen.path);
+    })
+    .await;
+    let c = s.client(None);
+    let orders = c.open_orders().await.unwrap();
+    let mut listed: Vec<&str> = orders.iter().map(|o| o.id.as_str()).collect();
+    listed.sort();
+    assert_eq!(listed, ["o1", "p1", "q1"]);
+    let report = c.cancel_all_open_orders().await.unwrap();
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    let mut done: Vec<&str> = report.cancelled.iter().map(|o| o.id.as_str()).collect();
+    done.sort();
+    assert_eq!(done, ["o1", "p1", "q1"]);
+    assert!(open.lock().unwrap().is_empty());
+    assert!(c.open_orders().await.unwrap().is_empty());
+}
+
+/// The key name signed with another private key (a wrong secret given to a resume) is refused
+/// with the same 401 as a deleted key. Each recorded answer names its credentials by a
+/// fingerprint (the key name and public key, nothing secret), so the run's history tells the
+/// two apart: a refusal counts as the key's deletion only when the credentials it was refused
+/// with were accepted before.
+#[tokio::test]
+async fn a_wrong_private_key_is_no_deletion_in_the_key_history() {
+    let dead = Arc::new(Mutex::new(false));
+    let d2 = dead.clone();
+    let s = stub(move |_| {
+        if *d2.lock().unwrap() {
+            (401, vec![], "Unauthorized".into())
+        } else {
+            ok(KEY_PERMS)
+        }
+    })
+    .await;
+    let t = tempfile::tempdir().unwrap();
+    let rd = crate::rundir::RunDir::create(&t.path().join("run")).unwrap();
+    let right = s.client(Some(rd.clone()));
+    // Another P-256 key, given with the same key name.
+    let rng = ring::rand::SystemRandom::new();
+    let pkcs8 = ring::signature::EcdsaKeyPair::generate_pkcs8(
+        &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+        &rng,
+    )
+    .unwrap();
+    let other_pem = format!(
+        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+        base64::engine::general_purpose::STANDARD.encode(pkcs8.as_ref())
+    );
+    let mut cfg = CoinbaseConfig::new(EC_KEY_NAME, Secret::new(other_pem.clone()));
+    cfg.base_url = Some(s.url.clone());
+    cfg.recorder = Some(rd.clone());
+    let wrong = CoinbaseClient::new(cfg).unwrap();
+    assert_eq!(right.key_id_masked(), wrong.key_id_masked());
+    let (fr, fw) = (
+        right.credentials_fingerprint(),
+        wrong.credentials_fingerprint(),
+    );
+    assert!(fr.starts_with("cred:") && fr.len() == 21, "{fr}");
+    assert_ne!(fr, fw);
+    // The same private key in its other PEM form is the same credentials.
+    let mut cfg = CoinbaseConfig::new(EC_KEY_NAME, Secret::new(ec_pkcs8_pem()));
+    cfg.base_url = Some(s.url.clone());
+    assert_eq!(
+        CoinbaseClient::new(cfg).unwrap().credentials_fingerprint(),
+        fr
+    );
+
+    right.api_keys().await.unwrap();
+    assert!(wrong.api_keys().await.unwrap_err().is_key_dead());
+    let kh = crate::exchange::key_history("coinbase", rd.path()).unwrap();
+    assert!(kh.accepted.is_some() && kh.refused.is_some(), "{kh:?}");
+    assert!(
+        !kh.known_dead(),
+        "a wrong private key read as a deletion: {kh:?}"
+    );
+    let of_wrong = crate::exchange::key_history_of("coinbase", rd.path(), &wrong);
+    assert!(of_wrong.accepted.is_none(), "{of_wrong:?}");
+    let of_right = crate::exchange::key_history_of("coinbase", rd.path(), &right);
+    assert!(
+        of_right.accepted.is_some() && of_right.refused.is_none(),
+        "{of_right:?}"
+    );
+    // The sidecars carry the fingerprint, never a line of either private key.
+    for e in std::fs::read_dir(rd.path().join("raw")).unwrap() {
+        let text = std::fs::read_to_string(e.unwrap().path()).unwrap();
+        for pem in [EC_PEM, other_pem.as_str()] {
+            for l in pem.lines().filter(|l| !l.starts_with("-----")) {
+                assert!(!text.contains(l), "a line of a private key in {text}");
+            }
+        }
+    }
+
+    // The right credentials refused after they worked: the key was deleted.
+    *dead.lock().unwrap() = true;
+    assert!(right.api_keys().await.unwrap_err().is_key_dead());
+    let kh = crate::exchange::key_history("coinbase", rd.path()).unwrap();
+    assert!(kh.known_dead(), "{kh:?}");
 }

@@ -19,7 +19,6 @@
 //!   sub-account's key ([`KucoinClient::revoke_key`]).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -32,8 +31,8 @@ use super::errors;
 use super::limits;
 use super::wire::{self, KeyInfo, Markets, Page, WireError};
 use crate::exchange::http::{
-    outcome_unknown, p, Answer, BudgetReport, Call, Pipeline, Protocol, RetryPolicy, Signed,
-    Signer, Transport,
+    outcome_unknown, p, Answer, BudgetReport, Call, Pipeline, Protocol, RetryPolicy, ServerClock,
+    Signed, Signer, Transport,
 };
 use crate::exchange::registry::{KeyMaterial, MasterKey};
 use crate::exchange::{
@@ -68,6 +67,8 @@ pub const CLOSED_ORDERS_CALL: u32 = 950;
 const CLASSIC_KEPT: usize = 32;
 /// Safety bound on pages followed by one listing.
 const MAX_PAGES: usize = 1000;
+/// The listing of stop orders not triggered yet (page-numbered).
+const STOP_ORDERS: &str = "/api/v1/stop-order";
 /// Safety bound on cancel rounds (cancel all → list → again).
 const MAX_CANCEL_ROUNDS: usize = 10;
 
@@ -135,6 +136,9 @@ impl Protocol for KucoinProtocol {
     fn rate_limit_headers(&self) -> &'static [&'static str] {
         limits::HEADERS
     }
+    fn retry_after(&self, headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+        limits::retry_after(headers)
+    }
     fn classify(&self, call: &Call, status: u16, body: &[u8]) -> Result<()> {
         let ok = (200..300).contains(&status);
         let parsed = wire::parse_error(body);
@@ -172,8 +176,7 @@ impl Protocol for KucoinProtocol {
 /// What every key of one connection shares: the server-time offset and the market list.
 #[derive(Default)]
 struct Shared {
-    offset_ms: AtomicI64,
-    time_synced: AtomicBool,
+    clock: ServerClock,
     markets: OnceCell<Arc<Markets>>,
 }
 
@@ -187,8 +190,7 @@ struct KucoinSigner {
 
 impl Signer for KucoinSigner {
     fn sign(&self, call: &Call) -> Signed {
-        let now =
-            crate::time::now().timestamp_millis() + self.shared.offset_ms.load(Ordering::Relaxed);
+        let now = self.shared.clock.now_ms();
         let (query, body) = match &call.body {
             Some(b) => (String::new(), b.clone()),
             None => (auth::raw_query(&call.params), String::new()),
@@ -211,6 +213,8 @@ impl Signer for KucoinSigner {
 enum Family {
     Hf,
     Classic,
+    /// A stop order not triggered yet (`/api/v1/stop-order`).
+    Stop,
 }
 
 /// The KuCoin spot adapter.
@@ -418,6 +422,11 @@ impl KucoinClient {
     ) -> Self {
         let key_masked = mask_key(&access_key);
         let by_api = master.as_ref().is_some_and(|(_, sub)| sub.is_some());
+        let fingerprint = crate::exchange::http::credentials_fingerprint(&[
+            access_key.as_bytes(),
+            secret.expose().as_bytes(),
+            passphrase.expose().as_bytes(),
+        ]);
         KucoinClient {
             caps: capabilities(&key_masked, by_api),
             pipe: Pipeline::new(
@@ -429,7 +438,8 @@ impl KucoinClient {
                     shared: shared.clone(),
                 }),
                 key_masked,
-            ),
+            )
+            .with_fingerprint(fingerprint),
             shared,
             access_key,
             passphrase,
@@ -462,7 +472,7 @@ impl KucoinClient {
 
     /// The clock offset in use (server − local), milliseconds.
     pub fn clock_offset_ms(&self) -> i64 {
-        self.shared.offset_ms.load(Ordering::Relaxed)
+        self.shared.clock.offset_ms()
     }
 
     async fn sync_time(&self) -> Result<ServerTime> {
@@ -475,18 +485,15 @@ impl KucoinClient {
                 Ok(a.server_time(server))
             })
             .await?;
-        self.shared.offset_ms.store(st.offset_ms, Ordering::Relaxed);
-        self.shared.time_synced.store(true, Ordering::Relaxed);
+        self.shared.clock.set(&st);
         Ok(st)
     }
 
     async fn ensure_time(&self) {
-        if !self.shared.time_synced.load(Ordering::Relaxed) {
-            if let Err(e) = self.sync_time().await {
-                tracing::info!("could not read KuCoin's clock: {e}; signing with the local clock");
-                self.shared.time_synced.store(true, Ordering::Relaxed);
-            }
-        }
+        self.shared
+            .clock
+            .ensure("KuCoin", || self.sync_time())
+            .await;
     }
 
     /// The spot market list, read once per connection. When it cannot be read, symbols are
@@ -700,6 +707,10 @@ impl KucoinClient {
         let classic_call = Call::get(format!("/api/v1/orders/{id}"), vec![]);
         let parse = |a: &Answer| wire::parse_order(&a.body, &markets, a.prov.clone());
         match (self.family_of(id), market) {
+            (Some(Family::Stop), _) => {
+                self.read(Call::get(format!("{STOP_ORDERS}/{id}"), vec![]), parse)
+                    .await
+            }
             (Some(Family::Classic), _) | (None, None) => self.read(classic_call, parse).await,
             (_, Some(m)) => match self.read(hf(m), parse).await {
                 Err(e)
@@ -801,6 +812,30 @@ impl KucoinClient {
             }
         }
         Ok(())
+    }
+
+    /// The stop orders not triggered yet, every page (`GET /api/v1/stop-order`). A path KuCoin
+    /// does not serve (`404000`) on the first page counts as none, as for the cancel-all of
+    /// stop orders; any other refusal is an error, never an empty list.
+    async fn stop_orders(&self, markets: &Markets) -> Result<Vec<Order>> {
+        let r = self
+            .pages(
+                STOP_ORDERS,
+                vec![p("tradeType", "TRADE"), p("pageSize", CLASSIC_PAGE)],
+                true,
+                usize::MAX,
+                |a| wire::parse_orders(&a.body, markets, a.prov.clone()),
+            )
+            .await;
+        match r {
+            Err(e) if not_served(&e) => {
+                tracing::info!(
+                    "KuCoin does not serve GET {STOP_ORDERS} here ({e}); no stop orders counted"
+                );
+                Ok(Vec::new())
+            }
+            other => other,
+        }
     }
 
     /// The open HF orders of every symbol `active/symbols` names. That call needs the Spot
@@ -946,8 +981,9 @@ impl Exchange for KucoinClient {
         })
     }
 
-    /// HF open orders (symbol by symbol, from `active/symbols`) and classic ones
-    /// (`GET /api/v1/orders?status=active`, every page).
+    /// HF open orders (symbol by symbol, from `active/symbols`), classic ones
+    /// (`GET /api/v1/orders?status=active`, every page) and stop orders not triggered yet
+    /// (`GET /api/v1/stop-order`, every page): an untriggered stop can still trade.
     async fn open_orders(&self) -> Result<Vec<Order>> {
         let markets = self.markets_table().await;
         let hf = self.hf_open_orders(&markets).await?;
@@ -968,8 +1004,10 @@ impl Exchange for KucoinClient {
             "GET /api/v1/orders",
         )?;
         self.note_family(&cl, Family::Classic);
+        let stops = self.stop_orders(&markets).await?;
+        self.note_family(&stops, Family::Stop);
         let mut seen = BTreeSet::new();
-        let mut out: Vec<Order> = hf.into_iter().chain(cl).collect();
+        let mut out: Vec<Order> = hf.into_iter().chain(cl).chain(stops).collect();
         out.retain(|o| o.state == OrderState::Open && seen.insert(o.id.clone()));
         Ok(out)
     }
@@ -1270,20 +1308,36 @@ impl Exchange for KucoinClient {
                 report.still_open(id, refusal.as_ref(), "still open after the cancels");
                 continue;
             }
-            let read_back = self.get_order(id, Some(&o.market)).await;
+            let read_back = match self.get_order(id, Some(&o.market)).await {
+                // A stop order KuCoin named among the `cancelledOrderIds` and no longer knows
+                // was cancelled (a cancelled stop order leaves KuCoin's stop-order book).
+                Err(e)
+                    if e.kind() == Some(ErrorKind::NotFound)
+                        && named.contains(id)
+                        && self.family_of(id) == Some(Family::Stop) =>
+                {
+                    Ok(Order {
+                        state: OrderState::Cancelled,
+                        ..o.clone()
+                    })
+                }
+                other => other,
+            };
             report.settle(id, read_back, None)?;
         }
         report.rounds_ran_out(done, still_open.is_empty(), MAX_CANCEL_ROUNDS);
         Ok(report)
     }
 
-    /// `DELETE /api/v1/hf/orders/{id}?symbol=` (or `/api/v1/orders/{id}` for a classic order),
-    /// then the order is read back (KuCoin cancels asynchronously).
+    /// `DELETE /api/v1/hf/orders/{id}?symbol=` (or `/api/v1/orders/{id}` for a classic order,
+    /// `/api/v1/stop-order/{id}` for a stop order), then the order is read back (KuCoin
+    /// cancels asynchronously).
     async fn cancel_order(&self, order: &OrderRef) -> Result<Order> {
         let call = match (self.family_of(&order.id), order.market.as_ref()) {
             (Some(Family::Classic), _) => {
                 Call::delete(format!("/api/v1/orders/{}", order.id), vec![])
             }
+            (Some(Family::Stop), _) => Call::delete(format!("{STOP_ORDERS}/{}", order.id), vec![]),
             (_, Some(m)) => Call::delete(
                 format!("/api/v1/hf/orders/{}", order.id),
                 vec![p("symbol", &m.symbol)],

@@ -20,11 +20,13 @@ fn param<'a>(side: &'a RawSidecar, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-/// A single-order path: `/api/v1/hf/orders/{id}` or `/api/v1/orders/{id}` (not a listing).
+/// A single-order path: `/api/v1/hf/orders/{id}`, `/api/v1/orders/{id}` or
+/// `/api/v1/stop-order/{id}` (not a listing).
 fn single_order(path: &str) -> bool {
     let rest = path
         .strip_prefix("/api/v1/hf/orders/")
-        .or_else(|| path.strip_prefix("/api/v1/orders/"));
+        .or_else(|| path.strip_prefix("/api/v1/orders/"))
+        .or_else(|| path.strip_prefix("/api/v1/stop-order/"));
     match rest {
         Some(r) => {
             !r.is_empty()
@@ -52,9 +54,10 @@ pub fn decode_raw(
         "/api/v2/symbols" => Decoded::Markets(wire::parse_symbols(body)?),
         "/api/v1/accounts" => Decoded::Balances(wire::parse_balances(body)?),
         "/api/v1/user/api-key" => Decoded::Keys(wire::parse_api_keys(body, &side.key)?),
-        "/api/v1/hf/orders/active" | "/api/v1/hf/orders/done" | "/api/v1/orders" => {
-            Decoded::Orders(wire::parse_orders(body, markets, prov())?.rows)
-        }
+        "/api/v1/hf/orders/active"
+        | "/api/v1/hf/orders/done"
+        | "/api/v1/orders"
+        | "/api/v1/stop-order" => Decoded::Orders(wire::parse_orders(body, markets, prov())?.rows),
         "/api/v1/hf/fills" | "/api/v1/fills" => {
             Decoded::Fills(wire::parse_fills(body, markets, prov())?.rows)
         }

@@ -76,6 +76,23 @@ pub fn budget_of(group: &str) -> Budget {
     }
 }
 
+/// How long to wait after a `429000`: the `gw-ratelimit-reset` it carried (ms until the pool
+/// frees weight, at most the 30-second window), or a standard `Retry-After` when that is longer. Without either, the
+/// limiter's own backoff applies.
+pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let reset = header(headers, "gw-ratelimit-reset")
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_millis)
+        // A pool frees weight within its window: a larger value is no wait in ms (another
+        // unit, or a time of day), and waiting the whole window is the safe reading of it.
+        .map(|d| d.min(WINDOW));
+    let standard = crate::exchange::http::retry_after_header(headers);
+    match (reset, standard) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 /// What an answer says about the pool of the endpoint called: quota left.
 pub fn observe(call: &Call, headers: &reqwest::header::HeaderMap) -> Option<BudgetReport> {
     let remaining = header(headers, "gw-ratelimit-remaining")?

@@ -689,14 +689,33 @@ async fn a_cut_hf_list_answers_only_what_it_provably_holds() {
     assert_eq!(s.count("GET", "/api/v1/orders"), 1, "classic read once");
 }
 
-/// Containment: every open order (HF from its symbols, classic) is cancelled by the cancel-all
-/// calls, stop orders too, the book listed again until empty, and each order's final state
-/// read back.
+/// Containment: every open order (HF from its symbols, classic, stop orders not triggered) is
+/// cancelled by the cancel-all calls, the book listed again until empty, and each order's
+/// final state read back. A stop order KuCoin named among the cancelled and no longer knows
+/// when read back counts as cancelled.
 #[tokio::test]
 async fn cancel_rounds_cover_hf_classic_and_stop_orders() {
     let mut cancelled = false;
+    let mut stop_cancelled = false;
+    let stop = r#"{"id":"vs1","symbol":"BTC-USDT","userId":"u","status":"NEW","type":"limit","side":"sell","price":"90000","size":"0.01","funds":null,"stp":null,"timeInForce":"GTC","cancelAfter":-1,"postOnly":false,"hidden":false,"iceberg":false,"visibleSize":null,"channel":"API","clientOid":"s-1","remark":null,"tags":null,"orderTime":1735775000000000000,"domainId":"kucoin","tradeSource":"USER","tradeType":"TRADE","feeCurrency":"USDT","takerFeeRate":"0.001","makerFeeRate":"0.001","createdAt":1735775000000,"stop":"loss","stopTriggerTime":null,"stopPrice":"91000"}"#;
     let s = stub(
         move |seen| match (seen.method.as_str(), seen.path.as_str()) {
+            ("GET", "/api/v1/stop-order") => {
+                assert_eq!(seen.param("tradeType").as_deref(), Some("TRADE"));
+                let items = if stop_cancelled { "" } else { stop };
+                ok(&format!(
+                    r#"{{"currentPage":1,"pageSize":500,"totalNum":{},"totalPage":1,"items":[{items}]}}"#,
+                    u8::from(!stop_cancelled)
+                ))
+            }
+            ("DELETE", "/api/v1/stop-order/cancel") => {
+                let ids = if stop_cancelled { "" } else { r#""vs1""# };
+                stop_cancelled = true;
+                ok(&format!(r#"{{"cancelledOrderIds":[{ids}]}}"#))
+            }
+            ("GET", "/api/v1/stop-order/vs1") => {
+                (400, vec![], env_err("400100", "order not exist."))
+            }
             ("GET", "/api/v1/hf/orders/active/symbols") if !cancelled => {
                 ok(r#"{"symbols":["BTC-USDT"]}"#)
             }
@@ -712,9 +731,7 @@ async fn cancel_rounds_cover_hf_classic_and_stop_orders() {
                 cancelled = true;
                 ok(r#"{"succeedSymbols":["BTC-USDT"],"failedSymbols":[]}"#)
             }
-            ("DELETE", "/api/v1/orders") | ("DELETE", "/api/v1/stop-order/cancel") => {
-                ok(r#"{"cancelledOrderIds":[]}"#)
-            }
+            ("DELETE", "/api/v1/orders") => ok(r#"{"cancelledOrderIds":[]}"#),
             ("GET", "/api/v1/hf/orders/h1") => {
                 ok(&order_json("h1", false, true, "limit", "0.01", "950"))
             }
@@ -723,10 +740,25 @@ async fn cancel_rounds_cover_hf_classic_and_stop_orders() {
     )
     .await;
     let c = s.client(None);
+    let open = c.open_orders().await.unwrap();
+    let listed = open
+        .iter()
+        .find(|o| o.id == "vs1")
+        .expect("the stop order is open");
+    assert_eq!(
+        (listed.state, listed.native_type.as_str(), listed.price),
+        (
+            OrderState::Open,
+            "stop_limit",
+            Some("90000".parse().unwrap())
+        )
+    );
     let r = c.cancel_all_open_orders().await.unwrap();
     assert!(r.failed.is_empty(), "{:?}", r.failed);
-    assert_eq!(r.cancelled.len(), 1);
-    assert_eq!(r.cancelled[0].state, OrderState::Cancelled);
+    let mut ids: Vec<&str> = r.cancelled.iter().map(|o| o.id.as_str()).collect();
+    ids.sort();
+    assert_eq!(ids, ["h1", "vs1"]);
+    assert!(r.cancelled.iter().all(|o| o.state == OrderState::Cancelled));
     for (m, p) in [
         ("DELETE", "/api/v1/hf/orders/cancelAll"),
         ("DELETE", "/api/v1/orders"),

@@ -358,6 +358,10 @@ struct WireOrder {
     /// Classic orders.
     is_active: Option<bool>,
     cancel_exist: Option<bool>,
+    /// Stop orders (`/api/v1/stop-order`), which carry neither `active` nor `isActive`.
+    status: Option<String>,
+    /// `loss` or `entry` on a stop order; empty on others.
+    stop: Option<String>,
     created_at: Text,
     /// HF orders: the last change (a fill, the cancel).
     last_updated_at: Option<Text>,
@@ -391,6 +395,18 @@ pub fn order_state(active: Option<bool>, cancel_exist: Option<bool>) -> OrderSta
     }
 }
 
+/// A stop order's state by its `status`: `NEW` (not triggered) is open; `TRIGGERED` became an
+/// ordinary order, listed and followed as one; `CANCELLED` (as the mock reads one back) is
+/// cancelled.
+pub fn stop_order_state(status: &str) -> OrderState {
+    match status.to_ascii_uppercase().as_str() {
+        "NEW" => OrderState::Open,
+        "TRIGGERED" => OrderState::Done,
+        "CANCELLED" | "CANCELED" => OrderState::Cancelled,
+        _ => OrderState::Other,
+    }
+}
+
 fn positive(v: Option<Decimal>) -> Option<Decimal> {
     v.filter(|x| *x > Decimal::ZERO)
 }
@@ -402,6 +418,12 @@ fn order_of(
     prov: Option<Arc<Provenance>>,
 ) -> WireResult<Order> {
     let ot = order_type(&w.order_type);
+    let active = w.active.or(w.is_active);
+    // A stop order not triggered: no activity flag, a `status` and a `stop` kind.
+    let stop_status = match (&active, &w.status, &w.stop) {
+        (None, Some(st), Some(kind)) if !kind.is_empty() => Some(st.clone()),
+        _ => None,
+    };
     let volume = positive(d(&w.size));
     // A market order by funds spends (or receives) a quote amount.
     let quote_amount = if volume.is_none() {
@@ -431,8 +453,14 @@ fn order_of(
         market,
         side: side(&w.side)?,
         order_type: ot,
-        native_type: w.order_type.as_str().into(),
-        state: order_state(w.active.or(w.is_active), w.cancel_exist),
+        native_type: match stop_status {
+            Some(_) => format!("stop_{}", w.order_type).into(),
+            None => w.order_type.as_str().into(),
+        },
+        state: match &stop_status {
+            Some(st) => stop_order_state(st),
+            None => order_state(active, w.cancel_exist),
+        },
         price,
         quote_amount,
         volume,

@@ -351,6 +351,12 @@ fn render_page(
 pub fn historical_batch(c: &mut Ctx<'_>) -> Result<Value, ApiErr> {
     let key = c.key()?.clone();
     let statuses = c.all(&["order_status"]);
+    // As at Coinbase: "Cannot pair OPEN orders with other order types".
+    if statuses.len() > 1 && statuses.iter().any(|s| s == "OPEN") {
+        return Err(errors::invalid(
+            "order_status OPEN cannot be combined with other statuses",
+        ));
+    }
     let mut states: Vec<OrderState> = Vec::new();
     for s in &statuses {
         let st = wire::states_for(s)

@@ -869,7 +869,7 @@ fn verify_from_evidence(ctx: &StepContext) -> Result<StepOutcome, StepError> {
     let ex = session.primary().capabilities().name.to_uppercase();
     let dir = ctx.rundir.path().display();
     match (&h.accepted, &h.refused) {
-        (Some((acc_at, acc_file)), Some((at, name, file))) => {
+        (Some((acc_at, acc_file)), Some((at, name, file))) if h.known_dead() => {
             let mut outputs = Map::new();
             outputs.insert("revoked".into(), Value::Bool(true));
             outputs.insert("observed_at".into(), Value::from(ts(*at)));
@@ -887,6 +887,13 @@ fn verify_from_evidence(ctx: &StepContext) -> Result<StepOutcome, StepError> {
                 artifacts: vec![],
             })
         }
+        (Some(_), Some((at, name, file))) => Err(StepError::permanent(
+            format!(
+                "cannot verify that key {masked} was deleted: it worked earlier in this run, but its last refusal ({name} at {}, {file}) came with credentials this run never saw accepted (the same key name with another secret is refused the same way), so it proves no deletion",
+                ts(*at)
+            ),
+            format!("check the old key's secret, then resume with it too ({ex}_ACCESS_KEY and {ex}_SECRET_KEY, with the read-only pair) to verify: respond resume {dir}; or confirm in the web console that the key is gone"),
+        )),
         (Some(_), None) => Err(StepError::permanent(
             format!("cannot verify that key {masked} was deleted: it worked earlier in this run, and its credentials were not given to this resume"),
             format!("delete it in the web console if not done yet, then resume with the old key too ({ex}_ACCESS_KEY and {ex}_SECRET_KEY, with the read-only pair) to verify: respond resume {dir}"),

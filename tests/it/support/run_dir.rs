@@ -25,6 +25,18 @@ pub fn journal_lines(dir: &Path) -> usize {
         .unwrap_or(0)
 }
 
+/// The `data` of every `step_end` the bundle's journal records, in order (none when it has no
+/// journal yet).
+pub fn step_ends(dir: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join("journal.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["event"] == "step_end")
+        .map(|mut e| e["data"].take())
+        .collect()
+}
+
 /// Whether the journal records the end of `step`.
 pub fn step_ended(dir: &Path, step: &str) -> bool {
     let needle = format!("\"event\":\"step_end\",\"data\":{{\"step\":\"{step}\"");
