@@ -264,8 +264,8 @@ const CLOSED_IN_FLIGHT: usize = 6;
 
 /// A span left to read is shared among idle lanes only when each part still holds about this
 /// many full pages, counted in requests (each part ends with one partial page: at most 1/16
-/// more requests), so an exchange whose call follows its cursor over many pages (Bybit: 20 of
-/// 50) shares a span its one lane would read one request at a time.
+/// more requests), so an exchange whose call follows its cursor over many pages (for example 20
+/// pages of 50) shares a span its one lane would read one request at a time.
 const PAGES_PER_LANE: i64 = 16;
 
 /// How far after the oldest order of a full page the next page reaches back: the exchange may
