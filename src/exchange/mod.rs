@@ -323,6 +323,26 @@ impl Error {
 
 pub type Result<T> = std::result::Result<T, Error>;
 
+/// Where a cancel path puts its first listing of the open orders, the evidence of what was
+/// open when containment began, as soon as it has read it: before its first cancel, so the
+/// caller keeps it whatever the cancels that follow do.
+#[derive(Debug, Default)]
+pub struct FirstListing(std::sync::Mutex<Option<Vec<Order>>>);
+
+impl FirstListing {
+    /// Keeps `open` unless a listing was already kept (the first one is the evidence).
+    pub fn keep(&self, open: &[Order]) {
+        let mut g = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if g.is_none() {
+            *g = Some(open.to_vec());
+        }
+    }
+    /// The kept listing, if any.
+    pub fn take(&self) -> Option<Vec<Order>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+}
+
 /// Which orders a closed-orders answer holds when the window has more than the cap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FullPage {
@@ -599,12 +619,18 @@ pub trait Exchange: Send + Sync {
     /// ([`Exchange::open_orders`]) and then cancels; a listing that fails for another reason
     /// than the key's death does not hold the cancels back (`open_at_start` stays `None`).
     /// Adapters whose cancel path lists first anyway keep that listing instead.
-    async fn cancel_all_open_orders_listed(&self) -> Result<CancelReport> {
+    ///
+    /// The listing is also put in `first` as soon as it is read, before the first cancel, so a
+    /// caller keeps it when the cancels fail after it (the user deleting the key mid-cancel).
+    async fn cancel_all_open_orders_listed(&self, first: &FirstListing) -> Result<CancelReport> {
         let listed = match self.open_orders().await {
             Ok(open) => Some(open),
             Err(e) if e.is_key_dead() || e.stops_run() => return Err(e),
             Err(_) => None,
         };
+        if let Some(open) = &listed {
+            first.keep(open);
+        }
         let mut report = self.cancel_all_open_orders().await?;
         if report.open_at_start.is_none() {
             report.open_at_start = listed;

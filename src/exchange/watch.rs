@@ -225,8 +225,12 @@ impl Exchange for Watched {
     async fn cancel_all_open_orders(&self) -> Result<CancelReport> {
         self.call(self.inner.cancel_all_open_orders()).await
     }
-    async fn cancel_all_open_orders_listed(&self) -> Result<CancelReport> {
-        self.call(self.inner.cancel_all_open_orders_listed()).await
+    async fn cancel_all_open_orders_listed(
+        &self,
+        first: &super::FirstListing,
+    ) -> Result<CancelReport> {
+        self.call(self.inner.cancel_all_open_orders_listed(first))
+            .await
     }
     async fn cancel_order(&self, order: &OrderRef) -> Result<Order> {
         self.call(self.inner.cancel_order(order)).await

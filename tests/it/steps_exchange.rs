@@ -288,16 +288,8 @@ async fn probe_outputs_scopes_and_withdraw_state() {
 
 #[tokio::test]
 async fn cancel_is_idempotent_and_checks_its_post_condition() {
-    let acc = account();
-    for i in 0..3 {
-        acc.lock().unwrap().open.push(order(
-            &format!("o{i}"),
-            "KRW-XRP",
-            Utc::now(),
-            OrderState::Open,
-        ));
-    }
-    let e = env(Arc::new(Fake::new(PRIMARY, acc.clone(), 1000)), None);
+    let (acc, primary) = three_open(|acc| Fake::new(PRIMARY, acc, 1000));
+    let e = env(primary, None);
     let kind = e.reg.get("exchange.cancel_open_orders").unwrap().clone();
     assert!(kind
         .check_done(&e.ctx, &Map::new())
@@ -1450,4 +1442,105 @@ async fn a_key_never_accepted_stops_the_run_with_exit_2_at_once() {
         !lines.iter().any(|l| l.contains("is revoked")),
         "{lines:#?}"
     );
+}
+
+/// Three open orders `o0`..`o2` of one account, the old key `Fake` built by `f`, a read-only
+/// key of the same account.
+fn three_open(f: impl FnOnce(Arc<Mutex<Account>>) -> Fake) -> (Arc<Mutex<Account>>, Arc<Fake>) {
+    let acc = account();
+    for i in 0..3 {
+        acc.lock().unwrap().open.push(order(
+            &format!("o{i}"),
+            "KRW-XRP",
+            Utc::now(),
+            OrderState::Open,
+        ));
+    }
+    let primary = Arc::new(f(acc.clone()));
+    (acc, primary)
+}
+
+fn open_at_start_ids(e: &Env, step: &str) -> Vec<String> {
+    let v: Value = serde_json::from_str(&e.read(&format!("cancel-{step}.json"))).unwrap();
+    v["open_at_start"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no open_at_start in {v}"))
+        .iter()
+        .map(|o| o["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The user deletes the key as told while containment cancels: the book the cancel path
+/// listed before its first cancel is still the evidence of what was open, and the snapshot
+/// takes it from there instead of listing a book the dead key can no longer read.
+#[tokio::test]
+async fn the_book_listed_before_the_key_died_mid_cancel_is_kept() {
+    let (acc, primary) = three_open(|acc| {
+        let mut f = Fake::new(PRIMARY, acc, 1000);
+        f.die_after = Some(1); // the listing answers, the first cancel finds the key deleted
+        f
+    });
+    let ro = Arc::new(Fake::new(READONLY, acc, 1000));
+    let mut e = env(primary, Some(ro));
+    e.seen_accepted();
+    let _ = e
+        .run_as("cancel_orders", "exchange.cancel_open_orders", json!({}))
+        .await;
+    assert_eq!(open_at_start_ids(&e, "cancel_orders"), ["o0", "o1", "o2"]);
+    let snap = e
+        .run_as(
+            "snapshot",
+            "exchange.snapshot",
+            json!({"open_orders_from": "cancel_orders", "allow_partial": true}),
+        )
+        .await;
+    let _ = snap;
+    let v: Value = serde_json::from_str(&e.read("snapshot-snapshot.json")).unwrap();
+    assert!(
+        v["open_orders_source"]
+            .as_str()
+            .unwrap()
+            .contains("before its first cancel"),
+        "{v}"
+    );
+    assert_eq!(v["open_orders"].as_array().unwrap().len(), 3, "{v}");
+}
+
+/// A cancel step that failed after its listing and runs again (a resume) keeps the first
+/// listing as what was open when containment began: the second one no longer shows what the
+/// first attempt cancelled or what filled meanwhile.
+#[tokio::test]
+async fn a_cancel_run_again_keeps_the_first_listing() {
+    let (acc, primary) = three_open(|acc| {
+        let mut f = Fake::new(PRIMARY, acc, 1000);
+        f.unsupported.insert("cancel_all");
+        f
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let rd = RunDir::create(&tmp.path().join("run")).unwrap();
+    let mut e = env_in(tmp, rd.clone(), primary, None);
+    e.run_as("cancel_orders", "exchange.cancel_open_orders", json!({}))
+        .await
+        .unwrap_err();
+    assert_eq!(open_at_start_ids(&e, "cancel_orders"), ["o0", "o1", "o2"]);
+    let first: Value = serde_json::from_str(&e.read("cancel-cancel_orders.json")).unwrap();
+    // Meanwhile o0 filled; the resumed step lists o1 and o2 only.
+    acc.lock().unwrap().open.remove(0);
+    e.ctx.services = Arc::new(Services {
+        exchange: Some(ExchangeSession::new(
+            Arc::new(Fake::new(PRIMARY, acc.clone(), 1000)),
+            None,
+        )),
+        bot_logs: Default::default(),
+        interactive: false,
+        assume_yes: true,
+    });
+    let out = e
+        .run_as("cancel_orders", "exchange.cancel_open_orders", json!({}))
+        .await
+        .unwrap();
+    assert_eq!(out.outputs["cancelled"], json!(["o1", "o2"]));
+    assert_eq!(open_at_start_ids(&e, "cancel_orders"), ["o0", "o1", "o2"]);
+    let again: Value = serde_json::from_str(&e.read("cancel-cancel_orders.json")).unwrap();
+    assert_eq!(again["began_at"], first["began_at"]);
 }

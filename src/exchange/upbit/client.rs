@@ -498,206 +498,16 @@ impl UpbitClient {
         }
         Ok(())
     }
-}
-
-/// Keeps the first record of each order id.
-fn dedupe_orders(orders: &mut Vec<Order>) {
-    let mut seen = BTreeSet::new();
-    orders.retain(|o| seen.insert(o.id.clone()));
-}
-
-#[async_trait]
-impl Exchange for UpbitClient {
-    fn capabilities(&self) -> &Capabilities {
-        &self.caps
-    }
-
-    fn pipeline(&self) -> Option<&crate::exchange::http::Pipeline> {
-        Some(&self.pipe)
-    }
-
-    /// From the HTTP `Date` header of `GET /v1/api_keys` (any status: a dead key's error
-    /// answer still carries the server's clock). `Date` has whole seconds, so the offset is
-    /// accurate to about ±1 s; local time is the midpoint of the exchange.
-    async fn server_time(&self) -> Result<ServerTime> {
-        self.pipe
-            .server_time(Call::get("/v1/api_keys", vec![]))
-            .await
-    }
-
-    async fn balances(&self) -> Result<Vec<Balance>> {
-        self.read(Call::get("/v1/accounts", vec![]), |a| {
-            wire::parse_balances(&a.body)
-        })
-        .await
-    }
-
-    async fn api_keys(&self) -> Result<Vec<ApiKeyInfo>> {
-        let current = self.key_id_masked();
-        self.read(Call::get("/v1/api_keys", vec![]), |a| {
-            wire::parse_api_keys(&a.body, &current)
-        })
-        .await
-    }
-
-    /// Harmless reads only. Decision (documented): Upbit exposes neither a key's write
-    /// scopes nor its IP allowlist by API, and a leaked key must be assumed able to do what
-    /// cannot be ruled out, so an Upbit key is reported critical unless a read proves the
-    /// IP restriction *and* the withdrawal scope is known absent, which Upbit cannot show.
-    async fn probe_permissions(&self) -> Result<PermissionProbe> {
-        let keys = self.api_keys().await?;
-        let expire_at = keys.iter().find(|k| k.is_current).and_then(|k| k.expire_at);
-        let mut ip_refused = false;
-        let mut scopes = Vec::new();
-        let probes = [
-            ("view_account", Call::get("/v1/accounts", vec![])),
-            (
-                "view_orders",
-                Call::get(
-                    "/v1/orders/open",
-                    vec![p("states[]", "wait"), p("states[]", "watch"), p("limit", 1)],
-                ),
-            ),
-            (
-                "view_withdrawals",
-                Call::get("/v1/withdraws", vec![p("limit", 1)]),
-            ),
-            (
-                "view_deposits",
-                Call::get("/v1/deposits", vec![p("limit", 1)]),
-            ),
-        ];
-        for (scope, call) in probes {
-            scopes.push(self.probe(scope, call, &mut ip_refused).await?);
-        }
-        // The address allowlist is read with the view-withdrawals scope too: a second witness.
-        let addr = self
-            .probe(
-                "view_withdrawals",
-                Call::get("/v1/withdraws/coin_addresses", vec![]),
-                &mut ip_refused,
-            )
-            .await?;
-        if let Some(vw) = scopes.iter_mut().find(|s| s.scope == "view_withdrawals") {
-            if vw.held.is_none() {
-                vw.held = addr.held;
-            }
-            vw.evidence = format!("{}; {}", vw.evidence, addr.evidence);
-        }
-        for scope in ["make_orders", "make_withdrawals"] {
-            scopes.push(ScopeProbe {
-                scope: scope.into(),
-                class: super::DESCRIPTOR.scope_class(scope),
-                held: None,
-                evidence: "unknown: Upbit cannot show this scope without a write, and respond never places an order or a withdrawal to find out".into(),
-            });
-        }
-        let ip_restricted = ip_refused.then_some(true);
-        let mut reasons = vec![
-            "Upbit does not expose whether the key holds the make-withdrawals scope: assume it does until the key is deleted".to_string(),
-        ];
-        match ip_restricted {
-            Some(true) => {
-                reasons.push("the key has an IP allowlist (this machine is not on it)".into())
-            }
-            _ => reasons.push(
-                "Upbit does not expose the key's IP allowlist: assume the key works from anywhere"
-                    .into(),
-            ),
-        }
-        Ok(PermissionProbe {
-            scopes,
-            ip_restricted,
-            expire_at,
-            critical: true,
-            reasons,
-        })
-    }
-
-    async fn open_orders(&self) -> Result<Vec<Order>> {
-        self.list_open().await
-    }
-
-    async fn closed_orders(&self, q: &ClosedOrdersQuery) -> Result<Vec<Order>> {
-        let span = q.window.to - q.window.from;
-        if span <= chrono::Duration::zero() {
-            return Err(Error::Config(format!(
-                "closed-orders window is empty or reversed ({} → {})",
-                crate::time::ts(q.window.from),
-                crate::time::ts(q.window.to)
-            )));
-        }
-        if span > CLOSED_WINDOW_MAX {
-            return Err(Error::Config(format!(
-                "closed-orders window of {} h exceeds Upbit's 7-day maximum; split it into windows of at most 7 days",
-                span.num_hours()
-            )));
-        }
-        if q.limit == 0 || q.limit > CLOSED_MAX_PER_CALL {
-            return Err(Error::Config(format!(
-                "closed-orders limit {} must be between 1 and {CLOSED_MAX_PER_CALL}",
-                q.limit
-            )));
-        }
-        let mut params = Vec::new();
-        if let Some(m) = &q.market {
-            params.push(p("market", &m.symbol));
-        }
-        params.extend([
-            p("states[]", "done"),
-            p("states[]", "cancel"),
-            // Millisecond epochs: ISO strings with +09:00 are a known source of hash mismatch.
-            p("start_time", q.window.from.timestamp_millis()),
-            // Half-open window: the last millisecond inside it.
-            p("end_time", q.window.to.timestamp_millis() - 1),
-            p("limit", q.limit),
-            p("order_by", "desc"),
-        ]);
-        self.read(Call::get("/v1/orders/closed", params), |a| {
-            wire::parse_orders(&a.body, a.prov.clone())
-        })
-        .await
-    }
-
-    async fn order_with_fills(&self, order: &OrderRef) -> Result<(Order, Vec<Fill>)> {
-        self.get_order(&order.id).await
-    }
-
-    /// `order_by=desc`: a full answer holds the window's newest orders.
-    fn closed_orders_full_page(&self) -> crate::exchange::FullPage {
-        crate::exchange::FullPage::Newest
-    }
-
-    async fn markets(&self) -> Result<Vec<MarketInfo>> {
-        self.read(Call::public("/v1/market/all", vec![]), |a| {
-            wire::parse_markets(&a.body)
-        })
-        .await
-    }
-
-    async fn withdrawals(&self, since: DateTime<Utc>) -> Result<Vec<Transfer>> {
-        self.transfers("/v1/withdraws", TransferKind::Withdrawal, since)
-            .await
-    }
-
-    async fn deposits(&self, since: DateTime<Utc>) -> Result<Vec<Transfer>> {
-        self.transfers("/v1/deposits", TransferKind::Deposit, since)
-            .await
-    }
-
-    async fn withdrawal_addresses(&self) -> Result<Vec<WithdrawalAddress>> {
-        self.read(Call::get("/v1/withdraws/coin_addresses", vec![]), |a| {
-            wire::parse_withdrawal_addresses(&a.body)
-        })
-        .await
-    }
 
     /// Rounds of: list open orders → batch-cancel `wait` orders (when more than one uuid
     /// call's worth) → uuid-cancel the remaining `wait` orders → cancel `watch` orders one by
     /// one → list again, until nothing is open. Then every order the exchange accepted a
     /// cancel for (or whose cancel had no answer) is read back, and the report lists those
     /// whose final state is `cancel`. Running it again with nothing open does nothing.
-    async fn cancel_all_open_orders(&self) -> Result<CancelReport> {
+    async fn cancel_all(
+        &self,
+        first: Option<&crate::exchange::FirstListing>,
+    ) -> Result<CancelReport> {
         // The first listing's orders: what was open when containment began.
         let (mut listed, mut open_at_start): (bool, Option<Vec<Order>>) = (false, None);
         let mut accepted: Vec<String> = Vec::new();
@@ -709,6 +519,9 @@ impl Exchange for UpbitClient {
         for _round in 0..MAX_CANCEL_ROUNDS {
             let open = if !listed {
                 let (states, orders) = self.list_open_with_orders().await?;
+                if let (Some(first), Some(orders)) = (first, &orders) {
+                    first.keep(orders);
+                }
                 (listed, open_at_start) = (true, orders);
                 states
             } else {
@@ -949,11 +762,211 @@ impl Exchange for UpbitClient {
         }
         Ok(report)
     }
+}
+
+/// Keeps the first record of each order id.
+fn dedupe_orders(orders: &mut Vec<Order>) {
+    let mut seen = BTreeSet::new();
+    orders.retain(|o| seen.insert(o.id.clone()));
+}
+
+#[async_trait]
+impl Exchange for UpbitClient {
+    fn capabilities(&self) -> &Capabilities {
+        &self.caps
+    }
+
+    fn pipeline(&self) -> Option<&crate::exchange::http::Pipeline> {
+        Some(&self.pipe)
+    }
+
+    /// From the HTTP `Date` header of `GET /v1/api_keys` (any status: a dead key's error
+    /// answer still carries the server's clock). `Date` has whole seconds, so the offset is
+    /// accurate to about ±1 s; local time is the midpoint of the exchange.
+    async fn server_time(&self) -> Result<ServerTime> {
+        self.pipe
+            .server_time(Call::get("/v1/api_keys", vec![]))
+            .await
+    }
+
+    async fn balances(&self) -> Result<Vec<Balance>> {
+        self.read(Call::get("/v1/accounts", vec![]), |a| {
+            wire::parse_balances(&a.body)
+        })
+        .await
+    }
+
+    async fn api_keys(&self) -> Result<Vec<ApiKeyInfo>> {
+        let current = self.key_id_masked();
+        self.read(Call::get("/v1/api_keys", vec![]), |a| {
+            wire::parse_api_keys(&a.body, &current)
+        })
+        .await
+    }
+
+    /// Harmless reads only. Decision (documented): Upbit exposes neither a key's write
+    /// scopes nor its IP allowlist by API, and a leaked key must be assumed able to do what
+    /// cannot be ruled out, so an Upbit key is reported critical unless a read proves the
+    /// IP restriction *and* the withdrawal scope is known absent, which Upbit cannot show.
+    async fn probe_permissions(&self) -> Result<PermissionProbe> {
+        let keys = self.api_keys().await?;
+        let expire_at = keys.iter().find(|k| k.is_current).and_then(|k| k.expire_at);
+        let mut ip_refused = false;
+        let mut scopes = Vec::new();
+        let probes = [
+            ("view_account", Call::get("/v1/accounts", vec![])),
+            (
+                "view_orders",
+                Call::get(
+                    "/v1/orders/open",
+                    vec![p("states[]", "wait"), p("states[]", "watch"), p("limit", 1)],
+                ),
+            ),
+            (
+                "view_withdrawals",
+                Call::get("/v1/withdraws", vec![p("limit", 1)]),
+            ),
+            (
+                "view_deposits",
+                Call::get("/v1/deposits", vec![p("limit", 1)]),
+            ),
+        ];
+        for (scope, call) in probes {
+            scopes.push(self.probe(scope, call, &mut ip_refused).await?);
+        }
+        // The address allowlist is read with the view-withdrawals scope too: a second witness.
+        let addr = self
+            .probe(
+                "view_withdrawals",
+                Call::get("/v1/withdraws/coin_addresses", vec![]),
+                &mut ip_refused,
+            )
+            .await?;
+        if let Some(vw) = scopes.iter_mut().find(|s| s.scope == "view_withdrawals") {
+            if vw.held.is_none() {
+                vw.held = addr.held;
+            }
+            vw.evidence = format!("{}; {}", vw.evidence, addr.evidence);
+        }
+        for scope in ["make_orders", "make_withdrawals"] {
+            scopes.push(ScopeProbe {
+                scope: scope.into(),
+                class: super::DESCRIPTOR.scope_class(scope),
+                held: None,
+                evidence: "unknown: Upbit cannot show this scope without a write, and respond never places an order or a withdrawal to find out".into(),
+            });
+        }
+        let ip_restricted = ip_refused.then_some(true);
+        let mut reasons = vec![
+            "Upbit does not expose whether the key holds the make-withdrawals scope: assume it does until the key is deleted".to_string(),
+        ];
+        match ip_restricted {
+            Some(true) => {
+                reasons.push("the key has an IP allowlist (this machine is not on it)".into())
+            }
+            _ => reasons.push(
+                "Upbit does not expose the key's IP allowlist: assume the key works from anywhere"
+                    .into(),
+            ),
+        }
+        Ok(PermissionProbe {
+            scopes,
+            ip_restricted,
+            expire_at,
+            critical: true,
+            reasons,
+        })
+    }
+
+    async fn open_orders(&self) -> Result<Vec<Order>> {
+        self.list_open().await
+    }
+
+    async fn closed_orders(&self, q: &ClosedOrdersQuery) -> Result<Vec<Order>> {
+        let span = q.window.to - q.window.from;
+        if span <= chrono::Duration::zero() {
+            return Err(Error::Config(format!(
+                "closed-orders window is empty or reversed ({} → {})",
+                crate::time::ts(q.window.from),
+                crate::time::ts(q.window.to)
+            )));
+        }
+        if span > CLOSED_WINDOW_MAX {
+            return Err(Error::Config(format!(
+                "closed-orders window of {} h exceeds Upbit's 7-day maximum; split it into windows of at most 7 days",
+                span.num_hours()
+            )));
+        }
+        if q.limit == 0 || q.limit > CLOSED_MAX_PER_CALL {
+            return Err(Error::Config(format!(
+                "closed-orders limit {} must be between 1 and {CLOSED_MAX_PER_CALL}",
+                q.limit
+            )));
+        }
+        let mut params = Vec::new();
+        if let Some(m) = &q.market {
+            params.push(p("market", &m.symbol));
+        }
+        params.extend([
+            p("states[]", "done"),
+            p("states[]", "cancel"),
+            // Millisecond epochs: ISO strings with +09:00 are a known source of hash mismatch.
+            p("start_time", q.window.from.timestamp_millis()),
+            // Half-open window: the last millisecond inside it.
+            p("end_time", q.window.to.timestamp_millis() - 1),
+            p("limit", q.limit),
+            p("order_by", "desc"),
+        ]);
+        self.read(Call::get("/v1/orders/closed", params), |a| {
+            wire::parse_orders(&a.body, a.prov.clone())
+        })
+        .await
+    }
+
+    async fn order_with_fills(&self, order: &OrderRef) -> Result<(Order, Vec<Fill>)> {
+        self.get_order(&order.id).await
+    }
+
+    /// `order_by=desc`: a full answer holds the window's newest orders.
+    fn closed_orders_full_page(&self) -> crate::exchange::FullPage {
+        crate::exchange::FullPage::Newest
+    }
+
+    async fn markets(&self) -> Result<Vec<MarketInfo>> {
+        self.read(Call::public("/v1/market/all", vec![]), |a| {
+            wire::parse_markets(&a.body)
+        })
+        .await
+    }
+
+    async fn withdrawals(&self, since: DateTime<Utc>) -> Result<Vec<Transfer>> {
+        self.transfers("/v1/withdraws", TransferKind::Withdrawal, since)
+            .await
+    }
+
+    async fn deposits(&self, since: DateTime<Utc>) -> Result<Vec<Transfer>> {
+        self.transfers("/v1/deposits", TransferKind::Deposit, since)
+            .await
+    }
+
+    async fn withdrawal_addresses(&self) -> Result<Vec<WithdrawalAddress>> {
+        self.read(Call::get("/v1/withdraws/coin_addresses", vec![]), |a| {
+            wire::parse_withdrawal_addresses(&a.body)
+        })
+        .await
+    }
+
+    async fn cancel_all_open_orders(&self) -> Result<CancelReport> {
+        self.cancel_all(None).await
+    }
 
     /// The first listing of [`Exchange::cancel_all_open_orders`] is kept as the evidence of
     /// the book: no second listing before it.
-    async fn cancel_all_open_orders_listed(&self) -> Result<CancelReport> {
-        self.cancel_all_open_orders().await
+    async fn cancel_all_open_orders_listed(
+        &self,
+        first: &crate::exchange::FirstListing,
+    ) -> Result<CancelReport> {
+        self.cancel_all(Some(first)).await
     }
 
     async fn cancel_order(&self, order: &OrderRef) -> Result<Order> {

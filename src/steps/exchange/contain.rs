@@ -72,6 +72,50 @@ pub(super) fn open_at_start(
     Some((rel, saved.began_at, saved.open_at_start?))
 }
 
+/// Writes the cancel step's file (before a failure too, so what the cancel path listed is
+/// never lost) and returns its path. When an earlier attempt of the step (a resume, a replay)
+/// left a listing, that one stays the evidence of what was open when containment began, with
+/// its start time, and what it cancelled stays in the file: a later listing no longer shows
+/// what the first attempt cancelled or what filled meanwhile.
+fn write_cancel_file(ctx: &StepContext, file: CancelFile<'_>) -> Result<String, StepError> {
+    #[derive(serde::Deserialize)]
+    struct Earlier {
+        began_at: String,
+        open_at_start: Option<Vec<Order>>,
+        #[serde(default)]
+        cancelled: Vec<Order>,
+    }
+    let rel = cancel_file(&ctx.step_id);
+    let earlier: Option<Earlier> = std::fs::read(ctx.rundir.path().join(&rel))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    let json = match earlier {
+        Some(Earlier {
+            began_at,
+            open_at_start: Some(open),
+            cancelled: mut all,
+        }) => {
+            let mut seen: std::collections::HashSet<String> =
+                all.iter().map(|o| o.id.clone()).collect();
+            all.extend(
+                file.cancelled
+                    .iter()
+                    .filter(|o| seen.insert(o.id.clone()))
+                    .cloned(),
+            );
+            to_json(&CancelFile {
+                began_at,
+                open_at_start: Some(&open),
+                cancelled: &all,
+                ..file
+            })?
+        }
+        _ => to_json(&file)?,
+    };
+    ctx.rundir.write(&rel, &json)?;
+    Ok(rel)
+}
+
 const CANCEL_ARGS: &[ArgSpec] = &[ArgSpec {
     name: "max_rounds",
     ty: ArgType::Integer,
@@ -119,26 +163,33 @@ impl StepKind for CancelOpenOrders {
         }
         let key = session.primary().clone();
         let began_at = ts(crate::time::now());
+        let first = crate::exchange::FirstListing::default();
         let mut open_at_start: Option<Vec<Order>> = None;
         let mut cancelled: Vec<Order> = Vec::new();
         let mut failed: Vec<CancelFailure> = Vec::new();
         let mut still_open: Vec<Order> = Vec::new();
         let mut rounds = 0;
         let mut died = None;
+        // Another failure ends the rounds too, once the file holds what was listed and done.
+        let mut failure: Option<StepError> = None;
         while rounds < max_rounds {
             rounds += 1;
             // The first round's listing is the evidence of what was open: nothing lists the
             // book before it (the snapshot takes it from here), so cancelling starts at once.
             let res = if rounds == 1 {
-                key.cancel_all_open_orders_listed().await
+                key.cancel_all_open_orders_listed(&first).await
             } else {
                 key.cancel_all_open_orders().await
             };
+            if rounds == 1 {
+                // Kept whatever the cancels did after the listing (a key deleted mid-cancel).
+                open_at_start = match &res {
+                    Ok(report) => report.open_at_start.clone().or_else(|| first.take()),
+                    Err(_) => first.take(),
+                };
+            }
             match res {
-                Ok(mut report) => {
-                    if rounds == 1 {
-                        open_at_start = report.open_at_start.take();
-                    }
+                Ok(report) => {
                     for o in &report.cancelled {
                         ctx.printer.status(&format!(
                             "[{}] cancelled {}",
@@ -153,7 +204,10 @@ impl StepKind for CancelOpenOrders {
                     died = Some(e);
                     break;
                 }
-                Err(e) => return Err(self.partial_fail(ctx, &cancelled, e.into())),
+                Err(e) => {
+                    failure = Some(e.into());
+                    break;
+                }
             }
             match key.open_orders().await {
                 Ok(open) if open.is_empty() => {
@@ -165,15 +219,17 @@ impl StepKind for CancelOpenOrders {
                     died = Some(e);
                     break;
                 }
-                Err(e) => return Err(self.partial_fail(ctx, &cancelled, e.into())),
+                Err(e) => {
+                    failure = Some(e.into());
+                    break;
+                }
             }
         }
         let mut seen = std::collections::HashSet::new();
         cancelled.retain(|o| seen.insert(o.id.clone()));
-        let rel = cancel_file(&ctx.step_id);
-        ctx.rundir.write(
-            &rel,
-            &to_json(&CancelFile {
+        let rel = write_cancel_file(
+            ctx,
+            CancelFile {
                 key: key.key_id_masked(),
                 rounds,
                 began_at,
@@ -181,8 +237,11 @@ impl StepKind for CancelOpenOrders {
                 cancelled: &cancelled,
                 failed: &failed,
                 still_open: &still_open,
-            })?,
+            },
         )?;
+        if let Some(e) = failure {
+            return Err(self.partial_fail(ctx, &cancelled, e));
+        }
         if died.is_some() {
             session.primary_died();
             let why = if cancelled.is_empty() {
