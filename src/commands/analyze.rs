@@ -165,7 +165,10 @@ pub async fn analyze(args: AnalyzeArgs, printer: &Printer) -> Result<Code, Failu
 fn copy_target(src: &Path, out: &Path) -> Result<Target, Failure> {
     // Readers share: no writer can change the source while it is copied.
     let _reading = RunLock::shared(src).map_err(session::lock_failure)?;
-    let pf = crate::report::verify::preflight(src).map_err(|e| Failure::usage(e.to_string()))?;
+    // Not a directory: the preflight's own error, before anything is created.
+    if !std::fs::symlink_metadata(src).is_ok_and(|m| m.is_dir()) {
+        crate::report::verify::preflight(src).map_err(|e| Failure::usage(e.to_string()))?;
+    }
     let src_journal = src.join(journal::FILE_NAME);
     let (kept, kept_bytes) = journal::verified_prefix(&src_journal)
         .map_err(|e| Failure::usage(format!("{}: {e}", src.display())))?;
@@ -201,23 +204,14 @@ fn copy_target(src: &Path, out: &Path) -> Result<Target, Failure> {
         ))
     };
     let mut copied = 0usize;
-    // Every file is read once: copied, and hashed as it is copied. The seal of the new bundle
-    // takes those hashes (of the bytes written, so a later change still shows as a mismatch)
-    // instead of reading a million orders' worth of files again.
+    // Every file is read once: copied, and hashed as it is copied. The source is checked
+    // against its seal with those hashes (of the bytes copied, under the shared lock), and the
+    // seal of the new bundle takes them (of the bytes written, so a later change still shows
+    // as a mismatch) instead of reading a million orders' worth of files twice more.
     let mut written = Written::default();
     let mut to_sync = Vec::new();
-    // Trusted timestamps vouch for the source as it was stamped: they carry over to the copy
-    // only when the source still matches its seal.
-    let timestamps_left_out =
-        !pf.ok() && std::fs::symlink_metadata(src.join(crate::report::timestamp::DIR)).is_ok();
     for f in walk(src).map_err(|e| Failure::run(e.to_string()))? {
         let base = f.rel.rsplit('/').next().unwrap_or_default();
-        if timestamps_left_out
-            && f.rel
-                .starts_with(&format!("{}/", crate::report::timestamp::DIR))
-        {
-            continue;
-        }
         if outside_seal(&f.rel, &f.kind)
             || f.kind != FoundKind::File
             || f.rel == journal::FILE_NAME
@@ -233,6 +227,24 @@ fn copy_target(src: &Path, out: &Path) -> Result<Target, Failure> {
         written.add(&f.rel, &to, sha).map_err(|e| io(&to, e))?;
         to_sync.push(to);
         copied += 1;
+    }
+    let pf = crate::report::verify::preflight_known(src, &written.hashes())
+        .map_err(|e| Failure::usage(e.to_string()))?;
+    // Trusted timestamps vouch for the source as it was stamped: they carry over to the copy
+    // only when the source still matches its seal.
+    let timestamps_left_out =
+        !pf.ok() && std::fs::symlink_metadata(src.join(crate::report::timestamp::DIR)).is_ok();
+    if timestamps_left_out {
+        let prefix = format!("{}/", crate::report::timestamp::DIR);
+        for rel in written.hashes().keys().filter(|r| r.starts_with(&prefix)) {
+            written.forget(rel);
+            copied -= 1;
+        }
+        let stamps = dst.join(crate::report::timestamp::DIR);
+        to_sync.retain(|p| !p.starts_with(&stamps));
+        if std::fs::symlink_metadata(&stamps).is_ok() {
+            std::fs::remove_dir_all(&stamps).map_err(|e| io(&stamps, e))?;
+        }
     }
     // A raw response that does not match its own sidecar is not evidence the analysis can use
     // (the rebuild would leave it out anyway): it is kept, under unverified/, and named. The
