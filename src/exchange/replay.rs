@@ -592,7 +592,7 @@ mod tests {
         Order {
             id: id.into(),
             client_id: client.map(Into::into),
-            market: Market::new("KRW-BTC", "BTC", "KRW"),
+            market: Market::new("AAA-BBB", "BBB", "AAA"),
             side: Side::Buy,
             order_type: OrderType::Limit,
             native_type: "limit".into(),
