@@ -82,6 +82,9 @@ pub struct PieceWriter {
     path: PathBuf,
     tmp: PathBuf,
     out: Option<io::BufWriter<File>>,
+    /// SHA-256 of the bytes written so far (as redacted): the file's hash without reading it
+    /// back.
+    hasher: sha2::Sha256,
 }
 
 impl PieceWriter {
@@ -92,6 +95,7 @@ impl PieceWriter {
             path: path.to_path_buf(),
             tmp,
             out: Some(io::BufWriter::with_capacity(1 << 20, f)),
+            hasher: sha2::Digest::new(),
         })
     }
 
@@ -99,18 +103,28 @@ impl PieceWriter {
     pub fn piece(&mut self, bytes: &[u8]) -> io::Result<()> {
         let bytes = secret::redactor().redact_bytes(bytes);
         match self.out.as_mut() {
-            Some(w) => w.write_all(&bytes),
+            Some(w) => {
+                sha2::Digest::update(&mut self.hasher, &bytes);
+                w.write_all(&bytes)
+            }
             None => Err(io::Error::other("the file was already committed")),
         }
     }
 
     /// Flushes, syncs and puts the file in place.
-    pub fn commit(mut self) -> io::Result<()> {
+    pub fn commit(self) -> io::Result<()> {
+        self.commit_hashed().map(drop)
+    }
+
+    /// [`PieceWriter::commit`], returning the lowercase hex SHA-256 of the file's bytes.
+    pub fn commit_hashed(mut self) -> io::Result<String> {
         if let Some(w) = self.out.take() {
             let f = w.into_inner().map_err(|e| e.into_error())?;
             f.sync_all()?;
         }
-        replace_with(&self.tmp, &self.path)
+        replace_with(&self.tmp, &self.path)?;
+        let hasher = std::mem::take(&mut self.hasher);
+        Ok(hex::encode(sha2::Digest::finalize(hasher)))
     }
 }
 
@@ -156,6 +170,66 @@ pub fn copy_private(src: &Path, dst: &Path) -> io::Result<String> {
     }
     fs::rename(&tmp, dst)?;
     Ok(sha256_hex(&bytes))
+}
+
+/// Copies a file into a bundle being assembled ([`copy_private`] without the per-file sync:
+/// the caller syncs the whole tree once with [`sync_filesystem`] before relying on it),
+/// returning the SHA-256 of the bytes copied, read once.
+pub fn copy_private_unsynced(src: &Path, dst: &Path) -> io::Result<String> {
+    use sha2::{Digest, Sha256};
+    let mut from = fs::File::open(src)?;
+    let tmp = tmp_path(dst);
+    let mut hasher = Sha256::new();
+    {
+        let mut to = open_options(false).open(&tmp)?;
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = match io::Read::read(&mut from, &mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    let _ = fs::remove_file(&tmp);
+                    return Err(e);
+                }
+            };
+            hasher.update(&buf[..n]);
+            if let Err(e) = to.write_all(&buf[..n]) {
+                let _ = fs::remove_file(&tmp);
+                return Err(e);
+            }
+        }
+    }
+    fs::rename(&tmp, dst)?;
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// Syncs files written without syncing each ([`copy_private_unsynced`]) to disk, several at
+/// a time: the filesystem commits concurrent syncs together, so a tree of thousands of files
+/// costs a few commits instead of one each.
+pub fn sync_files(paths: &[PathBuf]) -> io::Result<()> {
+    const THREADS: usize = 16;
+    if paths.is_empty() {
+        return Ok(());
+    }
+    let per = paths.len().div_ceil(THREADS);
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = paths
+            .chunks(per)
+            .map(|part| {
+                scope.spawn(move || -> io::Result<()> {
+                    for p in part {
+                        fs::File::open(p)?.sync_all()?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        parts.into_iter().try_for_each(|h| {
+            h.join()
+                .unwrap_or_else(|_| Err(io::Error::other("a sync thread panicked")))
+        })
+    })
 }
 
 fn tmp_path(path: &Path) -> PathBuf {

@@ -46,10 +46,58 @@ pub(crate) fn read_records(run_dir: &Path) -> Result<Vec<BotLogRecord>, String> 
     }
 }
 
+/// Bot logs this process already parsed, each with the row policy it was parsed with
+/// (`skip_bad_rows`): `respond analyze` reads every log before it writes anything (a bad log
+/// must leave no copy behind), and importing and analyzing the very same bytes again reuses
+/// that parse instead of reading a million rows three times. A log is reused only for bytes
+/// with its SHA-256, parsed the same way; anything else is parsed again.
+#[derive(Default)]
+pub struct ParsedLogs(Vec<(BotLog, bool)>);
+
+impl ParsedLogs {
+    /// Logs parsed with row policy `skip_bad_rows`.
+    pub fn new(logs: Vec<BotLog>, skip_bad_rows: bool) -> Self {
+        ParsedLogs(logs.into_iter().map(|l| (l, skip_bad_rows)).collect())
+    }
+
+    fn position(
+        &self,
+        sha256: &str,
+        format: Option<BotLogFormat>,
+        skip_bad_rows: bool,
+    ) -> Option<usize> {
+        self.0.iter().position(|(l, skip)| {
+            l.sha256 == sha256
+                && format.map_or(true, |f| f == l.format)
+                && *skip == skip_bad_rows
+                // A database is read from its file, not its bytes: always read again.
+                && l.format != BotLogFormat::Freqtrade
+        })
+    }
+
+    /// The log parsed from bytes with `sha256` (in `format` when given) the same way, as log
+    /// number `index` of the bundle.
+    fn take(
+        &mut self,
+        sha256: &str,
+        format: Option<BotLogFormat>,
+        skip_bad_rows: bool,
+        index: usize,
+    ) -> Option<BotLog> {
+        let at = self.position(sha256, format, skip_bad_rows)?;
+        let (mut log, _) = self.0.swap_remove(at);
+        for e in &mut log.entries {
+            e.log = index;
+        }
+        Some(log)
+    }
+}
+
 /// Copies each bot log into the bundle (hashed before parsing), parses it, and records it in
 /// [`BOT_LOGS_FILE`]: appended to the logs already there (`append`, for `respond analyze`), or
 /// replacing them (the run's own import, which may be repeated). A malformed row fails with
-/// `file:line` unless `skip_bad_rows`.
+/// `file:line` unless `skip_bad_rows`. A log whose copy has the bytes of one in `parsed` is
+/// not parsed again.
 pub fn import_bot_logs(
     exchange: &'static Descriptor,
     rundir: &RunDir,
@@ -57,6 +105,7 @@ pub fn import_bot_logs(
     forced: Option<BotLogFormat>,
     skip_bad_rows: bool,
     append: bool,
+    parsed: &ParsedLogs,
 ) -> Result<Vec<BotLogRecord>, String> {
     let mut records = if append {
         read_records(rundir.path())?
@@ -65,9 +114,30 @@ pub fn import_bot_logs(
     };
     for path in paths {
         let index = records.len();
-        let log = analysis::import::import(exchange, path, forced, skip_bad_rows, index, rundir)
-            .map_err(|e| e.to_string())?;
-        records.push(record_of(path, &log, skip_bad_rows));
+        let (bundle_path, sha256) =
+            analysis::import::copy_in(path, index, rundir).map_err(|e| e.to_string())?;
+        let record = match parsed.position(&sha256, forced, skip_bad_rows) {
+            Some(at) => {
+                let mut log = BotLogRecord::of(path, &parsed.0[at].0, skip_bad_rows);
+                log.bundle_path = bundle_path;
+                log
+            }
+            None => {
+                let log = analysis::import::parse_copy(
+                    exchange,
+                    path,
+                    &bundle_path,
+                    sha256,
+                    forced,
+                    skip_bad_rows,
+                    index,
+                    rundir,
+                )
+                .map_err(|e| e.to_string())?;
+                record_of(path, &log, skip_bad_rows)
+            }
+        };
+        records.push(record);
     }
     let json = serde_json::to_vec_pretty(&records).map_err(|e| e.to_string())?;
     rundir
@@ -148,28 +218,54 @@ pub fn import_run_bot_logs(
 }
 
 fn record_of(path: &Path, log: &BotLog, skip_bad_rows: bool) -> BotLogRecord {
-    BotLogRecord {
-        bundle_path: log.bundle_path.clone(),
-        original_name: path
-            .file_name()
-            .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or_default(),
-        format: log.format,
-        sha256: log.sha256.clone(),
-        skip_bad_rows,
-        entries: log.entries.len(),
-        skipped_rows: log.skipped.len(),
+    BotLogRecord::of(path, log, skip_bad_rows)
+}
+
+impl BotLogRecord {
+    fn of(path: &Path, log: &BotLog, skip_bad_rows: bool) -> BotLogRecord {
+        BotLogRecord {
+            bundle_path: log.bundle_path.clone(),
+            original_name: path
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default(),
+            format: log.format,
+            sha256: log.sha256.clone(),
+            skip_bad_rows,
+            entries: log.entries.len(),
+            skipped_rows: log.skipped.len(),
+        }
     }
 }
 
 /// Parses every bot log recorded in the bundle from its copy, with the format and row policy
 /// used at import, in the markets of `exchange`.
 pub fn load_bot_logs(exchange: &'static Descriptor, run_dir: &Path) -> Result<Vec<BotLog>, String> {
+    load_bot_logs_with(exchange, run_dir, &mut ParsedLogs::default())
+}
+
+/// [`load_bot_logs`], taking a log from `parsed` instead of parsing its copy when the copy
+/// holds the very bytes it was parsed from.
+fn load_bot_logs_with(
+    exchange: &'static Descriptor,
+    run_dir: &Path,
+    parsed: &mut ParsedLogs,
+) -> Result<Vec<BotLog>, String> {
     let mut out = Vec::new();
     for (i, rec) in read_records(run_dir)?.into_iter().enumerate() {
         let copy =
             crate::fsutil::safe_join(run_dir, &rec.bundle_path).map_err(|e| e.to_string())?;
         let bytes = std::fs::read(&copy).map_err(|e| format!("{}: {e}", copy.display()))?;
+        if let Some(mut log) = parsed.take(
+            &crate::fsutil::sha256_hex(&bytes),
+            Some(rec.format),
+            rec.skip_bad_rows,
+            i,
+        ) {
+            log.bundle_path = rec.bundle_path.clone();
+            out.push(log);
+            continue;
+        }
         let mut log = analysis::import::parse_bytes(
             exchange,
             Path::new(&rec.bundle_path),
@@ -705,13 +801,19 @@ pub fn exchange_named(name: &str) -> Result<&'static Descriptor, String> {
 
 /// Rebuilds the run's data from `raw/` and `bot/`, and analyzes it.
 pub fn investigate(run_dir: &Path, thresholds: &Thresholds) -> Result<Investigation, String> {
-    investigate_with(run_dir, thresholds, JournalFacts::read(run_dir)?)
+    investigate_with(
+        run_dir,
+        thresholds,
+        JournalFacts::read(run_dir)?,
+        ParsedLogs::default(),
+    )
 }
 
 fn investigate_with(
     run_dir: &Path,
     thresholds: &Thresholds,
     facts: JournalFacts,
+    mut parsed: ParsedLogs,
 ) -> Result<Investigation, String> {
     let exchange = facts
         .exchange()
@@ -726,7 +828,8 @@ fn investigate_with(
     let skipped = history.skipped.clone();
     let mut input = AnalysisInput::from(history);
     input.window = facts.export_window();
-    input.bot_logs = load_bot_logs(desc, run_dir)?;
+    input.bot_logs = load_bot_logs_with(desc, run_dir, &mut parsed)?;
+    drop(parsed);
     let mut result = analysis::analyze(&input, thresholds);
     // Logs added by `respond analyze` after the run's import, if any.
     let imported_at_run = facts
@@ -862,9 +965,19 @@ pub fn write_reports(
     thresholds: &Thresholds,
     excel: bool,
 ) -> Result<(Investigation, Vec<String>), String> {
+    write_reports_with(rundir, thresholds, excel, ParsedLogs::default())
+}
+
+/// [`write_reports`], reusing the bot logs in `parsed` (see [`ParsedLogs`]).
+pub fn write_reports_with(
+    rundir: &RunDir,
+    thresholds: &Thresholds,
+    excel: bool,
+    parsed: ParsedLogs,
+) -> Result<(Investigation, Vec<String>), String> {
     let all = JournalFacts::read(rundir.path())?;
     let provenance = all.provenance_notes();
-    let mut inv = investigate_with(rundir.path(), thresholds, all.as_of_report())?;
+    let mut inv = investigate_with(rundir.path(), thresholds, all.as_of_report(), parsed)?;
     inv.result.notes.extend(provenance);
     let facts = run_facts(rundir.path(), &inv)?;
     let files = report::write_bundle(

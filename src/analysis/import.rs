@@ -179,6 +179,26 @@ pub fn import(
     log_index: usize,
     rundir: &RunDir,
 ) -> Result<BotLog, ImportError> {
+    let (bundle_path, sha256) = copy_in(path, log_index, rundir)?;
+    parse_copy(
+        exchange,
+        path,
+        &bundle_path,
+        sha256,
+        forced,
+        skip_bad_rows,
+        log_index,
+        rundir,
+    )
+}
+
+/// Copies the bot log at `path` into the bundle unmodified, as log number `log_index`
+/// (`bot/<n>-<name>`); returns where it went and the SHA-256 of the bytes copied.
+pub fn copy_in(
+    path: &Path,
+    log_index: usize,
+    rundir: &RunDir,
+) -> Result<(String, String), ImportError> {
     let io = |source| ImportError::Io {
         path: path.to_path_buf(),
         source,
@@ -193,6 +213,27 @@ pub fn import(
         fsutil::create_private_dir(parent).map_err(io)?;
     }
     let sha256 = fsutil::copy_private(path, &dst).map_err(io)?;
+    Ok((bundle_path, sha256))
+}
+
+/// Parses the copy [`copy_in`] made at `bundle_path` (whose bytes had `sha256`); errors name
+/// `path`, the file the user gave.
+#[allow(clippy::too_many_arguments)]
+pub fn parse_copy(
+    exchange: &'static Descriptor,
+    path: &Path,
+    bundle_path: &str,
+    sha256: String,
+    forced: Option<BotLogFormat>,
+    skip_bad_rows: bool,
+    log_index: usize,
+    rundir: &RunDir,
+) -> Result<BotLog, ImportError> {
+    let io = |source| ImportError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dst = rundir.join(bundle_path).map_err(io)?;
     let bytes = std::fs::read(&dst).map_err(io)?;
     let mut log = parse_bytes(
         exchange,
@@ -203,7 +244,7 @@ pub fn import(
         skip_bad_rows,
         log_index,
     )?;
-    log.bundle_path = bundle_path;
+    log.bundle_path = bundle_path.to_string();
     log.sha256 = sha256;
     Ok(log)
 }

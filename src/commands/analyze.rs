@@ -25,7 +25,7 @@ use crate::exit::{Code, Failure};
 use crate::fsutil;
 use crate::investigation::{self, JournalFacts};
 use crate::output::Printer;
-use crate::report::manifest::{outside_seal, walk, FoundKind};
+use crate::report::manifest::{outside_seal, walk, FoundKind, Written};
 use crate::rundir::{self, RunDir, RunLock};
 use crate::session;
 
@@ -39,6 +39,8 @@ struct Target {
     first_entries: Vec<Event>,
     /// For a copy: the source's name and its mismatches.
     copy_of: Option<(String, Vec<String>)>,
+    /// Files copied and hashed as they were written, for the seal.
+    written: Written,
 }
 
 pub async fn analyze(args: AnalyzeArgs, printer: &Printer) -> Result<Code, Failure> {
@@ -67,7 +69,10 @@ pub async fn analyze(args: AnalyzeArgs, printer: &Printer) -> Result<Code, Failu
         Failure::run("the journal does not name the exchange (was this run started without one?)")
     })?;
     let desc = investigation::exchange_named(&name).map_err(Failure::run)?;
-    crate::commands::leak::check_bot_logs(desc, &args.bot_log)?;
+    let parsed = investigation::ParsedLogs::new(
+        crate::commands::leak::check_bot_logs(desc, &args.bot_log)?,
+        args.bot_log.skip_bad_rows,
+    );
     let target = match &args.out {
         None => {
             let lock = session::lock_run(&src)?;
@@ -80,6 +85,7 @@ pub async fn analyze(args: AnalyzeArgs, printer: &Printer) -> Result<Code, Failu
                     .into_iter()
                     .collect(),
                 copy_of: None,
+                written: Written::default(),
             }
         }
         Some(out) => copy_target(&src, out)?,
@@ -100,6 +106,7 @@ pub async fn analyze(args: AnalyzeArgs, printer: &Printer) -> Result<Code, Failu
         crate::steps::bot_logs::forced_format(&bot),
         bot.skip_bad_rows,
         true,
+        &parsed,
     )
     .map_err(|m| {
         Failure::usage(m).with_hint(
@@ -107,11 +114,12 @@ pub async fn analyze(args: AnalyzeArgs, printer: &Printer) -> Result<Code, Failu
         )
     })?;
     let rd = rundir.clone();
-    let (inv, files) =
-        tokio::task::spawn_blocking(move || investigation::write_reports(&rd, &thresholds, excel))
-            .await
-            .map_err(|e| Failure::run(format!("analysis crashed: {e}")))?
-            .map_err(Failure::run)?;
+    let (inv, files) = tokio::task::spawn_blocking(move || {
+        investigation::write_reports_with(&rd, &thresholds, excel, parsed)
+    })
+    .await
+    .map_err(|e| Failure::run(format!("analysis crashed: {e}")))?
+    .map_err(Failure::run)?;
     let summary = investigation::summary(&inv);
     journal
         .record(&Event::Analyze(events::Analyze {
@@ -121,7 +129,7 @@ pub async fn analyze(args: AnalyzeArgs, printer: &Printer) -> Result<Code, Failu
         }))
         .map_err(|e| Failure::run(e.to_string()))?;
     drop(journal);
-    session::seal(&dir)?;
+    session::seal_with(&dir, &target.written)?;
     printer.out(&format!(
         "{} of {} orders flagged as unauthorized ({} for review); {}",
         summary["flagged_count"],
@@ -157,7 +165,10 @@ pub async fn analyze(args: AnalyzeArgs, printer: &Printer) -> Result<Code, Failu
 fn copy_target(src: &Path, out: &Path) -> Result<Target, Failure> {
     // Readers share: no writer can change the source while it is copied.
     let _reading = RunLock::shared(src).map_err(session::lock_failure)?;
-    let pf = crate::report::verify::preflight(src).map_err(|e| Failure::usage(e.to_string()))?;
+    // Not a directory: the preflight's own error, before anything is created.
+    if !std::fs::symlink_metadata(src).is_ok_and(|m| m.is_dir()) {
+        crate::report::verify::preflight(src).map_err(|e| Failure::usage(e.to_string()))?;
+    }
     let src_journal = src.join(journal::FILE_NAME);
     let (kept, kept_bytes) = journal::verified_prefix(&src_journal)
         .map_err(|e| Failure::usage(format!("{}: {e}", src.display())))?;
@@ -185,13 +196,6 @@ fn copy_target(src: &Path, out: &Path) -> Result<Target, Failure> {
         ))
     })?;
     let lock = session::lock_run(&dst)?;
-    // A raw response that does not match its own sidecar is not evidence the analysis can use
-    // (the rebuild would leave it out anyway): it is kept, under unverified/, and named.
-    let aside: BTreeSet<String> = crate::report::verify::raw_mismatches(src, &BTreeMap::new())
-        .map_err(|e| Failure::run(e.to_string()))?
-        .into_iter()
-        .flat_map(|m| [m.sidecar, m.body])
-        .collect();
     let io = |what: &Path, e: std::io::Error| {
         Failure::run(format!(
             "copying into {}: {}: {e}",
@@ -200,18 +204,14 @@ fn copy_target(src: &Path, out: &Path) -> Result<Target, Failure> {
         ))
     };
     let mut copied = 0usize;
-    // Trusted timestamps vouch for the source as it was stamped: they carry over to the copy
-    // only when the source still matches its seal.
-    let timestamps_left_out =
-        !pf.ok() && std::fs::symlink_metadata(src.join(crate::report::timestamp::DIR)).is_ok();
+    // Every file is read once: copied, and hashed as it is copied. The source is checked
+    // against its seal with those hashes (of the bytes copied, under the shared lock), and the
+    // seal of the new bundle takes them (of the bytes written, so a later change still shows
+    // as a mismatch) instead of reading a million orders' worth of files twice more.
+    let mut written = Written::default();
+    let mut to_sync = Vec::new();
     for f in walk(src).map_err(|e| Failure::run(e.to_string()))? {
         let base = f.rel.rsplit('/').next().unwrap_or_default();
-        if timestamps_left_out
-            && f.rel
-                .starts_with(&format!("{}/", crate::report::timestamp::DIR))
-        {
-            continue;
-        }
         if outside_seal(&f.rel, &f.kind)
             || f.kind != FoundKind::File
             || f.rel == journal::FILE_NAME
@@ -219,18 +219,66 @@ fn copy_target(src: &Path, out: &Path) -> Result<Target, Failure> {
         {
             continue;
         }
-        let rel = if aside.contains(&f.rel) {
-            format!("{UNVERIFIED}/{}", f.rel)
-        } else {
-            f.rel.clone()
-        };
-        let to = fsutil::safe_join(&dst, &rel).map_err(|e| io(&f.abs, e))?;
+        let to = fsutil::safe_join(&dst, &f.rel).map_err(|e| io(&f.abs, e))?;
         if let Some(parent) = to.parent() {
             fsutil::create_private_dir(parent).map_err(|e| io(parent, e))?;
         }
-        fsutil::copy_private(&f.abs, &to).map_err(|e| io(&f.abs, e))?;
+        let sha = fsutil::copy_private_unsynced(&f.abs, &to).map_err(|e| io(&f.abs, e))?;
+        written.add(&f.rel, &to, sha).map_err(|e| io(&to, e))?;
+        to_sync.push(to);
         copied += 1;
     }
+    let pf = crate::report::verify::preflight_known(src, &written.hashes())
+        .map_err(|e| Failure::usage(e.to_string()))?;
+    // Trusted timestamps vouch for the source as it was stamped: they carry over to the copy
+    // only when the source still matches its seal.
+    let timestamps_left_out =
+        !pf.ok() && std::fs::symlink_metadata(src.join(crate::report::timestamp::DIR)).is_ok();
+    if timestamps_left_out {
+        let prefix = format!("{}/", crate::report::timestamp::DIR);
+        for rel in written.hashes().keys().filter(|r| r.starts_with(&prefix)) {
+            written.forget(rel);
+            copied -= 1;
+        }
+        let stamps = dst.join(crate::report::timestamp::DIR);
+        to_sync.retain(|p| !p.starts_with(&stamps));
+        if std::fs::symlink_metadata(&stamps).is_ok() {
+            std::fs::remove_dir_all(&stamps).map_err(|e| io(&stamps, e))?;
+        }
+    }
+    // A raw response that does not match its own sidecar is not evidence the analysis can use
+    // (the rebuild would leave it out anyway): it is kept, under unverified/, and named. The
+    // copy is checked with the hashes of the bytes copied: what the source held when read.
+    let known: BTreeMap<String, String> = written.hashes();
+    let aside: BTreeSet<String> = crate::report::verify::raw_mismatches(&dst, &known)
+        .map_err(|e| Failure::run(e.to_string()))?
+        .into_iter()
+        .flat_map(|m| [m.sidecar, m.body])
+        .collect();
+    for rel in &aside {
+        let (Ok(from), Ok(to)) = (
+            fsutil::safe_join(&dst, rel),
+            fsutil::safe_join(&dst, &format!("{UNVERIFIED}/{rel}")),
+        ) else {
+            continue;
+        };
+        if std::fs::symlink_metadata(&from).is_err() {
+            continue;
+        }
+        if let Some(parent) = to.parent() {
+            fsutil::create_private_dir(parent).map_err(|e| io(parent, e))?;
+        }
+        std::fs::rename(&from, &to).map_err(|e| io(&from, e))?;
+        if let Some(w) = written.forget(rel) {
+            written
+                .add(&format!("{UNVERIFIED}/{rel}"), &to, w.sha256)
+                .map_err(|e| io(&to, e))?;
+        }
+        if let Some(p) = to_sync.iter_mut().find(|p| **p == from) {
+            *p = to;
+        }
+    }
+    fsutil::sync_files(&to_sync).map_err(|e| io(&dst, e))?;
     fsutil::write_private(&dst.join(journal::FILE_NAME), &journal_bytes[..kept_bytes])
         .map_err(|e| io(&src_journal, e))?;
     let set_aside = journal_bytes.len() - kept_bytes;
@@ -255,5 +303,6 @@ fn copy_target(src: &Path, out: &Path) -> Result<Target, Failure> {
         _lock: lock,
         first_entries: vec![Event::Copy(record)],
         copy_of: Some((name, pf.problems)),
+        written,
     })
 }

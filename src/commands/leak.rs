@@ -104,17 +104,27 @@ pub(crate) fn inputs_of(
 pub fn check_bot_logs(
     exchange: &'static crate::exchange::Descriptor,
     args: &crate::cli::BotLogArgs,
-) -> Result<(), Failure> {
+) -> Result<Vec<crate::analysis::BotLog>, Failure> {
     let forced = crate::steps::bot_logs::forced_format(args);
+    let mut logs = Vec::with_capacity(args.bot_logs.len());
     for (i, p) in args.bot_logs.iter().enumerate() {
         let bytes = std::fs::read(p)
             .map_err(|e| Failure::usage(format!("--bot-log {}: {e}", p.display())))?;
-        crate::analysis::import::parse_bytes(exchange, p, p, &bytes, forced, args.skip_bad_rows, i)
-            .map_err(|e| {
-                Failure::usage(e.to_string()).with_hint(
+        let log = crate::analysis::import::parse_bytes(
+            exchange,
+            p,
+            p,
+            &bytes,
+            forced,
+            args.skip_bad_rows,
+            i,
+        )
+        .map_err(|e| {
+            Failure::usage(e.to_string()).with_hint(
                 "fix the bot log, force its format with --bot-log-format, or pass --skip-bad-rows",
             )
-            })?;
+        })?;
+        logs.push(log);
     }
-    Ok(())
+    Ok(logs)
 }

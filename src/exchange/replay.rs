@@ -14,7 +14,8 @@
 //! unless the caller asks to skip and note it; a read the live client retried is superseded
 //! by its retry's answer.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 use std::path::{Path, PathBuf};
 
 use super::{
@@ -149,11 +150,52 @@ pub fn sidecars(run_dir: &Path) -> Result<Vec<RawSidecar>, ReplayError> {
     Ok(out)
 }
 
+/// Every order seen, by id, in the order first seen: the index holds a 64-bit hash of each id
+/// (ids that share a hash go to `spill`), not a second copy of every id, and the list becomes
+/// the history's own list at the end (no second vector of a million orders).
+#[derive(Default)]
+struct Orders {
+    list: Vec<Order>,
+    /// The recording sequence of the record each order in `list` was last taken from.
+    seqs: Vec<u64>,
+    by_hash: HashMap<u64, u32>,
+    spill: HashMap<String, u32>,
+}
+
+impl Orders {
+    fn hash(id: &str) -> u64 {
+        // Fixed keys: the same id always hashes the same within a run; collisions go to `spill`.
+        BuildHasherDefault::<DefaultHasher>::default().hash_one(id)
+    }
+
+    fn slot(&self, id: &str, h: u64) -> Option<usize> {
+        match self.by_hash.get(&h) {
+            Some(&i) if self.list[i as usize].id == id => Some(i as usize),
+            Some(_) => self.spill.get(id).map(|&i| i as usize),
+            None => None,
+        }
+    }
+
+    fn insert(&mut self, seq: u64, o: Order, h: u64) {
+        let i = u32::try_from(self.list.len()).expect("fewer than 2^32 orders in one run");
+        match self.by_hash.entry(h) {
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(i);
+            }
+            std::collections::hash_map::Entry::Occupied(_) => {
+                self.spill.insert(o.id.clone(), i);
+            }
+        }
+        self.list.push(o);
+        self.seqs.push(seq);
+    }
+}
+
 /// The merge of decoded records into a [`History`].
 #[derive(Default)]
 struct Acc {
     history: History,
-    orders: BTreeMap<String, (u64, Order)>,
+    orders: Orders,
     fills: BTreeMap<String, Fill>,
     withdrawals: BTreeMap<String, Transfer>,
     deposits: BTreeMap<String, Transfer>,
@@ -162,25 +204,25 @@ struct Acc {
 }
 
 impl Acc {
-    fn order(&mut self, seq: u64, o: Order) {
-        match self.orders.get_mut(&o.id) {
-            Some((s, old)) if *s <= seq => {
-                // The later record wins; fields only some endpoints send are kept.
-                let mut o = o;
-                if o.executed_funds.is_none() {
-                    o.executed_funds = old.executed_funds;
-                }
-                if o.client_id.is_none() {
-                    o.client_id = old.client_id.clone();
-                }
-                *s = seq;
-                *old = o;
-            }
-            Some(_) => {}
-            None => {
-                self.orders.insert(o.id.clone(), (seq, o));
-            }
+    fn order(&mut self, seq: u64, mut o: Order) {
+        let h = Orders::hash(&o.id);
+        let Some(i) = self.orders.slot(&o.id, h) else {
+            self.orders.insert(seq, o, h);
+            return;
+        };
+        if self.orders.seqs[i] > seq {
+            return;
         }
+        // The later record wins; fields only some endpoints send are kept.
+        let old = &mut self.orders.list[i];
+        if o.executed_funds.is_none() {
+            o.executed_funds = old.executed_funds;
+        }
+        if o.client_id.is_none() {
+            o.client_id = old.client_id.take();
+        }
+        self.orders.seqs[i] = seq;
+        *old = o;
     }
 
     fn apply(&mut self, seq: u64, decoded: Decoded) {
@@ -261,8 +303,16 @@ impl Acc {
     }
 
     fn finish(mut self) -> History {
-        let mut orders: Vec<Order> = self.orders.into_values().map(|(_, o)| o).collect();
-        orders.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+        // The index goes first: only the list of orders itself lives on, sorted in place (ids
+        // are unique, so an unstable sort gives the one order).
+        let Orders {
+            list: mut orders,
+            seqs,
+            by_hash,
+            spill,
+        } = self.orders;
+        drop((seqs, by_hash, spill));
+        orders.sort_unstable_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
         let mut fills: Vec<Fill> = self.fills.into_values().collect();
         fills.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
         let newest_first = |mut v: Vec<Transfer>| {
@@ -564,5 +614,80 @@ pub fn provenance(side: &RawSidecar) -> Provenance {
     Provenance {
         raw_file: side.body_file.clone(),
         raw_sha256: side.body_sha256.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exchange::{Market, OrderState, OrderType, Side};
+    use rust_decimal::Decimal;
+
+    fn order(id: &str, minute: i64, funds: Option<i64>, client: Option<&str>) -> Order {
+        let at = chrono::DateTime::from_timestamp(1_700_000_000 + minute * 60, 0).unwrap();
+        Order {
+            id: id.into(),
+            client_id: client.map(Into::into),
+            market: Market::new("AAA-BBB", "BBB", "AAA"),
+            side: Side::Buy,
+            order_type: OrderType::Limit,
+            native_type: "limit".into(),
+            state: OrderState::Done,
+            price: Some(Decimal::ONE),
+            quote_amount: None,
+            volume: Some(Decimal::ONE),
+            remaining_volume: None,
+            executed_volume: Decimal::ONE,
+            executed_funds: funds.map(Decimal::from),
+            paid_fee: Decimal::ZERO,
+            created_at: at,
+            created_at_local: at.to_rfc3339(),
+            trades_count: 1,
+            provenance: None,
+        }
+    }
+
+    /// Two ids whose index hashes collide are still two orders, each found by its own id, and
+    /// the later record of each wins (keeping what only the earlier one sent).
+    #[test]
+    fn orders_sharing_an_index_hash_stay_apart() {
+        let mut o = Orders::default();
+        o.insert(1, order("a", 2, Some(5), Some("mine")), 7);
+        assert_eq!(o.slot("b", 7), None, "same hash, other id: not found");
+        o.insert(2, order("b", 1, None, None), 7);
+        assert_eq!(o.slot("a", 7), Some(0));
+        assert_eq!(o.slot("b", 7), Some(1));
+        assert_eq!(o.slot("c", 7), None);
+        assert_eq!(o.slot("a", 8), None);
+
+        let mut acc = Acc {
+            orders: o,
+            ..Acc::default()
+        };
+        // The real hashes of "a" and "b" differ from 7: record them under their own hash too.
+        let (ha, hb) = (Orders::hash("a"), Orders::hash("b"));
+        acc.orders.by_hash.insert(ha, 0);
+        acc.orders.by_hash.insert(hb, 1);
+        let mut later = order("a", 2, None, None);
+        later.state = OrderState::Cancelled;
+        acc.order(3, later);
+        let mut stale = order("b", 1, None, None);
+        stale.state = OrderState::Cancelled;
+        acc.order(0, stale);
+        let h = acc.finish();
+        let ids: Vec<&str> = h.orders.iter().map(|o| o.id.as_str()).collect();
+        assert_eq!(ids, ["b", "a"], "sorted by creation time");
+        assert_eq!(
+            h.orders[0].state,
+            OrderState::Done,
+            "an earlier record loses"
+        );
+        assert_eq!(
+            h.orders[1].state,
+            OrderState::Cancelled,
+            "the later record wins"
+        );
+        assert_eq!(h.orders[1].executed_funds, Some(Decimal::from(5)));
+        assert_eq!(h.orders[1].client_id.as_deref(), Some("mine"));
     }
 }

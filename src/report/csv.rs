@@ -138,10 +138,55 @@ pub const BALANCE_COLUMNS: &[&str] = &[
     "unit_currency",
 ];
 
-/// Collects rows; text cells are neutralised, numeric ones written as they are.
-struct Sheet {
+/// Where a sheet's bytes go, a run of whole records at a time: a file of the bundle (a
+/// [`crate::fsutil::PieceWriter`], which redacts each run) or memory.
+pub trait Sink {
+    fn put(&mut self, records: &[u8]) -> std::io::Result<()>;
+}
+
+impl Sink for Vec<u8> {
+    fn put(&mut self, records: &[u8]) -> std::io::Result<()> {
+        self.extend_from_slice(records);
+        Ok(())
+    }
+}
+
+impl Sink for crate::fsutil::PieceWriter {
+    fn put(&mut self, records: &[u8]) -> std::io::Result<()> {
+        self.piece(records)
+    }
+}
+
+/// Bytes a sheet handed over since its last whole record went to the sink. `flush` is only
+/// called after a whole record (and by the CSV writer when it is done), so the sink always
+/// gets whole records: a million-row sheet is never held in memory.
+struct Records<'s> {
+    buf: Vec<u8>,
+    sink: &'s mut dyn Sink,
+}
+
+impl std::io::Write for Records<'_> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if !self.buf.is_empty() {
+            self.sink.put(&self.buf)?;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+}
+
+/// How many bytes of whole records a sheet gathers before handing them to its sink.
+const RECORDS_CHUNK: usize = 1 << 20;
+
+/// Writes rows to a sink; text cells are neutralised, numeric ones written as they are.
+struct Sheet<'s> {
     file: &'static str,
-    w: csv::Writer<Vec<u8>>,
+    w: csv::Writer<Records<'s>>,
 }
 
 enum Cell {
@@ -158,13 +203,18 @@ fn n(s: impl Into<String>) -> Cell {
     Cell::Num(s.into())
 }
 
-impl Sheet {
-    fn new(file: &'static str, header: &[&str], opts: &ReportOptions) -> Result<Self, ReportError> {
-        let mut buf = Vec::new();
+impl<'s> Sheet<'s> {
+    fn new(
+        file: &'static str,
+        header: &[&str],
+        opts: &ReportOptions,
+        sink: &'s mut dyn Sink,
+    ) -> Result<Self, ReportError> {
+        let mut buf = Vec::with_capacity(RECORDS_CHUNK + (64 << 10));
         if opts.excel {
             buf.extend_from_slice("\u{FEFF}".as_bytes());
         }
-        let mut w = csv::WriterBuilder::new().from_writer(buf);
+        let mut w = csv::WriterBuilder::new().from_writer(Records { buf, sink });
         w.write_record(header).map_err(|e| csv_err(file, e))?;
         Ok(Sheet { file, w })
     }
@@ -177,15 +227,24 @@ impl Sheet {
                 Cell::Num(s) => s,
             })
             .collect();
-        self.w.write_record(&rec).map_err(|e| csv_err(self.file, e))
+        self.w
+            .write_record(&rec)
+            .map_err(|e| csv_err(self.file, e))?;
+        if self.w.get_ref().buf.len() >= RECORDS_CHUNK {
+            self.flush()?;
+        }
+        Ok(())
     }
 
-    fn finish(self) -> Result<Vec<u8>, ReportError> {
-        let file = self.file;
-        self.w.into_inner().map_err(|e| ReportError::Csv {
-            file: file.into(),
-            message: e.to_string(),
+    fn flush(&mut self) -> Result<(), ReportError> {
+        self.w.flush().map_err(|source| ReportError::Write {
+            path: self.file.into(),
+            source,
         })
+    }
+
+    fn finish(mut self) -> Result<(), ReportError> {
+        self.flush()
     }
 }
 
@@ -214,8 +273,12 @@ fn type_normalized(o: &Order) -> String {
 /// (`row_kind` = `fill`: price, volume, funds, fee, deviation and loss are the fill's, against
 /// the order's reference price), else one row for the order (`row_kind` = `order`: the
 /// order's figures and analysis' estimate).
-pub fn unauthorized_trades(j: &Joined<'_>, opts: &ReportOptions) -> Result<Vec<u8>, ReportError> {
-    let mut s = Sheet::new("unauthorized_trades.csv", UNAUTHORIZED_COLUMNS, opts)?;
+pub fn unauthorized_trades(
+    j: &Joined<'_>,
+    opts: &ReportOptions,
+    out: &mut dyn Sink,
+) -> Result<(), ReportError> {
+    let mut s = Sheet::new("unauthorized_trades.csv", UNAUTHORIZED_COLUMNS, opts, out)?;
     let input = j.input;
     for (o, v) in j.flagged() {
         // What follows the identifying columns, the same for every row of the order.
@@ -324,8 +387,8 @@ fn fee_cells(j: &Joined<'_>, o: &Order, f: &crate::exchange::Fill) -> (String, &
 }
 
 /// `orders.csv`: every order of the window, flagged or not, with its match and verdict.
-pub fn orders(j: &Joined<'_>, opts: &ReportOptions) -> Result<Vec<u8>, ReportError> {
-    let mut s = Sheet::new("orders.csv", ORDER_COLUMNS, opts)?;
+pub fn orders(j: &Joined<'_>, opts: &ReportOptions, out: &mut dyn Sink) -> Result<(), ReportError> {
+    let mut s = Sheet::new("orders.csv", ORDER_COLUMNS, opts, out)?;
     let input = j.input;
     for (o, v) in &j.orders {
         let (rf, rs) = prov(&o.provenance);
@@ -380,8 +443,8 @@ pub fn orders(j: &Joined<'_>, opts: &ReportOptions) -> Result<Vec<u8>, ReportErr
 }
 
 /// `fills.csv`: every known fill, with whether its order was flagged.
-pub fn fills(j: &Joined<'_>, opts: &ReportOptions) -> Result<Vec<u8>, ReportError> {
-    let mut s = Sheet::new("fills.csv", FILL_COLUMNS, opts)?;
+pub fn fills(j: &Joined<'_>, opts: &ReportOptions, out: &mut dyn Sink) -> Result<(), ReportError> {
+    let mut s = Sheet::new("fills.csv", FILL_COLUMNS, opts, out)?;
     let flagged: BTreeSet<&str> = j.flagged().map(|(o, _)| o.id.as_str()).collect();
     let orders: std::collections::BTreeMap<&str, &Order> =
         j.orders.iter().map(|(o, _)| (o.id.as_str(), *o)).collect();
@@ -418,8 +481,9 @@ pub fn transfers(
     list: &[Transfer],
     file: &'static str,
     opts: &ReportOptions,
-) -> Result<Vec<u8>, ReportError> {
-    let mut s = Sheet::new(file, TRANSFER_COLUMNS, opts)?;
+    out: &mut dyn Sink,
+) -> Result<(), ReportError> {
+    let mut s = Sheet::new(file, TRANSFER_COLUMNS, opts, out)?;
     let mut sorted: Vec<&Transfer> = list.iter().collect();
     sorted.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
     for tr in sorted {
@@ -450,8 +514,12 @@ pub fn transfers(
 }
 
 /// `balances.csv`: balances at the start and at the end of the run (`when`), by currency.
-pub fn balances(input: &AnalysisInput, opts: &ReportOptions) -> Result<Vec<u8>, ReportError> {
-    let mut s = Sheet::new("balances.csv", BALANCE_COLUMNS, opts)?;
+pub fn balances(
+    input: &AnalysisInput,
+    opts: &ReportOptions,
+    out: &mut dyn Sink,
+) -> Result<(), ReportError> {
+    let mut s = Sheet::new("balances.csv", BALANCE_COLUMNS, opts, out)?;
     for (when, list) in [
         ("start", &input.balances_start),
         ("end", &input.balances_end),

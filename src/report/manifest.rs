@@ -205,6 +205,81 @@ pub(crate) fn outside_seal(rel: &str, kind: &FoundKind) -> bool {
 /// bundle, when `journal.jsonl` is missing, empty or its chain does not verify, and when a raw
 /// response does not match its sidecar.
 pub fn seal(run_dir: &Path) -> Result<Manifest, ReportError> {
+    seal_with(run_dir, &Written::default())
+}
+
+/// What this process wrote into a bundle and hashed as it wrote it: relative path → the file
+/// as it was left ([`WrittenFile`]). [`seal_with`] takes such a hash instead of reading the
+/// file again only while the file is still that same file (same inode, size and modification
+/// time); anything else is read and hashed.
+#[derive(Debug, Clone, Default)]
+pub struct Written(std::collections::BTreeMap<String, WrittenFile>);
+
+/// A file as its writer left it, with the SHA-256 of the bytes it wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WrittenFile {
+    pub sha256: String,
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime_ns: i128,
+}
+
+impl WrittenFile {
+    fn stamp(meta: &std::fs::Metadata) -> (u64, u64, u64, i128) {
+        use std::os::unix::fs::MetadataExt;
+        (
+            meta.dev(),
+            meta.ino(),
+            meta.size(),
+            meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128,
+        )
+    }
+}
+
+impl Written {
+    /// Records that `abs` (at `rel` in the bundle) now holds bytes with SHA-256 `sha256`.
+    pub fn add(&mut self, rel: &str, abs: &Path, sha256: String) -> std::io::Result<()> {
+        let (dev, ino, size, mtime_ns) = WrittenFile::stamp(&std::fs::symlink_metadata(abs)?);
+        self.0.insert(
+            rel.to_string(),
+            WrittenFile {
+                sha256,
+                dev,
+                ino,
+                size,
+                mtime_ns,
+            },
+        );
+        Ok(())
+    }
+
+    /// Relative path → SHA-256 of every file recorded.
+    pub fn hashes(&self) -> std::collections::BTreeMap<String, String> {
+        self.0
+            .iter()
+            .map(|(rel, w)| (rel.clone(), w.sha256.clone()))
+            .collect()
+    }
+
+    /// Forgets `rel` (the file was moved or is about to be rewritten).
+    pub fn forget(&mut self, rel: &str) -> Option<WrittenFile> {
+        self.0.remove(rel)
+    }
+
+    /// The hash recorded for `rel`, while `abs` is still the file that was written.
+    fn still(&self, rel: &str, abs: &Path) -> Option<(u64, String)> {
+        let w = self.0.get(rel)?;
+        let meta = std::fs::symlink_metadata(abs).ok()?;
+        let (dev, ino, size, mtime_ns) = WrittenFile::stamp(&meta);
+        (meta.is_file() && (dev, ino, size, mtime_ns) == (w.dev, w.ino, w.size, w.mtime_ns))
+            .then(|| (w.size, w.sha256.clone()))
+    }
+}
+
+/// [`seal`], taking the hashes of the files this process `written` (while they are unchanged)
+/// instead of reading them again.
+pub fn seal_with(run_dir: &Path, written: &Written) -> Result<Manifest, ReportError> {
     let jpath = run_dir.join(journal::FILE_NAME);
     if !jpath.is_file() {
         return Err(ReportError::NoJournal {
@@ -234,7 +309,10 @@ pub fn seal(run_dir: &Path) -> Result<Manifest, ReportError> {
             }
             FoundKind::File => {}
         }
-        let (size, sha) = hash_file(&f.abs)?;
+        let (size, sha) = match written.still(&f.rel, &f.abs) {
+            Some(known) => known,
+            None => hash_file(&f.abs)?,
+        };
         sums.push_str(&sums_line(&sha, &f.rel));
         files.push(ManifestFile {
             path: f.rel,
@@ -288,5 +366,33 @@ mod tests {
         }
         assert!(parse_sums_line("zz  x").is_none());
         assert!(parse_sums_line(&format!("{hex} x")).is_none());
+    }
+
+    /// The seal takes a hash recorded at write time only while the file is the one written:
+    /// a file replaced since (same size, new content) is read again, so the seal states what
+    /// is on disk; and the hash taken is what the writer wrote, so a file changed in place
+    /// afterwards shows as a mismatch instead of being sealed over.
+    #[test]
+    fn written_hashes_are_used_only_for_the_file_as_written() {
+        let t = tempfile::tempdir().unwrap();
+        let dir = t.path();
+        let j = crate::engine::journal::Journal::create(dir).unwrap();
+        j.append("run_start", serde_json::json!({})).unwrap();
+        drop(j);
+        let a = dir.join("a.txt");
+        let b = dir.join("b.txt");
+        fsutil::write_private(&a, b"same size 1").unwrap();
+        fsutil::write_private(&b, b"same size 1").unwrap();
+        let mut written = Written::default();
+        let sha = fsutil::sha256_hex(b"same size 1");
+        written.add("a.txt", &a, sha.clone()).unwrap();
+        written.add("b.txt", &b, sha.clone()).unwrap();
+        // b is replaced (a new file, same size) after it was recorded.
+        fsutil::write_private(&b, b"same size 2").unwrap();
+        let m = seal_with(dir, &written).unwrap();
+        let of = |p: &str| m.files.iter().find(|f| f.path == p).unwrap().sha256.clone();
+        assert_eq!(of("a.txt"), sha);
+        assert_eq!(of("b.txt"), fsutil::sha256_hex(b"same size 2"));
+        assert!(crate::report::verify::verify(dir).unwrap().ok);
     }
 }

@@ -116,21 +116,36 @@ pub fn write_bundle(
     let opts = &ReportOptions {
         excel: opts.excel || joined.language().is_some_and(|l| l != "en"),
     };
+    let mut written: Vec<String> = Vec::with_capacity(BUNDLE_FILES.len());
+    // The CSVs go to their files as they are made (a million orders are never one buffer),
+    // each atomically: a temp file put in place once complete.
+    let mut sheet = |rel: &str,
+                     make: &mut dyn FnMut(&mut dyn csv::Sink) -> Result<(), ReportError>|
+     -> Result<String, ReportError> {
+        debug_assert!(BUNDLE_FILES.contains(&rel), "{rel} not in BUNDLE_FILES");
+        let write_err = |source| ReportError::Write {
+            path: rel.to_string(),
+            source,
+        };
+        let mut out = rundir.write_pieces(rel).map_err(write_err)?;
+        make(&mut out)?;
+        let sha = out.commit_hashed().map_err(write_err)?;
+        written.push(rel.to_string());
+        Ok(sha)
+    };
+    let unauthorized_sha = sheet("unauthorized_trades.csv", &mut |o| {
+        csv::unauthorized_trades(&joined, opts, o)
+    })?;
+    sheet("orders.csv", &mut |o| csv::orders(&joined, opts, o))?;
+    sheet("fills.csv", &mut |o| csv::fills(&joined, opts, o))?;
+    sheet("withdrawals.csv", &mut |o| {
+        csv::transfers(&joined, &input.withdrawals, "withdrawals.csv", opts, o)
+    })?;
+    sheet("deposits.csv", &mut |o| {
+        csv::transfers(&joined, &input.deposits, "deposits.csv", opts, o)
+    })?;
+    sheet("balances.csv", &mut |o| csv::balances(input, opts, o))?;
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
-    let unauthorized = csv::unauthorized_trades(&joined, opts)?;
-    let unauthorized_sha = crate::fsutil::sha256_hex(&unauthorized);
-    files.push(("unauthorized_trades.csv".into(), unauthorized));
-    files.push(("orders.csv".into(), csv::orders(&joined, opts)?));
-    files.push(("fills.csv".into(), csv::fills(&joined, opts)?));
-    files.push((
-        "withdrawals.csv".into(),
-        csv::transfers(&joined, &input.withdrawals, "withdrawals.csv", opts)?,
-    ));
-    files.push((
-        "deposits.csv".into(),
-        csv::transfers(&joined, &input.deposits, "deposits.csv", opts)?,
-    ));
-    files.push(("balances.csv".into(), csv::balances(input, opts)?));
     files.push(("keys.json".into(), json::keys_json(facts, input, result)));
     files.push(("analysis.json".into(), json::analysis_json(facts, &joined)));
     let report = view::build(facts, &joined, &unauthorized_sha);
@@ -140,7 +155,6 @@ pub fn write_bundle(
         "support_ticket.md".into(),
         ticket::render(&report)?.into_bytes(),
     ));
-    let mut written = Vec::with_capacity(files.len());
     for (rel, bytes) in files {
         debug_assert!(
             BUNDLE_FILES.contains(&rel.as_str()),

@@ -110,6 +110,16 @@ pub struct ChangedFile {
 /// Verifies the bundle at `run_dir`. `Err` only when it is not a bundle at all (no directory,
 /// no `SHA256SUMS`); every mismatch is reported in the [`VerifyReport`].
 pub fn verify(run_dir: &Path) -> Result<VerifyReport, ReportError> {
+    verify_known(run_dir, &BTreeMap::new())
+}
+
+/// [`verify`], taking the SHA-256 of the files in `known` (relative path → hex) instead of
+/// reading them again: hashes the caller computed from the bytes it has just read from
+/// `run_dir` (a copy hashes what it copies), so what is checked is what the caller holds.
+fn verify_known(
+    run_dir: &Path,
+    known: &BTreeMap<String, String>,
+) -> Result<VerifyReport, ReportError> {
     let not_bundle = |reason: &str| ReportError::NotABundle {
         path: run_dir.to_path_buf(),
         reason: reason.into(),
@@ -167,8 +177,8 @@ pub fn verify(run_dir: &Path) -> Result<VerifyReport, ReportError> {
         }
     }
 
-    // Hashes computed here, reused by the raw sidecar check.
-    let mut hashed: BTreeMap<String, String> = BTreeMap::new();
+    // Hashes computed here (or known), reused by the raw sidecar check.
+    let mut hashed: BTreeMap<String, String> = known.clone();
     for (path, expected) in &listed {
         let abs = match fsutil::safe_join(run_dir, path) {
             Ok(p) => p,
@@ -192,7 +202,7 @@ pub fn verify(run_dir: &Path) -> Result<VerifyReport, ReportError> {
                 found: "not a regular file".into(),
             }),
             Ok(_) => {
-                let (_, found) = hash_file(&abs)?;
+                let found = known_or_hash(known, path, &abs)?;
                 rep.checked += 1;
                 hashed.insert(path.clone(), found.clone());
                 if &found != expected {
@@ -435,9 +445,32 @@ fn prefix_with_hash(journal: &[u8], sha: &str) -> Option<usize> {
     None
 }
 
+/// The hash of `rel` (at `abs`): from `known` when the caller read it, else read here.
+fn known_or_hash(
+    known: &BTreeMap<String, String>,
+    rel: &str,
+    abs: &Path,
+) -> Result<String, ReportError> {
+    match known.get(rel) {
+        Some(h) => Ok(h.clone()),
+        None => Ok(hash_file(abs)?.1),
+    }
+}
+
 /// Runs the checks a command must pass before it writes into (and re-seals) the bundle at
 /// `run_dir`. `Err` only when it is not a directory at all.
 pub fn preflight(run_dir: &Path) -> Result<Preflight, ReportError> {
+    preflight_known(run_dir, &BTreeMap::new())
+}
+
+/// [`preflight`], taking the SHA-256 of the files in `known` (relative path → hex) instead of
+/// reading them again: only hashes the caller computed from the bytes it has just read from
+/// `run_dir` while no writer could change it (`respond analyze` hashes each file as it copies
+/// it, under the source's shared lock), so the check covers the bytes the caller holds.
+pub fn preflight_known(
+    run_dir: &Path,
+    known: &BTreeMap<String, String>,
+) -> Result<Preflight, ReportError> {
     match std::fs::symlink_metadata(run_dir) {
         Ok(m) if m.is_dir() => {}
         _ => {
@@ -483,7 +516,7 @@ pub fn preflight(run_dir: &Path) -> Result<Preflight, ReportError> {
     };
     if sums.is_none() && manifest.is_none() {
         problems.extend(
-            check_raw(run_dir, &BTreeMap::new())?
+            check_raw(run_dir, known)?
                 .into_iter()
                 .map(|r| format!("raw       {}", terminal(&r))),
         );
@@ -562,7 +595,7 @@ pub fn preflight(run_dir: &Path) -> Result<Preflight, ReportError> {
                     terminal(path)
                 )),
                 Ok(_) => {
-                    let (_, found) = hash_file(&abs)?;
+                    let found = known_or_hash(known, path, &abs)?;
                     if &found != expected {
                         problems.push(format!(
                             "changed   {} (sealed sha256 {expected}, found {found})",
@@ -573,7 +606,7 @@ pub fn preflight(run_dir: &Path) -> Result<Preflight, ReportError> {
             }
         }
         problems.extend(
-            check_raw(run_dir, &BTreeMap::new())?
+            check_raw(run_dir, known)?
                 .into_iter()
                 .map(|r| format!("raw       {}", terminal(&r))),
         );
@@ -586,7 +619,7 @@ pub fn preflight(run_dir: &Path) -> Result<Preflight, ReportError> {
                 .into(),
         );
     }
-    match verify(run_dir) {
+    match verify_known(run_dir, known) {
         Ok(rep) => {
             for line in rep.problem_lines() {
                 let tolerated = manifest.is_none()

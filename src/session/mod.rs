@@ -568,7 +568,13 @@ pub fn reopen_entry(pf: &Preflight, by: &str) -> Option<serde_json::Value> {
 /// Writes SHA256SUMS and manifest.json: the last write of every run. A raw response that no
 /// longer matches its sidecar is never sealed over (exit 3).
 pub fn seal(dir: &Path) -> Result<(), Failure> {
-    crate::report::seal(dir).map(|_| ()).map_err(|e| {
+    seal_with(dir, &crate::report::manifest::Written::default())
+}
+
+/// [`seal`], with the hashes of files this process wrote and hashed as it wrote them
+/// ([`crate::report::manifest::seal_with`]).
+pub fn seal_with(dir: &Path, written: &crate::report::manifest::Written) -> Result<(), Failure> {
+    crate::report::manifest::seal_with(dir, written).map(|_| ()).map_err(|e| {
         let shown = dir.display();
         let code = match e {
             crate::report::ReportError::RawMismatch { .. } => Code::EvidenceMismatch,

@@ -460,3 +460,51 @@ fn a_resume_after_an_interrupted_reanalysis_rewrites_the_reports_before_sealing(
     assert!(std::fs::read(copy.join("report.md")).unwrap() == rebuilt);
     assert_eq!(read_all(&copy, CSVS), read_all(&dir, CSVS));
 }
+
+/// `analyze --out` reads each bot log once and reuses that parse for the import and the
+/// analysis. A log added to a bundle that already holds one is the bundle's second log: the
+/// copy's reports name its rows as that log's, exactly as a fresh pass over the copy (which
+/// parses every log from `bot/`) does.
+#[test]
+fn a_bot_log_added_by_a_copy_is_analyzed_as_a_fresh_pass_reads_it() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = drill(t.path());
+    let first = std::fs::read_dir(dir.join("bot"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.is_file())
+        .expect("the drill imported a bot log");
+    // The same rows again, as a log found later.
+    let later = t.path().join("later.csv");
+    std::fs::copy(&first, &later).unwrap();
+    let re = t.path().join("re");
+    let (code, out, err) = run(&[
+        "--json".as_ref(),
+        "analyze".as_ref(),
+        dir.as_os_str(),
+        "--bot-log".as_ref(),
+        later.as_os_str(),
+        "--out".as_ref(),
+        re.as_os_str(),
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let copy = PathBuf::from(v["dir"].as_str().unwrap());
+    let analysis = std::fs::read_to_string(copy.join("analysis.json")).unwrap();
+    assert!(analysis.contains("bot/2-later.csv"), "{analysis}");
+    let csvs = read_all(&copy, CSVS);
+    let reports = read_all(&copy, REPORTS);
+    let (code, _, err) = run(&["analyze".as_ref(), copy.as_os_str()]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        read_all(&copy, CSVS) == csvs,
+        "the CSVs of a fresh pass differ"
+    );
+    assert!(
+        read_all(&copy, REPORTS) == reports,
+        "the reports of a fresh pass differ"
+    );
+    let (code, out, _) = run(&["evidence".as_ref(), "verify".as_ref(), copy.as_os_str()]);
+    assert_eq!(code, Some(0), "{out}");
+}
