@@ -20,45 +20,21 @@
 //! one from before a change). Prints both times, the ratio pandas / respond (goal ≥ 5) and both peak RSS (goal for
 //! respond < 1 GiB).
 
-use std::collections::BTreeMap;
+#[path = "common/mod.rs"]
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
 
-use respond::cli::BotLogArgs;
-use respond::credentials::KeyPair;
 use respond::mock::upbit::Upbit;
 use respond::mock::{self, MockOptions, Venue};
 use respond::output::{Printer, Verbosity};
-use respond::secret::Secret;
-use respond::session::{run_new, Connection, RunSettings};
+use respond::session::run_new;
 
 fn scenario(orders: usize) -> mock::Scenario {
-    let days = 6;
-    let yaml = format!(
-        r#"name: analyze-bench
-description: analyze benchmark
-seed: 3
-markets:
-  - {{ code: KRW-BTC, korean_name: 비트코인, english_name: Bitcoin, price: "135000000", volatility: 0.025, depth: {{ levels: 15, step_pct: "0.05", level_krw: "40000000" }} }}
-  - {{ code: KRW-XRP, korean_name: 리플, english_name: XRP, price: "3100", volatility: 0.04, depth: {{ levels: 15, step_pct: "0.1", level_krw: "10000000" }} }}
-accounts:
-  - {{ name: victim, balances: {{ KRW: "100000000000", BTC: "1000", XRP: "100000000" }} }}
-keys:
-  - {{ account: victim, label: bot, permissions: [read, trade] }}
-bot:
-  account: victim
-  key: bot
-  markets: [KRW-BTC, KRW-XRP]
-  days: {days}
-  orders_per_day: {}
-  order_krw: ["6000", "20000"]
-  ord_types: [limit, price, market]
-  open_orders: 0
-"#,
-        orders.div_ceil(days)
-    );
+    let yaml = common::bot_scenario_yaml("analyze-bench", "analyze benchmark", orders);
     mock::scenario::parse("analyze-bench.yaml", &yaml, None).expect("bench scenario parses")
 }
 
@@ -216,27 +192,8 @@ fn main() {
             let k = server.state.key("bot").expect("key").clone();
             let pb = tmp.path().join("playbook.yaml");
             std::fs::write(&pb, PLAYBOOK).unwrap();
-            let settings = RunSettings {
-                playbook: Some(pb),
-                inputs: BTreeMap::new(),
-                bot_logs: BotLogArgs::default(),
-                out: home.join("evidence"),
-                dry_run: false,
-                assume_yes: true,
-                interactive: false,
-                rerun: None,
-            };
-            let conn = Connection {
-                exchange: "upbit".into(),
-                api_url: Some(server.url.clone()),
-                primary: Some(KeyPair {
-                    access_key: k.access_key.clone(),
-                    secret_key: Secret::new(k.secret_key.clone()),
-                    passphrase: None,
-                }),
-                readonly: None,
-                master: None,
-            };
+            let settings = common::settings(pb, home.join("evidence"));
+            let conn = common::connection("upbit", &server.url, &k.access_key, &k.secret_key, None);
             let report = run_new(settings, &conn, &Printer::plain(Verbosity::Quiet))
                 .await
                 .expect("run starts");

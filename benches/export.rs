@@ -18,13 +18,14 @@
 //! - 429 answers (must be 0), and the process's peak RSS (mock and client together: the mock
 //!   holds every order in memory, the client streams each page to disk).
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
-use respond::cli::BotLogArgs;
-use respond::credentials::KeyPair;
 use respond::mock::bybit::Bybit;
 use respond::mock::coinbase::Coinbase;
 use respond::mock::kucoin::Kucoin;
@@ -32,8 +33,7 @@ use respond::mock::upbit::Upbit;
 use respond::mock::venue::state::OrderState;
 use respond::mock::{self, MockOptions, RequestRecord, Venue};
 use respond::output::{Printer, Verbosity};
-use respond::secret::Secret;
-use respond::session::{run_new, Connection, RunSettings};
+use respond::session::run_new;
 
 /// How one exchange lists closed orders, and its ceiling for those requests.
 struct Spec {
@@ -101,30 +101,7 @@ fn status_kib(field: &str) -> u64 {
 }
 
 fn scenario(orders: usize) -> mock::Scenario {
-    let days = 6;
-    let yaml = format!(
-        r#"name: export-bench
-description: export benchmark
-seed: 3
-markets:
-  - {{ code: KRW-BTC, korean_name: 비트코인, english_name: Bitcoin, price: "135000000", volatility: 0.025, depth: {{ levels: 15, step_pct: "0.05", level_krw: "40000000" }} }}
-  - {{ code: KRW-XRP, korean_name: 리플, english_name: XRP, price: "3100", volatility: 0.04, depth: {{ levels: 15, step_pct: "0.1", level_krw: "10000000" }} }}
-accounts:
-  - {{ name: victim, balances: {{ KRW: "100000000000", BTC: "1000", XRP: "100000000" }} }}
-keys:
-  - {{ account: victim, label: bot, permissions: [read, trade] }}
-bot:
-  account: victim
-  key: bot
-  markets: [KRW-BTC, KRW-XRP]
-  days: {days}
-  orders_per_day: {}
-  order_krw: ["6000", "20000"]
-  ord_types: [limit, price, market]
-  open_orders: 0
-"#,
-        orders.div_ceil(days)
-    );
+    let yaml = common::bot_scenario_yaml("export-bench", "export benchmark", orders);
     mock::scenario::parse("export-bench.yaml", &yaml, None).expect("bench scenario parses")
 }
 
@@ -168,27 +145,14 @@ async fn export(spec: &Spec, orders: usize) {
     let tmp = tempfile::tempdir().unwrap();
     let pb = tmp.path().join("playbook.yaml");
     std::fs::write(&pb, PLAYBOOK).unwrap();
-    let settings = RunSettings {
-        playbook: Some(pb),
-        inputs: BTreeMap::new(),
-        bot_logs: BotLogArgs::default(),
-        out: tmp.path().join("evidence"),
-        dry_run: false,
-        assume_yes: true,
-        interactive: false,
-        rerun: None,
-    };
-    let conn = Connection {
-        exchange: spec.name.into(),
-        api_url: Some(server.url.clone()),
-        primary: Some(KeyPair {
-            access_key: k.access_key.clone(),
-            secret_key: Secret::new(k.secret_key.clone()),
-            passphrase: k.passphrase.clone().map(Secret::new),
-        }),
-        readonly: None,
-        master: None,
-    };
+    let settings = common::settings(pb, tmp.path().join("evidence"));
+    let conn = common::connection(
+        spec.name,
+        &server.url,
+        &k.access_key,
+        &k.secret_key,
+        k.passphrase.as_deref(),
+    );
     let hwm_before = status_kib("VmHWM:");
     let wall = Instant::now();
     let report = run_new(settings, &conn, &Printer::plain(Verbosity::Quiet))

@@ -21,17 +21,16 @@
 //! respond's speed-up (ccxt wall / respond wall; the goal is ≥ 1.5), each side's peak RSS,
 //! and the mock's own peak RSS. Keys reach the ccxt script through its environment only.
 
-use std::collections::BTreeMap;
+#[path = "common/mod.rs"]
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use respond::cli::BotLogArgs;
-use respond::credentials::KeyPair;
 use respond::output::{Printer, Verbosity};
-use respond::secret::Secret;
-use respond::session::{run_new, Connection, RunSettings};
+use respond::session::run_new;
 
 fn status_kib(pid: &str, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -46,30 +45,7 @@ fn status_kib(pid: &str, field: &str) -> u64 {
 
 /// The bot's N orders over six days on two markets (the scenario `benches/export.rs` uses).
 fn scenario_yaml(orders: usize) -> String {
-    let days = 6;
-    format!(
-        r#"name: export-vs-ccxt
-description: export comparison
-seed: 3
-markets:
-  - {{ code: KRW-BTC, korean_name: 비트코인, english_name: Bitcoin, price: "135000000", volatility: 0.025, depth: {{ levels: 15, step_pct: "0.05", level_krw: "40000000" }} }}
-  - {{ code: KRW-XRP, korean_name: 리플, english_name: XRP, price: "3100", volatility: 0.04, depth: {{ levels: 15, step_pct: "0.1", level_krw: "10000000" }} }}
-accounts:
-  - {{ name: victim, balances: {{ KRW: "100000000000", BTC: "1000", XRP: "100000000" }} }}
-keys:
-  - {{ account: victim, label: bot, permissions: [read, trade] }}
-bot:
-  account: victim
-  key: bot
-  markets: [KRW-BTC, KRW-XRP]
-  days: {days}
-  orders_per_day: {}
-  order_krw: ["6000", "20000"]
-  ord_types: [limit, price, market]
-  open_orders: 0
-"#,
-        orders.div_ceil(days)
-    )
+    common::bot_scenario_yaml("export-vs-ccxt", "export comparison", orders)
 }
 
 const PLAYBOOK: &str = r#"name: export-bench
@@ -223,27 +199,8 @@ async fn respond_export(mock: &MockChild) -> (f64, u64, u64) {
     let tmp = tempfile::tempdir().unwrap();
     let pb = tmp.path().join("playbook.yaml");
     std::fs::write(&pb, PLAYBOOK).unwrap();
-    let settings = RunSettings {
-        playbook: Some(pb),
-        inputs: BTreeMap::new(),
-        bot_logs: BotLogArgs::default(),
-        out: tmp.path().join("evidence"),
-        dry_run: false,
-        assume_yes: true,
-        interactive: false,
-        rerun: None,
-    };
-    let conn = Connection {
-        exchange: "upbit".into(),
-        api_url: Some(mock.url.clone()),
-        primary: Some(KeyPair {
-            access_key: mock.access.clone(),
-            secret_key: Secret::new(mock.secret.clone()),
-            passphrase: None,
-        }),
-        readonly: None,
-        master: None,
-    };
+    let settings = common::settings(pb, tmp.path().join("evidence"));
+    let conn = common::connection("upbit", &mock.url, &mock.access, &mock.secret, None);
     // The high-water mark from here on (5: reset the peak RSS).
     let _ = std::fs::write("/proc/self/clear_refs", "5");
     let t = Instant::now();

@@ -1,0 +1,78 @@
+//! What the `export`, `analyze_scale` and `export_vs_ccxt` benchmarks share: the bot's
+//! scenario (N orders over six days on two Upbit markets) and the settings and connection of a
+//! playbook run against a mock's key. Each bench includes this file as a module; a bench uses
+//! only some of it.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use respond::cli::BotLogArgs;
+use respond::credentials::KeyPair;
+use respond::secret::Secret;
+use respond::session::{Connection, RunSettings};
+
+/// The scenario YAML named `name`: the bot's `orders` orders over six days on KRW-BTC and
+/// KRW-XRP, nothing left open.
+pub fn bot_scenario_yaml(name: &str, description: &str, orders: usize) -> String {
+    let days = 6;
+    format!(
+        r#"name: {name}
+description: {description}
+seed: 3
+markets:
+  - {{ code: KRW-BTC, korean_name: 비트코인, english_name: Bitcoin, price: "135000000", volatility: 0.025, depth: {{ levels: 15, step_pct: "0.05", level_krw: "40000000" }} }}
+  - {{ code: KRW-XRP, korean_name: 리플, english_name: XRP, price: "3100", volatility: 0.04, depth: {{ levels: 15, step_pct: "0.1", level_krw: "10000000" }} }}
+accounts:
+  - {{ name: victim, balances: {{ KRW: "100000000000", BTC: "1000", XRP: "100000000" }} }}
+keys:
+  - {{ account: victim, label: bot, permissions: [read, trade] }}
+bot:
+  account: victim
+  key: bot
+  markets: [KRW-BTC, KRW-XRP]
+  days: {days}
+  orders_per_day: {}
+  order_krw: ["6000", "20000"]
+  ord_types: [limit, price, market]
+  open_orders: 0
+"#,
+        orders.div_ceil(days)
+    )
+}
+
+/// A non-interactive run of the playbook file `playbook`, its bundle under `out`.
+pub fn settings(playbook: PathBuf, out: PathBuf) -> RunSettings {
+    RunSettings {
+        playbook: Some(playbook),
+        inputs: BTreeMap::new(),
+        bot_logs: BotLogArgs::default(),
+        out,
+        dry_run: false,
+        assume_yes: true,
+        interactive: false,
+        rerun: None,
+    }
+}
+
+/// The old key (`access`, `secret`, `passphrase` where the exchange has one) of `exchange`
+/// served at `url`, with no read-only or master key.
+pub fn connection(
+    exchange: &str,
+    url: &str,
+    access: &str,
+    secret: &str,
+    passphrase: Option<&str>,
+) -> Connection {
+    Connection {
+        exchange: exchange.into(),
+        api_url: Some(url.into()),
+        primary: Some(KeyPair {
+            access_key: access.into(),
+            secret_key: Secret::new(secret.to_string()),
+            passphrase: passphrase.map(|p| Secret::new(p.to_string())),
+        }),
+        readonly: None,
+        master: None,
+    }
+}
