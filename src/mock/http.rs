@@ -165,6 +165,15 @@ impl Out {
             headers: Vec::new(),
         }
     }
+    /// `v` as JSON with `list` (JSON text) written where `v` holds [`RAW_SLOT`]: a page
+    /// whose items are JSON text already is not parsed back into values to be written again.
+    pub fn json_spliced(status: u16, v: &serde_json::Value, list: Option<String>) -> Out {
+        let mut out = Out::json(status, v);
+        if let Some(list) = list {
+            out.body = splice(&out.body, &list);
+        }
+        out
+    }
     /// A body that is JSON text already.
     pub fn raw_json(status: u16, body: String) -> Out {
         Out {
@@ -223,6 +232,34 @@ pub struct Effects {
     pub cancelled: Vec<Uuid>,
     pub access_key: Option<String>,
     pub error: Option<String>,
+    /// The JSON text of a list the answer holds as [`RAW_SLOT`] ([`raw_list`]).
+    pub raw_list: Option<String>,
+}
+
+/// The string a JSON answer holds where a list written as JSON text goes
+/// ([`Out::json_spliced`]). Written as JSON, its NULs are escapes (`\u0000`), which no
+/// string of the answer can end with before its closing quote unless it is this one.
+pub const RAW_SLOT: &str = "\u{0}raw json list\u{0}";
+
+/// Puts `items` (JSON texts) aside as the answer's list; the value to put where it goes.
+pub fn raw_list(fx: &mut Effects, items: &[String]) -> serde_json::Value {
+    fx.raw_list = Some(json_array(items));
+    serde_json::Value::String(RAW_SLOT.to_string())
+}
+
+/// `body` with the first [`RAW_SLOT`] string replaced by `list`.
+fn splice(body: &[u8], list: &str) -> Vec<u8> {
+    let slot = serde_json::to_vec(RAW_SLOT).unwrap_or_default();
+    match body.windows(slot.len()).position(|w| w == slot.as_slice()) {
+        Some(at) => {
+            let mut out = Vec::with_capacity(body.len() + list.len());
+            out.extend_from_slice(&body[..at]);
+            out.extend_from_slice(list.as_bytes());
+            out.extend_from_slice(&body[at + slot.len()..]);
+            out
+        }
+        None => body.to_vec(),
+    }
 }
 
 /// Appends one request to the venue's log.

@@ -15,6 +15,7 @@
 
 pub mod clock;
 pub mod faults;
+pub mod fragments;
 pub mod history;
 pub mod keys;
 pub mod live;
@@ -445,4 +446,25 @@ impl InProcessError {
             InProcessError::Order(_) => "order_refused",
         }
     }
+}
+
+/// A venue of built-in scenario `name` for `facade`, some of whose orders carry client ids
+/// that need escaping in JSON (a quote, a backslash, a control character, non-ASCII): for
+/// tests comparing a façade's text writers with its value builders.
+#[cfg(test)]
+pub fn odd_client_ids(facade: &dyn crate::mock::Facade, name: &str) -> Arc<Venue> {
+    let sc = crate::mock::scenario::load(name, None).expect("a built-in scenario");
+    let ex = Venue::new(facade, sc, crate::mock::MockOptions::default()).expect("it fits");
+    {
+        let mut w = ex.world();
+        for (n, odd) in ["a\"b", "back\\slash", "\u{1}ctl", "é€😀"]
+            .iter()
+            .enumerate()
+        {
+            if let Some(o) = w.orders.get_mut(n * 7) {
+                o.identifier = Some(odd.to_string());
+            }
+        }
+    }
+    ex
 }

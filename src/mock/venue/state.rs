@@ -11,6 +11,8 @@
 //! account's open or closed orders never scans the orders of everyone. Fills are indexed by
 //! account and (fill time, trade id), so a fill history page walks only the fills it shows.
 
+use std::cell::RefCell;
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
@@ -19,6 +21,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use uuid::Uuid;
 
+use crate::mock::venue::fragments::Fragments;
 use crate::mock::venue::keys::KeyRec;
 use crate::mock::venue::matching::Book;
 
@@ -337,6 +340,8 @@ pub struct World {
     pub orders: Vec<Order>,
     by_uuid: HashMap<Uuid, usize>,
     by_identifier: HashMap<(String, String), usize>,
+    /// Every position of an identifier an account used more than once.
+    identifier_reused: HashMap<(String, String), Vec<usize>>,
     by_state: HashMap<(String, OrderState), BTreeSet<OrderSlot>>,
     by_fill: HashMap<String, BTreeSet<FillSlot>>,
     /// Fill time by trade id (ids are dense from 1).
@@ -364,6 +369,8 @@ pub struct World {
     pub order_lists: Vec<OrderList>,
     /// The list an order is a leg of (order position → list position).
     pub list_of: HashMap<usize, usize>,
+    /// JSON text façades wrote for closed orders ([`World::fragment`]).
+    pub fragments: RefCell<Fragments>,
 }
 
 /// Orders placed together so that the first fill of one leg cancels the others (an OCO).
@@ -443,6 +450,7 @@ impl World {
     /// through here.
     pub fn push_fill(&mut self, idx: usize, f: Fill) {
         let slot = (f.created_at, f.id, idx, self.orders[idx].trades.len());
+        self.fragments.get_mut().forget(idx);
         self.orders[idx].trades.push(f);
         let account = self.orders[idx].account.clone();
         self.index_fill(&account, slot);
@@ -478,6 +486,7 @@ impl World {
     /// Rebuilds the fill index (after generation renumbered or moved fills), indexing in
     /// trade-id order so that [`World::fill_ids_follow_time`] tells whether ids follow times.
     fn reindex_fills(&mut self) {
+        self.fragments.get_mut().clear();
         self.by_fill.clear();
         self.fill_at.clear();
         self.fill_last = None;
@@ -568,9 +577,23 @@ impl World {
         self.by_uuid.insert(o.uuid, idx);
         if let Some(id) = &o.identifier {
             let k = (o.account.clone(), id.clone());
-            // The latest order with an identifier wins (as a reverse scan would find it).
-            let e = self.by_identifier.entry(k).or_insert(idx);
-            *e = (*e).max(idx);
+            // The latest order with an identifier wins (as a reverse scan would find it);
+            // an identifier used again keeps every position in `identifier_reused`.
+            match self.by_identifier.entry(k) {
+                Entry::Occupied(mut e) => {
+                    let prev = *e.get();
+                    if prev != idx {
+                        self.identifier_reused
+                            .entry(e.key().clone())
+                            .or_insert_with(|| vec![prev])
+                            .push(idx);
+                        e.insert(prev.max(idx));
+                    }
+                }
+                Entry::Vacant(e) => {
+                    e.insert(idx);
+                }
+            }
         }
         self.by_state
             .entry((o.account.clone(), o.state))
@@ -585,6 +608,7 @@ impl World {
         if old == state {
             return;
         }
+        self.fragments.get_mut().forget(idx);
         let account = self.orders[idx].account.clone();
         if let Some(s) = self.by_state.get_mut(&(account.clone(), old)) {
             s.remove(&(at, idx));
@@ -600,6 +624,7 @@ impl World {
     pub fn reindex(&mut self) {
         self.by_uuid.clear();
         self.by_identifier.clear();
+        self.identifier_reused.clear();
         self.by_state.clear();
         let orders = std::mem::take(&mut self.orders);
         for (i, o) in orders.iter().enumerate() {
@@ -628,6 +653,15 @@ impl World {
         self.by_identifier
             .get(&(account.to_string(), ident.to_string()))
             .copied()
+    }
+
+    /// Every order of an account with this identifier (usually one), in no particular order.
+    pub fn find_all_by_identifier(&self, account: &str, ident: &str) -> Vec<usize> {
+        let k = (account.to_string(), ident.to_string());
+        match self.identifier_reused.get(&k) {
+            Some(all) => all.clone(),
+            None => self.by_identifier.get(&k).copied().into_iter().collect(),
+        }
     }
 
     /// An account's orders in one state, oldest first: (creation time, position).
@@ -940,6 +974,73 @@ mod tests {
             w.list_orders("a", &closed, None, true, &any, 0, 100),
             before
         );
+    }
+
+    #[test]
+    fn kept_texts_are_those_of_closed_orders_and_go_when_the_order_changes() {
+        use crate::mock::venue::fragments::CAP_BYTES;
+        use std::cell::Cell;
+        let mut w = World::default();
+        let open = w.push_order(order("a", 1, OrderState::Open));
+        let done = w.push_order(order("a", 2, OrderState::Done));
+        let renders = Cell::new(0);
+        let text = |w: &World, i: usize| {
+            renders.set(renders.get() + 1);
+            let o = &w.orders[i];
+            format!("{i}:{:?}:{}", o.state, o.trades.len())
+        };
+        // A closed order is rendered once per shape and fill, then copied.
+        for _ in 0..3 {
+            assert_eq!(w.fragment("s", done, None, || text(&w, done)), "1:Done:0");
+        }
+        assert_eq!(renders.get(), 1);
+        assert_eq!(w.fragment("t", done, None, || text(&w, done)), "1:Done:0");
+        assert_eq!(
+            w.fragment("s", done, Some(0), || text(&w, done)),
+            "1:Done:0"
+        );
+        assert_eq!(renders.get(), 3, "each shape and fill kept apart");
+        // An open order is rendered every time.
+        w.fragment("s", open, None, || text(&w, open));
+        w.fragment("s", open, None, || text(&w, open));
+        assert_eq!(renders.get(), 5);
+        // Closing it, closing it otherwise, or a new fill: the next text is the new one.
+        w.set_state(open, OrderState::Cancelled);
+        assert_eq!(
+            w.fragment("s", open, None, || text(&w, open)),
+            "0:Cancelled:0"
+        );
+        w.set_state(open, OrderState::Done);
+        assert_eq!(w.fragment("s", open, None, || text(&w, open)), "0:Done:0");
+        let market = w.orders[open].market.clone();
+        w.push_fill(
+            open,
+            Fill {
+                uuid: Uuid::new_v4(),
+                id: 1,
+                market,
+                price: Decimal::ONE,
+                volume: Decimal::ONE,
+                funds: Decimal::ONE,
+                side: Side::Bid,
+                taker_side: Side::Bid,
+                created_at: w.orders[open].created_at,
+            },
+        );
+        assert_eq!(w.fragment("s", open, None, || text(&w, open)), "0:Done:1");
+        let before = renders.get();
+        assert_eq!(w.fragment("s", open, None, || text(&w, open)), "0:Done:1");
+        assert_eq!(renders.get(), before, "kept again");
+        // Rebuilding the indexes drops everything.
+        w.reindex();
+        w.fragment("s", done, None, || text(&w, done));
+        assert_eq!(renders.get(), before + 1);
+        // Memory stays under the cap.
+        let big = "x".repeat(1 << 20);
+        for n in 0..(CAP_BYTES >> 20) + 8 {
+            w.fragment("big", done, Some(n), || big.clone());
+            assert!(w.fragments.borrow().bytes() <= CAP_BYTES);
+        }
     }
 
     /// Every fill of `account` in `[from, to]` that `keep` accepts, by scanning every order:
