@@ -844,3 +844,33 @@ async fn balance_and_the_calls_ccxt_makes_first() {
         .any(|c| c["coin"] == "TOKI"));
     s.shutdown().await.unwrap();
 }
+
+/// History pages read again are the same bytes (the second read copies the text kept for
+/// closed orders), paged by cursor too; `time` aside, which follows the clock.
+#[tokio::test]
+async fn history_pages_read_again_are_the_same_bytes() {
+    let s = start("pump-and-dump").await;
+    let ro = Api::new(&s, "readonly");
+    let result = |body: &str| -> String {
+        let from = body.find("\"result\":").expect("a result");
+        let to = body.find(",\"retExtInfo\"").expect("then retExtInfo");
+        body[from..to].to_string()
+    };
+    for (path, limit) in [("/v5/order/history", 12), ("/v5/execution/list", 12)] {
+        let mut q = format!("category=spot&limit={limit}");
+        for _ in 0..3 {
+            let first = ro.get(path, &q).await;
+            let again = ro.get(path, &q).await;
+            assert_eq!(result(&first.body), result(&again.body), "{path}?{q}");
+            let v = first.ok();
+            assert_eq!(
+                v["list"].as_array().unwrap().len(),
+                limit,
+                "{path}: a full page"
+            );
+            let next = v["nextPageCursor"].as_str().unwrap().to_string();
+            q = format!("category=spot&limit={limit}&cursor={next}");
+        }
+    }
+    s.shutdown().await.unwrap();
+}

@@ -23,6 +23,7 @@ use super::errors::{self, ApiErr};
 use super::market;
 use super::routes::Ctx;
 use super::wire::{self, ms, ms_s};
+use crate::mock::http;
 use crate::mock::venue::clock::{self, WindowError};
 use crate::mock::venue::dec;
 use crate::mock::venue::matching::{self, NewOrder};
@@ -30,6 +31,11 @@ use crate::mock::venue::state::{Fill, Market, Order, OrderKind, OrderState, Side
 
 /// Closed orders `/v5/order/realtime` keeps (`openOnly=1`).
 const RECENT_CLOSED: usize = 500;
+
+/// The names under which the venue keeps the text of a closed order and of its fills
+/// ([`World::fragment`]; both depend only on the order and the venue's fee rate).
+const ORDER_SHAPE: &str = "bybit-order";
+const EXECUTION_SHAPE: &str = "bybit-execution";
 
 /// A conditional or TP/SL order the façade holds.
 #[derive(Debug, Clone)]
@@ -394,17 +400,18 @@ pub fn cancel_all(c: &mut Ctx<'_>) -> Result<Value, ApiErr> {
     Ok(json!({"list": list, "success": "1"}))
 }
 
-/// One listed item: sort key (time ms, tie-break) and its JSON.
-pub type Item = ((i64, u64), Value);
+/// One listed item: sort key (time ms, tie-break) and its JSON text.
+pub type Item = ((i64, u64), String);
 
-/// Newest first from the cursor on: a page of `limit` and the next cursor ("" at the end).
+/// Newest first from the cursor on: a page of `limit` (the answer's list, its items put
+/// aside as JSON text, [`http::raw_list`]) and the next cursor ("" at the end).
 pub fn page(
-    c: &Ctx<'_>,
+    c: &mut Ctx<'_>,
     account: &str,
     kind: &str,
     mut items: Vec<Item>,
     limit: usize,
-) -> Result<(Vec<Value>, String), ApiErr> {
+) -> Result<(Value, String), ApiErr> {
     let after = cursor_arg(c)?;
     items.sort_by_key(|b| std::cmp::Reverse(b.0));
     let mut rest = items
@@ -415,14 +422,11 @@ pub fn page(
         (Some(_), Some((k, _))) => wire::cursor(k.0, k.1),
         _ => String::new(),
     };
-    let texts: Vec<String> = chosen.into_iter().map(|(_, v)| v.to_string()).collect();
-    let mut w = c.ex.world();
-    let texts = w.page(account, kind, texts, c.repeat_page, limit);
-    let values = texts
-        .iter()
-        .filter_map(|t| serde_json::from_str(t).ok())
-        .collect();
-    Ok((values, next))
+    let texts: Vec<String> = chosen.into_iter().map(|(_, t)| t).collect();
+    let texts =
+        c.ex.world()
+            .page(account, kind, texts, c.repeat_page, limit);
+    Ok((http::raw_list(c.fx, &texts), next))
 }
 
 /// The `cursor` parameter: the sort key of the last item of the previous page.
@@ -529,14 +533,12 @@ fn held(
 }
 
 fn venue_item(w: &World, idx: usize) -> Item {
-    (
-        (ms(w.orders[idx].created_at), idx as u64),
-        wire::order(w, idx),
-    )
+    let text = w.fragment(ORDER_SHAPE, idx, None, || wire::order(w, idx).to_string());
+    ((ms(w.orders[idx].created_at), idx as u64), text)
 }
 
 fn conditional_item(x: &Conditional) -> Item {
-    ((ms(x.created_at), x.id), x.json())
+    ((ms(x.created_at), x.id), x.json().to_string())
 }
 
 /// `GET /v5/order/realtime`: open orders (`openOnly=0`, the default) or the account's
@@ -679,7 +681,10 @@ pub fn executions(c: &mut Ctx<'_>) -> Result<Value, ApiErr> {
         slots.sort_by_key(|x| (w.orders[x.2].created_at, x.2, x.3));
         for (_, _, idx, j) in slots {
             let f = &w.orders[idx].trades[j];
-            items.push(((ms(f.created_at), f.id), wire::execution(&w, idx, f, fee)));
+            let text = w.fragment(EXECUTION_SHAPE, idx, Some(j), || {
+                wire::execution(&w, idx, f, fee).to_string()
+            });
+            items.push(((ms(f.created_at), f.id), text));
         }
     }
     let (list, next) = page(c, &key.account, "bybit-executions", items, limit)?;

@@ -334,8 +334,8 @@ fn thirty_days(
 }
 
 /// `GET /v5/asset/withdraw/query-record` (master account keys; on-chain withdrawals).
-pub fn withdrawals(c: &Ctx<'_>) -> Result<Value, ApiErr> {
-    let k = c.key()?;
+pub fn withdrawals(c: &mut Ctx<'_>) -> Result<Value, ApiErr> {
+    let k = c.key()?.clone();
     let (s, e) = thirty_days(c)?;
     let limit = c.limit(50, 50)?;
     let coin = c.get("coin");
@@ -353,7 +353,12 @@ pub fn withdrawals(c: &Ctx<'_>) -> Result<Value, ApiErr> {
             .filter(|(_, x)| coin.map_or(true, |cn| x.currency == cn))
             .filter(|(i, _)| id.map_or(true, |id| wire::withdraw_id(*i) == id))
             .filter(|(_, x)| tx.map_or(true, |t| x.txid.as_deref() == Some(t)))
-            .map(|(i, x)| ((ms(x.created_at), i as u64), wire::withdrawal(i, x)))
+            .map(|(i, x)| {
+                (
+                    (ms(x.created_at), i as u64),
+                    wire::withdrawal(i, x).to_string(),
+                )
+            })
             .collect()
     };
     let (rows, next) = page(c, &k.account, "bybit-withdrawals", items, limit)?;
@@ -361,8 +366,8 @@ pub fn withdrawals(c: &Ctx<'_>) -> Result<Value, ApiErr> {
 }
 
 /// `GET /v5/asset/deposit/query-record`.
-pub fn deposits(c: &Ctx<'_>) -> Result<Value, ApiErr> {
-    let k = c.key()?;
+pub fn deposits(c: &mut Ctx<'_>) -> Result<Value, ApiErr> {
+    let k = c.key()?.clone();
     let (s, e) = thirty_days(c)?;
     let limit = c.limit(50, 50)?;
     let coin = c.get("coin");
@@ -375,7 +380,12 @@ pub fn deposits(c: &Ctx<'_>) -> Result<Value, ApiErr> {
             .filter(|(_, x)| x.account == k.account && x.created_at >= s && x.created_at <= e)
             .filter(|(_, x)| coin.map_or(true, |cn| x.currency == cn))
             .filter(|(_, x)| tx.map_or(true, |t| x.txid == t))
-            .map(|(i, x)| ((ms(x.created_at), i as u64), wire::deposit(i, x)))
+            .map(|(i, x)| {
+                (
+                    (ms(x.created_at), i as u64),
+                    wire::deposit(i, x).to_string(),
+                )
+            })
             .collect()
     };
     let (rows, next) = page(c, &k.account, "bybit-deposits", items, limit)?;
