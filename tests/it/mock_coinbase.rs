@@ -798,3 +798,30 @@ async fn open_cannot_be_combined_with_other_statuses() {
     assert_eq!(v["orders"], json!([]));
     s.shutdown().await.unwrap();
 }
+
+/// History pages read again are the same bytes (the second read copies the text kept for
+/// closed orders), paged by cursor too.
+#[tokio::test]
+async fn history_pages_read_again_are_the_same_bytes() {
+    let sc = mock::scenario::load("pump-and-dump", None).unwrap();
+    let ex = Venue::new(&Coinbase, sc, opts()).expect("the scenario fits the coinbase mock");
+    let s = mock::serve("127.0.0.1:0".parse().unwrap(), Arc::new(Coinbase), ex)
+        .await
+        .expect("binds");
+    let ro = Cdp::new(&s, "readonly");
+    for (path, list) in [
+        ("/api/v3/brokerage/orders/historical/batch", "orders"),
+        ("/api/v3/brokerage/orders/historical/fills", "fills"),
+    ] {
+        let mut q = "limit=25".to_string();
+        for _ in 0..3 {
+            let first = ro.get(&format!("{path}?{q}")).await;
+            let again = ro.get(&format!("{path}?{q}")).await;
+            assert_eq!(first.body, again.body, "{path}?{q}");
+            let v = ok(&first);
+            assert_eq!(v[list].as_array().unwrap().len(), 25, "{path}: a full page");
+            q = format!("limit=25&cursor={}", v["cursor"].as_str().unwrap());
+        }
+    }
+    s.shutdown().await.unwrap();
+}

@@ -420,7 +420,7 @@ pub fn process(ex: &Venue, req: &Incoming<'_>, fx: &mut Effects) -> Out {
         repeat_page: req.repeat_page,
     };
     let out = match dispatch(ep, &mut ctx) {
-        Ok(v) => Out::json(200, &v),
+        Ok(v) => Out::json_spliced(200, &v, ctx.fx.raw_list.take()),
         Err(e) => {
             ctx.fx.error = Some(e.log_name());
             e.out(api)

@@ -19,6 +19,7 @@ use super::errors::{self, ApiErr};
 use super::market::{self, BASE_MAX_SIZE};
 use super::routes::Ctx;
 use super::wire::{self, ts};
+use crate::mock::http;
 use crate::mock::venue::dec;
 use crate::mock::venue::matching::{self, NewOrder, OrderError};
 use crate::mock::venue::state::{Fill, Order, OrderKind, OrderState, Side, Tif, World};
@@ -58,9 +59,9 @@ fn configuration(o: &Order) -> Value {
 }
 
 /// An order as Coinbase shows it.
-pub fn order_json(o: &Order, user: &str, portfolio: &str) -> Value {
-    let filled = o.executed_volume;
-    let value = o.executed_funds;
+/// An order's average fill price and completion percentage.
+fn progress(o: &Order) -> (Decimal, Decimal) {
+    let (filled, value) = (o.executed_volume, o.executed_funds);
     let avg = if filled.is_zero() {
         Decimal::ZERO
     } else {
@@ -75,6 +76,13 @@ pub fn order_json(o: &Order, user: &str, portfolio: &str) -> Value {
             _ => Decimal::ZERO,
         },
     };
+    (avg, completion)
+}
+
+pub fn order_json(o: &Order, user: &str, portfolio: &str) -> Value {
+    let filled = o.executed_volume;
+    let value = o.executed_funds;
+    let (avg, completion) = progress(o);
     let last_fill = o.trades.iter().map(|f| f.created_at).max();
     json!({"order_id": o.uuid.to_string(), "product_id": o.market.symbol, "user_id": user,
         "order_configuration": configuration(o), "side": wire::side(o.side),
@@ -97,6 +105,83 @@ pub fn order_json(o: &Order, user: &str, portfolio: &str) -> Value {
         "last_fill_time": last_fill.map(ts).map(Value::String).unwrap_or(Value::Null),
         "edit_history": [], "leverage": "", "margin_type": "UNKNOWN_MARGIN_TYPE",
         "retail_portfolio_id": portfolio, "originating_order_id": "", "attached_order_id": ""})
+}
+
+/// What [`order_json`] writes, written as text directly (a history page's hot path: no map
+/// of values built and then written).
+pub fn order_text(o: &Order, user: &str, portfolio: &str) -> String {
+    use std::fmt::Write as _;
+    let text = |v: &str| serde_json::to_string(v).unwrap_or_default();
+    let filled = o.executed_volume;
+    let value = o.executed_funds;
+    let (avg, completion) = progress(o);
+    let kind = wire::config_kind(o);
+    let config = match o.kind {
+        OrderKind::Limit => {
+            let mut c = format!(
+                "{{\"base_size\":\"{}\",\"limit_price\":\"{}\"",
+                dec(o.volume.unwrap_or_default()),
+                dec(o.price.unwrap_or_default())
+            );
+            if kind == "limit_limit_gtc" {
+                let _ = write!(c, ",\"post_only\":{}", o.tif == Some(Tif::PostOnly));
+            }
+            c.push('}');
+            c
+        }
+        _ => match (o.quote_amount, o.volume) {
+            (Some(q), _) => format!("{{\"quote_size\":\"{}\"}}", dec(q)),
+            (None, v) => format!("{{\"base_size\":\"{}\"}}", dec(v.unwrap_or_default())),
+        },
+    };
+    let last_fill = match o.trades.iter().map(|f| f.created_at).max() {
+        Some(t) => format!("\"{}\"", ts(t)),
+        None => "null".into(),
+    };
+    let after_fees = match o.side {
+        Side::Bid => value + o.paid_fee,
+        Side::Ask => value - o.paid_fee,
+    };
+    let mut s = String::with_capacity(1400);
+    let _ = write!(
+        s,
+        "{{\"order_id\":\"{}\",\"product_id\":{},\"user_id\":{},\
+         \"order_configuration\":{{\"{kind}\":{config}}},\"side\":\"{}\",\
+         \"client_order_id\":{},\"status\":\"{}\",\"time_in_force\":\"{}\",\
+         \"created_time\":\"{}\",\"completion_percentage\":\"{}\",\"filled_size\":\"{}\",\
+         \"average_filled_price\":\"{}\",\"fee\":\"\",\"number_of_fills\":\"{}\",\
+         \"filled_value\":\"{}\",\"pending_cancel\":false,\"size_in_quote\":{},\
+         \"total_fees\":\"{}\",\"size_inclusive_of_fees\":false,\
+         \"total_value_after_fees\":\"{}\",\"trigger_status\":\"INVALID_ORDER_TYPE\",\
+         \"order_type\":\"{}\",\"reject_reason\":\"REJECT_REASON_UNSPECIFIED\",\
+         \"settled\":{},\"product_type\":\"SPOT\",\"reject_message\":\"\",\
+         \"cancel_message\":\"\",\"order_placement_source\":\"RETAIL_ADVANCED\",\
+         \"outstanding_hold_amount\":\"{}\",\"is_liquidation\":false,\
+         \"last_fill_time\":{last_fill},\"edit_history\":[],\"leverage\":\"\",\
+         \"margin_type\":\"UNKNOWN_MARGIN_TYPE\",\"retail_portfolio_id\":{},\
+         \"originating_order_id\":\"\",\"attached_order_id\":\"\"}}",
+        o.uuid,
+        text(&o.market.symbol),
+        text(user),
+        wire::side(o.side),
+        text(o.identifier.as_deref().unwrap_or_default()),
+        wire::status(o),
+        wire::time_in_force(o),
+        ts(o.created_at),
+        dec(completion),
+        dec(filled),
+        dec(avg),
+        o.trades.len(),
+        dec(value),
+        o.quote_amount.is_some() && o.kind != OrderKind::Limit,
+        dec(o.paid_fee),
+        dec(after_fees),
+        wire::order_type(o),
+        o.state.is_closed(),
+        dec(o.locked),
+        text(portfolio),
+    );
+    s
 }
 
 /// The user id and portfolio uuid shown for an account.
@@ -329,22 +414,19 @@ fn cursor(c: &Ctx<'_>) -> Result<Option<(i64, u64)>, ApiErr> {
     }
 }
 
-/// Renders a page through the repeat-page fault (the venue keeps each list's last items).
+/// Renders a page through the repeat-page fault (the venue keeps each list's last items);
+/// the answer's list, its items put aside as JSON text ([`http::raw_list`]).
 fn render_page(
-    c: &Ctx<'_>,
+    c: &mut Ctx<'_>,
     account: &str,
     kind: &str,
-    items: Vec<Value>,
+    texts: Vec<String>,
     limit: usize,
-) -> Vec<Value> {
-    let texts: Vec<String> = items.iter().map(Value::to_string).collect();
+) -> Value {
     let texts =
         c.ex.world()
             .page(account, kind, texts, c.repeat_page, limit);
-    texts
-        .iter()
-        .filter_map(|t| serde_json::from_str(t).ok())
-        .collect()
+    http::raw_list(c.fx, &texts)
 }
 
 /// `GET /api/v3/brokerage/orders/historical/batch`.
@@ -404,23 +486,22 @@ pub fn historical_batch(c: &mut Ctx<'_>) -> Result<Value, ApiErr> {
         let mut idxs = w.list_orders_at(&key.account, &states, between, true, &keep, 0, limit + 1);
         let has_next = idxs.len() > limit;
         idxs.truncate(limit);
-        let chosen: Vec<(usize, Value)> = idxs
+        let chosen: Vec<((i64, u64), String)> = idxs
             .into_iter()
-            .map(|i| (i, order_json(&w.orders[i], &user, &portfolio)))
+            .map(|i| {
+                let text = w.fragment("coinbase-order", i, None, || {
+                    order_text(&w.orders[i], &user, &portfolio)
+                });
+                (key_of(w.orders[i].created_at, i as u64), text)
+            })
             .collect();
-        (
-            chosen
-                .iter()
-                .map(|(i, v)| (key_of(w.orders[*i].created_at, *i as u64), v.clone()))
-                .collect::<Vec<_>>(),
-            has_next,
-        )
+        (chosen, has_next)
     };
     let next = match chosen.last() {
         Some((k, _)) if has_next => wire::cursor(*k),
         _ => String::new(),
     };
-    let items: Vec<Value> = chosen.into_iter().map(|(_, v)| v).collect();
+    let items: Vec<String> = chosen.into_iter().map(|(_, v)| v).collect();
     let orders = render_page(c, &key.account, "coinbase-orders", items, limit);
     Ok(json!({"orders": orders, "sequence": "0", "has_next": has_next, "cursor": next}))
 }
@@ -438,7 +519,7 @@ pub fn fills(c: &mut Ctx<'_>) -> Result<Value, ApiErr> {
     let limit = c.limit(DEFAULT_PAGE, MAX_PAGE)?;
     let after = cursor(c)?;
     let (user, portfolio) = user_and_portfolio(&key.account);
-    let mut rows: Vec<((i64, u64), Value)> = {
+    let mut rows: Vec<((i64, u64), String)> = {
         let w = c.ex.world();
         let keep = |_: usize, o: &Order, f: &Fill| {
             (products.is_empty() || products.contains(&o.market.symbol))
@@ -460,31 +541,11 @@ pub fn fills(c: &mut Ctx<'_>) -> Result<Value, ApiErr> {
         slots.sort_by_key(|x| (std::cmp::Reverse((w.orders[x.2].created_at, x.2)), x.3));
         let mut rows = Vec::new();
         for (_, _, i, j) in slots {
-            let o = &w.orders[i];
-            let f = &o.trades[j];
-            {
-                let k = key_of(f.created_at, f.id);
-                let commission = if o.executed_funds.is_zero() {
-                    Decimal::ZERO
-                } else {
-                    (o.paid_fee * f.funds / o.executed_funds).round_dp(8)
-                };
-                let liquidity = if f.taker_side == f.side {
-                    "TAKER"
-                } else {
-                    "MAKER"
-                };
-                rows.push((
-                    k,
-                    json!({"entry_id": f.uuid.to_string(), "trade_id": f.id.to_string(),
-                        "order_id": o.uuid.to_string(), "trade_time": ts(f.created_at),
-                        "trade_type": "FILL", "price": dec(f.price), "size": dec(f.volume),
-                        "commission": dec(commission), "product_id": f.market.symbol,
-                        "sequence_timestamp": ts(f.created_at), "liquidity_indicator": liquidity,
-                        "size_in_quote": false, "user_id": user, "side": wire::side(f.side),
-                        "retail_portfolio_id": portfolio}),
-                ));
-            }
+            let f = &w.orders[i].trades[j];
+            let text = w.fragment("coinbase-fill", i, Some(j), || {
+                fill_json(&w.orders[i], f, &user, &portfolio).to_string()
+            });
+            rows.push((key_of(f.created_at, f.id), text));
         }
         rows
     };
@@ -495,9 +556,31 @@ pub fn fills(c: &mut Ctx<'_>) -> Result<Value, ApiErr> {
         Some((k, _)) if has_next => wire::cursor(*k),
         _ => String::new(),
     };
-    let items: Vec<Value> = rows.into_iter().map(|(_, v)| v).collect();
+    let items: Vec<String> = rows.into_iter().map(|(_, v)| v).collect();
     let fills = render_page(c, &key.account, "coinbase-fills", items, limit);
     Ok(json!({"fills": fills, "cursor": next}))
+}
+
+/// A fill as `orders/historical/fills` shows it (its commission a share of the order's
+/// fees by value).
+fn fill_json(o: &Order, f: &Fill, user: &str, portfolio: &str) -> Value {
+    let commission = if o.executed_funds.is_zero() {
+        Decimal::ZERO
+    } else {
+        (o.paid_fee * f.funds / o.executed_funds).round_dp(8)
+    };
+    let liquidity = if f.taker_side == f.side {
+        "TAKER"
+    } else {
+        "MAKER"
+    };
+    json!({"entry_id": f.uuid.to_string(), "trade_id": f.id.to_string(),
+        "order_id": o.uuid.to_string(), "trade_time": ts(f.created_at),
+        "trade_type": "FILL", "price": dec(f.price), "size": dec(f.volume),
+        "commission": dec(commission), "product_id": f.market.symbol,
+        "sequence_timestamp": ts(f.created_at), "liquidity_indicator": liquidity,
+        "size_in_quote": false, "user_id": user, "side": wire::side(f.side),
+        "retail_portfolio_id": portfolio})
 }
 
 /// `POST /api/v3/brokerage/orders/batch_cancel` `{"order_ids": [...]}`: at most 100 ids; a
@@ -538,4 +621,28 @@ pub fn batch_cancel(c: &mut Ctx<'_>) -> Result<Value, ApiErr> {
         });
     }
     Ok(json!({"results": results}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The direct writer writes what the value builder writes, for every order of the
+    /// built-in scenarios and for client ids that need escaping.
+    #[test]
+    fn the_order_text_is_the_order_value_written() {
+        use crate::mock::coinbase::Coinbase;
+        let mut checked = 0;
+        for name in ["pump-and-dump", "noisy", "legit-zoo", "contra"] {
+            let ex = crate::mock::venue::odd_client_ids(&Coinbase, name);
+            let w = ex.world();
+            let (user, portfolio) = user_and_portfolio("victim");
+            for o in &w.orders {
+                let want = order_json(o, &user, &portfolio).to_string();
+                assert_eq!(order_text(o, &user, &portfolio), want, "{name} {}", o.uuid);
+                checked += 1;
+            }
+        }
+        assert!(checked > 1000, "{checked}");
+    }
 }
