@@ -1205,3 +1205,90 @@ async fn a_429000_waits_the_reset_kucoin_answered() {
     );
     s.shutdown().await.unwrap();
 }
+
+/// History pages read again are the same bytes (the second read copies the text kept for
+/// closed orders), and the classic lists, found through the façade's few classic orders
+/// instead of every order of the account, count and page them as before.
+#[tokio::test]
+async fn history_pages_read_again_are_the_same_bytes_and_classic_lists_page_their_own() {
+    let s = start("pump-and-dump").await;
+    let bot = Api::new(&s, "bot");
+    // Classic orders: three resting (two then cancelled) and a market buy that fills.
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        let price = format!("{}", 50_000 + n);
+        let order = limit_order("BTC-USDT", "buy", &price, "0.001", &format!("cl-{n}"));
+        ids.push(place(&bot, "/api/v1/orders", order).await);
+    }
+    for id in &ids[..2] {
+        bot.delete(&format!("/api/v1/orders/{id}"), "").await.ok();
+    }
+    let buy = json!({"clientOid": "cl-m", "symbol": "BTC-USDT", "side": "buy",
+        "type": "market", "funds": "100"});
+    let market = place(&bot, "/api/v1/orders", buy).await;
+    let symbol = s.state.bot_log().first().map(|r| r.market.clone()).unwrap();
+    let reads = [
+        (
+            "/api/v1/hf/orders/done",
+            format!("symbol={symbol}&limit=100"),
+        ),
+        ("/api/v1/hf/fills", format!("symbol={symbol}&limit=100")),
+        ("/api/v1/orders", "status=done".to_string()),
+        ("/api/v1/orders", "pageSize=10&currentPage=1".to_string()),
+        ("/api/v1/orders", "status=active".to_string()),
+        ("/api/v1/fills", String::new()),
+    ];
+    for (path, q) in &reads {
+        let first = bot.get(path, q).await;
+        let again = bot.get(path, q).await;
+        assert_eq!(first.status, 200, "{path}?{q}: {}", first.body);
+        assert_eq!(first.body, again.body, "{path}?{q}");
+    }
+    let done = bot.get("/api/v1/orders", "status=done").await.ok();
+    assert_eq!(done["totalNum"], 3, "{done}");
+    let listed: Vec<&str> = done["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, [market.as_str(), &ids[1], &ids[0]], "newest first");
+    let all = bot.get("/api/v1/orders", "").await.ok();
+    assert_eq!(
+        (all["totalNum"].clone(), all["totalPage"].clone()),
+        (json!(4), json!(1))
+    );
+    let listed: Vec<&str> = all["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        listed,
+        [market.as_str(), &ids[2], &ids[1], &ids[0]],
+        "open and closed together, newest first"
+    );
+    let page2 = bot
+        .get("/api/v1/orders", "pageSize=10&currentPage=2")
+        .await
+        .ok();
+    assert_eq!(page2["items"], json!([]));
+    assert_eq!(page2["totalNum"], 4);
+    let fills = bot.get("/api/v1/fills", "").await.ok();
+    let items = fills["items"].as_array().unwrap();
+    assert!(!items.is_empty(), "{fills}");
+    assert!(
+        items.iter().all(|f| f["orderId"] == market.as_str()),
+        "{fills}"
+    );
+    assert_eq!(fills["totalNum"], items.len());
+    // Cancelling the open one moves it to the closed list at once.
+    bot.delete(&format!("/api/v1/orders/{}", ids[2]), "")
+        .await
+        .ok();
+    let done = bot.get("/api/v1/orders", "status=done").await.ok();
+    assert_eq!(done["totalNum"], 4);
+    assert_eq!(done["items"][0]["isActive"], false);
+    s.shutdown().await.unwrap();
+}

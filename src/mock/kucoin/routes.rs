@@ -523,7 +523,7 @@ pub fn process(sh: &Shared, req: &Incoming<'_>, fx: &mut Effects) -> Out {
         repeat_page: req.repeat_page,
     };
     let out = match dispatch(rt.ep, &mut ctx) {
-        Ok(v) => Out::json(200, &errors::ok(v)),
+        Ok(v) => Out::json_spliced(200, &errors::ok(v), ctx.fx.raw_list.take()),
         Err(e) => {
             ctx.fx.error = Some(e.log_name());
             e.out()

@@ -28,6 +28,7 @@ use super::errors::{self, ApiErr};
 use super::market;
 use super::routes::Ctx;
 use super::wire::{self, ms};
+use crate::mock::http;
 use crate::mock::venue::clock::{self, WindowError};
 use crate::mock::venue::dec;
 use crate::mock::venue::matching::{self, MarketConf, NewOrder};
@@ -404,14 +405,24 @@ fn order_filter(c: &Ctx<'_>) -> impl Fn(&Order) -> bool {
     }
 }
 
-/// Runs JSON texts through the venue's page memory (the repeat-page fault).
-fn remember(c: &Ctx<'_>, account: &str, kind: &str, items: Vec<Value>, limit: usize) -> Vec<Value> {
-    let texts: Vec<String> = items.iter().map(Value::to_string).collect();
-    let mut w = c.ex.world();
-    w.page(account, kind, texts, c.repeat_page, limit)
-        .iter()
-        .filter_map(|t| serde_json::from_str(t).ok())
-        .collect()
+/// Runs JSON texts through the venue's page memory (the repeat-page fault); the answer's
+/// list, its items put aside as JSON text ([`http::raw_list`]).
+fn remember(c: &mut Ctx<'_>, account: &str, kind: &str, items: Vec<String>, limit: usize) -> Value {
+    let texts =
+        c.ex.world()
+            .page(account, kind, items, c.repeat_page, limit);
+    http::raw_list(c.fx, &texts)
+}
+
+/// The text of order `idx` in its HF or classic shape, kept once the order is closed
+/// ([`World::fragment`]).
+fn order_text(w: &World, idx: usize, hf: bool) -> String {
+    let shape = if hf {
+        "kucoin-hf-order"
+    } else {
+        "kucoin-order"
+    };
+    w.fragment(shape, idx, None, || wire::order(w, idx, hf).to_string())
 }
 
 /// `GET /api/v1/hf/orders/done`: closed HF orders of one symbol, newest first, `limit` per
@@ -431,7 +442,7 @@ pub fn hf_done(c: &mut Ctx<'_>) -> Result<Value, ApiErr> {
         ),
     };
     let pick = order_filter(c);
-    let items: Vec<(usize, Value)> = {
+    let items: Vec<(usize, String)> = {
         let w = c.ex.world();
         let cutoff = match last {
             None => None,
@@ -456,7 +467,7 @@ pub fn hf_done(c: &mut Ctx<'_>) -> Result<Value, ApiErr> {
             limit,
         )
         .into_iter()
-        .map(|i| (i, wire::order(&w, i, true)))
+        .map(|i| (i, order_text(&w, i, true)))
         .collect()
     };
     let last_id = items
@@ -475,42 +486,74 @@ pub fn hf_done(c: &mut Ctx<'_>) -> Result<Value, ApiErr> {
 }
 
 /// Fills of the caller's orders of `family` that `keep` accepts, created within `[s, e]`,
-/// newest first: (fill id, JSON); the first `take` of them with a fill id below `below`.
+/// newest first: (fill id, order position, fill position); the first `take` of them with a
+/// fill id below `below`. HF fills are walked in the account's fill index; classic ones are
+/// found through the façade's classic orders, which are few (only those placed through the
+/// classic endpoint).
 fn fills_of(
     c: &Ctx<'_>,
+    w: &World,
     family: Family,
     keep: &dyn Fn(&Order) -> bool,
     order_id: Option<&str>,
     (s, e): (DateTime<Utc>, DateTime<Utc>),
     (below, take): (Option<u64>, usize),
-) -> Vec<(u64, Value)> {
+) -> Vec<(u64, usize, usize)> {
     let account = c.key.map(|k| k.account.clone()).unwrap_or_default();
-    let fee = c.ex.markets.fee;
-    let w = c.ex.world();
     let keep = |idx: usize, o: &Order, f: &Fill| {
         keep(o)
             && below.map_or(true, |b| wire::fill_id(f) < b)
             && family_of(c, idx) == family
             && order_id.map_or(true, |id| wire::order_id(idx) == id)
     };
-    // Fill ids are trade ids doubled (ids follow times): nothing newer than the trade
-    // `below` names can be below it, so the walk starts at that trade's time.
-    let end = match below {
-        Some(b) if w.fill_ids_follow_time() => w.fill_time(b / 2).map_or(e, |t| e.min(t)),
-        _ => e,
+    let mut found: Vec<(u64, usize, usize)> = match family {
+        Family::Classic => classic_orders(c, w, &account)
+            .into_iter()
+            .flat_map(|i| {
+                let o = &w.orders[i];
+                o.trades
+                    .iter()
+                    .enumerate()
+                    .filter(move |(_, f)| f.created_at >= s && f.created_at <= e && keep(i, o, f))
+                    .map(move |(j, f)| (wire::fill_id(f), i, j))
+            })
+            .collect(),
+        Family::Hf => {
+            // Fill ids are trade ids doubled (ids follow times): nothing newer than the
+            // trade `below` names can be below it, so the walk starts at that trade's time.
+            let end = match below {
+                Some(b) if w.fill_ids_follow_time() => w.fill_time(b / 2).map_or(e, |t| e.min(t)),
+                _ => e,
+            };
+            w.list_fills(&account, (s, end), true, &keep, take)
+                .into_iter()
+                .map(|(_, _, idx, j)| (wire::fill_id(&w.orders[idx].trades[j]), idx, j))
+                .collect()
+        }
     };
-    let mut slots = w.list_fills(&account, (s, end), true, &keep, take);
-    slots.sort_by_key(|x| std::cmp::Reverse(wire::fill_id(&w.orders[x.2].trades[x.3])));
-    slots.truncate(take);
-    slots
-        .into_iter()
-        .map(|(_, _, idx, j)| {
-            let f = &w.orders[idx].trades[j];
-            (
-                wire::fill_id(f),
-                wire::fill(&w, idx, f, fee, family == Family::Hf),
-            )
-        })
+    found.sort_by_key(|x| std::cmp::Reverse(x.0));
+    found.truncate(take);
+    found
+}
+
+/// The text of fill `j` of order `idx` in its HF or classic shape, kept once the order is
+/// closed ([`World::fragment`]).
+fn fill_text(c: &Ctx<'_>, w: &World, idx: usize, j: usize, family: Family) -> String {
+    let hf = family == Family::Hf;
+    let shape = if hf { "kucoin-hf-fill" } else { "kucoin-fill" };
+    let fee = c.ex.markets.fee;
+    w.fragment(shape, idx, Some(j), || {
+        wire::fill(w, idx, &w.orders[idx].trades[j], fee, hf).to_string()
+    })
+}
+
+/// The positions of the caller's classic orders (any state, in no particular order).
+fn classic_orders(c: &Ctx<'_>, w: &World, account: &str) -> Vec<usize> {
+    c.shared
+        .classic()
+        .iter()
+        .copied()
+        .filter(|&i| w.orders.get(i).is_some_and(|o| o.account == account))
         .collect()
 }
 
@@ -524,15 +567,25 @@ pub fn hf_fills(c: &mut Ctx<'_>) -> Result<Value, ApiErr> {
     let last = c.int("lastId")?.map(|n| n as u64);
     let pick = order_filter(c);
     let keep = |o: &Order| o.market.symbol == symbol && pick(o);
-    let items = fills_of(c, Family::Hf, &keep, c.get("orderId"), span, (last, limit));
-    let last_id = items.last().map(|(id, _)| *id).or(last).unwrap_or(0);
-    let list = remember(
-        c,
-        &account,
-        "kucoin-hf-fills",
-        items.into_iter().map(|(_, v)| v).collect(),
-        limit,
-    );
+    let (last_id, texts) = {
+        let w = c.ex.world();
+        let found = fills_of(
+            c,
+            &w,
+            Family::Hf,
+            &keep,
+            c.get("orderId"),
+            span,
+            (last, limit),
+        );
+        let last_id = found.last().map(|x| x.0).or(last).unwrap_or(0);
+        let texts: Vec<String> = found
+            .into_iter()
+            .map(|(_, i, j)| fill_text(c, &w, i, j, Family::Hf))
+            .collect();
+        (last_id, texts)
+    };
+    let list = remember(c, &account, "kucoin-hf-fills", texts, limit);
     Ok(json!({"lastId": last_id, "items": list}))
 }
 
@@ -562,40 +615,36 @@ pub fn list(c: &mut Ctx<'_>) -> Result<Value, ApiErr> {
     }
     let pick = order_filter(c);
     let keep = |o: &Order| symbol.as_deref().map_or(true, |s| o.market.symbol == s) && pick(o);
-    let items: Vec<Value> = {
+    let in_span = |t: DateTime<Utc>| t >= span.0 && t <= span.1;
+    let (total, texts) = {
         let w = c.ex.world();
-        let mut idx = Vec::new();
-        if active {
-            let between = explicit.then_some(span);
-            idx.extend(w.list_orders(
-                &account,
-                &[OrderState::Open],
-                between,
-                true,
-                &keep,
-                0,
-                usize::MAX,
-            ));
-        }
-        if done {
-            idx.extend(w.list_orders(
-                &account,
-                &[OrderState::Done, OrderState::Cancelled],
-                Some(span),
-                true,
-                &keep,
-                0,
-                usize::MAX,
-            ));
-        }
-        idx.retain(|i| family_of(c, *i) == Family::Classic);
+        // Open ones whatever their age unless a window is given, closed ones in the window.
+        let mut idx: Vec<usize> = classic_orders(c, &w, &account)
+            .into_iter()
+            .filter(|&i| {
+                let o = &w.orders[i];
+                let wanted = match o.state {
+                    OrderState::Open => active && (!explicit || in_span(o.created_at)),
+                    _ => done && in_span(o.created_at),
+                };
+                wanted && keep(o)
+            })
+            .collect();
         idx.sort_by_key(|i| std::cmp::Reverse((w.orders[*i].created_at, *i)));
-        idx.into_iter().map(|i| wire::order(&w, i, false)).collect()
+        let texts: Vec<String> = page_of(&idx, page, size)
+            .iter()
+            .map(|&i| order_text(&w, i, false))
+            .collect();
+        (idx.len(), texts)
     };
-    let mut v = wire::paged(items, page, size);
-    let chosen: Vec<Value> = serde_json::from_value(v["items"].take()).unwrap_or_default();
-    v["items"] = Value::Array(remember(c, &account, "kucoin-orders", chosen, size));
-    Ok(v)
+    let list = remember(c, &account, "kucoin-orders", texts, size);
+    Ok(wire::page_object(total, page, size, list))
+}
+
+/// The items of page `page` (from 1) of `size`.
+fn page_of<T>(all: &[T], page: usize, size: usize) -> &[T] {
+    let from = (page - 1).saturating_mul(size).min(all.len());
+    &all[from..(from.saturating_add(size)).min(all.len())]
 }
 
 /// `GET /api/v1/fills`: fills of classic orders within the window, newest first;
@@ -607,21 +656,25 @@ pub fn fills(c: &mut Ctx<'_>) -> Result<Value, ApiErr> {
     let span = window(c)?;
     let pick = order_filter(c);
     let keep = |o: &Order| symbol.as_deref().map_or(true, |s| o.market.symbol == s) && pick(o);
-    let items: Vec<Value> = fills_of(
-        c,
-        Family::Classic,
-        &keep,
-        c.get("orderId"),
-        span,
-        (None, usize::MAX),
-    )
-    .into_iter()
-    .map(|(_, v)| v)
-    .collect();
-    let mut v = wire::paged(items, page, size);
-    let chosen: Vec<Value> = serde_json::from_value(v["items"].take()).unwrap_or_default();
-    v["items"] = Value::Array(remember(c, &account, "kucoin-fills", chosen, size));
-    Ok(v)
+    let (total, texts) = {
+        let w = c.ex.world();
+        let found = fills_of(
+            c,
+            &w,
+            Family::Classic,
+            &keep,
+            c.get("orderId"),
+            span,
+            (None, usize::MAX),
+        );
+        let texts: Vec<String> = page_of(&found, page, size)
+            .iter()
+            .map(|&(_, i, j)| fill_text(c, &w, i, j, Family::Classic))
+            .collect();
+        (found.len(), texts)
+    };
+    let list = remember(c, &account, "kucoin-fills", texts, size);
+    Ok(wire::page_object(total, page, size, list))
 }
 
 /// `POST /api/v1/stop-order`: a stop order (`stopPrice` required, `stop` `loss` or `entry`,

@@ -195,14 +195,19 @@ pub fn deposit(pos: usize, x: &Deposit) -> Value {
 /// `totalPage`, `items`).
 pub fn paged(items: Vec<Value>, page: usize, size: usize) -> Value {
     let total = items.len();
-    let pages = total.div_ceil(size);
     let chosen: Vec<Value> = items
         .into_iter()
         .skip((page - 1).saturating_mul(size))
         .take(size)
         .collect();
+    page_object(total, page, size, Value::Array(chosen))
+}
+
+/// The page object around the items of page `page` (of `size`) of `total`.
+pub fn page_object(total: usize, page: usize, size: usize, items: Value) -> Value {
+    let pages = total.div_ceil(size);
     json!({"currentPage": page, "pageSize": size, "totalNum": total, "totalPage": pages,
-        "items": chosen})
+        "items": items})
 }
 
 #[cfg(test)]
