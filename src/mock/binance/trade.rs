@@ -313,7 +313,11 @@ pub fn my_trades(c: &mut Ctx<'_>) -> Result<Reply, ApiErr> {
     };
     let items: Vec<String> = chosen
         .iter()
-        .map(|&(_, _, i, j)| wire::trade(&w.orders[i].trades[j], i, fee))
+        .map(|&(_, _, i, j)| {
+            w.fragment("binance-trade", i, Some(j), || {
+                wire::trade(&w.orders[i].trades[j], i, fee)
+            })
+        })
         .collect();
     let items = w.page(acct, "binance-my-trades", items, c.repeat_page, limit);
     Ok(Reply::Raw(wire::array(&items)))

@@ -280,9 +280,56 @@ pub fn order(w: &World, idx: usize) -> Value {
     Value::Object(m)
 }
 
-/// Order JSON text for a list (written straight into the answer).
+/// Order JSON text for a list (written straight into the answer); kept once the order is
+/// closed ([`World::fragment`]), unless it is a leg of an order list (its status follows its
+/// siblings).
 pub fn order_json(w: &World, idx: usize) -> String {
-    order(w, idx).to_string()
+    if w.list_of(idx).is_some() {
+        return order(w, idx).to_string();
+    }
+    w.fragment("binance-order", idx, None, || plain_order_json(w, idx))
+}
+
+/// What [`order`] writes for an order in no list, written as text directly (a history
+/// page's hot path: no map of values built and then written).
+fn plain_order_json(w: &World, idx: usize) -> String {
+    use std::fmt::Write as _;
+    let o = &w.orders[idx];
+    let text = |v: &str| serde_json::to_string(v).unwrap_or_default();
+    let mut s = String::with_capacity(512);
+    let _ = write!(
+        s,
+        "{{\"symbol\":{},\"orderId\":{},\"orderListId\":-1,\"clientOrderId\":{}",
+        text(&o.market.symbol),
+        order_id(idx),
+        text(&client_order_id(w, o))
+    );
+    for (k, v) in [
+        ("price", o.price.unwrap_or_default()),
+        ("origQty", o.volume.unwrap_or(o.executed_volume)),
+        ("executedQty", o.executed_volume),
+        ("cummulativeQuoteQty", o.executed_funds),
+    ] {
+        let _ = write!(s, ",\"{k}\":\"{}\"", d8(v));
+    }
+    let zero = d8(Decimal::ZERO);
+    let _ = write!(
+        s,
+        ",\"status\":\"{}\",\"timeInForce\":\"{}\",\"type\":\"{}\",\"side\":\"{}\",\
+         \"stopPrice\":\"{zero}\",\"icebergQty\":\"{zero}\",\"time\":{},\"updateTime\":{},\
+         \"isWorking\":{},\"workingTime\":{},\"origQuoteOrderQty\":\"{}\",\
+         \"selfTradePreventionMode\":\"EXPIRE_MAKER\"}}",
+        status(o),
+        time_in_force(o),
+        order_type(o),
+        side(o.side),
+        ms(o.created_at),
+        ms(update_time(o)),
+        o.kind == OrderKind::Limit,
+        ms(o.created_at),
+        d8(o.quote_amount.unwrap_or_default()),
+    );
+    s
 }
 
 /// How much detail a new order's answer carries.
@@ -415,6 +462,30 @@ pub fn deposit(x: &Deposit) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The direct writer of a list's order writes what the value builder writes, for every
+    /// order of the built-in scenarios (limit, market, filled, cancelled, expired, manual
+    /// ones) and for client ids that need escaping.
+    #[test]
+    fn the_order_text_is_the_order_value_written() {
+        use crate::mock::binance::Binance;
+        let mut checked = 0;
+        for name in ["pump-and-dump", "noisy", "legit-zoo", "contra"] {
+            let ex = crate::mock::venue::odd_client_ids(&Binance, name);
+            let w = ex.world();
+            for i in 0..w.orders.len() {
+                if w.list_of(i).is_none() {
+                    assert_eq!(
+                        plain_order_json(&w, i),
+                        order(&w, i).to_string(),
+                        "{name} #{i}"
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 1000, "{checked}");
+    }
 
     #[test]
     fn amounts_have_eight_decimals_and_ids_round_trip() {

@@ -534,7 +534,7 @@ fn private(
             let items: Vec<String> = w
                 .list_orders(&acct, &wanted, Some((start, end)), desc, &keep, 0, limit)
                 .into_iter()
-                .map(|i| wire::order_json(&w.orders[i], false))
+                .map(|i| w.fragment("upbit-order", i, None, || wire::order_json(&w.orders[i], false)))
                 .collect();
             raw(&w.page(&acct, "closed", items, repeat_page, limit))
         }
@@ -549,11 +549,18 @@ fn private(
             }
             let market = first(p, "market");
             let desc = sort_desc(p)?;
-            let mut v: Vec<&crate::mock::venue::state::Order> = w
-                .orders
+            // Found through the uuid and identifier indexes: each order once, in position
+            // order, then by creation time (ties keep position order).
+            let mut found: std::collections::BTreeSet<usize> = uu
                 .iter()
+                .filter_map(|s| Uuid::parse_str(s).ok().filter(|u| u.to_string() == *s))
+                .filter_map(|u| w.position(&u))
+                .collect();
+            found.extend(ids.iter().flat_map(|i| w.find_all_by_identifier(&acct, i)));
+            let mut v: Vec<&crate::mock::venue::state::Order> = found
+                .into_iter()
+                .map(|i| &w.orders[i])
                 .filter(|o| o.account == acct)
-                .filter(|o| uu.contains(&o.uuid.to_string().as_str()) || o.identifier.as_deref().is_some_and(|i| ids.contains(&i)))
                 .filter(|o| market.map_or(true, |m| o.market.symbol == m))
                 .collect();
             v.sort_by_key(|o| o.created_at);
