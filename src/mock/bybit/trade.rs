@@ -533,7 +533,7 @@ fn held(
 }
 
 fn venue_item(w: &World, idx: usize) -> Item {
-    let text = w.fragment(ORDER_SHAPE, idx, None, || wire::order(w, idx).to_string());
+    let text = w.fragment(ORDER_SHAPE, idx, None, || wire::order_text(w, idx));
     ((ms(w.orders[idx].created_at), idx as u64), text)
 }
 

@@ -83,9 +83,20 @@ pub fn merge<const N: usize>(parts: [Value; N]) -> Value {
     Value::Object(out)
 }
 
-/// The order object of `/v5/order/realtime` and `/v5/order/history`.
-pub fn order(w: &World, idx: usize) -> Value {
-    let o = &w.orders[idx];
+/// The fields of an order that take computing, shared by [`order`] and [`order_text`].
+struct Fields {
+    market: bool,
+    qty: Decimal,
+    unit: &'static str,
+    tif: &'static str,
+    avg: String,
+    leaves_qty: Decimal,
+    leaves_value: Decimal,
+    fee: String,
+    cancel_type: &'static str,
+}
+
+fn fields(o: &Order) -> Fields {
     let market = !matches!(o.kind, OrderKind::Limit);
     let (qty, unit) = match o.kind {
         OrderKind::MarketBuyQuote | OrderKind::Best if o.side == Side::Bid => {
@@ -116,28 +127,44 @@ pub fn order(w: &World, idx: usize) -> Value {
     } else {
         (Decimal::ZERO, Decimal::ZERO)
     };
-    let fee = dec(o.paid_fee);
     let cancel_type = if o.state == OrderState::Cancelled {
         "CancelByUser"
     } else {
         "UNKNOWN"
     };
+    Fields {
+        market,
+        qty,
+        unit,
+        tif,
+        avg,
+        leaves_qty,
+        leaves_value,
+        fee: dec(o.paid_fee),
+        cancel_type,
+    }
+}
+
+/// The order object of `/v5/order/realtime` and `/v5/order/history`.
+pub fn order(w: &World, idx: usize) -> Value {
+    let o = &w.orders[idx];
+    let f = fields(o);
     let fee_detail = if o.paid_fee > Decimal::ZERO {
-        json!({o.market.quote.clone(): fee})
+        json!({o.market.quote.clone(): f.fee})
     } else {
         json!({})
     };
     merge([
         json!({"orderId": order_id(idx), "orderLinkId": o.identifier.clone().unwrap_or_default(),
             "blockTradeId": "", "symbol": o.market.symbol,
-            "price": dec(o.price.unwrap_or_default()), "qty": dec(qty), "side": side(o.side),
+            "price": dec(o.price.unwrap_or_default()), "qty": dec(f.qty), "side": side(o.side),
             "isLeverage": "0", "positionIdx": 0, "orderStatus": status(o),
-            "cancelType": cancel_type, "rejectReason": "EC_NoError", "avgPrice": avg,
-            "leavesQty": dec(leaves_qty), "leavesValue": dec(leaves_value),
+            "cancelType": f.cancel_type, "rejectReason": "EC_NoError", "avgPrice": f.avg,
+            "leavesQty": dec(f.leaves_qty), "leavesValue": dec(f.leaves_value),
             "cumExecQty": dec(o.executed_volume), "cumExecValue": dec(o.executed_funds),
-            "cumExecFee": fee, "timeInForce": tif,
-            "orderType": if market { "Market" } else { "Limit" }}),
-        json!({"stopOrderType": "", "orderIv": "", "marketUnit": unit, "triggerPrice": "0",
+            "cumExecFee": f.fee, "timeInForce": f.tif,
+            "orderType": if f.market { "Market" } else { "Limit" }}),
+        json!({"stopOrderType": "", "orderIv": "", "marketUnit": f.unit, "triggerPrice": "0",
             "takeProfit": "0", "stopLoss": "0", "tpslMode": "", "ocoTriggerBy": "",
             "tpLimitPrice": "", "slLimitPrice": "", "tpTriggerBy": "", "slTriggerBy": "",
             "triggerDirection": 0, "triggerBy": "", "lastPriceOnCreated": "", "basePrice": "",
@@ -146,6 +173,58 @@ pub fn order(w: &World, idx: usize) -> Value {
         json!({"createdTime": ms_s(o.created_at), "updatedTime": ms_s(o.updated_at()),
             "cumFeeDetail": fee_detail}),
     ])
+}
+
+/// What [`order`] writes, written as text directly (a history page's hot path: no map of
+/// values built and then written).
+pub fn order_text(w: &World, idx: usize) -> String {
+    use std::fmt::Write as _;
+    let o = &w.orders[idx];
+    let f = fields(o);
+    let text = |v: &str| serde_json::to_string(v).unwrap_or_default();
+    let fee_detail = if o.paid_fee > Decimal::ZERO {
+        format!("{{{}:\"{}\"}}", text(&o.market.quote), f.fee)
+    } else {
+        "{}".into()
+    };
+    let mut s = String::with_capacity(1024);
+    let _ = write!(
+        s,
+        "{{\"orderId\":\"{}\",\"orderLinkId\":{},\"blockTradeId\":\"\",\"symbol\":{},\
+         \"price\":\"{}\",\"qty\":\"{}\",\"side\":\"{}\",\"isLeverage\":\"0\",\
+         \"positionIdx\":0,\"orderStatus\":\"{}\",\"cancelType\":\"{}\",\
+         \"rejectReason\":\"EC_NoError\",\"avgPrice\":\"{}\",\"leavesQty\":\"{}\",\
+         \"leavesValue\":\"{}\",\"cumExecQty\":\"{}\",\"cumExecValue\":\"{}\",\
+         \"cumExecFee\":\"{}\",\"timeInForce\":\"{}\",\"orderType\":\"{}\",\
+         \"stopOrderType\":\"\",\"orderIv\":\"\",\"marketUnit\":\"{}\",\
+         \"triggerPrice\":\"0\",\"takeProfit\":\"0\",\"stopLoss\":\"0\",\"tpslMode\":\"\",\
+         \"ocoTriggerBy\":\"\",\"tpLimitPrice\":\"\",\"slLimitPrice\":\"\",\
+         \"tpTriggerBy\":\"\",\"slTriggerBy\":\"\",\"triggerDirection\":0,\"triggerBy\":\"\",\
+         \"lastPriceOnCreated\":\"\",\"basePrice\":\"\",\"reduceOnly\":false,\
+         \"closeOnTrigger\":false,\"placeType\":\"\",\"smpType\":\"None\",\"smpGroup\":0,\
+         \"smpOrderId\":\"\",\"createdTime\":\"{}\",\"updatedTime\":\"{}\",\
+         \"cumFeeDetail\":{fee_detail}}}",
+        order_id(idx),
+        text(o.identifier.as_deref().unwrap_or_default()),
+        text(&o.market.symbol),
+        dec(o.price.unwrap_or_default()),
+        dec(f.qty),
+        side(o.side),
+        status(o),
+        f.cancel_type,
+        f.avg,
+        dec(f.leaves_qty),
+        dec(f.leaves_value),
+        dec(o.executed_volume),
+        dec(o.executed_funds),
+        f.fee,
+        f.tif,
+        if f.market { "Market" } else { "Limit" },
+        f.unit,
+        ms_s(o.created_at),
+        ms_s(o.updated_at()),
+    );
+    s
 }
 
 /// One fill as `/v5/execution/list` writes it.
@@ -226,6 +305,22 @@ pub fn parse_cursor(s: &str) -> Option<(i64, u64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The direct writer writes what the value builder writes, for every order of the
+    /// built-in scenarios and for client ids that need escaping.
+    #[test]
+    fn the_order_text_is_the_order_value_written() {
+        let mut checked = 0;
+        for name in ["pump-and-dump", "noisy", "legit-zoo", "contra"] {
+            let ex = crate::mock::venue::odd_client_ids(&crate::mock::bybit::Bybit, name);
+            let w = ex.world();
+            for i in 0..w.orders.len() {
+                assert_eq!(order_text(&w, i), order(&w, i).to_string(), "{name} #{i}");
+                checked += 1;
+            }
+        }
+        assert!(checked > 1000, "{checked}");
+    }
 
     #[test]
     fn ids_and_cursors_round_trip() {
