@@ -9,6 +9,16 @@
 //! exponential backoff with jitter for everyone; a 418 stops every request until the block is
 //! over instead of hammering into it.
 //!
+//! Our own window counts each request from its *answer* (the server counted it at arrival,
+//! somewhere between our send and its answer), which is safe whatever the latency but slow:
+//! after a burst, the next window's requests trickle out one answer time apart. Where the
+//! adapter says the server's count is exact ([`RateLimiter::observe_answer`], Upbit's
+//! `Remaining-Req: …; sec=N`), the server's own count also grants sends: an answer saying
+//! `N` left lets out up to `N` minus every request of ours the server may not have counted
+//! yet, minus one, at once (see [`Group::server_allows`] for why that cannot exceed the
+//! server's budget). So once the server's window is over, the first answer of the new one
+//! releases the whole next burst.
+//!
 //! The budgets come from the adapter's limits table (a function from group name to
 //! [`Budget`]); the header observers that feed [`RateLimiter::observe`] are the adapter's too
 //! ([`super::http::Protocol::observe`]). A request may cost more than one unit
@@ -18,6 +28,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use rand::Rng;
@@ -71,8 +82,23 @@ struct Group {
     inflight: u32,
     /// The server's last `sec` report: (when it arrived, requests left this second).
     server: Option<(Instant, u32)>,
+    /// The server's newest exact count, when the adapter gives one: it may grant sends our
+    /// own window would hold back.
+    count: Option<ServerCount>,
     backoff_until: Option<Instant>,
     backoff_level: u32,
+}
+
+/// An exact count from the server ([`RateLimiter::observe_answer`]).
+#[derive(Debug, Clone, Copy)]
+struct ServerCount {
+    /// When the answer carrying it arrived.
+    at: Instant,
+    /// Units the server said were left when it counted the answered request.
+    remaining: u32,
+    /// Units of our requests the count may not include: those in flight when the answer
+    /// came, those answered after the answered request was sent, and every send since.
+    unseen: u32,
 }
 
 /// How often a group whose budget is all in flight looks again.
@@ -85,6 +111,7 @@ impl Group {
             done: VecDeque::new(),
             inflight: 0,
             server: None,
+            count: None,
             backoff_until: None,
             backoff_level: 0,
         }
@@ -110,6 +137,27 @@ impl Group {
         {
             self.server = None;
         }
+        if self
+            .count
+            .is_some_and(|c| now.duration_since(c.at) >= self.budget.window)
+        {
+            self.count = None;
+        }
+    }
+
+    /// Whether the server's newest exact count lets a send of `weight` units out now.
+    ///
+    /// Why this never goes over the server's budget: the server counted the answered request
+    /// at its arrival, and said `remaining` units were left then. Whatever its window (fixed
+    /// from a first request, aligned to the clock, or sliding), what it holds later is at
+    /// most what it held then plus what arrived since; what arrived since is at most
+    /// `unseen` (every request of ours not surely answered before that request was sent)
+    /// plus this send. One more unit is kept back: whether `remaining` already includes the
+    /// answered request itself is not documented for every exchange. Another client on the
+    /// same key is not seen by this rule (nor by our own window); [`RateLimiter::observe`]
+    /// still adopts a lower count. The count is used for one window after it arrived.
+    fn server_allows(&self, weight: u32) -> bool {
+        self.count.is_some_and(|c| c.unseen + weight < c.remaining)
     }
 
     /// Units answered within the window before `now`.
@@ -132,9 +180,9 @@ impl Group {
         let span = self.span();
         let done: u32 = self.done.iter().map(|(_, w)| w).sum();
         let mut over = (self.inflight + done + weight).saturating_sub(self.budget.limit);
-        if over > 0 {
+        if over > 0 && !self.server_allows(weight) {
             // Wait until enough answered units leave the window; if those in flight are what
-            // fills it, look again shortly.
+            // fills it, look again shortly (an answer wakes the waiters sooner).
             let mut free_at = None;
             for (t, w) in &self.done {
                 over = over.saturating_sub(*w);
@@ -172,16 +220,21 @@ pub struct Permit<'a> {
 
 impl Drop for Permit<'_> {
     fn drop(&mut self) {
-        let mut st = self.limiter.lock();
-        let g = st.group(&self.group);
-        g.inflight = g.inflight.saturating_sub(self.weight);
-        g.done.push_back((Instant::now(), self.weight));
+        {
+            let mut st = self.limiter.lock();
+            let g = st.group(&self.group);
+            g.inflight = g.inflight.saturating_sub(self.weight);
+            g.done.push_back((Instant::now(), self.weight));
+        }
+        self.limiter.wake.notify_waiters();
     }
 }
 
 /// Per-group pacing shared by all requests of one client.
 pub struct RateLimiter {
     state: Mutex<State>,
+    /// Wakes waiting senders when budget may have come free (an answer, a server count).
+    wake: Notify,
     backoff_base: Duration,
     backoff_max: Duration,
 }
@@ -218,6 +271,7 @@ impl RateLimiter {
                 blocked_until: None,
                 table,
             }),
+            wake: Notify::new(),
             backoff_base,
             backoff_max,
         }
@@ -241,6 +295,10 @@ impl RateLimiter {
     /// [`RateLimiter::acquire`] for a request costing `weight` units.
     pub async fn acquire_n(&self, group: &str, weight: u32) -> Result<Permit<'_>, Refusal> {
         loop {
+            // Registered before looking, so an answer arriving in between is not missed.
+            let woken = self.wake.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
             let wait = {
                 let mut st = self.lock();
                 let now = Instant::now();
@@ -255,6 +313,9 @@ impl RateLimiter {
                 if wait.is_zero() {
                     let weight = weight.clamp(1, g.budget.limit.max(1));
                     g.inflight += weight;
+                    if let Some(c) = &mut g.count {
+                        c.unseen += weight;
+                    }
                     return Ok(Permit {
                         limiter: self,
                         group: group.to_string(),
@@ -263,7 +324,10 @@ impl RateLimiter {
                 }
                 wait
             };
-            tokio::time::sleep(wait).await;
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = &mut woken => {}
+            }
         }
     }
 
@@ -297,6 +361,48 @@ impl RateLimiter {
         }
     }
 
+    /// [`RateLimiter::observe`] for an adapter whose server reports an exact count of what is
+    /// left in `group` on every answer (Upbit's `sec`): also lets that count grant sends (see
+    /// [`Group::server_allows`]). `sent` is when the answered request was sent (after its
+    /// permit was granted) and `weight` what it cost; call it after its permit is dropped.
+    pub fn observe_answer(
+        &self,
+        group: &str,
+        sec_remaining: Option<u32>,
+        sent: Instant,
+        weight: u32,
+    ) {
+        self.observe(group, sec_remaining);
+        let Some(remaining) = sec_remaining else {
+            return;
+        };
+        {
+            let mut st = self.lock();
+            let now = Instant::now();
+            let g = st.group(group);
+            // The window of answers kept must reach back to `sent`, or some answered after
+            // it may be gone already.
+            if now.duration_since(sent) >= g.budget.window
+                || g.backoff_until.is_some_and(|b| b > now)
+            {
+                return;
+            }
+            let weight = weight.clamp(1, g.budget.limit.max(1));
+            let answered_since: u32 = g
+                .done
+                .iter()
+                .filter(|(t, _)| *t >= sent)
+                .map(|(_, w)| w)
+                .sum();
+            g.count = Some(ServerCount {
+                at: now,
+                remaining,
+                unseen: g.inflight + answered_since.saturating_sub(weight),
+            });
+        }
+        self.wake.notify_waiters();
+    }
+
     /// A successful (non-429) answer ends the group's backoff escalation.
     pub fn succeeded(&self, group: &str) {
         let mut st = self.lock();
@@ -320,6 +426,7 @@ impl RateLimiter {
             delay = delay.max(ra);
         }
         g.backoff_level = g.backoff_level.saturating_add(1);
+        g.count = None;
         let now = Instant::now();
         let until = now + delay;
         g.backoff_until = Some(g.backoff_until.map_or(until, |b| b.max(until)));
@@ -494,5 +601,99 @@ mod weight_tests {
         drop(rl.acquire("w").await.unwrap());
         assert_eq!(Instant::now(), before);
         assert_eq!(rl.snapshot()[0].used, 9);
+    }
+}
+
+#[cfg(test)]
+mod server_count_tests {
+    use super::*;
+    use std::sync::Arc;
+
+    use crate::mock::venue::ratelimit::{Budget as ServerBudget, Limiter, Verdict};
+
+    /// One request against a server that counts like Upbit's (the mock's counter, a fixed
+    /// window from the first arrival): 3 ms out, 9 ms back. Returns when it was sent, and
+    /// whether the server refused it.
+    async fn call(rl: &RateLimiter, server: &Mutex<Limiter>, t0: Instant) -> (Duration, bool) {
+        let budget = ServerBudget::new("default", 30, 1000);
+        let permit = rl.acquire("default").await.unwrap();
+        let sent = Instant::now();
+        tokio::time::sleep(Duration::from_millis(3)).await;
+        let verdict = server.lock().unwrap().hit(budget, "key", 1, Instant::now());
+        tokio::time::sleep(Duration::from_millis(9)).await;
+        drop(permit);
+        let (remaining, refused) = match verdict {
+            Verdict::Allowed { remaining } => (remaining, false),
+            _ => (0, true),
+        };
+        rl.observe_answer("default", Some(remaining), sent, 1);
+        if refused {
+            rl.too_many("default", None);
+        }
+        (sent - t0, refused)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_first_answer_of_a_new_server_window_releases_the_next_burst() {
+        let rl = Arc::new(RateLimiter::new(
+            Box::new(|_| Budget::per_sec(30)),
+            Duration::from_millis(100),
+            Duration::from_secs(2),
+        ));
+        let server = Arc::new(Mutex::new(Limiter::new(None)));
+        let t0 = Instant::now();
+        let mut sends = Vec::new();
+        // A first window spent one call after another (listing pages): answers 12 ms apart.
+        for _ in 0..30 {
+            sends.push(call(&rl, &server, t0).await);
+        }
+        // Then 30 calls at once (cancels by id).
+        let tasks: Vec<_> = (0..30)
+            .map(|_| {
+                let (rl, server) = (rl.clone(), server.clone());
+                tokio::spawn(async move { call(&rl, &server, t0).await })
+            })
+            .collect();
+        for t in tasks {
+            sends.push(t.await.unwrap());
+        }
+        assert!(sends.iter().all(|(_, refused)| !refused), "{sends:?}");
+        let mut at: Vec<Duration> = sends.iter().map(|(t, _)| *t).collect();
+        at.sort();
+        let ms = Duration::from_millis;
+        // Our own window frees the first slot 1,050 ms after the first answer (12 ms): the
+        // 31st call goes at 1,062 ms, reaches a new server window and is answered at 1,074 ms
+        // with 29 left. That answer lets 28 more out at once (one kept back). Counting each
+        // call from its own answer alone, they would trickle out 12 ms apart until 1,398 ms.
+        assert_eq!(at[30], ms(1062));
+        assert!(at[31..59].iter().all(|t| *t == ms(1074)), "{:?}", &at[30..]);
+        // The last one waits for our own window: the server has one left, which is kept back.
+        assert!(at[59] > ms(1074));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_count_is_not_trusted_beyond_what_may_not_be_in_it() {
+        let rl = RateLimiter::new(
+            Box::new(|_| Budget::per_sec(5)),
+            Duration::from_millis(100),
+            Duration::from_secs(2),
+        );
+        let t0 = Instant::now();
+        // Five sends fill our window; the first is answered with 4 left while the other four
+        // are still in flight: the count may not include them, so it grants nothing.
+        let first = rl.acquire("g").await.unwrap();
+        let sent = Instant::now();
+        let others: Vec<_> = futures::future::join_all((0..4).map(|_| rl.acquire("g")))
+            .await
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        drop(first);
+        rl.observe_answer("g", Some(4), sent, 1);
+        drop(others);
+        drop(rl.acquire("g").await.unwrap());
+        // Our own window: a slot frees 1,050 ms after the first answer.
+        assert_eq!(Instant::now() - t0, Duration::from_millis(1060));
     }
 }
