@@ -80,8 +80,9 @@ struct Group {
     done: VecDeque<(Instant, u32)>,
     /// Units of requests sent and not answered yet: they count against the window too.
     inflight: u32,
-    /// The server's last `sec` report: (when it arrived, requests left this second).
-    server: Option<(Instant, u32)>,
+    /// The server's last count when our own sends do not explain it (another client shares
+    /// the budget): it holds sends back until its window is surely over.
+    server: Option<ServerCount>,
     /// The server's newest exact count, when the adapter gives one: it may grant sends our
     /// own window would hold back.
     count: Option<ServerCount>,
@@ -89,7 +90,7 @@ struct Group {
     backoff_level: u32,
 }
 
-/// An exact count from the server ([`RateLimiter::observe_answer`]).
+/// A count from the server ([`RateLimiter::observe`], [`RateLimiter::observe_answer`]).
 #[derive(Debug, Clone, Copy)]
 struct ServerCount {
     /// When the answer carrying it arrived.
@@ -97,7 +98,9 @@ struct ServerCount {
     /// Units the server said were left when it counted the answered request.
     remaining: u32,
     /// Units of our requests the count may not include: those in flight when the answer
-    /// came, those answered after the answered request was sent, and every send since.
+    /// came, those answered after the answered request was sent (when known), and every send
+    /// since. Counted by sends, not by answer times: answers at one instant (a paused clock,
+    /// a coarse one) are not lost.
     unseen: u32,
 }
 
@@ -133,7 +136,7 @@ impl Group {
         }
         if self
             .server
-            .is_some_and(|(t, _)| now.duration_since(t) >= span)
+            .is_some_and(|c| now.duration_since(c.at) >= span)
         {
             self.server = None;
         }
@@ -193,16 +196,9 @@ impl Group {
             }
             until = until.max(free_at.unwrap_or(now + INFLIGHT_POLL));
         }
-        if let Some((at, remaining)) = self.server {
-            let since = self.inflight
-                + self
-                    .done
-                    .iter()
-                    .filter(|(t, _)| *t > at)
-                    .map(|(_, w)| w)
-                    .sum::<u32>();
-            if since + weight > remaining {
-                until = until.max(at + span);
+        if let Some(c) = self.server {
+            if c.unseen + weight > c.remaining {
+                until = until.max(c.at + span);
             }
         }
         until.saturating_duration_since(now)
@@ -313,7 +309,7 @@ impl RateLimiter {
                 if wait.is_zero() {
                     let weight = weight.clamp(1, g.budget.limit.max(1));
                     g.inflight += weight;
-                    if let Some(c) = &mut g.count {
+                    for c in [&mut g.count, &mut g.server].into_iter().flatten() {
                         c.unseen += weight;
                     }
                     return Ok(Permit {
@@ -351,14 +347,49 @@ impl RateLimiter {
     /// and waiting a whole window from the answer that reported 0 left would idle the group
     /// for the length of every burst (30 per 1.05 s became 30 per 1.15 s in the export).
     pub fn observe(&self, group: &str, sec_remaining: Option<u32>) {
-        if let Some(r) = sec_remaining {
+        self.report(group, sec_remaining, None);
+    }
+
+    /// Adopts a count: as a limit when our own sends do not explain it, and as a grant when
+    /// `answered` (the answered request's send time and weight) says the count is exact.
+    fn report(&self, group: &str, sec_remaining: Option<u32>, answered: Option<(Instant, u32)>) {
+        let Some(remaining) = sec_remaining else {
+            return;
+        };
+        {
             let mut st = self.lock();
             let now = Instant::now();
             let g = st.group(group);
-            let used = g.budget.limit.saturating_sub(r);
+            let used = g.budget.limit.saturating_sub(remaining);
             let ours = g.used_in_window(now);
-            g.server = (ours < used).then_some((now, r));
+            // The answers kept must reach back to the send, or some answered after it may be
+            // gone already; a group in backoff waits for that whatever the count.
+            let exact = answered.filter(|(sent, _)| {
+                now.duration_since(*sent) < g.budget.window
+                    && !g.backoff_until.is_some_and(|b| b > now)
+            });
+            let answered_since = exact.map_or(0, |(sent, weight)| {
+                let weight = weight.clamp(1, g.budget.limit.max(1));
+                g.done
+                    .iter()
+                    .filter(|(t, _)| *t >= sent)
+                    .map(|(_, w)| w)
+                    .sum::<u32>()
+                    .saturating_sub(weight)
+            });
+            let count = ServerCount {
+                at: now,
+                remaining,
+                unseen: g.inflight + answered_since,
+            };
+            g.server = (ours < used).then_some(count);
+            if exact.is_some() {
+                g.count = Some(count);
+            } else if answered.is_some() {
+                g.count = None;
+            }
         }
+        self.wake.notify_waiters();
     }
 
     /// [`RateLimiter::observe`] for an adapter whose server reports an exact count of what is
@@ -372,35 +403,7 @@ impl RateLimiter {
         sent: Instant,
         weight: u32,
     ) {
-        self.observe(group, sec_remaining);
-        let Some(remaining) = sec_remaining else {
-            return;
-        };
-        {
-            let mut st = self.lock();
-            let now = Instant::now();
-            let g = st.group(group);
-            // The window of answers kept must reach back to `sent`, or some answered after
-            // it may be gone already.
-            if now.duration_since(sent) >= g.budget.window
-                || g.backoff_until.is_some_and(|b| b > now)
-            {
-                return;
-            }
-            let weight = weight.clamp(1, g.budget.limit.max(1));
-            let answered_since: u32 = g
-                .done
-                .iter()
-                .filter(|(t, _)| *t >= sent)
-                .map(|(_, w)| w)
-                .sum();
-            g.count = Some(ServerCount {
-                at: now,
-                remaining,
-                unseen: g.inflight + answered_since.saturating_sub(weight),
-            });
-        }
-        self.wake.notify_waiters();
+        self.report(group, sec_remaining, Some((sent, weight)));
     }
 
     /// A successful (non-429) answer ends the group's backoff escalation.
@@ -438,7 +441,11 @@ impl RateLimiter {
             .and_then(|ra| (now + ra).checked_sub(span))
             .filter(|t| *t < now)
             .unwrap_or(now);
-        g.server = Some((full_from, 0));
+        g.server = Some(ServerCount {
+            at: full_from,
+            remaining: 0,
+            unseen: 0,
+        });
         delay
     }
 
@@ -607,6 +614,15 @@ mod weight_tests {
 #[cfg(test)]
 mod server_count_tests {
     use super::*;
+
+    /// A limiter of `n` per second for every group, backing off 100 ms after a 429.
+    pub(super) fn per_sec(n: u32) -> RateLimiter {
+        RateLimiter::new(
+            Box::new(move |_| Budget::per_sec(n)),
+            Duration::from_millis(100),
+            Duration::from_secs(2),
+        )
+    }
     use std::sync::Arc;
 
     use crate::mock::venue::ratelimit::{Budget as ServerBudget, Limiter, Verdict};
@@ -635,11 +651,7 @@ mod server_count_tests {
 
     #[tokio::test(start_paused = true)]
     async fn the_first_answer_of_a_new_server_window_releases_the_next_burst() {
-        let rl = Arc::new(RateLimiter::new(
-            Box::new(|_| Budget::per_sec(30)),
-            Duration::from_millis(100),
-            Duration::from_secs(2),
-        ));
+        let rl = Arc::new(per_sec(30));
         let server = Arc::new(Mutex::new(Limiter::new(None)));
         let t0 = Instant::now();
         let mut sends = Vec::new();
@@ -673,11 +685,7 @@ mod server_count_tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_count_is_not_trusted_beyond_what_may_not_be_in_it() {
-        let rl = RateLimiter::new(
-            Box::new(|_| Budget::per_sec(5)),
-            Duration::from_millis(100),
-            Duration::from_secs(2),
-        );
+        let rl = per_sec(5);
         let t0 = Instant::now();
         // Five sends fill our window; the first is answered with 4 left while the other four
         // are still in flight: the count may not include them, so it grants nothing.
@@ -695,5 +703,38 @@ mod server_count_tests {
         drop(rl.acquire("g").await.unwrap());
         // Our own window: a slot frees 1,050 ms after the first answer.
         assert_eq!(Instant::now() - t0, Duration::from_millis(1060));
+    }
+}
+
+#[cfg(test)]
+mod shared_budget_tests {
+    use super::server_count_tests::per_sec;
+    use super::*;
+    use futures::FutureExt;
+
+    #[tokio::test(start_paused = true)]
+    async fn answers_at_one_instant_still_count_against_another_clients_use() {
+        let rl = per_sec(30);
+        // Another client spent 20 of the server's 30. We send five at once; all five are
+        // answered at the same instant, the first saying 9 left (it was counted first).
+        let t0 = Instant::now();
+        let mut five: Vec<_> = futures::future::join_all((0..5).map(|_| rl.acquire("default")))
+            .await
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        drop(five.remove(0));
+        rl.observe("default", Some(9));
+        drop(five);
+        // The server holds 25: five more fit, the sixth waits until its window is surely over.
+        let mut granted = Vec::new();
+        while let Some(p) = rl.acquire("default").now_or_never() {
+            granted.push(p.unwrap());
+        }
+        assert_eq!(granted.len(), 5);
+        drop(granted);
+        drop(rl.acquire("default").await.unwrap());
+        assert_eq!(Instant::now() - t0, Duration::from_millis(10 + 1050));
     }
 }
