@@ -310,9 +310,9 @@ pub trait Protocol: Send + Sync {
         self.observe(headers)
     }
     /// Whether [`Protocol::observe`]'s `remaining` is the server's own count of the group at
-    /// the answered request, reported on every answer (Upbit's `sec`): then the limiter lets
-    /// it grant sends its own window would hold back
-    /// ([`super::ratelimit::RateLimiter::observe_answer`]). False by default.
+    /// the answered request, reported on every answer: then the limiter lets it grant sends
+    /// its own window would hold back ([`super::ratelimit::RateLimiter::observe_answer`]).
+    /// False by default.
     fn exact_count(&self) -> bool {
         false
     }

@@ -12,12 +12,12 @@
 //! Our own window counts each request from its *answer* (the server counted it at arrival,
 //! somewhere between our send and its answer), which is safe whatever the latency but slow:
 //! after a burst, the next window's requests trickle out one answer time apart. Where the
-//! adapter says the server's count is exact ([`RateLimiter::observe_answer`], Upbit's
-//! `Remaining-Req: …; sec=N`), the server's own count also grants sends: an answer saying
-//! `N` left lets out up to `N` minus every request of ours the server may not have counted
-//! yet, minus one, at once (see [`Group::server_allows`] for why that cannot exceed the
-//! server's budget). So once the server's window is over, the first answer of the new one
-//! releases the whole next burst.
+//! adapter says the server's count is exact ([`RateLimiter::observe_answer`]: a header
+//! reporting what is left this second on every answer), the server's own count also grants
+//! sends: an answer saying `N` left lets out up to `N` minus every request of ours the server
+//! may not have counted yet, minus one, at once (see [`Group::server_allows`] for why that
+//! cannot exceed the server's budget). So once the server's window is over, the first answer
+//! of the new one releases the whole next burst.
 //!
 //! The budgets come from the adapter's limits table (a function from group name to
 //! [`Budget`]); the header observers that feed [`RateLimiter::observe`] are the adapter's too
@@ -393,7 +393,7 @@ impl RateLimiter {
     }
 
     /// [`RateLimiter::observe`] for an adapter whose server reports an exact count of what is
-    /// left in `group` on every answer (Upbit's `sec`): also lets that count grant sends (see
+    /// left in `group` on every answer: also lets that count grant sends (see
     /// [`Group::server_allows`]). `sent` is when the answered request was sent (after its
     /// permit was granted) and `weight` what it cost; call it after its permit is dropped.
     pub fn observe_answer(
@@ -627,7 +627,7 @@ mod server_count_tests {
 
     use crate::mock::venue::ratelimit::{Budget as ServerBudget, Limiter, Verdict};
 
-    /// One request against a server that counts like Upbit's (the mock's counter, a fixed
+    /// One request against a server that counts like the mock's (its counter, a fixed
     /// window from the first arrival): 3 ms out, 9 ms back. Returns when it was sent, and
     /// whether the server refused it.
     async fn call(rl: &RateLimiter, server: &Mutex<Limiter>, t0: Instant) -> (Duration, bool) {
