@@ -309,6 +309,13 @@ pub trait Protocol: Send + Sync {
     ) -> Option<BudgetReport> {
         self.observe(headers)
     }
+    /// Whether [`Protocol::observe`]'s `remaining` is the server's own count of the group at
+    /// the answered request, reported on every answer: then the limiter lets it grant sends
+    /// its own window would hold back ([`super::ratelimit::RateLimiter::observe_answer`]).
+    /// False by default.
+    fn exact_count(&self) -> bool {
+        false
+    }
     /// Further budgets the same answer reports (an exchange that counts request weight and
     /// orders apart reports both at once); they feed the limiter like the first one, but never
     /// teach the pipeline which group a call counts against. None by default.
@@ -513,6 +520,7 @@ impl Pipeline {
                 })
             }
         };
+        let sent = tokio::time::Instant::now();
         let signed = if call.auth {
             self.signer.sign(call)
         } else {
@@ -593,7 +601,12 @@ impl Pipeline {
                         rep.group.clone(),
                     );
             }
-            t.limiter.observe(&rep.group, rep.remaining);
+            if rep.group == group && t.protocol.exact_count() {
+                t.limiter
+                    .observe_answer(&rep.group, rep.remaining, sent, weight);
+            } else {
+                t.limiter.observe(&rep.group, rep.remaining);
+            }
         }
         for rep in t.protocol.observe_more(&headers) {
             t.limiter.observe(&rep.group, rep.remaining);

@@ -9,6 +9,16 @@
 //! exponential backoff with jitter for everyone; a 418 stops every request until the block is
 //! over instead of hammering into it.
 //!
+//! Our own window counts each request from its *answer* (the server counted it at arrival,
+//! somewhere between our send and its answer), which is safe whatever the latency but slow:
+//! after a burst, the next window's requests trickle out one answer time apart. Where the
+//! adapter says the server's count is exact ([`RateLimiter::observe_answer`]: a header
+//! reporting what is left this second on every answer), the server's own count also grants
+//! sends: an answer saying `N` left lets out up to `N` minus every request of ours the server
+//! may not have counted yet, minus one, at once (see [`Group::server_allows`] for why that
+//! cannot exceed the server's budget). So once the server's window is over, the first answer
+//! of the new one releases the whole next burst.
+//!
 //! The budgets come from the adapter's limits table (a function from group name to
 //! [`Budget`]); the header observers that feed [`RateLimiter::observe`] are the adapter's too
 //! ([`super::http::Protocol::observe`]). A request may cost more than one unit
@@ -18,6 +28,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use rand::Rng;
@@ -69,10 +80,28 @@ struct Group {
     done: VecDeque<(Instant, u32)>,
     /// Units of requests sent and not answered yet: they count against the window too.
     inflight: u32,
-    /// The server's last `sec` report: (when it arrived, requests left this second).
-    server: Option<(Instant, u32)>,
+    /// The server's last count when our own sends do not explain it (another client shares
+    /// the budget): it holds sends back until its window is surely over.
+    server: Option<ServerCount>,
+    /// The server's newest exact count, when the adapter gives one: it may grant sends our
+    /// own window would hold back.
+    count: Option<ServerCount>,
     backoff_until: Option<Instant>,
     backoff_level: u32,
+}
+
+/// A count from the server ([`RateLimiter::observe`], [`RateLimiter::observe_answer`]).
+#[derive(Debug, Clone, Copy)]
+struct ServerCount {
+    /// When the answer carrying it arrived.
+    at: Instant,
+    /// Units the server said were left when it counted the answered request.
+    remaining: u32,
+    /// Units of our requests the count may not include: those in flight when the answer
+    /// came, those answered after the answered request was sent (when known), and every send
+    /// since. Counted by sends, not by answer times: answers at one instant (a paused clock,
+    /// a coarse one) are not lost.
+    unseen: u32,
 }
 
 /// How often a group whose budget is all in flight looks again.
@@ -85,6 +114,7 @@ impl Group {
             done: VecDeque::new(),
             inflight: 0,
             server: None,
+            count: None,
             backoff_until: None,
             backoff_level: 0,
         }
@@ -106,10 +136,31 @@ impl Group {
         }
         if self
             .server
-            .is_some_and(|(t, _)| now.duration_since(t) >= span)
+            .is_some_and(|c| now.duration_since(c.at) >= span)
         {
             self.server = None;
         }
+        if self
+            .count
+            .is_some_and(|c| now.duration_since(c.at) >= self.budget.window)
+        {
+            self.count = None;
+        }
+    }
+
+    /// Whether the server's newest exact count lets a send of `weight` units out now.
+    ///
+    /// Why this never goes over the server's budget: the server counted the answered request
+    /// at its arrival, and said `remaining` units were left then. Whatever its window (fixed
+    /// from a first request, aligned to the clock, or sliding), what it holds later is at
+    /// most what it held then plus what arrived since; what arrived since is at most
+    /// `unseen` (every request of ours not surely answered before that request was sent)
+    /// plus this send. One more unit is kept back: whether `remaining` already includes the
+    /// answered request itself is not documented for every exchange. Another client on the
+    /// same key is not seen by this rule (nor by our own window); [`RateLimiter::observe`]
+    /// still adopts a lower count. The count is used for one window after it arrived.
+    fn server_allows(&self, weight: u32) -> bool {
+        self.count.is_some_and(|c| c.unseen + weight < c.remaining)
     }
 
     /// Units answered within the window before `now`.
@@ -132,9 +183,9 @@ impl Group {
         let span = self.span();
         let done: u32 = self.done.iter().map(|(_, w)| w).sum();
         let mut over = (self.inflight + done + weight).saturating_sub(self.budget.limit);
-        if over > 0 {
+        if over > 0 && !self.server_allows(weight) {
             // Wait until enough answered units leave the window; if those in flight are what
-            // fills it, look again shortly.
+            // fills it, look again shortly (an answer wakes the waiters sooner).
             let mut free_at = None;
             for (t, w) in &self.done {
                 over = over.saturating_sub(*w);
@@ -145,16 +196,9 @@ impl Group {
             }
             until = until.max(free_at.unwrap_or(now + INFLIGHT_POLL));
         }
-        if let Some((at, remaining)) = self.server {
-            let since = self.inflight
-                + self
-                    .done
-                    .iter()
-                    .filter(|(t, _)| *t > at)
-                    .map(|(_, w)| w)
-                    .sum::<u32>();
-            if since + weight > remaining {
-                until = until.max(at + span);
+        if let Some(c) = self.server {
+            if c.unseen + weight > c.remaining {
+                until = until.max(c.at + span);
             }
         }
         until.saturating_duration_since(now)
@@ -172,16 +216,21 @@ pub struct Permit<'a> {
 
 impl Drop for Permit<'_> {
     fn drop(&mut self) {
-        let mut st = self.limiter.lock();
-        let g = st.group(&self.group);
-        g.inflight = g.inflight.saturating_sub(self.weight);
-        g.done.push_back((Instant::now(), self.weight));
+        {
+            let mut st = self.limiter.lock();
+            let g = st.group(&self.group);
+            g.inflight = g.inflight.saturating_sub(self.weight);
+            g.done.push_back((Instant::now(), self.weight));
+        }
+        self.limiter.wake.notify_waiters();
     }
 }
 
 /// Per-group pacing shared by all requests of one client.
 pub struct RateLimiter {
     state: Mutex<State>,
+    /// Wakes waiting senders when budget may have come free (an answer, a server count).
+    wake: Notify,
     backoff_base: Duration,
     backoff_max: Duration,
 }
@@ -218,6 +267,7 @@ impl RateLimiter {
                 blocked_until: None,
                 table,
             }),
+            wake: Notify::new(),
             backoff_base,
             backoff_max,
         }
@@ -241,6 +291,10 @@ impl RateLimiter {
     /// [`RateLimiter::acquire`] for a request costing `weight` units.
     pub async fn acquire_n(&self, group: &str, weight: u32) -> Result<Permit<'_>, Refusal> {
         loop {
+            // Registered before looking, so an answer arriving in between is not missed.
+            let woken = self.wake.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
             let wait = {
                 let mut st = self.lock();
                 let now = Instant::now();
@@ -255,6 +309,9 @@ impl RateLimiter {
                 if wait.is_zero() {
                     let weight = weight.clamp(1, g.budget.limit.max(1));
                     g.inflight += weight;
+                    for c in [&mut g.count, &mut g.server].into_iter().flatten() {
+                        c.unseen += weight;
+                    }
                     return Ok(Permit {
                         limiter: self,
                         group: group.to_string(),
@@ -263,7 +320,10 @@ impl RateLimiter {
                 }
                 wait
             };
-            tokio::time::sleep(wait).await;
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = &mut woken => {}
+            }
         }
     }
 
@@ -287,14 +347,63 @@ impl RateLimiter {
     /// and waiting a whole window from the answer that reported 0 left would idle the group
     /// for the length of every burst (30 per 1.05 s became 30 per 1.15 s in the export).
     pub fn observe(&self, group: &str, sec_remaining: Option<u32>) {
-        if let Some(r) = sec_remaining {
+        self.report(group, sec_remaining, None);
+    }
+
+    /// Adopts a count: as a limit when our own sends do not explain it, and as a grant when
+    /// `answered` (the answered request's send time and weight) says the count is exact.
+    fn report(&self, group: &str, sec_remaining: Option<u32>, answered: Option<(Instant, u32)>) {
+        let Some(remaining) = sec_remaining else {
+            return;
+        };
+        {
             let mut st = self.lock();
             let now = Instant::now();
             let g = st.group(group);
-            let used = g.budget.limit.saturating_sub(r);
+            let used = g.budget.limit.saturating_sub(remaining);
             let ours = g.used_in_window(now);
-            g.server = (ours < used).then_some((now, r));
+            // The answers kept must reach back to the send, or some answered after it may be
+            // gone already; a group in backoff waits for that whatever the count.
+            let exact = answered.filter(|(sent, _)| {
+                now.duration_since(*sent) < g.budget.window
+                    && !g.backoff_until.is_some_and(|b| b > now)
+            });
+            let answered_since = exact.map_or(0, |(sent, weight)| {
+                let weight = weight.clamp(1, g.budget.limit.max(1));
+                g.done
+                    .iter()
+                    .filter(|(t, _)| *t >= sent)
+                    .map(|(_, w)| w)
+                    .sum::<u32>()
+                    .saturating_sub(weight)
+            });
+            let count = ServerCount {
+                at: now,
+                remaining,
+                unseen: g.inflight + answered_since,
+            };
+            g.server = (ours < used).then_some(count);
+            if exact.is_some() {
+                g.count = Some(count);
+            } else if answered.is_some() {
+                g.count = None;
+            }
         }
+        self.wake.notify_waiters();
+    }
+
+    /// [`RateLimiter::observe`] for an adapter whose server reports an exact count of what is
+    /// left in `group` on every answer: also lets that count grant sends (see
+    /// [`Group::server_allows`]). `sent` is when the answered request was sent (after its
+    /// permit was granted) and `weight` what it cost; call it after its permit is dropped.
+    pub fn observe_answer(
+        &self,
+        group: &str,
+        sec_remaining: Option<u32>,
+        sent: Instant,
+        weight: u32,
+    ) {
+        self.report(group, sec_remaining, Some((sent, weight)));
     }
 
     /// A successful (non-429) answer ends the group's backoff escalation.
@@ -320,6 +429,7 @@ impl RateLimiter {
             delay = delay.max(ra);
         }
         g.backoff_level = g.backoff_level.saturating_add(1);
+        g.count = None;
         let now = Instant::now();
         let until = now + delay;
         g.backoff_until = Some(g.backoff_until.map_or(until, |b| b.max(until)));
@@ -331,7 +441,11 @@ impl RateLimiter {
             .and_then(|ra| (now + ra).checked_sub(span))
             .filter(|t| *t < now)
             .unwrap_or(now);
-        g.server = Some((full_from, 0));
+        g.server = Some(ServerCount {
+            at: full_from,
+            remaining: 0,
+            unseen: 0,
+        });
         delay
     }
 
@@ -494,5 +608,133 @@ mod weight_tests {
         drop(rl.acquire("w").await.unwrap());
         assert_eq!(Instant::now(), before);
         assert_eq!(rl.snapshot()[0].used, 9);
+    }
+}
+
+#[cfg(test)]
+mod server_count_tests {
+    use super::*;
+
+    /// A limiter of `n` per second for every group, backing off 100 ms after a 429.
+    pub(super) fn per_sec(n: u32) -> RateLimiter {
+        RateLimiter::new(
+            Box::new(move |_| Budget::per_sec(n)),
+            Duration::from_millis(100),
+            Duration::from_secs(2),
+        )
+    }
+    use std::sync::Arc;
+
+    use crate::mock::venue::ratelimit::{Budget as ServerBudget, Limiter, Verdict};
+
+    /// One request against a server that counts like the mock's (its counter, a fixed
+    /// window from the first arrival): 3 ms out, 9 ms back. Returns when it was sent, and
+    /// whether the server refused it.
+    async fn call(rl: &RateLimiter, server: &Mutex<Limiter>, t0: Instant) -> (Duration, bool) {
+        let budget = ServerBudget::new("default", 30, 1000);
+        let permit = rl.acquire("default").await.unwrap();
+        let sent = Instant::now();
+        tokio::time::sleep(Duration::from_millis(3)).await;
+        let verdict = server.lock().unwrap().hit(budget, "key", 1, Instant::now());
+        tokio::time::sleep(Duration::from_millis(9)).await;
+        drop(permit);
+        let (remaining, refused) = match verdict {
+            Verdict::Allowed { remaining } => (remaining, false),
+            _ => (0, true),
+        };
+        rl.observe_answer("default", Some(remaining), sent, 1);
+        if refused {
+            rl.too_many("default", None);
+        }
+        (sent - t0, refused)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_first_answer_of_a_new_server_window_releases_the_next_burst() {
+        let rl = Arc::new(per_sec(30));
+        let server = Arc::new(Mutex::new(Limiter::new(None)));
+        let t0 = Instant::now();
+        let mut sends = Vec::new();
+        // A first window spent one call after another (listing pages): answers 12 ms apart.
+        for _ in 0..30 {
+            sends.push(call(&rl, &server, t0).await);
+        }
+        // Then 30 calls at once (cancels by id).
+        let tasks: Vec<_> = (0..30)
+            .map(|_| {
+                let (rl, server) = (rl.clone(), server.clone());
+                tokio::spawn(async move { call(&rl, &server, t0).await })
+            })
+            .collect();
+        for t in tasks {
+            sends.push(t.await.unwrap());
+        }
+        assert!(sends.iter().all(|(_, refused)| !refused), "{sends:?}");
+        let mut at: Vec<Duration> = sends.iter().map(|(t, _)| *t).collect();
+        at.sort();
+        let ms = Duration::from_millis;
+        // Our own window frees the first slot 1,050 ms after the first answer (12 ms): the
+        // 31st call goes at 1,062 ms, reaches a new server window and is answered at 1,074 ms
+        // with 29 left. That answer lets 28 more out at once (one kept back). Counting each
+        // call from its own answer alone, they would trickle out 12 ms apart until 1,398 ms.
+        assert_eq!(at[30], ms(1062));
+        assert!(at[31..59].iter().all(|t| *t == ms(1074)), "{:?}", &at[30..]);
+        // The last one waits for our own window: the server has one left, which is kept back.
+        assert!(at[59] > ms(1074));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_count_is_not_trusted_beyond_what_may_not_be_in_it() {
+        let rl = per_sec(5);
+        let t0 = Instant::now();
+        // Five sends fill our window; the first is answered with 4 left while the other four
+        // are still in flight: the count may not include them, so it grants nothing.
+        let first = rl.acquire("g").await.unwrap();
+        let sent = Instant::now();
+        let others: Vec<_> = futures::future::join_all((0..4).map(|_| rl.acquire("g")))
+            .await
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        drop(first);
+        rl.observe_answer("g", Some(4), sent, 1);
+        drop(others);
+        drop(rl.acquire("g").await.unwrap());
+        // Our own window: a slot frees 1,050 ms after the first answer.
+        assert_eq!(Instant::now() - t0, Duration::from_millis(1060));
+    }
+}
+
+#[cfg(test)]
+mod shared_budget_tests {
+    use super::server_count_tests::per_sec;
+    use super::*;
+    use futures::FutureExt;
+
+    #[tokio::test(start_paused = true)]
+    async fn answers_at_one_instant_still_count_against_another_clients_use() {
+        let rl = per_sec(30);
+        // Another client spent 20 of the server's 30. We send five at once; all five are
+        // answered at the same instant, the first saying 9 left (it was counted first).
+        let t0 = Instant::now();
+        let mut five: Vec<_> = futures::future::join_all((0..5).map(|_| rl.acquire("default")))
+            .await
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        drop(five.remove(0));
+        rl.observe("default", Some(9));
+        drop(five);
+        // The server holds 25: five more fit, the sixth waits until its window is surely over.
+        let mut granted = Vec::new();
+        while let Some(p) = rl.acquire("default").now_or_never() {
+            granted.push(p.unwrap());
+        }
+        assert_eq!(granted.len(), 5);
+        drop(granted);
+        drop(rl.acquire("default").await.unwrap());
+        assert_eq!(Instant::now() - t0, Duration::from_millis(10 + 1050));
     }
 }

@@ -3,7 +3,9 @@
 //! list, address allowlist), lists the book once before cancelling (the cancel path's own
 //! listing, not a second one for the snapshot), and still loses no evidence of what was open:
 //! the snapshot names every order open at the start, taken from that listing and labelled so,
-//! and every listing and cancel answer the mock sent is under `raw/`.
+//! and every listing and cancel answer the mock sent is under `raw/`. The mock enforces Upbit's
+//! limits: the run gets no 429, and every order the mock's log shows cancelled is named in a
+//! cancel answer under `raw/`.
 //!
 //! Real HTTP over loopback to the in-process mock; the run shares the test's paused tokio
 //! clock, so the rate limiter's waits take no real time. `RESPOND_CONTAIN_ORDERS` sizes the
@@ -122,6 +124,39 @@ async fn the_first_cancel_goes_before_the_snapshot_and_no_open_order_is_lost() {
         ours(&|r| r.method == "GET" && r.path == "/v1/orders/open")
     );
     assert_eq!(raw_count("-DELETE-"), ours(&is_cancel));
+
+    // The limiter's bursts (the server's own count releases the next window's cancels at
+    // once) stayed inside the mock's windows: not one request refused.
+    let refused: Vec<&RequestRecord> = log
+        .iter()
+        .filter(|r| r.status == 429 || r.status == 418)
+        .collect();
+    assert!(
+        refused.is_empty(),
+        "{} refused: {refused:#?}",
+        refused.len()
+    );
+    // What the mock cancelled, from its own log, is every order open at the start, and each
+    // is named in a cancel answer kept under raw/ (what a cancel answers is the evidence).
+    let by_mock: BTreeSet<String> = log
+        .iter()
+        .filter(|r| is_cancel(r))
+        .flat_map(|r| r.orders_cancelled.iter().map(|u| u.to_string()))
+        .collect();
+    assert_eq!(by_mock, open_before);
+    let answers: String = raw
+        .iter()
+        .filter(|f| f.contains("-DELETE-"))
+        .map(|f| std::fs::read_to_string(dir.join("raw").join(f)).unwrap())
+        .collect();
+    let unanswered: Vec<&String> = open_before
+        .iter()
+        .filter(|id| !answers.contains(id.as_str()))
+        .collect();
+    assert!(
+        unanswered.is_empty(),
+        "not in any cancel answer: {unanswered:?}"
+    );
     assert!(support::mock::open_orders(&server.url, bot)
         .await
         .is_empty());

@@ -134,6 +134,11 @@ impl Protocol for UpbitProtocol {
             remaining: rr.sec,
         })
     }
+    /// `sec` is what the server counts left of the group this second, on every answer
+    /// (docs/exchanges/upbit.md, "Rate limits").
+    fn exact_count(&self) -> bool {
+        true
+    }
     fn rate_limit_headers(&self) -> &'static [&'static str] {
         &["remaining-req"]
     }
