@@ -511,7 +511,7 @@ impl Pipeline {
         let t = &self.transport;
         let group = t.group(call);
         let weight = t.protocol.weight(call);
-        let permit = match t.limiter.acquire_n(&group, weight).await {
+        let mut permit = match t.limiter.acquire_n(&group, weight).await {
             Ok(p) => p,
             Err(Refusal::Blocked(left)) => {
                 return Err(Error::RateLimited {
@@ -554,6 +554,8 @@ impl Pipeline {
         // offline rebuild skips like a connection that never answered.
         let result = match req.send().await {
             Ok(mut resp) => {
+                // A status line came back: the server has counted this request.
+                permit.answered();
                 let status = resp.status().as_u16();
                 let headers = resp.headers().clone();
                 let mut body = Vec::new();
@@ -601,7 +603,7 @@ impl Pipeline {
                         rep.group.clone(),
                     );
             }
-            if rep.group == group && t.protocol.exact_count() {
+            if rep.group == group && t.protocol.exact_count() && counted_answer(status) {
                 t.limiter
                     .observe_answer(&rep.group, rep.remaining, sent, weight);
             } else {
@@ -859,6 +861,14 @@ pub fn settle_deletion<T>(
             detail: format!("{err}; checking the key also failed: {e2}"),
         }),
     }
+}
+
+/// Whether an answer's rate-limit count is one the server's counter produced, so it may
+/// grant sends ([`RateLimiter::observe_answer`]): a success or an ordinary client error. A
+/// refusal (429, 418) or a server error (5xx: an overloaded front may answer with a count it
+/// did not keep, as the mock's injected errors do) is only a limit, never a grant.
+fn counted_answer(status: u16) -> bool {
+    (200..300).contains(&status) || ((400..500).contains(&status) && status != 429 && status != 418)
 }
 
 /// Nothing listened at the address: the connection was refused outright.

@@ -15,7 +15,7 @@
 //! adapter says the server's count is exact ([`RateLimiter::observe_answer`]: a header
 //! reporting what is left this second on every answer), the server's own count also grants
 //! sends: an answer saying `N` left lets out up to `N` minus every request of ours the server
-//! may not have counted yet, minus one, at once (see [`Group::server_allows`] for why that
+//! may not have counted yet, minus the answered request's own units, at once (see [`Group::server_allows`] for why that
 //! cannot exceed the server's budget). So once the server's window is over, the first answer
 //! of the new one releases the whole next burst.
 //!
@@ -86,6 +86,10 @@ struct Group {
     /// The server's newest exact count, when the adapter gives one: it may grant sends our
     /// own window would hold back.
     count: Option<ServerCount>,
+    /// Until when no count may grant sends: a send of ours was left without an answer (a
+    /// timeout, a cancelled call), so its bytes may reach the server after anything sent
+    /// later, and no count can say whether it holds it.
+    no_grant_until: Option<Instant>,
     backoff_until: Option<Instant>,
     backoff_level: u32,
 }
@@ -102,6 +106,9 @@ struct ServerCount {
     /// since. Counted by sends, not by answer times: answers at one instant (a paused clock,
     /// a coarse one) are not lost.
     unseen: u32,
+    /// Units kept back from `remaining`: the answered request's own, as whether `remaining`
+    /// already includes them is not documented for every exchange.
+    held: u32,
 }
 
 /// How often a group whose budget is all in flight looks again.
@@ -115,6 +122,7 @@ impl Group {
             inflight: 0,
             server: None,
             count: None,
+            no_grant_until: None,
             backoff_until: None,
             backoff_level: 0,
         }
@@ -155,12 +163,15 @@ impl Group {
     /// from a first request, aligned to the clock, or sliding), what it holds later is at
     /// most what it held then plus what arrived since; what arrived since is at most
     /// `unseen` (every request of ours not surely answered before that request was sent)
-    /// plus this send. One more unit is kept back: whether `remaining` already includes the
-    /// answered request itself is not documented for every exchange. Another client on the
+    /// plus this send. The answered request's own units are kept back too: whether
+    /// `remaining` already includes them is not documented for every exchange. A send of ours
+    /// left without an answer (dropped permit) may arrive after any later one, so no count
+    /// grants anything for a window after it ([`Permit::answered`]). Another client on the
     /// same key is not seen by this rule (nor by our own window); [`RateLimiter::observe`]
     /// still adopts a lower count. The count is used for one window after it arrived.
     fn server_allows(&self, weight: u32) -> bool {
-        self.count.is_some_and(|c| c.unseen + weight < c.remaining)
+        self.count
+            .is_some_and(|c| c.unseen + weight + c.held <= c.remaining)
     }
 
     /// Units answered within the window before `now`.
@@ -212,6 +223,16 @@ pub struct Permit<'a> {
     limiter: &'a RateLimiter,
     group: String,
     weight: u32,
+    answered: bool,
+}
+
+impl Permit<'_> {
+    /// The server answered this request (a status line arrived), so it counted it before
+    /// answering. A permit dropped without this (a timeout, a cancelled call) may still
+    /// reach the server later: no server count grants sends for a window after it.
+    pub fn answered(&mut self) {
+        self.answered = true;
+    }
 }
 
 impl Drop for Permit<'_> {
@@ -220,7 +241,12 @@ impl Drop for Permit<'_> {
             let mut st = self.limiter.lock();
             let g = st.group(&self.group);
             g.inflight = g.inflight.saturating_sub(self.weight);
-            g.done.push_back((Instant::now(), self.weight));
+            let now = Instant::now();
+            g.done.push_back((now, self.weight));
+            if !self.answered {
+                g.count = None;
+                g.no_grant_until = Some(now + g.budget.window);
+            }
         }
         self.limiter.wake.notify_waiters();
     }
@@ -316,6 +342,7 @@ impl RateLimiter {
                         limiter: self,
                         group: group.to_string(),
                         weight,
+                        answered: false,
                     });
                 }
                 wait
@@ -367,6 +394,7 @@ impl RateLimiter {
             let exact = answered.filter(|(sent, _)| {
                 now.duration_since(*sent) < g.budget.window
                     && !g.backoff_until.is_some_and(|b| b > now)
+                    && !g.no_grant_until.is_some_and(|u| u > now)
             });
             let answered_since = exact.map_or(0, |(sent, weight)| {
                 let weight = weight.clamp(1, g.budget.limit.max(1));
@@ -381,6 +409,7 @@ impl RateLimiter {
                 at: now,
                 remaining,
                 unseen: g.inflight + answered_since,
+                held: exact.map_or(0, |(_, w)| w.clamp(1, g.budget.limit.max(1))),
             };
             g.server = (ours < used).then_some(count);
             if exact.is_some() {
@@ -445,6 +474,7 @@ impl RateLimiter {
             at: full_from,
             remaining: 0,
             unseen: 0,
+            held: 0,
         });
         delay
     }
@@ -637,6 +667,8 @@ mod server_count_tests {
         tokio::time::sleep(Duration::from_millis(3)).await;
         let verdict = server.lock().unwrap().hit(budget, "key", 1, Instant::now());
         tokio::time::sleep(Duration::from_millis(9)).await;
+        let mut permit = permit;
+        permit.answered();
         drop(permit);
         let (remaining, refused) = match verdict {
             Verdict::Allowed { remaining } => (remaining, false),
@@ -689,7 +721,7 @@ mod server_count_tests {
         let t0 = Instant::now();
         // Five sends fill our window; the first is answered with 4 left while the other four
         // are still in flight: the count may not include them, so it grants nothing.
-        let first = rl.acquire("g").await.unwrap();
+        let mut first = rl.acquire("g").await.unwrap();
         let sent = Instant::now();
         let others: Vec<_> = futures::future::join_all((0..4).map(|_| rl.acquire("g")))
             .await
@@ -697,6 +729,7 @@ mod server_count_tests {
             .map(Result::unwrap)
             .collect();
         tokio::time::sleep(Duration::from_millis(10)).await;
+        first.answered();
         drop(first);
         rl.observe_answer("g", Some(4), sent, 1);
         drop(others);
@@ -736,5 +769,61 @@ mod shared_budget_tests {
         drop(granted);
         drop(rl.acquire("default").await.unwrap());
         assert_eq!(Instant::now() - t0, Duration::from_millis(10 + 1050));
+    }
+}
+
+#[cfg(test)]
+mod unanswered_tests {
+    use super::server_count_tests::per_sec;
+    use super::*;
+    use futures::FutureExt;
+
+    /// Sends granted at once, without waiting.
+    fn grantable<'a>(rl: &'a RateLimiter, group: &str) -> Vec<Permit<'a>> {
+        let mut granted = Vec::new();
+        while let Some(p) = rl.acquire(group).now_or_never() {
+            granted.push(p.unwrap());
+        }
+        granted
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_send_left_without_an_answer_keeps_counts_from_granting_for_a_window() {
+        let rl = per_sec(10);
+        let t0 = Instant::now();
+        // Two sends whose answers never come (a timeout, a cancelled future): their bytes may
+        // still reach the server after anything sent later.
+        let lost = (
+            rl.acquire("g").await.unwrap(),
+            rl.acquire("g").await.unwrap(),
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        drop(lost);
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        // R is sent after them and answered: the server, having seen only R, says 9 left.
+        let mut r = rl.acquire("g").await.unwrap();
+        let sent = Instant::now();
+        tokio::time::sleep(Duration::from_millis(6)).await;
+        r.answered();
+        drop(r);
+        rl.observe_answer("g", Some(9), sent, 1);
+        // Our own window holds 3 and lets 7 out. Trusting the count would let 8 out, and
+        // with the two lost ones arriving late the server would hold 11 of its 10.
+        assert_eq!(grantable(&rl, "g").len(), 7);
+        assert_eq!(Instant::now() - t0, Duration::from_millis(10));
+    }
+
+    #[test]
+    fn a_count_keeps_back_the_answered_request_s_own_weight() {
+        let mut g = Group::new(Budget::per_sec(10));
+        g.count = Some(ServerCount {
+            at: Instant::now(),
+            remaining: 5,
+            unseen: 0,
+            held: 3,
+        });
+        // Whether the 5 left already include the answered request's 3 units is not known.
+        assert!(g.server_allows(2));
+        assert!(!g.server_allows(3));
     }
 }

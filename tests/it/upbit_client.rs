@@ -36,6 +36,11 @@ enum Script {
     Slow(Duration),
     /// Perform the request's effect, then drop the connection.
     ApplyThenDrop,
+    /// Answer as usual (a place in a script).
+    Pass,
+    /// An error envelope with this status whose `Remaining-Req` reports the whole budget
+    /// left, a count the server did not keep (an overloaded front, the mock's injected 500).
+    FullCount(u16),
 }
 
 #[derive(Clone)]
@@ -256,6 +261,8 @@ async fn handle(State(fx): State<Fx>, req: Request) -> Response {
         }
         Some(Script::Drop) => panic!("fixture: dropping the connection"),
         Some(Script::Slow(d)) => tokio::time::sleep(d).await,
+        Some(Script::FullCount(code)) => return err(code, g, limit, "server_error"),
+        Some(Script::Pass) => {}
         Some(Script::ApplyThenDrop) => {
             let _ = exchange(&fx, &method, &path, &params);
             panic!("fixture: applied, now dropping the connection");
@@ -783,6 +790,32 @@ async fn a_burst_of_reads_never_exceeds_the_group_budget() {
     }
     let st = fx.lock();
     assert_eq!(st.hits.len(), 48);
+    assert_eq!((st.count_429, st.count_418), (0, 0));
+    assert!(st.max_in_window["default"] <= 30);
+}
+
+#[tokio::test]
+async fn a_count_on_a_server_error_grants_no_sends() {
+    let fx = fixture();
+    // The window fills, then three 500s say the whole budget is left while reads wait.
+    let mut script = vec![Script::Pass; 27];
+    script.extend(std::iter::repeat_n(Script::FullCount(500), 3));
+    fx.script("GET", "/v1/accounts", script);
+    let url = start(&fx).await;
+    let c = Arc::new(client(&url, None, 3));
+    let mut tasks = Vec::new();
+    for _ in 0..6 {
+        let c = c.clone();
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..8 {
+                c.balances().await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let st = fx.lock();
     assert_eq!((st.count_429, st.count_418), (0, 0));
     assert!(st.max_in_window["default"] <= 30);
 }
