@@ -23,7 +23,8 @@
 //! latency (the mock's work and the loopback, median and 90th percentile), how many requests
 //! were in flight on average, and the share of the span with none in flight (the client
 //! parsing, writing, or its limiter holding the next request back) or with every lane busy.
-//! `EXPORT_BENCH_TRACE=1` also prints the closed-order requests sent in each second.
+//! `EXPORT_BENCH_TRACE=1` also prints the closed-order requests sent in each second;
+//! `EXPORT_BENCH_KEEP=1` keeps each run's bundle (its raw answers and sidecars) and names it.
 
 #[path = "common/mod.rs"]
 mod common;
@@ -321,6 +322,9 @@ async fn export(spec: &Spec, orders: usize, profiles: &mut Vec<String>) {
         built + total,
     );
     server.shutdown().await.ok();
+    if std::env::var("EXPORT_BENCH_KEEP").is_ok_and(|v| v == "1") {
+        println!("{} kept: {}", spec.name, tmp.keep().display());
+    }
 }
 
 fn main() {
