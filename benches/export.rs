@@ -17,11 +17,20 @@
 //!   and the least time that ceiling allows for the minimum;
 //! - 429 answers (must be 0), and the process's peak RSS (mock and client together: the mock
 //!   holds every order in memory, the client streams each page to disk).
+//!
+//! A second table says where a page's time went, from the raw sidecars the client recorded
+//! (when each closed-order request was sent and answered, as the client saw it): the answer's
+//! latency (the mock's work and the loopback, median and 90th percentile), how many requests
+//! were in flight on average, and the share of the span with none in flight (the client
+//! parsing, writing, or its limiter holding the next request back) or with every lane busy.
+//! `EXPORT_BENCH_TRACE=1` also prints the closed-order requests sent in each second;
+//! `EXPORT_BENCH_KEEP=1` keeps each run's bundle (its raw answers and sidecars) and names it.
 
 #[path = "common/mod.rs"]
 mod common;
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -121,7 +130,75 @@ fn at(r: &RequestRecord) -> DateTime<Utc> {
     r.at.parse().expect("request log time")
 }
 
-async fn export(spec: &Spec, orders: usize) {
+/// The export's closed-order reads at most in flight at once (the step's `CLOSED_IN_FLIGHT`).
+const LANES: usize = 6;
+
+/// (sent, answered) of every closed-order request the client recorded under `dir`, from the
+/// raw sidecars, in the order sent.
+fn recorded_requests(dir: &Path, paths: &[&str]) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+    let mut out = Vec::new();
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.to_string_lossy().ends_with(".meta.json") {
+                let Ok(v) = serde_json::from_slice::<serde_json::Value>(
+                    &std::fs::read(&p).unwrap_or_default(),
+                ) else {
+                    continue;
+                };
+                let time = |k: &str| v[k].as_str().and_then(|t| t.parse().ok());
+                if v["method"] == "GET"
+                    && paths.iter().any(|x| v["endpoint"] == *x)
+                    && v["status"] == 200
+                {
+                    if let (Some(a), Some(b)) = (time("requested_at"), time("responded_at")) {
+                        out.push((a, b));
+                    }
+                }
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Where the closed-order requests' time went: latency p50 / p90 (ms), mean requests in
+/// flight, and the shares of the span with none and with every lane in flight.
+fn profile(reqs: &[(DateTime<Utc>, DateTime<Utc>)]) -> Option<(f64, f64, f64, f64, f64)> {
+    let first = reqs.first()?.0;
+    let last = reqs.iter().map(|r| r.1).max()?;
+    let span = (last - first).num_microseconds()? as f64;
+    if span <= 0.0 {
+        return None;
+    }
+    let mut lat: Vec<f64> = reqs
+        .iter()
+        .map(|(a, b)| (*b - *a).num_microseconds().unwrap_or(0) as f64 / 1e3)
+        .collect();
+    lat.sort_by(f64::total_cmp);
+    let pct = |q: f64| lat[((lat.len() - 1) as f64 * q) as usize];
+    // Sweep the sends (+1) and answers (-1) in time order.
+    let mut events: Vec<(DateTime<Utc>, i32)> =
+        reqs.iter().flat_map(|(a, b)| [(*a, 1), (*b, -1)]).collect();
+    events.sort();
+    let (mut level, mut idle, mut full, mut busy) = (0i32, 0.0, 0.0, 0.0);
+    for w in events.windows(2) {
+        level += w[0].1;
+        let d = (w[1].0 - w[0].0).num_microseconds().unwrap_or(0) as f64;
+        busy += d * level as f64;
+        if level == 0 {
+            idle += d;
+        } else if level as usize >= LANES {
+            full += d;
+        }
+    }
+    Some((pct(0.5), pct(0.9), busy / span, idle / span, full / span))
+}
+
+async fn export(spec: &Spec, orders: usize, profiles: &mut Vec<String>) {
     let t_build = Instant::now();
     let facade = (spec.facade)();
     let venue = Venue::new(
@@ -201,6 +278,33 @@ async fn export(spec: &Spec, orders: usize) {
         0.0
     };
     let least = (minimum - 1) as f64 / spec.ceiling;
+    let recorded = recorded_requests(tmp.path(), spec.paths);
+    if std::env::var("EXPORT_BENCH_TRACE").is_ok_and(|v| v == "1") {
+        // Requests sent in each second from the first, and the longest pause between sends.
+        if let Some(first) = recorded.first().map(|r| r.0) {
+            let mut per_sec: BTreeMap<i64, usize> = BTreeMap::new();
+            for (a, _) in &recorded {
+                *per_sec.entry((*a - first).num_seconds()).or_default() += 1;
+            }
+            let secs: Vec<String> = per_sec.values().map(|n| n.to_string()).collect();
+            let pause = recorded
+                .windows(2)
+                .map(|w| (w[1].0 - w[0].0).num_milliseconds())
+                .max()
+                .unwrap_or(0);
+            println!(
+                "{} sent per second: {}; longest pause between sends {pause} ms",
+                spec.name,
+                secs.join(" ")
+            );
+        }
+    }
+    if let Some((p50, p90, inflight, idle, full)) = profile(&recorded) {
+        profiles.push(format!(
+            "{:>8} {:>9} {:>9.1} {:>9.1} {:>9.2} {:>9.3} {:>9.3}",
+            spec.name, stored, p50, p90, inflight, idle, full
+        ));
+    }
     println!(
         "{:>8} {:>9} {:>9} {:>6} {:>7.3} {:>9.2} {:>9.2} {:>7.3} {:>9.2} {:>9.2} {:>5} {:>9} {:>8.1}",
         spec.name,
@@ -218,6 +322,9 @@ async fn export(spec: &Spec, orders: usize) {
         built + total,
     );
     server.shutdown().await.ok();
+    if std::env::var("EXPORT_BENCH_KEEP").is_ok_and(|v| v == "1") {
+        println!("{} kept: {}", spec.name, tmp.keep().display());
+    }
 }
 
 fn main() {
@@ -254,6 +361,7 @@ fn main() {
         "peak MiB",
         "run s"
     );
+    let mut profiles = Vec::new();
     rt.block_on(async {
         for spec in SPECS
             .iter()
@@ -261,11 +369,22 @@ fn main() {
         {
             let sizes = sizes.clone().unwrap_or_else(|| vec![spec.default_orders]);
             for &n in &sizes {
-                export(spec, n).await;
+                export(spec, n, &mut profiles).await;
             }
         }
     });
     println!("(min: ⌈orders / page⌉ plus the page that ends the list (KuCoin: per symbol, and one classic request a symbol);");
     println!(" req/s: closed-order requests, first to last; least s: what the ceiling allows for the minimum;");
     println!(" peak MiB: mock and client in one process; run s: mock set-up + export)");
+    println!();
+    println!("where the closed-order requests' time went, as the client recorded them");
+    println!(
+        "{:>8} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "exchange", "orders", "p50 ms", "p90 ms", "in flight", "idle", "all lanes"
+    );
+    for p in &profiles {
+        println!("{p}");
+    }
+    println!("(p50/p90: send to answer, the mock's work and loopback; in flight: mean requests sent and not");
+    println!(" answered; idle: share of the span with none; all lanes: with {LANES} in flight, the most the export sends)");
 }

@@ -4,7 +4,9 @@
 //! order arrives exactly once. Upbit answers a full page with the window's newest orders,
 //! Binance's `allOrders` with its oldest: both are continued by cursor. Bybit and Coinbase
 //! follow their own page cursor inside one call (50 and 100 orders a page, up to 1,000 a
-//! call) newest first: a full call is continued by cursor too. KuCoin's HF list (100 a page)
+//! call) newest first: a full call is continued by cursor too, and while lanes stand idle a
+//! call asks for a few pages only, so the rest of the window is shared among lanes read at
+//! once (each part its own span, continued by its own cursor). KuCoin's HF list (100 a page)
 //! is read per symbol, its classic list once per span.
 
 use std::collections::{BTreeMap, HashSet};
@@ -206,14 +208,52 @@ async fn a_binance_window_over_one_page_is_read_oldest_first_with_the_fewest_req
     server.shutdown().await.ok();
 }
 
+/// The windows (query parameters `start` and `end`) of the closed-order requests (`path`) the
+/// run recorded in `dir/raw/`, with how many requests each.
+fn request_windows(
+    dir: &std::path::Path,
+    path: &str,
+    [start, end]: [&str; 2],
+) -> BTreeMap<(String, String), usize> {
+    let mut out = BTreeMap::new();
+    for e in std::fs::read_dir(dir.join("raw")).unwrap() {
+        let p = e.unwrap().path();
+        if !p.to_string_lossy().ends_with(".meta.json") {
+            continue;
+        }
+        let v: Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+        if v["endpoint"] != path {
+            continue;
+        }
+        let param = |name: &str| {
+            v["params"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|kv| kv[0] == name)
+                .and_then(|kv| kv[1].as_str())
+                .unwrap_or_else(|| panic!("{} names no {name}", p.display()))
+                .to_string()
+        };
+        *out.entry((param(start), param(end))).or_default() += 1;
+    }
+    out
+}
+
 /// Exports [`scenario`]`(per_day)` from an exchange that keeps history per account (one
-/// listing, `path`, `page` orders a request, `cap` a call) and checks the request count against
-/// the floor: ⌈stored / page⌉ (one more when the last page is full), plus at most one page per
-/// full call continued by cursor (its boundary second is read again by the next call).
+/// listing, `path`, `page` orders a request, `cap` a call, the window sent as `bounds`) and
+/// checks the request count against the floor: ⌈stored / page⌉ (one more when
+/// the last page is full), plus at most one page per full call continued by cursor (its
+/// boundary second is read again by the next call) and one partial page per part the window
+/// was shared into; within 1.1× of the floor. The window is one span the exchange allows, yet
+/// its first call, alone in flight, is not followed over a whole call's pages one after the
+/// other: after a few pages its rest is shared among lanes (requests starting inside the
+/// window), read at once.
 async fn per_account_export(
     facade: Arc<dyn mock::Facade>,
     per_day: u32,
     path: &str,
+    bounds: [&str; 2],
     page: usize,
     cap: usize,
 ) {
@@ -235,11 +275,41 @@ async fn per_account_export(
         .iter()
         .filter(|r| r.method == "GET" && r.path == path)
         .count();
+    let windows = request_windows(&report.dir, path, bounds);
+    assert_eq!(
+        windows.values().sum::<usize>(),
+        sent,
+        "every request recorded"
+    );
+    // The first call reads the whole window: the earliest start with the latest end.
+    let first = windows
+        .iter()
+        .min_by(|a, b| a.0 .0.cmp(&b.0 .0).then(b.0 .1.cmp(&a.0 .1)))
+        .map(|(_, n)| *n)
+        .unwrap();
+    assert!(
+        first < cap / page,
+        "{path}: the first call, alone in flight, read {first} pages in a row before the rest \
+         was shared (a call holds {} pages): {windows:?}",
+        cap / page
+    );
+    let starts: HashSet<&str> = windows.keys().map(|(s, _)| s.as_str()).collect();
+    assert!(
+        starts.len() >= 2,
+        "{path}: the window's rest is shared among lanes, each part from its own start: \
+         {windows:?}"
+    );
     let floor = stored / page + 1;
     let continued = stored / cap;
+    let parts = starts.len() - 1;
     assert!(
-        (floor..=floor + continued).contains(&sent),
-        "{path}: {sent} requests for {stored} orders (floor {floor}, {continued} full calls)"
+        (floor..=floor + continued + parts).contains(&sent),
+        "{path}: {sent} requests for {stored} orders (floor {floor}, {continued} full calls, \
+         {parts} parts)"
+    );
+    assert!(
+        sent as f64 <= 1.1 * floor as f64,
+        "{path}: {sent} requests against a floor of {floor}"
     );
     assert!(log.iter().all(|r| r.status == 200), "no refusal, no 429");
 
@@ -249,15 +319,24 @@ async fn per_account_export(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bybit_window_over_one_call_is_continued_by_cursor_with_the_fewest_requests() {
-    per_account_export(Arc::new(Bybit), 1_050, "/v5/order/history", 50, 1000).await;
+    per_account_export(
+        Arc::new(Bybit),
+        1_200,
+        "/v5/order/history",
+        ["startTime", "endTime"],
+        50,
+        1000,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_coinbase_window_over_one_call_is_continued_by_cursor_with_the_fewest_requests() {
     per_account_export(
         Arc::new(Coinbase),
-        1_300,
+        2_000,
         "/api/v3/brokerage/orders/historical/batch",
+        ["start_date", "end_date"],
         100,
         1000,
     )

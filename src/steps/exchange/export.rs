@@ -12,8 +12,10 @@
 //!
 //! Several reads are in flight at once (`CLOSED_IN_FLIGHT`), so the rate budget stays busy:
 //! spans run side by side, and a long remainder is shared among idle lanes (each part costs at
-//! most one partial page more). Every answer is recorded in `raw/` by the adapter before it is
-//! parsed.
+//! most one partial page more). While lanes would stand idle, a span's first call, where it
+//! follows the exchange's cursor over many pages, asks for a few pages only (`PROBE_PAGES`),
+//! so its remainder is shared out after those instead of after the whole call. Every answer is
+//! recorded in `raw/` by the adapter before it is parsed.
 //!
 //! Resume: every finished piece (a chunk, a split, open orders, transfers, one market's
 //! candles, a batch of fills) is written to its own file under `export/` and recorded in a
@@ -268,6 +270,14 @@ const CLOSED_IN_FLIGHT: usize = 6;
 /// pages of 50) shares a span its one lane would read one request at a time.
 const PAGES_PER_LANE: i64 = 16;
 
+/// Pages a span's first call asks for while lanes would stand idle (where one call follows
+/// the exchange's cursor over several pages): one lane reading 20 pages of 50 in a row leaves
+/// the budget idle; after a few pages the span's density is known and its remainder is shared
+/// out, read by calls at the cap (short calls all along would cost a chunk file and a state
+/// line each, written between reads). A full short call is continued by cursor like a full
+/// long one: no answer is discarded.
+const PROBE_PAGES: u32 = 2;
+
 /// How far after the oldest order of a full page the next page reaches back: the exchange may
 /// show creation times to the second, so the whole second of that order is read again by the
 /// next page (and left out of this one's chunk: nothing is counted twice).
@@ -306,12 +316,16 @@ enum Next {
     Halve(Span, Span),
     /// Full, within one millisecond: orders may be missing.
     Saturated,
+    /// A call asked for fewer orders than the cap, came back full and its cursor cannot move:
+    /// a call at the cap may hold the whole span, so it is read again at the cap before it is
+    /// halved or given up on.
+    AtCap,
 }
 
-/// Decides how a span goes on after an answer of `orders`, given which orders a full answer
-/// keeps.
-fn next_step(span: &Span, orders: &[Order], cap: u32, keeps: FullPage) -> Next {
-    if (orders.len() as u32) < cap {
+/// Decides how a span goes on after an answer of `orders` to a call that asked for at most
+/// `limit` (at most the exchange's `cap`), given which orders a full answer keeps.
+fn next_step(span: &Span, orders: &[Order], limit: u32, cap: u32, keeps: FullPage) -> Next {
+    if (orders.len() as u32) < limit {
         return Next::Done;
     }
     let cursor = match keeps {
@@ -334,6 +348,7 @@ fn next_step(span: &Span, orders: &[Order], cap: u32, keeps: FullPage) -> Next {
         Some(Next::Continue(c) | Next::ContinueAfter(c)) if c > span.from && c < span.to => {
             cursor.unwrap()
         }
+        _ if limit < cap => Next::AtCap,
         _ => match halve(span) {
             Some((a, b)) => Next::Halve(a, b),
             None => Next::Saturated,
@@ -373,14 +388,26 @@ struct ClosedLanes<'a> {
     plan_text: &'a str,
     /// Which orders a full answer keeps.
     keeps: FullPage,
-    /// Requests a full call costs (the exchange's pages it follows by cursor).
-    pages_per_call: i64,
+    /// Orders a request of the exchange holds (a call may follow its cursor over several).
+    page: u32,
     /// When a lane switched to the read-only key.
     switched_at: Option<DateTime<Utc>>,
 }
 
 impl ClosedLanes<'_> {
-    fn query(&self, span: &Span) -> Result<ClosedOrdersQuery, StepError> {
+    /// The most orders a call asks for: the cap while every lane is busy, a few pages while
+    /// some would stand idle (`spare`) and a full short answer can be continued by cursor.
+    fn limit(&self, spare: bool) -> u32 {
+        if spare && !matches!(self.keeps, FullPage::Unknown) {
+            self.page
+                .saturating_mul(PROBE_PAGES)
+                .clamp(1, self.cap.max(1))
+        } else {
+            self.cap
+        }
+    }
+
+    fn query(&self, span: &Span, limit: u32) -> Result<ClosedOrdersQuery, StepError> {
         let ctx = self.ctx;
         Ok(ClosedOrdersQuery {
             window: Window {
@@ -394,7 +421,7 @@ impl ClosedLanes<'_> {
                 }),
                 None => None,
             },
-            limit: self.cap,
+            limit,
         })
     }
 
@@ -404,6 +431,9 @@ impl ClosedLanes<'_> {
         let ctx = self.ctx;
         let mut queue: std::collections::VecDeque<Span> = todo.into();
         let split: HashSet<Span> = self.state.split.iter().cloned().collect();
+        // Spans read at the cap: the rest of a span already read (each short call costs a
+        // chunk and a state line more), or one a short call found full within one second.
+        let mut at_cap: HashSet<Span> = HashSet::new();
         let bar = ctx
             .printer
             .progress(Some(queue.len() as u64), "export orders");
@@ -424,7 +454,9 @@ impl ClosedLanes<'_> {
                         continue;
                     }
                 }
-                let q = match self.query(&span) {
+                let spare = running.len() + queue.len() + 1 < CLOSED_IN_FLIGHT;
+                let limit = self.limit(spare && !at_cap.contains(&span));
+                let q = match self.query(&span, limit) {
                     Ok(q) => q,
                     Err(e) => {
                         failure = Some(e.into());
@@ -439,13 +471,13 @@ impl ClosedLanes<'_> {
                             async move { ex.closed_orders(&q).await }
                         })
                         .await;
-                    Ok::<_, LaneError>((span, r, race.switched_at))
+                    Ok::<_, LaneError>((span, limit, r, race.switched_at))
                 });
             }
             let Some(next) = running.next().await else {
                 break;
             };
-            let (span, r, switched) = match next {
+            let (span, limit, r, switched) = match next {
                 Ok(v) => v,
                 Err(e) => {
                     failure.get_or_insert(e);
@@ -460,9 +492,19 @@ impl ClosedLanes<'_> {
                     continue;
                 }
             };
-            match next_step(&span, &orders, self.cap, self.keeps) {
+            match next_step(&span, &orders, limit, self.cap, self.keeps) {
+                Next::AtCap => {
+                    at_cap.insert(span.clone());
+                    queue.push_front(span);
+                    continue;
+                }
                 Next::Halve(a, b) => {
                     self.log.append(&StateEntry::Split(span.clone()))?;
+                    // Its halves are as dense: read at the cap too.
+                    if at_cap.contains(&span) {
+                        at_cap.insert(a.clone());
+                        at_cap.insert(b.clone());
+                    }
                     self.state.split.push(span);
                     bar.inc_length(1);
                     queue.push_front(b);
@@ -509,12 +551,14 @@ impl ClosedLanes<'_> {
                         .max(1);
                     fetched += kept.len() as u64;
                     self.finish(chunk, kept, false, true)?;
-                    let pages =
-                        (rest.to - rest.from).num_milliseconds() / page_ms * self.pages_per_call;
+                    let pages = (rest.to - rest.from).num_milliseconds() / page_ms
+                        * (limit / self.page.max(1)).max(1) as i64;
                     let idle = CLOSED_IN_FLIGHT.saturating_sub(running.len() + queue.len()) as i64;
                     let k = (pages / PAGES_PER_LANE).min(idle).max(1);
                     bar.inc_length(k as u64);
                     for part in split_even(&rest, k).into_iter().rev() {
+                        // Its density is known now: only a span's first call is short.
+                        at_cap.insert(part.clone());
                         queue.push_front(part);
                     }
                 }
@@ -871,8 +915,7 @@ impl StepKind for ExportHistory {
             cap,
             plan_text: &plan_text,
             keeps: race.session().primary().closed_orders_full_page(),
-            pages_per_call: (cap / race.session().primary().closed_orders_page().max(1)).max(1)
-                as i64,
+            page: race.session().primary().closed_orders_page().max(1),
             switched_at: None,
         };
         let result = lanes.run(todo).await;
@@ -1654,32 +1697,32 @@ mod tests {
         let s = initial_spans(w(1), None, &[None]).remove(0);
         let page: Vec<Order> = (100..110).map(|i| at(&s, i)).collect();
         let newest = FullPage::Newest;
-        assert_eq!(next_step(&s, &page[..9], 10, newest), Next::Done);
+        assert_eq!(next_step(&s, &page[..9], 10, 10, newest), Next::Done);
         assert_eq!(
-            next_step(&s, &page, 10, newest),
+            next_step(&s, &page, 10, 10, newest),
             Next::Continue(s.from + chrono::Duration::seconds(101))
         );
         assert_eq!(
-            next_step(&s, &page, 10, FullPage::Oldest),
+            next_step(&s, &page, 10, 10, FullPage::Oldest),
             Next::ContinueAfter(s.from + chrono::Duration::seconds(109))
         );
         // Where the adapter cannot say which orders a full answer keeps, it proves nothing.
         assert!(matches!(
-            next_step(&s, &page, 10, FullPage::Unknown),
+            next_step(&s, &page, 10, 10, FullPage::Unknown),
             Next::Halve(..)
         ));
         // Ten orders within one second: the page after them asks for `[from, that second
         // + 1 s)`, gets them again, the cursor cannot move and the span is halved.
         let dense: Vec<Order> = (0..10).map(|_| at(&s, 5)).collect();
         let c = s.from + chrono::Duration::seconds(6);
-        assert_eq!(next_step(&s, &dense, 10, newest), Next::Continue(c));
+        assert_eq!(next_step(&s, &dense, 10, 10, newest), Next::Continue(c));
         let rest = Span {
             from: s.from,
             to: c,
             market: None,
         };
         assert!(matches!(
-            next_step(&rest, &dense, 10, newest),
+            next_step(&rest, &dense, 10, 10, newest),
             Next::Halve(..)
         ));
         let tiny = Span {
@@ -1687,7 +1730,37 @@ mod tests {
             to: s.from + chrono::Duration::milliseconds(1),
             market: None,
         };
-        assert_eq!(next_step(&tiny, &dense, 10, newest), Next::Saturated);
+        assert_eq!(next_step(&tiny, &dense, 10, 10, newest), Next::Saturated);
+    }
+
+    #[test]
+    fn a_short_call_is_continued_like_a_full_one_and_read_again_at_the_cap_when_stuck() {
+        let s = initial_spans(w(1), None, &[None]).remove(0);
+        let newest = FullPage::Newest;
+        // Asked for 4 of a cap of 10: 3 orders end the span, 4 are continued by cursor.
+        let page: Vec<Order> = (100..104).map(|i| at(&s, i)).collect();
+        assert_eq!(next_step(&s, &page[..3], 4, 10, newest), Next::Done);
+        assert_eq!(
+            next_step(&s, &page, 4, 10, newest),
+            Next::Continue(s.from + chrono::Duration::seconds(101))
+        );
+        // Four orders within one second fill the short call: the cursor cannot move, but a
+        // call at the cap may hold them all, so the span is not halved nor given up on.
+        let dense: Vec<Order> = (0..4).map(|_| at(&s, 5)).collect();
+        let rest = Span {
+            from: s.from,
+            to: s.from + chrono::Duration::seconds(6),
+            market: None,
+        };
+        assert_eq!(next_step(&rest, &dense, 4, 10, newest), Next::AtCap);
+        let tiny = Span {
+            from: s.from,
+            to: s.from + chrono::Duration::milliseconds(1),
+            market: None,
+        };
+        assert_eq!(next_step(&tiny, &dense, 4, 10, newest), Next::AtCap);
+        // At the cap, as before.
+        assert_eq!(next_step(&tiny, &dense, 4, 4, newest), Next::Saturated);
     }
 
     #[test]
