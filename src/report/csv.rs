@@ -15,13 +15,14 @@
 //! An order's `price` column holds its limit price, or, for an order placed by amount (a
 //! market buy for a quote amount), that amount; `market` is the exchange's own symbol.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 
 use crate::analysis::AnalysisInput;
-use crate::exchange::{Order, Provenance, Transfer};
+use crate::exchange::{Order, OrderState, OrderType, Provenance, Transfer};
 use crate::report::format::{confidence, dec, fill_loss, match_kind, money, rule_ids, score};
 use crate::report::joined::Joined;
-use crate::report::sanitize::csv_text;
+use crate::report::sanitize::csv_text_cow;
 use crate::report::{ReportError, ReportOptions};
 use crate::time::ts;
 
@@ -189,17 +190,19 @@ struct Sheet<'s> {
     w: csv::Writer<Records<'s>>,
 }
 
-enum Cell {
+/// One cell of a row, borrowed where the data already holds the text (a million-row sheet
+/// makes no copy of an id, a market or a time it can write as it is).
+enum Cell<'a> {
     /// Untrusted or free text: neutralised.
-    Text(String),
+    Text(Cow<'a, str>),
     /// A number (or empty) produced by us from typed data: written as is.
-    Num(String),
+    Num(Cow<'a, str>),
 }
 
-fn t(s: impl AsRef<str>) -> Cell {
-    Cell::Text(s.as_ref().to_string())
+fn t<'a>(s: impl Into<Cow<'a, str>>) -> Cell<'a> {
+    Cell::Text(s.into())
 }
-fn n(s: impl Into<String>) -> Cell {
+fn n<'a>(s: impl Into<Cow<'a, str>>) -> Cell<'a> {
     Cell::Num(s.into())
 }
 
@@ -219,16 +222,19 @@ impl<'s> Sheet<'s> {
         Ok(Sheet { file, w })
     }
 
-    fn row(&mut self, cells: Vec<Cell>) -> Result<(), ReportError> {
-        let rec: Vec<String> = cells
-            .into_iter()
-            .map(|c| match c {
-                Cell::Text(s) => csv_text(&s),
-                Cell::Num(s) => s,
-            })
-            .collect();
+    fn row(&mut self, cells: Vec<Cell<'_>>) -> Result<(), ReportError> {
+        for c in &cells {
+            let field = match c {
+                Cell::Text(s) => csv_text_cow(s),
+                Cell::Num(s) => Cow::Borrowed(s.as_ref()),
+            };
+            self.w
+                .write_field(field.as_bytes())
+                .map_err(|e| csv_err(self.file, e))?;
+        }
+        // An empty iterator ends the record the fields above began.
         self.w
-            .write_record(&rec)
+            .write_record(None::<&[u8]>)
             .map_err(|e| csv_err(self.file, e))?;
         if self.w.get_ref().buf.len() >= RECORDS_CHUNK {
             self.flush()?;
@@ -255,18 +261,30 @@ fn csv_err(file: &str, e: csv::Error) -> ReportError {
     }
 }
 
-fn prov(p: &Option<std::sync::Arc<Provenance>>) -> (String, String) {
+fn prov(p: &Option<std::sync::Arc<Provenance>>) -> (&str, &str) {
     p.as_ref()
-        .map(|p| (p.raw_file.clone(), p.raw_sha256.clone()))
+        .map(|p| (p.raw_file.as_str(), p.raw_sha256.as_str()))
         .unwrap_or_default()
 }
 
-fn state(o: &Order) -> String {
-    format!("{:?}", o.state).to_lowercase()
+/// The order's state as a word (its variant's name in lower case).
+fn state(o: &Order) -> &'static str {
+    match o.state {
+        OrderState::Open => "open",
+        OrderState::Done => "done",
+        OrderState::Cancelled => "cancelled",
+        OrderState::Other => "other",
+    }
 }
 
-fn type_normalized(o: &Order) -> String {
-    format!("{:?}", o.order_type).to_lowercase()
+/// The order's normalized type as a word (its variant's name in lower case).
+fn type_normalized(o: &Order) -> &'static str {
+    match o.order_type {
+        OrderType::Limit => "limit",
+        OrderType::Market => "market",
+        OrderType::Best => "best",
+        OrderType::Other => "other",
+    }
 }
 
 /// `unauthorized_trades.csv`: one row per fill of a flagged order when its fills are known
@@ -325,7 +343,7 @@ pub fn unauthorized_trades(
                         t(&o.id),
                         t(&f.id),
                         t(o.client_id.as_deref().unwrap_or("")),
-                        t(&o.native_type),
+                        t(o.native_type.as_str()),
                         t(state(o)),
                         n(dec(o.price.or(o.quote_amount))),
                         n(dec(o.volume)),
@@ -351,7 +369,7 @@ pub fn unauthorized_trades(
                     t(&o.id),
                     t(""),
                     t(o.client_id.as_deref().unwrap_or("")),
-                    t(&o.native_type),
+                    t(o.native_type.as_str()),
                     t(state(o)),
                     n(dec(o.price.or(o.quote_amount))),
                     n(dec(o.volume)),
@@ -399,7 +417,7 @@ pub fn orders(j: &Joined<'_>, opts: &ReportOptions, out: &mut dyn Sink) -> Resul
             t(o.client_id.as_deref().unwrap_or("")),
             t(o.market.as_str()),
             t(o.side.as_str()),
-            t(&o.native_type),
+            t(o.native_type.as_str()),
             t(type_normalized(o)),
             t(state(o)),
             t(ts(o.created_at)),
@@ -539,4 +557,64 @@ pub fn balances(
         }
     }
     s.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A row written cell by cell, borrowing what needs no change, gives the very bytes of the
+    /// whole record written at once from neutralised copies (quotes, separators, line breaks,
+    /// formula prefixes, control characters, empty and long cells).
+    #[test]
+    fn rows_are_the_bytes_of_whole_records_of_neutralised_cells() {
+        let long = "x".repeat(crate::report::sanitize::MAX_TEXT_CHARS + 5);
+        let cells: Vec<(bool, &str)> = vec![
+            (true, "plain"),
+            (true, ""),
+            (true, "a,b"),
+            (true, "say \"hi\""),
+            (true, "two\nlines"),
+            (true, "=1+2"),
+            (true, "-5"),
+            (true, "\u{1b}[31mred"),
+            (true, "KRW-BTC"),
+            (true, "한국어"),
+            (true, &long),
+            (false, "-0.5"),
+            (false, ""),
+            (false, "1,5"),
+        ];
+        let mut expected = csv::WriterBuilder::new().from_writer(Vec::new());
+        let copies: Vec<String> = cells
+            .iter()
+            .map(|(text, s)| {
+                if *text {
+                    crate::report::sanitize::csv_text(s)
+                } else {
+                    s.to_string()
+                }
+            })
+            .collect();
+        expected.write_record(["h"; 14]).unwrap();
+        expected.write_record(&copies).unwrap();
+        expected.write_record(&copies).unwrap();
+        let expected = expected.into_inner().unwrap();
+
+        let mut out: Vec<u8> = Vec::new();
+        let mut sheet =
+            Sheet::new("t.csv", &["h"; 14], &ReportOptions::default(), &mut out).unwrap();
+        for _ in 0..2 {
+            let row = cells
+                .iter()
+                .map(|(text, s)| if *text { t(*s) } else { n(*s) })
+                .collect();
+            sheet.row(row).unwrap();
+        }
+        sheet.finish().unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            String::from_utf8(expected).unwrap()
+        );
+    }
 }
