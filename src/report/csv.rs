@@ -665,7 +665,7 @@ mod tests {
             (true, "=1+2"),
             (true, "-5"),
             (true, "\u{1b}[31mred"),
-            (true, "KRW-BTC"),
+            (true, "ABC-XYZ"),
             (true, "한국어"),
             (true, &long),
             (false, "-0.5"),
