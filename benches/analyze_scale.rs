@@ -69,15 +69,24 @@ unauthorized.to_csv(sys.argv[3], index=False)
 print(f"{len(orders)} {len(bot)} {len(unauthorized)} {len(missing)} {time.monotonic() - t:.3f}")
 "#;
 
-/// Runs `program args`, returning its wall time, peak RSS in KiB (the child's rusage as GNU
-/// `time` reports it: `/usr/bin/time -f %M`; `None` without it) and stdout.
-fn measure(program: &Path, args: &[&std::ffi::OsStr]) -> (f64, Option<u64>, String) {
+/// What one child process took: wall seconds, peak RSS in KiB and CPU seconds (user + system)
+/// from its rusage as GNU `time` reports it (`/usr/bin/time -f '%M %U %S'`; `None` without
+/// it), and its stdout.
+struct Measured {
+    secs: f64,
+    peak_kib: Option<u64>,
+    cpu_secs: Option<f64>,
+    stdout: String,
+}
+
+/// Runs `program args` and measures it (see [`Measured`]).
+fn measure(program: &Path, args: &[&std::ffi::OsStr]) -> Measured {
     let rusage = tempfile::NamedTempFile::new().unwrap();
     let gnu_time = Path::new("/usr/bin/time");
     let mut cmd = if gnu_time.exists() {
         let mut c = Command::new(gnu_time);
         c.arg("-f")
-            .arg("%M")
+            .arg("%M %U %S")
             .arg("-o")
             .arg(rusage.path())
             .arg(program);
@@ -96,10 +105,27 @@ fn measure(program: &Path, args: &[&std::ffi::OsStr]) -> (f64, Option<u64>, Stri
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
-    let peak = std::fs::read_to_string(rusage.path())
-        .ok()
-        .and_then(|s| s.lines().last().and_then(|l| l.trim().parse().ok()));
-    (secs, peak, stdout)
+    let usage = std::fs::read_to_string(rusage.path()).unwrap_or_default();
+    let fields: Vec<&str> = usage
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    let num = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
+    Measured {
+        secs,
+        peak_kib: fields.first().and_then(|f| f.parse().ok()),
+        cpu_secs: num(1).zip(num(2)).map(|(u, s)| u + s),
+        stdout,
+    }
+}
+
+/// `12.3 s CPU` (user + system), or nothing without GNU `time`.
+fn cpu(m: &Measured) -> String {
+    m.cpu_secs
+        .map(|c| format!(", {c:.2} s CPU"))
+        .unwrap_or_default()
 }
 
 /// The venv's python with pandas, made when missing; `None` (with the reason) when it cannot be.
@@ -216,7 +242,7 @@ fn main() {
     let bot = home.join("bot.csv");
 
     let out_dir = tmp.path().join("reanalysis");
-    let (secs, rss, _) = measure(
+    let ours = measure(
         Path::new(env!("CARGO_BIN_EXE_respond")),
         &[
             "analyze".as_ref(),
@@ -228,14 +254,16 @@ fn main() {
         ],
     );
     println!(
-        "respond analyze --out (rebuild from raw/, analysis, reports, seal): {secs:.2} s, peak RSS {}",
-        mib(rss)
+        "respond analyze --out (rebuild from raw/, analysis, reports, seal): {:.2} s{}, peak RSS {}",
+        ours.secs,
+        cpu(&ours),
+        mib(ours.peak_kib)
     );
 
     // Another build of respond on the same bundle (e.g. before a change), when named.
     if let Some(before) = std::env::var_os("ANALYZE_BENCH_BEFORE") {
         let other = tmp.path().join("reanalysis-before");
-        let (bsecs, brss, _) = measure(
+        let b = measure(
             Path::new(&before),
             &[
                 "analyze".as_ref(),
@@ -247,9 +275,11 @@ fn main() {
             ],
         );
         println!(
-            "  the same with ANALYZE_BENCH_BEFORE ({}): {bsecs:.2} s, peak RSS {}",
+            "  the same with ANALYZE_BENCH_BEFORE ({}): {:.2} s{}, peak RSS {}",
             Path::new(&before).display(),
-            mib(brss)
+            b.secs,
+            cpu(&b),
+            mib(b.peak_kib)
         );
     }
 
@@ -260,7 +290,7 @@ fn main() {
             std::fs::write(&script, PANDAS).unwrap();
             let unmatched = tmp.path().join("unauthorized.csv");
             let orders_json = run_dir.join("export/orders.json");
-            let (psecs, prss, line) = measure(
+            let p = measure(
                 &py,
                 &[
                     script.as_os_str(),
@@ -270,14 +300,22 @@ fn main() {
                 ],
             );
             println!(
-                "pandas merge of export/orders.json with the bot log (load, merge, write the unmatched): {psecs:.2} s, peak RSS {}  [orders, log rows, unmatched orders, unmatched rows, inner s: {}]",
-                mib(prss),
-                line.trim()
+                "pandas merge of export/orders.json with the bot log (load, merge, write the unmatched): {:.2} s{}, peak RSS {}  [orders, log rows, unmatched orders, unmatched rows, inner s: {}]",
+                p.secs,
+                cpu(&p),
+                mib(p.peak_kib),
+                p.stdout.trim()
             );
             println!(
                 "ratio pandas / respond: {:.2} (goal >= 5)",
-                psecs / secs.max(1e-9)
+                p.secs / ours.secs.max(1e-9)
             );
+            if let (Some(pc), Some(oc)) = (p.cpu_secs, ours.cpu_secs) {
+                println!(
+                    "CPU seconds pandas / respond: {:.2} (less sensitive to the load of a shared machine than the wall ratio)",
+                    pc / oc.max(1e-9)
+                );
+            }
         }
     }
 }

@@ -204,6 +204,53 @@ pub fn copy_private_unsynced(src: &Path, dst: &Path) -> io::Result<String> {
     Ok(hex::encode(hasher.finalize()))
 }
 
+/// [`copy_private_unsynced`] for each `(source, destination)`, on a few threads (largest
+/// files first, each taken by the next free thread: hashing is the CPU-bound part of a copy,
+/// and one file may be a large share of the bytes). Returns each copy's result in the order
+/// given.
+pub fn copy_private_many(pairs: &[(PathBuf, PathBuf)]) -> Vec<io::Result<String>> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 4)
+        .min(pairs.len());
+    if threads <= 1 {
+        return pairs
+            .iter()
+            .map(|(from, to)| copy_private_unsynced(from, to))
+            .collect();
+    }
+    let mut order: Vec<(u64, usize)> = pairs
+        .iter()
+        .enumerate()
+        .map(|(i, (from, _))| (fs::metadata(from).map_or(0, |m| m.len()), i))
+        .collect();
+    order.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<io::Result<String>>>> =
+        Mutex::new((0..pairs.len()).map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| loop {
+                let k = next.fetch_add(1, Ordering::Relaxed);
+                let Some(&(_, i)) = order.get(k) else {
+                    break;
+                };
+                let (from, to) = &pairs[i];
+                let r = copy_private_unsynced(from, to);
+                results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(r);
+            });
+        }
+    });
+    results
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(io::Error::other("a copy thread panicked"))))
+        .collect()
+}
+
 /// Syncs files written without syncing each ([`copy_private_unsynced`]) to disk, several at
 /// a time: the filesystem commits concurrent syncs together, so a tree of thousands of files
 /// costs a few commits instead of one each.

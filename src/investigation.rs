@@ -975,17 +975,36 @@ pub fn write_reports_with(
     excel: bool,
     parsed: ParsedLogs,
 ) -> Result<(Investigation, Vec<String>), String> {
+    write_reports_into(
+        rundir,
+        thresholds,
+        excel,
+        parsed,
+        &mut report::manifest::Written::default(),
+    )
+}
+
+/// [`write_reports_with`], recording in `hashed` the report files whose hashes were taken as
+/// they were written (for the seal: see [`report::manifest::seal_with`]).
+pub fn write_reports_into(
+    rundir: &RunDir,
+    thresholds: &Thresholds,
+    excel: bool,
+    parsed: ParsedLogs,
+    hashed: &mut report::manifest::Written,
+) -> Result<(Investigation, Vec<String>), String> {
     let all = JournalFacts::read(rundir.path())?;
     let provenance = all.provenance_notes();
     let mut inv = investigate_with(rundir.path(), thresholds, all.as_of_report(), parsed)?;
     inv.result.notes.extend(provenance);
     let facts = run_facts(rundir.path(), &inv)?;
-    let files = report::write_bundle(
+    let files = report::write_bundle_into(
         rundir,
         &facts,
         &inv.input,
         &inv.result,
         &report::ReportOptions { excel },
+        hashed,
     )
     .map_err(|e| e.to_string())?;
     Ok((inv, files))

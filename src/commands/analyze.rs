@@ -113,9 +113,20 @@ pub async fn analyze(args: AnalyzeArgs, printer: &Printer) -> Result<Code, Failu
             "fix the bot log, force its format with --bot-log-format, or pass --skip-bad-rows",
         )
     })?;
+    // Each bot log's copy was hashed as it was copied, and each CSV as it is written: the
+    // seal takes those hashes while the files are unchanged instead of reading them back.
+    let mut written = target.written;
+    for r in &added {
+        let abs = fsutil::safe_join(&dir, &r.bundle_path)
+            .map_err(|e| Failure::run(format!("{}: {e}", r.bundle_path)))?;
+        written
+            .add(&r.bundle_path, &abs, r.sha256.clone())
+            .map_err(|e| Failure::run(format!("{}: {e}", r.bundle_path)))?;
+    }
     let rd = rundir.clone();
-    let (inv, files) = tokio::task::spawn_blocking(move || {
-        investigation::write_reports_with(&rd, &thresholds, excel, parsed)
+    let (inv, files, written) = tokio::task::spawn_blocking(move || {
+        investigation::write_reports_into(&rd, &thresholds, excel, parsed, &mut written)
+            .map(|(inv, files)| (inv, files, written))
     })
     .await
     .map_err(|e| Failure::run(format!("analysis crashed: {e}")))?
@@ -129,7 +140,7 @@ pub async fn analyze(args: AnalyzeArgs, printer: &Printer) -> Result<Code, Failu
         }))
         .map_err(|e| Failure::run(e.to_string()))?;
     drop(journal);
-    session::seal_with(&dir, &target.written)?;
+    session::seal_with(&dir, &written)?;
     printer.out(&format!(
         "{} of {} orders flagged as unauthorized ({} for review); {}",
         summary["flagged_count"],
@@ -210,6 +221,8 @@ fn copy_target(src: &Path, out: &Path) -> Result<Target, Failure> {
     // as a mismatch) instead of reading a million orders' worth of files twice more.
     let mut written = Written::default();
     let mut to_sync = Vec::new();
+    let mut rels = Vec::new();
+    let mut pairs = Vec::new();
     for f in walk(src).map_err(|e| Failure::run(e.to_string()))? {
         let base = f.rel.rsplit('/').next().unwrap_or_default();
         if outside_seal(&f.rel, &f.kind)
@@ -223,8 +236,14 @@ fn copy_target(src: &Path, out: &Path) -> Result<Target, Failure> {
         if let Some(parent) = to.parent() {
             fsutil::create_private_dir(parent).map_err(|e| io(parent, e))?;
         }
-        let sha = fsutil::copy_private_unsynced(&f.abs, &to).map_err(|e| io(&f.abs, e))?;
-        written.add(&f.rel, &to, sha).map_err(|e| io(&to, e))?;
+        rels.push(f.rel);
+        pairs.push((f.abs, to));
+    }
+    // Copied on several threads; the first failure in walk order is the one reported.
+    let shas = fsutil::copy_private_many(&pairs);
+    for ((rel, (from, to)), sha) in rels.iter().zip(pairs).zip(shas) {
+        let sha = sha.map_err(|e| io(&from, e))?;
+        written.add(rel, &to, sha).map_err(|e| io(&to, e))?;
         to_sync.push(to);
         copied += 1;
     }

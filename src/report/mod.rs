@@ -104,6 +104,26 @@ pub fn write_bundle(
     result: &AnalysisResult,
     opts: &ReportOptions,
 ) -> Result<Vec<String>, ReportError> {
+    write_bundle_into(
+        rundir,
+        facts,
+        input,
+        result,
+        opts,
+        &mut manifest::Written::default(),
+    )
+}
+
+/// [`write_bundle`], recording in `hashed` each CSV with the SHA-256 of the bytes written
+/// (taken as they were written), so the seal need not read a million rows back.
+pub fn write_bundle_into(
+    rundir: &RunDir,
+    facts: &RunFacts,
+    input: &AnalysisInput,
+    result: &AnalysisResult,
+    opts: &ReportOptions,
+    hashed: &mut manifest::Written,
+) -> Result<Vec<String>, ReportError> {
     if !result.verdicts.is_empty() && result.verdicts.len() != input.orders.len() {
         return Err(ReportError::Misaligned {
             verdicts: result.verdicts.len(),
@@ -130,6 +150,8 @@ pub fn write_bundle(
         let mut out = rundir.write_pieces(rel).map_err(write_err)?;
         make(&mut out)?;
         let sha = out.commit_hashed().map_err(write_err)?;
+        let abs = rundir.join(rel).map_err(write_err)?;
+        hashed.add(rel, &abs, sha.clone()).map_err(write_err)?;
         written.push(rel.to_string());
         Ok(sha)
     };

@@ -8,6 +8,7 @@
 //! use handlebars' own escaping). Numeric cells never pass through [`csv_text`]: a negative
 //! Decimal stays a number.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 /// Longest text value (in characters) an output cell keeps; the rest is replaced by a marker.
@@ -24,9 +25,14 @@ fn is_deceptive_format(c: char) -> bool {
 /// visible escapes (`\u{1b}`), and a value longer than [`MAX_TEXT_CHARS`] is cut with a marker
 /// saying how long it was.
 pub fn clean(s: &str) -> String {
-    // Fast path: short printable ASCII (ids, markets, times) is already clean.
+    clean_cow(s).into_owned()
+}
+
+/// [`clean`], borrowing `s` when it is already clean (short printable ASCII: ids, markets,
+/// times), so a million-row sheet copies none of them.
+pub fn clean_cow(s: &str) -> Cow<'_, str> {
     if s.len() <= MAX_TEXT_CHARS && s.bytes().all(|b| (0x20..0x7f).contains(&b)) {
-        return s.to_string();
+        return Cow::Borrowed(s);
     }
     let total = s.chars().count();
     let mut out = String::with_capacity(s.len().min(MAX_TEXT_CHARS * 4));
@@ -44,19 +50,24 @@ pub fn clean(s: &str) -> String {
             out.push(c);
         }
     }
-    out
+    Cow::Owned(out)
 }
 
 /// A text cell for a CSV file: [`clean`], then a leading `'` when the original value starts
 /// with a character a spreadsheet would read as a formula (`=`, `+`, `-`, `@`, tab, CR).
 pub fn csv_text(s: &str) -> String {
-    let cleaned = clean(s);
+    csv_text_cow(s).into_owned()
+}
+
+/// [`csv_text`], borrowing `s` when it needs no change.
+pub fn csv_text_cow(s: &str) -> Cow<'_, str> {
+    let cleaned = clean_cow(s);
     let risky = matches!(
         s.chars().next(),
         Some('=' | '+' | '-' | '@' | '\t' | '\r' | '\n')
     ) || matches!(cleaned.chars().next(), Some('=' | '+' | '-' | '@'));
     if risky {
-        format!("'{cleaned}")
+        Cow::Owned(format!("'{cleaned}"))
     } else {
         cleaned
     }
