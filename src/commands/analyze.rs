@@ -115,8 +115,11 @@ pub async fn analyze(args: AnalyzeArgs, printer: &Printer) -> Result<Code, Failu
     })?;
     // Each bot log's copy was hashed as it was copied, and each CSV as it is written: the
     // seal takes those hashes while the files are unchanged instead of reading them back.
+    // Only the logs imported now: the records of earlier imports carry the hash the source
+    // recorded, not one of the bytes this bundle holds (the copy hashed those itself).
     let mut written = target.written;
-    for r in &added {
+    let imported_now = &added[added.len().saturating_sub(bot.bot_logs.len())..];
+    for r in imported_now {
         let abs = fsutil::safe_join(&dir, &r.bundle_path)
             .map_err(|e| Failure::run(format!("{}: {e}", r.bundle_path)))?;
         written

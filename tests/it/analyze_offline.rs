@@ -508,3 +508,47 @@ fn a_bot_log_added_by_a_copy_is_analyzed_as_a_fresh_pass_reads_it() {
     let (code, out, _) = run(&["evidence".as_ref(), "verify".as_ref(), copy.as_os_str()]);
     assert_eq!(code, Some(0), "{out}");
 }
+
+#[test]
+fn a_copy_seals_the_bot_log_bytes_it_holds_not_the_hash_the_source_recorded() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = drill(t.path());
+    let first = std::fs::read_dir(dir.join("bot"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.is_file())
+        .expect("the drill imported a bot log");
+    let name = format!("bot/{}", first.file_name().unwrap().to_string_lossy());
+    // The imported bot log changes after the seal (same size); a later log is added by a copy.
+    let mut bytes = std::fs::read(&first).unwrap();
+    let at = bytes.len() - 2;
+    bytes[at] ^= 0x01;
+    std::fs::write(&first, &bytes).unwrap();
+    let later = t.path().join("later.csv");
+    std::fs::copy(&first, &later).unwrap();
+    let re = t.path().join("re");
+    let (code, out, err) = run(&[
+        "--json".as_ref(),
+        "analyze".as_ref(),
+        dir.as_os_str(),
+        "--bot-log".as_ref(),
+        later.as_os_str(),
+        "--out".as_ref(),
+        re.as_os_str(),
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(
+        v["source_mismatches"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m.as_str().unwrap().contains(&name)),
+        "{out}"
+    );
+    // The new bundle's seal is of the bytes it holds: it verifies at once.
+    let copy = PathBuf::from(v["dir"].as_str().unwrap());
+    let (code, out, _) = run(&["evidence".as_ref(), "verify".as_ref(), copy.as_os_str()]);
+    assert_eq!(code, Some(0), "the copy verifies:\n{out}");
+}
