@@ -5,9 +5,9 @@
 //! for the part of its span it provably holds: where the adapter says which orders a full
 //! answer keeps ([`FullPage`]: e.g. newest first), that is everything after the answer's
 //! oldest order (its whole second, as times may be shown to the second, is left to the next
-//! call), and the rest of the span is read next by that cursor; no answer is discarded. Where
-//! the adapter cannot say, or the cursor cannot move (a page within one second), the span is
-//! halved and both halves are read again. The chunks, each answered below the cap or continued
+//! call), and the rest of the span is read next by that cursor. Where the adapter cannot say,
+//! or the cursor cannot move (a page within one second), the span is halved and both halves
+//! are read again (a short call, below, is first read again at the whole size). The chunks, each answered below the cap or continued
 //! by cursor, tile the window exactly: the completeness proof (`<step id>-chunks.json`).
 //!
 //! Several reads are in flight at once (`CLOSED_IN_FLIGHT`), so the rate budget stays busy:
@@ -275,7 +275,7 @@ const PAGES_PER_LANE: i64 = 16;
 /// the budget idle; after a few pages the span's density is known and its remainder is shared
 /// out, read by calls at the cap (short calls all along would cost a chunk file and a state
 /// line each, written between reads). A full short call is continued by cursor like a full
-/// long one: no answer is discarded.
+/// long one; one whose cursor cannot move is read again at the cap before any halving.
 const PROBE_PAGES: u32 = 2;
 
 /// How far after the oldest order of a full page the next page reaches back: the exchange may
