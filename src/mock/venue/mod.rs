@@ -468,3 +468,25 @@ pub fn odd_client_ids(facade: &dyn crate::mock::Facade, name: &str) -> Arc<Venue
     }
     ex
 }
+
+/// Checks a façade's direct text writer against its value builder for every order of the
+/// built-in scenarios, client ids that need escaping included ([`odd_client_ids`]): `pair`
+/// gives (text written, value builder's text) for an order, or `None` to skip it.
+#[cfg(test)]
+pub fn assert_order_texts(
+    facade: &dyn Facade,
+    pair: impl Fn(&World, usize) -> Option<(String, String)>,
+) {
+    let mut checked = 0;
+    for name in ["pump-and-dump", "noisy", "legit-zoo", "contra"] {
+        let ex = odd_client_ids(facade, name);
+        let w = ex.world();
+        for i in 0..w.orders.len() {
+            if let Some((text, value)) = pair(&w, i) {
+                assert_eq!(text, value, "{name} #{i}");
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 1000, "{checked}");
+}
