@@ -20,6 +20,7 @@
 //! Printed per size: wall seconds, requests to `/v1/orders/closed`, orders each side got,
 //! respond's speed-up (ccxt wall / respond wall; the goal is ≥ 1.5), each side's peak RSS,
 //! and the mock's own peak RSS. Keys reach the ccxt script through its environment only.
+//! `EXPORT_BENCH_CCXT=0` skips the ccxt side (respond's figures alone, e.g. its memory).
 
 #[path = "common/mod.rs"]
 mod common;
@@ -280,7 +281,12 @@ fn main() {
         .map(|s| s.split(',').filter_map(|x| x.trim().parse().ok()).collect())
         .unwrap_or_else(|| vec![20_000]);
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let py = match ccxt_python(&root) {
+    let skip = std::env::var("EXPORT_BENCH_CCXT").is_ok_and(|v| v == "0");
+    let py = match if skip {
+        Err("EXPORT_BENCH_CCXT=0".to_string())
+    } else {
+        ccxt_python(&root)
+    } {
         Ok(p) => Some(p),
         Err(why) => {
             println!("notice: the ccxt side is skipped: {why}");
