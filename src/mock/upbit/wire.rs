@@ -67,9 +67,12 @@ fn push_digits(out: &mut String, mut n: u64, width: usize) {
         }
     }
     let start = i.min(buf.len().saturating_sub(width));
-    for &b in &buf[start..] {
-        out.push(char::from(b));
-    }
+    push_ascii(out, &buf[start..]);
+}
+
+/// Appends ASCII digits in one copy (a `push` per byte checks capacity each time).
+fn push_ascii(out: &mut String, ds: &[u8]) {
+    out.push_str(std::str::from_utf8(ds).unwrap_or_default());
 }
 
 /// `2026-11-23T14:31:00+09:00`
@@ -260,7 +263,7 @@ fn push_dec(out: &mut String, d: Decimal) {
         m /= 10;
     }
     let digits = &buf[i..];
-    let push = |out: &mut String, ds: &[u8]| ds.iter().for_each(|&b| out.push(char::from(b)));
+    let push = push_ascii;
     if scale == 0 {
         push(out, digits);
     } else if digits.len() > scale {
