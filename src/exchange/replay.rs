@@ -548,7 +548,10 @@ pub fn key_history(
     // (when, raw file, credentials) of each accepted answer; (when, code, raw file,
     // credentials) of each refusal as dead.
     let mut accepted: Vec<(When, String, String)> = Vec::new();
-    let mut refusals: Vec<(When, String, String, String)> = Vec::new();
+    // The order of answers: their time, then the record's sequence number (two answers within
+    // one millisecond, as over loopback, keep the order they were recorded in).
+    let mut last_accepted: Option<(When, u64)> = None;
+    let mut refusals: Vec<(When, String, String, String, u64)> = Vec::new();
     for side in sides.iter().filter(|s| s.key == key) {
         let Some(t) = at(side) else { continue };
         let body = crate::fsutil::safe_join(run_dir, &side.body_file)
@@ -560,13 +563,15 @@ pub fn key_history(
         let cred = side.credentials.clone();
         match error {
             None if (200..300).contains(&side.status) => {
+                last_accepted = last_accepted.max(Some((t, side.seq)));
                 accepted.push((t, side.body_file.clone(), cred));
             }
             Some((_, kind)) if kind.proves_key_accepted() => {
+                last_accepted = last_accepted.max(Some((t, side.seq)));
                 accepted.push((t, side.body_file.clone(), cred));
             }
             Some((code, ErrorKind::KeyInvalid | ErrorKind::KeyExpired)) => {
-                refusals.push((t, code, side.body_file.clone(), cred));
+                refusals.push((t, code, side.body_file.clone(), cred, side.seq));
             }
             _ => {}
         }
@@ -583,10 +588,12 @@ pub fn key_history(
     // deletion: the refusals that count come after the last accepted answer. The first of
     // them refused with credentials that had been accepted is the deletion; without one, the
     // first of them is kept, as a refusal that proves none.
-    let last_accepted = accepted.iter().map(|(t, _, _)| *t).max();
     let after: Vec<_> = refusals
         .into_iter()
-        .filter(|(t, _, _, c)| ours(c.as_str()) && last_accepted.map_or(true, |a| *t > a))
+        .filter(|(t, _, _, c, seq)| {
+            ours(c.as_str()) && last_accepted.map_or(true, |a| (*t, *seq) > a)
+        })
+        .map(|(t, code, file, c, _)| (t, code, file, c))
         .collect();
     let proven = |c: &String| first_of(Some(c.as_str())).is_some();
     let refused = after
