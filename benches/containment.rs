@@ -59,29 +59,16 @@ use respond::session::{run_new, Connection, RunSettings};
 
 /// A victim with `open` resting orders and `per_day` orders a day of history for `days`.
 fn scenario_yaml(open: usize, days: u32, per_day: u32) -> String {
-    format!(
-        r#"name: bench
-description: containment and export benchmark
-seed: 11
-markets:
-  - {{ code: KRW-BTC, korean_name: 비트코인, english_name: Bitcoin, price: "135000000", volatility: 0.025, depth: {{ levels: 15, step_pct: "0.05", level_krw: "40000000" }} }}
-  - {{ code: KRW-XRP, korean_name: 리플, english_name: XRP, price: "3100", volatility: 0.04, depth: {{ levels: 15, step_pct: "0.1", level_krw: "10000000" }} }}
-accounts:
-  - {{ name: victim, balances: {{ KRW: "100000000000", BTC: "1000", XRP: "100000000" }} }}
-keys:
-  - {{ account: victim, label: bot, permissions: [read, trade] }}
-  - {{ account: victim, label: readonly, permissions: [read] }}
-bot:
-  account: victim
-  key: bot
-  markets: [KRW-BTC, KRW-XRP]
-  days: {days}
-  orders_per_day: {per_day}
-  order_krw: ["6000", "20000"]
-  ord_types: [limit, price, market]
-  open_orders: {open}
-"#
-    )
+    mock::scenario::SyntheticVictim {
+        name: "bench",
+        description: "containment and export benchmark",
+        seed: 11,
+        days,
+        orders_per_day: per_day as usize,
+        open_orders: open,
+        readonly_key: true,
+    }
+    .yaml()
 }
 
 struct Mock {

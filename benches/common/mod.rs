@@ -16,29 +16,16 @@ use respond::session::{Connection, RunSettings};
 /// KRW-XRP, nothing left open.
 pub fn bot_scenario_yaml(name: &str, description: &str, orders: usize) -> String {
     let days = 6;
-    format!(
-        r#"name: {name}
-description: {description}
-seed: 3
-markets:
-  - {{ code: KRW-BTC, korean_name: 비트코인, english_name: Bitcoin, price: "135000000", volatility: 0.025, depth: {{ levels: 15, step_pct: "0.05", level_krw: "40000000" }} }}
-  - {{ code: KRW-XRP, korean_name: 리플, english_name: XRP, price: "3100", volatility: 0.04, depth: {{ levels: 15, step_pct: "0.1", level_krw: "10000000" }} }}
-accounts:
-  - {{ name: victim, balances: {{ KRW: "100000000000", BTC: "1000", XRP: "100000000" }} }}
-keys:
-  - {{ account: victim, label: bot, permissions: [read, trade] }}
-bot:
-  account: victim
-  key: bot
-  markets: [KRW-BTC, KRW-XRP]
-  days: {days}
-  orders_per_day: {}
-  order_krw: ["6000", "20000"]
-  ord_types: [limit, price, market]
-  open_orders: 0
-"#,
-        orders.div_ceil(days)
-    )
+    respond::mock::scenario::SyntheticVictim {
+        name,
+        description,
+        seed: 3,
+        days,
+        orders_per_day: orders.div_ceil(days as usize),
+        open_orders: 0,
+        readonly_key: false,
+    }
+    .yaml()
 }
 
 /// A non-interactive run of the playbook file `playbook`, its bundle under `out`.

@@ -667,6 +667,63 @@ pub fn load(name_or_path: &str, seed: Option<u64>) -> Result<Scenario, ScenarioE
     parse(&file, &text, seed)
 }
 
+/// A synthetic victim for scale runs (benchmarks, paging and containment tests): two
+/// markets (KRW-BTC, KRW-XRP) with ample balances and a trading key `bot` (and a read-only
+/// key `readonly` when asked), whose bot placed `orders_per_day` orders a day for `days` days
+/// and left `open_orders` resting. [`SyntheticVictim::yaml`] writes it as scenario text.
+#[derive(Debug, Clone)]
+pub struct SyntheticVictim<'a> {
+    pub name: &'a str,
+    pub description: &'a str,
+    pub seed: u64,
+    pub days: u32,
+    pub orders_per_day: usize,
+    pub open_orders: usize,
+    pub readonly_key: bool,
+}
+
+impl SyntheticVictim<'_> {
+    /// The scenario text (parse it with [`parse`]).
+    pub fn yaml(&self) -> String {
+        let Self {
+            name,
+            description,
+            seed,
+            days,
+            orders_per_day,
+            open_orders,
+            readonly_key,
+        } = self;
+        let readonly = if *readonly_key {
+            "  - { account: victim, label: readonly, permissions: [read] }\n"
+        } else {
+            ""
+        };
+        format!(
+            r#"name: {name}
+description: {description}
+seed: {seed}
+markets:
+  - {{ code: KRW-BTC, korean_name: 비트코인, english_name: Bitcoin, price: "135000000", volatility: 0.025, depth: {{ levels: 15, step_pct: "0.05", level_krw: "40000000" }} }}
+  - {{ code: KRW-XRP, korean_name: 리플, english_name: XRP, price: "3100", volatility: 0.04, depth: {{ levels: 15, step_pct: "0.1", level_krw: "10000000" }} }}
+accounts:
+  - {{ name: victim, balances: {{ KRW: "100000000000", BTC: "1000", XRP: "100000000" }} }}
+keys:
+  - {{ account: victim, label: bot, permissions: [read, trade] }}
+{readonly}bot:
+  account: victim
+  key: bot
+  markets: [KRW-BTC, KRW-XRP]
+  days: {days}
+  orders_per_day: {orders_per_day}
+  order_krw: ["6000", "20000"]
+  ord_types: [limit, price, market]
+  open_orders: {open_orders}
+"#
+        )
+    }
+}
+
 /// Parses and validates scenario text; `file` is used in error messages.
 pub fn parse(file: &str, text: &str, seed: Option<u64>) -> Result<Scenario, ScenarioError> {
     let mut sc: Scenario = serde_yaml::from_str(text).map_err(|e| {
@@ -1179,6 +1236,23 @@ fn validate(sc: &Scenario) -> Result<(), Located> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_synthetic_victim_parses_with_and_without_its_readonly_key() {
+        for readonly_key in [false, true] {
+            let v = SyntheticVictim {
+                name: "scale",
+                description: "a scale run",
+                seed: 7,
+                days: 2,
+                orders_per_day: 10,
+                open_orders: 3,
+                readonly_key,
+            };
+            let sc = parse("scale.yaml", &v.yaml(), None).unwrap();
+            assert_eq!(sc.keys.len(), 1 + readonly_key as usize);
+        }
+    }
 
     const OLD: &str = r#"name: old
 seed: 1

@@ -27,28 +27,16 @@ pub async fn serve(scenario: Scenario, opts: MockOptions) -> MockServer {
 /// A victim on two markets (KRW-BTC, KRW-XRP) with ample balances and one trading key, `bot`,
 /// whose bot placed `per_day` orders a day for `days` days and left `open` resting.
 pub fn two_markets(name: &str, days: u32, per_day: u32, open: usize) -> Scenario {
-    let yaml = format!(
-        r#"name: {name}
-description: a victim trading two markets
-seed: 5
-markets:
-  - {{ code: KRW-BTC, korean_name: 비트코인, english_name: Bitcoin, price: "135000000", volatility: 0.025, depth: {{ levels: 15, step_pct: "0.05", level_krw: "40000000" }} }}
-  - {{ code: KRW-XRP, korean_name: 리플, english_name: XRP, price: "3100", volatility: 0.04, depth: {{ levels: 15, step_pct: "0.1", level_krw: "10000000" }} }}
-accounts:
-  - {{ name: victim, balances: {{ KRW: "100000000000", BTC: "1000", XRP: "100000000" }} }}
-keys:
-  - {{ account: victim, label: bot, permissions: [read, trade] }}
-bot:
-  account: victim
-  key: bot
-  markets: [KRW-BTC, KRW-XRP]
-  days: {days}
-  orders_per_day: {per_day}
-  order_krw: ["6000", "20000"]
-  ord_types: [limit, price, market]
-  open_orders: {open}
-"#
-    );
+    let yaml = mock::scenario::SyntheticVictim {
+        name,
+        description: "a victim trading two markets",
+        seed: 5,
+        days,
+        orders_per_day: per_day as usize,
+        open_orders: open,
+        readonly_key: false,
+    }
+    .yaml();
     mock::scenario::parse(&format!("{name}.yaml"), &yaml, None).expect("scenario parses")
 }
 
