@@ -38,18 +38,6 @@ fn scenario(orders: usize) -> mock::Scenario {
     mock::scenario::parse("analyze-bench.yaml", &yaml, None).expect("bench scenario parses")
 }
 
-const PLAYBOOK: &str = r#"name: analyze-bench
-description: Export the closed orders of seven days.
-steps:
-  - id: export
-    uses: exchange.export_history
-    with:
-      since: 7d
-      include_open: false
-      transfers: false
-      candles: false
-"#;
-
 /// The pandas side: what a user would write to find the orders the bot did not place. The
 /// export is a JSON list of orders whose columns needed for the merge are flat, so the list goes
 /// straight into a `DataFrame` (the fastest of the natural loads: `pd.read_json` of the same
@@ -130,33 +118,7 @@ fn cpu(m: &Measured) -> String {
 
 /// The venv's python with pandas, made when missing; `None` (with the reason) when it cannot be.
 fn pandas_python(target: &Path) -> Result<PathBuf, String> {
-    let venv = target.join("pandas-venv");
-    let py = venv.join("bin/python");
-    let has = |py: &Path| {
-        Command::new(py)
-            .args(["-c", "import pandas"])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    if py.exists() && has(&py) {
-        return Ok(py);
-    }
-    let made = Command::new("python3")
-        .args(["-m", "venv"])
-        .arg(&venv)
-        .status()
-        .map_err(|e| format!("python3 -m venv: {e}"))?;
-    if !made.success() {
-        return Err("python3 -m venv failed".into());
-    }
-    let pip = Command::new(venv.join("bin/pip"))
-        .args(["install", "--quiet", "pandas"])
-        .status()
-        .map_err(|e| format!("pip: {e}"))?;
-    if !pip.success() || !has(&py) {
-        return Err("pip install pandas failed".into());
-    }
-    Ok(py)
+    common::python_with(&target.join("pandas-venv"), "pandas")
 }
 
 fn mib(kib: Option<u64>) -> String {
@@ -217,7 +179,7 @@ fn main() {
             std::fs::write(home.join("bot.csv"), server.state.bot_log_csv()).unwrap();
             let k = server.state.key("bot").expect("key").clone();
             let pb = tmp.path().join("playbook.yaml");
-            std::fs::write(&pb, PLAYBOOK).unwrap();
+            std::fs::write(&pb, common::EXPORT_PLAYBOOK).unwrap();
             let settings = common::settings(pb, home.join("evidence"));
             let conn = common::connection("upbit", &server.url, &k.access_key, &k.secret_key, None);
             let report = run_new(settings, &conn, &Printer::plain(Verbosity::Quiet))

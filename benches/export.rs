@@ -114,18 +114,6 @@ fn scenario(orders: usize) -> mock::Scenario {
     mock::scenario::parse("export-bench.yaml", &yaml, None).expect("bench scenario parses")
 }
 
-const PLAYBOOK: &str = r#"name: export-bench
-description: Export the closed orders of seven days.
-steps:
-  - id: export
-    uses: exchange.export_history
-    with:
-      since: 7d
-      include_open: false
-      transfers: false
-      candles: false
-"#;
-
 fn at(r: &RequestRecord) -> DateTime<Utc> {
     r.at.parse().expect("request log time")
 }
@@ -221,7 +209,7 @@ async fn export(spec: &Spec, orders: usize, profiles: &mut Vec<String>) {
     let k = server.state.key("bot").expect("key").clone();
     let tmp = tempfile::tempdir().unwrap();
     let pb = tmp.path().join("playbook.yaml");
-    std::fs::write(&pb, PLAYBOOK).unwrap();
+    std::fs::write(&pb, common::EXPORT_PLAYBOOK).unwrap();
     let settings = common::settings(pb, tmp.path().join("evidence"));
     let conn = common::connection(
         spec.name,

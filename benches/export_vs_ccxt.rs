@@ -49,18 +49,6 @@ fn scenario_yaml(orders: usize) -> String {
     common::bot_scenario_yaml("export-vs-ccxt", "export comparison", orders)
 }
 
-const PLAYBOOK: &str = r#"name: export-bench
-description: Export the closed orders of seven days.
-steps:
-  - id: export
-    uses: exchange.export_history
-    with:
-      since: 7d
-      include_open: false
-      transfers: false
-      candles: false
-"#;
-
 /// The natural ccxt loop. Prints one JSON line: orders, requests, 429 retries, peak RSS.
 const CCXT_LOOP: &str = r#"
 import json, os, re, resource, sys, time
@@ -99,31 +87,7 @@ fn ccxt_python(root: &Path) -> Result<PathBuf, String> {
     let venv = std::env::var_os("CCXT_VENV")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target/ccxt-venv"));
-    let py = venv.join("bin/python");
-    let has = |py: &Path| {
-        Command::new(py)
-            .args(["-c", "import ccxt"])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    if py.exists() && has(&py) {
-        return Ok(py);
-    }
-    let made = Command::new("python3")
-        .args(["-m", "venv"])
-        .arg(&venv)
-        .status()
-        .is_ok_and(|s| s.success());
-    let pip = made
-        && Command::new(venv.join("bin/pip"))
-            .args(["install", "-q", "ccxt"])
-            .status()
-            .is_ok_and(|s| s.success());
-    if pip && has(&py) {
-        Ok(py)
-    } else {
-        Err(format!("cannot set up ccxt in {}", venv.display()))
-    }
+    common::python_with(&venv, "ccxt")
 }
 
 /// `respond mock serve` as a child; its URL and the bot's key from its JSON line.
@@ -199,7 +163,7 @@ impl Drop for MockChild {
 async fn respond_export(mock: &MockChild) -> (f64, u64, u64) {
     let tmp = tempfile::tempdir().unwrap();
     let pb = tmp.path().join("playbook.yaml");
-    std::fs::write(&pb, PLAYBOOK).unwrap();
+    std::fs::write(&pb, common::EXPORT_PLAYBOOK).unwrap();
     let settings = common::settings(pb, tmp.path().join("evidence"));
     let conn = common::connection("upbit", &mock.url, &mock.access, &mock.secret, None);
     // The high-water mark from here on (5: reset the peak RSS).
