@@ -465,20 +465,18 @@ fn a_resume_after_an_interrupted_reanalysis_rewrites_the_reports_before_sealing(
 /// analysis. A log added to a bundle that already holds one is the bundle's second log: the
 /// copy's reports name its rows as that log's, exactly as a fresh pass over the copy (which
 /// parses every log from `bot/`) does.
-#[test]
-fn a_bot_log_added_by_a_copy_is_analyzed_as_a_fresh_pass_reads_it() {
-    let t = tempfile::tempdir().unwrap();
-    let dir = drill(t.path());
-    let first = std::fs::read_dir(dir.join("bot"))
+/// The first bot log a drill's bundle imported.
+fn imported_bot_log(dir: &Path) -> PathBuf {
+    std::fs::read_dir(dir.join("bot"))
         .unwrap()
         .flatten()
         .map(|e| e.path())
         .find(|p| p.is_file())
-        .expect("the drill imported a bot log");
-    // The same rows again, as a log found later.
-    let later = t.path().join("later.csv");
-    std::fs::copy(&first, &later).unwrap();
-    let re = t.path().join("re");
+        .expect("the drill imported a bot log")
+}
+
+/// `respond --json analyze DIR --bot-log LATER --out RE`, which must exit 0: its JSON line.
+fn analyze_into_a_copy(dir: &Path, later: &Path, re: &Path) -> serde_json::Value {
     let (code, out, err) = run(&[
         "--json".as_ref(),
         "analyze".as_ref(),
@@ -489,7 +487,18 @@ fn a_bot_log_added_by_a_copy_is_analyzed_as_a_fresh_pass_reads_it() {
         re.as_os_str(),
     ]);
     assert_eq!(code, Some(0), "{err}");
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    serde_json::from_str(&out).unwrap()
+}
+
+#[test]
+fn a_bot_log_added_by_a_copy_is_analyzed_as_a_fresh_pass_reads_it() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = drill(t.path());
+    let first = imported_bot_log(&dir);
+    // The same rows again, as a log found later.
+    let later = t.path().join("later.csv");
+    std::fs::copy(&first, &later).unwrap();
+    let v = analyze_into_a_copy(&dir, &later, &t.path().join("re"));
     let copy = PathBuf::from(v["dir"].as_str().unwrap());
     let analysis = std::fs::read_to_string(copy.join("analysis.json")).unwrap();
     assert!(analysis.contains("bot/2-later.csv"), "{analysis}");
@@ -513,12 +522,7 @@ fn a_bot_log_added_by_a_copy_is_analyzed_as_a_fresh_pass_reads_it() {
 fn a_copy_seals_the_bot_log_bytes_it_holds_not_the_hash_the_source_recorded() {
     let t = tempfile::tempdir().unwrap();
     let dir = drill(t.path());
-    let first = std::fs::read_dir(dir.join("bot"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.is_file())
-        .expect("the drill imported a bot log");
+    let first = imported_bot_log(&dir);
     let name = format!("bot/{}", first.file_name().unwrap().to_string_lossy());
     // The imported bot log changes after the seal (same size); a later log is added by a copy.
     let mut bytes = std::fs::read(&first).unwrap();
@@ -527,25 +531,14 @@ fn a_copy_seals_the_bot_log_bytes_it_holds_not_the_hash_the_source_recorded() {
     std::fs::write(&first, &bytes).unwrap();
     let later = t.path().join("later.csv");
     std::fs::copy(&first, &later).unwrap();
-    let re = t.path().join("re");
-    let (code, out, err) = run(&[
-        "--json".as_ref(),
-        "analyze".as_ref(),
-        dir.as_os_str(),
-        "--bot-log".as_ref(),
-        later.as_os_str(),
-        "--out".as_ref(),
-        re.as_os_str(),
-    ]);
-    assert_eq!(code, Some(0), "{err}");
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let v = analyze_into_a_copy(&dir, &later, &t.path().join("re"));
     assert!(
         v["source_mismatches"]
             .as_array()
             .unwrap()
             .iter()
             .any(|m| m.as_str().unwrap().contains(&name)),
-        "{out}"
+        "{v}"
     );
     // The new bundle's seal is of the bytes it holds: it verifies at once.
     let copy = PathBuf::from(v["dir"].as_str().unwrap());

@@ -108,20 +108,32 @@ fn exported_once(dir: &std::path::Path, stored: usize) {
     assert!(chunks.iter().any(|c| c["cursor"] == true));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_window_over_one_page_is_read_by_cursor_with_the_fewest_requests() {
-    let (server, report, _tmp) = export(Arc::new(Upbit), 1_300).await;
+/// The closed orders the mock stores, after checking there are more than `over` (two `what`)
+/// and that the export step completed with every one of them.
+fn exported_every_closed_order(
+    server: &mock::MockServer,
+    report: &respond::engine::RunReport,
+    over: usize,
+    what: &str,
+) -> usize {
     let stored = {
         let w = server.state.world();
         w.count_in_state(OrderState::Done) + w.count_in_state(OrderState::Cancelled)
     };
     assert!(
-        stored > 2 * PAGE,
-        "the window holds {stored} orders: over two pages"
+        stored > over,
+        "the window holds {stored} orders: over two {what}"
     );
     let out = &report.step("export").unwrap().outputs;
     assert_eq!(out["complete"], true);
     assert_eq!(out["closed_order_count"], stored as u64);
+    stored
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_window_over_one_page_is_read_by_cursor_with_the_fewest_requests() {
+    let (server, report, _tmp) = export(Arc::new(Upbit), 1_300).await;
+    let stored = exported_every_closed_order(&server, &report, 2 * PAGE, "pages");
 
     // One request per page: ⌈stored / page⌉ (a last page that happens to be full needs one
     // more, empty, answer to prove the window ends there).
@@ -258,17 +270,7 @@ async fn per_account_export(
     cap: usize,
 ) {
     let (server, report, _tmp) = export(facade, per_day).await;
-    let stored = {
-        let w = server.state.world();
-        w.count_in_state(OrderState::Done) + w.count_in_state(OrderState::Cancelled)
-    };
-    assert!(
-        stored > 2 * cap,
-        "the window holds {stored} orders: over two calls"
-    );
-    let out = &report.step("export").unwrap().outputs;
-    assert_eq!(out["complete"], true);
-    assert_eq!(out["closed_order_count"], stored as u64);
+    let stored = exported_every_closed_order(&server, &report, 2 * cap, "calls");
 
     let log = server.state.requests();
     let sent = log
