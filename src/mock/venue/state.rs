@@ -492,15 +492,8 @@ impl World {
         self.fill_last = None;
         self.fill_ids_unordered = false;
         let mut all: Vec<(u64, DateTime<Utc>, usize, usize)> = self
-            .orders
-            .iter()
-            .enumerate()
-            .flat_map(|(i, o)| {
-                o.trades
-                    .iter()
-                    .enumerate()
-                    .map(move |(j, f)| (f.id, f.created_at, i, j))
-            })
+            .fills_at()
+            .map(|(f, i, j)| (f.id, f.created_at, i, j))
             .collect();
         all.sort_unstable();
         for (id, t, i, j) in all {
@@ -822,19 +815,20 @@ impl World {
         true
     }
 
+    /// Every fill with its order's position and its own position in that order's trades.
+    fn fills_at(&self) -> impl Iterator<Item = (&Fill, usize, usize)> {
+        self.orders
+            .iter()
+            .enumerate()
+            .flat_map(|(i, o)| o.trades.iter().enumerate().map(move |(j, f)| (f, i, j)))
+    }
+
     /// Numbers every fill in time order (ties by order position, then fill position), after
     /// generation wrote them out of order; trades matched later continue from there.
     pub fn number_fills(&mut self) {
         let mut all: Vec<(DateTime<Utc>, usize, usize)> = self
-            .orders
-            .iter()
-            .enumerate()
-            .flat_map(|(i, o)| {
-                o.trades
-                    .iter()
-                    .enumerate()
-                    .map(move |(j, f)| (f.created_at, i, j))
-            })
+            .fills_at()
+            .map(|(f, i, j)| (f.created_at, i, j))
             .collect();
         all.sort_unstable();
         for (n, (_, i, j)) in all.iter().enumerate() {
