@@ -97,7 +97,8 @@ impl ParsedLogs {
 /// [`BOT_LOGS_FILE`]: appended to the logs already there (`append`, for `respond analyze`), or
 /// replacing them (the run's own import, which may be repeated). A malformed row fails with
 /// `file:line` unless `skip_bad_rows`. A log whose copy has the bytes of one in `parsed` is
-/// not parsed again.
+/// not parsed again. Returns every record and how many of them were there before this call
+/// (the records after those are the logs imported now).
 pub fn import_bot_logs(
     exchange: &'static Descriptor,
     rundir: &RunDir,
@@ -106,12 +107,13 @@ pub fn import_bot_logs(
     skip_bad_rows: bool,
     append: bool,
     parsed: &ParsedLogs,
-) -> Result<Vec<BotLogRecord>, String> {
+) -> Result<(Vec<BotLogRecord>, usize), String> {
     let mut records = if append {
         read_records(rundir.path())?
     } else {
         Vec::new()
     };
+    let before = records.len();
     for path in paths {
         let index = records.len();
         let (bundle_path, sha256) =
@@ -143,7 +145,7 @@ pub fn import_bot_logs(
     rundir
         .write(BOT_LOGS_FILE, &json)
         .map_err(|e| e.to_string())?;
-    Ok(records)
+    Ok((records, before))
 }
 
 /// A bot log the run could not import: the run goes on without it (containment does not wait

@@ -99,7 +99,7 @@ pub async fn analyze(args: AnalyzeArgs, printer: &Printer) -> Result<Code, Failu
             .map_err(|e| Failure::run(e.to_string()))?;
     }
     let bot = args.bot_log.clone();
-    let added = investigation::import_bot_logs(
+    let (added, before) = investigation::import_bot_logs(
         desc,
         &rundir,
         &bot.bot_logs,
@@ -118,8 +118,7 @@ pub async fn analyze(args: AnalyzeArgs, printer: &Printer) -> Result<Code, Failu
     // Only the logs imported now: the records of earlier imports carry the hash the source
     // recorded, not one of the bytes this bundle holds (the copy hashed those itself).
     let mut written = target.written;
-    let imported_now = &added[added.len().saturating_sub(bot.bot_logs.len())..];
-    for r in imported_now {
+    for r in &added[before..] {
         let abs = fsutil::safe_join(&dir, &r.bundle_path)
             .map_err(|e| Failure::run(format!("{}: {e}", r.bundle_path)))?;
         written
