@@ -243,7 +243,12 @@ pub const RAW_SLOT: &str = "\u{0}raw json list\u{0}";
 
 /// Puts `items` (JSON texts) aside as the answer's list; the value to put where it goes.
 pub fn raw_list(fx: &mut Effects, items: &[String]) -> serde_json::Value {
-    fx.raw_list = Some(json_array(items));
+    raw_list_text(fx, json_array(items))
+}
+
+/// [`raw_list`] for a list written as one JSON array already.
+pub fn raw_list_text(fx: &mut Effects, list: String) -> serde_json::Value {
+    fx.raw_list = Some(list);
     serde_json::Value::String(RAW_SLOT.to_string())
 }
 

@@ -1103,3 +1103,96 @@ fn generated_fills_are_numbered_in_time_order() {
         "the next trade continues from there"
     );
 }
+
+/// A closed-orders page, written into one buffer from the merged index walk, is byte for
+/// byte the orders a scan of the whole store finds (sorted, cut), each rendered alone and
+/// joined: cold (nothing kept) and warm (copied from what the first call kept), for both
+/// directions, a state, a market and a window.
+#[tokio::test]
+async fn closed_order_pages_are_the_scanned_orders_rendered_one_by_one() {
+    use respond::mock::upbit::wire;
+    use respond::mock::venue::state::OrderState;
+    let s = start("pump-and-dump", opts()).await;
+    let ro = Api::new(&s, "readonly");
+    let account = s.state.key("readonly").unwrap().account.clone();
+    let now = s.state.now();
+    let market = s.state.world().orders[0].market.symbol.clone();
+    // Windows given explicitly, in whole seconds (the mock's clock may move meanwhile).
+    let at = |days: i64| {
+        let t = now - chrono::Duration::days(days);
+        t - chrono::Duration::nanoseconds(i64::from(t.timestamp_subsec_nanos()))
+    };
+    let window = |from: DateTime<Utc>, to: DateTime<Utc>| {
+        format!(
+            "start_time={}&end_time={}",
+            from.timestamp(),
+            to.timestamp()
+        )
+    };
+    let week = (at(7), at(0));
+    let queries = [
+        ("limit=1000", None, None, true, week),
+        ("limit=7&order_by=asc", None, None, false, week),
+        (
+            "states[]=cancel&limit=300",
+            Some(OrderState::Cancelled),
+            None,
+            true,
+            week,
+        ),
+        (
+            "state=done&limit=1000",
+            Some(OrderState::Done),
+            Some(market),
+            true,
+            week,
+        ),
+        ("limit=1000&order_by=asc", None, None, false, (at(3), at(1))),
+    ];
+    for (q, state, market, newest, (from, to)) in queries {
+        let limit: usize = q
+            .split("limit=")
+            .nth(1)
+            .unwrap()
+            .split('&')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let mut q = format!("{q}&{}", window(from, to));
+        if let Some(m) = &market {
+            q = format!("{q}&market={m}");
+        }
+        let expected = {
+            let w = s.state.world();
+            let mut found: Vec<(DateTime<Utc>, usize)> = w
+                .orders
+                .iter()
+                .enumerate()
+                .filter(|(_, o)| o.account == account && o.state != OrderState::Open)
+                .filter(|(_, o)| state.map_or(true, |st| o.state == st))
+                .filter(|(_, o)| market.as_ref().map_or(true, |m| &o.market.symbol == m))
+                .filter(|(_, o)| o.created_at >= from && o.created_at <= to)
+                .map(|(i, o)| (o.created_at, i))
+                .collect();
+            found.sort_unstable();
+            if newest {
+                found.reverse();
+            }
+            let items: Vec<String> = found
+                .iter()
+                .take(limit)
+                .map(|&(_, i)| wire::order_json(&w.orders[i], false))
+                .collect();
+            assert!(!items.is_empty(), "{q}: a query that finds orders");
+            respond::mock::http::json_array(&items)
+        };
+        s.state.world().fragments.borrow_mut().clear();
+        let cold = ro.get("/v1/orders/closed", &q).await;
+        assert_eq!(cold.status, 200, "{q}: {}", cold.body);
+        assert!(cold.body == expected, "{q}: cold page differs");
+        let warm = ro.get("/v1/orders/closed", &q).await;
+        assert!(warm.body == expected, "{q}: warm page differs");
+    }
+    s.shutdown().await.unwrap();
+}

@@ -23,6 +23,7 @@ use super::errors::{err, ApiErr, MIN_TOTAL_KRW};
 use super::limits::{self, Group};
 use super::{quotation, wire, Upbit};
 use crate::mock::http::{self, Effects, Out};
+use crate::mock::venue::fragments::PageText;
 use crate::mock::venue::keys::KeyRec;
 use crate::mock::venue::matching::{self, NewOrder};
 use crate::mock::venue::ratelimit::Verdict;
@@ -531,12 +532,12 @@ fn private(
                 .filter(|st| states.is_empty() || states.contains(&wire::state(*st)))
                 .collect();
             let keep = |o: &Order| market.map_or(true, |m| o.market.symbol == m);
-            let items: Vec<String> = w
-                .list_orders(&acct, &wanted, Some((start, end)), desc, &keep, 0, limit)
-                .into_iter()
-                .map(|i| w.fragment("upbit-order", i, None, || wire::order_json(&w.orders[i], false)))
-                .collect();
-            raw(&w.page(&acct, "closed", items, repeat_page, limit))
+            let found = w.list_orders(&acct, &wanted, Some((start, end)), desc, &keep, 0, limit);
+            let mut page = PageText::with_capacity(found.len(), wire::ORDER_BYTES);
+            for i in found {
+                w.fragment_into(&mut page, "upbit-order", i, None, |b| wire::push_order(b, &w.orders[i], false));
+            }
+            Ok((200, Reply::Raw(w.page_text(&acct, "closed", page, repeat_page, limit))))
         }
         Ep::OrdersUuids => {
             let uu = all(p, "uuids");

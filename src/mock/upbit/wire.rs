@@ -19,6 +19,7 @@ use chrono::{DateTime, Datelike, FixedOffset, Timelike, Utc};
 use rust_decimal::Decimal;
 use serde_json::{json, Map, Value};
 
+use crate::mock::venue::jsontext::{date_time_micros, key, push_ascii, push_digits, Obj};
 use crate::mock::venue::state::{
     Deposit, Order, OrderKind, OrderState, Side, Tif, Withdrawal, WithdrawalState,
 };
@@ -29,7 +30,19 @@ pub fn kst_offset() -> FixedOffset {
 
 /// Appends `2026-11-23T14:31:00+09:00`, or with `.123456` microseconds.
 fn push_kst(out: &mut String, t: DateTime<Utc>, micros: bool) {
-    // Digits written by hand: the page writer's hot path (a full page has a time per order).
+    // Written by hand from the epoch seconds (the page writer's hot path: a full page has a
+    // time per order): the offset is a fixed +09:00.
+    match date_time_micros(t.timestamp() + 9 * 3600, t.timestamp_subsec_nanos()) {
+        Some(b) => {
+            push_ascii(out, &b[..if micros { 26 } else { 19 }]);
+            out.push_str("+09:00");
+        }
+        None => push_kst_chrono(out, t, micros),
+    }
+}
+
+/// [`push_kst`] through chrono, for years outside 0..=9999 and leap seconds.
+fn push_kst_chrono(out: &mut String, t: DateTime<Utc>, micros: bool) {
     let l = t.with_timezone(&kst_offset());
     match u64::try_from(l.year()) {
         Ok(y) if y <= 9999 => push_digits(out, y, 4),
@@ -52,27 +65,6 @@ fn push_kst(out: &mut String, t: DateTime<Utc>, micros: bool) {
         push_digits(out, u64::from(l.nanosecond() % 1_000_000_000 / 1000), 6);
     }
     out.push_str("+09:00");
-}
-
-/// Appends `n` in decimal, zero-padded to at least `width` digits.
-fn push_digits(out: &mut String, mut n: u64, width: usize) {
-    let mut buf = [b'0'; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    let start = i.min(buf.len().saturating_sub(width));
-    push_ascii(out, &buf[start..]);
-}
-
-/// Appends ASCII digits in one copy (a `push` per byte checks capacity each time).
-fn push_ascii(out: &mut String, ds: &[u8]) {
-    out.push_str(std::str::from_utf8(ds).unwrap_or_default());
 }
 
 /// `2026-11-23T14:31:00+09:00`
@@ -182,163 +174,81 @@ pub fn error_body(name: &str, message: &str) -> Value {
     json!({"error": {"name": name, "message": message}})
 }
 
-/// A JSON object written field by field, as serde_json writes it compactly.
-struct Obj<'a> {
-    out: &'a mut String,
-    first: bool,
+/// A KST time member.
+fn kst_member(m: &mut Obj<'_>, k: &'static str, t: DateTime<Utc>, micros: bool) {
+    m.key(k);
+    m.out.push('"');
+    push_kst(m.out, t, micros);
+    m.out.push('"');
 }
 
-impl<'a> Obj<'a> {
-    fn new(out: &'a mut String) -> Obj<'a> {
-        out.push('{');
-        Obj { out, first: true }
-    }
-    fn key(&mut self, k: &str) {
-        if !self.first {
-            self.out.push(',');
-        }
-        self.first = false;
-        self.out.push('"');
-        self.out.push_str(k);
-        self.out.push_str("\":");
-    }
-    /// A string value (escaped like serde_json when it needs escaping).
-    fn str(&mut self, k: &str, v: &str) {
-        self.key(k);
-        push_json_str(self.out, v);
-    }
-    fn dec(&mut self, k: &str, d: Decimal) {
-        self.key(k);
-        self.out.push('"');
-        push_dec(self.out, d);
-        self.out.push('"');
-    }
-    fn time(&mut self, k: &str, t: DateTime<Utc>, micros: bool) {
-        self.key(k);
-        self.out.push('"');
-        push_kst(self.out, t, micros);
-        self.out.push('"');
-    }
-    fn end(self) {
-        self.out.push('}');
-    }
-}
-
-fn push_json_str(out: &mut String, v: &str) {
-    if v.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
-        out.push('"');
-        out.push_str(v);
-        out.push('"');
-    } else {
-        // Escaping a string cannot fail.
-        out.push_str(&serde_json::to_string(v).unwrap_or_default());
-    }
-}
-
-/// What [`crate::mock::venue::dec`] writes (normalized, no exponent, `0` for any zero),
-/// without the formatter: the mantissa's digits with the point put in by hand.
-fn push_dec(out: &mut String, d: Decimal) {
-    let mut scale = d.scale() as usize;
-    let Ok(mut m) = u64::try_from(d.mantissa().unsigned_abs()) else {
-        let n = d.normalize();
-        let _ = write!(out, "{n}");
-        return;
-    };
-    if m == 0 {
-        out.push('0');
-        return;
-    }
-    while scale > 0 && m % 10 == 0 {
-        m /= 10;
-        scale -= 1;
-    }
-    if d.is_sign_negative() {
-        out.push('-');
-    }
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    while m > 0 {
-        i -= 1;
-        buf[i] = b'0' + (m % 10) as u8;
-        m /= 10;
-    }
-    let digits = &buf[i..];
-    let push = push_ascii;
-    if scale == 0 {
-        push(out, digits);
-    } else if digits.len() > scale {
-        let (int, frac) = digits.split_at(digits.len() - scale);
-        push(out, int);
-        out.push('.');
-        push(out, frac);
-    } else {
-        out.push_str("0.");
-        for _ in digits.len()..scale {
-            out.push('0');
-        }
-        push(out, digits);
-    }
-}
+/// About how many bytes an order of a list takes (to size a page's buffer).
+pub const ORDER_BYTES: usize = 440;
 
 /// An order as JSON text; `with_trades` for the single-order endpoint (with its fills), else
 /// the list form with `executed_funds`.
 pub fn order_json(o: &Order, with_trades: bool) -> String {
     let mut s = String::with_capacity(if with_trades { 640 } else { 400 });
-    let mut m = Obj::new(&mut s);
+    push_order(&mut s, o, with_trades);
+    s
+}
+
+/// Appends [`order_json`]'s text to `s` (a page writes its orders into one buffer).
+pub fn push_order(s: &mut String, o: &Order, with_trades: bool) {
+    let mut m = Obj::new(s);
     let mut uuid = uuid::Uuid::encode_buffer();
-    m.str("uuid", o.uuid.hyphenated().encode_lower(&mut uuid));
-    m.str("side", o.side.as_str());
-    m.str("ord_type", ord_type(o.kind));
+    m.plain(key!("uuid"), o.uuid.hyphenated().encode_lower(&mut uuid));
+    m.plain(key!("side"), o.side.as_str());
+    m.plain(key!("ord_type"), ord_type(o.kind));
     // `price` is the limit price, or the total of a market buy by total.
     if let Some(p) = o.price.or(o.quote_amount) {
-        m.dec("price", p);
+        m.dec(key!("price"), p);
     }
-    m.str("state", state(o.state));
-    m.str("market", &o.market.symbol);
-    m.time("created_at", o.created_at, false);
+    m.plain(key!("state"), state(o.state));
+    m.str(key!("market"), &o.market.symbol);
+    kst_member(&mut m, key!("created_at"), o.created_at, false);
     if let Some(v) = o.volume {
-        m.dec("volume", v);
-        m.dec("remaining_volume", o.remaining_volume);
+        m.dec(key!("volume"), v);
+        m.dec(key!("remaining_volume"), o.remaining_volume);
     }
-    m.dec("reserved_fee", o.reserved_fee);
-    m.dec("remaining_fee", o.remaining_fee);
-    m.dec("paid_fee", o.paid_fee);
-    m.dec("locked", o.locked);
-    m.dec("executed_volume", o.executed_volume);
+    m.dec(key!("reserved_fee"), o.reserved_fee);
+    m.dec(key!("remaining_fee"), o.remaining_fee);
+    m.dec(key!("paid_fee"), o.paid_fee);
+    m.dec(key!("locked"), o.locked);
+    m.dec(key!("executed_volume"), o.executed_volume);
     if !with_trades {
-        m.dec("executed_funds", o.executed_funds);
+        m.dec(key!("executed_funds"), o.executed_funds);
     }
-    m.key("trades_count");
-    let _ = write!(m.out, "{}", o.trades.len());
+    m.key(key!("trades_count"));
+    push_digits(m.out, o.trades.len() as u64, 1);
     if let Some(i) = &o.identifier {
-        m.str("identifier", i);
+        m.str(key!("identifier"), i);
     }
     if let Some(t) = o.tif {
-        m.str("time_in_force", tif(t));
+        m.plain(key!("time_in_force"), tif(t));
     }
     if with_trades {
-        m.key("trades");
+        m.key(key!("trades"));
         m.out.push('[');
         for (n, f) in o.trades.iter().enumerate() {
             if n > 0 {
                 m.out.push(',');
             }
             let mut t = Obj::new(m.out);
-            t.str("market", &f.market.symbol);
+            t.str(key!("market"), &f.market.symbol);
             let mut uuid = uuid::Uuid::encode_buffer();
-            t.str("uuid", f.uuid.hyphenated().encode_lower(&mut uuid));
-            t.dec("price", f.price);
-            t.dec("volume", f.volume);
-            t.dec("funds", f.funds);
-            t.str("trend", trend(f.taker_side));
-            t.str("side", f.side.as_str());
-            t.time("created_at", f.created_at, true);
+            t.plain(key!("uuid"), f.uuid.hyphenated().encode_lower(&mut uuid));
+            t.dec(key!("price"), f.price);
+            t.dec(key!("volume"), f.volume);
+            t.dec(key!("funds"), f.funds);
+            t.plain(key!("trend"), trend(f.taker_side));
+            t.plain(key!("side"), f.side.as_str());
+            kst_member(&mut t, key!("created_at"), f.created_at, true);
             t.end();
         }
         m.out.push(']');
     }
     m.end();
-    s
 }
 
 /// An order as a JSON value (for responses that edit it); see [`order_json`].
@@ -493,39 +403,43 @@ mod tests {
     }
 
     #[test]
-    fn decimals_and_times_are_written_as_the_formatter_writes_them() {
+    fn times_are_written_as_the_formatter_writes_them() {
         use rand::{Rng, SeedableRng};
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(18);
-        let mut cases: Vec<Decimal> = ["0", "-0.000", "1E-8", "-0.5", "100", "1.10", "12.5000"]
-            .iter()
-            .map(|s| s.parse().unwrap())
-            .collect();
-        cases.push(Decimal::MAX);
-        cases.push(Decimal::MIN);
-        cases.push(Decimal::from_i128_with_scale(i128::from(u64::MAX) + 7, 9));
-        for _ in 0..20_000 {
-            let m: i64 = match rng.gen_range(0..3) {
-                0 => rng.gen_range(-1000..1000),
-                1 => rng.gen_range(-10_000_000_000..10_000_000_000),
-                _ => rng.gen(),
-            };
-            cases.push(Decimal::new(m, rng.gen_range(0..=28)));
-        }
-        for d in cases {
-            let mut s = String::new();
-            push_dec(&mut s, d);
-            assert_eq!(s, crate::mock::venue::dec(d), "{d:?}");
-        }
         let t0: DateTime<Utc> = "0001-01-01T00:00:00Z".parse().unwrap();
-        for _ in 0..20_000 {
-            let t = t0 + chrono::Duration::microseconds(rng.gen_range(0..300_000_000_000_000_000));
+        let days_ahead = |d: i64| t0 + chrono::Duration::days(d);
+        let mut times: Vec<DateTime<Utc>> = (0..20_000)
+            .map(|_| t0 + chrono::Duration::microseconds(rng.gen_range(0..300_000_000_000_000_000)))
+            .collect();
+        // Around the ends of the fast path's years, month ends, leap days, KST midnight.
+        for s in [
+            "0000-01-01T00:00:00Z",
+            "-0001-12-31T14:59:59Z",
+            "9999-12-31T14:59:59.999999Z",
+            "9999-12-31T15:00:00Z",
+            "2024-02-28T15:00:00Z",
+            "2100-02-28T15:00:00Z",
+            "2000-02-28T15:00:00Z",
+            "2026-12-31T14:59:59.000001Z",
+            "1969-12-31T15:00:00Z",
+        ] {
+            times.push(s.parse().unwrap());
+        }
+        times.extend((0..4000).map(|d| days_ahead(d * 183)));
+        for t in times {
             for (micros, f) in [
                 (false, "%Y-%m-%dT%H:%M:%S%:z"),
                 (true, "%Y-%m-%dT%H:%M:%S%.6f%:z"),
             ] {
                 let mut s = String::new();
                 push_kst(&mut s, t, micros);
-                assert_eq!(s, t.with_timezone(&kst_offset()).format(f).to_string());
+                let mut old = String::new();
+                push_kst_chrono(&mut old, t, micros);
+                assert_eq!(s, old, "{t:?}");
+                // chrono signs years past 9999 (`+10000`); both writers, as before, do not.
+                if t >= t0 && t.with_timezone(&kst_offset()).year() <= 9999 {
+                    assert_eq!(s, t.with_timezone(&kst_offset()).format(f).to_string());
+                }
             }
         }
     }

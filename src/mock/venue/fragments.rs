@@ -10,8 +10,13 @@
 //!
 //! Memory is bounded: past [`CAP_BYTES`] of text everything is dropped and kept anew (an
 //! export that reads each order once gains nothing and holds at most the cap).
+//!
+//! A page is written into one buffer ([`PageText`]): each item rendered in place or copied
+//! from the kept text (borrowed, not cloned), so a page of 1,000 orders costs one growing
+//! string rather than a string per item joined afterwards.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use super::state::{OrderState, World};
 
@@ -22,10 +27,33 @@ pub const CAP_BYTES: usize = 64 << 20;
 /// (None for the order itself).
 type Shape = (&'static str, Option<usize>);
 
+/// A multiply-rotate hasher for the small integer keys of the kept-text map (order
+/// positions): the keys are not chosen by a client, so SipHash's flood resistance buys
+/// nothing here and costs a noticeable share of a cold page.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct FxHasher(u64);
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u64(u64::from(*b));
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 /// Texts kept per order position.
 #[derive(Debug, Default)]
 pub struct Fragments {
-    by_order: HashMap<usize, Vec<(Shape, Box<str>)>>,
+    by_order: HashMap<usize, Vec<(Shape, Box<str>)>, BuildHasherDefault<FxHasher>>,
     bytes: usize,
 }
 
@@ -68,7 +96,95 @@ impl Fragments {
     }
 }
 
+/// A JSON array being written item by item into one string, with where each item starts
+/// (for the repeat-page fault, which needs the items apart).
+#[derive(Debug)]
+pub struct PageText {
+    buf: String,
+    starts: Vec<usize>,
+}
+
+impl PageText {
+    /// An empty page with room for `items` items of about `item_bytes` bytes each.
+    pub fn with_capacity(items: usize, item_bytes: usize) -> PageText {
+        let mut buf = String::with_capacity(items.saturating_mul(item_bytes + 1).min(1 << 24) + 2);
+        buf.push('[');
+        PageText {
+            buf,
+            starts: Vec::with_capacity(items.min(1 << 16)),
+        }
+    }
+
+    /// Appends one item that `write` writes (JSON text) at the end of the buffer.
+    pub fn item(&mut self, write: impl FnOnce(&mut String)) {
+        if !self.starts.is_empty() {
+            self.buf.push(',');
+        }
+        self.starts.push(self.buf.len());
+        write(&mut self.buf);
+    }
+
+    /// Number of items written.
+    pub fn len(&self) -> usize {
+        self.starts.len()
+    }
+
+    /// True when no item was written.
+    pub fn is_empty(&self) -> bool {
+        self.starts.is_empty()
+    }
+
+    /// The items' texts, in order.
+    pub fn items(&self) -> impl Iterator<Item = &str> {
+        let ends = self
+            .starts
+            .iter()
+            .skip(1)
+            .map(|s| s - 1)
+            .chain(std::iter::once(self.buf.len()));
+        self.starts.iter().zip(ends).map(|(&s, e)| &self.buf[s..e])
+    }
+
+    /// The finished JSON array.
+    pub fn finish(mut self) -> String {
+        self.buf.push(']');
+        self.buf
+    }
+}
+
 impl World {
+    /// Appends to `page` the JSON text `render` writes for order `idx` in `shape` (see
+    /// [`World::fragment`]): copied from what was kept when the order is closed and was
+    /// rendered before, else rendered in place (and kept when closed).
+    pub fn fragment_into(
+        &self,
+        page: &mut PageText,
+        shape: &'static str,
+        idx: usize,
+        fill: Option<usize>,
+        render: impl FnOnce(&mut String),
+    ) {
+        let closed = self
+            .orders
+            .get(idx)
+            .is_some_and(|o| o.state != OrderState::Open);
+        if !closed {
+            return page.item(render);
+        }
+        let key = (shape, fill);
+        if let Some(t) = self.fragments.borrow().get(idx, key) {
+            return page.item(|b| b.push_str(t));
+        }
+        let mut start = 0;
+        page.item(|b| {
+            start = b.len();
+            render(b);
+        });
+        self.fragments
+            .borrow_mut()
+            .keep(idx, key, &page.buf[start..]);
+    }
+
     /// The JSON text `render` writes for order `idx` in `shape` (a façade's name for it;
     /// `fill` names one of its fills): kept from an earlier call when the order is closed,
     /// else rendered (and kept when closed).

@@ -11,12 +11,14 @@
 //! provider, reference prices), [`rules`] (tick, lot, minimum value), [`state`] (the world),
 //! [`keys`] (key records, permission classes and checks), [`ratelimit`] (counter core),
 //! [`replay`] (nonces), [`faults`], [`clock`], [`live`] (the attacker who keeps trading until
-//! the key is revoked).
+//! the key is revoked), [`fragments`] (kept JSON texts of closed orders, pages written into one
+//! buffer), [`jsontext`] (JSON written by hand for list pages).
 
 pub mod clock;
 pub mod faults;
 pub mod fragments;
 pub mod history;
+pub mod jsontext;
 pub mod keys;
 pub mod live;
 pub mod market_data;

@@ -1,0 +1,363 @@
+//! JSON text written by hand for the façades' list pages (the history endpoints an export
+//! reads page after page): the same bytes serde_json writes for the same object, without
+//! building a `serde_json::Value` or going through a formatter.
+//!
+//! [`Obj`] writes an object member by member with keys given as [`key!`] strings; numbers are
+//! written from their digits ([`push_digits`], [`push_dec`], [`push_dec_fixed`]). Each
+//! façade's test compares its writer with the `Value` it replaced.
+
+use std::fmt::Write as _;
+
+use rust_decimal::Decimal;
+
+/// `,"name":`: a member's key as one static string ([`Obj`] drops the comma for the first).
+macro_rules! key {
+    ($k:literal) => {
+        concat!(",\"", $k, "\":")
+    };
+}
+pub(crate) use key;
+
+/// Appends ASCII bytes in one copy (a `push` per byte checks capacity each time).
+pub fn push_ascii(out: &mut String, ds: &[u8]) {
+    out.push_str(std::str::from_utf8(ds).unwrap_or_default());
+}
+
+/// Appends `n` in decimal, zero-padded to at least `width` digits.
+pub fn push_digits(out: &mut String, mut n: u64, width: usize) {
+    let mut buf = [b'0'; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let start = i.min(buf.len().saturating_sub(width));
+    push_ascii(out, &buf[start..]);
+}
+
+/// Appends a signed integer as serde_json writes it.
+pub fn push_int(out: &mut String, n: i64) {
+    if n < 0 {
+        out.push('-');
+    }
+    push_digits(out, n.unsigned_abs(), 1);
+}
+
+/// Appends a JSON string (escaped like serde_json when it needs escaping).
+pub fn push_json_str(out: &mut String, v: &str) {
+    if v.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push('"');
+        out.push_str(v);
+        out.push('"');
+    } else {
+        // Escaping a string cannot fail.
+        out.push_str(&serde_json::to_string(v).unwrap_or_default());
+    }
+}
+
+/// What [`crate::mock::venue::dec`] writes (normalized, no exponent, `0` for any zero),
+/// without the formatter: the mantissa's digits with the point put in by hand, assembled on
+/// the stack and appended in one copy.
+pub fn push_dec(out: &mut String, d: Decimal) {
+    let _ = write!(out, "{}", Dec(d));
+}
+
+/// A decimal displayed as [`crate::mock::venue::dec`] writes it, digits assembled on the
+/// stack (for `format!` arguments; [`push_dec`] appends it).
+pub struct Dec(pub Decimal);
+
+impl std::fmt::Display for Dec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let d = self.0;
+        let mut scale = d.scale() as usize;
+        let Ok(mut m) = u64::try_from(d.mantissa().unsigned_abs()) else {
+            return write!(f, "{}", d.normalize());
+        };
+        if m == 0 {
+            return f.write_str("0");
+        }
+        while scale > 0 && m % 10 == 0 {
+            m /= 10;
+            scale -= 1;
+        }
+        let mut buf = [b'0'; 64];
+        let i = scaled(&mut buf, m, scale, d.is_sign_negative());
+        f.write_str(std::str::from_utf8(&buf[i..]).unwrap_or_default())
+    }
+}
+
+/// What `Decimal::to_string` writes for `d` rounded (half to even) and rescaled to `scale`
+/// decimals (Binance's `d8`: `0.10000000`).
+pub fn push_dec_fixed(out: &mut String, d: Decimal, scale: u32) {
+    let d = if d.scale() > scale {
+        d.round_dp(scale)
+    } else {
+        d
+    };
+    let up = scale - d.scale().min(scale);
+    let m = u64::try_from(d.mantissa())
+        .ok()
+        .filter(|m| *m > 0)
+        .and_then(|m| 10u64.checked_pow(up).and_then(|p| m.checked_mul(p)));
+    match m {
+        Some(m) => push_scaled(out, m, scale as usize, false),
+        None => {
+            // Zero (its sign), negative or wide mantissas: the formatter.
+            let mut d = d;
+            d.rescale(scale);
+            let _ = write!(out, "{d}");
+        }
+    }
+}
+
+/// Appends `m` (non-zero) with a point before its last `scale` digits, `0.` and zeros
+/// first when it has fewer, `-` first when `negative`.
+fn push_scaled(out: &mut String, m: u64, scale: usize, negative: bool) {
+    let mut buf = [b'0'; 64];
+    let i = scaled(&mut buf, m, scale, negative);
+    push_ascii(out, &buf[i..]);
+}
+
+/// Writes what [`push_scaled`] appends at the end of `buf` (all `0` before); where it starts.
+fn scaled(buf: &mut [u8; 64], mut m: u64, scale: usize, negative: bool) -> usize {
+    // Right to left: at most 20 digits, the point, zeros up to a scale of 28, `0.`, a sign.
+    let mut i = buf.len();
+    let mut n = 0;
+    while m > 0 {
+        if n == scale && scale > 0 {
+            i -= 1;
+            buf[i] = b'.';
+        }
+        i -= 1;
+        buf[i] = b'0' + (m % 10) as u8;
+        m /= 10;
+        n += 1;
+    }
+    if n <= scale {
+        // `0.` and the zeros between the point and the digits (already `0` in `buf`).
+        i -= scale - n + 2;
+        buf[i + 1] = b'.';
+    }
+    if negative {
+        i -= 1;
+        buf[i] = b'-';
+    }
+    i
+}
+
+/// The proleptic Gregorian (year, month, day) of a day number counted from 1970-01-01
+/// (H. Hinnant's `civil_from_days`).
+pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = (if mp < 10 { mp + 3 } else { mp - 9 }) as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.ffffff` for `secs` seconds (and `nanos`) after 1970-01-01 in the
+/// proleptic Gregorian calendar, digits written by hand; None for years outside 0..=9999
+/// and leap seconds (callers then use chrono).
+pub fn date_time_micros(secs: i64, nanos: u32) -> Option<[u8; 26]> {
+    let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
+    if !(0..=9999).contains(&y) || nanos >= 1_000_000_000 {
+        return None;
+    }
+    let sod = secs.rem_euclid(86_400) as u32;
+    let us = nanos / 1000;
+    let mut b = *b"0000-00-00T00:00:00.000000";
+    let mut two = |at: usize, n: u32| {
+        b[at] = b'0' + (n / 10) as u8;
+        b[at + 1] = b'0' + (n % 10) as u8;
+    };
+    two(0, (y / 100) as u32);
+    two(2, (y % 100) as u32);
+    two(5, mo);
+    two(8, d);
+    two(11, sod / 3600);
+    two(14, sod / 60 % 60);
+    two(17, sod % 60);
+    two(20, us / 10_000);
+    two(22, us / 100 % 100);
+    two(24, us % 100);
+    Some(b)
+}
+
+/// Appends `t` as RFC 3339 in UTC with microseconds (`2026-11-20T18:30:00.123456Z`, what
+/// chrono's `to_rfc3339_opts(SecondsFormat::Micros, true)` writes), as a JSON string.
+pub fn push_utc_micros(out: &mut String, t: chrono::DateTime<chrono::Utc>) {
+    out.push('"');
+    match date_time_micros(t.timestamp(), t.timestamp_subsec_nanos()) {
+        Some(b) => {
+            push_ascii(out, &b);
+            out.push('Z');
+        }
+        None => out.push_str(&t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
+    }
+    out.push('"');
+}
+
+/// A JSON object written member by member, as serde_json writes it compactly. Keys are
+/// [`key!`] strings.
+pub struct Obj<'a> {
+    pub out: &'a mut String,
+    first: bool,
+}
+
+impl<'a> Obj<'a> {
+    pub fn new(out: &'a mut String) -> Obj<'a> {
+        out.push('{');
+        Obj { out, first: true }
+    }
+    /// Writes a key; its value follows.
+    pub fn key(&mut self, k: &'static str) {
+        self.out.push_str(if self.first { &k[1..] } else { k });
+        self.first = false;
+    }
+    /// A string value.
+    pub fn str(&mut self, k: &'static str, v: &str) {
+        self.key(k);
+        push_json_str(self.out, v);
+    }
+    /// A string value known to need no escaping (a name of the façade's own).
+    pub fn plain(&mut self, k: &'static str, v: &str) {
+        self.key(k);
+        self.out.push('"');
+        self.out.push_str(v);
+        self.out.push('"');
+    }
+    /// A decimal as a string, normalized ([`push_dec`]).
+    pub fn dec(&mut self, k: &'static str, d: Decimal) {
+        self.key(k);
+        self.out.push('"');
+        push_dec(self.out, d);
+        self.out.push('"');
+    }
+    /// A decimal as a string with `scale` decimals ([`push_dec_fixed`]).
+    pub fn dec_fixed(&mut self, k: &'static str, d: Decimal, scale: u32) {
+        self.key(k);
+        self.out.push('"');
+        push_dec_fixed(self.out, d, scale);
+        self.out.push('"');
+    }
+    /// An integer.
+    pub fn int(&mut self, k: &'static str, n: i64) {
+        self.key(k);
+        push_int(self.out, n);
+    }
+    /// A boolean.
+    pub fn bool(&mut self, k: &'static str, b: bool) {
+        self.key(k);
+        self.out.push_str(if b { "true" } else { "false" });
+    }
+    /// JSON text written as it is.
+    pub fn raw(&mut self, k: &'static str, json: &str) {
+        self.key(k);
+        self.out.push_str(json);
+    }
+    pub fn end(self) {
+        self.out.push('}');
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    fn decimals() -> Vec<Decimal> {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(18);
+        let mut cases: Vec<Decimal> = [
+            "0",
+            "-0.000",
+            "1E-8",
+            "-0.5",
+            "100",
+            "1.10",
+            "12.5000",
+            "0.000000005",
+            "0.000000015",
+            "0.000000025",
+            "-0.000000005",
+            "123456789012.123456789",
+        ]
+        .iter()
+        .map(|s| s.parse().unwrap())
+        .collect();
+        cases.push(Decimal::MAX);
+        cases.push(Decimal::MIN);
+        cases.push(Decimal::from_i128_with_scale(i128::from(u64::MAX) + 7, 9));
+        cases.push(Decimal::from_i128_with_scale(i128::from(u64::MAX), 2));
+        for _ in 0..20_000 {
+            let m: i64 = match rng.gen_range(0..3) {
+                0 => rng.gen_range(-1000..1000),
+                1 => rng.gen_range(-10_000_000_000..10_000_000_000),
+                _ => rng.gen(),
+            };
+            cases.push(Decimal::new(m, rng.gen_range(0..=28)));
+        }
+        cases
+    }
+
+    #[test]
+    fn decimals_are_written_as_the_formatter_writes_them() {
+        for d in decimals() {
+            let mut s = String::new();
+            push_dec(&mut s, d);
+            assert_eq!(s, crate::mock::venue::dec(d), "{d:?}");
+            for scale in [0, 2, 8] {
+                let mut s = String::new();
+                push_dec_fixed(&mut s, d, scale);
+                let mut r = d.round_dp(scale);
+                r.rescale(scale);
+                assert_eq!(s, r.to_string(), "{d:?} at {scale}");
+            }
+        }
+    }
+
+    #[test]
+    fn utc_times_are_written_as_chrono_writes_them() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(18);
+        let t0: chrono::DateTime<chrono::Utc> = "0001-01-01T00:00:00Z".parse().unwrap();
+        for n in 0..20_000 {
+            let t = if n % 2 == 0 {
+                t0 + chrono::Duration::microseconds(rng.gen_range(0..300_000_000_000_000_000))
+            } else {
+                t0 + chrono::Duration::nanoseconds(rng.gen_range(0..i64::MAX))
+            };
+            let mut s = String::new();
+            push_utc_micros(&mut s, t);
+            let want = t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+            assert_eq!(s, format!("\"{want}\""), "{t:?}");
+        }
+    }
+
+    #[test]
+    fn objects_are_the_bytes_serde_json_writes() {
+        let hostile = "=HYPERLINK(\"x\")\\<script>\u{1b}[2J\u{7f}\t한글";
+        let mut s = String::new();
+        let mut o = Obj::new(&mut s);
+        o.str(key!("a"), hostile);
+        o.plain(key!("b"), "BUY");
+        o.dec(key!("c"), "1.500".parse().unwrap());
+        o.dec_fixed(key!("d"), "0.1".parse().unwrap(), 8);
+        o.int(key!("e"), -1);
+        o.int(key!("f"), i64::MAX);
+        o.bool(key!("g"), true);
+        o.bool(key!("h"), false);
+        o.raw(key!("i"), "[1,{}]");
+        o.end();
+        let v = serde_json::json!({"a": hostile, "b": "BUY", "c": "1.5", "d": "0.10000000",
+            "e": -1, "f": i64::MAX, "g": true, "h": false, "i": [1, {}]});
+        assert_eq!(s, v.to_string());
+    }
+}
