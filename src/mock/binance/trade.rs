@@ -27,6 +27,7 @@ use super::limits;
 use super::market;
 use super::routes::{Ctx, Reply};
 use super::wire::{self, RespType};
+use crate::mock::venue::fragments::PageText;
 use crate::mock::venue::market_data::book_side;
 use crate::mock::venue::matching::{self, NewOrder};
 use crate::mock::venue::state::{Fill, Order, OrderKind, OrderList, OrderState, Side, Tif, World};
@@ -238,9 +239,12 @@ pub fn all_orders(c: &mut Ctx<'_>) -> Result<Reply, ApiErr> {
         }
     };
     idx.sort_unstable();
-    let items: Vec<String> = idx.iter().map(|&i| wire::order_json(&w, i)).collect();
-    let items = w.page(acct, "binance-all-orders", items, c.repeat_page, limit);
-    Ok(Reply::Raw(wire::array(&items)))
+    let mut page = PageText::with_capacity(idx.len(), wire::ORDER_BYTES);
+    for &i in &idx {
+        wire::push_list_order(&w, &mut page, i);
+    }
+    let text = w.page_text(acct, "binance-all-orders", page, c.repeat_page, limit);
+    Ok(Reply::Raw(text))
 }
 
 /// `GET /api/v3/myTrades`: a symbol's fills by trade id ascending: of one order, from
@@ -311,16 +315,14 @@ pub fn my_trades(c: &mut Ctx<'_>) -> Result<Reply, ApiErr> {
         let v: Vec<_> = fills.into_iter().filter(|f| in_window(&f.1)).collect();
         v[v.len().saturating_sub(limit)..].to_vec()
     };
-    let items: Vec<String> = chosen
-        .iter()
-        .map(|&(_, _, i, j)| {
-            w.fragment("binance-trade", i, Some(j), || {
-                wire::trade(&w.orders[i].trades[j], i, fee)
-            })
-        })
-        .collect();
-    let items = w.page(acct, "binance-my-trades", items, c.repeat_page, limit);
-    Ok(Reply::Raw(wire::array(&items)))
+    let mut page = PageText::with_capacity(chosen.len(), wire::TRADE_BYTES);
+    for &(_, _, i, j) in &chosen {
+        w.fragment_into(&mut page, "binance-trade", i, Some(j), |b| {
+            wire::push_trade(b, &w.orders[i].trades[j], i, fee)
+        });
+    }
+    let text = w.page_text(acct, "binance-my-trades", page, c.repeat_page, limit);
+    Ok(Reply::Raw(text))
 }
 
 /// A decimal parameter in Binance's format (`-1100` otherwise).

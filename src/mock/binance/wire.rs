@@ -11,6 +11,8 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
+use crate::mock::venue::fragments::PageText;
+use crate::mock::venue::jsontext::{key, Obj};
 use crate::mock::venue::state::{
     Deposit, Fill, Order, OrderKind, OrderState, Side, Tif, Withdrawal, WithdrawalState, World,
 };
@@ -284,51 +286,62 @@ pub fn order(w: &World, idx: usize) -> Value {
 /// closed ([`World::fragment`]), unless it is a leg of an order list (its status follows its
 /// siblings).
 pub fn order_json(w: &World, idx: usize) -> String {
+    let mut page = PageText::with_capacity(1, ORDER_BYTES);
+    push_list_order(w, &mut page, idx);
+    let text = page.items().next().unwrap_or_default().to_string();
+    text
+}
+
+/// About how many bytes an order of a list takes (to size a page's buffer).
+pub const ORDER_BYTES: usize = 420;
+
+/// Appends [`order_json`]'s text to a page written into one buffer.
+pub fn push_list_order(w: &World, page: &mut PageText, idx: usize) {
     if w.list_of(idx).is_some() {
-        return order(w, idx).to_string();
+        let v = order(w, idx).to_string();
+        return page.item(|b| b.push_str(&v));
     }
-    w.fragment("binance-order", idx, None, || plain_order_json(w, idx))
+    w.fragment_into(page, "binance-order", idx, None, |b| {
+        push_plain_order(b, w, idx)
+    });
 }
 
 /// What [`order`] writes for an order in no list, written as text directly (a history
 /// page's hot path: no map of values built and then written).
-fn plain_order_json(w: &World, idx: usize) -> String {
-    use std::fmt::Write as _;
+fn push_plain_order(s: &mut String, w: &World, idx: usize) {
     let o = &w.orders[idx];
-    let text = |v: &str| serde_json::to_string(v).unwrap_or_default();
-    let mut s = String::with_capacity(512);
-    let _ = write!(
-        s,
-        "{{\"symbol\":{},\"orderId\":{},\"orderListId\":-1,\"clientOrderId\":{}",
-        text(&o.market.symbol),
-        order_id(idx),
-        text(&client_order_id(w, o))
+    let mut m = Obj::new(s);
+    m.str(key!("symbol"), &o.market.symbol);
+    m.int(key!("orderId"), order_id(idx) as i64);
+    m.int(key!("orderListId"), -1);
+    m.str(key!("clientOrderId"), &client_order_id(w, o));
+    m.dec_fixed(key!("price"), o.price.unwrap_or_default(), 8);
+    m.dec_fixed(key!("origQty"), o.volume.unwrap_or(o.executed_volume), 8);
+    m.dec_fixed(key!("executedQty"), o.executed_volume, 8);
+    m.dec_fixed(key!("cummulativeQuoteQty"), o.executed_funds, 8);
+    m.plain(key!("status"), status(o));
+    m.plain(key!("timeInForce"), time_in_force(o));
+    m.plain(key!("type"), order_type(o));
+    m.plain(key!("side"), side(o.side));
+    m.raw(key!("stopPrice"), "\"0.00000000\"");
+    m.raw(key!("icebergQty"), "\"0.00000000\"");
+    m.int(key!("time"), ms(o.created_at));
+    m.int(key!("updateTime"), ms(update_time(o)));
+    m.bool(key!("isWorking"), o.kind == OrderKind::Limit);
+    m.int(key!("workingTime"), ms(o.created_at));
+    m.dec_fixed(
+        key!("origQuoteOrderQty"),
+        o.quote_amount.unwrap_or_default(),
+        8,
     );
-    for (k, v) in [
-        ("price", o.price.unwrap_or_default()),
-        ("origQty", o.volume.unwrap_or(o.executed_volume)),
-        ("executedQty", o.executed_volume),
-        ("cummulativeQuoteQty", o.executed_funds),
-    ] {
-        let _ = write!(s, ",\"{k}\":\"{}\"", d8(v));
-    }
-    let zero = d8(Decimal::ZERO);
-    let _ = write!(
-        s,
-        ",\"status\":\"{}\",\"timeInForce\":\"{}\",\"type\":\"{}\",\"side\":\"{}\",\
-         \"stopPrice\":\"{zero}\",\"icebergQty\":\"{zero}\",\"time\":{},\"updateTime\":{},\
-         \"isWorking\":{},\"workingTime\":{},\"origQuoteOrderQty\":\"{}\",\
-         \"selfTradePreventionMode\":\"EXPIRE_MAKER\"}}",
-        status(o),
-        time_in_force(o),
-        order_type(o),
-        side(o.side),
-        ms(o.created_at),
-        ms(update_time(o)),
-        o.kind == OrderKind::Limit,
-        ms(o.created_at),
-        d8(o.quote_amount.unwrap_or_default()),
-    );
+    m.raw(key!("selfTradePreventionMode"), "\"EXPIRE_MAKER\"");
+    m.end();
+}
+
+#[cfg(test)]
+fn plain_order_json(w: &World, idx: usize) -> String {
+    let mut s = String::new();
+    push_plain_order(&mut s, w, idx);
     s
 }
 
@@ -393,12 +406,33 @@ pub fn cancelled(w: &World, idx: usize, cancel_id: &str, at: DateTime<Utc>) -> V
 
 /// One fill as `GET /api/v3/myTrades` shows it (the commission in the quote asset: the
 /// venue charges fees there on both sides).
-pub fn trade(f: &Fill, order_idx: usize, fee: Decimal) -> String {
+pub fn trade(f: &Fill, order_idx: usize, fee: Decimal) -> Value {
     json!({"symbol": f.market.symbol, "id": f.id, "orderId": order_id(order_idx), "orderListId": -1,
         "price": d8(f.price), "qty": d8(f.volume), "quoteQty": d8(f.funds),
         "commission": d8(f.funds * fee), "commissionAsset": f.market.quote, "time": ms(f.created_at),
         "isBuyer": f.side == Side::Bid, "isMaker": f.side != f.taker_side, "isBestMatch": true})
-    .to_string()
+}
+
+/// About how many bytes a fill of `myTrades` takes.
+pub const TRADE_BYTES: usize = 300;
+
+/// [`trade`]'s text, written directly into a page's buffer.
+pub fn push_trade(s: &mut String, f: &Fill, order_idx: usize, fee: Decimal) {
+    let mut m = Obj::new(s);
+    m.str(key!("symbol"), &f.market.symbol);
+    m.int(key!("id"), f.id as i64);
+    m.int(key!("orderId"), order_id(order_idx) as i64);
+    m.int(key!("orderListId"), -1);
+    m.dec_fixed(key!("price"), f.price, 8);
+    m.dec_fixed(key!("qty"), f.volume, 8);
+    m.dec_fixed(key!("quoteQty"), f.funds, 8);
+    m.dec_fixed(key!("commission"), f.funds * fee, 8);
+    m.str(key!("commissionAsset"), &f.market.quote);
+    m.int(key!("time"), ms(f.created_at));
+    m.bool(key!("isBuyer"), f.side == Side::Bid);
+    m.bool(key!("isMaker"), f.side != f.taker_side);
+    m.bool(key!("isBestMatch"), true);
+    m.end();
 }
 
 /// A JSON array of items already written as JSON text.
@@ -473,6 +507,27 @@ mod tests {
                 .is_none()
                 .then(|| (plain_order_json(w, i), order(w, i).to_string()))
         });
+    }
+
+    /// The direct writer of a `myTrades` fill writes what the value builder writes, for
+    /// every fill of the built-in scenarios.
+    #[test]
+    fn the_trade_text_is_the_trade_value_written() {
+        let fee = "0.001".parse::<Decimal>().unwrap();
+        let mut checked = 0;
+        for name in ["pump-and-dump", "noisy", "legit-zoo", "contra"] {
+            let ex = crate::mock::venue::odd_client_ids(&crate::mock::binance::Binance, name);
+            let w = ex.world();
+            for (i, o) in w.orders.iter().enumerate() {
+                for f in &o.trades {
+                    let mut s = String::new();
+                    push_trade(&mut s, f, i, fee);
+                    assert_eq!(s, trade(f, i, fee).to_string(), "{name} #{i}");
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 100, "{checked}");
     }
 
     #[test]
