@@ -31,6 +31,7 @@ use super::wire::{self, ms};
 use crate::mock::http;
 use crate::mock::venue::clock::{self, WindowError};
 use crate::mock::venue::dec;
+use crate::mock::venue::fragments::PageText;
 use crate::mock::venue::matching::{self, MarketConf, NewOrder};
 use crate::mock::venue::state::{Fill, Market, Order, OrderKind, OrderState, Side, Tif, World};
 
@@ -407,22 +408,22 @@ fn order_filter(c: &Ctx<'_>) -> impl Fn(&Order) -> bool {
 
 /// Runs JSON texts through the venue's page memory (the repeat-page fault); the answer's
 /// list, its items put aside as JSON text ([`http::raw_list`]).
-fn remember(c: &mut Ctx<'_>, account: &str, kind: &str, items: Vec<String>, limit: usize) -> Value {
-    let texts =
+fn remember(c: &mut Ctx<'_>, account: &str, kind: &str, page: PageText, limit: usize) -> Value {
+    let text =
         c.ex.world()
-            .page(account, kind, items, c.repeat_page, limit);
-    http::raw_list(c.fx, &texts)
+            .page_text(account, kind, page, c.repeat_page, limit);
+    http::raw_list_text(c.fx, text)
 }
 
-/// The text of order `idx` in its HF or classic shape, kept once the order is closed
-/// ([`World::fragment`]).
-fn order_text(w: &World, idx: usize, hf: bool) -> String {
+/// Appends the text of order `idx` in its HF or classic shape to a page, kept once the
+/// order is closed ([`World::fragment_into`]).
+fn push_order_text(w: &World, page: &mut PageText, idx: usize, hf: bool) {
     let shape = if hf {
         "kucoin-hf-order"
     } else {
         "kucoin-order"
     };
-    w.fragment(shape, idx, None, || wire::order(w, idx, hf).to_string())
+    w.fragment_into(page, shape, idx, None, |b| wire::push_order(b, w, idx, hf));
 }
 
 /// `GET /api/v1/hf/orders/done`: closed HF orders of one symbol, newest first, `limit` per
@@ -442,7 +443,7 @@ pub fn hf_done(c: &mut Ctx<'_>) -> Result<Value, ApiErr> {
         ),
     };
     let pick = order_filter(c);
-    let items: Vec<(usize, String)> = {
+    let items: (Option<usize>, PageText) = {
         let w = c.ex.world();
         let cutoff = match last {
             None => None,
@@ -457,7 +458,7 @@ pub fn hf_done(c: &mut Ctx<'_>) -> Result<Value, ApiErr> {
         };
         // Newest first from the `lastId` order's time: the walk stops at the page's end.
         let end = cutoff.map_or(e, |k| e.min(k.0));
-        w.list_orders_at(
+        let found = w.list_orders_at(
             &account,
             &[OrderState::Done, OrderState::Cancelled],
             Some((s, end)),
@@ -465,23 +466,19 @@ pub fn hf_done(c: &mut Ctx<'_>) -> Result<Value, ApiErr> {
             &keep,
             0,
             limit,
-        )
-        .into_iter()
-        .map(|i| (i, order_text(&w, i, true)))
-        .collect()
+        );
+        let mut page = PageText::with_capacity(found.len(), wire::ORDER_BYTES);
+        for &i in &found {
+            push_order_text(&w, &mut page, i, true);
+        }
+        (found.last().copied(), page)
     };
-    let last_id = items
-        .last()
-        .map(|(i, _)| wire::ORDER_LAST_ID_BASE + *i as u64)
+    let (newest_last, page) = items;
+    let last_id = newest_last
+        .map(|i| wire::ORDER_LAST_ID_BASE + i as u64)
         .or(last.map(|i| wire::ORDER_LAST_ID_BASE + i as u64))
         .unwrap_or(0);
-    let list = remember(
-        c,
-        &account,
-        "kucoin-hf-done",
-        items.into_iter().map(|(_, v)| v).collect(),
-        limit,
-    );
+    let list = remember(c, &account, "kucoin-hf-done", page, limit);
     Ok(json!({"lastId": last_id, "items": list}))
 }
 
@@ -536,15 +533,22 @@ fn fills_of(
     found
 }
 
-/// The text of fill `j` of order `idx` in its HF or classic shape, kept once the order is
-/// closed ([`World::fragment`]).
-fn fill_text(c: &Ctx<'_>, w: &World, idx: usize, j: usize, family: Family) -> String {
+/// Appends the text of fill `j` of order `idx` in its HF or classic shape to a page, kept
+/// once the order is closed ([`World::fragment_into`]).
+fn push_fill_text(
+    c: &Ctx<'_>,
+    w: &World,
+    page: &mut PageText,
+    idx: usize,
+    j: usize,
+    family: Family,
+) {
     let hf = family == Family::Hf;
     let shape = if hf { "kucoin-hf-fill" } else { "kucoin-fill" };
     let fee = c.ex.markets.fee;
-    w.fragment(shape, idx, Some(j), || {
-        wire::fill(w, idx, &w.orders[idx].trades[j], fee, hf).to_string()
-    })
+    w.fragment_into(page, shape, idx, Some(j), |b| {
+        wire::push_fill(b, w, idx, &w.orders[idx].trades[j], fee, hf)
+    });
 }
 
 /// The positions of the caller's classic orders (any state, in no particular order).
@@ -579,11 +583,11 @@ pub fn hf_fills(c: &mut Ctx<'_>) -> Result<Value, ApiErr> {
             (last, limit),
         );
         let last_id = found.last().map(|x| x.0).or(last).unwrap_or(0);
-        let texts: Vec<String> = found
-            .into_iter()
-            .map(|(_, i, j)| fill_text(c, &w, i, j, Family::Hf))
-            .collect();
-        (last_id, texts)
+        let mut page = PageText::with_capacity(found.len(), wire::FILL_BYTES);
+        for &(_, i, j) in &found {
+            push_fill_text(c, &w, &mut page, i, j, Family::Hf);
+        }
+        (last_id, page)
     };
     let list = remember(c, &account, "kucoin-hf-fills", texts, limit);
     Ok(json!({"lastId": last_id, "items": list}))
@@ -631,10 +635,11 @@ pub fn list(c: &mut Ctx<'_>) -> Result<Value, ApiErr> {
             })
             .collect();
         idx.sort_by_key(|i| std::cmp::Reverse((w.orders[*i].created_at, *i)));
-        let texts: Vec<String> = page_of(&idx, page, size)
-            .iter()
-            .map(|&i| order_text(&w, i, false))
-            .collect();
+        let chosen = page_of(&idx, page, size);
+        let mut texts = PageText::with_capacity(chosen.len(), wire::ORDER_BYTES);
+        for &i in chosen {
+            push_order_text(&w, &mut texts, i, false);
+        }
         (idx.len(), texts)
     };
     let list = remember(c, &account, "kucoin-orders", texts, size);
@@ -667,10 +672,11 @@ pub fn fills(c: &mut Ctx<'_>) -> Result<Value, ApiErr> {
             span,
             (None, usize::MAX),
         );
-        let texts: Vec<String> = page_of(&found, page, size)
-            .iter()
-            .map(|&(_, i, j)| fill_text(c, &w, i, j, Family::Classic))
-            .collect();
+        let chosen = page_of(&found, page, size);
+        let mut texts = PageText::with_capacity(chosen.len(), wire::FILL_BYTES);
+        for &(_, i, j) in chosen {
+            push_fill_text(c, &w, &mut texts, i, j, Family::Classic);
+        }
         (found.len(), texts)
     };
     let list = remember(c, &account, "kucoin-fills", texts, size);

@@ -13,6 +13,7 @@ use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
 use crate::mock::venue::dec;
+use crate::mock::venue::jsontext::{key, Obj};
 use crate::mock::venue::state::{
     Deposit, Fill, Order, OrderKind, OrderState, Side, Tif, Withdrawal, WithdrawalState, World,
 };
@@ -97,47 +98,74 @@ fn tif(o: &Order) -> &'static str {
     }
 }
 
+/// What an order's shapes derive from it.
+struct Amounts {
+    limit: bool,
+    size: Decimal,
+    funds: Decimal,
+    open: bool,
+    cancelled: bool,
+    cancelled_size: Decimal,
+    cancelled_funds: Decimal,
+}
+
+impl Amounts {
+    fn of(o: &Order) -> Amounts {
+        let limit = o.kind == OrderKind::Limit;
+        let size = o.volume.unwrap_or_default();
+        let funds = match (limit, o.quote_amount) {
+            (true, _) => o.price.unwrap_or_default() * size,
+            (false, Some(q)) => q,
+            (false, None) => Decimal::ZERO,
+        };
+        let cancelled = o.state == OrderState::Cancelled;
+        let (cancelled_size, cancelled_funds) = if cancelled {
+            (o.remaining_volume, o.remaining_funds)
+        } else {
+            (Decimal::ZERO, Decimal::ZERO)
+        };
+        Amounts {
+            limit,
+            size,
+            funds,
+            open: o.state == OrderState::Open,
+            cancelled,
+            cancelled_size,
+            cancelled_funds,
+        }
+    }
+}
+
 /// An order as KuCoin writes it: the HF shape (`active`, `inOrderBook`, `lastUpdatedAt`,
 /// remaining and cancelled amounts) or the classic one (`isActive`).
 pub fn order(w: &World, idx: usize, hf: bool) -> Value {
     let o = &w.orders[idx];
-    let limit = o.kind == OrderKind::Limit;
-    let size = o.volume.unwrap_or_default();
-    let funds = match (limit, o.quote_amount) {
-        (true, _) => o.price.unwrap_or_default() * size,
-        (false, Some(q)) => q,
-        (false, None) => Decimal::ZERO,
-    };
-    let open = o.state == OrderState::Open;
-    let cancelled = o.state == OrderState::Cancelled;
-    let (cancelled_size, cancelled_funds) = if cancelled {
-        (o.remaining_volume, o.remaining_funds)
-    } else {
-        (Decimal::ZERO, Decimal::ZERO)
-    };
+    let a = Amounts::of(o);
     let common = json!({"id": order_id(idx), "clientOid": o.identifier.clone().unwrap_or_default(),
-        "symbol": o.market.symbol, "opType": "DEAL", "type": if limit { "limit" } else { "market" },
-        "side": side(o.side), "price": dec(o.price.unwrap_or_default()), "size": dec(size),
-        "funds": dec(funds), "fee": dec(o.paid_fee), "feeCurrency": o.market.quote,
+        "symbol": o.market.symbol, "opType": "DEAL", "type": if a.limit { "limit" } else { "market" },
+        "side": side(o.side), "price": dec(o.price.unwrap_or_default()), "size": dec(a.size),
+        "funds": dec(a.funds), "fee": dec(o.paid_fee), "feeCurrency": o.market.quote,
         "stp": Value::Null, "timeInForce": tif(o), "postOnly": o.tif == Some(Tif::PostOnly),
         "hidden": false, "iceberg": false, "visibleSize": "0", "cancelAfter": 0,
-        "channel": "API", "remark": "", "tags": Value::Null, "cancelExist": cancelled,
+        "channel": "API", "remark": "", "tags": Value::Null, "cancelExist": a.cancelled,
         "tradeType": "TRADE", "createdAt": ms(o.created_at)});
     let family = if hf {
         json!({"dealSize": dec(o.executed_volume), "dealFunds": dec(o.executed_funds),
-            "remainSize": dec(if open { o.remaining_volume } else { Decimal::ZERO }),
-            "remainFunds": dec(if open { o.remaining_funds } else { Decimal::ZERO }),
-            "cancelledSize": dec(cancelled_size), "cancelledFunds": dec(cancelled_funds),
-            "inOrderBook": open && limit, "active": open, "tax": "0",
+            "remainSize": dec(if a.open { o.remaining_volume } else { Decimal::ZERO }),
+            "remainFunds": dec(if a.open { o.remaining_funds } else { Decimal::ZERO }),
+            "cancelledSize": dec(a.cancelled_size), "cancelledFunds": dec(a.cancelled_funds),
+            "inOrderBook": a.open && a.limit, "active": a.open, "tax": "0",
             "lastUpdatedAt": ms(o.updated_at())})
     } else {
         json!({"dealSize": dec(o.executed_volume), "dealFunds": dec(o.executed_funds),
-            "stop": "", "stopTriggered": false, "stopPrice": "0", "isActive": open})
+            "stop": "", "stopTriggered": false, "stopPrice": "0", "isActive": a.open})
     };
     merge([common, family])
 }
 
-/// A fill as `/api/v1/hf/fills` (numeric ids) or `/api/v1/fills` (string trade id) writes it.
+/// A fill as `/api/v1/hf/fills` (numeric ids) or `/api/v1/fills` (string trade id) writes it,
+/// as a value: the reference [`push_fill`] is checked against.
+#[cfg(test)]
 pub fn fill(w: &World, idx: usize, f: &Fill, fee_rate: Decimal, hf: bool) -> Value {
     let o = &w.orders[idx];
     let fee = (f.funds * fee_rate).round_dp(8);
@@ -155,6 +183,118 @@ pub fn fill(w: &World, idx: usize, f: &Fill, fee_rate: Decimal, hf: bool) -> Val
         json!({"tradeId": f.id.to_string()})
     };
     merge([base, ids])
+}
+
+/// About how many bytes an order of a list takes (to size a page's buffer).
+pub const ORDER_BYTES: usize = 720;
+/// About how many bytes a fill of a list takes.
+pub const FILL_BYTES: usize = 480;
+
+/// An order id (24 hex digits) written without a formatter.
+fn push_order_id(out: &mut String, idx: usize) {
+    let mut n = ORDER_ID_BASE + idx as u128;
+    let mut b = [b'0'; 26];
+    b[0] = b'"';
+    b[25] = b'"';
+    for c in b[1..25].iter_mut().rev() {
+        *c = b"0123456789abcdef"[(n & 15) as usize];
+        n >>= 4;
+    }
+    crate::mock::venue::jsontext::push_ascii(out, &b);
+}
+
+/// [`order`]'s text, written directly (a history page's hot path).
+pub fn push_order(s: &mut String, w: &World, idx: usize, hf: bool) {
+    let o = &w.orders[idx];
+    let a = Amounts::of(o);
+    let mut m = Obj::new(s);
+    m.key(key!("id"));
+    push_order_id(m.out, idx);
+    m.str(
+        key!("clientOid"),
+        o.identifier.as_deref().unwrap_or_default(),
+    );
+    m.str(key!("symbol"), &o.market.symbol);
+    m.raw(key!("opType"), "\"DEAL\"");
+    m.plain(key!("type"), if a.limit { "limit" } else { "market" });
+    m.plain(key!("side"), side(o.side));
+    m.dec(key!("price"), o.price.unwrap_or_default());
+    m.dec(key!("size"), a.size);
+    m.dec(key!("funds"), a.funds);
+    m.dec(key!("fee"), o.paid_fee);
+    m.str(key!("feeCurrency"), &o.market.quote);
+    m.raw(key!("stp"), "null");
+    m.plain(key!("timeInForce"), tif(o));
+    m.bool(key!("postOnly"), o.tif == Some(Tif::PostOnly));
+    m.raw(
+        key!("hidden"),
+        "false,\"iceberg\":false,\"visibleSize\":\"0\",\"cancelAfter\":0,\"channel\":\"API\",\"remark\":\"\",\"tags\":null",
+    );
+    m.bool(key!("cancelExist"), a.cancelled);
+    m.raw(key!("tradeType"), "\"TRADE\"");
+    m.int(key!("createdAt"), ms(o.created_at));
+    m.dec(key!("dealSize"), o.executed_volume);
+    m.dec(key!("dealFunds"), o.executed_funds);
+    if hf {
+        let zero = Decimal::ZERO;
+        m.dec(
+            key!("remainSize"),
+            if a.open { o.remaining_volume } else { zero },
+        );
+        m.dec(
+            key!("remainFunds"),
+            if a.open { o.remaining_funds } else { zero },
+        );
+        m.dec(key!("cancelledSize"), a.cancelled_size);
+        m.dec(key!("cancelledFunds"), a.cancelled_funds);
+        m.bool(key!("inOrderBook"), a.open && a.limit);
+        m.bool(key!("active"), a.open);
+        m.raw(key!("tax"), "\"0\"");
+        m.int(key!("lastUpdatedAt"), ms(o.updated_at()));
+    } else {
+        m.raw(
+            key!("stop"),
+            "\"\",\"stopTriggered\":false,\"stopPrice\":\"0\"",
+        );
+        m.bool(key!("isActive"), a.open);
+    }
+    m.end();
+}
+
+/// [`fill`]'s text, written directly (a history page's hot path).
+pub fn push_fill(s: &mut String, w: &World, idx: usize, f: &Fill, fee_rate: Decimal, hf: bool) {
+    let o = &w.orders[idx];
+    let fee = (f.funds * fee_rate).round_dp(8);
+    let maker = f.side != f.taker_side;
+    let mut m = Obj::new(s);
+    m.str(key!("symbol"), &f.market.symbol);
+    m.key(key!("orderId"));
+    push_order_id(m.out, idx);
+    m.raw(key!("counterOrderId"), "\"\"");
+    m.plain(key!("side"), side(f.side));
+    m.plain(key!("liquidity"), if maker { "maker" } else { "taker" });
+    m.bool(key!("forceTaker"), false);
+    m.dec(key!("price"), f.price);
+    m.dec(key!("size"), f.volume);
+    m.dec(key!("funds"), f.funds);
+    m.dec(key!("fee"), fee);
+    m.dec(key!("feeRate"), fee_rate);
+    m.str(key!("feeCurrency"), &f.market.quote);
+    m.raw(key!("stop"), "\"\",\"tradeType\":\"TRADE\"");
+    let limit = o.kind == OrderKind::Limit;
+    m.plain(key!("type"), if limit { "limit" } else { "market" });
+    m.int(key!("createdAt"), ms(f.created_at));
+    if hf {
+        m.int(key!("id"), fill_id(f) as i64);
+        m.int(key!("tradeId"), f.id as i64);
+        m.raw(key!("taxRate"), "\"0\",\"tax\":\"0\"");
+    } else {
+        m.key(key!("tradeId"));
+        m.out.push('"');
+        crate::mock::venue::jsontext::push_digits(m.out, f.id, 1);
+        m.out.push('"');
+    }
+    m.end();
 }
 
 /// A fill's own `id`: twice the venue's trade number, plus one on the sell side (both sides
@@ -227,5 +367,25 @@ mod tests {
         assert_eq!(p["totalNum"], 25);
         assert_eq!(p["totalPage"], 3);
         assert_eq!(p["items"].as_array().unwrap().len(), 5);
+    }
+
+    /// The direct writers write what the value builders write, for every order and fill of
+    /// the built-in scenarios, in both shapes.
+    #[test]
+    fn order_and_fill_texts_are_the_values_written() {
+        let fee = "0.001".parse::<Decimal>().unwrap();
+        crate::mock::venue::assert_order_texts(&crate::mock::kucoin::Kucoin, |w, i| {
+            let mut text = String::new();
+            let mut value = String::new();
+            for hf in [true, false] {
+                push_order(&mut text, w, i, hf);
+                value.push_str(&order(w, i, hf).to_string());
+                for f in &w.orders[i].trades {
+                    push_fill(&mut text, w, i, f, fee, hf);
+                    value.push_str(&fill(w, i, f, fee, hf).to_string());
+                }
+            }
+            Some((text, value))
+        });
     }
 }
