@@ -682,7 +682,7 @@ pub fn executions(c: &mut Ctx<'_>) -> Result<Value, ApiErr> {
         for (_, _, idx, j) in slots {
             let f = &w.orders[idx].trades[j];
             let text = w.fragment(EXECUTION_SHAPE, idx, Some(j), || {
-                wire::execution(&w, idx, f, fee).to_string()
+                wire::execution_text(&w, idx, f, fee)
             });
             items.push(((ms(f.created_at), f.id), text));
         }

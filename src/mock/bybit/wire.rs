@@ -12,6 +12,7 @@ use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
 use crate::mock::venue::dec;
+use crate::mock::venue::jsontext::{key, push_digits, push_int, Obj};
 use crate::mock::venue::state::{
     Deposit, Fill, Order, OrderKind, OrderState, Side, Tif, Withdrawal, WithdrawalState, World,
 };
@@ -227,7 +228,9 @@ pub fn order_text(w: &World, idx: usize) -> String {
     s
 }
 
-/// One fill as `/v5/execution/list` writes it.
+/// One fill as `/v5/execution/list` writes it, as a value: the reference [`execution_text`]
+/// is checked against.
+#[cfg(test)]
 pub fn execution(w: &World, idx: usize, f: &Fill, fee_rate: Decimal) -> Value {
     let o = &w.orders[idx];
     let fee = (f.funds * fee_rate).round_dp(8);
@@ -246,6 +249,58 @@ pub fn execution(w: &World, idx: usize, f: &Fill, fee_rate: Decimal) -> Value {
             "indexPrice": "", "underlyingPrice": "", "blockTradeId": "", "closedSize": "",
             "seq": f.id, "extraFees": ""}),
     ])
+}
+
+/// [`execution`]'s text, written directly (a history page's hot path).
+pub fn execution_text(w: &World, idx: usize, f: &Fill, fee_rate: Decimal) -> String {
+    let o = &w.orders[idx];
+    let fee = (f.funds * fee_rate).round_dp(8);
+    let mut s = String::with_capacity(640);
+    let quoted_int = |m: &mut Obj<'_>, k: &'static str, n: i64| {
+        m.key(k);
+        m.out.push('"');
+        push_int(m.out, n);
+        m.out.push('"');
+    };
+    let mut m = Obj::new(&mut s);
+    m.str(key!("symbol"), &f.market.symbol);
+    quoted_int(&mut m, key!("orderId"), (ORDER_ID_BASE + idx as u64) as i64);
+    m.str(
+        key!("orderLinkId"),
+        o.identifier.as_deref().unwrap_or_default(),
+    );
+    m.plain(key!("side"), side(f.side));
+    m.dec(key!("orderPrice"), o.price.unwrap_or_default());
+    m.dec(key!("orderQty"), o.volume.unwrap_or_default());
+    m.dec(key!("leavesQty"), o.remaining_volume);
+    m.raw(key!("createType"), "\"CreateByUser\"");
+    let kind = if o.kind == OrderKind::Limit {
+        "Limit"
+    } else {
+        "Market"
+    };
+    m.plain(key!("orderType"), kind);
+    m.raw(key!("stopOrderType"), "\"\"");
+    m.dec(key!("execFee"), fee);
+    let mut uuid = uuid::Uuid::encode_buffer();
+    m.plain(key!("execId"), f.uuid.hyphenated().encode_lower(&mut uuid));
+    m.dec(key!("execPrice"), f.price);
+    m.dec(key!("execQty"), f.volume);
+    m.raw(key!("execType"), "\"Trade\"");
+    m.dec(key!("execValue"), f.funds);
+    quoted_int(&mut m, key!("execTime"), f.created_at.timestamp_millis());
+    m.str(key!("feeCurrency"), &f.market.quote);
+    m.bool(key!("isMaker"), f.side != f.taker_side);
+    m.dec(key!("feeRate"), fee_rate);
+    m.raw(
+        key!("tradeIv"),
+        "\"\",\"markIv\":\"\",\"markPrice\":\"\",\"indexPrice\":\"\",\"underlyingPrice\":\"\",\"blockTradeId\":\"\",\"closedSize\":\"\"",
+    );
+    m.key(key!("seq"));
+    push_digits(m.out, f.id, 1);
+    m.raw(key!("extraFees"), "\"\"");
+    m.end();
+    s
 }
 
 /// A withdrawal's `withdrawId`: [`WITHDRAW_ID_BASE`] plus its position.
@@ -312,6 +367,27 @@ mod tests {
     fn the_order_text_is_the_order_value_written() {
         crate::mock::venue::assert_order_texts(&crate::mock::bybit::Bybit, |w, i| {
             Some((order_text(w, i), order(w, i).to_string()))
+        });
+    }
+
+    /// The direct writer of an execution writes what the value builder writes, for every
+    /// fill of the built-in scenarios.
+    #[test]
+    fn the_execution_text_is_the_execution_value_written() {
+        let fee = "0.001".parse::<Decimal>().unwrap();
+        crate::mock::venue::assert_order_texts(&crate::mock::bybit::Bybit, |w, i| {
+            let o = &w.orders[i];
+            let text: String = o
+                .trades
+                .iter()
+                .map(|f| execution_text(w, i, f, fee))
+                .collect();
+            let value: String = o
+                .trades
+                .iter()
+                .map(|f| execution(w, i, f, fee).to_string())
+                .collect();
+            Some((text, value))
         });
     }
 
