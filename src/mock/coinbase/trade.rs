@@ -110,6 +110,7 @@ pub fn order_json(o: &Order, user: &str, portfolio: &str) -> Value {
 /// What [`order_json`] writes, written as text directly (a history page's hot path: no map
 /// of values built and then written).
 pub fn order_text(o: &Order, user: &str, portfolio: &str) -> String {
+    use crate::mock::venue::jsontext::Dec;
     use std::fmt::Write as _;
     let text = |v: &str| serde_json::to_string(v).unwrap_or_default();
     let filled = o.executed_volume;
@@ -120,8 +121,8 @@ pub fn order_text(o: &Order, user: &str, portfolio: &str) -> String {
         OrderKind::Limit => {
             let mut c = format!(
                 "{{\"base_size\":\"{}\",\"limit_price\":\"{}\"",
-                dec(o.volume.unwrap_or_default()),
-                dec(o.price.unwrap_or_default())
+                Dec(o.volume.unwrap_or_default()),
+                Dec(o.price.unwrap_or_default())
             );
             if kind == "limit_limit_gtc" {
                 let _ = write!(c, ",\"post_only\":{}", o.tif == Some(Tif::PostOnly));
@@ -130,8 +131,8 @@ pub fn order_text(o: &Order, user: &str, portfolio: &str) -> String {
             c
         }
         _ => match (o.quote_amount, o.volume) {
-            (Some(q), _) => format!("{{\"quote_size\":\"{}\"}}", dec(q)),
-            (None, v) => format!("{{\"base_size\":\"{}\"}}", dec(v.unwrap_or_default())),
+            (Some(q), _) => format!("{{\"quote_size\":\"{}\"}}", Dec(q)),
+            (None, v) => format!("{{\"base_size\":\"{}\"}}", Dec(v.unwrap_or_default())),
         },
     };
     let last_fill = match o.trades.iter().map(|f| f.created_at).max() {
@@ -168,17 +169,17 @@ pub fn order_text(o: &Order, user: &str, portfolio: &str) -> String {
         wire::status(o),
         wire::time_in_force(o),
         ts(o.created_at),
-        dec(completion),
-        dec(filled),
-        dec(avg),
+        Dec(completion),
+        Dec(filled),
+        Dec(avg),
         o.trades.len(),
-        dec(value),
+        Dec(value),
         o.quote_amount.is_some() && o.kind != OrderKind::Limit,
-        dec(o.paid_fee),
-        dec(after_fees),
+        Dec(o.paid_fee),
+        Dec(after_fees),
         wire::order_type(o),
         o.state.is_closed(),
-        dec(o.locked),
+        Dec(o.locked),
         text(portfolio),
     );
     s
@@ -543,7 +544,7 @@ pub fn fills(c: &mut Ctx<'_>) -> Result<Value, ApiErr> {
         for (_, _, i, j) in slots {
             let f = &w.orders[i].trades[j];
             let text = w.fragment("coinbase-fill", i, Some(j), || {
-                fill_json(&w.orders[i], f, &user, &portfolio).to_string()
+                fill_text(&w.orders[i], f, &user, &portfolio)
             });
             rows.push((key_of(f.created_at, f.id), text));
         }
@@ -561,14 +562,61 @@ pub fn fills(c: &mut Ctx<'_>) -> Result<Value, ApiErr> {
     Ok(json!({"fills": fills, "cursor": next}))
 }
 
-/// A fill as `orders/historical/fills` shows it (its commission a share of the order's
-/// fees by value).
-fn fill_json(o: &Order, f: &Fill, user: &str, portfolio: &str) -> Value {
-    let commission = if o.executed_funds.is_zero() {
+/// An order's commission share for fill `f` (its fees by value).
+fn commission(o: &Order, f: &Fill) -> Decimal {
+    if o.executed_funds.is_zero() {
         Decimal::ZERO
     } else {
         (o.paid_fee * f.funds / o.executed_funds).round_dp(8)
-    };
+    }
+}
+
+/// [`fill_json`]'s text, written directly (a history page's hot path).
+fn fill_text(o: &Order, f: &Fill, user: &str, portfolio: &str) -> String {
+    use crate::mock::venue::jsontext::{key, push_digits, push_utc_micros, Obj};
+    let mut s = String::with_capacity(560);
+    let mut m = Obj::new(&mut s);
+    let mut uuid = uuid::Uuid::encode_buffer();
+    m.plain(
+        key!("entry_id"),
+        f.uuid.hyphenated().encode_lower(&mut uuid),
+    );
+    m.key(key!("trade_id"));
+    m.out.push('"');
+    push_digits(m.out, f.id, 1);
+    m.out.push('"');
+    let mut uuid = uuid::Uuid::encode_buffer();
+    m.plain(
+        key!("order_id"),
+        o.uuid.hyphenated().encode_lower(&mut uuid),
+    );
+    m.key(key!("trade_time"));
+    push_utc_micros(m.out, f.created_at);
+    m.raw(key!("trade_type"), "\"FILL\"");
+    m.dec(key!("price"), f.price);
+    m.dec(key!("size"), f.volume);
+    m.dec(key!("commission"), commission(o, f));
+    m.str(key!("product_id"), &f.market.symbol);
+    m.key(key!("sequence_timestamp"));
+    push_utc_micros(m.out, f.created_at);
+    let taker = f.taker_side == f.side;
+    m.plain(
+        key!("liquidity_indicator"),
+        if taker { "TAKER" } else { "MAKER" },
+    );
+    m.bool(key!("size_in_quote"), false);
+    m.str(key!("user_id"), user);
+    m.plain(key!("side"), wire::side(f.side));
+    m.str(key!("retail_portfolio_id"), portfolio);
+    m.end();
+    s
+}
+
+/// A fill as `orders/historical/fills` shows it (its commission a share of the order's
+/// fees by value), as a value: the reference [`fill_text`] is checked against.
+#[cfg(test)]
+fn fill_json(o: &Order, f: &Fill, user: &str, portfolio: &str) -> Value {
+    let commission = commission(o, f);
     let liquidity = if f.taker_side == f.side {
         "TAKER"
     } else {
@@ -638,6 +686,27 @@ mod tests {
                 order_text(o, &user, &portfolio),
                 order_json(o, &user, &portfolio).to_string(),
             ))
+        });
+    }
+
+    /// The direct writer of a fill writes what the value builder writes, for every fill of
+    /// the built-in scenarios.
+    #[test]
+    fn the_fill_text_is_the_fill_value_written() {
+        let (user, portfolio) = user_and_portfolio("victim");
+        crate::mock::venue::assert_order_texts(&crate::mock::coinbase::Coinbase, |w, i| {
+            let o = &w.orders[i];
+            let text: String = o
+                .trades
+                .iter()
+                .map(|f| fill_text(o, f, &user, &portfolio))
+                .collect();
+            let value: String = o
+                .trades
+                .iter()
+                .map(|f| fill_json(o, f, &user, &portfolio).to_string())
+                .collect();
+            Some((text, value))
         });
     }
 }
