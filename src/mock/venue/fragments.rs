@@ -50,10 +50,13 @@ impl Hasher for FxHasher {
     }
 }
 
+/// A map hashed with [`FxHasher`].
+type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+
 /// Texts kept per order position.
 #[derive(Debug, Default)]
 pub struct Fragments {
-    by_order: HashMap<usize, Vec<(Shape, Box<str>)>, BuildHasherDefault<FxHasher>>,
+    by_order: FxMap<usize, Vec<(Shape, Box<str>)>>,
     bytes: usize,
 }
 
