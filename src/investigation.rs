@@ -1119,10 +1119,10 @@ mod tests {
         let src = t.path().join("bot.csv");
         std::fs::write(
             &src,
-            "order_id,market,side,created_at\nA-1,KRW-BTC,bid,2026-11-20T14:03:07Z\n",
+            "order_id,side,created_at\nA-1,bid,2026-11-20T14:03:07Z\n",
         )
         .unwrap();
-        let desc = exchange_named("upbit").unwrap();
+        let desc = registry::all()[0];
         let bytes = std::fs::read(&src).unwrap();
         let log = analysis::import::parse_bytes(desc, &src, &src, &bytes, None, false, 0).unwrap();
         let parsed = ParsedLogs::new(vec![log], false);
