@@ -50,14 +50,38 @@ pub(crate) fn read_records(run_dir: &Path) -> Result<Vec<BotLogRecord>, String> 
 /// (`skip_bad_rows`): `respond analyze` reads every log before it writes anything (a bad log
 /// must leave no copy behind), and importing and analyzing the very same bytes again reuses
 /// that parse instead of reading a million rows three times. A log is reused only for bytes
-/// with its SHA-256, parsed the same way; anything else is parsed again.
+/// with its SHA-256, parsed the same way; anything else is parsed again. The copies
+/// [`import_bot_logs`] made of such bytes (hashed as they were copied) are remembered, so the
+/// analysis takes their parse without reading and hashing them once more.
 #[derive(Default)]
-pub struct ParsedLogs(Vec<(BotLog, bool)>);
+pub struct ParsedLogs(Vec<(BotLog, bool)>, std::sync::Mutex<Vec<(String, String)>>);
 
 impl ParsedLogs {
     /// Logs parsed with row policy `skip_bad_rows`.
     pub fn new(logs: Vec<BotLog>, skip_bad_rows: bool) -> Self {
-        ParsedLogs(logs.into_iter().map(|l| (l, skip_bad_rows)).collect())
+        ParsedLogs(
+            logs.into_iter().map(|l| (l, skip_bad_rows)).collect(),
+            Default::default(),
+        )
+    }
+
+    /// Remembers that this process copied bytes with `sha256` to `bundle_path`.
+    fn copied(&self, bundle_path: &str, sha256: &str) {
+        self.1
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((bundle_path.to_string(), sha256.to_string()));
+    }
+
+    /// The SHA-256 of the bytes this process copied to `bundle_path`, if it did.
+    fn copy_at(&self, bundle_path: &str) -> Option<String> {
+        self.1
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .rev()
+            .find(|(p, _)| p == bundle_path)
+            .map(|(_, sha)| sha.clone())
     }
 
     fn position(
@@ -120,6 +144,7 @@ pub fn import_bot_logs(
             analysis::import::copy_in(path, index, rundir).map_err(|e| e.to_string())?;
         let record = match parsed.position(&sha256, forced, skip_bad_rows) {
             Some(at) => {
+                parsed.copied(&bundle_path, &sha256);
                 let mut log = BotLogRecord::of(path, &parsed.0[at].0, skip_bad_rows);
                 log.bundle_path = bundle_path;
                 log
@@ -257,6 +282,15 @@ fn load_bot_logs_with(
     for (i, rec) in read_records(run_dir)?.into_iter().enumerate() {
         let copy =
             crate::fsutil::safe_join(run_dir, &rec.bundle_path).map_err(|e| e.to_string())?;
+        // A copy this process made and hashed: its parse is taken without reading it again.
+        let copied = parsed.copy_at(&rec.bundle_path);
+        if let Some(mut log) =
+            copied.and_then(|sha| parsed.take(&sha, Some(rec.format), rec.skip_bad_rows, i))
+        {
+            log.bundle_path = rec.bundle_path.clone();
+            out.push(log);
+            continue;
+        }
         let bytes = std::fs::read(&copy).map_err(|e| format!("{}: {e}", copy.display()))?;
         if let Some(mut log) = parsed.take(
             &crate::fsutil::sha256_hex(&bytes),
@@ -1074,6 +1108,38 @@ mod tests {
         let e = thresholds_from(Some(&json!({"price_deviaton": 0.5}))).unwrap_err();
         assert!(e.contains("unknown threshold `price_deviaton`"), "{e}");
         assert!(thresholds_from(Some(&json!({"price_deviation": "x"}))).is_err());
+    }
+
+    /// A log `respond analyze` parsed, then copied into the bundle with the same hash, is
+    /// analyzed from that parse: its copy is not read (nor hashed) a third time. A copy this
+    /// process did not make is read and parsed.
+    #[test]
+    fn a_copy_made_of_parsed_bytes_is_not_read_again() {
+        let t = tempfile::tempdir().unwrap();
+        let src = t.path().join("bot.csv");
+        std::fs::write(
+            &src,
+            "order_id,side,created_at\nA-1,bid,2026-11-20T14:03:07Z\n",
+        )
+        .unwrap();
+        let desc = registry::all()[0];
+        let bytes = std::fs::read(&src).unwrap();
+        let log = analysis::import::parse_bytes(desc, &src, &src, &bytes, None, false, 0).unwrap();
+        let parsed = ParsedLogs::new(vec![log], false);
+        let rundir = RunDir::create(&t.path().join("run")).unwrap();
+        let (records, before) =
+            import_bot_logs(desc, &rundir, &[src], None, false, false, &parsed).unwrap();
+        assert_eq!((records.len(), before), (1, 0));
+        // Gone from disk: only a read would notice.
+        std::fs::remove_file(rundir.path().join(&records[0].bundle_path)).unwrap();
+        let mut parsed = parsed;
+        let logs = load_bot_logs_with(desc, rundir.path(), &mut parsed).unwrap();
+        assert_eq!(logs.len(), 1);
+        assert_eq!(logs[0].entries[0].order_id.as_deref(), Some("A-1"));
+        assert_eq!(logs[0].bundle_path, records[0].bundle_path);
+        // Without the parse, the copy is read: a missing one is an error.
+        let e = load_bot_logs(desc, rundir.path()).unwrap_err();
+        assert!(e.contains(&records[0].bundle_path), "{e}");
     }
 
     #[test]

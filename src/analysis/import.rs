@@ -274,8 +274,8 @@ pub fn parse_bytes(
         skipped: Vec::new(),
         stops: Vec::new(),
     };
-    match format {
-        BotLogFormat::Freqtrade => p.freqtrade(db_path)?,
+    let parse = |p: &mut Parser| match format {
+        BotLogFormat::Freqtrade => p.freqtrade(db_path),
         other => {
             if bytes.starts_with(SQLITE_MAGIC) {
                 return Err(ImportError::Binary {
@@ -283,14 +283,24 @@ pub fn parse_bytes(
                 });
             }
             let text = text_of(path, bytes)?;
-            p.csv(other, text)?;
+            p.csv(other, text)
         }
-    }
+    };
+    // The hash is taken on another thread while the rows are parsed.
+    let (parsed, sha256) = std::thread::scope(|scope| {
+        let hashing = scope.spawn(|| fsutil::sha256_hex(bytes));
+        let parsed = parse(&mut p);
+        let sha256 = hashing
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (parsed, sha256)
+    });
+    parsed?;
     let stopped = stopped_windows(&mut p.stops);
     Ok(BotLog {
         format,
         bundle_path: String::new(),
-        sha256: fsutil::sha256_hex(bytes),
+        sha256,
         entries: p.entries,
         skipped: p.skipped,
         stopped,
@@ -351,14 +361,32 @@ impl From<&str> for RowError {
     }
 }
 
-/// Column positions of one CSV format.
-struct Cols(Vec<String>);
+/// Column positions of one CSV format. Each lookup's answer is remembered for the file's
+/// next rows (by the address of its list of names: the row parsers ask with fixed lists), so
+/// a million rows do not compare column names a million times.
+struct Cols(
+    Vec<String>,
+    std::cell::RefCell<Vec<(NamesKey, Option<usize>)>>,
+);
+
+/// A list of column names by its address and length.
+type NamesKey = (usize, usize);
 
 impl Cols {
-    fn idx(&self, names: &[&str]) -> Option<usize> {
-        names
+    fn new(names: Vec<String>) -> Self {
+        Cols(names, Default::default())
+    }
+
+    fn idx(&self, names: &'static [&'static str]) -> Option<usize> {
+        let key = (names.as_ptr() as usize, names.len());
+        if let Some(&(_, at)) = self.1.borrow().iter().find(|(k, _)| *k == key) {
+            return at;
+        }
+        let at = names
             .iter()
-            .find_map(|n| self.0.iter().position(|c| c == n))
+            .find_map(|n| self.0.iter().position(|c| c == n));
+        self.1.borrow_mut().push((key, at));
+        at
     }
 }
 
@@ -411,7 +439,7 @@ impl Parser {
             .flexible(true)
             .has_headers(true)
             .from_reader(text.as_bytes());
-        let cols = Cols(
+        let cols = Cols::new(
             rdr.headers()
                 .map_err(|e| ImportError::BadRow {
                     path: self.path.clone(),
@@ -465,7 +493,7 @@ impl Parser {
         Ok(())
     }
 
-    fn require_cols(&self, cols: &Cols, need: &[&[&str]]) -> Result<(), RowError> {
+    fn require_cols(&self, cols: &Cols, need: &[&'static [&'static str]]) -> Result<(), RowError> {
         for alts in need {
             if cols.idx(alts).is_none() {
                 return Err(RowError::Fatal(ImportError::UnknownHeader {

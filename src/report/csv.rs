@@ -1,4 +1,6 @@
-//! The bundle's CSV files, written with the `csv` crate.
+//! The bundle's CSV files, byte for byte as the `csv` crate's default writer makes them, but
+//! written straight into byte buffers (no `String` per cell), the rows of `orders.csv` on
+//! several threads.
 //!
 //! Rows are in a deterministic order (time, then id). Text cells pass through
 //! [`sanitize::csv_text`] (control characters made visible, formula prefixes neutralised with
@@ -17,12 +19,18 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeSet;
+use std::fmt::Write as _;
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
 
 use crate::analysis::{AnalysisInput, OrderVerdict};
 use crate::exchange::{Order, OrderState, OrderType, Provenance, Transfer};
-use crate::report::format::{confidence, dec, fill_loss, match_kind, money, rule_ids, score};
+use crate::report::format::{
+    confidence, dec, fill_loss, match_kind, money, rule_ids, score, score_value,
+};
 use crate::report::joined::Joined;
-use crate::report::sanitize::csv_text_cow;
+use crate::report::sanitize::{csv_text_cow, MAX_TEXT_CHARS};
 use crate::report::{ReportError, ReportOptions};
 use crate::time::ts;
 
@@ -158,36 +166,213 @@ impl Sink for crate::fsutil::PieceWriter {
     }
 }
 
-/// Bytes a sheet handed over since its last whole record went to the sink. `flush` is only
-/// called after a whole record (and by the CSV writer when it is done), so the sink always
-/// gets whole records: a million-row sheet is never held in memory.
-struct Records<'s> {
-    buf: Vec<u8>,
-    sink: &'s mut dyn Sink,
+/// How many bytes of whole records a sheet gathers before handing them to its sink.
+const RECORDS_CHUNK: usize = 1 << 20;
+
+/// Bytes a text cell may keep as they are, without neutralising or quoting: printable ASCII
+/// except the CSV separator and quote.
+static PLAIN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0x20;
+    while b < 0x7f {
+        t[b] = b != b',' as usize && b != b'"' as usize;
+        b += 1;
+    }
+    t
+};
+
+/// Whether the `csv` crate's default writer quotes a field with these bytes.
+fn needs_quotes(bytes: &[u8]) -> bool {
+    bytes
+        .iter()
+        .any(|&b| matches!(b, b',' | b'"' | b'\r' | b'\n'))
 }
 
-impl std::io::Write for Records<'_> {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.buf.extend_from_slice(bytes);
-        Ok(bytes.len())
+/// Records made straight into a byte buffer, byte for byte what the `csv` crate's default
+/// writer makes of the same fields (comma, `"` quoting only where a field needs it, doubled
+/// quotes, `\n` ends a record), without a `String` per cell: text cells are neutralised
+/// ([`csv_text_cow`]) only when a byte needs it, and numbers are formatted into the buffer.
+struct Records {
+    file: &'static str,
+    buf: Vec<u8>,
+    /// Fields a record has (the header's).
+    width: usize,
+    /// Fields of the record being written.
+    fields: usize,
+    /// Reused for a cell formatted before it is neutralised.
+    scratch: String,
+}
+
+impl Records {
+    fn new(file: &'static str, width: usize, buf: Vec<u8>) -> Self {
+        Records {
+            file,
+            buf,
+            width,
+            fields: 0,
+            scratch: String::new(),
+        }
     }
 
-    fn flush(&mut self) -> std::io::Result<()> {
-        if !self.buf.is_empty() {
-            self.sink.put(&self.buf)?;
-            self.buf.clear();
+    /// Starts a field.
+    fn sep(&mut self) {
+        if self.fields > 0 {
+            self.buf.push(b',');
         }
+        self.fields += 1;
+    }
+
+    /// A field of these bytes, quoted when it needs it.
+    fn field(&mut self, bytes: &[u8]) {
+        self.sep();
+        self.quoted(bytes);
+    }
+
+    /// Appends `bytes` as a field's content, quoted when it needs it.
+    fn quoted(&mut self, bytes: &[u8]) {
+        if !needs_quotes(bytes) {
+            self.buf.extend_from_slice(bytes);
+            return;
+        }
+        self.buf.push(b'"');
+        for &b in bytes {
+            if b == b'"' {
+                self.buf.push(b'"');
+            }
+            self.buf.push(b);
+        }
+        self.buf.push(b'"');
+    }
+
+    /// Untrusted or free text, neutralised ([`csv_text_cow`]).
+    fn text(&mut self, s: &str) {
+        let plain = s.len() <= MAX_TEXT_CHARS
+            && !matches!(s.as_bytes().first(), Some(b'=' | b'+' | b'-' | b'@'))
+            && s.bytes().all(|b| PLAIN[b as usize]);
+        if plain {
+            self.sep();
+            self.buf.extend_from_slice(s.as_bytes());
+        } else {
+            let cell = csv_text_cow(s);
+            self.field(cell.as_bytes());
+        }
+    }
+
+    /// Text made by formatting `args`, neutralised like [`Records::text`].
+    fn text_fmt(&mut self, args: std::fmt::Arguments<'_>) {
+        let mut s = std::mem::take(&mut self.scratch);
+        s.clear();
+        let _ = s.write_fmt(args);
+        self.text(&s);
+        self.scratch = s;
+    }
+
+    /// A number (or empty) produced by us from typed data: written as it is.
+    fn num(&mut self, s: &str) {
+        self.field(s.as_bytes());
+    }
+
+    /// A value we produce from typed data (a number), formatted into the buffer: the bytes of
+    /// [`Records::num`] of its `to_string()`.
+    fn shown(&mut self, v: impl std::fmt::Display) {
+        use std::io::Write as _;
+        self.sep();
+        let start = self.buf.len();
+        let _ = write!(self.buf, "{v}");
+        if needs_quotes(&self.buf[start..]) {
+            let tail = self.buf.split_off(start);
+            self.quoted(&tail);
+        }
+    }
+
+    /// A decimal cell: empty when unknown (the bytes of [`dec`]).
+    fn dec(&mut self, d: Option<Decimal>) {
+        match d {
+            Some(d) => self.shown(d),
+            None => self.sep(),
+        }
+    }
+
+    /// A UTC time as text (the bytes of [`ts`]).
+    fn time(&mut self, t: DateTime<Utc>) {
+        let at = self.buf.len();
+        self.sep();
+        if !push_ts(&mut self.buf, t) {
+            self.buf.truncate(at);
+            self.fields -= 1;
+            self.text(&ts(t));
+        }
+    }
+
+    /// A whole record of the cells of a row built as a list.
+    fn row(&mut self, cells: &[Cell<'_>]) -> Result<(), ReportError> {
+        for c in cells {
+            match c {
+                Cell::Text(s) => self.text(s),
+                Cell::Num(s) => self.num(s),
+            }
+        }
+        self.end()
+    }
+
+    /// Ends the record (it must have as many fields as the header).
+    fn end(&mut self) -> Result<(), ReportError> {
+        if self.fields != self.width {
+            return Err(ReportError::Csv {
+                file: self.file.into(),
+                message: format!(
+                    "found record with {} fields, but the previous record has {} fields",
+                    self.fields, self.width
+                ),
+            });
+        }
+        self.buf.push(b'\n');
+        self.fields = 0;
         Ok(())
     }
 }
 
-/// How many bytes of whole records a sheet gathers before handing them to its sink.
-const RECORDS_CHUNK: usize = 1 << 20;
+/// Appends `t` as [`ts`] writes it (`2026-11-20T14:03:07.120Z`) when it is in the years
+/// 0–9999 and not a leap second; false (nothing appended) otherwise.
+fn push_ts(buf: &mut Vec<u8>, t: DateTime<Utc>) -> bool {
+    use chrono::{Datelike, Timelike};
+    let n = t.naive_utc();
+    let year = n.year();
+    let nanos = n.nanosecond();
+    if !(0..=9999).contains(&year) || nanos >= 1_000_000_000 {
+        return false;
+    }
+    let two = |buf: &mut Vec<u8>, v: u32| {
+        buf.extend_from_slice(&[b'0' + (v / 10) as u8, b'0' + (v % 10) as u8])
+    };
+    let y = year as u32;
+    two(buf, y / 100);
+    two(buf, y % 100);
+    buf.push(b'-');
+    two(buf, n.month());
+    buf.push(b'-');
+    two(buf, n.day());
+    buf.push(b'T');
+    two(buf, n.hour());
+    buf.push(b':');
+    two(buf, n.minute());
+    buf.push(b':');
+    two(buf, n.second());
+    let ms = nanos / 1_000_000;
+    buf.extend_from_slice(&[
+        b'.',
+        b'0' + (ms / 100) as u8,
+        b'0' + (ms / 10 % 10) as u8,
+        b'0' + (ms % 10) as u8,
+        b'Z',
+    ]);
+    true
+}
 
 /// Writes rows to a sink; text cells are neutralised, numeric ones written as they are.
 struct Sheet<'s> {
-    file: &'static str,
-    w: csv::Writer<Records<'s>>,
+    w: Records,
+    sink: &'s mut dyn Sink,
 }
 
 /// One cell of a row, borrowed where the data already holds the text (a million-row sheet
@@ -217,86 +402,99 @@ impl<'s> Sheet<'s> {
         if opts.excel {
             buf.extend_from_slice("\u{FEFF}".as_bytes());
         }
-        let mut w = csv::WriterBuilder::new().from_writer(Records { buf, sink });
-        w.write_record(header).map_err(|e| csv_err(file, e))?;
-        Ok(Sheet { file, w })
+        let mut w = Records::new(file, header.len(), buf);
+        for h in header {
+            w.field(h.as_bytes());
+        }
+        w.end()?;
+        Ok(Sheet { w, sink })
     }
 
     fn row(&mut self, cells: Vec<Cell<'_>>) -> Result<(), ReportError> {
-        write_cells(&mut self.w, self.file, &cells)?;
-        if self.w.get_ref().buf.len() >= RECORDS_CHUNK {
+        self.w.row(&cells)?;
+        if self.w.buf.len() >= RECORDS_CHUNK {
             self.flush()?;
         }
         Ok(())
     }
 
-    /// One row per item, as [`Sheet::row`] would write them one by one: the rows of each
-    /// block are made on several threads (a part of [`ROWS_PER_PART`] items each) and handed
-    /// to the sink in order. `row` writes the row of one item into its part.
+    /// One row per item, as [`Sheet::row`] would write them one by one: parts of
+    /// [`ROWS_PER_PART`] items are made on several threads while this one hands the parts
+    /// made so far to the sink, in order (the sink's hashing and writing overlap the making).
+    /// At most two parts per thread wait for the sink. `row` writes the row of one item.
     fn rows_parallel<T: Sync>(
         mut self,
         items: &[T],
-        row: &(dyn Fn(&T, &mut Part) -> Result<(), ReportError> + Sync),
+        row: &(dyn Fn(&T, &mut Records) -> Result<(), ReportError> + Sync),
     ) -> Result<Self, ReportError> {
+        self.flush()?;
+        let parts: Vec<&[T]> = items.chunks(ROWS_PER_PART).collect();
         let threads = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
-            .clamp(1, 4);
-        let file = self.file;
-        for block in items.chunks(threads * ROWS_PER_PART) {
-            let parts: Vec<Result<Vec<u8>, ReportError>> = std::thread::scope(|scope| {
-                let handles: Vec<_> = block
-                    .chunks(ROWS_PER_PART)
-                    .map(|chunk| {
-                        scope.spawn(move || {
-                            let mut part = Part {
-                                file,
-                                w: csv::WriterBuilder::new().from_writer(Vec::new()),
-                            };
-                            for item in chunk {
-                                row(item, &mut part)?;
-                            }
-                            part.w.into_inner().map_err(|e| ReportError::Write {
-                                path: file.into(),
-                                source: e.into_error(),
-                            })
-                        })
-                    })
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| {
-                        h.join().unwrap_or_else(|_| {
-                            Err(ReportError::Csv {
-                                file: file.into(),
-                                message: "a thread writing rows panicked".into(),
-                            })
-                        })
-                    })
-                    .collect()
-            });
-            // Whatever the writer still holds goes first, then the parts in order, then the
-            // writer goes on after them.
-            let records = self.w.into_inner().map_err(|e| ReportError::Write {
-                path: file.into(),
-                source: e.into_error(),
-            })?;
-            let Records { buf, sink } = records;
-            for part in parts {
-                sink.put(&part?).map_err(|source| ReportError::Write {
-                    path: file.into(),
-                    source,
-                })?;
+            .clamp(1, 4)
+            .min(parts.len().max(1));
+        let (file, width) = (self.w.file, self.w.width);
+        let panicked = || ReportError::Csv {
+            file: file.into(),
+            message: "a thread writing rows panicked".into(),
+        };
+        let sink = &mut *self.sink;
+        std::thread::scope(|scope| {
+            let mut made = Vec::with_capacity(threads);
+            let mut handles = Vec::with_capacity(threads);
+            for first in 0..threads {
+                let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<u8>, ReportError>>(1);
+                made.push(rx);
+                let parts = &parts;
+                handles.push(scope.spawn(move || {
+                    for chunk in parts.iter().skip(first).step_by(threads) {
+                        let mut part = Records::new(file, width, Vec::new());
+                        let res = chunk
+                            .iter()
+                            .try_for_each(|item| row(item, &mut part))
+                            .map(|()| part.buf);
+                        let failed = res.is_err();
+                        // A closed channel: the sheet stopped at an error of its own.
+                        if tx.send(res).is_err() || failed {
+                            return;
+                        }
+                    }
+                }));
             }
-            self.w = csv::WriterBuilder::new().from_writer(Records { buf, sink });
-        }
+            let mut put = || -> Result<(), ReportError> {
+                for i in 0..parts.len() {
+                    let part = made[i % threads].recv().map_err(|_| panicked())??;
+                    sink.put(&part).map_err(|source| ReportError::Write {
+                        path: file.into(),
+                        source,
+                    })?;
+                }
+                Ok(())
+            };
+            let res = put();
+            // Stop the makers still waiting to hand a part over, then collect them.
+            drop(made);
+            let joined = handles.into_iter().map(|h| h.join()).collect::<Vec<_>>();
+            res?;
+            if joined.iter().any(Result::is_err) {
+                return Err(panicked());
+            }
+            Ok(())
+        })?;
         Ok(self)
     }
 
     fn flush(&mut self) -> Result<(), ReportError> {
-        self.w.flush().map_err(|source| ReportError::Write {
-            path: self.file.into(),
-            source,
-        })
+        if !self.w.buf.is_empty() {
+            self.sink
+                .put(&self.w.buf)
+                .map_err(|source| ReportError::Write {
+                    path: self.w.file.into(),
+                    source,
+                })?;
+            self.w.buf.clear();
+        }
+        Ok(())
     }
 
     fn finish(mut self) -> Result<(), ReportError> {
@@ -306,44 +504,6 @@ impl<'s> Sheet<'s> {
 
 /// Items whose rows one thread makes at a time in [`Sheet::rows_parallel`].
 const ROWS_PER_PART: usize = if cfg!(test) { 3 } else { 8192 };
-
-/// The rows of one part of a sheet, made apart from the others.
-struct Part {
-    file: &'static str,
-    w: csv::Writer<Vec<u8>>,
-}
-
-impl Part {
-    fn row(&mut self, cells: Vec<Cell<'_>>) -> Result<(), ReportError> {
-        write_cells(&mut self.w, self.file, &cells)
-    }
-}
-
-/// Writes one record: text cells neutralised (borrowed when they need no change), numeric
-/// ones as they are.
-fn write_cells<W: std::io::Write>(
-    w: &mut csv::Writer<W>,
-    file: &str,
-    cells: &[Cell<'_>],
-) -> Result<(), ReportError> {
-    for c in cells {
-        let field = match c {
-            Cell::Text(s) => csv_text_cow(s),
-            Cell::Num(s) => Cow::Borrowed(s.as_ref()),
-        };
-        w.write_field(field.as_bytes())
-            .map_err(|e| csv_err(file, e))?;
-    }
-    // An empty iterator ends the record the fields above began.
-    w.write_record(None::<&[u8]>).map_err(|e| csv_err(file, e))
-}
-
-fn csv_err(file: &str, e: csv::Error) -> ReportError {
-    ReportError::Csv {
-        file: file.into(),
-        message: e.to_string(),
-    }
-}
 
 fn prov(p: &Option<std::sync::Arc<Provenance>>) -> (&str, &str) {
     p.as_ref()
@@ -491,68 +651,83 @@ fn fee_cells(j: &Joined<'_>, o: &Order, f: &crate::exchange::Fill) -> (String, &
 /// `orders.csv`: every order of the window, flagged or not, with its match and verdict.
 pub fn orders(j: &Joined<'_>, opts: &ReportOptions, out: &mut dyn Sink) -> Result<(), ReportError> {
     Sheet::new("orders.csv", ORDER_COLUMNS, opts, out)?
-        .rows_parallel(&j.orders, &|(o, v), part| part.row(order_row(j, o, *v)))?
+        .rows_parallel(&j.orders, &|(o, v), w| order_row(j, o, *v, w))?
         .finish()
 }
 
-/// The `orders.csv` row of one order.
-fn order_row<'a>(j: &'a Joined<'_>, o: &'a Order, v: Option<&'a OrderVerdict>) -> Vec<Cell<'a>> {
+/// Writes the `orders.csv` row of one order.
+fn order_row(
+    j: &Joined<'_>,
+    o: &Order,
+    v: Option<&OrderVerdict>,
+    w: &mut Records,
+) -> Result<(), ReportError> {
     let input = j.input;
     let (rf, rs) = prov(&o.provenance);
-    let mut row = vec![
-        t(input.exchange.as_str()),
-        t(input.key_masked.as_str()),
-        t(o.id.as_str()),
-        t(o.client_id.as_deref().unwrap_or("")),
-        t(o.market.as_str()),
-        t(o.side.as_str()),
-        t(o.native_type.as_str()),
-        t(type_normalized(o)),
-        t(state(o)),
-        t(ts(o.created_at)),
-        t(o.created_at_local.as_str()),
-        n(dec(o.price.or(o.quote_amount))),
-        n(dec(o.volume)),
-        n(dec(o.remaining_volume)),
-        n(o.executed_volume.to_string()),
-        n(dec(o.executed_funds)),
-        n(o.paid_fee.to_string()),
-        n(o.trades_count.to_string()),
-    ];
+    w.text(&input.exchange);
+    w.text(&input.key_masked);
+    w.text(&o.id);
+    w.text(o.client_id.as_deref().unwrap_or(""));
+    w.text(o.market.as_str());
+    w.text(o.side.as_str());
+    w.text(&o.native_type);
+    w.text(type_normalized(o));
+    w.text(state(o));
+    w.time(o.created_at);
+    w.text(&o.created_at_local);
+    w.dec(o.price.or(o.quote_amount));
+    w.dec(o.volume);
+    w.dec(o.remaining_volume);
+    w.shown(o.executed_volume);
+    w.dec(o.executed_funds);
+    w.shown(o.paid_fee);
+    w.shown(o.trades_count);
     match v {
-        Some(v) => row.extend([
-            t(match_kind(v.match_kind)),
-            t(j.matched_row(v)),
-            t(if v.flagged { "true" } else { "false" }),
-            t(rule_ids(&v.rules)),
-            n(score(v.score)),
-            t(confidence(v.confidence)),
-            n(dec(v.reference_price)),
-            n(dec(v.deviation_pct)),
-            n(v.est_loss_quote.map(money).unwrap_or_default()),
-        ]),
-        None => row.extend([
-            t("not-analysed"),
-            t(""),
-            t("false"),
-            t(""),
-            n(""),
-            t(""),
-            n(""),
-            n(""),
-            n(""),
-        ]),
+        Some(v) => {
+            w.text(match_kind(v.match_kind));
+            match j.matched_row_at(v) {
+                Some((file, line)) => w.text_fmt(format_args!("{file}:{line}")),
+                None => w.text(""),
+            }
+            w.text(if v.flagged { "true" } else { "false" });
+            w.text(&rule_ids(&v.rules));
+            w.shown(format_args!("{:.2}", score_value(v.score)));
+            w.text(confidence(v.confidence));
+            w.dec(v.reference_price);
+            w.dec(v.deviation_pct);
+            match v.est_loss_quote {
+                Some(l) => w.num(&money(l)),
+                None => w.num(""),
+            }
+        }
+        None => {
+            for c in ["not-analysed", "", "false", ""] {
+                w.text(c);
+            }
+            w.num("");
+            w.text("");
+            for _ in 0..3 {
+                w.num("");
+            }
+        }
     }
-    row.extend([t(rf), t(rs)]);
-    row
+    w.text(rf);
+    w.text(rs);
+    w.end()
 }
 
 /// `fills.csv`: every known fill, with whether its order was flagged.
 pub fn fills(j: &Joined<'_>, opts: &ReportOptions, out: &mut dyn Sink) -> Result<(), ReportError> {
     let mut s = Sheet::new("fills.csv", FILL_COLUMNS, opts, out)?;
     let flagged: BTreeSet<&str> = j.flagged().map(|(o, _)| o.id.as_str()).collect();
-    let orders: std::collections::BTreeMap<&str, &Order> =
-        j.orders.iter().map(|(o, _)| (o.id.as_str(), *o)).collect();
+    // Only the orders a fill names are looked up: a million orders without fills build
+    // nothing.
+    let orders: std::collections::BTreeMap<&str, &Order> = j
+        .orders
+        .iter()
+        .filter(|(o, _)| j.fills_by_order.contains_key(o.id.as_str()))
+        .map(|(o, _)| (o.id.as_str(), *o))
+        .collect();
     for f in &j.fills {
         let (rf, rs) = prov(&f.provenance);
         let (fee, basis) = match orders.get(f.order_id.as_str()) {
@@ -732,7 +907,7 @@ mod tests {
         let mut sheet = Sheet::new("t.csv", &["a", "b", "c"], &excel, &mut parallel).unwrap();
         sheet.row(row("before")).unwrap();
         let sheet = sheet
-            .rows_parallel(&items, &|s, part| part.row(row(s)))
+            .rows_parallel(&items, &|s, part| part.row(&row(s)))
             .unwrap();
         sheet.finish().unwrap();
         let mut expected: Vec<u8> = Vec::new();
@@ -747,5 +922,85 @@ mod tests {
             String::from_utf8(parallel).unwrap(),
             String::from_utf8(expected).unwrap()
         );
+    }
+}
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Any text, number, decimal and time cell gives the bytes the `csv` crate writes for the
+    /// neutralised (text, time) or `to_string()` (number, decimal) copy of the value.
+    fn same_as_csv_crate(
+        texts: &[String],
+        nums: &[String],
+        decs: &[Option<Decimal>],
+        time: DateTime<Utc>,
+    ) {
+        let width = texts.len() + nums.len() + decs.len() + 1;
+        let mut expected = csv::WriterBuilder::new().from_writer(Vec::new());
+        let mut record: Vec<String> = texts.iter().map(|s| csv_text_cow(s).into_owned()).collect();
+        record.extend(nums.iter().cloned());
+        record.extend(decs.iter().map(|d| dec(*d)));
+        record.push(csv_text_cow(&ts(time)).into_owned());
+        expected.write_record(&record).unwrap();
+        let expected = expected.into_inner().unwrap();
+        let mut w = Records::new("t.csv", width, Vec::new());
+        for s in texts {
+            w.text(s);
+        }
+        for s in nums {
+            w.num(s);
+        }
+        for d in decs {
+            w.dec(*d);
+        }
+        w.time(time);
+        w.end().unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&w.buf),
+            String::from_utf8_lossy(&expected)
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn records_are_the_csv_crates_bytes(
+            texts in proptest::collection::vec("\\PC*|[=+\\-@\t\r\n\",\u{1b}\u{202e} a-z]{0,12}|[ -~]{1020,1030}", 1..6),
+            nums in proptest::collection::vec("[-0-9.,\"\n]{0,6}", 0..3),
+            decs in proptest::collection::vec(proptest::option::of((any::<i64>(), 0u32..20)), 0..4),
+            millis in -80_000_000_000_000i64..300_000_000_000_000,
+            nanos in 0u32..1_000_000,
+        ) {
+            let decs: Vec<Option<Decimal>> =
+                decs.into_iter().map(|d| d.map(|(m, s)| Decimal::new(m, s))).collect();
+            let time = DateTime::from_timestamp_millis(millis).unwrap()
+                + chrono::Duration::nanoseconds(i64::from(nanos));
+            same_as_csv_crate(&texts, &nums, &decs, time);
+        }
+    }
+
+    /// A leap second and the years beyond four digits are written as [`ts`] writes them.
+    #[test]
+    fn times_outside_the_fast_path_are_written_by_ts() {
+        let leap = chrono::NaiveDate::from_ymd_opt(2016, 12, 31)
+            .unwrap()
+            .and_hms_milli_opt(23, 59, 59, 1_500)
+            .unwrap()
+            .and_utc();
+        let far = chrono::NaiveDate::from_ymd_opt(12_345, 1, 2)
+            .unwrap()
+            .and_hms_opt(3, 4, 5)
+            .unwrap()
+            .and_utc();
+        let before = chrono::NaiveDate::from_ymd_opt(-7, 1, 2)
+            .unwrap()
+            .and_hms_opt(3, 4, 5)
+            .unwrap()
+            .and_utc();
+        for time in [leap, far, before] {
+            same_as_csv_crate(&["x".into()], &[], &[None], time);
+        }
     }
 }

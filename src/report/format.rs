@@ -175,9 +175,18 @@ pub fn rule_ids(rules: &[RuleHit]) -> String {
 
 /// A score with two decimals; never `-0.00` (a sum of weights that cancel out is zero).
 pub fn score(s: f64) -> String {
+    format!("{:.2}", score_value(s))
+}
+
+/// The value [`score`] shows with two decimals: rounded to hundredths, and zero for a zero
+/// (never `-0`) or a value that is not finite.
+pub fn score_value(s: f64) -> f64 {
     let r = (s * 100.0).round() / 100.0;
-    let r = if r == 0.0 || !r.is_finite() { 0.0 } else { r };
-    format!("{r:.2}")
+    if r == 0.0 || !r.is_finite() {
+        0.0
+    } else {
+        r
+    }
 }
 
 pub fn confidence(c: Confidence) -> &'static str {

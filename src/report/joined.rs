@@ -115,18 +115,22 @@ impl<'a> Joined<'a> {
 
     /// `bot/<file>:<line>` of a verdict's matched bot-log row.
     pub fn matched_row(&self, v: &OrderVerdict) -> String {
-        match v.matched_row {
-            Some((log, line)) => {
-                let file = self
-                    .input
-                    .bot_logs
-                    .get(log)
-                    .map(|l| l.bundle_path.as_str())
-                    .unwrap_or("?");
-                format!("{file}:{line}")
-            }
+        match self.matched_row_at(v) {
+            Some((file, line)) => format!("{file}:{line}"),
             None => String::new(),
         }
+    }
+
+    /// The bot log (its path in the bundle, `?` when unknown) and line of the row `v`
+    /// matched, if any: the parts of [`Joined::matched_row`].
+    pub fn matched_row_at(&self, v: &OrderVerdict) -> Option<(&'a str, u64)> {
+        let (log, line) = v.matched_row?;
+        let file = self
+            .input
+            .bot_logs
+            .get(log)
+            .map_or("?", |l| l.bundle_path.as_str());
+        Some((file, line))
     }
 
     /// A time in the exchange's local zone, milliseconds, with its offset.

@@ -158,25 +158,41 @@ pub fn write_bundle_into(
     let unauthorized_sha = sheet("unauthorized_trades.csv", &mut |o| {
         csv::unauthorized_trades(&joined, opts, o)
     })?;
-    sheet("orders.csv", &mut |o| csv::orders(&joined, opts, o))?;
-    sheet("fills.csv", &mut |o| csv::fills(&joined, opts, o))?;
-    sheet("withdrawals.csv", &mut |o| {
-        csv::transfers(&joined, &input.withdrawals, "withdrawals.csv", opts, o)
-    })?;
-    sheet("deposits.csv", &mut |o| {
-        csv::transfers(&joined, &input.deposits, "deposits.csv", opts, o)
-    })?;
-    sheet("balances.csv", &mut |o| csv::balances(input, opts, o))?;
-    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
-    files.push(("keys.json".into(), json::keys_json(facts, input, result)));
-    files.push(("analysis.json".into(), json::analysis_json(facts, &joined)));
-    let report = view::build(facts, &joined, &unauthorized_sha);
-    files.push(("report.md".into(), markdown::render(&report)?.into_bytes()));
-    files.push(("report.html".into(), html::render(&report)?.into_bytes()));
-    files.push((
-        "support_ticket.md".into(),
-        ticket::render(&report)?.into_bytes(),
-    ));
+    // The readable reports are rendered (in memory: they are small) while the sheets are
+    // written, and written after them.
+    let render = || -> Result<Vec<(String, Vec<u8>)>, ReportError> {
+        let report = view::build(facts, &joined, &unauthorized_sha);
+        Ok(vec![
+            ("keys.json".into(), json::keys_json(facts, input, result)),
+            ("analysis.json".into(), json::analysis_json(facts, &joined)),
+            ("report.md".into(), markdown::render(&report)?.into_bytes()),
+            ("report.html".into(), html::render(&report)?.into_bytes()),
+            (
+                "support_ticket.md".into(),
+                ticket::render(&report)?.into_bytes(),
+            ),
+        ])
+    };
+    let (sheets, files) = std::thread::scope(|scope| {
+        let rendering = scope.spawn(render);
+        let sheets = (|| {
+            sheet("orders.csv", &mut |o| csv::orders(&joined, opts, o))?;
+            sheet("fills.csv", &mut |o| csv::fills(&joined, opts, o))?;
+            sheet("withdrawals.csv", &mut |o| {
+                csv::transfers(&joined, &input.withdrawals, "withdrawals.csv", opts, o)
+            })?;
+            sheet("deposits.csv", &mut |o| {
+                csv::transfers(&joined, &input.deposits, "deposits.csv", opts, o)
+            })?;
+            sheet("balances.csv", &mut |o| csv::balances(input, opts, o))
+        })();
+        let files = rendering
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (sheets, files)
+    });
+    sheets?;
+    let files = files?;
     for (rel, bytes) in files {
         debug_assert!(
             BUNDLE_FILES.contains(&rel.as_str()),
