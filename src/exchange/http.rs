@@ -316,6 +316,13 @@ pub trait Protocol: Send + Sync {
     fn exact_count(&self) -> bool {
         false
     }
+    /// For a server that counts a group in fixed windows and says on every answer how long is
+    /// left of the window that counted the call (KuCoin's `gw-ratelimit-reset`): that time, so
+    /// the limiter grants the next window's budget once that window is surely over
+    /// ([`super::ratelimit::RateLimiter::window_ends`]). None by default.
+    fn window_left(&self, _call: &Call, _headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+        None
+    }
     /// Further budgets the same answer reports (an exchange that counts request weight and
     /// orders apart reports both at once); they feed the limiter like the first one, but never
     /// teach the pipeline which group a call counts against. None by default.
@@ -612,6 +619,11 @@ impl Pipeline {
         }
         for rep in t.protocol.observe_more(&headers) {
             t.limiter.observe(&rep.group, rep.remaining);
+        }
+        if counted_answer(status) {
+            if let Some(left) = t.protocol.window_left(call, &headers) {
+                t.limiter.window_ends(&group, sent, left);
+            }
         }
         if let Some(e) = transport_err {
             if refused {

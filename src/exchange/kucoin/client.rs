@@ -139,6 +139,9 @@ impl Protocol for KucoinProtocol {
     fn rate_limit_headers(&self) -> &'static [&'static str] {
         limits::HEADERS
     }
+    fn window_left(&self, _call: &Call, headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+        limits::window_left(headers)
+    }
     fn retry_after(&self, headers: &reqwest::header::HeaderMap) -> Option<Duration> {
         limits::retry_after(headers)
     }
