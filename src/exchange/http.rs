@@ -991,6 +991,20 @@ pub fn header(h: &reqwest::header::HeaderMap, name: &str) -> Option<String> {
 mod tests {
     use super::*;
 
+    /// Which answers' counts may grant sends. A 418 is pinned over loopback too
+    /// (`tests/it/upbit_client.rs`); a 429 counted as a grant is not observable there, since
+    /// the limiter then clears the count and parks the group for a window anyway, so its
+    /// branch is pinned here.
+    #[test]
+    fn only_a_count_the_server_kept_may_grant_sends() {
+        for kept in [200, 204, 400, 401, 403, 404] {
+            assert!(counted_answer(kept), "{kept}");
+        }
+        for refused in [429, 418, 500, 503, 0] {
+            assert!(!counted_answer(refused), "{refused}");
+        }
+    }
+
     #[test]
     fn url_policy() {
         for ok in [
