@@ -317,7 +317,7 @@ pub trait Protocol: Send + Sync {
         false
     }
     /// For a server that counts a group in fixed windows and says on every answer how long is
-    /// left of the window that counted the call (KuCoin's `gw-ratelimit-reset`): that time, so
+    /// left of the window that counted the call (a header of its own): that time, so
     /// the limiter grants the next window's budget once that window is surely over
     /// ([`super::ratelimit::RateLimiter::window_ends`]). None by default.
     fn window_left(&self, _call: &Call, _headers: &reqwest::header::HeaderMap) -> Option<Duration> {

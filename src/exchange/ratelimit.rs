@@ -484,7 +484,7 @@ impl RateLimiter {
     }
 
     /// The server counts `group` in fixed windows, and an answer to a request sent at `sent`
-    /// said `left` remained of the window that counted it (KuCoin's `gw-ratelimit-reset`).
+    /// said `left` remained of the window that counted it (a header of the adapter's own).
     /// That window began ending no earlier than `sent + left` and is over by `now + left`;
     /// from then on the whole budget is granted again, less what of ours the next window may
     /// already hold ([`Group::open_window`]). Our own window, counted from answers with a
@@ -924,7 +924,7 @@ mod window_end_tests {
         )
     }
 
-    /// One request against a server counting like the mock's KuCoin pools (a fixed window
+    /// One request against a server counting like the mock's weight pools (a fixed window
     /// from the first arrival, the time left in it on every answer): 3 ms out, 9 ms back.
     /// Returns when it was sent, and whether the server refused it. `reset` feeds the time
     /// left to the limiter.
@@ -951,7 +951,7 @@ mod window_end_tests {
         if refused {
             rl.too_many("pool", None);
         } else if reset {
-            // What was left when the server counted it, as KuCoin's header says it.
+            // What was left when the server counted it, as such a header says it.
             rl.window_ends("pool", sent, left);
         }
         (sent - t0, refused)
