@@ -991,8 +991,8 @@ pub fn header(h: &reqwest::header::HeaderMap, name: &str) -> Option<String> {
 mod tests {
     use super::*;
 
-    /// Which answers' counts may grant sends. A 418 is pinned over loopback too
-    /// (`tests/it/upbit_client.rs`); a 429 counted as a grant is not observable there, since
+    /// Which answers' counts may grant sends. A 418 is pinned over loopback too (the
+    /// integration tests); a 429 counted as a grant is not observable there, since
     /// the limiter then clears the count and parks the group for a window anyway, so its
     /// branch is pinned here.
     #[test]
