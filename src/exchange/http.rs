@@ -316,6 +316,13 @@ pub trait Protocol: Send + Sync {
     fn exact_count(&self) -> bool {
         false
     }
+    /// For a server that counts a group in fixed windows and says on every answer how long is
+    /// left of the window that counted the call (a header of its own): that time, so
+    /// the limiter grants the next window's budget once that window is surely over
+    /// ([`super::ratelimit::RateLimiter::window_ends`]). None by default.
+    fn window_left(&self, _call: &Call, _headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+        None
+    }
     /// Further budgets the same answer reports (an exchange that counts request weight and
     /// orders apart reports both at once); they feed the limiter like the first one, but never
     /// teach the pipeline which group a call counts against. None by default.
@@ -612,6 +619,11 @@ impl Pipeline {
         }
         for rep in t.protocol.observe_more(&headers) {
             t.limiter.observe(&rep.group, rep.remaining);
+        }
+        if counted_answer(status) {
+            if let Some(left) = t.protocol.window_left(call, &headers) {
+                t.limiter.window_ends(&group, sent, left);
+            }
         }
         if let Some(e) = transport_err {
             if refused {
@@ -978,6 +990,20 @@ pub fn header(h: &reqwest::header::HeaderMap, name: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Which answers' counts may grant sends. A 418 is pinned over loopback too (the
+    /// integration tests); a 429 counted as a grant is not observable there, since
+    /// the limiter then clears the count and parks the group for a window anyway, so its
+    /// branch is pinned here.
+    #[test]
+    fn only_a_count_the_server_kept_may_grant_sends() {
+        for kept in [200, 204, 400, 401, 403, 404] {
+            assert!(counted_answer(kept), "{kept}");
+        }
+        for refused in [429, 418, 500, 503, 0] {
+            assert!(!counted_answer(refused), "{refused}");
+        }
+    }
 
     #[test]
     fn url_policy() {

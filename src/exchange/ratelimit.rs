@@ -90,8 +90,21 @@ struct Group {
     /// timeout, a cancelled call), so its bytes may reach the server after anything sent
     /// later, and no count can say whether it holds it.
     no_grant_until: Option<Instant>,
+    /// When the server's fixed window that counted an answered request is surely over, from
+    /// the time left in it that the answer reported ([`RateLimiter::window_ends`]).
+    window_end: Option<WindowEnd>,
     backoff_until: Option<Instant>,
     backoff_level: u32,
+}
+
+/// The end of a server's fixed window, as an answer reported it.
+#[derive(Debug, Clone, Copy)]
+struct WindowEnd {
+    /// By then the window is over: the answer's arrival plus the time it said was left.
+    at: Instant,
+    /// The earliest the window may have ended: the answered request's send plus that time.
+    /// Requests answered since may have reached the server after it, in the next window.
+    since: Instant,
 }
 
 /// A count from the server ([`RateLimiter::observe`], [`RateLimiter::observe_answer`]).
@@ -123,6 +136,7 @@ impl Group {
             server: None,
             count: None,
             no_grant_until: None,
+            window_end: None,
             backoff_until: None,
             backoff_level: 0,
         }
@@ -183,9 +197,39 @@ impl Group {
             .sum()
     }
 
+    /// Once a server's fixed window is surely over ([`RateLimiter::window_ends`]), its count
+    /// grants the whole budget again, less every unit of ours the next window may hold: those
+    /// in flight and those answered since the window may have ended. Sends after this are
+    /// added as they go ([`ServerCount::unseen`]). Nothing is granted while the group backs
+    /// off or after a send left without an answer.
+    fn open_window(&mut self, now: Instant) {
+        let Some(w) = self.window_end.filter(|w| w.at <= now) else {
+            return;
+        };
+        self.window_end = None;
+        if self.backoff_until.is_some_and(|b| b > now)
+            || self.no_grant_until.is_some_and(|u| u > now)
+        {
+            return;
+        }
+        let answered_since: u32 = self
+            .done
+            .iter()
+            .filter(|(t, _)| *t >= w.since)
+            .map(|(_, u)| u)
+            .sum();
+        self.count = Some(ServerCount {
+            at: now,
+            remaining: self.budget.limit,
+            unseen: self.inflight + answered_since,
+            held: 0,
+        });
+    }
+
     /// How long to wait before a send costing `weight` units, or zero.
     fn wait(&mut self, now: Instant, weight: u32) -> Duration {
         self.prune(now);
+        self.open_window(now);
         let weight = weight.clamp(1, self.budget.limit.max(1));
         let mut until = now;
         if let Some(b) = self.backoff_until {
@@ -205,7 +249,11 @@ impl Group {
                     break;
                 }
             }
-            until = until.max(free_at.unwrap_or(now + INFLIGHT_POLL));
+            let mut free = free_at.unwrap_or(now + INFLIGHT_POLL);
+            if let Some(w) = self.window_end {
+                free = free.min(w.at);
+            }
+            until = until.max(free);
         }
         if let Some(c) = self.server {
             if c.unseen + weight > c.remaining {
@@ -435,6 +483,33 @@ impl RateLimiter {
         self.report(group, sec_remaining, Some((sent, weight)));
     }
 
+    /// The server counts `group` in fixed windows, and an answer to a request sent at `sent`
+    /// said `left` remained of the window that counted it (a header of the adapter's own).
+    /// That window began ending no earlier than `sent + left` and is over by `now + left`;
+    /// from then on the whole budget is granted again, less what of ours the next window may
+    /// already hold ([`Group::open_window`]). Our own window, counted from answers with a
+    /// margin, would hold a window's sends back until a margin after their answers: 5% of a
+    /// 30-second window is 1.5 s of every 31.5. Only for a server whose windows are fixed (all
+    /// units free at once when the time left runs out) and whose answers say how long is
+    /// left: call it after the request's permit is dropped, for an answer the server counted.
+    pub fn window_ends(&self, group: &str, sent: Instant, left: Duration) {
+        {
+            let mut st = self.lock();
+            let now = Instant::now();
+            let g = st.group(group);
+            let end = WindowEnd {
+                at: now + left,
+                since: sent + left,
+            };
+            // Each answer's end is a sound bound for the window that counted it; the soonest
+            // is kept until it is reached.
+            if !g.window_end.is_some_and(|w| w.at <= end.at) {
+                g.window_end = Some(end);
+            }
+        }
+        self.wake.notify_waiters();
+    }
+
     /// A successful (non-429) answer ends the group's backoff escalation.
     pub fn succeeded(&self, group: &str) {
         let mut st = self.lock();
@@ -459,6 +534,7 @@ impl RateLimiter {
         }
         g.backoff_level = g.backoff_level.saturating_add(1);
         g.count = None;
+        g.window_end = None;
         let now = Instant::now();
         let until = now + delay;
         g.backoff_until = Some(g.backoff_until.map_or(until, |b| b.max(until)));
@@ -825,5 +901,137 @@ mod unanswered_tests {
         // Whether the 5 left already include the answered request's 3 units is not known.
         assert!(g.server_allows(2));
         assert!(!g.server_allows(3));
+    }
+}
+
+#[cfg(test)]
+mod window_end_tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::mock::venue::ratelimit::{Budget as ServerBudget, Limiter, Verdict};
+
+    const WINDOW_MS: u64 = 1000;
+
+    fn limiter() -> RateLimiter {
+        RateLimiter::new(
+            Box::new(|_| Budget {
+                limit: 30,
+                window: Duration::from_millis(WINDOW_MS),
+            }),
+            Duration::from_millis(100),
+            Duration::from_secs(2),
+        )
+    }
+
+    /// One request against a server counting like the mock's weight pools (a fixed window
+    /// from the first arrival, the time left in it on every answer): 3 ms out, 9 ms back.
+    /// Returns when it was sent, and whether the server refused it. `reset` feeds the time
+    /// left to the limiter.
+    async fn call(
+        rl: &RateLimiter,
+        server: &Mutex<Limiter>,
+        t0: Instant,
+        reset: bool,
+    ) -> (Duration, bool) {
+        let budget = ServerBudget::new("pool", 30, WINDOW_MS);
+        let mut permit = rl.acquire("pool").await.unwrap();
+        let sent = Instant::now();
+        tokio::time::sleep(Duration::from_millis(3)).await;
+        let (verdict, left) = {
+            let mut s = server.lock().unwrap();
+            let now = Instant::now();
+            let v = s.hit(budget, "key", 1, now);
+            (v, s.usage(budget, "key", now).1)
+        };
+        tokio::time::sleep(Duration::from_millis(9)).await;
+        permit.answered();
+        drop(permit);
+        let refused = !matches!(verdict, Verdict::Allowed { .. });
+        if refused {
+            rl.too_many("pool", None);
+        } else if reset {
+            // What was left when the server counted it, as such a header says it.
+            rl.window_ends("pool", sent, left);
+        }
+        (sent - t0, refused)
+    }
+
+    /// Three windows' worth of calls at once: when each send went, sorted, and whether any
+    /// was refused.
+    async fn bursts(reset: bool) -> (Vec<Duration>, bool) {
+        let rl = Arc::new(limiter());
+        let server = Arc::new(Mutex::new(Limiter::new(None)));
+        let t0 = Instant::now();
+        let tasks: Vec<_> = (0..90)
+            .map(|_| {
+                let (rl, server) = (rl.clone(), server.clone());
+                tokio::spawn(async move { call(&rl, &server, t0, reset).await })
+            })
+            .collect();
+        let mut out = Vec::new();
+        for t in tasks {
+            out.push(t.await.unwrap());
+        }
+        let refused = out.iter().any(|(_, r)| *r);
+        let mut at: Vec<Duration> = out.into_iter().map(|(t, _)| t).collect();
+        at.sort();
+        (at, refused)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_next_window_s_budget_goes_out_as_soon_as_the_server_s_window_is_over() {
+        let ms = Duration::from_millis;
+        let (at, refused) = bursts(true).await;
+        assert!(!refused, "{at:?}");
+        // The server's first window runs from the first arrival (3 ms) to 1,003 ms; the
+        // answers (12 ms) say the 1,000 ms left when they were counted, so at 1,012 ms the
+        // next 30 go out at once, and likewise at 2,024 ms (the second window began with
+        // their arrival at 1,015 ms).
+        assert!(at[..30].iter().all(|t| *t == ms(0)), "{at:?}");
+        assert!(at[30..60].iter().all(|t| *t == ms(1012)), "{at:?}");
+        assert!(at[60..].iter().all(|t| *t == ms(2024)), "{at:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_the_time_left_our_own_window_holds_the_next_budget_a_margin_longer() {
+        let ms = Duration::from_millis;
+        let (at, refused) = bursts(false).await;
+        assert!(!refused, "{at:?}");
+        // Counted from their answers (12 ms) with a 5% margin: 1,062 ms, then 2,124 ms.
+        assert!(at[30..60].iter().all(|t| *t == ms(1062)), "{at:?}");
+        assert!(at[60..].iter().all(|t| *t == ms(2124)), "{at:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_send_answered_after_the_window_may_have_ended_counts_in_the_next() {
+        // A window of 30, all sent; one (a slow answer) comes back only after the window may
+        // have ended, so the server may have counted it in the next window: the next window
+        // grants 29, not 30.
+        let rl = limiter();
+        let mut fast: Vec<_> = futures::future::join_all((0..29).map(|_| rl.acquire("pool")))
+            .await
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        let mut slow = rl.acquire("pool").await.unwrap();
+        let sent = Instant::now();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        for p in &mut fast {
+            p.answered();
+        }
+        drop(fast);
+        // The answers said 990 ms were left: the window ends between 990 ms and 1,000 ms.
+        rl.window_ends("pool", sent, Duration::from_millis(990));
+        tokio::time::sleep(Duration::from_millis(985)).await;
+        slow.answered();
+        drop(slow);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        assert_eq!(rl.ready_in("pool"), Duration::ZERO);
+        let mut granted = Vec::new();
+        while let Some(p) = futures::FutureExt::now_or_never(rl.acquire("pool")) {
+            granted.push(p.unwrap());
+        }
+        assert_eq!(granted.len(), 29);
     }
 }

@@ -41,6 +41,10 @@ enum Script {
     /// An error envelope with this status whose `Remaining-Req` reports the whole budget
     /// left, a count the server did not keep (an overloaded front, the mock's injected 500).
     FullCount(u16),
+    /// A refusal with this status (418) whose `Remaining-Req` reports the whole budget left
+    /// and whose `Retry-After` is 0: counted as a grant, it would let the rest of the window
+    /// out at once.
+    RefusalWithFullCount(u16),
 }
 
 #[derive(Clone)]
@@ -262,6 +266,12 @@ async fn handle(State(fx): State<Fx>, req: Request) -> Response {
         Some(Script::Drop) => panic!("fixture: dropping the connection"),
         Some(Script::Slow(d)) => tokio::time::sleep(d).await,
         Some(Script::FullCount(code)) => return err(code, g, limit, "server_error"),
+        Some(Script::RefusalWithFullCount(code)) => {
+            let mut r = err(code, g, limit, "too_many_requests");
+            r.headers_mut()
+                .insert("retry-after", HeaderValue::from_static("0"));
+            return r;
+        }
         Some(Script::Pass) => {}
         Some(Script::ApplyThenDrop) => {
             let _ = exchange(&fx, &method, &path, &params);
@@ -794,12 +804,12 @@ async fn a_burst_of_reads_never_exceeds_the_group_budget() {
     assert!(st.max_in_window["default"] <= 30);
 }
 
-#[tokio::test]
-async fn a_count_on_a_server_error_grants_no_sends() {
+/// Six readers of eight balances each, `/v1/accounts` answering as usual 27 times and then
+/// `then`: the fixture afterwards, and how many reads a 418 refused (never retried).
+async fn readers_once_the_window_fills(then: Vec<Script>) -> (Fx, usize) {
     let fx = fixture();
-    // The window fills, then three 500s say the whole budget is left while reads wait.
     let mut script = vec![Script::Pass; 27];
-    script.extend(std::iter::repeat_n(Script::FullCount(500), 3));
+    script.extend(then);
     fx.script("GET", "/v1/accounts", script);
     let url = start(&fx).await;
     let c = Arc::new(client(&url, None, 3));
@@ -807,14 +817,44 @@ async fn a_count_on_a_server_error_grants_no_sends() {
     for _ in 0..6 {
         let c = c.clone();
         tasks.push(tokio::spawn(async move {
+            let mut refused = 0;
             for _ in 0..8 {
-                c.balances().await.unwrap();
+                match c.balances().await {
+                    Ok(_) => {}
+                    Err(Error::RateLimited { status: 418, .. }) => refused += 1,
+                    Err(e) => panic!("{e}"),
+                }
             }
+            refused
         }));
     }
+    let mut refused = 0;
     for t in tasks {
-        t.await.unwrap();
+        refused += t.await.unwrap();
     }
+    (fx, refused)
+}
+
+#[tokio::test]
+async fn a_count_on_a_server_error_grants_no_sends() {
+    // The window fills, then three 500s say the whole budget is left while reads wait.
+    let (fx, refused) =
+        readers_once_the_window_fills(std::iter::repeat_n(Script::FullCount(500), 3).collect())
+            .await;
+    assert_eq!(refused, 0);
+    let st = fx.lock();
+    assert_eq!((st.count_429, st.count_418), (0, 0));
+    assert!(st.max_in_window["default"] <= 30);
+}
+
+#[tokio::test]
+async fn a_count_on_a_418_grants_no_sends() {
+    // The window fills, then the 28th read is refused with 418 and "30 left" (no block: its
+    // Retry-After is 0). Counted as a grant, that count would let the readers' next sends
+    // out inside the window that already holds 28, and the fixture would refuse them with 429.
+    let (fx, refused) =
+        readers_once_the_window_fills(vec![Script::RefusalWithFullCount(418)]).await;
+    assert_eq!(refused, 1, "the refused read reaches its reader");
     let st = fx.lock();
     assert_eq!((st.count_429, st.count_418), (0, 0));
     assert!(st.max_in_window["default"] <= 30);

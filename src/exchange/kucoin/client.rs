@@ -18,7 +18,7 @@
 //! - **Revocation.** A key cannot delete itself; a master account's key deletes a
 //!   sub-account's key ([`KucoinClient::revoke_key`]).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -65,8 +65,11 @@ pub const CLOSED_ORDERS_MAX: u32 = 1000;
 pub const CLOSED_ORDERS_CALL: u32 = 950;
 /// Classic spans read to their end kept to answer the export's later queries inside them.
 const CLASSIC_KEPT: usize = 32;
-/// Safety bound on pages followed by one listing.
-const MAX_PAGES: usize = 1000;
+/// Safety bound on pages followed by one listing: 10 million rows at 100 a page. A cursor
+/// that comes back is caught at once ([`KucoinClient::walk`]); this only stops a list whose
+/// cursor never repeats and never ends. It is no limit on real history: a symbol's fills of
+/// one 7-day window run past 100,000 (1,000 pages) for a bot placing a million orders a week.
+const MAX_PAGES: usize = 100_000;
 /// The listing of stop orders not triggered yet (page-numbered).
 const STOP_ORDERS: &str = "/api/v1/stop-order";
 /// Safety bound on cancel rounds (cancel all → list → again).
@@ -135,6 +138,9 @@ impl Protocol for KucoinProtocol {
     }
     fn rate_limit_headers(&self) -> &'static [&'static str] {
         limits::HEADERS
+    }
+    fn window_left(&self, _call: &Call, headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+        limits::window_left(headers)
     }
     fn retry_after(&self, headers: &reqwest::header::HeaderMap) -> Option<Duration> {
         limits::retry_after(headers)
@@ -585,6 +591,7 @@ impl KucoinClient {
     ) -> Result<Vec<T>> {
         let mut out = Vec::new();
         let mut next: Option<String> = None;
+        let mut cursors: HashSet<String> = HashSet::new();
         for _ in 0..MAX_PAGES {
             let mut ps = params.clone();
             match (&next, numbered) {
@@ -613,10 +620,10 @@ impl KucoinClient {
                 Some(_) if empty || enough(&out) => return Ok(out),
                 // A list that does not end is never passed off as the whole: callers (the
                 // export's completeness proof) read a short list as "nothing more".
-                Some(n) if Some(&n) == next.as_ref() => {
+                Some(n) if !cursors.insert(n.clone()) => {
                     return Err(Error::Decode {
                         endpoint: path.to_string(),
-                        detail: "KuCoin sent the same lastId again while announcing a next page, so the list could not be read to its end".into(),
+                        detail: "KuCoin sent a lastId it had sent before while announcing a next page, so the list could not be read to its end".into(),
                     })
                 }
                 Some(n) => next = Some(n),

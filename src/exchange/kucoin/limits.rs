@@ -93,6 +93,21 @@ pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     }
 }
 
+/// What is left of the pool's window that counted the call: `gw-ratelimit-reset`, in ms.
+/// KuCoin's pools (and the mock's) are fixed 30-second windows whose weight all frees when the
+/// time runs out (docs/exchanges/kucoin.md §6), so the limiter may send the next window's
+/// budget then ([`crate::exchange::ratelimit::RateLimiter::window_ends`]). A value beyond the
+/// window is no such time (another unit, a time of day) and grants nothing.
+pub fn window_left(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let left = Duration::from_millis(
+        header(headers, "gw-ratelimit-reset")?
+            .trim()
+            .parse::<u64>()
+            .ok()?,
+    );
+    (left <= WINDOW).then_some(left)
+}
+
 /// What an answer says about the pool of the endpoint called: quota left.
 pub fn observe(call: &Call, headers: &reqwest::header::HeaderMap) -> Option<BudgetReport> {
     let remaining = header(headers, "gw-ratelimit-remaining")?

@@ -943,3 +943,42 @@ async fn recorded_answers_rebuild_offline() {
     assert!(kh.known_dead(), "{kh:?}");
     assert_eq!(kh.refused.as_ref().map(|r| r.1.as_str()), Some("400003"));
 }
+
+/// A window's fills are every fill of it, however many pages KuCoin's `lastId` cursor takes:
+/// a symbol's 1,001 pages of fills (100,100 at 100 a page, as a bot's week at a million
+/// orders gives) are read to their end, not refused as a list that never ends.
+#[tokio::test]
+async fn a_fills_list_longer_than_a_thousand_pages_is_read_to_its_end() {
+    const PAGES: u64 = 1001;
+    let s = stub(|seen| match seen.path.as_str() {
+        "/api/v1/hf/fills" => {
+            // Page n (lastId absent for the first) holds trade n; the last has no next.
+            let n: u64 = seen.param("lastId").map_or(1, |l| l.parse().unwrap());
+            let next = if n < PAGES { n + 1 } else { 0 };
+            let page = FILLS.replace("11029373945659392", &n.to_string()).replace(
+                r#""lastId":19814995255305}}"#,
+                &format!(r#""lastId":{next}}}}}"#),
+            );
+            (200, vec![], page)
+        }
+        "/api/v1/fills" => {
+            ok(r#"{"currentPage":1,"pageSize":500,"totalNum":0,"totalPage":1,"items":[]}"#)
+        }
+        _ => panic!("unexpected {}", seen.path),
+    })
+    .await;
+    let c = s.client(None);
+    let fills = c
+        .fills(&FillsQuery {
+            window: Window {
+                from: Utc.timestamp_millis_opt(1735700000000).unwrap(),
+                to: Utc.timestamp_millis_opt(1735776000000).unwrap(),
+            },
+            market: Some(Market::new("BTC-USDT", "BTC", "USDT")),
+            limit: 100,
+        })
+        .await
+        .unwrap();
+    assert_eq!(fills.len() as u64, PAGES);
+    assert_eq!(s.count("GET", "/api/v1/hf/fills") as u64, PAGES);
+}
