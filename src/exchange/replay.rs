@@ -649,44 +649,6 @@ mod tests {
     use crate::exchange::{Market, OrderState, OrderType, Side};
     use rust_decimal::Decimal;
 
-    /// A hash the writer vouches for (it hashed the bytes as it wrote them) stands only while
-    /// the body is the file written: a body replaced since is hashed again and named.
-    #[test]
-    fn a_vouched_hash_stands_only_for_the_file_as_written() {
-        let t = tempfile::tempdir().unwrap();
-        let rd = crate::rundir::RunDir::create(&t.path().join("run")).unwrap();
-        let now = chrono::Utc::now();
-        let p = rd
-            .record_raw(crate::rundir::RawExchange {
-                method: "GET",
-                path: "/v1/orders/open",
-                params: &[],
-                status: 200,
-                requested_at: now,
-                responded_at: now,
-                key_masked: "abcd...wxyz",
-                headers: &[],
-                body: b"[]",
-            })
-            .unwrap();
-        let abs = rd.path().join(&p.raw_file);
-        let mut vouched = Written::default();
-        vouched
-            .add(&p.raw_file, &abs, p.raw_sha256.clone())
-            .unwrap();
-        let desc = crate::exchange::registry::get("upbit").unwrap();
-        let opts = RebuildOptions::default();
-        assert!(rebuild_with(desc, rd.path(), opts, &vouched).is_ok());
-        // Replaced by a new file of the same size.
-        let new = abs.with_extension("new");
-        std::fs::write(&new, b"{}").unwrap();
-        std::fs::rename(&new, &abs).unwrap();
-        let e = rebuild_with(desc, rd.path(), opts, &vouched)
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains(&p.raw_file) && e.contains("SHA-256"), "{e}");
-    }
-
     fn order(id: &str, minute: i64, funds: Option<i64>, client: Option<&str>) -> Order {
         let at = chrono::DateTime::from_timestamp(1_700_000_000 + minute * 60, 0).unwrap();
         Order {
