@@ -209,12 +209,21 @@ pub fn copy_private_unsynced(src: &Path, dst: &Path) -> io::Result<String> {
 /// and one file may be a large share of the bytes). Returns each copy's result in the order
 /// given.
 pub fn copy_private_many(pairs: &[(PathBuf, PathBuf)]) -> Vec<io::Result<String>> {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Mutex;
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
-        .clamp(1, 4)
-        .min(pairs.len());
+        .clamp(1, 4);
+    copy_private_many_on(pairs, threads)
+}
+
+/// [`copy_private_many`] on at most `threads` threads (one: a copy that runs beside other
+/// work, leaving it the other cores).
+pub fn copy_private_many_on(
+    pairs: &[(PathBuf, PathBuf)],
+    threads: usize,
+) -> Vec<io::Result<String>> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+    let threads = threads.min(pairs.len());
     if threads <= 1 {
         return pairs
             .iter()

@@ -842,6 +842,7 @@ pub fn investigate(run_dir: &Path, thresholds: &Thresholds) -> Result<Investigat
         thresholds,
         JournalFacts::read(run_dir)?,
         ParsedLogs::default(),
+        &report::manifest::Written::default(),
     )
 }
 
@@ -850,15 +851,17 @@ fn investigate_with(
     thresholds: &Thresholds,
     facts: JournalFacts,
     mut parsed: ParsedLogs,
+    vouched: &report::manifest::Written,
 ) -> Result<Investigation, String> {
     let exchange = facts
         .exchange()
         .ok_or("the journal does not name the exchange (was this run started without one?)")?;
     let desc = exchange_named(&exchange)?;
-    let history = crate::exchange::replay::rebuild(
+    let history = crate::exchange::replay::rebuild_with(
         desc,
         run_dir,
         crate::exchange::replay::RebuildOptions { skip_corrupt: true },
+        vouched,
     )
     .map_err(|e| e.to_string())?;
     let skipped = history.skipped.clone();
@@ -1031,7 +1034,13 @@ pub fn write_reports_into(
 ) -> Result<(Investigation, Vec<String>), String> {
     let all = JournalFacts::read(rundir.path())?;
     let provenance = all.provenance_notes();
-    let mut inv = investigate_with(rundir.path(), thresholds, all.as_of_report(), parsed)?;
+    let mut inv = investigate_with(
+        rundir.path(),
+        thresholds,
+        all.as_of_report(),
+        parsed,
+        hashed,
+    )?;
     inv.result.notes.extend(provenance);
     let facts = run_facts(rundir.path(), &inv)?;
     let files = report::write_bundle_into(

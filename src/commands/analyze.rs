@@ -12,6 +12,14 @@
 //! files did not match; the report repeats it in its notes. Trusted timestamps (`timestamps/`)
 //! are copied only from a source that matches its seal (they vouch for the source as it was).
 //! The new bundle verifies.
+//!
+//! The copy's `export/` (most of a large bundle's bytes, and no input of the analysis) is
+//! copied and hashed on its own thread while the rest is analyzed. The source's check, which
+//! needs every hash, is made at first with the hashes the source's seal records for those
+//! files; before anything is sealed the copy is finished and checked against them. A file
+//! that differs and changes the check's outcome discards the new bundle and analyzes the
+//! source again with every file copied first, so the journal, notes and reports are always
+//! those of the check with the bytes copied.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -41,12 +49,93 @@ struct Target {
     copy_of: Option<(String, Vec<String>)>,
     /// Files copied and hashed as they were written, for the seal.
     written: Written,
+    /// The copy of `export/` still under way.
+    export: Option<ExportCopy>,
+    /// The bundle, when already opened.
+    rundir: Option<RunDir>,
+}
+
+/// What a copy thread returns: each file's hash, then whether they were synced to disk.
+type Copied = (Vec<std::io::Result<String>>, std::io::Result<()>);
+
+/// The source's `export/` being copied on its own thread, and what the source's check
+/// assumed of it.
+struct ExportCopy {
+    /// The source's shared lock: no writer changes it until its check is final.
+    _reading: Option<RunLock>,
+    src: PathBuf,
+    rels: Vec<String>,
+    pairs: Vec<(PathBuf, PathBuf)>,
+    /// Each file's hash, in order, and the sync of them all (once all are copied).
+    copying: std::thread::JoinHandle<Copied>,
+    /// The hashes of every other file copied, as copied.
+    known: BTreeMap<String, String>,
+    /// What the source's seal records for these files: the check took them as their hashes.
+    assumed: BTreeMap<String, String>,
+    /// The check's outcome with `assumed`.
+    state: crate::report::verify::SealState,
+    problems: Vec<String>,
+}
+
+impl ExportCopy {
+    /// Waits for the copy, records each file's hash in `written` and syncs the files. `true`
+    /// when the source's check with the hashes of the bytes copied comes out as it did with
+    /// the assumed ones (so everything written since stands). A file that could not be copied
+    /// is the error.
+    fn finish(self, dst: &Path, written: &mut Written) -> Result<bool, Failure> {
+        let io = |what: &Path, e: std::io::Error| {
+            Failure::run(format!(
+                "copying into {}: {}: {e}",
+                dst.display(),
+                what.display()
+            ))
+        };
+        let (shas, synced) = self.copying.join().unwrap_or_else(|_| {
+            let panicked = || std::io::Error::other("a copy thread panicked");
+            (
+                (0..self.pairs.len()).map(|_| Err(panicked())).collect(),
+                Ok(()),
+            )
+        });
+        let mut known = self.known;
+        let mut same = true;
+        for ((rel, (from, to)), sha) in self.rels.iter().zip(&self.pairs).zip(shas) {
+            let sha = sha.map_err(|e| io(from, e))?;
+            written.add(rel, to, sha.clone()).map_err(|e| io(to, e))?;
+            same &= self.assumed.get(rel).map_or(true, |a| *a == sha);
+            known.insert(rel.clone(), sha);
+        }
+        synced.map_err(|e| io(dst, e))?;
+        if same {
+            return Ok(true);
+        }
+        let pf = crate::report::verify::preflight_known(&self.src, &known)
+            .map_err(|e| Failure::usage(e.to_string()))?;
+        Ok(pf.state == self.state && pf.problems == self.problems)
+    }
 }
 
 pub async fn analyze(args: AnalyzeArgs, printer: &Printer) -> Result<Code, Failure> {
     if crate::incident::record::IncidentRecord::is_incident(&args.run_dir) {
         return Box::pin(super::incident::analyze(args, printer)).await;
     }
+    if let Some(code) = analyze_once(&args, printer, true).await? {
+        return Ok(code);
+    }
+    // The source's export did not match what its check assumed: every file copied first.
+    analyze_once(&args, printer, false)
+        .await?
+        .ok_or_else(|| Failure::run("the copy of the source changed while it was analyzed"))
+}
+
+/// One analysis. With `overlap`, a copy's `export/` is copied beside the analysis; `None`
+/// when the source's check with its bytes differs from the one assumed (the new bundle is
+/// removed again: analyze once more without `overlap`).
+async fn analyze_once(
+    args: &AnalyzeArgs,
+    printer: &Printer,
+    overlap: bool,
+) -> Result<Option<Code>, Failure> {
     let src = args.run_dir.clone();
     let not_a_run =
         |e: String| Failure::usage(format!("{} is not a run directory: {e}", src.display()));
@@ -86,62 +175,43 @@ pub async fn analyze(args: AnalyzeArgs, printer: &Printer) -> Result<Code, Failu
                     .collect(),
                 copy_of: None,
                 written: Written::default(),
+                export: None,
+                rundir: None,
             }
         }
-        Some(out) => copy_target(&src, out)?,
+        Some(out) => copy_target(&src, out, overlap)?,
     };
+    let mut export = None;
+    let mut target = target;
+    std::mem::swap(&mut export, &mut target.export);
     let dir = target.dir.clone();
-    let rundir = RunDir::open(&dir).map_err(|e| not_a_run(e.to_string()))?;
-    let (journal, _, _) = Journal::reopen(&dir).map_err(|e| Failure::run(e.to_string()))?;
-    for event in &target.first_entries {
-        journal
-            .record(event)
-            .map_err(|e| Failure::run(e.to_string()))?;
-    }
-    let bot = args.bot_log.clone();
-    let (added, before) = investigation::import_bot_logs(
-        desc,
-        &rundir,
-        &bot.bot_logs,
-        crate::steps::bot_logs::forced_format(&bot),
-        bot.skip_bad_rows,
-        true,
-        &parsed,
-    )
-    .map_err(|m| {
-        Failure::usage(m).with_hint(
-            "fix the bot log, force its format with --bot-log-format, or pass --skip-bad-rows",
-        )
-    })?;
-    // Each bot log's copy was hashed as it was copied, and each CSV as it is written: the
-    // seal takes those hashes while the files are unchanged instead of reading them back.
-    // Only the logs imported now: the records of earlier imports carry the hash the source
-    // recorded, not one of the bytes this bundle holds (the copy hashed those itself).
-    let mut written = target.written;
-    for r in &added[before..] {
-        let abs = fsutil::safe_join(&dir, &r.bundle_path)
-            .map_err(|e| Failure::run(format!("{}: {e}", r.bundle_path)))?;
-        written
-            .add(&r.bundle_path, &abs, r.sha256.clone())
-            .map_err(|e| Failure::run(format!("{}: {e}", r.bundle_path)))?;
-    }
-    let rd = rundir.clone();
-    let (inv, files, written) = tokio::task::spawn_blocking(move || {
-        investigation::write_reports_into(&rd, &thresholds, excel, parsed, &mut written)
-            .map(|(inv, files)| (inv, files, written))
-    })
-    .await
-    .map_err(|e| Failure::run(format!("analysis crashed: {e}")))?
-    .map_err(Failure::run)?;
-    let summary = investigation::summary(&inv);
-    journal
-        .record(&Event::Analyze(events::Analyze {
-            bot_logs: added.iter().map(|r| r.bundle_path.clone()).collect(),
-            files,
-            summary: summary.clone(),
-        }))
-        .map_err(|e| Failure::run(e.to_string()))?;
-    drop(journal);
+    let analyzed = analyze_into(args, target, desc, parsed, thresholds, excel).await;
+    let (target, inv, summary, written) = match export {
+        None => analyzed?,
+        Some(export) => {
+            // A file that could not be copied is the error, as when it is copied first.
+            let mut scratch = Written::default();
+            let held = match analyzed {
+                Ok((target, inv, summary, mut written)) => export
+                    .finish(&dir, &mut written)
+                    .map(|held| held.then_some((target, inv, summary, written))),
+                // An error after a check that no longer holds: the analysis without overlap
+                // meets it again, with the journal of the right check.
+                Err(e) => match export.finish(&dir, &mut scratch)? {
+                    true => Err(e),
+                    false => Ok(None),
+                },
+            };
+            match held? {
+                Some(done) => done,
+                None => {
+                    std::fs::remove_dir_all(&dir)
+                        .map_err(|e| Failure::run(format!("removing {}: {e}", dir.display())))?;
+                    return Ok(None);
+                }
+            }
+        }
+    };
     session::seal_with(&dir, &written)?;
     printer.out(&format!(
         "{} of {} orders flagged as unauthorized ({} for review); {}",
@@ -170,14 +240,96 @@ pub async fn analyze(args: AnalyzeArgs, printer: &Printer) -> Result<Code, Failu
         out["source_mismatches"] = json!(problems);
     }
     printer.summary(&out);
-    Ok(Code::Ok)
+    Ok(Some(Code::Ok))
+}
+
+/// Journals the target's first entries, imports the bot logs, writes the reports and journals
+/// the analysis: everything but the seal.
+async fn analyze_into(
+    args: &AnalyzeArgs,
+    mut target: Target,
+    desc: &'static crate::exchange::Descriptor,
+    parsed: investigation::ParsedLogs,
+    thresholds: crate::analysis::Thresholds,
+    excel: bool,
+) -> Result<
+    (
+        Target,
+        investigation::Investigation,
+        serde_json::Map<String, serde_json::Value>,
+        Written,
+    ),
+    Failure,
+> {
+    let dir = target.dir.clone();
+    let rundir = match target.rundir.take() {
+        Some(rundir) => rundir,
+        None => RunDir::open(&dir).map_err(|e| {
+            Failure::usage(format!(
+                "{} is not a run directory: {e}",
+                args.run_dir.display()
+            ))
+        })?,
+    };
+    let (journal, _, _) = Journal::reopen(&dir).map_err(|e| Failure::run(e.to_string()))?;
+    for event in &target.first_entries {
+        journal
+            .record(event)
+            .map_err(|e| Failure::run(e.to_string()))?;
+    }
+    let bot = args.bot_log.clone();
+    let (added, before) = investigation::import_bot_logs(
+        desc,
+        &rundir,
+        &bot.bot_logs,
+        crate::steps::bot_logs::forced_format(&bot),
+        bot.skip_bad_rows,
+        true,
+        &parsed,
+    )
+    .map_err(|m| {
+        Failure::usage(m).with_hint(
+            "fix the bot log, force its format with --bot-log-format, or pass --skip-bad-rows",
+        )
+    })?;
+    // Each bot log's copy was hashed as it was copied, and each CSV as it is written: the
+    // seal takes those hashes while the files are unchanged instead of reading them back.
+    // Only the logs imported now: the records of earlier imports carry the hash the source
+    // recorded, not one of the bytes this bundle holds (the copy hashed those itself).
+    let mut written = std::mem::take(&mut target.written);
+    for r in &added[before..] {
+        let abs = fsutil::safe_join(&dir, &r.bundle_path)
+            .map_err(|e| Failure::run(format!("{}: {e}", r.bundle_path)))?;
+        written
+            .add(&r.bundle_path, &abs, r.sha256.clone())
+            .map_err(|e| Failure::run(format!("{}: {e}", r.bundle_path)))?;
+    }
+    let rd = rundir.clone();
+    let (inv, files, written) = tokio::task::spawn_blocking(move || {
+        investigation::write_reports_into(&rd, &thresholds, excel, parsed, &mut written)
+            .map(|(inv, files)| (inv, files, written))
+    })
+    .await
+    .map_err(|e| Failure::run(format!("analysis crashed: {e}")))?
+    .map_err(Failure::run)?;
+    let summary = investigation::summary(&inv);
+    journal
+        .record(&Event::Analyze(events::Analyze {
+            bot_logs: added.iter().map(|r| r.bundle_path.clone()).collect(),
+            files,
+            summary: summary.clone(),
+        }))
+        .map_err(|e| Failure::run(e.to_string()))?;
+    drop(journal);
+    Ok((target, inv, summary, written))
 }
 
 /// Copies the run in `src` into a new bundle under `out` for analysis (see the module
 /// documentation) and returns it, locked.
-fn copy_target(src: &Path, out: &Path) -> Result<Target, Failure> {
+/// With `overlap`, `export/` is still being copied when it returns ([`Target::export`]).
+fn copy_target(src: &Path, out: &Path, overlap: bool) -> Result<Target, Failure> {
     // Readers share: no writer can change the source while it is copied.
-    let _reading = RunLock::shared(src).map_err(session::lock_failure)?;
+    let reading = RunLock::shared(src).map_err(session::lock_failure)?;
     // Not a directory: the preflight's own error, before anything is created.
     if !std::fs::symlink_metadata(src).is_ok_and(|m| m.is_dir()) {
         crate::report::verify::preflight(src).map_err(|e| Failure::usage(e.to_string()))?;
@@ -225,6 +377,7 @@ fn copy_target(src: &Path, out: &Path) -> Result<Target, Failure> {
     let mut to_sync = Vec::new();
     let mut rels = Vec::new();
     let mut pairs = Vec::new();
+    let (mut later_rels, mut later) = (Vec::new(), Vec::new());
     for f in walk(src).map_err(|e| Failure::run(e.to_string()))? {
         let base = f.rel.rsplit('/').next().unwrap_or_default();
         if outside_seal(&f.rel, &f.kind)
@@ -238,18 +391,50 @@ fn copy_target(src: &Path, out: &Path) -> Result<Target, Failure> {
         if let Some(parent) = to.parent() {
             fsutil::create_private_dir(parent).map_err(|e| io(parent, e))?;
         }
-        rels.push(f.rel);
-        pairs.push((f.abs, to));
+        if overlap && f.rel.starts_with("export/") {
+            later_rels.push(f.rel);
+            later.push((f.abs, to));
+        } else {
+            rels.push(f.rel);
+            pairs.push((f.abs, to));
+        }
     }
     // Copied on several threads; the first failure in walk order is the one reported.
     let shas = fsutil::copy_private_many(&pairs);
-    for ((rel, (from, to)), sha) in rels.iter().zip(pairs).zip(shas) {
-        let sha = sha.map_err(|e| io(&from, e))?;
+    if shas.iter().any(Result::is_err) {
+        let later_shas = fsutil::copy_private_many(&later);
+        let failed = rels
+            .iter()
+            .zip(&pairs)
+            .zip(shas)
+            .chain(later_rels.iter().zip(&later).zip(later_shas))
+            .filter_map(|((rel, (from, _)), sha)| sha.err().map(|e| (rel, from, e)))
+            .min_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        if let Some((_, from, e)) = failed {
+            return Err(io(from, e));
+        }
+        return Err(Failure::run("a copy failed"));
+    }
+    for ((rel, (_, to)), sha) in rels.iter().zip(pairs).zip(shas) {
+        let sha = sha.map_err(|e| io(&to, e))?;
         written.add(rel, &to, sha).map_err(|e| io(&to, e))?;
         to_sync.push(to);
         copied += 1;
     }
-    let pf = crate::report::verify::preflight_known(src, &written.hashes())
+    copied += later.len();
+    // The source's check needs every hash: while export/ is copied, it takes the ones the
+    // source's seal records for its files ([`ExportCopy::finish`] checks them).
+    let copied_known = written.hashes();
+    let assumed: BTreeMap<String, String> = {
+        let sealed = sealed_hashes(src);
+        later_rels
+            .iter()
+            .filter_map(|r| Some((r.clone(), sealed.get(r)?.clone())))
+            .collect()
+    };
+    let mut known = copied_known.clone();
+    known.extend(assumed.clone());
+    let pf = crate::report::verify::preflight_known(src, &known)
         .map_err(|e| Failure::usage(e.to_string()))?;
     // Trusted timestamps vouch for the source as it was stamped: they carry over to the copy
     // only when the source still matches its seal.
@@ -319,11 +504,62 @@ fn copy_target(src: &Path, out: &Path) -> Result<Target, Failure> {
         "unverified": aside.iter().map(|r| format!("{UNVERIFIED}/{r}")).collect::<Vec<_>>(),
         "timestamps_left_out": timestamps_left_out,
     });
+    // Opened (which clears leftover temp files) before export/ is copied: from here on, the
+    // copy's own temp files are in the bundle until it finishes.
+    let rundir = RunDir::open(&dst)
+        .map_err(|e| Failure::usage(format!("{} is not a run directory: {e}", src.display())))?;
+    // export/ on a thread of its own, beside everything that follows until the seal.
+    let copying = (!later.is_empty()).then(|| {
+        let later = later.clone();
+        std::thread::spawn(move || {
+            let shas = fsutil::copy_private_many_on(&later, 1);
+            let to: Vec<PathBuf> = later.into_iter().map(|(_, to)| to).collect();
+            let synced = match shas.iter().all(Result::is_ok) {
+                true => fsutil::sync_files(&to),
+                false => Ok(()),
+            };
+            (shas, synced)
+        })
+    });
+    let export = copying.map(|copying| ExportCopy {
+        _reading: reading,
+        src: src.to_path_buf(),
+        rels: later_rels,
+        pairs: later,
+        copying,
+        known: copied_known,
+        assumed,
+        state: pf.state,
+        problems: pf.problems.clone(),
+    });
     Ok(Target {
         dir: dst,
         _lock: lock,
         first_entries: vec![Event::Copy(record)],
         copy_of: Some((name, pf.problems)),
         written,
+        export,
+        rundir: Some(rundir),
     })
+}
+
+/// Relative path → SHA-256 of the files the seal of `run_dir` lists (its manifest, else its
+/// `SHA256SUMS`); empty when it has no readable seal.
+fn sealed_hashes(run_dir: &Path) -> BTreeMap<String, String> {
+    use crate::report::manifest::{parse_sums_line, Manifest, MANIFEST_FILE, SUMS_FILE};
+    if let Some(m) = std::fs::read(run_dir.join(MANIFEST_FILE))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Manifest>(&b).ok())
+    {
+        return m.files.into_iter().map(|f| (f.path, f.sha256)).collect();
+    }
+    std::fs::read(run_dir.join(SUMS_FILE))
+        .map(|b| {
+            String::from_utf8_lossy(&b)
+                .lines()
+                .filter_map(parse_sums_line)
+                .map(|(h, p)| (p, h))
+                .collect()
+        })
+        .unwrap_or_default()
 }

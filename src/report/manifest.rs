@@ -267,6 +267,11 @@ impl Written {
         self.0.remove(rel)
     }
 
+    /// The SHA-256 recorded for `rel`, while `abs` is still the file that was written.
+    pub fn sha256_of(&self, rel: &str, abs: &Path) -> Option<String> {
+        self.still(rel, abs).map(|(_, sha)| sha)
+    }
+
     /// The hash recorded for `rel`, while `abs` is still the file that was written.
     fn still(&self, rel: &str, abs: &Path) -> Option<(u64, String)> {
         let w = self.0.get(rel)?;

@@ -334,15 +334,7 @@ fn a_bundle_analyze_reopened_and_left_unsealed_keeps_its_export_as_sealed() {
             .unwrap();
     }
     let export = dir.join("export").join("orders.json");
-    let original = std::fs::read(&export).unwrap();
-    let mut changed = original.clone();
-    let at = changed.iter().position(|b| b.is_ascii_digit()).unwrap();
-    changed[at] = if changed[at] == b'9' {
-        b'8'
-    } else {
-        changed[at] + 1
-    };
-    std::fs::write(&export, &changed).unwrap();
+    let original = change_a_digit(&export);
     let (code, _, err) = run(&["resume".as_ref(), d]);
     assert_eq!(code, Some(3), "{err}");
     assert!(err.contains("changed   export/orders.json"), "{err}");
@@ -361,6 +353,21 @@ fn a_bundle_analyze_reopened_and_left_unsealed_keeps_its_export_as_sealed() {
     let (code, out, err) = run(&["evidence".as_ref(), "verify".as_ref(), d]);
     assert_eq!(code, Some(0), "{out}\n{err}");
     assert_ne!(std::fs::read(dir.join("report.md")).unwrap(), b"# cut off");
+}
+
+/// Changes the first digit of the file at `path` (same size, still JSON); returns the bytes
+/// it had.
+fn change_a_digit(path: &Path) -> Vec<u8> {
+    let original = std::fs::read(path).unwrap();
+    let mut changed = original.clone();
+    let at = changed.iter().position(|b| b.is_ascii_digit()).unwrap();
+    changed[at] = if changed[at] == b'9' {
+        b'8'
+    } else {
+        changed[at] + 1
+    };
+    std::fs::write(path, &changed).unwrap();
+    original
 }
 
 /// Seals `dir` by hand, as a tool that does not check its journal would.
@@ -544,4 +551,103 @@ fn a_copy_seals_the_bot_log_bytes_it_holds_not_the_hash_the_source_recorded() {
     let copy = PathBuf::from(v["dir"].as_str().unwrap());
     let (code, out, _) = run(&["evidence".as_ref(), "verify".as_ref(), copy.as_os_str()]);
     assert_eq!(code, Some(0), "the copy verifies:\n{out}");
+}
+
+/// The new bundles `respond analyze --out re` made under `re`.
+fn bundles_in(re: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(re)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect()
+}
+
+/// `export/` is copied beside the analysis, and the source's check waits for its hashes: an
+/// export file changed after the seal is still a source mismatch, in the copy's journal entry,
+/// its JSON summary and its report's notes, exactly once, and the copy verifies.
+#[test]
+fn a_changed_export_file_is_a_source_mismatch_of_a_copy() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = drill(t.path());
+    let export = dir.join("export").join("orders.json");
+    change_a_digit(&export);
+    let bytes = std::fs::read(&export).unwrap();
+    let before = snapshot(&dir, false);
+    let re = t.path().join("re");
+    let (code, out, err) = run(&[
+        "--json".as_ref(),
+        "analyze".as_ref(),
+        dir.as_os_str(),
+        "--out".as_ref(),
+        re.as_os_str(),
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let mismatches = v["source_mismatches"].as_array().unwrap();
+    assert!(
+        mismatches.iter().any(|m| m
+            .as_str()
+            .unwrap()
+            .starts_with("changed   export/orders.json")),
+        "{v}"
+    );
+    let copy = PathBuf::from(v["dir"].as_str().unwrap());
+    assert_eq!(bundles_in(&re), vec![copy.clone()], "one new bundle");
+    let journal = std::fs::read_to_string(copy.join("journal.jsonl")).unwrap();
+    let copies: Vec<&str> = journal
+        .lines()
+        .filter(|l| l.contains(r#""event":"copy""#))
+        .collect();
+    assert_eq!(copies.len(), 1, "{journal}");
+    assert!(
+        copies[0].contains("export/orders.json")
+            && copies[0].contains(r#""source_verified":false"#)
+    );
+    let report = std::fs::read_to_string(copy.join("report.md")).unwrap();
+    assert!(
+        report.contains("did NOT match its seal") && report.contains("export/orders.json"),
+        "the report says which files did not match"
+    );
+    assert_eq!(
+        std::fs::read(copy.join("export/orders.json")).unwrap(),
+        bytes
+    );
+    let (code, out, _) = run(&["evidence".as_ref(), "verify".as_ref(), copy.as_os_str()]);
+    assert_eq!(code, Some(0), "the copy verifies:\n{out}");
+    assert!(snapshot(&dir, false) == before, "the source is only read");
+}
+
+/// An export file that cannot be copied (here: larger than the process may write) fails the
+/// analysis, naming it, and leaves no sealed bundle behind.
+#[test]
+fn an_export_file_that_cannot_be_copied_leaves_no_sealed_bundle() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = drill(t.path());
+    let export = dir.join("export").join("orders.json");
+    let mut bytes = std::fs::read(&export).unwrap();
+    bytes.resize(bytes.len() + (8 << 20), b' ');
+    std::fs::write(&export, &bytes).unwrap();
+    let re = t.path().join("re");
+    // A file-size limit of 2 or 4 MiB (512- or 1024-byte blocks), writes past it refused.
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(r#"trap '' XFSZ; ulimit -f 4096; exec "$@""#)
+        .arg("sh")
+        .arg(crate::support::respond::BIN)
+        .arg("analyze")
+        .arg(&dir)
+        .arg("--out")
+        .arg(&re)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("export/orders.json"), "{err}");
+    for b in bundles_in(&re) {
+        for seal in ["SHA256SUMS", "manifest.json"] {
+            assert!(!b.join(seal).exists(), "{} was sealed", b.display());
+        }
+        let (code, _, _) = run(&["evidence".as_ref(), "verify".as_ref(), b.as_os_str()]);
+        assert_ne!(code, Some(0));
+    }
 }

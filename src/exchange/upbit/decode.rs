@@ -143,6 +143,30 @@ mod tests {
         assert_eq!(input.key_masked, "abcd...wxyz");
     }
 
+    /// A hash the writer vouches for (it hashed the bytes as it wrote them) stands only while
+    /// the body is the file written: a body replaced since is hashed again and named.
+    #[test]
+    fn a_vouched_hash_stands_only_for_the_file_as_written() {
+        use crate::report::manifest::Written;
+        let t = tempfile::tempdir().unwrap();
+        let rd = RunDir::create(&t.path().join("run")).unwrap();
+        let p = rec(&rd, "GET", "/v1/orders/open", 200, "[]");
+        let abs = rd.path().join(&p.raw_file);
+        let mut vouched = Written::default();
+        vouched
+            .add(&p.raw_file, &abs, p.raw_sha256.clone())
+            .unwrap();
+        let (desc, opts) = (&super::super::DESCRIPTOR, RebuildOptions::default());
+        let again = |v: &Written| crate::exchange::replay::rebuild_with(desc, rd.path(), opts, v);
+        assert!(again(&vouched).is_ok());
+        // Replaced by a new file of the same size.
+        let new = abs.with_extension("new");
+        std::fs::write(&new, b"{}").unwrap();
+        std::fs::rename(&new, &abs).unwrap();
+        let e = again(&vouched).unwrap_err().to_string();
+        assert!(e.contains(&p.raw_file) && e.contains("SHA-256"), "{e}");
+    }
+
     #[test]
     fn a_modified_body_is_named() {
         let t = tempfile::tempdir().unwrap();
