@@ -43,7 +43,9 @@ const UNVERIFIED: &str = "unverified";
 /// Where the analysis writes, and what it journals before anything else.
 struct Target {
     dir: PathBuf,
-    _lock: RunLock,
+    /// Taken out before the analysis: held until the export copy is finished and any
+    /// discarded bundle removed.
+    lock: Option<RunLock>,
     first_entries: Vec<Event>,
     /// For a copy: the source's name and its mismatches.
     copy_of: Option<(String, Vec<String>)>,
@@ -168,7 +170,7 @@ async fn analyze_once(
             let pf = session::check_before_writing(&src, "analyze")?;
             Target {
                 dir: src.clone(),
-                _lock: lock,
+                lock: Some(lock),
                 first_entries: session::reopen_entry(&pf, "analyze")
                     .map(Event::Reopen)
                     .into_iter()
@@ -184,29 +186,48 @@ async fn analyze_once(
     let mut export = None;
     let mut target = target;
     std::mem::swap(&mut export, &mut target.export);
+    // The bundle stays locked until its export copy is finished and any discarded copy removed.
+    let _lock = target.lock.take();
     let dir = target.dir.clone();
     let analyzed = analyze_into(args, target, desc, parsed, thresholds, excel).await;
     let (target, inv, summary, written) = match export {
         None => analyzed?,
         Some(export) => {
-            // A file that could not be copied is the error, as when it is copied first.
+            let remove = || {
+                std::fs::remove_dir_all(&dir)
+                    .map_err(|e| Failure::run(format!("removing {}: {e}", dir.display())))
+            };
+            // A file that could not be copied is the error, as when it is copied first; the
+            // new bundle, its copy unfinished, is removed.
             let mut scratch = Written::default();
-            let held = match analyzed {
+            let finished = match analyzed {
                 Ok((target, inv, summary, mut written)) => export
                     .finish(&dir, &mut written)
-                    .map(|held| held.then_some((target, inv, summary, written))),
+                    .map(|held| Ok(held.then_some((target, inv, summary, written)))),
                 // An error after a check that no longer holds: the analysis without overlap
                 // meets it again, with the journal of the right check.
-                Err(e) => match export.finish(&dir, &mut scratch)? {
-                    true => Err(e),
-                    false => Ok(None),
-                },
+                Err(e) => {
+                    export
+                        .finish(&dir, &mut scratch)
+                        .map(|held| if held { Err(e) } else { Ok(None) })
+                }
             };
-            match held? {
-                Some(done) => done,
+            let held = match finished {
+                Ok(analysis) => analysis?,
+                Err(e) => {
+                    remove()?;
+                    return Err(e);
+                }
+            };
+            match held {
+                Some(done) => {
+                    let marker = dir.join(crate::report::verify::COPY_UNFINISHED);
+                    std::fs::remove_file(&marker)
+                        .map_err(|e| Failure::run(format!("removing {}: {e}", marker.display())))?;
+                    done
+                }
                 None => {
-                    std::fs::remove_dir_all(&dir)
-                        .map_err(|e| Failure::run(format!("removing {}: {e}", dir.display())))?;
+                    remove()?;
                     return Ok(None);
                 }
             }
@@ -383,6 +404,7 @@ fn copy_target(src: &Path, out: &Path, overlap: bool) -> Result<Target, Failure>
         if outside_seal(&f.rel, &f.kind)
             || f.kind != FoundKind::File
             || f.rel == journal::FILE_NAME
+            || f.rel == crate::report::verify::COPY_UNFINISHED
             || rundir::is_temp_name(base)
         {
             continue;
@@ -485,6 +507,16 @@ fn copy_target(src: &Path, out: &Path, overlap: bool) -> Result<Target, Failure>
         }
     }
     fsutil::sync_files(&to_sync).map_err(|e| io(&dst, e))?;
+    // Until export/ is copied and checked, the bundle is marked unfinished (before its journal
+    // exists): left by a crash, nothing takes it for a run.
+    if !later.is_empty() {
+        let marker = dst.join(crate::report::verify::COPY_UNFINISHED);
+        fsutil::write_private(
+            &marker,
+            b"analyze --out did not finish copying export/ into this bundle: delete it\n",
+        )
+        .map_err(|e| io(&marker, e))?;
+    }
     fsutil::write_private(&dst.join(journal::FILE_NAME), &journal_bytes[..kept_bytes])
         .map_err(|e| io(&src_journal, e))?;
     let set_aside = journal_bytes.len() - kept_bytes;
@@ -534,7 +566,7 @@ fn copy_target(src: &Path, out: &Path, overlap: bool) -> Result<Target, Failure>
     });
     Ok(Target {
         dir: dst,
-        _lock: lock,
+        lock: Some(lock),
         first_entries: vec![Event::Copy(record)],
         copy_of: Some((name, pf.problems)),
         written,
