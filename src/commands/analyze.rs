@@ -576,16 +576,19 @@ fn copy_target(src: &Path, out: &Path, overlap: bool) -> Result<Target, Failure>
 }
 
 /// Relative path → SHA-256 of the files the seal of `run_dir` lists (its manifest, else its
-/// `SHA256SUMS`); empty when it has no readable seal.
+/// `SHA256SUMS`); empty when it has no readable seal. Read as the check reads them: a seal
+/// file that is not a regular file (a symlink, a FIFO, a device) is never opened.
 fn sealed_hashes(run_dir: &Path) -> BTreeMap<String, String> {
     use crate::report::manifest::{parse_sums_line, Manifest, MANIFEST_FILE, SUMS_FILE};
-    if let Some(m) = std::fs::read(run_dir.join(MANIFEST_FILE))
-        .ok()
+    use crate::report::verify::read_seal_file;
+    // The check itself reports what is wrong with them.
+    let mut ignored = Vec::new();
+    if let Some(m) = read_seal_file(&run_dir.join(MANIFEST_FILE), &mut ignored)
         .and_then(|b| serde_json::from_slice::<Manifest>(&b).ok())
     {
         return m.files.into_iter().map(|f| (f.path, f.sha256)).collect();
     }
-    std::fs::read(run_dir.join(SUMS_FILE))
+    read_seal_file(&run_dir.join(SUMS_FILE), &mut ignored)
         .map(|b| {
             String::from_utf8_lossy(&b)
                 .lines()

@@ -414,7 +414,7 @@ impl Preflight {
 pub const COPY_UNFINISHED: &str = "COPY-UNFINISHED";
 
 /// Reads a seal file that must be a regular file; `None` when absent.
-fn read_seal_file(path: &Path, problems: &mut Vec<String>) -> Option<Vec<u8>> {
+pub(crate) fn read_seal_file(path: &Path, problems: &mut Vec<String>) -> Option<Vec<u8>> {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
