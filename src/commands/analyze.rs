@@ -19,7 +19,9 @@
 //! files; before anything is sealed the copy is finished and checked against them. A file
 //! that differs and changes the check's outcome discards the new bundle and analyzes the
 //! source again with every file copied first, so the journal, notes and reports are always
-//! those of the check with the bytes copied.
+//! those of the check with the bytes copied. Until that check, the new bundle holds
+//! [`crate::report::verify::COPY_UNFINISHED`] (written before its journal): a copy cut short
+//! is never taken for a run, and one whose export files could not be copied is removed.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
