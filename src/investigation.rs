@@ -52,9 +52,13 @@ pub(crate) fn read_records(run_dir: &Path) -> Result<Vec<BotLogRecord>, String> 
 /// that parse instead of reading a million rows three times. A log is reused only for bytes
 /// with its SHA-256, parsed the same way; anything else is parsed again. The copies
 /// [`import_bot_logs`] made of such bytes (hashed as they were copied) are remembered, so the
-/// analysis takes their parse without reading and hashing them once more.
+/// analysis takes their parse without reading and hashing them once more, while each copy is
+/// still the file written (same inode, size and modification time).
 #[derive(Default)]
-pub struct ParsedLogs(Vec<(BotLog, bool)>, std::sync::Mutex<Vec<(String, String)>>);
+pub struct ParsedLogs(
+    Vec<(BotLog, bool)>,
+    std::sync::Mutex<crate::report::manifest::Written>,
+);
 
 impl ParsedLogs {
     /// Logs parsed with row policy `skip_bad_rows`.
@@ -65,23 +69,22 @@ impl ParsedLogs {
         )
     }
 
-    /// Remembers that this process copied bytes with `sha256` to `bundle_path`.
-    fn copied(&self, bundle_path: &str, sha256: &str) {
-        self.1
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push((bundle_path.to_string(), sha256.to_string()));
+    /// Remembers that this process copied bytes with `sha256` to `bundle_path` (at `abs`).
+    fn copied(&self, bundle_path: &str, abs: &Path, sha256: &str) {
+        let mut copies = self.1.lock().unwrap_or_else(|e| e.into_inner());
+        // A copy that cannot be stamped is simply read again.
+        if copies.add(bundle_path, abs, sha256.to_string()).is_err() {
+            copies.forget(bundle_path);
+        }
     }
 
-    /// The SHA-256 of the bytes this process copied to `bundle_path`, if it did.
-    fn copy_at(&self, bundle_path: &str) -> Option<String> {
+    /// The SHA-256 of the bytes this process copied to `bundle_path`, if it did and `abs` is
+    /// still the file it wrote.
+    fn copy_at(&self, bundle_path: &str, abs: &Path) -> Option<String> {
         self.1
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .rev()
-            .find(|(p, _)| p == bundle_path)
-            .map(|(_, sha)| sha.clone())
+            .sha256_of(bundle_path, abs)
     }
 
     fn position(
@@ -144,7 +147,9 @@ pub fn import_bot_logs(
             analysis::import::copy_in(path, index, rundir).map_err(|e| e.to_string())?;
         let record = match parsed.position(&sha256, forced, skip_bad_rows) {
             Some(at) => {
-                parsed.copied(&bundle_path, &sha256);
+                if let Ok(abs) = crate::fsutil::safe_join(rundir.path(), &bundle_path) {
+                    parsed.copied(&bundle_path, &abs, &sha256);
+                }
                 let mut log = BotLogRecord::of(path, &parsed.0[at].0, skip_bad_rows);
                 log.bundle_path = bundle_path;
                 log
@@ -283,7 +288,7 @@ fn load_bot_logs_with(
         let copy =
             crate::fsutil::safe_join(run_dir, &rec.bundle_path).map_err(|e| e.to_string())?;
         // A copy this process made and hashed: its parse is taken without reading it again.
-        let copied = parsed.copy_at(&rec.bundle_path);
+        let copied = parsed.copy_at(&rec.bundle_path, &copy);
         if let Some(mut log) =
             copied.and_then(|sha| parsed.take(&sha, Some(rec.format), rec.skip_bad_rows, i))
         {
@@ -1120,10 +1125,12 @@ mod tests {
     }
 
     /// A log `respond analyze` parsed, then copied into the bundle with the same hash, is
-    /// analyzed from that parse: its copy is not read (nor hashed) a third time. A copy this
-    /// process did not make is read and parsed.
+    /// analyzed from that parse while its copy is still the file written (same inode, size and
+    /// modification time): its copy is not read (nor hashed) a third time. A copy changed
+    /// since, or one this process did not make, is read and parsed.
     #[test]
     fn a_copy_made_of_parsed_bytes_is_not_read_again() {
+        use std::io::Write;
         let t = tempfile::tempdir().unwrap();
         let src = t.path().join("bot.csv");
         std::fs::write(
@@ -1133,22 +1140,51 @@ mod tests {
         .unwrap();
         let desc = registry::all()[0];
         let bytes = std::fs::read(&src).unwrap();
-        let log = analysis::import::parse_bytes(desc, &src, &src, &bytes, None, false, 0).unwrap();
-        let parsed = ParsedLogs::new(vec![log], false);
-        let rundir = RunDir::create(&t.path().join("run")).unwrap();
-        let (records, before) =
-            import_bot_logs(desc, &rundir, &[src], None, false, false, &parsed).unwrap();
-        assert_eq!((records.len(), before), (1, 0));
-        // Gone from disk: only a read would notice.
-        std::fs::remove_file(rundir.path().join(&records[0].bundle_path)).unwrap();
-        let mut parsed = parsed;
-        let logs = load_bot_logs_with(desc, rundir.path(), &mut parsed).unwrap();
-        assert_eq!(logs.len(), 1);
-        assert_eq!(logs[0].entries[0].order_id.as_deref(), Some("A-1"));
-        assert_eq!(logs[0].bundle_path, records[0].bundle_path);
-        // Without the parse, the copy is read: a missing one is an error.
-        let e = load_bot_logs(desc, rundir.path()).unwrap_err();
-        assert!(e.contains(&records[0].bundle_path), "{e}");
+        let other = String::from_utf8(bytes.clone())
+            .unwrap()
+            .replace("A-1", "B-2");
+        for (n, unchanged) in [(0, true), (1, false)] {
+            let log =
+                analysis::import::parse_bytes(desc, &src, &src, &bytes, None, false, 0).unwrap();
+            let parsed = ParsedLogs::new(vec![log], false);
+            let rundir = RunDir::create(&t.path().join(format!("run{n}"))).unwrap();
+            let (records, before) = import_bot_logs(
+                desc,
+                &rundir,
+                std::slice::from_ref(&src),
+                None,
+                false,
+                false,
+                &parsed,
+            )
+            .unwrap();
+            assert_eq!((records.len(), before), (1, 0));
+            // Other bytes of the same size in the same file: only a read notices, unless the
+            // modification time moved.
+            let copy = rundir.path().join(&records[0].bundle_path);
+            let mtime = std::fs::metadata(&copy).unwrap().modified().unwrap();
+            let mut perms = std::fs::metadata(&copy).unwrap().permissions();
+            #[allow(clippy::permissions_set_readonly_false)]
+            perms.set_readonly(false);
+            std::fs::set_permissions(&copy, perms).unwrap();
+            let mut f = std::fs::OpenOptions::new().write(true).open(&copy).unwrap();
+            f.write_all(other.as_bytes()).unwrap();
+            let when = match unchanged {
+                true => mtime,
+                false => mtime + std::time::Duration::from_secs(1),
+            };
+            f.set_modified(when).unwrap();
+            drop(f);
+            let mut parsed = parsed;
+            let logs = load_bot_logs_with(desc, rundir.path(), &mut parsed).unwrap();
+            assert_eq!(logs.len(), 1);
+            let want = if unchanged { "A-1" } else { "B-2" };
+            assert_eq!(logs[0].entries[0].order_id.as_deref(), Some(want));
+            assert_eq!(logs[0].bundle_path, records[0].bundle_path);
+            // Without the parse, the copy is read.
+            let logs = load_bot_logs(desc, rundir.path()).unwrap();
+            assert_eq!(logs[0].entries[0].order_id.as_deref(), Some("B-2"));
+        }
     }
 
     #[test]

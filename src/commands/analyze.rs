@@ -19,7 +19,9 @@
 //! files; before anything is sealed the copy is finished and checked against them. A file
 //! that differs and changes the check's outcome discards the new bundle and analyzes the
 //! source again with every file copied first, so the journal, notes and reports are always
-//! those of the check with the bytes copied.
+//! those of the check with the bytes copied. Until that check, the new bundle holds
+//! [`crate::report::verify::COPY_UNFINISHED`] (written before its journal): a copy cut short
+//! is never taken for a run, and one whose export files could not be copied is removed.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -43,7 +45,9 @@ const UNVERIFIED: &str = "unverified";
 /// Where the analysis writes, and what it journals before anything else.
 struct Target {
     dir: PathBuf,
-    _lock: RunLock,
+    /// Taken out before the analysis: held until the export copy is finished and any
+    /// discarded bundle removed.
+    lock: Option<RunLock>,
     first_entries: Vec<Event>,
     /// For a copy: the source's name and its mismatches.
     copy_of: Option<(String, Vec<String>)>,
@@ -102,7 +106,8 @@ impl ExportCopy {
         for ((rel, (from, to)), sha) in self.rels.iter().zip(&self.pairs).zip(shas) {
             let sha = sha.map_err(|e| io(from, e))?;
             written.add(rel, to, sha.clone()).map_err(|e| io(to, e))?;
-            same &= self.assumed.get(rel).map_or(true, |a| *a == sha);
+            // A file the check took no hash for (the seal does not list it) is checked again.
+            same &= self.assumed.get(rel).is_some_and(|a| *a == sha);
             known.insert(rel.clone(), sha);
         }
         synced.map_err(|e| io(dst, e))?;
@@ -168,7 +173,7 @@ async fn analyze_once(
             let pf = session::check_before_writing(&src, "analyze")?;
             Target {
                 dir: src.clone(),
-                _lock: lock,
+                lock: Some(lock),
                 first_entries: session::reopen_entry(&pf, "analyze")
                     .map(Event::Reopen)
                     .into_iter()
@@ -184,29 +189,48 @@ async fn analyze_once(
     let mut export = None;
     let mut target = target;
     std::mem::swap(&mut export, &mut target.export);
+    // The bundle stays locked until its export copy is finished and any discarded copy removed.
+    let _lock = target.lock.take();
     let dir = target.dir.clone();
     let analyzed = analyze_into(args, target, desc, parsed, thresholds, excel).await;
     let (target, inv, summary, written) = match export {
         None => analyzed?,
         Some(export) => {
-            // A file that could not be copied is the error, as when it is copied first.
+            let remove = || {
+                std::fs::remove_dir_all(&dir)
+                    .map_err(|e| Failure::run(format!("removing {}: {e}", dir.display())))
+            };
+            // A file that could not be copied is the error, as when it is copied first; the
+            // new bundle, its copy unfinished, is removed.
             let mut scratch = Written::default();
-            let held = match analyzed {
+            let finished = match analyzed {
                 Ok((target, inv, summary, mut written)) => export
                     .finish(&dir, &mut written)
-                    .map(|held| held.then_some((target, inv, summary, written))),
+                    .map(|held| Ok(held.then_some((target, inv, summary, written)))),
                 // An error after a check that no longer holds: the analysis without overlap
                 // meets it again, with the journal of the right check.
-                Err(e) => match export.finish(&dir, &mut scratch)? {
-                    true => Err(e),
-                    false => Ok(None),
-                },
+                Err(e) => {
+                    export
+                        .finish(&dir, &mut scratch)
+                        .map(|held| if held { Err(e) } else { Ok(None) })
+                }
             };
-            match held? {
-                Some(done) => done,
+            let held = match finished {
+                Ok(analysis) => analysis?,
+                Err(e) => {
+                    remove()?;
+                    return Err(e);
+                }
+            };
+            match held {
+                Some(done) => {
+                    let marker = dir.join(crate::report::verify::COPY_UNFINISHED);
+                    std::fs::remove_file(&marker)
+                        .map_err(|e| Failure::run(format!("removing {}: {e}", marker.display())))?;
+                    done
+                }
                 None => {
-                    std::fs::remove_dir_all(&dir)
-                        .map_err(|e| Failure::run(format!("removing {}: {e}", dir.display())))?;
+                    remove()?;
                     return Ok(None);
                 }
             }
@@ -383,6 +407,7 @@ fn copy_target(src: &Path, out: &Path, overlap: bool) -> Result<Target, Failure>
         if outside_seal(&f.rel, &f.kind)
             || f.kind != FoundKind::File
             || f.rel == journal::FILE_NAME
+            || f.rel == crate::report::verify::COPY_UNFINISHED
             || rundir::is_temp_name(base)
         {
             continue;
@@ -485,6 +510,16 @@ fn copy_target(src: &Path, out: &Path, overlap: bool) -> Result<Target, Failure>
         }
     }
     fsutil::sync_files(&to_sync).map_err(|e| io(&dst, e))?;
+    // Until export/ is copied and checked, the bundle is marked unfinished (before its journal
+    // exists): left by a crash, nothing takes it for a run.
+    if !later.is_empty() {
+        let marker = dst.join(crate::report::verify::COPY_UNFINISHED);
+        fsutil::write_private(
+            &marker,
+            b"analyze --out did not finish copying export/ into this bundle: delete it\n",
+        )
+        .map_err(|e| io(&marker, e))?;
+    }
     fsutil::write_private(&dst.join(journal::FILE_NAME), &journal_bytes[..kept_bytes])
         .map_err(|e| io(&src_journal, e))?;
     let set_aside = journal_bytes.len() - kept_bytes;
@@ -534,7 +569,7 @@ fn copy_target(src: &Path, out: &Path, overlap: bool) -> Result<Target, Failure>
     });
     Ok(Target {
         dir: dst,
-        _lock: lock,
+        lock: Some(lock),
         first_entries: vec![Event::Copy(record)],
         copy_of: Some((name, pf.problems)),
         written,
@@ -544,16 +579,19 @@ fn copy_target(src: &Path, out: &Path, overlap: bool) -> Result<Target, Failure>
 }
 
 /// Relative path → SHA-256 of the files the seal of `run_dir` lists (its manifest, else its
-/// `SHA256SUMS`); empty when it has no readable seal.
+/// `SHA256SUMS`); empty when it has no readable seal. Read as the check reads them: a seal
+/// file that is not a regular file (a symlink, a FIFO, a device) is never opened.
 fn sealed_hashes(run_dir: &Path) -> BTreeMap<String, String> {
     use crate::report::manifest::{parse_sums_line, Manifest, MANIFEST_FILE, SUMS_FILE};
-    if let Some(m) = std::fs::read(run_dir.join(MANIFEST_FILE))
-        .ok()
+    use crate::report::verify::read_seal_file;
+    // The check itself reports what is wrong with them.
+    let mut ignored = Vec::new();
+    if let Some(m) = read_seal_file(&run_dir.join(MANIFEST_FILE), &mut ignored)
         .and_then(|b| serde_json::from_slice::<Manifest>(&b).ok())
     {
         return m.files.into_iter().map(|f| (f.path, f.sha256)).collect();
     }
-    std::fs::read(run_dir.join(SUMS_FILE))
+    read_seal_file(&run_dir.join(SUMS_FILE), &mut ignored)
         .map(|b| {
             String::from_utf8_lossy(&b)
                 .lines()

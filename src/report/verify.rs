@@ -18,6 +18,8 @@
 //! still hold every raw response and bot log the seal covered, unchanged; a bundle never
 //! sealed (an interrupted run) must have a journal that verifies (a torn last line aside) and
 //! raw responses that match their sidecars. Any problem means: write nothing, exit 3.
+//! A bundle never sealed that still holds [`COPY_UNFINISHED`] (a copy by `analyze --out`
+//! whose `export/` was not finished and checked) is refused the same way.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -406,8 +408,13 @@ impl Preflight {
     }
 }
 
+/// Written by `analyze --out` into its new bundle before its journal, removed once the copy
+/// of `export/` is finished and checked: a bundle never sealed that holds it is an unfinished
+/// copy, never a run to write into.
+pub const COPY_UNFINISHED: &str = "COPY-UNFINISHED";
+
 /// Reads a seal file that must be a regular file; `None` when absent.
-fn read_seal_file(path: &Path, problems: &mut Vec<String>) -> Option<Vec<u8>> {
+pub(crate) fn read_seal_file(path: &Path, problems: &mut Vec<String>) -> Option<Vec<u8>> {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -515,6 +522,11 @@ pub fn preflight_known(
         torn_bytes,
     };
     if sums.is_none() && manifest.is_none() {
+        if std::fs::symlink_metadata(run_dir.join(COPY_UNFINISHED)).is_ok() {
+            problems.push(format!(
+                "copy      {COPY_UNFINISHED}: the copy into this bundle was not finished"
+            ));
+        }
         problems.extend(
             check_raw(run_dir, known)?
                 .into_iter()
