@@ -160,7 +160,12 @@ fn main() {
     // The bundle, as the export writes it, and the bot's log.
     let t = Instant::now();
     let (run_dir, stored) = if let Some(run) = reused {
-        (run, 0)
+        // A kept bundle: its orders are the bot log's rows (the log is made of the same orders).
+        let rows = std::fs::read(home.join("bot.csv"))
+            .map(|b| b.iter().filter(|&&c| c == b'\n').count().saturating_sub(1))
+            .unwrap_or(0);
+        println!("bundle: reused from {}", home.display());
+        (run, rows as u64)
     } else {
         std::fs::create_dir_all(&home).unwrap();
         rt.block_on(async {
