@@ -81,19 +81,22 @@ struct ExportCopy {
     problems: Vec<String>,
 }
 
+/// A file that could not be copied into the new bundle `dst`.
+fn copy_failure(dst: &Path, what: &Path, e: std::io::Error) -> Failure {
+    Failure::run(format!(
+        "copying into {}: {}: {e}",
+        dst.display(),
+        what.display()
+    ))
+}
+
 impl ExportCopy {
     /// Waits for the copy, records each file's hash in `written` and syncs the files. `true`
     /// when the source's check with the hashes of the bytes copied comes out as it did with
     /// the assumed ones (so everything written since stands). A file that could not be copied
     /// is the error.
     fn finish(self, dst: &Path, written: &mut Written) -> Result<bool, Failure> {
-        let io = |what: &Path, e: std::io::Error| {
-            Failure::run(format!(
-                "copying into {}: {}: {e}",
-                dst.display(),
-                what.display()
-            ))
-        };
+        let io = |what: &Path, e| copy_failure(dst, what, e);
         let (shas, synced) = self.copying.join().unwrap_or_else(|_| {
             let panicked = || std::io::Error::other("a copy thread panicked");
             (
@@ -385,13 +388,7 @@ fn copy_target(src: &Path, out: &Path, overlap: bool) -> Result<Target, Failure>
         ))
     })?;
     let lock = session::lock_run(&dst)?;
-    let io = |what: &Path, e: std::io::Error| {
-        Failure::run(format!(
-            "copying into {}: {}: {e}",
-            dst.display(),
-            what.display()
-        ))
-    };
+    let io = |what: &Path, e| copy_failure(&dst, what, e);
     let mut copied = 0usize;
     // Every file is read once: copied, and hashed as it is copied. The source is checked
     // against its seal with those hashes (of the bytes copied, under the shared lock), and the
