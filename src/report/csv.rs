@@ -335,38 +335,15 @@ impl Records {
 /// Appends `t` as [`ts`] writes it (`2026-11-20T14:03:07.120Z`) when it is in the years
 /// 0–9999 and not a leap second; false (nothing appended) otherwise.
 fn push_ts(buf: &mut Vec<u8>, t: DateTime<Utc>) -> bool {
-    use chrono::{Datelike, Timelike};
-    let n = t.naive_utc();
-    let year = n.year();
-    let nanos = n.nanosecond();
-    if !(0..=9999).contains(&year) || nanos >= 1_000_000_000 {
-        return false;
+    // Milliseconds are the first three digits of the microseconds.
+    match crate::time::date_time_micros(t.timestamp(), t.timestamp_subsec_nanos()) {
+        Some(b) => {
+            buf.extend_from_slice(&b[..23]);
+            buf.push(b'Z');
+            true
+        }
+        None => false,
     }
-    let two = |buf: &mut Vec<u8>, v: u32| {
-        buf.extend_from_slice(&[b'0' + (v / 10) as u8, b'0' + (v % 10) as u8])
-    };
-    let y = year as u32;
-    two(buf, y / 100);
-    two(buf, y % 100);
-    buf.push(b'-');
-    two(buf, n.month());
-    buf.push(b'-');
-    two(buf, n.day());
-    buf.push(b'T');
-    two(buf, n.hour());
-    buf.push(b':');
-    two(buf, n.minute());
-    buf.push(b':');
-    two(buf, n.second());
-    let ms = nanos / 1_000_000;
-    buf.extend_from_slice(&[
-        b'.',
-        b'0' + (ms / 100) as u8,
-        b'0' + (ms / 10 % 10) as u8,
-        b'0' + (ms % 10) as u8,
-        b'Z',
-    ]);
-    true
 }
 
 /// Writes rows to a sink; text cells are neutralised, numeric ones written as they are.

@@ -10,6 +10,8 @@ use std::fmt::Write as _;
 
 use rust_decimal::Decimal;
 
+pub use crate::time::date_time_micros;
+
 /// `,"name":`: a member's key as one static string ([`Obj`] drops the comma for the first).
 macro_rules! key {
     ($k:literal) => {
@@ -147,49 +149,6 @@ fn scaled(buf: &mut [u8; 64], mut m: u64, scale: usize, negative: bool) -> usize
         buf[i] = b'-';
     }
     i
-}
-
-/// The proleptic Gregorian (year, month, day) of a day number counted from 1970-01-01
-/// (H. Hinnant's `civil_from_days`).
-pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = (if mp < 10 { mp + 3 } else { mp - 9 }) as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
-/// `YYYY-MM-DDTHH:MM:SS.ffffff` for `secs` seconds (and `nanos`) after 1970-01-01 in the
-/// proleptic Gregorian calendar, digits written by hand; None for years outside 0..=9999
-/// and leap seconds (callers then use chrono).
-pub fn date_time_micros(secs: i64, nanos: u32) -> Option<[u8; 26]> {
-    let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
-    if !(0..=9999).contains(&y) || nanos >= 1_000_000_000 {
-        return None;
-    }
-    let sod = secs.rem_euclid(86_400) as u32;
-    let us = nanos / 1000;
-    let mut b = *b"0000-00-00T00:00:00.000000";
-    let mut two = |at: usize, n: u32| {
-        b[at] = b'0' + (n / 10) as u8;
-        b[at + 1] = b'0' + (n % 10) as u8;
-    };
-    two(0, (y / 100) as u32);
-    two(2, (y % 100) as u32);
-    two(5, mo);
-    two(8, d);
-    two(11, sod / 3600);
-    two(14, sod / 60 % 60);
-    two(17, sod % 60);
-    two(20, us / 10_000);
-    two(22, us / 100 % 100);
-    two(24, us % 100);
-    Some(b)
 }
 
 /// Appends `t` as RFC 3339 in UTC with microseconds (`2026-11-20T18:30:00.123456Z`, what
