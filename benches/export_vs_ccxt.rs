@@ -7,7 +7,8 @@
 //! days, so each client's memory is measured apart from the stored orders. Then, one after
 //! the other against that mock:
 //! - respond: `exchange.export_history` of the last seven days (closed orders only, the same
-//!   playbook and call `benches/export.rs` uses), in this process; its peak RSS is this
+//!   playbook and call `benches/export.rs` uses), in this process, whose allocator is set up
+//!   as the `respond` binary sets its own (`respond::memory`); its peak RSS is this
 //!   process's high-water mark, reset just before (`/proc/self/clear_refs`);
 //! - ccxt: `upbit.fetch_closed_orders` and then `fetch_canceled_orders` (Upbit's closed list is
 //!   `done` and `cancel`; ccxt asks one state per call), 1,000 a page, each paging backwards
@@ -240,6 +241,8 @@ async fn compare(orders: usize, py: Option<&Path>) {
 }
 
 fn main() {
+    // respond's export runs in this process: its allocator set up as `respond` sets its own.
+    respond::memory::fix_mmap_threshold();
     let sizes: Vec<usize> = std::env::var("EXPORT_BENCH_ORDERS")
         .ok()
         .map(|s| s.split(',').filter_map(|x| x.trim().parse().ok()).collect())

@@ -13,7 +13,8 @@
 //! - [`investigation`] rebuilds a run's data from its raw responses and analyzes it;
 //!   [`analysis`] diffs history against bot logs and runs the detection rules; [`report`]
 //!   writes the evidence bundle and verifies it; [`rundir`] owns the bundle directory.
-//! - [`secret`] keeps credentials out of every byte the tool writes; [`time`] formats times.
+//! - [`secret`] keeps credentials out of every byte the tool writes; [`time`] formats times;
+//!   [`memory`] sets the allocator up so long runs stay flat in memory.
 
 pub mod analysis;
 pub mod cli;
@@ -26,6 +27,7 @@ pub mod exit;
 pub mod fsutil;
 pub mod incident;
 pub mod investigation;
+pub mod memory;
 pub mod mock;
 pub mod output;
 pub mod playbook;
@@ -40,6 +42,9 @@ use std::process::ExitCode;
 
 /// Runs one parsed command line and returns the process exit code.
 pub fn run(cli: cli::Cli) -> ExitCode {
+    if memory::streams(&cli.command) {
+        memory::fix_mmap_threshold();
+    }
     let printer = output::Printer::from_args(&cli.global);
     printer.init_tracing(cli.global.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
