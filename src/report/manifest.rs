@@ -23,6 +23,10 @@ use crate::report::ReportError;
 
 pub const SUMS_FILE: &str = "SHA256SUMS";
 pub const MANIFEST_FILE: &str = "manifest.json";
+/// The largest seal file (`SHA256SUMS`, `manifest.json`) read: far past any bundle's (a
+/// million orders' bundle lists ~3,000 files in ~0.5 MiB of manifest), so a planted huge
+/// file is named as too large instead of being read into memory.
+pub const SEAL_FILE_MAX: u64 = 256 << 20;
 
 /// `manifest.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -29,7 +29,8 @@ use serde::Serialize;
 use crate::engine::journal::{self, Entry};
 use crate::fsutil;
 use crate::report::manifest::{
-    hash_file, outside_seal, parse_sums_line, walk, FoundKind, Manifest, MANIFEST_FILE, SUMS_FILE,
+    hash_file, outside_seal, parse_sums_line, walk, FoundKind, Manifest, MANIFEST_FILE,
+    SEAL_FILE_MAX, SUMS_FILE,
 };
 use crate::report::sanitize::terminal;
 use crate::report::ReportError;
@@ -146,10 +147,13 @@ fn verify_known(
             ))
         }
     }
-    let sums_bytes = std::fs::read(&sums_path).map_err(|source| ReportError::Read {
+    let sums_bytes = match read_bounded(&sums_path).map_err(|source| ReportError::Read {
         path: sums_path.clone(),
         source,
-    })?;
+    })? {
+        Bounded::Bytes(b) => b,
+        Bounded::TooLarge(n) => return Err(not_bundle(&too_large(SUMS_FILE, n))),
+    };
     let mut rep = VerifyReport::default();
     let sums_text = match String::from_utf8(sums_bytes.clone()) {
         Ok(s) => s,
@@ -413,6 +417,37 @@ impl Preflight {
 /// copy, never a run to write into.
 pub const COPY_UNFINISHED: &str = "COPY-UNFINISHED";
 
+/// A seal file's bytes, or its size when past [`SEAL_FILE_MAX`].
+pub(crate) enum Bounded {
+    Bytes(Vec<u8>),
+    TooLarge(u64),
+}
+
+/// Reads the regular file at `path` (the caller checked it is one) up to [`SEAL_FILE_MAX`]
+/// bytes: a larger one (or one that grows past it while read) is never held in memory.
+pub(crate) fn read_bounded(path: &Path) -> std::io::Result<Bounded> {
+    use std::io::Read;
+    let f = std::fs::File::open(path)?;
+    let len = f.metadata()?.len();
+    if len > SEAL_FILE_MAX {
+        return Ok(Bounded::TooLarge(len));
+    }
+    let mut bytes = Vec::with_capacity(len as usize);
+    f.take(SEAL_FILE_MAX + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > SEAL_FILE_MAX {
+        return Ok(Bounded::TooLarge(bytes.len() as u64));
+    }
+    Ok(Bounded::Bytes(bytes))
+}
+
+/// What is wrong with a seal file of `size` bytes, past [`SEAL_FILE_MAX`].
+fn too_large(name: &str, size: u64) -> String {
+    format!(
+        "{name} is too large ({size} bytes; a seal file is at most {} MiB): it was not read",
+        SEAL_FILE_MAX >> 20
+    )
+}
+
 /// Reads a seal file that must be a regular file; `None` when absent.
 pub(crate) fn read_seal_file(path: &Path, problems: &mut Vec<String>) -> Option<Vec<u8>> {
     let name = path
@@ -425,8 +460,12 @@ pub(crate) fn read_seal_file(path: &Path, problems: &mut Vec<String>) -> Option<
             problems.push(format!("manifest  {name} is not a regular file"));
             Some(Vec::new())
         }
-        Ok(_) => match std::fs::read(path) {
-            Ok(b) => Some(b),
+        Ok(_) => match read_bounded(path) {
+            Ok(Bounded::Bytes(b)) => Some(b),
+            Ok(Bounded::TooLarge(n)) => {
+                problems.push(format!("manifest  {}", too_large(&name, n)));
+                Some(Vec::new())
+            }
             Err(e) => {
                 problems.push(format!("manifest  {name} cannot be read: {e}"));
                 Some(Vec::new())
@@ -658,8 +697,12 @@ fn check_manifest(
 ) {
     let mpath = run_dir.join(MANIFEST_FILE);
     let bytes = match std::fs::symlink_metadata(&mpath) {
-        Ok(m) if m.is_file() => match std::fs::read(&mpath) {
-            Ok(b) => b,
+        Ok(m) if m.is_file() => match read_bounded(&mpath) {
+            Ok(Bounded::Bytes(b)) => b,
+            Ok(Bounded::TooLarge(n)) => {
+                problems.push(too_large(MANIFEST_FILE, n));
+                return;
+            }
             Err(e) => {
                 problems.push(format!("manifest.json cannot be read: {e}"));
                 return;

@@ -594,3 +594,33 @@ fn writers_refuse_to_write_through_a_planted_symlink() {
     assert!(err.to_string().contains("report.html"), "{err}");
     assert_eq!(std::fs::read(&target).unwrap(), b"untouched");
 }
+
+/// A seal file grown past any bundle's (a planted, sparse, huge manifest.json or SHA256SUMS)
+/// is named as too large and never read into memory: verify reports it instead of allocating
+/// its size.
+#[test]
+fn a_seal_file_past_the_size_bound_is_refused_unread() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = sealed(tmp.path());
+    let huge = manifest::SEAL_FILE_MAX + 1;
+    let grow = |name: &str| {
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(dir.join(name))
+            .unwrap();
+        f.set_len(huge).unwrap();
+    };
+    grow("manifest.json");
+    let rep = report::verify(&dir).unwrap();
+    assert!(!rep.ok);
+    assert!(
+        rep.manifest_problems
+            .iter()
+            .any(|p| p.contains("manifest.json is too large")),
+        "{:?}",
+        rep.manifest_problems
+    );
+    grow("SHA256SUMS");
+    let e = report::verify(&dir).unwrap_err().to_string();
+    assert!(e.contains("SHA256SUMS is too large"), "{e}");
+}
