@@ -17,9 +17,11 @@
 //! symbol). A Bybit row per size runs it against the Bybit façade: one listing and five
 //! `cancel-all` calls (one per order filter) per round, against 50 and 20 per second, whatever
 //! the book's size (spot `cancel-all` has no count limit), so its floor is zero. A Coinbase
-//! row per size runs it against the Coinbase façade: per round one listing page and one
-//! `batch_cancel` per 100 orders, then a final listing, against 30 signed requests per second
-//! (`coinbase_floor`).
+//! row per size runs it against the Coinbase façade: the listing of `OPEN` orders (a page per
+//! 100), one page of the other open statuses and one `batch_cancel` per 100 orders, then a
+//! final listing of both, against 30 signed requests per second (`coinbase_floor`: zero
+//! seconds up to 1,400 orders, so a line per size also sets the signed requests each run sent
+//! up to its last cancel against that least count, `coinbase_calls`).
 //! A KuCoin row per size runs it against the KuCoin façade: per round three cancel-all calls
 //! (HF, classic, stop orders; weights 30, 20 and 3) and the listings (2 per symbol), far inside
 //! the Spot pool's 4,000 per 30 s, so its floor is zero too.
@@ -166,6 +168,30 @@ fn secs(d: chrono::Duration) -> f64 {
     d.num_microseconds().unwrap_or(i64::MAX) as f64 / 1e6
 }
 
+/// With `CONTAINMENT_TRACE=1`, every request of `log` from `t0` (negative: before it), to see
+/// what waited for what: time, status, method, path and the key's last characters (the set-up
+/// check reads with the read-only key of the same account, which shares its budget).
+fn trace(label: &str, log: &[RequestRecord], t0: DateTime<Utc>) {
+    if !std::env::var("CONTAINMENT_TRACE").is_ok_and(|v| v == "1") {
+        return;
+    }
+    println!("-- {label}");
+    for r in log {
+        let key = r.access_key.as_deref().unwrap_or("-");
+        println!(
+            "{:>8.3} {:>3} {:>6} {} {}",
+            secs(at(r) - t0),
+            r.status,
+            r.method,
+            r.path,
+            key.char_indices()
+                .rev()
+                .nth(5)
+                .map_or(key, |(i, _)| &key[i..])
+        );
+    }
+}
+
 /// Runs the playbook `yaml` (the default leak playbook when `None`) with `inputs` against the
 /// mock, non-interactive and quiet.
 async fn run_playbook(
@@ -245,6 +271,9 @@ struct Row {
     gap: f64,
     requests: usize,
     s429: usize,
+    /// Signed requests up to the last order cancelled: the adapter alone, the two-step run,
+    /// the leak playbook.
+    signed: [usize; 3],
 }
 
 async fn containment(n: usize) -> Row {
@@ -257,7 +286,16 @@ const SYMBOLS: u64 = 2;
 async fn containment_on(facade: Arc<dyn mock::Facade>, n: usize) -> Row {
     // (a) the adapter alone.
     let m = Mock::start_on(facade.clone(), n, 1, 4).await;
-    let open = m.client("readonly").open_orders().await.unwrap().len();
+    // Counted in the mock's own state, not listed through the API: a listing with the
+    // read-only key spends the account's budget (on Coinbase eleven of its 30 signed requests a
+    // second) just before the timed call, which then waited out the rest of that window.
+    let open = m
+        .state()
+        .world()
+        .orders
+        .iter()
+        .filter(|o| o.state == respond::mock::venue::state::OrderState::Open)
+        .count();
     assert_eq!(
         open, n,
         "the scenario rests {n} orders (the victim can afford them)"
@@ -272,11 +310,13 @@ async fn containment_on(facade: Arc<dyn mock::Facade>, n: usize) -> Row {
     assert_eq!(cancelled, n, "every order cancelled once");
     assert_eq!(report.cancelled.len(), n);
     let adapter = secs(last.unwrap() - t0);
+    trace(&format!("{} {n}: adapter alone", m.exchange), &log, t0);
+    let mut signed = [signed_until_last_cancel(&log), 0, 0];
     let mut requests = log.len();
     let mut s429 = log.iter().filter(|r| r.status == 429).count();
     m.server.shutdown().await.ok();
 
-    // (b) a run: snapshot, then cancel.
+    // (b) a run: cancel, then the snapshot (taking the cancel step's first listing).
     let m = Mock::start_on(facade.clone(), n, 1, 4).await;
     let tmp = tempfile::tempdir().unwrap();
     let t0 = m.state().now();
@@ -286,6 +326,7 @@ async fn containment_on(facade: Arc<dyn mock::Facade>, n: usize) -> Row {
     let (last, cancelled) = last_cancel(&log);
     assert_eq!(cancelled, n);
     let run = secs(last.unwrap() - t0);
+    signed[1] = signed_until_last_cancel(&log);
     // The longest pause between two requests of the run: a wait the limits did not need
     // shows here.
     let mut times: Vec<DateTime<Utc>> = log.iter().map(at).collect();
@@ -308,18 +349,8 @@ async fn containment_on(facade: Arc<dyn mock::Facade>, n: usize) -> Row {
     // as in `respond leak`.
     let report = run_playbook(&m, tmp.path(), None, LEAK_INPUTS).await;
     let log = m.state().requests();
-    if std::env::var("CONTAINMENT_TRACE").is_ok_and(|v| v == "1") {
-        // Every request of the leak run, from its start, to see what waited for what.
-        for r in &log {
-            println!(
-                "{:>8.3} {:>3} {:>6} {}",
-                secs(at(r) - t0),
-                r.status,
-                r.method,
-                r.path
-            );
-        }
-    }
+    trace(&format!("{exchange} {n}: leak playbook"), &log, t0);
+    signed[2] = signed_until_last_cancel(&log);
     let (last, cancelled) = last_cancel(&log);
     let leak = report
         .step("cancel_orders")
@@ -351,15 +382,40 @@ async fn containment_on(facade: Arc<dyn mock::Facade>, n: usize) -> Row {
         gap,
         requests,
         s429,
+        signed,
     }
 }
 
-/// The least time Coinbase's 30 signed requests per second allow for cancelling `n` open
-/// orders: a listing page and a `batch_cancel` per 100 orders, then one listing that finds none
-/// (every full second's budget after the first waits a second).
+/// The signed calls Coinbase's containment of `n` open orders must make up to its last cancel:
+/// the listing of `OPEN` orders (pages of 100, at least one), the one page of the other open
+/// statuses (`PENDING`, `QUEUED`, `CANCEL_QUEUED`: `OPEN` combines with none), and a
+/// `batch_cancel` per 100 orders. The final listing of both groups that finds none comes after
+/// the last cancel ([`COINBASE_FINAL_LISTING`]).
+fn coinbase_calls(n: usize) -> usize {
+    let pages = n.div_ceil(100).max(1);
+    pages + 1 + n.div_ceil(100)
+}
+
+/// The listing of both status groups that finds nothing left, after the last cancel.
+const COINBASE_FINAL_LISTING: usize = 2;
+
+/// The least time Coinbase's 30 signed requests per second allow until the last of `n` open
+/// orders is cancelled: every call of [`coinbase_calls`] in order, each full second's budget
+/// after the first waiting a second (zero up to 30 calls: 1,400 orders; then latency alone
+/// bounds it).
 fn coinbase_floor(n: usize) -> Duration {
-    let calls = 2 * n.div_ceil(100) + 1;
-    Duration::from_secs(((calls - 1) / 30) as u64)
+    Duration::from_secs(((coinbase_calls(n) - 1) / 30) as u64)
+}
+
+/// Signed requests of `log` up to the mock's last cancel (the run's own, not the public clock).
+fn signed_until_last_cancel(log: &[RequestRecord]) -> usize {
+    let Some(last) = log.iter().rposition(|r| !r.orders_cancelled.is_empty()) else {
+        return 0;
+    };
+    log[..=last]
+        .iter()
+        .filter(|r| r.access_key.is_some())
+        .count()
 }
 
 /// Requests per second of the requests in `log` matching `f`: first to last, and over whole
@@ -658,7 +714,22 @@ fn main() {
                 r.s429
             );
         }
-        println!("(floor: upbit::limits::cancel_all_floor, binance::limits::floor(containment_weight), zero for bybit and kucoin, coinbase_floor, no network time; 0 = the limits impose no wait)");
+        // Coinbase: the signed calls up to the last cancel against the least its containment
+        // must make (a floor of zero seconds up to 1,400 orders has no time ratio).
+        for r in rows.iter().filter(|r| r.exchange == "coinbase") {
+            let min = coinbase_calls(r.n);
+            let [a, b, c] = r.signed.map(|k| k as f64 / min as f64);
+            println!(
+                "coinbase {:>6}: signed requests to the last cancel: adapter {} ({a:.2}x), run {} ({b:.2}x), leak {} ({c:.2}x) of the least {min} ({} listing pages, {} batch_cancel), then a final listing of {COINBASE_FINAL_LISTING}",
+                r.n,
+                r.signed[0],
+                r.signed[1],
+                r.signed[2],
+                min - r.n.div_ceil(100),
+                r.n.div_ceil(100),
+            );
+        }
+        println!("(floor: upbit::limits::cancel_all_floor, binance::limits::floor(containment_weight), zero for bybit and kucoin, coinbase_floor, no network time; 0 = the limits impose no wait: the time is then bound by round trips)");
         println!("(adapter+rb: until cancel_all_open_orders returned, including the final listing and read-back;");
         println!(" run: exchange.cancel_open_orders then the snapshot (open orders from its listing) through run_new, from the run's start;");
         println!(" leak: the default leak playbook through run_new, from the run's start (revocation, cancels, snapshot, probe sharing the budgets);");

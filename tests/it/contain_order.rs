@@ -5,7 +5,9 @@
 //! the snapshot names every order open at the start, taken from that listing and labelled so,
 //! and every listing and cancel answer the mock sent is under `raw/`. The mock enforces Upbit's
 //! limits: the run gets no 429, and every order the mock's log shows cancelled is named in a
-//! cancel answer under `raw/`.
+//! cancel answer under `raw/`. On Coinbase (30 signed requests a second, no cancel-all) the
+//! cancel step's own listing is the evidence too, so 1,000 orders are listed once and all
+//! cancelled within the first second's budget.
 //!
 //! Real HTTP over loopback to the in-process mock; the run shares the test's paused tokio
 //! clock, so the rate limiter's waits take no real time. `RESPOND_CONTAIN_ORDERS` sizes the
@@ -23,6 +25,28 @@ fn book_size() -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(320)
+}
+
+/// The default leak playbook's inputs: nobody deletes the key, so the verification gives up
+/// after a second (after containment, which is what these tests look at).
+fn leak_inputs() -> BTreeMap<String, String> {
+    [
+        ("since", "1h"),
+        ("revoke_interval", "200ms"),
+        ("revoke_timeout", "1s"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+/// The `id` of every order in a JSON array of orders.
+fn ids(v: &serde_json::Value) -> BTreeSet<String> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["id"].as_str().unwrap().to_string())
+        .collect()
 }
 
 fn is_cancel(r: &RequestRecord) -> bool {
@@ -44,14 +68,7 @@ async fn the_first_cancel_goes_before_the_snapshot_and_no_open_order_is_lost() {
     let skip = server.state.requests().len();
 
     let tmp = tempfile::tempdir().unwrap();
-    let inputs: BTreeMap<String, String> = [
-        ("since", "1h"),
-        ("revoke_interval", "200ms"),
-        ("revoke_timeout", "1s"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
+    let inputs = leak_inputs();
     let report = support::mock::run_leak(&server.url, bot, inputs, tmp.path().join("ev"))
         .await
         .unwrap_or_else(|f| panic!("the run could not start: {f:?}"));
@@ -87,13 +104,6 @@ async fn the_first_cancel_goes_before_the_snapshot_and_no_open_order_is_lost() {
     let snap: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("snapshot-snapshot.json")).unwrap())
             .unwrap();
-    let ids = |v: &serde_json::Value| -> BTreeSet<String> {
-        v.as_array()
-            .unwrap()
-            .iter()
-            .map(|o| o["id"].as_str().unwrap().to_string())
-            .collect()
-    };
     assert_eq!(ids(&snap["open_orders"]), open_before);
     let source = snap["open_orders_source"].as_str().unwrap_or_default();
     assert!(
@@ -160,4 +170,105 @@ async fn the_first_cancel_goes_before_the_snapshot_and_no_open_order_is_lost() {
     assert!(support::mock::open_orders(&server.url, bot)
         .await
         .is_empty());
+}
+
+/// The Coinbase façade's orders listing (every status group, by cursor) and its batch cancel.
+const CB_ORDERS: &str = "/api/v3/brokerage/orders/historical/batch";
+const CB_BATCH_CANCEL: &str = "/api/v3/brokerage/orders/batch_cancel";
+
+/// Issue 18 on Coinbase, whose per-user budget is 30 signed requests a second and which has no
+/// cancel-all: 1,000 open orders take ten listing pages of `OPEN`, one of the other open
+/// statuses and ten `batch_cancel` calls of 100. The cancel step's own listing is the evidence
+/// of the book (no second listing before its first cancel), so every cancel of the default
+/// leak playbook goes out within the first second's 30 signed requests, none refused, and the
+/// snapshot and the cancel report still name every order open at the start.
+#[tokio::test(start_paused = true)]
+async fn coinbase_cancels_a_thousand_orders_within_the_first_seconds_budget() {
+    use respond::exchange::coinbase::{CoinbaseClient, CoinbaseConfig};
+    use respond::mock::coinbase::Coinbase;
+    use std::sync::Arc;
+
+    respond::time::follow_tokio_clock();
+    let n = 1000;
+    let sc = support::mock::two_markets("big-book", 1, 4, n);
+    let state = respond::mock::Venue::new(&Coinbase, sc, MockOptions::default()).unwrap();
+    let server = respond::mock::serve("127.0.0.1:0".parse().unwrap(), Arc::new(Coinbase), state)
+        .await
+        .unwrap();
+    let bot = server.state.key("bot").unwrap().clone();
+    let mut cfg = CoinbaseConfig::new(
+        bot.access_key.clone(),
+        respond::secret::Secret::new(bot.secret_key.clone()),
+    );
+    cfg.base_url = Some(server.url.clone());
+    let open_before: BTreeSet<String> =
+        support::mock::open_order_ids(&CoinbaseClient::new(cfg).unwrap())
+            .await
+            .into_iter()
+            .collect();
+    assert_eq!(open_before.len(), n, "the scenario rests {n} orders");
+    // The check's listing spent the account's budget: the run starts on a fresh second.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let skip = server.state.requests().len();
+
+    let tmp = tempfile::tempdir().unwrap();
+    let inputs = leak_inputs();
+    let report =
+        support::mock::run_leak_on("coinbase", &server.url, &bot, inputs, tmp.path().join("ev"))
+            .await
+            .unwrap_or_else(|f| panic!("the run could not start: {f:?}"));
+    for id in ["cancel_orders", "snapshot"] {
+        let s = report.step(id).unwrap();
+        assert_eq!(s.status, StepStatus::Ok, "{id}: {:?}", s.error);
+    }
+
+    let log: Vec<RequestRecord> = server.state.requests().into_iter().skip(skip).collect();
+    let last_cancel = log
+        .iter()
+        .rposition(|r| r.path == CB_BATCH_CANCEL)
+        .expect("a batch_cancel was sent");
+    let upto = &log[..=last_cancel];
+    let sequence: Vec<String> = upto
+        .iter()
+        .map(|r| format!("{} {} {}", r.status, r.method, r.path))
+        .collect();
+    // One listing of the book (ten full pages of `OPEN`, one page of the other open statuses),
+    // then the cancels: no second listing for the snapshot.
+    let listings = upto.iter().filter(|r| r.path == CB_ORDERS).count();
+    assert_eq!(listings, n / 100 + 1, "{sequence:#?}");
+    assert_eq!(
+        upto.iter().filter(|r| r.path == CB_BATCH_CANCEL).count(),
+        n / 100
+    );
+    // Every signed request up to the last cancel fits in the first second's budget.
+    let signed = upto
+        .iter()
+        .filter(|r| r.access_key.as_deref() == Some(bot.access_key.as_str()))
+        .count();
+    assert!(signed <= 30, "{signed} signed requests: {sequence:#?}");
+    let refused: Vec<&RequestRecord> = log.iter().filter(|r| r.status == 429).collect();
+    assert!(refused.is_empty(), "{refused:#?}");
+
+    // Preserve-first: the cancel step's listing, taken before its first cancel, is the
+    // evidence of the book, and the snapshot's open orders are it, labelled so.
+    let dir = &report.dir;
+    let json = |f: &str| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(dir.join(f)).unwrap()).unwrap()
+    };
+    let snap = json("snapshot-snapshot.json");
+    assert_eq!(ids(&snap["open_orders"]), open_before);
+    let source = snap["open_orders_source"].as_str().unwrap_or_default();
+    assert!(
+        source.contains("cancel_orders") && source.contains("before its first cancel"),
+        "{source}"
+    );
+    let cancel = json("cancel-cancel_orders.json");
+    assert_eq!(ids(&cancel["open_at_start"]), open_before);
+    assert_eq!(ids(&cancel["cancelled"]), open_before);
+    let by_mock: BTreeSet<String> = log
+        .iter()
+        .flat_map(|r| r.orders_cancelled.iter().map(|u| u.to_string()))
+        .collect();
+    assert_eq!(by_mock, open_before);
+    server.shutdown().await.ok();
 }

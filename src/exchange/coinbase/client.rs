@@ -37,9 +37,9 @@ use crate::exchange::http::{
 };
 use crate::exchange::{
     ApiKeyInfo, Balance, CancelReport, Candle, Capabilities, ClosedOrdersQuery, Error, ErrorKind,
-    Exchange, Fill, FillsQuery, FillsSource, Market, MarketInfo, Order, OrderRef, OrderState,
-    PermissionProbe, Result, ScopeClass, ScopeProbe, ServerTime, Transfer, TransferKind,
-    WithdrawalAddress,
+    Exchange, Fill, FillsQuery, FillsSource, FirstListing, Market, MarketInfo, Order, OrderRef,
+    OrderState, PermissionProbe, Result, ScopeClass, ScopeProbe, ServerTime, Transfer,
+    TransferKind, WithdrawalAddress,
 };
 use crate::rundir::RunDir;
 use crate::secret::{mask_key, Secret};
@@ -528,6 +528,98 @@ impl CoinbaseClient {
         out.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(a.id.cmp(&b.id)));
         Ok(out)
     }
+
+    /// Rounds of: list the open orders → `batch_cancel` them a hundred at a time → list again,
+    /// until none is left. Each answer says per order whether the cancel started; the final
+    /// states are read back (listed by id, then one by one). A batch whose outcome is unknown
+    /// is settled by the next listing, never resent blindly.
+    ///
+    /// The first round's listing is what was open when containment began: it goes into
+    /// `first` (and [`CancelReport::open_at_start`]) before the first cancel, so nothing lists
+    /// the book again for the evidence (ten pages of 100 at 1,000 orders: a second listing
+    /// would push the last cancels past the first second's 30 signed requests).
+    async fn cancel_all(&self, first: Option<&FirstListing>) -> Result<CancelReport> {
+        let mut ids: BTreeSet<String> = BTreeSet::new();
+        let mut failed: BTreeMap<String, String> = BTreeMap::new();
+        let mut still_open: Vec<Order> = Vec::new();
+        let mut done = false;
+        let mut open_at_start: Option<Vec<Order>> = None;
+        for round in 0..MAX_CANCEL_ROUNDS {
+            let open = self.open_orders().await?;
+            if round == 0 {
+                if let Some(first) = first {
+                    first.keep(&open);
+                }
+                open_at_start = Some(open.clone());
+            }
+            if open.is_empty() {
+                done = true;
+                break;
+            }
+            for o in &open {
+                ids.insert(o.id.clone());
+            }
+            if round + 1 == MAX_CANCEL_ROUNDS {
+                still_open = open;
+                break;
+            }
+            for chunk in open.chunks(BATCH_CANCEL_MAX) {
+                let chunk_ids: Vec<Value> =
+                    chunk.iter().map(|o| Value::from(o.id.as_str())).collect();
+                let call = Call::post_json(BATCH_CANCEL, vec![field("order_ids", chunk_ids)]);
+                match self.write(call.clone()).await {
+                    Ok(a) => match wire::parse_batch_cancel(&a.body) {
+                        Ok(results) => {
+                            for r in results {
+                                if r.success {
+                                    failed.remove(&r.order_id);
+                                } else {
+                                    failed.insert(
+                                        r.order_id.clone(),
+                                        format!(
+                                            "batch_cancel refused it ({})",
+                                            r.failure_reason
+                                                .as_deref()
+                                                .unwrap_or("no reason given")
+                                        ),
+                                    );
+                                }
+                            }
+                        }
+                        // An unreadable answer: the next listing settles it.
+                        Err(e) => tracing::warn!("{}", Pipeline::decode_error(&call, &a, e)),
+                    },
+                    Err(e) if outcome_unknown(&e) => {}
+                    Err(e @ Error::Api { .. }) if !e.is_key_dead() && !e.is_out_of_scope() => {
+                        for o in chunk {
+                            failed
+                                .entry(o.id.clone())
+                                .or_insert_with(|| format!("batch_cancel: {e}"));
+                        }
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        let open_ids: BTreeSet<String> = still_open.iter().map(|o| o.id.clone()).collect();
+        let settle: BTreeSet<String> = ids.difference(&open_ids).cloned().collect();
+        let finals = self.final_states(&settle).await?;
+        let mut report = CancelReport::default();
+        for id in &ids {
+            if open_ids.contains(id) {
+                report.still_open(id, failed.get(id), "still open after the cancels");
+                continue;
+            }
+            let read_back = match finals.get(id) {
+                Some(f) => Ok(f.clone()),
+                None => self.get_order(id).await,
+            };
+            report.settle(id, read_back, failed.get(id))?;
+        }
+        report.rounds_ran_out(done, still_open.is_empty(), MAX_CANCEL_ROUNDS);
+        report.open_at_start = open_at_start;
+        Ok(report)
+    }
 }
 
 #[async_trait]
@@ -773,83 +865,15 @@ impl Exchange for CoinbaseClient {
         })
     }
 
-    /// Rounds of: list the open orders → `batch_cancel` them a hundred at a time → list again,
-    /// until none is left. Each answer says per order whether the cancel started; the final
-    /// states are read back (listed by id, then one by one). A batch whose outcome is unknown
-    /// is settled by the next listing, never resent blindly.
+    /// Rounds of listing and `batch_cancel` ([`CoinbaseClient::cancel_all`]).
     async fn cancel_all_open_orders(&self) -> Result<CancelReport> {
-        let mut ids: BTreeSet<String> = BTreeSet::new();
-        let mut failed: BTreeMap<String, String> = BTreeMap::new();
-        let mut still_open: Vec<Order> = Vec::new();
-        let mut done = false;
-        for round in 0..MAX_CANCEL_ROUNDS {
-            let open = self.open_orders().await?;
-            if open.is_empty() {
-                done = true;
-                break;
-            }
-            for o in &open {
-                ids.insert(o.id.clone());
-            }
-            if round + 1 == MAX_CANCEL_ROUNDS {
-                still_open = open;
-                break;
-            }
-            for chunk in open.chunks(BATCH_CANCEL_MAX) {
-                let chunk_ids: Vec<Value> =
-                    chunk.iter().map(|o| Value::from(o.id.as_str())).collect();
-                let call = Call::post_json(BATCH_CANCEL, vec![field("order_ids", chunk_ids)]);
-                match self.write(call.clone()).await {
-                    Ok(a) => match wire::parse_batch_cancel(&a.body) {
-                        Ok(results) => {
-                            for r in results {
-                                if r.success {
-                                    failed.remove(&r.order_id);
-                                } else {
-                                    failed.insert(
-                                        r.order_id.clone(),
-                                        format!(
-                                            "batch_cancel refused it ({})",
-                                            r.failure_reason
-                                                .as_deref()
-                                                .unwrap_or("no reason given")
-                                        ),
-                                    );
-                                }
-                            }
-                        }
-                        // An unreadable answer: the next listing settles it.
-                        Err(e) => tracing::warn!("{}", Pipeline::decode_error(&call, &a, e)),
-                    },
-                    Err(e) if outcome_unknown(&e) => {}
-                    Err(e @ Error::Api { .. }) if !e.is_key_dead() && !e.is_out_of_scope() => {
-                        for o in chunk {
-                            failed
-                                .entry(o.id.clone())
-                                .or_insert_with(|| format!("batch_cancel: {e}"));
-                        }
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
-        }
-        let open_ids: BTreeSet<String> = still_open.iter().map(|o| o.id.clone()).collect();
-        let settle: BTreeSet<String> = ids.difference(&open_ids).cloned().collect();
-        let finals = self.final_states(&settle).await?;
-        let mut report = CancelReport::default();
-        for id in &ids {
-            if open_ids.contains(id) {
-                report.still_open(id, failed.get(id), "still open after the cancels");
-                continue;
-            }
-            let read_back = match finals.get(id) {
-                Some(f) => Ok(f.clone()),
-                None => self.get_order(id).await,
-            };
-            report.settle(id, read_back, failed.get(id))?;
-        }
-        report.rounds_ran_out(done, still_open.is_empty(), MAX_CANCEL_ROUNDS);
-        Ok(report)
+        self.cancel_all(None).await
+    }
+
+    /// The first listing of [`Exchange::cancel_all_open_orders`] is kept as the evidence of
+    /// the book: no second listing before it.
+    async fn cancel_all_open_orders_listed(&self, first: &FirstListing) -> Result<CancelReport> {
+        self.cancel_all(Some(first)).await
     }
 
     /// `POST …/batch_cancel` with the one id, then the order is read back (a success only means

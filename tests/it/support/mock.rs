@@ -59,7 +59,11 @@ pub async fn revoke(url: &str, access_key: &str) {
 pub async fn open_orders(url: &str, key: &KeyInfo) -> Vec<String> {
     let mut cfg = UpbitConfig::new(key.access_key.clone(), Secret::new(key.secret_key.clone()));
     cfg.base_url = Some(url.to_string());
-    let c = UpbitClient::new(cfg).unwrap();
+    open_order_ids(&UpbitClient::new(cfg).unwrap()).await
+}
+
+/// The ids of the open orders an adapter lists, sorted.
+pub async fn open_order_ids(c: &dyn Exchange) -> Vec<String> {
     let mut ids: Vec<String> = c
         .open_orders()
         .await
@@ -204,8 +208,19 @@ pub async fn run_leak(
     inputs: BTreeMap<String, String>,
     out: PathBuf,
 ) -> Result<respond::engine::RunReport, Failure> {
+    run_leak_on("upbit", url, key, inputs, out).await
+}
+
+/// [`run_leak`] against the mock's `exchange` façade.
+pub async fn run_leak_on(
+    exchange: &str,
+    url: &str,
+    key: &KeyInfo,
+    inputs: BTreeMap<String, String>,
+    out: PathBuf,
+) -> Result<respond::engine::RunReport, Failure> {
     let no_logs = respond::cli::BotLogArgs::default();
-    run_on("upbit", url, key, None, inputs, no_logs, out).await
+    run_on(exchange, url, key, None, inputs, no_logs, out).await
 }
 
 async fn run_on(
