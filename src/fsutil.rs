@@ -347,9 +347,64 @@ pub fn file_component(s: &str) -> String {
     out
 }
 
+/// Holds back work on another thread (a copy that would compete with a parallel phase) until
+/// it is opened: explicitly, or by being dropped, so every path opens it, errors and panics
+/// included. [`Gate::cancel`] tells the waiting side not to start at all.
+pub struct Gate(std::sync::mpsc::SyncSender<bool>);
+
+/// The waiting side of a [`Gate`].
+pub struct GateWait(std::sync::mpsc::Receiver<bool>);
+
+/// A closed gate and its waiting side.
+pub fn gate() -> (Gate, GateWait) {
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    (Gate(tx), GateWait(rx))
+}
+
+impl Gate {
+    /// Opens the gate (the same as dropping it).
+    pub fn open(self) {}
+
+    /// The waiting side is told not to start.
+    pub fn cancel(self) {
+        let _ = self.0.send(false);
+    }
+}
+
+impl GateWait {
+    /// Blocks until the gate is opened (`true`) or cancelled (`false`).
+    pub fn wait(self) -> bool {
+        // A dropped gate (every path that does not cancel) opens.
+        self.0.recv().unwrap_or(true)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_gate_opens_when_dropped_even_by_a_panic_and_a_cancel_says_so() {
+        let (g, w) = gate();
+        g.open();
+        assert!(w.wait());
+        let (g, w) = gate();
+        let unwound = std::thread::spawn(move || {
+            let _held = g;
+            panic!("the analysis failed");
+        })
+        .join();
+        assert!(unwound.is_err());
+        assert!(w.wait(), "a gate dropped by a panic opens");
+        let (g, w) = gate();
+        g.cancel();
+        assert!(!w.wait());
+        // Across threads: the waiting side returns once the gate is dropped.
+        let (g, w) = gate();
+        let waiting = std::thread::spawn(move || w.wait());
+        drop(g);
+        assert!(waiting.join().unwrap());
+    }
 
     #[test]
     fn safe_join_refuses_escape() {

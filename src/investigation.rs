@@ -848,15 +848,20 @@ pub fn investigate(run_dir: &Path, thresholds: &Thresholds) -> Result<Investigat
         JournalFacts::read(run_dir)?,
         ParsedLogs::default(),
         &report::manifest::Written::default(),
+        None,
     )
 }
 
+/// [`investigate`] with the journal's `facts`, bot logs already `parsed`, the files whose
+/// hashes are `vouched` for, and a gate opened once the rebuild from `raw/` is done (the
+/// rebuild is parallel: work that waits on the gate leaves it the cores).
 fn investigate_with(
     run_dir: &Path,
     thresholds: &Thresholds,
     facts: JournalFacts,
     mut parsed: ParsedLogs,
     vouched: &report::manifest::Written,
+    rebuilt: Option<crate::fsutil::Gate>,
 ) -> Result<Investigation, String> {
     let exchange = facts
         .exchange()
@@ -869,6 +874,7 @@ fn investigate_with(
         vouched,
     )
     .map_err(|e| e.to_string())?;
+    drop(rebuilt);
     let skipped = history.skipped.clone();
     let mut input = AnalysisInput::from(history);
     input.window = facts.export_window();
@@ -1025,17 +1031,20 @@ pub fn write_reports_with(
         excel,
         parsed,
         &mut report::manifest::Written::default(),
+        None,
     )
 }
 
 /// [`write_reports_with`], recording in `hashed` the report files whose hashes were taken as
-/// they were written (for the seal: see [`report::manifest::seal_with`]).
+/// they were written (for the seal: see [`report::manifest::seal_with`]). `rebuilt` is
+/// opened once the rebuild from `raw/` is done (or on any error before).
 pub fn write_reports_into(
     rundir: &RunDir,
     thresholds: &Thresholds,
     excel: bool,
     parsed: ParsedLogs,
     hashed: &mut report::manifest::Written,
+    rebuilt: Option<crate::fsutil::Gate>,
 ) -> Result<(Investigation, Vec<String>), String> {
     let all = JournalFacts::read(rundir.path())?;
     let provenance = all.provenance_notes();
@@ -1045,6 +1054,7 @@ pub fn write_reports_into(
         all.as_of_report(),
         parsed,
         hashed,
+        rebuilt,
     )?;
     inv.result.notes.extend(provenance);
     let facts = run_facts(rundir.path(), &inv)?;

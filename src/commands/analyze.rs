@@ -13,8 +13,12 @@
 //! are copied only from a source that matches its seal (they vouch for the source as it was).
 //! The new bundle verifies.
 //!
-//! The copy's `export/` (most of a large bundle's bytes, and no input of the analysis) is
-//! copied and hashed on its own thread while the rest is analyzed. The source's check, which
+//! The bot logs are parsed on a thread of their own while the target is checked or copied (a
+//! refused log is still the error, and a new bundle copied meanwhile is removed). The copy's
+//! `export/` (most of a large bundle's bytes, and no input of the analysis) is copied and
+//! hashed on its own thread beside the analysis, from when the rebuild from `raw/` (which
+//! takes every core) is done: a gate the analysis opens then, or on any earlier error or
+//! panic (it opens when dropped). The source's check, which
 //! needs every hash, is made at first with the hashes the source's seal records for those
 //! files; before anything is sealed the copy is finished and checked against them. A file
 //! that differs and changes the check's outcome discards the new bundle and analyzes the
@@ -72,6 +76,9 @@ struct ExportCopy {
     pairs: Vec<(PathBuf, PathBuf)>,
     /// Each file's hash, in order, and the sync of them all (once all are copied).
     copying: std::thread::JoinHandle<Copied>,
+    /// The copy starts when this opens: when the rebuild from `raw/` (parallel, on every
+    /// core) is done, or the analysis ends before it. Taken out for the analysis.
+    gate: Option<fsutil::Gate>,
     /// The hashes of every other file copied, as copied.
     known: BTreeMap<String, String>,
     /// What the source's seal records for these files: the check took them as their hashes.
@@ -91,6 +98,15 @@ fn copy_failure(dst: &Path, what: &Path, e: std::io::Error) -> Failure {
 }
 
 impl ExportCopy {
+    /// The copy is not wanted (the analysis is refused before it starts): stops it, or waits
+    /// for it when it already started. The caller removes the new bundle.
+    fn abandon(mut self) {
+        if let Some(gate) = self.gate.take() {
+            gate.cancel();
+        }
+        let _ = self.copying.join();
+    }
+
     /// Waits for the copy, records each file's hash in `written` and syncs the files. `true`
     /// when the source's check with the hashes of the bytes copied comes out as it did with
     /// the assumed ones (so everything written since stands). A file that could not be copied
@@ -166,36 +182,43 @@ async fn analyze_once(
         Failure::run("the journal does not name the exchange (was this run started without one?)")
     })?;
     let desc = investigation::exchange_named(&name).map_err(Failure::run)?;
-    let parsed = investigation::ParsedLogs::new(
-        crate::commands::leak::check_bot_logs(desc, &args.bot_log)?,
-        args.bot_log.skip_bad_rows,
-    );
-    let target = match &args.out {
-        None => {
-            let lock = session::lock_run(&src)?;
-            let pf = session::check_before_writing(&src, "analyze")?;
-            Target {
-                dir: src.clone(),
-                lock: Some(lock),
-                first_entries: session::reopen_entry(&pf, "analyze")
-                    .map(Event::Reopen)
-                    .into_iter()
-                    .collect(),
-                copy_of: None,
-                written: Written::default(),
-                export: None,
-                rundir: None,
+    // The logs are parsed on a thread of their own while the target is checked or copied
+    // (one core each); a refused log is still the error, and nothing of the target is left.
+    let (logs, target) = std::thread::scope(|s| {
+        let parsing = s.spawn(|| crate::commands::leak::check_bot_logs(desc, &args.bot_log));
+        let target = match &args.out {
+            None => in_place_target(&src),
+            Some(out) => copy_target(&src, out, overlap),
+        };
+        let logs = parsing
+            .join()
+            .unwrap_or_else(|_| Err(Failure::run("parsing the bot logs crashed")));
+        (logs, target)
+    });
+    let logs = match logs {
+        Ok(logs) => logs,
+        Err(e) => {
+            if let Ok(mut target) = target {
+                if let Some(export) = target.export.take() {
+                    export.abandon();
+                }
+                if target.copy_of.is_some() {
+                    std::fs::remove_dir_all(&target.dir).map_err(|e| {
+                        Failure::run(format!("removing {}: {e}", target.dir.display()))
+                    })?;
+                }
             }
+            return Err(e);
         }
-        Some(out) => copy_target(&src, out, overlap)?,
     };
-    let mut export = None;
-    let mut target = target;
-    std::mem::swap(&mut export, &mut target.export);
+    let parsed = investigation::ParsedLogs::new(logs, args.bot_log.skip_bad_rows);
+    let mut target = target?;
+    let mut export = target.export.take();
+    let rebuilt = export.as_mut().and_then(|e| e.gate.take());
     // The bundle stays locked until its export copy is finished and any discarded copy removed.
     let _lock = target.lock.take();
     let dir = target.dir.clone();
-    let analyzed = analyze_into(args, target, desc, parsed, thresholds, excel).await;
+    let analyzed = analyze_into(args, target, desc, parsed, thresholds, excel, rebuilt).await;
     let (target, inv, summary, written) = match export {
         None => analyzed?,
         Some(export) => {
@@ -279,6 +302,7 @@ async fn analyze_into(
     parsed: investigation::ParsedLogs,
     thresholds: crate::analysis::Thresholds,
     excel: bool,
+    rebuilt: Option<fsutil::Gate>,
 ) -> Result<
     (
         Target,
@@ -333,7 +357,7 @@ async fn analyze_into(
     }
     let rd = rundir.clone();
     let (inv, files, written) = tokio::task::spawn_blocking(move || {
-        investigation::write_reports_into(&rd, &thresholds, excel, parsed, &mut written)
+        investigation::write_reports_into(&rd, &thresholds, excel, parsed, &mut written, rebuilt)
             .map(|(inv, files)| (inv, files, written))
     })
     .await
@@ -349,6 +373,24 @@ async fn analyze_into(
         .map_err(|e| Failure::run(e.to_string()))?;
     drop(journal);
     Ok((target, inv, summary, written))
+}
+
+/// The run in `src` itself, locked and checked as `respond evidence verify` checks it.
+fn in_place_target(src: &Path) -> Result<Target, Failure> {
+    let lock = session::lock_run(src)?;
+    let pf = session::check_before_writing(src, "analyze")?;
+    Ok(Target {
+        dir: src.to_path_buf(),
+        lock: Some(lock),
+        first_entries: session::reopen_entry(&pf, "analyze")
+            .map(Event::Reopen)
+            .into_iter()
+            .collect(),
+        copy_of: None,
+        written: Written::default(),
+        export: None,
+        rundir: None,
+    })
 }
 
 /// Copies the run in `src` into a new bundle under `out` for analysis (see the module
@@ -540,10 +582,16 @@ fn copy_target(src: &Path, out: &Path, overlap: bool) -> Result<Target, Failure>
     // copy's own temp files are in the bundle until it finishes.
     let rundir = RunDir::open(&dst)
         .map_err(|e| Failure::usage(format!("{} is not a run directory: {e}", src.display())))?;
-    // export/ on a thread of its own, beside everything that follows until the seal.
+    // export/ on a thread of its own, beside everything that follows until the seal, from
+    // when the gate opens (the rebuild from raw/ is done).
+    let (gate, wait) = fsutil::gate();
     let copying = (!later.is_empty()).then(|| {
         let later = later.clone();
         std::thread::spawn(move || {
+            if !wait.wait() {
+                let cancelled = || Err(std::io::Error::other("the copy was cancelled"));
+                return (later.iter().map(|_| cancelled()).collect(), Ok(()));
+            }
             let shas = fsutil::copy_private_many_on(&later, 1);
             let to: Vec<PathBuf> = later.into_iter().map(|(_, to)| to).collect();
             let synced = match shas.iter().all(Result::is_ok) {
@@ -559,6 +607,7 @@ fn copy_target(src: &Path, out: &Path, overlap: bool) -> Result<Target, Failure>
         rels: later_rels,
         pairs: later,
         copying,
+        gate: Some(gate),
         known: copied_known,
         assumed,
         state: pf.state,

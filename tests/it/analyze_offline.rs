@@ -561,6 +561,16 @@ fn bundles_in(re: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
+/// Nothing is left under `re` (if it exists at all) that a later command could take for a run.
+fn assert_no_bundle_in(re: &Path) {
+    let left = if re.exists() {
+        bundles_in(re)
+    } else {
+        Vec::new()
+    };
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
 /// `export/` is copied beside the analysis, and the source's check waits for its hashes: an
 /// export file changed after the seal is still a source mismatch, in the copy's journal entry,
 /// its JSON summary and its report's notes, exactly once, and the copy verifies.
@@ -644,12 +654,32 @@ fn an_export_file_that_cannot_be_copied_leaves_no_sealed_bundle() {
     assert!(!out.status.success(), "{err}");
     assert!(err.contains("export/orders.json"), "{err}");
     // Nothing is left that a later command could take for a run (and seal in place).
-    let left = if re.exists() {
-        bundles_in(&re)
-    } else {
-        Vec::new()
-    };
-    assert!(left.is_empty(), "left behind: {left:?}");
+    assert_no_bundle_in(&re);
+}
+
+/// A bot log refused with `--out` (parsed while the source is copied) is the error, with its
+/// line, and the new bundle copied meanwhile is removed: nothing is left under `--out`, and
+/// the source is only read.
+#[test]
+fn a_refused_bot_log_with_out_leaves_no_bundle() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = drill(t.path());
+    let before = snapshot(&dir, false);
+    let bad = t.path().join("bad.csv");
+    std::fs::write(&bad, "order_id,identifier,market,side,ord_type,created_at,price,volume\nabc,,KRW-BTC,sideways,limit,notatime,1,1\n").unwrap();
+    let re = t.path().join("re");
+    let (code, _, err) = run(&[
+        "analyze".as_ref(),
+        dir.as_os_str(),
+        "--bot-log".as_ref(),
+        bad.as_os_str(),
+        "--out".as_ref(),
+        re.as_os_str(),
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("bad.csv:2"), "{err}");
+    assert_no_bundle_in(&re);
+    assert!(snapshot(&dir, false) == before, "the source is only read");
 }
 
 /// What a copy killed while its `export/` was copied leaves (a journal, no seal, the
