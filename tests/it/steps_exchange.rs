@@ -841,6 +841,47 @@ async fn export_lists_are_one_compact_record_per_line() {
     assert!(e.read("s-export-state.jsonl").lines().count() > 1);
 }
 
+/// A finished chunk's file gone missing (deleted by hand, lost in a copy) stops the merge with
+/// its name: the merged list would otherwise hold fewer orders than the proof says.
+#[tokio::test]
+async fn a_finished_chunk_whose_file_is_missing_stops_the_merge_naming_it() {
+    let acc = busy_account();
+    let tmp = tempfile::tempdir().unwrap();
+    let rd = RunDir::create(&tmp.path().join("run")).unwrap();
+    let mut f = Fake::new(PRIMARY, acc.clone(), 10);
+    f.die_after = Some(6);
+    let e = env_in(tmp, rd.clone(), Arc::new(f), None);
+    e.run("exchange.export_history", window())
+        .await
+        .unwrap_err();
+    let gone = json_files(&e, "export/chunks")
+        .into_iter()
+        .find(|c| !lined_list(&e, c).is_empty())
+        .expect("a chunk with orders");
+    std::fs::remove_file(rd.join(&gone).unwrap()).unwrap();
+
+    let ro = Arc::new(Fake::new(READONLY, acc.clone(), 10));
+    let primary = Fake::new(PRIMARY, acc, 10);
+    primary.dead.store(true, Ordering::SeqCst);
+    let e2 = env_in(
+        tempfile::tempdir().unwrap(),
+        RunDir::open(rd.path()).unwrap(),
+        Arc::new(primary),
+        Some(ro),
+    );
+    e2.seen_accepted();
+    let err = e2
+        .run("exchange.export_history", window())
+        .await
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains(&format!("{gone} is missing")), "{msg}");
+    assert!(
+        !rd.join("export/orders.json").unwrap().exists(),
+        "no shorter list written"
+    );
+}
+
 /// Rewrites a JSON file of the run directory indented, as versions before issue 18 wrote it.
 fn as_earlier_version(rd: &RunDir, rel: &str) {
     let p = rd.join(rel).unwrap();

@@ -1306,7 +1306,20 @@ fn merge_orders(
                 .get_mut(&k)
                 .and_then(|q| q.pop_front())
                 .expect("the chunk");
-            let list: Vec<Order> = read_json(rd, &c.file)?.unwrap_or_default();
+            // A finished chunk's file is its orders: without it the merge would say less than
+            // the proof claims, so it stops instead of writing a shorter list.
+            let list: Vec<Order> = read_json(rd, &c.file)?.ok_or_else(|| {
+                StepError::permanent(
+                    format!(
+                        "{} is missing: the export's state lists it as a finished chunk of {} orders ({}..{})",
+                        c.file,
+                        c.count,
+                        ts(c.span.from),
+                        ts(c.span.to)
+                    ),
+                    "restore it from a copy of this run directory, or delete the step's *-export-state.jsonl to export the window again",
+                )
+            })?;
             heap.extend(
                 list.into_iter()
                     .filter(|o| o.created_at >= c.span.from - slack && o.created_at < c.span.to)
