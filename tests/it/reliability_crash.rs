@@ -81,6 +81,14 @@ struct World {
 }
 
 impl World {
+    /// The world as of the current minute.
+    fn this_minute() -> World {
+        World {
+            now: Utc::now()
+                .duration_trunc(chrono::Duration::minutes(1))
+                .unwrap(),
+        }
+    }
     fn mock(&self) -> Mock {
         let sc = mock::scenario::parse("crash-drill.yaml", SCENARIO, None).expect("scenario");
         Mock::start(
@@ -384,11 +392,7 @@ fn killed_runs_resume_to_the_same_bundle() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(20261123);
-    let world = World {
-        now: Utc::now()
-            .duration_trunc(chrono::Duration::minutes(1))
-            .unwrap(),
-    };
+    let world = World::this_minute();
     let base = baseline(&world);
     assert!(
         !base.findings.flagged.is_empty(),
@@ -449,11 +453,7 @@ fn killed_runs_resume_to_the_same_bundle() {
 
 #[test]
 fn one_writer_per_run_and_a_killed_writer_never_blocks_its_resume() {
-    let world = World {
-        now: Utc::now()
-            .duration_trunc(chrono::Duration::minutes(1))
-            .unwrap(),
-    };
+    let world = World::this_minute();
     let tmp = tempfile::tempdir().unwrap();
     let mock = world.mock();
     let bot = mock.write_bot_log(tmp.path());
@@ -571,4 +571,105 @@ fn a_resume_reruns_everything_the_late_export_touches() {
     }
     assert_eq!(verify(&dir).code, Some(0));
     analysis_of_a_copy_changes_nothing(&dir).unwrap();
+}
+
+/// Every `.json` file under `dir`, recursively.
+fn json_files_under(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(json_files_under(&p));
+        } else if p.extension().is_some_and(|x| x == "json") {
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Issue 18: a run an earlier version left unfinished after its export, whose lists it wrote
+/// indented (not a record per line), is resumed to a bundle that verifies, keeps those files
+/// byte for byte, and analyzes in place and with `--out`.
+#[test]
+fn a_run_left_indented_by_an_earlier_version_resumes_verifies_and_analyzes() {
+    let world = World::this_minute();
+    let tmp = tempfile::tempdir().unwrap();
+    let mock = world.mock();
+    let bot = mock.write_bot_log(tmp.path());
+    let out = tmp.path().join("ev");
+    let mut run = world.leak(&mock, &out, &bot).spawn();
+    let mut revoked = false;
+    let exported = run.wait_for(|| {
+        let dir = bundle(&out);
+        if !revoked
+            && dir
+                .as_deref()
+                .is_some_and(|d| step_ended(d, "cancel_orders"))
+        {
+            mock.revoke();
+            revoked = true;
+        }
+        dir.is_some_and(|d| step_ended(&d, "export"))
+    });
+    assert!(exported, "the export never ended");
+    run.kill();
+    let dir = bundle(&out).unwrap();
+    // What the earlier version wrote: every list of the export indented.
+    let mut indented = Vec::new();
+    let mut files = json_files_under(&dir.join("export"));
+    files.push(dir.join("export-chunks.json"));
+    for p in files {
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+        let text = serde_json::to_vec_pretty(&v).unwrap();
+        std::fs::write(&p, &text).unwrap();
+        if text.starts_with(b"[\n  {") || text.starts_with(b"{\n  \"") {
+            indented.push((p, text));
+        }
+    }
+    assert!(indented.len() > 1, "the export wrote no list");
+
+    if !revoked {
+        mock.revoke();
+    }
+    let r = resume(&mock, &dir).run();
+    assert_eq!(
+        r.code,
+        Some(0),
+        "resume of the earlier version's run\n{}",
+        r.stderr
+    );
+    assert_eq!(verify(&dir).code, Some(0));
+    // The finished export's files are evidence as they were written: kept, sealed, verified
+    // (the late export, over the same window, writes the shared lists again, a record a line).
+    let kept: Vec<_> = indented
+        .iter()
+        .filter(|(p, text)| std::fs::read(p).ok().as_deref() == Some(text.as_slice()))
+        .collect();
+    assert!(
+        kept.iter().any(|(p, _)| p.ends_with("export-chunks.json")),
+        "the first export's proof is kept as it was"
+    );
+    let orders = std::fs::read_to_string(dir.join("export/orders.json")).unwrap();
+    assert!(orders.starts_with("[\n{"), "rewritten by the late export");
+    analysis_of_a_copy_changes_nothing(&dir).unwrap();
+    let copy = tmp.path().join("reanalysis");
+    let r = Respond::new()
+        .arg("analyze")
+        .arg(&dir)
+        .arg("--out")
+        .arg(&copy)
+        .run();
+    assert_eq!(r.code, Some(0), "analyze --out\n{}", r.stderr);
+    let copy = bundle(&copy).expect("the copy");
+    assert_eq!(verify(&copy).code, Some(0));
+    for (p, text) in kept {
+        let rel = p.strip_prefix(&dir).unwrap();
+        assert_eq!(
+            &std::fs::read(copy.join(rel)).unwrap(),
+            text,
+            "{}",
+            rel.display()
+        );
+    }
 }

@@ -753,6 +753,208 @@ async fn export_fills_resumable() {
     assert_eq!(all.outputs["fill_count"], 3);
 }
 
+/// The files of `dir` (relative to the run directory) whose names end in `.json`.
+fn json_files(e: &Env, dir: &str) -> Vec<String> {
+    let mut out: Vec<String> = std::fs::read_dir(e.ctx.rundir.join(dir).unwrap())
+        .unwrap()
+        .map(|f| format!("{dir}/{}", f.unwrap().file_name().to_string_lossy()))
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    out.sort();
+    out
+}
+
+/// `rel` is a JSON list written one compact record per line: `[`, then each record on its own
+/// line (a comma after all but the last), then `]` and a newline. Returns the records.
+fn lined_list(e: &Env, rel: &str) -> Vec<Value> {
+    let text = e.read(rel);
+    let all: Vec<Value> = serde_json::from_str(&text).unwrap();
+    if all.is_empty() {
+        assert_eq!(text, "[]\n", "{rel}");
+        return all;
+    }
+    assert!(
+        text.starts_with("[\n") && text.ends_with("\n]\n"),
+        "{rel}: {text}"
+    );
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines.len(),
+        all.len() + 2,
+        "{rel}: one record a line\n{text}"
+    );
+    for (i, (line, v)) in lines[1..lines.len() - 1].iter().zip(&all).enumerate() {
+        let last = i + 1 == all.len();
+        assert_eq!(line.ends_with(','), !last, "{rel}: {line}");
+        let one: Value = serde_json::from_str(line.trim_end_matches(',')).unwrap();
+        assert_eq!(&one, v, "{rel}");
+        assert!(
+            !line.contains(": ") && !line.starts_with(' '),
+            "{rel}: compact: {line}"
+        );
+    }
+    all
+}
+
+/// Issue 18: the lists that grow with the history (the merged orders, every chunk, open
+/// orders, candles, fills batches, fills, the completeness proof's chunks) are one compact
+/// record per line; the small artifacts stay indented.
+#[tokio::test]
+async fn export_lists_are_one_compact_record_per_line() {
+    let f = Arc::new(Fake::new(PRIMARY, account_with_fills(45), 10));
+    let e = env(f.clone(), None);
+    e.run("exchange.export_history", window()).await.unwrap();
+    assert_eq!(lined_list(&e, "export/orders.json").len(), 101);
+    assert_eq!(lined_list(&e, "export/open_orders.json").len(), 1);
+    assert_eq!(lined_list(&e, "export/candles/KRW-PUMP.json").len(), 360);
+    let chunks = json_files(&e, "export/chunks");
+    assert!(chunks.len() > 2);
+    let in_chunks: usize = chunks.iter().map(|c| lined_list(&e, c).len()).sum();
+    assert_eq!(in_chunks, 100);
+    for rel in ["export/withdrawals.json", "export/deposits.json"] {
+        if e.ctx.rundir.join(rel).unwrap().exists() {
+            lined_list(&e, rel);
+        }
+    }
+    // An object holding a list: a member a line, the list's records a line each.
+    let proof = e.read("s-chunks.json");
+    let v: Value = serde_json::from_str(&proof).unwrap();
+    let n = v["chunks"].as_array().unwrap().len();
+    assert_eq!(n, chunks.len());
+    assert_eq!(proof.lines().count(), 2 + 6 + 1 + n + 1, "{proof}");
+    assert!(proof.lines().all(|l| !l.starts_with(' ')), "{proof}");
+
+    e.run("exchange.export_fills", json!({"all": true}))
+        .await
+        .unwrap();
+    assert_eq!(lined_list(&e, "export/fills.json").len(), 45);
+    let batch = e.read("export/fills/s-batch-000001.json");
+    let b: Value = serde_json::from_str(&batch).unwrap();
+    let ids = b["order_ids"].as_array().unwrap().len();
+    let fills = b["fills"].as_array().unwrap().len();
+    assert_eq!(
+        batch.lines().count(),
+        2 + 2 + ids + 1 + fills + 1,
+        "{batch}"
+    );
+    // The snapshot-like state stays as it was: indented.
+    assert!(e.read("s-export-state.jsonl").lines().count() > 1);
+}
+
+/// A finished chunk's file gone missing (deleted by hand, lost in a copy) stops the merge with
+/// its name: the merged list would otherwise hold fewer orders than the proof says.
+#[tokio::test]
+async fn a_finished_chunk_whose_file_is_missing_stops_the_merge_naming_it() {
+    let acc = busy_account();
+    let tmp = tempfile::tempdir().unwrap();
+    let rd = RunDir::create(&tmp.path().join("run")).unwrap();
+    let mut f = Fake::new(PRIMARY, acc.clone(), 10);
+    f.die_after = Some(6);
+    let e = env_in(tmp, rd.clone(), Arc::new(f), None);
+    e.run("exchange.export_history", window())
+        .await
+        .unwrap_err();
+    let gone = json_files(&e, "export/chunks")
+        .into_iter()
+        .find(|c| !lined_list(&e, c).is_empty())
+        .expect("a chunk with orders");
+    std::fs::remove_file(rd.join(&gone).unwrap()).unwrap();
+
+    let ro = Arc::new(Fake::new(READONLY, acc.clone(), 10));
+    let primary = Fake::new(PRIMARY, acc, 10);
+    primary.dead.store(true, Ordering::SeqCst);
+    let e2 = env_in(
+        tempfile::tempdir().unwrap(),
+        RunDir::open(rd.path()).unwrap(),
+        Arc::new(primary),
+        Some(ro),
+    );
+    e2.seen_accepted();
+    let err = e2
+        .run("exchange.export_history", window())
+        .await
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains(&format!("{gone} is missing")), "{msg}");
+    assert!(
+        !rd.join("export/orders.json").unwrap().exists(),
+        "no shorter list written"
+    );
+}
+
+/// Rewrites a JSON file of the run directory indented, as versions before issue 18 wrote it.
+fn as_earlier_version(rd: &RunDir, rel: &str) {
+    let p = rd.join(rel).unwrap();
+    let v: Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+    std::fs::write(&p, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+}
+
+/// A bundle left by an earlier version holds indented lists: an interrupted export resumes from
+/// its indented chunks (merging them with new ones into a list a record per line), and the
+/// fills step reads an indented `export/orders.json` and indented batches.
+#[tokio::test]
+async fn an_export_left_indented_by_an_earlier_version_resumes_and_is_read() {
+    let acc = account_with_fills(45);
+    let tmp = tempfile::tempdir().unwrap();
+    let rd = RunDir::create(&tmp.path().join("run")).unwrap();
+    let mut f = Fake::new(PRIMARY, acc.clone(), 10);
+    f.die_after = Some(6);
+    let e = env_in(tmp, rd.clone(), Arc::new(f), None);
+    e.run("exchange.export_history", window())
+        .await
+        .unwrap_err();
+    let old = json_files(&e, "export/chunks");
+    assert!(!old.is_empty());
+    let mut indented = Vec::new();
+    for c in &old {
+        as_earlier_version(&rd, c);
+        indented.push(e.read(c));
+    }
+    assert!(indented.iter().any(|t| t.contains("\n  {\n    \"")));
+
+    let ro = Arc::new(Fake::new(READONLY, acc.clone(), 10));
+    let primary = Fake::new(PRIMARY, acc, 10);
+    primary.dead.store(true, Ordering::SeqCst);
+    let e2 = env_in(
+        tempfile::tempdir().unwrap(),
+        RunDir::open(rd.path()).unwrap(),
+        Arc::new(primary),
+        Some(ro.clone()),
+    );
+    e2.seen_accepted();
+    let out = e2.run("exchange.export_history", window()).await.unwrap();
+    assert_eq!(out.outputs["closed_order_count"], 100);
+    let orders = lined_list(&e2, "export/orders.json");
+    let ids: HashSet<&str> = orders.iter().map(|o| o["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), 101);
+    // The indented chunks were read, not fetched again, and stay as they were.
+    for (c, text) in old.iter().zip(&indented) {
+        assert_eq!(&e2.read(c), text, "{c} untouched");
+    }
+
+    // A finished export of an earlier version: indented orders; then indented fills batches.
+    as_earlier_version(&rd, "export/orders.json");
+    let all = e2
+        .run("exchange.export_fills", json!({"all": true}))
+        .await
+        .unwrap();
+    assert_eq!(all.outputs["fill_count"], 45);
+    for b in json_files(&e2, "export/fills") {
+        as_earlier_version(&rd, &b);
+    }
+    let again = e2
+        .run("exchange.export_fills", json!({"all": true}))
+        .await
+        .unwrap();
+    assert_eq!(
+        again.outputs["orders_resumed"],
+        all.outputs["orders_fetched"]
+    );
+    assert_eq!(again.outputs["orders_fetched"], 0);
+    assert_eq!(again.outputs["fill_count"], 45);
+    assert_eq!(lined_list(&e2, "export/fills.json").len(), 45);
+}
+
 /// The busy account with orders `p000`… `p{n-1}` (more added past its 40), each with one fill.
 fn account_with_fills(n: usize) -> Arc<Mutex<Account>> {
     let acc = busy_account();

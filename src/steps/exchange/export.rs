@@ -33,8 +33,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::export_state::{ExportState, FillsEntry, FillsState, Journal, StateEntry, StateLog};
+use super::records::{to_records_json, RecordList};
 use super::scan::{self, WindowFills};
-use super::{args, is_out_of_scope, to_json, ts, Race, ReadError};
+use super::{args, is_out_of_scope, ts, Race, ReadError};
 use crate::exchange::{
     Candle, ClosedOrdersQuery, ErrorKind, Fill, FillsSource, FullPage, Market, MarketSelection,
     Order, OrderRef, Transfer, Window,
@@ -80,8 +81,10 @@ fn read_json<T: for<'de> Deserialize<'de>>(rd: &RunDir, rel: &str) -> Result<Opt
     }
 }
 
+/// Writes one of the export's lists (or an object holding one) a record per line
+/// ([`super::records`]): every file this module writes grows with the account's history.
 fn write_json<T: Serialize>(rd: &RunDir, rel: &str, v: &T) -> Result<(), StepError> {
-    rd.write(rel, &to_json(v)?)?;
+    rd.write(rel, &to_records_json(v)?)?;
     Ok(())
 }
 
@@ -1276,7 +1279,8 @@ fn merge_orders(
         })
         .collect();
     let mut out = rd.write_pieces(rel)?;
-    out.piece(b"[")?;
+    let mut list = RecordList::new();
+    out.piece(RecordList::OPEN)?;
     let mut m = Merged {
         closed: 0,
         open: 0,
@@ -1302,7 +1306,20 @@ fn merge_orders(
                 .get_mut(&k)
                 .and_then(|q| q.pop_front())
                 .expect("the chunk");
-            let list: Vec<Order> = read_json(rd, &c.file)?.unwrap_or_default();
+            // A finished chunk's file is its orders: without it the merge would say less than
+            // the proof claims, so it stops instead of writing a shorter list.
+            let list: Vec<Order> = read_json(rd, &c.file)?.ok_or_else(|| {
+                StepError::permanent(
+                    format!(
+                        "{} is missing: the export's state lists it as a finished chunk of {} orders ({}..{})",
+                        c.file,
+                        c.count,
+                        ts(c.span.from),
+                        ts(c.span.to)
+                    ),
+                    "restore it from a copy of this run directory, or delete the step's *-export-state.jsonl to export the window again",
+                )
+            })?;
             heap.extend(
                 list.into_iter()
                     .filter(|o| o.created_at >= c.span.from - slack && o.created_at < c.span.to)
@@ -1318,10 +1335,7 @@ fn merge_orders(
         if last.as_ref().is_some_and(|(t, i)| *t == at && *i == id) {
             continue;
         }
-        if m.closed + m.open > 0 {
-            out.piece(b",")?;
-        }
-        out.piece(&to_json(&p.order)?)?;
+        out.piece(&list.push(&p.order)?)?;
         if rank == 0 {
             m.closed += 1;
         } else {
@@ -1336,7 +1350,7 @@ fn merge_orders(
         }
         last = Some((at, id));
     }
-    out.piece(b"]")?;
+    out.piece(list.close())?;
     out.commit()?;
     Ok(m)
 }
@@ -1808,9 +1822,15 @@ mod tests {
             ),
         ];
         let mut records = Vec::new();
-        for (sp, orders) in chunks {
+        for (i, (sp, orders)) in chunks.into_iter().enumerate() {
             let file = chunk_file(&sp);
-            write_json(&rd, &file, &orders).unwrap();
+            if i == 0 {
+                // Written by an earlier version: indented.
+                rd.write(&file, &serde_json::to_vec_pretty(&orders).unwrap())
+                    .unwrap();
+            } else {
+                write_json(&rd, &file, &orders).unwrap();
+            }
             records.push(ChunkRecord {
                 count: orders.len() as u32,
                 file,
@@ -1827,6 +1847,16 @@ mod tests {
                 .unwrap();
         let ids: Vec<&str> = written.iter().map(|o| o.id.as_str()).collect();
         assert_eq!(ids, ["b1", "b2", "x1", "b3", "o1", "x2"]);
+        // One compact order per line, between the brackets' own lines.
+        let text = std::fs::read_to_string(rd.join("export/orders.json").unwrap()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), written.len() + 2, "{text}");
+        assert_eq!((lines[0], lines[lines.len() - 1]), ("[", "]"));
+        for (line, o) in lines[1..lines.len() - 1].iter().zip(&written) {
+            let one: Order = serde_json::from_str(line.trim_end_matches(',')).unwrap();
+            assert_eq!(&one, o);
+        }
+        assert!(text.ends_with("\n]\n"));
         assert_eq!((m.closed, m.open), (5, 1));
         assert_eq!(m.markets.len(), 2);
         assert!(m.kept.is_empty());

@@ -15,6 +15,7 @@ mod args;
 mod contain;
 mod export;
 mod export_state;
+mod records;
 mod scan;
 mod snapshot;
 
@@ -196,7 +197,8 @@ pub(crate) fn ts(t: DateTime<Utc>) -> String {
     crate::engine::journal::ts(t)
 }
 
-/// Serializes to pretty JSON for an artifact.
+/// Serializes to pretty JSON for a small artifact (a snapshot, a state, a report); the lists
+/// that grow with the history use [`records::to_records_json`].
 pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, StepError> {
     serde_json::to_vec_pretty(v).map_err(|e| StepError::failed(format!("cannot serialize: {e}")))
 }

@@ -16,6 +16,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::export::{initial_spans, span_file, Span};
+use super::records::to_records_json;
 use super::{to_json, ts, Race};
 use crate::exchange::{
     CallPlan, Fill, FillsQuery, FillsSource, Market, MarketHint, MarketScan, MarketScanRequest,
@@ -305,7 +306,7 @@ pub(crate) async fn window_fills(
             }
         };
         let file = fill_chunk_file(&span);
-        rd.write(&file, &to_json(&fills)?)?;
+        rd.write(&file, &to_records_json(&fills)?)?;
         count += fills.len();
         done.push(FillChunk {
             span,
@@ -342,7 +343,7 @@ pub(crate) async fn window_fills(
         markets: active.into_iter().collect(),
         fills,
     };
-    rd.write(WINDOW_FILLS, &to_json(&merged)?)?;
+    rd.write(WINDOW_FILLS, &to_records_json(&merged)?)?;
     Ok(merged)
 }
 
