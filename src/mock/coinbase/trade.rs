@@ -21,6 +21,7 @@ use super::routes::Ctx;
 use super::wire::{self, ts};
 use crate::mock::http;
 use crate::mock::venue::dec;
+use crate::mock::venue::fragments::PageText;
 use crate::mock::venue::matching::{self, NewOrder, OrderError};
 use crate::mock::venue::state::{Fill, Order, OrderKind, OrderState, Side, Tif, World};
 
@@ -108,81 +109,108 @@ pub fn order_json(o: &Order, user: &str, portfolio: &str) -> Value {
 }
 
 /// What [`order_json`] writes, written as text directly (a history page's hot path: no map
-/// of values built and then written).
+/// of values built and then written); [`push_order_text`] into a new string.
+#[cfg(test)]
 pub fn order_text(o: &Order, user: &str, portfolio: &str) -> String {
-    use crate::mock::venue::jsontext::Dec;
-    use std::fmt::Write as _;
-    let text = |v: &str| serde_json::to_string(v).unwrap_or_default();
+    let mut s = String::with_capacity(ORDER_BYTES);
+    push_order_text(&mut s, o, user, portfolio);
+    s
+}
+
+/// About how many bytes [`push_order_text`] writes for one order.
+pub const ORDER_BYTES: usize = 1400;
+
+/// Appends what [`order_json`] writes for `o` to `s`, member by member.
+pub fn push_order_text(s: &mut String, o: &Order, user: &str, portfolio: &str) {
+    use crate::mock::venue::jsontext::{key, push_dec, push_digits, push_utc_micros, Obj};
     let filled = o.executed_volume;
     let value = o.executed_funds;
     let (avg, completion) = progress(o);
-    let kind = wire::config_kind(o);
-    let config = match o.kind {
-        OrderKind::Limit => {
-            let mut c = format!(
-                "{{\"base_size\":\"{}\",\"limit_price\":\"{}\"",
-                Dec(o.volume.unwrap_or_default()),
-                Dec(o.price.unwrap_or_default())
-            );
-            if kind == "limit_limit_gtc" {
-                let _ = write!(c, ",\"post_only\":{}", o.tif == Some(Tif::PostOnly));
-            }
-            c.push('}');
-            c
-        }
-        _ => match (o.quote_amount, o.volume) {
-            (Some(q), _) => format!("{{\"quote_size\":\"{}\"}}", Dec(q)),
-            (None, v) => format!("{{\"base_size\":\"{}\"}}", Dec(v.unwrap_or_default())),
-        },
-    };
-    let last_fill = match o.trades.iter().map(|f| f.created_at).max() {
-        Some(t) => format!("\"{}\"", ts(t)),
-        None => "null".into(),
-    };
     let after_fees = match o.side {
         Side::Bid => value + o.paid_fee,
         Side::Ask => value - o.paid_fee,
     };
-    let mut s = String::with_capacity(1400);
-    let _ = write!(
-        s,
-        "{{\"order_id\":\"{}\",\"product_id\":{},\"user_id\":{},\
-         \"order_configuration\":{{\"{kind}\":{config}}},\"side\":\"{}\",\
-         \"client_order_id\":{},\"status\":\"{}\",\"time_in_force\":\"{}\",\
-         \"created_time\":\"{}\",\"completion_percentage\":\"{}\",\"filled_size\":\"{}\",\
-         \"average_filled_price\":\"{}\",\"fee\":\"\",\"number_of_fills\":\"{}\",\
-         \"filled_value\":\"{}\",\"pending_cancel\":false,\"size_in_quote\":{},\
-         \"total_fees\":\"{}\",\"size_inclusive_of_fees\":false,\
-         \"total_value_after_fees\":\"{}\",\"trigger_status\":\"INVALID_ORDER_TYPE\",\
-         \"order_type\":\"{}\",\"reject_reason\":\"REJECT_REASON_UNSPECIFIED\",\
-         \"settled\":{},\"product_type\":\"SPOT\",\"reject_message\":\"\",\
-         \"cancel_message\":\"\",\"order_placement_source\":\"RETAIL_ADVANCED\",\
-         \"outstanding_hold_amount\":\"{}\",\"is_liquidation\":false,\
-         \"last_fill_time\":{last_fill},\"edit_history\":[],\"leverage\":\"\",\
-         \"margin_type\":\"UNKNOWN_MARGIN_TYPE\",\"retail_portfolio_id\":{},\
-         \"originating_order_id\":\"\",\"attached_order_id\":\"\"}}",
-        o.uuid,
-        text(&o.market.symbol),
-        text(user),
-        wire::side(o.side),
-        text(o.identifier.as_deref().unwrap_or_default()),
-        wire::status(o),
-        wire::time_in_force(o),
-        ts(o.created_at),
-        Dec(completion),
-        Dec(filled),
-        Dec(avg),
-        o.trades.len(),
-        Dec(value),
-        o.quote_amount.is_some() && o.kind != OrderKind::Limit,
-        Dec(o.paid_fee),
-        Dec(after_fees),
-        wire::order_type(o),
-        o.state.is_closed(),
-        Dec(o.locked),
-        text(portfolio),
+    let mut m = Obj::new(s);
+    let mut uuid = Uuid::encode_buffer();
+    m.plain(
+        key!("order_id"),
+        o.uuid.hyphenated().encode_lower(&mut uuid),
     );
-    s
+    m.str(key!("product_id"), &o.market.symbol);
+    m.str(key!("user_id"), user);
+    m.key(key!("order_configuration"));
+    m.out.push_str("{\"");
+    m.out.push_str(wire::config_kind(o));
+    m.out.push_str("\":");
+    {
+        let mut c = Obj::new(m.out);
+        match o.kind {
+            OrderKind::Limit => {
+                c.dec(key!("base_size"), o.volume.unwrap_or_default());
+                c.dec(key!("limit_price"), o.price.unwrap_or_default());
+                if wire::config_kind(o) == "limit_limit_gtc" {
+                    c.bool(key!("post_only"), o.tif == Some(Tif::PostOnly));
+                }
+            }
+            _ => match (o.quote_amount, o.volume) {
+                (Some(q), _) => c.dec(key!("quote_size"), q),
+                (None, v) => c.dec(key!("base_size"), v.unwrap_or_default()),
+            },
+        }
+        c.end();
+    }
+    m.out.push('}');
+    m.plain(key!("side"), wire::side(o.side));
+    m.str(
+        key!("client_order_id"),
+        o.identifier.as_deref().unwrap_or_default(),
+    );
+    m.plain(key!("status"), wire::status(o));
+    m.plain(key!("time_in_force"), wire::time_in_force(o));
+    m.key(key!("created_time"));
+    push_utc_micros(m.out, o.created_at);
+    m.dec(key!("completion_percentage"), completion);
+    m.dec(key!("filled_size"), filled);
+    m.dec(key!("average_filled_price"), avg);
+    m.plain(key!("fee"), "");
+    m.key(key!("number_of_fills"));
+    m.out.push('"');
+    push_digits(m.out, o.trades.len() as u64, 1);
+    m.out.push('"');
+    m.dec(key!("filled_value"), value);
+    m.bool(key!("pending_cancel"), false);
+    m.bool(
+        key!("size_in_quote"),
+        o.quote_amount.is_some() && o.kind != OrderKind::Limit,
+    );
+    m.dec(key!("total_fees"), o.paid_fee);
+    m.bool(key!("size_inclusive_of_fees"), false);
+    m.key(key!("total_value_after_fees"));
+    m.out.push('"');
+    push_dec(m.out, after_fees);
+    m.out.push('"');
+    m.plain(key!("trigger_status"), "INVALID_ORDER_TYPE");
+    m.plain(key!("order_type"), wire::order_type(o));
+    m.plain(key!("reject_reason"), "REJECT_REASON_UNSPECIFIED");
+    m.bool(key!("settled"), o.state.is_closed());
+    m.plain(key!("product_type"), "SPOT");
+    m.plain(key!("reject_message"), "");
+    m.plain(key!("cancel_message"), "");
+    m.plain(key!("order_placement_source"), "RETAIL_ADVANCED");
+    m.dec(key!("outstanding_hold_amount"), o.locked);
+    m.bool(key!("is_liquidation"), false);
+    m.key(key!("last_fill_time"));
+    match o.trades.iter().map(|f| f.created_at).max() {
+        Some(t) => push_utc_micros(m.out, t),
+        None => m.out.push_str("null"),
+    }
+    m.raw(key!("edit_history"), "[]");
+    m.plain(key!("leverage"), "");
+    m.plain(key!("margin_type"), "UNKNOWN_MARGIN_TYPE");
+    m.str(key!("retail_portfolio_id"), portfolio);
+    m.plain(key!("originating_order_id"), "");
+    m.plain(key!("attached_order_id"), "");
+    m.end();
 }
 
 /// The user id and portfolio uuid shown for an account.
@@ -415,19 +443,18 @@ fn cursor(c: &Ctx<'_>) -> Result<Option<(i64, u64)>, ApiErr> {
     }
 }
 
-/// Renders a page through the repeat-page fault (the venue keeps each list's last items);
-/// the answer's list, its items put aside as JSON text ([`http::raw_list`]).
-fn render_page(
+/// [`render_page`] for a page written into one buffer.
+fn render_page_text(
     c: &mut Ctx<'_>,
     account: &str,
     kind: &str,
-    texts: Vec<String>,
+    page: PageText,
     limit: usize,
 ) -> Value {
-    let texts =
+    let list =
         c.ex.world()
-            .page(account, kind, texts, c.repeat_page, limit);
-    http::raw_list(c.fx, &texts)
+            .page_text(account, kind, page, c.repeat_page, limit);
+    http::raw_list_text(c.fx, list)
 }
 
 /// `GET /api/v3/brokerage/orders/historical/batch`.
@@ -466,7 +493,7 @@ pub fn historical_batch(c: &mut Ctx<'_>) -> Result<Value, ApiErr> {
     let limit = c.limit(DEFAULT_PAGE, MAX_PAGE)?;
     let after = cursor(c)?;
     let (user, portfolio) = user_and_portfolio(&key.account);
-    let (chosen, has_next) = {
+    let (page, last, has_next) = {
         let w = c.ex.world();
         let keep = |i: usize, o: &Order| {
             (products.is_empty() || products.contains(&o.market.symbol))
@@ -487,23 +514,22 @@ pub fn historical_batch(c: &mut Ctx<'_>) -> Result<Value, ApiErr> {
         let mut idxs = w.list_orders_at(&key.account, &states, between, true, &keep, 0, limit + 1);
         let has_next = idxs.len() > limit;
         idxs.truncate(limit);
-        let chosen: Vec<((i64, u64), String)> = idxs
-            .into_iter()
-            .map(|i| {
-                let text = w.fragment("coinbase-order", i, None, || {
-                    order_text(&w.orders[i], &user, &portfolio)
-                });
-                (key_of(w.orders[i].created_at, i as u64), text)
-            })
-            .collect();
-        (chosen, has_next)
+        let mut page = PageText::with_capacity(idxs.len(), ORDER_BYTES);
+        for &i in &idxs {
+            w.fragment_into(&mut page, "coinbase-order", i, None, |b| {
+                push_order_text(b, &w.orders[i], &user, &portfolio)
+            });
+        }
+        let last = idxs
+            .last()
+            .map(|&i| key_of(w.orders[i].created_at, i as u64));
+        (page, last, has_next)
     };
-    let next = match chosen.last() {
-        Some((k, _)) if has_next => wire::cursor(*k),
+    let next = match last {
+        Some(k) if has_next => wire::cursor(k),
         _ => String::new(),
     };
-    let items: Vec<String> = chosen.into_iter().map(|(_, v)| v).collect();
-    let orders = render_page(c, &key.account, "coinbase-orders", items, limit);
+    let orders = render_page_text(c, &key.account, "coinbase-orders", page, limit);
     Ok(json!({"orders": orders, "sequence": "0", "has_next": has_next, "cursor": next}))
 }
 
@@ -520,7 +546,7 @@ pub fn fills(c: &mut Ctx<'_>) -> Result<Value, ApiErr> {
     let limit = c.limit(DEFAULT_PAGE, MAX_PAGE)?;
     let after = cursor(c)?;
     let (user, portfolio) = user_and_portfolio(&key.account);
-    let mut rows: Vec<((i64, u64), String)> = {
+    let (page, last, has_next) = {
         let w = c.ex.world();
         let keep = |_: usize, o: &Order, f: &Fill| {
             (products.is_empty() || products.contains(&o.market.symbol))
@@ -540,25 +566,32 @@ pub fn fills(c: &mut Ctx<'_>) -> Result<Value, ApiErr> {
         // Fills of one trade (both sides in this account) in the order of their orders,
         // newest first, under the stable sort below.
         slots.sort_by_key(|x| (std::cmp::Reverse((w.orders[x.2].created_at, x.2)), x.3));
-        let mut rows = Vec::new();
-        for (_, _, i, j) in slots {
-            let f = &w.orders[i].trades[j];
-            let text = w.fragment("coinbase-fill", i, Some(j), || {
-                fill_text(&w.orders[i], f, &user, &portfolio)
+        let mut rows: Vec<((i64, u64), usize, usize)> = slots
+            .into_iter()
+            .map(|(_, _, i, j)| {
+                (
+                    key_of(w.orders[i].trades[j].created_at, w.orders[i].trades[j].id),
+                    i,
+                    j,
+                )
+            })
+            .collect();
+        rows.sort_by_key(|r| std::cmp::Reverse(r.0));
+        let has_next = rows.len() > limit;
+        rows.truncate(limit);
+        let mut page = PageText::with_capacity(rows.len(), FILL_BYTES);
+        for &(_, i, j) in &rows {
+            w.fragment_into(&mut page, "coinbase-fill", i, Some(j), |b| {
+                push_fill_text(b, &w.orders[i], &w.orders[i].trades[j], &user, &portfolio)
             });
-            rows.push((key_of(f.created_at, f.id), text));
         }
-        rows
+        (page, rows.last().map(|r| r.0), has_next)
     };
-    rows.sort_by_key(|r| std::cmp::Reverse(r.0));
-    let has_next = rows.len() > limit;
-    rows.truncate(limit);
-    let next = match rows.last() {
-        Some((k, _)) if has_next => wire::cursor(*k),
+    let next = match last {
+        Some(k) if has_next => wire::cursor(k),
         _ => String::new(),
     };
-    let items: Vec<String> = rows.into_iter().map(|(_, v)| v).collect();
-    let fills = render_page(c, &key.account, "coinbase-fills", items, limit);
+    let fills = render_page_text(c, &key.account, "coinbase-fills", page, limit);
     Ok(json!({"fills": fills, "cursor": next}))
 }
 
@@ -572,10 +605,20 @@ fn commission(o: &Order, f: &Fill) -> Decimal {
 }
 
 /// [`fill_json`]'s text, written directly (a history page's hot path).
+#[cfg(test)]
 fn fill_text(o: &Order, f: &Fill, user: &str, portfolio: &str) -> String {
+    let mut s = String::with_capacity(FILL_BYTES);
+    push_fill_text(&mut s, o, f, user, portfolio);
+    s
+}
+
+/// About how many bytes [`push_fill_text`] writes for one fill.
+const FILL_BYTES: usize = 560;
+
+/// Appends [`fill_text`]'s text for fill `f` of order `o` to `s`.
+fn push_fill_text(s: &mut String, o: &Order, f: &Fill, user: &str, portfolio: &str) {
     use crate::mock::venue::jsontext::{key, push_digits, push_utc_micros, Obj};
-    let mut s = String::with_capacity(560);
-    let mut m = Obj::new(&mut s);
+    let mut m = Obj::new(s);
     let mut uuid = uuid::Uuid::encode_buffer();
     m.plain(
         key!("entry_id"),
@@ -609,7 +652,6 @@ fn fill_text(o: &Order, f: &Fill, user: &str, portfolio: &str) -> String {
     m.plain(key!("side"), wire::side(f.side));
     m.str(key!("retail_portfolio_id"), portfolio);
     m.end();
-    s
 }
 
 /// A fill as `orders/historical/fills` shows it (its commission a share of the order's

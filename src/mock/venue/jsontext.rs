@@ -26,18 +26,9 @@ pub fn push_ascii(out: &mut String, ds: &[u8]) {
 }
 
 /// Appends `n` in decimal, zero-padded to at least `width` digits.
-pub fn push_digits(out: &mut String, mut n: u64, width: usize) {
+pub fn push_digits(out: &mut String, n: u64, width: usize) {
     let mut buf = [b'0'; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    let start = i.min(buf.len().saturating_sub(width));
+    let start = digits_back(&mut buf, 20, n, width.min(20));
     push_ascii(out, &buf[start..]);
 }
 
@@ -65,7 +56,29 @@ pub fn push_json_str(out: &mut String, v: &str) {
 /// without the formatter: the mantissa's digits with the point put in by hand, assembled on
 /// the stack and appended in one copy.
 pub fn push_dec(out: &mut String, d: Decimal) {
-    let _ = write!(out, "{}", Dec(d));
+    let mut buf = [b'0'; 64];
+    match dec_digits(&mut buf, d) {
+        Some(i) => push_ascii(out, &buf[i..]),
+        None => {
+            let _ = write!(out, "{}", d.normalize());
+        }
+    }
+}
+
+/// Writes [`Dec`]'s text for `d` at the end of `buf`; where it starts. None for a mantissa
+/// wider than 64 bits (the formatter writes those).
+fn dec_digits(buf: &mut [u8; 64], d: Decimal) -> Option<usize> {
+    let mut scale = d.scale() as usize;
+    let mut m = u64::try_from(d.mantissa().unsigned_abs()).ok()?;
+    if m == 0 {
+        buf[63] = b'0';
+        return Some(63);
+    }
+    while scale > 0 && m % 10 == 0 {
+        m /= 10;
+        scale -= 1;
+    }
+    Some(scaled(buf, m, scale, d.is_sign_negative()))
 }
 
 /// A decimal displayed as [`crate::mock::venue::dec`] writes it, digits assembled on the
@@ -74,21 +87,11 @@ pub struct Dec(pub Decimal);
 
 impl std::fmt::Display for Dec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let d = self.0;
-        let mut scale = d.scale() as usize;
-        let Ok(mut m) = u64::try_from(d.mantissa().unsigned_abs()) else {
-            return write!(f, "{}", d.normalize());
-        };
-        if m == 0 {
-            return f.write_str("0");
-        }
-        while scale > 0 && m % 10 == 0 {
-            m /= 10;
-            scale -= 1;
-        }
         let mut buf = [b'0'; 64];
-        let i = scaled(&mut buf, m, scale, d.is_sign_negative());
-        f.write_str(std::str::from_utf8(&buf[i..]).unwrap_or_default())
+        match dec_digits(&mut buf, self.0) {
+            Some(i) => f.write_str(std::str::from_utf8(&buf[i..]).unwrap_or_default()),
+            None => write!(f, "{}", self.0.normalize()),
+        }
     }
 }
 
@@ -125,30 +128,54 @@ fn push_scaled(out: &mut String, m: u64, scale: usize, negative: bool) {
 }
 
 /// Writes what [`push_scaled`] appends at the end of `buf` (all `0` before); where it starts.
-fn scaled(buf: &mut [u8; 64], mut m: u64, scale: usize, negative: bool) -> usize {
-    // Right to left: at most 20 digits, the point, zeros up to a scale of 28, `0.`, a sign.
-    let mut i = buf.len();
-    let mut n = 0;
-    while m > 0 {
-        if n == scale && scale > 0 {
-            i -= 1;
-            buf[i] = b'.';
-        }
+fn scaled(buf: &mut [u8; 64], m: u64, scale: usize, negative: bool) -> usize {
+    // Right to left: the `scale` decimals (zero-padded), the point, the integer part (`0`
+    // when the digits are all decimals), a sign. At most 20 digits, a scale of 28.
+    let end = buf.len();
+    let (int, frac) = match 10u64.checked_pow(scale as u32) {
+        Some(p) => (m / p, m % p),
+        None => (0, m),
+    };
+    let mut i = end;
+    if scale > 0 {
+        i = digits_back(buf, end, frac, scale);
         i -= 1;
-        buf[i] = b'0' + (m % 10) as u8;
-        m /= 10;
-        n += 1;
+        buf[i] = b'.';
     }
-    if n <= scale {
-        // `0.` and the zeros between the point and the digits (already `0` in `buf`).
-        i -= scale - n + 2;
-        buf[i + 1] = b'.';
-    }
+    i = digits_back(buf, i, int, 1);
     if negative {
         i -= 1;
         buf[i] = b'-';
     }
     i
+}
+
+/// Two-digit pairs `00`..`99`, so that a number costs a division per two digits.
+const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
+/// Writes `n` in decimal ending before `buf[end]`, zero-padded to at least `width` digits
+/// (`buf` holds `0` where the padding goes); where it starts.
+fn digits_back(buf: &mut [u8], end: usize, mut n: u64, width: usize) -> usize {
+    let mut i = end;
+    while n >= 100 {
+        let r = (n % 100) as usize * 2;
+        n /= 100;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&PAIRS[r..r + 2]);
+    }
+    if n >= 10 {
+        let r = n as usize * 2;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&PAIRS[r..r + 2]);
+    } else {
+        i -= 1;
+        buf[i] = b'0' + n as u8;
+    }
+    i.min(end.saturating_sub(width))
 }
 
 /// Appends `t` as RFC 3339 in UTC with microseconds (`2026-11-20T18:30:00.123456Z`, what
@@ -279,6 +306,25 @@ mod tests {
                 let mut r = d.round_dp(scale);
                 r.rescale(scale);
                 assert_eq!(s, r.to_string(), "{d:?} at {scale}");
+            }
+        }
+    }
+
+    #[test]
+    fn integers_are_written_as_the_formatter_writes_them() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(18);
+        let mut cases = vec![0, 1, 9, 10, 99, 100, 101, 999, 1000, u64::MAX, u64::MAX - 1];
+        cases.extend((0..20_000).map(|n| match n % 3 {
+            0 => rng.gen_range(0..1000),
+            1 => rng.gen_range(0..10_000_000_000),
+            _ => rng.gen(),
+        }));
+        for n in cases {
+            for width in [0, 1, 2, 3, 7, 19, 20, 25] {
+                let mut s = String::new();
+                push_digits(&mut s, n, width);
+                let want = format!("{n:0w$}", w = width.min(20));
+                assert_eq!(s, want, "{n} at width {width}");
             }
         }
     }
