@@ -147,14 +147,21 @@ fn verify_known(
             ))
         }
     }
+    let mut sums_too_large = None;
     let sums_bytes = match read_bounded(&sums_path).map_err(|source| ReportError::Read {
         path: sums_path.clone(),
         source,
     })? {
         Bounded::Bytes(b) => b,
-        Bounded::TooLarge(n) => return Err(not_bundle(&too_large(SUMS_FILE, n))),
+        // Tampering, not a usage error: nothing can be checked against it (every file shows
+        // as not listed), and the bundle does not verify (exit 3).
+        Bounded::TooLarge(n) => {
+            sums_too_large = Some(too_large(SUMS_FILE, n));
+            Vec::new()
+        }
     };
     let mut rep = VerifyReport::default();
+    rep.manifest_problems.extend(sums_too_large);
     let sums_text = match String::from_utf8(sums_bytes.clone()) {
         Ok(s) => s,
         Err(_) => {

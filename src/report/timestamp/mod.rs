@@ -132,8 +132,21 @@ impl Checked {
 /// of the bundle).
 fn read_one(n: u32, dir: &Path) -> Result<(TimestampInfo, token::Verified, Manifest), String> {
     let rel = |f: &str| format!("{DIR}/{n}/{f}");
+    // Each file is read only when it is a regular file, and at most as much as a seal file.
     let read = |f: &str| {
-        std::fs::read(dir.join(f)).map_err(|e| format!("{}: cannot read it ({e})", rel(f)))
+        let path = dir.join(f);
+        match std::fs::symlink_metadata(&path) {
+            Ok(m) if m.is_file() => {}
+            Ok(_) => return Err(format!("{}: not a regular file", rel(f))),
+            Err(e) => return Err(format!("{}: cannot read it ({e})", rel(f))),
+        }
+        match crate::report::verify::read_bounded(&path) {
+            Ok(crate::report::verify::Bounded::Bytes(b)) => Ok(b),
+            Ok(crate::report::verify::Bounded::TooLarge(n)) => {
+                Err(format!("{}: too large ({n} bytes), not read", rel(f)))
+            }
+            Err(e) => Err(format!("{}: cannot read it ({e})", rel(f))),
+        }
     };
     let manifest_bytes = read(MANIFEST_COPY)?;
     let response = read(RESPONSE)?;
