@@ -415,6 +415,36 @@ impl CancelReport {
         Ok(())
     }
 
+    /// Settles every order the cancel rounds listed (`ids`): those in `open_ids` as still
+    /// open after the cancels, the others from `finals` (their states read after the cancels)
+    /// or else read back one by one with `get_order`; `failed` holds each cancel's refusal. A
+    /// dead key stops it.
+    pub async fn settle_listed<'a, F, Fut>(
+        &mut self,
+        ids: &'a std::collections::BTreeSet<String>,
+        open_ids: &std::collections::BTreeSet<String>,
+        finals: &BTreeMap<String, Order>,
+        failed: &BTreeMap<String, String>,
+        get_order: F,
+    ) -> super::Result<()>
+    where
+        F: Fn(&'a str) -> Fut,
+        Fut: std::future::Future<Output = super::Result<Order>>,
+    {
+        for id in ids {
+            if open_ids.contains(id) {
+                self.still_open(id, failed.get(id), "still open after the cancels");
+                continue;
+            }
+            let read_back = match finals.get(id) {
+                Some(f) => Ok(f.clone()),
+                None => get_order(id).await,
+            };
+            self.settle(id, read_back, failed.get(id))?;
+        }
+        Ok(())
+    }
+
     /// After the rounds: when they ran out (`!done`) with nothing listed open and nothing
     /// failed, the report says so rather than passing for a complete containment.
     pub fn rounds_ran_out(&mut self, done: bool, nothing_listed: bool, rounds: usize) {

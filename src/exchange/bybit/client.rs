@@ -977,17 +977,9 @@ impl Exchange for BybitClient {
         let settle: BTreeSet<String> = ids.difference(&open_ids).cloned().collect();
         let finals = self.final_states(&settle, &seen).await?;
         let mut report = CancelReport::default();
-        for id in &ids {
-            if open_ids.contains(id) {
-                report.still_open(id, failed.get(id), "still open after the cancels");
-                continue;
-            }
-            let read_back = match finals.get(id) {
-                Some(f) => Ok(f.clone()),
-                None => self.get_order(id).await,
-            };
-            report.settle(id, read_back, failed.get(id))?;
-        }
+        report
+            .settle_listed(&ids, &open_ids, &finals, &failed, |id| self.get_order(id))
+            .await?;
         report.rounds_ran_out(done, still_open.is_empty(), MAX_CANCEL_ROUNDS);
         Ok(report)
     }
