@@ -600,9 +600,9 @@ async fn export_with_market_filter() {
     assert_eq!(out.outputs["markets"], json!(["KRW-PUMP"]));
 }
 
-#[tokio::test]
-async fn export_resume_skips_completed_chunks() {
-    let acc = busy_account();
+/// An export on `acc` whose primary key dies after 6 answers, in a run directory of its own:
+/// the environment, the run directory, the primary and the error's text.
+async fn interrupted_export(acc: &Arc<Mutex<Account>>) -> (Env, RunDir, Arc<Fake>, String) {
     let tmp = tempfile::tempdir().unwrap();
     let rd = RunDir::create(&tmp.path().join("run")).unwrap();
     let mut f = Fake::new(PRIMARY, acc.clone(), 10);
@@ -613,7 +613,29 @@ async fn export_resume_skips_completed_chunks() {
         .run("exchange.export_history", window())
         .await
         .unwrap_err();
-    let msg = err.to_string();
+    (e, rd, f, err.to_string())
+}
+
+/// The run in `rd` reopened as a resume does: the primary key dead (seen accepted before) and
+/// a read-only key on `acc`, returned for its call counts.
+fn resumed_with_readonly(rd: &RunDir, acc: &Arc<Mutex<Account>>) -> (Env, Arc<Fake>) {
+    let primary = Fake::new(PRIMARY, acc.clone(), 10);
+    primary.dead.store(true, Ordering::SeqCst);
+    let ro = Arc::new(Fake::new(READONLY, acc.clone(), 10));
+    let e = env_in(
+        tempfile::tempdir().unwrap(),
+        RunDir::open(rd.path()).unwrap(),
+        Arc::new(primary),
+        Some(ro.clone()),
+    );
+    e.seen_accepted();
+    (e, ro)
+}
+
+#[tokio::test]
+async fn export_resume_skips_completed_chunks() {
+    let acc = busy_account();
+    let (e, rd, f, msg) = interrupted_export(&acc).await;
     assert!(msg.contains("To finish the export"), "{msg}");
     assert!(
         msg.contains(&format!("respond resume {}", rd.path().display())),
@@ -644,13 +666,7 @@ async fn export_resume_skips_completed_chunks() {
     drop(torn);
 
     // Resume with a read-only key: finished chunks are not fetched again.
-    let reopened = RunDir::open(rd.path()).unwrap();
-    let primary = Fake::new(PRIMARY, acc.clone(), 10);
-    primary.dead.store(true, Ordering::SeqCst);
-    let ro = Arc::new(Fake::new(READONLY, acc.clone(), 10));
-    let tmp2 = tempfile::tempdir().unwrap();
-    let e2 = env_in(tmp2, reopened, Arc::new(primary), Some(ro.clone()));
-    e2.seen_accepted();
+    let (e2, ro) = resumed_with_readonly(&rd, &acc);
     let out = e2.run("exchange.export_history", window()).await.unwrap();
     assert_eq!(out.outputs["closed_order_count"], 95);
     assert_eq!(out.outputs["switched_to_readonly"], true);
@@ -846,30 +862,14 @@ async fn export_lists_are_one_compact_record_per_line() {
 #[tokio::test]
 async fn a_finished_chunk_whose_file_is_missing_stops_the_merge_naming_it() {
     let acc = busy_account();
-    let tmp = tempfile::tempdir().unwrap();
-    let rd = RunDir::create(&tmp.path().join("run")).unwrap();
-    let mut f = Fake::new(PRIMARY, acc.clone(), 10);
-    f.die_after = Some(6);
-    let e = env_in(tmp, rd.clone(), Arc::new(f), None);
-    e.run("exchange.export_history", window())
-        .await
-        .unwrap_err();
+    let (e, rd, _, _) = interrupted_export(&acc).await;
     let gone = json_files(&e, "export/chunks")
         .into_iter()
         .find(|c| !lined_list(&e, c).is_empty())
         .expect("a chunk with orders");
     std::fs::remove_file(rd.join(&gone).unwrap()).unwrap();
 
-    let ro = Arc::new(Fake::new(READONLY, acc.clone(), 10));
-    let primary = Fake::new(PRIMARY, acc, 10);
-    primary.dead.store(true, Ordering::SeqCst);
-    let e2 = env_in(
-        tempfile::tempdir().unwrap(),
-        RunDir::open(rd.path()).unwrap(),
-        Arc::new(primary),
-        Some(ro),
-    );
-    e2.seen_accepted();
+    let (e2, _) = resumed_with_readonly(&rd, &acc);
     let err = e2
         .run("exchange.export_history", window())
         .await
@@ -895,14 +895,7 @@ fn as_earlier_version(rd: &RunDir, rel: &str) {
 #[tokio::test]
 async fn an_export_left_indented_by_an_earlier_version_resumes_and_is_read() {
     let acc = account_with_fills(45);
-    let tmp = tempfile::tempdir().unwrap();
-    let rd = RunDir::create(&tmp.path().join("run")).unwrap();
-    let mut f = Fake::new(PRIMARY, acc.clone(), 10);
-    f.die_after = Some(6);
-    let e = env_in(tmp, rd.clone(), Arc::new(f), None);
-    e.run("exchange.export_history", window())
-        .await
-        .unwrap_err();
+    let (e, rd, _, _) = interrupted_export(&acc).await;
     let old = json_files(&e, "export/chunks");
     assert!(!old.is_empty());
     let mut indented = Vec::new();
@@ -912,16 +905,7 @@ async fn an_export_left_indented_by_an_earlier_version_resumes_and_is_read() {
     }
     assert!(indented.iter().any(|t| t.contains("\n  {\n    \"")));
 
-    let ro = Arc::new(Fake::new(READONLY, acc.clone(), 10));
-    let primary = Fake::new(PRIMARY, acc, 10);
-    primary.dead.store(true, Ordering::SeqCst);
-    let e2 = env_in(
-        tempfile::tempdir().unwrap(),
-        RunDir::open(rd.path()).unwrap(),
-        Arc::new(primary),
-        Some(ro.clone()),
-    );
-    e2.seen_accepted();
+    let (e2, _) = resumed_with_readonly(&rd, &acc);
     let out = e2.run("exchange.export_history", window()).await.unwrap();
     assert_eq!(out.outputs["closed_order_count"], 100);
     let orders = lined_list(&e2, "export/orders.json");
