@@ -573,21 +573,6 @@ fn a_resume_reruns_everything_the_late_export_touches() {
     analysis_of_a_copy_changes_nothing(&dir).unwrap();
 }
 
-/// Every `.json` file under `dir`, recursively.
-fn json_files_under(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(json_files_under(&p));
-        } else if p.extension().is_some_and(|x| x == "json") {
-            out.push(p);
-        }
-    }
-    out.sort();
-    out
-}
-
 /// Issue 18: a run an earlier version left unfinished after its export, whose lists it wrote
 /// indented (not a record per line), is resumed to a bundle that verifies, keeps those files
 /// byte for byte, and analyzes in place and with `--out`.
@@ -617,7 +602,11 @@ fn a_run_left_indented_by_an_earlier_version_resumes_verifies_and_analyzes() {
     let dir = bundle(&out).unwrap();
     // What the earlier version wrote: every list of the export indented.
     let mut indented = Vec::new();
-    let mut files = json_files_under(&dir.join("export"));
+    let mut files: Vec<_> = files(&dir.join("export"))
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
     files.push(dir.join("export-chunks.json"));
     for p in files {
         let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();

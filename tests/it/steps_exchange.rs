@@ -853,7 +853,7 @@ async fn export_lists_are_one_compact_record_per_line() {
         2 + 2 + ids + 1 + fills + 1,
         "{batch}"
     );
-    // The snapshot-like state stays as it was: indented.
+    // The state stays a journal: a line per entry.
     assert!(e.read("s-export-state.jsonl").lines().count() > 1);
 }
 

@@ -20,6 +20,7 @@ use serde_json::Value;
 
 use super::export::{ChunkRecord, Span};
 use super::scan::FillChunk;
+use super::serialize_error;
 use crate::exchange::{MarketScan, Window};
 use crate::rundir::RunDir;
 use crate::steps::StepError;
@@ -208,8 +209,7 @@ pub(super) struct Journal<S> {
 pub(super) type StateLog = Journal<ExportState>;
 
 fn line<E: Serialize>(e: &E) -> Result<Vec<u8>, StepError> {
-    let mut v =
-        serde_json::to_vec(e).map_err(|e| StepError::failed(format!("cannot serialize: {e}")))?;
+    let mut v = serde_json::to_vec(e).map_err(serialize_error)?;
     v.push(b'\n');
     Ok(v)
 }

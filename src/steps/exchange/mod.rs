@@ -197,8 +197,13 @@ pub(crate) fn ts(t: DateTime<Utc>) -> String {
     crate::engine::journal::ts(t)
 }
 
+/// A record that could not be serialized, as a step error.
+pub(crate) fn serialize_error(e: serde_json::Error) -> StepError {
+    StepError::failed(format!("cannot serialize: {e}"))
+}
+
 /// Serializes to pretty JSON for a small artifact (a snapshot, a state, a report); the lists
 /// that grow with the history use [`records::to_records_json`].
 pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, StepError> {
-    serde_json::to_vec_pretty(v).map_err(|e| StepError::failed(format!("cannot serialize: {e}")))
+    serde_json::to_vec_pretty(v).map_err(serialize_error)
 }

@@ -16,6 +16,7 @@ use std::io::Write;
 use serde::Serialize;
 use serde_json::ser::Formatter;
 
+use super::serialize_error;
 use crate::steps::StepError;
 
 /// One open container while writing.
@@ -104,8 +105,7 @@ impl Formatter for LinesFormatter {
 pub(crate) fn to_records_json<T: Serialize + ?Sized>(v: &T) -> Result<Vec<u8>, StepError> {
     let mut out = Vec::new();
     let mut ser = serde_json::Serializer::with_formatter(&mut out, LinesFormatter::default());
-    v.serialize(&mut ser)
-        .map_err(|e| StepError::failed(format!("cannot serialize: {e}")))?;
+    v.serialize(&mut ser).map_err(serialize_error)?;
     out.push(b'\n');
     Ok(out)
 }
@@ -133,8 +133,7 @@ impl RecordList {
             b"\n".to_vec()
         };
         self.any = true;
-        serde_json::to_writer(&mut out, record)
-            .map_err(|e| StepError::failed(format!("cannot serialize: {e}")))?;
+        serde_json::to_writer(&mut out, record).map_err(serialize_error)?;
         Ok(out)
     }
 
