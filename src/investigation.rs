@@ -874,7 +874,10 @@ fn investigate_with(
         vouched,
     )
     .map_err(|e| e.to_string())?;
-    drop(rebuilt);
+    // The rebuild is done: the copy waiting for it starts.
+    if let Some(gate) = rebuilt {
+        gate.open();
+    }
     let skipped = history.skipped.clone();
     let mut input = AnalysisInput::from(history);
     input.window = facts.export_window();

@@ -88,6 +88,12 @@ struct ExportCopy {
     problems: Vec<String>,
 }
 
+/// Removes the new bundle `dir` of a copy that is discarded.
+fn remove_bundle(dir: &Path) -> Result<(), Failure> {
+    std::fs::remove_dir_all(dir)
+        .map_err(|e| Failure::run(format!("removing {}: {e}", dir.display())))
+}
+
 /// A file that could not be copied into the new bundle `dst`.
 fn copy_failure(dst: &Path, what: &Path, e: std::io::Error) -> Failure {
     Failure::run(format!(
@@ -203,9 +209,7 @@ async fn analyze_once(
                     export.abandon();
                 }
                 if target.copy_of.is_some() {
-                    std::fs::remove_dir_all(&target.dir).map_err(|e| {
-                        Failure::run(format!("removing {}: {e}", target.dir.display()))
-                    })?;
+                    remove_bundle(&target.dir)?;
                 }
             }
             return Err(e);
@@ -222,10 +226,6 @@ async fn analyze_once(
     let (target, inv, summary, written) = match export {
         None => analyzed?,
         Some(export) => {
-            let remove = || {
-                std::fs::remove_dir_all(&dir)
-                    .map_err(|e| Failure::run(format!("removing {}: {e}", dir.display())))
-            };
             // A file that could not be copied is the error, as when it is copied first; the
             // new bundle, its copy unfinished, is removed.
             let mut scratch = Written::default();
@@ -244,7 +244,7 @@ async fn analyze_once(
             let held = match finished {
                 Ok(analysis) => analysis?,
                 Err(e) => {
-                    remove()?;
+                    remove_bundle(&dir)?;
                     return Err(e);
                 }
             };
@@ -256,7 +256,7 @@ async fn analyze_once(
                     done
                 }
                 None => {
-                    remove()?;
+                    remove_bundle(&dir)?;
                     return Ok(None);
                 }
             }
