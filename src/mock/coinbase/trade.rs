@@ -122,7 +122,7 @@ pub const ORDER_BYTES: usize = 1400;
 
 /// Appends what [`order_json`] writes for `o` to `s`, member by member.
 pub fn push_order_text(s: &mut String, o: &Order, user: &str, portfolio: &str) {
-    use crate::mock::venue::jsontext::{key, push_dec, push_digits, push_utc_micros, Obj};
+    use crate::mock::venue::jsontext::{key, push_digits, push_utc_micros, Obj};
     let filled = o.executed_volume;
     let value = o.executed_funds;
     let (avg, completion) = progress(o);
@@ -138,9 +138,10 @@ pub fn push_order_text(s: &mut String, o: &Order, user: &str, portfolio: &str) {
     );
     m.str(key!("product_id"), &o.market.symbol);
     m.str(key!("user_id"), user);
+    let kind = wire::config_kind(o);
     m.key(key!("order_configuration"));
     m.out.push_str("{\"");
-    m.out.push_str(wire::config_kind(o));
+    m.out.push_str(kind);
     m.out.push_str("\":");
     {
         let mut c = Obj::new(m.out);
@@ -148,7 +149,7 @@ pub fn push_order_text(s: &mut String, o: &Order, user: &str, portfolio: &str) {
             OrderKind::Limit => {
                 c.dec(key!("base_size"), o.volume.unwrap_or_default());
                 c.dec(key!("limit_price"), o.price.unwrap_or_default());
-                if wire::config_kind(o) == "limit_limit_gtc" {
+                if kind == "limit_limit_gtc" {
                     c.bool(key!("post_only"), o.tif == Some(Tif::PostOnly));
                 }
             }
@@ -185,10 +186,7 @@ pub fn push_order_text(s: &mut String, o: &Order, user: &str, portfolio: &str) {
     );
     m.dec(key!("total_fees"), o.paid_fee);
     m.bool(key!("size_inclusive_of_fees"), false);
-    m.key(key!("total_value_after_fees"));
-    m.out.push('"');
-    push_dec(m.out, after_fees);
-    m.out.push('"');
+    m.dec(key!("total_value_after_fees"), after_fees);
     m.plain(key!("trigger_status"), "INVALID_ORDER_TYPE");
     m.plain(key!("order_type"), wire::order_type(o));
     m.plain(key!("reject_reason"), "REJECT_REASON_UNSPECIFIED");
@@ -443,7 +441,8 @@ fn cursor(c: &Ctx<'_>) -> Result<Option<(i64, u64)>, ApiErr> {
     }
 }
 
-/// [`render_page`] for a page written into one buffer.
+/// Runs a page written into one buffer through the venue's page memory (the repeat-page
+/// fault) and returns the answer's list, its items put aside as JSON text.
 fn render_page_text(
     c: &mut Ctx<'_>,
     account: &str,

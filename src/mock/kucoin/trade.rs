@@ -407,7 +407,7 @@ fn order_filter(c: &Ctx<'_>) -> impl Fn(&Order) -> bool {
 }
 
 /// Runs JSON texts through the venue's page memory (the repeat-page fault); the answer's
-/// list, its items put aside as JSON text ([`http::raw_list`]).
+/// list, its items put aside as JSON text ([`http::raw_list_text`]).
 fn remember(c: &mut Ctx<'_>, account: &str, kind: &str, page: PageText, limit: usize) -> Value {
     let text =
         c.ex.world()

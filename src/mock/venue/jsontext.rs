@@ -65,7 +65,7 @@ pub fn push_dec(out: &mut String, d: Decimal) {
     }
 }
 
-/// Writes [`Dec`]'s text for `d` at the end of `buf`; where it starts. None for a mantissa
+/// Writes the text [`push_dec`] appends for `d` at the end of `buf`; where it starts. None for a mantissa
 /// wider than 64 bits (the formatter writes those).
 fn dec_digits(buf: &mut [u8; 64], d: Decimal) -> Option<usize> {
     let mut scale = d.scale() as usize;
@@ -79,20 +79,6 @@ fn dec_digits(buf: &mut [u8; 64], d: Decimal) -> Option<usize> {
         scale -= 1;
     }
     Some(scaled(buf, m, scale, d.is_sign_negative()))
-}
-
-/// A decimal displayed as [`crate::mock::venue::dec`] writes it, digits assembled on the
-/// stack (for `format!` arguments; [`push_dec`] appends it).
-pub struct Dec(pub Decimal);
-
-impl std::fmt::Display for Dec {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut buf = [b'0'; 64];
-        match dec_digits(&mut buf, self.0) {
-            Some(i) => f.write_str(std::str::from_utf8(&buf[i..]).unwrap_or_default()),
-            None => write!(f, "{}", self.0.normalize()),
-        }
-    }
 }
 
 /// What `Decimal::to_string` writes for `d` rounded (half to even) and rescaled to `scale`
