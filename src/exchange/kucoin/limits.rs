@@ -119,3 +119,30 @@ pub fn observe(call: &Call, headers: &reqwest::header::HeaderMap) -> Option<Budg
         remaining: Some(remaining),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::{HeaderMap, HeaderValue};
+
+    fn reset(v: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("gw-ratelimit-reset", HeaderValue::from_str(v).unwrap());
+        h
+    }
+
+    /// Milliseconds left inside the 30 s window are the time left; a value past the window
+    /// (a time of day, another unit), an unreadable one or none grants nothing.
+    #[test]
+    fn only_a_time_inside_the_window_is_the_time_left() {
+        assert_eq!(
+            window_left(&reset("29000")),
+            Some(Duration::from_millis(29_000))
+        );
+        assert_eq!(window_left(&reset(" 30000 ")), Some(WINDOW));
+        assert_eq!(window_left(&reset("30001")), None);
+        assert_eq!(window_left(&reset("1735700000000")), None);
+        assert_eq!(window_left(&reset("soon")), None);
+        assert_eq!(window_left(&HeaderMap::new()), None);
+    }
+}

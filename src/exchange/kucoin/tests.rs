@@ -944,6 +944,45 @@ async fn recorded_answers_rebuild_offline() {
     assert_eq!(kh.refused.as_ref().map(|r| r.1.as_str()), Some("400003"));
 }
 
+/// A fills list whose cursor comes back to one it sent before (1 → 2 → 1) never ends: it is
+/// refused naming the repeated `lastId` after three pages, not read until the page cap and
+/// not passed off as the whole list.
+#[tokio::test]
+async fn a_fills_cursor_that_comes_back_is_refused_not_followed() {
+    let s = stub(|seen| match seen.path.as_str() {
+        "/api/v1/hf/fills" => {
+            // Page n (lastId absent for the first) holds trade n, then points at 2, 1, 2, ...
+            let n: u64 = seen.param("lastId").map_or(1, |l| l.parse().unwrap());
+            let next = if n == 1 { 2 } else { 1 };
+            let page = FILLS.replace("11029373945659392", &n.to_string()).replace(
+                r#""lastId":19814995255305}}"#,
+                &format!(r#""lastId":{next}}}}}"#),
+            );
+            (200, vec![], page)
+        }
+        "/api/v1/fills" => {
+            ok(r#"{"currentPage":1,"pageSize":500,"totalNum":0,"totalPage":1,"items":[]}"#)
+        }
+        _ => panic!("unexpected {}", seen.path),
+    })
+    .await;
+    let c = s.client(None);
+    let err = c
+        .fills(&FillsQuery {
+            window: Window {
+                from: Utc.timestamp_millis_opt(1735700000000).unwrap(),
+                to: Utc.timestamp_millis_opt(1735776000000).unwrap(),
+            },
+            market: Some(Market::new("BTC-USDT", "BTC", "USDT")),
+            limit: 100,
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Decode { .. }), "{err}");
+    assert!(err.to_string().contains("had sent before"), "{err}");
+    assert_eq!(s.count("GET", "/api/v1/hf/fills"), 3);
+}
+
 /// A window's fills are every fill of it, however many pages KuCoin's `lastId` cursor takes:
 /// a symbol's 1,001 pages of fills (100,100 at 100 a page, as a bot's week at a million
 /// orders gives) are read to their end, not refused as a list that never ends.
