@@ -30,7 +30,7 @@ use crate::report::format::{
     confidence, dec, fill_loss, match_kind, money, rule_ids, score, score_value,
 };
 use crate::report::joined::Joined;
-use crate::report::sanitize::{csv_text_cow, MAX_TEXT_CHARS};
+use crate::report::sanitize::{csv_text_cow, csv_text_is_plain};
 use crate::report::{ReportError, ReportOptions};
 use crate::time::ts;
 
@@ -169,18 +169,6 @@ impl Sink for crate::fsutil::PieceWriter {
 /// How many bytes of whole records a sheet gathers before handing them to its sink.
 const RECORDS_CHUNK: usize = 1 << 20;
 
-/// Bytes a text cell may keep as they are, without neutralising or quoting: printable ASCII
-/// except the CSV separator and quote.
-static PLAIN: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut b = 0x20;
-    while b < 0x7f {
-        t[b] = b != b',' as usize && b != b'"' as usize;
-        b += 1;
-    }
-    t
-};
-
 /// Whether the `csv` crate's default writer quotes a field with these bytes.
 fn needs_quotes(bytes: &[u8]) -> bool {
     bytes
@@ -246,10 +234,7 @@ impl Records {
 
     /// Untrusted or free text, neutralised ([`csv_text_cow`]).
     fn text(&mut self, s: &str) {
-        let plain = s.len() <= MAX_TEXT_CHARS
-            && !matches!(s.as_bytes().first(), Some(b'=' | b'+' | b'-' | b'@'))
-            && s.bytes().all(|b| PLAIN[b as usize]);
-        if plain {
+        if csv_text_is_plain(s) {
             self.sep();
             self.buf.extend_from_slice(s.as_bytes());
         } else {

@@ -73,6 +73,16 @@ pub fn csv_text_cow(s: &str) -> Cow<'_, str> {
     }
 }
 
+/// Whether `s` is a CSV text cell [`csv_text_cow`] leaves as it is and a CSV writer need not
+/// quote: at most [`MAX_TEXT_CHARS`] bytes of printable ASCII, no formula start, no separator
+/// or quote (the fast path of a million-row sheet).
+pub fn csv_text_is_plain(s: &str) -> bool {
+    s.len() <= MAX_TEXT_CHARS
+        && !matches!(s.as_bytes().first(), Some(b'=' | b'+' | b'-' | b'@'))
+        && s.bytes()
+            .all(|b| (0x20..0x7f).contains(&b) && b != b',' && b != b'"')
+}
+
 /// Escapes a value for Markdown text (tables, lists, paragraphs): backslash-escapes the
 /// characters that make structure or markup (`\ | ` < > [ ] &`) and a leading `#` or `=`.
 /// Expects [`clean`]ed input (no newlines).
