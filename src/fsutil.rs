@@ -209,10 +209,7 @@ pub fn copy_private_unsynced(src: &Path, dst: &Path) -> io::Result<String> {
 /// and one file may be a large share of the bytes). Returns each copy's result in the order
 /// given.
 pub fn copy_private_many(pairs: &[(PathBuf, PathBuf)]) -> Vec<io::Result<String>> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, 4);
-    copy_private_many_on(pairs, threads)
+    copy_private_many_on(pairs, file_threads())
 }
 
 /// [`copy_private_many`] on at most `threads` threads (one: a copy that runs beside other
@@ -221,24 +218,51 @@ pub fn copy_private_many_on(
     pairs: &[(PathBuf, PathBuf)],
     threads: usize,
 ) -> Vec<io::Result<String>> {
+    largest_first(
+        pairs,
+        threads,
+        |(from, _)| fs::metadata(from).map_or(0, |m| m.len()),
+        |(from, to)| copy_private_unsynced(from, to),
+    )
+    .into_iter()
+    .map(|r| r.unwrap_or_else(|| Err(io::Error::other("a copy thread panicked"))))
+    .collect()
+}
+
+/// The threads a pass over many files may use: every core, at most four (the disk, not the
+/// CPU, limits more).
+pub fn file_threads() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 4)
+}
+
+/// `f` of every item, on up to `threads` threads: the largest items (by `size`) first, each
+/// taken by the next free thread, so one large file does not end last on a thread that also
+/// had many small ones. Results in the order given; `None` where `f` panicked.
+pub fn largest_first<T: Sync, R: Send>(
+    items: &[T],
+    threads: usize,
+    size: impl Fn(&T) -> u64,
+    f: impl Fn(&T) -> R + Sync,
+) -> Vec<Option<R>> {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Mutex;
-    let threads = threads.min(pairs.len());
+    let threads = threads.min(items.len());
     if threads <= 1 {
-        return pairs
+        return items
             .iter()
-            .map(|(from, to)| copy_private_unsynced(from, to))
+            .map(|t| std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(t))).ok())
             .collect();
     }
-    let mut order: Vec<(u64, usize)> = pairs
+    let mut order: Vec<(u64, usize)> = items
         .iter()
         .enumerate()
-        .map(|(i, (from, _))| (fs::metadata(from).map_or(0, |m| m.len()), i))
+        .map(|(i, t)| (size(t), i))
         .collect();
     order.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<io::Result<String>>>> =
-        Mutex::new((0..pairs.len()).map(|_| None).collect());
+    let results: Mutex<Vec<Option<R>>> = Mutex::new((0..items.len()).map(|_| None).collect());
     std::thread::scope(|scope| {
         for _ in 0..threads {
             scope.spawn(|| loop {
@@ -246,18 +270,13 @@ pub fn copy_private_many_on(
                 let Some(&(_, i)) = order.get(k) else {
                     break;
                 };
-                let (from, to) = &pairs[i];
-                let r = copy_private_unsynced(from, to);
-                results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(r);
+                // A panic is this item's `None`; the thread goes on with the next.
+                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&items[i])));
+                results.lock().unwrap_or_else(|e| e.into_inner())[i] = r.ok();
             });
         }
     });
-    results
-        .into_inner()
-        .unwrap_or_else(|e| e.into_inner())
-        .into_iter()
-        .map(|r| r.unwrap_or_else(|| Err(io::Error::other("a copy thread panicked"))))
-        .collect()
+    results.into_inner().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Syncs files written without syncing each ([`copy_private_unsynced`]) to disk, several at
@@ -382,6 +401,54 @@ impl GateWait {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every item is mapped once, results come back in the order given whatever thread took
+    /// them, and the largest items are started first (one thread: in size order).
+    #[test]
+    fn largest_first_maps_every_item_once_in_order() {
+        let items: Vec<u64> = (0..100).map(|i| (i * 37) % 101).collect();
+        for threads in [1, 2, 4, 200] {
+            let seen = std::sync::Mutex::new(Vec::new());
+            let out = largest_first(
+                &items,
+                threads,
+                |x| *x,
+                |x| {
+                    seen.lock().unwrap().push(*x);
+                    x * 2
+                },
+            );
+            let out: Vec<u64> = out.into_iter().map(|r| r.unwrap()).collect();
+            assert_eq!(out, items.iter().map(|x| x * 2).collect::<Vec<_>>());
+            let mut seen = seen.into_inner().unwrap();
+            if threads == 1 {
+                assert_eq!(seen, items, "one thread maps in the order given");
+            }
+            seen.sort_unstable();
+            let mut want = items.clone();
+            want.sort_unstable();
+            assert_eq!(seen, want, "{threads} threads: each item once");
+        }
+        assert!(largest_first(&[] as &[u64], 4, |x| *x, |x| *x).is_empty());
+    }
+
+    /// A panic in one item is that item's `None`; the others are still mapped.
+    #[test]
+    fn largest_first_reports_a_panicked_item_as_none() {
+        let items = [1u64, 2, 3, 4];
+        let out = largest_first(
+            &items,
+            2,
+            |x| *x,
+            |x| {
+                if *x == 3 {
+                    panic!("item 3");
+                }
+                *x
+            },
+        );
+        assert_eq!(out, vec![Some(1), Some(2), None, Some(4)]);
+    }
 
     #[test]
     fn a_gate_opens_when_dropped_even_by_a_panic_and_a_cancel_says_so() {

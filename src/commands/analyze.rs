@@ -378,7 +378,10 @@ async fn analyze_into(
 /// The run in `src` itself, locked and checked as `respond evidence verify` checks it.
 fn in_place_target(src: &Path) -> Result<Target, Failure> {
     let lock = session::lock_run(src)?;
-    let pf = session::check_before_writing(src, "analyze")?;
+    let mut pf = session::check_before_writing(src, "analyze")?;
+    // What the check read stays vouched for while unchanged: the rebuild and the seal take
+    // those hashes instead of reading `raw/` and `export/` twice more.
+    let written = std::mem::take(&mut pf.read);
     Ok(Target {
         dir: src.to_path_buf(),
         lock: Some(lock),
@@ -387,7 +390,7 @@ fn in_place_target(src: &Path) -> Result<Target, Failure> {
             .into_iter()
             .collect(),
         copy_of: None,
-        written: Written::default(),
+        written,
         export: None,
         rundir: None,
     })

@@ -129,7 +129,14 @@ pub(crate) fn walk(root: &Path) -> Result<Vec<Found>, ReportError> {
 /// Size and lowercase hex SHA-256 of a file, streamed (a bundle may hold large raw files).
 /// Opens with `O_NOFOLLOW`, so a symlink swapped in after the walk is refused, not followed.
 pub(crate) fn hash_file(path: &Path) -> Result<(u64, String), ReportError> {
+    hash_file_stamped(path).map(|(size, sha, _)| (size, sha))
+}
+
+/// [`hash_file`], and the file as it was read when nothing changed it meanwhile (the same
+/// inode, size and modification time before and after the read): what [`Written`] vouches for.
+pub(crate) fn hash_file_stamped(path: &Path) -> Result<Hashed, ReportError> {
     use sha2::{Digest, Sha256};
+    use std::io::Read;
     use std::os::unix::fs::OpenOptionsExt;
     let err = |source| ReportError::Read {
         path: path.to_path_buf(),
@@ -140,9 +147,58 @@ pub(crate) fn hash_file(path: &Path) -> Result<(u64, String), ReportError> {
         .custom_flags(libc::O_NOFOLLOW)
         .open(path)
         .map_err(err)?;
+    let before = f.metadata().map_err(err)?;
     let mut hasher = Sha256::new();
-    let size = std::io::copy(&mut f, &mut hasher).map_err(err)?;
-    Ok((size, hex::encode(hasher.finalize())))
+    // Large reads: a million-order bundle is gigabytes, and a read per 8 KiB (what
+    // `io::copy` into a hasher does) is a system call per 8 KiB.
+    let mut buf = vec![0u8; HASH_BUFFER];
+    let mut size = 0u64;
+    loop {
+        let n = match f.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(err(e)),
+        };
+        hasher.update(&buf[..n]);
+        size += n as u64;
+    }
+    let sha = hex::encode(hasher.finalize());
+    let after = f.metadata().map_err(err)?;
+    let stamp = WrittenFile::stamp(&before);
+    let unchanged = before.is_file() && stamp == WrittenFile::stamp(&after) && stamp.2 == size;
+    let read = unchanged.then(|| WrittenFile::stamped(sha.clone(), stamp));
+    Ok((size, sha, read))
+}
+
+/// What [`hash_file_stamped`] read: size, SHA-256 (hex), and the file as read when nothing
+/// changed it meanwhile.
+pub(crate) type Hashed = (u64, String, Option<WrittenFile>);
+
+/// The read buffer of [`hash_file_stamped`].
+const HASH_BUFFER: usize = 256 * 1024;
+
+/// The SHA-256 of each `(relative path, absolute path)`, hashed on a few threads (largest
+/// files first: see [`crate::fsutil::largest_first`]), in the order given. With each hash,
+/// whether the file was left unchanged by the read (see [`hash_file_stamped`]).
+pub(crate) fn hash_files(files: &[(String, PathBuf)]) -> Vec<Result<Hashed, ReportError>> {
+    crate::fsutil::largest_first(
+        files,
+        crate::fsutil::file_threads(),
+        |(_, abs)| std::fs::symlink_metadata(abs).map_or(0, |m| m.len()),
+        |(_, abs)| hash_file_stamped(abs),
+    )
+    .into_iter()
+    .zip(files)
+    .map(|(r, (_, abs))| {
+        r.unwrap_or_else(|| {
+            Err(ReportError::Read {
+                path: abs.clone(),
+                source: std::io::Error::other("a hashing thread panicked"),
+            })
+        })
+    })
+    .collect()
 }
 
 /// The `SHA256SUMS` line for one file, escaped the way coreutils does.
@@ -230,6 +286,16 @@ pub struct WrittenFile {
 }
 
 impl WrittenFile {
+    fn stamped(sha256: String, (dev, ino, size, mtime_ns): (u64, u64, u64, i128)) -> Self {
+        WrittenFile {
+            sha256,
+            dev,
+            ino,
+            size,
+            mtime_ns,
+        }
+    }
+
     fn stamp(meta: &std::fs::Metadata) -> (u64, u64, u64, i128) {
         use std::os::unix::fs::MetadataExt;
         (
@@ -244,17 +310,9 @@ impl WrittenFile {
 impl Written {
     /// Records that `abs` (at `rel` in the bundle) now holds bytes with SHA-256 `sha256`.
     pub fn add(&mut self, rel: &str, abs: &Path, sha256: String) -> std::io::Result<()> {
-        let (dev, ino, size, mtime_ns) = WrittenFile::stamp(&std::fs::symlink_metadata(abs)?);
-        self.0.insert(
-            rel.to_string(),
-            WrittenFile {
-                sha256,
-                dev,
-                ino,
-                size,
-                mtime_ns,
-            },
-        );
+        let stamp = WrittenFile::stamp(&std::fs::symlink_metadata(abs)?);
+        self.0
+            .insert(rel.to_string(), WrittenFile::stamped(sha256, stamp));
         Ok(())
     }
 
@@ -264,6 +322,12 @@ impl Written {
             .iter()
             .map(|(rel, w)| (rel.clone(), w.sha256.clone()))
             .collect()
+    }
+
+    /// Records that `rel` held the bytes hashed when it was read ([`hash_file_stamped`]): the
+    /// hash stands for the file while it is still that same file, as for one written.
+    pub(crate) fn add_read(&mut self, rel: &str, read: WrittenFile) {
+        self.0.insert(rel.to_string(), read);
     }
 
     /// Forgets `rel` (the file was moved or is about to be rewritten).
@@ -301,10 +365,8 @@ pub fn seal_with(run_dir: &Path, written: &Written) -> Result<Manifest, ReportEr
             reason: "journal.jsonl is empty".into(),
         });
     }
-    let found = walk(run_dir)?;
-    let mut files = Vec::new();
-    let mut sums = String::new();
-    for f in found {
+    let mut found = Vec::new();
+    for f in walk(run_dir)? {
         if outside_seal(&f.rel, &f.kind) {
             continue;
         }
@@ -316,11 +378,30 @@ pub fn seal_with(run_dir: &Path, written: &Written) -> Result<Manifest, ReportEr
                     reason: "not a regular file".into(),
                 })
             }
-            FoundKind::File => {}
+            FoundKind::File => found.push(f),
         }
-        let (size, sha) = match written.still(&f.rel, &f.abs) {
+    }
+    // What this process did not write (or that changed since) is read, on a few threads.
+    let known: Vec<Option<(u64, String)>> = found
+        .iter()
+        .map(|f| written.still(&f.rel, &f.abs))
+        .collect();
+    let todo: Vec<(String, PathBuf)> = found
+        .iter()
+        .zip(&known)
+        .filter(|(_, k)| k.is_none())
+        .map(|(f, _)| (f.rel.clone(), f.abs.clone()))
+        .collect();
+    let mut hashed = hash_files(&todo).into_iter();
+    let mut files = Vec::new();
+    let mut sums = String::new();
+    for (f, known) in found.into_iter().zip(known) {
+        let (size, sha) = match known {
             Some(known) => known,
-            None => hash_file(&f.abs)?,
+            None => match hashed.next() {
+                Some(r) => r.map(|(size, sha, _)| (size, sha))?,
+                None => hash_file(&f.abs)?,
+            },
         };
         sums.push_str(&sums_line(&sha, &f.rel));
         files.push(ManifestFile {
@@ -375,6 +456,48 @@ mod tests {
         }
         assert!(parse_sums_line("zz  x").is_none());
         assert!(parse_sums_line(&format!("{hex} x")).is_none());
+    }
+
+    /// A file read and hashed is vouched for while it stays the same file: a rewrite (even
+    /// one of the same size) makes the seal read it again. Many files hashed on several
+    /// threads give the hashes one thread gives.
+    #[test]
+    fn files_read_are_vouched_for_only_while_unchanged() {
+        let t = tempfile::tempdir().unwrap();
+        let dir = t.path();
+        let files: Vec<(String, PathBuf)> = (0..40)
+            .map(|i| {
+                let rel = format!("f{i}.bin");
+                let abs = dir.join(&rel);
+                let body = vec![(i % 251) as u8; i * 997 + HASH_BUFFER * (i % 3)];
+                fsutil::write_private(&abs, &body).unwrap();
+                (rel, abs)
+            })
+            .collect();
+        let many = hash_files(&files);
+        let mut read = Written::default();
+        for ((rel, abs), r) in files.iter().zip(many) {
+            let (size, sha, unchanged) = r.unwrap();
+            let bytes = std::fs::read(abs).unwrap();
+            assert_eq!(
+                (size, sha.clone()),
+                (bytes.len() as u64, fsutil::sha256_hex(&bytes))
+            );
+            read.add_read(
+                rel,
+                unchanged.expect("nothing changed the file while it was read"),
+            );
+            assert_eq!(read.sha256_of(rel, abs), Some(sha));
+        }
+        let (rel, abs) = &files[5];
+        let len = std::fs::metadata(abs).unwrap().len() as usize;
+        fsutil::write_private(abs, &vec![0xAA; len]).unwrap();
+        assert_eq!(
+            read.sha256_of(rel, abs),
+            None,
+            "a rewritten file is read again"
+        );
+        assert!(hash_files(&[("gone".into(), dir.join("gone"))])[0].is_err());
     }
 
     /// The seal takes a hash recorded at write time only while the file is the one written:

@@ -29,8 +29,8 @@ use serde::Serialize;
 use crate::engine::journal::{self, Entry};
 use crate::fsutil;
 use crate::report::manifest::{
-    hash_file, outside_seal, parse_sums_line, walk, FoundKind, Manifest, MANIFEST_FILE,
-    SEAL_FILE_MAX, SUMS_FILE,
+    hash_file, hash_files, outside_seal, parse_sums_line, walk, FoundKind, Manifest, Written,
+    MANIFEST_FILE, SEAL_FILE_MAX, SUMS_FILE,
 };
 use crate::report::sanitize::terminal;
 use crate::report::ReportError;
@@ -123,6 +123,16 @@ fn verify_known(
     run_dir: &Path,
     known: &BTreeMap<String, String>,
 ) -> Result<VerifyReport, ReportError> {
+    verify_hashing(run_dir, known).map(|(rep, _)| rep)
+}
+
+/// [`verify_known`], also returning the files it read and hashed that no one changed
+/// meanwhile ([`Written`]): a command that writes into the bundle after this check seals them
+/// without reading them again while they stay the same files.
+fn verify_hashing(
+    run_dir: &Path,
+    known: &BTreeMap<String, String>,
+) -> Result<(VerifyReport, Written), ReportError> {
     let not_bundle = |reason: &str| ReportError::NotABundle {
         path: run_dir.to_path_buf(),
         reason: reason.into(),
@@ -190,6 +200,9 @@ fn verify_known(
         }
     }
 
+    // Every listed file is read on a few threads first; the checks below take those hashes.
+    let (known, read) = prehash(run_dir, listed.keys(), known);
+    let known = &known;
     // Hashes computed here (or known), reused by the raw sidecar check.
     let mut hashed: BTreeMap<String, String> = known.clone();
     for (path, expected) in &listed {
@@ -280,7 +293,38 @@ fn verify_known(
         && rep.journal_error.is_none()
         && rep.raw_problems.is_empty()
         && rep.timestamp_problems.is_empty();
-    Ok(rep)
+    Ok((rep, read))
+}
+
+/// Hashes the regular files at `rels` in `run_dir` that `known` lacks, on a few threads
+/// ([`hash_files`]). Returns `known` with those hashes added, and the files whose hash stands
+/// for them while they are unchanged ([`Written::add_read`]). A path outside the bundle, a
+/// file that is not regular or cannot be read is left out: the check that meets it reports
+/// it as it always did.
+fn prehash<'a>(
+    run_dir: &Path,
+    rels: impl Iterator<Item = &'a String>,
+    known: &BTreeMap<String, String>,
+) -> (BTreeMap<String, String>, Written) {
+    let todo: Vec<(String, std::path::PathBuf)> = rels
+        .filter(|rel| !known.contains_key(*rel))
+        .filter_map(|rel| {
+            let abs = fsutil::safe_join(run_dir, rel).ok()?;
+            let regular = std::fs::symlink_metadata(&abs).is_ok_and(|m| m.is_file());
+            regular.then(|| (rel.clone(), abs))
+        })
+        .collect();
+    let mut all = known.clone();
+    let mut read = Written::default();
+    for ((rel, _), r) in todo.iter().zip(hash_files(&todo)) {
+        if let Ok((_, sha, unchanged)) = r {
+            if let Some(file) = unchanged {
+                read.add_read(rel, file);
+            }
+            all.insert(rel.clone(), sha);
+        }
+    }
+    (all, read)
 }
 
 /// Checks every raw response's sidecar (`raw/*.meta.json`) against its body: the sidecar must
@@ -411,6 +455,9 @@ pub struct Preflight {
     pub entries: Vec<Entry>,
     /// Bytes of a torn last journal line (a write cut short), which a writer trims.
     pub torn_bytes: Option<usize>,
+    /// The files the check read and hashed, while they stay the same files: the seal after
+    /// the command's writes takes these hashes instead of reading the files again.
+    pub read: Written,
 }
 
 impl Preflight {
@@ -561,11 +608,12 @@ pub fn preflight_known(
     let journal_ok = problems.is_empty();
     let sums = read_seal_file(&run_dir.join(SUMS_FILE), &mut problems);
     let manifest = read_seal_file(&run_dir.join(MANIFEST_FILE), &mut problems);
-    let out = |state, problems| Preflight {
+    let out = |state, problems, read| Preflight {
         state,
         problems,
         entries: entries.clone(),
         torn_bytes,
+        read,
     };
     if sums.is_none() && manifest.is_none() {
         if std::fs::symlink_metadata(run_dir.join(COPY_UNFINISHED)).is_ok() {
@@ -578,7 +626,7 @@ pub fn preflight_known(
                 .into_iter()
                 .map(|r| format!("raw       {}", terminal(&r))),
         );
-        return Ok(out(SealState::Unsealed, problems));
+        return Ok(out(SealState::Unsealed, problems, Written::default()));
     }
     // What the seal covered: the manifest (written last) when there is one, else SHA256SUMS
     // alone (a first seal cut off between its two files).
@@ -632,11 +680,15 @@ pub fn preflight_known(
                 may_change.extend(list.iter().filter_map(|a| a.as_str().map(str::to_string)));
             }
         }
-        for (path, expected) in &sealed_files {
+        let checked = |path: &String| {
             let evidence =
                 path.starts_with("raw/") || path.starts_with("bot/") || path == "playbook.yaml";
-            let checked = evidence || (by_analyze && !may_change.contains(path));
-            if !checked {
+            evidence || (by_analyze && !may_change.contains(path))
+        };
+        let (known, read) = prehash(run_dir, sealed_files.keys().filter(|p| checked(p)), known);
+        let known = &known;
+        for (path, expected) in &sealed_files {
+            if !checked(path) {
                 continue;
             }
             let Ok(abs) = fsutil::safe_join(run_dir, path) else {
@@ -668,7 +720,7 @@ pub fn preflight_known(
                 .into_iter()
                 .map(|r| format!("raw       {}", terminal(&r))),
         );
-        return Ok(out(SealState::Reopened, problems));
+        return Ok(out(SealState::Reopened, problems, read));
     }
     // Sealed (or claiming to be): everything must verify.
     if journal_ok && sealed_entries.is_none() && !entries.is_empty() {
@@ -677,8 +729,10 @@ pub fn preflight_known(
                 .into(),
         );
     }
-    match verify_known(run_dir, known) {
-        Ok(rep) => {
+    let mut read = Written::default();
+    match verify_hashing(run_dir, known) {
+        Ok((rep, hashed)) => {
+            read = hashed;
             for line in rep.problem_lines() {
                 let tolerated = manifest.is_none()
                     && sealed_entries == Some(entries.len())
@@ -691,7 +745,7 @@ pub fn preflight_known(
         Err(ReportError::NotABundle { .. }) => problems.push(format!("missing   {SUMS_FILE}")),
         Err(e) => return Err(e),
     }
-    Ok(out(SealState::Sealed, problems))
+    Ok(out(SealState::Sealed, problems, read))
 }
 
 fn check_manifest(
@@ -758,6 +812,50 @@ fn check_manifest(
         problems.push(
             "the journal's last entry is not the one manifest.json sealed (entries were added or removed after sealing)"
                 .into(),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The check before writing hands on what it read: each sealed file's hash, standing for
+    /// the file only while it is unchanged, so the seal after the command's writes reads only
+    /// what changed. A bundle changed after its seal is still refused.
+    #[test]
+    fn the_check_before_writing_vouches_for_the_files_it_read() {
+        let t = tempfile::tempdir().unwrap();
+        let dir = t.path();
+        let j = journal::Journal::create(dir).unwrap();
+        j.append("run_start", serde_json::json!({})).unwrap();
+        drop(j);
+        fsutil::create_private_dir(&dir.join("export")).unwrap();
+        let big = dir.join("export/orders.json");
+        fsutil::write_private(&big, &vec![b'x'; 700_000]).unwrap();
+        fsutil::write_private(&dir.join("a.txt"), b"alpha").unwrap();
+        crate::report::manifest::seal(dir).unwrap();
+
+        let pf = preflight(dir).unwrap();
+        assert_eq!(pf.state, SealState::Sealed);
+        assert!(pf.ok(), "{:?}", pf.problems);
+        assert_eq!(
+            pf.read.sha256_of("export/orders.json", &big),
+            Some(fsutil::sha256_hex(&vec![b'x'; 700_000]))
+        );
+        assert_eq!(
+            pf.read.sha256_of("a.txt", &dir.join("a.txt")),
+            Some(fsutil::sha256_hex(b"alpha"))
+        );
+        // Changed after the check: no longer vouched for, and the next check refuses it.
+        fsutil::write_private(&dir.join("a.txt"), b"alphb").unwrap();
+        assert_eq!(pf.read.sha256_of("a.txt", &dir.join("a.txt")), None);
+        let again = preflight(dir).unwrap();
+        assert!(!again.ok());
+        assert!(
+            again.problems.iter().any(|p| p.contains("a.txt")),
+            "{:?}",
+            again.problems
         );
     }
 }
