@@ -22,11 +22,6 @@
 //! state file before the next request, so an interrupted or key-dead export restarts where it
 //! stopped (the raw responses of finished pieces are already in `raw/`): it reads only what no
 //! finished chunk covers, however the interrupted attempt had divided its spans.
-//!
-//! The chunk files are resume state only: once their orders are merged into
-//! `export/orders.json` (written and synced, its SHA-256 recorded in the state), they are
-//! removed, so every closed order is stored once. A resume after that reads the merged file
-//! back (checked against the recorded SHA-256) instead of merging again.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::Duration;
@@ -119,75 +114,14 @@ pub struct ChunkRecord {
     /// order and the next page reads what is newer.
     #[serde(default)]
     pub cursor: bool,
-    /// Normalized orders of the chunk, relative to the run directory: resume state, removed
-    /// once the export's orders are merged ([`MergedRecord`]).
+    /// Normalized orders of the chunk, relative to the run directory.
     pub file: String,
-}
-
-/// The merged orders of an export, recorded once they are written and synced and before the
-/// chunk files they came from are removed: where they are, the SHA-256 of the file as
-/// written, and how many closed and open orders it holds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct MergedRecord {
-    pub file: String,
-    pub sha256: String,
-    pub closed: usize,
-    pub open: usize,
-}
-
-/// Why a resume cannot read the merged orders its state records: the chunk files they came
-/// from are gone, so nothing short of exporting again can rebuild them.
-#[derive(Debug, thiserror::Error)]
-enum MergedFileError {
-    #[error("{file} is missing: the export merged its closed orders into it and removed the chunk files, so the export must be started over")]
-    Missing { file: String, state: String },
-    #[error("{file} is not the file the export merged (SHA-256 {found}, recorded {recorded}) and the chunk files it came from were removed, so the export must be started over")]
-    Differs {
-        file: String,
-        state: String,
-        recorded: String,
-        found: String,
-    },
-}
-
-impl From<MergedFileError> for StepError {
-    fn from(e: MergedFileError) -> Self {
-        let (MergedFileError::Missing { file, state }
-        | MergedFileError::Differs { file, state, .. }) = &e;
-        let hint = format!(
-            "restore {file} from a copy of this run directory, or delete {state} to export the window again"
-        );
-        StepError::permanent(e.to_string(), hint)
-    }
 }
 
 impl ChunkRecord {
     /// Whether the chunk's answer provably holds every order of its span.
     pub fn proven(&self, cap: u32) -> bool {
         !self.saturated && (self.cursor || self.count < cap)
-    }
-}
-
-/// One chunk as the completeness proof states it: its span, the orders its answer held and
-/// how it is proven. Its orders are in the proof's `orders_file` (the chunk's own file is
-/// resume state, removed once merged; proofs written before that named it in `file`).
-#[derive(Debug, Serialize)]
-struct ProofChunk<'a> {
-    #[serde(flatten)]
-    span: &'a Span,
-    count: u32,
-    saturated: bool,
-    cursor: bool,
-}
-
-impl<'a> From<&'a ChunkRecord> for ProofChunk<'a> {
-    fn from(c: &'a ChunkRecord) -> Self {
-        ProofChunk {
-            span: &c.span,
-            count: c.count,
-            saturated: c.saturated,
-            cursor: c.cursor,
-        }
     }
 }
 
@@ -204,9 +138,7 @@ struct ChunkProof<'a> {
     every_chunk_proven: bool,
     /// The chunks tile the window with no gap and no overlap (per market).
     covers_window: bool,
-    /// Where the closed orders of every chunk are, merged (with the open orders).
-    orders_file: &'a str,
-    chunks: Vec<ProofChunk<'a>>,
+    chunks: &'a [ChunkRecord],
 }
 
 /// Splits `[from, to)` into consecutive spans of at most `max_secs`.
@@ -314,25 +246,8 @@ pub fn covers(w: Window, chunks: &[ChunkRecord]) -> bool {
         })
 }
 
-/// Where the chunk files are kept until their orders are merged.
-const CHUNKS_DIR: &str = "export/chunks";
-
 fn chunk_file(s: &Span) -> String {
-    span_file(CHUNKS_DIR, s)
-}
-
-/// Removes the chunk files of `done` once their orders are merged (one already gone is fine:
-/// a crash may have come after the `Merged` line, during the removals), then the chunk folder
-/// if nothing else is in it. Only this step's chunks: another export step of the playbook,
-/// run before or after this one, has its own.
-fn remove_chunks(rd: &RunDir, done: &[ChunkRecord]) -> Result<(), StepError> {
-    let paths = done
-        .iter()
-        .map(|c| rd.join(&c.file))
-        .collect::<Result<Vec<_>, _>>()?;
-    crate::fsutil::remove_files(&paths)?;
-    crate::fsutil::remove_dir_if_empty(&rd.join(CHUNKS_DIR)?)?;
-    Ok(())
+    span_file("export/chunks", s)
 }
 
 /// `DIR/<from ms>-<to ms>[-<market>].json`: where one span's records are kept.
@@ -934,32 +849,6 @@ impl StepKind for ExportHistory {
         let chunks_rel = chunks_file(&ctx.step_id);
         let (mut log, earlier) = StateLog::open(rd, &state_rel, &legacy_state_file(&ctx.step_id))?;
         let mut state: ExportState = match earlier {
-            Some(s)
-                if s.request == p.request
-                    && s.window.is_some()
-                    && s.cap == cap
-                    && s.merged
-                        .as_ref()
-                        .map(|m| merged_file_is_ours(rd, m, &state_rel))
-                        .transpose()?
-                        == Some(false) =>
-            {
-                // A step that runs again after a later export step merged its own orders
-                // into the shared file: this step's chunks are gone, so it reads its window
-                // again.
-                ctx.printer.warn(&format!(
-                    "[{}] {ORDERS_FILE} was written since by another export step and this step's chunk files were removed once merged; reading its window again",
-                    ctx.step_id
-                ));
-                let fresh = ExportState {
-                    request: s.request,
-                    window: s.window,
-                    cap,
-                    ..ExportState::default()
-                };
-                log.start(&fresh)?;
-                fresh
-            }
             Some(s) if s.request == p.request && s.window.is_some() && s.cap == cap => {
                 ctx.printer.status(&format!(
                     "[{}] resuming the export: {} chunks already done",
@@ -1055,8 +944,7 @@ impl StepKind for ExportHistory {
                 max_window_secs: caps.closed_orders_max_window_secs,
                 every_chunk_proven: all_below,
                 covers_window,
-                orders_file: ORDERS_FILE,
-                chunks: chunks.iter().map(ProofChunk::from).collect(),
+                chunks: &chunks,
             },
         )?;
 
@@ -1122,41 +1010,15 @@ impl StepKind for ExportHistory {
         }
 
         // Merge orders: streamed to disk in time order (see [`merge_orders`]); kept in memory
-        // only where fills are listed by window and need them. Once merged with every part
-        // (the open orders too, when asked for), the merge is recorded and the chunk files
-        // removed; a resume after that reads the merged file back.
-        let orders_rel = ORDERS_FILE;
-        let keep = matches!(caps.fills, FillsSource::PerWindow { .. });
-        let merged = match state.merged.clone() {
-            Some(rec) => read_merged(rd, &rec, &state_rel, keep)?,
-            None => {
-                let open_list: Vec<Order> = if p.include_open {
-                    read_json(rd, open_rel)?.unwrap_or_default()
-                } else {
-                    Vec::new()
-                };
-                let merged = merge_orders(rd, &chunks, open_list, orders_rel, keep)?;
-                // Open orders still missing are read by the resume and merged again, from the
-                // chunks: those stay until then.
-                if !p.include_open || state.open_orders_done {
-                    if let Some(dir) = rd.join(orders_rel)?.parent() {
-                        crate::fsutil::sync_dir(dir)?;
-                    }
-                    let rec = MergedRecord {
-                        file: orders_rel.to_string(),
-                        sha256: merged.sha256.clone(),
-                        closed: merged.closed,
-                        open: merged.open,
-                    };
-                    log.append(&StateEntry::Merged(rec.clone()))?;
-                    state.merged = Some(rec);
-                }
-                merged
-            }
+        // only where fills are listed by window and need them.
+        let open_list: Vec<Order> = if p.include_open {
+            read_json(rd, open_rel)?.unwrap_or_default()
+        } else {
+            Vec::new()
         };
-        if state.merged.is_some() {
-            remove_chunks(rd, &state.done)?;
-        }
+        let orders_rel = "export/orders.json";
+        let keep = matches!(caps.fills, FillsSource::PerWindow { .. });
+        let merged = merge_orders(rd, &chunks, open_list, orders_rel, keep)?;
         let (closed_count, open_count) = (merged.closed, merged.open);
         let orders = merged.kept;
         let mut market_of = merged.markets;
@@ -1349,10 +1211,7 @@ impl StepKind for ExportHistory {
     }
 }
 
-/// Where the export's orders are merged.
-const ORDERS_FILE: &str = "export/orders.json";
-
-/// What [`merge_orders`] wrote (or [`read_merged`] read back).
+/// What [`merge_orders`] wrote.
 struct Merged {
     closed: usize,
     open: usize,
@@ -1360,171 +1219,6 @@ struct Merged {
     markets: BTreeMap<String, Market>,
     /// The orders written, when asked to keep them.
     kept: Vec<Order>,
-    /// SHA-256 of the file, lowercase hex.
-    sha256: String,
-}
-
-impl Merged {
-    fn new() -> Self {
-        Merged {
-            closed: 0,
-            open: 0,
-            markets: BTreeMap::new(),
-            kept: Vec::new(),
-            sha256: String::new(),
-        }
-    }
-
-    /// Notes one order of the file: its market, and the order itself with `keep`.
-    fn note(&mut self, o: Order, keep: bool) {
-        if !self.markets.contains_key(o.market.as_str()) {
-            self.markets.insert(o.market.to_string(), o.market.clone());
-        }
-        if keep {
-            self.kept.push(o);
-        }
-    }
-}
-
-/// A reader that hashes (SHA-256) every byte read through it.
-struct HashingReader<R> {
-    inner: R,
-    hasher: sha2::Sha256,
-}
-
-impl<R: std::io::Read> std::io::Read for HashingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        sha2::Digest::update(&mut self.hasher, &buf[..n]);
-        Ok(n)
-    }
-}
-
-/// Calls its function on each order of a JSON list as it is parsed: the list is never held
-/// whole.
-struct EachOrder<F>(F);
-
-impl<'de, F: FnMut(Order)> serde::de::Visitor<'de> for EachOrder<F> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a list of orders")
-    }
-
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(o) = seq.next_element::<Order>()? {
-            (self.0)(o);
-        }
-        Ok(())
-    }
-}
-
-/// Whether the merged file `rec` records is still the one this step wrote (`true`), or one
-/// another export step of the run merged since (`false`: its journal, another
-/// `*-export-state.jsonl`, records the file as it is now). Missing, or changed by anything else,
-/// it is a [`MergedFileError`]: the chunk files it came from are gone.
-fn merged_file_is_ours(
-    rd: &RunDir,
-    rec: &MergedRecord,
-    state_rel: &str,
-) -> Result<bool, StepError> {
-    let missing = || MergedFileError::Missing {
-        file: rec.file.clone(),
-        state: state_rel.to_string(),
-    };
-    let file = match std::fs::File::open(rd.join(&rec.file)?) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(missing().into()),
-        Err(e) => return Err(e.into()),
-    };
-    let mut reader = HashingReader {
-        inner: file,
-        hasher: sha2::Digest::new(),
-    };
-    std::io::copy(&mut reader, &mut std::io::sink())?;
-    let found = hex::encode(sha2::Digest::finalize(reader.hasher));
-    if found == rec.sha256 {
-        return Ok(true);
-    }
-    let suffix = state_file("");
-    for entry in std::fs::read_dir(rd.path())? {
-        let name = entry?.file_name().to_string_lossy().into_owned();
-        if !name.ends_with(&suffix) || name == state_rel {
-            continue;
-        }
-        let text = std::fs::read_to_string(rd.join(&name)?).unwrap_or_default();
-        let theirs = text.lines().any(|l| {
-            matches!(
-                serde_json::from_str::<StateEntry>(l),
-                Ok(StateEntry::Merged(m)) if m.file == rec.file && m.sha256 == found
-            )
-        });
-        if theirs {
-            return Ok(false);
-        }
-    }
-    Err(MergedFileError::Differs {
-        file: rec.file.clone(),
-        state: state_rel.to_string(),
-        recorded: rec.sha256.clone(),
-        found,
-    }
-    .into())
-}
-
-/// The merged orders recorded by `rec` read back for the rest of the step (a resume after the
-/// merge: the chunk files are gone): their markets and, with `keep`, the orders, streamed.
-/// The file must be the one written, byte for byte (its SHA-256), or the step stops naming it
-/// ([`MergedFileError`]; `state_rel` is the journal to delete to start over).
-fn read_merged(
-    rd: &RunDir,
-    rec: &MergedRecord,
-    state_rel: &str,
-    keep: bool,
-) -> Result<Merged, StepError> {
-    let path = rd.join(&rec.file)?;
-    let file = match std::fs::File::open(&path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(MergedFileError::Missing {
-                file: rec.file.clone(),
-                state: state_rel.to_string(),
-            }
-            .into())
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let mut reader = HashingReader {
-        inner: std::io::BufReader::with_capacity(1 << 20, file),
-        hasher: sha2::Digest::new(),
-    };
-    let mut m = Merged::new();
-    let parsed = {
-        let mut de = serde_json::Deserializer::from_reader(&mut reader);
-        serde::Deserializer::deserialize_seq(&mut de, EachOrder(|o| m.note(o, keep)))
-            .and_then(|()| de.end())
-    };
-    if let Err(e) = &parsed {
-        if e.is_io() {
-            return Err(std::io::Error::other(e.to_string()).into());
-        }
-    }
-    // What the parser left (after a damaged part) is hashed too.
-    std::io::copy(&mut reader, &mut std::io::sink())?;
-    let found = hex::encode(sha2::Digest::finalize(reader.hasher));
-    if parsed.is_err() || found != rec.sha256 {
-        return Err(MergedFileError::Differs {
-            file: rec.file.clone(),
-            state: state_rel.to_string(),
-            recorded: rec.sha256.clone(),
-            found,
-        }
-        .into());
-    }
-    m.closed = rec.closed;
-    m.open = rec.open;
-    m.sha256 = found;
-    Ok(m)
 }
 
 /// One order waiting in [`merge_orders`]'s heap, smallest (time, id, closed before open) first.
@@ -1587,7 +1281,12 @@ fn merge_orders(
     let mut out = rd.write_pieces(rel)?;
     let mut list = RecordList::new();
     out.piece(RecordList::OPEN)?;
-    let mut m = Merged::new();
+    let mut m = Merged {
+        closed: 0,
+        open: 0,
+        markets: BTreeMap::new(),
+        kept: Vec::new(),
+    };
     let mut last: Option<(DateTime<Utc>, String)> = None;
     loop {
         // The earliest a still unread chunk's order can be.
@@ -1642,11 +1341,17 @@ fn merge_orders(
         } else {
             m.open += 1;
         }
-        m.note(p.order, keep);
+        if !m.markets.contains_key(p.order.market.as_str()) {
+            m.markets
+                .insert(p.order.market.to_string(), p.order.market.clone());
+        }
+        if keep {
+            m.kept.push(p.order);
+        }
         last = Some((at, id));
     }
     out.piece(list.close())?;
-    m.sha256 = out.commit_hashed()?;
+    out.commit()?;
     Ok(m)
 }
 
