@@ -133,7 +133,7 @@ pub(crate) fn hash_file(path: &Path) -> Result<(u64, String), ReportError> {
 }
 
 /// [`hash_file`], and the file as it was read when nothing changed it meanwhile (the same
-/// inode, size and modification time before and after the read): what [`Written`] vouches for.
+/// inode, size, modification and change times before and after the read): what [`Written`] vouches for.
 pub(crate) fn hash_file_stamped(path: &Path) -> Result<Hashed, ReportError> {
     use sha2::{Digest, Sha256};
     use std::io::Read;
@@ -270,8 +270,8 @@ pub fn seal(run_dir: &Path) -> Result<Manifest, ReportError> {
 
 /// What this process wrote into a bundle and hashed as it wrote it: relative path → the file
 /// as it was left ([`WrittenFile`]). [`seal_with`] takes such a hash instead of reading the
-/// file again only while the file is still that same file (same inode, size and modification
-/// time); anything else is read and hashed.
+/// file again only while the file is still that same file (same inode, size, modification
+/// and change time); anything else is read and hashed.
 #[derive(Debug, Clone, Default)]
 pub struct Written(std::collections::BTreeMap<String, WrittenFile>);
 
@@ -279,30 +279,28 @@ pub struct Written(std::collections::BTreeMap<String, WrittenFile>);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WrittenFile {
     pub sha256: String,
-    dev: u64,
-    ino: u64,
-    size: u64,
-    mtime_ns: i128,
+    stamp: Stamp,
 }
 
+/// What tells one state of a file from another without reading it: its inode, size,
+/// modification time and inode change time (the last is set by the kernel on every write
+/// and no process can put it back, so a same-size edit that restores the modification time
+/// still shows).
+type Stamp = (u64, u64, u64, i128, i128);
+
 impl WrittenFile {
-    fn stamped(sha256: String, (dev, ino, size, mtime_ns): (u64, u64, u64, i128)) -> Self {
-        WrittenFile {
-            sha256,
-            dev,
-            ino,
-            size,
-            mtime_ns,
-        }
+    fn stamped(sha256: String, stamp: Stamp) -> Self {
+        WrittenFile { sha256, stamp }
     }
 
-    fn stamp(meta: &std::fs::Metadata) -> (u64, u64, u64, i128) {
+    fn stamp(meta: &std::fs::Metadata) -> Stamp {
         use std::os::unix::fs::MetadataExt;
         (
             meta.dev(),
             meta.ino(),
             meta.size(),
             meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128,
+            meta.ctime() as i128 * 1_000_000_000 + meta.ctime_nsec() as i128,
         )
     }
 }
@@ -344,9 +342,8 @@ impl Written {
     fn still(&self, rel: &str, abs: &Path) -> Option<(u64, String)> {
         let w = self.0.get(rel)?;
         let meta = std::fs::symlink_metadata(abs).ok()?;
-        let (dev, ino, size, mtime_ns) = WrittenFile::stamp(&meta);
-        (meta.is_file() && (dev, ino, size, mtime_ns) == (w.dev, w.ino, w.size, w.mtime_ns))
-            .then(|| (w.size, w.sha256.clone()))
+        (meta.is_file() && WrittenFile::stamp(&meta) == w.stamp)
+            .then(|| (w.stamp.2, w.sha256.clone()))
     }
 }
 
@@ -498,6 +495,30 @@ mod tests {
             "a rewritten file is read again"
         );
         assert!(hash_files(&[("gone".into(), dir.join("gone"))])[0].is_err());
+    }
+
+    /// A same-size edit that puts the old modification time back (`touch -r`, `cp -p`) is
+    /// still a change: the stamp holds the inode's change time too, which no process sets.
+    #[test]
+    fn an_edit_with_its_modification_time_put_back_is_read_again() {
+        let t = tempfile::tempdir().unwrap();
+        let abs = t.path().join("raw.body");
+        fsutil::write_private(&abs, b"{\"price\":\"100\"}").unwrap();
+        let mtime = std::fs::metadata(&abs).unwrap().modified().unwrap();
+        let (_, sha, read) = hash_file_stamped(&abs).unwrap();
+        let mut written = Written::default();
+        written.add_read("raw.body", read.unwrap());
+        assert_eq!(written.sha256_of("raw.body", &abs), Some(sha));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        {
+            use std::io::{Seek, Write};
+            let mut f = std::fs::OpenOptions::new().write(true).open(&abs).unwrap();
+            f.seek(std::io::SeekFrom::Start(10)).unwrap();
+            f.write_all(b"9").unwrap();
+            f.set_modified(mtime).unwrap();
+        }
+        assert_eq!(std::fs::metadata(&abs).unwrap().modified().unwrap(), mtime);
+        assert_eq!(written.sha256_of("raw.body", &abs), None);
     }
 
     /// The seal takes a hash recorded at write time only while the file is the one written:
