@@ -91,6 +91,22 @@ pub fn client_order_id(w: &World, o: &Order) -> String {
     }
 }
 
+/// [`client_order_id`] written into a list's text as a JSON string, without a string of
+/// its own.
+fn push_client_order_id(out: &mut String, w: &World, o: &Order) {
+    use crate::mock::venue::jsontext::push_json_str;
+    match &o.identifier {
+        Some(id) => push_json_str(out, id),
+        None if manual(w, o) => {
+            let mut hex = uuid::Uuid::encode_buffer();
+            out.push_str("\"web_");
+            out.push_str(o.uuid.simple().encode_lower(&mut hex));
+            out.push('"');
+        }
+        None => push_json_str(out, &auto_client_id(&o.uuid)),
+    }
+}
+
 /// Finds an account's order by client id (given, else the one Binance assigned).
 pub fn find_by_client_id(w: &World, account: &str, id: &str) -> Option<usize> {
     if let Some(i) = w.find_by_identifier(account, id) {
@@ -313,8 +329,8 @@ fn push_plain_order(s: &mut String, w: &World, idx: usize) {
     let mut m = Obj::new(s);
     m.str(key!("symbol"), &o.market.symbol);
     m.int(key!("orderId"), order_id(idx) as i64);
-    m.int(key!("orderListId"), -1);
-    m.str(key!("clientOrderId"), &client_order_id(w, o));
+    m.lit(concat!(key!("orderListId"), "-1", key!("clientOrderId")));
+    push_client_order_id(m.out, w, o);
     m.dec_fixed(key!("price"), o.price.unwrap_or_default(), 8);
     m.dec_fixed(key!("origQty"), o.volume.unwrap_or(o.executed_volume), 8);
     m.dec_fixed(key!("executedQty"), o.executed_volume, 8);
@@ -323,8 +339,12 @@ fn push_plain_order(s: &mut String, w: &World, idx: usize) {
     m.plain(key!("timeInForce"), time_in_force(o));
     m.plain(key!("type"), order_type(o));
     m.plain(key!("side"), side(o.side));
-    m.raw(key!("stopPrice"), "\"0.00000000\"");
-    m.raw(key!("icebergQty"), "\"0.00000000\"");
+    m.lit(concat!(
+        key!("stopPrice"),
+        "\"0.00000000\"",
+        key!("icebergQty"),
+        "\"0.00000000\""
+    ));
     m.int(key!("time"), ms(o.created_at));
     m.int(key!("updateTime"), ms(update_time(o)));
     m.bool(key!("isWorking"), o.kind == OrderKind::Limit);

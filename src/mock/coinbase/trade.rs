@@ -120,7 +120,9 @@ pub fn order_text(o: &Order, user: &str, portfolio: &str) -> String {
 /// About how many bytes [`push_order_text`] writes for one order.
 pub const ORDER_BYTES: usize = 1400;
 
-/// Appends what [`order_json`] writes for `o` to `s`, member by member.
+/// Appends what [`order_json`] writes for `o` to `s`, member by member; the constant
+/// members between two that vary in one copy. `user` and `portfolio` are uuid texts
+/// ([`user_and_portfolio`]), which need no escaping.
 pub fn push_order_text(s: &mut String, o: &Order, user: &str, portfolio: &str) {
     use crate::mock::venue::jsontext::{key, push_digits, push_utc_micros, Obj};
     let filled = o.executed_volume;
@@ -137,7 +139,7 @@ pub fn push_order_text(s: &mut String, o: &Order, user: &str, portfolio: &str) {
         o.uuid.hyphenated().encode_lower(&mut uuid),
     );
     m.str(key!("product_id"), &o.market.symbol);
-    m.str(key!("user_id"), user);
+    m.plain(key!("user_id"), user);
     let kind = wire::config_kind(o);
     m.key(key!("order_configuration"));
     m.out.push_str("{\"");
@@ -173,45 +175,64 @@ pub fn push_order_text(s: &mut String, o: &Order, user: &str, portfolio: &str) {
     m.dec(key!("completion_percentage"), completion);
     m.dec(key!("filled_size"), filled);
     m.dec(key!("average_filled_price"), avg);
-    m.plain(key!("fee"), "");
+    m.lit(concat!(key!("fee"), "\"\""));
     m.key(key!("number_of_fills"));
     m.out.push('"');
     push_digits(m.out, o.trades.len() as u64, 1);
     m.out.push('"');
     m.dec(key!("filled_value"), value);
-    m.bool(key!("pending_cancel"), false);
+    m.lit(concat!(key!("pending_cancel"), "false"));
     m.bool(
         key!("size_in_quote"),
         o.quote_amount.is_some() && o.kind != OrderKind::Limit,
     );
     m.dec(key!("total_fees"), o.paid_fee);
-    m.bool(key!("size_inclusive_of_fees"), false);
+    m.lit(concat!(key!("size_inclusive_of_fees"), "false"));
     m.dec(key!("total_value_after_fees"), after_fees);
-    m.plain(key!("trigger_status"), "INVALID_ORDER_TYPE");
+    m.lit(concat!(key!("trigger_status"), "\"INVALID_ORDER_TYPE\""));
     m.plain(key!("order_type"), wire::order_type(o));
-    m.plain(key!("reject_reason"), "REJECT_REASON_UNSPECIFIED");
+    m.lit(concat!(
+        key!("reject_reason"),
+        "\"REJECT_REASON_UNSPECIFIED\""
+    ));
     m.bool(key!("settled"), o.state.is_closed());
-    m.plain(key!("product_type"), "SPOT");
-    m.plain(key!("reject_message"), "");
-    m.plain(key!("cancel_message"), "");
-    m.plain(key!("order_placement_source"), "RETAIL_ADVANCED");
+    m.lit(concat!(
+        key!("product_type"),
+        "\"SPOT\"",
+        key!("reject_message"),
+        "\"\"",
+        key!("cancel_message"),
+        "\"\"",
+        key!("order_placement_source"),
+        "\"RETAIL_ADVANCED\""
+    ));
     m.dec(key!("outstanding_hold_amount"), o.locked);
-    m.bool(key!("is_liquidation"), false);
+    m.lit(concat!(key!("is_liquidation"), "false"));
     m.key(key!("last_fill_time"));
     match o.trades.iter().map(|f| f.created_at).max() {
         Some(t) => push_utc_micros(m.out, t),
         None => m.out.push_str("null"),
     }
-    m.raw(key!("edit_history"), "[]");
-    m.plain(key!("leverage"), "");
-    m.plain(key!("margin_type"), "UNKNOWN_MARGIN_TYPE");
-    m.str(key!("retail_portfolio_id"), portfolio);
-    m.plain(key!("originating_order_id"), "");
-    m.plain(key!("attached_order_id"), "");
+    m.lit(concat!(
+        key!("edit_history"),
+        "[]",
+        key!("leverage"),
+        "\"\"",
+        key!("margin_type"),
+        "\"UNKNOWN_MARGIN_TYPE\""
+    ));
+    m.plain(key!("retail_portfolio_id"), portfolio);
+    m.lit(concat!(
+        key!("originating_order_id"),
+        "\"\"",
+        key!("attached_order_id"),
+        "\"\""
+    ));
     m.end();
 }
 
-/// The user id and portfolio uuid shown for an account.
+/// The user id and portfolio uuid shown for an account, as uuid texts (hex digits and
+/// hyphens: the order and fill writers put them in without escaping).
 pub fn user_and_portfolio(account: &str) -> (String, String) {
     (
         wire::stable_uuid(&["user", account]).to_string(),
@@ -614,7 +635,8 @@ fn fill_text(o: &Order, f: &Fill, user: &str, portfolio: &str) -> String {
 /// About how many bytes [`push_fill_text`] writes for one fill.
 const FILL_BYTES: usize = 560;
 
-/// Appends [`fill_text`]'s text for fill `f` of order `o` to `s`.
+/// Appends [`fill_text`]'s text for fill `f` of order `o` to `s` (`user` and `portfolio`
+/// uuid texts, as for [`push_order_text`]).
 fn push_fill_text(s: &mut String, o: &Order, f: &Fill, user: &str, portfolio: &str) {
     use crate::mock::venue::jsontext::{key, push_digits, push_utc_micros, Obj};
     let mut m = Obj::new(s);
@@ -647,9 +669,9 @@ fn push_fill_text(s: &mut String, o: &Order, f: &Fill, user: &str, portfolio: &s
         if taker { "TAKER" } else { "MAKER" },
     );
     m.bool(key!("size_in_quote"), false);
-    m.str(key!("user_id"), user);
+    m.plain(key!("user_id"), user);
     m.plain(key!("side"), wire::side(f.side));
-    m.str(key!("retail_portfolio_id"), portfolio);
+    m.plain(key!("retail_portfolio_id"), portfolio);
     m.end();
 }
 

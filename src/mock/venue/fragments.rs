@@ -9,7 +9,9 @@
 //! constants of the venue (its fee rate, the account's ids), never on the clock.
 //!
 //! Memory is bounded: past [`CAP_BYTES`] of text everything is dropped and kept anew (an
-//! export that reads each order once gains nothing and holds at most the cap).
+//! export that reads each order once gains nothing and holds at most the cap). The texts
+//! are kept one after another in one string, so keeping one costs a copy and a map entry,
+//! not an allocation per item.
 //!
 //! A page is written into one buffer ([`PageText`]): each item rendered in place or copied
 //! from the kept text (borrowed, not cloned), so a page of 1,000 orders costs one growing
@@ -53,49 +55,73 @@ impl Hasher for FxHasher {
 /// A map hashed with [`FxHasher`].
 type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
-/// Texts kept per order position.
+/// One kept rendering: its shape, where its text is in [`Fragments::text`], and the
+/// order's previous rendering (an index into [`Fragments::entries`]).
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    shape: Shape,
+    start: usize,
+    end: usize,
+    next: Option<u32>,
+}
+
+/// Texts kept per order position, all in one string: keeping a text appends it (no
+/// allocation per item once the string has grown), dropping everything keeps the string's
+/// room for the next texts.
 #[derive(Debug, Default)]
 pub struct Fragments {
-    by_order: FxMap<usize, Vec<(Shape, Box<str>)>>,
-    bytes: usize,
+    /// Every kept text, one after another (texts of forgotten orders stay until
+    /// [`Fragments::clear`]).
+    text: String,
+    /// Every kept rendering; an order's form a chain from its newest.
+    entries: Vec<Entry>,
+    /// Order position → its newest rendering in `entries`.
+    by_order: FxMap<usize, u32>,
 }
 
 impl Fragments {
     /// Drops what is kept for order `idx`.
     pub fn forget(&mut self, idx: usize) {
-        if let Some(v) = self.by_order.remove(&idx) {
-            self.bytes -= v.iter().map(|(_, t)| t.len()).sum::<usize>();
-        }
+        self.by_order.remove(&idx);
     }
 
-    /// Drops everything.
+    /// Drops everything (the string's room is kept).
     pub fn clear(&mut self) {
+        self.text.clear();
+        self.entries.clear();
         self.by_order.clear();
-        self.bytes = 0;
     }
 
     fn get(&self, idx: usize, shape: Shape) -> Option<&str> {
-        self.by_order
-            .get(&idx)?
-            .iter()
-            .find(|(s, _)| *s == shape)
-            .map(|(_, t)| &**t)
+        let mut at = self.by_order.get(&idx).copied();
+        while let Some(i) = at {
+            let e = self.entries.get(i as usize)?;
+            if e.shape == shape {
+                return self.text.get(e.start..e.end);
+            }
+            at = e.next;
+        }
+        None
     }
 
     fn keep(&mut self, idx: usize, shape: Shape, text: &str) {
-        if self.bytes + text.len() > CAP_BYTES {
+        if self.text.len() + text.len() > CAP_BYTES || self.entries.len() >= u32::MAX as usize {
             self.clear();
         }
-        self.bytes += text.len();
-        self.by_order
-            .entry(idx)
-            .or_default()
-            .push((shape, text.into()));
+        let start = self.text.len();
+        self.text.push_str(text);
+        let next = self.by_order.insert(idx, self.entries.len() as u32);
+        self.entries.push(Entry {
+            shape,
+            start,
+            end: self.text.len(),
+            next,
+        });
     }
 
     /// Bytes of text kept.
     pub fn bytes(&self) -> usize {
-        self.bytes
+        self.text.len()
     }
 }
 
