@@ -947,16 +947,15 @@ async fn recorded_answers_rebuild_offline() {
 /// A fills list whose cursor comes back to one it sent before (1 → 2 → 1) never ends: it is
 /// refused naming the repeated `lastId` after three pages, not read until the page cap and
 /// not passed off as the whole list.
-#[tokio::test]
-async fn a_fills_cursor_that_comes_back_is_refused_not_followed() {
-    let s = stub(|seen| match seen.path.as_str() {
+/// A stub whose `hf/fills` page n (`lastId` absent for the first) holds trade n and points at
+/// `next(n)` (0: no next page); the classic `fills` list is empty.
+async fn fills_cursor_stub(next: fn(u64) -> u64) -> Running {
+    stub(move |seen| match seen.path.as_str() {
         "/api/v1/hf/fills" => {
-            // Page n (lastId absent for the first) holds trade n, then points at 2, 1, 2, ...
             let n: u64 = seen.param("lastId").map_or(1, |l| l.parse().unwrap());
-            let next = if n == 1 { 2 } else { 1 };
             let page = FILLS.replace("11029373945659392", &n.to_string()).replace(
                 r#""lastId":19814995255305}}"#,
-                &format!(r#""lastId":{next}}}}}"#),
+                &format!(r#""lastId":{}}}}}"#, next(n)),
             );
             (200, vec![], page)
         }
@@ -965,19 +964,27 @@ async fn a_fills_cursor_that_comes_back_is_refused_not_followed() {
         }
         _ => panic!("unexpected {}", seen.path),
     })
-    .await;
+    .await
+}
+
+/// The fills of BTC-USDT in one day's window, 100 a page.
+fn btc_day_fills() -> FillsQuery {
+    FillsQuery {
+        window: Window {
+            from: Utc.timestamp_millis_opt(1735700000000).unwrap(),
+            to: Utc.timestamp_millis_opt(1735776000000).unwrap(),
+        },
+        market: Some(Market::new("BTC-USDT", "BTC", "USDT")),
+        limit: 100,
+    }
+}
+
+#[tokio::test]
+async fn a_fills_cursor_that_comes_back_is_refused_not_followed() {
+    // Page 1 points at 2, 2 at 1, ...
+    let s = fills_cursor_stub(|n| if n == 1 { 2 } else { 1 }).await;
     let c = s.client(None);
-    let err = c
-        .fills(&FillsQuery {
-            window: Window {
-                from: Utc.timestamp_millis_opt(1735700000000).unwrap(),
-                to: Utc.timestamp_millis_opt(1735776000000).unwrap(),
-            },
-            market: Some(Market::new("BTC-USDT", "BTC", "USDT")),
-            limit: 100,
-        })
-        .await
-        .unwrap_err();
+    let err = c.fills(&btc_day_fills()).await.unwrap_err();
     assert!(matches!(err, Error::Decode { .. }), "{err}");
     assert!(err.to_string().contains("had sent before"), "{err}");
     assert_eq!(s.count("GET", "/api/v1/hf/fills"), 3);
@@ -989,35 +996,9 @@ async fn a_fills_cursor_that_comes_back_is_refused_not_followed() {
 #[tokio::test]
 async fn a_fills_list_longer_than_a_thousand_pages_is_read_to_its_end() {
     const PAGES: u64 = 1001;
-    let s = stub(|seen| match seen.path.as_str() {
-        "/api/v1/hf/fills" => {
-            // Page n (lastId absent for the first) holds trade n; the last has no next.
-            let n: u64 = seen.param("lastId").map_or(1, |l| l.parse().unwrap());
-            let next = if n < PAGES { n + 1 } else { 0 };
-            let page = FILLS.replace("11029373945659392", &n.to_string()).replace(
-                r#""lastId":19814995255305}}"#,
-                &format!(r#""lastId":{next}}}}}"#),
-            );
-            (200, vec![], page)
-        }
-        "/api/v1/fills" => {
-            ok(r#"{"currentPage":1,"pageSize":500,"totalNum":0,"totalPage":1,"items":[]}"#)
-        }
-        _ => panic!("unexpected {}", seen.path),
-    })
-    .await;
+    let s = fills_cursor_stub(|n| if n < PAGES { n + 1 } else { 0 }).await;
     let c = s.client(None);
-    let fills = c
-        .fills(&FillsQuery {
-            window: Window {
-                from: Utc.timestamp_millis_opt(1735700000000).unwrap(),
-                to: Utc.timestamp_millis_opt(1735776000000).unwrap(),
-            },
-            market: Some(Market::new("BTC-USDT", "BTC", "USDT")),
-            limit: 100,
-        })
-        .await
-        .unwrap();
+    let fills = c.fills(&btc_day_fills()).await.unwrap();
     assert_eq!(fills.len() as u64, PAGES);
     assert_eq!(s.count("GET", "/api/v1/hf/fills") as u64, PAGES);
 }
