@@ -1638,6 +1638,192 @@ fn the_owners_fair_hand_trades_stay_review_and_say_why() {
     assert!(verdict(&r, &input, "liq-btc").user_trade.is_none());
 }
 
+/// [`pump_with_user_trades`] plus one order of the owner's, with a reference for KRW-SEOL and
+/// KRW-SOL and no SOL left at the end (the balances are the snapshot's); `keep_past` keeps the owner's rebalancing an hour before the pump
+/// (their earlier hand trades, in KRW-ETH and KRW-XRP beyond the bot's KRW-BTC).
+fn pump_plus(extra: Order, keep_past: bool) -> AnalysisInput {
+    let mut input = pump_with_user_trades();
+    if !keep_past {
+        input.orders.retain(|o| !o.id.starts_with("rebal-"));
+    }
+    input.orders.push(extra);
+    let at = t0() + Duration::hours(9);
+    input.candles.extend(candle_map(&[
+        ("KRW-SEOL", "1280", at - Duration::hours(3)),
+        ("KRW-SOL", "200000", at - Duration::hours(3)),
+    ]));
+    input.balances_start.push(bal("SOL", "0"));
+    input
+}
+
+/// The owner's first buy of a coin new to the account, by hand at the market's price in a
+/// market nobody pumped, a quarter of an hour after the pump, from an owner seen trading
+/// beyond the bot's markets by hand: review, with the reason. The same buy 5% above the
+/// market, or from an owner never seen trading by hand, is claimed.
+#[test]
+fn a_new_coin_bought_by_hand_at_the_markets_price_apart_from_the_pump_stays_review() {
+    let at = t0() + Duration::hours(9) + Duration::minutes(15);
+    // 800 SEOL at 1282 (+0.2%) or at 1344 (+5%).
+    let buy = |funds: &str| {
+        order(
+            "own-seol",
+            None,
+            "KRW-SEOL",
+            Side::Buy,
+            "price",
+            Some(funds),
+            "800",
+            funds,
+            at,
+        )
+    };
+    let input = pump_plus(buy("1025600"), true);
+    let r = analyze(&input, &Thresholds::default());
+    let v = verdict(&r, &input, "own-seol");
+    assert_eq!(v.confidence, Confidence::Review, "{:?}", v.rules);
+    let why = v.user_trade.as_deref().unwrap_or_else(|| panic!("{v:?}"));
+    assert!(
+        why.contains("SEOL, new to the account") && why.contains("KRW-XRP"),
+        "{why}"
+    );
+    // The thief's orders are still claimed.
+    for id in ["liq-btc", "pump-0", "pump-5"] {
+        assert_eq!(verdict(&r, &input, id).confidence, Confidence::High, "{id}");
+    }
+    for (input, case) in [
+        (pump_plus(buy("1075200"), true), "5% above the market"),
+        (pump_plus(buy("1025600"), false), "no earlier hand trades"),
+    ] {
+        let r = analyze(&input, &Thresholds::default());
+        let v = verdict(&r, &input, "own-seol");
+        assert!(v.user_trade.is_none(), "{case}: {:?}", v.user_trade);
+        assert_eq!(v.confidence, Confidence::High, "{case}: {:?}", v.rules);
+    }
+}
+
+/// A buy by hand four times larger than the owner's largest earlier one, at the market's
+/// price in a coin the account held and nobody pumped: review, saying it is larger than usual.
+/// The same buy in the pumped market is claimed.
+#[test]
+fn a_large_fair_buy_in_a_market_nobody_pumped_stays_review() {
+    let at = t0() + Duration::hours(9) + Duration::minutes(20);
+    let input = pump_plus(
+        order(
+            "own-xrp-big",
+            None,
+            "KRW-XRP",
+            Side::Buy,
+            "price",
+            Some("8060000"),
+            "2600",
+            "8060000",
+            at,
+        ),
+        true,
+    );
+    let r = analyze(&input, &Thresholds::default());
+    let v = verdict(&r, &input, "own-xrp-big");
+    assert_eq!(v.confidence, Confidence::Review, "{:?}", v.rules);
+    let why = v.user_trade.as_deref().expect("explained");
+    assert!(why.contains("larger than usual"), "{why}");
+    let input = pump_plus(
+        order(
+            "own-moca-big",
+            None,
+            "KRW-MOCA",
+            Side::Buy,
+            "price",
+            Some("8060000"),
+            "80600",
+            "8060000",
+            at,
+        ),
+        true,
+    );
+    let r = analyze(&input, &Thresholds::default());
+    let v = verdict(&r, &input, "own-moca-big");
+    assert!(v.user_trade.is_none(), "{:?}", v.user_trade);
+    assert_eq!(v.confidence, Confidence::High, "{:?}", v.rules);
+}
+
+/// The owner selling a whole holding by hand at the market's price 50 minutes before the
+/// thief's liquidation (inside the reference window before it, far from it in time): review.
+/// The same sale 3 minutes before the liquidation is part of it, and claimed.
+#[test]
+fn a_whole_holding_sold_by_hand_long_before_the_liquidation_stays_review() {
+    let at = t0() + Duration::hours(9);
+    let sell = |t: DateTime<Utc>| {
+        order(
+            "own-sol",
+            None,
+            "KRW-SOL",
+            Side::Sell,
+            "market",
+            None,
+            "50",
+            "10000000",
+            t,
+        )
+    };
+    let input = pump_plus(sell(at - Duration::minutes(50)), true);
+    let r = analyze(&input, &Thresholds::default());
+    let v = verdict(&r, &input, "own-sol");
+    assert_eq!(v.confidence, Confidence::Review, "{:?}", v.rules);
+    assert!(
+        v.rules
+            .iter()
+            .any(|h| h.reason.contains("~100% of what the account held")),
+        "{:?}",
+        v.rules
+    );
+    assert!(v.user_trade.is_some(), "{:?}", v.rules);
+    let input = pump_plus(sell(at - Duration::minutes(3)), true);
+    let r = analyze(&input, &Thresholds::default());
+    let v = verdict(&r, &input, "own-sol");
+    assert!(v.user_trade.is_none(), "{:?}", v.user_trade);
+    assert_eq!(v.confidence, Confidence::High, "{:?}", v.rules);
+}
+
+/// Without the allowlist (a key that may not read it, as on Bybit or KuCoin), the first
+/// withdrawal in the export to the owner's cold wallet, months before anything happened, is
+/// the owner's first use of it: listed, not claimed, and it establishes the wallet for its
+/// later uses. A never-used address during the incident is still claimed.
+#[test]
+fn without_an_allowlist_the_first_withdrawal_in_the_export_months_before_is_not_a_claim() {
+    let at = t0() + Duration::hours(9);
+    let to = |id: &str, address: &str, t: DateTime<Utc>| {
+        let mut w = withdrawal(id, "BTC", "0.001", t);
+        w.address = Some(address.into());
+        w
+    };
+    let mut input = pump_with_user_trades();
+    input.withdrawals = vec![
+        to("cold-1", "bc1-cold", at - Duration::days(150)),
+        to("cold-2", "bc1-cold", at - Duration::days(60)),
+        to("thief", "bc1-thief", at + Duration::minutes(5)),
+    ];
+    assert!(input.withdrawal_addresses.is_empty());
+    let r = analyze(&input, &Thresholds::default());
+    let t = |id: &str| r.transfers.iter().find(|t| t.transfer_id == id).unwrap();
+    let first = t("cold-1");
+    assert!(!first.flagged, "{:?}", first.rules);
+    assert_eq!(first.confidence, Confidence::None, "{:?}", first.rules);
+    assert!(
+        first.rules[0].reason.contains("allowlist unknown")
+            && first.rules[0].reason.contains("listed, not claimed"),
+        "{:?}",
+        first.rules
+    );
+    assert!(!t("cold-2").flagged, "{:?}", t("cold-2").rules);
+    let thief = t("thief");
+    assert!(thief.flagged, "{:?}", thief.rules);
+    assert!(
+        thief.rules[0].reason.contains("during the incident"),
+        "{:?}",
+        thief.rules
+    );
+}
+
 #[test]
 fn a_burst_elsewhere_does_not_make_the_owners_trade_in_that_minute_a_claim() {
     let (mut orders, entries) = bot_history();

@@ -349,7 +349,7 @@ pub(crate) fn order_rules<'a>(
     let bot_like = |i: usize, h: &[RuleHit]| super::user::looks_like_the_bot(ctx, &prof, i, h);
     super::patterns::rule_r7(ctx, &cands, suspicious_withdrawals, &bot_like, &mut hits);
     super::patterns::rule_r8(ctx, &cands, &mut hits);
-    let users = super::user::user_profile(ctx, &cands, &hits);
+    let users = super::user::user_profile(ctx, &prof, &cands, &hits);
     let mut user_trade: Vec<Option<String>> = vec![None; n];
     let mut bot_like: Vec<bool> = vec![false; n];
     for &i in &cands {

@@ -6,8 +6,14 @@
 //! own earlier trades, one order at a time. The thief's acts differ in at least one of these:
 //! a price far from the reference (R4, R15), a part in a liquidation or contra pattern (R7,
 //! R8), a size the account never traded (a near-total sale of a holding during the incident,
-//! or a size far beyond the owner's earlier trades), a coin the account never held. An order that matches the model is
-//! kept at `review` at most, with the reasons in words ([`UserProfile::explain`]).
+//! or a size far beyond the owner's earlier trades), a coin the account never held. A coin
+//! new to the account is the owner's only from an owner seen trading coins beyond the bot's by
+//! hand, at the market's own price (within [`FAIR`]), in a market the incident left alone (no
+//! order there far from the reference or in a pattern). The same order, apart from the
+//! incident (for a sale, also away from its orders in time), may exceed the owner's earlier
+//! sizes or sell a whole holding: at the market's price, in a market nobody pumped, it moves
+//! no value to a counterparty. An order that matches the model is kept at `review` at most,
+//! with the reasons in words ([`UserProfile::explain`]).
 //!
 //! The owner's earlier trades are the candidate orders without an identifier placed at least
 //! one reference window before the incident (the first order priced far from the reference
@@ -35,6 +41,11 @@ const NEAR_TOTAL: f64 = 0.9;
 /// The owner's trades are "usual" up to this multiple of the largest earlier one.
 const USER_SIZE_SLACK: f64 = 2.0;
 
+/// An order by hand fills at most this far from its reference price to stand apart from the
+/// incident: a market order pays the spread and some depth, not a pump's premium (R4 starts
+/// at 20%).
+const FAIR: f64 = 0.03;
+
 /// Hits that rule the user-trade (and the bot) model out: a price far from the reference,
 /// a pattern, an identifier the bot would not send.
 const NOT_BY_HAND: [&str; 5] = ["R2", "R4", "R7", "R8", "R15"];
@@ -50,6 +61,13 @@ pub(super) struct UserProfile<'a> {
     /// The largest notional among them.
     largest: Option<Decimal>,
     trades: usize,
+    /// Markets of those trades that the bot does not trade: the owner trades beyond the bot
+    /// by hand.
+    beyond_bot: BTreeSet<&'a str>,
+    /// Markets with a candidate far from the reference or in a pattern: the incident's.
+    incident_markets: BTreeSet<&'a str>,
+    /// When those candidates were placed, in order.
+    incident_times: Vec<DateTime<Utc>>,
     /// One reference window before the first order priced far from the reference or part of
     /// a pattern.
     incident_start: Option<DateTime<Utc>>,
@@ -58,6 +76,7 @@ pub(super) struct UserProfile<'a> {
 /// Learns the owner's earlier hand trades (see the module documentation).
 pub(super) fn user_profile<'a>(
     ctx: &Ctx<'a>,
+    prof: &Profile<'a>,
     cands: &[usize],
     hits: &[Vec<RuleHit>],
 ) -> UserProfile<'a> {
@@ -84,11 +103,21 @@ pub(super) fn user_profile<'a>(
                 && incident_start.map_or(true, |s| orders[i].created_at < s)
         })
         .collect();
-    if !ctx.had_log {
+    // The bot's markets: the profile's with a log; without one the baseline holds the owner's
+    // orders too, and the bot's are those of its orders with an identifier.
+    let mut bot_markets: BTreeSet<&str> = BTreeSet::new();
+    if ctx.had_log {
+        bot_markets.clone_from(&prof.markets);
+    } else {
         // Without a log the earlier history is the baseline: its orders without an
         // identifier are the owner's only when the rest (the bot's) almost always carry one.
         let base: Vec<usize> = (0..orders.len()).filter(|&i| ctx.baseline[i]).collect();
         let with_id = base.iter().filter(|&&i| !no_id(i)).count();
+        bot_markets.extend(
+            base.iter()
+                .filter(|&&i| !no_id(i))
+                .map(|&i| orders[i].market.as_str()),
+        );
         if base.len() >= 20 && with_id as f64 >= 0.95 * base.len() as f64 {
             past.extend(
                 base.iter()
@@ -98,22 +127,97 @@ pub(super) fn user_profile<'a>(
         }
     }
     let mut bases = BTreeSet::new();
+    let mut beyond_bot = BTreeSet::new();
     let mut largest: Option<Decimal> = None;
     for &i in &past {
         bases.insert(orders[i].market.base.as_str());
+        let market = orders[i].market.as_str();
+        if !bot_markets.contains(market) {
+            beyond_bot.insert(market);
+        }
         if let Some(fu) = ctx.funds(i) {
             largest = Some(largest.map_or(fu, |l| l.max(fu)));
         }
     }
+    let incident: Vec<usize> = cands
+        .iter()
+        .copied()
+        .filter(|&i| has_any(&hits[i], &NOT_BY_HAND))
+        .collect();
+    let incident_markets = incident
+        .iter()
+        .map(|&i| orders[i].market.as_str())
+        .collect();
+    let mut incident_times: Vec<DateTime<Utc>> =
+        incident.iter().map(|&i| orders[i].created_at).collect();
+    incident_times.sort_unstable();
     UserProfile {
         bases,
         largest,
         trades: past.len(),
+        beyond_bot,
+        incident_markets,
+        incident_times,
         incident_start,
     }
 }
 
 impl UserProfile<'_> {
+    /// Whether candidate `i` stands apart from an incident (there is one): filled within
+    /// [`FAIR`] of a known reference, in a market with no order far from the reference or in
+    /// a pattern, and, for a sale (what funds a thief's buys), more than R7's chain gap away
+    /// from every such order. An order like that moves no value to a counterparty, whatever
+    /// its size or coin.
+    fn apart(&self, ctx: &Ctx<'_>, i: usize) -> bool {
+        self.apart_or_none(ctx, i).is_some()
+    }
+
+    fn apart_or_none(&self, ctx: &Ctx<'_>, i: usize) -> Option<()> {
+        let o = &ctx.input.orders[i];
+        // Without an incident there is nothing to stand apart from: a lone near-total sale or
+        // outsized order is then the only suspicious act, and stays the thief's.
+        if self.incident_times.is_empty() || self.incident_markets.contains(o.market.as_str()) {
+            return None;
+        }
+        let (r, a) = (ctx.reference(i)?, ctx.avg[i]?);
+        if r.price.is_zero() {
+            return None;
+        }
+        if (f(a) / f(r.price) - 1.0).abs() > FAIR {
+            return None;
+        }
+        if o.side == Side::Sell {
+            let gap = Duration::minutes(ctx.th.chain_gap_minutes.max(0));
+            let at = self.incident_times.partition_point(|t| *t < o.created_at);
+            let near = |t: &DateTime<Utc>| (*t - o.created_at).abs() <= gap;
+            if self.incident_times[at.saturating_sub(1)..]
+                .iter()
+                .take(2)
+                .any(near)
+            {
+                return None;
+            }
+        }
+        Some(())
+    }
+
+    /// Why candidate `i`, in a coin new to the account, may still be the owner's: an owner
+    /// seen trading beyond the bot's markets by hand (one earlier trade is enough: the owner's
+    /// hand trades are few, a week's export may hold one), and an order
+    /// [`apart`](Self::apart) from the incident. `None` otherwise.
+    fn new_coin(&self, ctx: &Ctx<'_>, i: usize) -> Option<String> {
+        if self.beyond_bot.is_empty() || !self.apart(ctx, i) {
+            return None;
+        }
+        let seen: Vec<&str> = self.beyond_bot.iter().copied().collect();
+        Some(format!(
+            "{}, new to the account, while you traded beyond the bot's markets by hand before \
+             ({})",
+            ctx.input.orders[i].market.base.as_str(),
+            seen.join(", ")
+        ))
+    }
+
     /// Why candidate `i` looks like the owner's own trade, or `None` when it does not.
     pub(super) fn explain(
         &self,
@@ -135,40 +239,63 @@ impl UserProfile<'_> {
         } else if held == Some(true) {
             format!("{base}, which the account held")
         } else {
-            return None;
+            self.new_coin(ctx, i)?
         };
         let share = ctx.holding_share(i);
         // A near-total sale is the thief's liquidation during the incident; placed before it
         // (one reference window before its first far-priced or patterned order), at a fair
         // price and in a size like the owner's own, it is the owner closing a position.
+        // Apart from the incident (the market's price, a market nobody pumped, away from the
+        // incident's orders in time), it is the owner's too, whatever its size.
         let before_incident = self.incident_start.is_some_and(|s| o.created_at < s);
-        if o.side == Side::Sell && share.is_some_and(|s| s >= NEAR_TOTAL) && !before_incident {
+        let apart = self.apart(ctx, i);
+        if o.side == Side::Sell
+            && share.is_some_and(|s| s >= NEAR_TOTAL)
+            && !before_incident
+            && !apart
+        {
             return None;
         }
+        let beyond = "larger than usual, but at the market's price in a market the incident \
+                      did not touch";
         let fu = ctx.funds(i);
         let size = match (fu, self.largest.filter(|_| self.trades >= 2)) {
             (Some(fu), Some(l)) => {
-                if f(fu) > USER_SIZE_SLACK * f(l) {
+                let large = f(fu) > USER_SIZE_SLACK * f(l);
+                if large && !apart {
                     return None;
                 }
                 format!(
-                    "{} (your earlier hand trades went up to {})",
+                    "{} (your earlier hand trades went up to {}{})",
                     fu.round_dp(2).normalize(),
-                    l.round_dp(2).normalize()
+                    l.round_dp(2).normalize(),
+                    if large {
+                        format!("; {beyond}")
+                    } else {
+                        String::new()
+                    }
                 )
             }
             (Some(fu), None) => {
-                if let Some(p) = prof.notional_p99.filter(|p| !p.is_zero()) {
-                    if f(fu) > ctx.th.size_ratio * f(p) {
-                        return None;
-                    }
+                let large = prof
+                    .notional_p99
+                    .filter(|p| !p.is_zero())
+                    .is_some_and(|p| f(fu) > ctx.th.size_ratio * f(p));
+                if large && !apart {
+                    return None;
                 }
+                let note = if large {
+                    format!("; {beyond}")
+                } else {
+                    String::new()
+                };
                 match share {
                     Some(s) => format!(
-                        "{} ({:.0}% of what the account held)",
+                        "{} ({:.0}% of what the account held{note})",
                         fu.round_dp(2).normalize(),
                         s * 100.0
                     ),
+                    None if large => format!("{} ({beyond})", fu.round_dp(2).normalize()),
                     None => fu.round_dp(2).normalize().to_string(),
                 }
             }

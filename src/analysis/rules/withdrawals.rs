@@ -14,8 +14,7 @@
 //! | destination | outcome |
 //! |---|---|
 //! | an address given, not on a known allowlist | high |
-//! | an address given, never used, allowlist unknown | high |
-//! | new (never used) and one of: added to the allowlist within 7 days, taking at least half of what the account held of the currency, more than `size_ratio` × the largest earlier withdrawal of the currency, or one of several withdrawals to never-used destinations within one reference window | high |
+//! | new (never used; with the allowlist unknown, an address no earlier withdrawal in the export used) and one of: added to the allowlist within 7 days, taking at least half of what the account held of the currency, more than `size_ratio` × the largest earlier withdrawal of the currency, or one of several withdrawals to never-used destinations within one reference window | high |
 //! | new, ambiguous with a never-used candidate, or unknown, during the incident | high |
 //! | the same, before the incident | none: listed with the reason (the owner's first use of an address) |
 //! | established (or ambiguous among established ones), during the incident | review: the owner moving funds to safety looks the same |
@@ -215,17 +214,21 @@ pub(crate) fn assess<'a>(ctx: &Ctx<'a>) -> Assessment<'a> {
                         describe(dest),
                         last.map(ts).unwrap_or_default()
                     ))
-                } else if allow.is_empty() && matches!(dest, Dest::Known(_)) {
-                    Judgement::High(format!(
-                        "{what} to {a}, an address no earlier withdrawal in the export used \
-                         (allowlist unknown)"
-                    ))
                 } else {
+                    // A destination never used before: claimed on its own evidence, else
+                    // during the incident; before it, the owner's own first use, listed.
                     let evidence = evidence(ctx, i, w, &idx, &new_dest, k, window);
-                    let base = format!(
-                        "{what} to {}, a destination no completed withdrawal used before",
-                        describe(dest)
-                    );
+                    let base = if allow.is_empty() && matches!(dest, Dest::Known(_)) {
+                        format!(
+                            "{what} to {a}, an address no earlier withdrawal in the export \
+                             used (allowlist unknown)"
+                        )
+                    } else {
+                        format!(
+                            "{what} to {}, a destination no completed withdrawal used before",
+                            describe(dest)
+                        )
+                    };
                     if evidence.is_empty() {
                         Judgement::Pending(base)
                     } else {
