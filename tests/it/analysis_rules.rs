@@ -1748,7 +1748,8 @@ fn a_large_fair_buy_in_a_market_nobody_pumped_stays_review() {
 
 /// The owner selling a whole holding by hand at the market's price 50 minutes before the
 /// thief's liquidation (inside the reference window before it, far from it in time): review.
-/// The same sale 3 minutes before the liquidation is part of it, and claimed.
+/// The same sale 11 minutes before the liquidation (a thief pausing just past R7's 10-minute
+/// chain gap) or 8 minutes after the last pump buy is too close to the incident, and claimed.
 #[test]
 fn a_whole_holding_sold_by_hand_long_before_the_liquidation_stays_review() {
     let at = t0() + Duration::hours(9);
@@ -1777,17 +1778,25 @@ fn a_whole_holding_sold_by_hand_long_before_the_liquidation_stays_review() {
         v.rules
     );
     assert!(v.user_trade.is_some(), "{:?}", v.rules);
-    let input = pump_plus(sell(at - Duration::minutes(3)), true);
-    let r = analyze(&input, &Thresholds::default());
-    let v = verdict(&r, &input, "own-sol");
-    assert!(v.user_trade.is_none(), "{:?}", v.user_trade);
-    assert_eq!(v.confidence, Confidence::High, "{:?}", v.rules);
+    for t in [at - Duration::minutes(11), at + Duration::minutes(12)] {
+        let input = pump_plus(sell(t), true);
+        let r = analyze(&input, &Thresholds::default());
+        let v = verdict(&r, &input, "own-sol");
+        assert!(
+            !v.rules.iter().any(|h| h.rule == "R7"),
+            "{t}: not in the chain: {:?}",
+            v.rules
+        );
+        assert!(v.user_trade.is_none(), "{t}: {:?}", v.user_trade);
+        assert_eq!(v.confidence, Confidence::High, "{t}: {:?}", v.rules);
+    }
 }
 
 /// Without the allowlist (a key that may not read it, as on Bybit or KuCoin), the first
-/// withdrawal in the export to the owner's cold wallet, months before anything happened, is
-/// the owner's first use of it: listed, not claimed, and it establishes the wallet for its
-/// later uses. A never-used address during the incident is still claimed.
+/// withdrawal in the export to the owner's cold wallet, months before the investigation
+/// window (the history read only as the baseline), is the owner's first use of it: listed, not
+/// claimed, and it establishes the wallet for its later uses. A never-used address inside the
+/// window is claimed, before the incident as during it.
 #[test]
 fn without_an_allowlist_the_first_withdrawal_in_the_export_months_before_is_not_a_claim() {
     let at = t0() + Duration::hours(9);
@@ -1800,8 +1809,13 @@ fn without_an_allowlist_the_first_withdrawal_in_the_export_months_before_is_not_
     input.withdrawals = vec![
         to("cold-1", "bc1-cold", at - Duration::days(150)),
         to("cold-2", "bc1-cold", at - Duration::days(60)),
+        to("early", "bc1-early", at - Duration::days(2)),
         to("thief", "bc1-thief", at + Duration::minutes(5)),
     ];
+    input.window = Some(Window {
+        from: at - Duration::days(7),
+        to: at + Duration::hours(1),
+    });
     assert!(input.withdrawal_addresses.is_empty());
     let r = analyze(&input, &Thresholds::default());
     let t = |id: &str| r.transfers.iter().find(|t| t.transfer_id == id).unwrap();
@@ -1815,13 +1829,31 @@ fn without_an_allowlist_the_first_withdrawal_in_the_export_months_before_is_not_
         first.rules
     );
     assert!(!t("cold-2").flagged, "{:?}", t("cold-2").rules);
-    let thief = t("thief");
-    assert!(thief.flagged, "{:?}", thief.rules);
-    assert!(
-        thief.rules[0].reason.contains("during the incident"),
-        "{:?}",
-        thief.rules
-    );
+    for id in ["early", "thief"] {
+        let v = t(id);
+        assert!(v.flagged, "{id}: {:?}", v.rules);
+        assert!(
+            v.rules[0]
+                .reason
+                .contains("inside the investigation window"),
+            "{id}: {:?}",
+            v.rules
+        );
+    }
+    // A thief who only withdraws, once, a modest amount: found without any order.
+    let lone = AnalysisInput {
+        withdrawals: vec![
+            to("cold-1", "bc1-cold", at - Duration::days(150)),
+            to("lone", "bc1-thief", at),
+        ],
+        window: input.window,
+        balances_start: vec![bal("BTC", "1")],
+        ..Default::default()
+    };
+    let r = analyze(&lone, &Thresholds::default());
+    let t = |id: &str| r.transfers.iter().find(|t| t.transfer_id == id).unwrap();
+    assert!(t("lone").flagged, "{:?}", t("lone").rules);
+    assert!(!t("cold-1").flagged, "{:?}", t("cold-1").rules);
 }
 
 #[test]

@@ -8,12 +8,12 @@
 //! R8), a size the account never traded (a near-total sale of a holding during the incident,
 //! or a size far beyond the owner's earlier trades), a coin the account never held. A coin
 //! new to the account is the owner's only from an owner seen trading coins beyond the bot's by
-//! hand, at the market's own price (within [`FAIR`]), in a market the incident left alone (no
-//! order there far from the reference or in a pattern). The same order, apart from the
-//! incident (for a sale, also away from its orders in time), may exceed the owner's earlier
-//! sizes or sell a whole holding: at the market's price, in a market nobody pumped, it moves
-//! no value to a counterparty. An order that matches the model is kept at `review` at most,
-//! with the reasons in words ([`UserProfile::explain`]).
+//! hand, at the market's own price (within [`FAIR`]), in a coin the incident left alone (no
+//! order in it far from the reference, in a pattern or a burst). The same order, apart from
+//! the incident (for a sale, also half a reference window away from its orders), may exceed
+//! the owner's earlier sizes or sell a whole holding: at the market's price, in a coin nobody
+//! pumped, it moves no value to a counterparty. An order that matches the model is kept at
+//! `review` at most, with the reasons in words ([`UserProfile::explain`]).
 //!
 //! The owner's earlier trades are the candidate orders without an identifier placed at least
 //! one reference window before the incident (the first order priced far from the reference
@@ -50,6 +50,10 @@ const FAIR: f64 = 0.03;
 /// a pattern, an identifier the bot would not send.
 const NOT_BY_HAND: [&str; 5] = ["R2", "R4", "R7", "R8", "R15"];
 
+/// Hits that place an order in the incident an order by hand must stand apart from: those of
+/// [`NOT_BY_HAND`] and a burst (R6: nobody trading by hand places orders that fast).
+const INCIDENT: [&str; 6] = ["R2", "R4", "R6", "R7", "R8", "R15"];
+
 fn has_any(h: &[RuleHit], rules: &[&str]) -> bool {
     h.iter().any(|x| rules.contains(&x.rule.as_str()))
 }
@@ -64,8 +68,9 @@ pub(super) struct UserProfile<'a> {
     /// Markets of those trades that the bot does not trade: the owner trades beyond the bot
     /// by hand.
     beyond_bot: BTreeSet<&'a str>,
-    /// Markets with a candidate far from the reference or in a pattern: the incident's.
-    incident_markets: BTreeSet<&'a str>,
+    /// Coins (base assets) of the candidates far from the reference, in a pattern or in a
+    /// burst: the incident's, whatever the quote currency of the market.
+    incident_bases: BTreeSet<&'a str>,
     /// When those candidates were placed, in order.
     incident_times: Vec<DateTime<Utc>>,
     /// One reference window before the first order priced far from the reference or part of
@@ -142,11 +147,11 @@ pub(super) fn user_profile<'a>(
     let incident: Vec<usize> = cands
         .iter()
         .copied()
-        .filter(|&i| has_any(&hits[i], &NOT_BY_HAND))
+        .filter(|&i| has_any(&hits[i], &INCIDENT))
         .collect();
-    let incident_markets = incident
+    let incident_bases = incident
         .iter()
-        .map(|&i| orders[i].market.as_str())
+        .map(|&i| orders[i].market.base.as_str())
         .collect();
     let mut incident_times: Vec<DateTime<Utc>> =
         incident.iter().map(|&i| orders[i].created_at).collect();
@@ -156,7 +161,7 @@ pub(super) fn user_profile<'a>(
         largest,
         trades: past.len(),
         beyond_bot,
-        incident_markets,
+        incident_bases,
         incident_times,
         incident_start,
     }
@@ -164,10 +169,12 @@ pub(super) fn user_profile<'a>(
 
 impl UserProfile<'_> {
     /// Whether candidate `i` stands apart from an incident (there is one): filled within
-    /// [`FAIR`] of a known reference, in a market with no order far from the reference or in
-    /// a pattern, and, for a sale (what funds a thief's buys), more than R7's chain gap away
-    /// from every such order. An order like that moves no value to a counterparty, whatever
-    /// its size or coin.
+    /// [`FAIR`] of a known reference, in a coin no order of the incident (far from the
+    /// reference, in a pattern or a burst) traded, and, for a sale (what funds a thief's
+    /// buys), more than half a reference window (at least R7's chain gap) away from every
+    /// such order: a thief who pauses a few minutes between the liquidation and the pump
+    /// breaks R7's chain, not this. An order like that moves no value to a counterparty,
+    /// whatever its size or coin.
     fn apart(&self, ctx: &Ctx<'_>, i: usize) -> bool {
         self.apart_or_none(ctx, i).is_some()
     }
@@ -176,7 +183,7 @@ impl UserProfile<'_> {
         let o = &ctx.input.orders[i];
         // Without an incident there is nothing to stand apart from: a lone near-total sale or
         // outsized order is then the only suspicious act, and stays the thief's.
-        if self.incident_times.is_empty() || self.incident_markets.contains(o.market.as_str()) {
+        if self.incident_times.is_empty() || self.incident_bases.contains(o.market.base.as_str()) {
             return None;
         }
         let (r, a) = (ctx.reference(i)?, ctx.avg[i]?);
@@ -187,7 +194,12 @@ impl UserProfile<'_> {
             return None;
         }
         if o.side == Side::Sell {
-            let gap = Duration::minutes(ctx.th.chain_gap_minutes.max(0));
+            let gap = Duration::minutes(
+                ctx.th
+                    .chain_gap_minutes
+                    .max(1)
+                    .max(ctx.th.reference_window_minutes / 2),
+            );
             let at = self.incident_times.partition_point(|t| *t < o.created_at);
             let near = |t: &DateTime<Utc>| (*t - o.created_at).abs() <= gap;
             if self.incident_times[at.saturating_sub(1)..]
@@ -256,8 +268,8 @@ impl UserProfile<'_> {
         {
             return None;
         }
-        let beyond = "larger than usual, but at the market's price in a market the incident \
-                      did not touch";
+        let beyond = "larger than usual, but at the market's price in a coin the incident did \
+                      not touch";
         let fu = ctx.funds(i);
         let size = match (fu, self.largest.filter(|_| self.trades >= 2)) {
             (Some(fu), Some(l)) => {

@@ -14,7 +14,8 @@
 //! | destination | outcome |
 //! |---|---|
 //! | an address given, not on a known allowlist | high |
-//! | new (never used; with the allowlist unknown, an address no earlier withdrawal in the export used) and one of: added to the allowlist within 7 days, taking at least half of what the account held of the currency, more than `size_ratio` × the largest earlier withdrawal of the currency, or one of several withdrawals to never-used destinations within one reference window | high |
+//! | an address given, allowlist unknown, no earlier withdrawal in the export used it, inside the investigation window | high |
+//! | new (never used; with the allowlist unknown and before the investigation window, an address no earlier withdrawal in the export used) and one of: added to the allowlist within 7 days, taking at least half of what the account held of the currency, more than `size_ratio` × the largest earlier withdrawal of the currency, or one of several withdrawals to never-used destinations within one reference window | high |
 //! | new, ambiguous with a never-used candidate, or unknown, during the incident | high |
 //! | the same, before the incident | none: listed with the reason (the owner's first use of an address) |
 //! | established (or ambiguous among established ones), during the incident | review: the owner moving funds to safety looks the same |
@@ -183,6 +184,14 @@ pub(crate) fn assess<'a>(ctx: &Ctx<'a>) -> Assessment<'a> {
             }
         })
         .collect();
+    // The investigation window (none known: all of it counts as inside). The transfer history
+    // reaches further back (§7.1) only to show which destinations the owner used before.
+    let in_window = |t: DateTime<Utc>| {
+        input
+            .window
+            .as_ref()
+            .map_or(true, |v| v.from <= t && t < v.to)
+    };
     let mut items = Vec::with_capacity(idx.len());
     for (k, &i) in idx.iter().enumerate() {
         let w = &input.withdrawals[i];
@@ -214,14 +223,24 @@ pub(crate) fn assess<'a>(ctx: &Ctx<'a>) -> Assessment<'a> {
                         describe(dest),
                         last.map(ts).unwrap_or_default()
                     ))
+                } else if allow.is_empty()
+                    && matches!(dest, Dest::Known(_))
+                    && in_window(w.created_at)
+                {
+                    Judgement::High(format!(
+                        "{what} to {a}, an address no earlier withdrawal in the export used \
+                         (allowlist unknown), inside the investigation window"
+                    ))
                 } else {
-                    // A destination never used before: claimed on its own evidence, else
-                    // during the incident; before it, the owner's own first use, listed.
+                    // A destination never used before, outside the investigation window (the
+                    // older history read as the baseline) or with a known allowlist: claimed
+                    // on its own evidence, else during the incident; before it, the owner's
+                    // own first use, listed.
                     let evidence = evidence(ctx, i, w, &idx, &new_dest, k, window);
                     let base = if allow.is_empty() && matches!(dest, Dest::Known(_)) {
                         format!(
                             "{what} to {a}, an address no earlier withdrawal in the export \
-                             used (allowlist unknown)"
+                             used (allowlist unknown), before the investigation window"
                         )
                     } else {
                         format!(
