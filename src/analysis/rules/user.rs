@@ -216,9 +216,10 @@ impl UserProfile<'_> {
     /// Why candidate `i`, in a coin new to the account, may still be the owner's: an owner
     /// seen trading beyond the bot's markets by hand (one earlier trade is enough: the owner's
     /// hand trades are few, a week's export may hold one), and an order
-    /// [`apart`](Self::apart) from the incident. `None` otherwise.
-    fn new_coin(&self, ctx: &Ctx<'_>, i: usize) -> Option<String> {
-        if self.beyond_bot.is_empty() || !self.apart(ctx, i) {
+    /// [`apart`](Self::apart) from the incident (`apart`, as the caller found). `None`
+    /// otherwise.
+    fn new_coin(&self, ctx: &Ctx<'_>, i: usize, apart: bool) -> Option<String> {
+        if self.beyond_bot.is_empty() || !apart {
             return None;
         }
         let seen: Vec<&str> = self.beyond_bot.iter().copied().collect();
@@ -242,6 +243,7 @@ impl UserProfile<'_> {
         if o.client_id.as_deref().is_some_and(|c| !c.is_empty()) || has_any(hits, &NOT_BY_HAND) {
             return None;
         }
+        let apart = self.apart(ctx, i);
         let base = o.market.base.as_str();
         let held = ctx.held_base_before(i);
         let market = if self.bases.contains(base) {
@@ -251,7 +253,7 @@ impl UserProfile<'_> {
         } else if held == Some(true) {
             format!("{base}, which the account held")
         } else {
-            self.new_coin(ctx, i)?
+            self.new_coin(ctx, i, apart)?
         };
         let share = ctx.holding_share(i);
         // A near-total sale is the thief's liquidation during the incident; placed before it
@@ -260,7 +262,6 @@ impl UserProfile<'_> {
         // Apart from the incident (the market's price, a market nobody pumped, away from the
         // incident's orders in time), it is the owner's too, whatever its size.
         let before_incident = self.incident_start.is_some_and(|s| o.created_at < s);
-        let apart = self.apart(ctx, i);
         if o.side == Side::Sell
             && share.is_some_and(|s| s >= NEAR_TOTAL)
             && !before_incident

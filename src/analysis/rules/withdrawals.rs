@@ -216,6 +216,8 @@ pub(crate) fn assess<'a>(ctx: &Ctx<'a>) -> Assessment<'a> {
             }
             Dest::Known(a) | Dest::Inferred(a) => {
                 let (n, last) = established_before(&w.currency, a, w.created_at);
+                // An address the exchange gave, with no allowlist to hold it against.
+                let unlisted = allow.is_empty() && matches!(dest, Dest::Known(_));
                 if n > 0 {
                     Judgement::Established(format!(
                         "{what} to {}, a destination {n} completed withdrawal(s) used before \
@@ -223,10 +225,7 @@ pub(crate) fn assess<'a>(ctx: &Ctx<'a>) -> Assessment<'a> {
                         describe(dest),
                         last.map(ts).unwrap_or_default()
                     ))
-                } else if allow.is_empty()
-                    && matches!(dest, Dest::Known(_))
-                    && in_window(w.created_at)
-                {
+                } else if unlisted && in_window(w.created_at) {
                     Judgement::High(format!(
                         "{what} to {a}, an address no earlier withdrawal in the export used \
                          (allowlist unknown), inside the investigation window"
@@ -237,7 +236,7 @@ pub(crate) fn assess<'a>(ctx: &Ctx<'a>) -> Assessment<'a> {
                     // on its own evidence, else during the incident; before it, the owner's
                     // own first use, listed.
                     let evidence = evidence(ctx, i, w, &idx, &new_dest, k, window);
-                    let base = if allow.is_empty() && matches!(dest, Dest::Known(_)) {
+                    let base = if unlisted {
                         format!(
                             "{what} to {a}, an address no earlier withdrawal in the export \
                              used (allowlist unknown), before the investigation window"
