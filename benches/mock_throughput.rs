@@ -28,8 +28,9 @@
 //!   endpoint an export reads, at its largest page (Upbit `orders/closed`; Binance
 //!   `allOrders` and `myTrades`; Bybit `order/history` and `execution/list`; KuCoin
 //!   `hf/orders/done`, `hf/fills` and the classic `orders` and `fills`; Coinbase
-//!   `orders/historical/batch` and `.../fills`), some from a cursor halfway through the
-//!   history, and Upbit's `orders/uuids` with 100 uuids. Each twice: cold (the JSON text
+//!   `orders/historical/batch` and `.../fills`; for Coinbase also at 100, the page respond's
+//!   own client asks for), some from a cursor halfway through the history, and Upbit's
+//!   `orders/uuids` with 100 uuids. Each twice: cold (the JSON text
 //!   the venue keeps for closed orders dropped before every call, so every item is
 //!   rendered, as for an export reading each page once) and warm (the same page again).
 //!   Issue 18's goal is under 1 ms of CPU per call at 1M orders; a scan of every stored
@@ -458,6 +459,20 @@ impl Exchange {
                     "orders/historical/fills, full page (1000)",
                     "/api/v3/brokerage/orders/historical/fills",
                     "limit=1000".into(),
+                    Held::Fills,
+                ),
+                // What respond's own client asks for (`ORDERS_PAGE`, `FILLS_PAGE`: 100), next
+                // to the mock's largest page above.
+                (
+                    "orders/historical/batch, respond's client page (100)",
+                    "/api/v3/brokerage/orders/historical/batch",
+                    "limit=100".into(),
+                    Held::Orders,
+                ),
+                (
+                    "orders/historical/fills, respond's client page (100)",
+                    "/api/v3/brokerage/orders/historical/fills",
+                    "limit=100".into(),
                     Held::Fills,
                 ),
             ],
