@@ -151,7 +151,7 @@ pub fn json_array(items: &[String]) -> String {
 #[derive(Debug, Clone)]
 pub struct Out {
     pub status: u16,
-    pub body: Vec<u8>,
+    pub body: Bytes,
     pub json: bool,
     pub headers: Vec<(&'static str, String)>,
 }
@@ -160,25 +160,31 @@ impl Out {
     pub fn json(status: u16, v: &serde_json::Value) -> Out {
         Out {
             status,
-            body: serde_json::to_vec(v).unwrap_or_default(),
+            body: serde_json::to_vec(v).unwrap_or_default().into(),
             json: true,
             headers: Vec::new(),
         }
     }
     /// `v` as JSON with `list` (JSON text) written where `v` holds [`RAW_SLOT`]: a page
     /// whose items are JSON text already is not parsed back into values to be written again.
+    /// A list with room before it ([`crate::mock::venue::fragments::PageText::enveloped`])
+    /// gets the answer written around it in its own buffer, without a copy of the list.
     pub fn json_spliced(status: u16, v: &serde_json::Value, list: Option<String>) -> Out {
-        let mut out = Out::json(status, v);
-        if let Some(list) = list {
-            out.body = splice(&out.body, &list);
+        let Some(list) = list else {
+            return Out::json(status, v);
+        };
+        Out {
+            status,
+            body: splice(serde_json::to_vec(v).unwrap_or_default(), list),
+            json: true,
+            headers: Vec::new(),
         }
-        out
     }
     /// A body that is JSON text already.
     pub fn raw_json(status: u16, body: String) -> Out {
         Out {
             status,
-            body: body.into_bytes(),
+            body: body.into_bytes().into(),
             json: true,
             headers: Vec::new(),
         }
@@ -186,7 +192,7 @@ impl Out {
     pub fn text(status: u16, t: &str) -> Out {
         Out {
             status,
-            body: t.as_bytes().to_vec(),
+            body: Bytes::copy_from_slice(t.as_bytes()),
             json: false,
             headers: Vec::new(),
         }
@@ -232,7 +238,7 @@ pub struct Effects {
     pub cancelled: Vec<Uuid>,
     pub access_key: Option<String>,
     pub error: Option<String>,
-    /// The JSON text of a list the answer holds as [`RAW_SLOT`] ([`raw_list`]).
+    /// The JSON text of a list the answer holds as [`RAW_SLOT`] ([`raw_list_text`]).
     pub raw_list: Option<String>,
 }
 
@@ -241,30 +247,40 @@ pub struct Effects {
 /// string of the answer can end with before its closing quote unless it is this one.
 pub const RAW_SLOT: &str = "\u{0}raw json list\u{0}";
 
-/// Puts `items` (JSON texts) aside as the answer's list; the value to put where it goes.
-pub fn raw_list(fx: &mut Effects, items: &[String]) -> serde_json::Value {
-    raw_list_text(fx, json_array(items))
-}
-
-/// [`raw_list`] for a list written as one JSON array already.
+/// Puts `list` (a JSON array written as text) aside as the answer's list; the value to put
+/// where it goes.
 pub fn raw_list_text(fx: &mut Effects, list: String) -> serde_json::Value {
     fx.raw_list = Some(list);
     serde_json::Value::String(RAW_SLOT.to_string())
 }
 
-/// `body` with the first [`RAW_SLOT`] string replaced by `list`.
-fn splice(body: &[u8], list: &str) -> Vec<u8> {
+/// `answer` (JSON) with its first [`RAW_SLOT`] string replaced by `list` (a JSON array, its
+/// leading spaces room for what comes before the slot). When the room is enough, the answer
+/// is written around the list in the list's own buffer and the body starts inside it (no copy
+/// of a page that may be a megabyte); else the list is copied between the two parts.
+fn splice(answer: Vec<u8>, list: String) -> Bytes {
     let slot = serde_json::to_vec(RAW_SLOT).unwrap_or_default();
-    match body.windows(slot.len()).position(|w| w == slot.as_slice()) {
-        Some(at) => {
-            let mut out = Vec::with_capacity(body.len() + list.len());
-            out.extend_from_slice(&body[..at]);
-            out.extend_from_slice(list.as_bytes());
-            out.extend_from_slice(&body[at + slot.len()..]);
-            out
-        }
-        None => body.to_vec(),
+    let Some(at) = answer
+        .windows(slot.len())
+        .position(|w| w == slot.as_slice())
+    else {
+        return answer.into();
+    };
+    let (before, after) = (&answer[..at], &answer[at + slot.len()..]);
+    let room = list.bytes().take_while(|b| *b == b' ').count();
+    if before.len() <= room {
+        let mut buf = list.into_bytes();
+        let from = room - before.len();
+        buf[from..room].copy_from_slice(before);
+        buf.extend_from_slice(after);
+        return Bytes::from(buf).slice(from..);
     }
+    let text = &list.as_bytes()[room..];
+    let mut out = Vec::with_capacity(before.len() + text.len() + after.len());
+    out.extend_from_slice(before);
+    out.extend_from_slice(text);
+    out.extend_from_slice(after);
+    out.into()
 }
 
 /// Appends one request to the venue's log.
@@ -326,4 +342,78 @@ pub fn dropped() -> Response {
     })));
     *r.status_mut() = StatusCode::OK;
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mock::venue::fragments::PageText;
+    use serde_json::{json, Value};
+
+    /// A list as each façade hands it over: written into a page with room for the answer
+    /// before it, into a page without room, and joined from items.
+    fn lists(items: &[&str]) -> Vec<String> {
+        let page = |mut p: PageText| {
+            for t in items {
+                p.item(|b| b.push_str(t));
+            }
+            p.finish()
+        };
+        let owned: Vec<String> = items.iter().map(|t| t.to_string()).collect();
+        vec![
+            page(PageText::enveloped(items.len(), 16)),
+            page(PageText::with_capacity(items.len(), 16)),
+            json_array(&owned),
+        ]
+    }
+
+    /// The answer with a list written as text is, byte for byte, what serde_json writes for
+    /// the answer holding the list's values, whether the list is written in place (room
+    /// enough before it), copied (no room, or an answer longer before the list than the room),
+    /// empty, or absent.
+    #[test]
+    fn a_spliced_answer_is_the_answer_serde_json_writes() {
+        let long = "k".repeat(400);
+        let answers = [
+            json!({"orders": RAW_SLOT, "sequence": "0", "has_next": true, "cursor": "MTIz"}),
+            json!({"code": "200000", "data": {"lastId": 7, "items": RAW_SLOT}}),
+            json!({"retCode": 0, "result": {"category": "spot", "list": RAW_SLOT,
+                "nextPageCursor": "1_2"}, "retExtInfo": {}, "time": 1}),
+            json!({long: "\u{1}", "list": RAW_SLOT, "x": [1]}),
+        ];
+        let item_sets: [&[&str]; 3] = [
+            &[
+                r#"{"a":1,"s":"x\"y"}"#,
+                r#"{"a":2,"t":[]}"#,
+                r#"{"b":null}"#,
+            ],
+            &[r#"{"a":1}"#],
+            &[],
+        ];
+        for answer in &answers {
+            for items in item_sets {
+                let values: Vec<Value> = items
+                    .iter()
+                    .map(|t| serde_json::from_str(t).unwrap())
+                    .collect();
+                let text = answer.to_string().replace(
+                    &serde_json::to_string(RAW_SLOT).unwrap(),
+                    &Value::Array(values).to_string(),
+                );
+                for list in lists(items) {
+                    let out = Out::json_spliced(200, answer, Some(list.clone()));
+                    assert_eq!(
+                        String::from_utf8(out.body.to_vec()).unwrap(),
+                        text,
+                        "{list:?}"
+                    );
+                }
+            }
+        }
+        let plain = json!({"a": RAW_SLOT});
+        assert_eq!(
+            &Out::json_spliced(200, &plain, None).body[..],
+            plain.to_string().as_bytes()
+        );
+    }
 }

@@ -26,6 +26,7 @@ use super::wire::{self, ms, ms_s};
 use crate::mock::http;
 use crate::mock::venue::clock::{self, WindowError};
 use crate::mock::venue::dec;
+use crate::mock::venue::fragments::PageText;
 use crate::mock::venue::matching::{self, NewOrder};
 use crate::mock::venue::state::{Fill, Market, Order, OrderKind, OrderState, Side, Tif, World};
 
@@ -33,7 +34,7 @@ use crate::mock::venue::state::{Fill, Market, Order, OrderKind, OrderState, Side
 const RECENT_CLOSED: usize = 500;
 
 /// The names under which the venue keeps the text of a closed order and of its fills
-/// ([`World::fragment`]; both depend only on the order and the venue's fee rate).
+/// ([`World::fragment_into`]; both depend only on the order and the venue's fee rate).
 const ORDER_SHAPE: &str = "bybit-order";
 const EXECUTION_SHAPE: &str = "bybit-execution";
 
@@ -400,11 +401,21 @@ pub fn cancel_all(c: &mut Ctx<'_>) -> Result<Value, ApiErr> {
     Ok(json!({"list": list, "success": "1"}))
 }
 
-/// One listed item: sort key (time ms, tie-break) and its JSON text.
-pub type Item = ((i64, u64), String);
+/// What a listed item is: a venue order, one of its fills, or an item written already (its
+/// JSON text: a conditional order the façade holds, a withdrawal, a deposit).
+pub enum Listed {
+    Order(usize),
+    Execution(usize, usize),
+    Text(String),
+}
 
-/// Newest first from the cursor on: a page of `limit` (the answer's list, its items put
-/// aside as JSON text, [`http::raw_list`]) and the next cursor ("" at the end).
+/// One listed item: sort key (time ms, tie-break) and what it is.
+pub type Item = ((i64, u64), Listed);
+
+/// Newest first from the cursor on: a page of `limit` (the answer's list, its items written
+/// into one buffer and put aside as JSON text, [`http::raw_list_text`]) and the next cursor
+/// ("" at the end). Only the page's items are written; a closed order's text (and its
+/// fills') is kept and copied when read again ([`World::fragment_into`]).
 pub fn page(
     c: &mut Ctx<'_>,
     account: &str,
@@ -422,11 +433,25 @@ pub fn page(
         (Some(_), Some((k, _))) => wire::cursor(k.0, k.1),
         _ => String::new(),
     };
-    let texts: Vec<String> = chosen.into_iter().map(|(_, t)| t).collect();
-    let texts =
-        c.ex.world()
-            .page(account, kind, texts, c.repeat_page, limit);
-    Ok((http::raw_list(c.fx, &texts), next))
+    let fee = c.ex.markets.fee;
+    let mut w = c.ex.world();
+    let mut text = PageText::enveloped(chosen.len(), wire::ORDER_BYTES);
+    for (_, item) in &chosen {
+        match item {
+            Listed::Order(i) => w.fragment_into(&mut text, ORDER_SHAPE, *i, None, |b| {
+                wire::push_order_text(b, &w, *i)
+            }),
+            Listed::Execution(i, j) => {
+                w.fragment_into(&mut text, EXECUTION_SHAPE, *i, Some(*j), |b| {
+                    wire::push_execution_text(b, &w, *i, &w.orders[*i].trades[*j], fee)
+                })
+            }
+            Listed::Text(t) => text.item(|b| b.push_str(t)),
+        }
+    }
+    let list = w.page_text(account, kind, text, c.repeat_page, limit);
+    drop(w);
+    Ok((http::raw_list_text(c.fx, list), next))
 }
 
 /// The `cursor` parameter: the sort key of the last item of the previous page.
@@ -533,12 +558,14 @@ fn held(
 }
 
 fn venue_item(w: &World, idx: usize) -> Item {
-    let text = w.fragment(ORDER_SHAPE, idx, None, || wire::order_text(w, idx));
-    ((ms(w.orders[idx].created_at), idx as u64), text)
+    (
+        (ms(w.orders[idx].created_at), idx as u64),
+        Listed::Order(idx),
+    )
 }
 
 fn conditional_item(x: &Conditional) -> Item {
-    ((ms(x.created_at), x.id), x.json().to_string())
+    ((ms(x.created_at), x.id), Listed::Text(x.json().to_string()))
 }
 
 /// `GET /v5/order/realtime`: open orders (`openOnly=0`, the default) or the account's
@@ -666,7 +693,6 @@ pub fn executions(c: &mut Ctx<'_>) -> Result<Value, ApiErr> {
         return Ok(json!({"category": "spot", "list": [], "nextPageCursor": ""}));
     }
     let pick = Pick::from(c);
-    let fee = c.ex.markets.fee;
     let after = cursor_arg(c)?;
     let mut items = Vec::new();
     {
@@ -681,10 +707,7 @@ pub fn executions(c: &mut Ctx<'_>) -> Result<Value, ApiErr> {
         slots.sort_by_key(|x| (w.orders[x.2].created_at, x.2, x.3));
         for (_, _, idx, j) in slots {
             let f = &w.orders[idx].trades[j];
-            let text = w.fragment(EXECUTION_SHAPE, idx, Some(j), || {
-                wire::execution_text(&w, idx, f, fee)
-            });
-            items.push(((ms(f.created_at), f.id), text));
+            items.push(((ms(f.created_at), f.id), Listed::Execution(idx, j)));
         }
     }
     let (list, next) = page(c, &key.account, "bybit-executions", items, limit)?;

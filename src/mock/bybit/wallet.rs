@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 
 use super::errors::{self, ApiErr};
 use super::routes::Ctx;
-use super::trade::{page, window};
+use super::trade::{page, window, Listed};
 use super::wire::{self, ms};
 use super::SCOPES;
 use crate::mock::venue::dec;
@@ -356,7 +356,7 @@ pub fn withdrawals(c: &mut Ctx<'_>) -> Result<Value, ApiErr> {
             .map(|(i, x)| {
                 (
                     (ms(x.created_at), i as u64),
-                    wire::withdrawal(i, x).to_string(),
+                    Listed::Text(wire::withdrawal(i, x).to_string()),
                 )
             })
             .collect()
@@ -383,7 +383,7 @@ pub fn deposits(c: &mut Ctx<'_>) -> Result<Value, ApiErr> {
             .map(|(i, x)| {
                 (
                     (ms(x.created_at), i as u64),
-                    wire::deposit(i, x).to_string(),
+                    Listed::Text(wire::deposit(i, x).to_string()),
                 )
             })
             .collect()

@@ -12,7 +12,7 @@ use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
 use crate::mock::venue::dec;
-use crate::mock::venue::jsontext::{key, push_digits, push_int, Obj};
+use crate::mock::venue::jsontext::{key, push_dec, push_digits, push_int, push_json_str, Obj};
 use crate::mock::venue::state::{
     Deposit, Fill, Order, OrderKind, OrderState, Side, Tif, Withdrawal, WithdrawalState, World,
 };
@@ -90,10 +90,10 @@ struct Fields {
     qty: Decimal,
     unit: &'static str,
     tif: &'static str,
-    avg: String,
+    /// The average fill price (None before the first fill: written `""`).
+    avg: Option<Decimal>,
     leaves_qty: Decimal,
     leaves_value: Decimal,
-    fee: String,
     cancel_type: &'static str,
 }
 
@@ -112,11 +112,8 @@ fn fields(o: &Order) -> Fields {
         (false, Some(Tif::PostOnly)) => "PostOnly",
         (false, None) => "GTC",
     };
-    let avg = if o.executed_volume > Decimal::ZERO {
-        dec((o.executed_funds / o.executed_volume).round_dp(8))
-    } else {
-        String::new()
-    };
+    let avg = (o.executed_volume > Decimal::ZERO)
+        .then(|| (o.executed_funds / o.executed_volume).round_dp(8));
     let (leaves_qty, leaves_value) = if o.state == OrderState::Open {
         match unit {
             "quoteCoin" => (Decimal::ZERO, o.remaining_funds),
@@ -141,7 +138,6 @@ fn fields(o: &Order) -> Fields {
         avg,
         leaves_qty,
         leaves_value,
-        fee: dec(o.paid_fee),
         cancel_type,
     }
 }
@@ -150,8 +146,10 @@ fn fields(o: &Order) -> Fields {
 pub fn order(w: &World, idx: usize) -> Value {
     let o = &w.orders[idx];
     let f = fields(o);
+    let fee = dec(o.paid_fee);
+    let avg = f.avg.map(dec).unwrap_or_default();
     let fee_detail = if o.paid_fee > Decimal::ZERO {
-        json!({o.market.quote.clone(): f.fee})
+        json!({o.market.quote.clone(): fee})
     } else {
         json!({})
     };
@@ -160,10 +158,10 @@ pub fn order(w: &World, idx: usize) -> Value {
             "blockTradeId": "", "symbol": o.market.symbol,
             "price": dec(o.price.unwrap_or_default()), "qty": dec(f.qty), "side": side(o.side),
             "isLeverage": "0", "positionIdx": 0, "orderStatus": status(o),
-            "cancelType": f.cancel_type, "rejectReason": "EC_NoError", "avgPrice": f.avg,
+            "cancelType": f.cancel_type, "rejectReason": "EC_NoError", "avgPrice": avg,
             "leavesQty": dec(f.leaves_qty), "leavesValue": dec(f.leaves_value),
             "cumExecQty": dec(o.executed_volume), "cumExecValue": dec(o.executed_funds),
-            "cumExecFee": f.fee, "timeInForce": f.tif,
+            "cumExecFee": fee, "timeInForce": f.tif,
             "orderType": if f.market { "Market" } else { "Limit" }}),
         json!({"stopOrderType": "", "orderIv": "", "marketUnit": f.unit, "triggerPrice": "0",
             "takeProfit": "0", "stopLoss": "0", "tpslMode": "", "ocoTriggerBy": "",
@@ -177,55 +175,126 @@ pub fn order(w: &World, idx: usize) -> Value {
 }
 
 /// What [`order`] writes, written as text directly (a history page's hot path: no map of
-/// values built and then written).
+/// values built and then written); [`push_order_text`] into a new string.
+#[cfg(test)]
 pub fn order_text(w: &World, idx: usize) -> String {
-    use std::fmt::Write as _;
+    let mut s = String::with_capacity(ORDER_BYTES);
+    push_order_text(&mut s, w, idx);
+    s
+}
+
+/// About how many bytes [`push_order_text`] writes for one order.
+pub const ORDER_BYTES: usize = 1024;
+
+/// Appends `"n"`: an integer as a JSON string (ids and epoch milliseconds).
+fn quoted_int(m: &mut Obj<'_>, k: &'static str, n: i64) {
+    m.key(k);
+    m.out.push('"');
+    push_int(m.out, n);
+    m.out.push('"');
+}
+
+/// Appends what [`order`] writes for order `idx` to `s`, member by member; the constant
+/// members between two that vary in one copy.
+pub fn push_order_text(s: &mut String, w: &World, idx: usize) {
     let o = &w.orders[idx];
     let f = fields(o);
-    let text = |v: &str| serde_json::to_string(v).unwrap_or_default();
-    let fee_detail = if o.paid_fee > Decimal::ZERO {
-        format!("{{{}:\"{}\"}}", text(&o.market.quote), f.fee)
-    } else {
-        "{}".into()
-    };
-    let mut s = String::with_capacity(1024);
-    let _ = write!(
-        s,
-        "{{\"orderId\":\"{}\",\"orderLinkId\":{},\"blockTradeId\":\"\",\"symbol\":{},\
-         \"price\":\"{}\",\"qty\":\"{}\",\"side\":\"{}\",\"isLeverage\":\"0\",\
-         \"positionIdx\":0,\"orderStatus\":\"{}\",\"cancelType\":\"{}\",\
-         \"rejectReason\":\"EC_NoError\",\"avgPrice\":\"{}\",\"leavesQty\":\"{}\",\
-         \"leavesValue\":\"{}\",\"cumExecQty\":\"{}\",\"cumExecValue\":\"{}\",\
-         \"cumExecFee\":\"{}\",\"timeInForce\":\"{}\",\"orderType\":\"{}\",\
-         \"stopOrderType\":\"\",\"orderIv\":\"\",\"marketUnit\":\"{}\",\
-         \"triggerPrice\":\"0\",\"takeProfit\":\"0\",\"stopLoss\":\"0\",\"tpslMode\":\"\",\
-         \"ocoTriggerBy\":\"\",\"tpLimitPrice\":\"\",\"slLimitPrice\":\"\",\
-         \"tpTriggerBy\":\"\",\"slTriggerBy\":\"\",\"triggerDirection\":0,\"triggerBy\":\"\",\
-         \"lastPriceOnCreated\":\"\",\"basePrice\":\"\",\"reduceOnly\":false,\
-         \"closeOnTrigger\":false,\"placeType\":\"\",\"smpType\":\"None\",\"smpGroup\":0,\
-         \"smpOrderId\":\"\",\"createdTime\":\"{}\",\"updatedTime\":\"{}\",\
-         \"cumFeeDetail\":{fee_detail}}}",
-        order_id(idx),
-        text(o.identifier.as_deref().unwrap_or_default()),
-        text(&o.market.symbol),
-        dec(o.price.unwrap_or_default()),
-        dec(f.qty),
-        side(o.side),
-        status(o),
-        f.cancel_type,
-        f.avg,
-        dec(f.leaves_qty),
-        dec(f.leaves_value),
-        dec(o.executed_volume),
-        dec(o.executed_funds),
-        f.fee,
-        f.tif,
-        if f.market { "Market" } else { "Limit" },
-        f.unit,
-        ms_s(o.created_at),
-        ms_s(o.updated_at()),
+    let mut m = Obj::new(s);
+    m.key(key!("orderId"));
+    m.out.push('"');
+    push_digits(m.out, ORDER_ID_BASE + idx as u64, 1);
+    m.out.push('"');
+    m.str(
+        key!("orderLinkId"),
+        o.identifier.as_deref().unwrap_or_default(),
     );
-    s
+    m.lit(concat!(key!("blockTradeId"), "\"\""));
+    m.str(key!("symbol"), &o.market.symbol);
+    m.dec(key!("price"), o.price.unwrap_or_default());
+    m.dec(key!("qty"), f.qty);
+    m.plain(key!("side"), side(o.side));
+    m.lit(concat!(
+        key!("isLeverage"),
+        "\"0\"",
+        key!("positionIdx"),
+        "0"
+    ));
+    m.plain(key!("orderStatus"), status(o));
+    m.plain(key!("cancelType"), f.cancel_type);
+    m.lit(concat!(key!("rejectReason"), "\"EC_NoError\""));
+    m.key(key!("avgPrice"));
+    m.out.push('"');
+    if let Some(avg) = f.avg {
+        push_dec(m.out, avg);
+    }
+    m.out.push('"');
+    m.dec(key!("leavesQty"), f.leaves_qty);
+    m.dec(key!("leavesValue"), f.leaves_value);
+    m.dec(key!("cumExecQty"), o.executed_volume);
+    m.dec(key!("cumExecValue"), o.executed_funds);
+    m.dec(key!("cumExecFee"), o.paid_fee);
+    m.plain(key!("timeInForce"), f.tif);
+    m.plain(key!("orderType"), if f.market { "Market" } else { "Limit" });
+    m.lit(concat!(
+        key!("stopOrderType"),
+        "\"\"",
+        key!("orderIv"),
+        "\"\""
+    ));
+    m.plain(key!("marketUnit"), f.unit);
+    m.lit(concat!(
+        key!("triggerPrice"),
+        "\"0\"",
+        key!("takeProfit"),
+        "\"0\"",
+        key!("stopLoss"),
+        "\"0\"",
+        key!("tpslMode"),
+        "\"\"",
+        key!("ocoTriggerBy"),
+        "\"\"",
+        key!("tpLimitPrice"),
+        "\"\"",
+        key!("slLimitPrice"),
+        "\"\"",
+        key!("tpTriggerBy"),
+        "\"\"",
+        key!("slTriggerBy"),
+        "\"\"",
+        key!("triggerDirection"),
+        "0",
+        key!("triggerBy"),
+        "\"\"",
+        key!("lastPriceOnCreated"),
+        "\"\"",
+        key!("basePrice"),
+        "\"\"",
+        key!("reduceOnly"),
+        "false",
+        key!("closeOnTrigger"),
+        "false",
+        key!("placeType"),
+        "\"\"",
+        key!("smpType"),
+        "\"None\"",
+        key!("smpGroup"),
+        "0",
+        key!("smpOrderId"),
+        "\"\""
+    ));
+    quoted_int(&mut m, key!("createdTime"), ms(o.created_at));
+    quoted_int(&mut m, key!("updatedTime"), ms(o.updated_at()));
+    m.key(key!("cumFeeDetail"));
+    if o.paid_fee > Decimal::ZERO {
+        m.out.push('{');
+        push_json_str(m.out, &o.market.quote);
+        m.out.push_str(":\"");
+        push_dec(m.out, o.paid_fee);
+        m.out.push_str("\"}");
+    } else {
+        m.out.push_str("{}");
+    }
+    m.end();
 }
 
 /// One fill as `/v5/execution/list` writes it, as a value: the reference [`execution_text`]
@@ -251,18 +320,23 @@ pub fn execution(w: &World, idx: usize, f: &Fill, fee_rate: Decimal) -> Value {
     ])
 }
 
-/// [`execution`]'s text, written directly (a history page's hot path).
+/// [`execution`]'s text, written directly (a history page's hot path);
+/// [`push_execution_text`] into a new string.
+#[cfg(test)]
 pub fn execution_text(w: &World, idx: usize, f: &Fill, fee_rate: Decimal) -> String {
+    let mut s = String::with_capacity(EXECUTION_BYTES);
+    push_execution_text(&mut s, w, idx, f, fee_rate);
+    s
+}
+
+/// About how many bytes [`push_execution_text`] writes for one fill.
+pub const EXECUTION_BYTES: usize = 640;
+
+/// Appends [`execution`]'s text for fill `f` of order `idx` to `s`.
+pub fn push_execution_text(s: &mut String, w: &World, idx: usize, f: &Fill, fee_rate: Decimal) {
     let o = &w.orders[idx];
     let fee = (f.funds * fee_rate).round_dp(8);
-    let mut s = String::with_capacity(640);
-    let quoted_int = |m: &mut Obj<'_>, k: &'static str, n: i64| {
-        m.key(k);
-        m.out.push('"');
-        push_int(m.out, n);
-        m.out.push('"');
-    };
-    let mut m = Obj::new(&mut s);
+    let mut m = Obj::new(s);
     m.str(key!("symbol"), &f.market.symbol);
     quoted_int(&mut m, key!("orderId"), (ORDER_ID_BASE + idx as u64) as i64);
     m.str(
@@ -300,7 +374,6 @@ pub fn execution_text(w: &World, idx: usize, f: &Fill, fee_rate: Decimal) -> Str
     push_digits(m.out, f.id, 1);
     m.raw(key!("extraFees"), "\"\"");
     m.end();
-    s
 }
 
 /// A withdrawal's `withdrawId`: [`WITHDRAW_ID_BASE`] plus its position.

@@ -164,7 +164,7 @@ mod tests {
     fn auth_failures_are_plain_text_and_others_json_per_api() {
         let o = unauthorized("expired").out(Api::V3);
         assert_eq!((o.status, o.json), (401, false));
-        assert_eq!(o.body, b"Unauthorized");
+        assert_eq!(&o.body[..], b"Unauthorized");
         let o = permission_denied().out(Api::V3);
         let v: serde_json::Value = serde_json::from_slice(&o.body).unwrap();
         assert_eq!(o.status, 403);

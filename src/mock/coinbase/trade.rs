@@ -534,7 +534,7 @@ pub fn historical_batch(c: &mut Ctx<'_>) -> Result<Value, ApiErr> {
         let mut idxs = w.list_orders_at(&key.account, &states, between, true, &keep, 0, limit + 1);
         let has_next = idxs.len() > limit;
         idxs.truncate(limit);
-        let mut page = PageText::with_capacity(idxs.len(), ORDER_BYTES);
+        let mut page = PageText::enveloped(idxs.len(), ORDER_BYTES);
         for &i in &idxs {
             w.fragment_into(&mut page, "coinbase-order", i, None, |b| {
                 push_order_text(b, &w.orders[i], &user, &portfolio)
@@ -599,7 +599,7 @@ pub fn fills(c: &mut Ctx<'_>) -> Result<Value, ApiErr> {
         rows.sort_by_key(|r| std::cmp::Reverse(r.0));
         let has_next = rows.len() > limit;
         rows.truncate(limit);
-        let mut page = PageText::with_capacity(rows.len(), FILL_BYTES);
+        let mut page = PageText::enveloped(rows.len(), FILL_BYTES);
         for &(_, i, j) in &rows {
             w.fragment_into(&mut page, "coinbase-fill", i, Some(j), |b| {
                 push_fill_text(b, &w.orders[i], &w.orders[i].trades[j], &user, &portfolio)

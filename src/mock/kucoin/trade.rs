@@ -467,7 +467,7 @@ pub fn hf_done(c: &mut Ctx<'_>) -> Result<Value, ApiErr> {
             0,
             limit,
         );
-        let mut page = PageText::with_capacity(found.len(), wire::ORDER_BYTES);
+        let mut page = PageText::enveloped(found.len(), wire::ORDER_BYTES);
         for &i in &found {
             push_order_text(&w, &mut page, i, true);
         }
@@ -583,7 +583,7 @@ pub fn hf_fills(c: &mut Ctx<'_>) -> Result<Value, ApiErr> {
             (last, limit),
         );
         let last_id = found.last().map(|x| x.0).or(last).unwrap_or(0);
-        let mut page = PageText::with_capacity(found.len(), wire::FILL_BYTES);
+        let mut page = PageText::enveloped(found.len(), wire::FILL_BYTES);
         for &(_, i, j) in &found {
             push_fill_text(c, &w, &mut page, i, j, Family::Hf);
         }
@@ -636,7 +636,7 @@ pub fn list(c: &mut Ctx<'_>) -> Result<Value, ApiErr> {
             .collect();
         idx.sort_by_key(|i| std::cmp::Reverse((w.orders[*i].created_at, *i)));
         let chosen = page_of(&idx, page, size);
-        let mut texts = PageText::with_capacity(chosen.len(), wire::ORDER_BYTES);
+        let mut texts = PageText::enveloped(chosen.len(), wire::ORDER_BYTES);
         for &i in chosen {
             push_order_text(&w, &mut texts, i, false);
         }
@@ -673,7 +673,7 @@ pub fn fills(c: &mut Ctx<'_>) -> Result<Value, ApiErr> {
             (None, usize::MAX),
         );
         let chosen = page_of(&found, page, size);
-        let mut texts = PageText::with_capacity(chosen.len(), wire::FILL_BYTES);
+        let mut texts = PageText::enveloped(chosen.len(), wire::FILL_BYTES);
         for &(_, i, j) in chosen {
             push_fill_text(c, &w, &mut texts, i, j, Family::Classic);
         }

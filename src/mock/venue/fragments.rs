@@ -125,6 +125,14 @@ impl Fragments {
     }
 }
 
+/// Room kept before an enveloped page's `[` ([`PageText::enveloped`]): more than any
+/// façade's answer writes before its list.
+pub const HEAD_ROOM: usize = 128;
+
+/// Room kept after an enveloped page for what its answer writes after the list (a cursor,
+/// the envelope's closing members).
+const TAIL_ROOM: usize = 256;
+
 /// A JSON array being written item by item into one string, with where each item starts
 /// (for the repeat-page fault, which needs the items apart).
 #[derive(Debug)]
@@ -134,9 +142,24 @@ pub struct PageText {
 }
 
 impl PageText {
-    /// An empty page with room for `items` items of about `item_bytes` bytes each.
+    /// An empty page with room for `items` items of about `item_bytes` bytes each: a page
+    /// that is the whole answer.
     pub fn with_capacity(items: usize, item_bytes: usize) -> PageText {
-        let mut buf = String::with_capacity(items.saturating_mul(item_bytes + 1).min(1 << 24) + 2);
+        PageText::with_room(items, item_bytes, 0, 0)
+    }
+
+    /// [`PageText::with_capacity`] for a page an answer wraps (the list of an envelope):
+    /// its text starts with [`HEAD_ROOM`] spaces (JSON whitespace), where
+    /// [`crate::mock::http::Out::json_spliced`] writes the answer's beginning in place instead
+    /// of copying the page behind it.
+    pub fn enveloped(items: usize, item_bytes: usize) -> PageText {
+        PageText::with_room(items, item_bytes, HEAD_ROOM, TAIL_ROOM)
+    }
+
+    fn with_room(items: usize, item_bytes: usize, head: usize, tail: usize) -> PageText {
+        let bytes = items.saturating_mul(item_bytes + 1).min(1 << 24) + 2;
+        let mut buf = String::with_capacity(head + bytes + tail);
+        buf.extend(std::iter::repeat(' ').take(head));
         buf.push('[');
         PageText {
             buf,
@@ -165,16 +188,24 @@ impl PageText {
 
     /// The items' texts, in order.
     pub fn items(&self) -> impl Iterator<Item = &str> {
-        let ends = self
-            .starts
+        self.last_items(self.starts.len())
+    }
+
+    /// The last `n` items' texts (fewer when the page holds fewer), in order.
+    pub fn last_items(&self, n: usize) -> impl Iterator<Item = &str> {
+        let skip = self.starts.len().saturating_sub(n);
+        let ends = self.starts[skip..]
             .iter()
             .skip(1)
             .map(|s| s - 1)
             .chain(std::iter::once(self.buf.len()));
-        self.starts.iter().zip(ends).map(|(&s, e)| &self.buf[s..e])
+        self.starts[skip..]
+            .iter()
+            .zip(ends)
+            .map(|(&s, e)| &self.buf[s..e])
     }
 
-    /// The finished JSON array.
+    /// The finished JSON array (after its room, for an enveloped page).
     pub fn finish(mut self) -> String {
         self.buf.push(']');
         self.buf

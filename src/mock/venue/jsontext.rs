@@ -128,9 +128,11 @@ fn scaled(buf: &mut [u8; 64], m: u64, scale: usize, negative: bool) -> usize {
     // Right to left: the `scale` decimals (zero-padded), the point, the integer part (`0`
     // when the digits are all decimals), a sign. At most 20 digits, a scale of 28.
     let end = buf.len();
-    let (int, frac) = match 10u64.checked_pow(scale as u32) {
-        Some(p) => (m / p, m % p),
-        None => (0, m),
+    let (int, frac) = match POW10.get(scale) {
+        Some(&p) if m >= p => (m / p, m % p),
+        // Below one (a volume of a fraction of a coin) or a scale past 10^19: every digit a
+        // decimal, no division.
+        _ => (0, m),
     };
     let mut i = end;
     if scale > 0 {
@@ -145,6 +147,18 @@ fn scaled(buf: &mut [u8; 64], m: u64, scale: usize, negative: bool) -> usize {
     }
     i
 }
+
+/// `10^n` for every `n` a `u64` holds (0 to 19): a scale's power without `checked_pow`'s
+/// loop.
+const POW10: [u64; 20] = {
+    let mut t = [1u64; 20];
+    let mut i = 1;
+    while i < 20 {
+        t[i] = t[i - 1] * 10;
+        i += 1;
+    }
+    t
+};
 
 /// Two-digit pairs `00`..`99`, so that a number costs a division per two digits.
 const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\

@@ -837,8 +837,7 @@ impl World {
             let items: Vec<String> = page.items().map(str::to_string).collect();
             return crate::mock::http::json_array(&self.page(acct, kind, items, true, limit));
         }
-        let skip = page.len().saturating_sub(3);
-        let tail: Vec<String> = page.items().skip(skip).map(str::to_string).collect();
+        let tail: Vec<String> = page.last_items(3).map(str::to_string).collect();
         self.remember_page_tail((acct.to_string(), kind.to_string()), tail);
         page.finish()
     }
