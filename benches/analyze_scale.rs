@@ -1,4 +1,4 @@
-//! `respond analyze RUN_DIR --out DIR` end to end at scale, next to a pandas merge of the same
+//! `respond analyze` end to end at scale, in both its forms, next to a pandas merge of the same
 //! orders with the same bot log. Run: `cargo bench --bench analyze_scale`
 //! (`ANALYZE_BENCH_ORDERS=1000000` for the size; the default, 20,000, takes seconds).
 //!
@@ -6,9 +6,14 @@
 //! days, exported by `exchange.export_history` (closed orders only) from the mock over loopback
 //! through `session::run_new`, so `raw/` holds the recorded pages and `export/orders.json` the
 //! merged orders; the bot log is the mock's own record of the bot's orders (one row per
-//! order). Then, each in a child process whose peak RSS is its rusage (`/usr/bin/time -f %M`):
-//! - `respond analyze RUN_DIR --bot-log bot.csv --out DIR` (the release binary of this build):
-//!   the rebuild from `raw/`, the analysis, the reports and the seal;
+//! order). Then, each in a child process whose peak RSS is its rusage (`/usr/bin/time -f %M`),
+//! alternated round by round (`ANALYZE_BENCH_ROUNDS`, default 1; medians printed):
+//! - `respond analyze RUN_DIR --bot-log bot.csv` (the release binary of this build), **in
+//!   place**, the command's default form: the check of the sealed bundle before anything is
+//!   written, the bot log's copy, the rebuild from `raw/`, the analysis, the reports and the
+//!   seal. Each round analyzes a fresh copy of the bundle (the copy is not timed, and is synced
+//!   to disk first);
+//! - the same with `--out DIR`: a new bundle, the source copied into it beside the analysis;
 //! - a pandas merge of `export/orders.json` (`pd.DataFrame(json.load(f))`) with the bot log on
 //!   the order id, writing the orders the log lacks (a venv under
 //!   `target/pandas-venv`, made with `pip install pandas` when missing; when it cannot be made,
@@ -17,8 +22,8 @@
 //! `ANALYZE_BENCH_BUNDLE=DIR` keeps the bundle and the bot log in DIR and reuses them when run
 //! again (exporting a million orders from the mock takes minutes).
 //! `ANALYZE_BENCH_BEFORE=PATH` also times another build of `respond` on the same bundle (e.g.
-//! one from before a change). Prints both times, the ratio pandas / respond (goal ≥ 5) and both peak RSS (goal for
-//! respond < 1 GiB).
+//! one from before a change), in the same rounds. Prints the times, the ratios pandas / respond
+//! (goal ≥ 5) for each form, and the peak RSS (goal for respond < 1 GiB).
 
 #[path = "common/mod.rs"]
 mod common;
@@ -208,81 +213,166 @@ fn main() {
     );
     let bot = home.join("bot.csv");
 
-    let out_dir = tmp.path().join("reanalysis");
-    let ours = measure(
-        Path::new(env!("CARGO_BIN_EXE_respond")),
-        &[
-            "analyze".as_ref(),
-            run_dir.as_os_str(),
-            "--bot-log".as_ref(),
-            bot.as_os_str(),
-            "--out".as_ref(),
-            out_dir.as_os_str(),
-        ],
-    );
-    println!(
-        "respond analyze --out (rebuild from raw/, analysis, reports, seal): {:.2} s{}, peak RSS {}",
-        ours.secs,
-        cpu(&ours),
-        mib(ours.peak_kib)
-    );
-
-    // Another build of respond on the same bundle (e.g. before a change), when named.
+    let rounds: usize = std::env::var("ANALYZE_BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
+        .max(1);
+    let mut builds = vec![(
+        "respond".to_string(),
+        PathBuf::from(env!("CARGO_BIN_EXE_respond")),
+    )];
     if let Some(before) = std::env::var_os("ANALYZE_BENCH_BEFORE") {
-        let other = tmp.path().join("reanalysis-before");
-        let b = measure(
-            Path::new(&before),
-            &[
-                "analyze".as_ref(),
-                run_dir.as_os_str(),
-                "--bot-log".as_ref(),
-                bot.as_os_str(),
-                "--out".as_ref(),
-                other.as_os_str(),
-            ],
-        );
-        println!(
-            "  the same with ANALYZE_BENCH_BEFORE ({}): {:.2} s{}, peak RSS {}",
-            Path::new(&before).display(),
-            b.secs,
-            cpu(&b),
-            mib(b.peak_kib)
-        );
+        builds.push(("ANALYZE_BENCH_BEFORE".to_string(), PathBuf::from(before)));
     }
+    let python = pandas_python(&target);
+    if let Err(why) = &python {
+        println!("pandas side skipped: {why}");
+    }
+    let script = tmp.path().join("merge.py");
+    std::fs::write(&script, PANDAS).unwrap();
+    let orders_json = run_dir.join("export/orders.json");
+    let unmatched = tmp.path().join("unauthorized.csv");
 
-    match pandas_python(&target) {
-        Err(why) => println!("pandas side skipped: {why}"),
-        Ok(py) => {
-            let script = tmp.path().join("merge.py");
-            std::fs::write(&script, PANDAS).unwrap();
-            let unmatched = tmp.path().join("unauthorized.csv");
-            let orders_json = run_dir.join("export/orders.json");
-            let p = measure(
-                &py,
+    // Per build: its in-place and --out measures; then pandas's, one of each per round.
+    let mut in_place: Vec<Vec<Measured>> = builds.iter().map(|_| Vec::new()).collect();
+    let mut copied: Vec<Vec<Measured>> = builds.iter().map(|_| Vec::new()).collect();
+    let mut pandas: Vec<Measured> = Vec::new();
+    for round in 0..rounds {
+        for (b, (_, exe)) in builds.iter().enumerate() {
+            // `respond analyze DIR --bot-log bot.csv [EXTRA]`, then its bundle verified.
+            let analyze = |dir: &Path, extra: &[&std::ffi::OsStr], checked: &Path| {
+                let mut args = vec![
+                    "analyze".as_ref(),
+                    dir.as_os_str(),
+                    "--bot-log".as_ref(),
+                    bot.as_os_str(),
+                ];
+                args.extend_from_slice(extra);
+                let m = measure(exe, &args);
+                verified(exe, checked);
+                std::fs::remove_dir_all(checked).ok();
+                m
+            };
+            let copy = tmp.path().join(format!("in-place-{round}-{b}"));
+            let analyzed = fresh_copy(&run_dir, &copy);
+            in_place[b].push(analyze(&analyzed, &[], &analyzed));
+            let out_dir = tmp.path().join(format!("reanalysis-{round}-{b}"));
+            copied[b].push(analyze(
+                &run_dir,
+                &["--out".as_ref(), out_dir.as_os_str()],
+                &out_dir,
+            ));
+        }
+        if let Ok(py) = &python {
+            pandas.push(measure(
+                py,
                 &[
                     script.as_os_str(),
                     orders_json.as_os_str(),
                     bot.as_os_str(),
                     unmatched.as_os_str(),
                 ],
-            );
+            ));
+        }
+    }
+
+    let pandas_median = median(&pandas);
+    if let Some(p) = &pandas_median {
+        println!(
+            "pandas merge of export/orders.json with the bot log (load, merge, write the unmatched), median of {}: {:.2} s{}, peak RSS {}  [orders, log rows, unmatched orders, unmatched rows, inner s: {}]",
+            pandas.len(),
+            p.secs,
+            cpu(p),
+            mib(p.peak_kib),
+            p.stdout.trim()
+        );
+    }
+    for (b, (name, exe)) in builds.iter().enumerate() {
+        for (form, what, runs) in [
+            (
+                "in place",
+                "check, bot log copy, rebuild from raw/, analysis, reports, seal",
+                &in_place[b],
+            ),
+            (
+                "--out",
+                "copy of the source, rebuild from raw/, analysis, reports, seal",
+                &copied[b],
+            ),
+        ] {
+            let Some(m) = median(runs) else { continue };
             println!(
-                "pandas merge of export/orders.json with the bot log (load, merge, write the unmatched): {:.2} s{}, peak RSS {}  [orders, log rows, unmatched orders, unmatched rows, inner s: {}]",
-                p.secs,
-                cpu(&p),
-                mib(p.peak_kib),
-                p.stdout.trim()
+                "{name} analyze {form} ({what}; {}), median of {}: {:.2} s{}, peak RSS {}",
+                exe.display(),
+                runs.len(),
+                m.secs,
+                cpu(m),
+                mib(m.peak_kib)
             );
-            println!(
-                "ratio pandas / respond: {:.2} (goal >= 5)",
-                p.secs / ours.secs.max(1e-9)
-            );
-            if let (Some(pc), Some(oc)) = (p.cpu_secs, ours.cpu_secs) {
-                println!(
-                    "CPU seconds pandas / respond: {:.2} (less sensitive to the load of a shared machine than the wall ratio)",
-                    pc / oc.max(1e-9)
+            if let Some(p) = &pandas_median {
+                print!(
+                    "  ratio pandas / respond {form}: {:.2} (goal >= 5)",
+                    p.secs / m.secs.max(1e-9)
                 );
+                if let (Some(pc), Some(oc)) = (p.cpu_secs, m.cpu_secs) {
+                    print!(
+                        "; CPU seconds pandas / respond: {:.2} (less sensitive to the load of a shared machine)",
+                        pc / oc.max(1e-9)
+                    );
+                }
+                println!();
             }
         }
     }
+}
+
+/// The run of the median wall time (the lower middle of an even count); `None` when empty.
+fn median(runs: &[Measured]) -> Option<&Measured> {
+    let mut sorted: Vec<&Measured> = runs.iter().collect();
+    sorted.sort_by(|a, b| a.secs.total_cmp(&b.secs));
+    sorted.get(runs.len().saturating_sub(1) / 2).copied()
+}
+
+/// A copy of the bundle `run` under `into` (files private, as the bundle's), synced to disk so
+/// the timed analysis does not inherit the copy's write-back; returns the copied run's path.
+fn fresh_copy(run: &Path, into: &Path) -> PathBuf {
+    fn copy_tree(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for e in std::fs::read_dir(from).unwrap() {
+            let e = e.unwrap();
+            let dst = to.join(e.file_name());
+            if e.file_type().unwrap().is_dir() {
+                copy_tree(&e.path(), &dst);
+            } else {
+                std::fs::copy(e.path(), &dst).unwrap();
+            }
+        }
+        let mode = std::fs::metadata(from).unwrap().permissions();
+        std::fs::set_permissions(to, mode).unwrap();
+    }
+    let copy = into.join(run.file_name().expect("a run directory's name"));
+    copy_tree(run, &copy);
+    let synced = Command::new("sync").status().map(|s| s.success());
+    assert!(
+        matches!(synced, Ok(true)),
+        "sync after the copy: {synced:?}"
+    );
+    copy
+}
+
+/// Asserts that `respond evidence verify` accepts the bundle `dir` an analysis wrote.
+fn verified(exe: &Path, dir: &Path) {
+    let out = Command::new(exe)
+        .args(["evidence".as_ref(), "verify".as_ref(), dir.as_os_str()])
+        .arg("--quiet")
+        .output()
+        .expect("spawn verify");
+    assert!(
+        out.status.success(),
+        "evidence verify {} failed:\n{}{}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

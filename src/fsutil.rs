@@ -85,6 +85,36 @@ pub struct PieceWriter {
     /// SHA-256 of the bytes written so far (as redacted): the file's hash without reading it
     /// back.
     hasher: sha2::Sha256,
+    /// Bytes handed to the file so far, and how many of them the disk was asked to start
+    /// writing ([`start_writeback`]).
+    written: u64,
+    started: u64,
+}
+
+/// Bytes a [`PieceWriter`] writes between two requests that the disk start writing them.
+const WRITEBACK_EVERY: u64 = 32 << 20;
+
+/// Asks the kernel to start writing `len` bytes of `f` from `offset` to disk, without waiting
+/// (Linux's `sync_file_range` with `SYNC_FILE_RANGE_WRITE`): a large file is then mostly on
+/// disk by the time it is synced, instead of the whole of it being written while the sync
+/// waits. Only a hint: the sync that follows is what makes the file durable, so a failure is
+/// ignored, and elsewhere nothing is done.
+fn start_writeback(f: &File, offset: u64, len: u64) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
+            return;
+        };
+        #[allow(unsafe_code)]
+        // SAFETY: `sync_file_range` takes a descriptor this `File` owns and holds open for the
+        // call, and two integers; it touches no memory of this process.
+        unsafe {
+            libc::sync_file_range(f.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE);
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (f, offset, len);
 }
 
 impl PieceWriter {
@@ -96,19 +126,37 @@ impl PieceWriter {
             tmp,
             out: Some(io::BufWriter::with_capacity(1 << 20, f)),
             hasher: sha2::Digest::new(),
+            written: 0,
+            started: 0,
         })
     }
 
     /// Appends one piece, redacted.
     pub fn piece(&mut self, bytes: &[u8]) -> io::Result<()> {
         let bytes = secret::redactor().redact_bytes(bytes);
-        match self.out.as_mut() {
-            Some(w) => {
-                sha2::Digest::update(&mut self.hasher, &bytes);
-                w.write_all(&bytes)
-            }
-            None => Err(io::Error::other("the file was already committed")),
+        self.put_redacted(&bytes)
+    }
+
+    /// [`PieceWriter::piece`] of text: redacted as it is (no UTF-8 check of its bytes).
+    pub fn piece_str(&mut self, text: &str) -> io::Result<()> {
+        let text = secret::redactor().redact(text);
+        self.put_redacted(text.as_bytes())
+    }
+
+    fn put_redacted(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let Some(w) = self.out.as_mut() else {
+            return Err(io::Error::other("the file was already committed"));
+        };
+        sha2::Digest::update(&mut self.hasher, bytes);
+        w.write_all(bytes)?;
+        self.written += bytes.len() as u64;
+        // What the buffer may still hold is left for the next request.
+        let on_file = self.written.saturating_sub(w.capacity() as u64);
+        if on_file >= self.started + WRITEBACK_EVERY {
+            start_writeback(w.get_ref(), self.started, on_file - self.started);
+            self.started = on_file;
         }
+        Ok(())
     }
 
     /// Flushes, syncs and puts the file in place.
@@ -159,28 +207,27 @@ pub fn open_append_private(path: &Path) -> io::Result<File> {
 }
 
 /// Copies a user file into the bundle unmodified (no redaction: it is the user's original),
-/// returning the SHA-256 of the bytes copied.
+/// synced before it is put in place, returning the SHA-256 of the bytes copied.
 pub fn copy_private(src: &Path, dst: &Path) -> io::Result<String> {
-    let bytes = fs::read(src)?;
-    let tmp = tmp_path(dst);
-    {
-        let mut f = open_options(false).open(&tmp)?;
-        f.write_all(&bytes)?;
-        f.sync_all()?;
-    }
-    fs::rename(&tmp, dst)?;
-    Ok(sha256_hex(&bytes))
+    copy_hashed(src, dst, true)
 }
 
 /// Copies a file into a bundle being assembled ([`copy_private`] without the per-file sync:
 /// the caller syncs the whole tree once with [`sync_filesystem`] before relying on it),
 /// returning the SHA-256 of the bytes copied, read once.
 pub fn copy_private_unsynced(src: &Path, dst: &Path) -> io::Result<String> {
+    copy_hashed(src, dst, false)
+}
+
+/// Copies `src` to a private temp file beside `dst` a piece at a time (never the whole file
+/// in memory), hashing the bytes as they pass, synced when `sync`, then renamed to `dst`. A
+/// failed copy leaves no temp file.
+fn copy_hashed(src: &Path, dst: &Path, sync: bool) -> io::Result<String> {
     use sha2::{Digest, Sha256};
     let mut from = fs::File::open(src)?;
     let tmp = tmp_path(dst);
     let mut hasher = Sha256::new();
-    {
+    let copied = (|| {
         let mut to = open_options(false).open(&tmp)?;
         let mut buf = vec![0u8; 1 << 20];
         loop {
@@ -188,17 +235,19 @@ pub fn copy_private_unsynced(src: &Path, dst: &Path) -> io::Result<String> {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    let _ = fs::remove_file(&tmp);
-                    return Err(e);
-                }
+                Err(e) => return Err(e),
             };
             hasher.update(&buf[..n]);
-            if let Err(e) = to.write_all(&buf[..n]) {
-                let _ = fs::remove_file(&tmp);
-                return Err(e);
-            }
+            to.write_all(&buf[..n])?;
         }
+        if sync {
+            to.sync_all()?;
+        }
+        Ok(())
+    })();
+    if let Err(e) = copied {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
     }
     fs::rename(&tmp, dst)?;
     Ok(hex::encode(hasher.finalize()))
@@ -401,6 +450,30 @@ impl GateWait {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A file written in pieces past several requests to start its writeback has exactly the
+    /// bytes given, and the hash returned is theirs.
+    #[test]
+    fn a_large_piece_file_is_the_bytes_given_and_their_hash() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.csv");
+        let mut w = PieceWriter::create(&path).unwrap();
+        let mut all = Vec::new();
+        for n in 0..(3 * WRITEBACK_EVERY / (512 << 10) + 7) {
+            let piece = format!("row {n},{}\n", "x".repeat(512 << 10)).into_bytes();
+            w.piece(&piece).unwrap();
+            all.extend_from_slice(&piece);
+        }
+        let sha = w.commit_hashed().unwrap();
+        let on_disk = fs::read(&path).unwrap();
+        assert!(
+            on_disk == all,
+            "{} bytes on disk, {} given",
+            on_disk.len(),
+            all.len()
+        );
+        assert_eq!(sha, sha256_hex(&all));
+    }
 
     /// Every item is mapped once, results come back in the order given whatever thread took
     /// them, and the largest items are started first (one thread: in size order).

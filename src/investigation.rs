@@ -848,36 +848,61 @@ pub fn investigate(run_dir: &Path, thresholds: &Thresholds) -> Result<Investigat
         JournalFacts::read(run_dir)?,
         ParsedLogs::default(),
         &report::manifest::Written::default(),
-        None,
+        HistorySource::Raw(None),
     )
 }
 
-/// [`investigate`] with the journal's `facts`, bot logs already `parsed`, the files whose
-/// hashes are `vouched` for, and a gate opened once the rebuild from `raw/` is done (the
-/// rebuild is parallel: work that waits on the gate leaves it the cores).
-fn investigate_with(
+/// Where an investigation's history comes from.
+pub enum HistorySource {
+    /// Rebuilt from `raw/` by the investigation, which opens the gate (if any) once the
+    /// rebuild is done (the rebuild is parallel: work that waits on the gate leaves it the
+    /// cores).
+    Raw(Option<crate::fsutil::Gate>),
+    /// Rebuilt already, by [`rebuild`] (while other work ran beside it).
+    Rebuilt(Box<crate::exchange::History>),
+}
+
+/// The run's history rebuilt from `raw/` (corrupt answers skipped and listed), taking the
+/// hashes of the files in `vouched` instead of reading them again; `gate` is opened once the
+/// rebuild is done, or on an error.
+pub fn rebuild(
+    desc: &'static Descriptor,
     run_dir: &Path,
-    thresholds: &Thresholds,
-    facts: JournalFacts,
-    mut parsed: ParsedLogs,
     vouched: &report::manifest::Written,
-    rebuilt: Option<crate::fsutil::Gate>,
-) -> Result<Investigation, String> {
-    let exchange = facts
-        .exchange()
-        .ok_or("the journal does not name the exchange (was this run started without one?)")?;
-    let desc = exchange_named(&exchange)?;
+    gate: Option<crate::fsutil::Gate>,
+) -> Result<crate::exchange::History, String> {
     let history = crate::exchange::replay::rebuild_with(
         desc,
         run_dir,
         crate::exchange::replay::RebuildOptions { skip_corrupt: true },
         vouched,
     )
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| e.to_string());
     // The rebuild is done: the copy waiting for it starts.
-    if let Some(gate) = rebuilt {
+    if let Some(gate) = gate {
         gate.open();
     }
+    history
+}
+
+/// [`investigate`] with the journal's `facts`, bot logs already `parsed`, the files whose
+/// hashes are `vouched` for, and the history from `source`.
+fn investigate_with(
+    run_dir: &Path,
+    thresholds: &Thresholds,
+    facts: JournalFacts,
+    mut parsed: ParsedLogs,
+    vouched: &report::manifest::Written,
+    source: HistorySource,
+) -> Result<Investigation, String> {
+    let exchange = facts
+        .exchange()
+        .ok_or("the journal does not name the exchange (was this run started without one?)")?;
+    let desc = exchange_named(&exchange)?;
+    let history = match source {
+        HistorySource::Raw(gate) => rebuild(desc, run_dir, vouched, gate)?,
+        HistorySource::Rebuilt(history) => *history,
+    };
     let skipped = history.skipped.clone();
     let mut input = AnalysisInput::from(history);
     input.window = facts.export_window();
@@ -1034,20 +1059,20 @@ pub fn write_reports_with(
         excel,
         parsed,
         &mut report::manifest::Written::default(),
-        None,
+        HistorySource::Raw(None),
     )
 }
 
 /// [`write_reports_with`], recording in `hashed` the report files whose hashes were taken as
-/// they were written (for the seal: see [`report::manifest::seal_with`]). `rebuilt` is
-/// opened once the rebuild from `raw/` is done (or on any error before).
+/// they were written (for the seal: see [`report::manifest::seal_with`]), with the history
+/// from `source`.
 pub fn write_reports_into(
     rundir: &RunDir,
     thresholds: &Thresholds,
     excel: bool,
     parsed: ParsedLogs,
     hashed: &mut report::manifest::Written,
-    rebuilt: Option<crate::fsutil::Gate>,
+    source: HistorySource,
 ) -> Result<(Investigation, Vec<String>), String> {
     let all = JournalFacts::read(rundir.path())?;
     let provenance = all.provenance_notes();
@@ -1057,7 +1082,7 @@ pub fn write_reports_into(
         all.as_of_report(),
         parsed,
         hashed,
-        rebuilt,
+        source,
     )?;
     inv.result.notes.extend(provenance);
     let facts = run_facts(rundir.path(), &inv)?;

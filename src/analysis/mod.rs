@@ -18,6 +18,89 @@ use chrono::Duration;
 
 use crate::exchange::Window;
 
+/// Orders a verdict is made for on one thread at most (fewer: one thread does them all).
+const VERDICTS_PER_THREAD: usize = 50_000;
+
+/// Each order's verdict from its rule hits, match and reference price, in input order: made
+/// in consecutive spans, one per thread (a million orders are ~1 s on one core; each verdict
+/// depends on its own order only).
+fn order_verdicts(
+    input: &AnalysisInput,
+    ctx: &rules::Ctx<'_>,
+    diff: Option<&diff::DiffResult>,
+    entries: &[&BotLogEntry],
+    r: &mut rules::OrderRules,
+) -> Vec<OrderVerdict> {
+    let had_log = diff.is_some();
+    let mut hits = std::mem::take(&mut r.hits);
+    let mut user_trade = std::mem::take(&mut r.user_trade);
+    let (confidence, score) = (&r.confidence, &r.score);
+    let one = |i: usize, hits: &mut Vec<RuleHit>, user_trade: &mut Option<String>| {
+        let (match_kind, matched_row) = match diff {
+            Some(d) => (
+                d.kinds[i],
+                d.row(i).map(|r| (entries[r].log, entries[r].line)),
+            ),
+            None => (MatchKind::Unmatched, None),
+        };
+        let reference = ctx.reference(i).map(|r| r.price);
+        let deviation_pct = match (reference, ctx.avg[i]) {
+            (Some(r), Some(a)) if !r.is_zero() => {
+                Some(((a - r) / r * rust_decimal::Decimal::ONE_HUNDRED).round_dp(2))
+            }
+            _ => None,
+        };
+        OrderVerdict {
+            match_kind,
+            matched_row,
+            rules: std::mem::take(hits),
+            score: score[i],
+            confidence: confidence[i],
+            flagged: confidence[i] == Confidence::High,
+            reference_price: reference.map(|p| p.normalize()),
+            deviation_pct,
+            est_loss_quote: None,
+            user_trade: std::mem::take(user_trade),
+            not_covered_by_log: had_log && ctx.candidate[i] && !ctx.in_log_span[i],
+        }
+    };
+    let n = input.orders.len();
+    // Every verdict is written once in place: a slot per order, filled span by span.
+    let mut all = vec![OrderVerdict::unflagged(); n];
+    // The verdicts of the span of orders starting at `first`.
+    let fill = |first: usize,
+                out: &mut [OrderVerdict],
+                hits: &mut [Vec<RuleHit>],
+                users: &mut [Option<String>]| {
+        for (j, ((v, h), u)) in out.iter_mut().zip(hits).zip(users).enumerate() {
+            *v = one(first + j, h, u);
+        }
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |t| t.get())
+        .min(n.div_ceil(VERDICTS_PER_THREAD))
+        .max(1);
+    if threads == 1 {
+        fill(0, &mut all, &mut hits, &mut user_trade);
+        return all;
+    }
+    let span = n.div_ceil(threads);
+    let fill = &fill;
+    std::thread::scope(|s| {
+        let running: Vec<_> = all
+            .chunks_mut(span)
+            .zip(hits.chunks_mut(span))
+            .zip(user_trade.chunks_mut(span))
+            .enumerate()
+            .map(|(k, ((out, hits), users))| s.spawn(move || fill(k * span, out, hits, users)))
+            .collect();
+        for t in running {
+            t.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+        }
+    });
+    all
+}
+
 /// Runs the diff, the rules and the loss estimate. Deterministic: verdicts follow
 /// `input.orders`, every other list is sorted or follows input order.
 pub fn analyze(input: &AnalysisInput, thresholds: &Thresholds) -> AnalysisResult {
@@ -38,37 +121,7 @@ pub fn analyze(input: &AnalysisInput, thresholds: &Thresholds) -> AnalysisResult
     let assessment = rules::assess_withdrawals(&ctx);
     let mut r = rules::order_rules(&ctx, &entries, &assessment.to_new_destinations());
 
-    let mut verdicts: Vec<OrderVerdict> = Vec::with_capacity(input.orders.len());
-    for i in 0..input.orders.len() {
-        let (match_kind, matched_row) = match &diff {
-            Some(d) => (
-                d.kinds[i],
-                d.row(i).map(|r| (entries[r].log, entries[r].line)),
-            ),
-            None => (MatchKind::Unmatched, None),
-        };
-        let reference = ctx.reference(i).map(|r| r.price);
-        let deviation_pct = match (reference, ctx.avg[i]) {
-            (Some(r), Some(a)) if !r.is_zero() => {
-                Some(((a - r) / r * rust_decimal::Decimal::ONE_HUNDRED).round_dp(2))
-            }
-            _ => None,
-        };
-        let confidence = r.confidence[i];
-        verdicts.push(OrderVerdict {
-            match_kind,
-            matched_row,
-            rules: std::mem::take(&mut r.hits[i]),
-            score: r.score[i],
-            confidence,
-            flagged: confidence == Confidence::High,
-            reference_price: reference.map(|p| p.normalize()),
-            deviation_pct,
-            est_loss_quote: None,
-            user_trade: std::mem::take(&mut r.user_trade[i]),
-            not_covered_by_log: had_log && ctx.candidate[i] && !ctx.in_log_span[i],
-        });
-    }
+    let mut verdicts = order_verdicts(input, &ctx, diff.as_ref(), &entries, &mut r);
 
     let flagged_times: Vec<_> = input
         .orders

@@ -236,6 +236,25 @@ pub struct OrderVerdict {
     pub not_covered_by_log: bool,
 }
 
+impl OrderVerdict {
+    /// A verdict of no match, no rule hit and no flag: where a verdict starts from.
+    pub fn unflagged() -> Self {
+        OrderVerdict {
+            match_kind: MatchKind::Unmatched,
+            matched_row: None,
+            rules: Vec::new(),
+            score: 0.0,
+            confidence: Confidence::None,
+            flagged: false,
+            reference_price: None,
+            deviation_pct: None,
+            est_loss_quote: None,
+            user_trade: None,
+            not_covered_by_log: false,
+        }
+    }
+}
+
 /// A bot-log row with no exchange order: a gap in the data, reported, never dropped.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BotLogGap {

@@ -223,7 +223,7 @@ async fn analyze_once(
     let _lock = target.lock.take();
     let dir = target.dir.clone();
     let analyzed = analyze_into(args, target, desc, parsed, thresholds, excel, rebuilt).await;
-    let (target, inv, summary, written) = match export {
+    let (target, mut inv, summary, written) = match export {
         None => analyzed?,
         Some(export) => {
             // A file that could not be copied is the error, as when it is copied first; the
@@ -262,6 +262,10 @@ async fn analyze_once(
             }
         }
     };
+    // A million orders take a third of a second to free: that is done beside the seal and
+    // the summary, never in their way (the process may exit first, which frees them at once).
+    let notes = std::mem::take(&mut inv.result.notes);
+    crate::memory::drop_beside(inv);
     session::seal_with(&dir, &written)?;
     printer.out(&format!(
         "{} of {} orders flagged as unauthorized ({} for review); {}",
@@ -270,7 +274,7 @@ async fn analyze_once(
         summary["review_count"],
         summary["loss_text"].as_str().unwrap_or_default()
     ));
-    for note in &inv.result.notes {
+    for note in &notes {
         printer.out(&format!("note: {note}"));
     }
     if let Some((name, problems)) = &target.copy_of {
@@ -329,40 +333,57 @@ async fn analyze_into(
             .map_err(|e| Failure::run(e.to_string()))?;
     }
     let bot = args.bot_log.clone();
-    let (added, before) = investigation::import_bot_logs(
-        desc,
-        &rundir,
-        &bot.bot_logs,
-        crate::steps::bot_logs::forced_format(&bot),
-        bot.skip_bad_rows,
-        true,
-        &parsed,
-    )
-    .map_err(|m| {
-        Failure::usage(m).with_hint(
-            "fix the bot log, force its format with --bot-log-format, or pass --skip-bad-rows",
-        )
-    })?;
-    // Each bot log's copy was hashed as it was copied, and each CSV as it is written: the
-    // seal takes those hashes while the files are unchanged instead of reading them back.
-    // Only the logs imported now: the records of earlier imports carry the hash the source
-    // recorded, not one of the bytes this bundle holds (the copy hashed those itself).
     let mut written = std::mem::take(&mut target.written);
-    for r in &added[before..] {
-        let abs = fsutil::safe_join(&dir, &r.bundle_path)
-            .map_err(|e| Failure::run(format!("{}: {e}", r.bundle_path)))?;
-        written
-            .add(&r.bundle_path, &abs, r.sha256.clone())
-            .map_err(|e| Failure::run(format!("{}: {e}", r.bundle_path)))?;
-    }
     let rd = rundir.clone();
-    let (inv, files, written) = tokio::task::spawn_blocking(move || {
-        investigation::write_reports_into(&rd, &thresholds, excel, parsed, &mut written, rebuilt)
-            .map(|(inv, files)| (inv, files, written))
+    let (added, inv, files, written) = tokio::task::spawn_blocking(move || {
+        // The bot logs are copied in (mostly the disk's work) while the history is rebuilt
+        // from raw/ (the cores'): neither reads what the other writes.
+        let (imported, history) = std::thread::scope(|s| {
+            let rebuilding = s.spawn(|| investigation::rebuild(desc, rd.path(), &written, rebuilt));
+            let imported = investigation::import_bot_logs(
+                desc,
+                &rd,
+                &bot.bot_logs,
+                crate::steps::bot_logs::forced_format(&bot),
+                bot.skip_bad_rows,
+                true,
+                &parsed,
+            );
+            let history = rebuilding
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (imported, history)
+        });
+        let (added, before) = imported.map_err(|m| {
+            Failure::usage(m).with_hint(
+                "fix the bot log, force its format with --bot-log-format, or pass --skip-bad-rows",
+            )
+        })?;
+        let history = history.map_err(Failure::run)?;
+        // Each bot log's copy was hashed as it was copied, and each CSV as it is written: the
+        // seal takes those hashes while the files are unchanged instead of reading them back.
+        // Only the logs imported now: the records of earlier imports carry the hash the source
+        // recorded, not one of the bytes this bundle holds (the copy hashed those itself).
+        for r in &added[before..] {
+            let abs = fsutil::safe_join(rd.path(), &r.bundle_path)
+                .map_err(|e| Failure::run(format!("{}: {e}", r.bundle_path)))?;
+            written
+                .add(&r.bundle_path, &abs, r.sha256.clone())
+                .map_err(|e| Failure::run(format!("{}: {e}", r.bundle_path)))?;
+        }
+        let (inv, files) = investigation::write_reports_into(
+            &rd,
+            &thresholds,
+            excel,
+            parsed,
+            &mut written,
+            investigation::HistorySource::Rebuilt(Box::new(history)),
+        )
+        .map_err(Failure::run)?;
+        Ok::<_, Failure>((added, inv, files, written))
     })
     .await
-    .map_err(|e| Failure::run(format!("analysis crashed: {e}")))?
-    .map_err(Failure::run)?;
+    .map_err(|e| Failure::run(format!("analysis crashed: {e}")))??;
     let summary = investigation::summary(&inv);
     journal
         .record(&Event::Analyze(events::Analyze {

@@ -54,6 +54,17 @@ impl From<serde_json::Error> for DecodeError {
     }
 }
 
+/// `body` read as JSON into `T`. A body that is UTF-8 (every exchange's answers) is checked
+/// once, whole, and read as text: read as bytes, every string in it is checked again on its
+/// own (a million orders' ids, times and states one by one). A body that is not UTF-8 is read
+/// as bytes, for the error's line and column.
+pub fn json<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> serde_json::Result<T> {
+    match std::str::from_utf8(body) {
+        Ok(text) => serde_json::from_str(text),
+        Err(_) => serde_json::from_slice(body),
+    }
+}
+
 /// What the rebuild knows when it decodes one answer: the markets listed by the answers
 /// recorded before it. Exchanges whose symbols carry no separator (`BTCUSDT`) need their market
 /// list to tell base from quote; their live adapter reads the list before any answer that
@@ -314,7 +325,7 @@ impl Acc {
             spill,
         } = self.orders;
         drop((seqs, by_hash, spill));
-        orders.sort_unstable_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+        sort_by_time_then_id(&mut orders);
         let mut fills: Vec<Fill> = self.fills.into_values().collect();
         fills.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
         let newest_first = |mut v: Vec<Transfer>| {
@@ -330,6 +341,30 @@ impl Acc {
         self.history.fills = fills;
         self.history.markets = self.markets.into_values().collect();
         self.history
+    }
+}
+
+/// Sorts orders by creation time, then id (ids are unique, so there is one order). The keys
+/// are sorted, not the orders (an order is a few hundred bytes, moved many times by a sort of
+/// a million), and the orders are then put in that order in place, each moved once.
+fn sort_by_time_then_id(orders: &mut [Order]) {
+    let mut keys: Vec<(chrono::DateTime<chrono::Utc>, &str, u32)> = orders
+        .iter()
+        .enumerate()
+        .map(|(i, o)| (o.created_at, o.id.as_str(), i as u32))
+        .collect();
+    keys.sort_unstable();
+    let mut from: Vec<u32> = keys.into_iter().map(|(_, _, i)| i).collect();
+    // Position `to` takes the order now at `from[to]`: follow each cycle once.
+    for start in 0..from.len() {
+        let mut to = start;
+        while from[to] as usize != start {
+            let next = from[to] as usize;
+            orders.swap(to, next);
+            from[to] = to as u32;
+            to = next;
+        }
+        from[to] = to as u32;
     }
 }
 
@@ -670,6 +705,63 @@ mod tests {
             created_at_local: at.to_rfc3339(),
             trades_count: 1,
             provenance: None,
+        }
+    }
+
+    /// A body is read the same whether it is checked as text first or not: the same value,
+    /// and the same error (with its line and column) for bad JSON and for bytes that are not
+    /// UTF-8.
+    #[test]
+    fn json_reads_a_body_as_serde_json_reads_its_bytes() {
+        let bodies: [&[u8]; 5] = [
+            br#"[{"uuid":"a","state":"done","n":1.5,"s":"caf\u00e9"}]"#,
+            "[{\"market\":\"KRW-비\"}]".as_bytes(),
+            br#"[{"uuid":"a",}]"#,
+            b"[{\"uuid\":\"\xff\xfe\"}]",
+            b"[{\"uuid\":\"a\"}",
+        ];
+        for body in bodies {
+            let ours = json::<serde_json::Value>(body).map_err(|e| e.to_string());
+            let theirs =
+                serde_json::from_slice::<serde_json::Value>(body).map_err(|e| e.to_string());
+            assert_eq!(ours, theirs, "{}", String::from_utf8_lossy(body));
+        }
+        assert!(json::<serde_json::Value>(bodies[3]).is_err(), "not UTF-8");
+    }
+
+    /// The orders end in the order a plain sort by (time, id) gives, whatever order they came
+    /// in: shuffled, reversed, already sorted, with many sharing a second, and with cycles of
+    /// every length in the permutation.
+    #[test]
+    fn orders_sort_by_time_then_id_in_place() {
+        let mut seed = 7u64;
+        let mut next = move || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            seed >> 33
+        };
+        for n in [0usize, 1, 2, 3, 17, 500] {
+            let shuffled: Vec<Order> = (0..n)
+                .map(|i| {
+                    order(
+                        &format!("o{}", next() % 1000 + i as u64 * 1000),
+                        (next() % 7) as i64,
+                        None,
+                        None,
+                    )
+                })
+                .collect();
+            let mut reversed = shuffled.clone();
+            reversed.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
+            for mut orders in [shuffled.clone(), reversed] {
+                let mut expected = orders.clone();
+                expected.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+                sort_by_time_then_id(&mut orders);
+                assert_eq!(orders, expected, "{n} orders");
+                sort_by_time_then_id(&mut orders);
+                assert_eq!(orders, expected, "{n} orders, sorted again");
+            }
         }
     }
 

@@ -147,22 +147,22 @@ pub const BALANCE_COLUMNS: &[&str] = &[
     "unit_currency",
 ];
 
-/// Where a sheet's bytes go, a run of whole records at a time: a file of the bundle (a
+/// Where a sheet's text goes, a run of whole records at a time: a file of the bundle (a
 /// [`crate::fsutil::PieceWriter`], which redacts each run) or memory.
 pub trait Sink {
-    fn put(&mut self, records: &[u8]) -> std::io::Result<()>;
+    fn put(&mut self, records: &str) -> std::io::Result<()>;
 }
 
 impl Sink for Vec<u8> {
-    fn put(&mut self, records: &[u8]) -> std::io::Result<()> {
-        self.extend_from_slice(records);
+    fn put(&mut self, records: &str) -> std::io::Result<()> {
+        self.extend_from_slice(records.as_bytes());
         Ok(())
     }
 }
 
 impl Sink for crate::fsutil::PieceWriter {
-    fn put(&mut self, records: &[u8]) -> std::io::Result<()> {
-        self.piece(records)
+    fn put(&mut self, records: &str) -> std::io::Result<()> {
+        self.piece_str(records)
     }
 }
 
@@ -182,7 +182,9 @@ fn needs_quotes(bytes: &[u8]) -> bool {
 /// ([`csv_text_cow`]) only when a byte needs it, and numbers are formatted into the buffer.
 struct Records {
     file: &'static str,
-    buf: Vec<u8>,
+    /// Text, not bytes: a sheet's cells are text, and its sink redacts the text as it is
+    /// (no UTF-8 check of hundreds of MB on the thread that writes the file).
+    buf: String,
     /// Fields a record has (the header's).
     width: usize,
     /// Fields of the record being written.
@@ -192,7 +194,7 @@ struct Records {
 }
 
 impl Records {
-    fn new(file: &'static str, width: usize, buf: Vec<u8>) -> Self {
+    fn new(file: &'static str, width: usize, buf: String) -> Self {
         Records {
             file,
             buf,
@@ -205,41 +207,41 @@ impl Records {
     /// Starts a field.
     fn sep(&mut self) {
         if self.fields > 0 {
-            self.buf.push(b',');
+            self.buf.push(',');
         }
         self.fields += 1;
     }
 
-    /// A field of these bytes, quoted when it needs it.
-    fn field(&mut self, bytes: &[u8]) {
+    /// A field of this text, quoted when it needs it.
+    fn field(&mut self, text: &str) {
         self.sep();
-        self.quoted(bytes);
+        self.quoted(text);
     }
 
-    /// Appends `bytes` as a field's content, quoted when it needs it.
-    fn quoted(&mut self, bytes: &[u8]) {
-        if !needs_quotes(bytes) {
-            self.buf.extend_from_slice(bytes);
+    /// Appends `text` as a field's content, quoted when it needs it (a `"` doubled).
+    fn quoted(&mut self, text: &str) {
+        if !needs_quotes(text.as_bytes()) {
+            self.buf.push_str(text);
             return;
         }
-        self.buf.push(b'"');
-        for &b in bytes {
-            if b == b'"' {
-                self.buf.push(b'"');
+        self.buf.push('"');
+        for (i, part) in text.split('"').enumerate() {
+            if i > 0 {
+                self.buf.push_str("\"\"");
             }
-            self.buf.push(b);
+            self.buf.push_str(part);
         }
-        self.buf.push(b'"');
+        self.buf.push('"');
     }
 
     /// Untrusted or free text, neutralised ([`csv_text_cow`]).
     fn text(&mut self, s: &str) {
         if csv_text_is_plain(s) {
             self.sep();
-            self.buf.extend_from_slice(s.as_bytes());
+            self.buf.push_str(s);
         } else {
             let cell = csv_text_cow(s);
-            self.field(cell.as_bytes());
+            self.field(&cell);
         }
     }
 
@@ -254,17 +256,17 @@ impl Records {
 
     /// A number (or empty) produced by us from typed data: written as it is.
     fn num(&mut self, s: &str) {
-        self.field(s.as_bytes());
+        self.field(s);
     }
 
     /// A value we produce from typed data (a number), formatted into the buffer: the bytes of
     /// [`Records::num`] of its `to_string()`.
     fn shown(&mut self, v: impl std::fmt::Display) {
-        use std::io::Write as _;
+        use std::fmt::Write as _;
         self.sep();
         let start = self.buf.len();
         let _ = write!(self.buf, "{v}");
-        if needs_quotes(&self.buf[start..]) {
+        if needs_quotes(&self.buf.as_bytes()[start..]) {
             let tail = self.buf.split_off(start);
             self.quoted(&tail);
         }
@@ -311,7 +313,7 @@ impl Records {
                 ),
             });
         }
-        self.buf.push(b'\n');
+        self.buf.push('\n');
         self.fields = 0;
         Ok(())
     }
@@ -319,15 +321,16 @@ impl Records {
 
 /// Appends `t` as [`ts`] writes it (`2026-11-20T14:03:07.120Z`) when it is in the years
 /// 0–9999 and not a leap second; false (nothing appended) otherwise.
-fn push_ts(buf: &mut Vec<u8>, t: DateTime<Utc>) -> bool {
+fn push_ts(buf: &mut String, t: DateTime<Utc>) -> bool {
     // Milliseconds are the first three digits of the microseconds.
-    match crate::time::date_time_micros(t.timestamp(), t.timestamp_subsec_nanos()) {
-        Some(b) => {
-            buf.extend_from_slice(&b[..23]);
-            buf.push(b'Z');
+    let micros = crate::time::date_time_micros(t.timestamp(), t.timestamp_subsec_nanos());
+    match micros.as_ref().map(|b| std::str::from_utf8(&b[..23])) {
+        Some(Ok(text)) => {
+            buf.push_str(text);
+            buf.push('Z');
             true
         }
-        None => false,
+        _ => false,
     }
 }
 
@@ -360,13 +363,13 @@ impl<'s> Sheet<'s> {
         opts: &ReportOptions,
         sink: &'s mut dyn Sink,
     ) -> Result<Self, ReportError> {
-        let mut buf = Vec::with_capacity(RECORDS_CHUNK + (64 << 10));
+        let mut buf = String::with_capacity(RECORDS_CHUNK + (64 << 10));
         if opts.excel {
-            buf.extend_from_slice("\u{FEFF}".as_bytes());
+            buf.push('\u{FEFF}');
         }
         let mut w = Records::new(file, header.len(), buf);
         for h in header {
-            w.field(h.as_bytes());
+            w.field(h);
         }
         w.end()?;
         Ok(Sheet { w, sink })
@@ -405,12 +408,12 @@ impl<'s> Sheet<'s> {
             let mut made = Vec::with_capacity(threads);
             let mut handles = Vec::with_capacity(threads);
             for first in 0..threads {
-                let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<u8>, ReportError>>(1);
+                let (tx, rx) = std::sync::mpsc::sync_channel::<Result<String, ReportError>>(1);
                 made.push(rx);
                 let parts = &parts;
                 handles.push(scope.spawn(move || {
                     for chunk in parts.iter().skip(first).step_by(threads) {
-                        let mut part = Records::new(file, width, Vec::new());
+                        let mut part = Records::new(file, width, String::new());
                         let res = chunk
                             .iter()
                             .try_for_each(|item| row(item, &mut part))
@@ -908,7 +911,7 @@ mod props {
         record.push(csv_text_cow(&ts(time)).into_owned());
         expected.write_record(&record).unwrap();
         let expected = expected.into_inner().unwrap();
-        let mut w = Records::new("t.csv", width, Vec::new());
+        let mut w = Records::new("t.csv", width, String::new());
         for s in texts {
             w.text(s);
         }
@@ -920,10 +923,7 @@ mod props {
         }
         w.time(time);
         w.end().unwrap();
-        assert_eq!(
-            String::from_utf8_lossy(&w.buf),
-            String::from_utf8_lossy(&expected)
-        );
+        assert_eq!(w.buf, String::from_utf8_lossy(&expected));
     }
 
     proptest! {

@@ -41,11 +41,11 @@ mod user;
 mod withdrawals;
 
 pub(crate) use keys::key_rules;
-pub(crate) use orders::order_rules;
+pub(crate) use orders::{order_rules, OrderRules};
 pub(crate) use withdrawals::{assess as assess_withdrawals, withdrawal_rules};
 
-use std::cell::OnceCell;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::OnceLock;
 
 use chrono::{DateTime, Duration, Utc};
 use rust_decimal::prelude::ToPrimitive;
@@ -82,7 +82,7 @@ pub(crate) struct Ctx<'a> {
     /// Candles per market, sorted by start.
     pub candles: BTreeMap<&'a str, Vec<&'a Candle>>,
     /// The baseline's average prices per market, sorted by time.
-    base_prices: OnceCell<PriceIndex<'a>>,
+    base_prices: OnceLock<PriceIndex<'a>>,
     /// Reference per market of its earliest suspicious cluster (for valuation fallbacks).
     pub refs: BTreeMap<String, RefPrice>,
     /// Reference per order: fixed at the first candidate order of its cluster in its market.
@@ -248,7 +248,7 @@ impl<'a> Ctx<'a> {
                     (m.as_str(), v)
                 })
                 .collect(),
-            base_prices: OnceCell::new(),
+            base_prices: OnceLock::new(),
             refs: BTreeMap::new(),
             order_ref: vec![NO_REF; n],
             ref_store: Vec::new(),

@@ -30,7 +30,7 @@ pub type WireResult<T> = std::result::Result<T, WireError>;
 pub type Markets = BTreeMap<String, MarketInfo>;
 
 fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> WireResult<T> {
-    Ok(serde_json::from_slice(body)?)
+    Ok(crate::exchange::replay::json(body)?)
 }
 
 /// Epoch milliseconds as a UTC time.

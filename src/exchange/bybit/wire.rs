@@ -58,7 +58,7 @@ pub fn parse_error(body: &[u8]) -> Option<(String, String)> {
 
 /// The `result` of a successful envelope.
 pub fn result<T: DeserializeOwned>(body: &[u8]) -> WireResult<T> {
-    let env: Envelope<T> = serde_json::from_slice(body)?;
+    let env: Envelope<T> = crate::exchange::replay::json(body)?;
     if let Some(code) = env.ret_code.as_ref().and_then(code_of) {
         if code != "0" {
             return Err(WireError::shape(format!(

@@ -77,7 +77,7 @@ fn d(v: &ODec) -> Option<Decimal> {
 }
 
 fn json<T: DeserializeOwned>(body: &[u8]) -> WireResult<T> {
-    Ok(serde_json::from_slice(body)?)
+    Ok(crate::exchange::replay::json(body)?)
 }
 
 /// An RFC 3339 time as UTC.

@@ -58,7 +58,7 @@ pub fn data<T: DeserializeOwned>(body: &[u8]) -> WireResult<T> {
 
 /// The `data` of a successful envelope, `None` when it is `null` or absent.
 pub fn data_opt<T: DeserializeOwned>(body: &[u8]) -> WireResult<Option<T>> {
-    let env: Envelope<T> = serde_json::from_slice(body)?;
+    let env: Envelope<T> = crate::exchange::replay::json(body)?;
     match env.code.map(|c| c.0) {
         Some(c) if c == OK => Ok(env.data),
         Some(c) => Err(WireError::shape(format!(

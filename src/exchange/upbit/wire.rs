@@ -46,7 +46,7 @@ pub fn parse_time(s: &str) -> WireResult<DateTime<Utc>> {
 }
 
 fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> WireResult<T> {
-    Ok(serde_json::from_slice(body)?)
+    Ok(crate::exchange::replay::json(body)?)
 }
 
 // ---------------------------------------------------------------- errors and headers

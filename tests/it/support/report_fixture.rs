@@ -118,15 +118,7 @@ fn verdict(_order_id: &str, kind: MatchKind, row: Option<(usize, u64)>) -> Order
     OrderVerdict {
         match_kind: kind,
         matched_row: row,
-        rules: vec![],
-        score: 0.0,
-        confidence: Confidence::None,
-        flagged: false,
-        reference_price: None,
-        deviation_pct: None,
-        est_loss_quote: None,
-        user_trade: None,
-        not_covered_by_log: false,
+        ..OrderVerdict::unflagged()
     }
 }
 
