@@ -715,7 +715,7 @@ mod tests {
     fn json_reads_a_body_as_serde_json_reads_its_bytes() {
         let bodies: [&[u8]; 5] = [
             br#"[{"uuid":"a","state":"done","n":1.5,"s":"caf\u00e9"}]"#,
-            "[{\"market\":\"KRW-비\"}]".as_bytes(),
+            "[{\"market\":\"AAA-비\"}]".as_bytes(),
             br#"[{"uuid":"a",}]"#,
             b"[{\"uuid\":\"\xff\xfe\"}]",
             b"[{\"uuid\":\"a\"}",
