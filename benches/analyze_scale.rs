@@ -240,7 +240,8 @@ fn main() {
     let mut pandas: Vec<Measured> = Vec::new();
     for round in 0..rounds {
         for (b, (_, exe)) in builds.iter().enumerate() {
-            // `respond analyze DIR --bot-log bot.csv [EXTRA]`, then its bundle verified.
+            // `respond analyze DIR --bot-log bot.csv [EXTRA]`, then the bundle it wrote verified
+            // and `checked` (what this round made) removed.
             let analyze = |dir: &Path, extra: &[&std::ffi::OsStr], checked: &Path| {
                 let mut args = vec![
                     "analyze".as_ref(),
@@ -250,7 +251,14 @@ fn main() {
                 ];
                 args.extend_from_slice(extra);
                 let m = measure(exe, &args);
-                verified(exe, checked);
+                // The bundle the command wrote (with --out, a folder inside DIR).
+                let written = m
+                    .stdout
+                    .lines()
+                    .find_map(|l| l.strip_prefix("evidence:"))
+                    .map(|d| PathBuf::from(d.trim()))
+                    .unwrap_or_else(|| panic!("no evidence line in:\n{}", m.stdout));
+                verified(exe, &written);
                 std::fs::remove_dir_all(checked).ok();
                 m
             };

@@ -85,36 +85,6 @@ pub struct PieceWriter {
     /// SHA-256 of the bytes written so far (as redacted): the file's hash without reading it
     /// back.
     hasher: sha2::Sha256,
-    /// Bytes handed to the file so far, and how many of them the disk was asked to start
-    /// writing ([`start_writeback`]).
-    written: u64,
-    started: u64,
-}
-
-/// Bytes a [`PieceWriter`] writes between two requests that the disk start writing them.
-const WRITEBACK_EVERY: u64 = 32 << 20;
-
-/// Asks the kernel to start writing `len` bytes of `f` from `offset` to disk, without waiting
-/// (Linux's `sync_file_range` with `SYNC_FILE_RANGE_WRITE`): a large file is then mostly on
-/// disk by the time it is synced, instead of the whole of it being written while the sync
-/// waits. Only a hint: the sync that follows is what makes the file durable, so a failure is
-/// ignored, and elsewhere nothing is done.
-fn start_writeback(f: &File, offset: u64, len: u64) {
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::fd::AsRawFd;
-        let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
-            return;
-        };
-        #[allow(unsafe_code)]
-        // SAFETY: `sync_file_range` takes a descriptor this `File` owns and holds open for the
-        // call, and two integers; it touches no memory of this process.
-        unsafe {
-            libc::sync_file_range(f.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE);
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = (f, offset, len);
 }
 
 impl PieceWriter {
@@ -126,8 +96,6 @@ impl PieceWriter {
             tmp,
             out: Some(io::BufWriter::with_capacity(1 << 20, f)),
             hasher: sha2::Digest::new(),
-            written: 0,
-            started: 0,
         })
     }
 
@@ -148,15 +116,7 @@ impl PieceWriter {
             return Err(io::Error::other("the file was already committed"));
         };
         sha2::Digest::update(&mut self.hasher, bytes);
-        w.write_all(bytes)?;
-        self.written += bytes.len() as u64;
-        // What the buffer may still hold is left for the next request.
-        let on_file = self.written.saturating_sub(w.capacity() as u64);
-        if on_file >= self.started + WRITEBACK_EVERY {
-            start_writeback(w.get_ref(), self.started, on_file - self.started);
-            self.started = on_file;
-        }
-        Ok(())
+        w.write_all(bytes)
     }
 
     /// Flushes, syncs and puts the file in place.
@@ -451,15 +411,15 @@ impl GateWait {
 mod tests {
     use super::*;
 
-    /// A file written in pieces past several requests to start its writeback has exactly the
-    /// bytes given, and the hash returned is theirs.
+    /// A file written in many pieces, far past its buffer, has exactly the bytes given, and
+    /// the hash returned is theirs.
     #[test]
     fn a_large_piece_file_is_the_bytes_given_and_their_hash() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("big.csv");
         let mut w = PieceWriter::create(&path).unwrap();
         let mut all = Vec::new();
-        for n in 0..(3 * WRITEBACK_EVERY / (512 << 10) + 7) {
+        for n in 0..37 {
             let piece = format!("row {n},{}\n", "x".repeat(512 << 10)).into_bytes();
             w.piece(&piece).unwrap();
             all.extend_from_slice(&piece);
