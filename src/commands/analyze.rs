@@ -17,8 +17,10 @@
 //! refused log is still the error, and a new bundle copied meanwhile is removed). The copy's
 //! `export/` (most of a large bundle's bytes, and no input of the analysis) is copied and
 //! hashed on its own thread beside the analysis, from when the rebuild from `raw/` (which
-//! takes every core) is done: a gate the analysis opens then, or on any earlier error or
-//! panic (it opens when dropped). The source's check, which
+//! takes every core) is done: a gate the rebuild opens then, or on its own error or panic
+//! (it opens when dropped). The bot logs are copied into `bot/` beside the rebuild (the
+//! disk's work beside the cores'); a refused log is the error once the rebuild ends. The
+//! source's check, which
 //! needs every hash, is made at first with the hashes the source's seal records for those
 //! files; before anything is sealed the copy is finished and checked against them. A file
 //! that differs and changes the check's outcome discards the new bundle and analyzes the
@@ -349,17 +351,18 @@ async fn analyze_into(
                 true,
                 &parsed,
             );
-            let history = rebuilding
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            (imported, history)
+            (imported, rebuilding.join())
         });
+        // A refused bot log is the error first, as when it was imported before the rebuild
+        // (even if the rebuild crashed meanwhile).
         let (added, before) = imported.map_err(|m| {
             Failure::usage(m).with_hint(
                 "fix the bot log, force its format with --bot-log-format, or pass --skip-bad-rows",
             )
         })?;
-        let history = history.map_err(Failure::run)?;
+        let history = history
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            .map_err(Failure::run)?;
         // Each bot log's copy was hashed as it was copied, and each CSV as it is written: the
         // seal takes those hashes while the files are unchanged instead of reading them back.
         // Only the logs imported now: the records of earlier imports carry the hash the source
