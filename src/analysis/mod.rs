@@ -21,17 +21,34 @@ use crate::exchange::Window;
 /// Orders a verdict is made for on one thread at most (fewer: one thread does them all).
 const VERDICTS_PER_THREAD: usize = 50_000;
 
+/// The threads [`order_verdicts`] uses for `n` orders: every core, each with at least
+/// [`VERDICTS_PER_THREAD`] orders.
+fn verdict_threads(n: usize) -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |t| t.get())
+        .min(n.div_ceil(VERDICTS_PER_THREAD))
+        .max(1)
+}
+
 /// Each order's verdict from its rule hits, match and reference price, in input order: made
-/// in consecutive spans, one per thread (a million orders are ~1 s on one core; each verdict
-/// depends on its own order only).
+/// in consecutive spans, one per thread of `threads` (a million orders are ~1 s on one core;
+/// each verdict depends on its own order only).
 fn order_verdicts(
     input: &AnalysisInput,
     ctx: &rules::Ctx<'_>,
     diff: Option<&diff::DiffResult>,
     entries: &[&BotLogEntry],
     r: &mut rules::OrderRules,
+    threads: usize,
 ) -> Vec<OrderVerdict> {
     let had_log = diff.is_some();
+    let n = input.orders.len();
+    assert!(
+        r.hits.len() == n && r.user_trade.len() == n,
+        "rule results for {} / {} orders, not {n}",
+        r.hits.len(),
+        r.user_trade.len()
+    );
     let mut hits = std::mem::take(&mut r.hits);
     let mut user_trade = std::mem::take(&mut r.user_trade);
     let (confidence, score) = (&r.confidence, &r.score);
@@ -64,7 +81,6 @@ fn order_verdicts(
             not_covered_by_log: had_log && ctx.candidate[i] && !ctx.in_log_span[i],
         }
     };
-    let n = input.orders.len();
     // Every verdict is written once in place: a slot per order, filled span by span.
     let mut all = vec![OrderVerdict::unflagged(); n];
     // The verdicts of the span of orders starting at `first`.
@@ -76,11 +92,7 @@ fn order_verdicts(
             *v = one(first + j, h, u);
         }
     };
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |t| t.get())
-        .min(n.div_ceil(VERDICTS_PER_THREAD))
-        .max(1);
-    if threads == 1 {
+    if threads <= 1 || n <= 1 {
         fill(0, &mut all, &mut hits, &mut user_trade);
         return all;
     }
@@ -104,6 +116,15 @@ fn order_verdicts(
 /// Runs the diff, the rules and the loss estimate. Deterministic: verdicts follow
 /// `input.orders`, every other list is sorted or follows input order.
 pub fn analyze(input: &AnalysisInput, thresholds: &Thresholds) -> AnalysisResult {
+    analyze_on(input, thresholds, verdict_threads(input.orders.len()))
+}
+
+/// [`analyze`] with the verdicts made on `verdict_threads` threads.
+fn analyze_on(
+    input: &AnalysisInput,
+    thresholds: &Thresholds,
+    verdict_threads: usize,
+) -> AnalysisResult {
     let entries: Vec<&BotLogEntry> = input
         .bot_logs
         .iter()
@@ -121,7 +142,14 @@ pub fn analyze(input: &AnalysisInput, thresholds: &Thresholds) -> AnalysisResult
     let assessment = rules::assess_withdrawals(&ctx);
     let mut r = rules::order_rules(&ctx, &entries, &assessment.to_new_destinations());
 
-    let mut verdicts = order_verdicts(input, &ctx, diff.as_ref(), &entries, &mut r);
+    let mut verdicts = order_verdicts(
+        input,
+        &ctx,
+        diff.as_ref(),
+        &entries,
+        &mut r,
+        verdict_threads,
+    );
 
     let flagged_times: Vec<_> = input
         .orders
@@ -279,4 +307,36 @@ pub fn candidate_order_ids(input: &AnalysisInput, thresholds: &Thresholds) -> Ve
         })
         .map(|(o, _)| o.id.clone())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Verdicts made in spans on several threads are the verdicts one thread makes, in the
+    /// same order (each span's orders at their own indexes), whether there are fewer threads
+    /// than orders or more; with and without a bot log.
+    #[test]
+    fn verdicts_made_in_spans_are_the_verdicts_of_one_thread() {
+        let th = Thresholds::default();
+        for (scenario, with_log) in [
+            (synth::Scenario::PumpAndDump, true),
+            (synth::Scenario::Noisy, false),
+        ] {
+            {
+                let input = synth::generate(scenario, 7, with_log).input;
+                let n = input.orders.len();
+                assert!(n > 3, "{scenario:?}: {n} orders");
+                let one = analyze_on(&input, &th, 1);
+                assert!(one.verdicts.iter().any(|v| v.flagged), "{scenario:?}");
+                for threads in [3, n + 5] {
+                    assert_eq!(
+                        analyze_on(&input, &th, threads),
+                        one,
+                        "{scenario:?}, bot log {with_log}, {threads} threads"
+                    );
+                }
+            }
+        }
+    }
 }
