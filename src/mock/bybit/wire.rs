@@ -12,7 +12,7 @@ use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
 use crate::mock::venue::dec;
-use crate::mock::venue::jsontext::{key, push_dec, push_digits, push_int, push_json_str, Obj};
+use crate::mock::venue::jsontext::{key, push_dec, push_digits, push_json_str, Obj};
 use crate::mock::venue::state::{
     Deposit, Fill, Order, OrderKind, OrderState, Side, Tif, Withdrawal, WithdrawalState, World,
 };
@@ -186,24 +186,13 @@ pub fn order_text(w: &World, idx: usize) -> String {
 /// About how many bytes [`push_order_text`] writes for one order.
 pub const ORDER_BYTES: usize = 1024;
 
-/// Appends `"n"`: an integer as a JSON string (ids and epoch milliseconds).
-fn quoted_int(m: &mut Obj<'_>, k: &'static str, n: i64) {
-    m.key(k);
-    m.out.push('"');
-    push_int(m.out, n);
-    m.out.push('"');
-}
-
 /// Appends what [`order`] writes for order `idx` to `s`, member by member; the constant
 /// members between two that vary in one copy.
 pub fn push_order_text(s: &mut String, w: &World, idx: usize) {
     let o = &w.orders[idx];
     let f = fields(o);
     let mut m = Obj::new(s);
-    m.key(key!("orderId"));
-    m.out.push('"');
-    push_digits(m.out, ORDER_ID_BASE + idx as u64, 1);
-    m.out.push('"');
+    m.int_str(key!("orderId"), (ORDER_ID_BASE + idx as u64) as i64);
     m.str(
         key!("orderLinkId"),
         o.identifier.as_deref().unwrap_or_default(),
@@ -222,12 +211,10 @@ pub fn push_order_text(s: &mut String, w: &World, idx: usize) {
     m.plain(key!("orderStatus"), status(o));
     m.plain(key!("cancelType"), f.cancel_type);
     m.lit(concat!(key!("rejectReason"), "\"EC_NoError\""));
-    m.key(key!("avgPrice"));
-    m.out.push('"');
-    if let Some(avg) = f.avg {
-        push_dec(m.out, avg);
+    match f.avg {
+        Some(avg) => m.dec(key!("avgPrice"), avg),
+        None => m.lit(concat!(key!("avgPrice"), "\"\"")),
     }
-    m.out.push('"');
     m.dec(key!("leavesQty"), f.leaves_qty);
     m.dec(key!("leavesValue"), f.leaves_value);
     m.dec(key!("cumExecQty"), o.executed_volume);
@@ -282,8 +269,8 @@ pub fn push_order_text(s: &mut String, w: &World, idx: usize) {
         key!("smpOrderId"),
         "\"\""
     ));
-    quoted_int(&mut m, key!("createdTime"), ms(o.created_at));
-    quoted_int(&mut m, key!("updatedTime"), ms(o.updated_at()));
+    m.int_str(key!("createdTime"), ms(o.created_at));
+    m.int_str(key!("updatedTime"), ms(o.updated_at()));
     m.key(key!("cumFeeDetail"));
     if o.paid_fee > Decimal::ZERO {
         m.out.push('{');
@@ -338,7 +325,7 @@ pub fn push_execution_text(s: &mut String, w: &World, idx: usize, f: &Fill, fee_
     let fee = (f.funds * fee_rate).round_dp(8);
     let mut m = Obj::new(s);
     m.str(key!("symbol"), &f.market.symbol);
-    quoted_int(&mut m, key!("orderId"), (ORDER_ID_BASE + idx as u64) as i64);
+    m.int_str(key!("orderId"), (ORDER_ID_BASE + idx as u64) as i64);
     m.str(
         key!("orderLinkId"),
         o.identifier.as_deref().unwrap_or_default(),
@@ -362,7 +349,7 @@ pub fn push_execution_text(s: &mut String, w: &World, idx: usize, f: &Fill, fee_
     m.dec(key!("execQty"), f.volume);
     m.raw(key!("execType"), "\"Trade\"");
     m.dec(key!("execValue"), f.funds);
-    quoted_int(&mut m, key!("execTime"), f.created_at.timestamp_millis());
+    m.int_str(key!("execTime"), f.created_at.timestamp_millis());
     m.str(key!("feeCurrency"), &f.market.quote);
     m.bool(key!("isMaker"), f.side != f.taker_side);
     m.dec(key!("feeRate"), fee_rate);

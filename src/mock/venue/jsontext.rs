@@ -250,6 +250,13 @@ impl<'a> Obj<'a> {
         self.key(k);
         push_int(self.out, n);
     }
+    /// An integer as a string (`"17"`: ids and epoch milliseconds some exchanges quote).
+    pub fn int_str(&mut self, k: &'static str, n: i64) {
+        self.key(k);
+        self.out.push('"');
+        push_int(self.out, n);
+        self.out.push('"');
+    }
     /// A boolean.
     pub fn bool(&mut self, k: &'static str, b: bool) {
         self.key(k);
