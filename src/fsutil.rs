@@ -411,6 +411,28 @@ impl GateWait {
 mod tests {
     use super::*;
 
+    /// A copy whose source cannot be read (a directory) is an error that leaves nothing
+    /// behind: no destination and no temp file beside it.
+    #[test]
+    fn a_failed_copy_leaves_no_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("a-directory");
+        fs::create_dir(&src).unwrap();
+        let out = dir.path().join("out");
+        fs::create_dir(&out).unwrap();
+        let dst = out.join("bot.csv");
+        for sync in [true, false] {
+            let copied = if sync {
+                copy_private(&src, &dst)
+            } else {
+                copy_private_unsynced(&src, &dst)
+            };
+            assert!(copied.is_err(), "sync {sync}: {copied:?}");
+            let left: Vec<_> = fs::read_dir(&out).unwrap().collect();
+            assert!(left.is_empty(), "sync {sync}: {left:?}");
+        }
+    }
+
     /// A file written in many pieces, far past its buffer, has exactly the bytes given, and
     /// the hash returned is theirs.
     #[test]
