@@ -27,6 +27,8 @@
 
 #[path = "common/mod.rs"]
 mod common;
+#[path = "../tests/it/support/tree.rs"]
+mod tree;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -345,22 +347,8 @@ fn median(runs: &[Measured]) -> Option<&Measured> {
 /// A copy of the bundle `run` under `into` (files private, as the bundle's), synced to disk so
 /// the timed analysis does not inherit the copy's write-back; returns the copied run's path.
 fn fresh_copy(run: &Path, into: &Path) -> PathBuf {
-    fn copy_tree(from: &Path, to: &Path) {
-        std::fs::create_dir_all(to).unwrap();
-        for e in std::fs::read_dir(from).unwrap() {
-            let e = e.unwrap();
-            let dst = to.join(e.file_name());
-            if e.file_type().unwrap().is_dir() {
-                copy_tree(&e.path(), &dst);
-            } else {
-                std::fs::copy(e.path(), &dst).unwrap();
-            }
-        }
-        let mode = std::fs::metadata(from).unwrap().permissions();
-        std::fs::set_permissions(to, mode).unwrap();
-    }
     let copy = into.join(run.file_name().expect("a run directory's name"));
-    copy_tree(run, &copy);
+    tree::copy_tree(run, &copy);
     let synced = Command::new("sync").status().map(|s| s.success());
     assert!(
         matches!(synced, Ok(true)),

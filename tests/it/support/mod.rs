@@ -19,3 +19,4 @@ pub mod report_fixture;
 pub mod respond;
 pub mod run_dir;
 pub mod steps;
+pub mod tree;

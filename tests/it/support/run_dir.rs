@@ -118,19 +118,7 @@ fn collect_totals(v: &serde_json::Value, _at: &str, out: &mut BTreeMap<String, S
     }
 }
 
-/// Copies a directory tree (a bundle, to analyze or resume a copy of it).
-pub fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let (src, dst) = (e.path(), to.join(e.file_name()));
-        if e.file_type().unwrap().is_dir() {
-            copy_tree(&src, &dst);
-        } else {
-            std::fs::copy(&src, &dst).unwrap();
-        }
-    }
-}
+pub use super::tree::copy_tree;
 
 /// Every file under `dir`, at any depth.
 pub fn files(dir: &Path) -> Vec<PathBuf> {
