@@ -30,6 +30,7 @@ pub mod investigation;
 pub mod memory;
 pub mod mock;
 pub mod output;
+pub mod par;
 pub mod playbook;
 pub mod report;
 pub mod rundir;

@@ -18,17 +18,9 @@ use chrono::Duration;
 
 use crate::exchange::Window;
 
-/// Orders a verdict is made for on one thread at most (fewer: one thread does them all).
-const VERDICTS_PER_THREAD: usize = 50_000;
-
-/// The threads [`order_verdicts`] uses for `n` orders: every core, each with at least
-/// [`VERDICTS_PER_THREAD`] orders.
-fn verdict_threads(n: usize) -> usize {
-    std::thread::available_parallelism()
-        .map_or(1, |t| t.get())
-        .min(n.div_ceil(VERDICTS_PER_THREAD))
-        .max(1)
-}
+/// Orders one thread handles at least in a pass over the orders (the diff's look-ups, the
+/// profile, the verdicts); fewer: one thread does them all.
+const ORDERS_PER_THREAD: usize = 50_000;
 
 /// Each order's verdict from its rule hits, match and reference price, in input order: made
 /// in consecutive spans, one per thread of `threads` (a million orders are ~1 s on one core;
@@ -49,10 +41,18 @@ fn order_verdicts(
         r.hits.len(),
         r.user_trade.len()
     );
-    let mut hits = std::mem::take(&mut r.hits);
-    let mut user_trade = std::mem::take(&mut r.user_trade);
     let (confidence, score) = (&r.confidence, &r.score);
-    let one = |i: usize, hits: &mut Vec<RuleHit>, user_trade: &mut Option<String>| {
+    // Every verdict starts with its order's rule hits and is completed once in place.
+    let mut all: Vec<OrderVerdict> = std::mem::take(&mut r.hits)
+        .into_iter()
+        .zip(std::mem::take(&mut r.user_trade))
+        .map(|(rules, user_trade)| OrderVerdict {
+            rules,
+            user_trade,
+            ..OrderVerdict::unflagged()
+        })
+        .collect();
+    let complete = |i: usize, v: &mut OrderVerdict| {
         let (match_kind, matched_row) = match diff {
             Some(d) => (
                 d.kinds[i],
@@ -67,47 +67,18 @@ fn order_verdicts(
             }
             _ => None,
         };
-        OrderVerdict {
-            match_kind,
-            matched_row,
-            rules: std::mem::take(hits),
-            score: score[i],
-            confidence: confidence[i],
-            flagged: confidence[i] == Confidence::High,
-            reference_price: reference.map(|p| p.normalize()),
-            deviation_pct,
-            est_loss_quote: None,
-            user_trade: std::mem::take(user_trade),
-            not_covered_by_log: had_log && ctx.candidate[i] && !ctx.in_log_span[i],
-        }
+        v.match_kind = match_kind;
+        v.matched_row = matched_row;
+        v.score = score[i];
+        v.confidence = confidence[i];
+        v.flagged = confidence[i] == Confidence::High;
+        v.reference_price = reference.map(|p| p.normalize());
+        v.deviation_pct = deviation_pct;
+        v.not_covered_by_log = had_log && ctx.candidate[i] && !ctx.in_log_span[i];
     };
-    // Every verdict is written once in place: a slot per order, filled span by span.
-    let mut all = vec![OrderVerdict::unflagged(); n];
-    // The verdicts of the span of orders starting at `first`.
-    let fill = |first: usize,
-                out: &mut [OrderVerdict],
-                hits: &mut [Vec<RuleHit>],
-                users: &mut [Option<String>]| {
-        for (j, ((v, h), u)) in out.iter_mut().zip(hits).zip(users).enumerate() {
-            *v = one(first + j, h, u);
-        }
-    };
-    if threads <= 1 || n <= 1 {
-        fill(0, &mut all, &mut hits, &mut user_trade);
-        return all;
-    }
-    let span = n.div_ceil(threads);
-    let fill = &fill;
-    std::thread::scope(|s| {
-        let running: Vec<_> = all
-            .chunks_mut(span)
-            .zip(hits.chunks_mut(span))
-            .zip(user_trade.chunks_mut(span))
-            .enumerate()
-            .map(|(k, ((out, hits), users))| s.spawn(move || fill(k * span, out, hits, users)))
-            .collect();
-        for t in running {
-            t.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+    crate::par::fill_spans(&mut all, threads, |first, span| {
+        for (j, v) in span.iter_mut().enumerate() {
+            complete(first + j, v);
         }
     });
     all
@@ -116,15 +87,13 @@ fn order_verdicts(
 /// Runs the diff, the rules and the loss estimate. Deterministic: verdicts follow
 /// `input.orders`, every other list is sorted or follows input order.
 pub fn analyze(input: &AnalysisInput, thresholds: &Thresholds) -> AnalysisResult {
-    analyze_on(input, thresholds, verdict_threads(input.orders.len()))
+    let threads = crate::par::threads_for(input.orders.len(), ORDERS_PER_THREAD);
+    analyze_on(input, thresholds, threads)
 }
 
-/// [`analyze`] with the verdicts made on `verdict_threads` threads.
-fn analyze_on(
-    input: &AnalysisInput,
-    thresholds: &Thresholds,
-    verdict_threads: usize,
-) -> AnalysisResult {
+/// [`analyze`] with its passes over the orders (the diff's look-ups, the profile, the
+/// verdicts) made on `threads` threads.
+fn analyze_on(input: &AnalysisInput, thresholds: &Thresholds, threads: usize) -> AnalysisResult {
     let entries: Vec<&BotLogEntry> = input
         .bot_logs
         .iter()
@@ -136,20 +105,21 @@ fn analyze_on(
         .iter()
         .flat_map(|l| l.stopped.iter().copied())
         .collect();
-    let diff =
-        had_log.then(|| diff::diff(&input.orders, &entries, &events, input.window, thresholds));
-    let ctx = rules::Ctx::build(input, thresholds, diff.as_ref());
+    let diff = had_log.then(|| {
+        diff::diff(
+            &input.orders,
+            &entries,
+            &events,
+            input.window,
+            thresholds,
+            threads,
+        )
+    });
+    let ctx = rules::Ctx::build(input, thresholds, diff.as_ref(), threads);
     let assessment = rules::assess_withdrawals(&ctx);
     let mut r = rules::order_rules(&ctx, &entries, &assessment.to_new_destinations());
 
-    let mut verdicts = order_verdicts(
-        input,
-        &ctx,
-        diff.as_ref(),
-        &entries,
-        &mut r,
-        verdict_threads,
-    );
+    let mut verdicts = order_verdicts(input, &ctx, diff.as_ref(), &entries, &mut r, threads);
 
     let flagged_times: Vec<_> = input
         .orders
@@ -313,9 +283,10 @@ pub fn candidate_order_ids(input: &AnalysisInput, thresholds: &Thresholds) -> Ve
 mod tests {
     use super::*;
 
-    /// Verdicts made in spans on several threads are the verdicts one thread makes, in the
-    /// same order (each span's orders at their own indexes), whether there are fewer threads
-    /// than orders or more; with and without a bot log.
+    /// An analysis whose passes over the orders (the diff's look-ups, the profile, the
+    /// verdicts) run in spans on several threads is the analysis of one thread, in the same
+    /// order (each span's orders at their own indexes), whether there are fewer threads than
+    /// orders or more; with and without a bot log.
     #[test]
     fn verdicts_made_in_spans_are_the_verdicts_of_one_thread() {
         let th = Thresholds::default();

@@ -69,6 +69,8 @@ pub struct RefPrice {
 pub(crate) struct Ctx<'a> {
     pub input: &'a AnalysisInput,
     pub th: &'a Thresholds,
+    /// The threads a pass over the orders may use (the profile's).
+    pub threads: usize,
     pub had_log: bool,
     pub candidate: Vec<bool>,
     pub baseline: Vec<bool>,
@@ -222,6 +224,7 @@ impl<'a> Ctx<'a> {
         input: &'a AnalysisInput,
         th: &'a Thresholds,
         diff: Option<&DiffResult>,
+        threads: usize,
     ) -> Ctx<'a> {
         let n = input.orders.len();
         // Fill aggregates per order id.
@@ -234,6 +237,7 @@ impl<'a> Ctx<'a> {
         let mut ctx = Ctx {
             input,
             th,
+            threads,
             had_log: diff.is_some(),
             candidate: vec![false; n],
             baseline: vec![false; n],

@@ -10,6 +10,7 @@ use rust_decimal::Decimal;
 use super::super::diff::FxBuild;
 use super::super::model::BotLogEntry;
 use super::{median, Ctx};
+use crate::exchange::Order;
 
 /// What the baseline (the bot's normal behaviour) looks like.
 pub(super) struct Profile<'a> {
@@ -35,43 +36,86 @@ fn is_taker_name(t: &str) -> bool {
     matches!(t, "price" | "market" | "best")
 }
 
+/// What one span of the baseline's orders shows; spans are merged into the [`Profile`].
+#[derive(Default)]
+struct Seen<'a> {
+    markets: BTreeSet<&'a str>,
+    assets: BTreeSet<&'a str>,
+    taker: usize,
+    notionals: Vec<Decimal>,
+    minutes: HashMap<(i64, &'a str), u32, FxBuild>,
+    with_id: usize,
+    hours: BTreeSet<u32>,
+    count: usize,
+}
+
+/// The baseline orders among `orders` (the span starting at index `first`).
+fn seen<'a>(ctx: &Ctx<'a>, first: usize, orders: &'a [Order]) -> Seen<'a> {
+    let mut s = Seen::default();
+    for (j, o) in orders.iter().enumerate() {
+        let i = first + j;
+        if !ctx.baseline[i] {
+            continue;
+        }
+        s.count += 1;
+        s.markets.insert(o.market.as_str());
+        s.assets.insert(o.market.base.as_str());
+        if o.order_type.is_taker() {
+            s.taker += 1;
+        }
+        if let Some(fu) = ctx.funds(i) {
+            s.notionals.push(fu);
+        }
+        *s.minutes
+            .entry((o.created_at.timestamp() / 60, o.market.as_str()))
+            .or_default() += 1;
+        if o.client_id.as_deref().is_some_and(|c| !c.is_empty()) {
+            s.with_id += 1;
+        }
+        s.hours.insert(o.created_at.hour());
+    }
+    s
+}
+
 pub(super) fn profile<'a>(ctx: &Ctx<'a>, entries: &[&'a BotLogEntry]) -> Profile<'a> {
     let input = ctx.input;
-    let mut markets = BTreeSet::new();
+    let orders: &'a [Order] = &input.orders;
+    // The orders are read in spans on the context's threads, merged in span order (the
+    // notionals keep the orders' order; the sets and counts do not depend on it).
+    let mut spans =
+        crate::par::map_spans(orders, ctx.threads, |first, span| seen(ctx, first, span))
+            .into_iter();
+    let mut all = spans.next().unwrap_or_default();
+    for s in spans {
+        all.markets.extend(s.markets);
+        all.assets.extend(s.assets);
+        all.taker += s.taker;
+        all.notionals.extend(s.notionals);
+        for (k, c) in s.minutes {
+            *all.minutes.entry(k).or_default() += c;
+        }
+        all.with_id += s.with_id;
+        all.hours.extend(s.hours);
+        all.count += s.count;
+    }
+    let Seen {
+        mut markets,
+        assets: mut seen_assets,
+        mut taker,
+        mut notionals,
+        minutes,
+        with_id,
+        hours,
+        count,
+    } = all;
     let mut assets: BTreeSet<&str> = input
         .balances_start
         .iter()
         .filter(|b| !(b.free + b.locked).is_zero())
         .map(|b| b.currency.as_str())
         .collect();
-    let (mut typed, mut taker) = (0, 0);
-    let mut notionals = Vec::new();
-    let mut minutes: HashMap<(i64, &str), u32, FxBuild> = HashMap::default();
-    let mut with_id = 0;
-    let mut hours = BTreeSet::new();
-    let mut count = 0;
-    for (i, o) in input.orders.iter().enumerate() {
-        if !ctx.baseline[i] {
-            continue;
-        }
-        count += 1;
-        markets.insert(o.market.as_str());
-        assets.insert(o.market.base.as_str());
-        typed += 1;
-        if o.order_type.is_taker() {
-            taker += 1;
-        }
-        if let Some(fu) = ctx.funds(i) {
-            notionals.push(fu);
-        }
-        *minutes
-            .entry((o.created_at.timestamp() / 60, o.market.as_str()))
-            .or_default() += 1;
-        if o.client_id.as_deref().is_some_and(|c| !c.is_empty()) {
-            with_id += 1;
-        }
-        hours.insert(o.created_at.hour());
-    }
+    assets.append(&mut seen_assets);
+    let mut typed = count;
     let mut configured = Vec::new();
     for e in entries {
         if let Some(m) = &e.market {
