@@ -344,6 +344,9 @@ impl Acc {
     }
 }
 
+/// Keys one thread sorts at least (fewer: one thread sorts them all).
+const SORTED_PER_THREAD: usize = 100_000;
+
 /// Sorts orders by creation time, then id (ids are unique, so there is one order). The keys
 /// are sorted, not the orders (an order is a few hundred bytes, moved many times by a sort of
 /// a million), and the orders are then put in that order in place, each moved once.
@@ -353,7 +356,11 @@ fn sort_by_time_then_id(orders: &mut [Order]) {
         .enumerate()
         .map(|(i, o)| (o.created_at, o.id.as_str(), i as u32))
         .collect();
-    keys.sort_unstable();
+    // Sorted in spans on every core, then merged: the stable sort finds the sorted spans as
+    // runs and merges them in one pass.
+    let threads = crate::par::threads_for(keys.len(), SORTED_PER_THREAD);
+    crate::par::fill_spans(&mut keys, threads, |_, span| span.sort_unstable());
+    keys.sort();
     let mut from: Vec<u32> = keys.into_iter().map(|(_, _, i)| i).collect();
     // Position `to` takes the order now at `from[to]`: follow each cycle once.
     for start in 0..from.len() {
@@ -419,7 +426,7 @@ fn read_answer(
 
 /// Answers read ahead per thread: the rebuild reads, hashes and decodes a batch of answers on
 /// several threads, then merges them in recording order.
-const BATCH_PER_THREAD: usize = 32;
+pub(crate) const BATCH_PER_THREAD: usize = 32;
 
 /// Reads `sides` on up to `threads` threads, each with the same markets; results in order.
 fn read_batch(
@@ -483,79 +490,103 @@ pub fn rebuild_with(
     let mut skipped = Vec::new();
     let all = sidecars(run_dir)?;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut next = 0;
-    while next < all.len() {
-        let end = (next + threads * BATCH_PER_THREAD).min(all.len());
-        let read = {
-            let ctx = DecodeContext {
-                markets: &acc.markets,
-            };
-            read_batch(desc, run_dir, &all[next..end], &ctx, threads, vouched)
+    let batch = threads * BATCH_PER_THREAD;
+    // The batch after the one being merged is read meanwhile, with the markets known before
+    // the merge (a copy: the merge may add to them). A batch merged with a market list in it
+    // discards the read ahead, which did not know those markets, and reads on from after the
+    // list, as without the read ahead.
+    std::thread::scope(|scope| -> Result<(), ReplayError> {
+        let read_ahead = |from: usize, markets: BTreeMap<String, MarketInfo>| {
+            let end = (from + batch).min(all.len());
+            let all = &all;
+            scope.spawn(move || {
+                let ctx = DecodeContext { markets: &markets };
+                (
+                    from,
+                    read_batch(desc, run_dir, &all[from..end], &ctx, threads, vouched),
+                )
+            })
         };
-        let start = next;
-        next = end;
-        for (j, answer) in read.into_iter().enumerate() {
-            let i = start + j;
-            let side = &all[i];
-            if acc.history.key_masked.is_empty() && !side.key.is_empty() {
-                acc.history.key_masked = side.key.clone();
+        let mut ahead = (!all.is_empty()).then(|| read_ahead(0, acc.markets.clone()));
+        while let Some(reading) = ahead.take() {
+            let (start, read) = reading
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p));
+            let end = start + read.len();
+            if end < all.len() {
+                ahead = Some(read_ahead(end, acc.markets.clone()));
             }
-            let detail = match answer? {
-                Answer::NoData => continue,
-                Answer::Data(d) => {
-                    let markets = matches!(d, Decoded::Markets(_));
-                    acc.apply(side.seq, d);
-                    if markets && i + 1 < end {
-                        // Later answers of this batch were decoded without these markets.
-                        next = i + 1;
-                        break;
-                    }
-                    continue;
+            let mut markets_seen = false;
+            for (j, answer) in read.into_iter().enumerate() {
+                let i = start + j;
+                let side = &all[i];
+                if acc.history.key_masked.is_empty() && !side.key.is_empty() {
+                    acc.history.key_masked = side.key.clone();
                 }
-                Answer::Mismatch => {
-                    let detail =
-                        "body does not match the SHA-256 in its sidecar (modified or damaged)"
-                            .to_string();
-                    if !opts.skip_corrupt {
-                        return Err(ReplayError::Corrupt {
-                            file: side.body_file.clone(),
-                            detail,
-                        });
+                let detail = match answer? {
+                    Answer::NoData => continue,
+                    Answer::Data(d) => {
+                        markets_seen |= matches!(d, Decoded::Markets(_));
+                        acc.apply(side.seq, d);
+                        if markets_seen {
+                            // Later answers (of this batch and the one read ahead) were
+                            // decoded without these markets: read on from the next one.
+                            if let Some(stale) = ahead.take() {
+                                let _ = stale.join();
+                            }
+                            if i + 1 < all.len() {
+                                ahead = Some(read_ahead(i + 1, acc.markets.clone()));
+                            }
+                            break;
+                        }
+                        continue;
                     }
+                    Answer::Mismatch => {
+                        let detail =
+                            "body does not match the SHA-256 in its sidecar (modified or damaged)"
+                                .to_string();
+                        if !opts.skip_corrupt {
+                            return Err(ReplayError::Corrupt {
+                                file: side.body_file.clone(),
+                                detail,
+                            });
+                        }
+                        skipped.push(SkippedRaw {
+                            file: side.body_file.clone(),
+                            reason: detail,
+                        });
+                        continue;
+                    }
+                    Answer::Undecodable(detail) => detail,
+                };
+                // The live client retried reads it could not parse: a later good answer to
+                // the same request supersedes this one.
+                let retry = all[i + 1..].iter().find(|later| {
+                    later.method == side.method
+                        && later.endpoint == side.endpoint
+                        && later.params == side.params
+                        && (200..300).contains(&later.status)
+                });
+                if let Some(later) = retry {
+                    skipped.push(SkippedRaw {
+                        file: side.body_file.clone(),
+                        reason: format!("{detail}; superseded by the retry {}", later.body_file),
+                    });
+                } else if opts.skip_corrupt {
                     skipped.push(SkippedRaw {
                         file: side.body_file.clone(),
                         reason: detail,
                     });
-                    continue;
+                } else {
+                    return Err(ReplayError::Corrupt {
+                        file: side.body_file.clone(),
+                        detail,
+                    });
                 }
-                Answer::Undecodable(detail) => detail,
-            };
-            // The live client retried reads it could not parse: a later good answer to the
-            // same request supersedes this one.
-            let retry = all[i + 1..].iter().find(|later| {
-                later.method == side.method
-                    && later.endpoint == side.endpoint
-                    && later.params == side.params
-                    && (200..300).contains(&later.status)
-            });
-            if let Some(later) = retry {
-                skipped.push(SkippedRaw {
-                    file: side.body_file.clone(),
-                    reason: format!("{detail}; superseded by the retry {}", later.body_file),
-                });
-            } else if opts.skip_corrupt {
-                skipped.push(SkippedRaw {
-                    file: side.body_file.clone(),
-                    reason: detail,
-                });
-            } else {
-                return Err(ReplayError::Corrupt {
-                    file: side.body_file.clone(),
-                    detail,
-                });
             }
         }
-    }
+        Ok(())
+    })?;
     let mut history = acc.finish();
     history.skipped = skipped;
     Ok(history)

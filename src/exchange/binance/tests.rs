@@ -947,3 +947,65 @@ async fn the_raw_answers_rebuild_to_what_the_client_parsed() {
         .collect();
     assert_eq!(by_symbol.get("WEIRDUSDTX"), Some(&"X"));
 }
+
+/// Answers recorded after a market list are decoded with its markets and those before it
+/// without, wherever the list falls among the batches the rebuild reads ahead: first, inside
+/// a batch, last of a batch, first of the next (the read ahead decoded without the list is
+/// discarded and read again).
+#[test]
+fn a_market_list_anywhere_in_the_recording_splits_only_the_answers_after_it() {
+    let info = EXCHANGE_INFO.replace(
+        r#"{"symbol":"ETHUSDT""#,
+        r#"{"symbol":"WEIRDUSDTX","status":"BREAK","baseAsset":"WEIRDUSDT","quoteAsset":"X","filters":[]},{"symbol":"ETHUSDT""#,
+    );
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let batch = threads * crate::exchange::replay::BATCH_PER_THREAD;
+    let now = Utc::now();
+    for at in [0, 1, batch - 1, batch, batch + 1, 2 * batch + 5] {
+        let dir = tempfile::tempdir().unwrap();
+        let rd = crate::rundir::RunDir::create(&dir.path().join("run")).unwrap();
+        let record = |path: &str, body: &str| {
+            rd.record_raw(crate::rundir::RawExchange {
+                method: "GET",
+                path,
+                params: &[],
+                status: 200,
+                requested_at: now,
+                responded_at: now,
+                key_masked: "abcd...wxyz",
+                headers: &[],
+                body: body.as_bytes(),
+            })
+            .unwrap();
+        };
+        let answers = 3 * batch;
+        for k in 0..answers {
+            if k == at {
+                record("/api/v3/exchangeInfo", &info);
+            }
+            let o = order(
+                "WEIRDUSDTX",
+                k as i64,
+                "FILLED",
+                1_735_775_000_000 + k as i64,
+            );
+            record("/api/v3/allOrders", &format!("[{o}]"));
+        }
+        let h = crate::exchange::replay::rebuild(
+            &super::DESCRIPTOR,
+            rd.path(),
+            crate::exchange::replay::RebuildOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(h.orders.len(), answers, "list at {at}");
+        for o in &h.orders {
+            let k: usize = o.id.parse().unwrap();
+            assert_eq!(
+                o.market.quote.as_str() == "X",
+                k >= at,
+                "list at {at}: order {k} is {:?}",
+                o.market
+            );
+        }
+    }
+}
