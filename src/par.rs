@@ -2,8 +2,8 @@
 //! threads (no pool to start or keep). Owns the rule for how many threads a pass gets and how
 //! a thread's panic reaches the caller (it resumes there, as if the work ran inline).
 //!
-//! Used where one pass over a million orders would otherwise leave a core idle: the diff's key
-//! look-ups, the rules' per-order context, the baseline profile and the verdicts.
+//! Used where one pass over a million orders would otherwise leave a core idle: the rebuild's
+//! sort of the order keys, the diff's key look-ups, the baseline profile and the verdicts.
 
 /// The threads a pass over `n` items uses: every core, each with at least `min_per_thread`
 /// items (fewer items: one thread does them all).

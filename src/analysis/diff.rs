@@ -632,4 +632,38 @@ mod tests {
             .collect();
         assert!(buckets.len() as u64 > n / 2, "{} of {n}", buckets.len());
     }
+
+    /// Two orders sending the same identifier, in different spans of the look-ups: the first
+    /// in order takes the bot log's one row with it, whatever the thread count, as with one
+    /// thread; the other stays unmatched.
+    #[test]
+    fn a_shared_identifier_goes_to_the_first_order_on_any_thread_count() {
+        use crate::exchange::replay::tests::order;
+        let orders: Vec<Order> = (0..10)
+            .map(|i| {
+                let client = if i == 2 || i == 7 {
+                    "dup".to_string()
+                } else {
+                    format!("c{i}")
+                };
+                order(&format!("o{i}"), i, Some(1), Some(&client))
+            })
+            .collect();
+        let row = BotLogEntry {
+            line: 2,
+            identifier: Some("dup".into()),
+            ..BotLogEntry::default()
+        };
+        let entries = [&row];
+        let th = Thresholds::default();
+        let one = diff(&orders, &entries, &[], None, &th, 1);
+        assert_eq!(one.kinds[2], MatchKind::Identifier);
+        assert_eq!(one.row(2), Some(0));
+        assert_eq!(one.kinds[7], MatchKind::Unmatched);
+        for threads in [2, 3, 20] {
+            let many = diff(&orders, &entries, &[], None, &th, threads);
+            assert_eq!(many.kinds, one.kinds, "{threads} threads");
+            assert_eq!(many.rows, one.rows, "{threads} threads");
+        }
+    }
 }

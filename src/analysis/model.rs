@@ -29,7 +29,7 @@ pub enum BotLogFormat {
 }
 
 /// One row of a bot log, normalized. Every field but `line` is optional: formats differ.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct BotLogEntry {
     /// Which imported file (index into `AnalysisInput::bot_logs`).
     pub log: usize,

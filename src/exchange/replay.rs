@@ -464,10 +464,11 @@ fn read_batch(
 
 /// Rebuilds the normalized data of a run of exchange `desc` from `run_dir/raw/`.
 ///
-/// Answers are read, checked and decoded in batches on several threads and merged in
-/// recording order, so the result is the one a single pass gives: an answer is decoded with
-/// the markets listed before it (after a market list, the rest of its batch is read again
-/// with the new markets), and the first damaged answer in recording order is the error.
+/// Answers are read, checked and decoded in batches on several threads, the next batch while
+/// the current one is merged, in recording order, so the result is the one a single pass
+/// gives: an answer is decoded with the markets listed before it (after a market list, every
+/// answer after it that was read already is read again with the new markets), and the first
+/// damaged answer in recording order is the error.
 pub fn rebuild(
     desc: &Descriptor,
     run_dir: &Path,
@@ -508,84 +509,101 @@ pub fn rebuild_with(
             })
         };
         let mut ahead = (!all.is_empty()).then(|| read_ahead(0, acc.markets.clone()));
-        while let Some(reading) = ahead.take() {
-            let (start, read) = reading
-                .join()
-                .unwrap_or_else(|p| std::panic::resume_unwind(p));
-            let end = start + read.len();
-            if end < all.len() {
-                ahead = Some(read_ahead(end, acc.markets.clone()));
-            }
-            let mut markets_seen = false;
-            for (j, answer) in read.into_iter().enumerate() {
-                let i = start + j;
-                let side = &all[i];
-                if acc.history.key_masked.is_empty() && !side.key.is_empty() {
-                    acc.history.key_masked = side.key.clone();
+        // Every batch merged in recording order; the read of the next one starts first.
+        let merged = 'merge: {
+            while let Some(reading) = ahead.take() {
+                let (start, read) = reading
+                    .join()
+                    .unwrap_or_else(|p| std::panic::resume_unwind(p));
+                let end = start + read.len();
+                if end < all.len() {
+                    ahead = Some(read_ahead(end, acc.markets.clone()));
                 }
-                let detail = match answer? {
-                    Answer::NoData => continue,
-                    Answer::Data(d) => {
-                        markets_seen |= matches!(d, Decoded::Markets(_));
-                        acc.apply(side.seq, d);
-                        if markets_seen {
-                            // Later answers (of this batch and the one read ahead) were
-                            // decoded without these markets: read on from the next one.
-                            if let Some(stale) = ahead.take() {
-                                let _ = stale.join();
-                            }
-                            if i + 1 < all.len() {
-                                ahead = Some(read_ahead(i + 1, acc.markets.clone()));
-                            }
-                            break;
-                        }
-                        continue;
+                for (j, answer) in read.into_iter().enumerate() {
+                    let i = start + j;
+                    let side = &all[i];
+                    if acc.history.key_masked.is_empty() && !side.key.is_empty() {
+                        acc.history.key_masked = side.key.clone();
                     }
-                    Answer::Mismatch => {
-                        let detail =
+                    let answer = match answer {
+                        Ok(answer) => answer,
+                        Err(e) => break 'merge Err(e),
+                    };
+                    let detail = match answer {
+                        Answer::NoData => continue,
+                        Answer::Data(d) => {
+                            let markets = matches!(d, Decoded::Markets(_));
+                            acc.apply(side.seq, d);
+                            if markets {
+                                // Later answers (of this batch and the one read ahead) were
+                                // decoded without these markets: read on from the next one.
+                                // What the stale read met (a panic included) does not count:
+                                // its answers are read again.
+                                if let Some(stale) = ahead.take() {
+                                    let _ = stale.join();
+                                }
+                                if i + 1 < all.len() {
+                                    ahead = Some(read_ahead(i + 1, acc.markets.clone()));
+                                }
+                                break;
+                            }
+                            continue;
+                        }
+                        Answer::Mismatch => {
+                            let detail =
                             "body does not match the SHA-256 in its sidecar (modified or damaged)"
                                 .to_string();
-                        if !opts.skip_corrupt {
-                            return Err(ReplayError::Corrupt {
+                            if !opts.skip_corrupt {
+                                break 'merge Err(ReplayError::Corrupt {
+                                    file: side.body_file.clone(),
+                                    detail,
+                                });
+                            }
+                            skipped.push(SkippedRaw {
                                 file: side.body_file.clone(),
-                                detail,
+                                reason: detail,
                             });
+                            continue;
                         }
+                        Answer::Undecodable(detail) => detail,
+                    };
+                    // The live client retried reads it could not parse: a later good answer to
+                    // the same request supersedes this one.
+                    let retry = all[i + 1..].iter().find(|later| {
+                        later.method == side.method
+                            && later.endpoint == side.endpoint
+                            && later.params == side.params
+                            && (200..300).contains(&later.status)
+                    });
+                    if let Some(later) = retry {
+                        skipped.push(SkippedRaw {
+                            file: side.body_file.clone(),
+                            reason: format!(
+                                "{detail}; superseded by the retry {}",
+                                later.body_file
+                            ),
+                        });
+                    } else if opts.skip_corrupt {
                         skipped.push(SkippedRaw {
                             file: side.body_file.clone(),
                             reason: detail,
                         });
-                        continue;
+                    } else {
+                        break 'merge Err(ReplayError::Corrupt {
+                            file: side.body_file.clone(),
+                            detail,
+                        });
                     }
-                    Answer::Undecodable(detail) => detail,
-                };
-                // The live client retried reads it could not parse: a later good answer to
-                // the same request supersedes this one.
-                let retry = all[i + 1..].iter().find(|later| {
-                    later.method == side.method
-                        && later.endpoint == side.endpoint
-                        && later.params == side.params
-                        && (200..300).contains(&later.status)
-                });
-                if let Some(later) = retry {
-                    skipped.push(SkippedRaw {
-                        file: side.body_file.clone(),
-                        reason: format!("{detail}; superseded by the retry {}", later.body_file),
-                    });
-                } else if opts.skip_corrupt {
-                    skipped.push(SkippedRaw {
-                        file: side.body_file.clone(),
-                        reason: detail,
-                    });
-                } else {
-                    return Err(ReplayError::Corrupt {
-                        file: side.body_file.clone(),
-                        detail,
-                    });
                 }
             }
+            Ok(())
+        };
+        // An error ends the merge with a batch still being read: it is waited for here, and
+        // whatever it met (a panic included) is not this error.
+        if let Some(unwanted) = ahead.take() {
+            let _ = unwanted.join();
         }
-        Ok(())
+        merged
     })?;
     let mut history = acc.finish();
     history.skipped = skipped;
@@ -710,12 +728,13 @@ pub fn provenance(side: &RawSidecar) -> Provenance {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::exchange::{Market, OrderState, OrderType, Side};
     use rust_decimal::Decimal;
 
-    fn order(id: &str, minute: i64, funds: Option<i64>, client: Option<&str>) -> Order {
+    /// A done limit buy of one unit in market AAA-BBB, `minute` minutes into the test day.
+    pub(crate) fn order(id: &str, minute: i64, funds: Option<i64>, client: Option<&str>) -> Order {
         let at = chrono::DateTime::from_timestamp(1_700_000_000 + minute * 60, 0).unwrap();
         Order {
             id: id.into(),
