@@ -40,6 +40,9 @@ use crate::rundir::{RawExchange, RunDir};
 /// How long a 418 block is assumed to last when the server does not say.
 const DEFAULT_BLOCK: Duration = Duration::from_secs(60);
 
+/// A wait for the rate budget at least this long is told to the user before it starts.
+const BUDGET_WAIT_NOTICE: Duration = Duration::from_secs(5);
+
 /// Checks an `--api-url`: https to any host, plain http only to a loopback host
 /// (127.0.0.0/8, ::1, localhost). Anything else is refused before a key is ever sent.
 pub fn validate_base_url(raw: &str) -> Result<url::Url> {
@@ -518,6 +521,18 @@ impl Pipeline {
         let t = &self.transport;
         let group = t.group(call);
         let weight = t.protocol.weight(call);
+        // A long wait for the exchange's own budget is said, not sat through in silence (a
+        // withdrawal-history read can wait most of a minute for its account-wide weight).
+        let ahead = t.limiter.budget_wait(&group, weight);
+        if ahead >= BUDGET_WAIT_NOTICE {
+            tracing::warn!(
+                "{} {} waits about {} s for the exchange's request budget ({group}): its own \
+                 limit, kept so the key is not blocked; nothing is lost meanwhile",
+                call.method,
+                call.path,
+                ahead.as_secs_f64().ceil() as u64
+            );
+        }
         let mut permit = match t.limiter.acquire_n(&group, weight).await {
             Ok(p) => p,
             Err(Refusal::Blocked(left)) => {

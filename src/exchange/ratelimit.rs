@@ -402,6 +402,12 @@ impl RateLimiter {
         }
     }
 
+    /// How long a send in `group` costing `weight` units would wait now for the group's
+    /// budget alone (a 418 block is not counted: that send is refused, not held).
+    pub fn budget_wait(&self, group: &str, weight: u32) -> Duration {
+        self.lock().group(group).wait(Instant::now(), weight)
+    }
+
     /// How long a send in `group` would wait now (zero = a slot is free).
     pub fn ready_in(&self, group: &str) -> Duration {
         let mut st = self.lock();
@@ -595,6 +601,32 @@ mod tests {
             Duration::from_millis(100),
             Duration::from_secs(2),
         )
+    }
+
+    /// The wait a heavy send faces is told before it is taken: a budget of 10 units a minute
+    /// that 9 answered units fill leaves room for one more unit, not for a send of 2.
+    #[tokio::test(start_paused = true)]
+    async fn the_budget_wait_counts_the_sends_weight() {
+        let rl = limiter();
+        let minute = Duration::from_secs(60);
+        rl.set_budget(
+            "uid",
+            Budget {
+                limit: 10,
+                window: minute,
+            },
+        );
+        let mut p = rl.acquire_n("uid", 9).await.unwrap();
+        p.answered();
+        drop(p);
+        assert_eq!(rl.budget_wait("uid", 1), Duration::ZERO);
+        let wait = rl.budget_wait("uid", 2);
+        assert!(
+            // The window and the limiter's own margin past it.
+            wait > Duration::from_secs(55) && wait <= minute + Duration::from_secs(10),
+            "{wait:?}"
+        );
+        assert_eq!(rl.budget_wait("other", 2), Duration::ZERO);
     }
 
     #[tokio::test]
