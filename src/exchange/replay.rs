@@ -315,6 +315,76 @@ impl Acc {
         }
     }
 
+    /// Merges answer `i` of `all` (read, checked and decoded): data is applied; an answer
+    /// that does not match its sidecar or cannot be decoded is skipped with its reason, or is
+    /// the error (`skip_corrupt` off, and no later good answer to the same request).
+    fn merge_answer(
+        &mut self,
+        skipped: &mut Vec<SkippedRaw>,
+        all: &[RawSidecar],
+        i: usize,
+        answer: Result<Answer, ReplayError>,
+        opts: RebuildOptions,
+    ) -> Result<Merged, ReplayError> {
+        let side = &all[i];
+        if self.history.key_masked.is_empty() && !side.key.is_empty() {
+            self.history.key_masked = side.key.clone();
+        }
+        let detail = match answer? {
+            Answer::NoData => return Ok(Merged::Answer),
+            Answer::Data(d) => {
+                let markets = matches!(d, Decoded::Markets(_));
+                self.apply(side.seq, d);
+                return Ok(if markets {
+                    Merged::MarketList
+                } else {
+                    Merged::Answer
+                });
+            }
+            Answer::Mismatch => {
+                let detail = "body does not match the SHA-256 in its sidecar (modified or damaged)"
+                    .to_string();
+                if !opts.skip_corrupt {
+                    return Err(ReplayError::Corrupt {
+                        file: side.body_file.clone(),
+                        detail,
+                    });
+                }
+                skipped.push(SkippedRaw {
+                    file: side.body_file.clone(),
+                    reason: detail,
+                });
+                return Ok(Merged::Answer);
+            }
+            Answer::Undecodable(detail) => detail,
+        };
+        // The live client retried reads it could not parse: a later good answer to the same
+        // request supersedes this one.
+        let retry = all[i + 1..].iter().find(|later| {
+            later.method == side.method
+                && later.endpoint == side.endpoint
+                && later.params == side.params
+                && (200..300).contains(&later.status)
+        });
+        if let Some(later) = retry {
+            skipped.push(SkippedRaw {
+                file: side.body_file.clone(),
+                reason: format!("{detail}; superseded by the retry {}", later.body_file),
+            });
+        } else if opts.skip_corrupt {
+            skipped.push(SkippedRaw {
+                file: side.body_file.clone(),
+                reason: detail,
+            });
+        } else {
+            return Err(ReplayError::Corrupt {
+                file: side.body_file.clone(),
+                detail,
+            });
+        }
+        Ok(Merged::Answer)
+    }
+
     fn finish(mut self) -> History {
         // The index goes first: only the list of orders itself lives on, sorted in place (ids
         // are unique, so an unstable sort gives the one order).
@@ -342,6 +412,14 @@ impl Acc {
         self.history.markets = self.markets.into_values().collect();
         self.history
     }
+}
+
+/// What merging one answer did.
+enum Merged {
+    /// Applied, skipped or no data.
+    Answer,
+    /// A market list: answers after it must be decoded with its markets.
+    MarketList,
 }
 
 /// Keys one thread sorts at least (fewer: one thread sorts them all).
@@ -437,29 +515,14 @@ fn read_batch(
     threads: usize,
     vouched: &Written,
 ) -> Vec<Result<Answer, ReplayError>> {
-    if threads <= 1 || sides.len() <= 1 {
-        return sides
-            .iter()
+    crate::par::map_spans(sides, threads, |_, part| {
+        part.iter()
             .map(|s| read_answer(desc, run_dir, s, ctx, vouched))
-            .collect();
-    }
-    let per = sides.len().div_ceil(threads);
-    std::thread::scope(|scope| {
-        let parts: Vec<_> = sides
-            .chunks(per)
-            .map(|part| {
-                scope.spawn(move || {
-                    part.iter()
-                        .map(|s| read_answer(desc, run_dir, s, ctx, vouched))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        parts
-            .into_iter()
-            .flat_map(|h| h.join().expect("a rebuild thread panicked"))
-            .collect()
+            .collect::<Vec<_>>()
     })
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 /// Rebuilds the normalized data of a run of exchange `desc` from `run_dir/raw/`.
@@ -521,78 +584,22 @@ pub fn rebuild_with(
                 }
                 for (j, answer) in read.into_iter().enumerate() {
                     let i = start + j;
-                    let side = &all[i];
-                    if acc.history.key_masked.is_empty() && !side.key.is_empty() {
-                        acc.history.key_masked = side.key.clone();
-                    }
-                    let answer = match answer {
-                        Ok(answer) => answer,
+                    match acc.merge_answer(&mut skipped, &all, i, answer, opts) {
                         Err(e) => break 'merge Err(e),
-                    };
-                    let detail = match answer {
-                        Answer::NoData => continue,
-                        Answer::Data(d) => {
-                            let markets = matches!(d, Decoded::Markets(_));
-                            acc.apply(side.seq, d);
-                            if markets {
-                                // Later answers (of this batch and the one read ahead) were
-                                // decoded without these markets: read on from the next one.
-                                // What the stale read met (a panic included) does not count:
-                                // its answers are read again.
-                                if let Some(stale) = ahead.take() {
-                                    let _ = stale.join();
-                                }
-                                if i + 1 < all.len() {
-                                    ahead = Some(read_ahead(i + 1, acc.markets.clone()));
-                                }
-                                break;
+                        Ok(Merged::Answer) => {}
+                        Ok(Merged::MarketList) => {
+                            // Later answers (of this batch and the one read ahead) were
+                            // decoded without these markets: read on from the next one. What
+                            // the stale read met (a panic included) does not count: its
+                            // answers are read again.
+                            if let Some(stale) = ahead.take() {
+                                let _ = stale.join();
                             }
-                            continue;
-                        }
-                        Answer::Mismatch => {
-                            let detail =
-                            "body does not match the SHA-256 in its sidecar (modified or damaged)"
-                                .to_string();
-                            if !opts.skip_corrupt {
-                                break 'merge Err(ReplayError::Corrupt {
-                                    file: side.body_file.clone(),
-                                    detail,
-                                });
+                            if i + 1 < all.len() {
+                                ahead = Some(read_ahead(i + 1, acc.markets.clone()));
                             }
-                            skipped.push(SkippedRaw {
-                                file: side.body_file.clone(),
-                                reason: detail,
-                            });
-                            continue;
+                            break;
                         }
-                        Answer::Undecodable(detail) => detail,
-                    };
-                    // The live client retried reads it could not parse: a later good answer to
-                    // the same request supersedes this one.
-                    let retry = all[i + 1..].iter().find(|later| {
-                        later.method == side.method
-                            && later.endpoint == side.endpoint
-                            && later.params == side.params
-                            && (200..300).contains(&later.status)
-                    });
-                    if let Some(later) = retry {
-                        skipped.push(SkippedRaw {
-                            file: side.body_file.clone(),
-                            reason: format!(
-                                "{detail}; superseded by the retry {}",
-                                later.body_file
-                            ),
-                        });
-                    } else if opts.skip_corrupt {
-                        skipped.push(SkippedRaw {
-                            file: side.body_file.clone(),
-                            reason: detail,
-                        });
-                    } else {
-                        break 'merge Err(ReplayError::Corrupt {
-                            file: side.body_file.clone(),
-                            detail,
-                        });
                     }
                 }
             }
