@@ -26,18 +26,7 @@ pub fn map_spans<'a, T: Sync, R: Send>(
         return vec![f(0, items)];
     }
     let span = items.len().div_ceil(threads);
-    let f = &f;
-    std::thread::scope(|s| {
-        let running: Vec<_> = items
-            .chunks(span)
-            .enumerate()
-            .map(|(k, part)| s.spawn(move || f(k * span, part)))
-            .collect();
-        running
-            .into_iter()
-            .map(|t| t.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .collect()
-    })
+    on_threads(items.chunks(span), span, f)
 }
 
 /// `f(first, span)` over consecutive spans of `out`, one per thread of `threads`, each span
@@ -48,17 +37,27 @@ pub fn fill_spans<T: Send>(out: &mut [T], threads: usize, f: impl Fn(usize, &mut
         return;
     }
     let span = out.len().div_ceil(threads);
+    on_threads(out.chunks_mut(span), span, f);
+}
+
+/// `f(first, part)` for each of `parts` (consecutive spans of `span` items) on a scoped
+/// thread of its own; the results in order. A thread's panic resumes in the caller.
+fn on_threads<P: Send, R: Send>(
+    parts: impl Iterator<Item = P>,
+    span: usize,
+    f: impl Fn(usize, P) -> R + Sync,
+) -> Vec<R> {
     let f = &f;
     std::thread::scope(|s| {
-        let running: Vec<_> = out
-            .chunks_mut(span)
+        let running: Vec<_> = parts
             .enumerate()
             .map(|(k, part)| s.spawn(move || f(k * span, part)))
             .collect();
-        for t in running {
-            t.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
-        }
-    });
+        running
+            .into_iter()
+            .map(|t| t.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    })
 }
 
 #[cfg(test)]
