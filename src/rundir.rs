@@ -373,6 +373,33 @@ pub struct RawSidecar {
 }
 
 #[cfg(test)]
+impl RunDir {
+    /// Records an answer as a test needs one: now, no parameters or headers, a fixed masked
+    /// key.
+    pub(crate) fn record_test_answer(
+        &self,
+        method: &str,
+        path: &str,
+        status: u16,
+        body: &[u8],
+    ) -> Provenance {
+        let now = Utc::now();
+        self.record_raw(RawExchange {
+            method,
+            path,
+            params: &[],
+            status,
+            requested_at: now,
+            responded_at: now,
+            key_masked: "abcd...wxyz",
+            headers: &[],
+            body,
+        })
+        .unwrap()
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -380,36 +407,11 @@ mod tests {
     fn raw_responses_are_numbered_and_hashed() {
         let t = tempfile::tempdir().unwrap();
         let rd = RunDir::create(&t.path().join("run")).unwrap();
-        let now = Utc::now();
-        let p = rd
-            .record_raw(RawExchange {
-                method: "GET",
-                path: "/v1/accounts",
-                params: &[],
-                status: 200,
-                requested_at: now,
-                responded_at: now,
-                key_masked: "abcd...wxyz",
-                headers: &[],
-                body: b"[]",
-            })
-            .unwrap();
+        let p = rd.record_test_answer("GET", "/v1/accounts", 200, b"[]");
         assert_eq!(p.raw_file, "raw/000001-GET-v1_accounts.body");
         assert_eq!(p.raw_sha256, fsutil::sha256_hex(b"[]"));
         let reopened = RunDir::open(rd.path()).unwrap();
-        let p2 = reopened
-            .record_raw(RawExchange {
-                method: "GET",
-                path: "/v1/api_keys",
-                params: &[],
-                status: 200,
-                requested_at: now,
-                responded_at: now,
-                key_masked: "abcd...wxyz",
-                headers: &[],
-                body: b"[]",
-            })
-            .unwrap();
+        let p2 = reopened.record_test_answer("GET", "/v1/api_keys", 200, b"[]");
         assert!(p2.raw_file.starts_with("raw/000002-"));
     }
 

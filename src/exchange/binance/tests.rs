@@ -960,23 +960,11 @@ fn a_market_list_anywhere_in_the_recording_splits_only_the_answers_after_it() {
     );
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let batch = threads * crate::exchange::replay::BATCH_PER_THREAD;
-    let now = Utc::now();
     for at in [0, 1, batch - 1, batch, batch + 1, batch + 5] {
         let dir = tempfile::tempdir().unwrap();
         let rd = crate::rundir::RunDir::create(&dir.path().join("run")).unwrap();
         let record = |path: &str, body: &str| {
-            rd.record_raw(crate::rundir::RawExchange {
-                method: "GET",
-                path,
-                params: &[],
-                status: 200,
-                requested_at: now,
-                responded_at: now,
-                key_masked: "abcd...wxyz",
-                headers: &[],
-                body: body.as_bytes(),
-            })
-            .unwrap();
+            rd.record_test_answer("GET", path, 200, body.as_bytes());
         };
         let answers = batch + 8;
         for k in 0..answers {

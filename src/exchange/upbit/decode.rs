@@ -61,8 +61,7 @@ pub fn decode_raw(
 mod tests {
     use crate::exchange::replay::{rebuild as replay, RebuildOptions, ReplayError};
     use crate::exchange::{History, Provenance};
-    use crate::rundir::{RawExchange, RunDir};
-    use chrono::Utc;
+    use crate::rundir::RunDir;
     use std::path::Path;
 
     fn rebuild(dir: &Path) -> Result<History, ReplayError> {
@@ -74,19 +73,7 @@ mod tests {
     }
 
     fn rec(rd: &RunDir, method: &str, path: &str, status: u16, body: &str) -> Provenance {
-        let now = Utc::now();
-        rd.record_raw(RawExchange {
-            method,
-            path,
-            params: &[],
-            status,
-            requested_at: now,
-            responded_at: now,
-            key_masked: "abcd...wxyz",
-            headers: &[],
-            body: body.as_bytes(),
-        })
-        .unwrap()
+        rd.record_test_answer(method, path, status, body.as_bytes())
     }
 
     const LISTED: &str = r#"[{"uuid":"u1","side":"ask","ord_type":"limit","price":"10","state":"wait","market":"KRW-ETH","created_at":"2024-03-01T09:00:00+09:00","volume":"2","remaining_volume":"2","paid_fee":"0","executed_volume":"0","executed_funds":"0","trades_count":0,"identifier":"bot-7"}]"#;
