@@ -43,6 +43,20 @@ const DEFAULT_BLOCK: Duration = Duration::from_secs(60);
 /// A wait for the rate budget at least this long is told to the user before it starts.
 const BUDGET_WAIT_NOTICE: Duration = Duration::from_secs(5);
 
+/// What the user is told before `call` waits `ahead` for the budget of `group`: nothing under
+/// [`BUDGET_WAIT_NOTICE`]. Names the method and path only (never parameters or a key).
+fn budget_notice(call: &Call, group: &str, ahead: Duration) -> Option<String> {
+    (ahead >= BUDGET_WAIT_NOTICE).then(|| {
+        format!(
+            "{} {} waits about {} s for the exchange's request budget ({group}): its own \
+             limit, kept so the key is not blocked; nothing is lost meanwhile",
+            call.method,
+            call.path,
+            ahead.as_secs_f64().ceil() as u64
+        )
+    })
+}
+
 /// Checks an `--api-url`: https to any host, plain http only to a loopback host
 /// (127.0.0.0/8, ::1, localhost). Anything else is refused before a key is ever sent.
 pub fn validate_base_url(raw: &str) -> Result<url::Url> {
@@ -523,15 +537,8 @@ impl Pipeline {
         let weight = t.protocol.weight(call);
         // A long wait for the exchange's own budget is said, not sat through in silence (a
         // withdrawal-history read can wait most of a minute for its account-wide weight).
-        let ahead = t.limiter.budget_wait(&group, weight);
-        if ahead >= BUDGET_WAIT_NOTICE {
-            tracing::warn!(
-                "{} {} waits about {} s for the exchange's request budget ({group}): its own \
-                 limit, kept so the key is not blocked; nothing is lost meanwhile",
-                call.method,
-                call.path,
-                ahead.as_secs_f64().ceil() as u64
-            );
+        if let Some(notice) = budget_notice(call, &group, t.limiter.budget_wait(&group, weight)) {
+            tracing::warn!("{notice}");
         }
         let mut permit = match t.limiter.acquire_n(&group, weight).await {
             Ok(p) => p,
@@ -1005,6 +1012,30 @@ pub fn header(h: &reqwest::header::HeaderMap, name: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A wait of 5 s or more is told, with the method, path, group and whole seconds rounded
+    /// up; a shorter one is not; the call's parameters never appear.
+    #[test]
+    fn a_long_budget_wait_is_told_without_the_calls_parameters() {
+        let call = Call::get(
+            "/sapi/v1/capital/withdraw/history",
+            vec![("secretish".into(), "value-never-shown".into())],
+        );
+        assert_eq!(
+            budget_notice(&call, "uid", Duration::from_millis(4_999)),
+            None
+        );
+        let told = budget_notice(&call, "uid", Duration::from_millis(60_200)).unwrap();
+        assert!(
+            told.starts_with("GET /sapi/v1/capital/withdraw/history waits about 61 s"),
+            "{told}"
+        );
+        assert!(told.contains("(uid)"), "{told}");
+        assert!(
+            !told.contains("secretish") && !told.contains("value-never-shown"),
+            "{told}"
+        );
+    }
 
     /// Which answers' counts may grant sends. A 418 is pinned over loopback too (the
     /// integration tests); a 429 counted as a grant is not observable there, since
