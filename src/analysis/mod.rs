@@ -294,19 +294,17 @@ mod tests {
             (synth::Scenario::PumpAndDump, true),
             (synth::Scenario::Noisy, false),
         ] {
-            {
-                let input = synth::generate(scenario, 7, with_log).input;
-                let n = input.orders.len();
-                assert!(n > 3, "{scenario:?}: {n} orders");
-                let one = analyze_on(&input, &th, 1);
-                assert!(one.verdicts.iter().any(|v| v.flagged), "{scenario:?}");
-                for threads in [3, n + 5] {
-                    assert_eq!(
-                        analyze_on(&input, &th, threads),
-                        one,
-                        "{scenario:?}, bot log {with_log}, {threads} threads"
-                    );
-                }
+            let input = synth::generate(scenario, 7, with_log).input;
+            let n = input.orders.len();
+            assert!(n > 3, "{scenario:?}: {n} orders");
+            let one = analyze_on(&input, &th, 1);
+            assert!(one.verdicts.iter().any(|v| v.flagged), "{scenario:?}");
+            for threads in [3, n + 5] {
+                assert_eq!(
+                    analyze_on(&input, &th, threads),
+                    one,
+                    "{scenario:?}, bot log {with_log}, {threads} threads"
+                );
             }
         }
     }
