@@ -192,34 +192,79 @@ fn head_of(id: &str) -> &str {
     }
 }
 
-/// Length in characters of the run of ASCII digits that ends `s`.
+/// Length of the run of ASCII digits that ends `s` (in characters: a digit is one byte, and
+/// no byte of a longer character is an ASCII digit).
 fn trailing_digits(s: &str) -> usize {
-    s.chars().rev().take_while(|c| c.is_ascii_digit()).count()
+    s.bytes().rev().take_while(u8::is_ascii_digit).count()
+}
+
+/// Length in bytes of the longest common prefix of `a` and `b` that ends on a character
+/// boundary (the prefix of whole characters both start with).
+fn common_prefix(a: &str, b: &str) -> usize {
+    let mut k = a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count();
+    while !a.is_char_boundary(k) {
+        k -= 1;
+    }
+    k
+}
+
+/// Ids a thread learns from at least (fewer: one thread learns them all).
+const LEARNED_PER_THREAD: usize = 50_000;
+
+/// The lengths and common prefix of a span of one group's ids.
+#[derive(Clone, Copy)]
+struct Lengths {
+    min_len: usize,
+    max_len: usize,
+    min_digits: usize,
+    max_digits: usize,
+    /// Bytes every id shares with the group's first id.
+    plen: usize,
+}
+
+impl Lengths {
+    fn of(first: &str, ids: &[&str]) -> Lengths {
+        let mut l = Lengths {
+            min_len: usize::MAX,
+            max_len: 0,
+            min_digits: usize::MAX,
+            max_digits: 0,
+            plen: first.len(),
+        };
+        for id in ids {
+            let n = id.chars().count();
+            l.min_len = l.min_len.min(n);
+            l.max_len = l.max_len.max(n);
+            let d = trailing_digits(id);
+            l.min_digits = l.min_digits.min(d);
+            l.max_digits = l.max_digits.max(d);
+            l.plen = common_prefix(&first[..l.plen], id);
+        }
+        l
+    }
+
+    fn and(self, o: Lengths) -> Lengths {
+        Lengths {
+            min_len: self.min_len.min(o.min_len),
+            max_len: self.max_len.max(o.max_len),
+            min_digits: self.min_digits.min(o.min_digits),
+            max_digits: self.max_digits.max(o.max_digits),
+            plen: self.plen.min(o.plen),
+        }
+    }
 }
 
 impl IdShape {
-    /// Learns one shape from ids of one group (at least one id).
-    fn learn(ids: &[&str]) -> IdShape {
+    /// Learns one shape from ids of one group (at least one id), reading them in spans on
+    /// `threads` threads.
+    fn learn(ids: &[&str], threads: usize) -> IdShape {
         let first = ids[0];
-        let mut plen = first.len();
-        let (mut min_len, mut max_len) = (usize::MAX, 0);
-        let (mut min_digits, mut max_digits) = (usize::MAX, 0);
-        for id in ids {
-            let n = id.chars().count();
-            min_len = min_len.min(n);
-            max_len = max_len.max(n);
-            let d = trailing_digits(id);
-            min_digits = min_digits.min(d);
-            max_digits = max_digits.max(d);
-            plen = first
-                .char_indices()
-                .zip(id.chars())
-                .take_while(|((_, a), b)| a == b)
-                .last()
-                .map_or(0, |((i, a), _)| i + a.len_utf8())
-                .min(plen);
-        }
-        let mut prefix = first[..plen].to_string();
+        let l = crate::par::map_spans(ids, threads, |_, span| Lengths::of(first, span))
+            .into_iter()
+            .reduce(Lengths::and)
+            .expect("one span at least");
+        let (min_len, min_digits, max_digits) = (l.min_len, l.min_digits, l.max_digits);
+        let mut prefix = first[..l.plen].to_string();
         // Keep the prefix up to its last separator, so `bot-a1` and `bot-a2` give `bot-`.
         if let Some(cut) = prefix.rfind(is_sep) {
             prefix.truncate(cut + 1);
@@ -233,15 +278,19 @@ impl IdShape {
         }
         // A counter: every id ends in digits, and either the digits vary in length or they
         // are all there is after the prefix.
-        let all_digits_after_prefix = ids.iter().all(|id| {
-            let rest = &id[plen.min(id.len())..];
-            !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit())
-        });
+        let all_digits_after_prefix = crate::par::map_spans(ids, threads, |_, span| {
+            span.iter().all(|id| {
+                let rest = &id[plen.min(id.len())..];
+                !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit())
+            })
+        })
+        .into_iter()
+        .all(|all| all);
         let counter = min_digits > 0 && (min_digits < max_digits || all_digits_after_prefix);
         IdShape {
             prefix,
             min_len,
-            max_len,
+            max_len: l.max_len,
             classes: seen.into_iter().map(class_of).collect(),
             counter,
             samples: ids.len(),
@@ -287,26 +336,47 @@ impl IdShape {
 impl IdPattern {
     /// Learns the shapes of client ids (`None` when there are fewer than 3). Ids are grouped
     /// by their head (the text up to the first separator); each group of at least 3 ids is one
-    /// shape (when none is that large, one shape covers them all).
-    pub fn learn<'a>(ids: impl Iterator<Item = &'a str>) -> Option<IdPattern> {
-        let mut groups: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
-        let mut samples = 0usize;
-        for id in ids {
-            samples += 1;
-            groups.entry(head_of(id)).or_default().push(id);
-        }
+    /// shape (when none is that large, one shape covers them all). Large lists are read in
+    /// spans on `threads` threads; the shapes do not depend on the thread count.
+    pub fn learn<'a>(ids: impl Iterator<Item = &'a str>, threads: usize) -> Option<IdPattern> {
+        Self::learn_in_spans(ids.collect(), threads, LEARNED_PER_THREAD)
+    }
+
+    /// [`IdPattern::learn`] with at least `per_thread` ids in a span (tests make them small).
+    fn learn_in_spans(ids: Vec<&str>, threads: usize, per_thread: usize) -> Option<IdPattern> {
+        let samples = ids.len();
         if samples < 3 {
             return None;
+        }
+        // At most `threads`, each with `per_thread` ids or more.
+        let threads_for = |n: usize| threads.min(n.div_ceil(per_thread.max(1))).max(1);
+        let threads = threads_for(samples);
+        // Grouped per span, then each span's groups appended in span order: a group keeps
+        // its ids in their order (its first id is where its prefix is learned from).
+        type Groups<'a> = std::collections::BTreeMap<&'a str, Vec<&'a str>>;
+        let mut spans = crate::par::map_spans(&ids, threads, |_, span| {
+            let mut groups = Groups::new();
+            for id in span {
+                groups.entry(head_of(id)).or_default().push(*id);
+            }
+            groups
+        })
+        .into_iter();
+        let mut groups = spans.next().unwrap_or_default();
+        for more in spans {
+            for (head, ids) in more {
+                groups.entry(head).or_default().extend(ids);
+            }
         }
         let mut shapes: Vec<IdShape> = groups
             .values()
             .filter(|g| g.len() >= 3)
-            .map(|g| IdShape::learn(g))
+            .map(|g| IdShape::learn(g, threads_for(g.len())))
             .collect();
         if shapes.is_empty() {
             // No group is large enough: one shape over every id.
             let all: Vec<&str> = groups.values().flatten().copied().collect();
-            shapes.push(IdShape::learn(&all));
+            shapes.push(IdShape::learn(&all, threads_for(all.len())));
         }
         Some(IdPattern { shapes, samples })
     }
@@ -528,8 +598,14 @@ pub fn diff(
             .zip(&kind)
             .filter(|(_, k)| matches!(k, MatchKind::OrderId | MatchKind::Identifier))
             .filter_map(|(o, _)| o.client_id.as_deref()),
+        threads,
     )
-    .or_else(|| IdPattern::learn(entries.iter().filter_map(|e| e.identifier.as_deref())));
+    .or_else(|| {
+        IdPattern::learn(
+            entries.iter().filter_map(|e| e.identifier.as_deref()),
+            threads,
+        )
+    });
 
     let span = log_span(entries, events, th);
     let (cut_before, cut_after) = match (&span, &pattern) {
@@ -631,6 +707,74 @@ mod tests {
             .map(|i| fx_hash(&format!("bot-{i}")) & (n - 1))
             .collect();
         assert!(buckets.len() as u64 > n / 2, "{} of {n}", buckets.len());
+    }
+
+    /// The byte-wise common prefix is the prefix of whole characters both ids start with: it
+    /// never ends inside a character whose first bytes agree (`é` and `è` share one).
+    #[test]
+    fn common_prefix_stops_at_a_character_boundary() {
+        let by_chars = |a: &str, b: &str| -> usize {
+            a.chars()
+                .zip(b.chars())
+                .take_while(|(x, y)| x == y)
+                .map(|(x, _)| x.len_utf8())
+                .sum()
+        };
+        let pairs = [
+            ("bé-1", "bè-2"),
+            ("grid-10", "grid-11"),
+            ("grid-10", "grid-10"),
+            ("", "x"),
+            ("봇-1", "봇-2"),
+            ("봇", "봊"),
+            ("abc", "ab"),
+        ];
+        for (a, b) in pairs {
+            assert_eq!(common_prefix(a, b), by_chars(a, b), "{a} / {b}");
+            assert_eq!(common_prefix(b, a), by_chars(b, a), "{b} / {a}");
+        }
+        assert_eq!(common_prefix("bé-1", "bè-2"), 1);
+    }
+
+    /// The learned pattern is the same on one thread and on several: the groups keep their
+    /// ids in order across spans (a group first met in the second half included), and the
+    /// lengths, digits and prefixes merge to what one pass gives, non-ASCII ids included.
+    /// Spans of 7 ids, so a few hundred ids are split on any machine.
+    #[test]
+    fn the_learned_pattern_does_not_depend_on_the_thread_count() {
+        let n = 600;
+        let ids: Vec<String> = (0..n)
+            .map(|i| match i % 5 {
+                0 => format!("grid-{i}"),
+                1 => format!("dca_é{}", i % 97),
+                2 if i > n / 2 => format!("late:{:x}", i * 7919),
+                3 => format!("봇-{}x", i % 13),
+                _ => format!("grid-{}", i / 3),
+            })
+            .collect();
+        let learn = |ids: &[String], threads| {
+            IdPattern::learn_in_spans(ids.iter().map(String::as_str).collect(), threads, 7)
+        };
+        let one = learn(&ids, 1).expect("a pattern");
+        assert!(one.shapes.len() >= 4, "{}", one.describe());
+        assert_eq!(
+            IdPattern::learn(ids.iter().map(String::as_str), 1),
+            Some(one.clone())
+        );
+        for threads in [2, 3, 8, 200] {
+            assert_eq!(
+                learn(&ids, threads).as_ref(),
+                Some(&one),
+                "{threads} threads"
+            );
+        }
+        // No group of 3: one shape over all, the same on any thread count.
+        let few = vec!["a-1", "b_22", "c:333", "dé"];
+        let one = IdPattern::learn_in_spans(few.clone(), 1, 1).expect("a pattern");
+        assert_eq!(one.shapes.len(), 1);
+        assert_eq!(IdPattern::learn_in_spans(few, 3, 1), Some(one));
+        // Fewer than three ids: nothing to learn from.
+        assert_eq!(IdPattern::learn(["a-1", "a-2"].into_iter(), 4), None);
     }
 
     /// Two orders sending the same identifier, in different spans of the look-ups: the first

@@ -22,11 +22,19 @@ pub(crate) fn loss(
     attack_start: Option<DateTime<Utc>>,
 ) -> LossSummary {
     let input = ctx.input;
+    // The flagged orders, found in one pass over the verdicts (a million orders are read
+    // only where flagged).
+    let flagged: Vec<usize> = verdicts
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| v.flagged)
+        .map(|(i, _)| i)
+        .collect();
     let mut quotes: BTreeMap<&str, usize> = BTreeMap::new();
-    for (o, v) in input.orders.iter().zip(verdicts.iter()) {
-        if v.flagged {
-            *quotes.entry(o.market.quote.as_str()).or_default() += 1;
-        }
+    for &i in &flagged {
+        *quotes
+            .entry(input.orders[i].market.quote.as_str())
+            .or_default() += 1;
     }
     // The quote most flagged orders are in; else the first order's; else the currency the
     // exchange values the balances in; else none is known.
@@ -41,8 +49,9 @@ pub(crate) fn loss(
 
     // Fees of the flagged orders' fills, for orders whose own fee total is zero.
     let mut fill_fees: HashMap<&str, Decimal> = HashMap::new();
-    for (o, v) in input.orders.iter().zip(verdicts.iter()) {
-        if v.flagged && o.paid_fee.is_zero() {
+    for &i in &flagged {
+        let o = &input.orders[i];
+        if o.paid_fee.is_zero() {
             fill_fees.insert(o.id.as_str(), Decimal::ZERO);
         }
     }
@@ -60,10 +69,8 @@ pub(crate) fn loss(
     let (mut counted, mut no_ref, mut other_quote) = (0usize, 0usize, 0usize);
     let mut no_ref_markets: BTreeSet<&str> = BTreeSet::new();
     let mut other_quotes: BTreeSet<&str> = BTreeSet::new();
-    for (i, (o, v)) in input.orders.iter().zip(verdicts.iter_mut()).enumerate() {
-        if !v.flagged {
-            continue;
-        }
+    for &i in &flagged {
+        let (o, v) = (&input.orders[i], &mut verdicts[i]);
         if o.market.quote != quote {
             other_quote += 1;
             other_quotes.insert(o.market.quote.as_str());

@@ -42,17 +42,9 @@ fn order_verdicts(
         r.user_trade.len()
     );
     let (confidence, score) = (&r.confidence, &r.score);
-    // Every verdict starts with its order's rule hits and is completed once in place.
-    let mut all: Vec<OrderVerdict> = std::mem::take(&mut r.hits)
-        .into_iter()
-        .zip(std::mem::take(&mut r.user_trade))
-        .map(|(rules, user_trade)| OrderVerdict {
-            rules,
-            user_trade,
-            ..OrderVerdict::unflagged()
-        })
-        .collect();
-    let complete = |i: usize, v: &mut OrderVerdict| {
+    let user_trade = std::mem::take(&mut r.user_trade);
+    // Every verdict is made from its order's rule hits (moved in) on the spans' threads.
+    crate::par::map_into(std::mem::take(&mut r.hits), threads, |i, rules| {
         let (match_kind, matched_row) = match diff {
             Some(d) => (
                 d.kinds[i],
@@ -67,21 +59,21 @@ fn order_verdicts(
             }
             _ => None,
         };
-        v.match_kind = match_kind;
-        v.matched_row = matched_row;
-        v.score = score[i];
-        v.confidence = confidence[i];
-        v.flagged = confidence[i] == Confidence::High;
-        v.reference_price = reference.map(|p| p.normalize());
-        v.deviation_pct = deviation_pct;
-        v.not_covered_by_log = had_log && ctx.candidate[i] && !ctx.in_log_span[i];
-    };
-    crate::par::fill_spans(&mut all, threads, |first, span| {
-        for (j, v) in span.iter_mut().enumerate() {
-            complete(first + j, v);
+        OrderVerdict {
+            match_kind,
+            matched_row,
+            rules,
+            score: score[i],
+            confidence: confidence[i],
+            flagged: confidence[i] == Confidence::High,
+            reference_price: reference.map(|p| p.normalize()),
+            deviation_pct,
+            est_loss_quote: None,
+            // Few orders have one (the user-like candidates): a copy costs nothing here.
+            user_trade: user_trade[i].clone(),
+            not_covered_by_log: had_log && ctx.candidate[i] && !ctx.in_log_span[i],
         }
-    });
-    all
+    })
 }
 
 /// Runs the diff, the rules and the loss estimate. Deterministic: verdicts follow
@@ -121,12 +113,19 @@ fn analyze_on(input: &AnalysisInput, thresholds: &Thresholds, threads: usize) ->
 
     let mut verdicts = order_verdicts(input, &ctx, diff.as_ref(), &entries, &mut r, threads);
 
-    let flagged_times: Vec<_> = input
-        .orders
+    // The verdicts' tallies, in one pass (a million verdicts are read once here).
+    let (mut flagged, mut uncovered, mut users, mut review) = (Vec::new(), 0, 0, 0);
+    for (i, v) in verdicts.iter().enumerate() {
+        if v.flagged {
+            flagged.push(i);
+        }
+        uncovered += usize::from(v.not_covered_by_log);
+        users += usize::from(v.user_trade.is_some());
+        review += usize::from(v.confidence == Confidence::Review);
+    }
+    let flagged_times: Vec<_> = flagged
         .iter()
-        .zip(&verdicts)
-        .filter(|(_, v)| v.flagged)
-        .map(|(o, _)| o.created_at)
+        .map(|&i| input.orders[i].created_at)
         .collect();
     let suspicious_window = match (flagged_times.iter().min(), flagged_times.iter().max()) {
         (Some(from), Some(to)) => Some(Window {
@@ -181,7 +180,6 @@ fn analyze_on(input: &AnalysisInput, thresholds: &Thresholds, threads: usize) ->
         }
     }
     let span = diff.as_ref().and_then(|d| d.span);
-    let uncovered = verdicts.iter().filter(|v| v.not_covered_by_log).count();
     if let (Some(d), Some(w)) = (&diff, span) {
         if uncovered > 0 {
             let side = match (d.cut_before, d.cut_after) {
@@ -200,7 +198,6 @@ fn analyze_on(input: &AnalysisInput, thresholds: &Thresholds, threads: usize) ->
             ));
         }
     }
-    let users = verdicts.iter().filter(|v| v.user_trade.is_some()).count();
     if users > 0 {
         notes.push(format!(
             "{users} orders look like your own web or app trades (no identifier, fair prices, \
@@ -208,10 +205,6 @@ fn analyze_on(input: &AnalysisInput, thresholds: &Thresholds, threads: usize) ->
              kept at review at most and not claimed; each says why"
         ));
     }
-    let review = verdicts
-        .iter()
-        .filter(|v| v.confidence == Confidence::Review)
-        .count();
     if review > 0 {
         notes.push(format!(
             "{review} orders are marked for review (weak evidence, e.g. unmatched but at normal \
@@ -220,12 +213,10 @@ fn analyze_on(input: &AnalysisInput, thresholds: &Thresholds, threads: usize) ->
         ));
     }
     let no_ref: Vec<&str> = {
-        let mut m: Vec<&str> = input
-            .orders
+        let mut m: Vec<&str> = flagged
             .iter()
-            .zip(&verdicts)
-            .filter(|(_, v)| v.flagged && v.reference_price.is_none())
-            .map(|(o, _)| o.market.as_str())
+            .filter(|&&i| verdicts[i].reference_price.is_none())
+            .map(|&i| input.orders[i].market.as_str())
             .collect();
         m.sort_unstable();
         m.dedup();

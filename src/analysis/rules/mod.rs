@@ -188,6 +188,34 @@ pub(crate) fn candle_ref(
     })
 }
 
+/// Finds each market's first record: records share one [`crate::exchange::Market`] per
+/// market, so over a million orders this costs a pointer look-up each, and names are compared
+/// only for the few distinct markets. Equal markets built apart count as two (callers collect
+/// names into sets).
+#[derive(Default)]
+pub(super) struct NewMarkets {
+    seen: std::collections::HashSet<usize, FxBuild>,
+    last: Option<usize>,
+}
+
+impl NewMarkets {
+    /// Whether `m` is met for the first time.
+    pub(super) fn is_new(&mut self, m: &crate::exchange::Market) -> bool {
+        let id = m.identity();
+        let new = self.last != Some(id) && self.seen.insert(id);
+        self.last = Some(id);
+        new
+    }
+}
+
+/// Each market of `markets` once (see [`NewMarkets`]), in first-seen order.
+pub(super) fn distinct_markets<'a>(
+    markets: impl IntoIterator<Item = &'a crate::exchange::Market>,
+) -> Vec<&'a crate::exchange::Market> {
+    let mut new = NewMarkets::default();
+    markets.into_iter().filter(|m| new.is_new(m)).collect()
+}
+
 /// Market symbol by (base, quote): every market the input names.
 fn symbols<'a>(input: &'a AnalysisInput) -> BTreeMap<(&'a str, &'a str), &'a str> {
     let mut out = BTreeMap::new();
@@ -203,13 +231,8 @@ fn symbols<'a>(input: &'a AnalysisInput) -> BTreeMap<(&'a str, &'a str), &'a str
             add(&c.market);
         }
     }
-    let mut last: Option<&str> = None;
-    for o in &input.orders {
-        // Orders come in runs of one market: skip the map lookup while it repeats.
-        if last != Some(o.market.as_str()) {
-            add(&o.market);
-            last = Some(o.market.as_str());
-        }
+    for m in distinct_markets(input.orders.iter().map(|o| &o.market)) {
+        add(m);
     }
     out
 }
@@ -294,6 +317,7 @@ impl<'a> Ctx<'a> {
                             .filter(|(_, b)| **b)
                             .filter_map(|(o, _)| o.client_id.as_deref())
                             .filter(|c| !c.is_empty()),
+                        threads,
                     );
                 }
             }
@@ -665,4 +689,33 @@ pub(crate) fn currency_ref(
     anchor
         .and_then(|a| ctx.market_ref(market, a).or_else(|| ctx.own_ref(market, a)))
         .or_else(|| ctx.refs.get(market).cloned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exchange::Market;
+    use std::collections::BTreeSet;
+
+    /// Each market is returned once, in first-seen order, however its records interleave;
+    /// an equal market built apart is another allocation, so it is returned too (callers
+    /// collect names into sets, where the two are one).
+    #[test]
+    fn distinct_markets_finds_each_shared_market_once() {
+        let a = Market::new("QQ-AAA", "AAA", "QQ");
+        let b = Market::new("QQ-BBB", "BBB", "QQ");
+        let a_again = Market::new("QQ-AAA", "AAA", "QQ");
+        let records = [&a, &b, &a, &a, &b, &b, &a, &a_again, &a];
+        let found: Vec<usize> = distinct_markets(records)
+            .into_iter()
+            .map(Market::identity)
+            .collect();
+        assert_eq!(found, [a.identity(), b.identity(), a_again.identity()]);
+        let names: BTreeSet<&str> = distinct_markets(records)
+            .into_iter()
+            .map(Market::as_str)
+            .collect();
+        assert_eq!(names, BTreeSet::from(["QQ-AAA", "QQ-BBB"]));
+        assert!(distinct_markets([]).is_empty());
+    }
 }

@@ -45,11 +45,16 @@ pub(super) fn rule_r7(
     hits: &mut [Vec<RuleHit>],
 ) {
     let orders = &ctx.input.orders;
-    // Inserted one by one: collecting would first sort a million copies of a few names.
-    let mut base_markets: BTreeSet<&str> = BTreeSet::new();
-    for (o, _) in orders.iter().zip(&ctx.baseline).filter(|(_, b)| **b) {
-        base_markets.insert(o.market.as_str());
-    }
+    let base_markets: BTreeSet<&str> = super::distinct_markets(
+        orders
+            .iter()
+            .zip(&ctx.baseline)
+            .filter(|(_, b)| **b)
+            .map(|(o, _)| &o.market),
+    )
+    .into_iter()
+    .map(|m| m.as_str())
+    .collect();
     let mut sorted: Vec<usize> = cands.to_vec();
     sorted.sort_by_key(|&i| (orders[i].created_at, i));
     let gap = Duration::minutes(ctx.th.reference_window_minutes.max(1));

@@ -30,6 +30,9 @@ pub(super) struct Profile<'a> {
     pub(super) count: usize,
 }
 
+/// Notionals from which the median and the 99th percentile are selected on two threads.
+const SELECTED_APART: usize = 100_000;
+
 /// Taker order types as bot logs name them (the generic CSV's `price` is a market buy by
 /// amount; freqtrade and Hummingbot write `market`).
 fn is_taker_name(t: &str) -> bool {
@@ -52,14 +55,17 @@ struct Seen<'a> {
 /// The baseline orders among `orders` (the span starting at index `first`).
 fn seen<'a>(ctx: &Ctx<'a>, first: usize, orders: &'a [Order]) -> Seen<'a> {
     let mut s = Seen::default();
+    let mut markets = super::NewMarkets::default();
     for (j, o) in orders.iter().enumerate() {
         let i = first + j;
         if !ctx.baseline[i] {
             continue;
         }
         s.count += 1;
-        s.markets.insert(o.market.as_str());
-        s.assets.insert(o.market.base.as_str());
+        if markets.is_new(&o.market) {
+            s.markets.insert(o.market.as_str());
+            s.assets.insert(o.market.base.as_str());
+        }
         if o.order_type.is_taker() {
             s.taker += 1;
         }
@@ -75,6 +81,41 @@ fn seen<'a>(ctx: &Ctx<'a>, first: usize, orders: &'a [Order]) -> Seen<'a> {
         s.hours.insert(o.created_at.hour());
     }
     s
+}
+
+/// What a span of the bot log's rows adds to the profile.
+#[derive(Default)]
+struct Logged<'a> {
+    /// The markets the rows name, each once.
+    markets: Vec<&'a crate::exchange::Market>,
+    /// Rows with an order type other than a configured deal, and of those the taker ones.
+    typed: usize,
+    taker: usize,
+    /// The configured amounts of deal rows, in row order.
+    configured: Vec<Decimal>,
+}
+
+fn logged<'a>(entries: &[&'a BotLogEntry]) -> Logged<'a> {
+    let mut out = Logged::default();
+    let mut new = super::NewMarkets::default();
+    for e in entries {
+        if let Some(m) = e.market.as_ref().filter(|m| new.is_new(m)) {
+            out.markets.push(m);
+        }
+        if let Some(t) = &e.ord_type {
+            if t == "deal" {
+                if let Some(fu) = e.funds {
+                    out.configured.push(fu);
+                }
+            } else {
+                out.typed += 1;
+                if is_taker_name(t) {
+                    out.taker += 1;
+                }
+            }
+        }
+    }
+    out
 }
 
 pub(super) fn profile<'a>(ctx: &Ctx<'a>, entries: &[&'a BotLogEntry]) -> Profile<'a> {
@@ -102,7 +143,7 @@ pub(super) fn profile<'a>(ctx: &Ctx<'a>, entries: &[&'a BotLogEntry]) -> Profile
         mut markets,
         assets: mut seen_assets,
         mut taker,
-        mut notionals,
+        notionals,
         minutes,
         with_id,
         hours,
@@ -115,25 +156,17 @@ pub(super) fn profile<'a>(ctx: &Ctx<'a>, entries: &[&'a BotLogEntry]) -> Profile
         .map(|b| b.currency.as_str())
         .collect();
     assets.append(&mut seen_assets);
+    // The bot's own rows, read in spans on the context's threads too.
     let mut typed = count;
     let mut configured = Vec::new();
-    for e in entries {
-        if let Some(m) = &e.market {
+    for part in crate::par::map_spans(entries, ctx.threads, |_, span| logged(span)) {
+        for m in part.markets {
             markets.insert(m.as_str());
             assets.insert(m.base.as_str());
         }
-        if let Some(t) = &e.ord_type {
-            if t == "deal" {
-                if let Some(fu) = e.funds {
-                    configured.push(fu);
-                }
-            } else {
-                typed += 1;
-                if is_taker_name(t) {
-                    taker += 1;
-                }
-            }
-        }
+        typed += part.typed;
+        taker += part.taker;
+        configured.extend(part.configured);
     }
     let mut counts: Vec<u32> = minutes.into_values().collect();
     counts.sort_unstable();
@@ -142,13 +175,13 @@ pub(super) fn profile<'a>(ctx: &Ctx<'a>, entries: &[&'a BotLogEntry]) -> Profile
     } else {
         counts[((counts.len() as f64 * 0.99).ceil() as usize).clamp(1, counts.len()) - 1] as f64
     };
-    let notional_p99 = percentile(&mut notionals, 0.99);
+    let (notional_median, notional_p99) = median_and_p99(notionals, SELECTED_APART);
     Profile {
         markets,
         assets,
         typed,
         taker,
-        notional_median: median(notionals),
+        notional_median,
         notional_p99,
         configured,
         per_minute_p99,
@@ -159,6 +192,19 @@ pub(super) fn profile<'a>(ctx: &Ctx<'a>, entries: &[&'a BotLogEntry]) -> Profile
 }
 
 /// The `q` quantile (nearest rank) of `v`, reordering it.
+/// The median and the 99th percentile of `notionals` (`None` when empty). Two selections over
+/// every notional, and a Decimal compare is slow: from `apart` notionals on, one runs beside
+/// the other (on a copy).
+fn median_and_p99(mut notionals: Vec<Decimal>, apart: usize) -> (Option<Decimal>, Option<Decimal>) {
+    if notionals.len() >= apart {
+        let copy = notionals.clone();
+        crate::par::join(|| median(copy), || percentile(&mut notionals, 0.99))
+    } else {
+        let p99 = percentile(&mut notionals, 0.99);
+        (median(notionals), p99)
+    }
+}
+
 fn percentile(v: &mut [Decimal], q: f64) -> Option<Decimal> {
     if v.is_empty() {
         return None;
@@ -166,4 +212,43 @@ fn percentile(v: &mut [Decimal], q: f64) -> Option<Decimal> {
     let k = ((v.len() as f64 * q).ceil() as usize).clamp(1, v.len()) - 1;
     let (_, x, _) = v.select_nth_unstable(k);
     Some(*x)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The median and the 99th percentile are the same selected apart or one after the other,
+    /// for odd and even counts, with repeats and with equal values written at other scales.
+    #[test]
+    fn median_and_p99_do_not_depend_on_selecting_apart() {
+        let mut seed = 3u64;
+        for n in [0usize, 1, 2, 3, 100, 1001] {
+            let notionals: Vec<Decimal> = (0..n)
+                .map(|i| {
+                    seed = seed
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    let v = Decimal::from((seed >> 40) % 50);
+                    // Every third value carries two more decimal places (1.00 = 1).
+                    if i % 3 == 0 {
+                        Decimal::new(v.mantissa() as i64 * 100, 2)
+                    } else {
+                        v
+                    }
+                })
+                .collect();
+            let one_after = median_and_p99(notionals.clone(), usize::MAX);
+            let apart = median_and_p99(notionals.clone(), 0);
+            assert_eq!(apart, one_after, "{n} notionals");
+            let mut sorted = notionals;
+            sorted.sort();
+            if n > 0 {
+                let k = ((n as f64 * 0.99).ceil() as usize).clamp(1, n) - 1;
+                assert_eq!(one_after.1, Some(sorted[k]), "{n} notionals");
+            } else {
+                assert_eq!(one_after, (None, None));
+            }
+        }
+    }
 }
