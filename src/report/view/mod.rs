@@ -499,6 +499,25 @@ fn loss_view(j: &Joined<'_>) -> LossView {
 
 /// Builds the view of the readable reports.
 pub fn build(facts: &RunFacts, j: &Joined<'_>, unauthorized_sha256: &str) -> ReportView {
+    // The timeline reads every order (a million take a good part of the reports' time): it is
+    // drawn on a thread of its own while the rest of the view is built.
+    let ((timeline_svg, timeline_caption), view) = crate::par::join(
+        || crate::report::timeline::render(facts, j),
+        || build_without_timeline(facts, j, unauthorized_sha256),
+    );
+    ReportView {
+        timeline_svg,
+        timeline_caption,
+        ..view
+    }
+}
+
+/// [`build`] with the timeline left empty.
+fn build_without_timeline(
+    facts: &RunFacts,
+    j: &Joined<'_>,
+    unauthorized_sha256: &str,
+) -> ReportView {
     let input = j.input;
     let result = j.result;
     let m = &j.money;
@@ -921,7 +940,6 @@ pub fn build(facts: &RunFacts, j: &Joined<'_>, unauthorized_sha256: &str) -> Rep
         quote: loss.quote.clone(),
     };
 
-    let (timeline_svg, timeline_caption) = crate::report::timeline::render(facts, j);
     let timestamps: Vec<TimestampView> = facts
         .timestamps
         .iter()
@@ -976,8 +994,8 @@ pub fn build(facts: &RunFacts, j: &Joined<'_>, unauthorized_sha256: &str) -> Rep
         timeline,
         timeline_more,
         steps,
-        timeline_svg,
-        timeline_caption,
+        timeline_svg: String::new(),
+        timeline_caption: String::new(),
         unauthorized_sha256: unauthorized_sha256.to_string(),
         timestamps,
         ticket,
