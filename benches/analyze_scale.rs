@@ -7,7 +7,8 @@
 //! through `session::run_new`, so `raw/` holds the recorded pages and `export/orders.json` the
 //! merged orders; the bot log is the mock's own record of the bot's orders (one row per
 //! order). Then, each in a child process whose peak RSS is its rusage (`/usr/bin/time -f %M`),
-//! alternated round by round (`ANALYZE_BENCH_ROUNDS`, default 1; medians printed):
+//! alternated round by round (`ANALYZE_BENCH_ROUNDS`, default 1; each round starts with the next
+//! build; medians printed, with each round's time):
 //! - `respond analyze RUN_DIR --bot-log bot.csv` (the release binary of this build), **in
 //!   place**, the command's default form: the check of the sealed bundle before anything is
 //!   written, the bot log's copy, the rebuild from `raw/`, the analysis, the reports and the
@@ -241,7 +242,10 @@ fn main() {
     let mut copied: Vec<Vec<Measured>> = builds.iter().map(|_| Vec::new()).collect();
     let mut pandas: Vec<Measured> = Vec::new();
     for round in 0..rounds {
-        for (b, (_, exe)) in builds.iter().enumerate() {
+        // Each round starts with the next build: the first run of a round follows pandas (a
+        // 2.7 GB process just gone), and no build should always be the one that does.
+        for b in (0..builds.len()).map(|k| (k + round) % builds.len()) {
+            let exe = &builds[b].1;
             // `respond analyze DIR --bot-log bot.csv [EXTRA]`, then the bundle it wrote verified
             // and `checked` (what this round made) removed.
             let analyze = |dir: &Path, extra: &[&std::ffi::OsStr], checked: &Path| {
@@ -312,13 +316,15 @@ fn main() {
             ),
         ] {
             let Some(m) = median(runs) else { continue };
+            let each: Vec<String> = runs.iter().map(|r| format!("{:.2}", r.secs)).collect();
             println!(
-                "{name} analyze {form} ({what}; {}), median of {}: {:.2} s{}, peak RSS {}",
+                "{name} analyze {form} ({what}; {}), median of {}: {:.2} s{}, peak RSS {} [each round: {} s]",
                 exe.display(),
                 runs.len(),
                 m.secs,
                 cpu(m),
-                mib(m.peak_kib)
+                mib(m.peak_kib),
+                each.join(", ")
             );
             if let Some(p) = &pandas_median {
                 print!(
