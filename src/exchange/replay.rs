@@ -189,6 +189,35 @@ impl Orders {
             .map(|&i| i as usize)
     }
 
+    /// Appends a page of orders when every id in it is new (and none repeats in it): each
+    /// order is moved once, with the page. Otherwise the page is returned, untouched.
+    fn extend_new(&mut self, seq: u64, orders: Vec<Order>) -> Option<Vec<Order>> {
+        let hashes: Vec<u64> = orders.iter().map(|o| Orders::hash(&o.id)).collect();
+        let mut sorted = hashes.clone();
+        sorted.sort_unstable();
+        // Two equal hashes may be one id twice: the page then goes order by order.
+        let repeated = sorted.windows(2).any(|w| w[0] == w[1]);
+        if repeated
+            || orders
+                .iter()
+                .zip(&hashes)
+                .any(|(o, &h)| self.slot(&o.id, h).is_some())
+        {
+            return Some(orders);
+        }
+        let start = self.list.len();
+        u32::try_from(start + orders.len()).expect("fewer than 2^32 orders in one run");
+        self.hashes.extend_from_slice(&hashes);
+        let all = &self.hashes;
+        for (k, &h) in hashes.iter().enumerate() {
+            self.index
+                .insert_unique(h, (start + k) as u32, |&j| all[j as usize]);
+        }
+        self.seqs.resize(self.seqs.len() + orders.len(), seq);
+        self.list.extend(orders);
+        None
+    }
+
     fn insert(&mut self, seq: u64, o: Order, h: u64) {
         let i = u32::try_from(self.list.len()).expect("fewer than 2^32 orders in one run");
         let hashes = &self.hashes;
@@ -264,8 +293,12 @@ impl Acc {
                 }
             }
             Decoded::Orders(orders) => {
-                for o in orders {
-                    self.order(seq, o);
+                // Most pages hold only orders not seen before: those move into the list at
+                // once; a page with a known id (or one id twice) goes order by order.
+                if let Some(orders) = self.orders.extend_new(seq, orders) {
+                    for o in orders {
+                        self.order(seq, o);
+                    }
                 }
             }
             Decoded::Order(o, fills) => {
@@ -806,6 +839,47 @@ pub(crate) mod tests {
                 assert_eq!(orders, expected, "{n} orders, sorted again");
             }
         }
+    }
+
+    /// A page of new orders is appended whole; a page with a known id, or with one id twice,
+    /// goes order by order, where the later record wins: the history is the same as merging
+    /// every page order by order.
+    #[test]
+    fn a_page_of_new_orders_is_the_same_as_order_by_order() {
+        let page = |ids: &[(&str, i64)]| -> Vec<Order> {
+            ids.iter()
+                .map(|&(id, minute)| order(id, minute, None, None))
+                .collect()
+        };
+        let pages: Vec<(u64, Vec<Order>)> = vec![
+            (1, page(&[("a", 3), ("b", 1), ("c", 2)])),
+            (2, page(&[("d", 4), ("e", 0)])),
+            // A known id: order by order.
+            (3, page(&[("f", 5), ("b", 9)])),
+            // One id twice: order by order, the later of the two wins.
+            (4, page(&[("g", 6), ("g", 7)])),
+            (5, page(&[])),
+        ];
+        let mut whole = Acc::default();
+        let mut one_by_one = Acc::default();
+        for (seq, orders) in pages {
+            whole.apply(seq, Decoded::Orders(orders.clone()));
+            for o in orders {
+                one_by_one.order(seq, o);
+            }
+        }
+        assert_eq!(whole.orders.list, one_by_one.orders.list);
+        assert_eq!(whole.orders.seqs, one_by_one.orders.seqs);
+        for o in &one_by_one.orders.list {
+            let h = Orders::hash(&o.id);
+            assert_eq!(
+                whole.orders.slot(&o.id, h),
+                one_by_one.orders.slot(&o.id, h)
+            );
+        }
+        let h = whole.finish();
+        let ids: Vec<&str> = h.orders.iter().map(|o| o.id.as_str()).collect();
+        assert_eq!(ids, ["e", "c", "a", "d", "f", "g", "b"]);
     }
 
     /// Two ids whose index hashes collide are still two orders, each found by its own id; and
