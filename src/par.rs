@@ -11,10 +11,16 @@
 /// The threads a pass over `n` items uses: every core, each with at least `min_per_thread`
 /// items (fewer items: one thread does them all).
 pub fn threads_for(n: usize, min_per_thread: usize) -> usize {
-    std::thread::available_parallelism()
-        .map_or(1, |t| t.get())
-        .min(n.div_ceil(min_per_thread.max(1)))
-        .max(1)
+    threads_within(
+        std::thread::available_parallelism().map_or(1, |t| t.get()),
+        n,
+        min_per_thread,
+    )
+}
+
+/// [`threads_for`] with at most `threads` instead of every core.
+pub fn threads_within(threads: usize, n: usize, min_per_thread: usize) -> usize {
+    threads.min(n.div_ceil(min_per_thread.max(1))).max(1)
 }
 
 /// `f(first, span)` for consecutive spans of `items`, one per thread of `threads`; the results
@@ -44,12 +50,22 @@ pub fn fill_spans<T: Send>(out: &mut [T], threads: usize, f: impl Fn(usize, &mut
 }
 
 /// `a()` on a scoped thread of its own while `b()` runs here; both results. A panic in `a`
-/// resumes here (after `b` ends), as if it ran inline.
+/// resumes here (after `b` ends), as if it ran inline. If no thread can be started, `a` runs
+/// here after `b`.
 pub fn join<A: Send, B>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B) -> (A, B) {
+    // Kept here, not moved into the thread: a thread that cannot start gives it back.
+    let a = std::sync::Mutex::new(Some(a));
+    let take = || a.lock().unwrap_or_else(|e| e.into_inner()).take();
     std::thread::scope(|s| {
-        let a = s.spawn(a);
+        let running = std::thread::Builder::new().spawn_scoped(s, || take().map(|a| a()));
         let b = b();
-        let a = a.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+        let ran = match running {
+            Ok(t) => t.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
+            Err(_) => None,
+        };
+        let a = ran
+            .or_else(|| take().map(|a| a()))
+            .expect("`a` ran on its thread or here");
         (a, b)
     })
 }
@@ -301,6 +317,14 @@ mod tests {
             let caught = std::panic::catch_unwind(|| permuted(items, &from, 2));
             assert!(caught.is_err(), "{from:?}");
         }
+    }
+
+    /// Both results come back, and a panic in the task on its own thread reaches the caller.
+    #[test]
+    fn join_returns_both_and_resumes_a_panic() {
+        assert_eq!(join(|| 1 + 1, || "b"), (2, "b"));
+        let caught = std::panic::catch_unwind(|| join(|| panic!("in a"), || 0)).unwrap_err();
+        assert_eq!(caught.downcast_ref::<&str>(), Some(&"in a"));
     }
 
     #[test]

@@ -259,12 +259,17 @@ impl IdShape {
     /// `threads` threads.
     fn learn(ids: &[&str], threads: usize) -> IdShape {
         let first = ids[0];
-        let l = crate::par::map_spans(ids, threads, |_, span| Lengths::of(first, span))
+        let Lengths {
+            min_len,
+            max_len,
+            min_digits,
+            max_digits,
+            plen,
+        } = crate::par::map_spans(ids, threads, |_, span| Lengths::of(first, span))
             .into_iter()
             .reduce(Lengths::and)
             .expect("one span at least");
-        let (min_len, min_digits, max_digits) = (l.min_len, l.min_digits, l.max_digits);
-        let mut prefix = first[..l.plen].to_string();
+        let mut prefix = first[..plen].to_string();
         // Keep the prefix up to its last separator, so `bot-a1` and `bot-a2` give `bot-`.
         if let Some(cut) = prefix.rfind(is_sep) {
             prefix.truncate(cut + 1);
@@ -278,19 +283,22 @@ impl IdShape {
         }
         // A counter: every id ends in digits, and either the digits vary in length or they
         // are all there is after the prefix.
-        let all_digits_after_prefix = crate::par::map_spans(ids, threads, |_, span| {
-            span.iter().all(|id| {
-                let rest = &id[plen.min(id.len())..];
-                !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit())
+        // (Read only when the digits alone do not decide.)
+        let all_digits_after_prefix = || {
+            crate::par::map_spans(ids, threads, |_, span| {
+                span.iter().all(|id| {
+                    let rest = &id[plen.min(id.len())..];
+                    !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit())
+                })
             })
-        })
-        .into_iter()
-        .all(|all| all);
-        let counter = min_digits > 0 && (min_digits < max_digits || all_digits_after_prefix);
+            .into_iter()
+            .all(|all| all)
+        };
+        let counter = min_digits > 0 && (min_digits < max_digits || all_digits_after_prefix());
         IdShape {
             prefix,
             min_len,
-            max_len: l.max_len,
+            max_len,
             classes: seen.into_iter().map(class_of).collect(),
             counter,
             samples: ids.len(),
@@ -349,7 +357,7 @@ impl IdPattern {
             return None;
         }
         // At most `threads`, each with `per_thread` ids or more.
-        let threads_for = |n: usize| threads.min(n.div_ceil(per_thread.max(1))).max(1);
+        let threads_for = |n: usize| crate::par::threads_within(threads, n, per_thread);
         let threads = threads_for(samples);
         // Grouped per span, then each span's groups appended in span order: a group keeps
         // its ids in their order (its first id is where its prefix is learned from).
@@ -452,17 +460,10 @@ pub fn diff(
     // other if no thread can be started).
     let by_id: fn(&BotLogEntry) -> Option<&str> = |e| e.order_id.as_deref();
     let by_ident: fn(&BotLogEntry) -> Option<&str> = |e| e.identifier.as_deref();
-    let (ids, idents) = std::thread::scope(|s| {
-        let ids = std::thread::Builder::new()
-            .name("diff-index".into())
-            .spawn_scoped(s, || KeyIndex::build(entries, by_id));
-        let idents = KeyIndex::build(entries, by_ident);
-        let ids = match ids {
-            Ok(h) => h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
-            Err(_) => KeyIndex::build(entries, by_id),
-        };
-        (ids, idents)
-    });
+    let (ids, idents) = crate::par::join(
+        || KeyIndex::build(entries, by_id),
+        || KeyIndex::build(entries, by_ident),
+    );
 
     // Pass 1 and 2: exact keys. A row whose order id exists on the exchange is always
     // consumed here (by that order), so fuzzy matching never sees it. Each order's first row
@@ -471,22 +472,16 @@ pub fn diff(
     // with a key takes its rows.
     for (pass, index) in [(MatchKind::OrderId, &ids), (MatchKind::Identifier, &idents)] {
         let kind_now = &kind;
-        let heads: Vec<u32> = crate::par::map_spans(orders, threads, |first, span| {
-            span.iter()
-                .enumerate()
-                .map(|(j, o)| {
-                    if kind_now[first + j] != MatchKind::Unmatched {
-                        return NO_ROW;
-                    }
-                    let key = match pass {
-                        MatchKind::OrderId => Some(o.id.as_str()),
-                        _ => o.client_id.as_deref(),
-                    };
-                    key.and_then(|k| index.head(entries, k)).unwrap_or(NO_ROW)
-                })
-                .collect::<Vec<u32>>()
-        })
-        .concat();
+        let heads: Vec<u32> = crate::par::collect(n, threads, |oi| {
+            if kind_now[oi] != MatchKind::Unmatched {
+                return NO_ROW;
+            }
+            let key = match pass {
+                MatchKind::OrderId => Some(orders[oi].id.as_str()),
+                _ => orders[oi].client_id.as_deref(),
+            };
+            key.and_then(|k| index.head(entries, k)).unwrap_or(NO_ROW)
+        });
         for (oi, &head) in heads.iter().enumerate() {
             if head == NO_ROW {
                 continue;

@@ -190,8 +190,9 @@ impl Orders {
     }
 
     /// Appends a page of orders when every id in it is new (and none repeats in it): each
-    /// order is moved once, with the page. Otherwise the page is returned, untouched.
-    fn extend_new(&mut self, seq: u64, orders: Vec<Order>) -> Option<Vec<Order>> {
+    /// order is moved once, with the page. Otherwise the page is returned, untouched, with
+    /// the hashes of its ids.
+    fn extend_new(&mut self, seq: u64, orders: Vec<Order>) -> Option<(Vec<Order>, Vec<u64>)> {
         let hashes: Vec<u64> = orders.iter().map(|o| Orders::hash(&o.id)).collect();
         let mut sorted = hashes.clone();
         sorted.sort_unstable();
@@ -203,7 +204,7 @@ impl Orders {
                 .zip(&hashes)
                 .any(|(o, &h)| self.slot(&o.id, h).is_some())
         {
-            return Some(orders);
+            return Some((orders, hashes));
         }
         let start = self.list.len();
         u32::try_from(start + orders.len()).expect("fewer than 2^32 orders in one run");
@@ -241,8 +242,13 @@ struct Acc {
 }
 
 impl Acc {
-    fn order(&mut self, seq: u64, mut o: Order) {
+    fn order(&mut self, seq: u64, o: Order) {
         let h = Orders::hash(&o.id);
+        self.order_hashed(seq, o, h);
+    }
+
+    /// [`Acc::order`] with the hash of the order's id.
+    fn order_hashed(&mut self, seq: u64, mut o: Order, h: u64) {
         let Some(i) = self.orders.slot(&o.id, h) else {
             self.orders.insert(seq, o, h);
             return;
@@ -295,9 +301,9 @@ impl Acc {
             Decoded::Orders(orders) => {
                 // Most pages hold only orders not seen before: those move into the list at
                 // once; a page with a known id (or one id twice) goes order by order.
-                if let Some(orders) = self.orders.extend_new(seq, orders) {
-                    for o in orders {
-                        self.order(seq, o);
+                if let Some((orders, hashes)) = self.orders.extend_new(seq, orders) {
+                    for (o, h) in orders.into_iter().zip(hashes) {
+                        self.order_hashed(seq, o, h);
                     }
                 }
             }
@@ -535,14 +541,9 @@ fn read_batch(
     threads: usize,
     vouched: &Written,
 ) -> Vec<Result<Answer, ReplayError>> {
-    crate::par::map_spans(sides, threads, |_, part| {
-        part.iter()
-            .map(|s| read_answer(desc, run_dir, s, ctx, vouched))
-            .collect::<Vec<_>>()
+    crate::par::collect(sides.len(), threads, |i| {
+        read_answer(desc, run_dir, &sides[i], ctx, vouched)
     })
-    .into_iter()
-    .flatten()
-    .collect()
 }
 
 /// Rebuilds the normalized data of a run of exchange `desc` from `run_dir/raw/`.
