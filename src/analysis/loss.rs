@@ -14,24 +14,19 @@ use super::model::{LossSummary, OrderVerdict, TransferVerdict};
 use super::rules::{currency_ref, Ctx};
 use crate::exchange::{Balance, Side};
 
-/// Fills `est_loss_quote` of flagged verdicts and returns the totals.
+/// Fills `est_loss_quote` of flagged verdicts and returns the totals. `flagged` holds the
+/// indexes of the flagged verdicts, in order (the analysis lists them once; a million orders
+/// are read only where flagged).
 pub(crate) fn loss(
     ctx: &Ctx<'_>,
     verdicts: &mut [OrderVerdict],
+    flagged: &[usize],
     transfers: &[TransferVerdict],
     attack_start: Option<DateTime<Utc>>,
 ) -> LossSummary {
     let input = ctx.input;
-    // The flagged orders, found in one pass over the verdicts (a million orders are read
-    // only where flagged).
-    let flagged: Vec<usize> = verdicts
-        .iter()
-        .enumerate()
-        .filter(|(_, v)| v.flagged)
-        .map(|(i, _)| i)
-        .collect();
     let mut quotes: BTreeMap<&str, usize> = BTreeMap::new();
-    for &i in &flagged {
+    for &i in flagged {
         *quotes
             .entry(input.orders[i].market.quote.as_str())
             .or_default() += 1;
@@ -49,7 +44,7 @@ pub(crate) fn loss(
 
     // Fees of the flagged orders' fills, for orders whose own fee total is zero.
     let mut fill_fees: HashMap<&str, Decimal> = HashMap::new();
-    for &i in &flagged {
+    for &i in flagged {
         let o = &input.orders[i];
         if o.paid_fee.is_zero() {
             fill_fees.insert(o.id.as_str(), Decimal::ZERO);
@@ -69,7 +64,7 @@ pub(crate) fn loss(
     let (mut counted, mut no_ref, mut other_quote) = (0usize, 0usize, 0usize);
     let mut no_ref_markets: BTreeSet<&str> = BTreeSet::new();
     let mut other_quotes: BTreeSet<&str> = BTreeSet::new();
-    for &i in &flagged {
+    for &i in flagged {
         let (o, v) = (&input.orders[i], &mut verdicts[i]);
         if o.market.quote != quote {
             other_quote += 1;

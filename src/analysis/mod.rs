@@ -139,6 +139,7 @@ fn analyze_on(input: &AnalysisInput, thresholds: &Thresholds, threads: usize) ->
     let loss = loss::loss(
         &ctx,
         &mut verdicts,
+        &flagged,
         &transfers,
         suspicious_window.map(|w| w.from),
     );
