@@ -191,7 +191,6 @@ pub(super) fn profile<'a>(ctx: &Ctx<'a>, entries: &[&'a BotLogEntry]) -> Profile
     }
 }
 
-/// The `q` quantile (nearest rank) of `v`, reordering it.
 /// The median and the 99th percentile of `notionals` (`None` when empty). Two selections over
 /// every notional, and a Decimal compare is slow: from `apart` notionals on, one runs beside
 /// the other (on a copy).
@@ -205,6 +204,7 @@ fn median_and_p99(mut notionals: Vec<Decimal>, apart: usize) -> (Option<Decimal>
     }
 }
 
+/// The `q` quantile (nearest rank) of `v`, reordering it.
 fn percentile(v: &mut [Decimal], q: f64) -> Option<Decimal> {
     if v.is_empty() {
         return None;
