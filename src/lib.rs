@@ -20,6 +20,7 @@ pub mod analysis;
 pub mod cli;
 pub mod commands;
 pub mod credentials;
+pub mod digits;
 pub mod drill;
 pub mod engine;
 pub mod exchange;

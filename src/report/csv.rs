@@ -170,42 +170,6 @@ impl Sink for crate::fsutil::PieceWriter {
 const RECORDS_CHUNK: usize = 1 << 20;
 
 /// Whether the `csv` crate's default writer quotes a field with these bytes.
-/// Appends `d` as its `Display` writes it: the mantissa's digits, the point `scale` digits
-/// from the end (a `0` before a leading point, zeros padded after it), and `-` for a negative
-/// sign (zero included). Without the formatting machinery: the orders' sheet of a million
-/// orders writes millions of them.
-fn push_decimal(buf: &mut String, d: Decimal) {
-    // 96 bits are at most 29 digits, and the scale at most 28.
-    let mut digits = [b'0'; 40];
-    let mut at = digits.len();
-    let mut m = d.mantissa().unsigned_abs();
-    // Past 64 bits, u128 division (a library call); then u64 division.
-    while m > u128::from(u64::MAX) {
-        at -= 1;
-        digits[at] = b'0' + (m % 10) as u8;
-        m /= 10;
-    }
-    let mut m = m as u64;
-    while m != 0 {
-        at -= 1;
-        digits[at] = b'0' + (m % 10) as u8;
-        m /= 10;
-    }
-    let scale = (d.scale() as usize).min(digits.len());
-    // Zeros before the first digit, up to the scale (already zeros in the buffer).
-    at = at.min(digits.len() - scale);
-    if d.is_sign_negative() {
-        buf.push('-');
-    }
-    let (whole, frac) = digits[at..].split_at(digits.len() - at - scale);
-    let ascii = |b| std::str::from_utf8(b).expect("ASCII digits");
-    buf.push_str(if whole.is_empty() { "0" } else { ascii(whole) });
-    if !frac.is_empty() {
-        buf.push('.');
-        buf.push_str(ascii(frac));
-    }
-}
-
 fn needs_quotes(bytes: &[u8]) -> bool {
     bytes
         .iter()
@@ -313,7 +277,7 @@ impl Records {
     fn dec(&mut self, d: Option<Decimal>) {
         self.sep();
         if let Some(d) = d {
-            push_decimal(&mut self.buf, d);
+            crate::digits::push_decimal(&mut self.buf, d);
         }
     }
 
@@ -977,44 +941,6 @@ mod props {
             let time = DateTime::from_timestamp_millis(millis).unwrap()
                 + chrono::Duration::nanoseconds(i64::from(nanos));
             same_as_csv_crate(&texts, &nums, &decs, time);
-        }
-    }
-
-    /// A decimal is written as its `Display` writes it: zero and negative zero at every
-    /// scale, digits fewer than the scale, and mantissas past 64 bits up to the largest.
-    #[test]
-    fn decimals_are_written_as_display_writes_them() {
-        let mut cases: Vec<Decimal> = Vec::new();
-        for scale in 0..=28u32 {
-            for m in [
-                0i128,
-                1,
-                -1,
-                5,
-                150,
-                -150,
-                99_999,
-                i64::MAX as i128,
-                i64::MIN as i128,
-            ] {
-                cases.push(Decimal::from_i128_with_scale(m, scale));
-            }
-            for m in [
-                u64::MAX as i128 + 1,
-                -(u64::MAX as i128) - 7,
-                (1i128 << 96) - 1,
-            ] {
-                cases.push(Decimal::from_i128_with_scale(m, scale));
-            }
-            let mut negative_zero = Decimal::new(0, scale);
-            negative_zero.set_sign_negative(true);
-            cases.push(negative_zero);
-        }
-        cases.extend([Decimal::MAX, Decimal::MIN, Decimal::ONE_HUNDRED]);
-        for d in cases {
-            let mut ours = String::new();
-            push_decimal(&mut ours, d);
-            assert_eq!(ours, d.to_string(), "{d:?}");
         }
     }
 

@@ -10,6 +10,8 @@ use std::fmt::Write as _;
 
 use rust_decimal::Decimal;
 
+pub use crate::digits::{push_ascii, push_digits};
+use crate::digits::{push_scaled, scaled};
 pub use crate::time::date_time_micros;
 
 /// `,"name":`: a member's key as one static string ([`Obj`] drops the comma for the first).
@@ -19,26 +21,6 @@ macro_rules! key {
     };
 }
 pub(crate) use key;
-
-/// Appends ASCII bytes in one copy (a `push` per byte checks capacity each time). Bytes
-/// that are not all ASCII append nothing (the writers here pass digits, signs, points and
-/// date separators only).
-pub fn push_ascii(out: &mut String, ds: &[u8]) {
-    // `is_ascii` is a few word compares inlined; `str::from_utf8` was an out-of-line call
-    // per number, 5–8% of a cold page of 1,000.
-    if ds.is_ascii() {
-        #[allow(unsafe_code)]
-        // SAFETY: every byte is ASCII (checked just above), and ASCII is valid UTF-8.
-        out.push_str(unsafe { std::str::from_utf8_unchecked(ds) });
-    }
-}
-
-/// Appends `n` in decimal, zero-padded to at least `width` digits.
-pub fn push_digits(out: &mut String, n: u64, width: usize) {
-    let mut buf = [b'0'; 20];
-    let start = digits_back(&mut buf, 20, n, width.min(20));
-    push_ascii(out, &buf[start..]);
-}
 
 /// Appends a signed integer as serde_json writes it.
 pub fn push_int(out: &mut String, n: i64) {
@@ -113,79 +95,6 @@ pub fn push_dec_fixed(out: &mut String, d: Decimal, scale: u32) {
             let _ = write!(out, "{d}");
         }
     }
-}
-
-/// Appends `m` with a point before its last `scale` digits, `0.` and zeros
-/// first when it has fewer, `-` first when `negative`.
-fn push_scaled(out: &mut String, m: u64, scale: usize, negative: bool) {
-    let mut buf = [b'0'; 64];
-    let i = scaled(&mut buf, m, scale, negative);
-    push_ascii(out, &buf[i..]);
-}
-
-/// Writes what [`push_scaled`] appends at the end of `buf` (all `0` before); where it starts.
-fn scaled(buf: &mut [u8; 64], m: u64, scale: usize, negative: bool) -> usize {
-    // Right to left: the `scale` decimals (zero-padded), the point, the integer part (`0`
-    // when the digits are all decimals), a sign. At most 20 digits, a scale of 28.
-    let end = buf.len();
-    let (int, frac) = match POW10.get(scale) {
-        Some(&p) if m >= p => (m / p, m % p),
-        // Below one (a volume of a fraction of a coin) or a scale past 10^19: every digit a
-        // decimal, no division.
-        _ => (0, m),
-    };
-    let mut i = end;
-    if scale > 0 {
-        i = digits_back(buf, end, frac, scale);
-        i -= 1;
-        buf[i] = b'.';
-    }
-    i = digits_back(buf, i, int, 1);
-    if negative {
-        i -= 1;
-        buf[i] = b'-';
-    }
-    i
-}
-
-/// `10^n` for every `n` a `u64` holds (0 to 19): a scale's power without `checked_pow`'s
-/// loop.
-const POW10: [u64; 20] = {
-    let mut t = [1u64; 20];
-    let mut i = 1;
-    while i < 20 {
-        t[i] = t[i - 1] * 10;
-        i += 1;
-    }
-    t
-};
-
-/// Two-digit pairs `00`..`99`, so that a number costs a division per two digits.
-const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
-2021222324252627282930313233343536373839\
-4041424344454647484950515253545556575859\
-6061626364656667686970717273747576777879\
-8081828384858687888990919293949596979899";
-
-/// Writes `n` in decimal ending before `buf[end]`, zero-padded to at least `width` digits
-/// (`buf` holds `0` where the padding goes); where it starts.
-fn digits_back(buf: &mut [u8], end: usize, mut n: u64, width: usize) -> usize {
-    let mut i = end;
-    while n >= 100 {
-        let r = (n % 100) as usize * 2;
-        n /= 100;
-        i -= 2;
-        buf[i..i + 2].copy_from_slice(&PAIRS[r..r + 2]);
-    }
-    if n >= 10 {
-        let r = n as usize * 2;
-        i -= 2;
-        buf[i..i + 2].copy_from_slice(&PAIRS[r..r + 2]);
-    } else {
-        i -= 1;
-        buf[i] = b'0' + n as u8;
-    }
-    i.min(end.saturating_sub(width))
 }
 
 /// Appends `t` as RFC 3339 in UTC with microseconds (`2026-11-20T18:30:00.123456Z`, what
