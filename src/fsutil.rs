@@ -213,6 +213,51 @@ fn replace_with(tmp: &Path, path: &Path) -> io::Result<()> {
     fs::rename(tmp, path)
 }
 
+/// Syncs the directory `dir`: the names created, renamed or removed in it are on disk.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Removes the files `paths` (one already gone is no error) and syncs the folders they were
+/// in, so the removals are on disk when it returns.
+pub fn remove_files(paths: &[PathBuf]) -> io::Result<()> {
+    let mut dirs = std::collections::BTreeSet::new();
+    for p in paths {
+        match fs::remove_file(p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        dirs.extend(p.parent().map(Path::to_path_buf));
+    }
+    for d in dirs {
+        match sync_dir(&d) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Removes the folder `dir` when it is empty, then syncs its parent; a folder with anything in
+/// it, none at all or a symlink in its place is left as it is. Returns whether it removed it.
+pub fn remove_dir_if_empty(dir: &Path) -> io::Result<bool> {
+    match fs::symlink_metadata(dir) {
+        Ok(meta) if meta.is_dir() => {}
+        Ok(_) => return Ok(false),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    }
+    if fs::read_dir(dir)?.next().is_some() {
+        return Ok(false);
+    }
+    fs::remove_dir(dir)?;
+    if let Some(parent) = dir.parent() {
+        sync_dir(parent)?;
+    }
+    Ok(true)
+}
+
 /// Opens `path` for appending (0600, no symlink). Callers redact what they write.
 pub fn open_append_private(path: &Path) -> io::Result<File> {
     open_options(true).open(path)
@@ -565,6 +610,25 @@ mod tests {
             },
         );
         assert_eq!(out, vec![Some(1), Some(2), None, Some(4)]);
+    }
+
+    #[test]
+    fn removes_files_some_already_gone_then_the_folder_only_once_empty() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("chunks");
+        create_private_dir(&dir).unwrap();
+        let (a, b, c) = (dir.join("a.json"), dir.join("b.json"), dir.join("c.json"));
+        for p in [&a, &c] {
+            write_private(p, b"[]\n").unwrap();
+        }
+        remove_files(&[a.clone(), b]).unwrap();
+        assert!(!a.exists() && c.exists());
+        assert!(!remove_dir_if_empty(&dir).unwrap(), "c.json is still in it");
+        assert!(dir.exists());
+        remove_files(&[c]).unwrap();
+        assert!(remove_dir_if_empty(&dir).unwrap());
+        assert!(!dir.exists());
+        assert!(!remove_dir_if_empty(&dir).unwrap(), "none at all");
     }
 
     #[test]

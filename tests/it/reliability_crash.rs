@@ -630,7 +630,8 @@ fn a_run_left_indented_by_an_earlier_version_resumes_verifies_and_analyzes() {
     );
     assert_eq!(verify(&dir).code, Some(0));
     // The finished export's files are evidence as they were written: kept, sealed, verified
-    // (the late export, over the same window, writes the shared lists again, a record a line).
+    // (the late export, over the same window, writes the shared lists again, a record a line,
+    // and its orders to a list of its own).
     let kept: Vec<_> = indented
         .iter()
         .filter(|(p, text)| std::fs::read(p).ok().as_deref() == Some(text.as_slice()))
@@ -639,8 +640,15 @@ fn a_run_left_indented_by_an_earlier_version_resumes_verifies_and_analyzes() {
         kept.iter().any(|(p, _)| p.ends_with("export-chunks.json")),
         "the first export's proof is kept as it was"
     );
-    let orders = std::fs::read_to_string(dir.join("export/orders.json")).unwrap();
-    assert!(orders.starts_with("[\n{"), "rewritten by the late export");
+    assert!(
+        kept.iter().any(|(p, _)| p.ends_with("export/orders.json")),
+        "the first export's orders are kept as they were"
+    );
+    let late = std::fs::read_to_string(dir.join("export/orders-export_late.json")).unwrap();
+    assert!(
+        late.starts_with("[\n{"),
+        "the late export's own list, a record a line"
+    );
     analysis_of_a_copy_changes_nothing(&dir).unwrap();
     let copy = tmp.path().join("reanalysis");
     let r = Respond::new()

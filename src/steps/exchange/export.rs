@@ -22,6 +22,12 @@
 //! state file before the next request, so an interrupted or key-dead export restarts where it
 //! stopped (the raw responses of finished pieces are already in `raw/`): it reads only what no
 //! finished chunk covers, however the interrupted attempt had divided its spans.
+//!
+//! Each export step has its own chunk folder (`export/chunks/<step id>/`) and merged list
+//! ([`orders_file`]). The chunk files are resume state only: once their orders are merged
+//! (the list written and synced, its SHA-256 recorded in the state), they are removed, so
+//! every closed order is stored once per step. A resume after that reads the merged list back
+//! (checked against the recorded SHA-256) instead of merging again.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::Duration;
@@ -114,14 +120,75 @@ pub struct ChunkRecord {
     /// order and the next page reads what is newer.
     #[serde(default)]
     pub cursor: bool,
-    /// Normalized orders of the chunk, relative to the run directory.
+    /// Normalized orders of the chunk, relative to the run directory: resume state, removed
+    /// once the export's orders are merged ([`MergedRecord`]).
     pub file: String,
+}
+
+/// The merged orders of an export, recorded once they are written and synced and before the
+/// chunk files they came from are removed: where they are, the SHA-256 of the file as
+/// written, and how many closed and open orders it holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct MergedRecord {
+    pub file: String,
+    pub sha256: String,
+    pub closed: usize,
+    pub open: usize,
+}
+
+/// Why a resume cannot read the merged orders its state records: the chunk files they came
+/// from are gone, so nothing short of exporting again can rebuild them.
+#[derive(Debug, thiserror::Error)]
+enum MergedFileError {
+    #[error("{file} is missing: the export merged its closed orders into it and removed the chunk files, so the export must be started over")]
+    Missing { file: String, state: String },
+    #[error("{file} is not the file the export merged (SHA-256 {found}, recorded {recorded}) and the chunk files it came from were removed, so the export must be started over")]
+    Differs {
+        file: String,
+        state: String,
+        recorded: String,
+        found: String,
+    },
+}
+
+impl From<MergedFileError> for StepError {
+    fn from(e: MergedFileError) -> Self {
+        let (MergedFileError::Missing { file, state }
+        | MergedFileError::Differs { file, state, .. }) = &e;
+        let hint = format!(
+            "restore {file} from a copy of this run directory, or delete {state} to export the window again"
+        );
+        StepError::permanent(e.to_string(), hint)
+    }
 }
 
 impl ChunkRecord {
     /// Whether the chunk's answer provably holds every order of its span.
     pub fn proven(&self, cap: u32) -> bool {
         !self.saturated && (self.cursor || self.count < cap)
+    }
+}
+
+/// One chunk as the completeness proof states it: its span, the orders its answer held and
+/// how it is proven. Its orders are in the proof's `orders_file` (the chunk's own file is
+/// resume state, removed once merged; proofs written before that named it in `file`).
+#[derive(Debug, Serialize)]
+struct ProofChunk<'a> {
+    #[serde(flatten)]
+    span: &'a Span,
+    count: u32,
+    saturated: bool,
+    cursor: bool,
+}
+
+impl<'a> From<&'a ChunkRecord> for ProofChunk<'a> {
+    fn from(c: &'a ChunkRecord) -> Self {
+        ProofChunk {
+            span: &c.span,
+            count: c.count,
+            saturated: c.saturated,
+            cursor: c.cursor,
+        }
     }
 }
 
@@ -138,7 +205,9 @@ struct ChunkProof<'a> {
     every_chunk_proven: bool,
     /// The chunks tile the window with no gap and no overlap (per market).
     covers_window: bool,
-    chunks: &'a [ChunkRecord],
+    /// Where the closed orders of every chunk are, merged (with the open orders).
+    orders_file: &'a str,
+    chunks: Vec<ProofChunk<'a>>,
 }
 
 /// Splits `[from, to)` into consecutive spans of at most `max_secs`.
@@ -246,8 +315,74 @@ pub fn covers(w: Window, chunks: &[ChunkRecord]) -> bool {
         })
 }
 
-fn chunk_file(s: &Span) -> String {
-    span_file("export/chunks", s)
+/// Where the chunk files of all export steps are kept until their orders are merged.
+const CHUNKS_ROOT: &str = "export/chunks";
+
+/// The chunk folder of export step `step_id`: every step has its own, so one step's merge
+/// never removes what another still needs (bundles of earlier versions kept every step's
+/// chunks in [`CHUNKS_ROOT`] itself; their journals name those files, which stay).
+fn chunks_dir(step_id: &str) -> String {
+    format!("{CHUNKS_ROOT}/{}", crate::fsutil::file_component(step_id))
+}
+
+fn chunk_file(step_id: &str, s: &Span) -> String {
+    span_file(&chunks_dir(step_id), s)
+}
+
+/// Where export step `step_id` merges its orders: `export/orders.json` for the step named
+/// `export` (the shipped playbook's), `export/orders-<step id>.json` for any other, so a
+/// second export step (`export_late`) keeps its own list beside the first.
+pub(crate) fn orders_file(step_id: &str) -> String {
+    if step_id == "export" {
+        "export/orders.json".to_string()
+    } else {
+        format!(
+            "export/orders-{}.json",
+            crate::fsutil::file_component(step_id)
+        )
+    }
+}
+
+/// The merged order lists of every export step of the run ([`orders_file`]), sorted.
+fn merged_order_files(rd: &RunDir) -> Result<Vec<String>, StepError> {
+    let dir = rd.join("export")?;
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(d) => d,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e.into()),
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let ours =
+            name == "orders.json" || (name.starts_with("orders-") && name.ends_with(".json"));
+        if ours && entry.file_type()?.is_file() {
+            out.push(format!("export/{name}"));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Removes this step's chunk files of `done` once their orders are merged (one already gone
+/// is fine: a crash may have come after the `Merged` line, during the removals), then its
+/// chunk folder and the root folder if nothing else is in them. Files in the shared folder of
+/// earlier versions (outside [`chunks_dir`]) are left: another step's journal may name the
+/// same file.
+fn remove_chunks(rd: &RunDir, step_id: &str, done: &[ChunkRecord]) -> Result<(), StepError> {
+    let dir = chunks_dir(step_id);
+    let prefix = format!("{dir}/");
+    let paths = done
+        .iter()
+        .filter(|c| c.file.starts_with(&prefix))
+        .map(|c| rd.join(&c.file))
+        .collect::<Result<Vec<_>, _>>()?;
+    crate::fsutil::remove_files(&paths)?;
+    if crate::fsutil::remove_dir_if_empty(&rd.join(&dir)?)? {
+        crate::fsutil::remove_dir_if_empty(&rd.join(CHUNKS_ROOT)?)?;
+    }
+    Ok(())
 }
 
 /// `DIR/<from ms>-<to ms>[-<market>].json`: where one span's records are kept.
@@ -598,7 +733,7 @@ impl ClosedLanes<'_> {
         cursor: bool,
     ) -> Result<(), StepError> {
         let rd = &self.ctx.rundir;
-        let file = chunk_file(&span);
+        let file = chunk_file(&self.ctx.step_id, &span);
         write_json(rd, &file, &orders)?;
         let record = ChunkRecord {
             span,
@@ -847,6 +982,7 @@ impl StepKind for ExportHistory {
         let rd = &ctx.rundir;
         let state_rel = state_file(&ctx.step_id);
         let chunks_rel = chunks_file(&ctx.step_id);
+        let orders_rel = orders_file(&ctx.step_id);
         let (mut log, earlier) = StateLog::open(rd, &state_rel, &legacy_state_file(&ctx.step_id))?;
         let mut state: ExportState = match earlier {
             Some(s) if s.request == p.request && s.window.is_some() && s.cap == cap => {
@@ -944,7 +1080,8 @@ impl StepKind for ExportHistory {
                 max_window_secs: caps.closed_orders_max_window_secs,
                 every_chunk_proven: all_below,
                 covers_window,
-                chunks: &chunks,
+                orders_file: &orders_rel,
+                chunks: chunks.iter().map(ProofChunk::from).collect(),
             },
         )?;
 
@@ -1010,15 +1147,40 @@ impl StepKind for ExportHistory {
         }
 
         // Merge orders: streamed to disk in time order (see [`merge_orders`]); kept in memory
-        // only where fills are listed by window and need them.
-        let open_list: Vec<Order> = if p.include_open {
-            read_json(rd, open_rel)?.unwrap_or_default()
-        } else {
-            Vec::new()
-        };
-        let orders_rel = "export/orders.json";
+        // only where fills are listed by window and need them. Once merged with every part
+        // (the open orders too, when asked for), the merge is recorded and the chunk files
+        // removed; a resume after that reads the merged file back.
         let keep = matches!(caps.fills, FillsSource::PerWindow { .. });
-        let merged = merge_orders(rd, &chunks, open_list, orders_rel, keep)?;
+        let merged = match state.merged.clone() {
+            Some(rec) => read_merged(rd, &rec, &state_rel, keep)?,
+            None => {
+                let open_list: Vec<Order> = if p.include_open {
+                    read_json(rd, open_rel)?.unwrap_or_default()
+                } else {
+                    Vec::new()
+                };
+                let merged = merge_orders(rd, &chunks, open_list, &orders_rel, keep)?;
+                // Open orders still missing are read by the resume and merged again, from the
+                // chunks: those stay until then.
+                if !p.include_open || state.open_orders_done {
+                    if let Some(dir) = rd.join(&orders_rel)?.parent() {
+                        crate::fsutil::sync_dir(dir)?;
+                    }
+                    let rec = MergedRecord {
+                        file: orders_rel.clone(),
+                        sha256: merged.sha256.clone(),
+                        closed: merged.closed,
+                        open: merged.open,
+                    };
+                    log.append(&StateEntry::Merged(rec.clone()))?;
+                    state.merged = Some(rec);
+                }
+                merged
+            }
+        };
+        if state.merged.is_some() {
+            remove_chunks(rd, &ctx.step_id, &state.done)?;
+        }
         let (closed_count, open_count) = (merged.closed, merged.open);
         let orders = merged.kept;
         let mut market_of = merged.markets;
@@ -1146,7 +1308,7 @@ impl StepKind for ExportHistory {
             outputs.insert("fill_count".into(), Value::from(wf.fills.len()));
             outputs.insert("fills_path".into(), Value::from(scan::WINDOW_FILLS));
         }
-        outputs.insert("orders_path".into(), Value::from(orders_rel));
+        outputs.insert("orders_path".into(), Value::from(orders_rel.clone()));
         outputs.insert("path".into(), Value::from(chunks_rel.clone()));
 
         if !(all_below && covers_window) {
@@ -1185,7 +1347,7 @@ impl StepKind for ExportHistory {
                 "give a read-only key with the missing view permissions (or fix the cause), then `respond resume RUN_DIR`: finished parts are not fetched again",
             ));
         }
-        let mut artifacts = vec![chunks_rel.clone(), orders_rel.to_string()];
+        let mut artifacts = vec![chunks_rel.clone(), orders_rel];
         if state.scan.is_some() {
             artifacts.push(scan::symbols_file(&ctx.step_id));
         }
@@ -1211,7 +1373,7 @@ impl StepKind for ExportHistory {
     }
 }
 
-/// What [`merge_orders`] wrote.
+/// What [`merge_orders`] wrote (or [`read_merged`] read back).
 struct Merged {
     closed: usize,
     open: usize,
@@ -1219,6 +1381,118 @@ struct Merged {
     markets: BTreeMap<String, Market>,
     /// The orders written, when asked to keep them.
     kept: Vec<Order>,
+    /// SHA-256 of the file, lowercase hex.
+    sha256: String,
+}
+
+impl Merged {
+    fn new() -> Self {
+        Merged {
+            closed: 0,
+            open: 0,
+            markets: BTreeMap::new(),
+            kept: Vec::new(),
+            sha256: String::new(),
+        }
+    }
+
+    /// Notes one order of the file: its market, and the order itself with `keep`.
+    fn note(&mut self, o: Order, keep: bool) {
+        if !self.markets.contains_key(o.market.as_str()) {
+            self.markets.insert(o.market.to_string(), o.market.clone());
+        }
+        if keep {
+            self.kept.push(o);
+        }
+    }
+}
+
+/// A reader that hashes (SHA-256) every byte read through it.
+struct HashingReader<R> {
+    inner: R,
+    hasher: sha2::Sha256,
+}
+
+impl<R: std::io::Read> std::io::Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        sha2::Digest::update(&mut self.hasher, &buf[..n]);
+        Ok(n)
+    }
+}
+
+/// Calls its function on each order of a JSON list as it is parsed: the list is never held
+/// whole.
+struct EachOrder<F>(F);
+
+impl<'de, F: FnMut(Order)> serde::de::Visitor<'de> for EachOrder<F> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a list of orders")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(o) = seq.next_element::<Order>()? {
+            (self.0)(o);
+        }
+        Ok(())
+    }
+}
+
+/// The merged orders recorded by `rec` read back for the rest of the step (a resume after the
+/// merge: the chunk files are gone): their markets and, with `keep`, the orders, streamed.
+/// The file must be the one written, byte for byte (its SHA-256), or the step stops naming it
+/// ([`MergedFileError`]; `state_rel` is the journal to delete to start over).
+fn read_merged(
+    rd: &RunDir,
+    rec: &MergedRecord,
+    state_rel: &str,
+    keep: bool,
+) -> Result<Merged, StepError> {
+    let path = rd.join(&rec.file)?;
+    let file = match std::fs::File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(MergedFileError::Missing {
+                file: rec.file.clone(),
+                state: state_rel.to_string(),
+            }
+            .into())
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let mut reader = HashingReader {
+        inner: std::io::BufReader::with_capacity(1 << 20, file),
+        hasher: sha2::Digest::new(),
+    };
+    let mut m = Merged::new();
+    let parsed = {
+        let mut de = serde_json::Deserializer::from_reader(&mut reader);
+        serde::Deserializer::deserialize_seq(&mut de, EachOrder(|o| m.note(o, keep)))
+            .and_then(|()| de.end())
+    };
+    if let Err(e) = &parsed {
+        if e.is_io() {
+            return Err(std::io::Error::other(e.to_string()).into());
+        }
+    }
+    // What the parser left (after a damaged part) is hashed too.
+    std::io::copy(&mut reader, &mut std::io::sink())?;
+    let found = hex::encode(sha2::Digest::finalize(reader.hasher));
+    if parsed.is_err() || found != rec.sha256 {
+        return Err(MergedFileError::Differs {
+            file: rec.file.clone(),
+            state: state_rel.to_string(),
+            recorded: rec.sha256.clone(),
+            found,
+        }
+        .into());
+    }
+    m.closed = rec.closed;
+    m.open = rec.open;
+    m.sha256 = found;
+    Ok(m)
 }
 
 /// One order waiting in [`merge_orders`]'s heap, smallest (time, id, closed before open) first.
@@ -1281,12 +1555,7 @@ fn merge_orders(
     let mut out = rd.write_pieces(rel)?;
     let mut list = RecordList::new();
     out.piece(RecordList::OPEN)?;
-    let mut m = Merged {
-        closed: 0,
-        open: 0,
-        markets: BTreeMap::new(),
-        kept: Vec::new(),
-    };
+    let mut m = Merged::new();
     let mut last: Option<(DateTime<Utc>, String)> = None;
     loop {
         // The earliest a still unread chunk's order can be.
@@ -1341,17 +1610,11 @@ fn merge_orders(
         } else {
             m.open += 1;
         }
-        if !m.markets.contains_key(p.order.market.as_str()) {
-            m.markets
-                .insert(p.order.market.to_string(), p.order.market.clone());
-        }
-        if keep {
-            m.kept.push(p.order);
-        }
+        m.note(p.order, keep);
         last = Some((at, id));
     }
     out.piece(list.close())?;
-    out.commit()?;
+    m.sha256 = out.commit_hashed()?;
     Ok(m)
 }
 
@@ -1364,7 +1627,9 @@ fn order_markets(
 ) -> Result<std::collections::HashMap<String, Market>, StepError> {
     let rd = &ctx.rundir;
     let mut out = std::collections::HashMap::new();
-    for rel in ["export/orders.json", "export/open_orders.json"] {
+    let mut lists = merged_order_files(rd)?;
+    lists.push("export/open_orders.json".to_string());
+    for rel in &lists {
         let list: Vec<Order> = read_json(rd, rel)?.unwrap_or_default();
         for o in list {
             out.entry(o.id).or_insert(o.market);
@@ -1402,7 +1667,10 @@ fn exported_fills(
     let Some(wf) = read_json::<WindowFills>(rd, scan::WINDOW_FILLS)? else {
         return Ok(Vec::new());
     };
-    let orders: Vec<Order> = read_json(rd, "export/orders.json")?.unwrap_or_default();
+    let mut orders: Vec<Order> = Vec::new();
+    for rel in merged_order_files(rd)? {
+        orders.extend(read_json::<Vec<Order>>(rd, &rel)?.unwrap_or_default());
+    }
     let by_id: BTreeMap<String, &Order> = orders.iter().map(|o| (o.id.clone(), o)).collect();
     Ok(ids
         .iter()
@@ -1478,18 +1746,22 @@ impl StepKind for ExportFills {
         let all = args::boolean(args, "all", false)?;
         let mut ids: Vec<String> = args::string_list(args, "order_ids")?.unwrap_or_default();
         if all {
-            let orders: Vec<Order> = read_json(rd, "export/orders.json")?.ok_or_else(|| {
-                StepError::with_hint(
+            let files = merged_order_files(rd)?;
+            if files.is_empty() {
+                return Err(StepError::with_hint(
                     "`all: true` needs the orders exported first (export/orders.json is missing)",
                     "run exchange.export_history before this step (`needs:`)",
-                )
-            })?;
-            ids.extend(
-                orders
-                    .into_iter()
-                    .filter(|o| o.trades_count > 0 || !o.executed_volume.is_zero())
-                    .map(|o| o.id),
-            );
+                ));
+            }
+            for rel in files {
+                let orders: Vec<Order> = read_json(rd, &rel)?.unwrap_or_default();
+                ids.extend(
+                    orders
+                        .into_iter()
+                        .filter(|o| o.trades_count > 0 || !o.executed_volume.is_zero())
+                        .map(|o| o.id),
+                );
+            }
         } else if !args.contains_key("order_ids") {
             return Err(StepError::BadArgument {
                 arg: "order_ids".into(),
@@ -1823,7 +2095,7 @@ mod tests {
         ];
         let mut records = Vec::new();
         for (i, (sp, orders)) in chunks.into_iter().enumerate() {
-            let file = chunk_file(&sp);
+            let file = chunk_file("s", &sp);
             if i == 0 {
                 // Written by an earlier version: indented.
                 rd.write(&file, &serde_json::to_vec_pretty(&orders).unwrap())

@@ -18,7 +18,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::export::{ChunkRecord, Span};
+use super::export::{ChunkRecord, MergedRecord, Span};
 use super::scan::FillChunk;
 use super::serialize_error;
 use crate::exchange::{MarketScan, Window};
@@ -45,6 +45,10 @@ pub(super) struct ExportState {
     /// Windows whose fills were read, where fills are listed per window.
     #[serde(default)]
     pub fills_done: Vec<FillChunk>,
+    /// The closed orders were merged into one file and the chunk files removed: a resume
+    /// reads that file instead of the chunks.
+    #[serde(default)]
+    pub merged: Option<MergedRecord>,
 }
 
 /// One line of the journal.
@@ -65,6 +69,9 @@ pub(super) enum StateEntry {
     DepositsDone,
     CandlesDone(String),
     FillsDone(FillChunk),
+    /// The merged orders were written and synced; the chunk files listed by `Done` lines are
+    /// removed after this line (a crash may leave some of them behind).
+    Merged(MergedRecord),
 }
 
 /// A state kept as a journal of entries: folded from its lines, written back as lines.
@@ -109,6 +116,7 @@ impl Journaled for ExportState {
             StateEntry::DepositsDone => self.deposits_done = true,
             StateEntry::CandlesDone(m) => self.candles_done.push(m),
             StateEntry::FillsDone(f) => self.fills_done.push(f),
+            StateEntry::Merged(m) => self.merged = Some(m),
         }
     }
 
@@ -124,6 +132,7 @@ impl Journaled for ExportState {
         out.extend(self.scan.clone().map(StateEntry::Scan));
         out.extend(self.split.iter().cloned().map(StateEntry::Split));
         out.extend(self.done.iter().cloned().map(StateEntry::Done));
+        out.extend(self.merged.clone().map(StateEntry::Merged));
         for (flag, e) in [
             (self.open_orders_done, StateEntry::OpenOrdersDone),
             (self.withdrawals_done, StateEntry::WithdrawalsDone),
@@ -400,6 +409,29 @@ mod tests {
         assert_eq!(text.lines().next().unwrap(), first_line);
         let (_, state) = StateLog::open(&rd, "s.jsonl", "s.json").unwrap();
         assert_eq!(state.unwrap().done.len(), 4);
+    }
+
+    #[test]
+    fn the_merge_is_read_back_and_kept_when_the_journal_is_written_again() {
+        let tmp = tempfile::tempdir().unwrap();
+        let rd = RunDir::create(&tmp.path().join("run")).unwrap();
+        let (mut log, _) = StateLog::open(&rd, "s.jsonl", "s.json").unwrap();
+        log.start(&started()).unwrap();
+        log.append(&StateEntry::Done(chunk(1))).unwrap();
+        let merged = MergedRecord {
+            file: "export/orders.json".into(),
+            sha256: "ab".repeat(32),
+            closed: 7,
+            open: 1,
+        };
+        log.append(&StateEntry::Merged(merged.clone())).unwrap();
+        let (mut log, state) = StateLog::open(&rd, "s.jsonl", "s.json").unwrap();
+        let state = state.unwrap();
+        assert_eq!(state.merged.as_ref(), Some(&merged));
+        assert_eq!(state.done, vec![chunk(1)]);
+        log.start(&state).unwrap();
+        let (_, again) = StateLog::open(&rd, "s.jsonl", "s.json").unwrap();
+        assert_eq!(again.unwrap().merged, Some(merged));
     }
 
     #[test]
