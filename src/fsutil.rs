@@ -251,7 +251,13 @@ pub fn remove_dir_if_empty(dir: &Path) -> io::Result<bool> {
     if fs::read_dir(dir)?.next().is_some() {
         return Ok(false);
     }
-    fs::remove_dir(dir)?;
+    match fs::remove_dir(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        // Filled in the meantime (another step writing its own files there): left.
+        Err(_) if fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some()) => return Ok(false),
+        Err(e) => return Err(e),
+    }
     if let Some(parent) = dir.parent() {
         sync_dir(parent)?;
     }

@@ -667,9 +667,13 @@ pub fn preflight_known(
         // cancel answers, chunk and state files) must be unchanged too, except what a step
         // journaled since as its artifact.
         let after = &entries[sealed_entries.unwrap_or(0).min(entries.len())..];
+        // A resume run after that (its `resume` entry) continued the run's steps, which
+        // rewrite their own resume state (an export's journal, its chunk files): only the
+        // evidence is checked then.
         let by_analyze = after
             .first()
-            .is_some_and(|e| e.event == "reopen" && e.data["by"] == "analyze");
+            .is_some_and(|e| e.event == "reopen" && e.data["by"] == "analyze")
+            && !after.iter().any(|e| e.event == "resume");
         let mut may_change: BTreeSet<String> = crate::report::BUNDLE_FILES
             .iter()
             .chain(["bot_logs.json", journal::FILE_NAME].iter())

@@ -431,6 +431,38 @@ fn a_journal_that_is_empty_or_missing_does_not_verify() {
     assert_eq!(code, Some(3), "{out}");
 }
 
+/// `analyze` reopened the sealed bundle and was cut off; a resume then continued the run's
+/// steps (its `resume` entry) and was cut off too, after a step had rewritten its own resume
+/// state (an export appends to its journal and removes its merged chunk files). That is no
+/// tampering: the next resume must not refuse the bundle for it.
+#[test]
+fn a_resume_after_a_reanalysis_and_a_cut_off_resume_accepts_rewritten_resume_state() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = drill(t.path());
+    let (j, _, _) = respond::engine::journal::Journal::reopen(&dir).unwrap();
+    j.append(
+        "reopen",
+        serde_json::json!({"by": "analyze", "verified": true}),
+    )
+    .unwrap();
+    j.append("resume", serde_json::json!({"replay": []}))
+        .unwrap();
+    drop(j);
+    let state = dir.join("export-export-state.jsonl");
+    let text = std::fs::read_to_string(&state).unwrap();
+    let last = text.lines().last().unwrap().to_string();
+    std::fs::write(&state, format!("{text}{last}\n")).unwrap();
+    let r = Respond::new()
+        .args(["resume", "--api-url", "http://127.0.0.1:9"])
+        .arg(&dir)
+        .env("UPBIT_ACCESS_KEY", "A".repeat(40))
+        .env("UPBIT_SECRET_KEY", "B".repeat(40))
+        .run();
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let (code, out, _) = run(&["evidence".as_ref(), "verify".as_ref(), dir.as_os_str()]);
+    assert_eq!(code, Some(0), "{out}");
+}
+
 #[test]
 fn a_resume_after_an_interrupted_reanalysis_rewrites_the_reports_before_sealing() {
     let t = tempfile::tempdir().unwrap();

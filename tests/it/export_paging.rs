@@ -90,8 +90,9 @@ async fn export(
     (server, report, tmp)
 }
 
-/// Every one of the `stored` orders once, in the merged list and across the chunk files, and
-/// the completeness proof holds with at least one page continued by cursor.
+/// Every one of the `stored` orders once, in the merged list and across the chunks the proof
+/// counts (their files are removed once merged), and the completeness proof holds with at
+/// least one page continued by cursor.
 fn exported_once(dir: &std::path::Path, stored: usize) {
     let orders: Vec<Order> =
         serde_json::from_slice(&std::fs::read(dir.join("export/orders.json")).unwrap()).unwrap();
@@ -106,6 +107,7 @@ fn exported_once(dir: &std::path::Path, stored: usize) {
     let in_chunks: u64 = chunks.iter().map(|c| c["count"].as_u64().unwrap()).sum();
     assert_eq!(in_chunks, stored as u64, "the chunks do not overlap");
     assert!(chunks.iter().any(|c| c["cursor"] == true));
+    assert!(!dir.join("export/chunks").exists(), "merged, then removed");
 }
 
 /// The closed orders the mock stores, after checking there are more than `over` (two `what`)

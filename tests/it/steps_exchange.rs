@@ -767,7 +767,8 @@ async fn export_fills_resumable() {
         .await
         .unwrap_err();
     assert!(
-        err.to_string().contains("export/orders.json is missing"),
+        err.to_string()
+            .contains("no export/orders.json nor export/orders-<step id>.json"),
         "{err}"
     );
     e.run("exchange.export_history", window()).await.unwrap();
@@ -1041,8 +1042,8 @@ async fn a_merged_export_whose_orders_file_is_damaged_or_missing_stops_naming_it
     assert_eq!(f.calls("closed_orders"), calls, "nothing fetched");
 }
 
-/// Two export steps each keep their own chunk folder and merged list (`export/orders-s.json`,
-/// `export/orders-late.json`): the later step's merge removes only its own chunks, and the
+/// Two export steps each keep their own merged list (`export/orders-s.json`,
+/// `export/orders-late.json`): the later step does not rewrite the first one's, and the
 /// first step run again (a resume reruns it when a step it needs runs again) reads its own
 /// list back, fetching nothing.
 #[tokio::test]
@@ -1088,12 +1089,13 @@ async fn two_export_steps_keep_their_own_chunks_and_merged_lists() {
     assert_eq!(merged_lines(&e).len(), 1);
     assert!(!e.ctx.rundir.join("export/chunks").unwrap().exists());
 
-    // `all: true` reads the fills of every export step's orders.
+    // `all: true` reads the fills of every export step's orders: the 95 filled orders of
+    // both lists, and late1 of the late one only.
     let all = e
         .run("exchange.export_fills", json!({"all": true}))
         .await
         .unwrap();
-    assert!(all.outputs["fill_count"].as_u64().is_some());
+    assert_eq!(all.outputs["orders_fetched"], 96);
 }
 
 /// One export step's merge leaves another step's chunk files, still waiting for their own
@@ -1112,6 +1114,101 @@ async fn a_merge_removes_only_its_own_steps_chunks() {
     for c in &waiting {
         assert!(rd.join(c).unwrap().exists(), "{c} kept for step s");
     }
+}
+
+/// Chunk files an earlier version kept directly under `export/chunks/` (shared by every
+/// export step, named by the journal) are read by the resume, and left where they are once
+/// merged: another step's journal may name the same file.
+#[tokio::test]
+async fn chunk_files_of_the_shared_folder_of_earlier_versions_are_read_and_left() {
+    let acc = busy_account();
+    let (e, rd, _, _) = interrupted_export(&acc).await;
+    let ours = json_files(&e, CHUNKS);
+    assert!(!ours.is_empty());
+    // As an earlier version left them: in export/chunks/ itself, so named in the journal.
+    let mut old = Vec::new();
+    for c in &ours {
+        let to = c.replace("export/chunks/s/", "export/chunks/");
+        std::fs::rename(rd.join(c).unwrap(), rd.join(&to).unwrap()).unwrap();
+        old.push(to);
+    }
+    let state = rd.join("s-export-state.jsonl").unwrap();
+    let text = std::fs::read_to_string(&state).unwrap();
+    std::fs::write(&state, text.replace("export/chunks/s/", "export/chunks/")).unwrap();
+
+    let (e2, ro) = resumed_with_readonly(&rd, &acc);
+    let calls = ro.calls("closed_orders");
+    let out = e2.run("exchange.export_history", window()).await.unwrap();
+    assert_eq!(out.outputs["closed_order_count"], 95);
+    let orders: Vec<Order> = serde_json::from_str(&e2.read(ORDERS)).unwrap();
+    assert_eq!(orders.len(), 96);
+    assert!(
+        ro.calls("closed_orders") > calls,
+        "the rest of the window read"
+    );
+    for c in &old {
+        assert!(rd.join(c).unwrap().exists(), "{c} left");
+    }
+    // The chunks this resume read went to its own folder, removed once merged.
+    assert!(!rd.join(CHUNKS).unwrap().exists());
+    assert_eq!(merged_lines(&e2).len(), 1);
+}
+
+/// A journal that records the merge yet leaves spans of the window unread contradicts itself
+/// (chunks read now would be left out of the list read back, then removed): the step stops
+/// naming the journal to delete, and fetches nothing.
+#[tokio::test]
+async fn a_merged_journal_with_unread_spans_stops_naming_it() {
+    let f = Arc::new(Fake::new(PRIMARY, busy_account(), 10));
+    let e = env(f.clone(), None);
+    e.run("exchange.export_history", window()).await.unwrap();
+    let state = e.ctx.rundir.join("s-export-state.jsonl").unwrap();
+    let text = std::fs::read_to_string(&state).unwrap();
+    let first_done = text.lines().position(|l| l.contains("\"done\"")).unwrap();
+    let kept: Vec<&str> = text
+        .lines()
+        .enumerate()
+        .filter(|(i, _)| *i != first_done)
+        .map(|(_, l)| l)
+        .collect();
+    std::fs::write(&state, kept.join("\n") + "\n").unwrap();
+    let calls = f.calls("closed_orders");
+    let err = e
+        .run("exchange.export_history", window())
+        .await
+        .unwrap_err();
+    let StepError::Permanent {
+        message,
+        hint: Some(hint),
+    } = &err
+    else {
+        panic!("{err:?}")
+    };
+    assert!(
+        message.contains("spans of the window are unread"),
+        "{message}"
+    );
+    assert!(hint.contains("delete s-export-state.jsonl"), "{hint}");
+    assert_eq!(f.calls("closed_orders"), calls);
+}
+
+/// Whether the merged list holds the open orders is part of the request: an export merged
+/// without them, run again asking for them, starts over and merges them in.
+#[tokio::test]
+async fn asking_for_the_open_orders_after_a_merge_without_them_starts_over() {
+    let f = Arc::new(Fake::new(PRIMARY, busy_account(), 10));
+    let e = env(f.clone(), None);
+    let mut without = window();
+    without["include_open"] = json!(false);
+    let out = e.run("exchange.export_history", without).await.unwrap();
+    assert_eq!(out.outputs["open_order_count"], 0);
+    let calls = f.calls("closed_orders");
+    let again = e.run("exchange.export_history", window()).await.unwrap();
+    assert_eq!(again.outputs["open_order_count"], 1);
+    assert_eq!(again.outputs["closed_order_count"], 95);
+    assert!(f.calls("closed_orders") > calls, "the window read again");
+    let orders: Vec<Order> = serde_json::from_str(&e.read(ORDERS)).unwrap();
+    assert_eq!(orders.len(), 96);
 }
 
 /// A crash after the merge is journaled, before (or while) the chunk files are removed,

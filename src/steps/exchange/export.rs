@@ -318,11 +318,12 @@ pub fn covers(w: Window, chunks: &[ChunkRecord]) -> bool {
 /// Where the chunk files of all export steps are kept until their orders are merged.
 const CHUNKS_ROOT: &str = "export/chunks";
 
-/// The chunk folder of export step `step_id`: every step has its own, so one step's merge
-/// never removes what another still needs (bundles of earlier versions kept every step's
+/// The chunk folder of export step `step_id` (a playbook's step ids are letters, digits, `_`
+/// and `-`, checked when it is loaded, and are used as they are, as in [`state_file`]): every
+/// step has its own, so one step's merge never removes what another still needs (bundles of earlier versions kept every step's
 /// chunks in [`CHUNKS_ROOT`] itself; their journals name those files, which stay).
 fn chunks_dir(step_id: &str) -> String {
-    format!("{CHUNKS_ROOT}/{}", crate::fsutil::file_component(step_id))
+    format!("{CHUNKS_ROOT}/{step_id}")
 }
 
 fn chunk_file(step_id: &str, s: &Span) -> String {
@@ -336,10 +337,7 @@ pub(crate) fn orders_file(step_id: &str) -> String {
     if step_id == "export" {
         "export/orders.json".to_string()
     } else {
-        format!(
-            "export/orders-{}.json",
-            crate::fsutil::file_component(step_id)
-        )
+        format!("export/orders-{step_id}.json")
     }
 }
 
@@ -874,6 +872,12 @@ fn plan(args: &Map<String, Value>, now: DateTime<Utc>) -> Result<Plan, StepError
     if symbols != MarketSelection::Touched {
         request["symbols"] = json!(symbols);
     }
+    // Whether the merged list holds the open orders: a resume asking otherwise starts over
+    // (recorded only when off, so states written before keep matching).
+    let include_open = args::boolean(args, "include_open", true)?;
+    if !include_open {
+        request["include_open"] = json!(false);
+    }
     Ok(Plan {
         window: Window {
             from: from_t,
@@ -882,7 +886,7 @@ fn plan(args: &Map<String, Value>, now: DateTime<Utc>) -> Result<Plan, StepError
         request,
         markets,
         symbols,
-        include_open: args::boolean(args, "include_open", true)?,
+        include_open,
         transfers: args::boolean(args, "transfers", true)?,
         transfers_from: from_t.min(
             to_t - args::chrono_dur(args::duration(
@@ -1046,6 +1050,18 @@ impl StepKind for ExportHistory {
             &initial_spans(p.window, caps.closed_orders_max_window_secs, &markets),
             &state.done,
         );
+        if let (Some(m), false) = (&state.merged, todo.is_empty()) {
+            // Chunks read now would be left out of the merged list (read back, not merged
+            // again) and then removed: the state contradicts itself.
+            return Err(StepError::permanent(
+                format!(
+                    "{state_rel} records the closed orders as merged into {}, yet {} spans of the window are unread",
+                    m.file,
+                    todo.len()
+                ),
+                format!("delete {state_rel} to export the window again"),
+            ));
+        }
         let mut lanes = ClosedLanes {
             ctx,
             scanned: &scanned,
@@ -1161,8 +1177,17 @@ impl StepKind for ExportHistory {
                 };
                 let merged = merge_orders(rd, &chunks, open_list, &orders_rel, keep)?;
                 // Open orders still missing are read by the resume and merged again, from the
-                // chunks: those stay until then.
-                if !p.include_open || state.open_orders_done {
+                // chunks: those stay until then. So do chunks holding orders outside their own
+                // span (a faulty answer), which the merged list leaves out.
+                if merged.set_aside > 0 {
+                    ctx.printer.warn(&format!(
+                        "[{}] {} orders of the chunk files lie outside their chunk's span and are not in {orders_rel}; the chunk files under {} are kept",
+                        ctx.step_id,
+                        merged.set_aside,
+                        chunks_dir(&ctx.step_id)
+                    ));
+                }
+                if (!p.include_open || state.open_orders_done) && merged.set_aside == 0 {
                     if let Some(dir) = rd.join(&orders_rel)?.parent() {
                         crate::fsutil::sync_dir(dir)?;
                     }
@@ -1383,6 +1408,10 @@ struct Merged {
     kept: Vec<Order>,
     /// SHA-256 of the file, lowercase hex.
     sha256: String,
+    /// Orders of the chunk files left out for lying outside their chunk's span (no answer to
+    /// its query) that the list does not hold under their id either: the chunk files must
+    /// then stay.
+    set_aside: usize,
 }
 
 impl Merged {
@@ -1393,6 +1422,7 @@ impl Merged {
             markets: BTreeMap::new(),
             kept: Vec::new(),
             sha256: String::new(),
+            set_aside: 0,
         }
     }
 
@@ -1557,6 +1587,8 @@ fn merge_orders(
     out.piece(RecordList::OPEN)?;
     let mut m = Merged::new();
     let mut last: Option<(DateTime<Utc>, String)> = None;
+    // Ids of orders a chunk file holds outside its span.
+    let mut strays: HashSet<String> = HashSet::new();
     loop {
         // The earliest a still unread chunk's order can be.
         let next = by_market
@@ -1589,14 +1621,16 @@ fn merge_orders(
                     "restore it from a copy of this run directory, or delete the step's *-export-state.jsonl to export the window again",
                 )
             })?;
-            heap.extend(
-                list.into_iter()
-                    .filter(|o| o.created_at >= c.span.from - slack && o.created_at < c.span.to)
-                    .map(|o| Pending {
+            for o in list {
+                if o.created_at >= c.span.from - slack && o.created_at < c.span.to {
+                    heap.push(Pending {
                         key: (o.created_at, o.id.clone(), 0),
                         order: o,
-                    }),
-            );
+                    });
+                } else {
+                    strays.insert(o.id);
+                }
+            }
             continue;
         }
         let Some(p) = heap.pop() else { break };
@@ -1605,6 +1639,9 @@ fn merge_orders(
             continue;
         }
         out.piece(&list.push(&p.order)?)?;
+        if !strays.is_empty() {
+            strays.remove(&id);
+        }
         if rank == 0 {
             m.closed += 1;
         } else {
@@ -1615,6 +1652,15 @@ fn merge_orders(
     }
     out.piece(list.close())?;
     m.sha256 = out.commit_hashed()?;
+    if !strays.is_empty() {
+        // A stray may be an order another chunk holds and the list has (written before the
+        // stray was read): only those it lacks are set aside.
+        let written: Vec<Order> = read_json(rd, rel)?.unwrap_or_default();
+        for o in &written {
+            strays.remove(&o.id);
+        }
+    }
+    m.set_aside = strays.len();
     Ok(m)
 }
 
@@ -1749,7 +1795,7 @@ impl StepKind for ExportFills {
             let files = merged_order_files(rd)?;
             if files.is_empty() {
                 return Err(StepError::with_hint(
-                    "`all: true` needs the orders exported first (export/orders.json is missing)",
+                    "`all: true` needs the orders exported first (no export/orders.json nor export/orders-<step id>.json)",
                     "run exchange.export_history before this step (`needs:`)",
                 ));
             }
@@ -2132,6 +2178,23 @@ mod tests {
         assert_eq!((m.closed, m.open), (5, 1));
         assert_eq!(m.markets.len(), 2);
         assert!(m.kept.is_empty());
+        // The stray b1 repeated in BTC's second chunk is in the list (from its own chunk).
+        assert_eq!(m.set_aside, 0);
+
+        // A stray no chunk holds in its span is set aside: the chunk files must stay.
+        let mut lone = records.clone();
+        let stray = span(20_000, 30_000, "BTC-QQQ");
+        let file = chunk_file("s", &stray);
+        write_json(&rd, &file, &vec![mk("b9", ms(2_000), "BTC-QQQ")]).unwrap();
+        lone.push(ChunkRecord {
+            count: 1,
+            saturated: false,
+            cursor: false,
+            file,
+            span: stray,
+        });
+        let m = merge_orders(&rd, &lone, Vec::new(), "export/orders.json", false).unwrap();
+        assert_eq!((m.closed, m.set_aside), (5, 1));
     }
 
     #[test]
