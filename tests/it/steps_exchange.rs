@@ -989,20 +989,25 @@ async fn a_finished_export_stores_each_closed_order_once() {
     assert_eq!(merged_lines(&e).len(), 1);
 }
 
-/// Runs the export step `s` again and checks it stops for good saying `says`, that the
-/// export must be started over, and which journal to delete for that.
-async fn stops_to_start_over(e: &Env, says: &str) {
+/// Runs the export step `s` again, which must stop for good with a hint: its message and hint.
+async fn stops_for_good(e: &Env) -> (String, String) {
     let err = e
         .run("exchange.export_history", window())
         .await
         .unwrap_err();
-    let StepError::Permanent {
-        message,
-        hint: Some(hint),
-    } = &err
-    else {
-        panic!("{err:?}")
-    };
+    match err {
+        StepError::Permanent {
+            message,
+            hint: Some(hint),
+        } => (message, hint),
+        err => panic!("{err:?}"),
+    }
+}
+
+/// Runs the export step `s` again and checks it stops for good saying `says`, that the
+/// export must be started over, and which journal to delete for that.
+async fn stops_to_start_over(e: &Env, says: &str) {
+    let (message, hint) = stops_for_good(e).await;
     assert!(message.contains(says), "{message}");
     assert!(message.contains("must be started over"), "{message}");
     assert!(hint.contains("s-export-state.jsonl"), "{hint}");
@@ -1173,17 +1178,7 @@ async fn a_merged_journal_with_unread_spans_stops_naming_it() {
         .collect();
     std::fs::write(&state, kept.join("\n") + "\n").unwrap();
     let calls = f.calls("closed_orders");
-    let err = e
-        .run("exchange.export_history", window())
-        .await
-        .unwrap_err();
-    let StepError::Permanent {
-        message,
-        hint: Some(hint),
-    } = &err
-    else {
-        panic!("{err:?}")
-    };
+    let (message, hint) = stops_for_good(&e).await;
     assert!(
         message.contains("spans of the window are unread"),
         "{message}"
