@@ -1103,6 +1103,31 @@ async fn two_export_steps_keep_their_own_chunks_and_merged_lists() {
     assert_eq!(all.outputs["orders_fetched"], 96);
 }
 
+/// A merged list damaged after the export (cut short, say) stops the fills step naming it,
+/// whether the step reads every order (`all: true`) or only looks up the markets of the ids
+/// it was given.
+#[tokio::test]
+async fn a_damaged_merged_list_stops_the_fills_step_naming_it() {
+    let f = Arc::new(Fake::new(PRIMARY, account_with_fills(3), 10));
+    let e = env(f.clone(), None);
+    e.run("exchange.export_history", window()).await.unwrap();
+    let path = e.ctx.rundir.join(ORDERS).unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, &text[..text.len() / 2]).unwrap();
+    for args in [json!({"all": true}), json!({"order_ids": ["p000"]})] {
+        let err = e
+            .run("exchange.export_fills", args.clone())
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("orders-s.json is damaged"), "{args}: {err}");
+        assert!(
+            err.contains("delete it to start this part over"),
+            "{args}: {err}"
+        );
+    }
+}
+
 /// One export step's merge leaves another step's chunk files, still waiting for their own
 /// merge, where they are.
 #[tokio::test]

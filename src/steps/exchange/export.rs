@@ -320,8 +320,9 @@ const CHUNKS_ROOT: &str = "export/chunks";
 
 /// The chunk folder of export step `step_id` (a playbook's step ids are letters, digits, `_`
 /// and `-`, checked when it is loaded, and are used as they are, as in [`state_file`]): every
-/// step has its own, so one step's merge never removes what another still needs (bundles of earlier versions kept every step's
-/// chunks in [`CHUNKS_ROOT`] itself; their journals name those files, which stay).
+/// step has its own, so one step's merge never removes what another still needs (bundles of
+/// earlier versions kept every step's chunks in [`CHUNKS_ROOT`] itself; their journals name
+/// those files, which stay).
 fn chunks_dir(step_id: &str) -> String {
     format!("{CHUNKS_ROOT}/{step_id}")
 }
@@ -1470,6 +1471,45 @@ impl<'de, F: FnMut(Order)> serde::de::Visitor<'de> for EachOrder<F> {
     }
 }
 
+/// Parses the JSON list of orders `r` holds, handing each to `f` as it is read.
+fn stream_orders<R: std::io::Read>(r: R, f: impl FnMut(Order)) -> serde_json::Result<()> {
+    let mut de = serde_json::Deserializer::from_reader(r);
+    serde::Deserializer::deserialize_seq(&mut de, EachOrder(f))?;
+    de.end()
+}
+
+/// Hands each order of the JSON list `rel` to `f`, streamed (the list is never held whole);
+/// returns whether the file is there. A damaged list is named as [`read_json`] names it.
+fn each_order_of(rd: &RunDir, rel: &str, f: impl FnMut(Order)) -> Result<bool, StepError> {
+    let p = rd.join(rel)?;
+    let file = match std::fs::File::open(&p) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e.into()),
+    };
+    stream_orders(std::io::BufReader::with_capacity(1 << 20, file), f).map_err(|e| {
+        if e.is_io() {
+            std::io::Error::other(e.to_string()).into()
+        } else {
+            StepError::failed(format!(
+                "{} is damaged ({e}); delete it to start this part over",
+                p.display()
+            ))
+        }
+    })?;
+    Ok(true)
+}
+
+/// Hands each order of every export step's merged list ([`merged_order_files`]) to `f`,
+/// streamed; returns whether there was any list.
+fn each_exported_order(rd: &RunDir, mut f: impl FnMut(Order)) -> Result<bool, StepError> {
+    let files = merged_order_files(rd)?;
+    for rel in &files {
+        each_order_of(rd, rel, &mut f)?;
+    }
+    Ok(!files.is_empty())
+}
+
 /// The merged orders recorded by `rec` read back for the rest of the step (a resume after the
 /// merge: the chunk files are gone): their markets and, with `keep`, the orders, streamed.
 /// The file must be the one written, byte for byte (its SHA-256), or the step stops naming it
@@ -1497,11 +1537,7 @@ fn read_merged(
         hasher: sha2::Digest::new(),
     };
     let mut m = Merged::new();
-    let parsed = {
-        let mut de = serde_json::Deserializer::from_reader(&mut reader);
-        serde::Deserializer::deserialize_seq(&mut de, EachOrder(|o| m.note(o, keep)))
-            .and_then(|()| de.end())
-    };
+    let parsed = stream_orders(&mut reader, |o| m.note(o, keep));
     if let Err(e) = &parsed {
         if e.is_io() {
             return Err(std::io::Error::other(e.to_string()).into());
@@ -1655,10 +1691,9 @@ fn merge_orders(
     if !strays.is_empty() {
         // A stray may be an order another chunk holds and the list has (written before the
         // stray was read): only those it lacks are set aside.
-        let written: Vec<Order> = read_json(rd, rel)?.unwrap_or_default();
-        for o in &written {
+        each_order_of(rd, rel, |o| {
             strays.remove(&o.id);
-        }
+        })?;
     }
     m.set_aside = strays.len();
     Ok(m)
@@ -1672,15 +1707,15 @@ fn order_markets(
     ids: &[String],
 ) -> Result<std::collections::HashMap<String, Market>, StepError> {
     let rd = &ctx.rundir;
+    let wanted: HashSet<&str> = ids.iter().map(String::as_str).collect();
     let mut out = std::collections::HashMap::new();
-    let mut lists = merged_order_files(rd)?;
-    lists.push("export/open_orders.json".to_string());
-    for rel in &lists {
-        let list: Vec<Order> = read_json(rd, rel)?.unwrap_or_default();
-        for o in list {
+    let mut note = |o: Order| {
+        if wanted.contains(o.id.as_str()) {
             out.entry(o.id).or_insert(o.market);
         }
-    }
+    };
+    each_exported_order(rd, &mut note)?;
+    each_order_of(rd, "export/open_orders.json", &mut note)?;
     if ids.iter().all(|i| out.contains_key(i)) {
         return Ok(out);
     }
@@ -1713,11 +1748,14 @@ fn exported_fills(
     let Some(wf) = read_json::<WindowFills>(rd, scan::WINDOW_FILLS)? else {
         return Ok(Vec::new());
     };
-    let mut orders: Vec<Order> = Vec::new();
-    for rel in merged_order_files(rd)? {
-        orders.extend(read_json::<Vec<Order>>(rd, &rel)?.unwrap_or_default());
-    }
-    let by_id: BTreeMap<String, &Order> = orders.iter().map(|o| (o.id.clone(), o)).collect();
+    let wanted: HashSet<&str> = ids.iter().map(String::as_str).collect();
+    let mut orders: BTreeMap<String, Order> = BTreeMap::new();
+    each_exported_order(rd, |o| {
+        if wanted.contains(o.id.as_str()) {
+            orders.insert(o.id.clone(), o);
+        }
+    })?;
+    let by_id: BTreeMap<String, &Order> = orders.iter().map(|(k, o)| (k.clone(), o)).collect();
     Ok(ids
         .iter()
         .filter_map(|id| {
@@ -1792,21 +1830,16 @@ impl StepKind for ExportFills {
         let all = args::boolean(args, "all", false)?;
         let mut ids: Vec<String> = args::string_list(args, "order_ids")?.unwrap_or_default();
         if all {
-            let files = merged_order_files(rd)?;
-            if files.is_empty() {
+            let exported = each_exported_order(rd, |o| {
+                if o.trades_count > 0 || !o.executed_volume.is_zero() {
+                    ids.push(o.id);
+                }
+            })?;
+            if !exported {
                 return Err(StepError::with_hint(
                     "`all: true` needs the orders exported first (no export/orders.json nor export/orders-<step id>.json)",
                     "run exchange.export_history before this step (`needs:`)",
                 ));
-            }
-            for rel in files {
-                let orders: Vec<Order> = read_json(rd, &rel)?.unwrap_or_default();
-                ids.extend(
-                    orders
-                        .into_iter()
-                        .filter(|o| o.trades_count > 0 || !o.executed_volume.is_zero())
-                        .map(|o| o.id),
-                );
             }
         } else if !args.contains_key("order_ids") {
             return Err(StepError::BadArgument {
