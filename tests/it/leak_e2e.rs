@@ -401,6 +401,15 @@ async fn every_step_ok_on_a_live_pump_and_dump_and_detection_matches_ground_trut
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revoke_mid_export_with_a_readonly_key_switches_and_completes() {
     let env = Env::start("pump-and-dump", false).await;
+    // The export's calls after its closed orders (open orders first) take longer than the
+    // user's look (every 20 ms) and the deletion: without it, a history of one page let the
+    // export finish with the old key in ~15 ms, before the key was gone (~1 run in 4).
+    env.state().set_faults(vec![FaultRule {
+        path: "/v1/orders/open".into(),
+        method: Some("GET".into()),
+        latency_ms: 200,
+        ..FaultRule::default()
+    }]);
     let user = env.revoke_when(Duration::ZERO, exporting(env.leaked()));
     let report = env.leak(true, false, &[]).await;
     assert!(user.await.unwrap());
