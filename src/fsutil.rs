@@ -248,13 +248,10 @@ pub fn remove_dir_if_empty(dir: &Path) -> io::Result<bool> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
         Err(e) => return Err(e),
     }
-    if fs::read_dir(dir)?.next().is_some() {
-        return Ok(false);
-    }
     match fs::remove_dir(dir) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
-        // Filled in the meantime (another step writing its own files there): left.
+        // Not empty (or filled in the meantime by another step's own files): left.
         Err(_) if fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some()) => return Ok(false),
         Err(e) => return Err(e),
     }
